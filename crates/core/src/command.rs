@@ -1,0 +1,698 @@
+//! Requests entering the state machine, their stateless validation, and
+//! the outcomes applying them produces.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{
+    BookingId, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING,
+    MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, RequestId, SeatNo, ShowId, Timestamp, UserId,
+};
+use crate::state::{Booking, ShowSummary};
+
+/// One entry of the replicated log: a command plus the idempotency key it travels under.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Client-chosen idempotency key; retries reuse it.
+    pub request_id: RequestId,
+    /// What to do.
+    pub command: Command,
+}
+
+impl Request {
+    /// Stateless validation: the request id is well-formed and the command is valid.
+    pub fn validate(&self) -> Result<(), Rejection> {
+        check_id("request_id", self.request_id.as_str())?;
+        self.command.validate()
+    }
+}
+
+/// A change to the booking state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create a new show; rejected if the id exists.
+    CreateShow {
+        /// Id of the new show.
+        show: ShowId,
+        /// Human-readable title; stored trimmed.
+        title: String,
+        /// Number of seats, numbered `1..=seat_count`.
+        seat_count: u32,
+        /// Price of one seat, in cents.
+        price_cents: i64,
+        /// When the show starts; no seats can be held or booked from then on.
+        starts_at: Timestamp,
+    },
+    /// Change some fields of a show; seat_count may grow, and may shrink only if every removed seat is available.
+    UpdateShow {
+        /// Show to change.
+        show: ShowId,
+        /// New title, if changing; stored trimmed.
+        title: Option<String>,
+        /// New number of seats, if changing.
+        seat_count: Option<u32>,
+        /// New seat price in cents, if changing; existing bookings keep their price.
+        price_cents: Option<i64>,
+        /// New start time, if changing.
+        starts_at: Option<Timestamp>,
+    },
+    /// Hold seats for `user` until now + ttl_ms (the first step of a paid checkout). All or none.
+    Hold {
+        /// Show the seats belong to.
+        show: ShowId,
+        /// Seats to hold, in any order, without duplicates.
+        seats: Vec<SeatNo>,
+        /// Customer the hold is for.
+        user: UserId,
+        /// How long the hold lasts, in milliseconds.
+        ttl_ms: i64,
+    },
+    /// Confirm a held booking (payment succeeded). Rejected if the hold expired or was released.
+    Confirm {
+        /// Booking to confirm.
+        booking: BookingId,
+    },
+    /// Release a held booking (payment declined / abandoned). Seats become available.
+    Release {
+        /// Booking to release.
+        booking: BookingId,
+    },
+    /// Book seats directly (hold + confirm in one step, used when no payment step is configured). All or none.
+    Book {
+        /// Show the seats belong to.
+        show: ShowId,
+        /// Seats to book, in any order, without duplicates.
+        seats: Vec<SeatNo>,
+        /// Customer the booking is for.
+        user: UserId,
+    },
+    /// Cancel a confirmed booking owned by `user`; seats become available again.
+    Cancel {
+        /// Booking to cancel.
+        booking: BookingId,
+        /// Customer asking; must own the booking.
+        user: UserId,
+    },
+    /// Release every hold whose expires_at <= now.
+    ExpireHolds,
+}
+
+impl Command {
+    /// Stateless validation (the gRPC edge calls it before proposing; apply calls it too).
+    ///
+    /// Checks that ids are well-formed, the title is acceptable, `seat_count`
+    /// is in `1..=MAX_SEATS_PER_SHOW`, prices are in `0..=MAX_PRICE_CENTS`,
+    /// seat lists are non-empty, at most `MAX_SEATS_PER_BOOKING` long, free of
+    /// seat 0 and of duplicates, hold ttls are in `1..=MAX_HOLD_TTL_MS`, and
+    /// that an `UpdateShow` changes at least one field. Every failure is a
+    /// [`Rejection::Invalid`] whose message names the offending field.
+    pub fn validate(&self) -> Result<(), Rejection> {
+        match self {
+            Command::CreateShow {
+                show,
+                title,
+                seat_count,
+                price_cents,
+                starts_at: _,
+            } => {
+                check_id("show", show.as_str())?;
+                normalize_title(title)?;
+                check_seat_count(*seat_count)?;
+                check_price(*price_cents)
+            }
+            Command::UpdateShow {
+                show,
+                title,
+                seat_count,
+                price_cents,
+                starts_at,
+            } => {
+                check_id("show", show.as_str())?;
+                if title.is_none()
+                    && seat_count.is_none()
+                    && price_cents.is_none()
+                    && starts_at.is_none()
+                {
+                    return Err(invalid(
+                        "update must change at least one of title, seat_count, price_cents, starts_at",
+                    ));
+                }
+                if let Some(title) = title {
+                    normalize_title(title)?;
+                }
+                if let Some(seat_count) = seat_count {
+                    check_seat_count(*seat_count)?;
+                }
+                if let Some(price_cents) = price_cents {
+                    check_price(*price_cents)?;
+                }
+                Ok(())
+            }
+            Command::Hold {
+                show,
+                seats,
+                user,
+                ttl_ms,
+            } => {
+                check_id("show", show.as_str())?;
+                check_seats(seats)?;
+                check_id("user", user.as_str())?;
+                check_ttl(*ttl_ms)
+            }
+            Command::Book { show, seats, user } => {
+                check_id("show", show.as_str())?;
+                check_seats(seats)?;
+                check_id("user", user.as_str())
+            }
+            Command::Cancel { booking: _, user } => check_id("user", user.as_str()),
+            Command::Confirm { .. } | Command::Release { .. } | Command::ExpireHolds => Ok(()),
+        }
+    }
+
+    /// True for commands that only an administrator may issue (`CreateShow`, `UpdateShow`).
+    pub fn is_admin_only(&self) -> bool {
+        matches!(
+            self,
+            Command::CreateShow { .. } | Command::UpdateShow { .. }
+        )
+    }
+}
+
+/// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
+pub type Outcome = Result<Effect, Rejection>;
+
+/// The result of a successfully applied command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Effect {
+    /// The show as it stands after `CreateShow` or `UpdateShow`.
+    Show(ShowSummary),
+    /// The booking as it stands after `Hold`, `Confirm`, `Release`, `Book` or `Cancel`.
+    Booking(Booking),
+    /// Result of `ExpireHolds`.
+    Expired {
+        /// Number of bookings released.
+        released: u32,
+    },
+}
+
+/// Why a request was refused. Every replica refuses the same request in the same way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Rejection {
+    /// A `validate()` failure; the message names the field.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// No show has this id.
+    #[error("show {0} not found")]
+    ShowNotFound(ShowId),
+    /// A show with this id already exists.
+    #[error("show {0} already exists")]
+    ShowExists(ShowId),
+    /// A seat number beyond the end of the show.
+    #[error("seat {seat} does not exist: show {show} has seats 1 to {seat_count}")]
+    NoSuchSeat {
+        /// The show asked about.
+        show: ShowId,
+        /// The first out-of-range seat, in ascending order.
+        seat: SeatNo,
+        /// How many seats the show has.
+        seat_count: u32,
+    },
+    /// A requested seat belongs to a confirmed booking.
+    #[error("seat {seat} is already booked")]
+    SeatBooked {
+        /// The first unavailable seat, in ascending order.
+        seat: SeatNo,
+    },
+    /// A requested seat is held by a booking awaiting payment.
+    #[error("seat {seat} is held by another order")]
+    SeatHeld {
+        /// The first unavailable seat, in ascending order.
+        seat: SeatNo,
+    },
+    /// The show's start time has been reached; it is no longer sold.
+    #[error("show {0} has already started")]
+    ShowStarted(ShowId),
+    /// No such booking, or the caller does not own it (existence is not leaked).
+    #[error("booking {0} not found")]
+    BookingNotFound(BookingId),
+    /// The booking is not in the status the command needs.
+    #[error("booking {booking} is {status}, not {expected}")]
+    WrongStatus {
+        /// The booking concerned.
+        booking: BookingId,
+        /// Its current status (`held`, `confirmed`, `released`, `cancelled`).
+        status: String,
+        /// The status the command required.
+        expected: String,
+    },
+    /// The hold's expiry time has been reached, so it can no longer be confirmed.
+    #[error("hold on booking {0} expired")]
+    HoldExpired(BookingId),
+    /// A shrink would remove a seat that is held or booked.
+    #[error("cannot shrink show {show} to {seat_count} seats: seat {seat} is taken")]
+    SeatInUse {
+        /// The show concerned.
+        show: ShowId,
+        /// The requested new seat count.
+        seat_count: u32,
+        /// The lowest taken seat above the new count.
+        seat: SeatNo,
+    },
+    /// The request id was first used, within the dedup window, for a different command.
+    #[error("request id {0} was already used for a different request")]
+    RequestIdReused(RequestId),
+}
+
+impl Rejection {
+    /// The coarse class of this rejection.
+    pub fn kind(&self) -> RejectionKind {
+        match self {
+            Rejection::Invalid(_) => RejectionKind::InvalidArgument,
+            Rejection::ShowNotFound(_)
+            | Rejection::BookingNotFound(_)
+            | Rejection::NoSuchSeat { .. } => RejectionKind::NotFound,
+            Rejection::ShowExists(_) => RejectionKind::AlreadyExists,
+            Rejection::SeatBooked { .. }
+            | Rejection::SeatHeld { .. }
+            | Rejection::ShowStarted(_)
+            | Rejection::WrongStatus { .. }
+            | Rejection::HoldExpired(_)
+            | Rejection::SeatInUse { .. }
+            | Rejection::RequestIdReused(_) => RejectionKind::FailedPrecondition,
+        }
+    }
+}
+
+/// Coarse class used to pick a gRPC status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The request is malformed regardless of state.
+    InvalidArgument,
+    /// A show, seat or booking does not exist (or is not visible to the caller).
+    NotFound,
+    /// The thing being created already exists.
+    AlreadyExists,
+    /// The request is well-formed but the current state does not allow it.
+    FailedPrecondition,
+}
+
+/// Builds an [`Rejection::Invalid`].
+fn invalid(message: impl Into<String>) -> Rejection {
+    Rejection::Invalid(message.into())
+}
+
+/// Checks that `value` is 1 to `MAX_ID_LEN` printable ASCII characters without whitespace.
+pub(crate) fn check_id(field: &str, value: &str) -> Result<(), Rejection> {
+    if value.is_empty() {
+        return Err(invalid(format!("{field} must not be empty")));
+    }
+    if let Some((position, c)) = value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_graphic())
+    {
+        return Err(invalid(format!(
+            "{field} contains {c:?} at position {position}; only printable ASCII without whitespace is allowed"
+        )));
+    }
+    // Only ASCII remains, so bytes and characters coincide.
+    if value.len() > MAX_ID_LEN {
+        return Err(invalid(format!(
+            "{field} is {} characters long; the limit is {MAX_ID_LEN}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Validates a title and returns the form that is stored: trimmed of surrounding whitespace.
+pub(crate) fn normalize_title(title: &str) -> Result<&str, Rejection> {
+    let trimmed = title.trim();
+    if trimmed.is_empty() {
+        return Err(invalid("title must not be empty"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid("title must not contain control characters"));
+    }
+    let length = trimmed.chars().count();
+    if length > MAX_TITLE_LEN {
+        return Err(invalid(format!(
+            "title is {length} characters long; the limit is {MAX_TITLE_LEN}"
+        )));
+    }
+    Ok(trimmed)
+}
+
+/// Checks that a seat count is in `1..=MAX_SEATS_PER_SHOW`.
+fn check_seat_count(seat_count: u32) -> Result<(), Rejection> {
+    if (1..=MAX_SEATS_PER_SHOW).contains(&seat_count) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "seat_count must be between 1 and {MAX_SEATS_PER_SHOW}, got {seat_count}"
+        )))
+    }
+}
+
+/// Checks that a price is in `0..=MAX_PRICE_CENTS`.
+fn check_price(price_cents: i64) -> Result<(), Rejection> {
+    if (0..=MAX_PRICE_CENTS).contains(&price_cents) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "price_cents must be between 0 and {MAX_PRICE_CENTS}, got {price_cents}"
+        )))
+    }
+}
+
+/// Checks that a hold ttl is in `1..=MAX_HOLD_TTL_MS`.
+fn check_ttl(ttl_ms: i64) -> Result<(), Rejection> {
+    if (1..=MAX_HOLD_TTL_MS).contains(&ttl_ms) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "ttl_ms must be between 1 and {MAX_HOLD_TTL_MS}, got {ttl_ms}"
+        )))
+    }
+}
+
+/// Checks that a seat list is non-empty, short enough, and free of seat 0 and duplicates.
+fn check_seats(seats: &[SeatNo]) -> Result<(), Rejection> {
+    if seats.is_empty() {
+        return Err(invalid("seats must not be empty"));
+    }
+    if seats.len() > MAX_SEATS_PER_BOOKING {
+        return Err(invalid(format!(
+            "seats lists {} seats; at most {MAX_SEATS_PER_BOOKING} may be booked at once",
+            seats.len()
+        )));
+    }
+    if seats.contains(&SeatNo(0)) {
+        return Err(invalid("seats contains seat 0; seats are numbered from 1"));
+    }
+    let mut sorted = seats.to_vec();
+    sorted.sort_unstable();
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(invalid(format!("seats lists seat {} twice", pair[0])));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(show: &str, seats: &[u32], user: &str, ttl_ms: i64) -> Command {
+        Command::Hold {
+            show: show.into(),
+            seats: seats.iter().copied().map(SeatNo).collect(),
+            user: user.into(),
+            ttl_ms,
+        }
+    }
+
+    fn create(show: &str, title: &str, seat_count: u32, price_cents: i64) -> Command {
+        Command::CreateShow {
+            show: show.into(),
+            title: title.into(),
+            seat_count,
+            price_cents,
+            starts_at: Timestamp(1_000),
+        }
+    }
+
+    /// Asserts an `Invalid` rejection whose message mentions `field`.
+    #[track_caller]
+    fn assert_invalid(result: Result<(), Rejection>, field: &str) {
+        match result {
+            Err(Rejection::Invalid(message)) => assert!(
+                message.contains(field),
+                "message {message:?} does not name {field:?}"
+            ),
+            other => panic!("expected Invalid naming {field}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_commands_pass() {
+        assert_eq!(create("s1", "Hamlet", 10, 2_500).validate(), Ok(()));
+        assert_eq!(create("s1", "  Hamlet  ", 1, 0).validate(), Ok(()));
+        assert_eq!(
+            create(
+                "s",
+                &"x".repeat(MAX_TITLE_LEN),
+                MAX_SEATS_PER_SHOW,
+                MAX_PRICE_CENTS
+            )
+            .validate(),
+            Ok(())
+        );
+        assert_eq!(hold("s1", &[3, 1, 2], "alice", 1).validate(), Ok(()));
+        assert_eq!(
+            hold(
+                "s1",
+                &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                "alice",
+                MAX_HOLD_TTL_MS
+            )
+            .validate(),
+            Ok(())
+        );
+        assert_eq!(Command::ExpireHolds.validate(), Ok(()));
+        assert_eq!(
+            Command::Confirm {
+                booking: BookingId(0)
+            }
+            .validate(),
+            Ok(())
+        );
+        assert_eq!(
+            Command::UpdateShow {
+                show: "s1".into(),
+                title: None,
+                seat_count: None,
+                price_cents: Some(0),
+                starts_at: None,
+            }
+            .validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert_invalid(hold("", &[1], "alice", 10).validate(), "show");
+        assert_invalid(
+            hold(&"a".repeat(MAX_ID_LEN + 1), &[1], "alice", 10).validate(),
+            "show",
+        );
+        assert_eq!(
+            hold(&"a".repeat(MAX_ID_LEN), &[1], "alice", 10).validate(),
+            Ok(())
+        );
+        assert_invalid(hold("my show", &[1], "alice", 10).validate(), "show");
+        assert_invalid(hold("tab\there", &[1], "alice", 10).validate(), "show");
+        assert_invalid(hold("café", &[1], "alice", 10).validate(), "show");
+        assert_invalid(hold("s1", &[1], "", 10).validate(), "user");
+        assert_invalid(
+            Command::Cancel {
+                booking: BookingId(1),
+                user: "bad user".into(),
+            }
+            .validate(),
+            "user",
+        );
+        let request = Request {
+            request_id: "".into(),
+            command: Command::ExpireHolds,
+        };
+        assert_invalid(request.validate(), "request_id");
+        let request = Request {
+            request_id: "r 1".into(),
+            command: Command::ExpireHolds,
+        };
+        assert_invalid(request.validate(), "request_id");
+        let request = Request {
+            request_id: "r1".into(),
+            command: hold("s1", &[], "a", 1),
+        };
+        assert_invalid(request.validate(), "seats");
+    }
+
+    #[test]
+    fn seats_are_checked() {
+        assert_invalid(hold("s1", &[], "alice", 10).validate(), "seats");
+        assert_invalid(hold("s1", &[0], "alice", 10).validate(), "seat 0");
+        assert_invalid(
+            hold("s1", &[2, 5, 2], "alice", 10).validate(),
+            "seat 2 twice",
+        );
+        assert_invalid(
+            hold("s1", &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "alice", 10).validate(),
+            "seats",
+        );
+        let book = Command::Book {
+            show: "s1".into(),
+            seats: vec![SeatNo(4), SeatNo(4)],
+            user: "u".into(),
+        };
+        assert_invalid(book.validate(), "seats");
+    }
+
+    #[test]
+    fn ttl_is_checked() {
+        assert_invalid(hold("s1", &[1], "alice", 0).validate(), "ttl_ms");
+        assert_invalid(hold("s1", &[1], "alice", -5).validate(), "ttl_ms");
+        assert_invalid(
+            hold("s1", &[1], "alice", MAX_HOLD_TTL_MS + 1).validate(),
+            "ttl_ms",
+        );
+    }
+
+    #[test]
+    fn show_fields_are_checked() {
+        assert_invalid(create("s1", "Hamlet", 0, 100).validate(), "seat_count");
+        assert_invalid(
+            create("s1", "Hamlet", MAX_SEATS_PER_SHOW + 1, 100).validate(),
+            "seat_count",
+        );
+        assert_invalid(create("s1", "Hamlet", 10, -1).validate(), "price_cents");
+        assert_invalid(
+            create("s1", "Hamlet", 10, MAX_PRICE_CENTS + 1).validate(),
+            "price_cents",
+        );
+        assert_invalid(create("s1", "", 10, 100).validate(), "title");
+        assert_invalid(create("s1", "   ", 10, 100).validate(), "title");
+        assert_invalid(create("s1", "Ham\u{7}let", 10, 100).validate(), "title");
+        assert_invalid(
+            create("s1", &"é".repeat(MAX_TITLE_LEN + 1), 10, 100).validate(),
+            "title",
+        );
+        assert_eq!(
+            create("s1", &"é".repeat(MAX_TITLE_LEN), 10, 100).validate(),
+            Ok(())
+        );
+        assert_invalid(create("", "Hamlet", 10, 100).validate(), "show");
+    }
+
+    #[test]
+    fn update_needs_a_field_and_valid_values() {
+        let update = |title: Option<&str>, seat_count, price_cents| Command::UpdateShow {
+            show: "s1".into(),
+            title: title.map(str::to_owned),
+            seat_count,
+            price_cents,
+            starts_at: None,
+        };
+        assert_invalid(update(None, None, None).validate(), "at least one");
+        assert_invalid(update(Some(" "), None, None).validate(), "title");
+        assert_invalid(update(None, Some(0), None).validate(), "seat_count");
+        assert_invalid(update(None, None, Some(-3)).validate(), "price_cents");
+        assert_eq!(update(Some("New"), Some(5), Some(7)).validate(), Ok(()));
+    }
+
+    #[test]
+    fn admin_only_commands() {
+        assert!(create("s1", "Hamlet", 10, 100).is_admin_only());
+        assert!(
+            Command::UpdateShow {
+                show: "s1".into(),
+                title: None,
+                seat_count: Some(3),
+                price_cents: None,
+                starts_at: None,
+            }
+            .is_admin_only()
+        );
+        assert!(!hold("s1", &[1], "alice", 10).is_admin_only());
+        assert!(!Command::ExpireHolds.is_admin_only());
+        assert!(
+            !Command::Release {
+                booking: BookingId(1)
+            }
+            .is_admin_only()
+        );
+    }
+
+    #[test]
+    fn rejection_kinds_and_messages() {
+        let show = ShowId::from("s1");
+        let cases = [
+            (
+                Rejection::Invalid("x".into()),
+                RejectionKind::InvalidArgument,
+                "invalid argument: x",
+            ),
+            (
+                Rejection::ShowNotFound(show.clone()),
+                RejectionKind::NotFound,
+                "show s1 not found",
+            ),
+            (
+                Rejection::ShowExists(show.clone()),
+                RejectionKind::AlreadyExists,
+                "show s1 already exists",
+            ),
+            (
+                Rejection::NoSuchSeat {
+                    show: show.clone(),
+                    seat: SeatNo(9),
+                    seat_count: 8,
+                },
+                RejectionKind::NotFound,
+                "seat 9 does not exist: show s1 has seats 1 to 8",
+            ),
+            (
+                Rejection::SeatBooked { seat: SeatNo(2) },
+                RejectionKind::FailedPrecondition,
+                "seat 2 is already booked",
+            ),
+            (
+                Rejection::SeatHeld { seat: SeatNo(2) },
+                RejectionKind::FailedPrecondition,
+                "seat 2 is held by another order",
+            ),
+            (
+                Rejection::ShowStarted(show.clone()),
+                RejectionKind::FailedPrecondition,
+                "show s1 has already started",
+            ),
+            (
+                Rejection::BookingNotFound(BookingId(7)),
+                RejectionKind::NotFound,
+                "booking 7 not found",
+            ),
+            (
+                Rejection::WrongStatus {
+                    booking: BookingId(7),
+                    status: "released".into(),
+                    expected: "held".into(),
+                },
+                RejectionKind::FailedPrecondition,
+                "booking 7 is released, not held",
+            ),
+            (
+                Rejection::HoldExpired(BookingId(7)),
+                RejectionKind::FailedPrecondition,
+                "hold on booking 7 expired",
+            ),
+            (
+                Rejection::SeatInUse {
+                    show: show.clone(),
+                    seat_count: 4,
+                    seat: SeatNo(6),
+                },
+                RejectionKind::FailedPrecondition,
+                "cannot shrink show s1 to 4 seats: seat 6 is taken",
+            ),
+            (
+                Rejection::RequestIdReused("r1".into()),
+                RejectionKind::FailedPrecondition,
+                "request id r1 was already used for a different request",
+            ),
+        ];
+        for (rejection, kind, message) in cases {
+            assert_eq!(rejection.kind(), kind, "{rejection:?}");
+            assert_eq!(rejection.to_string(), message);
+        }
+    }
+}

@@ -1,0 +1,938 @@
+//! The replicated booking state and the deterministic `apply` function.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::command::{Command, Effect, Outcome, Rejection, Request, check_id, normalize_title};
+use crate::ids::{
+    BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, RequestId, SeatNo, ShowId, Timestamp, UserId,
+};
+
+/// Most stale dedup records dropped by one `apply`.
+///
+/// Each `apply` records at most one request, so pruning up to this many per
+/// call keeps pace with insertion while bounding the work of any single call
+/// (for instance the first request after a long quiet period). Stale records
+/// that are not yet pruned are ignored by lookups, so correctness never
+/// depends on how far pruning has got.
+const DEDUP_PRUNE_BATCH: usize = 64;
+
+/// Index from each user to the ids of their bookings.
+type UserIndex = BTreeMap<UserId, BTreeSet<BookingId>>;
+
+/// Index of held bookings, ordered by expiry time then id.
+type ExpiryIndex = BTreeSet<(Timestamp, BookingId)>;
+
+/// The state of one seat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Seat {
+    /// Free to hold or book.
+    Available,
+    /// Held by this booking, awaiting payment.
+    Held(BookingId),
+    /// Sold to this booking.
+    Booked(BookingId),
+}
+
+/// A show and the state of each of its seats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Show {
+    /// The show's id.
+    pub id: ShowId,
+    /// Human-readable title.
+    pub title: String,
+    /// Current price of one seat, in cents.
+    pub price_cents: i64,
+    /// When the show starts; sales stop at this instant.
+    pub starts_at: Timestamp,
+    /// Seat states; index `i` is seat `i + 1`.
+    pub seats: Vec<Seat>,
+    /// Number of seats in [`Seat::Held`].
+    pub held: u32,
+    /// Number of seats in [`Seat::Booked`].
+    pub booked: u32,
+}
+
+impl Show {
+    /// Number of seats in the show.
+    pub fn seat_count(&self) -> u32 {
+        u32::try_from(self.seats.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Number of seats neither held nor booked.
+    pub fn available(&self) -> u32 {
+        self.seat_count()
+            .saturating_sub(self.held)
+            .saturating_sub(self.booked)
+    }
+
+    /// State of seat `no`, or `None` if the show has no such seat.
+    pub fn seat(&self, no: SeatNo) -> Option<Seat> {
+        self.index_of(no)
+            .and_then(|index| self.seats.get(index))
+            .copied()
+    }
+
+    /// The show without its seat map.
+    pub fn summary(&self) -> ShowSummary {
+        ShowSummary {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            seat_count: self.seat_count(),
+            price_cents: self.price_cents,
+            starts_at: self.starts_at,
+            available: self.available(),
+            held: self.held,
+            booked: self.booked,
+        }
+    }
+
+    /// Index of seat `no` in `seats`, if the seat exists.
+    fn index_of(&self, no: SeatNo) -> Option<usize> {
+        let index = usize::try_from(no.0).ok()?.checked_sub(1)?;
+        (index < self.seats.len()).then_some(index)
+    }
+
+    /// Sets seat `no` to `new` if it is currently `old`, keeping the counters in step.
+    ///
+    /// Returns whether the seat changed. The guard makes releasing a booking
+    /// harmless for seats it no longer occupies.
+    fn transition(&mut self, no: SeatNo, old: Seat, new: Seat) -> bool {
+        let Some(slot) = self
+            .index_of(no)
+            .and_then(|index| self.seats.get_mut(index))
+        else {
+            return false;
+        };
+        if *slot != old {
+            return false;
+        }
+        match old {
+            Seat::Available => {}
+            Seat::Held(_) => self.held = self.held.saturating_sub(1),
+            Seat::Booked(_) => self.booked = self.booked.saturating_sub(1),
+        }
+        match new {
+            Seat::Available => {}
+            Seat::Held(_) => self.held = self.held.saturating_add(1),
+            Seat::Booked(_) => self.booked = self.booked.saturating_add(1),
+        }
+        *slot = new;
+        true
+    }
+}
+
+/// A show's public facts and seat counts, without the seat map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowSummary {
+    /// The show's id.
+    pub id: ShowId,
+    /// Human-readable title.
+    pub title: String,
+    /// Number of seats.
+    pub seat_count: u32,
+    /// Current price of one seat, in cents.
+    pub price_cents: i64,
+    /// When the show starts.
+    pub starts_at: Timestamp,
+    /// Seats neither held nor booked.
+    pub available: u32,
+    /// Seats held awaiting payment.
+    pub held: u32,
+    /// Seats sold.
+    pub booked: u32,
+}
+
+/// Where a booking is in its life cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BookingStatus {
+    /// Seats are held until `expires_at`, awaiting payment.
+    Held {
+        /// When the hold lapses.
+        expires_at: Timestamp,
+    },
+    /// Seats are sold.
+    Confirmed {
+        /// When the booking was confirmed.
+        at: Timestamp,
+    },
+    /// The hold ended without a sale; seats were freed.
+    Released {
+        /// When the hold was released.
+        at: Timestamp,
+        /// True if released by `ExpireHolds`, false if released explicitly.
+        expired: bool,
+    },
+    /// The sale was cancelled by its owner; seats were freed.
+    Cancelled {
+        /// When the booking was cancelled.
+        at: Timestamp,
+    },
+}
+
+impl BookingStatus {
+    /// Lower-case name of the status, as used in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BookingStatus::Held { .. } => "held",
+            BookingStatus::Confirmed { .. } => "confirmed",
+            BookingStatus::Released { .. } => "released",
+            BookingStatus::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    /// True while the booking occupies its seats (held or confirmed).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            BookingStatus::Held { .. } | BookingStatus::Confirmed { .. }
+        )
+    }
+}
+
+impl fmt::Display for BookingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of seats of one show, held for or sold to one user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    /// The booking's id.
+    pub id: BookingId,
+    /// The show the seats belong to.
+    pub show: ShowId,
+    /// The seats, sorted ascending.
+    pub seats: Vec<SeatNo>,
+    /// The customer.
+    pub user: UserId,
+    /// Price at booking time × number of seats, in cents.
+    pub total_cents: i64,
+    /// When the booking was created.
+    pub created_at: Timestamp,
+    /// Where the booking is in its life cycle.
+    pub status: BookingStatus,
+}
+
+impl Booking {
+    /// The state its seats have while this booking is active, if it is.
+    fn seat_state(&self) -> Option<Seat> {
+        match self.status {
+            BookingStatus::Held { .. } => Some(Seat::Held(self.id)),
+            BookingStatus::Confirmed { .. } => Some(Seat::Booked(self.id)),
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => None,
+        }
+    }
+
+    /// The entry this booking has in the expiry index, if it is held.
+    fn expiry_key(&self) -> Option<(Timestamp, BookingId)> {
+        match self.status {
+            BookingStatus::Held { expires_at } => Some((expires_at, self.id)),
+            _ => None,
+        }
+    }
+}
+
+/// What is remembered about an applied request, for deduplication.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct DedupRecord {
+    /// Effective time at which the request was first applied.
+    at: Timestamp,
+    /// The command it carried, to recognise a reused id.
+    command: Command,
+    /// The outcome returned to every retry.
+    outcome: Outcome,
+}
+
+/// The replicated state: shows, bookings and the dedup window.
+///
+/// It serializes as the Raft snapshot. Only the primary data is written
+/// (clock, booking counter, shows, bookings, dedup records); the user,
+/// expiry and dedup-time indexes are rebuilt on deserialization, which then
+/// runs [`State::check_invariants`] and refuses an inconsistent snapshot.
+/// A round trip gives an equal state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    /// Latest effective time applied.
+    now: Timestamp,
+    /// Highest booking id issued so far (0 before the first).
+    last_booking_id: u64,
+    /// All shows, by id.
+    shows: BTreeMap<ShowId, Show>,
+    /// All bookings ever made, by id; bookings are never removed.
+    bookings: BTreeMap<BookingId, Booking>,
+    /// Index: bookings of each user.
+    by_user: UserIndex,
+    /// Index: held bookings ordered by expiry.
+    hold_expiry: ExpiryIndex,
+    /// Requests applied within the dedup window, by id.
+    dedup: BTreeMap<RequestId, DedupRecord>,
+    /// Index: dedup records ordered by time, for pruning.
+    dedup_by_time: BTreeSet<(Timestamp, RequestId)>,
+}
+
+impl State {
+    /// An empty state: no shows, no bookings, time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Apply one request at leader time `at`.
+    ///
+    /// Deterministic: replicas applying the same requests with the same
+    /// times reach equal states and return equal outcomes. In order:
+    ///
+    /// 1. The effective time is `max(at, self.now())`, so time never goes back.
+    /// 2. A malformed request id is rejected as `Invalid`; nothing changes and
+    ///    nothing is recorded, since it cannot serve as a dedup key.
+    /// 3. If the request id was recorded less than [`DEDUP_TTL_MS`] ago, the
+    ///    recorded outcome is returned (or `RequestIdReused` if the command
+    ///    differs) and nothing changes, not even the clock.
+    /// 4. Otherwise the clock advances, stale dedup records are pruned (at most
+    ///    a small batch per call), the command is validated and executed, and
+    ///    its outcome, rejection or not, is recorded for dedup.
+    ///
+    /// Rejections never change the shows or bookings: every check is made
+    /// before anything is mutated. In particular, confirming a hold whose
+    /// expiry has passed returns `HoldExpired` and leaves the hold in place
+    /// for `ExpireHolds` to release.
+    pub fn apply(&mut self, at: Timestamp, request: &Request) -> Outcome {
+        let now = self.now.max(at);
+        check_id("request_id", request.request_id.as_str())?;
+        if let Some(record) = self.dedup.get(&request.request_id)
+            && !dedup_stale(record.at, now)
+        {
+            return if record.command == request.command {
+                record.outcome.clone()
+            } else {
+                Err(Rejection::RequestIdReused(request.request_id.clone()))
+            };
+        }
+        self.now = now;
+        self.prune_dedup();
+        let outcome = request
+            .command
+            .validate()
+            .and_then(|()| self.execute(&request.command));
+        self.remember(request, outcome.clone());
+        outcome
+    }
+
+    /// Latest effective time applied.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// All shows, ordered by id.
+    pub fn shows(&self) -> impl Iterator<Item = &Show> {
+        self.shows.values()
+    }
+
+    /// The show with this id.
+    pub fn show(&self, id: &ShowId) -> Option<&Show> {
+        self.shows.get(id)
+    }
+
+    /// The booking with this id.
+    pub fn booking(&self, id: BookingId) -> Option<&Booking> {
+        self.bookings.get(&id)
+    }
+
+    /// All bookings of `user`, in any status, ordered by id.
+    pub fn bookings_of(&self, user: &UserId) -> impl Iterator<Item = &Booking> {
+        self.by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.bookings.get(id))
+    }
+
+    /// Earliest `expires_at` of any held booking, for the leader's expiry timer.
+    pub fn next_hold_expiry(&self) -> Option<Timestamp> {
+        self.hold_expiry.first().map(|&(expires_at, _)| expires_at)
+    }
+
+    /// Full consistency check of seats, bookings, counters and indexes.
+    ///
+    /// Returns a description of the first violation found. It checks that
+    /// every held or booked seat names an existing booking of that show
+    /// whose status matches and which lists that seat; that every held or
+    /// confirmed booking's seats name it back (together, these mean no seat
+    /// belongs to two active bookings); that the `held` and `booked`
+    /// counters match the seat map and fit within the seat count; and that
+    /// the user, expiry and dedup indexes match the data they index.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (key, show) in &self.shows {
+            self.check_show(key, show)?;
+        }
+        for (key, booking) in &self.bookings {
+            self.check_booking(key, booking)?;
+        }
+        let (by_user, hold_expiry) = build_booking_indexes(&self.bookings);
+        if by_user != self.by_user {
+            return Err("user index does not match the bookings".to_owned());
+        }
+        if hold_expiry != self.hold_expiry {
+            return Err("expiry index does not match the held bookings".to_owned());
+        }
+        if build_dedup_index(&self.dedup) != self.dedup_by_time {
+            return Err("dedup time index does not match the dedup records".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Checks one show's seat map and counters against the bookings.
+    fn check_show(&self, key: &ShowId, show: &Show) -> Result<(), String> {
+        if *key != show.id {
+            return Err(format!("show {} is stored under key {key}", show.id));
+        }
+        let seat_count = show.seat_count();
+        if !(1..=MAX_SEATS_PER_SHOW).contains(&seat_count) {
+            return Err(format!("show {key} has {} seats", show.seats.len()));
+        }
+        let (mut held, mut booked) = (0u32, 0u32);
+        for (no, seat) in (1..=seat_count).map(SeatNo).zip(&show.seats) {
+            let id = match *seat {
+                Seat::Available => continue,
+                Seat::Held(id) => {
+                    held = held.saturating_add(1);
+                    id
+                }
+                Seat::Booked(id) => {
+                    booked = booked.saturating_add(1);
+                    id
+                }
+            };
+            let booking = self
+                .bookings
+                .get(&id)
+                .ok_or_else(|| format!("show {key} seat {no} names missing booking {id}"))?;
+            if booking.show != show.id {
+                return Err(format!(
+                    "show {key} seat {no} names booking {id} of show {}",
+                    booking.show
+                ));
+            }
+            if booking.seat_state() != Some(*seat) {
+                return Err(format!(
+                    "show {key} seat {no} is {seat:?} but booking {id} is {}",
+                    booking.status
+                ));
+            }
+            if booking.seats.binary_search(&no).is_err() {
+                return Err(format!(
+                    "show {key} seat {no} names booking {id}, which does not list it"
+                ));
+            }
+        }
+        if (held, booked) != (show.held, show.booked) {
+            return Err(format!(
+                "show {key} counts {} held and {} booked but its seats show {held} and {booked}",
+                show.held, show.booked
+            ));
+        }
+        if u64::from(held) + u64::from(booked) > u64::from(seat_count) {
+            return Err(format!("show {key} has more seats taken than it has"));
+        }
+        Ok(())
+    }
+
+    /// Checks one booking's fields and, if active, that its seats name it.
+    fn check_booking(&self, key: &BookingId, booking: &Booking) -> Result<(), String> {
+        let id = booking.id;
+        if *key != id {
+            return Err(format!("booking {id} is stored under key {key}"));
+        }
+        if id.0 == 0 || id.0 > self.last_booking_id {
+            return Err(format!(
+                "booking {id} is outside the issued range 1 to {}",
+                self.last_booking_id
+            ));
+        }
+        if booking.seats.is_empty() || booking.seats.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(format!(
+                "booking {id} seats are empty or not strictly ascending"
+            ));
+        }
+        if booking.total_cents < 0 {
+            return Err(format!("booking {id} has a negative total"));
+        }
+        let show = self
+            .shows
+            .get(&booking.show)
+            .ok_or_else(|| format!("booking {id} belongs to missing show {}", booking.show))?;
+        if let Some(expected) = booking.seat_state() {
+            for &no in &booking.seats {
+                if show.seat(no) != Some(expected) {
+                    return Err(format!(
+                        "booking {id} is {} but seat {no} of show {} is {:?}",
+                        booking.status,
+                        show.id,
+                        show.seat(no)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Executes a validated command against the state at `self.now`.
+    fn execute(&mut self, command: &Command) -> Outcome {
+        match command {
+            Command::CreateShow {
+                show,
+                title,
+                seat_count,
+                price_cents,
+                starts_at,
+            } => self.create_show(show, title, *seat_count, *price_cents, *starts_at),
+            Command::UpdateShow {
+                show,
+                title,
+                seat_count,
+                price_cents,
+                starts_at,
+            } => self.update_show(
+                show,
+                title.as_deref(),
+                *seat_count,
+                *price_cents,
+                *starts_at,
+            ),
+            Command::Hold {
+                show,
+                seats,
+                user,
+                ttl_ms,
+            } => {
+                let expires_at = self.now.saturating_add_ms(*ttl_ms);
+                self.reserve(show, seats, user, BookingStatus::Held { expires_at })
+            }
+            Command::Book { show, seats, user } => {
+                let at = self.now;
+                self.reserve(show, seats, user, BookingStatus::Confirmed { at })
+            }
+            Command::Confirm { booking } => self.confirm(*booking),
+            Command::Release { booking } => self.release(*booking),
+            Command::Cancel { booking, user } => self.cancel(*booking, user),
+            Command::ExpireHolds => Ok(Effect::Expired {
+                released: self.expire_holds(),
+            }),
+        }
+    }
+
+    /// `CreateShow`.
+    fn create_show(
+        &mut self,
+        id: &ShowId,
+        title: &str,
+        seat_count: u32,
+        price_cents: i64,
+        starts_at: Timestamp,
+    ) -> Outcome {
+        if self.shows.contains_key(id) {
+            return Err(Rejection::ShowExists(id.clone()));
+        }
+        let show = Show {
+            id: id.clone(),
+            title: normalize_title(title)?.to_owned(),
+            price_cents,
+            starts_at,
+            seats: vec![Seat::Available; seat_len(seat_count)?],
+            held: 0,
+            booked: 0,
+        };
+        let summary = show.summary();
+        self.shows.insert(id.clone(), show);
+        Ok(Effect::Show(summary))
+    }
+
+    /// `UpdateShow`.
+    fn update_show(
+        &mut self,
+        id: &ShowId,
+        title: Option<&str>,
+        seat_count: Option<u32>,
+        price_cents: Option<i64>,
+        starts_at: Option<Timestamp>,
+    ) -> Outcome {
+        let show = self
+            .shows
+            .get_mut(id)
+            .ok_or_else(|| Rejection::ShowNotFound(id.clone()))?;
+        let title = title.map(normalize_title).transpose()?;
+        let new_len = seat_count.map(seat_len).transpose()?;
+        if let (Some(seat_count), Some(new_len)) = (seat_count, new_len)
+            && let Some(offset) = show
+                .seats
+                .iter()
+                .skip(new_len)
+                .position(|seat| *seat != Seat::Available)
+        {
+            // `offset` counts from the first removed seat, whose index is `new_len`.
+            let seat = new_len
+                .checked_add(offset)
+                .and_then(|index| index.checked_add(1))
+                .and_then(|no| u32::try_from(no).ok())
+                .map(SeatNo)
+                .ok_or_else(|| Rejection::Invalid("seat_count out of range".to_owned()))?;
+            return Err(Rejection::SeatInUse {
+                show: id.clone(),
+                seat_count,
+                seat,
+            });
+        }
+        // Every check has passed; mutate.
+        if let Some(title) = title {
+            show.title = title.to_owned();
+        }
+        if let Some(new_len) = new_len {
+            show.seats.resize(new_len, Seat::Available);
+        }
+        if let Some(price_cents) = price_cents {
+            show.price_cents = price_cents;
+        }
+        if let Some(starts_at) = starts_at {
+            show.starts_at = starts_at;
+        }
+        Ok(Effect::Show(show.summary()))
+    }
+
+    /// `Hold` and `Book`: creates a booking with `status` over `seats`, all or none.
+    fn reserve(
+        &mut self,
+        show_id: &ShowId,
+        seats: &[SeatNo],
+        user: &UserId,
+        status: BookingStatus,
+    ) -> Outcome {
+        let now = self.now;
+        let show = self
+            .shows
+            .get_mut(show_id)
+            .ok_or_else(|| Rejection::ShowNotFound(show_id.clone()))?;
+        if show.starts_at <= now {
+            return Err(Rejection::ShowStarted(show_id.clone()));
+        }
+        let mut seats = seats.to_vec();
+        seats.sort_unstable();
+        seats.dedup();
+        if let Some(&seat) = seats.iter().find(|&&no| show.seat(no).is_none()) {
+            return Err(Rejection::NoSuchSeat {
+                show: show_id.clone(),
+                seat,
+                seat_count: show.seat_count(),
+            });
+        }
+        for &no in &seats {
+            match show.seat(no) {
+                Some(Seat::Held(_)) => return Err(Rejection::SeatHeld { seat: no }),
+                Some(Seat::Booked(_)) => return Err(Rejection::SeatBooked { seat: no }),
+                Some(Seat::Available) | None => {}
+            }
+        }
+        let seat_total = i64::try_from(seats.len()).ok();
+        let total_cents = seat_total
+            .and_then(|n| show.price_cents.checked_mul(n))
+            .ok_or_else(|| Rejection::Invalid("total price overflows".to_owned()))?;
+        let id = self
+            .last_booking_id
+            .checked_add(1)
+            .map(BookingId)
+            .ok_or_else(|| Rejection::Invalid("booking ids exhausted".to_owned()))?;
+        // Every check has passed; mutate.
+        self.last_booking_id = id.0;
+        let booking = Booking {
+            id,
+            show: show_id.clone(),
+            seats,
+            user: user.clone(),
+            total_cents,
+            created_at: now,
+            status,
+        };
+        if let Some(new) = booking.seat_state() {
+            for &no in &booking.seats {
+                show.transition(no, Seat::Available, new);
+            }
+        }
+        self.index_booking(&booking);
+        self.bookings.insert(id, booking.clone());
+        Ok(Effect::Booking(booking))
+    }
+
+    /// `Confirm`.
+    fn confirm(&mut self, id: BookingId) -> Outcome {
+        let now = self.now;
+        let booking = self
+            .bookings
+            .get_mut(&id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        let BookingStatus::Held { expires_at } = booking.status else {
+            return Err(wrong_status(booking, "held"));
+        };
+        if expires_at <= now {
+            return Err(Rejection::HoldExpired(id));
+        }
+        if let Some(show) = self.shows.get_mut(&booking.show) {
+            for &no in &booking.seats {
+                show.transition(no, Seat::Held(id), Seat::Booked(id));
+            }
+        }
+        self.hold_expiry.remove(&(expires_at, id));
+        booking.status = BookingStatus::Confirmed { at: now };
+        Ok(Effect::Booking(booking.clone()))
+    }
+
+    /// `Release`.
+    fn release(&mut self, id: BookingId) -> Outcome {
+        let booking = self
+            .bookings
+            .get(&id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        if !matches!(booking.status, BookingStatus::Held { .. }) {
+            return Err(wrong_status(booking, "held"));
+        }
+        self.end_booking(
+            id,
+            BookingStatus::Released {
+                at: self.now,
+                expired: false,
+            },
+        )
+        .map(|booking| Effect::Booking(booking.clone()))
+        .ok_or(Rejection::BookingNotFound(id))
+    }
+
+    /// `Cancel`.
+    fn cancel(&mut self, id: BookingId, user: &UserId) -> Outcome {
+        let booking = self
+            .bookings
+            .get(&id)
+            .filter(|booking| booking.user == *user)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        if !matches!(booking.status, BookingStatus::Confirmed { .. }) {
+            return Err(wrong_status(booking, "confirmed"));
+        }
+        self.end_booking(id, BookingStatus::Cancelled { at: self.now })
+            .map(|booking| Effect::Booking(booking.clone()))
+            .ok_or(Rejection::BookingNotFound(id))
+    }
+
+    /// `ExpireHolds`: releases every hold with `expires_at <= now`; returns how many.
+    fn expire_holds(&mut self) -> u32 {
+        let now = self.now;
+        let mut released = 0u32;
+        while let Some(&(expires_at, id)) = self.hold_expiry.first()
+            && expires_at <= now
+        {
+            self.hold_expiry.pop_first();
+            let status = BookingStatus::Released {
+                at: now,
+                expired: true,
+            };
+            if self.end_booking(id, status).is_some() {
+                released = released.saturating_add(1);
+            }
+        }
+        released
+    }
+
+    /// Moves an active booking to a final `status`, freeing its seats and unindexing its hold.
+    fn end_booking(&mut self, id: BookingId, status: BookingStatus) -> Option<&Booking> {
+        let booking = self.bookings.get_mut(&id)?;
+        if let Some(key) = booking.expiry_key() {
+            self.hold_expiry.remove(&key);
+        }
+        if let (Some(old), Some(show)) = (booking.seat_state(), self.shows.get_mut(&booking.show)) {
+            for &no in &booking.seats {
+                show.transition(no, old, Seat::Available);
+            }
+        }
+        booking.status = status;
+        Some(&*booking)
+    }
+
+    /// Adds a new booking to the user and expiry indexes.
+    fn index_booking(&mut self, booking: &Booking) {
+        self.by_user
+            .entry(booking.user.clone())
+            .or_default()
+            .insert(booking.id);
+        if let Some(key) = booking.expiry_key() {
+            self.hold_expiry.insert(key);
+        }
+    }
+
+    /// Drops up to [`DEDUP_PRUNE_BATCH`] of the oldest stale dedup records.
+    fn prune_dedup(&mut self) {
+        for _ in 0..DEDUP_PRUNE_BATCH {
+            match self.dedup_by_time.first() {
+                Some((at, _)) if dedup_stale(*at, self.now) => {}
+                _ => break,
+            }
+            if let Some((_, id)) = self.dedup_by_time.pop_first() {
+                self.dedup.remove(&id);
+            }
+        }
+    }
+
+    /// Records the outcome of a newly applied request at the current time.
+    fn remember(&mut self, request: &Request, outcome: Outcome) {
+        let record = DedupRecord {
+            at: self.now,
+            command: request.command.clone(),
+            outcome,
+        };
+        if let Some(old) = self.dedup.insert(request.request_id.clone(), record) {
+            // A stale record the pruner had not reached yet.
+            self.dedup_by_time
+                .remove(&(old.at, request.request_id.clone()));
+        }
+        self.dedup_by_time
+            .insert((self.now, request.request_id.clone()));
+    }
+
+    /// Rebuilds a state from snapshot data, refusing it if inconsistent.
+    fn from_snapshot(snapshot: Snapshot) -> Result<Self, String> {
+        let mut shows = BTreeMap::new();
+        for show in snapshot.shows {
+            let id = show.id.clone();
+            if shows.insert(id.clone(), show).is_some() {
+                return Err(format!("snapshot lists show {id} twice"));
+            }
+        }
+        let mut bookings = BTreeMap::new();
+        for booking in snapshot.bookings {
+            let id = booking.id;
+            if bookings.insert(id, booking).is_some() {
+                return Err(format!("snapshot lists booking {id} twice"));
+            }
+        }
+        let (by_user, hold_expiry) = build_booking_indexes(&bookings);
+        let state = State {
+            now: snapshot.now,
+            last_booking_id: snapshot.last_booking_id,
+            shows,
+            bookings,
+            by_user,
+            hold_expiry,
+            dedup_by_time: build_dedup_index(&snapshot.dedup),
+            dedup: snapshot.dedup,
+        };
+        state
+            .check_invariants()
+            .map_err(|problem| format!("inconsistent snapshot: {problem}"))?;
+        Ok(state)
+    }
+}
+
+/// Whether a dedup record made at `at` has left the window by `now`.
+fn dedup_stale(at: Timestamp, now: Timestamp) -> bool {
+    now.saturating_ms_since(at) >= DEDUP_TTL_MS
+}
+
+/// Converts a validated seat count to a seat map length.
+fn seat_len(seat_count: u32) -> Result<usize, Rejection> {
+    usize::try_from(seat_count)
+        .map_err(|_| Rejection::Invalid("seat_count does not fit in memory".to_owned()))
+}
+
+/// Builds the `WrongStatus` rejection for `booking`.
+fn wrong_status(booking: &Booking, expected: &str) -> Rejection {
+    Rejection::WrongStatus {
+        booking: booking.id,
+        status: booking.status.to_string(),
+        expected: expected.to_owned(),
+    }
+}
+
+/// The user index and expiry index implied by `bookings`.
+fn build_booking_indexes(bookings: &BTreeMap<BookingId, Booking>) -> (UserIndex, ExpiryIndex) {
+    let mut by_user = UserIndex::new();
+    let mut hold_expiry = BTreeSet::new();
+    for booking in bookings.values() {
+        by_user
+            .entry(booking.user.clone())
+            .or_default()
+            .insert(booking.id);
+        if let Some(key) = booking.expiry_key() {
+            hold_expiry.insert(key);
+        }
+    }
+    (by_user, hold_expiry)
+}
+
+/// The time index implied by the dedup records.
+fn build_dedup_index(dedup: &BTreeMap<RequestId, DedupRecord>) -> BTreeSet<(Timestamp, RequestId)> {
+    dedup
+        .iter()
+        .map(|(id, record)| (record.at, id.clone()))
+        .collect()
+}
+
+/// Serialized form of [`State`], borrowed for writing.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    /// See [`State::now`].
+    now: Timestamp,
+    /// Highest booking id issued.
+    last_booking_id: u64,
+    /// Shows, ordered by id.
+    shows: Values<'a, ShowId, Show>,
+    /// Bookings, ordered by id.
+    bookings: Values<'a, BookingId, Booking>,
+    /// Dedup records, by request id.
+    dedup: &'a BTreeMap<RequestId, DedupRecord>,
+}
+
+/// Serialized form of [`State`], owned for reading; field for field like [`SnapshotRef`].
+#[derive(Deserialize)]
+struct Snapshot {
+    /// See [`State::now`].
+    now: Timestamp,
+    /// Highest booking id issued.
+    last_booking_id: u64,
+    /// Shows, ordered by id.
+    shows: Vec<Show>,
+    /// Bookings, ordered by id.
+    bookings: Vec<Booking>,
+    /// Dedup records, by request id.
+    dedup: BTreeMap<RequestId, DedupRecord>,
+}
+
+/// Serializes the values of a map as a sequence (their keys are inside them).
+struct Values<'a, K, V>(&'a BTreeMap<K, V>);
+
+impl<K, V: Serialize> Serialize for Values<'_, K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.values())
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SnapshotRef {
+            now: self.now,
+            last_booking_id: self.last_booking_id,
+            shows: Values(&self.shows),
+            bookings: Values(&self.bookings),
+            dedup: &self.dedup,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let snapshot = Snapshot::deserialize(deserializer)?;
+        State::from_snapshot(snapshot).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;

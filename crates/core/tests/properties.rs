@@ -1,0 +1,697 @@
+//! Property tests: random histories against a naive reference model.
+//!
+//! Each case creates two small shows (one of which starts part-way through
+//! the history), then applies up to 200 random steps: holds, direct
+//! bookings, confirmations, releases, cancellations, expiry sweeps and
+//! resizes, with invalid seats, unknown bookings, time jitter, retries of
+//! earlier requests and reuse of earlier request ids. After every step the
+//! state must pass `check_invariants`, agree exactly with the model, and
+//! give each retry its first outcome without changing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use boxoffice_core::*;
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+/// Time of the first request.
+const T0: i64 = 1_700_000_000_000;
+/// Seats per show at creation.
+const SEATS: u32 = 8;
+/// Price of a seat in each show.
+const PRICES: [i64; 2] = [1_500, 999];
+/// Start of each show, relative to `T0`: the second starts mid-history.
+const STARTS: [i64; 2] = [100_000_000, 1_000_000];
+/// The users who book.
+const USERS: [&str; 3] = ["ann", "ben", "cat"];
+
+/// A choice among the elements of a collection not yet known when generated.
+#[derive(Clone, Debug)]
+enum Choice {
+    /// A generated position, scaled to the collection.
+    Scaled(Index),
+    /// A fixed position, wrapped around the collection (for scripted tests).
+    Nth(usize),
+}
+
+impl Choice {
+    /// The chosen position in a collection of `len > 0` elements.
+    fn position(&self, len: usize) -> usize {
+        match self {
+            Choice::Scaled(index) => index.index(len),
+            Choice::Nth(n) => n % len,
+        }
+    }
+}
+
+fn choice() -> impl Strategy<Value = Choice> {
+    any::<Index>().prop_map(Choice::Scaled)
+}
+
+/// A way to name a booking: one that was issued, or an arbitrary number.
+#[derive(Clone, Debug)]
+enum Pick {
+    Issued(Choice),
+    Raw(u64),
+}
+
+/// One generated step, resolved into a request when it runs.
+#[derive(Clone, Debug)]
+enum Op {
+    Hold {
+        show: usize,
+        seats: Vec<u32>,
+        user: usize,
+        ttl_ms: i64,
+    },
+    Book {
+        show: usize,
+        seats: Vec<u32>,
+        user: usize,
+    },
+    Confirm(Pick),
+    Release(Pick),
+    Cancel(Pick, usize),
+    Expire,
+    Resize {
+        show: usize,
+        seat_count: u32,
+    },
+    /// Re-send an earlier request unchanged.
+    Retry(Choice),
+    /// Send a different command under an earlier request id.
+    Reuse(Choice),
+}
+
+fn show_id(index: usize) -> ShowId {
+    ShowId(format!("show-{index}"))
+}
+
+fn pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![
+        4 => choice().prop_map(Pick::Issued),
+        1 => (0u64..40).prop_map(Pick::Raw),
+    ]
+}
+
+fn seat_list() -> impl Strategy<Value = Vec<u32>> {
+    prop_oneof![
+        8 => prop::collection::vec(1u32..=SEATS, 1..=3),
+        2 => prop::collection::vec(0u32..=SEATS + 2, 0..=4),
+        1 => prop::collection::vec(1u32..=SEATS + 4, 9..=12),
+    ]
+}
+
+fn ttl() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        9 => 1i64..=120_000,
+        1 => prop_oneof![Just(0i64), Just(-1), Just(MAX_HOLD_TTL_MS + 1)],
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..2usize, seat_list(), 0..USERS.len(), ttl())
+            .prop_map(|(show, seats, user, ttl_ms)| Op::Hold { show, seats, user, ttl_ms }),
+        2 => (0..2usize, seat_list(), 0..USERS.len())
+            .prop_map(|(show, seats, user)| Op::Book { show, seats, user }),
+        3 => pick().prop_map(Op::Confirm),
+        2 => pick().prop_map(Op::Release),
+        2 => (pick(), 0..USERS.len()).prop_map(|(pick, user)| Op::Cancel(pick, user)),
+        2 => Just(Op::Expire),
+        1 => (0..2usize, 0u32..=SEATS + 4)
+            .prop_map(|(show, seat_count)| Op::Resize { show, seat_count }),
+        2 => choice().prop_map(Op::Retry),
+        1 => choice().prop_map(Op::Reuse),
+    ]
+}
+
+/// Time step before each operation: mostly forward, sometimes backward.
+fn time_step() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        8 => 0i64..20_000,
+        1 => -5_000i64..0,
+        1 => Just(0i64),
+    ]
+}
+
+fn steps() -> impl Strategy<Value = Vec<(i64, Op)>> {
+    prop::collection::vec((time_step(), op()), 0..=200)
+}
+
+/// A naive reference implementation of the booking rules.
+#[derive(Debug)]
+struct Model {
+    now: Timestamp,
+    last_id: u64,
+    /// Show id -> (title, price, start, seat count).
+    shows: BTreeMap<ShowId, (String, i64, Timestamp, u32)>,
+    /// Taken seats; absent means available.
+    taken: BTreeMap<(ShowId, SeatNo), Seat>,
+    bookings: BTreeMap<BookingId, Booking>,
+}
+
+impl Model {
+    fn new() -> Self {
+        Model {
+            now: Timestamp::default(),
+            last_id: 0,
+            shows: BTreeMap::new(),
+            taken: BTreeMap::new(),
+            bookings: BTreeMap::new(),
+        }
+    }
+
+    /// Predicts the outcome of `command` and applies it to the model.
+    fn apply(&mut self, at: Timestamp, command: &Command) -> Outcome {
+        self.now = self.now.max(at);
+        match command {
+            Command::CreateShow {
+                show,
+                title,
+                seat_count,
+                price_cents,
+                starts_at,
+            } => {
+                self.shows.insert(
+                    show.clone(),
+                    (title.clone(), *price_cents, *starts_at, *seat_count),
+                );
+                Ok(Effect::Show(self.summary(show)))
+            }
+            Command::Hold {
+                show,
+                seats,
+                user,
+                ttl_ms,
+            } => self.reserve(show, seats, user, Some(*ttl_ms)),
+            Command::Book { show, seats, user } => self.reserve(show, seats, user, None),
+            Command::Confirm { booking } => {
+                let expires_at = self.held(*booking)?;
+                if expires_at <= self.now {
+                    return Err(Rejection::HoldExpired(*booking));
+                }
+                let at = self.now;
+                Ok(self.finish(*booking, BookingStatus::Confirmed { at }))
+            }
+            Command::Release { booking } => {
+                self.held(*booking)?;
+                let status = BookingStatus::Released {
+                    at: self.now,
+                    expired: false,
+                };
+                Ok(self.finish(*booking, status))
+            }
+            Command::Cancel { booking, user } => {
+                let found = self
+                    .bookings
+                    .get(booking)
+                    .filter(|b| b.user == *user)
+                    .ok_or(Rejection::BookingNotFound(*booking))?;
+                if !matches!(found.status, BookingStatus::Confirmed { .. }) {
+                    return Err(wrong_status(found, "confirmed"));
+                }
+                let at = self.now;
+                Ok(self.finish(*booking, BookingStatus::Cancelled { at }))
+            }
+            Command::ExpireHolds => {
+                let due: Vec<BookingId> = self
+                    .bookings
+                    .values()
+                    .filter(|b| matches!(b.status, BookingStatus::Held { expires_at } if expires_at <= self.now))
+                    .map(|b| b.id)
+                    .collect();
+                for &id in &due {
+                    let status = BookingStatus::Released {
+                        at: self.now,
+                        expired: true,
+                    };
+                    self.finish(id, status);
+                }
+                Ok(Effect::Expired {
+                    released: u32::try_from(due.len()).expect("few bookings"),
+                })
+            }
+            Command::UpdateShow {
+                show,
+                seat_count: Some(count),
+                title: None,
+                price_cents: None,
+                starts_at: None,
+            } => {
+                if *count == 0 {
+                    return Err(Rejection::Invalid("seat_count".into()));
+                }
+                let above = (show.clone(), SeatNo(count + 1))..=(show.clone(), SeatNo(u32::MAX));
+                if let Some(((_, seat), _)) = self.taken.range(above).next() {
+                    return Err(Rejection::SeatInUse {
+                        show: show.clone(),
+                        seat_count: *count,
+                        seat: *seat,
+                    });
+                }
+                if let Some(entry) = self.shows.get_mut(show) {
+                    entry.3 = *count;
+                }
+                Ok(Effect::Show(self.summary(show)))
+            }
+            Command::UpdateShow { .. } => unreachable!("not generated"),
+        }
+    }
+
+    fn reserve(
+        &mut self,
+        show: &ShowId,
+        seats: &[SeatNo],
+        user: &UserId,
+        ttl_ms: Option<i64>,
+    ) -> Outcome {
+        let distinct: BTreeSet<SeatNo> = seats.iter().copied().collect();
+        if seats.is_empty()
+            || seats.len() > MAX_SEATS_PER_BOOKING
+            || distinct.contains(&SeatNo(0))
+            || distinct.len() != seats.len()
+        {
+            return Err(Rejection::Invalid("seats".into()));
+        }
+        if ttl_ms.is_some_and(|ttl| !(1..=MAX_HOLD_TTL_MS).contains(&ttl)) {
+            return Err(Rejection::Invalid("ttl_ms".into()));
+        }
+        let &(_, price, starts_at, seat_count) = self.shows.get(show).expect("shows exist");
+        if starts_at <= self.now {
+            return Err(Rejection::ShowStarted(show.clone()));
+        }
+        if let Some(&seat) = distinct.iter().find(|seat| seat.0 > seat_count) {
+            return Err(Rejection::NoSuchSeat {
+                show: show.clone(),
+                seat,
+                seat_count,
+            });
+        }
+        for &seat in &distinct {
+            match self.taken.get(&(show.clone(), seat)) {
+                Some(Seat::Held(_)) => return Err(Rejection::SeatHeld { seat }),
+                Some(Seat::Booked(_)) => return Err(Rejection::SeatBooked { seat }),
+                _ => {}
+            }
+        }
+        self.last_id += 1;
+        let id = BookingId(self.last_id);
+        let (status, seat_state) = match ttl_ms {
+            Some(ttl) => (
+                BookingStatus::Held {
+                    expires_at: Timestamp(self.now.0 + ttl),
+                },
+                Seat::Held(id),
+            ),
+            None => (BookingStatus::Confirmed { at: self.now }, Seat::Booked(id)),
+        };
+        for &seat in &distinct {
+            self.taken.insert((show.clone(), seat), seat_state);
+        }
+        let booking = Booking {
+            id,
+            show: show.clone(),
+            seats: distinct.into_iter().collect(),
+            user: user.clone(),
+            total_cents: price * i64::try_from(seats.len()).expect("few seats"),
+            created_at: self.now,
+            status,
+        };
+        self.bookings.insert(id, booking.clone());
+        Ok(Effect::Booking(booking))
+    }
+
+    /// The expiry of a held booking, or the rejection a hold-only command gets.
+    fn held(&self, id: BookingId) -> Result<Timestamp, Rejection> {
+        let booking = self
+            .bookings
+            .get(&id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        match booking.status {
+            BookingStatus::Held { expires_at } => Ok(expires_at),
+            _ => Err(wrong_status(booking, "held")),
+        }
+    }
+
+    /// Moves an active booking to `status`, updating its seats.
+    fn finish(&mut self, id: BookingId, status: BookingStatus) -> Effect {
+        let booking = self.bookings.get_mut(&id).expect("booking exists");
+        booking.status = status;
+        for &seat in &booking.seats {
+            let key = (booking.show.clone(), seat);
+            match status {
+                BookingStatus::Confirmed { .. } => {
+                    self.taken.insert(key, Seat::Booked(id));
+                }
+                _ => {
+                    self.taken.remove(&key);
+                }
+            }
+        }
+        Effect::Booking(booking.clone())
+    }
+
+    fn counts(&self, show: &ShowId) -> (u32, u32) {
+        let (mut held, mut booked) = (0, 0);
+        for ((_, _), seat) in self
+            .taken
+            .range((show.clone(), SeatNo(0))..=(show.clone(), SeatNo(u32::MAX)))
+        {
+            match seat {
+                Seat::Held(_) => held += 1,
+                Seat::Booked(_) => booked += 1,
+                Seat::Available => {}
+            }
+        }
+        (held, booked)
+    }
+
+    fn summary(&self, show: &ShowId) -> ShowSummary {
+        let (title, price_cents, starts_at, seat_count) = self.shows[show].clone();
+        let (held, booked) = self.counts(show);
+        ShowSummary {
+            id: show.clone(),
+            title,
+            seat_count,
+            price_cents,
+            starts_at,
+            available: seat_count - held - booked,
+            held,
+            booked,
+        }
+    }
+
+    /// Turns a generated booking reference into an id.
+    fn resolve(&self, pick: &Pick) -> BookingId {
+        match pick {
+            Pick::Issued(choice) if self.last_id > 0 => {
+                let offset = choice.position(usize::try_from(self.last_id).expect("few bookings"));
+                BookingId(u64::try_from(offset).expect("small") + 1)
+            }
+            Pick::Issued(_) => BookingId(1),
+            Pick::Raw(raw) => BookingId(*raw),
+        }
+    }
+
+    /// The command for a non-retry operation.
+    fn command(&self, op: &Op) -> Command {
+        let seat_nos = |seats: &[u32]| seats.iter().copied().map(SeatNo).collect();
+        match op {
+            Op::Hold {
+                show,
+                seats,
+                user,
+                ttl_ms,
+            } => Command::Hold {
+                show: show_id(*show),
+                seats: seat_nos(seats),
+                user: USERS[*user].into(),
+                ttl_ms: *ttl_ms,
+            },
+            Op::Book { show, seats, user } => Command::Book {
+                show: show_id(*show),
+                seats: seat_nos(seats),
+                user: USERS[*user].into(),
+            },
+            Op::Confirm(pick) => Command::Confirm {
+                booking: self.resolve(pick),
+            },
+            Op::Release(pick) => Command::Release {
+                booking: self.resolve(pick),
+            },
+            Op::Cancel(pick, user) => Command::Cancel {
+                booking: self.resolve(pick),
+                user: USERS[*user].into(),
+            },
+            Op::Expire | Op::Retry(_) | Op::Reuse(_) => Command::ExpireHolds,
+            Op::Resize { show, seat_count } => Command::UpdateShow {
+                show: show_id(*show),
+                title: None,
+                seat_count: Some(*seat_count),
+                price_cents: None,
+                starts_at: None,
+            },
+        }
+    }
+}
+
+fn wrong_status(booking: &Booking, expected: &str) -> Rejection {
+    Rejection::WrongStatus {
+        booking: booking.id,
+        status: booking.status.to_string(),
+        expected: expected.into(),
+    }
+}
+
+/// Equal outcomes, except that `Invalid` messages are not compared.
+fn same_outcome(actual: &Outcome, predicted: &Outcome) -> bool {
+    match (actual, predicted) {
+        (Err(Rejection::Invalid(_)), Err(Rejection::Invalid(_))) => true,
+        _ => actual == predicted,
+    }
+}
+
+/// Checks the state against the model and the seat-conservation properties.
+fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError> {
+    if let Err(problem) = state.check_invariants() {
+        return Err(TestCaseError::fail(problem));
+    }
+    prop_assert_eq!(state.now(), model.now);
+    let shows: Vec<ShowSummary> = state.shows().map(Show::summary).collect();
+    let expected: Vec<ShowSummary> = model.shows.keys().map(|id| model.summary(id)).collect();
+    prop_assert_eq!(shows, expected);
+    for show in state.shows() {
+        prop_assert_eq!(
+            u64::from(show.available()) + u64::from(show.held) + u64::from(show.booked),
+            u64::from(show.seat_count())
+        );
+        for no in (1..=show.seat_count()).map(SeatNo) {
+            let expected = model
+                .taken
+                .get(&(show.id.clone(), no))
+                .copied()
+                .unwrap_or(Seat::Available);
+            prop_assert_eq!(show.seat(no), Some(expected), "seat {} of {}", no, show.id);
+        }
+        prop_assert_eq!(show.seat(SeatNo(0)), None);
+        prop_assert_eq!(show.seat(SeatNo(show.seat_count() + 1)), None);
+    }
+    // No seat is held or booked by two active bookings.
+    let mut occupied = BTreeSet::new();
+    for id in (1..=model.last_id).map(BookingId) {
+        let booking = state.booking(id);
+        prop_assert_eq!(booking, model.bookings.get(&id));
+        if let Some(booking) = booking.filter(|b| b.status.is_active()) {
+            for &seat in &booking.seats {
+                prop_assert!(
+                    occupied.insert((booking.show.clone(), seat)),
+                    "seat {} of {} is in two active bookings",
+                    seat,
+                    booking.show
+                );
+            }
+        }
+    }
+    prop_assert_eq!(state.booking(BookingId(model.last_id + 1)), None);
+    prop_assert_eq!(state.booking(BookingId(0)), None);
+    for user in USERS {
+        let user = UserId::from(user);
+        let actual: Vec<&Booking> = state.bookings_of(&user).collect();
+        let expected: Vec<&Booking> = model.bookings.values().filter(|b| b.user == user).collect();
+        prop_assert_eq!(actual, expected);
+    }
+    let next_expiry = model
+        .bookings
+        .values()
+        .filter_map(|b| match b.status {
+            BookingStatus::Held { expires_at } => Some(expires_at),
+            _ => None,
+        })
+        .min();
+    prop_assert_eq!(state.next_hold_expiry(), next_expiry);
+    Ok(())
+}
+
+/// Serializes and restores `state`, which must come back equal.
+fn round_trip(state: &State) -> Result<State, TestCaseError> {
+    let bytes = postcard::to_allocvec(state).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let restored: State =
+        postcard::from_bytes(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&restored, state);
+    Ok(restored)
+}
+
+/// Runs one random history; see the module documentation.
+fn run_history(steps: &[(i64, Op)], last: &Op) -> Result<(), TestCaseError> {
+    let mut state = State::new();
+    let mut model = Model::new();
+    let mut history: Vec<(Request, Outcome)> = Vec::new();
+    let mut at = T0;
+    let mut fresh = 0u64;
+    let mut next_request = |command: Command| {
+        fresh += 1;
+        Request {
+            request_id: RequestId(format!("q-{fresh}")),
+            command,
+        }
+    };
+
+    for (index, (start, price)) in STARTS.into_iter().zip(PRICES).enumerate() {
+        let request = next_request(Command::CreateShow {
+            show: show_id(index),
+            title: format!("Show {index}"),
+            seat_count: SEATS,
+            price_cents: price,
+            starts_at: Timestamp(T0 + start),
+        });
+        let outcome = state.apply(Timestamp(at), &request);
+        prop_assert_eq!(&outcome, &model.apply(Timestamp(at), &request.command));
+        history.push((request, outcome));
+    }
+
+    for (step, (dt, op)) in steps.iter().enumerate() {
+        at += dt;
+        let time = Timestamp(at);
+        match op {
+            Op::Retry(choice) => {
+                let (request, first) = &history[choice.position(history.len())];
+                let before = state.clone();
+                let outcome = state.apply(time, request);
+                prop_assert_eq!(&outcome, first, "retry of {:?}", request);
+                prop_assert_eq!(&state, &before, "a retry changed the state");
+            }
+            Op::Reuse(choice) => {
+                let (request, _) = &history[choice.position(history.len())];
+                let other = Request {
+                    request_id: request.request_id.clone(),
+                    command: Command::Release {
+                        booking: BookingId(u64::MAX),
+                    },
+                };
+                let before = state.clone();
+                let outcome = state.apply(time, &other);
+                prop_assert_eq!(
+                    outcome,
+                    Err(Rejection::RequestIdReused(request.request_id.clone()))
+                );
+                prop_assert_eq!(&state, &before, "a reused id changed the state");
+            }
+            _ => {
+                let request = next_request(model.command(op));
+                let outcome = state.apply(time, &request);
+                let predicted = model.apply(time, &request.command);
+                prop_assert!(
+                    same_outcome(&outcome, &predicted),
+                    "step {}: {:?}\n got {:?}\n expected {:?}",
+                    step,
+                    request.command,
+                    outcome,
+                    predicted
+                );
+                history.push((request, outcome));
+            }
+        }
+        check_against_model(&state, &model)?;
+        if step % 50 == 49 {
+            state = round_trip(&state)?;
+        }
+    }
+
+    // A restored snapshot behaves exactly like the original.
+    let mut restored = round_trip(&state)?;
+    let request = next_request(model.command(last));
+    at += 1_000;
+    let original = state.apply(Timestamp(at), &request);
+    let replica = restored.apply(Timestamp(at), &request);
+    prop_assert_eq!(original, replica);
+    prop_assert_eq!(restored, state);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Random histories keep every invariant and match the reference model.
+    #[test]
+    fn random_histories_match_the_model(steps in steps(), last in op()) {
+        run_history(&steps, &last)?;
+    }
+}
+
+/// A fixed history that exercises every operation, as a quick smoke test of the harness.
+#[test]
+fn scripted_history_matches_the_model() {
+    let i = Choice::Nth;
+    let steps = vec![
+        (
+            0,
+            Op::Hold {
+                show: 0,
+                seats: vec![1, 2],
+                user: 0,
+                ttl_ms: 30_000,
+            },
+        ),
+        (
+            10,
+            Op::Book {
+                show: 0,
+                seats: vec![2, 3],
+                user: 1,
+            },
+        ),
+        (
+            10,
+            Op::Book {
+                show: 0,
+                seats: vec![3, 4],
+                user: 1,
+            },
+        ),
+        (10, Op::Confirm(Pick::Issued(i(0)))),
+        (10, Op::Cancel(Pick::Issued(i(1)), 0)),
+        (10, Op::Cancel(Pick::Issued(i(1)), 1)),
+        (10, Op::Retry(i(3))),
+        (10, Op::Reuse(i(4))),
+        (
+            10,
+            Op::Hold {
+                show: 1,
+                seats: vec![8, 9],
+                user: 2,
+                ttl_ms: 1_000,
+            },
+        ),
+        (
+            10,
+            Op::Hold {
+                show: 1,
+                seats: vec![8],
+                user: 2,
+                ttl_ms: 1_000,
+            },
+        ),
+        (5_000, Op::Expire),
+        (
+            10,
+            Op::Resize {
+                show: 1,
+                seat_count: 4,
+            },
+        ),
+        (-100, Op::Release(Pick::Raw(0))),
+        (
+            2_000_000,
+            Op::Hold {
+                show: 1,
+                seats: vec![1],
+                user: 2,
+                ttl_ms: 1_000,
+            },
+        ),
+    ];
+    if let Err(error) = run_history(&steps, &Op::Expire) {
+        panic!("{error}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Raft RPCs over gRPC, client side.
+//!
+//! openraft asks [`RaftNetworkFactory::new_client`] for a client before
+//! every vote round, every replication stream and every linearizable read,
+//! so it must be cheap: it never connects. Channels are created lazily, one
+//! per peer, and cached by node id; tonic reconnects a broken channel by
+//! itself. A peer whose address changed gets a new channel.
+//!
+//! Payloads are openraft's serde types in postcard; a reply carries the
+//! remote's `Result`, so openraft's own errors (higher vote, ...) cross the
+//! wire intact.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use boxoffice_proto::internal::v1::RaftPayload;
+use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::types::{Node, NodeId, TypeConfig};
+
+/// How long to wait for a TCP connection to a peer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Cached gRPC channels to peers, shared by Raft replication, write
+/// forwarding and read-index requests.
+#[derive(Clone, Default)]
+pub struct Channels {
+    cache: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
+}
+
+impl Channels {
+    /// The channel to `id` at `addr`, created lazily on first use.
+    pub fn get(&self, id: NodeId, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut cache = self.cache.lock().expect("channel cache lock poisoned");
+        if let Some((cached_addr, channel)) = cache.get(&id)
+            && cached_addr == addr
+        {
+            return Ok(channel.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        cache.insert(id, (addr.to_owned(), channel.clone()));
+        Ok(channel)
+    }
+
+    /// A Raft-service client for `id` at `addr`.
+    pub fn raft_client(
+        &self,
+        id: NodeId,
+        addr: &str,
+    ) -> Result<RaftServiceClient<Channel>, tonic::transport::Error> {
+        Ok(RaftServiceClient::new(self.get(id, addr)?)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX))
+    }
+}
+
+/// The [`RaftNetworkFactory`] handed to openraft.
+#[derive(Clone, Default)]
+pub struct Network {
+    channels: Channels,
+}
+
+impl Network {
+    /// A factory sharing `channels` with the rest of the node.
+    pub fn new(channels: Channels) -> Self {
+        Self { channels }
+    }
+}
+
+/// A client for one peer.
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    channels: Channels,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> Self::Network {
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+/// Which RPC of the Raft service to call.
+#[derive(Clone, Copy)]
+enum Rpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(
+        &self,
+        rpc: Rpc,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Node, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let data =
+            postcard::to_allocvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut client = self
+            .channels
+            .raft_client(self.target, &self.addr)
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let mut request = tonic::Request::new(RaftPayload { data });
+        request.set_timeout(option.hard_ttl());
+        let reply = match rpc {
+            Rpc::AppendEntries => client.append_entries(request).await,
+            Rpc::Vote => client.vote(request).await,
+            Rpc::InstallSnapshot => client.install_snapshot(request).await,
+        }
+        .map_err(status_to_rpc_error)?;
+        let result: Result<Resp, RaftError<NodeId, E>> =
+            postcard::from_bytes(&reply.into_inner().data)
+                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+fn status_to_rpc_error<E: std::error::Error>(status: tonic::Status) -> RPCError<NodeId, Node, E> {
+    match status.code() {
+        // Connection refused, reset, DNS: back off before retrying.
+        tonic::Code::Unavailable | tonic::Code::Unknown => {
+            RPCError::Unreachable(Unreachable::new(&status))
+        }
+        _ => RPCError::Network(NetworkError::new(&status)),
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.call(Rpc::AppendEntries, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.call(Rpc::InstallSnapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.call(Rpc::Vote, &rpc, &option).await
+    }
+}

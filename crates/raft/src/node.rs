@@ -1,0 +1,585 @@
+//! A Raft node: openraft wired to the redb store, the gRPC network, the
+//! proposer and the read-index coalescers, with the client paths that make
+//! any node answer any call.
+//!
+//! - Writes: [`RaftNode::propose`] goes to the local proposer on the leader,
+//!   and is forwarded to the leader's proposer (internal `Propose` RPC) from
+//!   a follower. While no leader is known it waits, up to
+//!   [`PROPOSE_TIMEOUT`]. A command may be retried after a lost reply: the
+//!   application deduplicates by request id.
+//! - Linearizable reads: [`RaftNode::read_barrier`] obtains a read index
+//!   from the leader (a heartbeat round to a quorum, coalesced) and waits
+//!   until the local state machine has applied it. Then any local read
+//!   reflects every write acknowledged before the barrier began.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use boxoffice_proto::internal::v1::{
+    ChangeMembershipRequest, NodeMetricsRequest, ProposeRequest, ReadIndexRequest,
+};
+use boxoffice_proto::v1::{GetStatusResponse, NodeRole, NodeStatus};
+use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
+use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
+use tokio::time::{Instant, timeout};
+use tracing::{info, warn};
+
+use crate::coalesce::Coalescer;
+use crate::log_store::LogStore;
+use crate::network::{Channels, Network};
+use crate::proposer::{ProposeError, Proposer};
+use crate::state_machine::{Application, StateHandle, StateMachineStore};
+use crate::types::{Node, NodeId, Raft};
+
+/// How long a write waits for a leader before failing with UNAVAILABLE.
+pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read waits for a read index before failing.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout of one forwarded write.
+const FORWARD_RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout of one status query to a peer.
+const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
+/// Pause between attempts while no leader is known.
+const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+
+/// Raft settings of one node.
+#[derive(Clone, Debug)]
+pub struct RaftSettings {
+    /// This node's id (not 0).
+    pub id: NodeId,
+    /// The address peers and clients reach this node at.
+    pub addr: String,
+    /// Where `log.redb` and `sm.redb` live.
+    pub data_dir: PathBuf,
+    /// Leader heartbeat period, ms.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the randomised election timeout, ms.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomised election timeout, ms.
+    pub election_timeout_max_ms: u64,
+    /// Take a snapshot (and compact the log) after this many entries.
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind a snapshot, for slightly lagging followers.
+    pub keep_entries_after_snapshot: u64,
+    /// Members to form a new cluster with (id → address), this node
+    /// included. Empty: join an existing cluster through `add-node`.
+    pub initial_members: BTreeMap<NodeId, String>,
+}
+
+/// Why a client request could not be served; every case is safe to retry.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unavailable {
+    /// No leader could be reached before the deadline.
+    #[error("no leader reachable: {0}")]
+    NoLeader(String),
+    /// The node is shutting down or Raft failed.
+    #[error("raft unavailable: {0}")]
+    Raft(String),
+}
+
+/// A membership change failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MembershipError {
+    /// The request is malformed or impossible.
+    #[error("{0}")]
+    Invalid(String),
+    /// No leader, or it failed mid-way.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+/// A running Raft node over application `A`.
+pub struct RaftNode<A: Application> {
+    id: NodeId,
+    addr: String,
+    raft: Raft,
+    state: StateHandle<A>,
+    channels: Channels,
+    proposer: Proposer,
+    /// Read index from this node as leader.
+    leader_read: Coalescer<Result<u64, String>>,
+    /// Read index fetched from the current leader.
+    remote_read: Coalescer<Result<u64, String>>,
+    committed: Arc<AtomicU64>,
+}
+
+fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
+    let config = openraft::Config {
+        cluster_name: "boxoffice".into(),
+        heartbeat_interval: s.heartbeat_ms,
+        election_timeout_min: s.election_timeout_min_ms,
+        election_timeout_max: s.election_timeout_max_ms,
+        install_snapshot_timeout: 10_000,
+        max_payload_entries: 512,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(s.snapshot_every_entries),
+        max_in_snapshot_log_to_keep: s.keep_entries_after_snapshot,
+        purge_batch_size: 256,
+        ..Default::default()
+    };
+    config.validate().map_err(|e| e.to_string())
+}
+
+impl<A: Application> RaftNode<A> {
+    /// Opens the stores, starts Raft and, for a new cluster, initialises it.
+    pub async fn start(settings: RaftSettings) -> Result<Arc<Self>, String> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+        let config = Arc::new(openraft_config(&settings)?);
+        let log = LogStore::open(&settings.data_dir.join("log.redb")).map_err(|e| e.to_string())?;
+        let committed = log.committed_index();
+        let sm = StateMachineStore::<A>::open(&settings.data_dir.join("sm.redb"))
+            .map_err(|e| e.to_string())?;
+        let state = sm.handle();
+        let channels = Channels::default();
+        let raft = Raft::new(settings.id, config, Network::new(channels.clone()), log, sm)
+            .await
+            .map_err(|e| e.to_string())?;
+
+        if !settings.initial_members.is_empty() {
+            let members: BTreeMap<NodeId, Node> = settings
+                .initial_members
+                .iter()
+                .map(|(id, addr)| (*id, Node { addr: addr.clone() }))
+                .collect();
+            // Every initial member calls this with the same membership, which
+            // openraft documents as safe; a formed cluster answers NotAllowed.
+            match raft.initialize(members).await {
+                Ok(()) => info!(node = settings.id, "initialised a new cluster"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(format!("initialize: {e}")),
+            }
+        }
+
+        let leader_read = {
+            let raft = raft.clone();
+            Coalescer::spawn(move || {
+                let raft = raft.clone();
+                async move {
+                    match raft.get_read_log_id().await {
+                        Ok((read_id, _)) => Ok(read_id.map_or(0, |id| id.index)),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+            })
+        };
+        let remote_read = {
+            let (raft, channels) = (raft.clone(), channels.clone());
+            Coalescer::spawn(move || {
+                let (raft, channels) = (raft.clone(), channels.clone());
+                async move {
+                    let (leader, addr) =
+                        leader_of(&raft).ok_or_else(|| "no leader known".to_string())?;
+                    let mut client = channels
+                        .raft_client(leader, &addr)
+                        .map_err(|e| e.to_string())?;
+                    let mut req = tonic::Request::new(ReadIndexRequest {});
+                    req.set_timeout(READ_TIMEOUT);
+                    let resp = client
+                        .read_index(req)
+                        .await
+                        .map_err(|s| s.message().to_string())?;
+                    Ok(resp.into_inner().index)
+                }
+            })
+        };
+
+        spawn_role_logger(raft.clone());
+        let proposer = Proposer::spawn(raft.clone());
+        Ok(Arc::new(Self {
+            id: settings.id,
+            addr: settings.addr,
+            raft,
+            state,
+            channels,
+            proposer,
+            leader_read,
+            remote_read,
+            committed,
+        }))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The openraft handle.
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// Read access to the applied state.
+    pub fn state(&self) -> &StateHandle<A> {
+        &self.state
+    }
+
+    /// Stops Raft.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            warn!(error = %e, "raft shutdown failed");
+        }
+    }
+
+    /// Proposes one encoded command from any node and returns its encoded
+    /// outcome once applied.
+    pub async fn propose(&self, command: Vec<u8>) -> Result<Vec<u8>, Unavailable> {
+        let deadline = Instant::now() + PROPOSE_TIMEOUT;
+        let mut last_error = String::from("no leader elected yet");
+        loop {
+            match leader_of(&self.raft) {
+                Some((leader, _)) if leader == self.id => {
+                    match self.proposer.propose(command.clone()).await {
+                        Ok(outcome) => return Ok(outcome),
+                        Err(ProposeError::NotLeader(_)) => last_error = "leadership changed".into(),
+                        Err(e @ ProposeError::Raft(_)) => last_error = e.to_string(),
+                    }
+                }
+                Some((leader, addr)) => match self.forward(leader, &addr, command.clone()).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(e) => last_error = format!("forwarding to node {leader} at {addr}: {e}"),
+                },
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(Unavailable::NoLeader(last_error));
+            }
+            self.wait_for_change(RETRY_BACKOFF).await;
+        }
+    }
+
+    /// Proposes commands that a follower forwarded. Never forwards again:
+    /// if leadership moved, the follower retries with the new leader.
+    pub async fn propose_local(
+        &self,
+        commands: Vec<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>, ProposeError> {
+        let futures = commands.into_iter().map(|c| self.proposer.propose(c));
+        futures::future::join_all(futures)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn forward(
+        &self,
+        leader: NodeId,
+        addr: &str,
+        command: Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
+        let mut client = self
+            .channels
+            .raft_client(leader, addr)
+            .map_err(|e| e.to_string())?;
+        let mut req = tonic::Request::new(ProposeRequest {
+            commands: vec![command],
+        });
+        req.set_timeout(FORWARD_RPC_TIMEOUT);
+        let resp = client
+            .propose(req)
+            .await
+            .map_err(|s| s.message().to_string())?;
+        resp.into_inner()
+            .outcomes
+            .into_iter()
+            .next()
+            .ok_or_else(|| "leader returned no outcome".to_string())
+    }
+
+    /// Waits until the metrics change or `max` elapses.
+    async fn wait_for_change(&self, max: Duration) {
+        let mut rx = self.raft.metrics();
+        let _ = timeout(max, rx.changed()).await;
+    }
+
+    /// The read index from this node as leader (coalesced). Used by the
+    /// internal `ReadIndex` RPC.
+    pub async fn leader_read_index(&self) -> Result<u64, String> {
+        self.leader_read
+            .call()
+            .await
+            .unwrap_or_else(|| Err("node stopping".into()))
+    }
+
+    /// Waits until a read of the local state is linearizable.
+    pub async fn read_barrier(&self) -> Result<(), Unavailable> {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        let mut last_error = String::from("no leader elected yet");
+        loop {
+            let index = match leader_of(&self.raft) {
+                Some((leader, _)) if leader == self.id => Some(self.leader_read_index().await),
+                Some(_) => Some(
+                    self.remote_read
+                        .call()
+                        .await
+                        .unwrap_or_else(|| Err("node stopping".into())),
+                ),
+                None => None,
+            };
+            match index {
+                Some(Ok(index)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    return self
+                        .raft
+                        .wait(Some(left))
+                        .applied_index_at_least(Some(index), "read barrier")
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| {
+                            Unavailable::Raft(format!("waiting to apply index {index}: {e}"))
+                        });
+                }
+                Some(Err(e)) => last_error = e,
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(Unavailable::NoLeader(last_error));
+            }
+            self.wait_for_change(RETRY_BACKOFF).await;
+        }
+    }
+
+    /// Adds (`add`) or removes a voter, from any node.
+    pub async fn change_membership(
+        &self,
+        add: bool,
+        node_id: NodeId,
+        addr: String,
+    ) -> Result<(), MembershipError> {
+        if node_id == 0 {
+            return Err(MembershipError::Invalid("node id must not be 0".into()));
+        }
+        let deadline = Instant::now() + PROPOSE_TIMEOUT;
+        loop {
+            match leader_of(&self.raft) {
+                Some((leader, _)) if leader == self.id => {
+                    return self.change_membership_local(add, node_id, addr).await;
+                }
+                Some((leader, leader_addr)) => {
+                    let mut client = self
+                        .channels
+                        .raft_client(leader, &leader_addr)
+                        .map_err(|e| Unavailable::Raft(e.to_string()))?;
+                    let req = ChangeMembershipRequest {
+                        add,
+                        node_id,
+                        addr: addr.clone(),
+                    };
+                    return match client.change_membership(req).await {
+                        Ok(_) => Ok(()),
+                        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                            Err(MembershipError::Invalid(s.message().to_string()))
+                        }
+                        Err(s) => Err(Unavailable::Raft(s.message().to_string()).into()),
+                    };
+                }
+                None if Instant::now() >= deadline => {
+                    return Err(Unavailable::NoLeader("no leader elected".into()).into());
+                }
+                None => self.wait_for_change(RETRY_BACKOFF).await,
+            }
+        }
+    }
+
+    /// Runs a membership change on this node, which must be the leader.
+    pub async fn change_membership_local(
+        &self,
+        add: bool,
+        node_id: NodeId,
+        addr: String,
+    ) -> Result<(), MembershipError> {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let voters: BTreeSet<NodeId> = membership.membership().voter_ids().collect();
+        let unavailable = |e: String| MembershipError::Unavailable(Unavailable::Raft(e));
+        if add {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return Err(MembershipError::Invalid(format!(
+                    "address {addr:?} is not host:port"
+                )));
+            }
+            if voters.contains(&node_id) {
+                return Err(MembershipError::Invalid(format!(
+                    "node {node_id} is already a voter"
+                )));
+            }
+            info!(node = node_id, %addr, "adding learner; it catches up before becoming a voter");
+            self.raft
+                .add_learner(node_id, Node { addr }, true)
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node_id])), false)
+                .await
+                .map_err(|e| membership_error(e, unavailable))?;
+            info!(node = node_id, "node is now a voter");
+        } else {
+            if !voters.contains(&node_id) {
+                return Err(MembershipError::Invalid(format!(
+                    "node {node_id} is not a voter"
+                )));
+            }
+            if voters.len() == 1 {
+                return Err(MembershipError::Invalid(
+                    "cannot remove the last voter".into(),
+                ));
+            }
+            self.raft
+                .change_membership(
+                    ChangeMembers::RemoveVoters(BTreeSet::from([node_id])),
+                    false,
+                )
+                .await
+                .map_err(|e| membership_error(e, unavailable))?;
+            info!(node = node_id, "node removed from the cluster");
+        }
+        Ok(())
+    }
+
+    /// This node's own view of itself.
+    pub fn local_status(&self) -> NodeStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.id);
+        NodeStatus {
+            node_id: self.id,
+            addr: self.addr.clone(),
+            reachable: true,
+            error: String::new(),
+            role: role_of(m.state) as i32,
+            term: m.current_term,
+            leader_id: m.current_leader.unwrap_or(0),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            commit_index: self.committed.load(Ordering::Relaxed),
+            applied_index: m.last_applied.map_or(0, |id| id.index),
+            snapshot_index: m.snapshot.map_or(0, |id| id.index),
+            voter,
+        }
+    }
+
+    /// Every member's status, asked in parallel.
+    pub async fn cluster_status(&self) -> GetStatusResponse {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let queries = membership.nodes().map(|(id, node)| {
+            let (id, addr) = (*id, node.addr.clone());
+            let voter = voters.contains(&id);
+            async move {
+                if id == self.id {
+                    return self.local_status();
+                }
+                let unreachable = |error: String| NodeStatus {
+                    node_id: id,
+                    addr: addr.clone(),
+                    reachable: false,
+                    error,
+                    voter,
+                    ..Default::default()
+                };
+                let mut client = match self.channels.raft_client(id, &addr) {
+                    Ok(c) => c,
+                    Err(e) => return unreachable(e.to_string()),
+                };
+                let mut req = tonic::Request::new(NodeMetricsRequest {});
+                req.set_timeout(STATUS_RPC_TIMEOUT);
+                match client.node_metrics(req).await {
+                    Ok(r) => r
+                        .into_inner()
+                        .status
+                        .unwrap_or_else(|| unreachable("empty reply".into())),
+                    Err(s) => unreachable(s.message().to_string()),
+                }
+            }
+        });
+        let nodes = futures::future::join_all(queries).await;
+        GetStatusResponse {
+            leader_id: m.current_leader.unwrap_or(0),
+            term: m.current_term,
+            nodes,
+            answered_by: self.id,
+        }
+    }
+}
+
+fn membership_error(
+    e: RaftError<NodeId, ClientWriteError<NodeId, Node>>,
+    unavailable: impl Fn(String) -> MembershipError,
+) -> MembershipError {
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            e @ (ChangeMembershipError::LearnerNotFound(_)
+            | ChangeMembershipError::EmptyMembership(_)),
+        )) => MembershipError::Invalid(e.to_string()),
+        other => unavailable(other.to_string()),
+    }
+}
+
+/// The leader this node knows of, with its address.
+fn leader_of(raft: &Raft) -> Option<(NodeId, String)> {
+    let m = raft.metrics();
+    let m = m.borrow();
+    let leader = m.current_leader?;
+    let addr = m
+        .membership_config
+        .membership()
+        .get_node(&leader)?
+        .addr
+        .clone();
+    Some((leader, addr))
+}
+
+fn role_of(state: ServerState) -> NodeRole {
+    match state {
+        ServerState::Leader => NodeRole::Leader,
+        ServerState::Follower => NodeRole::Follower,
+        ServerState::Candidate => NodeRole::Candidate,
+        ServerState::Learner => NodeRole::Learner,
+        ServerState::Shutdown => NodeRole::Shutdown,
+    }
+}
+
+/// Logs one line whenever this node's role changes, with the likely reason.
+fn spawn_role_logger(raft: Raft) {
+    tokio::spawn(async move {
+        let mut rx = raft.metrics();
+        let (mut state, mut leader) = {
+            let m = rx.borrow();
+            (m.state, m.current_leader)
+        };
+        while rx.changed().await.is_ok() {
+            let (new_state, new_leader, term, id) = {
+                let m = rx.borrow();
+                (m.state, m.current_leader, m.current_term, m.id)
+            };
+            if new_state != state || (new_state == ServerState::Follower && new_leader != leader) {
+                let why = match (state, new_state) {
+                    (_, ServerState::Leader) => {
+                        "won the election with a quorum of votes".to_string()
+                    }
+                    (ServerState::Leader, ServerState::Follower) => {
+                        format!("stepped down: saw term {term} from another node")
+                    }
+                    (_, ServerState::Candidate) => {
+                        "no heartbeat from a leader within the election timeout".into()
+                    }
+                    (_, ServerState::Follower) => match new_leader {
+                        Some(l) => format!("node {l} is leader of term {term}"),
+                        None => format!("term {term} has no leader yet"),
+                    },
+                    (_, ServerState::Learner) => "not a voter in the current membership".into(),
+                    (_, ServerState::Shutdown) => "shutting down".into(),
+                };
+                info!(node = id, term, from = ?state, to = ?new_state, leader = ?new_leader, reason = %why, "role changed");
+                if new_state == ServerState::Shutdown {
+                    return;
+                }
+            }
+            (state, leader) = (new_state, new_leader);
+        }
+    });
+}

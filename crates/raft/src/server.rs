@@ -1,0 +1,116 @@
+//! Raft RPCs over gRPC, server side: the internal `RaftService` that peers
+//! call. Payload decoding errors are INVALID_ARGUMENT; openraft's own errors
+//! travel back inside the encoded `Result`.
+
+use std::sync::Arc;
+
+use boxoffice_proto::internal::v1::raft_service_server::{RaftService, RaftServiceServer};
+use boxoffice_proto::internal::v1::{
+    ChangeMembershipRequest, ChangeMembershipResponse, NodeMetricsRequest, NodeMetricsResponse,
+    ProposeRequest, ProposeResponse, RaftPayload, ReadIndexRequest, ReadIndexResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::{Request, Response, Status};
+
+use crate::node::{MembershipError, RaftNode};
+use crate::proposer::ProposeError;
+use crate::state_machine::Application;
+
+/// The internal gRPC service of one node.
+pub struct RaftGrpc<A: Application> {
+    node: Arc<RaftNode<A>>,
+}
+
+impl<A: Application> RaftGrpc<A> {
+    /// A tonic service for `node`, with no message size limit (snapshot
+    /// chunks and replication batches are bounded by openraft's config).
+    pub fn server(node: Arc<RaftNode<A>>) -> RaftServiceServer<Self> {
+        RaftServiceServer::new(Self { node })
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+}
+
+fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
+    postcard::from_bytes(&req.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("bad payload: {e}")))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Response<RaftPayload>, Status> {
+    postcard::to_allocvec(value)
+        .map(|data| Response::new(RaftPayload { data }))
+        .map_err(|e| Status::internal(format!("encoding reply: {e}")))
+}
+
+#[tonic::async_trait]
+impl<A: Application> RaftService for RaftGrpc<A> {
+    async fn append_entries(
+        &self,
+        req: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let result = self.node.raft().append_entries(decode(req)?).await;
+        encode(&result)
+    }
+
+    async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let result = self.node.raft().vote(decode(req)?).await;
+        encode(&result)
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let result = self.node.raft().install_snapshot(decode(req)?).await;
+        encode(&result)
+    }
+
+    async fn propose(
+        &self,
+        req: Request<ProposeRequest>,
+    ) -> Result<Response<ProposeResponse>, Status> {
+        match self.node.propose_local(req.into_inner().commands).await {
+            Ok(outcomes) => Ok(Response::new(ProposeResponse { outcomes })),
+            Err(e @ ProposeError::NotLeader(_)) => Err(Status::failed_precondition(e.to_string())),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    async fn read_index(
+        &self,
+        _: Request<ReadIndexRequest>,
+    ) -> Result<Response<ReadIndexResponse>, Status> {
+        let index = self
+            .node
+            .leader_read_index()
+            .await
+            .map_err(Status::unavailable)?;
+        Ok(Response::new(ReadIndexResponse { index }))
+    }
+
+    async fn node_metrics(
+        &self,
+        _: Request<NodeMetricsRequest>,
+    ) -> Result<Response<NodeMetricsResponse>, Status> {
+        Ok(Response::new(NodeMetricsResponse {
+            status: Some(self.node.local_status()),
+        }))
+    }
+
+    async fn change_membership(
+        &self,
+        req: Request<ChangeMembershipRequest>,
+    ) -> Result<Response<ChangeMembershipResponse>, Status> {
+        let req = req.into_inner();
+        match self
+            .node
+            .change_membership_local(req.add, req.node_id, req.addr)
+            .await
+        {
+            Ok(()) => Ok(Response::new(ChangeMembershipResponse {})),
+            Err(MembershipError::Invalid(m)) => Err(Status::invalid_argument(m)),
+            Err(MembershipError::Unavailable(e)) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+}

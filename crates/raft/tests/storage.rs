@@ -1,0 +1,147 @@
+//! The redb store against openraft's storage conformance suite, plus what
+//! the suite does not check: reopening after a restart.
+
+use std::io::Cursor;
+
+use boxoffice_raft::log_store::LogStore;
+use boxoffice_raft::state_machine::{Application, StateMachineStore};
+use boxoffice_raft::types::{Batch, Entry, TypeConfig};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite, log_id};
+use openraft::{EntryPayload, RaftLogReader, RaftSnapshotBuilder, StorageError, Vote};
+use tempfile::TempDir;
+
+/// A tiny application: remembers every command; the outcome is the number
+/// of commands applied so far.
+#[derive(Default, Debug, PartialEq)]
+struct Journal {
+    commands: Vec<(i64, Vec<u8>)>,
+}
+
+impl Application for Journal {
+    fn apply(&mut self, at_ms: i64, command: &[u8]) -> Vec<u8> {
+        self.commands.push((at_ms, command.to_vec()));
+        (self.commands.len() as u64).to_le_bytes().to_vec()
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, String> {
+        postcard::to_allocvec(&self.commands).map_err(|e| e.to_string())
+    }
+
+    fn restore(bytes: &[u8]) -> Result<Self, String> {
+        Ok(Self {
+            commands: postcard::from_bytes(bytes).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+struct Builder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachineStore<Journal>, TempDir> for Builder {
+    async fn build(
+        &self,
+    ) -> Result<(TempDir, LogStore, StateMachineStore<Journal>), StorageError<u64>> {
+        let dir = TempDir::new().expect("temp dir");
+        let log = LogStore::open(&dir.path().join("log.redb"))?;
+        let sm = StateMachineStore::open(&dir.path().join("sm.redb"))?;
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite() -> Result<(), StorageError<u64>> {
+    Suite::test_all(Builder)
+}
+
+fn batch_entry(term: u64, index: u64, commands: &[&[u8]]) -> Entry {
+    Entry {
+        log_id: log_id(term, 1, index),
+        payload: EntryPayload::Normal(Batch {
+            at_ms: index as i64,
+            commands: commands.iter().map(|c| c.to_vec()).collect(),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn vote_log_purge_point_and_state_survive_reopen() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let (log_path, sm_path) = (dir.path().join("log.redb"), dir.path().join("sm.redb"));
+    let vote = Vote::new_committed(3, 2);
+    {
+        let mut log = LogStore::open(&log_path)?;
+        let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+        log.save_vote(&vote).await?;
+        let entries: Vec<Entry> = (1..=10)
+            .map(|i| batch_entry(3, i, &[format!("cmd{i}").as_bytes()]))
+            .collect();
+        log.blocking_append(entries.clone()).await?;
+        log.save_committed(Some(log_id(3, 1, 10))).await?;
+        // Apply the first 6 entries and snapshot there; purge up to 4.
+        sm.apply(entries[..6].to_vec()).await?;
+        let snapshot = sm.get_snapshot_builder().await.build_snapshot().await?;
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(3, 1, 6)));
+        log.purge(log_id(3, 1, 4)).await?;
+        // Truncate the tail: entries 9 and 10 are gone for good.
+        log.truncate(log_id(3, 1, 9)).await?;
+    }
+
+    let mut log = LogStore::open(&log_path)?;
+    let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+    assert_eq!(log.read_vote().await?, Some(vote));
+    let state = log.get_log_state().await?;
+    assert_eq!(state.last_purged_log_id, Some(log_id(3, 1, 4)));
+    assert_eq!(state.last_log_id, Some(log_id(3, 1, 8)));
+    let entries = log.try_get_log_entries(0..100).await?;
+    assert_eq!(
+        entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        vec![5, 6, 7, 8]
+    );
+
+    // The state machine comes back at the snapshot, with the data.
+    let (applied, _) = sm.applied_state().await?;
+    assert_eq!(applied, Some(log_id(3, 1, 6)));
+    let handle = sm.handle();
+    let commands: Vec<Vec<u8>> = handle
+        .read()
+        .app
+        .commands
+        .iter()
+        .map(|(_, c)| c.clone())
+        .collect();
+    assert_eq!(
+        commands,
+        (1..=6)
+            .map(|i| format!("cmd{i}").into_bytes())
+            .collect::<Vec<_>>()
+    );
+    let current = sm.get_current_snapshot().await?.expect("snapshot kept");
+    assert_eq!(current.meta.last_log_id, Some(log_id(3, 1, 6)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn installed_snapshot_replaces_state_and_survives_reopen() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let sm_path = dir.path().join("sm.redb");
+    let source = Journal {
+        commands: vec![(1, b"a".to_vec()), (2, b"b".to_vec())],
+    };
+    let data = source.snapshot().map_err(anyhow::Error::msg)?;
+    let meta = openraft::SnapshotMeta {
+        last_log_id: Some(log_id(2, 1, 40)),
+        last_membership: Default::default(),
+        snapshot_id: "2-40-0".into(),
+    };
+    {
+        let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+        sm.apply(vec![batch_entry(1, 1, &[b"old"])]).await?;
+        sm.install_snapshot(&meta, Box::new(Cursor::new(data)))
+            .await?;
+        assert_eq!(sm.handle().read().app, source);
+    }
+    let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+    assert_eq!(sm.applied_state().await?.0, Some(log_id(2, 1, 40)));
+    assert_eq!(sm.handle().read().app, source);
+    Ok(())
+}
