@@ -1,1 +1,109 @@
-fn main() {}
+//! `boxoffice`: one binary for the whole system.
+//!
+//! Thin by design: parse flags, set up tracing, call a library. See
+//! `boxoffice --help`.
+
+mod bench;
+mod commands;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// Default addresses of the local cluster, used by client commands.
+const DEFAULT_ENDPOINTS: &str = "127.0.0.1:50051,127.0.0.1:50052,127.0.0.1:50053";
+
+/// Boxoffice: ticket booking replicated with Raft.
+#[derive(Parser)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs one booking node from a TOML config (with BOXOFFICE_* overrides).
+    Node {
+        /// The node's config file; defaults and environment only if absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Starts a local cluster (3 booking nodes on 127.0.0.1:50051-50053,
+    /// data under ./data) and stops it cleanly on Ctrl-C.
+    Up(up::UpArgs),
+    /// Cluster status and membership.
+    Cluster {
+        #[command(flatten)]
+        target: commands::Target,
+        #[command(subcommand)]
+        command: commands::ClusterCommand,
+    },
+    /// Shows: list, inspect, create, update.
+    Show {
+        #[command(flatten)]
+        target: commands::Target,
+        #[command(subcommand)]
+        command: commands::ShowCommand,
+    },
+    /// Books seats of a show for a user.
+    Book(commands::BookArgs),
+    /// Lists a user's bookings.
+    Bookings(commands::UserArgs),
+    /// Cancels a booking.
+    Cancel(commands::CancelArgs),
+    /// Measures booking throughput and latency against a running cluster.
+    Bench(bench::BenchArgs),
+}
+
+fn init_tracing() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole cause chain on one line, no backtrace:
+            // this is for people, not for debugging.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Node { config } => {
+            init_tracing();
+            let config = boxoffice_node::NodeConfig::load(config.as_deref())?;
+            let listener = TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            boxoffice_node::run(config, listener, up::terminated()).await?;
+            Ok(())
+        }
+        Command::Up(args) => {
+            init_tracing();
+            up::run(args).await
+        }
+        Command::Cluster { target, command } => commands::cluster(&target, command).await,
+        Command::Show { target, command } => commands::show(&target, command).await,
+        Command::Book(args) => commands::book(args).await,
+        Command::Bookings(args) => commands::bookings(args).await,
+        Command::Cancel(args) => commands::cancel(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}

@@ -1,1 +1,404 @@
-//! placeholder
+//! The Boxoffice client library, with automatic failover.
+//!
+//! A [`Client`] knows every node's address. Each call goes to the node that
+//! last answered; when that node is unreachable (connection refused, reset,
+//! UNAVAILABLE, deadline) the call moves on to the next node, round-robin,
+//! until one answers or [`MAX_ATTEMPTS`] attempts have failed. Any node can
+//! answer any call, so the client never looks for the leader.
+//!
+//! Writes get a request id before the first attempt and keep it on every
+//! retry, so a write whose reply was lost is never applied twice.
+//! Domain errors (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...)
+//! are final and returned at once.
+
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use boxoffice_proto::v1;
+use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
+use boxoffice_proto::v1::cluster_service_client::ClusterServiceClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+pub use boxoffice_proto::v1 as proto;
+
+/// Attempts per call before giving up.
+pub const MAX_ATTEMPTS: usize = 12;
+/// Pause after a round in which no node answered.
+pub const ROUND_BACKOFF: Duration = Duration::from_millis(200);
+/// Deadline of one attempt.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Metadata key naming the caller (development identity; see the node's `caller` module).
+pub const USER_METADATA_KEY: &str = "x-boxoffice-user";
+
+/// A failover client for a Boxoffice cluster.
+pub struct Client {
+    endpoints: Vec<(String, Channel)>,
+    current: AtomicUsize,
+    user: Option<String>,
+}
+
+/// A bad endpoint list.
+#[derive(Debug)]
+pub struct EndpointError(pub String);
+
+impl std::fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EndpointError {}
+
+/// Whether a failed attempt should be retried on another node.
+fn retriable(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled)
+        // tonic reports a broken connection as UNKNOWN with a transport error.
+        || (status.code() == Code::Unknown && status.message().contains("transport"))
+}
+
+/// A fresh request id for a write.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn read_options(stale: bool) -> Option<v1::ReadOptions> {
+    Some(v1::ReadOptions {
+        consistency: if stale {
+            v1::Consistency::Stale
+        } else {
+            v1::Consistency::Linearizable
+        } as i32,
+    })
+}
+
+impl Client {
+    /// A client for the nodes at `addrs` (`host:port`). Connects lazily.
+    pub fn new<S: AsRef<str>>(addrs: &[S]) -> Result<Self, EndpointError> {
+        if addrs.is_empty() {
+            return Err(EndpointError("no endpoints given".into()));
+        }
+        let endpoints = addrs
+            .iter()
+            .map(|a| {
+                let a = a.as_ref().trim();
+                let url = if a.contains("://") {
+                    a.to_owned()
+                } else {
+                    format!("http://{a}")
+                };
+                let channel = Endpoint::from_shared(url)
+                    .map_err(|e| EndpointError(format!("bad endpoint {a:?}: {e}")))?
+                    .connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                Ok((a.to_owned(), channel))
+            })
+            .collect::<Result<Vec<_>, EndpointError>>()?;
+        Ok(Self {
+            endpoints,
+            current: AtomicUsize::new(0),
+            user: None,
+        })
+    }
+
+    /// The same client acting as `user` (sent as `x-boxoffice-user`).
+    pub fn as_user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The endpoint that answered last.
+    pub fn current_endpoint(&self) -> &str {
+        &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].0
+    }
+
+    fn request<T>(&self, msg: T) -> Request<T> {
+        let mut req = Request::new(msg);
+        req.set_timeout(ATTEMPT_TIMEOUT);
+        if let Some(user) = &self.user
+            && let Ok(value) = user.parse()
+        {
+            req.metadata_mut().insert(USER_METADATA_KEY, value);
+        }
+        req
+    }
+
+    /// Runs `f` against one node after another until one answers.
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, Status>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let n = self.endpoints.len();
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = Status::unavailable("no attempt made");
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 && attempt % n == 0 {
+                tokio::time::sleep(ROUND_BACKOFF).await;
+            }
+            let i = (start + attempt) % n;
+            let (addr, channel) = &self.endpoints[i];
+            match f(channel.clone()).await {
+                Ok(v) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Err(status) if retriable(&status) => {
+                    tracing::debug!(%addr, error = %status.message(), "node failed, trying the next one");
+                    last = status;
+                }
+                Err(status) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return Err(status);
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn booking(channel: Channel) -> BookingServiceClient<Channel> {
+        BookingServiceClient::new(channel)
+    }
+
+    /// Creates a show (administrator).
+    pub async fn create_show(
+        &self,
+        show_id: &str,
+        title: &str,
+        seat_count: u32,
+        price_cents: i64,
+        starts_at_ms: i64,
+    ) -> Result<v1::Show, Status> {
+        let msg = v1::CreateShowRequest {
+            request_id: new_request_id(),
+            show_id: show_id.into(),
+            title: title.into(),
+            seat_count,
+            price_cents,
+            starts_at_ms,
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(Self::booking(c)
+                    .create_show(req)
+                    .await?
+                    .into_inner()
+                    .show
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Changes a show (administrator).
+    pub async fn update_show(&self, mut msg: v1::UpdateShowRequest) -> Result<v1::Show, Status> {
+        if msg.request_id.is_empty() {
+            msg.request_id = new_request_id();
+        }
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(Self::booking(c)
+                    .update_show(req)
+                    .await?
+                    .into_inner()
+                    .show
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Every show.
+    pub async fn list_shows(&self, stale: bool) -> Result<Vec<v1::Show>, Status> {
+        self.call(|c| {
+            let req = self.request(v1::ListShowsRequest {
+                read: read_options(stale),
+            });
+            async move { Ok(Self::booking(c).list_shows(req).await?.into_inner().shows) }
+        })
+        .await
+    }
+
+    /// One show and one page of its seats.
+    pub async fn get_show(
+        &self,
+        show_id: &str,
+        page_size: u32,
+        page_token: u32,
+        stale: bool,
+    ) -> Result<v1::GetShowResponse, Status> {
+        self.call(|c| {
+            let req = self.request(v1::GetShowRequest {
+                read: read_options(stale),
+                show_id: show_id.into(),
+                page_size,
+                page_token,
+            });
+            async move { Ok(Self::booking(c).get_show(req).await?.into_inner()) }
+        })
+        .await
+    }
+
+    /// Every seat of a show, fetched page by page.
+    pub async fn seat_map(&self, show_id: &str, stale: bool) -> Result<Vec<v1::Seat>, Status> {
+        let mut seats = Vec::new();
+        let mut token = 0;
+        loop {
+            let page = self.get_show(show_id, 0, token, stale).await?;
+            seats.extend(page.seats);
+            if page.next_page_token == 0 {
+                return Ok(seats);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// One seat.
+    pub async fn get_seat(
+        &self,
+        show_id: &str,
+        seat_no: u32,
+        stale: bool,
+    ) -> Result<v1::GetSeatResponse, Status> {
+        self.call(|c| {
+            let req = self.request(v1::GetSeatRequest {
+                read: read_options(stale),
+                show_id: show_id.into(),
+                seat_no,
+            });
+            async move { Ok(Self::booking(c).get_seat(req).await?.into_inner()) }
+        })
+        .await
+    }
+
+    /// Books seats with a fresh request id.
+    pub async fn book(&self, show_id: &str, seat_nos: &[u32]) -> Result<v1::Booking, Status> {
+        self.book_with_id(&new_request_id(), show_id, seat_nos)
+            .await
+    }
+
+    /// Books seats with the given request id (a retry of an earlier call
+    /// with the same id returns that call's outcome).
+    pub async fn book_with_id(
+        &self,
+        request_id: &str,
+        show_id: &str,
+        seat_nos: &[u32],
+    ) -> Result<v1::Booking, Status> {
+        let msg = v1::BookSeatsRequest {
+            request_id: request_id.into(),
+            show_id: show_id.into(),
+            seat_nos: seat_nos.to_vec(),
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(Self::booking(c)
+                    .book_seats(req)
+                    .await?
+                    .into_inner()
+                    .booking
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// The caller's bookings, newest first.
+    pub async fn list_bookings(&self, stale: bool) -> Result<Vec<v1::Booking>, Status> {
+        self.call(|c| {
+            let req = self.request(v1::ListBookingsRequest {
+                read: read_options(stale),
+            });
+            async move {
+                Ok(Self::booking(c)
+                    .list_bookings(req)
+                    .await?
+                    .into_inner()
+                    .bookings)
+            }
+        })
+        .await
+    }
+
+    /// Cancels one of the caller's bookings.
+    pub async fn cancel(&self, booking_id: &str) -> Result<v1::Booking, Status> {
+        let msg = v1::CancelBookingRequest {
+            request_id: new_request_id(),
+            booking_id: booking_id.into(),
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(Self::booking(c)
+                    .cancel_booking(req)
+                    .await?
+                    .into_inner()
+                    .booking
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// The cluster's status.
+    pub async fn status(&self) -> Result<v1::GetStatusResponse, Status> {
+        self.call(|c| {
+            let mut req = self.request(v1::GetStatusRequest {});
+            req.set_timeout(Duration::from_secs(3));
+            async move {
+                Ok(ClusterServiceClient::new(c)
+                    .get_status(req)
+                    .await?
+                    .into_inner())
+            }
+        })
+        .await
+    }
+
+    /// Adds a node as a voter.
+    pub async fn add_node(
+        &self,
+        node_id: u64,
+        addr: &str,
+    ) -> Result<v1::GetStatusResponse, Status> {
+        self.call(|c| {
+            let mut req = self.request(v1::AddNodeRequest {
+                node_id,
+                addr: addr.into(),
+            });
+            req.set_timeout(Duration::from_secs(60));
+            async move {
+                Ok(ClusterServiceClient::new(c)
+                    .add_node(req)
+                    .await?
+                    .into_inner()
+                    .status
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Removes a voter.
+    pub async fn remove_node(&self, node_id: u64) -> Result<v1::GetStatusResponse, Status> {
+        self.call(|c| {
+            let req = self.request(v1::RemoveNodeRequest { node_id });
+            async move {
+                Ok(ClusterServiceClient::new(c)
+                    .remove_node(req)
+                    .await?
+                    .into_inner()
+                    .status
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+}

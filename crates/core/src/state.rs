@@ -343,11 +343,11 @@ impl State {
     }
 
     /// All bookings of `user`, in any status, ordered by id.
-    pub fn bookings_of(&self, user: &UserId) -> impl Iterator<Item = &Booking> {
+    pub fn bookings_of(&self, user: &UserId) -> impl DoubleEndedIterator<Item = &Booking> {
         self.by_user
             .get(user)
-            .into_iter()
-            .flatten()
+            .map(|ids| ids.iter())
+            .unwrap_or_default()
             .filter_map(|id| self.bookings.get(id))
     }
 

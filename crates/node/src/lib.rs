@@ -1,1 +1,103 @@
-//! placeholder
+//! The booking node: one member of the Raft cluster, serving the public API.
+//!
+//! A node serves, on one gRPC port:
+//! - `boxoffice.v1.BookingService` ([`service`]): shows, seats, bookings;
+//! - `boxoffice.v1.ClusterService` ([`cluster`]): status and membership;
+//! - `boxoffice.internal.v1.RaftService`: Raft RPCs and forwarding between nodes;
+//! - gRPC health checking and reflection.
+//!
+//! Any node answers any call: a follower forwards writes to the leader and
+//! gets a read index from it for linearizable reads, so clients never need
+//! to find the leader.
+//!
+//! Invariants kept here: a request is validated before it is proposed, so
+//! malformed input never reaches the log; every domain rejection becomes a
+//! gRPC status in one place ([`convert`]); the state is only read under the
+//! state machine's read lock, never across an `.await`.
+
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod caller;
+pub mod cluster;
+pub mod config;
+pub mod convert;
+pub mod service;
+
+use std::future::Future;
+
+use boxoffice_proto::v1::booking_service_server::BookingServiceServer;
+use boxoffice_proto::v1::cluster_service_server::ClusterServiceServer;
+use boxoffice_raft::RaftNode;
+use boxoffice_raft::server::RaftGrpc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::info;
+
+pub use app::BookingApp;
+pub use config::NodeConfig;
+
+/// Largest request a client may send (a batch of seats is tiny; this guards
+/// against garbage).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// A node failed to start or to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Raft or storage could not start.
+    #[error("starting raft: {0}")]
+    Raft(String),
+    /// The gRPC server failed.
+    #[error("serving gRPC: {0}")]
+    Serve(#[from] tonic::transport::Error),
+    /// Reflection setup failed.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Runs a booking node on `listener` until `shutdown` completes, then stops
+/// Raft cleanly.
+pub async fn run(
+    config: NodeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let node = RaftNode::<BookingApp>::start(config.raft_settings())
+        .await
+        .map_err(NodeError::Raft)?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<BookingServiceServer<service::BookingApi>>()
+        .await;
+    health
+        .set_serving::<ClusterServiceServer<cluster::ClusterApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(boxoffice_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    info!(
+        node = config.id,
+        listen = %config.listen,
+        data_dir = %config.data_dir.display(),
+        "booking node serving"
+    );
+    let served = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            BookingServiceServer::new(service::BookingApi::new(node.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            ClusterServiceServer::new(cluster::ClusterApi::new(node.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(RaftGrpc::server(node.clone()))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    info!(node = config.id, "stopping raft");
+    node.shutdown().await;
+    served?;
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! The redb store against openraft's storage conformance suite, plus what
 //! the suite does not check: reopening after a restart.
 
+#![allow(clippy::result_large_err)] // openraft's StorageError is large by design.
+
 use std::io::Cursor;
 
 use boxoffice_raft::log_store::LogStore;

@@ -1,0 +1,331 @@
+//! Client subcommands: thin wrappers over `boxoffice-client` that print tables.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use boxoffice_client::Client;
+use boxoffice_client::proto::{self as v1, BookingStatus, NodeRole, SeatState};
+use clap::{Args, Subcommand};
+use comfy_table::Table;
+
+use crate::DEFAULT_ENDPOINTS;
+
+/// Which cluster to talk to.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// Comma-separated node addresses; any node serves any call.
+    #[arg(long, env = "BOXOFFICE_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, global = true)]
+    pub endpoints: String,
+}
+
+impl Target {
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let addrs: Vec<&str> = self
+            .endpoints
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        Ok(Client::new(&addrs)?)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// Every node's role, term and log progress.
+    Status,
+    /// Adds a running, empty node (started without initial_members) as a voter.
+    AddNode {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// Its address, host:port.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Removes a voter.
+    RemoveNode {
+        /// The node's id.
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ShowCommand {
+    /// Lists shows with seat counts.
+    List {
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// Shows one show's seat map.
+    Get {
+        /// The show id.
+        id: String,
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// Creates a show.
+    Create {
+        /// The show id (1-64 characters, no spaces).
+        id: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Number of seats.
+        #[arg(long)]
+        seats: u32,
+        /// Price per seat, in cents.
+        #[arg(long)]
+        price_cents: i64,
+        /// Start time in ms since the Unix epoch; default 30 days from now.
+        #[arg(long)]
+        starts_at_ms: Option<i64>,
+    },
+    /// Changes a show.
+    Update {
+        /// The show id.
+        id: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New number of seats.
+        #[arg(long)]
+        seats: Option<u32>,
+        /// New price per seat, in cents.
+        #[arg(long)]
+        price_cents: Option<i64>,
+    },
+}
+
+#[derive(Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Act as this user.
+    #[arg(long)]
+    pub user: String,
+}
+
+#[derive(Args)]
+pub struct BookArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The show id.
+    pub show: String,
+    /// Seat numbers.
+    #[arg(required = true)]
+    pub seats: Vec<u32>,
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// The booking id.
+    pub booking: String,
+}
+
+/// A gRPC status as a person reads it: the server's message and the code.
+fn status(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{} [{:?}]", s.message(), s.code())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn role(r: i32) -> &'static str {
+    match NodeRole::try_from(r).unwrap_or(NodeRole::Unspecified) {
+        NodeRole::Leader => "leader",
+        NodeRole::Follower => "follower",
+        NodeRole::Candidate => "candidate",
+        NodeRole::Learner => "learner",
+        NodeRole::Shutdown => "shutdown",
+        NodeRole::Unspecified => "?",
+    }
+}
+
+/// Prints a cluster status table.
+pub fn print_status(s: &v1::GetStatusResponse) {
+    let mut table = Table::new();
+    table.set_header([
+        "node", "address", "role", "term", "leader", "last log", "commit", "applied", "snapshot",
+    ]);
+    for n in &s.nodes {
+        if n.reachable {
+            table.add_row([
+                n.node_id.to_string(),
+                n.addr.clone(),
+                role(n.role).to_string(),
+                n.term.to_string(),
+                n.leader_id.to_string(),
+                n.last_log_index.to_string(),
+                n.commit_index.to_string(),
+                n.applied_index.to_string(),
+                n.snapshot_index.to_string(),
+            ]);
+        } else {
+            table.add_row([
+                n.node_id.to_string(),
+                n.addr.clone(),
+                format!("unreachable: {}", n.error),
+            ]);
+        }
+    }
+    println!("{table}");
+    println!(
+        "leader: node {} (term {}), as seen by node {}",
+        s.leader_id, s.term, s.answered_by
+    );
+}
+
+pub async fn cluster(target: &Target, command: ClusterCommand) -> anyhow::Result<()> {
+    let client = target.client()?;
+    let status = match command {
+        ClusterCommand::Status => client.status().await.map_err(status)?,
+        ClusterCommand::AddNode { id, addr } => client.add_node(id, &addr).await.map_err(status)?,
+        ClusterCommand::RemoveNode { id } => client.remove_node(id).await.map_err(status)?,
+    };
+    print_status(&status);
+    Ok(())
+}
+
+fn print_shows(shows: &[v1::Show]) {
+    let mut table = Table::new();
+    table.set_header([
+        "show",
+        "title",
+        "seats",
+        "price",
+        "available",
+        "held",
+        "booked",
+    ]);
+    for s in shows {
+        table.add_row([
+            s.show_id.clone(),
+            s.title.clone(),
+            s.seat_count.to_string(),
+            format!("{}.{:02}", s.price_cents / 100, s.price_cents % 100),
+            s.available.to_string(),
+            s.held.to_string(),
+            s.booked.to_string(),
+        ]);
+    }
+    println!("{table}");
+}
+
+pub async fn show(target: &Target, command: ShowCommand) -> anyhow::Result<()> {
+    let client = target.client()?;
+    match command {
+        ShowCommand::List { stale } => {
+            print_shows(&client.list_shows(stale).await.map_err(status)?)
+        }
+        ShowCommand::Get { id, stale } => {
+            let first = client.get_show(&id, 0, 0, stale).await.map_err(status)?;
+            print_shows(&first.show.into_iter().collect::<Vec<_>>());
+            let seats = client.seat_map(&id, stale).await.map_err(status)?;
+            let line: String = seats
+                .iter()
+                .map(
+                    |s| match SeatState::try_from(s.state).unwrap_or(SeatState::Unspecified) {
+                        SeatState::Available => '.',
+                        SeatState::Held => 'h',
+                        SeatState::Booked => 'X',
+                        SeatState::Unspecified => '?',
+                    },
+                )
+                .collect();
+            println!("seats (. free, h held, X booked), 50 per row:");
+            for (i, row) in line.as_bytes().chunks(50).enumerate() {
+                println!("{:>6}  {}", i * 50 + 1, String::from_utf8_lossy(row));
+            }
+        }
+        ShowCommand::Create {
+            id,
+            title,
+            seats,
+            price_cents,
+            starts_at_ms,
+        } => {
+            let starts = starts_at_ms.unwrap_or_else(|| now_ms() + 30 * 24 * 3600 * 1000);
+            print_shows(&[client
+                .create_show(&id, &title, seats, price_cents, starts)
+                .await
+                .map_err(status)?]);
+        }
+        ShowCommand::Update {
+            id,
+            title,
+            seats,
+            price_cents,
+        } => {
+            if title.is_none() && seats.is_none() && price_cents.is_none() {
+                bail!("nothing to change: give --title, --seats or --price-cents");
+            }
+            let msg = v1::UpdateShowRequest {
+                show_id: id,
+                title,
+                seat_count: seats,
+                price_cents,
+                ..Default::default()
+            };
+            print_shows(&[client.update_show(msg).await.map_err(status)?]);
+        }
+    }
+    Ok(())
+}
+
+fn print_bookings(bookings: &[v1::Booking]) {
+    let mut table = Table::new();
+    table.set_header(["booking", "show", "seats", "total", "status"]);
+    for b in bookings {
+        let status = match BookingStatus::try_from(b.status).unwrap_or(BookingStatus::Unspecified) {
+            BookingStatus::Held => "held",
+            BookingStatus::Confirmed => "confirmed",
+            BookingStatus::Released => "released",
+            BookingStatus::Cancelled => "cancelled",
+            BookingStatus::Unspecified => "?",
+        };
+        let seats: Vec<String> = b.seat_nos.iter().map(u32::to_string).collect();
+        table.add_row([
+            b.booking_id.clone(),
+            b.show_id.clone(),
+            seats.join(","),
+            format!("{}.{:02}", b.total_cents / 100, b.total_cents % 100),
+            status.to_string(),
+        ]);
+    }
+    println!("{table}");
+}
+
+pub async fn book(args: BookArgs) -> anyhow::Result<()> {
+    let client = args.user.target.client()?.as_user(&args.user.user);
+    let booking = client
+        .book(&args.show, &args.seats)
+        .await
+        .map_err(status)
+        .context("booking failed")?;
+    print_bookings(&[booking]);
+    Ok(())
+}
+
+pub async fn bookings(args: UserArgs) -> anyhow::Result<()> {
+    let client = args.target.client()?.as_user(&args.user);
+    print_bookings(&client.list_bookings(false).await.map_err(status)?);
+    Ok(())
+}
+
+pub async fn cancel(args: CancelArgs) -> anyhow::Result<()> {
+    let client = args.user.target.client()?.as_user(&args.user.user);
+    print_bookings(&[client
+        .cancel(&args.booking)
+        .await
+        .map_err(status)
+        .context("cancel failed")?]);
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! `boxoffice up`: the whole local system with one command.
+//!
+//! Each booking node is a separate OS process (this same binary, `node`
+//! subcommand), so killing one is a real crash. `up` writes each node's
+//! config next to its data, starts the processes, waits for a leader,
+//! prints where everything listens, and on Ctrl-C (or SIGTERM) stops every
+//! node with SIGTERM, waiting for each to shut down cleanly.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use boxoffice_client::Client;
+use boxoffice_node::config::{Member, NodeConfig};
+use clap::Args;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+/// How long `up` waits for the first leader.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a node gets to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of `boxoffice up`.
+#[derive(Args)]
+pub struct UpArgs {
+    /// Directory for every node's data and config.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Number of booking nodes (1, 3 or 5).
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Port of node 1; node i listens on base_port + i - 1.
+    #[arg(long, default_value_t = 50051)]
+    base_port: u16,
+    /// Interface to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn terminated() {
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
+    if ![1, 3, 5].contains(&args.nodes) {
+        bail!(
+            "--nodes must be 1, 3 or 5 (an odd count tolerates the most failures), not {}",
+            args.nodes
+        );
+    }
+    let port = |i: u64| -> anyhow::Result<u16> {
+        u16::try_from(u64::from(args.base_port) + i - 1)
+            .context("--base-port too high for that many nodes")
+    };
+    let members = (1..=args.nodes)
+        .map(|i| {
+            Ok(Member {
+                id: i,
+                addr: format!("{}:{}", args.host, port(i)?),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    members
+        .iter()
+        .map(|m| {
+            let config = NodeConfig {
+                id: m.id,
+                listen: m.addr.clone(),
+                advertise: None,
+                data_dir: args.data_dir.join(format!("node{}", m.id)),
+                initial_members: members.clone(),
+                ..NodeConfig::default()
+            };
+            config.validate()?;
+            Ok(config)
+        })
+        .collect()
+}
+
+/// Stops every child: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
+async fn stop_all(children: &mut [(u64, Child)]) {
+    for (id, child) in children.iter() {
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            info!(node = id, "stopping");
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    for (id, child) in children.iter_mut() {
+        match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
+            Ok(_) => info!(node = id, "stopped"),
+            Err(_) => {
+                warn!(node = id, "did not stop in time; killing it");
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let configs = node_configs(&args)?;
+    for c in &configs {
+        StdListener::bind(&c.listen).with_context(|| {
+            format!(
+                "cannot listen on {} (is another boxoffice running? stop it or pass --base-port)",
+                c.listen
+            )
+        })?;
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let exe = std::env::current_exe().context("locating the boxoffice binary")?;
+    let mut children = Vec::new();
+    for c in &configs {
+        let path = args.data_dir.join(format!("node{}.toml", c.id));
+        std::fs::write(&path, toml::to_string(c)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let child = Command::new(&exe)
+            .arg("node")
+            .arg("--config")
+            .arg(&path)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting node {}", c.id))?;
+        children.push((c.id, child));
+    }
+
+    let addrs: Vec<String> = configs.iter().map(|c| c.listen.clone()).collect();
+    let client = Client::new(&addrs)?;
+    let ready = async {
+        loop {
+            if let Ok(s) = client.status().await
+                && s.leader_id != 0
+            {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let status = tokio::select! {
+        s = tokio::time::timeout(READY_TIMEOUT, ready) => s.ok(),
+        _ = terminated() => { stop_all(&mut children).await; return Ok(()); }
+    };
+    match status {
+        Some(s) => {
+            println!();
+            println!(
+                "Boxoffice is up ({} booking nodes, data in {}):",
+                configs.len(),
+                args.data_dir.display()
+            );
+            crate::commands::print_status(&s);
+            println!(
+                "  try:  boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop"
+            );
+            println!();
+        }
+        None => warn!("no leader after {READY_TIMEOUT:?}; nodes keep trying, see their logs"),
+    }
+
+    // Run until Ctrl-C, or until a node dies on its own.
+    let exited = {
+        let waits = children.iter_mut().map(|(id, child)| {
+            let id = *id;
+            Box::pin(async move { (id, child.wait().await) })
+        });
+        tokio::select! {
+            _ = terminated() => None,
+            ((id, status), _, _) = futures::future::select_all(waits) => Some((id, status)),
+        }
+    };
+    if let Some((id, status)) = exited {
+        warn!(
+            node = id,
+            ?status,
+            "node exited on its own; stopping the others"
+        );
+    }
+    stop_all(&mut children).await;
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! A booking node's configuration: defaults, then a TOML file, then
+//! `BOXOFFICE_*` environment variables (`BOXOFFICE_RAFT__HEARTBEAT_MS` for
+//! nested keys), then [`NodeConfig::validate`].
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use boxoffice_raft::RaftSettings;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Default leader heartbeat period.
+pub const HEARTBEAT_MS: u64 = 50;
+/// Default lower bound of the election timeout.
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 300;
+/// Default upper bound of the election timeout.
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 600;
+/// Default snapshot interval, in log entries.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 10_000;
+/// Default number of entries kept behind a snapshot.
+pub const KEEP_ENTRIES_AFTER_SNAPSHOT: u64 = 1_000;
+
+/// Keys accepted at the top level (environment variables outside this list
+/// are ignored, so `BOXOFFICE_LOG` or similar never break a node).
+const TOP_LEVEL_KEYS: [&str; 6] = [
+    "id",
+    "listen",
+    "advertise",
+    "data_dir",
+    "initial_members",
+    "raft",
+];
+
+/// One member of a new cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Node id.
+    pub id: u64,
+    /// Its gRPC address, host:port.
+    pub addr: String,
+}
+
+/// Raft timing and compaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTuning {
+    /// Leader heartbeat period, ms.
+    pub heartbeat_ms: u64,
+    /// Election timeout lower bound, ms.
+    pub election_timeout_min_ms: u64,
+    /// Election timeout upper bound, ms.
+    pub election_timeout_max_ms: u64,
+    /// Snapshot and compact the log every this many entries.
+    pub snapshot_every_entries: u64,
+    /// Entries kept behind a snapshot for lagging followers.
+    pub keep_entries_after_snapshot: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: HEARTBEAT_MS,
+            election_timeout_min_ms: ELECTION_TIMEOUT_MIN_MS,
+            election_timeout_max_ms: ELECTION_TIMEOUT_MAX_MS,
+            snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
+            keep_entries_after_snapshot: KEEP_ENTRIES_AFTER_SNAPSHOT,
+        }
+    }
+}
+
+/// Everything a booking node needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// This node's id, unique in the cluster, not 0.
+    pub id: u64,
+    /// Address to listen on.
+    pub listen: String,
+    /// Address peers and clients use to reach this node; `listen` if unset.
+    pub advertise: Option<String>,
+    /// Directory for the Raft log and snapshots.
+    pub data_dir: PathBuf,
+    /// Members of a new cluster, this node included; empty to join an
+    /// existing cluster through `boxoffice cluster add-node`.
+    pub initial_members: Vec<Member>,
+    /// Raft timing and compaction.
+    pub raft: RaftTuning,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            id: 1,
+            listen: "127.0.0.1:50051".into(),
+            advertise: None,
+            data_dir: PathBuf::from("./data/node1"),
+            initial_members: Vec::new(),
+            raft: RaftTuning::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be read or parsed.
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl NodeConfig {
+    /// Defaults, then `path` (if given), then `BOXOFFICE_*` variables, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(NodeConfig::default()));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("BOXOFFICE_")
+            .split("__")
+            .filter(|k| is_known_key(&k.as_str().to_ascii_lowercase()));
+        let config: NodeConfig = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The address others reach this node at.
+    pub fn advertised(&self) -> &str {
+        self.advertise.as_deref().unwrap_or(&self.listen)
+    }
+
+    /// Checks every value, naming the first that is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.id == 0 {
+            return bad("id must be at least 1".into());
+        }
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "listen = {:?} is not an ip:port address",
+                self.listen
+            ));
+        }
+        if !is_host_port(self.advertised()) {
+            return bad(format!(
+                "advertise = {:?} is not a host:port address",
+                self.advertised()
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return bad("data_dir must not be empty".into());
+        }
+        let r = &self.raft;
+        if r.heartbeat_ms == 0 {
+            return bad("raft.heartbeat_ms must be at least 1".into());
+        }
+        if r.election_timeout_min_ms <= r.heartbeat_ms {
+            return bad(format!(
+                "raft.election_timeout_min_ms ({}) must exceed raft.heartbeat_ms ({})",
+                r.election_timeout_min_ms, r.heartbeat_ms
+            ));
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return bad(format!(
+                "raft.election_timeout_max_ms ({}) must exceed raft.election_timeout_min_ms ({})",
+                r.election_timeout_max_ms, r.election_timeout_min_ms
+            ));
+        }
+        if r.snapshot_every_entries == 0 {
+            return bad("raft.snapshot_every_entries must be at least 1".into());
+        }
+        if !self.initial_members.is_empty() {
+            let mut ids = BTreeSet::new();
+            for m in &self.initial_members {
+                if m.id == 0 {
+                    return bad("initial_members: id must be at least 1".into());
+                }
+                if !ids.insert(m.id) {
+                    return bad(format!("initial_members: id {} appears twice", m.id));
+                }
+                if !is_host_port(&m.addr) {
+                    return bad(format!(
+                        "initial_members: address {:?} of node {} is not host:port",
+                        m.addr, m.id
+                    ));
+                }
+            }
+            match self.initial_members.iter().find(|m| m.id == self.id) {
+                None => {
+                    return bad(format!(
+                        "initial_members must include this node (id {})",
+                        self.id
+                    ));
+                }
+                Some(me) if me.addr != self.advertised() => {
+                    return bad(format!(
+                        "initial_members gives node {} the address {}, but it advertises {}",
+                        self.id,
+                        me.addr,
+                        self.advertised()
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The Raft settings this configuration describes.
+    pub fn raft_settings(&self) -> RaftSettings {
+        RaftSettings {
+            id: self.id,
+            addr: self.advertised().to_owned(),
+            data_dir: self.data_dir.clone(),
+            heartbeat_ms: self.raft.heartbeat_ms,
+            election_timeout_min_ms: self.raft.election_timeout_min_ms,
+            election_timeout_max_ms: self.raft.election_timeout_max_ms,
+            snapshot_every_entries: self.raft.snapshot_every_entries,
+            keep_entries_after_snapshot: self.raft.keep_entries_after_snapshot,
+            initial_members: self
+                .initial_members
+                .iter()
+                .map(|m| (m.id, m.addr.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Whether an environment key (prefix stripped, before or after `__`
+/// became `.`) belongs to the config.
+fn is_known_key(key: &str) -> bool {
+    TOP_LEVEL_KEYS.iter().any(|top| {
+        key.strip_prefix(top)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with("__"))
+    })
+}
+
+/// `host:port` with a non-empty host and a numeric port.
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three() -> NodeConfig {
+        NodeConfig {
+            initial_members: (1..=3)
+                .map(|i| Member {
+                    id: i,
+                    addr: format!("127.0.0.1:5005{i}"),
+                })
+                .collect(),
+            ..NodeConfig::default()
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        NodeConfig::default().validate().unwrap();
+        three().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases: Vec<(NodeConfig, &str)> = vec![
+            (NodeConfig { id: 0, ..three() }, "id must be at least 1"),
+            (
+                NodeConfig {
+                    listen: "nowhere".into(),
+                    ..three()
+                },
+                "listen",
+            ),
+            (
+                NodeConfig {
+                    advertise: Some("host".into()),
+                    ..three()
+                },
+                "advertise",
+            ),
+            (
+                NodeConfig {
+                    data_dir: PathBuf::new(),
+                    ..three()
+                },
+                "data_dir",
+            ),
+            (NodeConfig { id: 9, ..three() }, "must include this node"),
+            (
+                NodeConfig {
+                    listen: "127.0.0.1:6000".into(),
+                    ..three()
+                },
+                "advertises",
+            ),
+            (
+                NodeConfig {
+                    raft: RaftTuning {
+                        heartbeat_ms: 500,
+                        ..RaftTuning::default()
+                    },
+                    ..three()
+                },
+                "election_timeout_min_ms",
+            ),
+            (
+                NodeConfig {
+                    raft: RaftTuning {
+                        election_timeout_max_ms: 100,
+                        ..RaftTuning::default()
+                    },
+                    ..three()
+                },
+                "election_timeout_max_ms",
+            ),
+            (
+                NodeConfig {
+                    raft: RaftTuning {
+                        snapshot_every_entries: 0,
+                        ..RaftTuning::default()
+                    },
+                    ..three()
+                },
+                "snapshot_every_entries",
+            ),
+        ];
+        for (config, expected) in cases {
+            let err = config.validate().expect_err(expected).to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should mention {expected:?}"
+            );
+        }
+        let mut dup = three();
+        dup.initial_members.push(Member {
+            id: 2,
+            addr: "127.0.0.1:1".into(),
+        });
+        assert!(
+            dup.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("appears twice")
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error.
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "node.toml",
+                r#"
+                    id = 2
+                    listen = "127.0.0.1:50052"
+                    data_dir = "/tmp/n2"
+                    [raft]
+                    heartbeat_ms = 40
+                "#,
+            )?;
+            jail.set_env("BOXOFFICE_RAFT__HEARTBEAT_MS", "30");
+            jail.set_env("BOXOFFICE_UNRELATED", "ignored");
+            let config =
+                NodeConfig::load(Some(Path::new("node.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.id, 2);
+            assert_eq!(config.raft.heartbeat_ms, 30);
+            assert_eq!(config.raft.election_timeout_min_ms, ELECTION_TIMEOUT_MIN_MS);
+
+            jail.create_file("typo.toml", "idd = 2")?;
+            let err = NodeConfig::load(Some(Path::new("typo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("idd"), "{err}");
+            Ok(())
+        });
+    }
+}

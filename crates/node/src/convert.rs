@@ -1,0 +1,72 @@
+//! Conversions between domain types and `boxoffice.v1` messages, and the
+//! one place where domain errors become gRPC statuses.
+
+use boxoffice_core::{Booking, BookingStatus, Rejection, RejectionKind, Seat, SeatNo, ShowSummary};
+use boxoffice_proto::v1;
+use boxoffice_raft::Unavailable;
+use tonic::Status;
+
+/// A rejection as the gRPC status clients see.
+pub fn rejection_status(r: &Rejection) -> Status {
+    let message = r.to_string();
+    match r.kind() {
+        RejectionKind::InvalidArgument => Status::invalid_argument(message),
+        RejectionKind::NotFound => Status::not_found(message),
+        RejectionKind::AlreadyExists => Status::already_exists(message),
+        RejectionKind::FailedPrecondition => Status::failed_precondition(message),
+    }
+}
+
+/// No leader in time: UNAVAILABLE, which clients may retry with the same
+/// request id.
+pub fn unavailable_status(e: &Unavailable) -> Status {
+    Status::unavailable(format!("{e}; retrying with the same request_id is safe"))
+}
+
+/// A show summary as the API shows it.
+pub fn show(s: &ShowSummary) -> v1::Show {
+    v1::Show {
+        show_id: s.id.to_string(),
+        title: s.title.clone(),
+        seat_count: s.seat_count,
+        price_cents: s.price_cents,
+        starts_at_ms: s.starts_at.0,
+        available: s.available,
+        held: s.held,
+        booked: s.booked,
+    }
+}
+
+/// One seat.
+pub fn seat(no: SeatNo, seat: Seat) -> v1::Seat {
+    let state = match seat {
+        Seat::Available => v1::SeatState::Available,
+        Seat::Held(_) => v1::SeatState::Held,
+        Seat::Booked(_) => v1::SeatState::Booked,
+    };
+    v1::Seat {
+        seat_no: no.0,
+        state: state as i32,
+    }
+}
+
+/// A booking.
+pub fn booking(b: &Booking) -> v1::Booking {
+    let (status, hold_expires_at_ms, updated_at_ms) = match b.status {
+        BookingStatus::Held { expires_at } => (v1::BookingStatus::Held, expires_at.0, 0),
+        BookingStatus::Confirmed { at } => (v1::BookingStatus::Confirmed, 0, at.0),
+        BookingStatus::Released { at, .. } => (v1::BookingStatus::Released, 0, at.0),
+        BookingStatus::Cancelled { at } => (v1::BookingStatus::Cancelled, 0, at.0),
+    };
+    v1::Booking {
+        booking_id: b.id.to_string(),
+        show_id: b.show.to_string(),
+        seat_nos: b.seats.iter().map(|s| s.0).collect(),
+        user_id: b.user.to_string(),
+        total_cents: b.total_cents,
+        status: status as i32,
+        created_at_ms: b.created_at.0,
+        hold_expires_at_ms,
+        updated_at_ms,
+    }
+}

@@ -1,0 +1,263 @@
+//! The public `boxoffice.v1.BookingService`.
+//!
+//! Writes: build a [`Command`], validate it here (cheap rejections never
+//! reach the log), propose it through Raft from whichever node received
+//! it, and translate the applied outcome. Reads: pass the read barrier
+//! (unless the caller asked for a stale read), then read the local replica.
+
+use std::sync::Arc;
+
+use boxoffice_core::{
+    BookingId, Command, Effect, Outcome, Request, RequestId, SeatNo, ShowId, State, Timestamp,
+};
+use boxoffice_proto::v1;
+use boxoffice_proto::v1::booking_service_server::BookingService;
+use boxoffice_raft::RaftNode;
+use tonic::{Response, Status};
+
+use crate::app::BookingApp;
+use crate::caller::Caller;
+use crate::convert;
+
+/// Seats per page of a seat map when the client does not say.
+pub const DEFAULT_SEAT_PAGE: u32 = 500;
+/// Largest seat page a client may ask for.
+pub const MAX_SEAT_PAGE: u32 = 5_000;
+
+/// The booking API of one node.
+pub struct BookingApi {
+    node: Arc<RaftNode<BookingApp>>,
+}
+
+impl BookingApi {
+    /// The API served by `node`.
+    pub fn new(node: Arc<RaftNode<BookingApp>>) -> Self {
+        Self { node }
+    }
+
+    /// Validates, replicates and applies `command`; returns its effect or
+    /// the rejection as a status.
+    async fn write(&self, request_id: String, command: Command) -> Result<Effect, Status> {
+        let request_id = if request_id.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            request_id
+        };
+        let request = Request {
+            request_id: RequestId(request_id),
+            command,
+        };
+        request
+            .validate()
+            .map_err(|r| convert::rejection_status(&r))?;
+        let encoded =
+            postcard::to_allocvec(&request).map_err(|e| Status::internal(e.to_string()))?;
+        let reply = self
+            .node
+            .propose(encoded)
+            .await
+            .map_err(|e| convert::unavailable_status(&e))?;
+        let outcome: Outcome = postcard::from_bytes(&reply)
+            .map_err(|e| Status::internal(format!("undecodable outcome: {e}")))?;
+        outcome.map_err(|r| convert::rejection_status(&r))
+    }
+
+    /// Runs `f` on the local replica once the read is as fresh as `read` asks.
+    async fn read<T>(
+        &self,
+        read: Option<v1::ReadOptions>,
+        f: impl FnOnce(&State) -> T,
+    ) -> Result<T, Status> {
+        let stale = read.is_some_and(|r| r.consistency() == v1::Consistency::Stale);
+        if !stale {
+            self.node
+                .read_barrier()
+                .await
+                .map_err(|e| convert::unavailable_status(&e))?;
+        }
+        let guard = self.node.state().read();
+        Ok(f(&guard.app.0))
+    }
+}
+
+fn show_effect(effect: Effect) -> Result<v1::Show, Status> {
+    match effect {
+        Effect::Show(s) => Ok(convert::show(&s)),
+        other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+    }
+}
+
+fn booking_effect(effect: Effect) -> Result<v1::Booking, Status> {
+    match effect {
+        Effect::Booking(b) => Ok(convert::booking(&b)),
+        other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+    }
+}
+
+fn show_not_found(id: &str) -> Status {
+    Status::not_found(format!("show {id} not found"))
+}
+
+#[tonic::async_trait]
+impl BookingService for BookingApi {
+    async fn create_show(
+        &self,
+        req: tonic::Request<v1::CreateShowRequest>,
+    ) -> Result<Response<v1::CreateShowResponse>, Status> {
+        let r = req.into_inner();
+        let command = Command::CreateShow {
+            show: ShowId(r.show_id),
+            title: r.title,
+            seat_count: r.seat_count,
+            price_cents: r.price_cents,
+            starts_at: Timestamp(r.starts_at_ms),
+        };
+        let show = show_effect(self.write(r.request_id, command).await?)?;
+        Ok(Response::new(v1::CreateShowResponse { show: Some(show) }))
+    }
+
+    async fn update_show(
+        &self,
+        req: tonic::Request<v1::UpdateShowRequest>,
+    ) -> Result<Response<v1::UpdateShowResponse>, Status> {
+        let r = req.into_inner();
+        let command = Command::UpdateShow {
+            show: ShowId(r.show_id),
+            title: r.title,
+            seat_count: r.seat_count,
+            price_cents: r.price_cents,
+            starts_at: r.starts_at_ms.map(Timestamp),
+        };
+        let show = show_effect(self.write(r.request_id, command).await?)?;
+        Ok(Response::new(v1::UpdateShowResponse { show: Some(show) }))
+    }
+
+    async fn list_shows(
+        &self,
+        req: tonic::Request<v1::ListShowsRequest>,
+    ) -> Result<Response<v1::ListShowsResponse>, Status> {
+        let shows = self
+            .read(req.into_inner().read, |s| {
+                s.shows().map(|s| convert::show(&s.summary())).collect()
+            })
+            .await?;
+        Ok(Response::new(v1::ListShowsResponse { shows }))
+    }
+
+    async fn get_show(
+        &self,
+        req: tonic::Request<v1::GetShowRequest>,
+    ) -> Result<Response<v1::GetShowResponse>, Status> {
+        let r = req.into_inner();
+        let page_size = match r.page_size {
+            0 => DEFAULT_SEAT_PAGE,
+            n if n > MAX_SEAT_PAGE => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size {n} is above the maximum of {MAX_SEAT_PAGE}"
+                )));
+            }
+            n => n,
+        };
+        let first = r.page_token.max(1);
+        let id = ShowId(r.show_id);
+        self.read(r.read, |state| {
+            let show = state.show(&id).ok_or_else(|| show_not_found(&id.0))?;
+            let count = show.seat_count();
+            if first > count {
+                return Err(Status::invalid_argument(format!(
+                    "page_token {first} is past the last seat ({count})"
+                )));
+            }
+            let last = first.saturating_add(page_size - 1).min(count);
+            let seats = (first..=last)
+                .filter_map(|n| show.seat(SeatNo(n)).map(|s| convert::seat(SeatNo(n), s)))
+                .collect();
+            let next_page_token = if last < count { last + 1 } else { 0 };
+            Ok(Response::new(v1::GetShowResponse {
+                show: Some(convert::show(&show.summary())),
+                seats,
+                next_page_token,
+            }))
+        })
+        .await?
+    }
+
+    async fn get_seat(
+        &self,
+        req: tonic::Request<v1::GetSeatRequest>,
+    ) -> Result<Response<v1::GetSeatResponse>, Status> {
+        let r = req.into_inner();
+        let id = ShowId(r.show_id);
+        if r.seat_no == 0 {
+            return Err(Status::invalid_argument("seat_no must be at least 1"));
+        }
+        self.read(r.read, |state| {
+            let show = state.show(&id).ok_or_else(|| show_not_found(&id.0))?;
+            let seat = show.seat(SeatNo(r.seat_no)).ok_or_else(|| {
+                Status::not_found(format!(
+                    "seat {} does not exist: show {} has seats 1 to {}",
+                    r.seat_no,
+                    id,
+                    show.seat_count()
+                ))
+            })?;
+            Ok(Response::new(v1::GetSeatResponse {
+                seat: Some(convert::seat(SeatNo(r.seat_no), seat)),
+                price_cents: show.price_cents,
+            }))
+        })
+        .await?
+    }
+
+    async fn book_seats(
+        &self,
+        req: tonic::Request<v1::BookSeatsRequest>,
+    ) -> Result<Response<v1::BookSeatsResponse>, Status> {
+        let caller = Caller::from_request(&req)?;
+        let r = req.into_inner();
+        let command = Command::Book {
+            show: ShowId(r.show_id),
+            seats: r.seat_nos.into_iter().map(SeatNo).collect(),
+            user: caller.user,
+        };
+        let booking = booking_effect(self.write(r.request_id, command).await?)?;
+        Ok(Response::new(v1::BookSeatsResponse {
+            booking: Some(booking),
+        }))
+    }
+
+    async fn list_bookings(
+        &self,
+        req: tonic::Request<v1::ListBookingsRequest>,
+    ) -> Result<Response<v1::ListBookingsResponse>, Status> {
+        let caller = Caller::from_request(&req)?;
+        let bookings = self
+            .read(req.into_inner().read, |s| {
+                s.bookings_of(&caller.user)
+                    .rev()
+                    .map(convert::booking)
+                    .collect()
+            })
+            .await?;
+        Ok(Response::new(v1::ListBookingsResponse { bookings }))
+    }
+
+    async fn cancel_booking(
+        &self,
+        req: tonic::Request<v1::CancelBookingRequest>,
+    ) -> Result<Response<v1::CancelBookingResponse>, Status> {
+        let caller = Caller::from_request(&req)?;
+        let r = req.into_inner();
+        let booking: BookingId = r.booking_id.parse().map_err(|_| {
+            Status::invalid_argument(format!("booking_id {:?} is not a booking id", r.booking_id))
+        })?;
+        let command = Command::Cancel {
+            booking,
+            user: caller.user,
+        };
+        let booking = booking_effect(self.write(r.request_id, command).await?)?;
+        Ok(Response::new(v1::CancelBookingResponse {
+            booking: Some(booking),
+        }))
+    }
+}

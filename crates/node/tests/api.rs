@@ -1,0 +1,297 @@
+//! The public API of a single-node cluster, in process: every bad input
+//! gets a clear status and changes nothing; retries are deduplicated.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use boxoffice_client::Client;
+use boxoffice_client::proto as v1;
+use boxoffice_node::NodeConfig;
+use boxoffice_node::config::Member;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::Code;
+
+struct Node {
+    addr: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: TempDir,
+}
+
+impl Node {
+    async fn start() -> Self {
+        let dir = TempDir::new().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let config = NodeConfig {
+            id: 1,
+            listen: addr.clone(),
+            data_dir: dir.path().to_path_buf(),
+            initial_members: vec![Member {
+                id: 1,
+                addr: addr.clone(),
+            }],
+            ..NodeConfig::default()
+        };
+        config.validate().unwrap();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            boxoffice_node::run(config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let node = Self {
+            addr,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        };
+        // Ready once a linearizable read succeeds (it needs a leader).
+        let client = node.client("probe");
+        for _ in 0..200 {
+            if client.list_shows(false).await.is_ok() {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("single-node cluster did not elect itself");
+    }
+
+    fn client(&self, user: &str) -> Client {
+        Client::new(&[self.addr.as_str()]).unwrap().as_user(user)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+/// Everything a client can observe, to prove a rejection changed nothing.
+async fn observable(
+    client: &Client,
+) -> (
+    Vec<v1::Show>,
+    BTreeMap<String, Vec<v1::Seat>>,
+    Vec<v1::Booking>,
+) {
+    let shows = client.list_shows(false).await.unwrap();
+    let mut maps = BTreeMap::new();
+    for s in &shows {
+        maps.insert(
+            s.show_id.clone(),
+            client.seat_map(&s.show_id, false).await.unwrap(),
+        );
+    }
+    (shows, maps, client.list_bookings(false).await.unwrap())
+}
+
+fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code, needle: &str) {
+    let status = result.expect_err("expected an error");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(needle),
+        "{:?} should mention {needle:?}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn bad_inputs_get_clear_statuses_and_change_nothing() {
+    let node = Node::start().await;
+    let alice = node.client("alice");
+    alice
+        .create_show("s1", "Hamlet", 10, 2500, i64::MAX / 2)
+        .await
+        .unwrap();
+    alice.book("s1", &[1, 2]).await.unwrap();
+    let before = observable(&alice).await;
+
+    use Code::*;
+    expect_code(
+        alice.book("nope", &[1]).await,
+        NotFound,
+        "show nope not found",
+    );
+    expect_code(alice.book("s1", &[0]).await, InvalidArgument, "seat");
+    expect_code(alice.book("s1", &[11]).await, NotFound, "seats 1 to 10");
+    expect_code(alice.book("s1", &[3, 3]).await, InvalidArgument, "twice");
+    expect_code(alice.book("s1", &[]).await, InvalidArgument, "seat");
+    expect_code(
+        alice.book("s1", &(1..=11).collect::<Vec<_>>()).await,
+        InvalidArgument,
+        "at most",
+    );
+    expect_code(
+        alice.book("s1", &[2, 3]).await,
+        FailedPrecondition,
+        "seat 2 is already booked",
+    );
+    expect_code(alice.book("", &[1]).await, InvalidArgument, "show");
+    expect_code(
+        alice.create_show("s2", "Bad", 10, -1, 0).await,
+        InvalidArgument,
+        "price",
+    );
+    expect_code(
+        alice.create_show("", "Bad", 10, 100, 0).await,
+        InvalidArgument,
+        "show",
+    );
+    expect_code(
+        alice.create_show("s 2", "Bad", 10, 100, 0).await,
+        InvalidArgument,
+        "show",
+    );
+    expect_code(
+        alice.create_show("s2", "", 10, 100, 0).await,
+        InvalidArgument,
+        "title",
+    );
+    expect_code(
+        alice.create_show("s2", "Bad", 0, 100, 0).await,
+        InvalidArgument,
+        "seat",
+    );
+    expect_code(
+        alice.create_show("s2", "Bad", 10_000_000, 100, 0).await,
+        InvalidArgument,
+        "seat",
+    );
+    expect_code(
+        alice.create_show("s1", "Again", 10, 100, 0).await,
+        AlreadyExists,
+        "already exists",
+    );
+    let shrink = v1::UpdateShowRequest {
+        show_id: "s1".into(),
+        seat_count: Some(1),
+        ..Default::default()
+    };
+    expect_code(
+        alice.update_show(shrink).await,
+        FailedPrecondition,
+        "seat 2 is taken",
+    );
+    expect_code(
+        alice.get_seat("s1", 0, false).await,
+        InvalidArgument,
+        "seat_no",
+    );
+    expect_code(
+        alice.get_seat("s1", 99, false).await,
+        NotFound,
+        "does not exist",
+    );
+    expect_code(
+        alice.get_show("nope", 0, 0, false).await,
+        NotFound,
+        "not found",
+    );
+    expect_code(
+        alice.get_show("s1", 100_000, 0, false).await,
+        InvalidArgument,
+        "page_size",
+    );
+    expect_code(
+        alice.get_show("s1", 0, 11, false).await,
+        InvalidArgument,
+        "page_token",
+    );
+    expect_code(alice.cancel("").await, InvalidArgument, "booking_id");
+    expect_code(alice.cancel("12345").await, NotFound, "not found");
+    // Someone else's booking looks like no booking at all.
+    let mine = &before.2[0];
+    expect_code(
+        node.client("mallory").cancel(&mine.booking_id).await,
+        NotFound,
+        "not found",
+    );
+    // A huge request is refused before it is read.
+    let huge = "x".repeat(2 * 1024 * 1024);
+    assert!(alice.create_show("big", &huge, 10, 100, 0).await.is_err());
+    // No identity, no booking.
+    let anonymous = Client::new(&[node.addr.as_str()]).unwrap();
+    expect_code(
+        anonymous.book("s1", &[5]).await,
+        Unauthenticated,
+        "x-boxoffice-user",
+    );
+
+    assert_eq!(
+        observable(&alice).await,
+        before,
+        "a rejected request changed the state"
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn retried_requests_apply_once_and_return_the_first_outcome() {
+    let node = Node::start().await;
+    let alice = node.client("alice");
+    alice
+        .create_show("s1", "Hamlet", 10, 2500, i64::MAX / 2)
+        .await
+        .unwrap();
+    let first = alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap();
+    let retry = alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap();
+    assert_eq!(first, retry);
+    assert_eq!(alice.list_bookings(false).await.unwrap().len(), 1);
+    let show = alice
+        .get_show("s1", 0, 0, false)
+        .await
+        .unwrap()
+        .show
+        .unwrap();
+    assert_eq!((show.available, show.booked, show.held), (8, 2, 0));
+    // The same id for a different request is refused.
+    expect_code(
+        alice.book_with_id("req-1", "s1", &[6]).await,
+        Code::FailedPrecondition,
+        "req-1",
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn book_list_cancel_and_page_through_seats() {
+    let node = Node::start().await;
+    let bob = node.client("bob");
+    bob.create_show("big", "Big hall", 1234, 1000, i64::MAX / 2)
+        .await
+        .unwrap();
+    let booking = bob.book("big", &[1234, 1, 600]).await.unwrap();
+    assert_eq!(booking.seat_nos, vec![1, 600, 1234]);
+    assert_eq!(booking.total_cents, 3000);
+    assert_eq!(booking.status, v1::BookingStatus::Confirmed as i32);
+
+    let first = bob.get_show("big", 500, 0, false).await.unwrap();
+    assert_eq!((first.seats.len(), first.next_page_token), (500, 501));
+    let map = bob.seat_map("big", true).await.unwrap();
+    assert_eq!(map.len(), 1234);
+    let booked: Vec<u32> = map
+        .iter()
+        .filter(|s| s.state == v1::SeatState::Booked as i32)
+        .map(|s| s.seat_no)
+        .collect();
+    assert_eq!(booked, vec![1, 600, 1234]);
+
+    let cancelled = bob.cancel(&booking.booking_id).await.unwrap();
+    assert_eq!(cancelled.status, v1::BookingStatus::Cancelled as i32);
+    expect_code(
+        bob.cancel(&booking.booking_id).await,
+        Code::FailedPrecondition,
+        "cancelled",
+    );
+    let seat = bob.get_seat("big", 600, false).await.unwrap();
+    assert_eq!(seat.seat.unwrap().state, v1::SeatState::Available as i32);
+    let mine = bob.list_bookings(false).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].status, v1::BookingStatus::Cancelled as i32);
+    node.stop().await;
+}
