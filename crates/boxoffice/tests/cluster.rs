@@ -1,0 +1,275 @@
+//! The cluster as users depend on it, with real processes: concurrent
+//! bookings never double-book, the cluster survives its leader's death,
+//! a restarted node catches up, and a full restart loses nothing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use boxoffice_client::proto::{BookingStatus, SeatState};
+use boxoffice_node::config::RaftTuning;
+use common::{Cluster, FAR_FUTURE_MS, node};
+use tonic::Code;
+
+/// Racing clients.
+const RACERS: usize = 30;
+
+async fn booked_seats(cluster: &Cluster, node_id: u64, show: &str, stale: bool) -> Vec<u32> {
+    let map = cluster
+        .client_of(node_id, "reader")
+        .seat_map(show, stale)
+        .await
+        .expect("seat map");
+    map.iter()
+        .filter(|s| s.state == SeatState::Booked as i32)
+        .map(|s| s.seat_no)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_failover_catch_up_and_full_restart() {
+    let mut cluster = Cluster::start(3, RaftTuning::default()).await;
+    let admin = cluster.client("admin");
+    admin
+        .create_show("race", "The Race", 50, 1500, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+
+    // 30 clients race for seat 1, spread over all three nodes.
+    let racers = (0..RACERS).map(|i| {
+        let client = cluster.client_of(1 + (i as u64 % 3), &format!("racer-{i}"));
+        tokio::spawn(async move { client.book("race", &[1]).await })
+    });
+    let results: Vec<_> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one racer must win seat 1: {results:#?}"
+    );
+    let winner = winners[0].clone();
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(r.code(), Code::FailedPrecondition, "{r:?}");
+        assert!(r.message().contains("seat 1 is already booked"), "{r:?}");
+    }
+
+    // kill -9 the leader; bookings go on through the survivors.
+    let old_leader = cluster.leader().await;
+    cluster.kill(old_leader);
+    let killed_at = Instant::now();
+    let survivor = cluster.client_without(&[old_leader], "survivor");
+    let first = survivor
+        .book("race", &[2])
+        .await
+        .expect("booking after the leader died");
+    let gap = killed_at.elapsed();
+    println!("first booking after kill -9 of the leader completed {gap:?} after the kill");
+    let mut after = vec![first];
+    for seat in 3..=7 {
+        after.push(
+            survivor
+                .book("race", &[seat])
+                .await
+                .expect("booking on the new leader"),
+        );
+    }
+    let new_leader = cluster.leader().await;
+    assert_ne!(new_leader, old_leader);
+
+    // Restart the killed node: it catches up and its replica matches.
+    cluster.spawn(old_leader);
+    let status = cluster.wait_converged(&[1, 2, 3], 0).await;
+    let applied = node(&status, new_leader)
+        .expect("leader status")
+        .applied_index;
+    cluster.wait_converged(&[1, 2, 3], applied).await;
+    let expected: Vec<u32> = (1..=7).collect();
+    assert_eq!(
+        booked_seats(&cluster, old_leader, "race", true).await,
+        expected,
+        "restarted replica differs"
+    );
+    assert_eq!(
+        booked_seats(&cluster, new_leader, "race", false).await,
+        expected
+    );
+
+    // Crash every node at once, start them again: every confirmed booking is there.
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
+    for id in 1..=3 {
+        cluster.spawn(id);
+    }
+    cluster.leader().await;
+    for id in 1..=3 {
+        assert_eq!(
+            booked_seats(&cluster, id, "race", false).await,
+            expected,
+            "node {id} after full restart"
+        );
+    }
+    let winner_user = winner.user_id.clone();
+    let theirs = cluster
+        .client(&winner_user)
+        .list_bookings(false)
+        .await
+        .expect("list");
+    assert_eq!(theirs, vec![winner], "the race winner's booking survived");
+    let mine = cluster
+        .client("survivor")
+        .list_bookings(false)
+        .await
+        .expect("list");
+    assert_eq!(mine.len(), after.len());
+    assert!(
+        mine.iter()
+            .all(|b| b.status == BookingStatus::Confirmed as i32)
+    );
+
+    // A clean stop (SIGTERM) works too, and every node exits 0.
+    for id in 1..=3 {
+        cluster.stop(id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grows_to_five_and_shrinks_back_while_serving() {
+    let mut cluster = Cluster::start(3, RaftTuning::default()).await;
+    let admin = cluster.client("admin");
+    admin
+        .create_show("m", "Membership", 2000, 100, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+
+    // Bad membership requests are refused and change nothing.
+    assert_eq!(
+        admin.add_node(0, "127.0.0.1:1").await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        admin
+            .add_node(9, "not-an-address")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        admin
+            .add_node(2, &cluster.addrs[&2].clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        admin.remove_node(42).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    // Book continuously while the membership changes.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let booker = {
+        let client = cluster.client("steady");
+        tokio::spawn(async move {
+            let mut seat = 1;
+            while !*stop_rx.borrow_and_update() {
+                client
+                    .book("m", &[seat])
+                    .await
+                    .unwrap_or_else(|e| panic!("booking seat {seat} failed: {e:?}"));
+                seat += 1;
+            }
+            seat - 1
+        })
+    };
+
+    for id in [4, 5] {
+        let addr = cluster.reserve(id);
+        cluster.spawn(id);
+        let status = admin.add_node(id, &addr).await.expect("add node");
+        assert!(
+            node(&status, id).is_some_and(|n| n.voter),
+            "node {id} is a voter: {status:#?}"
+        );
+    }
+    let status = cluster.wait_converged(&[1, 2, 3, 4, 5], 1).await;
+    assert_eq!(status.nodes.iter().filter(|n| n.voter).count(), 5);
+
+    for id in [5, 4] {
+        let status = admin.remove_node(id).await.expect("remove node");
+        assert!(
+            node(&status, id).is_none(),
+            "node {id} removed: {status:#?}"
+        );
+    }
+    let status = cluster.wait_converged(&[1, 2, 3], 1).await;
+    assert_eq!(status.nodes.len(), 3);
+
+    stop_tx.send(true).expect("stop booker");
+    let booked = booker.await.expect("booker");
+    assert!(booked > 0, "the booker made progress");
+    let expected: Vec<u32> = (1..=booked).collect();
+    assert_eq!(booked_seats(&cluster, 1, "m", false).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lagging_and_new_nodes_catch_up_from_a_snapshot() {
+    // Snapshot every 20 entries and keep no log behind it, so a node that
+    // missed the first entries can only catch up by installing a snapshot.
+    let tuning = RaftTuning {
+        snapshot_every_entries: 20,
+        keep_entries_after_snapshot: 0,
+        ..RaftTuning::default()
+    };
+    let mut cluster = Cluster::start(3, tuning).await;
+    let admin = cluster.client("admin");
+    admin
+        .create_show("snap", "Snapshots", 500, 100, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let leader = cluster.leader().await;
+    let lagging = (1..=3).find(|id| *id != leader).expect("a follower");
+    cluster.kill(lagging);
+
+    let writer = cluster.client_without(&[lagging], "writer");
+    for seat in 1..=60 {
+        writer.book("snap", &[seat]).await.expect("book");
+    }
+    let status = cluster
+        .wait_for("a snapshot on the leader", Duration::from_secs(30), |s| {
+            node(s, s.leader_id).is_some_and(|n| n.snapshot_index >= 40)
+        })
+        .await;
+    let applied = node(&status, status.leader_id)
+        .expect("leader")
+        .applied_index;
+
+    cluster.spawn(lagging);
+    let status = cluster.wait_converged(&[1, 2, 3], applied).await;
+    assert!(
+        node(&status, lagging).is_some_and(|n| n.snapshot_index > 0),
+        "{status:#?}"
+    );
+    let expected: Vec<u32> = (1..=60).collect();
+    assert_eq!(
+        booked_seats(&cluster, lagging, "snap", true).await,
+        expected
+    );
+
+    // A brand-new node joins and catches up the same way.
+    let addr = cluster.reserve(4);
+    cluster.spawn(4);
+    admin.add_node(4, &addr).await.expect("add node 4");
+    let status = cluster.wait_converged(&[1, 2, 3, 4], applied).await;
+    assert!(
+        node(&status, 4).is_some_and(|n| n.snapshot_index > 0),
+        "{status:#?}"
+    );
+    assert_eq!(booked_seats(&cluster, 4, "snap", true).await, expected);
+}

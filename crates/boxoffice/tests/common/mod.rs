@@ -1,0 +1,235 @@
+//! A real multi-process cluster for tests: every node is a `boxoffice node`
+//! OS process with its own free port and temp directory, so `kill -9` is a
+//! real crash. Logs go to `node<id>.log` in the cluster's directory and are
+//! printed when a test fails.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use boxoffice_client::Client;
+use boxoffice_client::proto::{GetStatusResponse, NodeStatus};
+use boxoffice_node::NodeConfig;
+use boxoffice_node::config::{Member, RaftTuning};
+use tempfile::TempDir;
+
+/// A start time far in the future, so shows never start during a test.
+pub const FAR_FUTURE_MS: i64 = 4_000_000_000_000;
+
+pub struct Cluster {
+    pub dir: TempDir,
+    pub addrs: BTreeMap<u64, String>,
+    initial: Vec<Member>,
+    procs: BTreeMap<u64, Child>,
+    tuning: RaftTuning,
+}
+
+fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").to_string()
+}
+
+impl Cluster {
+    /// Starts nodes 1..=n as a new cluster and waits for a leader.
+    pub async fn start(n: u64, tuning: RaftTuning) -> Self {
+        let addrs: BTreeMap<u64, String> = (1..=n).map(|id| (id, free_addr())).collect();
+        let initial = addrs
+            .iter()
+            .map(|(id, addr)| Member {
+                id: *id,
+                addr: addr.clone(),
+            })
+            .collect();
+        let mut cluster = Self {
+            dir: TempDir::new().expect("temp dir"),
+            addrs,
+            initial,
+            procs: BTreeMap::new(),
+            tuning,
+        };
+        for id in 1..=n {
+            cluster.spawn(id);
+        }
+        cluster.leader().await;
+        cluster
+    }
+
+    /// Allocates an address for a node that will join later.
+    pub fn reserve(&mut self, id: u64) -> String {
+        let addr = free_addr();
+        self.addrs.insert(id, addr.clone());
+        addr
+    }
+
+    /// Starts (or restarts) node `id` from its data directory. Initial
+    /// members form the cluster; others wait to be added.
+    pub fn spawn(&mut self, id: u64) {
+        let addr = self.addrs[&id].clone();
+        let initial_members = if self.initial.iter().any(|m| m.id == id) {
+            self.initial.clone()
+        } else {
+            vec![]
+        };
+        let config = NodeConfig {
+            id,
+            listen: addr,
+            advertise: None,
+            data_dir: self.dir.path().join(format!("node{id}")),
+            initial_members,
+            raft: self.tuning.clone(),
+        };
+        config.validate().expect("valid test config");
+        let path = self.dir.path().join(format!("node{id}.toml"));
+        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node{id}.log")))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .args(["node", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info,openraft=warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(log.try_clone().expect("dup log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn boxoffice node");
+        self.procs.insert(id, child);
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.procs.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub fn stop(&mut self, id: u64) {
+        if let Some(mut child) = self.procs.remove(&id) {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let status = child.wait().expect("wait for node");
+            assert!(
+                status.success(),
+                "node {id} exited with {status} after SIGTERM"
+            );
+        }
+    }
+
+    /// A client that knows every node.
+    pub fn client(&self, user: &str) -> Client {
+        let addrs: Vec<&String> = self.addrs.values().collect();
+        Client::new(&addrs).expect("client").as_user(user)
+    }
+
+    /// A client that talks to node `id` only.
+    pub fn client_of(&self, id: u64, user: &str) -> Client {
+        Client::new(&[&self.addrs[&id]])
+            .expect("client")
+            .as_user(user)
+    }
+
+    /// A client that knows every node except `ids`.
+    pub fn client_without(&self, ids: &[u64], user: &str) -> Client {
+        let addrs: Vec<&String> = self
+            .addrs
+            .iter()
+            .filter(|(id, _)| !ids.contains(id))
+            .map(|(_, a)| a)
+            .collect();
+        Client::new(&addrs).expect("client").as_user(user)
+    }
+
+    /// Polls the cluster status (from any live node) until `done` holds.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&GetStatusResponse) -> bool,
+    ) -> GetStatusResponse {
+        let deadline = Instant::now() + timeout;
+        let live: Vec<&String> = self.procs.keys().map(|id| &self.addrs[id]).collect();
+        let client = Client::new(&live).expect("client");
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Ok(s) = client.status().await {
+                if done(&s) {
+                    return s;
+                }
+                last = Some(s);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out after {timeout:?} waiting for {what}; last status: {last:#?}");
+    }
+
+    /// Waits for a leader that every live node agrees on; returns its id.
+    pub async fn leader(&self) -> u64 {
+        let live: Vec<u64> = self.procs.keys().copied().collect();
+        let s = self
+            .wait_for("a leader", Duration::from_secs(30), |s| {
+                s.leader_id != 0
+                    && live.iter().all(|id| {
+                        node(s, *id).is_some_and(|n| n.reachable && n.leader_id == s.leader_id)
+                    })
+            })
+            .await;
+        s.leader_id
+    }
+
+    /// Waits until every node in `ids` has applied the same index, at least
+    /// `min_index`.
+    pub async fn wait_converged(&self, ids: &[u64], min_index: u64) -> GetStatusResponse {
+        self.wait_for("replicas to converge", Duration::from_secs(60), |s| {
+            let applied: Vec<Option<u64>> = ids
+                .iter()
+                .map(|id| {
+                    node(s, *id)
+                        .filter(|n| n.reachable)
+                        .map(|n| n.applied_index)
+                })
+                .collect();
+            applied
+                .iter()
+                .all(|a| a.is_some_and(|a| a >= min_index && Some(a) == applied[0]))
+        })
+        .await
+    }
+
+    fn print_logs(&self) {
+        for id in self.addrs.keys() {
+            let path = self.dir.path().join(format!("node{id}.log"));
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let lines: Vec<&str> = text.lines().collect();
+                eprintln!("----- node {id}: last lines of {} -----", path.display());
+                for line in &lines[lines.len().saturating_sub(40)..] {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let ids: Vec<u64> = self.procs.keys().copied().collect();
+        for id in ids {
+            self.kill(id);
+        }
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+    }
+}
+
+/// Node `id`'s entry in a status.
+pub fn node(s: &GetStatusResponse, id: u64) -> Option<&NodeStatus> {
+    s.nodes.iter().find(|n| n.node_id == id)
+}
