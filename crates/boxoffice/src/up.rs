@@ -8,6 +8,7 @@
 
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -16,6 +17,7 @@ use boxoffice_node::config::{Member, NodeConfig};
 use clap::Args;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -109,6 +111,18 @@ async fn stop_all(children: &mut [(u64, Child)]) {
     }
 }
 
+/// Copies a child's output to our stderr, each line prefixed with its node,
+/// so that interleaved logs stay readable.
+fn prefix_output(id: u64, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
+    let Some(stream) = stream else { return };
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("node{id} | {line}");
+        }
+    });
+}
+
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let configs = node_configs(&args)?;
     for c in &configs {
@@ -127,13 +141,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let path = args.data_dir.join(format!("node{}.toml", c.id));
         std::fs::write(&path, toml::to_string(c)?)
             .with_context(|| format!("writing {}", path.display()))?;
-        let child = Command::new(&exe)
+        let mut child = Command::new(&exe)
             .arg("node")
             .arg("--config")
             .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting node {}", c.id))?;
+        prefix_output(c.id, child.stdout.take());
+        prefix_output(c.id, child.stderr.take());
         children.push((c.id, child));
     }
 

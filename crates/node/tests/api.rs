@@ -295,3 +295,95 @@ async fn book_list_cancel_and_page_through_seats() {
     assert_eq!(mine[0].status, v1::BookingStatus::Cancelled as i32);
     node.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_writes_share_log_entries() {
+    let node = Node::start().await;
+    let admin = node.client("admin");
+    admin
+        .create_show("busy", "Busy", 1000, 100, i64::MAX / 2)
+        .await
+        .unwrap();
+    let before = admin.status().await.unwrap().nodes[0].applied_index;
+    const WRITES: u32 = 400;
+    let writes = (1..=WRITES).map(|seat| {
+        let client = node.client(&format!("user-{seat}"));
+        async move { client.book("busy", &[seat]).await }
+    });
+    for r in futures::future::join_all(writes).await {
+        r.unwrap();
+    }
+    let after = admin.status().await.unwrap().nodes[0].applied_index;
+    let entries = after - before;
+    assert!(
+        entries < u64::from(WRITES) / 2,
+        "{WRITES} concurrent bookings used {entries} log entries: writes are not coalesced"
+    );
+    let show = admin
+        .get_show("busy", 0, 0, false)
+        .await
+        .unwrap()
+        .show
+        .unwrap();
+    assert_eq!(show.booked, WRITES);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn serves_health_and_reflection() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let node = Node::start().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["boxoffice.v1.BookingService", "boxoffice.v1.ClusterService"] {
+        let reply = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.status, ServingStatus::Serving as i32, "{service}");
+    }
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies
+        .message()
+        .await
+        .unwrap()
+        .expect("a reflection reply");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("unexpected reflection reply {reply:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "boxoffice.v1.BookingService",
+        "boxoffice.v1.ClusterService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    node.stop().await;
+}
