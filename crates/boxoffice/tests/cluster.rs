@@ -241,10 +241,16 @@ async fn lagging_and_new_nodes_catch_up_from_a_snapshot() {
     for seat in 1..=60 {
         writer.book("snap", &[seat]).await.expect("book");
     }
+    // Once the leader has compacted its log, the entries the lagging node
+    // lacks exist only in the snapshot: it can catch up no other way.
     let status = cluster
-        .wait_for("a snapshot on the leader", Duration::from_secs(30), |s| {
-            node(s, s.leader_id).is_some_and(|n| n.snapshot_index >= 40)
-        })
+        .wait_for(
+            "a snapshot and log compaction on the leader",
+            Duration::from_secs(30),
+            |s| {
+                node(s, s.leader_id).is_some_and(|n| n.snapshot_index >= 40 && n.purged_index >= 40)
+            },
+        )
         .await;
     let applied = node(&status, status.leader_id)
         .expect("leader")

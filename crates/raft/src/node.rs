@@ -116,7 +116,10 @@ fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
         max_payload_entries: 512,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(s.snapshot_every_entries),
         max_in_snapshot_log_to_keep: s.keep_entries_after_snapshot,
-        purge_batch_size: 256,
+        // Purge as soon as a snapshot allows: purging happens once per
+        // snapshot anyway, and a lagging follower must not find entries the
+        // snapshot already covers.
+        purge_batch_size: 1,
         ..Default::default()
     };
     config.validate().map_err(|e| e.to_string())
@@ -457,6 +460,7 @@ impl<A: Application> RaftNode<A> {
             commit_index: self.committed.load(Ordering::Relaxed),
             applied_index: m.last_applied.map_or(0, |id| id.index),
             snapshot_index: m.snapshot.map_or(0, |id| id.index),
+            purged_index: m.purged.map_or(0, |id| id.index),
             voter,
         }
     }
