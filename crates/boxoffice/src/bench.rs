@@ -1,11 +1,10 @@
 //! `boxoffice bench`: booking throughput and latency of a running cluster.
 //!
-//! Creates a fresh show with enough seats, then runs `--clients` concurrent
-//! clients, each booking its own distinct seats (so nothing is rejected)
-//! through every node in turn, for `--duration`. Prints bookings/s and the
-//! latency median and tail from an HDR histogram.
+//! Creates fresh shows (one per [`CLIENTS_PER_SHOW`] clients), then runs
+//! `--clients` concurrent clients for `--seconds`, each booking its own
+//! distinct seats (so nothing is rejected), each starting on a different
+//! node. Prints bookings/s and latency percentiles from an HDR histogram.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,6 +13,11 @@ use clap::Args;
 use hdrhistogram::Histogram;
 
 use crate::commands::Target;
+
+/// Clients sharing one benchmark show.
+const CLIENTS_PER_SHOW: u32 = 16;
+/// Seats of each benchmark show (the largest show the cluster accepts).
+const SEATS_PER_SHOW: u32 = 100_000;
 
 /// Options of `boxoffice bench`.
 #[derive(Args)]
@@ -31,6 +35,50 @@ pub struct BenchArgs {
     seats_per_booking: u32,
 }
 
+/// Latencies in µs from 1 µs to 60 s, 3 significant digits; longer ones
+/// are recorded as 60 s.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// What one client measured.
+struct ClientRun {
+    latencies_us: Histogram<u64>,
+    errors: u64,
+    ran_out_of_seats: bool,
+}
+
+async fn run_client(
+    client: Client,
+    show: String,
+    seats: std::ops::RangeInclusive<u32>,
+    k: u32,
+    deadline: Instant,
+) -> ClientRun {
+    let mut run = ClientRun {
+        latencies_us: latency_histogram(),
+        errors: 0,
+        ran_out_of_seats: false,
+    };
+    let mut next = *seats.start();
+    while Instant::now() < deadline {
+        if next + k - 1 > *seats.end() {
+            run.ran_out_of_seats = true;
+            break;
+        }
+        let wanted: Vec<u32> = (next..next + k).collect();
+        next += k;
+        let started = Instant::now();
+        match client.book(&show, &wanted).await {
+            Ok(_) => run
+                .latencies_us
+                .saturating_record(started.elapsed().as_micros() as u64),
+            Err(_) => run.errors += 1,
+        }
+    }
+    run
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.clients >= 1, "--clients must be at least 1");
     anyhow::ensure!(
@@ -44,80 +92,70 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .map(str::to_owned)
         .collect();
     let admin = Client::new(&addrs)?;
-    let show_id = format!(
-        "bench-{}",
-        boxoffice_client::new_request_id()
-            .split('-')
-            .next()
-            .unwrap_or("x")
-    );
-    let seat_count = boxoffice_core_max_seats();
-    admin
-        .create_show(&show_id, "benchmark", seat_count, 1000, i64::MAX / 2)
-        .await
-        .context("creating the benchmark show")?;
-    let per_client = seat_count / args.clients;
-    anyhow::ensure!(
-        per_client >= args.seats_per_booking,
-        "too many clients for one show"
-    );
+    let run_id = boxoffice_client::new_request_id();
+    let run_id = run_id.split('-').next().unwrap_or("x");
+    let shows = args.clients.div_ceil(CLIENTS_PER_SHOW);
+    for k in 0..shows {
+        admin
+            .create_show(
+                &format!("bench-{run_id}-{k}"),
+                "benchmark",
+                SEATS_PER_SHOW,
+                1000,
+                i64::MAX / 2,
+            )
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", s.message()))
+            .context("creating a benchmark show")?;
+    }
+    let per_client = SEATS_PER_SHOW / CLIENTS_PER_SHOW;
 
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
-    let show_id = Arc::new(show_id);
+    let deadline = started + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        // Spread clients over the nodes: each starts on a different one.
         let mut rotated = addrs.clone();
         rotated.rotate_left(c as usize % addrs.len());
         let client = Client::new(&rotated)?.as_user(format!("bench-user-{c}"));
-        let show_id = show_id.clone();
-        let k = args.seats_per_booking;
-        tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new(3).expect("histogram");
-            let mut errors = 0u64;
-            let mut next = c * per_client + 1;
-            let end = (c + 1) * per_client;
-            while Instant::now() < deadline && next + k - 1 <= end {
-                let seats: Vec<u32> = (next..next + k).collect();
-                next += k;
-                let t = Instant::now();
-                match client.book(&show_id, &seats).await {
-                    Ok(_) => hist.record(t.elapsed().as_micros() as u64).unwrap_or(()),
-                    Err(_) => errors += 1,
-                }
-            }
-            (hist, errors)
-        }));
+        let show = format!("bench-{run_id}-{}", c / CLIENTS_PER_SHOW);
+        let slot = c % CLIENTS_PER_SHOW;
+        let seats = slot * per_client + 1..=(slot + 1) * per_client;
+        tasks.push(tokio::spawn(run_client(
+            client,
+            show,
+            seats,
+            args.seats_per_booking,
+            deadline,
+        )));
     }
-    let mut hist = Histogram::<u64>::new(3)?;
-    let mut errors = 0;
+    let mut latencies = latency_histogram();
+    let (mut errors, mut ran_out) = (0, 0);
     for t in tasks {
-        let (h, e) = t.await?;
-        hist.add(h)?;
-        errors += e;
+        let run = t.await?;
+        latencies.add(run.latencies_us)?;
+        errors += run.errors;
+        ran_out += u32::from(run.ran_out_of_seats);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let ok = hist.len();
+    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "show {show_id}: {} clients, {} seat(s) per booking, {elapsed:.1} s",
+        "{} clients on {shows} show(s), {} seat(s) per booking, {elapsed:.1} s",
         args.clients, args.seats_per_booking
     );
     println!(
-        "bookings: {ok} ok, {errors} failed; {:.0} bookings/s",
-        ok as f64 / elapsed
+        "bookings: {} ok, {errors} failed; {:.0} bookings/s",
+        latencies.len(),
+        latencies.len() as f64 / elapsed
     );
     println!(
         "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        hist.value_at_quantile(0.5) as f64 / 1000.0,
-        hist.value_at_quantile(0.9) as f64 / 1000.0,
-        hist.value_at_quantile(0.99) as f64 / 1000.0,
-        hist.max() as f64 / 1000.0
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        latencies.max() as f64 / 1000.0
     );
+    if ran_out > 0 {
+        println!("note: {ran_out} client(s) ran out of seats before the end");
+    }
     Ok(())
-}
-
-/// The largest show the cluster accepts.
-fn boxoffice_core_max_seats() -> u32 {
-    100_000
 }

@@ -11,8 +11,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// Default leader heartbeat period.
-pub const HEARTBEAT_MS: u64 = 50;
+/// Default leader heartbeat period. openraft 0.9 also uses it as the
+/// AppendEntries timeout, so it must exceed a follower's worst append
+/// (fsync included) under load; 50 ms timed out on a busy 2-core machine.
+pub const HEARTBEAT_MS: u64 = 100;
 /// Default lower bound of the election timeout.
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 300;
 /// Default upper bound of the election timeout.

@@ -3,8 +3,8 @@
 //! any node answer any call.
 //!
 //! - Writes: [`RaftNode::propose`] goes to the local proposer on the leader,
-//!   and is forwarded to the leader's proposer (internal `Propose` RPC) from
-//!   a follower. While no leader is known it waits, up to
+//!   and from a follower to the forwarder, which batches commands into
+//!   internal `Propose` RPCs to the leader's proposer. While no leader is known it waits, up to
 //!   [`PROPOSE_TIMEOUT`]. A command may be retried after a lost reply: the
 //!   application deduplicates by request id.
 //! - Linearizable reads: [`RaftNode::read_barrier`] obtains a read index
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use boxoffice_proto::internal::v1::{
-    ChangeMembershipRequest, NodeMetricsRequest, ProposeRequest, ReadIndexRequest,
+    ChangeMembershipRequest, NodeMetricsRequest, ReadIndexRequest,
 };
 use boxoffice_proto::v1::{GetStatusResponse, NodeRole, NodeStatus};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use crate::coalesce::Coalescer;
 use crate::log_store::LogStore;
 use crate::network::{Channels, Network};
-use crate::proposer::{ProposeError, Proposer};
+use crate::proposer::{self, Batcher, ProposeError};
 use crate::state_machine::{Application, StateHandle, StateMachineStore};
 use crate::types::{Node, NodeId, Raft};
 
@@ -38,8 +38,6 @@ use crate::types::{Node, NodeId, Raft};
 pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a read waits for a read index before failing.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Timeout of one forwarded write.
-const FORWARD_RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout of one status query to a peer.
 const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
 /// Pause between attempts while no leader is known.
@@ -98,7 +96,10 @@ pub struct RaftNode<A: Application> {
     raft: Raft,
     state: StateHandle<A>,
     channels: Channels,
-    proposer: Proposer,
+    /// Batches commands into log entries (used while leader).
+    proposer: Batcher,
+    /// Batches commands into `Propose` RPCs to the leader (used while follower).
+    forwarder: Batcher,
     /// Read index from this node as leader.
     leader_read: Coalescer<Result<u64, String>>,
     /// Read index fetched from the current leader.
@@ -190,7 +191,8 @@ impl<A: Application> RaftNode<A> {
         };
 
         spawn_role_logger(raft.clone());
-        let proposer = Proposer::spawn(raft.clone());
+        let proposer = proposer::proposer(raft.clone());
+        let forwarder = proposer::forwarder(raft.clone(), channels.clone());
         Ok(Arc::new(Self {
             id: settings.id,
             addr: settings.addr,
@@ -198,6 +200,7 @@ impl<A: Application> RaftNode<A> {
             state,
             channels,
             proposer,
+            forwarder,
             leader_read,
             remote_read,
             committed,
@@ -230,24 +233,21 @@ impl<A: Application> RaftNode<A> {
     /// outcome once applied.
     pub async fn propose(&self, command: Vec<u8>) -> Result<Vec<u8>, Unavailable> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
-        let mut last_error = String::from("no leader elected yet");
         loop {
-            match leader_of(&self.raft) {
+            let result = match leader_of(&self.raft) {
                 Some((leader, _)) if leader == self.id => {
-                    match self.proposer.propose(command.clone()).await {
-                        Ok(outcome) => return Ok(outcome),
-                        Err(ProposeError::NotLeader(_)) => last_error = "leadership changed".into(),
-                        Err(e @ ProposeError::Raft(_)) => last_error = e.to_string(),
-                    }
+                    self.proposer.submit(command.clone()).await
                 }
-                Some((leader, addr)) => match self.forward(leader, &addr, command.clone()).await {
-                    Ok(outcome) => return Ok(outcome),
-                    Err(e) => last_error = format!("forwarding to node {leader} at {addr}: {e}"),
-                },
-                None => {}
-            }
+                Some(_) => self.forwarder.submit(command.clone()).await,
+                None => Err(ProposeError::NotLeader(None)),
+            };
+            let error = match result {
+                Ok(outcome) => return Ok(outcome),
+                Err(ProposeError::NotLeader(_)) => "no leader elected yet".to_string(),
+                Err(ProposeError::Failed(e)) => e,
+            };
             if Instant::now() >= deadline {
-                return Err(Unavailable::NoLeader(last_error));
+                return Err(Unavailable::NoLeader(error));
             }
             self.wait_for_change(RETRY_BACKOFF).await;
         }
@@ -259,36 +259,11 @@ impl<A: Application> RaftNode<A> {
         &self,
         commands: Vec<Vec<u8>>,
     ) -> Result<Vec<Vec<u8>>, ProposeError> {
-        let futures = commands.into_iter().map(|c| self.proposer.propose(c));
+        let futures = commands.into_iter().map(|c| self.proposer.submit(c));
         futures::future::join_all(futures)
             .await
             .into_iter()
             .collect()
-    }
-
-    async fn forward(
-        &self,
-        leader: NodeId,
-        addr: &str,
-        command: Vec<u8>,
-    ) -> Result<Vec<u8>, String> {
-        let mut client = self
-            .channels
-            .raft_client(leader, addr)
-            .map_err(|e| e.to_string())?;
-        let mut req = tonic::Request::new(ProposeRequest {
-            commands: vec![command],
-        });
-        req.set_timeout(FORWARD_RPC_TIMEOUT);
-        let resp = client
-            .propose(req)
-            .await
-            .map_err(|s| s.message().to_string())?;
-        resp.into_inner()
-            .outcomes
-            .into_iter()
-            .next()
-            .ok_or_else(|| "leader returned no outcome".to_string())
     }
 
     /// Waits until the metrics change or `max` elapses.
@@ -524,7 +499,7 @@ fn membership_error(
 }
 
 /// The leader this node knows of, with its address.
-fn leader_of(raft: &Raft) -> Option<(NodeId, String)> {
+pub(crate) fn leader_of(raft: &Raft) -> Option<(NodeId, String)> {
     let m = raft.metrics();
     let m = m.borrow();
     let leader = m.current_leader?;
