@@ -85,13 +85,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         (1..=10).contains(&args.seats_per_booking),
         "--seats-per-booking must be 1 to 10"
     );
-    let addrs: Vec<String> = args
-        .target
-        .endpoints
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let admin = Client::new(&addrs)?;
+    let addrs = args.target.addrs();
+    let admin = args.target.client()?;
     let run_id = boxoffice_client::new_request_id();
     let run_id = run_id.split('-').next().unwrap_or("x");
     let shows = args.clients.div_ceil(CLIENTS_PER_SHOW);

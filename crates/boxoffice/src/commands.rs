@@ -19,13 +19,19 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let addrs: Vec<&str> = self
-            .endpoints
+    /// The node addresses given.
+    pub fn addrs(&self) -> Vec<String> {
+        self.endpoints
             .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .collect();
-        Ok(Client::new(&addrs)?)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A failover client for those nodes.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&self.addrs())?)
     }
 }
 
@@ -96,6 +102,9 @@ pub enum ShowCommand {
         /// New price per seat, in cents.
         #[arg(long)]
         price_cents: Option<i64>,
+        /// New start time in ms since the Unix epoch.
+        #[arg(long)]
+        starts_at_ms: Option<i64>,
     },
 }
 
@@ -106,6 +115,15 @@ pub struct UserArgs {
     /// Act as this user.
     #[arg(long)]
     pub user: String,
+}
+
+#[derive(Args)]
+pub struct BookingsArgs {
+    #[command(flatten)]
+    pub user: UserArgs,
+    /// Read from the answering node's replica without asking the leader.
+    #[arg(long)]
+    pub stale: bool,
 }
 
 #[derive(Args)]
@@ -130,6 +148,11 @@ pub struct CancelArgs {
 /// A gRPC status as a person reads it: the server's message and the code.
 fn status(s: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{} [{:?}]", s.message(), s.code())
+}
+
+/// Cents as major units with two decimals.
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 fn now_ms() -> i64 {
@@ -210,7 +233,7 @@ fn print_shows(shows: &[v1::Show]) {
             s.show_id.clone(),
             s.title.clone(),
             s.seat_count.to_string(),
-            format!("{}.{:02}", s.price_cents / 100, s.price_cents % 100),
+            money(s.price_cents),
             s.available.to_string(),
             s.held.to_string(),
             s.booked.to_string(),
@@ -226,9 +249,8 @@ pub async fn show(target: &Target, command: ShowCommand) -> anyhow::Result<()> {
             print_shows(&client.list_shows(stale).await.map_err(status)?)
         }
         ShowCommand::Get { id, stale } => {
-            let first = client.get_show(&id, 0, 0, stale).await.map_err(status)?;
-            print_shows(&first.show.into_iter().collect::<Vec<_>>());
-            let seats = client.seat_map(&id, stale).await.map_err(status)?;
+            let (show, seats) = client.seat_map(&id, stale).await.map_err(status)?;
+            print_shows(&[show]);
             let line: String = seats
                 .iter()
                 .map(
@@ -263,15 +285,18 @@ pub async fn show(target: &Target, command: ShowCommand) -> anyhow::Result<()> {
             title,
             seats,
             price_cents,
+            starts_at_ms,
         } => {
-            if title.is_none() && seats.is_none() && price_cents.is_none() {
-                bail!("nothing to change: give --title, --seats or --price-cents");
+            if title.is_none() && seats.is_none() && price_cents.is_none() && starts_at_ms.is_none()
+            {
+                bail!("nothing to change: give --title, --seats, --price-cents or --starts-at-ms");
             }
             let msg = v1::UpdateShowRequest {
                 show_id: id,
                 title,
                 seat_count: seats,
                 price_cents,
+                starts_at_ms,
                 ..Default::default()
             };
             print_shows(&[client.update_show(msg).await.map_err(status)?]);
@@ -296,7 +321,7 @@ fn print_bookings(bookings: &[v1::Booking]) {
             b.booking_id.clone(),
             b.show_id.clone(),
             seats.join(","),
-            format!("{}.{:02}", b.total_cents / 100, b.total_cents % 100),
+            money(b.total_cents),
             status.to_string(),
         ]);
     }
@@ -314,9 +339,9 @@ pub async fn book(args: BookArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn bookings(args: UserArgs) -> anyhow::Result<()> {
-    let client = args.target.client()?.as_user(&args.user);
-    print_bookings(&client.list_bookings(false).await.map_err(status)?);
+pub async fn bookings(args: BookingsArgs) -> anyhow::Result<()> {
+    let client = args.user.target.client()?.as_user(&args.user.user);
+    print_bookings(&client.list_bookings(args.stale).await.map_err(status)?);
     Ok(())
 }
 

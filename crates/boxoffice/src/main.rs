@@ -55,7 +55,7 @@ enum Command {
     /// Books seats of a show for a user.
     Book(commands::BookArgs),
     /// Lists a user's bookings.
-    Bookings(commands::UserArgs),
+    Bookings(commands::BookingsArgs),
     /// Cancels a booking.
     Cancel(commands::CancelArgs),
     /// Measures booking throughput and latency against a running cluster.
@@ -93,11 +93,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node { config } => {
             init_tracing();
+            // Handle SIGTERM from here on: a signal during start-up (log
+            // replay can take a while) then stops the node cleanly once it
+            // is up, instead of killing it midway.
+            let shutdown = up::terminated();
             let config = boxoffice_node::NodeConfig::load(config.as_deref())?;
+            for name in boxoffice_node::config::ignored_env_vars() {
+                tracing::warn!(variable = %name, "ignoring an environment variable that is not a node setting");
+            }
             let listener = TcpListener::bind(&config.listen)
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
-            boxoffice_node::run(config, listener, up::terminated()).await?;
+            boxoffice_node::run(config, listener, shutdown).await?;
             Ok(())
         }
         Command::Up(args) => {

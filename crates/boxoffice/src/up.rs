@@ -2,10 +2,13 @@
 //!
 //! Each booking node is a separate OS process (this same binary, `node`
 //! subcommand), so killing one is a real crash. `up` writes each node's
-//! config next to its data, starts the processes, waits for a leader,
-//! prints where everything listens, and on Ctrl-C (or SIGTERM) stops every
-//! node with SIGTERM, waiting for each to shut down cleanly.
+//! config next to its data, starts the processes in their own process
+//! group (so a Ctrl-C reaches `up` alone, which then stops them in order),
+//! waits for a leader, prints where everything listens, and on Ctrl-C or
+//! SIGTERM stops every node with SIGTERM, waiting for each to exit. If a
+//! node dies on its own, `up` stops the others and fails.
 
+use std::future::Future;
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -20,6 +23,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// How long `up` waits for the first leader.
@@ -44,16 +48,39 @@ pub struct UpArgs {
     host: String,
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn terminated() {
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
+/// installed when this is called, not when the future is first polled, so
+/// a signal arriving in between is not lost.
+pub fn terminated() -> impl Future<Output = ()> + Send {
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            // No signal handling available: never resolve.
+            _ => std::future::pending().await,
+        }
     }
+}
+
+/// One shutdown request, observable any number of times.
+fn shutdown_requested() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    let signalled = terminated();
+    tokio::spawn(async move {
+        signalled.await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|requested| *requested).await;
 }
 
 fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
@@ -92,6 +119,55 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
         .collect()
 }
 
+/// Copies a child's output to our stderr, each line prefixed with its node,
+/// so that interleaved logs stay readable.
+fn prefix_output(id: u64, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
+    let Some(stream) = stream else { return };
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("node{id} | {line}");
+        }
+    });
+}
+
+/// Starts one node process from the config file at `path`.
+fn spawn_node(exe: &std::path::Path, id: u64, path: &std::path::Path) -> anyhow::Result<Child> {
+    let mut command = Command::new(exe);
+    command
+        .arg("node")
+        .arg("--config")
+        .arg(path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // The generated file is the whole truth: our own BOXOFFICE_* variables
+    // (endpoints, say) must not override it.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("BOXOFFICE_") {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting node {id}"))?;
+    prefix_output(id, child.stdout.take());
+    prefix_output(id, child.stderr.take());
+    Ok(child)
+}
+
+/// Resolves when any child exits, with its id and status.
+async fn any_exit(
+    children: &mut [(u64, Child)],
+) -> (u64, std::io::Result<std::process::ExitStatus>) {
+    let waits = children.iter_mut().map(|(id, child)| {
+        let id = *id;
+        Box::pin(async move { (id, child.wait().await) })
+    });
+    futures::future::select_all(waits).await.0
+}
+
 /// Stops every child: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
 async fn stop_all(children: &mut [(u64, Child)]) {
     for (id, child) in children.iter() {
@@ -111,19 +187,8 @@ async fn stop_all(children: &mut [(u64, Child)]) {
     }
 }
 
-/// Copies a child's output to our stderr, each line prefixed with its node,
-/// so that interleaved logs stay readable.
-fn prefix_output(id: u64, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
-    let Some(stream) = stream else { return };
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("node{id} | {line}");
-        }
-    });
-}
-
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let mut shutdown = shutdown_requested();
     let configs = node_configs(&args)?;
     for c in &configs {
         StdListener::bind(&c.listen).with_context(|| {
@@ -141,18 +206,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let path = args.data_dir.join(format!("node{}.toml", c.id));
         std::fs::write(&path, toml::to_string(c)?)
             .with_context(|| format!("writing {}", path.display()))?;
-        let mut child = Command::new(&exe)
-            .arg("node")
-            .arg("--config")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting node {}", c.id))?;
-        prefix_output(c.id, child.stdout.take());
-        prefix_output(c.id, child.stderr.take());
-        children.push((c.id, child));
+        match spawn_node(&exe, c.id, &path) {
+            Ok(child) => children.push((c.id, child)),
+            Err(e) => {
+                stop_all(&mut children).await;
+                return Err(e);
+            }
+        }
     }
 
     let addrs: Vec<String> = configs.iter().map(|c| c.listen.clone()).collect();
@@ -167,45 +227,39 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    let status = tokio::select! {
-        s = tokio::time::timeout(READY_TIMEOUT, ready) => s.ok(),
-        _ = terminated() => { stop_all(&mut children).await; return Ok(()); }
+    let outcome = tokio::select! {
+        status = tokio::time::timeout(READY_TIMEOUT, ready) => match status {
+            Ok(status) => {
+                println!();
+                println!(
+                    "Boxoffice is up ({} booking nodes, data in {}):",
+                    configs.len(),
+                    args.data_dir.display()
+                );
+                crate::commands::print_status(&status);
+                println!("  try:  boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop");
+                println!();
+                None
+            }
+            Err(_) => {
+                warn!("no leader after {READY_TIMEOUT:?}; the nodes keep trying, see their logs");
+                None
+            }
+        },
+        _ = wait_shutdown(&mut shutdown) => Some(None),
+        exited = any_exit(&mut children) => Some(Some(exited)),
     };
-    match status {
-        Some(s) => {
-            println!();
-            println!(
-                "Boxoffice is up ({} booking nodes, data in {}):",
-                configs.len(),
-                args.data_dir.display()
-            );
-            crate::commands::print_status(&s);
-            println!(
-                "  try:  boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop"
-            );
-            println!();
-        }
-        None => warn!("no leader after {READY_TIMEOUT:?}; nodes keep trying, see their logs"),
-    }
-
     // Run until Ctrl-C, or until a node dies on its own.
-    let exited = {
-        let waits = children.iter_mut().map(|(id, child)| {
-            let id = *id;
-            Box::pin(async move { (id, child.wait().await) })
-        });
-        tokio::select! {
-            _ = terminated() => None,
-            ((id, status), _, _) = futures::future::select_all(waits) => Some((id, status)),
-        }
+    let exited = match outcome {
+        Some(exited) => exited,
+        None => tokio::select! {
+            _ = wait_shutdown(&mut shutdown) => None,
+            exited = any_exit(&mut children) => Some(exited),
+        },
     };
-    if let Some((id, status)) = exited {
-        warn!(
-            node = id,
-            ?status,
-            "node exited on its own; stopping the others"
-        );
-    }
     stop_all(&mut children).await;
-    Ok(())
+    match exited {
+        Some((id, status)) => bail!("node {id} exited on its own ({status:?}); stopped the others"),
+        None => Ok(()),
+    }
 }

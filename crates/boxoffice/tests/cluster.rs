@@ -1,21 +1,29 @@
 //! The cluster as users depend on it, with real processes: concurrent
-//! bookings never double-book, the cluster survives its leader's death,
-//! a restarted node catches up, and a full restart loses nothing.
+//! bookings never double-book, the cluster survives its leader's death
+//! without losing or repeating a booking, a restarted node catches up, and
+//! a full restart loses nothing.
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use boxoffice_client::proto::{BookingStatus, SeatState};
 use boxoffice_node::config::RaftTuning;
 use common::{Cluster, FAR_FUTURE_MS, node};
+use tokio::sync::watch;
 use tonic::Code;
 
 /// Racing clients.
 const RACERS: usize = 30;
+/// Clients booking steadily across the leader's death.
+const STEADY_BOOKERS: u32 = 4;
+/// Seats each steady booker may use.
+const SEATS_PER_BOOKER: u32 = 10_000;
 
 async fn booked_seats(cluster: &Cluster, node_id: u64, show: &str, stale: bool) -> Vec<u32> {
-    let map = cluster
+    let (_, map) = cluster
         .client_of(node_id, "reader")
         .seat_map(show, stale)
         .await
@@ -26,12 +34,54 @@ async fn booked_seats(cluster: &Cluster, node_id: u64, show: &str, stale: bool) 
         .collect()
 }
 
+/// Books seats `first..` one at a time until told to stop; every booking
+/// must succeed (a retried request applied twice would fail as "already
+/// booked"). Returns the seats booked; counts successes in `progress`.
+fn steady_booker(
+    cluster: &Cluster,
+    user: String,
+    show: &'static str,
+    first: u32,
+    progress: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<u32>> {
+    let client = cluster.client(&user);
+    tokio::spawn(async move {
+        let mut seats = Vec::new();
+        let mut seat = first;
+        while !*stop.borrow_and_update() {
+            assert!(seat < first + SEATS_PER_BOOKER, "{user} ran out of seats");
+            client
+                .book(show, &[seat])
+                .await
+                .unwrap_or_else(|e| panic!("{user}: booking seat {seat} failed: {e:?}"));
+            seats.push(seat);
+            progress.fetch_add(1, Ordering::Relaxed);
+            seat += 1;
+        }
+        seats
+    })
+}
+
+/// Waits until `counter` reaches `target`.
+async fn wait_count(counter: &AtomicUsize, target: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter.load(Ordering::Relaxed) < target {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn race_failover_catch_up_and_full_restart() {
-    let mut cluster = Cluster::start(3, RaftTuning::default()).await;
+    let cluster = Cluster::start(3, RaftTuning::default()).await;
     let admin = cluster.client("admin");
     admin
         .create_show("race", "The Race", 50, 1500, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    admin
+        .create_show("flow", "Steady flow", 100_000, 500, FAR_FUTURE_MS)
         .await
         .expect("create show");
 
@@ -57,8 +107,27 @@ async fn race_failover_catch_up_and_full_restart() {
         assert!(r.message().contains("seat 1 is already booked"), "{r:?}");
     }
 
-    // kill -9 the leader; bookings go on through the survivors.
-    let old_leader = cluster.leader().await;
+    // Steady bookers keep booking while the leader is killed with -9.
+    let progress = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = watch::channel(false);
+    let bookers: Vec<_> = (0..STEADY_BOOKERS)
+        .map(|b| {
+            let user = format!("steady-{b}");
+            steady_booker(
+                &cluster,
+                user,
+                "flow",
+                1 + b * SEATS_PER_BOOKER,
+                progress.clone(),
+                stopped.clone(),
+            )
+        })
+        .collect();
+    wait_count(&progress, 20, "bookings before the kill").await;
+    let before = cluster
+        .wait_for("a leader", Duration::from_secs(30), |s| s.leader_id != 0)
+        .await;
+    let old_leader = before.leader_id;
     cluster.kill(old_leader);
     let killed_at = Instant::now();
     let survivor = cluster.client_without(&[old_leader], "survivor");
@@ -66,8 +135,10 @@ async fn race_failover_catch_up_and_full_restart() {
         .book("race", &[2])
         .await
         .expect("booking after the leader died");
-    let gap = killed_at.elapsed();
-    println!("first booking after kill -9 of the leader completed {gap:?} after the kill");
+    println!(
+        "a booking started after kill -9 of the leader completed {:?} after the kill",
+        killed_at.elapsed()
+    );
     let mut after = vec![first];
     for seat in 3..=7 {
         after.push(
@@ -77,20 +148,57 @@ async fn race_failover_catch_up_and_full_restart() {
                 .expect("booking on the new leader"),
         );
     }
+    let done_before = progress.load(Ordering::Relaxed);
+    wait_count(&progress, done_before + 20, "bookings after the kill").await;
     let new_leader = cluster.leader().await;
-    assert_ne!(new_leader, old_leader);
+    let status = cluster
+        .wait_for("the new term", Duration::from_secs(30), |s| {
+            s.leader_id == new_leader
+        })
+        .await;
+    assert!(
+        status.term > before.term,
+        "a new leader needs a new term: {before:#?} then {status:#?}"
+    );
 
-    // Restart the killed node: it catches up and its replica matches.
+    // Restart the killed node while bookings go on: it catches up and matches.
     cluster.spawn(old_leader);
-    let status = cluster.wait_converged(&[1, 2, 3], 0).await;
-    let applied = node(&status, new_leader)
-        .expect("leader status")
+    wait_count(
+        &progress,
+        progress.load(Ordering::Relaxed) + 20,
+        "bookings after the restart",
+    )
+    .await;
+    stop.send(true).expect("stop bookers");
+    let mut steady_seats = Vec::new();
+    for (b, booker) in bookers.into_iter().enumerate() {
+        let seats = booker.await.expect("booker");
+        let theirs = cluster
+            .client(&format!("steady-{b}"))
+            .list_bookings(false)
+            .await
+            .expect("list");
+        assert_eq!(
+            theirs.len(),
+            seats.len(),
+            "steady-{b}: one booking per successful request, none repeated"
+        );
+        steady_seats.extend(seats);
+    }
+    steady_seats.sort_unstable();
+    let applied = node(&cluster.wait_converged(&[1, 2, 3], 0).await, new_leader)
+        .expect("leader")
         .applied_index;
     cluster.wait_converged(&[1, 2, 3], applied).await;
     let expected: Vec<u32> = (1..=7).collect();
     assert_eq!(
         booked_seats(&cluster, old_leader, "race", true).await,
         expected,
+        "restarted replica differs"
+    );
+    assert_eq!(
+        booked_seats(&cluster, old_leader, "flow", true).await,
+        steady_seats,
         "restarted replica differs"
     );
     assert_eq!(
@@ -112,10 +220,14 @@ async fn race_failover_catch_up_and_full_restart() {
             expected,
             "node {id} after full restart"
         );
+        assert_eq!(
+            booked_seats(&cluster, id, "flow", false).await,
+            steady_seats,
+            "node {id} after full restart"
+        );
     }
-    let winner_user = winner.user_id.clone();
     let theirs = cluster
-        .client(&winner_user)
+        .client(&winner.user_id)
         .list_bookings(false)
         .await
         .expect("list");
@@ -133,7 +245,7 @@ async fn race_failover_catch_up_and_full_restart() {
 
     // A clean stop (SIGTERM) works too, and every node exits 0.
     for id in 1..=3 {
-        cluster.stop(id);
+        cluster.stop(id).await;
     }
 }
 
@@ -142,52 +254,46 @@ async fn grows_to_five_and_shrinks_back_while_serving() {
     let mut cluster = Cluster::start(3, RaftTuning::default()).await;
     let admin = cluster.client("admin");
     admin
-        .create_show("m", "Membership", 2000, 100, FAR_FUTURE_MS)
+        .create_show("m", "Membership", 100_000, 100, FAR_FUTURE_MS)
         .await
         .expect("create show");
 
-    // Bad membership requests are refused and change nothing.
+    // Bad membership requests are refused; repeated ones change nothing.
+    let addr2 = cluster.addrs[&2].clone();
+    let refused = |r: Result<_, tonic::Status>| r.expect_err("refused").code();
     assert_eq!(
-        admin.add_node(0, "127.0.0.1:1").await.unwrap_err().code(),
+        refused(admin.add_node(0, "127.0.0.1:1").await),
         Code::InvalidArgument
     );
     assert_eq!(
-        admin
-            .add_node(9, "not-an-address")
-            .await
-            .unwrap_err()
-            .code(),
+        refused(admin.add_node(9, "not-an-address").await),
         Code::InvalidArgument
     );
     assert_eq!(
-        admin
-            .add_node(2, &cluster.addrs[&2].clone())
-            .await
-            .unwrap_err()
-            .code(),
-        Code::InvalidArgument
+        refused(admin.add_node(9, &addr2).await),
+        Code::InvalidArgument,
+        "address of node 2"
     );
     assert_eq!(
-        admin.remove_node(42).await.unwrap_err().code(),
-        Code::InvalidArgument
+        refused(admin.add_node(2, "127.0.0.1:1").await),
+        Code::InvalidArgument,
+        "node 2 elsewhere"
     );
+    let status = admin
+        .add_node(2, &addr2)
+        .await
+        .expect("adding a member again is a no-op");
+    assert_eq!(status.nodes.len(), 3);
+    let status = admin
+        .remove_node(42)
+        .await
+        .expect("removing a non-member is a no-op");
+    assert_eq!(status.nodes.len(), 3);
 
     // Book continuously while the membership changes.
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let booker = {
-        let client = cluster.client("steady");
-        tokio::spawn(async move {
-            let mut seat = 1;
-            while !*stop_rx.borrow_and_update() {
-                client
-                    .book("m", &[seat])
-                    .await
-                    .unwrap_or_else(|e| panic!("booking seat {seat} failed: {e:?}"));
-                seat += 1;
-            }
-            seat - 1
-        })
-    };
+    let progress = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = watch::channel(false);
+    let booker = steady_booker(&cluster, "steady".into(), "m", 1, progress.clone(), stopped);
 
     for id in [4, 5] {
         let addr = cluster.reserve(id);
@@ -211,11 +317,15 @@ async fn grows_to_five_and_shrinks_back_while_serving() {
     let status = cluster.wait_converged(&[1, 2, 3], 1).await;
     assert_eq!(status.nodes.len(), 3);
 
-    stop_tx.send(true).expect("stop booker");
+    wait_count(
+        &progress,
+        progress.load(Ordering::Relaxed) + 5,
+        "bookings after the changes",
+    )
+    .await;
+    stop.send(true).expect("stop booker");
     let booked = booker.await.expect("booker");
-    assert!(booked > 0, "the booker made progress");
-    let expected: Vec<u32> = (1..=booked).collect();
-    assert_eq!(booked_seats(&cluster, 1, "m", false).await, expected);
+    assert_eq!(booked_seats(&cluster, 1, "m", false).await, booked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -25,14 +25,15 @@ use tonic::{Code, Request, Status};
 
 pub use boxoffice_proto::v1 as proto;
 
+/// Largest seat page the server serves.
+pub const MAX_SEAT_PAGE: u32 = 5_000;
 /// Attempts per call before giving up.
 pub const MAX_ATTEMPTS: usize = 12;
 /// Pause after a round in which no node answered.
 pub const ROUND_BACKOFF: Duration = Duration::from_millis(200);
 /// Deadline of one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
-/// Metadata key naming the caller (development identity; see the node's `caller` module).
-pub const USER_METADATA_KEY: &str = "x-boxoffice-user";
+pub use boxoffice_proto::USER_METADATA_KEY;
 
 /// A failover client for a Boxoffice cluster.
 pub struct Client {
@@ -245,15 +246,21 @@ impl Client {
         .await
     }
 
-    /// Every seat of a show, fetched page by page.
-    pub async fn seat_map(&self, show_id: &str, stale: bool) -> Result<Vec<v1::Seat>, Status> {
+    /// A show and every one of its seats, fetched page by page (each page
+    /// is a separate read, so under concurrent bookings the pages may come
+    /// from different moments).
+    pub async fn seat_map(
+        &self,
+        show_id: &str,
+        stale: bool,
+    ) -> Result<(v1::Show, Vec<v1::Seat>), Status> {
         let mut seats = Vec::new();
         let mut token = 0;
         loop {
-            let page = self.get_show(show_id, 0, token, stale).await?;
+            let page = self.get_show(show_id, MAX_SEAT_PAGE, token, stale).await?;
             seats.extend(page.seats);
             if page.next_page_token == 0 {
-                return Ok(seats);
+                return Ok((page.show.unwrap_or_default(), seats));
             }
             token = page.next_page_token;
         }

@@ -112,12 +112,13 @@ impl Command {
                 title,
                 seat_count,
                 price_cents,
-                starts_at: _,
+                starts_at,
             } => {
                 check_id("show", show.as_str())?;
                 normalize_title(title)?;
                 check_seat_count(*seat_count)?;
-                check_price(*price_cents)
+                check_price(*price_cents)?;
+                check_starts_at(*starts_at)
             }
             Command::UpdateShow {
                 show,
@@ -144,6 +145,9 @@ impl Command {
                 }
                 if let Some(price_cents) = price_cents {
                     check_price(*price_cents)?;
+                }
+                if let Some(starts_at) = starts_at {
+                    check_starts_at(*starts_at)?;
                 }
                 Ok(())
             }
@@ -301,7 +305,10 @@ fn invalid(message: impl Into<String>) -> Rejection {
 }
 
 /// Checks that `value` is 1 to `MAX_ID_LEN` printable ASCII characters without whitespace.
-pub(crate) fn check_id(field: &str, value: &str) -> Result<(), Rejection> {
+///
+/// Public so that the gRPC edge can check ids of reads, which never reach
+/// [`Command::validate`].
+pub fn check_id(field: &str, value: &str) -> Result<(), Rejection> {
     if value.is_empty() {
         return Err(invalid(format!("{field} must not be empty")));
     }
@@ -354,6 +361,18 @@ fn check_seat_count(seat_count: u32) -> Result<(), Rejection> {
 }
 
 /// Checks that a price is in `0..=MAX_PRICE_CENTS`.
+/// A start time must be set: 0 is what an unset protobuf field reads as.
+fn check_starts_at(starts_at: Timestamp) -> Result<(), Rejection> {
+    if starts_at.0 > 0 {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "starts_at must be a time after the Unix epoch in milliseconds, got {}",
+            starts_at.0
+        )))
+    }
+}
+
 fn check_price(price_cents: i64) -> Result<(), Rejection> {
     if (0..=MAX_PRICE_CENTS).contains(&price_cents) {
         Ok(())

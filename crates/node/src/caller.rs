@@ -6,11 +6,9 @@
 //! [`Caller::from_request`] with verification of the session token in
 //! `authorization: Bearer …`; no message changes.
 
-use boxoffice_core::UserId;
+use boxoffice_core::{UserId, check_id};
+pub use boxoffice_proto::USER_METADATA_KEY;
 use tonic::{Request, Status};
-
-/// Metadata key carrying the development identity.
-pub const USER_METADATA_KEY: &str = "x-boxoffice-user";
 
 /// The authenticated caller.
 #[derive(Clone, Debug)]
@@ -30,16 +28,8 @@ impl Caller {
         let user = value.to_str().map_err(|_| {
             Status::unauthenticated(format!("{USER_METADATA_KEY} must be printable ASCII"))
         })?;
+        check_id(USER_METADATA_KEY, user).map_err(|r| Status::unauthenticated(r.to_string()))?;
         let user = UserId(user.to_owned());
-        if user.0.is_empty()
-            || user.0.len() > boxoffice_core::MAX_ID_LEN
-            || user.0.chars().any(char::is_whitespace)
-        {
-            return Err(Status::unauthenticated(format!(
-                "{USER_METADATA_KEY} must be 1 to {} characters without spaces",
-                boxoffice_core::MAX_ID_LEN
-            )));
-        }
         Ok(Self { user })
     }
 }

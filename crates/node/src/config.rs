@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use boxoffice_raft::RaftSettings;
+use boxoffice_raft::node::is_host_port;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -242,6 +243,22 @@ impl NodeConfig {
     }
 }
 
+/// `BOXOFFICE_*` variables used by the client commands, not by nodes.
+const CLIENT_ENV_VARS: [&str; 1] = ["BOXOFFICE_ENDPOINTS"];
+
+/// `BOXOFFICE_*` variables that [`NodeConfig::load`] ignores because they
+/// name no setting (a typo such as `BOXOFFICE_DATADIR`), for a warning.
+pub fn ignored_env_vars() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| !CLIENT_ENV_VARS.contains(&k.as_str()))
+        .filter(|k| {
+            k.strip_prefix("BOXOFFICE_")
+                .is_some_and(|rest| !is_known_key(&rest.to_ascii_lowercase()))
+        })
+        .collect()
+}
+
 /// Whether an environment key (prefix stripped, before or after `__`
 /// became `.`) belongs to the config.
 fn is_known_key(key: &str) -> bool {
@@ -249,14 +266,6 @@ fn is_known_key(key: &str) -> bool {
         key.strip_prefix(top)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with("__"))
     })
-}
-
-/// `host:port` with a non-empty host and a numeric port.
-fn is_host_port(s: &str) -> bool {
-    match s.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
-        None => false,
-    }
 }
 
 #[cfg(test)]

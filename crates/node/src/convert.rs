@@ -17,10 +17,10 @@ pub fn rejection_status(r: &Rejection) -> Status {
     }
 }
 
-/// No leader in time: UNAVAILABLE, which clients may retry with the same
-/// request id.
+/// No leader in time: UNAVAILABLE. Retrying is safe: writes are
+/// deduplicated by request id, membership changes are idempotent.
 pub fn unavailable_status(e: &Unavailable) -> Status {
-    Status::unavailable(format!("{e}; retrying with the same request_id is safe"))
+    Status::unavailable(format!("{e}; retrying is safe"))
 }
 
 /// A show summary as the API shows it.

@@ -32,6 +32,7 @@ use boxoffice_raft::RaftNode;
 use boxoffice_raft::server::RaftGrpc;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
 use tracing::info;
 
 pub use app::BookingApp;
@@ -55,6 +56,33 @@ pub enum NodeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
+/// Keeps the booking service's health in step with Raft: SERVING while this
+/// node knows a leader (so writes and linearizable reads can succeed),
+/// NOT_SERVING while there is none and once Raft stops.
+fn report_booking_health(node: &RaftNode<BookingApp>, health: HealthReporter) {
+    let mut metrics = node.raft().metrics();
+    tokio::spawn(async move {
+        loop {
+            let has_leader = metrics.borrow_and_update().current_leader.is_some();
+            if has_leader {
+                health
+                    .set_serving::<BookingServiceServer<service::BookingApi>>()
+                    .await;
+            } else {
+                health
+                    .set_not_serving::<BookingServiceServer<service::BookingApi>>()
+                    .await;
+            }
+            if metrics.changed().await.is_err() {
+                health
+                    .set_not_serving::<BookingServiceServer<service::BookingApi>>()
+                    .await;
+                return;
+            }
+        }
+    });
+}
+
 /// Runs a booking node on `listener` until `shutdown` completes, then stops
 /// Raft cleanly.
 pub async fn run(
@@ -66,9 +94,7 @@ pub async fn run(
         .await
         .map_err(NodeError::Raft)?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<BookingServiceServer<service::BookingApi>>()
-        .await;
+    report_booking_health(&node, health.clone());
     health
         .set_serving::<ClusterServiceServer<cluster::ClusterApi>>()
         .await;

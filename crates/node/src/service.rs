@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use boxoffice_core::{
-    BookingId, Command, Effect, Outcome, Request, RequestId, SeatNo, ShowId, State, Timestamp,
+    BookingId, Command, Effect, Outcome, Rejection, Request, RequestId, SeatNo, Show, ShowId,
+    State, Timestamp, check_id,
 };
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::booking_service_server::BookingService;
@@ -94,8 +95,18 @@ fn booking_effect(effect: Effect) -> Result<v1::Booking, Status> {
     }
 }
 
-fn show_not_found(id: &str) -> Status {
-    Status::not_found(format!("show {id} not found"))
+/// A show id from a read request, checked like a command's would be (reads
+/// never pass through `Command::validate`).
+fn show_id(raw: String) -> Result<ShowId, Status> {
+    check_id("show", &raw).map_err(|r| convert::rejection_status(&r))?;
+    Ok(ShowId(raw))
+}
+
+/// The show, or the NOT_FOUND status every path gives for it.
+fn find_show<'s>(state: &'s State, id: &ShowId) -> Result<&'s Show, Status> {
+    state
+        .show(id)
+        .ok_or_else(|| convert::rejection_status(&Rejection::ShowNotFound(id.clone())))
 }
 
 #[tonic::async_trait]
@@ -159,9 +170,9 @@ impl BookingService for BookingApi {
             n => n,
         };
         let first = r.page_token.max(1);
-        let id = ShowId(r.show_id);
+        let id = show_id(r.show_id)?;
         self.read(r.read, |state| {
-            let show = state.show(&id).ok_or_else(|| show_not_found(&id.0))?;
+            let show = find_show(state, &id)?;
             let count = show.seat_count();
             if first > count {
                 return Err(Status::invalid_argument(format!(
@@ -187,19 +198,18 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::GetSeatRequest>,
     ) -> Result<Response<v1::GetSeatResponse>, Status> {
         let r = req.into_inner();
-        let id = ShowId(r.show_id);
+        let id = show_id(r.show_id)?;
         if r.seat_no == 0 {
             return Err(Status::invalid_argument("seat_no must be at least 1"));
         }
         self.read(r.read, |state| {
-            let show = state.show(&id).ok_or_else(|| show_not_found(&id.0))?;
+            let show = find_show(state, &id)?;
             let seat = show.seat(SeatNo(r.seat_no)).ok_or_else(|| {
-                Status::not_found(format!(
-                    "seat {} does not exist: show {} has seats 1 to {}",
-                    r.seat_no,
-                    id,
-                    show.seat_count()
-                ))
+                convert::rejection_status(&Rejection::NoSuchSeat {
+                    show: id.clone(),
+                    seat: SeatNo(r.seat_no),
+                    seat_count: show.seat_count(),
+                })
             })?;
             Ok(Response::new(v1::GetSeatResponse {
                 seat: Some(convert::seat(SeatNo(r.seat_no), seat)),
@@ -248,6 +258,7 @@ impl BookingService for BookingApi {
     ) -> Result<Response<v1::CancelBookingResponse>, Status> {
         let caller = Caller::from_request(&req)?;
         let r = req.into_inner();
+        check_id("booking_id", &r.booking_id).map_err(|r| convert::rejection_status(&r))?;
         let booking: BookingId = r.booking_id.parse().map_err(|_| {
             Status::invalid_argument(format!("booking_id {:?} is not a booking id", r.booking_id))
         })?;

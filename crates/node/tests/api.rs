@@ -84,7 +84,7 @@ async fn observable(
     for s in &shows {
         maps.insert(
             s.show_id.clone(),
-            client.seat_map(&s.show_id, false).await.unwrap(),
+            client.seat_map(&s.show_id, false).await.unwrap().1,
         );
     }
     (shows, maps, client.list_bookings(false).await.unwrap())
@@ -126,6 +126,12 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
     let anonymous = Client::new(&[node.addr.as_str()]).unwrap();
     let mallory = node.client("mallory");
     let eleven: Vec<u32> = (1..=11).collect();
+    let long_id = "x".repeat(20_000);
+    let nameless = node.client("");
+    let update = |show: &str| v1::UpdateShowRequest {
+        show_id: show.into(),
+        ..Default::default()
+    };
     #[rustfmt::skip]
     let cases = [
         ("unknown show", done(alice.book("nope", &[1]).await), NotFound, "show nope not found"),
@@ -136,13 +142,13 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
         ("too many seats", done(alice.book("s1", &eleven).await), InvalidArgument, "at most"),
         ("taken seat", done(alice.book("s1", &[2, 3]).await), FailedPrecondition, "seat 2 is already booked"),
         ("empty show id", done(alice.book("", &[1]).await), InvalidArgument, "show"),
-        ("negative price", done(alice.create_show("s2", "Bad", 10, -1, 0).await), InvalidArgument, "price"),
-        ("empty new show id", done(alice.create_show("", "Bad", 10, 100, 0).await), InvalidArgument, "show"),
-        ("space in show id", done(alice.create_show("s 2", "Bad", 10, 100, 0).await), InvalidArgument, "show"),
-        ("empty title", done(alice.create_show("s2", "", 10, 100, 0).await), InvalidArgument, "title"),
-        ("zero seats", done(alice.create_show("s2", "Bad", 0, 100, 0).await), InvalidArgument, "seat"),
-        ("too many seats", done(alice.create_show("s2", "Bad", 10_000_000, 100, 0).await), InvalidArgument, "seat"),
-        ("existing show", done(alice.create_show("s1", "Again", 10, 100, 0).await), AlreadyExists, "already exists"),
+        ("negative price", done(alice.create_show("s2", "Bad", 10, -1, 1).await), InvalidArgument, "price"),
+        ("empty new show id", done(alice.create_show("", "Bad", 10, 100, 1).await), InvalidArgument, "show"),
+        ("space in show id", done(alice.create_show("s 2", "Bad", 10, 100, 1).await), InvalidArgument, "show"),
+        ("empty title", done(alice.create_show("s2", "", 10, 100, 1).await), InvalidArgument, "title"),
+        ("zero seats", done(alice.create_show("s2", "Bad", 0, 100, 1).await), InvalidArgument, "seat"),
+        ("too many seats", done(alice.create_show("s2", "Bad", 10_000_000, 100, 1).await), InvalidArgument, "seat"),
+        ("existing show", done(alice.create_show("s1", "Again", 10, 100, 1).await), AlreadyExists, "already exists"),
         ("shrink below a booked seat", done(alice.update_show(shrink).await), FailedPrecondition, "seat 2 is taken"),
         ("get seat 0", done(alice.get_seat("s1", 0, false).await), InvalidArgument, "seat_no"),
         ("get seat past the end", done(alice.get_seat("s1", 99, false).await), NotFound, "does not exist"),
@@ -155,7 +161,16 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
         ("another user's booking", done(mallory.cancel(&booking.booking_id).await), NotFound, "not found"),
         ("no caller identity", done(anonymous.book("s1", &[5]).await), Unauthenticated, "x-boxoffice-user"),
         // Refused before it is even read.
-        ("huge request", done(alice.create_show("big", &huge_title, 10, 100, 0).await), OutOfRange, ""),
+        ("huge request", done(alice.create_show("big", &huge_title, 10, 100, 1).await), OutOfRange, "too large"),
+        ("unset start time", done(alice.create_show("s2", "Bad", 10, 100, 0).await), InvalidArgument, "starts_at"),
+        ("read with an empty show id", done(alice.get_show("", 0, 0, false).await), InvalidArgument, "show"),
+        ("read with a huge show id", done(alice.get_seat(&long_id, 1, false).await), InvalidArgument, "limit is 64"),
+        ("cancel with a huge booking id", done(alice.cancel(&long_id).await), InvalidArgument, "limit is 64"),
+        ("request id too long", done(alice.book_with_id(&long_id, "s1", &[5]).await), InvalidArgument, "request_id"),
+        ("empty caller", done(nameless.book("s1", &[5]).await), Unauthenticated, "must not be empty"),
+        ("update nothing", done(alice.update_show(update("s1")).await), InvalidArgument, "at least one"),
+        ("update unknown show", done(alice.update_show(v1::UpdateShowRequest { title: Some("T".into()), ..update("nope") }).await), NotFound, "show nope not found"),
+        ("update to a negative price", done(alice.update_show(v1::UpdateShowRequest { price_cents: Some(-5), ..update("s1") }).await), InvalidArgument, "price"),
     ];
     for (what, result, code, needle) in cases {
         let status = result.expect_err(what);
@@ -217,7 +232,7 @@ async fn book_list_cancel_and_page_through_seats() {
 
     let first = bob.get_show("big", 500, 0, false).await.unwrap();
     assert_eq!((first.seats.len(), first.next_page_token), (500, 501));
-    let map = bob.seat_map("big", true).await.unwrap();
+    let (_, map) = bob.seat_map("big", true).await.unwrap();
     assert_eq!(map.len(), 1234);
     let booked: Vec<u32> = map
         .iter()

@@ -24,5 +24,9 @@ pub mod internal {
     }
 }
 
+/// Metadata key in which a caller names itself until session tokens exist
+/// (development identity; see the node's `caller` module).
+pub const USER_METADATA_KEY: &str = "x-boxoffice-user";
+
 /// Encoded `FileDescriptorSet` of every proto file, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("boxoffice_descriptor");

@@ -25,7 +25,6 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
@@ -38,6 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
+use crate::state_machine::SnapshotWatermark;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -52,7 +52,11 @@ const MAX_GROUP_COMMIT_OPS: usize = 256;
 /// A redb-backed [`RaftLogStorage`].
 pub struct LogStore {
     shared: Arc<Shared>,
-    committed: Arc<AtomicU64>,
+    /// Last committed log id saved, also kept in memory (the disk copy is
+    /// written without fsync).
+    committed: Arc<Mutex<Option<LogId>>>,
+    /// Purges wait until a durable snapshot covers what they delete.
+    purge_guard: Option<SnapshotWatermark>,
 }
 
 /// A cheap, cloneable reader of the same log, for replication tasks.
@@ -138,17 +142,23 @@ impl LogStore {
                 writer: Some(tx),
             }),
             committed: Arc::default(),
+            purge_guard: None,
         };
-        let committed: Option<LogId> = store.read_meta::<Option<LogId>>(KEY_COMMITTED)?.flatten();
-        store
-            .committed
-            .store(committed.map_or(0, |id| id.index), Ordering::Relaxed);
+        let committed = store.read_meta::<Option<LogId>>(KEY_COMMITTED)?.flatten();
+        *store.committed.lock().expect("committed lock poisoned") = committed;
         Ok(store)
     }
 
-    /// The highest committed index this node knows of, kept up to date
-    /// after openraft moves into the store (openraft 0.9's metrics lack it).
-    pub fn committed_index(&self) -> Arc<AtomicU64> {
+    /// Makes every purge wait until the snapshot on disk covers the entries
+    /// it deletes (see the state machine's [`SnapshotWatermark`]).
+    pub fn guard_purges_with(mut self, watermark: SnapshotWatermark) -> Self {
+        self.purge_guard = Some(watermark);
+        self
+    }
+
+    /// The highest committed log id this node knows of, kept up to date after
+    /// openraft moves into the store (openraft 0.9's metrics lack it).
+    pub fn committed(&self) -> Arc<Mutex<Option<LogId>>> {
         self.committed.clone()
     }
 
@@ -432,8 +442,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.committed
-            .store(committed.map_or(0, |id| id.index), Ordering::Relaxed);
+        *self.committed.lock().expect("committed lock poisoned") = committed;
         let value =
             encode(&committed).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, &e))?;
         self.shared
@@ -446,7 +455,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.read_meta::<Option<LogId>>(KEY_COMMITTED)?.flatten())
+        Ok(*self.committed.lock().expect("committed lock poisoned"))
     }
 
     async fn append<I>(
@@ -458,7 +467,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut encoded = Vec::new();
+        // Encode everything first: a failure must leave the overlay untouched.
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let mut encoded = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let log_id = *entry.get_log_id();
+            let bytes = encode(entry)
+                .map_err(|e| StorageIOError::write_log_entry(log_id, AnyError::new(&e)))?;
+            encoded.push((log_id, bytes));
+        }
         {
             let mut pending = self
                 .shared
@@ -466,11 +483,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .lock()
                 .expect("pending log lock poisoned");
             for entry in entries {
-                let log_id = *entry.get_log_id();
-                let bytes = encode(&entry)
-                    .map_err(|e| StorageIOError::write_log_entry(log_id, AnyError::new(&e)))?;
-                encoded.push((log_id, bytes));
-                pending.insert(log_id.index, entry);
+                pending.insert(entry.get_log_id().index, entry);
             }
         }
         self.shared
@@ -500,6 +513,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        if let Some(guard) = &self.purge_guard {
+            guard.covers(log_id.index).await;
+        }
         let encoded =
             encode(&Some(log_id)).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, &e))?;
         {

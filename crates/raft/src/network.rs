@@ -64,8 +64,8 @@ impl Channels {
         addr: &str,
     ) -> Result<RaftServiceClient<Channel>, tonic::transport::Error> {
         Ok(RaftServiceClient::new(self.get(id, addr)?)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX))
+            .max_decoding_message_size(crate::server::MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(crate::server::MAX_PEER_MESSAGE_BYTES))
     }
 }
 

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use boxoffice_proto::internal::v1::{
@@ -32,12 +32,15 @@ use crate::log_store::LogStore;
 use crate::network::{Channels, Network};
 use crate::proposer::{self, Batcher, ProposeError};
 use crate::state_machine::{Application, StateHandle, StateMachineStore};
-use crate::types::{Node, NodeId, Raft};
+use crate::types::{LogId, Node, NodeId, Raft};
 
 /// How long a write waits for a leader before failing with UNAVAILABLE.
 pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a read waits for a read index before failing.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout of a forwarded membership change (a new node may have a large
+/// snapshot to receive before it becomes a voter).
+const MEMBERSHIP_RPC_TIMEOUT: Duration = Duration::from_secs(120);
 /// Timeout of one status query to a peer.
 const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
 /// Pause between attempts while no leader is known.
@@ -104,7 +107,7 @@ pub struct RaftNode<A: Application> {
     leader_read: Coalescer<Result<u64, String>>,
     /// Read index fetched from the current leader.
     remote_read: Coalescer<Result<u64, String>>,
-    committed: Arc<AtomicU64>,
+    committed: Arc<Mutex<Option<LogId>>>,
 }
 
 fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
@@ -132,10 +135,12 @@ impl<A: Application> RaftNode<A> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
         let config = Arc::new(openraft_config(&settings)?);
-        let log = LogStore::open(&settings.data_dir.join("log.redb")).map_err(|e| e.to_string())?;
-        let committed = log.committed_index();
         let sm = StateMachineStore::<A>::open(&settings.data_dir.join("sm.redb"))
             .map_err(|e| e.to_string())?;
+        let log = LogStore::open(&settings.data_dir.join("log.redb"))
+            .map_err(|e| e.to_string())?
+            .guard_purges_with(sm.snapshot_watermark());
+        let committed = log.committed();
         let state = sm.handle();
         let channels = Channels::default();
         let raft = Raft::new(settings.id, config, Network::new(channels.clone()), log, sm)
@@ -269,7 +274,13 @@ impl<A: Application> RaftNode<A> {
     /// Waits until the metrics change or `max` elapses.
     async fn wait_for_change(&self, max: Duration) {
         let mut rx = self.raft.metrics();
-        let _ = timeout(max, rx.changed()).await;
+        // A fresh receiver has not seen the current value: mark it seen, or
+        // `changed` would return at once and the caller would spin.
+        rx.borrow_and_update();
+        if let Ok(Err(_)) = timeout(max, rx.changed()).await {
+            // Raft stopped: no change will ever come.
+            tokio::time::sleep(max).await;
+        }
     }
 
     /// The read index from this node as leader (coalesced). Used by the
@@ -286,16 +297,24 @@ impl<A: Application> RaftNode<A> {
         let deadline = Instant::now() + READ_TIMEOUT;
         let mut last_error = String::from("no leader elected yet");
         loop {
-            let index = match leader_of(&self.raft) {
-                Some((leader, _)) if leader == self.id => Some(self.leader_read_index().await),
-                Some(_) => Some(
-                    self.remote_read
-                        .call()
-                        .await
-                        .unwrap_or_else(|| Err("node stopping".into())),
-                ),
-                None => None,
+            let left = deadline.saturating_duration_since(Instant::now());
+            let round = async {
+                match leader_of(&self.raft) {
+                    Some((leader, _)) if leader == self.id => Some(self.leader_read_index().await),
+                    Some(_) => Some(
+                        self.remote_read
+                            .call()
+                            .await
+                            .unwrap_or_else(|| Err("node stopping".into())),
+                    ),
+                    None => None,
+                }
             };
+            // A round already in flight when we arrived may take long: the
+            // caller's deadline bounds the whole wait, not each round.
+            let index = timeout(left, round)
+                .await
+                .unwrap_or_else(|_| Some(Err("read index timed out".into())));
             match index {
                 Some(Ok(index)) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -340,11 +359,12 @@ impl<A: Application> RaftNode<A> {
                         .channels
                         .raft_client(leader, &leader_addr)
                         .map_err(|e| Unavailable::Raft(e.to_string()))?;
-                    let req = ChangeMembershipRequest {
+                    let mut req = tonic::Request::new(ChangeMembershipRequest {
                         add,
                         node_id,
                         addr: addr.clone(),
-                    };
+                    });
+                    req.set_timeout(MEMBERSHIP_RPC_TIMEOUT);
                     return match client.change_membership(req).await {
                         Ok(_) => Ok(()),
                         Err(s) if s.code() == tonic::Code::InvalidArgument => {
@@ -368,19 +388,34 @@ impl<A: Application> RaftNode<A> {
         node_id: NodeId,
         addr: String,
     ) -> Result<(), MembershipError> {
-        let membership = self.raft.metrics().borrow().membership_config.clone();
-        let voters: BTreeSet<NodeId> = membership.membership().voter_ids().collect();
+        let membership = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let invalid = |m: String| Err(MembershipError::Invalid(m));
         let unavailable = |e: String| MembershipError::Unavailable(Unavailable::Raft(e));
+        let only = BTreeSet::from([node_id]);
         if add {
-            if addr.parse::<std::net::SocketAddr>().is_err() {
-                return Err(MembershipError::Invalid(format!(
-                    "address {addr:?} is not host:port"
-                )));
+            if !is_host_port(&addr) {
+                return invalid(format!("address {addr:?} is not host:port"));
             }
-            if voters.contains(&node_id) {
-                return Err(MembershipError::Invalid(format!(
-                    "node {node_id} is already a voter"
-                )));
+            if let Some((other, _)) = membership
+                .nodes()
+                .find(|(id, n)| **id != node_id && n.addr == addr)
+            {
+                return invalid(format!("address {addr} is already used by node {other}"));
+            }
+            match membership.get_node(&node_id) {
+                Some(n) if n.addr != addr => {
+                    return invalid(format!("node {node_id} is already a member, at {}", n.addr));
+                }
+                // Already done: this is a retry of a request that succeeded.
+                Some(_) if voters.contains(&node_id) => return Ok(()),
+                _ => {}
             }
             info!(node = node_id, %addr, "adding learner; it catches up before becoming a voter");
             self.raft
@@ -388,26 +423,25 @@ impl<A: Application> RaftNode<A> {
                 .await
                 .map_err(|e| unavailable(e.to_string()))?;
             self.raft
-                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node_id])), false)
+                .change_membership(ChangeMembers::AddVoterIds(only), false)
                 .await
                 .map_err(|e| membership_error(e, unavailable))?;
             info!(node = node_id, "node is now a voter");
         } else {
-            if !voters.contains(&node_id) {
-                return Err(MembershipError::Invalid(format!(
-                    "node {node_id} is not a voter"
-                )));
+            if membership.get_node(&node_id).is_none() {
+                // Already gone: removing is idempotent, so retries are safe.
+                return Ok(());
             }
-            if voters.len() == 1 {
-                return Err(MembershipError::Invalid(
-                    "cannot remove the last voter".into(),
-                ));
+            if voters.len() == 1 && voters.contains(&node_id) {
+                return invalid("cannot remove the last voter".into());
             }
+            let change = if voters.contains(&node_id) {
+                ChangeMembers::RemoveVoters(only)
+            } else {
+                ChangeMembers::RemoveNodes(only)
+            };
             self.raft
-                .change_membership(
-                    ChangeMembers::RemoveVoters(BTreeSet::from([node_id])),
-                    false,
-                )
+                .change_membership(change, false)
                 .await
                 .map_err(|e| membership_error(e, unavailable))?;
             info!(node = node_id, "node removed from the cluster");
@@ -432,7 +466,11 @@ impl<A: Application> RaftNode<A> {
             term: m.current_term,
             leader_id: m.current_leader.unwrap_or(0),
             last_log_index: m.last_log_index.unwrap_or(0),
-            commit_index: self.committed.load(Ordering::Relaxed),
+            commit_index: self
+                .committed
+                .lock()
+                .expect("committed lock poisoned")
+                .map_or(0, |id| id.index),
             applied_index: m.last_applied.map_or(0, |id| id.index),
             snapshot_index: m.snapshot.map_or(0, |id| id.index),
             purged_index: m.purged.map_or(0, |id| id.index),
@@ -510,6 +548,14 @@ pub(crate) fn leader_of(raft: &Raft) -> Option<(NodeId, String)> {
         .addr
         .clone();
     Some((leader, addr))
+}
+
+/// `host:port` with a non-empty host and a non-zero numeric port.
+pub fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
+        None => false,
+    }
 }
 
 fn role_of(state: ServerState) -> NodeRole {

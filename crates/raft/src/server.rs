@@ -17,18 +17,22 @@ use crate::node::{MembershipError, RaftNode};
 use crate::proposer::ProposeError;
 use crate::state_machine::Application;
 
+/// Largest message between peers.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The internal gRPC service of one node.
 pub struct RaftGrpc<A: Application> {
     node: Arc<RaftNode<A>>,
 }
 
 impl<A: Application> RaftGrpc<A> {
-    /// A tonic service for `node`, with no message size limit (snapshot
-    /// chunks and replication batches are bounded by openraft's config).
+    /// A tonic service for `node`. Messages are bounded well above what
+    /// peers send (snapshot chunks of at most 3 MiB, replication batches of
+    /// at most 512 entries).
     pub fn server(node: Arc<RaftNode<A>>) -> RaftServiceServer<Self> {
         RaftServiceServer::new(Self { node })
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
     }
 }
 

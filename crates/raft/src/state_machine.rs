@@ -14,18 +14,32 @@
 //! The last applied log id and the membership live in the same struct as the
 //! application state and are written into the same snapshot, so they can
 //! never disagree with the data.
+//!
+//! # Ordering with the log
+//! The [`SnapshotWatermark`] is the last index covered by the snapshot on
+//! disk. The log store waits for it before purging, because openraft may
+//! order a purge right after *sending* a received snapshot to this store,
+//! before it is durable: a crash in between would otherwise leave a log
+//! that starts after the snapshot on disk ends. A snapshot built in the
+//! background never overwrites a newer one (an installed snapshot, or a
+//! later build) on disk.
+//!
+//! Serialising and restoring a large state is CPU work: it runs on a
+//! blocking thread, never on the async runtime.
 
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+use tokio::sync::watch;
+
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     AnyError, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftLogId, RaftSnapshotBuilder,
     StorageIOError,
 };
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{
@@ -68,6 +82,34 @@ struct Shared<A> {
     state: RwLock<Applied<A>>,
     db: Database,
     snapshot_seq: AtomicU64,
+    watermark: SnapshotWatermark,
+}
+
+/// The last log index covered by the snapshot on disk (0: none).
+#[derive(Clone)]
+pub struct SnapshotWatermark(Arc<watch::Sender<u64>>);
+
+impl SnapshotWatermark {
+    fn new(index: u64) -> Self {
+        Self(Arc::new(watch::Sender::new(index)))
+    }
+
+    fn advance(&self, index: u64) {
+        self.0.send_if_modified(|current| {
+            let newer = index > *current;
+            if newer {
+                *current = index;
+            }
+            newer
+        });
+    }
+
+    /// Waits until a durable snapshot covers `index`.
+    pub async fn covers(&self, index: u64) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so this cannot fail.
+        let _ = rx.wait_for(|durable| *durable >= index).await;
+    }
 }
 
 /// A redb-backed [`RaftStateMachine`] over an [`Application`].
@@ -143,14 +185,21 @@ impl<A: Application> StateMachineStore<A> {
             applied.last_applied = meta.last_log_id;
             applied.membership = meta.last_membership.clone();
         }
+        let watermark = SnapshotWatermark::new(applied.last_applied.map_or(0, |id| id.index));
         let shared = Shared {
             state: RwLock::new(applied),
             db,
             snapshot_seq: AtomicU64::new(0),
+            watermark,
         };
         Ok(Self {
             shared: Arc::new(shared),
         })
+    }
+
+    /// What the log store must wait for before purging.
+    pub fn snapshot_watermark(&self) -> SnapshotWatermark {
+        self.shared.watermark.clone()
     }
 
     /// A handle for reading the applied state.
@@ -182,32 +231,51 @@ fn read_snapshot(db: &Database) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Stora
     }
 }
 
-/// Writes `meta` and `data` as the one current snapshot, durably. Runs on a
-/// blocking thread: it fsyncs.
+/// How a snapshot replaces the one on disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    /// Always (a snapshot installed from the leader).
+    Always,
+    /// Only if it covers more of the log (a background build, which may
+    /// race an install or another build).
+    IfNewer,
+}
+
+/// Writes `meta` and `data` as the one current snapshot, durably, and
+/// advances the watermark. Runs on a blocking thread: it fsyncs. Returns
+/// false if an existing, newer snapshot was kept instead.
 async fn persist_snapshot<A: Application>(
     shared: Arc<Shared<A>>,
     meta: SnapshotMeta,
     data: Arc<Vec<u8>>,
-) -> Result<(), StorageError> {
+    replace: Replace,
+) -> Result<bool, StorageError> {
     tokio::task::spawn_blocking(move || {
-        let encoded = postcard::to_allocvec(&StoredSnapshotMeta { meta })
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-        let txn = shared
-            .db
-            .begin_write()
-            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        let w = |e: &dyn ToString| snap_err(ErrorVerb::Write, e.to_string());
+        let encoded =
+            postcard::to_allocvec(&StoredSnapshotMeta { meta: meta.clone() }).map_err(|e| w(&e))?;
+        let txn = shared.db.begin_write().map_err(|e| w(&e))?;
         {
-            let mut table = txn
-                .open_table(SNAPSHOT)
-                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+            let mut table = txn.open_table(SNAPSHOT).map_err(|e| w(&e))?;
+            if replace == Replace::IfNewer
+                && let Some(stored) = table.get(KEY_META).map_err(|e| w(&e))?
+            {
+                let stored: StoredSnapshotMeta =
+                    postcard::from_bytes(stored.value()).map_err(|e| w(&e))?;
+                if stored.meta.last_log_id >= meta.last_log_id {
+                    return Ok(false);
+                }
+            }
             table
                 .insert(KEY_META, encoded.as_slice())
-                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
-            table
-                .insert(KEY_DATA, data.as_slice())
-                .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+                .map_err(|e| w(&e))?;
+            table.insert(KEY_DATA, data.as_slice()).map_err(|e| w(&e))?;
         }
-        txn.commit().map_err(|e| snap_err(ErrorVerb::Write, e))
+        txn.commit().map_err(|e| w(&e))?;
+        shared
+            .watermark
+            .advance(meta.last_log_id.map_or(0, |id| id.index));
+        Ok(true)
     })
     .await
     .map_err(|e| snap_err(ErrorVerb::Write, e))?
@@ -220,18 +288,17 @@ pub struct SnapshotBuilder<A> {
 
 impl<A: Application> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let (data, last_applied, membership) = {
-            let state = self
-                .shared
-                .state
-                .read()
-                .expect("state machine lock poisoned");
+        let shared = self.shared.clone();
+        let (data, last_applied, membership) = tokio::task::spawn_blocking(move || {
+            let state = shared.state.read().expect("state machine lock poisoned");
             let data = state
                 .app
                 .snapshot()
                 .map_err(|e| sm_err(ErrorVerb::Read, e))?;
-            (data, state.last_applied, state.membership.clone())
-        };
+            Ok::<_, StorageError>((data, state.last_applied, state.membership.clone()))
+        })
+        .await
+        .map_err(|e| sm_err(ErrorVerb::Read, e))??;
         let seq = self.shared.snapshot_seq.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match last_applied {
             Some(id) => format!("{}-{}-{seq}", id.leader_id, id.index),
@@ -243,7 +310,15 @@ impl<A: Application> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
             snapshot_id,
         };
         let data = Arc::new(data);
-        persist_snapshot(self.shared.clone(), meta.clone(), data.clone()).await?;
+        // If a newer snapshot is already on disk, openraft keeps its own
+        // newer one too and ignores this build.
+        persist_snapshot(
+            self.shared.clone(),
+            meta.clone(),
+            data.clone(),
+            Replace::IfNewer,
+        )
+        .await?;
         let data = Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone());
         Ok(Snapshot {
             meta,
@@ -312,10 +387,14 @@ impl<A: Application> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
-        let app = A::restore(&data).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        let data = Arc::new(snapshot.into_inner());
+        let restoring = data.clone();
+        let app = tokio::task::spawn_blocking(move || A::restore(&restoring))
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
         // Durable first: if we crash after this, the restart loads it.
-        persist_snapshot(self.shared.clone(), meta.clone(), Arc::new(data)).await?;
+        persist_snapshot(self.shared.clone(), meta.clone(), data, Replace::Always).await?;
         let mut state = self
             .shared
             .state

@@ -147,3 +147,34 @@ async fn installed_snapshot_replaces_state_and_survives_reopen() -> anyhow::Resu
     assert_eq!(sm.handle().read().app, source);
     Ok(())
 }
+
+#[tokio::test]
+async fn purge_waits_until_a_durable_snapshot_covers_it() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let mut sm = StateMachineStore::<Journal>::open(&dir.path().join("sm.redb"))?;
+    let mut log =
+        LogStore::open(&dir.path().join("log.redb"))?.guard_purges_with(sm.snapshot_watermark());
+    let entries: Vec<Entry> = (1..=6).map(|i| batch_entry(1, i, &[b"c"])).collect();
+    log.blocking_append(entries.clone()).await?;
+    sm.apply(entries).await?;
+
+    // No snapshot covers index 5 yet: the purge must not go through.
+    let purge = tokio::spawn(async move {
+        log.purge(log_id(1, 1, 5)).await?;
+        Ok::<_, StorageError<u64>>(log)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !purge.is_finished(),
+        "purged entries that no snapshot on disk holds"
+    );
+
+    // Once a snapshot through index 6 is on disk, it completes.
+    sm.get_snapshot_builder().await.build_snapshot().await?;
+    let mut log = tokio::time::timeout(std::time::Duration::from_secs(10), purge).await???;
+    assert_eq!(
+        log.get_log_state().await?.last_purged_log_id,
+        Some(log_id(1, 1, 5))
+    );
+    Ok(())
+}

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use boxoffice_client::Client;
@@ -24,7 +25,8 @@ pub struct Cluster {
     pub dir: TempDir,
     pub addrs: BTreeMap<u64, String>,
     initial: Vec<Member>,
-    procs: BTreeMap<u64, Child>,
+    /// Running node processes (killed or stopped ones are removed).
+    procs: Mutex<BTreeMap<u64, Child>>,
     tuning: RaftTuning,
 }
 
@@ -44,11 +46,11 @@ impl Cluster {
                 addr: addr.clone(),
             })
             .collect();
-        let mut cluster = Self {
+        let cluster = Self {
             dir: TempDir::new().expect("temp dir"),
             addrs,
             initial,
-            procs: BTreeMap::new(),
+            procs: Mutex::default(),
             tuning,
         };
         for id in 1..=n {
@@ -67,7 +69,7 @@ impl Cluster {
 
     /// Starts (or restarts) node `id` from its data directory. Initial
     /// members form the cluster; others wait to be added.
-    pub fn spawn(&mut self, id: u64) {
+    pub fn spawn(&self, id: u64) {
         let addr = self.addrs[&id].clone();
         let initial_members = if self.initial.iter().any(|m| m.id == id) {
             self.initial.clone()
@@ -90,36 +92,67 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join(format!("node{id}.log")))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+        command
             .args(["node", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info,openraft=warn")
             .env("NO_COLOR", "1")
             .stdout(Stdio::from(log.try_clone().expect("dup log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn boxoffice node");
-        self.procs.insert(id, child);
+            .stderr(Stdio::from(log));
+        // The config file is the whole truth for test nodes.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("BOXOFFICE_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command.spawn().expect("spawn boxoffice node");
+        self.procs.lock().unwrap().insert(id, child);
     }
 
     /// `kill -9`.
-    pub fn kill(&mut self, id: u64) {
-        if let Some(mut child) = self.procs.remove(&id) {
+    pub fn kill(&self, id: u64) {
+        let child = self.procs.lock().unwrap().remove(&id);
+        if let Some(mut child) = child {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// SIGTERM, and wait for a clean exit.
-    pub fn stop(&mut self, id: u64) {
-        if let Some(mut child) = self.procs.remove(&id) {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let status = child.wait().expect("wait for node");
-            assert!(
-                status.success(),
-                "node {id} exited with {status} after SIGTERM"
-            );
+    /// SIGTERM, and wait (bounded) for a clean exit.
+    pub async fn stop(&self, id: u64) {
+        let child = self.procs.lock().unwrap().remove(&id);
+        let Some(mut child) = child else { return };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for node") {
+                assert!(
+                    status.success(),
+                    "node {id} exited with {status} after SIGTERM"
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("node {id} did not stop within 30 s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Ids of the running nodes.
+    pub fn live(&self) -> Vec<u64> {
+        self.procs.lock().unwrap().keys().copied().collect()
+    }
+
+    /// Panics if a node we did not kill or stop has exited.
+    fn assert_alive(&self) {
+        for (id, child) in self.procs.lock().unwrap().iter_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("node {id} exited unexpectedly with {status}");
+            }
         }
     }
 
@@ -155,10 +188,11 @@ impl Cluster {
         mut done: impl FnMut(&GetStatusResponse) -> bool,
     ) -> GetStatusResponse {
         let deadline = Instant::now() + timeout;
-        let live: Vec<&String> = self.procs.keys().map(|id| &self.addrs[id]).collect();
+        let live: Vec<&String> = self.live().into_iter().map(|id| &self.addrs[&id]).collect();
         let client = Client::new(&live).expect("client");
         let mut last = None;
         while Instant::now() < deadline {
+            self.assert_alive();
             if let Ok(s) = client.status().await {
                 if done(&s) {
                     return s;
@@ -172,7 +206,7 @@ impl Cluster {
 
     /// Waits for a leader that every live node agrees on; returns its id.
     pub async fn leader(&self) -> u64 {
-        let live: Vec<u64> = self.procs.keys().copied().collect();
+        let live = self.live();
         let s = self
             .wait_for("a leader", Duration::from_secs(30), |s| {
                 s.leader_id != 0
@@ -219,8 +253,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let ids: Vec<u64> = self.procs.keys().copied().collect();
-        for id in ids {
+        for id in self.live() {
             self.kill(id);
         }
         if std::thread::panicking() {
