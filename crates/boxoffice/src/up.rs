@@ -5,8 +5,9 @@
 //! config next to its data, starts the processes in their own process
 //! group (so a Ctrl-C reaches `up` alone, which then stops them in order),
 //! waits for a leader, prints where everything listens, and on Ctrl-C or
-//! SIGTERM stops every node with SIGTERM, waiting for each to exit. If a
-//! node dies on its own, `up` stops the others and fails.
+//! SIGTERM stops every node with SIGTERM, waiting for each to exit. A node
+//! that dies on its own (say, `kill -9` to watch a failover) is reported and
+//! the others keep serving; `up` fails once none is left.
 
 use std::future::Future;
 use std::net::TcpListener as StdListener;
@@ -249,17 +250,30 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         _ = wait_shutdown(&mut shutdown) => Some(None),
         exited = any_exit(&mut children) => Some(Some(exited)),
     };
-    // Run until Ctrl-C, or until a node dies on its own.
-    let exited = match outcome {
-        Some(exited) => exited,
-        None => tokio::select! {
-            _ = wait_shutdown(&mut shutdown) => None,
-            exited = any_exit(&mut children) => Some(exited),
-        },
-    };
-    stop_all(&mut children).await;
-    match exited {
-        Some((id, status)) => bail!("node {id} exited on its own ({status:?}); stopped the others"),
-        None => Ok(()),
+    // Run until Ctrl-C. A node that dies on its own is reported; the
+    // others keep serving as long as they have a majority.
+    // (A shutdown request seen above is still visible to `wait_shutdown`.)
+    let mut exited = outcome.flatten();
+    loop {
+        if let Some((id, status)) = exited.take() {
+            children.retain(|(child_id, _)| *child_id != id);
+            let config = args.data_dir.join(format!("node{id}.toml"));
+            warn!(
+                node = id,
+                ?status,
+                left = children.len(),
+                restart_with = %format!("boxoffice node --config {}", config.display()),
+                "node exited on its own; the others keep serving"
+            );
+            if children.is_empty() {
+                bail!("every node has exited");
+            }
+        }
+        tokio::select! {
+            _ = wait_shutdown(&mut shutdown) => break,
+            e = any_exit(&mut children) => exited = Some(e),
+        }
     }
+    stop_all(&mut children).await;
+    Ok(())
 }
