@@ -7,7 +7,7 @@
 //! - `up` ([`up`]) runs the local cluster as child processes;
 //! - `cluster`, `show`, `book`, `bookings`, `cancel` ([`commands`]) are
 //!   client commands over `boxoffice-client`, with failover;
-//! - `bench` ([`bench`]) measures booking throughput and latency.
+//! - `bench` ([`mod@bench`]) measures booking throughput and latency.
 //!
 //! Errors reach the user as one `error: …` line with its causes and a
 //! non-zero exit code, never a panic or a backtrace.
