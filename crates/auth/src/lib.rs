@@ -1,0 +1,24 @@
+//! Accounts and sessions for Boxoffice: the pieces both the auth service
+//! and the booking nodes need.
+//!
+//! - [`keys`]: Ed25519 signing keys on disk, generated on first start,
+//!   rotated by adding a newer pair.
+//! - [`token`]: EdDSA JWTs: issue (auth service), verify (every node, from
+//!   public keys alone, no call to the auth service).
+//! - [`password`]: argon2id hashing off the async runtime, bounded.
+//! - [`policy`]: the password policy.
+//! - [`throttle`]: login throttling per account and per client address.
+//!
+//! Invariants: a token verifies only with algorithm EdDSA, a known `kid`,
+//! the right issuer, audience and kind, and an unexpired `exp`; a token's
+//! `ver` must still equal the user's token version in the replicated state
+//! (checked by the nodes), so logout and password changes revoke tokens.
+//! Passwords never leave the auth service; only their hashes are replicated.
+
+#![deny(missing_docs)]
+
+pub mod keys;
+pub mod password;
+pub mod policy;
+pub mod throttle;
+pub mod token;
