@@ -12,7 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "boxoffice/v1/booking.proto",
         "boxoffice/v1/cluster.proto",
+        "boxoffice/v1/auth.proto",
         "boxoffice/internal/v1/raft.proto",
+        "boxoffice/internal/v1/accounts.proto",
     ];
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()

@@ -17,8 +17,10 @@
 
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod keys;
 pub mod password;
 pub mod policy;
+pub mod service;
 pub mod throttle;
 pub mod token;

@@ -16,6 +16,9 @@ pub struct Target {
     /// Comma-separated node addresses; any node serves any call.
     #[arg(long, env = "BOXOFFICE_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, global = true)]
     pub endpoints: String,
+    /// Access token from `boxoffice account login` (sent as a bearer token).
+    #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl Target {
@@ -31,7 +34,11 @@ impl Target {
 
     /// A failover client for those nodes.
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&self.addrs())?)
+        let client = Client::new(&self.addrs())?;
+        Ok(match &self.token {
+            Some(token) => client.with_token(token.trim()),
+            None => client,
+        })
     }
 }
 
@@ -109,18 +116,9 @@ pub enum ShowCommand {
 }
 
 #[derive(Args)]
-pub struct UserArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// Act as this user.
-    #[arg(long)]
-    pub user: String,
-}
-
-#[derive(Args)]
 pub struct BookingsArgs {
     #[command(flatten)]
-    pub user: UserArgs,
+    pub target: Target,
     /// Read from the answering node's replica without asking the leader.
     #[arg(long)]
     pub stale: bool,
@@ -129,7 +127,7 @@ pub struct BookingsArgs {
 #[derive(Args)]
 pub struct BookArgs {
     #[command(flatten)]
-    pub user: UserArgs,
+    pub target: Target,
     /// The show id.
     pub show: String,
     /// Seat numbers.
@@ -140,9 +138,59 @@ pub struct BookArgs {
 #[derive(Args)]
 pub struct CancelArgs {
     #[command(flatten)]
-    pub user: UserArgs,
+    pub target: Target,
     /// The booking id.
     pub booking: String,
+}
+
+/// The auth service to talk to.
+#[derive(Args, Clone)]
+pub struct AuthTarget {
+    /// Address of the auth service.
+    #[arg(
+        long,
+        env = "BOXOFFICE_AUTH",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
+    pub auth: String,
+    /// Access token from `boxoffice account login`.
+    #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl AuthTarget {
+    fn client(&self) -> anyhow::Result<Client> {
+        let client = Client::new(&[self.auth.as_str()])?;
+        Ok(match &self.token {
+            Some(token) => client.with_token(token.trim()),
+            None => client,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Creates an account.
+    Register {
+        /// Email address.
+        email: String,
+        /// Password.
+        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Logs in and prints the access token to export as BOXOFFICE_TOKEN.
+    Login {
+        /// Email address.
+        email: String,
+        /// Password.
+        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Shows the account of the current token.
+    Whoami,
+    /// Ends every session of the current token's account.
+    Logout,
 }
 
 /// A gRPC status as a person reads it: the server's message and the code.
@@ -329,7 +377,7 @@ fn print_bookings(bookings: &[v1::Booking]) {
 }
 
 pub async fn book(args: BookArgs) -> anyhow::Result<()> {
-    let client = args.user.target.client()?.as_user(&args.user.user);
+    let client = args.target.client()?;
     let booking = client
         .book(&args.show, &args.seats)
         .await
@@ -340,17 +388,49 @@ pub async fn book(args: BookArgs) -> anyhow::Result<()> {
 }
 
 pub async fn bookings(args: BookingsArgs) -> anyhow::Result<()> {
-    let client = args.user.target.client()?.as_user(&args.user.user);
+    let client = args.target.client()?;
     print_bookings(&client.list_bookings(args.stale).await.map_err(status)?);
     Ok(())
 }
 
 pub async fn cancel(args: CancelArgs) -> anyhow::Result<()> {
-    let client = args.user.target.client()?.as_user(&args.user.user);
+    let client = args.target.client()?;
     print_bookings(&[client
         .cancel(&args.booking)
         .await
         .map_err(status)
         .context("cancel failed")?]);
+    Ok(())
+}
+
+fn print_user(u: &v1::User) {
+    println!(
+        "{} <{}>{}",
+        u.user_id,
+        u.email,
+        if u.admin { " (administrator)" } else { "" }
+    );
+}
+
+pub async fn account(target: &AuthTarget, command: AccountCommand) -> anyhow::Result<()> {
+    let client = target.client()?;
+    match command {
+        AccountCommand::Register { email, password } => {
+            print_user(&client.register(&email, &password).await.map_err(status)?);
+        }
+        AccountCommand::Login { email, password } => {
+            let session = client.login(&email, &password).await.map_err(status)?;
+            if let Some(user) = &session.user {
+                eprint!("logged in as ");
+                print_user(user);
+            }
+            println!("export BOXOFFICE_TOKEN={}", session.access_token);
+        }
+        AccountCommand::Whoami => print_user(&client.who_am_i().await.map_err(status)?),
+        AccountCommand::Logout => {
+            client.logout().await.map_err(status)?;
+            println!("logged out: every token of this account is revoked");
+        }
+    }
     Ok(())
 }

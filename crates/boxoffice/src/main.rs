@@ -67,8 +67,61 @@ enum Command {
     Bookings(commands::BookingsArgs),
     /// Cancels a booking.
     Cancel(commands::CancelArgs),
+    /// Register, log in, log out.
+    Account {
+        #[command(flatten)]
+        target: commands::AuthTarget,
+        #[command(subcommand)]
+        command: commands::AccountCommand,
+    },
+    /// Runs the auth service from a TOML config (with BOXOFFICE_AUTH__* overrides).
+    Auth {
+        /// The service's config file; defaults and environment only if absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Administration that needs the signing keys.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Measures booking throughput and latency against a running cluster.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Adds a new signing key pair; new tokens are signed with it, tokens
+    /// signed with older keys keep working until those files are removed
+    /// (safe once the refresh token lifetime has passed). Copy the new
+    /// `.pub.pem` to every node's `auth.keys_dir` before restarting auth.
+    Rotate {
+        /// The keys directory.
+        #[arg(long, default_value = "./data/keys")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Creates the first administrator (refused once any administrator
+    /// exists). Run where the auth service's keys are.
+    Bootstrap {
+        /// The auth service's config (for its keys directory and nodes).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Administrator email.
+        #[arg(long)]
+        email: String,
+        /// Administrator password (strict policy).
+        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 fn init_tracing() {
@@ -126,5 +179,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bookings(args) => commands::bookings(args).await,
         Command::Cancel(args) => commands::cancel(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Account { target, command } => commands::account(&target, command).await,
+        Command::Auth { config } => {
+            init_tracing();
+            let shutdown = up::terminated();
+            let config = boxoffice_auth::config::AuthConfig::load(config.as_deref())?;
+            let listener = TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            boxoffice_auth::service::run(config, listener, shutdown).await?;
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { dir },
+        } => {
+            let kid = boxoffice_auth::keys::generate(&dir)?;
+            println!("new signing key {kid} in {}", dir.display());
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Bootstrap {
+                    config,
+                    email,
+                    password,
+                },
+        } => {
+            let mut config = boxoffice_auth::config::AuthConfig::load(config.as_deref())?;
+            config.bootstrap_admin = Some(boxoffice_auth::config::AdminCredentials {
+                email: email.clone(),
+                password,
+            });
+            config.validate()?;
+            let api = boxoffice_auth::service::AuthApi::new(&config)?;
+            let admin = config
+                .bootstrap_admin
+                .as_ref()
+                .map(|a| a.password.clone())
+                .unwrap_or_default();
+            if api
+                .bootstrap_admin(&email, &admin)
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+            {
+                println!("created administrator {email}");
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "an administrator already exists (or {email} is taken); nothing changed"
+                )
+            }
+        }
     }
 }

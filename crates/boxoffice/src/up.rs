@@ -1,7 +1,11 @@
 //! `boxoffice up`: the whole local system with one command.
 //!
-//! Each booking node is a separate OS process (this same binary, `node`
-//! subcommand), so killing one is a real crash. `up` writes each node's
+//! Three booking nodes and the auth service, each a separate OS process
+//! (this same binary, `node` and `auth` subcommands), so killing one is a
+//! real crash. Token signing keys are generated under `<data>/keys` on the
+//! first run. This is a development cluster: the password policy is
+//! relaxed and the administrator `admin@gmail.com` / `admin123` is created,
+//! as old clients and demos expect; both are said when it starts. `up` writes each node's
 //! config next to its data, starts the processes in their own process
 //! group (so a Ctrl-C reaches `up` alone, which then stops them in order),
 //! waits for a leader, prints where everything listens, and on Ctrl-C or
@@ -16,6 +20,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use boxoffice_auth::config::{AdminCredentials, AuthConfig};
+use boxoffice_auth::policy::PasswordPolicy;
 use boxoffice_client::Client;
 use boxoffice_node::config::{Member, NodeConfig};
 use clap::Args;
@@ -47,7 +53,15 @@ pub struct UpArgs {
     /// Interface to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Port of the auth service.
+    #[arg(long, default_value_t = 8000)]
+    auth_port: u16,
 }
+
+/// The development administrator (what the old system's clients log in as).
+pub const DEV_ADMIN_EMAIL: &str = "admin@gmail.com";
+/// Its password.
+pub const DEV_ADMIN_PASSWORD: &str = "admin123";
 
 /// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
 /// installed when this is called, not when the future is first polled, so
@@ -84,6 +98,22 @@ async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|requested| *requested).await;
 }
 
+fn auth_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<AuthConfig> {
+    let config = AuthConfig {
+        listen: format!("{}:{}", args.host, args.auth_port),
+        nodes: nodes.iter().map(|n| n.listen.clone()).collect(),
+        keys_dir: args.data_dir.join("keys"),
+        password_policy: PasswordPolicy::Development,
+        bootstrap_admin: Some(AdminCredentials {
+            email: DEV_ADMIN_EMAIL.into(),
+            password: DEV_ADMIN_PASSWORD.into(),
+        }),
+        ..AuthConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
 fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
     if ![1, 3, 5].contains(&args.nodes) {
         bail!(
@@ -114,6 +144,8 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
                 initial_members: members.clone(),
                 ..NodeConfig::default()
             };
+            let mut config = config;
+            config.auth.keys_dir = args.data_dir.join("keys");
             config.validate()?;
             Ok(config)
         })
@@ -122,21 +154,26 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
 
 /// Copies a child's output to our stderr, each line prefixed with its node,
 /// so that interleaved logs stay readable.
-fn prefix_output(id: u64, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
+fn prefix_output(name: String, stream: Option<impl AsyncRead + Unpin + Send + 'static>) {
     let Some(stream) = stream else { return };
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("node{id} | {line}");
+            eprintln!("{name:>5} | {line}");
         }
     });
 }
 
-/// Starts one node process from the config file at `path`.
-fn spawn_node(exe: &std::path::Path, id: u64, path: &std::path::Path) -> anyhow::Result<Child> {
+/// Starts `boxoffice <subcommand> --config <path>` as the process `name`.
+fn spawn_process(
+    exe: &std::path::Path,
+    name: &str,
+    subcommand: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<Child> {
     let mut command = Command::new(exe);
     command
-        .arg("node")
+        .arg(subcommand)
         .arg("--config")
         .arg(path)
         .stdout(Stdio::piped())
@@ -152,36 +189,36 @@ fn spawn_node(exe: &std::path::Path, id: u64, path: &std::path::Path) -> anyhow:
     }
     let mut child = command
         .spawn()
-        .with_context(|| format!("starting node {id}"))?;
-    prefix_output(id, child.stdout.take());
-    prefix_output(id, child.stderr.take());
+        .with_context(|| format!("starting {name}"))?;
+    prefix_output(name.to_owned(), child.stdout.take());
+    prefix_output(name.to_owned(), child.stderr.take());
     Ok(child)
 }
 
-/// Resolves when any child exits, with its id and status.
+/// Resolves when any child exits, with its name and status.
 async fn any_exit(
-    children: &mut [(u64, Child)],
-) -> (u64, std::io::Result<std::process::ExitStatus>) {
-    let waits = children.iter_mut().map(|(id, child)| {
-        let id = *id;
-        Box::pin(async move { (id, child.wait().await) })
+    children: &mut [(String, Child)],
+) -> (String, std::io::Result<std::process::ExitStatus>) {
+    let waits = children.iter_mut().map(|(name, child)| {
+        let name = name.clone();
+        Box::pin(async move { (name, child.wait().await) })
     });
     futures::future::select_all(waits).await.0
 }
 
 /// Stops every child: SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
-async fn stop_all(children: &mut [(u64, Child)]) {
-    for (id, child) in children.iter() {
+async fn stop_all(children: &mut [(String, Child)]) {
+    for (name, child) in children.iter() {
         if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-            info!(node = id, "stopping");
+            info!(process = %name, "stopping");
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
     }
-    for (id, child) in children.iter_mut() {
+    for (name, child) in children.iter_mut() {
         match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
-            Ok(_) => info!(node = id, "stopped"),
+            Ok(_) => info!(process = %name, "stopped"),
             Err(_) => {
-                warn!(node = id, "did not stop in time; killing it");
+                warn!(process = %name, "did not stop in time; killing it");
                 let _ = child.kill().await;
             }
         }
@@ -191,24 +228,31 @@ async fn stop_all(children: &mut [(u64, Child)]) {
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut shutdown = shutdown_requested();
     let configs = node_configs(&args)?;
-    for c in &configs {
-        StdListener::bind(&c.listen).with_context(|| {
+    let auth = auth_config(&args, &configs)?;
+    for listen in configs.iter().map(|c| &c.listen).chain([&auth.listen]) {
+        StdListener::bind(listen).with_context(|| {
             format!(
-                "cannot listen on {} (is another boxoffice running? stop it or pass --base-port)",
-                c.listen
+                "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port / --auth-port)"
             )
         })?;
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    // Nodes need the public key before they start: create the pair now
+    // (the auth service would on its first start).
+    boxoffice_auth::keys::SigningKeys::load_or_create(&auth.keys_dir)?;
     let exe = std::env::current_exe().context("locating the boxoffice binary")?;
-    let mut children = Vec::new();
+    let mut processes = Vec::new();
     for c in &configs {
-        let path = args.data_dir.join(format!("node{}.toml", c.id));
-        std::fs::write(&path, toml::to_string(c)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        match spawn_node(&exe, c.id, &path) {
-            Ok(child) => children.push((c.id, child)),
+        processes.push((format!("node{}", c.id), "node", toml::to_string(c)?));
+    }
+    processes.push(("auth".to_owned(), "auth", toml::to_string(&auth)?));
+    let mut children = Vec::new();
+    for (name, subcommand, config) in processes {
+        let path = args.data_dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+        match spawn_process(&exe, &name, subcommand, &path) {
+            Ok(child) => children.push((name, child)),
             Err(e) => {
                 stop_all(&mut children).await;
                 return Err(e);
@@ -238,7 +282,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     args.data_dir.display()
                 );
                 crate::commands::print_status(&status);
-                println!("  try:  boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop");
+                println!(
+                    "auth service on {} (development password policy: 4+ characters); administrator {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}",
+                    auth.listen
+                );
+                println!("  try:  boxoffice account login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");
+                println!("        boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop");
                 println!();
                 None
             }
@@ -255,15 +304,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // (A shutdown request seen above is still visible to `wait_shutdown`.)
     let mut exited = outcome.flatten();
     loop {
-        if let Some((id, status)) = exited.take() {
-            children.retain(|(child_id, _)| *child_id != id);
-            let config = args.data_dir.join(format!("node{id}.toml"));
+        if let Some((name, status)) = exited.take() {
+            children.retain(|(child, _)| *child != name);
+            let config = args.data_dir.join(format!("{name}.toml"));
+            let subcommand = if name == "auth" { "auth" } else { "node" };
             warn!(
-                node = id,
+                process = %name,
                 ?status,
                 left = children.len(),
-                restart_with = %format!("boxoffice node --config {}", config.display()),
-                "node exited on its own; the others keep serving"
+                restart_with = %format!("boxoffice {subcommand} --config {}", config.display()),
+                "process exited on its own; the others keep serving"
             );
             if children.is_empty() {
                 bail!("every node has exited");

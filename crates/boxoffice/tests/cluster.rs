@@ -24,7 +24,7 @@ const SEATS_PER_BOOKER: u32 = 10_000;
 
 async fn booked_seats(cluster: &Cluster, node_id: u64, show: &str, stale: bool) -> Vec<u32> {
     let (_, map) = cluster
-        .client_of(node_id, "reader")
+        .reader_of(node_id)
         .seat_map(show, stale)
         .await
         .expect("seat map");
@@ -37,7 +37,7 @@ async fn booked_seats(cluster: &Cluster, node_id: u64, show: &str, stale: bool) 
 /// Books seats `first..` one at a time until told to stop; every booking
 /// must succeed (a retried request applied twice would fail as "already
 /// booked"). Returns the seats booked; counts successes in `progress`.
-fn steady_booker(
+async fn steady_booker(
     cluster: &Cluster,
     user: String,
     show: &'static str,
@@ -45,7 +45,7 @@ fn steady_booker(
     progress: Arc<AtomicUsize>,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Vec<u32>> {
-    let client = cluster.client(&user);
+    let client = cluster.client(&user).await;
     tokio::spawn(async move {
         let mut seats = Vec::new();
         let mut seat = first;
@@ -75,7 +75,7 @@ async fn wait_count(counter: &AtomicUsize, target: usize, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn race_failover_catch_up_and_full_restart() {
     let cluster = Cluster::start(3, RaftTuning::default()).await;
-    let admin = cluster.client("admin");
+    let admin = cluster.client("admin").await;
     admin
         .create_show("race", "The Race", 50, 1500, FAR_FUTURE_MS)
         .await
@@ -86,10 +86,12 @@ async fn race_failover_catch_up_and_full_restart() {
         .expect("create show");
 
     // 30 clients race for seat 1, spread over all three nodes.
-    let racers = (0..RACERS).map(|i| {
-        let client = cluster.client_of(1 + (i as u64 % 3), &format!("racer-{i}"));
-        tokio::spawn(async move { client.book("race", &[1]).await })
-    });
+    // Log everyone in first, then let them race.
+    let logins = (0..RACERS).map(|i| cluster.client_of(1 + (i as u64 % 3), format!("racer-{i}")));
+    let clients = futures::future::join_all(logins).await;
+    let racers = clients
+        .into_iter()
+        .map(|client| tokio::spawn(async move { client.book("race", &[1]).await }));
     let results: Vec<_> = futures::future::join_all(racers)
         .await
         .into_iter()
@@ -102,6 +104,10 @@ async fn race_failover_catch_up_and_full_restart() {
         "exactly one racer must win seat 1: {results:#?}"
     );
     let winner = winners[0].clone();
+    let winner_name = format!(
+        "racer-{}",
+        results.iter().position(Result::is_ok).expect("a winner")
+    );
     for r in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(r.code(), Code::FailedPrecondition, "{r:?}");
         assert!(r.message().contains("seat 1 is already booked"), "{r:?}");
@@ -110,19 +116,21 @@ async fn race_failover_catch_up_and_full_restart() {
     // Steady bookers keep booking while the leader is killed with -9.
     let progress = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = watch::channel(false);
-    let bookers: Vec<_> = (0..STEADY_BOOKERS)
-        .map(|b| {
-            let user = format!("steady-{b}");
+    let mut bookers = Vec::new();
+    for b in 0..STEADY_BOOKERS {
+        let (user, first) = (format!("steady-{b}"), 1 + b * SEATS_PER_BOOKER);
+        bookers.push(
             steady_booker(
                 &cluster,
                 user,
                 "flow",
-                1 + b * SEATS_PER_BOOKER,
+                first,
                 progress.clone(),
                 stopped.clone(),
             )
-        })
-        .collect();
+            .await,
+        );
+    }
     wait_count(&progress, 20, "bookings before the kill").await;
     let before = cluster
         .wait_for("a leader", Duration::from_secs(30), |s| s.leader_id != 0)
@@ -130,7 +138,7 @@ async fn race_failover_catch_up_and_full_restart() {
     let old_leader = before.leader_id;
     cluster.kill(old_leader);
     let killed_at = Instant::now();
-    let survivor = cluster.client_without(&[old_leader], "survivor");
+    let survivor = cluster.client_without(&[old_leader], "survivor").await;
     let first = survivor
         .book("race", &[2])
         .await
@@ -175,6 +183,7 @@ async fn race_failover_catch_up_and_full_restart() {
         let seats = booker.await.expect("booker");
         let theirs = cluster
             .client(&format!("steady-{b}"))
+            .await
             .list_bookings(false)
             .await
             .expect("list");
@@ -227,13 +236,25 @@ async fn race_failover_catch_up_and_full_restart() {
         );
     }
     let theirs = cluster
-        .client(&winner.user_id)
+        .client(&winner_name)
+        .await
         .list_bookings(false)
         .await
         .expect("list");
     assert_eq!(theirs, vec![winner], "the race winner's booking survived");
+    // Accounts survived too: a fresh login works after the full restart.
+    let session = cluster
+        .auth()
+        .login(
+            &format!("{winner_name}@example.com"),
+            "correct horse battery staple",
+        )
+        .await
+        .expect("login after a full restart");
+    assert_eq!(session.user.expect("user").user_id, theirs[0].user_id);
     let mine = cluster
         .client("survivor")
+        .await
         .list_bookings(false)
         .await
         .expect("list");
@@ -252,7 +273,7 @@ async fn race_failover_catch_up_and_full_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn grows_to_five_and_shrinks_back_while_serving() {
     let mut cluster = Cluster::start(3, RaftTuning::default()).await;
-    let admin = cluster.client("admin");
+    let admin = cluster.client("admin").await;
     admin
         .create_show("m", "Membership", 100_000, 100, FAR_FUTURE_MS)
         .await
@@ -293,7 +314,7 @@ async fn grows_to_five_and_shrinks_back_while_serving() {
     // Book continuously while the membership changes.
     let progress = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = watch::channel(false);
-    let booker = steady_booker(&cluster, "steady".into(), "m", 1, progress.clone(), stopped);
+    let booker = steady_booker(&cluster, "steady".into(), "m", 1, progress.clone(), stopped).await;
 
     for id in [4, 5] {
         let addr = cluster.reserve(id);
@@ -338,7 +359,7 @@ async fn lagging_and_new_nodes_catch_up_from_a_snapshot() {
         ..RaftTuning::default()
     };
     let mut cluster = Cluster::start(3, tuning).await;
-    let admin = cluster.client("admin");
+    let admin = cluster.client("admin").await;
     admin
         .create_show("snap", "Snapshots", 500, 100, FAR_FUTURE_MS)
         .await
@@ -347,7 +368,7 @@ async fn lagging_and_new_nodes_catch_up_from_a_snapshot() {
     let lagging = (1..=3).find(|id| *id != leader).expect("a follower");
     cluster.kill(lagging);
 
-    let writer = cluster.client_without(&[lagging], "writer");
+    let writer = cluster.client_without(&[lagging], "writer").await;
     for seat in 1..=60 {
         writer.book("snap", &[seat]).await.expect("book");
     }
@@ -388,4 +409,53 @@ async fn lagging_and_new_nodes_catch_up_from_a_snapshot() {
         "{status:#?}"
     );
     assert_eq!(booked_seats(&cluster, 4, "snap", true).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_revokes_a_token_on_every_node() {
+    let cluster = Cluster::start(3, RaftTuning::default()).await;
+    cluster
+        .client("admin")
+        .await
+        .create_show("s", "Show", 20, 100, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let token = cluster.token("kim").await;
+    let me = cluster
+        .auth()
+        .with_token(&token)
+        .who_am_i()
+        .await
+        .expect("who am i");
+    assert_eq!(me.email, "kim@example.com");
+    for id in 1..=3 {
+        let booking = cluster
+            .client_of(id, "kim")
+            .await
+            .book("s", &[id as u32])
+            .await
+            .expect("book");
+        assert_eq!(booking.user_id, me.user_id);
+    }
+    cluster
+        .auth()
+        .with_token(&token)
+        .logout()
+        .await
+        .expect("logout");
+    for id in 1..=3 {
+        let stale = cluster.client_of(id, "kim").await; // the cached, now revoked token
+        for status in [
+            stale.book("s", &[10]).await.map(drop),
+            stale.list_bookings(false).await.map(drop),
+        ] {
+            let status = status.expect_err("refused");
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "node {id}: {status:?}"
+            );
+        }
+    }
+    assert_eq!(booked_seats(&cluster, 1, "s", false).await, vec![1, 2, 3]);
 }

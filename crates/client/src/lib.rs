@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use boxoffice_proto::v1;
+use boxoffice_proto::v1::auth_service_client::AuthServiceClient;
 use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
 use boxoffice_proto::v1::cluster_service_client::ClusterServiceClient;
 use tonic::transport::{Channel, Endpoint};
@@ -33,13 +34,13 @@ pub const MAX_ATTEMPTS: usize = 12;
 pub const ROUND_BACKOFF: Duration = Duration::from_millis(200);
 /// Deadline of one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
-pub use boxoffice_proto::USER_METADATA_KEY;
 
 /// A failover client for a Boxoffice cluster.
 pub struct Client {
     endpoints: Vec<(String, Channel)>,
     current: AtomicUsize,
-    user: Option<String>,
+    /// Bearer token sent with every call, if any.
+    token: Option<String>,
 }
 
 /// A bad endpoint list.
@@ -102,14 +103,19 @@ impl Client {
         Ok(Self {
             endpoints,
             current: AtomicUsize::new(0),
-            user: None,
+            token: None,
         })
     }
 
-    /// The same client acting as `user` (sent as `x-boxoffice-user`).
-    pub fn as_user(mut self, user: impl Into<String>) -> Self {
-        self.user = Some(user.into());
+    /// The same client sending `authorization: Bearer <token>` on every call.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
         self
+    }
+
+    /// Replaces the bearer token (after a refresh or a new login).
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
     }
 
     /// The endpoint that answered last.
@@ -117,19 +123,22 @@ impl Client {
         &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].0
     }
 
-    fn request<T>(&self, msg: T) -> Request<T> {
+    /// A request carrying this client's deadline and credentials.
+    pub fn request<T>(&self, msg: T) -> Request<T> {
         let mut req = Request::new(msg);
         req.set_timeout(ATTEMPT_TIMEOUT);
-        if let Some(user) = &self.user
-            && let Ok(value) = user.parse()
+        if let Some(token) = &self.token
+            && let Ok(value) = format!("Bearer {token}").parse()
         {
-            req.metadata_mut().insert(USER_METADATA_KEY, value);
+            req.metadata_mut().insert("authorization", value);
         }
         req
     }
 
-    /// Runs `f` against one node after another until one answers.
-    async fn call<T, F, Fut>(&self, f: F) -> Result<T, Status>
+    /// Runs `f` against one endpoint after another until one answers (any
+    /// gRPC service of the cluster; used by the typed methods below and by
+    /// the auth service for the nodes' internal API).
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, Status>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
@@ -403,6 +412,147 @@ impl Client {
                     .await?
                     .into_inner()
                     .status
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    // ----- the auth service (point the client at its address) -----
+
+    /// Creates an account.
+    pub async fn register(&self, email: &str, password: &str) -> Result<v1::User, Status> {
+        let msg = v1::RegisterRequest {
+            email: email.into(),
+            password: password.into(),
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(AuthServiceClient::new(c)
+                    .register(req)
+                    .await?
+                    .into_inner()
+                    .user
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Logs in.
+    pub async fn login(&self, email: &str, password: &str) -> Result<v1::Session, Status> {
+        let msg = v1::LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(AuthServiceClient::new(c)
+                    .login(req)
+                    .await?
+                    .into_inner()
+                    .session
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Exchanges a refresh token for a new session.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<v1::Session, Status> {
+        let msg = v1::RefreshRequest {
+            refresh_token: refresh_token.into(),
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(AuthServiceClient::new(c)
+                    .refresh(req)
+                    .await?
+                    .into_inner()
+                    .session
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Ends every session of the caller.
+    pub async fn logout(&self) -> Result<(), Status> {
+        self.call(|c| {
+            let req = self.request(v1::LogoutRequest {});
+            async move { AuthServiceClient::new(c).logout(req).await.map(drop) }
+        })
+        .await
+    }
+
+    /// The caller's account.
+    pub async fn who_am_i(&self) -> Result<v1::User, Status> {
+        self.call(|c| {
+            let req = self.request(v1::WhoAmIRequest {});
+            async move {
+                Ok(AuthServiceClient::new(c)
+                    .who_am_i(req)
+                    .await?
+                    .into_inner()
+                    .user
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Changes the caller's password; returns the new session.
+    pub async fn change_password(&self, old: &str, new: &str) -> Result<v1::Session, Status> {
+        let msg = v1::ChangePasswordRequest {
+            old_password: old.into(),
+            new_password: new.into(),
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(AuthServiceClient::new(c)
+                    .change_password(req)
+                    .await?
+                    .into_inner()
+                    .session
+                    .unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Every account (administrator).
+    pub async fn list_users(&self) -> Result<Vec<v1::User>, Status> {
+        self.call(|c| {
+            let req = self.request(v1::ListUsersRequest {});
+            async move {
+                Ok(AuthServiceClient::new(c)
+                    .list_users(req)
+                    .await?
+                    .into_inner()
+                    .users)
+            }
+        })
+        .await
+    }
+
+    /// Grants or revokes the administrator role (administrator).
+    pub async fn set_admin(&self, user_id: &str, admin: bool) -> Result<v1::User, Status> {
+        let msg = v1::SetAdminRequest {
+            user_id: user_id.into(),
+            admin,
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move {
+                Ok(AuthServiceClient::new(c)
+                    .set_admin(req)
+                    .await?
+                    .into_inner()
+                    .user
                     .unwrap_or_default())
             }
         })

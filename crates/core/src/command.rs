@@ -4,16 +4,31 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    BookingId, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING,
-    MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, RequestId, SeatNo, ShowId, Timestamp, UserId,
+    BookingId, MAX_EMAIL_LEN, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PASSWORD_HASH_LEN, MAX_PRICE_CENTS,
+    MAX_SEATS_PER_BOOKING, MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, RequestId, SeatNo, ShowId, Timestamp,
+    UserId,
 };
-use crate::state::{Booking, ShowSummary};
+use crate::state::{Booking, ShowSummary, User, UserSummary};
+
+/// Who issued a request, as the gRPC edge authenticated them (from a verified session token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The user the session token was issued to.
+    pub user: UserId,
+    /// The user's token version when the token was issued; it must still be current.
+    pub token_version: u64,
+}
 
 /// One entry of the replicated log: a command plus the idempotency key it travels under.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// Client-chosen idempotency key; retries reuse it.
     pub request_id: RequestId,
+    /// The authenticated end user who sent the request, checked by
+    /// [`State::apply`](crate::State::apply); `None` marks a trusted internal
+    /// request (the auth service's own calls, bootstrap), which may issue
+    /// any command.
+    pub caller: Option<Caller>,
     /// What to do.
     pub command: Command,
 }
@@ -65,6 +80,10 @@ pub enum Command {
         user: UserId,
         /// How long the hold lasts, in milliseconds.
         ttl_ms: i64,
+        /// Most seats of this show the customer may have in active (held or
+        /// confirmed) bookings, these included; 0 means no limit.
+        /// Administrators are exempt.
+        max_seats_per_user: u32,
     },
     /// Confirm a held booking (payment succeeded). Rejected if the hold expired or was released.
     Confirm {
@@ -84,6 +103,10 @@ pub enum Command {
         seats: Vec<SeatNo>,
         /// Customer the booking is for.
         user: UserId,
+        /// Most seats of this show the customer may have in active (held or
+        /// confirmed) bookings, these included; 0 means no limit.
+        /// Administrators are exempt.
+        max_seats_per_user: u32,
     },
     /// Cancel a confirmed booking owned by `user`; seats become available again.
     Cancel {
@@ -94,6 +117,41 @@ pub enum Command {
     },
     /// Release every hold whose expires_at <= now.
     ExpireHolds,
+    /// Create a user account; its id (`u1`, `u2`, …) comes from a counter.
+    RegisterUser {
+        /// Email address; stored normalised (see [`normalize_email`]) and unique among accounts.
+        email: String,
+        /// Password hash (a PHC string) computed by the auth service; core never sees passwords.
+        password_hash: String,
+        /// Whether the account gets the administrator role; needs an administrator or trusted caller.
+        admin: bool,
+    },
+    /// Create the first administrator; refused once any administrator exists. Trusted callers only.
+    BootstrapAdmin {
+        /// Email address; stored normalised and unique among accounts.
+        email: String,
+        /// Password hash (a PHC string) computed by the auth service.
+        password_hash: String,
+    },
+    /// Grant or revoke the administrator role; the last administrator cannot be revoked.
+    SetAdmin {
+        /// The account to change.
+        user: UserId,
+        /// Whether it should have the administrator role.
+        admin: bool,
+    },
+    /// Log `user` out everywhere: bumps their token version, so every earlier token is refused.
+    RevokeSessions {
+        /// The account whose sessions end.
+        user: UserId,
+    },
+    /// Replace `user`'s password hash; also bumps their token version, ending every session.
+    ChangePassword {
+        /// The account to change.
+        user: UserId,
+        /// The new password hash (a PHC string) computed by the auth service.
+        password_hash: String,
+    },
 }
 
 impl Command {
@@ -102,9 +160,12 @@ impl Command {
     /// Checks that ids are well-formed, the title is acceptable, `seat_count`
     /// is in `1..=MAX_SEATS_PER_SHOW`, prices are in `0..=MAX_PRICE_CENTS`,
     /// seat lists are non-empty, at most `MAX_SEATS_PER_BOOKING` long, free of
-    /// seat 0 and of duplicates, hold ttls are in `1..=MAX_HOLD_TTL_MS`, and
-    /// that an `UpdateShow` changes at least one field. Every failure is a
-    /// [`Rejection::Invalid`] whose message names the offending field.
+    /// seat 0 and of duplicates, hold ttls are in `1..=MAX_HOLD_TTL_MS`, that
+    /// an `UpdateShow` changes at least one field, that emails pass
+    /// [`normalize_email`], and that password hashes are 1 to
+    /// `MAX_PASSWORD_HASH_LEN` printable ASCII characters without whitespace.
+    /// Every failure is a [`Rejection::Invalid`] whose message names the
+    /// offending field.
     pub fn validate(&self) -> Result<(), Rejection> {
         match self {
             Command::CreateShow {
@@ -156,28 +217,121 @@ impl Command {
                 seats,
                 user,
                 ttl_ms,
+                max_seats_per_user: _,
             } => {
                 check_id("show", show.as_str())?;
                 check_seats(seats)?;
                 check_id("user", user.as_str())?;
                 check_ttl(*ttl_ms)
             }
-            Command::Book { show, seats, user } => {
+            Command::Book {
+                show,
+                seats,
+                user,
+                max_seats_per_user: _,
+            } => {
                 check_id("show", show.as_str())?;
                 check_seats(seats)?;
                 check_id("user", user.as_str())
             }
             Command::Cancel { booking: _, user } => check_id("user", user.as_str()),
             Command::Confirm { .. } | Command::Release { .. } | Command::ExpireHolds => Ok(()),
+            Command::RegisterUser {
+                email,
+                password_hash,
+                admin: _,
+            }
+            | Command::BootstrapAdmin {
+                email,
+                password_hash,
+            } => {
+                normalize_email(email)?;
+                check_password_hash(password_hash)
+            }
+            Command::SetAdmin { user, admin: _ } | Command::RevokeSessions { user } => {
+                check_id("user", user.as_str())
+            }
+            Command::ChangePassword {
+                user,
+                password_hash,
+            } => {
+                check_id("user", user.as_str())?;
+                check_password_hash(password_hash)
+            }
         }
     }
 
-    /// True for commands that only an administrator may issue (`CreateShow`, `UpdateShow`).
+    /// True for commands that only an administrator may issue (`CreateShow`, `UpdateShow`, `SetAdmin`).
     pub fn is_admin_only(&self) -> bool {
         matches!(
             self,
-            Command::CreateShow { .. } | Command::UpdateShow { .. }
+            Command::CreateShow { .. } | Command::UpdateShow { .. } | Command::SetAdmin { .. }
         )
+    }
+
+    /// Whether the authenticated end user `caller` may issue this command.
+    ///
+    /// These rules apply to requests that carry a [`Caller`]; a request
+    /// without one comes from a trusted internal component and may issue
+    /// anything, so this is not consulted for it.
+    ///
+    /// - Admin-only commands ([`Command::is_admin_only`]) need the administrator role.
+    /// - `Hold`, `Book` and `Cancel` must name the caller as the customer.
+    /// - `RevokeSessions` is for the user themself or an administrator.
+    /// - `ChangePassword` is for the user themself only.
+    /// - `RegisterUser` with `admin: true` needs an administrator.
+    /// - `BootstrapAdmin`, `Confirm`, `Release` and `ExpireHolds` are for
+    ///   trusted callers only (bootstrap, and the system's own payment and
+    ///   expiry steps).
+    ///
+    /// Every refusal is a [`Rejection::PermissionDenied`] saying what is
+    /// needed. Pure: the gRPC edge may call it to refuse early, and
+    /// [`State::apply`](crate::State::apply) calls it after authenticating
+    /// the caller.
+    pub fn check_permission(&self, caller: &User) -> Result<(), Rejection> {
+        let is_self = |user: &UserId| *user == caller.id;
+        let (allowed, needed) = match self {
+            Command::CreateShow { .. } | Command::UpdateShow { .. } => (
+                caller.admin,
+                "creating or changing shows needs the administrator role",
+            ),
+            Command::SetAdmin { .. } => (
+                caller.admin,
+                "granting or revoking the administrator role needs the administrator role",
+            ),
+            Command::Hold { user, .. } | Command::Book { user, .. } => (
+                is_self(user),
+                "seats can only be held or booked for yourself",
+            ),
+            Command::Cancel { user, .. } => {
+                (is_self(user), "only your own bookings can be cancelled")
+            }
+            Command::RevokeSessions { user } => (
+                is_self(user) || caller.admin,
+                "ending another user's sessions needs the administrator role",
+            ),
+            Command::ChangePassword { user, .. } => {
+                (is_self(user), "only you can change your password")
+            }
+            Command::RegisterUser { admin, .. } => (
+                !*admin || caller.admin,
+                "registering an administrator needs the administrator role",
+            ),
+            Command::BootstrapAdmin { .. } => (
+                false,
+                "the first administrator can only be created by the server itself",
+            ),
+            Command::Confirm { .. } | Command::Release { .. } => (
+                false,
+                "confirming or releasing a hold is a step of the payment flow, which only the system performs",
+            ),
+            Command::ExpireHolds => (false, "expiring holds is done only by the system itself"),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Rejection::PermissionDenied(needed.to_owned()))
+        }
     }
 }
 
@@ -196,6 +350,9 @@ pub enum Effect {
         /// Number of bookings released.
         released: u32,
     },
+    /// The account as it stands after `RegisterUser`, `BootstrapAdmin`,
+    /// `SetAdmin`, `RevokeSessions` or `ChangePassword`.
+    User(UserSummary),
 }
 
 /// Why a request was refused. Every replica refuses the same request in the same way.
@@ -261,9 +418,39 @@ pub enum Rejection {
         /// The lowest taken seat above the new count.
         seat: SeatNo,
     },
-    /// The request id was first used, within the dedup window, for a different command.
+    /// The request id was first used, within the dedup window, for a different command
+    /// or by a different caller.
     #[error("request id {0} was already used for a different request")]
     RequestIdReused(RequestId),
+    /// The (normalised) email address is already registered to an account.
+    #[error("email {0} is already registered")]
+    EmailTaken(String),
+    /// `BootstrapAdmin` when an administrator already exists.
+    #[error("an administrator already exists")]
+    AdminExists,
+    /// No user has this id.
+    #[error("user {0} not found")]
+    UserNotFound(UserId),
+    /// Revoking the administrator role from the only administrator.
+    #[error("cannot revoke the last administrator")]
+    LastAdmin,
+    /// The customer would have more seats of the show than its per-customer limit.
+    #[error("at most {limit} seats of show {show} per customer; you already have {already}")]
+    SeatLimit {
+        /// The show concerned.
+        show: ShowId,
+        /// The per-customer limit the request carried.
+        limit: u32,
+        /// Seats the customer already has in active bookings of the show.
+        already: u32,
+    },
+    /// The caller's session is not valid: unknown user, or a token revoked by
+    /// logout or a password change. The message says to log in again.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is authenticated but may not issue this command; the message says what is needed.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
 }
 
 impl Rejection {
@@ -273,15 +460,21 @@ impl Rejection {
             Rejection::Invalid(_) => RejectionKind::InvalidArgument,
             Rejection::ShowNotFound(_)
             | Rejection::BookingNotFound(_)
-            | Rejection::NoSuchSeat { .. } => RejectionKind::NotFound,
-            Rejection::ShowExists(_) => RejectionKind::AlreadyExists,
+            | Rejection::NoSuchSeat { .. }
+            | Rejection::UserNotFound(_) => RejectionKind::NotFound,
+            Rejection::ShowExists(_) | Rejection::EmailTaken(_) => RejectionKind::AlreadyExists,
             Rejection::SeatBooked { .. }
             | Rejection::SeatHeld { .. }
             | Rejection::ShowStarted(_)
             | Rejection::WrongStatus { .. }
             | Rejection::HoldExpired(_)
             | Rejection::SeatInUse { .. }
-            | Rejection::RequestIdReused(_) => RejectionKind::FailedPrecondition,
+            | Rejection::RequestIdReused(_)
+            | Rejection::AdminExists
+            | Rejection::LastAdmin
+            | Rejection::SeatLimit { .. } => RejectionKind::FailedPrecondition,
+            Rejection::Unauthenticated(_) => RejectionKind::Unauthenticated,
+            Rejection::PermissionDenied(_) => RejectionKind::PermissionDenied,
         }
     }
 }
@@ -297,6 +490,10 @@ pub enum RejectionKind {
     AlreadyExists,
     /// The request is well-formed but the current state does not allow it.
     FailedPrecondition,
+    /// The caller's identity could not be established (unknown user or revoked session).
+    Unauthenticated,
+    /// The caller is known but lacks the right to do this.
+    PermissionDenied,
 }
 
 /// Builds an [`Rejection::Invalid`].
@@ -349,6 +546,84 @@ pub(crate) fn normalize_title(title: &str) -> Result<&str, Rejection> {
     Ok(trimmed)
 }
 
+/// Normalises and validates an email address, returning the form that is stored.
+///
+/// The address is trimmed of surrounding whitespace and ASCII-lowercased,
+/// so `" Ann@Example.COM "` and `"ann@example.com"` name the same account.
+/// It must then be 1 to [`MAX_EMAIL_LEN`] characters without whitespace or
+/// control characters, with exactly one `@`, a non-empty part before it,
+/// and a domain of at least two dot-separated labels, none empty. Every
+/// failure is a [`Rejection::Invalid`] whose message names `email` and says
+/// what to fix.
+///
+/// Public so that the gRPC edge and the auth service normalise exactly as
+/// the state machine does (for instance to look an account up at login).
+pub fn normalize_email(email: &str) -> Result<String, Rejection> {
+    let trimmed = email.trim();
+    if trimmed.is_empty() {
+        return Err(invalid("email must not be empty"));
+    }
+    let length = trimmed.chars().count();
+    if length > MAX_EMAIL_LEN {
+        return Err(invalid(format!(
+            "email is {length} characters long; the limit is {MAX_EMAIL_LEN}"
+        )));
+    }
+    if let Some(c) = trimmed
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(format!(
+            "email contains {c:?}; whitespace and control characters are not allowed"
+        )));
+    }
+    let normalized = trimmed.to_ascii_lowercase();
+    let mut parts = normalized.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid(
+            "email must contain exactly one '@', as in name@example.com",
+        ));
+    };
+    if local.is_empty() {
+        return Err(invalid(
+            "email needs a name before the '@', as in name@example.com",
+        ));
+    }
+    if !domain.contains('.') {
+        return Err(invalid(format!(
+            "email domain {domain:?} needs at least one '.', as in name@example.com"
+        )));
+    }
+    if domain.split('.').any(str::is_empty) {
+        return Err(invalid(format!(
+            "email domain {domain:?} has an empty label: remove the leading, trailing or doubled '.'"
+        )));
+    }
+    Ok(normalized)
+}
+
+/// Checks that a password hash is 1 to `MAX_PASSWORD_HASH_LEN` printable
+/// ASCII characters without whitespace, as a PHC string (`$argon2id$v=19$…`) is.
+pub(crate) fn check_password_hash(hash: &str) -> Result<(), Rejection> {
+    if hash.is_empty() {
+        return Err(invalid("password_hash must not be empty"));
+    }
+    if let Some(position) = hash.chars().position(|c| !c.is_ascii_graphic()) {
+        return Err(invalid(format!(
+            "password_hash has a character other than printable ASCII at position {position}; \
+             it must be a PHC string from the auth service"
+        )));
+    }
+    // Only ASCII remains, so bytes and characters coincide.
+    if hash.len() > MAX_PASSWORD_HASH_LEN {
+        return Err(invalid(format!(
+            "password_hash is {} characters long; the limit is {MAX_PASSWORD_HASH_LEN}",
+            hash.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that a seat count is in `1..=MAX_SEATS_PER_SHOW`.
 fn check_seat_count(seat_count: u32) -> Result<(), Rejection> {
     if (1..=MAX_SEATS_PER_SHOW).contains(&seat_count) {
@@ -360,8 +635,7 @@ fn check_seat_count(seat_count: u32) -> Result<(), Rejection> {
     }
 }
 
-/// Checks that a price is in `0..=MAX_PRICE_CENTS`.
-/// A start time must be set: 0 is what an unset protobuf field reads as.
+/// Checks that a start time is set: 0 is what an unset protobuf field reads as.
 fn check_starts_at(starts_at: Timestamp) -> Result<(), Rejection> {
     if starts_at.0 > 0 {
         Ok(())
@@ -373,6 +647,7 @@ fn check_starts_at(starts_at: Timestamp) -> Result<(), Rejection> {
     }
 }
 
+/// Checks that a price is in `0..=MAX_PRICE_CENTS`.
 fn check_price(price_cents: i64) -> Result<(), Rejection> {
     if (0..=MAX_PRICE_CENTS).contains(&price_cents) {
         Ok(())
@@ -426,6 +701,7 @@ mod tests {
             seats: seats.iter().copied().map(SeatNo).collect(),
             user: user.into(),
             ttl_ms,
+            max_seats_per_user: 0,
         }
     }
 
@@ -522,16 +798,19 @@ mod tests {
         );
         let request = Request {
             request_id: "".into(),
+            caller: None,
             command: Command::ExpireHolds,
         };
         assert_invalid(request.validate(), "request_id");
         let request = Request {
             request_id: "r 1".into(),
+            caller: None,
             command: Command::ExpireHolds,
         };
         assert_invalid(request.validate(), "request_id");
         let request = Request {
             request_id: "r1".into(),
+            caller: None,
             command: hold("s1", &[], "a", 1),
         };
         assert_invalid(request.validate(), "seats");
@@ -553,6 +832,7 @@ mod tests {
             show: "s1".into(),
             seats: vec![SeatNo(4), SeatNo(4)],
             user: "u".into(),
+            max_seats_per_user: 0,
         };
         assert_invalid(book.validate(), "seats");
     }
@@ -622,7 +902,15 @@ mod tests {
             }
             .is_admin_only()
         );
+        assert!(
+            Command::SetAdmin {
+                user: "u1".into(),
+                admin: true
+            }
+            .is_admin_only()
+        );
         assert!(!hold("s1", &[1], "alice", 10).is_admin_only());
+        assert!(!register("a@b.co", false).is_admin_only());
         assert!(!Command::ExpireHolds.is_admin_only());
         assert!(
             !Command::Release {
@@ -708,10 +996,241 @@ mod tests {
                 RejectionKind::FailedPrecondition,
                 "request id r1 was already used for a different request",
             ),
+            (
+                Rejection::EmailTaken("ann@example.com".into()),
+                RejectionKind::AlreadyExists,
+                "email ann@example.com is already registered",
+            ),
+            (
+                Rejection::AdminExists,
+                RejectionKind::FailedPrecondition,
+                "an administrator already exists",
+            ),
+            (
+                Rejection::UserNotFound("u9".into()),
+                RejectionKind::NotFound,
+                "user u9 not found",
+            ),
+            (
+                Rejection::LastAdmin,
+                RejectionKind::FailedPrecondition,
+                "cannot revoke the last administrator",
+            ),
+            (
+                Rejection::SeatLimit {
+                    show: show.clone(),
+                    limit: 4,
+                    already: 3,
+                },
+                RejectionKind::FailedPrecondition,
+                "at most 4 seats of show s1 per customer; you already have 3",
+            ),
+            (
+                Rejection::Unauthenticated("session is no longer valid: log in again".into()),
+                RejectionKind::Unauthenticated,
+                "session is no longer valid: log in again",
+            ),
+            (
+                Rejection::PermissionDenied("x needs the administrator role".into()),
+                RejectionKind::PermissionDenied,
+                "permission denied: x needs the administrator role",
+            ),
         ];
         for (rejection, kind, message) in cases {
             assert_eq!(rejection.kind(), kind, "{rejection:?}");
             assert_eq!(rejection.to_string(), message);
+        }
+    }
+
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+
+    fn register(email: &str, admin: bool) -> Command {
+        Command::RegisterUser {
+            email: email.into(),
+            password_hash: HASH.into(),
+            admin,
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            normalize_email("  Ann.Lee+tix@Example.COM \n"),
+            Ok("ann.lee+tix@example.com".to_owned())
+        );
+        assert_eq!(normalize_email("a@b.co"), Ok("a@b.co".to_owned()));
+        // Only ASCII letters are lowercased.
+        assert_eq!(
+            normalize_email("ÉLODIE@Exemple.FR"),
+            Ok("Élodie@exemple.fr".to_owned())
+        );
+        let longest = format!("{}@example.com", "a".repeat(MAX_EMAIL_LEN - 12));
+        assert_eq!(normalize_email(&longest).as_deref(), Ok(longest.as_str()));
+    }
+
+    #[test]
+    fn bad_emails_are_explained() {
+        let cases = [
+            ("", "must not be empty"),
+            ("   ", "must not be empty"),
+            ("ann", "exactly one '@'"),
+            ("ann@b@example.com", "exactly one '@'"),
+            ("@example.com", "before the '@'"),
+            ("ann@", "at least one '.'"),
+            ("ann@localhost", "at least one '.'"),
+            ("ann@.example.com", "empty label"),
+            ("ann@example.com.", "empty label"),
+            ("ann@example..com", "empty label"),
+            ("ann lee@example.com", "whitespace"),
+            ("ann@exa\u{7}mple.com", "control"),
+            ("ann\t@example.com", "whitespace"),
+        ];
+        for (email, expected) in cases {
+            match normalize_email(email) {
+                Err(Rejection::Invalid(message)) => assert!(
+                    message.contains("email") && message.contains(expected),
+                    "{email:?}: message {message:?} lacks {expected:?}"
+                ),
+                other => panic!("{email:?}: expected Invalid, got {other:?}"),
+            }
+        }
+        let too_long = format!("{}@example.com", "a".repeat(MAX_EMAIL_LEN - 11));
+        assert_invalid(normalize_email(&too_long).map(drop), "254");
+    }
+
+    #[test]
+    fn user_commands_are_validated() {
+        assert_eq!(register(" Ann@Example.com ", true).validate(), Ok(()));
+        assert_invalid(register("nope", false).validate(), "email");
+        let with_hash = |hash: &str| Command::RegisterUser {
+            email: "a@b.co".into(),
+            password_hash: hash.into(),
+            admin: false,
+        };
+        assert_invalid(with_hash("").validate(), "password_hash");
+        assert_invalid(with_hash("$argon2id$ x").validate(), "password_hash");
+        assert_invalid(with_hash("$argon2id$é").validate(), "password_hash");
+        assert_invalid(
+            with_hash(&"h".repeat(MAX_PASSWORD_HASH_LEN + 1)).validate(),
+            "password_hash",
+        );
+        assert_eq!(
+            with_hash(&"h".repeat(MAX_PASSWORD_HASH_LEN)).validate(),
+            Ok(())
+        );
+        assert_invalid(
+            Command::BootstrapAdmin {
+                email: "root".into(),
+                password_hash: HASH.into(),
+            }
+            .validate(),
+            "email",
+        );
+        assert_invalid(
+            Command::ChangePassword {
+                user: "u1".into(),
+                password_hash: "".into(),
+            }
+            .validate(),
+            "password_hash",
+        );
+        assert_invalid(
+            Command::ChangePassword {
+                user: "".into(),
+                password_hash: HASH.into(),
+            }
+            .validate(),
+            "user",
+        );
+        assert_invalid(
+            Command::SetAdmin {
+                user: "u 1".into(),
+                admin: false,
+            }
+            .validate(),
+            "user",
+        );
+        assert_invalid(
+            Command::RevokeSessions { user: "".into() }.validate(),
+            "user",
+        );
+        assert_eq!(
+            Command::RevokeSessions { user: "u1".into() }.validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn permissions_follow_the_rules() {
+        let user = |id: &str, admin: bool| User {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            password_hash: HASH.into(),
+            admin,
+            token_version: 0,
+            created_at: Timestamp(1),
+        };
+        let (ann, boss) = (user("u2", false), user("u1", true));
+        let allowed = |command: &Command, caller: &User| command.check_permission(caller).is_ok();
+        let denied = |command: &Command, caller: &User| {
+            matches!(
+                command.check_permission(caller),
+                Err(Rejection::PermissionDenied(message)) if !message.is_empty()
+            )
+        };
+        let create = create("s1", "Hamlet", 10, 100);
+        assert!(denied(&create, &ann) && allowed(&create, &boss));
+        let set_admin = Command::SetAdmin {
+            user: "u2".into(),
+            admin: true,
+        };
+        assert!(denied(&set_admin, &ann) && allowed(&set_admin, &boss));
+        // Customers act for themselves only, administrators included.
+        assert!(allowed(&hold("s1", &[1], "u2", 10), &ann));
+        assert!(denied(&hold("s1", &[1], "u3", 10), &ann));
+        assert!(denied(&hold("s1", &[1], "u2", 10), &boss));
+        let book = |user: &str| Command::Book {
+            show: "s1".into(),
+            seats: vec![SeatNo(1)],
+            user: user.into(),
+            max_seats_per_user: 0,
+        };
+        assert!(allowed(&book("u2"), &ann) && denied(&book("u1"), &ann));
+        let cancel = |user: &str| Command::Cancel {
+            booking: BookingId(1),
+            user: user.into(),
+        };
+        assert!(allowed(&cancel("u2"), &ann) && denied(&cancel("u3"), &ann));
+        let revoke = |user: &str| Command::RevokeSessions { user: user.into() };
+        assert!(allowed(&revoke("u2"), &ann) && denied(&revoke("u1"), &ann));
+        assert!(allowed(&revoke("u2"), &boss));
+        let change = |user: &str| Command::ChangePassword {
+            user: user.into(),
+            password_hash: HASH.into(),
+        };
+        assert!(allowed(&change("u2"), &ann) && denied(&change("u2"), &boss));
+        assert!(allowed(&register("x@y.zz", false), &ann));
+        assert!(denied(&register("x@y.zz", true), &ann));
+        assert!(allowed(&register("x@y.zz", true), &boss));
+        let bootstrap = Command::BootstrapAdmin {
+            email: "x@y.zz".into(),
+            password_hash: HASH.into(),
+        };
+        let system = [
+            bootstrap,
+            Command::Confirm {
+                booking: BookingId(1),
+            },
+            Command::Release {
+                booking: BookingId(1),
+            },
+            Command::ExpireHolds,
+        ];
+        for command in &system {
+            assert!(
+                denied(command, &ann) && denied(command, &boss),
+                "{command:?}"
+            );
         }
     }
 }

@@ -35,6 +35,12 @@ pub const DEDUP_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// Longest hold a client may ask for, in milliseconds (30 minutes).
 pub const MAX_HOLD_TTL_MS: i64 = 30 * 60 * 1000;
 
+/// Maximum length, in characters, of an email address after normalisation.
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// Maximum length, in characters, of a stored password hash (a PHC string).
+pub const MAX_PASSWORD_HASH_LEN: usize = 512;
+
 /// Declares a string-backed identifier with `Display`, `as_str` and `From` conversions.
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
@@ -75,7 +81,11 @@ string_id! {
 }
 
 string_id! {
-    /// Identifier of a customer, as authenticated at the gRPC edge.
+    /// Identifier of a user account.
+    ///
+    /// Accounts created by the state machine get `u1`, `u2`, … from a
+    /// counter; requests from trusted internal callers may name any
+    /// well-formed id.
     UserId
 }
 

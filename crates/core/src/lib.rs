@@ -2,8 +2,8 @@
 //!
 //! # Role
 //!
-//! Boxoffice sells seats for shows. Its state (shows, their seat maps, and
-//! bookings) is replicated across a Raft cluster: the leader appends each
+//! Boxoffice sells seats for shows. Its state (user accounts, shows, their
+//! seat maps, and bookings) is replicated across a Raft cluster: the leader appends each
 //! client [`Request`] to the log together with a [`Timestamp`] read from its
 //! own clock, and every replica feeds the committed entries, in log order, to
 //! [`State::apply`]. This crate is that state machine and the vocabulary it
@@ -26,14 +26,61 @@
 //! [`State`] usable as a Raft snapshot, and lets the tests replay random
 //! histories and compare replicas exactly.
 //!
+//! # Accounts and authorization
+//!
+//! User accounts live in this replicated state, like shows and bookings.
+//! [`Command::RegisterUser`] creates one with an id from a counter (`u1`,
+//! `u2`, …), a normalised unique email ([`normalize_email`]) and a password
+//! hash; the auth service hashes and verifies passwords, so this crate never
+//! sees one. [`Command::BootstrapAdmin`] creates the first administrator and
+//! is refused once one exists; [`Command::SetAdmin`] grants and revokes the
+//! role but never removes the last administrator.
+//!
+//! Every account has a `token_version`. The auth service puts the current
+//! value into each session token it issues, and the gRPC edge, after
+//! verifying a token, attaches a [`Caller`] (user plus token version) to the
+//! request. [`Command::RevokeSessions`] (logout) and
+//! [`Command::ChangePassword`] increment the version. Because `apply`
+//! checks that a caller's version is the current one ([`State::authorize`]),
+//! revocation is linearizable: every replica refuses an old token from
+//! exactly the log entry after the logout on, with no clock and no
+//! revocation list.
+//!
+//! Authorization happens inside `apply`, deterministically, before the
+//! command runs:
+//!
+//! - A request whose [`Request::caller`] is `Some` comes from an end user.
+//!   The account must exist with that token version, else the request is
+//!   refused as [`Rejection::Unauthenticated`] (and, like a malformed
+//!   request id, not recorded for dedup, so the client can log in again and
+//!   retry under the same id). Then [`Command::check_permission`] decides:
+//!   admin-only commands ([`Command::is_admin_only`]: creating and changing
+//!   shows, granting the role) need an administrator; customers hold, book
+//!   and cancel only for themselves; sessions are ended by their owner or an
+//!   administrator, and passwords changed by their owner only; registering
+//!   an administrator needs one; and bootstrap, `Confirm`, `Release` and
+//!   `ExpireHolds` (the system's own payment and expiry steps) are refused
+//!   to end users. A refusal is a [`Rejection::PermissionDenied`], recorded
+//!   for dedup like any rejection.
+//! - A request whose `caller` is `None` is **trusted**: it may issue any
+//!   command for any user. Only internal components may send such requests
+//!   (the auth service's own calls, bootstrap, the leader's expiry sweep
+//!   and payment steps); the gRPC edge must set `caller` on every request
+//!   it builds from an end user's call, because nothing here can tell the
+//!   difference.
+//!
+//! Shows may also cap the seats one customer buys: `Hold` and `Book` carry
+//! `max_seats_per_user`, and the customer's seats in active bookings of the
+//! show plus the new ones must not exceed it ([`Rejection::SeatLimit`]).
+//!
 //! # Rejections versus errors
 //!
 //! Most refusals — a seat already taken, an unknown booking, a malformed
 //! show id — are ordinary, deterministic results: every replica refuses the
 //! same request the same way, so a [`Rejection`] is part of the [`Outcome`]
 //! (`Result<Effect, Rejection>`) and is returned to the client as such. A
-//! rejection changes no show or booking: every check is made before
-//! anything is mutated, so each command is all-or-none. (Confirming a hold
+//! rejection changes no account, show or booking: every check is made
+//! before anything is mutated, so each command is all-or-none. (Confirming a hold
 //! whose expiry has passed is refused with [`Rejection::HoldExpired`] and
 //! leaves the hold in place; the leader's `ExpireHolds` sweep, scheduled
 //! from [`State::next_hold_expiry`], releases it.) There are no fatal
@@ -49,9 +96,13 @@
 //! carries a [`RequestId`]; within [`DEDUP_TTL_MS`] of its first
 //! application, applying the same id again returns the first outcome and
 //! changes nothing (not even the clock), and reusing it for a different
-//! command is refused with [`Rejection::RequestIdReused`]. Rejected
-//! requests are remembered like successful ones; a request whose id is
-//! itself malformed is refused without being remembered.
+//! command or from a different user is refused with
+//! [`Rejection::RequestIdReused`]. A retry gets its first outcome even if
+//! its token has been revoked since: it changes nothing and learns only
+//! what it was told before, and a logout or password change retried after
+//! it took effect must still succeed. Rejected requests are remembered like
+//! successful ones; a request whose id is itself malformed, or whose caller
+//! fails authentication, is refused without being remembered.
 //!
 //! # Invariants
 //!
@@ -67,6 +118,10 @@
 //!   `held + booked <= seat_count`.
 //! - The per-user booking index and the hold-expiry index agree exactly with
 //!   the bookings.
+//! - Every account is stored under its id, which was issued by the user
+//!   counter; its email is normalised and valid, and no two accounts share
+//!   one; its password hash is well-formed. The email and administrator
+//!   indexes agree exactly with the accounts.
 
 #![deny(missing_docs)]
 

@@ -6,7 +6,10 @@ use std::fmt;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::command::{Command, Effect, Outcome, Rejection, Request, check_id, normalize_title};
+use crate::command::{
+    Caller, Command, Effect, Outcome, Rejection, Request, check_id, check_password_hash,
+    normalize_email, normalize_title,
+};
 use crate::ids::{
     BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, RequestId, SeatNo, ShowId, Timestamp, UserId,
 };
@@ -25,6 +28,12 @@ type UserIndex = BTreeMap<UserId, BTreeSet<BookingId>>;
 
 /// Index of held bookings, ordered by expiry time then id.
 type ExpiryIndex = BTreeSet<(Timestamp, BookingId)>;
+
+/// Index from each normalised email to the account registered with it.
+type EmailIndex = BTreeMap<String, UserId>;
+
+/// What [`State::authorize`] says about a session that is not (or no longer) valid.
+const SESSION_INVALID: &str = "session is no longer valid: log in again";
 
 /// The state of one seat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,24 +246,89 @@ impl Booking {
     }
 }
 
+/// A user account.
+///
+/// Its `Debug` form leaves the password hash out, so that logging a state
+/// or an account does not spread hashes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The account's id: `u1`, `u2`, … in order of registration.
+    pub id: UserId,
+    /// Normalised email address (see [`normalize_email`]), unique among accounts.
+    pub email: String,
+    /// Password hash (a PHC string) produced by the auth service.
+    pub password_hash: String,
+    /// Whether the account has the administrator role.
+    pub admin: bool,
+    /// Session generation: a session token is valid only while it carries
+    /// this value. Logout and password changes increment it.
+    pub token_version: u64,
+    /// When the account was created.
+    pub created_at: Timestamp,
+}
+
+impl User {
+    /// The account without its password hash.
+    pub fn summary(&self) -> UserSummary {
+        UserSummary {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            admin: self.admin,
+            token_version: self.token_version,
+            created_at: self.created_at,
+        }
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"<redacted>")
+            .field("admin", &self.admin)
+            .field("token_version", &self.token_version)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A user account as commands report it: everything but the password hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// The account's id.
+    pub id: UserId,
+    /// Normalised email address.
+    pub email: String,
+    /// Whether the account has the administrator role.
+    pub admin: bool,
+    /// Current session generation; tokens must carry it.
+    pub token_version: u64,
+    /// When the account was created.
+    pub created_at: Timestamp,
+}
+
 /// What is remembered about an applied request, for deduplication.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct DedupRecord {
     /// Effective time at which the request was first applied.
     at: Timestamp,
+    /// The user who sent it (`None` for a trusted request), to recognise a reused id.
+    caller: Option<UserId>,
     /// The command it carried, to recognise a reused id.
     command: Command,
     /// The outcome returned to every retry.
     outcome: Outcome,
 }
 
-/// The replicated state: shows, bookings and the dedup window.
+/// The replicated state: user accounts, shows, bookings and the dedup window.
 ///
 /// It serializes as the Raft snapshot. Only the primary data is written
-/// (clock, booking counter, shows, bookings, dedup records); the user,
-/// expiry and dedup-time indexes are rebuilt on deserialization, which then
-/// runs [`State::check_invariants`] and refuses an inconsistent snapshot.
-/// A round trip gives an equal state.
+/// (clock, booking and user counters, shows, bookings, users, dedup
+/// records); the booking-by-user, expiry, email, administrator and
+/// dedup-time indexes are rebuilt on deserialization, which then runs
+/// [`State::check_invariants`] and refuses an inconsistent snapshot. A
+/// round trip gives an equal state.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct State {
     /// Latest effective time applied.
@@ -273,10 +347,18 @@ pub struct State {
     dedup: BTreeMap<RequestId, DedupRecord>,
     /// Index: dedup records ordered by time, for pruning.
     dedup_by_time: BTreeSet<(Timestamp, RequestId)>,
+    /// Highest user number issued so far (0 before the first); user `n` has id `u{n}`.
+    last_user_id: u64,
+    /// All user accounts, by id; accounts are never removed.
+    users: BTreeMap<UserId, User>,
+    /// Index: account of each normalised email.
+    by_email: EmailIndex,
+    /// Index: ids of the accounts with the administrator role.
+    admins: BTreeSet<UserId>,
 }
 
 impl State {
-    /// An empty state: no shows, no bookings, time zero.
+    /// An empty state: no users, no shows, no bookings, time zero.
     pub fn new() -> Self {
         Self::default()
     }
@@ -290,36 +372,93 @@ impl State {
     /// 2. A malformed request id is rejected as `Invalid`; nothing changes and
     ///    nothing is recorded, since it cannot serve as a dedup key.
     /// 3. If the request id was recorded less than [`DEDUP_TTL_MS`] ago, the
-    ///    recorded outcome is returned (or `RequestIdReused` if the command
-    ///    differs) and nothing changes, not even the clock.
-    /// 4. Otherwise the clock advances, stale dedup records are pruned (at most
-    ///    a small batch per call), the command is validated and executed, and
-    ///    its outcome, rejection or not, is recorded for dedup.
+    ///    recorded outcome is returned (or `RequestIdReused` if the command or
+    ///    the caller's user differs) and nothing changes, not even the clock.
+    ///    This holds even if the caller's token has since been revoked: the
+    ///    retry changes nothing and learns only what the first attempt was
+    ///    told, and a `RevokeSessions` or `ChangePassword` retried after it
+    ///    took effect must still get its own outcome.
+    /// 4. If the request has a [`Caller`], it is authenticated
+    ///    ([`State::authorize`]); failing that it is refused as
+    ///    `Unauthenticated` and, like a malformed request id, nothing changes
+    ///    and nothing is recorded, so that the client can log in again and
+    ///    retry under the same id.
+    /// 5. Otherwise the clock advances, stale dedup records are pruned (at
+    ///    most a small batch per call), the caller's permission is checked
+    ///    ([`Command::check_permission`]; a request without a caller is
+    ///    trusted and may do anything), the command is validated and
+    ///    executed, and its outcome, rejection or not, is recorded for dedup.
     ///
-    /// Rejections never change the shows or bookings: every check is made
-    /// before anything is mutated. In particular, confirming a hold whose
-    /// expiry has passed returns `HoldExpired` and leaves the hold in place
-    /// for `ExpireHolds` to release.
+    /// Rejections never change the users, shows or bookings: every check is
+    /// made before anything is mutated. In particular, confirming a hold
+    /// whose expiry has passed returns `HoldExpired` and leaves the hold in
+    /// place for `ExpireHolds` to release.
     pub fn apply(&mut self, at: Timestamp, request: &Request) -> Outcome {
         let now = self.now.max(at);
         check_id("request_id", request.request_id.as_str())?;
+        let caller = request.caller.as_ref().map(|caller| &caller.user);
         if let Some(record) = self.dedup.get(&request.request_id)
             && !dedup_stale(record.at, now)
         {
-            return if record.command == request.command {
+            return if record.command == request.command && record.caller.as_ref() == caller {
                 record.outcome.clone()
             } else {
                 Err(Rejection::RequestIdReused(request.request_id.clone()))
             };
         }
+        let permission = match &request.caller {
+            Some(caller) => request.command.check_permission(self.authorize(caller)?),
+            None => Ok(()),
+        };
         self.now = now;
         self.prune_dedup();
-        let outcome = request
-            .command
-            .validate()
+        let outcome = permission
+            .and_then(|()| request.command.validate())
             .and_then(|()| self.execute(&request.command));
         self.remember(request, outcome.clone());
         outcome
+    }
+
+    /// Authenticates `caller`: the account must exist and the token version
+    /// must be its current one.
+    ///
+    /// Returns the account, or [`Rejection::Unauthenticated`] (the same
+    /// message for an unknown user and a revoked token). Since logout and
+    /// password changes are log entries that bump the token version, a
+    /// token is refused from exactly that point of the log on, on every
+    /// replica. `apply` calls this for every request with a caller; the
+    /// gRPC edge calls it for reads.
+    pub fn authorize(&self, caller: &Caller) -> Result<&User, Rejection> {
+        self.users
+            .get(&caller.user)
+            .filter(|user| user.token_version == caller.token_version)
+            .ok_or_else(|| Rejection::Unauthenticated(SESSION_INVALID.to_owned()))
+    }
+
+    /// The account with this id.
+    pub fn user(&self, id: &UserId) -> Option<&User> {
+        self.users.get(id)
+    }
+
+    /// The account registered with `email`, which is normalised first (as by
+    /// [`normalize_email`]); `None` if there is none or the address is invalid.
+    pub fn user_by_email(&self, email: &str) -> Option<&User> {
+        let email = normalize_email(email).ok()?;
+        self.by_email.get(&email).and_then(|id| self.users.get(id))
+    }
+
+    /// All accounts, ordered by normalised email.
+    ///
+    /// Email order is used because ids are strings, in which `u10` sorts
+    /// before `u2`: ordering by id would be neither registration order nor
+    /// readable.
+    pub fn users(&self) -> impl Iterator<Item = &User> {
+        self.by_email.values().filter_map(|id| self.users.get(id))
+    }
+
+    /// Number of accounts with the administrator role.
+    pub fn admin_count(&self) -> usize {
+        self.admins.len()
     }
 
     /// Latest effective time applied.
@@ -363,9 +502,22 @@ impl State {
     /// whose status matches and which lists that seat; that every held or
     /// confirmed booking's seats name it back (together, these mean no seat
     /// belongs to two active bookings); that the `held` and `booked`
-    /// counters match the seat map and fit within the seat count; and that
-    /// the user, expiry and dedup indexes match the data they index.
+    /// counters match the seat map and fit within the seat count; that every
+    /// account is stored under its id, has an issued id (`u1` to the user
+    /// counter), a normalised valid email, a well-formed password hash and a
+    /// creation time not after the clock; that no two accounts share an
+    /// email; and that the booking-by-user, expiry, email, administrator and
+    /// dedup indexes match the data they index.
     pub fn check_invariants(&self) -> Result<(), String> {
+        for (key, user) in &self.users {
+            self.check_user(key, user)?;
+        }
+        if build_email_index(&self.users)? != self.by_email {
+            return Err("email index does not match the users".to_owned());
+        }
+        if build_admin_index(&self.users) != self.admins {
+            return Err("administrator index does not match the users".to_owned());
+        }
         for (key, show) in &self.shows {
             self.check_show(key, show)?;
         }
@@ -381,6 +533,30 @@ impl State {
         }
         if build_dedup_index(&self.dedup) != self.dedup_by_time {
             return Err("dedup time index does not match the dedup records".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Checks one account's fields.
+    fn check_user(&self, key: &UserId, user: &User) -> Result<(), String> {
+        let id = &user.id;
+        if key != id {
+            return Err(format!("user {id} is stored under key {key}"));
+        }
+        if !user_number(id).is_some_and(|n| (1..=self.last_user_id).contains(&n)) {
+            return Err(format!(
+                "user {id} is not an issued id (u1 to u{})",
+                self.last_user_id
+            ));
+        }
+        if normalize_email(&user.email).as_deref() != Ok(user.email.as_str()) {
+            return Err(format!("user {id} has an invalid or unnormalised email"));
+        }
+        if check_password_hash(&user.password_hash).is_err() {
+            return Err(format!("user {id} has a malformed password hash"));
+        }
+        if user.created_at > self.now {
+            return Err(format!("user {id} was created after the clock's time"));
         }
         Ok(())
     }
@@ -508,13 +684,20 @@ impl State {
                 seats,
                 user,
                 ttl_ms,
+                max_seats_per_user,
             } => {
                 let expires_at = self.now.saturating_add_ms(*ttl_ms);
-                self.reserve(show, seats, user, BookingStatus::Held { expires_at })
+                let status = BookingStatus::Held { expires_at };
+                self.reserve(show, seats, user, *max_seats_per_user, status)
             }
-            Command::Book { show, seats, user } => {
-                let at = self.now;
-                self.reserve(show, seats, user, BookingStatus::Confirmed { at })
+            Command::Book {
+                show,
+                seats,
+                user,
+                max_seats_per_user,
+            } => {
+                let status = BookingStatus::Confirmed { at: self.now };
+                self.reserve(show, seats, user, *max_seats_per_user, status)
             }
             Command::Confirm { booking } => self.confirm(*booking),
             Command::Release { booking } => self.release(*booking),
@@ -522,7 +705,97 @@ impl State {
             Command::ExpireHolds => Ok(Effect::Expired {
                 released: self.expire_holds(),
             }),
+            Command::RegisterUser {
+                email,
+                password_hash,
+                admin,
+            } => self.register_user(email, password_hash, *admin),
+            Command::BootstrapAdmin {
+                email,
+                password_hash,
+            } => {
+                if !self.admins.is_empty() {
+                    return Err(Rejection::AdminExists);
+                }
+                self.register_user(email, password_hash, true)
+            }
+            Command::SetAdmin { user, admin } => self.set_admin(user, *admin),
+            Command::RevokeSessions { user } => self.revoke_sessions(user, None),
+            Command::ChangePassword {
+                user,
+                password_hash,
+            } => self.revoke_sessions(user, Some(password_hash)),
         }
+    }
+
+    /// `RegisterUser`, and `BootstrapAdmin` once it has checked that there is no administrator.
+    fn register_user(&mut self, email: &str, password_hash: &str, admin: bool) -> Outcome {
+        let email = normalize_email(email)?;
+        check_password_hash(password_hash)?;
+        if self.by_email.contains_key(&email) {
+            return Err(Rejection::EmailTaken(email));
+        }
+        let number = self
+            .last_user_id
+            .checked_add(1)
+            .ok_or_else(|| Rejection::Invalid("user ids exhausted".to_owned()))?;
+        // Every check has passed; mutate.
+        self.last_user_id = number;
+        let user = User {
+            id: user_id(number),
+            email,
+            password_hash: password_hash.to_owned(),
+            admin,
+            token_version: 0,
+            created_at: self.now,
+        };
+        let summary = user.summary();
+        self.by_email.insert(user.email.clone(), user.id.clone());
+        if admin {
+            self.admins.insert(user.id.clone());
+        }
+        self.users.insert(user.id.clone(), user);
+        Ok(Effect::User(summary))
+    }
+
+    /// `SetAdmin`.
+    fn set_admin(&mut self, id: &UserId, admin: bool) -> Outcome {
+        let user = self
+            .users
+            .get_mut(id)
+            .ok_or_else(|| Rejection::UserNotFound(id.clone()))?;
+        if user.admin && !admin && self.admins.len() <= 1 {
+            return Err(Rejection::LastAdmin);
+        }
+        // Every check has passed; mutate.
+        user.admin = admin;
+        if admin {
+            self.admins.insert(id.clone());
+        } else {
+            self.admins.remove(id);
+        }
+        Ok(Effect::User(user.summary()))
+    }
+
+    /// `RevokeSessions`, and with a new hash `ChangePassword`: bumps the token version.
+    fn revoke_sessions(&mut self, id: &UserId, password_hash: Option<&str>) -> Outcome {
+        if let Some(hash) = password_hash {
+            check_password_hash(hash)?;
+        }
+        let user = self
+            .users
+            .get_mut(id)
+            .ok_or_else(|| Rejection::UserNotFound(id.clone()))?;
+        let token_version = user
+            .token_version
+            .checked_add(1)
+            .ok_or_else(|| Rejection::Invalid("token_version exhausted".to_owned()))?;
+        // Every check has passed; mutate.
+        user.token_version = token_version;
+        if let Some(hash) = password_hash {
+            hash.clone_into(&mut user.password_hash);
+        }
+        Ok(Effect::User(user.summary()))
     }
 
     /// `CreateShow`.
@@ -603,14 +876,20 @@ impl State {
     }
 
     /// `Hold` and `Book`: creates a booking with `status` over `seats`, all or none.
+    ///
+    /// A non-zero `max_seats_per_user` caps the seats `user` may have in
+    /// active bookings of the show, these included. Administrators (box
+    /// office staff selling at the counter) are exempt.
     fn reserve(
         &mut self,
         show_id: &ShowId,
         seats: &[SeatNo],
         user: &UserId,
+        max_seats_per_user: u32,
         status: BookingStatus,
     ) -> Outcome {
         let now = self.now;
+        let capped = max_seats_per_user > 0 && !self.user(user).is_some_and(|u| u.admin);
         let show = self
             .shows
             .get_mut(show_id)
@@ -627,6 +906,17 @@ impl State {
                 seat,
                 seat_count: show.seat_count(),
             });
+        }
+        if capped {
+            let already = active_seats(&self.by_user, &self.bookings, user, show_id);
+            let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+            if already.saturating_add(wanted) > max_seats_per_user {
+                return Err(Rejection::SeatLimit {
+                    show: show_id.clone(),
+                    limit: max_seats_per_user,
+                    already,
+                });
+            }
         }
         for &no in &seats {
             match show.seat(no) {
@@ -785,6 +1075,7 @@ impl State {
     fn remember(&mut self, request: &Request, outcome: Outcome) {
         let record = DedupRecord {
             at: self.now,
+            caller: request.caller.as_ref().map(|caller| caller.user.clone()),
             command: request.command.clone(),
             outcome,
         };
@@ -813,7 +1104,15 @@ impl State {
                 return Err(format!("snapshot lists booking {id} twice"));
             }
         }
+        let mut users = BTreeMap::new();
+        for user in snapshot.users {
+            let id = user.id.clone();
+            if users.insert(id.clone(), user).is_some() {
+                return Err(format!("snapshot lists user {id} twice"));
+            }
+        }
         let (by_user, hold_expiry) = build_booking_indexes(&bookings);
+        let by_email = build_email_index(&users)?;
         let state = State {
             now: snapshot.now,
             last_booking_id: snapshot.last_booking_id,
@@ -823,6 +1122,10 @@ impl State {
             hold_expiry,
             dedup_by_time: build_dedup_index(&snapshot.dedup),
             dedup: snapshot.dedup,
+            last_user_id: snapshot.last_user_id,
+            admins: build_admin_index(&users),
+            by_email,
+            users,
         };
         state
             .check_invariants()
@@ -867,6 +1170,60 @@ fn build_booking_indexes(bookings: &BTreeMap<BookingId, Booking>) -> (UserIndex,
     (by_user, hold_expiry)
 }
 
+/// Seats `user` has in active (held or confirmed) bookings of `show`.
+///
+/// Looks only at the user's own bookings, through the per-user index.
+fn active_seats(
+    by_user: &UserIndex,
+    bookings: &BTreeMap<BookingId, Booking>,
+    user: &UserId,
+    show: &ShowId,
+) -> u32 {
+    by_user
+        .get(user)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| bookings.get(id))
+        .filter(|booking| booking.show == *show && booking.status.is_active())
+        .fold(0u32, |total, booking| {
+            total.saturating_add(u32::try_from(booking.seats.len()).unwrap_or(u32::MAX))
+        })
+}
+
+/// The id of the `number`th account.
+fn user_id(number: u64) -> UserId {
+    UserId(format!("u{number}"))
+}
+
+/// The number of an account id of the form `u{n}`, if it is exactly that form.
+fn user_number(id: &UserId) -> Option<u64> {
+    let number = id.as_str().strip_prefix('u')?.parse().ok()?;
+    (user_id(number) == *id).then_some(number)
+}
+
+/// The email index implied by `users`, or a description of two accounts sharing an email.
+fn build_email_index(users: &BTreeMap<UserId, User>) -> Result<EmailIndex, String> {
+    let mut by_email = EmailIndex::new();
+    for user in users.values() {
+        if let Some(other) = by_email.insert(user.email.clone(), user.id.clone()) {
+            return Err(format!(
+                "users {other} and {} share an email address",
+                user.id
+            ));
+        }
+    }
+    Ok(by_email)
+}
+
+/// The administrator index implied by `users`.
+fn build_admin_index(users: &BTreeMap<UserId, User>) -> BTreeSet<UserId> {
+    users
+        .values()
+        .filter(|user| user.admin)
+        .map(|user| user.id.clone())
+        .collect()
+}
+
 /// The time index implied by the dedup records.
 fn build_dedup_index(dedup: &BTreeMap<RequestId, DedupRecord>) -> BTreeSet<(Timestamp, RequestId)> {
     dedup
@@ -888,6 +1245,10 @@ struct SnapshotRef<'a> {
     bookings: Values<'a, BookingId, Booking>,
     /// Dedup records, by request id.
     dedup: &'a BTreeMap<RequestId, DedupRecord>,
+    /// Highest user number issued.
+    last_user_id: u64,
+    /// User accounts, ordered by id.
+    users: Values<'a, UserId, User>,
 }
 
 /// Serialized form of [`State`], owned for reading; field for field like [`SnapshotRef`].
@@ -903,6 +1264,10 @@ struct Snapshot {
     bookings: Vec<Booking>,
     /// Dedup records, by request id.
     dedup: BTreeMap<RequestId, DedupRecord>,
+    /// Highest user number issued.
+    last_user_id: u64,
+    /// User accounts, ordered by id.
+    users: Vec<User>,
 }
 
 /// Serializes the values of a map as a sequence (their keys are inside them).
@@ -922,6 +1287,8 @@ impl Serialize for State {
             shows: Values(&self.shows),
             bookings: Values(&self.bookings),
             dedup: &self.dedup,
+            last_user_id: self.last_user_id,
+            users: Values(&self.users),
         }
         .serialize(serializer)
     }

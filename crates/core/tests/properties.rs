@@ -1,12 +1,15 @@
 //! Property tests: random histories against a naive reference model.
 //!
-//! Each case creates two small shows (one of which starts part-way through
-//! the history), then applies up to 200 random steps: holds, direct
-//! bookings, confirmations, releases, cancellations, expiry sweeps and
-//! resizes, with invalid seats, unknown bookings, time jitter, retries of
-//! earlier requests and reuse of earlier request ids. After every step the
-//! state must pass `check_invariants`, agree exactly with the model, and
-//! give each retry its first outcome without changing.
+//! Each case bootstraps an administrator, registers three customers and
+//! creates two small shows (one of which starts part-way through the
+//! history), then applies up to 200 random steps: holds and direct bookings
+//! (some with a per-customer seat cap), confirmations, releases,
+//! cancellations, expiry sweeps, resizes and logouts, with invalid seats,
+//! unknown bookings, time jitter, retries of earlier requests and reuse of
+//! earlier request ids. Each step is sent by the system, its own customer,
+//! the administrator, some other account, or a revoked session. After every
+//! step the state must pass `check_invariants`, agree exactly with the
+//! model, and give each retry its first outcome without changing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,8 +25,21 @@ const SEATS: u32 = 8;
 const PRICES: [i64; 2] = [1_500, 999];
 /// Start of each show, relative to `T0`: the second starts mid-history.
 const STARTS: [i64; 2] = [100_000_000, 1_000_000];
-/// The users who book.
-const USERS: [&str; 3] = ["ann", "ben", "cat"];
+/// The customers who book: the accounts registered after the administrator.
+const USERS: [&str; 3] = ["u2", "u3", "u4"];
+/// Their email addresses, registered in this order.
+const EMAILS: [&str; 3] = ["ann@example.com", "ben@example.com", "cat@example.com"];
+/// The administrator, bootstrapped first.
+const ADMIN: &str = "u1";
+/// The administrator's email address.
+const ADMIN_EMAIL: &str = "boss@example.com";
+/// The password hash every account is registered with.
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+
+/// Account `index`: a customer for `0..USERS.len()`, otherwise the administrator.
+fn account(index: usize) -> UserId {
+    USERS.get(index).copied().unwrap_or(ADMIN).into()
+}
 
 /// A choice among the elements of a collection not yet known when generated.
 #[derive(Clone, Debug)]
@@ -55,6 +71,21 @@ enum Pick {
     Raw(u64),
 }
 
+/// Who sends a generated step.
+#[derive(Clone, Debug)]
+enum Who {
+    /// A trusted internal request (no caller).
+    System,
+    /// The customer the step names (for steps naming none: the system).
+    Owner,
+    /// The administrator.
+    Admin,
+    /// Account `n` (see [`account`]).
+    Other(usize),
+    /// The step's customer (or the administrator) with a revoked or never-issued token.
+    Stale,
+}
+
 /// One generated step, resolved into a request when it runs.
 #[derive(Clone, Debug)]
 enum Op {
@@ -63,11 +94,13 @@ enum Op {
         seats: Vec<u32>,
         user: usize,
         ttl_ms: i64,
+        cap: u32,
     },
     Book {
         show: usize,
         seats: Vec<u32>,
         user: usize,
+        cap: u32,
     },
     Confirm(Pick),
     Release(Pick),
@@ -77,6 +110,8 @@ enum Op {
         show: usize,
         seat_count: u32,
     },
+    /// Log account `n` out everywhere.
+    Revoke(usize),
     /// Re-send an earlier request unchanged.
     Retry(Choice),
     /// Send a different command under an earlier request id.
@@ -109,18 +144,37 @@ fn ttl() -> impl Strategy<Value = i64> {
     ]
 }
 
+/// A per-customer seat cap: mostly none.
+fn cap() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        3 => Just(0u32),
+        2 => 1u32..=6,
+    ]
+}
+
+fn who() -> impl Strategy<Value = Who> {
+    prop_oneof![
+        3 => Just(Who::System),
+        8 => Just(Who::Owner),
+        1 => Just(Who::Admin),
+        1 => (0..=USERS.len()).prop_map(Who::Other),
+        1 => Just(Who::Stale),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..2usize, seat_list(), 0..USERS.len(), ttl())
-            .prop_map(|(show, seats, user, ttl_ms)| Op::Hold { show, seats, user, ttl_ms }),
-        2 => (0..2usize, seat_list(), 0..USERS.len())
-            .prop_map(|(show, seats, user)| Op::Book { show, seats, user }),
+        4 => (0..2usize, seat_list(), 0..USERS.len(), ttl(), cap())
+            .prop_map(|(show, seats, user, ttl_ms, cap)| Op::Hold { show, seats, user, ttl_ms, cap }),
+        2 => (0..2usize, seat_list(), 0..USERS.len(), cap())
+            .prop_map(|(show, seats, user, cap)| Op::Book { show, seats, user, cap }),
         3 => pick().prop_map(Op::Confirm),
         2 => pick().prop_map(Op::Release),
         2 => (pick(), 0..USERS.len()).prop_map(|(pick, user)| Op::Cancel(pick, user)),
         2 => Just(Op::Expire),
         1 => (0..2usize, 0u32..=SEATS + 4)
             .prop_map(|(show, seat_count)| Op::Resize { show, seat_count }),
+        1 => (0..=USERS.len()).prop_map(Op::Revoke),
         2 => choice().prop_map(Op::Retry),
         1 => choice().prop_map(Op::Reuse),
     ]
@@ -135,11 +189,11 @@ fn time_step() -> impl Strategy<Value = i64> {
     ]
 }
 
-fn steps() -> impl Strategy<Value = Vec<(i64, Op)>> {
-    prop::collection::vec((time_step(), op()), 0..=200)
+fn steps() -> impl Strategy<Value = Vec<(i64, Op, Who)>> {
+    prop::collection::vec((time_step(), op(), who()), 0..=200)
 }
 
-/// A naive reference implementation of the booking rules.
+/// A naive reference implementation of the booking and account rules.
 #[derive(Debug)]
 struct Model {
     now: Timestamp,
@@ -149,6 +203,8 @@ struct Model {
     /// Taken seats; absent means available.
     taken: BTreeMap<(ShowId, SeatNo), Seat>,
     bookings: BTreeMap<BookingId, Booking>,
+    /// Accounts, as commands report them.
+    users: BTreeMap<UserId, UserSummary>,
 }
 
 impl Model {
@@ -159,12 +215,23 @@ impl Model {
             shows: BTreeMap::new(),
             taken: BTreeMap::new(),
             bookings: BTreeMap::new(),
+            users: BTreeMap::new(),
         }
     }
 
-    /// Predicts the outcome of `command` and applies it to the model.
-    fn apply(&mut self, at: Timestamp, command: &Command) -> Outcome {
+    /// Predicts the outcome of `command` sent by `caller` and applies it to the model.
+    fn apply(&mut self, at: Timestamp, caller: Option<&Caller>, command: &Command) -> Outcome {
+        if let Some(caller) = caller {
+            let current = self.users.get(&caller.user).map(|user| user.token_version);
+            if current != Some(caller.token_version) {
+                // Refused before the clock moves.
+                return Err(Rejection::Unauthenticated(String::new()));
+            }
+        }
         self.now = self.now.max(at);
+        if let Some(caller) = caller {
+            self.permit(caller, command)?;
+        }
         match command {
             Command::CreateShow {
                 show,
@@ -184,8 +251,14 @@ impl Model {
                 seats,
                 user,
                 ttl_ms,
-            } => self.reserve(show, seats, user, Some(*ttl_ms)),
-            Command::Book { show, seats, user } => self.reserve(show, seats, user, None),
+                max_seats_per_user,
+            } => self.reserve(show, seats, user, *max_seats_per_user, Some(*ttl_ms)),
+            Command::Book {
+                show,
+                seats,
+                user,
+                max_seats_per_user,
+            } => self.reserve(show, seats, user, *max_seats_per_user, None),
             Command::Confirm { booking } => {
                 let expires_at = self.held(*booking)?;
                 if expires_at <= self.now {
@@ -255,8 +328,70 @@ impl Model {
                 }
                 Ok(Effect::Show(self.summary(show)))
             }
-            Command::UpdateShow { .. } => unreachable!("not generated"),
+            Command::BootstrapAdmin { email, .. } => {
+                if self.users.values().any(|user| user.admin) {
+                    return Err(Rejection::AdminExists);
+                }
+                self.register(email, true)
+            }
+            Command::RegisterUser { email, admin, .. } => self.register(email, *admin),
+            Command::RevokeSessions { user } => {
+                let account = self
+                    .users
+                    .get_mut(user)
+                    .ok_or_else(|| Rejection::UserNotFound(user.clone()))?;
+                account.token_version += 1;
+                Ok(Effect::User(account.clone()))
+            }
+            Command::UpdateShow { .. }
+            | Command::SetAdmin { .. }
+            | Command::ChangePassword { .. } => {
+                unreachable!("not generated")
+            }
         }
+    }
+
+    /// The permission rules, written out independently of `check_permission`.
+    fn permit(&self, caller: &Caller, command: &Command) -> Result<(), Rejection> {
+        let me = &caller.user;
+        let admin = self.users[me].admin;
+        let allowed = match command {
+            Command::CreateShow { .. } | Command::UpdateShow { .. } | Command::SetAdmin { .. } => {
+                admin
+            }
+            Command::Hold { user, .. }
+            | Command::Book { user, .. }
+            | Command::Cancel { user, .. } => user == me,
+            Command::RevokeSessions { user } => user == me || admin,
+            Command::ChangePassword { user, .. } => user == me,
+            Command::RegisterUser { admin: wanted, .. } => !wanted || admin,
+            Command::BootstrapAdmin { .. }
+            | Command::Confirm { .. }
+            | Command::Release { .. }
+            | Command::ExpireHolds => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Rejection::PermissionDenied(String::new()))
+        }
+    }
+
+    /// Registers an account (emails in these tests are valid and normalised).
+    fn register(&mut self, email: &str, admin: bool) -> Outcome {
+        if self.users.values().any(|user| user.email == email) {
+            return Err(Rejection::EmailTaken(email.to_owned()));
+        }
+        let id = UserId(format!("u{}", self.users.len() + 1));
+        let user = UserSummary {
+            id: id.clone(),
+            email: email.to_owned(),
+            admin,
+            token_version: 0,
+            created_at: self.now,
+        };
+        self.users.insert(id, user.clone());
+        Ok(Effect::User(user))
     }
 
     fn reserve(
@@ -264,6 +399,7 @@ impl Model {
         show: &ShowId,
         seats: &[SeatNo],
         user: &UserId,
+        cap: u32,
         ttl_ms: Option<i64>,
     ) -> Outcome {
         let distinct: BTreeSet<SeatNo> = seats.iter().copied().collect();
@@ -287,6 +423,22 @@ impl Model {
                 seat,
                 seat_count,
             });
+        }
+        if cap > 0 {
+            let already: usize = self
+                .bookings
+                .values()
+                .filter(|b| b.user == *user && b.show == *show && b.status.is_active())
+                .map(|b| b.seats.len())
+                .sum();
+            let already = u32::try_from(already).expect("few seats");
+            if already + u32::try_from(distinct.len()).expect("few seats") > cap {
+                return Err(Rejection::SeatLimit {
+                    show: show.clone(),
+                    limit: cap,
+                    already,
+                });
+            }
         }
         for &seat in &distinct {
             match self.taken.get(&(show.clone(), seat)) {
@@ -394,6 +546,37 @@ impl Model {
         }
     }
 
+    /// The caller `who` stands for when sending `op`.
+    fn caller(&self, who: &Who, op: &Op) -> Option<Caller> {
+        let owner = match op {
+            Op::Hold { user, .. } | Op::Book { user, .. } | Op::Cancel(_, user) => {
+                Some(account(*user))
+            }
+            Op::Revoke(user) => Some(account(*user)),
+            _ => None,
+        };
+        let version = |user: &UserId| self.users[user].token_version;
+        let current = |user: UserId| Caller {
+            token_version: version(&user),
+            user,
+        };
+        match who {
+            Who::System => None,
+            Who::Owner => owner.map(current),
+            Who::Admin => Some(current(ADMIN.into())),
+            Who::Other(index) => Some(current(account(*index))),
+            Who::Stale => {
+                let user = owner.unwrap_or_else(|| ADMIN.into());
+                // An earlier version, or one never issued: stale for good either way.
+                let token_version = version(&user).checked_sub(1).unwrap_or(u64::MAX);
+                Some(Caller {
+                    user,
+                    token_version,
+                })
+            }
+        }
+    }
+
     /// The command for a non-retry operation.
     fn command(&self, op: &Op) -> Command {
         let seat_nos = |seats: &[u32]| seats.iter().copied().map(SeatNo).collect();
@@ -403,16 +586,24 @@ impl Model {
                 seats,
                 user,
                 ttl_ms,
+                cap,
             } => Command::Hold {
                 show: show_id(*show),
                 seats: seat_nos(seats),
                 user: USERS[*user].into(),
                 ttl_ms: *ttl_ms,
+                max_seats_per_user: *cap,
             },
-            Op::Book { show, seats, user } => Command::Book {
+            Op::Book {
+                show,
+                seats,
+                user,
+                cap,
+            } => Command::Book {
                 show: show_id(*show),
                 seats: seat_nos(seats),
                 user: USERS[*user].into(),
+                max_seats_per_user: *cap,
             },
             Op::Confirm(pick) => Command::Confirm {
                 booking: self.resolve(pick),
@@ -432,6 +623,9 @@ impl Model {
                 price_cents: None,
                 starts_at: None,
             },
+            Op::Revoke(user) => Command::RevokeSessions {
+                user: account(*user),
+            },
         }
     }
 }
@@ -444,10 +638,13 @@ fn wrong_status(booking: &Booking, expected: &str) -> Rejection {
     }
 }
 
-/// Equal outcomes, except that `Invalid` messages are not compared.
+/// Equal outcomes, except that the messages of `Invalid`, `Unauthenticated`
+/// and `PermissionDenied` are not compared.
 fn same_outcome(actual: &Outcome, predicted: &Outcome) -> bool {
     match (actual, predicted) {
-        (Err(Rejection::Invalid(_)), Err(Rejection::Invalid(_))) => true,
+        (Err(Rejection::Invalid(_)), Err(Rejection::Invalid(_)))
+        | (Err(Rejection::Unauthenticated(_)), Err(Rejection::Unauthenticated(_)))
+        | (Err(Rejection::PermissionDenied(_)), Err(Rejection::PermissionDenied(_))) => true,
         _ => actual == predicted,
     }
 }
@@ -510,6 +707,23 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
         })
         .min();
     prop_assert_eq!(state.next_hold_expiry(), next_expiry);
+    let users: Vec<UserSummary> = state.users().map(User::summary).collect();
+    let mut expected: Vec<UserSummary> = model.users.values().cloned().collect();
+    expected.sort_by(|a, b| a.email.cmp(&b.email));
+    prop_assert_eq!(users, expected);
+    for (id, user) in &model.users {
+        let actual = state.user(id).map(User::summary);
+        prop_assert_eq!(actual.as_ref(), Some(user));
+        let caller = Caller {
+            user: id.clone(),
+            token_version: user.token_version,
+        };
+        prop_assert_eq!(state.authorize(&caller).map(|u| &u.id), Ok(id));
+    }
+    prop_assert_eq!(
+        state.admin_count(),
+        model.users.values().filter(|u| u.admin).count()
+    );
     Ok(())
 }
 
@@ -522,49 +736,100 @@ fn round_trip(state: &State) -> Result<State, TestCaseError> {
     Ok(restored)
 }
 
+/// An applied request, its outcome, and whether it was recorded for dedup.
+struct Sent {
+    request: Request,
+    outcome: Outcome,
+    /// False for requests refused as `Unauthenticated`, which leave no trace.
+    recorded: bool,
+}
+
 /// Runs one random history; see the module documentation.
-fn run_history(steps: &[(i64, Op)], last: &Op) -> Result<(), TestCaseError> {
+fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCaseError> {
     let mut state = State::new();
     let mut model = Model::new();
-    let mut history: Vec<(Request, Outcome)> = Vec::new();
+    let mut history: Vec<Sent> = Vec::new();
     let mut at = T0;
     let mut fresh = 0u64;
-    let mut next_request = |command: Command| {
+    let mut next_request = |caller: Option<Caller>, command: Command| {
         fresh += 1;
         Request {
             request_id: RequestId(format!("q-{fresh}")),
+            caller,
             command,
         }
     };
 
+    let mut setup = vec![Command::BootstrapAdmin {
+        email: ADMIN_EMAIL.into(),
+        password_hash: HASH.into(),
+    }];
+    setup.extend(EMAILS.map(|email| Command::RegisterUser {
+        email: email.into(),
+        password_hash: HASH.into(),
+        admin: false,
+    }));
     for (index, (start, price)) in STARTS.into_iter().zip(PRICES).enumerate() {
-        let request = next_request(Command::CreateShow {
+        setup.push(Command::CreateShow {
             show: show_id(index),
             title: format!("Show {index}"),
             seat_count: SEATS,
             price_cents: price,
             starts_at: Timestamp(T0 + start),
         });
+    }
+    for (index, command) in setup.into_iter().enumerate() {
+        // The first show is created by the administrator, everything else by the system.
+        let caller = (index == 1 + EMAILS.len()).then(|| Caller {
+            user: ADMIN.into(),
+            token_version: 0,
+        });
+        let request = next_request(caller, command);
         let outcome = state.apply(Timestamp(at), &request);
-        prop_assert_eq!(&outcome, &model.apply(Timestamp(at), &request.command));
-        history.push((request, outcome));
+        let predicted = model.apply(Timestamp(at), request.caller.as_ref(), &request.command);
+        prop_assert_eq!(&outcome, &predicted);
+        prop_assert!(outcome.is_ok(), "setup failed: {:?}", outcome);
+        history.push(Sent {
+            request,
+            outcome,
+            recorded: true,
+        });
+    }
+    for (index, user) in USERS.iter().enumerate() {
+        prop_assert_eq!(
+            state.user_by_email(EMAILS[index]).map(|u| u.id.as_str()),
+            Some(*user)
+        );
     }
 
-    for (step, (dt, op)) in steps.iter().enumerate() {
+    for (step, (dt, op, who)) in steps.iter().enumerate() {
         at += dt;
         let time = Timestamp(at);
         match op {
             Op::Retry(choice) => {
-                let (request, first) = &history[choice.position(history.len())];
+                let sent = &history[choice.position(history.len())];
                 let before = state.clone();
-                let outcome = state.apply(time, request);
-                prop_assert_eq!(&outcome, first, "retry of {:?}", request);
+                let outcome = state.apply(time, &sent.request);
+                if sent.recorded {
+                    // Even if the caller's token has been revoked since.
+                    prop_assert_eq!(&outcome, &sent.outcome, "retry of {:?}", sent.request);
+                } else {
+                    // Judged afresh; a stale token stays stale.
+                    prop_assert!(
+                        matches!(outcome, Err(Rejection::Unauthenticated(_))),
+                        "retry of {:?} gave {:?}",
+                        sent.request,
+                        outcome
+                    );
+                }
                 prop_assert_eq!(&state, &before, "a retry changed the state");
             }
             Op::Reuse(choice) => {
-                let (request, _) = &history[choice.position(history.len())];
+                let recorded: Vec<&Sent> = history.iter().filter(|sent| sent.recorded).collect();
+                let request = &recorded[choice.position(recorded.len())].request;
                 let other = Request {
                     request_id: request.request_id.clone(),
+                    caller: None,
                     command: Command::Release {
                         booking: BookingId(u64::MAX),
                     },
@@ -578,18 +843,28 @@ fn run_history(steps: &[(i64, Op)], last: &Op) -> Result<(), TestCaseError> {
                 prop_assert_eq!(&state, &before, "a reused id changed the state");
             }
             _ => {
-                let request = next_request(model.command(op));
+                let request = next_request(model.caller(who, op), model.command(op));
+                let before = state.clone();
                 let outcome = state.apply(time, &request);
-                let predicted = model.apply(time, &request.command);
+                let predicted = model.apply(time, request.caller.as_ref(), &request.command);
                 prop_assert!(
                     same_outcome(&outcome, &predicted),
-                    "step {}: {:?}\n got {:?}\n expected {:?}",
+                    "step {}: {:?} from {:?}\n got {:?}\n expected {:?}",
                     step,
                     request.command,
+                    request.caller,
                     outcome,
                     predicted
                 );
-                history.push((request, outcome));
+                let recorded = !matches!(outcome, Err(Rejection::Unauthenticated(_)));
+                if !recorded {
+                    prop_assert_eq!(&state, &before, "an unauthenticated request left a trace");
+                }
+                history.push(Sent {
+                    request,
+                    outcome,
+                    recorded,
+                });
             }
         }
         check_against_model(&state, &model)?;
@@ -600,7 +875,8 @@ fn run_history(steps: &[(i64, Op)], last: &Op) -> Result<(), TestCaseError> {
 
     // A restored snapshot behaves exactly like the original.
     let mut restored = round_trip(&state)?;
-    let request = next_request(model.command(last));
+    let (op, who) = last;
+    let request = next_request(model.caller(who, op), model.command(op));
     at += 1_000;
     let original = state.apply(Timestamp(at), &request);
     let replica = restored.apply(Timestamp(at), &request);
@@ -614,7 +890,7 @@ proptest! {
 
     /// Random histories keep every invariant and match the reference model.
     #[test]
-    fn random_histories_match_the_model(steps in steps(), last in op()) {
+    fn random_histories_match_the_model(steps in steps(), last in (op(), who())) {
         run_history(&steps, &last)?;
     }
 }
@@ -623,75 +899,65 @@ proptest! {
 #[test]
 fn scripted_history_matches_the_model() {
     let i = Choice::Nth;
+    let hold = |show, seats: &[u32], user, ttl_ms, cap| Op::Hold {
+        show,
+        seats: seats.to_vec(),
+        user,
+        ttl_ms,
+        cap,
+    };
+    let book = |show, seats: &[u32], user, cap| Op::Book {
+        show,
+        seats: seats.to_vec(),
+        user,
+        cap,
+    };
     let steps = vec![
-        (
-            0,
-            Op::Hold {
-                show: 0,
-                seats: vec![1, 2],
-                user: 0,
-                ttl_ms: 30_000,
-            },
-        ),
-        (
-            10,
-            Op::Book {
-                show: 0,
-                seats: vec![2, 3],
-                user: 1,
-            },
-        ),
-        (
-            10,
-            Op::Book {
-                show: 0,
-                seats: vec![3, 4],
-                user: 1,
-            },
-        ),
-        (10, Op::Confirm(Pick::Issued(i(0)))),
-        (10, Op::Cancel(Pick::Issued(i(1)), 0)),
-        (10, Op::Cancel(Pick::Issued(i(1)), 1)),
-        (10, Op::Retry(i(3))),
-        (10, Op::Reuse(i(4))),
-        (
-            10,
-            Op::Hold {
-                show: 1,
-                seats: vec![8, 9],
-                user: 2,
-                ttl_ms: 1_000,
-            },
-        ),
-        (
-            10,
-            Op::Hold {
-                show: 1,
-                seats: vec![8],
-                user: 2,
-                ttl_ms: 1_000,
-            },
-        ),
-        (5_000, Op::Expire),
+        (0, hold(0, &[1, 2], 0, 30_000, 0), Who::Owner),
+        (10, book(0, &[2, 3], 1, 0), Who::Owner),
+        (10, book(0, &[3, 4], 1, 0), Who::System),
+        // Over ben's cap of 3 on show 0 (he has 3, 4).
+        (10, book(0, &[5, 6], 1, 3), Who::Owner),
+        // Someone else's booking, and a customer confirming: refused.
+        (10, book(0, &[5], 1, 0), Who::Other(0)),
+        (10, Op::Confirm(Pick::Issued(i(0))), Who::Owner),
+        (10, Op::Confirm(Pick::Issued(i(0))), Who::Other(0)),
+        (10, Op::Cancel(Pick::Issued(i(1)), 0), Who::Owner),
+        (10, Op::Cancel(Pick::Issued(i(1)), 1), Who::Owner),
+        // Cancelled seats no longer count against the cap.
+        (10, book(0, &[5, 6], 1, 3), Who::Owner),
+        (10, Op::Retry(i(3)), Who::System),
+        (10, Op::Reuse(i(4)), Who::System),
+        // Logout: cat's old token is refused, then her retry of it too.
+        (10, Op::Revoke(2), Who::Owner),
+        (10, hold(1, &[1], 2, 1_000, 0), Who::Stale),
+        (10, Op::Retry(i(17)), Who::System),
+        (10, Op::Revoke(2), Who::Other(0)),
+        (10, Op::Revoke(2), Who::Admin),
+        (10, hold(1, &[8, 9], 2, 1_000, 0), Who::Owner),
+        (10, hold(1, &[8], 2, 1_000, 2), Who::Owner),
+        (5_000, Op::Expire, Who::Owner),
+        (10, Op::Expire, Who::Admin),
         (
             10,
             Op::Resize {
                 show: 1,
                 seat_count: 4,
             },
+            Who::Other(1),
         ),
-        (-100, Op::Release(Pick::Raw(0))),
         (
-            2_000_000,
-            Op::Hold {
+            10,
+            Op::Resize {
                 show: 1,
-                seats: vec![1],
-                user: 2,
-                ttl_ms: 1_000,
+                seat_count: 4,
             },
+            Who::Admin,
         ),
+        (-100, Op::Release(Pick::Raw(0)), Who::System),
+        (2_000_000, hold(1, &[1], 2, 1_000, 0), Who::Owner),
     ];
-    if let Err(error) = run_history(&steps, &Op::Expire) {
+    if let Err(error) = run_history(&steps, &(Op::Expire, Who::System)) {
         panic!("{error}");
     }
 }

@@ -1,35 +1,60 @@
-//! Who is calling.
+//! Who is calling: session tokens verified on the node itself.
 //!
-//! Until the auth service exists, a caller names itself in the
-//! `x-boxoffice-user` metadata entry and nothing checks it: this is a
-//! development identity, not security. The auth issue replaces
-//! [`Caller::from_request`] with verification of the session token in
-//! `authorization: Bearer …`; no message changes.
+//! Every call that needs a user carries `authorization: Bearer <access
+//! token>`. The node verifies the token's signature, algorithm, issuer,
+//! audience, kind and expiry locally, from the public keys in its config,
+//! without asking the auth service. Whether the session is still valid
+//! (the token's version against the user's, after logout or a password
+//! change) and whether the user may do what they ask is decided against the
+//! replicated state: in the state machine for writes, after the read
+//! barrier for reads, so a revoked token is refused on every node.
 
-use boxoffice_core::{UserId, check_id};
-pub use boxoffice_proto::USER_METADATA_KEY;
+use boxoffice_auth::token::{TokenKind, TokenVerifier};
+use boxoffice_core::{Caller, UserId};
 use tonic::{Request, Status};
 
-/// The authenticated caller.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// Their user id.
-    pub user: UserId,
+/// Verifies bearer tokens.
+pub struct Authenticator {
+    verifier: TokenVerifier,
 }
 
-impl Caller {
-    /// The caller of `req`, or UNAUTHENTICATED.
-    pub fn from_request<T>(req: &Request<T>) -> Result<Self, Status> {
-        let value = req.metadata().get(USER_METADATA_KEY).ok_or_else(|| {
-            Status::unauthenticated(format!(
-                "this call needs a caller: set the {USER_METADATA_KEY} metadata"
-            ))
-        })?;
-        let user = value.to_str().map_err(|_| {
-            Status::unauthenticated(format!("{USER_METADATA_KEY} must be printable ASCII"))
-        })?;
-        check_id(USER_METADATA_KEY, user).map_err(|r| Status::unauthenticated(r.to_string()))?;
-        let user = UserId(user.to_owned());
-        Ok(Self { user })
+fn bearer<T>(req: &Request<T>) -> Result<&str, Status> {
+    let value = req.metadata().get("authorization").ok_or_else(|| {
+        Status::unauthenticated(
+            "this call needs `authorization: Bearer <access token>`; log in first",
+        )
+    })?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <access token>`"))
+}
+
+impl Authenticator {
+    /// An authenticator trusting `verifier`'s keys.
+    pub fn new(verifier: TokenVerifier) -> Self {
+        Self { verifier }
+    }
+
+    /// The caller of `req`, from a valid access token, or UNAUTHENTICATED.
+    pub fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        let claims = self
+            .verifier
+            .verify(bearer(req)?, TokenKind::Access)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        Ok(Caller {
+            user: UserId(claims.sub),
+            token_version: claims.ver,
+        })
+    }
+
+    /// OK if `req` carries a valid service token (the auth service).
+    pub fn service<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        self.verifier
+            .verify(bearer(req)?, TokenKind::Service)
+            .map(drop)
+            .map_err(|e| Status::unauthenticated(format!("internal account API: {e}")))
     }
 }

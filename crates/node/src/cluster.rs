@@ -8,7 +8,7 @@ use boxoffice_raft::{MembershipError, RaftNode};
 use tonic::{Request, Response, Status};
 
 use crate::app::BookingApp;
-use crate::convert;
+use crate::service::unavailable_status;
 
 /// Cluster administration served by one node.
 pub struct ClusterApi {
@@ -25,7 +25,7 @@ impl ClusterApi {
 fn membership_status(e: MembershipError) -> Status {
     match e {
         MembershipError::Invalid(m) => Status::invalid_argument(m),
-        MembershipError::Unavailable(e) => convert::unavailable_status(&e),
+        MembershipError::Unavailable(e) => unavailable_status(&e),
     }
 }
 

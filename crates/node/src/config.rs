@@ -27,14 +27,19 @@ pub const KEEP_ENTRIES_AFTER_SNAPSHOT: u64 = 1_000;
 
 /// Keys accepted at the top level (environment variables outside this list
 /// are ignored, so `BOXOFFICE_LOG` or similar never break a node).
-const TOP_LEVEL_KEYS: [&str; 6] = [
+const TOP_LEVEL_KEYS: [&str; 8] = [
     "id",
     "listen",
     "advertise",
     "data_dir",
     "initial_members",
     "raft",
+    "auth",
+    "booking",
 ];
+
+/// Default cap on seats one customer may hold or book in one show.
+pub const MAX_SEATS_PER_USER_PER_SHOW: u32 = 10;
 
 /// One member of a new cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +79,42 @@ impl Default for RaftTuning {
     }
 }
 
+/// How the node verifies session tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Directory with the auth service's public keys (`<kid>.pub.pem`).
+    /// Every key there verifies; add the new one before rotating.
+    pub keys_dir: PathBuf,
+    /// Token issuer (`iss`) to accept.
+    pub issuer: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            keys_dir: PathBuf::from("./data/keys"),
+            issuer: boxoffice_auth::token::ISSUER.into(),
+        }
+    }
+}
+
+/// Booking rules the edge applies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BookingSettings {
+    /// Most seats one customer may hold or book in one show (0: no cap).
+    pub max_seats_per_user_per_show: u32,
+}
+
+impl Default for BookingSettings {
+    fn default() -> Self {
+        Self {
+            max_seats_per_user_per_show: MAX_SEATS_PER_USER_PER_SHOW,
+        }
+    }
+}
+
 /// Everything a booking node needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -91,6 +132,10 @@ pub struct NodeConfig {
     pub initial_members: Vec<Member>,
     /// Raft timing and compaction.
     pub raft: RaftTuning,
+    /// Token verification.
+    pub auth: AuthSettings,
+    /// Booking rules.
+    pub booking: BookingSettings,
 }
 
 impl Default for NodeConfig {
@@ -102,6 +147,8 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("./data/node1"),
             initial_members: Vec::new(),
             raft: RaftTuning::default(),
+            auth: AuthSettings::default(),
+            booking: BookingSettings::default(),
         }
     }
 }
@@ -166,6 +213,12 @@ impl NodeConfig {
         }
         if self.data_dir.as_os_str().is_empty() {
             return bad("data_dir must not be empty".into());
+        }
+        if self.auth.keys_dir.as_os_str().is_empty() {
+            return bad("auth.keys_dir must not be empty".into());
+        }
+        if self.auth.issuer.is_empty() {
+            return bad("auth.issuer must not be empty".into());
         }
         let r = &self.raft;
         if r.heartbeat_ms == 0 {

@@ -3,6 +3,8 @@
 //! A node serves, on one gRPC port:
 //! - `boxoffice.v1.BookingService` ([`service`]): shows, seats, bookings;
 //! - `boxoffice.v1.ClusterService` ([`cluster`]): status and membership;
+//! - `boxoffice.internal.v1.AccountService` ([`accounts`]): accounts, for
+//!   the auth service only (service token required);
 //! - `boxoffice.internal.v1.RaftService`: Raft RPCs and forwarding between nodes;
 //! - gRPC health checking and reflection.
 //!
@@ -11,20 +13,24 @@
 //! to find the leader.
 //!
 //! Invariants kept here: a request is validated before it is proposed, so
-//! malformed input never reaches the log; every domain rejection becomes a
-//! gRPC status in one place ([`convert`]); the state is only read under the
+//! malformed input never reaches the log; a caller is who their verified
+//! bearer token says ([`caller`]); every domain rejection becomes a gRPC
+//! status in one place (`boxoffice_proto::convert`); the state is only read under the
 //! state machine's read lock, never across an `.await`.
 
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod app;
 pub mod caller;
 pub mod cluster;
 pub mod config;
-pub mod convert;
 pub mod service;
 
 use std::future::Future;
+use std::sync::Arc;
+
+use boxoffice_proto::internal::v1::account_service_server::AccountServiceServer;
 
 use boxoffice_proto::v1::booking_service_server::BookingServiceServer;
 use boxoffice_proto::v1::cluster_service_server::ClusterServiceServer;
@@ -51,6 +57,9 @@ pub enum NodeError {
     /// The gRPC server failed.
     #[error("serving gRPC: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// The token verification keys could not be loaded.
+    #[error("loading token keys: {0}")]
+    Keys(#[from] boxoffice_auth::keys::KeyError),
     /// Reflection setup failed.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -90,6 +99,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
+    let keys = boxoffice_auth::keys::PublicKeys::load(&config.auth.keys_dir)?;
+    let auth = Arc::new(caller::Authenticator::new(
+        boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
+    ));
     let node = RaftNode::<BookingApp>::start(config.raft_settings())
         .await
         .map_err(NodeError::Raft)?;
@@ -112,12 +125,23 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            BookingServiceServer::new(service::BookingApi::new(node.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            BookingServiceServer::new(service::BookingApi::new(
+                service::Replica::new(node.clone()),
+                auth.clone(),
+                config.booking.max_seats_per_user_per_show,
+            ))
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
             ClusterServiceServer::new(cluster::ClusterApi::new(node.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            AccountServiceServer::new(accounts::AccountApi::new(
+                service::Replica::new(node.clone()),
+                auth,
+            ))
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(RaftGrpc::server(node.clone()))
         // Small request/response messages: without TCP_NODELAY, Nagle's

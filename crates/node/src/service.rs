@@ -1,44 +1,109 @@
 //! The public `boxoffice.v1.BookingService`.
 //!
-//! Writes: build a [`Command`], validate it here (cheap rejections never
-//! reach the log), propose it through Raft from whichever node received
-//! it, and translate the applied outcome. Reads: pass the read barrier
-//! (unless the caller asked for a stale read), then read the local replica.
+//! Writes: authenticate the caller from their bearer token, build a
+//! [`Command`] on their behalf, validate it here (malformed input never
+//! reaches the log), propose it through Raft from whichever node received
+//! it, and translate the applied outcome; the state machine checks the
+//! session is still valid and the caller may do it. Reads: pass the read
+//! barrier (unless the caller asked for a stale read), then read the local
+//! replica. Listing shows and seats needs no account.
 
 use std::sync::Arc;
 
 use boxoffice_core::{
-    BookingId, Command, Effect, Outcome, Rejection, Request, RequestId, SeatNo, Show, ShowId,
-    State, Timestamp, check_id,
+    BookingId, Caller, Command, Effect, Outcome, Rejection, Request, RequestId, SeatNo, Show,
+    ShowId, State, Timestamp, check_id,
 };
+use boxoffice_proto::convert;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::booking_service_server::BookingService;
-use boxoffice_raft::RaftNode;
+use boxoffice_raft::{RaftNode, Unavailable};
 use tonic::{Response, Status};
 
 use crate::app::BookingApp;
-use crate::caller::Caller;
-use crate::convert;
+use crate::caller::Authenticator;
 
 /// Seats per page of a seat map when the client does not say.
 pub const DEFAULT_SEAT_PAGE: u32 = 500;
 /// Largest seat page a client may ask for.
 pub const MAX_SEAT_PAGE: u32 = 5_000;
 
-/// The booking API of one node.
-pub struct BookingApi {
+/// No leader in time: UNAVAILABLE. Retrying is safe: writes are
+/// deduplicated by request id, membership changes are idempotent.
+pub fn unavailable_status(e: &Unavailable) -> Status {
+    Status::unavailable(format!("{e}; retrying is safe"))
+}
+
+/// This node's replica, as the gRPC services use it: replicated writes
+/// and reads at the freshness asked for.
+#[derive(Clone)]
+pub struct Replica {
     node: Arc<RaftNode<BookingApp>>,
 }
 
-impl BookingApi {
-    /// The API served by `node`.
+impl Replica {
+    /// The replica of `node`.
     pub fn new(node: Arc<RaftNode<BookingApp>>) -> Self {
         Self { node }
     }
 
-    /// Validates, replicates and applies `command`; returns its effect or
-    /// the rejection as a status.
-    async fn write(&self, request_id: String, command: Command) -> Result<Effect, Status> {
+    /// Validates `request`, replicates it from whichever node this is and
+    /// returns its outcome once applied. Only an unreachable leader or an
+    /// internal fault is a status; rejections are outcomes.
+    pub async fn submit(&self, request: Request) -> Result<Outcome, Status> {
+        if let Err(rejection) = request.validate() {
+            return Ok(Err(rejection));
+        }
+        let encoded =
+            postcard::to_allocvec(&request).map_err(|e| Status::internal(e.to_string()))?;
+        let reply = self
+            .node
+            .propose(encoded)
+            .await
+            .map_err(|e| unavailable_status(&e))?;
+        postcard::from_bytes(&reply)
+            .map_err(|e| Status::internal(format!("undecodable outcome: {e}")))
+    }
+
+    /// Runs `f` on the local replica, after the read barrier unless `stale`.
+    pub async fn read<T>(&self, stale: bool, f: impl FnOnce(&State) -> T) -> Result<T, Status> {
+        if !stale {
+            self.node
+                .read_barrier()
+                .await
+                .map_err(|e| unavailable_status(&e))?;
+        }
+        let guard = self.node.state().read();
+        Ok(f(&guard.app.0))
+    }
+}
+
+/// The booking API of one node.
+pub struct BookingApi {
+    replica: Replica,
+    auth: Arc<Authenticator>,
+    max_seats_per_user: u32,
+}
+
+impl BookingApi {
+    /// The API served by `replica`; bookings are capped at
+    /// `max_seats_per_user` seats per customer per show (0: no cap).
+    pub fn new(replica: Replica, auth: Arc<Authenticator>, max_seats_per_user: u32) -> Self {
+        Self {
+            replica,
+            auth,
+            max_seats_per_user,
+        }
+    }
+
+    /// Replicates `command` on behalf of `caller`; returns its effect or
+    /// the rejection as a status. An empty request id gets a fresh one.
+    async fn write(
+        &self,
+        caller: Caller,
+        request_id: String,
+        command: Command,
+    ) -> Result<Effect, Status> {
         let request_id = if request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -46,21 +111,13 @@ impl BookingApi {
         };
         let request = Request {
             request_id: RequestId(request_id),
+            caller: Some(caller),
             command,
         };
-        request
-            .validate()
-            .map_err(|r| convert::rejection_status(&r))?;
-        let encoded =
-            postcard::to_allocvec(&request).map_err(|e| Status::internal(e.to_string()))?;
-        let reply = self
-            .node
-            .propose(encoded)
-            .await
-            .map_err(|e| convert::unavailable_status(&e))?;
-        let outcome: Outcome = postcard::from_bytes(&reply)
-            .map_err(|e| Status::internal(format!("undecodable outcome: {e}")))?;
-        outcome.map_err(|r| convert::rejection_status(&r))
+        self.replica
+            .submit(request)
+            .await?
+            .map_err(|r| convert::rejection_status(&r))
     }
 
     /// Runs `f` on the local replica once the read is as fresh as `read` asks.
@@ -70,14 +127,7 @@ impl BookingApi {
         f: impl FnOnce(&State) -> T,
     ) -> Result<T, Status> {
         let stale = read.is_some_and(|r| r.consistency() == v1::Consistency::Stale);
-        if !stale {
-            self.node
-                .read_barrier()
-                .await
-                .map_err(|e| convert::unavailable_status(&e))?;
-        }
-        let guard = self.node.state().read();
-        Ok(f(&guard.app.0))
+        self.replica.read(stale, f).await
     }
 }
 
@@ -115,6 +165,7 @@ impl BookingService for BookingApi {
         &self,
         req: tonic::Request<v1::CreateShowRequest>,
     ) -> Result<Response<v1::CreateShowResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         let command = Command::CreateShow {
             show: ShowId(r.show_id),
@@ -123,7 +174,7 @@ impl BookingService for BookingApi {
             price_cents: r.price_cents,
             starts_at: Timestamp(r.starts_at_ms),
         };
-        let show = show_effect(self.write(r.request_id, command).await?)?;
+        let show = show_effect(self.write(caller, r.request_id, command).await?)?;
         Ok(Response::new(v1::CreateShowResponse { show: Some(show) }))
     }
 
@@ -131,6 +182,7 @@ impl BookingService for BookingApi {
         &self,
         req: tonic::Request<v1::UpdateShowRequest>,
     ) -> Result<Response<v1::UpdateShowResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         let command = Command::UpdateShow {
             show: ShowId(r.show_id),
@@ -139,7 +191,7 @@ impl BookingService for BookingApi {
             price_cents: r.price_cents,
             starts_at: r.starts_at_ms.map(Timestamp),
         };
-        let show = show_effect(self.write(r.request_id, command).await?)?;
+        let show = show_effect(self.write(caller, r.request_id, command).await?)?;
         Ok(Response::new(v1::UpdateShowResponse { show: Some(show) }))
     }
 
@@ -223,14 +275,15 @@ impl BookingService for BookingApi {
         &self,
         req: tonic::Request<v1::BookSeatsRequest>,
     ) -> Result<Response<v1::BookSeatsResponse>, Status> {
-        let caller = Caller::from_request(&req)?;
+        let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         let command = Command::Book {
             show: ShowId(r.show_id),
             seats: r.seat_nos.into_iter().map(SeatNo).collect(),
-            user: caller.user,
+            user: caller.user.clone(),
+            max_seats_per_user: self.max_seats_per_user,
         };
-        let booking = booking_effect(self.write(r.request_id, command).await?)?;
+        let booking = booking_effect(self.write(caller, r.request_id, command).await?)?;
         Ok(Response::new(v1::BookSeatsResponse {
             booking: Some(booking),
         }))
@@ -240,15 +293,18 @@ impl BookingService for BookingApi {
         &self,
         req: tonic::Request<v1::ListBookingsRequest>,
     ) -> Result<Response<v1::ListBookingsResponse>, Status> {
-        let caller = Caller::from_request(&req)?;
+        let caller = self.auth.caller(&req)?;
         let bookings = self
             .read(req.into_inner().read, |s| {
-                s.bookings_of(&caller.user)
+                // A revoked session sees nothing, on every node.
+                s.authorize(&caller)?;
+                Ok(s.bookings_of(&caller.user)
                     .rev()
                     .map(convert::booking)
-                    .collect()
+                    .collect())
             })
-            .await?;
+            .await?
+            .map_err(|r: Rejection| convert::rejection_status(&r))?;
         Ok(Response::new(v1::ListBookingsResponse { bookings }))
     }
 
@@ -256,7 +312,7 @@ impl BookingService for BookingApi {
         &self,
         req: tonic::Request<v1::CancelBookingRequest>,
     ) -> Result<Response<v1::CancelBookingResponse>, Status> {
-        let caller = Caller::from_request(&req)?;
+        let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         check_id("booking_id", &r.booking_id).map_err(|r| convert::rejection_status(&r))?;
         let booking: BookingId = r.booking_id.parse().map_err(|_| {
@@ -264,9 +320,9 @@ impl BookingService for BookingApi {
         })?;
         let command = Command::Cancel {
             booking,
-            user: caller.user,
+            user: caller.user.clone(),
         };
-        let booking = booking_effect(self.write(r.request_id, command).await?)?;
+        let booking = booking_effect(self.write(caller, r.request_id, command).await?)?;
         Ok(Response::new(v1::CancelBookingResponse {
             booking: Some(booking),
         }))

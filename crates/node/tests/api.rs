@@ -1,75 +1,14 @@
 //! The public API of a single-node cluster, in process: every bad input
 //! gets a clear status and changes nothing; retries are deduplicated.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use boxoffice_client::Client;
 use boxoffice_client::proto as v1;
-use boxoffice_node::NodeConfig;
-use boxoffice_node::config::Member;
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use common::{Node, expect_code};
 use tonic::Code;
-
-struct Node {
-    addr: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: TempDir,
-}
-
-impl Node {
-    async fn start() -> Self {
-        let dir = TempDir::new().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let config = NodeConfig {
-            id: 1,
-            listen: addr.clone(),
-            data_dir: dir.path().to_path_buf(),
-            initial_members: vec![Member {
-                id: 1,
-                addr: addr.clone(),
-            }],
-            ..NodeConfig::default()
-        };
-        config.validate().unwrap();
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            boxoffice_node::run(config, listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        let node = Self {
-            addr,
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        };
-        // Ready once a linearizable read succeeds (it needs a leader).
-        let client = node.client("probe");
-        for _ in 0..200 {
-            if client.list_shows(false).await.is_ok() {
-                return node;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("single-node cluster did not elect itself");
-    }
-
-    fn client(&self, user: &str) -> Client {
-        Client::new(&[self.addr.as_str()]).unwrap().as_user(user)
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
-    }
-}
 
 /// Everything a client can observe, to prove a rejection changed nothing.
 async fn observable(
@@ -90,16 +29,6 @@ async fn observable(
     (shows, maps, client.list_bookings(false).await.unwrap())
 }
 
-fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: Code, needle: &str) {
-    let status = result.expect_err("expected an error");
-    assert_eq!(status.code(), code, "{status:?}");
-    assert!(
-        status.message().contains(needle),
-        "{:?} should mention {needle:?}",
-        status.message()
-    );
-}
-
 /// Drops the success value: the bad-input table only looks at errors.
 fn done<T>(result: Result<T, tonic::Status>) -> Result<(), tonic::Status> {
     result.map(drop)
@@ -109,8 +38,9 @@ fn done<T>(result: Result<T, tonic::Status>) -> Result<(), tonic::Status> {
 async fn bad_inputs_get_clear_statuses_and_change_nothing() {
     use Code::*;
     let node = Node::start().await;
-    let alice = node.client("alice");
-    alice
+    let admin = node.admin().await;
+    let alice = node.user("alice").await;
+    admin
         .create_show("s1", "Hamlet", 10, 2500, i64::MAX / 2)
         .await
         .unwrap();
@@ -123,11 +53,11 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
         ..Default::default()
     };
     let huge_title = "x".repeat(2 * 1024 * 1024);
-    let anonymous = Client::new(&[node.addr.as_str()]).unwrap();
-    let mallory = node.client("mallory");
+    let anonymous = node.anonymous();
+    let garbage = node.anonymous().with_token("not-a-token");
+    let mallory = node.user("mallory").await;
     let eleven: Vec<u32> = (1..=11).collect();
     let long_id = "x".repeat(20_000);
-    let nameless = node.client("");
     let update = |show: &str| v1::UpdateShowRequest {
         show_id: show.into(),
         ..Default::default()
@@ -142,14 +72,14 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
         ("too many seats", done(alice.book("s1", &eleven).await), InvalidArgument, "at most"),
         ("taken seat", done(alice.book("s1", &[2, 3]).await), FailedPrecondition, "seat 2 is already booked"),
         ("empty show id", done(alice.book("", &[1]).await), InvalidArgument, "show"),
-        ("negative price", done(alice.create_show("s2", "Bad", 10, -1, 1).await), InvalidArgument, "price"),
-        ("empty new show id", done(alice.create_show("", "Bad", 10, 100, 1).await), InvalidArgument, "show"),
-        ("space in show id", done(alice.create_show("s 2", "Bad", 10, 100, 1).await), InvalidArgument, "show"),
-        ("empty title", done(alice.create_show("s2", "", 10, 100, 1).await), InvalidArgument, "title"),
-        ("zero seats", done(alice.create_show("s2", "Bad", 0, 100, 1).await), InvalidArgument, "seat"),
-        ("too many seats", done(alice.create_show("s2", "Bad", 10_000_000, 100, 1).await), InvalidArgument, "seat"),
-        ("existing show", done(alice.create_show("s1", "Again", 10, 100, 1).await), AlreadyExists, "already exists"),
-        ("shrink below a booked seat", done(alice.update_show(shrink).await), FailedPrecondition, "seat 2 is taken"),
+        ("negative price", done(admin.create_show("s2", "Bad", 10, -1, 1).await), InvalidArgument, "price"),
+        ("empty new show id", done(admin.create_show("", "Bad", 10, 100, 1).await), InvalidArgument, "show"),
+        ("space in show id", done(admin.create_show("s 2", "Bad", 10, 100, 1).await), InvalidArgument, "show"),
+        ("empty title", done(admin.create_show("s2", "", 10, 100, 1).await), InvalidArgument, "title"),
+        ("zero seats", done(admin.create_show("s2", "Bad", 0, 100, 1).await), InvalidArgument, "seat"),
+        ("too many seats", done(admin.create_show("s2", "Bad", 10_000_000, 100, 1).await), InvalidArgument, "seat"),
+        ("existing show", done(admin.create_show("s1", "Again", 10, 100, 1).await), AlreadyExists, "already exists"),
+        ("shrink below a booked seat", done(admin.update_show(shrink).await), FailedPrecondition, "seat 2 is taken"),
         ("get seat 0", done(alice.get_seat("s1", 0, false).await), InvalidArgument, "seat_no"),
         ("get seat past the end", done(alice.get_seat("s1", 99, false).await), NotFound, "does not exist"),
         ("get unknown show", done(alice.get_show("nope", 0, 0, false).await), NotFound, "not found"),
@@ -159,18 +89,20 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
         ("unknown booking", done(alice.cancel("12345").await), NotFound, "not found"),
         // Someone else's booking looks like no booking at all.
         ("another user's booking", done(mallory.cancel(&booking.booking_id).await), NotFound, "not found"),
-        ("no caller identity", done(anonymous.book("s1", &[5]).await), Unauthenticated, "x-boxoffice-user"),
+        ("no session", done(anonymous.book("s1", &[5]).await), Unauthenticated, "authorization"),
+        ("garbage token", done(garbage.book("s1", &[5]).await), Unauthenticated, "invalid token"),
+        ("non-admin creates a show", done(alice.create_show("s3", "Mine", 10, 100, 1).await), PermissionDenied, "administrator"),
+        ("non-admin changes a show", done(mallory.update_show(v1::UpdateShowRequest { title: Some("T".into()), ..update("s1") }).await), PermissionDenied, "administrator"),
         // Refused before it is even read.
-        ("huge request", done(alice.create_show("big", &huge_title, 10, 100, 1).await), OutOfRange, "too large"),
-        ("unset start time", done(alice.create_show("s2", "Bad", 10, 100, 0).await), InvalidArgument, "starts_at"),
+        ("huge request", done(admin.create_show("big", &huge_title, 10, 100, 1).await), OutOfRange, "too large"),
+        ("unset start time", done(admin.create_show("s2", "Bad", 10, 100, 0).await), InvalidArgument, "starts_at"),
         ("read with an empty show id", done(alice.get_show("", 0, 0, false).await), InvalidArgument, "show"),
         ("read with a huge show id", done(alice.get_seat(&long_id, 1, false).await), InvalidArgument, "limit is 64"),
         ("cancel with a huge booking id", done(alice.cancel(&long_id).await), InvalidArgument, "limit is 64"),
         ("request id too long", done(alice.book_with_id(&long_id, "s1", &[5]).await), InvalidArgument, "request_id"),
-        ("empty caller", done(nameless.book("s1", &[5]).await), Unauthenticated, "must not be empty"),
-        ("update nothing", done(alice.update_show(update("s1")).await), InvalidArgument, "at least one"),
-        ("update unknown show", done(alice.update_show(v1::UpdateShowRequest { title: Some("T".into()), ..update("nope") }).await), NotFound, "show nope not found"),
-        ("update to a negative price", done(alice.update_show(v1::UpdateShowRequest { price_cents: Some(-5), ..update("s1") }).await), InvalidArgument, "price"),
+        ("update nothing", done(admin.update_show(update("s1")).await), InvalidArgument, "at least one"),
+        ("update unknown show", done(admin.update_show(v1::UpdateShowRequest { title: Some("T".into()), ..update("nope") }).await), NotFound, "show nope not found"),
+        ("update to a negative price", done(admin.update_show(v1::UpdateShowRequest { price_cents: Some(-5), ..update("s1") }).await), InvalidArgument, "price"),
     ];
     for (what, result, code, needle) in cases {
         let status = result.expect_err(what);
@@ -193,11 +125,12 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
 #[tokio::test]
 async fn retried_requests_apply_once_and_return_the_first_outcome() {
     let node = Node::start().await;
-    let alice = node.client("alice");
-    alice
+    node.admin()
+        .await
         .create_show("s1", "Hamlet", 10, 2500, i64::MAX / 2)
         .await
         .unwrap();
+    let alice = node.user("alice").await;
     let first = alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap();
     let retry = alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap();
     assert_eq!(first, retry);
@@ -209,9 +142,16 @@ async fn retried_requests_apply_once_and_return_the_first_outcome() {
         .show
         .unwrap();
     assert_eq!((show.available, show.booked, show.held), (8, 2, 0));
-    // The same id for a different request is refused.
+    // The same id for a different request is refused, and so is another
+    // user's attempt to replay it.
     expect_code(
         alice.book_with_id("req-1", "s1", &[6]).await,
+        Code::FailedPrecondition,
+        "req-1",
+    );
+    let bob = node.user("bob").await;
+    expect_code(
+        bob.book_with_id("req-1", "s1", &[4, 5]).await,
         Code::FailedPrecondition,
         "req-1",
     );
@@ -221,10 +161,12 @@ async fn retried_requests_apply_once_and_return_the_first_outcome() {
 #[tokio::test]
 async fn book_list_cancel_and_page_through_seats() {
     let node = Node::start().await;
-    let bob = node.client("bob");
-    bob.create_show("big", "Big hall", 1234, 1000, i64::MAX / 2)
+    node.admin()
+        .await
+        .create_show("big", "Big hall", 1234, 1000, i64::MAX / 2)
         .await
         .unwrap();
+    let bob = node.user("bob").await;
     let booking = bob.book("big", &[1234, 1, 600]).await.unwrap();
     assert_eq!(booking.seat_nos, vec![1, 600, 1234]);
     assert_eq!(booking.total_cents, 3000);
@@ -232,7 +174,7 @@ async fn book_list_cancel_and_page_through_seats() {
 
     let first = bob.get_show("big", 500, 0, false).await.unwrap();
     assert_eq!((first.seats.len(), first.next_page_token), (500, 501));
-    let (_, map) = bob.seat_map("big", true).await.unwrap();
+    let (_, map) = node.anonymous().seat_map("big", true).await.unwrap();
     assert_eq!(map.len(), 1234);
     let booked: Vec<u32> = map
         .iter()
@@ -258,34 +200,47 @@ async fn book_list_cancel_and_page_through_seats() {
 
 #[tokio::test]
 async fn concurrent_writes_share_log_entries() {
+    const USERS: u32 = 40;
+    const SHOWS: u32 = 2;
+    const PER_USER_PER_SHOW: u32 = 5;
     let node = Node::start().await;
-    let admin = node.client("admin");
-    admin
-        .create_show("busy", "Busy", 1000, 100, i64::MAX / 2)
-        .await
-        .unwrap();
+    let admin = node.admin().await;
+    for show in 0..SHOWS {
+        admin
+            .create_show(&format!("busy{show}"), "Busy", 1000, 100, i64::MAX / 2)
+            .await
+            .unwrap();
+    }
+    let users =
+        futures::future::join_all((0..USERS).map(|u| node.user_owned(format!("user-{u}")))).await;
     let before = admin.status().await.unwrap().nodes[0].applied_index;
-    const WRITES: u32 = 400;
-    let writes = (1..=WRITES).map(|seat| {
-        let client = node.client(&format!("user-{seat}"));
-        async move { client.book("busy", &[seat]).await }
+    let writes = users.iter().enumerate().flat_map(|(u, client)| {
+        (0..SHOWS).flat_map(move |show| {
+            (0..PER_USER_PER_SHOW).map(move |k| {
+                let seat = u as u32 * PER_USER_PER_SHOW + k + 1;
+                async move { client.book(&format!("busy{show}"), &[seat]).await }
+            })
+        })
     });
     for r in futures::future::join_all(writes).await {
         r.unwrap();
     }
+    let writes = USERS * SHOWS * PER_USER_PER_SHOW;
     let after = admin.status().await.unwrap().nodes[0].applied_index;
     let entries = after - before;
     assert!(
-        entries < u64::from(WRITES) / 2,
-        "{WRITES} concurrent bookings used {entries} log entries: writes are not coalesced"
+        entries < u64::from(writes) / 2,
+        "{writes} concurrent bookings used {entries} log entries: writes are not coalesced"
     );
-    let show = admin
-        .get_show("busy", 0, 0, false)
-        .await
-        .unwrap()
-        .show
-        .unwrap();
-    assert_eq!(show.booked, WRITES);
+    for show in 0..SHOWS {
+        let show = admin
+            .get_show(&format!("busy{show}"), 0, 0, false)
+            .await
+            .unwrap()
+            .show
+            .unwrap();
+        assert_eq!(show.booked, USERS * PER_USER_PER_SHOW);
+    }
     node.stop().await;
 }
 

@@ -5,17 +5,21 @@
 //!   write forwarding, read index, per-node status. Not a stable API.
 //! - [`FILE_DESCRIPTOR_SET`]: every file, for gRPC server reflection.
 //!
-//! Conversions between these messages and the domain types live in the node
-//! crate, at the gRPC edge, so this crate stays pure generated code.
+//! [`convert`] turns domain types into these messages and domain
+//! rejections into gRPC statuses, once, for every service.
 
-#![allow(missing_docs, clippy::all)]
+#![deny(missing_docs)]
+
+pub mod convert;
 
 /// The public API, package `boxoffice.v1`.
+#[allow(missing_docs, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("boxoffice.v1");
 }
 
 /// Node-to-node traffic, package `boxoffice.internal.v1`.
+#[allow(missing_docs, clippy::all)]
 pub mod internal {
     /// Version 1 (the module path mirrors the package, so that generated
     /// cross-package references resolve).
@@ -23,10 +27,6 @@ pub mod internal {
         tonic::include_proto!("boxoffice.internal.v1");
     }
 }
-
-/// Metadata key in which a caller names itself until session tokens exist
-/// (development identity; see the node's `caller` module).
-pub const USER_METADATA_KEY: &str = "x-boxoffice-user";
 
 /// Encoded `FileDescriptorSet` of every proto file, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("boxoffice_descriptor");

@@ -338,8 +338,39 @@ impl<A: Application> RaftNode<A> {
         }
     }
 
-    /// Adds (`add`) or removes a voter, from any node.
+    /// Adds (`add`) or removes a voter, from any node. Returns once the
+    /// change is committed and this node's own view reflects it, so a status
+    /// read right after shows it.
     pub async fn change_membership(
+        &self,
+        add: bool,
+        node_id: NodeId,
+        addr: String,
+    ) -> Result<(), MembershipError> {
+        self.change_membership_anywhere(add, node_id, addr).await?;
+        if !add && node_id == self.id {
+            // A removed node may never hear of its own removal.
+            return Ok(());
+        }
+        let reflected = self
+            .raft
+            .wait(Some(PROPOSE_TIMEOUT))
+            .metrics(
+                |m| {
+                    let membership = m.membership_config.membership();
+                    let present = membership.get_node(&node_id).is_some();
+                    let voter = membership.voter_ids().any(|id| id == node_id);
+                    if add { voter } else { !present }
+                },
+                "membership change applied locally",
+            )
+            .await;
+        reflected
+            .map(drop)
+            .map_err(|e| Unavailable::Raft(e.to_string()).into())
+    }
+
+    async fn change_membership_anywhere(
         &self,
         add: bool,
         node_id: NodeId,

@@ -1,15 +1,21 @@
 //! A real multi-process cluster for tests: every node is a `boxoffice node`
 //! OS process with its own free port and temp directory, so `kill -9` is a
 //! real crash. Logs go to `node<id>.log` in the cluster's directory and are
-//! printed when a test fails.
+//! printed when a test fails. The auth service runs inside the test process
+//! (it is stateless) with a signing key made for the cluster; users are
+//! registered and logged in through it, so every call carries a real token.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+
+use boxoffice_auth::config::{AdminCredentials, AuthConfig};
+use boxoffice_auth::policy::PasswordPolicy;
 use std::time::{Duration, Instant};
 
 use boxoffice_client::Client;
@@ -17,6 +23,12 @@ use boxoffice_client::proto::{GetStatusResponse, NodeStatus};
 use boxoffice_node::NodeConfig;
 use boxoffice_node::config::{Member, RaftTuning};
 use tempfile::TempDir;
+
+/// The administrator the test auth service bootstraps; `token("admin")` logs in as it.
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "an operator passphrase";
+/// Every other test user's password.
+const PASSWORD: &str = "correct horse battery staple";
 
 /// A start time far in the future, so shows never start during a test.
 pub const FAR_FUTURE_MS: i64 = 4_000_000_000_000;
@@ -28,6 +40,11 @@ pub struct Cluster {
     /// Running node processes (killed or stopped ones are removed).
     procs: Mutex<BTreeMap<u64, Child>>,
     tuning: RaftTuning,
+    /// The auth service's address (in this process).
+    pub auth_addr: String,
+    auth_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Access tokens by user name, once logged in.
+    tokens: Mutex<HashMap<String, String>>,
 }
 
 fn free_addr() -> String {
@@ -46,12 +63,41 @@ impl Cluster {
                 addr: addr.clone(),
             })
             .collect();
+        let dir = TempDir::new().expect("temp dir");
+        boxoffice_auth::keys::generate(&dir.path().join("keys")).expect("signing key");
+        let auth_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind auth");
+        let auth_addr = auth_listener.local_addr().expect("auth addr").to_string();
+        let auth_config = AuthConfig {
+            listen: auth_addr.clone(),
+            nodes: addrs.values().cloned().collect(),
+            keys_dir: dir.path().join("keys"),
+            password_policy: PasswordPolicy::Strict,
+            bootstrap_admin: Some(AdminCredentials {
+                email: ADMIN_EMAIL.into(),
+                password: ADMIN_PASSWORD.into(),
+            }),
+            ..AuthConfig::default()
+        };
+        let (auth_stop, auth_stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = auth_stopped.await;
+            };
+            boxoffice_auth::service::run(auth_config, auth_listener, stopped)
+                .await
+                .expect("auth service");
+        });
         let cluster = Self {
-            dir: TempDir::new().expect("temp dir"),
+            dir,
             addrs,
             initial,
             procs: Mutex::default(),
             tuning,
+            auth_addr,
+            auth_stop: Some(auth_stop),
+            tokens: Mutex::default(),
         };
         for id in 1..=n {
             cluster.spawn(id);
@@ -83,7 +129,12 @@ impl Cluster {
             data_dir: self.dir.path().join(format!("node{id}")),
             initial_members,
             raft: self.tuning.clone(),
+            ..NodeConfig::default()
         };
+        let mut config = config;
+        config.auth.keys_dir = self.dir.path().join("keys");
+        // Steady bookers book thousands of seats each.
+        config.booking.max_seats_per_user_per_show = 0;
         config.validate().expect("valid test config");
         let path = self.dir.path().join(format!("node{id}.toml"));
         std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
@@ -156,28 +207,89 @@ impl Cluster {
         }
     }
 
-    /// A client that knows every node.
-    pub fn client(&self, user: &str) -> Client {
+    /// A client of the auth service.
+    pub fn auth(&self) -> Client {
+        Client::new(&[self.auth_addr.as_str()]).expect("auth client")
+    }
+
+    /// An access token for `user` (`"admin"`: the administrator), registering
+    /// them on first use. Retries while the cluster settles.
+    pub async fn token(&self, user: &str) -> String {
+        if let Some(token) = self.tokens.lock().unwrap().get(user) {
+            return token.clone();
+        }
+        let (email, password) = if user == "admin" {
+            (ADMIN_EMAIL.to_owned(), ADMIN_PASSWORD)
+        } else {
+            (format!("{user}@example.com"), PASSWORD)
+        };
+        let auth = self.auth();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let session = loop {
+            if user != "admin"
+                && let Err(e) = auth.register(&email, password).await
+            {
+                assert!(
+                    matches!(
+                        e.code(),
+                        tonic::Code::AlreadyExists | tonic::Code::Unavailable
+                    ),
+                    "registering {email}: {e:?}"
+                );
+            }
+            match auth.login(&email, password).await {
+                Ok(session) => break session,
+                Err(e) if Instant::now() < deadline => {
+                    // The administrator appears once the bootstrap has run.
+                    assert_ne!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot log in as {email}: {e:?}"),
+            }
+        };
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), session.access_token.clone());
+        session.access_token
+    }
+
+    fn client_for(addrs: &[&String], token: Option<&str>) -> Client {
+        let client = Client::new(addrs).expect("client");
+        match token {
+            Some(token) => client.with_token(token),
+            None => client,
+        }
+    }
+
+    /// A client of every node, logged in as `user` (registered on first use).
+    pub async fn client(&self, user: &str) -> Client {
+        let token = self.token(user).await;
         let addrs: Vec<&String> = self.addrs.values().collect();
-        Client::new(&addrs).expect("client").as_user(user)
+        Self::client_for(&addrs, Some(&token))
     }
 
-    /// A client that talks to node `id` only.
-    pub fn client_of(&self, id: u64, user: &str) -> Client {
-        Client::new(&[&self.addrs[&id]])
-            .expect("client")
-            .as_user(user)
+    /// A client of node `id` only, logged in as `user`.
+    pub async fn client_of(&self, id: u64, user: impl AsRef<str>) -> Client {
+        let token = self.token(user.as_ref()).await;
+        Self::client_for(&[&self.addrs[&id]], Some(&token))
     }
 
-    /// A client that knows every node except `ids`.
-    pub fn client_without(&self, ids: &[u64], user: &str) -> Client {
+    /// A client of node `id` only, with no session (public reads).
+    pub fn reader_of(&self, id: u64) -> Client {
+        Self::client_for(&[&self.addrs[&id]], None)
+    }
+
+    /// A client of every node except `ids`, logged in as `user`.
+    pub async fn client_without(&self, ids: &[u64], user: &str) -> Client {
+        let token = self.token(user).await;
         let addrs: Vec<&String> = self
             .addrs
             .iter()
             .filter(|(id, _)| !ids.contains(id))
             .map(|(_, a)| a)
             .collect();
-        Client::new(&addrs).expect("client").as_user(user)
+        Self::client_for(&addrs, Some(&token))
     }
 
     /// Polls the cluster status (from any live node) until `done` holds.
@@ -253,6 +365,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if let Some(stop) = self.auth_stop.take() {
+            let _ = stop.send(());
+        }
         for id in self.live() {
             self.kill(id);
         }

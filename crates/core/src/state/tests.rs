@@ -1,4 +1,5 @@
-//! Unit tests of `State::apply`: each command's happy path and rejections, and dedup.
+//! Unit tests of `State::apply`: each command's happy path and rejections,
+//! authorization, and dedup.
 
 use super::*;
 use crate::ids::{MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_SEATS_PER_SHOW};
@@ -30,16 +31,99 @@ impl Fixture {
         fixture
     }
 
-    /// Applies `command` under a fresh request id at the fixture's time.
+    /// Applies `command` as a trusted request under a fresh request id at the fixture's time.
     fn run(&mut self, command: Command) -> Outcome {
+        self.run_as(None, command)
+    }
+
+    /// Applies `command` from `caller` under a fresh request id at the fixture's time.
+    fn run_as(&mut self, caller: Option<Caller>, command: Command) -> Outcome {
         self.next_request += 1;
         let request = Request {
             request_id: RequestId(format!("req-{}", self.next_request)),
+            caller,
             command,
         };
         let outcome = self.state.apply(self.at, &request);
         assert_eq!(self.state.check_invariants(), Ok(()));
         outcome
+    }
+
+    /// Applies `command` from `caller`, which must succeed.
+    #[track_caller]
+    fn ok_as(&mut self, caller: &Caller, command: Command) -> Effect {
+        match self.run_as(Some(caller.clone()), command) {
+            Ok(effect) => effect,
+            Err(rejection) => panic!("unexpected rejection: {rejection}"),
+        }
+    }
+
+    /// Applies `command`, which must succeed with an account.
+    #[track_caller]
+    fn user(&mut self, command: Command) -> UserSummary {
+        match self.ok(command) {
+            Effect::User(user) => user,
+            other => panic!("expected a user, got {other:?}"),
+        }
+    }
+
+    /// Registers an account with a trusted request; returns its id.
+    #[track_caller]
+    fn register(&mut self, email: &str, admin: bool) -> UserId {
+        self.user(register(email, admin)).id
+    }
+
+    /// A caller acting as `user` with its current token version.
+    #[track_caller]
+    fn caller(&self, user: &UserId) -> Caller {
+        let token_version = self.state.user(user).expect("user exists").token_version;
+        Caller {
+            user: user.clone(),
+            token_version,
+        }
+    }
+
+    /// Applies `command` from `caller`, which must be rejected with exactly
+    /// `expected` and change no business data.
+    #[track_caller]
+    fn reject_as(&mut self, caller: &Caller, command: Command, expected: Rejection) {
+        let before = business(&self.state);
+        assert_eq!(self.run_as(Some(caller.clone()), command), Err(expected));
+        assert_eq!(
+            business(&self.state),
+            before,
+            "a rejection changed the state"
+        );
+    }
+
+    /// Applies `command` from `caller`, which must be refused as `PermissionDenied`
+    /// with a message containing `needed`, changing no business data.
+    #[track_caller]
+    fn deny(&mut self, caller: &Caller, command: Command, needed: &str) {
+        let before = business(&self.state);
+        match self.run_as(Some(caller.clone()), command) {
+            Err(Rejection::PermissionDenied(message)) => assert!(
+                message.contains(needed),
+                "message {message:?} does not say {needed:?}"
+            ),
+            other => panic!("expected PermissionDenied, got {other:?}"),
+        }
+        assert_eq!(business(&self.state), before, "a refusal changed the state");
+    }
+
+    /// Applies `command` from `caller`, which must fail authentication and
+    /// change nothing at all, not even the clock or the dedup records.
+    #[track_caller]
+    fn unauthenticated(&mut self, caller: &Caller, command: Command) {
+        let before = self.state.clone();
+        assert_eq!(
+            self.run_as(Some(caller.clone()), command),
+            Err(Rejection::Unauthenticated(SESSION_INVALID.into()))
+        );
+        assert_eq!(
+            self.state, before,
+            "an unauthenticated request left a trace"
+        );
     }
 
     /// Applies `command`, which must succeed.
@@ -159,6 +243,7 @@ fn hold(show: &str, numbers: &[u32], user: &str, ttl_ms: i64) -> Command {
         seats: seats(numbers),
         user: user.into(),
         ttl_ms,
+        max_seats_per_user: 0,
     }
 }
 
@@ -167,6 +252,59 @@ fn book(show: &str, numbers: &[u32], user: &str) -> Command {
         show: show.into(),
         seats: seats(numbers),
         user: user.into(),
+        max_seats_per_user: 0,
+    }
+}
+
+/// `command` (a `Hold` or `Book`) with a per-customer seat cap.
+fn capped(mut command: Command, cap: u32) -> Command {
+    if let Command::Hold {
+        max_seats_per_user, ..
+    }
+    | Command::Book {
+        max_seats_per_user, ..
+    } = &mut command
+    {
+        *max_seats_per_user = cap;
+    }
+    command
+}
+
+/// A well-formed PHC string, as the auth service would produce.
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+/// Another one.
+const HASH2: &str = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNo";
+
+fn register(email: &str, admin: bool) -> Command {
+    Command::RegisterUser {
+        email: email.into(),
+        password_hash: HASH.into(),
+        admin,
+    }
+}
+
+fn bootstrap(email: &str) -> Command {
+    Command::BootstrapAdmin {
+        email: email.into(),
+        password_hash: HASH.into(),
+    }
+}
+
+fn set_admin(user: &UserId, admin: bool) -> Command {
+    Command::SetAdmin {
+        user: user.clone(),
+        admin,
+    }
+}
+
+fn revoke(user: &UserId) -> Command {
+    Command::RevokeSessions { user: user.clone() }
+}
+
+fn change_password(user: &UserId, hash: &str) -> Command {
+    Command::ChangePassword {
+        user: user.clone(),
+        password_hash: hash.into(),
     }
 }
 
@@ -188,6 +326,15 @@ fn cancel(id: BookingId, user: &str) -> Command {
 fn request(id: &str, command: Command) -> Request {
     Request {
         request_id: id.into(),
+        caller: None,
+        command,
+    }
+}
+
+fn request_as(id: &str, caller: &Caller, command: Command) -> Request {
+    Request {
+        request_id: id.into(),
+        caller: Some(caller.clone()),
         command,
     }
 }
@@ -791,6 +938,12 @@ fn stale_records_are_ignored_before_they_are_pruned() {
 #[test]
 fn snapshot_round_trip_preserves_everything() {
     let mut f = Fixture::new();
+    let boss = f.user(bootstrap("boss@example.com")).id;
+    let ann = f.register("ann@example.com", false);
+    f.ok(revoke(&ann));
+    let ann_caller = f.caller(&ann);
+    f.ok_as(&ann_caller, book("s1", &[5], ann.as_str()));
+    f.ok_as(&f.caller(&boss), set_admin(&ann, true));
     f.hold(&[1, 2], "alice");
     let sold = f.book(&[3], "bob");
     f.ok(cancel(sold, "bob"));
@@ -798,6 +951,13 @@ fn snapshot_round_trip_preserves_everything() {
     let bytes = postcard::to_allocvec(&f.state).expect("serializes");
     let restored: State = postcard::from_bytes(&bytes).expect("deserializes");
     assert_eq!(restored, f.state);
+    assert_eq!(restored.by_email, f.state.by_email);
+    assert_eq!(restored.admin_count(), 2);
+    // The restored replica goes on issuing the same ids.
+    let (mut a, mut b) = (f.state.clone(), restored);
+    let next = request("next", register("cat@example.com", false));
+    assert_eq!(a.apply(T0, &next), b.apply(T0, &next));
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -810,6 +970,8 @@ fn inconsistent_snapshots_are_refused() {
         shows: state.shows.values().cloned().collect(),
         bookings: state.bookings.values().cloned().collect(),
         dedup: state.dedup.clone(),
+        last_user_id: state.last_user_id,
+        users: state.users.values().cloned().collect(),
     };
     assert!(State::from_snapshot(snapshot(&f.state)).is_ok());
 
@@ -828,6 +990,38 @@ fn inconsistent_snapshots_are_refused() {
     let mut unissued = snapshot(&f.state);
     unissued.last_booking_id = 0;
     assert!(State::from_snapshot(unissued).is_err());
+
+    f.register("ann@example.com", true);
+    f.register("bob@example.com", false);
+    assert!(State::from_snapshot(snapshot(&f.state)).is_ok());
+
+    let mut twice = snapshot(&f.state);
+    twice.users.push(twice.users[0].clone());
+    assert!(State::from_snapshot(twice).is_err());
+
+    let mut shared_email = snapshot(&f.state);
+    shared_email.users[1].email = "ann@example.com".into();
+    assert!(State::from_snapshot(shared_email).is_err());
+
+    let mut unnormalised = snapshot(&f.state);
+    unnormalised.users[1].email = "Bob@example.com".into();
+    assert!(State::from_snapshot(unnormalised).is_err());
+
+    let mut bad_hash = snapshot(&f.state);
+    bad_hash.users[1].password_hash = String::new();
+    assert!(State::from_snapshot(bad_hash).is_err());
+
+    let mut unissued_user = snapshot(&f.state);
+    unissued_user.last_user_id = 1;
+    assert!(State::from_snapshot(unissued_user).is_err());
+
+    let mut odd_id = snapshot(&f.state);
+    odd_id.users[1].id = "u02".into();
+    assert!(State::from_snapshot(odd_id).is_err());
+
+    let mut future = snapshot(&f.state);
+    future.users[1].created_at = Timestamp(T0.0 + 1);
+    assert!(State::from_snapshot(future).is_err());
 }
 
 #[test]
@@ -857,4 +1051,524 @@ fn check_invariants_detects_corruption() {
     let mut bad = f.state.clone();
     bad.dedup_by_time.clear();
     assert!(bad.check_invariants().is_err());
+
+    let ann = f.register("ann@example.com", true);
+    assert_eq!(f.state.check_invariants(), Ok(()));
+
+    let mut bad = f.state.clone();
+    bad.by_email.clear();
+    assert!(bad.check_invariants().is_err());
+
+    let mut bad = f.state.clone();
+    bad.admins.clear();
+    assert!(bad.check_invariants().is_err());
+
+    let mut bad = f.state.clone();
+    if let Some(user) = bad.users.get_mut(&ann) {
+        user.admin = false;
+    }
+    assert!(bad.check_invariants().is_err());
+
+    let mut bad = f.state.clone();
+    if let Some(user) = bad.users.get_mut(&ann) {
+        user.id = "u7".into();
+    }
+    assert!(bad.check_invariants().is_err());
+}
+
+// ----- Accounts -----
+
+#[test]
+fn register_user_creates_accounts_with_counter_ids() {
+    let mut f = Fixture::new();
+    let ann = f.user(register("  Ann@Example.COM ", false));
+    assert_eq!(
+        ann,
+        UserSummary {
+            id: "u1".into(),
+            email: "ann@example.com".into(),
+            admin: false,
+            token_version: 0,
+            created_at: T0,
+        }
+    );
+    f.at = Timestamp(T0.0 + 7);
+    let boss = f.user(register("boss@example.com", true));
+    assert_eq!((boss.id.as_str(), boss.admin), ("u2", true));
+    assert_eq!(boss.created_at, Timestamp(T0.0 + 7));
+    for i in 3..=11 {
+        assert_eq!(
+            f.register(&format!("user{i}@example.com"), false),
+            UserId(format!("u{i}"))
+        );
+    }
+
+    let stored = f.state.user(&"u1".into()).expect("ann exists");
+    assert_eq!(stored.password_hash, HASH);
+    assert_eq!(stored.summary(), ann);
+    assert_eq!(f.state.user_by_email(" ANN@example.com"), Some(stored));
+    assert_eq!(f.state.user_by_email("nobody@example.com"), None);
+    assert_eq!(f.state.user_by_email("not an email"), None);
+    assert_eq!(f.state.user(&"u12".into()), None);
+    assert_eq!(f.state.admin_count(), 1);
+    // Listed by email, not by id (where u10 would sort before u2).
+    let emails: Vec<&str> = f.state.users().map(|user| user.email.as_str()).collect();
+    let mut sorted = emails.clone();
+    sorted.sort_unstable();
+    assert_eq!(emails, sorted);
+    assert_eq!(emails.len(), 11);
+    // The hash stays out of debug output.
+    let debug = format!("{stored:?}");
+    assert!(
+        !debug.contains("argon2") && debug.contains("redacted"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn register_user_rejections() {
+    let mut f = Fixture::new();
+    let ann = f.register("ann@example.com", false);
+    f.reject(
+        register(" ANN@example.com", false),
+        Rejection::EmailTaken("ann@example.com".into()),
+    );
+    f.reject_invalid(register("ann", false), "email");
+    f.reject_invalid(register("ann@example", false), "email");
+    f.reject_invalid(
+        Command::RegisterUser {
+            email: "bob@example.com".into(),
+            password_hash: "plain text".into(),
+            admin: false,
+        },
+        "password_hash",
+    );
+    // An end user may register a customer, but not an administrator.
+    let as_ann = f.caller(&ann);
+    f.deny(
+        &as_ann,
+        register("boss@example.com", true),
+        "administrator role",
+    );
+    // Rejections do not consume user ids.
+    assert_eq!(
+        f.ok_as(&as_ann, register("bob@example.com", false)),
+        Effect::User(f.state.user(&"u2".into()).expect("bob").summary())
+    );
+}
+
+#[test]
+fn only_administrators_register_administrators() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let effect = f.ok_as(&f.caller(&boss), register("second@example.com", true));
+    assert!(matches!(
+        effect,
+        Effect::User(UserSummary { admin: true, .. })
+    ));
+    assert_eq!(f.state.admin_count(), 2);
+}
+
+#[test]
+fn bootstrap_admin_creates_the_first_administrator_only() {
+    let mut f = Fixture::new();
+    let ann = f.register("ann@example.com", false);
+    // No administrator yet, but the email is taken.
+    f.reject(
+        bootstrap("ann@example.com"),
+        Rejection::EmailTaken("ann@example.com".into()),
+    );
+    // End users cannot bootstrap, not even the first administrator.
+    f.deny(
+        &f.caller(&ann),
+        bootstrap("me@example.com"),
+        "server itself",
+    );
+    let boss = f.user(bootstrap("Boss@Example.com"));
+    assert_eq!(
+        (boss.id.as_str(), boss.email.as_str(), boss.admin),
+        ("u2", "boss@example.com", true)
+    );
+    assert_eq!(f.state.admin_count(), 1);
+    f.reject(bootstrap("other@example.com"), Rejection::AdminExists);
+    // AdminExists is checked before the email.
+    f.reject(bootstrap("boss@example.com"), Rejection::AdminExists);
+    f.deny(
+        &f.caller(&boss.id),
+        bootstrap("x@example.com"),
+        "server itself",
+    );
+    f.reject_invalid(bootstrap("nope"), "email");
+}
+
+#[test]
+fn set_admin_grants_and_revokes() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let as_boss = f.caller(&boss);
+    let granted = f.ok_as(&as_boss, set_admin(&ann, true));
+    assert!(matches!(
+        granted,
+        Effect::User(UserSummary { admin: true, .. })
+    ));
+    assert_eq!(f.state.admin_count(), 2);
+    // Setting the same value again is fine.
+    f.ok_as(&as_boss, set_admin(&ann, true));
+    assert_eq!(f.state.admin_count(), 2);
+    // With two administrators, either may lose the role, even by their own hand.
+    let revoked = f.ok_as(&as_boss, set_admin(&boss, false));
+    assert!(matches!(
+        revoked,
+        Effect::User(UserSummary { admin: false, .. })
+    ));
+    assert_eq!(f.state.admin_count(), 1);
+    // boss is no longer an administrator; its session stays valid.
+    f.deny(&as_boss, set_admin(&boss, true), "administrator role");
+    f.deny(&as_boss, create("s2", 4), "administrator role");
+    let as_ann = f.caller(&ann);
+    f.reject_as(&as_ann, set_admin(&ann, false), Rejection::LastAdmin);
+    f.reject(set_admin(&ann, false), Rejection::LastAdmin);
+    // Revoking from a non-administrator is a no-op, not a last-admin refusal.
+    f.ok_as(&as_ann, set_admin(&boss, false));
+    f.reject_as(
+        &as_ann,
+        set_admin(&"u9".into(), true),
+        Rejection::UserNotFound("u9".into()),
+    );
+    f.reject_invalid(set_admin(&"".into(), true), "user");
+    assert_eq!(f.state.admin_count(), 1);
+}
+
+#[test]
+fn revoke_sessions_ends_every_earlier_token() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let bob = f.register("bob@example.com", false);
+    let old = f.caller(&ann);
+    let effect = f.ok_as(&old, revoke(&ann));
+    assert!(matches!(
+        effect,
+        Effect::User(UserSummary {
+            token_version: 1,
+            ..
+        })
+    ));
+    // The token used to log out is refused from now on, for every command.
+    f.unauthenticated(&old, book("s1", &[1], "u2"));
+    f.unauthenticated(&old, revoke(&ann));
+    assert!(f.state.authorize(&old).is_err());
+    let new = f.caller(&ann);
+    assert_eq!(new.token_version, 1);
+    assert_eq!(f.state.authorize(&new).map(|user| &user.id), Ok(&ann));
+    f.ok_as(&new, book("s1", &[1], ann.as_str()));
+    // Another customer cannot log ann out; an administrator and the system can.
+    f.deny(&f.caller(&bob), revoke(&ann), "administrator role");
+    f.ok_as(&f.caller(&boss), revoke(&ann));
+    f.ok(revoke(&ann));
+    assert_eq!(f.caller(&ann).token_version, 3);
+    f.unauthenticated(&new, book("s1", &[2], ann.as_str()));
+    f.reject(revoke(&"u9".into()), Rejection::UserNotFound("u9".into()));
+    f.reject_as(
+        &f.caller(&boss),
+        revoke(&"u9".into()),
+        Rejection::UserNotFound("u9".into()),
+    );
+}
+
+#[test]
+fn change_password_replaces_the_hash_and_ends_sessions() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let old = f.caller(&ann);
+    let effect = f.ok_as(&old, change_password(&ann, HASH2));
+    assert!(matches!(
+        effect,
+        Effect::User(UserSummary {
+            token_version: 1,
+            ..
+        })
+    ));
+    let stored = f.state.user(&ann).expect("ann exists");
+    assert_eq!(
+        (stored.password_hash.as_str(), stored.token_version),
+        (HASH2, 1)
+    );
+    f.unauthenticated(&old, change_password(&ann, HASH));
+    // Nobody else may change it, administrators included; the system may.
+    f.deny(&f.caller(&boss), change_password(&ann, HASH), "password");
+    f.ok(change_password(&ann, HASH));
+    assert_eq!(f.state.user(&ann).map(|u| u.token_version), Some(2));
+    f.reject_invalid(change_password(&ann, ""), "password_hash");
+    f.reject_invalid(change_password(&ann, "has space"), "password_hash");
+    f.reject(
+        change_password(&"u9".into(), HASH),
+        Rejection::UserNotFound("u9".into()),
+    );
+}
+
+// ----- Authorization -----
+
+#[test]
+fn stale_or_unknown_callers_are_unauthenticated_without_a_trace() {
+    let mut f = Fixture::new();
+    let ann = f.register("ann@example.com", false);
+    let stale = Caller {
+        user: ann.clone(),
+        token_version: 1,
+    };
+    f.at = Timestamp(T0.0 + 50);
+    f.unauthenticated(&stale, book("s1", &[1], ann.as_str()));
+    assert_eq!(f.state.now(), T0, "the clock did not move");
+    let ghost = Caller {
+        user: "u42".into(),
+        token_version: 0,
+    };
+    f.unauthenticated(&ghost, book("s1", &[1], "u42"));
+    f.unauthenticated(&ghost, Command::ExpireHolds);
+    assert_eq!(
+        f.state.authorize(&ghost),
+        Err(Rejection::Unauthenticated(
+            "session is no longer valid: log in again".into()
+        ))
+    );
+}
+
+#[test]
+fn only_administrators_manage_shows() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let as_ann = f.caller(&ann);
+    f.deny(&as_ann, create("s2", 4), "creating or changing shows");
+    f.deny(&as_ann, resize("s1", 4), "creating or changing shows");
+    // Permission comes before validation: a non-administrator learns nothing.
+    f.deny(&as_ann, create("", 0), "administrator role");
+    let as_boss = f.caller(&boss);
+    f.ok_as(&as_boss, create("s2", 4));
+    f.ok_as(&as_boss, resize("s2", 6));
+    assert_eq!(f.state.shows().count(), 2);
+}
+
+#[test]
+fn customers_act_only_for_themselves() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let bob = f.register("bob@example.com", false);
+    let as_ann = f.caller(&ann);
+    f.deny(&as_ann, book("s1", &[1], bob.as_str()), "for yourself");
+    f.deny(&as_ann, hold("s1", &[1], bob.as_str(), TTL), "for yourself");
+    // Administrators are customers like any other here.
+    f.deny(
+        &f.caller(&boss),
+        book("s1", &[1], ann.as_str()),
+        "for yourself",
+    );
+    let mine = f.ok_as(&as_ann, book("s1", &[1], ann.as_str()));
+    let Effect::Booking(mine) = mine else {
+        panic!("expected a booking, got {mine:?}");
+    };
+    f.deny(&f.caller(&bob), cancel(mine.id, ann.as_str()), "your own");
+    // Naming themselves on someone else's booking reveals nothing.
+    f.reject_as(
+        &f.caller(&bob),
+        cancel(mine.id, bob.as_str()),
+        Rejection::BookingNotFound(mine.id),
+    );
+    f.ok_as(&as_ann, cancel(mine.id, ann.as_str()));
+}
+
+#[test]
+fn payment_and_expiry_steps_are_the_systems_own() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let as_ann = f.caller(&ann);
+    let Effect::Booking(held) = f.ok_as(&as_ann, hold("s1", &[1], ann.as_str(), TTL)) else {
+        panic!("expected a booking");
+    };
+    for caller in [f.caller(&ann), f.caller(&boss)] {
+        f.deny(&caller, confirm(held.id), "payment flow");
+        f.deny(&caller, release(held.id), "payment flow");
+        f.deny(&caller, Command::ExpireHolds, "system itself");
+    }
+    assert!(matches!(f.status(held.id), BookingStatus::Held { .. }));
+    f.ok(confirm(held.id));
+}
+
+#[test]
+fn trusted_requests_may_do_anything() {
+    let mut f = Fixture::new();
+    // No accounts exist at all: a trusted request needs none.
+    f.ok(create("s2", 3));
+    let id = f.book(&[1], "somebody");
+    f.ok(cancel(id, "somebody"));
+    let ann = f.register("ann@example.com", true);
+    f.ok(set_admin(&ann, true));
+    f.ok(revoke(&ann));
+    f.ok(change_password(&ann, HASH2));
+}
+
+#[test]
+fn refusals_are_remembered_and_retries_keep_their_first_outcome() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let as_ann = f.caller(&ann);
+
+    // A permission refusal is recorded like any rejection.
+    let denied = f
+        .state
+        .apply(T0, &request_as("r1", &as_ann, create("s2", 4)));
+    assert!(matches!(denied, Err(Rejection::PermissionDenied(_))));
+    f.ok_as(&f.caller(&boss), set_admin(&ann, true));
+    let before = f.state.clone();
+    assert_eq!(
+        f.state
+            .apply(T0, &request_as("r1", &as_ann, create("s2", 4))),
+        denied
+    );
+    assert_eq!(f.state, before);
+
+    // A logout retried after it took effect still gets its own outcome.
+    let logout = request_as("r2", &as_ann, revoke(&ann));
+    let first = f.state.apply(T0, &logout);
+    assert!(matches!(
+        first,
+        Ok(Effect::User(UserSummary {
+            token_version: 1,
+            ..
+        }))
+    ));
+    let before = f.state.clone();
+    assert_eq!(f.state.apply(T0, &logout), first);
+    assert_eq!(f.state, before);
+
+    // The same id and command from someone else is a reuse, not a retry.
+    let as_boss = f.caller(&boss);
+    assert_eq!(
+        f.state.apply(T0, &request_as("r2", &as_boss, revoke(&ann))),
+        Err(Rejection::RequestIdReused("r2".into()))
+    );
+    assert_eq!(
+        f.state.apply(T0, &request("r2", revoke(&ann))),
+        Err(Rejection::RequestIdReused("r2".into()))
+    );
+    assert_eq!(f.state, before);
+
+    // An unauthenticated attempt is not recorded: after logging in again the
+    // client retries under the same id and it runs.
+    let stale = request_as("r3", &as_ann, book("s1", &[1], ann.as_str()));
+    assert!(matches!(
+        f.state.apply(T0, &stale),
+        Err(Rejection::Unauthenticated(_))
+    ));
+    let fresh = request_as("r3", &f.caller(&ann), book("s1", &[1], ann.as_str()));
+    let booked = f.state.apply(T0, &fresh);
+    assert!(matches!(booked, Ok(Effect::Booking(_))));
+    // Its retries, even with the old token, get that outcome.
+    assert_eq!(f.state.apply(T0, &fresh), booked);
+    assert_eq!(f.state.apply(T0, &stale), booked);
+    assert_eq!(f.state.check_invariants(), Ok(()));
+}
+
+// ----- Seat limit -----
+
+#[test]
+fn seat_limit_counts_active_bookings_of_the_show() {
+    let mut f = Fixture::new();
+    f.ok(create("s2", 8));
+    let first = f.booking(capped(book("s1", &[1, 2], "alice"), 3)).id;
+    f.reject(
+        capped(book("s1", &[3, 4], "alice"), 3),
+        Rejection::SeatLimit {
+            show: "s1".into(),
+            limit: 3,
+            already: 2,
+        },
+    );
+    // Holds count too.
+    let held = f.booking(capped(hold("s1", &[3], "alice", TTL), 3)).id;
+    f.reject(
+        capped(hold("s1", &[4], "alice", TTL), 3),
+        Rejection::SeatLimit {
+            show: "s1".into(),
+            limit: 3,
+            already: 3,
+        },
+    );
+    // The cap is per show and per customer.
+    f.booking(capped(book("s2", &[1, 2, 3], "alice"), 3));
+    f.booking(capped(book("s1", &[4, 5, 6], "bob"), 3));
+    // No cap (0), or a higher one, lets her buy more.
+    f.book(&[7], "alice");
+    f.booking(capped(book("s1", &[8], "alice"), 5));
+    // Now alice has 5 seats of s1: 1, 2, 3 (held), 7, 8.
+    // Released and cancelled bookings do not count.
+    f.ok(release(held));
+    f.ok(cancel(first, "alice"));
+    let limit = |already| Rejection::SeatLimit {
+        show: "s1".into(),
+        limit: 3,
+        already,
+    };
+    f.reject(capped(book("s1", &[1, 2], "alice"), 3), limit(2));
+    f.booking(capped(book("s1", &[1], "alice"), 3));
+    // Expired holds do not count either.
+    let expiring = f.booking(capped(hold("s1", &[2], "alice", TTL), 4)).id;
+    f.reject(
+        capped(book("s1", &[3], "alice"), 4),
+        Rejection::SeatLimit {
+            show: "s1".into(),
+            limit: 4,
+            already: 4,
+        },
+    );
+    f.at = Timestamp(T0.0 + TTL);
+    f.ok(Command::ExpireHolds);
+    assert!(matches!(
+        f.status(expiring),
+        BookingStatus::Released { expired: true, .. }
+    ));
+    f.booking(capped(book("s1", &[2], "alice"), 4));
+}
+
+#[test]
+fn seat_limit_is_checked_before_availability() {
+    let mut f = Fixture::new();
+    f.book(&[1], "bob");
+    f.book(&[2, 3], "alice");
+    f.reject(
+        capped(book("s1", &[1], "alice"), 2),
+        Rejection::SeatLimit {
+            show: "s1".into(),
+            limit: 2,
+            already: 2,
+        },
+    );
+    // A single request larger than the cap is refused even with nothing booked.
+    f.reject(
+        capped(book("s1", &[4, 5, 6], "carol"), 2),
+        Rejection::SeatLimit {
+            show: "s1".into(),
+            limit: 2,
+            already: 0,
+        },
+    );
+    // Unknown shows and seats are reported first.
+    f.reject(
+        capped(book("s9", &[1], "alice"), 1),
+        Rejection::ShowNotFound("s9".into()),
+    );
+    f.reject(
+        capped(book("s1", &[9], "alice"), 1),
+        Rejection::NoSuchSeat {
+            show: "s1".into(),
+            seat: SeatNo(9),
+            seat_count: 8,
+        },
+    );
 }

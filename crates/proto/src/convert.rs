@@ -1,10 +1,11 @@
 //! Conversions between domain types and `boxoffice.v1` messages, and the
-//! one place where domain errors become gRPC statuses.
+//! one place where domain rejections become gRPC statuses (used by the
+//! booking nodes and the auth service alike).
 
 use boxoffice_core::{Booking, BookingStatus, Rejection, RejectionKind, Seat, SeatNo, ShowSummary};
-use boxoffice_proto::v1;
-use boxoffice_raft::Unavailable;
 use tonic::Status;
+
+use crate::v1;
 
 /// A rejection as the gRPC status clients see.
 pub fn rejection_status(r: &Rejection) -> Status {
@@ -14,13 +15,9 @@ pub fn rejection_status(r: &Rejection) -> Status {
         RejectionKind::NotFound => Status::not_found(message),
         RejectionKind::AlreadyExists => Status::already_exists(message),
         RejectionKind::FailedPrecondition => Status::failed_precondition(message),
+        RejectionKind::Unauthenticated => Status::unauthenticated(message),
+        RejectionKind::PermissionDenied => Status::permission_denied(message),
     }
-}
-
-/// No leader in time: UNAVAILABLE. Retrying is safe: writes are
-/// deduplicated by request id, membership changes are idempotent.
-pub fn unavailable_status(e: &Unavailable) -> Status {
-    Status::unavailable(format!("{e}; retrying is safe"))
 }
 
 /// A show summary as the API shows it.

@@ -1,0 +1,154 @@
+//! The auth service's configuration: defaults, then a TOML file, then
+//! `BOXOFFICE_AUTH__*` environment variables, then [`AuthConfig::validate`].
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::policy::PasswordPolicy;
+use crate::token::{ACCESS_TTL, ISSUER, REFRESH_TTL};
+
+/// Email and password of the first administrator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminCredentials {
+    /// Email.
+    pub email: String,
+    /// Password (hashed before it leaves the auth service).
+    pub password: String,
+}
+
+/// Per-account login throttling (see [`crate::throttle`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginThrottle {
+    /// Failed logins before answers slow down.
+    pub free_failures: u32,
+    /// Failed logins after which the account is refused until the window passes.
+    pub max_failures: u32,
+    /// How long a failure counts, seconds.
+    pub window_secs: u64,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        let l = crate::throttle::ACCOUNT_LIMITS;
+        Self {
+            free_failures: l.free_failures,
+            max_failures: l.max_failures,
+            window_secs: l.window.as_secs(),
+        }
+    }
+}
+
+/// Everything the auth service needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Booking nodes (host:port), any of which serves account calls.
+    pub nodes: Vec<String>,
+    /// Directory of signing keys (`<kid>.key.pem`, `<kid>.pub.pem`); a key
+    /// pair is generated there on first start.
+    pub keys_dir: PathBuf,
+    /// Token issuer (`iss`); nodes must expect the same.
+    pub issuer: String,
+    /// Access token lifetime, seconds.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_ttl_secs: u64,
+    /// Which password rules apply.
+    pub password_policy: PasswordPolicy,
+    /// Password hashes computed at once (each needs ~19 MiB and a core).
+    pub hash_concurrency: usize,
+    /// Creates this administrator at start if no administrator exists yet.
+    pub bootstrap_admin: Option<AdminCredentials>,
+    /// Per-account login throttling.
+    pub login_throttle: LoginThrottle,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8000".into(),
+            nodes: vec![
+                "127.0.0.1:50051".into(),
+                "127.0.0.1:50052".into(),
+                "127.0.0.1:50053".into(),
+            ],
+            keys_dir: PathBuf::from("./data/keys"),
+            issuer: ISSUER.into(),
+            access_ttl_secs: ACCESS_TTL.as_secs(),
+            refresh_ttl_secs: REFRESH_TTL.as_secs(),
+            password_policy: PasswordPolicy::Strict,
+            hash_concurrency: 2,
+            bootstrap_admin: None,
+            login_throttle: LoginThrottle::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable or unparsable.
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    /// Inconsistent.
+    #[error("invalid auth configuration: {0}")]
+    Invalid(String),
+}
+
+impl AuthConfig {
+    /// Defaults, then `path` (if given), then `BOXOFFICE_AUTH__*`, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(AuthConfig::default()));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: AuthConfig = figment
+            .merge(Env::prefixed("BOXOFFICE_AUTH__").split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "listen = {:?} is not an ip:port address",
+                self.listen
+            ));
+        }
+        if self.nodes.is_empty() {
+            return bad("nodes must list at least one booking node".into());
+        }
+        if self.access_ttl_secs == 0 || self.access_ttl_secs > self.refresh_ttl_secs {
+            return bad("need 0 < access_ttl_secs <= refresh_ttl_secs".into());
+        }
+        if self.login_throttle.free_failures >= self.login_throttle.max_failures {
+            return bad("login_throttle.free_failures must be below max_failures".into());
+        }
+        if self.hash_concurrency == 0 {
+            return bad("hash_concurrency must be at least 1".into());
+        }
+        if let Some(admin) = &self.bootstrap_admin
+            && let Err(why) = self.password_policy.check(&admin.password, &admin.email)
+        {
+            return bad(format!("bootstrap_admin password: {why}"));
+        }
+        Ok(())
+    }
+}
