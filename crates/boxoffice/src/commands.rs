@@ -403,30 +403,31 @@ pub async fn cancel(args: CancelArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_user(u: &v1::User) {
-    println!(
-        "{} <{}>{}",
-        u.user_id,
-        u.email,
-        if u.admin { " (administrator)" } else { "" }
-    );
+fn user_line(u: &v1::User) -> String {
+    let role = if u.admin { " (administrator)" } else { "" };
+    format!("{} <{}>{role}", u.user_id, u.email)
 }
 
 pub async fn account(target: &AuthTarget, command: AccountCommand) -> anyhow::Result<()> {
     let client = target.client()?;
     match command {
         AccountCommand::Register { email, password } => {
-            print_user(&client.register(&email, &password).await.map_err(status)?);
+            println!(
+                "{}",
+                user_line(&client.register(&email, &password).await.map_err(status)?)
+            );
         }
         AccountCommand::Login { email, password } => {
             let session = client.login(&email, &password).await.map_err(status)?;
+            // Only the export goes to stdout, so `eval "$(boxoffice account login …)"` works.
             if let Some(user) = &session.user {
-                eprint!("logged in as ");
-                print_user(user);
+                eprintln!("logged in as {}", user_line(user));
             }
             println!("export BOXOFFICE_TOKEN={}", session.access_token);
         }
-        AccountCommand::Whoami => print_user(&client.who_am_i().await.map_err(status)?),
+        AccountCommand::Whoami => {
+            println!("{}", user_line(&client.who_am_i().await.map_err(status)?))
+        }
         AccountCommand::Logout => {
             client.logout().await.map_err(status)?;
             println!("logged out: every token of this account is revoked");
