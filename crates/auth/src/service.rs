@@ -210,23 +210,26 @@ impl AuthApi {
         })
     }
 
-    /// Applies the throttle's verdict for both keys: waits, or refuses.
+    /// Starts a login attempt for both keys: waits, or refuses.
     async fn throttle(&self, account: &str, address: &str) -> Result<(), Status> {
-        let mut wait = Duration::ZERO;
-        for (verdict, what) in [
-            (self.by_account.check(account), "this account"),
-            (self.by_address.check(address), "your address"),
-        ] {
-            match verdict {
-                Verdict::Refuse(retry) => {
-                    return Err(Status::resource_exhausted(format!(
-                        "too many failed logins for {what}; try again in {} s",
-                        retry.as_secs().max(1)
-                    )));
-                }
-                Verdict::Proceed(delay) => wait = wait.max(delay),
+        let refused = |what: &str, retry: Duration| {
+            Status::resource_exhausted(format!(
+                "too many failed logins for {what}; try again in {} s",
+                retry.as_secs().max(1)
+            ))
+        };
+        let account_wait = match self.by_account.begin(account) {
+            Verdict::Refuse(retry) => return Err(refused("this account", retry)),
+            Verdict::Proceed(wait) => wait,
+        };
+        let address_wait = match self.by_address.begin(address) {
+            Verdict::Refuse(retry) => {
+                self.by_account.forgive(account);
+                return Err(refused("your address", retry));
             }
-        }
+            Verdict::Proceed(wait) => wait,
+        };
+        let wait = account_wait.max(address_wait);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -252,13 +255,11 @@ impl AuthApi {
         match account {
             Some(account) if ok => {
                 self.by_account.succeeded(&email);
+                self.by_address.forgive(address);
                 Ok(account)
             }
-            _ => {
-                self.by_account.failed(&email);
-                self.by_address.failed(address);
-                Err(Status::unauthenticated("wrong email or password"))
-            }
+            // The attempt was counted as a failure when it began.
+            _ => Err(Status::unauthenticated("wrong email or password")),
         }
     }
 

@@ -53,31 +53,45 @@ pub enum Verdict {
     Refuse(Duration),
 }
 
-/// Failure counts for one kind of key.
+/// Attempt counts for one kind of key.
+///
+/// An attempt counts as a failure from the moment it starts, so many
+/// attempts sent at once cannot all pass a check made before any of them
+/// failed; a success takes its own attempt back.
 pub struct Throttle {
     limits: Limits,
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    attempts: Mutex<HashMap<String, Vec<Instant>>>,
 }
+
+/// Keys held before idle ones are swept out.
+const SWEEP_ABOVE_KEYS: usize = 100_000;
 
 impl Throttle {
     /// An empty throttle.
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// What to do with an attempt for `key` now.
-    pub fn check(&self, key: &str) -> Verdict {
-        self.check_at(key, Instant::now())
+    /// Starts an attempt for `key` now: refused, or counted and allowed
+    /// after the returned delay.
+    pub fn begin(&self, key: &str) -> Verdict {
+        self.begin_at(key, Instant::now())
     }
 
-    fn check_at(&self, key: &str, now: Instant) -> Verdict {
-        let mut failures = self.failures.lock().expect("throttle lock poisoned");
-        let Some(times) = failures.get_mut(key) else {
-            return Verdict::Proceed(Duration::ZERO);
-        };
+    fn begin_at(&self, key: &str, now: Instant) -> Verdict {
+        let mut attempts = self.attempts.lock().expect("throttle lock poisoned");
+        if attempts.len() > SWEEP_ABOVE_KEYS && !attempts.contains_key(key) {
+            let window = self.limits.window;
+            attempts.retain(|_, times| {
+                times
+                    .last()
+                    .is_some_and(|t| now.duration_since(*t) < window)
+            });
+        }
+        let times = attempts.entry(key.to_owned()).or_default();
         times.retain(|t| now.duration_since(*t) < self.limits.window);
         let n = u32::try_from(times.len()).unwrap_or(u32::MAX);
         if n >= self.limits.max_failures {
@@ -88,10 +102,11 @@ impl Throttle {
                     .saturating_sub(now.duration_since(oldest)),
             );
         }
-        if n <= self.limits.free_failures {
+        times.push(now);
+        if n < self.limits.free_failures {
             return Verdict::Proceed(Duration::ZERO);
         }
-        let doublings = (n - self.limits.free_failures - 1).min(16);
+        let doublings = (n - self.limits.free_failures).min(16);
         Verdict::Proceed(
             self.limits
                 .base_delay
@@ -100,23 +115,22 @@ impl Throttle {
         )
     }
 
-    /// Records a failed attempt.
-    pub fn failed(&self, key: &str) {
-        let mut failures = self.failures.lock().expect("throttle lock poisoned");
-        // Bound memory: forget idle keys when the map grows large.
-        if failures.len() > 100_000 {
-            let window = self.limits.window;
-            failures.retain(|_, times| times.last().is_some_and(|t| t.elapsed() < window));
+    /// Takes back the latest attempt for `key` (it succeeded, or another
+    /// check refused it before it was tried).
+    pub fn forgive(&self, key: &str) {
+        if let Some(times) = self
+            .attempts
+            .lock()
+            .expect("throttle lock poisoned")
+            .get_mut(key)
+        {
+            times.pop();
         }
-        failures
-            .entry(key.to_owned())
-            .or_default()
-            .push(Instant::now());
     }
 
     /// Clears `key` after a success.
     pub fn succeeded(&self, key: &str) {
-        self.failures
+        self.attempts
             .lock()
             .expect("throttle lock poisoned")
             .remove(key);
@@ -138,28 +152,29 @@ mod tests {
         };
         let t = Throttle::new(limits);
         let now = Instant::now();
-        let delays: Vec<Verdict> = (0..6)
-            .map(|_| {
-                let v = t.check_at("a", Instant::now());
-                t.failed("a");
-                v
-            })
-            .collect();
-        assert_eq!(delays[0], Verdict::Proceed(Duration::ZERO));
-        assert_eq!(delays[2], Verdict::Proceed(Duration::ZERO));
-        assert_eq!(delays[3], Verdict::Proceed(Duration::from_millis(100)));
-        assert_eq!(delays[4], Verdict::Proceed(Duration::from_millis(200)));
-        assert!(matches!(delays[5], Verdict::Refuse(d) if d > Duration::from_secs(50)));
+        let verdicts: Vec<Verdict> = (0..6).map(|_| t.begin_at("a", now)).collect();
+        assert_eq!(verdicts[0], Verdict::Proceed(Duration::ZERO));
+        assert_eq!(verdicts[1], Verdict::Proceed(Duration::ZERO));
+        assert_eq!(verdicts[2], Verdict::Proceed(Duration::from_millis(100)));
+        assert_eq!(verdicts[3], Verdict::Proceed(Duration::from_millis(200)));
+        assert_eq!(verdicts[4], Verdict::Proceed(Duration::from_millis(250)));
+        assert!(matches!(verdicts[5], Verdict::Refuse(d) if d == Duration::from_secs(60)));
         assert_eq!(
-            t.check_at("other", now),
+            t.begin_at("other", now),
             Verdict::Proceed(Duration::ZERO),
             "other keys unaffected"
         );
         assert_eq!(
-            t.check_at("a", now + Duration::from_secs(61)),
+            t.begin_at("a", now + Duration::from_secs(61)),
             Verdict::Proceed(Duration::ZERO)
         );
         t.succeeded("a");
-        assert_eq!(t.check("a"), Verdict::Proceed(Duration::ZERO));
+        assert_eq!(t.begin("a"), Verdict::Proceed(Duration::ZERO));
+        t.forgive("a");
+        assert_eq!(
+            t.begin("a"),
+            Verdict::Proceed(Duration::ZERO),
+            "a forgiven attempt does not count"
+        );
     }
 }

@@ -423,7 +423,16 @@ pub async fn account(target: &AuthTarget, command: AccountCommand) -> anyhow::Re
             if let Some(user) = &session.user {
                 eprintln!("logged in as {}", user_line(user));
             }
-            println!("export BOXOFFICE_TOKEN={}", session.access_token);
+            // The line is meant for `eval`: never print anything but a JWT.
+            let token = &session.access_token;
+            if token.is_empty()
+                || !token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                bail!("the auth service returned a malformed token");
+            }
+            println!("export BOXOFFICE_TOKEN={token}");
         }
         AccountCommand::Whoami => {
             println!("{}", user_line(&client.who_am_i().await.map_err(status)?))

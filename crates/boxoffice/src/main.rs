@@ -99,7 +99,8 @@ enum KeysCommand {
     /// Adds a new signing key pair; new tokens are signed with it, tokens
     /// signed with older keys keep working until those files are removed
     /// (safe once the refresh token lifetime has passed). Copy the new
-    /// `.pub.pem` to every node's `auth.keys_dir` before restarting auth.
+    /// `.pub.pem` to every node's `auth.keys_dir` and restart the nodes one
+    /// at a time (they read keys at start), then restart the auth service.
     Rotate {
         /// The keys directory.
         #[arg(long, default_value = "./data/keys")]

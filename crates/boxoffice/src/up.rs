@@ -56,6 +56,10 @@ pub struct UpArgs {
     /// Port of the auth service.
     #[arg(long, default_value_t = 8000)]
     auth_port: u16,
+    /// Allow a non-loopback --host although the development cluster has a
+    /// well-known administrator password and a relaxed password policy.
+    #[arg(long)]
+    expose: bool,
 }
 
 /// The development administrator (what the old system's clients log in as).
@@ -115,6 +119,17 @@ fn auth_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<AuthConfig
 }
 
 fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
+    let loopback = args.host == "localhost"
+        || args
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback && !args.expose {
+        bail!(
+            "--host {} is reachable from other machines, and this development cluster's administrator is {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}; pass --expose if you really mean it",
+            args.host
+        );
+    }
     if ![1, 3, 5].contains(&args.nodes) {
         bail!(
             "--nodes must be 1, 3 or 5 (an odd count tolerates the most failures), not {}",

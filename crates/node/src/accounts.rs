@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use boxoffice_core::{Request, User, UserId};
+use boxoffice_core::{Command, Request, User, UserId};
 use boxoffice_proto::internal::v1::account_service_server::AccountService;
 use boxoffice_proto::internal::v1::{
     Account, ApplyRequest, ApplyResponse, ListAccountsRequest, ListAccountsResponse,
@@ -54,6 +54,21 @@ impl AccountService for AccountApi {
         self.auth.service(&req)?;
         let request: Request = postcard::from_bytes(&req.into_inner().request)
             .map_err(|e| Status::invalid_argument(format!("undecodable request: {e}")))?;
+        // Account commands only: a leaked service token must not book,
+        // create shows or run the system's own steps.
+        let account_command = matches!(
+            request.command,
+            Command::RegisterUser { .. }
+                | Command::BootstrapAdmin { .. }
+                | Command::SetAdmin { .. }
+                | Command::RevokeSessions { .. }
+                | Command::ChangePassword { .. }
+        );
+        if !account_command {
+            return Err(Status::permission_denied(
+                "the account API applies account commands only",
+            ));
+        }
         let outcome = self.replica.submit(request).await?;
         let outcome =
             postcard::to_allocvec(&outcome).map_err(|e| Status::internal(e.to_string()))?;

@@ -1,4 +1,6 @@
-//! The public `boxoffice.v1.ClusterService`: status and membership.
+//! The public `boxoffice.v1.ClusterService`: status (anyone) and membership
+//! changes (administrators only: a new voter receives every account's hash
+//! in its snapshot and a vote, so adding one is as sensitive as it gets).
 
 use std::sync::Arc;
 
@@ -8,17 +10,34 @@ use boxoffice_raft::{MembershipError, RaftNode};
 use tonic::{Request, Response, Status};
 
 use crate::app::BookingApp;
-use crate::service::unavailable_status;
+use crate::caller::Authenticator;
+use crate::service::{Replica, unavailable_status};
 
 /// Cluster administration served by one node.
 pub struct ClusterApi {
     node: Arc<RaftNode<BookingApp>>,
+    auth: Arc<Authenticator>,
 }
 
 impl ClusterApi {
     /// The cluster API served by `node`.
-    pub fn new(node: Arc<RaftNode<BookingApp>>) -> Self {
-        Self { node }
+    pub fn new(node: Arc<RaftNode<BookingApp>>, auth: Arc<Authenticator>) -> Self {
+        Self { node, auth }
+    }
+
+    /// OK if `req` comes from a current administrator (checked against the
+    /// replicated user record after the read barrier).
+    async fn require_admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let caller = self.auth.caller(req)?;
+        Replica::new(self.node.clone())
+            .read(false, |state| match state.authorize(&caller) {
+                Ok(user) if user.admin => Ok(()),
+                Ok(_) => Err(Status::permission_denied(
+                    "changing the membership needs the administrator role",
+                )),
+                Err(r) => Err(boxoffice_proto::convert::rejection_status(&r)),
+            })
+            .await?
     }
 }
 
@@ -42,6 +61,7 @@ impl ClusterService for ClusterApi {
         &self,
         req: Request<v1::AddNodeRequest>,
     ) -> Result<Response<v1::AddNodeResponse>, Status> {
+        self.require_admin(&req).await?;
         let r = req.into_inner();
         if r.addr.is_empty() {
             return Err(Status::invalid_argument("addr must not be empty"));
@@ -59,6 +79,7 @@ impl ClusterService for ClusterApi {
         &self,
         req: Request<v1::RemoveNodeRequest>,
     ) -> Result<Response<v1::RemoveNodeResponse>, Status> {
+        self.require_admin(&req).await?;
         let r = req.into_inner();
         self.node
             .change_membership(false, r.node_id, String::new())

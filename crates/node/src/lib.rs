@@ -133,7 +133,7 @@ pub async fn run(
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
-            ClusterServiceServer::new(cluster::ClusterApi::new(node.clone()))
+            ClusterServiceServer::new(cluster::ClusterApi::new(node.clone(), auth.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(

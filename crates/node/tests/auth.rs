@@ -175,6 +175,24 @@ async fn forged_expired_and_missing_tokens_are_refused_and_change_nothing() {
             "{what}: {r:?}"
         );
     }
+    // A genuine token whose role claim says admin: roles come from the
+    // replicated record, so it is still just dave.
+    let mut admin_claim = claims(now() + 60);
+    admin_claim.adm = true;
+    let genuine = issuer_from(&node.keys).sign(&admin_claim).unwrap();
+    let r = node
+        .anonymous()
+        .with_token(genuine)
+        .create_show("s2", "Forged", 10, 100, 1)
+        .await;
+    assert_eq!(r.map_err(|s| s.code()).unwrap_err(), Code::PermissionDenied);
+
+    // Membership changes need an administrator too.
+    let r = node.anonymous().remove_node(1).await;
+    assert_eq!(r.map_err(|s| s.code()).unwrap_err(), Code::Unauthenticated);
+    let r = dave.add_node(7, "127.0.0.1:1").await;
+    assert_eq!(r.map_err(|s| s.code()).unwrap_err(), Code::PermissionDenied);
+
     let shows = node.anonymous().list_shows(false).await.unwrap();
     assert_eq!(shows.len(), 1);
     assert_eq!(shows[0].booked, 1);
@@ -374,6 +392,33 @@ async fn repeated_wrong_passwords_are_slowed_then_refused_for_that_account_only(
     auth.login("iris@example.com", "marble staircase at dawn")
         .await
         .unwrap();
+
+    // Guesses sent all at once cannot outrun the count: at most 4 are tried.
+    auth.register("jack@example.com", "copper kettle whistling")
+        .await
+        .unwrap();
+    let guesses = (0..12).map(|i| {
+        let auth = node.auth();
+        async move { auth.login("jack@example.com", &format!("guess {i}")).await }
+    });
+    let codes: Vec<Code> = futures::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap_err().code())
+        .collect();
+    let tried = codes
+        .iter()
+        .filter(|c| **c == Code::Unauthenticated)
+        .count();
+    assert_eq!(tried, 4, "{codes:?}");
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == Code::ResourceExhausted)
+            .count(),
+        8,
+        "{codes:?}"
+    );
     node.stop().await;
 }
 
