@@ -27,7 +27,9 @@ use crate::config::AuthConfig;
 use crate::keys::{PublicKeys, SigningKeys};
 use crate::password::Passwords;
 use crate::policy::PasswordPolicy;
-use crate::throttle::{ACCOUNT_LIMITS, ADDRESS_LIMITS, Limits, Throttle, Verdict};
+use crate::throttle::{
+    ACCOUNT_LIMITS, ADDRESS_LIMITS, Limits, REGISTRATION_LIMITS, Throttle, Verdict,
+};
 use crate::token::{Claims, TokenIssuer, TokenKind, TokenVerifier};
 
 /// Largest request accepted (emails and passwords are short).
@@ -45,6 +47,13 @@ pub enum AuthError {
     /// gRPC serving failed.
     #[error("serving gRPC: {0}")]
     Serve(#[from] tonic::transport::Error),
+}
+
+fn hash_status(e: crate::password::HashError) -> Status {
+    match e {
+        crate::password::HashError::Busy => Status::resource_exhausted(e.to_string()),
+        crate::password::HashError::Failed(_) => Status::internal(e.to_string()),
+    }
 }
 
 fn revoked() -> Status {
@@ -69,6 +78,7 @@ pub struct AuthApi {
     policy: PasswordPolicy,
     by_account: Throttle,
     by_address: Throttle,
+    registrations: Throttle,
 }
 
 /// Which account to look up.
@@ -103,6 +113,7 @@ impl AuthApi {
                 ..ACCOUNT_LIMITS
             }),
             by_address: Throttle::new(ADDRESS_LIMITS),
+            registrations: Throttle::new(REGISTRATION_LIMITS),
         })
     }
 
@@ -251,7 +262,7 @@ impl AuthApi {
             .passwords
             .verify(password.to_owned(), hash)
             .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(hash_status)?;
         match account {
             Some(account) if ok => {
                 self.by_account.succeeded(&email);
@@ -269,7 +280,7 @@ impl AuthApi {
             .passwords
             .hash(password.to_owned())
             .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(hash_status)?;
         match self
             .apply(
                 None,
@@ -317,16 +328,22 @@ impl AuthService for AuthApi {
         &self,
         req: GrpcRequest<v1::RegisterRequest>,
     ) -> Result<Response<v1::RegisterResponse>, Status> {
+        match self.registrations.begin(&peer(&req)) {
+            Verdict::Refuse(retry) => {
+                return Err(Status::resource_exhausted(format!(
+                    "too many registrations from your address; try again in {} s",
+                    retry.as_secs().max(1)
+                )));
+            }
+            Verdict::Proceed(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Verdict::Proceed(_) => {}
+        }
         let r = req.into_inner();
         let email = boxoffice_core::normalize_email(&r.email).map_err(|r| rejection_status(&r))?;
         self.policy
             .check(&r.password, &email)
             .map_err(Status::invalid_argument)?;
-        let password_hash = self
-            .passwords
-            .hash(r.password)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+        let password_hash = self.passwords.hash(r.password).await.map_err(hash_status)?;
         let account = summary_account(
             self.apply(
                 None,
@@ -417,7 +434,7 @@ impl AuthService for AuthApi {
             .passwords
             .hash(r.new_password)
             .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(hash_status)?;
         let caller = Caller {
             user: UserId(claims.sub.clone()),
             token_version: claims.ver,

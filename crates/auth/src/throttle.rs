@@ -44,6 +44,16 @@ pub const ADDRESS_LIMITS: Limits = Limits {
     max_delay: Duration::from_secs(2),
 };
 
+/// Registrations per client address: account creation costs a hash and a
+/// replicated write, and fresh accounts would dodge the per-customer seat cap.
+pub const REGISTRATION_LIMITS: Limits = Limits {
+    free_failures: 50,
+    max_failures: 200,
+    window: Duration::from_secs(15 * 60),
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(2),
+};
+
 /// The throttle's verdict before a login attempt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
