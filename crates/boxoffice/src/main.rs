@@ -80,6 +80,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Runs the payment service (a mock card provider) from a TOML config
+    /// (with BOXOFFICE_PAYMENT__* overrides).
+    Payment {
+        /// The service's config file; defaults and environment only if absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Token signing keys.
     Keys {
         #[command(subcommand)]
@@ -189,6 +196,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
             boxoffice_auth::service::run(config, listener, shutdown).await?;
+            Ok(())
+        }
+        Command::Payment { config } => {
+            init_tracing();
+            let shutdown = up::terminated();
+            let config = boxoffice_payment::config::PaymentConfig::load(config.as_deref())?;
+            let listener = TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            boxoffice_payment::service::run(config, listener, shutdown).await?;
             Ok(())
         }
         Command::Keys {

@@ -1,8 +1,8 @@
 //! `boxoffice up`: the whole local system with one command.
 //!
-//! Three booking nodes and the auth service, each a separate OS process
-//! (this same binary, `node` and `auth` subcommands), so killing one is a
-//! real crash. Token signing keys are generated under `<data>/keys` on the
+//! Three booking nodes, the auth service and the payment service, each a
+//! separate OS process (this same binary, `node`, `auth` and `payment`
+//! subcommands), so killing one is a real crash. Token signing keys are generated under `<data>/keys` on the
 //! first run. This is a development cluster: the password policy is
 //! relaxed and the administrator `admin@gmail.com` / `admin123` is created,
 //! as old clients and demos expect; both are said when it starts. `up` writes each node's
@@ -24,6 +24,7 @@ use boxoffice_auth::config::{AdminCredentials, AuthConfig};
 use boxoffice_auth::policy::PasswordPolicy;
 use boxoffice_client::Client;
 use boxoffice_node::config::{Member, NodeConfig};
+use boxoffice_payment::config::PaymentConfig;
 use clap::Args;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -56,6 +57,9 @@ pub struct UpArgs {
     /// Port of the auth service.
     #[arg(long, default_value_t = 8000)]
     auth_port: u16,
+    /// Port of the payment service.
+    #[arg(long, default_value_t = 6000)]
+    payment_port: u16,
     /// Allow a non-loopback --host although the development cluster has a
     /// well-known administrator password and a relaxed password policy.
     #[arg(long)]
@@ -113,6 +117,16 @@ fn auth_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<AuthConfig
             password: DEV_ADMIN_PASSWORD.into(),
         }),
         ..AuthConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn payment_config(args: &UpArgs) -> anyhow::Result<PaymentConfig> {
+    let config = PaymentConfig {
+        listen: format!("{}:{}", args.host, args.payment_port),
+        data_dir: args.data_dir.join("payment"),
+        ..PaymentConfig::default()
     };
     config.validate()?;
     Ok(config)
@@ -244,7 +258,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut shutdown = shutdown_requested();
     let configs = node_configs(&args)?;
     let auth = auth_config(&args, &configs)?;
-    for listen in configs.iter().map(|c| &c.listen).chain([&auth.listen]) {
+    let payment = payment_config(&args)?;
+    for listen in configs
+        .iter()
+        .map(|c| &c.listen)
+        .chain([&auth.listen, &payment.listen])
+    {
         StdListener::bind(listen).with_context(|| {
             format!(
                 "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port / --auth-port)"
@@ -262,6 +281,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         processes.push((format!("node{}", c.id), "node", toml::to_string(c)?));
     }
     processes.push(("auth".to_owned(), "auth", toml::to_string(&auth)?));
+    processes.push(("payment".to_owned(), "payment", toml::to_string(&payment)?));
     let mut children = Vec::new();
     for (name, subcommand, config) in processes {
         let path = args.data_dir.join(format!("{name}.toml"));
@@ -301,6 +321,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     "auth service on {} (development password policy: 4+ characters); administrator {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}",
                     auth.listen
                 );
+                println!("payment service (mock card provider) on {}", payment.listen);
                 println!("  try:  boxoffice account login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");
                 println!("        boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop");
                 println!();
@@ -322,7 +343,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         if let Some((name, status)) = exited.take() {
             children.retain(|(child, _)| *child != name);
             let config = args.data_dir.join(format!("{name}.toml"));
-            let subcommand = if name == "auth" { "auth" } else { "node" };
+            let subcommand = if name.starts_with("node") {
+                "node"
+            } else {
+                name.as_str()
+            };
             warn!(
                 process = %name,
                 ?status,

@@ -1,0 +1,117 @@
+//! The payment service's configuration: defaults, then a TOML file, then
+//! `BOXOFFICE_PAYMENT__*` environment variables, then validation.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Faults to inject (see `boxoffice.v1.Faults`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Extra latency before every call, ms.
+    pub latency_ms: u32,
+    /// Share of calls failing with UNAVAILABLE before doing anything.
+    pub failure_rate: f64,
+    /// Share of successful charges whose reply is lost after recording.
+    pub timeout_after_charge_rate: f64,
+    /// Every call fails with UNAVAILABLE.
+    pub down: bool,
+}
+
+impl Faults {
+    /// Checks the rates are probabilities.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("failure_rate", self.failure_rate),
+            ("timeout_after_charge_rate", self.timeout_after_charge_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1, not {rate}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the payment service needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory of the ledger (`ledger.redb`).
+    pub data_dir: PathBuf,
+    /// Token that `SetFaults` requires; unset: faults only from this file.
+    pub admin_token: Option<String>,
+    /// How long the "times out" test card keeps a call waiting, ms.
+    pub hang_ms: u64,
+    /// Faults in force at start.
+    pub faults: Faults,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:6000".into(),
+            data_dir: PathBuf::from("./data/payment"),
+            admin_token: None,
+            hang_ms: 30_000,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable or unparsable.
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    /// Inconsistent.
+    #[error("invalid payment configuration: {0}")]
+    Invalid(String),
+}
+
+impl PaymentConfig {
+    /// Defaults, then `path` (if given), then `BOXOFFICE_PAYMENT__*`, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(PaymentConfig::default()));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: PaymentConfig = figment
+            .merge(Env::prefixed("BOXOFFICE_PAYMENT__").split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "listen = {:?} is not an ip:port address",
+                self.listen
+            )));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid("data_dir must not be empty".into()));
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "admin_token must be at least 16 characters".into(),
+            ));
+        }
+        self.faults.validate().map_err(ConfigError::Invalid)
+    }
+}

@@ -1,0 +1,20 @@
+//! The payment service: a mock card payment provider that behaves like a
+//! real one, so the checkout is built against realistic failures.
+//!
+//! - [`cards`]: card checks (Luhn, expiry, CVC) and the test cards; only
+//!   the last four digits are ever stored or logged.
+//! - [`ledger`]: the durable ledger on redb: transactions and idempotency
+//!   keys, every reply after the commit.
+//! - [`config`]: listen address, data directory, injectable faults.
+//! - [`service`]: `boxoffice.v1.PaymentService` over gRPC.
+//!
+//! Invariants: a charge acknowledged is on disk; an idempotency key is
+//! bound to one set of parameters and one transaction forever; a refund is
+//! full and happens at most once; a declined charge charged nothing.
+
+#![deny(missing_docs)]
+
+pub mod cards;
+pub mod config;
+pub mod ledger;
+pub mod service;

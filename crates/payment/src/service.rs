@@ -1,0 +1,387 @@
+//! `boxoffice.v1.PaymentService` over gRPC.
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use boxoffice_proto::v1;
+use boxoffice_proto::v1::payment_service_server::{PaymentService, PaymentServiceServer};
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use crate::cards::{self, Behaviour};
+use crate::config::{Faults, PaymentConfig};
+use crate::ledger::{ChargeParams, Charged, Ledger, LedgerError, Status as TxStatus, Transaction};
+
+/// Largest charge, in cents.
+pub const MAX_AMOUNT_CENTS: i64 = 100_000_000;
+/// Longest idempotency key.
+pub const MAX_KEY_LEN: usize = 128;
+/// Largest request accepted.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The payment service failed to start or to serve.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// The ledger could not be opened.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// gRPC serving failed.
+    #[error("serving gRPC: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Today's (year, month) in UTC, from the civil-from-days algorithm.
+fn year_month(unix_ms: i64) -> (u32, u32) {
+    let days = unix_ms.div_euclid(86_400_000) + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        u32::try_from(year).unwrap_or(0),
+        u32::try_from(month).unwrap_or(1),
+    )
+}
+
+fn ledger_status(e: LedgerError) -> Status {
+    match e {
+        LedgerError::KeyReused(_) | LedgerError::NotRefundable(_) => {
+            Status::failed_precondition(e.to_string())
+        }
+        LedgerError::NotFound(_) => Status::not_found(e.to_string()),
+        LedgerError::Storage(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn message(tx: &Transaction) -> v1::Transaction {
+    let status = match tx.status {
+        TxStatus::Succeeded => v1::TransactionStatus::Succeeded,
+        TxStatus::Declined => v1::TransactionStatus::Declined,
+        TxStatus::Refunded => v1::TransactionStatus::Refunded,
+    };
+    v1::Transaction {
+        transaction_id: tx.id.clone(),
+        idempotency_key: tx.idempotency_key.clone(),
+        user_id: tx.user_id.clone(),
+        amount_cents: tx.amount_cents,
+        currency: tx.currency.clone(),
+        status: status as i32,
+        card_last4: tx.card_last4.clone(),
+        decline_reason: tx.decline_reason.clone(),
+        description: tx.description.clone(),
+        created_at_ms: tx.created_at_ms,
+        refunded_at_ms: tx.refunded_at_ms,
+    }
+}
+
+fn faults_message(f: &Faults) -> v1::Faults {
+    v1::Faults {
+        latency_ms: f.latency_ms,
+        failure_rate: f.failure_rate,
+        timeout_after_charge_rate: f.timeout_after_charge_rate,
+        down: f.down,
+    }
+}
+
+/// The gRPC service.
+pub struct PaymentApi {
+    ledger: Ledger,
+    faults: RwLock<Faults>,
+    admin_token: Option<String>,
+    hang: Duration,
+}
+
+impl PaymentApi {
+    /// The service for `config`, opening its ledger.
+    pub fn new(config: &PaymentConfig) -> Result<Self, PaymentError> {
+        Ok(Self {
+            ledger: Ledger::open(&config.data_dir.join("ledger.redb"))?,
+            faults: RwLock::new(config.faults.clone()),
+            admin_token: config.admin_token.clone(),
+            hang: Duration::from_millis(config.hang_ms),
+        })
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults.read().expect("faults lock poisoned").clone()
+    }
+
+    /// Applies the faults that act before a call does anything.
+    async fn before_call(&self) -> Result<Faults, Status> {
+        let faults = self.faults();
+        if faults.down {
+            return Err(Status::unavailable(
+                "payment provider is down (injected fault)",
+            ));
+        }
+        if faults.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(u64::from(faults.latency_ms))).await;
+        }
+        if faults.failure_rate > 0.0 && rand::random::<f64>() < faults.failure_rate {
+            return Err(Status::unavailable(
+                "payment provider failed (injected fault); retry with the same key",
+            ));
+        }
+        Ok(faults)
+    }
+
+    /// Runs a ledger operation on a blocking thread (it fsyncs).
+    async fn ledger<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || op(&ledger))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(ledger_status)
+    }
+}
+
+fn check_key(key: &str) -> Result<(), Status> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Status::invalid_argument(format!(
+            "idempotency_key must be 1 to {MAX_KEY_LEN} printable characters without spaces"
+        )));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl PaymentService for PaymentApi {
+    async fn charge(
+        &self,
+        req: Request<v1::ChargeRequest>,
+    ) -> Result<Response<v1::ChargeResponse>, Status> {
+        let r = req.into_inner();
+        check_key(&r.idempotency_key)?;
+        if r.user_id.is_empty() || r.user_id.len() > 64 {
+            return Err(Status::invalid_argument(
+                "user_id must be 1 to 64 characters",
+            ));
+        }
+        if !(1..=MAX_AMOUNT_CENTS).contains(&r.amount_cents) {
+            return Err(Status::invalid_argument(format!(
+                "amount_cents must be between 1 and {MAX_AMOUNT_CENTS}, not {}",
+                r.amount_cents
+            )));
+        }
+        if r.currency.len() != 3 || !r.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(Status::invalid_argument(
+                "currency must be a three-letter ISO 4217 code such as EUR",
+            ));
+        }
+        if r.description.chars().count() > 200 {
+            return Err(Status::invalid_argument(
+                "description must be at most 200 characters",
+            ));
+        }
+        let card = r
+            .card
+            .ok_or_else(|| Status::invalid_argument("card is required"))?;
+        let card = cards::check(
+            &card.number,
+            card.exp_month,
+            card.exp_year,
+            &card.cvc,
+            year_month(now_ms()),
+        )
+        .map_err(Status::invalid_argument)?;
+        let faults = self.before_call().await?;
+
+        let params = ChargeParams {
+            user_id: r.user_id.clone(),
+            amount_cents: r.amount_cents,
+            currency: r.currency.clone(),
+            card_last4: card.last4.clone(),
+            description: r.description.clone(),
+        };
+        let (key, replay_params) = (r.idempotency_key.clone(), params.clone());
+        if let Some(tx) = self.ledger(move |l| l.replay(&key, &replay_params)).await? {
+            return Ok(Response::new(v1::ChargeResponse {
+                transaction: Some(message(&tx)),
+            }));
+        }
+        let (status, decline_reason) = match card.behaviour {
+            Behaviour::Approve => (TxStatus::Succeeded, String::new()),
+            Behaviour::Decline(why) => (TxStatus::Declined, why.to_owned()),
+            Behaviour::Hang => {
+                tokio::time::sleep(self.hang).await;
+                return Err(Status::deadline_exceeded(
+                    "payment provider did not answer (test card); nothing was charged",
+                ));
+            }
+        };
+        let tx = Transaction {
+            id: format!("tx_{}", uuid::Uuid::new_v4().simple()),
+            idempotency_key: r.idempotency_key.clone(),
+            user_id: r.user_id,
+            amount_cents: r.amount_cents,
+            currency: r.currency,
+            status,
+            card_last4: card.last4,
+            decline_reason,
+            description: r.description,
+            created_at_ms: now_ms(),
+            refunded_at_ms: 0,
+        };
+        let key = r.idempotency_key;
+        let charged = self
+            .ledger(move |l| l.record_charge(&key, &params, tx))
+            .await?;
+        let (tx, new) = match charged {
+            Charged::New(tx) => (tx, true),
+            Charged::Replayed(tx) => (tx, false),
+        };
+        if new {
+            info!(tx = %tx.id, last4 = %tx.card_last4, amount_cents = tx.amount_cents, status = ?tx.status, "charge");
+        }
+        if new
+            && tx.status == TxStatus::Succeeded
+            && faults.timeout_after_charge_rate > 0.0
+            && rand::random::<f64>() < faults.timeout_after_charge_rate
+        {
+            return Err(Status::deadline_exceeded(
+                "reply lost after the charge was recorded (injected fault); retry with the same key",
+            ));
+        }
+        Ok(Response::new(v1::ChargeResponse {
+            transaction: Some(message(&tx)),
+        }))
+    }
+
+    async fn refund(
+        &self,
+        req: Request<v1::RefundRequest>,
+    ) -> Result<Response<v1::RefundResponse>, Status> {
+        let id = req.into_inner().transaction_id;
+        check_key(&id).map_err(|_| Status::invalid_argument("transaction_id is malformed"))?;
+        self.before_call().await?;
+        let tx = self.ledger(move |l| l.refund(&id, now_ms())).await?;
+        info!(tx = %tx.id, amount_cents = tx.amount_cents, "refund");
+        Ok(Response::new(v1::RefundResponse {
+            transaction: Some(message(&tx)),
+        }))
+    }
+
+    async fn get_transaction(
+        &self,
+        req: Request<v1::GetTransactionRequest>,
+    ) -> Result<Response<v1::GetTransactionResponse>, Status> {
+        let r = req.into_inner();
+        self.before_call().await?;
+        let found = match (r.transaction_id.is_empty(), r.idempotency_key.is_empty()) {
+            (false, true) => {
+                let id = r.transaction_id.clone();
+                self.ledger(move |l| l.get(&id)).await?
+            }
+            (true, false) => {
+                check_key(&r.idempotency_key)?;
+                let key = r.idempotency_key.clone();
+                self.ledger(move |l| l.by_key(&key)).await?
+            }
+            _ => {
+                return Err(Status::invalid_argument(
+                    "give exactly one of transaction_id and idempotency_key",
+                ));
+            }
+        };
+        let tx = found.ok_or_else(|| Status::not_found("no such transaction"))?;
+        Ok(Response::new(v1::GetTransactionResponse {
+            transaction: Some(message(&tx)),
+        }))
+    }
+
+    async fn list_transactions(
+        &self,
+        req: Request<v1::ListTransactionsRequest>,
+    ) -> Result<Response<v1::ListTransactionsResponse>, Status> {
+        let user = req.into_inner().user_id;
+        if user.is_empty() || user.len() > 64 {
+            return Err(Status::invalid_argument(
+                "user_id must be 1 to 64 characters",
+            ));
+        }
+        self.before_call().await?;
+        let txs = self.ledger(move |l| l.list_user(&user)).await?;
+        Ok(Response::new(v1::ListTransactionsResponse {
+            transactions: txs.iter().map(message).collect(),
+        }))
+    }
+
+    async fn set_faults(
+        &self,
+        req: Request<v1::SetFaultsRequest>,
+    ) -> Result<Response<v1::SetFaultsResponse>, Status> {
+        let r = req.into_inner();
+        match &self.admin_token {
+            Some(token) if *token == r.admin_token => {}
+            Some(_) => return Err(Status::permission_denied("wrong admin_token")),
+            None => {
+                return Err(Status::permission_denied(
+                    "set admin_token in the payment config to allow this",
+                ));
+            }
+        }
+        let f = r.faults.unwrap_or_default();
+        let faults = Faults {
+            latency_ms: f.latency_ms,
+            failure_rate: f.failure_rate,
+            timeout_after_charge_rate: f.timeout_after_charge_rate,
+            down: f.down,
+        };
+        faults.validate().map_err(Status::invalid_argument)?;
+        info!(?faults, "faults changed");
+        *self.faults.write().expect("faults lock poisoned") = faults.clone();
+        Ok(Response::new(v1::SetFaultsResponse {
+            faults: Some(faults_message(&faults)),
+        }))
+    }
+}
+
+/// Runs the payment service on `listener` until `shutdown` completes.
+pub async fn run(
+    config: PaymentConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), PaymentError> {
+    let api = Arc::new(PaymentApi::new(&config)?);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<PaymentServiceServer<PaymentApi>>()
+        .await;
+    info!(listen = %config.listen, ledger = %config.data_dir.display(), "payment service serving");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(
+            PaymentServiceServer::from_arc(api).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::year_month;
+
+    #[test]
+    fn calendar_months() {
+        assert_eq!(year_month(0), (1970, 1));
+        assert_eq!(year_month(951_782_400_000), (2000, 2)); // 2000-02-29
+        assert_eq!(year_month(1_795_219_200_000), (2026, 11)); // 2026-11-21
+    }
+}

@@ -1,0 +1,345 @@
+//! The payment service through its gRPC API: idempotency, declines,
+//! refunds, durability across a restart, injected faults, bad input.
+
+use std::path::Path;
+use std::time::Duration;
+
+use boxoffice_payment::config::PaymentConfig;
+use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
+use boxoffice_proto::v1::{
+    Card, ChargeRequest, Faults, GetTransactionRequest, ListTransactionsRequest, RefundRequest,
+    SetFaultsRequest, Transaction, TransactionStatus,
+};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const ADMIN_TOKEN: &str = "a test admin token";
+const GOOD: &str = "4242 4242 4242 4242";
+
+struct Service {
+    client: PaymentServiceClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Service {
+    async fn start(dir: &Path) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = PaymentConfig {
+            listen: addr.to_string(),
+            data_dir: dir.to_path_buf(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            hang_ms: 300,
+            ..PaymentConfig::default()
+        };
+        config.validate().unwrap();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            boxoffice_payment::service::run(config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        Self {
+            client: PaymentServiceClient::new(channel),
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+
+    async fn charge(
+        &self,
+        key: &str,
+        amount: i64,
+        number: &str,
+    ) -> Result<Transaction, tonic::Status> {
+        let req = ChargeRequest {
+            idempotency_key: key.into(),
+            user_id: "u1".into(),
+            amount_cents: amount,
+            currency: "EUR".into(),
+            card: Some(Card {
+                number: number.into(),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+            }),
+            description: "2 seats".into(),
+        };
+        Ok(self
+            .client
+            .clone()
+            .charge(req)
+            .await?
+            .into_inner()
+            .transaction
+            .unwrap())
+    }
+
+    async fn list(&self) -> Vec<Transaction> {
+        let req = ListTransactionsRequest {
+            user_id: "u1".into(),
+        };
+        self.client
+            .clone()
+            .list_transactions(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .transactions
+    }
+
+    async fn set_faults(&self, faults: Faults) {
+        let req = SetFaultsRequest {
+            admin_token: ADMIN_TOKEN.into(),
+            faults: Some(faults),
+        };
+        self.client.clone().set_faults(req).await.unwrap();
+    }
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
+    r.expect_err("expected an error").code()
+}
+
+#[tokio::test]
+async fn charges_are_idempotent_and_declines_are_transactions() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    let first = svc.charge("order-1", 5000, GOOD).await.unwrap();
+    assert_eq!(first.status, TransactionStatus::Succeeded as i32);
+    assert_eq!(first.card_last4, "4242");
+    assert_eq!(
+        svc.charge("order-1", 5000, GOOD).await.unwrap(),
+        first,
+        "same key, same result"
+    );
+    assert_eq!(
+        code(svc.charge("order-1", 6000, GOOD).await),
+        Code::FailedPrecondition,
+        "same key, other amount"
+    );
+
+    let poor = svc
+        .charge("order-2", 5000, "4000000000009995")
+        .await
+        .unwrap();
+    assert_eq!(
+        (poor.status, poor.decline_reason.as_str()),
+        (TransactionStatus::Declined as i32, "insufficient funds")
+    );
+    let stolen = svc
+        .charge("order-3", 5000, "4000000000009979")
+        .await
+        .unwrap();
+    assert_eq!(stolen.decline_reason, "card reported stolen");
+
+    let by_key = svc
+        .client
+        .clone()
+        .get_transaction(GetTransactionRequest {
+            idempotency_key: "order-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(by_key, first);
+    assert_eq!(svc.list().await.len(), 3);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_records_nothing() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    svc.charge("seed", 100, GOOD).await.unwrap();
+    let cases = [
+        (
+            "bad checksum",
+            svc.charge("k1", 100, "4242424242424241").await,
+        ),
+        ("too short", svc.charge("k2", 100, "4242").await),
+        ("zero amount", svc.charge("k3", 0, GOOD).await),
+        ("negative amount", svc.charge("k4", -5, GOOD).await),
+        ("huge amount", svc.charge("k5", 1_000_000_000, GOOD).await),
+        ("empty key", svc.charge("", 100, GOOD).await),
+        ("key with spaces", svc.charge("a b", 100, GOOD).await),
+    ];
+    for (what, result) in cases {
+        assert_eq!(code(result), Code::InvalidArgument, "{what}");
+    }
+    let mut expired = ChargeRequest {
+        idempotency_key: "k6".into(),
+        user_id: "u1".into(),
+        amount_cents: 100,
+        currency: "EUR".into(),
+        card: Some(Card {
+            number: GOOD.into(),
+            exp_month: 1,
+            exp_year: 2020,
+            cvc: "123".into(),
+        }),
+        description: String::new(),
+    };
+    let err = svc
+        .client
+        .clone()
+        .charge(expired.clone())
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("expired"), "{err:?}");
+    expired.card = None;
+    assert_eq!(
+        code(svc.client.clone().charge(expired).await),
+        Code::InvalidArgument
+    );
+    let refund = |id: &str| RefundRequest {
+        transaction_id: id.into(),
+    };
+    assert_eq!(
+        code(svc.client.clone().refund(refund("tx_unknown")).await),
+        Code::NotFound
+    );
+    assert_eq!(svc.list().await.len(), 1, "nothing else was recorded");
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn refunds_are_full_and_happen_once() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    let tx = svc.charge("order-1", 2500, GOOD).await.unwrap();
+    let req = RefundRequest {
+        transaction_id: tx.transaction_id.clone(),
+    };
+    let refunded = svc
+        .client
+        .clone()
+        .refund(req.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(refunded.status, TransactionStatus::Refunded as i32);
+    let again = svc
+        .client
+        .clone()
+        .refund(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction
+        .unwrap();
+    assert_eq!(again, refunded, "refunding twice is harmless");
+    let declined = svc
+        .charge("order-2", 2500, "4000000000009995")
+        .await
+        .unwrap();
+    let req = RefundRequest {
+        transaction_id: declined.transaction_id,
+    };
+    assert_eq!(
+        code(svc.client.clone().refund(req).await),
+        Code::FailedPrecondition
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn the_ledger_survives_a_restart_and_stores_only_the_last_four_digits() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    let tx = svc.charge("order-1", 4200, GOOD).await.unwrap();
+    svc.stop().await;
+    let svc = Service::start(dir.path()).await;
+    assert_eq!(svc.list().await, vec![tx.clone()]);
+    assert_eq!(
+        svc.charge("order-1", 4200, GOOD).await.unwrap(),
+        tx,
+        "no second charge after a restart"
+    );
+    svc.stop().await;
+    let bytes = std::fs::read(dir.path().join("ledger.redb")).unwrap();
+    let full = b"4242424242424242";
+    assert!(
+        !bytes.windows(full.len()).any(|w| w == full),
+        "the full card number reached the disk"
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_and_the_lost_reply_after_a_charge() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    svc.set_faults(Faults {
+        down: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        code(svc.charge("order-1", 100, GOOD).await),
+        Code::Unavailable
+    );
+    svc.set_faults(Faults {
+        failure_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        code(svc.charge("order-1", 100, GOOD).await),
+        Code::Unavailable
+    );
+    svc.set_faults(Faults::default()).await;
+    assert!(svc.list().await.is_empty(), "failed calls charge nothing");
+
+    // The nasty case: the charge is recorded, the reply is lost.
+    svc.set_faults(Faults {
+        timeout_after_charge_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        code(svc.charge("order-1", 100, GOOD).await),
+        Code::DeadlineExceeded
+    );
+    svc.set_faults(Faults::default()).await;
+    let retried = svc.charge("order-1", 100, GOOD).await.unwrap();
+    assert_eq!(retried.status, TransactionStatus::Succeeded as i32);
+    assert_eq!(svc.list().await.len(), 1, "exactly one charge");
+
+    // The card that hangs: the caller gives up, nothing is recorded.
+    let hung = tokio::time::timeout(
+        Duration::from_secs(5),
+        svc.charge("order-2", 100, "4000000000000119"),
+    )
+    .await;
+    assert_eq!(code(hung.unwrap()), Code::DeadlineExceeded);
+    assert_eq!(svc.list().await.len(), 1);
+
+    let req = SetFaultsRequest {
+        admin_token: "wrong token, long enough".into(),
+        faults: Some(Faults::default()),
+    };
+    assert_eq!(
+        code(svc.client.clone().set_faults(req).await),
+        Code::PermissionDenied
+    );
+    svc.stop().await;
+}
