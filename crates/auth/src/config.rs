@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::Env;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::PasswordPolicy;
@@ -94,9 +93,9 @@ impl Default for AuthConfig {
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Unreadable or unparsable.
-    #[error("{0}")]
-    Load(Box<figment::Error>),
+    /// The file or an environment variable could not be read or parsed.
+    #[error(transparent)]
+    Load(#[from] boxoffice_config::LoadError),
     /// Inconsistent.
     #[error("invalid auth configuration: {0}")]
     Invalid(String),
@@ -105,20 +104,8 @@ pub enum ConfigError {
 impl AuthConfig {
     /// Defaults, then `path` (if given), then `BOXOFFICE_AUTH__*`, validated.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(AuthConfig::default()));
-        if let Some(path) = path {
-            if !path.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        let config: AuthConfig = figment
-            .merge(Env::prefixed("BOXOFFICE_AUTH__").split("__"))
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let config: Self =
+            boxoffice_config::load(path, Env::prefixed("BOXOFFICE_AUTH__").split("__"))?;
         config.validate()?;
         Ok(config)
     }

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use boxoffice_raft::RaftSettings;
 use boxoffice_raft::node::is_host_port;
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::Env;
 use serde::{Deserialize, Serialize};
 
 /// Default leader heartbeat period. openraft 0.9 also uses it as the
@@ -157,8 +156,8 @@ impl Default for NodeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file or an environment variable could not be read or parsed.
-    #[error("{0}")]
-    Load(Box<figment::Error>),
+    #[error(transparent)]
+    Load(#[from] boxoffice_config::LoadError),
     /// A value is out of range or inconsistent.
     #[error("invalid configuration: {0}")]
     Invalid(String),
@@ -167,23 +166,12 @@ pub enum ConfigError {
 impl NodeConfig {
     /// Defaults, then `path` (if given), then `BOXOFFICE_*` variables, validated.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(NodeConfig::default()));
-        if let Some(path) = path {
-            if !path.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        let env = Env::prefixed("BOXOFFICE_")
-            .split("__")
-            .filter(|k| is_known_key(&k.as_str().to_ascii_lowercase()));
-        let config: NodeConfig = figment
-            .merge(env)
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let config: Self = boxoffice_config::load(
+            path,
+            Env::prefixed("BOXOFFICE_")
+                .split("__")
+                .filter(|k| is_known_key(&k.as_str().to_ascii_lowercase())),
+        )?;
         config.validate()?;
         Ok(config)
     }

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::Env;
 use serde::{Deserialize, Serialize};
 
 /// Faults to inject (see `boxoffice.v1.Faults`).
@@ -67,9 +66,9 @@ impl Default for PaymentConfig {
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Unreadable or unparsable.
-    #[error("{0}")]
-    Load(Box<figment::Error>),
+    /// The file or an environment variable could not be read or parsed.
+    #[error(transparent)]
+    Load(#[from] boxoffice_config::LoadError),
     /// Inconsistent.
     #[error("invalid payment configuration: {0}")]
     Invalid(String),
@@ -78,20 +77,8 @@ pub enum ConfigError {
 impl PaymentConfig {
     /// Defaults, then `path` (if given), then `BOXOFFICE_PAYMENT__*`, validated.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(PaymentConfig::default()));
-        if let Some(path) = path {
-            if !path.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
-            }
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        let config: PaymentConfig = figment
-            .merge(Env::prefixed("BOXOFFICE_PAYMENT__").split("__"))
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let config: Self =
+            boxoffice_config::load(path, Env::prefixed("BOXOFFICE_PAYMENT__").split("__"))?;
         config.validate()?;
         Ok(config)
     }

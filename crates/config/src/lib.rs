@@ -1,0 +1,46 @@
+//! Layered configuration, the same way for every Boxoffice process:
+//! built-in defaults, then a TOML file, then environment variables, then
+//! the process's own `validate()`.
+//!
+//! Invariant: a file named on the command line must exist (a typo in its
+//! path is an error, not silently the defaults), and unknown keys in it
+//! are errors when the config type says `deny_unknown_fields`.
+
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The named file does not exist.
+    #[error("config file {} does not exist", .0.display())]
+    Missing(PathBuf),
+    /// The file or an environment variable could not be parsed; the
+    /// message names the key and where it came from.
+    #[error("{0}")]
+    Parse(Box<figment::Error>),
+}
+
+/// `T::default()`, then `path` (if given), then `env`.
+pub fn load<T>(path: Option<&Path>, env: Env) -> Result<T, LoadError>
+where
+    T: Default + Serialize + DeserializeOwned,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(path) = path {
+        if !path.exists() {
+            return Err(LoadError::Missing(path.to_owned()));
+        }
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment
+        .merge(env)
+        .extract()
+        .map_err(|e| LoadError::Parse(Box::new(e)))
+}
