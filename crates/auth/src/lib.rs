@@ -8,6 +8,8 @@
 //! - [`password`]: argon2id hashing off the async runtime, bounded.
 //! - [`policy`]: the password policy.
 //! - [`throttle`]: login throttling per account and per client address.
+//! - [`authenticator`]: bearer tokens of incoming calls to a `Caller`,
+//!   with a cache of verified tokens (nodes and the auth service).
 //!
 //! Invariants: a token verifies only with algorithm EdDSA, a known `kid`,
 //! the right issuer, audience and kind, and an unexpired `exp`; a token's
@@ -17,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+pub mod authenticator;
 pub mod config;
 pub mod keys;
 pub mod password;

@@ -23,6 +23,7 @@ use boxoffice_proto::v1::auth_service_server::{AuthService, AuthServiceServer};
 use tonic::{Request as GrpcRequest, Response, Status};
 use tracing::{info, warn};
 
+use crate::authenticator::Authenticator;
 use crate::config::AuthConfig;
 use crate::keys::{PublicKeys, SigningKeys};
 use crate::password::Passwords;
@@ -30,7 +31,7 @@ use crate::policy::PasswordPolicy;
 use crate::throttle::{
     ACCOUNT_LIMITS, ADDRESS_LIMITS, Limits, REGISTRATION_LIMITS, Throttle, Verdict,
 };
-use crate::token::{Claims, TokenIssuer, TokenKind, TokenVerifier};
+use crate::token::{TokenIssuer, TokenKind, TokenVerifier};
 
 /// Largest request accepted (emails and passwords are short).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -72,7 +73,7 @@ fn user_message(account: &Account) -> v1::User {
 /// The gRPC service.
 pub struct AuthApi {
     issuer: TokenIssuer,
-    verifier: TokenVerifier,
+    authenticator: Authenticator,
     nodes: Client,
     passwords: Passwords,
     policy: PasswordPolicy,
@@ -97,12 +98,14 @@ impl AuthApi {
             Duration::from_secs(config.access_ttl_secs),
             Duration::from_secs(config.refresh_ttl_secs),
         );
-        let verifier =
-            TokenVerifier::new(PublicKeys::load(&config.keys_dir)?, config.issuer.clone());
+        let authenticator = Authenticator::new(TokenVerifier::new(
+            PublicKeys::load(&config.keys_dir)?,
+            config.issuer.clone(),
+        ));
         let nodes = Client::new(&config.nodes).map_err(|e| AuthError::Endpoints(e.to_string()))?;
         Ok(Self {
             issuer,
-            verifier,
+            authenticator,
             nodes,
             passwords: Passwords::new(config.hash_concurrency),
             policy: config.password_policy,
@@ -180,27 +183,10 @@ impl AuthApi {
             .await
     }
 
-    /// The caller's verified access-token claims.
-    fn claims<T>(&self, req: &GrpcRequest<T>) -> Result<Claims, Status> {
-        let value = req.metadata().get("authorization").ok_or_else(|| {
-            Status::unauthenticated("this call needs `authorization: Bearer <access token>`")
-        })?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Status::unauthenticated("authorization must be `Bearer <access token>`")
-            })?;
-        self.verifier
-            .verify(token.trim(), TokenKind::Access)
-            .map_err(|e| Status::unauthenticated(e.to_string()))
-    }
-
     /// The caller's account, if their token is still valid.
-    async fn current_account(&self, claims: &Claims) -> Result<Account, Status> {
-        match self.lookup(Key::Id(&claims.sub)).await? {
-            Some(account) if account.token_version == claims.ver => Ok(account),
+    async fn current_account(&self, caller: &Caller) -> Result<Account, Status> {
+        match self.lookup(Key::Id(&caller.user.0)).await? {
+            Some(account) if account.token_version == caller.token_version => Ok(account),
             _ => Err(revoked()),
         }
     }
@@ -378,10 +364,15 @@ impl AuthService for AuthApi {
         req: GrpcRequest<v1::RefreshRequest>,
     ) -> Result<Response<v1::RefreshResponse>, Status> {
         let claims = self
-            .verifier
+            .authenticator
+            .verifier()
             .verify(&req.into_inner().refresh_token, TokenKind::Refresh)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
-        let account = self.current_account(&claims).await?;
+        let caller = Caller {
+            user: UserId(claims.sub),
+            token_version: claims.ver,
+        };
+        let account = self.current_account(&caller).await?;
         Ok(Response::new(v1::RefreshResponse {
             session: Some(self.session(&account)?),
         }))
@@ -391,18 +382,10 @@ impl AuthService for AuthApi {
         &self,
         req: GrpcRequest<v1::LogoutRequest>,
     ) -> Result<Response<v1::LogoutResponse>, Status> {
-        let claims = self.claims(&req)?;
-        let caller = Caller {
-            user: UserId(claims.sub.clone()),
-            token_version: claims.ver,
-        };
-        self.apply(
-            Some(caller),
-            Command::RevokeSessions {
-                user: UserId(claims.sub),
-            },
-        )
-        .await?;
+        let caller = self.authenticator.caller(&req)?;
+        let user = caller.user.clone();
+        self.apply(Some(caller), Command::RevokeSessions { user })
+            .await?;
         Ok(Response::new(v1::LogoutResponse {}))
     }
 
@@ -410,8 +393,8 @@ impl AuthService for AuthApi {
         &self,
         req: GrpcRequest<v1::WhoAmIRequest>,
     ) -> Result<Response<v1::WhoAmIResponse>, Status> {
-        let claims = self.claims(&req)?;
-        let account = self.current_account(&claims).await?;
+        let caller = self.authenticator.caller(&req)?;
+        let account = self.current_account(&caller).await?;
         Ok(Response::new(v1::WhoAmIResponse {
             user: Some(user_message(&account)),
         }))
@@ -421,10 +404,10 @@ impl AuthService for AuthApi {
         &self,
         req: GrpcRequest<v1::ChangePasswordRequest>,
     ) -> Result<Response<v1::ChangePasswordResponse>, Status> {
-        let claims = self.claims(&req)?;
+        let caller = self.authenticator.caller(&req)?;
         let address = peer(&req);
         let r = req.into_inner();
-        let account = self.current_account(&claims).await?;
+        let account = self.current_account(&caller).await?;
         self.authenticate(&account.email, &r.old_password, &address)
             .await?;
         self.policy
@@ -435,15 +418,12 @@ impl AuthService for AuthApi {
             .hash(r.new_password)
             .await
             .map_err(hash_status)?;
-        let caller = Caller {
-            user: UserId(claims.sub.clone()),
-            token_version: claims.ver,
-        };
+        let user = caller.user.clone();
         let updated = summary_account(
             self.apply(
                 Some(caller),
                 Command::ChangePassword {
-                    user: UserId(claims.sub),
+                    user,
                     password_hash,
                 },
             )
@@ -458,8 +438,8 @@ impl AuthService for AuthApi {
         &self,
         req: GrpcRequest<v1::ListUsersRequest>,
     ) -> Result<Response<v1::ListUsersResponse>, Status> {
-        let claims = self.claims(&req)?;
-        let account = self.current_account(&claims).await?;
+        let caller = self.authenticator.caller(&req)?;
+        let account = self.current_account(&caller).await?;
         if !account.admin {
             return Err(Status::permission_denied(
                 "listing users needs the administrator role",
@@ -486,13 +466,9 @@ impl AuthService for AuthApi {
         &self,
         req: GrpcRequest<v1::SetAdminRequest>,
     ) -> Result<Response<v1::SetAdminResponse>, Status> {
-        let claims = self.claims(&req)?;
+        let caller = self.authenticator.caller(&req)?;
         let r = req.into_inner();
         boxoffice_core::check_id("user_id", &r.user_id).map_err(|r| rejection_status(&r))?;
-        let caller = Caller {
-            user: UserId(claims.sub),
-            token_version: claims.ver,
-        };
         let account = summary_account(
             self.apply(
                 Some(caller),

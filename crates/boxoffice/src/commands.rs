@@ -34,11 +34,7 @@ impl Target {
 
     /// A failover client for those nodes.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let client = Client::new(&self.addrs())?;
-        Ok(match &self.token {
-            Some(token) => client.with_token(token.trim()),
-            None => client,
-        })
+        Ok(Client::new(&self.addrs())?.with_optional_token(self.token.as_deref()))
     }
 }
 
@@ -161,11 +157,7 @@ pub struct AuthTarget {
 
 impl AuthTarget {
     fn client(&self) -> anyhow::Result<Client> {
-        let client = Client::new(&[self.auth.as_str()])?;
-        Ok(match &self.token {
-            Some(token) => client.with_token(token.trim()),
-            None => client,
-        })
+        Ok(Client::new(&[self.auth.as_str()])?.with_optional_token(self.token.as_deref()))
     }
 }
 

@@ -113,9 +113,10 @@ impl Client {
         self
     }
 
-    /// Replaces the bearer token (after a refresh or a new login).
-    pub fn set_token(&mut self, token: Option<String>) {
-        self.token = token;
+    /// The same client with `token` as its bearer token, or none.
+    pub fn with_optional_token(mut self, token: Option<&str>) -> Self {
+        self.token = token.map(|t| t.trim().to_owned());
+        self
     }
 
     /// The endpoint that answered last.

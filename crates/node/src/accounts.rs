@@ -14,8 +14,8 @@ use boxoffice_proto::internal::v1::{
 };
 use tonic::{Response, Status};
 
-use crate::caller::Authenticator;
 use crate::service::Replica;
+use boxoffice_auth::authenticator::Authenticator;
 
 /// The account API of one node.
 pub struct AccountApi {

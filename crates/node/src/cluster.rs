@@ -10,8 +10,8 @@ use boxoffice_raft::{MembershipError, RaftNode};
 use tonic::{Request, Response, Status};
 
 use crate::app::BookingApp;
-use crate::caller::Authenticator;
 use crate::service::{Replica, unavailable_status};
+use boxoffice_auth::authenticator::Authenticator;
 
 /// Cluster administration served by one node.
 pub struct ClusterApi {

@@ -14,7 +14,7 @@
 //!
 //! Invariants kept here: a request is validated before it is proposed, so
 //! malformed input never reaches the log; a caller is who their verified
-//! bearer token says ([`caller`]); every domain rejection becomes a gRPC
+//! bearer token says (`boxoffice_auth::authenticator`); every domain rejection becomes a gRPC
 //! status in one place (`boxoffice_proto::convert`); the state is only read under the
 //! state machine's read lock, never across an `.await`.
 
@@ -22,7 +22,6 @@
 
 pub mod accounts;
 pub mod app;
-pub mod caller;
 pub mod cluster;
 pub mod config;
 pub mod service;
@@ -100,7 +99,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
     let keys = boxoffice_auth::keys::PublicKeys::load(&config.auth.keys_dir)?;
-    let auth = Arc::new(caller::Authenticator::new(
+    let auth = Arc::new(boxoffice_auth::authenticator::Authenticator::new(
         boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
     ));
     let node = RaftNode::<BookingApp>::start(config.raft_settings())

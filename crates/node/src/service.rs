@@ -21,7 +21,7 @@ use boxoffice_raft::{RaftNode, Unavailable};
 use tonic::{Response, Status};
 
 use crate::app::BookingApp;
-use crate::caller::Authenticator;
+use boxoffice_auth::authenticator::Authenticator;
 
 /// Seats per page of a seat map when the client does not say.
 pub const DEFAULT_SEAT_PAGE: u32 = 500;

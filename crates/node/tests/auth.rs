@@ -335,7 +335,7 @@ async fn registration_is_checked_and_password_changes_revoke_sessions() {
         gina.change_password("wrong old password", "a brand new password")
             .await,
         Code::Unauthenticated,
-        "",
+        "wrong email or password",
     );
     let second = gina
         .change_password("a quiet walk by the river", "a brand new password")

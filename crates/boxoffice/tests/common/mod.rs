@@ -255,11 +255,9 @@ impl Cluster {
     }
 
     fn client_for(addrs: &[&String], token: Option<&str>) -> Client {
-        let client = Client::new(addrs).expect("client");
-        match token {
-            Some(token) => client.with_token(token),
-            None => client,
-        }
+        Client::new(addrs)
+            .expect("client")
+            .with_optional_token(token)
     }
 
     /// A client of every node, logged in as `user` (registered on first use).

@@ -1,7 +1,8 @@
-//! Who is calling: session tokens verified on the node itself.
+//! Who is calling: bearer tokens checked where the call arrives (every
+//! booking node, and the auth service for its own calls).
 //!
 //! Every call that needs a user carries `authorization: Bearer <access
-//! token>`. The node verifies the token's signature, algorithm, issuer,
+//! token>`. The receiver verifies the token's signature, algorithm, issuer,
 //! audience, kind and expiry locally, from the public keys in its config,
 //! without asking the auth service. Whether the session is still valid
 //! (the token's version against the user's, after logout or a password
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use boxoffice_auth::token::{TokenKind, TokenVerifier};
+use crate::token::{TokenKind, TokenVerifier};
 use boxoffice_core::{Caller, UserId};
 use tonic::{Request, Status};
 
@@ -88,6 +89,11 @@ impl Authenticator {
         }
         verified.insert(token.to_owned(), (caller.clone(), claims.exp));
         Ok(caller)
+    }
+
+    /// The verifier, for tokens of other kinds (refresh).
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
     }
 
     /// OK if `req` carries a valid service token (the auth service).
