@@ -5,7 +5,14 @@
 //!
 //! Tables: `transactions` (id → record), `keys` (idempotency key → the
 //! charge's parameters and its transaction id), `by_user` ((user, created,
-//! id) → ()). Keys are kept for good, which satisfies "at least 24 hours".
+//! id) → ()), `voided` (idempotency key → when it was voided). Keys are
+//! kept for good, which satisfies "at least 24 hours".
+//!
+//! A key is used at most once: either one charge is recorded under it, or
+//! it is voided and every later charge under it is refused. Both happen in
+//! one write transaction each, so a void and a charge racing for the same
+//! key are ordered, and the void's answer ("this charge was made" or "no
+//! charge was, and none ever will be") is final.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +23,7 @@ use serde::{Deserialize, Serialize};
 const TRANSACTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("transactions");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const BY_USER: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("by_user");
+const VOIDED: TableDefinition<&str, i64> = TableDefinition::new("voided");
 
 /// Where a transaction stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +96,9 @@ pub enum LedgerError {
     /// Only a successful charge can be refunded.
     #[error("transaction {0} was declined: there is nothing to refund")]
     NotRefundable(String),
+    /// The idempotency key was voided: no charge can be made under it.
+    #[error("idempotency key {0:?} was voided: the order was abandoned, nothing was charged")]
+    Voided(String),
     /// Storage failed.
     #[error("ledger storage: {0}")]
     Storage(String),
@@ -123,6 +134,7 @@ impl Ledger {
         txn.open_table(TRANSACTIONS).map_err(storage)?;
         txn.open_table(KEYS).map_err(storage)?;
         txn.open_table(BY_USER).map_err(storage)?;
+        txn.open_table(VOIDED).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -134,6 +146,15 @@ impl Ledger {
         params: &ChargeParams,
     ) -> Result<Option<Transaction>, LedgerError> {
         let txn = self.db.begin_read().map_err(storage)?;
+        if txn
+            .open_table(VOIDED)
+            .map_err(storage)?
+            .get(key)
+            .map_err(storage)?
+            .is_some()
+        {
+            return Err(LedgerError::Voided(key.to_owned()));
+        }
         let keys = txn.open_table(KEYS).map_err(storage)?;
         let Some(raw) = keys.get(key).map_err(storage)? else {
             return Ok(None);
@@ -151,8 +172,8 @@ impl Ledger {
     }
 
     /// Records a charge under `key` unless the key already has one (then
-    /// that one is returned, or KeyReused if the parameters differ).
-    /// Durable when it returns.
+    /// that one is returned, or KeyReused if the parameters differ) or was
+    /// voided (Voided). Durable when it returns.
     pub fn record_charge(
         &self,
         key: &str,
@@ -161,6 +182,16 @@ impl Ledger {
     ) -> Result<Charged, LedgerError> {
         let txn = self.db.begin_write().map_err(storage)?;
         {
+            if txn
+                .open_table(VOIDED)
+                .map_err(storage)?
+                .get(key)
+                .map_err(storage)?
+                .is_some()
+            {
+                txn.abort().map_err(storage)?;
+                return Err(LedgerError::Voided(key.to_owned()));
+            }
             let mut keys = txn.open_table(KEYS).map_err(storage)?;
             let existing = keys
                 .get(key)
@@ -229,6 +260,35 @@ impl Ledger {
         };
         txn.commit().map_err(storage)?;
         Ok(tx)
+    }
+
+    /// Voids `key`: returns the charge already made under it, if any;
+    /// otherwise marks the key so that no charge can ever be made under it
+    /// and returns `None`. Voiding twice is harmless. Durable when it returns.
+    pub fn void(&self, key: &str, now_ms: i64) -> Result<Option<Transaction>, LedgerError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let charged = {
+            let keys = txn.open_table(KEYS).map_err(storage)?;
+            let found = keys.get(key).map_err(storage)?;
+            found
+                .map(|raw| postcard::from_bytes::<KeyRecord>(raw.value()).map_err(storage))
+                .transpose()?
+        };
+        if let Some(record) = charged {
+            txn.abort().map_err(storage)?;
+            return self
+                .get(&record.transaction_id)?
+                .map(Some)
+                .ok_or(LedgerError::NotFound(record.transaction_id));
+        }
+        {
+            let mut voided = txn.open_table(VOIDED).map_err(storage)?;
+            if voided.get(key).map_err(storage)?.is_none() {
+                voided.insert(key, now_ms).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)?;
+        Ok(None)
     }
 
     /// One transaction by id.

@@ -55,7 +55,7 @@ fn year_month(unix_ms: i64) -> (u32, u32) {
 
 fn ledger_status(e: LedgerError) -> Status {
     match e {
-        LedgerError::KeyReused(_) | LedgerError::NotRefundable(_) => {
+        LedgerError::KeyReused(_) | LedgerError::NotRefundable(_) | LedgerError::Voided(_) => {
             Status::failed_precondition(e.to_string())
         }
         LedgerError::NotFound(_) => Status::not_found(e.to_string()),
@@ -271,6 +271,26 @@ impl PaymentService for PaymentApi {
         info!(tx = %tx.id, amount_cents = tx.amount_cents, "refund");
         Ok(Response::new(v1::RefundResponse {
             transaction: Some(message(&tx)),
+        }))
+    }
+
+    async fn void(
+        &self,
+        req: Request<v1::VoidRequest>,
+    ) -> Result<Response<v1::VoidResponse>, Status> {
+        let key = req.into_inner().idempotency_key;
+        check_key(&key)?;
+        self.before_call().await?;
+        let logged = key.clone();
+        let charged = self.ledger(move |l| l.void(&key, now_ms())).await?;
+        match &charged {
+            Some(tx) => {
+                info!(key = %logged, tx = %tx.id, status = ?tx.status, "void found a charge")
+            }
+            None => info!(key = %logged, "voided"),
+        }
+        Ok(Response::new(v1::VoidResponse {
+            transaction: charged.as_ref().map(message),
         }))
     }
 

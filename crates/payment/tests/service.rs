@@ -8,7 +8,7 @@ use boxoffice_payment::config::PaymentConfig;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
 use boxoffice_proto::v1::{
     Card, ChargeRequest, Faults, GetTransactionRequest, ListTransactionsRequest, RefundRequest,
-    SetFaultsRequest, Transaction, TransactionStatus,
+    SetFaultsRequest, Transaction, TransactionStatus, VoidRequest,
 };
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -258,6 +258,48 @@ async fn refunds_are_full_and_happen_once() {
     assert_eq!(
         code(svc.client.clone().refund(req).await),
         Code::FailedPrecondition
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_void_is_final_and_survives_a_restart() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    let void = |key: &str| {
+        let mut client = svc.client.clone();
+        let req = VoidRequest {
+            idempotency_key: key.into(),
+        };
+        async move { client.void(req).await.map(|r| r.into_inner().transaction) }
+    };
+    // A key with a charge: the void reports it and the charge stands.
+    let tx = svc.charge("order-1", 2500, GOOD).await.unwrap();
+    assert_eq!(void("order-1").await.unwrap(), Some(tx.clone()));
+    assert_eq!(svc.charge("order-1", 2500, GOOD).await.unwrap(), tx);
+    // A key without one: voided, and no charge can follow, even after a restart.
+    assert_eq!(void("order-2").await.unwrap(), None);
+    assert_eq!(
+        void("order-2").await.unwrap(),
+        None,
+        "voiding twice is harmless"
+    );
+    let refused = svc.charge("order-2", 2500, GOOD).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(refused.message().contains("voided"), "{refused:?}");
+    svc.stop().await;
+    let svc = Service::start(dir.path()).await;
+    assert_eq!(
+        code(svc.charge("order-2", 2500, GOOD).await),
+        Code::FailedPrecondition
+    );
+    assert_eq!(svc.list().await, vec![tx], "only the first charge exists");
+    let bad = VoidRequest {
+        idempotency_key: "has space".into(),
+    };
+    assert_eq!(
+        code(svc.client.clone().void(bad).await),
+        Code::InvalidArgument
     );
     svc.stop().await;
 }
