@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{
     BookingId, MAX_EMAIL_LEN, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PASSWORD_HASH_LEN, MAX_PRICE_CENTS,
-    MAX_SEATS_PER_BOOKING, MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, RequestId, SeatNo, ShowId, Timestamp,
-    UserId,
+    MAX_SEATS_PER_BOOKING, MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, OrderId, RequestId, SeatNo, ShowId,
+    Timestamp, TransactionId, UserId,
 };
 use crate::state::{Booking, ShowSummary, User, UserSummary};
 
@@ -70,8 +70,16 @@ pub enum Command {
         /// New start time, if changing.
         starts_at: Option<Timestamp>,
     },
-    /// Hold seats for `user` until now + ttl_ms (the first step of a paid checkout). All or none.
+    /// Hold seats for `user` until now + ttl_ms (the first step of a
+    /// checkout), for the order `order`. All or none. The booking's payment
+    /// starts [`Payment::Pending`].
     Hold {
+        /// The checkout order: the idempotency key of its charge. For
+        /// deduplication it is a nonce, not part of the request (see
+        /// [`Command::same_request`]): a retry that carries a freshly
+        /// drawn order id still gets the first outcome, with the first
+        /// order id.
+        order: OrderId,
         /// Show the seats belong to.
         show: ShowId,
         /// Seats to hold, in any order, without duplicates.
@@ -85,14 +93,36 @@ pub enum Command {
         /// Administrators are exempt.
         max_seats_per_user: u32,
     },
-    /// Confirm a held booking (payment succeeded). Rejected if the hold expired or was released.
+    /// Confirm a held booking: its charge succeeded (or it costs nothing).
+    /// Rejected if the hold expired or was released; confirming again with
+    /// the same transaction returns the booking unchanged.
     Confirm {
         /// Booking to confirm.
         booking: BookingId,
+        /// The charge that paid for it; `None` exactly when its total is 0.
+        transaction: Option<TransactionId>,
     },
-    /// Release a held booking (payment declined / abandoned). Seats become available.
+    /// Release a held booking (payment declined or abandoned). Seats become
+    /// available; its payment stays [`Payment::Pending`] until a
+    /// [`Command::Settle`] records what the payment provider says.
     Release {
         /// Booking to release.
+        booking: BookingId,
+    },
+    /// Record what became of the charge of a booking whose hold ended
+    /// without a confirmation, once the payment provider has answered for
+    /// good (the order's key was voided): a charge that was made must be
+    /// refunded ([`Payment::RefundDue`]); none means [`Payment::NotCharged`].
+    Settle {
+        /// A released booking whose payment is pending.
+        booking: BookingId,
+        /// The successful charge made under the order's key, if any.
+        charge: Option<TransactionId>,
+    },
+    /// Record that a due refund was made: [`Payment::RefundDue`] becomes
+    /// [`Payment::Refunded`]. Recording it again is harmless.
+    RecordRefund {
+        /// The booking whose charge was refunded.
         booking: BookingId,
     },
     /// Book seats directly (hold + confirm in one step, used when no payment step is configured). All or none.
@@ -108,7 +138,11 @@ pub enum Command {
         /// Administrators are exempt.
         max_seats_per_user: u32,
     },
-    /// Cancel a confirmed booking owned by `user`; seats become available again.
+    /// Cancel a booking owned by `user`; seats become available again. A
+    /// confirmed booking becomes cancelled (a charge it was paid with
+    /// becomes [`Payment::RefundDue`]); a held one is released (its checkout
+    /// abandoned). Cancelling a booking that is no longer active returns it
+    /// unchanged.
     Cancel {
         /// Booking to cancel.
         booking: BookingId,
@@ -213,12 +247,14 @@ impl Command {
                 Ok(())
             }
             Command::Hold {
+                order,
                 show,
                 seats,
                 user,
                 ttl_ms,
                 max_seats_per_user: _,
             } => {
+                check_id("order", order.as_str())?;
                 check_id("show", show.as_str())?;
                 check_seats(seats)?;
                 check_id("user", user.as_str())?;
@@ -235,7 +271,19 @@ impl Command {
                 check_id("user", user.as_str())
             }
             Command::Cancel { booking: _, user } => check_id("user", user.as_str()),
-            Command::Confirm { .. } | Command::Release { .. } | Command::ExpireHolds => Ok(()),
+            Command::Confirm {
+                transaction: Some(transaction),
+                ..
+            } => check_id("transaction", transaction.as_str()),
+            Command::Settle {
+                charge: Some(charge),
+                ..
+            } => check_id("charge", charge.as_str()),
+            Command::Confirm { .. }
+            | Command::Settle { .. }
+            | Command::Release { .. }
+            | Command::RecordRefund { .. }
+            | Command::ExpireHolds => Ok(()),
             Command::RegisterUser {
                 email,
                 password_hash,
@@ -261,6 +309,39 @@ impl Command {
         }
     }
 
+    /// Whether `other` is the same request as `self`, for deduplication:
+    /// equal, except that a `Hold`'s order id is a nonce the edge draws
+    /// afresh for every attempt and is not compared.
+    pub fn same_request(&self, other: &Command) -> bool {
+        match (self, other) {
+            (
+                Command::Hold {
+                    order: _,
+                    show,
+                    seats,
+                    user,
+                    ttl_ms,
+                    max_seats_per_user,
+                },
+                Command::Hold {
+                    order: _,
+                    show: other_show,
+                    seats: other_seats,
+                    user: other_user,
+                    ttl_ms: other_ttl_ms,
+                    max_seats_per_user: other_max,
+                },
+            ) => {
+                show == other_show
+                    && seats == other_seats
+                    && user == other_user
+                    && ttl_ms == other_ttl_ms
+                    && max_seats_per_user == other_max
+            }
+            _ => self == other,
+        }
+    }
+
     /// True for commands that only an administrator may issue (`CreateShow`, `UpdateShow`, `SetAdmin`).
     pub fn is_admin_only(&self) -> bool {
         matches!(
@@ -280,9 +361,9 @@ impl Command {
     /// - `RevokeSessions` is for the user themself or an administrator.
     /// - `ChangePassword` is for the user themself only.
     /// - `RegisterUser` with `admin: true` needs an administrator.
-    /// - `BootstrapAdmin`, `Confirm`, `Release` and `ExpireHolds` are for
-    ///   trusted callers only (bootstrap, and the system's own payment and
-    ///   expiry steps).
+    /// - `BootstrapAdmin`, `Confirm`, `Release`, `Settle`, `RecordRefund`
+    ///   and `ExpireHolds` are for trusted callers only (bootstrap, and the
+    ///   system's own payment and expiry steps).
     ///
     /// Every refusal is a [`Rejection::PermissionDenied`] saying what is
     /// needed. Pure: the gRPC edge may call it to refuse early, and
@@ -321,7 +402,10 @@ impl Command {
                 false,
                 "the first administrator can only be created by the server itself",
             ),
-            Command::Confirm { .. } | Command::Release { .. } => (
+            Command::Confirm { .. }
+            | Command::Release { .. }
+            | Command::Settle { .. }
+            | Command::RecordRefund { .. } => (
                 false,
                 "confirming or releasing a hold is a step of the payment flow, which only the system performs",
             ),
@@ -343,7 +427,8 @@ pub type Outcome = Result<Effect, Rejection>;
 pub enum Effect {
     /// The show as it stands after `CreateShow` or `UpdateShow`.
     Show(ShowSummary),
-    /// The booking as it stands after `Hold`, `Confirm`, `Release`, `Book` or `Cancel`.
+    /// The booking as it stands after `Hold`, `Confirm`, `Release`, `Book`,
+    /// `Cancel`, `Settle` or `RecordRefund`.
     Booking(Booking),
     /// Result of `ExpireHolds`.
     Expired {
@@ -697,6 +782,7 @@ mod tests {
 
     fn hold(show: &str, seats: &[u32], user: &str, ttl_ms: i64) -> Command {
         Command::Hold {
+            order: "ord-1".into(),
             show: show.into(),
             seats: seats.iter().copied().map(SeatNo).collect(),
             user: user.into(),
@@ -755,11 +841,36 @@ mod tests {
         assert_eq!(Command::ExpireHolds.validate(), Ok(()));
         assert_eq!(
             Command::Confirm {
-                booking: BookingId(0)
+                booking: BookingId(0),
+                transaction: None,
             }
             .validate(),
             Ok(())
         );
+        assert!(matches!(
+            Command::Confirm {
+                booking: BookingId(1),
+                transaction: Some("tx 1".into()),
+            }
+            .validate(),
+            Err(Rejection::Invalid(m)) if m.contains("transaction")
+        ));
+        assert!(matches!(
+            Command::Settle {
+                booking: BookingId(1),
+                charge: Some("".into()),
+            }
+            .validate(),
+            Err(Rejection::Invalid(m)) if m.contains("charge")
+        ));
+        let mut bad_order = hold("s1", &[1], "u1", 1_000);
+        if let Command::Hold { order, .. } = &mut bad_order {
+            *order = "".into();
+        }
+        assert!(matches!(
+            bad_order.validate(),
+            Err(Rejection::Invalid(m)) if m.contains("order")
+        ));
         assert_eq!(
             Command::UpdateShow {
                 show: "s1".into(),
@@ -1220,8 +1331,16 @@ mod tests {
             bootstrap,
             Command::Confirm {
                 booking: BookingId(1),
+                transaction: None,
             },
             Command::Release {
+                booking: BookingId(1),
+            },
+            Command::Settle {
+                booking: BookingId(1),
+                charge: None,
+            },
+            Command::RecordRefund {
                 booking: BookingId(1),
             },
             Command::ExpireHolds,

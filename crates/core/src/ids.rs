@@ -94,6 +94,18 @@ string_id! {
     RequestId
 }
 
+string_id! {
+    /// Identifier of a checkout order, chosen (unique, unguessable) by the
+    /// node that starts the checkout and written into its `Hold`. It is the
+    /// idempotency key of the order's charge at the payment provider.
+    OrderId
+}
+
+string_id! {
+    /// Identifier of a payment transaction, as the payment provider issued it.
+    TransactionId
+}
+
 /// A seat number within a show; seats are numbered `1..=seat_count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SeatNo(pub u32);

@@ -11,7 +11,8 @@ use crate::command::{
     normalize_email, normalize_title,
 };
 use crate::ids::{
-    BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, RequestId, SeatNo, ShowId, Timestamp, UserId,
+    BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, OrderId, RequestId, SeatNo, ShowId, Timestamp,
+    TransactionId, UserId,
 };
 
 /// Most stale dedup records dropped by one `apply`.
@@ -208,6 +209,55 @@ impl fmt::Display for BookingStatus {
     }
 }
 
+/// The money side of a booking.
+///
+/// A checkout's booking starts `Pending` with its hold. Confirming it
+/// records the charge (`Charged`). If its hold ends another way (declined,
+/// abandoned, expired), it stays `Pending` until the payment provider has
+/// answered for good ([`Command::Settle`]): `NotCharged`, or `RefundDue`
+/// for a charge that arrived anyway. Cancelling a paid booking makes its
+/// charge `RefundDue`; [`Command::RecordRefund`] ends at `Refunded`. The
+/// bookings the system still has to act on are listed by
+/// [`State::unsettled`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payment {
+    /// Nothing to pay: booked without the payment step, or free.
+    None,
+    /// A charge under the order's key may or may not exist yet.
+    Pending,
+    /// Nothing was charged, and nothing can be any more.
+    NotCharged,
+    /// Paid by this charge.
+    Charged(TransactionId),
+    /// This charge must be refunded: the booking was cancelled, or the
+    /// payment arrived after the hold had ended.
+    RefundDue(TransactionId),
+    /// This charge was refunded.
+    Refunded(TransactionId),
+}
+
+impl Payment {
+    /// Lower-case name, as used in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Payment::None => "none",
+            Payment::Pending => "pending",
+            Payment::NotCharged => "not charged",
+            Payment::Charged(_) => "charged",
+            Payment::RefundDue(_) => "refund due",
+            Payment::Refunded(_) => "refunded",
+        }
+    }
+
+    /// The charge this payment refers to, if any.
+    pub fn transaction(&self) -> Option<&TransactionId> {
+        match self {
+            Payment::Charged(tx) | Payment::RefundDue(tx) | Payment::Refunded(tx) => Some(tx),
+            Payment::None | Payment::Pending | Payment::NotCharged => None,
+        }
+    }
+}
+
 /// A set of seats of one show, held for or sold to one user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Booking {
@@ -225,9 +275,55 @@ pub struct Booking {
     pub created_at: Timestamp,
     /// Where the booking is in its life cycle.
     pub status: BookingStatus,
+    /// The checkout order it was held for; `None` if booked directly.
+    pub order: Option<OrderId>,
+    /// The money side.
+    pub payment: Payment,
 }
 
 impl Booking {
+    /// Whether the system still has to act on this booking's money: ask
+    /// the provider about a charge of an ended hold, or make a due refund.
+    pub fn is_unsettled(&self) -> bool {
+        match self.payment {
+            Payment::Pending => !matches!(self.status, BookingStatus::Held { .. }),
+            Payment::RefundDue(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Checks that the payment fits the status and the order.
+    fn check_payment(&self) -> Result<(), String> {
+        let fits = match (&self.status, &self.payment) {
+            (BookingStatus::Confirmed { .. } | BookingStatus::Cancelled { .. }, Payment::None) => {
+                true
+            }
+            (BookingStatus::Held { .. }, Payment::Pending) => true,
+            (BookingStatus::Confirmed { .. }, Payment::Charged(_)) => true,
+            (
+                BookingStatus::Released { .. },
+                Payment::Pending
+                | Payment::NotCharged
+                | Payment::RefundDue(_)
+                | Payment::Refunded(_),
+            ) => true,
+            (BookingStatus::Cancelled { .. }, Payment::RefundDue(_) | Payment::Refunded(_)) => true,
+            _ => false,
+        };
+        let ordered = self.order.is_some() || self.payment == Payment::None;
+        if fits && ordered {
+            Ok(())
+        } else {
+            Err(format!(
+                "booking {} is {} with payment {} and {} order",
+                self.id,
+                self.status,
+                self.payment.name(),
+                if self.order.is_some() { "an" } else { "no" }
+            ))
+        }
+    }
+
     /// The state its seats have while this booking is active, if it is.
     fn seat_state(&self) -> Option<Seat> {
         match self.status {
@@ -343,6 +439,8 @@ pub struct State {
     by_user: UserIndex,
     /// Index: held bookings ordered by expiry.
     hold_expiry: ExpiryIndex,
+    /// Index: bookings whose payment the system must still settle ([`Booking::is_unsettled`]).
+    unsettled: BTreeSet<BookingId>,
     /// Requests applied within the dedup window, by id.
     dedup: BTreeMap<RequestId, DedupRecord>,
     /// Index: dedup records ordered by time, for pruning.
@@ -400,7 +498,9 @@ impl State {
         if let Some(record) = self.dedup.get(&request.request_id)
             && !dedup_stale(record.at, now)
         {
-            return if record.command == request.command && record.caller.as_ref() == caller {
+            return if record.command.same_request(&request.command)
+                && record.caller.as_ref() == caller
+            {
                 record.outcome.clone()
             } else {
                 Err(Rejection::RequestIdReused(request.request_id.clone()))
@@ -490,6 +590,19 @@ impl State {
             .filter_map(|id| self.bookings.get(id))
     }
 
+    /// Held bookings, soonest expiry first.
+    pub fn holds(&self) -> impl Iterator<Item = &Booking> {
+        self.hold_expiry
+            .iter()
+            .filter_map(|(_, id)| self.bookings.get(id))
+    }
+
+    /// Bookings whose payment the system must still settle (see
+    /// [`Booking::is_unsettled`]), ordered by id.
+    pub fn unsettled(&self) -> impl Iterator<Item = &Booking> {
+        self.unsettled.iter().filter_map(|id| self.bookings.get(id))
+    }
+
     /// Earliest `expires_at` of any held booking, for the leader's expiry timer.
     pub fn next_hold_expiry(&self) -> Option<Timestamp> {
         self.hold_expiry.first().map(|&(expires_at, _)| expires_at)
@@ -530,6 +643,9 @@ impl State {
         }
         if hold_expiry != self.hold_expiry {
             return Err("expiry index does not match the held bookings".to_owned());
+        }
+        if build_unsettled_index(&self.bookings) != self.unsettled {
+            return Err("unsettled index does not match the bookings".to_owned());
         }
         if build_dedup_index(&self.dedup) != self.dedup_by_time {
             return Err("dedup time index does not match the dedup records".to_owned());
@@ -637,6 +753,7 @@ impl State {
         if booking.total_cents < 0 {
             return Err(format!("booking {id} has a negative total"));
         }
+        booking.check_payment()?;
         let show = self
             .shows
             .get(&booking.show)
@@ -680,6 +797,7 @@ impl State {
                 *starts_at,
             ),
             Command::Hold {
+                order,
                 show,
                 seats,
                 user,
@@ -688,7 +806,13 @@ impl State {
             } => {
                 let expires_at = self.now.saturating_add_ms(*ttl_ms);
                 let status = BookingStatus::Held { expires_at };
-                self.reserve(show, seats, user, *max_seats_per_user, status)
+                let request = Reservation {
+                    show,
+                    seats,
+                    user,
+                    max_seats_per_user: *max_seats_per_user,
+                };
+                self.reserve(request, status, Some(order))
             }
             Command::Book {
                 show,
@@ -697,11 +821,22 @@ impl State {
                 max_seats_per_user,
             } => {
                 let status = BookingStatus::Confirmed { at: self.now };
-                self.reserve(show, seats, user, *max_seats_per_user, status)
+                let request = Reservation {
+                    show,
+                    seats,
+                    user,
+                    max_seats_per_user: *max_seats_per_user,
+                };
+                self.reserve(request, status, None)
             }
-            Command::Confirm { booking } => self.confirm(*booking),
+            Command::Confirm {
+                booking,
+                transaction,
+            } => self.confirm(*booking, transaction.as_ref()),
             Command::Release { booking } => self.release(*booking),
             Command::Cancel { booking, user } => self.cancel(*booking, user),
+            Command::Settle { booking, charge } => self.settle(*booking, charge.as_ref()),
+            Command::RecordRefund { booking } => self.record_refund(*booking),
             Command::ExpireHolds => Ok(Effect::Expired {
                 released: self.expire_holds(),
             }),
@@ -882,12 +1017,16 @@ impl State {
     /// office staff selling at the counter) are exempt.
     fn reserve(
         &mut self,
-        show_id: &ShowId,
-        seats: &[SeatNo],
-        user: &UserId,
-        max_seats_per_user: u32,
+        request: Reservation<'_>,
         status: BookingStatus,
+        order: Option<&OrderId>,
     ) -> Outcome {
+        let Reservation {
+            show: show_id,
+            seats,
+            user,
+            max_seats_per_user,
+        } = request;
         let now = self.now;
         let capped = max_seats_per_user > 0 && !self.user(user).is_some_and(|u| u.admin);
         let show = self
@@ -944,6 +1083,12 @@ impl State {
             total_cents,
             created_at: now,
             status,
+            order: order.cloned(),
+            payment: if order.is_some() {
+                Payment::Pending
+            } else {
+                Payment::None
+            },
         };
         if let Some(new) = booking.seat_state() {
             for &no in &booking.seats {
@@ -956,15 +1101,29 @@ impl State {
     }
 
     /// `Confirm`.
-    fn confirm(&mut self, id: BookingId) -> Outcome {
+    fn confirm(&mut self, id: BookingId, transaction: Option<&TransactionId>) -> Outcome {
         let now = self.now;
         let booking = self
             .bookings
             .get_mut(&id)
             .ok_or(Rejection::BookingNotFound(id))?;
+        let payment = match transaction {
+            Some(tx) => Payment::Charged(tx.clone()),
+            None => Payment::None,
+        };
+        if matches!(booking.status, BookingStatus::Confirmed { .. }) && booking.payment == payment {
+            // A retried confirmation of the same payment.
+            return Ok(Effect::Booking(booking.clone()));
+        }
         let BookingStatus::Held { expires_at } = booking.status else {
             return Err(wrong_status(booking, "held"));
         };
+        if (booking.total_cents > 0) != transaction.is_some() {
+            return Err(Rejection::Invalid(format!(
+                "booking {id} costs {} cents: a confirmation needs a transaction exactly when it costs something",
+                booking.total_cents
+            )));
+        }
         if expires_at <= now {
             return Err(Rejection::HoldExpired(id));
         }
@@ -975,6 +1134,7 @@ impl State {
         }
         self.hold_expiry.remove(&(expires_at, id));
         booking.status = BookingStatus::Confirmed { at: now };
+        booking.payment = payment;
         Ok(Effect::Booking(booking.clone()))
     }
 
@@ -1005,12 +1165,66 @@ impl State {
             .get(&id)
             .filter(|booking| booking.user == *user)
             .ok_or(Rejection::BookingNotFound(id))?;
-        if !matches!(booking.status, BookingStatus::Confirmed { .. }) {
-            return Err(wrong_status(booking, "confirmed"));
-        }
-        self.end_booking(id, BookingStatus::Cancelled { at: self.now })
+        let status = match booking.status {
+            BookingStatus::Confirmed { .. } => BookingStatus::Cancelled { at: self.now },
+            BookingStatus::Held { .. } => BookingStatus::Released {
+                at: self.now,
+                expired: false,
+            },
+            // Already over: cancelling again changes nothing.
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
+                return Ok(Effect::Booking(booking.clone()));
+            }
+        };
+        self.end_booking(id, status)
             .map(|booking| Effect::Booking(booking.clone()))
             .ok_or(Rejection::BookingNotFound(id))
+    }
+
+    /// `Settle`.
+    fn settle(&mut self, id: BookingId, charge: Option<&TransactionId>) -> Outcome {
+        let booking = self
+            .bookings
+            .get_mut(&id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        if booking.payment != Payment::Pending
+            || matches!(booking.status, BookingStatus::Held { .. })
+        {
+            return Err(Rejection::WrongStatus {
+                booking: id,
+                status: format!("{} with payment {}", booking.status, booking.payment.name()),
+                expected: "ended with its payment pending".to_owned(),
+            });
+        }
+        booking.payment = match charge {
+            Some(tx) => Payment::RefundDue(tx.clone()),
+            None => Payment::NotCharged,
+        };
+        let booking = booking.clone();
+        self.index_settlement(&booking);
+        Ok(Effect::Booking(booking))
+    }
+
+    /// `RecordRefund`.
+    fn record_refund(&mut self, id: BookingId) -> Outcome {
+        let booking = self
+            .bookings
+            .get_mut(&id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        match &booking.payment {
+            Payment::RefundDue(tx) => booking.payment = Payment::Refunded(tx.clone()),
+            Payment::Refunded(_) => {}
+            other => {
+                return Err(Rejection::WrongStatus {
+                    booking: id,
+                    status: format!("payment {}", other.name()),
+                    expected: "payment refund due".to_owned(),
+                });
+            }
+        }
+        let booking = booking.clone();
+        self.index_settlement(&booking);
+        Ok(Effect::Booking(booking))
     }
 
     /// `ExpireHolds`: releases every hold with `expires_at <= now`; returns how many.
@@ -1044,7 +1258,22 @@ impl State {
             }
         }
         booking.status = status;
+        if let Payment::Charged(tx) = &booking.payment {
+            booking.payment = Payment::RefundDue(tx.clone());
+        }
+        if booking.is_unsettled() {
+            self.unsettled.insert(id);
+        }
         Some(&*booking)
+    }
+
+    /// Keeps the unsettled index in step with `booking`'s payment.
+    fn index_settlement(&mut self, booking: &Booking) {
+        if booking.is_unsettled() {
+            self.unsettled.insert(booking.id);
+        } else {
+            self.unsettled.remove(&booking.id);
+        }
     }
 
     /// Adds a new booking to the user and expiry indexes.
@@ -1112,6 +1341,7 @@ impl State {
             }
         }
         let (by_user, hold_expiry) = build_booking_indexes(&bookings);
+        let unsettled = build_unsettled_index(&bookings);
         let by_email = build_email_index(&users)?;
         let state = State {
             now: snapshot.now,
@@ -1120,6 +1350,7 @@ impl State {
             bookings,
             by_user,
             hold_expiry,
+            unsettled,
             dedup_by_time: build_dedup_index(&snapshot.dedup),
             dedup: snapshot.dedup,
             last_user_id: snapshot.last_user_id,
@@ -1168,6 +1399,27 @@ fn build_booking_indexes(bookings: &BTreeMap<BookingId, Booking>) -> (UserIndex,
         }
     }
     (by_user, hold_expiry)
+}
+
+/// The unsettled index implied by `bookings`.
+fn build_unsettled_index(bookings: &BTreeMap<BookingId, Booking>) -> BTreeSet<BookingId> {
+    bookings
+        .values()
+        .filter(|booking| booking.is_unsettled())
+        .map(|booking| booking.id)
+        .collect()
+}
+
+/// What `Hold` and `Book` ask [`State::reserve`] for.
+struct Reservation<'a> {
+    /// The show.
+    show: &'a ShowId,
+    /// The seats, in any order.
+    seats: &'a [SeatNo],
+    /// The customer.
+    user: &'a UserId,
+    /// The per-customer cap (0: none).
+    max_seats_per_user: u32,
 }
 
 /// Seats `user` has in active (held or confirmed) bookings of `show`.

@@ -3,9 +3,11 @@
 //! Each case bootstraps an administrator, registers three customers and
 //! creates two small shows (one of which starts part-way through the
 //! history), then applies up to 200 random steps: holds and direct bookings
-//! (some with a per-customer seat cap), confirmations, releases,
-//! cancellations, expiry sweeps, resizes and logouts, with invalid seats,
-//! unknown bookings, time jitter, retries of earlier requests and reuse of
+//! (some with a per-customer seat cap), confirmations (paid, free, or
+//! with the wrong payment), releases, cancellations, settlements of ended
+//! holds and recorded refunds, expiry sweeps, resizes and logouts, with
+//! invalid seats, unknown bookings, time jitter, retries of earlier
+//! requests (a retried hold with a freshly drawn order id) and reuse of
 //! earlier request ids. Each step is sent by the system, its own customer,
 //! the administrator, some other account, or a revoked session. After every
 //! step the state must pass `check_invariants`, agree exactly with the
@@ -102,8 +104,12 @@ enum Op {
         user: usize,
         cap: u32,
     },
-    Confirm(Pick),
+    /// Confirm, paid by transaction `tx-n` or (`None`) free.
+    Confirm(Pick, Option<u8>),
     Release(Pick),
+    /// Settle an ended hold, with the charge `tx-n` found, or none.
+    Settle(Pick, Option<u8>),
+    RecordRefund(Pick),
     Cancel(Pick, usize),
     Expire,
     Resize {
@@ -168,8 +174,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(show, seats, user, ttl_ms, cap)| Op::Hold { show, seats, user, ttl_ms, cap }),
         2 => (0..2usize, seat_list(), 0..USERS.len(), cap())
             .prop_map(|(show, seats, user, cap)| Op::Book { show, seats, user, cap }),
-        3 => pick().prop_map(Op::Confirm),
+        3 => (pick(), prop::option::weighted(0.8, 0u8..3)).prop_map(|(pick, tx)| Op::Confirm(pick, tx)),
         2 => pick().prop_map(Op::Release),
+        2 => (pick(), prop::option::of(0u8..3)).prop_map(|(pick, tx)| Op::Settle(pick, tx)),
+        1 => pick().prop_map(Op::RecordRefund),
         2 => (pick(), 0..USERS.len()).prop_map(|(pick, user)| Op::Cancel(pick, user)),
         2 => Just(Op::Expire),
         1 => (0..2usize, 0u32..=SEATS + 4)
@@ -247,25 +255,86 @@ impl Model {
                 Ok(Effect::Show(self.summary(show)))
             }
             Command::Hold {
+                order,
                 show,
                 seats,
                 user,
                 ttl_ms,
                 max_seats_per_user,
-            } => self.reserve(show, seats, user, *max_seats_per_user, Some(*ttl_ms)),
+            } => self.reserve(
+                show,
+                seats,
+                user,
+                *max_seats_per_user,
+                Some((*ttl_ms, order)),
+            ),
             Command::Book {
                 show,
                 seats,
                 user,
                 max_seats_per_user,
             } => self.reserve(show, seats, user, *max_seats_per_user, None),
-            Command::Confirm { booking } => {
+            Command::Confirm {
+                booking,
+                transaction,
+            } => {
+                let payment = match transaction {
+                    Some(tx) => Payment::Charged(tx.clone()),
+                    None => Payment::None,
+                };
+                if let Some(found) = self.bookings.get(booking)
+                    && matches!(found.status, BookingStatus::Confirmed { .. })
+                    && found.payment == payment
+                {
+                    return Ok(Effect::Booking(found.clone()));
+                }
                 let expires_at = self.held(*booking)?;
+                if (self.bookings[booking].total_cents > 0) != transaction.is_some() {
+                    return Err(Rejection::Invalid("transaction".into()));
+                }
                 if expires_at <= self.now {
                     return Err(Rejection::HoldExpired(*booking));
                 }
                 let at = self.now;
+                self.bookings.get_mut(booking).expect("held").payment = payment;
                 Ok(self.finish(*booking, BookingStatus::Confirmed { at }))
+            }
+            Command::Settle { booking, charge } => {
+                let found = self
+                    .bookings
+                    .get_mut(booking)
+                    .ok_or(Rejection::BookingNotFound(*booking))?;
+                if found.payment != Payment::Pending
+                    || matches!(found.status, BookingStatus::Held { .. })
+                {
+                    return Err(Rejection::WrongStatus {
+                        booking: *booking,
+                        status: format!("{} with payment {}", found.status, found.payment.name()),
+                        expected: "ended with its payment pending".into(),
+                    });
+                }
+                found.payment = match charge {
+                    Some(tx) => Payment::RefundDue(tx.clone()),
+                    None => Payment::NotCharged,
+                };
+                Ok(Effect::Booking(found.clone()))
+            }
+            Command::RecordRefund { booking } => {
+                let found = self
+                    .bookings
+                    .get_mut(booking)
+                    .ok_or(Rejection::BookingNotFound(*booking))?;
+                found.payment = match &found.payment {
+                    Payment::RefundDue(tx) | Payment::Refunded(tx) => Payment::Refunded(tx.clone()),
+                    other => {
+                        return Err(Rejection::WrongStatus {
+                            booking: *booking,
+                            status: format!("payment {}", other.name()),
+                            expected: "payment refund due".into(),
+                        });
+                    }
+                };
+                Ok(Effect::Booking(found.clone()))
             }
             Command::Release { booking } => {
                 self.held(*booking)?;
@@ -281,11 +350,17 @@ impl Model {
                     .get(booking)
                     .filter(|b| b.user == *user)
                     .ok_or(Rejection::BookingNotFound(*booking))?;
-                if !matches!(found.status, BookingStatus::Confirmed { .. }) {
-                    return Err(wrong_status(found, "confirmed"));
-                }
                 let at = self.now;
-                Ok(self.finish(*booking, BookingStatus::Cancelled { at }))
+                match found.status {
+                    BookingStatus::Confirmed { .. } => {
+                        Ok(self.finish(*booking, BookingStatus::Cancelled { at }))
+                    }
+                    BookingStatus::Held { .. } => {
+                        let status = BookingStatus::Released { at, expired: false };
+                        Ok(self.finish(*booking, status))
+                    }
+                    _ => Ok(Effect::Booking(found.clone())),
+                }
             }
             Command::ExpireHolds => {
                 let due: Vec<BookingId> = self
@@ -368,6 +443,8 @@ impl Model {
             Command::BootstrapAdmin { .. }
             | Command::Confirm { .. }
             | Command::Release { .. }
+            | Command::Settle { .. }
+            | Command::RecordRefund { .. }
             | Command::ExpireHolds => false,
         };
         if allowed {
@@ -400,8 +477,9 @@ impl Model {
         seats: &[SeatNo],
         user: &UserId,
         cap: u32,
-        ttl_ms: Option<i64>,
+        hold: Option<(i64, &OrderId)>,
     ) -> Outcome {
+        let ttl_ms = hold.map(|(ttl, _)| ttl);
         let distinct: BTreeSet<SeatNo> = seats.iter().copied().collect();
         if seats.is_empty()
             || seats.len() > MAX_SEATS_PER_BOOKING
@@ -469,6 +547,12 @@ impl Model {
             total_cents: price * i64::try_from(seats.len()).expect("few seats"),
             created_at: self.now,
             status,
+            order: hold.map(|(_, order)| order.clone()),
+            payment: if hold.is_some() {
+                Payment::Pending
+            } else {
+                Payment::None
+            },
         };
         self.bookings.insert(id, booking.clone());
         Ok(Effect::Booking(booking))
@@ -490,6 +574,10 @@ impl Model {
     fn finish(&mut self, id: BookingId, status: BookingStatus) -> Effect {
         let booking = self.bookings.get_mut(&id).expect("booking exists");
         booking.status = status;
+        if let (BookingStatus::Cancelled { .. }, Payment::Charged(tx)) = (status, &booking.payment)
+        {
+            booking.payment = Payment::RefundDue(tx.clone());
+        }
         for &seat in &booking.seats {
             let key = (booking.show.clone(), seat);
             match status {
@@ -577,8 +665,8 @@ impl Model {
         }
     }
 
-    /// The command for a non-retry operation.
-    fn command(&self, op: &Op) -> Command {
+    /// The command for a non-retry operation; a hold gets order id `order`.
+    fn command(&self, op: &Op, order: &str) -> Command {
         let seat_nos = |seats: &[u32]| seats.iter().copied().map(SeatNo).collect();
         match op {
             Op::Hold {
@@ -588,6 +676,7 @@ impl Model {
                 ttl_ms,
                 cap,
             } => Command::Hold {
+                order: order.into(),
                 show: show_id(*show),
                 seats: seat_nos(seats),
                 user: USERS[*user].into(),
@@ -605,10 +694,18 @@ impl Model {
                 user: USERS[*user].into(),
                 max_seats_per_user: *cap,
             },
-            Op::Confirm(pick) => Command::Confirm {
+            Op::Confirm(pick, tx) => Command::Confirm {
                 booking: self.resolve(pick),
+                transaction: tx.map(|n| TransactionId(format!("tx-{n}"))),
             },
             Op::Release(pick) => Command::Release {
+                booking: self.resolve(pick),
+            },
+            Op::Settle(pick, tx) => Command::Settle {
+                booking: self.resolve(pick),
+                charge: tx.map(|n| TransactionId(format!("tx-{n}"))),
+            },
+            Op::RecordRefund(pick) => Command::RecordRefund {
                 booking: self.resolve(pick),
             },
             Op::Cancel(pick, user) => Command::Cancel {
@@ -707,6 +804,34 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
         })
         .min();
     prop_assert_eq!(state.next_hold_expiry(), next_expiry);
+    let mut holds: Vec<(Timestamp, BookingId)> = model
+        .bookings
+        .values()
+        .filter_map(|b| match b.status {
+            BookingStatus::Held { expires_at } => Some((expires_at, b.id)),
+            _ => None,
+        })
+        .collect();
+    holds.sort_unstable();
+    let actual: Vec<BookingId> = state.holds().map(|b| b.id).collect();
+    prop_assert_eq!(
+        actual,
+        holds.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    );
+    // The bookings the system must still settle: ended holds whose payment
+    // is pending, and refunds due.
+    let unsettled: Vec<BookingId> = model
+        .bookings
+        .values()
+        .filter(|b| match b.payment {
+            Payment::Pending => !matches!(b.status, BookingStatus::Held { .. }),
+            Payment::RefundDue(_) => true,
+            _ => false,
+        })
+        .map(|b| b.id)
+        .collect();
+    let actual: Vec<BookingId> = state.unsettled().map(|b| b.id).collect();
+    prop_assert_eq!(actual, unsettled);
     let users: Vec<UserSummary> = state.users().map(User::summary).collect();
     let mut expected: Vec<UserSummary> = model.users.values().cloned().collect();
     expected.sort_by(|a, b| a.email.cmp(&b.email));
@@ -808,8 +933,13 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
         match op {
             Op::Retry(choice) => {
                 let sent = &history[choice.position(history.len())];
+                let mut request = sent.request.clone();
+                if let Command::Hold { order, .. } = &mut request.command {
+                    // The edge draws a new order id for every attempt.
+                    *order = OrderId(format!("ord-retry-{step}"));
+                }
                 let before = state.clone();
-                let outcome = state.apply(time, &sent.request);
+                let outcome = state.apply(time, &request);
                 if sent.recorded {
                     // Even if the caller's token has been revoked since.
                     prop_assert_eq!(&outcome, &sent.outcome, "retry of {:?}", sent.request);
@@ -843,7 +973,8 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                 prop_assert_eq!(&state, &before, "a reused id changed the state");
             }
             _ => {
-                let request = next_request(model.caller(who, op), model.command(op));
+                let command = model.command(op, &format!("ord-{step}"));
+                let request = next_request(model.caller(who, op), command);
                 let before = state.clone();
                 let outcome = state.apply(time, &request);
                 let predicted = model.apply(time, request.caller.as_ref(), &request.command);
@@ -876,7 +1007,7 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
     // A restored snapshot behaves exactly like the original.
     let mut restored = round_trip(&state)?;
     let (op, who) = last;
-    let request = next_request(model.caller(who, op), model.command(op));
+    let request = next_request(model.caller(who, op), model.command(op, "ord-last"));
     at += 1_000;
     let original = state.apply(Timestamp(at), &request);
     let replica = restored.apply(Timestamp(at), &request);
@@ -920,8 +1051,14 @@ fn scripted_history_matches_the_model() {
         (10, book(0, &[5, 6], 1, 3), Who::Owner),
         // Someone else's booking, and a customer confirming: refused.
         (10, book(0, &[5], 1, 0), Who::Other(0)),
-        (10, Op::Confirm(Pick::Issued(i(0))), Who::Owner),
-        (10, Op::Confirm(Pick::Issued(i(0))), Who::Other(0)),
+        (10, Op::Confirm(Pick::Issued(i(0)), Some(1)), Who::Owner),
+        (10, Op::Confirm(Pick::Issued(i(0)), Some(1)), Who::Other(0)),
+        (10, Op::Confirm(Pick::Issued(i(0)), None), Who::System),
+        (10, Op::Confirm(Pick::Issued(i(0)), Some(1)), Who::System),
+        (10, Op::Confirm(Pick::Issued(i(0)), Some(1)), Who::System),
+        (10, Op::Cancel(Pick::Issued(i(0)), 0), Who::Owner),
+        (10, Op::RecordRefund(Pick::Issued(i(0))), Who::Owner),
+        (10, Op::RecordRefund(Pick::Issued(i(0))), Who::System),
         (10, Op::Cancel(Pick::Issued(i(1)), 0), Who::Owner),
         (10, Op::Cancel(Pick::Issued(i(1)), 1), Who::Owner),
         // Cancelled seats no longer count against the cap.
@@ -938,6 +1075,9 @@ fn scripted_history_matches_the_model() {
         (10, hold(1, &[8], 2, 1_000, 2), Who::Owner),
         (5_000, Op::Expire, Who::Owner),
         (10, Op::Expire, Who::Admin),
+        (10, Op::Settle(Pick::Issued(i(3)), None), Who::System),
+        (10, Op::Settle(Pick::Issued(i(4)), Some(2)), Who::System),
+        (10, Op::Settle(Pick::Issued(i(4)), None), Who::System),
         (
             10,
             Op::Resize {

@@ -237,8 +237,14 @@ fn seats(numbers: &[u32]) -> Vec<SeatNo> {
     numbers.iter().copied().map(SeatNo).collect()
 }
 
+/// The order id `hold` gives its holds.
+fn order_of(show: &str, numbers: &[u32], user: &str) -> OrderId {
+    OrderId(format!("ord-{show}-{user}-{numbers:?}").replace(' ', ""))
+}
+
 fn hold(show: &str, numbers: &[u32], user: &str, ttl_ms: i64) -> Command {
     Command::Hold {
+        order: order_of(show, numbers, user),
         show: show.into(),
         seats: seats(numbers),
         user: user.into(),
@@ -308,8 +314,16 @@ fn change_password(user: &UserId, hash: &str) -> Command {
     }
 }
 
+/// The transaction id `confirm` pays with.
+fn tx_of(id: BookingId) -> TransactionId {
+    TransactionId(format!("tx-{id}"))
+}
+
 fn confirm(id: BookingId) -> Command {
-    Command::Confirm { booking: id }
+    Command::Confirm {
+        booking: id,
+        transaction: Some(tx_of(id)),
+    }
 }
 
 fn release(id: BookingId) -> Command {
@@ -486,6 +500,8 @@ fn hold_takes_seats_until_expiry() {
             total_cents: 2 * PRICE,
             created_at: T0,
             status: BookingStatus::Held { expires_at },
+            order: Some(order_of("s1", &[5, 3], "alice")),
+            payment: Payment::Pending,
         }
     );
     assert_eq!(f.show().seat(SeatNo(3)), Some(Seat::Held(BookingId(1))));
@@ -681,18 +697,191 @@ fn cancel_frees_sold_seats() {
 fn cancel_rejections() {
     let mut f = Fixture::new();
     let sold = f.book(&[1], "alice");
-    let held = f.hold(&[2], "alice");
     f.reject(cancel(sold, "bob"), Rejection::BookingNotFound(sold));
     f.reject(
         cancel(BookingId(42), "alice"),
         Rejection::BookingNotFound(BookingId(42)),
     );
-    f.reject(cancel(held, "alice"), wrong(held, "held", "confirmed"));
     f.reject_invalid(cancel(sold, ""), "user");
-    f.ok(cancel(sold, "alice"));
-    f.reject(cancel(sold, "alice"), wrong(sold, "cancelled", "confirmed"));
+    let cancelled = f.booking(cancel(sold, "alice"));
+    assert!(matches!(cancelled.status, BookingStatus::Cancelled { .. }));
+    assert_eq!(cancelled.payment, Payment::None, "nothing was paid");
+    // Cancelling twice is harmless: the booking comes back unchanged.
+    let before = business(&f.state);
+    assert_eq!(f.booking(cancel(sold, "alice")), cancelled);
+    assert_eq!(business(&f.state), before);
     // A non-owner learns nothing, even about a cancelled booking.
     f.reject(cancel(sold, "bob"), Rejection::BookingNotFound(sold));
+}
+
+#[test]
+fn cancelling_a_hold_abandons_the_checkout() {
+    let mut f = Fixture::new();
+    let held = f.hold(&[2], "alice");
+    let released = f.booking(cancel(held, "alice"));
+    assert_eq!(
+        released.status,
+        BookingStatus::Released {
+            at: f.at,
+            expired: false
+        }
+    );
+    assert_eq!(f.show().seat(SeatNo(2)), Some(Seat::Available));
+    // A charge may still be in flight: the order awaits settlement.
+    assert_eq!(released.payment, Payment::Pending);
+    assert_eq!(ids(f.state.unsettled()), [held]);
+    f.state.check_invariants().unwrap();
+}
+
+// ----- Payments -----
+
+fn ids<'a>(bookings: impl Iterator<Item = &'a Booking>) -> Vec<BookingId> {
+    bookings.map(|booking| booking.id).collect()
+}
+
+fn settle(id: BookingId, charge: Option<TransactionId>) -> Command {
+    Command::Settle {
+        booking: id,
+        charge,
+    }
+}
+
+fn record_refund(id: BookingId) -> Command {
+    Command::RecordRefund { booking: id }
+}
+
+#[test]
+fn a_paid_booking_is_refunded_once_when_cancelled() {
+    let mut f = Fixture::new();
+    let id = f.hold(&[1, 2], "alice");
+    assert_eq!(ids(f.state.holds()), [id]);
+    let paid = f.booking(confirm(id));
+    assert_eq!(paid.payment, Payment::Charged(tx_of(id)));
+    assert!(f.state.holds().next().is_none());
+    assert!(f.state.unsettled().next().is_none());
+    let cancelled = f.booking(cancel(id, "alice"));
+    assert_eq!(cancelled.payment, Payment::RefundDue(tx_of(id)));
+    assert_eq!(ids(f.state.unsettled()), [id]);
+    assert_eq!(
+        f.booking(record_refund(id)).payment,
+        Payment::Refunded(tx_of(id))
+    );
+    assert!(f.state.unsettled().next().is_none());
+    // Recording it again (a retry after a lost reply) is harmless.
+    let before = business(&f.state);
+    assert_eq!(
+        f.booking(record_refund(id)).payment,
+        Payment::Refunded(tx_of(id))
+    );
+    assert_eq!(business(&f.state), before);
+    f.state.check_invariants().unwrap();
+}
+
+#[test]
+fn confirming_needs_a_transaction_exactly_when_the_booking_costs_something() {
+    let mut f = Fixture::new();
+    let id = f.hold(&[1], "alice");
+    let unpaid = Command::Confirm {
+        booking: id,
+        transaction: None,
+    };
+    f.reject_invalid(unpaid, "transaction");
+    let paid = f.booking(confirm(id));
+    // The same confirmation again returns the booking; another payment is refused.
+    assert_eq!(f.booking(confirm(id)), paid);
+    let other = Command::Confirm {
+        booking: id,
+        transaction: Some("tx-other".into()),
+    };
+    f.reject(other, wrong(id, "confirmed", "held"));
+
+    f.ok(Command::UpdateShow {
+        show: "s1".into(),
+        title: None,
+        seat_count: None,
+        price_cents: Some(0),
+        starts_at: None,
+    });
+    let free = f.hold(&[2], "bob");
+    f.reject_invalid(confirm(free), "transaction");
+    let confirmed = f.booking(Command::Confirm {
+        booking: free,
+        transaction: None,
+    });
+    assert_eq!(confirmed.payment, Payment::None);
+    f.state.check_invariants().unwrap();
+}
+
+#[test]
+fn an_ended_hold_is_settled_by_what_the_provider_says() {
+    let mut f = Fixture::new();
+    let declined = f.hold(&[1], "alice");
+    let expired = f.hold(&[2], "bob");
+    let held = f.hold(&[3], "carol");
+    f.reject(
+        settle(held, None),
+        Rejection::WrongStatus {
+            booking: held,
+            status: "held with payment pending".into(),
+            expected: "ended with its payment pending".into(),
+        },
+    );
+    f.ok(release(declined));
+    f.at = Timestamp(T0.0 + TTL);
+    f.ok(Command::ExpireHolds);
+    assert_eq!(ids(f.state.unsettled()), [declined, expired, held]);
+    // Nothing was charged for the first; the second was paid too late.
+    assert_eq!(
+        f.booking(settle(declined, None)).payment,
+        Payment::NotCharged
+    );
+    let late = TransactionId::from("tx-late");
+    assert_eq!(
+        f.booking(settle(expired, Some(late.clone()))).payment,
+        Payment::RefundDue(late.clone())
+    );
+    assert_eq!(ids(f.state.unsettled()), [expired, held]);
+    // Settling twice is refused: the provider's answer is final.
+    f.reject(
+        settle(declined, Some("tx-x".into())),
+        Rejection::WrongStatus {
+            booking: declined,
+            status: "released with payment not charged".into(),
+            expected: "ended with its payment pending".into(),
+        },
+    );
+    f.reject(
+        record_refund(declined),
+        Rejection::WrongStatus {
+            booking: declined,
+            status: "payment not charged".into(),
+            expected: "payment refund due".into(),
+        },
+    );
+    f.reject(
+        settle(BookingId(99), None),
+        Rejection::BookingNotFound(BookingId(99)),
+    );
+    f.booking(record_refund(expired));
+    assert_eq!(ids(f.state.unsettled()), [held]);
+    f.state.check_invariants().unwrap();
+}
+
+#[test]
+fn a_retried_hold_with_a_new_order_id_gets_the_first_outcome() {
+    let mut f = Fixture::new();
+    let first = hold("s1", &[4], "alice", TTL);
+    let mut retry = first.clone();
+    if let Command::Hold { order, .. } = &mut retry {
+        *order = "ord-drawn-again".into();
+    }
+    let outcome = f.state.apply(f.at, &request("r-hold", first));
+    assert_eq!(f.state.apply(f.at, &request("r-hold", retry)), outcome);
+    let Ok(Effect::Booking(booking)) = outcome else {
+        panic!("hold failed: {outcome:?}");
+    };
+    assert_eq!(booking.order, Some(order_of("s1", &[4], "alice")));
+    assert_eq!(f.show().held, 1, "held once");
 }
 
 // ----- ExpireHolds -----
