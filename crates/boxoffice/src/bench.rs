@@ -6,7 +6,9 @@
 //! for `--seconds`, each booking its own distinct seats (so nothing is
 //! rejected), each starting on a different node. Every booking is a full
 //! authenticated write: token verification, Raft, session check in the
-//! state machine. Prints bookings/s and latency percentiles from an HDR
+//! state machine; on a cluster that takes payments (as `boxoffice up`'s
+//! does) it is the whole checkout: hold, charge with the test card that
+//! pays, confirm. Prints bookings/s and latency percentiles from an HDR
 //! histogram.
 
 use std::time::{Duration, Instant};
@@ -18,6 +20,8 @@ use hdrhistogram::Histogram;
 
 use crate::commands::Target;
 
+/// The payment service's test card that always pays.
+const PAYING_TEST_CARD: &str = "4242424242424242";
 /// Clients sharing one benchmark show.
 const CLIENTS_PER_SHOW: u32 = 16;
 /// Seats of each benchmark show (the largest show the cluster accepts).
@@ -78,6 +82,12 @@ async fn run_client(
         errors: 0,
         ran_out_of_seats: false,
     };
+    let card = boxoffice_client::proto::Card {
+        number: PAYING_TEST_CARD.into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    };
     let mut next = *seats.start();
     while Instant::now() < deadline {
         if next + k - 1 > *seats.end() {
@@ -87,7 +97,9 @@ async fn run_client(
         let wanted: Vec<u32> = (next..next + k).collect();
         next += k;
         let started = Instant::now();
-        match client.book(&show, &wanted).await {
+        let request_id = boxoffice_client::new_request_id();
+        let paid = client.book_and_pay(&request_id, &show, &wanted, Some(&card));
+        match paid.await {
             Ok(_) => run
                 .latencies_us
                 .saturating_record(started.elapsed().as_micros() as u64),

@@ -129,6 +129,34 @@ pub struct BookArgs {
     /// Seat numbers.
     #[arg(required = true)]
     pub seats: Vec<u32>,
+    /// Card number to pay with (the local payment service's test cards:
+    /// 4242 4242 4242 4242 pays, 4000 0000 0000 9995 is declined).
+    #[arg(long, requires_all = ["exp", "cvc"])]
+    pub card: Option<String>,
+    /// The card's expiry, MM/YY or MM/YYYY.
+    #[arg(long, value_parser = parse_expiry)]
+    pub exp: Option<(u32, u32)>,
+    /// The card's security code.
+    #[arg(long)]
+    pub cvc: Option<String>,
+}
+
+/// Parses a card expiry `MM/YY` or `MM/YYYY` into (month, four-digit year).
+fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{raw:?} is not an expiry such as 12/29 or 12/2029");
+    let (month, year) = raw.trim().split_once('/').ok_or_else(bad)?;
+    let month: u32 = month.trim().parse().map_err(|_| bad())?;
+    let digits = year.trim();
+    let year: u32 = digits.parse().map_err(|_| bad())?;
+    let year = match digits.len() {
+        2 => 2000 + year,
+        4 => year,
+        _ => return Err(bad()),
+    };
+    if !(1..=12).contains(&month) {
+        return Err(bad());
+    }
+    Ok((month, year))
 }
 
 #[derive(Args)]
@@ -347,7 +375,7 @@ pub async fn show(target: &Target, command: ShowCommand) -> anyhow::Result<()> {
 
 fn print_bookings(bookings: &[v1::Booking]) {
     let mut table = Table::new();
-    table.set_header(["booking", "show", "seats", "total", "status"]);
+    table.set_header(["booking", "show", "seats", "total", "status", "payment"]);
     for b in bookings {
         let status = match BookingStatus::try_from(b.status).unwrap_or(BookingStatus::Unspecified) {
             BookingStatus::Held => "held",
@@ -356,6 +384,17 @@ fn print_bookings(bookings: &[v1::Booking]) {
             BookingStatus::Cancelled => "cancelled",
             BookingStatus::Unspecified => "?",
         };
+        let payment = match v1::PaymentStatus::try_from(b.payment_status)
+            .unwrap_or(v1::PaymentStatus::Unspecified)
+        {
+            v1::PaymentStatus::None => "-",
+            v1::PaymentStatus::Pending => "pending",
+            v1::PaymentStatus::NotCharged => "not charged",
+            v1::PaymentStatus::Charged => "charged",
+            v1::PaymentStatus::RefundPending => "refund pending",
+            v1::PaymentStatus::Refunded => "refunded",
+            v1::PaymentStatus::Unspecified => "?",
+        };
         let seats: Vec<String> = b.seat_nos.iter().map(u32::to_string).collect();
         table.add_row([
             b.booking_id.clone(),
@@ -363,6 +402,7 @@ fn print_bookings(bookings: &[v1::Booking]) {
             seats.join(","),
             money(b.total_cents),
             status.to_string(),
+            payment.to_string(),
         ]);
     }
     println!("{table}");
@@ -370,8 +410,18 @@ fn print_bookings(bookings: &[v1::Booking]) {
 
 pub async fn book(args: BookArgs) -> anyhow::Result<()> {
     let client = args.target.client()?;
+    let card = match (args.card, args.exp, args.cvc) {
+        (Some(number), Some((exp_month, exp_year)), Some(cvc)) => Some(v1::Card {
+            number,
+            exp_month,
+            exp_year,
+            cvc,
+        }),
+        _ => None,
+    };
+    let request_id = boxoffice_client::new_request_id();
     let booking = client
-        .book(&args.show, &args.seats)
+        .book_and_pay(&request_id, &args.show, &args.seats, card.as_ref())
         .await
         .map_err(status)
         .context("booking failed")?;

@@ -175,6 +175,7 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
             };
             let mut config = config;
             config.auth.keys_dir = args.data_dir.join("keys");
+            config.payment.endpoint = Some(format!("http://{}:{}", args.host, args.payment_port));
             config.validate()?;
             Ok(config)
         })
@@ -321,7 +322,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     "auth service on {} (development password policy: 4+ characters); administrator {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}",
                     auth.listen
                 );
-                println!("payment service (mock card provider) on {}", payment.listen);
+                println!(
+                    "payment service (mock card provider) on {}; test card 4242 4242 4242 4242 pays, 4000 0000 0000 9995 is declined",
+                    payment.listen
+                );
                 println!("  try:  boxoffice account login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");
                 println!("        boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop");
                 println!();

@@ -58,9 +58,9 @@
 //!   shows, granting the role) need an administrator; customers hold, book
 //!   and cancel only for themselves; sessions are ended by their owner or an
 //!   administrator, and passwords changed by their owner only; registering
-//!   an administrator needs one; and bootstrap, `Confirm`, `Release` and
-//!   `ExpireHolds` (the system's own payment and expiry steps) are refused
-//!   to end users. A refusal is a [`Rejection::PermissionDenied`], recorded
+//!   an administrator needs one; and bootstrap, `Confirm`, `Release`,
+//!   `Settle`, `RecordRefund` and `ExpireHolds` (the system's own payment
+//!   and expiry steps) are refused to end users. A refusal is a [`Rejection::PermissionDenied`], recorded
 //!   for dedup like any rejection.
 //! - A request whose `caller` is `None` is **trusted**: it may issue any
 //!   command for any user. Only internal components may send such requests
@@ -72,6 +72,25 @@
 //! Shows may also cap the seats one customer buys: `Hold` and `Book` carry
 //! `max_seats_per_user`, and the customer's seats in active bookings of the
 //! show plus the new ones must not exceed it ([`Rejection::SeatLimit`]).
+//!
+//! # Checkout and money
+//!
+//! A paid sale is a saga whose every step is a command: [`Command::Hold`]
+//! takes the seats for an order (its [`OrderId`] is the idempotency key of
+//! the charge at the payment provider) until an expiry written into the
+//! booking; [`Command::Confirm`] records the successful charge;
+//! [`Command::Release`], the owner's [`Command::Cancel`] of a hold and
+//! [`Command::ExpireHolds`] end a hold unpaid. The state machine cannot
+//! know whether a charge is still in flight when a hold ends, so such a
+//! booking's [`Payment`] stays `Pending` until [`Command::Settle`] records
+//! the provider's final answer (the key was voided: nothing charged, or the
+//! charge that did arrive, which becomes a refund due). Cancelling a paid
+//! booking makes its charge a refund due too, and [`Command::RecordRefund`]
+//! closes it. [`State::unsettled`] lists every booking the system still
+//! has to act on, and [`State::holds`] every hold a new leader must resume;
+//! the booking node's checkout coordinator works through both. Hence a
+//! booking's money always ends charged-and-confirmed, not charged, or
+//! refunded, whatever fails in between.
 //!
 //! # Rejections versus errors
 //!
@@ -116,8 +135,12 @@
 //! - Hence no seat belongs to two active bookings.
 //! - Each show's `held` and `booked` counters equal a scan of its seats, and
 //!   `held + booked <= seat_count`.
-//! - The per-user booking index and the hold-expiry index agree exactly with
-//!   the bookings.
+//! - The per-user booking index, the hold-expiry index and the unsettled
+//!   index agree exactly with the bookings.
+//! - A booking's payment fits its status: a hold's is pending; a confirmed
+//!   booking is charged or free; a released one is pending, not charged,
+//!   refund due or refunded; a cancelled one is free, refund due or
+//!   refunded; only bookings with an order have a payment other than none.
 //! - Every account is stored under its id, which was issued by the user
 //!   counter; its email is normalised and valid, and no two accounts share
 //!   one; its password hash is well-formed. The email and administrator

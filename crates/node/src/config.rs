@@ -11,6 +11,8 @@ use boxoffice_raft::node::is_host_port;
 use figment::providers::Env;
 use serde::{Deserialize, Serialize};
 
+use crate::crash::CRASH_AT_VAR;
+
 /// Default leader heartbeat period. openraft 0.9 also uses it as the
 /// AppendEntries timeout, so it must exceed a follower's worst append
 /// (fsync included) under load; 50 ms timed out on a busy 2-core machine.
@@ -26,7 +28,7 @@ pub const KEEP_ENTRIES_AFTER_SNAPSHOT: u64 = 1_000;
 
 /// Keys accepted at the top level (environment variables outside this list
 /// are ignored, so `BOXOFFICE_LOG` or similar never break a node).
-const TOP_LEVEL_KEYS: [&str; 8] = [
+const TOP_LEVEL_KEYS: [&str; 9] = [
     "id",
     "listen",
     "advertise",
@@ -35,6 +37,7 @@ const TOP_LEVEL_KEYS: [&str; 8] = [
     "raft",
     "auth",
     "booking",
+    "payment",
 ];
 
 /// Default cap on seats one customer may hold or book in one show.
@@ -114,6 +117,94 @@ impl Default for BookingSettings {
     }
 }
 
+/// The checkout: where the payment service is and how long holds last.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentSettings {
+    /// The payment service, `http://host:port`. Unset: this cluster takes
+    /// no payments and bookings are confirmed at once. Every node of a
+    /// cluster should agree.
+    pub endpoint: Option<String>,
+    /// ISO 4217 currency of show prices.
+    pub currency: String,
+    /// How long a two-step hold (`HoldSeats`) waits for its payment, ms.
+    pub hold_ms: i64,
+    /// How long a one-call checkout (`BookSeats` with a card) holds its
+    /// seats, ms: the time to charge, plus room for a new leader to settle
+    /// an order its predecessor left unfinished.
+    pub checkout_hold_ms: i64,
+    /// How long one checkout keeps retrying a charge whose outcome is
+    /// unknown before answering UNAVAILABLE, ms.
+    pub charge_timeout_ms: u64,
+    /// Deadline of one call to the payment service, ms.
+    pub call_timeout_ms: u64,
+    /// Period of the leader's checkout coordinator, ms.
+    pub sweep_interval_ms: u64,
+    /// A hold whose payment is still pending after this long is asked
+    /// about at the payment service by the leader (its checkout may have
+    /// died), ms.
+    pub resume_after_ms: i64,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            currency: "EUR".into(),
+            hold_ms: 10 * 60 * 1000,
+            checkout_hold_ms: 2 * 60 * 1000,
+            charge_timeout_ms: 10_000,
+            call_timeout_ms: 3_000,
+            sweep_interval_ms: 200,
+            resume_after_ms: 15_000,
+        }
+    }
+}
+
+impl PaymentSettings {
+    /// Checks every value, naming the first that is wrong.
+    fn validate(&self) -> Result<(), String> {
+        if let Some(endpoint) = &self.endpoint {
+            let ok = endpoint
+                .parse::<tonic::transport::Uri>()
+                .is_ok_and(|uri| matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some());
+            if !ok {
+                return Err(format!(
+                    "payment.endpoint = {endpoint:?} is not an http://host:port URL"
+                ));
+            }
+        }
+        if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(format!(
+                "payment.currency = {:?} is not a three-letter ISO 4217 code such as EUR",
+                self.currency
+            ));
+        }
+        let max = boxoffice_core::MAX_HOLD_TTL_MS;
+        for (name, ms) in [
+            ("hold_ms", self.hold_ms),
+            ("checkout_hold_ms", self.checkout_hold_ms),
+        ] {
+            if !(1..=max).contains(&ms) {
+                return Err(format!("payment.{name} must be between 1 and {max}, not {ms}"));
+            }
+        }
+        for (name, ms) in [
+            ("charge_timeout_ms", self.charge_timeout_ms),
+            ("call_timeout_ms", self.call_timeout_ms),
+            ("sweep_interval_ms", self.sweep_interval_ms),
+        ] {
+            if ms == 0 {
+                return Err(format!("payment.{name} must be at least 1"));
+            }
+        }
+        if self.resume_after_ms < 1 {
+            return Err("payment.resume_after_ms must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Everything a booking node needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -135,6 +226,8 @@ pub struct NodeConfig {
     pub auth: AuthSettings,
     /// Booking rules.
     pub booking: BookingSettings,
+    /// The checkout.
+    pub payment: PaymentSettings,
 }
 
 impl Default for NodeConfig {
@@ -148,6 +241,7 @@ impl Default for NodeConfig {
             raft: RaftTuning::default(),
             auth: AuthSettings::default(),
             booking: BookingSettings::default(),
+            payment: PaymentSettings::default(),
         }
     }
 }
@@ -208,6 +302,7 @@ impl NodeConfig {
         if self.auth.issuer.is_empty() {
             return bad("auth.issuer must not be empty".into());
         }
+        self.payment.validate().map_err(ConfigError::Invalid)?;
         let r = &self.raft;
         if r.heartbeat_ms == 0 {
             return bad("raft.heartbeat_ms must be at least 1".into());
@@ -284,8 +379,8 @@ impl NodeConfig {
     }
 }
 
-/// `BOXOFFICE_*` variables used by the client commands, not by nodes.
-const CLIENT_ENV_VARS: [&str; 1] = ["BOXOFFICE_ENDPOINTS"];
+/// `BOXOFFICE_*` variables that are not settings of a node.
+const CLIENT_ENV_VARS: [&str; 3] = ["BOXOFFICE_ENDPOINTS", "BOXOFFICE_TOKEN", CRASH_AT_VAR];
 
 /// `BOXOFFICE_*` variables that [`NodeConfig::load`] ignores because they
 /// name no setting (a typo such as `BOXOFFICE_DATADIR`), for a warning.
@@ -329,6 +424,58 @@ mod tests {
     fn defaults_are_valid() {
         NodeConfig::default().validate().unwrap();
         three().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_payment_settings_are_named() {
+        let with = |payment: PaymentSettings| NodeConfig { payment, ..three() };
+        let cases = [
+            (
+                with(PaymentSettings {
+                    endpoint: Some("127.0.0.1:6000".into()),
+                    ..PaymentSettings::default()
+                }),
+                "payment.endpoint",
+            ),
+            (
+                with(PaymentSettings {
+                    currency: "euro".into(),
+                    ..PaymentSettings::default()
+                }),
+                "payment.currency",
+            ),
+            (
+                with(PaymentSettings {
+                    hold_ms: 0,
+                    ..PaymentSettings::default()
+                }),
+                "payment.hold_ms",
+            ),
+            (
+                with(PaymentSettings {
+                    checkout_hold_ms: boxoffice_core::MAX_HOLD_TTL_MS + 1,
+                    ..PaymentSettings::default()
+                }),
+                "payment.checkout_hold_ms",
+            ),
+            (
+                with(PaymentSettings {
+                    sweep_interval_ms: 0,
+                    ..PaymentSettings::default()
+                }),
+                "payment.sweep_interval_ms",
+            ),
+        ];
+        for (config, needle) in cases {
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        }
+        with(PaymentSettings {
+            endpoint: Some("http://127.0.0.1:6000".into()),
+            ..PaymentSettings::default()
+        })
+        .validate()
+        .unwrap();
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The booking node: one member of the Raft cluster, serving the public API.
 //!
 //! A node serves, on one gRPC port:
-//! - `boxoffice.v1.BookingService` ([`service`]): shows, seats, bookings;
+//! - `boxoffice.v1.BookingService` ([`service`]): shows, seats, bookings,
+//!   and the checkout ([`checkout`]) when the cluster takes payments;
 //! - `boxoffice.v1.ClusterService` ([`cluster`]): status and membership;
 //! - `boxoffice.internal.v1.AccountService` ([`accounts`]): accounts, for
 //!   the auth service only (service token required);
@@ -11,6 +12,11 @@
 //! Any node answers any call: a follower forwards writes to the leader and
 //! gets a read index from it for linearizable reads, so clients never need
 //! to find the leader.
+//!
+//! Every node also runs the checkout coordinator ([`coordinator`]), which
+//! acts while its node leads: it expires holds, settles ended holds with
+//! the payment service, makes due refunds and resumes checkouts a crashed
+//! node left half done.
 //!
 //! Invariants kept here: a request is validated before it is proposed, so
 //! malformed input never reaches the log; a caller is who their verified
@@ -22,8 +28,11 @@
 
 pub mod accounts;
 pub mod app;
+pub mod checkout;
 pub mod cluster;
 pub mod config;
+pub mod coordinator;
+pub mod crash;
 pub mod service;
 
 use std::future::Future;
@@ -59,6 +68,9 @@ pub enum NodeError {
     /// The token verification keys could not be loaded.
     #[error("loading token keys: {0}")]
     Keys(#[from] boxoffice_auth::keys::KeyError),
+    /// The payment service's address is unusable.
+    #[error("payment service: {0}")]
+    Payment(String),
     /// Reflection setup failed.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -102,9 +114,18 @@ pub async fn run(
     let auth = Arc::new(boxoffice_auth::authenticator::Authenticator::new(
         boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
     ));
+    let payments = checkout::Payments::connect(&config.payment).map_err(NodeError::Payment)?;
     let node = RaftNode::<BookingApp>::start(config.raft_settings())
         .await
         .map_err(NodeError::Raft)?;
+    coordinator::spawn(
+        node.clone(),
+        payments.clone(),
+        std::time::Duration::from_millis(config.payment.sweep_interval_ms),
+        config.payment.resume_after_ms,
+    );
+    let checkout = payments
+        .map(|payments| checkout::Checkout::new(service::Replica::new(node.clone()), payments));
     let (health, health_service) = tonic_health::server::health_reporter();
     report_booking_health(&node, health.clone());
     health
@@ -128,6 +149,7 @@ pub async fn run(
                 service::Replica::new(node.clone()),
                 auth.clone(),
                 config.booking.max_seats_per_user_per_show,
+                checkout,
             ))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )

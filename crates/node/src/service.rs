@@ -7,12 +7,18 @@
 //! session is still valid and the caller may do it. Reads: pass the read
 //! barrier (unless the caller asked for a stale read), then read the local
 //! replica. Listing shows and seats needs no account.
+//!
+//! When the cluster takes payments (`payment.endpoint` is set), booking is
+//! a checkout: hold the seats for a fresh order, then pay through
+//! [`crate::checkout`], in one call (`BookSeats` with a card) or two
+//! (`HoldSeats`, then `PayBooking`); cancelling a paid booking refunds it.
+//! Without payments, `BookSeats` confirms at once.
 
 use std::sync::Arc;
 
 use boxoffice_core::{
-    BookingId, Caller, Command, Effect, Outcome, Rejection, Request, RequestId, SeatNo, Show,
-    ShowId, State, Timestamp, check_id,
+    Booking, BookingId, BookingStatus, Caller, Command, Effect, OrderId, Outcome, Rejection,
+    Request, RequestId, SeatNo, Show, ShowId, State, Timestamp, check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -21,6 +27,7 @@ use boxoffice_raft::{RaftNode, Unavailable};
 use tonic::{Response, Status};
 
 use crate::app::BookingApp;
+use crate::checkout::Checkout;
 use boxoffice_auth::authenticator::Authenticator;
 
 /// Seats per page of a seat map when the client does not say.
@@ -83,16 +90,129 @@ pub struct BookingApi {
     replica: Replica,
     auth: Arc<Authenticator>,
     max_seats_per_user: u32,
+    /// The checkout, when the cluster takes payments.
+    checkout: Option<Checkout>,
+}
+
+/// A fresh, unguessable order id.
+fn new_order_id() -> OrderId {
+    OrderId(format!("ord_{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// A booking id from a request, checked.
+fn booking_id(raw: &str) -> Result<BookingId, Status> {
+    check_id("booking_id", raw).map_err(|r| convert::rejection_status(&r))?;
+    raw.parse().map_err(|_| {
+        Status::invalid_argument(format!("booking_id {raw:?} is not a booking id"))
+    })
+}
+
+/// Why a booking whose hold has ended cannot be paid.
+fn hold_ended(booking: &Booking) -> Status {
+    Status::failed_precondition(format!(
+        "booking {} is {}: its hold ended without payment (declined, abandoned or expired) and          any charge made for it is refunded; hold the seats again",
+        booking.id, booking.status
+    ))
+}
+
+/// The card of a paying request, which must be there.
+fn require_card(card: Option<&v1::Card>, booking: &Booking) -> Result<(), Status> {
+    match card {
+        Some(card) if !card.number.trim().is_empty() => Ok(()),
+        _ => Err(Status::invalid_argument(format!(
+            "card is required: booking {} costs {} cents",
+            booking.id, booking.total_cents
+        ))),
+    }
 }
 
 impl BookingApi {
     /// The API served by `replica`; bookings are capped at
-    /// `max_seats_per_user` seats per customer per show (0: no cap).
-    pub fn new(replica: Replica, auth: Arc<Authenticator>, max_seats_per_user: u32) -> Self {
+    /// `max_seats_per_user` seats per customer per show (0: no cap);
+    /// `checkout` is `None` when the cluster takes no payments.
+    pub fn new(
+        replica: Replica,
+        auth: Arc<Authenticator>,
+        max_seats_per_user: u32,
+        checkout: Option<Checkout>,
+    ) -> Self {
         Self {
             replica,
             auth,
             max_seats_per_user,
+            checkout,
+        }
+    }
+
+    /// The checkout, or FAILED_PRECONDITION if this cluster takes no payments.
+    fn checkout(&self) -> Result<&Checkout, Status> {
+        self.checkout.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this cluster takes no payments (payment.endpoint is not set): book with                  BookSeats and no card",
+            )
+        })
+    }
+
+    /// Commits a hold of `seats` for `caller` lasting `ttl_ms`, for a fresh order.
+    async fn hold(
+        &self,
+        caller: Caller,
+        request_id: String,
+        show: String,
+        seats: Vec<u32>,
+        ttl_ms: i64,
+    ) -> Result<Booking, Status> {
+        let command = Command::Hold {
+            order: new_order_id(),
+            show: ShowId(show),
+            seats: seats.into_iter().map(SeatNo).collect(),
+            user: caller.user.clone(),
+            ttl_ms,
+            max_seats_per_user: self.max_seats_per_user,
+        };
+        match self.write(caller, request_id, command).await? {
+            Effect::Booking(booking) => Ok(booking),
+            other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+        }
+    }
+
+    /// The one-call checkout: hold, pay, confirm. A retry under the same
+    /// request id finds the same booking and carries on from where it is.
+    async fn book_and_pay(
+        &self,
+        checkout: &Checkout,
+        caller: Caller,
+        r: v1::BookSeatsRequest,
+    ) -> Result<Booking, Status> {
+        let ttl_ms = checkout.settings().checkout_hold_ms;
+        let booking = self
+            .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
+            .await?;
+        match booking.status {
+            BookingStatus::Held { .. } => {
+                if booking.total_cents > 0
+                    && let Err(status) = require_card(r.card.as_ref(), &booking)
+                {
+                    // Nothing to pay with: give the seats back at once.
+                    let unpaid = Command::Release {
+                        booking: booking.id,
+                    };
+                    let order = booking.order.clone().unwrap_or_else(new_order_id);
+                    let _ = crate::checkout::system(
+                        &self.replica,
+                        crate::checkout::step_id("release", &order),
+                        unpaid,
+                    )
+                    .await;
+                    return Err(status);
+                }
+                let card = r.card.unwrap_or_default();
+                checkout.pay(booking, &card, true).await
+            }
+            BookingStatus::Confirmed { .. } => Ok(booking),
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
+                Err(hold_ended(&booking))
+            }
         }
     }
 
@@ -277,6 +397,15 @@ impl BookingService for BookingApi {
     ) -> Result<Response<v1::BookSeatsResponse>, Status> {
         let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
+        if let Some(checkout) = &self.checkout {
+            let booking = self.book_and_pay(checkout, caller, r).await?;
+            return Ok(Response::new(v1::BookSeatsResponse {
+                booking: Some(convert::booking(&booking)),
+            }));
+        }
+        if r.card.is_some() {
+            return Err(self.checkout().err().unwrap_or_else(|| Status::internal("unreachable")));
+        }
         let command = Command::Book {
             show: ShowId(r.show_id),
             seats: r.seat_nos.into_iter().map(SeatNo).collect(),
@@ -286,6 +415,57 @@ impl BookingService for BookingApi {
         let booking = booking_effect(self.write(caller, r.request_id, command).await?)?;
         Ok(Response::new(v1::BookSeatsResponse {
             booking: Some(booking),
+        }))
+    }
+
+    async fn hold_seats(
+        &self,
+        req: tonic::Request<v1::HoldSeatsRequest>,
+    ) -> Result<Response<v1::HoldSeatsResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let ttl_ms = self.checkout()?.settings().hold_ms;
+        let r = req.into_inner();
+        let booking = self
+            .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
+            .await?;
+        Ok(Response::new(v1::HoldSeatsResponse {
+            booking: Some(convert::booking(&booking)),
+        }))
+    }
+
+    async fn pay_booking(
+        &self,
+        req: tonic::Request<v1::PayBookingRequest>,
+    ) -> Result<Response<v1::PayBookingResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let checkout = self.checkout()?;
+        let r = req.into_inner();
+        let id = booking_id(&r.booking_id)?;
+        let booking = self
+            .read(None, |s| {
+                s.authorize(&caller)?;
+                s.booking(id)
+                    .filter(|b| b.user == caller.user)
+                    .cloned()
+                    .ok_or(Rejection::BookingNotFound(id))
+            })
+            .await?
+            .map_err(|r| convert::rejection_status(&r))?;
+        let booking = match booking.status {
+            BookingStatus::Confirmed { .. } => booking,
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
+                return Err(hold_ended(&booking));
+            }
+            BookingStatus::Held { .. } => {
+                if booking.total_cents > 0 {
+                    require_card(r.card.as_ref(), &booking)?;
+                }
+                let card = r.card.unwrap_or_default();
+                checkout.pay(booking, &card, false).await?
+            }
+        };
+        Ok(Response::new(v1::PayBookingResponse {
+            booking: Some(convert::booking(&booking)),
         }))
     }
 
@@ -314,17 +494,28 @@ impl BookingService for BookingApi {
     ) -> Result<Response<v1::CancelBookingResponse>, Status> {
         let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
-        check_id("booking_id", &r.booking_id).map_err(|r| convert::rejection_status(&r))?;
-        let booking: BookingId = r.booking_id.parse().map_err(|_| {
-            Status::invalid_argument(format!("booking_id {:?} is not a booking id", r.booking_id))
-        })?;
+        let booking = booking_id(&r.booking_id)?;
         let command = Command::Cancel {
             booking,
             user: caller.user.clone(),
         };
-        let booking = booking_effect(self.write(caller, r.request_id, command).await?)?;
+        let booking = match self.write(caller, r.request_id, command).await? {
+            Effect::Booking(booking) => booking,
+            other => return Err(Status::internal(format!("unexpected effect {other:?}"))),
+        };
+        // Refund at once if possible; if not, the leader's coordinator will.
+        let booking = match &self.checkout {
+            Some(checkout) => match checkout.refund(booking.clone()).await {
+                Ok(refunded) => refunded,
+                Err(status) => {
+                    tracing::info!(booking = %booking.id, %status, "refund deferred to the coordinator");
+                    booking
+                }
+            },
+            None => booking,
+        };
         Ok(Response::new(v1::CancelBookingResponse {
-            booking: Some(booking),
+            booking: Some(convert::booking(&booking)),
         }))
     }
 }

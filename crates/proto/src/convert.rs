@@ -2,7 +2,9 @@
 //! one place where domain rejections become gRPC statuses (used by the
 //! booking nodes and the auth service alike).
 
-use boxoffice_core::{Booking, BookingStatus, Rejection, RejectionKind, Seat, SeatNo, ShowSummary};
+use boxoffice_core::{
+    Booking, BookingStatus, Payment, Rejection, RejectionKind, Seat, SeatNo, ShowSummary,
+};
 use tonic::Status;
 
 use crate::v1;
@@ -65,5 +67,24 @@ pub fn booking(b: &Booking) -> v1::Booking {
         created_at_ms: b.created_at.0,
         hold_expires_at_ms,
         updated_at_ms,
+        order_id: b.order.as_ref().map(ToString::to_string).unwrap_or_default(),
+        payment_status: payment_status(&b.payment) as i32,
+        transaction_id: b
+            .payment
+            .transaction()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    }
+}
+
+/// The API's name for a booking's payment.
+pub fn payment_status(p: &Payment) -> v1::PaymentStatus {
+    match p {
+        Payment::None => v1::PaymentStatus::None,
+        Payment::Pending => v1::PaymentStatus::Pending,
+        Payment::NotCharged => v1::PaymentStatus::NotCharged,
+        Payment::Charged(_) => v1::PaymentStatus::Charged,
+        Payment::RefundDue(_) => v1::PaymentStatus::RefundPending,
+        Payment::Refunded(_) => v1::PaymentStatus::Refunded,
     }
 }

@@ -1,0 +1,354 @@
+//! The checkout saga's steps that touch money: charge a held booking and
+//! confirm it (or release it on a decline), and refund a charge that must
+//! not stand.
+//!
+//! Every step that changes the booking is a committed command, and every
+//! call to the payment service is idempotent: the charge's idempotency key
+//! is the booking's order id, a refund of a refunded charge is harmless,
+//! and the commands run as trusted requests under ids derived from the
+//! order (`confirm-…`, `release-…`, `settle-…`, `refund-…`), so whichever
+//! node repeats a step (this one after a retry, or the leader's
+//! coordinator after a crash) repeats it exactly.
+//!
+//! The charge is made by the node that received the card, which is never
+//! written to the log nor forwarded: only that node ever holds it. That is
+//! safe whatever node it is, because a charge can only succeed under the
+//! order's key while the key is open, and the leader's coordinator
+//! ([`crate::coordinator`]) closes it (Void) before it records an ended
+//! hold as not charged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxoffice_core::{
+    Booking, BookingStatus, Command, Effect, OrderId, Outcome, Payment, Rejection, Request,
+    RequestId, TransactionId,
+};
+use boxoffice_proto::convert;
+use boxoffice_proto::v1;
+use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
+use boxoffice_raft::proposer::now_ms;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tracing::{info, warn};
+
+use crate::config::PaymentSettings;
+use crate::crash;
+use crate::service::Replica;
+
+/// First pause before retrying a call whose outcome is unknown.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest pause between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Whether a failed call may or may not have taken effect, so that it is
+/// retried (with the same idempotency key) rather than reported.
+pub fn outcome_unknown(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::Aborted
+            | Code::Internal
+            | Code::ResourceExhausted
+    )
+}
+
+/// A client of the payment service, with the checkout's settings.
+pub struct Payments {
+    client: PaymentServiceClient<Channel>,
+    settings: PaymentSettings,
+}
+
+impl Payments {
+    /// A client for `settings.endpoint`, or `None` when payments are off.
+    /// Connects lazily: the payment service may start later or be down.
+    pub fn connect(settings: &PaymentSettings) -> Result<Option<Arc<Self>>, String> {
+        let Some(endpoint) = &settings.endpoint else {
+            return Ok(None);
+        };
+        let timeout = Duration::from_millis(settings.call_timeout_ms);
+        let channel = Endpoint::from_shared(endpoint.clone())
+            .map_err(|e| format!("payment.endpoint {endpoint:?}: {e}"))?
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(Some(Arc::new(Self {
+            client: PaymentServiceClient::new(channel),
+            settings: settings.clone(),
+        })))
+    }
+
+    /// The checkout settings.
+    pub fn settings(&self) -> &PaymentSettings {
+        &self.settings
+    }
+
+    /// Charges `card` for `booking` under its order's key.
+    async fn charge(
+        &self,
+        booking: &Booking,
+        order: &OrderId,
+        card: &v1::Card,
+    ) -> Result<v1::Transaction, Status> {
+        let seats: Vec<String> = booking.seats.iter().map(ToString::to_string).collect();
+        let request = v1::ChargeRequest {
+            idempotency_key: order.to_string(),
+            user_id: booking.user.to_string(),
+            amount_cents: booking.total_cents,
+            currency: self.settings.currency.clone(),
+            card: Some(card.clone()),
+            description: format!(
+                "booking {} of show {}, seats {}",
+                booking.id,
+                booking.show,
+                seats.join(",")
+            )
+            .chars()
+            .take(200)
+            .collect(),
+        };
+        transaction(self.client.clone().charge(request).await?.into_inner().transaction)
+    }
+
+    /// Closes `order`'s key: the charge made under it, if any; none ever can be after.
+    pub async fn void(&self, order: &OrderId) -> Result<Option<v1::Transaction>, Status> {
+        let request = v1::VoidRequest {
+            idempotency_key: order.to_string(),
+        };
+        Ok(self.client.clone().void(request).await?.into_inner().transaction)
+    }
+
+    /// The charge made under `order`'s key so far, if any.
+    pub async fn find(&self, order: &OrderId) -> Result<Option<v1::Transaction>, Status> {
+        let request = v1::GetTransactionRequest {
+            transaction_id: String::new(),
+            idempotency_key: order.to_string(),
+        };
+        match self.client.clone().get_transaction(request).await {
+            Ok(reply) => Ok(reply.into_inner().transaction),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(status),
+        }
+    }
+
+    /// Refunds `tx` in full (harmless if it already is).
+    pub async fn refund(&self, tx: &TransactionId) -> Result<v1::Transaction, Status> {
+        let request = v1::RefundRequest {
+            transaction_id: tx.to_string(),
+        };
+        transaction(self.client.clone().refund(request).await?.into_inner().transaction)
+    }
+}
+
+fn transaction(tx: Option<v1::Transaction>) -> Result<v1::Transaction, Status> {
+    tx.ok_or_else(|| Status::internal("the payment service answered without a transaction"))
+}
+
+/// A transaction's status as the enum.
+pub fn tx_status(tx: &v1::Transaction) -> v1::TransactionStatus {
+    v1::TransactionStatus::try_from(tx.status).unwrap_or(v1::TransactionStatus::Unspecified)
+}
+
+/// The request id of the system's `step` for `order` (e.g. `confirm-ord_…`).
+pub fn step_id(step: &str, order: &OrderId) -> RequestId {
+    RequestId(format!("{step}-{order}"))
+}
+
+/// Replicates a trusted (system) command under `request_id`.
+pub async fn system(replica: &Replica, request_id: RequestId, command: Command) -> Result<Outcome, Status> {
+    replica
+        .submit(Request {
+            request_id,
+            caller: None,
+            command,
+        })
+        .await
+}
+
+/// Runs the money steps of checkouts on one node.
+pub struct Checkout {
+    replica: Replica,
+    payments: Arc<Payments>,
+}
+
+impl Checkout {
+    /// Checkouts on `replica`, paying through `payments`.
+    pub fn new(replica: Replica, payments: Arc<Payments>) -> Self {
+        Self { replica, payments }
+    }
+
+    /// The checkout settings.
+    pub fn settings(&self) -> &PaymentSettings {
+        self.payments.settings()
+    }
+
+    /// Pays for a held `booking` with `card` and confirms it.
+    ///
+    /// A declined card releases the hold (FAILED_PRECONDITION). A card the
+    /// payment service refuses as malformed releases it too if
+    /// `release_if_refused` (one-call checkout), else leaves it for another
+    /// card (INVALID_ARGUMENT). A charge whose outcome stays unknown leaves
+    /// the hold in place (UNAVAILABLE): a retry charges under the same key,
+    /// and the leader's coordinator settles it if nobody retries.
+    pub async fn pay(
+        &self,
+        booking: Booking,
+        card: &v1::Card,
+        release_if_refused: bool,
+    ) -> Result<Booking, Status> {
+        let BookingStatus::Held { expires_at } = booking.status else {
+            return Err(Status::internal(format!(
+                "booking {} is not held",
+                booking.id
+            )));
+        };
+        let order = booking.order.clone().ok_or_else(|| {
+            Status::internal(format!("held booking {} has no order", booking.id))
+        })?;
+        if booking.total_cents == 0 {
+            return self.confirm(&booking, &order, None).await;
+        }
+        crash::point(crash::AFTER_HOLD);
+        let left = u64::try_from(expires_at.0.saturating_sub(now_ms())).unwrap_or(0);
+        let budget = self.settings().charge_timeout_ms.min(left);
+        let deadline = Instant::now() + Duration::from_millis(budget);
+        let mut backoff = FIRST_BACKOFF;
+        let charged = loop {
+            match self.payments.charge(&booking, &order, card).await {
+                Err(status) if outcome_unknown(&status) && Instant::now() + backoff < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                other => break other,
+            }
+        };
+        let tx = match charged {
+            Ok(tx) => tx,
+            Err(status) if outcome_unknown(&status) => {
+                return Err(Status::unavailable(format!(
+                    "the payment's outcome is unknown ({}); booking {} stays held until {} ms: \
+                     retry with the same request id (it never charges twice), or leave it: it is \
+                     settled automatically (confirmed, or released with any charge refunded)",
+                    status.message(),
+                    booking.id,
+                    expires_at.0
+                )));
+            }
+            Err(status) if status.code() == Code::InvalidArgument => {
+                if release_if_refused {
+                    self.release(&booking, &order).await;
+                }
+                return Err(Status::invalid_argument(format!(
+                    "card refused: {}",
+                    status.message()
+                )));
+            }
+            Err(status) if status.code() == Code::FailedPrecondition => {
+                return Err(Status::failed_precondition(format!(
+                    "payment refused for booking {}: {}",
+                    booking.id,
+                    status.message()
+                )));
+            }
+            Err(status) => return Err(status),
+        };
+        match tx_status(&tx) {
+            v1::TransactionStatus::Succeeded => {
+                crash::point(crash::AFTER_CHARGE);
+                let id = TransactionId(tx.transaction_id);
+                self.confirm(&booking, &order, Some(id)).await
+            }
+            v1::TransactionStatus::Declined => {
+                self.release(&booking, &order).await;
+                Err(Status::failed_precondition(format!(
+                    "payment declined: {}; nothing was charged and the seats were released",
+                    tx.decline_reason
+                )))
+            }
+            _ => Err(Status::failed_precondition(format!(
+                "the payment of booking {} was refunded: its hold ended; hold the seats again",
+                booking.id
+            ))),
+        }
+    }
+
+    /// Confirms `booking`, paid by `tx` (or free).
+    async fn confirm(
+        &self,
+        booking: &Booking,
+        order: &OrderId,
+        tx: Option<TransactionId>,
+    ) -> Result<Booking, Status> {
+        let command = Command::Confirm {
+            booking: booking.id,
+            transaction: tx.clone(),
+        };
+        let outcome = system(&self.replica, step_id("confirm", order), command).await;
+        match outcome {
+            Ok(Ok(Effect::Booking(confirmed))) => Ok(confirmed),
+            Ok(Ok(other)) => Err(Status::internal(format!("unexpected effect {other:?}"))),
+            Ok(Err(Rejection::HoldExpired(_) | Rejection::WrongStatus { .. })) => {
+                info!(booking = %booking.id, ?tx, "payment arrived after the hold ended");
+                Err(Status::failed_precondition(format!(
+                    "the hold on booking {} ended before the payment completed; the charge is \
+                     refunded automatically",
+                    booking.id
+                )))
+            }
+            Ok(Err(rejection)) => Err(convert::rejection_status(&rejection)),
+            Err(status) => Err(Status::unavailable(format!(
+                "the payment succeeded but booking {} could not be confirmed yet ({}); it is \
+                 confirmed automatically: retry with the same request id to see it",
+                booking.id,
+                status.message()
+            ))),
+        }
+    }
+
+    /// Releases a held booking whose payment failed; the coordinator then
+    /// settles it (voids the key). Best effort: a hold that stays expires.
+    async fn release(&self, booking: &Booking, order: &OrderId) {
+        let command = Command::Release {
+            booking: booking.id,
+        };
+        match system(&self.replica, step_id("release", order), command).await {
+            Ok(Ok(_) | Err(Rejection::WrongStatus { .. })) => {}
+            Ok(Err(rejection)) => warn!(booking = %booking.id, %rejection, "release refused"),
+            Err(status) => warn!(booking = %booking.id, %status, "release not committed; the hold expires instead"),
+        }
+    }
+
+    /// Refunds a booking whose charge is due for a refund and records it.
+    /// Any other booking comes back unchanged.
+    pub async fn refund(&self, booking: Booking) -> Result<Booking, Status> {
+        refund(&self.replica, &self.payments, booking).await
+    }
+}
+
+/// Refunds `booking`'s due charge and records the refund; any other booking
+/// comes back unchanged. Shared by the edge (right after a cancel) and the
+/// coordinator (for refunds still due).
+pub async fn refund(
+    replica: &Replica,
+    payments: &Payments,
+    booking: Booking,
+) -> Result<Booking, Status> {
+    let (Payment::RefundDue(tx), Some(order)) = (&booking.payment, &booking.order) else {
+        return Ok(booking);
+    };
+    let refunded = payments.refund(tx).await?;
+    info!(booking = %booking.id, tx = %refunded.transaction_id, amount_cents = refunded.amount_cents, "refunded");
+    let command = Command::RecordRefund {
+        booking: booking.id,
+    };
+    match system(replica, step_id("refund", order), command).await? {
+        Ok(Effect::Booking(recorded)) => Ok(recorded),
+        Ok(other) => Err(Status::internal(format!("unexpected effect {other:?}"))),
+        Err(rejection) => Err(convert::rejection_status(&rejection)),
+    }
+}

@@ -1,0 +1,260 @@
+//! The leader's checkout coordinator: it finishes every checkout that the
+//! node running it cannot be trusted to finish.
+//!
+//! Every node runs one; it acts only while its node is the leader, every
+//! `payment.sweep_interval_ms`:
+//!
+//! 1. **Expiry.** When the earliest hold is due, it commits `ExpireHolds`:
+//!    unpaid seats return to sale at their expiry even if the payment
+//!    service is down.
+//! 2. **Settlement.** For each booking [`State::unsettled`] lists: an ended
+//!    hold whose payment is pending gets its order's key voided at the
+//!    payment service, whose answer is final, and `Settle` records it (a
+//!    charge that arrived anyway becomes a refund due); a refund due is
+//!    made and `RecordRefund` records it.
+//! 3. **Resumption.** Holds whose payment is still pending are looked up at
+//!    the payment service by order id: all of them when this node has just
+//!    become leader, and later any that has been pending longer than
+//!    `payment.resume_after_ms` (its checkout may have died with its node).
+//!    A successful charge is confirmed, a declined one released; an order
+//!    with no charge yet is left to its checkout, or to its expiry.
+//!
+//! All of it is idempotent (see [`crate::checkout`]), so a step repeated
+//! by a new leader, or racing the checkout that started it, is harmless.
+//!
+//! [`State::unsettled`]: boxoffice_core::State::unsettled
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxoffice_core::{
+    Booking, BookingId, BookingStatus, Command, Effect, Payment, RequestId, TransactionId,
+};
+use boxoffice_proto::v1;
+use boxoffice_raft::RaftNode;
+use boxoffice_raft::proposer::now_ms;
+use futures::StreamExt;
+use openraft::ServerState;
+use tokio::time::{Instant, MissedTickBehavior};
+use tonic::Status;
+use tracing::{debug, info, warn};
+
+use crate::app::BookingApp;
+use crate::checkout::{self, Payments, step_id, system, tx_status};
+use crate::service::Replica;
+
+/// Most bookings of each kind one sweep works on.
+const SWEEP_BATCH: usize = 256;
+/// Payment calls one sweep has in flight at once.
+const CONCURRENCY: usize = 16;
+
+/// Runs the coordinator of `node` until its Raft stops.
+pub fn spawn(
+    node: Arc<RaftNode<BookingApp>>,
+    payments: Option<Arc<Payments>>,
+    interval: Duration,
+    resume_after_ms: i64,
+) -> tokio::task::JoinHandle<()> {
+    let mut coordinator = Coordinator {
+        replica: Replica::new(node.clone()),
+        payments,
+        resume_after: Duration::from_millis(u64::try_from(resume_after_ms).unwrap_or(0)),
+        resume_after_ms,
+        term: None,
+        checked: HashMap::new(),
+        failing: false,
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut metrics = node.raft().metrics();
+        loop {
+            tick.tick().await;
+            let (state, term) = {
+                let m = metrics.borrow_and_update();
+                (m.state, m.current_term)
+            };
+            match state {
+                ServerState::Shutdown => return,
+                ServerState::Leader => coordinator.sweep(term).await,
+                _ => coordinator.term = None,
+            }
+            if metrics.has_changed().is_err() {
+                return;
+            }
+        }
+    })
+}
+
+struct Coordinator {
+    replica: Replica,
+    payments: Option<Arc<Payments>>,
+    resume_after: Duration,
+    resume_after_ms: i64,
+    /// The term this node leads in, once it has swept in it.
+    term: Option<u64>,
+    /// When each pending hold was last looked up, in this term.
+    checked: HashMap<BookingId, Instant>,
+    /// Whether the last payment call failed (to warn once per outage).
+    failing: bool,
+}
+
+/// What one sweep found to do, read from the local replica.
+struct Work {
+    expire: bool,
+    unsettled: Vec<Booking>,
+    holds: Vec<Booking>,
+}
+
+impl Coordinator {
+    async fn sweep(&mut self, term: u64) {
+        let fresh = self.term != Some(term);
+        if fresh {
+            self.term = Some(term);
+            self.checked.clear();
+        }
+        let now = now_ms();
+        let work = self
+            .replica
+            .read(true, |state| Work {
+                expire: state.next_hold_expiry().is_some_and(|at| at.0 <= now),
+                unsettled: state.unsettled().take(SWEEP_BATCH).cloned().collect(),
+                holds: state
+                    .holds()
+                    .filter(|b| b.payment == Payment::Pending)
+                    .cloned()
+                    .collect(),
+            })
+            .await;
+        let Ok(work) = work else { return };
+        if work.expire {
+            self.expire().await;
+        }
+        let Some(payments) = self.payments.clone() else {
+            return;
+        };
+        let due = self.due_holds(work.holds, fresh, now);
+        let replica = &self.replica;
+        let settled: Vec<Result<(), Status>> = futures::stream::iter(work.unsettled)
+            .map(|booking| settle(replica, &payments, booking))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let resumed: Vec<Result<(), Status>> = futures::stream::iter(due)
+            .map(|booking| resume(replica, &payments, booking))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        self.report(settled.into_iter().chain(resumed).collect());
+    }
+
+    /// Commits `ExpireHolds`.
+    async fn expire(&self) {
+        let id = RequestId(format!("expire-{}", uuid::Uuid::new_v4().simple()));
+        match system(&self.replica, id, Command::ExpireHolds).await {
+            Ok(Ok(Effect::Expired { released })) if released > 0 => {
+                info!(released, "expired unpaid holds");
+            }
+            Ok(_) => {}
+            Err(status) => debug!(%status, "expiring holds failed; retrying next sweep"),
+        }
+    }
+
+    /// The pending holds to look up now: all on a fresh leadership, else
+    /// those pending (or last looked up) longer than `resume_after`.
+    fn due_holds(&mut self, holds: Vec<Booking>, fresh: bool, now: i64) -> Vec<Booking> {
+        let held: std::collections::HashSet<BookingId> = holds.iter().map(|b| b.id).collect();
+        self.checked.retain(|id, _| held.contains(id));
+        let due: Vec<Booking> = holds
+            .into_iter()
+            .filter(|b| match self.checked.get(&b.id) {
+                Some(at) => at.elapsed() >= self.resume_after,
+                None => fresh || now.saturating_sub(b.created_at.0) >= self.resume_after_ms,
+            })
+            .take(SWEEP_BATCH)
+            .collect();
+        let at = Instant::now();
+        for booking in &due {
+            self.checked.insert(booking.id, at);
+        }
+        due
+    }
+
+    /// Logs payment failures once per outage.
+    fn report(&mut self, results: Vec<Result<(), Status>>) {
+        let failure = results.into_iter().find_map(Result::err);
+        match (failure, self.failing) {
+            (Some(status), false) => {
+                warn!(%status, "checkout coordinator cannot reach the payment service; retrying");
+                self.failing = true;
+            }
+            (None, true) => {
+                info!("checkout coordinator reaches the payment service again");
+                self.failing = false;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Settles one unsettled booking: voids an ended hold's key and records
+/// the answer, or makes a due refund.
+async fn settle(replica: &Replica, payments: &Payments, booking: Booking) -> Result<(), Status> {
+    let Some(order) = booking.order.clone() else {
+        return Ok(());
+    };
+    match booking.payment {
+        Payment::Pending => {
+            let charge = payments.void(&order).await?.and_then(|tx| {
+                (tx_status(&tx) != v1::TransactionStatus::Declined)
+                    .then_some(TransactionId(tx.transaction_id))
+            });
+            info!(booking = %booking.id, order = %order, ?charge, "settled an ended hold");
+            let command = Command::Settle {
+                booking: booking.id,
+                charge,
+            };
+            let outcome = system(replica, step_id("settle", &order), command).await?;
+            if let Err(rejection) = outcome {
+                debug!(booking = %booking.id, %rejection, "settle refused");
+            }
+            Ok(())
+        }
+        Payment::RefundDue(_) => checkout::refund(replica, payments, booking)
+            .await
+            .map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Looks a pending hold's order up and finishes it if its charge is known.
+async fn resume(replica: &Replica, payments: &Payments, booking: Booking) -> Result<(), Status> {
+    let (Some(order), BookingStatus::Held { .. }) = (booking.order.clone(), booking.status) else {
+        return Ok(());
+    };
+    let Some(tx) = payments.find(&order).await? else {
+        return Ok(());
+    };
+    let (id, command) = match tx_status(&tx) {
+        v1::TransactionStatus::Succeeded => (
+            step_id("confirm", &order),
+            Command::Confirm {
+                booking: booking.id,
+                transaction: Some(TransactionId(tx.transaction_id)),
+            },
+        ),
+        _ => (
+            step_id("release", &order),
+            Command::Release {
+                booking: booking.id,
+            },
+        ),
+    };
+    info!(booking = %booking.id, order = %order, ?command, "resumed a checkout");
+    let outcome = system(replica, id, command).await?;
+    if let Err(rejection) = outcome {
+        debug!(booking = %booking.id, %rejection, "resumed step refused");
+    }
+    Ok(())
+}
