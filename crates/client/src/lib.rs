@@ -13,6 +13,8 @@
 
 #![deny(missing_docs)]
 
+pub mod audit;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

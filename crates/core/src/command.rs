@@ -469,7 +469,7 @@ pub enum Rejection {
         seat: SeatNo,
     },
     /// A requested seat is held by a booking awaiting payment.
-    #[error("seat {seat} is held by another order")]
+    #[error("seat {seat} is already taken: another buyer is paying for it")]
     SeatHeld {
         /// The first unavailable seat, in ascending order.
         seat: SeatNo,
@@ -1067,7 +1067,7 @@ mod tests {
             (
                 Rejection::SeatHeld { seat: SeatNo(2) },
                 RejectionKind::FailedPrecondition,
-                "seat 2 is held by another order",
+                "seat 2 is already taken: another buyer is paying for it",
             ),
             (
                 Rejection::ShowStarted(show.clone()),

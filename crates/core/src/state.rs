@@ -294,22 +294,25 @@ impl Booking {
 
     /// Checks that the payment fits the status and the order.
     fn check_payment(&self) -> Result<(), String> {
-        let fits = match (&self.status, &self.payment) {
-            (BookingStatus::Confirmed { .. } | BookingStatus::Cancelled { .. }, Payment::None) => {
-                true
-            }
-            (BookingStatus::Held { .. }, Payment::Pending) => true,
-            (BookingStatus::Confirmed { .. }, Payment::Charged(_)) => true,
+        let fits = matches!(
+            (&self.status, &self.payment),
             (
-                BookingStatus::Released { .. },
-                Payment::Pending
-                | Payment::NotCharged
-                | Payment::RefundDue(_)
-                | Payment::Refunded(_),
-            ) => true,
-            (BookingStatus::Cancelled { .. }, Payment::RefundDue(_) | Payment::Refunded(_)) => true,
-            _ => false,
-        };
+                BookingStatus::Confirmed { .. } | BookingStatus::Cancelled { .. },
+                Payment::None
+            ) | (BookingStatus::Held { .. }, Payment::Pending)
+                | (BookingStatus::Confirmed { .. }, Payment::Charged(_))
+                | (
+                    BookingStatus::Released { .. },
+                    Payment::Pending
+                        | Payment::NotCharged
+                        | Payment::RefundDue(_)
+                        | Payment::Refunded(_),
+                )
+                | (
+                    BookingStatus::Cancelled { .. },
+                    Payment::RefundDue(_) | Payment::Refunded(_)
+                )
+        );
         let ordered = self.order.is_some() || self.payment == Payment::None;
         if fits && ordered {
             Ok(())

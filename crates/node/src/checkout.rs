@@ -112,7 +112,14 @@ impl Payments {
             .take(200)
             .collect(),
         };
-        transaction(self.client.clone().charge(request).await?.into_inner().transaction)
+        transaction(
+            self.client
+                .clone()
+                .charge(request)
+                .await?
+                .into_inner()
+                .transaction,
+        )
     }
 
     /// Closes `order`'s key: the charge made under it, if any; none ever can be after.
@@ -120,7 +127,13 @@ impl Payments {
         let request = v1::VoidRequest {
             idempotency_key: order.to_string(),
         };
-        Ok(self.client.clone().void(request).await?.into_inner().transaction)
+        Ok(self
+            .client
+            .clone()
+            .void(request)
+            .await?
+            .into_inner()
+            .transaction)
     }
 
     /// The charge made under `order`'s key so far, if any.
@@ -141,7 +154,14 @@ impl Payments {
         let request = v1::RefundRequest {
             transaction_id: tx.to_string(),
         };
-        transaction(self.client.clone().refund(request).await?.into_inner().transaction)
+        transaction(
+            self.client
+                .clone()
+                .refund(request)
+                .await?
+                .into_inner()
+                .transaction,
+        )
     }
 }
 
@@ -160,7 +180,11 @@ pub fn step_id(step: &str, order: &OrderId) -> RequestId {
 }
 
 /// Replicates a trusted (system) command under `request_id`.
-pub async fn system(replica: &Replica, request_id: RequestId, command: Command) -> Result<Outcome, Status> {
+pub async fn system(
+    replica: &Replica,
+    request_id: RequestId,
+    command: Command,
+) -> Result<Outcome, Status> {
     replica
         .submit(Request {
             request_id,
@@ -207,9 +231,10 @@ impl Checkout {
                 booking.id
             )));
         };
-        let order = booking.order.clone().ok_or_else(|| {
-            Status::internal(format!("held booking {} has no order", booking.id))
-        })?;
+        let order = booking
+            .order
+            .clone()
+            .ok_or_else(|| Status::internal(format!("held booking {} has no order", booking.id)))?;
         if booking.total_cents == 0 {
             return self.confirm(&booking, &order, None).await;
         }
@@ -319,7 +344,9 @@ impl Checkout {
         match system(&self.replica, step_id("release", order), command).await {
             Ok(Ok(_) | Err(Rejection::WrongStatus { .. })) => {}
             Ok(Err(rejection)) => warn!(booking = %booking.id, %rejection, "release refused"),
-            Err(status) => warn!(booking = %booking.id, %status, "release not committed; the hold expires instead"),
+            Err(status) => {
+                warn!(booking = %booking.id, %status, "release not committed; the hold expires instead")
+            }
         }
     }
 

@@ -165,9 +165,9 @@ impl PaymentSettings {
     /// Checks every value, naming the first that is wrong.
     fn validate(&self) -> Result<(), String> {
         if let Some(endpoint) = &self.endpoint {
-            let ok = endpoint
-                .parse::<tonic::transport::Uri>()
-                .is_ok_and(|uri| matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some());
+            let ok = endpoint.parse::<tonic::transport::Uri>().is_ok_and(|uri| {
+                matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+            });
             if !ok {
                 return Err(format!(
                     "payment.endpoint = {endpoint:?} is not an http://host:port URL"
@@ -186,7 +186,9 @@ impl PaymentSettings {
             ("checkout_hold_ms", self.checkout_hold_ms),
         ] {
             if !(1..=max).contains(&ms) {
-                return Err(format!("payment.{name} must be between 1 and {max}, not {ms}"));
+                return Err(format!(
+                    "payment.{name} must be between 1 and {max}, not {ms}"
+                ));
             }
         }
         for (name, ms) in [

@@ -221,9 +221,7 @@ async fn settle(replica: &Replica, payments: &Payments, booking: Booking) -> Res
             }
             Ok(())
         }
-        Payment::RefundDue(_) => checkout::refund(replica, payments, booking)
-            .await
-            .map(drop),
+        Payment::RefundDue(_) => checkout::refund(replica, payments, booking).await.map(drop),
         _ => Ok(()),
     }
 }

@@ -102,9 +102,8 @@ fn new_order_id() -> OrderId {
 /// A booking id from a request, checked.
 fn booking_id(raw: &str) -> Result<BookingId, Status> {
     check_id("booking_id", raw).map_err(|r| convert::rejection_status(&r))?;
-    raw.parse().map_err(|_| {
-        Status::invalid_argument(format!("booking_id {raw:?} is not a booking id"))
-    })
+    raw.parse()
+        .map_err(|_| Status::invalid_argument(format!("booking_id {raw:?} is not a booking id")))
 }
 
 /// Why a booking whose hold has ended cannot be paid.
@@ -404,7 +403,10 @@ impl BookingService for BookingApi {
             }));
         }
         if r.card.is_some() {
-            return Err(self.checkout().err().unwrap_or_else(|| Status::internal("unreachable")));
+            return Err(self
+                .checkout()
+                .err()
+                .unwrap_or_else(|| Status::internal("unreachable")));
         }
         let command = Command::Book {
             show: ShowId(r.show_id),

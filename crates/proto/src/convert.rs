@@ -67,7 +67,11 @@ pub fn booking(b: &Booking) -> v1::Booking {
         created_at_ms: b.created_at.0,
         hold_expires_at_ms,
         updated_at_ms,
-        order_id: b.order.as_ref().map(ToString::to_string).unwrap_or_default(),
+        order_id: b
+            .order
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         payment_status: payment_status(&b.payment) as i32,
         transaction_id: b
             .payment

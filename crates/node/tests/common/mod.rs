@@ -8,8 +8,11 @@ use std::time::Duration;
 use boxoffice_auth::config::{AdminCredentials, AuthConfig, LoginThrottle};
 use boxoffice_auth::policy::PasswordPolicy;
 use boxoffice_client::Client;
+use boxoffice_client::proto::payment_service_client::PaymentServiceClient;
+use boxoffice_client::proto::{self as v1, Faults, SetFaultsRequest};
 use boxoffice_node::NodeConfig;
-use boxoffice_node::config::Member;
+use boxoffice_node::config::{Member, PaymentSettings};
+use boxoffice_payment::config::PaymentConfig;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,21 +23,148 @@ pub const ADMIN_PASSWORD: &str = "a long operator passphrase";
 /// Password of every user made by [`Node::user`].
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A single-node cluster and an auth service, in process.
+/// The admin token of the test payment service.
+pub const PAYMENT_ADMIN_TOKEN: &str = "payment test admin token";
+/// The test card that pays.
+pub const GOOD_CARD: &str = "4242 4242 4242 4242";
+/// The test card declined for insufficient funds.
+pub const DECLINED_CARD: &str = "4000 0000 0000 9995";
+/// The test card reported stolen.
+pub const STOLEN_CARD: &str = "4000 0000 0000 9979";
+
+/// A card with this number and a valid expiry and CVC.
+pub fn card(number: &str) -> v1::Card {
+    v1::Card {
+        number: number.into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
+/// The payment service, in process, restartable on the same address.
+pub struct PaymentProcess {
+    pub addr: String,
+    dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl PaymentProcess {
+    async fn start(dir: PathBuf, listener: TcpListener) -> Self {
+        let addr = listener.local_addr().unwrap().to_string();
+        let config = PaymentConfig {
+            listen: addr.clone(),
+            data_dir: dir.clone(),
+            admin_token: Some(PAYMENT_ADMIN_TOKEN.into()),
+            hang_ms: 1_000,
+            ..PaymentConfig::default()
+        };
+        config.validate().unwrap();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            boxoffice_payment::service::run(config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            addr,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the service (its ledger stays on disk).
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    /// Starts it again on the same address and ledger.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = TcpListener::bind(&self.addr).await.unwrap();
+        *self = Self::start(self.dir.clone(), listener).await;
+    }
+
+    pub fn client(&self) -> PaymentServiceClient<tonic::transport::Channel> {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect_lazy();
+        PaymentServiceClient::new(channel)
+    }
+
+    pub async fn set_faults(&self, faults: Faults) {
+        let request = SetFaultsRequest {
+            admin_token: PAYMENT_ADMIN_TOKEN.into(),
+            faults: Some(faults),
+        };
+        self.client().set_faults(request).await.unwrap();
+    }
+
+    /// Every transaction of `users`.
+    pub async fn ledger(&self, users: &[String]) -> Vec<v1::Transaction> {
+        let mut all = Vec::new();
+        for user in users {
+            let request = v1::ListTransactionsRequest {
+                user_id: user.clone(),
+            };
+            let reply = self.client().list_transactions(request).await.unwrap();
+            all.extend(reply.into_inner().transactions);
+        }
+        all
+    }
+}
+
+/// A single-node cluster and an auth service, in process, and with
+/// [`Node::with_payments`] a payment service.
 pub struct Node {
     pub addr: String,
     pub auth_addr: String,
     pub keys: PathBuf,
+    pub payment: Option<PaymentProcess>,
     stops: Vec<oneshot::Sender<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _dir: TempDir,
 }
 
 impl Node {
+    /// A node that takes no payments.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A node wired to a payment service, with its checkout settings
+    /// changed by `tune`.
+    pub async fn with_payments(tune: impl FnOnce(&mut PaymentSettings)) -> Self {
+        let mut settings = PaymentSettings {
+            sweep_interval_ms: 50,
+            ..PaymentSettings::default()
+        };
+        tune(&mut settings);
+        Self::start_with(Some(settings)).await
+    }
+
+    async fn start_with(payments: Option<PaymentSettings>) -> Self {
         let dir = TempDir::new().unwrap();
         let keys = dir.path().join("keys");
         boxoffice_auth::keys::generate(&keys).unwrap();
+        let mut payment = None;
+        let mut payment_settings = PaymentSettings::default();
+        if let Some(mut settings) = payments {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let started = PaymentProcess::start(dir.path().join("payment"), listener).await;
+            settings.endpoint = Some(format!("http://{}", started.addr));
+            payment_settings = settings;
+            payment = Some(started);
+        }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let mut config = NodeConfig {
@@ -49,6 +179,7 @@ impl Node {
         };
         config.auth.keys_dir = keys.clone();
         config.booking.max_seats_per_user_per_show = 6;
+        config.payment = payment_settings;
         config.validate().unwrap();
         let (stop_node, node_stopped) = oneshot::channel();
         let node_task = tokio::spawn(async move {
@@ -90,6 +221,7 @@ impl Node {
             addr,
             auth_addr,
             keys,
+            payment,
             stops: vec![stop_auth, stop_node],
             tasks: vec![auth_task, node_task],
             _dir: dir,
@@ -131,6 +263,21 @@ impl Node {
         self.user(&name).await
     }
 
+    /// A client logged in as `name` (registered on first use), with its user id.
+    pub async fn buyer(&self, name: &str) -> Buyer {
+        let email = format!("{name}@example.com");
+        let client = self.user(name).await;
+        let session = self.auth().login(&email, PASSWORD).await.unwrap();
+        let id = self
+            .auth()
+            .with_token(session.access_token)
+            .who_am_i()
+            .await
+            .unwrap()
+            .user_id;
+        Buyer { client, id }
+    }
+
     /// A booking client logged in as the administrator.
     pub async fn admin(&self) -> Client {
         let session = self
@@ -141,12 +288,55 @@ impl Node {
         self.anonymous().with_token(session.access_token)
     }
 
+    /// The payment service (for a node made by [`Node::with_payments`]).
+    pub fn payment(&self) -> &PaymentProcess {
+        self.payment
+            .as_ref()
+            .expect("this node has a payment service")
+    }
+
     pub async fn stop(mut self) {
+        if let Some(payment) = &mut self.payment {
+            payment.stop().await;
+        }
         for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
         for task in self.tasks.drain(..) {
             task.await.unwrap();
+        }
+    }
+}
+
+/// A logged-in client and the id of its user.
+pub struct Buyer {
+    pub client: Client,
+    pub id: String,
+}
+
+impl std::ops::Deref for Buyer {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Ok`, for up to `limit`;
+/// panics with its last error after that.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(problem) if tokio::time::Instant::now() >= deadline => {
+                panic!("not within {limit:?}: {problem}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
 }
