@@ -13,9 +13,10 @@
 //!    charge that arrived anyway becomes a refund due); a refund due is
 //!    made and `RecordRefund` records it.
 //! 3. **Resumption.** Holds whose payment is still pending are looked up at
-//!    the payment service by order id: all of them when this node has just
-//!    become leader, and later any that has been pending longer than
-//!    `payment.resume_after_ms` (its checkout may have died with its node).
+//!    the payment service by order id: every hold made before this node
+//!    became leader (its checkout may have died with the old leader), and
+//!    any that has been pending longer than `payment.resume_after_ms` (its
+//!    checkout may have died with another node).
 //!    A successful charge is confirmed, a declined one released; an order
 //!    with no charge yet is left to its checkout, or to its expiry.
 //!
@@ -62,6 +63,7 @@ pub fn spawn(
         resume_after: Duration::from_millis(u64::try_from(resume_after_ms).unwrap_or(0)),
         resume_after_ms,
         term: None,
+        leader_since_ms: 0,
         checked: HashMap::new(),
         failing: false,
     };
@@ -94,6 +96,8 @@ struct Coordinator {
     resume_after_ms: i64,
     /// The term this node leads in, once it has swept in it.
     term: Option<u64>,
+    /// When this node's leadership began (its first sweep in `term`).
+    leader_since_ms: i64,
     /// When each pending hold was last looked up, in this term.
     checked: HashMap<BookingId, Instant>,
     /// Whether the last payment call failed (to warn once per outage).
@@ -109,12 +113,12 @@ struct Work {
 
 impl Coordinator {
     async fn sweep(&mut self, term: u64) {
-        let fresh = self.term != Some(term);
-        if fresh {
+        let now = now_ms();
+        if self.term != Some(term) {
             self.term = Some(term);
+            self.leader_since_ms = now;
             self.checked.clear();
         }
-        let now = now_ms();
         let work = self
             .replica
             .read(true, |state| Work {
@@ -134,7 +138,7 @@ impl Coordinator {
         let Some(payments) = self.payments.clone() else {
             return;
         };
-        let due = self.due_holds(work.holds, fresh, now);
+        let due = self.due_holds(work.holds, now);
         let replica = &self.replica;
         let settled: Vec<Result<(), Status>> = futures::stream::iter(work.unsettled)
             .map(|booking| settle(replica, &payments, booking))
@@ -161,16 +165,20 @@ impl Coordinator {
         }
     }
 
-    /// The pending holds to look up now: all on a fresh leadership, else
-    /// those pending (or last looked up) longer than `resume_after`.
-    fn due_holds(&mut self, holds: Vec<Booking>, fresh: bool, now: i64) -> Vec<Booking> {
+    /// The pending holds to look up now: once, every hold made before this
+    /// node's leadership began (as soon as its replica shows it); and any
+    /// pending (or last looked up) longer than `resume_after`.
+    fn due_holds(&mut self, holds: Vec<Booking>, now: i64) -> Vec<Booking> {
         let held: std::collections::HashSet<BookingId> = holds.iter().map(|b| b.id).collect();
         self.checked.retain(|id, _| held.contains(id));
         let due: Vec<Booking> = holds
             .into_iter()
             .filter(|b| match self.checked.get(&b.id) {
                 Some(at) => at.elapsed() >= self.resume_after,
-                None => fresh || now.saturating_sub(b.created_at.0) >= self.resume_after_ms,
+                None => {
+                    b.created_at.0 <= self.leader_since_ms
+                        || now.saturating_sub(b.created_at.0) >= self.resume_after_ms
+                }
             })
             .take(SWEEP_BATCH)
             .collect();

@@ -19,9 +19,12 @@ use boxoffice_auth::policy::PasswordPolicy;
 use std::time::{Duration, Instant};
 
 use boxoffice_client::Client;
+use boxoffice_client::proto::payment_service_client::PaymentServiceClient;
 use boxoffice_client::proto::{GetStatusResponse, NodeStatus};
+use boxoffice_client::proto::{ListTransactionsRequest, Transaction};
 use boxoffice_node::NodeConfig;
-use boxoffice_node::config::{Member, RaftTuning};
+use boxoffice_node::config::{Member, PaymentSettings, RaftTuning};
+use boxoffice_payment::config::PaymentConfig;
 use tempfile::TempDir;
 
 /// The administrator the test auth service bootstraps; `token("admin")` logs in as it.
@@ -45,6 +48,15 @@ pub struct Cluster {
     auth_stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// Access tokens by user name, once logged in.
     tokens: Mutex<HashMap<String, String>>,
+    /// The checkout settings of the nodes; with an endpoint when the
+    /// cluster has a payment service ([`Cluster::start_paid`]).
+    payment: PaymentSettings,
+    /// The payment service's address, if any.
+    pub payment_addr: Option<String>,
+    /// The payment service process, while it runs.
+    payment_proc: Mutex<Option<Child>>,
+    /// Crash points (`BOXOFFICE_CRASH_AT`) given to nodes spawned from now on.
+    pub crash_at: Mutex<Option<String>>,
 }
 
 fn free_addr() -> String {
@@ -55,6 +67,27 @@ fn free_addr() -> String {
 impl Cluster {
     /// Starts nodes 1..=n as a new cluster and waits for a leader.
     pub async fn start(n: u64, tuning: RaftTuning) -> Self {
+        Self::start_with(n, tuning, None, None).await
+    }
+
+    /// [`Cluster::start`] with a payment service process and nodes that
+    /// take payments with `payment` (its endpoint is filled in), and
+    /// `crash_at` as the nodes' crash points.
+    pub async fn start_paid(
+        n: u64,
+        tuning: RaftTuning,
+        payment: PaymentSettings,
+        crash_at: Option<&str>,
+    ) -> Self {
+        Self::start_with(n, tuning, Some(payment), crash_at).await
+    }
+
+    async fn start_with(
+        n: u64,
+        tuning: RaftTuning,
+        payment: Option<PaymentSettings>,
+        crash_at: Option<&str>,
+    ) -> Self {
         let addrs: BTreeMap<u64, String> = (1..=n).map(|id| (id, free_addr())).collect();
         let initial = addrs
             .iter()
@@ -89,6 +122,9 @@ impl Cluster {
                 .await
                 .expect("auth service");
         });
+        let payment_addr = payment.as_ref().map(|_| free_addr());
+        let mut payment = payment.unwrap_or_default();
+        payment.endpoint = payment_addr.as_ref().map(|addr| format!("http://{addr}"));
         let cluster = Self {
             dir,
             addrs,
@@ -98,7 +134,15 @@ impl Cluster {
             auth_addr,
             auth_stop: Some(auth_stop),
             tokens: Mutex::default(),
+            payment,
+            payment_addr,
+            payment_proc: Mutex::default(),
+            crash_at: Mutex::new(crash_at.map(str::to_owned)),
         };
+        if cluster.payment_addr.is_some() {
+            cluster.spawn_payment();
+            cluster.wait_payment().await;
+        }
         for id in 1..=n {
             cluster.spawn(id);
         }
@@ -135,6 +179,7 @@ impl Cluster {
         config.auth.keys_dir = self.dir.path().join("keys");
         // Steady bookers book thousands of seats each.
         config.booking.max_seats_per_user_per_show = 0;
+        config.payment = self.payment.clone();
         config.validate().expect("valid test config");
         let path = self.dir.path().join(format!("node{id}.toml"));
         std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
@@ -157,8 +202,108 @@ impl Cluster {
                 command.env_remove(key);
             }
         }
+        if let Some(points) = self.crash_at.lock().unwrap().as_deref() {
+            command.env("BOXOFFICE_CRASH_AT", points);
+        }
         let child = command.spawn().expect("spawn boxoffice node");
         self.procs.lock().unwrap().insert(id, child);
+    }
+
+    /// Starts (or restarts) the payment service process on its address and ledger.
+    pub fn spawn_payment(&self) {
+        let addr = self.payment_addr.clone().expect("a paid cluster");
+        let config = PaymentConfig {
+            listen: addr,
+            data_dir: self.dir.path().join("payment"),
+            ..PaymentConfig::default()
+        };
+        let path = self.dir.path().join("payment.toml");
+        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("payment.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .args(["payment", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(log.try_clone().expect("dup log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn boxoffice payment");
+        *self.payment_proc.lock().unwrap() = Some(child);
+    }
+
+    /// `kill -9` of the payment service.
+    pub fn kill_payment(&self) {
+        if let Some(mut child) = self.payment_proc.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn payment_client(&self) -> PaymentServiceClient<tonic::transport::Channel> {
+        let addr = self.payment_addr.as_ref().expect("a paid cluster");
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .expect("payment address")
+            .connect_lazy();
+        PaymentServiceClient::new(channel)
+    }
+
+    /// Waits until the payment service answers.
+    pub async fn wait_payment(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.ledger(&[]).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the payment service did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every ledger transaction of `users` (an empty list checks the service answers).
+    pub async fn ledger(&self, users: &[String]) -> Result<Vec<Transaction>, tonic::Status> {
+        let mut client = self.payment_client();
+        let mut all = Vec::new();
+        for user in users
+            .iter()
+            .map(String::as_str)
+            .chain(users.is_empty().then_some("nobody"))
+        {
+            let request = ListTransactionsRequest {
+                user_id: user.to_owned(),
+            };
+            all.extend(
+                client
+                    .list_transactions(request)
+                    .await?
+                    .into_inner()
+                    .transactions,
+            );
+        }
+        Ok(all)
+    }
+
+    /// Waits until node `id` has exited on its own (a crash point), and
+    /// forgets it.
+    pub async fn wait_exit(&self, id: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let exited = {
+                let mut procs = self.procs.lock().unwrap();
+                let child = procs.get_mut(&id).expect("a running node");
+                child.try_wait().expect("wait for node").is_some()
+            };
+            if exited {
+                self.procs.lock().unwrap().remove(&id);
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {id} did not crash");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// `kill -9`.
@@ -348,11 +493,13 @@ impl Cluster {
     }
 
     fn print_logs(&self) {
-        for id in self.addrs.keys() {
-            let path = self.dir.path().join(format!("node{id}.log"));
+        let names = self.addrs.keys().map(|id| format!("node{id}"));
+        for name in names.chain(["payment".to_owned()]) {
+            let id = &name;
+            let path = self.dir.path().join(format!("{name}.log"));
             if let Ok(text) = std::fs::read_to_string(&path) {
                 let lines: Vec<&str> = text.lines().collect();
-                eprintln!("----- node {id}: last lines of {} -----", path.display());
+                eprintln!("----- {id}: last lines of {} -----", path.display());
                 for line in &lines[lines.len().saturating_sub(40)..] {
                     eprintln!("{line}");
                 }
@@ -369,6 +516,7 @@ impl Drop for Cluster {
         for id in self.live() {
             self.kill(id);
         }
+        self.kill_payment();
         if std::thread::panicking() {
             self.print_logs();
         }

@@ -1,0 +1,190 @@
+//! The checkout saga across real processes: the leader dies (a crash
+//! point aborts it, like `kill -9`) between hold and charge, and between
+//! charge and confirm; the payment service is killed and restarted while
+//! buyers pay. After each, every order must end confirmed-and-charged or
+//! released-and-not-charged (or refunded), and the bookings must reconcile
+//! exactly with the payment ledger.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use boxoffice_client::Client;
+use boxoffice_client::audit::reconcile;
+use boxoffice_client::proto::{
+    Booking, BookingStatus, Card, PaymentStatus, Transaction, TransactionStatus,
+};
+use boxoffice_node::config::{PaymentSettings, RaftTuning};
+use boxoffice_node::crash;
+use common::{Cluster, FAR_FUTURE_MS};
+
+/// Price of a seat.
+const PRICE: i64 = 1_500;
+
+fn good_card() -> Card {
+    Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
+/// Every booking of `clients` and the ledger of their users, once they
+/// reconcile (within 30 s).
+async fn reconciled(cluster: &Cluster, clients: &[&Client]) -> (Vec<Booking>, Vec<Transaction>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut bookings = Vec::new();
+        for client in clients {
+            if let Ok(mine) = client.list_bookings(false).await {
+                bookings.extend(mine);
+            }
+        }
+        let users: Vec<String> = bookings
+            .iter()
+            .map(|b| b.user_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let problem = match cluster.ledger(&users).await {
+            Ok(ledger) => match reconcile(&bookings, &ledger) {
+                Ok(()) => return (bookings, ledger),
+                Err(problem) => problem,
+            },
+            Err(status) => status.to_string(),
+        };
+        assert!(Instant::now() < deadline, "never reconciled: {problem}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A paid 3-node cluster whose nodes crash at `point`, with a show.
+async fn crashing_cluster(point: &str, payment: PaymentSettings) -> Cluster {
+    let cluster = Cluster::start_paid(3, RaftTuning::default(), payment, Some(point)).await;
+    cluster
+        .client("admin")
+        .await
+        .create_show("crash", "Crash test", 10, PRICE, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    cluster
+}
+
+/// Sends a one-call checkout to the leader, which dies at its crash
+/// point; returns the surviving cluster's client for the buyer.
+async fn checkout_killing_the_leader(cluster: &Cluster) -> Client {
+    let leader = cluster.leader().await;
+    let buyer = cluster.client_of(leader, "ann").await;
+    let failed = buyer
+        .book_and_pay("r-crash", "crash", &[1], Some(&good_card()))
+        .await;
+    assert!(failed.is_err(), "the leader answered: {failed:?}");
+    cluster.wait_exit(leader).await;
+    let new_leader = cluster.leader().await;
+    assert_ne!(new_leader, leader);
+    cluster.client_without(&[leader], "ann").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_dies_between_hold_and_charge() {
+    let payment = PaymentSettings {
+        checkout_hold_ms: 3_000,
+        sweep_interval_ms: 100,
+        ..PaymentSettings::default()
+    };
+    let cluster = crashing_cluster(crash::AFTER_HOLD, payment).await;
+    let ann = checkout_killing_the_leader(&cluster).await;
+    // Nobody charged: the hold lapses, the order is voided, the seat is free.
+    let (bookings, ledger) = reconciled(&cluster, &[&ann]).await;
+    assert_eq!(bookings.len(), 1, "{bookings:?}");
+    assert_eq!(bookings[0].status, BookingStatus::Released as i32);
+    assert_eq!(bookings[0].payment_status, PaymentStatus::NotCharged as i32);
+    assert!(ledger.is_empty(), "{ledger:?}");
+    let seat = ann.get_seat("crash", 1, false).await.expect("seat");
+    assert_eq!(seat.seat.expect("seat").state, 1, "available again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_dies_between_charge_and_confirm() {
+    let payment = PaymentSettings {
+        checkout_hold_ms: 60_000,
+        sweep_interval_ms: 100,
+        ..PaymentSettings::default()
+    };
+    let cluster = crashing_cluster(crash::AFTER_CHARGE, payment).await;
+    let ann = checkout_killing_the_leader(&cluster).await;
+    // The card was charged: the new leader finds the charge and confirms.
+    let (bookings, ledger) = reconciled(&cluster, &[&ann]).await;
+    assert_eq!(bookings.len(), 1, "{bookings:?}");
+    assert_eq!(bookings[0].status, BookingStatus::Confirmed as i32);
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0].status, TransactionStatus::Succeeded as i32);
+    assert_eq!(ledger[0].amount_cents, PRICE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_payment_service_mid_run_loses_and_doubles_nothing() {
+    let payment = PaymentSettings {
+        charge_timeout_ms: 8_000,
+        checkout_hold_ms: 20_000,
+        sweep_interval_ms: 100,
+        ..PaymentSettings::default()
+    };
+    let cluster = Cluster::start_paid(3, RaftTuning::default(), payment, None).await;
+    cluster
+        .client("admin")
+        .await
+        .create_show("rush", "Rush", 100, PRICE, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let mut buyers = Vec::new();
+    for i in 0..4 {
+        buyers.push(cluster.client(&format!("buyer{i}")).await);
+    }
+    let buying = buyers.iter().enumerate().map(|(i, buyer)| async move {
+        let mut acknowledged = Vec::new();
+        for n in 0..10u32 {
+            let seat = u32::try_from(i).expect("few buyers") * 10 + n + 1;
+            let request_id = format!("r-{i}-{n}");
+            if let Ok(booking) = buyer
+                .book_and_pay(&request_id, "rush", &[seat], Some(&good_card()))
+                .await
+            {
+                acknowledged.push(booking.booking_id);
+            }
+        }
+        acknowledged
+    });
+    let outage = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cluster.kill_payment();
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        cluster.spawn_payment();
+    };
+    let (acknowledged, ()) = tokio::join!(futures::future::join_all(buying), outage);
+    let clients: Vec<&Client> = buyers.iter().collect();
+    let (bookings, ledger) = reconciled(&cluster, &clients).await;
+    for id in acknowledged.iter().flatten() {
+        let booking = bookings
+            .iter()
+            .find(|b| b.booking_id == *id)
+            .expect("an acknowledged booking exists");
+        assert_eq!(
+            booking.status,
+            BookingStatus::Confirmed as i32,
+            "{booking:?}"
+        );
+    }
+    let charged = ledger
+        .iter()
+        .filter(|t| t.status == TransactionStatus::Succeeded as i32)
+        .count();
+    let confirmed = bookings
+        .iter()
+        .filter(|b| b.status == BookingStatus::Confirmed as i32)
+        .count();
+    assert_eq!(charged, confirmed, "one charge per confirmed booking");
+    assert!(confirmed >= acknowledged.iter().flatten().count());
+}
