@@ -10,7 +10,9 @@
 //!
 //! Invariants: a charge acknowledged is on disk; an idempotency key is
 //! bound to one set of parameters and one transaction forever; a refund is
-//! full and happens at most once; a declined charge charged nothing.
+//! full and happens at most once; a declined charge charged nothing; a
+//! voided key never gets a charge, and a void reports the charge made
+//! before it, if any.
 
 #![deny(missing_docs)]
 
