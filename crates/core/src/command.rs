@@ -72,7 +72,7 @@ pub enum Command {
     },
     /// Hold seats for `user` until now + ttl_ms (the first step of a
     /// checkout), for the order `order`. All or none. The booking's payment
-    /// starts [`Payment::Pending`].
+    /// starts [`Payment::Pending`](crate::Payment::Pending).
     Hold {
         /// The checkout order: the idempotency key of its charge. For
         /// deduplication it is a nonce, not part of the request (see
@@ -103,7 +103,7 @@ pub enum Command {
         transaction: Option<TransactionId>,
     },
     /// Release a held booking (payment declined or abandoned). Seats become
-    /// available; its payment stays [`Payment::Pending`] until a
+    /// available; its payment stays [`Payment::Pending`](crate::Payment::Pending) until a
     /// [`Command::Settle`] records what the payment provider says.
     Release {
         /// Booking to release.
@@ -112,15 +112,15 @@ pub enum Command {
     /// Record what became of the charge of a booking whose hold ended
     /// without a confirmation, once the payment provider has answered for
     /// good (the order's key was voided): a charge that was made must be
-    /// refunded ([`Payment::RefundDue`]); none means [`Payment::NotCharged`].
+    /// refunded ([`Payment::RefundDue`](crate::Payment::RefundDue)); none means [`Payment::NotCharged`](crate::Payment::NotCharged).
     Settle {
         /// A released booking whose payment is pending.
         booking: BookingId,
         /// The successful charge made under the order's key, if any.
         charge: Option<TransactionId>,
     },
-    /// Record that a due refund was made: [`Payment::RefundDue`] becomes
-    /// [`Payment::Refunded`]. Recording it again is harmless.
+    /// Record that a due refund was made: [`Payment::RefundDue`](crate::Payment::RefundDue) becomes
+    /// [`Payment::Refunded`](crate::Payment::Refunded). Recording it again is harmless.
     RecordRefund {
         /// The booking whose charge was refunded.
         booking: BookingId,
@@ -140,7 +140,7 @@ pub enum Command {
     },
     /// Cancel a booking owned by `user`; seats become available again. A
     /// confirmed booking becomes cancelled (a charge it was paid with
-    /// becomes [`Payment::RefundDue`]); a held one is released (its checkout
+    /// becomes [`Payment::RefundDue`](crate::Payment::RefundDue)); a held one is released (its checkout
     /// abandoned). Cancelling a booking that is no longer active returns it
     /// unchanged.
     Cancel {

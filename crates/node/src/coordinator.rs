@@ -119,14 +119,21 @@ impl Coordinator {
             self.leader_since_ms = now;
             self.checked.clear();
         }
+        let (since, resume_after_ms) = (self.leader_since_ms, self.resume_after_ms);
         let work = self
             .replica
             .read(true, |state| Work {
                 expire: state.next_hold_expiry().is_some_and(|at| at.0 <= now),
                 unsettled: state.unsettled().take(SWEEP_BATCH).cloned().collect(),
+                // Only holds that may need resuming: made before this
+                // leadership, or pending for long.
                 holds: state
                     .holds()
                     .filter(|b| b.payment == Payment::Pending)
+                    .filter(|b| {
+                        b.created_at.0 <= since
+                            || now.saturating_sub(b.created_at.0) >= resume_after_ms
+                    })
                     .cloned()
                     .collect(),
             })
@@ -138,7 +145,7 @@ impl Coordinator {
         let Some(payments) = self.payments.clone() else {
             return;
         };
-        let due = self.due_holds(work.holds, now);
+        let due = self.due_holds(work.holds);
         let replica = &self.replica;
         let settled: Vec<Result<(), Status>> = futures::stream::iter(work.unsettled)
             .map(|booking| settle(replica, &payments, booking))
@@ -165,20 +172,17 @@ impl Coordinator {
         }
     }
 
-    /// The pending holds to look up now: once, every hold made before this
-    /// node's leadership began (as soon as its replica shows it); and any
-    /// pending (or last looked up) longer than `resume_after`.
-    fn due_holds(&mut self, holds: Vec<Booking>, now: i64) -> Vec<Booking> {
+    /// Of the pending `holds` that may need resuming, those to look up now:
+    /// each once, and again every `resume_after`.
+    fn due_holds(&mut self, holds: Vec<Booking>) -> Vec<Booking> {
         let held: std::collections::HashSet<BookingId> = holds.iter().map(|b| b.id).collect();
         self.checked.retain(|id, _| held.contains(id));
         let due: Vec<Booking> = holds
             .into_iter()
-            .filter(|b| match self.checked.get(&b.id) {
-                Some(at) => at.elapsed() >= self.resume_after,
-                None => {
-                    b.created_at.0 <= self.leader_since_ms
-                        || now.saturating_sub(b.created_at.0) >= self.resume_after_ms
-                }
+            .filter(|b| {
+                self.checked
+                    .get(&b.id)
+                    .is_none_or(|at| at.elapsed() >= self.resume_after)
             })
             .take(SWEEP_BATCH)
             .collect();

@@ -294,6 +294,17 @@ async fn a_void_is_final_and_survives_a_restart() {
         Code::FailedPrecondition
     );
     assert_eq!(svc.list().await, vec![tx], "only the first charge exists");
+    // An unknown order has no transaction, before and after a void.
+    for key in ["order-2", "order-unknown"] {
+        let req = GetTransactionRequest {
+            transaction_id: String::new(),
+            idempotency_key: key.into(),
+        };
+        assert_eq!(
+            code(svc.client.clone().get_transaction(req).await),
+            Code::NotFound
+        );
+    }
     let bad = VoidRequest {
         idempotency_key: "has space".into(),
     };
