@@ -114,15 +114,30 @@ fn hold_ended(booking: &Booking) -> Status {
     ))
 }
 
+/// Checks a card's format (number, expiry, CVC) before anything is held
+/// or charged, as a checkout page would; the payment service checks again.
+fn check_card(card: &v1::Card) -> Result<(), Status> {
+    let today = boxoffice_payment::cards::year_month(boxoffice_raft::proposer::now_ms());
+    boxoffice_payment::cards::check(
+        &card.number,
+        card.exp_month,
+        card.exp_year,
+        &card.cvc,
+        today,
+    )
+    .map(drop)
+    .map_err(|problem| Status::invalid_argument(format!("card refused: {problem}")))
+}
+
 /// The card of a paying request, which must be there.
-fn require_card(card: Option<&v1::Card>, booking: &Booking) -> Result<(), Status> {
-    match card {
-        Some(card) if !card.number.trim().is_empty() => Ok(()),
-        _ => Err(Status::invalid_argument(format!(
-            "card is required: booking {} costs {} cents",
-            booking.id, booking.total_cents
-        ))),
-    }
+fn require_card<'c>(card: Option<&'c v1::Card>, booking: &Booking) -> Result<&'c v1::Card, Status> {
+    card.filter(|card| !card.number.trim().is_empty())
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "card is required: booking {} costs {} cents",
+                booking.id, booking.total_cents
+            ))
+        })
 }
 
 impl BookingApi {
@@ -183,6 +198,23 @@ impl BookingApi {
         caller: Caller,
         r: v1::BookSeatsRequest,
     ) -> Result<Booking, Status> {
+        match &r.card {
+            Some(card) => check_card(card)?,
+            None => {
+                // Refuse before holding when the show (as this replica
+                // knows it) costs something; the check after the hold
+                // covers a price that changed since.
+                let id = ShowId(r.show_id.clone());
+                let price = self
+                    .replica
+                    .read(true, |s| s.show(&id).map(|s| s.price_cents));
+                if let Some(price) = price.await?.filter(|price| *price > 0) {
+                    return Err(Status::invalid_argument(format!(
+                        "card is required: show {id} costs {price} cents per seat"
+                    )));
+                }
+            }
+        }
         let ttl_ms = checkout.settings().checkout_hold_ms;
         let booking = self
             .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
@@ -459,10 +491,13 @@ impl BookingService for BookingApi {
                 return Err(hold_ended(&booking));
             }
             BookingStatus::Held { .. } => {
+                let card = match booking.total_cents {
+                    0 => v1::Card::default(),
+                    _ => require_card(r.card.as_ref(), &booking)?.clone(),
+                };
                 if booking.total_cents > 0 {
-                    require_card(r.card.as_ref(), &booking)?;
+                    check_card(&card)?;
                 }
-                let card = r.card.unwrap_or_default();
                 checkout.pay(booking, &card, false).await?
             }
         };

@@ -188,6 +188,8 @@ async fn bad_cards_and_bad_requests_change_nothing() {
         "card is required",
     );
     assert_eq!(seat_state(&cat, "play", 2).await, SeatState::Available);
+    // Refused before anything was held: no booking, not even a released one.
+    assert_eq!(cat.list_bookings(false).await.unwrap(), vec![]);
     // Paying for bookings that are not yours, or not bookings at all.
     let held = cat.hold("play", &[5]).await.unwrap();
     expect_code(

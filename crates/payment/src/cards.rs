@@ -77,6 +77,22 @@ pub fn check(
     })
 }
 
+/// Today's (year, month) in UTC, from the civil-from-days algorithm.
+pub fn year_month(unix_ms: i64) -> (u32, u32) {
+    let days = unix_ms.div_euclid(86_400_000) + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        u32::try_from(year).unwrap_or(0),
+        u32::try_from(month).unwrap_or(1),
+    )
+}
+
 /// The Luhn checksum of a string of ASCII digits.
 fn luhn(digits: &str) -> bool {
     let sum: u32 = digits

@@ -9,7 +9,7 @@ use boxoffice_proto::v1::payment_service_server::{PaymentService, PaymentService
 use tonic::{Request, Response, Status};
 use tracing::info;
 
-use crate::cards::{self, Behaviour};
+use crate::cards::{self, Behaviour, year_month};
 use crate::config::{Faults, PaymentConfig};
 use crate::ledger::{ChargeParams, Charged, Ledger, LedgerError, Status as TxStatus, Transaction};
 
@@ -35,22 +35,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Today's (year, month) in UTC, from the civil-from-days algorithm.
-fn year_month(unix_ms: i64) -> (u32, u32) {
-    let days = unix_ms.div_euclid(86_400_000) + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        u32::try_from(year).unwrap_or(0),
-        u32::try_from(month).unwrap_or(1),
-    )
 }
 
 fn ledger_status(e: LedgerError) -> Status {
@@ -396,7 +380,7 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::year_month;
+    use crate::cards::year_month;
 
     #[test]
     fn calendar_months() {
