@@ -240,6 +240,13 @@ impl Checkout {
         }
         crash::point(crash::AFTER_HOLD);
         let left = u64::try_from(expires_at.0.saturating_sub(now_ms())).unwrap_or(0);
+        if left == 0 {
+            // Charging now could only lead to a refund.
+            return Err(Status::failed_precondition(format!(
+                "the hold on booking {} has ended: nothing was charged; hold the seats again",
+                booking.id
+            )));
+        }
         let budget = self.settings().charge_timeout_ms.min(left);
         let deadline = Instant::now() + Duration::from_millis(budget);
         let mut backoff = FIRST_BACKOFF;
