@@ -108,6 +108,17 @@ fn storage(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(e.to_string())
 }
 
+/// `Voided` if `key` is in the voided table.
+fn refuse_voided(
+    voided: &impl ReadableTable<&'static str, i64>,
+    key: &str,
+) -> Result<(), LedgerError> {
+    match voided.get(key).map_err(storage)? {
+        Some(_) => Err(LedgerError::Voided(key.to_owned())),
+        None => Ok(()),
+    }
+}
+
 /// The ledger. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
@@ -146,15 +157,7 @@ impl Ledger {
         params: &ChargeParams,
     ) -> Result<Option<Transaction>, LedgerError> {
         let txn = self.db.begin_read().map_err(storage)?;
-        if txn
-            .open_table(VOIDED)
-            .map_err(storage)?
-            .get(key)
-            .map_err(storage)?
-            .is_some()
-        {
-            return Err(LedgerError::Voided(key.to_owned()));
-        }
+        refuse_voided(&txn.open_table(VOIDED).map_err(storage)?, key)?;
         let keys = txn.open_table(KEYS).map_err(storage)?;
         let Some(raw) = keys.get(key).map_err(storage)? else {
             return Ok(None);
@@ -182,15 +185,10 @@ impl Ledger {
     ) -> Result<Charged, LedgerError> {
         let txn = self.db.begin_write().map_err(storage)?;
         {
-            if txn
-                .open_table(VOIDED)
-                .map_err(storage)?
-                .get(key)
-                .map_err(storage)?
-                .is_some()
-            {
+            let voided = refuse_voided(&txn.open_table(VOIDED).map_err(storage)?, key);
+            if let Err(refused) = voided {
                 txn.abort().map_err(storage)?;
-                return Err(LedgerError::Voided(key.to_owned()));
+                return Err(refused);
             }
             let mut keys = txn.open_table(KEYS).map_err(storage)?;
             let existing = keys
