@@ -33,11 +33,28 @@ pub struct Request {
     pub command: Command,
 }
 
+/// Prefix of the request ids the system's own steps use (`sys:confirm:…`);
+/// requests from end users may not use it, so that no client can occupy
+/// the id of a step the system will take.
+pub const SYSTEM_REQUEST_PREFIX: &str = "sys:";
+
 impl Request {
     /// Stateless validation: the request id is well-formed and the command is valid.
     pub fn validate(&self) -> Result<(), Rejection> {
-        check_id("request_id", self.request_id.as_str())?;
+        self.check_request_id()?;
         self.command.validate()
+    }
+
+    /// Checks the request id is well-formed and, for an end user's
+    /// request, outside the system's namespace ([`SYSTEM_REQUEST_PREFIX`]).
+    pub fn check_request_id(&self) -> Result<(), Rejection> {
+        check_id("request_id", self.request_id.as_str())?;
+        if self.caller.is_some() && self.request_id.as_str().starts_with(SYSTEM_REQUEST_PREFIX) {
+            return Err(invalid(format!(
+                "request_id must not start with {SYSTEM_REQUEST_PREFIX:?}, which is reserved for the system"
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -7,8 +7,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::command::{
-    Caller, Command, Effect, Outcome, Rejection, Request, check_id, check_password_hash,
-    normalize_email, normalize_title,
+    Caller, Command, Effect, Outcome, Rejection, Request, check_password_hash, normalize_email,
+    normalize_title,
 };
 use crate::ids::{
     BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, OrderId, RequestId, SeatNo, ShowId, Timestamp,
@@ -470,8 +470,10 @@ impl State {
     /// times reach equal states and return equal outcomes. In order:
     ///
     /// 1. The effective time is `max(at, self.now())`, so time never goes back.
-    /// 2. A malformed request id is rejected as `Invalid`; nothing changes and
-    ///    nothing is recorded, since it cannot serve as a dedup key.
+    /// 2. A malformed request id, or an end user's request id in the
+    ///    system's namespace ([`SYSTEM_REQUEST_PREFIX`](crate::SYSTEM_REQUEST_PREFIX)),
+    ///    is rejected as `Invalid`; nothing changes and nothing is recorded,
+    ///    since it cannot serve as a dedup key.
     /// 3. If the request id was recorded less than [`DEDUP_TTL_MS`] ago, the
     ///    recorded outcome is returned (or `RequestIdReused` if the command or
     ///    the caller's user differs) and nothing changes, not even the clock.
@@ -496,7 +498,7 @@ impl State {
     /// place for `ExpireHolds` to release.
     pub fn apply(&mut self, at: Timestamp, request: &Request) -> Outcome {
         let now = self.now.max(at);
-        check_id("request_id", request.request_id.as_str())?;
+        request.check_request_id()?;
         let caller = request.caller.as_ref().map(|caller| &caller.user);
         if let Some(record) = self.dedup.get(&request.request_id)
             && !dedup_stale(record.at, now)

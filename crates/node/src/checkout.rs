@@ -6,7 +6,8 @@
 //! call to the payment service is idempotent: the charge's idempotency key
 //! is the booking's order id, a refund of a refunded charge is harmless,
 //! and the commands run as trusted requests under ids derived from the
-//! order (`confirm-…`, `release-…`, `settle-…`, `refund-…`), so whichever
+//! order (`sys:confirm:…`, `sys:release:…`, `sys:settle:…`,
+//! `sys:refund:…`, a namespace end users cannot use), so whichever
 //! node repeats a step (this one after a retry, or the leader's
 //! coordinator after a crash) repeats it exactly.
 //!
@@ -21,9 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxoffice_core::{
-    Booking, BookingStatus, Command, Effect, OrderId, Outcome, Payment, Rejection, Request,
-    RequestId, TransactionId,
+    Booking, BookingStatus, Command, Effect, MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING, OrderId,
+    Outcome, Payment, Rejection, Request, RequestId, SYSTEM_REQUEST_PREFIX, TransactionId,
 };
+use boxoffice_payment::service::MAX_AMOUNT_CENTS;
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
@@ -36,6 +38,9 @@ use tracing::{info, warn};
 use crate::config::PaymentSettings;
 use crate::crash;
 use crate::service::Replica;
+
+// Every total the state machine allows can be charged.
+const _: () = assert!(MAX_PRICE_CENTS * MAX_SEATS_PER_BOOKING as i64 <= MAX_AMOUNT_CENTS);
 
 /// First pause before retrying a call whose outcome is unknown.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -174,9 +179,10 @@ pub fn tx_status(tx: &v1::Transaction) -> v1::TransactionStatus {
     v1::TransactionStatus::try_from(tx.status).unwrap_or(v1::TransactionStatus::Unspecified)
 }
 
-/// The request id of the system's `step` for `order` (e.g. `confirm-ord_…`).
+/// The request id of the system's `step` for `order` (e.g.
+/// `sys:confirm:ord_…`), in the namespace end users may not use.
 pub fn step_id(step: &str, order: &OrderId) -> RequestId {
-    RequestId(format!("{step}-{order}"))
+    RequestId(format!("{SYSTEM_REQUEST_PREFIX}{step}:{order}"))
 }
 
 /// Replicates a trusted (system) command under `request_id`.
@@ -243,7 +249,8 @@ impl Checkout {
         if left == 0 {
             // Charging now could only lead to a refund.
             return Err(Status::failed_precondition(format!(
-                "the hold on booking {} has ended: nothing was charged; hold the seats again",
+                "the hold on booking {} has ended; any charge made for it is refunded in full: \
+                 hold the seats again",
                 booking.id
             )));
         }
@@ -264,7 +271,7 @@ impl Checkout {
             Err(status) if outcome_unknown(&status) => {
                 return Err(Status::unavailable(format!(
                     "the payment's outcome is unknown ({}); booking {} stays held until {} ms: \
-                     retry with the same request id (it never charges twice), or leave it: it is \
+                     retry the same request (it never charges twice), or leave it: it is \
                      settled automatically (confirmed, or released with any charge refunded)",
                     status.message(),
                     booking.id,
@@ -281,11 +288,19 @@ impl Checkout {
                 )));
             }
             Err(status) if status.code() == Code::FailedPrecondition => {
-                return Err(Status::failed_precondition(format!(
-                    "payment refused for booking {}: {}",
-                    booking.id,
-                    status.message()
-                )));
+                // The order's key is taken (another card's charge, perhaps
+                // one whose reply was lost) or voided: whatever stands
+                // under it decides.
+                match self.payments.find(&order).await {
+                    Ok(Some(tx)) if tx_status(&tx) == v1::TransactionStatus::Succeeded => tx,
+                    _ => {
+                        return Err(Status::failed_precondition(format!(
+                            "payment refused for booking {}: {}",
+                            booking.id,
+                            status.message()
+                        )));
+                    }
+                }
             }
             Err(status) => return Err(status),
         };
@@ -335,7 +350,8 @@ impl Checkout {
             Ok(Err(rejection)) => Err(convert::rejection_status(&rejection)),
             Err(status) => Err(Status::unavailable(format!(
                 "the payment succeeded but booking {} could not be confirmed yet ({}); it is \
-                 confirmed automatically: retry with the same request id to see it",
+                 confirmed automatically (or refunded in full if its hold ends first): retry the \
+                 same request to see it",
                 booking.id,
                 status.message()
             ))),

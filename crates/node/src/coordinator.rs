@@ -2,7 +2,8 @@
 //! node running it cannot be trusted to finish.
 //!
 //! Every node runs one; it acts only while its node is the leader, every
-//! `payment.sweep_interval_ms`:
+//! `payment.sweep_interval_ms`, in two loops (expiry never waits on the
+//! payment service):
 //!
 //! 1. **Expiry.** When the earliest hold is due, it commits `ExpireHolds`:
 //!    unpaid seats return to sale at their expiry even if the payment
@@ -30,7 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Command, Effect, Payment, RequestId, TransactionId,
+    Booking, BookingId, BookingStatus, Command, Effect, Payment, RequestId, SYSTEM_REQUEST_PREFIX,
+    TransactionId,
 };
 use boxoffice_proto::v1;
 use boxoffice_raft::RaftNode;
@@ -50,23 +52,45 @@ const SWEEP_BATCH: usize = 256;
 /// Payment calls one sweep has in flight at once.
 const CONCURRENCY: usize = 16;
 
-/// Runs the coordinator of `node` until its Raft stops.
+/// Runs the coordinator of `node` until its Raft stops: the expiry loop
+/// and the payment loop, each acting while `node` leads. They are
+/// separate so that a slow payment service never delays an expiry.
 pub fn spawn(
     node: Arc<RaftNode<BookingApp>>,
     payments: Option<Arc<Payments>>,
     interval: Duration,
     resume_after_ms: i64,
-) -> tokio::task::JoinHandle<()> {
-    let mut coordinator = Coordinator {
-        replica: Replica::new(node.clone()),
+) {
+    let replica = Replica::new(node.clone());
+    let expiring = replica.clone();
+    while_leader(node.clone(), interval, move |_| {
+        let replica = expiring.clone();
+        async move { expire(&replica).await }
+    });
+    let coordinator = Arc::new(tokio::sync::Mutex::new(Coordinator {
+        replica,
         payments,
         resume_after: Duration::from_millis(u64::try_from(resume_after_ms).unwrap_or(0)),
         resume_after_ms,
         term: None,
         leader_since_ms: 0,
         checked: HashMap::new(),
+        cursor: None,
         failing: false,
-    };
+    }));
+    while_leader(node, interval, move |term| {
+        let coordinator = coordinator.clone();
+        async move { coordinator.lock().await.sweep(term).await }
+    });
+}
+
+/// Calls `step(term)` every `interval` while `node` is the leader (the
+/// next call waits for the previous one), until its Raft stops.
+fn while_leader<F, Fut>(node: Arc<RaftNode<BookingApp>>, interval: Duration, mut step: F)
+where
+    F: FnMut(u64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -79,14 +103,36 @@ pub fn spawn(
             };
             match state {
                 ServerState::Shutdown => return,
-                ServerState::Leader => coordinator.sweep(term).await,
-                _ => coordinator.term = None,
+                ServerState::Leader => step(term).await,
+                _ => {}
             }
             if metrics.has_changed().is_err() {
                 return;
             }
         }
-    })
+    });
+}
+
+/// Commits `ExpireHolds` if a hold is due, as the local replica shows.
+async fn expire(replica: &Replica) {
+    let now = now_ms();
+    let due = replica
+        .read(true, |state| state.next_hold_expiry())
+        .await
+        .ok()
+        .flatten()
+        .filter(|at| at.0 <= now);
+    let Some(due) = due else { return };
+    // Named after the earliest due hold: a repeat before it is applied
+    // is deduplicated.
+    let id = RequestId(format!("{SYSTEM_REQUEST_PREFIX}expire:{}", due.0));
+    match system(replica, id, Command::ExpireHolds).await {
+        Ok(Ok(Effect::Expired { released })) if released > 0 => {
+            info!(released, "expired unpaid holds");
+        }
+        Ok(_) => {}
+        Err(status) => debug!(%status, "expiring holds failed; retrying next tick"),
+    }
 }
 
 struct Coordinator {
@@ -100,13 +146,15 @@ struct Coordinator {
     leader_since_ms: i64,
     /// When each pending hold was last looked up, in this term.
     checked: HashMap<BookingId, Instant>,
+    /// The last unsettled booking the previous sweep took: the next one
+    /// goes on after it, so that failing ones cannot starve the rest.
+    cursor: Option<BookingId>,
     /// Whether the last payment call failed (to warn once per outage).
     failing: bool,
 }
 
 /// What one sweep found to do, read from the local replica.
 struct Work {
-    expire: bool,
     unsettled: Vec<Booking>,
     holds: Vec<Booking>,
 }
@@ -119,40 +167,71 @@ impl Coordinator {
             self.leader_since_ms = now;
             self.checked.clear();
         }
-        let (since, resume_after_ms) = (self.leader_since_ms, self.resume_after_ms);
+        let (since, resume_after_ms, cursor) =
+            (self.leader_since_ms, self.resume_after_ms, self.cursor);
+        let (checked, resume_after) = (&mut self.checked, self.resume_after);
         let work = self
             .replica
-            .read(true, |state| Work {
-                expire: state.next_hold_expiry().is_some_and(|at| at.0 <= now),
-                unsettled: state.unsettled().take(SWEEP_BATCH).cloned().collect(),
-                // Only holds that may need resuming: made before this
-                // leadership, or pending for long.
-                holds: state
-                    .holds()
-                    .filter(|b| b.payment == Payment::Pending)
-                    .filter(|b| {
-                        b.created_at.0 <= since
-                            || now.saturating_sub(b.created_at.0) >= resume_after_ms
+            .read(true, |state| {
+                // Forget holds that are no longer pending.
+                checked.retain(|id, _| {
+                    state.booking(*id).is_some_and(|b| {
+                        matches!(b.status, BookingStatus::Held { .. })
+                            && b.payment == Payment::Pending
                     })
-                    .cloned()
-                    .collect(),
+                });
+                let after = |b: &&Booking| cursor.is_none_or(|c| b.id > c);
+                let before = |b: &&Booking| cursor.is_some_and(|c| b.id <= c);
+                Work {
+                    unsettled: state
+                        .unsettled()
+                        .filter(after)
+                        .chain(state.unsettled().filter(before))
+                        .take(SWEEP_BATCH)
+                        .cloned()
+                        .collect(),
+                    // Holds that may need resuming: made before this
+                    // leadership or pending for long, and not looked up lately.
+                    holds: state
+                        .holds()
+                        .filter(|b| b.payment == Payment::Pending)
+                        .filter(|b| {
+                            b.created_at.0 <= since
+                                || now.saturating_sub(b.created_at.0) >= resume_after_ms
+                        })
+                        .filter(|b| {
+                            checked
+                                .get(&b.id)
+                                .is_none_or(|at| at.elapsed() >= resume_after)
+                        })
+                        .take(SWEEP_BATCH)
+                        .cloned()
+                        .collect(),
+                }
             })
             .await;
         let Ok(work) = work else { return };
-        if work.expire {
-            self.expire().await;
-        }
+        self.cursor = work.unsettled.last().map(|b| b.id);
         let Some(payments) = self.payments.clone() else {
+            if !work.unsettled.is_empty() || !work.holds.is_empty() {
+                self.report(vec![Err(Status::failed_precondition(
+                    "this leader has no payment.endpoint, but orders await settlement: \
+                     configure the same payment settings on every node",
+                ))]);
+            }
             return;
         };
-        let due = self.due_holds(work.holds);
+        let at = Instant::now();
+        for booking in &work.holds {
+            self.checked.insert(booking.id, at);
+        }
         let replica = &self.replica;
         let settled: Vec<Result<(), Status>> = futures::stream::iter(work.unsettled)
             .map(|booking| settle(replica, &payments, booking))
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let resumed: Vec<Result<(), Status>> = futures::stream::iter(due)
+        let resumed: Vec<Result<(), Status>> = futures::stream::iter(work.holds)
             .map(|booking| resume(replica, &payments, booking))
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -160,49 +239,16 @@ impl Coordinator {
         self.report(settled.into_iter().chain(resumed).collect());
     }
 
-    /// Commits `ExpireHolds`.
-    async fn expire(&self) {
-        let id = RequestId(format!("expire-{}", uuid::Uuid::new_v4().simple()));
-        match system(&self.replica, id, Command::ExpireHolds).await {
-            Ok(Ok(Effect::Expired { released })) if released > 0 => {
-                info!(released, "expired unpaid holds");
-            }
-            Ok(_) => {}
-            Err(status) => debug!(%status, "expiring holds failed; retrying next sweep"),
-        }
-    }
-
-    /// Of the pending `holds` that may need resuming, those to look up now:
-    /// each once, and again every `resume_after`.
-    fn due_holds(&mut self, holds: Vec<Booking>) -> Vec<Booking> {
-        let held: std::collections::HashSet<BookingId> = holds.iter().map(|b| b.id).collect();
-        self.checked.retain(|id, _| held.contains(id));
-        let due: Vec<Booking> = holds
-            .into_iter()
-            .filter(|b| {
-                self.checked
-                    .get(&b.id)
-                    .is_none_or(|at| at.elapsed() >= self.resume_after)
-            })
-            .take(SWEEP_BATCH)
-            .collect();
-        let at = Instant::now();
-        for booking in &due {
-            self.checked.insert(booking.id, at);
-        }
-        due
-    }
-
     /// Logs payment failures once per outage.
     fn report(&mut self, results: Vec<Result<(), Status>>) {
         let failure = results.into_iter().find_map(Result::err);
         match (failure, self.failing) {
             (Some(status), false) => {
-                warn!(%status, "checkout coordinator cannot reach the payment service; retrying");
+                warn!(%status, "checkout coordinator cannot settle orders; retrying");
                 self.failing = true;
             }
             (None, true) => {
-                info!("checkout coordinator reaches the payment service again");
+                info!("checkout coordinator settles orders again");
                 self.failing = false;
             }
             _ => {}

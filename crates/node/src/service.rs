@@ -109,8 +109,11 @@ fn booking_id(raw: &str) -> Result<BookingId, Status> {
 /// Why a booking whose hold has ended cannot be paid.
 fn hold_ended(booking: &Booking) -> Status {
     Status::failed_precondition(format!(
-        "booking {} is {}: its hold ended without payment (declined, abandoned or expired) and          any charge made for it is refunded; hold the seats again",
-        booking.id, booking.status
+        "booking {} is {} (payment {}): its hold ended without a sale (declined, abandoned or \
+         expired) and any charge made for it is refunded in full; hold the seats again",
+        booking.id,
+        booking.status,
+        booking.payment.name()
     ))
 }
 
@@ -162,7 +165,8 @@ impl BookingApi {
     fn checkout(&self) -> Result<&Checkout, Status> {
         self.checkout.as_ref().ok_or_else(|| {
             Status::failed_precondition(
-                "this cluster takes no payments (payment.endpoint is not set): book with                  BookSeats and no card",
+                "this cluster takes no payments (payment.endpoint is not set): book with \
+                 BookSeats and no card",
             )
         })
     }
@@ -216,9 +220,15 @@ impl BookingApi {
             }
         }
         let ttl_ms = checkout.settings().checkout_hold_ms;
-        let booking = self
+        let held = self
             .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
             .await?;
+        // A retry's hold outcome is the one first recorded (held): carry on
+        // from where the booking is now.
+        let booking = self
+            .read(None, |s| s.booking(held.id).cloned())
+            .await?
+            .unwrap_or(held);
         match booking.status {
             BookingStatus::Held { .. } => {
                 if booking.total_cents > 0
@@ -228,13 +238,10 @@ impl BookingApi {
                     let unpaid = Command::Release {
                         booking: booking.id,
                     };
-                    let order = booking.order.clone().unwrap_or_else(new_order_id);
-                    let _ = crate::checkout::system(
-                        &self.replica,
-                        crate::checkout::step_id("release", &order),
-                        unpaid,
-                    )
-                    .await;
+                    if let Some(order) = &booking.order {
+                        let id = crate::checkout::step_id("release", order);
+                        let _ = crate::checkout::system(&self.replica, id, unpaid).await;
+                    }
                     return Err(status);
                 }
                 let card = r.card.unwrap_or_default();

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use boxoffice_client::Client;
 use boxoffice_client::audit::reconcile;
+use boxoffice_client::proto::booking_service_client::BookingServiceClient;
 use boxoffice_client::proto::{
-    Booking, BookingStatus, Faults, PaymentStatus, SeatState, Transaction, TransactionStatus,
+    Booking, BookingStatus, Faults, PayBookingRequest, PaymentStatus, SeatState, Transaction,
+    TransactionStatus,
 };
 use common::{Buyer, DECLINED_CARD, GOOD_CARD, Node, STOLEN_CARD, card, eventually, expect_code};
 use tonic::Code;
@@ -117,12 +119,12 @@ async fn a_decline_leaves_no_hold_no_booking_and_no_charge() {
             .book_and_pay(request, "opera", &[1], Some(&card(number)))
             .await;
         expect_code(declined, Code::FailedPrecondition, reason);
-        // The seat is free again at once; a retry gets the same answer.
+        // The seat is free again at once; a retry learns the hold ended.
         assert_eq!(seat_state(&ben, "opera", 1).await, SeatState::Available);
         let retried = ben
             .book_and_pay(request, "opera", &[1], Some(&card(number)))
             .await;
-        expect_code(retried, Code::FailedPrecondition, reason);
+        expect_code(retried, Code::FailedPrecondition, "hold ended");
     }
     let (bookings, ledger) = reconciled(&node, &[&ben]).await;
     assert!(
@@ -264,7 +266,7 @@ async fn two_steps_show_the_expiry_and_a_free_show_needs_no_card() {
 
 #[tokio::test]
 async fn a_lost_reply_after_the_charge_ends_in_exactly_one_booking() {
-    let node = Node::with_payments(|_| {}).await;
+    let node = Node::with_payments(|s| s.checkout_hold_ms = 1_500).await;
     create_show(&node, "jazz", 20, PRICE).await;
     node.payment()
         .set_faults(Faults {
@@ -273,18 +275,31 @@ async fn a_lost_reply_after_the_charge_ends_in_exactly_one_booking() {
         })
         .await;
     let fay = node.buyer("fay").await;
+    let mut paid = Vec::new();
     for seat in 1..=3 {
-        let paid = fay
-            .book_and_pay(
-                &format!("r-{seat}"),
-                "jazz",
-                &[seat],
-                Some(&card(GOOD_CARD)),
-            )
+        let request_id = format!("r-{seat}");
+        let booking = fay
+            .book_and_pay(&request_id, "jazz", &[seat], Some(&card(GOOD_CARD)))
             .await
             .unwrap();
-        assert_eq!(status(&paid), BookingStatus::Confirmed);
+        assert_eq!(status(&booking), BookingStatus::Confirmed);
+        paid.push(booking);
     }
+    // A client whose reply was lost retries after the hold would have
+    // ended: it gets its confirmed booking, not a request to pay again.
+    let ended = paid[2].created_at_ms + 1_500;
+    eventually(SETTLE, || async {
+        let now = boxoffice_raft::proposer::now_ms();
+        (now > ended)
+            .then_some(())
+            .ok_or(format!("{now} <= {ended}"))
+    })
+    .await;
+    let retried = fay
+        .book_and_pay("r-3", "jazz", &[3], Some(&card(GOOD_CARD)))
+        .await
+        .unwrap();
+    assert_eq!(retried, paid[2]);
     let (_, ledger) = reconciled(&node, &[&fay]).await;
     assert_eq!(ledger.len(), 3, "one charge per booking: {ledger:?}");
     node.stop().await;
@@ -466,5 +481,46 @@ async fn a_hold_expires_and_a_late_payment_is_refunded() {
     assert_eq!(ledger.len(), 1);
     assert_eq!(tx_status(&ledger[0]), TransactionStatus::Refunded);
     assert_eq!(seat_state(&liz, "late", 2).await, SeatState::Available);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn paying_again_with_another_card_finds_the_first_charge() {
+    // One attempt per checkout: an unknown outcome is reported at once.
+    let node = Node::with_payments(|s| s.charge_timeout_ms = 1).await;
+    create_show(&node, "blues", 10, PRICE).await;
+    let max = node.buyer("max").await;
+    let held = max.hold("blues", &[6]).await.unwrap();
+    node.payment()
+        .set_faults(Faults {
+            timeout_after_charge_rate: 1.0,
+            ..Faults::default()
+        })
+        .await;
+    // The charge is made, but its reply is lost, and this client (unlike
+    // the library, which retries) gives up.
+    let mut raw = BookingServiceClient::connect(format!("http://{}", node.addr))
+        .await
+        .unwrap();
+    let request = max.request(PayBookingRequest {
+        booking_id: held.booking_id.clone(),
+        card: Some(card(GOOD_CARD)),
+    });
+    expect_code(
+        raw.pay_booking(request).await,
+        Code::Unavailable,
+        "outcome is unknown",
+    );
+    node.payment().set_faults(Faults::default()).await;
+    // The buyer tries another card: the order's first charge stands, and
+    // the booking is confirmed with it; the second card is not charged.
+    let paid = max
+        .pay(&held.booking_id, &card("5555 5555 5555 4444"))
+        .await
+        .unwrap();
+    assert_eq!(status(&paid), BookingStatus::Confirmed);
+    let (_, ledger) = reconciled(&node, &[&max]).await;
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0].card_last4, "4242");
     node.stop().await;
 }

@@ -13,8 +13,9 @@ use crate::cards::{self, Behaviour, year_month};
 use crate::config::{Faults, PaymentConfig};
 use crate::ledger::{ChargeParams, Charged, Ledger, LedgerError, Status as TxStatus, Transaction};
 
-/// Largest charge, in cents.
-pub const MAX_AMOUNT_CENTS: i64 = 100_000_000;
+/// Largest charge, in cents (ten million in major units: ten seats at
+/// the booking system's top price).
+pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000;
 /// Longest idempotency key.
 pub const MAX_KEY_LEN: usize = 128;
 /// Largest request accepted.

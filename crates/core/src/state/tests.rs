@@ -1049,6 +1049,24 @@ fn malformed_request_id_is_refused_without_a_trace() {
 }
 
 #[test]
+fn only_the_system_may_use_its_request_ids() {
+    let mut f = Fixture::new();
+    let alice = f.register("alice@example.com", false);
+    let caller = f.caller(&alice);
+    let before = f.state.clone();
+    let grab = request_as(
+        "sys:confirm:ord-1",
+        &caller,
+        hold("s1", &[1], alice.as_str(), TTL),
+    );
+    let outcome = f.state.apply(T0, &grab);
+    assert!(matches!(outcome, Err(Rejection::Invalid(m)) if m.contains("reserved")));
+    assert_eq!(f.state, before, "refused without a trace");
+    let system = request("sys:confirm:ord-1", Command::ExpireHolds);
+    assert!(f.state.apply(T0, &system).is_ok());
+}
+
+#[test]
 fn dedup_records_expire_after_the_window() {
     let mut f = Fixture::new();
     let first = f
