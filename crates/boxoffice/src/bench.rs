@@ -18,7 +18,7 @@ use boxoffice_client::Client;
 use clap::Args;
 use hdrhistogram::Histogram;
 
-use crate::commands::Target;
+use crate::commands::Global;
 
 /// The payment service's test card that always pays.
 const PAYING_TEST_CARD: &str = "4242424242424242";
@@ -30,8 +30,6 @@ const SEATS_PER_SHOW: u32 = 100_000;
 /// Options of `boxoffice bench`.
 #[derive(Args)]
 pub struct BenchArgs {
-    #[command(flatten)]
-    target: Target,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     clients: u32,
@@ -41,9 +39,6 @@ pub struct BenchArgs {
     /// Seats per booking.
     #[arg(long, default_value_t = 1)]
     seats_per_booking: u32,
-    /// Address of the auth service.
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    auth: String,
     /// Administrator to book as (the local development cluster's default).
     #[arg(long, default_value = "admin@gmail.com")]
     admin_email: String,
@@ -109,14 +104,15 @@ async fn run_client(
     run
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     anyhow::ensure!(args.clients >= 1, "--clients must be at least 1");
     anyhow::ensure!(
         (1..=10).contains(&args.seats_per_booking),
         "--seats-per-booking must be 1 to 10"
     );
-    let addrs = args.target.addrs();
-    let session = Client::new(&[args.auth.as_str()])?
+    let connection = global.connect()?;
+    let addrs = connection.endpoints;
+    let session = Client::new(&[connection.auth.as_str()])?
         .login(&args.admin_email, &args.admin_password)
         .await
         .map_err(|s| anyhow::anyhow!("logging in as {}: {}", args.admin_email, s.message()))?;

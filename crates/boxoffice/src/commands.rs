@@ -1,136 +1,60 @@
-//! Client subcommands: thin wrappers over `boxoffice-client` that print tables.
+//! Scriptable client subcommands: thin wrappers over `boxoffice-client`.
+//!
+//! Each prints a table on a terminal, tab-separated lines when piped, or
+//! one line of JSON with `--json` (the fields are listed in each command's
+//! help); errors go to stderr with the exit codes of [`crate::output::exit`].
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use boxoffice_client::Client;
-use boxoffice_client::proto::{self as v1, BookingStatus, NodeRole, SeatState};
+use boxoffice_client::proto as v1;
 use clap::{Args, Subcommand};
-use comfy_table::Table;
+use serde::Serialize;
 
-use crate::DEFAULT_ENDPOINTS;
+use crate::output::{
+    BookingJson, NodeJson, Output, SeatJson, ShowJson, UserJson, api, money, payment_name,
+    role_name, seat_state_name, status_name, when,
+};
+use crate::seats;
+use crate::session::{Connection, now_ms};
 
-/// Which cluster to talk to.
-#[derive(Args, Clone)]
-pub struct Target {
-    /// Comma-separated node addresses; any node serves any call.
-    #[arg(long, env = "BOXOFFICE_ENDPOINTS", default_value = DEFAULT_ENDPOINTS, global = true)]
-    pub endpoints: String,
-    /// Access token from `boxoffice account login` (sent as a bearer token).
+/// Options of every client command.
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// Comma-separated node addresses; any node serves any call [default:
+    /// `endpoints` in config.toml, else the local cluster]
+    #[arg(long, env = "BOXOFFICE_ENDPOINTS", global = true)]
+    pub endpoints: Option<String>,
+    /// The auth service's address [default: `auth` in config.toml, else
+    /// 127.0.0.1:8000]
+    #[arg(long, env = "BOXOFFICE_AUTH", global = true)]
+    pub auth: Option<String>,
+    /// A session token to use instead of the saved session.
     #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// Print one line of JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
-impl Target {
-    /// The node addresses given.
-    pub fn addrs(&self) -> Vec<String> {
-        self.endpoints
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// A failover client for those nodes.
-    pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&self.addrs())?.with_optional_token(self.token.as_deref()))
+impl Global {
+    /// The connection these options describe (and the saved session).
+    pub fn connect(&self) -> anyhow::Result<Connection> {
+        Connection::open(
+            self.endpoints.as_deref(),
+            self.auth.as_deref(),
+            self.token.as_deref(),
+        )
     }
 }
 
-#[derive(Subcommand)]
-pub enum ClusterCommand {
-    /// Every node's role, term and log progress.
-    Status,
-    /// Adds a running, empty node (started without initial_members) as a voter.
-    AddNode {
-        /// The new node's id.
-        #[arg(long)]
-        id: u64,
-        /// Its address, host:port.
-        #[arg(long)]
-        addr: String,
-    },
-    /// Removes a voter.
-    RemoveNode {
-        /// The node's id.
-        #[arg(long)]
-        id: u64,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum ShowCommand {
-    /// Lists shows with seat counts.
-    List {
-        /// Read from the answering node's replica without asking the leader.
-        #[arg(long)]
-        stale: bool,
-    },
-    /// Shows one show's seat map.
-    Get {
-        /// The show id.
-        id: String,
-        /// Read from the answering node's replica without asking the leader.
-        #[arg(long)]
-        stale: bool,
-    },
-    /// Creates a show.
-    Create {
-        /// The show id (1-64 characters, no spaces).
-        id: String,
-        /// Title.
-        #[arg(long)]
-        title: String,
-        /// Number of seats.
-        #[arg(long)]
-        seats: u32,
-        /// Price per seat, in cents.
-        #[arg(long)]
-        price_cents: i64,
-        /// Start time in ms since the Unix epoch; default 30 days from now.
-        #[arg(long)]
-        starts_at_ms: Option<i64>,
-    },
-    /// Changes a show.
-    Update {
-        /// The show id.
-        id: String,
-        /// New title.
-        #[arg(long)]
-        title: Option<String>,
-        /// New number of seats.
-        #[arg(long)]
-        seats: Option<u32>,
-        /// New price per seat, in cents.
-        #[arg(long)]
-        price_cents: Option<i64>,
-        /// New start time in ms since the Unix epoch.
-        #[arg(long)]
-        starts_at_ms: Option<i64>,
-    },
-}
-
-#[derive(Args)]
-pub struct BookingsArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// Read from the answering node's replica without asking the leader.
-    #[arg(long)]
-    pub stale: bool,
-}
-
-#[derive(Args)]
-pub struct BookArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// The show id.
-    pub show: String,
-    /// Seat numbers.
-    #[arg(required = true)]
-    pub seats: Vec<u32>,
-    /// Card number to pay with (the local payment service's test cards:
-    /// 4242 4242 4242 4242 pays, 4000 0000 0000 9995 is declined).
+/// A card given on the command line.
+#[derive(Args, Clone, Debug)]
+pub struct CardArgs {
+    /// Card number to pay with (test cards: 4242 4242 4242 4242 pays,
+    /// 4000 0000 0000 9995 is declined).
     #[arg(long, requires_all = ["exp", "cvc"])]
     pub card: Option<String>,
     /// The card's expiry, MM/YY or MM/YYYY.
@@ -141,8 +65,22 @@ pub struct BookArgs {
     pub cvc: Option<String>,
 }
 
+impl CardArgs {
+    fn card(&self) -> Option<v1::Card> {
+        match (&self.card, self.exp, &self.cvc) {
+            (Some(number), Some((exp_month, exp_year)), Some(cvc)) => Some(v1::Card {
+                number: number.clone(),
+                exp_month,
+                exp_year,
+                cvc: cvc.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Parses a card expiry `MM/YY` or `MM/YYYY` into (month, four-digit year).
-fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
+pub fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
     let bad = || format!("{raw:?} is not an expiry such as 12/29 or 12/2029");
     let (month, year) = raw.trim().split_once('/').ok_or_else(bad)?;
     let month: u32 = month.trim().parse().map_err(|_| bad())?;
@@ -159,330 +97,652 @@ fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
     Ok((month, year))
 }
 
-#[derive(Args)]
-pub struct CancelArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// The booking id.
-    pub booking: String,
-}
-
-/// The auth service to talk to.
-#[derive(Args, Clone)]
-pub struct AuthTarget {
-    /// Address of the auth service.
-    #[arg(
-        long,
-        env = "BOXOFFICE_AUTH",
-        default_value = "127.0.0.1:8000",
-        global = true
-    )]
-    pub auth: String,
-    /// Access token from `boxoffice account login`.
-    #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]
-    pub token: Option<String>,
-}
-
-impl AuthTarget {
-    fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&[self.auth.as_str()])?.with_optional_token(self.token.as_deref()))
+/// Parses a start time: `YYYY-MM-DD HH:MM` (UTC) or RFC 3339.
+fn parse_start(raw: &str) -> Result<i64, String> {
+    let raw = raw.trim();
+    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
     }
+    raw.parse::<jiff::civil::DateTime>()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC))
+        .map(|z| z.timestamp().as_millisecond())
+        .map_err(|_| format!("{raw:?} is not a time such as \"2026-12-24 19:30\" (UTC)"))
 }
 
-#[derive(Subcommand)]
-pub enum AccountCommand {
-    /// Creates an account.
-    Register {
-        /// Email address.
-        email: String,
-        /// Password.
-        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
-        password: String,
+/// `boxoffice shows …`.
+#[derive(Subcommand, Debug)]
+pub enum ShowsCommand {
+    /// Lists every show with its price and seat counts.
+    ///
+    /// JSON: an array of {show_id, title, seat_count, price_cents,
+    /// starts_at_ms, available, held, booked}.
+    List {
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
     },
-    /// Logs in and prints the access token to export as BOXOFFICE_TOKEN.
-    Login {
-        /// Email address.
-        email: String,
-        /// Password.
-        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
-        password: String,
+    /// One show and its seat map (coloured on a terminal; with your seats
+    /// marked when logged in).
+    ///
+    /// JSON: {show: {show_id, title, seat_count, price_cents, starts_at_ms,
+    /// available, held, booked}, seats: [{seat_no, state}], mine: [seat_no]}
+    /// where state is available, held or booked.
+    Show {
+        /// The show id.
+        id: String,
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
     },
-    /// Shows the account of the current token.
-    Whoami,
-    /// Ends every session of the current token's account.
-    Logout,
 }
 
-/// A gRPC status as a person reads it: the server's message and the code.
-fn status(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{} [{:?}]", s.message(), s.code())
+/// `boxoffice bookings …`.
+#[derive(Subcommand, Debug)]
+pub enum BookingsCommand {
+    /// Your bookings, newest first.
+    ///
+    /// JSON: an array of {booking_id, show_id, seats, total_cents, status,
+    /// payment, hold_expires_at_ms, created_at_ms, order_id, transaction_id};
+    /// status is held, confirmed, released or cancelled; payment is none,
+    /// pending, not_charged, charged, refund_pending or refunded.
+    List {
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// Cancels one of your bookings: a confirmed one is refunded in full, a
+    /// held one released. Cancelling twice is harmless.
+    ///
+    /// JSON: the booking, as in `bookings list`.
+    Cancel {
+        /// The booking id.
+        booking: String,
+    },
 }
 
-/// Cents as major units with two decimals.
-fn money(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
+/// `boxoffice admin shows …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminShowsCommand {
+    /// Creates a show (administrators).
+    ///
+    /// JSON: the show, as in `shows list`.
+    Create {
+        /// The show id (1-64 characters, no spaces).
+        id: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Number of seats.
+        #[arg(long)]
+        seats: u32,
+        /// Price per seat, in cents.
+        #[arg(long)]
+        price_cents: i64,
+        /// Start, "YYYY-MM-DD HH:MM" in UTC or RFC 3339; default 30 days from now.
+        #[arg(long, value_parser = parse_start)]
+        starts_at: Option<i64>,
+    },
+    /// Changes a show's title, seats, price or start (administrators).
+    ///
+    /// JSON: the show, as in `shows list`.
+    Update {
+        /// The show id.
+        id: String,
+        /// New title.
+        #[arg(long)]
+        title: Option<String>,
+        /// New number of seats.
+        #[arg(long)]
+        seats: Option<u32>,
+        /// New price per seat, in cents.
+        #[arg(long)]
+        price_cents: Option<i64>,
+        /// New start, "YYYY-MM-DD HH:MM" in UTC or RFC 3339.
+        #[arg(long, value_parser = parse_start)]
+        starts_at: Option<i64>,
+    },
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// `boxoffice admin users …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminUsersCommand {
+    /// Every account (administrators).
+    ///
+    /// JSON: an array of {user_id, email, admin}.
+    List,
 }
 
-fn role(r: i32) -> &'static str {
-    match NodeRole::try_from(r).unwrap_or(NodeRole::Unspecified) {
-        NodeRole::Leader => "leader",
-        NodeRole::Follower => "follower",
-        NodeRole::Candidate => "candidate",
-        NodeRole::Learner => "learner",
-        NodeRole::Shutdown => "shutdown",
-        NodeRole::Unspecified => "?",
+/// `boxoffice cluster …`.
+#[derive(Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Every node's role, term and log progress.
+    ///
+    /// JSON: {leader_id, term, answered_by, nodes: [{node_id, addr, role,
+    /// term, leader_id, last_log_index, commit_index, applied_index,
+    /// snapshot_index}]}; role is leader, follower, candidate, learner,
+    /// shutdown or unreachable.
+    Status,
+    /// Adds a running, empty node (started without initial_members) as a
+    /// voter (administrators).
+    AddNode {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// Its address, host:port.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Removes a voter (administrators).
+    RemoveNode {
+        /// The node's id.
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+/// Reads a password: from the flag or environment, else a hidden prompt
+/// on a terminal.
+fn password(given: Option<String>, prompt: &str) -> anyhow::Result<String> {
+    if let Some(password) = given {
+        return Ok(password);
     }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password: give --password or BOXOFFICE_PASSWORD");
+    }
+    tokio::task::block_in_place(|| {
+        inquire::Password::new(prompt)
+            .with_display_mode(inquire::PasswordDisplayMode::Masked)
+            .without_confirmation()
+            .prompt()
+    })
+    .context("reading the password")
 }
 
-/// Prints a cluster status table.
-pub fn print_status(s: &v1::GetStatusResponse) {
-    let mut table = Table::new();
-    table.set_header([
-        "node", "address", "role", "term", "leader", "last log", "commit", "applied", "snapshot",
-    ]);
-    for n in &s.nodes {
-        if n.reachable {
-            table.add_row([
-                n.node_id.to_string(),
-                n.addr.clone(),
-                role(n.role).to_string(),
-                n.term.to_string(),
-                n.leader_id.to_string(),
-                n.last_log_index.to_string(),
-                n.commit_index.to_string(),
-                n.applied_index.to_string(),
-                n.snapshot_index.to_string(),
-            ]);
-        } else {
-            table.add_row([
-                n.node_id.to_string(),
-                n.addr.clone(),
-                format!("unreachable: {}", n.error),
-            ]);
-        }
+/// A connection whose saved session is fresh, and its node client.
+async fn nodes(global: &Global) -> anyhow::Result<(Connection, Client)> {
+    let mut connection = global.connect()?;
+    connection.refresh_if_needed().await?;
+    let client = connection.nodes()?;
+    Ok((connection, client))
+}
+
+fn show_rows(shows: &[v1::Show]) -> Vec<Vec<String>> {
+    shows
+        .iter()
+        .map(|s| {
+            vec![
+                s.show_id.clone(),
+                s.title.clone(),
+                when(s.starts_at_ms),
+                money(s.price_cents),
+                s.seat_count.to_string(),
+                s.available.to_string(),
+                s.held.to_string(),
+                s.booked.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// Prints shows.
+pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
+    if out.json {
+        let all: Vec<ShowJson> = shows.iter().map(ShowJson::from).collect();
+        return out.json(&all);
     }
-    println!("{table}");
-    println!(
-        "leader: node {} (term {}), as seen by node {}",
-        s.leader_id, s.term, s.answered_by
+    out.table(
+        &[
+            "show",
+            "title",
+            "starts",
+            "price",
+            "seats",
+            "available",
+            "held",
+            "booked",
+        ],
+        show_rows(shows),
     );
-}
-
-pub async fn cluster(target: &Target, command: ClusterCommand) -> anyhow::Result<()> {
-    let client = target.client()?;
-    let status = match command {
-        ClusterCommand::Status => client.status().await.map_err(status)?,
-        ClusterCommand::AddNode { id, addr } => client.add_node(id, &addr).await.map_err(status)?,
-        ClusterCommand::RemoveNode { id } => client.remove_node(id).await.map_err(status)?,
-    };
-    print_status(&status);
     Ok(())
 }
 
-fn print_shows(shows: &[v1::Show]) {
-    let mut table = Table::new();
-    table.set_header([
-        "show",
-        "title",
-        "seats",
-        "price",
-        "available",
-        "held",
-        "booked",
-    ]);
-    for s in shows {
-        table.add_row([
-            s.show_id.clone(),
-            s.title.clone(),
-            s.seat_count.to_string(),
-            money(s.price_cents),
-            s.available.to_string(),
-            s.held.to_string(),
-            s.booked.to_string(),
-        ]);
-    }
-    println!("{table}");
+/// The table rows of bookings.
+pub fn booking_rows(bookings: &[v1::Booking]) -> Vec<Vec<String>> {
+    bookings
+        .iter()
+        .map(|b| {
+            let seats: Vec<String> = b.seat_nos.iter().map(u32::to_string).collect();
+            let status = match b.hold_expires_at_ms {
+                0 => status_name(b.status).to_owned(),
+                until => format!("{} until {}", status_name(b.status), when(until)),
+            };
+            vec![
+                b.booking_id.clone(),
+                b.show_id.clone(),
+                seats.join(","),
+                money(b.total_cents),
+                status,
+                payment_name(b.payment_status).replace('_', " "),
+            ]
+        })
+        .collect()
 }
 
-pub async fn show(target: &Target, command: ShowCommand) -> anyhow::Result<()> {
-    let client = target.client()?;
-    match command {
-        ShowCommand::List { stale } => {
-            print_shows(&client.list_shows(stale).await.map_err(status)?)
+/// Prints bookings (`one` prints a single object in JSON).
+pub fn print_bookings(out: &Output, bookings: &[v1::Booking], one: bool) -> anyhow::Result<()> {
+    if out.json {
+        let all: Vec<BookingJson> = bookings.iter().map(BookingJson::from).collect();
+        return match (one, all.first()) {
+            (true, Some(first)) => out.json(first),
+            _ => out.json(&all),
+        };
+    }
+    out.table(
+        &["booking", "show", "seats", "total", "status", "payment"],
+        booking_rows(bookings),
+    );
+    Ok(())
+}
+
+/// Prints a cluster status.
+pub fn print_status(out: &Output, s: &v1::GetStatusResponse) -> anyhow::Result<()> {
+    if out.json {
+        #[derive(Serialize)]
+        struct StatusJson {
+            leader_id: u64,
+            term: u64,
+            answered_by: u64,
+            nodes: Vec<NodeJson>,
         }
-        ShowCommand::Get { id, stale } => {
-            let (show, seats) = client.seat_map(&id, stale).await.map_err(status)?;
-            print_shows(&[show]);
-            let line: String = seats
-                .iter()
-                .map(
-                    |s| match SeatState::try_from(s.state).unwrap_or(SeatState::Unspecified) {
-                        SeatState::Available => '.',
-                        SeatState::Held => 'h',
-                        SeatState::Booked => 'X',
-                        SeatState::Unspecified => '?',
-                    },
-                )
-                .collect();
-            println!("seats (. free, h held, X booked), 50 per row:");
-            for (i, row) in line.as_bytes().chunks(50).enumerate() {
-                println!("{:>6}  {}", i * 50 + 1, String::from_utf8_lossy(row));
+        return out.json(&StatusJson {
+            leader_id: s.leader_id,
+            term: s.term,
+            answered_by: s.answered_by,
+            nodes: s.nodes.iter().map(NodeJson::from).collect(),
+        });
+    }
+    let rows = s
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut row = vec![
+                n.node_id.to_string(),
+                n.addr.clone(),
+                role_name(n).to_owned(),
+            ];
+            if n.reachable {
+                row.extend(
+                    [
+                        n.term,
+                        n.leader_id,
+                        n.last_log_index,
+                        n.commit_index,
+                        n.applied_index,
+                        n.snapshot_index,
+                    ]
+                    .map(|v| v.to_string()),
+                );
+            } else {
+                row.push(n.error.clone());
             }
+            row
+        })
+        .collect();
+    out.table(
+        &[
+            "node", "address", "role", "term", "leader", "last log", "commit", "applied",
+            "snapshot",
+        ],
+        rows,
+    );
+    if !out.json && out.tty {
+        println!(
+            "leader: node {} (term {}), as seen by node {}",
+            s.leader_id, s.term, s.answered_by
+        );
+    }
+    Ok(())
+}
+
+fn print_user(out: &Output, user: &v1::User) -> anyhow::Result<()> {
+    if out.json {
+        return out.json(&UserJson::from(user));
+    }
+    let role = if user.admin { " (administrator)" } else { "" };
+    println!("{} <{}>{role}", user.user_id, user.email);
+    Ok(())
+}
+
+/// `boxoffice register`.
+pub async fn register(global: &Global, email: &str, given: Option<String>) -> anyhow::Result<()> {
+    let connection = global.connect()?;
+    let password = password(given, "Password:")?;
+    let user = connection
+        .auth()?
+        .register(email, &password)
+        .await
+        .map_err(api)
+        .context("registering")?;
+    print_user(&Output::new(global.json), &user)
+}
+
+/// `boxoffice login`: keeps the session in the client's directory.
+pub async fn login(global: &Global, email: &str, given: Option<String>) -> anyhow::Result<()> {
+    let mut connection = global.connect()?;
+    let password = password(given, "Password:")?;
+    let auth = Client::new(&[connection.auth.as_str()])?;
+    let session = auth
+        .login(email, &password)
+        .await
+        .map_err(api)
+        .context("logging in")?;
+    connection.remember(&session)?;
+    let user = session.user.unwrap_or_default();
+    let out = Output::new(global.json);
+    if out.json {
+        return out.json(&UserJson::from(&user));
+    }
+    println!(
+        "logged in as {} <{}>{}; session saved in {}",
+        user.user_id,
+        user.email,
+        if user.admin { " (administrator)" } else { "" },
+        connection.paths.session_file().display()
+    );
+    Ok(())
+}
+
+/// `boxoffice logout`: ends every session of the account and forgets it here.
+pub async fn logout(global: &Global) -> anyhow::Result<()> {
+    let mut connection = global.connect()?;
+    if connection.token().is_none() {
+        bail!("not logged in");
+    }
+    let ended = connection.auth()?.logout().await;
+    connection.forget()?;
+    match ended {
+        Ok(()) => {}
+        // An expired or revoked session is over anyway.
+        Err(status) if status.code() == tonic::Code::Unauthenticated => {}
+        Err(status) => return Err(api(status)).context("logging out"),
+    }
+    let out = Output::new(global.json);
+    if out.json {
+        return out.json(&serde_json::json!({"logged_out": true}));
+    }
+    println!("logged out: every session of this account has ended");
+    Ok(())
+}
+
+/// `boxoffice whoami`.
+pub async fn whoami(global: &Global) -> anyhow::Result<()> {
+    let mut connection = global.connect()?;
+    connection.refresh_if_needed().await?;
+    let user = connection.auth()?.who_am_i().await.map_err(api)?;
+    print_user(&Output::new(global.json), &user)
+}
+
+/// `boxoffice passwd`.
+pub async fn passwd(
+    global: &Global,
+    old: Option<String>,
+    new: Option<String>,
+) -> anyhow::Result<()> {
+    let mut connection = global.connect()?;
+    connection.refresh_if_needed().await?;
+    let old = password(old, "Current password:")?;
+    let new = password(new, "New password:")?;
+    let session = connection
+        .auth()?
+        .change_password(&old, &new)
+        .await
+        .map_err(api)
+        .context("changing the password")?;
+    connection.remember(&session)?;
+    let out = Output::new(global.json);
+    if out.json {
+        return out.json(&serde_json::json!({"changed": true}));
+    }
+    println!("password changed: every other session has ended");
+    Ok(())
+}
+
+/// `boxoffice shows …`.
+pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()> {
+    let (connection, client) = nodes(global).await?;
+    let out = Output::new(global.json);
+    match command {
+        ShowsCommand::List { stale } => {
+            print_shows(&out, &client.list_shows(stale).await.map_err(api)?)
         }
-        ShowCommand::Create {
+        ShowsCommand::Show { id, stale } => {
+            let (show, map) = client.seat_map(&id, stale).await.map_err(api)?;
+            let mine = my_seats(&connection, &client, &id).await;
+            if out.json {
+                #[derive(Serialize)]
+                struct MapJson {
+                    show: ShowJson,
+                    seats: Vec<SeatJson>,
+                    mine: Vec<u32>,
+                }
+                return out.json(&MapJson {
+                    show: ShowJson::from(&show),
+                    seats: map
+                        .iter()
+                        .map(|s| SeatJson {
+                            seat_no: s.seat_no,
+                            state: seat_state_name(s.state),
+                        })
+                        .collect(),
+                    mine: mine.into_iter().collect(),
+                });
+            }
+            if out.tty {
+                print_shows(&out, std::slice::from_ref(&show))?;
+                println!(
+                    "{}",
+                    seats::render(&map, &mine, 20, console::colors_enabled())
+                );
+            } else {
+                let rows = map
+                    .iter()
+                    .map(|s| {
+                        let state = match mine.contains(&s.seat_no) {
+                            true => "yours",
+                            false => seat_state_name(s.state),
+                        };
+                        vec![s.seat_no.to_string(), state.to_owned()]
+                    })
+                    .collect();
+                out.table(&["seat", "state"], rows);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The seats the logged-in user holds or has booked in `show` (none when
+/// not logged in).
+pub async fn my_seats(connection: &Connection, client: &Client, show: &str) -> BTreeSet<u32> {
+    if connection.token().is_none() {
+        return BTreeSet::new();
+    }
+    client
+        .list_bookings(false)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| b.show_id == show)
+        .filter(|b| status_name(b.status) == "held" || status_name(b.status) == "confirmed")
+        .flat_map(|b| b.seat_nos.clone())
+        .collect()
+}
+
+/// `boxoffice book`.
+pub async fn book(
+    global: &Global,
+    show: &str,
+    seat_args: &[String],
+    card: &CardArgs,
+) -> anyhow::Result<()> {
+    let seats = seats::parse(&seat_args.join(","), None).map_err(anyhow::Error::msg)?;
+    let (_, client) = nodes(global).await?;
+    let request_id = boxoffice_client::new_request_id();
+    let booking = client
+        .book_and_pay(&request_id, show, &seats, card.card().as_ref())
+        .await
+        .map_err(api)
+        .context("booking failed")?;
+    print_bookings(&Output::new(global.json), &[booking], true)
+}
+
+/// `boxoffice hold`.
+pub async fn hold(global: &Global, show: &str, seat_args: &[String]) -> anyhow::Result<()> {
+    let seats = seats::parse(&seat_args.join(","), None).map_err(anyhow::Error::msg)?;
+    let (_, client) = nodes(global).await?;
+    let booking = client
+        .hold(show, &seats)
+        .await
+        .map_err(api)
+        .context("holding failed")?;
+    print_bookings(&Output::new(global.json), &[booking], true)
+}
+
+/// `boxoffice pay`.
+pub async fn pay(global: &Global, booking: &str, card: &CardArgs) -> anyhow::Result<()> {
+    let card = card
+        .card()
+        .context("give the card: --card NUMBER --exp MM/YY --cvc CVC")?;
+    let (_, client) = nodes(global).await?;
+    let paid = client
+        .pay(booking, &card)
+        .await
+        .map_err(api)
+        .context("payment failed")?;
+    print_bookings(&Output::new(global.json), &[paid], true)
+}
+
+/// `boxoffice bookings …`.
+pub async fn bookings(global: &Global, command: BookingsCommand) -> anyhow::Result<()> {
+    let (_, client) = nodes(global).await?;
+    let out = Output::new(global.json);
+    match command {
+        BookingsCommand::List { stale } => print_bookings(
+            &out,
+            &client.list_bookings(stale).await.map_err(api)?,
+            false,
+        ),
+        BookingsCommand::Cancel { booking } => {
+            let cancelled = client
+                .cancel(&booking)
+                .await
+                .map_err(api)
+                .context("cancel failed")?;
+            print_bookings(&out, &[cancelled], true)
+        }
+    }
+}
+
+/// `boxoffice admin shows …`.
+pub async fn admin_shows(global: &Global, command: AdminShowsCommand) -> anyhow::Result<()> {
+    let (_, client) = nodes(global).await?;
+    let show = match command {
+        AdminShowsCommand::Create {
             id,
             title,
             seats,
             price_cents,
-            starts_at_ms,
+            starts_at,
         } => {
-            let starts = starts_at_ms.unwrap_or_else(|| now_ms() + 30 * 24 * 3600 * 1000);
-            print_shows(&[client
+            let starts = starts_at.unwrap_or_else(|| now_ms() + 30 * 24 * 3600 * 1000);
+            client
                 .create_show(&id, &title, seats, price_cents, starts)
                 .await
-                .map_err(status)?]);
+                .map_err(api)
+                .context("creating the show")?
         }
-        ShowCommand::Update {
+        AdminShowsCommand::Update {
             id,
             title,
             seats,
             price_cents,
-            starts_at_ms,
+            starts_at,
         } => {
-            if title.is_none() && seats.is_none() && price_cents.is_none() && starts_at_ms.is_none()
-            {
-                bail!("nothing to change: give --title, --seats, --price-cents or --starts-at-ms");
-            }
             let msg = v1::UpdateShowRequest {
                 show_id: id,
                 title,
                 seat_count: seats,
                 price_cents,
-                starts_at_ms,
+                starts_at_ms: starts_at,
                 ..Default::default()
             };
-            print_shows(&[client.update_show(msg).await.map_err(status)?]);
+            client
+                .update_show(msg)
+                .await
+                .map_err(api)
+                .context("updating the show")?
         }
-    }
-    Ok(())
-}
-
-fn print_bookings(bookings: &[v1::Booking]) {
-    let mut table = Table::new();
-    table.set_header(["booking", "show", "seats", "total", "status", "payment"]);
-    for b in bookings {
-        let status = match BookingStatus::try_from(b.status).unwrap_or(BookingStatus::Unspecified) {
-            BookingStatus::Held => "held",
-            BookingStatus::Confirmed => "confirmed",
-            BookingStatus::Released => "released",
-            BookingStatus::Cancelled => "cancelled",
-            BookingStatus::Unspecified => "?",
-        };
-        let payment = match v1::PaymentStatus::try_from(b.payment_status)
-            .unwrap_or(v1::PaymentStatus::Unspecified)
-        {
-            v1::PaymentStatus::None => "-",
-            v1::PaymentStatus::Pending => "pending",
-            v1::PaymentStatus::NotCharged => "not charged",
-            v1::PaymentStatus::Charged => "charged",
-            v1::PaymentStatus::RefundPending => "refund pending",
-            v1::PaymentStatus::Refunded => "refunded",
-            v1::PaymentStatus::Unspecified => "?",
-        };
-        let seats: Vec<String> = b.seat_nos.iter().map(u32::to_string).collect();
-        table.add_row([
-            b.booking_id.clone(),
-            b.show_id.clone(),
-            seats.join(","),
-            money(b.total_cents),
-            status.to_string(),
-            payment.to_string(),
-        ]);
-    }
-    println!("{table}");
-}
-
-pub async fn book(args: BookArgs) -> anyhow::Result<()> {
-    let client = args.target.client()?;
-    let card = match (args.card, args.exp, args.cvc) {
-        (Some(number), Some((exp_month, exp_year)), Some(cvc)) => Some(v1::Card {
-            number,
-            exp_month,
-            exp_year,
-            cvc,
-        }),
-        _ => None,
     };
-    let request_id = boxoffice_client::new_request_id();
-    let booking = client
-        .book_and_pay(&request_id, &args.show, &args.seats, card.as_ref())
-        .await
-        .map_err(status)
-        .context("booking failed")?;
-    print_bookings(&[booking]);
-    Ok(())
+    let out = Output::new(global.json);
+    if out.json {
+        return out.json(&ShowJson::from(&show));
+    }
+    print_shows(&out, &[show])
 }
 
-pub async fn bookings(args: BookingsArgs) -> anyhow::Result<()> {
-    let client = args.target.client()?;
-    print_bookings(&client.list_bookings(args.stale).await.map_err(status)?);
-    Ok(())
-}
-
-pub async fn cancel(args: CancelArgs) -> anyhow::Result<()> {
-    let client = args.target.client()?;
-    print_bookings(&[client
-        .cancel(&args.booking)
-        .await
-        .map_err(status)
-        .context("cancel failed")?]);
-    Ok(())
-}
-
-fn user_line(u: &v1::User) -> String {
-    let role = if u.admin { " (administrator)" } else { "" };
-    format!("{} <{}>{role}", u.user_id, u.email)
-}
-
-pub async fn account(target: &AuthTarget, command: AccountCommand) -> anyhow::Result<()> {
-    let client = target.client()?;
+/// `boxoffice admin users …`.
+pub async fn admin_users(global: &Global, command: AdminUsersCommand) -> anyhow::Result<()> {
+    let mut connection = global.connect()?;
+    connection.refresh_if_needed().await?;
+    let out = Output::new(global.json);
     match command {
-        AccountCommand::Register { email, password } => {
-            println!(
-                "{}",
-                user_line(&client.register(&email, &password).await.map_err(status)?)
-            );
-        }
-        AccountCommand::Login { email, password } => {
-            let session = client.login(&email, &password).await.map_err(status)?;
-            // Only the export goes to stdout, so `eval "$(boxoffice account login …)"` works.
-            if let Some(user) = &session.user {
-                eprintln!("logged in as {}", user_line(user));
-            }
-            // The line is meant for `eval`: never print anything but a JWT.
-            let token = &session.access_token;
-            if token.is_empty()
-                || !token
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-            {
-                bail!("the auth service returned a malformed token");
-            }
-            println!("export BOXOFFICE_TOKEN={token}");
-        }
-        AccountCommand::Whoami => {
-            println!("{}", user_line(&client.who_am_i().await.map_err(status)?))
-        }
-        AccountCommand::Logout => {
-            client.logout().await.map_err(status)?;
-            println!("logged out: every token of this account is revoked");
+        AdminUsersCommand::List => {
+            let users = connection.auth()?.list_users().await.map_err(api)?;
+            print_users(&out, &users)
         }
     }
+}
+
+/// Prints accounts.
+pub fn print_users(out: &Output, users: &[v1::User]) -> anyhow::Result<()> {
+    if out.json {
+        let all: Vec<UserJson> = users.iter().map(UserJson::from).collect();
+        return out.json(&all);
+    }
+    let rows = users
+        .iter()
+        .map(|u| {
+            let role = if u.admin { "administrator" } else { "customer" };
+            vec![u.user_id.clone(), u.email.clone(), role.to_owned()]
+        })
+        .collect();
+    out.table(&["user", "email", "role"], rows);
     Ok(())
+}
+
+/// `boxoffice cluster …`.
+pub async fn cluster(global: &Global, command: ClusterCommand) -> anyhow::Result<()> {
+    let (_, client) = nodes(global).await?;
+    let status = match command {
+        ClusterCommand::Status => client.status().await.map_err(api)?,
+        ClusterCommand::AddNode { id, addr } => client.add_node(id, &addr).await.map_err(api)?,
+        ClusterCommand::RemoveNode { id } => client.remove_node(id).await.map_err(api)?,
+    };
+    print_status(&Output::new(global.json), &status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiries_and_start_times_parse() {
+        assert_eq!(parse_expiry("12/29"), Ok((12, 2029)));
+        assert_eq!(parse_expiry("01/2031"), Ok((1, 2031)));
+        assert!(parse_expiry("13/29").is_err());
+        assert!(parse_expiry("1229").is_err());
+        assert_eq!(parse_start("1970-01-01 00:01"), Ok(60_000));
+        assert_eq!(parse_start("1970-01-01T00:00:01Z"), Ok(1_000));
+        assert!(parse_start("next tuesday").is_err());
+    }
 }

@@ -5,8 +5,11 @@
 //!
 //! - `node` runs one booking node ([`boxoffice_node::run`]);
 //! - `up` ([`up`]) runs the local cluster as child processes;
-//! - `cluster`, `show`, `book`, `bookings`, `cancel` ([`commands`]) are
-//!   client commands over `boxoffice-client`, with failover;
+//! - `shell` (and no command at all) is the interactive client ([`shell`]);
+//! - `login`, `shows`, `book`, `bookings`, `admin`, `cluster`, …
+//!   ([`commands`]) are scriptable client commands over `boxoffice-client`,
+//!   with failover, `--json` and meaningful exit codes ([`output`]); the
+//!   session and settings live in the user's config directory ([`session`]);
 //! - `bench` ([`mod@bench`]) measures booking throughput and latency.
 //!
 //! Errors reach the user as one `error: …` line with its causes and a
@@ -14,6 +17,10 @@
 
 mod bench;
 mod commands;
+mod output;
+mod seats;
+mod session;
+mod shell;
 mod up;
 
 use std::io::IsTerminal;
@@ -25,19 +32,113 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-/// Default addresses of the local cluster, used by client commands.
-const DEFAULT_ENDPOINTS: &str = "127.0.0.1:50051,127.0.0.1:50052,127.0.0.1:50053";
-
 /// Boxoffice: ticket booking replicated with Raft.
+///
+/// With no command, opens the interactive shell.
 #[derive(Parser)]
-#[command(version, about, propagate_version = true)]
+#[command(version, about, propagate_version = true, after_help = output::EXIT_CODES_HELP)]
 struct Cli {
+    #[command(flatten)]
+    global: commands::Global,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// The interactive shell: menus, seat maps, checkout (also `boxoffice`
+    /// alone).
+    Shell,
+    /// Creates an account.
+    ///
+    /// JSON: {user_id, email, admin}.
+    Register {
+        /// Email address.
+        email: String,
+        /// Password [default: asked for on a terminal]
+        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Logs in and keeps the session (mode 0600) for later commands.
+    ///
+    /// JSON: {user_id, email, admin}.
+    Login {
+        /// Email address.
+        email: String,
+        /// Password [default: asked for on a terminal]
+        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Ends every session of your account and removes the saved one.
+    Logout,
+    /// Shows who you are logged in as.
+    ///
+    /// JSON: {user_id, email, admin}.
+    Whoami,
+    /// Changes your password (every other session ends).
+    Passwd {
+        /// The current password [default: asked for on a terminal]
+        #[arg(long)]
+        old: Option<String>,
+        /// The new password [default: asked for on a terminal]
+        #[arg(long)]
+        new: Option<String>,
+    },
+    /// Shows: list, or one with its seat map.
+    Shows {
+        #[command(subcommand)]
+        command: commands::ShowsCommand,
+    },
+    /// Books seats and pays in one step: the seats are held, the card is
+    /// charged the show's price, the booking is confirmed (or released if
+    /// the card is declined).
+    ///
+    /// JSON: {booking_id, show_id, seats, total_cents, status, payment,
+    /// hold_expires_at_ms, created_at_ms, order_id, transaction_id}.
+    Book {
+        /// The show id.
+        show: String,
+        /// Seats, e.g. `12-15,20` or `3 4 5`.
+        #[arg(required = true)]
+        seats: Vec<String>,
+        #[command(flatten)]
+        card: commands::CardArgs,
+    },
+    /// Holds seats without paying; pay with `boxoffice pay` before the hold
+    /// expires.
+    ///
+    /// JSON: the booking, as for `book`.
+    Hold {
+        /// The show id.
+        show: String,
+        /// Seats, e.g. `12-15,20` or `3 4 5`.
+        #[arg(required = true)]
+        seats: Vec<String>,
+    },
+    /// Pays for a held booking.
+    ///
+    /// JSON: the booking, as for `book`.
+    Pay {
+        /// The booking id.
+        booking: String,
+        #[command(flatten)]
+        card: commands::CardArgs,
+    },
+    /// Your bookings: list, cancel.
+    Bookings {
+        #[command(subcommand)]
+        command: commands::BookingsCommand,
+    },
+    /// Cluster status and membership.
+    Cluster {
+        #[command(subcommand)]
+        command: commands::ClusterCommand,
+    },
+    /// Administration: shows, users, the first administrator.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Runs one booking node from a TOML config (with BOXOFFICE_* overrides).
     Node {
         /// The node's config file; defaults and environment only if absent.
@@ -45,35 +146,8 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Starts a local cluster (3 booking nodes on 127.0.0.1:50051-50053,
-    /// data under ./data) and stops it cleanly on Ctrl-C.
+    /// auth, payment; data under ./data) and stops it cleanly on Ctrl-C.
     Up(up::UpArgs),
-    /// Cluster status and membership.
-    Cluster {
-        #[command(flatten)]
-        target: commands::Target,
-        #[command(subcommand)]
-        command: commands::ClusterCommand,
-    },
-    /// Shows: list, inspect, create, update.
-    Show {
-        #[command(flatten)]
-        target: commands::Target,
-        #[command(subcommand)]
-        command: commands::ShowCommand,
-    },
-    /// Books seats of a show for a user.
-    Book(commands::BookArgs),
-    /// Lists a user's bookings.
-    Bookings(commands::BookingsArgs),
-    /// Cancels a booking.
-    Cancel(commands::CancelArgs),
-    /// Register, log in, log out.
-    Account {
-        #[command(flatten)]
-        target: commands::AuthTarget,
-        #[command(subcommand)]
-        command: commands::AccountCommand,
-    },
     /// Runs the auth service from a TOML config (with BOXOFFICE_AUTH__* overrides).
     Auth {
         /// The service's config file; defaults and environment only if absent.
@@ -91,11 +165,6 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
-    },
-    /// Administration that needs the signing keys.
-    Admin {
-        #[command(subcommand)]
-        command: AdminCommand,
     },
     /// Measures booking throughput and latency against a running cluster.
     Bench(bench::BenchArgs),
@@ -117,6 +186,16 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Shows: create, update.
+    Shows {
+        #[command(subcommand)]
+        command: commands::AdminShowsCommand,
+    },
+    /// Accounts: list.
+    Users {
+        #[command(subcommand)]
+        command: commands::AdminUsersCommand,
+    },
     /// Creates the first administrator (refused once any administrator
     /// exists). Run where the auth service's keys are.
     Bootstrap {
@@ -148,19 +227,44 @@ fn init_tracing() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.global.json;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` prints the whole cause chain on one line, no backtrace:
-            // this is for people, not for debugging.
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // The whole cause chain on one line, no backtrace: this is for
+            // people (or, with --json, for programs), not for debugging.
+            output::print_error(&e, json);
+            ExitCode::from(output::exit_code(&e))
         }
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let global = cli.global;
+    let Some(command) = cli.command else {
+        return shell::run(&global).await;
+    };
+    match command {
+        Command::Shell => shell::run(&global).await,
+        Command::Register { email, password } => {
+            commands::register(&global, &email, password).await
+        }
+        Command::Login { email, password } => commands::login(&global, &email, password).await,
+        Command::Logout => commands::logout(&global).await,
+        Command::Whoami => commands::whoami(&global).await,
+        Command::Passwd { old, new } => commands::passwd(&global, old, new).await,
+        Command::Shows { command } => commands::shows(&global, command).await,
+        Command::Book { show, seats, card } => commands::book(&global, &show, &seats, &card).await,
+        Command::Hold { show, seats } => commands::hold(&global, &show, &seats).await,
+        Command::Pay { booking, card } => commands::pay(&global, &booking, &card).await,
+        Command::Bookings { command } => commands::bookings(&global, command).await,
+        Command::Cluster { command } => commands::cluster(&global, command).await,
+        Command::Admin {
+            command: AdminCommand::Shows { command },
+        } => commands::admin_shows(&global, command).await,
+        Command::Admin {
+            command: AdminCommand::Users { command },
+        } => commands::admin_users(&global, command).await,
         Command::Node { config } => {
             init_tracing();
             // Handle SIGTERM from here on: a signal during start-up (log
@@ -181,13 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing();
             up::run(args).await
         }
-        Command::Cluster { target, command } => commands::cluster(&target, command).await,
-        Command::Show { target, command } => commands::show(&target, command).await,
-        Command::Book(args) => commands::book(args).await,
-        Command::Bookings(args) => commands::bookings(args).await,
-        Command::Cancel(args) => commands::cancel(args).await,
-        Command::Bench(args) => bench::run(args).await,
-        Command::Account { target, command } => commands::account(&target, command).await,
+        Command::Bench(args) => bench::run(args, &global).await,
         Command::Auth { config } => {
             init_tracing();
             let shutdown = up::terminated();

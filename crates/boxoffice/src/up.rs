@@ -317,7 +317,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     configs.len(),
                     args.data_dir.display()
                 );
-                crate::commands::print_status(&status);
+                let _ = crate::commands::print_status(&crate::output::Output::new(false), &status);
                 println!(
                     "auth service on {} (development password policy: 4+ characters); administrator {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}",
                     auth.listen
@@ -326,8 +326,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     "payment service (mock card provider) on {}; test card 4242 4242 4242 4242 pays, 4000 0000 0000 9995 is declined",
                     payment.listen
                 );
-                println!("  try:  boxoffice account login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");
-                println!("        boxoffice show list   |   boxoffice cluster status   |   Ctrl-C to stop");
+                println!("  try:  boxoffice            (the interactive shell)");
+                println!("        boxoffice login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");
+                println!("        boxoffice shows list   |   boxoffice cluster status   |   Ctrl-C to stop");
                 println!();
                 None
             }

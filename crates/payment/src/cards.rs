@@ -33,14 +33,10 @@ pub struct CheckedCard {
     pub behaviour: Behaviour,
 }
 
-/// Checks a card at calendar month `(year, month)`; the error says what is wrong.
-pub fn check(
-    number: &str,
-    exp_month: u32,
-    exp_year: u32,
-    cvc: &str,
-    today: (u32, u32),
-) -> Result<CheckedCard, String> {
+/// Checks a card number alone (digits, length, Luhn) and returns its
+/// digits; the error says what is wrong. For prompts that check each field
+/// as it is typed.
+pub fn check_number(number: &str) -> Result<String, String> {
     let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err("card number must be digits (spaces and dashes allowed)".into());
@@ -54,6 +50,18 @@ pub fn check(
     if !luhn(&digits) {
         return Err("card number is not valid (checksum)".into());
     }
+    Ok(digits)
+}
+
+/// Checks a card at calendar month `(year, month)`; the error says what is wrong.
+pub fn check(
+    number: &str,
+    exp_month: u32,
+    exp_year: u32,
+    cvc: &str,
+    today: (u32, u32),
+) -> Result<CheckedCard, String> {
+    let digits = check_number(number)?;
     if !(1..=12).contains(&exp_month) {
         return Err(format!("expiry month must be 1 to 12, not {exp_month}"));
     }
