@@ -578,6 +578,11 @@ pub async fn my_seats(connection: &Connection, client: &Client, show: &str) -> B
         .collect()
 }
 
+/// Seats from the command line, or an INVALID_ARGUMENT error (exit code 2).
+fn parse_seats(args: &[String]) -> anyhow::Result<Vec<u32>> {
+    seats::parse(&args.join(","), None).map_err(|hint| api(tonic::Status::invalid_argument(hint)))
+}
+
 /// `boxoffice book`.
 pub async fn book(
     global: &Global,
@@ -585,7 +590,7 @@ pub async fn book(
     seat_args: &[String],
     card: &CardArgs,
 ) -> anyhow::Result<()> {
-    let seats = seats::parse(&seat_args.join(","), None).map_err(anyhow::Error::msg)?;
+    let seats = parse_seats(seat_args)?;
     let (_, client) = nodes(global).await?;
     let request_id = boxoffice_client::new_request_id();
     let booking = client
@@ -598,7 +603,7 @@ pub async fn book(
 
 /// `boxoffice hold`.
 pub async fn hold(global: &Global, show: &str, seat_args: &[String]) -> anyhow::Result<()> {
-    let seats = seats::parse(&seat_args.join(","), None).map_err(anyhow::Error::msg)?;
+    let seats = parse_seats(seat_args)?;
     let (_, client) = nodes(global).await?;
     let booking = client
         .hold(show, &seats)

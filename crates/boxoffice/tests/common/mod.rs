@@ -29,7 +29,7 @@ use tempfile::TempDir;
 
 /// The administrator the test auth service bootstraps; `token("admin")` logs in as it.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
-const ADMIN_PASSWORD: &str = "an operator passphrase";
+pub const ADMIN_PASSWORD: &str = "an operator passphrase";
 /// Every other test user's password.
 const PASSWORD: &str = "correct horse battery staple";
 

@@ -1,0 +1,387 @@
+//! The `boxoffice` client as people and scripts use it, against a real
+//! multi-process cluster with a payment service: the interactive shell
+//! driven through a pseudo-terminal (including bad input at the prompts
+//! and the death of the node it talks to), and the scriptable commands'
+//! JSON, exit codes and saved session.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use boxoffice_node::config::{PaymentSettings, RaftTuning};
+use common::{Cluster, FAR_FUTURE_MS};
+use expectrl::{Eof, Expect, Session};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery staple";
+const BACKSPACE: &str = "\x7f";
+
+/// A paid 3-node cluster with one 30-seat show, `gala`, at 25.00.
+async fn cluster_with_show() -> Cluster {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    cluster
+        .client("admin")
+        .await
+        .create_show("gala", "Gala night", 30, 2_500, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    cluster
+}
+
+/// `boxoffice` with this cluster's addresses and its own config directory.
+fn command(cluster: &Cluster, config_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+    let endpoints: Vec<&str> = cluster.addrs.values().map(String::as_str).collect();
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("BOXOFFICE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("BOXOFFICE_ENDPOINTS", endpoints.join(","))
+        .env("BOXOFFICE_AUTH", &cluster.auth_addr)
+        .env("BOXOFFICE_CONFIG_DIR", config_dir)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    command
+}
+
+/// Runs a scriptable command to completion (off the async workers).
+fn run(cluster: &Cluster, config_dir: &Path, args: &[&str]) -> Output {
+    let mut command = command(cluster, config_dir);
+    command.args(args);
+    tokio::task::block_in_place(|| command.output()).expect("run boxoffice")
+}
+
+/// Standard output as JSON; the command must have succeeded.
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// Asserts `value` has every field in `fields`.
+fn has_fields(value: &Value, fields: &[&str]) {
+    for field in fields {
+        assert!(value.get(field).is_some(), "{field} missing from {value}");
+    }
+}
+
+/// Everything the shell printed, kept for a failing test's report.
+type Transcript = std::fs::File;
+
+/// The shell's session: expect and send, with a generous timeout.
+struct Shell {
+    session: Session<
+        expectrl::session::OsProcess,
+        expectrl::stream::log::LogStream<expectrl::session::OsStream, Transcript>,
+    >,
+    transcript: std::path::PathBuf,
+}
+
+impl Shell {
+    fn start(cluster: &Cluster, config_dir: &Path) -> Self {
+        let mut command = command(cluster, config_dir);
+        command.arg("shell");
+        let session = Session::spawn(command).expect("spawn the shell");
+        let transcript = config_dir.join("transcript.log");
+        let log = std::fs::File::create(&transcript).expect("transcript");
+        let mut session = expectrl::session::log(session, log).expect("log the shell");
+        session.set_expect_timeout(Some(Duration::from_secs(30)));
+        Self {
+            session,
+            transcript,
+        }
+    }
+
+    /// Waits for `text`; panics with the end of the transcript otherwise.
+    fn expect(&mut self, text: &str) {
+        if let Err(e) = tokio::task::block_in_place(|| self.session.expect(text)) {
+            let seen = std::fs::read(&self.transcript).unwrap_or_default();
+            let seen = String::from_utf8_lossy(&seen);
+            let tail: String = seen
+                .chars()
+                .rev()
+                .take(3_000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            panic!("waiting for {text:?}: {e}\n--- the shell's last output ---\n{tail}");
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.session.send(keys).expect("send keys");
+    }
+
+    /// Types `text` and Enter.
+    fn enter(&mut self, text: &str) {
+        self.send(text);
+        self.send("\r");
+    }
+
+    /// Picks a menu entry by typing it.
+    fn choose(&mut self, entry: &str) {
+        self.expect("What would you like to do?");
+        self.enter(entry);
+    }
+
+    /// Types a bad answer, expects the hint, and erases the answer.
+    fn refused(&mut self, answer: &str, hint: &str) {
+        self.enter(answer);
+        self.expect(hint);
+        self.send(&BACKSPACE.repeat(answer.chars().count()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_shell_books_cancels_and_survives_its_node_dying() {
+    let cluster = cluster_with_show().await;
+    let config = tempfile::TempDir::new().expect("config dir");
+    let mut shell = Shell::start(&cluster, config.path());
+
+    shell.choose("Register");
+    shell.expect("Email:");
+    shell.refused("ann", "an email address");
+    shell.enter("ann@example.com");
+    shell.expect("Password:");
+    shell.enter(PASSWORD);
+    shell.expect("Password again:");
+    shell.enter(PASSWORD);
+    shell.expect("account ann@example.com created");
+
+    shell.choose("Log in");
+    shell.expect("Email:");
+    shell.enter("ann@example.com");
+    shell.expect("Password:");
+    shell.enter(PASSWORD);
+    shell.expect("logged in as ann@example.com");
+    let saved = config.path().join("session.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&saved)
+            .expect("session saved")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    shell.choose("List shows");
+    shell.expect("Gala night");
+
+    shell.choose("Show details and seat map");
+    shell.expect("Which show?");
+    shell.enter("gala");
+    shell.expect("legend:");
+    shell.expect("Seats to book:");
+    shell.refused("abc", "not a seat number");
+    shell.refused("0", "numbered from 1");
+    shell.refused("29-31", "does not exist");
+    shell.enter("5-6");
+    shell.expect("2 × 25.00 = 50.00");
+    shell.expect("How do you want to pay?");
+    shell.enter("Pay now");
+    shell.expect("Card number");
+    shell.refused("", "enter the card number");
+    shell.refused("4242424242424241", "not valid");
+    shell.enter("4242424242424242");
+    shell.expect("Expiry");
+    shell.refused("13/30", "not an expiry");
+    shell.enter("12/99");
+    shell.expect("CVC");
+    shell.refused("12", "3 or 4 digits");
+    shell.enter("123");
+    shell.expect("booked and paid: booking");
+
+    shell.choose("My bookings");
+    shell.expect("confirmed");
+
+    // The seat map now shows the seats as the user's own.
+    shell.choose("Show details and seat map");
+    shell.expect("Which show?");
+    shell.enter("gala");
+    shell.expect("5*");
+    shell.send("\x1b"); // Esc: back to the menu
+
+    shell.choose("Cancel a booking");
+    shell.expect("Which booking?");
+    shell.enter("");
+    shell.expect("refunded in full");
+    shell.enter("y");
+    shell.expect("cancelled");
+
+    // The node the shell talks to dies while the menu is up: the next
+    // action goes through another node, and a one-line notice says so.
+    shell.expect("What would you like to do?");
+    let first = *cluster.addrs.keys().next().expect("a node");
+    cluster.kill(first);
+    shell.enter("List shows");
+    shell.expect("Gala night");
+    shell.expect(&format!("{} stopped answering", cluster.addrs[&first]));
+
+    shell.choose("Log out");
+    shell.expect("logged out");
+    assert!(!saved.exists(), "the saved session is removed");
+    shell.choose("Quit");
+    tokio::task::block_in_place(|| shell.session.expect(Eof)).expect("the shell exits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scriptable_commands_print_json_and_exit_with_meaningful_codes() {
+    let cluster = cluster_with_show().await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+
+    // Administrator: log in, create a show, list users.
+    let admin_password = common::ADMIN_PASSWORD;
+    let logged = json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        admin_password,
+        "--json",
+    ]));
+    assert_eq!(logged["admin"], true);
+    let show = json(&admin(&[
+        "admin",
+        "shows",
+        "create",
+        "late",
+        "--title",
+        "Late show",
+        "--seats",
+        "12",
+        "--price-cents",
+        "900",
+        "--starts-at",
+        "2099-01-01 20:00",
+        "--json",
+    ]));
+    has_fields(
+        &show,
+        &[
+            "show_id",
+            "title",
+            "seat_count",
+            "price_cents",
+            "starts_at_ms",
+            "available",
+            "held",
+            "booked",
+        ],
+    );
+    assert_eq!(show["starts_at_ms"], 4_070_980_800_000_i64);
+
+    // A customer: register, log in, book with a card, see it, cancel it.
+    json(&user(&[
+        "register",
+        "cal@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    let refused = user(&["bookings", "list", "--json"]);
+    assert_eq!(refused.status.code(), Some(5), "not logged in yet");
+    let error: Value = serde_json::from_slice(&refused.stderr).expect("a JSON error");
+    assert_eq!(error["error"]["code"], "UNAUTHENTICATED");
+    assert!(refused.stdout.is_empty());
+    json(&user(&[
+        "login",
+        "cal@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    let card = [
+        "--card",
+        "4242424242424242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+    ];
+    let mut book = vec!["book", "late", "3-4", "--json"];
+    book.extend(card);
+    let booking = json(&user(&book));
+    has_fields(
+        &booking,
+        &[
+            "booking_id",
+            "show_id",
+            "seats",
+            "total_cents",
+            "status",
+            "payment",
+            "hold_expires_at_ms",
+            "created_at_ms",
+            "order_id",
+            "transaction_id",
+        ],
+    );
+    assert_eq!(booking["status"], "confirmed");
+    assert_eq!(booking["payment"], "charged");
+    assert_eq!(booking["total_cents"], 1_800);
+    // The same seat again: refused by the state, exit code 4, on stderr.
+    let mut again = vec!["book", "late", "3"];
+    again.extend(card);
+    let taken = user(&again);
+    assert_eq!(taken.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already booked"));
+    assert!(taken.stdout.is_empty());
+    // Bad input: exit code 2; unknown show: 3.
+    assert_eq!(user(&["book", "late", "0"]).status.code(), Some(2));
+    assert_eq!(
+        user(&["shows", "show", "nope", "--json"]).status.code(),
+        Some(3)
+    );
+
+    let map = json(&user(&["shows", "show", "late", "--json"]));
+    has_fields(&map, &["show", "seats", "mine"]);
+    assert_eq!(map["mine"], serde_json::json!([3, 4]));
+    assert_eq!(map["seats"][2]["state"], "booked");
+    let list = json(&user(&["bookings", "list", "--json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let id = booking["booking_id"].as_str().expect("id");
+    let cancelled = json(&user(&["bookings", "cancel", id, "--json"]));
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["payment"], "refunded");
+
+    // Piped output is plain tab-separated text.
+    let plain = user(&["shows", "list"]);
+    let text = String::from_utf8_lossy(&plain.stdout);
+    assert!(text.starts_with("show\ttitle\t"), "{text}");
+    assert!(!text.contains('\x1b'), "no colours when piped");
+
+    let shows = json(&user(&["shows", "list", "--json"]));
+    assert_eq!(shows.as_array().map(Vec::len), Some(2));
+    let status = json(&user(&["cluster", "status", "--json"]));
+    has_fields(&status, &["leader_id", "term", "answered_by", "nodes"]);
+    has_fields(
+        &status["nodes"][0],
+        &["node_id", "addr", "role", "term", "applied_index"],
+    );
+    let users = admin(&["admin", "users", "list", "--json"]);
+    assert_eq!(json(&users).as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        user(&["admin", "users", "list"]).status.code(),
+        Some(5),
+        "customers may not"
+    );
+
+    let out = json(&user(&["logout", "--json"]));
+    assert_eq!(out["logged_out"], true);
+    assert!(!dir.path().join("session.json").exists());
+    assert_eq!(user(&["logout"]).status.code(), Some(1), "not logged in");
+}
