@@ -121,8 +121,6 @@ struct Shell {
     connection: Connection,
     client: Client,
     out: Output,
-    /// The node that answered the previous action.
-    last_endpoint: Option<String>,
 }
 
 impl Shell {
@@ -136,7 +134,6 @@ impl Shell {
             connection,
             client,
             out: Output::new(false),
-            last_endpoint: None,
         })
     }
 
@@ -212,15 +209,12 @@ impl Shell {
     async fn status_line(&mut self) {
         let status = self.client.status().await;
         let endpoint = self.client.current_endpoint().to_owned();
-        if let Some(last) = &self.last_endpoint
-            && *last != endpoint
-        {
+        if let Some((failed, answered)) = self.client.take_failover() {
             println!(
-                "{} {last} stopped answering; continuing through {endpoint}",
+                "{} {failed} stopped answering; continuing through {answered}",
                 style("note:").yellow()
             );
         }
-        self.last_endpoint = Some(endpoint.clone());
         let who = match &self.connection.session {
             Some(s) if s.admin => format!("{} (administrator)", s.email),
             Some(s) => s.email.clone(),

@@ -1,10 +1,14 @@
 //! The Boxoffice client library, with automatic failover.
 //!
-//! A [`Client`] knows every node's address. Each call goes to the node that
-//! last answered; when that node is unreachable (connection refused, reset,
-//! UNAVAILABLE, deadline) the call moves on to the next node, round-robin,
-//! until one answers or [`MAX_ATTEMPTS`] attempts have failed. Any node can
-//! answer any call, so the client never looks for the leader.
+//! A [`Client`] knows every node's address. Writes go to the node that
+//! last answered; reads are spread over the nodes in turn. When a node is
+//! unreachable (connection refused, reset, UNAVAILABLE, its attempt's
+//! deadline) the call moves on to the next node, round-robin, until one
+//! answers, [`MAX_ATTEMPTS`] attempts have failed, or the call's deadline
+//! ([`Client::with_deadline`], [`DEFAULT_DEADLINE`] by default) has passed;
+//! the error then says which nodes were tried. Any node can answer any
+//! call, so the client never looks for the leader. [`Client::take_failover`]
+//! tells an interface that the node it used stopped answering.
 //!
 //! Writes get a request id before the first attempt and keep it on every
 //! retry, so a write whose reply was lost is never applied twice.
@@ -36,13 +40,22 @@ pub const MAX_ATTEMPTS: usize = 12;
 pub const ROUND_BACKOFF: Duration = Duration::from_millis(200);
 /// Deadline of one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Deadline of a whole call, all attempts included, unless set otherwise.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A failover client for a Boxoffice cluster.
 pub struct Client {
     endpoints: Vec<(String, Channel)>,
+    /// The node writes go to first: the last one that answered.
     current: AtomicUsize,
+    /// Turns of the read rotation.
+    reads: AtomicUsize,
     /// Bearer token sent with every call, if any.
     token: Option<String>,
+    /// Deadline of a whole call.
+    deadline: Duration,
+    /// The last node that failed before another answered, and that other.
+    failover: std::sync::Mutex<Option<(String, String)>>,
 }
 
 /// A bad endpoint list.
@@ -105,8 +118,23 @@ impl Client {
         Ok(Self {
             endpoints,
             current: AtomicUsize::new(0),
+            reads: AtomicUsize::new(0),
             token: None,
+            deadline: DEFAULT_DEADLINE,
+            failover: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The same client giving up on a call (all attempts) after `deadline`.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// If a call had to leave a node that stopped answering since the last
+    /// time this was asked: that node and the one that answered instead.
+    pub fn take_failover(&self) -> Option<(String, String)> {
+        self.failover.lock().map(|mut f| f.take()).unwrap_or(None)
     }
 
     /// The same client sending `authorization: Bearer <token>` on every call.
@@ -138,39 +166,89 @@ impl Client {
         req
     }
 
-    /// Runs `f` against one endpoint after another until one answers (any
-    /// gRPC service of the cluster; used by the typed methods below and by
-    /// the auth service for the nodes' internal API).
+    /// Runs `f` against one endpoint after another, starting with the one
+    /// that last answered, until one answers (any gRPC service of the
+    /// cluster; used by the typed methods below and by the auth service for
+    /// the nodes' internal API).
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, Status>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
+        self.attempt(self.current.load(Ordering::Relaxed), f).await
+    }
+
+    /// [`Client::call`] for reads: each starts at the next node in turn,
+    /// so that reads spread over the cluster.
+    pub async fn read<T, F, Fut>(&self, f: F) -> Result<T, Status>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        self.attempt(self.reads.fetch_add(1, Ordering::Relaxed), f)
+            .await
+    }
+
+    async fn attempt<T, F, Fut>(&self, start: usize, f: F) -> Result<T, Status>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
         let n = self.endpoints.len();
-        let start = self.current.load(Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + self.deadline;
         let mut last = Status::unavailable("no attempt made");
+        let mut failed: Option<&str> = None;
+        let mut attempts = 0;
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 && attempt % n == 0 {
-                tokio::time::sleep(ROUND_BACKOFF).await;
+                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + ROUND_BACKOFF))
+                    .await;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(Status::deadline_exceeded(format!(
+                    "no node answered within {:?} ({attempts} attempts at {}): {}",
+                    self.deadline,
+                    self.addresses(),
+                    last.message()
+                )));
             }
             let i = (start + attempt) % n;
             let (addr, channel) = &self.endpoints[i];
-            match f(channel.clone()).await {
-                Ok(v) => {
-                    self.current.store(i, Ordering::Relaxed);
-                    return Ok(v);
-                }
+            attempts += 1;
+            let outcome = match tokio::time::timeout(left, f(channel.clone())).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Status::deadline_exceeded("no answer in time")),
+            };
+            match outcome {
                 Err(status) if retriable(&status) => {
                     tracing::debug!(%addr, error = %status.message(), "node failed, trying the next one");
+                    failed = Some(addr);
                     last = status;
                 }
-                Err(status) => {
+                answered => {
                     self.current.store(i, Ordering::Relaxed);
-                    return Err(status);
+                    if let (Some(failed), Ok(mut failover)) = (failed, self.failover.lock()) {
+                        *failover = Some((failed.to_owned(), addr.clone()));
+                    }
+                    return answered;
                 }
             }
         }
-        Err(last)
+        Err(Status::new(
+            last.code(),
+            format!(
+                "no node answered ({attempts} attempts at {}): {}",
+                self.addresses(),
+                last.message()
+            ),
+        ))
+    }
+
+    /// The endpoints, comma-separated, for messages.
+    fn addresses(&self) -> String {
+        let addrs: Vec<&str> = self.endpoints.iter().map(|(a, _)| a.as_str()).collect();
+        addrs.join(", ")
     }
 
     fn booking(channel: Channel) -> BookingServiceClient<Channel> {
@@ -229,7 +307,7 @@ impl Client {
 
     /// Every show.
     pub async fn list_shows(&self, stale: bool) -> Result<Vec<v1::Show>, Status> {
-        self.call(|c| {
+        self.read(|c| {
             let req = self.request(v1::ListShowsRequest {
                 read: read_options(stale),
             });
@@ -246,7 +324,7 @@ impl Client {
         page_token: u32,
         stale: bool,
     ) -> Result<v1::GetShowResponse, Status> {
-        self.call(|c| {
+        self.read(|c| {
             let req = self.request(v1::GetShowRequest {
                 read: read_options(stale),
                 show_id: show_id.into(),
@@ -285,7 +363,7 @@ impl Client {
         seat_no: u32,
         stale: bool,
     ) -> Result<v1::GetSeatResponse, Status> {
-        self.call(|c| {
+        self.read(|c| {
             let req = self.request(v1::GetSeatRequest {
                 read: read_options(stale),
                 show_id: show_id.into(),
@@ -387,7 +465,7 @@ impl Client {
 
     /// The caller's bookings, newest first.
     pub async fn list_bookings(&self, stale: bool) -> Result<Vec<v1::Booking>, Status> {
-        self.call(|c| {
+        self.read(|c| {
             let req = self.request(v1::ListBookingsRequest {
                 read: read_options(stale),
             });
@@ -616,5 +694,49 @@ impl Client {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An address where nothing listens.
+    fn closed() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn says_which_nodes_it_tried_when_none_answers() {
+        let (a, b) = (closed(), closed());
+        let client = Client::new(&[&a, &b]).unwrap();
+        let status = client.list_shows(false).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("no node answered"), "{status:?}");
+        assert!(status.message().contains(&a) && status.message().contains(&b));
+        assert_eq!(client.take_failover(), None, "nobody answered");
+    }
+
+    #[tokio::test]
+    async fn gives_up_at_the_deadline() {
+        // Accepts connections but never speaks HTTP/2.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap().to_string();
+        let hold = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                open.push(socket);
+            }
+        });
+        let client = Client::new(&[&addr])
+            .unwrap()
+            .with_deadline(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let status = client.list_shows(false).await.unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+        assert!(status.message().contains("within 300ms"), "{status:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        hold.abort();
     }
 }
