@@ -29,7 +29,7 @@ pub struct Global {
     pub endpoints: Option<String>,
     /// The auth service's address [default: `auth` in config.toml, else
     /// 127.0.0.1:8000]
-    #[arg(long, env = "BOXOFFICE_AUTH", global = true)]
+    #[arg(long, env = "BOXOFFICE_AUTH_ENDPOINT", global = true)]
     pub auth: Option<String>,
     /// A session token to use instead of the saved session.
     #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]

@@ -35,7 +35,7 @@ Exit codes: 0 success; 1 other failure; 2 bad usage or invalid input; \
 hold ended); 5 not logged in or not allowed; 6 no node answered (retrying \
 is safe); 7 too many attempts.
 
-Settings: --endpoints / BOXOFFICE_ENDPOINTS, --auth / BOXOFFICE_AUTH, then \
+Settings: --endpoints / BOXOFFICE_ENDPOINTS, --auth / BOXOFFICE_AUTH_ENDPOINT, then \
 `config.toml` in $BOXOFFICE_CONFIG_DIR (default ~/.config/boxoffice), then \
 the local cluster. `boxoffice login` keeps the session there (mode 0600).";
 

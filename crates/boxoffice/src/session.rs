@@ -4,7 +4,7 @@
 //! Everything lives in one directory: `$BOXOFFICE_CONFIG_DIR`, or
 //! `boxoffice/` in the user's configuration directory (`~/.config` on
 //! Linux). `config.toml` may set `endpoints` (node addresses) and `auth`
-//! (the auth service); flags and `BOXOFFICE_ENDPOINTS` / `BOXOFFICE_AUTH`
+//! (the auth service); flags and `BOXOFFICE_ENDPOINTS` / `BOXOFFICE_AUTH_ENDPOINT`
 //! win over it, and the local cluster's addresses are the default.
 //! `session.json` holds the logged-in user's tokens: written atomically
 //! with mode 0600, refused if anyone else can read it, removed by

@@ -42,7 +42,7 @@ fn command(cluster: &Cluster, config_dir: &Path) -> Command {
     }
     command
         .env("BOXOFFICE_ENDPOINTS", endpoints.join(","))
-        .env("BOXOFFICE_AUTH", &cluster.auth_addr)
+        .env("BOXOFFICE_AUTH_ENDPOINT", &cluster.auth_addr)
         .env("BOXOFFICE_CONFIG_DIR", config_dir)
         .env("NO_COLOR", "1")
         .env("TERM", "xterm");

@@ -382,7 +382,14 @@ impl NodeConfig {
 }
 
 /// `BOXOFFICE_*` variables that are not settings of a node.
-const CLIENT_ENV_VARS: [&str; 3] = ["BOXOFFICE_ENDPOINTS", "BOXOFFICE_TOKEN", CRASH_AT_VAR];
+const CLIENT_ENV_VARS: [&str; 6] = [
+    "BOXOFFICE_ENDPOINTS",
+    "BOXOFFICE_AUTH_ENDPOINT",
+    "BOXOFFICE_TOKEN",
+    "BOXOFFICE_PASSWORD",
+    "BOXOFFICE_CONFIG_DIR",
+    CRASH_AT_VAR,
+];
 
 /// `BOXOFFICE_*` variables that [`NodeConfig::load`] ignores because they
 /// name no setting (a typo such as `BOXOFFICE_DATADIR`), for a warning.
