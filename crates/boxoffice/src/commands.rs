@@ -125,7 +125,7 @@ pub enum ShowsCommand {
     /// marked when logged in).
     ///
     /// JSON: {show: {show_id, title, seat_count, price_cents, starts_at_ms,
-    /// available, held, booked}, seats: [{seat_no, state}], mine: [seat_no]}
+    /// available, held, booked}, seats: [{seat_no, state}], mine: your seat numbers}
     /// where state is available, held or booked.
     Show {
         /// The show id.
