@@ -1,0 +1,3 @@
+//! The booking assistant.
+
+pub mod intent;
