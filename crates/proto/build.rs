@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "boxoffice/v1/cluster.proto",
         "boxoffice/v1/auth.proto",
         "boxoffice/v1/payment.proto",
+        "boxoffice/v1/chatbot.proto",
         "boxoffice/internal/v1/raft.proto",
         "boxoffice/internal/v1/accounts.proto",
     ];

@@ -31,6 +31,10 @@ pub struct Global {
     /// 127.0.0.1:8000]
     #[arg(long, env = "BOXOFFICE_AUTH_ENDPOINT", global = true)]
     pub auth: Option<String>,
+    /// The assistant's address [default: `chatbot` in config.toml, else
+    /// 127.0.0.1:9000]
+    #[arg(long, env = "BOXOFFICE_CHATBOT_ENDPOINT", global = true)]
+    pub chatbot: Option<String>,
     /// A session token to use instead of the saved session.
     #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
@@ -45,6 +49,7 @@ impl Global {
         Connection::open(
             self.endpoints.as_deref(),
             self.auth.as_deref(),
+            self.chatbot.as_deref(),
             self.token.as_deref(),
         )
     }
@@ -734,6 +739,75 @@ pub async fn cluster(global: &Global, command: ClusterCommand) -> anyhow::Result
         ClusterCommand::RemoveNode { id } => client.remove_node(id).await.map_err(api)?,
     };
     print_status(&Output::new(global.json), &status)
+}
+
+/// A suggestion's action, snake-cased.
+pub fn action_name(action: i32) -> &'static str {
+    use v1::SuggestionAction as A;
+    match A::try_from(action).unwrap_or(A::Unspecified) {
+        A::HoldSeats => "hold_seats",
+        A::ViewSeatMap => "view_seat_map",
+        A::ListBookings => "list_bookings",
+        A::CancelBooking => "cancel_booking",
+        A::LogIn => "log_in",
+        A::ListShows => "list_shows",
+        A::Unspecified => "unknown",
+    }
+}
+
+/// `boxoffice chatbot ask`.
+pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<()> {
+    let mut connection = global.connect()?;
+    connection.refresh_if_needed().await?;
+    let reply = connection
+        .chatbot()?
+        .ask(session, text)
+        .await
+        .map_err(api)
+        .context("asking the assistant")?;
+    let out = Output::new(global.json);
+    if out.json {
+        #[derive(Serialize)]
+        struct SuggestionJson {
+            label: String,
+            action: &'static str,
+            show_id: String,
+            seat_nos: Vec<u32>,
+            booking_id: String,
+        }
+        #[derive(Serialize)]
+        struct AskJson {
+            session_id: String,
+            reply: String,
+            intent: String,
+            confidence: f64,
+            suggestions: Vec<SuggestionJson>,
+            facts: Vec<String>,
+        }
+        return out.json(&AskJson {
+            session_id: reply.session_id,
+            reply: reply.reply,
+            intent: reply.intent,
+            confidence: reply.confidence,
+            suggestions: reply
+                .suggestions
+                .into_iter()
+                .map(|s| SuggestionJson {
+                    label: s.label,
+                    action: action_name(s.action),
+                    show_id: s.show_id,
+                    seat_nos: s.seat_nos,
+                    booking_id: s.booking_id,
+                })
+                .collect(),
+            facts: reply.facts,
+        });
+    }
+    println!("{}", reply.reply);
+    for s in &reply.suggestions {
+        println!("  → {}", s.label);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -161,6 +161,16 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The booking assistant: runs the service (gRPC, default
+    /// 127.0.0.1:9000) from a TOML config (with BOXOFFICE_CHATBOT__*
+    /// overrides); `eval` scores its intent model; `ask` asks it once.
+    Chatbot {
+        /// The service's config file; defaults and environment only if absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<ChatbotCommand>,
+    },
     /// Token signing keys.
     Keys {
         #[command(subcommand)]
@@ -168,6 +178,25 @@ enum Command {
     },
     /// Measures booking throughput and latency against a running cluster.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ChatbotCommand {
+    /// Trains the intent model on the shipped examples minus a held-out
+    /// fifth, and prints its accuracy on that fifth, a confusion table and
+    /// 5-fold cross-validation.
+    Eval,
+    /// Asks the running assistant one question (as the logged-in user).
+    ///
+    /// JSON: {session_id, reply, intent, confidence, suggestions: [{label,
+    /// action, show_id, seat_nos, booking_id}], facts}.
+    Ask {
+        /// The question.
+        text: String,
+        /// Conversation id, to carry context from one question to the next.
+        #[arg(long, default_value = "")]
+        session: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -304,6 +333,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
             boxoffice_payment::service::run(config, listener, shutdown).await?;
+            Ok(())
+        }
+        Command::Chatbot {
+            command: Some(ChatbotCommand::Eval),
+            ..
+        } => {
+            let examples = boxoffice_chatbot::intent::dataset()?;
+            let evaluation = boxoffice_chatbot::intent::evaluate(&examples)?;
+            print!("{evaluation}");
+            let cv = boxoffice_chatbot::intent::cross_validate(&examples, 5)?;
+            println!("5-fold cross-validation accuracy: {:.1}%", cv * 100.0);
+            Ok(())
+        }
+        Command::Chatbot {
+            command: Some(ChatbotCommand::Ask { text, session }),
+            ..
+        } => commands::ask(&global, &text, &session).await,
+        Command::Chatbot {
+            config,
+            command: None,
+        } => {
+            init_tracing();
+            let shutdown = up::terminated();
+            let config = boxoffice_chatbot::config::ChatbotConfig::load(config.as_deref())?;
+            let listener = TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            boxoffice_chatbot::service::run(config, listener, shutdown).await?;
             Ok(())
         }
         Command::Keys {

@@ -3,8 +3,8 @@
 //!
 //! Everything lives in one directory: `$BOXOFFICE_CONFIG_DIR`, or
 //! `boxoffice/` in the user's configuration directory (`~/.config` on
-//! Linux). `config.toml` may set `endpoints` (node addresses) and `auth`
-//! (the auth service); flags and `BOXOFFICE_ENDPOINTS` / `BOXOFFICE_AUTH_ENDPOINT`
+//! Linux). `config.toml` may set `endpoints` (node addresses), `auth`
+//! (the auth service) and `chatbot` (the assistant); flags and `BOXOFFICE_ENDPOINTS` / `BOXOFFICE_AUTH_ENDPOINT`
 //! win over it, and the local cluster's addresses are the default.
 //! `session.json` holds the logged-in user's tokens: written atomically
 //! with mode 0600, refused if anyone else can read it, removed by
@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_ENDPOINTS: [&str; 3] = ["127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053"];
 /// Default auth service address.
 pub const DEFAULT_AUTH: &str = "127.0.0.1:8000";
+/// Default address of the assistant.
+pub const DEFAULT_CHATBOT: &str = "127.0.0.1:9000";
 /// Refresh the access token when it expires within this long.
 const REFRESH_MARGIN_MS: i64 = 60_000;
 
@@ -35,6 +37,8 @@ struct FileConfig {
     endpoints: Option<Vec<String>>,
     /// Auth service address.
     auth: Option<String>,
+    /// The assistant's address.
+    chatbot: Option<String>,
 }
 
 /// A logged-in user's tokens, as kept in `session.json`.
@@ -179,6 +183,8 @@ pub struct Connection {
     pub endpoints: Vec<String>,
     /// The auth service's address.
     pub auth: String,
+    /// The assistant's address.
+    pub chatbot: String,
     /// A token given on the command line or in `BOXOFFICE_TOKEN`; it wins
     /// over the saved session.
     token_override: Option<String>,
@@ -192,6 +198,7 @@ impl Connection {
     pub fn open(
         endpoints: Option<&str>,
         auth: Option<&str>,
+        chatbot: Option<&str>,
         token: Option<&str>,
     ) -> anyhow::Result<Self> {
         let paths = Paths::locate()?;
@@ -214,11 +221,16 @@ impl Connection {
             .map(str::to_owned)
             .or(file.auth)
             .unwrap_or_else(|| DEFAULT_AUTH.to_owned());
+        let chatbot = chatbot
+            .map(str::to_owned)
+            .or(file.chatbot)
+            .unwrap_or_else(|| DEFAULT_CHATBOT.to_owned());
         let session = paths.load_session()?;
         Ok(Self {
             paths,
             endpoints,
             auth,
+            chatbot,
             token_override: token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
             session,
         })
@@ -239,6 +251,11 @@ impl Connection {
     /// A client of the auth service, with the token.
     pub fn auth(&self) -> anyhow::Result<Client> {
         Ok(Client::new(&[self.auth.as_str()])?.with_optional_token(self.token()))
+    }
+
+    /// A client of the assistant, with the token.
+    pub fn chatbot(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&[self.chatbot.as_str()])?.with_optional_token(self.token()))
     }
 
     /// Refreshes the saved session's access token if it expires soon.

@@ -53,6 +53,7 @@ enum Action {
     ChangePassword,
     Logout,
     ClusterStatus,
+    Assistant,
     CreateShow,
     UpdateShow,
     ListUsers,
@@ -72,6 +73,7 @@ impl std::fmt::Display for Action {
             Action::ChangePassword => "Change password",
             Action::Logout => "Log out",
             Action::ClusterStatus => "Cluster status",
+            Action::Assistant => "Ask the assistant",
             Action::CreateShow => "Admin: add a show",
             Action::UpdateShow => "Admin: update a show",
             Action::ListUsers => "Admin: list users",
@@ -193,7 +195,7 @@ impl Shell {
         } else {
             menu.extend([Action::Register, Action::Login]);
         }
-        menu.push(Action::ClusterStatus);
+        menu.extend([Action::Assistant, Action::ClusterStatus]);
         if self.admin() {
             menu.extend([Action::CreateShow, Action::UpdateShow, Action::ListUsers]);
         }
@@ -244,24 +246,10 @@ impl Shell {
 
     async fn act(&mut self, action: Action) -> anyhow::Result<()> {
         match action {
-            Action::ListShows => {
-                let shows = self.client.list_shows(false).await.map_err(api)?;
-                if shows.is_empty() {
-                    println!("no shows yet");
-                    return Ok(());
-                }
-                commands::print_shows(&self.out, &shows)
-            }
+            Action::ListShows => self.list_shows().await,
             Action::SeatMap => self.seat_map().await,
             Action::Book => self.book().await,
-            Action::MyBookings => {
-                let bookings = self.client.list_bookings(false).await.map_err(api)?;
-                if bookings.is_empty() {
-                    println!("no bookings yet");
-                    return Ok(());
-                }
-                commands::print_bookings(&self.out, &bookings, false)
-            }
+            Action::MyBookings => self.my_bookings().await,
             Action::Cancel => self.cancel().await,
             Action::Register => self.register().await,
             Action::Login => self.login().await,
@@ -271,6 +259,7 @@ impl Shell {
                 let status = self.client.status().await.map_err(api)?;
                 commands::print_status(&self.out, &status)
             }
+            Action::Assistant => self.assistant().await,
             Action::CreateShow => self.create_show().await,
             Action::UpdateShow => self.update_show().await,
             Action::ListUsers => {
@@ -279,6 +268,24 @@ impl Shell {
             }
             Action::Quit => Ok(()),
         }
+    }
+
+    async fn list_shows(&self) -> anyhow::Result<()> {
+        let shows = self.client.list_shows(false).await.map_err(api)?;
+        if shows.is_empty() {
+            println!("no shows yet");
+            return Ok(());
+        }
+        commands::print_shows(&self.out, &shows)
+    }
+
+    async fn my_bookings(&self) -> anyhow::Result<()> {
+        let bookings = self.client.list_bookings(false).await.map_err(api)?;
+        if bookings.is_empty() {
+            println!("no bookings yet");
+            return Ok(());
+        }
+        commands::print_bookings(&self.out, &bookings, false)
     }
 
     /// Asks which show; `None` if there is none or the user went back.
@@ -333,6 +340,15 @@ impl Shell {
     async fn seat_map(&mut self) -> anyhow::Result<()> {
         let Some(show) = self.pick_show().await? else {
             return Ok(());
+        };
+        self.seat_map_of(&show.show_id).await
+    }
+
+    /// Shows `show_id`'s seat map and books from it.
+    async fn seat_map_of(&mut self, show_id: &str) -> anyhow::Result<()> {
+        let show = v1::Show {
+            show_id: show_id.to_owned(),
+            ..v1::Show::default()
         };
         let (show, map) = self
             .client
@@ -442,6 +458,84 @@ impl Shell {
             money(paid.total_cents)
         ));
         Ok(())
+    }
+
+    /// A conversation with the assistant; its suggestions can be acted on.
+    async fn assistant(&mut self) -> anyhow::Result<()> {
+        let session = uuid::Uuid::new_v4().to_string();
+        println!("Ask about shows, seats, your bookings, payments or refunds. Esc to go back.");
+        loop {
+            let Some(question) = ask(|| {
+                Text::new("You:")
+                    .with_validator(not_empty("type a question, or Esc to go back"))
+                    .prompt()
+            })?
+            else {
+                return Ok(());
+            };
+            let chatbot = self.connection.chatbot()?;
+            let reply = spin("Thinking…", chatbot.ask(&session, &question))
+                .await
+                .map_err(api)
+                .context("the assistant did not answer")?;
+            println!("{} {}", style("Assistant:").cyan().bold(), reply.reply);
+            if reply.suggestions.is_empty() {
+                continue;
+            }
+            let mut options: Vec<String> =
+                reply.suggestions.iter().map(|s| s.label.clone()).collect();
+            options.push("Ask something else".to_owned());
+            let Some(choice) = ask(|| Select::new("Next:", options.clone()).raw_prompt())? else {
+                return Ok(());
+            };
+            let Some(chosen) = reply.suggestions.get(choice.index) else {
+                continue;
+            };
+            if let Err(e) = self.follow(chosen).await {
+                println!("{} {e:#}", style("✗").red().bold());
+            }
+        }
+    }
+
+    /// Acts on an assistant's suggestion.
+    async fn follow(&mut self, suggestion: &v1::Suggestion) -> anyhow::Result<()> {
+        use v1::SuggestionAction as A;
+        match A::try_from(suggestion.action).unwrap_or(A::Unspecified) {
+            A::HoldSeats if self.logged_in() => {
+                let page = self
+                    .client
+                    .get_show(&suggestion.show_id, 1, 1, false)
+                    .await
+                    .map_err(api)?;
+                let show = page.show.unwrap_or_default();
+                self.checkout(&show, &suggestion.seat_nos).await
+            }
+            A::HoldSeats | A::LogIn if !self.logged_in() => self.login().await,
+            A::ViewSeatMap => self.seat_map_of(&suggestion.show_id).await,
+            A::ListBookings => self.my_bookings().await,
+            A::CancelBooking => {
+                let sure = ask(|| {
+                    Confirm::new(&format!(
+                        "Cancel booking {}? A paid booking is refunded in full.",
+                        suggestion.booking_id
+                    ))
+                    .with_default(false)
+                    .prompt()
+                })?;
+                if sure != Some(true) {
+                    return Ok(());
+                }
+                let cancelled = self
+                    .client
+                    .cancel(&suggestion.booking_id)
+                    .await
+                    .map_err(api)?;
+                done(format!("booking {} cancelled", cancelled.booking_id));
+                Ok(())
+            }
+            A::ListShows => self.list_shows().await,
+            _ => Ok(()),
+        }
     }
 
     async fn cancel(&mut self) -> anyhow::Result<()> {

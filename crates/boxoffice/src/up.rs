@@ -1,7 +1,8 @@
 //! `boxoffice up`: the whole local system with one command.
 //!
-//! Three booking nodes, the auth service and the payment service, each a
-//! separate OS process (this same binary, `node`, `auth` and `payment`
+//! Three booking nodes, the auth service, the payment service and the
+//! booking assistant, each a separate OS process (this same binary, `node`,
+//! `auth`, `payment` and `chatbot`
 //! subcommands), so killing one is a real crash. Token signing keys are generated under `<data>/keys` on the
 //! first run. This is a development cluster: the password policy is
 //! relaxed and the administrator `admin@gmail.com` / `admin123` is created,
@@ -22,6 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use boxoffice_auth::config::{AdminCredentials, AuthConfig};
 use boxoffice_auth::policy::PasswordPolicy;
+use boxoffice_chatbot::config::ChatbotConfig;
 use boxoffice_client::Client;
 use boxoffice_node::config::{Member, NodeConfig};
 use boxoffice_payment::config::PaymentConfig;
@@ -60,6 +62,9 @@ pub struct UpArgs {
     /// Port of the payment service.
     #[arg(long, default_value_t = 6000)]
     payment_port: u16,
+    /// Port of the booking assistant.
+    #[arg(long, default_value_t = 9000)]
+    chatbot_port: u16,
     /// Allow a non-loopback --host although the development cluster has a
     /// well-known administrator password and a relaxed password policy.
     #[arg(long)]
@@ -127,6 +132,16 @@ fn payment_config(args: &UpArgs) -> anyhow::Result<PaymentConfig> {
         listen: format!("{}:{}", args.host, args.payment_port),
         data_dir: args.data_dir.join("payment"),
         ..PaymentConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn chatbot_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<ChatbotConfig> {
+    let config = ChatbotConfig {
+        listen: format!("{}:{}", args.host, args.chatbot_port),
+        nodes: nodes.iter().map(|n| n.listen.clone()).collect(),
+        ..ChatbotConfig::default()
     };
     config.validate()?;
     Ok(config)
@@ -260,10 +275,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let configs = node_configs(&args)?;
     let auth = auth_config(&args, &configs)?;
     let payment = payment_config(&args)?;
-    for listen in configs
-        .iter()
-        .map(|c| &c.listen)
-        .chain([&auth.listen, &payment.listen])
+    let chatbot = chatbot_config(&args, &configs)?;
+    for listen in
+        configs
+            .iter()
+            .map(|c| &c.listen)
+            .chain([&auth.listen, &payment.listen, &chatbot.listen])
     {
         StdListener::bind(listen).with_context(|| {
             format!(
@@ -283,6 +300,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     processes.push(("auth".to_owned(), "auth", toml::to_string(&auth)?));
     processes.push(("payment".to_owned(), "payment", toml::to_string(&payment)?));
+    processes.push(("chatbot".to_owned(), "chatbot", toml::to_string(&chatbot)?));
     let mut children = Vec::new();
     for (name, subcommand, config) in processes {
         let path = args.data_dir.join(format!("{name}.toml"));
@@ -326,6 +344,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     "payment service (mock card provider) on {}; test card 4242 4242 4242 4242 pays, 4000 0000 0000 9995 is declined",
                     payment.listen
                 );
+                println!("booking assistant on {}", chatbot.listen);
                 println!("  try:  boxoffice            (the interactive shell)");
                 println!("        boxoffice login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");
                 println!("        boxoffice shows list   |   boxoffice cluster status   |   Ctrl-C to stop");

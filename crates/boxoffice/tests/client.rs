@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
-use common::{Cluster, FAR_FUTURE_MS};
+use common::{Chatbot, Cluster, FAR_FUTURE_MS};
 use expectrl::{Eof, Expect, Session};
 use serde_json::Value;
 
@@ -91,9 +91,11 @@ struct Shell {
 }
 
 impl Shell {
-    fn start(cluster: &Cluster, config_dir: &Path) -> Self {
+    fn start(cluster: &Cluster, config_dir: &Path, chatbot: &Chatbot) -> Self {
         let mut command = command(cluster, config_dir);
-        command.arg("shell");
+        command
+            .arg("shell")
+            .env("BOXOFFICE_CHATBOT_ENDPOINT", &chatbot.addr);
         let session = Session::spawn(command).expect("spawn the shell");
         let transcript = config_dir.join("transcript.log");
         let log = std::fs::File::create(&transcript).expect("transcript");
@@ -120,6 +122,14 @@ impl Shell {
                 .collect();
             panic!("waiting for {text:?}: {e}\n--- the shell's last output ---\n{tail}");
         }
+    }
+
+    /// Waits for `pattern` and returns its first group.
+    fn capture(&mut self, pattern: &str) -> String {
+        let found = tokio::task::block_in_place(|| self.session.expect(expectrl::Regex(pattern)))
+            .unwrap_or_else(|e| panic!("waiting for {pattern:?}: {e}"));
+        let group = found.get(1).expect("a group");
+        String::from_utf8_lossy(group).into_owned()
     }
 
     fn send(&mut self, keys: &str) {
@@ -150,7 +160,8 @@ impl Shell {
 async fn the_shell_books_cancels_and_survives_its_node_dying() {
     let cluster = cluster_with_show().await;
     let config = tempfile::TempDir::new().expect("config dir");
-    let mut shell = Shell::start(&cluster, config.path());
+    let chatbot = Chatbot::start(&cluster).await;
+    let mut shell = Shell::start(&cluster, config.path(), &chatbot);
 
     shell.choose("Register");
     shell.expect("Email:");
@@ -220,14 +231,32 @@ async fn the_shell_books_cancels_and_survives_its_node_dying() {
     shell.enter("y");
     shell.expect("cancelled");
 
+    // The assistant answers from the cluster, and its suggestion leads
+    // straight into the checkout.
+    shell.choose("Ask the assistant");
+    shell.expect("You:");
+    shell.enter("are there two seats together for the gala night?");
+    shell.expect("Seats 1-2 of Gala night are free next to each other");
+    shell.expect("Next:");
+    shell.enter("Hold seats 1-2");
+    shell.expect("How do you want to pay?");
+    shell.send("\x1b"); // Esc: no payment
+    shell.expect("You:");
+    shell.send("\x1b"); // Esc: back to the menu
+
     // The node the shell talks to dies while the menu is up: the next
     // action goes through another node, and a one-line notice says so.
+    let answering = shell.capture(r"answered by (\S+) ");
     shell.expect("What would you like to do?");
-    let first = *cluster.addrs.keys().next().expect("a node");
-    cluster.kill(first);
+    let (&id, _) = cluster
+        .addrs
+        .iter()
+        .find(|(_, addr)| **addr == answering)
+        .expect("the answering node is one of the cluster's");
+    cluster.kill(id);
     shell.enter("List shows");
     shell.expect("Gala night");
-    shell.expect(&format!("{} stopped answering", cluster.addrs[&first]));
+    shell.expect(&format!("{answering} stopped answering"));
 
     shell.choose("Log out");
     shell.expect("logged out");

@@ -153,7 +153,7 @@ pub fn split(examples: &[Example]) -> (Vec<Example>, Vec<Example>) {
     for example in examples {
         let n = seen.entry(example.intent).or_default();
         *n += 1;
-        if *n % 5 == 0 {
+        if n.is_multiple_of(5) {
             test.push(example.clone());
         } else {
             train.push(example.clone());
@@ -331,12 +331,16 @@ impl Classifier {
         let x = v.insert_axis(ndarray::Axis(0));
         let probabilities = self.model.predict_probabilities(&x);
         let classes = self.model.classes();
-        let (best, p) = probabilities
-            .row(0)
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, f64::MIN), |best, (i, p)| if p > best.1 { (i, p) } else { best });
+        let (best, p) =
+            probabilities
+                .row(0)
+                .iter()
+                .copied()
+                .enumerate()
+                .fold(
+                    (0, f64::MIN),
+                    |best, (i, p)| if p > best.1 { (i, p) } else { best },
+                );
         let intent = classes
             .get(best)
             .and_then(|c| Intent::ALL.get(*c))

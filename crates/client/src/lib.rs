@@ -26,6 +26,7 @@ use std::time::Duration;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::auth_service_client::AuthServiceClient;
 use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
+use boxoffice_proto::v1::chatbot_service_client::ChatbotServiceClient;
 use boxoffice_proto::v1::cluster_service_client::ClusterServiceClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
@@ -125,6 +126,19 @@ impl Client {
         })
     }
 
+    /// A client of the same nodes over the same connections, sending
+    /// `token` instead (a service acting for many users uses one per call).
+    pub fn for_token(&self, token: Option<&str>) -> Self {
+        Self {
+            endpoints: self.endpoints.clone(),
+            current: AtomicUsize::new(self.current.load(Ordering::Relaxed)),
+            reads: AtomicUsize::new(self.reads.load(Ordering::Relaxed)),
+            token: token.map(|t| t.trim().to_owned()),
+            deadline: self.deadline,
+            failover: std::sync::Mutex::new(None),
+        }
+    }
+
     /// The same client giving up on a call (all attempts) after `deadline`.
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
@@ -175,21 +189,25 @@ impl Client {
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        self.attempt(self.current.load(Ordering::Relaxed), f).await
+        self.attempt(self.current.load(Ordering::Relaxed), true, f)
+            .await
     }
 
     /// [`Client::call`] for reads: each starts at the next node in turn,
-    /// so that reads spread over the cluster.
+    /// so that reads spread over the cluster; they leave the node that
+    /// writes go to as it is, unless it failed.
     pub async fn read<T, F, Fut>(&self, f: F) -> Result<T, Status>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        self.attempt(self.reads.fetch_add(1, Ordering::Relaxed), f)
+        self.attempt(self.reads.fetch_add(1, Ordering::Relaxed), false, f)
             .await
     }
 
-    async fn attempt<T, F, Fut>(&self, start: usize, f: F) -> Result<T, Status>
+    /// Tries the nodes from `start` on; `sticky` calls make the node that
+    /// answers the one the next `call` starts with.
+    async fn attempt<T, F, Fut>(&self, start: usize, sticky: bool, f: F) -> Result<T, Status>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
@@ -227,7 +245,9 @@ impl Client {
                     last = status;
                 }
                 answered => {
-                    self.current.store(i, Ordering::Relaxed);
+                    if sticky || failed.is_some_and(|f| f == self.current_endpoint()) {
+                        self.current.store(i, Ordering::Relaxed);
+                    }
                     if let (Some(failed), Ok(mut failover)) = (failed, self.failover.lock()) {
                         *failover = Some((failed.to_owned(), addr.clone()));
                     }
@@ -621,6 +641,20 @@ impl Client {
         self.call(|c| {
             let req = self.request(v1::LogoutRequest {});
             async move { AuthServiceClient::new(c).logout(req).await.map(drop) }
+        })
+        .await
+    }
+
+    /// Asks the assistant (a client of the chatbot service) one question
+    /// in conversation `session_id` (empty: a new one).
+    pub async fn ask(&self, session_id: &str, text: &str) -> Result<v1::AskResponse, Status> {
+        let msg = v1::AskRequest {
+            session_id: session_id.into(),
+            text: text.into(),
+        };
+        self.call(|c| {
+            let req = self.request(msg.clone());
+            async move { Ok(ChatbotServiceClient::new(c).ask(req).await?.into_inner()) }
         })
         .await
     }

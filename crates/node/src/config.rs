@@ -382,9 +382,10 @@ impl NodeConfig {
 }
 
 /// `BOXOFFICE_*` variables that are not settings of a node.
-const CLIENT_ENV_VARS: [&str; 6] = [
+const CLIENT_ENV_VARS: [&str; 7] = [
     "BOXOFFICE_ENDPOINTS",
     "BOXOFFICE_AUTH_ENDPOINT",
+    "BOXOFFICE_CHATBOT_ENDPOINT",
     "BOXOFFICE_TOKEN",
     "BOXOFFICE_PASSWORD",
     "BOXOFFICE_CONFIG_DIR",

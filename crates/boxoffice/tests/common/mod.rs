@@ -527,3 +527,51 @@ impl Drop for Cluster {
 pub fn node(s: &GetStatusResponse, id: u64) -> Option<&NodeStatus> {
     s.nodes.iter().find(|n| n.node_id == id)
 }
+
+/// The booking assistant, in this process, reading from `cluster`.
+pub struct Chatbot {
+    pub addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Chatbot {
+    pub async fn start(cluster: &Cluster) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind chatbot");
+        let addr = listener.local_addr().expect("chatbot addr").to_string();
+        let config = boxoffice_chatbot::config::ChatbotConfig {
+            listen: addr.clone(),
+            nodes: cluster.addrs.values().cloned().collect(),
+            ..boxoffice_chatbot::config::ChatbotConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            boxoffice_chatbot::service::run(config, listener, stopped)
+                .await
+                .expect("chatbot");
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+        }
+    }
+
+    /// A client of the assistant, as `token`'s holder (or anonymous).
+    pub fn client(&self, token: Option<&str>) -> Client {
+        Client::new(&[self.addr.as_str()])
+            .expect("chatbot client")
+            .with_optional_token(token)
+    }
+}
+
+impl Drop for Chatbot {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

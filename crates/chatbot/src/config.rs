@@ -1,0 +1,91 @@
+//! The chatbot's configuration: defaults, then a TOML file, then
+//! `BOXOFFICE_CHATBOT__*` environment variables, then validation.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::Env;
+use serde::{Deserialize, Serialize};
+
+use crate::llm::LlmConfig;
+
+/// Everything the chatbot needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatbotConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Booking nodes to read from (host:port); any node answers.
+    pub nodes: Vec<String>,
+    /// A policies file replacing the built-in one (see `policies.toml`).
+    pub policies: Option<PathBuf>,
+    /// How long a conversation is remembered after its last message, s.
+    pub session_ttl_secs: u64,
+    /// Most conversations remembered at once (the oldest go first).
+    pub max_sessions: usize,
+    /// The optional generative backend that phrases replies.
+    pub llm: Option<LlmConfig>,
+}
+
+impl Default for ChatbotConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9000".into(),
+            nodes: vec![
+                "127.0.0.1:50051".into(),
+                "127.0.0.1:50052".into(),
+                "127.0.0.1:50053".into(),
+            ],
+            policies: None,
+            session_ttl_secs: 30 * 60,
+            max_sessions: 10_000,
+            llm: None,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be read or parsed.
+    #[error(transparent)]
+    Load(#[from] boxoffice_config::LoadError),
+    /// Inconsistent.
+    #[error("invalid chatbot configuration: {0}")]
+    Invalid(String),
+}
+
+impl ChatbotConfig {
+    /// Defaults, then `path` (if given), then `BOXOFFICE_CHATBOT__*`, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config: Self =
+            boxoffice_config::load(path, Env::prefixed("BOXOFFICE_CHATBOT__").split("__"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "listen = {:?} is not an ip:port address",
+                self.listen
+            ));
+        }
+        if self.nodes.is_empty() {
+            return bad("nodes must name at least one booking node".into());
+        }
+        if self.session_ttl_secs == 0 || self.max_sessions == 0 {
+            return bad("session_ttl_secs and max_sessions must be at least 1".into());
+        }
+        if let Some(llm) = &self.llm {
+            if !llm.url.starts_with("http://") {
+                return bad(format!("llm.url {:?} must be an http:// URL", llm.url));
+            }
+            if llm.model.trim().is_empty() {
+                return bad("llm.model must not be empty".into());
+            }
+        }
+        Ok(())
+    }
+}
