@@ -17,6 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "boxoffice/v1/chatbot.proto",
         "boxoffice/internal/v1/raft.proto",
         "boxoffice/internal/v1/accounts.proto",
+        "legacy/auth.proto",
+        "legacy/booking.proto",
+        "legacy/payment.proto",
+        "legacy/chatbot.proto",
     ];
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()

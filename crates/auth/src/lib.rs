@@ -10,6 +10,8 @@
 //! - [`throttle`]: login throttling per account and per client address.
 //! - [`authenticator`]: bearer tokens of incoming calls to a `Caller`,
 //!   with a cache of verified tokens (nodes and the auth service).
+//! - [`service`]: the auth service, `boxoffice.v1.AuthService`; [`legacy`]:
+//!   the old system's `auth.AuthService` on the same port, an adapter.
 //!
 //! Invariants: a token verifies only with algorithm EdDSA, a known `kid`,
 //! the right issuer, audience and kind, and an unexpired `exp`; a token's
@@ -22,6 +24,7 @@
 pub mod authenticator;
 pub mod config;
 pub mod keys;
+pub mod legacy;
 pub mod password;
 pub mod policy;
 pub mod service;

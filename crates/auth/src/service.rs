@@ -18,6 +18,7 @@ use boxoffice_proto::internal::v1::account_service_client::AccountServiceClient;
 use boxoffice_proto::internal::v1::{
     Account, ApplyRequest, ListAccountsRequest, LookupUserRequest, lookup_user_request,
 };
+use boxoffice_proto::legacy::auth::auth_service_server::AuthServiceServer as LegacyAuthServiceServer;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::auth_service_server::{AuthService, AuthServiceServer};
 use tonic::{Request as GrpcRequest, Response, Status};
@@ -517,7 +518,13 @@ pub async fn run(
     info!(listen = %config.listen, policy = ?config.password_policy, "auth service serving");
     tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(AuthServiceServer::from_arc(api).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(
+            AuthServiceServer::from_arc(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            LegacyAuthServiceServer::new(crate::legacy::LegacyAuth::new(api))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,

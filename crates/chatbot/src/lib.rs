@@ -11,6 +11,7 @@
 //! - [`policies`]: the policy answers, from one file the operator edits.
 //! - [`llm`]: an optional OpenAI-compatible endpoint that only rephrases.
 //! - [`config`], [`service`]: `boxoffice.v1.ChatbotService` over gRPC.
+//! - [`legacy`]: the old system's `chatbot.Chatbot`, an adapter.
 //!
 //! Invariants: the assistant only reads; it never books, cancels or
 //! changes anything, whatever it is told, and it sees a user's bookings
@@ -24,6 +25,7 @@ pub mod assistant;
 pub mod config;
 pub mod entities;
 pub mod intent;
+pub mod legacy;
 pub mod llm;
 pub mod policies;
 pub mod service;

@@ -174,8 +174,14 @@ pub async fn run(
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(
-            ChatbotServiceServer::new(ChatbotApi::new(assistant))
+            ChatbotServiceServer::new(ChatbotApi::new(assistant.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            boxoffice_proto::legacy::chatbot::chatbot_server::ChatbotServer::new(
+                crate::legacy::LegacyChatbot::new(assistant),
+            )
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

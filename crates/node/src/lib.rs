@@ -6,6 +6,8 @@
 //! - `boxoffice.v1.ClusterService` ([`cluster`]): status and membership;
 //! - `boxoffice.internal.v1.AccountService` ([`accounts`]): accounts, for
 //!   the auth service only (service token required);
+//! - `booking.BookingService` ([`legacy`]): the old system's contract, a
+//!   thin adapter over the above for its unmodified clients;
 //! - `boxoffice.internal.v1.RaftService`: Raft RPCs and forwarding between nodes;
 //! - gRPC health checking and reflection.
 //!
@@ -33,6 +35,7 @@ pub mod cluster;
 pub mod config;
 pub mod coordinator;
 pub mod crash;
+pub mod legacy;
 pub mod service;
 
 use std::future::Future;
@@ -40,6 +43,7 @@ use std::sync::Arc;
 
 use boxoffice_proto::internal::v1::account_service_server::AccountServiceServer;
 
+use boxoffice_proto::legacy::booking::booking_service_server::BookingServiceServer as LegacyBookingServiceServer;
 use boxoffice_proto::v1::booking_service_server::BookingServiceServer;
 use boxoffice_proto::v1::cluster_service_server::ClusterServiceServer;
 use boxoffice_raft::RaftNode;
@@ -131,6 +135,12 @@ pub async fn run(
     health
         .set_serving::<ClusterServiceServer<cluster::ClusterApi>>()
         .await;
+    let booking = Arc::new(service::BookingApi::new(
+        service::Replica::new(node.clone()),
+        auth.clone(),
+        config.booking.max_seats_per_user_per_show,
+        checkout,
+    ));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(boxoffice_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -145,11 +155,13 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            BookingServiceServer::new(service::BookingApi::new(
+            BookingServiceServer::from_arc(booking.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            LegacyBookingServiceServer::new(legacy::LegacyBooking::new(
+                booking,
                 service::Replica::new(node.clone()),
-                auth.clone(),
-                config.booking.max_seats_per_user_per_show,
-                checkout,
             ))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )

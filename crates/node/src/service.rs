@@ -161,6 +161,11 @@ impl BookingApi {
         }
     }
 
+    /// Whether this cluster takes payments (bookings are checkouts).
+    pub fn takes_payments(&self) -> bool {
+        self.checkout.is_some()
+    }
+
     /// The checkout, or FAILED_PRECONDITION if this cluster takes no payments.
     fn checkout(&self) -> Result<&Checkout, Status> {
         self.checkout.as_ref().ok_or_else(|| {

@@ -7,6 +7,7 @@
 //!   keys, every reply after the commit.
 //! - [`config`]: listen address, data directory, injectable faults.
 //! - [`service`]: `boxoffice.v1.PaymentService` over gRPC.
+//! - [`legacy`]: the old system's `payment.PaymentService`, an adapter.
 //!
 //! Invariants: a charge acknowledged is on disk; an idempotency key is
 //! bound to one set of parameters and one transaction forever; a refund is
@@ -19,4 +20,5 @@
 pub mod cards;
 pub mod config;
 pub mod ledger;
+pub mod legacy;
 pub mod service;

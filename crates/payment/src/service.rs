@@ -369,7 +369,14 @@ pub async fn run(
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(
-            PaymentServiceServer::from_arc(api).max_decoding_message_size(MAX_REQUEST_BYTES),
+            PaymentServiceServer::from_arc(api.clone())
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            boxoffice_proto::legacy::payment::payment_service_server::PaymentServiceServer::new(
+                crate::legacy::LegacyPayment::new(api),
+            )
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -60,5 +60,27 @@ pub mod internal {
     }
 }
 
+/// The old system's contract (packages `auth`, `booking`, `payment`,
+/// `chatbot`), kept on the wire for its clients; see `proto/legacy`.
+#[allow(missing_docs, clippy::all)]
+pub mod legacy {
+    /// Package `auth`.
+    pub mod auth {
+        tonic::include_proto!("auth");
+    }
+    /// Package `booking`.
+    pub mod booking {
+        tonic::include_proto!("booking");
+    }
+    /// Package `payment`.
+    pub mod payment {
+        tonic::include_proto!("payment");
+    }
+    /// Package `chatbot`.
+    pub mod chatbot {
+        tonic::include_proto!("chatbot");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every proto file, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("boxoffice_descriptor");

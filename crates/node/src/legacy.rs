@@ -1,0 +1,270 @@
+//! The old system's `booking.BookingService`, kept on the wire for its
+//! clients: a thin adapter over this node's `boxoffice.v1.BookingService`
+//! (writes, the checkout saga, authorization) and its replica (reads).
+//!
+//! Mapping: the session token travels in `user_id` and becomes the bearer
+//! token of the v1 call; `correlation_id` is the request id; the legacy
+//! test cards become the payment service's test cards (`9999` the declined
+//! one, anything else the one that pays), so the legacy rule holds while
+//! the checkout is the real one. Domain refusals are `success: false` with
+//! a plain message ("already reserved" for a taken seat, "payment" for a
+//! declined card); only UNAVAILABLE (no leader yet) stays a gRPC error, so
+//! that old clients try the next node.
+
+use std::sync::Arc;
+
+use boxoffice_core::{BookingId, Seat, SeatNo, ShowId, State};
+use boxoffice_proto::legacy::booking as legacy;
+use boxoffice_proto::legacy::booking::booking_service_server::BookingService as LegacyBookingService;
+use boxoffice_proto::v1;
+use boxoffice_proto::v1::booking_service_server::BookingService;
+use tonic::{Code, Request, Response, Status};
+
+use crate::service::{BookingApi, MAX_SEAT_PAGE, Replica};
+
+/// The declined legacy test card.
+pub const DECLINED_LEGACY_CARD: &str = "9999";
+/// Seats per `ListSeats` page when the client does not say.
+const DEFAULT_PAGE: i32 = 100;
+/// Start time of a show made by `AddShow` (the old contract has none): a year on.
+const LEGACY_SHOW_LEAD_MS: i64 = 365 * 24 * 3600 * 1000;
+
+/// The legacy booking service of one node.
+pub struct LegacyBooking {
+    api: Arc<BookingApi>,
+    replica: Replica,
+}
+
+impl LegacyBooking {
+    /// The adapter over `api` and its `replica`.
+    pub fn new(api: Arc<BookingApi>, replica: Replica) -> Self {
+        Self { api, replica }
+    }
+}
+
+/// A v1 request carrying the legacy session token as its bearer token.
+fn authorized<T>(token: &str, msg: T) -> Request<T> {
+    let mut req = Request::new(msg);
+    if let Ok(value) = format!("Bearer {}", token.trim()).parse() {
+        req.metadata_mut().insert("authorization", value);
+    }
+    req
+}
+
+/// A v1 failure as a legacy message; UNAVAILABLE stays an error so that
+/// old clients move on to the next node.
+fn refusal(status: Status) -> Result<String, Status> {
+    let message = status.message().to_owned();
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded => Err(status),
+        Code::Unauthenticated => Ok(format!("invalid session: {message}")),
+        Code::FailedPrecondition
+            if message.contains("already booked") || message.contains("already taken") =>
+        {
+            Ok(format!("{message} (already reserved)"))
+        }
+        _ => Ok(message),
+    }
+}
+
+/// The card the checkout is given for a legacy card number.
+fn card(legacy: &str) -> v1::Card {
+    let number = if legacy.trim() == DECLINED_LEGACY_CARD {
+        "4000000000009995"
+    } else {
+        "4242424242424242"
+    };
+    v1::Card {
+        number: number.into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
+/// Seat `no` of `show` in the legacy form.
+fn seat(state: &State, show: &ShowId, no: u32) -> Option<legacy::Seat> {
+    let found = state.show(show)?;
+    let taken = match found.seat(SeatNo(no))? {
+        Seat::Available => None,
+        Seat::Held(id) | Seat::Booked(id) => Some(id),
+    };
+    let booking = taken.and_then(|id: BookingId| state.booking(id));
+    Some(legacy::Seat {
+        seat_id: i32::try_from(no).unwrap_or(i32::MAX),
+        show_id: show.to_string(),
+        reserved: taken.is_some(),
+        reserved_by: booking.map(|b| b.user.to_string()).unwrap_or_default(),
+        reserved_at: booking.map(|b| b.created_at.0).unwrap_or_default(),
+        booking_id: taken.map(|id| id.to_string()).unwrap_or_default(),
+        price_cents: found.price_cents,
+    })
+}
+
+fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+#[tonic::async_trait]
+impl LegacyBookingService for LegacyBooking {
+    async fn add_show(
+        &self,
+        req: Request<legacy::AddShowRequest>,
+    ) -> Result<Response<legacy::AddShowResponse>, Status> {
+        let r = req.into_inner();
+        let reply = |success: bool, message: String| {
+            Ok(Response::new(legacy::AddShowResponse { success, message }))
+        };
+        let (Ok(seats), true) = (u32::try_from(r.total_seats), r.total_seats > 0) else {
+            return reply(false, "total_seats must be at least 1".into());
+        };
+        let create = v1::CreateShowRequest {
+            request_id: String::new(),
+            show_id: r.show_id.clone(),
+            title: r.show_id.clone(),
+            seat_count: seats,
+            price_cents: r.price_cents,
+            starts_at_ms: boxoffice_raft::proposer::now_ms() + LEGACY_SHOW_LEAD_MS,
+        };
+        let status = match self.api.create_show(authorized(&r.user_id, create)).await {
+            Ok(_) => return reply(true, format!("show {} added", r.show_id)),
+            Err(status) => status,
+        };
+        if status.code() != Code::AlreadyExists {
+            return reply(false, refusal(status)?);
+        }
+        let update = v1::UpdateShowRequest {
+            request_id: String::new(),
+            show_id: r.show_id.clone(),
+            title: None,
+            seat_count: Some(seats),
+            price_cents: Some(r.price_cents),
+            starts_at_ms: None,
+        };
+        match self.api.update_show(authorized(&r.user_id, update)).await {
+            Ok(_) => reply(true, format!("show {} updated", r.show_id)),
+            Err(status) => reply(false, refusal(status)?),
+        }
+    }
+
+    async fn list_shows(
+        &self,
+        _req: Request<legacy::ListShowsRequest>,
+    ) -> Result<Response<legacy::ListShowsResponse>, Status> {
+        let shows = self
+            .api
+            .list_shows(Request::new(v1::ListShowsRequest::default()))
+            .await?
+            .into_inner()
+            .shows
+            .into_iter()
+            .map(|s| legacy::ShowInfo {
+                show_id: s.show_id,
+                total_seats: count(s.seat_count),
+                price_cents: s.price_cents,
+                available_seats: count(s.available),
+                booked_seats: count(s.booked.saturating_add(s.held)),
+            })
+            .collect();
+        Ok(Response::new(legacy::ListShowsResponse { shows }))
+    }
+
+    async fn book_seat(
+        &self,
+        req: Request<legacy::BookRequest>,
+    ) -> Result<Response<legacy::BookResponse>, Status> {
+        let r = req.into_inner();
+        let failed = |message: String| {
+            Ok(Response::new(legacy::BookResponse {
+                success: false,
+                message,
+                ..legacy::BookResponse::default()
+            }))
+        };
+        let Ok(seat_no) = u32::try_from(r.seat_id) else {
+            return failed(format!(
+                "seat {} does not exist: seats start at 1",
+                r.seat_id
+            ));
+        };
+        let takes_payments = self.api.takes_payments();
+        if !takes_payments && r.payment_token.trim() == DECLINED_LEGACY_CARD {
+            return failed("payment declined: card 9999 is refused; nothing was booked".into());
+        }
+        let book = v1::BookSeatsRequest {
+            request_id: r.correlation_id.clone(),
+            show_id: r.show_id.clone(),
+            seat_nos: vec![seat_no],
+            card: takes_payments.then(|| card(&r.payment_token)),
+        };
+        let booking = match self.api.book_seats(authorized(&r.user_id, book)).await {
+            Ok(reply) => reply.into_inner().booking.unwrap_or_default(),
+            Err(status) => return failed(refusal(status)?),
+        };
+        let show = ShowId(r.show_id.clone());
+        let seat = self
+            .replica
+            .read(true, |state| seat(state, &show, seat_no))
+            .await?;
+        Ok(Response::new(legacy::BookResponse {
+            success: true,
+            message: format!("seat {seat_no} of {} booked", r.show_id),
+            booking_id: booking.booking_id,
+            seat,
+        }))
+    }
+
+    async fn query_seat(
+        &self,
+        req: Request<legacy::QueryRequest>,
+    ) -> Result<Response<legacy::QueryResponse>, Status> {
+        let r = req.into_inner();
+        let show = ShowId(r.show_id.clone());
+        let no = u32::try_from(r.seat_id).unwrap_or(0);
+        let found = self.replica.read(false, |s| seat(s, &show, no)).await?;
+        let seat = found.ok_or_else(|| {
+            Status::not_found(format!("show {} has no seat {}", r.show_id, r.seat_id))
+        })?;
+        Ok(Response::new(legacy::QueryResponse {
+            available: !seat.reserved,
+            seat: Some(seat),
+        }))
+    }
+
+    async fn list_seats(
+        &self,
+        req: Request<legacy::ListSeatsRequest>,
+    ) -> Result<Response<legacy::ListSeatsResponse>, Status> {
+        let r = req.into_inner();
+        let size = match r.page_size {
+            0 => DEFAULT_PAGE,
+            n if n < 0 || n > i32::try_from(MAX_SEAT_PAGE).unwrap_or(i32::MAX) => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size must be 1 to {MAX_SEAT_PAGE}"
+                )));
+            }
+            n => n,
+        };
+        let first = u32::try_from(r.page_token.max(1)).unwrap_or(1);
+        let size = u32::try_from(size).unwrap_or(1);
+        let show = ShowId(r.show_id.clone());
+        let page = self
+            .replica
+            .read(false, |state| {
+                let count = state.show(&show)?.seat_count();
+                let last = first.saturating_add(size - 1).min(count);
+                let seats: Vec<legacy::Seat> = (first..=last)
+                    .filter_map(|no| seat(state, &show, no))
+                    .collect();
+                let next = if last < count { last + 1 } else { 0 };
+                Some((seats, next))
+            })
+            .await?;
+        let (seats, next) =
+            page.ok_or_else(|| Status::not_found(format!("show {} not found", r.show_id)))?;
+        Ok(Response::new(legacy::ListSeatsResponse {
+            seats,
+            next_page_token: i32::try_from(next).unwrap_or(0),
+        }))
+    }
+}

@@ -1,0 +1,149 @@
+//! The old system's `payment.PaymentService`, kept on the wire for its
+//! clients: a thin adapter over [`PaymentApi`] and the same ledger. Legacy
+//! card numbers are test tokens: `9999` is declined, any other pays (they
+//! become the documented test cards that do so, so only those cards' last
+//! four digits reach the ledger).
+
+use std::sync::Arc;
+
+use boxoffice_proto::legacy::payment as legacy;
+use boxoffice_proto::legacy::payment::payment_service_server::PaymentService as LegacyPaymentService;
+use boxoffice_proto::v1;
+use boxoffice_proto::v1::payment_service_server::PaymentService;
+use tonic::{Code, Request, Response, Status};
+
+use crate::service::PaymentApi;
+
+/// The declined legacy test card.
+pub const DECLINED_LEGACY_CARD: &str = "9999";
+
+/// The legacy payment service.
+pub struct LegacyPayment {
+    api: Arc<PaymentApi>,
+}
+
+impl LegacyPayment {
+    /// The adapter over `api`.
+    pub fn new(api: Arc<PaymentApi>) -> Self {
+        Self { api }
+    }
+}
+
+fn status_name(status: i32) -> &'static str {
+    match v1::TransactionStatus::try_from(status).unwrap_or(v1::TransactionStatus::Unspecified) {
+        v1::TransactionStatus::Succeeded => "SUCCEEDED",
+        v1::TransactionStatus::Declined => "DECLINED",
+        v1::TransactionStatus::Refunded => "REFUNDED",
+        v1::TransactionStatus::Unspecified => "UNKNOWN",
+    }
+}
+
+#[tonic::async_trait]
+impl LegacyPaymentService for LegacyPayment {
+    async fn process_payment(
+        &self,
+        req: Request<legacy::PaymentRequest>,
+    ) -> Result<Response<legacy::PaymentResponse>, Status> {
+        let r = req.into_inner();
+        let number = if r.card_number.trim() == DECLINED_LEGACY_CARD {
+            "4000000000009995"
+        } else {
+            "4242424242424242"
+        };
+        let key = if r.correlation_id.is_empty() {
+            format!("legacy-{}", uuid::Uuid::new_v4().simple())
+        } else {
+            r.correlation_id
+        };
+        let charge = v1::ChargeRequest {
+            idempotency_key: key,
+            user_id: if r.user_id.is_empty() {
+                "legacy".into()
+            } else {
+                r.user_id
+            },
+            amount_cents: r.amount_cents,
+            currency: if r.currency.is_empty() {
+                "EUR".into()
+            } else {
+                r.currency.to_uppercase()
+            },
+            card: Some(v1::Card {
+                number: number.into(),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+            }),
+            description: r.metadata.chars().take(200).collect(),
+        };
+        let response = match self.api.charge(Request::new(charge)).await {
+            Ok(reply) => {
+                let tx = reply.into_inner().transaction.unwrap_or_default();
+                let succeeded = tx.status == v1::TransactionStatus::Succeeded as i32;
+                legacy::PaymentResponse {
+                    success: succeeded,
+                    message: if succeeded {
+                        "payment accepted".into()
+                    } else {
+                        format!("payment declined: {}", tx.decline_reason)
+                    },
+                    status: status_name(tx.status).into(),
+                    transaction_id: tx.transaction_id,
+                }
+            }
+            Err(status) if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) => {
+                return Err(status);
+            }
+            Err(status) => legacy::PaymentResponse {
+                success: false,
+                transaction_id: String::new(),
+                status: "FAILED".into(),
+                message: format!("payment failed: {}", status.message()),
+            },
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn query_transaction(
+        &self,
+        req: Request<legacy::QueryTransactionRequest>,
+    ) -> Result<Response<legacy::QueryTransactionResponse>, Status> {
+        let id = req.into_inner().transaction_id;
+        let query = v1::GetTransactionRequest {
+            transaction_id: id.clone(),
+            idempotency_key: String::new(),
+        };
+        let response = match self.api.get_transaction(Request::new(query)).await {
+            Ok(reply) => {
+                let tx = reply.into_inner().transaction.unwrap_or_default();
+                let raw = serde_json::json!({
+                    "transaction_id": tx.transaction_id,
+                    "status": status_name(tx.status),
+                    "amount_cents": tx.amount_cents,
+                    "currency": tx.currency,
+                    "card_last4": tx.card_last4,
+                    "created_at_ms": tx.created_at_ms,
+                });
+                legacy::QueryTransactionResponse {
+                    transaction_id: tx.transaction_id,
+                    status: status_name(tx.status).into(),
+                    amount_cents: tx.amount_cents,
+                    currency: tx.currency,
+                    created_at: tx.created_at_ms,
+                    raw_response: raw.to_string(),
+                }
+            }
+            Err(status)
+                if status.code() == Code::NotFound || status.code() == Code::InvalidArgument =>
+            {
+                legacy::QueryTransactionResponse {
+                    transaction_id: id,
+                    status: "NOT_FOUND".into(),
+                    ..legacy::QueryTransactionResponse::default()
+                }
+            }
+            Err(status) => return Err(status),
+        };
+        Ok(Response::new(response))
+    }
+}
