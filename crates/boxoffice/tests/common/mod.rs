@@ -30,6 +30,9 @@ use tempfile::TempDir;
 /// The administrator the test auth service bootstraps; `token("admin")` logs in as it.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "an operator passphrase";
+/// The administrator of a development cluster ([`Cluster::start_development`]),
+/// as `boxoffice up` creates it and the old clients log in.
+pub const DEV_ADMIN: (&str, &str) = ("admin@gmail.com", "admin123");
 /// Every other test user's password.
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -55,6 +58,9 @@ pub struct Cluster {
     pub payment_addr: Option<String>,
     /// The payment service process, while it runs.
     payment_proc: Mutex<Option<Child>>,
+    /// Whether this is a development cluster (relaxed passwords, the
+    /// development administrator).
+    development: bool,
     /// Crash points (`BOXOFFICE_CRASH_AT`) given to nodes spawned from now on.
     pub crash_at: Mutex<Option<String>>,
 }
@@ -67,7 +73,21 @@ fn free_addr() -> String {
 impl Cluster {
     /// Starts nodes 1..=n as a new cluster and waits for a leader.
     pub async fn start(n: u64, tuning: RaftTuning) -> Self {
-        Self::start_with(n, tuning, None, None).await
+        Self::start_with(n, tuning, None, None, PasswordPolicy::Strict).await
+    }
+
+    /// A 3-node paid cluster set up like `boxoffice up`'s development one
+    /// (relaxed password policy), for the old system's clients.
+    pub async fn start_development() -> Self {
+        let payment = PaymentSettings::default();
+        Self::start_with(
+            3,
+            RaftTuning::default(),
+            Some(payment),
+            None,
+            PasswordPolicy::Development,
+        )
+        .await
     }
 
     /// [`Cluster::start`] with a payment service process and nodes that
@@ -79,7 +99,7 @@ impl Cluster {
         payment: PaymentSettings,
         crash_at: Option<&str>,
     ) -> Self {
-        Self::start_with(n, tuning, Some(payment), crash_at).await
+        Self::start_with(n, tuning, Some(payment), crash_at, PasswordPolicy::Strict).await
     }
 
     async fn start_with(
@@ -87,6 +107,7 @@ impl Cluster {
         tuning: RaftTuning,
         payment: Option<PaymentSettings>,
         crash_at: Option<&str>,
+        password_policy: PasswordPolicy,
     ) -> Self {
         let addrs: BTreeMap<u64, String> = (1..=n).map(|id| (id, free_addr())).collect();
         let initial = addrs
@@ -106,10 +127,16 @@ impl Cluster {
             listen: auth_addr.clone(),
             nodes: addrs.values().cloned().collect(),
             keys_dir: dir.path().join("keys"),
-            password_policy: PasswordPolicy::Strict,
-            bootstrap_admin: Some(AdminCredentials {
-                email: ADMIN_EMAIL.into(),
-                password: ADMIN_PASSWORD.into(),
+            password_policy,
+            bootstrap_admin: Some(match password_policy {
+                PasswordPolicy::Development => AdminCredentials {
+                    email: DEV_ADMIN.0.into(),
+                    password: DEV_ADMIN.1.into(),
+                },
+                PasswordPolicy::Strict => AdminCredentials {
+                    email: ADMIN_EMAIL.into(),
+                    password: ADMIN_PASSWORD.into(),
+                },
             }),
             ..AuthConfig::default()
         };
@@ -138,6 +165,7 @@ impl Cluster {
             payment_addr,
             payment_proc: Mutex::default(),
             crash_at: Mutex::new(crash_at.map(str::to_owned)),
+            development: matches!(password_policy, PasswordPolicy::Development),
         };
         if cluster.payment_addr.is_some() {
             cluster.spawn_payment();
@@ -363,7 +391,9 @@ impl Cluster {
         if let Some(token) = self.tokens.lock().unwrap().get(user) {
             return token.clone();
         }
-        let (email, password) = if user == "admin" {
+        let (email, password) = if user == "admin" && self.development {
+            (DEV_ADMIN.0.to_owned(), DEV_ADMIN.1)
+        } else if user == "admin" {
             (ADMIN_EMAIL.to_owned(), ADMIN_PASSWORD)
         } else {
             (format!("{user}@example.com"), PASSWORD)
