@@ -125,6 +125,17 @@ pub struct Ledger {
     db: Arc<Database>,
 }
 
+/// A charge to record.
+#[derive(Clone, Debug)]
+pub struct NewCharge {
+    /// Its idempotency key.
+    pub key: String,
+    /// The parameters the key is bound to.
+    pub params: ChargeParams,
+    /// The transaction to record if the key is new.
+    pub tx: Transaction,
+}
+
 /// What a charge attempt found or did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Charged {
@@ -183,53 +194,81 @@ impl Ledger {
         params: &ChargeParams,
         tx: Transaction,
     ) -> Result<Charged, LedgerError> {
+        let charge = NewCharge {
+            key: key.to_owned(),
+            params: params.clone(),
+            tx,
+        };
+        self.record_charges(vec![charge])?
+            .pop()
+            .unwrap_or_else(|| Err(LedgerError::Storage("no outcome".into())))
+    }
+
+    /// Records several charges in one write transaction (one fsync), each
+    /// as [`Ledger::record_charge`] would, in order: a later charge in the
+    /// batch sees the earlier ones. The outer error is a storage failure
+    /// (nothing was recorded); the inner ones are each charge's outcome.
+    pub fn record_charges(
+        &self,
+        batch: Vec<NewCharge>,
+    ) -> Result<Vec<Result<Charged, LedgerError>>, LedgerError> {
         let txn = self.db.begin_write().map_err(storage)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
         {
-            let voided = refuse_voided(&txn.open_table(VOIDED).map_err(storage)?, key);
-            if let Err(refused) = voided {
-                txn.abort().map_err(storage)?;
-                return Err(refused);
-            }
+            let voided = txn.open_table(VOIDED).map_err(storage)?;
             let mut keys = txn.open_table(KEYS).map_err(storage)?;
-            let existing = keys
-                .get(key)
-                .map_err(storage)?
-                .map(|raw| raw.value().to_vec());
-            if let Some(existing) = existing {
-                drop(keys);
-                txn.abort().map_err(storage)?;
-                let record: KeyRecord = postcard::from_bytes(&existing).map_err(storage)?;
-                if &record.params != params {
-                    return Err(LedgerError::KeyReused(key.to_owned()));
-                }
-                return self
-                    .get(&record.transaction_id)?
-                    .map(Charged::Replayed)
-                    .ok_or(LedgerError::NotFound(record.transaction_id));
-            }
-            let record = KeyRecord {
-                params: params.clone(),
-                transaction_id: tx.id.clone(),
-            };
-            keys.insert(
-                key,
-                postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
-            )
-            .map_err(storage)?;
             let mut transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
-            transactions
-                .insert(
-                    tx.id.as_str(),
-                    postcard::to_allocvec(&tx).map_err(storage)?.as_slice(),
+            let mut by_user = txn.open_table(BY_USER).map_err(storage)?;
+            for NewCharge { key, params, tx } in batch {
+                if let Err(refused) = refuse_voided(&voided, &key) {
+                    outcomes.push(Err(refused));
+                    continue;
+                }
+                let existing = keys
+                    .get(key.as_str())
+                    .map_err(storage)?
+                    .map(|raw| raw.value().to_vec());
+                if let Some(existing) = existing {
+                    let record: KeyRecord = postcard::from_bytes(&existing).map_err(storage)?;
+                    if record.params != params {
+                        outcomes.push(Err(LedgerError::KeyReused(key)));
+                        continue;
+                    }
+                    let found = transactions
+                        .get(record.transaction_id.as_str())
+                        .map_err(storage)?
+                        .map(|raw| postcard::from_bytes(raw.value()).map_err(storage))
+                        .transpose()?;
+                    outcomes.push(
+                        found
+                            .map(Charged::Replayed)
+                            .ok_or(LedgerError::NotFound(record.transaction_id)),
+                    );
+                    continue;
+                }
+                let record = KeyRecord {
+                    params,
+                    transaction_id: tx.id.clone(),
+                };
+                keys.insert(
+                    key.as_str(),
+                    postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
                 )
                 .map_err(storage)?;
-            let mut by_user = txn.open_table(BY_USER).map_err(storage)?;
-            by_user
-                .insert((tx.user_id.as_str(), tx.created_at_ms, tx.id.as_str()), ())
-                .map_err(storage)?;
+                transactions
+                    .insert(
+                        tx.id.as_str(),
+                        postcard::to_allocvec(&tx).map_err(storage)?.as_slice(),
+                    )
+                    .map_err(storage)?;
+                by_user
+                    .insert((tx.user_id.as_str(), tx.created_at_ms, tx.id.as_str()), ())
+                    .map_err(storage)?;
+                outcomes.push(Ok(Charged::New(tx)));
+            }
         }
         txn.commit().map_err(storage)?;
-        Ok(Charged::New(tx))
+        Ok(outcomes)
     }
 
     /// Refunds a successful charge in full; a refunded one is returned as it is.
@@ -330,5 +369,67 @@ impl Ledger {
         }
         out.reverse();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charge(key: &str, amount: i64, id: &str) -> NewCharge {
+        NewCharge {
+            key: key.into(),
+            params: ChargeParams {
+                user_id: "u1".into(),
+                amount_cents: amount,
+                currency: "EUR".into(),
+                card_last4: "4242".into(),
+                description: String::new(),
+            },
+            tx: Transaction {
+                id: id.into(),
+                idempotency_key: key.into(),
+                user_id: "u1".into(),
+                amount_cents: amount,
+                currency: "EUR".into(),
+                status: Status::Succeeded,
+                card_last4: "4242".into(),
+                decline_reason: String::new(),
+                description: String::new(),
+                created_at_ms: 1,
+                refunded_at_ms: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn a_batch_commits_each_charge_as_if_alone() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.redb")).unwrap();
+        assert_eq!(ledger.void("k-void", 1).unwrap(), None);
+        let outcomes = ledger
+            .record_charges(vec![
+                charge("k1", 100, "tx1"),
+                charge("k1", 100, "tx1-again"),
+                charge("k1", 999, "tx1-other"),
+                charge("k-void", 100, "tx2"),
+                charge("k3", 300, "tx3"),
+            ])
+            .unwrap();
+        assert!(matches!(&outcomes[0], Ok(Charged::New(tx)) if tx.id == "tx1"));
+        assert!(
+            matches!(&outcomes[1], Ok(Charged::Replayed(tx)) if tx.id == "tx1"),
+            "a repeat in the same batch sees the first"
+        );
+        assert!(matches!(&outcomes[2], Err(LedgerError::KeyReused(_))));
+        assert!(matches!(&outcomes[3], Err(LedgerError::Voided(_))));
+        assert!(matches!(&outcomes[4], Ok(Charged::New(_))));
+        let stored: Vec<String> = ledger
+            .list_user("u1")
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(stored.len(), 2, "{stored:?}");
     }
 }

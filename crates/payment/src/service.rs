@@ -7,11 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_server::{PaymentService, PaymentServiceServer};
 use tonic::{Request, Response, Status};
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::cards::{self, Behaviour, year_month};
 use crate::config::{Faults, PaymentConfig};
-use crate::ledger::{ChargeParams, Charged, Ledger, LedgerError, Status as TxStatus, Transaction};
+use crate::ledger::{
+    ChargeParams, Charged, Ledger, LedgerError, NewCharge, Status as TxStatus, Transaction,
+};
 
 /// Largest charge, in cents (ten million in major units: ten seats at
 /// the booking system's top price).
@@ -78,9 +80,89 @@ fn faults_message(f: &Faults) -> v1::Faults {
     }
 }
 
+/// Most charges committed together.
+const MAX_CHARGE_BATCH: usize = 512;
+
+/// A charge waiting for its commit, and where its outcome goes.
+type ChargeJob = (
+    NewCharge,
+    tokio::sync::oneshot::Sender<Result<Charged, LedgerError>>,
+);
+
+/// Commits charges in groups on a dedicated thread: every charge that
+/// arrives while a commit is under way goes into the next one, so many
+/// charges share one write transaction and one fsync. Each charge is
+/// answered only after its commit.
+struct ChargeWriter {
+    jobs: Option<std::sync::mpsc::Sender<ChargeJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ChargeWriter {
+    fn start(ledger: Ledger) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<ChargeJob>();
+        let thread = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_CHARGE_BATCH
+                        && let Ok(next) = queue.try_recv()
+                    {
+                        batch.push(next);
+                    }
+                    let (charges, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    match ledger.record_charges(charges) {
+                        Ok(outcomes) => {
+                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                                let _ = reply.send(outcome);
+                            }
+                        }
+                        Err(e) => {
+                            let problem = e.to_string();
+                            for reply in replies {
+                                let _ = reply.send(Err(LedgerError::Storage(problem.clone())));
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawning the ledger writer thread");
+        Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }
+    }
+
+    async fn record(&self, charge: NewCharge) -> Result<Charged, Status> {
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        self.jobs
+            .as_ref()
+            .ok_or_else(|| Status::internal("the ledger writer has stopped"))?
+            .send((charge, reply))
+            .map_err(|_| Status::internal("the ledger writer has stopped"))?;
+        outcome
+            .await
+            .map_err(|_| Status::internal("the ledger writer has stopped"))?
+            .map_err(ledger_status)
+    }
+}
+
+impl Drop for ChargeWriter {
+    /// Stops the writer once it has committed what it was given, so that
+    /// the ledger file is closed when the service is gone.
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The gRPC service.
 pub struct PaymentApi {
     ledger: Ledger,
+    charges: ChargeWriter,
     faults: RwLock<Faults>,
     admin_token: Option<String>,
     hang: Duration,
@@ -89,8 +171,10 @@ pub struct PaymentApi {
 impl PaymentApi {
     /// The service for `config`, opening its ledger.
     pub fn new(config: &PaymentConfig) -> Result<Self, PaymentError> {
+        let ledger = Ledger::open(&config.data_dir.join("ledger.redb"))?;
         Ok(Self {
-            ledger: Ledger::open(&config.data_dir.join("ledger.redb"))?,
+            charges: ChargeWriter::start(ledger.clone()),
+            ledger,
             faults: RwLock::new(config.faults.clone()),
             admin_token: config.admin_token.clone(),
             hang: Duration::from_millis(config.hang_ms),
@@ -220,16 +304,20 @@ impl PaymentService for PaymentApi {
             created_at_ms: now_ms(),
             refunded_at_ms: 0,
         };
-        let key = r.idempotency_key;
         let charged = self
-            .ledger(move |l| l.record_charge(&key, &params, tx))
+            .charges
+            .record(NewCharge {
+                key: r.idempotency_key,
+                params,
+                tx,
+            })
             .await?;
         let (tx, new) = match charged {
             Charged::New(tx) => (tx, true),
             Charged::Replayed(tx) => (tx, false),
         };
         if new {
-            info!(tx = %tx.id, last4 = %tx.card_last4, amount_cents = tx.amount_cents, status = ?tx.status, "charge");
+            debug!(tx = %tx.id, last4 = %tx.card_last4, amount_cents = tx.amount_cents, status = ?tx.status, "charge");
         }
         if new
             && tx.status == TxStatus::Succeeded
