@@ -34,7 +34,10 @@ fn same_caller<T, U>(req: Request<T>, msg: U) -> Request<U> {
 /// A refusal's message; UNAVAILABLE stays an error (the client retries).
 fn refusal(status: Status) -> Result<String, Status> {
     match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded => Err(status),
+        // Old clients retry elsewhere only on UNAVAILABLE.
+        Code::Unavailable | Code::DeadlineExceeded => {
+            Err(Status::unavailable(status.message().to_owned()))
+        }
         _ => Ok(status.message().to_owned()),
     }
 }
@@ -115,7 +118,7 @@ impl LegacyAuthService for LegacyAuth {
                     .unwrap_or_default(),
             },
             Err(status) if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) => {
-                return Err(status);
+                return Err(Status::unavailable(status.message().to_owned()));
             }
             Err(_) => legacy::ValidateSessionResponse {
                 valid: false,

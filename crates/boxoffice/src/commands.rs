@@ -461,7 +461,7 @@ pub async fn login(global: &Global, email: &str, given: Option<String>) -> anyho
 pub async fn logout(global: &Global) -> anyhow::Result<()> {
     let mut connection = global.connect()?;
     if connection.token().is_none() {
-        bail!("not logged in");
+        return Err(api(tonic::Status::unauthenticated("not logged in")));
     }
     let ended = connection.auth()?.logout().await;
     connection.forget()?;

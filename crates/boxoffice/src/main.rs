@@ -268,8 +268,36 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Lets a client command die quietly when its output pipe closes (as in
+/// `boxoffice bookings list | head -1`), like other command-line tools,
+/// instead of panicking on the failed write. Servers keep the default
+/// (ignored), since their output is a log.
+fn exit_on_closed_pipe() {
+    // SAFETY: called before any other thread writes; restoring the default
+    // disposition of SIGPIPE has no other effect on this process.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let global = cli.global;
+    let serving = matches!(
+        cli.command,
+        Some(
+            Command::Node { .. }
+                | Command::Up(_)
+                | Command::Auth { .. }
+                | Command::Payment { .. }
+                | Command::Chatbot { command: None, .. }
+        )
+    );
+    if !serving {
+        exit_on_closed_pipe();
+    }
     let Some(command) = cli.command else {
         return shell::run(&global).await;
     };

@@ -12,7 +12,7 @@
 //! the refresh token before a call.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -134,21 +134,25 @@ impl Paths {
         Ok(Some(session))
     }
 
-    /// Saves `session` atomically, readable by the user only.
+    /// Saves `session` atomically, readable by the user only: written to a
+    /// uniquely named file (mode 0600) in the same directory, synced, then
+    /// renamed over the old one, and the directory synced; two processes
+    /// saving at once each write a whole file.
     pub fn save_session(&self, session: &SavedSession) -> anyhow::Result<()> {
         create_private_dir(&self.dir)?;
         let path = self.session_file();
-        let temp = self.dir.join(".session.json.tmp");
-        let _ = std::fs::remove_file(&temp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .with_context(|| format!("writing {}", temp.display()))?;
+        let mut file = tempfile::Builder::new()
+            .prefix(".session.")
+            .permissions(std::fs::Permissions::from_mode(0o600))
+            .tempfile_in(&self.dir)
+            .with_context(|| format!("writing in {}", self.dir.display()))?;
         file.write_all(serde_json::to_string_pretty(session)?.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))?;
+        file.as_file().sync_all()?;
+        file.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .with_context(|| format!("syncing {}", self.dir.display()))?;
         Ok(())
     }
 
@@ -225,7 +229,12 @@ impl Connection {
             .map(str::to_owned)
             .or(file.chatbot)
             .unwrap_or_else(|| DEFAULT_CHATBOT.to_owned());
-        let session = paths.load_session()?;
+        // A session that cannot be used (damaged, or readable by others)
+        // is not used: say so, and let `login` replace it.
+        let session = paths.load_session().unwrap_or_else(|e| {
+            eprintln!("warning: ignoring the saved session: {e:#}");
+            None
+        });
         Ok(Self {
             paths,
             endpoints,
@@ -275,7 +284,9 @@ impl Connection {
             Ok(fresh) => self.remember(&fresh),
             Err(status) if status.code() == tonic::Code::Unauthenticated => {
                 self.forget()?;
-                bail!("your session has ended; log in again")
+                Err(crate::output::api(tonic::Status::unauthenticated(
+                    "your session has ended; log in again",
+                )))
             }
             Err(status) => Err(crate::output::ApiError(status).into()),
         }

@@ -180,9 +180,10 @@ impl Shell {
 
     /// Keeps the session fresh; a session that ended logs the user out.
     async fn refresh(&mut self) -> anyhow::Result<()> {
-        let was = self.logged_in();
+        let before = self.connection.token().map(str::to_owned);
         let refreshed = self.connection.refresh_if_needed().await;
-        if was != self.logged_in() {
+        if before.as_deref() != self.connection.token() {
+            // A new access token, or none: the node client must send it.
             self.reconnect()?;
         }
         refreshed

@@ -412,5 +412,38 @@ async fn scriptable_commands_print_json_and_exit_with_meaningful_codes() {
     let out = json(&user(&["logout", "--json"]));
     assert_eq!(out["logged_out"], true);
     assert!(!dir.path().join("session.json").exists());
-    assert_eq!(user(&["logout"]).status.code(), Some(1), "not logged in");
+    assert_eq!(user(&["logout"]).status.code(), Some(5), "not logged in");
+
+    // A damaged saved session does not lock anyone out: it is ignored with
+    // a warning, and logging in replaces it.
+    std::fs::write(dir.path().join("session.json"), "{damaged").expect("damage");
+    let listed = user(&["shows", "list", "--json"]);
+    assert!(listed.status.success());
+    assert!(String::from_utf8_lossy(&listed.stderr).contains("ignoring the saved session"));
+    json(&user(&[
+        "login",
+        "cal@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    assert_eq!(
+        json(&user(&["bookings", "list", "--json"]))
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    // A closed output pipe ends the command quietly, without a panic.
+    let mut piped = command(&cluster, dir.path());
+    piped
+        .args(["shows", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = piped.spawn().expect("spawn");
+    drop(child.stdout.take());
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).expect("wait");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("panicked"),
+        "{output:?}"
+    );
 }

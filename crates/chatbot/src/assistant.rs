@@ -166,6 +166,15 @@ pub fn seats_together(map: &[v1::Seat], n: u32) -> (Option<Vec<u32>>, u32) {
     (None, longest)
 }
 
+/// The memory key of conversation `session` of the holder of `token`
+/// (a hash of the token, so that tokens are not kept).
+fn memory_key(session: &str, token: Option<&str>) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    token.hash(&mut hasher);
+    format!("{:016x}/{session}", hasher.finish())
+}
+
 /// Words that ask the assistant to drop its rules or act for others.
 fn overreaching(text: &str) -> bool {
     let lower = text.to_lowercase();
@@ -260,6 +269,9 @@ impl Assistant {
         let text: String = text.chars().take(MAX_TEXT).collect();
         let text = text.trim();
         let (intent, confidence) = self.classifier.classify(text);
+        // A conversation belongs to its asker: the same session id from
+        // someone else (another token, or none) is another conversation.
+        let session = &memory_key(session, token);
         let memory = self.sessions.get(session);
         let client = self.nodes.for_token(token);
         let shows = client.list_shows(true).await;
@@ -831,6 +843,14 @@ mod tests {
         };
         expired.put("a", remember("x"));
         assert_eq!(expired.get("a").show, None);
+    }
+
+    #[test]
+    fn conversations_belong_to_their_asker() {
+        assert_eq!(memory_key("s1", Some("a")), memory_key("s1", Some("a")));
+        assert_ne!(memory_key("s1", Some("a")), memory_key("s1", Some("b")));
+        assert_ne!(memory_key("s1", Some("a")), memory_key("s1", None));
+        assert!(!memory_key("s1", Some("secret-token")).contains("secret"));
     }
 
     #[test]

@@ -20,6 +20,7 @@
 pub mod audit;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -41,16 +42,19 @@ pub const MAX_ATTEMPTS: usize = 12;
 pub const ROUND_BACKOFF: Duration = Duration::from_millis(200);
 /// Deadline of one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The least time one attempt gets (unless less is left of the deadline).
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 /// Deadline of a whole call, all attempts included, unless set otherwise.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A failover client for a Boxoffice cluster.
 pub struct Client {
     endpoints: Vec<(String, Channel)>,
-    /// The node writes go to first: the last one that answered.
-    current: AtomicUsize,
-    /// Turns of the read rotation.
-    reads: AtomicUsize,
+    /// The node writes go to first: the last one that answered (shared
+    /// with the clients made by [`Client::for_token`]).
+    current: Arc<AtomicUsize>,
+    /// Turns of the read rotation (shared likewise).
+    reads: Arc<AtomicUsize>,
     /// Bearer token sent with every call, if any.
     token: Option<String>,
     /// Deadline of a whole call.
@@ -118,8 +122,8 @@ impl Client {
             .collect::<Result<Vec<_>, EndpointError>>()?;
         Ok(Self {
             endpoints,
-            current: AtomicUsize::new(0),
-            reads: AtomicUsize::new(0),
+            current: Arc::new(AtomicUsize::new(0)),
+            reads: Arc::new(AtomicUsize::new(0)),
             token: None,
             deadline: DEFAULT_DEADLINE,
             failover: std::sync::Mutex::new(None),
@@ -131,8 +135,8 @@ impl Client {
     pub fn for_token(&self, token: Option<&str>) -> Self {
         Self {
             endpoints: self.endpoints.clone(),
-            current: AtomicUsize::new(self.current.load(Ordering::Relaxed)),
-            reads: AtomicUsize::new(self.reads.load(Ordering::Relaxed)),
+            current: self.current.clone(),
+            reads: self.reads.clone(),
             token: token.map(|t| t.trim().to_owned()),
             deadline: self.deadline,
             failover: std::sync::Mutex::new(None),
@@ -234,7 +238,14 @@ impl Client {
             let i = (start + attempt) % n;
             let (addr, channel) = &self.endpoints[i];
             attempts += 1;
-            let outcome = match tokio::time::timeout(left, f(channel.clone())).await {
+            // Leave time for the nodes not yet tried in this round: a node
+            // that accepts connections but never answers must not eat the
+            // whole deadline.
+            let untried = u32::try_from(n - attempt % n).unwrap_or(1).max(1);
+            let budget = ATTEMPT_TIMEOUT
+                .min(left / untried)
+                .max(left.min(MIN_ATTEMPT));
+            let outcome = match tokio::time::timeout(budget, f(channel.clone())).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Status::deadline_exceeded("no answer in time")),
             };
@@ -772,5 +783,33 @@ mod tests {
         assert!(status.message().contains("within 300ms"), "{status:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
         hold.abort();
+    }
+
+    #[tokio::test]
+    async fn a_silent_node_does_not_eat_the_whole_deadline() {
+        let mut silent = Vec::new();
+        let mut addrs = Vec::new();
+        for _ in 0..2 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addrs.push(listener.local_addr().unwrap().to_string());
+            silent.push(tokio::spawn(async move {
+                let mut open = Vec::new();
+                while let Ok((socket, _)) = listener.accept().await {
+                    open.push(socket);
+                }
+            }));
+        }
+        let client = Client::new(&addrs)
+            .unwrap()
+            .with_deadline(Duration::from_secs(2));
+        let status = client.list_shows(false).await.unwrap_err();
+        // Both nodes were tried within the deadline.
+        assert!(
+            status.message().contains("2 attempts") || status.message().contains("3 attempts"),
+            "{status:?}"
+        );
+        for task in silent {
+            task.abort();
+        }
     }
 }

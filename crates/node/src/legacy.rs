@@ -56,7 +56,12 @@ fn authorized<T>(token: &str, msg: T) -> Request<T> {
 fn refusal(status: Status) -> Result<String, Status> {
     let message = status.message().to_owned();
     match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded => Err(status),
+        // Old clients move on to the next node only on UNAVAILABLE (or
+        // FAILED_PRECONDITION); an answer that did not come in time may
+        // still be applied, so it is retried (with the same correlation id).
+        Code::Unavailable | Code::DeadlineExceeded => {
+            Err(Status::unavailable(status.message().to_owned()))
+        }
         Code::Unauthenticated => Ok(format!("invalid session: {message}")),
         Code::FailedPrecondition
             if message.contains("already booked") || message.contains("already taken") =>
@@ -204,7 +209,7 @@ impl LegacyBookingService for LegacyBooking {
         let show = ShowId(r.show_id.clone());
         let seat = self
             .replica
-            .read(true, |state| seat(state, &show, seat_no))
+            .read(false, |state| seat(state, &show, seat_no))
             .await?;
         Ok(Response::new(legacy::BookResponse {
             success: true,

@@ -91,8 +91,10 @@ impl LegacyPaymentService for LegacyPayment {
                     transaction_id: tx.transaction_id,
                 }
             }
+            // Old clients retry elsewhere only on UNAVAILABLE; a charge
+            // whose reply was lost is replayed under the same correlation id.
             Err(status) if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) => {
-                return Err(status);
+                return Err(Status::unavailable(status.message().to_owned()));
             }
             Err(status) => legacy::PaymentResponse {
                 success: false,
