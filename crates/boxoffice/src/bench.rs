@@ -1,44 +1,82 @@
-//! `boxoffice bench`: booking throughput and latency of a running cluster.
+//! `boxoffice bench`: throughput and latency of a running cluster, under
+//! named workloads.
 //!
 //! Logs in as the administrator (box office staff are not subject to the
-//! per-customer seat cap), creates fresh shows (one per
-//! [`CLIENTS_PER_SHOW`] clients), then runs `--clients` concurrent clients
-//! for `--seconds`, each booking its own distinct seats (so nothing is
-//! rejected), each starting on a different node. Every booking is a full
-//! authenticated write: token verification, Raft, session check in the
-//! state machine; on a cluster that takes payments (as `boxoffice up`'s
-//! does) it is the whole checkout: hold, charge with the test card that
-//! pays, confirm. Prints bookings/s and latency percentiles from an HDR
-//! histogram.
+//! per-customer seat cap), creates fresh shows, then runs `--clients`
+//! concurrent clients, each starting on a different node:
+//!
+//! - `spread`: each client books its own distinct seats over several shows
+//!   (so nothing is refused), for `--seconds`;
+//! - `onsale`: every client races for random seats of one show of
+//!   `--seats` seats until it is sold out; reports the time to sell out,
+//!   and checks that no seat was sold twice (every acknowledged seat is
+//!   distinct and the show's booked count equals them);
+//! - `mixed`: browsing with bookings: each operation is a read of one seat
+//!   (linearizable) with probability `--read-share`, else a booking.
+//!
+//! Every booking is a full authenticated write: token verification, Raft,
+//! session check in the state machine; on a cluster that takes payments
+//! (as `boxoffice up`'s does) it is the whole checkout: hold, charge with
+//! the test card that pays, confirm. Reports operations per second,
+//! p50/p90/p99/max latency from HDR histograms, and errors by kind, with a
+//! progress bar on a terminal; `--json` prints one JSON object instead.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use boxoffice_client::Client;
-use clap::Args;
+use boxoffice_client::proto as v1;
+use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 
 use crate::commands::Global;
+use crate::output::code_name;
 
 /// The payment service's test card that always pays.
 const PAYING_TEST_CARD: &str = "4242424242424242";
-/// Clients sharing one benchmark show.
+/// Clients sharing one `spread` show.
 const CLIENTS_PER_SHOW: u32 = 16;
-/// Seats of each benchmark show (the largest show the cluster accepts).
+/// Seats of each `spread` show (the largest show the cluster accepts).
 const SEATS_PER_SHOW: u32 = 100_000;
+
+/// A named workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// Distinct seats over many shows, nothing refused.
+    Spread,
+    /// Everyone races to buy out one show.
+    Onsale,
+    /// Seat reads with some bookings.
+    Mixed,
+}
 
 /// Options of `boxoffice bench`.
 #[derive(Args)]
 pub struct BenchArgs {
+    /// The workload.
+    #[arg(long, value_enum, default_value_t = Workload::Spread)]
+    workload: Workload,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     clients: u32,
-    /// How long to run, in seconds.
+    /// How long to run, in seconds (`onsale`: at most this long).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Seats per booking.
+    /// Seats per booking (`spread`, `mixed`).
     #[arg(long, default_value_t = 1)]
     seats_per_booking: u32,
+    /// Seats of the `onsale` show.
+    #[arg(long, default_value_t = 20_000)]
+    seats: u32,
+    /// Share of operations that are reads (`mixed`), 0 to 1.
+    #[arg(long, default_value_t = 0.9)]
+    read_share: f64,
     /// Administrator to book as (the local development cluster's default).
     #[arg(long, default_value = "admin@gmail.com")]
     admin_email: String,
@@ -60,48 +98,206 @@ fn latency_histogram() -> Histogram<u64> {
 
 /// What one client measured.
 struct ClientRun {
-    latencies_us: Histogram<u64>,
-    errors: u64,
+    writes: Histogram<u64>,
+    reads: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+    /// Seats acknowledged as booked (`onsale`).
+    sold: Vec<u32>,
     ran_out_of_seats: bool,
 }
 
-async fn run_client(
-    client: Client,
-    show: String,
-    seats: std::ops::RangeInclusive<u32>,
-    k: u32,
-    deadline: Instant,
-) -> ClientRun {
-    let mut run = ClientRun {
-        latencies_us: latency_histogram(),
-        errors: 0,
-        ran_out_of_seats: false,
-    };
-    let card = boxoffice_client::proto::Card {
+impl ClientRun {
+    fn new() -> Self {
+        Self {
+            writes: latency_histogram(),
+            reads: latency_histogram(),
+            errors: BTreeMap::new(),
+            sold: Vec::new(),
+            ran_out_of_seats: false,
+        }
+    }
+
+    fn error(&mut self, status: &tonic::Status) {
+        *self
+            .errors
+            .entry(code_name(status.code()).to_owned())
+            .or_default() += 1;
+    }
+}
+
+fn micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+fn test_card() -> v1::Card {
+    v1::Card {
         number: PAYING_TEST_CARD.into(),
         exp_month: 12,
         exp_year: 2099,
         cvc: "123".into(),
-    };
+    }
+}
+
+/// Shared state of a run.
+struct Shared {
+    deadline: Instant,
+    /// Writes and reads done, for the progress bar.
+    done: AtomicU64,
+    /// Set when the `onsale` show is sold out.
+    sold_out: AtomicBool,
+}
+
+/// Books `k` seats at a time from `seats`, in order (`spread`), or mixed
+/// with reads.
+async fn run_steady(
+    client: Client,
+    show: String,
+    seats: std::ops::RangeInclusive<u32>,
+    k: u32,
+    read_share: f64,
+    shared: Arc<Shared>,
+) -> ClientRun {
+    let mut run = ClientRun::new();
+    let card = test_card();
     let mut next = *seats.start();
-    while Instant::now() < deadline {
-        if next + k - 1 > *seats.end() {
-            run.ran_out_of_seats = true;
-            break;
-        }
-        let wanted: Vec<u32> = (next..next + k).collect();
-        next += k;
+    let mut state = u64::from(*seats.start()) | 1;
+    while Instant::now() < shared.deadline {
+        // A cheap deterministic generator: no shared RNG on the hot path.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let read = (state % 1000) < (read_share * 1000.0) as u64;
         let started = Instant::now();
-        let request_id = boxoffice_client::new_request_id();
-        let paid = client.book_and_pay(&request_id, &show, &wanted, Some(&card));
-        match paid.await {
-            Ok(_) => run
-                .latencies_us
-                .saturating_record(started.elapsed().as_micros() as u64),
-            Err(_) => run.errors += 1,
+        if read {
+            let seat = *seats.start() + u32::try_from(state % 1000).unwrap_or(0);
+            match client.get_seat(&show, seat, false).await {
+                Ok(_) => run.reads.saturating_record(micros(started)),
+                Err(status) => run.error(&status),
+            }
+        } else {
+            if next + k - 1 > *seats.end() {
+                run.ran_out_of_seats = true;
+                break;
+            }
+            let wanted: Vec<u32> = (next..next + k).collect();
+            next += k;
+            let request_id = boxoffice_client::new_request_id();
+            match client
+                .book_and_pay(&request_id, &show, &wanted, Some(&card))
+                .await
+            {
+                Ok(_) => run.writes.saturating_record(micros(started)),
+                Err(status) => run.error(&status),
+            }
         }
+        shared.done.fetch_add(1, Ordering::Relaxed);
     }
     run
+}
+
+/// Races for random seats of one show until it is sold out (`onsale`).
+async fn run_onsale(
+    client: Client,
+    show: String,
+    seats: u32,
+    id: u32,
+    shared: Arc<Shared>,
+) -> ClientRun {
+    let mut run = ClientRun::new();
+    let card = test_card();
+    let mut state = u64::from(id) * 2_654_435_761 + 1;
+    let mut misses = 0u32;
+    let mut free: Vec<u32> = Vec::new();
+    while Instant::now() < shared.deadline && !shared.sold_out.load(Ordering::Relaxed) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        // After a few misses, pick among the seats the map shows free.
+        if misses >= 3 {
+            misses = 0;
+            match client.seat_map(&show, true).await {
+                Ok((summary, map)) => {
+                    if summary.available == 0 && summary.held == 0 {
+                        shared.sold_out.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    free = map
+                        .iter()
+                        .filter(|s| s.state == v1::SeatState::Available as i32)
+                        .map(|s| s.seat_no)
+                        .collect();
+                }
+                Err(status) => run.error(&status),
+            }
+        }
+        let seat = if free.is_empty() {
+            1 + u32::try_from(state % u64::from(seats)).unwrap_or(0)
+        } else {
+            free.swap_remove(usize::try_from(state % free.len() as u64).unwrap_or(0))
+        };
+        let started = Instant::now();
+        let request_id = boxoffice_client::new_request_id();
+        match client
+            .book_and_pay(&request_id, &show, &[seat], Some(&card))
+            .await
+        {
+            Ok(_) => {
+                run.writes.saturating_record(micros(started));
+                run.sold.push(seat);
+            }
+            Err(status) => {
+                if status.code() == tonic::Code::FailedPrecondition {
+                    misses += 1;
+                }
+                run.error(&status);
+            }
+        }
+        shared.done.fetch_add(1, Ordering::Relaxed);
+    }
+    run
+}
+
+/// Percentiles of a histogram, in ms.
+#[derive(Serialize)]
+struct Latency {
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+impl Latency {
+    fn of(h: &Histogram<u64>) -> Self {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Self {
+            p50_ms: ms(0.5),
+            p90_ms: ms(0.9),
+            p99_ms: ms(0.99),
+            max_ms: h.max() as f64 / 1000.0,
+        }
+    }
+}
+
+/// The result of a run, as `--json` prints it.
+#[derive(Serialize)]
+struct Report {
+    workload: Workload,
+    clients: u32,
+    seconds: f64,
+    bookings: u64,
+    bookings_per_s: f64,
+    booking_latency: Latency,
+    reads: u64,
+    reads_per_s: f64,
+    read_latency: Latency,
+    /// Failed operations by gRPC code (`onsale`: seats taken are expected).
+    errors: BTreeMap<String, u64>,
+    /// `onsale`: seconds until the show was sold out, if it was.
+    sold_out_after_s: Option<f64>,
+    /// `onsale`: seats acknowledged to two buyers (must be 0).
+    sold_twice: Option<u64>,
+    /// `onsale`: seats the show reports booked, against those acknowledged.
+    booked_in_show: Option<u32>,
 }
 
 pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
@@ -109,6 +305,14 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=10).contains(&args.seats_per_booking),
         "--seats-per-booking must be 1 to 10"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.read_share),
+        "--read-share must be between 0 and 1"
+    );
+    anyhow::ensure!(
+        (1..=SEATS_PER_SHOW).contains(&args.seats),
+        "--seats must be 1 to {SEATS_PER_SHOW}"
     );
     let connection = global.connect()?;
     let addrs = connection.endpoints;
@@ -119,14 +323,21 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let token = session.access_token;
     let admin = Client::new(&addrs)?.with_token(&token);
     let run_id = boxoffice_client::new_request_id();
-    let run_id = run_id.split('-').next().unwrap_or("x");
-    let shows = args.clients.div_ceil(CLIENTS_PER_SHOW);
+    let run_id = run_id.split('-').next().unwrap_or("x").to_owned();
+    let shows = match args.workload {
+        Workload::Onsale => 1,
+        _ => args.clients.div_ceil(CLIENTS_PER_SHOW),
+    };
+    let seat_count = match args.workload {
+        Workload::Onsale => args.seats,
+        _ => SEATS_PER_SHOW,
+    };
     for k in 0..shows {
         admin
             .create_show(
                 &format!("bench-{run_id}-{k}"),
                 "benchmark",
-                SEATS_PER_SHOW,
+                seat_count,
                 1000,
                 i64::MAX / 2,
             )
@@ -135,53 +346,164 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             .context("creating a benchmark show")?;
     }
     let per_client = SEATS_PER_SHOW / CLIENTS_PER_SHOW;
-
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
+    let shared = Arc::new(Shared {
+        deadline: started + Duration::from_secs(args.seconds),
+        done: AtomicU64::new(0),
+        sold_out: AtomicBool::new(false),
+    });
+    let progress = (!global.json).then(|| {
+        let bar = ProgressBar::new(args.seconds * 10);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {elapsed}/{duration} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
     let mut tasks = Vec::new();
     for c in 0..args.clients {
         let mut rotated = addrs.clone();
         rotated.rotate_left(c as usize % addrs.len());
         let client = Client::new(&rotated)?.with_token(&token);
-        let show = format!("bench-{run_id}-{}", c / CLIENTS_PER_SHOW);
-        let slot = c % CLIENTS_PER_SHOW;
-        let seats = slot * per_client + 1..=(slot + 1) * per_client;
-        tasks.push(tokio::spawn(run_client(
-            client,
-            show,
-            seats,
-            args.seats_per_booking,
-            deadline,
-        )));
+        let shared = shared.clone();
+        tasks.push(match args.workload {
+            Workload::Onsale => tokio::spawn(run_onsale(
+                client,
+                format!("bench-{run_id}-0"),
+                args.seats,
+                c,
+                shared,
+            )),
+            workload => {
+                let show = format!("bench-{run_id}-{}", c / CLIENTS_PER_SHOW);
+                let slot = c % CLIENTS_PER_SHOW;
+                let seats = slot * per_client + 1..=(slot + 1) * per_client;
+                let read_share = if workload == Workload::Mixed {
+                    args.read_share
+                } else {
+                    0.0
+                };
+                tokio::spawn(run_steady(
+                    client,
+                    show,
+                    seats,
+                    args.seats_per_booking,
+                    read_share,
+                    shared,
+                ))
+            }
+        });
     }
-    let mut latencies = latency_histogram();
-    let (mut errors, mut ran_out) = (0, 0);
+    let mut sold_out_at = None;
+    while tasks.iter().any(|t| !t.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if sold_out_at.is_none() && shared.sold_out.load(Ordering::Relaxed) {
+            sold_out_at = Some(started.elapsed().as_secs_f64());
+        }
+        if let Some(bar) = &progress {
+            let tenths = u64::try_from(started.elapsed().as_millis() / 100).unwrap_or(0);
+            bar.set_position(tenths.min(args.seconds * 10));
+            bar.set_message(format!(
+                "{} operations",
+                shared.done.load(Ordering::Relaxed)
+            ));
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let mut writes = latency_histogram();
+    let mut reads = latency_histogram();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut sold = Vec::new();
+    let mut ran_out = 0;
     for t in tasks {
         let run = t.await?;
-        latencies.add(run.latencies_us)?;
-        errors += run.errors;
+        writes.add(run.writes)?;
+        reads.add(run.reads)?;
+        for (kind, n) in run.errors {
+            *errors.entry(kind).or_default() += n;
+        }
+        sold.extend(run.sold);
         ran_out += u32::from(run.ran_out_of_seats);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let ms = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
+    let (sold_twice, booked_in_show) = if args.workload == Workload::Onsale {
+        let distinct: BTreeSet<u32> = sold.iter().copied().collect();
+        let (show, _) = admin
+            .seat_map(&format!("bench-{run_id}-0"), false)
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+        (
+            Some((sold.len() - distinct.len()) as u64),
+            Some(show.booked),
+        )
+    } else {
+        (None, None)
+    };
+    let report = Report {
+        workload: args.workload,
+        clients: args.clients,
+        seconds: elapsed,
+        bookings: writes.len(),
+        bookings_per_s: writes.len() as f64 / elapsed,
+        booking_latency: Latency::of(&writes),
+        reads: reads.len(),
+        reads_per_s: reads.len() as f64 / elapsed,
+        read_latency: Latency::of(&reads),
+        errors,
+        sold_out_after_s: sold_out_at,
+        sold_twice,
+        booked_in_show,
+    };
+    if global.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_report(&report, shows, args.seats_per_booking, ran_out);
+    }
+    if report.sold_twice.is_some_and(|n| n > 0)
+        || report
+            .booked_in_show
+            .is_some_and(|b| u64::from(b) != report.bookings)
+    {
+        anyhow::bail!(
+            "a seat was sold twice or a sale is missing: {:?}",
+            report.sold_twice
+        );
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report, shows: u32, k: u32, ran_out: u32) {
     println!(
-        "{} clients on {shows} show(s), {} seat(s) per booking, {elapsed:.1} s",
-        args.clients, args.seats_per_booking
+        "{:?}: {} clients on {shows} show(s), {k} seat(s) per booking, {:.1} s",
+        r.workload, r.clients, r.seconds
     );
+    let l = &r.booking_latency;
     println!(
-        "bookings: {} ok, {errors} failed; {:.0} bookings/s",
-        latencies.len(),
-        latencies.len() as f64 / elapsed
+        "bookings: {} ok, {:.0}/s; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+        r.bookings, r.bookings_per_s, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
     );
-    println!(
-        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        ms(0.5),
-        ms(0.9),
-        ms(0.99),
-        latencies.max() as f64 / 1000.0
-    );
+    if r.reads > 0 {
+        let l = &r.read_latency;
+        println!(
+            "reads: {} ok, {:.0}/s; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}",
+            r.reads, r.reads_per_s, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+    }
+    if !r.errors.is_empty() {
+        println!("errors: {:?}", r.errors);
+    }
+    if let Some(s) = r.sold_out_after_s {
+        println!("sold out after {s:.2} s");
+    }
+    if let (Some(twice), Some(booked)) = (r.sold_twice, r.booked_in_show) {
+        println!(
+            "seats sold twice: {twice}; the show counts {booked} booked for {} sales",
+            r.bookings
+        );
+    }
     if ran_out > 0 {
         println!("note: {ran_out} client(s) ran out of seats before the end");
     }
-    Ok(())
 }
