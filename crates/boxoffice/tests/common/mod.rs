@@ -65,9 +65,26 @@ pub struct Cluster {
     pub crash_at: Mutex<Option<String>>,
 }
 
+/// A port for a node process to listen on, found free now.
+///
+/// A port the kernel hands out for `bind(0)` comes from the ephemeral
+/// range, which is also where outgoing connections take their source
+/// ports: with many tests connecting at once, such a port can be taken
+/// again before the node binds it. So ports are drawn below that range
+/// (20000-32767), from a sequence that differs per test process, and
+/// checked by binding.
 fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").to_string()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7_919)) % 12_768);
+        let addr = format!("127.0.0.1:{port}");
+        if TcpListener::bind(&addr).is_ok() {
+            return addr;
+        }
+    }
 }
 
 impl Cluster {
@@ -371,12 +388,20 @@ impl Cluster {
         self.procs.lock().unwrap().keys().copied().collect()
     }
 
-    /// Panics if a node we did not kill or stop has exited.
+    /// Panics if a node we did not kill or stop has exited (after letting
+    /// go of the process table, so that the logs can still be printed).
     fn assert_alive(&self) {
-        for (id, child) in self.procs.lock().unwrap().iter_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("node {id} exited unexpectedly with {status}");
-            }
+        let exited = self
+            .procs
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find_map(|(id, child)| match child.try_wait() {
+                Ok(Some(status)) => Some((*id, status)),
+                _ => None,
+            });
+        if let Some((id, status)) = exited {
+            panic!("node {id} exited unexpectedly with {status}");
         }
     }
 
