@@ -274,7 +274,7 @@ impl Assistant {
         let session = &memory_key(session, token);
         let memory = self.sessions.get(session);
         let client = self.nodes.for_token(token);
-        let shows = client.list_shows(true).await;
+        let shows = client.list_shows(false).await;
         let entities = match &shows {
             Ok(shows) => entities::extract(text, shows, jiff::Timestamp::now().as_millisecond()),
             Err(_) => Entities::default(),
