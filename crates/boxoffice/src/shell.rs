@@ -401,6 +401,14 @@ impl Shell {
         );
         let request_id = boxoffice_client::new_request_id();
         if total == 0 {
+            let sure = ask(|| {
+                Confirm::new("These seats are free of charge. Book them?")
+                    .with_default(true)
+                    .prompt()
+            })?;
+            if sure != Some(true) {
+                return Ok(());
+            }
             let booking = spin(
                 "Booking…",
                 self.client
