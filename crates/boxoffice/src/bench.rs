@@ -12,7 +12,13 @@
 //!   and checks that no seat was sold twice (every acknowledged seat is
 //!   distinct and the show's booked count equals them);
 //! - `mixed`: browsing with bookings: each operation is a read of one seat
-//!   (linearizable) with probability `--read-share`, else a booking.
+//!   (linearizable) with probability `--read-share`, else a booking;
+//! - `failover`: `spread` while the leader is killed (SIGKILL) `--kills`
+//!   times at even intervals and restarted from the config `boxoffice up`
+//!   wrote in `--data-dir` (so the cluster and the bench must share this
+//!   Linux machine); reports the longest gap with no successful booking
+//!   after each kill, the failed requests, and checks that every
+//!   acknowledged booking is still there at the end.
 //!
 //! Every booking is a full authenticated write: token verification, Raft,
 //! session check in the state machine; on a cluster that takes payments
@@ -54,6 +60,8 @@ pub enum Workload {
     Onsale,
     /// Seat reads with some bookings.
     Mixed,
+    /// Steady bookings while the leader is killed (and restarted).
+    Failover,
 }
 
 /// Options of `boxoffice bench`.
@@ -77,6 +85,13 @@ pub struct BenchArgs {
     /// Share of operations that are reads (`mixed`), 0 to 1.
     #[arg(long, default_value_t = 0.9)]
     read_share: f64,
+    /// Leader kills (`failover`).
+    #[arg(long, default_value_t = 1)]
+    kills: u32,
+    /// The data directory of the `boxoffice up` being measured (`failover`
+    /// restarts killed nodes from the configs there).
+    #[arg(long, default_value = "./data")]
+    data_dir: std::path::PathBuf,
     /// Administrator to book as (the local development cluster's default).
     #[arg(long, default_value = "admin@gmail.com")]
     admin_email: String,
@@ -98,6 +113,10 @@ fn latency_histogram() -> Histogram<u64> {
 
 /// What one client measured.
 struct ClientRun {
+    /// When each successful booking completed, since the start.
+    completed: Vec<Duration>,
+    /// The bookings acknowledged.
+    acknowledged: Vec<String>,
     writes: Histogram<u64>,
     reads: Histogram<u64>,
     errors: BTreeMap<String, u64>,
@@ -109,6 +128,8 @@ struct ClientRun {
 impl ClientRun {
     fn new() -> Self {
         Self {
+            completed: Vec::new(),
+            acknowledged: Vec::new(),
             writes: latency_histogram(),
             reads: latency_histogram(),
             errors: BTreeMap::new(),
@@ -140,6 +161,7 @@ fn test_card() -> v1::Card {
 
 /// Shared state of a run.
 struct Shared {
+    started: Instant,
     deadline: Instant,
     /// Writes and reads done, for the progress bar.
     done: AtomicU64,
@@ -186,7 +208,11 @@ async fn run_steady(
                 .book_and_pay(&request_id, &show, &wanted, Some(&card))
                 .await
             {
-                Ok(_) => run.writes.saturating_record(micros(started)),
+                Ok(booking) => {
+                    run.writes.saturating_record(micros(started));
+                    run.completed.push(shared.started.elapsed());
+                    run.acknowledged.push(booking.booking_id);
+                }
                 Err(status) => run.error(&status),
             }
         }
@@ -298,6 +324,96 @@ struct Report {
     sold_twice: Option<u64>,
     /// `onsale`: seats the show reports booked, against those acknowledged.
     booked_in_show: Option<u32>,
+    /// `failover`: what each kill cost.
+    failover: Option<FailoverReport>,
+}
+
+/// The cost of the leader kills.
+#[derive(Serialize)]
+struct FailoverReport {
+    /// The node killed each time.
+    killed: Vec<u64>,
+    /// After each kill, the longest time with no successful booking, ms.
+    gaps_ms: Vec<f64>,
+    /// Their median, ms.
+    median_gap_ms: f64,
+    /// Their maximum, ms.
+    max_gap_ms: f64,
+    /// Acknowledged bookings missing (or not confirmed) at the end: must be 0.
+    lost: u64,
+}
+
+/// Kills the leader `kills` times at even intervals over the run,
+/// restarting each killed node once a new leader is up. Returns the kill
+/// times (since the start) and the nodes killed.
+async fn kill_leaders(
+    admin: &Client,
+    data_dir: &std::path::Path,
+    kills: u32,
+    shared: &Shared,
+) -> anyhow::Result<(Vec<Duration>, Vec<u64>)> {
+    let run = shared.deadline - shared.started;
+    let period = run / (kills + 1);
+    let (mut times, mut killed) = (Vec::new(), Vec::new());
+    for k in 1..=kills {
+        tokio::time::sleep_until((shared.started + period * k).into()).await;
+        let status = admin.status().await.map_err(crate::output::api)?;
+        let leader = status
+            .nodes
+            .iter()
+            .find(|n| n.node_id == status.leader_id)
+            .context("no leader to kill")?;
+        let port: u16 = leader
+            .addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("the leader's address has no port")?;
+        let pid = crate::failover::listener_pid(port)?;
+        crate::failover::kill(pid)?;
+        times.push(shared.started.elapsed());
+        killed.push(leader.node_id);
+        // Wait for a new leader, then bring the node back.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(s) = admin.status().await
+                && s.leader_id != 0
+                && s.leader_id != leader.node_id
+            {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no new leader within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        crate::failover::restart(data_dir, leader.node_id)?;
+    }
+    Ok((times, killed))
+}
+
+/// The longest gap between successful bookings in each window that starts
+/// at a kill (and ends at the next kill, or the end of the run), ms.
+fn gaps_after(kills: &[Duration], completed: &[Duration], end: Duration) -> Vec<f64> {
+    kills
+        .iter()
+        .enumerate()
+        .map(|(i, &from)| {
+            let to = kills.get(i + 1).copied().unwrap_or(end);
+            let before = completed
+                .iter()
+                .rev()
+                .find(|t| **t <= from)
+                .copied()
+                .unwrap_or(from);
+            let mut last = before;
+            let mut longest = Duration::ZERO;
+            for &t in completed.iter().filter(|t| **t > from && **t <= to) {
+                longest = longest.max(t - last);
+                last = t;
+            }
+            longest = longest.max(to.saturating_sub(last).min(to - from));
+            longest.as_secs_f64() * 1000.0
+        })
+        .collect()
 }
 
 pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
@@ -313,6 +429,11 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=SEATS_PER_SHOW).contains(&args.seats),
         "--seats must be 1 to {SEATS_PER_SHOW}"
+    );
+    anyhow::ensure!(
+        args.workload != Workload::Failover
+            || (args.kills >= 1 && args.seconds >= 5 * u64::from(args.kills + 1)),
+        "failover needs --kills of at least 1 and at least 5 seconds per kill and one more"
     );
     let connection = global.connect()?;
     let addrs = connection.endpoints;
@@ -348,6 +469,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let per_client = SEATS_PER_SHOW / CLIENTS_PER_SHOW;
     let started = Instant::now();
     let shared = Arc::new(Shared {
+        started,
         deadline: started + Duration::from_secs(args.seconds),
         done: AtomicU64::new(0),
         sold_out: AtomicBool::new(false),
@@ -394,6 +516,13 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             }
         });
     }
+    let killer = (args.workload == Workload::Failover).then(|| {
+        let admin = admin.for_token(Some(&token));
+        let shared = shared.clone();
+        let data_dir = args.data_dir.clone();
+        let kills = args.kills;
+        tokio::spawn(async move { kill_leaders(&admin, &data_dir, kills, &shared).await })
+    });
     let mut sold_out_at = None;
     while tasks.iter().any(|t| !t.is_finished()) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -416,6 +545,8 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let mut reads = latency_histogram();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut sold = Vec::new();
+    let mut completed = Vec::new();
+    let mut acknowledged = Vec::new();
     let mut ran_out = 0;
     for t in tasks {
         let run = t.await?;
@@ -425,6 +556,8 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             *errors.entry(kind).or_default() += n;
         }
         sold.extend(run.sold);
+        completed.extend(run.completed);
+        acknowledged.extend(run.acknowledged);
         ran_out += u32::from(run.ran_out_of_seats);
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -441,6 +574,36 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
+    let failover = match killer {
+        None => None,
+        Some(killer) => {
+            let (kills, killed) = killer.await??;
+            completed.sort_unstable();
+            let mut gaps = gaps_after(&kills, &completed, started.elapsed());
+            let confirmed: BTreeSet<String> = admin
+                .list_bookings(false)
+                .await
+                .map_err(crate::output::api)?
+                .into_iter()
+                .filter(|b| b.status == v1::BookingStatus::Confirmed as i32)
+                .map(|b| b.booking_id)
+                .collect();
+            let lost = acknowledged
+                .iter()
+                .filter(|id| !confirmed.contains(*id))
+                .count() as u64;
+            let max_gap_ms = gaps.iter().copied().fold(0.0, f64::max);
+            gaps.sort_by(f64::total_cmp);
+            let median_gap_ms = gaps.get(gaps.len() / 2).copied().unwrap_or(0.0);
+            Some(FailoverReport {
+                killed,
+                gaps_ms: gaps,
+                median_gap_ms,
+                max_gap_ms,
+                lost,
+            })
+        }
+    };
     let report = Report {
         workload: args.workload,
         clients: args.clients,
@@ -455,11 +618,15 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         sold_out_after_s: sold_out_at,
         sold_twice,
         booked_in_show,
+        failover,
     };
     if global.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&report, shows, args.seats_per_booking, ran_out);
+    }
+    if report.failover.as_ref().is_some_and(|f| f.lost > 0) {
+        anyhow::bail!("acknowledged bookings were lost");
     }
     if report.sold_twice.is_some_and(|n| n > 0)
         || report
@@ -501,6 +668,12 @@ fn print_report(r: &Report, shows: u32, k: u32, ran_out: u32) {
         println!(
             "seats sold twice: {twice}; the show counts {booked} booked for {} sales",
             r.bookings
+        );
+    }
+    if let Some(f) = &r.failover {
+        println!(
+            "leader kills: nodes {:?}; longest gap after each (sorted) {:?} ms; median {:.0} ms, max {:.0} ms; acknowledged bookings lost: {}",
+            f.killed, f.gaps_ms, f.median_gap_ms, f.max_gap_ms, f.lost
         );
     }
     if ran_out > 0 {

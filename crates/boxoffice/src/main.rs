@@ -17,6 +17,7 @@
 
 mod bench;
 mod commands;
+mod failover;
 mod output;
 mod seats;
 mod session;
