@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use figment::providers::Env;
 use serde::{Deserialize, Serialize};
 
+pub use boxoffice_config::ConfigError;
+
 use crate::llm::LlmConfig;
 
 /// Everything the chatbot needs.
@@ -43,29 +45,19 @@ impl Default for ChatbotConfig {
     }
 }
 
-/// A configuration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or an environment variable could not be read or parsed.
-    #[error(transparent)]
-    Load(#[from] boxoffice_config::LoadError),
-    /// Inconsistent.
-    #[error("invalid chatbot configuration: {0}")]
-    Invalid(String),
-}
-
 impl ChatbotConfig {
     /// Defaults, then `path` (if given), then `BOXOFFICE_CHATBOT__*`, validated.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let config: Self =
-            boxoffice_config::load(path, Env::prefixed("BOXOFFICE_CHATBOT__").split("__"))?;
-        config.validate()?;
-        Ok(config)
+        boxoffice_config::load_validated(
+            path,
+            Env::prefixed("BOXOFFICE_CHATBOT__").split("__"),
+            Self::validate,
+        )
     }
 
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let bad = |m: String| Err(ConfigError::invalid("chatbot", m));
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad(format!(
                 "listen = {:?} is not an ip:port address",

@@ -27,6 +27,47 @@ pub enum LoadError {
     Parse(Box<figment::Error>),
 }
 
+/// A configuration that cannot be used, with what to fix; the same for
+/// every process.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be read or parsed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A value is out of range or inconsistent.
+    #[error("invalid {service} configuration: {problem}")]
+    Invalid {
+        /// The process: `node`, `auth`, `payment`, `chatbot`.
+        service: &'static str,
+        /// What is wrong, naming the key.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    /// An [`ConfigError::Invalid`] of `service`.
+    pub fn invalid(service: &'static str, problem: impl Into<String>) -> Self {
+        Self::Invalid {
+            service,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// [`load`], then `validate`: how every process reads its configuration.
+pub fn load_validated<T>(
+    path: Option<&Path>,
+    env: Env,
+    validate: impl FnOnce(&T) -> Result<(), ConfigError>,
+) -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned,
+{
+    let config = load(path, env)?;
+    validate(&config)?;
+    Ok(config)
+}
+
 /// `T::default()`, then `path` (if given), then `env`.
 pub fn load<T>(path: Option<&Path>, env: Env) -> Result<T, LoadError>
 where

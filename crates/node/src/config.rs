@@ -11,6 +11,8 @@ use boxoffice_raft::node::is_host_port;
 use figment::providers::Env;
 use serde::{Deserialize, Serialize};
 
+pub use boxoffice_config::ConfigError;
+
 use crate::crash::CRASH_AT_VAR;
 
 /// Default leader heartbeat period. openraft 0.9 also uses it as the
@@ -248,28 +250,13 @@ impl Default for NodeConfig {
     }
 }
 
-/// A configuration that cannot be used, with what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or an environment variable could not be read or parsed.
-    #[error(transparent)]
-    Load(#[from] boxoffice_config::LoadError),
-    /// A value is out of range or inconsistent.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
-
 impl NodeConfig {
     /// Defaults, then `path` (if given), then `BOXOFFICE_*` variables, validated.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let config: Self = boxoffice_config::load(
-            path,
-            Env::prefixed("BOXOFFICE_")
-                .split("__")
-                .filter(|k| is_known_key(&k.as_str().to_ascii_lowercase())),
-        )?;
-        config.validate()?;
-        Ok(config)
+        let env = Env::prefixed("BOXOFFICE_")
+            .split("__")
+            .filter(|k| is_known_key(&k.as_str().to_ascii_lowercase()));
+        boxoffice_config::load_validated(path, env, Self::validate)
     }
 
     /// The address others reach this node at.
@@ -279,7 +266,7 @@ impl NodeConfig {
 
     /// Checks every value, naming the first that is wrong.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let bad = |m: String| Err(ConfigError::invalid("node", m));
         if self.id == 0 {
             return bad("id must be at least 1".into());
         }
@@ -304,7 +291,9 @@ impl NodeConfig {
         if self.auth.issuer.is_empty() {
             return bad("auth.issuer must not be empty".into());
         }
-        self.payment.validate().map_err(ConfigError::Invalid)?;
+        self.payment
+            .validate()
+            .map_err(|m| ConfigError::invalid("node", m))?;
         let r = &self.raft;
         if r.heartbeat_ms == 0 {
             return bad("raft.heartbeat_ms must be at least 1".into());

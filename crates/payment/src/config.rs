@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use figment::providers::Env;
 use serde::{Deserialize, Serialize};
 
+pub use boxoffice_config::ConfigError;
+
 /// Faults to inject (see `boxoffice.v1.Faults`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -63,42 +65,38 @@ impl Default for PaymentConfig {
     }
 }
 
-/// A configuration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or an environment variable could not be read or parsed.
-    #[error(transparent)]
-    Load(#[from] boxoffice_config::LoadError),
-    /// Inconsistent.
-    #[error("invalid payment configuration: {0}")]
-    Invalid(String),
-}
-
 impl PaymentConfig {
     /// Defaults, then `path` (if given), then `BOXOFFICE_PAYMENT__*`, validated.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let config: Self =
-            boxoffice_config::load(path, Env::prefixed("BOXOFFICE_PAYMENT__").split("__"))?;
-        config.validate()?;
-        Ok(config)
+        boxoffice_config::load_validated(
+            path,
+            Env::prefixed("BOXOFFICE_PAYMENT__").split("__"),
+            Self::validate,
+        )
     }
 
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::Invalid(format!(
-                "listen = {:?} is not an ip:port address",
-                self.listen
-            )));
-        }
-        if self.data_dir.as_os_str().is_empty() {
-            return Err(ConfigError::Invalid("data_dir must not be empty".into()));
-        }
-        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(ConfigError::Invalid(
-                "admin_token must be at least 16 characters".into(),
+            return Err(ConfigError::invalid(
+                "payment",
+                format!("listen = {:?} is not an ip:port address", self.listen),
             ));
         }
-        self.faults.validate().map_err(ConfigError::Invalid)
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                "payment",
+                "data_dir must not be empty",
+            ));
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::invalid(
+                "payment",
+                "admin_token must be at least 16 characters",
+            ));
+        }
+        self.faults
+            .validate()
+            .map_err(|m| ConfigError::invalid("payment", m))
     }
 }
