@@ -176,7 +176,10 @@ impl BookingApi {
         })
     }
 
-    /// Commits a hold of `seats` for `caller` lasting `ttl_ms`, for a fresh order.
+    /// Commits a hold of `seats` for `caller` lasting `ttl_ms`, for a fresh
+    /// order. Also says whether the hold is new: a retried request id gets
+    /// the booking as it was first held (with its first order id), which
+    /// may since have been paid or released.
     async fn hold(
         &self,
         caller: Caller,
@@ -184,9 +187,10 @@ impl BookingApi {
         show: String,
         seats: Vec<u32>,
         ttl_ms: i64,
-    ) -> Result<Booking, Status> {
+    ) -> Result<(Booking, bool), Status> {
+        let order = new_order_id();
         let command = Command::Hold {
-            order: new_order_id(),
+            order: order.clone(),
             show: ShowId(show),
             seats: seats.into_iter().map(SeatNo).collect(),
             user: caller.user.clone(),
@@ -194,7 +198,10 @@ impl BookingApi {
             max_seats_per_user: self.max_seats_per_user,
         };
         match self.write(caller, request_id, command).await? {
-            Effect::Booking(booking) => Ok(booking),
+            Effect::Booking(booking) => {
+                let new = booking.order.as_ref() == Some(&order);
+                Ok((booking, new))
+            }
             other => Err(Status::internal(format!("unexpected effect {other:?}"))),
         }
     }
@@ -225,15 +232,18 @@ impl BookingApi {
             }
         }
         let ttl_ms = checkout.settings().checkout_hold_ms;
-        let held = self
+        let (held, new) = self
             .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
             .await?;
-        // A retry's hold outcome is the one first recorded (held): carry on
-        // from where the booking is now.
-        let booking = self
-            .read(None, |s| s.booking(held.id).cloned())
-            .await?
-            .unwrap_or(held);
+        // A retry's hold outcome is the one first recorded: carry on from
+        // where the booking is now (a fresh hold needs no second look).
+        let booking = if new {
+            held
+        } else {
+            self.read(None, |s| s.booking(held.id).cloned())
+                .await?
+                .unwrap_or(held)
+        };
         match booking.status {
             BookingStatus::Held { .. } => {
                 if booking.total_cents > 0
@@ -471,7 +481,7 @@ impl BookingService for BookingApi {
         let caller = self.auth.caller(&req)?;
         let ttl_ms = self.checkout()?.settings().hold_ms;
         let r = req.into_inner();
-        let booking = self
+        let (booking, _) = self
             .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
             .await?;
         Ok(Response::new(v1::HoldSeatsResponse {
