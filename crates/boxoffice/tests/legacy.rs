@@ -63,6 +63,22 @@ async fn login(
     (session.token, session.user_id)
 }
 
+/// `QuerySeat` for seat `seat` of the test show.
+async fn query_seat(
+    booking: &mut BookingServiceClient<Channel>,
+    seat: i32,
+) -> boxoffice_proto::legacy::booking::QueryResponse {
+    let request = QueryRequest {
+        show_id: "legacy-show".into(),
+        seat_id: seat,
+    };
+    booking
+        .query_seat(request)
+        .await
+        .expect("query")
+        .into_inner()
+}
+
 /// Books like the old clients: node after node until one gives an answer
 /// that is final (success, or a refusal that is not about the leader).
 async fn book_like_the_old_client(nodes: &[String], request: BookRequest) -> BookResponse {
@@ -234,24 +250,10 @@ async fn the_old_clients_work_unmodified() {
         (1..=10).collect::<Vec<_>>()
     );
     assert_eq!(seen.iter().filter(|s| s.reserved).count(), 1);
-    let query = booking
-        .query_seat(QueryRequest {
-            show_id: "legacy-show".into(),
-            seat_id: 1,
-        })
-        .await
-        .expect("query")
-        .into_inner();
+    let query = query_seat(&mut booking, 1).await;
     assert!(!query.available);
     assert_eq!(query.seat.expect("seat").booking_id, winner.booking_id);
-    let free = booking
-        .query_seat(QueryRequest {
-            show_id: "legacy-show".into(),
-            seat_id: 2,
-        })
-        .await
-        .expect("query")
-        .into_inner();
+    let free = query_seat(&mut booking, 2).await;
     assert!(free.available);
 
     // A declined card: a failure that mentions payment, no seat, no charge.
@@ -273,14 +275,7 @@ async fn the_old_clients_work_unmodified() {
     .await;
     assert!(!declined.success);
     assert!(declined.message.contains("payment"), "{}", declined.message);
-    let seat_2 = booking
-        .query_seat(QueryRequest {
-            show_id: "legacy-show".into(),
-            seat_id: 2,
-        })
-        .await
-        .expect("query")
-        .into_inner();
+    let seat_2 = query_seat(&mut booking, 2).await;
     assert!(seat_2.available, "no seat taken");
     let payments = Channel::from_shared(format!(
         "http://{}",
