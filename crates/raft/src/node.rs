@@ -536,10 +536,17 @@ impl<A: Application> RaftNode<A> {
                 let mut req = tonic::Request::new(NodeMetricsRequest {});
                 req.set_timeout(STATUS_RPC_TIMEOUT);
                 match client.node_metrics(req).await {
-                    Ok(r) => r
-                        .into_inner()
-                        .status
-                        .unwrap_or_else(|| unreachable("empty reply".into())),
+                    Ok(r) => {
+                        let mut status = r
+                            .into_inner()
+                            .status
+                            .unwrap_or_else(|| unreachable("empty reply".into()));
+                        // Whether it votes is the membership's say, as this
+                        // node knows it: a node just added may not have
+                        // caught up with its own promotion yet.
+                        status.voter = voter;
+                        status
+                    }
                     Err(s) => unreachable(s.message().to_string()),
                 }
             }
