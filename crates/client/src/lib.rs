@@ -494,19 +494,36 @@ impl Client {
         .await
     }
 
-    /// The caller's bookings, newest first.
+    /// All the caller's bookings, newest first, page by page (each page is
+    /// a separate read).
     pub async fn list_bookings(&self, stale: bool) -> Result<Vec<v1::Booking>, Status> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self.list_bookings_page(stale, 0, &token).await?;
+            all.extend(page.bookings);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            token = page.next_page_token;
+        }
+    }
+
+    /// One page of the caller's bookings, newest first: `page_size` of them
+    /// (0: the service's default) after the page that gave `page_token`.
+    pub async fn list_bookings_page(
+        &self,
+        stale: bool,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<v1::ListBookingsResponse, Status> {
         self.read(|c| {
             let req = self.request(v1::ListBookingsRequest {
                 read: read_options(stale),
+                page_size,
+                page_token: page_token.to_string(),
             });
-            async move {
-                Ok(Self::booking(c)
-                    .list_bookings(req)
-                    .await?
-                    .into_inner()
-                    .bookings)
-            }
+            async move { Ok(Self::booking(c).list_bookings(req).await?.into_inner()) }
         })
         .await
     }

@@ -595,6 +595,24 @@ impl State {
             .filter_map(|id| self.bookings.get(id))
     }
 
+    /// Up to `limit` of `user`'s bookings, newest first, starting below
+    /// `before` (the last id of the previous page) when given.
+    pub fn bookings_page(
+        &self,
+        user: &UserId,
+        before: Option<BookingId>,
+        limit: usize,
+    ) -> impl Iterator<Item = &Booking> {
+        let upper = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.by_user
+            .get(user)
+            .map(|ids| ids.range((std::ops::Bound::Unbounded, upper)))
+            .unwrap_or_default()
+            .rev()
+            .take(limit)
+            .filter_map(|id| self.bookings.get(id))
+    }
+
     /// Held bookings, soonest expiry first.
     pub fn holds(&self) -> impl Iterator<Item = &Booking> {
         self.hold_expiry

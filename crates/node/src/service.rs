@@ -106,6 +106,11 @@ fn booking_id(raw: &str) -> Result<BookingId, Status> {
         .map_err(|_| Status::invalid_argument(format!("booking_id {raw:?} is not a booking id")))
 }
 
+/// Bookings in a ListBookings page when the request names no size.
+pub const DEFAULT_BOOKINGS_PAGE: usize = 500;
+/// The largest ListBookings page (about 200 bytes a booking on the wire).
+pub const MAX_BOOKINGS_PAGE: usize = 1000;
+
 /// Why a booking whose hold has ended cannot be paid.
 fn hold_ended(booking: &Booking) -> Status {
     Status::failed_precondition(format!(
@@ -533,18 +538,42 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::ListBookingsRequest>,
     ) -> Result<Response<v1::ListBookingsResponse>, Status> {
         let caller = self.auth.caller(&req)?;
-        let bookings = self
-            .read(req.into_inner().read, |s| {
+        let r = req.into_inner();
+        let limit = match r.page_size {
+            0 => DEFAULT_BOOKINGS_PAGE,
+            n if n as usize > MAX_BOOKINGS_PAGE => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size {n} is over the limit of {MAX_BOOKINGS_PAGE}"
+                )));
+            }
+            n => n as usize,
+        };
+        let before = match r.page_token.as_str() {
+            "" => None,
+            token => Some(token.parse::<BookingId>().map_err(|_| {
+                Status::invalid_argument(format!(
+                    "page_token {token:?} is not one this service gave"
+                ))
+            })?),
+        };
+        let bookings: Vec<v1::Booking> = self
+            .read(r.read, |s| {
                 // A revoked session sees nothing, on every node.
                 s.authorize(&caller)?;
-                Ok(s.bookings_of(&caller.user)
-                    .rev()
+                Ok(s.bookings_page(&caller.user, before, limit)
                     .map(convert::booking)
                     .collect())
             })
             .await?
             .map_err(|r: Rejection| convert::rejection_status(&r))?;
-        Ok(Response::new(v1::ListBookingsResponse { bookings }))
+        let next_page_token = match bookings.last() {
+            Some(last) if bookings.len() == limit => last.booking_id.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(v1::ListBookingsResponse {
+            bookings,
+            next_page_token,
+        }))
     }
 
     async fn cancel_booking(

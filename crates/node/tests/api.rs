@@ -196,6 +196,58 @@ async fn book_list_cancel_and_page_through_seats() {
 }
 
 #[tokio::test]
+async fn bookings_come_in_pages_newest_first() {
+    let node = Node::start().await;
+    node.admin()
+        .await
+        .create_show("s1", "Hamlet", 10, 100, i64::MAX / 2)
+        .await
+        .unwrap();
+    let carol = node.user("carol").await;
+    let mut made = Vec::new();
+    for seat in 1..=5 {
+        made.push(carol.book("s1", &[seat]).await.unwrap().booking_id);
+    }
+    made.reverse();
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = carol.list_bookings_page(false, 2, &token).await.unwrap();
+        pages += 1;
+        assert!(page.bookings.len() <= 2);
+        seen.extend(page.bookings.into_iter().map(|b| b.booking_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!((seen, pages), (made.clone(), 3));
+    let all = carol.list_bookings(false).await.unwrap();
+    assert_eq!(
+        all.into_iter().map(|b| b.booking_id).collect::<Vec<_>>(),
+        made
+    );
+    // Another user's pages never show carol's bookings.
+    let dave = node.user("dave").await;
+    let theirs = dave.list_bookings_page(false, 0, &made[2]).await.unwrap();
+    assert!(theirs.bookings.is_empty() && theirs.next_page_token.is_empty());
+
+    expect_code(
+        carol.list_bookings_page(false, 1001, "").await,
+        Code::InvalidArgument,
+        "page_size 1001 is over the limit",
+    );
+    expect_code(
+        carol.list_bookings_page(false, 2, "not-a-token").await,
+        Code::InvalidArgument,
+        "page_token",
+    );
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn concurrent_writes_share_log_entries() {
     const USERS: u32 = 40;
     const SHOWS: u32 = 2;
