@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod coalesce;
+pub mod failfast;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -28,6 +28,7 @@ use tokio::time::{Instant, timeout};
 use tracing::{info, warn};
 
 use crate::coalesce::Coalescer;
+use crate::failfast::LeaderWatch;
 use crate::log_store::LogStore;
 use crate::network::{Channels, Network};
 use crate::proposer::{self, Batcher, ProposeError};
@@ -174,10 +175,11 @@ impl<A: Application> RaftNode<A> {
                 }
             })
         };
+        let watch = LeaderWatch::new(raft.clone());
         let remote_read = {
-            let (raft, channels) = (raft.clone(), channels.clone());
+            let (raft, channels, watch) = (raft.clone(), channels.clone(), watch.clone());
             Coalescer::spawn(move || {
-                let (raft, channels) = (raft.clone(), channels.clone());
+                let (raft, channels, watch) = (raft.clone(), channels.clone(), watch.clone());
                 async move {
                     let (leader, addr) =
                         leader_of(&raft).ok_or_else(|| "no leader known".to_string())?;
@@ -186,18 +188,19 @@ impl<A: Application> RaftNode<A> {
                         .map_err(|e| e.to_string())?;
                     let mut req = tonic::Request::new(ReadIndexRequest {});
                     req.set_timeout(READ_TIMEOUT);
-                    let resp = client
-                        .read_index(req)
-                        .await
-                        .map_err(|s| s.message().to_string())?;
+                    let resp = client.read_index(req).await.map_err(|s| {
+                        watch.call_failed(leader, &s);
+                        s.message().to_string()
+                    })?;
                     Ok(resp.into_inner().index)
                 }
             })
         };
 
         spawn_role_logger(raft.clone());
+        watch.spawn_probe(Duration::from_millis(settings.heartbeat_ms));
         let proposer = proposer::proposer(raft.clone());
-        let forwarder = proposer::forwarder(raft.clone(), channels.clone());
+        let forwarder = proposer::forwarder(raft.clone(), channels.clone(), watch);
         Ok(Arc::new(Self {
             id: settings.id,
             addr: settings.addr,

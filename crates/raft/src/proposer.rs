@@ -25,6 +25,7 @@ use boxoffice_proto::internal::v1::ProposeRequest;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::failfast::LeaderWatch;
 use crate::network::Channels;
 use crate::types::{Batch, NodeId, Raft};
 
@@ -150,10 +151,10 @@ pub fn proposer(raft: Raft) -> Batcher {
 
 /// A follower's forwarder: one batch, one `Propose` RPC to the leader it
 /// knows of when the batch leaves.
-pub fn forwarder(raft: Raft, channels: Channels) -> Batcher {
+pub fn forwarder(raft: Raft, channels: Channels, watch: LeaderWatch) -> Batcher {
     Batcher::spawn(move |commands| {
         let leader = crate::node::leader_of(&raft);
-        let channels = channels.clone();
+        let (channels, watch) = (channels.clone(), watch.clone());
         async move {
             let (leader, addr) = leader.ok_or(ProposeError::NotLeader(None))?;
             let mut client = channels
@@ -162,6 +163,7 @@ pub fn forwarder(raft: Raft, channels: Channels) -> Batcher {
             let mut req = tonic::Request::new(ProposeRequest { commands });
             req.set_timeout(FORWARD_RPC_TIMEOUT);
             let resp = client.propose(req).await.map_err(|s| {
+                watch.call_failed(leader, &s);
                 ProposeError::Failed(format!(
                     "forwarding to node {leader} at {addr}: {}",
                     s.message()
