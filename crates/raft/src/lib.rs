@@ -24,6 +24,8 @@
 //! - [`network`] and [`server`]: Raft RPCs over tonic, channels cached per peer.
 //! - [`proposer`]: coalesces concurrent writes into one entry.
 //! - [`coalesce`]: coalesces concurrent read-index requests.
+//! - [`failfast`]: a follower that finds its leader's port refusing
+//!   connections stands for election at once.
 //! - [`node`]: [`RaftNode`], which ties these together and gives any node
 //!   the full client paths (forwarded writes, linearizable reads).
 //!
@@ -35,7 +37,7 @@
 //!
 //! # Deliberately missing
 //! - Leadership transfer (openraft 0.9 has none): a stopping leader just
-//!   stops, and the others elect a new one after the election timeout.
+//!   stops, and the others elect a new one once its port refuses them.
 //! - Pre-vote; TLS between nodes (a later issue); dynamic snapshot streaming
 //!   beyond openraft's chunked `install_snapshot`.
 
