@@ -69,6 +69,9 @@ pub struct RaftTuning {
     pub snapshot_every_entries: u64,
     /// Entries kept behind a snapshot for lagging followers.
     pub keep_entries_after_snapshot: u64,
+    /// Peers to dial at another address than the one they advertise: each
+    /// link through its own proxy in fault-injection runs. Empty normally.
+    pub dial: Vec<Member>,
 }
 
 impl Default for RaftTuning {
@@ -79,6 +82,7 @@ impl Default for RaftTuning {
             election_timeout_max_ms: ELECTION_TIMEOUT_MAX_MS,
             snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
             keep_entries_after_snapshot: KEEP_ENTRIES_AFTER_SNAPSHOT,
+            dial: Vec::new(),
         }
     }
 }
@@ -313,6 +317,21 @@ impl NodeConfig {
         if r.snapshot_every_entries == 0 {
             return bad("raft.snapshot_every_entries must be at least 1".into());
         }
+        let mut dialled = BTreeSet::new();
+        for m in &r.dial {
+            if m.id == 0 || m.id == self.id || !dialled.insert(m.id) {
+                return bad(format!(
+                    "raft.dial: node {} must be another node, listed once",
+                    m.id
+                ));
+            }
+            if !is_host_port(&m.addr) {
+                return bad(format!(
+                    "raft.dial: address {:?} of node {} is not host:port",
+                    m.addr, m.id
+                ));
+            }
+        }
         if !self.initial_members.is_empty() {
             let mut ids = BTreeSet::new();
             for m in &self.initial_members {
@@ -363,6 +382,12 @@ impl NodeConfig {
             keep_entries_after_snapshot: self.raft.keep_entries_after_snapshot,
             initial_members: self
                 .initial_members
+                .iter()
+                .map(|m| (m.id, m.addr.clone()))
+                .collect(),
+            dial: self
+                .raft
+                .dial
                 .iter()
                 .map(|m| (m.id, m.addr.clone()))
                 .collect(),
@@ -539,6 +564,32 @@ mod tests {
                     ..three()
                 },
                 "snapshot_every_entries",
+            ),
+            (
+                NodeConfig {
+                    raft: RaftTuning {
+                        dial: vec![Member {
+                            id: 1,
+                            addr: "127.0.0.1:1".into(),
+                        }],
+                        ..RaftTuning::default()
+                    },
+                    ..three()
+                },
+                "raft.dial: node 1 must be another node",
+            ),
+            (
+                NodeConfig {
+                    raft: RaftTuning {
+                        dial: vec![Member {
+                            id: 2,
+                            addr: "proxy".into(),
+                        }],
+                        ..RaftTuning::default()
+                    },
+                    ..three()
+                },
+                "raft.dial: address \"proxy\"",
             ),
         ];
         for (config, expected) in cases {

@@ -26,6 +26,7 @@ use tokio::time::MissedTickBehavior;
 
 use tracing::info;
 
+use crate::network::Channels;
 use crate::types::{NodeId, Raft};
 
 /// Stands this node for election when the leader's port refuses connections.
@@ -56,7 +57,7 @@ impl LeaderWatch {
     /// so that a follower with no calls to forward notices too (both
     /// followers must stand: one whose leader's lease still holds refuses
     /// its vote). A refused connect is the evidence; a slow one is not.
-    pub fn spawn_probe(&self, every: Duration) -> JoinHandle<()> {
+    pub fn spawn_probe(&self, channels: Channels, every: Duration) -> JoinHandle<()> {
         // Ends when Raft shuts down.
         let watch = self.clone();
         tokio::spawn(async move {
@@ -73,7 +74,11 @@ impl LeaderWatch {
                 if leader == watch.raft.metrics().borrow().id {
                     continue;
                 }
-                if let Ok(Err(e)) = tokio::time::timeout(every, TcpStream::connect(&addr)).await
+                if let Ok(Err(e)) = tokio::time::timeout(
+                    every,
+                    TcpStream::connect(channels.dial_addr(leader, &addr)),
+                )
+                .await
                     && e.kind() == std::io::ErrorKind::ConnectionRefused
                 {
                     watch.leader_gone(leader);

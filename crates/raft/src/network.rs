@@ -10,7 +10,7 @@
 //! remote's `Result`, so openraft's own errors (higher vote, ...) cross the
 //! wire intact.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,11 +38,28 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Clone, Default)]
 pub struct Channels {
     cache: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
+    /// Addresses to dial some peers at instead of their advertised ones.
+    dial: Arc<BTreeMap<NodeId, String>>,
 }
 
 impl Channels {
+    /// Channels that dial the peers in `dial` at the given addresses
+    /// instead of their advertised ones (a fault-injection proxy per link).
+    pub fn with_dial_overrides(dial: BTreeMap<NodeId, String>) -> Self {
+        Self {
+            cache: Arc::default(),
+            dial: Arc::new(dial),
+        }
+    }
+
+    /// Where to connect to reach `id`, advertised at `addr`.
+    pub fn dial_addr<'a>(&'a self, id: NodeId, addr: &'a str) -> &'a str {
+        self.dial.get(&id).map_or(addr, String::as_str)
+    }
+
     /// The channel to `id` at `addr`, created lazily on first use.
     pub fn get(&self, id: NodeId, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let addr = self.dial_addr(id, addr);
         let mut cache = self.cache.lock().expect("channel cache lock poisoned");
         if let Some((cached_addr, channel)) = cache.get(&id)
             && cached_addr == addr

@@ -69,6 +69,9 @@ pub struct RaftSettings {
     /// Members to form a new cluster with (id → address), this node
     /// included. Empty: join an existing cluster through `add-node`.
     pub initial_members: BTreeMap<NodeId, String>,
+    /// Peers to dial at another address than the one they advertise
+    /// (fault-injection proxies); empty in production.
+    pub dial: BTreeMap<NodeId, String>,
 }
 
 /// Why a client request could not be served; every case is safe to retry.
@@ -143,7 +146,7 @@ impl<A: Application> RaftNode<A> {
             .guard_purges_with(sm.snapshot_watermark());
         let committed = log.committed();
         let state = sm.handle();
-        let channels = Channels::default();
+        let channels = Channels::with_dial_overrides(settings.dial.clone());
         let raft = Raft::new(settings.id, config, Network::new(channels.clone()), log, sm)
             .await
             .map_err(|e| e.to_string())?;
@@ -198,7 +201,10 @@ impl<A: Application> RaftNode<A> {
         };
 
         spawn_role_logger(raft.clone());
-        watch.spawn_probe(Duration::from_millis(settings.heartbeat_ms));
+        watch.spawn_probe(
+            channels.clone(),
+            Duration::from_millis(settings.heartbeat_ms),
+        );
         let proposer = proposer::proposer(raft.clone());
         let forwarder = proposer::forwarder(raft.clone(), channels.clone(), watch);
         Ok(Arc::new(Self {
@@ -483,6 +489,18 @@ impl<A: Application> RaftNode<A> {
         Ok(())
     }
 
+    /// The last applied index and a SHA-256 (hex) of the applied state at
+    /// it, taken under one read lock: replicas at the same index must agree.
+    pub fn state_digest(&self) -> Result<(u64, String), String> {
+        use sha2::Digest;
+        let applied = self.state.read();
+        let bytes = applied.app.snapshot()?;
+        let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
+        drop(applied);
+        let digest = sha2::Sha256::digest(&bytes);
+        Ok((index, digest.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
     /// This node's own view of itself.
     pub fn local_status(&self) -> NodeStatus {
         let m = self.raft.metrics().borrow().clone();
@@ -536,7 +554,7 @@ impl<A: Application> RaftNode<A> {
                     Ok(c) => c,
                     Err(e) => return unreachable(e.to_string()),
                 };
-                let mut req = tonic::Request::new(NodeMetricsRequest {});
+                let mut req = tonic::Request::new(NodeMetricsRequest::default());
                 req.set_timeout(STATUS_RPC_TIMEOUT);
                 match client.node_metrics(req).await {
                     Ok(r) => {

@@ -95,10 +95,17 @@ impl<A: Application> RaftService for RaftGrpc<A> {
 
     async fn node_metrics(
         &self,
-        _: Request<NodeMetricsRequest>,
+        req: Request<NodeMetricsRequest>,
     ) -> Result<Response<NodeMetricsResponse>, Status> {
+        let (digest_applied_index, state_digest) = if req.into_inner().with_digest {
+            self.node.state_digest().map_err(Status::internal)?
+        } else {
+            (0, String::new())
+        };
         Ok(Response::new(NodeMetricsResponse {
             status: Some(self.node.local_status()),
+            state_digest,
+            digest_applied_index,
         }))
     }
 
