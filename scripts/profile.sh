@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Profiles a running benchmark: every process of a local cluster at once.
 #
-#   scripts/profile.sh [WORKLOAD] [CLIENTS] [SECONDS]     (spread 64 6)
+#   scripts/profile.sh [WORKLOAD] [CLIENTS] [SECONDS] [BENCH OPTIONS...]
+#   (defaults: spread 64 6; e.g. `scripts/profile.sh mixed 128 6 --read-share 1`)
 #
 # Builds the `profiling` profile (release with line tables), starts
 # `boxoffice up` in a throwaway directory, runs `boxoffice bench` and, in
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 workload=${1:-spread}
 clients=${2:-64}
 seconds=${3:-6}
+shift $(($# < 3 ? $# : 3))
 out=$PWD/profile-out
 bin=$PWD/target/profiling/boxoffice
 
@@ -43,7 +45,7 @@ pid_on_port() {
     done
 }
 
-"$bin" bench --workload "$workload" --clients "$clients" --seconds $((seconds + 8)) >"$out/bench.txt" 2>&1 &
+"$bin" bench --workload "$workload" --clients "$clients" --seconds $((seconds + 8)) "$@" >"$out/bench.txt" 2>&1 &
 bench=$!
 sleep 4
 perf record -a -F 999 --call-graph dwarf,16384 -o "$out/perf.data" -- sleep "$seconds" 2>/dev/null
@@ -63,12 +65,15 @@ declare -A pids=(
     [bench]=$bench
 )
 perf script -i "$out/perf.data" -F pid 2>/dev/null | sort | uniq -c | sort -rn >"$out/samples-by-pid.txt"
+total=$(awk '{s += $1} END {print s}' "$out/samples-by-pid.txt")
 for role in "${!pids[@]}"; do
     pid=${pids[$role]}
     perf script -i "$out/perf.data" --pid "$pid" 2>/dev/null |
         inferno-collapse-perf --all >"$out/$role.folded"
+    samples=$(awk -v p="$pid" '$2 == p {print $1}' "$out/samples-by-pid.txt")
+    echo "$role: pid $pid, ${samples:-0} of $total samples"
+    [ -s "$out/$role.folded" ] || continue
     inferno-flamegraph --title "$workload, $clients clients: $role (pid $pid)" --minwidth 0.2 \
         <"$out/$role.folded" >"$out/$workload-$role.svg"
-    echo "$role: pid $pid, $(awk '{s += $NF} END {print s}' "$out/$role.folded") samples"
 done
 echo "all samples by pid: $out/samples-by-pid.txt; flamegraphs: $out/*.svg"
