@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use boxoffice_config::ConfigError;
 
-use crate::crash::CRASH_AT_VAR;
+use crate::crash::{CRASH_AT_VAR, UNSAFE_STALE_READS_VAR};
 
 /// Default leader heartbeat period. openraft 0.9 also uses it as the
 /// AppendEntries timeout, so it must exceed a follower's worst append
@@ -396,7 +396,7 @@ impl NodeConfig {
 }
 
 /// `BOXOFFICE_*` variables that are not settings of a node.
-const CLIENT_ENV_VARS: [&str; 7] = [
+const CLIENT_ENV_VARS: [&str; 8] = [
     "BOXOFFICE_ENDPOINTS",
     "BOXOFFICE_AUTH_ENDPOINT",
     "BOXOFFICE_CHATBOT_ENDPOINT",
@@ -404,6 +404,7 @@ const CLIENT_ENV_VARS: [&str; 7] = [
     "BOXOFFICE_PASSWORD",
     "BOXOFFICE_CONFIG_DIR",
     CRASH_AT_VAR,
+    UNSAFE_STALE_READS_VAR,
 ];
 
 /// `BOXOFFICE_*` variables that [`NodeConfig::load`] ignores because they
