@@ -22,6 +22,7 @@ mod output;
 mod seats;
 mod session;
 mod shell;
+mod torture;
 mod up;
 
 use std::io::IsTerminal;
@@ -179,6 +180,10 @@ enum Command {
     },
     /// Measures booking throughput and latency against a running cluster.
     Bench(bench::BenchArgs),
+    /// Fault-injection run: starts its own cluster behind per-link proxies,
+    /// drives clients while killing, pausing and partitioning nodes and
+    /// the payment service, then checks every booking (docs/testing.md).
+    Torture(torture::TortureArgs),
 }
 
 #[derive(Subcommand)]
@@ -344,6 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             up::run(args).await
         }
         Command::Bench(args) => bench::run(args, &global).await,
+        Command::Torture(args) => torture::run(args).await,
         Command::Auth { config } => {
             init_tracing();
             let shutdown = up::terminated();

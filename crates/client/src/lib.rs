@@ -167,6 +167,11 @@ impl Client {
         self
     }
 
+    /// The session token this client sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The endpoint that answered last.
     pub fn current_endpoint(&self) -> &str {
         &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].0

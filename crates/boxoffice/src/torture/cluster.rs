@@ -1,0 +1,356 @@
+//! The cluster under test: booking nodes and the payment service as real
+//! processes of this binary, every node-to-node and node-to-payment link
+//! through its own proxy, and the auth service in this process (it keeps
+//! no state worth attacking: accounts live in the replicated state).
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use boxoffice_auth::config::{AdminCredentials, AuthConfig};
+use boxoffice_auth::policy::PasswordPolicy;
+use boxoffice_node::config::{Member, NodeConfig};
+use boxoffice_payment::config::PaymentConfig;
+use boxoffice_proto::internal::v1::NodeMetricsRequest;
+use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::proxy::{Link, LinkMode};
+use crate::up::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD};
+
+/// A free loopback address (bound, then released for a child to take).
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// The processes and links of one run.
+pub struct Cluster {
+    exe: PathBuf,
+    dir: PathBuf,
+    /// Node id → the address it listens on (clients dial it directly).
+    pub nodes: BTreeMap<u64, SocketAddr>,
+    /// (from, to) → the proxy `from` dials `to` through.
+    pub links: BTreeMap<(u64, u64), Link>,
+    /// Node → the proxy it reaches the payment service through.
+    pub payment_links: BTreeMap<u64, Link>,
+    payment_addr: SocketAddr,
+    pub auth_addr: String,
+    procs: Mutex<BTreeMap<String, Child>>,
+    /// Extra environment for every node (the unsafe switch).
+    node_env: Vec<(String, String)>,
+    _auth_stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes, the payment service and the auth service under `dir`.
+    pub async fn start(
+        exe: PathBuf,
+        dir: &Path,
+        n: u64,
+        seed: u64,
+        node_env: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let nodes: BTreeMap<u64, SocketAddr> = (1..=n)
+            .map(|id| Ok((id, free_addr()?)))
+            .collect::<anyhow::Result<_>>()?;
+        let payment_addr = free_addr()?;
+        let mut links = BTreeMap::new();
+        let mut payment_links = BTreeMap::new();
+        for from in 1..=n {
+            for (to, addr) in &nodes {
+                if *to != from {
+                    let link = Link::start(*addr, seed ^ (from << 8) ^ to).await?;
+                    links.insert((from, *to), link);
+                }
+            }
+            payment_links.insert(from, Link::start(payment_addr, seed ^ (from << 16)).await?);
+        }
+
+        let keys = dir.join("keys");
+        boxoffice_auth::keys::SigningKeys::load_or_create(&keys)?;
+        let auth_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let auth_addr = auth_listener.local_addr()?.to_string();
+        let auth = AuthConfig {
+            listen: auth_addr.clone(),
+            nodes: nodes.values().map(ToString::to_string).collect(),
+            keys_dir: keys,
+            password_policy: PasswordPolicy::Development,
+            bootstrap_admin: Some(AdminCredentials {
+                email: DEV_ADMIN_EMAIL.into(),
+                password: DEV_ADMIN_PASSWORD.into(),
+            }),
+            ..AuthConfig::default()
+        };
+        let (auth_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = boxoffice_auth::service::run(auth, auth_listener, stopped).await {
+                eprintln!("auth service failed: {e:#}");
+            }
+        });
+
+        let cluster = Self {
+            exe,
+            dir: dir.to_owned(),
+            nodes,
+            links,
+            payment_links,
+            payment_addr,
+            auth_addr,
+            procs: Mutex::default(),
+            node_env,
+            _auth_stop: auth_stop,
+        };
+        cluster.spawn_payment()?;
+        for id in 1..=n {
+            cluster.spawn_node(id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Node ids, ascending.
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// The payment service's own address (not through a proxy).
+    pub fn payment_addr(&self) -> SocketAddr {
+        self.payment_addr
+    }
+
+    /// Every node's address, for clients.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.values().map(ToString::to_string).collect()
+    }
+
+    fn log_file(&self, name: &str) -> anyhow::Result<std::fs::File> {
+        Ok(OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{name}.log")))?)
+    }
+
+    fn spawn(
+        &self,
+        name: &str,
+        subcommand: &str,
+        config: String,
+        env: &[(String, String)],
+    ) -> anyhow::Result<()> {
+        let path = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config)?;
+        let log = self.log_file(name)?;
+        let mut command = Command::new(&self.exe);
+        command
+            .arg(subcommand)
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("BOXOFFICE_") {
+                command.env_remove(key);
+            }
+        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.procs
+            .lock()
+            .expect("procs lock")
+            .insert(name.to_owned(), child);
+        Ok(())
+    }
+
+    /// Starts (or restarts) node `id` from its data directory.
+    pub fn spawn_node(&self, id: u64) -> anyhow::Result<()> {
+        self.spawn_node_with(id, &[])
+    }
+
+    /// Starts node `id` with extra environment (a crash point, say).
+    pub fn spawn_node_with(&self, id: u64, extra: &[(String, String)]) -> anyhow::Result<()> {
+        let members: Vec<Member> = self
+            .nodes
+            .iter()
+            .map(|(id, addr)| Member {
+                id: *id,
+                addr: addr.to_string(),
+            })
+            .collect();
+        let mut config = NodeConfig {
+            id,
+            listen: self.nodes[&id].to_string(),
+            advertise: None,
+            data_dir: self.dir.join(format!("node{id}")),
+            initial_members: members,
+            ..NodeConfig::default()
+        };
+        config.raft.dial = self
+            .links
+            .iter()
+            .filter(|((from, _), _)| *from == id)
+            .map(|((_, to), link)| Member {
+                id: *to,
+                addr: link.addr().to_string(),
+            })
+            .collect();
+        config.auth.keys_dir = self.dir.join("keys");
+        config.booking.max_seats_per_user_per_show = 0;
+        config.payment.endpoint = Some(format!("http://{}", self.payment_links[&id].addr()));
+        // Short holds, so that checkouts cut off by faults settle within
+        // the run.
+        config.payment.checkout_hold_ms = 10_000;
+        config.payment.resume_after_ms = 3_000;
+        config.validate()?;
+        let mut env = self.node_env.clone();
+        env.extend(extra.iter().cloned());
+        self.spawn(
+            &format!("node{id}"),
+            "node",
+            toml::to_string(&config)?,
+            &env,
+        )
+    }
+
+    /// Starts (or restarts) the payment service.
+    pub fn spawn_payment(&self) -> anyhow::Result<()> {
+        let config = PaymentConfig {
+            listen: self.payment_addr.to_string(),
+            data_dir: self.dir.join("payment"),
+            ..PaymentConfig::default()
+        };
+        config.validate()?;
+        self.spawn("payment", "payment", toml::to_string(&config)?, &[])
+    }
+
+    fn pid(&self, name: &str) -> Option<Pid> {
+        let procs = self.procs.lock().expect("procs lock");
+        procs
+            .get(name)
+            .and_then(|c| i32::try_from(c.id()).ok())
+            .map(Pid::from_raw)
+    }
+
+    /// Sends `signal` to process `name` (node3, payment).
+    pub fn signal(&self, name: &str, signal: Signal) -> anyhow::Result<()> {
+        let pid = self
+            .pid(name)
+            .with_context(|| format!("{name} is not running"))?;
+        kill(pid, signal).with_context(|| format!("signalling {name}"))?;
+        Ok(())
+    }
+
+    /// `kill -9` of process `name`, reaped.
+    pub fn kill(&self, name: &str) {
+        if let Some(mut child) = self.procs.lock().expect("procs lock").remove(name) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether process `name` is running (reaps it if it exited).
+    pub fn running(&self, name: &str) -> bool {
+        let mut procs = self.procs.lock().expect("procs lock");
+        match procs.get_mut(name).map(|c| c.try_wait()) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                procs.remove(name);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Puts every link back up.
+    pub fn heal_links(&self) {
+        for link in self.links.values().chain(self.payment_links.values()) {
+            link.set(LinkMode::Up);
+        }
+    }
+
+    /// The leader as most reachable nodes see it, if any.
+    pub async fn leader(&self) -> Option<u64> {
+        let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
+        for id in self.ids() {
+            if let Ok((status, _)) = self.metrics(id, false).await
+                && status.leader_id != 0
+            {
+                *votes.entry(status.leader_id).or_default() += 1;
+            }
+        }
+        votes.into_iter().max_by_key(|(_, n)| *n).map(|(id, _)| id)
+    }
+
+    /// Waits until a leader is known, up to `within`.
+    pub async fn wait_leader(&self, within: Duration) -> anyhow::Result<u64> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(leader) = self.leader().await {
+                return Ok(leader);
+            }
+            if Instant::now() > deadline {
+                bail!("no leader within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Node `id`'s own status, and (applied index, state digest) if asked.
+    pub async fn metrics(
+        &self,
+        id: u64,
+        with_digest: bool,
+    ) -> anyhow::Result<(boxoffice_proto::v1::NodeStatus, (u64, String))> {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.nodes[&id]))?
+                .connect_timeout(Duration::from_secs(1))
+                .timeout(Duration::from_secs(5))
+                .connect()
+                .await?;
+        let reply = RaftServiceClient::new(channel)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .node_metrics(NodeMetricsRequest { with_digest })
+            .await?
+            .into_inner();
+        Ok((
+            reply.status.unwrap_or_default(),
+            (reply.digest_applied_index, reply.state_digest),
+        ))
+    }
+
+    /// Stops everything.
+    pub fn stop(&self) {
+        let names: Vec<String> = self
+            .procs
+            .lock()
+            .expect("procs lock")
+            .keys()
+            .cloned()
+            .collect();
+        for name in names {
+            // A paused process must be resumed to die cleanly.
+            let _ = self.signal(&name, Signal::SIGCONT);
+            self.kill(&name);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,834 @@
+//! `boxoffice torture`: a fault-injection run against a real cluster, with
+//! a checker over its history and the final state of every replica.
+//!
+//! The run starts 3 or 5 nodes and the payment service as processes, each
+//! node-to-node and node-to-payment link through its own proxy
+//! ([`proxy`]), and drives concurrent clients that buy seats through the
+//! whole checkout and read seats linearizably, recording every operation
+//! ([`history`]). On a seeded schedule it injects each kind of fault
+//! ([`faults`]) for a few seconds, heals it and measures how long until a
+//! write succeeds again. At the end it heals everything, lets every
+//! checkout settle, and checks (rules numbered as in docs/testing.md):
+//!
+//! 1-4 with [`checker`]: no seat sold twice, no acknowledged booking lost,
+//! no booking nobody attempted, every seat's history linearizable;
+//! 5. the bookings reconcile exactly with the payment ledger;
+//! 6. every replica reaches the same applied index with the same state
+//!    digest, and serves the same bookings;
+//! 7. after each heal, a write succeeded within 5 s.
+//!
+//! Then it kills every node, restarts them cold, and checks 1-4 and 6 again
+//! against the restarted cluster.
+
+pub mod checker;
+mod cluster;
+pub mod faults;
+pub mod history;
+mod proxy;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use boxoffice_client::Client;
+use boxoffice_client::audit::reconcile;
+use boxoffice_client::proto as v1;
+use boxoffice_proto::v1::ListTransactionsRequest;
+use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
+use clap::Args;
+use serde::Serialize;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::up::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD};
+
+use checker::{FinalBooking, Violation};
+use cluster::Cluster;
+use faults::{Fault, Rng};
+use history::{Action, History, Op, Outcome};
+
+/// Seats per show; one show is "hot" at a time.
+const SEATS: u32 = 1_000;
+/// How long each show is the hot one.
+const SHOW_WINDOW: Duration = Duration::from_secs(10);
+/// Rule 7: a write must succeed this soon after a fault heals.
+const RECOVERY_LIMIT: Duration = Duration::from_secs(5);
+/// Each operation's deadline; past it the outcome is unknown.
+const OP_DEADLINE: Duration = Duration::from_secs(5);
+/// Seats of the show that recovery probes book (the most a show may have).
+const PROBE_SEATS: u32 = 100_000;
+/// Sessions are renewed this often (access tokens live 15 minutes).
+const RELOGIN_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Args, Debug, Clone)]
+pub struct TortureArgs {
+    /// Booking nodes: 3 or 5.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
+    /// Seconds of fault schedule (each fault about 3 s, then 2 s of calm).
+    #[arg(long, default_value_t = 90)]
+    pub duration: u64,
+    /// Seed of the schedule and the clients' choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Concurrent clients, each its own user.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Fault kinds to inject, in turn (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub faults: Vec<Fault>,
+    /// Where to keep the history, logs and report (default: a new
+    /// directory under the system's temp dir, kept).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Runs the nodes with BOXOFFICE_UNSAFE_STALE_READS=1 (debug builds):
+    /// the suite must then report violations.
+    #[arg(long)]
+    pub unsafe_stale_reads: bool,
+}
+
+/// One fault as injected.
+#[derive(Serialize)]
+struct FaultRecord {
+    kind: Fault,
+    what: String,
+    at_s: f64,
+    healed_at_s: f64,
+    /// From heal to the first successful write.
+    recovery_ms: Option<u64>,
+    note: Option<String>,
+}
+
+/// The run's report (also written to report.json).
+#[derive(Serialize)]
+struct Report {
+    nodes: u64,
+    seed: u64,
+    seconds: f64,
+    operations: usize,
+    ok: usize,
+    failed: usize,
+    unknown: usize,
+    bookings_confirmed: usize,
+    elections: u64,
+    faults: Vec<FaultRecord>,
+    violations: Vec<Violation>,
+    out_dir: PathBuf,
+}
+
+/// Logs a line with the seconds since start.
+fn say(start: Instant, line: &str) {
+    eprintln!("[{:7.2}s] {line}", start.elapsed().as_secs_f64());
+}
+
+fn card() -> v1::Card {
+    v1::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
+/// A user whose bookings the checks read.
+#[derive(Clone)]
+struct Account {
+    user_id: String,
+    email: String,
+    password: String,
+}
+
+/// A registered user's client.
+struct Buyer {
+    email: String,
+    password: String,
+    user_id: String,
+    client: Client,
+    logged_in: Instant,
+}
+
+/// A fresh access token for `email`.
+async fn login(cluster: &Cluster, email: &str, password: &str) -> anyhow::Result<String> {
+    let auth = Client::new(&[cluster.auth_addr.as_str()])?;
+    Ok(auth.login(email, password).await?.access_token)
+}
+
+async fn register(cluster: &Cluster, email: &str) -> anyhow::Result<Buyer> {
+    let auth = Client::new(&[cluster.auth_addr.as_str()])?;
+    let password = "torture-password-1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let user = loop {
+        match auth.register(email, password).await {
+            Ok(user) => break user,
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!("register {email}: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e).context(format!("registering {email}")),
+        }
+    };
+    let token = login(cluster, email, password).await?;
+    Ok(Buyer {
+        email: email.into(),
+        password: password.into(),
+        user_id: user.user_id,
+        client: Client::new(&cluster.endpoints())?
+            .with_token(token)
+            .with_deadline(OP_DEADLINE),
+        logged_in: Instant::now(),
+    })
+}
+
+/// Logs `buyer` in again if its session is getting old.
+async fn refresh(cluster: &Cluster, buyer: &mut Buyer) {
+    if buyer.logged_in.elapsed() < RELOGIN_EVERY {
+        return;
+    }
+    if let Ok(token) = login(cluster, &buyer.email, &buyer.password).await
+        && let Ok(client) = Client::new(&cluster.endpoints())
+    {
+        buyer.client = client.with_token(token).with_deadline(OP_DEADLINE);
+        buyer.logged_in = Instant::now();
+    }
+}
+
+/// The show that is hot at `elapsed`.
+fn hot_show(elapsed: Duration, shows: usize) -> String {
+    let i = (elapsed.as_secs() / SHOW_WINDOW.as_secs()) as usize % shows;
+    format!("t{i}")
+}
+
+/// What every client of a run shares.
+struct Shared {
+    cluster: Arc<Cluster>,
+    history: Arc<History>,
+    /// Seats recently bought, for reads to look at.
+    recent: AsyncMutex<Vec<(String, u32)>>,
+    shows: usize,
+    stop: AtomicBool,
+    started: Instant,
+}
+
+/// One client's loop: books (paid) and reads seats of the hot show until
+/// `stop`.
+async fn client_loop(shared: Arc<Shared>, mut buyer: Buyer, seed: u64) {
+    let Shared {
+        cluster,
+        history,
+        recent,
+        shows,
+        stop,
+        started,
+    } = &*shared;
+    let shows = *shows;
+    let mut rng = Rng::new(seed);
+    while !stop.load(Ordering::Relaxed) {
+        refresh(cluster, &mut buyer).await;
+        let show = hot_show(started.elapsed(), shows);
+        let invoked_us = history.now_us();
+        let (action, outcome) = if rng.below(100) < 35 {
+            // Half the reads look at a seat someone just bought.
+            let picked = {
+                let recent = recent.lock().await;
+                (!recent.is_empty() && rng.below(2) == 0)
+                    .then(|| recent[rng.below(recent.len() as u64) as usize].clone())
+            };
+            let (show, seat) = picked.unwrap_or((show, 1 + rng.below(u64::from(SEATS)) as u32));
+            let outcome = match buyer.client.get_seat(&show, seat, false).await {
+                Ok(reply) => Outcome::Seat {
+                    booked: reply
+                        .seat
+                        .is_some_and(|s| s.state == v1::SeatState::Booked as i32),
+                },
+                Err(status) => Outcome::from_status(&status),
+            };
+            (Action::Read { show, seat }, outcome)
+        } else {
+            let first = 1 + rng.below(u64::from(SEATS)) as u32;
+            let seats = if first < SEATS && rng.below(4) == 0 {
+                vec![first, first + 1]
+            } else {
+                vec![first]
+            };
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let outcome = match buyer
+                .client
+                .book_and_pay(&request_id, &show, &seats, Some(&card()))
+                .await
+            {
+                Ok(b) if b.status == v1::BookingStatus::Confirmed as i32 => {
+                    let mut recent = recent.lock().await;
+                    for seat in &seats {
+                        if recent.len() >= 64 {
+                            recent.remove(0);
+                        }
+                        recent.push((show.clone(), *seat));
+                    }
+                    Outcome::Booked {
+                        booking_id: b.booking_id,
+                    }
+                }
+                Ok(b) => Outcome::Unknown {
+                    code: "NotConfirmed".into(),
+                    message: format!(
+                        "booking {} came back with status {}",
+                        b.booking_id, b.status
+                    ),
+                },
+                Err(status) => Outcome::from_status(&status),
+            };
+            (
+                Action::Book {
+                    show,
+                    seats,
+                    request_id,
+                },
+                outcome,
+            )
+        };
+        history.record(Op {
+            client: buyer.user_id.clone(),
+            invoked_us,
+            completed_us: history.now_us(),
+            action,
+            outcome,
+        });
+    }
+}
+
+/// Books one fresh seat of the probe show as the administrator until it
+/// works; returns how long that took. Every attempt enters the history.
+async fn probe_write(
+    cluster: &Cluster,
+    admin: &mut Buyer,
+    history: &History,
+    next_seat: &mut u32,
+    within: Duration,
+) -> Option<Duration> {
+    refresh(cluster, admin).await;
+    let started = Instant::now();
+    let admin_id = admin.user_id.clone();
+    let admin = admin
+        .client
+        .for_token(admin.client.token())
+        .with_deadline(Duration::from_secs(2));
+    while started.elapsed() < within {
+        let seat = *next_seat;
+        *next_seat += 1;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let invoked_us = history.now_us();
+        let result = admin
+            .book_and_pay(&request_id, "probe", &[seat], Some(&card()))
+            .await;
+        let outcome = match &result {
+            Ok(b) if b.status == v1::BookingStatus::Confirmed as i32 => Outcome::Booked {
+                booking_id: b.booking_id.clone(),
+            },
+            Ok(_) => Outcome::Unknown {
+                code: "NotConfirmed".into(),
+                message: String::new(),
+            },
+            Err(status) => Outcome::from_status(status),
+        };
+        let done = matches!(outcome, Outcome::Booked { .. });
+        history.record(Op {
+            client: admin_id.clone(),
+            invoked_us,
+            completed_us: history.now_us(),
+            action: Action::Book {
+                show: "probe".into(),
+                seats: vec![seat],
+                request_id,
+            },
+            outcome,
+        });
+        if done {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Every booking of `users`, read from node `id` alone (stale: its own
+/// replica, which must have caught up).
+async fn bookings_on(
+    cluster: &Cluster,
+    id: u64,
+    buyers: &[Account],
+) -> anyhow::Result<Vec<v1::Booking>> {
+    let addr = cluster.nodes[&id].to_string();
+    let mut all = Vec::new();
+    for account in buyers {
+        let token = login(cluster, &account.email, &account.password).await?;
+        let pinned = Client::new(&[addr.as_str()])?
+            .with_token(token)
+            .with_deadline(Duration::from_secs(10));
+        all.extend(pinned.list_bookings(true).await?);
+    }
+    all.sort_by(|a, b| a.booking_id.cmp(&b.booking_id));
+    Ok(all)
+}
+
+/// The payment ledger of `users`.
+async fn ledger(cluster: &Cluster, users: &[String]) -> anyhow::Result<Vec<v1::Transaction>> {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.payment_addr()))?
+            .connect()
+            .await?;
+    let mut client =
+        PaymentServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+    let mut all = Vec::new();
+    for user in users {
+        let reply = client
+            .list_transactions(ListTransactionsRequest {
+                user_id: user.clone(),
+            })
+            .await?;
+        all.extend(reply.into_inner().transactions);
+    }
+    Ok(all)
+}
+
+/// Waits until every node reports the same applied index and state
+/// digest; returns them, or what differed.
+async fn converged(cluster: &Cluster, within: Duration) -> Result<(u64, String), String> {
+    let deadline = Instant::now() + within;
+    let mut last = String::new();
+    loop {
+        let mut seen = BTreeMap::new();
+        for id in cluster.ids() {
+            match cluster.metrics(id, true).await {
+                Ok((_, digest)) => {
+                    seen.insert(id, digest);
+                }
+                Err(e) => last = format!("node {id}: {e:#}"),
+            }
+        }
+        let distinct: BTreeSet<&(u64, String)> = seen.values().collect();
+        if seen.len() == cluster.ids().len() && distinct.len() == 1 {
+            return Ok(seen.into_values().next().unwrap_or_default());
+        }
+        if seen.len() == cluster.ids().len() {
+            last = format!(
+                "(applied index, digest) per node: {}",
+                seen.iter()
+                    .map(|(id, (index, digest))| format!(
+                        "{id}: {index} {}",
+                        &digest[..digest.len().min(12)]
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if Instant::now() > deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn final_bookings(bookings: &[v1::Booking]) -> Vec<FinalBooking> {
+    bookings
+        .iter()
+        .map(|b| {
+            let mut seats = b.seat_nos.clone();
+            seats.sort_unstable();
+            FinalBooking {
+                booking_id: b.booking_id.clone(),
+                user: b.user_id.clone(),
+                show: b.show_id.clone(),
+                seats,
+                confirmed: b.status == v1::BookingStatus::Confirmed as i32,
+            }
+        })
+        .collect()
+}
+
+/// Checks the replicas after a heal (or a cold restart): convergence (6),
+/// the history (1-4) and, once every checkout settled, the ledger (5).
+async fn check_replicas(
+    cluster: &Cluster,
+    buyers: &[Account],
+    ops: &[Op],
+    stage: &str,
+    violations: &mut Vec<Violation>,
+    started: Instant,
+) -> anyhow::Result<Vec<v1::Booking>> {
+    let users: Vec<String> = buyers.iter().map(|a| a.user_id.clone()).collect();
+    // Let every checkout settle: no held or unsettled booking left, and
+    // the ledger matching (rule 5).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let settled = loop {
+        let result = async {
+            let bookings = bookings_on(cluster, cluster.ids()[0], buyers).await?;
+            let ledger = ledger(cluster, &users).await?;
+            anyhow::Ok(reconcile(&bookings, &ledger))
+        }
+        .await;
+        match result {
+            Ok(Ok(())) => break Ok(()),
+            Ok(Err(problem)) if Instant::now() > deadline => break Err(problem),
+            Err(e) if Instant::now() > deadline => break Err(format!("{e:#}")),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    if let Err(problem) = settled {
+        violations.push(Violation {
+            rule: 5,
+            detail: format!("{stage}: bookings and ledger never reconciled: {problem}"),
+        });
+    }
+    say(
+        started,
+        &format!("{stage}: checkouts settled; waiting for the replicas to converge"),
+    );
+    match converged(cluster, Duration::from_secs(60)).await {
+        Ok((index, digest)) => say(
+            started,
+            &format!(
+                "{stage}: every replica at applied index {index}, state digest {}",
+                &digest[..12]
+            ),
+        ),
+        Err(problem) => violations.push(Violation {
+            rule: 6,
+            detail: format!("{stage}: replicas did not converge: {problem}"),
+        }),
+    }
+    let mut per_node = BTreeMap::new();
+    for id in cluster.ids() {
+        per_node.insert(id, bookings_on(cluster, id, buyers).await?);
+    }
+    let first = per_node.values().next().cloned().unwrap_or_default();
+    for (id, bookings) in &per_node {
+        if *bookings != first {
+            violations.push(Violation {
+                rule: 6,
+                detail: format!(
+                    "{stage}: node {id} serves other bookings than node {}",
+                    cluster.ids()[0]
+                ),
+            });
+        }
+    }
+    for v in checker::check(ops, &final_bookings(&first)) {
+        violations.push(Violation {
+            rule: v.rule,
+            detail: format!("{stage}: {}", v.detail),
+        });
+    }
+    Ok(first)
+}
+
+pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
+    if ![3, 5].contains(&args.nodes) {
+        bail!("--nodes must be 3 or 5, not {}", args.nodes);
+    }
+    if args.clients == 0 {
+        bail!("--clients must be at least 1");
+    }
+    let kinds = if args.faults.is_empty() {
+        Fault::all()
+    } else {
+        args.faults.clone()
+    };
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => tempfile::Builder::new()
+            .prefix("boxoffice-torture-")
+            .tempdir()?
+            .keep(),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let started = Instant::now();
+    say(
+        started,
+        &format!(
+            "torture: {} nodes, seed {}, output in {}",
+            args.nodes,
+            args.seed,
+            out.display()
+        ),
+    );
+
+    let exe = std::env::current_exe().context("locating the boxoffice binary")?;
+    let node_env = if args.unsafe_stale_reads {
+        vec![(
+            boxoffice_node::crash::UNSAFE_STALE_READS_VAR.to_owned(),
+            "1".to_owned(),
+        )]
+    } else {
+        vec![]
+    };
+    let cluster =
+        Arc::new(Cluster::start(exe, &out.join("cluster"), args.nodes, args.seed, node_env).await?);
+    let first_leader = cluster.wait_leader(Duration::from_secs(30)).await?;
+    say(
+        started,
+        &format!("cluster up; leader is node {first_leader}"),
+    );
+
+    let mut admin = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match login(&cluster, DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD).await {
+                Ok(token) => {
+                    break Buyer {
+                        email: DEV_ADMIN_EMAIL.into(),
+                        password: DEV_ADMIN_PASSWORD.into(),
+                        user_id: String::new(),
+                        client: Client::new(&cluster.endpoints())?
+                            .with_token(token)
+                            .with_deadline(Duration::from_secs(10)),
+                        logged_in: Instant::now(),
+                    };
+                }
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    };
+    admin.user_id = Client::new(&[cluster.auth_addr.as_str()])?
+        .with_optional_token(admin.client.token())
+        .who_am_i()
+        .await?
+        .user_id;
+    let shows = (args.duration / SHOW_WINDOW.as_secs() + 3) as usize;
+    for i in 0..shows {
+        admin
+            .client
+            .create_show(
+                &format!("t{i}"),
+                &format!("Torture {i}"),
+                SEATS,
+                1_000,
+                i64::MAX / 2,
+            )
+            .await?;
+    }
+    admin
+        .client
+        .create_show("probe", "Recovery probes", PROBE_SEATS, 100, i64::MAX / 2)
+        .await?;
+
+    let history = Arc::new(History::create(&out.join("history.jsonl"))?);
+    let shared = Arc::new(Shared {
+        cluster: cluster.clone(),
+        history: history.clone(),
+        recent: AsyncMutex::new(Vec::new()),
+        shows,
+        stop: AtomicBool::new(false),
+        started,
+    });
+    let mut buyers = vec![Account {
+        user_id: admin.user_id.clone(),
+        email: admin.email.clone(),
+        password: admin.password.clone(),
+    }];
+    let mut tasks = Vec::new();
+    for i in 0..args.clients {
+        let buyer = register(&cluster, &format!("buyer{i}@torture.test")).await?;
+        buyers.push(Account {
+            user_id: buyer.user_id.clone(),
+            email: buyer.email.clone(),
+            password: buyer.password.clone(),
+        });
+        tasks.push(tokio::spawn(client_loop(
+            shared.clone(),
+            buyer,
+            args.seed.wrapping_add(i as u64 + 1),
+        )));
+    }
+    say(
+        started,
+        &format!("{} clients booking and reading", args.clients),
+    );
+
+    let mut rng = Rng::new(args.seed);
+    let mut violations = Vec::new();
+    let mut records = Vec::new();
+    let mut next_probe_seat = 1;
+    let schedule_end = Instant::now() + Duration::from_secs(args.duration);
+    let mut turn = 0;
+    while Instant::now() < schedule_end || turn < kinds.len().min(1) {
+        let kind = kinds[turn % kinds.len()];
+        turn += 1;
+        let leader = cluster
+            .wait_leader(Duration::from_secs(10))
+            .await
+            .unwrap_or(first_leader);
+        let at = started.elapsed().as_secs_f64();
+        let injected = faults::inject(&cluster, kind, leader, &mut rng)?;
+        say(
+            started,
+            &format!("fault {kind:?}: {}", injected.description),
+        );
+        tokio::time::sleep(Duration::from_millis(2_000 + rng.below(2_000))).await;
+        let note = faults::heal(&cluster, &injected)?;
+        let healed_at = started.elapsed().as_secs_f64();
+        let recovery = probe_write(
+            &cluster,
+            &mut admin,
+            &history,
+            &mut next_probe_seat,
+            Duration::from_secs(30),
+        )
+        .await;
+        let recovery_ms = recovery.map(|d| d.as_millis() as u64);
+        match recovery {
+            Some(d) if d <= RECOVERY_LIMIT => {}
+            other => violations.push(Violation {
+                rule: 7,
+                detail: format!(
+                    "after {kind:?} ({}) healed, the first write took {}",
+                    injected.description,
+                    other.map_or("more than 30 s".into(), |d| format!("{} ms", d.as_millis()))
+                ),
+            }),
+        }
+        say(
+            started,
+            &format!(
+                "healed; a write succeeded after {}{}",
+                recovery_ms.map_or("never".into(), |ms| format!("{ms} ms")),
+                note.as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            ),
+        );
+        records.push(FaultRecord {
+            kind,
+            what: injected.description,
+            at_s: at,
+            healed_at_s: healed_at,
+            recovery_ms,
+            note,
+        });
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+    }
+
+    shared.stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let ops = history.ops();
+    say(
+        started,
+        &format!("schedule done: {} operations; checking", ops.len()),
+    );
+    let before = check_replicas(
+        &cluster,
+        &buyers,
+        &ops,
+        "after the faults",
+        &mut violations,
+        started,
+    )
+    .await?;
+
+    // A cold restart of the whole cluster must lose nothing.
+    for id in cluster.ids() {
+        cluster.kill(&format!("node{id}"));
+    }
+    for id in cluster.ids() {
+        cluster.spawn_node(id)?;
+    }
+    cluster.wait_leader(Duration::from_secs(30)).await?;
+    say(started, "every node killed and restarted");
+    let after = check_replicas(
+        &cluster,
+        &buyers,
+        &ops,
+        "after a cold restart",
+        &mut violations,
+        started,
+    )
+    .await?;
+    let confirmed = |bs: &[v1::Booking]| -> BTreeSet<String> {
+        bs.iter()
+            .filter(|b| b.status == v1::BookingStatus::Confirmed as i32)
+            .map(|b| b.booking_id.clone())
+            .collect()
+    };
+    let lost: Vec<String> = confirmed(&before)
+        .difference(&confirmed(&after))
+        .cloned()
+        .collect();
+    if !lost.is_empty() {
+        violations.push(Violation {
+            rule: 2,
+            detail: format!("confirmed before the cold restart, gone after: {lost:?}"),
+        });
+    }
+
+    let mut elections = 0;
+    for id in cluster.ids() {
+        if let Ok((status, _)) = cluster.metrics(id, false).await {
+            elections = elections.max(status.term);
+        }
+    }
+    let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|op| f(&op.outcome)).count();
+    let report = Report {
+        nodes: args.nodes,
+        seed: args.seed,
+        seconds: started.elapsed().as_secs_f64(),
+        operations: ops.len(),
+        ok: count(|o| matches!(o, Outcome::Booked { .. } | Outcome::Seat { .. })),
+        failed: count(|o| matches!(o, Outcome::Fail { .. })),
+        unknown: count(|o| matches!(o, Outcome::Unknown { .. })),
+        bookings_confirmed: confirmed(&after).len(),
+        elections,
+        faults: records,
+        violations,
+        out_dir: out.clone(),
+    };
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    cluster.stop();
+    println!(
+        "torture: {} nodes, seed {}, {:.0} s: {} operations ({} ok, {} failed, {} unknown), {} bookings confirmed, {} faults, term {} at the end",
+        report.nodes,
+        report.seed,
+        report.seconds,
+        report.operations,
+        report.ok,
+        report.failed,
+        report.unknown,
+        report.bookings_confirmed,
+        report.faults.len(),
+        report.elections
+    );
+    let mut per_kind: BTreeMap<Fault, Vec<u64>> = BTreeMap::new();
+    for f in &report.faults {
+        per_kind
+            .entry(f.kind)
+            .or_default()
+            .push(f.recovery_ms.unwrap_or(u64::MAX));
+    }
+    for (kind, ms) in per_kind {
+        println!(
+            "  {kind:?}: {} time(s), write recovered after {:?} ms",
+            ms.len(),
+            ms
+        );
+    }
+    println!(
+        "history: {}, report: {}",
+        out.join("history.jsonl").display(),
+        out.join("report.json").display()
+    );
+    if report.violations.is_empty() {
+        println!("verdict: no violations of rules 1-7");
+        Ok(())
+    } else {
+        for v in &report.violations {
+            println!("VIOLATION of rule {}: {}", v.rule, v.detail);
+        }
+        bail!("{} violation(s)", report.violations.len())
+    }
+}
