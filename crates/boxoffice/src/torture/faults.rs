@@ -68,6 +68,13 @@ pub struct Injected {
     crash_point_node: Option<u64>,
 }
 
+impl Injected {
+    /// The node restarted with a crash point, if this fault did that.
+    pub fn crash_point_node(&self) -> Option<u64> {
+        self.crash_point_node
+    }
+}
+
 /// A tiny deterministic generator for the schedule's choices.
 pub struct Rng(u64);
 

@@ -352,6 +352,56 @@ async fn probe_write(
     None
 }
 
+/// A few checkouts sent to node `id` alone (recorded like any booking).
+async fn trigger_checkouts(
+    cluster: &Cluster,
+    admin: &mut Buyer,
+    history: &History,
+    id: u64,
+    next_seat: &mut u32,
+) {
+    refresh(cluster, admin).await;
+    let Ok(pinned) = Client::new(&[cluster.nodes[&id].to_string()]) else {
+        return;
+    };
+    let pinned = pinned
+        .with_optional_token(admin.client.token())
+        .with_deadline(Duration::from_secs(2));
+    for _ in 0..3 {
+        let seat = *next_seat;
+        *next_seat += 1;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let invoked_us = history.now_us();
+        let outcome = match pinned
+            .book_and_pay(&request_id, "probe", &[seat], Some(&card()))
+            .await
+        {
+            Ok(b) if b.status == v1::BookingStatus::Confirmed as i32 => Outcome::Booked {
+                booking_id: b.booking_id,
+            },
+            Ok(_) => Outcome::Unknown {
+                code: "NotConfirmed".into(),
+                message: String::new(),
+            },
+            Err(status) => Outcome::from_status(&status),
+        };
+        history.record(Op {
+            client: admin.user_id.clone(),
+            invoked_us,
+            completed_us: history.now_us(),
+            action: Action::Book {
+                show: "probe".into(),
+                seats: vec![seat],
+                request_id,
+            },
+            outcome,
+        });
+        if !cluster.running(&format!("node{id}")) {
+            return;
+        }
+    }
+}
+
 /// Every booking of `users`, read from node `id` alone (stale: its own
 /// replica, which must have caught up).
 async fn bookings_on(
@@ -542,6 +592,12 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
             .tempdir()?
             .keep(),
     };
+    if out.join("cluster").exists() {
+        bail!(
+            "{} already holds a run: pass an empty or new --out directory",
+            out.display()
+        );
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let started = Instant::now();
     say(
@@ -666,6 +722,11 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
             started,
             &format!("fault {kind:?}: {}", injected.description),
         );
+        if let Some(id) = injected.crash_point_node() {
+            // Send checkouts to that node itself, so that one reaches the
+            // crash point.
+            trigger_checkouts(&cluster, &mut admin, &history, id, &mut next_probe_seat).await;
+        }
         tokio::time::sleep(Duration::from_millis(2_000 + rng.below(2_000))).await;
         let note = faults::heal(&cluster, &injected)?;
         let healed_at = started.elapsed().as_secs_f64();
