@@ -44,7 +44,7 @@ fn faults_break_no_rule_and_the_unsafe_build_is_caught() {
     assert!(output.status.success(), "{log}");
     assert!(log.contains("verdict: no violations of rules 1-7"), "{log}");
     let r = report(&three);
-    assert_eq!(r["faults"].as_array().unwrap().len(), 16, "{log}");
+    assert_eq!(r["faults"].as_array().unwrap().len(), 19, "{log}");
     assert!(r["operations"].as_u64().unwrap() > 500, "{log}");
     assert!(r["bookings_confirmed"].as_u64().unwrap() > 100, "{log}");
     assert!(r["elections"].as_u64().unwrap() >= 3, "{log}");

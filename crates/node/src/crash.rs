@@ -12,8 +12,9 @@
 //! one. Only debug builds (the ones tests run) contain this: in a release
 //! build [`point`] is empty and the variable is ignored.
 
-/// The environment variable naming the crash points to trigger.
-pub const CRASH_AT_VAR: &str = "BOXOFFICE_CRASH_AT";
+/// The environment variable naming the crash points to trigger (the
+/// consensus layer's points, in `boxoffice_raft::crash`, share it).
+pub use boxoffice_raft::crash::CRASH_AT_VAR;
 
 /// The checkout has committed its hold and is about to charge.
 pub const AFTER_HOLD: &str = "checkout-after-hold";

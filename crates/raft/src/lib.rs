@@ -24,6 +24,7 @@
 //! - [`network`] and [`server`]: Raft RPCs over tonic, channels cached per peer.
 //! - [`proposer`]: coalesces concurrent writes into one entry.
 //! - [`coalesce`]: coalesces concurrent read-index requests.
+//! - [`crash`]: crash points for fault tests (debug builds only).
 //! - [`failfast`]: a follower that finds its leader's port refusing
 //!   connections stands for election at once.
 //! - [`node`]: [`RaftNode`], which ties these together and gives any node
@@ -47,6 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod coalesce;
+pub mod crash;
 pub mod failfast;
 pub mod log_store;
 pub mod network;

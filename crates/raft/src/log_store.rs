@@ -221,7 +221,9 @@ fn writer_loop(db: &Database, pending: &Pending, rx: &mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
+        crate::crash::point(crate::crash::BEFORE_LOG_FLUSH);
         let result = commit_ops(db, &ops).map_err(|e| io::Error::other(e.to_string()));
+        crate::crash::point(crate::crash::AFTER_LOG_FLUSH);
         if result.is_ok() {
             // Durable now: drop them from the overlay unless a truncate and a
             // new append have replaced them meanwhile.

@@ -256,7 +256,10 @@ impl<A: Application> RaftNode<A> {
                 None => Err(ProposeError::NotLeader(None)),
             };
             let error = match result {
-                Ok(outcome) => return Ok(outcome),
+                Ok(outcome) => {
+                    crate::crash::point(crate::crash::AFTER_APPLY);
+                    return Ok(outcome);
+                }
                 Err(ProposeError::NotLeader(_)) => "no leader elected yet".to_string(),
                 Err(ProposeError::Failed(e)) => e,
             };

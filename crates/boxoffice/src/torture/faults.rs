@@ -48,6 +48,30 @@ pub enum Fault {
     CrashAfterHold,
     /// The same between charge and confirm.
     CrashAfterCharge,
+    /// A node restarted to die just before its next log flush.
+    CrashBeforeFlush,
+    /// A node restarted to die just after a log flush, before anyone
+    /// learns it is durable.
+    CrashAfterFlush,
+    /// A node restarted to die after a proposal is applied, before the
+    /// outcome goes back to the caller.
+    CrashAfterApply,
+}
+
+impl Fault {
+    /// The crash point a node is restarted with for this fault, if any.
+    fn crash_point(self) -> Option<&'static str> {
+        use boxoffice_node::crash as node;
+        use boxoffice_raft::crash as raft;
+        match self {
+            Fault::CrashAfterHold => Some(node::AFTER_HOLD),
+            Fault::CrashAfterCharge => Some(node::AFTER_CHARGE),
+            Fault::CrashBeforeFlush => Some(raft::BEFORE_LOG_FLUSH),
+            Fault::CrashAfterFlush => Some(raft::AFTER_LOG_FLUSH),
+            Fault::CrashAfterApply => Some(raft::AFTER_APPLY),
+            _ => None,
+        }
+    }
 }
 
 impl Fault {
@@ -224,12 +248,12 @@ pub fn inject(
             }
             injected.description = "payment replies lost (timeout after charge)".into();
         }
-        Fault::CrashAfterHold | Fault::CrashAfterCharge => {
-            let point = if fault == Fault::CrashAfterHold {
-                boxoffice_node::crash::AFTER_HOLD
-            } else {
-                boxoffice_node::crash::AFTER_CHARGE
-            };
+        Fault::CrashAfterHold
+        | Fault::CrashAfterCharge
+        | Fault::CrashBeforeFlush
+        | Fault::CrashAfterFlush
+        | Fault::CrashAfterApply => {
+            let point = fault.crash_point().unwrap_or_default();
             let victim = rng.pick(&ids);
             cluster.kill(&node(victim));
             cluster.spawn_node_with(
