@@ -113,7 +113,11 @@ struct Report {
     failed: usize,
     unknown: usize,
     bookings_confirmed: usize,
-    elections: u64,
+    /// The highest Raft term at the end: every term began with an election
+    /// (won or not).
+    final_term: u64,
+    /// Leader changes seen between faults.
+    leader_changes: u64,
     faults: Vec<FaultRecord>,
     violations: Vec<Violation>,
     out_dir: PathBuf,
@@ -708,6 +712,8 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
     let mut violations = Vec::new();
     let mut records = Vec::new();
     let mut next_probe_seat = 1;
+    let mut previous_leader = first_leader;
+    let mut leader_changes = 0;
     let schedule_end = Instant::now() + Duration::from_secs(args.duration);
     let mut turn = 0;
     // Every kind at least once, then on in turn until the duration ends.
@@ -718,6 +724,10 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
             .wait_leader(Duration::from_secs(10))
             .await
             .unwrap_or(first_leader);
+        if leader != previous_leader {
+            leader_changes += 1;
+            previous_leader = leader;
+        }
         let at = started.elapsed().as_secs_f64();
         let injected = faults::inject(&cluster, kind, leader, &mut rng)?;
         say(
@@ -827,10 +837,10 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
         });
     }
 
-    let mut elections = 0;
+    let mut final_term = 0;
     for id in cluster.ids() {
         if let Ok((status, _)) = cluster.metrics(id, false).await {
-            elections = elections.max(status.term);
+            final_term = final_term.max(status.term);
         }
     }
     let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|op| f(&op.outcome)).count();
@@ -843,7 +853,8 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
         failed: count(|o| matches!(o, Outcome::Fail { .. })),
         unknown: count(|o| matches!(o, Outcome::Unknown { .. })),
         bookings_confirmed: confirmed(&after).len(),
-        elections,
+        final_term,
+        leader_changes,
         faults: records,
         violations,
         out_dir: out.clone(),
@@ -854,7 +865,7 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
     )?;
     cluster.stop();
     println!(
-        "torture: {} nodes, seed {}, {:.0} s: {} operations ({} ok, {} failed, {} unknown), {} bookings confirmed, {} faults, term {} at the end",
+        "torture: {} nodes, seed {}, {:.0} s: {} operations ({} ok, {} failed, {} unknown), {} bookings confirmed, {} faults, {} leader changes seen, term {} at the end",
         report.nodes,
         report.seed,
         report.seconds,
@@ -864,7 +875,8 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
         report.unknown,
         report.bookings_confirmed,
         report.faults.len(),
-        report.elections
+        report.leader_changes,
+        report.final_term
     );
     let mut per_kind: BTreeMap<Fault, Vec<u64>> = BTreeMap::new();
     for f in &report.faults {
