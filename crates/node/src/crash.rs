@@ -23,19 +23,7 @@ pub const AFTER_CHARGE: &str = "checkout-after-charge";
 
 /// Aborts the process if `name` is one of the crash points set in
 /// [`CRASH_AT_VAR`] (debug builds only).
-#[cfg(debug_assertions)]
-pub fn point(name: &str) {
-    let armed = std::env::var(CRASH_AT_VAR)
-        .is_ok_and(|points| points.split(',').any(|point| point.trim() == name));
-    if armed {
-        eprintln!("crash point {name} reached: aborting");
-        std::process::abort();
-    }
-}
-
-/// Release builds have no crash points.
-#[cfg(not(debug_assertions))]
-pub fn point(_name: &str) {}
+pub use boxoffice_raft::crash::point;
 
 /// The environment variable that makes linearizable reads stale (unsafe;
 /// debug builds only): the check of the fault suite's checker.

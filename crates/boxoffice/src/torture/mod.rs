@@ -258,32 +258,20 @@ async fn client_loop(shared: Arc<Shared>, mut buyer: Buyer, seed: u64) {
                 vec![first]
             };
             let request_id = uuid::Uuid::new_v4().to_string();
-            let outcome = match buyer
+            let result = buyer
                 .client
                 .book_and_pay(&request_id, &show, &seats, Some(&card()))
-                .await
-            {
-                Ok(b) if b.status == v1::BookingStatus::Confirmed as i32 => {
-                    let mut recent = recent.lock().await;
-                    for seat in &seats {
-                        if recent.len() >= 64 {
-                            recent.remove(0);
-                        }
-                        recent.push((show.clone(), *seat));
+                .await;
+            let outcome = booking_outcome(result);
+            if matches!(outcome, Outcome::Booked { .. }) {
+                let mut recent = recent.lock().await;
+                for seat in &seats {
+                    if recent.len() >= 64 {
+                        recent.remove(0);
                     }
-                    Outcome::Booked {
-                        booking_id: b.booking_id,
-                    }
+                    recent.push((show.clone(), *seat));
                 }
-                Ok(b) => Outcome::Unknown {
-                    code: "NotConfirmed".into(),
-                    message: format!(
-                        "booking {} came back with status {}",
-                        b.booking_id, b.status
-                    ),
-                },
-                Err(status) => Outcome::from_status(&status),
-            };
+            }
             (
                 Action::Book {
                     show,
@@ -303,8 +291,57 @@ async fn client_loop(shared: Arc<Shared>, mut buyer: Buyer, seed: u64) {
     }
 }
 
-/// Books one fresh seat of the probe show as the administrator until it
-/// works; returns how long that took. Every attempt enters the history.
+/// The outcome of a paid booking call.
+fn booking_outcome(result: Result<v1::Booking, tonic::Status>) -> Outcome {
+    match result {
+        Ok(b) if b.status == v1::BookingStatus::Confirmed as i32 => Outcome::Booked {
+            booking_id: b.booking_id,
+        },
+        Ok(b) => Outcome::Unknown {
+            code: "NotConfirmed".into(),
+            message: format!(
+                "booking {} came back with status {}",
+                b.booking_id, b.status
+            ),
+        },
+        Err(status) => Outcome::from_status(&status),
+    }
+}
+
+/// Books the next seat of the probe show through `client` as `user`,
+/// records the attempt, and says whether it was confirmed.
+async fn probe_booking(
+    client: &Client,
+    user: &str,
+    history: &History,
+    next_seat: &mut u32,
+) -> bool {
+    let seat = *next_seat;
+    *next_seat += 1;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let invoked_us = history.now_us();
+    let outcome = booking_outcome(
+        client
+            .book_and_pay(&request_id, "probe", &[seat], Some(&card()))
+            .await,
+    );
+    let booked = matches!(outcome, Outcome::Booked { .. });
+    history.record(Op {
+        client: user.to_owned(),
+        invoked_us,
+        completed_us: history.now_us(),
+        action: Action::Book {
+            show: "probe".into(),
+            seats: vec![seat],
+            request_id,
+        },
+        outcome,
+    });
+    booked
+}
+
+/// Books fresh seats of the probe show as the administrator until one is
+/// confirmed; returns how long that took.
 async fn probe_write(
     cluster: &Cluster,
     admin: &mut Buyer,
@@ -314,42 +351,12 @@ async fn probe_write(
 ) -> Option<Duration> {
     refresh(cluster, admin).await;
     let started = Instant::now();
-    let admin_id = admin.user_id.clone();
-    let admin = admin
+    let client = admin
         .client
         .for_token(admin.client.token())
         .with_deadline(Duration::from_secs(2));
     while started.elapsed() < within {
-        let seat = *next_seat;
-        *next_seat += 1;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let invoked_us = history.now_us();
-        let result = admin
-            .book_and_pay(&request_id, "probe", &[seat], Some(&card()))
-            .await;
-        let outcome = match &result {
-            Ok(b) if b.status == v1::BookingStatus::Confirmed as i32 => Outcome::Booked {
-                booking_id: b.booking_id.clone(),
-            },
-            Ok(_) => Outcome::Unknown {
-                code: "NotConfirmed".into(),
-                message: String::new(),
-            },
-            Err(status) => Outcome::from_status(status),
-        };
-        let done = matches!(outcome, Outcome::Booked { .. });
-        history.record(Op {
-            client: admin_id.clone(),
-            invoked_us,
-            completed_us: history.now_us(),
-            action: Action::Book {
-                show: "probe".into(),
-                seats: vec![seat],
-                request_id,
-            },
-            outcome,
-        });
-        if done {
+        if probe_booking(&client, &admin.user_id, history, next_seat).await {
             return Some(started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -357,7 +364,8 @@ async fn probe_write(
     None
 }
 
-/// A few checkouts sent to node `id` alone (recorded like any booking).
+/// A few checkouts sent to node `id` alone, until it dies (recorded like
+/// any booking).
 async fn trigger_checkouts(
     cluster: &Cluster,
     admin: &mut Buyer,
@@ -373,34 +381,7 @@ async fn trigger_checkouts(
         .with_optional_token(admin.client.token())
         .with_deadline(Duration::from_secs(2));
     for _ in 0..3 {
-        let seat = *next_seat;
-        *next_seat += 1;
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let invoked_us = history.now_us();
-        let outcome = match pinned
-            .book_and_pay(&request_id, "probe", &[seat], Some(&card()))
-            .await
-        {
-            Ok(b) if b.status == v1::BookingStatus::Confirmed as i32 => Outcome::Booked {
-                booking_id: b.booking_id,
-            },
-            Ok(_) => Outcome::Unknown {
-                code: "NotConfirmed".into(),
-                message: String::new(),
-            },
-            Err(status) => Outcome::from_status(&status),
-        };
-        history.record(Op {
-            client: admin.user_id.clone(),
-            invoked_us,
-            completed_us: history.now_us(),
-            action: Action::Book {
-                show: "probe".into(),
-                seats: vec![seat],
-                request_id,
-            },
-            outcome,
-        });
+        probe_booking(&pinned, &admin.user_id, history, next_seat).await;
         if !cluster.running(&format!("node{id}")) {
             return;
         }
