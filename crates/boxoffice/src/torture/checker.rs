@@ -74,11 +74,36 @@ pub fn check(ops: &[Op], bookings: &[FinalBooking]) -> Vec<Violation> {
         }
     }
 
-    // 2. Acknowledged bookings are there, confirmed.
+    // 2. Acknowledged bookings are there, confirmed, as requested, and
+    // each acknowledged once.
+    let mut seen: BTreeMap<&str, &Op> = BTreeMap::new();
     for op in ops {
         if let Outcome::Booked { booking_id } = &op.outcome {
+            if let Some(first) = seen.insert(booking_id, op) {
+                found.push(violation(
+                    2,
+                    format!(
+                        "booking {booking_id} was acknowledged to two operations ({} at {} us and {} at {} us)",
+                        first.client, first.invoked_us, op.client, op.invoked_us
+                    ),
+                ));
+            }
+            let asked = match &op.action {
+                Action::Book { show, seats, .. } => Some((show.as_str(), sorted(seats))),
+                Action::Read { .. } => None,
+            };
             match by_id.get(booking_id.as_str()) {
-                Some(b) if b.confirmed => {}
+                Some(b)
+                    if b.confirmed
+                        && b.user == op.client
+                        && asked.as_ref().is_none_or(|(show, seats)| *show == b.show && *seats == b.seats) => {}
+                Some(b) if b.confirmed => found.push(violation(
+                    2,
+                    format!(
+                        "booking {booking_id} is {}'s seats {:?} of {}, but was acknowledged to {} for {asked:?}",
+                        b.user, b.seats, b.show, op.client
+                    ),
+                )),
                 Some(_) => found.push(violation(
                     2,
                     format!(
@@ -308,6 +333,19 @@ mod tests {
         assert_eq!(rules(&ops[..1], &[]), vec![2]);
         assert_eq!(
             rules(&ops[..1], &[final_booking("b1", "a", &[1], false)]),
+            vec![2]
+        );
+        // 2: one booking acknowledged twice, or for other seats.
+        let twice = [
+            book("a", &[1], (0, 10), booked("b1")),
+            book("a", &[1], (20, 30), booked("b1")),
+        ];
+        assert_eq!(
+            rules(&twice, &[final_booking("b1", "a", &[1], true)]),
+            vec![2]
+        );
+        assert_eq!(
+            rules(&ops[..1], &[final_booking("b1", "a", &[2], true)]),
             vec![2]
         );
         // 3: a booking nobody attempted (or whose attempt was refused).

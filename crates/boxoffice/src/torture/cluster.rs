@@ -275,6 +275,23 @@ impl Cluster {
         }
     }
 
+    /// Restarts every node and the payment service that is not running;
+    /// returns their names.
+    pub fn revive(&self) -> anyhow::Result<Vec<String>> {
+        let mut restarted = Vec::new();
+        for id in self.ids() {
+            if !self.running(&format!("node{id}")) {
+                self.spawn_node(id)?;
+                restarted.push(format!("node{id}"));
+            }
+        }
+        if !self.running("payment") {
+            self.spawn_payment()?;
+            restarted.push("payment".into());
+        }
+        Ok(restarted)
+    }
+
     /// Puts every link back up.
     pub fn heal_links(&self) {
         for link in self.links.values().chain(self.payment_links.values()) {

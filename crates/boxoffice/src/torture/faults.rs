@@ -60,7 +60,7 @@ pub enum Fault {
 
 impl Fault {
     /// The crash point a node is restarted with for this fault, if any.
-    fn crash_point(self) -> Option<&'static str> {
+    pub fn crash_point(self) -> Option<&'static str> {
         use boxoffice_node::crash as node;
         use boxoffice_raft::crash as raft;
         match self {
@@ -75,10 +75,15 @@ impl Fault {
 }
 
 impl Fault {
-    /// Every fault kind, in schedule order.
+    /// Every fault kind this build can inject, in schedule order (crash
+    /// points exist only in debug builds).
     pub fn all() -> Vec<Fault> {
         use clap::ValueEnum;
-        Fault::value_variants().to_vec()
+        Fault::value_variants()
+            .iter()
+            .copied()
+            .filter(|f| cfg!(debug_assertions) || f.crash_point().is_none())
+            .collect()
     }
 }
 

@@ -42,8 +42,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a failed call: a refusal, or unknown when the call
-    /// may have taken effect (timeouts, unavailable, internal errors).
+    /// The outcome of a failed call. Only the refusals a node gives after
+    /// deciding (seat taken, hold ended, bad input, unknown show) say it
+    /// did not happen; anything else may hide an earlier attempt of the
+    /// same call that took effect before a failover (the client returns
+    /// its last attempt's status), so it is unknown.
     pub fn from_status(status: &tonic::Status) -> Self {
         let code = format!("{:?}", status.code());
         let message: String = status.message().chars().take(300).collect();
@@ -51,11 +54,7 @@ impl Outcome {
             Code::FailedPrecondition
             | Code::AlreadyExists
             | Code::InvalidArgument
-            | Code::NotFound
-            | Code::PermissionDenied
-            | Code::Unauthenticated
-            | Code::ResourceExhausted
-            | Code::OutOfRange => Outcome::Fail { code, message },
+            | Code::NotFound => Outcome::Fail { code, message },
             _ => Outcome::Unknown { code, message },
         }
     }
@@ -127,6 +126,8 @@ mod tests {
             tonic::Status::deadline_exceeded("slow"),
             tonic::Status::internal("?"),
             tonic::Status::cancelled("gone"),
+            tonic::Status::unauthenticated("session expired"),
+            tonic::Status::resource_exhausted("payment outcome not known"),
         ] {
             assert!(matches!(
                 Outcome::from_status(&status),

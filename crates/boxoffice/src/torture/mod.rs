@@ -186,16 +186,30 @@ async fn register(cluster: &Cluster, email: &str) -> anyhow::Result<Buyer> {
     })
 }
 
-/// Logs `buyer` in again if its session is getting old.
+/// Logs `buyer` in again if its session is getting old (at 10 of its 15
+/// minutes); a failed attempt is retried 30 s later, not on every call.
 async fn refresh(cluster: &Cluster, buyer: &mut Buyer) {
     if buyer.logged_in.elapsed() < RELOGIN_EVERY {
         return;
     }
-    if let Ok(token) = login(cluster, &buyer.email, &buyer.password).await
-        && let Ok(client) = Client::new(&cluster.endpoints())
-    {
-        buyer.client = client.with_token(token).with_deadline(OP_DEADLINE);
-        buyer.logged_in = Instant::now();
+    let renewed = match login(cluster, &buyer.email, &buyer.password).await {
+        Ok(token) => Client::new(&cluster.endpoints())
+            .map(|c| c.with_token(token))
+            .map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match renewed {
+        Ok(client) => {
+            buyer.client = client.with_deadline(OP_DEADLINE);
+            buyer.logged_in = Instant::now();
+        }
+        Err(e) => {
+            tracing::warn!(
+                "renewing the session of {}: {e}; again in 30 s",
+                buyer.email
+            );
+            buyer.logged_in += Duration::from_secs(30);
+        }
     }
 }
 
@@ -354,7 +368,7 @@ async fn probe_write(
     let client = admin
         .client
         .for_token(admin.client.token())
-        .with_deadline(Duration::from_secs(2));
+        .with_deadline(Duration::from_secs(3));
     while started.elapsed() < within {
         if probe_booking(&client, &admin.user_id, history, next_seat).await {
             return Some(started.elapsed());
@@ -379,7 +393,7 @@ async fn trigger_checkouts(
     };
     let pinned = pinned
         .with_optional_token(admin.client.token())
-        .with_deadline(Duration::from_secs(2));
+        .with_deadline(Duration::from_secs(3));
     for _ in 0..3 {
         probe_booking(&pinned, &admin.user_id, history, next_seat).await;
         if !cluster.running(&format!("node{id}")) {
@@ -393,14 +407,13 @@ async fn trigger_checkouts(
 async fn bookings_on(
     cluster: &Cluster,
     id: u64,
-    buyers: &[Account],
+    tokens: &[String],
 ) -> anyhow::Result<Vec<v1::Booking>> {
     let addr = cluster.nodes[&id].to_string();
     let mut all = Vec::new();
-    for account in buyers {
-        let token = login(cluster, &account.email, &account.password).await?;
+    for token in tokens {
         let pinned = Client::new(&[addr.as_str()])?
-            .with_token(token)
+            .with_token(token.clone())
             .with_deadline(Duration::from_secs(10));
         all.extend(pinned.list_bookings(true).await?);
     }
@@ -483,78 +496,121 @@ fn final_bookings(bookings: &[v1::Booking]) -> Vec<FinalBooking> {
         .collect()
 }
 
-/// Checks the replicas after a heal (or a cold restart): convergence (6),
-/// the history (1-4) and, once every checkout settled, the ledger (5).
+/// One consistent look at the cluster: every replica at the same applied
+/// index and state digest before and after its bookings were read, the
+/// bookings of every node, and the ledger.
+struct Snapshot {
+    index: u64,
+    digest: String,
+    per_node: BTreeMap<u64, Vec<v1::Booking>>,
+    ledger: Vec<v1::Transaction>,
+}
+
+async fn snapshot(
+    cluster: &Cluster,
+    tokens: &[String],
+    users: &[String],
+) -> Result<Snapshot, (u8, String)> {
+    let (index, digest) = converged(cluster, Duration::from_secs(30))
+        .await
+        .map_err(|p| (6, format!("replicas did not converge: {p}")))?;
+    let mut per_node = BTreeMap::new();
+    for id in cluster.ids() {
+        let bookings = bookings_on(cluster, id, tokens)
+            .await
+            .map_err(|e| (6, format!("node {id} did not serve its bookings: {e:#}")))?;
+        per_node.insert(id, bookings);
+    }
+    let ledger = ledger(cluster, users)
+        .await
+        .map_err(|e| (5, format!("the ledger could not be read: {e:#}")))?;
+    match converged(cluster, Duration::ZERO).await {
+        Ok(again) if again == (index, digest.clone()) => Ok(Snapshot {
+            index,
+            digest,
+            per_node,
+            ledger,
+        }),
+        // Something committed meanwhile (a late expiry, a settlement).
+        _ => Err((6, "the state moved while it was being read".into())),
+    }
+}
+
+/// Checks the replicas after a heal (or a cold restart): once every
+/// checkout has settled and the state holds still, convergence and equal
+/// bookings on every node (6), the ledger (5), and the history (1-4).
 async fn check_replicas(
     cluster: &Cluster,
-    buyers: &[Account],
+    accounts: &[Account],
     ops: &[Op],
     stage: &str,
     violations: &mut Vec<Violation>,
     started: Instant,
 ) -> anyhow::Result<Vec<v1::Booking>> {
-    let users: Vec<String> = buyers.iter().map(|a| a.user_id.clone()).collect();
-    // Let every checkout settle: no held or unsettled booking left, and
-    // the ledger matching (rule 5).
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let settled = loop {
-        let result = async {
-            let bookings = bookings_on(cluster, cluster.ids()[0], buyers).await?;
-            let ledger = ledger(cluster, &users).await?;
-            anyhow::Ok(reconcile(&bookings, &ledger))
-        }
-        .await;
-        match result {
-            Ok(Ok(())) => break Ok(()),
-            Ok(Err(problem)) if Instant::now() > deadline => break Err(problem),
-            Err(e) if Instant::now() > deadline => break Err(format!("{e:#}")),
-            _ => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    };
-    if let Err(problem) = settled {
+    let mut found = |rule: u8, detail: String| {
         violations.push(Violation {
-            rule: 5,
-            detail: format!("{stage}: bookings and ledger never reconciled: {problem}"),
-        });
+            rule,
+            detail: format!("{stage}: {detail}"),
+        })
+    };
+    // One login per account for the whole check (tokens last 15 minutes;
+    // logging in on every poll would trip the login throttle).
+    let mut tokens = Vec::new();
+    for account in accounts {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match login(cluster, &account.email, &account.password).await {
+                Ok(token) => break tokens.push(token),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
     }
+    let users: Vec<String> = accounts.iter().map(|a| a.user_id.clone()).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let snap = loop {
+        let problem = match snapshot(cluster, &tokens, &users).await {
+            Ok(snap) => {
+                let first = snap.per_node.values().next().cloned().unwrap_or_default();
+                match reconcile(&first, &snap.ledger) {
+                    Ok(()) => break Some(snap),
+                    Err(problem) => (
+                        5,
+                        format!("bookings and ledger never reconciled: {problem}"),
+                    ),
+                }
+            }
+            Err(problem) => problem,
+        };
+        if Instant::now() > deadline {
+            found(problem.0, problem.1);
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let Some(snap) = snap else {
+        return Ok(Vec::new());
+    };
     say(
         started,
-        &format!("{stage}: checkouts settled; waiting for the replicas to converge"),
-    );
-    match converged(cluster, Duration::from_secs(60)).await {
-        Ok((index, digest)) => say(
-            started,
-            &format!(
-                "{stage}: every replica at applied index {index}, state digest {}",
-                &digest[..12]
-            ),
+        &format!(
+            "{stage}: checkouts settled; every replica at applied index {}, state digest {}",
+            snap.index,
+            &snap.digest[..12]
         ),
-        Err(problem) => violations.push(Violation {
-            rule: 6,
-            detail: format!("{stage}: replicas did not converge: {problem}"),
-        }),
-    }
-    let mut per_node = BTreeMap::new();
-    for id in cluster.ids() {
-        per_node.insert(id, bookings_on(cluster, id, buyers).await?);
-    }
-    let first = per_node.values().next().cloned().unwrap_or_default();
-    for (id, bookings) in &per_node {
+    );
+    let first_id = cluster.ids()[0];
+    let first = snap.per_node[&first_id].clone();
+    for (id, bookings) in &snap.per_node {
         if *bookings != first {
-            violations.push(Violation {
-                rule: 6,
-                detail: format!(
-                    "{stage}: node {id} serves other bookings than node {}",
-                    cluster.ids()[0]
-                ),
-            });
+            found(
+                6,
+                format!("node {id} serves other bookings than node {first_id}"),
+            );
         }
     }
     for v in checker::check(ops, &final_bookings(&first)) {
-        violations.push(Violation {
-            rule: v.rule,
-            detail: format!("{stage}: {}", v.detail),
-        });
+        found(v.rule, v.detail);
     }
     Ok(first)
 }
@@ -566,11 +622,21 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
     if args.clients == 0 {
         bail!("--clients must be at least 1");
     }
+    if cfg!(not(debug_assertions)) && args.unsafe_stale_reads {
+        bail!("--unsafe-stale-reads exists only in debug builds (cargo build, not --release)");
+    }
     let kinds = if args.faults.is_empty() {
         Fault::all()
     } else {
         args.faults.clone()
     };
+    if cfg!(not(debug_assertions))
+        && let Some(kind) = kinds.iter().find(|k| k.crash_point().is_some())
+    {
+        bail!(
+            "{kind:?} needs crash points, which exist only in debug builds (cargo build, not --release)"
+        );
+    }
     let out = match &args.out {
         Some(out) => out.clone(),
         None => tempfile::Builder::new()
@@ -638,7 +704,9 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
         .who_am_i()
         .await?
         .user_id;
-    let shows = (args.duration / SHOW_WINDOW.as_secs() + 3) as usize;
+    // Every kind runs once even if the duration is shorter (about 6 s each).
+    let schedule_secs = args.duration.max(6 * kinds.len() as u64);
+    let shows = (schedule_secs / SHOW_WINDOW.as_secs() + 3) as usize;
     for i in 0..shows {
         admin
             .client
@@ -773,6 +841,12 @@ pub async fn run(args: TortureArgs) -> anyhow::Result<()> {
         started,
         &format!("schedule done: {} operations; checking", ops.len()),
     );
+    for name in cluster.revive()? {
+        say(
+            started,
+            &format!("{name} had stopped on its own: restarted"),
+        );
+    }
     let before = check_replicas(
         &cluster,
         &buyers,

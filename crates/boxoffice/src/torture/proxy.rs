@@ -63,7 +63,17 @@ impl Link {
         let (mode, watch_rx) = watch::channel(LinkMode::Up);
         let rng = Arc::new(Mutex::new(seed | 1));
         let accept = tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
+            loop {
+                let inbound = match listener.accept().await {
+                    Ok((inbound, _)) => inbound,
+                    // Out of descriptors, an aborted handshake: the link
+                    // must not die of it (that would be an unrecorded
+                    // partition). Try again shortly.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
                 let (rx, rng) = (watch_rx.clone(), rng.clone());
                 tokio::spawn(async move {
                     let _ = relay(inbound, target, rx, rng).await;
