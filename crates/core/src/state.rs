@@ -14,6 +14,7 @@ use crate::ids::{
     BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, OrderId, RequestId, SeatNo, ShowId, Timestamp,
     TransactionId, UserId,
 };
+use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
 
 /// Most stale dedup records dropped by one `apply`.
 ///
@@ -407,9 +408,10 @@ pub struct UserSummary {
     pub created_at: Timestamp,
 }
 
-/// What is remembered about an applied request, for deduplication.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct DedupRecord {
+/// A dedup record as snapshots before the compact window stored it
+/// (see [`LegacySnapshot`]).
+#[derive(Deserialize)]
+struct LegacyDedupRecord {
     /// Effective time at which the request was first applied.
     at: Timestamp,
     /// The user who sent it (`None` for a trusted request), to recognise a reused id.
@@ -444,10 +446,8 @@ pub struct State {
     hold_expiry: ExpiryIndex,
     /// Index: bookings whose payment the system must still settle ([`Booking::is_unsettled`]).
     unsettled: BTreeSet<BookingId>,
-    /// Requests applied within the dedup window, by id.
-    dedup: BTreeMap<RequestId, DedupRecord>,
-    /// Index: dedup records ordered by time, for pruning.
-    dedup_by_time: BTreeSet<(Timestamp, RequestId)>,
+    /// Requests applied within the dedup window, oldest first.
+    dedup: DedupWindow,
     /// Highest user number issued so far (0 before the first); user `n` has id `u{n}`.
     last_user_id: u64,
     /// All user accounts, by id; accounts are never removed.
@@ -500,13 +500,13 @@ impl State {
         let now = self.now.max(at);
         request.check_request_id()?;
         let caller = request.caller.as_ref().map(|caller| &caller.user);
-        if let Some(record) = self.dedup.get(&request.request_id)
+        let key = RequestKey::of(&request.request_id);
+        let fingerprint = fingerprint(caller, &request.command);
+        if let Some(record) = self.dedup.get(&key)
             && !dedup_stale(record.at, now)
         {
-            return if record.command.same_request(&request.command)
-                && record.caller.as_ref() == caller
-            {
-                record.outcome.clone()
+            return if record.fingerprint == fingerprint {
+                record.outcome.outcome(|id| self.bookings.get(&id))
             } else {
                 Err(Rejection::RequestIdReused(request.request_id.clone()))
             };
@@ -520,7 +520,7 @@ impl State {
         let outcome = permission
             .and_then(|()| request.command.validate())
             .and_then(|()| self.execute(&request.command));
-        self.remember(request, outcome.clone());
+        self.remember(key, fingerprint, &outcome);
         outcome
     }
 
@@ -670,10 +670,7 @@ impl State {
         if build_unsettled_index(&self.bookings) != self.unsettled {
             return Err("unsettled index does not match the bookings".to_owned());
         }
-        if build_dedup_index(&self.dedup) != self.dedup_by_time {
-            return Err("dedup time index does not match the dedup records".to_owned());
-        }
-        Ok(())
+        self.dedup.check()
     }
 
     /// Checks one account's fields.
@@ -1312,32 +1309,23 @@ impl State {
 
     /// Drops up to [`DEDUP_PRUNE_BATCH`] of the oldest stale dedup records.
     fn prune_dedup(&mut self) {
-        for _ in 0..DEDUP_PRUNE_BATCH {
-            match self.dedup_by_time.first() {
-                Some((at, _)) if dedup_stale(*at, self.now) => {}
-                _ => break,
-            }
-            if let Some((_, id)) = self.dedup_by_time.pop_first() {
-                self.dedup.remove(&id);
-            }
-        }
+        let now = self.now;
+        self.dedup
+            .prune(DEDUP_PRUNE_BATCH, |at| dedup_stale(at, now));
     }
 
     /// Records the outcome of a newly applied request at the current time.
-    fn remember(&mut self, request: &Request, outcome: Outcome) {
+    ///
+    /// A stale record under the same key that the pruner had not reached
+    /// yet is replaced (with the older records before it).
+    fn remember(&mut self, key: RequestKey, fingerprint: u64, outcome: &Outcome) {
         let record = DedupRecord {
+            key,
             at: self.now,
-            caller: request.caller.as_ref().map(|caller| caller.user.clone()),
-            command: request.command.clone(),
-            outcome,
+            fingerprint,
+            outcome: Recorded::of(outcome, |id| self.bookings.get(&id)),
         };
-        if let Some(old) = self.dedup.insert(request.request_id.clone(), record) {
-            // A stale record the pruner had not reached yet.
-            self.dedup_by_time
-                .remove(&(old.at, request.request_id.clone()));
-        }
-        self.dedup_by_time
-            .insert((self.now, request.request_id.clone()));
+        self.dedup.insert(record);
     }
 
     /// Rebuilds a state from snapshot data, refusing it if inconsistent.
@@ -1374,8 +1362,7 @@ impl State {
             by_user,
             hold_expiry,
             unsettled,
-            dedup_by_time: build_dedup_index(&snapshot.dedup),
-            dedup: snapshot.dedup,
+            dedup: DedupWindow::from_records(snapshot.dedup)?,
             last_user_id: snapshot.last_user_id,
             admins: build_admin_index(&users),
             by_email,
@@ -1499,14 +1486,6 @@ fn build_admin_index(users: &BTreeMap<UserId, User>) -> BTreeSet<UserId> {
         .collect()
 }
 
-/// The time index implied by the dedup records.
-fn build_dedup_index(dedup: &BTreeMap<RequestId, DedupRecord>) -> BTreeSet<(Timestamp, RequestId)> {
-    dedup
-        .iter()
-        .map(|(id, record)| (record.at, id.clone()))
-        .collect()
-}
-
 /// Serialized form of [`State`], borrowed for writing.
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
@@ -1518,8 +1497,8 @@ struct SnapshotRef<'a> {
     shows: Values<'a, ShowId, Show>,
     /// Bookings, ordered by id.
     bookings: Values<'a, BookingId, Booking>,
-    /// Dedup records, by request id.
-    dedup: &'a BTreeMap<RequestId, DedupRecord>,
+    /// Dedup records, oldest first.
+    dedup: Records<'a>,
     /// Highest user number issued.
     last_user_id: u64,
     /// User accounts, ordered by id.
@@ -1537,8 +1516,8 @@ struct Snapshot {
     shows: Vec<Show>,
     /// Bookings, ordered by id.
     bookings: Vec<Booking>,
-    /// Dedup records, by request id.
-    dedup: BTreeMap<RequestId, DedupRecord>,
+    /// Dedup records, oldest first.
+    dedup: Vec<DedupRecord>,
     /// Highest user number issued.
     last_user_id: u64,
     /// User accounts, ordered by id.
@@ -1554,6 +1533,15 @@ impl<K, V: Serialize> Serialize for Values<'_, K, V> {
     }
 }
 
+/// Serializes the dedup records as a sequence, oldest first.
+struct Records<'a>(&'a DedupWindow);
+
+impl Serialize for Records<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
 impl Serialize for State {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         SnapshotRef {
@@ -1561,7 +1549,7 @@ impl Serialize for State {
             last_booking_id: self.last_booking_id,
             shows: Values(&self.shows),
             bookings: Values(&self.bookings),
-            dedup: &self.dedup,
+            dedup: Records(&self.dedup),
             last_user_id: self.last_user_id,
             users: Values(&self.users),
         }
@@ -1576,5 +1564,77 @@ impl<'de> Deserialize<'de> for State {
     }
 }
 
+/// The first bytes of a snapshot in the current format.
+///
+/// Snapshots written before the compact dedup window have no tag; they
+/// begin with the clock's time as a varint, which could only spell these
+/// bytes for a clock at 66 ms after the epoch.
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS2";
+
+/// A snapshot in the format before the compact dedup window: the same
+/// fields, but each dedup record whole, keyed by request id.
+#[derive(Deserialize)]
+struct LegacySnapshot {
+    /// See [`Snapshot`].
+    now: Timestamp,
+    /// See [`Snapshot`].
+    last_booking_id: u64,
+    /// See [`Snapshot`].
+    shows: Vec<Show>,
+    /// See [`Snapshot`].
+    bookings: Vec<Booking>,
+    /// Dedup records, by request id.
+    dedup: BTreeMap<RequestId, LegacyDedupRecord>,
+    /// See [`Snapshot`].
+    last_user_id: u64,
+    /// See [`Snapshot`].
+    users: Vec<User>,
+}
+
+impl State {
+    /// The state as Raft snapshot bytes: a format tag, then its postcard form.
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, String> {
+        let mut bytes = SNAPSHOT_TAG.to_vec();
+        postcard::to_io(self, &mut bytes).map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+
+    /// Restores a state from [`State::to_snapshot`] bytes, or from a
+    /// snapshot of the earlier format, whose dedup records it converts.
+    /// Refuses undecodable or inconsistent snapshots.
+    pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, String> {
+        if let Some(current) = bytes.strip_prefix(SNAPSHOT_TAG) {
+            return postcard::from_bytes(current).map_err(|e| e.to_string());
+        }
+        let legacy: LegacySnapshot = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        let mut state = State::from_snapshot(Snapshot {
+            now: legacy.now,
+            last_booking_id: legacy.last_booking_id,
+            shows: legacy.shows,
+            bookings: legacy.bookings,
+            dedup: Vec::new(),
+            last_user_id: legacy.last_user_id,
+            users: legacy.users,
+        })?;
+        let mut records: Vec<(RequestId, LegacyDedupRecord)> = legacy.dedup.into_iter().collect();
+        records.sort_by(|(a_id, a), (b_id, b)| (a.at, a_id).cmp(&(b.at, b_id)));
+        let records = records
+            .into_iter()
+            .map(|(id, record)| DedupRecord {
+                key: RequestKey::of(&id),
+                at: record.at,
+                fingerprint: fingerprint(record.caller.as_ref(), &record.command),
+                outcome: Recorded::of(&record.outcome, |id| state.bookings.get(&id)),
+            })
+            .collect();
+        state.dedup = DedupWindow::from_records(records)?;
+        state
+            .check_invariants()
+            .map_err(|problem| format!("inconsistent snapshot: {problem}"))?;
+        Ok(state)
+    }
+}
+
+mod dedup;
 #[cfg(test)]
 mod tests;

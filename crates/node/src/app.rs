@@ -20,13 +20,11 @@ impl Application for BookingApp {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, String> {
-        postcard::to_allocvec(&self.0).map_err(|e| e.to_string())
+        self.0.to_snapshot()
     }
 
     fn restore(bytes: &[u8]) -> Result<Self, String> {
-        postcard::from_bytes(bytes)
-            .map(BookingApp)
-            .map_err(|e| e.to_string())
+        State::from_snapshot_bytes(bytes).map(BookingApp)
     }
 }
 

@@ -198,7 +198,6 @@ fn business(state: &State) -> State {
     let mut state = state.clone();
     state.now = Timestamp(0);
     state.dedup.clear();
-    state.dedup_by_time.clear();
     state
 }
 
@@ -1072,7 +1071,7 @@ fn dedup_records_expire_after_the_window() {
     let first = f
         .state
         .apply(T0, &request("r1", hold("s1", &[1], "alice", TTL)));
-    assert!(f.state.dedup.contains_key(&"r1".into()));
+    assert!(f.state.dedup.get(&RequestKey::of(&"r1".into())).is_some());
 
     // Just inside the window the record still answers.
     let inside = Timestamp(T0.0 + DEDUP_TTL_MS - 1);
@@ -1089,7 +1088,7 @@ fn dedup_records_expire_after_the_window() {
     f.state
         .apply(edge, &request("other", Command::ExpireHolds))
         .ok();
-    assert!(!f.state.dedup.contains_key(&"r1".into()));
+    assert!(f.state.dedup.get(&RequestKey::of(&"r1".into())).is_none());
     assert_eq!(f.state.check_invariants(), Ok(()));
 
     // The id is free again: the same command now runs afresh.
@@ -1116,16 +1115,14 @@ fn stale_records_are_ignored_before_they_are_pruned() {
     // The last record is not yet pruned, but its id may be reused for anything.
     state.apply(later, &request("x", Command::ExpireHolds)).ok();
     assert_eq!(state.dedup.len(), count - DEDUP_PRUNE_BATCH + 1);
-    let (_, last) = state
-        .dedup_by_time
-        .iter()
-        .rev()
-        .find(|(at, _)| *at == T0)
-        .cloned()
-        .expect("an unpruned stale record remains");
+    let last = format!("r{}", count - 1);
+    assert!(
+        state.dedup.get(&RequestKey::of(&last.as_str().into())).is_some(),
+        "an unpruned stale record remains"
+    );
     assert!(
         state
-            .apply(later, &request(last.as_str(), create("s1", 1)))
+            .apply(later, &request(&last, create("s1", 1)))
             .is_ok()
     );
     assert_eq!(state.check_invariants(), Ok(()));
@@ -1136,8 +1133,142 @@ fn stale_records_are_ignored_before_they_are_pruned() {
             .ok();
     }
     assert_eq!(state.dedup.len(), 5);
-    assert_eq!(state.dedup_by_time.len(), 5);
     assert_eq!(state.check_invariants(), Ok(()));
+}
+
+#[test]
+fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
+    let mut f = Fixture::new();
+    let held = f
+        .state
+        .apply(T0, &request("h1", hold("s1", &[1, 2], "alice", TTL)));
+    let Ok(Effect::Booking(booking)) = &held else {
+        panic!("hold refused: {held:?}");
+    };
+    let id = booking.id;
+    let confirmed = f.state.apply(T0, &request("c1", confirm(id)));
+    let cancelled = f.state.apply(T0, &request("x1", cancel(id, "alice")));
+    let refunded = f
+        .state
+        .apply(T0, &request("f1", Command::RecordRefund { booking: id }));
+    assert!(matches!(
+        &refunded,
+        Ok(Effect::Booking(b)) if b.payment == Payment::Refunded(tx_of(id))
+    ));
+    // Each record is the compact form, not a copy of the booking.
+    for id in ["h1", "c1", "x1", "f1"] {
+        let record = f
+            .state
+            .dedup
+            .get(&RequestKey::of(&id.into()))
+            .expect("recorded");
+        assert!(
+            matches!(record.outcome, Recorded::Booking { .. }),
+            "{id} recorded as {:?}",
+            record.outcome
+        );
+    }
+    // Every retry gets its first outcome, although the booking has moved on.
+    let before = f.state.clone();
+    let hold_again = hold("s1", &[1, 2], "alice", TTL);
+    assert_eq!(f.state.apply(T0, &request("h1", hold_again)), held);
+    assert_eq!(f.state.apply(T0, &request("c1", confirm(id))), confirmed);
+    assert_eq!(
+        f.state.apply(T0, &request("x1", cancel(id, "alice"))),
+        cancelled
+    );
+    assert_eq!(f.state, before);
+    // The same id with another command, or from another caller, is a reuse.
+    assert_eq!(
+        f.state.apply(T0, &request("c1", release(id))),
+        Err(Rejection::RequestIdReused("c1".into()))
+    );
+    let ann = f.register("ann@example.com", false);
+    let caller = f.caller(&ann);
+    assert_eq!(
+        f.state
+            .apply(T0, &request_as("x1", &caller, cancel(id, "alice"))),
+        Err(Rejection::RequestIdReused("x1".into()))
+    );
+}
+
+#[test]
+fn snapshots_of_the_earlier_format_are_converted() {
+    /// The earlier dedup record, field for field.
+    #[derive(Serialize)]
+    struct OldRecord {
+        at: Timestamp,
+        caller: Option<UserId>,
+        command: Command,
+        outcome: Outcome,
+    }
+    /// The earlier snapshot, field for field.
+    #[derive(Serialize)]
+    struct OldSnapshot {
+        now: Timestamp,
+        last_booking_id: u64,
+        shows: Vec<Show>,
+        bookings: Vec<Booking>,
+        dedup: BTreeMap<RequestId, OldRecord>,
+        last_user_id: u64,
+        users: Vec<User>,
+    }
+    let mut f = Fixture::new();
+    let mut old = BTreeMap::new();
+    let mut remember = |f: &mut Fixture, id: &str, command: Command| {
+        let outcome = f.state.apply(f.at, &request(id, command.clone()));
+        let record = OldRecord {
+            at: f.at,
+            caller: None,
+            command,
+            outcome: outcome.clone(),
+        };
+        old.insert(RequestId::from(id), record);
+        outcome
+    };
+    let held = remember(&mut f, "h1", hold("s1", &[3], "bob", TTL));
+    let Ok(Effect::Booking(booking)) = &held else {
+        panic!("hold refused: {held:?}");
+    };
+    let id = booking.id;
+    f.at = Timestamp(T0.0 + 5);
+    let confirmed = remember(&mut f, "c1", confirm(id));
+    let taken = remember(&mut f, "t1", book("s1", &[3], "carol"));
+    assert!(taken.is_err());
+    let bytes = postcard::to_allocvec(&OldSnapshot {
+        now: f.state.now,
+        last_booking_id: f.state.last_booking_id,
+        shows: f.state.shows.values().cloned().collect(),
+        bookings: f.state.bookings.values().cloned().collect(),
+        dedup: old,
+        last_user_id: f.state.last_user_id,
+        users: f.state.users.values().cloned().collect(),
+    })
+    .expect("serializes");
+    let restored = State::from_snapshot_bytes(&bytes).expect("converts");
+    assert_eq!(business(&restored), business(&f.state));
+    assert_eq!(restored.now, f.state.now);
+    assert_eq!(restored.dedup.len(), 3);
+    for id in ["h1", "c1", "t1"] {
+        let key = RequestKey::of(&id.into());
+        assert_eq!(restored.dedup.get(&key), f.state.dedup.get(&key), "{id}");
+    }
+    // The current format round-trips too, and garbage is refused.
+    let current = f.state.to_snapshot().expect("serializes");
+    assert_eq!(State::from_snapshot_bytes(&current), Ok(f.state.clone()));
+    assert!(State::from_snapshot_bytes(&current[..current.len() - 1]).is_err());
+    assert!(State::from_snapshot_bytes(b"BXS2garbage").is_err());
+    assert!(State::from_snapshot_bytes(&[]).is_err());
+    let mut restored = restored;
+    assert_eq!(
+        restored.apply(f.at, &request("h1", hold("s1", &[3], "bob", TTL))),
+        held
+    );
+    assert_eq!(restored.apply(f.at, &request("c1", confirm(id))), confirmed);
+    assert_eq!(
+        restored.apply(f.at, &request("t1", book("s1", &[3], "carol"))),
+        taken
+    );
 }
 
 // ----- Snapshots and invariants -----
@@ -1176,7 +1307,7 @@ fn inconsistent_snapshots_are_refused() {
         last_booking_id: state.last_booking_id,
         shows: state.shows.values().cloned().collect(),
         bookings: state.bookings.values().cloned().collect(),
-        dedup: state.dedup.clone(),
+        dedup: state.dedup.iter().cloned().collect(),
         last_user_id: state.last_user_id,
         users: state.users.values().cloned().collect(),
     };
@@ -1256,7 +1387,7 @@ fn check_invariants_detects_corruption() {
     assert!(bad.check_invariants().is_err());
 
     let mut bad = f.state.clone();
-    bad.dedup_by_time.clear();
+    bad.dedup.forget_index();
     assert!(bad.check_invariants().is_err());
 
     let ann = f.register("ann@example.com", true);

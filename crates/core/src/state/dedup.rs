@@ -1,0 +1,381 @@
+//! The dedup window: what the state remembers of each request applied in
+//! the last [`DEDUP_TTL_MS`](crate::ids::DEDUP_TTL_MS), kept small.
+//!
+//! A record does not keep the request id, the command or the outcome. It
+//! keeps a 128-bit digest of the request id (the lookup key), a 64-bit
+//! digest of what [`Command::same_request`] compares plus the caller (to
+//! recognise an id reused for another request), the time, and the outcome
+//! in [`Recorded`] form: for the common outcome, a booking, only the
+//! booking's id, status and kind of payment, from which the booking as it
+//! was is rebuilt (every other field of a booking is fixed at creation, and
+//! a payment's transaction, once set, never changes). About 64 bytes a
+//! record instead of about 800.
+//!
+//! Records sit in a queue in the order they were applied, which is also
+//! time order (the state's clock never goes back), so pruning pops the
+//! front, and the snapshot lists them in that order. A hash table of
+//! sequence numbers finds a record by key; it is only looked up, never
+//! iterated, so nothing depends on its order.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use hashbrown::HashTable;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Booking, BookingStatus, Payment};
+use crate::command::{Command, Effect, Outcome, Rejection};
+use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
+
+/// The lookup key of a request id: the first 128 bits of its SHA-256.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct RequestKey([u8; 16]);
+
+impl RequestKey {
+    /// The key of `id`.
+    pub(super) fn of(id: &RequestId) -> Self {
+        let digest = Sha256::digest(id.as_str().as_bytes());
+        let mut key = [0; 16];
+        key.copy_from_slice(&digest[..16]);
+        Self(key)
+    }
+
+    /// The key's hash-table hash (it is already uniformly distributed).
+    fn hash(&self) -> u64 {
+        let mut low = [0; 8];
+        low.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(low)
+    }
+}
+
+/// What identifies a request apart from its id: the caller's user and the
+/// command as [`Command::same_request`] compares it (a `Hold`'s order id
+/// left out), as the first 64 bits of the SHA-256 of their postcard form.
+///
+/// Two requests under one id with different fingerprints are a reused id;
+/// equal fingerprints of different requests would need both a 128-bit
+/// request-key match and a 64-bit collision.
+pub(super) fn fingerprint(caller: Option<&UserId>, command: &Command) -> u64 {
+    let mut hasher = Sha256::new();
+    let written = match command {
+        Command::Hold {
+            show,
+            seats,
+            user,
+            ttl_ms,
+            max_seats_per_user,
+            order: _,
+        } => {
+            let blank = OrderId(String::new());
+            let hold = Command::Hold {
+                order: blank,
+                show: show.clone(),
+                seats: seats.clone(),
+                user: user.clone(),
+                ttl_ms: *ttl_ms,
+                max_seats_per_user: *max_seats_per_user,
+            };
+            postcard::to_io(&(caller, &hold), &mut hasher).is_ok()
+        }
+        _ => postcard::to_io(&(caller, command), &mut hasher).is_ok(),
+    };
+    // Encoding plain data into a hasher cannot fail; if it ever did, the
+    // partial digest would still be deterministic on every replica.
+    debug_assert!(written, "postcard could not encode a command");
+    let digest = hasher.finalize();
+    let mut low = [0; 8];
+    low.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(low)
+}
+
+/// A booking's kind of payment, without the transaction id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum PaymentKind {
+    /// [`Payment::None`].
+    None,
+    /// [`Payment::Pending`].
+    Pending,
+    /// [`Payment::NotCharged`].
+    NotCharged,
+    /// [`Payment::Charged`].
+    Charged,
+    /// [`Payment::RefundDue`].
+    RefundDue,
+    /// [`Payment::Refunded`].
+    Refunded,
+}
+
+impl PaymentKind {
+    /// The kind of `payment`.
+    fn of(payment: &Payment) -> Self {
+        match payment {
+            Payment::None => Self::None,
+            Payment::Pending => Self::Pending,
+            Payment::NotCharged => Self::NotCharged,
+            Payment::Charged(_) => Self::Charged,
+            Payment::RefundDue(_) => Self::RefundDue,
+            Payment::Refunded(_) => Self::Refunded,
+        }
+    }
+
+    /// The payment of this kind with the transaction of `now`, the same
+    /// booking's payment today; `None` if this kind needs a transaction and
+    /// `now` has none.
+    fn with_transaction_of(self, now: &Payment) -> Option<Payment> {
+        let tx = now.transaction().cloned();
+        Some(match self {
+            Self::None => Payment::None,
+            Self::Pending => Payment::Pending,
+            Self::NotCharged => Payment::NotCharged,
+            Self::Charged => Payment::Charged(tx?),
+            Self::RefundDue => Payment::RefundDue(tx?),
+            Self::Refunded => Payment::Refunded(tx?),
+        })
+    }
+}
+
+/// A recorded outcome, compact for bookings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) enum Recorded {
+    /// `Ok(Effect::Booking(b))`, where `b` is booking `id` as it is stored,
+    /// but with this status and this kind of payment.
+    Booking {
+        /// The booking.
+        id: BookingId,
+        /// Its status then.
+        status: BookingStatus,
+        /// Its kind of payment then.
+        payment: PaymentKind,
+    },
+    /// Any other effect, whole.
+    Effect(Box<Effect>),
+    /// A rejection, whole.
+    Rejection(Box<Rejection>),
+}
+
+impl Recorded {
+    /// The recorded form of `outcome`, just returned; `stored` looks up a
+    /// booking as it is stored now. A booking effect is recorded compactly
+    /// only if it can be rebuilt from the stored booking.
+    pub(super) fn of<'a>(
+        outcome: &Outcome,
+        stored: impl FnOnce(BookingId) -> Option<&'a Booking>,
+    ) -> Self {
+        match outcome {
+            Ok(Effect::Booking(booking)) => {
+                let compact = Recorded::Booking {
+                    id: booking.id,
+                    status: booking.status,
+                    payment: PaymentKind::of(&booking.payment),
+                };
+                let rebuilt = stored(booking.id).and_then(|now| compact.rebuild(now));
+                if rebuilt.as_ref() == Some(booking) {
+                    compact
+                } else {
+                    Recorded::Effect(Box::new(Effect::Booking(booking.clone())))
+                }
+            }
+            Ok(effect) => Recorded::Effect(Box::new(effect.clone())),
+            Err(rejection) => Recorded::Rejection(Box::new(rejection.clone())),
+        }
+    }
+
+    /// The outcome this records; `stored` looks up a booking as it is stored now.
+    pub(super) fn outcome<'a>(
+        &self,
+        stored: impl FnOnce(BookingId) -> Option<&'a Booking>,
+    ) -> Outcome {
+        match self {
+            Recorded::Booking { id, .. } => stored(*id)
+                .and_then(|now| self.rebuild(now))
+                .map(Effect::Booking)
+                // Bookings are never removed and a compact record is made
+                // only when it rebuilds, so this is unreachable; say so
+                // rather than invent an answer.
+                .ok_or_else(|| {
+                    Rejection::Invalid(format!("the recorded outcome of booking {id} is lost"))
+                }),
+            Recorded::Effect(effect) => Ok((**effect).clone()),
+            Recorded::Rejection(rejection) => Err((**rejection).clone()),
+        }
+    }
+
+    /// Booking `now` with this record's status and kind of payment.
+    fn rebuild(&self, now: &Booking) -> Option<Booking> {
+        let Recorded::Booking {
+            id,
+            status,
+            payment,
+        } = self
+        else {
+            return None;
+        };
+        (now.id == *id).then_some(())?;
+        Some(Booking {
+            status: *status,
+            payment: payment.with_transaction_of(&now.payment)?,
+            ..now.clone()
+        })
+    }
+}
+
+/// What is remembered about an applied request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct DedupRecord {
+    /// The request id's key.
+    pub(super) key: RequestKey,
+    /// Effective time at which the request was first applied.
+    pub(super) at: Timestamp,
+    /// The request's [`fingerprint`].
+    pub(super) fingerprint: u64,
+    /// The outcome returned to every retry.
+    pub(super) outcome: Recorded,
+}
+
+/// The dedup records, oldest first, with an index by key.
+#[derive(Clone, Default)]
+pub(super) struct DedupWindow {
+    /// Records in the order they were applied (so by time).
+    records: VecDeque<DedupRecord>,
+    /// Sequence number of `records[0]`; `records[i]` has `first + i`.
+    first: u64,
+    /// The sequence number of every record, hashed by its key.
+    index: HashTable<u64>,
+}
+
+impl DedupWindow {
+    /// The record of `key`, if any (stale or not).
+    pub(super) fn get(&self, key: &RequestKey) -> Option<&DedupRecord> {
+        let records = &self.records;
+        let first = self.first;
+        self.index
+            .find(key.hash(), |&seq| {
+                slot(records, first, seq).is_some_and(|record| record.key == *key)
+            })
+            .and_then(|&seq| slot(records, first, seq))
+    }
+
+    /// Appends `record`, which must be no older than the newest record.
+    ///
+    /// A record already under its key must be stale (the caller found it
+    /// so); it and every record before it, older still, are dropped first.
+    pub(super) fn insert(&mut self, record: DedupRecord) {
+        if self.get(&record.key).is_some() {
+            while let Some(front) = self.pop_front() {
+                if front.key == record.key {
+                    break;
+                }
+            }
+        }
+        let seq = self.first.wrapping_add(self.records.len() as u64);
+        let hash = record.key.hash();
+        self.records.push_back(record);
+        let (records, first) = (&self.records, self.first);
+        self.index.insert_unique(hash, seq, |&seq| {
+            slot(records, first, seq).map_or(0, |record| record.key.hash())
+        });
+    }
+
+    /// Drops up to `limit` of the oldest records for which `stale(at)` holds.
+    pub(super) fn prune(&mut self, limit: usize, stale: impl Fn(Timestamp) -> bool) {
+        for _ in 0..limit {
+            match self.records.front() {
+                Some(record) if stale(record.at) => {
+                    self.pop_front();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Number of records.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Drops every record.
+    #[cfg(test)]
+    pub(super) fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The records, oldest first.
+    pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &DedupRecord> {
+        self.records.iter()
+    }
+
+    /// A window of `records`, which must be in time order with distinct keys.
+    pub(super) fn from_records(records: Vec<DedupRecord>) -> Result<Self, String> {
+        let mut window = Self::default();
+        window.records.reserve_exact(records.len());
+        for record in records {
+            if window.records.back().is_some_and(|last| last.at > record.at) {
+                return Err("dedup records are out of time order".to_owned());
+            }
+            if window.get(&record.key).is_some() {
+                return Err("two dedup records share a request key".to_owned());
+            }
+            window.insert(record);
+        }
+        Ok(window)
+    }
+
+    /// Checks that the records are in time order and the index finds each one.
+    pub(super) fn check(&self) -> Result<(), String> {
+        if self
+            .records
+            .iter()
+            .zip(self.records.iter().skip(1))
+            .any(|(a, b)| a.at > b.at)
+        {
+            return Err("dedup records are out of time order".to_owned());
+        }
+        if self.index.len() != self.records.len() {
+            return Err("dedup index does not match the dedup records".to_owned());
+        }
+        for record in &self.records {
+            if !self.get(&record.key).is_some_and(|found| found == record) {
+                return Err("dedup index does not match the dedup records".to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes and returns the oldest record.
+    fn pop_front(&mut self) -> Option<DedupRecord> {
+        let record = self.records.pop_front()?;
+        let seq = self.first;
+        self.first = self.first.wrapping_add(1);
+        if let Ok(entry) = self.index.find_entry(record.key.hash(), |&s| s == seq) {
+            entry.remove();
+        }
+        Some(record)
+    }
+
+    /// Corrupts the index, for tests of [`DedupWindow::check`].
+    #[cfg(test)]
+    pub(super) fn forget_index(&mut self) {
+        self.index.clear();
+    }
+}
+
+/// The record with sequence number `seq`, if it is still in `records`.
+fn slot(records: &VecDeque<DedupRecord>, first: u64, seq: u64) -> Option<&DedupRecord> {
+    usize::try_from(seq.wrapping_sub(first))
+        .ok()
+        .and_then(|offset| records.get(offset))
+}
+
+impl PartialEq for DedupWindow {
+    fn eq(&self, other: &Self) -> bool {
+        self.records == other.records
+    }
+}
+
+impl fmt::Debug for DedupWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.records).finish()
+    }
+}
