@@ -15,6 +15,7 @@ use crate::ids::{
     TransactionId, UserId,
 };
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
+use stored::Bookings;
 
 /// Most stale dedup records dropped by one `apply`.
 ///
@@ -439,7 +440,7 @@ pub struct State {
     /// All shows, by id.
     shows: BTreeMap<ShowId, Show>,
     /// All bookings ever made, by id; bookings are never removed.
-    bookings: BTreeMap<BookingId, Booking>,
+    bookings: Bookings,
     /// Index: bookings of each user.
     by_user: UserIndex,
     /// Index: held bookings ordered by expiry.
@@ -506,7 +507,7 @@ impl State {
             && !dedup_stale(record.at, now)
         {
             return if record.fingerprint == fingerprint {
-                record.outcome.outcome(|id| self.bookings.get(&id))
+                record.outcome.outcome(|id| self.bookings.get(id))
             } else {
                 Err(Rejection::RequestIdReused(request.request_id.clone()))
             };
@@ -582,17 +583,17 @@ impl State {
     }
 
     /// The booking with this id.
-    pub fn booking(&self, id: BookingId) -> Option<&Booking> {
-        self.bookings.get(&id)
+    pub fn booking(&self, id: BookingId) -> Option<Booking> {
+        self.bookings.get(id)
     }
 
     /// All bookings of `user`, in any status, ordered by id.
-    pub fn bookings_of(&self, user: &UserId) -> impl DoubleEndedIterator<Item = &Booking> {
+    pub fn bookings_of(&self, user: &UserId) -> impl DoubleEndedIterator<Item = Booking> + '_ {
         self.by_user
             .get(user)
             .map(|ids| ids.iter())
             .unwrap_or_default()
-            .filter_map(|id| self.bookings.get(id))
+            .filter_map(|id| self.bookings.get(*id))
     }
 
     /// Up to `limit` of `user`'s bookings, newest first, starting below
@@ -602,7 +603,7 @@ impl State {
         user: &UserId,
         before: Option<BookingId>,
         limit: usize,
-    ) -> impl Iterator<Item = &Booking> {
+    ) -> impl Iterator<Item = Booking> + '_ {
         let upper = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
         self.by_user
             .get(user)
@@ -610,20 +611,22 @@ impl State {
             .unwrap_or_default()
             .rev()
             .take(limit)
-            .filter_map(|id| self.bookings.get(id))
+            .filter_map(|id| self.bookings.get(*id))
     }
 
     /// Held bookings, soonest expiry first.
-    pub fn holds(&self) -> impl Iterator<Item = &Booking> {
+    pub fn holds(&self) -> impl Iterator<Item = Booking> + '_ {
         self.hold_expiry
             .iter()
-            .filter_map(|(_, id)| self.bookings.get(id))
+            .filter_map(|(_, id)| self.bookings.get(*id))
     }
 
     /// Bookings whose payment the system must still settle (see
     /// [`Booking::is_unsettled`]), ordered by id.
-    pub fn unsettled(&self) -> impl Iterator<Item = &Booking> {
-        self.unsettled.iter().filter_map(|id| self.bookings.get(id))
+    pub fn unsettled(&self) -> impl Iterator<Item = Booking> + '_ {
+        self.unsettled
+            .iter()
+            .filter_map(|id| self.bookings.get(*id))
     }
 
     /// Earliest `expires_at` of any held booking, for the leader's expiry timer.
@@ -657,17 +660,24 @@ impl State {
         for (key, show) in &self.shows {
             self.check_show(key, show)?;
         }
-        for (key, booking) in &self.bookings {
-            self.check_booking(key, booking)?;
+        if self.bookings.len() != self.last_booking_id {
+            return Err(format!(
+                "{} bookings are stored but {} ids were issued",
+                self.bookings.len(),
+                self.last_booking_id
+            ));
         }
-        let (by_user, hold_expiry) = build_booking_indexes(&self.bookings);
+        for booking in self.bookings.iter() {
+            self.check_booking(&booking)?;
+        }
+        let (by_user, hold_expiry) = build_booking_indexes(self.bookings.iter());
         if by_user != self.by_user {
             return Err("user index does not match the bookings".to_owned());
         }
         if hold_expiry != self.hold_expiry {
             return Err("expiry index does not match the held bookings".to_owned());
         }
-        if build_unsettled_index(&self.bookings) != self.unsettled {
+        if build_unsettled_index(self.bookings.iter()) != self.unsettled {
             return Err("unsettled index does not match the bookings".to_owned());
         }
         self.dedup.check()
@@ -721,7 +731,7 @@ impl State {
             };
             let booking = self
                 .bookings
-                .get(&id)
+                .get(id)
                 .ok_or_else(|| format!("show {key} seat {no} names missing booking {id}"))?;
             if booking.show != show.id {
                 return Err(format!(
@@ -754,11 +764,8 @@ impl State {
     }
 
     /// Checks one booking's fields and, if active, that its seats name it.
-    fn check_booking(&self, key: &BookingId, booking: &Booking) -> Result<(), String> {
+    fn check_booking(&self, booking: &Booking) -> Result<(), String> {
         let id = booking.id;
-        if *key != id {
-            return Err(format!("booking {id} is stored under key {key}"));
-        }
         if id.0 == 0 || id.0 > self.last_booking_id {
             return Err(format!(
                 "booking {id} is outside the issued range 1 to {}",
@@ -1093,8 +1100,6 @@ impl State {
             .checked_add(1)
             .map(BookingId)
             .ok_or_else(|| Rejection::Invalid("booking ids exhausted".to_owned()))?;
-        // Every check has passed; mutate.
-        self.last_booking_id = id.0;
         let booking = Booking {
             id,
             show: show_id.clone(),
@@ -1110,22 +1115,28 @@ impl State {
                 Payment::None
             },
         };
-        if let Some(new) = booking.seat_state() {
+        // Every check has passed (storing is the last one); mutate.
+        self.bookings.push(&booking).map_err(|problem| {
+            Rejection::Invalid(format!("cannot store the booking: {problem}"))
+        })?;
+        self.last_booking_id = id.0;
+        if let Some(new) = booking.seat_state()
+            && let Some(show) = self.shows.get_mut(show_id)
+        {
             for &no in &booking.seats {
                 show.transition(no, Seat::Available, new);
             }
         }
         self.index_booking(&booking);
-        self.bookings.insert(id, booking.clone());
         Ok(Effect::Booking(booking))
     }
 
     /// `Confirm`.
     fn confirm(&mut self, id: BookingId, transaction: Option<&TransactionId>) -> Outcome {
         let now = self.now;
-        let booking = self
+        let mut booking = self
             .bookings
-            .get_mut(&id)
+            .get(id)
             .ok_or(Rejection::BookingNotFound(id))?;
         let payment = match transaction {
             Some(tx) => Payment::Charged(tx.clone()),
@@ -1133,10 +1144,10 @@ impl State {
         };
         if matches!(booking.status, BookingStatus::Confirmed { .. }) && booking.payment == payment {
             // A retried confirmation of the same payment.
-            return Ok(Effect::Booking(booking.clone()));
+            return Ok(Effect::Booking(booking));
         }
         let BookingStatus::Held { expires_at } = booking.status else {
-            return Err(wrong_status(booking, "held"));
+            return Err(wrong_status(&booking, "held"));
         };
         if (booking.total_cents > 0) != transaction.is_some() {
             return Err(Rejection::Invalid(format!(
@@ -1155,34 +1166,31 @@ impl State {
         self.hold_expiry.remove(&(expires_at, id));
         booking.status = BookingStatus::Confirmed { at: now };
         booking.payment = payment;
-        Ok(Effect::Booking(booking.clone()))
+        self.bookings.update(&booking);
+        Ok(Effect::Booking(booking))
     }
 
     /// `Release`.
     fn release(&mut self, id: BookingId) -> Outcome {
         let booking = self
             .bookings
-            .get(&id)
+            .get(id)
             .ok_or(Rejection::BookingNotFound(id))?;
         if !matches!(booking.status, BookingStatus::Held { .. }) {
-            return Err(wrong_status(booking, "held"));
+            return Err(wrong_status(&booking, "held"));
         }
-        self.end_booking(
-            id,
-            BookingStatus::Released {
-                at: self.now,
-                expired: false,
-            },
-        )
-        .map(|booking| Effect::Booking(booking.clone()))
-        .ok_or(Rejection::BookingNotFound(id))
+        let status = BookingStatus::Released {
+            at: self.now,
+            expired: false,
+        };
+        Ok(Effect::Booking(self.end_booking(booking, status)))
     }
 
     /// `Cancel`.
     fn cancel(&mut self, id: BookingId, user: &UserId) -> Outcome {
         let booking = self
             .bookings
-            .get(&id)
+            .get(id)
             .filter(|booking| booking.user == *user)
             .ok_or(Rejection::BookingNotFound(id))?;
         let status = match booking.status {
@@ -1193,19 +1201,17 @@ impl State {
             },
             // Already over: cancelling again changes nothing.
             BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
-                return Ok(Effect::Booking(booking.clone()));
+                return Ok(Effect::Booking(booking));
             }
         };
-        self.end_booking(id, status)
-            .map(|booking| Effect::Booking(booking.clone()))
-            .ok_or(Rejection::BookingNotFound(id))
+        Ok(Effect::Booking(self.end_booking(booking, status)))
     }
 
     /// `Settle`.
     fn settle(&mut self, id: BookingId, charge: Option<&TransactionId>) -> Outcome {
-        let booking = self
+        let mut booking = self
             .bookings
-            .get_mut(&id)
+            .get(id)
             .ok_or(Rejection::BookingNotFound(id))?;
         if booking.payment != Payment::Pending
             || matches!(booking.status, BookingStatus::Held { .. })
@@ -1220,16 +1226,16 @@ impl State {
             Some(tx) => Payment::RefundDue(tx.clone()),
             None => Payment::NotCharged,
         };
-        let booking = booking.clone();
+        self.bookings.update(&booking);
         self.index_settlement(&booking);
         Ok(Effect::Booking(booking))
     }
 
     /// `RecordRefund`.
     fn record_refund(&mut self, id: BookingId) -> Outcome {
-        let booking = self
+        let mut booking = self
             .bookings
-            .get_mut(&id)
+            .get(id)
             .ok_or(Rejection::BookingNotFound(id))?;
         match &booking.payment {
             Payment::RefundDue(tx) => booking.payment = Payment::Refunded(tx.clone()),
@@ -1242,7 +1248,7 @@ impl State {
                 });
             }
         }
-        let booking = booking.clone();
+        self.bookings.update(&booking);
         self.index_settlement(&booking);
         Ok(Effect::Booking(booking))
     }
@@ -1259,16 +1265,17 @@ impl State {
                 at: now,
                 expired: true,
             };
-            if self.end_booking(id, status).is_some() {
+            if let Some(booking) = self.bookings.get(id) {
+                self.end_booking(booking, status);
                 released = released.saturating_add(1);
             }
         }
         released
     }
 
-    /// Moves an active booking to a final `status`, freeing its seats and unindexing its hold.
-    fn end_booking(&mut self, id: BookingId, status: BookingStatus) -> Option<&Booking> {
-        let booking = self.bookings.get_mut(&id)?;
+    /// Moves an active `booking` to a final `status`, freeing its seats and
+    /// unindexing its hold; returns it as it now is.
+    fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
         if let Some(key) = booking.expiry_key() {
             self.hold_expiry.remove(&key);
         }
@@ -1282,9 +1289,10 @@ impl State {
             booking.payment = Payment::RefundDue(tx.clone());
         }
         if booking.is_unsettled() {
-            self.unsettled.insert(id);
+            self.unsettled.insert(booking.id);
         }
-        Some(&*booking)
+        self.bookings.update(&booking);
+        booking
     }
 
     /// Keeps the unsettled index in step with `booking`'s payment.
@@ -1323,7 +1331,7 @@ impl State {
             key,
             at: self.now,
             fingerprint,
-            outcome: Recorded::of(outcome, |id| self.bookings.get(&id)),
+            outcome: Recorded::of(outcome, |id| self.bookings.get(id)),
         };
         self.dedup.insert(record);
     }
@@ -1337,13 +1345,7 @@ impl State {
                 return Err(format!("snapshot lists show {id} twice"));
             }
         }
-        let mut bookings = BTreeMap::new();
-        for booking in snapshot.bookings {
-            let id = booking.id;
-            if bookings.insert(id, booking).is_some() {
-                return Err(format!("snapshot lists booking {id} twice"));
-            }
-        }
+        let bookings = snapshot.bookings;
         let mut users = BTreeMap::new();
         for user in snapshot.users {
             let id = user.id.clone();
@@ -1351,8 +1353,8 @@ impl State {
                 return Err(format!("snapshot lists user {id} twice"));
             }
         }
-        let (by_user, hold_expiry) = build_booking_indexes(&bookings);
-        let unsettled = build_unsettled_index(&bookings);
+        let (by_user, hold_expiry) = build_booking_indexes(bookings.iter());
+        let unsettled = build_unsettled_index(bookings.iter());
         let by_email = build_email_index(&users)?;
         let state = State {
             now: snapshot.now,
@@ -1396,10 +1398,10 @@ fn wrong_status(booking: &Booking, expected: &str) -> Rejection {
 }
 
 /// The user index and expiry index implied by `bookings`.
-fn build_booking_indexes(bookings: &BTreeMap<BookingId, Booking>) -> (UserIndex, ExpiryIndex) {
+fn build_booking_indexes(bookings: impl IntoIterator<Item = Booking>) -> (UserIndex, ExpiryIndex) {
     let mut by_user = UserIndex::new();
     let mut hold_expiry = BTreeSet::new();
-    for booking in bookings.values() {
+    for booking in bookings {
         by_user
             .entry(booking.user.clone())
             .or_default()
@@ -1412,9 +1414,9 @@ fn build_booking_indexes(bookings: &BTreeMap<BookingId, Booking>) -> (UserIndex,
 }
 
 /// The unsettled index implied by `bookings`.
-fn build_unsettled_index(bookings: &BTreeMap<BookingId, Booking>) -> BTreeSet<BookingId> {
+fn build_unsettled_index(bookings: impl IntoIterator<Item = Booking>) -> BTreeSet<BookingId> {
     bookings
-        .values()
+        .into_iter()
         .filter(|booking| booking.is_unsettled())
         .map(|booking| booking.id)
         .collect()
@@ -1435,20 +1437,13 @@ struct Reservation<'a> {
 /// Seats `user` has in active (held or confirmed) bookings of `show`.
 ///
 /// Looks only at the user's own bookings, through the per-user index.
-fn active_seats(
-    by_user: &UserIndex,
-    bookings: &BTreeMap<BookingId, Booking>,
-    user: &UserId,
-    show: &ShowId,
-) -> u32 {
+fn active_seats(by_user: &UserIndex, bookings: &Bookings, user: &UserId, show: &ShowId) -> u32 {
     by_user
         .get(user)
         .into_iter()
         .flatten()
-        .filter_map(|id| bookings.get(id))
-        .filter(|booking| booking.show == *show && booking.status.is_active())
-        .fold(0u32, |total, booking| {
-            total.saturating_add(u32::try_from(booking.seats.len()).unwrap_or(u32::MAX))
+        .fold(0u32, |total, id| {
+            total.saturating_add(bookings.active_seats_in(*id, show))
         })
 }
 
@@ -1496,7 +1491,7 @@ struct SnapshotRef<'a> {
     /// Shows, ordered by id.
     shows: Values<'a, ShowId, Show>,
     /// Bookings, ordered by id.
-    bookings: Values<'a, BookingId, Booking>,
+    bookings: &'a Bookings,
     /// Dedup records, oldest first.
     dedup: Records<'a>,
     /// Highest user number issued.
@@ -1515,7 +1510,7 @@ struct Snapshot {
     /// Shows, ordered by id.
     shows: Vec<Show>,
     /// Bookings, ordered by id.
-    bookings: Vec<Booking>,
+    bookings: Bookings,
     /// Dedup records, oldest first.
     dedup: Vec<DedupRecord>,
     /// Highest user number issued.
@@ -1548,7 +1543,7 @@ impl Serialize for State {
             now: self.now,
             last_booking_id: self.last_booking_id,
             shows: Values(&self.shows),
-            bookings: Values(&self.bookings),
+            bookings: &self.bookings,
             dedup: Records(&self.dedup),
             last_user_id: self.last_user_id,
             users: Values(&self.users),
@@ -1582,7 +1577,7 @@ struct LegacySnapshot {
     /// See [`Snapshot`].
     shows: Vec<Show>,
     /// See [`Snapshot`].
-    bookings: Vec<Booking>,
+    bookings: Bookings,
     /// Dedup records, by request id.
     dedup: BTreeMap<RequestId, LegacyDedupRecord>,
     /// See [`Snapshot`].
@@ -1624,7 +1619,7 @@ impl State {
                 key: RequestKey::of(&id),
                 at: record.at,
                 fingerprint: fingerprint(record.caller.as_ref(), &record.command),
-                outcome: Recorded::of(&record.outcome, |id| state.bookings.get(&id)),
+                outcome: Recorded::of(&record.outcome, |id| state.bookings.get(id)),
             })
             .collect();
         state.dedup = DedupWindow::from_records(records)?;
@@ -1636,5 +1631,6 @@ impl State {
 }
 
 mod dedup;
+mod stored;
 #[cfg(test)]
 mod tests;

@@ -775,7 +775,7 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
     let mut occupied = BTreeSet::new();
     for id in (1..=model.last_id).map(BookingId) {
         let booking = state.booking(id);
-        prop_assert_eq!(booking, model.bookings.get(&id));
+        prop_assert_eq!(booking.as_ref(), model.bookings.get(&id));
         if let Some(booking) = booking.filter(|b| b.status.is_active()) {
             for &seat in &booking.seats {
                 prop_assert!(
@@ -791,8 +791,13 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
     prop_assert_eq!(state.booking(BookingId(0)), None);
     for user in USERS {
         let user = UserId::from(user);
-        let actual: Vec<&Booking> = state.bookings_of(&user).collect();
-        let expected: Vec<&Booking> = model.bookings.values().filter(|b| b.user == user).collect();
+        let actual: Vec<Booking> = state.bookings_of(&user).collect();
+        let expected: Vec<Booking> = model
+            .bookings
+            .values()
+            .filter(|b| b.user == user)
+            .cloned()
+            .collect();
         prop_assert_eq!(actual, expected);
     }
     let next_expiry = model

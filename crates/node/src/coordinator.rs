@@ -180,15 +180,14 @@ impl Coordinator {
                             && b.payment == Payment::Pending
                     })
                 });
-                let after = |b: &&Booking| cursor.is_none_or(|c| b.id > c);
-                let before = |b: &&Booking| cursor.is_some_and(|c| b.id <= c);
+                let after = |b: &Booking| cursor.is_none_or(|c| b.id > c);
+                let before = |b: &Booking| cursor.is_some_and(|c| b.id <= c);
                 Work {
                     unsettled: state
                         .unsettled()
                         .filter(after)
                         .chain(state.unsettled().filter(before))
                         .take(SWEEP_BATCH)
-                        .cloned()
                         .collect(),
                     // Holds that may need resuming: made before this
                     // leadership or pending for long, and not looked up lately.
@@ -205,7 +204,6 @@ impl Coordinator {
                                 .is_none_or(|at| at.elapsed() >= resume_after)
                         })
                         .take(SWEEP_BATCH)
-                        .cloned()
                         .collect(),
                 }
             })

@@ -99,7 +99,10 @@ fn seat(state: &State, show: &ShowId, no: u32) -> Option<legacy::Seat> {
         seat_id: i32::try_from(no).unwrap_or(i32::MAX),
         show_id: show.to_string(),
         reserved: taken.is_some(),
-        reserved_by: booking.map(|b| b.user.to_string()).unwrap_or_default(),
+        reserved_by: booking
+            .as_ref()
+            .map(|b| b.user.to_string())
+            .unwrap_or_default(),
         reserved_at: booking.map(|b| b.created_at.0).unwrap_or_default(),
         booking_id: taken.map(|id| id.to_string()).unwrap_or_default(),
         price_cents: found.price_cents,

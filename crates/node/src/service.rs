@@ -245,7 +245,7 @@ impl BookingApi {
         let booking = if new {
             held
         } else {
-            self.read(None, |s| s.booking(held.id).cloned())
+            self.read(None, |s| s.booking(held.id))
                 .await?
                 .unwrap_or(held)
         };
@@ -507,7 +507,6 @@ impl BookingService for BookingApi {
                 s.authorize(&caller)?;
                 s.booking(id)
                     .filter(|b| b.user == caller.user)
-                    .cloned()
                     .ok_or(Rejection::BookingNotFound(id))
             })
             .await?
@@ -561,7 +560,7 @@ impl BookingService for BookingApi {
                 // A revoked session sees nothing, on every node.
                 s.authorize(&caller)?;
                 Ok(s.bookings_page(&caller.user, before, limit)
-                    .map(convert::booking)
+                    .map(|b| convert::booking(&b))
                     .collect())
             })
             .await?

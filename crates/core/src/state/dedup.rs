@@ -24,7 +24,8 @@ use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Booking, BookingStatus, Payment};
+use super::stored::PaymentKind;
+use super::{Booking, BookingStatus};
 use crate::command::{Command, Effect, Outcome, Rejection};
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
 
@@ -89,52 +90,6 @@ pub(super) fn fingerprint(caller: Option<&UserId>, command: &Command) -> u64 {
     u64::from_le_bytes(low)
 }
 
-/// A booking's kind of payment, without the transaction id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) enum PaymentKind {
-    /// [`Payment::None`].
-    None,
-    /// [`Payment::Pending`].
-    Pending,
-    /// [`Payment::NotCharged`].
-    NotCharged,
-    /// [`Payment::Charged`].
-    Charged,
-    /// [`Payment::RefundDue`].
-    RefundDue,
-    /// [`Payment::Refunded`].
-    Refunded,
-}
-
-impl PaymentKind {
-    /// The kind of `payment`.
-    fn of(payment: &Payment) -> Self {
-        match payment {
-            Payment::None => Self::None,
-            Payment::Pending => Self::Pending,
-            Payment::NotCharged => Self::NotCharged,
-            Payment::Charged(_) => Self::Charged,
-            Payment::RefundDue(_) => Self::RefundDue,
-            Payment::Refunded(_) => Self::Refunded,
-        }
-    }
-
-    /// The payment of this kind with the transaction of `now`, the same
-    /// booking's payment today; `None` if this kind needs a transaction and
-    /// `now` has none.
-    fn with_transaction_of(self, now: &Payment) -> Option<Payment> {
-        let tx = now.transaction().cloned();
-        Some(match self {
-            Self::None => Payment::None,
-            Self::Pending => Payment::Pending,
-            Self::NotCharged => Payment::NotCharged,
-            Self::Charged => Payment::Charged(tx?),
-            Self::RefundDue => Payment::RefundDue(tx?),
-            Self::Refunded => Payment::Refunded(tx?),
-        })
-    }
-}
-
 /// A recorded outcome, compact for bookings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) enum Recorded {
@@ -158,10 +113,7 @@ impl Recorded {
     /// The recorded form of `outcome`, just returned; `stored` looks up a
     /// booking as it is stored now. A booking effect is recorded compactly
     /// only if it can be rebuilt from the stored booking.
-    pub(super) fn of<'a>(
-        outcome: &Outcome,
-        stored: impl FnOnce(BookingId) -> Option<&'a Booking>,
-    ) -> Self {
+    pub(super) fn of(outcome: &Outcome, stored: impl FnOnce(BookingId) -> Option<Booking>) -> Self {
         match outcome {
             Ok(Effect::Booking(booking)) => {
                 let compact = Recorded::Booking {
@@ -169,7 +121,7 @@ impl Recorded {
                     status: booking.status,
                     payment: PaymentKind::of(&booking.payment),
                 };
-                let rebuilt = stored(booking.id).and_then(|now| compact.rebuild(now));
+                let rebuilt = stored(booking.id).and_then(|now| compact.rebuild(&now));
                 if rebuilt.as_ref() == Some(booking) {
                     compact
                 } else {
@@ -182,13 +134,10 @@ impl Recorded {
     }
 
     /// The outcome this records; `stored` looks up a booking as it is stored now.
-    pub(super) fn outcome<'a>(
-        &self,
-        stored: impl FnOnce(BookingId) -> Option<&'a Booking>,
-    ) -> Outcome {
+    pub(super) fn outcome(&self, stored: impl FnOnce(BookingId) -> Option<Booking>) -> Outcome {
         match self {
             Recorded::Booking { id, .. } => stored(*id)
-                .and_then(|now| self.rebuild(now))
+                .and_then(|now| self.rebuild(&now))
                 .map(Effect::Booking)
                 // Bookings are never removed and a compact record is made
                 // only when it rebuilds, so this is unreachable; say so
@@ -214,7 +163,7 @@ impl Recorded {
         (now.id == *id).then_some(())?;
         Some(Booking {
             status: *status,
-            payment: payment.with_transaction_of(&now.payment)?,
+            payment: payment.with_transaction(now.payment.transaction())?,
             ..now.clone()
         })
     }
@@ -311,7 +260,11 @@ impl DedupWindow {
         let mut window = Self::default();
         window.records.reserve_exact(records.len());
         for record in records {
-            if window.records.back().is_some_and(|last| last.at > record.at) {
+            if window
+                .records
+                .back()
+                .is_some_and(|last| last.at > record.at)
+            {
                 return Err("dedup records are out of time order".to_owned());
             }
             if window.get(&record.key).is_some() {
