@@ -507,7 +507,9 @@ impl State {
             && !dedup_stale(record.at, now)
         {
             return if record.fingerprint == fingerprint {
-                record.outcome.outcome(|id| self.bookings.get(id))
+                record
+                    .outcome
+                    .outcome(record.at, |id| self.bookings.get(id))
             } else {
                 Err(Rejection::RequestIdReused(request.request_id.clone()))
             };
@@ -1116,9 +1118,7 @@ impl State {
             },
         };
         // Every check has passed (storing is the last one); mutate.
-        self.bookings.push(&booking).map_err(|problem| {
-            Rejection::Invalid(format!("cannot store the booking: {problem}"))
-        })?;
+        self.bookings.push(&booking).map_err(cannot_store)?;
         self.last_booking_id = id.0;
         if let Some(new) = booking.seat_state()
             && let Some(show) = self.shows.get_mut(show_id)
@@ -1158,15 +1158,16 @@ impl State {
         if expires_at <= now {
             return Err(Rejection::HoldExpired(id));
         }
+        booking.status = BookingStatus::Confirmed { at: now };
+        booking.payment = payment;
+        // Storing is the last check; then mutate.
+        self.bookings.update(&booking).map_err(cannot_store)?;
         if let Some(show) = self.shows.get_mut(&booking.show) {
             for &no in &booking.seats {
                 show.transition(no, Seat::Held(id), Seat::Booked(id));
             }
         }
         self.hold_expiry.remove(&(expires_at, id));
-        booking.status = BookingStatus::Confirmed { at: now };
-        booking.payment = payment;
-        self.bookings.update(&booking);
         Ok(Effect::Booking(booking))
     }
 
@@ -1226,7 +1227,7 @@ impl State {
             Some(tx) => Payment::RefundDue(tx.clone()),
             None => Payment::NotCharged,
         };
-        self.bookings.update(&booking);
+        self.bookings.update(&booking).map_err(cannot_store)?;
         self.index_settlement(&booking);
         Ok(Effect::Booking(booking))
     }
@@ -1248,7 +1249,8 @@ impl State {
                 });
             }
         }
-        self.bookings.update(&booking);
+        // Same transaction: storing cannot fail.
+        self.bookings.update(&booking).map_err(cannot_store)?;
         self.index_settlement(&booking);
         Ok(Effect::Booking(booking))
     }
@@ -1291,7 +1293,9 @@ impl State {
         if booking.is_unsettled() {
             self.unsettled.insert(booking.id);
         }
-        self.bookings.update(&booking);
+        // Same transaction (or none): storing cannot fail.
+        let stored = self.bookings.update(&booking);
+        debug_assert_eq!(stored, Ok(()));
         booking
     }
 
@@ -1331,7 +1335,7 @@ impl State {
             key,
             at: self.now,
             fingerprint,
-            outcome: Recorded::of(outcome, |id| self.bookings.get(id)),
+            outcome: Recorded::of(outcome, self.now, |id| self.bookings.get(id)),
         };
         self.dedup.insert(record);
     }
@@ -1386,6 +1390,11 @@ fn dedup_stale(at: Timestamp, now: Timestamp) -> bool {
 fn seat_len(seat_count: u32) -> Result<usize, Rejection> {
     usize::try_from(seat_count)
         .map_err(|_| Rejection::Invalid("seat_count does not fit in memory".to_owned()))
+}
+
+/// The rejection of a booking the store cannot hold (see [`Bookings::push`]).
+fn cannot_store(problem: String) -> Rejection {
+    Rejection::Invalid(format!("cannot store the booking: {problem}"))
 }
 
 /// Builds the `WrongStatus` rejection for `booking`.
@@ -1619,7 +1628,7 @@ impl State {
                 key: RequestKey::of(&id),
                 at: record.at,
                 fingerprint: fingerprint(record.caller.as_ref(), &record.command),
-                outcome: Recorded::of(&record.outcome, |id| state.bookings.get(id)),
+                outcome: Recorded::of(&record.outcome, record.at, |id| state.bookings.get(id)),
             })
             .collect();
         state.dedup = DedupWindow::from_records(records)?;

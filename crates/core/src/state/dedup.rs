@@ -24,8 +24,8 @@ use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::stored::PaymentKind;
-use super::{Booking, BookingStatus};
+use super::Booking;
+use super::stored::{PaymentKind, StatusKind};
 use crate::command::{Command, Effect, Outcome, Rejection};
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
 
@@ -98,8 +98,10 @@ pub(super) enum Recorded {
     Booking {
         /// The booking.
         id: BookingId,
-        /// Its status then.
-        status: BookingStatus,
+        /// Its kind of status then.
+        status: StatusKind,
+        /// The time of that status, in milliseconds after the record's time.
+        status_offset_ms: i32,
         /// Its kind of payment then.
         payment: PaymentKind,
     },
@@ -110,22 +112,33 @@ pub(super) enum Recorded {
 }
 
 impl Recorded {
-    /// The recorded form of `outcome`, just returned; `stored` looks up a
-    /// booking as it is stored now. A booking effect is recorded compactly
-    /// only if it can be rebuilt from the stored booking.
-    pub(super) fn of(outcome: &Outcome, stored: impl FnOnce(BookingId) -> Option<Booking>) -> Self {
+    /// The recorded form of `outcome`, returned at `at`; `stored` looks up
+    /// a booking as it is stored now. A booking effect is recorded
+    /// compactly only if it can be rebuilt from the stored booking.
+    pub(super) fn of(
+        outcome: &Outcome,
+        at: Timestamp,
+        stored: impl FnOnce(BookingId) -> Option<Booking>,
+    ) -> Self {
         match outcome {
             Ok(Effect::Booking(booking)) => {
-                let compact = Recorded::Booking {
-                    id: booking.id,
-                    status: booking.status,
-                    payment: PaymentKind::of(&booking.payment),
-                };
-                let rebuilt = stored(booking.id).and_then(|now| compact.rebuild(&now));
-                if rebuilt.as_ref() == Some(booking) {
-                    compact
-                } else {
-                    Recorded::Effect(Box::new(Effect::Booking(booking.clone())))
+                let (status, status_at) = StatusKind::split(booking.status);
+                let compact =
+                    i32::try_from(status_at.saturating_ms_since(at))
+                        .ok()
+                        .map(|status_offset_ms| Recorded::Booking {
+                            id: booking.id,
+                            status,
+                            status_offset_ms,
+                            payment: PaymentKind::of(&booking.payment),
+                        });
+                let rebuilt = compact
+                    .as_ref()
+                    .zip(stored(booking.id))
+                    .and_then(|(compact, now)| compact.rebuild(at, &now));
+                match compact {
+                    Some(compact) if rebuilt.as_ref() == Some(booking) => compact,
+                    _ => Recorded::Effect(Box::new(Effect::Booking(booking.clone()))),
                 }
             }
             Ok(effect) => Recorded::Effect(Box::new(effect.clone())),
@@ -133,11 +146,16 @@ impl Recorded {
         }
     }
 
-    /// The outcome this records; `stored` looks up a booking as it is stored now.
-    pub(super) fn outcome(&self, stored: impl FnOnce(BookingId) -> Option<Booking>) -> Outcome {
+    /// The outcome this records, made at `at`; `stored` looks up a booking
+    /// as it is stored now.
+    pub(super) fn outcome(
+        &self,
+        at: Timestamp,
+        stored: impl FnOnce(BookingId) -> Option<Booking>,
+    ) -> Outcome {
         match self {
             Recorded::Booking { id, .. } => stored(*id)
-                .and_then(|now| self.rebuild(&now))
+                .and_then(|now| self.rebuild(at, &now))
                 .map(Effect::Booking)
                 // Bookings are never removed and a compact record is made
                 // only when it rebuilds, so this is unreachable; say so
@@ -150,11 +168,13 @@ impl Recorded {
         }
     }
 
-    /// Booking `now` with this record's status and kind of payment.
-    fn rebuild(&self, now: &Booking) -> Option<Booking> {
+    /// Booking `now` with this record's status and kind of payment, for a
+    /// record made at `at`.
+    fn rebuild(&self, at: Timestamp, now: &Booking) -> Option<Booking> {
         let Recorded::Booking {
             id,
             status,
+            status_offset_ms,
             payment,
         } = self
         else {
@@ -162,7 +182,7 @@ impl Recorded {
         };
         (now.id == *id).then_some(())?;
         Some(Booking {
-            status: *status,
+            status: status.at(at.saturating_add_ms(i64::from(*status_offset_ms))),
             payment: payment.with_transaction(now.payment.transaction())?,
             ..now.clone()
         })
@@ -187,10 +207,11 @@ pub(super) struct DedupRecord {
 pub(super) struct DedupWindow {
     /// Records in the order they were applied (so by time).
     records: VecDeque<DedupRecord>,
-    /// Sequence number of `records[0]`; `records[i]` has `first + i`.
-    first: u64,
+    /// Sequence number of `records[0]`; `records[i]` has `first + i`
+    /// (wrapping: the window never holds 2^32 records).
+    first: u32,
     /// The sequence number of every record, hashed by its key.
-    index: HashTable<u64>,
+    index: HashTable<u32>,
 }
 
 impl DedupWindow {
@@ -217,7 +238,7 @@ impl DedupWindow {
                 }
             }
         }
-        let seq = self.first.wrapping_add(self.records.len() as u64);
+        let seq = self.first.wrapping_add(self.records.len() as u32);
         let hash = record.key.hash();
         self.records.push_back(record);
         let (records, first) = (&self.records, self.first);
@@ -315,7 +336,7 @@ impl DedupWindow {
 }
 
 /// The record with sequence number `seq`, if it is still in `records`.
-fn slot(records: &VecDeque<DedupRecord>, first: u64, seq: u64) -> Option<&DedupRecord> {
+fn slot(records: &VecDeque<DedupRecord>, first: u32, seq: u32) -> Option<&DedupRecord> {
     usize::try_from(seq.wrapping_sub(first))
         .ok()
         .and_then(|offset| records.get(offset))

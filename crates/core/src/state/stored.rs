@@ -106,55 +106,95 @@ impl PaymentKind {
     }
 }
 
-/// The order and transaction of a booking that has either.
-#[derive(Clone, Debug, PartialEq)]
-struct Ids {
-    /// See [`Booking::order`].
-    order: Option<OrderId>,
-    /// The transaction of [`Booking::payment`], if it names one.
-    transaction: Option<TransactionId>,
+/// A booking's status without its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum StatusKind {
+    /// [`BookingStatus::Held`].
+    Held,
+    /// [`BookingStatus::Confirmed`].
+    Confirmed,
+    /// [`BookingStatus::Released`], explicitly.
+    Released,
+    /// [`BookingStatus::Released`] by expiry.
+    Expired,
+    /// [`BookingStatus::Cancelled`].
+    Cancelled,
 }
 
-/// One booking as stored.
+impl StatusKind {
+    /// The kind of `status` and its time.
+    pub(super) fn split(status: BookingStatus) -> (Self, Timestamp) {
+        match status {
+            BookingStatus::Held { expires_at } => (Self::Held, expires_at),
+            BookingStatus::Confirmed { at } => (Self::Confirmed, at),
+            BookingStatus::Released { at, expired } => (
+                if expired {
+                    Self::Expired
+                } else {
+                    Self::Released
+                },
+                at,
+            ),
+            BookingStatus::Cancelled { at } => (Self::Cancelled, at),
+        }
+    }
+
+    /// The status of this kind at `at`.
+    pub(super) fn at(self, at: Timestamp) -> BookingStatus {
+        match self {
+            Self::Held => BookingStatus::Held { expires_at: at },
+            Self::Confirmed => BookingStatus::Confirmed { at },
+            Self::Released => BookingStatus::Released { at, expired: false },
+            Self::Expired => BookingStatus::Released { at, expired: true },
+            Self::Cancelled => BookingStatus::Cancelled { at },
+        }
+    }
+}
+
+/// Where an id's text is in the text arena: `len` 0 for none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Text {
+    /// Offset of the first byte.
+    at: u32,
+    /// Length in bytes plus one; 0 for no text.
+    len: u8,
+}
+
+/// One booking as stored: 56 bytes.
 #[derive(Clone, Debug, PartialEq)]
 struct StoredBooking {
     /// Number of the show's id.
     show: u32,
     /// Number of the customer's id.
     user: u32,
-    /// The seat of a one-seat booking; unused if `more_seats` is set.
-    seat: SeatNo,
-    /// All seats of a booking of any other number of seats.
-    more_seats: Option<Box<[SeatNo]>>,
+    /// The seat of a one-seat booking; else where its seats start in the seat arena.
+    seat: u32,
+    /// Number of seats.
+    seat_count: u8,
     /// See [`Booking::total_cents`].
     total_cents: i64,
     /// See [`Booking::created_at`].
     created_at: Timestamp,
-    /// See [`Booking::status`].
-    status: BookingStatus,
+    /// See [`Booking::status`]: its kind and time.
+    status: StatusKind,
+    /// The time of `status`.
+    status_at: Timestamp,
     /// The kind of [`Booking::payment`].
     payment: PaymentKind,
-    /// Order and transaction, if the booking has either.
-    ids: Option<Box<Ids>>,
-}
-
-impl StoredBooking {
-    /// The seats, ascending.
-    fn seats(&self) -> &[SeatNo] {
-        match &self.more_seats {
-            Some(seats) => seats,
-            None => std::slice::from_ref(&self.seat),
-        }
-    }
-
-    /// The transaction of the payment, if any.
-    fn transaction(&self) -> Option<&TransactionId> {
-        self.ids.as_ref().and_then(|ids| ids.transaction.as_ref())
-    }
+    /// See [`Booking::order`].
+    order: Text,
+    /// The transaction of [`Booking::payment`], if it names one.
+    transaction: Text,
 }
 
 /// All bookings ever made.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// The seats of bookings of several seats, and the order and transaction
+/// ids, are kept in append-only arenas (a booking's seats and order never
+/// change, and its transaction is set at most once). The arenas are
+/// addressed with 32-bit offsets, so they hold up to 4 GiB of id text and
+/// 4 billion seats; a booking that would not fit is refused.
+#[derive(Clone, Debug, Default)]
 pub(super) struct Bookings {
     /// Booking `n` at index `n - 1`.
     stored: Vec<StoredBooking>,
@@ -162,6 +202,10 @@ pub(super) struct Bookings {
     shows: Interner<ShowId>,
     /// Customer ids, numbered by first booking.
     users: Interner<UserId>,
+    /// Seats of the bookings of several seats, one run per booking.
+    seats: Vec<SeatNo>,
+    /// Order and transaction ids, one after another.
+    text: String,
 }
 
 impl Bookings {
@@ -173,17 +217,17 @@ impl Bookings {
     /// The booking with this id.
     pub(super) fn get(&self, id: BookingId) -> Option<Booking> {
         let stored = self.stored(id)?;
-        let ids = stored.ids.as_deref();
+        let transaction = self.text(stored.transaction).map(TransactionId::from);
         Some(Booking {
             id,
             show: self.shows.name(stored.show)?.clone(),
-            seats: stored.seats().to_vec(),
+            seats: self.seats_of(stored)?,
             user: self.users.name(stored.user)?.clone(),
             total_cents: stored.total_cents,
             created_at: stored.created_at,
-            status: stored.status,
-            order: ids.and_then(|ids| ids.order.clone()),
-            payment: stored.payment.with_transaction(stored.transaction())?,
+            status: stored.status.at(stored.status_at),
+            order: self.text(stored.order).map(OrderId::from),
+            payment: stored.payment.with_transaction(transaction.as_ref())?,
         })
     }
 
@@ -196,15 +240,18 @@ impl Bookings {
     /// active and of that show, else 0.
     pub(super) fn active_seats_in(&self, id: BookingId, show: &ShowId) -> u32 {
         match (self.stored(id), self.shows.number(show)) {
-            (Some(stored), Some(show)) if stored.show == show && stored.status.is_active() => {
-                u32::try_from(stored.seats().len()).unwrap_or(u32::MAX)
+            (Some(stored), Some(show))
+                if stored.show == show
+                    && matches!(stored.status, StatusKind::Held | StatusKind::Confirmed) =>
+            {
+                u32::from(stored.seat_count)
             }
             _ => 0,
         }
     }
 
     /// Stores `booking`, which must have the next id; `Err` names the
-    /// problem (a wrong id, or show or user numbers run out).
+    /// problem (a wrong id, too many seats, or an arena or numbering full).
     pub(super) fn push(&mut self, booking: &Booking) -> Result<(), String> {
         if booking.id.0 != self.len().wrapping_add(1) {
             return Err(format!(
@@ -213,50 +260,121 @@ impl Bookings {
                 self.len().wrapping_add(1)
             ));
         }
+        let seat_count = u8::try_from(booking.seats.len())
+            .map_err(|_| format!("booking {} has too many seats", booking.id))?;
+        let seat = match booking.seats.as_slice() {
+            [seat] => seat.0,
+            seats => {
+                let at = u32::try_from(self.seats.len())
+                    .ok()
+                    .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
+                    .ok_or("the seat arena is full")?;
+                self.seats.extend_from_slice(seats);
+                at
+            }
+        };
         let (Some(show), Some(user)) = (
             self.shows.intern(&booking.show),
             self.users.intern(&booking.user),
         ) else {
             return Err("show or user numbers are exhausted".to_owned());
         };
-        let (seat, more_seats) = match booking.seats.as_slice() {
-            [seat] => (*seat, None),
-            seats => (SeatNo(0), Some(seats.into())),
+        let order = match &booking.order {
+            Some(order) => self.add_text(order.as_str())?,
+            None => Text::default(),
         };
-        let mut stored = StoredBooking {
+        let transaction = match booking.payment.transaction() {
+            Some(tx) => self.add_text(tx.as_str())?,
+            None => Text::default(),
+        };
+        let (status, status_at) = StatusKind::split(booking.status);
+        self.stored.push(StoredBooking {
             show,
             user,
             seat,
-            more_seats,
+            seat_count,
             total_cents: booking.total_cents,
             created_at: booking.created_at,
-            status: booking.status,
-            payment: PaymentKind::None,
-            ids: None,
-        };
-        set_payment(&mut stored, booking.order.as_ref(), &booking.payment);
-        self.stored.push(stored);
+            status,
+            status_at,
+            payment: PaymentKind::of(&booking.payment),
+            order,
+            transaction,
+        });
         Ok(())
     }
 
     /// Writes the status and payment of `booking` (the only fields that
     /// change after creation) over the stored booking with its id.
-    pub(super) fn update(&mut self, booking: &Booking) {
-        let Some(stored) = usize::try_from(booking.id.0)
+    ///
+    /// Fails, changing nothing, only if a new transaction id does not fit
+    /// in the arena; keeping a booking's transaction never fails.
+    pub(super) fn update(&mut self, booking: &Booking) -> Result<(), String> {
+        let index = usize::try_from(booking.id.0)
             .ok()
             .and_then(|n| n.checked_sub(1))
-            .and_then(|index| self.stored.get_mut(index))
-        else {
-            return;
+            .filter(|&index| index < self.stored.len())
+            .ok_or_else(|| format!("booking {} is not stored", booking.id))?;
+        let tx = booking.payment.transaction().map(TransactionId::as_str);
+        let transaction = match (tx, self.text(self.stored[index].transaction)) {
+            (Some(new), Some(old)) if new == old => self.stored[index].transaction,
+            (Some(new), _) => self.add_text(new)?,
+            (None, _) => Text::default(),
         };
-        stored.status = booking.status;
-        set_payment(stored, booking.order.as_ref(), &booking.payment);
+        let (status, status_at) = StatusKind::split(booking.status);
+        let stored = &mut self.stored[index];
+        stored.status = status;
+        stored.status_at = status_at;
+        stored.payment = PaymentKind::of(&booking.payment);
+        stored.transaction = transaction;
+        Ok(())
     }
 
     /// The stored booking with this id.
     fn stored(&self, id: BookingId) -> Option<&StoredBooking> {
         let index = usize::try_from(id.0).ok()?.checked_sub(1)?;
         self.stored.get(index)
+    }
+
+    /// The seats of `stored`, ascending.
+    fn seats_of(&self, stored: &StoredBooking) -> Option<Vec<SeatNo>> {
+        if stored.seat_count == 1 {
+            return Some(vec![SeatNo(stored.seat)]);
+        }
+        let start = usize::try_from(stored.seat).ok()?;
+        self.seats
+            .get(start..start.checked_add(usize::from(stored.seat_count))?)
+            .map(<[SeatNo]>::to_vec)
+    }
+
+    /// The text at `text`, if any.
+    fn text(&self, text: Text) -> Option<&str> {
+        let len = usize::from(text.len.checked_sub(1)?);
+        let start = usize::try_from(text.at).ok()?;
+        self.text.get(start..start.checked_add(len)?)
+    }
+
+    /// Appends `value` to the text arena.
+    fn add_text(&mut self, value: &str) -> Result<Text, String> {
+        let len = u8::try_from(value.len())
+            .ok()
+            .and_then(|len| len.checked_add(1))
+            .ok_or_else(|| format!("id {value:?} is too long to store"))?;
+        let at = u32::try_from(self.text.len())
+            .ok()
+            .filter(|at| at.checked_add(u32::from(len)).is_some())
+            .ok_or("the id arena is full")?;
+        self.text.push_str(value);
+        Ok(Text { at, len })
+    }
+}
+
+/// Two stores are equal when they hold equal bookings, however their
+/// arenas are laid out (a live state appends a transaction when it is
+/// set, a restored one with its booking).
+impl PartialEq for Bookings {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -298,18 +416,6 @@ impl<'de> Deserialize<'de> for Bookings {
     }
 }
 
-/// Sets the payment (and order) of `stored`.
-fn set_payment(stored: &mut StoredBooking, order: Option<&OrderId>, payment: &Payment) {
-    stored.payment = PaymentKind::of(payment);
-    let transaction = payment.transaction();
-    stored.ids = (order.is_some() || transaction.is_some()).then(|| {
-        Box::new(Ids {
-            order: order.cloned(),
-            transaction: transaction.cloned(),
-        })
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,7 +423,7 @@ mod tests {
     #[test]
     fn a_stored_booking_is_small() {
         assert!(
-            std::mem::size_of::<StoredBooking>() <= 72,
+            std::mem::size_of::<StoredBooking>() <= 56,
             "{} bytes",
             std::mem::size_of::<StoredBooking>()
         );
@@ -356,7 +462,7 @@ mod tests {
         assert_eq!(bookings.get(BookingId(3)), None);
         many.status = BookingStatus::Confirmed { at: Timestamp(9) };
         many.payment = Payment::Charged("tx_9".into());
-        bookings.update(&many);
+        assert_eq!(bookings.update(&many), Ok(()));
         assert_eq!(bookings.get(BookingId(2)), Some(many.clone()));
         assert_eq!(bookings.iter().collect::<Vec<_>>(), vec![one, many]);
         assert_eq!(bookings.active_seats_in(BookingId(2), &"s1".into()), 3);

@@ -1136,6 +1136,11 @@ fn stale_records_are_ignored_before_they_are_pruned() {
 }
 
 #[test]
+fn records_and_bookings_are_small() {
+    assert!(std::mem::size_of::<DedupRecord>() <= 48);
+}
+
+#[test]
 fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
     let mut f = Fixture::new();
     let held = f
@@ -1189,6 +1194,29 @@ fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
             .apply(T0, &request_as("x1", &caller, cancel(id, "alice"))),
         Err(Rejection::RequestIdReused("x1".into()))
     );
+}
+
+#[test]
+fn a_booking_outcome_too_far_from_its_record_is_recorded_whole() {
+    let mut f = Fixture::new();
+    let id = f.book(&[4], "alice");
+    f.ok(cancel(id, "alice"));
+    // Cancelling again 30 days later answers with the booking as it was
+    // cancelled, a time further from the record than 2^31 ms.
+    let later = Timestamp(T0.0 + 30 * 24 * 60 * 60 * 1000);
+    let again = request("x2", cancel(id, "alice"));
+    let first = f.state.apply(later, &again);
+    assert!(matches!(
+        &first,
+        Ok(Effect::Booking(b)) if b.status == BookingStatus::Cancelled { at: T0 }
+    ));
+    let record = f
+        .state
+        .dedup
+        .get(&RequestKey::of(&"x2".into()))
+        .expect("recorded");
+    assert!(matches!(record.outcome, Recorded::Effect(_)));
+    assert_eq!(f.state.apply(later, &again), first);
 }
 
 #[test]
@@ -1374,7 +1402,7 @@ fn check_invariants_detects_corruption() {
     let mut bad = f.state.clone();
     if let Some(mut booking) = bad.bookings.get(id) {
         booking.status = BookingStatus::Confirmed { at: T0 };
-        bad.bookings.update(&booking);
+        assert_eq!(bad.bookings.update(&booking), Ok(()));
     }
     assert!(bad.check_invariants().is_err());
 
