@@ -8,8 +8,9 @@
 //! own clock, and every replica feeds the committed entries, in log order, to
 //! [`State::apply`]. This crate is that state machine and the vocabulary it
 //! speaks. It does no I/O, reads no clock, draws no random numbers, and never
-//! depends on hash-map iteration order (every collection is a `BTreeMap` or
-//! `BTreeSet`). Time enters only as the `at` argument of `apply`, and the
+//! depends on hash-map iteration order (collections that are iterated are
+//! `BTreeMap`s, `BTreeSet`s, vectors and queues in apply order; the one hash
+//! table, the dedup index, is only looked up). Time enters only as the `at` argument of `apply`, and the
 //! effective time is `max(at, previous time)`, so the state machine's clock
 //! never runs backwards even if leadership moves to a node whose clock lags.
 //!
@@ -122,6 +123,14 @@
 //! it took effect must still succeed. Rejected requests are remembered like
 //! successful ones; a request whose id is itself malformed, or whose caller
 //! fails authentication, is refused without being remembered.
+//!
+//! The dedup window is kept small: a record holds a 128-bit SHA-256 key of
+//! the request id, a 64-bit fingerprint of caller and command, the time, and
+//! the outcome, a booking outcome as the booking's id, status and kind of
+//! payment (every other field of a booking is fixed at creation, so the
+//! booking as it was is rebuilt from the stored one). Bookings themselves
+//! are stored as fixed-size records with interned show and user ids (see
+//! `state/stored.rs`); the API hands out owned [`Booking`]s.
 //!
 //! # Invariants
 //!

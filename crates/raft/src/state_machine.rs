@@ -164,11 +164,19 @@ fn snap_err(verb: ErrorVerb, e: impl ToString) -> StorageError {
     .into()
 }
 
+/// redb's page cache for the snapshot store (its default is 1 GiB, which
+/// would keep a copy of the last snapshot written resident). The snapshot
+/// is read only on restart and when a follower needs it.
+const SNAPSHOT_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 impl<A: Application> StateMachineStore<A> {
     /// Opens (or creates) the snapshot store at `path` and restores the
     /// latest snapshot, if any, into memory.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = Database::create(path).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        let db = Database::builder()
+            .set_cache_size(SNAPSHOT_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
         let txn = db
             .begin_write()
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
