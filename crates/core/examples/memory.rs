@@ -12,6 +12,16 @@ use boxoffice_core::{
     TransactionId, UserId,
 };
 
+/// Peak resident memory so far, from /proc/self/status (Linux).
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 fn resident_mib() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: f64 = statm
@@ -98,6 +108,13 @@ fn main() {
         } else {
             "book"
         },
+    );
+    let peak = peak_mib();
+    let snapshot = state.to_snapshot().expect("snapshot");
+    println!(
+        "snapshot: {:.0} MiB; peak resident before it {peak:.0} MiB, after it {:.0} MiB",
+        snapshot.len() as f64 / (1024.0 * 1024.0),
+        peak_mib()
     );
 }
 
