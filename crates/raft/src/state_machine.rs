@@ -48,7 +48,17 @@ use crate::types::{
 
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const KEY_META: &str = "meta";
+/// The whole snapshot as one value, as stores written before chunking
+/// hold it; read if there are no chunks, removed by the next write.
 const KEY_DATA: &str = "data";
+/// The snapshot's bytes in [`CHUNK_BYTES`] pieces, by position.
+///
+/// One large value would cost redb several transient copies of it (a
+/// 170 MiB value raised a process's peak by 524 MiB); pieces of 1 MiB
+/// pass through its small write buffer.
+const CHUNKS: TableDefinition<u32, &[u8]> = TableDefinition::new("snapshot_chunks");
+/// Size of a snapshot chunk.
+const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// The domain plugged into Raft. Consensus knows nothing else about it.
 ///
@@ -182,6 +192,8 @@ impl<A: Application> StateMachineStore<A> {
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         txn.open_table(SNAPSHOT)
             .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        txn.open_table(CHUNKS)
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
         txn.commit().map_err(|e| snap_err(ErrorVerb::Write, e))?;
         let mut applied = Applied {
             app: A::default(),
@@ -226,17 +238,35 @@ fn read_snapshot(db: &Database) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Stora
     let meta = table
         .get(KEY_META)
         .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-    let data = table
-        .get(KEY_DATA)
+    let Some(meta) = meta else {
+        return Ok(None);
+    };
+    let stored: StoredSnapshotMeta =
+        postcard::from_bytes(meta.value()).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+    let chunks = txn
+        .open_table(CHUNKS)
         .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-    match (meta, data) {
-        (Some(meta), Some(data)) => {
-            let stored: StoredSnapshotMeta =
-                postcard::from_bytes(meta.value()).map_err(|e| snap_err(ErrorVerb::Read, e))?;
-            Ok(Some((stored.meta, data.value().to_vec())))
+    let mut data = Vec::new();
+    for (position, chunk) in chunks
+        .iter()
+        .map_err(|e| snap_err(ErrorVerb::Read, e))?
+        .enumerate()
+    {
+        let (key, chunk) = chunk.map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        if usize::try_from(key.value()).ok() != Some(position) {
+            return Err(snap_err(ErrorVerb::Read, "a snapshot chunk is missing"));
         }
-        _ => Ok(None),
+        data.extend_from_slice(chunk.value());
     }
+    if data.is_empty()
+        && let Some(whole) = table
+            .get(KEY_DATA)
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?
+    {
+        // A store written before chunking.
+        data = whole.value().to_vec();
+    }
+    Ok(Some((stored.meta, data)))
 }
 
 /// How a snapshot replaces the one on disk.
@@ -277,7 +307,14 @@ async fn persist_snapshot<A: Application>(
             table
                 .insert(KEY_META, encoded.as_slice())
                 .map_err(|e| w(&e))?;
-            table.insert(KEY_DATA, data.as_slice()).map_err(|e| w(&e))?;
+            table.remove(KEY_DATA).map_err(|e| w(&e))?;
+            let mut chunks = txn.open_table(CHUNKS).map_err(|e| w(&e))?;
+            chunks.retain(|_, _| false).map_err(|e| w(&e))?;
+            for (position, chunk) in data.chunks(CHUNK_BYTES).enumerate() {
+                let position = u32::try_from(position)
+                    .map_err(|_| w(&"snapshot too large for its chunk numbers"))?;
+                chunks.insert(position, chunk).map_err(|e| w(&e))?;
+            }
         }
         txn.commit().map_err(|e| w(&e))?;
         shared

@@ -149,6 +149,83 @@ async fn installed_snapshot_replaces_state_and_survives_reopen() -> anyhow::Resu
 }
 
 #[tokio::test]
+async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() -> anyhow::Result<()>
+{
+    let dir = TempDir::new()?;
+    let sm_path = dir.path().join("sm.redb");
+    let meta = |index: u64| openraft::SnapshotMeta {
+        last_log_id: Some(log_id(2, 1, index)),
+        last_membership: Default::default(),
+        snapshot_id: format!("2-{index}-0"),
+    };
+    // Over three chunks of 1 MiB, with a partial last one.
+    let large = Journal {
+        commands: vec![(1, vec![7; 3 * 1024 * 1024 + 5]), (2, b"b".to_vec())],
+    };
+    let small = Journal {
+        commands: vec![(3, b"c".to_vec())],
+    };
+    {
+        let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+        let data = large.snapshot().map_err(anyhow::Error::msg)?;
+        sm.install_snapshot(&meta(40), Box::new(Cursor::new(data)))
+            .await?;
+    }
+    {
+        let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+        assert_eq!(sm.handle().read().app, large);
+        let current = sm.get_current_snapshot().await?.expect("snapshot kept");
+        assert_eq!(
+            current.snapshot.into_inner(),
+            large.snapshot().map_err(anyhow::Error::msg)?
+        );
+        let data = small.snapshot().map_err(anyhow::Error::msg)?;
+        sm.install_snapshot(&meta(50), Box::new(Cursor::new(data)))
+            .await?;
+    }
+    // Leftover chunks of the larger snapshot would trail this one's bytes.
+    let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+    assert_eq!(sm.handle().read().app, small);
+    let current = sm.get_current_snapshot().await?.expect("snapshot kept");
+    assert_eq!(
+        current.snapshot.into_inner(),
+        small.snapshot().map_err(anyhow::Error::msg)?
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_store_with_the_snapshot_in_one_value_still_loads() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let sm_path = dir.path().join("sm.redb");
+    let source = Journal {
+        commands: vec![(1, b"a".to_vec())],
+    };
+    let meta: boxoffice_raft::types::SnapshotMeta = openraft::SnapshotMeta {
+        last_log_id: Some(log_id(2, 1, 40)),
+        last_membership: Default::default(),
+        snapshot_id: "2-40-0".into(),
+    };
+    {
+        // The layout before chunking: meta and data in one table.
+        let table: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("snapshot");
+        let db = redb::Database::create(&sm_path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut snapshot = txn.open_table(table)?;
+            snapshot.insert("meta", postcard::to_allocvec(&meta)?.as_slice())?;
+            let data = source.snapshot().map_err(anyhow::Error::msg)?;
+            snapshot.insert("data", data.as_slice())?;
+        }
+        txn.commit()?;
+    }
+    let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+    assert_eq!(sm.handle().read().app, source);
+    assert_eq!(sm.applied_state().await?.0, Some(log_id(2, 1, 40)));
+    Ok(())
+}
+
+#[tokio::test]
 async fn purge_waits_until_a_durable_snapshot_covers_it() -> anyhow::Result<()> {
     let dir = TempDir::new()?;
     let mut sm = StateMachineStore::<Journal>::open(&dir.path().join("sm.redb"))?;
