@@ -669,7 +669,11 @@ impl State {
                 self.last_booking_id
             ));
         }
-        for booking in self.bookings.iter() {
+        for id in (1..=self.last_booking_id).map(BookingId) {
+            let booking = self
+                .bookings
+                .get(id)
+                .ok_or_else(|| format!("booking {id} cannot be read back"))?;
             self.check_booking(&booking)?;
         }
         let (by_user, hold_expiry) = build_booking_indexes(self.bookings.iter());
@@ -1542,7 +1546,7 @@ struct Records<'a>(&'a DedupWindow);
 
 impl Serialize for Records<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
+        serializer.collect_seq(self.0.canonical())
     }
 }
 
@@ -1571,8 +1575,8 @@ impl<'de> Deserialize<'de> for State {
 /// The first bytes of a snapshot in the current format.
 ///
 /// Snapshots written before the compact dedup window have no tag; they
-/// begin with the clock's time as a varint, which could only spell these
-/// bytes for a clock at 66 ms after the epoch.
+/// begin with the clock's time as a zigzag varint, which could only spell
+/// these bytes for a clock at 33 ms after the epoch.
 const SNAPSHOT_TAG: &[u8; 4] = b"BXS2";
 
 /// A snapshot in the format before the compact dedup window: the same

@@ -30,7 +30,7 @@ use crate::command::{Command, Effect, Outcome, Rejection};
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
 
 /// The lookup key of a request id: the first 128 bits of its SHA-256.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(super) struct RequestKey([u8; 16]);
 
 impl RequestKey {
@@ -272,8 +272,21 @@ impl DedupWindow {
     }
 
     /// The records, oldest first.
+    #[cfg(test)]
     pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &DedupRecord> {
         self.records.iter()
+    }
+
+    /// The records by time, and by key among records of the same time.
+    ///
+    /// The queue holds records of the same time in apply order, which a
+    /// replica that converted an earlier-format snapshot cannot know; this
+    /// order is the same on every replica, so snapshots and equality use it.
+    pub(super) fn canonical(&self) -> Vec<&DedupRecord> {
+        let mut records: Vec<&DedupRecord> = self.records.iter().collect();
+        // Already sorted by time: a stable sort only reorders ties.
+        records.sort_by(|a, b| (a.at, a.key).cmp(&(b.at, b.key)));
+        records
     }
 
     /// A window of `records`, which must be in time order with distinct keys.
@@ -344,7 +357,7 @@ fn slot(records: &VecDeque<DedupRecord>, first: u32, seq: u32) -> Option<&DedupR
 
 impl PartialEq for DedupWindow {
     fn eq(&self, other: &Self) -> bool {
-        self.records == other.records
+        self.records.len() == other.records.len() && self.canonical() == other.canonical()
     }
 }
 

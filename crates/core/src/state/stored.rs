@@ -50,6 +50,11 @@ impl<T: Ord + Clone> Interner<T> {
         Some(number)
     }
 
+    /// Whether `id` has a number or one can be issued.
+    fn has_room_for(&self, id: &T) -> bool {
+        self.numbers.contains_key(id) || u32::try_from(self.names.len()).is_ok()
+    }
+
     /// The number of `id`, if it has one.
     fn number(&self, id: &T) -> Option<u32> {
         self.numbers.get(id).copied()
@@ -262,15 +267,25 @@ impl Bookings {
         }
         let seat_count = u8::try_from(booking.seats.len())
             .map_err(|_| format!("booking {} has too many seats", booking.id))?;
+        // Every check before any change: a refused booking leaves nothing
+        // behind (replicas restored from a snapshot must not differ).
+        let seats_at = u32::try_from(self.seats.len())
+            .ok()
+            .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
+            .ok_or("the seat arena is full")?;
+        if !self.shows.has_room_for(&booking.show) || !self.users.has_room_for(&booking.user) {
+            return Err("show or user numbers are exhausted".to_owned());
+        }
+        let texts = [
+            booking.order.as_ref().map(OrderId::as_str),
+            booking.payment.transaction().map(TransactionId::as_str),
+        ];
+        self.check_text_room(texts.iter().flatten().copied())?;
         let seat = match booking.seats.as_slice() {
             [seat] => seat.0,
             seats => {
-                let at = u32::try_from(self.seats.len())
-                    .ok()
-                    .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
-                    .ok_or("the seat arena is full")?;
                 self.seats.extend_from_slice(seats);
-                at
+                seats_at
             }
         };
         let (Some(show), Some(user)) = (
@@ -352,6 +367,21 @@ impl Bookings {
         let len = usize::from(text.len.checked_sub(1)?);
         let start = usize::try_from(text.at).ok()?;
         self.text.get(start..start.checked_add(len)?)
+    }
+
+    /// Checks that `values` fit in the text arena, one after another.
+    fn check_text_room<'a>(&self, values: impl Iterator<Item = &'a str>) -> Result<(), String> {
+        let mut end = self.text.len();
+        for value in values {
+            if value.len() >= usize::from(u8::MAX) {
+                return Err(format!("id {value:?} is too long to store"));
+            }
+            // As `add_text` counts: the stored length is one more.
+            end = end.saturating_add(value.len()).saturating_add(1);
+        }
+        u32::try_from(end)
+            .map(|_| ())
+            .map_err(|_| "the id arena is full".to_owned())
     }
 
     /// Appends `value` to the text arena.

@@ -1197,6 +1197,21 @@ fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
 }
 
 #[test]
+fn records_of_the_same_time_snapshot_alike_in_any_apply_order() {
+    let (mut a, mut b) = (State::new(), State::new());
+    for id in ["r1", "r2", "r3"] {
+        a.apply(T0, &request(id, Command::ExpireHolds)).ok();
+    }
+    for id in ["r3", "r1", "r2"] {
+        b.apply(T0, &request(id, Command::ExpireHolds)).ok();
+    }
+    assert_eq!(a, b);
+    assert_eq!(a.to_snapshot(), b.to_snapshot());
+    b.apply(T0, &request("r4", Command::ExpireHolds)).ok();
+    assert_ne!(a, b);
+}
+
+#[test]
 fn a_booking_outcome_too_far_from_its_record_is_recorded_whole() {
     let mut f = Fixture::new();
     let id = f.book(&[4], "alice");
