@@ -285,7 +285,7 @@ impl DedupWindow {
     pub(super) fn canonical(&self) -> Vec<&DedupRecord> {
         let mut records: Vec<&DedupRecord> = self.records.iter().collect();
         // Already sorted by time: a stable sort only reorders ties.
-        records.sort_by(|a, b| (a.at, a.key).cmp(&(b.at, b.key)));
+        records.sort_by_key(|record| (record.at, record.key));
         records
     }
 
