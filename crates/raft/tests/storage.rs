@@ -122,6 +122,15 @@ async fn vote_log_purge_point_and_state_survive_reopen() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Metadata of a snapshot up to log index `index` of term 2.
+fn snapshot_meta(index: u64) -> boxoffice_raft::types::SnapshotMeta {
+    openraft::SnapshotMeta {
+        last_log_id: Some(log_id(2, 1, index)),
+        last_membership: Default::default(),
+        snapshot_id: format!("2-{index}-0"),
+    }
+}
+
 #[tokio::test]
 async fn installed_snapshot_replaces_state_and_survives_reopen() -> anyhow::Result<()> {
     let dir = TempDir::new()?;
@@ -130,11 +139,7 @@ async fn installed_snapshot_replaces_state_and_survives_reopen() -> anyhow::Resu
         commands: vec![(1, b"a".to_vec()), (2, b"b".to_vec())],
     };
     let data = source.snapshot().map_err(anyhow::Error::msg)?;
-    let meta = openraft::SnapshotMeta {
-        last_log_id: Some(log_id(2, 1, 40)),
-        last_membership: Default::default(),
-        snapshot_id: "2-40-0".into(),
-    };
+    let meta = snapshot_meta(40);
     {
         let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
         sm.apply(vec![batch_entry(1, 1, &[b"old"])]).await?;
@@ -153,11 +158,6 @@ async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() ->
 {
     let dir = TempDir::new()?;
     let sm_path = dir.path().join("sm.redb");
-    let meta = |index: u64| openraft::SnapshotMeta {
-        last_log_id: Some(log_id(2, 1, index)),
-        last_membership: Default::default(),
-        snapshot_id: format!("2-{index}-0"),
-    };
     // Over three chunks of 1 MiB, with a partial last one.
     let large = Journal {
         commands: vec![(1, vec![7; 3 * 1024 * 1024 + 5]), (2, b"b".to_vec())],
@@ -168,7 +168,7 @@ async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() ->
     {
         let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
         let data = large.snapshot().map_err(anyhow::Error::msg)?;
-        sm.install_snapshot(&meta(40), Box::new(Cursor::new(data)))
+        sm.install_snapshot(&snapshot_meta(40), Box::new(Cursor::new(data)))
             .await?;
     }
     {
@@ -180,7 +180,7 @@ async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() ->
             large.snapshot().map_err(anyhow::Error::msg)?
         );
         let data = small.snapshot().map_err(anyhow::Error::msg)?;
-        sm.install_snapshot(&meta(50), Box::new(Cursor::new(data)))
+        sm.install_snapshot(&snapshot_meta(50), Box::new(Cursor::new(data)))
             .await?;
     }
     // Leftover chunks of the larger snapshot would trail this one's bytes.
@@ -201,11 +201,7 @@ async fn a_store_with_the_snapshot_in_one_value_still_loads() -> anyhow::Result<
     let source = Journal {
         commands: vec![(1, b"a".to_vec())],
     };
-    let meta: boxoffice_raft::types::SnapshotMeta = openraft::SnapshotMeta {
-        last_log_id: Some(log_id(2, 1, 40)),
-        last_membership: Default::default(),
-        snapshot_id: "2-40-0".into(),
-    };
+    let meta = snapshot_meta(40);
     {
         // The layout before chunking: meta and data in one table.
         let table: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("snapshot");

@@ -8,7 +8,7 @@
 //! in [`Recorded`] form: for the common outcome, a booking, only the
 //! booking's id, status and kind of payment, from which the booking as it
 //! was is rebuilt (every other field of a booking is fixed at creation, and
-//! a payment's transaction, once set, never changes). About 64 bytes a
+//! a payment's transaction, once set, never changes). About 48 bytes a
 //! record instead of about 800.
 //!
 //! Records sit in a queue in the order they were applied, which is also
