@@ -110,18 +110,13 @@ enum WriteOp {
     },
 }
 
-/// redb's page cache for the log (its default is 1 GiB, which a busy log
-/// fills and keeps resident). Reads are of recent entries, for followers
-/// that lag a little; older ones are read once, when a node catches up.
-const LOG_CACHE_BYTES: usize = 32 * 1024 * 1024;
-
 impl LogStore {
     /// Opens (or creates) the log at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = Database::builder()
-            .set_cache_size(LOG_CACHE_BYTES)
-            .create(path)
-            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
+        // redb's default cache: the log file stays small (purged behind
+        // snapshots), so its pages bound what the cache can hold.
+        let db =
+            Database::create(path).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
         let txn = db
             .begin_write()
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
