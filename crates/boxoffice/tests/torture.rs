@@ -28,6 +28,56 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// The run's output and, for a failed run, the last lines of every
+/// process log in its directory, so a failure in CI can be read from CI's
+/// own output.
+fn explain(out: &Path, output: &Output) -> String {
+    let mut explained = text(output);
+    if output.status.success() {
+        return explained;
+    }
+    let mut logs: Vec<_> = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    for path in logs {
+        let content = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = content.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        explained.push_str(&format!(
+            "\n--- last {} lines of {} ---\n{}",
+            tail.len(),
+            path.display(),
+            tail.join("\n")
+        ));
+    }
+    explained
+}
+
+/// Keeps the temporary directory of a test that panics, and says where,
+/// so the whole history and every log can be read after a failure.
+struct KeepOnFailure(Option<tempfile::TempDir>);
+
+impl KeepOnFailure {
+    fn path(&self) -> &Path {
+        self.0.as_ref().expect("present until drop").path()
+    }
+}
+
+impl Drop for KeepOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.0.take()
+        {
+            eprintln!("torture output kept in {}", dir.keep().display());
+        }
+    }
+}
+
 fn report(out: &Path) -> serde_json::Value {
     let raw = std::fs::read_to_string(out.join("report.json")).expect("report.json");
     serde_json::from_str(&raw).expect("report is JSON")
@@ -35,12 +85,12 @@ fn report(out: &Path) -> serde_json::Value {
 
 #[test]
 fn faults_break_no_rule_and_the_unsafe_build_is_caught() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = KeepOnFailure(Some(tempfile::tempdir().unwrap()));
 
     // 3 nodes, every fault kind once.
     let three = dir.path().join("three");
     let output = torture(&three, &["--nodes", "3", "--duration", "0", "--seed", "3"]);
-    let log = text(&output);
+    let log = explain(&three, &output);
     assert!(output.status.success(), "{log}");
     assert!(log.contains("verdict: no violations of rules 1-7"), "{log}");
     let r = report(&three);
@@ -75,7 +125,7 @@ fn faults_break_no_rule_and_the_unsafe_build_is_caught() {
             faults,
         ],
     );
-    let log = text(&output);
+    let log = explain(&five, &output);
     assert!(output.status.success(), "{log}");
     assert!(log.contains("verdict: no violations of rules 1-7"), "{log}");
 
