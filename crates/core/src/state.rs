@@ -1600,10 +1600,18 @@ struct LegacySnapshot {
 }
 
 impl State {
-    /// The state as Raft snapshot bytes: a format tag, then its postcard form.
+    /// Writes the state as Raft snapshot bytes: a format tag, then its
+    /// postcard form, streamed (bookings are written one at a time).
+    pub fn write_snapshot(&self, mut out: impl std::io::Write) -> Result<(), String> {
+        out.write_all(SNAPSHOT_TAG).map_err(|e| e.to_string())?;
+        postcard::to_io(self, out).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// [`State::write_snapshot`] into a buffer.
     pub fn to_snapshot(&self) -> Result<Vec<u8>, String> {
-        let mut bytes = SNAPSHOT_TAG.to_vec();
-        postcard::to_io(self, &mut bytes).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        self.write_snapshot(&mut bytes)?;
         Ok(bytes)
     }
 

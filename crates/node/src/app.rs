@@ -19,8 +19,12 @@ impl Application for BookingApp {
         encode_outcome(&outcome)
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, String> {
-        self.0.to_snapshot()
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), String> {
+        // postcard writes a few bytes at a time: buffer them before the
+        // dynamic call.
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+        self.0.write_snapshot(&mut out)?;
+        std::io::Write::flush(&mut out).map_err(|e| e.to_string())
     }
 
     fn restore(bytes: &[u8]) -> Result<Self, String> {

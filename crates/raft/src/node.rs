@@ -496,11 +496,12 @@ impl<A: Application> RaftNode<A> {
     /// it, taken under one read lock: replicas at the same index must agree.
     pub fn state_digest(&self) -> Result<(u64, String), String> {
         use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
         let applied = self.state.read();
-        let bytes = applied.app.snapshot()?;
+        applied.app.snapshot(&mut hasher)?;
         let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
         drop(applied);
-        let digest = sha2::Sha256::digest(&bytes);
+        let digest = hasher.finalize();
         Ok((index, digest.iter().map(|b| format!("{b:02x}")).collect()))
     }
 

@@ -27,7 +27,7 @@
 //! Serialising and restoring a large state is CPU work: it runs on a
 //! blocking thread, never on the async runtime.
 
-use std::io::Cursor;
+use std::io::{Cursor, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -71,8 +71,9 @@ pub trait Application: Default + Send + Sync + 'static {
     /// rejected command is an outcome, not an error.
     fn apply(&mut self, at_ms: i64, command: &[u8]) -> Vec<u8>;
 
-    /// Serialises the whole state for a snapshot.
-    fn snapshot(&self) -> Result<Vec<u8>, String>;
+    /// Writes the whole state for a snapshot into `out` (which buffers a
+    /// piece at a time; the state need not fit twice in memory).
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), String>;
 
     /// Rebuilds a state from [`Application::snapshot`]'s bytes.
     fn restore(bytes: &[u8]) -> Result<Self, String>;
@@ -269,61 +270,157 @@ fn read_snapshot(db: &Database) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Stora
     Ok(Some((stored.meta, data)))
 }
 
-/// How a snapshot replaces the one on disk.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Replace {
-    /// Always (a snapshot installed from the leader).
-    Always,
-    /// Only if it covers more of the log (a background build, which may
-    /// race an install or another build).
-    IfNewer,
+/// Where the bytes of a snapshot being persisted come from.
+enum Source {
+    /// A snapshot received from the leader: it replaces whatever is on disk.
+    Installed(SnapshotMeta, Vec<u8>),
+    /// The live state, serialized straight into the store. It replaces
+    /// only an older snapshot: a build may race an install or another build.
+    Live,
 }
 
-/// Writes `meta` and `data` as the one current snapshot, durably, and
-/// advances the watermark. Runs on a blocking thread: it fsyncs. Returns
-/// false if an existing, newer snapshot was kept instead.
-async fn persist_snapshot<A: Application>(
-    shared: Arc<Shared<A>>,
-    meta: SnapshotMeta,
-    data: Arc<Vec<u8>>,
-    replace: Replace,
-) -> Result<bool, StorageError> {
-    tokio::task::spawn_blocking(move || {
-        let w = |e: &dyn ToString| snap_err(ErrorVerb::Write, e.to_string());
+/// Writes bytes into [`CHUNKS`] one [`CHUNK_BYTES`] piece at a time, so a
+/// snapshot never exists whole in memory while it is written.
+struct ChunkWriter<'t> {
+    table: redb::Table<'t, u32, &'static [u8]>,
+    buffer: Vec<u8>,
+    next: u32,
+    written: u64,
+}
+
+impl<'t> ChunkWriter<'t> {
+    fn new(table: redb::Table<'t, u32, &'static [u8]>) -> Self {
+        Self {
+            table,
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+            next: 0,
+            written: 0,
+        }
+    }
+
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.table
+            .insert(self.next, self.buffer.as_slice())
+            .map_err(std::io::Error::other)?;
+        self.next = self
+            .next
+            .checked_add(1)
+            .ok_or_else(|| std::io::Error::other("snapshot too large for its chunk numbers"))?;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Writes the last piece; returns the snapshot's size in bytes.
+    fn finish(mut self) -> std::io::Result<u64> {
+        self.flush_chunk()?;
+        Ok(self.written)
+    }
+}
+
+impl std::io::Write for ChunkWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let taken = bytes.len().min(CHUNK_BYTES - self.buffer.len());
+        self.buffer.extend_from_slice(&bytes[..taken]);
+        self.written += taken as u64;
+        if self.buffer.len() == CHUNK_BYTES {
+            self.flush_chunk()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes a snapshot from `source` as the one current snapshot, durably,
+/// and advances the watermark. Blocking: it serializes and fsyncs.
+/// Returns the snapshot's metadata, and false if a newer snapshot already
+/// on disk was kept instead.
+///
+/// A live build holds the state's read lock while it serializes (apply
+/// waits), but not during the commit's fsync.
+fn persist_snapshot<A: Application>(
+    shared: &Shared<A>,
+    source: Source,
+) -> Result<(SnapshotMeta, bool), StorageError> {
+    let w = |e: &dyn ToString| snap_err(ErrorVerb::Write, e.to_string());
+    let started = std::time::Instant::now();
+    let txn = shared.db.begin_write().map_err(|e| w(&e))?;
+    let (meta, bytes) = {
+        let mut table = txn.open_table(SNAPSHOT).map_err(|e| w(&e))?;
+        let on_disk = match table.get(KEY_META).map_err(|e| w(&e))? {
+            Some(stored) => Some(
+                postcard::from_bytes::<StoredSnapshotMeta>(stored.value())
+                    .map_err(|e| w(&e))?
+                    .meta
+                    .last_log_id,
+            ),
+            None => None,
+        };
+        let mut chunks = txn.open_table(CHUNKS).map_err(|e| w(&e))?;
+        let (meta, bytes) = match source {
+            Source::Installed(meta, data) => {
+                chunks.retain(|_, _| false).map_err(|e| w(&e))?;
+                let mut out = ChunkWriter::new(chunks);
+                out.write_all(&data).map_err(|e| w(&e))?;
+                (meta, out.finish().map_err(|e| w(&e))?)
+            }
+            Source::Live => {
+                let state = shared.state.read().expect("state machine lock poisoned");
+                let meta = shared.meta_of(&state);
+                if on_disk.is_some_and(|on_disk| on_disk >= meta.last_log_id) {
+                    // Dropping the transaction leaves the store as it was.
+                    return Ok((meta, false));
+                }
+                chunks.retain(|_, _| false).map_err(|e| w(&e))?;
+                let mut out = ChunkWriter::new(chunks);
+                state
+                    .app
+                    .snapshot(&mut out)
+                    .map_err(|e| sm_err(ErrorVerb::Read, e))?;
+                drop(state);
+                (meta, out.finish().map_err(|e| w(&e))?)
+            }
+        };
         let encoded =
             postcard::to_allocvec(&StoredSnapshotMeta { meta: meta.clone() }).map_err(|e| w(&e))?;
-        let txn = shared.db.begin_write().map_err(|e| w(&e))?;
-        {
-            let mut table = txn.open_table(SNAPSHOT).map_err(|e| w(&e))?;
-            if replace == Replace::IfNewer
-                && let Some(stored) = table.get(KEY_META).map_err(|e| w(&e))?
-            {
-                let stored: StoredSnapshotMeta =
-                    postcard::from_bytes(stored.value()).map_err(|e| w(&e))?;
-                if stored.meta.last_log_id >= meta.last_log_id {
-                    return Ok(false);
-                }
-            }
-            table
-                .insert(KEY_META, encoded.as_slice())
-                .map_err(|e| w(&e))?;
-            table.remove(KEY_DATA).map_err(|e| w(&e))?;
-            let mut chunks = txn.open_table(CHUNKS).map_err(|e| w(&e))?;
-            chunks.retain(|_, _| false).map_err(|e| w(&e))?;
-            for (position, chunk) in data.chunks(CHUNK_BYTES).enumerate() {
-                let position = u32::try_from(position)
-                    .map_err(|_| w(&"snapshot too large for its chunk numbers"))?;
-                chunks.insert(position, chunk).map_err(|e| w(&e))?;
-            }
+        table
+            .insert(KEY_META, encoded.as_slice())
+            .map_err(|e| w(&e))?;
+        table.remove(KEY_DATA).map_err(|e| w(&e))?;
+        (meta, bytes)
+    };
+    txn.commit().map_err(|e| w(&e))?;
+    shared
+        .watermark
+        .advance(meta.last_log_id.map_or(0, |id| id.index));
+    tracing::info!(
+        snapshot = %meta.snapshot_id,
+        bytes,
+        ms = started.elapsed().as_millis() as u64,
+        "snapshot written"
+    );
+    Ok((meta, true))
+}
+
+impl<A> Shared<A> {
+    /// Metadata for a snapshot of `state`, with a fresh id.
+    fn meta_of(&self, state: &Applied<A>) -> SnapshotMeta {
+        let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
+        let snapshot_id = match state.last_applied {
+            Some(id) => format!("{}-{}-{seq}", id.leader_id, id.index),
+            None => format!("none-{seq}"),
+        };
+        SnapshotMeta {
+            last_log_id: state.last_applied,
+            last_membership: state.membership.clone(),
+            snapshot_id,
         }
-        txn.commit().map_err(|e| w(&e))?;
-        shared
-            .watermark
-            .advance(meta.last_log_id.map_or(0, |id| id.index));
-        Ok(true)
-    })
-    .await
-    .map_err(|e| snap_err(ErrorVerb::Write, e))?
+    }
 }
 
 /// Builds snapshots of the shared state.
@@ -332,42 +429,22 @@ pub struct SnapshotBuilder<A> {
 }
 
 impl<A: Application> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<A> {
+    /// Serializes the state straight into the store and returns the
+    /// snapshot's metadata with empty data: openraft 0.9 keeps only the
+    /// metadata of a build (`core/sm/worker.rs`) and reads the data back
+    /// with [`RaftStateMachine::get_current_snapshot`] when it sends it,
+    /// so the state is never serialized into one buffer. If a newer
+    /// snapshot is already on disk, it stays, and openraft keeps its own
+    /// record of that newer one too.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let shared = self.shared.clone();
-        let (data, last_applied, membership) = tokio::task::spawn_blocking(move || {
-            let state = shared.state.read().expect("state machine lock poisoned");
-            let data = state
-                .app
-                .snapshot()
-                .map_err(|e| sm_err(ErrorVerb::Read, e))?;
-            Ok::<_, StorageError>((data, state.last_applied, state.membership.clone()))
-        })
-        .await
-        .map_err(|e| sm_err(ErrorVerb::Read, e))??;
-        let seq = self.shared.snapshot_seq.fetch_add(1, Ordering::Relaxed);
-        let snapshot_id = match last_applied {
-            Some(id) => format!("{}-{}-{seq}", id.leader_id, id.index),
-            None => format!("none-{seq}"),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership: membership,
-            snapshot_id,
-        };
-        let data = Arc::new(data);
-        // If a newer snapshot is already on disk, openraft keeps its own
-        // newer one too and ignores this build.
-        persist_snapshot(
-            self.shared.clone(),
-            meta.clone(),
-            data.clone(),
-            Replace::IfNewer,
-        )
-        .await?;
-        let data = Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone());
+        let (meta, _) =
+            tokio::task::spawn_blocking(move || persist_snapshot(&shared, Source::Live))
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Read, e))??;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(Cursor::new(Vec::new())),
         })
     }
 }
@@ -432,14 +509,17 @@ impl<A: Application> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let data = Arc::new(snapshot.into_inner());
-        let restoring = data.clone();
-        let app = tokio::task::spawn_blocking(move || A::restore(&restoring))
-            .await
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
-        // Durable first: if we crash after this, the restart loads it.
-        persist_snapshot(self.shared.clone(), meta.clone(), data, Replace::Always).await?;
+        let data = snapshot.into_inner();
+        let shared = self.shared.clone();
+        let installed = meta.clone();
+        let app = tokio::task::spawn_blocking(move || {
+            let app = A::restore(&data).map_err(|e| snap_err(ErrorVerb::Read, e))?;
+            // Durable first: if we crash after this, the restart loads it.
+            persist_snapshot(&shared, Source::Installed(installed, data))?;
+            Ok::<_, StorageError>(app)
+        })
+        .await
+        .map_err(|e| snap_err(ErrorVerb::Read, e))??;
         let mut state = self
             .shared
             .state

@@ -26,8 +26,10 @@ impl Application for Journal {
         (self.commands.len() as u64).to_le_bytes().to_vec()
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, String> {
-        postcard::to_allocvec(&self.commands).map_err(|e| e.to_string())
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), String> {
+        postcard::to_io(&self.commands, out)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     fn restore(bytes: &[u8]) -> Result<Self, String> {
@@ -122,6 +124,13 @@ async fn vote_log_purge_point_and_state_survive_reopen() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `journal` as snapshot bytes.
+fn snapshot_bytes(journal: &Journal) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    journal.snapshot(&mut bytes).expect("a journal serializes");
+    bytes
+}
+
 /// Metadata of a snapshot up to log index `index` of term 2.
 fn snapshot_meta(index: u64) -> boxoffice_raft::types::SnapshotMeta {
     openraft::SnapshotMeta {
@@ -138,7 +147,7 @@ async fn installed_snapshot_replaces_state_and_survives_reopen() -> anyhow::Resu
     let source = Journal {
         commands: vec![(1, b"a".to_vec()), (2, b"b".to_vec())],
     };
-    let data = source.snapshot().map_err(anyhow::Error::msg)?;
+    let data = snapshot_bytes(&source);
     let meta = snapshot_meta(40);
     {
         let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
@@ -167,7 +176,7 @@ async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() ->
     };
     {
         let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
-        let data = large.snapshot().map_err(anyhow::Error::msg)?;
+        let data = snapshot_bytes(&large);
         sm.install_snapshot(&snapshot_meta(40), Box::new(Cursor::new(data)))
             .await?;
     }
@@ -175,11 +184,8 @@ async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() ->
         let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
         assert_eq!(sm.handle().read().app, large);
         let current = sm.get_current_snapshot().await?.expect("snapshot kept");
-        assert_eq!(
-            current.snapshot.into_inner(),
-            large.snapshot().map_err(anyhow::Error::msg)?
-        );
-        let data = small.snapshot().map_err(anyhow::Error::msg)?;
+        assert_eq!(current.snapshot.into_inner(), snapshot_bytes(&large));
+        let data = snapshot_bytes(&small);
         sm.install_snapshot(&snapshot_meta(50), Box::new(Cursor::new(data)))
             .await?;
     }
@@ -187,10 +193,7 @@ async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() ->
     let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
     assert_eq!(sm.handle().read().app, small);
     let current = sm.get_current_snapshot().await?.expect("snapshot kept");
-    assert_eq!(
-        current.snapshot.into_inner(),
-        small.snapshot().map_err(anyhow::Error::msg)?
-    );
+    assert_eq!(current.snapshot.into_inner(), snapshot_bytes(&small));
     Ok(())
 }
 
@@ -210,7 +213,7 @@ async fn a_store_with_the_snapshot_in_one_value_still_loads() -> anyhow::Result<
         {
             let mut snapshot = txn.open_table(table)?;
             snapshot.insert("meta", postcard::to_allocvec(&meta)?.as_slice())?;
-            let data = source.snapshot().map_err(anyhow::Error::msg)?;
+            let data = snapshot_bytes(&source);
             snapshot.insert("data", data.as_slice())?;
         }
         txn.commit()?;
@@ -249,5 +252,51 @@ async fn purge_waits_until_a_durable_snapshot_covers_it() -> anyhow::Result<()> 
         log.get_log_state().await?.last_purged_log_id,
         Some(log_id(1, 1, 5))
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_built_snapshot_is_streamed_into_chunks_and_reloads() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let sm_path = dir.path().join("sm.redb");
+    // Over two chunks of 1 MiB.
+    let big = vec![9; 2 * 1024 * 1024 + 3];
+    let entries = vec![batch_entry(1, 1, &[&big]), batch_entry(1, 2, &[b"two"])];
+    let expected = Journal {
+        commands: vec![(1, big.clone()), (2, b"two".to_vec())],
+    };
+    {
+        let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+        sm.apply(entries).await?;
+        let built = sm.get_snapshot_builder().await.build_snapshot().await?;
+        assert_eq!(built.meta.last_log_id, Some(log_id(1, 1, 2)));
+        let current = sm.get_current_snapshot().await?.expect("snapshot kept");
+        assert_eq!(current.meta, built.meta);
+        assert_eq!(current.snapshot.into_inner(), snapshot_bytes(&expected));
+    }
+    let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
+    assert_eq!(sm.applied_state().await?.0, Some(log_id(1, 1, 2)));
+    assert_eq!(sm.handle().read().app, expected);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_build_keeps_a_snapshot_on_disk_that_covers_as_much() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let mut sm = StateMachineStore::<Journal>::open(&dir.path().join("sm.redb"))?;
+    let installed = Journal {
+        commands: vec![(1, b"from the leader".to_vec())],
+    };
+    sm.install_snapshot(
+        &snapshot_meta(40),
+        Box::new(Cursor::new(snapshot_bytes(&installed))),
+    )
+    .await?;
+    // The state is at index 40 too: the build must not rewrite the store.
+    let built = sm.get_snapshot_builder().await.build_snapshot().await?;
+    assert_eq!(built.meta.last_log_id, Some(log_id(2, 1, 40)));
+    let current = sm.get_current_snapshot().await?.expect("snapshot kept");
+    assert_eq!(current.meta, snapshot_meta(40));
+    assert_eq!(current.snapshot.into_inner(), snapshot_bytes(&installed));
     Ok(())
 }
