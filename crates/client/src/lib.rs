@@ -392,6 +392,24 @@ impl Client {
         }
     }
 
+    /// Streams a show's seat map as the answering node applies changes:
+    /// the whole map first, then the seats that changed (see `WatchShow`).
+    /// The stream has no deadline; when it ends or fails, call again
+    /// (another node answers if this one is gone).
+    pub async fn watch_show(
+        &self,
+        show_id: &str,
+    ) -> Result<tonic::Streaming<v1::ShowUpdate>, Status> {
+        self.read(|c| {
+            // Not `self.request`: its deadline would end the stream.
+            let req = Request::new(v1::WatchShowRequest {
+                show_id: show_id.to_owned(),
+            });
+            async move { Ok(Self::booking(c).watch_show(req).await?.into_inner()) }
+        })
+        .await
+    }
+
     /// One seat.
     pub async fn get_seat(
         &self,

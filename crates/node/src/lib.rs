@@ -2,7 +2,8 @@
 //!
 //! A node serves, on one gRPC port:
 //! - `boxoffice.v1.BookingService` ([`service`]): shows, seats, bookings,
-//!   and the checkout ([`checkout`]) when the cluster takes payments;
+//!   the checkout ([`checkout`]) when the cluster takes payments, and live
+//!   seat maps ([`watch`]);
 //! - `boxoffice.v1.ClusterService` ([`cluster`]): status and membership;
 //! - `boxoffice.internal.v1.AccountService` ([`accounts`]): accounts, for
 //!   the auth service only (service token required);
@@ -37,6 +38,7 @@ pub mod coordinator;
 pub mod crash;
 pub mod legacy;
 pub mod service;
+pub mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -135,11 +137,19 @@ pub async fn run(
     health
         .set_serving::<ClusterServiceServer<cluster::ClusterApi>>()
         .await;
+    // Streams end when the node shuts down, or the server would wait for
+    // them forever.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
     let booking = Arc::new(service::BookingApi::new(
         service::Replica::new(node.clone()),
         auth.clone(),
         config.booking.max_seats_per_user_per_show,
         checkout,
+        closing_rx,
     ));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(boxoffice_proto::FILE_DESCRIPTOR_SET)

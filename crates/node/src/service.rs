@@ -92,6 +92,8 @@ pub struct BookingApi {
     max_seats_per_user: u32,
     /// The checkout, when the cluster takes payments.
     checkout: Option<Checkout>,
+    /// Turns true when the node shuts down: open `WatchShow` streams end.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A fresh, unguessable order id.
@@ -157,12 +159,14 @@ impl BookingApi {
         auth: Arc<Authenticator>,
         max_seats_per_user: u32,
         checkout: Option<Checkout>,
+        closing: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
             replica,
             auth,
             max_seats_per_user,
             checkout,
+            closing,
         }
     }
 
@@ -604,5 +608,15 @@ impl BookingService for BookingApi {
         Ok(Response::new(v1::CancelBookingResponse {
             booking: Some(convert::booking(&booking)),
         }))
+    }
+
+    type WatchShowStream = crate::watch::ShowUpdates;
+
+    async fn watch_show(
+        &self,
+        req: tonic::Request<v1::WatchShowRequest>,
+    ) -> Result<Response<Self::WatchShowStream>, Status> {
+        let id = show_id(req.into_inner().show_id)?;
+        crate::watch::watch(self.replica.node.clone(), id, self.closing.clone()).map(Response::new)
     }
 }

@@ -351,3 +351,68 @@ async fn serves_health_and_reflection() {
     }
     node.stop().await;
 }
+
+#[tokio::test]
+async fn a_watched_show_streams_its_seat_map_then_each_change() {
+    let node = Node::start().await;
+    let admin = node.admin().await;
+    admin
+        .create_show("live", "Live hall", 5, 1000, i64::MAX / 2)
+        .await
+        .unwrap();
+    expect_code(
+        node.anonymous().watch_show("nowhere").await,
+        Code::NotFound,
+        "nowhere",
+    );
+    expect_code(
+        node.anonymous().watch_show("").await,
+        Code::InvalidArgument,
+        "show",
+    );
+
+    let mut updates = node.anonymous().watch_show("live").await.unwrap();
+    let first = updates.message().await.unwrap().expect("the whole map");
+    assert!(first.full);
+    assert_eq!(first.seats.len(), 5);
+    assert!(
+        first
+            .seats
+            .iter()
+            .all(|s| s.state == v1::SeatState::Available as i32)
+    );
+
+    let bob = node.user("bob").await;
+    let booking = bob.book("live", &[2, 4]).await.unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), updates.message())
+        .await
+        .expect("an update within 5 s")
+        .unwrap()
+        .expect("the stream goes on");
+    assert!(!next.full);
+    assert!(next.applied_index > first.applied_index);
+    let changed: Vec<(u32, i32)> = next.seats.iter().map(|s| (s.seat_no, s.state)).collect();
+    assert_eq!(
+        changed,
+        vec![
+            (2, v1::SeatState::Booked as i32),
+            (4, v1::SeatState::Booked as i32)
+        ]
+    );
+    assert_eq!(next.show.unwrap().booked, 2);
+
+    bob.cancel(&booking.booking_id).await.unwrap();
+    let freed = tokio::time::timeout(std::time::Duration::from_secs(5), updates.message())
+        .await
+        .expect("an update within 5 s")
+        .unwrap()
+        .expect("the stream goes on");
+    assert_eq!(freed.seats.len(), 2);
+    assert!(
+        freed
+            .seats
+            .iter()
+            .all(|s| s.state == v1::SeatState::Available as i32)
+    );
+    node.stop().await;
+}
