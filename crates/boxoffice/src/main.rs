@@ -173,6 +173,14 @@ enum Command {
         #[command(subcommand)]
         command: Option<ChatbotCommand>,
     },
+    /// Runs the HTTP gateway (JSON API and live seat maps, default
+    /// 127.0.0.1:8080) from a TOML config (with BOXOFFICE_GATEWAY__*
+    /// overrides).
+    Gateway {
+        /// The service's config file; defaults and environment only if absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Token signing keys.
     Keys {
         #[command(subcommand)]
@@ -400,6 +408,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
             boxoffice_chatbot::service::run(config, listener, shutdown).await?;
+            Ok(())
+        }
+        Command::Gateway { config } => {
+            init_tracing();
+            let shutdown = up::terminated();
+            let config = boxoffice_gateway::config::GatewayConfig::load(config.as_deref())?;
+            let listener = TcpListener::bind(&config.listen)
+                .await
+                .with_context(|| format!("binding {}", config.listen))?;
+            boxoffice_gateway::run(config, listener, shutdown).await?;
             Ok(())
         }
         Command::Keys {

@@ -25,6 +25,7 @@ use boxoffice_auth::config::{AdminCredentials, AuthConfig};
 use boxoffice_auth::policy::PasswordPolicy;
 use boxoffice_chatbot::config::ChatbotConfig;
 use boxoffice_client::Client;
+use boxoffice_gateway::config::GatewayConfig;
 use boxoffice_node::config::{Member, NodeConfig};
 use boxoffice_payment::config::PaymentConfig;
 use clap::Args;
@@ -65,6 +66,9 @@ pub struct UpArgs {
     /// Port of the booking assistant.
     #[arg(long, default_value_t = 9000)]
     chatbot_port: u16,
+    /// Port of the HTTP gateway (JSON API and live seat maps).
+    #[arg(long, default_value_t = 8080)]
+    gateway_port: u16,
     /// Allow a non-loopback --host although the development cluster has a
     /// well-known administrator password and a relaxed password policy.
     #[arg(long)]
@@ -142,6 +146,23 @@ fn chatbot_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<Chatbot
         listen: format!("{}:{}", args.host, args.chatbot_port),
         nodes: nodes.iter().map(|n| n.listen.clone()).collect(),
         ..ChatbotConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn gateway_config(
+    args: &UpArgs,
+    nodes: &[NodeConfig],
+    auth: &AuthConfig,
+    chatbot: &ChatbotConfig,
+) -> anyhow::Result<GatewayConfig> {
+    let config = GatewayConfig {
+        listen: format!("{}:{}", args.host, args.gateway_port),
+        nodes: nodes.iter().map(|n| n.listen.clone()).collect(),
+        auth: auth.listen.clone(),
+        chatbot: chatbot.listen.clone(),
+        ..GatewayConfig::default()
     };
     config.validate()?;
     Ok(config)
@@ -276,15 +297,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let auth = auth_config(&args, &configs)?;
     let payment = payment_config(&args)?;
     let chatbot = chatbot_config(&args, &configs)?;
-    for listen in
-        configs
-            .iter()
-            .map(|c| &c.listen)
-            .chain([&auth.listen, &payment.listen, &chatbot.listen])
-    {
+    let gateway = gateway_config(&args, &configs, &auth, &chatbot)?;
+    for listen in configs.iter().map(|c| &c.listen).chain([
+        &auth.listen,
+        &payment.listen,
+        &chatbot.listen,
+        &gateway.listen,
+    ]) {
         StdListener::bind(listen).with_context(|| {
             format!(
-                "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port / --auth-port)"
+                "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port, --auth-port, --payment-port, --chatbot-port or --gateway-port)"
             )
         })?;
     }
@@ -301,6 +323,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     processes.push(("auth".to_owned(), "auth", toml::to_string(&auth)?));
     processes.push(("payment".to_owned(), "payment", toml::to_string(&payment)?));
     processes.push(("chatbot".to_owned(), "chatbot", toml::to_string(&chatbot)?));
+    processes.push(("gateway".to_owned(), "gateway", toml::to_string(&gateway)?));
     let mut children = Vec::new();
     for (name, subcommand, config) in processes {
         let path = args.data_dir.join(format!("{name}.toml"));
@@ -345,6 +368,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     payment.listen
                 );
                 println!("booking assistant on {}", chatbot.listen);
+                println!(
+                    "web app on http://{0}/ (JSON API under /api, described by http://{0}/api/openapi.json)",
+                    gateway.listen
+                );
                 println!("  try:  boxoffice            (the interactive shell)");
                 println!("        boxoffice login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");
                 println!("        boxoffice shows list   |   boxoffice cluster status   |   Ctrl-C to stop");

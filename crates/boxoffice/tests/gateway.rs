@@ -1,0 +1,633 @@
+//! The HTTP gateway against a real cluster (one node process, the payment
+//! service, auth and the assistant): every route of the JSON API, its bad
+//! inputs and their status codes, the OpenAPI document against the routes
+//! served, and the live seat map.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use boxoffice_gateway::config::GatewayConfig;
+use boxoffice_node::config::{PaymentSettings, RaftTuning};
+use common::{Chatbot, Cluster, FAR_FUTURE_MS};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const PAYS: &str = "4242 4242 4242 4242";
+const DECLINED: &str = "4000 0000 0000 9995";
+
+/// A gateway in this process in front of `cluster`.
+struct Gateway {
+    base: String,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Gateway {
+    async fn start(cluster: &Cluster, chatbot: &Chatbot) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let config = GatewayConfig {
+            listen: addr.clone(),
+            nodes: cluster.addrs.values().cloned().collect(),
+            auth: cluster.auth_addr.clone(),
+            chatbot: chatbot.addr.clone(),
+            ..GatewayConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            boxoffice_gateway::run(config, listener, stopped)
+                .await
+                .expect("gateway");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            _stop: stop,
+        }
+    }
+
+    /// Sends `method path` with an optional token and JSON body; returns
+    /// the status and the JSON body (Null when empty).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Sends a raw body with a content type.
+    async fn raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers and logs in `email`; returns the access token.
+    async fn session(&self, email: &str) -> String {
+        let credentials = json!({"email": email, "password": "correct horse battery staple"});
+        let (status, _) = self.post("/api/register", None, credentials.clone()).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, session) = self.post("/api/login", None, credentials).await;
+        assert_eq!(status, StatusCode::OK, "{session}");
+        session["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The error code of an error body.
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+fn card(number: &str) -> Value {
+    json!({"card": {"number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}})
+}
+
+async fn paid_cluster() -> (Cluster, Chatbot, Gateway) {
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = Gateway::start(&cluster, &chatbot).await;
+    (cluster, chatbot, gateway)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_in_json_with_the_right_status() {
+    let (cluster, _chatbot, gw) = paid_cluster().await;
+    let admin = cluster.token("admin").await;
+
+    // Health, readiness, and headers on every response.
+    let response = gw
+        .http
+        .get(format!("{}/healthz", gw.base))
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    for header in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "referrer-policy",
+    ] {
+        assert!(headers.contains_key(header), "missing {header}");
+    }
+    assert!(
+        !headers.contains_key("access-control-allow-origin"),
+        "CORS must be off by default"
+    );
+    let (status, ready) = gw.get("/readyz", None).await;
+    assert_eq!(
+        (status, ready["ready"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let (status, body) = gw.get("/api/nowhere", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Accounts, with bad bodies of every kind.
+    let (status, body) = gw
+        .raw(
+            "/api/register",
+            "application/json",
+            b"{\"email\": ".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "malformed_json")
+    );
+    let (status, body) = gw
+        .post("/api/register", None, json!({"email": 5, "password": "x"}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
+    let (status, body) = gw
+        .post(
+            "/api/register",
+            None,
+            json!({"email": "a@example.com", "password": "long enough pass", "admin": true}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        "unknown fields are refused: {body}"
+    );
+    let (status, body) = gw.raw("/api/register", "text/plain", b"{}".to_vec()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+    let huge = json!({"email": "a@example.com", "password": "p".repeat(64 * 1024)});
+    let (status, body) = gw.post("/api/register", None, huge).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let (status, body) = gw
+        .post(
+            "/api/register",
+            None,
+            json!({"email": "not an email", "password": "correct horse battery staple"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_argument")
+    );
+
+    let alice = gw.session("alice@example.com").await;
+    let (status, body) = gw
+        .post(
+            "/api/register",
+            None,
+            json!({"email": "alice@example.com", "password": "correct horse battery staple"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "already_exists")
+    );
+    let (status, body) = gw
+        .post(
+            "/api/login",
+            None,
+            json!({"email": "alice@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, me) = gw.get("/api/me", Some(&alice)).await;
+    assert_eq!(
+        (status, me["email"].as_str()),
+        (StatusCode::OK, Some("alice@example.com"))
+    );
+    let (status, body) = gw.get("/api/me", None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, body) = gw.get("/api/me", Some("forged")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+
+    // Shows: administrators create and edit them.
+    let show = json!({
+        "show_id": "gala", "title": "Gala", "seat_count": 20,
+        "price_cents": 2500, "starts_at_ms": FAR_FUTURE_MS,
+    });
+    let (status, body) = gw.post("/api/shows", Some(&alice), show.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, body) = gw.post("/api/shows", None, show.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, created) = gw.post("/api/shows", Some(&admin), show.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["available"], 20);
+    let (status, body) = gw.post("/api/shows", Some(&admin), show.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "already_exists")
+    );
+    let mut zero = show.clone();
+    zero["show_id"] = json!("zero");
+    zero["seat_count"] = json!(0);
+    let (status, body) = gw.post("/api/shows", Some(&admin), zero).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_argument")
+    );
+    let (status, edited) = gw
+        .call(
+            Method::PATCH,
+            "/api/shows/gala",
+            Some(&admin),
+            Some(json!({"title": "Grand gala"})),
+        )
+        .await;
+    assert_eq!(
+        (status, edited["title"].as_str()),
+        (StatusCode::OK, Some("Grand gala"))
+    );
+    let (status, body) = gw
+        .call(
+            Method::PATCH,
+            "/api/shows/gala",
+            Some(&alice),
+            Some(json!({"title": "Mine"})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, shows) = gw.get("/api/shows", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shows[0]["title"], "Grand gala");
+    let (status, map) = gw.get("/api/shows/gala", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(map["seats"].as_array().unwrap().len(), 20);
+    assert_eq!(map["seats"][0], json!({"seat_no": 1, "state": "available"}));
+    let (status, body) = gw.get("/api/shows/nowhere", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Checkout: hold, a declined card frees the seats, a good one books.
+    let bob = gw.session("bob@example.com").await;
+    let hold = json!({"show_id": "gala", "seat_nos": [3, 4]});
+    let (status, body) = gw.post("/api/holds", None, hold.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, held) = gw.post("/api/holds", Some(&alice), hold.clone()).await;
+    assert_eq!(
+        (status, held["status"].as_str()),
+        (StatusCode::CREATED, Some("held")),
+        "{held}"
+    );
+    assert!(held["hold_expires_at_ms"].as_i64().unwrap() > 0);
+    let (status, body) = gw.post("/api/holds", Some(&bob), hold.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "conflict"),
+        "{body}"
+    );
+    let (status, body) = gw
+        .post(
+            "/api/holds",
+            Some(&bob),
+            json!({"show_id": "gala", "seat_nos": [21]}),
+        )
+        .await;
+    assert!(
+        status.is_client_error() && status != StatusCode::CONFLICT,
+        "{status} {body}"
+    );
+    let held_id = held["booking_id"].as_str().unwrap();
+    let pay = format!("/api/bookings/{held_id}/pay");
+    let (status, body) = gw
+        .post(&pay, Some(&alice), json!({"card": {"number": PAYS}}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
+    let (status, body) = gw.post(&pay, Some(&bob), card(PAYS)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "another user's booking is not found"
+    );
+    let (status, body) = gw.post(&pay, Some(&alice), card(DECLINED)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::PAYMENT_REQUIRED, "payment_declined"),
+        "{body}"
+    );
+    let (_, map) = gw.get("/api/shows/gala", None).await;
+    assert_eq!(
+        map["seats"][2]["state"], "available",
+        "a decline frees the seats"
+    );
+    let (status, held) = gw.post("/api/holds", Some(&alice), hold.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let held_id = held["booking_id"].as_str().unwrap().to_owned();
+    let (status, paid) = gw
+        .post(
+            &format!("/api/bookings/{held_id}/pay"),
+            Some(&alice),
+            card(PAYS),
+        )
+        .await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (StatusCode::OK, Some("confirmed")),
+        "{paid}"
+    );
+    assert_eq!(paid["payment_status"], "charged");
+    assert_eq!(paid["total_cents"], 5000);
+    let (status, mine) = gw.get("/api/bookings", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine[0]["booking_id"], held_id.as_str());
+    let (_, theirs) = gw.get("/api/bookings", Some(&bob)).await;
+    assert_eq!(theirs, json!([]));
+    let cancel = format!("/api/bookings/{held_id}/cancel");
+    let (status, body) = gw.post(&cancel, Some(&bob), json!({})).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, cancelled) = gw.post(&cancel, Some(&alice), json!({})).await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (status, body) = gw
+        .post("/api/bookings/x%20y/cancel", Some(&alice), json!({}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_argument")
+    );
+
+    // Administration, the assistant, the cluster.
+    let (status, body) = gw.get("/api/users", Some(&alice)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, users) = gw.get("/api/users", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(users.as_array().unwrap().len() >= 3);
+    let (status, answer) = gw
+        .post(
+            "/api/assistant",
+            Some(&alice),
+            json!({"text": "which shows are on?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        answer["reply"].as_str().unwrap().contains("Grand gala"),
+        "{answer}"
+    );
+    let (status, body) = gw
+        .post("/api/assistant", None, json!({"session_id": "no text"}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        "{body}"
+    );
+    let (status, body) = gw
+        .post(
+            "/api/assistant",
+            Some("not a token"),
+            json!({"text": "my bookings"}),
+        )
+        .await;
+    // A forged token gets the answer anyone logged out gets.
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["suggestions"][0]["action"], "log_in", "{body}");
+    let (status, status_body) = gw.get("/api/cluster", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_body["nodes"][0]["role"], "leader");
+
+    // Sessions end.
+    let (status, session) = gw
+        .post(
+            "/api/login",
+            None,
+            json!({"email": "bob@example.com", "password": "correct horse battery staple"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refreshed) = gw
+        .post(
+            "/api/refresh",
+            None,
+            json!({"refresh_token": session["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let token = refreshed["access_token"].as_str().unwrap();
+    let (status, _) = gw.post("/api/logout", Some(token), json!({})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = gw.get("/api/me", Some(token)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    let (_cluster, _chatbot, gw) = paid_cluster().await;
+    let (status, doc) = gw.get("/api/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "GET /api/shows",
+        "POST /api/shows",
+        "GET /api/shows/{show_id}",
+        "PATCH /api/shows/{show_id}",
+        "GET /api/shows/{show_id}/events",
+        "POST /api/register",
+        "POST /api/login",
+        "POST /api/refresh",
+        "POST /api/logout",
+        "GET /api/me",
+        "GET /api/users",
+        "POST /api/holds",
+        "GET /api/bookings",
+        "POST /api/bookings/{booking_id}/pay",
+        "POST /api/bookings/{booking_id}/cancel",
+        "POST /api/assistant",
+        "GET /api/cluster",
+        "GET /api/cluster/events",
+        "GET /healthz",
+        "GET /readyz",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(documented, expected);
+    // Every documented route is served: none falls through to the
+    // gateway's "no such route".
+    for route in &documented {
+        let (method, path) = route.split_once(' ').unwrap();
+        let path = path
+            .replace("{show_id}", "nowhere")
+            .replace("{booking_id}", "1");
+        let request = gw
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", gw.base))
+            .timeout(Duration::from_secs(10));
+        let response = request.send().await.unwrap();
+        if response.headers()["content-type"] == "text/event-stream" {
+            continue;
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_ne!(body["error"]["message"], "no such route", "{route}");
+    }
+}
+
+/// Reads server-sent events from `response` until one named `name`
+/// arrives; returns its JSON data.
+async fn next_event(response: &mut reqwest::Response, buffer: &mut String, name: &str) -> Value {
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let mut kind = "message";
+            let mut data = String::new();
+            for line in event.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if kind == name {
+                return serde_json::from_str(&data).expect("event data is JSON");
+            }
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no `{name}` event within 5 s"))
+            .unwrap()
+            .expect("the stream goes on");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_seat_map_sees_a_booking_made_elsewhere() {
+    let (cluster, _chatbot, gw) = paid_cluster().await;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("live", "Live", 10, 0, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let (status, body) = gw.get("/api/shows/nowhere/events", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    let mut events = gw
+        .http
+        .get(format!("{}/api/shows/live/events", gw.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+    let first = next_event(&mut events, &mut buffer, "seats").await;
+    assert_eq!(first["full"], true);
+    assert_eq!(first["seats"].as_array().unwrap().len(), 10);
+
+    // Booked over gRPC, straight at the cluster: the page learns of it.
+    let buyer = cluster.client("carol").await;
+    buyer.book("live", &[5, 6]).await.unwrap();
+    let update = next_event(&mut events, &mut buffer, "seats").await;
+    assert_eq!(update["full"], false);
+    assert_eq!(
+        update["seats"],
+        json!([{"seat_no": 5, "state": "booked"}, {"seat_no": 6, "state": "booked"}])
+    );
+    assert_eq!(update["show"]["booked"], 2);
+
+    // A second page starts from the map as it is now.
+    let mut second = gw
+        .http
+        .get(format!("{}/api/shows/live/events", gw.base))
+        .send()
+        .await
+        .unwrap();
+    let mut second_buffer = String::new();
+    let now = next_event(&mut second, &mut second_buffer, "seats").await;
+    assert_eq!(now["full"], true);
+    assert_eq!(now["seats"][4]["state"], "booked");
+
+    // The cluster page's stream.
+    let mut cluster_events = gw
+        .http
+        .get(format!("{}/api/cluster/events", gw.base))
+        .send()
+        .await
+        .unwrap();
+    let mut cluster_buffer = String::new();
+    let status = next_event(&mut cluster_events, &mut cluster_buffer, "cluster").await;
+    assert_eq!(status["nodes"][0]["role"], "leader");
+}

@@ -1,0 +1,123 @@
+//! The gateway's configuration: defaults, then a TOML file, then
+//! `BOXOFFICE_GATEWAY__*` environment variables, then validation.
+
+use std::path::Path;
+
+use figment::providers::Env;
+use serde::{Deserialize, Serialize};
+
+pub use boxoffice_config::ConfigError;
+
+/// Everything the gateway needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Address to listen on (HTTP).
+    pub listen: String,
+    /// Booking nodes (host:port); any node answers.
+    pub nodes: Vec<String>,
+    /// The auth service (host:port).
+    pub auth: String,
+    /// The booking assistant (host:port).
+    pub chatbot: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Origins allowed to call the API from another site's pages (CORS).
+    /// Empty, the default: none; the web app is served from the gateway
+    /// itself and needs no CORS.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            nodes: vec![
+                "127.0.0.1:50051".into(),
+                "127.0.0.1:50052".into(),
+                "127.0.0.1:50053".into(),
+            ],
+            auth: "127.0.0.1:8000".into(),
+            chatbot: "127.0.0.1:9000".into(),
+            max_body_bytes: 16 * 1024,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Defaults, then `path` (if given), then `BOXOFFICE_GATEWAY__*`, validated.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        boxoffice_config::load_validated(
+            path,
+            Env::prefixed("BOXOFFICE_GATEWAY__").split("__"),
+            Self::validate,
+        )
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::invalid("gateway", m));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "listen = {:?} is not an ip:port address",
+                self.listen
+            ));
+        }
+        if self.nodes.is_empty() {
+            return bad("nodes must name at least one booking node".into());
+        }
+        if self.auth.trim().is_empty() || self.chatbot.trim().is_empty() {
+            return bad("auth and chatbot must be host:port addresses".into());
+        }
+        if !(1024..=1024 * 1024).contains(&self.max_body_bytes) {
+            return bad(format!(
+                "max_body_bytes = {} is outside 1024..=1048576",
+                self.max_body_bytes
+            ));
+        }
+        for origin in &self.cors_origins {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && origin.parse::<axum::http::HeaderValue>().is_ok()
+                && !origin.ends_with('/');
+            if !ok {
+                return bad(format!(
+                    "cors_origins entry {origin:?} is not an origin like https://tickets.example"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        GatewayConfig::default().validate().unwrap();
+        let bad = [
+            GatewayConfig {
+                listen: "8080".into(),
+                ..Default::default()
+            },
+            GatewayConfig {
+                nodes: vec![],
+                ..Default::default()
+            },
+            GatewayConfig {
+                max_body_bytes: 10,
+                ..Default::default()
+            },
+            GatewayConfig {
+                cors_origins: vec!["*".into()],
+                ..Default::default()
+            },
+        ];
+        for config in bad {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("invalid gateway configuration"), "{error}");
+        }
+    }
+}

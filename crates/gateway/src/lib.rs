@@ -1,0 +1,166 @@
+//! The HTTP gateway: a JSON API over the client library, live seat maps
+//! as server-sent events, the OpenAPI document of both, and the web app
+//! ([`web`]) that uses them.
+//!
+//! Request path: browser → this gateway (axum) → the client library →
+//! any booking node over gRPC (with failover), the auth service or the
+//! assistant. The gateway holds no data of its own: only the feeds of the
+//! live maps being watched ([`live`]).
+//!
+//! Invariants:
+//! - every call to the cluster is made as the bearer of the request's own
+//!   token, never with any authority of the gateway's;
+//! - every error is JSON with a status code from one mapping ([`error`]);
+//! - request bodies are capped (`max_body_bytes`), unknown JSON fields are
+//!   refused, and every response carries the security headers below;
+//! - CORS is off unless origins are configured;
+//! - the OpenAPI document is generated from the handlers, so it lists
+//!   exactly the routes served;
+//! - on shutdown, the event streams end so the server can stop.
+
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod live;
+pub mod web;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::routing::get;
+use boxoffice_client::Client;
+use tower_http::cors::CorsLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::GatewayConfig;
+use crate::error::ApiError;
+
+/// Why the gateway could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// An address in the configuration is not usable.
+    #[error(transparent)]
+    Endpoint(#[from] boxoffice_client::EndpointError),
+    /// Serving failed.
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the handlers share: clients of the cluster and the live feeds.
+pub struct Gateway {
+    nodes: Client,
+    auth: Client,
+    chatbot: Client,
+    live: Arc<live::Hub>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gateway {
+    /// A gateway for the services `config` names (connects lazily).
+    pub fn new(config: &GatewayConfig) -> Result<Arc<Self>, GatewayError> {
+        let nodes = Client::new(&config.nodes)?;
+        Ok(Arc::new(Self {
+            live: live::Hub::new(nodes.for_token(None)),
+            nodes,
+            auth: Client::new(&[config.auth.as_str()])?,
+            chatbot: Client::new(&[config.chatbot.as_str()])?,
+            closing: tokio::sync::watch::Sender::new(false),
+        }))
+    }
+
+    /// Completes when the gateway is shutting down.
+    pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + use<> {
+        let mut closing = self.closing.subscribe();
+        async move {
+            // The sender lives as long as the gateway; if it is gone, so is
+            // everything the stream served.
+            let _ = closing.wait_for(|c| *c).await;
+        }
+    }
+}
+
+/// Headers on every response.
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+         form-action 'self'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
+];
+
+/// The whole HTTP application.
+pub fn app(gateway: Arc<Gateway>, config: &GatewayConfig) -> Router {
+    let (api, openapi) = api::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let mut router = api
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .merge(web::routes())
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(gateway)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    if !config.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST, Method::PATCH])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+        );
+    }
+    router
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes; open event
+/// streams end then too.
+pub async fn run(
+    config: GatewayConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let gateway = Gateway::new(&config)?;
+    let closing = gateway.closing.clone();
+    let app = app(gateway, &config);
+    tracing::info!(listen = %config.listen, nodes = ?config.nodes, "gateway serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.send_replace(true);
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+// The gateway's JSON API, and the session kept in this tab.
+//
+// The session lives in sessionStorage (this tab only, gone when it closes);
+// the access token goes in the Authorization header, never in a cookie, so
+// no other site can make requests with it.
+
+const KEY = "boxoffice.session";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function session() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY));
+  } catch {
+    return null;
+  }
+}
+
+export function setSession(value) {
+  if (value) {
+    sessionStorage.setItem(KEY, JSON.stringify(value));
+  } else {
+    sessionStorage.removeItem(KEY);
+  }
+}
+
+async function call(method, path, body) {
+  const headers = { Accept: "application/json" };
+  const current = session();
+  if (current) headers.Authorization = `Bearer ${current.access_token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network", "The box office cannot be reached. Check your connection and try again.");
+  }
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) {
+    const error = data && data.error ? data.error : { code: "http_" + response.status, message: response.statusText };
+    if (response.status === 401 && current) setSession(null);
+    throw new ApiError(response.status, error.code, error.message);
+  }
+  return data;
+}
+
+export const api = {
+  shows: () => call("GET", "/api/shows"),
+  show: (id) => call("GET", `/api/shows/${encodeURIComponent(id)}`),
+  createShow: (show) => call("POST", "/api/shows", show),
+  updateShow: (id, changes) => call("PATCH", `/api/shows/${encodeURIComponent(id)}`, changes),
+  register: (email, password) => call("POST", "/api/register", { email, password }),
+  login: (email, password) => call("POST", "/api/login", { email, password }),
+  logout: () => call("POST", "/api/logout"),
+  users: () => call("GET", "/api/users"),
+  hold: (show_id, seat_nos) => call("POST", "/api/holds", { show_id, seat_nos }),
+  pay: (id, card) => call("POST", `/api/bookings/${encodeURIComponent(id)}/pay`, { card }),
+  bookings: () => call("GET", "/api/bookings"),
+  cancel: (id) => call("POST", `/api/bookings/${encodeURIComponent(id)}/cancel`),
+  ask: (session_id, text) => call("POST", "/api/assistant", { session_id, text }),
+  cluster: () => call("GET", "/api/cluster"),
+};
+
+// Server-sent events: calls `onEvent(data)` for each event named `name`
+// (the browser reconnects by itself); returns a function that closes it.
+export function subscribe(path, name, onEvent, onError) {
+  const source = new EventSource(path);
+  source.addEventListener(name, (event) => onEvent(JSON.parse(event.data)));
+  if (onError) source.addEventListener("error", onError);
+  return () => source.close();
+}
