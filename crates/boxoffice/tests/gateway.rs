@@ -8,7 +8,6 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use boxoffice_gateway::config::GatewayConfig;
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
 use common::{Chatbot, Cluster, FAR_FUTURE_MS};
 use reqwest::{Method, StatusCode};
@@ -17,37 +16,20 @@ use serde_json::{Value, json};
 const PAYS: &str = "4242 4242 4242 4242";
 const DECLINED: &str = "4000 0000 0000 9995";
 
-/// A gateway in this process in front of `cluster`.
+/// The gateway in front of a cluster, and an HTTP client of it.
 struct Gateway {
     base: String,
     http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _running: common::Gateway,
 }
 
 impl Gateway {
     async fn start(cluster: &Cluster, chatbot: &Chatbot) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let config = GatewayConfig {
-            listen: addr.clone(),
-            nodes: cluster.addrs.values().cloned().collect(),
-            auth: cluster.auth_addr.clone(),
-            chatbot: chatbot.addr.clone(),
-            ..GatewayConfig::default()
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
-            boxoffice_gateway::run(config, listener, stopped)
-                .await
-                .expect("gateway");
-        });
+        let running = common::Gateway::start(cluster, chatbot).await;
         Self {
-            base: format!("http://{addr}"),
+            base: running.base.clone(),
             http: reqwest::Client::new(),
-            _stop: stop,
+            _running: running,
         }
     }
 

@@ -248,6 +248,7 @@ async function checkoutPage(bookingId) {
     page("Checkout", h("p", {}, `This booking is ${booking.status}.`), h("a", { href: "#/bookings" }, "My bookings"));
     return null;
   }
+  let timer = null;
   const countdown = h("p", { class: "countdown", role: "timer", "aria-live": "off" });
   const tick = () => {
     const left = Math.max(0, Math.round((booking.hold_expires_at_ms - Date.now()) / 1000));
@@ -283,10 +284,17 @@ async function checkoutPage(bookingId) {
       say(`Booked: seats ${paid.seat_nos.join(", ")}.`, "ok");
       go("#/bookings");
     } catch (e) {
-      message.textContent = e.code === "payment_declined"
-        ? `Your card was declined (${e.message.replace(/^payment declined:\s*/, "")}). Nothing was charged and the seats were released.`
-        : e.message;
-      pay.disabled = e.code === "payment_declined";
+      if (e.code === "payment_declined") {
+        // The hold is over: the server says why and that nothing was charged.
+        clearInterval(timer);
+        countdown.textContent = "The seats were released.";
+        message.replaceChildren(
+          `Your card was declined: ${e.message.replace(/^payment declined:\s*/, "")}. `,
+          h("a", { href: `#/shows/${encodeURIComponent(booking.show_id)}` }, "Choose seats again"));
+      } else {
+        message.textContent = e.message;
+        pay.disabled = false;
+      }
     }
   }
 
@@ -297,7 +305,7 @@ async function checkoutPage(bookingId) {
       h("ul", {}, TEST_CARDS.map(([number, what]) => h("li", {}, h("code", {}, number), ` ${what}`))),
       h("p", {}, "Any future expiry date and any 3-digit CVC.")));
   tick();
-  const timer = setInterval(tick, 1000);
+  timer = setInterval(tick, 1000);
   return () => clearInterval(timer);
 }
 

@@ -630,3 +630,40 @@ impl Drop for Chatbot {
         }
     }
 }
+
+/// The HTTP gateway, in this process, in front of `cluster` and `chatbot`;
+/// stops when dropped.
+pub struct Gateway {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Gateway {
+    pub async fn start(cluster: &Cluster, chatbot: &Chatbot) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
+        let addr = listener.local_addr().expect("gateway addr").to_string();
+        let config = boxoffice_gateway::config::GatewayConfig {
+            listen: addr.clone(),
+            nodes: cluster.addrs.values().cloned().collect(),
+            auth: cluster.auth_addr.clone(),
+            chatbot: chatbot.addr.clone(),
+            ..boxoffice_gateway::config::GatewayConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            boxoffice_gateway::run(config, listener, stopped)
+                .await
+                .expect("gateway");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            _stop: stop,
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The web app end to end in headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, driven over WebDriver): a buyer registers, picks two
+//! seats, pays and finds them in their bookings while a second browser
+//! watching the same seat map sees them turn held, then booked, without
+//! reloading; a declined card shows the decline and frees the seat.
+//! Screenshots of the pages go to `target/tmp/screenshots/`.
+//!
+//! Without `chromedriver` on the PATH the test says so and passes, unless
+//! `BOXOFFICE_REQUIRE_BROWSER` is set (CI sets it and installs both).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use boxoffice_node::config::{PaymentSettings, RaftTuning};
+use common::{Chatbot, Cluster, FAR_FUTURE_MS};
+use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use serde_json::json;
+
+const DECLINED: &str = "4000 0000 0000 9995";
+
+/// A chromedriver process; killed when dropped.
+struct Driver {
+    url: String,
+    child: Child,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    })
+}
+
+impl Driver {
+    /// Starts chromedriver on a free port; `None` (after saying why) if it
+    /// is not installed and the browser is not required.
+    async fn start() -> Option<Self> {
+        let Some(driver) = on_path("chromedriver") else {
+            assert!(
+                std::env::var_os("BOXOFFICE_REQUIRE_BROWSER").is_none(),
+                "BOXOFFICE_REQUIRE_BROWSER is set but chromedriver is not on the PATH"
+            );
+            eprintln!(
+                "SKIPPED: no chromedriver on the PATH (apt install chromium chromium-driver)"
+            );
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not listen"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        })
+    }
+
+    /// A new browser (its own profile: no shared session).
+    async fn browser(&self) -> Browser {
+        let mut options = json!({
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--window-size=1100,1000",
+            ],
+        });
+        if let Some(chromium) = on_path("chromium") {
+            options["binary"] = json!(chromium);
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session")
+    }
+}
+
+/// Waits up to 10 s for the JavaScript expression `condition` to be true.
+async fn until(browser: &Browser, what: &str, condition: &str) {
+    let script = format!("return Boolean({condition});");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if browser.execute(&script, vec![]).await.expect("script runs") == json!(true) {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let page = browser
+                .execute("return document.body.innerText", vec![])
+                .await
+                .unwrap_or_default();
+            panic!("not within 10 s: {what}\npage text: {page}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let field = browser.find(Locator::Css(css)).await.expect(css);
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+/// Saves a screenshot as `target/tmp/screenshots/<name>.png`.
+async fn screenshot(browser: &Browser, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let png = browser.screenshot().await.expect("screenshot");
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).expect("write screenshot");
+    eprintln!("screenshot: {}", path.display());
+}
+
+fn seat_is(no: u32, state: &str) -> String {
+    format!("document.querySelector('[data-seat=\"{no}\"]')?.classList.contains('{state}')")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+    cluster
+        .client("admin")
+        .await
+        .create_show("gala", "Gala night", 24, 2500, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+
+    // Someone else is looking at the seat map all along.
+    let watcher = driver.browser().await;
+    watcher.goto(&format!("{base}/#/shows/gala")).await.unwrap();
+    until(&watcher, "the seat map", &seat_is(3, "available")).await;
+
+    // The buyer registers (and is logged in), then opens the show.
+    let buyer = driver.browser().await;
+    buyer.goto(&format!("{base}/#/")).await.unwrap();
+    until(
+        &buyer,
+        "the show list",
+        "document.body.innerText.includes('Gala night')",
+    )
+    .await;
+    screenshot(&buyer, "shows").await;
+    buyer.goto(&format!("{base}/#/login")).await.unwrap();
+    type_into(&buyer, "#register-email", "dana@example.com").await;
+    type_into(&buyer, "#register-password", "correct horse battery staple").await;
+    click(
+        &buyer,
+        "form[aria-label='New here? Register'] button[type=submit]",
+    )
+    .await;
+    until(
+        &buyer,
+        "logged in",
+        "document.body.innerText.includes('dana@example.com')",
+    )
+    .await;
+    buyer.goto(&format!("{base}/#/shows/gala")).await.unwrap();
+    until(&buyer, "the seat map", &seat_is(3, "available")).await;
+
+    // Two seats, their total, the hold.
+    click(&buyer, "[data-seat='3']").await;
+    click(&buyer, "[data-seat='4']").await;
+    until(
+        &buyer,
+        "the total",
+        "document.querySelector('.summary').innerText.includes('2 seats selected (3, 4)')",
+    )
+    .await;
+    screenshot(&buyer, "seat-map-selected").await;
+    click(&buyer, "button.primary").await;
+    until(
+        &buyer,
+        "the checkout",
+        "location.hash.startsWith('#/checkout/')",
+    )
+    .await;
+    until(
+        &buyer,
+        "the countdown",
+        "document.querySelector('.countdown')?.innerText.includes('Seats held for')",
+    )
+    .await;
+    screenshot(&buyer, "checkout").await;
+    until(
+        &watcher,
+        "seats 3 and 4 held on the other page",
+        &format!("{} && {}", seat_is(3, "held"), seat_is(4, "held")),
+    )
+    .await;
+
+    // Pay with the test card that is filled in.
+    click(&buyer, "form.card button[type=submit]").await;
+    until(&buyer, "my bookings", "location.hash === '#/bookings'").await;
+    until(
+        &buyer,
+        "the booking listed",
+        "[...document.querySelectorAll('tbody tr')].some(r => r.innerText.includes('3, 4') && r.innerText.includes('confirmed'))",
+    )
+    .await;
+    screenshot(&buyer, "bookings").await;
+    until(
+        &watcher,
+        "seats 3 and 4 booked on the other page, without a reload",
+        &format!("{} && {}", seat_is(3, "booked"), seat_is(4, "booked")),
+    )
+    .await;
+    screenshot(&watcher, "seat-map-live").await;
+
+    // A declined card: the decline is shown and the seat is free again.
+    buyer.goto(&format!("{base}/#/shows/gala")).await.unwrap();
+    until(&buyer, "the seat map", &seat_is(7, "available")).await;
+    click(&buyer, "[data-seat='7']").await;
+    click(&buyer, "button.primary").await;
+    until(
+        &buyer,
+        "the checkout",
+        "location.hash.startsWith('#/checkout/')",
+    )
+    .await;
+    until(
+        &watcher,
+        "seat 7 held on the other page",
+        &seat_is(7, "held"),
+    )
+    .await;
+    type_into(&buyer, "#number", DECLINED).await;
+    click(&buyer, "form.card button[type=submit]").await;
+    until(
+        &buyer,
+        "the decline",
+        "document.querySelector('form.card .error').innerText.includes('declined')",
+    )
+    .await;
+    screenshot(&buyer, "declined").await;
+    until(
+        &watcher,
+        "seat 7 free again on the other page",
+        &seat_is(7, "available"),
+    )
+    .await;
+
+    // The cluster page shows the node and its role.
+    watcher.goto(&format!("{base}/#/cluster")).await.unwrap();
+    until(
+        &watcher,
+        "the cluster table",
+        "document.querySelector('tr.leader') !== null",
+    )
+    .await;
+    screenshot(&watcher, "cluster").await;
+
+    buyer.close().await.unwrap();
+    watcher.close().await.unwrap();
+}
