@@ -23,6 +23,7 @@ pub struct ErrorDetail {
     /// Stable, snake_case: `invalid_argument`, `malformed_json`,
     /// `invalid_body`, `unsupported_media_type`, `payload_too_large`,
     /// `unauthenticated`, `permission_denied`, `not_found`,
+    /// `method_not_allowed`,
     /// `already_exists`, `conflict`, `payment_declined`,
     /// `too_many_requests`, `unavailable`, `timeout`, `upstream_error`.
     pub code: String,

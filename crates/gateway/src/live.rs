@@ -120,9 +120,12 @@ impl Hub {
         true
     }
 
-    /// Keeps `feed` fed from the cluster until no page watches it.
+    /// Keeps `feed` fed from the cluster until no page has watched it
+    /// for [`IDLE`] (checked after every update and every quiet [`IDLE`],
+    /// so a busy show is retired too).
     async fn follow(self: Arc<Self>, show_id: String, feed: Arc<Feed>) {
         let mut idle_since = None;
+        let mut stream = None;
         loop {
             if feed.updates.receiver_count() == 0 {
                 let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
@@ -133,29 +136,25 @@ impl Hub {
             } else {
                 idle_since = None;
             }
-            let mut stream = match self.nodes.watch_show(&show_id).await {
-                Ok(stream) => stream,
-                Err(status) => {
-                    tracing::debug!(show = %show_id, %status, "watching failed; retrying");
-                    tokio::time::sleep(RECONNECT).await;
-                    continue;
-                }
-            };
-            loop {
-                let next = tokio::time::timeout(IDLE, stream.message()).await;
-                match next {
-                    Ok(Ok(Some(update))) => feed.apply(update),
-                    Ok(Ok(None)) | Ok(Err(_)) => {
+            let Some(open) = stream.as_mut() else {
+                match self.nodes.watch_show(&show_id).await {
+                    Ok(opened) => stream = Some(opened),
+                    Err(status) => {
+                        tracing::debug!(show = %show_id, %status, "watching failed; retrying");
                         tokio::time::sleep(RECONNECT).await;
-                        break;
-                    }
-                    // Quiet: see whether anyone still watches.
-                    Err(_) => {
-                        if feed.updates.receiver_count() == 0 {
-                            break;
-                        }
                     }
                 }
+                continue;
+            };
+            match tokio::time::timeout(IDLE, open.message()).await {
+                Ok(Ok(Some(update))) => feed.apply(update),
+                // Ended or broken: open one again, maybe on another node.
+                Ok(Ok(None) | Err(_)) => {
+                    stream = None;
+                    tokio::time::sleep(RECONNECT).await;
+                }
+                // Quiet: the loop looks whether anyone still watches.
+                Err(_) => {}
             }
         }
     }

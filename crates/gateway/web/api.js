@@ -72,11 +72,26 @@ export const api = {
   cluster: () => call("GET", "/api/cluster"),
 };
 
-// Server-sent events: calls `onEvent(data)` for each event named `name`
-// (the browser reconnects by itself); returns a function that closes it.
+// Server-sent events: calls `onEvent(data)` for each event named `name`.
+// The browser reconnects by itself after a dropped connection, but gives
+// up for good after an error response (say, no node answered): then this
+// opens the stream again after a pause. Returns a function that closes it.
 export function subscribe(path, name, onEvent, onError) {
-  const source = new EventSource(path);
-  source.addEventListener(name, (event) => onEvent(JSON.parse(event.data)));
-  if (onError) source.addEventListener("error", onError);
-  return () => source.close();
+  let source = null;
+  let retry = null;
+  let closed = false;
+  const open = () => {
+    source = new EventSource(path);
+    source.addEventListener(name, (event) => onEvent(JSON.parse(event.data)));
+    source.addEventListener("error", (event) => {
+      if (onError) onError(event);
+      if (!closed && source.readyState === EventSource.CLOSED) retry = setTimeout(open, 2000);
+    });
+  };
+  open();
+  return () => {
+    closed = true;
+    clearTimeout(retry);
+    source.close();
+  };
 }

@@ -10,6 +10,10 @@ const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const toast = document.getElementById("toast");
 let cleanup = null;
+// Counts page changes: a page that finishes loading after the next one
+// started must not draw over it.
+let generation = 0;
+const stale = (mine) => mine !== generation;
 
 // --- small helpers -------------------------------------------------------
 
@@ -99,9 +103,11 @@ async function logout() {
 // --- pages ---------------------------------------------------------------
 
 async function showsPage() {
+  const mine = generation;
   page("Shows", h("p", {}, "Loading…"));
   try {
     const shows = await api.shows();
+    if (stale(mine)) return;
     if (shows.length === 0) {
       page("Shows", h("p", {}, "No shows yet."));
       return;
@@ -116,11 +122,12 @@ async function showsPage() {
       )));
     page("Shows", list);
   } catch (e) {
-    page("Shows", problem(e));
+    if (!stale(mine)) page("Shows", problem(e));
   }
 }
 
 async function showPage(showId) {
+  const mine = generation;
   page("Seat map", h("p", {}, "Loading…"));
   const selected = new Set();
   let show = null;
@@ -206,9 +213,10 @@ async function showPage(showId) {
 
   try {
     const map = await api.show(showId);
+    if (stale(mine)) return null;
     apply({ show: map.show, full: true, seats: map.seats });
   } catch (e) {
-    page("Seat map", problem(e));
+    if (!stale(mine)) page("Seat map", problem(e));
     return null;
   }
   page(show.title,
@@ -231,13 +239,15 @@ const TEST_CARDS = [
 ];
 
 async function checkoutPage(bookingId) {
+  const mine = generation;
   if (!requireLogin()) return null;
   page("Checkout", h("p", {}, "Loading…"));
   let booking;
   try {
     booking = (await api.bookings()).find((b) => b.booking_id === bookingId);
+    if (stale(mine)) return null;
   } catch (e) {
-    page("Checkout", problem(e));
+    if (!stale(mine)) page("Checkout", problem(e));
     return null;
   }
   if (!booking) {
@@ -346,10 +356,12 @@ function loginPage() {
 }
 
 async function bookingsPage() {
+  const mine = generation;
   if (!requireLogin()) return;
   page("My bookings", h("p", {}, "Loading…"));
   try {
     const bookings = await api.bookings();
+    if (stale(mine)) return;
     if (bookings.length === 0) {
       page("My bookings", h("p", {}, "No bookings yet. ", h("a", { href: "#/" }, "Find a show")));
       return;
@@ -381,11 +393,12 @@ async function bookingsPage() {
       h("thead", {}, h("tr", {}, ["Booking", "Show", "Seats", "Total", "Status", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows)));
   } catch (e) {
-    page("My bookings", problem(e));
+    if (!stale(mine)) page("My bookings", problem(e));
   }
 }
 
 async function adminPage() {
+  const mine = generation;
   if (!requireLogin()) return;
   page("Admin", h("p", {}, "Loading…"));
   const message = h("p", { role: "alert" });
@@ -421,6 +434,7 @@ async function adminPage() {
   h("button", { type: "submit", class: "primary" }, "Create show"));
   try {
     const [shows, users] = await Promise.all([api.shows(), api.users()]);
+    if (stale(mine)) return;
     const edit = (s) => h("form", {
       class: "inline", "aria-label": `Edit ${s.show_id}`,
       onsubmit: async (event) => {
@@ -452,7 +466,7 @@ async function adminPage() {
           h("td", {}, u.email), h("td", {}, u.user_id), h("td", {}, u.admin ? "administrator" : "customer"),
           h("td", {}, when(u.created_at_ms)))))));
   } catch (e) {
-    page("Admin", problem(e));
+    if (!stale(mine)) page("Admin", problem(e));
   }
 }
 
@@ -535,8 +549,6 @@ document.getElementById("ask").addEventListener("submit", (event) => {
 
 // --- routing ---------------------------------------------------------------
 
-let generation = 0;
-
 async function route() {
   const mine = ++generation;
   if (cleanup) {
@@ -544,8 +556,15 @@ async function route() {
     cleanup = null;
   }
   renderNav();
-  const path = decodeURIComponent(location.hash.replace(/^#/, "")) || "/";
-  const [, first, second] = path.split("/");
+  // Split first, then decode each part: a show id may hold a "/".
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map((part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return null;
+    }
+  });
+  const [first, second] = parts.includes(null) ? ["?"] : parts;
   let result;
   if (!first) result = showsPage();
   else if (first === "shows" && second) result = showPage(second);

@@ -94,6 +94,8 @@ pub struct BookingApi {
     checkout: Option<Checkout>,
     /// Turns true when the node shuts down: open `WatchShow` streams end.
     closing: tokio::sync::watch::Receiver<bool>,
+    /// One permit per open `WatchShow` stream.
+    watchers: Arc<tokio::sync::Semaphore>,
 }
 
 /// A fresh, unguessable order id.
@@ -167,6 +169,7 @@ impl BookingApi {
             max_seats_per_user,
             checkout,
             closing,
+            watchers: Arc::new(tokio::sync::Semaphore::new(crate::watch::MAX_STREAMS)),
         }
     }
 
@@ -617,6 +620,13 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::WatchShowRequest>,
     ) -> Result<Response<Self::WatchShowStream>, Status> {
         let id = show_id(req.into_inner().show_id)?;
-        crate::watch::watch(self.replica.node.clone(), id, self.closing.clone()).map(Response::new)
+        let permit = self.watchers.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "this node serves at most {} WatchShow streams at once; try another node or later",
+                crate::watch::MAX_STREAMS
+            ))
+        })?;
+        crate::watch::watch(self.replica.node.clone(), id, self.closing.clone(), permit)
+            .map(Response::new)
     }
 }

@@ -17,7 +17,7 @@ use boxoffice_core::{Rejection, SeatNo, ShowId};
 use boxoffice_proto::{convert, v1};
 use boxoffice_raft::RaftNode;
 use futures::Stream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tonic::Status;
 
 use crate::app::BookingApp;
@@ -27,6 +27,10 @@ pub type ShowUpdates = Pin<Box<dyn Stream<Item = Result<v1::ShowUpdate, Status>>
 
 /// Least time between two updates of one stream.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Most `WatchShow` streams a node serves at once (each reads its show
+/// up to ten times a second; a gateway opens one per watched show).
+pub const MAX_STREAMS: usize = 256;
 
 /// A show as one update saw it.
 #[derive(Clone, PartialEq)]
@@ -43,18 +47,25 @@ pub fn watch(
     node: Arc<RaftNode<BookingApp>>,
     show: ShowId,
     mut closing: watch::Receiver<bool>,
+    permit: OwnedSemaphorePermit,
 ) -> Result<ShowUpdates, Status> {
     let first = view(&node, &show)?;
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
+        // Held while the stream is open (see `MAX_STREAMS`).
+        let _permit = permit;
         let mut metrics = node.raft().metrics();
         let mut previous: Option<View> = None;
         let mut current = first;
         loop {
-            if let Some(update) = update(previous.as_ref(), &current)
-                && tx.send(Ok(update)).await.is_err()
-            {
-                return;
+            if let Some(update) = update(previous.as_ref(), &current) {
+                // A client that stops reading must not hold up shutdown.
+                tokio::select! {
+                    sent = tx.send(Ok(update)) => if sent.is_err() {
+                        return;
+                    },
+                    _ = closing.wait_for(|c| *c) => return,
+                }
             }
             let applied = current.applied;
             previous = Some(current);
@@ -75,7 +86,7 @@ pub fn watch(
             current = match view(&node, &show) {
                 Ok(view) => view,
                 Err(status) => {
-                    let _ = tx.send(Err(status)).await;
+                    let _ = tx.try_send(Err(status));
                     return;
                 }
             };

@@ -370,13 +370,15 @@ fn persist_snapshot<A: Application>(
                 (meta, out.finish().map_err(|e| w(&e))?)
             }
             Source::Live => {
+                // Before the lock, so apply waits only for serializing; if
+                // the build is skipped, dropping the transaction undoes it.
+                chunks.retain(|_, _| false).map_err(|e| w(&e))?;
                 let state = shared.state.read().expect("state machine lock poisoned");
                 let meta = shared.meta_of(&state);
                 if on_disk.is_some_and(|on_disk| on_disk >= meta.last_log_id) {
                     // Dropping the transaction leaves the store as it was.
                     return Ok((meta, false));
                 }
-                chunks.retain(|_, _| false).map_err(|e| w(&e))?;
                 let mut out = ChunkWriter::new(chunks);
                 state
                     .app
