@@ -153,6 +153,35 @@ fn seat_is(no: u32, state: &str) -> String {
     format!("document.querySelector('[data-seat=\"{no}\"]')?.classList.contains('{state}')")
 }
 
+/// A condition: every seat of `seats` is in `state` on the page.
+fn seats_are(seats: &[u32], state: &str) -> String {
+    let each: Vec<String> = seats.iter().map(|&no| seat_is(no, state)).collect();
+    each.join(" && ")
+}
+
+/// Opens `show`'s seat map once it is drawn and clicks `seats`.
+async fn select_seats(browser: &Browser, base: &str, show: &str, seats: &[u32]) {
+    browser
+        .goto(&format!("{base}/#/shows/{show}"))
+        .await
+        .unwrap();
+    until(browser, "the seat map", &seats_are(seats, "available")).await;
+    for no in seats {
+        click(browser, &format!("[data-seat='{no}']")).await;
+    }
+}
+
+/// Holds the selected seats and waits for the checkout page.
+async fn hold_selected(browser: &Browser) {
+    click(browser, "button.primary").await;
+    until(
+        browser,
+        "the checkout",
+        "location.hash.startsWith('#/checkout/')",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     let Some(driver) = Driver::start().await else {
@@ -199,12 +228,9 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
         "document.body.innerText.includes('dana@example.com')",
     )
     .await;
-    buyer.goto(&format!("{base}/#/shows/gala")).await.unwrap();
-    until(&buyer, "the seat map", &seat_is(3, "available")).await;
 
     // Two seats, their total, the hold.
-    click(&buyer, "[data-seat='3']").await;
-    click(&buyer, "[data-seat='4']").await;
+    select_seats(&buyer, base, "gala", &[3, 4]).await;
     until(
         &buyer,
         "the total",
@@ -212,13 +238,7 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     )
     .await;
     screenshot(&buyer, "seat-map-selected").await;
-    click(&buyer, "button.primary").await;
-    until(
-        &buyer,
-        "the checkout",
-        "location.hash.startsWith('#/checkout/')",
-    )
-    .await;
+    hold_selected(&buyer).await;
     until(
         &buyer,
         "the countdown",
@@ -229,7 +249,7 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     until(
         &watcher,
         "seats 3 and 4 held on the other page",
-        &format!("{} && {}", seat_is(3, "held"), seat_is(4, "held")),
+        &seats_are(&[3, 4], "held"),
     )
     .await;
 
@@ -246,22 +266,14 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     until(
         &watcher,
         "seats 3 and 4 booked on the other page, without a reload",
-        &format!("{} && {}", seat_is(3, "booked"), seat_is(4, "booked")),
+        &seats_are(&[3, 4], "booked"),
     )
     .await;
     screenshot(&watcher, "seat-map-live").await;
 
     // A declined card: the decline is shown and the seat is free again.
-    buyer.goto(&format!("{base}/#/shows/gala")).await.unwrap();
-    until(&buyer, "the seat map", &seat_is(7, "available")).await;
-    click(&buyer, "[data-seat='7']").await;
-    click(&buyer, "button.primary").await;
-    until(
-        &buyer,
-        "the checkout",
-        "location.hash.startsWith('#/checkout/')",
-    )
-    .await;
+    select_seats(&buyer, base, "gala", &[7]).await;
+    hold_selected(&buyer).await;
     until(
         &watcher,
         "seat 7 held on the other page",
