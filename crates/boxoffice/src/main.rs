@@ -350,10 +350,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for name in boxoffice_node::config::ignored_env_vars() {
                 tracing::warn!(variable = %name, "ignoring an environment variable that is not a node setting");
             }
-            let listener = TcpListener::bind(&config.listen)
-                .await
-                .with_context(|| format!("binding {}", config.listen))?;
-            boxoffice_node::run(config, listener, shutdown).await?;
+            let listeners = boxoffice_node::Listeners::bind(&config).await?;
+            boxoffice_node::run(config, listeners, shutdown).await?;
             Ok(())
         }
         Command::Up(args) => {

@@ -54,6 +54,10 @@ pub struct UpArgs {
     /// Port of node 1; node i listens on base_port + i - 1.
     #[arg(long, default_value_t = 50051)]
     base_port: u16,
+    /// Port of node 1's HTTP endpoint (/metrics, /healthz, /readyz); node
+    /// i's is metrics_base_port + i - 1.
+    #[arg(long, default_value_t = 50061)]
+    metrics_base_port: u16,
     /// Interface to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -186,15 +190,15 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
             args.nodes
         );
     }
-    let port = |i: u64| -> anyhow::Result<u16> {
-        u16::try_from(u64::from(args.base_port) + i - 1)
-            .context("--base-port too high for that many nodes")
+    let port = |base: u16, i: u64| -> anyhow::Result<u16> {
+        u16::try_from(u64::from(base) + i - 1)
+            .context("--base-port or --metrics-base-port too high for that many nodes")
     };
     let members = (1..=args.nodes)
         .map(|i| {
             Ok(Member {
                 id: i,
-                addr: format!("{}:{}", args.host, port(i)?),
+                addr: format!("{}:{}", args.host, port(args.base_port, i)?),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -204,6 +208,11 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
             let config = NodeConfig {
                 id: m.id,
                 listen: m.addr.clone(),
+                http_listen: Some(format!(
+                    "{}:{}",
+                    args.host,
+                    port(args.metrics_base_port, m.id)?
+                )),
                 advertise: None,
                 data_dir: args.data_dir.join(format!("node{}", m.id)),
                 initial_members: members.clone(),
@@ -298,15 +307,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let payment = payment_config(&args)?;
     let chatbot = chatbot_config(&args, &configs)?;
     let gateway = gateway_config(&args, &configs, &auth, &chatbot)?;
-    for listen in configs.iter().map(|c| &c.listen).chain([
-        &auth.listen,
-        &payment.listen,
-        &chatbot.listen,
-        &gateway.listen,
-    ]) {
+    for listen in configs
+        .iter()
+        .flat_map(|c| std::iter::once(&c.listen).chain(c.http_listen.as_ref()))
+        .chain([
+            &auth.listen,
+            &payment.listen,
+            &chatbot.listen,
+            &gateway.listen,
+        ])
+    {
         StdListener::bind(listen).with_context(|| {
             format!(
-                "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port, --auth-port, --payment-port, --chatbot-port or --gateway-port)"
+                "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port, --metrics-base-port, --auth-port, --payment-port, --chatbot-port or --gateway-port)"
             )
         })?;
     }
@@ -371,6 +384,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 println!(
                     "web app on http://{0}/ (JSON API under /api, described by http://{0}/api/openapi.json)",
                     gateway.listen
+                );
+                let node_metrics: Vec<String> = configs
+                    .iter()
+                    .filter_map(|c| c.http_listen.as_ref())
+                    .map(|addr| format!("http://{addr}/metrics"))
+                    .collect();
+                println!(
+                    "Prometheus metrics at http://{}/metrics (gateway) and {} (nodes)",
+                    gateway.listen,
+                    node_metrics.join(", ")
                 );
                 println!("  try:  boxoffice            (the interactive shell)");
                 println!("        boxoffice login {DEV_ADMIN_EMAIL} --password {DEV_ADMIN_PASSWORD}");

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use boxoffice_client::proto::{BookingStatus, SeatState};
+use boxoffice_metrics::sample;
 use boxoffice_node::config::RaftTuning;
 use common::{Cluster, FAR_FUTURE_MS, node};
 use tokio::sync::watch;
@@ -168,6 +169,30 @@ async fn race_failover_catch_up_and_full_restart() {
         status.term > before.term,
         "a new leader needs a new term: {before:#?} then {status:#?}"
     );
+    // The operator sees the failover in the survivors' metrics.
+    let metric = |text: &str, name: &str, labels: &[(&str, &str)]| {
+        sample(text, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in\n{text}"))
+    };
+    for id in (1..=3).filter(|id| *id != old_leader) {
+        let text = cluster.metrics(id).await;
+        let role = if id == new_leader {
+            "leader"
+        } else {
+            "follower"
+        };
+        assert_eq!(metric(&text, "boxoffice_raft_role", &[("role", role)]), 1.0);
+        assert_eq!(
+            metric(&text, "boxoffice_raft_leader", &[]),
+            new_leader as f64
+        );
+        assert!(metric(&text, "boxoffice_raft_term", &[]) >= status.term as f64);
+        // The first leader, then the new one.
+        assert!(metric(&text, "boxoffice_raft_leader_changes_total", &[]) >= 2.0);
+    }
+    let text = cluster.metrics(new_leader).await;
+    let lag = "boxoffice_raft_replication_lag_entries";
+    let behind = metric(&text, lag, &[("peer", &old_leader.to_string())]);
+    assert!(behind > 0.0, "the dead node acknowledges nothing: {behind}");
 
     // Restart the killed node while bookings go on: it catches up and matches.
     cluster.spawn(old_leader);

@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use boxoffice_metrics::sample;
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
 use common::{Chatbot, Cluster, FAR_FUTURE_MS};
 use reqwest::{Method, StatusCode};
@@ -503,6 +504,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         "GET /api/cluster/events",
         "GET /healthz",
         "GET /readyz",
+        "GET /metrics",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -632,4 +634,38 @@ async fn an_open_seat_map_sees_a_booking_made_elsewhere() {
     let mut cluster_buffer = String::new();
     let status = next_event(&mut cluster_events, &mut cluster_buffer, "cluster").await;
     assert_eq!(status["nodes"][0]["role"], "leader");
+
+    // The gateway's metrics: requests by route template (never the path
+    // itself), and the live feed with its two pages.
+    let response = gw
+        .http
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        boxoffice_metrics::CONTENT_TYPE
+    );
+    let text = response.text().await.unwrap();
+    let requests = "boxoffice_gateway_http_requests_total";
+    let route = |status| {
+        [
+            ("method", "GET"),
+            ("route", "/api/shows/{show_id}/events"),
+            ("status", status),
+        ]
+    };
+    assert_eq!(sample(&text, requests, &route("200")), Some(2.0), "{text}");
+    assert_eq!(sample(&text, requests, &route("404")), Some(1.0), "{text}");
+    assert!(!text.contains("nowhere"), "{text}");
+    assert_eq!(
+        sample(&text, "boxoffice_gateway_live_shows", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "boxoffice_gateway_live_subscribers", &[]),
+        Some(2.0)
+    );
+    assert!(sample(&text, "process_resident_memory_bytes", &[]).is_some());
 }

@@ -423,6 +423,29 @@ struct LegacyDedupRecord {
     outcome: Outcome,
 }
 
+/// Counts over the whole state ([`State::totals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// User accounts.
+    pub users: u64,
+    /// Shows.
+    pub shows: u64,
+    /// Seats over all shows.
+    pub seats: u64,
+    /// Seats held, awaiting payment.
+    pub seats_held: u64,
+    /// Seats sold.
+    pub seats_booked: u64,
+    /// Bookings ever created, holds that ended included (ids are issued in order).
+    pub bookings_created: u64,
+    /// Bookings currently held.
+    pub holds: u64,
+    /// Bookings whose payment the system must still settle.
+    pub unsettled: u64,
+    /// Requests remembered for deduplication.
+    pub dedup_records: u64,
+}
+
 /// The replicated state: user accounts, shows, bookings and the dedup window.
 ///
 /// It serializes as the Raft snapshot. Only the primary data is written
@@ -567,6 +590,26 @@ impl State {
     /// Number of accounts with the administrator role.
     pub fn admin_count(&self) -> usize {
         self.admins.len()
+    }
+
+    /// Counts over the whole state, for monitoring. Costs one pass over
+    /// the shows (not the seats or the bookings).
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals {
+            users: self.users.len() as u64,
+            shows: self.shows.len() as u64,
+            bookings_created: self.last_booking_id,
+            holds: self.hold_expiry.len() as u64,
+            unsettled: self.unsettled.len() as u64,
+            dedup_records: self.dedup.len() as u64,
+            ..Totals::default()
+        };
+        for show in self.shows.values() {
+            totals.seats += u64::from(show.seat_count());
+            totals.seats_held += u64::from(show.held);
+            totals.seats_booked += u64::from(show.booked);
+        }
+        totals
     }
 
     /// Latest effective time applied.

@@ -129,6 +129,7 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(cluster_events))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
 /// Every show with its availability and price.
@@ -477,6 +478,14 @@ async fn cluster_events(State(gw): Shared) -> Sse<impl Stream<Item = Result<Even
     responses((status = 200, description = "Always, while the process runs", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// This gateway's metrics in the Prometheus (OpenMetrics) text format.
+#[utoipa::path(get, path = "/metrics", tag = "cluster",
+    responses((status = 200, description = "The exposition", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
+async fn metrics(State(gw): Shared) -> axum::response::Response {
+    gw.metrics.response()
 }
 
 /// Whether the gateway can serve: a node answers and knows a leader.

@@ -25,6 +25,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod live;
+pub mod metrics;
 pub mod web;
 
 use std::future::Future;
@@ -58,6 +59,7 @@ pub struct Gateway {
     auth: Client,
     chatbot: Client,
     live: Arc<live::Hub>,
+    metrics: metrics::GatewayMetrics,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
@@ -65,8 +67,10 @@ impl Gateway {
     /// A gateway for the services `config` names (connects lazily).
     pub fn new(config: &GatewayConfig) -> Result<Arc<Self>, GatewayError> {
         let nodes = Client::new(&config.nodes)?;
+        let live = live::Hub::new(nodes.for_token(None));
         Ok(Arc::new(Self {
-            live: live::Hub::new(nodes.for_token(None)),
+            metrics: metrics::GatewayMetrics::new(live.clone()),
+            live,
             nodes,
             auth: Client::new(&[config.auth.as_str()])?,
             chatbot: Client::new(&[config.chatbot.as_str()])?,
@@ -124,6 +128,10 @@ pub fn app(gateway: Arc<Gateway>, config: &GatewayConfig) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.metrics.http.clone(),
+            boxoffice_metrics::http::HttpMetrics::track,
+        ))
         .with_state(gateway)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(

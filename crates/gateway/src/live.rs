@@ -108,6 +108,13 @@ impl Hub {
         self.feeds.lock().expect("hub lock").len()
     }
 
+    /// Shows followed now, and the pages subscribed to them.
+    pub fn load(&self) -> (usize, usize) {
+        let feeds = self.feeds.lock().expect("hub lock");
+        let pages = feeds.values().map(|f| f.updates.receiver_count()).sum();
+        (feeds.len(), pages)
+    }
+
     /// Removes `feed` if no page watches it; true if it did.
     fn retire_if_idle(&self, show_id: &str, feed: &Arc<Feed>) -> bool {
         let mut feeds = self.feeds.lock().expect("hub lock");

@@ -37,6 +37,7 @@ use tracing::{info, warn};
 
 use crate::config::PaymentSettings;
 use crate::crash;
+use crate::metrics::PaymentMetrics;
 use crate::service::Replica;
 
 // Every total the state machine allows can be charged.
@@ -66,12 +67,16 @@ pub fn outcome_unknown(status: &Status) -> bool {
 pub struct Payments {
     client: PaymentServiceClient<Channel>,
     settings: PaymentSettings,
+    metrics: PaymentMetrics,
 }
 
 impl Payments {
     /// A client for `settings.endpoint`, or `None` when payments are off.
     /// Connects lazily: the payment service may start later or be down.
-    pub fn connect(settings: &PaymentSettings) -> Result<Option<Arc<Self>>, String> {
+    pub fn connect(
+        settings: &PaymentSettings,
+        metrics: PaymentMetrics,
+    ) -> Result<Option<Arc<Self>>, String> {
         let Some(endpoint) = &settings.endpoint else {
             return Ok(None);
         };
@@ -85,6 +90,7 @@ impl Payments {
         Ok(Some(Arc::new(Self {
             client: PaymentServiceClient::new(channel),
             settings: settings.clone(),
+            metrics,
         })))
     }
 
@@ -117,14 +123,10 @@ impl Payments {
             .take(200)
             .collect(),
         };
-        transaction(
-            self.client
-                .clone()
-                .charge(request)
-                .await?
-                .into_inner()
-                .transaction,
-        )
+        let result = self.client.clone().charge(request).await;
+        let result = result.and_then(|reply| transaction(reply.into_inner().transaction));
+        self.metrics.record("charge", result.as_ref().map(Some));
+        result
     }
 
     /// Closes `order`'s key: the charge made under it, if any; none ever can be after.
@@ -132,13 +134,11 @@ impl Payments {
         let request = v1::VoidRequest {
             idempotency_key: order.to_string(),
         };
-        Ok(self
-            .client
-            .clone()
-            .void(request)
-            .await?
-            .into_inner()
-            .transaction)
+        let result = self.client.clone().void(request).await;
+        let result = result.map(|reply| reply.into_inner().transaction);
+        self.metrics
+            .record("void", result.as_ref().map(Option::as_ref));
+        result
     }
 
     /// The charge made under `order`'s key so far, if any.
@@ -147,11 +147,14 @@ impl Payments {
             transaction_id: String::new(),
             idempotency_key: order.to_string(),
         };
-        match self.client.clone().get_transaction(request).await {
+        let result = match self.client.clone().get_transaction(request).await {
             Ok(reply) => Ok(reply.into_inner().transaction),
             Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(status),
-        }
+        };
+        self.metrics
+            .record("find", result.as_ref().map(Option::as_ref));
+        result
     }
 
     /// Refunds `tx` in full (harmless if it already is).
@@ -159,14 +162,10 @@ impl Payments {
         let request = v1::RefundRequest {
             transaction_id: tx.to_string(),
         };
-        transaction(
-            self.client
-                .clone()
-                .refund(request)
-                .await?
-                .into_inner()
-                .transaction,
-        )
+        let result = self.client.clone().refund(request).await;
+        let result = result.and_then(|reply| transaction(reply.into_inner().transaction));
+        self.metrics.record("refund", result.as_ref().map(Some));
+        result
     }
 }
 

@@ -30,9 +30,10 @@ pub const KEEP_ENTRIES_AFTER_SNAPSHOT: u64 = 1_000;
 
 /// Keys accepted at the top level (environment variables outside this list
 /// are ignored, so `BOXOFFICE_LOG` or similar never break a node).
-const TOP_LEVEL_KEYS: [&str; 9] = [
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "id",
     "listen",
+    "http_listen",
     "advertise",
     "data_dir",
     "initial_members",
@@ -113,15 +114,23 @@ impl Default for AuthSettings {
 pub struct BookingSettings {
     /// Most seats one customer may hold or book in one show (0: no cap).
     pub max_seats_per_user_per_show: u32,
+    /// Most `WatchShow` streams this node serves at once (at least 1);
+    /// more are refused with RESOURCE_EXHAUSTED. A gateway opens one per
+    /// show its pages watch.
+    pub max_watch_streams: u32,
 }
 
 impl Default for BookingSettings {
     fn default() -> Self {
         Self {
             max_seats_per_user_per_show: MAX_SEATS_PER_USER_PER_SHOW,
+            max_watch_streams: MAX_WATCH_STREAMS,
         }
     }
 }
+
+/// Default cap on the `WatchShow` streams one node serves.
+pub const MAX_WATCH_STREAMS: u32 = 256;
 
 /// The checkout: where the payment service is and how long holds last.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,8 +228,11 @@ impl PaymentSettings {
 pub struct NodeConfig {
     /// This node's id, unique in the cluster, not 0.
     pub id: u64,
-    /// Address to listen on.
+    /// Address to listen on (gRPC).
     pub listen: String,
+    /// Address of the plain-HTTP endpoint for `/metrics` (Prometheus),
+    /// `/healthz` and `/readyz`, ip:port; unset: not served.
+    pub http_listen: Option<String>,
     /// Address peers and clients use to reach this node; `listen` if unset.
     pub advertise: Option<String>,
     /// Directory for the Raft log and snapshots.
@@ -243,6 +255,7 @@ impl Default for NodeConfig {
         Self {
             id: 1,
             listen: "127.0.0.1:50051".into(),
+            http_listen: None,
             advertise: None,
             data_dir: PathBuf::from("./data/node1"),
             initial_members: Vec::new(),
@@ -279,6 +292,19 @@ impl NodeConfig {
                 "listen = {:?} is not an ip:port address",
                 self.listen
             ));
+        }
+        if let Some(http) = &self.http_listen {
+            if http.parse::<SocketAddr>().is_err() {
+                return bad(format!("http_listen = {http:?} is not an ip:port address"));
+            }
+            if *http == self.listen {
+                return bad(format!(
+                    "http_listen = {http:?} is also the gRPC listen address; give it its own port"
+                ));
+            }
+        }
+        if self.booking.max_watch_streams == 0 {
+            return bad("booking.max_watch_streams must be at least 1".into());
         }
         if !is_host_port(self.advertised()) {
             return bad(format!(
@@ -520,6 +546,30 @@ mod tests {
                     ..three()
                 },
                 "advertise",
+            ),
+            (
+                NodeConfig {
+                    http_listen: Some("localhost".into()),
+                    ..three()
+                },
+                "http_listen = \"localhost\" is not an ip:port",
+            ),
+            (
+                NodeConfig {
+                    http_listen: Some("127.0.0.1:50051".into()),
+                    ..three()
+                },
+                "also the gRPC listen address",
+            ),
+            (
+                NodeConfig {
+                    booking: BookingSettings {
+                        max_watch_streams: 0,
+                        ..BookingSettings::default()
+                    },
+                    ..three()
+                },
+                "booking.max_watch_streams",
             ),
             (
                 NodeConfig {

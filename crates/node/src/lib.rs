@@ -12,6 +12,9 @@
 //! - `boxoffice.internal.v1.RaftService`: Raft RPCs and forwarding between nodes;
 //! - gRPC health checking and reflection.
 //!
+//! and, on `http_listen` when set, `/metrics` for Prometheus, `/healthz`
+//! and `/readyz` ([`metrics`]).
+//!
 //! Any node answers any call: a follower forwards writes to the leader and
 //! gets a read index from it for linearizable reads, so clients never need
 //! to find the leader.
@@ -37,6 +40,7 @@ pub mod config;
 pub mod coordinator;
 pub mod crash;
 pub mod legacy;
+pub mod metrics;
 pub mod service;
 pub mod watch;
 
@@ -80,6 +84,45 @@ pub enum NodeError {
     /// Reflection setup failed.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A listening address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP endpoint failed.
+    #[error("serving HTTP: {0}")]
+    Http(std::io::Error),
+}
+
+/// Where a node listens: gRPC, and the optional plain-HTTP endpoint.
+pub struct Listeners {
+    /// The gRPC listener (`listen`).
+    pub grpc: TcpListener,
+    /// The HTTP listener for `/metrics`, `/healthz`, `/readyz` (`http_listen`).
+    pub http: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses `config` names.
+    pub async fn bind(config: &NodeConfig) -> Result<Self, NodeError> {
+        async fn bind(addr: &str) -> Result<TcpListener, NodeError> {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| NodeError::Bind {
+                    addr: addr.to_owned(),
+                    source,
+                })
+        }
+        let grpc = bind(&config.listen).await?;
+        let http = match &config.http_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Self { grpc, http })
+    }
 }
 
 /// Keeps the booking service's health in step with Raft: SERVING while this
@@ -109,21 +152,23 @@ fn report_booking_health(node: &RaftNode<BookingApp>, health: HealthReporter) {
     });
 }
 
-/// Runs a booking node on `listener` until `shutdown` completes, then stops
+/// Runs a booking node on `listeners` until `shutdown` completes, then stops
 /// Raft cleanly.
 pub async fn run(
     config: NodeConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
     let keys = boxoffice_auth::keys::PublicKeys::load(&config.auth.keys_dir)?;
     let auth = Arc::new(boxoffice_auth::authenticator::Authenticator::new(
         boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
     ));
-    let payments = checkout::Payments::connect(&config.payment).map_err(NodeError::Payment)?;
     let node = RaftNode::<BookingApp>::start(config.raft_settings())
         .await
         .map_err(NodeError::Raft)?;
+    let metrics = metrics::NodeMetrics::new(&node);
+    let payments = checkout::Payments::connect(&config.payment, metrics.payments.clone())
+        .map_err(NodeError::Payment)?;
     coordinator::spawn(
         node.clone(),
         payments.clone(),
@@ -144,10 +189,21 @@ pub async fn run(
         shutdown.await;
         closing.send_replace(true);
     };
+    let http = listeners.http.map(|listener| {
+        let mut closed = closing_rx.clone();
+        let app = metrics::router(metrics.clone(), node.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = closed.wait_for(|c| *c).await;
+                })
+                .await
+        })
+    });
     let booking = Arc::new(service::BookingApi::new(
         service::Replica::new(node.clone()),
         auth.clone(),
-        config.booking.max_seats_per_user_per_show,
+        &config.booking,
         checkout,
         closing_rx,
     ));
@@ -158,10 +214,12 @@ pub async fn run(
     info!(
         node = config.id,
         listen = %config.listen,
+        http_listen = ?config.http_listen,
         data_dir = %config.data_dir.display(),
         "booking node serving"
     );
     let served = tonic::transport::Server::builder()
+        .layer(metrics.grpc.clone())
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -190,12 +248,18 @@ pub async fn run(
         // Small request/response messages: without TCP_NODELAY, Nagle's
         // algorithm and delayed ACKs add ~40 ms to some replies.
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
             shutdown,
         )
         .await;
     info!(node = config.id, "stopping raft");
     node.shutdown().await;
     served?;
+    if let Some(http) = http {
+        match http.await {
+            Ok(served) => served.map_err(NodeError::Http)?,
+            Err(e) => return Err(NodeError::Http(std::io::Error::other(e))),
+        }
+    }
     Ok(())
 }

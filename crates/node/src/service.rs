@@ -28,6 +28,7 @@ use tonic::{Response, Status};
 
 use crate::app::BookingApp;
 use crate::checkout::Checkout;
+use crate::config::BookingSettings;
 use boxoffice_auth::authenticator::Authenticator;
 
 /// Seats per page of a seat map when the client does not say.
@@ -96,6 +97,8 @@ pub struct BookingApi {
     closing: tokio::sync::watch::Receiver<bool>,
     /// One permit per open `WatchShow` stream.
     watchers: Arc<tokio::sync::Semaphore>,
+    /// The permits there are (`booking.max_watch_streams`).
+    max_watchers: usize,
 }
 
 /// A fresh, unguessable order id.
@@ -153,23 +156,24 @@ fn require_card<'c>(card: Option<&'c v1::Card>, booking: &Booking) -> Result<&'c
 }
 
 impl BookingApi {
-    /// The API served by `replica`; bookings are capped at
-    /// `max_seats_per_user` seats per customer per show (0: no cap);
+    /// The API served by `replica` under the rules of `settings`;
     /// `checkout` is `None` when the cluster takes no payments.
     pub fn new(
         replica: Replica,
         auth: Arc<Authenticator>,
-        max_seats_per_user: u32,
+        settings: &BookingSettings,
         checkout: Option<Checkout>,
         closing: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
+        let streams = usize::try_from(settings.max_watch_streams).unwrap_or(usize::MAX);
         Self {
             replica,
             auth,
-            max_seats_per_user,
+            max_seats_per_user: settings.max_seats_per_user_per_show,
             checkout,
             closing,
-            watchers: Arc::new(tokio::sync::Semaphore::new(crate::watch::MAX_STREAMS)),
+            watchers: Arc::new(tokio::sync::Semaphore::new(streams)),
+            max_watchers: streams,
         }
     }
 
@@ -623,7 +627,7 @@ impl BookingService for BookingApi {
         let permit = self.watchers.clone().try_acquire_owned().map_err(|_| {
             Status::resource_exhausted(format!(
                 "this node serves at most {} WatchShow streams at once; try another node or later",
-                crate::watch::MAX_STREAMS
+                self.max_watchers
             ))
         })?;
         crate::watch::watch(self.replica.node.clone(), id, self.closing.clone(), permit)

@@ -28,10 +28,6 @@ pub type ShowUpdates = Pin<Box<dyn Stream<Item = Result<v1::ShowUpdate, Status>>
 /// Least time between two updates of one stream.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Most `WatchShow` streams a node serves at once (each reads its show
-/// up to ten times a second; a gateway opens one per watched show).
-pub const MAX_STREAMS: usize = 256;
-
 /// A show as one update saw it.
 #[derive(Clone, PartialEq)]
 struct View {
@@ -52,7 +48,7 @@ pub fn watch(
     let first = view(&node, &show)?;
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        // Held while the stream is open (see `MAX_STREAMS`).
+        // Held while the stream is open (see `booking.max_watch_streams`).
         let _permit = permit;
         let mut metrics = node.raft().metrics();
         let mut previous: Option<View> = None;

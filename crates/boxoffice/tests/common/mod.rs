@@ -42,6 +42,8 @@ pub const FAR_FUTURE_MS: i64 = 4_000_000_000_000;
 pub struct Cluster {
     pub dir: TempDir,
     pub addrs: BTreeMap<u64, String>,
+    /// Each node's HTTP endpoint (`/metrics`), chosen at its first start.
+    http_addrs: Mutex<BTreeMap<u64, String>>,
     initial: Vec<Member>,
     /// Running node processes (killed or stopped ones are removed).
     procs: Mutex<BTreeMap<u64, Child>>,
@@ -172,6 +174,7 @@ impl Cluster {
         let cluster = Self {
             dir,
             addrs,
+            http_addrs: Mutex::default(),
             initial,
             procs: Mutex::default(),
             tuning,
@@ -195,6 +198,16 @@ impl Cluster {
         cluster
     }
 
+    /// Node `id`'s `/metrics` (Prometheus text).
+    pub async fn metrics(&self, id: u64) -> String {
+        let addr = self.http_addrs.lock().unwrap()[&id].clone();
+        let response = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("the node's HTTP endpoint answers");
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        response.text().await.expect("a body")
+    }
+
     /// Allocates an address for a node that will join later.
     pub fn reserve(&mut self, id: u64) -> String {
         let addr = free_addr();
@@ -211,9 +224,17 @@ impl Cluster {
         } else {
             vec![]
         };
+        let http_listen = self
+            .http_addrs
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_insert_with(free_addr)
+            .clone();
         let config = NodeConfig {
             id,
             listen: addr,
+            http_listen: Some(http_listen),
             advertise: None,
             data_dir: self.dir.path().join(format!("node{id}")),
             initial_members,

@@ -260,7 +260,6 @@ impl DedupWindow {
     }
 
     /// Number of records.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.records.len()
     }

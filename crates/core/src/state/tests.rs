@@ -1953,3 +1953,37 @@ fn seat_limit_is_checked_before_availability() {
         },
     );
 }
+
+#[test]
+fn totals_count_accounts_shows_seats_and_bookings() {
+    let mut f = Fixture::new();
+    f.register("a@example.com", false);
+    f.ok(create("s2", 4));
+    let held = f.hold(&[1, 2], "u1");
+    f.book(&[3], "u1");
+    let totals = f.state.totals();
+    assert_eq!(
+        (totals.users, totals.shows, totals.seats),
+        (1, 2, 12),
+        "{totals:?}"
+    );
+    assert_eq!(
+        (totals.seats_held, totals.seats_booked, totals.holds),
+        (2, 1, 1),
+        "{totals:?}"
+    );
+    assert_eq!(totals.bookings_created, 2, "{totals:?}");
+    assert!(totals.dedup_records >= 4, "{totals:?}");
+
+    f.ok(release(held));
+    let totals = f.state.totals();
+    assert_eq!(
+        (totals.seats_held, totals.seats_booked, totals.holds),
+        (0, 1, 0),
+        "{totals:?}"
+    );
+    assert_eq!(
+        totals.bookings_created, 2,
+        "a released hold still counts as created"
+    );
+}

@@ -127,6 +127,8 @@ impl PaymentProcess {
 /// [`Node::with_payments`] a payment service.
 pub struct Node {
     pub addr: String,
+    /// The node's plain-HTTP endpoint (`/metrics`, `/healthz`, `/readyz`).
+    pub http_addr: String,
     pub auth_addr: String,
     pub keys: PathBuf,
     pub payment: Option<PaymentProcess>,
@@ -138,7 +140,12 @@ pub struct Node {
 impl Node {
     /// A node that takes no payments.
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, |_| {}).await
+    }
+
+    /// A node that takes no payments, its configuration changed by `tune`.
+    pub async fn start_tuned(tune: impl FnOnce(&mut NodeConfig)) -> Self {
+        Self::start_with(None, tune).await
     }
 
     /// A node wired to a payment service, with its checkout settings
@@ -149,10 +156,13 @@ impl Node {
             ..PaymentSettings::default()
         };
         tune(&mut settings);
-        Self::start_with(Some(settings)).await
+        Self::start_with(Some(settings), |_| {}).await
     }
 
-    async fn start_with(payments: Option<PaymentSettings>) -> Self {
+    async fn start_with(
+        payments: Option<PaymentSettings>,
+        tune: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
         let dir = TempDir::new().unwrap();
         let keys = dir.path().join("keys");
         boxoffice_auth::keys::generate(&keys).unwrap();
@@ -180,10 +190,18 @@ impl Node {
         config.auth.keys_dir = keys.clone();
         config.booking.max_seats_per_user_per_show = 6;
         config.payment = payment_settings;
+        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http_listener.local_addr().unwrap().to_string();
+        config.http_listen = Some(http_addr.clone());
+        tune(&mut config);
         config.validate().unwrap();
+        let listeners = boxoffice_node::Listeners {
+            grpc: listener,
+            http: Some(http_listener),
+        };
         let (stop_node, node_stopped) = oneshot::channel();
         let node_task = tokio::spawn(async move {
-            boxoffice_node::run(config, listener, async {
+            boxoffice_node::run(config, listeners, async {
                 let _ = node_stopped.await;
             })
             .await
@@ -219,6 +237,7 @@ impl Node {
         });
         let node = Self {
             addr,
+            http_addr,
             auth_addr,
             keys,
             payment,
@@ -293,6 +312,22 @@ impl Node {
         self.payment
             .as_ref()
             .expect("this node has a payment service")
+    }
+
+    /// GETs `path` from the node's HTTP endpoint: its status and body.
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("http://{}{path}", self.http_addr))
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// The node's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let (status, body) = self.http_get("/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        body
     }
 
     pub async fn stop(mut self) {

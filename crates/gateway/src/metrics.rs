@@ -1,0 +1,70 @@
+//! The gateway's Prometheus metrics, served at `/metrics`: every HTTP
+//! request by method, route template and status, and its latency
+//! ([`boxoffice_metrics::http`]); the live feeds (shows watched upstream,
+//! pages subscribed); the process's memory, threads and open files.
+
+use std::fmt;
+use std::sync::Arc;
+
+use boxoffice_metrics::http::HttpMetrics;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Registry;
+
+use crate::live::Hub;
+
+/// Every metric of one gateway.
+pub struct GatewayMetrics {
+    registry: Registry,
+    /// The request metrics (the router's middleware).
+    pub http: HttpMetrics,
+}
+
+impl GatewayMetrics {
+    /// The metrics of a gateway whose live feeds are `hub`'s.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        let mut root = Registry::default();
+        root.register_collector(Box::new(boxoffice_metrics::process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("boxoffice_gateway");
+        let http = HttpMetrics::register(registry);
+        registry.register_collector(Box::new(LiveCollector { hub }));
+        Self {
+            registry: root,
+            http,
+        }
+    }
+
+    /// The exposition as an HTTP response.
+    pub fn response(&self) -> axum::response::Response {
+        boxoffice_metrics::response(&self.registry)
+    }
+}
+
+/// Reads the live feeds when scraped.
+struct LiveCollector {
+    hub: Arc<Hub>,
+}
+
+impl fmt::Debug for LiveCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for LiveCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let (shows, pages) = self.hub.load();
+        boxoffice_metrics::gauge(
+            &mut encoder,
+            "live_shows",
+            "Shows whose live seat map this gateway follows (one WatchShow stream each)",
+            shows as u64,
+        )?;
+        boxoffice_metrics::gauge(
+            &mut encoder,
+            "live_subscribers",
+            "Open live seat map streams (pages watching a show)",
+            pages as u64,
+        )
+    }
+}
