@@ -300,6 +300,23 @@ async fn stop_all(children: &mut [(String, Child)]) {
     }
 }
 
+/// The addresses the processes will listen on, refused if two are the same.
+fn distinct_addresses<'a>(
+    listens: impl IntoIterator<Item = &'a String>,
+) -> anyhow::Result<Vec<&'a String>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut all = Vec::new();
+    for listen in listens {
+        if !seen.insert(listen) {
+            bail!(
+                "two processes would listen on {listen}: choose --base-port, --metrics-base-port, --auth-port, --payment-port, --chatbot-port and --gateway-port so that no ranges overlap"
+            );
+        }
+        all.push(listen);
+    }
+    Ok(all)
+}
+
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut shutdown = shutdown_requested();
     let configs = node_configs(&args)?;
@@ -307,16 +324,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let payment = payment_config(&args)?;
     let chatbot = chatbot_config(&args, &configs)?;
     let gateway = gateway_config(&args, &configs, &auth, &chatbot)?;
-    for listen in configs
-        .iter()
-        .flat_map(|c| std::iter::once(&c.listen).chain(c.http_listen.as_ref()))
-        .chain([
-            &auth.listen,
-            &payment.listen,
-            &chatbot.listen,
-            &gateway.listen,
-        ])
-    {
+    let listens = distinct_addresses(
+        configs
+            .iter()
+            .flat_map(|c| std::iter::once(&c.listen).chain(c.http_listen.as_ref()))
+            .chain([
+                &auth.listen,
+                &payment.listen,
+                &chatbot.listen,
+                &gateway.listen,
+            ]),
+    )?;
+    for listen in listens {
         StdListener::bind(listen).with_context(|| {
             format!(
                 "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port, --metrics-base-port, --auth-port, --payment-port, --chatbot-port or --gateway-port)"
@@ -440,4 +459,59 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     stop_all(&mut children).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(nodes: u64, base_port: u16, metrics_base_port: u16) -> UpArgs {
+        UpArgs {
+            data_dir: PathBuf::from("./data"),
+            nodes,
+            base_port,
+            metrics_base_port,
+            host: "127.0.0.1".into(),
+            auth_port: 8000,
+            payment_port: 6000,
+            chatbot_port: 9000,
+            gateway_port: 8080,
+            expose: false,
+        }
+    }
+
+    fn addresses(args: &UpArgs) -> anyhow::Result<Vec<String>> {
+        let configs = node_configs(args)?;
+        let listens = configs
+            .iter()
+            .flat_map(|c| std::iter::once(&c.listen).chain(c.http_listen.as_ref()));
+        Ok(distinct_addresses(listens)?.into_iter().cloned().collect())
+    }
+
+    #[test]
+    fn every_node_gets_a_grpc_and_a_metrics_port() {
+        let all = addresses(&args(3, 50051, 50061)).unwrap();
+        assert_eq!(
+            all,
+            [
+                "127.0.0.1:50051",
+                "127.0.0.1:50061",
+                "127.0.0.1:50052",
+                "127.0.0.1:50062",
+                "127.0.0.1:50053",
+                "127.0.0.1:50063"
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapping_port_ranges_are_refused() {
+        let error = addresses(&args(5, 50051, 50053)).unwrap_err().to_string();
+        assert!(
+            error.contains("two processes would listen on 127.0.0.1:50053"),
+            "{error}"
+        );
+        let error = addresses(&args(3, 50051, 65535)).unwrap_err().to_string();
+        assert!(error.contains("too high for that many nodes"), "{error}");
+    }
 }

@@ -5,12 +5,20 @@
 //! call for a unary method, the opening of the stream for a streaming one.
 //! Its code is the `grpc-status` the headers carry (a failed unary call
 //! answers with headers only) or OK; a stream that fails later is counted
-//! OK. A call the client abandons first is counted CANCELLED.
+//! OK. A call dropped before it answers is counted DEADLINE_EXCEEDED if
+//! its `grpc-timeout` had passed (tonic ends such calls outside this
+//! layer), CANCELLED otherwise (the client went away).
+//!
+//! The method label is the call's path only if it is one of the methods
+//! the server was registered with, `unknown` otherwise, so a client
+//! cannot create new series whatever path it sends.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -37,16 +45,20 @@ struct MethodLabels {
 pub struct GrpcMetrics {
     calls: Family<CallLabels, Counter>,
     latency: LatencyFamily<MethodLabels>,
+    /// The paths (`/package.Service/Method`) of the methods served.
+    methods: Arc<HashSet<String>>,
 }
 
 impl GrpcMetrics {
-    /// Creates the metrics and registers them in `registry` as
-    /// `grpc_requests_total` and `grpc_request_duration_seconds` (under the
-    /// registry's prefix).
-    pub fn register(registry: &mut Registry) -> Self {
+    /// Creates the metrics of a server whose methods have the paths
+    /// `methods` (see [`method_paths`]) and registers them in `registry`
+    /// as `grpc_requests_total` and `grpc_request_duration_seconds` (under
+    /// the registry's prefix).
+    pub fn register(registry: &mut Registry, methods: impl IntoIterator<Item = String>) -> Self {
         let metrics = Self {
             calls: Family::default(),
             latency: latency_family(),
+            methods: Arc::new(methods.into_iter().collect()),
         };
         registry.register(
             "grpc_requests",
@@ -62,11 +74,10 @@ impl GrpcMetrics {
     }
 
     fn record(&self, path: &str, code: Code, start: Instant) {
-        // A method the server does not implement is answered UNIMPLEMENTED;
-        // its path, which the client chose, must not become a label.
-        let method = match code {
-            Code::Unimplemented => "unknown",
-            _ => path.strip_prefix('/').unwrap_or(path),
+        // The path is the client's choice: only a served method's becomes a label.
+        let method = match self.methods.contains(path) {
+            true => path.strip_prefix('/').unwrap_or(path),
+            false => "unknown",
         };
         let seconds = start.elapsed().as_secs_f64();
         self.latency
@@ -101,11 +112,14 @@ pub struct Instrumented<S> {
     metrics: GrpcMetrics,
 }
 
-/// A call under way; recorded as CANCELLED if dropped before it answers.
+/// A call under way; recorded as DEADLINE_EXCEEDED or CANCELLED if
+/// dropped before it answers.
 struct Pending {
     metrics: GrpcMetrics,
     path: Option<String>,
     start: Instant,
+    /// When the call's `grpc-timeout` runs out, if it has one.
+    deadline: Option<Instant>,
 }
 
 impl Pending {
@@ -119,7 +133,11 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(path) = self.path.take() {
-            self.metrics.record(&path, Code::Cancelled, self.start);
+            let code = match self.deadline {
+                Some(deadline) if Instant::now() >= deadline => Code::DeadlineExceeded,
+                _ => Code::Cancelled,
+            };
+            self.metrics.record(&path, code, self.start);
         }
     }
 }
@@ -140,10 +158,12 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let start = Instant::now();
         let pending = Pending {
             metrics: self.metrics.clone(),
             path: Some(request.uri().path().to_owned()),
-            start: Instant::now(),
+            start,
+            deadline: grpc_timeout(request.headers()).and_then(|t| start.checked_add(t)),
         };
         let response = self.inner.call(request);
         Box::pin(async move {
@@ -155,6 +175,45 @@ where
             result
         })
     }
+}
+
+/// A request's `grpc-timeout` (digits and a unit letter, per the gRPC
+/// over HTTP/2 specification), if it has a valid one.
+fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let split = value.len().checked_sub(1)?;
+    let (digits, unit) = (value.get(..split)?, value.get(split..)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// The paths (`/package.Service/Method`) of every method of every service
+/// in an encoded `FileDescriptorSet`, such as the one generated code
+/// embeds for reflection.
+pub fn method_paths(descriptor_set: &[u8]) -> Result<Vec<String>, prost::DecodeError> {
+    let set = <prost_types::FileDescriptorSet as prost::Message>::decode(descriptor_set)?;
+    let mut paths = Vec::new();
+    for file in &set.file {
+        let package = file.package();
+        for service in &file.service {
+            let service_name = match package {
+                "" => service.name().to_owned(),
+                package => format!("{package}.{}", service.name()),
+            };
+            for method in &service.method {
+                paths.push(format!("/{service_name}/{}", method.name()));
+            }
+        }
+    }
+    Ok(paths)
 }
 
 /// The status a response's headers carry: OK unless they say otherwise.
@@ -227,31 +286,81 @@ mod tests {
     #[tokio::test]
     async fn counts_calls_by_method_and_code_without_client_chosen_labels() {
         let mut registry = Registry::with_prefix("t");
-        let metrics = GrpcMetrics::register(&mut registry);
+        let served = ["/svc/Ok", "/svc/Missing", "/svc/Slow"].map(str::to_owned);
+        let metrics = GrpcMetrics::register(&mut registry, served);
         let service = metrics.layer(tower::service_fn(answer));
         call(&service, "/svc/Ok").await;
         call(&service, "/svc/Ok").await;
         call(&service, "/svc/Missing").await;
         call(&service, "/svc/Whatever1").await;
         call(&service, "/junk/Whatever2").await;
-        let slow = http::Request::builder().uri("/svc/Slow").body(()).unwrap();
-        let abandoned = tokio::time::timeout(
-            std::time::Duration::from_millis(10),
-            service.clone().oneshot(slow),
-        )
-        .await;
-        assert!(abandoned.is_err());
+        let slow = |timeout: Option<&'static str>| {
+            let mut request = http::Request::builder().uri("/svc/Slow");
+            if let Some(timeout) = timeout {
+                request = request.header("grpc-timeout", timeout);
+            }
+            service.clone().oneshot(request.body(()).unwrap())
+        };
+        let wait = Duration::from_millis(20);
+        // The client goes away first; the call's deadline passes first.
+        assert!(tokio::time::timeout(wait, slow(None)).await.is_err());
+        assert!(tokio::time::timeout(wait, slow(Some("1m"))).await.is_err());
+        assert!(tokio::time::timeout(wait, slow(Some("1H"))).await.is_err());
 
         let text = crate::render(&registry);
         for line in [
             "t_grpc_requests_total{method=\"svc/Ok\",code=\"OK\"} 2\n",
             "t_grpc_requests_total{method=\"svc/Missing\",code=\"NOT_FOUND\"} 1\n",
             "t_grpc_requests_total{method=\"unknown\",code=\"UNIMPLEMENTED\"} 2\n",
-            "t_grpc_requests_total{method=\"svc/Slow\",code=\"CANCELLED\"} 1\n",
+            "t_grpc_requests_total{method=\"svc/Slow\",code=\"CANCELLED\"} 2\n",
+            "t_grpc_requests_total{method=\"svc/Slow\",code=\"DEADLINE_EXCEEDED\"} 1\n",
             "t_grpc_request_duration_seconds_count{method=\"svc/Ok\"} 2\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains("Whatever"), "{text}");
+    }
+
+    #[test]
+    fn reads_timeouts_and_method_paths() {
+        let timeout = |value: &'static str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(value));
+            grpc_timeout(&headers)
+        };
+        assert_eq!(timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(timeout("7u"), Some(Duration::from_micros(7)));
+        for bad in ["", "m", "12", "12x", "-1m", "1.5S"] {
+            assert_eq!(timeout(bad), None, "{bad:?}");
+        }
+        let paths = method_paths(&health_descriptor()).unwrap();
+        assert!(
+            paths.contains(&"/grpc.health.v1.Health/Check".to_owned()),
+            "{paths:?}"
+        );
+        assert!(method_paths(b"\xff\xff").is_err());
+    }
+
+    /// An encoded descriptor set: package `grpc.health.v1`, service
+    /// `Health`, method `Check`.
+    fn health_descriptor() -> Vec<u8> {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet {
+            file: vec![prost_types::FileDescriptorProto {
+                package: Some("grpc.health.v1".into()),
+                service: vec![prost_types::ServiceDescriptorProto {
+                    name: Some("Health".into()),
+                    method: vec![prost_types::MethodDescriptorProto {
+                        name: Some("Check".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        set.encode_to_vec()
     }
 }

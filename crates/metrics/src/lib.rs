@@ -5,7 +5,7 @@
 //!
 //! Invariants:
 //! - every label value comes from a bounded set: a gRPC method the server
-//!   implements (anything else is counted as `unknown`), an HTTP route
+//!   was registered with (any other path is counted as `unknown`), an HTTP route
 //!   *template* (`/api/shows/{show_id}`, never the path itself), a status
 //!   code; a client can never create new time series by sending odd paths;
 //! - recording a request takes no lock across an `.await` and never fails
@@ -33,7 +33,7 @@ pub use prometheus_client;
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds of the latency buckets, in seconds: half a millisecond
-/// (a cached read) to ten seconds (a checkout waiting on a slow payment).
+/// (a cached read) to thirty seconds (a checkout retrying a slow payment).
 pub const LATENCY_BUCKETS: [f64; 15] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
@@ -102,8 +102,9 @@ pub fn response(registry: &Registry) -> Response {
 }
 
 /// The value of the sample `name` whose labels include every pair of
-/// `labels`, in an exposition as [`render`] writes it; for tests and tools
-/// that read a scrape. `None` if there is none.
+/// `labels`, in an exposition as [`render`] writes it (label values
+/// without commas or quotes); for tests and tools that read a scrape.
+/// `None` if there is none.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|line| !line.starts_with('#'))

@@ -13,8 +13,9 @@ use crate::gauge;
 #[derive(Debug)]
 pub struct ProcessCollector;
 
-/// The value in kB of `key` (such as `VmRSS:`) in a `/proc/*/status` text.
-fn status_kb(status: &str, key: &str) -> Option<u64> {
+/// The number after `key` (such as `VmRSS:`, in kB, or `Threads:`) in a
+/// `/proc/*/status` text.
+fn status_value(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|line| line.strip_prefix(key))
@@ -39,13 +40,14 @@ impl Collector for ProcessCollector {
                 ),
                 ("Threads:", "process_threads", "Threads in the process", 1),
             ] {
-                if let Some(value) = status_kb(&status, key) {
+                if let Some(value) = status_value(&status, key) {
                     gauge(&mut encoder, name, help, value * scale)?;
                 }
             }
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            let open = fds.count() as u64;
+            // Less the descriptor reading the directory.
+            let open = (fds.count() as u64).saturating_sub(1);
             gauge(
                 &mut encoder,
                 "process_open_fds",
@@ -66,10 +68,10 @@ mod tests {
     #[test]
     fn parses_status_lines() {
         let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t7\n";
-        assert_eq!(status_kb(status, "VmRSS:"), Some(1024));
-        assert_eq!(status_kb(status, "VmHWM:"), Some(2048));
-        assert_eq!(status_kb(status, "Threads:"), Some(7));
-        assert_eq!(status_kb(status, "VmSwap:"), None);
+        assert_eq!(status_value(status, "VmRSS:"), Some(1024));
+        assert_eq!(status_value(status, "VmHWM:"), Some(2048));
+        assert_eq!(status_value(status, "Threads:"), Some(7));
+        assert_eq!(status_value(status, "VmSwap:"), None);
     }
 
     #[test]

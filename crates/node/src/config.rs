@@ -131,6 +131,8 @@ impl Default for BookingSettings {
 
 /// Default cap on the `WatchShow` streams one node serves.
 pub const MAX_WATCH_STREAMS: u32 = 256;
+/// Highest `booking.max_watch_streams` accepted.
+pub const MAX_WATCH_STREAMS_LIMIT: u32 = 100_000;
 
 /// The checkout: where the payment service is and how long holds last.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,8 +305,11 @@ impl NodeConfig {
                 ));
             }
         }
-        if self.booking.max_watch_streams == 0 {
-            return bad("booking.max_watch_streams must be at least 1".into());
+        if !(1..=MAX_WATCH_STREAMS_LIMIT).contains(&self.booking.max_watch_streams) {
+            return bad(format!(
+                "booking.max_watch_streams must be between 1 and {MAX_WATCH_STREAMS_LIMIT}, not {}",
+                self.booking.max_watch_streams
+            ));
         }
         if !is_host_port(self.advertised()) {
             return bad(format!(

@@ -163,12 +163,13 @@ pub async fn run(
     let auth = Arc::new(boxoffice_auth::authenticator::Authenticator::new(
         boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
     ));
+    let payment_metrics = metrics::PaymentMetrics::default();
+    let payments = checkout::Payments::connect(&config.payment, payment_metrics.clone())
+        .map_err(NodeError::Payment)?;
     let node = RaftNode::<BookingApp>::start(config.raft_settings())
         .await
         .map_err(NodeError::Raft)?;
-    let metrics = metrics::NodeMetrics::new(&node);
-    let payments = checkout::Payments::connect(&config.payment, metrics.payments.clone())
-        .map_err(NodeError::Payment)?;
+    let metrics = metrics::NodeMetrics::new(&node, payment_metrics);
     coordinator::spawn(
         node.clone(),
         payments.clone(),
@@ -254,12 +255,11 @@ pub async fn run(
         .await;
     info!(node = config.id, "stopping raft");
     node.shutdown().await;
+    // The HTTP server stops with `closing` (or once its sender is gone).
+    let http_served = match http {
+        Some(http) => http.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        None => Ok(()),
+    };
     served?;
-    if let Some(http) = http {
-        match http.await {
-            Ok(served) => served.map_err(NodeError::Http)?,
-            Err(e) => return Err(NodeError::Http(std::io::Error::other(e))),
-        }
-    }
-    Ok(())
+    http_served.map_err(NodeError::Http)
 }

@@ -48,14 +48,14 @@ pub struct NodeMetrics {
 }
 
 impl NodeMetrics {
-    /// The metrics of `node`; also starts counting its leader changes.
-    pub fn new(node: &Arc<RaftNode<BookingApp>>) -> Arc<Self> {
+    /// The metrics of `node`, whose payment calls are counted in
+    /// `payments`; also starts counting its leader changes.
+    pub fn new(node: &Arc<RaftNode<BookingApp>>, payments: PaymentMetrics) -> Arc<Self> {
         // Process figures under their usual names, ours under `boxoffice_`.
         let mut root = Registry::default();
         root.register_collector(Box::new(boxoffice_metrics::process::ProcessCollector));
         let registry = root.sub_registry_with_prefix("boxoffice");
-        let grpc = GrpcMetrics::register(registry);
-        let payments = PaymentMetrics::default();
+        let grpc = GrpcMetrics::register(registry, served_methods());
         registry.register(
             "payment_calls",
             "Calls this node made to the payment service, by call and outcome \
@@ -76,11 +76,25 @@ impl NodeMetrics {
             payments,
         })
     }
+}
 
-    /// The exposition of every metric.
-    pub fn render(&self) -> String {
-        boxoffice_metrics::render(&self.registry)
-    }
+/// The paths of every gRPC method a node serves: ours, health, reflection.
+fn served_methods() -> Vec<String> {
+    [
+        boxoffice_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    ]
+    .into_iter()
+    .flat_map(|set| {
+        boxoffice_metrics::grpc::method_paths(set).unwrap_or_else(|e| {
+            // Generated constants: this would be a build problem. Their
+            // calls are then counted as `unknown`.
+            tracing::warn!(error = %e, "unreadable descriptor set; its methods are counted as unknown");
+            Vec::new()
+        })
+    })
+    .collect()
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

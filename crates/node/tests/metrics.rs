@@ -92,7 +92,19 @@ async fn metrics_show_calls_raft_and_the_replicated_state() {
     assert_eq!(value(&text, "boxoffice_seats", &[("state", "held")]), 0.0);
     assert_eq!(value(&text, "boxoffice_bookings_created_total", &[]), 1.0);
     assert_eq!(value(&text, "boxoffice_holds", &[]), 0.0);
-    assert!(value(&text, "process_resident_memory_bytes", &[]) > 1e6);
+    // The auth service's calls to the internal account API are counted by
+    // method too; a path the node does not serve is not a label.
+    let lookups = [("method", "boxoffice.internal.v1.AccountService/LookupUser")];
+    assert!(
+        value(
+            &text,
+            "boxoffice_grpc_request_duration_seconds_count",
+            &lookups
+        ) >= 1.0
+    );
+    if cfg!(target_os = "linux") {
+        assert!(value(&text, "process_resident_memory_bytes", &[]) > 1e6);
+    }
 
     assert_eq!(node.http_get("/healthz").await.0, 200);
     let (status, body) = node.http_get("/readyz").await;
@@ -128,8 +140,10 @@ async fn metrics_count_payment_outcomes() {
     assert_eq!(value(&text, calls, &charged), 1.0);
     let declined = [("call", "charge"), ("outcome", "DECLINED")];
     assert_eq!(value(&text, calls, &declined), 1.0);
+    // The cancel refunds at once; the coordinator may race it to the
+    // same (idempotent) refund.
     let refunded = [("call", "refund"), ("outcome", "REFUNDED")];
-    assert_eq!(value(&text, calls, &refunded), 1.0);
+    assert!(value(&text, calls, &refunded) >= 1.0);
     // The declined hold is settled by the coordinator: its key is voided.
     eventually(Duration::from_secs(20), || async {
         let text = node.metrics().await;

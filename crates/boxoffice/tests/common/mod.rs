@@ -200,7 +200,8 @@ impl Cluster {
 
     /// Node `id`'s `/metrics` (Prometheus text).
     pub async fn metrics(&self, id: u64) -> String {
-        let addr = self.http_addrs.lock().unwrap()[&id].clone();
+        let addr = self.http_addrs.lock().unwrap().get(&id).cloned();
+        let addr = addr.unwrap_or_else(|| panic!("node {id} was never started"));
         let response = reqwest::get(format!("http://{addr}/metrics"))
             .await
             .expect("the node's HTTP endpoint answers");
