@@ -292,7 +292,7 @@ fn show_rows(shows: &[v1::Show]) -> Vec<Vec<String>> {
 /// Prints shows.
 pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
     if out.json {
-        let all: Vec<ShowJson> = shows.iter().map(ShowJson::from).collect();
+        let all: Vec<ShowJson> = shows.iter().cloned().map(ShowJson::from).collect();
         return out.json(&all);
     }
     out.table(
@@ -531,14 +531,8 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
                     mine: Vec<u32>,
                 }
                 return out.json(&MapJson {
-                    show: ShowJson::from(&show),
-                    seats: map
-                        .iter()
-                        .map(|s| SeatJson {
-                            seat_no: s.seat_no,
-                            state: seat_state_name(s.state),
-                        })
-                        .collect(),
+                    show: ShowJson::from(show),
+                    seats: map.into_iter().map(SeatJson::from).collect(),
                     mine: mine.into_iter().collect(),
                 });
             }
@@ -695,7 +689,7 @@ pub async fn admin_shows(global: &Global, command: AdminShowsCommand) -> anyhow:
     };
     let out = Output::new(global.json);
     if out.json {
-        return out.json(&ShowJson::from(&show));
+        return out.json(&ShowJson::from(show));
     }
     print_shows(&out, &[show])
 }

@@ -157,50 +157,8 @@ pub fn when(ms: i64) -> String {
         .unwrap_or_else(|_| ms.to_string())
 }
 
-/// A show as `--json` prints it.
-#[derive(Serialize)]
-pub struct ShowJson {
-    /// Its id.
-    pub show_id: String,
-    /// Title.
-    pub title: String,
-    /// Seats, numbered 1 to seat_count.
-    pub seat_count: u32,
-    /// Price of a seat in cents.
-    pub price_cents: i64,
-    /// Start, ms since the Unix epoch.
-    pub starts_at_ms: i64,
-    /// Seats free.
-    pub available: u32,
-    /// Seats held by unfinished checkouts.
-    pub held: u32,
-    /// Seats sold.
-    pub booked: u32,
-}
-
-impl From<&v1::Show> for ShowJson {
-    fn from(s: &v1::Show) -> Self {
-        Self {
-            show_id: s.show_id.clone(),
-            title: s.title.clone(),
-            seat_count: s.seat_count,
-            price_cents: s.price_cents,
-            starts_at_ms: s.starts_at_ms,
-            available: s.available,
-            held: s.held,
-            booked: s.booked,
-        }
-    }
-}
-
-/// A seat as `--json` prints it.
-#[derive(Serialize)]
-pub struct SeatJson {
-    /// Its number.
-    pub seat_no: u32,
-    /// `available`, `held` or `booked`.
-    pub state: &'static str,
-}
+/// A show and a seat as `--json` prints them: as the gateway's JSON API does.
+pub use boxoffice_gateway::dto::{Seat as SeatJson, Show as ShowJson};
 
 /// Lower-case name of a seat state.
 pub fn seat_state_name(state: i32) -> &'static str {

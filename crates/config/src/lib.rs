@@ -54,6 +54,15 @@ impl ConfigError {
     }
 }
 
+/// Checks that the setting `key` holds an `ip:port` address a process can
+/// listen on; the error names the key and the value.
+pub fn check_listen_addr(key: &str, value: &str) -> Result<(), String> {
+    match value.parse::<std::net::SocketAddr>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("{key} = {value:?} is not an ip:port address")),
+    }
+}
+
 /// [`load`], then `validate`: how every process reads its configuration.
 pub fn load_validated<T>(
     path: Option<&Path>,
@@ -84,4 +93,22 @@ where
         .merge(env)
         .extract()
         .map_err(|e| LoadError::Parse(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_are_checked() {
+        assert_eq!(check_listen_addr("listen", "127.0.0.1:80"), Ok(()));
+        assert_eq!(check_listen_addr("listen", "[::1]:80"), Ok(()));
+        for bad in ["localhost:80", "127.0.0.1", "", "1.2.3.4:99999"] {
+            let message = check_listen_addr("http_listen", bad).unwrap_err();
+            assert_eq!(
+                message,
+                format!("http_listen = {bad:?} is not an ip:port address")
+            );
+        }
+    }
 }

@@ -58,12 +58,8 @@ impl GatewayConfig {
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::invalid("gateway", m));
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return bad(format!(
-                "listen = {:?} is not an ip:port address",
-                self.listen
-            ));
-        }
+        boxoffice_config::check_listen_addr("listen", &self.listen)
+            .map_err(|m| ConfigError::invalid("gateway", m))?;
         if self.nodes.is_empty() {
             return bad("nodes must name at least one booking node".into());
         }

@@ -13,7 +13,7 @@
 //! the server was registered with, `unknown` otherwise, so a client
 //! cannot create new series whatever path it sends.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,13 +31,13 @@ use crate::{LatencyFamily, latency_family};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    method: String,
+    method: Arc<str>,
     code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
-    method: String,
+    method: Arc<str>,
 }
 
 /// The gRPC request metrics of one server; also the [`Layer`] that records them.
@@ -45,8 +45,10 @@ struct MethodLabels {
 pub struct GrpcMetrics {
     calls: Family<CallLabels, Counter>,
     latency: LatencyFamily<MethodLabels>,
-    /// The paths (`/package.Service/Method`) of the methods served.
-    methods: Arc<HashSet<String>>,
+    /// The label of each method served, by its path (`/package.Service/Method`).
+    methods: Arc<HashMap<String, Arc<str>>>,
+    /// The label of any other path.
+    unknown: Arc<str>,
 }
 
 impl GrpcMetrics {
@@ -58,7 +60,16 @@ impl GrpcMetrics {
         let metrics = Self {
             calls: Family::default(),
             latency: latency_family(),
-            methods: Arc::new(methods.into_iter().collect()),
+            methods: Arc::new(
+                methods
+                    .into_iter()
+                    .map(|path| {
+                        let label = Arc::from(path.strip_prefix('/').unwrap_or(&path));
+                        (path, label)
+                    })
+                    .collect(),
+            ),
+            unknown: Arc::from("unknown"),
         };
         registry.register(
             "grpc_requests",
@@ -73,21 +84,22 @@ impl GrpcMetrics {
         metrics
     }
 
-    fn record(&self, path: &str, code: Code, start: Instant) {
-        // The path is the client's choice: only a served method's becomes a label.
-        let method = match self.methods.contains(path) {
-            true => path.strip_prefix('/').unwrap_or(path),
-            false => "unknown",
-        };
+    /// The label of a call to `path`: a served method's, else `unknown`
+    /// (the path is the client's choice). Allocates nothing.
+    fn label(&self, path: &str) -> Arc<str> {
+        self.methods.get(path).unwrap_or(&self.unknown).clone()
+    }
+
+    fn record(&self, method: Arc<str>, code: Code, start: Instant) {
         let seconds = start.elapsed().as_secs_f64();
         self.latency
             .get_or_create(&MethodLabels {
-                method: method.to_owned(),
+                method: method.clone(),
             })
             .observe(seconds);
         self.calls
             .get_or_create(&CallLabels {
-                method: method.to_owned(),
+                method,
                 code: code_name(code),
             })
             .inc();
@@ -116,7 +128,7 @@ pub struct Instrumented<S> {
 /// dropped before it answers.
 struct Pending {
     metrics: GrpcMetrics,
-    path: Option<String>,
+    method: Option<Arc<str>>,
     start: Instant,
     /// When the call's `grpc-timeout` runs out, if it has one.
     deadline: Option<Instant>,
@@ -124,20 +136,20 @@ struct Pending {
 
 impl Pending {
     fn finish(mut self, code: Code) {
-        if let Some(path) = self.path.take() {
-            self.metrics.record(&path, code, self.start);
+        if let Some(method) = self.method.take() {
+            self.metrics.record(method, code, self.start);
         }
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
+        if let Some(method) = self.method.take() {
             let code = match self.deadline {
                 Some(deadline) if Instant::now() >= deadline => Code::DeadlineExceeded,
                 _ => Code::Cancelled,
             };
-            self.metrics.record(&path, code, self.start);
+            self.metrics.record(method, code, self.start);
         }
     }
 }
@@ -161,7 +173,7 @@ where
         let start = Instant::now();
         let pending = Pending {
             metrics: self.metrics.clone(),
-            path: Some(request.uri().path().to_owned()),
+            method: Some(self.metrics.label(request.uri().path())),
             start,
             deadline: grpc_timeout(request.headers()).and_then(|t| start.checked_add(t)),
         };

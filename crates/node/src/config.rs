@@ -3,7 +3,6 @@
 //! nested keys), then [`NodeConfig::validate`].
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use boxoffice_raft::RaftSettings;
@@ -289,16 +288,10 @@ impl NodeConfig {
         if self.id == 0 {
             return bad("id must be at least 1".into());
         }
-        if self.listen.parse::<SocketAddr>().is_err() {
-            return bad(format!(
-                "listen = {:?} is not an ip:port address",
-                self.listen
-            ));
-        }
+        let invalid = |m: String| ConfigError::invalid("node", m);
+        boxoffice_config::check_listen_addr("listen", &self.listen).map_err(invalid)?;
         if let Some(http) = &self.http_listen {
-            if http.parse::<SocketAddr>().is_err() {
-                return bad(format!("http_listen = {http:?} is not an ip:port address"));
-            }
+            boxoffice_config::check_listen_addr("http_listen", http).map_err(invalid)?;
             if *http == self.listen {
                 return bad(format!(
                     "http_listen = {http:?} is also the gRPC listen address; give it its own port"

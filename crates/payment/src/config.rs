@@ -77,12 +77,8 @@ impl PaymentConfig {
 
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::invalid(
-                "payment",
-                format!("listen = {:?} is not an ip:port address", self.listen),
-            ));
-        }
+        boxoffice_config::check_listen_addr("listen", &self.listen)
+            .map_err(|m| ConfigError::invalid("payment", m))?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid(
                 "payment",
