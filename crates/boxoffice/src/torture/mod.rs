@@ -174,7 +174,18 @@ async fn register(cluster: &Cluster, email: &str) -> anyhow::Result<Buyer> {
             Err(e) => return Err(e).context(format!("registering {email}")),
         }
     };
-    let token = login(cluster, email, password).await?;
+    // With `--unsafe-stale-reads` the login's account lookup may reach a
+    // replica that has not applied the registration yet: retry it too.
+    let token = loop {
+        match login(cluster, email, password).await {
+            Ok(token) => break token,
+            Err(e) if Instant::now() < deadline => {
+                tracing::debug!("login {email}: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e).context(format!("logging in {email}")),
+        }
+    };
     Ok(Buyer {
         email: email.into(),
         password: password.into(),
