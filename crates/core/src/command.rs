@@ -56,6 +56,20 @@ impl Request {
         }
         Ok(())
     }
+
+    /// Whether [`State::apply`](crate::State::apply) records this request's
+    /// outcome for dedup: every request but the system's `Confirm`.
+    ///
+    /// The checkout confirms each paid booking once, as a trusted request,
+    /// and a confirmation is idempotent by the state alone: confirming a
+    /// booking already confirmed with the same payment returns it as it
+    /// is, and any other retry is refused as the first attempt was, or as
+    /// the booking now stands (say, cancelled since). The checkout reads
+    /// either answer the same way, so a record would only cost memory:
+    /// one record per paid booking, kept for the whole dedup window.
+    pub fn remembered(&self) -> bool {
+        self.caller.is_some() || !matches!(self.command, Command::Confirm { .. })
+    }
 }
 
 /// A change to the booking state.

@@ -11,7 +11,8 @@
 //! earlier request ids. Each step is sent by the system, its own customer,
 //! the administrator, some other account, or a revoked session. After every
 //! step the state must pass `check_invariants`, agree exactly with the
-//! model, and give each retry its first outcome without changing.
+//! model, and give each retry its first outcome without changing (the
+//! system's confirmations, which are not recorded, are applied afresh).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -870,7 +871,8 @@ fn round_trip(state: &State) -> Result<State, TestCaseError> {
 struct Sent {
     request: Request,
     outcome: Outcome,
-    /// False for requests refused as `Unauthenticated`, which leave no trace.
+    /// False for requests refused as `Unauthenticated`, which leave no
+    /// trace, and for those [`Request::remembered`] leaves out.
     recorded: bool,
 }
 
@@ -945,6 +947,20 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                 }
                 let before = state.clone();
                 let outcome = state.apply(time, &request);
+                if !request.remembered() {
+                    // The system's confirmation is idempotent by the state:
+                    // a retry is applied afresh, like any new request.
+                    let predicted = model.apply(time, request.caller.as_ref(), &request.command);
+                    prop_assert!(
+                        same_outcome(&outcome, &predicted),
+                        "retry of {:?}\n got {:?}\n expected {:?}",
+                        sent.request,
+                        outcome,
+                        predicted
+                    );
+                    check_against_model(&state, &model)?;
+                    continue;
+                }
                 if sent.recorded {
                     // Even if the caller's token has been revoked since.
                     prop_assert_eq!(&outcome, &sent.outcome, "retry of {:?}", sent.request);
@@ -992,8 +1008,9 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                     outcome,
                     predicted
                 );
-                let recorded = !matches!(outcome, Err(Rejection::Unauthenticated(_)));
-                if !recorded {
+                let recorded =
+                    !matches!(outcome, Err(Rejection::Unauthenticated(_))) && request.remembered();
+                if matches!(outcome, Err(Rejection::Unauthenticated(_))) {
                     prop_assert_eq!(&state, &before, "an unauthenticated request left a trace");
                 }
                 history.push(Sent {

@@ -4,12 +4,14 @@
 //! A [`Booking`] as the API sees it is about 170 bytes plus four heap
 //! strings; a stored one is 56 bytes, with no allocation of its own: the
 //! seats of a booking of several seats and the order and transaction ids
-//! go into append-only arenas. Booking ids are issued from a counter and
+//! go into append-only arenas, the ids the system issues (`ord_` or `tx_`
+//! and a UUID in hex) as 16 bytes each. Booking ids are issued from a counter and
 //! bookings are never removed, so booking `n` is at index `n - 1`. Shows
 //! and users get numbers in the order they first appear in a booking.
 //! Arena layout and numbering may differ between a live state and one
 //! restored from a snapshot, so stores compare by the bookings they hold.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -156,13 +158,42 @@ impl StatusKind {
     }
 }
 
-/// Where an id's text is in the text arena: `len` 0 for none.
+/// Where an id is in the id arena.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Text {
     /// Offset of the first byte.
     at: u32,
-    /// Length in bytes plus one; 0 for no text.
+    /// 0 for no id; `u8::MAX - i` for an id packed with prefix
+    /// [`PACKED_PREFIXES`]`[i]`, 16 bytes; else the length in bytes plus one.
     len: u8,
+}
+
+/// Prefixes of the ids the system issues: an order id is `ord_` and a
+/// transaction id `tx_`, each followed by a UUID as 32 lowercase hex
+/// digits. Such an id is stored as the UUID's 16 bytes (not 35 or 36), any
+/// other id as its text.
+const PACKED_PREFIXES: [&str; 2] = ["ord_", "tx_"];
+
+/// Bytes an id packed by [`pack`] takes in the arena.
+const PACKED_LEN: usize = 16;
+
+/// The longest id stored as text (ids are at most 64 characters anyway).
+const MAX_TEXT_LEN: usize = u8::MAX as usize - PACKED_PREFIXES.len() - 1;
+
+/// The length code and the 128-bit value of `id`, if it is a prefix of
+/// [`PACKED_PREFIXES`] and 32 lowercase hex digits.
+fn pack(id: &str) -> Option<(u8, u128)> {
+    PACKED_PREFIXES
+        .iter()
+        .zip(0u8..)
+        .find_map(|(prefix, i)| Some((i, id.strip_prefix(prefix)?)))
+        .filter(|(_, hex)| {
+            hex.len() == 32
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .and_then(|(i, hex)| Some((u8::MAX - i, u128::from_str_radix(hex, 16).ok()?)))
 }
 
 /// One booking as stored: 56 bytes.
@@ -209,8 +240,8 @@ pub(super) struct Bookings {
     users: Interner<UserId>,
     /// Seats of the bookings of several seats, one run per booking.
     seats: Vec<SeatNo>,
-    /// Order and transaction ids, one after another.
-    text: String,
+    /// Order and transaction ids, one after another (see [`Text`]).
+    ids: Vec<u8>,
 }
 
 impl Bookings {
@@ -222,7 +253,9 @@ impl Bookings {
     /// The booking with this id.
     pub(super) fn get(&self, id: BookingId) -> Option<Booking> {
         let stored = self.stored(id)?;
-        let transaction = self.text(stored.transaction).map(TransactionId::from);
+        let transaction = self
+            .text(stored.transaction)
+            .map(|tx| TransactionId::from(tx.into_owned()));
         Some(Booking {
             id,
             show: self.shows.name(stored.show)?.clone(),
@@ -231,7 +264,9 @@ impl Bookings {
             total_cents: stored.total_cents,
             created_at: stored.created_at,
             status: stored.status.at(stored.status_at),
-            order: self.text(stored.order).map(OrderId::from),
+            order: self
+                .text(stored.order)
+                .map(|order| OrderId::from(order.into_owned())),
             payment: stored.payment.with_transaction(transaction.as_ref())?,
         })
     }
@@ -332,7 +367,7 @@ impl Bookings {
             .ok_or_else(|| format!("booking {} is not stored", booking.id))?;
         let tx = booking.payment.transaction().map(TransactionId::as_str);
         let transaction = match (tx, self.text(self.stored[index].transaction)) {
-            (Some(new), Some(old)) if new == old => self.stored[index].transaction,
+            (Some(new), Some(old)) if new == &*old => self.stored[index].transaction,
             (Some(new), _) => self.add_text(new)?,
             (None, _) => Text::default(),
         };
@@ -362,39 +397,57 @@ impl Bookings {
             .map(<[SeatNo]>::to_vec)
     }
 
-    /// The text at `text`, if any.
-    fn text(&self, text: Text) -> Option<&str> {
-        let len = usize::from(text.len.checked_sub(1)?);
+    /// The id at `text`, if any.
+    fn text(&self, text: Text) -> Option<Cow<'_, str>> {
         let start = usize::try_from(text.at).ok()?;
-        self.text.get(start..start.checked_add(len)?)
+        let prefix = usize::from(u8::MAX - text.len);
+        if let Some(prefix) = PACKED_PREFIXES.get(prefix) {
+            let bytes = self.ids.get(start..start.checked_add(PACKED_LEN)?)?;
+            let value = u128::from_be_bytes(bytes.try_into().ok()?);
+            return Some(Cow::Owned(format!("{prefix}{value:032x}")));
+        }
+        let len = usize::from(text.len.checked_sub(1)?);
+        let bytes = self.ids.get(start..start.checked_add(len)?)?;
+        std::str::from_utf8(bytes).ok().map(Cow::Borrowed)
     }
 
-    /// Checks that `values` fit in the text arena, one after another.
+    /// Checks that `values` fit in the id arena, one after another.
     fn check_text_room<'a>(&self, values: impl Iterator<Item = &'a str>) -> Result<(), String> {
-        let mut end = self.text.len();
+        let mut end = self.ids.len();
         for value in values {
-            if value.len() >= usize::from(u8::MAX) {
-                return Err(format!("id {value:?} is too long to store"));
-            }
-            // As `add_text` counts: the stored length is one more.
-            end = end.saturating_add(value.len()).saturating_add(1);
+            let len = match pack(value) {
+                Some(_) => PACKED_LEN,
+                None if value.len() > MAX_TEXT_LEN => {
+                    return Err(format!("id {value:?} is too long to store"));
+                }
+                None => value.len(),
+            };
+            end = end.saturating_add(len);
         }
         u32::try_from(end)
             .map(|_| ())
             .map_err(|_| "the id arena is full".to_owned())
     }
 
-    /// Appends `value` to the text arena.
+    /// Appends `value` to the id arena, packed if it can be.
     fn add_text(&mut self, value: &str) -> Result<Text, String> {
-        let len = u8::try_from(value.len())
+        let packed = pack(value);
+        let (len, bytes) = match &packed {
+            Some((code, number)) => (*code, Cow::Owned(number.to_be_bytes().to_vec())),
+            None => (
+                u8::try_from(value.len())
+                    .ok()
+                    .filter(|_| value.len() <= MAX_TEXT_LEN)
+                    .and_then(|len| len.checked_add(1))
+                    .ok_or_else(|| format!("id {value:?} is too long to store"))?,
+                Cow::Borrowed(value.as_bytes()),
+            ),
+        };
+        let at = u32::try_from(self.ids.len())
             .ok()
-            .and_then(|len| len.checked_add(1))
-            .ok_or_else(|| format!("id {value:?} is too long to store"))?;
-        let at = u32::try_from(self.text.len())
-            .ok()
-            .filter(|at| at.checked_add(u32::from(len)).is_some())
+            .filter(|at| u32::try_from(bytes.len()).is_ok_and(|n| at.checked_add(n).is_some()))
             .ok_or("the id arena is full")?;
-        self.text.push_str(value);
+        self.ids.extend_from_slice(&bytes);
         Ok(Text { at, len })
     }
 }
@@ -497,5 +550,105 @@ mod tests {
         assert_eq!(bookings.iter().collect::<Vec<_>>(), vec![one, many]);
         assert_eq!(bookings.active_seats_in(BookingId(2), &"s1".into()), 3);
         assert_eq!(bookings.active_seats_in(BookingId(2), &"s2".into()), 0);
+    }
+
+    #[test]
+    fn the_systems_ids_are_packed_and_others_kept_as_text() {
+        let order = "ord_0123456789abcdef0123456789abcdef";
+        let tx = "tx_ffffffffffffffffffffffffffffffff";
+        let mut bookings = Bookings::default();
+        let mut booking = Booking {
+            id: BookingId(1),
+            show: "s1".into(),
+            seats: vec![SeatNo(1)],
+            user: "u1".into(),
+            total_cents: 100,
+            created_at: Timestamp(1),
+            status: BookingStatus::Held {
+                expires_at: Timestamp(9),
+            },
+            order: Some(order.into()),
+            payment: Payment::Pending,
+        };
+        bookings.push(&booking).expect("stored");
+        booking.status = BookingStatus::Confirmed { at: Timestamp(2) };
+        booking.payment = Payment::Charged(tx.into());
+        bookings.update(&booking).expect("updated");
+        assert_eq!(bookings.get(BookingId(1)), Some(booking.clone()));
+        assert_eq!(bookings.ids.len(), 2 * PACKED_LEN, "both ids packed");
+        // Keeping the transaction adds nothing.
+        booking.status = BookingStatus::Cancelled { at: Timestamp(3) };
+        booking.payment = Payment::RefundDue(tx.into());
+        bookings.update(&booking).expect("updated");
+        assert_eq!(bookings.ids.len(), 2 * PACKED_LEN);
+        assert_eq!(bookings.get(BookingId(1)), Some(booking));
+
+        // Anything that would not come back exactly stays text.
+        for (n, id) in [
+            "ord_0123456789ABCDEF0123456789ABCDEF",
+            "ord_0123456789abcdef0123456789abcde",
+            "ord_0123456789abcdef0123456789abcdef0",
+            "ord_+123456789abcdef0123456789abcdef",
+            "tx_0123456789abcdef0123456789abcdeg",
+            "ORD_0123456789abcdef0123456789abcdef",
+            "ord_",
+            "o",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(pack(id), None, "{id}");
+            let before = bookings.ids.len();
+            let other = Booking {
+                id: BookingId(n as u64 + 2),
+                order: Some(id.into()),
+                status: BookingStatus::Held {
+                    expires_at: Timestamp(9),
+                },
+                payment: Payment::Pending,
+                ..booking_one()
+            };
+            bookings.push(&other).expect("stored");
+            assert_eq!(bookings.ids.len(), before + id.len(), "{id}");
+            assert_eq!(bookings.get(other.id), Some(other));
+        }
+        assert!(pack("tx_00000000000000000000000000000000").is_some());
+    }
+
+    #[test]
+    fn an_id_too_long_to_store_is_refused_and_changes_nothing() {
+        let mut bookings = Bookings::default();
+        let long = Booking {
+            order: Some("o".repeat(MAX_TEXT_LEN + 1).into()),
+            payment: Payment::Pending,
+            status: BookingStatus::Held {
+                expires_at: Timestamp(9),
+            },
+            ..booking_one()
+        };
+        assert!(bookings.push(&long).is_err());
+        assert_eq!(bookings.len(), 0);
+        assert!(bookings.ids.is_empty());
+        let longest = Booking {
+            order: Some("o".repeat(MAX_TEXT_LEN).into()),
+            ..long
+        };
+        bookings.push(&longest).expect("stored");
+        assert_eq!(bookings.get(BookingId(1)), Some(longest));
+    }
+
+    /// A confirmed one-seat booking with id 1.
+    fn booking_one() -> Booking {
+        Booking {
+            id: BookingId(1),
+            show: "s1".into(),
+            seats: vec![SeatNo(2)],
+            user: "u1".into(),
+            total_cents: 0,
+            created_at: Timestamp(1),
+            status: BookingStatus::Confirmed { at: Timestamp(1) },
+            order: None,
+            payment: Payment::None,
+        }
     }
 }

@@ -1159,8 +1159,10 @@ fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
         &refunded,
         Ok(Effect::Booking(b)) if b.payment == Payment::Refunded(tx_of(id))
     ));
-    // Each record is the compact form, not a copy of the booking.
-    for id in ["h1", "c1", "x1", "f1"] {
+    // The system's confirmation is not recorded (it is idempotent by the
+    // state); each other record is the compact form, not a copy of the booking.
+    assert!(f.state.dedup.get(&RequestKey::of(&"c1".into())).is_none());
+    for id in ["h1", "x1", "f1"] {
         let record = f
             .state
             .dedup
@@ -1176,16 +1178,22 @@ fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
     let before = f.state.clone();
     let hold_again = hold("s1", &[1, 2], "alice", TTL);
     assert_eq!(f.state.apply(T0, &request("h1", hold_again)), held);
-    assert_eq!(f.state.apply(T0, &request("c1", confirm(id))), confirmed);
     assert_eq!(
         f.state.apply(T0, &request("x1", cancel(id, "alice"))),
         cancelled
     );
     assert_eq!(f.state, before);
+    // The confirmation's retry is judged afresh: the booking is cancelled now.
+    assert!(matches!(confirmed, Ok(Effect::Booking(_))));
+    assert!(matches!(
+        f.state.apply(T0, &request("c1", confirm(id))),
+        Err(Rejection::WrongStatus { .. })
+    ));
+    assert_eq!(f.state, before);
     // The same id with another command, or from another caller, is a reuse.
     assert_eq!(
-        f.state.apply(T0, &request("c1", release(id))),
-        Err(Rejection::RequestIdReused("c1".into()))
+        f.state.apply(T0, &request("h1", release(id))),
+        Err(Rejection::RequestIdReused("h1".into()))
     );
     let ann = f.register("ann@example.com", false);
     let caller = f.caller(&ann);
@@ -1291,10 +1299,15 @@ fn snapshots_of_the_earlier_format_are_converted() {
     assert_eq!(business(&restored), business(&f.state));
     assert_eq!(restored.now, f.state.now);
     assert_eq!(restored.dedup.len(), 3);
-    for id in ["h1", "c1", "t1"] {
+    for id in ["h1", "t1"] {
         let key = RequestKey::of(&id.into());
         assert_eq!(restored.dedup.get(&key), f.state.dedup.get(&key), "{id}");
     }
+    // A record the earlier format kept of a confirmation stays until it
+    // leaves the window, although a confirmation is no longer recorded.
+    let confirmation = RequestKey::of(&"c1".into());
+    assert!(restored.dedup.get(&confirmation).is_some());
+    assert!(f.state.dedup.get(&confirmation).is_none());
     // The current format round-trips too, and garbage is refused.
     let current = f.state.to_snapshot().expect("serializes");
     assert_eq!(State::from_snapshot_bytes(&current), Ok(f.state.clone()));
