@@ -2,7 +2,7 @@
 //! vector indexed by id, with show and user ids interned.
 //!
 //! A [`Booking`] as the API sees it is about 170 bytes plus four heap
-//! strings; a stored one is 56 bytes, with no allocation of its own: the
+//! strings; a stored one is 48 bytes, with no allocation of its own: the
 //! seats of a booking of several seats and the order and transaction ids
 //! go into append-only arenas, the ids the system issues (`ord_` or `tx_`
 //! and a UUID in hex) as 16 bytes each. Booking ids are issued from a counter and
@@ -158,11 +158,51 @@ impl StatusKind {
     }
 }
 
-/// Where an id is in the id arena.
+/// A booking's kind of status and kind of payment, in one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Kinds(u8);
+
+/// Every [`StatusKind`], in declaration order.
+const STATUS_KINDS: [StatusKind; 5] = [
+    StatusKind::Held,
+    StatusKind::Confirmed,
+    StatusKind::Released,
+    StatusKind::Expired,
+    StatusKind::Cancelled,
+];
+
+/// Every [`PaymentKind`], in declaration order.
+const PAYMENT_KINDS: [PaymentKind; 6] = [
+    PaymentKind::None,
+    PaymentKind::Pending,
+    PaymentKind::NotCharged,
+    PaymentKind::Charged,
+    PaymentKind::RefundDue,
+    PaymentKind::Refunded,
+];
+
+impl Kinds {
+    /// Both kinds.
+    fn new(status: StatusKind, payment: PaymentKind) -> Self {
+        Self(status as u8 * 8 + payment as u8)
+    }
+
+    /// The kind of status.
+    fn status(self) -> StatusKind {
+        STATUS_KINDS[usize::from(self.0 / 8) % STATUS_KINDS.len()]
+    }
+
+    /// The kind of payment.
+    fn payment(self) -> PaymentKind {
+        PAYMENT_KINDS[usize::from(self.0 % 8) % PAYMENT_KINDS.len()]
+    }
+}
+
+/// Where an id is in the id arena: 5 bytes, aligned to 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Text {
-    /// Offset of the first byte.
-    at: u32,
+    /// Offset of the first byte, little-endian.
+    at: [u8; 4],
     /// 0 for no id; `u8::MAX - i` for an id packed with prefix
     /// [`PACKED_PREFIXES`]`[i]`, 16 bytes; else the length in bytes plus one.
     len: u8,
@@ -196,7 +236,14 @@ fn pack(id: &str) -> Option<(u8, u128)> {
         .and_then(|(i, hex)| Some((u8::MAX - i, u128::from_str_radix(hex, 16).ok()?)))
 }
 
-/// One booking as stored: 56 bytes.
+impl Text {
+    /// Offset of the first byte.
+    fn offset(self) -> u32 {
+        u32::from_le_bytes(self.at)
+    }
+}
+
+/// One booking as stored: 48 bytes.
 #[derive(Clone, Debug)]
 struct StoredBooking {
     /// Number of the show's id.
@@ -211,12 +258,10 @@ struct StoredBooking {
     total_cents: i64,
     /// See [`Booking::created_at`].
     created_at: Timestamp,
-    /// See [`Booking::status`]: its kind and time.
-    status: StatusKind,
-    /// The time of `status`.
+    /// The kinds of [`Booking::status`] and [`Booking::payment`].
+    kinds: Kinds,
+    /// The time of the status.
     status_at: Timestamp,
-    /// The kind of [`Booking::payment`].
-    payment: PaymentKind,
     /// See [`Booking::order`].
     order: Text,
     /// The transaction of [`Booking::payment`], if it names one.
@@ -263,11 +308,14 @@ impl Bookings {
             user: self.users.name(stored.user)?.clone(),
             total_cents: stored.total_cents,
             created_at: stored.created_at,
-            status: stored.status.at(stored.status_at),
+            status: stored.kinds.status().at(stored.status_at),
             order: self
                 .text(stored.order)
                 .map(|order| OrderId::from(order.into_owned())),
-            payment: stored.payment.with_transaction(transaction.as_ref())?,
+            payment: stored
+                .kinds
+                .payment()
+                .with_transaction(transaction.as_ref())?,
         })
     }
 
@@ -282,7 +330,10 @@ impl Bookings {
         match (self.stored(id), self.shows.number(show)) {
             (Some(stored), Some(show))
                 if stored.show == show
-                    && matches!(stored.status, StatusKind::Held | StatusKind::Confirmed) =>
+                    && matches!(
+                        stored.kinds.status(),
+                        StatusKind::Held | StatusKind::Confirmed
+                    ) =>
             {
                 u32::from(stored.seat_count)
             }
@@ -345,9 +396,8 @@ impl Bookings {
             seat_count,
             total_cents: booking.total_cents,
             created_at: booking.created_at,
-            status,
+            kinds: Kinds::new(status, PaymentKind::of(&booking.payment)),
             status_at,
-            payment: PaymentKind::of(&booking.payment),
             order,
             transaction,
         });
@@ -373,9 +423,8 @@ impl Bookings {
         };
         let (status, status_at) = StatusKind::split(booking.status);
         let stored = &mut self.stored[index];
-        stored.status = status;
+        stored.kinds = Kinds::new(status, PaymentKind::of(&booking.payment));
         stored.status_at = status_at;
-        stored.payment = PaymentKind::of(&booking.payment);
         stored.transaction = transaction;
         Ok(())
     }
@@ -399,7 +448,7 @@ impl Bookings {
 
     /// The id at `text`, if any.
     fn text(&self, text: Text) -> Option<Cow<'_, str>> {
-        let start = usize::try_from(text.at).ok()?;
+        let start = usize::try_from(text.offset()).ok()?;
         let prefix = usize::from(u8::MAX - text.len);
         if let Some(prefix) = PACKED_PREFIXES.get(prefix) {
             let bytes = self.ids.get(start..start.checked_add(PACKED_LEN)?)?;
@@ -448,7 +497,10 @@ impl Bookings {
             .filter(|at| u32::try_from(bytes.len()).is_ok_and(|n| at.checked_add(n).is_some()))
             .ok_or("the id arena is full")?;
         self.ids.extend_from_slice(&bytes);
-        Ok(Text { at, len })
+        Ok(Text {
+            at: at.to_le_bytes(),
+            len,
+        })
     }
 }
 
@@ -506,10 +558,20 @@ mod tests {
     #[test]
     fn a_stored_booking_is_small() {
         assert!(
-            std::mem::size_of::<StoredBooking>() <= 56,
+            std::mem::size_of::<StoredBooking>() <= 48,
             "{} bytes",
             std::mem::size_of::<StoredBooking>()
         );
+    }
+
+    #[test]
+    fn both_kinds_come_back_from_their_byte() {
+        for status in STATUS_KINDS {
+            for payment in PAYMENT_KINDS {
+                let kinds = Kinds::new(status, payment);
+                assert_eq!((kinds.status(), kinds.payment()), (status, payment));
+            }
+        }
     }
 
     #[test]
