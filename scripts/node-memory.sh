@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Resident memory of real booking nodes as paid bookings accumulate:
-#   scripts/node-memory.sh [BINARY] [rounds] [seconds]
+#   scripts/node-memory.sh [BINARY] [rounds] [seconds] [bench options...]
 # Starts a fresh local cluster (release build by default) in a throwaway
-# data directory, runs `rounds` back-to-back `spread` benches of `seconds`
-# each (64 clients, paid checkout), and after each prints the bookings so
-# far, the round's bookings/s and p99, and every node's VmRSS / VmHWM in MiB
-# read from /proc. Defaults: 4 rounds of 130 s, about 1.1 M bookings.
+# data directory, runs `rounds` back-to-back benches of `seconds` each
+# (64 clients, paid checkout; `--workload spread` unless options are
+# given), and after each prints the bookings so far, the round's
+# bookings/s and p99, and every node's VmRSS / VmHWM in MiB read from
+# /proc. Defaults: 4 rounds of 130 s, about 1.1 M bookings. The memory
+# target's shape, 1,000 shows of 1,000 seats all sold:
+#   scripts/node-memory.sh target/release/boxoffice 1 1200 --workload fill
 set -euo pipefail
 bin=${1:-target/release/boxoffice}
 rounds=${2:-4}
 seconds=${3:-130}
+shift $(( $# < 3 ? $# : 3 ))
+workload=("$@")
+[ ${#workload[@]} -gt 0 ] || workload=(--workload spread)
 work=$(mktemp -d)
 trap 'pkill -INT -f "up --data-dir $work/data" || true; sleep 2; rm -rf "$work"' EXIT
 
@@ -29,7 +35,7 @@ memory() {
 
 total=0
 for round in $(seq "$rounds"); do
-  line=$("$bin" bench --workload spread --clients 64 --seconds "$seconds" --json 2>/dev/null |
+  line=$("$bin" bench "${workload[@]}" --clients 64 --seconds "$seconds" --json 2>/dev/null |
     python3 -c "import json,sys; d=json.load(sys.stdin); print(d['bookings'], round(d['bookings_per_s']), d['booking_latency']['p99_ms'])")
   read -r bookings rate p99 <<< "$line"
   total=$((total + bookings))

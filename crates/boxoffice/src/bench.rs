@@ -13,6 +13,11 @@
 //!   distinct and the show's booked count equals them);
 //! - `mixed`: browsing with bookings: each operation is a read of one seat
 //!   (linearizable) with probability `--read-share`, else a booking;
+//! - `fill`: `--shows` shows of `--seats` seats each (1,000 of 1,000 by
+//!   default, the shape of the memory target) booked out, every seat once,
+//!   the clients taking turns over the seats in order; ends when all are
+//!   sold or `--seconds` pass, and checks that the shows count exactly the
+//!   acknowledged sales;
 //! - `failover`: `spread` while the leader is killed (SIGKILL) `--kills`
 //!   times at even intervals and restarted from the config `boxoffice up`
 //!   wrote in `--data-dir` (so the cluster and the bench must share this
@@ -49,6 +54,8 @@ const PAYING_TEST_CARD: &str = "4242424242424242";
 const CLIENTS_PER_SHOW: u32 = 16;
 /// Seats of each `spread` show (the largest show the cluster accepts).
 const SEATS_PER_SHOW: u32 = 100_000;
+/// Most shows `fill` creates.
+const MAX_FILL_SHOWS: u32 = 10_000;
 
 /// A named workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -62,6 +69,8 @@ pub enum Workload {
     Mixed,
     /// Steady bookings while the leader is killed (and restarted).
     Failover,
+    /// Every seat of many shows booked once.
+    Fill,
 }
 
 /// Options of `boxoffice bench`.
@@ -79,9 +88,13 @@ pub struct BenchArgs {
     /// Seats per booking (`spread`, `mixed`).
     #[arg(long, default_value_t = 1)]
     seats_per_booking: u32,
-    /// Seats of the `onsale` show.
-    #[arg(long, default_value_t = 20_000)]
-    seats: u32,
+    /// Seats of the `onsale` show (default 20,000) or of each `fill` show
+    /// (default 1,000).
+    #[arg(long)]
+    seats: Option<u32>,
+    /// Shows to book out (`fill`).
+    #[arg(long, default_value_t = 1_000)]
+    shows: u32,
     /// Share of operations that are reads (`mixed`), 0 to 1.
     #[arg(long, default_value_t = 0.9)]
     read_share: f64,
@@ -138,6 +151,30 @@ impl ClientRun {
         }
     }
 
+    /// Books `seats` of `show` in one paid checkout and records how it went.
+    async fn book(
+        &mut self,
+        client: &Client,
+        card: &v1::Card,
+        show: &str,
+        seats: &[u32],
+        shared: &Shared,
+    ) {
+        let started = Instant::now();
+        let request_id = boxoffice_client::new_request_id();
+        match client
+            .book_and_pay(&request_id, show, seats, Some(card))
+            .await
+        {
+            Ok(booking) => {
+                self.writes.saturating_record(micros(started));
+                self.completed.push(shared.started.elapsed());
+                self.acknowledged.push(booking.booking_id);
+            }
+            Err(status) => self.error(&status),
+        }
+    }
+
     fn error(&mut self, status: &tonic::Status) {
         *self
             .errors
@@ -189,8 +226,8 @@ async fn run_steady(
         state ^= state >> 7;
         state ^= state << 17;
         let read = (state % 1000) < (read_share * 1000.0) as u64;
-        let started = Instant::now();
         if read {
+            let started = Instant::now();
             let seat = *seats.start() + u32::try_from(state % 1000).unwrap_or(0);
             match client.get_seat(&show, seat, false).await {
                 Ok(_) => run.reads.saturating_record(micros(started)),
@@ -203,20 +240,41 @@ async fn run_steady(
             }
             let wanted: Vec<u32> = (next..next + k).collect();
             next += k;
-            let request_id = boxoffice_client::new_request_id();
-            match client
-                .book_and_pay(&request_id, &show, &wanted, Some(&card))
-                .await
-            {
-                Ok(booking) => {
-                    run.writes.saturating_record(micros(started));
-                    run.completed.push(shared.started.elapsed());
-                    run.acknowledged.push(booking.booking_id);
-                }
-                Err(status) => run.error(&status),
-            }
+            run.book(&client, &card, &show, &wanted, &shared).await;
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
+    }
+    run
+}
+
+/// Books seat `first`, `first + step`, … of `shows` shows of `seats`
+/// seats each (seat `n` overall is seat `n % seats + 1` of show
+/// `n / seats`), one per checkout, until they run out (`fill`).
+async fn run_fill(
+    client: Client,
+    show_ids: Arc<Vec<String>>,
+    seats: u32,
+    first: u64,
+    step: u64,
+    shared: Arc<Shared>,
+) -> ClientRun {
+    let mut run = ClientRun::new();
+    let card = test_card();
+    let total = show_ids.len() as u64 * u64::from(seats);
+    let mut next = first;
+    while Instant::now() < shared.deadline {
+        let (Some(show), Ok(seat)) = (
+            show_ids.get(usize::try_from(next / u64::from(seats)).unwrap_or(usize::MAX)),
+            u32::try_from(next % u64::from(seats) + 1),
+        ) else {
+            break;
+        };
+        run.book(&client, &card, show, &[seat], &shared).await;
+        shared.done.fetch_add(1, Ordering::Relaxed);
+        next += step;
+        if next >= total {
+            break;
+        }
     }
     run
 }
@@ -322,8 +380,8 @@ struct Report {
     sold_out_after_s: Option<f64>,
     /// `onsale`: seats acknowledged to two buyers (must be 0).
     sold_twice: Option<u64>,
-    /// `onsale`: seats the show reports booked, against those acknowledged.
-    booked_in_show: Option<u32>,
+    /// `onsale`, `fill`: seats the shows report booked, against those acknowledged.
+    booked_in_show: Option<u64>,
     /// `failover`: what each kill cost.
     failover: Option<FailoverReport>,
 }
@@ -426,9 +484,17 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&args.read_share),
         "--read-share must be between 0 and 1"
     );
+    let seats = args.seats.unwrap_or(match args.workload {
+        Workload::Fill => 1_000,
+        _ => 20_000,
+    });
     anyhow::ensure!(
-        (1..=SEATS_PER_SHOW).contains(&args.seats),
+        (1..=SEATS_PER_SHOW).contains(&seats),
         "--seats must be 1 to {SEATS_PER_SHOW}"
+    );
+    anyhow::ensure!(
+        (1..=MAX_FILL_SHOWS).contains(&args.shows),
+        "--shows must be 1 to {MAX_FILL_SHOWS}"
     );
     anyhow::ensure!(
         args.workload != Workload::Failover
@@ -447,25 +513,22 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let run_id = run_id.split('-').next().unwrap_or("x").to_owned();
     let shows = match args.workload {
         Workload::Onsale => 1,
+        Workload::Fill => args.shows,
         _ => args.clients.div_ceil(CLIENTS_PER_SHOW),
     };
     let seat_count = match args.workload {
-        Workload::Onsale => args.seats,
+        Workload::Onsale | Workload::Fill => seats,
         _ => SEATS_PER_SHOW,
     };
-    for k in 0..shows {
+    let show_ids: Vec<String> = (0..shows).map(|k| format!("bench-{run_id}-{k}")).collect();
+    for show in &show_ids {
         admin
-            .create_show(
-                &format!("bench-{run_id}-{k}"),
-                "benchmark",
-                seat_count,
-                1000,
-                i64::MAX / 2,
-            )
+            .create_show(show, "benchmark", seat_count, 1000, i64::MAX / 2)
             .await
             .map_err(|s| anyhow::anyhow!("{}", s.message()))
             .context("creating a benchmark show")?;
     }
+    let show_ids = Arc::new(show_ids);
     let per_client = SEATS_PER_SHOW / CLIENTS_PER_SHOW;
     let started = Instant::now();
     let shared = Arc::new(Shared {
@@ -489,11 +552,15 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         let client = Client::new(&rotated)?.with_token(&token);
         let shared = shared.clone();
         tasks.push(match args.workload {
-            Workload::Onsale => tokio::spawn(run_onsale(
+            Workload::Onsale => {
+                tokio::spawn(run_onsale(client, show_ids[0].clone(), seats, c, shared))
+            }
+            Workload::Fill => tokio::spawn(run_fill(
                 client,
-                format!("bench-{run_id}-0"),
-                args.seats,
-                c,
+                show_ids.clone(),
+                seats,
+                u64::from(c),
+                u64::from(args.clients),
                 shared,
             )),
             workload => {
@@ -561,18 +628,33 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         ran_out += u32::from(run.ran_out_of_seats);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let (sold_twice, booked_in_show) = if args.workload == Workload::Onsale {
-        let distinct: BTreeSet<u32> = sold.iter().copied().collect();
-        let (show, _) = admin
-            .seat_map(&format!("bench-{run_id}-0"), false)
-            .await
-            .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
-        (
-            Some((sold.len() - distinct.len()) as u64),
-            Some(show.booked),
-        )
-    } else {
-        (None, None)
+    let (sold_twice, booked_in_show) = match args.workload {
+        Workload::Onsale => {
+            let distinct: BTreeSet<u32> = sold.iter().copied().collect();
+            let (show, _) = admin
+                .seat_map(&show_ids[0], false)
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+            (
+                Some((sold.len() - distinct.len()) as u64),
+                Some(u64::from(show.booked)),
+            )
+        }
+        Workload::Fill => {
+            // Each seat is asked for once, so a seat sold twice would show
+            // as more seats booked than sales acknowledged.
+            let ours: BTreeSet<&String> = show_ids.iter().collect();
+            let booked = admin
+                .list_shows(false)
+                .await
+                .map_err(crate::output::api)?
+                .iter()
+                .filter(|show| ours.contains(&show.show_id))
+                .map(|show| u64::from(show.booked))
+                .sum();
+            (None, Some(booked))
+        }
+        _ => (None, None),
     };
     let failover = match killer {
         None => None,
@@ -629,9 +711,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         anyhow::bail!("acknowledged bookings were lost");
     }
     if report.sold_twice.is_some_and(|n| n > 0)
-        || report
-            .booked_in_show
-            .is_some_and(|b| u64::from(b) != report.bookings)
+        || report.booked_in_show.is_some_and(|b| b != report.bookings)
     {
         anyhow::bail!(
             "a seat was sold twice or a sale is missing: {:?}",
@@ -667,6 +747,11 @@ fn print_report(r: &Report, shows: u32, k: u32, ran_out: u32) {
     if let (Some(twice), Some(booked)) = (r.sold_twice, r.booked_in_show) {
         println!(
             "seats sold twice: {twice}; the show counts {booked} booked for {} sales",
+            r.bookings
+        );
+    } else if let Some(booked) = r.booked_in_show {
+        println!(
+            "the shows count {booked} seats booked for {} sales",
             r.bookings
         );
     }

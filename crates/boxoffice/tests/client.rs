@@ -447,3 +447,71 @@ async fn scriptable_commands_print_json_and_exit_with_meaningful_codes() {
         "{output:?}"
     );
 }
+
+/// `boxoffice bench` against a real paid cluster: `fill` books every seat
+/// of its shows exactly once, through the whole checkout, and says so in
+/// its JSON; bad options are refused before anything is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bench_fill_books_every_seat_once() {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            "--admin-email",
+            common::ADMIN_EMAIL,
+            "--admin-password",
+            common::ADMIN_PASSWORD,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        run(&cluster, dir.path(), &args)
+    };
+    for bad in [
+        &["--workload", "fill", "--shows", "0"][..],
+        &["--workload", "fill", "--seats", "0"],
+        &["--workload", "fill", "--seats", "100001"],
+    ] {
+        let refused = bench(bad);
+        assert!(!refused.status.success(), "{bad:?} was accepted");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("must be 1 to"),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+    }
+    let admin = cluster.client("admin").await;
+    assert!(admin.list_shows(false).await.expect("shows").is_empty());
+
+    let report = json(&bench(&[
+        "--workload",
+        "fill",
+        "--shows",
+        "3",
+        "--seats",
+        "7",
+        "--clients",
+        "4",
+        "--seconds",
+        "120",
+    ]));
+    assert_eq!(report["workload"], "fill");
+    assert_eq!(report["bookings"], 21, "{report}");
+    assert_eq!(report["booked_in_show"], 21, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    let shows = admin.list_shows(false).await.expect("shows");
+    assert_eq!(shows.len(), 3);
+    assert!(
+        shows.iter().all(|s| s.booked == 7 && s.available == 0),
+        "{shows:?}"
+    );
+    let bookings = admin.list_bookings(false).await.expect("bookings");
+    assert_eq!(bookings.len(), 21);
+    assert!(
+        bookings
+            .iter()
+            .all(|b| b.status == boxoffice_client::proto::BookingStatus::Confirmed as i32),
+        "{bookings:?}"
+    );
+}
