@@ -122,14 +122,20 @@
 //! what it was told before, and a logout or password change retried after
 //! it took effect must still succeed. Rejected requests are remembered like
 //! successful ones; a request whose id is itself malformed, or whose caller
-//! fails authentication, is refused without being remembered.
+//! fails authentication, is refused without being remembered. One request
+//! is not remembered by design: the system's own [`Command::Confirm`]
+//! ([`Request::remembered`]), which the state makes idempotent by itself
+//! (confirming a booking already confirmed with the same payment returns it
+//! as it is); a retry of it is applied afresh, and one record per paid
+//! booking is saved.
 //!
 //! The dedup window is kept small: a record holds a 128-bit SHA-256 key of
 //! the request id, a 64-bit fingerprint of caller and command, the time, and
 //! the outcome, a booking outcome as the booking's id, status and kind of
 //! payment (every other field of a booking is fixed at creation, so the
 //! booking as it was is rebuilt from the stored one). Bookings themselves
-//! are stored as fixed-size records with interned show and user ids (see
+//! are stored as 48-byte records with interned show and user ids, and the
+//! order and transaction ids the system issues as 16 bytes each (see
 //! `state/stored.rs`); the API hands out owned [`Booking`]s.
 //!
 //! # Invariants

@@ -15,6 +15,7 @@ use crate::ids::{
     TransactionId, UserId,
 };
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
+pub use seats::SeatMap;
 use stored::Bookings;
 
 /// Most stale dedup records dropped by one `apply`.
@@ -63,7 +64,7 @@ pub struct Show {
     /// When the show starts; sales stop at this instant.
     pub starts_at: Timestamp,
     /// Seat states; index `i` is seat `i + 1`.
-    pub seats: Vec<Seat>,
+    pub seats: SeatMap,
     /// Number of seats in [`Seat::Held`].
     pub held: u32,
     /// Number of seats in [`Seat::Booked`].
@@ -85,9 +86,7 @@ impl Show {
 
     /// State of seat `no`, or `None` if the show has no such seat.
     pub fn seat(&self, no: SeatNo) -> Option<Seat> {
-        self.index_of(no)
-            .and_then(|index| self.seats.get(index))
-            .copied()
+        self.index_of(no).and_then(|index| self.seats.get(index))
     }
 
     /// The show without its seat map.
@@ -115,13 +114,13 @@ impl Show {
     /// Returns whether the seat changed. The guard makes releasing a booking
     /// harmless for seats it no longer occupies.
     fn transition(&mut self, no: SeatNo, old: Seat, new: Seat) -> bool {
-        let Some(slot) = self
+        let Some(index) = self
             .index_of(no)
-            .and_then(|index| self.seats.get_mut(index))
+            .filter(|&index| self.seats.get(index) == Some(old))
         else {
             return false;
         };
-        if *slot != old {
+        if !self.seats.set(index, new) {
             return false;
         }
         match old {
@@ -134,7 +133,6 @@ impl Show {
             Seat::Held(_) => self.held = self.held.saturating_add(1),
             Seat::Booked(_) => self.booked = self.booked.saturating_add(1),
         }
-        *slot = new;
         true
     }
 }
@@ -770,8 +768,8 @@ impl State {
             return Err(format!("show {key} has {} seats", show.seats.len()));
         }
         let (mut held, mut booked) = (0u32, 0u32);
-        for (no, seat) in (1..=seat_count).map(SeatNo).zip(&show.seats) {
-            let id = match *seat {
+        for (no, seat) in (1..=seat_count).map(SeatNo).zip(show.seats.iter()) {
+            let id = match seat {
                 Seat::Available => continue,
                 Seat::Held(id) => {
                     held = held.saturating_add(1);
@@ -792,7 +790,7 @@ impl State {
                     booking.show
                 ));
             }
-            if booking.seat_state() != Some(*seat) {
+            if booking.seat_state() != Some(seat) {
                 return Err(format!(
                     "show {key} seat {no} is {seat:?} but booking {id} is {}",
                     booking.status
@@ -1030,7 +1028,7 @@ impl State {
             title: normalize_title(title)?.to_owned(),
             price_cents,
             starts_at,
-            seats: vec![Seat::Available; seat_len(seat_count)?],
+            seats: SeatMap::available(seat_len(seat_count)?),
             held: 0,
             booked: 0,
         };
@@ -1059,7 +1057,7 @@ impl State {
                 .seats
                 .iter()
                 .skip(new_len)
-                .position(|seat| *seat != Seat::Available)
+                .position(|seat| seat != Seat::Available)
         {
             // `offset` counts from the first removed seat, whose index is `new_len`.
             let seat = new_len
@@ -1079,7 +1077,7 @@ impl State {
             show.title = title.to_owned();
         }
         if let Some(new_len) = new_len {
-            show.seats.resize(new_len, Seat::Available);
+            show.seats.resize(new_len);
         }
         if let Some(price_cents) = price_cents {
             show.price_cents = price_cents;
@@ -1699,6 +1697,7 @@ impl State {
 }
 
 mod dedup;
+mod seats;
 mod stored;
 #[cfg(test)]
 mod tests;

@@ -389,7 +389,10 @@ fn create_show_returns_summary() {
     );
     let ids: Vec<_> = f.state.shows().map(|show| show.id.as_str()).collect();
     assert_eq!(ids, ["s0", "s1"]);
-    assert_eq!(f.show().seats, vec![Seat::Available; 8]);
+    assert_eq!(
+        f.show().seats.iter().collect::<Vec<_>>(),
+        vec![Seat::Available; 8]
+    );
 }
 
 #[test]
@@ -1369,7 +1372,7 @@ fn inconsistent_snapshots_are_refused() {
     assert!(State::from_snapshot(snapshot(&f.state)).is_ok());
 
     let mut dangling = snapshot(&f.state);
-    dangling.shows[0].seats[4] = Seat::Booked(BookingId(7));
+    assert!(dangling.shows[0].seats.set(4, Seat::Booked(BookingId(7))));
     assert!(State::from_snapshot(dangling).is_err());
 
     let mut duplicated = snapshot(&f.state);
@@ -1423,7 +1426,7 @@ fn check_invariants_detects_corruption() {
     let id = f.hold(&[1, 2], "alice");
     let mut bad = f.state.clone();
     if let Some(show) = bad.shows.get_mut(&"s1".into()) {
-        show.seats[1] = Seat::Available;
+        assert!(show.seats.set(1, Seat::Available));
     }
     assert!(bad.check_invariants().is_err());
 
