@@ -23,6 +23,7 @@ mod seats;
 mod session;
 mod shell;
 mod torture;
+mod trim;
 mod up;
 
 use std::io::IsTerminal;
@@ -351,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::warn!(variable = %name, "ignoring an environment variable that is not a node setting");
             }
             let listeners = boxoffice_node::Listeners::bind(&config).await?;
+            trim::spawn(trim::PERIOD);
             boxoffice_node::run(config, listeners, shutdown).await?;
             Ok(())
         }

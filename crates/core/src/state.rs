@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::de::Error as _;
+use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::command::{
@@ -1591,7 +1592,11 @@ struct Records<'a>(&'a DedupWindow);
 
 impl Serialize for Records<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.canonical())
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for record in self.0.canonical() {
+            seq.serialize_element(record)?;
+        }
+        seq.end()
     }
 }
 

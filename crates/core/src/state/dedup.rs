@@ -281,11 +281,24 @@ impl DedupWindow {
     /// The queue holds records of the same time in apply order, which a
     /// replica that converted an earlier-format snapshot cannot know; this
     /// order is the same on every replica, so snapshots and equality use it.
-    pub(super) fn canonical(&self) -> Vec<&DedupRecord> {
-        let mut records: Vec<&DedupRecord> = self.records.iter().collect();
-        // Already sorted by time: a stable sort only reorders ties.
-        records.sort_by_key(|record| (record.at, record.key));
-        records
+    /// The queue is already in time order, so only each run of records of
+    /// one time is sorted, one run at a time: a snapshot of a million
+    /// records does not need a million-entry vector beside the state.
+    pub(super) fn canonical(&self) -> impl Iterator<Item = &DedupRecord> + '_ {
+        let mut queue = self.records.iter().peekable();
+        // The current run, by key descending, so `pop` yields it ascending.
+        let mut run: Vec<&DedupRecord> = Vec::new();
+        std::iter::from_fn(move || {
+            if run.is_empty() {
+                let first = queue.next()?;
+                run.push(first);
+                while let Some(next) = queue.next_if(|record| record.at == first.at) {
+                    run.push(next);
+                }
+                run.sort_unstable_by(|a, b| b.key.cmp(&a.key));
+            }
+            run.pop()
+        })
     }
 
     /// A window of `records`, which must be in time order with distinct keys.
@@ -356,7 +369,7 @@ fn slot(records: &VecDeque<DedupRecord>, first: u32, seq: u32) -> Option<&DedupR
 
 impl PartialEq for DedupWindow {
     fn eq(&self, other: &Self) -> bool {
-        self.records.len() == other.records.len() && self.canonical() == other.canonical()
+        self.records.len() == other.records.len() && self.canonical().eq(other.canonical())
     }
 }
 
