@@ -295,7 +295,7 @@ impl DedupWindow {
                 while let Some(next) = queue.next_if(|record| record.at == first.at) {
                     run.push(next);
                 }
-                run.sort_unstable_by(|a, b| b.key.cmp(&a.key));
+                run.sort_unstable_by_key(|record| std::cmp::Reverse(record.key));
             }
             run.pop()
         })
