@@ -19,7 +19,7 @@ use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
-use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -86,40 +86,16 @@ impl Channels {
     }
 }
 
-/// How long a replication stream waits before retrying a peer it could
-/// not reach, unless [`Network::with_backoff`] says otherwise (openraft's
-/// own default is 500 ms).
-pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(100);
-
 /// The [`RaftNetworkFactory`] handed to openraft.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Network {
     channels: Channels,
-    backoff: Duration,
 }
 
 impl Network {
     /// A factory sharing `channels` with the rest of the node.
     pub fn new(channels: Channels) -> Self {
-        Self {
-            channels,
-            backoff: DEFAULT_BACKOFF,
-        }
-    }
-
-    /// Retries an unreachable peer every `backoff`.
-    ///
-    /// A node sets it to its heartbeat interval. With openraft's default
-    /// of 500 ms, a killed node restarted while the new leader was backing
-    /// off from it could wait longer than its own election timeout
-    /// (300-600 ms by default) to hear from the leader, and then stand for
-    /// election and depose it: the 2-second write gap seen in the
-    /// `failover` bench. Retrying at the heartbeat interval reaches it
-    /// within one interval of its start; a refused connection on a dead
-    /// peer costs next to nothing.
-    pub fn with_backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
-        self
+        Self { channels }
     }
 }
 
@@ -128,7 +104,6 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     channels: Channels,
-    backoff: Duration,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -139,7 +114,6 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             channels: self.channels.clone(),
-            backoff: self.backoff,
         }
     }
 }
@@ -221,30 +195,5 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         self.call(Rpc::Vote, &rpc, &option).await
-    }
-
-    fn backoff(&self) -> Backoff {
-        Backoff::new(std::iter::repeat(self.backoff))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn an_unreachable_peer_is_retried_at_the_configured_interval() {
-        let node = Node::new("127.0.0.1:1");
-        let mut network = Network::new(Channels::default());
-        let client = network.new_client(2, &node).await;
-        assert!(client.backoff().take(3).all(|d| d == DEFAULT_BACKOFF));
-        let mut network = Network::new(Channels::default()).with_backoff(Duration::from_millis(40));
-        let client = network.new_client(2, &node).await;
-        assert!(
-            client
-                .backoff()
-                .take(3)
-                .all(|d| d == Duration::from_millis(40))
-        );
     }
 }

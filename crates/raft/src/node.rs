@@ -147,9 +147,7 @@ impl<A: Application> RaftNode<A> {
         let committed = log.committed();
         let state = sm.handle();
         let channels = Channels::with_dial_overrides(settings.dial.clone());
-        let network = Network::new(channels.clone())
-            .with_backoff(Duration::from_millis(settings.heartbeat_ms));
-        let raft = Raft::new(settings.id, config, network, log, sm)
+        let raft = Raft::new(settings.id, config, Network::new(channels.clone()), log, sm)
             .await
             .map_err(|e| e.to_string())?;
 
