@@ -8,7 +8,8 @@
 # bookings/s and p99, and every node's VmRSS / VmHWM in MiB read from
 # /proc. Defaults: 4 rounds of 130 s, about 1.1 M bookings. The memory
 # target's shape, 1,000 shows of 1,000 seats all sold:
-#   scripts/node-memory.sh target/release/boxoffice 1 1200 --workload fill
+#   scripts/node-memory.sh target/release/boxoffice 1 1500 --workload fill
+# (the options are added to `--clients 64 --seconds S`, so give neither).
 set -euo pipefail
 bin=${1:-target/release/boxoffice}
 rounds=${2:-4}

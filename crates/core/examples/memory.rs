@@ -3,8 +3,8 @@
 //! (defaults 1000 × 1000 seats and 1,000,000 single-seat bookings). With
 //! `book` (the default) each booking is one `Book` request; with
 //! `checkout` it is what the paid checkout sends: a `Hold` with an order
-//! id and a `Confirm` with a transaction id, two requests each remembered
-//! for dedup. Every request has its own UUID-long request id, as clients
+//! id and a `Confirm` with a transaction id (the hold is remembered for
+//! dedup; the system's confirmation is not). Every request has its own UUID-long request id, as clients
 //! send them. Prints the resident memory from /proc/self/statm (Linux).
 
 use boxoffice_core::{

@@ -64,9 +64,10 @@ impl Request {
     /// and a confirmation is idempotent by the state alone: confirming a
     /// booking already confirmed with the same payment returns it as it
     /// is, and any other retry is refused as the first attempt was, or as
-    /// the booking now stands (say, cancelled since). The checkout reads
-    /// either answer the same way, so a record would only cost memory:
-    /// one record per paid booking, kept for the whole dedup window.
+    /// the booking now stands (say, cancelled since, which the checkout
+    /// reports as such). A record would only replay a stale "confirmed"
+    /// and cost memory: one record per paid booking, kept for the whole
+    /// dedup window.
     pub fn remembered(&self) -> bool {
         self.caller.is_some() || !matches!(self.command, Command::Confirm { .. })
     }

@@ -338,6 +338,16 @@ impl Checkout {
         match outcome {
             Ok(Ok(Effect::Booking(confirmed))) => Ok(confirmed),
             Ok(Ok(other)) => Err(Status::internal(format!("unexpected effect {other:?}"))),
+            // A confirmation is not remembered for dedup (it is idempotent
+            // by the state), so one retried after the customer cancelled
+            // the booking finds it cancelled: say so, not "hold ended".
+            Ok(Err(Rejection::WrongStatus { status, .. })) if status == "cancelled" => {
+                info!(booking = %booking.id, ?tx, "payment confirmed for a cancelled booking");
+                Err(Status::failed_precondition(format!(
+                    "booking {} is cancelled; any charge made for it is refunded in full",
+                    booking.id
+                )))
+            }
             Ok(Err(Rejection::HoldExpired(_) | Rejection::WrongStatus { .. })) => {
                 info!(booking = %booking.id, ?tx, "payment arrived after the hold ended");
                 Err(Status::failed_precondition(format!(
