@@ -14,6 +14,9 @@
 //!   notice do not keep restarting each other's candidacies.
 //! - Triggering an election is always safe in Raft (votes and terms decide);
 //!   this only changes when one starts, never what may be committed.
+//!
+//! Two followers that notice together can split the vote; the
+//! [`splitvote`](crate::splitvote) breaker resolves that.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

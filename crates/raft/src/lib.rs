@@ -27,6 +27,8 @@
 //! - [`crash`]: crash points for fault tests (debug builds only).
 //! - [`failfast`]: a follower that finds its leader's port refusing
 //!   connections stands for election at once.
+//! - [`splitvote`]: a candidate whose vote was split, with no longer log
+//!   against it, stands again at once instead of after its timeout.
 //! - [`node`]: [`RaftNode`], which ties these together and gives any node
 //!   the full client paths (forwarded writes, linearizable reads).
 //!
@@ -55,6 +57,7 @@ pub mod network;
 pub mod node;
 pub mod proposer;
 pub mod server;
+pub mod splitvote;
 pub mod state_machine;
 pub mod types;
 

@@ -28,6 +28,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::splitvote::VoteAnswers;
 use crate::types::{Node, NodeId, TypeConfig};
 
 /// How long to wait for a TCP connection to a peer.
@@ -90,12 +91,14 @@ impl Channels {
 #[derive(Clone, Default)]
 pub struct Network {
     channels: Channels,
+    answers: VoteAnswers,
 }
 
 impl Network {
-    /// A factory sharing `channels` with the rest of the node.
-    pub fn new(channels: Channels) -> Self {
-        Self { channels }
+    /// A factory sharing `channels` with the rest of the node, reporting
+    /// the answers to this node's vote requests to `answers`.
+    pub fn new(channels: Channels, answers: VoteAnswers) -> Self {
+        Self { channels, answers }
     }
 }
 
@@ -104,6 +107,7 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     channels: Channels,
+    answers: VoteAnswers,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -114,6 +118,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             channels: self.channels.clone(),
+            answers: self.answers.clone(),
         }
     }
 }
@@ -194,6 +199,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        self.call(Rpc::Vote, &rpc, &option).await
+        let resp: VoteResponse<NodeId> = self.call(Rpc::Vote, &rpc, &option).await?;
+        self.answers.answered(
+            rpc.vote.leader_id.term,
+            resp.vote_granted,
+            rpc.last_log_id.as_ref(),
+            resp.last_log_id.as_ref(),
+        );
+        Ok(resp)
     }
 }

@@ -32,6 +32,7 @@ use crate::failfast::LeaderWatch;
 use crate::log_store::LogStore;
 use crate::network::{Channels, Network};
 use crate::proposer::{self, Batcher, ProposeError};
+use crate::splitvote::{self, VoteAnswers};
 use crate::state_machine::{Application, StateHandle, StateMachineStore};
 use crate::types::{LogId, Node, NodeId, Raft};
 
@@ -147,7 +148,9 @@ impl<A: Application> RaftNode<A> {
         let committed = log.committed();
         let state = sm.handle();
         let channels = Channels::with_dial_overrides(settings.dial.clone());
-        let raft = Raft::new(settings.id, config, Network::new(channels.clone()), log, sm)
+        let answers = VoteAnswers::default();
+        let network = Network::new(channels.clone(), answers.clone());
+        let raft = Raft::new(settings.id, config, network, log, sm)
             .await
             .map_err(|e| e.to_string())?;
 
@@ -201,6 +204,14 @@ impl<A: Application> RaftNode<A> {
         };
 
         spawn_role_logger(raft.clone());
+        // The pause covers a vote round and the skew between two followers
+        // noticing a dead leader (their probes run every heartbeat), and is
+        // short against an election timeout.
+        splitvote::spawn(
+            raft.clone(),
+            answers,
+            Duration::from_millis(settings.heartbeat_ms),
+        );
         watch.spawn_probe(
             channels.clone(),
             Duration::from_millis(settings.heartbeat_ms),
