@@ -199,6 +199,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.answers.asking(rpc.vote.leader_id.term);
         let resp: VoteResponse<NodeId> = self.call(Rpc::Vote, &rpc, &option).await?;
         self.answers.answered(
             rpc.vote.leader_id.term,

@@ -113,6 +113,8 @@ pub struct RaftNode<A: Application> {
     /// Read index fetched from the current leader.
     remote_read: Coalescer<Result<u64, String>>,
     committed: Arc<Mutex<Option<LogId>>>,
+    /// What became of this node's vote requests (see [`splitvote`]).
+    answers: VoteAnswers,
 }
 
 fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
@@ -209,7 +211,7 @@ impl<A: Application> RaftNode<A> {
         // short against an election timeout.
         splitvote::spawn(
             raft.clone(),
-            answers,
+            answers.clone(),
             Duration::from_millis(settings.heartbeat_ms),
         );
         watch.spawn_probe(
@@ -229,12 +231,18 @@ impl<A: Application> RaftNode<A> {
             leader_read,
             remote_read,
             committed,
+            answers,
         }))
     }
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// Where the Raft service reports the votes this node grants.
+    pub(crate) fn vote_answers(&self) -> &VoteAnswers {
+        &self.answers
     }
 
     /// The openraft handle.

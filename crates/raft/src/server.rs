@@ -9,6 +9,7 @@ use boxoffice_proto::internal::v1::{
     ChangeMembershipRequest, ChangeMembershipResponse, NodeMetricsRequest, NodeMetricsResponse,
     ProposeRequest, ProposeResponse, RaftPayload, ReadIndexRequest, ReadIndexResponse,
 };
+use openraft::raft::VoteRequest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
@@ -16,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::node::{MembershipError, RaftNode};
 use crate::proposer::ProposeError;
 use crate::state_machine::Application;
+use crate::types::NodeId;
 
 /// Largest message between peers.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -58,7 +60,15 @@ impl<A: Application> RaftService for RaftGrpc<A> {
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let result = self.node.raft().vote(decode(req)?).await;
+        let req: VoteRequest<NodeId> = decode(req)?;
+        let candidate = req.vote.leader_id;
+        let result = self.node.raft().vote(req).await;
+        if let Ok(resp) = &result
+            && resp.vote_granted
+            && candidate.node_id != self.node.id()
+        {
+            self.node.vote_answers().granted(candidate.term);
+        }
         encode(&result)
     }
 
