@@ -243,11 +243,16 @@ mod tests {
             !answers.split_in(6),
             "the candidate this node voted for may have won"
         );
-        // A late answer from an old term moves nothing back.
-        answers.answered(8, false, None, None);
+        // Late answers from old terms move nothing back.
+        answers.answered(8, false, None, Some(&short));
+        answers.answered(9, false, None, None);
+        answers.granted(9);
+        answers.answered(10, false, None, None);
         answers.answered(2, false, None, Some(&short));
         answers.granted(2);
-        assert!(answers.split_in(8));
+        assert!(!answers.split_in(8), "still a longer log in term 8");
+        assert!(!answers.split_in(9), "still a vote given in term 9");
+        assert!(answers.split_in(10), "still refused in term 10");
     }
 
     #[tokio::test]
