@@ -50,8 +50,13 @@ impl Default for LoginThrottle {
 pub struct AuthConfig {
     /// Address to listen on.
     pub listen: String,
-    /// Booking nodes (host:port), any of which serves account calls.
+    /// Booking nodes' peer addresses (host:port), any of which serves
+    /// account calls; reached over mutual TLS with this service's
+    /// certificate.
     pub nodes: Vec<String>,
+    /// Directory with the cluster CA (`ca.pem`) and this service's
+    /// certificate (`auth.pem`, `auth.key`).
+    pub certs_dir: PathBuf,
     /// Directory of signing keys (`<kid>.key.pem`, `<kid>.pub.pem`); a key
     /// pair is generated there on first start.
     pub keys_dir: PathBuf,
@@ -76,10 +81,11 @@ impl Default for AuthConfig {
         Self {
             listen: "127.0.0.1:8000".into(),
             nodes: vec![
-                "127.0.0.1:50051".into(),
-                "127.0.0.1:50052".into(),
-                "127.0.0.1:50053".into(),
+                "127.0.0.1:50071".into(),
+                "127.0.0.1:50072".into(),
+                "127.0.0.1:50073".into(),
             ],
+            certs_dir: PathBuf::from("./data/certs"),
             keys_dir: PathBuf::from("./data/keys"),
             issuer: ISSUER.into(),
             access_ttl_secs: ACCESS_TTL.as_secs(),

@@ -49,6 +49,9 @@ pub enum AuthError {
     /// gRPC serving failed.
     #[error("serving gRPC: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// This service's certificate, key or the CA could not be read.
+    #[error("TLS: {0}")]
+    Tls(#[from] boxoffice_tls::TlsError),
 }
 
 fn hash_status(e: crate::password::HashError) -> Status {
@@ -103,7 +106,12 @@ impl AuthApi {
             PublicKeys::load(&config.keys_dir)?,
             config.issuer.clone(),
         ));
-        let nodes = Client::new(&config.nodes).map_err(|e| AuthError::Endpoints(e.to_string()))?;
+        // The account API is on the nodes' peer ports: this service shows
+        // its certificate there and accepts any node of the cluster's CA.
+        let tls = boxoffice_tls::TlsFiles::in_dir(&config.certs_dir, boxoffice_tls::Identity::Auth)
+            .load()?;
+        let nodes = Client::with_tls(&config.nodes, Some(tls.client_for(boxoffice_tls::ANY_NODE)))
+            .map_err(|e| AuthError::Endpoints(e.to_string()))?;
         Ok(Self {
             issuer,
             authenticator,

@@ -187,6 +187,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The cluster's certificates: a CA, then one certificate per node and
+    /// service (mutual TLS between them).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
     /// Measures booking throughput and latency against a running cluster.
     Bench(bench::BenchArgs),
     /// Fault-injection run: starts its own cluster behind per-link proxies,
@@ -224,6 +230,30 @@ enum KeysCommand {
     Rotate {
         /// The keys directory.
         #[arg(long, default_value = "./data/keys")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Makes a new cluster CA (`ca.pem`, `ca.key` 0600) in the directory;
+    /// refused if one is there.
+    Init {
+        /// The certificates directory.
+        #[arg(long, default_value = "./data/certs")]
+        dir: PathBuf,
+    },
+    /// Issues (or, to rotate, reissues) the certificate of one node or
+    /// service: `<name>.pem` and `<name>.key` (0600). Copy it, its key and
+    /// `ca.pem` to that process's `certs_dir` and restart it.
+    Issue {
+        /// Who: node-<id>, auth, payment, gateway or operator.
+        name: String,
+        /// Host names and IP addresses clients dial it at (repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// The certificates directory (with the CA).
+        #[arg(long, default_value = "./data/certs")]
         dir: PathBuf,
     },
 }
@@ -376,10 +406,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing();
             let shutdown = up::terminated();
             let config = boxoffice_payment::config::PaymentConfig::load(config.as_deref())?;
-            let listener = TcpListener::bind(&config.listen)
-                .await
-                .with_context(|| format!("binding {}", config.listen))?;
-            boxoffice_payment::service::run(config, listener, shutdown).await?;
+            let listeners = boxoffice_payment::service::Listeners::bind(&config).await?;
+            boxoffice_payment::service::run(config, listeners, shutdown).await?;
             Ok(())
         }
         Command::Chatbot {
@@ -418,6 +446,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {}", config.listen))?;
             boxoffice_gateway::run(config, listener, shutdown).await?;
+            Ok(())
+        }
+        Command::Certs {
+            command: CertsCommand::Init { dir },
+        } => {
+            boxoffice_tls::init_ca(&dir)?;
+            println!("new cluster CA in {}", dir.display());
+            Ok(())
+        }
+        Command::Certs {
+            command: CertsCommand::Issue { name, hosts, dir },
+        } => {
+            let identity = boxoffice_tls::Identity::parse(&name)?;
+            let files = boxoffice_tls::issue(&dir, identity, &hosts)?;
+            println!(
+                "{} for {} in {} (key {})",
+                identity,
+                identity.dns_name(),
+                files.cert.display(),
+                files.key.display()
+            );
             Ok(())
         }
         Command::Keys {

@@ -3,8 +3,10 @@
 //! Three booking nodes, the auth service, the payment service and the
 //! booking assistant, each a separate OS process (this same binary, `node`,
 //! `auth`, `payment` and `chatbot`
-//! subcommands), so killing one is a real crash. Token signing keys are generated under `<data>/keys` on the
-//! first run. This is a development cluster: the password policy is
+//! subcommands), so killing one is a real crash. Token signing keys are generated under `<data>/keys`, and
+//! the cluster CA with every process's certificate under `<data>/certs`
+//! (keys 0600), on the first run; nodes talk to each other, and to the
+//! payment service, over mutual TLS with them. This is a development cluster: the password policy is
 //! relaxed and the administrator `admin@gmail.com` / `admin123` is created,
 //! as old clients and demos expect; both are said when it starts. `up` writes each node's
 //! config next to its data, starts the processes in their own process
@@ -54,6 +56,10 @@ pub struct UpArgs {
     /// Port of node 1; node i listens on base_port + i - 1.
     #[arg(long, default_value_t = 50051)]
     base_port: u16,
+    /// Port of node 1's peer listener (Raft, forwarding, the account API;
+    /// mutual TLS); node i's is peer_base_port + i - 1.
+    #[arg(long, default_value_t = 50071)]
+    peer_base_port: u16,
     /// Port of node 1's HTTP endpoint (/metrics, /healthz, /readyz); node
     /// i's is metrics_base_port + i - 1.
     #[arg(long, default_value_t = 50061)]
@@ -64,9 +70,12 @@ pub struct UpArgs {
     /// Port of the auth service.
     #[arg(long, default_value_t = 8000)]
     auth_port: u16,
-    /// Port of the payment service.
+    /// Port of the payment service (the old clients' API).
     #[arg(long, default_value_t = 6000)]
     payment_port: u16,
+    /// Port of the payment service's API for booking nodes (mutual TLS).
+    #[arg(long, default_value_t = 6001)]
+    payment_peer_port: u16,
     /// Port of the booking assistant.
     #[arg(long, default_value_t = 9000)]
     chatbot_port: u16,
@@ -122,8 +131,9 @@ async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
 fn auth_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<AuthConfig> {
     let config = AuthConfig {
         listen: format!("{}:{}", args.host, args.auth_port),
-        nodes: nodes.iter().map(|n| n.listen.clone()).collect(),
+        nodes: nodes.iter().map(|n| n.peer_listen.clone()).collect(),
         keys_dir: args.data_dir.join("keys"),
+        certs_dir: certs_dir(args),
         password_policy: PasswordPolicy::Development,
         bootstrap_admin: Some(AdminCredentials {
             email: DEV_ADMIN_EMAIL.into(),
@@ -135,9 +145,37 @@ fn auth_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<AuthConfig
     Ok(config)
 }
 
+/// Where the cluster CA and every process's certificate live.
+fn certs_dir(args: &UpArgs) -> PathBuf {
+    args.data_dir.join("certs")
+}
+
+/// Makes the CA and the certificates the processes need, unless they
+/// exist from an earlier start: valid for the host they listen on.
+fn ensure_certificates(args: &UpArgs) -> anyhow::Result<()> {
+    use boxoffice_tls::Identity;
+    let mut identities: Vec<Identity> = (1..=args.nodes).map(Identity::Node).collect();
+    identities.extend([
+        Identity::Auth,
+        Identity::Payment,
+        Identity::Gateway,
+        Identity::Operator,
+    ]);
+    let mut hosts = vec![args.host.clone()];
+    for local in ["127.0.0.1", "localhost"] {
+        if !hosts.iter().any(|h| h == local) {
+            hosts.push(local.to_owned());
+        }
+    }
+    boxoffice_tls::ensure(&certs_dir(args), &identities, &hosts)
+        .context("making the cluster's certificates")
+}
+
 fn payment_config(args: &UpArgs) -> anyhow::Result<PaymentConfig> {
     let config = PaymentConfig {
         listen: format!("{}:{}", args.host, args.payment_port),
+        peer_listen: format!("{}:{}", args.host, args.payment_peer_port),
+        certs_dir: certs_dir(args),
         data_dir: args.data_dir.join("payment"),
         ..PaymentConfig::default()
     };
@@ -191,14 +229,15 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
         );
     }
     let port = |base: u16, i: u64| -> anyhow::Result<u16> {
-        u16::try_from(u64::from(base) + i - 1)
-            .context("--base-port or --metrics-base-port too high for that many nodes")
+        u16::try_from(u64::from(base) + i - 1).context(
+            "--base-port, --peer-base-port or --metrics-base-port too high for that many nodes",
+        )
     };
     let members = (1..=args.nodes)
         .map(|i| {
             Ok(Member {
                 id: i,
-                addr: format!("{}:{}", args.host, port(args.base_port, i)?),
+                addr: format!("{}:{}", args.host, port(args.peer_base_port, i)?),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -207,7 +246,9 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
         .map(|m| {
             let config = NodeConfig {
                 id: m.id,
-                listen: m.addr.clone(),
+                listen: format!("{}:{}", args.host, port(args.base_port, m.id)?),
+                peer_listen: m.addr.clone(),
+                certs_dir: certs_dir(args),
                 http_listen: Some(format!(
                     "{}:{}",
                     args.host,
@@ -220,7 +261,8 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
             };
             let mut config = config;
             config.auth.keys_dir = args.data_dir.join("keys");
-            config.payment.endpoint = Some(format!("http://{}:{}", args.host, args.payment_port));
+            config.payment.endpoint =
+                Some(format!("https://{}:{}", args.host, args.payment_peer_port));
             config.validate()?;
             Ok(config)
         })
@@ -309,7 +351,7 @@ fn distinct_addresses<'a>(
     for listen in listens {
         if !seen.insert(listen) {
             bail!(
-                "two processes would listen on {listen}: choose --base-port, --metrics-base-port, --auth-port, --payment-port, --chatbot-port and --gateway-port so that no ranges overlap"
+                "two processes would listen on {listen}: choose --base-port, --peer-base-port, --metrics-base-port, --auth-port, --payment-port, --payment-peer-port, --chatbot-port and --gateway-port so that no ranges overlap"
             );
         }
         all.push(listen);
@@ -327,10 +369,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let listens = distinct_addresses(
         configs
             .iter()
-            .flat_map(|c| std::iter::once(&c.listen).chain(c.http_listen.as_ref()))
+            .flat_map(|c| {
+                [&c.listen, &c.peer_listen]
+                    .into_iter()
+                    .chain(c.http_listen.as_ref())
+            })
             .chain([
                 &auth.listen,
                 &payment.listen,
+                &payment.peer_listen,
                 &chatbot.listen,
                 &gateway.listen,
             ]),
@@ -347,6 +394,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // Nodes need the public key before they start: create the pair now
     // (the auth service would on its first start).
     boxoffice_auth::keys::SigningKeys::load_or_create(&auth.keys_dir)?;
+    ensure_certificates(&args)?;
     let exe = std::env::current_exe().context("locating the boxoffice binary")?;
     let mut processes = Vec::new();
     for c in &configs {
@@ -470,10 +518,12 @@ mod tests {
             data_dir: PathBuf::from("./data"),
             nodes,
             base_port,
+            peer_base_port: 50071,
             metrics_base_port,
             host: "127.0.0.1".into(),
             auth_port: 8000,
             payment_port: 6000,
+            payment_peer_port: 6001,
             chatbot_port: 9000,
             gateway_port: 8080,
             expose: false,
@@ -482,9 +532,11 @@ mod tests {
 
     fn addresses(args: &UpArgs) -> anyhow::Result<Vec<String>> {
         let configs = node_configs(args)?;
-        let listens = configs
-            .iter()
-            .flat_map(|c| std::iter::once(&c.listen).chain(c.http_listen.as_ref()));
+        let listens = configs.iter().flat_map(|c| {
+            [&c.listen, &c.peer_listen]
+                .into_iter()
+                .chain(c.http_listen.as_ref())
+        });
         Ok(distinct_addresses(listens)?.into_iter().cloned().collect())
     }
 
@@ -495,10 +547,13 @@ mod tests {
             all,
             [
                 "127.0.0.1:50051",
+                "127.0.0.1:50071",
                 "127.0.0.1:50061",
                 "127.0.0.1:50052",
+                "127.0.0.1:50072",
                 "127.0.0.1:50062",
                 "127.0.0.1:50053",
+                "127.0.0.1:50073",
                 "127.0.0.1:50063"
             ]
         );

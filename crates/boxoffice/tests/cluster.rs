@@ -305,7 +305,7 @@ async fn grows_to_five_and_shrinks_back_while_serving() {
         .expect("create show");
 
     // Bad membership requests are refused; repeated ones change nothing.
-    let addr2 = cluster.addrs[&2].clone();
+    let addr2 = cluster.peer_addrs[&2].clone();
     let refused = |r: Result<_, tonic::Status>| r.expect_err("refused").code();
     assert_eq!(
         refused(admin.add_node(0, "127.0.0.1:1").await),

@@ -10,9 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use boxoffice_client::proto::{
-    ListTransactionsRequest, payment_service_client::PaymentServiceClient as V1Payment,
-};
+use boxoffice_client::proto::ListTransactionsRequest;
 use boxoffice_proto::legacy::auth::auth_service_client::AuthServiceClient;
 use boxoffice_proto::legacy::auth::{LoginRequest, RegisterRequest, ValidateSessionRequest};
 use boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient;
@@ -283,7 +281,8 @@ async fn the_old_clients_work_unmodified() {
     ))
     .expect("address")
     .connect_lazy();
-    let ledger = V1Payment::new(payments.clone())
+    let ledger = cluster
+        .payment_client()
         .list_transactions(ListTransactionsRequest {
             user_id: user.clone(),
         })

@@ -98,8 +98,19 @@ fn read_options(stale: bool) -> Option<v1::ReadOptions> {
 }
 
 impl Client {
-    /// A client for the nodes at `addrs` (`host:port`). Connects lazily.
+    /// A client for the nodes at `addrs` (`host:port`), plaintext.
+    /// Connects lazily.
     pub fn new<S: AsRef<str>>(addrs: &[S]) -> Result<Self, EndpointError> {
+        Self::with_tls(addrs, None)
+    }
+
+    /// A client for the nodes at `addrs` (`host:port`), over TLS with
+    /// `tls` when given (which says whom to trust and, for mutual TLS, the
+    /// certificate to present). Connects lazily.
+    pub fn with_tls<S: AsRef<str>>(
+        addrs: &[S],
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Result<Self, EndpointError> {
         if addrs.is_empty() {
             return Err(EndpointError("no endpoints given".into()));
         }
@@ -107,13 +118,20 @@ impl Client {
             .iter()
             .map(|a| {
                 let a = a.as_ref().trim();
+                let scheme = if tls.is_some() { "https" } else { "http" };
                 let url = if a.contains("://") {
                     a.to_owned()
                 } else {
-                    format!("http://{a}")
+                    format!("{scheme}://{a}")
                 };
-                let channel = Endpoint::from_shared(url)
-                    .map_err(|e| EndpointError(format!("bad endpoint {a:?}: {e}")))?
+                let mut endpoint = Endpoint::from_shared(url)
+                    .map_err(|e| EndpointError(format!("bad endpoint {a:?}: {e}")))?;
+                if let Some(tls) = &tls {
+                    endpoint = endpoint
+                        .tls_config(tls.clone())
+                        .map_err(|e| EndpointError(format!("TLS for {a:?}: {e}")))?;
+                }
+                let channel = endpoint
                     .connect_timeout(Duration::from_millis(500))
                     .tcp_nodelay(true)
                     .connect_lazy();

@@ -1,7 +1,10 @@
 //! The internal `boxoffice.internal.v1.AccountService`: how the stateless
 //! auth service reads and changes accounts in the replicated state.
 //!
-//! Every call needs a service token signed with the auth service's key.
+//! Served on the peer listener only. Every call needs the auth service's
+//! certificate (mutual TLS, `auth.boxoffice`) and a service token signed
+//! with the auth service's key: the certificate says the call comes from
+//! the auth service's machine, the token that it holds the signing key.
 //! Password hashes leave the node only through `LookupUser`, to that caller.
 
 use std::sync::Arc;
@@ -45,12 +48,26 @@ fn account(user: &User, with_hash: bool) -> Account {
     }
 }
 
+/// Refuses a caller whose verified certificate is not the auth service's.
+fn require_auth_service<T>(req: &tonic::Request<T>) -> Result<(), Status> {
+    match boxoffice_tls::Identity::of_request(req) {
+        Some(boxoffice_tls::Identity::Auth) => Ok(()),
+        other => {
+            tracing::warn!(peer = ?other, "refused an account API call");
+            Err(Status::permission_denied(
+                "the account API is for the auth service's certificate only",
+            ))
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl AccountService for AccountApi {
     async fn apply(
         &self,
         req: tonic::Request<ApplyRequest>,
     ) -> Result<Response<ApplyResponse>, Status> {
+        require_auth_service(&req)?;
         self.auth.service(&req)?;
         let request: Request = postcard::from_bytes(&req.into_inner().request)
             .map_err(|e| Status::invalid_argument(format!("undecodable request: {e}")))?;
@@ -79,6 +96,7 @@ impl AccountService for AccountApi {
         &self,
         req: tonic::Request<LookupUserRequest>,
     ) -> Result<Response<LookupUserResponse>, Status> {
+        require_auth_service(&req)?;
         self.auth.service(&req)?;
         let key = req
             .into_inner()
@@ -101,6 +119,7 @@ impl AccountService for AccountApi {
         &self,
         req: tonic::Request<ListAccountsRequest>,
     ) -> Result<Response<ListAccountsResponse>, Status> {
+        require_auth_service(&req)?;
         self.auth.service(&req)?;
         let accounts = self
             .replica

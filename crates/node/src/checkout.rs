@@ -75,6 +75,7 @@ impl Payments {
     /// Connects lazily: the payment service may start later or be down.
     pub fn connect(
         settings: &PaymentSettings,
+        tls: &boxoffice_tls::Tls,
         metrics: PaymentMetrics,
     ) -> Result<Option<Arc<Self>>, String> {
         let Some(endpoint) = &settings.endpoint else {
@@ -83,6 +84,11 @@ impl Payments {
         let timeout = Duration::from_millis(settings.call_timeout_ms);
         let channel = Endpoint::from_shared(endpoint.clone())
             .map_err(|e| format!("payment.endpoint {endpoint:?}: {e}"))?
+            // The payment service's v1 API answers booking nodes only: this
+            // node proves itself with its certificate and accepts only the
+            // payment service's.
+            .tls_config(tls.client_for(&boxoffice_tls::Identity::Payment.dns_name()))
+            .map_err(|e| format!("payment TLS: {e}"))?
             .connect_timeout(timeout)
             .timeout(timeout)
             .tcp_nodelay(true)

@@ -29,9 +29,13 @@ pub const KEEP_ENTRIES_AFTER_SNAPSHOT: u64 = 1_000;
 
 /// Keys accepted at the top level (environment variables outside this list
 /// are ignored, so `BOXOFFICE_LOG` or similar never break a node).
-const TOP_LEVEL_KEYS: [&str; 10] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "id",
     "listen",
+    "peer_listen",
+    "peer_advertise",
+    "certs_dir",
+    "client_tls",
     "http_listen",
     "advertise",
     "data_dir",
@@ -51,8 +55,30 @@ pub const MAX_SEATS_PER_USER_PER_SHOW: u32 = 10;
 pub struct Member {
     /// Node id.
     pub id: u64,
-    /// Its gRPC address, host:port.
+    /// Its peer address (mutual TLS), host:port.
     pub addr: String,
+}
+
+/// A server certificate for the client port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTls {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+impl ClientTls {
+    /// Reads the files into tonic's server settings.
+    pub fn load(&self) -> Result<tonic::transport::ServerTlsConfig, std::io::Error> {
+        let read = |p: &Path| {
+            std::fs::read(p)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?);
+        Ok(tonic::transport::ServerTlsConfig::new().identity(identity))
+    }
 }
 
 /// Raft timing and compaction.
@@ -137,7 +163,8 @@ pub const MAX_WATCH_STREAMS_LIMIT: u32 = 100_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PaymentSettings {
-    /// The payment service, `http://host:port`. Unset: this cluster takes
+    /// The payment service's peer port, `https://host:port` (mutual TLS:
+    /// this node shows its certificate). Unset: this cluster takes
     /// no payments and bookings are confirmed at once. Every node of a
     /// cluster should agree.
     pub endpoint: Option<String>,
@@ -181,12 +208,12 @@ impl PaymentSettings {
     /// Checks every value, naming the first that is wrong.
     fn validate(&self) -> Result<(), String> {
         if let Some(endpoint) = &self.endpoint {
-            let ok = endpoint.parse::<tonic::transport::Uri>().is_ok_and(|uri| {
-                matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
-            });
+            let ok = endpoint
+                .parse::<tonic::transport::Uri>()
+                .is_ok_and(|uri| uri.scheme_str() == Some("https") && uri.host().is_some());
             if !ok {
                 return Err(format!(
-                    "payment.endpoint = {endpoint:?} is not an http://host:port URL"
+                    "payment.endpoint = {endpoint:?} is not an https://host:port URL (the payment service's peer port, mutual TLS)"
                 ));
             }
         }
@@ -234,8 +261,21 @@ pub struct NodeConfig {
     /// Address of the plain-HTTP endpoint for `/metrics` (Prometheus),
     /// `/healthz` and `/readyz`, ip:port; unset: not served.
     pub http_listen: Option<String>,
-    /// Address peers and clients use to reach this node; `listen` if unset.
+    /// Address clients use to reach this node; `listen` if unset.
     pub advertise: Option<String>,
+    /// Address of the peer listener (Raft, forwarding, the account API;
+    /// mutual TLS only).
+    pub peer_listen: String,
+    /// Address other nodes and the auth service reach the peer listener
+    /// at, as the membership records it; `peer_listen` if unset.
+    pub peer_advertise: Option<String>,
+    /// Directory with the cluster CA (`ca.pem`) and this node's
+    /// certificate and key (`node-<id>.pem`, `node-<id>.key`), made by
+    /// `boxoffice certs`.
+    pub certs_dir: PathBuf,
+    /// TLS for clients on `listen` (certificate and key, PEM); unset:
+    /// plaintext, for loopback only.
+    pub client_tls: Option<ClientTls>,
     /// Directory for the Raft log and snapshots.
     pub data_dir: PathBuf,
     /// Members of a new cluster, this node included; empty to join an
@@ -258,6 +298,10 @@ impl Default for NodeConfig {
             listen: "127.0.0.1:50051".into(),
             http_listen: None,
             advertise: None,
+            peer_listen: "127.0.0.1:50071".into(),
+            peer_advertise: None,
+            certs_dir: PathBuf::from("./data/certs"),
+            client_tls: None,
             data_dir: PathBuf::from("./data/node1"),
             initial_members: Vec::new(),
             raft: RaftTuning::default(),
@@ -282,6 +326,16 @@ impl NodeConfig {
         self.advertise.as_deref().unwrap_or(&self.listen)
     }
 
+    /// The peer address the membership records for this node.
+    pub fn peer_advertised(&self) -> &str {
+        self.peer_advertise.as_deref().unwrap_or(&self.peer_listen)
+    }
+
+    /// Where this node's certificate, key and the CA are.
+    pub fn tls_files(&self) -> boxoffice_tls::TlsFiles {
+        boxoffice_tls::TlsFiles::in_dir(&self.certs_dir, boxoffice_tls::Identity::Node(self.id))
+    }
+
     /// Checks every value, naming the first that is wrong.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::invalid("node", m));
@@ -290,13 +344,29 @@ impl NodeConfig {
         }
         let invalid = |m: String| ConfigError::invalid("node", m);
         boxoffice_config::check_listen_addr("listen", &self.listen).map_err(invalid)?;
+        boxoffice_config::check_listen_addr("peer_listen", &self.peer_listen).map_err(invalid)?;
+        if self.peer_listen == self.listen {
+            return bad(format!(
+                "peer_listen = {:?} is also the client listen address; give it its own port",
+                self.peer_listen
+            ));
+        }
         if let Some(http) = &self.http_listen {
             boxoffice_config::check_listen_addr("http_listen", http).map_err(invalid)?;
-            if *http == self.listen {
+            if *http == self.listen || *http == self.peer_listen {
                 return bad(format!(
-                    "http_listen = {http:?} is also the gRPC listen address; give it its own port"
+                    "http_listen = {http:?} is also a gRPC listen address; give it its own port"
                 ));
             }
+        }
+        if !is_host_port(self.peer_advertised()) {
+            return bad(format!(
+                "peer_advertise = {:?} is not a host:port address",
+                self.peer_advertised()
+            ));
+        }
+        if self.certs_dir.as_os_str().is_empty() {
+            return bad("certs_dir must not be empty".into());
         }
         if !(1..=MAX_WATCH_STREAMS_LIMIT).contains(&self.booking.max_watch_streams) {
             return bad(format!(
@@ -379,12 +449,12 @@ impl NodeConfig {
                         self.id
                     ));
                 }
-                Some(me) if me.addr != self.advertised() => {
+                Some(me) if me.addr != self.peer_advertised() => {
                     return bad(format!(
-                        "initial_members gives node {} the address {}, but it advertises {}",
+                        "initial_members gives node {} the peer address {}, but it advertises {}",
                         self.id,
                         me.addr,
-                        self.advertised()
+                        self.peer_advertised()
                     ));
                 }
                 Some(_) => {}
@@ -394,10 +464,11 @@ impl NodeConfig {
     }
 
     /// The Raft settings this configuration describes.
-    pub fn raft_settings(&self) -> RaftSettings {
+    pub fn raft_settings(&self, tls: boxoffice_tls::Tls) -> RaftSettings {
         RaftSettings {
             id: self.id,
-            addr: self.advertised().to_owned(),
+            addr: self.peer_advertised().to_owned(),
+            tls,
             data_dir: self.data_dir.clone(),
             heartbeat_ms: self.raft.heartbeat_ms,
             election_timeout_min_ms: self.raft.election_timeout_min_ms,
@@ -462,7 +533,7 @@ mod tests {
             initial_members: (1..=3)
                 .map(|i| Member {
                     id: i,
-                    addr: format!("127.0.0.1:5005{i}"),
+                    addr: format!("127.0.0.1:5007{i}"),
                 })
                 .collect(),
             ..NodeConfig::default()
@@ -520,11 +591,16 @@ mod tests {
             assert!(message.contains(needle), "{message:?} lacks {needle:?}");
         }
         with(PaymentSettings {
-            endpoint: Some("http://127.0.0.1:6000".into()),
+            endpoint: Some("https://127.0.0.1:6001".into()),
             ..PaymentSettings::default()
         })
         .validate()
         .unwrap();
+        let plaintext = with(PaymentSettings {
+            endpoint: Some("http://127.0.0.1:6001".into()),
+            ..PaymentSettings::default()
+        });
+        assert!(plaintext.validate().is_err());
     }
 
     #[test]
@@ -557,7 +633,21 @@ mod tests {
                     http_listen: Some("127.0.0.1:50051".into()),
                     ..three()
                 },
-                "also the gRPC listen address",
+                "also a gRPC listen address",
+            ),
+            (
+                NodeConfig {
+                    peer_listen: "127.0.0.1:50051".into(),
+                    ..three()
+                },
+                "peer_listen = \"127.0.0.1:50051\" is also the client listen address",
+            ),
+            (
+                NodeConfig {
+                    peer_advertise: Some("host".into()),
+                    ..three()
+                },
+                "peer_advertise",
             ),
             (
                 NodeConfig {
@@ -579,7 +669,7 @@ mod tests {
             (NodeConfig { id: 9, ..three() }, "must include this node"),
             (
                 NodeConfig {
-                    listen: "127.0.0.1:6000".into(),
+                    peer_listen: "127.0.0.1:6000".into(),
                     ..three()
                 },
                 "advertises",

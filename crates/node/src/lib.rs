@@ -1,16 +1,21 @@
 //! The booking node: one member of the Raft cluster, serving the public API.
 //!
-//! A node serves, on one gRPC port:
+//! A node serves, on its client port (`listen`; TLS when `client_tls` is
+//! set):
 //! - `boxoffice.v1.BookingService` ([`service`]): shows, seats, bookings,
 //!   the checkout ([`checkout`]) when the cluster takes payments, and live
 //!   seat maps ([`watch`]);
 //! - `boxoffice.v1.ClusterService` ([`cluster`]): status and membership;
-//! - `boxoffice.internal.v1.AccountService` ([`accounts`]): accounts, for
-//!   the auth service only (service token required);
 //! - `booking.BookingService` ([`legacy`]): the old system's contract, a
 //!   thin adapter over the above for its unmodified clients;
-//! - `boxoffice.internal.v1.RaftService`: Raft RPCs and forwarding between nodes;
-//! - gRPC health checking and reflection.
+//! - gRPC health checking and reflection (which lists these services only);
+//!
+//! on its peer port (`peer_listen`, mutual TLS with the cluster CA only):
+//! - `boxoffice.internal.v1.RaftService`: Raft RPCs and forwarding between
+//!   nodes, for members of the cluster (`boxoffice_raft::server`);
+//! - `boxoffice.internal.v1.AccountService` ([`accounts`]): accounts, for
+//!   the auth service's certificate only;
+//! - gRPC health checking;
 //!
 //! and, on `http_listen` when set, `/metrics` for Prometheus, `/healthz`
 //! and `/readyz` ([`metrics`]).
@@ -24,7 +29,9 @@
 //! the payment service, makes due refunds and resumes checkouts a crashed
 //! node left half done.
 //!
-//! Invariants kept here: a request is validated before it is proposed, so
+//! Invariants kept here: no client-facing service can submit a command
+//! without a caller (the state machine's trusted path): only the checkout,
+//! the coordinator and authenticated peers do; a request is validated before it is proposed, so
 //! malformed input never reaches the log; a caller is who their verified
 //! bearer token says (`boxoffice_auth::authenticator`); every domain rejection becomes a gRPC
 //! status in one place (`boxoffice_proto::convert`); the state is only read under the
@@ -55,6 +62,7 @@ use boxoffice_proto::v1::cluster_service_server::ClusterServiceServer;
 use boxoffice_raft::RaftNode;
 use boxoffice_raft::server::RaftGrpc;
 use tokio::net::TcpListener;
+use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tracing::info;
@@ -84,6 +92,12 @@ pub enum NodeError {
     /// Reflection setup failed.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The node's certificate, key or the CA could not be read.
+    #[error("peer TLS: {0}")]
+    Tls(#[from] boxoffice_tls::TlsError),
+    /// The client TLS certificate could not be read.
+    #[error("client TLS: {0}")]
+    ClientTls(std::io::Error),
     /// A listening address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -97,10 +111,13 @@ pub enum NodeError {
     Http(std::io::Error),
 }
 
-/// Where a node listens: gRPC, and the optional plain-HTTP endpoint.
+/// Where a node listens: gRPC for clients and for peers, and the optional
+/// plain-HTTP endpoint.
 pub struct Listeners {
-    /// The gRPC listener (`listen`).
+    /// The client gRPC listener (`listen`).
     pub grpc: TcpListener,
+    /// The peer gRPC listener (`peer_listen`).
+    pub peer: TcpListener,
     /// The HTTP listener for `/metrics`, `/healthz`, `/readyz` (`http_listen`).
     pub http: Option<TcpListener>,
 }
@@ -117,11 +134,12 @@ impl Listeners {
                 })
         }
         let grpc = bind(&config.listen).await?;
+        let peer = bind(&config.peer_listen).await?;
         let http = match &config.http_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        Ok(Self { grpc, http })
+        Ok(Self { grpc, peer, http })
     }
 }
 
@@ -164,9 +182,14 @@ pub async fn run(
         boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
     ));
     let payment_metrics = metrics::PaymentMetrics::default();
-    let payments = checkout::Payments::connect(&config.payment, payment_metrics.clone())
+    let tls = config.tls_files().load()?;
+    let client_tls = match &config.client_tls {
+        Some(files) => Some(files.load().map_err(NodeError::ClientTls)?),
+        None => None,
+    };
+    let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())
         .map_err(NodeError::Payment)?;
-    let node = RaftNode::<BookingApp>::start(config.raft_settings())
+    let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone()))
         .await
         .map_err(NodeError::Raft)?;
     let metrics = metrics::NodeMetrics::new(&node, payment_metrics);
@@ -208,20 +231,37 @@ pub async fn run(
         checkout,
         closing_rx,
     ));
+    // Reflection describes the client port's services only: the internal
+    // ones are not there to be found.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(boxoffice_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(<BookingServiceServer<service::BookingApi> as NamedService>::NAME)
+        .with_service_name(<ClusterServiceServer<cluster::ClusterApi> as NamedService>::NAME)
+        .with_service_name(
+            <LegacyBookingServiceServer<legacy::LegacyBooking> as NamedService>::NAME,
+        )
+        .with_service_name(
+            <tonic_health::pb::health_server::HealthServer<()> as NamedService>::NAME,
+        )
         .build_v1()?;
     info!(
         node = config.id,
         listen = %config.listen,
+        peer_listen = %config.peer_listen,
+        client_tls = client_tls.is_some(),
         http_listen = ?config.http_listen,
         data_dir = %config.data_dir.display(),
         "booking node serving"
     );
-    let served = tonic::transport::Server::builder()
+    let mut client_server = tonic::transport::Server::builder();
+    if let Some(client_tls) = client_tls {
+        client_server = client_server.tls_config(client_tls)?;
+    }
+    let (peer_stop, peer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = client_server
         .layer(metrics.grpc.clone())
-        .add_service(health_service)
+        .add_service(health_service.clone())
         .add_service(reflection)
         .add_service(
             BookingServiceServer::from_arc(booking.clone())
@@ -238,6 +278,16 @@ pub async fn run(
             ClusterServiceServer::new(cluster::ClusterApi::new(node.clone(), auth.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
+        // Small request/response messages: without TCP_NODELAY, Nagle's
+        // algorithm and delayed ACKs add ~40 ms to some replies.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
+            shutdown,
+        );
+    let peer_served = tonic::transport::Server::builder()
+        .tls_config(tls.mutual_server())?
+        .layer(metrics.grpc.clone())
+        .add_service(health_service)
         .add_service(
             AccountServiceServer::new(accounts::AccountApi::new(
                 service::Replica::new(node.clone()),
@@ -246,13 +296,20 @@ pub async fn run(
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(RaftGrpc::server(node.clone()))
-        // Small request/response messages: without TCP_NODELAY, Nagle's
-        // algorithm and delayed ACKs add ~40 ms to some replies.
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
-            shutdown,
-        )
-        .await;
+            TcpIncoming::from(listeners.peer).with_nodelay(Some(true)),
+            async move {
+                let _ = peer_stopped.await;
+            },
+        );
+    // The peer port stays up until the client port has drained: a request
+    // still being served may need the leader to answer.
+    let peer_served = tokio::spawn(peer_served);
+    let served = served.await;
+    let _ = peer_stop.send(());
+    let peer_served = peer_served
+        .await
+        .unwrap_or_else(|e| panic!("peer server task failed: {e}"));
     info!(node = config.id, "stopping raft");
     node.shutdown().await;
     // The HTTP server stops with `closing` (or once its sender is gone).
@@ -261,5 +318,6 @@ pub async fn run(
         None => Ok(()),
     };
     served?;
+    peer_served?;
     http_served.map_err(NodeError::Http)
 }

@@ -297,10 +297,6 @@ async fn concurrent_writes_share_log_entries() {
 async fn serves_health_and_reflection() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     let node = Node::start().await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
@@ -320,25 +316,7 @@ async fn serves_health_and_reflection() {
         assert_eq!(reply.status, ServingStatus::Serving as i32, "{service}");
     }
 
-    let mut reflection = ServerReflectionClient::new(channel);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut replies = reflection
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let reply = replies
-        .message()
-        .await
-        .unwrap()
-        .expect("a reflection reply");
-    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
-        panic!("unexpected reflection reply {reply:?}");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    let names = common::reflected_services(channel).await;
     for expected in [
         "boxoffice.v1.BookingService",
         "boxoffice.v1.ClusterService",

@@ -43,6 +43,12 @@ impl Faults {
 pub struct PaymentConfig {
     /// Address to listen on.
     pub listen: String,
+    /// Address of the v1 API for booking nodes (mutual TLS with the
+    /// cluster CA; `listen` keeps only the old clients' services).
+    pub peer_listen: String,
+    /// Directory with the cluster CA (`ca.pem`) and this service's
+    /// certificate (`payment.pem`, `payment.key`).
+    pub certs_dir: PathBuf,
     /// Directory of the ledger (`ledger.redb`).
     pub data_dir: PathBuf,
     /// Token that `SetFaults` requires; unset: faults only from this file.
@@ -57,6 +63,8 @@ impl Default for PaymentConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:6000".into(),
+            peer_listen: "127.0.0.1:6001".into(),
+            certs_dir: PathBuf::from("./data/certs"),
             data_dir: PathBuf::from("./data/payment"),
             admin_token: None,
             hang_ms: 30_000,
@@ -79,6 +87,14 @@ impl PaymentConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         boxoffice_config::check_listen_addr("listen", &self.listen)
             .map_err(|m| ConfigError::invalid("payment", m))?;
+        boxoffice_config::check_listen_addr("peer_listen", &self.peer_listen)
+            .map_err(|m| ConfigError::invalid("payment", m))?;
+        if self.peer_listen == self.listen {
+            return Err(ConfigError::invalid(
+                "payment",
+                "peer_listen must differ from listen",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid(
                 "payment",

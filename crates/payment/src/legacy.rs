@@ -9,7 +9,6 @@ use std::sync::Arc;
 use boxoffice_proto::legacy::payment as legacy;
 use boxoffice_proto::legacy::payment::payment_service_server::PaymentService as LegacyPaymentService;
 use boxoffice_proto::v1;
-use boxoffice_proto::v1::payment_service_server::PaymentService;
 use tonic::{Code, Request, Response, Status};
 
 use crate::service::PaymentApi;
@@ -76,7 +75,7 @@ impl LegacyPaymentService for LegacyPayment {
             }),
             description: r.metadata.chars().take(200).collect(),
         };
-        let response = match self.api.charge(Request::new(charge)).await {
+        let response = match self.api.charge_checked(charge).await {
             Ok(reply) => {
                 let tx = reply.into_inner().transaction.unwrap_or_default();
                 let succeeded = tx.status == v1::TransactionStatus::Succeeded as i32;
@@ -115,7 +114,7 @@ impl LegacyPaymentService for LegacyPayment {
             transaction_id: id.clone(),
             idempotency_key: String::new(),
         };
-        let response = match self.api.get_transaction(Request::new(query)).await {
+        let response = match self.api.get_checked(query).await {
             Ok(reply) => {
                 let tx = reply.into_inner().transaction.unwrap_or_default();
                 let raw = serde_json::json!({

@@ -32,6 +32,9 @@ pub enum PaymentError {
     /// gRPC serving failed.
     #[error("serving gRPC: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// The service's certificate, key or the CA could not be read.
+    #[error("TLS: {0}")]
+    Tls(#[from] boxoffice_tls::TlsError),
 }
 
 fn now_ms() -> i64 {
@@ -226,13 +229,47 @@ fn check_key(key: &str) -> Result<(), Status> {
     Ok(())
 }
 
-#[tonic::async_trait]
-impl PaymentService for PaymentApi {
-    async fn charge(
+/// Which verified certificates may make a v1 call.
+#[derive(Clone, Copy)]
+enum Caller {
+    /// Booking nodes: they charge, refund and void.
+    Node,
+    /// Booking nodes and the operator's tools (audits): reads.
+    NodeOrOperator,
+    /// The operator's tools: fault injection.
+    Operator,
+}
+
+/// Refuses a v1 call whose client certificate is not one `allowed` names.
+/// The v1 API is served on the mutual-TLS listener only, so a call without
+/// a verified certificate never gets here; this check is what keeps the
+/// auth service or the gateway (also holders of the CA's certificates)
+/// from moving money.
+fn require<T>(req: &Request<T>, allowed: Caller) -> Result<(), Status> {
+    use boxoffice_tls::Identity;
+    let identity = Identity::of_request(req);
+    let ok = match (allowed, identity) {
+        (Caller::Node | Caller::NodeOrOperator, Some(Identity::Node(_))) => true,
+        (Caller::NodeOrOperator | Caller::Operator, Some(Identity::Operator)) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        tracing::warn!(peer = ?identity, "refused a payment call");
+        Err(Status::permission_denied(
+            "the payment API answers the cluster's booking nodes only",
+        ))
+    }
+}
+
+impl PaymentApi {
+    /// A charge, once its caller is known to be allowed (a node, or the
+    /// legacy adapter on behalf of an old client).
+    pub(crate) async fn charge_checked(
         &self,
-        req: Request<v1::ChargeRequest>,
+        r: v1::ChargeRequest,
     ) -> Result<Response<v1::ChargeResponse>, Status> {
-        let r = req.into_inner();
         check_key(&r.idempotency_key)?;
         if r.user_id.is_empty() || r.user_id.len() > 64 {
             return Err(Status::invalid_argument(
@@ -333,45 +370,11 @@ impl PaymentService for PaymentApi {
         }))
     }
 
-    async fn refund(
+    /// A transaction's state, once its caller is known to be allowed.
+    pub(crate) async fn get_checked(
         &self,
-        req: Request<v1::RefundRequest>,
-    ) -> Result<Response<v1::RefundResponse>, Status> {
-        let id = req.into_inner().transaction_id;
-        check_key(&id).map_err(|_| Status::invalid_argument("transaction_id is malformed"))?;
-        self.before_call().await?;
-        let tx = self.ledger(move |l| l.refund(&id, now_ms())).await?;
-        info!(tx = %tx.id, amount_cents = tx.amount_cents, "refund");
-        Ok(Response::new(v1::RefundResponse {
-            transaction: Some(message(&tx)),
-        }))
-    }
-
-    async fn void(
-        &self,
-        req: Request<v1::VoidRequest>,
-    ) -> Result<Response<v1::VoidResponse>, Status> {
-        let key = req.into_inner().idempotency_key;
-        check_key(&key)?;
-        self.before_call().await?;
-        let logged = key.clone();
-        let charged = self.ledger(move |l| l.void(&key, now_ms())).await?;
-        match &charged {
-            Some(tx) => {
-                info!(key = %logged, tx = %tx.id, status = ?tx.status, "void found a charge")
-            }
-            None => info!(key = %logged, "voided"),
-        }
-        Ok(Response::new(v1::VoidResponse {
-            transaction: charged.as_ref().map(message),
-        }))
-    }
-
-    async fn get_transaction(
-        &self,
-        req: Request<v1::GetTransactionRequest>,
+        r: v1::GetTransactionRequest,
     ) -> Result<Response<v1::GetTransactionResponse>, Status> {
-        let r = req.into_inner();
         self.before_call().await?;
         let found = match (r.transaction_id.is_empty(), r.idempotency_key.is_empty()) {
             (false, true) => {
@@ -394,11 +397,67 @@ impl PaymentService for PaymentApi {
             transaction: Some(message(&tx)),
         }))
     }
+}
+
+#[tonic::async_trait]
+impl PaymentService for PaymentApi {
+    async fn charge(
+        &self,
+        req: Request<v1::ChargeRequest>,
+    ) -> Result<Response<v1::ChargeResponse>, Status> {
+        require(&req, Caller::Node)?;
+        self.charge_checked(req.into_inner()).await
+    }
+
+    async fn refund(
+        &self,
+        req: Request<v1::RefundRequest>,
+    ) -> Result<Response<v1::RefundResponse>, Status> {
+        require(&req, Caller::Node)?;
+        let id = req.into_inner().transaction_id;
+        check_key(&id).map_err(|_| Status::invalid_argument("transaction_id is malformed"))?;
+        self.before_call().await?;
+        let tx = self.ledger(move |l| l.refund(&id, now_ms())).await?;
+        info!(tx = %tx.id, amount_cents = tx.amount_cents, "refund");
+        Ok(Response::new(v1::RefundResponse {
+            transaction: Some(message(&tx)),
+        }))
+    }
+
+    async fn void(
+        &self,
+        req: Request<v1::VoidRequest>,
+    ) -> Result<Response<v1::VoidResponse>, Status> {
+        require(&req, Caller::Node)?;
+        let key = req.into_inner().idempotency_key;
+        check_key(&key)?;
+        self.before_call().await?;
+        let logged = key.clone();
+        let charged = self.ledger(move |l| l.void(&key, now_ms())).await?;
+        match &charged {
+            Some(tx) => {
+                info!(key = %logged, tx = %tx.id, status = ?tx.status, "void found a charge")
+            }
+            None => info!(key = %logged, "voided"),
+        }
+        Ok(Response::new(v1::VoidResponse {
+            transaction: charged.as_ref().map(message),
+        }))
+    }
+
+    async fn get_transaction(
+        &self,
+        req: Request<v1::GetTransactionRequest>,
+    ) -> Result<Response<v1::GetTransactionResponse>, Status> {
+        require(&req, Caller::NodeOrOperator)?;
+        self.get_checked(req.into_inner()).await
+    }
 
     async fn list_transactions(
         &self,
         req: Request<v1::ListTransactionsRequest>,
     ) -> Result<Response<v1::ListTransactionsResponse>, Status> {
+        require(&req, Caller::NodeOrOperator)?;
         let user = req.into_inner().user_id;
         if user.is_empty() || user.len() > 64 {
             return Err(Status::invalid_argument(
@@ -416,6 +475,7 @@ impl PaymentService for PaymentApi {
         &self,
         req: Request<v1::SetFaultsRequest>,
     ) -> Result<Response<v1::SetFaultsResponse>, Status> {
+        require(&req, Caller::Operator)?;
         let r = req.into_inner();
         match &self.admin_token {
             Some(token) if *token == r.admin_token => {}
@@ -442,24 +502,68 @@ impl PaymentService for PaymentApi {
     }
 }
 
-/// Runs the payment service on `listener` until `shutdown` completes.
+/// Where the payment service listens.
+pub struct Listeners {
+    /// The old clients' services and health, plaintext (`listen`).
+    pub legacy: tokio::net::TcpListener,
+    /// The v1 API, mutual TLS (`peer_listen`).
+    pub peer: tokio::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses `config` names.
+    pub async fn bind(config: &PaymentConfig) -> std::io::Result<Self> {
+        let bind = |addr: &str| {
+            let addr = addr.to_owned();
+            async move {
+                tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
+            }
+        };
+        Ok(Self {
+            legacy: bind(&config.listen).await?,
+            peer: bind(&config.peer_listen).await?,
+        })
+    }
+}
+
+/// Runs the payment service on `listeners` until `shutdown` completes.
 pub async fn run(
     config: PaymentConfig,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PaymentError> {
+    let tls = boxoffice_tls::TlsFiles::in_dir(&config.certs_dir, boxoffice_tls::Identity::Payment)
+        .load()?;
     let api = Arc::new(PaymentApi::new(&config)?);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PaymentServiceServer<PaymentApi>>()
         .await;
-    info!(listen = %config.listen, ledger = %config.data_dir.display(), "payment service serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
+    info!(
+        listen = %config.listen,
+        peer_listen = %config.peer_listen,
+        ledger = %config.data_dir.display(),
+        "payment service serving"
+    );
+    let (stop_peer, peer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let peer = tonic::transport::Server::builder()
+        .tls_config(tls.mutual_server())?
+        .add_service(health_service.clone())
         .add_service(
             PaymentServiceServer::from_arc(api.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listeners.peer).with_nodelay(Some(true)),
+            async move {
+                let _ = peer_stopped.await;
+            },
+        );
+    let peer = tokio::spawn(peer);
+    let legacy = tonic::transport::Server::builder()
+        .add_service(health_service)
         .add_service(
             boxoffice_proto::legacy::payment::payment_service_server::PaymentServiceServer::new(
                 crate::legacy::LegacyPayment::new(api),
@@ -467,10 +571,16 @@ pub async fn run(
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            tonic::transport::server::TcpIncoming::from(listeners.legacy).with_nodelay(Some(true)),
             shutdown,
         )
-        .await?;
+        .await;
+    let _ = stop_peer.send(());
+    let peer = peer
+        .await
+        .unwrap_or_else(|e| panic!("payment peer server task failed: {e}"));
+    legacy?;
+    peer?;
     Ok(())
 }
 

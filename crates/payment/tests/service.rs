@@ -5,11 +5,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use boxoffice_payment::config::PaymentConfig;
+use boxoffice_payment::service::Listeners;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
 use boxoffice_proto::v1::{
     Card, ChargeRequest, Faults, GetTransactionRequest, ListTransactionsRequest, RefundRequest,
     SetFaultsRequest, Transaction, TransactionStatus, VoidRequest,
 };
+use boxoffice_tls::{Identity, TlsFiles};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,17 +22,32 @@ const ADMIN_TOKEN: &str = "a test admin token";
 const GOOD: &str = "4242 4242 4242 4242";
 
 struct Service {
+    /// As a booking node.
     client: PaymentServiceClient<Channel>,
+    /// As the operator (fault injection).
+    operator: PaymentServiceClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Service {
     async fn start(dir: &Path) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let certs = dir.join("certs");
+        boxoffice_tls::ensure(
+            &certs,
+            &[Identity::Payment, Identity::Node(1), Identity::Operator],
+            &[],
+        )
+        .unwrap();
+        let listeners = Listeners {
+            legacy: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            peer: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
+        let addr = listeners.peer.local_addr().unwrap();
         let config = PaymentConfig {
-            listen: addr.to_string(),
+            listen: listeners.legacy.local_addr().unwrap().to_string(),
+            peer_listen: addr.to_string(),
+            certs_dir: certs.clone(),
             data_dir: dir.to_path_buf(),
             admin_token: Some(ADMIN_TOKEN.into()),
             hang_ms: 300,
@@ -39,17 +56,24 @@ impl Service {
         config.validate().unwrap();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
-            boxoffice_payment::service::run(config, listener, async {
+            boxoffice_payment::service::run(config, listeners, async {
                 let _ = stopped.await;
             })
             .await
             .unwrap();
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect_lazy();
+        let client_as = |identity: Identity| {
+            let channel = TlsFiles::in_dir(&certs, identity)
+                .load()
+                .unwrap()
+                .endpoint(&addr.to_string(), &Identity::Payment.dns_name())
+                .unwrap()
+                .connect_lazy();
+            PaymentServiceClient::new(channel)
+        };
         Self {
-            client: PaymentServiceClient::new(channel),
+            client: client_as(Identity::Node(1)),
+            operator: client_as(Identity::Operator),
             stop: Some(stop),
             task,
         }
@@ -107,7 +131,7 @@ impl Service {
             admin_token: ADMIN_TOKEN.into(),
             faults: Some(faults),
         };
-        self.client.clone().set_faults(req).await.unwrap();
+        self.operator.clone().set_faults(req).await.unwrap();
     }
 }
 
@@ -391,7 +415,7 @@ async fn injected_faults_and_the_lost_reply_after_a_charge() {
         faults: Some(Faults::default()),
     };
     assert_eq!(
-        code(svc.client.clone().set_faults(req).await),
+        code(svc.operator.clone().set_faults(req).await),
         Code::PermissionDenied
     );
     svc.stop().await;

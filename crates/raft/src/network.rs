@@ -9,6 +9,11 @@
 //! Payloads are openraft's serde types in postcard; a reply carries the
 //! remote's `Result`, so openraft's own errors (higher vote, ...) cross the
 //! wire intact.
+//!
+//! Every channel is mutual TLS: this node presents its certificate, and
+//! accepts only a server whose certificate of the cluster CA names the
+//! node it meant to reach (`node-<id>.boxoffice`), whatever address it
+//! dialled (a proxy, a moved node).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -16,6 +21,7 @@ use std::time::Duration;
 
 use boxoffice_proto::internal::v1::RaftPayload;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
+use boxoffice_tls::{Identity, Tls};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -26,7 +32,7 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::splitvote::VoteAnswers;
 use crate::types::{Node, NodeId, TypeConfig};
@@ -36,20 +42,24 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Cached gRPC channels to peers, shared by Raft replication, write
 /// forwarding and read-index requests.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Channels {
     cache: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
     /// Addresses to dial some peers at instead of their advertised ones.
     dial: Arc<BTreeMap<NodeId, String>>,
+    /// This node's certificate and the cluster CA.
+    tls: Tls,
 }
 
 impl Channels {
-    /// Channels that dial the peers in `dial` at the given addresses
-    /// instead of their advertised ones (a fault-injection proxy per link).
-    pub fn with_dial_overrides(dial: BTreeMap<NodeId, String>) -> Self {
+    /// Channels that present `tls`'s certificate and dial the peers in
+    /// `dial` at the given addresses instead of their advertised ones (a
+    /// fault-injection proxy per link).
+    pub fn new(tls: Tls, dial: BTreeMap<NodeId, String>) -> Self {
         Self {
             cache: Arc::default(),
             dial: Arc::new(dial),
+            tls,
         }
     }
 
@@ -67,7 +77,9 @@ impl Channels {
         {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+        let channel = self
+            .tls
+            .endpoint(addr, &Identity::Node(id).dns_name())?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .connect_lazy();
@@ -88,7 +100,7 @@ impl Channels {
 }
 
 /// The [`RaftNetworkFactory`] handed to openraft.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Network {
     channels: Channels,
     answers: VoteAnswers,

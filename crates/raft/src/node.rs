@@ -73,6 +73,9 @@ pub struct RaftSettings {
     /// Peers to dial at another address than the one they advertise
     /// (fault-injection proxies); empty in production.
     pub dial: BTreeMap<NodeId, String>,
+    /// This node's certificate (`node-<id>`) and the cluster CA, for the
+    /// mutual TLS between peers.
+    pub tls: boxoffice_tls::Tls,
 }
 
 /// Why a client request could not be served; every case is safe to retry.
@@ -149,7 +152,7 @@ impl<A: Application> RaftNode<A> {
             .guard_purges_with(sm.snapshot_watermark());
         let committed = log.committed();
         let state = sm.handle();
-        let channels = Channels::with_dial_overrides(settings.dial.clone());
+        let channels = Channels::new(settings.tls.clone(), settings.dial.clone());
         let answers = VoteAnswers::default();
         let network = Network::new(channels.clone(), answers.clone());
         let raft = Raft::new(settings.id, config, network, log, sm)

@@ -1,6 +1,16 @@
 //! Raft RPCs over gRPC, server side: the internal `RaftService` that peers
 //! call. Payload decoding errors are INVALID_ARGUMENT; openraft's own errors
 //! travel back inside the encoded `Result`.
+//!
+//! Served only on the peer listener, which requires a client certificate
+//! of the cluster CA. Every call is then authorized by the name in that
+//! certificate ([`RaftGrpc::authorize`]): a node of the current membership
+//! (voter or learner, so a node an administrator is adding counts from the
+//! moment the leader adds it as a learner), or any node while this node
+//! belongs to no cluster yet (it is waiting to be added and holds nothing);
+//! the operator's tools may read `NodeMetrics` and nothing else. Whatever
+//! else the CA signed (the auth service, the gateway) is refused: a
+//! forwarded `Propose` carries commands the state machine trusts.
 
 use std::sync::Arc;
 
@@ -13,6 +23,8 @@ use openraft::raft::VoteRequest;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
+
+use boxoffice_tls::Identity;
 
 use crate::node::{MembershipError, RaftNode};
 use crate::proposer::ProposeError;
@@ -38,6 +50,42 @@ impl<A: Application> RaftGrpc<A> {
     }
 }
 
+/// Who may make a call.
+#[derive(Clone, Copy)]
+enum Allowed {
+    /// Members of the cluster.
+    Members,
+    /// Members and the operator's tools.
+    MembersAndOperator,
+}
+
+impl<A: Application> RaftGrpc<A> {
+    /// Refuses a caller whose certificate does not name a member (or, for
+    /// `MembersAndOperator`, the operator). PERMISSION_DENIED, never a hint
+    /// of what would be accepted.
+    fn authorize<T>(&self, req: &Request<T>, allowed: Allowed) -> Result<(), Status> {
+        let identity = Identity::of_request(req);
+        let ok = match identity {
+            Some(Identity::Node(id)) => {
+                let metrics = self.node.raft().metrics();
+                let membership = metrics.borrow();
+                let membership = membership.membership_config.membership();
+                membership.get_node(&id).is_some() || membership.nodes().next().is_none()
+            }
+            Some(Identity::Operator) => matches!(allowed, Allowed::MembersAndOperator),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            tracing::warn!(peer = ?identity, remote = ?req.remote_addr(), "refused a peer call");
+            Err(Status::permission_denied(
+                "this certificate may not call the peer service",
+            ))
+        }
+    }
+}
+
 fn decode<T: DeserializeOwned>(req: Request<RaftPayload>) -> Result<T, Status> {
     postcard::from_bytes(&req.into_inner().data)
         .map_err(|e| Status::invalid_argument(format!("bad payload: {e}")))
@@ -55,11 +103,13 @@ impl<A: Application> RaftService for RaftGrpc<A> {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.authorize(&req, Allowed::Members)?;
         let result = self.node.raft().append_entries(decode(req)?).await;
         encode(&result)
     }
 
     async fn vote(&self, req: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        self.authorize(&req, Allowed::Members)?;
         let req: VoteRequest<NodeId> = decode(req)?;
         let candidate = req.vote.leader_id;
         let result = self.node.raft().vote(req).await;
@@ -76,6 +126,7 @@ impl<A: Application> RaftService for RaftGrpc<A> {
         &self,
         req: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.authorize(&req, Allowed::Members)?;
         let result = self.node.raft().install_snapshot(decode(req)?).await;
         encode(&result)
     }
@@ -84,6 +135,7 @@ impl<A: Application> RaftService for RaftGrpc<A> {
         &self,
         req: Request<ProposeRequest>,
     ) -> Result<Response<ProposeResponse>, Status> {
+        self.authorize(&req, Allowed::Members)?;
         match self.node.propose_local(req.into_inner().commands).await {
             Ok(outcomes) => Ok(Response::new(ProposeResponse { outcomes })),
             Err(e @ ProposeError::NotLeader(_)) => Err(Status::failed_precondition(e.to_string())),
@@ -93,8 +145,9 @@ impl<A: Application> RaftService for RaftGrpc<A> {
 
     async fn read_index(
         &self,
-        _: Request<ReadIndexRequest>,
+        req: Request<ReadIndexRequest>,
     ) -> Result<Response<ReadIndexResponse>, Status> {
+        self.authorize(&req, Allowed::Members)?;
         let index = self
             .node
             .leader_read_index()
@@ -107,6 +160,7 @@ impl<A: Application> RaftService for RaftGrpc<A> {
         &self,
         req: Request<NodeMetricsRequest>,
     ) -> Result<Response<NodeMetricsResponse>, Status> {
+        self.authorize(&req, Allowed::MembersAndOperator)?;
         let (digest_applied_index, state_digest) = if req.into_inner().with_digest {
             self.node.state_digest().map_err(Status::internal)?
         } else {
@@ -123,6 +177,7 @@ impl<A: Application> RaftService for RaftGrpc<A> {
         &self,
         req: Request<ChangeMembershipRequest>,
     ) -> Result<Response<ChangeMembershipResponse>, Status> {
+        self.authorize(&req, Allowed::Members)?;
         let req = req.into_inner();
         match self
             .node

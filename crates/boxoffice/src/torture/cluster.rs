@@ -36,11 +36,17 @@ pub struct Cluster {
     dir: PathBuf,
     /// Node id → the address it listens on (clients dial it directly).
     pub nodes: BTreeMap<u64, SocketAddr>,
+    /// Node id → its peer address (other nodes reach it through links).
+    peers: BTreeMap<u64, SocketAddr>,
+    /// The operator's certificate (digests, the ledger).
+    operator: boxoffice_tls::Tls,
     /// (from, to) → the proxy `from` dials `to` through.
     pub links: BTreeMap<(u64, u64), Link>,
     /// Node → the proxy it reaches the payment service through.
     pub payment_links: BTreeMap<u64, Link>,
     payment_addr: SocketAddr,
+    /// The payment service's v1 API (mutual TLS).
+    payment_peer_addr: SocketAddr,
     pub auth_addr: String,
     procs: Mutex<BTreeMap<String, Child>>,
     /// Extra environment for every node (the unsafe switch).
@@ -61,18 +67,38 @@ impl Cluster {
         let nodes: BTreeMap<u64, SocketAddr> = (1..=n)
             .map(|id| Ok((id, free_addr()?)))
             .collect::<anyhow::Result<_>>()?;
+        let peers: BTreeMap<u64, SocketAddr> = (1..=n)
+            .map(|id| Ok((id, free_addr()?)))
+            .collect::<anyhow::Result<_>>()?;
         let payment_addr = free_addr()?;
+        let payment_peer_addr = free_addr()?;
         let mut links = BTreeMap::new();
         let mut payment_links = BTreeMap::new();
         for from in 1..=n {
-            for (to, addr) in &nodes {
+            for (to, addr) in &peers {
                 if *to != from {
                     let link = Link::start(*addr, seed ^ (from << 8) ^ to).await?;
                     links.insert((from, *to), link);
                 }
             }
-            payment_links.insert(from, Link::start(payment_addr, seed ^ (from << 16)).await?);
+            payment_links.insert(
+                from,
+                Link::start(payment_peer_addr, seed ^ (from << 16)).await?,
+            );
         }
+        // TLS runs through the proxies untouched: a node checks the name in
+        // the certificate, not the address it dialled.
+        let certs = dir.join("certs");
+        let mut identities: Vec<boxoffice_tls::Identity> =
+            (1..=n).map(boxoffice_tls::Identity::Node).collect();
+        identities.extend([
+            boxoffice_tls::Identity::Auth,
+            boxoffice_tls::Identity::Payment,
+            boxoffice_tls::Identity::Operator,
+        ]);
+        boxoffice_tls::ensure(&certs, &identities, &["127.0.0.1".into()])?;
+        let operator =
+            boxoffice_tls::TlsFiles::in_dir(&certs, boxoffice_tls::Identity::Operator).load()?;
 
         let keys = dir.join("keys");
         boxoffice_auth::keys::SigningKeys::load_or_create(&keys)?;
@@ -80,7 +106,8 @@ impl Cluster {
         let auth_addr = auth_listener.local_addr()?.to_string();
         let auth = AuthConfig {
             listen: auth_addr.clone(),
-            nodes: nodes.values().map(ToString::to_string).collect(),
+            nodes: peers.values().map(ToString::to_string).collect(),
+            certs_dir: certs,
             keys_dir: keys,
             password_policy: PasswordPolicy::Development,
             bootstrap_admin: Some(AdminCredentials {
@@ -103,9 +130,12 @@ impl Cluster {
             exe,
             dir: dir.to_owned(),
             nodes,
+            peers,
+            operator,
             links,
             payment_links,
             payment_addr,
+            payment_peer_addr,
             auth_addr,
             procs: Mutex::default(),
             node_env,
@@ -123,9 +153,15 @@ impl Cluster {
         self.nodes.keys().copied().collect()
     }
 
-    /// The payment service's own address (not through a proxy).
-    pub fn payment_addr(&self) -> SocketAddr {
-        self.payment_addr
+    /// A channel to the payment service's v1 API (not through a proxy),
+    /// as the operator.
+    pub async fn payment_channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        let name = boxoffice_tls::Identity::Payment.dns_name();
+        Ok(self
+            .operator
+            .endpoint(&self.payment_peer_addr.to_string(), &name)?
+            .connect()
+            .await?)
     }
 
     /// Every node's address, for clients.
@@ -184,7 +220,7 @@ impl Cluster {
     /// Starts node `id` with extra environment (a crash point, say).
     pub fn spawn_node_with(&self, id: u64, extra: &[(String, String)]) -> anyhow::Result<()> {
         let members: Vec<Member> = self
-            .nodes
+            .peers
             .iter()
             .map(|(id, addr)| Member {
                 id: *id,
@@ -194,6 +230,8 @@ impl Cluster {
         let mut config = NodeConfig {
             id,
             listen: self.nodes[&id].to_string(),
+            peer_listen: self.peers[&id].to_string(),
+            certs_dir: self.dir.join("certs"),
             advertise: None,
             data_dir: self.dir.join(format!("node{id}")),
             initial_members: members,
@@ -210,7 +248,7 @@ impl Cluster {
             .collect();
         config.auth.keys_dir = self.dir.join("keys");
         config.booking.max_seats_per_user_per_show = 0;
-        config.payment.endpoint = Some(format!("http://{}", self.payment_links[&id].addr()));
+        config.payment.endpoint = Some(format!("https://{}", self.payment_links[&id].addr()));
         // Short holds, so that checkouts cut off by faults settle within
         // the run.
         config.payment.checkout_hold_ms = 10_000;
@@ -230,6 +268,8 @@ impl Cluster {
     pub fn spawn_payment(&self) -> anyhow::Result<()> {
         let config = PaymentConfig {
             listen: self.payment_addr.to_string(),
+            peer_listen: self.payment_peer_addr.to_string(),
+            certs_dir: self.dir.join("certs"),
             data_dir: self.dir.join("payment"),
             ..PaymentConfig::default()
         };
@@ -332,12 +372,14 @@ impl Cluster {
         id: u64,
         with_digest: bool,
     ) -> anyhow::Result<(boxoffice_proto::v1::NodeStatus, (u64, String))> {
-        let channel =
-            tonic::transport::Endpoint::from_shared(format!("http://{}", self.nodes[&id]))?
-                .connect_timeout(Duration::from_secs(1))
-                .timeout(Duration::from_secs(5))
-                .connect()
-                .await?;
+        let name = boxoffice_tls::Identity::Node(id).dns_name();
+        let channel = self
+            .operator
+            .endpoint(&self.peers[&id].to_string(), &name)?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(5))
+            .connect()
+            .await?;
         let reply = RaftServiceClient::new(channel)
             .max_decoding_message_size(64 * 1024 * 1024)
             .node_metrics(NodeMetricsRequest { with_digest })

@@ -434,10 +434,7 @@ async fn bookings_on(
 
 /// The payment ledger of `users`.
 async fn ledger(cluster: &Cluster, users: &[String]) -> anyhow::Result<Vec<v1::Transaction>> {
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.payment_addr()))?
-            .connect()
-            .await?;
+    let channel = cluster.payment_channel().await?;
     let mut client =
         PaymentServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
     let mut all = Vec::new();

@@ -25,6 +25,7 @@ use boxoffice_client::proto::{ListTransactionsRequest, Transaction};
 use boxoffice_node::NodeConfig;
 use boxoffice_node::config::{Member, PaymentSettings, RaftTuning};
 use boxoffice_payment::config::PaymentConfig;
+use boxoffice_tls::Identity;
 use tempfile::TempDir;
 
 /// The administrator the test auth service bootstraps; `token("admin")` logs in as it.
@@ -41,7 +42,10 @@ pub const FAR_FUTURE_MS: i64 = 4_000_000_000_000;
 
 pub struct Cluster {
     pub dir: TempDir,
+    /// Each node's client address.
     pub addrs: BTreeMap<u64, String>,
+    /// Each node's peer address (mutual TLS), as the membership has it.
+    pub peer_addrs: BTreeMap<u64, String>,
     /// Each node's HTTP endpoint (`/metrics`), chosen at its first start.
     http_addrs: Mutex<BTreeMap<u64, String>>,
     initial: Vec<Member>,
@@ -56,8 +60,10 @@ pub struct Cluster {
     /// The checkout settings of the nodes; with an endpoint when the
     /// cluster has a payment service ([`Cluster::start_paid`]).
     payment: PaymentSettings,
-    /// The payment service's address, if any.
+    /// The payment service's address (the old clients' API), if any.
     pub payment_addr: Option<String>,
+    /// The payment service's v1 API for nodes (mutual TLS), if any.
+    pub payment_peer_addr: Option<String>,
     /// The payment service process, while it runs.
     payment_proc: Mutex<Option<Child>>,
     /// Whether this is a development cluster (relaxed passwords, the
@@ -65,6 +71,13 @@ pub struct Cluster {
     development: bool,
     /// Crash points (`BOXOFFICE_CRASH_AT`) given to nodes spawned from now on.
     pub crash_at: Mutex<Option<String>>,
+}
+
+/// Makes the cluster CA under `<dir>/certs` unless it exists, and the
+/// certificates of `identities` that are missing.
+pub fn ensure_certificates(dir: &std::path::Path, identities: &[Identity]) {
+    boxoffice_tls::ensure(&dir.join("certs"), identities, &["127.0.0.1".into()])
+        .expect("certificates");
 }
 
 /// A port for a node process to listen on, found free now.
@@ -129,7 +142,8 @@ impl Cluster {
         password_policy: PasswordPolicy,
     ) -> Self {
         let addrs: BTreeMap<u64, String> = (1..=n).map(|id| (id, free_addr())).collect();
-        let initial = addrs
+        let peer_addrs: BTreeMap<u64, String> = (1..=n).map(|id| (id, free_addr())).collect();
+        let initial = peer_addrs
             .iter()
             .map(|(id, addr)| Member {
                 id: *id,
@@ -138,13 +152,18 @@ impl Cluster {
             .collect();
         let dir = TempDir::new().expect("temp dir");
         boxoffice_auth::keys::generate(&dir.path().join("keys")).expect("signing key");
+        ensure_certificates(
+            dir.path(),
+            &[Identity::Auth, Identity::Payment, Identity::Operator],
+        );
         let auth_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind auth");
         let auth_addr = auth_listener.local_addr().expect("auth addr").to_string();
         let auth_config = AuthConfig {
             listen: auth_addr.clone(),
-            nodes: addrs.values().cloned().collect(),
+            nodes: peer_addrs.values().cloned().collect(),
+            certs_dir: dir.path().join("certs"),
             keys_dir: dir.path().join("keys"),
             password_policy,
             bootstrap_admin: Some(match password_policy {
@@ -169,11 +188,15 @@ impl Cluster {
                 .expect("auth service");
         });
         let payment_addr = payment.as_ref().map(|_| free_addr());
+        let payment_peer_addr = payment.as_ref().map(|_| free_addr());
         let mut payment = payment.unwrap_or_default();
-        payment.endpoint = payment_addr.as_ref().map(|addr| format!("http://{addr}"));
+        payment.endpoint = payment_peer_addr
+            .as_ref()
+            .map(|addr| format!("https://{addr}"));
         let cluster = Self {
             dir,
             addrs,
+            peer_addrs,
             http_addrs: Mutex::default(),
             initial,
             procs: Mutex::default(),
@@ -183,6 +206,7 @@ impl Cluster {
             tokens: Mutex::default(),
             payment,
             payment_addr,
+            payment_peer_addr,
             payment_proc: Mutex::default(),
             crash_at: Mutex::new(crash_at.map(str::to_owned)),
             development: matches!(password_policy, PasswordPolicy::Development),
@@ -209,11 +233,20 @@ impl Cluster {
         response.text().await.expect("a body")
     }
 
-    /// Allocates an address for a node that will join later.
+    /// Allocates addresses for a node that will join later; returns its
+    /// peer address (the one `add_node` takes).
     pub fn reserve(&mut self, id: u64) -> String {
-        let addr = free_addr();
-        self.addrs.insert(id, addr.clone());
-        addr
+        self.addrs.insert(id, free_addr());
+        let peer = free_addr();
+        self.peer_addrs.insert(id, peer.clone());
+        peer
+    }
+
+    /// The operator's certificate, for the internal APIs.
+    pub fn operator(&self) -> boxoffice_tls::Tls {
+        boxoffice_tls::TlsFiles::in_dir(&self.dir.path().join("certs"), Identity::Operator)
+            .load()
+            .expect("operator certificate")
     }
 
     /// Starts (or restarts) node `id` from its data directory. Initial
@@ -232,9 +265,12 @@ impl Cluster {
             .entry(id)
             .or_insert_with(free_addr)
             .clone();
+        ensure_certificates(self.dir.path(), &[Identity::Node(id)]);
         let config = NodeConfig {
             id,
             listen: addr,
+            peer_listen: self.peer_addrs[&id].clone(),
+            certs_dir: self.dir.path().join("certs"),
             http_listen: Some(http_listen),
             advertise: None,
             data_dir: self.dir.path().join(format!("node{id}")),
@@ -281,6 +317,8 @@ impl Cluster {
         let addr = self.payment_addr.clone().expect("a paid cluster");
         let config = PaymentConfig {
             listen: addr,
+            peer_listen: self.payment_peer_addr.clone().expect("a paid cluster"),
+            certs_dir: self.dir.path().join("certs"),
             data_dir: self.dir.path().join("payment"),
             ..PaymentConfig::default()
         };
@@ -311,9 +349,12 @@ impl Cluster {
         }
     }
 
-    fn payment_client(&self) -> PaymentServiceClient<tonic::transport::Channel> {
-        let addr = self.payment_addr.as_ref().expect("a paid cluster");
-        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+    /// The payment service's v1 API, as the operator.
+    pub fn payment_client(&self) -> PaymentServiceClient<tonic::transport::Channel> {
+        let addr = self.payment_peer_addr.as_ref().expect("a paid cluster");
+        let channel = self
+            .operator()
+            .endpoint(addr, &Identity::Payment.dns_name())
             .expect("payment address")
             .connect_lazy();
         PaymentServiceClient::new(channel)

@@ -13,10 +13,59 @@ use boxoffice_client::proto::{self as v1, Faults, SetFaultsRequest};
 use boxoffice_node::NodeConfig;
 use boxoffice_node::config::{Member, PaymentSettings};
 use boxoffice_payment::config::PaymentConfig;
+use boxoffice_payment::service::Listeners as PaymentListeners;
+use boxoffice_tls::Identity;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::Code;
+
+/// Every identity of the cluster's CA, each with a certificate in the
+/// harness's `certs` directory.
+pub const ALL_IDENTITIES: [Identity; 6] = [
+    Identity::Node(1),
+    Identity::Node(2),
+    Identity::Auth,
+    Identity::Payment,
+    Identity::Gateway,
+    Identity::Operator,
+];
+
+/// The certificate of `identity` in `certs`.
+pub fn tls_of(certs: &std::path::Path, identity: Identity) -> boxoffice_tls::Tls {
+    boxoffice_tls::TlsFiles::in_dir(certs, identity)
+        .load()
+        .unwrap()
+}
+
+/// A start time far in the future, so shows never start during a test.
+pub const FAR_FUTURE_MS: i64 = 4_000_000_000_000;
+
+/// The services a server's reflection lists.
+pub async fn reflected_services(channel: tonic::transport::Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies
+        .message()
+        .await
+        .unwrap()
+        .expect("a reflection reply");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("unexpected reflection reply {reply:?}");
+    };
+    list.service.into_iter().map(|s| s.name).collect()
+}
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "a long operator passphrase";
@@ -44,17 +93,25 @@ pub fn card(number: &str) -> v1::Card {
 
 /// The payment service, in process, restartable on the same address.
 pub struct PaymentProcess {
+    /// The old clients' API.
     pub addr: String,
+    /// The v1 API (mutual TLS).
+    pub peer_addr: String,
+    /// The cluster's certificates.
+    certs: PathBuf,
     dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl PaymentProcess {
-    async fn start(dir: PathBuf, listener: TcpListener) -> Self {
-        let addr = listener.local_addr().unwrap().to_string();
+    async fn start(dir: PathBuf, certs: PathBuf, listeners: PaymentListeners) -> Self {
+        let addr = listeners.legacy.local_addr().unwrap().to_string();
+        let peer_addr = listeners.peer.local_addr().unwrap().to_string();
         let config = PaymentConfig {
             listen: addr.clone(),
+            peer_listen: peer_addr.clone(),
+            certs_dir: certs.clone(),
             data_dir: dir.clone(),
             admin_token: Some(PAYMENT_ADMIN_TOKEN.into()),
             hang_ms: 1_000,
@@ -63,7 +120,7 @@ impl PaymentProcess {
         config.validate().unwrap();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
-            boxoffice_payment::service::run(config, listener, async {
+            boxoffice_payment::service::run(config, listeners, async {
                 let _ = stopped.await;
             })
             .await
@@ -71,6 +128,8 @@ impl PaymentProcess {
         });
         Self {
             addr,
+            peer_addr,
+            certs,
             dir,
             stop: Some(stop),
             task: Some(task),
@@ -90,12 +149,22 @@ impl PaymentProcess {
     /// Starts it again on the same address and ledger.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let listener = TcpListener::bind(&self.addr).await.unwrap();
-        *self = Self::start(self.dir.clone(), listener).await;
+        let listeners = PaymentListeners {
+            legacy: TcpListener::bind(&self.addr).await.unwrap(),
+            peer: TcpListener::bind(&self.peer_addr).await.unwrap(),
+        };
+        *self = Self::start(self.dir.clone(), self.certs.clone(), listeners).await;
     }
 
+    /// The v1 API as the operator (fault injection, the ledger).
     pub fn client(&self) -> PaymentServiceClient<tonic::transport::Channel> {
-        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.addr))
+        self.client_as(Identity::Operator)
+    }
+
+    /// The v1 API with `identity`'s certificate.
+    pub fn client_as(&self, identity: Identity) -> PaymentServiceClient<tonic::transport::Channel> {
+        let channel = tls_of(&self.certs, identity)
+            .endpoint(&self.peer_addr, &Identity::Payment.dns_name())
             .unwrap()
             .connect_lazy();
         PaymentServiceClient::new(channel)
@@ -127,6 +196,10 @@ impl PaymentProcess {
 /// [`Node::with_payments`] a payment service.
 pub struct Node {
     pub addr: String,
+    /// The peer listener (mutual TLS).
+    pub peer_addr: String,
+    /// The cluster's certificates (every identity has one).
+    pub certs: PathBuf,
     /// The node's plain-HTTP endpoint (`/metrics`, `/healthz`, `/readyz`).
     pub http_addr: String,
     pub auth_addr: String,
@@ -166,24 +239,34 @@ impl Node {
         let dir = TempDir::new().unwrap();
         let keys = dir.path().join("keys");
         boxoffice_auth::keys::generate(&keys).unwrap();
+        let certs = dir.path().join("certs");
+        boxoffice_tls::ensure(&certs, &ALL_IDENTITIES, &["127.0.0.1".into()]).unwrap();
         let mut payment = None;
         let mut payment_settings = PaymentSettings::default();
         if let Some(mut settings) = payments {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let started = PaymentProcess::start(dir.path().join("payment"), listener).await;
-            settings.endpoint = Some(format!("http://{}", started.addr));
+            let listeners = PaymentListeners {
+                legacy: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+                peer: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            };
+            let started =
+                PaymentProcess::start(dir.path().join("payment"), certs.clone(), listeners).await;
+            settings.endpoint = Some(format!("https://{}", started.peer_addr));
             payment_settings = settings;
             payment = Some(started);
         }
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
+        let peer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer_addr = peer_listener.local_addr().unwrap().to_string();
         let mut config = NodeConfig {
             id: 1,
             listen: addr.clone(),
+            peer_listen: peer_addr.clone(),
+            certs_dir: certs.clone(),
             data_dir: dir.path().join("node"),
             initial_members: vec![Member {
                 id: 1,
-                addr: addr.clone(),
+                addr: peer_addr.clone(),
             }],
             ..NodeConfig::default()
         };
@@ -197,6 +280,7 @@ impl Node {
         config.validate().unwrap();
         let listeners = boxoffice_node::Listeners {
             grpc: listener,
+            peer: peer_listener,
             http: Some(http_listener),
         };
         let (stop_node, node_stopped) = oneshot::channel();
@@ -212,7 +296,8 @@ impl Node {
         let auth_addr = auth_listener.local_addr().unwrap().to_string();
         let auth_config = AuthConfig {
             listen: auth_addr.clone(),
-            nodes: vec![addr.clone()],
+            nodes: vec![peer_addr.clone()],
+            certs_dir: certs.clone(),
             keys_dir: keys.clone(),
             password_policy: PasswordPolicy::Strict,
             bootstrap_admin: Some(AdminCredentials {
@@ -237,6 +322,8 @@ impl Node {
         });
         let node = Self {
             addr,
+            peer_addr,
+            certs,
             http_addr,
             auth_addr,
             keys,

@@ -1,0 +1,350 @@
+//! Attacks on a node's side doors, each case named for the attack.
+//!
+//! A node serves clients on one port and its peers on another; the peer
+//! port takes only mutual TLS with a certificate of the cluster CA that
+//! names a member (or, for the account API, the auth service), and the
+//! payment service's v1 API only booking nodes. Every case first shows the
+//! door open to the legitimate caller, so a case cannot pass because the
+//! call was broken for everyone.
+
+mod common;
+
+use boxoffice_core::{Command, Request, RequestId, UserId};
+use boxoffice_proto::internal::v1::account_service_client::AccountServiceClient;
+use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
+use boxoffice_proto::internal::v1::{
+    ApplyRequest, ChangeMembershipRequest, ListAccountsRequest, NodeMetricsRequest, ProposeRequest,
+};
+use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
+use boxoffice_proto::v1::{ListTransactionsRequest, RefundRequest, VoidRequest};
+use boxoffice_tls::Identity;
+use common::{GOOD_CARD, Node, card, tls_of};
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+/// A channel to `addr` presenting `identity`'s certificate from `certs`,
+/// expecting the server to be `server`.
+fn mutual(certs: &std::path::Path, identity: Identity, addr: &str, server: &str) -> Channel {
+    tls_of(certs, identity)
+        .endpoint(addr, server)
+        .unwrap()
+        .connect_lazy()
+}
+
+fn node_name() -> String {
+    Identity::Node(1).dns_name()
+}
+
+/// A trusted-path command: make `user` an administrator, with no caller.
+fn set_admin(user: &str) -> Vec<u8> {
+    let request = Request {
+        request_id: RequestId::from(format!("attack-{user}").as_str()),
+        caller: None,
+        command: Command::SetAdmin {
+            user: UserId(user.to_owned()),
+            admin: true,
+        },
+    };
+    postcard::to_allocvec(&request).unwrap()
+}
+
+async fn propose(channel: Channel, commands: Vec<Vec<u8>>) -> Result<(), tonic::Status> {
+    RaftServiceClient::new(channel)
+        .propose(ProposeRequest { commands })
+        .await
+        .map(drop)
+}
+
+fn code<T>(result: Result<T, tonic::Status>) -> Code {
+    match result {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+/// A plaintext call to a TLS port fails at the transport, before any
+/// service sees it (UNAVAILABLE or UNKNOWN with a transport error).
+fn refused_at_transport(code: Code) -> bool {
+    matches!(code, Code::Unavailable | Code::Unknown | Code::Internal)
+}
+
+#[tokio::test]
+async fn peer_port_refuses_a_plaintext_client() {
+    let node = Node::start().await;
+    let plaintext = Endpoint::from_shared(format!("http://{}", node.peer_addr))
+        .unwrap()
+        .connect_lazy();
+    let result = propose(plaintext, vec![]).await;
+    assert!(
+        refused_at_transport(code(result.clone())),
+        "plaintext Propose: {result:?}"
+    );
+    let member = mutual(
+        &node.certs,
+        Identity::Node(1),
+        &node.peer_addr,
+        &node_name(),
+    );
+    propose(member, vec![]).await.expect("a member may propose");
+}
+
+#[tokio::test]
+async fn peer_port_refuses_a_client_without_a_certificate() {
+    let node = Node::start().await;
+    let ca = std::fs::read(node.certs.join(boxoffice_tls::CA_CERT_FILE)).unwrap();
+    let anonymous = Endpoint::from_shared(format!("https://{}", node.peer_addr))
+        .unwrap()
+        .tls_config(boxoffice_tls::client_trusting(&ca, Some(&node_name())))
+        .unwrap()
+        .connect_lazy();
+    let result = propose(anonymous, vec![]).await;
+    assert!(
+        refused_at_transport(code(result.clone())),
+        "Propose without a client certificate: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn peer_port_refuses_a_certificate_of_another_ca() {
+    let node = Node::start().await;
+    // Another CA issues a certificate with the very name of node 1.
+    let other = tempfile::tempdir().unwrap();
+    boxoffice_tls::ensure(other.path(), &[Identity::Node(1)], &["127.0.0.1".into()]).unwrap();
+    let forged = tls_of(other.path(), Identity::Node(1));
+    // It trusts its own CA, so the handshake fails on the server's side
+    // (the client does not trust the node either; either way, no call).
+    let channel = forged
+        .endpoint(&node.peer_addr, &node_name())
+        .unwrap()
+        .connect_lazy();
+    let result = propose(channel, vec![set_admin("u2")]).await;
+    assert!(
+        refused_at_transport(code(result.clone())),
+        "Propose with another CA's certificate: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn peer_port_refuses_a_certificate_that_names_no_member() {
+    let node = Node::with_payments(|_| {}).await;
+    let buyer = node.buyer("mallory").await;
+    for identity in [
+        Identity::Node(2),
+        Identity::Auth,
+        Identity::Gateway,
+        Identity::Payment,
+        Identity::Operator,
+    ] {
+        let channel = mutual(&node.certs, identity, &node.peer_addr, &node_name());
+        let result = propose(channel.clone(), vec![set_admin(&buyer.id)]).await;
+        assert_eq!(
+            code(result),
+            Code::PermissionDenied,
+            "Propose as {identity}"
+        );
+        let result = RaftServiceClient::new(channel)
+            .change_membership(ChangeMembershipRequest {
+                add: true,
+                node_id: 7,
+                addr: "192.0.2.7:50071".into(),
+            })
+            .await;
+        assert_eq!(
+            code(result),
+            Code::PermissionDenied,
+            "ChangeMembership as {identity}"
+        );
+    }
+    let created = buyer
+        .create_show("mine", "Mine", 10, 100, common::FAR_FUTURE_MS)
+        .await;
+    assert_eq!(
+        code(created),
+        Code::PermissionDenied,
+        "the buyer stayed an ordinary account"
+    );
+    let status = node.admin().await.status().await.unwrap();
+    assert_eq!(status.nodes.len(), 1, "no node was added: {status:?}");
+
+    // The operator may read a node's metrics, and nothing more.
+    let operator = mutual(
+        &node.certs,
+        Identity::Operator,
+        &node.peer_addr,
+        &node_name(),
+    );
+    RaftServiceClient::new(operator)
+        .node_metrics(NodeMetricsRequest { with_digest: false })
+        .await
+        .expect("the operator reads metrics");
+    let gateway = mutual(
+        &node.certs,
+        Identity::Gateway,
+        &node.peer_addr,
+        &node_name(),
+    );
+    let result = RaftServiceClient::new(gateway)
+        .node_metrics(NodeMetricsRequest { with_digest: true })
+        .await;
+    assert_eq!(code(result), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn account_api_refuses_every_certificate_but_the_auth_services() {
+    let node = Node::start().await;
+    for identity in [Identity::Node(1), Identity::Gateway, Identity::Operator] {
+        let channel = mutual(&node.certs, identity, &node.peer_addr, &node_name());
+        let result = AccountServiceClient::new(channel.clone())
+            .list_accounts(ListAccountsRequest {})
+            .await;
+        assert_eq!(
+            code(result),
+            Code::PermissionDenied,
+            "ListAccounts as {identity}"
+        );
+        let result = AccountServiceClient::new(channel)
+            .apply(ApplyRequest {
+                request: set_admin("u2"),
+            })
+            .await;
+        assert_eq!(code(result), Code::PermissionDenied, "Apply as {identity}");
+    }
+    // The auth service's certificate gets past TLS; without its service
+    // token the call is still refused, by the token check.
+    let auth = mutual(&node.certs, Identity::Auth, &node.peer_addr, &node_name());
+    let result = AccountServiceClient::new(auth)
+        .list_accounts(ListAccountsRequest {})
+        .await;
+    assert_eq!(code(result), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn client_port_serves_no_internal_service() {
+    let node = Node::start().await;
+    let public = Endpoint::from_shared(format!("http://{}", node.addr))
+        .unwrap()
+        .connect_lazy();
+    assert_eq!(
+        code(propose(public.clone(), vec![set_admin("u2")]).await),
+        Code::Unimplemented
+    );
+    let result = RaftServiceClient::new(public.clone())
+        .change_membership(ChangeMembershipRequest {
+            add: true,
+            node_id: 7,
+            addr: "192.0.2.7:50071".into(),
+        })
+        .await;
+    assert_eq!(code(result), Code::Unimplemented);
+    let result = RaftServiceClient::new(public.clone())
+        .node_metrics(NodeMetricsRequest { with_digest: true })
+        .await;
+    assert_eq!(code(result), Code::Unimplemented);
+    let result = AccountServiceClient::new(public.clone())
+        .list_accounts(ListAccountsRequest {})
+        .await;
+    assert_eq!(code(result), Code::Unimplemented);
+
+    // Reflection names the public services only.
+    let services = common::reflected_services(public).await;
+    assert!(
+        services.iter().any(|s| s == "boxoffice.v1.BookingService"),
+        "{services:?}"
+    );
+    let internal: Vec<&String> = services
+        .iter()
+        .filter(|s| s.contains("internal") || s.contains("Payment") || s.contains("Auth"))
+        .collect();
+    assert!(internal.is_empty(), "reflection lists {internal:?}");
+}
+
+#[tokio::test]
+async fn payment_refund_void_and_list_answer_booking_nodes_only() {
+    let node = Node::with_payments(|_| {}).await;
+    node.admin()
+        .await
+        .create_show("gala", "Gala", 10, 2_500, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let buyer = node.buyer("eve").await;
+    let booking = buyer
+        .book_and_pay("eve-1", "gala", &[1], Some(&card(GOOD_CARD)))
+        .await
+        .expect("paid booking");
+    assert!(!booking.transaction_id.is_empty(), "{booking:?}");
+    let payment = node.payment();
+    let refund = || RefundRequest {
+        transaction_id: booking.transaction_id.clone(),
+    };
+    let void = || VoidRequest {
+        idempotency_key: booking.order_id.clone(),
+    };
+    let list = || ListTransactionsRequest {
+        user_id: buyer.id.clone(),
+    };
+    for identity in [Identity::Auth, Identity::Gateway, Identity::Operator] {
+        let mut client = payment.client_as(identity);
+        assert_eq!(
+            code(client.refund(refund()).await),
+            Code::PermissionDenied,
+            "Refund as {identity}"
+        );
+        assert_eq!(
+            code(client.void(void()).await),
+            Code::PermissionDenied,
+            "Void as {identity}"
+        );
+    }
+    for identity in [Identity::Auth, Identity::Gateway] {
+        let result = payment.client_as(identity).list_transactions(list()).await;
+        assert_eq!(code(result), Code::PermissionDenied, "List as {identity}");
+    }
+    let ledger = payment.ledger(&[buyer.id.clone()]).await;
+    assert_eq!(ledger.len(), 1, "the operator audits the ledger");
+    assert_eq!(
+        ledger[0].status,
+        boxoffice_proto::v1::TransactionStatus::Succeeded as i32,
+        "the charge stands: {ledger:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_cannot_refund_their_own_charge_directly() {
+    let node = Node::with_payments(|_| {}).await;
+    node.admin()
+        .await
+        .create_show("gala", "Gala", 10, 2_500, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let buyer = node.buyer("eve").await;
+    let booking = buyer
+        .book_and_pay("eve-1", "gala", &[1], Some(&card(GOOD_CARD)))
+        .await
+        .expect("paid booking");
+    let refund = RefundRequest {
+        transaction_id: booking.transaction_id.clone(),
+    };
+    // The port an end user can reach: the v1 API is not there.
+    let public = Endpoint::from_shared(format!("http://{}", node.payment().addr))
+        .unwrap()
+        .connect_lazy();
+    let result = PaymentServiceClient::new(public)
+        .refund(refund.clone())
+        .await;
+    assert_eq!(code(result), Code::Unimplemented);
+    // The peer port without a certificate: no handshake.
+    let plaintext = Endpoint::from_shared(format!("http://{}", node.payment().peer_addr))
+        .unwrap()
+        .connect_lazy();
+    let result = PaymentServiceClient::new(plaintext)
+        .refund(refund)
+        .await
+        .map(drop);
+    assert!(refused_at_transport(code(result.clone())), "{result:?}");
+    let ledger = node.payment().ledger(&[buyer.id.clone()]).await;
+    assert_eq!(
+        ledger[0].status,
+        boxoffice_proto::v1::TransactionStatus::Succeeded as i32,
+        "still charged: {ledger:?}"
+    );
+}
