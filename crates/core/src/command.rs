@@ -58,7 +58,8 @@ impl Request {
     }
 
     /// Whether [`State::apply`](crate::State::apply) records this request's
-    /// outcome for dedup: every request but the system's `Confirm`.
+    /// outcome for dedup, if it succeeds (rejections never are): every
+    /// request but the system's `Confirm`.
     ///
     /// The checkout confirms each paid booking once, as a trusted request,
     /// and a confirmation is idempotent by the state alone: confirming a
@@ -535,8 +536,8 @@ pub enum Rejection {
         /// The lowest taken seat above the new count.
         seat: SeatNo,
     },
-    /// The request id was first used, within the dedup window, for a different command
-    /// or by a different caller.
+    /// The request id was first used by the same sender, within the dedup
+    /// window, for a different command.
     #[error("request id {0} was already used for a different request")]
     RequestIdReused(RequestId),
     /// The (normalised) email address is already registered to an account.

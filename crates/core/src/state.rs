@@ -499,25 +499,39 @@ impl State {
     ///    system's namespace ([`SYSTEM_REQUEST_PREFIX`](crate::SYSTEM_REQUEST_PREFIX)),
     ///    is rejected as `Invalid`; nothing changes and nothing is recorded,
     ///    since it cannot serve as a dedup key.
-    /// 3. If the request id was recorded less than [`DEDUP_TTL_MS`] ago, the
-    ///    recorded outcome is returned (or `RequestIdReused` if the command or
-    ///    the caller's user differs) and nothing changes, not even the clock.
-    ///    This holds even if the caller's token has since been revoked: the
-    ///    retry changes nothing and learns only what the first attempt was
-    ///    told, and a `RevokeSessions` or `ChangePassword` retried after it
-    ///    took effect must still get its own outcome.
-    /// 4. If the request has a [`Caller`], it is authenticated
+    /// 3. If the request has a [`Caller`], it is authenticated
     ///    ([`State::authorize`]); failing that it is refused as
-    ///    `Unauthenticated` and, like a malformed request id, nothing changes
-    ///    and nothing is recorded, so that the client can log in again and
-    ///    retry under the same id.
+    ///    `Unauthenticated`, nothing changes and nothing is recorded (so
+    ///    that the client can log in again and retry under the same id),
+    ///    and nothing is looked up: a revoked session can neither occupy a
+    ///    request id nor learn what was recorded under one. The one
+    ///    exception is the retry of the very request that ended the
+    ///    caller's session (its own `RevokeSessions` or `ChangePassword`,
+    ///    recorded with the token version one past the caller's): it gets
+    ///    its first outcome, since a logout retried after it took effect
+    ///    must still succeed, and it learns only what it was told.
+    /// 4. Request ids are scoped by sender: each user's ids, and the trusted
+    ///    requests' ids, are a namespace of their own. If the id was
+    ///    recorded in the sender's scope less than [`DEDUP_TTL_MS`] ago, the
+    ///    recorded outcome is returned (or `RequestIdReused` if the command
+    ///    differs) and nothing changes, not even the clock.
     /// 5. Otherwise the clock advances, stale dedup records are pruned (at
     ///    most a small batch per call), the caller's permission is checked
     ///    ([`Command::check_permission`]; a request without a caller is
     ///    trusted and may do anything), the command is validated and
-    ///    executed, and its outcome, rejection or not, is recorded for dedup
-    ///    unless the request is idempotent by the state itself
-    ///    ([`Request::remembered`]).
+    ///    executed, and a successful outcome is recorded for dedup unless
+    ///    the request is idempotent by the state itself
+    ///    ([`Request::remembered`]). A rejection is not recorded: a retry
+    ///    of a rejected request is judged afresh (the seat it wanted may
+    ///    have been freed since), and refused requests cost no memory.
+    ///
+    /// No step of the checkout saga relies on a recorded rejection: each
+    /// runs under its own id derived from the order, and each is refused
+    /// afresh exactly as it was the first time, because what refused it
+    /// cannot be undone (a booking that is no longer held never is again,
+    /// a settled payment never becomes pending again, and a refund is
+    /// recorded only for a charge that is due for one, which stays its
+    /// charge); so no rejection is kept.
     ///
     /// Rejections never change the users, shows or bookings: every check is
     /// made before anything is mutated. In particular, confirming a hold
@@ -526,21 +540,25 @@ impl State {
     pub fn apply(&mut self, at: Timestamp, request: &Request) -> Outcome {
         let now = self.now.max(at);
         request.check_request_id()?;
-        let caller = request.caller.as_ref().map(|caller| &caller.user);
-        let key = RequestKey::of(&request.request_id);
-        if let Some(record) = self.dedup.get(&key)
-            && !dedup_stale(record.at, now)
-        {
-            return if record.fingerprint == fingerprint(caller, &request.command) {
-                record
-                    .outcome
-                    .outcome(record.at, |id| self.bookings.get(id))
-            } else {
-                Err(Rejection::RequestIdReused(request.request_id.clone()))
-            };
+        let scope = request.caller.as_ref().map(|caller| &caller.user);
+        let key = RequestKey::of(scope, &request.request_id);
+        let account = match &request.caller {
+            Some(caller) => match self.authorize(caller) {
+                Ok(account) => Some(account),
+                Err(refused) => {
+                    return self
+                        .retry_of_session_end(caller, &key, &request.command, now)
+                        .unwrap_or(Err(refused));
+                }
+            },
+            None => None,
+        };
+        if let Some(outcome) = self.recorded(&key, &request.command, now) {
+            return outcome
+                .unwrap_or_else(|()| Err(Rejection::RequestIdReused(request.request_id.clone())));
         }
-        let permission = match &request.caller {
-            Some(caller) => request.command.check_permission(self.authorize(caller)?),
+        let permission = match account {
+            Some(account) => request.command.check_permission(account),
             None => Ok(()),
         };
         self.now = now;
@@ -548,10 +566,62 @@ impl State {
         let outcome = permission
             .and_then(|()| request.command.validate())
             .and_then(|()| self.execute(&request.command));
-        if request.remembered() {
-            self.remember(key, fingerprint(caller, &request.command), &outcome);
+        if let Ok(effect) = &outcome
+            && request.remembered()
+        {
+            self.remember(key, fingerprint(&request.command), effect);
         }
         outcome
+    }
+
+    /// The outcome recorded under `key` within the dedup window at `now`,
+    /// if there is one: `Ok` with it if `command` is the recorded one,
+    /// `Err` if the id was used for another command.
+    fn recorded(
+        &self,
+        key: &RequestKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Option<Result<Outcome, ()>> {
+        let record = self
+            .dedup
+            .get(key)
+            .filter(|record| !dedup_stale(record.at, now))?;
+        Some(if record.fingerprint == fingerprint(command) {
+            Ok(record
+                .outcome
+                .outcome(record.at, |id| self.bookings.get(id)))
+        } else {
+            Err(())
+        })
+    }
+
+    /// For a `caller` that failed authentication: the first outcome of
+    /// `command` under `key` if it is the retry of the request that ended
+    /// the caller's session (see rule 3 of [`State::apply`]), else `None`.
+    fn retry_of_session_end(
+        &self,
+        caller: &Caller,
+        key: &RequestKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Option<Outcome> {
+        let own = match command {
+            Command::RevokeSessions { user } | Command::ChangePassword { user, .. } => {
+                *user == caller.user
+            }
+            _ => false,
+        };
+        if !own {
+            return None;
+        }
+        let outcome = self.recorded(key, command, now)?.ok()?;
+        let ended = caller.token_version.checked_add(1);
+        let ends_this_session = matches!(
+            &outcome,
+            Ok(Effect::User(user)) if user.id == caller.user && Some(user.token_version) == ended
+        );
+        ends_this_session.then_some(outcome)
     }
 
     /// Authenticates `caller`: the account must exist and the token version
@@ -1376,16 +1446,16 @@ impl State {
             .prune(DEDUP_PRUNE_BATCH, |at| dedup_stale(at, now));
     }
 
-    /// Records the outcome of a newly applied request at the current time.
+    /// Records the effect of a newly applied request at the current time.
     ///
     /// A stale record under the same key that the pruner had not reached
     /// yet is replaced (with the older records before it).
-    fn remember(&mut self, key: RequestKey, fingerprint: u64, outcome: &Outcome) {
+    fn remember(&mut self, key: RequestKey, fingerprint: u64, effect: &Effect) {
         let record = DedupRecord {
             key,
             at: self.now,
             fingerprint,
-            outcome: Recorded::of(outcome, self.now, |id| self.bookings.get(id)),
+            outcome: Recorded::of(effect, self.now, |id| self.bookings.get(id)),
         };
         self.dedup.insert(record);
     }
@@ -1684,13 +1754,17 @@ impl State {
         })?;
         let mut records: Vec<(RequestId, LegacyDedupRecord)> = legacy.dedup.into_iter().collect();
         records.sort_by(|(a_id, a), (b_id, b)| (a.at, a_id).cmp(&(b.at, b_id)));
+        // Rejections are no longer recorded: those records are dropped.
         let records = records
             .into_iter()
-            .map(|(id, record)| DedupRecord {
-                key: RequestKey::of(&id),
-                at: record.at,
-                fingerprint: fingerprint(record.caller.as_ref(), &record.command),
-                outcome: Recorded::of(&record.outcome, record.at, |id| state.bookings.get(id)),
+            .filter_map(|(id, record)| {
+                let effect = record.outcome.ok()?;
+                Some(DedupRecord {
+                    key: RequestKey::of(record.caller.as_ref(), &id),
+                    at: record.at,
+                    fingerprint: fingerprint(&record.command),
+                    outcome: Recorded::of(&effect, record.at, |id| state.bookings.get(id)),
+                })
             })
             .collect();
         state.dedup = DedupWindow::from_records(records)?;

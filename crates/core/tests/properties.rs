@@ -11,8 +11,10 @@
 //! earlier request ids. Each step is sent by the system, its own customer,
 //! the administrator, some other account, or a revoked session. After every
 //! step the state must pass `check_invariants`, agree exactly with the
-//! model, and give each retry its first outcome without changing (the
-//! system's confirmations, which are not recorded, are applied afresh).
+//! model, and give each retry of a success its first outcome without
+//! changing (rejections and the system's confirmations, which are not
+//! recorded, are judged afresh, and a revoked session is refused every
+//! recorded outcome but that of the logout that ended it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -635,6 +637,22 @@ impl Model {
         }
     }
 
+    /// Whether `caller` (if any) has a current session.
+    fn authentic(&self, caller: Option<&Caller>) -> bool {
+        caller.is_none_or(|caller| {
+            self.users.get(&caller.user).map(|user| user.token_version)
+                == Some(caller.token_version)
+        })
+    }
+
+    /// `user` with a current session.
+    fn current(&self, user: UserId) -> Caller {
+        Caller {
+            token_version: self.users[&user].token_version,
+            user,
+        }
+    }
+
     /// The caller `who` stands for when sending `op`.
     fn caller(&self, who: &Who, op: &Op) -> Option<Caller> {
         let owner = match op {
@@ -734,6 +752,17 @@ fn wrong_status(booking: &Booking, expected: &str) -> Rejection {
         status: booking.status.to_string(),
         expected: expected.into(),
     }
+}
+
+/// Whether `request`, answered with `outcome`, is the logout that ended
+/// its caller's session.
+fn ended_its_session(request: &Request, outcome: &Outcome) -> bool {
+    let (Some(caller), Command::RevokeSessions { user }) = (&request.caller, &request.command)
+    else {
+        return false;
+    };
+    *user == caller.user
+        && matches!(outcome, Ok(Effect::User(u)) if u.token_version == caller.token_version + 1)
 }
 
 /// Equal outcomes, except that the messages of `Invalid`, `Unauthenticated`
@@ -871,8 +900,7 @@ fn round_trip(state: &State) -> Result<State, TestCaseError> {
 struct Sent {
     request: Request,
     outcome: Outcome,
-    /// False for requests refused as `Unauthenticated`, which leave no
-    /// trace, and for those [`Request::remembered`] leaves out.
+    /// True for successes, except those [`Request::remembered`] leaves out.
     recorded: bool,
 }
 
@@ -939,7 +967,8 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
         let time = Timestamp(at);
         match op {
             Op::Retry(choice) => {
-                let sent = &history[choice.position(history.len())];
+                let index = choice.position(history.len());
+                let sent = &history[index];
                 let mut request = sent.request.clone();
                 if let Command::Hold { order, .. } = &mut request.command {
                     // The edge draws a new order id for every attempt.
@@ -947,9 +976,18 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                 }
                 let before = state.clone();
                 let outcome = state.apply(time, &request);
-                if !request.remembered() {
-                    // The system's confirmation is idempotent by the state:
-                    // a retry is applied afresh, like any new request.
+                // A revoked session gets a recorded outcome only for the
+                // logout that ended it.
+                let replayed = sent.recorded
+                    && (model.authentic(request.caller.as_ref())
+                        || ended_its_session(&sent.request, &sent.outcome));
+                if replayed {
+                    prop_assert_eq!(&outcome, &sent.outcome, "retry of {:?}", sent.request);
+                    prop_assert_eq!(&state, &before, "a retry changed the state");
+                } else {
+                    // Not recorded (a rejection, or the system's
+                    // confirmation), or refused to a stale session: judged
+                    // afresh, like any new request.
                     let predicted = model.apply(time, request.caller.as_ref(), &request.command);
                     prop_assert!(
                         same_outcome(&outcome, &predicted),
@@ -958,29 +996,30 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                         outcome,
                         predicted
                     );
-                    check_against_model(&state, &model)?;
-                    continue;
+                    if matches!(outcome, Err(Rejection::Unauthenticated(_))) {
+                        prop_assert_eq!(&state, &before, "an unauthenticated retry left a trace");
+                    }
+                    let recorded = outcome.is_ok() && request.remembered();
+                    if recorded {
+                        history[index] = Sent {
+                            request,
+                            outcome,
+                            recorded,
+                        };
+                    }
                 }
-                if sent.recorded {
-                    // Even if the caller's token has been revoked since.
-                    prop_assert_eq!(&outcome, &sent.outcome, "retry of {:?}", sent.request);
-                } else {
-                    // Judged afresh; a stale token stays stale.
-                    prop_assert!(
-                        matches!(outcome, Err(Rejection::Unauthenticated(_))),
-                        "retry of {:?} gave {:?}",
-                        sent.request,
-                        outcome
-                    );
-                }
-                prop_assert_eq!(&state, &before, "a retry changed the state");
             }
             Op::Reuse(choice) => {
                 let recorded: Vec<&Sent> = history.iter().filter(|sent| sent.recorded).collect();
                 let request = &recorded[choice.position(recorded.len())].request;
+                // The same sender, with a current session, under the same id.
+                let caller = request
+                    .caller
+                    .as_ref()
+                    .map(|caller| model.current(caller.user.clone()));
                 let other = Request {
                     request_id: request.request_id.clone(),
-                    caller: None,
+                    caller,
                     command: Command::Release {
                         booking: BookingId(u64::MAX),
                     },
@@ -1008,8 +1047,7 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                     outcome,
                     predicted
                 );
-                let recorded =
-                    !matches!(outcome, Err(Rejection::Unauthenticated(_))) && request.remembered();
+                let recorded = outcome.is_ok() && request.remembered();
                 if matches!(outcome, Err(Rejection::Unauthenticated(_))) {
                     prop_assert_eq!(&state, &before, "an unauthenticated request left a trace");
                 }
