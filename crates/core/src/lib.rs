@@ -155,8 +155,9 @@
 //! - Hence no seat belongs to two active bookings.
 //! - Each show's `held` and `booked` counters equal a scan of its seats, and
 //!   `held + booked <= seat_count`.
-//! - The per-user booking index, the hold-expiry index and the unsettled
-//!   index agree exactly with the bookings.
+//! - The per-user booking index, the hold-expiry index, the unsettled
+//!   index and the active-seat index (each user's seats in active bookings
+//!   by show, and held over all shows) agree exactly with the bookings.
 //! - A booking's payment fits its status: a hold's is pending; a confirmed
 //!   booking is charged or free; a released one is pending, not charged,
 //!   refund due or refunded; a cancelled one is free, refund due or

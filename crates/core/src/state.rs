@@ -15,6 +15,7 @@ use crate::ids::{
     BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, OrderId, RequestId, SeatNo, ShowId, Timestamp,
     TransactionId, UserId,
 };
+use active::ActiveSeats;
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
 pub use seats::SeatMap;
 use stored::Bookings;
@@ -451,8 +452,8 @@ pub struct Totals {
 ///
 /// It serializes as the Raft snapshot. Only the primary data is written
 /// (clock, booking and user counters, shows, bookings, users, dedup
-/// records); the booking-by-user, expiry, email, administrator and
-/// dedup-time indexes are rebuilt on deserialization, which then runs
+/// records); the booking-by-user, expiry, unsettled, active-seat, email,
+/// administrator and dedup-time indexes are rebuilt on deserialization, which then runs
 /// [`State::check_invariants`] and refuses an inconsistent snapshot. A
 /// round trip gives an equal state.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -471,6 +472,8 @@ pub struct State {
     hold_expiry: ExpiryIndex,
     /// Index: bookings whose payment the system must still settle ([`Booking::is_unsettled`]).
     unsettled: BTreeSet<BookingId>,
+    /// Index: each user's seats in active bookings, by show, and held.
+    active: ActiveSeats,
     /// Requests applied within the dedup window, oldest first.
     dedup: DedupWindow,
     /// Highest user number issued so far (0 before the first); user `n` has id `u{n}`.
@@ -752,6 +755,16 @@ impl State {
         self.hold_expiry.first().map(|&(expires_at, _)| expires_at)
     }
 
+    /// Seats `user` has in active (held or confirmed) bookings of `show`.
+    pub fn active_seats(&self, user: &UserId, show: &ShowId) -> u32 {
+        self.active.in_show(user, show)
+    }
+
+    /// Seats `user` holds, awaiting payment, over all shows.
+    pub fn held_seats(&self, user: &UserId) -> u32 {
+        self.active.held(user)
+    }
+
     /// Full consistency check of seats, bookings, counters and indexes.
     ///
     /// Returns a description of the first violation found. It checks that
@@ -763,8 +776,8 @@ impl State {
     /// account is stored under its id, has an issued id (`u1` to the user
     /// counter), a normalised valid email, a well-formed password hash and a
     /// creation time not after the clock; that no two accounts share an
-    /// email; and that the booking-by-user, expiry, email, administrator and
-    /// dedup indexes match the data they index.
+    /// email; and that the booking-by-user, expiry, unsettled, active-seat,
+    /// email, administrator and dedup indexes match the data they index.
     pub fn check_invariants(&self) -> Result<(), String> {
         for (key, user) in &self.users {
             self.check_user(key, user)?;
@@ -801,6 +814,9 @@ impl State {
         }
         if build_unsettled_index(self.bookings.iter()) != self.unsettled {
             return Err("unsettled index does not match the bookings".to_owned());
+        }
+        if ActiveSeats::of(self.bookings.iter()) != self.active {
+            return Err("active-seat index does not match the bookings".to_owned());
         }
         self.dedup.check()
     }
@@ -1196,7 +1212,7 @@ impl State {
             });
         }
         if capped {
-            let already = active_seats(&self.by_user, &self.bookings, user, show_id);
+            let already = self.active.in_show(user, show_id);
             let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
             if already.saturating_add(wanted) > max_seats_per_user {
                 return Err(Rejection::SeatLimit {
@@ -1288,6 +1304,7 @@ impl State {
             }
         }
         self.hold_expiry.remove(&(expires_at, id));
+        self.active.confirm(&booking);
         Ok(Effect::Booking(booking))
     }
 
@@ -1398,6 +1415,7 @@ impl State {
     /// Moves an active `booking` to a final `status`, freeing its seats and
     /// unindexing its hold; returns it as it now is.
     fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
+        self.active.remove(&booking);
         if let Some(key) = booking.expiry_key() {
             self.hold_expiry.remove(&key);
         }
@@ -1428,8 +1446,9 @@ impl State {
         }
     }
 
-    /// Adds a new booking to the user and expiry indexes.
+    /// Adds a new booking to the user, expiry and active-seat indexes.
     fn index_booking(&mut self, booking: &Booking) {
+        self.active.add(booking);
         self.by_user
             .entry(booking.user.clone())
             .or_default()
@@ -1479,6 +1498,7 @@ impl State {
         }
         let (by_user, hold_expiry) = build_booking_indexes(bookings.iter());
         let unsettled = build_unsettled_index(bookings.iter());
+        let active = ActiveSeats::of(bookings.iter());
         let by_email = build_email_index(&users)?;
         let state = State {
             now: snapshot.now,
@@ -1488,6 +1508,7 @@ impl State {
             by_user,
             hold_expiry,
             unsettled,
+            active,
             dedup: DedupWindow::from_records(snapshot.dedup)?,
             last_user_id: snapshot.last_user_id,
             admins: build_admin_index(&users),
@@ -1561,19 +1582,6 @@ struct Reservation<'a> {
     user: &'a UserId,
     /// The per-customer cap (0: none).
     max_seats_per_user: u32,
-}
-
-/// Seats `user` has in active (held or confirmed) bookings of `show`.
-///
-/// Looks only at the user's own bookings, through the per-user index.
-fn active_seats(by_user: &UserIndex, bookings: &Bookings, user: &UserId, show: &ShowId) -> u32 {
-    by_user
-        .get(user)
-        .into_iter()
-        .flatten()
-        .fold(0u32, |total, id| {
-            total.saturating_add(bookings.active_seats_in(*id, show))
-        })
 }
 
 /// The id of the `number`th account.
@@ -1775,6 +1783,7 @@ impl State {
     }
 }
 
+mod active;
 mod dedup;
 mod seats;
 mod stored;

@@ -830,6 +830,28 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
             .collect();
         prop_assert_eq!(actual, expected);
     }
+    // The active-seat index agrees with a recount of the model's bookings.
+    for user in USERS.into_iter().chain([ADMIN]).map(UserId::from) {
+        let mine = || model.bookings.values().filter(|b| b.user == user);
+        let held: usize = mine()
+            .filter(|b| matches!(b.status, BookingStatus::Held { .. }))
+            .map(|b| b.seats.len())
+            .sum();
+        prop_assert_eq!(state.held_seats(&user) as usize, held, "held by {}", user);
+        for show in model.shows.keys() {
+            let active: usize = mine()
+                .filter(|b| b.show == *show && b.status.is_active())
+                .map(|b| b.seats.len())
+                .sum();
+            prop_assert_eq!(
+                state.active_seats(&user, show) as usize,
+                active,
+                "{} in {}",
+                user,
+                show
+            );
+        }
+    }
     let next_expiry = model
         .bookings
         .values()

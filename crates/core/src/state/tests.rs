@@ -1581,6 +1581,12 @@ fn check_invariants_detects_corruption() {
     bad.dedup.forget_index();
     assert!(bad.check_invariants().is_err());
 
+    let mut bad = f.state.clone();
+    if let Some(booking) = bad.bookings.get(id) {
+        bad.active.confirm(&booking);
+    }
+    assert!(bad.check_invariants().is_err(), "held count off");
+
     let ann = f.register("ann@example.com", true);
     assert_eq!(f.state.check_invariants(), Ok(()));
 
@@ -2024,6 +2030,52 @@ fn a_logout_retried_with_the_token_it_ended_gets_its_first_outcome() {
 }
 
 // ----- Seat limit -----
+
+#[test]
+fn the_active_seat_index_follows_every_transition() {
+    let mut f = Fixture::new();
+    f.ok(create("s2", 8));
+    let alice = UserId::from("alice");
+    let counts = |f: &Fixture| {
+        (
+            f.state.active_seats(&alice, &"s1".into()),
+            f.state.active_seats(&alice, &"s2".into()),
+            f.state.held_seats(&alice),
+        )
+    };
+    let paid = f.hold(&[1, 2], "alice");
+    let other = f.booking(hold("s2", &[1, 2, 3], "alice", TTL)).id;
+    f.book(&[3], "alice");
+    assert_eq!(counts(&f), (3, 3, 5));
+    f.ok(confirm(paid));
+    assert_eq!(counts(&f), (3, 3, 3));
+    f.ok(release(other));
+    assert_eq!(counts(&f), (3, 0, 0));
+    let expiring = f.booking(hold("s2", &[4], "alice", 10)).id;
+    assert_eq!(counts(&f), (3, 1, 1));
+    f.at = Timestamp(f.at.0 + 10);
+    f.ok(Command::ExpireHolds);
+    assert_eq!(
+        f.status(expiring),
+        BookingStatus::Released {
+            at: f.at,
+            expired: true
+        }
+    );
+    assert_eq!(counts(&f), (3, 0, 0));
+    let abandoned = f.hold(&[5], "alice");
+    f.ok(cancel(abandoned, "alice"));
+    f.ok(cancel(paid, "alice"));
+    f.ok(Command::RecordRefund { booking: paid });
+    f.ok(resize("s1", 4));
+    assert_eq!(counts(&f), (1, 0, 0));
+    // Restored from a snapshot, it is rebuilt the same.
+    let restored = State::from_snapshot_bytes(&f.state.to_snapshot().expect("writes"));
+    assert_eq!(
+        restored.as_ref().map(|state| &state.active),
+        Ok(&f.state.active)
+    );
+}
 
 #[test]
 fn seat_limit_counts_active_bookings_of_the_show() {
