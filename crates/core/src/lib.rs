@@ -75,6 +75,14 @@
 //! Shows may also cap the seats one customer buys: `Hold` and `Book` carry
 //! `max_seats_per_user`, and the customer's seats in active bookings of the
 //! show plus the new ones must not exceed it ([`Rejection::SeatLimit`]).
+//! A `Hold` also carries [`HoldLimits`] against hoarding: seats held at
+//! once over all shows ([`Rejection::HeldSeatLimit`]), holds started per
+//! rolling hour ([`Rejection::HoldRateLimit`]), and a cool-down before a
+//! customer whose hold expired unpaid may hold those seats again
+//! ([`Rejection::HoldCooldown`]); the last two say when to retry
+//! ([`Rejection::retry_after_ms`]). They are checked against the bookings,
+//! so they keep no state of their own. Administrators are exempt from all
+//! of these caps.
 //!
 //! # Checkout and money
 //!

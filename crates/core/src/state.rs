@@ -8,12 +8,12 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::command::{
-    Caller, Command, Effect, Outcome, Rejection, Request, check_password_hash, normalize_email,
-    normalize_title,
+    Caller, Command, Effect, HoldLimits, Outcome, Rejection, Request, check_password_hash,
+    normalize_email, normalize_title,
 };
 use crate::ids::{
-    BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, OrderId, RequestId, SeatNo, ShowId, Timestamp,
-    TransactionId, UserId,
+    BookingId, DEDUP_TTL_MS, HOLD_RATE_WINDOW_MS, MAX_HOLD_TTL_MS, MAX_SEATS_PER_SHOW, OrderId,
+    RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId,
 };
 use active::ActiveSeats;
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
@@ -968,6 +968,7 @@ impl State {
                 user,
                 ttl_ms,
                 max_seats_per_user,
+                limits,
             } => {
                 let expires_at = self.now.saturating_add_ms(*ttl_ms);
                 let status = BookingStatus::Held { expires_at };
@@ -976,6 +977,7 @@ impl State {
                     seats,
                     user,
                     max_seats_per_user: *max_seats_per_user,
+                    limits: Some(limits),
                 };
                 self.reserve(request, status, Some(order))
             }
@@ -991,6 +993,7 @@ impl State {
                     seats,
                     user,
                     max_seats_per_user: *max_seats_per_user,
+                    limits: None,
                 };
                 self.reserve(request, status, None)
             }
@@ -1178,8 +1181,9 @@ impl State {
     /// `Hold` and `Book`: creates a booking with `status` over `seats`, all or none.
     ///
     /// A non-zero `max_seats_per_user` caps the seats `user` may have in
-    /// active bookings of the show, these included. Administrators (box
-    /// office staff selling at the counter) are exempt.
+    /// active bookings of the show, these included; a hold is checked
+    /// against its [`HoldLimits`] too ([`State::check_hold_limits`]).
+    /// Administrators (box office staff selling at the counter) are exempt.
     fn reserve(
         &mut self,
         request: Reservation<'_>,
@@ -1191,9 +1195,11 @@ impl State {
             seats,
             user,
             max_seats_per_user,
+            limits,
         } = request;
         let now = self.now;
-        let capped = max_seats_per_user > 0 && !self.user(user).is_some_and(|u| u.admin);
+        let exempt = self.user(user).is_some_and(|u| u.admin);
+        let capped = max_seats_per_user > 0 && !exempt;
         let show = self
             .shows
             .get_mut(show_id)
@@ -1222,6 +1228,13 @@ impl State {
                 });
             }
         }
+        if let Some(limits) = limits.filter(|_| !exempt) {
+            self.check_hold_limits(limits, show_id, &seats, user)?;
+        }
+        let show = self
+            .shows
+            .get_mut(show_id)
+            .ok_or_else(|| Rejection::ShowNotFound(show_id.clone()))?;
         for &no in &seats {
             match show.seat(no) {
                 Some(Seat::Held(_)) => return Err(Rejection::SeatHeld { seat: no }),
@@ -1265,6 +1278,98 @@ impl State {
         }
         self.index_booking(&booking);
         Ok(Effect::Booking(booking))
+    }
+
+    /// Checks a hold of `seats` (sorted) of `show` for `user` against `limits`:
+    /// the seats held at once, the holds started in the last hour, and the
+    /// cool-down after the user's own holds that expired unpaid.
+    ///
+    /// The last two read the user's bookings newest first, only as far back
+    /// as they can matter (an hour; the cool-down plus the longest hold), so
+    /// they cost the user's recent bookings, not the whole history, and
+    /// need no state of their own.
+    fn check_hold_limits(
+        &self,
+        limits: &HoldLimits,
+        show: &ShowId,
+        seats: &[SeatNo],
+        user: &UserId,
+    ) -> Result<(), Rejection> {
+        let now = self.now;
+        let held = self.active.held(user);
+        let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+        if limits.max_held_seats > 0 && held.saturating_add(wanted) > limits.max_held_seats {
+            return Err(Rejection::HeldSeatLimit {
+                limit: limits.max_held_seats,
+                held,
+            });
+        }
+        let limit = limits.max_holds_per_hour;
+        if limit > 0 {
+            let since = now.saturating_add_ms(-HOLD_RATE_WINDOW_MS);
+            // The `limit`-th newest hold of the window, if there are that many.
+            let oldest_counted = self
+                .recent_bookings(user, since)
+                .filter(|booking| booking.order.is_some())
+                .nth(usize::try_from(limit - 1).unwrap_or(usize::MAX));
+            if let Some(booking) = oldest_counted {
+                let free_at = booking.created_at.saturating_add_ms(HOLD_RATE_WINDOW_MS);
+                return Err(Rejection::HoldRateLimit {
+                    limit,
+                    retry_after_ms: free_at.saturating_ms_since(now),
+                });
+            }
+        }
+        let cooldown = limits.cooldown_ms;
+        if cooldown > 0 {
+            let since = now.saturating_add_ms(-cooldown.saturating_add(MAX_HOLD_TTL_MS));
+            let mut cooling: Option<(SeatNo, Timestamp)> = None;
+            for booking in self.recent_bookings(user, since) {
+                let BookingStatus::Released { at, expired: true } = booking.status else {
+                    continue;
+                };
+                let lapsed = at.min(booking.created_at.saturating_add_ms(MAX_HOLD_TTL_MS));
+                let until = lapsed.saturating_add_ms(cooldown);
+                if booking.show != *show || until <= now {
+                    continue;
+                }
+                if let Some(&seat) = seats
+                    .iter()
+                    .find(|no| booking.seats.binary_search(no).is_ok())
+                {
+                    cooling = Some(match cooling {
+                        Some((low, latest)) => (low.min(seat), latest.max(until)),
+                        None => (seat, until),
+                    });
+                }
+            }
+            if let Some((seat, until)) = cooling {
+                return Err(Rejection::HoldCooldown {
+                    show: show.clone(),
+                    seat,
+                    retry_after_ms: until.saturating_ms_since(now),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `user`'s bookings made after `since`, newest first.
+    ///
+    /// Bookings are listed per user in id order, which is also the order of
+    /// their creation times (the clock never goes back), so the walk stops
+    /// at the first one made at or before `since`.
+    fn recent_bookings<'a>(
+        &'a self,
+        user: &UserId,
+        since: Timestamp,
+    ) -> impl Iterator<Item = Booking> + 'a {
+        self.by_user
+            .get(user)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .rev()
+            .map_while(move |id| self.bookings.get(*id).filter(|b| b.created_at > since))
     }
 
     /// `Confirm`.
@@ -1582,6 +1687,8 @@ struct Reservation<'a> {
     user: &'a UserId,
     /// The per-customer cap (0: none).
     max_seats_per_user: u32,
+    /// For a hold, the limits against hoarding.
+    limits: Option<&'a HoldLimits>,
 }
 
 /// The id of the `number`th account.

@@ -100,6 +100,7 @@ enum Op {
         user: usize,
         ttl_ms: i64,
         cap: u32,
+        limits: HoldLimits,
     },
     Book {
         show: usize,
@@ -161,6 +162,21 @@ fn cap() -> impl Strategy<Value = u32> {
     ]
 }
 
+/// The limits against hoarding: mostly none, else small ones (a cool-down
+/// of up to two minutes, which the mostly short holds run into).
+fn limits() -> impl Strategy<Value = HoldLimits> {
+    prop_oneof![
+        2 => Just(HoldLimits::NONE),
+        1 => (0u32..=6, 0u32..=4, prop_oneof![Just(0i64), 1i64..=120_000]).prop_map(
+            |(max_held_seats, max_holds_per_hour, cooldown_ms)| HoldLimits {
+                max_held_seats,
+                max_holds_per_hour,
+                cooldown_ms,
+            }
+        ),
+    ]
+}
+
 fn who() -> impl Strategy<Value = Who> {
     prop_oneof![
         3 => Just(Who::System),
@@ -173,8 +189,8 @@ fn who() -> impl Strategy<Value = Who> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..2usize, seat_list(), 0..USERS.len(), ttl(), cap())
-            .prop_map(|(show, seats, user, ttl_ms, cap)| Op::Hold { show, seats, user, ttl_ms, cap }),
+        4 => (0..2usize, seat_list(), 0..USERS.len(), ttl(), cap(), limits())
+            .prop_map(|(show, seats, user, ttl_ms, cap, limits)| Op::Hold { show, seats, user, ttl_ms, cap, limits }),
         2 => (0..2usize, seat_list(), 0..USERS.len(), cap())
             .prop_map(|(show, seats, user, cap)| Op::Book { show, seats, user, cap }),
         3 => (pick(), prop::option::weighted(0.8, 0u8..3)).prop_map(|(pick, tx)| Op::Confirm(pick, tx)),
@@ -264,12 +280,13 @@ impl Model {
                 user,
                 ttl_ms,
                 max_seats_per_user,
+                limits,
             } => self.reserve(
                 show,
                 seats,
                 user,
                 *max_seats_per_user,
-                Some((*ttl_ms, order)),
+                Some((*ttl_ms, order, limits)),
             ),
             Command::Book {
                 show,
@@ -480,9 +497,9 @@ impl Model {
         seats: &[SeatNo],
         user: &UserId,
         cap: u32,
-        hold: Option<(i64, &OrderId)>,
+        hold: Option<(i64, &OrderId, &HoldLimits)>,
     ) -> Outcome {
-        let ttl_ms = hold.map(|(ttl, _)| ttl);
+        let ttl_ms = hold.map(|(ttl, _, _)| ttl);
         let distinct: BTreeSet<SeatNo> = seats.iter().copied().collect();
         if seats.is_empty()
             || seats.len() > MAX_SEATS_PER_BOOKING
@@ -493,6 +510,11 @@ impl Model {
         }
         if ttl_ms.is_some_and(|ttl| !(1..=MAX_HOLD_TTL_MS).contains(&ttl)) {
             return Err(Rejection::Invalid("ttl_ms".into()));
+        }
+        if hold
+            .is_some_and(|(_, _, limits)| !(0..=MAX_HOLD_COOLDOWN_MS).contains(&limits.cooldown_ms))
+        {
+            return Err(Rejection::Invalid("cooldown_ms".into()));
         }
         let &(_, price, starts_at, seat_count) = self.shows.get(show).expect("shows exist");
         if starts_at <= self.now {
@@ -505,7 +527,8 @@ impl Model {
                 seat_count,
             });
         }
-        if cap > 0 {
+        let exempt = self.users.get(user).is_some_and(|u| u.admin);
+        if cap > 0 && !exempt {
             let already: usize = self
                 .bookings
                 .values()
@@ -520,6 +543,9 @@ impl Model {
                     already,
                 });
             }
+        }
+        if let Some((_, _, limits)) = hold.filter(|_| !exempt) {
+            self.check_hold_limits(limits, show, &distinct, user)?;
         }
         for &seat in &distinct {
             match self.taken.get(&(show.clone(), seat)) {
@@ -550,7 +576,7 @@ impl Model {
             total_cents: price * i64::try_from(seats.len()).expect("few seats"),
             created_at: self.now,
             status,
-            order: hold.map(|(_, order)| order.clone()),
+            order: hold.map(|(_, order, _)| order.clone()),
             payment: if hold.is_some() {
                 Payment::Pending
             } else {
@@ -559,6 +585,70 @@ impl Model {
         };
         self.bookings.insert(id, booking.clone());
         Ok(Effect::Booking(booking))
+    }
+
+    /// The limits against hoarding, by scanning every booking.
+    fn check_hold_limits(
+        &self,
+        limits: &HoldLimits,
+        show: &ShowId,
+        seats: &BTreeSet<SeatNo>,
+        user: &UserId,
+    ) -> Result<(), Rejection> {
+        let now = self.now.0;
+        let mine: Vec<&Booking> = self.bookings.values().filter(|b| b.user == *user).collect();
+        let held: usize = mine
+            .iter()
+            .filter(|b| matches!(b.status, BookingStatus::Held { .. }))
+            .map(|b| b.seats.len())
+            .sum();
+        let held = u32::try_from(held).expect("few seats");
+        let limit = limits.max_held_seats;
+        if limit > 0 && held + u32::try_from(seats.len()).expect("few") > limit {
+            return Err(Rejection::HeldSeatLimit { limit, held });
+        }
+        let limit = limits.max_holds_per_hour;
+        let mut starts: Vec<i64> = mine
+            .iter()
+            .filter(|b| b.order.is_some() && b.created_at.0 > now - HOLD_RATE_WINDOW_MS)
+            .map(|b| b.created_at.0)
+            .collect();
+        starts.sort_unstable_by(|a, b| b.cmp(a));
+        if limit > 0 && starts.len() >= limit as usize {
+            return Err(Rejection::HoldRateLimit {
+                limit,
+                retry_after_ms: starts[limit as usize - 1] + HOLD_RATE_WINDOW_MS - now,
+            });
+        }
+        let cooldown = limits.cooldown_ms;
+        let cooling: Vec<(SeatNo, i64)> = mine
+            .iter()
+            .filter(|b| b.show == *show && cooldown > 0)
+            .filter_map(|b| match b.status {
+                BookingStatus::Released { at, expired: true } => {
+                    Some((b, at.0.min(b.created_at.0 + MAX_HOLD_TTL_MS) + cooldown))
+                }
+                _ => None,
+            })
+            .filter(|&(_, until)| until > now)
+            .flat_map(|(b, until)| {
+                b.seats
+                    .iter()
+                    .filter(|seat| seats.contains(seat))
+                    .map(move |&seat| (seat, until))
+            })
+            .collect();
+        if let (Some(seat), Some(until)) = (
+            cooling.iter().map(|&(seat, _)| seat).min(),
+            cooling.iter().map(|&(_, until)| until).max(),
+        ) {
+            return Err(Rejection::HoldCooldown {
+                show: show.clone(),
+                seat,
+                retry_after_ms: until - now,
+            });
+        }
+        Ok(())
     }
 
     /// The expiry of a held booking, or the rejection a hold-only command gets.
@@ -694,6 +784,7 @@ impl Model {
                 user,
                 ttl_ms,
                 cap,
+                limits,
             } => Command::Hold {
                 order: order.into(),
                 show: show_id(*show),
@@ -701,6 +792,7 @@ impl Model {
                 user: USERS[*user].into(),
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *cap,
+                limits: *limits,
             },
             Op::Book {
                 show,
@@ -1118,6 +1210,7 @@ fn scripted_history_matches_the_model() {
         user,
         ttl_ms,
         cap,
+        limits: HoldLimits::NONE,
     };
     let book = |show, seats: &[u32], user, cap| Op::Book {
         show,

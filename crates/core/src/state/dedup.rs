@@ -81,6 +81,7 @@ pub(super) fn fingerprint(command: &Command) -> u64 {
             user,
             ttl_ms,
             max_seats_per_user,
+            limits,
             order: _,
         } => {
             let blank = OrderId(String::new());
@@ -91,6 +92,7 @@ pub(super) fn fingerprint(command: &Command) -> u64 {
                 user: user.clone(),
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *max_seats_per_user,
+                limits: *limits,
             };
             postcard::to_io(&hold, &mut hasher).is_ok()
         }

@@ -249,6 +249,7 @@ fn hold(show: &str, numbers: &[u32], user: &str, ttl_ms: i64) -> Command {
         user: user.into(),
         ttl_ms,
         max_seats_per_user: 0,
+        limits: HoldLimits::NONE,
     }
 }
 
@@ -2206,3 +2207,5 @@ fn totals_count_accounts_shows_seats_and_bookings() {
         "a released hold still counts as created"
     );
 }
+
+mod hold_limits;
