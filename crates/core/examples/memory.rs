@@ -88,6 +88,7 @@ fn main() {
             user,
             ttl_ms: 600_000,
             max_seats_per_user: 0,
+            limits: boxoffice_core::HoldLimits::NONE,
         };
         let Ok(Effect::Booking(held)) = state.apply(at, &trusted(uuid_like(b, 0), hold)) else {
             continue;

@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    BookingId, MAX_EMAIL_LEN, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PASSWORD_HASH_LEN, MAX_PRICE_CENTS,
-    MAX_SEATS_PER_BOOKING, MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, OrderId, RequestId, SeatNo, ShowId,
-    Timestamp, TransactionId, UserId,
+    BookingId, DEFAULT_HOLD_COOLDOWN_MS, DEFAULT_MAX_HELD_SEATS, DEFAULT_MAX_HOLDS_PER_HOUR,
+    MAX_EMAIL_LEN, MAX_HOLD_COOLDOWN_MS, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PASSWORD_HASH_LEN,
+    MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING, MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, OrderId, RequestId,
+    SeatNo, ShowId, Timestamp, TransactionId, UserId,
 };
 use crate::state::{Booking, ShowSummary, User, UserSummary};
 
@@ -58,7 +59,8 @@ impl Request {
     }
 
     /// Whether [`State::apply`](crate::State::apply) records this request's
-    /// outcome for dedup: every request but the system's `Confirm`.
+    /// outcome for dedup, if it succeeds (rejections never are): every
+    /// request but the system's `Confirm`.
     ///
     /// The checkout confirms each paid booking once, as a trusted request,
     /// and a confirmation is idempotent by the state alone: confirming a
@@ -70,6 +72,52 @@ impl Request {
     /// dedup window.
     pub fn remembered(&self) -> bool {
         self.caller.is_some() || !matches!(self.command, Command::Confirm { .. })
+    }
+}
+
+/// The limits against hoarding that a `Hold` carries from the node's
+/// configuration, as `max_seats_per_user` does. Each is 0 for none.
+/// Administrators (box office staff) are exempt from all of them.
+///
+/// They are checked against the bookings themselves, so they need no
+/// state of their own: the held seats through the active-seat index, the
+/// hourly count and the cool-down through the customer's bookings of the
+/// last hour or so, newest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldLimits {
+    /// Most seats the customer may hold at once, over all shows, these
+    /// included ([`Rejection::HeldSeatLimit`]).
+    pub max_held_seats: u32,
+    /// Most holds the customer may start in any
+    /// [`HOLD_RATE_WINDOW_MS`](crate::HOLD_RATE_WINDOW_MS) (an hour),
+    /// this one included ([`Rejection::HoldRateLimit`]).
+    pub max_holds_per_hour: u32,
+    /// How long, in milliseconds, after one of the customer's holds lapsed
+    /// unpaid (released by `ExpireHolds`) they may not hold any of its
+    /// seats again; at most [`MAX_HOLD_COOLDOWN_MS`]
+    /// ([`Rejection::HoldCooldown`]). It runs from the release, or from the
+    /// latest time the hold could have lasted to
+    /// ([`MAX_HOLD_TTL_MS`] after it was made) if the sweep ran later.
+    pub cooldown_ms: i64,
+}
+
+impl HoldLimits {
+    /// No limits at all.
+    pub const NONE: Self = Self {
+        max_held_seats: 0,
+        max_holds_per_hour: 0,
+        cooldown_ms: 0,
+    };
+}
+
+/// [`DEFAULT_MAX_HELD_SEATS`], [`DEFAULT_MAX_HOLDS_PER_HOUR`] and [`DEFAULT_HOLD_COOLDOWN_MS`].
+impl Default for HoldLimits {
+    fn default() -> Self {
+        Self {
+            max_held_seats: DEFAULT_MAX_HELD_SEATS,
+            max_holds_per_hour: DEFAULT_MAX_HOLDS_PER_HOUR,
+            cooldown_ms: DEFAULT_HOLD_COOLDOWN_MS,
+        }
     }
 }
 
@@ -124,6 +172,8 @@ pub enum Command {
         /// confirmed) bookings, these included; 0 means no limit.
         /// Administrators are exempt.
         max_seats_per_user: u32,
+        /// The limits against hoarding, over all shows.
+        limits: HoldLimits,
     },
     /// Confirm a held booking: its charge succeeded (or it costs nothing).
     /// Rejected if the hold expired or was released; confirming again with
@@ -285,12 +335,14 @@ impl Command {
                 user,
                 ttl_ms,
                 max_seats_per_user: _,
+                limits,
             } => {
                 check_id("order", order.as_str())?;
                 check_id("show", show.as_str())?;
                 check_seats(seats)?;
                 check_id("user", user.as_str())?;
-                check_ttl(*ttl_ms)
+                check_ttl(*ttl_ms)?;
+                check_cooldown(limits.cooldown_ms)
             }
             Command::Book {
                 show,
@@ -354,6 +406,7 @@ impl Command {
                     user,
                     ttl_ms,
                     max_seats_per_user,
+                    limits,
                 },
                 Command::Hold {
                     order: _,
@@ -362,6 +415,7 @@ impl Command {
                     user: other_user,
                     ttl_ms: other_ttl_ms,
                     max_seats_per_user: other_max,
+                    limits: other_limits,
                 },
             ) => {
                 show == other_show
@@ -369,6 +423,7 @@ impl Command {
                     && user == other_user
                     && ttl_ms == other_ttl_ms
                     && max_seats_per_user == other_max
+                    && limits == other_limits
             }
             _ => self == other,
         }
@@ -535,8 +590,8 @@ pub enum Rejection {
         /// The lowest taken seat above the new count.
         seat: SeatNo,
     },
-    /// The request id was first used, within the dedup window, for a different command
-    /// or by a different caller.
+    /// The request id was first used by the same sender, within the dedup
+    /// window, for a different command.
     #[error("request id {0} was already used for a different request")]
     RequestIdReused(RequestId),
     /// The (normalised) email address is already registered to an account.
@@ -560,6 +615,44 @@ pub enum Rejection {
         limit: u32,
         /// Seats the customer already has in active bookings of the show.
         already: u32,
+    },
+    /// The customer would hold more seats at once, over all shows, than
+    /// [`HoldLimits::max_held_seats`].
+    #[error(
+        "at most {limit} seats may be held at once per customer, over all shows; you hold {held}: \
+         pay for or release a hold first"
+    )]
+    HeldSeatLimit {
+        /// The limit the request carried.
+        limit: u32,
+        /// Seats the customer holds now.
+        held: u32,
+    },
+    /// The customer started [`HoldLimits::max_holds_per_hour`] holds in the
+    /// last hour already.
+    #[error(
+        "at most {limit} holds per customer per hour; try again in {} s",
+        seconds(*retry_after_ms)
+    )]
+    HoldRateLimit {
+        /// The limit the request carried.
+        limit: u32,
+        /// Milliseconds until a hold would be allowed again.
+        retry_after_ms: i64,
+    },
+    /// A seat asked for was in the customer's own hold that expired unpaid
+    /// less than [`HoldLimits::cooldown_ms`] ago.
+    #[error(
+        "your hold on seat {seat} of show {show} expired unpaid; you can hold it again in {} s",
+        seconds(*retry_after_ms)
+    )]
+    HoldCooldown {
+        /// The show concerned.
+        show: ShowId,
+        /// The lowest seat asked for that is cooling down.
+        seat: SeatNo,
+        /// Milliseconds until every seat asked for may be held again.
+        retry_after_ms: i64,
     },
     /// The caller's session is not valid: unknown user, or a token revoked by
     /// logout or a password change. The message says to log in again.
@@ -589,11 +682,32 @@ impl Rejection {
             | Rejection::RequestIdReused(_)
             | Rejection::AdminExists
             | Rejection::LastAdmin
-            | Rejection::SeatLimit { .. } => RejectionKind::FailedPrecondition,
+            | Rejection::SeatLimit { .. }
+            | Rejection::HeldSeatLimit { .. }
+            | Rejection::HoldRateLimit { .. }
+            | Rejection::HoldCooldown { .. } => RejectionKind::FailedPrecondition,
             Rejection::Unauthenticated(_) => RejectionKind::Unauthenticated,
             Rejection::PermissionDenied(_) => RejectionKind::PermissionDenied,
         }
     }
+}
+
+impl Rejection {
+    /// How long, in milliseconds, until the same request could succeed,
+    /// for rejections that know (the hourly hold limit and the cool-down),
+    /// so that the edge can give a retry hint.
+    pub fn retry_after_ms(&self) -> Option<i64> {
+        match self {
+            Rejection::HoldRateLimit { retry_after_ms, .. }
+            | Rejection::HoldCooldown { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
+}
+
+/// Whole seconds in `ms`, rounded up, for messages.
+fn seconds(ms: i64) -> i64 {
+    ms.saturating_add(999).div_euclid(1000)
 }
 
 /// Coarse class used to pick a gRPC status code.
@@ -786,6 +900,17 @@ fn check_ttl(ttl_ms: i64) -> Result<(), Rejection> {
     }
 }
 
+/// Checks that a hold cool-down is in `0..=MAX_HOLD_COOLDOWN_MS`.
+fn check_cooldown(cooldown_ms: i64) -> Result<(), Rejection> {
+    if (0..=MAX_HOLD_COOLDOWN_MS).contains(&cooldown_ms) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "cooldown_ms must be between 0 and {MAX_HOLD_COOLDOWN_MS}, got {cooldown_ms}"
+        )))
+    }
+}
+
 /// Checks that a seat list is non-empty, short enough, and free of seat 0 and duplicates.
 fn check_seats(seats: &[SeatNo]) -> Result<(), Rejection> {
     if seats.is_empty() {
@@ -820,6 +945,7 @@ mod tests {
             user: user.into(),
             ttl_ms,
             max_seats_per_user: 0,
+            limits: HoldLimits::NONE,
         }
     }
 
@@ -1169,6 +1295,32 @@ mod tests {
                 "at most 4 seats of show s1 per customer; you already have 3",
             ),
             (
+                Rejection::HeldSeatLimit {
+                    limit: 20,
+                    held: 19,
+                },
+                RejectionKind::FailedPrecondition,
+                "at most 20 seats may be held at once per customer, over all shows; you hold 19: \
+                 pay for or release a hold first",
+            ),
+            (
+                Rejection::HoldRateLimit {
+                    limit: 30,
+                    retry_after_ms: 59_001,
+                },
+                RejectionKind::FailedPrecondition,
+                "at most 30 holds per customer per hour; try again in 60 s",
+            ),
+            (
+                Rejection::HoldCooldown {
+                    show: show.clone(),
+                    seat: SeatNo(4),
+                    retry_after_ms: 120_000,
+                },
+                RejectionKind::FailedPrecondition,
+                "your hold on seat 4 of show s1 expired unpaid; you can hold it again in 120 s",
+            ),
+            (
                 Rejection::Unauthenticated("session is no longer valid: log in again".into()),
                 RejectionKind::Unauthenticated,
                 "session is no longer valid: log in again",
@@ -1183,6 +1335,13 @@ mod tests {
             assert_eq!(rejection.kind(), kind, "{rejection:?}");
             assert_eq!(rejection.to_string(), message);
         }
+        let cooling = Rejection::HoldCooldown {
+            show,
+            seat: SeatNo(1),
+            retry_after_ms: 7,
+        };
+        assert_eq!(cooling.retry_after_ms(), Some(7));
+        assert_eq!(Rejection::LastAdmin.retry_after_ms(), None);
     }
 
     const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";

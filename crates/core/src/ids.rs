@@ -35,6 +35,25 @@ pub const DEDUP_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// Longest hold a client may ask for, in milliseconds (30 minutes).
 pub const MAX_HOLD_TTL_MS: i64 = 30 * 60 * 1000;
 
+/// Default most seats one customer may hold at once, over all shows
+/// ([`HoldLimits::max_held_seats`](crate::HoldLimits::max_held_seats)).
+pub const DEFAULT_MAX_HELD_SEATS: u32 = 20;
+
+/// Default most holds one customer may start in [`HOLD_RATE_WINDOW_MS`]
+/// ([`HoldLimits::max_holds_per_hour`](crate::HoldLimits::max_holds_per_hour)).
+pub const DEFAULT_MAX_HOLDS_PER_HOUR: u32 = 30;
+
+/// Default cool-down, in milliseconds, before a customer whose hold expired
+/// unpaid may hold those seats again (5 minutes;
+/// [`HoldLimits::cooldown_ms`](crate::HoldLimits::cooldown_ms)).
+pub const DEFAULT_HOLD_COOLDOWN_MS: i64 = 5 * 60 * 1000;
+
+/// Longest cool-down a `Hold` may carry, in milliseconds (1 hour).
+pub const MAX_HOLD_COOLDOWN_MS: i64 = 60 * 60 * 1000;
+
+/// The rolling window of the hourly hold limit, in milliseconds (1 hour).
+pub const HOLD_RATE_WINDOW_MS: i64 = 60 * 60 * 1000;
+
 /// Maximum length, in characters, of an email address after normalisation.
 pub const MAX_EMAIL_LEN: usize = 254;
 

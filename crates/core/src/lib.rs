@@ -54,15 +54,17 @@
 //!   The account must exist with that token version, else the request is
 //!   refused as [`Rejection::Unauthenticated`] (and, like a malformed
 //!   request id, not recorded for dedup, so the client can log in again and
-//!   retry under the same id). Then [`Command::check_permission`] decides:
+//!   retry under the same id; nor is its id looked up, so a revoked session
+//!   learns nothing). Then [`Command::check_permission`] decides:
 //!   admin-only commands ([`Command::is_admin_only`]: creating and changing
 //!   shows, granting the role) need an administrator; customers hold, book
 //!   and cancel only for themselves; sessions are ended by their owner or an
 //!   administrator, and passwords changed by their owner only; registering
 //!   an administrator needs one; and bootstrap, `Confirm`, `Release`,
 //!   `Settle`, `RecordRefund` and `ExpireHolds` (the system's own payment
-//!   and expiry steps) are refused to end users. A refusal is a [`Rejection::PermissionDenied`], recorded
-//!   for dedup like any rejection.
+//!   and expiry steps) are refused to end users. A refusal is a
+//!   [`Rejection::PermissionDenied`], not recorded for dedup, like any
+//!   rejection.
 //! - A request whose `caller` is `None` is **trusted**: it may issue any
 //!   command for any user. Only internal components may send such requests
 //!   (the auth service's own calls, bootstrap, the leader's expiry sweep
@@ -73,6 +75,14 @@
 //! Shows may also cap the seats one customer buys: `Hold` and `Book` carry
 //! `max_seats_per_user`, and the customer's seats in active bookings of the
 //! show plus the new ones must not exceed it ([`Rejection::SeatLimit`]).
+//! A `Hold` also carries [`HoldLimits`] against hoarding: seats held at
+//! once over all shows ([`Rejection::HeldSeatLimit`]), holds started per
+//! rolling hour ([`Rejection::HoldRateLimit`]), and a cool-down before a
+//! customer whose hold expired unpaid may hold those seats again
+//! ([`Rejection::HoldCooldown`]); the last two say when to retry
+//! ([`Rejection::retry_after_ms`]). They are checked against the bookings,
+//! so they keep no state of their own. Administrators are exempt from all
+//! of these caps.
 //!
 //! # Checkout and money
 //!
@@ -113,24 +123,27 @@
 //! # Idempotency
 //!
 //! Clients retry, and Raft may commit a retried request twice. Each request
-//! carries a [`RequestId`]; within [`DEDUP_TTL_MS`] of its first
-//! application, applying the same id again returns the first outcome and
-//! changes nothing (not even the clock), and reusing it for a different
-//! command or from a different user is refused with
-//! [`Rejection::RequestIdReused`]. A retry gets its first outcome even if
-//! its token has been revoked since: it changes nothing and learns only
-//! what it was told before, and a logout or password change retried after
-//! it took effect must still succeed. Rejected requests are remembered like
-//! successful ones; a request whose id is itself malformed, or whose caller
-//! fails authentication, is refused without being remembered. One request
-//! is not remembered by design: the system's own [`Command::Confirm`]
+//! carries a [`RequestId`], scoped by its sender: each user's ids, and the
+//! trusted requests' ids, are a namespace of their own, so nobody can
+//! occupy another user's id. Within [`DEDUP_TTL_MS`] of a request's first
+//! successful application, applying the same id in the same scope again
+//! returns the first outcome and changes nothing (not even the clock), and
+//! reusing it for a different command is refused with
+//! [`Rejection::RequestIdReused`]. Only successes are remembered: a
+//! rejected request is judged afresh when retried (the seat it wanted may
+//! have been freed since), and no step of the checkout saga needs its
+//! rejection replayed (see [`State::apply`]). A request whose id is itself
+//! malformed, or whose caller fails authentication, is refused without a
+//! trace, and a revoked session gets no recorded outcome, except the retry
+//! of the logout or password change that ended it. One request is not
+//! remembered by design: the system's own [`Command::Confirm`]
 //! ([`Request::remembered`]), which the state makes idempotent by itself
 //! (confirming a booking already confirmed with the same payment returns it
 //! as it is); a retry of it is applied afresh, and one record per paid
 //! booking is saved.
 //!
 //! The dedup window is kept small: a record holds a 128-bit SHA-256 key of
-//! the request id, a 64-bit fingerprint of caller and command, the time, and
+//! the sender's user and the request id, a 64-bit fingerprint of the command, the time, and
 //! the outcome, a booking outcome as the booking's id, status and kind of
 //! payment (every other field of a booking is fixed at creation, so the
 //! booking as it was is rebuilt from the stored one). Bookings themselves
@@ -150,8 +163,9 @@
 //! - Hence no seat belongs to two active bookings.
 //! - Each show's `held` and `booked` counters equal a scan of its seats, and
 //!   `held + booked <= seat_count`.
-//! - The per-user booking index, the hold-expiry index and the unsettled
-//!   index agree exactly with the bookings.
+//! - The per-user booking index, the hold-expiry index, the unsettled
+//!   index and the active-seat index (each user's seats in active bookings
+//!   by show, and held over all shows) agree exactly with the bookings.
 //! - A booking's payment fits its status: a hold's is pending; a confirmed
 //!   booking is charged or free; a released one is pending, not charged,
 //!   refund due or refunded; a cancelled one is free, refund due or

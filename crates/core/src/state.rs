@@ -8,13 +8,14 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::command::{
-    Caller, Command, Effect, Outcome, Rejection, Request, check_password_hash, normalize_email,
-    normalize_title,
+    Caller, Command, Effect, HoldLimits, Outcome, Rejection, Request, check_password_hash,
+    normalize_email, normalize_title,
 };
 use crate::ids::{
-    BookingId, DEDUP_TTL_MS, MAX_SEATS_PER_SHOW, OrderId, RequestId, SeatNo, ShowId, Timestamp,
-    TransactionId, UserId,
+    BookingId, DEDUP_TTL_MS, HOLD_RATE_WINDOW_MS, MAX_HOLD_TTL_MS, MAX_SEATS_PER_SHOW, OrderId,
+    RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId,
 };
+use active::ActiveSeats;
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
 pub use seats::SeatMap;
 use stored::Bookings;
@@ -451,8 +452,8 @@ pub struct Totals {
 ///
 /// It serializes as the Raft snapshot. Only the primary data is written
 /// (clock, booking and user counters, shows, bookings, users, dedup
-/// records); the booking-by-user, expiry, email, administrator and
-/// dedup-time indexes are rebuilt on deserialization, which then runs
+/// records); the booking-by-user, expiry, unsettled, active-seat, email,
+/// administrator and dedup-time indexes are rebuilt on deserialization, which then runs
 /// [`State::check_invariants`] and refuses an inconsistent snapshot. A
 /// round trip gives an equal state.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -471,6 +472,8 @@ pub struct State {
     hold_expiry: ExpiryIndex,
     /// Index: bookings whose payment the system must still settle ([`Booking::is_unsettled`]).
     unsettled: BTreeSet<BookingId>,
+    /// Index: each user's seats in active bookings, by show, and held.
+    active: ActiveSeats,
     /// Requests applied within the dedup window, oldest first.
     dedup: DedupWindow,
     /// Highest user number issued so far (0 before the first); user `n` has id `u{n}`.
@@ -499,25 +502,39 @@ impl State {
     ///    system's namespace ([`SYSTEM_REQUEST_PREFIX`](crate::SYSTEM_REQUEST_PREFIX)),
     ///    is rejected as `Invalid`; nothing changes and nothing is recorded,
     ///    since it cannot serve as a dedup key.
-    /// 3. If the request id was recorded less than [`DEDUP_TTL_MS`] ago, the
-    ///    recorded outcome is returned (or `RequestIdReused` if the command or
-    ///    the caller's user differs) and nothing changes, not even the clock.
-    ///    This holds even if the caller's token has since been revoked: the
-    ///    retry changes nothing and learns only what the first attempt was
-    ///    told, and a `RevokeSessions` or `ChangePassword` retried after it
-    ///    took effect must still get its own outcome.
-    /// 4. If the request has a [`Caller`], it is authenticated
+    /// 3. If the request has a [`Caller`], it is authenticated
     ///    ([`State::authorize`]); failing that it is refused as
-    ///    `Unauthenticated` and, like a malformed request id, nothing changes
-    ///    and nothing is recorded, so that the client can log in again and
-    ///    retry under the same id.
+    ///    `Unauthenticated`, nothing changes and nothing is recorded (so
+    ///    that the client can log in again and retry under the same id),
+    ///    and nothing is looked up: a revoked session can neither occupy a
+    ///    request id nor learn what was recorded under one. The one
+    ///    exception is the retry of the very request that ended the
+    ///    caller's session (its own `RevokeSessions` or `ChangePassword`,
+    ///    recorded with the token version one past the caller's): it gets
+    ///    its first outcome, since a logout retried after it took effect
+    ///    must still succeed, and it learns only what it was told.
+    /// 4. Request ids are scoped by sender: each user's ids, and the trusted
+    ///    requests' ids, are a namespace of their own. If the id was
+    ///    recorded in the sender's scope less than [`DEDUP_TTL_MS`] ago, the
+    ///    recorded outcome is returned (or `RequestIdReused` if the command
+    ///    differs) and nothing changes, not even the clock.
     /// 5. Otherwise the clock advances, stale dedup records are pruned (at
     ///    most a small batch per call), the caller's permission is checked
     ///    ([`Command::check_permission`]; a request without a caller is
     ///    trusted and may do anything), the command is validated and
-    ///    executed, and its outcome, rejection or not, is recorded for dedup
-    ///    unless the request is idempotent by the state itself
-    ///    ([`Request::remembered`]).
+    ///    executed, and a successful outcome is recorded for dedup unless
+    ///    the request is idempotent by the state itself
+    ///    ([`Request::remembered`]). A rejection is not recorded: a retry
+    ///    of a rejected request is judged afresh (the seat it wanted may
+    ///    have been freed since), and refused requests cost no memory.
+    ///
+    /// No step of the checkout saga relies on a recorded rejection: each
+    /// runs under its own id derived from the order, and each is refused
+    /// afresh exactly as it was the first time, because what refused it
+    /// cannot be undone (a booking that is no longer held never is again,
+    /// a settled payment never becomes pending again, and a refund is
+    /// recorded only for a charge that is due for one, which stays its
+    /// charge); so no rejection is kept.
     ///
     /// Rejections never change the users, shows or bookings: every check is
     /// made before anything is mutated. In particular, confirming a hold
@@ -526,21 +543,25 @@ impl State {
     pub fn apply(&mut self, at: Timestamp, request: &Request) -> Outcome {
         let now = self.now.max(at);
         request.check_request_id()?;
-        let caller = request.caller.as_ref().map(|caller| &caller.user);
-        let key = RequestKey::of(&request.request_id);
-        if let Some(record) = self.dedup.get(&key)
-            && !dedup_stale(record.at, now)
-        {
-            return if record.fingerprint == fingerprint(caller, &request.command) {
-                record
-                    .outcome
-                    .outcome(record.at, |id| self.bookings.get(id))
-            } else {
-                Err(Rejection::RequestIdReused(request.request_id.clone()))
-            };
+        let scope = request.caller.as_ref().map(|caller| &caller.user);
+        let key = RequestKey::of(scope, &request.request_id);
+        let account = match &request.caller {
+            Some(caller) => match self.authorize(caller) {
+                Ok(account) => Some(account),
+                Err(refused) => {
+                    return self
+                        .retry_of_session_end(caller, &key, &request.command, now)
+                        .unwrap_or(Err(refused));
+                }
+            },
+            None => None,
+        };
+        if let Some(outcome) = self.recorded(&key, &request.command, now) {
+            return outcome
+                .unwrap_or_else(|()| Err(Rejection::RequestIdReused(request.request_id.clone())));
         }
-        let permission = match &request.caller {
-            Some(caller) => request.command.check_permission(self.authorize(caller)?),
+        let permission = match account {
+            Some(account) => request.command.check_permission(account),
             None => Ok(()),
         };
         self.now = now;
@@ -548,10 +569,62 @@ impl State {
         let outcome = permission
             .and_then(|()| request.command.validate())
             .and_then(|()| self.execute(&request.command));
-        if request.remembered() {
-            self.remember(key, fingerprint(caller, &request.command), &outcome);
+        if let Ok(effect) = &outcome
+            && request.remembered()
+        {
+            self.remember(key, fingerprint(&request.command), effect);
         }
         outcome
+    }
+
+    /// The outcome recorded under `key` within the dedup window at `now`,
+    /// if there is one: `Ok` with it if `command` is the recorded one,
+    /// `Err` if the id was used for another command.
+    fn recorded(
+        &self,
+        key: &RequestKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Option<Result<Outcome, ()>> {
+        let record = self
+            .dedup
+            .get(key)
+            .filter(|record| !dedup_stale(record.at, now))?;
+        Some(if record.fingerprint == fingerprint(command) {
+            Ok(record
+                .outcome
+                .outcome(record.at, |id| self.bookings.get(id)))
+        } else {
+            Err(())
+        })
+    }
+
+    /// For a `caller` that failed authentication: the first outcome of
+    /// `command` under `key` if it is the retry of the request that ended
+    /// the caller's session (see rule 3 of [`State::apply`]), else `None`.
+    fn retry_of_session_end(
+        &self,
+        caller: &Caller,
+        key: &RequestKey,
+        command: &Command,
+        now: Timestamp,
+    ) -> Option<Outcome> {
+        let own = match command {
+            Command::RevokeSessions { user } | Command::ChangePassword { user, .. } => {
+                *user == caller.user
+            }
+            _ => false,
+        };
+        if !own {
+            return None;
+        }
+        let outcome = self.recorded(key, command, now)?.ok()?;
+        let ended = caller.token_version.checked_add(1);
+        let ends_this_session = matches!(
+            &outcome,
+            Ok(Effect::User(user)) if user.id == caller.user && Some(user.token_version) == ended
+        );
+        ends_this_session.then_some(outcome)
     }
 
     /// Authenticates `caller`: the account must exist and the token version
@@ -682,6 +755,16 @@ impl State {
         self.hold_expiry.first().map(|&(expires_at, _)| expires_at)
     }
 
+    /// Seats `user` has in active (held or confirmed) bookings of `show`.
+    pub fn active_seats(&self, user: &UserId, show: &ShowId) -> u32 {
+        self.active.in_show(user, show)
+    }
+
+    /// Seats `user` holds, awaiting payment, over all shows.
+    pub fn held_seats(&self, user: &UserId) -> u32 {
+        self.active.held(user)
+    }
+
     /// Full consistency check of seats, bookings, counters and indexes.
     ///
     /// Returns a description of the first violation found. It checks that
@@ -693,8 +776,8 @@ impl State {
     /// account is stored under its id, has an issued id (`u1` to the user
     /// counter), a normalised valid email, a well-formed password hash and a
     /// creation time not after the clock; that no two accounts share an
-    /// email; and that the booking-by-user, expiry, email, administrator and
-    /// dedup indexes match the data they index.
+    /// email; and that the booking-by-user, expiry, unsettled, active-seat,
+    /// email, administrator and dedup indexes match the data they index.
     pub fn check_invariants(&self) -> Result<(), String> {
         for (key, user) in &self.users {
             self.check_user(key, user)?;
@@ -731,6 +814,9 @@ impl State {
         }
         if build_unsettled_index(self.bookings.iter()) != self.unsettled {
             return Err("unsettled index does not match the bookings".to_owned());
+        }
+        if ActiveSeats::of(self.bookings.iter()) != self.active {
+            return Err("active-seat index does not match the bookings".to_owned());
         }
         self.dedup.check()
     }
@@ -882,6 +968,7 @@ impl State {
                 user,
                 ttl_ms,
                 max_seats_per_user,
+                limits,
             } => {
                 let expires_at = self.now.saturating_add_ms(*ttl_ms);
                 let status = BookingStatus::Held { expires_at };
@@ -890,6 +977,7 @@ impl State {
                     seats,
                     user,
                     max_seats_per_user: *max_seats_per_user,
+                    limits: Some(limits),
                 };
                 self.reserve(request, status, Some(order))
             }
@@ -905,6 +993,7 @@ impl State {
                     seats,
                     user,
                     max_seats_per_user: *max_seats_per_user,
+                    limits: None,
                 };
                 self.reserve(request, status, None)
             }
@@ -1092,8 +1181,9 @@ impl State {
     /// `Hold` and `Book`: creates a booking with `status` over `seats`, all or none.
     ///
     /// A non-zero `max_seats_per_user` caps the seats `user` may have in
-    /// active bookings of the show, these included. Administrators (box
-    /// office staff selling at the counter) are exempt.
+    /// active bookings of the show, these included; a hold is checked
+    /// against its [`HoldLimits`] too ([`State::check_hold_limits`]).
+    /// Administrators (box office staff selling at the counter) are exempt.
     fn reserve(
         &mut self,
         request: Reservation<'_>,
@@ -1105,9 +1195,11 @@ impl State {
             seats,
             user,
             max_seats_per_user,
+            limits,
         } = request;
         let now = self.now;
-        let capped = max_seats_per_user > 0 && !self.user(user).is_some_and(|u| u.admin);
+        let exempt = self.user(user).is_some_and(|u| u.admin);
+        let capped = max_seats_per_user > 0 && !exempt;
         let show = self
             .shows
             .get_mut(show_id)
@@ -1126,7 +1218,7 @@ impl State {
             });
         }
         if capped {
-            let already = active_seats(&self.by_user, &self.bookings, user, show_id);
+            let already = self.active.in_show(user, show_id);
             let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
             if already.saturating_add(wanted) > max_seats_per_user {
                 return Err(Rejection::SeatLimit {
@@ -1136,6 +1228,13 @@ impl State {
                 });
             }
         }
+        if let Some(limits) = limits.filter(|_| !exempt) {
+            self.check_hold_limits(limits, show_id, &seats, user)?;
+        }
+        let show = self
+            .shows
+            .get_mut(show_id)
+            .ok_or_else(|| Rejection::ShowNotFound(show_id.clone()))?;
         for &no in &seats {
             match show.seat(no) {
                 Some(Seat::Held(_)) => return Err(Rejection::SeatHeld { seat: no }),
@@ -1181,6 +1280,98 @@ impl State {
         Ok(Effect::Booking(booking))
     }
 
+    /// Checks a hold of `seats` (sorted) of `show` for `user` against `limits`:
+    /// the seats held at once, the holds started in the last hour, and the
+    /// cool-down after the user's own holds that expired unpaid.
+    ///
+    /// The last two read the user's bookings newest first, only as far back
+    /// as they can matter (an hour; the cool-down plus the longest hold), so
+    /// they cost the user's recent bookings, not the whole history, and
+    /// need no state of their own.
+    fn check_hold_limits(
+        &self,
+        limits: &HoldLimits,
+        show: &ShowId,
+        seats: &[SeatNo],
+        user: &UserId,
+    ) -> Result<(), Rejection> {
+        let now = self.now;
+        let held = self.active.held(user);
+        let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+        if limits.max_held_seats > 0 && held.saturating_add(wanted) > limits.max_held_seats {
+            return Err(Rejection::HeldSeatLimit {
+                limit: limits.max_held_seats,
+                held,
+            });
+        }
+        let limit = limits.max_holds_per_hour;
+        if limit > 0 {
+            let since = now.saturating_add_ms(-HOLD_RATE_WINDOW_MS);
+            // The `limit`-th newest hold of the window, if there are that many.
+            let oldest_counted = self
+                .recent_bookings(user, since)
+                .filter(|booking| booking.order.is_some())
+                .nth(usize::try_from(limit - 1).unwrap_or(usize::MAX));
+            if let Some(booking) = oldest_counted {
+                let free_at = booking.created_at.saturating_add_ms(HOLD_RATE_WINDOW_MS);
+                return Err(Rejection::HoldRateLimit {
+                    limit,
+                    retry_after_ms: free_at.saturating_ms_since(now),
+                });
+            }
+        }
+        let cooldown = limits.cooldown_ms;
+        if cooldown > 0 {
+            let since = now.saturating_add_ms(-cooldown.saturating_add(MAX_HOLD_TTL_MS));
+            let mut cooling: Option<(SeatNo, Timestamp)> = None;
+            for booking in self.recent_bookings(user, since) {
+                let BookingStatus::Released { at, expired: true } = booking.status else {
+                    continue;
+                };
+                let lapsed = at.min(booking.created_at.saturating_add_ms(MAX_HOLD_TTL_MS));
+                let until = lapsed.saturating_add_ms(cooldown);
+                if booking.show != *show || until <= now {
+                    continue;
+                }
+                if let Some(&seat) = seats
+                    .iter()
+                    .find(|no| booking.seats.binary_search(no).is_ok())
+                {
+                    cooling = Some(match cooling {
+                        Some((low, latest)) => (low.min(seat), latest.max(until)),
+                        None => (seat, until),
+                    });
+                }
+            }
+            if let Some((seat, until)) = cooling {
+                return Err(Rejection::HoldCooldown {
+                    show: show.clone(),
+                    seat,
+                    retry_after_ms: until.saturating_ms_since(now),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `user`'s bookings made after `since`, newest first.
+    ///
+    /// Bookings are listed per user in id order, which is also the order of
+    /// their creation times (the clock never goes back), so the walk stops
+    /// at the first one made at or before `since`.
+    fn recent_bookings<'a>(
+        &'a self,
+        user: &UserId,
+        since: Timestamp,
+    ) -> impl Iterator<Item = Booking> + 'a {
+        self.by_user
+            .get(user)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .rev()
+            .map_while(move |id| self.bookings.get(*id).filter(|b| b.created_at > since))
+    }
+
     /// `Confirm`.
     fn confirm(&mut self, id: BookingId, transaction: Option<&TransactionId>) -> Outcome {
         let now = self.now;
@@ -1218,6 +1409,7 @@ impl State {
             }
         }
         self.hold_expiry.remove(&(expires_at, id));
+        self.active.confirm(&booking);
         Ok(Effect::Booking(booking))
     }
 
@@ -1328,6 +1520,7 @@ impl State {
     /// Moves an active `booking` to a final `status`, freeing its seats and
     /// unindexing its hold; returns it as it now is.
     fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
+        self.active.remove(&booking);
         if let Some(key) = booking.expiry_key() {
             self.hold_expiry.remove(&key);
         }
@@ -1358,8 +1551,9 @@ impl State {
         }
     }
 
-    /// Adds a new booking to the user and expiry indexes.
+    /// Adds a new booking to the user, expiry and active-seat indexes.
     fn index_booking(&mut self, booking: &Booking) {
+        self.active.add(booking);
         self.by_user
             .entry(booking.user.clone())
             .or_default()
@@ -1376,16 +1570,16 @@ impl State {
             .prune(DEDUP_PRUNE_BATCH, |at| dedup_stale(at, now));
     }
 
-    /// Records the outcome of a newly applied request at the current time.
+    /// Records the effect of a newly applied request at the current time.
     ///
     /// A stale record under the same key that the pruner had not reached
     /// yet is replaced (with the older records before it).
-    fn remember(&mut self, key: RequestKey, fingerprint: u64, outcome: &Outcome) {
+    fn remember(&mut self, key: RequestKey, fingerprint: u64, effect: &Effect) {
         let record = DedupRecord {
             key,
             at: self.now,
             fingerprint,
-            outcome: Recorded::of(outcome, self.now, |id| self.bookings.get(id)),
+            outcome: Recorded::of(effect, self.now, |id| self.bookings.get(id)),
         };
         self.dedup.insert(record);
     }
@@ -1409,6 +1603,7 @@ impl State {
         }
         let (by_user, hold_expiry) = build_booking_indexes(bookings.iter());
         let unsettled = build_unsettled_index(bookings.iter());
+        let active = ActiveSeats::of(bookings.iter());
         let by_email = build_email_index(&users)?;
         let state = State {
             now: snapshot.now,
@@ -1418,6 +1613,7 @@ impl State {
             by_user,
             hold_expiry,
             unsettled,
+            active,
             dedup: DedupWindow::from_records(snapshot.dedup)?,
             last_user_id: snapshot.last_user_id,
             admins: build_admin_index(&users),
@@ -1491,19 +1687,8 @@ struct Reservation<'a> {
     user: &'a UserId,
     /// The per-customer cap (0: none).
     max_seats_per_user: u32,
-}
-
-/// Seats `user` has in active (held or confirmed) bookings of `show`.
-///
-/// Looks only at the user's own bookings, through the per-user index.
-fn active_seats(by_user: &UserIndex, bookings: &Bookings, user: &UserId, show: &ShowId) -> u32 {
-    by_user
-        .get(user)
-        .into_iter()
-        .flatten()
-        .fold(0u32, |total, id| {
-            total.saturating_add(bookings.active_seats_in(*id, show))
-        })
+    /// For a hold, the limits against hoarding.
+    limits: Option<&'a HoldLimits>,
 }
 
 /// The id of the `number`th account.
@@ -1684,13 +1869,17 @@ impl State {
         })?;
         let mut records: Vec<(RequestId, LegacyDedupRecord)> = legacy.dedup.into_iter().collect();
         records.sort_by(|(a_id, a), (b_id, b)| (a.at, a_id).cmp(&(b.at, b_id)));
+        // Rejections are no longer recorded: those records are dropped.
         let records = records
             .into_iter()
-            .map(|(id, record)| DedupRecord {
-                key: RequestKey::of(&id),
-                at: record.at,
-                fingerprint: fingerprint(record.caller.as_ref(), &record.command),
-                outcome: Recorded::of(&record.outcome, record.at, |id| state.bookings.get(id)),
+            .filter_map(|(id, record)| {
+                let effect = record.outcome.ok()?;
+                Some(DedupRecord {
+                    key: RequestKey::of(record.caller.as_ref(), &id),
+                    at: record.at,
+                    fingerprint: fingerprint(&record.command),
+                    outcome: Recorded::of(&effect, record.at, |id| state.bookings.get(id)),
+                })
             })
             .collect();
         state.dedup = DedupWindow::from_records(records)?;
@@ -1701,6 +1890,7 @@ impl State {
     }
 }
 
+mod active;
 mod dedup;
 mod seats;
 mod stored;

@@ -11,8 +11,10 @@
 //! earlier request ids. Each step is sent by the system, its own customer,
 //! the administrator, some other account, or a revoked session. After every
 //! step the state must pass `check_invariants`, agree exactly with the
-//! model, and give each retry its first outcome without changing (the
-//! system's confirmations, which are not recorded, are applied afresh).
+//! model, and give each retry of a success its first outcome without
+//! changing (rejections and the system's confirmations, which are not
+//! recorded, are judged afresh, and a revoked session is refused every
+//! recorded outcome but that of the logout that ended it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -98,6 +100,7 @@ enum Op {
         user: usize,
         ttl_ms: i64,
         cap: u32,
+        limits: HoldLimits,
     },
     Book {
         show: usize,
@@ -159,6 +162,21 @@ fn cap() -> impl Strategy<Value = u32> {
     ]
 }
 
+/// The limits against hoarding: mostly none, else small ones (a cool-down
+/// of up to two minutes, which the mostly short holds run into).
+fn limits() -> impl Strategy<Value = HoldLimits> {
+    prop_oneof![
+        2 => Just(HoldLimits::NONE),
+        1 => (0u32..=6, 0u32..=4, prop_oneof![Just(0i64), 1i64..=120_000]).prop_map(
+            |(max_held_seats, max_holds_per_hour, cooldown_ms)| HoldLimits {
+                max_held_seats,
+                max_holds_per_hour,
+                cooldown_ms,
+            }
+        ),
+    ]
+}
+
 fn who() -> impl Strategy<Value = Who> {
     prop_oneof![
         3 => Just(Who::System),
@@ -171,8 +189,8 @@ fn who() -> impl Strategy<Value = Who> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..2usize, seat_list(), 0..USERS.len(), ttl(), cap())
-            .prop_map(|(show, seats, user, ttl_ms, cap)| Op::Hold { show, seats, user, ttl_ms, cap }),
+        4 => (0..2usize, seat_list(), 0..USERS.len(), ttl(), cap(), limits())
+            .prop_map(|(show, seats, user, ttl_ms, cap, limits)| Op::Hold { show, seats, user, ttl_ms, cap, limits }),
         2 => (0..2usize, seat_list(), 0..USERS.len(), cap())
             .prop_map(|(show, seats, user, cap)| Op::Book { show, seats, user, cap }),
         3 => (pick(), prop::option::weighted(0.8, 0u8..3)).prop_map(|(pick, tx)| Op::Confirm(pick, tx)),
@@ -262,12 +280,13 @@ impl Model {
                 user,
                 ttl_ms,
                 max_seats_per_user,
+                limits,
             } => self.reserve(
                 show,
                 seats,
                 user,
                 *max_seats_per_user,
-                Some((*ttl_ms, order)),
+                Some((*ttl_ms, order, limits)),
             ),
             Command::Book {
                 show,
@@ -478,9 +497,9 @@ impl Model {
         seats: &[SeatNo],
         user: &UserId,
         cap: u32,
-        hold: Option<(i64, &OrderId)>,
+        hold: Option<(i64, &OrderId, &HoldLimits)>,
     ) -> Outcome {
-        let ttl_ms = hold.map(|(ttl, _)| ttl);
+        let ttl_ms = hold.map(|(ttl, _, _)| ttl);
         let distinct: BTreeSet<SeatNo> = seats.iter().copied().collect();
         if seats.is_empty()
             || seats.len() > MAX_SEATS_PER_BOOKING
@@ -491,6 +510,11 @@ impl Model {
         }
         if ttl_ms.is_some_and(|ttl| !(1..=MAX_HOLD_TTL_MS).contains(&ttl)) {
             return Err(Rejection::Invalid("ttl_ms".into()));
+        }
+        if hold
+            .is_some_and(|(_, _, limits)| !(0..=MAX_HOLD_COOLDOWN_MS).contains(&limits.cooldown_ms))
+        {
+            return Err(Rejection::Invalid("cooldown_ms".into()));
         }
         let &(_, price, starts_at, seat_count) = self.shows.get(show).expect("shows exist");
         if starts_at <= self.now {
@@ -503,7 +527,8 @@ impl Model {
                 seat_count,
             });
         }
-        if cap > 0 {
+        let exempt = self.users.get(user).is_some_and(|u| u.admin);
+        if cap > 0 && !exempt {
             let already: usize = self
                 .bookings
                 .values()
@@ -518,6 +543,9 @@ impl Model {
                     already,
                 });
             }
+        }
+        if let Some((_, _, limits)) = hold.filter(|_| !exempt) {
+            self.check_hold_limits(limits, show, &distinct, user)?;
         }
         for &seat in &distinct {
             match self.taken.get(&(show.clone(), seat)) {
@@ -548,7 +576,7 @@ impl Model {
             total_cents: price * i64::try_from(seats.len()).expect("few seats"),
             created_at: self.now,
             status,
-            order: hold.map(|(_, order)| order.clone()),
+            order: hold.map(|(_, order, _)| order.clone()),
             payment: if hold.is_some() {
                 Payment::Pending
             } else {
@@ -557,6 +585,70 @@ impl Model {
         };
         self.bookings.insert(id, booking.clone());
         Ok(Effect::Booking(booking))
+    }
+
+    /// The limits against hoarding, by scanning every booking.
+    fn check_hold_limits(
+        &self,
+        limits: &HoldLimits,
+        show: &ShowId,
+        seats: &BTreeSet<SeatNo>,
+        user: &UserId,
+    ) -> Result<(), Rejection> {
+        let now = self.now.0;
+        let mine: Vec<&Booking> = self.bookings.values().filter(|b| b.user == *user).collect();
+        let held: usize = mine
+            .iter()
+            .filter(|b| matches!(b.status, BookingStatus::Held { .. }))
+            .map(|b| b.seats.len())
+            .sum();
+        let held = u32::try_from(held).expect("few seats");
+        let limit = limits.max_held_seats;
+        if limit > 0 && held + u32::try_from(seats.len()).expect("few") > limit {
+            return Err(Rejection::HeldSeatLimit { limit, held });
+        }
+        let limit = limits.max_holds_per_hour;
+        let mut starts: Vec<i64> = mine
+            .iter()
+            .filter(|b| b.order.is_some() && b.created_at.0 > now - HOLD_RATE_WINDOW_MS)
+            .map(|b| b.created_at.0)
+            .collect();
+        starts.sort_unstable_by(|a, b| b.cmp(a));
+        if limit > 0 && starts.len() >= limit as usize {
+            return Err(Rejection::HoldRateLimit {
+                limit,
+                retry_after_ms: starts[limit as usize - 1] + HOLD_RATE_WINDOW_MS - now,
+            });
+        }
+        let cooldown = limits.cooldown_ms;
+        let cooling: Vec<(SeatNo, i64)> = mine
+            .iter()
+            .filter(|b| b.show == *show && cooldown > 0)
+            .filter_map(|b| match b.status {
+                BookingStatus::Released { at, expired: true } => {
+                    Some((b, at.0.min(b.created_at.0 + MAX_HOLD_TTL_MS) + cooldown))
+                }
+                _ => None,
+            })
+            .filter(|&(_, until)| until > now)
+            .flat_map(|(b, until)| {
+                b.seats
+                    .iter()
+                    .filter(|seat| seats.contains(seat))
+                    .map(move |&seat| (seat, until))
+            })
+            .collect();
+        if let (Some(seat), Some(until)) = (
+            cooling.iter().map(|&(seat, _)| seat).min(),
+            cooling.iter().map(|&(_, until)| until).max(),
+        ) {
+            return Err(Rejection::HoldCooldown {
+                show: show.clone(),
+                seat,
+                retry_after_ms: until - now,
+            });
+        }
+        Ok(())
     }
 
     /// The expiry of a held booking, or the rejection a hold-only command gets.
@@ -635,6 +727,22 @@ impl Model {
         }
     }
 
+    /// Whether `caller` (if any) has a current session.
+    fn authentic(&self, caller: Option<&Caller>) -> bool {
+        caller.is_none_or(|caller| {
+            self.users.get(&caller.user).map(|user| user.token_version)
+                == Some(caller.token_version)
+        })
+    }
+
+    /// `user` with a current session.
+    fn current(&self, user: UserId) -> Caller {
+        Caller {
+            token_version: self.users[&user].token_version,
+            user,
+        }
+    }
+
     /// The caller `who` stands for when sending `op`.
     fn caller(&self, who: &Who, op: &Op) -> Option<Caller> {
         let owner = match op {
@@ -676,6 +784,7 @@ impl Model {
                 user,
                 ttl_ms,
                 cap,
+                limits,
             } => Command::Hold {
                 order: order.into(),
                 show: show_id(*show),
@@ -683,6 +792,7 @@ impl Model {
                 user: USERS[*user].into(),
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *cap,
+                limits: *limits,
             },
             Op::Book {
                 show,
@@ -734,6 +844,17 @@ fn wrong_status(booking: &Booking, expected: &str) -> Rejection {
         status: booking.status.to_string(),
         expected: expected.into(),
     }
+}
+
+/// Whether `request`, answered with `outcome`, is the logout that ended
+/// its caller's session.
+fn ended_its_session(request: &Request, outcome: &Outcome) -> bool {
+    let (Some(caller), Command::RevokeSessions { user }) = (&request.caller, &request.command)
+    else {
+        return false;
+    };
+    *user == caller.user
+        && matches!(outcome, Ok(Effect::User(u)) if u.token_version == caller.token_version + 1)
 }
 
 /// Equal outcomes, except that the messages of `Invalid`, `Unauthenticated`
@@ -800,6 +921,28 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
             .cloned()
             .collect();
         prop_assert_eq!(actual, expected);
+    }
+    // The active-seat index agrees with a recount of the model's bookings.
+    for user in USERS.into_iter().chain([ADMIN]).map(UserId::from) {
+        let mine = || model.bookings.values().filter(|b| b.user == user);
+        let held: usize = mine()
+            .filter(|b| matches!(b.status, BookingStatus::Held { .. }))
+            .map(|b| b.seats.len())
+            .sum();
+        prop_assert_eq!(state.held_seats(&user) as usize, held, "held by {}", user);
+        for show in model.shows.keys() {
+            let active: usize = mine()
+                .filter(|b| b.show == *show && b.status.is_active())
+                .map(|b| b.seats.len())
+                .sum();
+            prop_assert_eq!(
+                state.active_seats(&user, show) as usize,
+                active,
+                "{} in {}",
+                user,
+                show
+            );
+        }
     }
     let next_expiry = model
         .bookings
@@ -871,8 +1014,7 @@ fn round_trip(state: &State) -> Result<State, TestCaseError> {
 struct Sent {
     request: Request,
     outcome: Outcome,
-    /// False for requests refused as `Unauthenticated`, which leave no
-    /// trace, and for those [`Request::remembered`] leaves out.
+    /// True for successes, except those [`Request::remembered`] leaves out.
     recorded: bool,
 }
 
@@ -939,7 +1081,8 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
         let time = Timestamp(at);
         match op {
             Op::Retry(choice) => {
-                let sent = &history[choice.position(history.len())];
+                let index = choice.position(history.len());
+                let sent = &history[index];
                 let mut request = sent.request.clone();
                 if let Command::Hold { order, .. } = &mut request.command {
                     // The edge draws a new order id for every attempt.
@@ -947,9 +1090,18 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                 }
                 let before = state.clone();
                 let outcome = state.apply(time, &request);
-                if !request.remembered() {
-                    // The system's confirmation is idempotent by the state:
-                    // a retry is applied afresh, like any new request.
+                // A revoked session gets a recorded outcome only for the
+                // logout that ended it.
+                let replayed = sent.recorded
+                    && (model.authentic(request.caller.as_ref())
+                        || ended_its_session(&sent.request, &sent.outcome));
+                if replayed {
+                    prop_assert_eq!(&outcome, &sent.outcome, "retry of {:?}", sent.request);
+                    prop_assert_eq!(&state, &before, "a retry changed the state");
+                } else {
+                    // Not recorded (a rejection, or the system's
+                    // confirmation), or refused to a stale session: judged
+                    // afresh, like any new request.
                     let predicted = model.apply(time, request.caller.as_ref(), &request.command);
                     prop_assert!(
                         same_outcome(&outcome, &predicted),
@@ -958,29 +1110,30 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                         outcome,
                         predicted
                     );
-                    check_against_model(&state, &model)?;
-                    continue;
+                    if matches!(outcome, Err(Rejection::Unauthenticated(_))) {
+                        prop_assert_eq!(&state, &before, "an unauthenticated retry left a trace");
+                    }
+                    let recorded = outcome.is_ok() && request.remembered();
+                    if recorded {
+                        history[index] = Sent {
+                            request,
+                            outcome,
+                            recorded,
+                        };
+                    }
                 }
-                if sent.recorded {
-                    // Even if the caller's token has been revoked since.
-                    prop_assert_eq!(&outcome, &sent.outcome, "retry of {:?}", sent.request);
-                } else {
-                    // Judged afresh; a stale token stays stale.
-                    prop_assert!(
-                        matches!(outcome, Err(Rejection::Unauthenticated(_))),
-                        "retry of {:?} gave {:?}",
-                        sent.request,
-                        outcome
-                    );
-                }
-                prop_assert_eq!(&state, &before, "a retry changed the state");
             }
             Op::Reuse(choice) => {
                 let recorded: Vec<&Sent> = history.iter().filter(|sent| sent.recorded).collect();
                 let request = &recorded[choice.position(recorded.len())].request;
+                // The same sender, with a current session, under the same id.
+                let caller = request
+                    .caller
+                    .as_ref()
+                    .map(|caller| model.current(caller.user.clone()));
                 let other = Request {
                     request_id: request.request_id.clone(),
-                    caller: None,
+                    caller,
                     command: Command::Release {
                         booking: BookingId(u64::MAX),
                     },
@@ -1008,8 +1161,7 @@ fn run_history(steps: &[(i64, Op, Who)], last: &(Op, Who)) -> Result<(), TestCas
                     outcome,
                     predicted
                 );
-                let recorded =
-                    !matches!(outcome, Err(Rejection::Unauthenticated(_))) && request.remembered();
+                let recorded = outcome.is_ok() && request.remembered();
                 if matches!(outcome, Err(Rejection::Unauthenticated(_))) {
                     prop_assert_eq!(&state, &before, "an unauthenticated request left a trace");
                 }
@@ -1058,6 +1210,7 @@ fn scripted_history_matches_the_model() {
         user,
         ttl_ms,
         cap,
+        limits: HoldLimits::NONE,
     };
     let book = |show, seats: &[u32], user, cap| Op::Book {
         show,

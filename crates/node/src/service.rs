@@ -212,6 +212,7 @@ impl BookingApi {
             user: caller.user.clone(),
             ttl_ms,
             max_seats_per_user: self.max_seats_per_user,
+            limits: boxoffice_core::HoldLimits::default(),
         };
         match self.write(caller, request_id, command).await? {
             Effect::Booking(booking) => {

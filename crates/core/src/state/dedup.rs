@@ -1,11 +1,13 @@
 //! The dedup window: what the state remembers of each request applied in
 //! the last [`DEDUP_TTL_MS`](crate::ids::DEDUP_TTL_MS), kept small.
 //!
-//! A record does not keep the request id, the command or the outcome. It
-//! keeps a 128-bit digest of the request id (the lookup key), a 64-bit
-//! digest of what [`Command::same_request`] compares plus the caller (to
-//! recognise an id reused for another request), the time, and the outcome
-//! in [`Recorded`] form: for the common outcome, a booking, only the
+//! Only successful outcomes are recorded (a rejected request is judged
+//! afresh when retried). A record does not keep the request id, the command
+//! or the outcome. It keeps a 128-bit digest of the request id and the
+//! caller's user (the lookup key: each user's ids, and the trusted
+//! requests' ids, are a namespace of their own), a 64-bit digest of what
+//! [`Command::same_request`] compares (to recognise an id reused for another
+//! request), the time, and the outcome in [`Recorded`] form: for the common outcome, a booking, only the
 //! booking's id, status and kind of payment, from which the booking as it
 //! was is rebuilt (every other field of a booking is fixed at creation, and
 //! a payment's transaction, once set, never changes). About 48 bytes a
@@ -29,14 +31,26 @@ use super::stored::{PaymentKind, StatusKind};
 use crate::command::{Command, Effect, Outcome, Rejection};
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
 
-/// The lookup key of a request id: the first 128 bits of its SHA-256.
+/// The lookup key of a request id in the scope of its sender: the first
+/// 128 bits of the SHA-256 of the sender's user (`None` for a trusted
+/// request) and the id, in postcard form.
+///
+/// The scope is hashed into the key rather than stored beside it, so a
+/// record stays as small as before, and two users' equal ids (or a user's
+/// and the system's) are different keys: nobody can occupy, or read the
+/// outcome under, an id of someone else's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(super) struct RequestKey([u8; 16]);
 
 impl RequestKey {
-    /// The key of `id`.
-    pub(super) fn of(id: &RequestId) -> Self {
-        let digest = Sha256::digest(id.as_str().as_bytes());
+    /// The key of `id` sent by `scope` (`None`: a trusted request).
+    pub(super) fn of(scope: Option<&UserId>, id: &RequestId) -> Self {
+        let mut hasher = Sha256::new();
+        // Postcard tags the option and prefixes each string with its
+        // length, so no two (scope, id) pairs encode alike.
+        let written = postcard::to_io(&(scope.map(UserId::as_str), id.as_str()), &mut hasher);
+        debug_assert!(written.is_ok(), "postcard could not encode a request id");
+        let digest = hasher.finalize();
         let mut key = [0; 16];
         key.copy_from_slice(&digest[..16]);
         Self(key)
@@ -50,14 +64,15 @@ impl RequestKey {
     }
 }
 
-/// What identifies a request apart from its id: the caller's user and the
-/// command as [`Command::same_request`] compares it (a `Hold`'s order id
-/// left out), as the first 64 bits of the SHA-256 of their postcard form.
+/// What identifies a request apart from its id and sender (which its
+/// [`RequestKey`] covers): the command as [`Command::same_request`]
+/// compares it (a `Hold`'s order id left out), as the first 64 bits of the
+/// SHA-256 of its postcard form.
 ///
-/// Two requests under one id with different fingerprints are a reused id;
+/// Two requests under one key with different fingerprints are a reused id;
 /// equal fingerprints of different requests would need both a 128-bit
 /// request-key match and a 64-bit collision.
-pub(super) fn fingerprint(caller: Option<&UserId>, command: &Command) -> u64 {
+pub(super) fn fingerprint(command: &Command) -> u64 {
     let mut hasher = Sha256::new();
     let written = match command {
         Command::Hold {
@@ -66,6 +81,7 @@ pub(super) fn fingerprint(caller: Option<&UserId>, command: &Command) -> u64 {
             user,
             ttl_ms,
             max_seats_per_user,
+            limits,
             order: _,
         } => {
             let blank = OrderId(String::new());
@@ -76,10 +92,11 @@ pub(super) fn fingerprint(caller: Option<&UserId>, command: &Command) -> u64 {
                 user: user.clone(),
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *max_seats_per_user,
+                limits: *limits,
             };
-            postcard::to_io(&(caller, &hold), &mut hasher).is_ok()
+            postcard::to_io(&hold, &mut hasher).is_ok()
         }
-        _ => postcard::to_io(&(caller, command), &mut hasher).is_ok(),
+        _ => postcard::to_io(command, &mut hasher).is_ok(),
     };
     // Encoding plain data into a hasher cannot fail; if it ever did, the
     // partial digest would still be deterministic on every replica.
@@ -90,7 +107,7 @@ pub(super) fn fingerprint(caller: Option<&UserId>, command: &Command) -> u64 {
     u64::from_le_bytes(low)
 }
 
-/// A recorded outcome, compact for bookings.
+/// A recorded (successful) outcome, compact for bookings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) enum Recorded {
     /// `Ok(Effect::Booking(b))`, where `b` is booking `id` as it is stored,
@@ -107,21 +124,19 @@ pub(super) enum Recorded {
     },
     /// Any other effect, whole.
     Effect(Box<Effect>),
-    /// A rejection, whole.
-    Rejection(Box<Rejection>),
 }
 
 impl Recorded {
-    /// The recorded form of `outcome`, returned at `at`; `stored` looks up
+    /// The recorded form of `effect`, returned at `at`; `stored` looks up
     /// a booking as it is stored now. A booking effect is recorded
     /// compactly only if it can be rebuilt from the stored booking.
     pub(super) fn of(
-        outcome: &Outcome,
+        effect: &Effect,
         at: Timestamp,
         stored: impl FnOnce(BookingId) -> Option<Booking>,
     ) -> Self {
-        match outcome {
-            Ok(Effect::Booking(booking)) => {
+        match effect {
+            Effect::Booking(booking) => {
                 let (status, status_at) = StatusKind::split(booking.status);
                 let compact =
                     i32::try_from(status_at.saturating_ms_since(at))
@@ -141,8 +156,7 @@ impl Recorded {
                     _ => Recorded::Effect(Box::new(Effect::Booking(booking.clone()))),
                 }
             }
-            Ok(effect) => Recorded::Effect(Box::new(effect.clone())),
-            Err(rejection) => Recorded::Rejection(Box::new(rejection.clone())),
+            effect => Recorded::Effect(Box::new(effect.clone())),
         }
     }
 
@@ -164,7 +178,6 @@ impl Recorded {
                     Rejection::Invalid(format!("the recorded outcome of booking {id} is lost"))
                 }),
             Recorded::Effect(effect) => Ok((**effect).clone()),
-            Recorded::Rejection(rejection) => Err((**rejection).clone()),
         }
     }
 
@@ -192,7 +205,7 @@ impl Recorded {
 /// What is remembered about an applied request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct DedupRecord {
-    /// The request id's key.
+    /// The key of the request id in its sender's scope.
     pub(super) key: RequestKey,
     /// Effective time at which the request was first applied.
     pub(super) at: Timestamp,

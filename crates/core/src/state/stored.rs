@@ -57,11 +57,6 @@ impl<T: Ord + Clone> Interner<T> {
         self.numbers.contains_key(id) || u32::try_from(self.names.len()).is_ok()
     }
 
-    /// The number of `id`, if it has one.
-    fn number(&self, id: &T) -> Option<u32> {
-        self.numbers.get(id).copied()
-    }
-
     /// The id with `number`.
     fn name(&self, number: u32) -> Option<&T> {
         self.names.get(usize::try_from(number).ok()?)
@@ -322,23 +317,6 @@ impl Bookings {
     /// All bookings, by id.
     pub(super) fn iter(&self) -> impl Iterator<Item = Booking> + '_ {
         (1..=self.len()).filter_map(|id| self.get(BookingId(id)))
-    }
-
-    /// Seats that booking `id` occupies in `show`: its seat count if it is
-    /// active and of that show, else 0.
-    pub(super) fn active_seats_in(&self, id: BookingId, show: &ShowId) -> u32 {
-        match (self.stored(id), self.shows.number(show)) {
-            (Some(stored), Some(show))
-                if stored.show == show
-                    && matches!(
-                        stored.kinds.status(),
-                        StatusKind::Held | StatusKind::Confirmed
-                    ) =>
-            {
-                u32::from(stored.seat_count)
-            }
-            _ => 0,
-        }
     }
 
     /// Stores `booking`, which must have the next id; `Err` names the
@@ -610,8 +588,6 @@ mod tests {
         assert_eq!(bookings.update(&many), Ok(()));
         assert_eq!(bookings.get(BookingId(2)), Some(many.clone()));
         assert_eq!(bookings.iter().collect::<Vec<_>>(), vec![one, many]);
-        assert_eq!(bookings.active_seats_in(BookingId(2), &"s1".into()), 3);
-        assert_eq!(bookings.active_seats_in(BookingId(2), &"s2".into()), 0);
     }
 
     #[test]

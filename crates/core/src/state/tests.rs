@@ -249,6 +249,7 @@ fn hold(show: &str, numbers: &[u32], user: &str, ttl_ms: i64) -> Command {
         user: user.into(),
         ttl_ms,
         max_seats_per_user: 0,
+        limits: HoldLimits::NONE,
     }
 }
 
@@ -1005,19 +1006,128 @@ fn retry_returns_first_outcome_and_changes_nothing() {
     );
     assert_eq!(again, first);
     assert_eq!(f.state, before);
+}
 
-    // Rejections are remembered too.
-    let rejected = f
-        .state
-        .apply(T0, &request("r3", hold("s1", &[2], "carol", TTL)));
-    assert_eq!(rejected, Err(Rejection::SeatBooked { seat: SeatNo(2) }));
-    f.ok(release(BookingId(1)));
+#[test]
+fn a_rejection_is_not_remembered_and_its_retry_runs_afresh() {
+    let mut f = Fixture::new();
+    let alices = f.hold(&[2], "alice");
+    let carols = request("r1", hold("s1", &[2], "carol", TTL));
+    assert_eq!(
+        f.state.apply(T0, &carols),
+        Err(Rejection::SeatHeld { seat: SeatNo(2) })
+    );
+    assert!(
+        f.state
+            .dedup
+            .get(&RequestKey::of(None, &"r1".into()))
+            .is_none()
+    );
+    // Once the seat is free, the retry takes it.
+    f.ok(release(alices));
+    let retried = f.state.apply(T0, &carols);
+    assert!(matches!(&retried, Ok(Effect::Booking(b)) if b.user == "carol".into()));
+    // And that success is what later retries get.
+    let before = f.state.clone();
+    assert_eq!(f.state.apply(T0, &carols), retried);
+    assert_eq!(f.state, before);
+}
+
+#[test]
+fn two_users_with_the_same_request_id_both_succeed() {
+    let mut f = Fixture::new();
+    let ann = f.register("ann@example.com", false);
+    let bob = f.register("bob@example.com", false);
+    let (as_ann, as_bob) = (f.caller(&ann), f.caller(&bob));
+    let anns = f.state.apply(
+        T0,
+        &request_as("r1", &as_ann, book("s1", &[1], ann.as_str())),
+    );
+    let bobs = f.state.apply(
+        T0,
+        &request_as("r1", &as_bob, book("s1", &[2], bob.as_str())),
+    );
+    let trusted = f.state.apply(T0, &request("r1", book("s1", &[3], "carol")));
+    for outcome in [&anns, &bobs, &trusted] {
+        assert!(matches!(outcome, Ok(Effect::Booking(_))), "{outcome:?}");
+    }
+    assert_eq!(f.show().booked, 3);
+    // Each retry gets its own sender's first outcome.
     let before = f.state.clone();
     assert_eq!(
-        f.state
-            .apply(T0, &request("r3", hold("s1", &[2], "carol", TTL))),
-        rejected
+        f.state.apply(
+            T0,
+            &request_as("r1", &as_ann, book("s1", &[1], ann.as_str()))
+        ),
+        anns
     );
+    assert_eq!(
+        f.state.apply(
+            T0,
+            &request_as("r1", &as_bob, book("s1", &[2], bob.as_str()))
+        ),
+        bobs
+    );
+    assert_eq!(f.state, before);
+}
+
+#[test]
+fn a_stranger_cannot_block_a_users_request_id() {
+    let mut f = Fixture::new();
+    let ann = f.register("ann@example.com", false);
+    let bob = f.register("bob@example.com", false);
+    let (as_ann, as_bob) = (f.caller(&ann), f.caller(&bob));
+    // Bob saw the id ann's client will use, and gets there first with
+    // anything at all; so does a forged session of ann's.
+    f.state
+        .apply(
+            T0,
+            &request_as("ann-1", &as_bob, book("s1", &[5], bob.as_str())),
+        )
+        .expect("bob books");
+    let forged = Caller {
+        user: ann.clone(),
+        token_version: 7,
+    };
+    let before = f.state.clone();
+    assert!(matches!(
+        f.state.apply(
+            T0,
+            &request_as("ann-1", &forged, book("s1", &[6], ann.as_str()))
+        ),
+        Err(Rejection::Unauthenticated(_))
+    ));
+    assert_eq!(f.state, before, "an unauthenticated request left a trace");
+    // Ann's request under that id is hers, not a reuse.
+    let anns = f.state.apply(
+        T0,
+        &request_as("ann-1", &as_ann, hold("s1", &[1], ann.as_str(), TTL)),
+    );
+    assert!(matches!(anns, Ok(Effect::Booking(b)) if b.user == ann));
+}
+
+#[test]
+fn a_revoked_session_learns_nothing_under_its_users_ids() {
+    let mut f = Fixture::new();
+    let ann = f.register("ann@example.com", false);
+    let old = f.caller(&ann);
+    let held = request_as("r1", &old, hold("s1", &[1], ann.as_str(), TTL));
+    assert!(f.state.apply(T0, &held).is_ok());
+    // Ann logs out elsewhere; whoever kept the old token cannot read back
+    // what was recorded under her ids, nor tell a used id from a new one.
+    f.ok(revoke(&ann));
+    let before = f.state.clone();
+    let reuse = request_as("r1", &old, book("s1", &[2], ann.as_str()));
+    for request in [&held, &reuse] {
+        assert_eq!(
+            f.state.apply(T0, request),
+            Err(Rejection::Unauthenticated(SESSION_INVALID.into()))
+        );
+    }
+    assert_eq!(f.state, before);
+    // With a fresh session, the retry gets its first outcome.
+    let fresh = request_as("r1", &f.caller(&ann), hold("s1", &[1], ann.as_str(), TTL));
+    assert!(matches!(f.state.apply(T0, &fresh), Ok(Effect::Booking(b)) if b.id == BookingId(1)));
     assert_eq!(f.state, before);
 }
 
@@ -1074,7 +1184,12 @@ fn dedup_records_expire_after_the_window() {
     let first = f
         .state
         .apply(T0, &request("r1", hold("s1", &[1], "alice", TTL)));
-    assert!(f.state.dedup.get(&RequestKey::of(&"r1".into())).is_some());
+    assert!(
+        f.state
+            .dedup
+            .get(&RequestKey::of(None, &"r1".into()))
+            .is_some()
+    );
 
     // Just inside the window the record still answers.
     let inside = Timestamp(T0.0 + DEDUP_TTL_MS - 1);
@@ -1091,7 +1206,12 @@ fn dedup_records_expire_after_the_window() {
     f.state
         .apply(edge, &request("other", Command::ExpireHolds))
         .ok();
-    assert!(f.state.dedup.get(&RequestKey::of(&"r1".into())).is_none());
+    assert!(
+        f.state
+            .dedup
+            .get(&RequestKey::of(None, &"r1".into()))
+            .is_none()
+    );
     assert_eq!(f.state.check_invariants(), Ok(()));
 
     // The id is free again: the same command now runs afresh.
@@ -1122,7 +1242,7 @@ fn stale_records_are_ignored_before_they_are_pruned() {
     assert!(
         state
             .dedup
-            .get(&RequestKey::of(&last.as_str().into()))
+            .get(&RequestKey::of(None, &last.as_str().into()))
             .is_some(),
         "an unpruned stale record remains"
     );
@@ -1164,12 +1284,17 @@ fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
     ));
     // The system's confirmation is not recorded (it is idempotent by the
     // state); each other record is the compact form, not a copy of the booking.
-    assert!(f.state.dedup.get(&RequestKey::of(&"c1".into())).is_none());
+    assert!(
+        f.state
+            .dedup
+            .get(&RequestKey::of(None, &"c1".into()))
+            .is_none()
+    );
     for id in ["h1", "x1", "f1"] {
         let record = f
             .state
             .dedup
-            .get(&RequestKey::of(&id.into()))
+            .get(&RequestKey::of(None, &id.into()))
             .expect("recorded");
         assert!(
             matches!(record.outcome, Recorded::Booking { .. }),
@@ -1193,18 +1318,19 @@ fn booking_outcomes_are_recorded_compactly_and_replayed_as_they_were() {
         Err(Rejection::WrongStatus { .. })
     ));
     assert_eq!(f.state, before);
-    // The same id with another command, or from another caller, is a reuse.
+    // The same id with another command is a reuse; from another caller it
+    // is another request.
     assert_eq!(
         f.state.apply(T0, &request("h1", release(id))),
         Err(Rejection::RequestIdReused("h1".into()))
     );
     let ann = f.register("ann@example.com", false);
     let caller = f.caller(&ann);
-    assert_eq!(
+    assert!(matches!(
         f.state
             .apply(T0, &request_as("x1", &caller, cancel(id, "alice"))),
-        Err(Rejection::RequestIdReused("x1".into()))
-    );
+        Err(Rejection::PermissionDenied(_))
+    ));
 }
 
 #[test]
@@ -1239,7 +1365,7 @@ fn a_booking_outcome_too_far_from_its_record_is_recorded_whole() {
     let record = f
         .state
         .dedup
-        .get(&RequestKey::of(&"x2".into()))
+        .get(&RequestKey::of(None, &"x2".into()))
         .expect("recorded");
     assert!(matches!(record.outcome, Recorded::Effect(_)));
     assert_eq!(f.state.apply(later, &again), first);
@@ -1301,14 +1427,21 @@ fn snapshots_of_the_earlier_format_are_converted() {
     let restored = State::from_snapshot_bytes(&bytes).expect("converts");
     assert_eq!(business(&restored), business(&f.state));
     assert_eq!(restored.now, f.state.now);
-    assert_eq!(restored.dedup.len(), 3);
+    // The rejection the earlier format recorded is dropped.
+    assert_eq!(restored.dedup.len(), 2);
     for id in ["h1", "t1"] {
-        let key = RequestKey::of(&id.into());
+        let key = RequestKey::of(None, &id.into());
         assert_eq!(restored.dedup.get(&key), f.state.dedup.get(&key), "{id}");
     }
+    assert!(
+        restored
+            .dedup
+            .get(&RequestKey::of(None, &"t1".into()))
+            .is_none()
+    );
     // A record the earlier format kept of a confirmation stays until it
     // leaves the window, although a confirmation is no longer recorded.
-    let confirmation = RequestKey::of(&"c1".into());
+    let confirmation = RequestKey::of(None, &"c1".into());
     assert!(restored.dedup.get(&confirmation).is_some());
     assert!(f.state.dedup.get(&confirmation).is_none());
     // The current format round-trips too, and garbage is refused.
@@ -1448,6 +1581,12 @@ fn check_invariants_detects_corruption() {
     let mut bad = f.state.clone();
     bad.dedup.forget_index();
     assert!(bad.check_invariants().is_err());
+
+    let mut bad = f.state.clone();
+    if let Some(booking) = bad.bookings.get(id) {
+        bad.active.confirm(&booking);
+    }
+    assert!(bad.check_invariants().is_err(), "held count off");
 
     let ann = f.register("ann@example.com", true);
     assert_eq!(f.state.check_invariants(), Ok(()));
@@ -1810,28 +1949,44 @@ fn trusted_requests_may_do_anything() {
 }
 
 #[test]
-fn refusals_are_remembered_and_retries_keep_their_first_outcome() {
+fn refusals_are_judged_afresh_and_successes_keep_their_first_outcome() {
     let mut f = Fixture::new();
     let boss = f.register("boss@example.com", true);
     let ann = f.register("ann@example.com", false);
     let as_ann = f.caller(&ann);
 
-    // A permission refusal is recorded like any rejection.
-    let denied = f
-        .state
-        .apply(T0, &request_as("r1", &as_ann, create("s2", 4)));
-    assert!(matches!(denied, Err(Rejection::PermissionDenied(_))));
+    // A permission refusal is not recorded: once ann is an administrator,
+    // the same request runs.
+    let create_s2 = request_as("r1", &as_ann, create("s2", 4));
+    assert!(matches!(
+        f.state.apply(T0, &create_s2),
+        Err(Rejection::PermissionDenied(_))
+    ));
     f.ok_as(&f.caller(&boss), set_admin(&ann, true));
-    let before = f.state.clone();
-    assert_eq!(
-        f.state
-            .apply(T0, &request_as("r1", &as_ann, create("s2", 4))),
-        denied
-    );
-    assert_eq!(f.state, before);
+    assert!(matches!(f.state.apply(T0, &create_s2), Ok(Effect::Show(_))));
 
-    // A logout retried after it took effect still gets its own outcome.
-    let logout = request_as("r2", &as_ann, revoke(&ann));
+    // An unauthenticated attempt is not recorded: after logging in again the
+    // client retries under the same id and it runs.
+    f.ok(revoke(&ann));
+    let stale = request_as("r3", &as_ann, book("s1", &[1], ann.as_str()));
+    assert!(matches!(
+        f.state.apply(T0, &stale),
+        Err(Rejection::Unauthenticated(_))
+    ));
+    let fresh = request_as("r3", &f.caller(&ann), book("s1", &[1], ann.as_str()));
+    let booked = f.state.apply(T0, &fresh);
+    assert!(matches!(booked, Ok(Effect::Booking(_))));
+    assert_eq!(f.state.apply(T0, &fresh), booked);
+    assert_eq!(f.state.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_logout_retried_with_the_token_it_ended_gets_its_first_outcome() {
+    let mut f = Fixture::new();
+    let boss = f.register("boss@example.com", true);
+    let ann = f.register("ann@example.com", false);
+    let first_session = f.caller(&ann);
+    let logout = request_as("r2", &first_session, revoke(&ann));
     let first = f.state.apply(T0, &logout);
     assert!(matches!(
         first,
@@ -1843,36 +1998,85 @@ fn refusals_are_remembered_and_retries_keep_their_first_outcome() {
     let before = f.state.clone();
     assert_eq!(f.state.apply(T0, &logout), first);
     assert_eq!(f.state, before);
-
-    // The same id and command from someone else is a reuse, not a retry.
-    let as_boss = f.caller(&boss);
-    assert_eq!(
-        f.state.apply(T0, &request_as("r2", &as_boss, revoke(&ann))),
-        Err(Rejection::RequestIdReused("r2".into()))
-    );
-    assert_eq!(
-        f.state.apply(T0, &request("r2", revoke(&ann))),
-        Err(Rejection::RequestIdReused("r2".into()))
-    );
-    assert_eq!(f.state, before);
-
-    // An unauthenticated attempt is not recorded: after logging in again the
-    // client retries under the same id and it runs.
-    let stale = request_as("r3", &as_ann, book("s1", &[1], ann.as_str()));
+    // So does a password change.
+    let second_session = f.caller(&ann);
+    let change = request_as("r3", &second_session, change_password(&ann, HASH2));
+    let changed = f.state.apply(T0, &change);
     assert!(matches!(
-        f.state.apply(T0, &stale),
+        changed,
+        Ok(Effect::User(UserSummary {
+            token_version: 2,
+            ..
+        }))
+    ));
+    assert_eq!(f.state.apply(T0, &change), changed);
+    // A token older than the one a logout ended learns nothing from it.
+    let older = request_as("r3", &first_session, change_password(&ann, HASH2));
+    let before = f.state.clone();
+    assert!(matches!(
+        f.state.apply(T0, &older),
         Err(Rejection::Unauthenticated(_))
     ));
-    let fresh = request_as("r3", &f.caller(&ann), book("s1", &[1], ann.as_str()));
-    let booked = f.state.apply(T0, &fresh);
-    assert!(matches!(booked, Ok(Effect::Booking(_))));
-    // Its retries, even with the old token, get that outcome.
-    assert_eq!(f.state.apply(T0, &fresh), booked);
-    assert_eq!(f.state.apply(T0, &stale), booked);
-    assert_eq!(f.state.check_invariants(), Ok(()));
+    assert_eq!(f.state, before);
+
+    // The same id and command from someone else is another request.
+    let as_boss = f.caller(&boss);
+    assert!(matches!(
+        f.state.apply(T0, &request_as("r2", &as_boss, revoke(&ann))),
+        Ok(Effect::User(UserSummary {
+            token_version: 3,
+            ..
+        }))
+    ));
 }
 
 // ----- Seat limit -----
+
+#[test]
+fn the_active_seat_index_follows_every_transition() {
+    let mut f = Fixture::new();
+    f.ok(create("s2", 8));
+    let alice = UserId::from("alice");
+    let counts = |f: &Fixture| {
+        (
+            f.state.active_seats(&alice, &"s1".into()),
+            f.state.active_seats(&alice, &"s2".into()),
+            f.state.held_seats(&alice),
+        )
+    };
+    let paid = f.hold(&[1, 2], "alice");
+    let other = f.booking(hold("s2", &[1, 2, 3], "alice", TTL)).id;
+    f.book(&[3], "alice");
+    assert_eq!(counts(&f), (3, 3, 5));
+    f.ok(confirm(paid));
+    assert_eq!(counts(&f), (3, 3, 3));
+    f.ok(release(other));
+    assert_eq!(counts(&f), (3, 0, 0));
+    let expiring = f.booking(hold("s2", &[4], "alice", 10)).id;
+    assert_eq!(counts(&f), (3, 1, 1));
+    f.at = Timestamp(f.at.0 + 10);
+    f.ok(Command::ExpireHolds);
+    assert_eq!(
+        f.status(expiring),
+        BookingStatus::Released {
+            at: f.at,
+            expired: true
+        }
+    );
+    assert_eq!(counts(&f), (3, 0, 0));
+    let abandoned = f.hold(&[5], "alice");
+    f.ok(cancel(abandoned, "alice"));
+    f.ok(cancel(paid, "alice"));
+    f.ok(Command::RecordRefund { booking: paid });
+    f.ok(resize("s1", 4));
+    assert_eq!(counts(&f), (1, 0, 0));
+    // Restored from a snapshot, it is rebuilt the same.
+    let restored = State::from_snapshot_bytes(&f.state.to_snapshot().expect("writes"));
+    assert_eq!(
+        restored.as_ref().map(|state| &state.active),
+        Ok(&f.state.active)
+    );
+}
 
 #[test]
 fn seat_limit_counts_active_bookings_of_the_show() {
@@ -2003,3 +2207,5 @@ fn totals_count_accounts_shows_seats_and_bookings() {
         "a released hold still counts as created"
     );
 }
+
+mod hold_limits;
