@@ -139,16 +139,49 @@ impl Default for AuthSettings {
 pub struct BookingSettings {
     /// Most seats one customer may hold or book in one show (0: no cap).
     pub max_seats_per_user_per_show: u32,
+    /// Most seats one customer may hold at once over all shows (0: no cap).
+    pub max_held_seats_per_user: u32,
+    /// Most holds one customer may start in an hour (0: no limit).
+    pub max_holds_per_user_per_hour: u32,
+    /// After a customer's hold lapsed unpaid, how long before they may hold
+    /// those seats again, ms (0: at once; at most an hour).
+    pub hold_cooldown_ms: i64,
     /// Most `WatchShow` streams this node serves at once (at least 1);
     /// more are refused with RESOURCE_EXHAUSTED. A gateway opens one per
     /// show its pages watch.
     pub max_watch_streams: u32,
 }
 
+impl BookingSettings {
+    /// The anti-hoarding limits every customer hold carries.
+    pub fn hold_limits(&self) -> boxoffice_core::HoldLimits {
+        boxoffice_core::HoldLimits {
+            max_held_seats: self.max_held_seats_per_user,
+            max_holds_per_hour: self.max_holds_per_user_per_hour,
+            cooldown_ms: self.hold_cooldown_ms,
+        }
+    }
+
+    /// No per-customer caps at all: for load generators and fault runs
+    /// whose few accounts book thousands of seats.
+    pub fn without_customer_caps(self) -> Self {
+        Self {
+            max_seats_per_user_per_show: 0,
+            max_held_seats_per_user: 0,
+            max_holds_per_user_per_hour: 0,
+            hold_cooldown_ms: 0,
+            ..self
+        }
+    }
+}
+
 impl Default for BookingSettings {
     fn default() -> Self {
         Self {
             max_seats_per_user_per_show: MAX_SEATS_PER_USER_PER_SHOW,
+            max_held_seats_per_user: boxoffice_core::DEFAULT_MAX_HELD_SEATS,
+            max_holds_per_user_per_hour: boxoffice_core::DEFAULT_MAX_HOLDS_PER_HOUR,
+            hold_cooldown_ms: boxoffice_core::DEFAULT_HOLD_COOLDOWN_MS,
             max_watch_streams: MAX_WATCH_STREAMS,
         }
     }
@@ -367,6 +400,13 @@ impl NodeConfig {
         }
         if self.certs_dir.as_os_str().is_empty() {
             return bad("certs_dir must not be empty".into());
+        }
+        let cooldown = self.booking.hold_cooldown_ms;
+        if !(0..=boxoffice_core::MAX_HOLD_COOLDOWN_MS).contains(&cooldown) {
+            return bad(format!(
+                "booking.hold_cooldown_ms must be between 0 and {}, not {cooldown}",
+                boxoffice_core::MAX_HOLD_COOLDOWN_MS
+            ));
         }
         if !(1..=MAX_WATCH_STREAMS_LIMIT).contains(&self.booking.max_watch_streams) {
             return bad(format!(

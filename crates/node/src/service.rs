@@ -91,6 +91,8 @@ pub struct BookingApi {
     replica: Replica,
     auth: Arc<Authenticator>,
     max_seats_per_user: u32,
+    /// The anti-hoarding limits of every customer hold.
+    hold_limits: boxoffice_core::HoldLimits,
     /// The checkout, when the cluster takes payments.
     checkout: Option<Checkout>,
     /// Turns true when the node shuts down: open `WatchShow` streams end.
@@ -170,6 +172,7 @@ impl BookingApi {
             replica,
             auth,
             max_seats_per_user: settings.max_seats_per_user_per_show,
+            hold_limits: settings.hold_limits(),
             checkout,
             closing,
             watchers: Arc::new(tokio::sync::Semaphore::new(streams)),
@@ -212,7 +215,7 @@ impl BookingApi {
             user: caller.user.clone(),
             ttl_ms,
             max_seats_per_user: self.max_seats_per_user,
-            limits: boxoffice_core::HoldLimits::default(),
+            limits: self.hold_limits,
         };
         match self.write(caller, request_id, command).await? {
             Effect::Booking(booking) => {

@@ -142,8 +142,10 @@ async fn retried_requests_apply_once_and_return_the_first_outcome() {
         .show
         .unwrap();
     assert_eq!((show.available, show.booked, show.held), (8, 2, 0));
-    // The same id for a different request is refused, and so is another
-    // user's attempt to replay it.
+    // The same id for a different request is refused. Another user's
+    // request ids are their own: replaying alice's id gets bob nothing of
+    // hers (his attempt is judged afresh: the seats are taken), and does
+    // not occupy the id for alice.
     expect_code(
         alice.book_with_id("req-1", "s1", &[6]).await,
         Code::FailedPrecondition,
@@ -153,7 +155,13 @@ async fn retried_requests_apply_once_and_return_the_first_outcome() {
     expect_code(
         bob.book_with_id("req-1", "s1", &[4, 5]).await,
         Code::FailedPrecondition,
-        "req-1",
+        "already booked",
+    );
+    let bobs = bob.book_with_id("req-1", "s1", &[7]).await.unwrap();
+    assert_ne!(bobs.booking_id, first.booking_id);
+    assert_eq!(
+        alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap(),
+        first
     );
     node.stop().await;
 }

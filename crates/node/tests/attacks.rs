@@ -110,11 +110,18 @@ async fn peer_port_refuses_a_certificate_of_another_ca() {
     // Another CA issues a certificate with the very name of node 1.
     let other = tempfile::tempdir().unwrap();
     boxoffice_tls::ensure(other.path(), &[Identity::Node(1)], &["127.0.0.1".into()]).unwrap();
-    let forged = tls_of(other.path(), Identity::Node(1));
-    // It trusts its own CA, so the handshake fails on the server's side
-    // (the client does not trust the node either; either way, no call).
-    let channel = forged
-        .endpoint(&node.peer_addr, &node_name())
+    // The forger trusts the real CA, so only the node can refuse the
+    // handshake.
+    let forged = boxoffice_tls::TlsFiles::in_dir(other.path(), Identity::Node(1));
+    let real_ca = std::fs::read(node.certs.join(boxoffice_tls::CA_CERT_FILE)).unwrap();
+    let identity = tonic::transport::Identity::from_pem(
+        std::fs::read(&forged.cert).unwrap(),
+        std::fs::read(&forged.key).unwrap(),
+    );
+    let config = boxoffice_tls::client_trusting(&real_ca, Some(&node_name())).identity(identity);
+    let channel = Endpoint::from_shared(format!("https://{}", node.peer_addr))
+        .unwrap()
+        .tls_config(config)
         .unwrap()
         .connect_lazy();
     let result = propose(channel, vec![set_admin("u2")]).await;
@@ -347,4 +354,135 @@ async fn a_user_cannot_refund_their_own_charge_directly() {
         boxoffice_proto::v1::TransactionStatus::Succeeded as i32,
         "still charged: {ledger:?}"
     );
+}
+
+/// A paid node whose customers hold under the given limits, with shows
+/// `a`, `b` and `c` of 10 seats.
+async fn node_with_hold_limits(held: u32, per_hour: u32, hold_ms: i64) -> Node {
+    let node = Node::with_payments_tuned(
+        |p| p.hold_ms = hold_ms,
+        |c| {
+            c.booking.max_held_seats_per_user = held;
+            c.booking.max_holds_per_user_per_hour = per_hour;
+            c.booking.hold_cooldown_ms = boxoffice_core::DEFAULT_HOLD_COOLDOWN_MS;
+        },
+    )
+    .await;
+    let admin = node.admin().await;
+    for show in ["a", "b", "c"] {
+        admin
+            .create_show(show, show, 10, 1_000, common::FAR_FUTURE_MS)
+            .await
+            .unwrap();
+    }
+    node
+}
+
+#[tokio::test]
+async fn one_account_cannot_hold_seats_across_every_show() {
+    let node = node_with_hold_limits(4, 0, 600_000).await;
+    let mallory = node.buyer("mallory").await;
+    mallory.hold("a", &[1, 2]).await.expect("first hold");
+    mallory.hold("b", &[1, 2]).await.expect("second hold");
+    let third = mallory.hold("c", &[1]).await;
+    assert_eq!(code(third), Code::FailedPrecondition, "a fifth held seat");
+    let fan = node.buyer("fan").await;
+    fan.hold("c", &[1])
+        .await
+        .expect("another account still holds");
+}
+
+#[tokio::test]
+async fn holds_started_per_hour_are_limited_with_a_retry_hint() {
+    let node = node_with_hold_limits(0, 2, 600_000).await;
+    let mallory = node.buyer("mallory").await;
+    mallory.hold("a", &[1]).await.unwrap();
+    mallory.hold("b", &[1]).await.unwrap();
+    let status = mallory.hold("c", &[1]).await.expect_err("a third hold");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let wait: i64 = status
+        .metadata()
+        .get(boxoffice_proto::convert::RETRY_AFTER_MS)
+        .expect("a retry hint")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3_600_000).contains(&wait), "retry after {wait} ms");
+}
+
+#[tokio::test]
+async fn an_account_cannot_hold_again_the_seats_its_own_hold_let_lapse() {
+    let node = node_with_hold_limits(0, 0, 300).await;
+    let mallory = node.buyer("mallory").await;
+    mallory.hold("a", &[5]).await.unwrap();
+    // Once the hold has lapsed and the coordinator released it, holding
+    // seat 5 again is refused with a hint (until then it is held).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = loop {
+        let again = mallory.hold("a", &[5]).await.expect_err("seat 5 again");
+        if again.code() == Code::ResourceExhausted {
+            break again;
+        }
+        assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hold never lapsed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        refused
+            .metadata()
+            .get(boxoffice_proto::convert::RETRY_AFTER_MS)
+            .is_some(),
+        "{refused:?}"
+    );
+    mallory
+        .hold("a", &[6])
+        .await
+        .expect("other seats may be held");
+    let fan = node.buyer("fan").await;
+    fan.hold("a", &[5])
+        .await
+        .expect("others may hold the lapsed seat");
+}
+
+#[tokio::test]
+async fn an_old_clients_payment_cannot_pay_someone_elses_order() {
+    use boxoffice_proto::legacy::payment::PaymentRequest;
+    use boxoffice_proto::legacy::payment::payment_service_client::PaymentServiceClient as Legacy;
+    let node = node_with_hold_limits(0, 0, 600_000).await;
+    let mallory = node.buyer("mallory").await;
+    let held = mallory.hold("a", &[1, 2]).await.unwrap();
+    // The order id is on the customer's own booking; the old API lets the
+    // caller choose the charge's correlation id and amount.
+    let legacy = Endpoint::from_shared(format!("http://{}", node.payment().addr))
+        .unwrap()
+        .connect_lazy();
+    let one_cent = Legacy::new(legacy)
+        .process_payment(PaymentRequest {
+            user_id: mallory.id.clone(),
+            currency: "EUR".into(),
+            amount_cents: 1,
+            correlation_id: held.order_id.clone(),
+            card_number: "1001".into(),
+            ..PaymentRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(one_cent.success, "{}", one_cent.message);
+    // Paying the order charges the order's price under its own key, not
+    // the old client's cent.
+    let paid = mallory
+        .pay(&held.booking_id, &card(GOOD_CARD))
+        .await
+        .unwrap();
+    let ledger = node.payment().ledger(&[mallory.id.clone()]).await;
+    let charge = ledger
+        .iter()
+        .find(|t| t.transaction_id == paid.transaction_id)
+        .expect("the order's charge");
+    assert_eq!(charge.amount_cents, 2_000, "{ledger:?}");
 }

@@ -49,10 +49,14 @@ impl LegacyPaymentService for LegacyPayment {
         } else {
             "4242424242424242"
         };
+        // Old clients' keys live in their own namespace: a correlation id
+        // equal to a checkout's order id (which customers see) must never
+        // land a charge under that order's key, or the checkout would take
+        // the old client's charge (any amount) as the order's payment.
         let key = if r.correlation_id.is_empty() {
-            format!("legacy-{}", uuid::Uuid::new_v4().simple())
+            format!("legacy:{}", uuid::Uuid::new_v4().simple())
         } else {
-            r.correlation_id
+            format!("legacy:{}", r.correlation_id)
         };
         let charge = v1::ChargeRequest {
             idempotency_key: key,

@@ -5,11 +5,17 @@
 //!   the last four digits are ever stored or logged.
 //! - [`ledger`]: the durable ledger on redb: transactions and idempotency
 //!   keys, every reply after the commit.
-//! - [`config`]: listen address, data directory, injectable faults.
-//! - [`service`]: `boxoffice.v1.PaymentService` over gRPC.
-//! - [`legacy`]: the old system's `payment.PaymentService`, an adapter.
+//! - [`config`]: listen addresses, certificates, data directory,
+//!   injectable faults.
+//! - [`service`]: `boxoffice.v1.PaymentService` over gRPC, on its own
+//!   mutual-TLS listener (`peer_listen`): charge, refund and void for the
+//!   cluster's booking nodes only, reads for them and the operator.
+//! - [`legacy`]: the old system's `payment.PaymentService`, an adapter,
+//!   alone on the plaintext `listen` port with health: it charges and
+//!   looks up, never refunds or voids.
 //!
-//! Invariants: a charge acknowledged is on disk; an idempotency key is
+//! Invariants: money moves only at the request of a certificate naming a
+//! booking node (or an old client's own charge); a charge acknowledged is on disk; an idempotency key is
 //! bound to one set of parameters and one transaction forever; a refund is
 //! full and happens at most once; a declined charge charged nothing; a
 //! voided key never gets a charge, and a void reports the charge made

@@ -9,9 +9,22 @@ use tonic::Status;
 
 use crate::v1;
 
-/// A rejection as the gRPC status clients see.
+/// Metadata key of the wait a rate-limited client should observe, in
+/// milliseconds.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// A rejection as the gRPC status clients see. A limit that lets up with
+/// time (the hourly hold limit, the cool-down) is RESOURCE_EXHAUSTED with
+/// the wait in [`RETRY_AFTER_MS`] (and in the message).
 pub fn rejection_status(r: &Rejection) -> Status {
     let message = r.to_string();
+    if let Some(ms) = r.retry_after_ms() {
+        let mut status = Status::resource_exhausted(message);
+        if let Ok(value) = ms.to_string().parse() {
+            status.metadata_mut().insert(RETRY_AFTER_MS, value);
+        }
+        return status;
+    }
     match r.kind() {
         RejectionKind::InvalidArgument => Status::invalid_argument(message),
         RejectionKind::NotFound => Status::not_found(message),

@@ -83,6 +83,11 @@ pub enum TlsError {
     /// A name is not one of the cluster's identities.
     #[error("{0:?} is not an identity: use node-<id>, auth, payment, gateway or operator")]
     BadIdentity(String),
+    /// A host name would let the certificate pass for another identity.
+    #[error(
+        "--host {0:?}: names under .boxoffice and wildcards are the CA's identities, not hosts"
+    )]
+    BadHost(String),
     /// The CA already exists and would be overwritten.
     #[error("{} already exists; remove the directory's CA to make a new one", .0.display())]
     Exists(PathBuf),
@@ -140,12 +145,16 @@ impl Identity {
             let x509_parser::extensions::GeneralName::DNSName(dns) = name else {
                 continue;
             };
-            if dns.eq_ignore_ascii_case(ANY_NODE) {
+            // TLS compares names without case and a trailing dot: so do we.
+            let dns = dns.trim_end_matches('.').to_ascii_lowercase();
+            if dns == ANY_NODE {
                 continue;
             }
             let Some(stem) = dns.strip_suffix(&format!(".{DOMAIN}")) else {
                 continue;
             };
+            // A name under ours that is no identity (a wildcard, say)
+            // makes the certificate no one's.
             let identity = Identity::parse(stem).ok()?;
             if found.is_some_and(|f| f != identity) {
                 return None;
@@ -280,9 +289,19 @@ fn write(path: &Path, data: &str, secret: bool) -> Result<(), TlsError> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = path.with_extension("tmp");
+    // A temporary name of this file's own, made afresh: a leftover from an
+    // interrupted run (or a planted link) is removed, never written
+    // through, so a key is never written into a file someone else can read.
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -345,6 +364,10 @@ pub fn issue(dir: &Path, identity: Identity, hosts: &[String]) -> Result<TlsFile
         params.subject_alt_names.push(SanType::DnsName(dns));
     }
     for host in hosts {
+        let lower = host.trim_end_matches('.').to_ascii_lowercase();
+        if lower == DOMAIN || lower.ends_with(&format!(".{DOMAIN}")) || lower.contains('*') {
+            return Err(TlsError::BadHost(host.clone()));
+        }
         let san = match host.parse::<std::net::IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),
             Err(_) => SanType::DnsName(host.clone().try_into().map_err(cert_error("a host name"))?),
@@ -433,5 +456,44 @@ mod tests {
         }
         assert!(matches!(init_ca(dir.path()), Err(TlsError::Exists(_))));
         files.load().unwrap();
+        // A leftover temporary file that others could read is replaced,
+        // not written through.
+        let leftover = dir.path().join("node-2.key.tmp");
+        std::fs::write(&leftover, "stale").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let files = issue(dir.path(), Identity::Node(2), &[]).unwrap();
+            let mode = std::fs::metadata(&files.key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_certificate_cannot_be_issued_to_pass_for_another_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        init_ca(dir.path()).unwrap();
+        for host in [
+            "payment.boxoffice",
+            "NODE-1.BOXOFFICE.",
+            "*.boxoffice",
+            "boxoffice",
+            "*.example.com",
+        ] {
+            assert!(
+                matches!(
+                    issue(dir.path(), Identity::Gateway, &[host.into()]),
+                    Err(TlsError::BadHost(_))
+                ),
+                "{host}"
+            );
+        }
+        issue(
+            dir.path(),
+            Identity::Gateway,
+            &["gateway.example.com".into()],
+        )
+        .unwrap();
     }
 }

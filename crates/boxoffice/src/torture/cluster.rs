@@ -247,7 +247,7 @@ impl Cluster {
             })
             .collect();
         config.auth.keys_dir = self.dir.join("keys");
-        config.booking.max_seats_per_user_per_show = 0;
+        config.booking = config.booking.without_customer_caps();
         config.payment.endpoint = Some(format!("https://{}", self.payment_links[&id].addr()));
         // Short holds, so that checkouts cut off by faults settle within
         // the run.

@@ -281,7 +281,7 @@ impl Cluster {
         let mut config = config;
         config.auth.keys_dir = self.dir.path().join("keys");
         // Steady bookers book thousands of seats each.
-        config.booking.max_seats_per_user_per_show = 0;
+        config.booking = config.booking.without_customer_caps();
         config.payment = self.payment.clone();
         config.validate().expect("valid test config");
         let path = self.dir.path().join(format!("node{id}.toml"));

@@ -232,6 +232,19 @@ impl Node {
         Self::start_with(Some(settings), |_| {}).await
     }
 
+    /// [`Node::with_payments`] with the node's config tuned as well.
+    pub async fn with_payments_tuned(
+        tune_payments: impl FnOnce(&mut PaymentSettings),
+        tune: impl FnOnce(&mut NodeConfig),
+    ) -> Self {
+        let mut settings = PaymentSettings {
+            sweep_interval_ms: 50,
+            ..PaymentSettings::default()
+        };
+        tune_payments(&mut settings);
+        Self::start_with(Some(settings), tune).await
+    }
+
     async fn start_with(
         payments: Option<PaymentSettings>,
         tune: impl FnOnce(&mut NodeConfig),
@@ -271,6 +284,9 @@ impl Node {
             ..NodeConfig::default()
         };
         config.auth.keys_dir = keys.clone();
+        // Tests hold and re-hold as few accounts; the anti-hoarding limits
+        // have their own tests.
+        config.booking = config.booking.without_customer_caps();
         config.booking.max_seats_per_user_per_show = 6;
         config.payment = payment_settings;
         let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
