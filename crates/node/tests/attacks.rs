@@ -306,7 +306,7 @@ async fn payment_refund_void_and_list_answer_booking_nodes_only() {
         let result = payment.client_as(identity).list_transactions(list()).await;
         assert_eq!(code(result), Code::PermissionDenied, "List as {identity}");
     }
-    let ledger = payment.ledger(&[buyer.id.clone()]).await;
+    let ledger = payment.ledger(std::slice::from_ref(&buyer.id)).await;
     assert_eq!(ledger.len(), 1, "the operator audits the ledger");
     assert_eq!(
         ledger[0].status,
@@ -348,7 +348,7 @@ async fn a_user_cannot_refund_their_own_charge_directly() {
         .await
         .map(drop);
     assert!(refused_at_transport(code(result.clone())), "{result:?}");
-    let ledger = node.payment().ledger(&[buyer.id.clone()]).await;
+    let ledger = node.payment().ledger(std::slice::from_ref(&buyer.id)).await;
     assert_eq!(
         ledger[0].status,
         boxoffice_proto::v1::TransactionStatus::Succeeded as i32,
@@ -479,7 +479,10 @@ async fn an_old_clients_payment_cannot_pay_someone_elses_order() {
         .pay(&held.booking_id, &card(GOOD_CARD))
         .await
         .unwrap();
-    let ledger = node.payment().ledger(&[mallory.id.clone()]).await;
+    let ledger = node
+        .payment()
+        .ledger(std::slice::from_ref(&mallory.id))
+        .await;
     let charge = ledger
         .iter()
         .find(|t| t.transaction_id == paid.transaction_id)

@@ -248,11 +248,16 @@ enum Caller {
 fn require<T>(req: &Request<T>, allowed: Caller) -> Result<(), Status> {
     use boxoffice_tls::Identity;
     let identity = Identity::of_request(req);
-    let ok = match (allowed, identity) {
-        (Caller::Node | Caller::NodeOrOperator, Some(Identity::Node(_))) => true,
-        (Caller::NodeOrOperator | Caller::Operator, Some(Identity::Operator)) => true,
-        _ => false,
-    };
+    let ok = matches!(
+        (allowed, identity),
+        (
+            Caller::Node | Caller::NodeOrOperator,
+            Some(Identity::Node(_))
+        ) | (
+            Caller::NodeOrOperator | Caller::Operator,
+            Some(Identity::Operator)
+        )
+    );
     if ok {
         Ok(())
     } else {
