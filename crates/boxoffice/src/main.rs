@@ -247,7 +247,7 @@ enum CertsCommand {
     /// service: `<name>.pem` and `<name>.key` (0600). Copy it, its key and
     /// `ca.pem` to that process's `certs_dir` and restart it.
     Issue {
-        /// Who: node-<id>, auth, payment, gateway or operator.
+        /// Who: node-ID (node-3, say), auth, payment, gateway or operator.
         name: String,
         /// Host names and IP addresses clients dial it at (repeatable).
         #[arg(long = "host")]

@@ -4,7 +4,7 @@
 //!
 //! Served only on the peer listener, which requires a client certificate
 //! of the cluster CA. Every call is then authorized by the name in that
-//! certificate ([`RaftGrpc::authorize`]): a node of the current membership
+//! certificate (`RaftGrpc::authorize`): a node of the current membership
 //! (voter or learner, so a node an administrator is adding counts from the
 //! moment the leader adds it as a learner), or any node while this node
 //! belongs to no cluster yet (it is waiting to be added and holds nothing);
