@@ -116,6 +116,9 @@ impl AuthConfig {
         if self.nodes.is_empty() {
             return bad("nodes must list at least one booking node".into());
         }
+        if self.certs_dir.as_os_str().is_empty() {
+            return bad("certs_dir must not be empty".into());
+        }
         if self.access_ttl_secs == 0 || self.access_ttl_secs > self.refresh_ttl_secs {
             return bad("need 0 < access_ttl_secs <= refresh_ttl_secs".into());
         }

@@ -265,8 +265,8 @@ async fn client_port_serves_no_internal_service() {
     assert!(internal.is_empty(), "reflection lists {internal:?}");
 }
 
-#[tokio::test]
-async fn payment_refund_void_and_list_answer_booking_nodes_only() {
+/// A paid node where `eve` has paid for seat 1 of `gala`.
+async fn paid_booking() -> (Node, common::Buyer, boxoffice_proto::v1::Booking) {
     let node = Node::with_payments(|_| {}).await;
     node.admin()
         .await
@@ -279,6 +279,12 @@ async fn payment_refund_void_and_list_answer_booking_nodes_only() {
         .await
         .expect("paid booking");
     assert!(!booking.transaction_id.is_empty(), "{booking:?}");
+    (node, buyer, booking)
+}
+
+#[tokio::test]
+async fn payment_refund_void_and_list_answer_booking_nodes_only() {
+    let (node, buyer, booking) = paid_booking().await;
     let payment = node.payment();
     let refund = || RefundRequest {
         transaction_id: booking.transaction_id.clone(),
@@ -317,17 +323,7 @@ async fn payment_refund_void_and_list_answer_booking_nodes_only() {
 
 #[tokio::test]
 async fn a_user_cannot_refund_their_own_charge_directly() {
-    let node = Node::with_payments(|_| {}).await;
-    node.admin()
-        .await
-        .create_show("gala", "Gala", 10, 2_500, common::FAR_FUTURE_MS)
-        .await
-        .unwrap();
-    let buyer = node.buyer("eve").await;
-    let booking = buyer
-        .book_and_pay("eve-1", "gala", &[1], Some(&card(GOOD_CARD)))
-        .await
-        .expect("paid booking");
+    let (node, buyer, booking) = paid_booking().await;
     let refund = RefundRequest {
         transaction_id: booking.transaction_id.clone(),
     };

@@ -95,6 +95,12 @@ impl PaymentConfig {
                 "peer_listen must differ from listen",
             ));
         }
+        if self.certs_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                "payment",
+                "certs_dir must not be empty",
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid(
                 "payment",
