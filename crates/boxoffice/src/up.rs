@@ -407,7 +407,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut children = Vec::new();
     for (name, subcommand, config) in processes {
         let path = args.data_dir.join(format!("{name}.toml"));
-        std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+        // Owner-only: auth.toml holds the bootstrap administrator's password.
+        boxoffice_config::write_file(&path, config.as_bytes(), true)
+            .with_context(|| format!("writing {}", path.display()))?;
         match spawn_process(&exe, &name, subcommand, &path) {
             Ok(child) => children.push((name, child)),
             Err(e) => {

@@ -250,7 +250,23 @@ async fn the_old_clients_work_unmodified() {
     assert_eq!(seen.iter().filter(|s| s.reserved).count(), 1);
     let query = query_seat(&mut booking, 1).await;
     assert!(!query.available);
-    assert_eq!(query.seat.expect("seat").booking_id, winner.booking_id);
+    // Anyone may read seats: reserved or not, never by whom.
+    let queried = query.seat.expect("seat");
+    assert!(queried.reserved);
+    assert_eq!(
+        (
+            queried.reserved_by.as_str(),
+            queried.reserved_at,
+            queried.booking_id.as_str()
+        ),
+        ("", 0, ""),
+        "a public read names nobody"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| s.reserved_by.is_empty() && s.booking_id.is_empty() && s.reserved_at == 0),
+        "ListSeats names nobody: {seen:?}"
+    );
     let free = query_seat(&mut booking, 2).await;
     assert!(free.available);
 

@@ -95,6 +95,69 @@ where
         .map_err(|e| LoadError::Parse(Box::new(e)))
 }
 
+/// A loopback address no one listens on, for a process started later to
+/// bind (tests and the fault suite, which restart processes on their old
+/// addresses).
+///
+/// A port the kernel hands out for `bind(0)` comes from the ephemeral
+/// range, where outgoing connections take their source ports too: with
+/// many connections open, such a port is soon taken again, and the process
+/// that was meant to bind it fails with "address in use". So ports are
+/// drawn below that range (20000-32767, under Linux's default 32768), from a
+/// sequence that differs per process, and checked by binding.
+pub fn spare_loopback_addr() -> std::io::Result<std::net::SocketAddr> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (seed.wrapping_add(n.wrapping_mul(7_919)) % SPAN);
+        let port = u16::try_from(port).unwrap_or(u16::MAX);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr();
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no spare loopback port in 20000-32767",
+    ))
+}
+
+/// Writes `data` to `path` whole: into a temporary file of its own, synced,
+/// then renamed into place, so a reader sees the old file or the new one,
+/// never part of one. With `private`, the file is readable by its owner only
+/// (mode 0600) from the moment it exists, for keys and files holding
+/// passwords.
+///
+/// A leftover temporary file (from an interrupted run, or a planted link) is
+/// removed, never written through.
+pub fn write_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +173,27 @@ mod tests {
                 format!("http_listen = {bad:?} is not an ip:port address")
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_owner_only_and_never_written_through_a_leftover() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.toml");
+        // A leftover temporary file others may read, as a planted one would be.
+        let leftover = dir.path().join("auth.toml.tmp");
+        std::fs::write(&leftover, "stale").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_file(&path, b"password = \"x\"", true).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"password = \"x\"");
+        assert!(!leftover.exists());
+        // A file made readable by others before is replaced by a private one.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_file(&path, b"again", true).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

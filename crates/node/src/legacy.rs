@@ -87,7 +87,7 @@ fn card(legacy: &str) -> v1::Card {
     }
 }
 
-/// Seat `no` of `show` in the legacy form.
+/// Seat `no` of `show` in the legacy form, as its booker may see it.
 fn seat(state: &State, show: &ShowId, no: u32) -> Option<legacy::Seat> {
     let found = state.show(show)?;
     let taken = match found.seat(SeatNo(no))? {
@@ -106,6 +106,18 @@ fn seat(state: &State, show: &ShowId, no: u32) -> Option<legacy::Seat> {
         reserved_at: booking.map(|b| b.created_at.0).unwrap_or_default(),
         booking_id: taken.map(|id| id.to_string()).unwrap_or_default(),
         price_cents: found.price_cents,
+    })
+}
+
+/// Seat `no` of `show` as anyone may see it: reserved or not, never by
+/// whom, since when or under which booking (old clients read seats without
+/// logging in).
+fn public_seat(state: &State, show: &ShowId, no: u32) -> Option<legacy::Seat> {
+    seat(state, show, no).map(|seat| legacy::Seat {
+        reserved_by: String::new(),
+        reserved_at: 0,
+        booking_id: String::new(),
+        ..seat
     })
 }
 
@@ -229,7 +241,10 @@ impl LegacyBookingService for LegacyBooking {
         let r = req.into_inner();
         let show = ShowId(r.show_id.clone());
         let no = u32::try_from(r.seat_id).unwrap_or(0);
-        let found = self.replica.read(false, |s| seat(s, &show, no)).await?;
+        let found = self
+            .replica
+            .read(false, |s| public_seat(s, &show, no))
+            .await?;
         let seat = found.ok_or_else(|| {
             Status::not_found(format!("show {} has no seat {}", r.show_id, r.seat_id))
         })?;
@@ -262,7 +277,7 @@ impl LegacyBookingService for LegacyBooking {
                 let count = state.show(&show)?.seat_count();
                 let last = first.saturating_add(size - 1).min(count);
                 let seats: Vec<legacy::Seat> = (first..=last)
-                    .filter_map(|no| seat(state, &show, no))
+                    .filter_map(|no| public_seat(state, &show, no))
                     .collect();
                 let next = if last < count { last + 1 } else { 0 };
                 Some((seats, next))

@@ -27,7 +27,6 @@
 #![deny(missing_docs)]
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -280,37 +279,12 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-/// Writes `data` to `path` whole (a temporary file renamed into place),
-/// readable by the owner only when `secret`.
+/// Writes `data` to `path` whole, readable by the owner only when `secret`.
 fn write(path: &Path, data: &str, secret: bool) -> Result<(), TlsError> {
-    let io = |source| TlsError::Io {
+    boxoffice_config::write_file(path, data.as_bytes(), secret).map_err(|source| TlsError::Io {
         path: path.to_owned(),
         source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    // A temporary name of this file's own, made afresh: a leftover from an
-    // interrupted run (or a planted link) is removed, never written
-    // through, so a key is never written into a file someone else can read.
-    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if secret { 0o600 } else { 0o644 });
-    }
-    let mut file = options.open(&tmp).map_err(io)?;
-    file.write_all(data.as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 fn cert_error(what: &str) -> impl FnOnce(rcgen::Error) -> TlsError + '_ {

@@ -24,10 +24,11 @@ use nix::unistd::Pid;
 use super::proxy::{Link, LinkMode};
 use crate::up::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD};
 
-/// A free loopback address (bound, then released for a child to take).
+/// A loopback address for a child process to bind, on every restart (never
+/// one from the ephemeral range, where the nodes' own outgoing connections
+/// could take it in between).
 fn free_addr() -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
+    Ok(boxoffice_config::spare_loopback_addr()?)
 }
 
 /// The processes and links of one run.

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
@@ -82,24 +81,12 @@ pub fn ensure_certificates(dir: &std::path::Path, identities: &[Identity]) {
 
 /// A port for a node process to listen on, found free now.
 ///
-/// A port the kernel hands out for `bind(0)` comes from the ephemeral
-/// range, which is also where outgoing connections take their source
-/// ports: with many tests connecting at once, such a port can be taken
-/// again before the node binds it. So ports are drawn below that range
-/// (20000-32767), from a sequence that differs per test process, and
-/// checked by binding.
+/// A loopback address for a process to bind (see
+/// [`boxoffice_config::spare_loopback_addr`]).
 fn free_addr() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(2_654_435_761);
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7_919)) % 12_768);
-        let addr = format!("127.0.0.1:{port}");
-        if TcpListener::bind(&addr).is_ok() {
-            return addr;
-        }
-    }
+    boxoffice_config::spare_loopback_addr()
+        .expect("a spare loopback port")
+        .to_string()
 }
 
 impl Cluster {

@@ -258,8 +258,11 @@ impl Node {
         let mut payment_settings = PaymentSettings::default();
         if let Some(mut settings) = payments {
             let listeners = PaymentListeners {
-                legacy: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-                peer: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+                // Spare addresses, not ephemeral ones: the service is
+                // restarted on them, after the nodes' outgoing connections
+                // have had a chance to take an ephemeral port.
+                legacy: TcpListener::bind(spare()).await.unwrap(),
+                peer: TcpListener::bind(spare()).await.unwrap(),
             };
             let started =
                 PaymentProcess::start(dir.path().join("payment"), certs.clone(), listeners).await;
@@ -488,4 +491,9 @@ pub fn expect_code<T: std::fmt::Debug>(result: Result<T, tonic::Status>, code: C
         "{:?} should mention {needle:?}",
         status.message()
     );
+}
+
+/// A loopback address outside the ephemeral range.
+fn spare() -> std::net::SocketAddr {
+    boxoffice_config::spare_loopback_addr().expect("a spare loopback port")
 }
