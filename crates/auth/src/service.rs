@@ -299,8 +299,10 @@ impl AuthApi {
 }
 
 fn peer(req: &GrpcRequest<impl Sized>) -> String {
-    req.remote_addr()
-        .map_or_else(|| "unknown".to_owned(), |a: SocketAddr| a.ip().to_string())
+    req.remote_addr().map_or_else(
+        || "unknown".to_owned(),
+        |a: SocketAddr| crate::throttle::address_key(a.ip()),
+    )
 }
 
 fn summary_account(effect: Effect) -> Result<Account, Status> {

@@ -150,6 +150,13 @@ pub struct BookingSettings {
     /// more are refused with RESOURCE_EXHAUSTED. A gateway opens one per
     /// show its pages watch.
     pub max_watch_streams: u32,
+    /// Most `WatchShow` streams one client address (an IPv6 /64) may keep
+    /// open at once on this node (at least 1). A gateway opens one per
+    /// show its pages watch, so give it room for the shows on sale.
+    pub max_watch_streams_per_client: u32,
+    /// How long a `WatchShow` update may wait for a client that stopped
+    /// reading before its stream is dropped, ms (100 to 600000).
+    pub watch_send_timeout_ms: u64,
 }
 
 impl BookingSettings {
@@ -183,12 +190,18 @@ impl Default for BookingSettings {
             max_holds_per_user_per_hour: boxoffice_core::DEFAULT_MAX_HOLDS_PER_HOUR,
             hold_cooldown_ms: boxoffice_core::DEFAULT_HOLD_COOLDOWN_MS,
             max_watch_streams: MAX_WATCH_STREAMS,
+            max_watch_streams_per_client: MAX_WATCH_STREAMS_PER_CLIENT,
+            watch_send_timeout_ms: WATCH_SEND_TIMEOUT_MS,
         }
     }
 }
 
 /// Default cap on the `WatchShow` streams one node serves.
 pub const MAX_WATCH_STREAMS: u32 = 256;
+/// Default cap on the `WatchShow` streams of one client address.
+pub const MAX_WATCH_STREAMS_PER_CLIENT: u32 = 32;
+/// Default wait for a `WatchShow` client that stopped reading, ms.
+pub const WATCH_SEND_TIMEOUT_MS: u64 = 10_000;
 /// Highest `booking.max_watch_streams` accepted.
 pub const MAX_WATCH_STREAMS_LIMIT: u32 = 100_000;
 
@@ -412,6 +425,20 @@ impl NodeConfig {
             return bad(format!(
                 "booking.max_watch_streams must be between 1 and {MAX_WATCH_STREAMS_LIMIT}, not {}",
                 self.booking.max_watch_streams
+            ));
+        }
+        if !(1..=self.booking.max_watch_streams)
+            .contains(&self.booking.max_watch_streams_per_client)
+        {
+            return bad(format!(
+                "booking.max_watch_streams_per_client must be between 1 and booking.max_watch_streams ({}), not {}",
+                self.booking.max_watch_streams, self.booking.max_watch_streams_per_client
+            ));
+        }
+        if !(100..=600_000).contains(&self.booking.watch_send_timeout_ms) {
+            return bad(format!(
+                "booking.watch_send_timeout_ms must be between 100 and 600000, not {}",
+                self.booking.watch_send_timeout_ms
             ));
         }
         if !is_host_port(self.advertised()) {
@@ -698,6 +725,26 @@ mod tests {
                     ..three()
                 },
                 "booking.max_watch_streams",
+            ),
+            (
+                NodeConfig {
+                    booking: BookingSettings {
+                        max_watch_streams_per_client: 0,
+                        ..BookingSettings::default()
+                    },
+                    ..three()
+                },
+                "booking.max_watch_streams_per_client",
+            ),
+            (
+                NodeConfig {
+                    booking: BookingSettings {
+                        watch_send_timeout_ms: 5,
+                        ..BookingSettings::default()
+                    },
+                    ..three()
+                },
+                "booking.watch_send_timeout_ms",
             ),
             (
                 NodeConfig {

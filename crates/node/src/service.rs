@@ -30,6 +30,7 @@ use crate::app::BookingApp;
 use crate::checkout::Checkout;
 use crate::config::BookingSettings;
 use boxoffice_auth::authenticator::Authenticator;
+use boxoffice_auth::throttle::address_key;
 
 /// Seats per page of a seat map when the client does not say.
 pub const DEFAULT_SEAT_PAGE: u32 = 500;
@@ -97,10 +98,8 @@ pub struct BookingApi {
     checkout: Option<Checkout>,
     /// Turns true when the node shuts down: open `WatchShow` streams end.
     closing: tokio::sync::watch::Receiver<bool>,
-    /// One permit per open `WatchShow` stream.
-    watchers: Arc<tokio::sync::Semaphore>,
-    /// The permits there are (`booking.max_watch_streams`).
-    max_watchers: usize,
+    /// The open `WatchShow` streams, counted per node and per client.
+    watchers: Arc<crate::watch::Watchers>,
 }
 
 /// A fresh, unguessable order id.
@@ -167,7 +166,6 @@ impl BookingApi {
         checkout: Option<Checkout>,
         closing: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
-        let streams = usize::try_from(settings.max_watch_streams).unwrap_or(usize::MAX);
         Self {
             replica,
             auth,
@@ -175,8 +173,7 @@ impl BookingApi {
             hold_limits: settings.hold_limits(),
             checkout,
             closing,
-            watchers: Arc::new(tokio::sync::Semaphore::new(streams)),
-            max_watchers: streams,
+            watchers: Arc::new(crate::watch::Watchers::new(settings)),
         }
     }
 
@@ -627,13 +624,11 @@ impl BookingService for BookingApi {
         &self,
         req: tonic::Request<v1::WatchShowRequest>,
     ) -> Result<Response<Self::WatchShowStream>, Status> {
+        let client = req
+            .remote_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| address_key(a.ip()));
         let id = show_id(req.into_inner().show_id)?;
-        let permit = self.watchers.clone().try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "this node serves at most {} WatchShow streams at once; try another node or later",
-                self.max_watchers
-            ))
-        })?;
+        let permit = self.watchers.admit(&client)?;
         crate::watch::watch(self.replica.node.clone(), id, self.closing.clone(), permit)
             .map(Response::new)
     }

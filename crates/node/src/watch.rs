@@ -8,25 +8,112 @@
 //! most ten reads a second however fast bookings arrive. The task ends
 //! when the client goes away or the node begins to shut down (the server
 //! waits for open streams before it stops).
+//!
+//! A node serves at most `booking.max_watch_streams` streams, and one
+//! client address (an IPv6 /64) at most `max_watch_streams_per_client`
+//! of them ([`Watchers`]). A client that stops reading while an update
+//! waits longer than `watch_send_timeout_ms` loses its stream, so a slot
+//! is never held by someone who does not read.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boxoffice_core::{Rejection, SeatNo, ShowId};
 use boxoffice_proto::{convert, v1};
 use boxoffice_raft::RaftNode;
 use futures::Stream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tonic::Status;
 
 use crate::app::BookingApp;
+use crate::config::BookingSettings;
 
 /// A stream of [`v1::ShowUpdate`]s.
 pub type ShowUpdates = Pin<Box<dyn Stream<Item = Result<v1::ShowUpdate, Status>> + Send>>;
 
 /// Least time between two updates of one stream.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The open streams of a node, counted in all and per client.
+pub struct Watchers {
+    slots: Arc<Semaphore>,
+    max: usize,
+    per_client: usize,
+    send_timeout: Duration,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One admitted stream: its node-wide slot and its client's count, both
+/// given back when the stream ends.
+pub struct Admission {
+    _slot: OwnedSemaphorePermit,
+    client: String,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    send_timeout: Duration,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+impl Watchers {
+    /// The limits of `settings`.
+    pub fn new(settings: &BookingSettings) -> Self {
+        let max = usize::try_from(settings.max_watch_streams).unwrap_or(usize::MAX);
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+            per_client: usize::try_from(settings.max_watch_streams_per_client)
+                .unwrap_or(usize::MAX),
+            send_timeout: Duration::from_millis(settings.watch_send_timeout_ms),
+            open: Arc::default(),
+        }
+    }
+
+    /// A new stream for `client` (its [`address_key`]), or
+    /// RESOURCE_EXHAUSTED when the node or that client is at its cap.
+    ///
+    /// [`address_key`]: boxoffice_auth::throttle::address_key
+    pub fn admit(&self, client: &str) -> Result<Admission, Status> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.get(client).copied().unwrap_or(0);
+        if count >= self.per_client {
+            return Err(Status::resource_exhausted(format!(
+                "one client may keep at most {} WatchShow streams open on this node; close one first",
+                self.per_client
+            )));
+        }
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "this node serves at most {} WatchShow streams at once; try another node or later",
+                self.max
+            ))
+        })?;
+        open.insert(client.to_owned(), count + 1);
+        Ok(Admission {
+            _slot: slot,
+            client: client.to_owned(),
+            open: self.open.clone(),
+            send_timeout: self.send_timeout,
+        })
+    }
+}
 
 /// A show as one update saw it.
 #[derive(Clone, PartialEq)]
@@ -43,22 +130,29 @@ pub fn watch(
     node: Arc<RaftNode<BookingApp>>,
     show: ShowId,
     mut closing: watch::Receiver<bool>,
-    permit: OwnedSemaphorePermit,
+    permit: Admission,
 ) -> Result<ShowUpdates, Status> {
     let first = view(&node, &show)?;
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        // Held while the stream is open (see `booking.max_watch_streams`).
+        let send_timeout = permit.send_timeout;
+        // Held while the stream is open (see [`Watchers`]).
         let _permit = permit;
         let mut metrics = node.raft().metrics();
         let mut previous: Option<View> = None;
         let mut current = first;
         loop {
             if let Some(update) = update(previous.as_ref(), &current) {
-                // A client that stops reading must not hold up shutdown.
+                // A client that stops reading must not hold up shutdown,
+                // nor its slot for long.
                 tokio::select! {
-                    sent = tx.send(Ok(update)) => if sent.is_err() {
-                        return;
+                    sent = tokio::time::timeout(send_timeout, tx.send(Ok(update))) => match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            tracing::info!(show = %show, "dropping a WatchShow client that stopped reading");
+                            return;
+                        }
                     },
                     _ = closing.wait_for(|c| *c) => return,
                 }

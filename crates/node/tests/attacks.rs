@@ -15,8 +15,9 @@ use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use boxoffice_proto::internal::v1::{
     ApplyRequest, ChangeMembershipRequest, ListAccountsRequest, NodeMetricsRequest, ProposeRequest,
 };
+use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
-use boxoffice_proto::v1::{ListTransactionsRequest, RefundRequest, VoidRequest};
+use boxoffice_proto::v1::{ListTransactionsRequest, RefundRequest, VoidRequest, WatchShowRequest};
 use boxoffice_tls::Identity;
 use common::{GOOD_CARD, Node, card, tls_of};
 use tonic::Code;
@@ -484,4 +485,129 @@ async fn an_old_clients_payment_cannot_pay_someone_elses_order() {
         .find(|t| t.transaction_id == paid.transaction_id)
         .expect("the order's charge");
     assert_eq!(charge.amount_cents, 2_000, "{ledger:?}");
+}
+
+/// A `WatchShow` stream from `addr`'s client port, bound to `local` and
+/// with a stream window of `window` bytes.
+async fn watch_from(
+    node: &Node,
+    local: std::net::IpAddr,
+    window: u32,
+) -> Result<tonic::Streaming<boxoffice_proto::v1::ShowUpdate>, tonic::Status> {
+    let channel = Endpoint::from_shared(format!("http://{}", node.addr))
+        .unwrap()
+        .local_address(Some(local))
+        .initial_stream_window_size(window)
+        .connect_lazy();
+    BookingServiceClient::new(channel)
+        .watch_show(WatchShowRequest {
+            show_id: "big".into(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn a_watch_show_client_that_stops_reading_is_dropped() {
+    let node = Node::start_tuned(|c| {
+        c.booking.max_watch_streams_per_client = 1;
+        c.booking.watch_send_timeout_ms = 300;
+    })
+    .await;
+    let admin = node.admin().await;
+    admin
+        .create_show("big", "Big", 4_000, 100, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let me: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    // A client that never reads, with a 1 KiB window: the first whole map
+    // (4,000 seats) already overflows it.
+    let stalled = watch_from(&node, me, 1024).await.expect("the first stream");
+    // One address, one stream here; another address is not affected.
+    let second = watch_from(&node, me, 1 << 20).await;
+    assert_eq!(
+        code(second),
+        Code::ResourceExhausted,
+        "a second stream from one address"
+    );
+    let mut elsewhere = watch_from(&node, other, 1 << 20)
+        .await
+        .expect("another address watches");
+    elsewhere
+        .message()
+        .await
+        .expect("its map")
+        .expect("an update");
+    // Seats change, updates pile up behind the stalled reader, and within
+    // the send timeout it loses its stream: the address may watch again.
+    let mut seat = 0;
+    common::eventually(std::time::Duration::from_secs(30), || {
+        seat += 1;
+        let admin = &admin;
+        let node = &node;
+        async move {
+            admin
+                .book("big", &[seat])
+                .await
+                .map_err(|e| e.to_string())?;
+            watch_from(node, me, 1 << 20)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn legacy_seat_reads_name_nobody() {
+    use boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient as LegacyClient;
+    use boxoffice_proto::legacy::booking::{ListSeatsRequest, QueryRequest};
+    let node = Node::start().await;
+    let admin = node.admin().await;
+    admin
+        .create_show("big", "Big", 10, 100, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let alice = node.user("alice").await;
+    alice.book("big", &[3]).await.expect("alice books seat 3");
+    let channel = Endpoint::from_shared(format!("http://{}", node.addr))
+        .unwrap()
+        .connect_lazy();
+    let mut legacy = LegacyClient::new(channel);
+    let queried = legacy
+        .query_seat(QueryRequest {
+            show_id: "big".into(),
+            seat_id: 3,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let seat = queried.seat.expect("the seat");
+    assert!(!queried.available && seat.reserved, "seat 3 reads as taken");
+    let listed = legacy
+        .list_seats(ListSeatsRequest {
+            show_id: "big".into(),
+            page_size: 10,
+            page_token: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .seats;
+    assert_eq!(listed.iter().filter(|s| s.reserved).count(), 1);
+    for seat in listed.iter().chain([&seat]) {
+        assert_eq!(
+            (
+                seat.reserved_by.as_str(),
+                seat.booking_id.as_str(),
+                seat.reserved_at
+            ),
+            ("", "", 0),
+            "seat {} names its booker",
+            seat.seat_id
+        );
+    }
 }
