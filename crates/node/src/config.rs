@@ -151,8 +151,9 @@ pub struct BookingSettings {
     /// show its pages watch.
     pub max_watch_streams: u32,
     /// Most `WatchShow` streams one client address (an IPv6 /64) may keep
-    /// open at once on this node (at least 1). A gateway opens one per
-    /// show its pages watch, so give it room for the shows on sale.
+    /// open at once on this node (at least 1; above `max_watch_streams` it
+    /// changes nothing). A gateway opens one per show its pages watch, so
+    /// give it room for the shows on sale.
     pub max_watch_streams_per_client: u32,
     /// How long a `WatchShow` update may wait for a client that stopped
     /// reading before its stream is dropped, ms (100 to 600000).
@@ -427,12 +428,10 @@ impl NodeConfig {
                 self.booking.max_watch_streams
             ));
         }
-        if !(1..=self.booking.max_watch_streams)
-            .contains(&self.booking.max_watch_streams_per_client)
-        {
+        if !(1..=MAX_WATCH_STREAMS_LIMIT).contains(&self.booking.max_watch_streams_per_client) {
             return bad(format!(
-                "booking.max_watch_streams_per_client must be between 1 and booking.max_watch_streams ({}), not {}",
-                self.booking.max_watch_streams, self.booking.max_watch_streams_per_client
+                "booking.max_watch_streams_per_client must be between 1 and {MAX_WATCH_STREAMS_LIMIT}, not {}",
+                self.booking.max_watch_streams_per_client
             ));
         }
         if !(100..=600_000).contains(&self.booking.watch_send_timeout_ms) {
