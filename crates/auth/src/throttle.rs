@@ -11,22 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The key that counts for a client at `ip`: an IPv4 address itself (also
-/// when it arrives IPv4-mapped), and for IPv6 its /64, since one
-/// subscriber is handed a whole /64 and may pick any address in it.
-pub fn address_key(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                format!("{prefix}/64")
-            }
-        },
-    }
-}
+pub use boxoffice_config::clients::address_key;
 
 /// Throttle settings for one kind of key.
 #[derive(Clone, Copy, Debug)]
@@ -167,16 +152,6 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_ipv6_slash_64_is_one_address() {
-        let key = |s: &str| address_key(s.parse().unwrap());
-        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:1:2:3"));
-        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
-        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
-        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
-        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
-    }
 
     #[test]
     fn slows_then_refuses_then_forgets() {

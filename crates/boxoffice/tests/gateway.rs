@@ -26,7 +26,10 @@ struct Gateway {
 
 impl Gateway {
     async fn start(cluster: &Cluster, chatbot: &Chatbot) -> Self {
-        let running = common::Gateway::start(cluster, chatbot).await;
+        Self::from(common::Gateway::start(cluster, chatbot).await)
+    }
+
+    fn from(running: common::Gateway) -> Self {
         Self {
             base: running.base.clone(),
             http: reqwest::Client::new(),
@@ -81,6 +84,12 @@ impl Gateway {
             .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The gateway's `/metrics` text.
+    async fn metrics(&self) -> String {
+        let response = self.http.get(format!("{}/metrics", self.base)).send();
+        response.await.unwrap().text().await.unwrap()
     }
 
     /// Registers and logs in `email`; returns the access token.
@@ -669,5 +678,113 @@ async fn an_open_seat_map_sees_a_booking_made_elsewhere() {
     );
     if cfg!(target_os = "linux") {
         assert!(sample(&text, "process_resident_memory_bytes", &[]).is_some());
+    }
+}
+
+/// The cluster page's stream costs the nodes the same however many pages
+/// are open (one poller), and one client cannot open more than its share
+/// of streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_capped_per_client_and_share_one_cluster_poller() {
+    const PER_CLIENT: usize = 6;
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gw = Gateway::from(
+        common::Gateway::start_tuned(&cluster, &chatbot, |c| {
+            c.max_event_streams_per_client = PER_CLIENT;
+        })
+        .await,
+    );
+    let open = || async {
+        gw.http
+            .get(format!("{}/api/cluster/events", gw.base))
+            .send()
+            .await
+            .unwrap()
+    };
+    let mut pages = Vec::new();
+    for _ in 0..PER_CLIENT {
+        let mut page = open().await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let mut buffer = String::new();
+        next_event(&mut page, &mut buffer, "cluster").await;
+        pages.push(page);
+    }
+    let refused = open().await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(code(&body), "too_many_requests", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("at most {PER_CLIENT}")),
+        "{body}"
+    );
+    // The live seat map counts against the same share.
+    let (status, body) = gw.get("/api/shows/nosuch/events", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+
+    // Over a measured window, the node answers about one GetStatus per
+    // poll interval (500 ms), not one per open page. (A window, not a
+    // wait for a condition: the count over time is what is checked.)
+    let get_status = [
+        ("method", "boxoffice.v1.ClusterService/GetStatus"),
+        ("code", "OK"),
+    ];
+    let calls =
+        |text: String| sample(&text, "boxoffice_grpc_requests_total", &get_status).unwrap_or(0.0);
+    let before = calls(cluster.metrics(1).await);
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = calls(cluster.metrics(1).await);
+    let polls_possible = started.elapsed().as_millis() as f64 / 500.0 + 2.0;
+    assert!(
+        after - before <= polls_possible,
+        "{} GetStatus calls in {:?} with {PER_CLIENT} pages open: not one poller",
+        after - before,
+        started.elapsed()
+    );
+    assert!(after > before, "the poller stopped while pages are open");
+    let text = gw.metrics().await;
+    assert_eq!(
+        sample(&text, "boxoffice_gateway_cluster_pollers", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "boxoffice_gateway_event_streams", &[]),
+        Some(PER_CLIENT as f64),
+        "{text}"
+    );
+
+    // A closed page gives its place back, and with no page left the
+    // poller stops.
+    pages.pop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        let page = open().await;
+        if page.status() == StatusCode::OK {
+            break page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed page's place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    drop(again);
+    pages.clear();
+    loop {
+        let text = gw.metrics().await;
+        if sample(&text, "boxoffice_gateway_cluster_pollers", &[]) == Some(0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the poller outlived its pages: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,12 +1,16 @@
 //! Layered configuration, the same way for every Boxoffice process:
 //! built-in defaults, then a TOML file, then environment variables, then
-//! the process's own `validate()`.
+//! the process's own `validate()`. With it, the small pieces every
+//! process shares: one atomic file writer, spare ports for tests, and who
+//! a client is for limits ([`clients`]).
 //!
 //! Invariant: a file named on the command line must exist (a typo in its
 //! path is an error, not silently the defaults), and unknown keys in it
 //! are errors when the config type says `deny_unknown_fields`.
 
 #![deny(missing_docs)]
+
+pub mod clients;
 
 use std::path::{Path, PathBuf};
 

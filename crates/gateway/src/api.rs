@@ -4,10 +4,12 @@
 //! served.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Path, State};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Path, State,
+};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -225,21 +227,27 @@ async fn update_show(
     responses(
         (status = 200, description = "An event stream of `seats` events", content_type = "text/event-stream", body = SeatMapUpdate),
         (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many event streams open", body = ErrorBody),
     ))]
 async fn show_events(
     State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(show_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let place = gw.admit_stream(client)?;
     // Unknown shows are a 404 now, not a stream that never speaks.
     gw.nodes.get_show(&show_id, 1, 0, true).await?;
     let subscription = gw.live.subscribe(&show_id);
-    let events = futures::stream::unfold(subscription, |mut subscription| async move {
-        let update = match subscription.first.take() {
-            Some(first) => first,
-            None => subscription.next().await?,
-        };
-        Some((seats_event(&update), subscription))
-    });
+    let events = futures::stream::unfold(
+        (subscription, place),
+        |(mut subscription, place)| async move {
+            let update = match subscription.first.take() {
+                Some(first) => first,
+                None => subscription.next().await?,
+            };
+            Some((seats_event(&update), (subscription, place)))
+        },
+    );
     Ok(Sse::new(events.take_until(gw.closed())).keep_alive(KeepAlive::default()))
 }
 
@@ -433,44 +441,44 @@ async fn cluster(State(gw): Shared) -> Result<Json<Cluster>, ApiError> {
     Ok(Json(gw.nodes.status().await?.into()))
 }
 
-/// How often the cluster page's stream looks at the cluster.
-const CLUSTER_EVERY: Duration = Duration::from_millis(500);
-
 /// The cluster, live: server-sent events named `cluster` (a JSON
-/// `Cluster`) whenever it changed, looked at twice a second; `error` events
-/// (an `ErrorBody`) while no node answers.
+/// `Cluster`) whenever it changed, looked at twice a second by one poller
+/// for all pages ([`crate::status`]); `error` events (an `ErrorBody`)
+/// while no node answers.
 #[utoipa::path(get, path = "/api/cluster/events", tag = "cluster",
-    responses((status = 200, description = "An event stream of `cluster` events", content_type = "text/event-stream", body = Cluster)))]
-async fn cluster_events(State(gw): Shared) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    type Seen = Option<Result<Cluster, String>>;
-    let closed = gw.closed();
-    let events = futures::stream::unfold((gw, None as Seen), |(gw, mut last)| async move {
-        loop {
-            if last.is_some() {
-                tokio::time::sleep(CLUSTER_EVERY).await;
-            }
-            let (seen, event) = match gw.nodes.status().await {
-                Ok(status) => {
-                    let cluster = Cluster::from(status);
-                    let event = Event::default().event("cluster").json_data(&cluster);
-                    (Ok(cluster), event)
-                }
-                Err(status) => {
-                    let error = ApiError::from(status);
-                    let event = Event::default().event("error").json_data(error.body());
-                    (Err(error.message), event)
-                }
+    responses(
+        (status = 200, description = "An event stream of `cluster` events", content_type = "text/event-stream", body = Cluster),
+        (status = 429, description = "Too many event streams open", body = ErrorBody),
+    ))]
+async fn cluster_events(
+    State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let place = gw.admit_stream(client)?;
+    let latest = gw.status.subscribe();
+    let events = futures::stream::unfold(
+        (latest, place, true),
+        |(mut latest, place, first)| async move {
+            // The first event is whatever was seen last (once there is
+            // something); later ones come as it changes.
+            let ready = if first {
+                latest.wait_for(Option::is_some).await.is_ok()
+            } else {
+                latest.changed().await.is_ok()
             };
-            if last.as_ref() == Some(&seen) {
-                continue;
+            if !ready {
+                return None;
             }
-            last = Some(seen);
-            if let Ok(event) = event {
-                return Some((Ok(event), (gw, last)));
+            let seen = latest.borrow_and_update().clone()?;
+            let event = match &seen {
+                Ok(cluster) => Event::default().event("cluster").json_data(cluster),
+                Err(error) => Event::default().event("error").json_data(error.body()),
             }
-        }
-    });
-    Sse::new(events.take_until(closed)).keep_alive(KeepAlive::default())
+            .unwrap_or_else(|_| Event::default().comment("unserializable status"));
+            Some((Ok(event), (latest, place, false)))
+        },
+    );
+    Ok(Sse::new(events.take_until(gw.closed())).keep_alive(KeepAlive::default()))
 }
 
 /// The process is up.

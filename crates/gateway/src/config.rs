@@ -26,6 +26,12 @@ pub struct GatewayConfig {
     /// Empty, the default: none; the web app is served from the gateway
     /// itself and needs no CORS.
     pub cors_origins: Vec<String>,
+    /// Most server-sent event streams (live seat maps, the cluster page)
+    /// open at once; more get 429.
+    pub max_event_streams: usize,
+    /// Most of them one client address (an IPv6 /64) may hold open; a
+    /// browser needs one per open page.
+    pub max_event_streams_per_client: usize,
 }
 
 impl Default for GatewayConfig {
@@ -41,6 +47,8 @@ impl Default for GatewayConfig {
             chatbot: "127.0.0.1:9000".into(),
             max_body_bytes: 16 * 1024,
             cors_origins: Vec::new(),
+            max_event_streams: 4096,
+            max_event_streams_per_client: 32,
         }
     }
 }
@@ -70,6 +78,18 @@ impl GatewayConfig {
             return bad(format!(
                 "max_body_bytes = {} is outside 1024..=1048576",
                 self.max_body_bytes
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_event_streams) {
+            return bad(format!(
+                "max_event_streams = {} is outside 1..=1000000",
+                self.max_event_streams
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_event_streams_per_client) {
+            return bad(format!(
+                "max_event_streams_per_client = {} is outside 1..=1000000",
+                self.max_event_streams_per_client
             ));
         }
         for origin in &self.cors_origins {
@@ -108,6 +128,14 @@ mod tests {
             },
             GatewayConfig {
                 cors_origins: vec!["*".into()],
+                ..Default::default()
+            },
+            GatewayConfig {
+                max_event_streams: 0,
+                ..Default::default()
+            },
+            GatewayConfig {
+                max_event_streams_per_client: 0,
                 ..Default::default()
             },
         ];

@@ -32,7 +32,7 @@ pub struct ErrorDetail {
 }
 
 /// An error response.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
@@ -65,6 +65,11 @@ impl ApiError {
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 429 `too_many_requests`.
+    pub fn too_many(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
     }
 }
 

@@ -14,6 +14,9 @@
 //! - request bodies are capped (`max_body_bytes`), unknown JSON fields are
 //!   refused, and every response carries the security headers below;
 //! - CORS is off unless origins are configured;
+//! - event streams are capped in all (`max_event_streams`) and per client
+//!   address (`max_event_streams_per_client`, an IPv6 /64 counting as one);
+//!   however many pages watch the cluster, one poller asks it ([`status`]);
 //! - the OpenAPI document is generated from the handlers, so it lists
 //!   exactly the routes served;
 //! - on shutdown, the event streams end so the server can stop.
@@ -26,6 +29,7 @@ pub mod dto;
 pub mod error;
 pub mod live;
 pub mod metrics;
+pub mod status;
 pub mod web;
 
 use std::future::Future;
@@ -59,6 +63,8 @@ pub struct Gateway {
     auth: Client,
     chatbot: Client,
     live: Arc<live::Hub>,
+    status: Arc<status::StatusFeed>,
+    streams: Arc<boxoffice_config::clients::OpenCaps>,
     metrics: metrics::GatewayMetrics,
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -68,14 +74,35 @@ impl Gateway {
     pub fn new(config: &GatewayConfig) -> Result<Arc<Self>, GatewayError> {
         let nodes = Client::new(&config.nodes)?;
         let live = live::Hub::new(nodes.for_token(None));
+        let status = status::StatusFeed::new(nodes.for_token(None));
+        let streams = Arc::new(boxoffice_config::clients::OpenCaps::new(
+            config.max_event_streams,
+            config.max_event_streams_per_client,
+        ));
         Ok(Arc::new(Self {
-            metrics: metrics::GatewayMetrics::new(live.clone()),
+            metrics: metrics::GatewayMetrics::new(live.clone(), status.clone(), streams.clone()),
             live,
+            status,
+            streams,
             nodes,
             auth: Client::new(&[config.auth.as_str()])?,
             chatbot: Client::new(&[config.chatbot.as_str()])?,
             closing: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// A place for one more event stream from `client`, or 429 when it or
+    /// the gateway is at its cap.
+    pub(crate) fn admit_stream(
+        &self,
+        client: std::net::SocketAddr,
+    ) -> Result<boxoffice_config::clients::Admission, ApiError> {
+        let key = boxoffice_config::clients::address_key(client.ip());
+        self.streams.admit(&key).map_err(|refusal| {
+            ApiError::too_many(format!(
+                "too many event streams: {refusal}; close a page and try again"
+            ))
+        })
     }
 
     /// Completes when the gateway is shutting down.
@@ -171,6 +198,8 @@ pub async fn run(
     let closing = gateway.closing.clone();
     let app = app(gateway, &config);
     tracing::info!(listen = %config.listen, nodes = ?config.nodes, "gateway serving");
+    // Handlers see the client's address (for the per-client caps).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -1,7 +1,8 @@
 //! The gateway's Prometheus metrics, served at `/metrics`: every HTTP
 //! request by method, route template and status, and its latency
 //! ([`boxoffice_metrics::http`]); the live feeds (shows watched upstream,
-//! pages subscribed); the process's memory, threads and open files.
+//! pages subscribed, event streams open, cluster pollers); the process's
+//! memory, threads and open files.
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,7 +12,10 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
+use boxoffice_config::clients::OpenCaps;
+
 use crate::live::Hub;
+use crate::status::StatusFeed;
 
 /// Every metric of one gateway.
 pub struct GatewayMetrics {
@@ -21,13 +25,18 @@ pub struct GatewayMetrics {
 }
 
 impl GatewayMetrics {
-    /// The metrics of a gateway whose live feeds are `hub`'s.
-    pub fn new(hub: Arc<Hub>) -> Self {
+    /// The metrics of a gateway whose live feeds are `hub`'s and
+    /// `status`'s, its event streams counted by `streams`.
+    pub fn new(hub: Arc<Hub>, status: Arc<StatusFeed>, streams: Arc<OpenCaps>) -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(boxoffice_metrics::process::ProcessCollector));
         let registry = root.sub_registry_with_prefix("boxoffice_gateway");
         let http = HttpMetrics::register(registry);
-        registry.register_collector(Box::new(LiveCollector { hub }));
+        registry.register_collector(Box::new(LiveCollector {
+            hub,
+            status,
+            streams,
+        }));
         Self {
             registry: root,
             http,
@@ -43,6 +52,8 @@ impl GatewayMetrics {
 /// Reads the live feeds when scraped.
 struct LiveCollector {
     hub: Arc<Hub>,
+    status: Arc<StatusFeed>,
+    streams: Arc<OpenCaps>,
 }
 
 impl fmt::Debug for LiveCollector {
@@ -65,6 +76,18 @@ impl Collector for LiveCollector {
             "live_subscribers",
             "Open live seat map streams (pages watching a show)",
             pages as u64,
+        )?;
+        boxoffice_metrics::gauge(
+            &mut encoder,
+            "event_streams",
+            "Open server-sent event streams of every kind (capped by max_event_streams)",
+            self.streams.open() as u64,
+        )?;
+        boxoffice_metrics::gauge(
+            &mut encoder,
+            "cluster_pollers",
+            "Tasks polling the cluster's status for the cluster pages (0 or 1)",
+            self.status.pollers() as u64,
         )
     }
 }

@@ -15,16 +15,16 @@
 //! waits longer than `watch_send_timeout_ms` loses its stream, so a slot
 //! is never held by someone who does not read.
 
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use boxoffice_config::clients::{OpenCaps, Refusal};
 use boxoffice_core::{Rejection, SeatNo, ShowId};
 use boxoffice_proto::{convert, v1};
 use boxoffice_raft::RaftNode;
 use futures::Stream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tonic::Status;
 
 use crate::app::BookingApp;
@@ -38,80 +38,46 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The open streams of a node, counted in all and per client.
 pub struct Watchers {
-    slots: Arc<Semaphore>,
-    max: usize,
-    per_client: usize,
+    caps: OpenCaps,
     send_timeout: Duration,
-    open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-/// One admitted stream: its node-wide slot and its client's count, both
-/// given back when the stream ends.
+/// One admitted stream, counted until it ends.
 pub struct Admission {
-    _slot: OwnedSemaphorePermit,
-    client: String,
-    open: Arc<Mutex<HashMap<String, usize>>>,
+    _place: boxoffice_config::clients::Admission,
     send_timeout: Duration,
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
 }
 
 impl Watchers {
     /// The limits of `settings`.
     pub fn new(settings: &BookingSettings) -> Self {
-        let max = usize::try_from(settings.max_watch_streams).unwrap_or(usize::MAX);
+        let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
         Self {
-            slots: Arc::new(Semaphore::new(max)),
-            max,
-            per_client: usize::try_from(settings.max_watch_streams_per_client)
-                .unwrap_or(usize::MAX),
+            caps: OpenCaps::new(
+                count(settings.max_watch_streams),
+                count(settings.max_watch_streams_per_client),
+            ),
             send_timeout: Duration::from_millis(settings.watch_send_timeout_ms),
-            open: Arc::default(),
         }
     }
 
     /// A new stream for `client` (its [`address_key`]), or
     /// RESOURCE_EXHAUSTED when the node or that client is at its cap.
     ///
-    /// [`address_key`]: boxoffice_auth::throttle::address_key
+    /// [`address_key`]: boxoffice_config::clients::address_key
     pub fn admit(&self, client: &str) -> Result<Admission, Status> {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.get(client).copied().unwrap_or(0);
-        if count >= self.per_client {
-            return Err(Status::resource_exhausted(format!(
-                "one client may keep at most {} WatchShow streams open on this node; close one first",
-                self.per_client
-            )));
+        match self.caps.admit(client) {
+            Ok(place) => Ok(Admission {
+                _place: place,
+                send_timeout: self.send_timeout,
+            }),
+            Err(Refusal::Client(n)) => Err(Status::resource_exhausted(format!(
+                "one client may keep at most {n} WatchShow streams open on this node; close one first"
+            ))),
+            Err(Refusal::Total(n)) => Err(Status::resource_exhausted(format!(
+                "this node serves at most {n} WatchShow streams at once; try another node or later"
+            ))),
         }
-        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "this node serves at most {} WatchShow streams at once; try another node or later",
-                self.max
-            ))
-        })?;
-        open.insert(client.to_owned(), count + 1);
-        Ok(Admission {
-            _slot: slot,
-            client: client.to_owned(),
-            open: self.open.clone(),
-            send_timeout: self.send_timeout,
-        })
     }
 }
 

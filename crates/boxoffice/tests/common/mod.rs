@@ -691,6 +691,15 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(cluster: &Cluster, chatbot: &Chatbot) -> Self {
+        Self::start_tuned(cluster, chatbot, |_| {}).await
+    }
+
+    /// As [`Gateway::start`], with `tune` applied to the configuration.
+    pub async fn start_tuned(
+        cluster: &Cluster,
+        chatbot: &Chatbot,
+        tune: impl FnOnce(&mut boxoffice_gateway::config::GatewayConfig),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind gateway");
@@ -702,6 +711,8 @@ impl Gateway {
             chatbot: chatbot.addr.clone(),
             ..boxoffice_gateway::config::GatewayConfig::default()
         };
+        let mut config = config;
+        tune(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let stopped = async {
