@@ -2,7 +2,9 @@
 //! clients: a thin adapter over [`PaymentApi`] and the same ledger. Legacy
 //! card numbers are test tokens: `9999` is declined, any other pays (they
 //! become the documented test cards that do so, so only those cards' last
-//! four digits reach the ledger).
+//! four digits reach the ledger). The port takes no credentials, as the
+//! old one did not: its charges live under `legacy:` keys, and it answers
+//! queries for those alone.
 
 use std::sync::Arc;
 
@@ -118,9 +120,15 @@ impl LegacyPaymentService for LegacyPayment {
             transaction_id: id.clone(),
             idempotency_key: String::new(),
         };
-        let response = match self.api.get_checked(query).await {
-            Ok(reply) => {
-                let tx = reply.into_inner().transaction.unwrap_or_default();
+        let found = self.api.get_checked(query).await.map(|reply| {
+            let tx = reply.into_inner().transaction.unwrap_or_default();
+            // This port takes no credentials: it answers only for the old
+            // clients' own charges, never for a checkout's (whose id the
+            // buyer's booking shows), so it reveals no one's card or amount.
+            tx.idempotency_key.starts_with("legacy:").then_some(tx)
+        });
+        let response = match found {
+            Ok(Some(tx)) => {
                 let raw = serde_json::json!({
                     "transaction_id": tx.transaction_id,
                     "status": status_name(tx.status),
@@ -138,6 +146,11 @@ impl LegacyPaymentService for LegacyPayment {
                     raw_response: raw.to_string(),
                 }
             }
+            Ok(None) => legacy::QueryTransactionResponse {
+                transaction_id: id,
+                status: "NOT_FOUND".into(),
+                ..legacy::QueryTransactionResponse::default()
+            },
             Err(status)
                 if status.code() == Code::NotFound || status.code() == Code::InvalidArgument =>
             {

@@ -26,6 +26,8 @@ struct Service {
     client: PaymentServiceClient<Channel>,
     /// As the operator (fault injection).
     operator: PaymentServiceClient<Channel>,
+    /// The old system's port (plaintext, no credentials).
+    legacy_addr: String,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -44,6 +46,7 @@ impl Service {
             peer: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         };
         let addr = listeners.peer.local_addr().unwrap();
+        let legacy_addr = listeners.legacy.local_addr().unwrap().to_string();
         let config = PaymentConfig {
             listen: listeners.legacy.local_addr().unwrap().to_string(),
             peer_listen: addr.to_string(),
@@ -74,6 +77,7 @@ impl Service {
         Self {
             client: client_as(Identity::Node(1)),
             operator: client_as(Identity::Operator),
+            legacy_addr,
             stop: Some(stop),
             task,
         }
@@ -419,4 +423,52 @@ async fn injected_faults_and_the_lost_reply_after_a_charge() {
         Code::PermissionDenied
     );
     svc.stop().await;
+}
+
+#[tokio::test]
+async fn the_legacy_port_answers_only_for_legacy_charges() {
+    use boxoffice_proto::legacy::payment::payment_service_client::PaymentServiceClient as Legacy;
+    use boxoffice_proto::legacy::payment::{PaymentRequest, QueryTransactionRequest};
+    let dir = TempDir::new().unwrap();
+    let service = Service::start(dir.path()).await;
+    // A checkout's charge, made by a node; its id is on the buyer's booking.
+    let checkout = service.charge("order-1", 4200, GOOD).await.unwrap();
+    let mut legacy = Legacy::connect(format!("http://{}", service.legacy_addr))
+        .await
+        .unwrap();
+    let query = |id: &str| QueryTransactionRequest {
+        transaction_id: id.into(),
+    };
+    let answer = legacy
+        .query_transaction(query(&checkout.transaction_id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status, "NOT_FOUND");
+    assert_eq!((answer.amount_cents, answer.raw_response.as_str()), (0, ""));
+
+    // The old clients' own charge is still found.
+    let paid = legacy
+        .process_payment(PaymentRequest {
+            user_id: "old-client".into(),
+            amount_cents: 500,
+            currency: "EUR".into(),
+            correlation_id: "old-1".into(),
+            card_number: "1234".into(),
+            ..PaymentRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(paid.success, "{}", paid.message);
+    let found = legacy
+        .query_transaction(query(&paid.transaction_id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (found.status.as_str(), found.amount_cents),
+        ("SUCCEEDED", 500)
+    );
+    service.stop().await;
 }
