@@ -158,6 +158,13 @@ pub struct BookingSettings {
     /// How long a `WatchShow` update may wait for a client that stopped
     /// reading before its stream is dropped, ms (100 to 600000).
     pub watch_send_timeout_ms: u64,
+    /// Writes (holds, bookings, cancellations, show changes) one account
+    /// may send this node per second; more are RESOURCE_EXHAUSTED with a
+    /// `retry-after-ms`. 0: no limit. Administrators are never paced.
+    pub writes_per_user_per_second: u32,
+    /// How many writes one account may send at once before the rate
+    /// applies (at least the rate; 0 means equal to it).
+    pub write_burst_per_user: u32,
 }
 
 impl BookingSettings {
@@ -178,6 +185,7 @@ impl BookingSettings {
             max_held_seats_per_user: 0,
             max_holds_per_user_per_hour: 0,
             hold_cooldown_ms: 0,
+            writes_per_user_per_second: 0,
             ..self
         }
     }
@@ -193,9 +201,17 @@ impl Default for BookingSettings {
             max_watch_streams: MAX_WATCH_STREAMS,
             max_watch_streams_per_client: MAX_WATCH_STREAMS_PER_CLIENT,
             watch_send_timeout_ms: WATCH_SEND_TIMEOUT_MS,
+            writes_per_user_per_second: WRITES_PER_USER_PER_SECOND,
+            write_burst_per_user: WRITE_BURST_PER_USER,
         }
     }
 }
+
+/// Default pace of one account's writes to one node, per second: far
+/// above what a person at a checkout sends, far below a script's flood.
+pub const WRITES_PER_USER_PER_SECOND: u32 = 10;
+/// Default burst of one account's writes to one node.
+pub const WRITE_BURST_PER_USER: u32 = 20;
 
 /// Default cap on the `WatchShow` streams one node serves.
 pub const MAX_WATCH_STREAMS: u32 = 256;
@@ -432,6 +448,16 @@ impl NodeConfig {
             return bad(format!(
                 "booking.max_watch_streams_per_client must be between 1 and {MAX_WATCH_STREAMS_LIMIT}, not {}",
                 self.booking.max_watch_streams_per_client
+            ));
+        }
+        let (rate, burst) = (
+            self.booking.writes_per_user_per_second,
+            self.booking.write_burst_per_user,
+        );
+        if rate > 100_000 || (burst != 0 && (burst < rate || burst > 1_000_000)) {
+            return bad(format!(
+                "booking.writes_per_user_per_second ({rate}) must be at most 100000 and \
+                 booking.write_burst_per_user ({burst}) 0 or between the rate and 1000000"
             ));
         }
         if !(100..=600_000).contains(&self.booking.watch_send_timeout_ms) {
@@ -734,6 +760,17 @@ mod tests {
                     ..three()
                 },
                 "booking.max_watch_streams_per_client",
+            ),
+            (
+                NodeConfig {
+                    booking: BookingSettings {
+                        writes_per_user_per_second: 50,
+                        write_burst_per_user: 10,
+                        ..BookingSettings::default()
+                    },
+                    ..three()
+                },
+                "booking.write_burst_per_user",
             ),
             (
                 NodeConfig {

@@ -48,6 +48,7 @@ pub mod coordinator;
 pub mod crash;
 pub mod legacy;
 pub mod metrics;
+pub mod pace;
 pub mod service;
 pub mod watch;
 

@@ -100,6 +100,8 @@ pub struct BookingApi {
     closing: tokio::sync::watch::Receiver<bool>,
     /// The open `WatchShow` streams, counted per node and per client.
     watchers: Arc<crate::watch::Watchers>,
+    /// Each account's write rate to this node.
+    pace: crate::pace::Pace,
 }
 
 /// A fresh, unguessable order id.
@@ -174,6 +176,7 @@ impl BookingApi {
             checkout,
             closing,
             watchers: Arc::new(crate::watch::Watchers::new(settings)),
+            pace: crate::pace::Pace::new(settings),
         }
     }
 
@@ -288,12 +291,23 @@ impl BookingApi {
 
     /// Replicates `command` on behalf of `caller`; returns its effect or
     /// the rejection as a status. An empty request id gets a fresh one.
+    /// Paced per account first ([`crate::pace`]).
     async fn write(
         &self,
         caller: Caller,
         request_id: String,
         command: Command,
     ) -> Result<Effect, Status> {
+        if let Err(wait) = self.pace.check(&caller.user) {
+            let user = caller.user.clone();
+            let admin = self
+                .replica
+                .read(true, |s| s.user(&user).is_some_and(|u| u.admin))
+                .await?;
+            if !admin {
+                return Err(crate::pace::too_fast(wait));
+            }
+        }
         let request_id = if request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {

@@ -611,3 +611,59 @@ async fn legacy_seat_reads_name_nobody() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_account_cannot_flood_a_node_with_writes() {
+    let node = Node::with_payments_tuned(
+        |_| {},
+        |c| {
+            c.booking.writes_per_user_per_second = 1;
+            c.booking.write_burst_per_user = 3;
+        },
+    )
+    .await;
+    // Administrators are not paced: twelve shows in a row.
+    let admin = node.admin().await;
+    let shows: Vec<String> = (0..12).map(|n| format!("s{n}")).collect();
+    for show in &shows {
+        admin
+            .create_show(show, show, 10, 1_000, common::FAR_FUTURE_MS)
+            .await
+            .expect("an administrator's write");
+    }
+    let mallory = node.buyer("mallory").await;
+    let started = std::time::Instant::now();
+    let mut refused = None;
+    let mut held = 0u64;
+    for show in &shows {
+        match mallory.hold(show, &[1]).await {
+            Ok(_) => held += 1,
+            Err(status) => {
+                refused = Some((show.clone(), status));
+                break;
+            }
+        }
+    }
+    let (show, status) = refused.expect("a flood of holds is never paced");
+    // The burst, plus at most one a second of the time the holds took.
+    assert!(
+        held <= 3 + started.elapsed().as_secs() + 1,
+        "{held} holds passed"
+    );
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("too many writes"), "{status:?}");
+    let wait: u64 = status
+        .metadata()
+        .get(boxoffice_proto::convert::RETRY_AFTER_MS)
+        .expect("a retry hint")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1_000).contains(&wait), "retry after {wait} ms");
+    // The refused hold changed nothing, and other accounts write on.
+    let fan = node.buyer("fan").await;
+    fan.hold(&show, &[1])
+        .await
+        .expect("the seat mallory was refused is free");
+}

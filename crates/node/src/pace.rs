@@ -1,0 +1,125 @@
+//! The per-account write rate at a node's edge: each account may send this
+//! node at most `booking.writes_per_user_per_second` writes a second, with
+//! bursts of `write_burst_per_user`; the next one is RESOURCE_EXHAUSTED
+//! with the wait in `retry-after-ms`. It is counted before anything is
+//! proposed, so a flood from one account costs the cluster no log entries.
+//!
+//! The limit is this node's alone (memory, not replicated): an account
+//! that spreads its writes over every node gets that many times the rate,
+//! and a restart forgets the counts. Administrators are not paced (they
+//! run the bulk operations and the benchmarks); that is looked up only
+//! when a write would be refused. A rate of 0 turns pacing off.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use boxoffice_core::UserId;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tonic::Status;
+
+use crate::config::BookingSettings;
+
+/// Checks between two sweeps of accounts that have been quiet long enough
+/// to be at full burst again (their state is then forgotten).
+const SWEEP_EVERY: u32 = 4096;
+
+/// The write pacing of one node.
+pub struct Pace {
+    limiter: Option<DefaultKeyedRateLimiter<UserId>>,
+    checks: AtomicU32,
+}
+
+impl Pace {
+    /// Pacing as `settings` configure it (off at a rate of 0).
+    pub fn new(settings: &BookingSettings) -> Self {
+        let limiter = NonZeroU32::new(settings.writes_per_user_per_second).map(|rate| {
+            let burst = NonZeroU32::new(settings.write_burst_per_user).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            limiter,
+            checks: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether `user` may write now; if not, how long to wait.
+    pub fn check(&self, user: &UserId) -> Result<(), std::time::Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(user)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// Accounts whose pace is remembered now.
+    pub fn remembered(&self) -> usize {
+        self.limiter.as_ref().map_or(0, |l| l.len())
+    }
+}
+
+/// The status of a write refused for its pace.
+pub fn too_fast(wait: std::time::Duration) -> Status {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut status = Status::resource_exhausted(format!(
+        "too many writes from this account: wait {ms} ms and try again"
+    ));
+    if let Ok(value) = ms.to_string().parse() {
+        status
+            .metadata_mut()
+            .insert(boxoffice_proto::convert::RETRY_AFTER_MS, value);
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pace(rate: u32, burst: u32) -> Pace {
+        Pace::new(&BookingSettings {
+            writes_per_user_per_second: rate,
+            write_burst_per_user: burst,
+            ..BookingSettings::default()
+        })
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_next_waits_and_others_are_unaffected() {
+        let pace = pace(1, 3);
+        let mallory = UserId("mallory".into());
+        for _ in 0..3 {
+            pace.check(&mallory).unwrap();
+        }
+        let wait = pace.check(&mallory).unwrap_err();
+        assert!(wait > std::time::Duration::ZERO && wait <= std::time::Duration::from_secs(1));
+        pace.check(&UserId("fan".into())).unwrap();
+        assert_eq!(pace.remembered(), 2);
+    }
+
+    #[test]
+    fn a_rate_of_zero_paces_nobody() {
+        let pace = pace(0, 0);
+        let user = UserId("bulk".into());
+        for _ in 0..10_000 {
+            pace.check(&user).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_status_carries_the_wait() {
+        let status = too_fast(std::time::Duration::from_millis(250));
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            status
+                .metadata()
+                .get(boxoffice_proto::convert::RETRY_AFTER_MS)
+                .unwrap(),
+            "250"
+        );
+    }
+}
