@@ -35,7 +35,13 @@ pub struct LoginThrottle {
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        let l = crate::throttle::ACCOUNT_LIMITS;
+        Self::from_limits(crate::throttle::ACCOUNT_LIMITS)
+    }
+}
+
+impl LoginThrottle {
+    /// The settings of `l`.
+    pub fn from_limits(l: crate::throttle::Limits) -> Self {
         Self {
             free_failures: l.free_failures,
             max_failures: l.max_failures,
@@ -74,6 +80,17 @@ pub struct AuthConfig {
     pub bootstrap_admin: Option<AdminCredentials>,
     /// Per-account login throttling.
     pub login_throttle: LoginThrottle,
+    /// Per-client-address login throttling (an IPv6 /64 counts as one
+    /// address; behind the gateway, the browser's address).
+    pub address_throttle: LoginThrottle,
+    /// Serve clients over TLS with this certificate (plaintext without).
+    pub client_tls: Option<boxoffice_tls::ClientTls>,
+    /// A second listener for the gateway alone, over mutual TLS (the
+    /// gateway's certificate of the cluster CA, in `certs_dir`). Only there
+    /// is the client address the gateway forwards
+    /// ([`boxoffice_proto::convert::CLIENT_ADDR`]) believed, so that logins
+    /// through the gateway are throttled per browser, not all as one.
+    pub gateway_listen: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -94,6 +111,9 @@ impl Default for AuthConfig {
             hash_concurrency: 2,
             bootstrap_admin: None,
             login_throttle: LoginThrottle::default(),
+            address_throttle: LoginThrottle::from_limits(crate::throttle::ADDRESS_LIMITS),
+            client_tls: None,
+            gateway_listen: None,
         }
     }
 }
@@ -122,8 +142,19 @@ impl AuthConfig {
         if self.access_ttl_secs == 0 || self.access_ttl_secs > self.refresh_ttl_secs {
             return bad("need 0 < access_ttl_secs <= refresh_ttl_secs".into());
         }
-        if self.login_throttle.free_failures >= self.login_throttle.max_failures {
-            return bad("login_throttle.free_failures must be below max_failures".into());
+        for (name, throttle) in [
+            ("login_throttle", &self.login_throttle),
+            ("address_throttle", &self.address_throttle),
+        ] {
+            if throttle.free_failures >= throttle.max_failures || throttle.window_secs == 0 {
+                return bad(format!(
+                    "{name}.free_failures must be below max_failures, and window_secs above 0"
+                ));
+            }
+        }
+        if let Some(addr) = &self.gateway_listen {
+            boxoffice_config::check_listen_addr("gateway_listen", addr)
+                .map_err(|m| ConfigError::invalid("auth", m))?;
         }
         if self.hash_concurrency == 0 {
             return bad("hash_concurrency must be at least 1".into());

@@ -124,7 +124,12 @@ impl AuthApi {
                 window: Duration::from_secs(config.login_throttle.window_secs),
                 ..ACCOUNT_LIMITS
             }),
-            by_address: Throttle::new(ADDRESS_LIMITS),
+            by_address: Throttle::new(Limits {
+                free_failures: config.address_throttle.free_failures,
+                max_failures: config.address_throttle.max_failures,
+                window: Duration::from_secs(config.address_throttle.window_secs),
+                ..ADDRESS_LIMITS
+            }),
             registrations: Throttle::new(REGISTRATION_LIMITS),
         })
     }
@@ -298,7 +303,20 @@ impl AuthApi {
     }
 }
 
+/// The client address a request is throttled under: the address the
+/// gateway forwards when the caller proved with its certificate that it is
+/// the gateway (on the gateway's own mutual-TLS listener), the connection's
+/// otherwise; anyone else's forwarded address is ignored.
 fn peer(req: &GrpcRequest<impl Sized>) -> String {
+    if boxoffice_tls::Identity::of_request(req) == Some(boxoffice_tls::Identity::Gateway)
+        && let Some(ip) = req
+            .metadata()
+            .get(boxoffice_proto::convert::CLIENT_ADDR)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+    {
+        return crate::throttle::address_key(ip);
+    }
     req.remote_addr().map_or_else(
         || "unknown".to_owned(),
         |a: SocketAddr| crate::throttle::address_key(a.ip()),
@@ -496,13 +514,49 @@ impl AuthService for AuthApi {
     }
 }
 
-/// Runs the auth service on `listener` until `shutdown` completes. Creates
+/// Where the auth service listens.
+pub struct Listeners {
+    /// Its public port (`listen`): anyone, plaintext or `client_tls`.
+    pub public: tokio::net::TcpListener,
+    /// The gateway's port (`gateway_listen`, mutual TLS), if configured.
+    pub gateway: Option<tokio::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses `config` names.
+    pub async fn bind(config: &AuthConfig) -> std::io::Result<Self> {
+        let bind = |addr: String| async move {
+            tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
+        };
+        Ok(Self {
+            public: bind(config.listen.clone()).await?,
+            gateway: match &config.gateway_listen {
+                Some(addr) => Some(bind(addr.clone()).await?),
+                None => None,
+            },
+        })
+    }
+}
+
+impl From<tokio::net::TcpListener> for Listeners {
+    fn from(public: tokio::net::TcpListener) -> Self {
+        Self {
+            public,
+            gateway: None,
+        }
+    }
+}
+
+/// Runs the auth service on `listeners` until `shutdown` completes. Creates
 /// the configured first administrator once the cluster answers.
 pub async fn run(
     config: AuthConfig,
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), AuthError> {
+    let listeners = listeners.into();
     let api = Arc::new(AuthApi::new(&config)?);
     if let Some(admin) = config.bootstrap_admin.clone() {
         let api = api.clone();
@@ -525,8 +579,41 @@ pub async fn run(
     }
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AuthServiceServer<AuthApi>>().await;
-    info!(listen = %config.listen, policy = ?config.password_policy, "auth service serving");
-    tonic::transport::Server::builder()
+    info!(
+        listen = %config.listen,
+        gateway_listen = ?config.gateway_listen,
+        client_tls = config.client_tls.is_some(),
+        policy = ?config.password_policy,
+        "auth service serving"
+    );
+    let mut public = tonic::transport::Server::builder();
+    if let Some(client_tls) = &config.client_tls {
+        public = public.tls_config(client_tls.server()?)?;
+    }
+    let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
+    let gateway = match listeners.gateway {
+        Some(listener) => {
+            let tls =
+                boxoffice_tls::TlsFiles::in_dir(&config.certs_dir, boxoffice_tls::Identity::Auth)
+                    .load()?;
+            let server = tonic::transport::Server::builder()
+                .tls_config(tls.mutual_server())?
+                .add_service(health_service.clone())
+                .add_service(
+                    AuthServiceServer::from_arc(api.clone())
+                        .max_decoding_message_size(MAX_REQUEST_BYTES),
+                )
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async move {
+                        let _ = gateway_stopped.await;
+                    },
+                );
+            Some(tokio::spawn(server))
+        }
+        None => None,
+    };
+    let served = public
         .add_service(health_service)
         .add_service(
             AuthServiceServer::from_arc(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -536,9 +623,16 @@ pub async fn run(
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            tonic::transport::server::TcpIncoming::from(listeners.public).with_nodelay(Some(true)),
             shutdown,
         )
-        .await?;
+        .await;
+    let _ = stop_gateway.send(());
+    if let Some(gateway) = gateway
+        && let Ok(result) = gateway.await
+    {
+        result?;
+    }
+    served?;
     Ok(())
 }

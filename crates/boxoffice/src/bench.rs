@@ -502,13 +502,14 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         "failover needs --kills of at least 1 and at least 5 seconds per kill and one more"
     );
     let connection = global.connect()?;
-    let addrs = connection.endpoints;
-    let session = Client::new(&[connection.auth.as_str()])?
+    let addrs = connection.endpoints.clone();
+    let session = connection
+        .client_of(&[connection.auth.as_str()])?
         .login(&args.admin_email, &args.admin_password)
         .await
         .map_err(|s| anyhow::anyhow!("logging in as {}: {}", args.admin_email, s.message()))?;
     let token = session.access_token;
-    let admin = Client::new(&addrs)?.with_token(&token);
+    let admin = connection.client_of(&addrs)?.with_token(&token);
     let run_id = boxoffice_client::new_request_id();
     let run_id = run_id.split('-').next().unwrap_or("x").to_owned();
     let shows = match args.workload {
@@ -549,7 +550,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     for c in 0..args.clients {
         let mut rotated = addrs.clone();
         rotated.rotate_left(c as usize % addrs.len());
-        let client = Client::new(&rotated)?.with_token(&token);
+        let client = connection.client_of(&rotated)?.with_token(&token);
         let shared = shared.clone();
         tasks.push(match args.workload {
             Workload::Onsale => {

@@ -35,6 +35,12 @@ pub struct Global {
     /// 127.0.0.1:9000]
     #[arg(long, env = "BOXOFFICE_CHATBOT_ENDPOINT", global = true)]
     pub chatbot: Option<String>,
+    /// Trust this CA certificate (PEM) and reach every service over TLS
+    /// (a cluster started with `up --tls` or `--expose`: its CA is
+    /// `<data-dir>/certs/ca.pem`) [default: `ca` in config.toml, else
+    /// plaintext]
+    #[arg(long, env = "BOXOFFICE_CA", global = true)]
+    pub ca: Option<std::path::PathBuf>,
     /// A session token to use instead of the saved session.
     #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
@@ -51,6 +57,7 @@ impl Global {
             self.auth.as_deref(),
             self.chatbot.as_deref(),
             self.token.as_deref(),
+            self.ca.as_deref(),
         )
     }
 }
@@ -435,7 +442,7 @@ pub async fn register(global: &Global, email: &str, given: Option<String>) -> an
 pub async fn login(global: &Global, email: &str, given: Option<String>) -> anyhow::Result<()> {
     let mut connection = global.connect()?;
     let password = password(given, "Password:")?;
-    let auth = Client::new(&[connection.auth.as_str()])?;
+    let auth = connection.client_of(&[connection.auth.as_str()])?;
     let session = auth
         .login(email, &password)
         .await

@@ -313,19 +313,26 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Lets a client command die quietly when its output pipe closes (as in
+/// Lets a client command end quietly when its output pipe closes (as in
 /// `boxoffice bookings list | head -1`), like other command-line tools,
-/// instead of panicking on the failed write. Servers keep the default
-/// (ignored), since their output is a log.
+/// instead of panicking on the failed write. SIGPIPE itself stays ignored
+/// (Rust's default): restoring it would also kill the process when a
+/// server closes a connection under a write (a plaintext client at a TLS
+/// port, a node killed mid-call), silently and before failover.
 fn exit_on_closed_pipe() {
-    // SAFETY: called before any other thread writes; restoring the default
-    // disposition of SIGPIPE has no other effect on this process.
-    unsafe {
-        let _ = nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        );
-    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -396,10 +403,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing();
             let shutdown = up::terminated();
             let config = boxoffice_auth::config::AuthConfig::load(config.as_deref())?;
-            let listener = TcpListener::bind(&config.listen)
-                .await
-                .with_context(|| format!("binding {}", config.listen))?;
-            boxoffice_auth::service::run(config, listener, shutdown).await?;
+            let listeners = boxoffice_auth::service::Listeners::bind(&config).await?;
+            boxoffice_auth::service::run(config, listeners, shutdown).await?;
             Ok(())
         }
         Command::Payment { config } => {

@@ -4,8 +4,11 @@
 //! Everything lives in one directory: `$BOXOFFICE_CONFIG_DIR`, or
 //! `boxoffice/` in the user's configuration directory (`~/.config` on
 //! Linux). `config.toml` may set `endpoints` (node addresses), `auth`
-//! (the auth service) and `chatbot` (the assistant); flags and `BOXOFFICE_ENDPOINTS` / `BOXOFFICE_AUTH_ENDPOINT`
-//! win over it, and the local cluster's addresses are the default.
+//! (the auth service), `chatbot` (the assistant) and `ca` (the CA
+//! certificate to trust when the cluster serves its clients over TLS);
+//! flags and `BOXOFFICE_ENDPOINTS` / `BOXOFFICE_AUTH_ENDPOINT` /
+//! `BOXOFFICE_CA` win over it, and the local cluster's addresses are the
+//! default.
 //! `session.json` holds the logged-in user's tokens: written atomically
 //! with mode 0600, refused if anyone else can read it, removed by
 //! `boxoffice logout`. An access token about to expire is refreshed with
@@ -39,6 +42,9 @@ struct FileConfig {
     auth: Option<String>,
     /// The assistant's address.
     chatbot: Option<String>,
+    /// The CA certificate (PEM file) to trust: the cluster's client ports
+    /// serve TLS.
+    ca: Option<PathBuf>,
 }
 
 /// A logged-in user's tokens, as kept in `session.json`.
@@ -194,6 +200,9 @@ pub struct Connection {
     token_override: Option<String>,
     /// The saved session, if logged in.
     pub session: Option<SavedSession>,
+    /// TLS settings trusting `--ca`, when given: every client port then
+    /// is dialled over TLS.
+    tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Connection {
@@ -204,6 +213,7 @@ impl Connection {
         auth: Option<&str>,
         chatbot: Option<&str>,
         token: Option<&str>,
+        ca: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let paths = Paths::locate()?;
         let file = paths.read_config()?;
@@ -229,6 +239,13 @@ impl Connection {
             .map(str::to_owned)
             .or(file.chatbot)
             .unwrap_or_else(|| DEFAULT_CHATBOT.to_owned());
+        let tls = match ca.map(Path::to_owned).or(file.ca) {
+            Some(ca) => Some(
+                boxoffice_tls::client_trusting_file(&ca)
+                    .with_context(|| format!("reading the CA certificate {}", ca.display()))?,
+            ),
+            None => None,
+        };
         // A session that cannot be used (damaged, or readable by others)
         // is not used: say so, and let `login` replace it.
         let session = paths.load_session().unwrap_or_else(|e| {
@@ -242,6 +259,7 @@ impl Connection {
             chatbot,
             token_override: token.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
             session,
+            tls,
         })
     }
 
@@ -252,19 +270,30 @@ impl Connection {
             .or(self.session.as_ref().map(|s| s.access_token.as_str()))
     }
 
+    /// A client of `addrs` without a token, over TLS when `--ca` is given.
+    pub fn client_of<S: AsRef<str>>(&self, addrs: &[S]) -> anyhow::Result<Client> {
+        Ok(Client::with_tls(addrs, self.tls.clone())?)
+    }
+
     /// A failover client of the nodes, with the token.
     pub fn nodes(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&self.endpoints)?.with_optional_token(self.token()))
+        Ok(self
+            .client_of(&self.endpoints)?
+            .with_optional_token(self.token()))
     }
 
     /// A client of the auth service, with the token.
     pub fn auth(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&[self.auth.as_str()])?.with_optional_token(self.token()))
+        Ok(self
+            .client_of(&[self.auth.as_str()])?
+            .with_optional_token(self.token()))
     }
 
     /// A client of the assistant, with the token.
     pub fn chatbot(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&[self.chatbot.as_str()])?.with_optional_token(self.token()))
+        Ok(self
+            .client_of(&[self.chatbot.as_str()])?
+            .with_optional_token(self.token()))
     }
 
     /// Refreshes the saved session's access token if it expires soon.
@@ -279,7 +308,7 @@ impl Connection {
         {
             return Ok(());
         }
-        let auth = Client::new(&[self.auth.as_str()])?;
+        let auth = self.client_of(&[self.auth.as_str()])?;
         match auth.refresh(&session.refresh_token).await {
             Ok(fresh) => self.remember(&fresh),
             Err(status) if status.code() == tonic::Code::Unauthenticated => {

@@ -634,7 +634,9 @@ impl Shell {
         else {
             return Ok(());
         };
-        let auth = Client::new(&[self.connection.auth.as_str()])?;
+        let auth = self
+            .connection
+            .client_of(&[self.connection.auth.as_str()])?;
         let session = spin("Logging in…", auth.login(&email, &password))
             .await
             .map_err(api)?;

@@ -70,6 +70,10 @@ pub struct UpArgs {
     /// Port of the auth service.
     #[arg(long, default_value_t = 8000)]
     auth_port: u16,
+    /// Port of the auth service for the gateway alone (mutual TLS; there
+    /// the gateway says which browser it logs in, for throttling).
+    #[arg(long, default_value_t = 8001)]
+    auth_gateway_port: u16,
     /// Port of the payment service (the old clients' API).
     #[arg(long, default_value_t = 6000)]
     payment_port: u16,
@@ -84,8 +88,35 @@ pub struct UpArgs {
     gateway_port: u16,
     /// Allow a non-loopback --host although the development cluster has a
     /// well-known administrator password and a relaxed password policy.
+    /// Every client port then serves TLS only (as with --tls).
     #[arg(long)]
     expose: bool,
+    /// Serve every client port (nodes, auth, payment, assistant, gateway)
+    /// over TLS with certificates of the cluster CA in <data-dir>/certs;
+    /// clients pass `--ca <data-dir>/certs/ca.pem`. Without it (and without
+    /// --expose) client ports are plaintext on loopback, so the old
+    /// system's clients keep working.
+    #[arg(long)]
+    tls: bool,
+}
+
+impl UpArgs {
+    /// Whether client ports serve TLS.
+    fn client_tls(&self) -> bool {
+        self.tls || self.expose
+    }
+
+    /// The client TLS certificate of `identity`, when client ports serve TLS.
+    fn client_tls_of(&self, identity: boxoffice_tls::Identity) -> Option<boxoffice_tls::ClientTls> {
+        self.client_tls()
+            .then(|| boxoffice_tls::ClientTls::in_dir(&certs_dir(self), identity))
+    }
+
+    /// The CA file clients trust, when client ports serve TLS.
+    fn client_ca(&self) -> Option<PathBuf> {
+        self.client_tls()
+            .then(|| certs_dir(self).join(boxoffice_tls::CA_CERT_FILE))
+    }
 }
 
 /// The development administrator (what the old system's clients log in as).
@@ -131,6 +162,8 @@ async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
 fn auth_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<AuthConfig> {
     let config = AuthConfig {
         listen: format!("{}:{}", args.host, args.auth_port),
+        gateway_listen: Some(format!("{}:{}", args.host, args.auth_gateway_port)),
+        client_tls: args.client_tls_of(boxoffice_tls::Identity::Auth),
         nodes: nodes.iter().map(|n| n.peer_listen.clone()).collect(),
         keys_dir: args.data_dir.join("keys"),
         certs_dir: certs_dir(args),
@@ -159,6 +192,7 @@ fn ensure_certificates(args: &UpArgs) -> anyhow::Result<()> {
         Identity::Auth,
         Identity::Payment,
         Identity::Gateway,
+        Identity::Chatbot,
         Identity::Operator,
     ]);
     let mut hosts = vec![args.host.clone()];
@@ -177,6 +211,7 @@ fn payment_config(args: &UpArgs) -> anyhow::Result<PaymentConfig> {
         peer_listen: format!("{}:{}", args.host, args.payment_peer_port),
         certs_dir: certs_dir(args),
         data_dir: args.data_dir.join("payment"),
+        client_tls: args.client_tls_of(boxoffice_tls::Identity::Payment),
         ..PaymentConfig::default()
     };
     config.validate()?;
@@ -187,6 +222,8 @@ fn chatbot_config(args: &UpArgs, nodes: &[NodeConfig]) -> anyhow::Result<Chatbot
     let config = ChatbotConfig {
         listen: format!("{}:{}", args.host, args.chatbot_port),
         nodes: nodes.iter().map(|n| n.listen.clone()).collect(),
+        client_tls: args.client_tls_of(boxoffice_tls::Identity::Chatbot),
+        ca: args.client_ca(),
         ..ChatbotConfig::default()
     };
     config.validate()?;
@@ -203,7 +240,11 @@ fn gateway_config(
         listen: format!("{}:{}", args.host, args.gateway_port),
         nodes: nodes.iter().map(|n| n.listen.clone()).collect(),
         auth: auth.listen.clone(),
+        auth_gateway: auth.gateway_listen.clone(),
+        certs_dir: certs_dir(args),
         chatbot: chatbot.listen.clone(),
+        tls: args.client_tls_of(boxoffice_tls::Identity::Gateway),
+        ca: args.client_ca(),
         ..GatewayConfig::default()
     };
     config.validate()?;
@@ -263,6 +304,7 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
             config.auth.keys_dir = args.data_dir.join("keys");
             config.payment.endpoint =
                 Some(format!("https://{}:{}", args.host, args.payment_peer_port));
+            config.client_tls = args.client_tls_of(boxoffice_tls::Identity::Node(config.id));
             config.validate()?;
             Ok(config)
         })
@@ -374,8 +416,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     .into_iter()
                     .chain(c.http_listen.as_ref())
             })
+            .chain([&auth.listen])
+            .chain(&auth.gateway_listen)
             .chain([
-                &auth.listen,
                 &payment.listen,
                 &payment.peer_listen,
                 &chatbot.listen,
@@ -420,7 +463,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
 
     let addrs: Vec<String> = configs.iter().map(|c| c.listen.clone()).collect();
-    let client = Client::new(&addrs)?;
+    let trust = match args.client_ca() {
+        Some(ca) => Some(boxoffice_tls::client_trusting_file(&ca)?),
+        None => None,
+    };
+    let client = Client::with_tls(&addrs, trust)?;
     let ready = async {
         loop {
             if let Ok(s) = client.status().await
@@ -450,17 +497,24 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     payment.listen
                 );
                 println!("booking assistant on {}", chatbot.listen);
+                let web = if args.client_tls() { "https" } else { "http" };
                 println!(
-                    "web app on http://{0}/ (JSON API under /api, described by http://{0}/api/openapi.json)",
+                    "web app on {web}://{0}/ (JSON API under /api, described by {web}://{0}/api/openapi.json)",
                     gateway.listen
                 );
+                if let Some(ca) = args.client_ca() {
+                    println!(
+                        "every client port serves TLS only: pass --ca {} to boxoffice (or trust that CA in the browser)",
+                        ca.display()
+                    );
+                }
                 let node_metrics: Vec<String> = configs
                     .iter()
                     .filter_map(|c| c.http_listen.as_ref())
                     .map(|addr| format!("http://{addr}/metrics"))
                     .collect();
                 println!(
-                    "Prometheus metrics at http://{}/metrics (gateway) and {} (nodes)",
+                    "Prometheus metrics at {web}://{}/metrics (gateway) and {} (nodes)",
                     gateway.listen,
                     node_metrics.join(", ")
                 );
@@ -528,7 +582,9 @@ mod tests {
             payment_peer_port: 6001,
             chatbot_port: 9000,
             gateway_port: 8080,
+            auth_gateway_port: 8001,
             expose: false,
+            tls: false,
         }
     }
 

@@ -26,6 +26,11 @@ pub struct ChatbotConfig {
     pub max_sessions: usize,
     /// The optional generative backend that phrases replies.
     pub llm: Option<LlmConfig>,
+    /// Serve clients over TLS with this certificate (plaintext without).
+    pub client_tls: Option<boxoffice_tls::ClientTls>,
+    /// The CA (PEM file) to trust when the nodes serve their clients over
+    /// TLS; plaintext to them without.
+    pub ca: Option<PathBuf>,
 }
 
 impl Default for ChatbotConfig {
@@ -41,6 +46,8 @@ impl Default for ChatbotConfig {
             session_ttl_secs: 30 * 60,
             max_sessions: 10_000,
             llm: None,
+            client_tls: None,
+            ca: None,
         }
     }
 }

@@ -35,13 +35,20 @@ pub enum ChatbotError {
     /// gRPC serving failed.
     #[error("serving gRPC: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// A certificate, key or CA could not be read.
+    #[error("TLS: {0}")]
+    Tls(#[from] boxoffice_tls::TlsError),
 }
 
 /// Builds the assistant `config` describes (trains the intent model).
 pub fn assistant(config: &ChatbotConfig) -> Result<Assistant, ChatbotError> {
     let classifier = Classifier::train(&dataset()?)?;
     let policies = Policies::load(config.policies.as_deref()).map_err(ChatbotError::Config)?;
-    let nodes = Client::new(&config.nodes)
+    let trust = match &config.ca {
+        Some(ca) => Some(boxoffice_tls::client_trusting_file(ca)?),
+        None => None,
+    };
+    let nodes = Client::with_tls(&config.nodes, trust)
         .map_err(|e| ChatbotError::Config(e.to_string()))?
         .with_deadline(Duration::from_secs(10));
     let llm = config
@@ -170,8 +177,18 @@ pub async fn run(
     health
         .set_serving::<ChatbotServiceServer<ChatbotApi>>()
         .await;
-    info!(listen = %config.listen, nodes = ?config.nodes, llm = config.llm.is_some(), "chatbot serving");
-    tonic::transport::Server::builder()
+    info!(
+        listen = %config.listen,
+        nodes = ?config.nodes,
+        llm = config.llm.is_some(),
+        client_tls = config.client_tls.is_some(),
+        "chatbot serving"
+    );
+    let mut server = tonic::transport::Server::builder();
+    if let Some(client_tls) = &config.client_tls {
+        server = server.tls_config(client_tls.server()?)?;
+    }
+    server
         .add_service(health_service)
         .add_service(
             ChatbotServiceServer::new(ChatbotApi::new(assistant.clone()))

@@ -57,6 +57,9 @@ pub struct Client {
     reads: Arc<AtomicUsize>,
     /// Bearer token sent with every call, if any.
     token: Option<String>,
+    /// The end user's address, sent with every call by a front end acting
+    /// for them ([`boxoffice_proto::convert::CLIENT_ADDR`]).
+    client_addr: Option<String>,
     /// Deadline of a whole call.
     deadline: Duration,
     /// The last node that failed before another answered, and that other.
@@ -143,6 +146,7 @@ impl Client {
             current: Arc::new(AtomicUsize::new(0)),
             reads: Arc::new(AtomicUsize::new(0)),
             token: None,
+            client_addr: None,
             deadline: DEFAULT_DEADLINE,
             failover: std::sync::Mutex::new(None),
         })
@@ -156,6 +160,7 @@ impl Client {
             current: self.current.clone(),
             reads: self.reads.clone(),
             token: token.map(|t| t.trim().to_owned()),
+            client_addr: None,
             deadline: self.deadline,
             failover: std::sync::Mutex::new(None),
         }
@@ -171,6 +176,15 @@ impl Client {
     /// time this was asked: that node and the one that answered instead.
     pub fn take_failover(&self) -> Option<(String, String)> {
         self.failover.lock().map(|mut f| f.take()).unwrap_or(None)
+    }
+
+    /// The same client saying on every call that it acts for the end user
+    /// at `addr` (the gateway to the auth service, which throttles logins
+    /// per address and believes this only from the gateway's certificate).
+    pub fn for_client_addr(&self, addr: std::net::IpAddr) -> Self {
+        let mut client = self.for_token(self.token.as_deref());
+        client.client_addr = Some(addr.to_string());
+        client
     }
 
     /// The same client sending `authorization: Bearer <token>` on every call.
@@ -203,6 +217,12 @@ impl Client {
             && let Ok(value) = format!("Bearer {token}").parse()
         {
             req.metadata_mut().insert("authorization", value);
+        }
+        if let Some(addr) = &self.client_addr
+            && let Ok(value) = addr.parse()
+        {
+            req.metadata_mut()
+                .insert(boxoffice_proto::convert::CLIENT_ADDR, value);
         }
         req
     }

@@ -640,10 +640,10 @@ pub enum Rejection {
         /// Milliseconds until a hold would be allowed again.
         retry_after_ms: i64,
     },
-    /// A seat asked for was in the customer's own hold that expired unpaid
-    /// less than [`HoldLimits::cooldown_ms`] ago.
+    /// A seat asked for was in the customer's own hold that lapsed unpaid
+    /// (ran out, or was given up) less than [`HoldLimits::cooldown_ms`] ago.
     #[error(
-        "your hold on seat {seat} of show {show} expired unpaid; you can hold it again in {} s",
+        "your hold on seat {seat} of show {show} ended unpaid; you can hold it again in {} s",
         seconds(*retry_after_ms)
     )]
     HoldCooldown {
@@ -1318,7 +1318,7 @@ mod tests {
                     retry_after_ms: 120_000,
                 },
                 RejectionKind::FailedPrecondition,
-                "your hold on seat 4 of show s1 expired unpaid; you can hold it again in 120 s",
+                "your hold on seat 4 of show s1 ended unpaid; you can hold it again in 120 s",
             ),
             (
                 Rejection::Unauthenticated("session is no longer valid: log in again".into()),

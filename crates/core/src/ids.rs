@@ -43,8 +43,8 @@ pub const DEFAULT_MAX_HELD_SEATS: u32 = 20;
 /// ([`HoldLimits::max_holds_per_hour`](crate::HoldLimits::max_holds_per_hour)).
 pub const DEFAULT_MAX_HOLDS_PER_HOUR: u32 = 30;
 
-/// Default cool-down, in milliseconds, before a customer whose hold expired
-/// unpaid may hold those seats again (5 minutes;
+/// Default cool-down, in milliseconds, before a customer whose hold lapsed
+/// unpaid (ran out or given up) may hold those seats again (5 minutes;
 /// [`HoldLimits::cooldown_ms`](crate::HoldLimits::cooldown_ms)).
 pub const DEFAULT_HOLD_COOLDOWN_MS: i64 = 5 * 60 * 1000;
 

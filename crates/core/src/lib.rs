@@ -78,7 +78,8 @@
 //! A `Hold` also carries [`HoldLimits`] against hoarding: seats held at
 //! once over all shows ([`Rejection::HeldSeatLimit`]), holds started per
 //! rolling hour ([`Rejection::HoldRateLimit`]), and a cool-down before a
-//! customer whose hold expired unpaid may hold those seats again
+//! customer whose hold lapsed unpaid (ran out, or was given up) may hold
+//! those seats again
 //! ([`Rejection::HoldCooldown`]); the last two say when to retry
 //! ([`Rejection::retry_after_ms`]). They are checked against the bookings,
 //! so they keep no state of their own. Administrators are exempt from all

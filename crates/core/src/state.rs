@@ -177,8 +177,10 @@ pub enum BookingStatus {
     Released {
         /// When the hold was released.
         at: Timestamp,
-        /// True if released by `ExpireHolds`, false if released explicitly.
-        expired: bool,
+        /// True if the hold lapsed: it ran out (`ExpireHolds`) or its
+        /// customer gave it up (`Cancel`); either starts the hold
+        /// cool-down. False if the system released it (a declined card).
+        lapsed: bool,
     },
     /// The sale was cancelled by its owner; seats were freed.
     Cancelled {
@@ -1282,7 +1284,8 @@ impl State {
 
     /// Checks a hold of `seats` (sorted) of `show` for `user` against `limits`:
     /// the seats held at once, the holds started in the last hour, and the
-    /// cool-down after the user's own holds that expired unpaid.
+    /// cool-down after the user's own holds that lapsed unpaid (ran out or
+    /// given up).
     ///
     /// The last two read the user's bookings newest first, only as far back
     /// as they can matter (an hour; the cool-down plus the longest hold), so
@@ -1325,7 +1328,7 @@ impl State {
             let since = now.saturating_add_ms(-cooldown.saturating_add(MAX_HOLD_TTL_MS));
             let mut cooling: Option<(SeatNo, Timestamp)> = None;
             for booking in self.recent_bookings(user, since) {
-                let BookingStatus::Released { at, expired: true } = booking.status else {
+                let BookingStatus::Released { at, lapsed: true } = booking.status else {
                     continue;
                 };
                 let lapsed = at.min(booking.created_at.saturating_add_ms(MAX_HOLD_TTL_MS));
@@ -1424,7 +1427,7 @@ impl State {
         }
         let status = BookingStatus::Released {
             at: self.now,
-            expired: false,
+            lapsed: false,
         };
         Ok(Effect::Booking(self.end_booking(booking, status)))
     }
@@ -1438,9 +1441,12 @@ impl State {
             .ok_or(Rejection::BookingNotFound(id))?;
         let status = match booking.status {
             BookingStatus::Confirmed { .. } => BookingStatus::Cancelled { at: self.now },
+            // A customer who gives up a hold has let it lapse: the
+            // cool-down applies as if it had run out, or a hoarder would
+            // cancel just before expiry and hold the same seats again.
             BookingStatus::Held { .. } => BookingStatus::Released {
                 at: self.now,
-                expired: false,
+                lapsed: true,
             },
             // Already over: cancelling again changes nothing.
             BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
@@ -1507,7 +1513,7 @@ impl State {
             self.hold_expiry.pop_first();
             let status = BookingStatus::Released {
                 at: now,
-                expired: true,
+                lapsed: true,
             };
             if let Some(booking) = self.bookings.get(id) {
                 self.end_booking(booking, status);

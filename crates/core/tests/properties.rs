@@ -360,7 +360,7 @@ impl Model {
                 self.held(*booking)?;
                 let status = BookingStatus::Released {
                     at: self.now,
-                    expired: false,
+                    lapsed: false,
                 };
                 Ok(self.finish(*booking, status))
             }
@@ -376,7 +376,7 @@ impl Model {
                         Ok(self.finish(*booking, BookingStatus::Cancelled { at }))
                     }
                     BookingStatus::Held { .. } => {
-                        let status = BookingStatus::Released { at, expired: false };
+                        let status = BookingStatus::Released { at, lapsed: true };
                         Ok(self.finish(*booking, status))
                     }
                     _ => Ok(Effect::Booking(found.clone())),
@@ -392,7 +392,7 @@ impl Model {
                 for &id in &due {
                     let status = BookingStatus::Released {
                         at: self.now,
-                        expired: true,
+                        lapsed: true,
                     };
                     self.finish(id, status);
                 }
@@ -625,7 +625,7 @@ impl Model {
             .iter()
             .filter(|b| b.show == *show && cooldown > 0)
             .filter_map(|b| match b.status {
-                BookingStatus::Released { at, expired: true } => {
+                BookingStatus::Released { at, lapsed: true } => {
                     Some((b, at.0.min(b.created_at.0 + MAX_HOLD_TTL_MS) + cooldown))
                 }
                 _ => None,

@@ -268,9 +268,11 @@ fn seats_event(update: &SeatMapUpdate) -> Result<Event, Infallible> {
     ))]
 async fn register(
     State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Body(c): Body<Credentials>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    let user = gw.auth.register(&c.email, &c.password).await?;
+    let auth = gw.auth.for_client_addr(client.ip());
+    let user = auth.register(&c.email, &c.password).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -282,8 +284,13 @@ async fn register(
         (status = 401, description = "Wrong email or password", body = ErrorBody),
         (status = 429, description = "Too many failed attempts", body = ErrorBody),
     ))]
-async fn login(State(gw): Shared, Body(c): Body<Credentials>) -> Result<Json<Session>, ApiError> {
-    Ok(Json(gw.auth.login(&c.email, &c.password).await?.into()))
+async fn login(
+    State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Body(c): Body<Credentials>,
+) -> Result<Json<Session>, ApiError> {
+    let auth = gw.auth.for_client_addr(client.ip());
+    Ok(Json(auth.login(&c.email, &c.password).await?.into()))
 }
 
 /// Exchanges a refresh token for a new session.
@@ -292,9 +299,11 @@ async fn login(State(gw): Shared, Body(c): Body<Credentials>) -> Result<Json<Ses
     responses((status = 200, body = Session), (status = 401, body = ErrorBody)))]
 async fn refresh(
     State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Body(r): Body<RefreshToken>,
 ) -> Result<Json<Session>, ApiError> {
-    Ok(Json(gw.auth.refresh(&r.refresh_token).await?.into()))
+    let auth = gw.auth.for_client_addr(client.ip());
+    Ok(Json(auth.refresh(&r.refresh_token).await?.into()))
 }
 
 /// Logs out: every token of the session stops working.

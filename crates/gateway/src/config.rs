@@ -1,7 +1,7 @@
 //! The gateway's configuration: defaults, then a TOML file, then
 //! `BOXOFFICE_GATEWAY__*` environment variables, then validation.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::Env;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,21 @@ pub struct GatewayConfig {
     /// Most of them one client address (an IPv6 /64) may hold open; a
     /// browser needs one per open page.
     pub max_event_streams_per_client: usize,
+    /// The auth service's gateway port (`gateway_listen` there; mutual
+    /// TLS with the gateway's certificate from `certs_dir`). When set,
+    /// registrations, logins and refreshes go there and carry each
+    /// browser's address, so the auth service throttles them per browser;
+    /// without it they go to `auth` and all count against the gateway's
+    /// own address.
+    pub auth_gateway: Option<String>,
+    /// Directory with the cluster CA and the gateway's certificate
+    /// (`gateway.pem`, `gateway.key`), for `auth_gateway`.
+    pub certs_dir: PathBuf,
+    /// Serve HTTPS with this certificate (plain HTTP without).
+    pub tls: Option<boxoffice_tls::ClientTls>,
+    /// The CA (PEM file) to trust when the nodes, the auth service and the
+    /// assistant serve their clients over TLS; plaintext to them without.
+    pub ca: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -49,6 +64,10 @@ impl Default for GatewayConfig {
             cors_origins: Vec::new(),
             max_event_streams: 4096,
             max_event_streams_per_client: 32,
+            auth_gateway: None,
+            certs_dir: PathBuf::from("./data/certs"),
+            tls: None,
+            ca: None,
         }
     }
 }
@@ -73,6 +92,13 @@ impl GatewayConfig {
         }
         if self.auth.trim().is_empty() || self.chatbot.trim().is_empty() {
             return bad("auth and chatbot must be host:port addresses".into());
+        }
+        if self
+            .auth_gateway
+            .as_ref()
+            .is_some_and(|a| a.trim().is_empty())
+        {
+            return bad("auth_gateway must be a host:port address".into());
         }
         if !(1024..=1024 * 1024).contains(&self.max_body_bytes) {
             return bad(format!(
@@ -136,6 +162,10 @@ mod tests {
             },
             GatewayConfig {
                 max_event_streams_per_client: 0,
+                ..Default::default()
+            },
+            GatewayConfig {
+                auth_gateway: Some(" ".into()),
                 ..Default::default()
             },
         ];

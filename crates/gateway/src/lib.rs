@@ -55,6 +55,9 @@ pub enum GatewayError {
     /// Serving failed.
     #[error("serving HTTP: {0}")]
     Io(#[from] std::io::Error),
+    /// A certificate, key or CA could not be read.
+    #[error("TLS: {0}")]
+    Tls(#[from] boxoffice_tls::TlsError),
 }
 
 /// What the handlers share: clients of the cluster and the live feeds.
@@ -72,7 +75,28 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway for the services `config` names (connects lazily).
     pub fn new(config: &GatewayConfig) -> Result<Arc<Self>, GatewayError> {
-        let nodes = Client::new(&config.nodes)?;
+        let trust = match &config.ca {
+            Some(ca) => Some(boxoffice_tls::client_trusting_file(ca)?),
+            None => None,
+        };
+        let nodes = Client::with_tls(&config.nodes, trust.clone())?;
+        // Accounts go to the auth service's gateway port when there is
+        // one: there this gateway's certificate lets it say for which
+        // browser it asks.
+        let auth = match &config.auth_gateway {
+            Some(addr) => {
+                let tls = boxoffice_tls::TlsFiles::in_dir(
+                    &config.certs_dir,
+                    boxoffice_tls::Identity::Gateway,
+                )
+                .load()?;
+                Client::with_tls(
+                    &[addr.as_str()],
+                    Some(tls.client_for(&boxoffice_tls::Identity::Auth.dns_name())),
+                )?
+            }
+            None => Client::with_tls(&[config.auth.as_str()], trust.clone())?,
+        };
         let live = live::Hub::new(nodes.for_token(None));
         let status = status::StatusFeed::new(nodes.for_token(None));
         let streams = Arc::new(boxoffice_config::clients::OpenCaps::new(
@@ -85,8 +109,8 @@ impl Gateway {
             status,
             streams,
             nodes,
-            auth: Client::new(&[config.auth.as_str()])?,
-            chatbot: Client::new(&[config.chatbot.as_str()])?,
+            auth,
+            chatbot: Client::with_tls(&[config.chatbot.as_str()], trust)?,
             closing: tokio::sync::watch::Sender::new(false),
         }))
     }
@@ -187,8 +211,8 @@ pub fn app(gateway: Arc<Gateway>, config: &GatewayConfig) -> Router {
     router
 }
 
-/// Serves the gateway on `listener` until `shutdown` completes; open event
-/// streams end then too.
+/// Serves the gateway on `listener` until `shutdown` completes (HTTPS when
+/// `config.tls` is set); open event streams end then too.
 pub async fn run(
     config: GatewayConfig,
     listener: tokio::net::TcpListener,
@@ -197,14 +221,35 @@ pub async fn run(
     let gateway = Gateway::new(&config)?;
     let closing = gateway.closing.clone();
     let app = app(gateway, &config);
-    tracing::info!(listen = %config.listen, nodes = ?config.nodes, "gateway serving");
+    tracing::info!(
+        listen = %config.listen,
+        nodes = ?config.nodes,
+        tls = config.tls.is_some(),
+        "gateway serving"
+    );
     // Handlers see the client's address (for the per-client caps).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closing.send_replace(true);
-        })
+    let Some(tls) = &config.tls else {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                closing.send_replace(true);
+            })
+            .await?;
+        return Ok(());
+    };
+    let (cert, key) = tls.read()?;
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(cert, key).await?;
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        closing.send_replace(true);
+        stopping.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, rustls)?
+        .handle(handle)
+        .serve(app)
         .await?;
     Ok(())
 }

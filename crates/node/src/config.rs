@@ -59,27 +59,7 @@ pub struct Member {
     pub addr: String,
 }
 
-/// A server certificate for the client port.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientTls {
-    /// The certificate chain (PEM).
-    pub cert: PathBuf,
-    /// Its private key (PEM).
-    pub key: PathBuf,
-}
-
-impl ClientTls {
-    /// Reads the files into tonic's server settings.
-    pub fn load(&self) -> Result<tonic::transport::ServerTlsConfig, std::io::Error> {
-        let read = |p: &Path| {
-            std::fs::read(p)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
-        };
-        let identity = tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?);
-        Ok(tonic::transport::ServerTlsConfig::new().identity(identity))
-    }
-}
+pub use boxoffice_tls::ClientTls;
 
 /// Raft timing and compaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

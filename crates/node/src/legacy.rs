@@ -222,9 +222,16 @@ impl LegacyBookingService for LegacyBooking {
             Err(status) => return failed(refusal(status)?),
         };
         let show = ShowId(r.show_id.clone());
+        // The seat as it is now: the booker's own details only while it is
+        // still this booking's (a retried correlation id can answer for a
+        // booking since cancelled and the seat sold to someone else).
         let seat = self
             .replica
-            .read(false, |state| seat(state, &show, seat_no))
+            .read(false, |state| {
+                seat(state, &show, seat_no)
+                    .filter(|seat| seat.booking_id == booking.booking_id)
+                    .or_else(|| public_seat(state, &show, seat_no))
+            })
             .await?;
         Ok(Response::new(legacy::BookResponse {
             success: true,

@@ -98,7 +98,7 @@ pub enum NodeError {
     Tls(#[from] boxoffice_tls::TlsError),
     /// The client TLS certificate could not be read.
     #[error("client TLS: {0}")]
-    ClientTls(std::io::Error),
+    ClientTls(boxoffice_tls::TlsError),
     /// A listening address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -185,7 +185,7 @@ pub async fn run(
     let payment_metrics = metrics::PaymentMetrics::default();
     let tls = config.tls_files().load()?;
     let client_tls = match &config.client_tls {
-        Some(files) => Some(files.load().map_err(NodeError::ClientTls)?),
+        Some(files) => Some(files.server().map_err(NodeError::ClientTls)?),
         None => None,
     };
     let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())

@@ -7,8 +7,10 @@
 //! The limit is this node's alone (memory, not replicated): an account
 //! that spreads its writes over every node gets that many times the rate,
 //! and a restart forgets the counts. Administrators are not paced (they
-//! run the bulk operations and the benchmarks); that is looked up only
-//! when a write would be refused. A rate of 0 turns pacing off.
+//! run the bulk operations and the benchmarks), and a write is counted
+//! only after its session checks out on the node's replica, so a revoked
+//! token cannot use up its account's budget. Payment attempts on a hold
+//! (`PayBooking`) count as writes. A rate of 0 turns pacing off.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -41,6 +43,11 @@ impl Pace {
             limiter,
             checks: AtomicU32::new(0),
         }
+    }
+
+    /// Whether any account is paced at all.
+    pub fn enabled(&self) -> bool {
+        self.limiter.is_some()
     }
 
     /// Whether `user` may write now; if not, how long to wait.

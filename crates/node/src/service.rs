@@ -298,16 +298,7 @@ impl BookingApi {
         request_id: String,
         command: Command,
     ) -> Result<Effect, Status> {
-        if let Err(wait) = self.pace.check(&caller.user) {
-            let user = caller.user.clone();
-            let admin = self
-                .replica
-                .read(true, |s| s.user(&user).is_some_and(|u| u.admin))
-                .await?;
-            if !admin {
-                return Err(crate::pace::too_fast(wait));
-            }
-        }
+        self.pace(&caller).await?;
         let request_id = if request_id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
@@ -322,6 +313,26 @@ impl BookingApi {
             .submit(request)
             .await?
             .map_err(|r| convert::rejection_status(&r))
+    }
+
+    /// Counts a write (or a payment attempt) of `caller` against its
+    /// account's pace ([`crate::pace`]). The session is checked first, on
+    /// this replica (stale is enough: the state machine checks it again),
+    /// so a revoked token cannot spend its account's budget and lock its
+    /// owner out. Administrators are never paced.
+    async fn pace(&self, caller: &Caller) -> Result<(), Status> {
+        if !self.pace.enabled() {
+            return Ok(());
+        }
+        let admin = self
+            .replica
+            .read(true, |s| s.authorize(caller).map(|user| user.admin))
+            .await?
+            .map_err(|r| convert::rejection_status(&r))?;
+        if admin {
+            return Ok(());
+        }
+        self.pace.check(&caller.user).map_err(crate::pace::too_fast)
     }
 
     /// Runs `f` on the local replica once the read is as fresh as `read` asks.
@@ -526,6 +537,8 @@ impl BookingService for BookingApi {
     ) -> Result<Response<v1::PayBookingResponse>, Status> {
         let caller = self.auth.caller(&req)?;
         let checkout = self.checkout()?;
+        // Every attempt calls the payment provider: paced like a write.
+        self.pace(&caller).await?;
         let r = req.into_inner();
         let id = booking_id(&r.booking_id)?;
         let booking = self

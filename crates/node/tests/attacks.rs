@@ -667,3 +667,179 @@ async fn one_account_cannot_flood_a_node_with_writes() {
         .await
         .expect("the seat mallory was refused is free");
 }
+
+#[tokio::test]
+async fn a_replayed_legacy_booking_does_not_name_the_seats_new_owner() {
+    use boxoffice_proto::legacy::booking::BookRequest;
+    use boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient as LegacyClient;
+    let node = Node::start().await;
+    let admin = node.admin().await;
+    admin
+        .create_show("big", "Big", 10, 100, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let eve = node.user("eve").await;
+    let channel = Endpoint::from_shared(format!("http://{}", node.addr))
+        .unwrap()
+        .connect_lazy();
+    let mut legacy = LegacyClient::new(channel);
+    let book = BookRequest {
+        user_id: eve.token().expect("eve's token").to_owned(),
+        seat_id: 5,
+        show_id: "big".into(),
+        correlation_id: "eve-5".into(),
+        payment_token: String::new(),
+    };
+    let first = legacy.book_seat(book.clone()).await.unwrap().into_inner();
+    assert!(first.success, "{first:?}");
+    eve.cancel(&first.booking_id).await.expect("eve cancels");
+    let alice = node.user("alice").await;
+    let alices = alice.book("big", &[5]).await.expect("alice books seat 5");
+    // Eve replays her correlation id: the stored success comes back, but
+    // the seat is Alice's now and must not say so.
+    let replayed = legacy.book_seat(book).await.unwrap().into_inner();
+    let seat = replayed.seat.expect("the seat");
+    assert!(seat.reserved);
+    assert_eq!(
+        (
+            seat.reserved_by.as_str(),
+            seat.booking_id.as_str(),
+            seat.reserved_at
+        ),
+        ("", "", 0),
+        "the replay names alice's booking {}",
+        alices.booking_id
+    );
+}
+
+/// An auth service with a tight per-address login throttle and a port for
+/// the gateway, and a gateway that logs users in there with its
+/// certificate (both in this process, for `node`); the gateway's URL and
+/// the auth service's public address.
+async fn gateway_with_throttled_auth(node: &Node) -> (String, String) {
+    use boxoffice_auth::config::{AuthConfig, LoginThrottle};
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public_addr = public.local_addr().unwrap().to_string();
+    let for_gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway_port = for_gateway.local_addr().unwrap().to_string();
+    let auth = AuthConfig {
+        listen: public_addr.clone(),
+        nodes: vec![node.peer_addr.clone()],
+        certs_dir: node.certs.clone(),
+        keys_dir: node.keys.clone(),
+        address_throttle: LoginThrottle {
+            free_failures: 1,
+            max_failures: 3,
+            window_secs: 600,
+        },
+        gateway_listen: Some(gateway_port.clone()),
+        ..AuthConfig::default()
+    };
+    auth.validate().unwrap();
+    let listeners = boxoffice_auth::service::Listeners {
+        public,
+        gateway: Some(for_gateway),
+    };
+    tokio::spawn(boxoffice_auth::service::run(
+        auth,
+        listeners,
+        std::future::pending(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let gateway = boxoffice_gateway::config::GatewayConfig {
+        listen: listener.local_addr().unwrap().to_string(),
+        nodes: vec![node.addr.clone()],
+        auth: public_addr.clone(),
+        auth_gateway: Some(gateway_port),
+        certs_dir: node.certs.clone(),
+        ..boxoffice_gateway::config::GatewayConfig::default()
+    };
+    gateway.validate().unwrap();
+    tokio::spawn(boxoffice_gateway::run(
+        gateway,
+        listener,
+        std::future::pending(),
+    ));
+    (url, public_addr)
+}
+
+/// POST /api/login from `from` (a loopback address) with a wrong
+/// password for a fresh address each time (so no account's own throttle
+/// is reached); the HTTP status.
+async fn failed_web_login(url: &str, from: &str, n: usize) -> u16 {
+    let browser = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let body = format!(r#"{{"email":"nobody{n}@example.com","password":"wrong password"}}"#);
+    browser
+        .post(format!("{url}/api/login"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the gateway answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn failed_logins_through_the_gateway_lock_out_one_browser_not_every_one() {
+    let node = Node::start().await;
+    let (url, auth_addr) = gateway_with_throttled_auth(&node).await;
+    // Mallory's browser, at 127.0.0.2, guesses until it is refused.
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let status = failed_web_login(&url, "127.0.0.2", n).await;
+        statuses.push(status);
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "never throttled: {statuses:?}");
+    assert!(statuses.len() <= 4, "throttled late: {statuses:?}");
+    // Another browser, at 127.0.0.3, behind the same gateway, still logs in.
+    let fan = reqwest::Client::builder()
+        .local_address("127.0.0.3".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let login = fan
+        .post(format!("{url}/api/login"))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"email":"{}","password":"{}"}}"#,
+            common::ADMIN_EMAIL,
+            common::ADMIN_PASSWORD
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200, "{:?}", login.text().await);
+    // Straight at the auth service, a forwarded address is not believed
+    // without the gateway's certificate: Mallory at 127.0.0.2 claiming to
+    // be someone else is still Mallory.
+    let channel = Endpoint::from_shared(format!("http://{auth_addr}"))
+        .unwrap()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .connect()
+        .await
+        .unwrap();
+    let mut auth = boxoffice_proto::v1::auth_service_client::AuthServiceClient::new(channel);
+    for n in 10..16 {
+        let mut request = tonic::Request::new(boxoffice_proto::v1::LoginRequest {
+            email: format!("nobody{n}@example.com"),
+            password: "wrong password".into(),
+        });
+        request.metadata_mut().insert(
+            boxoffice_proto::convert::CLIENT_ADDR,
+            format!("198.51.100.{n}").parse().unwrap(),
+        );
+        let status = auth.login(request).await.unwrap_err();
+        if status.code() == Code::ResourceExhausted {
+            return;
+        }
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    panic!("a forged client address escaped the throttle");
+}

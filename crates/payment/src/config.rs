@@ -57,6 +57,9 @@ pub struct PaymentConfig {
     pub hang_ms: u64,
     /// Faults in force at start.
     pub faults: Faults,
+    /// Serve the old clients' port (`listen`) over TLS with this
+    /// certificate (plaintext without, as the old contract has it).
+    pub client_tls: Option<boxoffice_tls::ClientTls>,
 }
 
 impl Default for PaymentConfig {
@@ -69,6 +72,7 @@ impl Default for PaymentConfig {
             admin_token: None,
             hang_ms: 30_000,
             faults: Faults::default(),
+            client_tls: None,
         }
     }
 }

@@ -567,7 +567,11 @@ pub async fn run(
             },
         );
     let peer = tokio::spawn(peer);
-    let legacy = tonic::transport::Server::builder()
+    let mut legacy = tonic::transport::Server::builder();
+    if let Some(client_tls) = &config.client_tls {
+        legacy = legacy.tls_config(client_tls.server()?)?;
+    }
+    let legacy = legacy
         .add_service(health_service)
         .add_service(
             boxoffice_proto::legacy::payment::payment_service_server::PaymentServiceServer::new(

@@ -13,6 +13,11 @@ use crate::v1;
 /// milliseconds.
 pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 
+/// Metadata key of the address of the client a front end (the gateway)
+/// calls the auth service for. The auth service believes it only from a
+/// caller whose certificate says it is the gateway.
+pub const CLIENT_ADDR: &str = "x-boxoffice-client-addr";
+
 /// A rejection as the gRPC status clients see. A limit that lets up with
 /// time (the hourly hold limit, the cool-down) is RESOURCE_EXHAUSTED with
 /// the wait in [`RETRY_AFTER_MS`] (and in the message).

@@ -10,8 +10,8 @@
 //! Identities are names in the certificate's subject alternative names:
 //! `node-<id>.boxoffice` for a booking node (every node also carries
 //! `node.boxoffice`, the name a caller that does not know the node's id
-//! verifies), `auth.boxoffice`, `payment.boxoffice`, `gateway.boxoffice`
-//! and `operator.boxoffice` (the operator's tools: fault suite, audits).
+//! verifies), `auth.boxoffice`, `payment.boxoffice`, `gateway.boxoffice`,
+//! `chatbot.boxoffice` and `operator.boxoffice` (the operator's tools: fault suite, audits).
 //! A certificate names exactly one role; [`Identity::of_certificate`]
 //! refuses one that names several, so no certificate can be two things.
 //!
@@ -56,6 +56,8 @@ pub enum Identity {
     Payment,
     /// The HTTP gateway.
     Gateway,
+    /// The booking assistant (its certificate serves its clients' TLS).
+    Chatbot,
     /// An operator's tool (fault suite, ledger audit).
     Operator,
 }
@@ -101,6 +103,7 @@ impl Identity {
             Identity::Auth => "auth".into(),
             Identity::Payment => "payment".into(),
             Identity::Gateway => "gateway".into(),
+            Identity::Chatbot => "chatbot".into(),
             Identity::Operator => "operator".into(),
         }
     }
@@ -121,6 +124,7 @@ impl Identity {
             "auth" => Identity::Auth,
             "payment" => Identity::Payment,
             "gateway" => Identity::Gateway,
+            "chatbot" => Identity::Chatbot,
             "operator" => Identity::Operator,
             other => {
                 let id = other.strip_prefix("node-").ok_or_else(bad)?;
@@ -260,6 +264,47 @@ impl Tls {
         tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
             .tls_config(self.client_for(server))
     }
+}
+
+/// A server certificate and key for serving clients (who have no
+/// certificate) over TLS: a node's client port, the auth service, the
+/// assistant, the gateway, the payment service's legacy port. Any
+/// certificate will do, the cluster CA's ([`issue`]) or a public one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTls {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+impl ClientTls {
+    /// The files [`issue`] wrote for `identity` in `dir`.
+    pub fn in_dir(dir: &Path, identity: Identity) -> Self {
+        let files = TlsFiles::in_dir(dir, identity);
+        Self {
+            cert: files.cert,
+            key: files.key,
+        }
+    }
+
+    /// The certificate chain and key, read.
+    pub fn read(&self) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+        Ok((read(&self.cert)?, read(&self.key)?))
+    }
+
+    /// Reads the files into tonic's server settings.
+    pub fn server(&self) -> Result<ServerTlsConfig, TlsError> {
+        let (cert, key) = self.read()?;
+        Ok(ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key)))
+    }
+}
+
+/// Client settings that trust the CA certificate in the file `ca` (PEM),
+/// for a service that dials others' client ports over TLS.
+pub fn client_trusting_file(ca: &Path) -> Result<ClientTlsConfig, TlsError> {
+    Ok(client_trusting(&read(ca)?, None))
 }
 
 /// Client settings for a client that has no certificate of its own and

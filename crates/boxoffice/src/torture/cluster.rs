@@ -185,7 +185,8 @@ impl Cluster {
         env: &[(String, String)],
     ) -> anyhow::Result<()> {
         let path = self.dir.join(format!("{name}.toml"));
-        std::fs::write(&path, config)?;
+        // Owner-only: the payment service's holds its admin token.
+        boxoffice_config::write_file(&path, config.as_bytes(), true)?;
         let log = self.log_file(name)?;
         let mut command = Command::new(&self.exe);
         command

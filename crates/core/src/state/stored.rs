@@ -117,8 +117,8 @@ pub(super) enum StatusKind {
     Confirmed,
     /// [`BookingStatus::Released`], explicitly.
     Released,
-    /// [`BookingStatus::Released`] by expiry.
-    Expired,
+    /// [`BookingStatus::Released`] by expiry or by its customer.
+    Lapsed,
     /// [`BookingStatus::Cancelled`].
     Cancelled,
 }
@@ -129,14 +129,9 @@ impl StatusKind {
         match status {
             BookingStatus::Held { expires_at } => (Self::Held, expires_at),
             BookingStatus::Confirmed { at } => (Self::Confirmed, at),
-            BookingStatus::Released { at, expired } => (
-                if expired {
-                    Self::Expired
-                } else {
-                    Self::Released
-                },
-                at,
-            ),
+            BookingStatus::Released { at, lapsed } => {
+                (if lapsed { Self::Lapsed } else { Self::Released }, at)
+            }
             BookingStatus::Cancelled { at } => (Self::Cancelled, at),
         }
     }
@@ -146,8 +141,8 @@ impl StatusKind {
         match self {
             Self::Held => BookingStatus::Held { expires_at: at },
             Self::Confirmed => BookingStatus::Confirmed { at },
-            Self::Released => BookingStatus::Released { at, expired: false },
-            Self::Expired => BookingStatus::Released { at, expired: true },
+            Self::Released => BookingStatus::Released { at, lapsed: false },
+            Self::Lapsed => BookingStatus::Released { at, lapsed: true },
             Self::Cancelled => BookingStatus::Cancelled { at },
         }
     }
@@ -162,7 +157,7 @@ const STATUS_KINDS: [StatusKind; 5] = [
     StatusKind::Held,
     StatusKind::Confirmed,
     StatusKind::Released,
-    StatusKind::Expired,
+    StatusKind::Lapsed,
     StatusKind::Cancelled,
 ];
 

@@ -659,7 +659,7 @@ fn release_frees_seats() {
         booking.status,
         BookingStatus::Released {
             at: T0,
-            expired: false
+            lapsed: false
         }
     );
     assert_eq!(f.show().seat(SeatNo(4)), Some(Seat::Available));
@@ -726,7 +726,7 @@ fn cancelling_a_hold_abandons_the_checkout() {
         released.status,
         BookingStatus::Released {
             at: f.at,
-            expired: false
+            lapsed: false
         }
     );
     assert_eq!(f.show().seat(SeatNo(2)), Some(Seat::Available));
@@ -905,7 +905,7 @@ fn expire_holds_releases_due_holds_only() {
         f.status(early),
         BookingStatus::Released {
             at: f.at,
-            expired: true
+            lapsed: true
         }
     );
     assert!(matches!(f.status(late), BookingStatus::Held { .. }));
@@ -2060,7 +2060,7 @@ fn the_active_seat_index_follows_every_transition() {
         f.status(expiring),
         BookingStatus::Released {
             at: f.at,
-            expired: true
+            lapsed: true
         }
     );
     assert_eq!(counts(&f), (3, 0, 0));
@@ -2132,7 +2132,7 @@ fn seat_limit_counts_active_bookings_of_the_show() {
     f.ok(Command::ExpireHolds);
     assert!(matches!(
         f.status(expiring),
-        BookingStatus::Released { expired: true, .. }
+        BookingStatus::Released { lapsed: true, .. }
     ));
     f.booking(capped(book("s1", &[2], "alice"), 4));
 }

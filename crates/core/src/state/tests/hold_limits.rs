@@ -1,6 +1,6 @@
 //! The limits against hoarding that a `Hold` carries: seats held at once
 //! over all shows, holds started per hour, and the cool-down after a hold
-//! that expired unpaid.
+//! that lapsed unpaid (ran out, or was given up).
 
 use super::*;
 use crate::ids::{HOLD_RATE_WINDOW_MS, MAX_HOLD_COOLDOWN_MS};
@@ -119,18 +119,31 @@ fn a_hold_that_expired_unpaid_cools_down_its_seats_for_its_owner() {
 }
 
 #[test]
-fn only_expiry_starts_a_cool_down() {
+fn a_declined_hold_starts_no_cool_down_but_one_given_up_does() {
     let mut f = Fixture::new();
     let cooling = HoldLimits {
         cooldown_ms: 5 * MINUTE,
         ..HoldLimits::NONE
     };
-    // Declined (released) and abandoned (cancelled) holds do not.
+    // A declined card's hold (released by the system) does not: the
+    // customer may try another card at once.
     let declined = f.booking(hold_with("s1", &[1], "alice", cooling)).id;
     f.ok(release(declined));
+    f.booking(hold_with("s1", &[1], "alice", cooling));
+    // A hold its customer gives up does, as if it had run out: otherwise
+    // a hoarder cancels just before expiry and holds the seats again.
     let abandoned = f.booking(hold_with("s1", &[2], "alice", cooling)).id;
     f.ok(cancel(abandoned, "alice"));
-    f.booking(hold_with("s1", &[1, 2], "alice", cooling));
+    f.reject(
+        hold_with("s1", &[2], "alice", cooling),
+        Rejection::HoldCooldown {
+            show: "s1".into(),
+            seat: SeatNo(2),
+            retry_after_ms: 5 * MINUTE,
+        },
+    );
+    // Nobody else is kept from those seats.
+    f.booking(hold_with("s1", &[2], "bob", cooling));
 }
 
 #[test]

@@ -1,0 +1,848 @@
+//! A cluster spread over three hosts: each booking node runs in a network
+//! namespace of its own that this test creates (a veth pair to a bridge in
+//! the root namespace, a /24 of the documentation ranges), binds its client,
+//! peer and HTTP ports on its own address, and serves clients over TLS with
+//! a certificate naming that address. Nodes reach each other only across
+//! the bridge, with mutual TLS; the auth service and the clients run in this
+//! process, in the root namespace, and reach the nodes at their addresses.
+//! Users book, the leader is killed with -9, they book again through the
+//! survivors, and every acknowledged booking is still there, once.
+//!
+//! Making namespaces needs root and iproute2's `ip`. Without them the test
+//! is skipped with a message, unless `BOXOFFICE_REQUIRE_NETNS` is set (as CI
+//! sets it), in which case it fails. Everything it creates is named
+//! `bxt<pid>…` and removed when the test ends, passes or panics; a run that
+//! was killed outright leaves names whose pid is dead, and the next run
+//! removes those first.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::OpenOptions;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use boxoffice_auth::config::{AdminCredentials, AuthConfig};
+use boxoffice_client::Client;
+use boxoffice_client::proto::{Booking, BookingStatus, GetStatusResponse, SeatState};
+use boxoffice_node::NodeConfig;
+use boxoffice_node::config::{ClientTls, Member};
+use boxoffice_tls::Identity;
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, FAR_FUTURE_MS, node};
+use tempfile::TempDir;
+use tokio::sync::watch;
+use tonic::transport::ClientTlsConfig;
+
+/// Set (to anything) to fail instead of skipping where namespaces cannot be made.
+const REQUIRE_VAR: &str = "BOXOFFICE_REQUIRE_NETNS";
+/// Prefix of every namespace and link this test creates: `bxt<pid>n1`
+/// (namespaces), `bxt<pid>b` (the bridge), `bxt<pid>h1` (the root
+/// namespace's end of a veth pair). At most 3 + 7 + 2 characters, within
+/// the 15 an interface name may have.
+const PREFIX: &str = "bxt";
+/// The candidate /24s, all reserved for documentation (RFC 5737), so none
+/// can be a real network this machine needs; the first one this machine
+/// does not use already is taken.
+const SUBNETS: [[u8; 3]; 3] = [[192, 0, 2], [198, 51, 100], [203, 0, 113]];
+/// The bridge's host number in the /24 (the root namespace's address).
+const BRIDGE_HOST: u8 = 254;
+/// Each node's ports on its own address. Every node has a fresh network
+/// namespace of its own, so these ports are free there by construction.
+const CLIENT_PORT: u16 = 50051;
+const HTTP_PORT: u16 = 50061;
+const PEER_PORT: u16 = 50071;
+const NODES: u64 = 3;
+const PASSWORD: &str = "correct horse battery staple";
+const SHOW: &str = "hosts";
+/// Clients booking steadily across the leader's death.
+const STEADY_BOOKERS: u32 = 3;
+/// Seats each steady booker may use.
+const SEATS_PER_BOOKER: u32 = 1_000;
+/// Seats `alice` books before the kill (1..=5) and after it (6..=10).
+const ALICE_SEATS: u32 = 5;
+
+/// Runs `ip` with `args`; its output, or why it failed.
+fn ip(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `ip {}`: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`ip {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The effective user id of this process, from `/proc/self/status`.
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The names of the network namespaces (`ip netns list`).
+fn namespaces() -> Vec<String> {
+    ip(&["netns", "list"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The names of the root namespace's links (`ip -o link show`), without
+/// the `@peer` suffix of a veth.
+fn links() -> Vec<String> {
+    ip(&["-o", "link", "show"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_owned())
+        .collect()
+}
+
+/// The pid in a name this test makes (`bxt<pid>` then a letter and
+/// digits), or `None` for any other name.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (pid, tail) = rest.split_at(digits);
+    let mut tail = tail.chars();
+    let kind_ok = matches!(tail.next(), Some('n' | 'b' | 'h'));
+    (kind_ok && tail.all(|c| c.is_ascii_digit()))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Removes what runs of this test that died without cleaning up (killed
+/// outright) left behind: names of ours whose process is gone.
+fn sweep_leftovers() {
+    let dead = |name: &str| {
+        owner_pid(name).is_some_and(|pid| {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        })
+    };
+    for link in links().into_iter().filter(|l| dead(l)) {
+        eprintln!("removing link {link} left by an earlier run");
+        let _ = ip(&["link", "del", &link]);
+    }
+    for ns in namespaces().into_iter().filter(|n| dead(n)) {
+        eprintln!("removing namespace {ns} left by an earlier run");
+        let _ = ip(&["netns", "del", &ns]);
+    }
+}
+
+/// Whether this machine already has an address or a route in `net`/24.
+fn subnet_in_use(net: [u8; 3]) -> Result<bool, String> {
+    let cidr = format!("{}.{}.{}.0/24", net[0], net[1], net[2]);
+    let addrs = ip(&["-4", "-o", "addr", "show", "to", &cidr])?;
+    let routes = ip(&["-4", "route", "show", "table", "all", "root", &cidr])?;
+    Ok(!addrs.trim().is_empty() || !routes.trim().is_empty())
+}
+
+/// The namespaces, veth pairs and bridge of one run; removed when dropped
+/// (also when it was built only in part).
+struct Network {
+    /// `bxt<pid>`: what every name starts with.
+    tag: String,
+    /// The first three octets of the /24.
+    subnet: [u8; 3],
+    /// Namespaces made, to delete.
+    namespaces: Vec<String>,
+    /// Links made in the root namespace, to delete (the bridge first).
+    links: Vec<String>,
+}
+
+impl Network {
+    /// Makes the bridge and one namespace per node, or says why it cannot.
+    fn create() -> Result<Self, String> {
+        match effective_uid() {
+            Some(0) => {}
+            Some(uid) => return Err(format!("not running as root (uid {uid})")),
+            None => return Err("cannot tell this process's uid".into()),
+        }
+        ip(&["-V"]).map_err(|e| format!("iproute2's `ip` is not usable: {e}"))?;
+        sweep_leftovers();
+        let pid = std::process::id();
+        let start = pid as usize % SUBNETS.len();
+        let mut subnet = None;
+        for i in 0..SUBNETS.len() {
+            let candidate = SUBNETS[(start + i) % SUBNETS.len()];
+            if !subnet_in_use(candidate)? {
+                subnet = Some(candidate);
+                break;
+            }
+        }
+        let subnet = subnet.ok_or_else(|| {
+            format!("this machine already uses every documentation /24 ({SUBNETS:?})")
+        })?;
+        let mut net = Network {
+            tag: format!("{PREFIX}{pid}"),
+            subnet,
+            namespaces: Vec::new(),
+            links: Vec::new(),
+        };
+        net.build()?;
+        Ok(net)
+    }
+
+    fn build(&mut self) -> Result<(), String> {
+        let bridge = format!("{}b", self.tag);
+        ip(&["link", "add", "name", &bridge, "type", "bridge"])?;
+        self.links.push(bridge.clone());
+        let bridge_addr = format!("{}/24", self.addr(BRIDGE_HOST));
+        ip(&["addr", "add", &bridge_addr, "dev", &bridge])?;
+        ip(&["link", "set", &bridge, "up"])?;
+        for id in 1..=NODES {
+            let ns = self.namespace(id);
+            ip(&["netns", "add", &ns])?;
+            self.namespaces.push(ns.clone());
+            // The namespace's end is made inside it, where `eth0` is free.
+            let host_end = format!("{}h{id}", self.tag);
+            ip(&[
+                "link", "add", "name", &host_end, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ])?;
+            self.links.push(host_end.clone());
+            ip(&["link", "set", &host_end, "master", &bridge])?;
+            ip(&["link", "set", &host_end, "up"])?;
+            let addr = format!("{}/24", self.host(id));
+            ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
+            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    }
+
+    fn addr(&self, host: u8) -> Ipv4Addr {
+        let [a, b, c] = self.subnet;
+        Ipv4Addr::new(a, b, c, host)
+    }
+
+    /// Node `id`'s address.
+    fn host(&self, id: u64) -> Ipv4Addr {
+        self.addr(u8::try_from(id).expect("a small node id"))
+    }
+
+    /// Node `id`'s namespace.
+    fn namespace(&self, id: u64) -> String {
+        format!("{}n{id}", self.tag)
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // Deleting the root end of a veth pair deletes both ends at once;
+        // deleting a namespace only unlinks its name (it lives on while a
+        // process is in it), so the processes were killed before this.
+        for link in self.links.iter().rev() {
+            if let Err(e) = ip(&["link", "del", link]) {
+                eprintln!("teardown: {e}");
+            }
+        }
+        for ns in &self.namespaces {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                eprintln!("teardown: {e}");
+            }
+        }
+    }
+}
+
+/// Fails if anything named `tag…` is left: namespaces or root links.
+fn assert_torn_down(tag: &str) {
+    let left: Vec<String> = namespaces()
+        .into_iter()
+        .chain(links())
+        .filter(|name| name.starts_with(tag))
+        .collect();
+    assert!(left.is_empty(), "left behind after teardown: {left:?}");
+}
+
+/// Three node processes, one per namespace, with the auth service in this
+/// process.
+struct MultiHost {
+    dir: TempDir,
+    /// Each node's client address (`<its address>:50051`).
+    addrs: BTreeMap<u64, String>,
+    /// Running node processes (killed ones are removed).
+    procs: Mutex<BTreeMap<u64, Child>>,
+    /// How clients check the nodes: the cluster CA, the node's address as
+    /// the name its certificate must carry.
+    tls: ClientTlsConfig,
+    auth_addr: String,
+    auth_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Access tokens by user name.
+    tokens: Mutex<BTreeMap<String, String>>,
+    /// Dropped after the processes are gone (see `Drop`).
+    net: Network,
+}
+
+impl MultiHost {
+    async fn start(net: Network) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let certs = dir.path().join("certs");
+        boxoffice_tls::init_ca(&certs).expect("cluster CA");
+        for id in 1..=NODES {
+            // The client port is dialled by address: the certificate names it.
+            boxoffice_tls::issue(&certs, Identity::Node(id), &[net.host(id).to_string()])
+                .expect("node certificate");
+        }
+        boxoffice_tls::issue(&certs, Identity::Auth, &[]).expect("auth certificate");
+        boxoffice_auth::keys::generate(&dir.path().join("keys")).expect("signing key");
+        let ca = std::fs::read(certs.join(boxoffice_tls::CA_CERT_FILE)).expect("CA");
+        let tls = boxoffice_tls::client_trusting(&ca, None);
+
+        let addrs = (1..=NODES)
+            .map(|id| (id, format!("{}:{CLIENT_PORT}", net.host(id))))
+            .collect();
+        let peers: Vec<String> = (1..=NODES)
+            .map(|id| format!("{}:{PEER_PORT}", net.host(id)))
+            .collect();
+
+        // The auth service serves this process's clients on loopback; it
+        // reaches the nodes' peer ports across the bridge, with its
+        // certificate. The nodes never call it: they verify tokens with
+        // the public keys in `keys`.
+        let auth_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind auth");
+        let auth_addr = auth_listener.local_addr().expect("auth addr").to_string();
+        let auth_config = AuthConfig {
+            listen: auth_addr.clone(),
+            nodes: peers,
+            certs_dir: certs,
+            keys_dir: dir.path().join("keys"),
+            bootstrap_admin: Some(AdminCredentials {
+                email: ADMIN_EMAIL.into(),
+                password: ADMIN_PASSWORD.into(),
+            }),
+            ..AuthConfig::default()
+        };
+        auth_config.validate().expect("valid auth config");
+        let (auth_stop, auth_stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = auth_stopped.await;
+            };
+            boxoffice_auth::service::run(auth_config, auth_listener, stopped)
+                .await
+                .expect("auth service");
+        });
+        let cluster = Self {
+            dir,
+            addrs,
+            procs: Mutex::default(),
+            tls,
+            auth_addr,
+            auth_stop: Some(auth_stop),
+            tokens: Mutex::default(),
+            net,
+        };
+        for id in 1..=NODES {
+            cluster.spawn(id);
+        }
+        cluster
+    }
+
+    /// Starts node `id` in its namespace, on its own address.
+    fn spawn(&self, id: u64) {
+        let host = self.net.host(id);
+        let certs = self.dir.path().join("certs");
+        let files = boxoffice_tls::TlsFiles::in_dir(&certs, Identity::Node(id));
+        let mut config = NodeConfig {
+            id,
+            listen: self.addrs[&id].clone(),
+            peer_listen: format!("{host}:{PEER_PORT}"),
+            http_listen: Some(format!("{host}:{HTTP_PORT}")),
+            certs_dir: certs,
+            client_tls: Some(ClientTls {
+                cert: files.cert,
+                key: files.key,
+            }),
+            data_dir: self.dir.path().join(format!("node{id}")),
+            initial_members: (1..=NODES)
+                .map(|m| Member {
+                    id: m,
+                    addr: format!("{}:{PEER_PORT}", self.net.host(m)),
+                })
+                .collect(),
+            ..NodeConfig::default()
+        };
+        config.auth.keys_dir = self.dir.path().join("keys");
+        // The steady bookers book many seats each, fast.
+        config.booking = config.booking.without_customer_caps();
+        config.validate().expect("valid node config");
+        let path = self.dir.path().join(format!("node{id}.toml"));
+        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node{id}.log")))
+            .expect("log file");
+        // `ip netns exec` enters the namespace and then execs the node, so
+        // the child's pid is the node's and `kill` is a real kill -9.
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.net.namespace(id)])
+            .arg(env!("CARGO_BIN_EXE_boxoffice"))
+            .args(["node", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info,openraft=warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("dup log")))
+            .stderr(Stdio::from(log));
+        // The config file is the whole truth for test nodes.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("BOXOFFICE_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command.spawn().expect("spawn ip netns exec boxoffice node");
+        self.procs.lock().unwrap().insert(id, child);
+    }
+
+    /// `kill -9` of node `id`.
+    fn kill(&self, id: u64) {
+        let child = self.procs.lock().unwrap().remove(&id);
+        if let Some(mut child) = child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Ids of the running nodes.
+    fn live(&self) -> Vec<u64> {
+        self.procs.lock().unwrap().keys().copied().collect()
+    }
+
+    /// Panics if a node we did not kill has exited.
+    fn assert_alive(&self) {
+        let exited = self
+            .procs
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find_map(|(id, child)| match child.try_wait() {
+                Ok(Some(status)) => Some((*id, status)),
+                _ => None,
+            });
+        if let Some((id, status)) = exited {
+            panic!("node {id} exited unexpectedly with {status}");
+        }
+    }
+
+    /// A client of the nodes `ids` (in that order), over TLS, as `token`'s holder.
+    fn client(&self, ids: &[u64], token: Option<&str>) -> Client {
+        let addrs: Vec<&str> = ids.iter().map(|id| self.addrs[id].as_str()).collect();
+        Client::with_tls(&addrs, Some(self.tls.clone()))
+            .expect("client")
+            .with_optional_token(token)
+    }
+
+    /// An access token for `user` (`"admin"`: the administrator),
+    /// registering them first. Retries while the cluster settles.
+    async fn token(&self, user: &str) -> String {
+        if let Some(token) = self.tokens.lock().unwrap().get(user) {
+            return token.clone();
+        }
+        let (email, password) = if user == "admin" {
+            (ADMIN_EMAIL.to_owned(), ADMIN_PASSWORD)
+        } else {
+            (format!("{user}@example.com"), PASSWORD)
+        };
+        let auth = Client::new(&[self.auth_addr.as_str()]).expect("auth client");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let session = loop {
+            if user != "admin"
+                && let Err(e) = auth.register(&email, password).await
+            {
+                assert!(
+                    matches!(
+                        e.code(),
+                        tonic::Code::AlreadyExists | tonic::Code::Unavailable
+                    ),
+                    "registering {email}: {e:?}"
+                );
+            }
+            match auth.login(&email, password).await {
+                Ok(session) => break session,
+                Err(e) if Instant::now() < deadline => {
+                    // The administrator appears once the bootstrap has run.
+                    assert_ne!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot log in as {email}: {e:?}"),
+            }
+        };
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), session.access_token.clone());
+        session.access_token
+    }
+
+    /// Polls the cluster status (from the live nodes, over TLS) until
+    /// `done` holds.
+    async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&GetStatusResponse) -> bool,
+    ) -> GetStatusResponse {
+        let deadline = Instant::now() + timeout;
+        let client = self
+            .client(&self.live(), None)
+            .with_deadline(Duration::from_secs(5));
+        let mut last = None;
+        while Instant::now() < deadline {
+            self.assert_alive();
+            match client.status().await {
+                Ok(s) if done(&s) => return s,
+                Ok(s) => last = Some(Ok(s)),
+                Err(e) => last = Some(Err(e)),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "timed out after {timeout:?} waiting for {what}; last status: {last:#?}\n\
+             (if the nodes cannot reach each other across the bridge {}b, look for a \
+             firewall: net.bridge.bridge-nf-call-iptables=1 sends bridged traffic \
+             through the FORWARD chain)",
+            self.net.tag
+        );
+    }
+
+    /// Waits for a leader that every live node agrees on; returns the status.
+    async fn leader(&self) -> GetStatusResponse {
+        let live = self.live();
+        self.wait_for("a leader", Duration::from_secs(60), |s| {
+            s.leader_id != 0
+                && live.contains(&s.leader_id)
+                && live.iter().all(|id| {
+                    node(s, *id).is_some_and(|n| n.reachable && n.leader_id == s.leader_id)
+                })
+        })
+        .await
+    }
+
+    /// Waits until every node in `ids` has applied the same index, at
+    /// least `min_index`.
+    async fn wait_converged(&self, ids: &[u64], min_index: u64) {
+        self.wait_for("replicas to converge", Duration::from_secs(60), |s| {
+            let applied: Vec<Option<u64>> = ids
+                .iter()
+                .map(|id| {
+                    node(s, *id)
+                        .filter(|n| n.reachable)
+                        .map(|n| n.applied_index)
+                })
+                .collect();
+            applied
+                .iter()
+                .all(|a| a.is_some_and(|a| a >= min_index && Some(a) == applied[0]))
+        })
+        .await;
+    }
+
+    fn print_logs(&self) {
+        for id in self.addrs.keys() {
+            let path = self.dir.path().join(format!("node{id}.log"));
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let lines: Vec<&str> = text.lines().collect();
+                eprintln!("----- node{id}: last lines of {} -----", path.display());
+                for line in &lines[lines.len().saturating_sub(40)..] {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MultiHost {
+    fn drop(&mut self) {
+        if let Some(stop) = self.auth_stop.take() {
+            let _ = stop.send(());
+        }
+        for id in self.live() {
+            self.kill(id);
+        }
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+        // Then `net` is dropped: the links and namespaces go.
+    }
+}
+
+/// Books seats `first..` one at a time until told to stop; every booking
+/// must succeed (a retried request applied twice would fail as "already
+/// booked"). Returns the bookings acknowledged.
+fn steady_booker(
+    client: Client,
+    user: String,
+    first: u32,
+    progress: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<Booking>> {
+    tokio::spawn(async move {
+        let mut booked = Vec::new();
+        let mut seat = first;
+        while !*stop.borrow_and_update() {
+            assert!(seat < first + SEATS_PER_BOOKER, "{user} ran out of seats");
+            let booking = client
+                .book(SHOW, &[seat])
+                .await
+                .unwrap_or_else(|e| panic!("{user}: booking seat {seat} failed: {e:?}"));
+            booked.push(booking);
+            progress.fetch_add(1, Ordering::Relaxed);
+            seat += 1;
+        }
+        booked
+    })
+}
+
+/// Waits until `counter` reaches `target`.
+async fn wait_count(counter: &AtomicUsize, target: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter.load(Ordering::Relaxed) < target {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_hosts_over_tls_lose_no_booking_when_the_leader_dies() {
+    let net = match Network::create() {
+        Ok(net) => net,
+        Err(why) if std::env::var_os(REQUIRE_VAR).is_some() => {
+            panic!("{REQUIRE_VAR} is set, but network namespaces cannot be made: {why}")
+        }
+        Err(why) => {
+            eprintln!(
+                "skipped: network namespaces cannot be made here ({why}); \
+                 run as root with iproute2, or set {REQUIRE_VAR} to make this a failure"
+            );
+            return;
+        }
+    };
+    let tag = net.tag.clone();
+    let subnet = net.addr(0);
+    let began = Instant::now();
+    println!("network {tag}: {subnet}/24, bridge at .{BRIDGE_HOST}, nodes at .1-.{NODES}");
+    let cluster = MultiHost::start(net).await;
+    let status = cluster.leader().await;
+    println!(
+        "a leader (node {}) after {:?}",
+        status.leader_id,
+        began.elapsed()
+    );
+    for id in 1..=NODES {
+        let n = node(&status, id).expect("every node in the status");
+        let own = cluster.net.host(id).to_string();
+        assert!(
+            n.addr.starts_with(&format!("{own}:")),
+            "node {id} is known at {}, not its own address {own}: {status:#?}",
+            n.addr
+        );
+    }
+
+    // The client ports speak TLS only: a plaintext client gets nowhere.
+    let plaintext = Client::new(&[cluster.addrs[&1].as_str()])
+        .expect("client")
+        .with_deadline(Duration::from_secs(2));
+    assert!(
+        plaintext.status().await.is_err(),
+        "node 1 answered a plaintext client"
+    );
+
+    let admin = cluster.client(&[1, 2, 3], Some(&cluster.token("admin").await));
+    admin
+        .create_show(
+            SHOW,
+            "Three hosts",
+            SEATS_PER_BOOKER * (STEADY_BOOKERS + 1),
+            900,
+            FAR_FUTURE_MS,
+        )
+        .await
+        .expect("create show");
+    // Everyone logs in now: after the kill, no one depends on the auth
+    // service reaching a particular node.
+    let mut tokens = BTreeMap::new();
+    for user in (0..STEADY_BOOKERS)
+        .map(|b| format!("steady-{b}"))
+        .chain(["alice".to_owned()])
+    {
+        let token = cluster.token(&user).await;
+        tokens.insert(user, token);
+    }
+
+    // Alice's writes go to the leader first: its death makes her client
+    // fail over.
+    let old = cluster.leader().await;
+    let old_leader = old.leader_id;
+    let order: Vec<u64> = std::iter::once(old_leader)
+        .chain((1..=NODES).filter(|id| *id != old_leader))
+        .collect();
+    let alice = cluster.client(&order, Some(&tokens["alice"]));
+    let mut alice_booked = Vec::new();
+    for seat in 1..=ALICE_SEATS {
+        alice_booked.push(
+            alice
+                .book(SHOW, &[seat])
+                .await
+                .expect("book before the kill"),
+        );
+    }
+    assert_eq!(alice.current_endpoint(), cluster.addrs[&old_leader]);
+    let _ = alice.take_failover();
+
+    // Steady bookers, over all three nodes, keep booking across the kill.
+    let progress = Arc::new(AtomicUsize::new(0));
+    let (stop, stopped) = watch::channel(false);
+    let bookers: Vec<_> = (0..STEADY_BOOKERS)
+        .map(|b| {
+            let user = format!("steady-{b}");
+            let client = cluster.client(&[1, 2, 3], Some(&tokens[&user]));
+            let first = (b + 1) * SEATS_PER_BOOKER + 1;
+            steady_booker(client, user, first, progress.clone(), stopped.clone())
+        })
+        .collect();
+    wait_count(&progress, 15, "bookings before the kill").await;
+
+    cluster.kill(old_leader);
+    let killed_at = Instant::now();
+    let before_kill = progress.load(Ordering::Relaxed) + ALICE_SEATS as usize;
+    println!("killed the leader, node {old_leader} (kill -9)");
+    for seat in ALICE_SEATS + 1..=2 * ALICE_SEATS {
+        alice_booked.push(
+            alice
+                .book(SHOW, &[seat])
+                .await
+                .expect("booking after the leader died"),
+        );
+        if seat == ALICE_SEATS + 1 {
+            println!(
+                "the first booking after the kill completed {:?} after it",
+                killed_at.elapsed()
+            );
+        }
+    }
+    let (failed, answered) = alice.take_failover().expect("alice's client failed over");
+    assert_eq!(failed, cluster.addrs[&old_leader]);
+    assert_ne!(answered, failed);
+
+    let new = cluster.leader().await;
+    assert_ne!(new.leader_id, old_leader);
+    assert!(
+        new.term > old.term,
+        "a new leader needs a new term: {old:#?} then {new:#?}"
+    );
+    println!(
+        "node {} leads in term {} ({:?} after the kill)",
+        new.leader_id,
+        new.term,
+        killed_at.elapsed()
+    );
+    let after = progress.load(Ordering::Relaxed);
+    wait_count(&progress, after + 15, "bookings after the kill").await;
+    stop.send(true).expect("stop bookers");
+
+    // Every acknowledged booking, by user.
+    let mut acknowledged: BTreeMap<String, Vec<Booking>> = BTreeMap::new();
+    acknowledged.insert("alice".into(), alice_booked);
+    for (b, booker) in bookers.into_iter().enumerate() {
+        acknowledged.insert(format!("steady-{b}"), booker.await.expect("booker"));
+    }
+    let mut seats: Vec<u32> = acknowledged
+        .values()
+        .flatten()
+        .flat_map(|b| b.seat_nos.iter().copied())
+        .collect();
+    seats.sort_unstable();
+    let distinct: BTreeSet<u32> = seats.iter().copied().collect();
+    assert_eq!(distinct.len(), seats.len(), "a seat acknowledged twice");
+    let total: usize = acknowledged.values().map(Vec::len).sum();
+    println!(
+        "{total} bookings acknowledged, about {} of them after the kill",
+        total - before_kill
+    );
+
+    // On each survivor, its own replica (stale reads) and through it the
+    // leader (linearizable reads) hold every acknowledged booking, once,
+    // confirmed, and no other seat is booked.
+    let survivors: Vec<u64> = (1..=NODES).filter(|id| *id != old_leader).collect();
+    let applied = node(&cluster.leader().await, new.leader_id)
+        .expect("the leader")
+        .applied_index;
+    cluster.wait_converged(&survivors, applied).await;
+    for &id in &survivors {
+        for stale in [true, false] {
+            let (_, map) = cluster
+                .client(&[id], None)
+                .seat_map(SHOW, stale)
+                .await
+                .expect("seat map");
+            let booked: Vec<u32> = map
+                .iter()
+                .filter(|s| s.state == SeatState::Booked as i32)
+                .map(|s| s.seat_no)
+                .collect();
+            assert_eq!(booked, seats, "node {id}'s booked seats (stale: {stale})");
+            for (user, theirs) in &acknowledged {
+                let listed = cluster
+                    .client(&[id], Some(&tokens[user]))
+                    .list_bookings(stale)
+                    .await
+                    .expect("list bookings");
+                assert!(
+                    listed
+                        .iter()
+                        .all(|b| b.status == BookingStatus::Confirmed as i32),
+                    "node {id}: {user}'s bookings are not all confirmed: {listed:#?}"
+                );
+                let listed: BTreeSet<(&str, &[u32])> = listed
+                    .iter()
+                    .map(|b| (b.booking_id.as_str(), b.seat_nos.as_slice()))
+                    .collect();
+                let expected: BTreeSet<(&str, &[u32])> = theirs
+                    .iter()
+                    .map(|b| (b.booking_id.as_str(), b.seat_nos.as_slice()))
+                    .collect();
+                assert_eq!(
+                    listed, expected,
+                    "node {id} (stale: {stale}): {user}'s bookings are exactly the acknowledged ones"
+                );
+            }
+        }
+    }
+    println!(
+        "checked on nodes {survivors:?}; {:?} in all",
+        began.elapsed()
+    );
+
+    drop(cluster);
+    assert_torn_down(&tag);
+}
+
+#[test]
+fn only_names_this_test_makes_are_swept() {
+    assert_eq!(owner_pid("bxt4194304n3"), Some(4_194_304));
+    assert_eq!(owner_pid("bxt12b"), Some(12));
+    assert_eq!(owner_pid("bxt12h1"), Some(12));
+    for other in ["bxt", "bxt12", "bxt12x1", "bxt12n1x", "br-bxt12n1", "eth0"] {
+        assert_eq!(owner_pid(other), None, "{other}");
+    }
+}
