@@ -92,7 +92,7 @@ pub struct UpArgs {
     #[arg(long)]
     expose: bool,
     /// Serve every client port (nodes, auth, payment, assistant, gateway)
-    /// over TLS with certificates of the cluster CA in <data-dir>/certs;
+    /// over TLS with certificates of the cluster CA in `<data-dir>/certs`;
     /// clients pass `--ca <data-dir>/certs/ca.pem`. Without it (and without
     /// --expose) client ports are plaintext on loopback, so the old
     /// system's clients keep working.
