@@ -726,7 +726,7 @@ fn cancelling_a_hold_abandons_the_checkout() {
         released.status,
         BookingStatus::Released {
             at: f.at,
-            lapsed: false
+            lapsed: true
         }
     );
     assert_eq!(f.show().seat(SeatNo(2)), Some(Seat::Available));
