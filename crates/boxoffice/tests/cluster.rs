@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use boxoffice_client::proto::{BookingStatus, SeatState};
 use boxoffice_metrics::sample;
 use boxoffice_node::config::RaftTuning;
-use common::{Cluster, FAR_FUTURE_MS, node};
+use common::{Cluster, FAR_FUTURE_MS, node, steady_booker, wait_count};
 use tokio::sync::watch;
 use tonic::Code;
 
@@ -22,6 +22,14 @@ const RACERS: usize = 30;
 const STEADY_BOOKERS: u32 = 4;
 /// Seats each steady booker may use.
 const SEATS_PER_BOOKER: u32 = 10_000;
+
+/// The seats of `bookings`, in order.
+fn seats_of(bookings: &[boxoffice_client::proto::Booking]) -> Vec<u32> {
+    bookings
+        .iter()
+        .flat_map(|b| b.seat_nos.iter().copied())
+        .collect()
+}
 
 async fn booked_seats(cluster: &Cluster, node_id: u64, show: &str, stale: bool) -> Vec<u32> {
     let (_, map) = cluster
@@ -33,44 +41,6 @@ async fn booked_seats(cluster: &Cluster, node_id: u64, show: &str, stale: bool) 
         .filter(|s| s.state == SeatState::Booked as i32)
         .map(|s| s.seat_no)
         .collect()
-}
-
-/// Books seats `first..` one at a time until told to stop; every booking
-/// must succeed (a retried request applied twice would fail as "already
-/// booked"). Returns the seats booked; counts successes in `progress`.
-async fn steady_booker(
-    cluster: &Cluster,
-    user: String,
-    show: &'static str,
-    first: u32,
-    progress: Arc<AtomicUsize>,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<Vec<u32>> {
-    let client = cluster.client(&user).await;
-    tokio::spawn(async move {
-        let mut seats = Vec::new();
-        let mut seat = first;
-        while !*stop.borrow_and_update() {
-            assert!(seat < first + SEATS_PER_BOOKER, "{user} ran out of seats");
-            client
-                .book(show, &[seat])
-                .await
-                .unwrap_or_else(|e| panic!("{user}: booking seat {seat} failed: {e:?}"));
-            seats.push(seat);
-            progress.fetch_add(1, Ordering::Relaxed);
-            seat += 1;
-        }
-        seats
-    })
-}
-
-/// Waits until `counter` reaches `target`.
-async fn wait_count(counter: &AtomicUsize, target: usize, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while counter.load(Ordering::Relaxed) < target {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -120,17 +90,16 @@ async fn race_failover_catch_up_and_full_restart() {
     let mut bookers = Vec::new();
     for b in 0..STEADY_BOOKERS {
         let (user, first) = (format!("steady-{b}"), 1 + b * SEATS_PER_BOOKER);
-        bookers.push(
-            steady_booker(
-                &cluster,
-                user,
-                "flow",
-                first,
-                progress.clone(),
-                stopped.clone(),
-            )
-            .await,
-        );
+        let client = cluster.client(&user).await;
+        let seats = first..first + SEATS_PER_BOOKER;
+        bookers.push(steady_booker(
+            client,
+            user,
+            "flow",
+            seats,
+            progress.clone(),
+            stopped.clone(),
+        ));
     }
     wait_count(&progress, 20, "bookings before the kill").await;
     let before = cluster
@@ -205,7 +174,7 @@ async fn race_failover_catch_up_and_full_restart() {
     stop.send(true).expect("stop bookers");
     let mut steady_seats = Vec::new();
     for (b, booker) in bookers.into_iter().enumerate() {
-        let seats = booker.await.expect("booker");
+        let seats = seats_of(&booker.await.expect("booker"));
         let theirs = cluster
             .client(&format!("steady-{b}"))
             .await
@@ -339,7 +308,16 @@ async fn grows_to_five_and_shrinks_back_while_serving() {
     // Book continuously while the membership changes.
     let progress = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = watch::channel(false);
-    let booker = steady_booker(&cluster, "steady".into(), "m", 1, progress.clone(), stopped).await;
+    let client = cluster.client("steady").await;
+    let seats = 1..1 + SEATS_PER_BOOKER;
+    let booker = steady_booker(
+        client,
+        "steady".into(),
+        "m",
+        seats,
+        progress.clone(),
+        stopped,
+    );
 
     for id in [4, 5] {
         let addr = cluster.reserve(id);
@@ -370,7 +348,7 @@ async fn grows_to_five_and_shrinks_back_while_serving() {
     )
     .await;
     stop.send(true).expect("stop booker");
-    let booked = booker.await.expect("booker");
+    let booked = seats_of(&booker.await.expect("booker"));
     assert_eq!(booked_seats(&cluster, 1, "m", false).await, booked);
 }
 

@@ -33,7 +33,7 @@ use boxoffice_client::proto::{Booking, BookingStatus, GetStatusResponse, SeatSta
 use boxoffice_node::NodeConfig;
 use boxoffice_node::config::{ClientTls, Member};
 use boxoffice_tls::Identity;
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, FAR_FUTURE_MS, node};
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, FAR_FUTURE_MS, log_in, node, steady_booker, wait_count};
 use tempfile::TempDir;
 use tokio::sync::watch;
 use tonic::transport::ClientTlsConfig;
@@ -464,34 +464,12 @@ impl MultiHost {
             (format!("{user}@example.com"), PASSWORD)
         };
         let auth = Client::new(&[self.auth_addr.as_str()]).expect("auth client");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let session = loop {
-            if user != "admin"
-                && let Err(e) = auth.register(&email, password).await
-            {
-                assert!(
-                    matches!(
-                        e.code(),
-                        tonic::Code::AlreadyExists | tonic::Code::Unavailable
-                    ),
-                    "registering {email}: {e:?}"
-                );
-            }
-            match auth.login(&email, password).await {
-                Ok(session) => break session,
-                Err(e) if Instant::now() < deadline => {
-                    // The administrator appears once the bootstrap has run.
-                    assert_ne!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("cannot log in as {email}: {e:?}"),
-            }
-        };
+        let token = log_in(&auth, &email, password, user != "admin").await;
         self.tokens
             .lock()
             .unwrap()
-            .insert(user.to_owned(), session.access_token.clone());
-        session.access_token
+            .insert(user.to_owned(), token.clone());
+        token
     }
 
     /// Polls the cluster status (from the live nodes, over TLS) until
@@ -583,42 +561,6 @@ impl Drop for MultiHost {
             self.print_logs();
         }
         // Then `net` is dropped: the links and namespaces go.
-    }
-}
-
-/// Books seats `first..` one at a time until told to stop; every booking
-/// must succeed (a retried request applied twice would fail as "already
-/// booked"). Returns the bookings acknowledged.
-fn steady_booker(
-    client: Client,
-    user: String,
-    first: u32,
-    progress: Arc<AtomicUsize>,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<Vec<Booking>> {
-    tokio::spawn(async move {
-        let mut booked = Vec::new();
-        let mut seat = first;
-        while !*stop.borrow_and_update() {
-            assert!(seat < first + SEATS_PER_BOOKER, "{user} ran out of seats");
-            let booking = client
-                .book(SHOW, &[seat])
-                .await
-                .unwrap_or_else(|e| panic!("{user}: booking seat {seat} failed: {e:?}"));
-            booked.push(booking);
-            progress.fetch_add(1, Ordering::Relaxed);
-            seat += 1;
-        }
-        booked
-    })
-}
-
-/// Waits until `counter` reaches `target`.
-async fn wait_count(counter: &AtomicUsize, target: usize, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while counter.load(Ordering::Relaxed) < target {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -717,7 +659,8 @@ async fn three_hosts_over_tls_lose_no_booking_when_the_leader_dies() {
             let user = format!("steady-{b}");
             let client = cluster.client(&[1, 2, 3], Some(&tokens[&user]));
             let first = (b + 1) * SEATS_PER_BOOKER + 1;
-            steady_booker(client, user, first, progress.clone(), stopped.clone())
+            let seats = first..first + SEATS_PER_BOOKER;
+            steady_booker(client, user, SHOW, seats, progress.clone(), stopped.clone())
         })
         .collect();
     wait_count(&progress, 15, "bookings before the kill").await;

@@ -561,22 +561,33 @@ async fn a_watch_show_client_that_stops_reading_is_dropped() {
     drop(stalled);
 }
 
-#[tokio::test]
-async fn legacy_seat_reads_name_nobody() {
-    use boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient as LegacyClient;
-    use boxoffice_proto::legacy::booking::{ListSeatsRequest, QueryRequest};
+/// A node with a show "big" of 10 seats, and an old client of it.
+async fn node_with_a_show_for_old_clients() -> (
+    Node,
+    boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient<Channel>,
+) {
     let node = Node::start().await;
-    let admin = node.admin().await;
-    admin
+    node.admin()
+        .await
         .create_show("big", "Big", 10, 100, common::FAR_FUTURE_MS)
         .await
         .unwrap();
-    let alice = node.user("alice").await;
-    alice.book("big", &[3]).await.expect("alice books seat 3");
     let channel = Endpoint::from_shared(format!("http://{}", node.addr))
         .unwrap()
         .connect_lazy();
-    let mut legacy = LegacyClient::new(channel);
+    let legacy =
+        boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient::new(
+            channel,
+        );
+    (node, legacy)
+}
+
+#[tokio::test]
+async fn legacy_seat_reads_name_nobody() {
+    use boxoffice_proto::legacy::booking::{ListSeatsRequest, QueryRequest};
+    let (node, mut legacy) = node_with_a_show_for_old_clients().await;
+    let alice = node.user("alice").await;
+    alice.book("big", &[3]).await.expect("alice books seat 3");
     let queried = legacy
         .query_seat(QueryRequest {
             show_id: "big".into(),
@@ -671,18 +682,8 @@ async fn one_account_cannot_flood_a_node_with_writes() {
 #[tokio::test]
 async fn a_replayed_legacy_booking_does_not_name_the_seats_new_owner() {
     use boxoffice_proto::legacy::booking::BookRequest;
-    use boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient as LegacyClient;
-    let node = Node::start().await;
-    let admin = node.admin().await;
-    admin
-        .create_show("big", "Big", 10, 100, common::FAR_FUTURE_MS)
-        .await
-        .unwrap();
+    let (node, mut legacy) = node_with_a_show_for_old_clients().await;
     let eve = node.user("eve").await;
-    let channel = Endpoint::from_shared(format!("http://{}", node.addr))
-        .unwrap()
-        .connect_lazy();
-    let mut legacy = LegacyClient::new(channel);
     let book = BookRequest {
         user_id: eve.token().expect("eve's token").to_owned(),
         seat_id: 5,

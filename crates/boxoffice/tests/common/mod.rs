@@ -72,6 +72,73 @@ pub struct Cluster {
     pub crash_at: Mutex<Option<String>>,
 }
 
+/// Logs `email` in at the auth service `auth`, registering the account
+/// first when `register` (the administrator exists already); retries while
+/// the cluster settles. The session's access token.
+pub async fn log_in(auth: &Client, email: &str, password: &str, register: bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if register && let Err(e) = auth.register(email, password).await {
+            assert!(
+                matches!(
+                    e.code(),
+                    tonic::Code::AlreadyExists | tonic::Code::Unavailable
+                ),
+                "registering {email}: {e:?}"
+            );
+        }
+        match auth.login(email, password).await {
+            Ok(session) => return session.access_token,
+            Err(e) if Instant::now() < deadline => {
+                // The administrator appears once the bootstrap has run.
+                assert_ne!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("cannot log in as {email}: {e:?}"),
+        }
+    }
+}
+
+/// Books the seats of `seats` one at a time with `client` until told to
+/// stop; every booking must succeed (a retried request applied twice
+/// would fail as "already booked"). Counts successes in `progress`;
+/// returns the bookings acknowledged.
+#[allow(dead_code)] // not every test binary has steady bookers
+pub fn steady_booker(
+    client: Client,
+    user: String,
+    show: &'static str,
+    seats: std::ops::Range<u32>,
+    progress: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<boxoffice_client::proto::Booking>> {
+    tokio::spawn(async move {
+        let mut booked = Vec::new();
+        let mut seat = seats.start;
+        while !*stop.borrow_and_update() {
+            assert!(seats.contains(&seat), "{user} ran out of seats");
+            let booking = client
+                .book(show, &[seat])
+                .await
+                .unwrap_or_else(|e| panic!("{user}: booking seat {seat} failed: {e:?}"));
+            booked.push(booking);
+            progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            seat += 1;
+        }
+        booked
+    })
+}
+
+/// Waits until `counter` reaches `target`.
+#[allow(dead_code)] // not every test binary counts
+pub async fn wait_count(counter: &std::sync::atomic::AtomicUsize, target: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter.load(std::sync::atomic::Ordering::Relaxed) < target {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Makes the cluster CA under `<dir>/certs` unless it exists, and the
 /// certificates of `identities` that are missing.
 pub fn ensure_certificates(dir: &std::path::Path, identities: &[Identity]) {
@@ -473,35 +540,12 @@ impl Cluster {
         } else {
             (format!("{user}@example.com"), PASSWORD)
         };
-        let auth = self.auth();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let session = loop {
-            if user != "admin"
-                && let Err(e) = auth.register(&email, password).await
-            {
-                assert!(
-                    matches!(
-                        e.code(),
-                        tonic::Code::AlreadyExists | tonic::Code::Unavailable
-                    ),
-                    "registering {email}: {e:?}"
-                );
-            }
-            match auth.login(&email, password).await {
-                Ok(session) => break session,
-                Err(e) if Instant::now() < deadline => {
-                    // The administrator appears once the bootstrap has run.
-                    assert_ne!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("cannot log in as {email}: {e:?}"),
-            }
-        };
+        let token = log_in(&self.auth(), &email, password, user != "admin").await;
         self.tokens
             .lock()
             .unwrap()
-            .insert(user.to_owned(), session.access_token.clone());
-        session.access_token
+            .insert(user.to_owned(), token.clone());
+        token
     }
 
     fn client_for(addrs: &[&String], token: Option<&str>) -> Client {
