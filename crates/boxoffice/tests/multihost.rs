@@ -536,16 +536,8 @@ impl MultiHost {
     }
 
     fn print_logs(&self) {
-        for id in self.addrs.keys() {
-            let path = self.dir.path().join(format!("node{id}.log"));
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                let lines: Vec<&str> = text.lines().collect();
-                eprintln!("----- node{id}: last lines of {} -----", path.display());
-                for line in &lines[lines.len().saturating_sub(40)..] {
-                    eprintln!("{line}");
-                }
-            }
-        }
+        let names = self.addrs.keys().map(|id| format!("node{id}"));
+        common::print_log_tails(self.dir.path(), names);
     }
 }
 

@@ -129,6 +129,21 @@ pub fn steady_booker(
     })
 }
 
+/// Prints the last 40 lines of each process's log `<dir>/<name>.log`
+/// (for a failing test's output).
+pub fn print_log_tails(dir: &std::path::Path, names: impl IntoIterator<Item = String>) {
+    for name in names {
+        let path = dir.join(format!("{name}.log"));
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("----- {name}: last lines of {} -----", path.display());
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 /// Waits until `counter` reaches `target`.
 #[allow(dead_code)] // not every test binary counts
 pub async fn wait_count(counter: &std::sync::atomic::AtomicUsize, target: usize, what: &str) {
@@ -643,17 +658,7 @@ impl Cluster {
 
     fn print_logs(&self) {
         let names = self.addrs.keys().map(|id| format!("node{id}"));
-        for name in names.chain(["payment".to_owned()]) {
-            let id = &name;
-            let path = self.dir.path().join(format!("{name}.log"));
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                let lines: Vec<&str> = text.lines().collect();
-                eprintln!("----- {id}: last lines of {} -----", path.display());
-                for line in &lines[lines.len().saturating_sub(40)..] {
-                    eprintln!("{line}");
-                }
-            }
-        }
+        print_log_tails(self.dir.path(), names.chain(["payment".to_owned()]));
     }
 }
 
