@@ -167,3 +167,47 @@ impl AuthConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        AuthConfig::default().validate().unwrap();
+        let bad = [
+            (
+                AuthConfig {
+                    address_throttle: LoginThrottle {
+                        free_failures: 5,
+                        max_failures: 5,
+                        window_secs: 60,
+                    },
+                    ..AuthConfig::default()
+                },
+                "address_throttle",
+            ),
+            (
+                AuthConfig {
+                    login_throttle: LoginThrottle {
+                        window_secs: 0,
+                        ..LoginThrottle::default()
+                    },
+                    ..AuthConfig::default()
+                },
+                "login_throttle",
+            ),
+            (
+                AuthConfig {
+                    gateway_listen: Some("8001".into()),
+                    ..AuthConfig::default()
+                },
+                "gateway_listen",
+            ),
+        ];
+        for (config, key) in bad {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(key), "{key}: {error}");
+        }
+    }
+}

@@ -242,7 +242,7 @@ impl Connection {
         let tls = match ca.map(Path::to_owned).or(file.ca) {
             Some(ca) => Some(
                 boxoffice_tls::client_trusting_file(&ca)
-                    .with_context(|| format!("reading the CA certificate {}", ca.display()))?,
+                    .map_err(|e| anyhow::anyhow!("the CA certificate (--ca): {e}"))?,
             ),
             None => None,
         };

@@ -393,7 +393,7 @@ fn distinct_addresses<'a>(
     for listen in listens {
         if !seen.insert(listen) {
             bail!(
-                "two processes would listen on {listen}: choose --base-port, --peer-base-port, --metrics-base-port, --auth-port, --payment-port, --payment-peer-port, --chatbot-port and --gateway-port so that no ranges overlap"
+                "two processes would listen on {listen}: choose --base-port, --peer-base-port, --metrics-base-port, --auth-port, --auth-gateway-port, --payment-port, --payment-peer-port, --chatbot-port and --gateway-port so that no ranges overlap"
             );
         }
         all.push(listen);
@@ -428,7 +428,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     for listen in listens {
         StdListener::bind(listen).with_context(|| {
             format!(
-                "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port, --metrics-base-port, --auth-port, --payment-port, --chatbot-port or --gateway-port)"
+                "cannot listen on {listen} (is another boxoffice running? stop it or pass --base-port, --peer-base-port, --metrics-base-port, --auth-port, --auth-gateway-port, --payment-port, --payment-peer-port, --chatbot-port or --gateway-port)"
             )
         })?;
     }

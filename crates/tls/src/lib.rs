@@ -66,23 +66,28 @@ pub enum Identity {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    // The cause is in the message, not also a `source()`: error chains
+    // (anyhow's) would print it twice.
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A certificate or key could not be generated or parsed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {cause}")]
     Cert {
         /// What was being done.
         what: String,
         /// Why.
-        source: rcgen::Error,
+        cause: rcgen::Error,
     },
+    /// A file that should hold a PEM certificate holds none.
+    #[error("{}: no PEM certificate in it", .0.display())]
+    NoCertificate(PathBuf),
     /// A name is not one of the cluster's identities.
-    #[error("{0:?} is not an identity: use node-<id>, auth, payment, gateway or operator")]
+    #[error("{0:?} is not an identity: use node-<id>, auth, payment, gateway, chatbot or operator")]
     BadIdentity(String),
     /// A host name would let the certificate pass for another identity.
     #[error(
@@ -304,7 +309,13 @@ impl ClientTls {
 /// Client settings that trust the CA certificate in the file `ca` (PEM),
 /// for a service that dials others' client ports over TLS.
 pub fn client_trusting_file(ca: &Path) -> Result<ClientTlsConfig, TlsError> {
-    Ok(client_trusting(&read(ca)?, None))
+    let pem = read(ca)?;
+    // rustls would refuse a file without a certificate only at the first
+    // connection, as a handshake error; say what is wrong at once.
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(TlsError::NoCertificate(ca.to_owned()));
+    }
+    Ok(client_trusting(&pem, None))
 }
 
 /// Client settings for a client that has no certificate of its own and
@@ -318,24 +329,24 @@ pub fn client_trusting(ca: &[u8], server: Option<&str>) -> ClientTlsConfig {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Io {
+    std::fs::read(path).map_err(|cause| TlsError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
 /// Writes `data` to `path` whole, readable by the owner only when `secret`.
 fn write(path: &Path, data: &str, secret: bool) -> Result<(), TlsError> {
-    boxoffice_config::write_file(path, data.as_bytes(), secret).map_err(|source| TlsError::Io {
+    boxoffice_config::write_file(path, data.as_bytes(), secret).map_err(|cause| TlsError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
 fn cert_error(what: &str) -> impl FnOnce(rcgen::Error) -> TlsError + '_ {
-    move |source| TlsError::Cert {
+    move |cause| TlsError::Cert {
         what: what.to_owned(),
-        source,
+        cause,
     }
 }
 
@@ -432,6 +443,19 @@ pub fn ensure(dir: &Path, identities: &[Identity], hosts: &[String]) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_is_checked_when_read_not_at_the_first_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        init_ca(dir.path()).unwrap();
+        client_trusting_file(&dir.path().join(CA_CERT_FILE)).expect("the CA");
+        // The key is PEM too, but no certificate.
+        let error = client_trusting_file(&dir.path().join(CA_KEY_FILE)).unwrap_err();
+        assert!(error.to_string().contains("no PEM certificate"), "{error}");
+        let missing = dir.path().join("missing.pem");
+        let error = client_trusting_file(&missing).unwrap_err().to_string();
+        assert!(error.starts_with(&missing.display().to_string()), "{error}");
+    }
 
     #[test]
     fn identities_parse_in_one_spelling_only() {
