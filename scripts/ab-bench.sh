@@ -5,6 +5,9 @@
 # throwaway data directory), runs $RUNS benches (default 1) against it
 # (default: `spread`, 64 clients, 30 s) and stops it. Prints per run:
 #   A|B bookings/s booking_p99_ms reads/s read_p99_ms
+# A_UP / B_UP add arguments to A's or B's `up` (e.g. B_UP=--tls), and
+# A_BENCH / B_BENCH to its bench, where @DATA@ stands for the cluster's
+# data directory (e.g. B_BENCH="--ca @DATA@/certs/ca.pem").
 set -euo pipefail
 old=$1
 new=$2
@@ -16,12 +19,14 @@ work=$(mktemp -d)
 trap 'pkill -INT -f "up --data-dir $work/data" || true; rm -rf "$work"' EXIT
 
 run() {
-  local bin=$1 tag=$2
+  local bin=$1 tag=$2 up_extra=$3 bench_extra=${4//@DATA@/$work/data}
   rm -rf "$work/data"
-  "$bin" up --data-dir "$work/data" > "$work/up.log" 2>&1 &
+  # shellcheck disable=SC2086 # the extra arguments are words
+  "$bin" up --data-dir "$work/data" $up_extra > "$work/up.log" 2>&1 &
   for _ in $(seq 60); do grep -q "Boxoffice is up" "$work/up.log" && break; sleep 1; done
   for _ in $(seq "${RUNS:-1}"); do
-    "$bin" bench "${options[@]}" --json 2>/dev/null |
+    # shellcheck disable=SC2086
+    "$bin" bench "${options[@]}" $bench_extra --json 2>/dev/null |
       python3 -c "import json,sys; d=json.load(sys.stdin); print('$tag', round(d['bookings_per_s']), d['booking_latency']['p99_ms'], round(d['reads_per_s']), d['read_latency']['p99_ms'])"
   done
   pkill -INT -f "up --data-dir $work/data" || true
@@ -29,6 +34,6 @@ run() {
 }
 
 for _ in $(seq "$rounds"); do
-  run "$old" A
-  run "$new" B
+  run "$old" A "${A_UP:-}" "${A_BENCH:-}"
+  run "$new" B "${B_UP:-}" "${B_BENCH:-}"
 done

@@ -610,17 +610,23 @@ async fn legacy_seat_reads_name_nobody() {
         .seats;
     assert_eq!(listed.iter().filter(|s| s.reserved).count(), 1);
     for seat in listed.iter().chain([&seat]) {
-        assert_eq!(
-            (
-                seat.reserved_by.as_str(),
-                seat.booking_id.as_str(),
-                seat.reserved_at
-            ),
-            ("", "", 0),
-            "seat {} names its booker",
-            seat.seat_id
-        );
+        assert_names_nobody(seat);
     }
+}
+
+/// Fails if an old client's view of `seat` says who holds it, since when
+/// or under which booking.
+fn assert_names_nobody(seat: &boxoffice_proto::legacy::booking::Seat) {
+    assert_eq!(
+        (
+            seat.reserved_by.as_str(),
+            seat.booking_id.as_str(),
+            seat.reserved_at
+        ),
+        ("", "", 0),
+        "seat {} names its booker",
+        seat.seat_id
+    );
 }
 
 #[tokio::test]
@@ -695,22 +701,13 @@ async fn a_replayed_legacy_booking_does_not_name_the_seats_new_owner() {
     assert!(first.success, "{first:?}");
     eve.cancel(&first.booking_id).await.expect("eve cancels");
     let alice = node.user("alice").await;
-    let alices = alice.book("big", &[5]).await.expect("alice books seat 5");
+    alice.book("big", &[5]).await.expect("alice books seat 5");
     // Eve replays her correlation id: the stored success comes back, but
     // the seat is Alice's now and must not say so.
     let replayed = legacy.book_seat(book).await.unwrap().into_inner();
     let seat = replayed.seat.expect("the seat");
     assert!(seat.reserved);
-    assert_eq!(
-        (
-            seat.reserved_by.as_str(),
-            seat.booking_id.as_str(),
-            seat.reserved_at
-        ),
-        ("", "", 0),
-        "the replay names alice's booking {}",
-        alices.booking_id
-    );
+    assert_names_nobody(&seat);
 }
 
 /// An auth service with a tight per-address login throttle and a port for
@@ -843,4 +840,35 @@ async fn failed_logins_through_the_gateway_lock_out_one_browser_not_every_one() 
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     }
     panic!("a forged client address escaped the throttle");
+}
+
+#[tokio::test]
+async fn a_stolen_token_its_owner_revoked_cannot_use_up_their_writes() {
+    let node = Node::start_tuned(|c| {
+        c.booking.writes_per_user_per_second = 1;
+        c.booking.write_burst_per_user = 3;
+    })
+    .await;
+    node.admin()
+        .await
+        .create_show("s", "S", 10, 100, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let stolen = node.user("victim").await;
+    // The victim logs out everywhere, which revokes the stolen copy too.
+    node.auth()
+        .with_token(stolen.token().expect("a token"))
+        .logout()
+        .await
+        .expect("logout");
+    // The thief's writes are refused for the session, before they count.
+    for _ in 0..6 {
+        let status = stolen.book("s", &[1]).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    let victim = node.user("victim").await;
+    victim
+        .book("s", &[2])
+        .await
+        .expect("the victim's own budget is whole");
 }
