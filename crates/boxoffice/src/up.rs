@@ -290,9 +290,11 @@ fn node_configs(args: &UpArgs) -> anyhow::Result<Vec<NodeConfig>> {
                 listen: format!("{}:{}", args.host, port(args.base_port, m.id)?),
                 peer_listen: m.addr.clone(),
                 certs_dir: certs_dir(args),
+                // The operators' endpoint (metrics, health) has no TLS and
+                // no login: exposed, it stays on this machine.
                 http_listen: Some(format!(
                     "{}:{}",
-                    args.host,
+                    if args.expose { "127.0.0.1" } else { &args.host },
                     port(args.metrics_base_port, m.id)?
                 )),
                 advertise: None,
