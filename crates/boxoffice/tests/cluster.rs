@@ -462,3 +462,41 @@ async fn logout_revokes_a_token_on_every_node() {
     }
     assert_eq!(booked_seats(&cluster, 1, "s", false).await, vec![1, 2, 3]);
 }
+
+/// Certificate rotation as docs/architecture.md gives it: issue a new
+/// certificate for the same name and restart that process; its peers,
+/// which trust the CA and not the certificate, take it back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_restarted_with_a_new_certificate_rejoins() {
+    let cluster = Cluster::start(3, RaftTuning::default()).await;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("rot", "Rotation", 100, 1_000, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let leader = cluster.leader().await;
+    let rotated = (1..=3).find(|&id| id != leader).expect("a follower");
+    cluster.stop(rotated).await;
+    let certs = cluster.dir.path().join("certs");
+    let cert_file = certs.join(format!("node-{rotated}.pem"));
+    let old = std::fs::read(&cert_file).expect("the old certificate");
+    boxoffice_tls::issue(
+        &certs,
+        boxoffice_tls::Identity::Node(rotated),
+        &["127.0.0.1".into()],
+    )
+    .expect("a new certificate");
+    assert_ne!(
+        std::fs::read(&cert_file).unwrap(),
+        old,
+        "the certificate was replaced"
+    );
+    // A booking while it is away, which it can only learn from its peers.
+    let alice = cluster.client("alice").await;
+    alice.book("rot", &[1, 2]).await.expect("book");
+    let status = admin.status().await.expect("status");
+    let applied = node(&status, leader).expect("the leader").applied_index;
+    cluster.spawn(rotated);
+    cluster.wait_converged(&[1, 2, 3], applied).await;
+    assert_eq!(booked_seats(&cluster, rotated, "rot", true).await, [1, 2]);
+}
