@@ -240,6 +240,8 @@ impl Scenario {
             _ => {
                 let command = self.command(name, args)?;
                 let envelope = self.envelope(args, context)?;
+                // A mistyped argument must fail before the request is applied.
+                args.reject_next()?;
                 self.apply(command, envelope, context)
             }
         }
