@@ -489,30 +489,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     password,
                 },
         } => {
-            let mut config = boxoffice_auth::config::AuthConfig::load(config.as_deref())?;
-            config.bootstrap_admin = Some(boxoffice_auth::config::AdminCredentials {
-                email: email.clone(),
-                password,
-            });
-            config.validate()?;
-            let api = boxoffice_auth::service::AuthApi::new(&config)?;
-            let admin = config
-                .bootstrap_admin
-                .as_ref()
-                .map(|a| a.password.clone())
-                .unwrap_or_default();
-            if api
-                .bootstrap_admin(&email, &admin)
-                .await
-                .map_err(|s| anyhow::anyhow!("{}", s.message()))?
-            {
-                println!("created administrator {email}");
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "an administrator already exists (or {email} is taken); nothing changed"
-                )
-            }
+            boxoffice_auth::bootstrap::create_admin(config.as_deref(), &email, password).await?;
+            println!("created administrator {email}");
+            Ok(())
         }
     }
 }
