@@ -20,7 +20,8 @@ use inquire::error::InquireResult;
 use inquire::validator::Validation;
 use inquire::{Confirm, InquireError, Password, PasswordDisplayMode, Select, Text};
 
-use crate::commands::{self, Global, parse_expiry};
+use crate::args::{Global, parse_expiry};
+use crate::commands;
 use crate::output::{Output, api, money, status_name, when};
 use crate::seats;
 use crate::session::{Connection, now_ms};
