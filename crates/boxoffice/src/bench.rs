@@ -501,7 +501,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             || (args.kills >= 1 && args.seconds >= 5 * u64::from(args.kills + 1)),
         "failover needs --kills of at least 1 and at least 5 seconds per kill and one more"
     );
-    let connection = global.connect()?;
+    let connection = global.target()?;
     let addrs = connection.endpoints.clone();
     let session = connection
         .client_of(&[connection.auth.as_str()])?

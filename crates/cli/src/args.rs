@@ -6,7 +6,7 @@
 use boxoffice_client::proto as v1;
 use clap::{Args, Subcommand};
 
-use crate::session::Connection;
+use crate::session::Target;
 
 /// The end-user commands at the top level of `boxoffice`.
 #[derive(Subcommand, Debug)]
@@ -170,9 +170,10 @@ pub struct Global {
 }
 
 impl Global {
-    /// The connection these options describe (and the saved session).
-    pub fn connect(&self) -> anyhow::Result<Connection> {
-        Connection::open(
+    /// Where these options say to reach the cluster, and as whom (with
+    /// the saved session). Dials nothing.
+    pub fn target(&self) -> anyhow::Result<Target> {
+        Target::load(
             self.endpoints.as_deref(),
             self.auth.as_deref(),
             self.chatbot.as_deref(),

@@ -21,7 +21,7 @@ use crate::output::{
     role_name, seat_state_name, status_name, when,
 };
 use crate::seats;
-use crate::session::{Connection, now_ms};
+use crate::session::{Target, now_ms};
 
 /// Reads a password: from the flag or environment, else a hidden prompt
 /// on a terminal.
@@ -41,12 +41,12 @@ fn password(given: Option<String>, prompt: &str) -> anyhow::Result<String> {
     .context("reading the password")
 }
 
-/// A connection whose saved session is fresh, and its node client.
-async fn nodes(global: &Global) -> anyhow::Result<(Connection, Client)> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
-    let client = connection.nodes()?;
-    Ok((connection, client))
+/// The target with its saved session refreshed, and its node client.
+async fn nodes(global: &Global) -> anyhow::Result<(Target, Client)> {
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
+    let client = target.nodes()?;
+    Ok((target, client))
 }
 
 fn show_rows(shows: &[v1::Show]) -> Vec<Vec<String>> {
@@ -198,9 +198,9 @@ fn print_user(out: &Output, user: &v1::User) -> anyhow::Result<()> {
 
 /// `boxoffice register`.
 pub async fn register(global: &Global, email: &str, given: Option<String>) -> anyhow::Result<()> {
-    let connection = global.connect()?;
+    let target = global.target()?;
     let password = password(given, "Password:")?;
-    let user = connection
+    let user = target
         .auth()?
         .register(email, &password)
         .await
@@ -211,15 +211,15 @@ pub async fn register(global: &Global, email: &str, given: Option<String>) -> an
 
 /// `boxoffice login`: keeps the session in the client's directory.
 pub async fn login(global: &Global, email: &str, given: Option<String>) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
+    let mut target = global.target()?;
     let password = password(given, "Password:")?;
-    let auth = connection.client_of(&[connection.auth.as_str()])?;
+    let auth = target.client_of(&[target.auth.as_str()])?;
     let session = auth
         .login(email, &password)
         .await
         .map_err(api)
         .context("logging in")?;
-    connection.remember(&session)?;
+    target.remember(&session)?;
     let user = session.user.unwrap_or_default();
     let out = Output::new(global.json);
     if out.json {
@@ -230,19 +230,19 @@ pub async fn login(global: &Global, email: &str, given: Option<String>) -> anyho
         user.user_id,
         user.email,
         if user.admin { " (administrator)" } else { "" },
-        connection.paths.session_file().display()
+        target.paths.session_file().display()
     );
     Ok(())
 }
 
 /// `boxoffice logout`: ends every session of the account and forgets it here.
 pub async fn logout(global: &Global) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    if connection.token().is_none() {
+    let mut target = global.target()?;
+    if target.token().is_none() {
         return Err(api(tonic::Status::unauthenticated("not logged in")));
     }
-    let ended = connection.auth()?.logout().await;
-    connection.forget()?;
+    let ended = target.auth()?.logout().await;
+    target.forget()?;
     match ended {
         Ok(()) => {}
         // An expired or revoked session is over anyway.
@@ -259,9 +259,9 @@ pub async fn logout(global: &Global) -> anyhow::Result<()> {
 
 /// `boxoffice whoami`.
 pub async fn whoami(global: &Global) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
-    let user = connection.auth()?.who_am_i().await.map_err(api)?;
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
+    let user = target.auth()?.who_am_i().await.map_err(api)?;
     print_user(&Output::new(global.json), &user)
 }
 
@@ -271,17 +271,17 @@ pub async fn passwd(
     old: Option<String>,
     new: Option<String>,
 ) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
     let old = password(old, "Current password:")?;
     let new = password(new, "New password:")?;
-    let session = connection
+    let session = target
         .auth()?
         .change_password(&old, &new)
         .await
         .map_err(api)
         .context("changing the password")?;
-    connection.remember(&session)?;
+    target.remember(&session)?;
     let out = Output::new(global.json);
     if out.json {
         return out.json(&serde_json::json!({"changed": true}));
@@ -292,7 +292,7 @@ pub async fn passwd(
 
 /// `boxoffice shows …`.
 pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()> {
-    let (connection, client) = nodes(global).await?;
+    let (target, client) = nodes(global).await?;
     let out = Output::new(global.json);
     match command {
         ShowsCommand::List { stale } => {
@@ -300,7 +300,7 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
         }
         ShowsCommand::Show { id, stale } => {
             let (show, map) = client.seat_map(&id, stale).await.map_err(api)?;
-            let mine = my_seats(&connection, &client, &id).await;
+            let mine = my_seats(&target, &client, &id).await;
             if out.json {
                 #[derive(Serialize)]
                 struct MapJson {
@@ -340,8 +340,8 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
 
 /// The seats the logged-in user holds or has booked in `show` (none when
 /// not logged in).
-pub async fn my_seats(connection: &Connection, client: &Client, show: &str) -> BTreeSet<u32> {
-    if connection.token().is_none() {
+pub async fn my_seats(target: &Target, client: &Client, show: &str) -> BTreeSet<u32> {
+    if target.token().is_none() {
         return BTreeSet::new();
     }
     client
@@ -474,12 +474,12 @@ pub async fn admin_shows(global: &Global, command: AdminShowsCommand) -> anyhow:
 
 /// `boxoffice admin users …`.
 pub async fn admin_users(global: &Global, command: AdminUsersCommand) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
     let out = Output::new(global.json);
     match command {
         AdminUsersCommand::List => {
-            let users = connection.auth()?.list_users().await.map_err(api)?;
+            let users = target.auth()?.list_users().await.map_err(api)?;
             print_users(&out, &users)
         }
     }
@@ -529,9 +529,9 @@ pub fn action_name(action: i32) -> &'static str {
 
 /// `boxoffice chatbot ask`.
 pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
-    let reply = connection
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
+    let reply = target
         .chatbot()?
         .ask(session, text)
         .await

@@ -13,7 +13,7 @@
 //!   `boxoffice-client`, with its failover;
 //! - [`output`]: tables, tab-separated lines or `--json`, and exit codes;
 //! - [`session`]: the saved session and settings in the user's config
-//!   directory, and where the commands reach the cluster ([`Connection`]);
+//!   directory, and where the commands reach the cluster ([`Target`]);
 //! - [`seats`]: seat lists as people type them, and seat maps.
 //!
 //! Invariants: errors reach the user as one `error: …` line (or one JSON
@@ -33,7 +33,7 @@ pub mod session;
 pub mod shell;
 
 pub use args::{AdminCommand, ChatbotCommand, Command, Global};
-pub use session::Connection;
+pub use session::Target;
 
 /// One end-user command, wherever it sits on the command line.
 #[derive(Debug)]
