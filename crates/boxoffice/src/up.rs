@@ -489,7 +489,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     configs.len(),
                     args.data_dir.display()
                 );
-                let _ = crate::commands::print_status(&crate::output::Output::new(false), &status);
+                let _ = boxoffice_cli::commands::print_status(&boxoffice_cli::output::Output::new(false), &status);
                 println!(
                     "auth service on {} (development password policy: 4+ characters); administrator {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}",
                     auth.listen

@@ -20,10 +20,11 @@ use inquire::error::InquireResult;
 use inquire::validator::Validation;
 use inquire::{Confirm, InquireError, Password, PasswordDisplayMode, Select, Text};
 
-use crate::commands::{self, Global, parse_expiry};
+use crate::args::{Global, parse_expiry};
+use crate::commands;
 use crate::output::{Output, api, money, status_name, when};
 use crate::seats;
-use crate::session::{Connection, now_ms};
+use crate::session::{Target, now_ms};
 
 /// Runs the shell until the user quits.
 pub async fn run(global: &Global) -> anyhow::Result<()> {
@@ -120,36 +121,36 @@ fn done(message: impl std::fmt::Display) {
 }
 
 struct Shell {
-    connection: Connection,
+    target: Target,
     client: Client,
     out: Output,
 }
 
 impl Shell {
     async fn open(global: &Global) -> anyhow::Result<Self> {
-        let mut connection = global.connect()?;
-        if let Err(e) = connection.refresh_if_needed().await {
+        let mut target = global.target()?;
+        if let Err(e) = target.refresh_if_needed().await {
             println!("{} {e:#}", style("!").yellow());
         }
-        let client = connection.nodes()?;
+        let client = target.nodes()?;
         Ok(Self {
-            connection,
+            target,
             client,
             out: Output::new(false),
         })
     }
 
     fn logged_in(&self) -> bool {
-        self.connection.session.is_some()
+        self.target.session.is_some()
     }
 
     fn admin(&self) -> bool {
-        self.connection.session.as_ref().is_some_and(|s| s.admin)
+        self.target.session.as_ref().is_some_and(|s| s.admin)
     }
 
     /// Rebuilds the node client after the session changed.
     fn reconnect(&mut self) -> anyhow::Result<()> {
-        self.client = self.connection.nodes()?;
+        self.client = self.target.nodes()?;
         Ok(())
     }
 
@@ -180,9 +181,9 @@ impl Shell {
 
     /// Keeps the session fresh; a session that ended logs the user out.
     async fn refresh(&mut self) -> anyhow::Result<()> {
-        let before = self.connection.token().map(str::to_owned);
-        let refreshed = self.connection.refresh_if_needed().await;
-        if before.as_deref() != self.connection.token() {
+        let before = self.target.token().map(str::to_owned);
+        let refreshed = self.target.refresh_if_needed().await;
+        if before.as_deref() != self.target.token() {
             // A new access token, or none: the node client must send it.
             self.reconnect()?;
         }
@@ -218,7 +219,7 @@ impl Shell {
                 style("note:").yellow()
             );
         }
-        let who = match &self.connection.session {
+        let who = match &self.target.session {
             Some(s) if s.admin => format!("{} (administrator)", s.email),
             Some(s) => s.email.clone(),
             None => "not logged in".to_owned(),
@@ -264,7 +265,7 @@ impl Shell {
             Action::CreateShow => self.create_show().await,
             Action::UpdateShow => self.update_show().await,
             Action::ListUsers => {
-                let users = self.connection.auth()?.list_users().await.map_err(api)?;
+                let users = self.target.auth()?.list_users().await.map_err(api)?;
                 commands::print_users(&self.out, &users)
             }
             Action::Quit => Ok(()),
@@ -356,7 +357,7 @@ impl Shell {
             .seat_map(&show.show_id, false)
             .await
             .map_err(api)?;
-        let mine = commands::my_seats(&self.connection, &self.client, &show.show_id).await;
+        let mine = commands::my_seats(&self.target, &self.client, &show.show_id).await;
         commands::print_shows(&self.out, std::slice::from_ref(&show))?;
         println!(
             "{}",
@@ -482,7 +483,7 @@ impl Shell {
             else {
                 return Ok(());
             };
-            let chatbot = self.connection.chatbot()?;
+            let chatbot = self.target.chatbot()?;
             let reply = spin("Thinking…", chatbot.ask(&session, &question))
                 .await
                 .map_err(api)
@@ -612,7 +613,7 @@ impl Shell {
         };
         let user = spin(
             "Registering…",
-            self.connection.auth()?.register(&email, &password),
+            self.target.auth()?.register(&email, &password),
         )
         .await
         .map_err(api)?;
@@ -634,13 +635,11 @@ impl Shell {
         else {
             return Ok(());
         };
-        let auth = self
-            .connection
-            .client_of(&[self.connection.auth.as_str()])?;
+        let auth = self.target.client_of(&[self.target.auth.as_str()])?;
         let session = spin("Logging in…", auth.login(&email, &password))
             .await
             .map_err(api)?;
-        self.connection.remember(&session)?;
+        self.target.remember(&session)?;
         self.reconnect()?;
         done(format!("logged in as {email}"));
         Ok(())
@@ -669,20 +668,20 @@ impl Shell {
             return Ok(());
         };
         let session = self
-            .connection
+            .target
             .auth()?
             .change_password(&old, &new)
             .await
             .map_err(api)?;
-        self.connection.remember(&session)?;
+        self.target.remember(&session)?;
         self.reconnect()?;
         done("password changed; every other session has ended");
         Ok(())
     }
 
     async fn logout(&mut self) -> anyhow::Result<()> {
-        let ended = self.connection.auth()?.logout().await;
-        self.connection.forget()?;
+        let ended = self.target.auth()?.logout().await;
+        self.target.forget()?;
         self.reconnect()?;
         match ended {
             Err(status) if status.code() != tonic::Code::Unauthenticated => {
