@@ -204,7 +204,7 @@ fn init_tracing() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.global.json;
-    boxoffice_cli::exit_code(run(cli).await, json)
+    boxoffice_cli::report(run(cli).await, json)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -121,7 +121,7 @@ pub fn exit_on_closed_pipe() {
 
 /// The process's exit code for `result`, after printing its error as one
 /// line on stderr (a JSON object with `json`).
-pub fn exit_code(result: anyhow::Result<()>, json: bool) -> std::process::ExitCode {
+pub fn report(result: anyhow::Result<()>, json: bool) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
