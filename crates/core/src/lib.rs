@@ -180,8 +180,12 @@
 
 pub mod command;
 pub mod ids;
+pub mod outcome;
 pub mod state;
+pub mod validate;
 
 pub use command::*;
 pub use ids::*;
+pub use outcome::*;
 pub use state::*;
+pub use validate::*;

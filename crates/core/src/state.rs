@@ -7,14 +7,13 @@ use serde::de::Error as _;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::command::{
-    Caller, Command, Effect, HoldLimits, Outcome, Rejection, Request, check_password_hash,
-    normalize_email, normalize_title,
-};
+use crate::command::{Caller, Command, HoldLimits, Request};
 use crate::ids::{
     BookingId, DEDUP_TTL_MS, HOLD_RATE_WINDOW_MS, MAX_HOLD_TTL_MS, MAX_SEATS_PER_SHOW, OrderId,
     RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId,
 };
+use crate::outcome::{Effect, Outcome, Rejection};
+use crate::validate::{check_password_hash, normalize_email, normalize_title};
 use active::ActiveSeats;
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
 pub use seats::SeatMap;

@@ -28,8 +28,9 @@ use sha2::{Digest, Sha256};
 
 use super::Booking;
 use super::stored::{PaymentKind, StatusKind};
-use crate::command::{Command, Effect, Outcome, Rejection};
+use crate::command::Command;
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
+use crate::outcome::{Effect, Outcome, Rejection};
 
 /// The lookup key of a request id in the scope of its sender: the first
 /// 128 bits of the SHA-256 of the sender's user (`None` for a trusted
