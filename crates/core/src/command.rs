@@ -136,8 +136,8 @@ pub enum Command {
     /// starts [`Payment::Pending`](crate::Payment::Pending).
     Hold {
         /// The checkout order: the idempotency key of its charge. For
-        /// deduplication it is a nonce, not part of the request (see
-        /// [`Command::same_request`]): a retry that carries a freshly
+        /// deduplication it is a nonce, not part of the request (the
+        /// dedup fingerprint leaves it out): a retry that carries a freshly
         /// drawn order id still gets the first outcome, with the first
         /// order id.
         order: OrderId,

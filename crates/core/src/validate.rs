@@ -155,48 +155,54 @@ impl Command {
         }
     }
 
-    /// Whether `other` is the same request as `self`, for deduplication:
-    /// equal, except that a `Hold`'s order id is a nonce the edge draws
-    /// afresh for every attempt and is not compared.
-    pub fn same_request(&self, other: &Command) -> bool {
-        match (self, other) {
-            (
-                Command::Hold {
-                    order: _,
-                    show,
-                    seats,
-                    user,
-                    ttl_ms,
-                    max_seats_per_user,
-                    limits,
-                },
-                Command::Hold {
-                    order: _,
-                    show: other_show,
-                    seats: other_seats,
-                    user: other_user,
-                    ttl_ms: other_ttl_ms,
-                    max_seats_per_user: other_max,
-                    limits: other_limits,
-                },
-            ) => {
-                show == other_show
-                    && seats == other_seats
-                    && user == other_user
-                    && ttl_ms == other_ttl_ms
-                    && max_seats_per_user == other_max
-                    && limits == other_limits
-            }
-            _ => self == other,
-        }
+    /// True for commands that only an administrator may issue, whoever
+    /// they name (`CreateShow`, `UpdateShow`, `SetAdmin`, and `RegisterUser`
+    /// of an administrator): the commands [`Command::check_permission`]
+    /// refuses to every caller without the role.
+    pub fn is_admin_only(&self) -> bool {
+        matches!(self.needs(), Needs::Admin(_))
     }
 
-    /// True for commands that only an administrator may issue (`CreateShow`, `UpdateShow`, `SetAdmin`).
-    pub fn is_admin_only(&self) -> bool {
-        matches!(
-            self,
-            Command::CreateShow { .. } | Command::UpdateShow { .. } | Command::SetAdmin { .. }
-        )
+    /// Who may issue this command as an end user: the one definition of
+    /// the rules that [`Command::check_permission`] applies.
+    fn needs(&self) -> Needs<'_> {
+        match self {
+            Command::CreateShow { .. } | Command::UpdateShow { .. } => {
+                Needs::Admin("creating or changing shows needs the administrator role")
+            }
+            Command::SetAdmin { .. } => Needs::Admin(
+                "granting or revoking the administrator role needs the administrator role",
+            ),
+            Command::Hold { user, .. } | Command::Book { user, .. } => {
+                Needs::Owner(user, "seats can only be held or booked for yourself")
+            }
+            Command::Cancel { user, .. } => {
+                Needs::Owner(user, "only your own bookings can be cancelled")
+            }
+            Command::RevokeSessions { user } => Needs::OwnerOrAdmin(
+                user,
+                "ending another user's sessions needs the administrator role",
+            ),
+            Command::ChangePassword { user, .. } => {
+                Needs::Owner(user, "only you can change your password")
+            }
+            Command::RegisterUser { admin: true, .. } => {
+                Needs::Admin("registering an administrator needs the administrator role")
+            }
+            Command::RegisterUser { admin: false, .. } => Needs::Anyone,
+            Command::BootstrapAdmin { .. } => {
+                Needs::System("the first administrator can only be created by the server itself")
+            }
+            Command::Confirm { .. }
+            | Command::Release { .. }
+            | Command::Settle { .. }
+            | Command::RecordRefund { .. } => Needs::System(
+                "confirming or releasing a hold is a step of the payment flow, which only the system performs",
+            ),
+            Command::ExpireHolds => {
+                Needs::System("expiring holds is done only by the system itself")
+            }
+        }
     }
 
     /// Whether the authenticated end user `caller` may issue this command.
@@ -220,45 +226,12 @@ impl Command {
     /// the caller.
     pub fn check_permission(&self, caller: &User) -> Result<(), Rejection> {
         let is_self = |user: &UserId| *user == caller.id;
-        let (allowed, needed) = match self {
-            Command::CreateShow { .. } | Command::UpdateShow { .. } => (
-                caller.admin,
-                "creating or changing shows needs the administrator role",
-            ),
-            Command::SetAdmin { .. } => (
-                caller.admin,
-                "granting or revoking the administrator role needs the administrator role",
-            ),
-            Command::Hold { user, .. } | Command::Book { user, .. } => (
-                is_self(user),
-                "seats can only be held or booked for yourself",
-            ),
-            Command::Cancel { user, .. } => {
-                (is_self(user), "only your own bookings can be cancelled")
-            }
-            Command::RevokeSessions { user } => (
-                is_self(user) || caller.admin,
-                "ending another user's sessions needs the administrator role",
-            ),
-            Command::ChangePassword { user, .. } => {
-                (is_self(user), "only you can change your password")
-            }
-            Command::RegisterUser { admin, .. } => (
-                !*admin || caller.admin,
-                "registering an administrator needs the administrator role",
-            ),
-            Command::BootstrapAdmin { .. } => (
-                false,
-                "the first administrator can only be created by the server itself",
-            ),
-            Command::Confirm { .. }
-            | Command::Release { .. }
-            | Command::Settle { .. }
-            | Command::RecordRefund { .. } => (
-                false,
-                "confirming or releasing a hold is a step of the payment flow, which only the system performs",
-            ),
-            Command::ExpireHolds => (false, "expiring holds is done only by the system itself"),
+        let (allowed, needed) = match self.needs() {
+            Needs::Anyone => (true, ""),
+            Needs::Admin(needed) => (caller.admin, needed),
+            Needs::Owner(user, needed) => (is_self(user), needed),
+            Needs::OwnerOrAdmin(user, needed) => (is_self(user) || caller.admin, needed),
+            Needs::System(needed) => (false, needed),
         };
         if allowed {
             Ok(())
@@ -266,6 +239,20 @@ impl Command {
             Err(Rejection::PermissionDenied(needed.to_owned()))
         }
     }
+}
+
+/// Who may issue a command as an end user, with what a refusal says is needed.
+enum Needs<'a> {
+    /// Any authenticated user.
+    Anyone,
+    /// An administrator.
+    Admin(&'static str),
+    /// The user the command is for, and nobody else.
+    Owner(&'a UserId, &'static str),
+    /// The user the command is for, or an administrator.
+    OwnerOrAdmin(&'a UserId, &'static str),
+    /// Nobody: only trusted (internal) requests.
+    System(&'static str),
 }
 
 /// Builds an [`Rejection::Invalid`].

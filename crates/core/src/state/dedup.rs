@@ -5,8 +5,8 @@
 //! afresh when retried). A record does not keep the request id, the command
 //! or the outcome. It keeps a 128-bit digest of the request id and the
 //! caller's user (the lookup key: each user's ids, and the trusted
-//! requests' ids, are a namespace of their own), a 64-bit digest of what
-//! [`Command::same_request`] compares (to recognise an id reused for another
+//! requests' ids, are a namespace of their own), a 64-bit digest of the
+//! command without a `Hold`'s order id (to recognise an id reused for another
 //! request), the time, and the outcome in [`Recorded`] form: for the common outcome, a booking, only the
 //! booking's id, status and kind of payment, from which the booking as it
 //! was is rebuilt (every other field of a booking is fixed at creation, and
@@ -66,8 +66,8 @@ impl RequestKey {
 }
 
 /// What identifies a request apart from its id and sender (which its
-/// [`RequestKey`] covers): the command as [`Command::same_request`]
-/// compares it (a `Hold`'s order id left out), as the first 64 bits of the
+/// [`RequestKey`] covers): the command with a `Hold`'s order id left
+/// out (a nonce the edge draws afresh for every attempt), as the first 64 bits of the
 /// SHA-256 of its postcard form.
 ///
 /// Two requests under one key with different fingerprints are a reused id;
