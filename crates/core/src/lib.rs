@@ -42,7 +42,7 @@
 //! verifying a token, attaches a [`Caller`] (user plus token version) to the
 //! request. [`Command::RevokeSessions`] (logout) and
 //! [`Command::ChangePassword`] increment the version. Because `apply`
-//! checks that a caller's version is the current one ([`State::authorize`]),
+//! checks that a caller's version is the current one ([`State::authenticate`]),
 //! revocation is linearizable: every replica refuses an old token from
 //! exactly the log entry after the logout on, with no clock and no
 //! revocation list.

@@ -39,7 +39,7 @@ type ExpiryIndex = BTreeSet<(Timestamp, BookingId)>;
 /// Index from each normalised email to the account registered with it.
 type EmailIndex = BTreeMap<String, UserId>;
 
-/// What [`State::authorize`] says about a session that is not (or no longer) valid.
+/// What [`State::authenticate`] says about a session that is not (or no longer) valid.
 const SESSION_INVALID: &str = "session is no longer valid: log in again";
 
 /// The state of one seat.
@@ -504,7 +504,7 @@ impl State {
     ///    is rejected as `Invalid`; nothing changes and nothing is recorded,
     ///    since it cannot serve as a dedup key.
     /// 3. If the request has a [`Caller`], it is authenticated
-    ///    ([`State::authorize`]); failing that it is refused as
+    ///    ([`State::authenticate`]); failing that it is refused as
     ///    `Unauthenticated`, nothing changes and nothing is recorded (so
     ///    that the client can log in again and retry under the same id),
     ///    and nothing is looked up: a revoked session can neither occupy a
@@ -547,7 +547,7 @@ impl State {
         let scope = request.caller.as_ref().map(|caller| &caller.user);
         let key = RequestKey::of(scope, &request.request_id);
         let account = match &request.caller {
-            Some(caller) => match self.authorize(caller) {
+            Some(caller) => match self.authenticate(caller) {
                 Ok(account) => Some(account),
                 Err(refused) => {
                     return self
@@ -637,7 +637,7 @@ impl State {
     /// token is refused from exactly that point of the log on, on every
     /// replica. `apply` calls this for every request with a caller; the
     /// gRPC edge calls it for reads.
-    pub fn authorize(&self, caller: &Caller) -> Result<&User, Rejection> {
+    pub fn authenticate(&self, caller: &Caller) -> Result<&User, Rejection> {
         self.users
             .get(&caller.user)
             .filter(|user| user.token_version == caller.token_version)

@@ -992,7 +992,7 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
             user: id.clone(),
             token_version: user.token_version,
         };
-        prop_assert_eq!(state.authorize(&caller).map(|u| &u.id), Ok(id));
+        prop_assert_eq!(state.authenticate(&caller).map(|u| &u.id), Ok(id));
     }
     prop_assert_eq!(
         state.admin_count(),

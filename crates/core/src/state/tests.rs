@@ -1794,10 +1794,10 @@ fn revoke_sessions_ends_every_earlier_token() {
     // The token used to log out is refused from now on, for every command.
     f.unauthenticated(&old, book("s1", &[1], "u2"));
     f.unauthenticated(&old, revoke(&ann));
-    assert!(f.state.authorize(&old).is_err());
+    assert!(f.state.authenticate(&old).is_err());
     let new = f.caller(&ann);
     assert_eq!(new.token_version, 1);
-    assert_eq!(f.state.authorize(&new).map(|user| &user.id), Ok(&ann));
+    assert_eq!(f.state.authenticate(&new).map(|user| &user.id), Ok(&ann));
     f.ok_as(&new, book("s1", &[1], ann.as_str()));
     // Another customer cannot log ann out; an administrator and the system can.
     f.deny(&f.caller(&bob), revoke(&ann), "administrator role");
@@ -1865,7 +1865,7 @@ fn stale_or_unknown_callers_are_unauthenticated_without_a_trace() {
     f.unauthenticated(&ghost, book("s1", &[1], "u42"));
     f.unauthenticated(&ghost, Command::ExpireHolds);
     assert_eq!(
-        f.state.authorize(&ghost),
+        f.state.authenticate(&ghost),
         Err(Rejection::Unauthenticated(
             "session is no longer valid: log in again".into()
         ))
