@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Booking;
+use super::Inconsistency;
 use super::stored::{PaymentKind, StatusKind};
 use crate::command::Command;
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
@@ -316,7 +317,7 @@ impl DedupWindow {
     }
 
     /// A window of `records`, which must be in time order with distinct keys.
-    pub(super) fn from_records(records: Vec<DedupRecord>) -> Result<Self, String> {
+    pub(super) fn from_records(records: Vec<DedupRecord>) -> Result<Self, Inconsistency> {
         let mut window = Self::default();
         window.records.reserve_exact(records.len());
         for record in records {
@@ -325,10 +326,10 @@ impl DedupWindow {
                 .back()
                 .is_some_and(|last| last.at > record.at)
             {
-                return Err("dedup records are out of time order".to_owned());
+                return Err(Inconsistency::new("dedup records are out of time order"));
             }
             if window.get(&record.key).is_some() {
-                return Err("two dedup records share a request key".to_owned());
+                return Err(Inconsistency::new("two dedup records share a request key"));
             }
             window.insert(record);
         }
@@ -336,21 +337,25 @@ impl DedupWindow {
     }
 
     /// Checks that the records are in time order and the index finds each one.
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), Inconsistency> {
         if self
             .records
             .iter()
             .zip(self.records.iter().skip(1))
             .any(|(a, b)| a.at > b.at)
         {
-            return Err("dedup records are out of time order".to_owned());
+            return Err(Inconsistency::new("dedup records are out of time order"));
         }
         if self.index.len() != self.records.len() {
-            return Err("dedup index does not match the dedup records".to_owned());
+            return Err(Inconsistency::new(
+                "dedup index does not match the dedup records",
+            ));
         }
         for record in &self.records {
             if !self.get(&record.key).is_some_and(|found| found == record) {
-                return Err("dedup index does not match the dedup records".to_owned());
+                return Err(Inconsistency::new(
+                    "dedup index does not match the dedup records",
+                ));
             }
         }
         Ok(())
