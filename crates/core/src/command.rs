@@ -67,18 +67,18 @@ impl Request {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldLimits {
     /// Most seats the customer may hold at once, over all shows, these
-    /// included ([`Rejection::HeldSeatLimit`]).
+    /// included ([`Rejection::HeldSeatLimit`](crate::Rejection::HeldSeatLimit)).
     pub max_held_seats: u32,
     /// Most holds the customer may start in any
     /// [`HOLD_RATE_WINDOW_MS`](crate::HOLD_RATE_WINDOW_MS) (an hour),
-    /// this one included ([`Rejection::HoldRateLimit`]).
+    /// this one included ([`Rejection::HoldRateLimit`](crate::Rejection::HoldRateLimit)).
     pub max_holds_per_hour: u32,
     /// How long, in milliseconds, after one of the customer's holds lapsed
     /// unpaid (released by `ExpireHolds`) they may not hold any of its
-    /// seats again; at most [`MAX_HOLD_COOLDOWN_MS`]
-    /// ([`Rejection::HoldCooldown`]). It runs from the release, or from the
+    /// seats again; at most [`MAX_HOLD_COOLDOWN_MS`](crate::MAX_HOLD_COOLDOWN_MS)
+    /// ([`Rejection::HoldCooldown`](crate::Rejection::HoldCooldown)). It runs from the release, or from the
     /// latest time the hold could have lasted to
-    /// ([`MAX_HOLD_TTL_MS`] after it was made) if the sweep ran later.
+    /// ([`MAX_HOLD_TTL_MS`](crate::MAX_HOLD_TTL_MS) after it was made) if the sweep ran later.
     pub cooldown_ms: i64,
 }
 
@@ -216,7 +216,7 @@ pub enum Command {
     ExpireHolds,
     /// Create a user account; its id (`u1`, `u2`, …) comes from a counter.
     RegisterUser {
-        /// Email address; stored normalised (see [`normalize_email`]) and unique among accounts.
+        /// Email address; stored normalised (see [`normalize_email`](crate::normalize_email)) and unique among accounts.
         email: String,
         /// Password hash (a PHC string) computed by the auth service; core never sees passwords.
         password_hash: String,

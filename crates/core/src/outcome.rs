@@ -118,7 +118,7 @@ pub enum Rejection {
         already: u32,
     },
     /// The customer would hold more seats at once, over all shows, than
-    /// [`HoldLimits::max_held_seats`].
+    /// [`HoldLimits::max_held_seats`](crate::HoldLimits::max_held_seats).
     #[error(
         "at most {limit} seats may be held at once per customer, over all shows; you hold {held}: \
          pay for or release a hold first"
@@ -129,7 +129,7 @@ pub enum Rejection {
         /// Seats the customer holds now.
         held: u32,
     },
-    /// The customer started [`HoldLimits::max_holds_per_hour`] holds in the
+    /// The customer started [`HoldLimits::max_holds_per_hour`](crate::HoldLimits::max_holds_per_hour) holds in the
     /// last hour already.
     #[error(
         "at most {limit} holds per customer per hour; try again in {} s",
@@ -142,7 +142,7 @@ pub enum Rejection {
         retry_after_ms: i64,
     },
     /// A seat asked for was in the customer's own hold that lapsed unpaid
-    /// (ran out, or was given up) less than [`HoldLimits::cooldown_ms`] ago.
+    /// (ran out, or was given up) less than [`HoldLimits::cooldown_ms`](crate::HoldLimits::cooldown_ms) ago.
     #[error(
         "your hold on seat {seat} of show {show} ended unpaid; you can hold it again in {} s",
         seconds(*retry_after_ms)

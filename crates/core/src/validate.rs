@@ -207,7 +207,7 @@ impl Command {
 
     /// Whether the authenticated end user `caller` may issue this command.
     ///
-    /// These rules apply to requests that carry a [`Caller`]; a request
+    /// These rules apply to requests that carry a [`Caller`](crate::Caller); a request
     /// without one comes from a trusted internal component and may issue
     /// anything, so this is not consulted for it.
     ///

@@ -78,11 +78,11 @@ impl fmt::Display for BookingStatus {
 /// A checkout's booking starts `Pending` with its hold. Confirming it
 /// records the charge (`Charged`). If its hold ends another way (declined,
 /// abandoned, expired), it stays `Pending` until the payment provider has
-/// answered for good ([`Command::Settle`]): `NotCharged`, or `RefundDue`
+/// answered for good ([`Command::Settle`](crate::Command::Settle)): `NotCharged`, or `RefundDue`
 /// for a charge that arrived anyway. Cancelling a paid booking makes its
-/// charge `RefundDue`; [`Command::RecordRefund`] ends at `Refunded`. The
+/// charge `RefundDue`; [`Command::RecordRefund`](crate::Command::RecordRefund) ends at `Refunded`. The
 /// bookings the system still has to act on are listed by
-/// [`State::unsettled`].
+/// [`State::unsettled`](crate::State::unsettled).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Payment {
     /// Nothing to pay: booked without the payment step, or free.

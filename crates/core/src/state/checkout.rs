@@ -3,6 +3,7 @@
 //! cancelling and expiring it, settling an ended hold's payment, and
 //! recording refunds.
 
+use super::stored::StoreError;
 use super::{Booking, BookingStatus, Payment, Seat, State};
 use crate::command::HoldLimits;
 use crate::ids::{
@@ -406,8 +407,8 @@ impl State {
     }
 }
 
-/// The rejection of a booking the store cannot hold (see [`Bookings::push`]).
-fn cannot_store(problem: String) -> Rejection {
+/// The rejection of a booking the store cannot hold.
+fn cannot_store(problem: StoreError) -> Rejection {
     Rejection::Invalid(format!("cannot store the booking: {problem}"))
 }
 

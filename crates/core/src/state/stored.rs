@@ -22,6 +22,38 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Booking, BookingStatus, Payment};
 use crate::ids::{BookingId, OrderId, SeatNo, ShowId, Timestamp, TransactionId, UserId};
 
+/// Why the store cannot hold a booking. The messages reach clients inside
+/// a [`Rejection::Invalid`](crate::Rejection::Invalid).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(super) enum StoreError {
+    /// The booking does not have the next id.
+    #[error("booking {booking} is out of order: the next id is {next}")]
+    OutOfOrder {
+        /// The booking's id.
+        booking: BookingId,
+        /// The id the store expected.
+        next: u64,
+    },
+    /// The booking has more seats than a record can count.
+    #[error("booking {0} has too many seats")]
+    TooManySeats(BookingId),
+    /// The arena of seat lists is full.
+    #[error("the seat arena is full")]
+    SeatArenaFull,
+    /// No number is left for a new show or user.
+    #[error("show or user numbers are exhausted")]
+    NumbersExhausted,
+    /// An order or transaction id is longer than the store keeps.
+    #[error("id {0:?} is too long to store")]
+    IdTooLong(String),
+    /// The arena of order and transaction ids is full.
+    #[error("the id arena is full")]
+    IdArenaFull,
+    /// No booking with this id is stored.
+    #[error("booking {0} is not stored")]
+    NotStored(BookingId),
+}
+
 /// Ids stored once, referred to by number.
 #[derive(Clone, Debug)]
 struct Interner<T> {
@@ -316,24 +348,23 @@ impl Bookings {
 
     /// Stores `booking`, which must have the next id; `Err` names the
     /// problem (a wrong id, too many seats, or an arena or numbering full).
-    pub(super) fn push(&mut self, booking: &Booking) -> Result<(), String> {
+    pub(super) fn push(&mut self, booking: &Booking) -> Result<(), StoreError> {
         if booking.id.0 != self.len().wrapping_add(1) {
-            return Err(format!(
-                "booking {} is out of order: the next id is {}",
-                booking.id,
-                self.len().wrapping_add(1)
-            ));
+            return Err(StoreError::OutOfOrder {
+                booking: booking.id,
+                next: self.len().wrapping_add(1),
+            });
         }
-        let seat_count = u8::try_from(booking.seats.len())
-            .map_err(|_| format!("booking {} has too many seats", booking.id))?;
+        let seat_count =
+            u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
         // Every check before any change: a refused booking leaves nothing
         // behind (replicas restored from a snapshot must not differ).
         let seats_at = u32::try_from(self.seats.len())
             .ok()
             .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
-            .ok_or("the seat arena is full")?;
+            .ok_or(StoreError::SeatArenaFull)?;
         if !self.shows.has_room_for(&booking.show) || !self.users.has_room_for(&booking.user) {
-            return Err("show or user numbers are exhausted".to_owned());
+            return Err(StoreError::NumbersExhausted);
         }
         let texts = [
             booking.order.as_ref().map(OrderId::as_str),
@@ -351,7 +382,7 @@ impl Bookings {
             self.shows.intern(&booking.show),
             self.users.intern(&booking.user),
         ) else {
-            return Err("show or user numbers are exhausted".to_owned());
+            return Err(StoreError::NumbersExhausted);
         };
         let order = match &booking.order {
             Some(order) => self.add_text(order.as_str())?,
@@ -382,12 +413,12 @@ impl Bookings {
     ///
     /// Fails, changing nothing, only if a new transaction id does not fit
     /// in the arena; keeping a booking's transaction never fails.
-    pub(super) fn update(&mut self, booking: &Booking) -> Result<(), String> {
+    pub(super) fn update(&mut self, booking: &Booking) -> Result<(), StoreError> {
         let index = usize::try_from(booking.id.0)
             .ok()
             .and_then(|n| n.checked_sub(1))
             .filter(|&index| index < self.stored.len())
-            .ok_or_else(|| format!("booking {} is not stored", booking.id))?;
+            .ok_or(StoreError::NotStored(booking.id))?;
         let tx = booking.payment.transaction().map(TransactionId::as_str);
         let transaction = match (tx, self.text(self.stored[index].transaction)) {
             (Some(new), Some(old)) if new == &*old => self.stored[index].transaction,
@@ -434,13 +465,13 @@ impl Bookings {
     }
 
     /// Checks that `values` fit in the id arena, one after another.
-    fn check_text_room<'a>(&self, values: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    fn check_text_room<'a>(&self, values: impl Iterator<Item = &'a str>) -> Result<(), StoreError> {
         let mut end = self.ids.len();
         for value in values {
             let len = match pack(value) {
                 Some(_) => PACKED_LEN,
                 None if value.len() > MAX_TEXT_LEN => {
-                    return Err(format!("id {value:?} is too long to store"));
+                    return Err(StoreError::IdTooLong(value.to_owned()));
                 }
                 None => value.len(),
             };
@@ -448,11 +479,11 @@ impl Bookings {
         }
         u32::try_from(end)
             .map(|_| ())
-            .map_err(|_| "the id arena is full".to_owned())
+            .map_err(|_| StoreError::IdArenaFull)
     }
 
     /// Appends `value` to the id arena, packed if it can be.
-    fn add_text(&mut self, value: &str) -> Result<Text, String> {
+    fn add_text(&mut self, value: &str) -> Result<Text, StoreError> {
         let packed = pack(value);
         let (len, bytes) = match &packed {
             Some((code, number)) => (*code, Cow::Owned(number.to_be_bytes().to_vec())),
@@ -461,14 +492,14 @@ impl Bookings {
                     .ok()
                     .filter(|_| value.len() <= MAX_TEXT_LEN)
                     .and_then(|len| len.checked_add(1))
-                    .ok_or_else(|| format!("id {value:?} is too long to store"))?,
+                    .ok_or_else(|| StoreError::IdTooLong(value.to_owned()))?,
                 Cow::Borrowed(value.as_bytes()),
             ),
         };
         let at = u32::try_from(self.ids.len())
             .ok()
             .filter(|at| u32::try_from(bytes.len()).is_ok_and(|n| at.checked_add(n).is_some()))
-            .ok_or("the id arena is full")?;
+            .ok_or(StoreError::IdArenaFull)?;
         self.ids.extend_from_slice(&bytes);
         Ok(Text {
             at: at.to_le_bytes(),
