@@ -248,6 +248,7 @@ fn admin_only_commands() {
     );
     assert!(!hold("s1", &[1], "alice", 10).is_admin_only());
     assert!(!register("a@b.co", false).is_admin_only());
+    assert!(register("a@b.co", true).is_admin_only());
     assert!(!Command::ExpireHolds.is_admin_only());
     assert!(
         !Command::Release {
