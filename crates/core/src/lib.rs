@@ -42,7 +42,7 @@
 //! verifying a token, attaches a [`Caller`] (user plus token version) to the
 //! request. [`Command::RevokeSessions`] (logout) and
 //! [`Command::ChangePassword`] increment the version. Because `apply`
-//! checks that a caller's version is the current one ([`State::authorize`]),
+//! checks that a caller's version is the current one ([`State::authenticate`]),
 //! revocation is linearizable: every replica refuses an old token from
 //! exactly the log entry after the logout on, with no clock and no
 //! revocation list.
@@ -57,10 +57,10 @@
 //!   retry under the same id; nor is its id looked up, so a revoked session
 //!   learns nothing). Then [`Command::check_permission`] decides:
 //!   admin-only commands ([`Command::is_admin_only`]: creating and changing
-//!   shows, granting the role) need an administrator; customers hold, book
-//!   and cancel only for themselves; sessions are ended by their owner or an
-//!   administrator, and passwords changed by their owner only; registering
-//!   an administrator needs one; and bootstrap, `Confirm`, `Release`,
+//!   shows, granting the role, registering an administrator) need an
+//!   administrator; customers hold, book and cancel only for themselves;
+//!   sessions are ended by their owner or an administrator, and passwords
+//!   changed by their owner only; and bootstrap, `Confirm`, `Release`,
 //!   `Settle`, `RecordRefund` and `ExpireHolds` (the system's own payment
 //!   and expiry steps) are refused to end users. A refusal is a
 //!   [`Rejection::PermissionDenied`], not recorded for dedup, like any
@@ -176,12 +176,27 @@
 //!   one; its password hash is well-formed. The email and administrator
 //!   indexes agree exactly with the accounts.
 
+//! # Map
+//!
+//! - [`command`]: the vocabulary, a [`Request`] carrying a [`Command`].
+//! - [`validate`]: stateless checks of a request and who may issue it.
+//! - [`outcome`]: what applying produces, an [`Effect`] or a [`Rejection`].
+//! - [`ids`]: the domain's id newtypes, time, and limits.
+//! - [`state`]: the [`State`], `apply` and the queries; beneath it one
+//!   module per concern: accounts, shows (and their seat map), bookings,
+//!   the checkout's commands, invariants, the snapshot format, the dedup
+//!   window and the compact booking store.
+
 #![deny(missing_docs)]
 
 pub mod command;
 pub mod ids;
+pub mod outcome;
 pub mod state;
+pub mod validate;
 
 pub use command::*;
 pub use ids::*;
+pub use outcome::*;
 pub use state::*;
+pub use validate::*;

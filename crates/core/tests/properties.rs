@@ -871,7 +871,7 @@ fn same_outcome(actual: &Outcome, predicted: &Outcome) -> bool {
 /// Checks the state against the model and the seat-conservation properties.
 fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError> {
     if let Err(problem) = state.check_invariants() {
-        return Err(TestCaseError::fail(problem));
+        return Err(TestCaseError::fail(problem.to_string()));
     }
     prop_assert_eq!(state.now(), model.now);
     let shows: Vec<ShowSummary> = state.shows().map(Show::summary).collect();
@@ -992,7 +992,7 @@ fn check_against_model(state: &State, model: &Model) -> Result<(), TestCaseError
             user: id.clone(),
             token_version: user.token_version,
         };
-        prop_assert_eq!(state.authorize(&caller).map(|u| &u.id), Ok(id));
+        prop_assert_eq!(state.authenticate(&caller).map(|u| &u.id), Ok(id));
     }
     prop_assert_eq!(
         state.admin_count(),

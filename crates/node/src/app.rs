@@ -23,12 +23,14 @@ impl Application for BookingApp {
         // postcard writes a few bytes at a time: buffer them before the
         // dynamic call.
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-        self.0.write_snapshot(&mut out)?;
+        self.0.write_snapshot(&mut out).map_err(|e| e.to_string())?;
         std::io::Write::flush(&mut out).map_err(|e| e.to_string())
     }
 
     fn restore(bytes: &[u8]) -> Result<Self, String> {
-        State::from_snapshot_bytes(bytes).map(BookingApp)
+        State::from_snapshot_bytes(bytes)
+            .map(BookingApp)
+            .map_err(|e| e.to_string())
     }
 }
 

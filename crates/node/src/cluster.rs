@@ -30,7 +30,7 @@ impl ClusterApi {
     async fn require_admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
         let caller = self.auth.caller(req)?;
         Replica::new(self.node.clone())
-            .read(false, |state| match state.authorize(&caller) {
+            .read(false, |state| match state.authenticate(&caller) {
                 Ok(user) if user.admin => Ok(()),
                 Ok(_) => Err(Status::permission_denied(
                     "changing the membership needs the administrator role",

@@ -326,7 +326,7 @@ impl BookingApi {
         }
         let admin = self
             .replica
-            .read(true, |s| s.authorize(caller).map(|user| user.admin))
+            .read(true, |s| s.authenticate(caller).map(|user| user.admin))
             .await?
             .map_err(|r| convert::rejection_status(&r))?;
         if admin {
@@ -543,7 +543,7 @@ impl BookingService for BookingApi {
         let id = booking_id(&r.booking_id)?;
         let booking = self
             .read(None, |s| {
-                s.authorize(&caller)?;
+                s.authenticate(&caller)?;
                 s.booking(id)
                     .filter(|b| b.user == caller.user)
                     .ok_or(Rejection::BookingNotFound(id))
@@ -597,7 +597,7 @@ impl BookingService for BookingApi {
         let bookings: Vec<v1::Booking> = self
             .read(r.read, |s| {
                 // A revoked session sees nothing, on every node.
-                s.authorize(&caller)?;
+                s.authenticate(&caller)?;
                 Ok(s.bookings_page(&caller.user, before, limit)
                     .map(|b| convert::booking(&b))
                     .collect())

@@ -5,8 +5,8 @@
 //! afresh when retried). A record does not keep the request id, the command
 //! or the outcome. It keeps a 128-bit digest of the request id and the
 //! caller's user (the lookup key: each user's ids, and the trusted
-//! requests' ids, are a namespace of their own), a 64-bit digest of what
-//! [`Command::same_request`] compares (to recognise an id reused for another
+//! requests' ids, are a namespace of their own), a 64-bit digest of the
+//! command without a `Hold`'s order id (to recognise an id reused for another
 //! request), the time, and the outcome in [`Recorded`] form: for the common outcome, a booking, only the
 //! booking's id, status and kind of payment, from which the booking as it
 //! was is rebuilt (every other field of a booking is fixed at creation, and
@@ -27,9 +27,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Booking;
+use super::Inconsistency;
 use super::stored::{PaymentKind, StatusKind};
-use crate::command::{Command, Effect, Outcome, Rejection};
+use crate::command::Command;
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
+use crate::outcome::{Effect, Outcome, Rejection};
 
 /// The lookup key of a request id in the scope of its sender: the first
 /// 128 bits of the SHA-256 of the sender's user (`None` for a trusted
@@ -65,8 +67,8 @@ impl RequestKey {
 }
 
 /// What identifies a request apart from its id and sender (which its
-/// [`RequestKey`] covers): the command as [`Command::same_request`]
-/// compares it (a `Hold`'s order id left out), as the first 64 bits of the
+/// [`RequestKey`] covers): the command with a `Hold`'s order id left
+/// out (a nonce the edge draws afresh for every attempt), as the first 64 bits of the
 /// SHA-256 of its postcard form.
 ///
 /// Two requests under one key with different fingerprints are a reused id;
@@ -277,12 +279,6 @@ impl DedupWindow {
         self.records.len()
     }
 
-    /// Drops every record.
-    #[cfg(test)]
-    pub(super) fn clear(&mut self) {
-        *self = Self::default();
-    }
-
     /// The records, oldest first.
     #[cfg(test)]
     pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &DedupRecord> {
@@ -315,7 +311,7 @@ impl DedupWindow {
     }
 
     /// A window of `records`, which must be in time order with distinct keys.
-    pub(super) fn from_records(records: Vec<DedupRecord>) -> Result<Self, String> {
+    pub(super) fn from_records(records: Vec<DedupRecord>) -> Result<Self, Inconsistency> {
         let mut window = Self::default();
         window.records.reserve_exact(records.len());
         for record in records {
@@ -324,10 +320,10 @@ impl DedupWindow {
                 .back()
                 .is_some_and(|last| last.at > record.at)
             {
-                return Err("dedup records are out of time order".to_owned());
+                return Err(Inconsistency::new("dedup records are out of time order"));
             }
             if window.get(&record.key).is_some() {
-                return Err("two dedup records share a request key".to_owned());
+                return Err(Inconsistency::new("two dedup records share a request key"));
             }
             window.insert(record);
         }
@@ -335,21 +331,25 @@ impl DedupWindow {
     }
 
     /// Checks that the records are in time order and the index finds each one.
-    pub(super) fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), Inconsistency> {
         if self
             .records
             .iter()
             .zip(self.records.iter().skip(1))
             .any(|(a, b)| a.at > b.at)
         {
-            return Err("dedup records are out of time order".to_owned());
+            return Err(Inconsistency::new("dedup records are out of time order"));
         }
         if self.index.len() != self.records.len() {
-            return Err("dedup index does not match the dedup records".to_owned());
+            return Err(Inconsistency::new(
+                "dedup index does not match the dedup records",
+            ));
         }
         for record in &self.records {
             if !self.get(&record.key).is_some_and(|found| found == record) {
-                return Err("dedup index does not match the dedup records".to_owned());
+                return Err(Inconsistency::new(
+                    "dedup index does not match the dedup records",
+                ));
             }
         }
         Ok(())

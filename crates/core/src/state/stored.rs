@@ -22,6 +22,38 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{Booking, BookingStatus, Payment};
 use crate::ids::{BookingId, OrderId, SeatNo, ShowId, Timestamp, TransactionId, UserId};
 
+/// Why the store cannot hold a booking. The messages reach clients inside
+/// a [`Rejection::Invalid`](crate::Rejection::Invalid).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(super) enum StoreError {
+    /// The booking does not have the next id.
+    #[error("booking {booking} is out of order: the next id is {next}")]
+    OutOfOrder {
+        /// The booking's id.
+        booking: BookingId,
+        /// The id the store expected.
+        next: u64,
+    },
+    /// The booking has more seats than a record can count.
+    #[error("booking {0} has too many seats")]
+    TooManySeats(BookingId),
+    /// The arena of seat lists is full.
+    #[error("the seat arena is full")]
+    SeatArenaFull,
+    /// No number is left for a new show or user.
+    #[error("show or user numbers are exhausted")]
+    NumbersExhausted,
+    /// An order or transaction id is longer than the store keeps.
+    #[error("id {0:?} is too long to store")]
+    IdTooLong(String),
+    /// The arena of order and transaction ids is full.
+    #[error("the id arena is full")]
+    IdArenaFull,
+    /// No booking with this id is stored.
+    #[error("booking {0} is not stored")]
+    NotStored(BookingId),
+}
+
 /// Ids stored once, referred to by number.
 #[derive(Clone, Debug)]
 struct Interner<T> {
@@ -316,24 +348,23 @@ impl Bookings {
 
     /// Stores `booking`, which must have the next id; `Err` names the
     /// problem (a wrong id, too many seats, or an arena or numbering full).
-    pub(super) fn push(&mut self, booking: &Booking) -> Result<(), String> {
+    pub(super) fn push(&mut self, booking: &Booking) -> Result<(), StoreError> {
         if booking.id.0 != self.len().wrapping_add(1) {
-            return Err(format!(
-                "booking {} is out of order: the next id is {}",
-                booking.id,
-                self.len().wrapping_add(1)
-            ));
+            return Err(StoreError::OutOfOrder {
+                booking: booking.id,
+                next: self.len().wrapping_add(1),
+            });
         }
-        let seat_count = u8::try_from(booking.seats.len())
-            .map_err(|_| format!("booking {} has too many seats", booking.id))?;
+        let seat_count =
+            u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
         // Every check before any change: a refused booking leaves nothing
         // behind (replicas restored from a snapshot must not differ).
         let seats_at = u32::try_from(self.seats.len())
             .ok()
             .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
-            .ok_or("the seat arena is full")?;
+            .ok_or(StoreError::SeatArenaFull)?;
         if !self.shows.has_room_for(&booking.show) || !self.users.has_room_for(&booking.user) {
-            return Err("show or user numbers are exhausted".to_owned());
+            return Err(StoreError::NumbersExhausted);
         }
         let texts = [
             booking.order.as_ref().map(OrderId::as_str),
@@ -351,7 +382,7 @@ impl Bookings {
             self.shows.intern(&booking.show),
             self.users.intern(&booking.user),
         ) else {
-            return Err("show or user numbers are exhausted".to_owned());
+            return Err(StoreError::NumbersExhausted);
         };
         let order = match &booking.order {
             Some(order) => self.add_text(order.as_str())?,
@@ -382,12 +413,12 @@ impl Bookings {
     ///
     /// Fails, changing nothing, only if a new transaction id does not fit
     /// in the arena; keeping a booking's transaction never fails.
-    pub(super) fn update(&mut self, booking: &Booking) -> Result<(), String> {
+    pub(super) fn update(&mut self, booking: &Booking) -> Result<(), StoreError> {
         let index = usize::try_from(booking.id.0)
             .ok()
             .and_then(|n| n.checked_sub(1))
             .filter(|&index| index < self.stored.len())
-            .ok_or_else(|| format!("booking {} is not stored", booking.id))?;
+            .ok_or(StoreError::NotStored(booking.id))?;
         let tx = booking.payment.transaction().map(TransactionId::as_str);
         let transaction = match (tx, self.text(self.stored[index].transaction)) {
             (Some(new), Some(old)) if new == &*old => self.stored[index].transaction,
@@ -434,13 +465,13 @@ impl Bookings {
     }
 
     /// Checks that `values` fit in the id arena, one after another.
-    fn check_text_room<'a>(&self, values: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    fn check_text_room<'a>(&self, values: impl Iterator<Item = &'a str>) -> Result<(), StoreError> {
         let mut end = self.ids.len();
         for value in values {
             let len = match pack(value) {
                 Some(_) => PACKED_LEN,
                 None if value.len() > MAX_TEXT_LEN => {
-                    return Err(format!("id {value:?} is too long to store"));
+                    return Err(StoreError::IdTooLong(value.to_owned()));
                 }
                 None => value.len(),
             };
@@ -448,11 +479,11 @@ impl Bookings {
         }
         u32::try_from(end)
             .map(|_| ())
-            .map_err(|_| "the id arena is full".to_owned())
+            .map_err(|_| StoreError::IdArenaFull)
     }
 
     /// Appends `value` to the id arena, packed if it can be.
-    fn add_text(&mut self, value: &str) -> Result<Text, String> {
+    fn add_text(&mut self, value: &str) -> Result<Text, StoreError> {
         let packed = pack(value);
         let (len, bytes) = match &packed {
             Some((code, number)) => (*code, Cow::Owned(number.to_be_bytes().to_vec())),
@@ -461,14 +492,14 @@ impl Bookings {
                     .ok()
                     .filter(|_| value.len() <= MAX_TEXT_LEN)
                     .and_then(|len| len.checked_add(1))
-                    .ok_or_else(|| format!("id {value:?} is too long to store"))?,
+                    .ok_or_else(|| StoreError::IdTooLong(value.to_owned()))?,
                 Cow::Borrowed(value.as_bytes()),
             ),
         };
         let at = u32::try_from(self.ids.len())
             .ok()
             .filter(|at| u32::try_from(bytes.len()).is_ok_and(|n| at.checked_add(n).is_some()))
-            .ok_or("the id arena is full")?;
+            .ok_or(StoreError::IdArenaFull)?;
         self.ids.extend_from_slice(&bytes);
         Ok(Text {
             at: at.to_le_bytes(),
@@ -525,163 +556,4 @@ impl<'de> Deserialize<'de> for Bookings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stored_booking_is_small() {
-        assert!(
-            std::mem::size_of::<StoredBooking>() <= 48,
-            "{} bytes",
-            std::mem::size_of::<StoredBooking>()
-        );
-    }
-
-    #[test]
-    fn both_kinds_come_back_from_their_byte() {
-        for status in STATUS_KINDS {
-            for payment in PAYMENT_KINDS {
-                let kinds = Kinds::new(status, payment);
-                assert_eq!((kinds.status(), kinds.payment()), (status, payment));
-            }
-        }
-    }
-
-    #[test]
-    fn bookings_come_back_as_they_were_stored() {
-        let mut bookings = Bookings::default();
-        let one = Booking {
-            id: BookingId(1),
-            show: "s1".into(),
-            seats: vec![SeatNo(7)],
-            user: "u1".into(),
-            total_cents: 2_500,
-            created_at: Timestamp(5),
-            status: BookingStatus::Confirmed { at: Timestamp(5) },
-            order: None,
-            payment: Payment::None,
-        };
-        let mut many = Booking {
-            id: BookingId(2),
-            seats: vec![SeatNo(1), SeatNo(2), SeatNo(9)],
-            status: BookingStatus::Held {
-                expires_at: Timestamp(60),
-            },
-            order: Some("ord_1".into()),
-            payment: Payment::Pending,
-            ..one.clone()
-        };
-        assert_eq!(bookings.push(&one), Ok(()));
-        assert!(bookings.push(&one).is_err(), "an id out of order");
-        assert_eq!(bookings.push(&many), Ok(()));
-        assert_eq!(bookings.get(BookingId(1)), Some(one.clone()));
-        assert_eq!(bookings.get(BookingId(2)), Some(many.clone()));
-        assert_eq!(bookings.get(BookingId(0)), None);
-        assert_eq!(bookings.get(BookingId(3)), None);
-        many.status = BookingStatus::Confirmed { at: Timestamp(9) };
-        many.payment = Payment::Charged("tx_9".into());
-        assert_eq!(bookings.update(&many), Ok(()));
-        assert_eq!(bookings.get(BookingId(2)), Some(many.clone()));
-        assert_eq!(bookings.iter().collect::<Vec<_>>(), vec![one, many]);
-    }
-
-    #[test]
-    fn the_systems_ids_are_packed_and_others_kept_as_text() {
-        let order = "ord_0123456789abcdef0123456789abcdef";
-        let tx = "tx_ffffffffffffffffffffffffffffffff";
-        let mut bookings = Bookings::default();
-        let mut booking = Booking {
-            id: BookingId(1),
-            show: "s1".into(),
-            seats: vec![SeatNo(1)],
-            user: "u1".into(),
-            total_cents: 100,
-            created_at: Timestamp(1),
-            status: BookingStatus::Held {
-                expires_at: Timestamp(9),
-            },
-            order: Some(order.into()),
-            payment: Payment::Pending,
-        };
-        bookings.push(&booking).expect("stored");
-        booking.status = BookingStatus::Confirmed { at: Timestamp(2) };
-        booking.payment = Payment::Charged(tx.into());
-        bookings.update(&booking).expect("updated");
-        assert_eq!(bookings.get(BookingId(1)), Some(booking.clone()));
-        assert_eq!(bookings.ids.len(), 2 * PACKED_LEN, "both ids packed");
-        // Keeping the transaction adds nothing.
-        booking.status = BookingStatus::Cancelled { at: Timestamp(3) };
-        booking.payment = Payment::RefundDue(tx.into());
-        bookings.update(&booking).expect("updated");
-        assert_eq!(bookings.ids.len(), 2 * PACKED_LEN);
-        assert_eq!(bookings.get(BookingId(1)), Some(booking));
-
-        // Anything that would not come back exactly stays text.
-        for (n, id) in [
-            "ord_0123456789ABCDEF0123456789ABCDEF",
-            "ord_0123456789abcdef0123456789abcde",
-            "ord_0123456789abcdef0123456789abcdef0",
-            "ord_+123456789abcdef0123456789abcdef",
-            "tx_0123456789abcdef0123456789abcdeg",
-            "ORD_0123456789abcdef0123456789abcdef",
-            "ord_",
-            "o",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            assert_eq!(pack(id), None, "{id}");
-            let before = bookings.ids.len();
-            let other = Booking {
-                id: BookingId(n as u64 + 2),
-                order: Some(id.into()),
-                status: BookingStatus::Held {
-                    expires_at: Timestamp(9),
-                },
-                payment: Payment::Pending,
-                ..booking_one()
-            };
-            bookings.push(&other).expect("stored");
-            assert_eq!(bookings.ids.len(), before + id.len(), "{id}");
-            assert_eq!(bookings.get(other.id), Some(other));
-        }
-        assert!(pack("tx_00000000000000000000000000000000").is_some());
-    }
-
-    #[test]
-    fn an_id_too_long_to_store_is_refused_and_changes_nothing() {
-        let mut bookings = Bookings::default();
-        let long = Booking {
-            order: Some("o".repeat(MAX_TEXT_LEN + 1).into()),
-            payment: Payment::Pending,
-            status: BookingStatus::Held {
-                expires_at: Timestamp(9),
-            },
-            ..booking_one()
-        };
-        assert!(bookings.push(&long).is_err());
-        assert_eq!(bookings.len(), 0);
-        assert!(bookings.ids.is_empty());
-        let longest = Booking {
-            order: Some("o".repeat(MAX_TEXT_LEN).into()),
-            ..long
-        };
-        bookings.push(&longest).expect("stored");
-        assert_eq!(bookings.get(BookingId(1)), Some(longest));
-    }
-
-    /// A confirmed one-seat booking with id 1.
-    fn booking_one() -> Booking {
-        Booking {
-            id: BookingId(1),
-            show: "s1".into(),
-            seats: vec![SeatNo(2)],
-            user: "u1".into(),
-            total_cents: 0,
-            created_at: Timestamp(1),
-            status: BookingStatus::Confirmed { at: Timestamp(1) },
-            order: None,
-            payment: Payment::None,
-        }
-    }
-}
+mod tests;

@@ -3,7 +3,10 @@
 //! checks of corrupted states. Every command's behaviour is told as text in
 //! the scenarios under `crates/core/tests/scenarios/`.
 
+use super::snapshot::Snapshot;
 use super::*;
+use crate::command::HoldLimits;
+use crate::ids::{OrderId, RequestId, SeatNo, TransactionId};
 
 /// Time at which the fixture starts applying requests.
 const T0: Timestamp = Timestamp(1_000_000);
@@ -102,14 +105,6 @@ impl Fixture {
     fn book(&mut self, seats: &[u32], user: &str) -> BookingId {
         self.booking(book("s1", seats, user)).id
     }
-}
-
-/// The state without its clock and dedup records: what a rejection must leave unchanged.
-fn business(state: &State) -> State {
-    let mut state = state.clone();
-    state.now = Timestamp(0);
-    state.dedup.clear();
-    state
 }
 
 fn create(show: &str, seat_count: u32) -> Command {
@@ -352,94 +347,23 @@ fn a_booking_outcome_too_far_from_its_record_is_recorded_whole() {
 }
 
 #[test]
-fn snapshots_of_the_earlier_format_are_converted() {
-    /// The earlier dedup record, field for field.
-    #[derive(Serialize)]
-    struct OldRecord {
-        at: Timestamp,
-        caller: Option<UserId>,
-        command: Command,
-        outcome: Outcome,
-    }
-    /// The earlier snapshot, field for field.
-    #[derive(Serialize)]
-    struct OldSnapshot {
-        now: Timestamp,
-        last_booking_id: u64,
-        shows: Vec<Show>,
-        bookings: Vec<Booking>,
-        dedup: BTreeMap<RequestId, OldRecord>,
-        last_user_id: u64,
-        users: Vec<User>,
-    }
+fn only_whole_tagged_snapshots_are_restored() {
     let mut f = Fixture::new();
-    let mut old = BTreeMap::new();
-    let mut remember = |f: &mut Fixture, id: &str, command: Command| {
-        let outcome = f.state.apply(f.at, &request(id, command.clone()));
-        let record = OldRecord {
-            at: f.at,
-            caller: None,
-            command,
-            outcome: outcome.clone(),
-        };
-        old.insert(RequestId::from(id), record);
-        outcome
-    };
-    let held = remember(&mut f, "h1", hold("s1", &[3], "bob", TTL));
-    let Ok(Effect::Booking(booking)) = &held else {
-        panic!("hold refused: {held:?}");
-    };
-    let id = booking.id;
-    f.at = Timestamp(T0.0 + 5);
-    let confirmed = remember(&mut f, "c1", confirm(id));
-    let taken = remember(&mut f, "t1", book("s1", &[3], "carol"));
-    assert!(taken.is_err());
-    let bytes = postcard::to_allocvec(&OldSnapshot {
-        now: f.state.now,
-        last_booking_id: f.state.last_booking_id,
-        shows: f.state.shows.values().cloned().collect(),
-        bookings: f.state.bookings.iter().collect(),
-        dedup: old,
-        last_user_id: f.state.last_user_id,
-        users: f.state.users.values().cloned().collect(),
-    })
-    .expect("serializes");
-    let restored = State::from_snapshot_bytes(&bytes).expect("converts");
-    assert_eq!(business(&restored), business(&f.state));
-    assert_eq!(restored.now, f.state.now);
-    // The rejection the earlier format recorded is dropped.
-    assert_eq!(restored.dedup.len(), 2);
-    for id in ["h1", "t1"] {
-        let key = RequestKey::of(None, &id.into());
-        assert_eq!(restored.dedup.get(&key), f.state.dedup.get(&key), "{id}");
-    }
-    assert!(
-        restored
-            .dedup
-            .get(&RequestKey::of(None, &"t1".into()))
-            .is_none()
-    );
-    // A record the earlier format kept of a confirmation stays until it
-    // leaves the window, although a confirmation is no longer recorded.
-    let confirmation = RequestKey::of(None, &"c1".into());
-    assert!(restored.dedup.get(&confirmation).is_some());
-    assert!(f.state.dedup.get(&confirmation).is_none());
-    // The current format round-trips too, and garbage is refused.
+    let id = f.hold(&[3], "bob");
+    f.ok(confirm(id));
+    f.hold(&[4], "carol");
     let current = f.state.to_snapshot().expect("serializes");
-    assert_eq!(State::from_snapshot_bytes(&current), Ok(f.state.clone()));
+    assert_eq!(
+        State::from_snapshot_bytes(&current).expect("restores"),
+        f.state
+    );
     assert!(State::from_snapshot_bytes(&current[..current.len() - 1]).is_err());
+    assert!(matches!(
+        State::from_snapshot_bytes(&current[4..]),
+        Err(SnapshotError::Untagged)
+    ));
     assert!(State::from_snapshot_bytes(b"BXS2garbage").is_err());
     assert!(State::from_snapshot_bytes(&[]).is_err());
-    let mut restored = restored;
-    assert_eq!(
-        restored.apply(f.at, &request("h1", hold("s1", &[3], "bob", TTL))),
-        held
-    );
-    assert_eq!(restored.apply(f.at, &request("c1", confirm(id))), confirmed);
-    assert_eq!(
-        restored.apply(f.at, &request("t1", book("s1", &[3], "carol"))),
-        taken
-    );
 }
 
 // ----- Snapshots and invariants -----

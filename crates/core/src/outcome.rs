@@ -1,0 +1,229 @@
+//! What applying a request produces: an [`Outcome`], either the
+//! [`Effect`] of a command that ran or the [`Rejection`] that refused it,
+//! with the coarse [`RejectionKind`] the edges map to status codes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BookingId, RequestId, SeatNo, ShowId, UserId};
+use crate::state::{Booking, ShowSummary, UserSummary};
+
+/// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
+pub type Outcome = Result<Effect, Rejection>;
+
+/// The result of a successfully applied command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Effect {
+    /// The show as it stands after `CreateShow` or `UpdateShow`.
+    Show(ShowSummary),
+    /// The booking as it stands after `Hold`, `Confirm`, `Release`, `Book`,
+    /// `Cancel`, `Settle` or `RecordRefund`.
+    Booking(Booking),
+    /// Result of `ExpireHolds`.
+    Expired {
+        /// Number of bookings released.
+        released: u32,
+    },
+    /// The account as it stands after `RegisterUser`, `BootstrapAdmin`,
+    /// `SetAdmin`, `RevokeSessions` or `ChangePassword`.
+    User(UserSummary),
+}
+
+/// Why a request was refused. Every replica refuses the same request in the same way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Rejection {
+    /// A `validate()` failure; the message names the field.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// No show has this id.
+    #[error("show {0} not found")]
+    ShowNotFound(ShowId),
+    /// A show with this id already exists.
+    #[error("show {0} already exists")]
+    ShowExists(ShowId),
+    /// A seat number beyond the end of the show.
+    #[error("seat {seat} does not exist: show {show} has seats 1 to {seat_count}")]
+    NoSuchSeat {
+        /// The show asked about.
+        show: ShowId,
+        /// The first out-of-range seat, in ascending order.
+        seat: SeatNo,
+        /// How many seats the show has.
+        seat_count: u32,
+    },
+    /// A requested seat belongs to a confirmed booking.
+    #[error("seat {seat} is already booked")]
+    SeatBooked {
+        /// The first unavailable seat, in ascending order.
+        seat: SeatNo,
+    },
+    /// A requested seat is held by a booking awaiting payment.
+    #[error("seat {seat} is already taken: another buyer is paying for it")]
+    SeatHeld {
+        /// The first unavailable seat, in ascending order.
+        seat: SeatNo,
+    },
+    /// The show's start time has been reached; it is no longer sold.
+    #[error("show {0} has already started")]
+    ShowStarted(ShowId),
+    /// No such booking, or the caller does not own it (existence is not leaked).
+    #[error("booking {0} not found")]
+    BookingNotFound(BookingId),
+    /// The booking is not in the status the command needs.
+    #[error("booking {booking} is {status}, not {expected}")]
+    WrongStatus {
+        /// The booking concerned.
+        booking: BookingId,
+        /// Its current status (`held`, `confirmed`, `released`, `cancelled`).
+        status: String,
+        /// The status the command required.
+        expected: String,
+    },
+    /// The hold's expiry time has been reached, so it can no longer be confirmed.
+    #[error("hold on booking {0} expired")]
+    HoldExpired(BookingId),
+    /// A shrink would remove a seat that is held or booked.
+    #[error("cannot shrink show {show} to {seat_count} seats: seat {seat} is taken")]
+    SeatInUse {
+        /// The show concerned.
+        show: ShowId,
+        /// The requested new seat count.
+        seat_count: u32,
+        /// The lowest taken seat above the new count.
+        seat: SeatNo,
+    },
+    /// The request id was first used by the same sender, within the dedup
+    /// window, for a different command.
+    #[error("request id {0} was already used for a different request")]
+    RequestIdReused(RequestId),
+    /// The (normalised) email address is already registered to an account.
+    #[error("email {0} is already registered")]
+    EmailTaken(String),
+    /// `BootstrapAdmin` when an administrator already exists.
+    #[error("an administrator already exists")]
+    AdminExists,
+    /// No user has this id.
+    #[error("user {0} not found")]
+    UserNotFound(UserId),
+    /// Revoking the administrator role from the only administrator.
+    #[error("cannot revoke the last administrator")]
+    LastAdmin,
+    /// The customer would have more seats of the show than its per-customer limit.
+    #[error("at most {limit} seats of show {show} per customer; you already have {already}")]
+    SeatLimit {
+        /// The show concerned.
+        show: ShowId,
+        /// The per-customer limit the request carried.
+        limit: u32,
+        /// Seats the customer already has in active bookings of the show.
+        already: u32,
+    },
+    /// The customer would hold more seats at once, over all shows, than
+    /// [`HoldLimits::max_held_seats`](crate::HoldLimits::max_held_seats).
+    #[error(
+        "at most {limit} seats may be held at once per customer, over all shows; you hold {held}: \
+         pay for or release a hold first"
+    )]
+    HeldSeatLimit {
+        /// The limit the request carried.
+        limit: u32,
+        /// Seats the customer holds now.
+        held: u32,
+    },
+    /// The customer started [`HoldLimits::max_holds_per_hour`](crate::HoldLimits::max_holds_per_hour) holds in the
+    /// last hour already.
+    #[error(
+        "at most {limit} holds per customer per hour; try again in {} s",
+        seconds(*retry_after_ms)
+    )]
+    HoldRateLimit {
+        /// The limit the request carried.
+        limit: u32,
+        /// Milliseconds until a hold would be allowed again.
+        retry_after_ms: i64,
+    },
+    /// A seat asked for was in the customer's own hold that lapsed unpaid
+    /// (ran out, or was given up) less than [`HoldLimits::cooldown_ms`](crate::HoldLimits::cooldown_ms) ago.
+    #[error(
+        "your hold on seat {seat} of show {show} ended unpaid; you can hold it again in {} s",
+        seconds(*retry_after_ms)
+    )]
+    HoldCooldown {
+        /// The show concerned.
+        show: ShowId,
+        /// The lowest seat asked for that is cooling down.
+        seat: SeatNo,
+        /// Milliseconds until every seat asked for may be held again.
+        retry_after_ms: i64,
+    },
+    /// The caller's session is not valid: unknown user, or a token revoked by
+    /// logout or a password change. The message says to log in again.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is authenticated but may not issue this command; the message says what is needed.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+}
+
+impl Rejection {
+    /// The coarse class of this rejection.
+    pub fn kind(&self) -> RejectionKind {
+        match self {
+            Rejection::Invalid(_) => RejectionKind::InvalidArgument,
+            Rejection::ShowNotFound(_)
+            | Rejection::BookingNotFound(_)
+            | Rejection::NoSuchSeat { .. }
+            | Rejection::UserNotFound(_) => RejectionKind::NotFound,
+            Rejection::ShowExists(_) | Rejection::EmailTaken(_) => RejectionKind::AlreadyExists,
+            Rejection::SeatBooked { .. }
+            | Rejection::SeatHeld { .. }
+            | Rejection::ShowStarted(_)
+            | Rejection::WrongStatus { .. }
+            | Rejection::HoldExpired(_)
+            | Rejection::SeatInUse { .. }
+            | Rejection::RequestIdReused(_)
+            | Rejection::AdminExists
+            | Rejection::LastAdmin
+            | Rejection::SeatLimit { .. }
+            | Rejection::HeldSeatLimit { .. }
+            | Rejection::HoldRateLimit { .. }
+            | Rejection::HoldCooldown { .. } => RejectionKind::FailedPrecondition,
+            Rejection::Unauthenticated(_) => RejectionKind::Unauthenticated,
+            Rejection::PermissionDenied(_) => RejectionKind::PermissionDenied,
+        }
+    }
+}
+
+impl Rejection {
+    /// How long, in milliseconds, until the same request could succeed,
+    /// for rejections that know (the hourly hold limit and the cool-down),
+    /// so that the edge can give a retry hint.
+    pub fn retry_after_ms(&self) -> Option<i64> {
+        match self {
+            Rejection::HoldRateLimit { retry_after_ms, .. }
+            | Rejection::HoldCooldown { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
+}
+
+/// Whole seconds in `ms`, rounded up, for messages.
+fn seconds(ms: i64) -> i64 {
+    ms.saturating_add(999).div_euclid(1000)
+}
+
+/// Coarse class used to pick a gRPC status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The request is malformed regardless of state.
+    InvalidArgument,
+    /// A show, seat or booking does not exist (or is not visible to the caller).
+    NotFound,
+    /// The thing being created already exists.
+    AlreadyExists,
+    /// The request is well-formed but the current state does not allow it.
+    FailedPrecondition,
+    /// The caller's identity could not be established (unknown user or revoked session).
+    Unauthenticated,
+    /// The caller is known but lacks the right to do this.
+    PermissionDenied,
+}

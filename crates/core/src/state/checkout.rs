@@ -1,0 +1,436 @@
+//! The checkout: holding and booking seats (with the per-customer caps
+//! and the limits against hoarding), confirming a hold, releasing,
+//! cancelling and expiring it, settling an ended hold's payment, and
+//! recording refunds.
+
+use super::stored::StoreError;
+use super::{Booking, BookingStatus, Payment, Seat, State};
+use crate::command::HoldLimits;
+use crate::ids::{
+    BookingId, HOLD_RATE_WINDOW_MS, MAX_HOLD_TTL_MS, OrderId, SeatNo, ShowId, Timestamp,
+    TransactionId, UserId,
+};
+use crate::outcome::{Effect, Outcome, Rejection};
+
+impl State {
+    /// `Hold` and `Book`: creates a booking with `status` over `seats`, all or none.
+    ///
+    /// A non-zero `max_seats_per_user` caps the seats `user` may have in
+    /// active bookings of the show, these included; a hold is checked
+    /// against its [`HoldLimits`] too ([`State::check_hold_limits`]).
+    /// Administrators (box office staff selling at the counter) are exempt.
+    pub(super) fn reserve(
+        &mut self,
+        request: Reservation<'_>,
+        status: BookingStatus,
+        order: Option<&OrderId>,
+    ) -> Outcome {
+        let Reservation {
+            show: show_id,
+            seats,
+            user,
+            max_seats_per_user,
+            limits,
+        } = request;
+        let now = self.now;
+        let exempt = self.user(user).is_some_and(|u| u.admin);
+        let capped = max_seats_per_user > 0 && !exempt;
+        let show = self
+            .shows
+            .get_mut(show_id)
+            .ok_or_else(|| Rejection::ShowNotFound(show_id.clone()))?;
+        if show.starts_at <= now {
+            return Err(Rejection::ShowStarted(show_id.clone()));
+        }
+        let mut seats = seats.to_vec();
+        seats.sort_unstable();
+        seats.dedup();
+        if let Some(&seat) = seats.iter().find(|&&no| show.seat(no).is_none()) {
+            return Err(Rejection::NoSuchSeat {
+                show: show_id.clone(),
+                seat,
+                seat_count: show.seat_count(),
+            });
+        }
+        if capped {
+            let already = self.active.in_show(user, show_id);
+            let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+            if already.saturating_add(wanted) > max_seats_per_user {
+                return Err(Rejection::SeatLimit {
+                    show: show_id.clone(),
+                    limit: max_seats_per_user,
+                    already,
+                });
+            }
+        }
+        if let Some(limits) = limits.filter(|_| !exempt) {
+            self.check_hold_limits(limits, show_id, &seats, user)?;
+        }
+        let show = self
+            .shows
+            .get_mut(show_id)
+            .ok_or_else(|| Rejection::ShowNotFound(show_id.clone()))?;
+        for &no in &seats {
+            match show.seat(no) {
+                Some(Seat::Held(_)) => return Err(Rejection::SeatHeld { seat: no }),
+                Some(Seat::Booked(_)) => return Err(Rejection::SeatBooked { seat: no }),
+                Some(Seat::Available) | None => {}
+            }
+        }
+        let seat_total = i64::try_from(seats.len()).ok();
+        let total_cents = seat_total
+            .and_then(|n| show.price_cents.checked_mul(n))
+            .ok_or_else(|| Rejection::Invalid("total price overflows".to_owned()))?;
+        let id = self
+            .last_booking_id
+            .checked_add(1)
+            .map(BookingId)
+            .ok_or_else(|| Rejection::Invalid("booking ids exhausted".to_owned()))?;
+        let booking = Booking {
+            id,
+            show: show_id.clone(),
+            seats,
+            user: user.clone(),
+            total_cents,
+            created_at: now,
+            status,
+            order: order.cloned(),
+            payment: if order.is_some() {
+                Payment::Pending
+            } else {
+                Payment::None
+            },
+        };
+        // Every check has passed (storing is the last one); mutate.
+        self.bookings.push(&booking).map_err(cannot_store)?;
+        self.last_booking_id = id.0;
+        if let Some(new) = booking.seat_state()
+            && let Some(show) = self.shows.get_mut(show_id)
+        {
+            for &no in &booking.seats {
+                show.transition(no, Seat::Available, new);
+            }
+        }
+        self.index_booking(&booking);
+        Ok(Effect::Booking(booking))
+    }
+
+    /// Checks a hold of `seats` (sorted) of `show` for `user` against `limits`:
+    /// the seats held at once, the holds started in the last hour, and the
+    /// cool-down after the user's own holds that lapsed unpaid (ran out or
+    /// given up).
+    ///
+    /// The last two read the user's bookings newest first, only as far back
+    /// as they can matter (an hour; the cool-down plus the longest hold), so
+    /// they cost the user's recent bookings, not the whole history, and
+    /// need no state of their own.
+    fn check_hold_limits(
+        &self,
+        limits: &HoldLimits,
+        show: &ShowId,
+        seats: &[SeatNo],
+        user: &UserId,
+    ) -> Result<(), Rejection> {
+        let now = self.now;
+        let held = self.active.held(user);
+        let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+        if limits.max_held_seats > 0 && held.saturating_add(wanted) > limits.max_held_seats {
+            return Err(Rejection::HeldSeatLimit {
+                limit: limits.max_held_seats,
+                held,
+            });
+        }
+        let limit = limits.max_holds_per_hour;
+        if limit > 0 {
+            let since = now.saturating_add_ms(-HOLD_RATE_WINDOW_MS);
+            // The `limit`-th newest hold of the window, if there are that many.
+            let oldest_counted = self
+                .recent_bookings(user, since)
+                .filter(|booking| booking.order.is_some())
+                .nth(usize::try_from(limit - 1).unwrap_or(usize::MAX));
+            if let Some(booking) = oldest_counted {
+                let free_at = booking.created_at.saturating_add_ms(HOLD_RATE_WINDOW_MS);
+                return Err(Rejection::HoldRateLimit {
+                    limit,
+                    retry_after_ms: free_at.saturating_ms_since(now),
+                });
+            }
+        }
+        let cooldown = limits.cooldown_ms;
+        if cooldown > 0 {
+            let since = now.saturating_add_ms(-cooldown.saturating_add(MAX_HOLD_TTL_MS));
+            let mut cooling: Option<(SeatNo, Timestamp)> = None;
+            for booking in self.recent_bookings(user, since) {
+                let BookingStatus::Released { at, lapsed: true } = booking.status else {
+                    continue;
+                };
+                let lapsed = at.min(booking.created_at.saturating_add_ms(MAX_HOLD_TTL_MS));
+                let until = lapsed.saturating_add_ms(cooldown);
+                if booking.show != *show || until <= now {
+                    continue;
+                }
+                if let Some(&seat) = seats
+                    .iter()
+                    .find(|no| booking.seats.binary_search(no).is_ok())
+                {
+                    cooling = Some(match cooling {
+                        Some((low, latest)) => (low.min(seat), latest.max(until)),
+                        None => (seat, until),
+                    });
+                }
+            }
+            if let Some((seat, until)) = cooling {
+                return Err(Rejection::HoldCooldown {
+                    show: show.clone(),
+                    seat,
+                    retry_after_ms: until.saturating_ms_since(now),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `user`'s bookings made after `since`, newest first.
+    ///
+    /// Bookings are listed per user in id order, which is also the order of
+    /// their creation times (the clock never goes back), so the walk stops
+    /// at the first one made at or before `since`.
+    fn recent_bookings<'a>(
+        &'a self,
+        user: &UserId,
+        since: Timestamp,
+    ) -> impl Iterator<Item = Booking> + 'a {
+        self.by_user
+            .get(user)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .rev()
+            .map_while(move |id| self.bookings.get(*id).filter(|b| b.created_at > since))
+    }
+
+    /// `Confirm`.
+    pub(super) fn confirm(
+        &mut self,
+        id: BookingId,
+        transaction: Option<&TransactionId>,
+    ) -> Outcome {
+        let now = self.now;
+        let mut booking = self
+            .bookings
+            .get(id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        let payment = match transaction {
+            Some(tx) => Payment::Charged(tx.clone()),
+            None => Payment::None,
+        };
+        if matches!(booking.status, BookingStatus::Confirmed { .. }) && booking.payment == payment {
+            // A retried confirmation of the same payment.
+            return Ok(Effect::Booking(booking));
+        }
+        let BookingStatus::Held { expires_at } = booking.status else {
+            return Err(wrong_status(&booking, "held"));
+        };
+        if (booking.total_cents > 0) != transaction.is_some() {
+            return Err(Rejection::Invalid(format!(
+                "booking {id} costs {} cents: a confirmation needs a transaction exactly when it costs something",
+                booking.total_cents
+            )));
+        }
+        if expires_at <= now {
+            return Err(Rejection::HoldExpired(id));
+        }
+        booking.status = BookingStatus::Confirmed { at: now };
+        booking.payment = payment;
+        // Storing is the last check; then mutate.
+        self.bookings.update(&booking).map_err(cannot_store)?;
+        if let Some(show) = self.shows.get_mut(&booking.show) {
+            for &no in &booking.seats {
+                show.transition(no, Seat::Held(id), Seat::Booked(id));
+            }
+        }
+        self.hold_expiry.remove(&(expires_at, id));
+        self.active.confirm(&booking);
+        Ok(Effect::Booking(booking))
+    }
+
+    /// `Release`.
+    pub(super) fn release(&mut self, id: BookingId) -> Outcome {
+        let booking = self
+            .bookings
+            .get(id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        if !matches!(booking.status, BookingStatus::Held { .. }) {
+            return Err(wrong_status(&booking, "held"));
+        }
+        let status = BookingStatus::Released {
+            at: self.now,
+            lapsed: false,
+        };
+        Ok(Effect::Booking(self.end_booking(booking, status)))
+    }
+
+    /// `Cancel`.
+    pub(super) fn cancel(&mut self, id: BookingId, user: &UserId) -> Outcome {
+        let booking = self
+            .bookings
+            .get(id)
+            .filter(|booking| booking.user == *user)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        let status = match booking.status {
+            BookingStatus::Confirmed { .. } => BookingStatus::Cancelled { at: self.now },
+            // A customer who gives up a hold has let it lapse: the
+            // cool-down applies as if it had run out, or a hoarder would
+            // cancel just before expiry and hold the same seats again.
+            BookingStatus::Held { .. } => BookingStatus::Released {
+                at: self.now,
+                lapsed: true,
+            },
+            // Already over: cancelling again changes nothing.
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
+                return Ok(Effect::Booking(booking));
+            }
+        };
+        Ok(Effect::Booking(self.end_booking(booking, status)))
+    }
+
+    /// `Settle`.
+    pub(super) fn settle(&mut self, id: BookingId, charge: Option<&TransactionId>) -> Outcome {
+        let mut booking = self
+            .bookings
+            .get(id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        if booking.payment != Payment::Pending
+            || matches!(booking.status, BookingStatus::Held { .. })
+        {
+            return Err(Rejection::WrongStatus {
+                booking: id,
+                status: format!("{} with payment {}", booking.status, booking.payment.name()),
+                expected: "ended with its payment pending".to_owned(),
+            });
+        }
+        booking.payment = match charge {
+            Some(tx) => Payment::RefundDue(tx.clone()),
+            None => Payment::NotCharged,
+        };
+        self.bookings.update(&booking).map_err(cannot_store)?;
+        self.index_settlement(&booking);
+        Ok(Effect::Booking(booking))
+    }
+
+    /// `RecordRefund`.
+    pub(super) fn record_refund(&mut self, id: BookingId) -> Outcome {
+        let mut booking = self
+            .bookings
+            .get(id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        match &booking.payment {
+            Payment::RefundDue(tx) => booking.payment = Payment::Refunded(tx.clone()),
+            Payment::Refunded(_) => {}
+            other => {
+                return Err(Rejection::WrongStatus {
+                    booking: id,
+                    status: format!("payment {}", other.name()),
+                    expected: "payment refund due".to_owned(),
+                });
+            }
+        }
+        // Same transaction: storing cannot fail.
+        self.bookings.update(&booking).map_err(cannot_store)?;
+        self.index_settlement(&booking);
+        Ok(Effect::Booking(booking))
+    }
+
+    /// `ExpireHolds`: releases every hold with `expires_at <= now`; returns how many.
+    pub(super) fn expire_holds(&mut self) -> u32 {
+        let now = self.now;
+        let mut released = 0u32;
+        while let Some(&(expires_at, id)) = self.hold_expiry.first()
+            && expires_at <= now
+        {
+            self.hold_expiry.pop_first();
+            let status = BookingStatus::Released {
+                at: now,
+                lapsed: true,
+            };
+            if let Some(booking) = self.bookings.get(id) {
+                self.end_booking(booking, status);
+                released = released.saturating_add(1);
+            }
+        }
+        released
+    }
+
+    /// Moves an active `booking` to a final `status`, freeing its seats and
+    /// unindexing its hold; returns it as it now is.
+    fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
+        self.active.remove(&booking);
+        if let Some(key) = booking.expiry_key() {
+            self.hold_expiry.remove(&key);
+        }
+        if let (Some(old), Some(show)) = (booking.seat_state(), self.shows.get_mut(&booking.show)) {
+            for &no in &booking.seats {
+                show.transition(no, old, Seat::Available);
+            }
+        }
+        booking.status = status;
+        if let Payment::Charged(tx) = &booking.payment {
+            booking.payment = Payment::RefundDue(tx.clone());
+        }
+        if booking.is_unsettled() {
+            self.unsettled.insert(booking.id);
+        }
+        // Same transaction (or none): storing cannot fail.
+        let stored = self.bookings.update(&booking);
+        debug_assert_eq!(stored, Ok(()));
+        booking
+    }
+
+    /// Keeps the unsettled index in step with `booking`'s payment.
+    fn index_settlement(&mut self, booking: &Booking) {
+        if booking.is_unsettled() {
+            self.unsettled.insert(booking.id);
+        } else {
+            self.unsettled.remove(&booking.id);
+        }
+    }
+
+    /// Adds a new booking to the user, expiry and active-seat indexes.
+    fn index_booking(&mut self, booking: &Booking) {
+        self.active.add(booking);
+        self.by_user
+            .entry(booking.user.clone())
+            .or_default()
+            .push(booking.id);
+        if let Some(key) = booking.expiry_key() {
+            self.hold_expiry.insert(key);
+        }
+    }
+}
+
+/// The rejection of a booking the store cannot hold.
+fn cannot_store(problem: StoreError) -> Rejection {
+    Rejection::Invalid(format!("cannot store the booking: {problem}"))
+}
+
+/// Builds the `WrongStatus` rejection for `booking`.
+fn wrong_status(booking: &Booking, expected: &str) -> Rejection {
+    Rejection::WrongStatus {
+        booking: booking.id,
+        status: booking.status.to_string(),
+        expected: expected.to_owned(),
+    }
+}
+
+/// What `Hold` and `Book` ask [`State::reserve`] for.
+pub(super) struct Reservation<'a> {
+    /// The show.
+    pub(super) show: &'a ShowId,
+    /// The seats, in any order.
+    pub(super) seats: &'a [SeatNo],
+    /// The customer.
+    pub(super) user: &'a UserId,
+    /// The per-customer cap (0: none).
+    pub(super) max_seats_per_user: u32,
+    /// For a hold, the limits against hoarding.
+    pub(super) limits: Option<&'a HoldLimits>,
+}

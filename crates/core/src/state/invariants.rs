@@ -1,0 +1,255 @@
+//! The invariants of the state, checked in full ([`State::check_invariants`])
+//! after every step of the property tests and on every restored snapshot.
+
+use super::accounts::{build_admin_index, build_email_index, user_number};
+use super::active::ActiveSeats;
+use super::booking::{build_booking_indexes, build_unsettled_index};
+use super::{Booking, BookingStatus, Payment, Seat, Show, State, User};
+use crate::ids::{BookingId, MAX_SEATS_PER_SHOW, SeatNo, ShowId, UserId};
+use crate::validate::{check_password_hash, normalize_email};
+
+/// A broken invariant of the state: which, and where, described for the
+/// operator (the state machine never produces one; a corrupt snapshot or a
+/// bug does).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Inconsistency(String);
+
+impl Inconsistency {
+    /// An inconsistency described by `problem`.
+    pub(crate) fn new(problem: impl Into<String>) -> Self {
+        Self(problem.into())
+    }
+}
+
+/// An [`Inconsistency`] described by a `format!`.
+macro_rules! inconsistent {
+    ($($arg:tt)*) => {
+        $crate::state::Inconsistency::new(format!($($arg)*))
+    };
+}
+pub(super) use inconsistent;
+
+impl State {
+    /// Full consistency check of seats, bookings, counters and indexes.
+    ///
+    /// Returns a description of the first violation found. It checks that
+    /// every held or booked seat names an existing booking of that show
+    /// whose status matches and which lists that seat; that every held or
+    /// confirmed booking's seats name it back (together, these mean no seat
+    /// belongs to two active bookings); that the `held` and `booked`
+    /// counters match the seat map and fit within the seat count; that every
+    /// account is stored under its id, has an issued id (`u1` to the user
+    /// counter), a normalised valid email, a well-formed password hash and a
+    /// creation time not after the clock; that no two accounts share an
+    /// email; and that the booking-by-user, expiry, unsettled, active-seat,
+    /// email, administrator and dedup indexes match the data they index.
+    pub fn check_invariants(&self) -> Result<(), Inconsistency> {
+        for (key, user) in &self.users {
+            self.check_user(key, user)?;
+        }
+        if build_email_index(&self.users)? != self.by_email {
+            return Err(Inconsistency::new("email index does not match the users"));
+        }
+        if build_admin_index(&self.users) != self.admins {
+            return Err(Inconsistency::new(
+                "administrator index does not match the users",
+            ));
+        }
+        for (key, show) in &self.shows {
+            self.check_show(key, show)?;
+        }
+        if self.bookings.len() != self.last_booking_id {
+            return Err(inconsistent!(
+                "{} bookings are stored but {} ids were issued",
+                self.bookings.len(),
+                self.last_booking_id
+            ));
+        }
+        for id in (1..=self.last_booking_id).map(BookingId) {
+            let booking = self
+                .bookings
+                .get(id)
+                .ok_or_else(|| inconsistent!("booking {id} cannot be read back"))?;
+            self.check_booking(&booking)?;
+        }
+        let (by_user, hold_expiry) = build_booking_indexes(self.bookings.iter());
+        if by_user != self.by_user {
+            return Err(Inconsistency::new("user index does not match the bookings"));
+        }
+        if hold_expiry != self.hold_expiry {
+            return Err(Inconsistency::new(
+                "expiry index does not match the held bookings",
+            ));
+        }
+        if build_unsettled_index(self.bookings.iter()) != self.unsettled {
+            return Err(Inconsistency::new(
+                "unsettled index does not match the bookings",
+            ));
+        }
+        if ActiveSeats::of(self.bookings.iter()) != self.active {
+            return Err(Inconsistency::new(
+                "active-seat index does not match the bookings",
+            ));
+        }
+        self.dedup.check()
+    }
+
+    /// Checks one account's fields.
+    fn check_user(&self, key: &UserId, user: &User) -> Result<(), Inconsistency> {
+        let id = &user.id;
+        if key != id {
+            return Err(inconsistent!("user {id} is stored under key {key}"));
+        }
+        if !user_number(id).is_some_and(|n| (1..=self.last_user_id).contains(&n)) {
+            return Err(inconsistent!(
+                "user {id} is not an issued id (u1 to u{})",
+                self.last_user_id
+            ));
+        }
+        if normalize_email(&user.email).as_deref() != Ok(user.email.as_str()) {
+            return Err(inconsistent!(
+                "user {id} has an invalid or unnormalised email"
+            ));
+        }
+        if check_password_hash(&user.password_hash).is_err() {
+            return Err(inconsistent!("user {id} has a malformed password hash"));
+        }
+        if user.created_at > self.now {
+            return Err(inconsistent!(
+                "user {id} was created after the clock's time"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks one show's seat map and counters against the bookings.
+    fn check_show(&self, key: &ShowId, show: &Show) -> Result<(), Inconsistency> {
+        if *key != show.id {
+            return Err(inconsistent!("show {} is stored under key {key}", show.id));
+        }
+        let seat_count = show.seat_count();
+        if !(1..=MAX_SEATS_PER_SHOW).contains(&seat_count) {
+            return Err(inconsistent!("show {key} has {} seats", show.seats.len()));
+        }
+        let (mut held, mut booked) = (0u32, 0u32);
+        for (no, seat) in (1..=seat_count).map(SeatNo).zip(show.seats.iter()) {
+            let id = match seat {
+                Seat::Available => continue,
+                Seat::Held(id) => {
+                    held = held.saturating_add(1);
+                    id
+                }
+                Seat::Booked(id) => {
+                    booked = booked.saturating_add(1);
+                    id
+                }
+            };
+            let booking = self
+                .bookings
+                .get(id)
+                .ok_or_else(|| inconsistent!("show {key} seat {no} names missing booking {id}"))?;
+            if booking.show != show.id {
+                return Err(inconsistent!(
+                    "show {key} seat {no} names booking {id} of show {}",
+                    booking.show
+                ));
+            }
+            if booking.seat_state() != Some(seat) {
+                return Err(inconsistent!(
+                    "show {key} seat {no} is {seat:?} but booking {id} is {}",
+                    booking.status
+                ));
+            }
+            if booking.seats.binary_search(&no).is_err() {
+                return Err(inconsistent!(
+                    "show {key} seat {no} names booking {id}, which does not list it"
+                ));
+            }
+        }
+        if (held, booked) != (show.held, show.booked) {
+            return Err(inconsistent!(
+                "show {key} counts {} held and {} booked but its seats show {held} and {booked}",
+                show.held,
+                show.booked
+            ));
+        }
+        if u64::from(held) + u64::from(booked) > u64::from(seat_count) {
+            return Err(inconsistent!("show {key} has more seats taken than it has"));
+        }
+        Ok(())
+    }
+
+    /// Checks one booking's fields and, if active, that its seats name it.
+    fn check_booking(&self, booking: &Booking) -> Result<(), Inconsistency> {
+        let id = booking.id;
+        if id.0 == 0 || id.0 > self.last_booking_id {
+            return Err(inconsistent!(
+                "booking {id} is outside the issued range 1 to {}",
+                self.last_booking_id
+            ));
+        }
+        if booking.seats.is_empty() || booking.seats.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(inconsistent!(
+                "booking {id} seats are empty or not strictly ascending"
+            ));
+        }
+        if booking.total_cents < 0 {
+            return Err(inconsistent!("booking {id} has a negative total"));
+        }
+        booking.check_payment()?;
+        let show = self.shows.get(&booking.show).ok_or_else(|| {
+            inconsistent!("booking {id} belongs to missing show {}", booking.show)
+        })?;
+        if let Some(expected) = booking.seat_state() {
+            for &no in &booking.seats {
+                if show.seat(no) != Some(expected) {
+                    return Err(inconsistent!(
+                        "booking {id} is {} but seat {no} of show {} is {:?}",
+                        booking.status,
+                        show.id,
+                        show.seat(no)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Booking {
+    /// Checks that the payment fits the status and the order.
+    fn check_payment(&self) -> Result<(), Inconsistency> {
+        let fits = matches!(
+            (&self.status, &self.payment),
+            (
+                BookingStatus::Confirmed { .. } | BookingStatus::Cancelled { .. },
+                Payment::None
+            ) | (BookingStatus::Held { .. }, Payment::Pending)
+                | (BookingStatus::Confirmed { .. }, Payment::Charged(_))
+                | (
+                    BookingStatus::Released { .. },
+                    Payment::Pending
+                        | Payment::NotCharged
+                        | Payment::RefundDue(_)
+                        | Payment::Refunded(_),
+                )
+                | (
+                    BookingStatus::Cancelled { .. },
+                    Payment::RefundDue(_) | Payment::Refunded(_)
+                )
+        );
+        let ordered = self.order.is_some() || self.payment == Payment::None;
+        if fits && ordered {
+            Ok(())
+        } else {
+            Err(inconsistent!(
+                "booking {} is {} with payment {} and {} order",
+                self.id,
+                self.status,
+                self.payment.name(),
+                if self.order.is_some() { "an" } else { "no" }
+            ))
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The snapshot format: a format tag, then the state's primary data in
+//! postcard form; the indexes are rebuilt on restore, and a snapshot that
+//! fails the invariants is refused.
+
+use std::collections::BTreeMap;
+
+use serde::de::Error as _;
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::accounts::{build_admin_index, build_email_index};
+use super::active::ActiveSeats;
+use super::booking::{build_booking_indexes, build_unsettled_index};
+use super::dedup::{DedupRecord, DedupWindow};
+use super::stored::Bookings;
+use super::{Inconsistency, Show, State, User};
+use crate::ids::{ShowId, Timestamp, UserId};
+
+impl State {
+    /// Rebuilds a state from snapshot data, refusing it if inconsistent.
+    pub(super) fn from_snapshot(snapshot: Snapshot) -> Result<Self, SnapshotError> {
+        let mut shows = BTreeMap::new();
+        for show in snapshot.shows {
+            let id = show.id.clone();
+            if shows.insert(id.clone(), show).is_some() {
+                return Err(Inconsistency::new(format!("show {id} is listed twice")).into());
+            }
+        }
+        let bookings = snapshot.bookings;
+        let mut users = BTreeMap::new();
+        for user in snapshot.users {
+            let id = user.id.clone();
+            if users.insert(id.clone(), user).is_some() {
+                return Err(Inconsistency::new(format!("user {id} is listed twice")).into());
+            }
+        }
+        let (by_user, hold_expiry) = build_booking_indexes(bookings.iter());
+        let unsettled = build_unsettled_index(bookings.iter());
+        let active = ActiveSeats::of(bookings.iter());
+        let by_email = build_email_index(&users)?;
+        let state = State {
+            now: snapshot.now,
+            last_booking_id: snapshot.last_booking_id,
+            shows,
+            bookings,
+            by_user,
+            hold_expiry,
+            unsettled,
+            active,
+            dedup: DedupWindow::from_records(snapshot.dedup)?,
+            last_user_id: snapshot.last_user_id,
+            admins: build_admin_index(&users),
+            by_email,
+            users,
+        };
+        state.check_invariants()?;
+        Ok(state)
+    }
+}
+
+/// Serialized form of [`State`], borrowed for writing.
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    /// See [`State::now`].
+    now: Timestamp,
+    /// Highest booking id issued.
+    last_booking_id: u64,
+    /// Shows, ordered by id.
+    shows: Values<'a, ShowId, Show>,
+    /// Bookings, ordered by id.
+    bookings: &'a Bookings,
+    /// Dedup records, oldest first.
+    dedup: Records<'a>,
+    /// Highest user number issued.
+    last_user_id: u64,
+    /// User accounts, ordered by id.
+    users: Values<'a, UserId, User>,
+}
+
+/// Serialized form of [`State`], owned for reading; field for field like [`SnapshotRef`].
+#[derive(Deserialize)]
+pub(super) struct Snapshot {
+    /// See [`State::now`].
+    pub(super) now: Timestamp,
+    /// Highest booking id issued.
+    pub(super) last_booking_id: u64,
+    /// Shows, ordered by id.
+    pub(super) shows: Vec<Show>,
+    /// Bookings, ordered by id.
+    pub(super) bookings: Bookings,
+    /// Dedup records, oldest first.
+    pub(super) dedup: Vec<DedupRecord>,
+    /// Highest user number issued.
+    pub(super) last_user_id: u64,
+    /// User accounts, ordered by id.
+    pub(super) users: Vec<User>,
+}
+
+/// Serializes the values of a map as a sequence (their keys are inside them).
+struct Values<'a, K, V>(&'a BTreeMap<K, V>);
+
+impl<K, V: Serialize> Serialize for Values<'_, K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.values())
+    }
+}
+
+/// Serializes the dedup records as a sequence, oldest first.
+struct Records<'a>(&'a DedupWindow);
+
+impl Serialize for Records<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for record in self.0.canonical() {
+            seq.serialize_element(record)?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SnapshotRef {
+            now: self.now,
+            last_booking_id: self.last_booking_id,
+            shows: Values(&self.shows),
+            bookings: &self.bookings,
+            dedup: Records(&self.dedup),
+            last_user_id: self.last_user_id,
+            users: Values(&self.users),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let snapshot = Snapshot::deserialize(deserializer)?;
+        State::from_snapshot(snapshot).map_err(D::Error::custom)
+    }
+}
+
+/// The first bytes of a snapshot in the current format.
+///
+/// A tag that a change of format can bump, so that a replica refuses bytes
+/// it cannot read rather than misreading them. (An untagged snapshot would
+/// begin with the clock's time as a zigzag varint, which could only spell
+/// these bytes for a clock at 33 ms after the epoch.)
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS2";
+
+/// Why a snapshot could not be written or restored.
+///
+/// Every one is fatal for the replica that meets it: a state that cannot
+/// be saved or restored exactly must not serve.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// Writing the snapshot's bytes failed, for this kind of I/O error.
+    #[error("cannot write the snapshot: {0}")]
+    Write(std::io::ErrorKind),
+    /// The state could not be encoded.
+    #[error("cannot encode the snapshot: {0}")]
+    Encode(postcard::Error),
+    /// The bytes do not begin with the format's tag.
+    #[error("not a snapshot of this format: it does not begin with the tag {SNAPSHOT_TAG:?}")]
+    Untagged,
+    /// The bytes do not decode as a snapshot.
+    #[error("cannot decode the snapshot: {0}")]
+    Decode(postcard::Error),
+    /// The snapshot decodes but its data are inconsistent.
+    #[error("inconsistent snapshot: {0}")]
+    Inconsistent(#[from] Inconsistency),
+}
+
+impl State {
+    /// Writes the state as Raft snapshot bytes: a format tag, then its
+    /// postcard form, streamed (bookings are written one at a time).
+    pub fn write_snapshot(&self, mut out: impl std::io::Write) -> Result<(), SnapshotError> {
+        out.write_all(SNAPSHOT_TAG)
+            .map_err(|e| SnapshotError::Write(e.kind()))?;
+        postcard::to_io(self, out).map_err(SnapshotError::Encode)?;
+        Ok(())
+    }
+
+    /// [`State::write_snapshot`] into a buffer.
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        let mut bytes = Vec::new();
+        self.write_snapshot(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Restores a state from [`State::to_snapshot`] bytes. Refuses bytes
+    /// without the format's tag, undecodable ones and inconsistent
+    /// snapshots.
+    pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let current = bytes
+            .strip_prefix(SNAPSHOT_TAG)
+            .ok_or(SnapshotError::Untagged)?;
+        let snapshot: Snapshot = postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
+        State::from_snapshot(snapshot)
+    }
+}
