@@ -51,7 +51,7 @@ async fn reconciled(cluster: &Cluster, clients: &[&Client]) -> (Vec<Booking>, Ve
         let problem = match cluster.ledger(&users).await {
             Ok(ledger) => match reconcile(&bookings, &ledger) {
                 Ok(()) => return (bookings, ledger),
-                Err(problem) => problem,
+                Err(problem) => problem.to_string(),
             },
             Err(status) => status.to_string(),
         };

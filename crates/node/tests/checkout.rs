@@ -64,7 +64,9 @@ async fn books(node: &Node, buyers: &[&Buyer]) -> (Vec<Booking>, Vec<Transaction
 async fn reconciled(node: &Node, clients: &[&Buyer]) -> (Vec<Booking>, Vec<Transaction>) {
     eventually(SETTLE, || async {
         let (bookings, ledger) = books(node, clients).await;
-        reconcile(&bookings, &ledger).map(|()| (bookings, ledger))
+        reconcile(&bookings, &ledger)
+            .map(|()| (bookings, ledger))
+            .map_err(|mismatches| mismatches.to_string())
     })
     .await
 }
