@@ -2,21 +2,21 @@
 //! long, and which failures send it on to the next node.
 //!
 //! # Where a call goes
-//! A cluster is a list of endpoints ([`Nodes`]). Every node can answer
+//! A cluster is a list of endpoints (`Nodes`). Every node can answer
 //! every call (a follower forwards writes to its leader and serves
 //! linearizable reads through a read index), so the engine never looks for
 //! the leader and follows no leader hints: it only has to find a node that
-//! answers. A [`Route::Sticky`] call (writes, and the auth service's calls)
+//! answers. A `Route::Sticky` call (writes, and the auth service's calls)
 //! starts with the node that answered last and makes whichever node answers
 //! the one the next sticky call starts with, so a healthy cluster sees one
-//! connection per client. A [`Route::Spread`] call (reads) starts at the next
+//! connection per client. A `Route::Spread` call (reads) starts at the next
 //! node in turn, so that reads spread over the cluster, and leaves the
 //! sticky node as it is unless that node is the one that failed.
 //!
 //! # What is retried, and why that is safe
 //! An attempt that fails because the node could not be reached or did not
 //! answer (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, or tonic's UNKNOWN for a
-//! broken transport, see [`retriable`]) moves on to the next node,
+//! broken transport, see `retriable`) moves on to the next node,
 //! round-robin. Such a failure says nothing about whether the node applied
 //! the request: the reply may have been lost after the write committed.
 //! Retrying is safe anyway because every write carries a request id chosen
