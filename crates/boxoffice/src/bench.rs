@@ -163,7 +163,9 @@ impl ClientRun {
         let started = Instant::now();
         let request_id = boxoffice_client::new_request_id();
         match client
-            .book_and_pay(&request_id, show, seats, Some(card))
+            .book(show, seats)
+            .request_id(&request_id)
+            .card(card)
             .await
         {
             Ok(booking) => {
@@ -322,7 +324,9 @@ async fn run_onsale(
         let started = Instant::now();
         let request_id = boxoffice_client::new_request_id();
         match client
-            .book_and_pay(&request_id, &show, &[seat], Some(&card))
+            .book(&show, &[seat])
+            .request_id(&request_id)
+            .card(&card)
             .await
         {
             Ok(_) => {

@@ -51,7 +51,7 @@ async fn reconciled(cluster: &Cluster, clients: &[&Client]) -> (Vec<Booking>, Ve
         let problem = match cluster.ledger(&users).await {
             Ok(ledger) => match reconcile(&bookings, &ledger) {
                 Ok(()) => return (bookings, ledger),
-                Err(problem) => problem,
+                Err(problem) => problem.to_string(),
             },
             Err(status) => status.to_string(),
         };
@@ -78,7 +78,9 @@ async fn checkout_killing_the_leader(cluster: &Cluster) -> Client {
     let leader = cluster.leader().await;
     let buyer = cluster.client_of(leader, "ann").await;
     let failed = buyer
-        .book_and_pay("r-crash", "crash", &[1], Some(&good_card()))
+        .book("crash", &[1])
+        .request_id("r-crash")
+        .card(&good_card())
         .await;
     assert!(failed.is_err(), "the leader answered: {failed:?}");
     cluster.wait_exit(leader).await;
@@ -149,7 +151,9 @@ async fn killing_the_payment_service_mid_run_loses_and_doubles_nothing() {
             let seat = u32::try_from(i).expect("few buyers") * 10 + n + 1;
             let request_id = format!("r-{i}-{n}");
             if let Ok(booking) = buyer
-                .book_and_pay(&request_id, "rush", &[seat], Some(&good_card()))
+                .book("rush", &[seat])
+                .request_id(&request_id)
+                .card(&good_card())
                 .await
             {
                 acknowledged.push(booking.booking_id);

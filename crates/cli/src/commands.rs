@@ -371,7 +371,9 @@ pub async fn book(
     let (_, client) = nodes(global).await?;
     let request_id = boxoffice_client::new_request_id();
     let booking = client
-        .book_and_pay(&request_id, show, &seats, card.card().as_ref())
+        .book(show, &seats)
+        .request_id(&request_id)
+        .card(card.card().as_ref())
         .await
         .map_err(api)
         .context("booking failed")?;

@@ -18,9 +18,120 @@ use std::collections::BTreeMap;
 
 use crate::proto::{Booking, BookingStatus, PaymentStatus, Transaction, TransactionStatus};
 
+/// Every way bookings and a ledger failed to match; displayed one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatches(pub Vec<Mismatch>);
+
+impl std::fmt::Display for Mismatches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, mismatch) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{mismatch}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Mismatches {}
+
+/// One way bookings and the ledger disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    /// More than one transaction under one order's key.
+    #[error("order {order_id} has {count} transactions")]
+    ChargedTwice {
+        /// The order (the transactions' idempotency key).
+        order_id: String,
+        /// How many transactions it has.
+        count: usize,
+    },
+    /// Two bookings with the same order.
+    #[error("bookings {first} and {second} share order {order_id}")]
+    SharedOrder {
+        /// The booking seen first.
+        first: String,
+        /// The other booking.
+        second: String,
+        /// Their order.
+        order_id: String,
+    },
+    /// A booking that disagrees with the transaction under its order.
+    #[error("booking {booking_id}: {problem}")]
+    Booking {
+        /// The booking.
+        booking_id: String,
+        /// How it disagrees.
+        problem: BookingMismatch,
+    },
+    /// A charge whose key is no booking's order.
+    #[error(
+        "charge {transaction_id} (key {idempotency_key}, {amount_cents} cents) belongs to no booking"
+    )]
+    Orphan {
+        /// The transaction.
+        transaction_id: String,
+        /// Its key.
+        idempotency_key: String,
+        /// Its amount.
+        amount_cents: i64,
+    },
+}
+
+/// How one booking disagrees with the transaction under its order's key
+/// (`ledger`: that transaction's status, if there is one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BookingMismatch {
+    /// Paid, but the charge was for another amount.
+    #[error("charged {charged_cents} cents for a total of {total_cents}")]
+    WrongAmount {
+        /// What the ledger charged.
+        charged_cents: i64,
+        /// The booking's total.
+        total_cents: i64,
+    },
+    /// Confirmed as paid, but the ledger has no matching successful charge.
+    #[error("confirmed as paid by {transaction_id:?}, but the ledger has {ledger:?}")]
+    ChargeMissing {
+        /// The transaction the booking records.
+        transaction_id: String,
+        /// The ledger's transaction status.
+        ledger: Option<TransactionStatus>,
+    },
+    /// Unpaid, yet it costs something or has a transaction.
+    #[error("unpaid, yet it costs {total_cents} cents or has a transaction ({ledger:?})")]
+    Unpaid {
+        /// The booking's total.
+        total_cents: i64,
+        /// The ledger's transaction status.
+        ledger: Option<TransactionStatus>,
+    },
+    /// Says refunded, but the ledger has no matching refund.
+    #[error("says refunded, but the ledger has {ledger:?}")]
+    RefundMissing {
+        /// The ledger's transaction status.
+        ledger: Option<TransactionStatus>,
+    },
+    /// Says not charged, but the ledger has a charge.
+    #[error("says not charged, but the ledger has {ledger:?}")]
+    Charged {
+        /// The ledger's transaction status.
+        ledger: TransactionStatus,
+    },
+    /// Still held, or waiting for a settlement or a refund.
+    #[error("unsettled: {status:?} with payment {payment:?}")]
+    Unsettled {
+        /// The booking's status.
+        status: BookingStatus,
+        /// Its payment status.
+        payment: PaymentStatus,
+    },
+}
+
 /// Checks `bookings` against `transactions` (see the module documentation).
-/// Returns every mismatch found, one per line.
-pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(), String> {
+/// Returns every mismatch found.
+pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(), Mismatches> {
     let mut problems = Vec::new();
     let mut by_key: BTreeMap<&str, Vec<&Transaction>> = BTreeMap::new();
     for tx in transactions {
@@ -31,7 +142,10 @@ pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(
     }
     for (key, txs) in &by_key {
         if txs.len() > 1 {
-            problems.push(format!("order {key} has {} transactions", txs.len()));
+            problems.push(Mismatch::ChargedTwice {
+                order_id: (*key).to_owned(),
+                count: txs.len(),
+            });
         }
     }
     let mut orders: BTreeMap<&str, &Booking> = BTreeMap::new();
@@ -40,16 +154,20 @@ pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(
             continue;
         }
         if let Some(other) = orders.insert(booking.order_id.as_str(), booking) {
-            problems.push(format!(
-                "bookings {} and {} share order {}",
-                other.booking_id, booking.booking_id, booking.order_id
-            ));
+            problems.push(Mismatch::SharedOrder {
+                first: other.booking_id.clone(),
+                second: booking.booking_id.clone(),
+                order_id: booking.order_id.clone(),
+            });
         }
         let tx = by_key
             .get(booking.order_id.as_str())
             .and_then(|txs| txs.first().copied());
         if let Err(problem) = check_booking(booking, tx) {
-            problems.push(format!("booking {}: {problem}", booking.booking_id));
+            problems.push(Mismatch::Booking {
+                booking_id: booking.booking_id.clone(),
+                problem,
+            });
         }
     }
     for tx in transactions {
@@ -58,16 +176,17 @@ pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(
             TransactionStatus::Succeeded | TransactionStatus::Refunded
         );
         if charged && !orders.contains_key(tx.idempotency_key.as_str()) {
-            problems.push(format!(
-                "charge {} (key {}, {} cents) belongs to no booking",
-                tx.transaction_id, tx.idempotency_key, tx.amount_cents
-            ));
+            problems.push(Mismatch::Orphan {
+                transaction_id: tx.transaction_id.clone(),
+                idempotency_key: tx.idempotency_key.clone(),
+                amount_cents: tx.amount_cents,
+            });
         }
     }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems.join("\n"))
+        Err(Mismatches(problems))
     }
 }
 
@@ -76,7 +195,7 @@ fn status_of(tx: &Transaction) -> TransactionStatus {
 }
 
 /// One booking against the transaction under its order's key, if any.
-fn check_booking(booking: &Booking, tx: Option<&Transaction>) -> Result<(), String> {
+fn check_booking(booking: &Booking, tx: Option<&Transaction>) -> Result<(), BookingMismatch> {
     let status = BookingStatus::try_from(booking.status).unwrap_or(BookingStatus::Unspecified);
     let payment =
         PaymentStatus::try_from(booking.payment_status).unwrap_or(PaymentStatus::Unspecified);
@@ -88,36 +207,36 @@ fn check_booking(booking: &Booking, tx: Option<&Transaction>) -> Result<(), Stri
                 if tx.amount_cents == booking.total_cents {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "charged {} cents for a total of {}",
-                        tx.amount_cents, booking.total_cents
-                    ))
+                    Err(BookingMismatch::WrongAmount {
+                        charged_cents: tx.amount_cents,
+                        total_cents: booking.total_cents,
+                    })
                 }
             }
-            _ => Err(format!(
-                "confirmed as paid by {:?}, but the ledger has {tx_status:?}",
-                booking.transaction_id
-            )),
+            _ => Err(BookingMismatch::ChargeMissing {
+                transaction_id: booking.transaction_id.clone(),
+                ledger: tx_status,
+            }),
         },
         (BookingStatus::Confirmed | BookingStatus::Cancelled, PaymentStatus::None) => {
             if booking.total_cents == 0 && tx.is_none() {
                 Ok(())
             } else {
-                Err(format!(
-                    "unpaid, yet it costs {} cents or has a transaction ({tx_status:?})",
-                    booking.total_cents
-                ))
+                Err(BookingMismatch::Unpaid {
+                    total_cents: booking.total_cents,
+                    ledger: tx_status,
+                })
             }
         }
         (BookingStatus::Cancelled | BookingStatus::Released, PaymentStatus::Refunded) => match tx {
             Some(tx) if tx_status == Some(TransactionStatus::Refunded) && recorded(tx) => Ok(()),
-            _ => Err(format!("says refunded, but the ledger has {tx_status:?}")),
+            _ => Err(BookingMismatch::RefundMissing { ledger: tx_status }),
         },
         (BookingStatus::Released, PaymentStatus::NotCharged) => match tx_status {
             None | Some(TransactionStatus::Declined) => Ok(()),
-            Some(other) => Err(format!("says not charged, but the ledger has {other:?}")),
+            Some(ledger) => Err(BookingMismatch::Charged { ledger }),
         },
-        (status, payment) => Err(format!("unsettled: {status:?} with payment {payment:?}")),
+        (status, payment) => Err(BookingMismatch::Unsettled { status, payment }),
     }
 }
 
@@ -209,7 +328,9 @@ mod tests {
             ),
         ];
         for (booking, ledger, needle) in cases {
-            let problem = reconcile(std::slice::from_ref(&booking), &ledger).unwrap_err();
+            let problem = reconcile(std::slice::from_ref(&booking), &ledger)
+                .unwrap_err()
+                .to_string();
             assert!(problem.contains(needle), "{problem:?} lacks {needle:?}");
         }
         let twice = [
@@ -218,6 +339,13 @@ mod tests {
         ];
         let paid = booking(1, BookingStatus::Confirmed, PaymentStatus::Charged, "tx1");
         let problem = reconcile(&[paid], &twice).unwrap_err();
-        assert!(problem.contains("2 transactions"), "{problem}");
+        assert!(
+            problem.0.contains(&Mismatch::ChargedTwice {
+                order_id: "ord-1".into(),
+                count: 2
+            }),
+            "{problem}"
+        );
+        assert!(problem.to_string().contains("2 transactions"), "{problem}");
     }
 }

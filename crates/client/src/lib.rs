@@ -1,27 +1,33 @@
 //! The Boxoffice client library, with automatic failover.
 //!
-//! A [`Client`] knows every node's address. Writes go to the node that
-//! last answered; reads are spread over the nodes in turn. When a node is
-//! unreachable (connection refused, reset, UNAVAILABLE, its attempt's
-//! deadline) the call moves on to the next node, round-robin, until one
-//! answers, [`MAX_ATTEMPTS`] attempts have failed, or the call's deadline
-//! ([`Client::with_deadline`], [`DEFAULT_DEADLINE`] by default) has passed;
-//! the error then says which nodes were tried. Any node can answer any
-//! call, so the client never looks for the leader. [`Client::take_failover`]
-//! tells an interface that the node it used stopped answering.
-//!
+//! A [`Client`] knows every node's address and offers one typed method per
+//! RPC of the booking, cluster, auth and chatbot services. Writes go to the
+//! node that last answered; reads are spread over the nodes in turn. When a
+//! node is unreachable the call moves on to the next one until one answers
+//! or the call's deadline ([`Client::with_deadline`], [`DEFAULT_DEADLINE`]
+//! by default) has passed; the error then says which nodes were tried.
 //! Writes get a request id before the first attempt and keep it on every
-//! retry, so a write whose reply was lost is never applied twice.
-//! Domain errors (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...)
-//! are final and returned at once.
+//! retry, so a write whose reply was lost is never applied twice. Domain
+//! errors (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...) are final
+//! and returned at once. [`Client::take_failover`] tells an interface that
+//! the node it used stopped answering.
+//!
+//! # Modules
+//! - this file: the [`Client`] (its nodes, credentials and deadline) and
+//!   one short method per RPC, each built on one generic unary helper;
+//! - [`failover`]: the engine under every call: the order in which nodes
+//!   are tried, which failures are retried and why that is safe, timeouts;
+//! - [`booking`]: [`Client::book`], the one booking call, with an optional
+//!   request id and card;
+//! - [`audit`]: reconciliation of bookings against the payment ledger.
 
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod booking;
+pub mod failover;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use boxoffice_proto::v1;
@@ -29,32 +35,27 @@ use boxoffice_proto::v1::auth_service_client::AuthServiceClient;
 use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
 use boxoffice_proto::v1::chatbot_service_client::ChatbotServiceClient;
 use boxoffice_proto::v1::cluster_service_client::ClusterServiceClient;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
 
+pub use booking::BookSeats;
 pub use boxoffice_proto::v1 as proto;
+pub use failover::{ATTEMPT_TIMEOUT, DEFAULT_DEADLINE, EndpointError, MAX_ATTEMPTS, ROUND_BACKOFF};
+
+use failover::{FailoverLog, Nodes, Route};
 
 /// Largest seat page the server serves.
 pub const MAX_SEAT_PAGE: u32 = 5_000;
-/// Attempts per call before giving up.
-pub const MAX_ATTEMPTS: usize = 12;
-/// Pause after a round in which no node answered.
-pub const ROUND_BACKOFF: Duration = Duration::from_millis(200);
-/// Deadline of one attempt.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
-/// The least time one attempt gets (unless less is left of the deadline).
-const MIN_ATTEMPT: Duration = Duration::from_millis(500);
-/// Deadline of a whole call, all attempts included, unless set otherwise.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+/// Deadline of one attempt of [`Client::status`].
+const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+/// Deadline of one attempt of [`Client::add_node`] (the new node catches up
+/// before it votes).
+const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A failover client for a Boxoffice cluster.
 pub struct Client {
-    endpoints: Vec<(String, Channel)>,
-    /// The node writes go to first: the last one that answered (shared
-    /// with the clients made by [`Client::for_token`]).
-    current: Arc<AtomicUsize>,
-    /// Turns of the read rotation (shared likewise).
-    reads: Arc<AtomicUsize>,
+    /// The nodes, shared with the clients made by [`Client::for_token`].
+    nodes: Nodes,
     /// Bearer token sent with every call, if any.
     token: Option<String>,
     /// The end user's address, sent with every call by a front end acting
@@ -63,26 +64,7 @@ pub struct Client {
     /// Deadline of a whole call.
     deadline: Duration,
     /// The last node that failed before another answered, and that other.
-    failover: std::sync::Mutex<Option<(String, String)>>,
-}
-
-/// A bad endpoint list.
-#[derive(Debug)]
-pub struct EndpointError(pub String);
-
-impl std::fmt::Display for EndpointError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for EndpointError {}
-
-/// Whether a failed attempt should be retried on another node.
-fn retriable(status: &Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled)
-        // tonic reports a broken connection as UNKNOWN with a transport error.
-        || (status.code() == Code::Unknown && status.message().contains("transport"))
+    failover: FailoverLog,
 }
 
 /// A fresh request id for a write.
@@ -100,6 +82,15 @@ fn read_options(stale: bool) -> Option<v1::ReadOptions> {
     })
 }
 
+/// The RPC `method` of the generated gRPC client `Service`, in the shape
+/// [`Client::unary`] takes: a channel and a request in, the reply out.
+macro_rules! rpc {
+    ($service:ident :: $method:ident) => {
+        |channel, request| async move { $service::new(channel).$method(request).await }
+    };
+}
+pub(crate) use rpc;
+
 impl Client {
     /// A client for the nodes at `addrs` (`host:port`), plaintext.
     /// Connects lazily.
@@ -114,41 +105,12 @@ impl Client {
         addrs: &[S],
         tls: Option<tonic::transport::ClientTlsConfig>,
     ) -> Result<Self, EndpointError> {
-        if addrs.is_empty() {
-            return Err(EndpointError("no endpoints given".into()));
-        }
-        let endpoints = addrs
-            .iter()
-            .map(|a| {
-                let a = a.as_ref().trim();
-                let scheme = if tls.is_some() { "https" } else { "http" };
-                let url = if a.contains("://") {
-                    a.to_owned()
-                } else {
-                    format!("{scheme}://{a}")
-                };
-                let mut endpoint = Endpoint::from_shared(url)
-                    .map_err(|e| EndpointError(format!("bad endpoint {a:?}: {e}")))?;
-                if let Some(tls) = &tls {
-                    endpoint = endpoint
-                        .tls_config(tls.clone())
-                        .map_err(|e| EndpointError(format!("TLS for {a:?}: {e}")))?;
-                }
-                let channel = endpoint
-                    .connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true)
-                    .connect_lazy();
-                Ok((a.to_owned(), channel))
-            })
-            .collect::<Result<Vec<_>, EndpointError>>()?;
         Ok(Self {
-            endpoints,
-            current: Arc::new(AtomicUsize::new(0)),
-            reads: Arc::new(AtomicUsize::new(0)),
+            nodes: Nodes::connect_lazy(addrs, tls)?,
             token: None,
             client_addr: None,
             deadline: DEFAULT_DEADLINE,
-            failover: std::sync::Mutex::new(None),
+            failover: FailoverLog::default(),
         })
     }
 
@@ -156,13 +118,11 @@ impl Client {
     /// `token` instead (a service acting for many users uses one per call).
     pub fn for_token(&self, token: Option<&str>) -> Self {
         Self {
-            endpoints: self.endpoints.clone(),
-            current: self.current.clone(),
-            reads: self.reads.clone(),
+            nodes: self.nodes.clone(),
             token: token.map(|t| t.trim().to_owned()),
             client_addr: None,
             deadline: self.deadline,
-            failover: std::sync::Mutex::new(None),
+            failover: FailoverLog::default(),
         }
     }
 
@@ -175,7 +135,7 @@ impl Client {
     /// If a call had to leave a node that stopped answering since the last
     /// time this was asked: that node and the one that answered instead.
     pub fn take_failover(&self) -> Option<(String, String)> {
-        self.failover.lock().map(|mut f| f.take()).unwrap_or(None)
+        self.failover.take()
     }
 
     /// The same client saying on every call that it acts for the end user
@@ -206,7 +166,7 @@ impl Client {
 
     /// The endpoint that answered last.
     pub fn current_endpoint(&self) -> &str {
-        &self.endpoints[self.current.load(Ordering::Relaxed) % self.endpoints.len()].0
+        self.nodes.current()
     }
 
     /// A request carrying this client's deadline and credentials.
@@ -230,13 +190,14 @@ impl Client {
     /// Runs `f` against one endpoint after another, starting with the one
     /// that last answered, until one answers (any gRPC service of the
     /// cluster; used by the typed methods below and by the auth service for
-    /// the nodes' internal API).
+    /// the nodes' internal API). See [`failover`].
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, Status>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        self.attempt(self.current.load(Ordering::Relaxed), true, f)
+        self.nodes
+            .call(Route::Sticky, self.deadline, &self.failover, f)
             .await
     }
 
@@ -248,86 +209,48 @@ impl Client {
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
-        self.attempt(self.reads.fetch_add(1, Ordering::Relaxed), false, f)
+        self.nodes
+            .call(Route::Spread, self.deadline, &self.failover, f)
             .await
     }
 
-    /// Tries the nodes from `start` on; `sticky` calls make the node that
-    /// answers the one the next `call` starts with.
-    async fn attempt<T, F, Fut>(&self, start: usize, sticky: bool, f: F) -> Result<T, Status>
+    /// Sends `msg` with `rpc` (see [`rpc!`]) through the failover engine,
+    /// each attempt as a fresh [`Client::request`]; the reply's message.
+    /// `msg` is built once, so a request id in it is the same on every
+    /// attempt.
+    async fn unary<M, R, F, Fut>(&self, route: Route, msg: M, rpc: F) -> Result<R, Status>
     where
-        F: Fn(Channel) -> Fut,
-        Fut: Future<Output = Result<T, Status>>,
+        M: Clone,
+        F: Fn(Channel, Request<M>) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
     {
-        let n = self.endpoints.len();
-        let deadline = tokio::time::Instant::now() + self.deadline;
-        let mut last = Status::unavailable("no attempt made");
-        let mut failed: Option<&str> = None;
-        let mut attempts = 0;
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 && attempt % n == 0 {
-                tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + ROUND_BACKOFF))
-                    .await;
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return Err(Status::deadline_exceeded(format!(
-                    "no node answered within {:?} ({attempts} attempts at {}): {}",
-                    self.deadline,
-                    self.addresses(),
-                    last.message()
-                )));
-            }
-            let i = (start + attempt) % n;
-            let (addr, channel) = &self.endpoints[i];
-            attempts += 1;
-            // Leave time for the nodes not yet tried in this round: a node
-            // that accepts connections but never answers must not eat the
-            // whole deadline.
-            let untried = u32::try_from(n - attempt % n).unwrap_or(1).max(1);
-            let budget = ATTEMPT_TIMEOUT
-                .min(left / untried)
-                .max(left.min(MIN_ATTEMPT));
-            let outcome = match tokio::time::timeout(budget, f(channel.clone())).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(Status::deadline_exceeded("no answer in time")),
-            };
-            match outcome {
-                Err(status) if retriable(&status) => {
-                    tracing::debug!(%addr, error = %status.message(), "node failed, trying the next one");
-                    failed = Some(addr);
-                    last = status;
-                }
-                answered => {
-                    if sticky || failed.is_some_and(|f| f == self.current_endpoint()) {
-                        self.current.store(i, Ordering::Relaxed);
-                    }
-                    if let (Some(failed), Ok(mut failover)) = (failed, self.failover.lock()) {
-                        *failover = Some((failed.to_owned(), addr.clone()));
-                    }
-                    return answered;
-                }
-            }
-        }
-        Err(Status::new(
-            last.code(),
-            format!(
-                "no node answered ({attempts} attempts at {}): {}",
-                self.addresses(),
-                last.message()
-            ),
-        ))
+        self.unary_within(route, ATTEMPT_TIMEOUT, msg, rpc).await
     }
 
-    /// The endpoints, comma-separated, for messages.
-    fn addresses(&self) -> String {
-        let addrs: Vec<&str> = self.endpoints.iter().map(|(a, _)| a.as_str()).collect();
-        addrs.join(", ")
+    /// [`Client::unary`] with `timeout` for each attempt.
+    async fn unary_within<M, R, F, Fut>(
+        &self,
+        route: Route,
+        timeout: Duration,
+        msg: M,
+        rpc: F,
+    ) -> Result<R, Status>
+    where
+        M: Clone,
+        F: Fn(Channel, Request<M>) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        self.nodes
+            .call(route, self.deadline, &self.failover, |channel| {
+                let mut req = self.request(msg.clone());
+                req.set_timeout(timeout);
+                let reply = rpc(channel, req);
+                async move { Ok(reply.await?.into_inner()) }
+            })
+            .await
     }
 
-    fn booking(channel: Channel) -> BookingServiceClient<Channel> {
-        BookingServiceClient::new(channel)
-    }
+    // The booking service. `book` is in the `booking` module.
 
     /// Creates a show (administrator).
     pub async fn create_show(
@@ -346,18 +269,10 @@ impl Client {
             price_cents,
             starts_at_ms,
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(Self::booking(c)
-                    .create_show(req)
-                    .await?
-                    .into_inner()
-                    .show
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::create_show))
+            .await?;
+        Ok(reply.show.unwrap_or_default())
     }
 
     /// Changes a show (administrator).
@@ -365,29 +280,21 @@ impl Client {
         if msg.request_id.is_empty() {
             msg.request_id = new_request_id();
         }
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(Self::booking(c)
-                    .update_show(req)
-                    .await?
-                    .into_inner()
-                    .show
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::update_show))
+            .await?;
+        Ok(reply.show.unwrap_or_default())
     }
 
     /// Every show.
     pub async fn list_shows(&self, stale: bool) -> Result<Vec<v1::Show>, Status> {
-        self.read(|c| {
-            let req = self.request(v1::ListShowsRequest {
-                read: read_options(stale),
-            });
-            async move { Ok(Self::booking(c).list_shows(req).await?.into_inner().shows) }
-        })
-        .await
+        let msg = v1::ListShowsRequest {
+            read: read_options(stale),
+        };
+        let reply = self
+            .unary(Route::Spread, msg, rpc!(BookingServiceClient::list_shows))
+            .await?;
+        Ok(reply.shows)
     }
 
     /// One show and one page of its seats.
@@ -398,16 +305,14 @@ impl Client {
         page_token: u32,
         stale: bool,
     ) -> Result<v1::GetShowResponse, Status> {
-        self.read(|c| {
-            let req = self.request(v1::GetShowRequest {
-                read: read_options(stale),
-                show_id: show_id.into(),
-                page_size,
-                page_token,
-            });
-            async move { Ok(Self::booking(c).get_show(req).await?.into_inner()) }
-        })
-        .await
+        let msg = v1::GetShowRequest {
+            read: read_options(stale),
+            show_id: show_id.into(),
+            page_size,
+            page_token,
+        };
+        self.unary(Route::Spread, msg, rpc!(BookingServiceClient::get_show))
+            .await
     }
 
     /// A show and every one of its seats, fetched page by page (each page
@@ -443,7 +348,12 @@ impl Client {
             let req = Request::new(v1::WatchShowRequest {
                 show_id: show_id.to_owned(),
             });
-            async move { Ok(Self::booking(c).watch_show(req).await?.into_inner()) }
+            async move {
+                Ok(BookingServiceClient::new(c)
+                    .watch_show(req)
+                    .await?
+                    .into_inner())
+            }
         })
         .await
     }
@@ -455,62 +365,13 @@ impl Client {
         seat_no: u32,
         stale: bool,
     ) -> Result<v1::GetSeatResponse, Status> {
-        self.read(|c| {
-            let req = self.request(v1::GetSeatRequest {
-                read: read_options(stale),
-                show_id: show_id.into(),
-                seat_no,
-            });
-            async move { Ok(Self::booking(c).get_seat(req).await?.into_inner()) }
-        })
-        .await
-    }
-
-    /// Books seats with a fresh request id.
-    pub async fn book(&self, show_id: &str, seat_nos: &[u32]) -> Result<v1::Booking, Status> {
-        self.book_with_id(&new_request_id(), show_id, seat_nos)
-            .await
-    }
-
-    /// Books seats with the given request id (a retry of an earlier call
-    /// with the same id returns that call's outcome).
-    pub async fn book_with_id(
-        &self,
-        request_id: &str,
-        show_id: &str,
-        seat_nos: &[u32],
-    ) -> Result<v1::Booking, Status> {
-        self.book_and_pay(request_id, show_id, seat_nos, None).await
-    }
-
-    /// Books seats and pays for them with `card` in one call (the checkout
-    /// of a cluster that takes payments), with the given request id: a
-    /// retry under the same id never charges twice.
-    pub async fn book_and_pay(
-        &self,
-        request_id: &str,
-        show_id: &str,
-        seat_nos: &[u32],
-        card: Option<&v1::Card>,
-    ) -> Result<v1::Booking, Status> {
-        let msg = v1::BookSeatsRequest {
-            request_id: request_id.into(),
+        let msg = v1::GetSeatRequest {
+            read: read_options(stale),
             show_id: show_id.into(),
-            seat_nos: seat_nos.to_vec(),
-            card: card.cloned(),
+            seat_no,
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(Self::booking(c)
-                    .book_seats(req)
-                    .await?
-                    .into_inner()
-                    .booking
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        self.unary(Route::Spread, msg, rpc!(BookingServiceClient::get_seat))
+            .await
     }
 
     /// Holds seats without paying (the first step of a two-step checkout);
@@ -521,18 +382,10 @@ impl Client {
             show_id: show_id.into(),
             seat_nos: seat_nos.to_vec(),
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(Self::booking(c)
-                    .hold_seats(req)
-                    .await?
-                    .into_inner()
-                    .booking
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::hold_seats))
+            .await?;
+        Ok(reply.booking.unwrap_or_default())
     }
 
     /// Pays for a held booking with `card` (the second step).
@@ -541,18 +394,10 @@ impl Client {
             booking_id: booking_id.into(),
             card: Some(card.clone()),
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(Self::booking(c)
-                    .pay_booking(req)
-                    .await?
-                    .into_inner()
-                    .booking
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::pay_booking))
+            .await?;
+        Ok(reply.booking.unwrap_or_default())
     }
 
     /// All the caller's bookings, newest first, page by page (each page is
@@ -578,14 +423,16 @@ impl Client {
         page_size: u32,
         page_token: &str,
     ) -> Result<v1::ListBookingsResponse, Status> {
-        self.read(|c| {
-            let req = self.request(v1::ListBookingsRequest {
-                read: read_options(stale),
-                page_size,
-                page_token: page_token.to_string(),
-            });
-            async move { Ok(Self::booking(c).list_bookings(req).await?.into_inner()) }
-        })
+        let msg = v1::ListBookingsRequest {
+            read: read_options(stale),
+            page_size,
+            page_token: page_token.to_string(),
+        };
+        self.unary(
+            Route::Spread,
+            msg,
+            rpc!(BookingServiceClient::list_bookings),
+        )
         .await
     }
 
@@ -595,32 +442,27 @@ impl Client {
             request_id: new_request_id(),
             booking_id: booking_id.into(),
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(Self::booking(c)
-                    .cancel_booking(req)
-                    .await?
-                    .into_inner()
-                    .booking
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(
+                Route::Sticky,
+                msg,
+                rpc!(BookingServiceClient::cancel_booking),
+            )
+            .await?;
+        Ok(reply.booking.unwrap_or_default())
     }
+
+    // The cluster service.
 
     /// The cluster's status.
     pub async fn status(&self) -> Result<v1::GetStatusResponse, Status> {
-        self.call(|c| {
-            let mut req = self.request(v1::GetStatusRequest {});
-            req.set_timeout(Duration::from_secs(3));
-            async move {
-                Ok(ClusterServiceClient::new(c)
-                    .get_status(req)
-                    .await?
-                    .into_inner())
-            }
-        })
+        let msg = v1::GetStatusRequest {};
+        self.unary_within(
+            Route::Sticky,
+            STATUS_TIMEOUT,
+            msg,
+            rpc!(ClusterServiceClient::get_status),
+        )
         .await
     }
 
@@ -630,41 +472,31 @@ impl Client {
         node_id: u64,
         addr: &str,
     ) -> Result<v1::GetStatusResponse, Status> {
-        self.call(|c| {
-            let mut req = self.request(v1::AddNodeRequest {
-                node_id,
-                addr: addr.into(),
-            });
-            req.set_timeout(Duration::from_secs(60));
-            async move {
-                Ok(ClusterServiceClient::new(c)
-                    .add_node(req)
-                    .await?
-                    .into_inner()
-                    .status
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let msg = v1::AddNodeRequest {
+            node_id,
+            addr: addr.into(),
+        };
+        let reply = self
+            .unary_within(
+                Route::Sticky,
+                ADD_NODE_TIMEOUT,
+                msg,
+                rpc!(ClusterServiceClient::add_node),
+            )
+            .await?;
+        Ok(reply.status.unwrap_or_default())
     }
 
     /// Removes a voter.
     pub async fn remove_node(&self, node_id: u64) -> Result<v1::GetStatusResponse, Status> {
-        self.call(|c| {
-            let req = self.request(v1::RemoveNodeRequest { node_id });
-            async move {
-                Ok(ClusterServiceClient::new(c)
-                    .remove_node(req)
-                    .await?
-                    .into_inner()
-                    .status
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let msg = v1::RemoveNodeRequest { node_id };
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(ClusterServiceClient::remove_node))
+            .await?;
+        Ok(reply.status.unwrap_or_default())
     }
 
-    // ----- the auth service (point the client at its address) -----
+    // The auth service (point the client at its address).
 
     /// Creates an account.
     pub async fn register(&self, email: &str, password: &str) -> Result<v1::User, Status> {
@@ -672,18 +504,10 @@ impl Client {
             email: email.into(),
             password: password.into(),
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(AuthServiceClient::new(c)
-                    .register(req)
-                    .await?
-                    .into_inner()
-                    .user
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(AuthServiceClient::register))
+            .await?;
+        Ok(reply.user.unwrap_or_default())
     }
 
     /// Logs in.
@@ -692,18 +516,10 @@ impl Client {
             email: email.into(),
             password: password.into(),
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(AuthServiceClient::new(c)
-                    .login(req)
-                    .await?
-                    .into_inner()
-                    .session
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(AuthServiceClient::login))
+            .await?;
+        Ok(reply.session.unwrap_or_default())
     }
 
     /// Exchanges a refresh token for a new session.
@@ -711,57 +527,27 @@ impl Client {
         let msg = v1::RefreshRequest {
             refresh_token: refresh_token.into(),
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(AuthServiceClient::new(c)
-                    .refresh(req)
-                    .await?
-                    .into_inner()
-                    .session
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(AuthServiceClient::refresh))
+            .await?;
+        Ok(reply.session.unwrap_or_default())
     }
 
     /// Ends every session of the caller.
     pub async fn logout(&self) -> Result<(), Status> {
-        self.call(|c| {
-            let req = self.request(v1::LogoutRequest {});
-            async move { AuthServiceClient::new(c).logout(req).await.map(drop) }
-        })
-        .await
-    }
-
-    /// Asks the assistant (a client of the chatbot service) one question
-    /// in conversation `session_id` (empty: a new one).
-    pub async fn ask(&self, session_id: &str, text: &str) -> Result<v1::AskResponse, Status> {
-        let msg = v1::AskRequest {
-            session_id: session_id.into(),
-            text: text.into(),
-        };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move { Ok(ChatbotServiceClient::new(c).ask(req).await?.into_inner()) }
-        })
-        .await
+        let msg = v1::LogoutRequest {};
+        self.unary(Route::Sticky, msg, rpc!(AuthServiceClient::logout))
+            .await
+            .map(drop)
     }
 
     /// The caller's account.
     pub async fn who_am_i(&self) -> Result<v1::User, Status> {
-        self.call(|c| {
-            let req = self.request(v1::WhoAmIRequest {});
-            async move {
-                Ok(AuthServiceClient::new(c)
-                    .who_am_i(req)
-                    .await?
-                    .into_inner()
-                    .user
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let msg = v1::WhoAmIRequest {};
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(AuthServiceClient::who_am_i))
+            .await?;
+        Ok(reply.user.unwrap_or_default())
     }
 
     /// Changes the caller's password; returns the new session.
@@ -770,33 +556,19 @@ impl Client {
             old_password: old.into(),
             new_password: new.into(),
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(AuthServiceClient::new(c)
-                    .change_password(req)
-                    .await?
-                    .into_inner()
-                    .session
-                    .unwrap_or_default())
-            }
-        })
-        .await
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(AuthServiceClient::change_password))
+            .await?;
+        Ok(reply.session.unwrap_or_default())
     }
 
     /// Every account (administrator).
     pub async fn list_users(&self) -> Result<Vec<v1::User>, Status> {
-        self.call(|c| {
-            let req = self.request(v1::ListUsersRequest {});
-            async move {
-                Ok(AuthServiceClient::new(c)
-                    .list_users(req)
-                    .await?
-                    .into_inner()
-                    .users)
-            }
-        })
-        .await
+        let msg = v1::ListUsersRequest {};
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(AuthServiceClient::list_users))
+            .await?;
+        Ok(reply.users)
     }
 
     /// Grants or revokes the administrator role (administrator).
@@ -805,89 +577,22 @@ impl Client {
             user_id: user_id.into(),
             admin,
         };
-        self.call(|c| {
-            let req = self.request(msg.clone());
-            async move {
-                Ok(AuthServiceClient::new(c)
-                    .set_admin(req)
-                    .await?
-                    .into_inner()
-                    .user
-                    .unwrap_or_default())
-            }
-        })
-        .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An address where nothing listens.
-    fn closed() -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
+        let reply = self
+            .unary(Route::Sticky, msg, rpc!(AuthServiceClient::set_admin))
+            .await?;
+        Ok(reply.user.unwrap_or_default())
     }
 
-    #[tokio::test]
-    async fn says_which_nodes_it_tried_when_none_answers() {
-        let (a, b) = (closed(), closed());
-        let client = Client::new(&[&a, &b]).unwrap();
-        let status = client.list_shows(false).await.unwrap_err();
-        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-        assert!(status.message().contains("no node answered"), "{status:?}");
-        assert!(status.message().contains(&a) && status.message().contains(&b));
-        assert_eq!(client.take_failover(), None, "nobody answered");
-    }
+    // The chatbot service.
 
-    #[tokio::test]
-    async fn gives_up_at_the_deadline() {
-        // Accepts connections but never speaks HTTP/2.
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = silent.local_addr().unwrap().to_string();
-        let hold = tokio::spawn(async move {
-            let mut open = Vec::new();
-            while let Ok((socket, _)) = silent.accept().await {
-                open.push(socket);
-            }
-        });
-        let client = Client::new(&[&addr])
-            .unwrap()
-            .with_deadline(Duration::from_millis(300));
-        let started = std::time::Instant::now();
-        let status = client.list_shows(false).await.unwrap_err();
-        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
-        assert!(status.message().contains("within 300ms"), "{status:?}");
-        assert!(started.elapsed() < Duration::from_secs(5));
-        hold.abort();
-    }
-
-    #[tokio::test]
-    async fn a_silent_node_does_not_eat_the_whole_deadline() {
-        let mut silent = Vec::new();
-        let mut addrs = Vec::new();
-        for _ in 0..2 {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addrs.push(listener.local_addr().unwrap().to_string());
-            silent.push(tokio::spawn(async move {
-                let mut open = Vec::new();
-                while let Ok((socket, _)) = listener.accept().await {
-                    open.push(socket);
-                }
-            }));
-        }
-        let client = Client::new(&addrs)
-            .unwrap()
-            .with_deadline(Duration::from_secs(2));
-        let status = client.list_shows(false).await.unwrap_err();
-        // Both nodes were tried within the deadline.
-        assert!(
-            status.message().contains("2 attempts") || status.message().contains("3 attempts"),
-            "{status:?}"
-        );
-        for task in silent {
-            task.abort();
-        }
+    /// Asks the assistant (a client of the chatbot service) one question
+    /// in conversation `session_id` (empty: a new one).
+    pub async fn ask(&self, session_id: &str, text: &str) -> Result<v1::AskResponse, Status> {
+        let msg = v1::AskRequest {
+            session_id: session_id.into(),
+            text: text.into(),
+        };
+        self.unary(Route::Sticky, msg, rpc!(ChatbotServiceClient::ask))
+            .await
     }
 }

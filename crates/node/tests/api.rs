@@ -99,7 +99,7 @@ async fn bad_inputs_get_clear_statuses_and_change_nothing() {
         ("read with an empty show id", done(alice.get_show("", 0, 0, false).await), InvalidArgument, "show"),
         ("read with a huge show id", done(alice.get_seat(&long_id, 1, false).await), InvalidArgument, "limit is 64"),
         ("cancel with a huge booking id", done(alice.cancel(&long_id).await), InvalidArgument, "limit is 64"),
-        ("request id too long", done(alice.book_with_id(&long_id, "s1", &[5]).await), InvalidArgument, "request_id"),
+        ("request id too long", done(alice.book("s1", &[5]).request_id(&long_id).await), InvalidArgument, "request_id"),
         ("update nothing", done(admin.update_show(update("s1")).await), InvalidArgument, "at least one"),
         ("update unknown show", done(admin.update_show(v1::UpdateShowRequest { title: Some("T".into()), ..update("nope") }).await), NotFound, "show nope not found"),
         ("update to a negative price", done(admin.update_show(v1::UpdateShowRequest { price_cents: Some(-5), ..update("s1") }).await), InvalidArgument, "price"),
@@ -131,8 +131,8 @@ async fn retried_requests_apply_once_and_return_the_first_outcome() {
         .await
         .unwrap();
     let alice = node.user("alice").await;
-    let first = alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap();
-    let retry = alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap();
+    let first = alice.book("s1", &[4, 5]).request_id("req-1").await.unwrap();
+    let retry = alice.book("s1", &[4, 5]).request_id("req-1").await.unwrap();
     assert_eq!(first, retry);
     assert_eq!(alice.list_bookings(false).await.unwrap().len(), 1);
     let show = alice
@@ -147,20 +147,20 @@ async fn retried_requests_apply_once_and_return_the_first_outcome() {
     // hers (his attempt is judged afresh: the seats are taken), and does
     // not occupy the id for alice.
     expect_code(
-        alice.book_with_id("req-1", "s1", &[6]).await,
+        alice.book("s1", &[6]).request_id("req-1").await,
         Code::FailedPrecondition,
         "req-1",
     );
     let bob = node.user("bob").await;
     expect_code(
-        bob.book_with_id("req-1", "s1", &[4, 5]).await,
+        bob.book("s1", &[4, 5]).request_id("req-1").await,
         Code::FailedPrecondition,
         "already booked",
     );
-    let bobs = bob.book_with_id("req-1", "s1", &[7]).await.unwrap();
+    let bobs = bob.book("s1", &[7]).request_id("req-1").await.unwrap();
     assert_ne!(bobs.booking_id, first.booking_id);
     assert_eq!(
-        alice.book_with_id("req-1", "s1", &[4, 5]).await.unwrap(),
+        alice.book("s1", &[4, 5]).request_id("req-1").await.unwrap(),
         first
     );
     node.stop().await;

@@ -276,7 +276,9 @@ async fn paid_booking() -> (Node, common::Buyer, boxoffice_proto::v1::Booking) {
         .unwrap();
     let buyer = node.buyer("eve").await;
     let booking = buyer
-        .book_and_pay("eve-1", "gala", &[1], Some(&card(GOOD_CARD)))
+        .book("gala", &[1])
+        .request_id("eve-1")
+        .card(&card(GOOD_CARD))
         .await
         .expect("paid booking");
     assert!(!booking.transaction_id.is_empty(), "{booking:?}");

@@ -64,7 +64,9 @@ async fn books(node: &Node, buyers: &[&Buyer]) -> (Vec<Booking>, Vec<Transaction
 async fn reconciled(node: &Node, clients: &[&Buyer]) -> (Vec<Booking>, Vec<Transaction>) {
     eventually(SETTLE, || async {
         let (bookings, ledger) = books(node, clients).await;
-        reconcile(&bookings, &ledger).map(|()| (bookings, ledger))
+        reconcile(&bookings, &ledger)
+            .map(|()| (bookings, ledger))
+            .map_err(|mismatches| mismatches.to_string())
     })
     .await
 }
@@ -75,7 +77,9 @@ async fn book_and_pay_charges_the_show_price_and_a_cancel_refunds_once() {
     create_show(&node, "gala", 10, PRICE).await;
     let ann = node.buyer("ann").await;
     let paid = ann
-        .book_and_pay("r-gala-1", "gala", &[3, 4], Some(&card(GOOD_CARD)))
+        .book("gala", &[3, 4])
+        .request_id("r-gala-1")
+        .card(&card(GOOD_CARD))
         .await
         .unwrap();
     assert_eq!(status(&paid), BookingStatus::Confirmed);
@@ -84,7 +88,9 @@ async fn book_and_pay_charges_the_show_price_and_a_cancel_refunds_once() {
     assert!(paid.order_id.starts_with("ord_"), "{paid:?}");
     // A retry under the same request id returns the booking, charging nothing more.
     let again = ann
-        .book_and_pay("r-gala-1", "gala", &[3, 4], Some(&card(GOOD_CARD)))
+        .book("gala", &[3, 4])
+        .request_id("r-gala-1")
+        .card(&card(GOOD_CARD))
         .await
         .unwrap();
     assert_eq!(again, paid);
@@ -116,13 +122,17 @@ async fn a_decline_leaves_no_hold_no_booking_and_no_charge() {
         ("r-2", STOLEN_CARD, "declined: card reported stolen"),
     ] {
         let declined = ben
-            .book_and_pay(request, "opera", &[1], Some(&card(number)))
+            .book("opera", &[1])
+            .request_id(request)
+            .card(&card(number))
             .await;
         expect_code(declined, Code::FailedPrecondition, reason);
         // The seat is free again at once; a retry learns the hold ended.
         assert_eq!(seat_state(&ben, "opera", 1).await, SeatState::Available);
         let retried = ben
-            .book_and_pay(request, "opera", &[1], Some(&card(number)))
+            .book("opera", &[1])
+            .request_id(request)
+            .card(&card(number))
             .await;
         expect_code(retried, Code::FailedPrecondition, "hold ended");
     }
@@ -146,7 +156,9 @@ async fn a_decline_leaves_no_hold_no_booking_and_no_charge() {
     );
     // The same seat can then be bought.
     let paid = ben
-        .book_and_pay("r-3", "opera", &[1], Some(&card(GOOD_CARD)))
+        .book("opera", &[1])
+        .request_id("r-3")
+        .card(&card(GOOD_CARD))
         .await
         .unwrap();
     assert_eq!(status(&paid), BookingStatus::Confirmed);
@@ -162,7 +174,10 @@ async fn bad_cards_and_bad_requests_change_nothing() {
     let dan = node.buyer("dan").await;
     let bad_luhn = card("4242 4242 4242 4241");
     expect_code(
-        cat.book_and_pay("r-1", "play", &[2], Some(&bad_luhn)).await,
+        cat.book("play", &[2])
+            .request_id("r-1")
+            .card(&bad_luhn)
+            .await,
         Code::InvalidArgument,
         "card",
     );
@@ -171,7 +186,10 @@ async fn bad_cards_and_bad_requests_change_nothing() {
         ..card(GOOD_CARD)
     };
     expect_code(
-        cat.book_and_pay("r-2", "play", &[2], Some(&expired)).await,
+        cat.book("play", &[2])
+            .request_id("r-2")
+            .card(&expired)
+            .await,
         Code::InvalidArgument,
         "expired",
     );
@@ -180,12 +198,15 @@ async fn bad_cards_and_bad_requests_change_nothing() {
         ..card(GOOD_CARD)
     };
     expect_code(
-        cat.book_and_pay("r-3", "play", &[2], Some(&bad_cvc)).await,
+        cat.book("play", &[2])
+            .request_id("r-3")
+            .card(&bad_cvc)
+            .await,
         Code::InvalidArgument,
         "CVC",
     );
     expect_code(
-        cat.book_and_pay("r-4", "play", &[2], None).await,
+        cat.book("play", &[2]).request_id("r-4").await,
         Code::InvalidArgument,
         "card is required",
     );
@@ -255,7 +276,8 @@ async fn two_steps_show_the_expiry_and_a_free_show_needs_no_card() {
     assert_eq!(seat_state(&eve, "recital", 7).await, SeatState::Booked);
 
     let free = eve
-        .book_and_pay("r-free", "open-day", &[1], None)
+        .book("open-day", &[1])
+        .request_id("r-free")
         .await
         .unwrap();
     assert_eq!(status(&free), BookingStatus::Confirmed);
@@ -279,7 +301,9 @@ async fn a_lost_reply_after_the_charge_ends_in_exactly_one_booking() {
     for seat in 1..=3 {
         let request_id = format!("r-{seat}");
         let booking = fay
-            .book_and_pay(&request_id, "jazz", &[seat], Some(&card(GOOD_CARD)))
+            .book("jazz", &[seat])
+            .request_id(&request_id)
+            .card(&card(GOOD_CARD))
             .await
             .unwrap();
         assert_eq!(status(&booking), BookingStatus::Confirmed);
@@ -296,7 +320,9 @@ async fn a_lost_reply_after_the_charge_ends_in_exactly_one_booking() {
     })
     .await;
     let retried = fay
-        .book_and_pay("r-3", "jazz", &[3], Some(&card(GOOD_CARD)))
+        .book("jazz", &[3])
+        .request_id("r-3")
+        .card(&card(GOOD_CARD))
         .await
         .unwrap();
     assert_eq!(retried, paid[2]);
@@ -317,13 +343,17 @@ async fn an_outage_keeps_the_order_until_a_retry_pays_it() {
         })
         .await;
     let unknown = gus
-        .book_and_pay("r-folk", "folk", &[4], Some(&card(GOOD_CARD)))
+        .book("folk", &[4])
+        .request_id("r-folk")
+        .card(&card(GOOD_CARD))
         .await;
     expect_code(unknown, Code::Unavailable, "stays held");
     assert_eq!(seat_state(&gus, "folk", 4).await, SeatState::Held);
     node.payment().set_faults(Faults::default()).await;
     let paid = gus
-        .book_and_pay("r-folk", "folk", &[4], Some(&card(GOOD_CARD)))
+        .book("folk", &[4])
+        .request_id("r-folk")
+        .card(&card(GOOD_CARD))
         .await
         .unwrap();
     assert_eq!(status(&paid), BookingStatus::Confirmed);
@@ -350,7 +380,9 @@ async fn a_payment_service_restart_mid_run_loses_and_doubles_nothing() {
             let seat = u32::try_from(i).unwrap() * 15 + n + 1;
             let id = format!("r-{i}-{n}");
             let outcome = buyer
-                .book_and_pay(&id, "rock", &[seat], Some(&card(GOOD_CARD)))
+                .book("rock", &[seat])
+                .request_id(&id)
+                .card(&card(GOOD_CARD))
                 .await;
             outcomes.push(outcome.map(|b| b.booking_id));
         }
@@ -390,12 +422,9 @@ async fn thirty_buyers_race_for_the_last_seat_and_one_is_charged() {
     let early = [node.buyer("early1").await, node.buyer("early2").await];
     for (buyer, seats) in early.iter().zip([&[1, 2, 3, 4, 5][..], &[6, 7, 8, 9][..]]) {
         buyer
-            .book_and_pay(
-                &format!("r-early-{}", seats[0]),
-                "finale",
-                seats,
-                Some(&card(GOOD_CARD)),
-            )
+            .book("finale", seats)
+            .request_id(&format!("r-early-{}", seats[0]))
+            .card(&card(GOOD_CARD))
             .await
             .unwrap();
     }
@@ -405,12 +434,9 @@ async fn thirty_buyers_race_for_the_last_seat_and_one_is_charged() {
     }
     let attempts = buyers.iter().enumerate().map(|(i, buyer)| async move {
         buyer
-            .book_and_pay(
-                &format!("r-last-{i}"),
-                "finale",
-                &[10],
-                Some(&card(GOOD_CARD)),
-            )
+            .book("finale", &[10])
+            .request_id(&format!("r-last-{i}"))
+            .card(&card(GOOD_CARD))
             .await
     });
     let outcomes = futures::future::join_all(attempts).await;

@@ -124,11 +124,15 @@ async fn metrics_count_payment_outcomes() {
         .unwrap();
     let ann = node.buyer("ann").await;
     let paid = ann
-        .book_and_pay("r-1", "paid", &[1], Some(&card(GOOD_CARD)))
+        .book("paid", &[1])
+        .request_id("r-1")
+        .card(&card(GOOD_CARD))
         .await
         .unwrap();
     expect_code(
-        ann.book_and_pay("r-2", "paid", &[2], Some(&card(DECLINED_CARD)))
+        ann.book("paid", &[2])
+            .request_id("r-2")
+            .card(&card(DECLINED_CARD))
             .await,
         Code::FailedPrecondition,
         "declined",

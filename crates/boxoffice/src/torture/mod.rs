@@ -285,7 +285,9 @@ async fn client_loop(shared: Arc<Shared>, mut buyer: Buyer, seed: u64) {
             let request_id = uuid::Uuid::new_v4().to_string();
             let result = buyer
                 .client
-                .book_and_pay(&request_id, &show, &seats, Some(&card()))
+                .book(&show, &seats)
+                .request_id(&request_id)
+                .card(&card())
                 .await;
             let outcome = booking_outcome(result);
             if matches!(outcome, Outcome::Booked { .. }) {
@@ -347,7 +349,9 @@ async fn probe_booking(
     let invoked_us = history.now_us();
     let outcome = booking_outcome(
         client
-            .book_and_pay(&request_id, "probe", &[seat], Some(&card()))
+            .book("probe", &[seat])
+            .request_id(&request_id)
+            .card(&card())
             .await,
     );
     let booked = matches!(outcome, Outcome::Booked { .. });

@@ -423,7 +423,9 @@ impl Shell {
             let booking = spin(
                 "Booking…",
                 self.client
-                    .book_and_pay(&request_id, &show.show_id, wanted, None),
+                    .book(&show.show_id, wanted)
+                    .request_id(&request_id)
+                    .into_future(),
             )
             .await
             .map_err(api)?;
@@ -443,7 +445,10 @@ impl Shell {
             let paid = spin(
                 "Paying…",
                 self.client
-                    .book_and_pay(&request_id, &show.show_id, wanted, Some(&card)),
+                    .book(&show.show_id, wanted)
+                    .request_id(&request_id)
+                    .card(&card)
+                    .into_future(),
             )
             .await
             .map_err(api)?;
