@@ -16,7 +16,6 @@
 //! that dies on its own (say, `kill -9` to watch a failover) is reported and
 //! the others keep serving; `up` fails once none is left.
 
-use std::future::Future;
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -35,7 +34,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -124,30 +122,10 @@ pub const DEV_ADMIN_EMAIL: &str = "admin@gmail.com";
 /// Its password.
 pub const DEV_ADMIN_PASSWORD: &str = "admin123";
 
-/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
-/// installed when this is called, not when the future is first polled, so
-/// a signal arriving in between is not lost.
-pub fn terminated() -> impl Future<Output = ()> + Send {
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            // No signal handling available: never resolve.
-            _ => std::future::pending().await,
-        }
-    }
-}
-
 /// One shutdown request, observable any number of times.
 fn shutdown_requested() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
-    let signalled = terminated();
+    let signalled = boxoffice_server::terminated();
     tokio::spawn(async move {
         signalled.await;
         let _ = tx.send(true);
