@@ -42,7 +42,7 @@ use clap::Args;
 use serde::Serialize;
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::up::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD};
+use boxoffice_launch::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD};
 
 use checker::{FinalBooking, Violation};
 use cluster::Cluster;
