@@ -10,6 +10,8 @@
 //! - [`throttle`]: login throttling per account and per client address.
 //! - [`authenticator`]: bearer tokens of incoming calls to a `Caller`,
 //!   with a cache of verified tokens (nodes and the auth service).
+//! - [`bootstrap`]: the first administrator, created by hand
+//!   (`boxoffice admin bootstrap`).
 //! - [`service`]: the auth service, `boxoffice.v1.AuthService`; [`legacy`]:
 //!   the old system's `auth.AuthService` on the same port, an adapter.
 //!
@@ -22,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod authenticator;
+pub mod bootstrap;
 pub mod config;
 pub mod keys;
 pub mod legacy;

@@ -45,8 +45,8 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::commands::Global;
-use crate::output::code_name;
+use boxoffice_cli::Global;
+use boxoffice_cli::output::code_name;
 
 /// The payment service's test card that always pays.
 const PAYING_TEST_CARD: &str = "4242424242424242";
@@ -415,7 +415,7 @@ async fn kill_leaders(
     let (mut times, mut killed) = (Vec::new(), Vec::new());
     for k in 1..=kills {
         tokio::time::sleep_until((shared.started + period * k).into()).await;
-        let status = admin.status().await.map_err(crate::output::api)?;
+        let status = admin.status().await.map_err(boxoffice_cli::output::api)?;
         let leader = status
             .nodes
             .iter()
@@ -501,7 +501,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             || (args.kills >= 1 && args.seconds >= 5 * u64::from(args.kills + 1)),
         "failover needs --kills of at least 1 and at least 5 seconds per kill and one more"
     );
-    let connection = global.connect()?;
+    let connection = global.target()?;
     let addrs = connection.endpoints.clone();
     let session = connection
         .client_of(&[connection.auth.as_str()])?
@@ -648,7 +648,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             let booked = admin
                 .list_shows(false)
                 .await
-                .map_err(crate::output::api)?
+                .map_err(boxoffice_cli::output::api)?
                 .iter()
                 .filter(|show| ours.contains(&show.show_id))
                 .map(|show| u64::from(show.booked))
@@ -666,7 +666,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             let confirmed: BTreeSet<String> = admin
                 .list_bookings(false)
                 .await
-                .map_err(crate::output::api)?
+                .map_err(boxoffice_cli::output::api)?
                 .into_iter()
                 .filter(|b| b.status == v1::BookingStatus::Confirmed as i32)
                 .map(|b| b.booking_id)

@@ -3,25 +3,22 @@
 //! Thin by design: parse flags, set up tracing, call a library. See
 //! `boxoffice --help`.
 //!
-//! - `node` runs one booking node ([`boxoffice_node::run`]);
+//! - the end-user commands (`shell`, or no command at all, `login`,
+//!   `shows`, `book`, `bookings`, `admin shows`, `cluster`, `chatbot ask`,
+//!   …) are [`boxoffice_cli`]'s: its clap types are composed here and
+//!   [`boxoffice_cli::run`] runs them;
+//! - `node` runs one booking node ([`boxoffice_node::run`]); `auth`,
+//!   `payment`, `chatbot`, `gateway` run the services; `certs`, `keys` and
+//!   `admin bootstrap` ([`boxoffice_auth::bootstrap`]) prepare a cluster;
 //! - `up` ([`up`]) runs the local cluster as child processes;
-//! - `shell` (and no command at all) is the interactive client ([`shell`]);
-//! - `login`, `shows`, `book`, `bookings`, `admin`, `cluster`, …
-//!   ([`commands`]) are scriptable client commands over `boxoffice-client`,
-//!   with failover, `--json` and meaningful exit codes ([`output`]); the
-//!   session and settings live in the user's config directory ([`session`]);
-//! - `bench` ([`mod@bench`]) measures booking throughput and latency.
+//! - `bench` ([`mod@bench`]) measures booking throughput and latency;
+//!   `torture` ([`torture`]) injects faults and checks every booking.
 //!
 //! Errors reach the user as one `error: …` line with its causes and a
 //! non-zero exit code, never a panic or a backtrace.
 
 mod bench;
-mod commands;
 mod failover;
-mod output;
-mod seats;
-mod session;
-mod shell;
 mod torture;
 mod up;
 
@@ -34,104 +31,24 @@ use clap::{Parser, Subcommand};
 ///
 /// With no command, opens the interactive shell.
 #[derive(Parser)]
-#[command(version, about, propagate_version = true, after_help = output::EXIT_CODES_HELP)]
+#[command(
+    version,
+    about,
+    propagate_version = true,
+    after_help = boxoffice_cli::output::EXIT_CODES_HELP
+)]
 struct Cli {
     #[command(flatten)]
-    global: commands::Global,
+    global: boxoffice_cli::Global,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// The interactive shell: menus, seat maps, checkout (also `boxoffice`
-    /// alone).
-    Shell,
-    /// Creates an account.
-    ///
-    /// JSON: {user_id, email, admin}.
-    Register {
-        /// Email address.
-        email: String,
-        /// Password [default: asked for on a terminal]
-        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
-    },
-    /// Logs in and keeps the session (mode 0600) for later commands.
-    ///
-    /// JSON: {user_id, email, admin}.
-    Login {
-        /// Email address.
-        email: String,
-        /// Password [default: asked for on a terminal]
-        #[arg(long, env = "BOXOFFICE_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
-    },
-    /// Ends every session of your account and removes the saved one.
-    Logout,
-    /// Shows who you are logged in as.
-    ///
-    /// JSON: {user_id, email, admin}.
-    Whoami,
-    /// Changes your password (every other session ends).
-    Passwd {
-        /// The current password [default: asked for on a terminal]
-        #[arg(long)]
-        old: Option<String>,
-        /// The new password [default: asked for on a terminal]
-        #[arg(long)]
-        new: Option<String>,
-    },
-    /// Shows: list, or one with its seat map.
-    Shows {
-        #[command(subcommand)]
-        command: commands::ShowsCommand,
-    },
-    /// Books seats and pays in one step: the seats are held, the card is
-    /// charged the show's price, the booking is confirmed (or released if
-    /// the card is declined).
-    ///
-    /// JSON: {booking_id, show_id, seats, total_cents, status, payment,
-    /// hold_expires_at_ms, created_at_ms, order_id, transaction_id}.
-    Book {
-        /// The show id.
-        show: String,
-        /// Seats, e.g. `12-15,20` or `3 4 5`.
-        #[arg(required = true)]
-        seats: Vec<String>,
-        #[command(flatten)]
-        card: commands::CardArgs,
-    },
-    /// Holds seats without paying; pay with `boxoffice pay` before the hold
-    /// expires.
-    ///
-    /// JSON: the booking, as for `book`.
-    Hold {
-        /// The show id.
-        show: String,
-        /// Seats, e.g. `12-15,20` or `3 4 5`.
-        #[arg(required = true)]
-        seats: Vec<String>,
-    },
-    /// Pays for a held booking.
-    ///
-    /// JSON: the booking, as for `book`.
-    Pay {
-        /// The booking id.
-        booking: String,
-        #[command(flatten)]
-        card: commands::CardArgs,
-    },
-    /// Your bookings: list, cancel.
-    Bookings {
-        #[command(subcommand)]
-        command: commands::BookingsCommand,
-    },
-    /// Cluster status and membership.
-    Cluster {
-        #[command(subcommand)]
-        command: commands::ClusterCommand,
-    },
+    /// The end-user commands: shell, register, login, … cluster.
+    #[command(flatten)]
+    User(boxoffice_cli::Command),
     /// Administration: shows, users, the first administrator.
     Admin {
         #[command(subcommand)]
@@ -202,17 +119,9 @@ enum ChatbotCommand {
     /// fifth, and prints its accuracy on that fifth, a confusion table and
     /// 5-fold cross-validation.
     Eval,
-    /// Asks the running assistant one question (as the logged-in user).
-    ///
-    /// JSON: {session_id, reply, intent, confidence, suggestions: [{label,
-    /// action, show_id, seat_nos, booking_id}], facts}.
-    Ask {
-        /// The question.
-        text: String,
-        /// Conversation id, to carry context from one question to the next.
-        #[arg(long, default_value = "")]
-        session: String,
-    },
+    /// `ask`.
+    #[command(flatten)]
+    User(boxoffice_cli::ChatbotCommand),
 }
 
 #[derive(Subcommand)]
@@ -255,16 +164,9 @@ enum CertsCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Shows: create, update.
-    Shows {
-        #[command(subcommand)]
-        command: commands::AdminShowsCommand,
-    },
-    /// Accounts: list.
-    Users {
-        #[command(subcommand)]
-        command: commands::AdminUsersCommand,
-    },
+    /// `shows`, `users`.
+    #[command(flatten)]
+    User(boxoffice_cli::AdminCommand),
     /// Creates the first administrator (refused once any administrator
     /// exists). Run where the auth service's keys are.
     Bootstrap {
@@ -284,37 +186,7 @@ enum AdminCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.global.json;
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole cause chain on one line, no backtrace: this is for
-            // people (or, with --json, for programs), not for debugging.
-            output::print_error(&e, json);
-            ExitCode::from(output::exit_code(&e))
-        }
-    }
-}
-
-/// Lets a client command end quietly when its output pipe closes (as in
-/// `boxoffice bookings list | head -1`), like other command-line tools,
-/// instead of panicking on the failed write. SIGPIPE itself stays ignored
-/// (Rust's default): restoring it would also kill the process when a
-/// server closes a connection under a write (a plaintext client at a TLS
-/// port, a node killed mid-call), silently and before failover.
-fn exit_on_closed_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(0);
-        }
-        default(info);
-    }));
+    boxoffice_cli::report(run(cli).await, json)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -334,32 +206,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         )
     );
     if !serving {
-        exit_on_closed_pipe();
+        boxoffice_cli::exit_on_closed_pipe();
     }
     let Some(command) = cli.command else {
-        return shell::run(&global).await;
+        return boxoffice_cli::run(boxoffice_cli::Command::Shell, &global).await;
     };
     match command {
-        Command::Shell => shell::run(&global).await,
-        Command::Register { email, password } => {
-            commands::register(&global, &email, password).await
-        }
-        Command::Login { email, password } => commands::login(&global, &email, password).await,
-        Command::Logout => commands::logout(&global).await,
-        Command::Whoami => commands::whoami(&global).await,
-        Command::Passwd { old, new } => commands::passwd(&global, old, new).await,
-        Command::Shows { command } => commands::shows(&global, command).await,
-        Command::Book { show, seats, card } => commands::book(&global, &show, &seats, &card).await,
-        Command::Hold { show, seats } => commands::hold(&global, &show, &seats).await,
-        Command::Pay { booking, card } => commands::pay(&global, &booking, &card).await,
-        Command::Bookings { command } => commands::bookings(&global, command).await,
-        Command::Cluster { command } => commands::cluster(&global, command).await,
+        Command::User(command) => boxoffice_cli::run(command, &global).await,
         Command::Admin {
-            command: AdminCommand::Shows { command },
-        } => commands::admin_shows(&global, command).await,
-        Command::Admin {
-            command: AdminCommand::Users { command },
-        } => commands::admin_users(&global, command).await,
+            command: AdminCommand::User(command),
+        } => boxoffice_cli::run(command, &global).await,
         Command::Node { config } => boxoffice_node::process::serve(config.as_deref()).await,
         Command::Up(args) => {
             boxoffice_server::init_tracing();
@@ -381,9 +237,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Chatbot {
-            command: Some(ChatbotCommand::Ask { text, session }),
+            command: Some(ChatbotCommand::User(command)),
             ..
-        } => commands::ask(&global, &text, &session).await,
+        } => boxoffice_cli::run(command, &global).await,
         Command::Chatbot {
             config,
             command: None,
@@ -425,30 +281,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     password,
                 },
         } => {
-            let mut config = boxoffice_auth::config::AuthConfig::load(config.as_deref())?;
-            config.bootstrap_admin = Some(boxoffice_auth::config::AdminCredentials {
-                email: email.clone(),
-                password,
-            });
-            config.validate()?;
-            let api = boxoffice_auth::service::AuthApi::new(&config)?;
-            let admin = config
-                .bootstrap_admin
-                .as_ref()
-                .map(|a| a.password.clone())
-                .unwrap_or_default();
-            if api
-                .bootstrap_admin(&email, &admin)
-                .await
-                .map_err(|s| anyhow::anyhow!("{}", s.message()))?
-            {
-                println!("created administrator {email}");
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "an administrator already exists (or {email} is taken); nothing changed"
-                )
-            }
+            boxoffice_auth::bootstrap::create_admin(config.as_deref(), &email, password).await?;
+            println!("created administrator {email}");
+            Ok(())
         }
     }
 }

@@ -58,7 +58,8 @@ fn print_ready(args: &UpArgs, plan: &Plan, status: &boxoffice_client::proto::Get
         plan.nodes.len(),
         args.data_dir.display()
     );
-    let _ = crate::commands::print_status(&crate::output::Output::new(false), status);
+    let _ =
+        boxoffice_cli::commands::print_status(&boxoffice_cli::output::Output::new(false), status);
     println!(
         "auth service on {} (development password policy: 4+ characters); administrator {DEV_ADMIN_EMAIL} / {DEV_ADMIN_PASSWORD}",
         plan.auth.listen

@@ -10,247 +10,18 @@ use std::io::IsTerminal;
 use anyhow::{Context as _, bail};
 use boxoffice_client::Client;
 use boxoffice_client::proto as v1;
-use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::args::{
+    AdminShowsCommand, AdminUsersCommand, BookingsCommand, CardArgs, ClusterCommand, Global,
+    ShowsCommand,
+};
 use crate::output::{
     BookingJson, NodeJson, Output, SeatJson, ShowJson, UserJson, api, money, payment_name,
     role_name, seat_state_name, status_name, when,
 };
 use crate::seats;
-use crate::session::{Connection, now_ms};
-
-/// Options of every client command.
-#[derive(Args, Clone, Debug)]
-pub struct Global {
-    /// Comma-separated node addresses; any node serves any call [default:
-    /// `endpoints` in config.toml, else the local cluster]
-    #[arg(long, env = "BOXOFFICE_ENDPOINTS", global = true)]
-    pub endpoints: Option<String>,
-    /// The auth service's address [default: `auth` in config.toml, else
-    /// 127.0.0.1:8000]
-    #[arg(long, env = "BOXOFFICE_AUTH_ENDPOINT", global = true)]
-    pub auth: Option<String>,
-    /// The assistant's address [default: `chatbot` in config.toml, else
-    /// 127.0.0.1:9000]
-    #[arg(long, env = "BOXOFFICE_CHATBOT_ENDPOINT", global = true)]
-    pub chatbot: Option<String>,
-    /// Trust this CA certificate (PEM) and reach every service over TLS
-    /// (a cluster started with `up --tls` or `--expose`: its CA is
-    /// `<data-dir>/certs/ca.pem`) [default: `ca` in config.toml, else
-    /// plaintext]
-    #[arg(long, env = "BOXOFFICE_CA", global = true)]
-    pub ca: Option<std::path::PathBuf>,
-    /// A session token to use instead of the saved session.
-    #[arg(long, env = "BOXOFFICE_TOKEN", global = true, hide_env_values = true)]
-    pub token: Option<String>,
-    /// Print one line of JSON instead of a table.
-    #[arg(long, global = true)]
-    pub json: bool,
-}
-
-impl Global {
-    /// The connection these options describe (and the saved session).
-    pub fn connect(&self) -> anyhow::Result<Connection> {
-        Connection::open(
-            self.endpoints.as_deref(),
-            self.auth.as_deref(),
-            self.chatbot.as_deref(),
-            self.token.as_deref(),
-            self.ca.as_deref(),
-        )
-    }
-}
-
-/// A card given on the command line.
-#[derive(Args, Clone, Debug)]
-pub struct CardArgs {
-    /// Card number to pay with (test cards: 4242 4242 4242 4242 pays,
-    /// 4000 0000 0000 9995 is declined).
-    #[arg(long, requires_all = ["exp", "cvc"])]
-    pub card: Option<String>,
-    /// The card's expiry, MM/YY or MM/YYYY.
-    #[arg(long, value_parser = parse_expiry)]
-    pub exp: Option<(u32, u32)>,
-    /// The card's security code.
-    #[arg(long)]
-    pub cvc: Option<String>,
-}
-
-impl CardArgs {
-    fn card(&self) -> Option<v1::Card> {
-        match (&self.card, self.exp, &self.cvc) {
-            (Some(number), Some((exp_month, exp_year)), Some(cvc)) => Some(v1::Card {
-                number: number.clone(),
-                exp_month,
-                exp_year,
-                cvc: cvc.clone(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// Parses a card expiry `MM/YY` or `MM/YYYY` into (month, four-digit year).
-pub fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("{raw:?} is not an expiry such as 12/29 or 12/2029");
-    let (month, year) = raw.trim().split_once('/').ok_or_else(bad)?;
-    let month: u32 = month.trim().parse().map_err(|_| bad())?;
-    let digits = year.trim();
-    let year: u32 = digits.parse().map_err(|_| bad())?;
-    let year = match digits.len() {
-        2 => 2000 + year,
-        4 => year,
-        _ => return Err(bad()),
-    };
-    if !(1..=12).contains(&month) {
-        return Err(bad());
-    }
-    Ok((month, year))
-}
-
-/// Parses a start time: `YYYY-MM-DD HH:MM` (UTC) or RFC 3339.
-fn parse_start(raw: &str) -> Result<i64, String> {
-    let raw = raw.trim();
-    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
-        return Ok(t.as_millisecond());
-    }
-    raw.parse::<jiff::civil::DateTime>()
-        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC))
-        .map(|z| z.timestamp().as_millisecond())
-        .map_err(|_| format!("{raw:?} is not a time such as \"2026-12-24 19:30\" (UTC)"))
-}
-
-/// `boxoffice shows …`.
-#[derive(Subcommand, Debug)]
-pub enum ShowsCommand {
-    /// Lists every show with its price and seat counts.
-    ///
-    /// JSON: an array of {show_id, title, seat_count, price_cents,
-    /// starts_at_ms, available, held, booked}.
-    List {
-        /// Read from the answering node's replica without asking the leader.
-        #[arg(long)]
-        stale: bool,
-    },
-    /// One show and its seat map (coloured on a terminal; with your seats
-    /// marked when logged in).
-    ///
-    /// JSON: {show: {show_id, title, seat_count, price_cents, starts_at_ms,
-    /// available, held, booked}, seats: [{seat_no, state}], mine: your seat numbers}
-    /// where state is available, held or booked.
-    Show {
-        /// The show id.
-        id: String,
-        /// Read from the answering node's replica without asking the leader.
-        #[arg(long)]
-        stale: bool,
-    },
-}
-
-/// `boxoffice bookings …`.
-#[derive(Subcommand, Debug)]
-pub enum BookingsCommand {
-    /// Your bookings, newest first.
-    ///
-    /// JSON: an array of {booking_id, show_id, seats, total_cents, status,
-    /// payment, hold_expires_at_ms, created_at_ms, order_id, transaction_id};
-    /// status is held, confirmed, released or cancelled; payment is none,
-    /// pending, not_charged, charged, refund_pending or refunded.
-    List {
-        /// Read from the answering node's replica without asking the leader.
-        #[arg(long)]
-        stale: bool,
-    },
-    /// Cancels one of your bookings: a confirmed one is refunded in full, a
-    /// held one released. Cancelling twice is harmless.
-    ///
-    /// JSON: the booking, as in `bookings list`.
-    Cancel {
-        /// The booking id.
-        booking: String,
-    },
-}
-
-/// `boxoffice admin shows …`.
-#[derive(Subcommand, Debug)]
-pub enum AdminShowsCommand {
-    /// Creates a show (administrators).
-    ///
-    /// JSON: the show, as in `shows list`.
-    Create {
-        /// The show id (1-64 characters, no spaces).
-        id: String,
-        /// Title.
-        #[arg(long)]
-        title: String,
-        /// Number of seats.
-        #[arg(long)]
-        seats: u32,
-        /// Price per seat, in cents.
-        #[arg(long)]
-        price_cents: i64,
-        /// Start, "YYYY-MM-DD HH:MM" in UTC or RFC 3339; default 30 days from now.
-        #[arg(long, value_parser = parse_start)]
-        starts_at: Option<i64>,
-    },
-    /// Changes a show's title, seats, price or start (administrators).
-    ///
-    /// JSON: the show, as in `shows list`.
-    Update {
-        /// The show id.
-        id: String,
-        /// New title.
-        #[arg(long)]
-        title: Option<String>,
-        /// New number of seats.
-        #[arg(long)]
-        seats: Option<u32>,
-        /// New price per seat, in cents.
-        #[arg(long)]
-        price_cents: Option<i64>,
-        /// New start, "YYYY-MM-DD HH:MM" in UTC or RFC 3339.
-        #[arg(long, value_parser = parse_start)]
-        starts_at: Option<i64>,
-    },
-}
-
-/// `boxoffice admin users …`.
-#[derive(Subcommand, Debug)]
-pub enum AdminUsersCommand {
-    /// Every account (administrators).
-    ///
-    /// JSON: an array of {user_id, email, admin}.
-    List,
-}
-
-/// `boxoffice cluster …`.
-#[derive(Subcommand, Debug)]
-pub enum ClusterCommand {
-    /// Every node's role, term and log progress.
-    ///
-    /// JSON: {leader_id, term, answered_by, nodes: [{node_id, addr, role,
-    /// term, leader_id, last_log_index, commit_index, applied_index,
-    /// snapshot_index}]}; role is leader, follower, candidate, learner,
-    /// shutdown or unreachable.
-    Status,
-    /// Adds a running, empty node (started without initial_members) as a
-    /// voter (administrators).
-    AddNode {
-        /// The new node's id.
-        #[arg(long)]
-        id: u64,
-        /// Its address, host:port.
-        #[arg(long)]
-        addr: String,
-    },
-    /// Removes a voter (administrators).
-    RemoveNode {
-        /// The node's id.
-        #[arg(long)]
-        id: u64,
-    },
-}
+use crate::session::{Target, now_ms};
 
 /// Reads a password: from the flag or environment, else a hidden prompt
 /// on a terminal.
@@ -270,12 +41,12 @@ fn password(given: Option<String>, prompt: &str) -> anyhow::Result<String> {
     .context("reading the password")
 }
 
-/// A connection whose saved session is fresh, and its node client.
-async fn nodes(global: &Global) -> anyhow::Result<(Connection, Client)> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
-    let client = connection.nodes()?;
-    Ok((connection, client))
+/// The target with its saved session refreshed, and its node client.
+async fn nodes(global: &Global) -> anyhow::Result<(Target, Client)> {
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
+    let client = target.nodes()?;
+    Ok((target, client))
 }
 
 fn show_rows(shows: &[v1::Show]) -> Vec<Vec<String>> {
@@ -427,9 +198,9 @@ fn print_user(out: &Output, user: &v1::User) -> anyhow::Result<()> {
 
 /// `boxoffice register`.
 pub async fn register(global: &Global, email: &str, given: Option<String>) -> anyhow::Result<()> {
-    let connection = global.connect()?;
+    let target = global.target()?;
     let password = password(given, "Password:")?;
-    let user = connection
+    let user = target
         .auth()?
         .register(email, &password)
         .await
@@ -440,15 +211,15 @@ pub async fn register(global: &Global, email: &str, given: Option<String>) -> an
 
 /// `boxoffice login`: keeps the session in the client's directory.
 pub async fn login(global: &Global, email: &str, given: Option<String>) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
+    let mut target = global.target()?;
     let password = password(given, "Password:")?;
-    let auth = connection.client_of(&[connection.auth.as_str()])?;
+    let auth = target.client_of(&[target.auth.as_str()])?;
     let session = auth
         .login(email, &password)
         .await
         .map_err(api)
         .context("logging in")?;
-    connection.remember(&session)?;
+    target.remember(&session)?;
     let user = session.user.unwrap_or_default();
     let out = Output::new(global.json);
     if out.json {
@@ -459,19 +230,19 @@ pub async fn login(global: &Global, email: &str, given: Option<String>) -> anyho
         user.user_id,
         user.email,
         if user.admin { " (administrator)" } else { "" },
-        connection.paths.session_file().display()
+        target.paths.session_file().display()
     );
     Ok(())
 }
 
 /// `boxoffice logout`: ends every session of the account and forgets it here.
 pub async fn logout(global: &Global) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    if connection.token().is_none() {
+    let mut target = global.target()?;
+    if target.token().is_none() {
         return Err(api(tonic::Status::unauthenticated("not logged in")));
     }
-    let ended = connection.auth()?.logout().await;
-    connection.forget()?;
+    let ended = target.auth()?.logout().await;
+    target.forget()?;
     match ended {
         Ok(()) => {}
         // An expired or revoked session is over anyway.
@@ -488,9 +259,9 @@ pub async fn logout(global: &Global) -> anyhow::Result<()> {
 
 /// `boxoffice whoami`.
 pub async fn whoami(global: &Global) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
-    let user = connection.auth()?.who_am_i().await.map_err(api)?;
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
+    let user = target.auth()?.who_am_i().await.map_err(api)?;
     print_user(&Output::new(global.json), &user)
 }
 
@@ -500,17 +271,17 @@ pub async fn passwd(
     old: Option<String>,
     new: Option<String>,
 ) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
     let old = password(old, "Current password:")?;
     let new = password(new, "New password:")?;
-    let session = connection
+    let session = target
         .auth()?
         .change_password(&old, &new)
         .await
         .map_err(api)
         .context("changing the password")?;
-    connection.remember(&session)?;
+    target.remember(&session)?;
     let out = Output::new(global.json);
     if out.json {
         return out.json(&serde_json::json!({"changed": true}));
@@ -521,7 +292,7 @@ pub async fn passwd(
 
 /// `boxoffice shows …`.
 pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()> {
-    let (connection, client) = nodes(global).await?;
+    let (target, client) = nodes(global).await?;
     let out = Output::new(global.json);
     match command {
         ShowsCommand::List { stale } => {
@@ -529,7 +300,7 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
         }
         ShowsCommand::Show { id, stale } => {
             let (show, map) = client.seat_map(&id, stale).await.map_err(api)?;
-            let mine = my_seats(&connection, &client, &id).await;
+            let mine = my_seats(&target, &client, &id).await;
             if out.json {
                 #[derive(Serialize)]
                 struct MapJson {
@@ -569,8 +340,8 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
 
 /// The seats the logged-in user holds or has booked in `show` (none when
 /// not logged in).
-pub async fn my_seats(connection: &Connection, client: &Client, show: &str) -> BTreeSet<u32> {
-    if connection.token().is_none() {
+pub async fn my_seats(target: &Target, client: &Client, show: &str) -> BTreeSet<u32> {
+    if target.token().is_none() {
         return BTreeSet::new();
     }
     client
@@ -703,12 +474,12 @@ pub async fn admin_shows(global: &Global, command: AdminShowsCommand) -> anyhow:
 
 /// `boxoffice admin users …`.
 pub async fn admin_users(global: &Global, command: AdminUsersCommand) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
     let out = Output::new(global.json);
     match command {
         AdminUsersCommand::List => {
-            let users = connection.auth()?.list_users().await.map_err(api)?;
+            let users = target.auth()?.list_users().await.map_err(api)?;
             print_users(&out, &users)
         }
     }
@@ -758,9 +529,9 @@ pub fn action_name(action: i32) -> &'static str {
 
 /// `boxoffice chatbot ask`.
 pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<()> {
-    let mut connection = global.connect()?;
-    connection.refresh_if_needed().await?;
-    let reply = connection
+    let mut target = global.target()?;
+    target.refresh_if_needed().await?;
+    let reply = target
         .chatbot()?
         .ask(session, text)
         .await
@@ -809,20 +580,4 @@ pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<(
         println!("  → {}", s.label);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expiries_and_start_times_parse() {
-        assert_eq!(parse_expiry("12/29"), Ok((12, 2029)));
-        assert_eq!(parse_expiry("01/2031"), Ok((1, 2031)));
-        assert!(parse_expiry("13/29").is_err());
-        assert!(parse_expiry("1229").is_err());
-        assert_eq!(parse_start("1970-01-01 00:01"), Ok(60_000));
-        assert_eq!(parse_start("1970-01-01T00:00:01Z"), Ok(1_000));
-        assert!(parse_start("next tuesday").is_err());
-    }
 }

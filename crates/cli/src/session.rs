@@ -185,8 +185,11 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a client command talks to, and as whom.
-pub struct Connection {
+/// Where a client command reaches the cluster, how, and as whom: the node,
+/// auth and assistant addresses, the CA to trust, the token and the saved
+/// session. It connects nothing itself: [`Target::nodes`], [`Target::auth`]
+/// and [`Target::chatbot`] make clients, which dial on their first call.
+pub struct Target {
     /// The client's directory.
     pub paths: Paths,
     /// Node addresses.
@@ -205,10 +208,10 @@ pub struct Connection {
     tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
-impl Connection {
+impl Target {
     /// Settings from flags or environment (`endpoints`, `auth`, `token`),
     /// then `config.toml`, then the defaults; and the saved session.
-    pub fn open(
+    pub fn load(
         endpoints: Option<&str>,
         auth: Option<&str>,
         chatbot: Option<&str>,

@@ -1,0 +1,853 @@
+//! Scenario tests: stories told to the booking state machine, one file each.
+//!
+//! Every file under `tests/scenarios/` is a [goldenscript]: blocks of
+//! commands, each followed by `---` and the output the runner printed for
+//! them. Commands become [`Request`]s given to [`State::apply`] at the time
+//! of the runner's clock (time enters only as an argument, as in the
+//! cluster); queries print excerpts of the state. The expected output is
+//! never written by hand: run
+//!
+//! ```sh
+//! UPDATE_GOLDENFILES=1 cargo test -p boxoffice-core --test scenarios
+//! ```
+//!
+//! and review the change to the files as a diff. Without the variable, any
+//! difference fails the test and prints the diff.
+//!
+//! After every command the runner also checks, as hard errors rather than
+//! as output:
+//!
+//! - [`State::check_invariants`], so every scenario is an invariant test too;
+//! - that a rejected request changed no account, show or booking (a
+//!   rejection may only move the clock and prune old dedup records).
+//!
+//! The vocabulary is described in `tests/scenarios/README.md`; the runner
+//! uses only the crate's public API, so a scenario reads like what a client
+//! of the state machine sees.
+//!
+//! [goldenscript]: https://docs.rs/goldenscript
+
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use boxoffice_core::{
+    Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, OrderId, Outcome,
+    Payment, Rejection, Request, RequestId, Seat, SeatNo, Show, ShowId, ShowSummary, State,
+    Timestamp, Totals, TransactionId, User, UserId, UserSummary,
+};
+use goldenscript::{ArgumentConsumer, Context};
+
+/// Errors of the runner itself (a malformed script, a broken invariant).
+type Error = Box<dyn std::error::Error>;
+
+/// The password hash accounts get unless a command names another: a
+/// well-formed PHC string, as the auth service would produce.
+const DEFAULT_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+
+/// How long a hold lasts unless `ttl=` says otherwise.
+const DEFAULT_TTL_MS: i64 = 60 * 1000;
+
+/// When a show starts unless `starts=` says otherwise (one day).
+const DEFAULT_STARTS_AT: Timestamp = Timestamp(DAY_MS);
+
+/// A show's seat price unless `price=` says otherwise, in cents.
+const DEFAULT_PRICE_CENTS: i64 = 2_500;
+
+/// A show's title unless `title=` says otherwise.
+const DEFAULT_TITLE: &str = "Hamlet";
+
+/// Runs every scenario file, and fails listing those whose output differs
+/// (each difference is printed as a diff) or whose runner failed.
+///
+/// `BOXOFFICE_SCENARIO=word` runs only the files whose name contains `word`.
+#[test]
+fn scenarios() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let filter = std::env::var("BOXOFFICE_SCENARIO").unwrap_or_default();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/scenarios is readable")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().contains(&filter))
+        })
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no scenario matches {filter:?}");
+    let mut failed = Vec::new();
+    for path in &paths {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        // A difference panics (when the golden file is checked); a runner
+        // error is returned. Either fails this scenario, not the others.
+        match catch_unwind(AssertUnwindSafe(|| {
+            goldenscript::run(&mut Scenario::new(), path)
+        })) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                eprintln!("scenario {name}: {error}");
+                failed.push(name.into_owned());
+            }
+            Err(_) => failed.push(name.into_owned()),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} scenarios failed: {}",
+        failed.len(),
+        paths.len(),
+        failed.join(", ")
+    );
+}
+
+/// The state machine under test, the clock the runner applies requests at,
+/// and the counters that name requests and orders.
+struct Scenario {
+    /// The replicated state, as one replica holds it.
+    state: State,
+    /// The time the next request is applied at (the leader's clock).
+    clock: Timestamp,
+    /// Requests sent so far; request `n` is `req-n` unless named.
+    requests: u64,
+    /// Holds sent so far; hold `n` is for order `ord-n` unless named.
+    holds: u64,
+}
+
+/// How a command travels: who sends it, under which id, at what time.
+struct Envelope {
+    /// The authenticated end user, or `None` for a trusted request.
+    caller: Option<Caller>,
+    /// The idempotency key.
+    request_id: RequestId,
+    /// The leader time written with it.
+    at: Timestamp,
+}
+
+impl goldenscript::Runner for Scenario {
+    type Command = goldenscript::Command;
+
+    fn run(&mut self, line: &goldenscript::Command, context: &Context) -> Result<String, Error> {
+        let mut args = line.consume_args();
+        let output = self.dispatch(&line.name, &mut args, context)?;
+        args.reject_next()?;
+        Ok(output)
+    }
+}
+
+impl Scenario {
+    /// An empty state at time zero.
+    fn new() -> Self {
+        Self {
+            state: State::new(),
+            clock: Timestamp(0),
+            requests: 0,
+            holds: 0,
+        }
+    }
+
+    /// Runs one script line: a clock step, a command or a query.
+    fn dispatch(
+        &mut self,
+        name: &str,
+        args: &mut ArgumentConsumer<'_>,
+        context: &Context,
+    ) -> Result<String, Error> {
+        match name {
+            // The clock.
+            "advance" => {
+                let by = parse_time(required(args, "a duration")?)?;
+                self.clock = self.clock.saturating_add_ms(by);
+                Ok(String::new())
+            }
+            "clock" => {
+                self.clock = Timestamp(parse_time(required(args, "a time")?)?);
+                Ok(String::new())
+            }
+            // Queries: excerpts of the state.
+            "show" => {
+                let id = ShowId::from(required(args, "a show")?);
+                Ok(match self.state.show(&id) {
+                    Some(show) => show_with_seats(show),
+                    None => format!("show {id}: none"),
+                })
+            }
+            "shows" => Ok(lines(
+                self.state.shows().map(|show| show_line(&show.summary())),
+            )),
+            "booking" => {
+                let id = parse_booking(required(args, "a booking")?)?;
+                Ok(match self.state.booking(id) {
+                    Some(booking) => booking_line(&booking),
+                    None => format!("booking {id}: none"),
+                })
+            }
+            "bookings" => {
+                let user = self.user_ref(required(args, "a user")?)?;
+                let before = args.take_key("before").map(parse_booking).transpose()?;
+                let limit = args.take_key("limit").map(str::parse).transpose()?;
+                Ok(if before.is_some() || limit.is_some() {
+                    let page = self.state.bookings_page(&user, before, limit.unwrap_or(10));
+                    lines(page.map(|booking| booking_line(&booking)))
+                } else {
+                    lines(self.state.bookings_of(&user).map(|b| booking_line(&b)))
+                })
+            }
+            "holds" => Ok(lines(self.state.holds().map(|b| booking_line(&b)))),
+            "unsettled" => Ok(lines(self.state.unsettled().map(|b| booking_line(&b)))),
+            "next-expiry" => Ok(match self.state.next_hold_expiry() {
+                Some(at) => format!("next hold expiry {}", time(at)),
+                None => "next hold expiry: none".to_owned(),
+            }),
+            "active" => {
+                let user = self.user_ref(required(args, "a user")?)?;
+                let show = ShowId::from(required(args, "a show")?);
+                Ok(format!(
+                    "{user}: seats held or booked in {show} {}, seats held over all shows {}",
+                    self.state.active_seats(&user, &show),
+                    self.state.held_seats(&user)
+                ))
+            }
+            "account" => {
+                let user = self.user_ref(required(args, "a user")?)?;
+                let debug = args.take_key("debug").map(str::parse).transpose()?;
+                Ok(match self.state.user(&user) {
+                    Some(account) if debug == Some(true) => format!("{account:?}"),
+                    Some(account) => account_line(account),
+                    None => format!("user {user}: none"),
+                })
+            }
+            "find-email" => {
+                let email = required(args, "an email")?;
+                Ok(match self.state.user_by_email(email) {
+                    Some(account) => account_line(account),
+                    None => format!("{email:?}: no account"),
+                })
+            }
+            "users" => {
+                let mut out = lines(self.state.users().map(|user| user_line(&user.summary())));
+                write!(out, "\nadministrators: {}", self.state.admin_count())?;
+                Ok(out)
+            }
+            "totals" => Ok(totals_line(&self.state.totals())),
+            "now" => Ok(format!(
+                "state time {}, clock {}",
+                time(self.state.now()),
+                time(self.clock)
+            )),
+            "snapshot" => self.snapshot(),
+            // Commands: requests given to `State::apply`.
+            _ => {
+                let command = self.command(name, args)?;
+                let envelope = self.envelope(args, context)?;
+                // A mistyped argument must fail before the request is applied.
+                args.reject_next()?;
+                self.apply(command, envelope, context)
+            }
+        }
+    }
+
+    /// Builds the [`Command`] a script line names, from its arguments.
+    fn command(&mut self, name: &str, args: &mut ArgumentConsumer<'_>) -> Result<Command, Error> {
+        Ok(match name {
+            "create-show" => Command::CreateShow {
+                show: required(args, "a show")?.into(),
+                title: args.take_key("title").unwrap_or(DEFAULT_TITLE).to_owned(),
+                seat_count: required_key(args, "seats")?.parse()?,
+                price_cents: args
+                    .take_key("price")
+                    .map_or(Ok(DEFAULT_PRICE_CENTS), parse_money)?,
+                starts_at: args
+                    .take_key("starts")
+                    .map_or(Ok(DEFAULT_STARTS_AT), |t| parse_time(t).map(Timestamp))?,
+            },
+            "update-show" => Command::UpdateShow {
+                show: required(args, "a show")?.into(),
+                title: args.take_key("title").map(str::to_owned),
+                seat_count: args.take_key("seats").map(str::parse).transpose()?,
+                price_cents: args.take_key("price").map(parse_money).transpose()?,
+                starts_at: args
+                    .take_key("starts")
+                    .map(|t| parse_time(t).map(Timestamp))
+                    .transpose()?,
+            },
+            "hold" => {
+                let user = self.user_ref(required(args, "a user")?)?;
+                let show = required(args, "a show")?.into();
+                let seats = seat_list(args)?;
+                self.holds += 1;
+                let order = args
+                    .take_key("order")
+                    .map_or_else(|| format!("ord-{}", self.holds), str::to_owned);
+                Command::Hold {
+                    order: OrderId(order),
+                    show,
+                    seats,
+                    user,
+                    ttl_ms: args
+                        .take_key("ttl")
+                        .map_or(Ok(DEFAULT_TTL_MS), parse_time)?,
+                    max_seats_per_user: args.take_key("cap").map_or(Ok(0), str::parse)?,
+                    limits: hold_limits(args)?,
+                }
+            }
+            "book" => Command::Book {
+                user: self.user_ref(required(args, "a user")?)?,
+                show: required(args, "a show")?.into(),
+                seats: seat_list(args)?,
+                max_seats_per_user: args.take_key("cap").map_or(Ok(0), str::parse)?,
+            },
+            "confirm" => {
+                let booking = parse_booking(required(args, "a booking")?)?;
+                // By default the booking is paid by transaction `tx-<id>`
+                // if it costs something, and confirmed without one if free.
+                let transaction = match args.take_key("tx") {
+                    Some("none") => None,
+                    Some(tx) => Some(TransactionId::from(tx)),
+                    None => {
+                        let free = self
+                            .state
+                            .booking(booking)
+                            .is_some_and(|b| b.total_cents == 0);
+                        (!free).then(|| TransactionId(format!("tx-{booking}")))
+                    }
+                };
+                Command::Confirm {
+                    booking,
+                    transaction,
+                }
+            }
+            "release" => Command::Release {
+                booking: parse_booking(required(args, "a booking")?)?,
+            },
+            "cancel" => Command::Cancel {
+                booking: parse_booking(required(args, "a booking")?)?,
+                user: self.user_ref(required(args, "the customer asking")?)?,
+            },
+            "settle" => Command::Settle {
+                booking: parse_booking(required(args, "a booking")?)?,
+                charge: args.take_key("charge").map(TransactionId::from),
+            },
+            "record-refund" => Command::RecordRefund {
+                booking: parse_booking(required(args, "a booking")?)?,
+            },
+            "expire-holds" => Command::ExpireHolds,
+            "register" => Command::RegisterUser {
+                email: required(args, "an email")?.to_owned(),
+                password_hash: args.take_key("hash").unwrap_or(DEFAULT_HASH).to_owned(),
+                admin: args.take_key("admin").map_or(Ok(false), str::parse)?,
+            },
+            "bootstrap-admin" => Command::BootstrapAdmin {
+                email: required(args, "an email")?.to_owned(),
+                password_hash: args.take_key("hash").unwrap_or(DEFAULT_HASH).to_owned(),
+            },
+            "set-admin" => Command::SetAdmin {
+                user: self.user_ref(required(args, "a user")?)?,
+                admin: required(args, "true or false")?.parse()?,
+            },
+            "revoke-sessions" => Command::RevokeSessions {
+                user: self.user_ref(required(args, "a user")?)?,
+            },
+            "change-password" => Command::ChangePassword {
+                user: self.user_ref(required(args, "a user")?)?,
+                password_hash: required_key(args, "hash")?.to_owned(),
+            },
+            other => return Err(format!("unknown command {other:?}").into()),
+        })
+    }
+
+    /// Who sends a command and how: the line's prefix names the caller
+    /// (none: a trusted request), `token=` overrides the caller's token
+    /// version (else the current one), `id=` names the request (else a
+    /// fresh `req-n`), and `at=` applies it at that time instead of the
+    /// runner's clock.
+    fn envelope(
+        &mut self,
+        args: &mut ArgumentConsumer<'_>,
+        context: &Context,
+    ) -> Result<Envelope, Error> {
+        self.requests += 1;
+        let caller = match &context.prefix {
+            Some(prefix) => {
+                let user = self.user_ref(prefix)?;
+                let token_version = match args.take_key("token") {
+                    Some(token) => token.parse()?,
+                    None => self.state.user(&user).map_or(0, |u| u.token_version),
+                };
+                Some(Caller {
+                    user,
+                    token_version,
+                })
+            }
+            None if args.take_key("token").is_some() => {
+                return Err("token= needs a caller: prefix the line with `user:`".into());
+            }
+            None => None,
+        };
+        let request_id = args
+            .take_key("id")
+            .map_or_else(|| format!("req-{}", self.requests), str::to_owned);
+        let at = args
+            .take_key("at")
+            .map_or(Ok(self.clock), |t| parse_time(t).map(Timestamp))?;
+        Ok(Envelope {
+            caller,
+            request_id: RequestId(request_id),
+            at,
+        })
+    }
+
+    /// Applies `command` as `envelope` says, checks what must hold after
+    /// every request, and prints the outcome.
+    fn apply(
+        &mut self,
+        command: Command,
+        envelope: Envelope,
+        context: &Context,
+    ) -> Result<String, Error> {
+        let before = self.state.clone();
+        let request = Request {
+            request_id: envelope.request_id,
+            caller: envelope.caller,
+            command,
+        };
+        let outcome = self.state.apply(envelope.at, &request);
+        self.state
+            .check_invariants()
+            .map_err(|problem| format!("invariant broken: {problem}"))?;
+        if outcome.is_err() && business(&self.state) != business(&before) {
+            return Err(
+                format!("the rejection {outcome:?} changed accounts, shows or bookings").into(),
+            );
+        }
+        let mut out = outcome_line(&outcome);
+        if context.tags.contains("changes") {
+            out.push('\n');
+            out.push_str(&changes(&before, &self.state));
+        }
+        Ok(out)
+    }
+
+    /// Writes the state as a snapshot, restores it, and goes on with the
+    /// restored copy (which must equal the original in every field).
+    fn snapshot(&mut self) -> Result<String, Error> {
+        let bytes = self.state.to_snapshot()?;
+        let restored = State::from_snapshot_bytes(&bytes)?;
+        if restored != self.state {
+            return Err("the restored snapshot differs from the state".into());
+        }
+        self.state = restored;
+        Ok("snapshot restored: the same state, indexes rebuilt".to_owned())
+    }
+
+    /// The user an argument names: an account by its email if it has an
+    /// `@`, else the user id as written.
+    fn user_ref(&self, name: &str) -> Result<UserId, Error> {
+        if !name.contains('@') {
+            return Ok(UserId::from(name));
+        }
+        self.state
+            .user_by_email(name)
+            .map(|user| user.id.clone())
+            .ok_or_else(|| format!("no account has the email {name:?}").into())
+    }
+}
+
+/// What a rejection must leave unchanged: the accounts, shows and
+/// bookings, and the counts over them (all but the dedup records).
+#[derive(Debug, PartialEq)]
+struct Business {
+    /// Every show with its seats.
+    shows: Vec<Show>,
+    /// Every account.
+    users: Vec<User>,
+    /// Every booking ever made.
+    bookings: Vec<Booking>,
+    /// The counts, with the dedup records left out.
+    totals: Totals,
+}
+
+/// The business data of `state`, read through the public API.
+fn business(state: &State) -> Business {
+    let totals = state.totals();
+    Business {
+        shows: state.shows().cloned().collect(),
+        users: state.users().cloned().collect(),
+        bookings: (1..=totals.bookings_created)
+            .filter_map(|id| state.booking(BookingId(id)))
+            .collect(),
+        totals: Totals {
+            dedup_records: 0,
+            ..totals
+        },
+    }
+}
+
+/// What changed from `before` to `after`, for lines tagged `[changes]`.
+fn changes(before: &State, after: &State) -> String {
+    if before == after {
+        return "changes: none, not even the clock or the dedup records".to_owned();
+    }
+    let mut changes = Vec::new();
+    if before.now() != after.now() {
+        changes.push(format!(
+            "clock {} → {}",
+            time(before.now()),
+            time(after.now())
+        ));
+    }
+    let (was, is) = (before.totals().dedup_records, after.totals().dedup_records);
+    if was != is {
+        changes.push(format!("dedup records {was} → {is}"));
+    }
+    if business(before) != business(after) {
+        changes.push("accounts, shows or bookings".to_owned());
+    }
+    if changes.is_empty() {
+        changes.push("dedup records".to_owned());
+    }
+    format!("changes: {}", changes.join("; "))
+}
+
+// ----- Printing -----
+
+/// One line per item, or `(none)`.
+fn lines(items: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = items.collect();
+    if all.is_empty() {
+        "(none)".to_owned()
+    } else {
+        all.join("\n")
+    }
+}
+
+/// An outcome: the effect, or the rejection with its kind.
+fn outcome_line(outcome: &Outcome) -> String {
+    match outcome {
+        Ok(Effect::Show(show)) => show_line(show),
+        Ok(Effect::Booking(booking)) => booking_line(booking),
+        Ok(Effect::Expired { released }) => format!("expired holds released: {released}"),
+        Ok(Effect::User(user)) => user_line(user),
+        Err(rejection) => rejection_line(rejection),
+    }
+}
+
+/// A rejection: `rejected: message [Kind]`, with when to retry if it says.
+fn rejection_line(rejection: &Rejection) -> String {
+    let retry = match rejection.retry_after_ms() {
+        Some(ms) => format!(", retry after {}", duration(ms)),
+        None => String::new(),
+    };
+    format!("rejected: {rejection} [{:?}{retry}]", rejection.kind())
+}
+
+/// A show without its seats.
+fn show_line(show: &ShowSummary) -> String {
+    format!(
+        "show {} {:?}: {} seats at {}, starts {}; {} available, {} held, {} booked",
+        show.id,
+        show.title,
+        show.seat_count,
+        money(show.price_cents),
+        time(show.starts_at),
+        show.available,
+        show.held,
+        show.booked
+    )
+}
+
+/// A show and its seat map, runs of equal seats grouped: `1-4 free, 5 held #1`.
+fn show_with_seats(show: &Show) -> String {
+    let mut runs: Vec<(u32, u32, Seat)> = Vec::new();
+    for (index, seat) in show.seats.iter().enumerate() {
+        let no = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        match runs.last_mut() {
+            Some((_, last, state)) if *state == seat => *last = no,
+            _ => runs.push((no, no, seat)),
+        }
+    }
+    let seats: Vec<String> = runs
+        .into_iter()
+        .map(|(first, last, seat)| {
+            let range = if first == last {
+                first.to_string()
+            } else {
+                format!("{first}-{last}")
+            };
+            match seat {
+                Seat::Available => format!("{range} free"),
+                Seat::Held(id) => format!("{range} held #{id}"),
+                Seat::Booked(id) => format!("{range} booked #{id}"),
+            }
+        })
+        .collect();
+    format!(
+        "{}\nseats: {}",
+        show_line(&show.summary()),
+        seats.join(", ")
+    )
+}
+
+/// A booking, every field of it.
+fn booking_line(booking: &Booking) -> String {
+    let seats: Vec<String> = booking.seats.iter().map(SeatNo::to_string).collect();
+    let status = match booking.status {
+        BookingStatus::Held { expires_at } => format!("held until {}", time(expires_at)),
+        BookingStatus::Confirmed { at } => format!("confirmed at {}", time(at)),
+        BookingStatus::Released { at, lapsed: true } => {
+            format!("released at {} (lapsed)", time(at))
+        }
+        BookingStatus::Released { at, lapsed: false } => format!("released at {}", time(at)),
+        BookingStatus::Cancelled { at } => format!("cancelled at {}", time(at)),
+    };
+    let order = match &booking.order {
+        Some(order) => format!(", order {order}"),
+        None => String::new(),
+    };
+    let payment = match &booking.payment {
+        Payment::Charged(tx) | Payment::RefundDue(tx) | Payment::Refunded(tx) => {
+            format!("{} {tx}", booking.payment.name())
+        }
+        other => other.name().to_owned(),
+    };
+    format!(
+        "booking {} for {}: {} seats {}, {}, made {}, {status}{order}, payment {payment}",
+        booking.id,
+        booking.user,
+        booking.show,
+        seats.join(" "),
+        money(booking.total_cents),
+        time(booking.created_at),
+    )
+}
+
+/// An account as commands report it.
+fn user_line(user: &UserSummary) -> String {
+    format!(
+        "user {} {}: {}, token {}, since {}",
+        user.id,
+        user.email,
+        if user.admin { "admin" } else { "customer" },
+        user.token_version,
+        time(user.created_at)
+    )
+}
+
+/// An account as stored, with its password hash.
+fn account_line(user: &User) -> String {
+    format!(
+        "{}, password hash {:?}",
+        user_line(&user.summary()),
+        user.password_hash
+    )
+}
+
+/// The counts over the whole state.
+fn totals_line(totals: &Totals) -> String {
+    format!(
+        "users {}, shows {}, seats {} ({} held, {} booked), bookings made {}, holds {}, \
+         unsettled {}, dedup records {}",
+        totals.users,
+        totals.shows,
+        totals.seats,
+        totals.seats_held,
+        totals.seats_booked,
+        totals.bookings_created,
+        totals.holds,
+        totals.unsettled,
+        totals.dedup_records
+    )
+}
+
+/// Cents as units and hundredths: `25.00`, `-0.01`.
+fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// A time, as the duration since the epoch: `0s`, `1m30s`, `1d`, `max`.
+fn time(at: Timestamp) -> String {
+    duration(at.0)
+}
+
+/// A duration in milliseconds as days, hours, minutes, seconds and
+/// milliseconds: `1h2m`, `-5s`, `250ms`; the extremes as `max` and `min`,
+/// and the last day before the end of time as `max-10ms`.
+fn duration(ms: i64) -> String {
+    match ms {
+        i64::MAX => return "max".to_owned(),
+        i64::MIN => return "min".to_owned(),
+        0 => return "0s".to_owned(),
+        _ if ms > i64::MAX - DAY_MS => return format!("max-{}", duration(i64::MAX - ms)),
+        _ => {}
+    }
+    let mut out = String::from(if ms < 0 { "-" } else { "" });
+    let mut rest = ms.unsigned_abs();
+    for (unit, size) in UNITS {
+        if rest >= size {
+            write!(out, "{}{unit}", rest / size).ok();
+            rest %= size;
+        }
+    }
+    out
+}
+
+/// One day, in milliseconds.
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The units of [`duration`] and [`parse_time`], largest first, in milliseconds.
+const UNITS: [(&str, u64); 5] = [
+    ("d", 24 * 60 * 60 * 1000),
+    ("h", 60 * 60 * 1000),
+    ("m", 60 * 1000),
+    ("s", 1000),
+    ("ms", 1),
+];
+
+// ----- Parsing -----
+
+/// The next positional argument, or an error naming what was expected.
+fn required<'a>(args: &mut ArgumentConsumer<'a>, what: &str) -> Result<&'a str, Error> {
+    args.next_pos()
+        .ok_or_else(|| format!("expected {what}").into())
+}
+
+/// The value of `key=`, which must be given.
+fn required_key<'a>(args: &mut ArgumentConsumer<'a>, key: &str) -> Result<&'a str, Error> {
+    args.take_key(key)
+        .ok_or_else(|| format!("expected {key}=").into())
+}
+
+/// A time or duration as [`duration`] prints it: `0`, `90s`, `1m30s`,
+/// `-5s`, `250ms`, `max`, `min`; or `max-10ms`, that long before the end
+/// of time.
+fn parse_time(text: &str) -> Result<i64, Error> {
+    match text {
+        "max" => return Ok(i64::MAX),
+        "min" => return Ok(i64::MIN),
+        "0" => return Ok(0),
+        _ => {}
+    }
+    if let Some(before) = text.strip_prefix("max-") {
+        return Ok(i64::MAX - parse_time(before)?.max(0));
+    }
+    let (negative, mut rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let mut total: i64 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("bad duration {text:?}: expected a number before a unit"))?;
+        rest = &rest[digits..];
+        // `ms` before `m`, so that milliseconds are not read as minutes.
+        let (unit, size) = [UNITS[4], UNITS[0], UNITS[1], UNITS[2], UNITS[3]]
+            .into_iter()
+            .find(|(unit, _)| rest.starts_with(unit))
+            .ok_or_else(|| format!("bad duration {text:?}: expected d, h, m, s or ms"))?;
+        rest = &rest[unit.len()..];
+        let size = i64::try_from(size)?;
+        total = number
+            .checked_mul(size)
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(|| format!("duration {text:?} overflows"))?;
+    }
+    Ok(if negative { -total } else { total })
+}
+
+/// An amount as [`money`] prints it (`25.00`, `-0.01`), or whole units (`25`), in cents.
+fn parse_money(text: &str) -> Result<i64, Error> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (units, hundredths) = match digits.split_once('.') {
+        Some((units, hundredths)) if hundredths.len() == 2 => (units, hundredths),
+        Some(_) => return Err(format!("bad amount {text:?}: give two decimals").into()),
+        None => (digits, "00"),
+    };
+    let cents = units
+        .parse::<i64>()?
+        .checked_mul(100)
+        .and_then(|cents| cents.checked_add(hundredths.parse().ok()?))
+        .ok_or_else(|| format!("amount {text:?} overflows"))?;
+    Ok(if negative { -cents } else { cents })
+}
+
+/// A booking id: `1`, or `#1` as shows print it.
+fn parse_booking(text: &str) -> Result<BookingId, Error> {
+    Ok(text.trim_start_matches('#').parse()?)
+}
+
+/// The remaining positional arguments as seats: numbers and ranges (`3 5-7`).
+fn seat_list(args: &mut ArgumentConsumer<'_>) -> Result<Vec<SeatNo>, Error> {
+    let mut seats = Vec::new();
+    while let Some(arg) = args.next_pos() {
+        match arg.split_once('-') {
+            Some((first, last)) => {
+                let (first, last): (u32, u32) = (first.parse()?, last.parse()?);
+                seats.extend((first..=last).map(SeatNo));
+            }
+            None => seats.push(SeatNo(arg.parse()?)),
+        }
+    }
+    Ok(seats)
+}
+
+/// A hold's limits against hoarding: none unless `limits=default`, then
+/// `held-max=`, `hourly-max=` and `cooldown=` override each.
+fn hold_limits(args: &mut ArgumentConsumer<'_>) -> Result<HoldLimits, Error> {
+    let mut limits = match args.take_key("limits") {
+        None | Some("none") => HoldLimits::NONE,
+        Some("default") => HoldLimits::default(),
+        Some(other) => return Err(format!("limits={other}: expected none or default").into()),
+    };
+    if let Some(max) = args.take_key("held-max") {
+        limits.max_held_seats = max.parse()?;
+    }
+    if let Some(max) = args.take_key("hourly-max") {
+        limits.max_holds_per_hour = max.parse()?;
+    }
+    if let Some(cooldown) = args.take_key("cooldown") {
+        limits.cooldown_ms = parse_time(cooldown)?;
+    }
+    Ok(limits)
+}
+
+/// The runner's own formats read back what they print.
+#[test]
+fn times_and_money_round_trip() {
+    for ms in [
+        0,
+        1,
+        999,
+        1000,
+        61_001,
+        90_000,
+        86_400_000,
+        -5000,
+        i64::MAX,
+        i64::MIN,
+    ] {
+        assert_eq!(parse_time(&duration(ms)).ok(), Some(ms), "{}", duration(ms));
+    }
+    assert_eq!(duration(3_723_004), "1h2m3s4ms");
+    assert_eq!(parse_time("1m30s").ok(), Some(90_000));
+    assert_eq!(parse_time("250ms").ok(), Some(250));
+    assert!(parse_time("5").is_err() && parse_time("5x").is_err());
+    for cents in [0, 1, 99, 2_500, -1, -99, -100, 100_000_000] {
+        assert_eq!(
+            parse_money(&money(cents)).ok(),
+            Some(cents),
+            "{}",
+            money(cents)
+        );
+    }
+    assert_eq!(parse_money("25").ok(), Some(2_500));
+    assert!(parse_money("2.5").is_err());
+}
