@@ -7,19 +7,16 @@
 //!   `shows`, `book`, `bookings`, `admin shows`, `cluster`, `chatbot ask`,
 //!   …) are [`boxoffice_cli`]'s: its clap types are composed here and
 //!   [`boxoffice_cli::run`] runs them;
-//! - `node` runs one booking node ([`boxoffice_node::run`]); `auth`,
+//! - `node` runs one booking node ([`boxoffice_node::process::serve`]); `auth`,
 //!   `payment`, `chatbot`, `gateway` run the services; `certs`, `keys` and
 //!   `admin bootstrap` ([`boxoffice_auth::bootstrap`]) prepare a cluster;
 //! - `up` ([`up`]) runs the local cluster as child processes;
-//! - `bench` ([`mod@bench`]) measures booking throughput and latency;
-//!   `torture` ([`torture`]) injects faults and checks every booking.
+//! - `bench` ([`boxoffice_testkit::bench`]) measures booking throughput and latency;
+//!   `torture` ([`boxoffice_testkit::torture`]) injects faults and checks every booking.
 //!
 //! Errors reach the user as one `error: …` line with its causes and a
 //! non-zero exit code, never a panic or a backtrace.
 
-mod bench;
-mod failover;
-mod torture;
 mod up;
 
 use std::path::PathBuf;
@@ -106,11 +103,11 @@ enum Command {
         command: CertsCommand,
     },
     /// Measures booking throughput and latency against a running cluster.
-    Bench(bench::BenchArgs),
+    Bench(boxoffice_testkit::bench::BenchArgs),
     /// Fault-injection run: starts its own cluster behind per-link proxies,
     /// drives clients while killing, pausing and partitioning nodes and
     /// the payment service, then checks every booking (docs/testing.md).
-    Torture(torture::TortureArgs),
+    Torture(boxoffice_testkit::torture::TortureArgs),
 }
 
 #[derive(Subcommand)]
@@ -221,8 +218,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             boxoffice_server::init_tracing();
             up::run(args).await
         }
-        Command::Bench(args) => bench::run(args, &global).await,
-        Command::Torture(args) => torture::run(args).await,
+        Command::Bench(args) => boxoffice_testkit::bench::run(args, &global).await,
+        Command::Torture(args) => boxoffice_testkit::torture::run(args).await,
         Command::Auth { config } => boxoffice_auth::service::serve(config.as_deref()).await,
         Command::Payment { config } => boxoffice_payment::service::serve(config.as_deref()).await,
         Command::Chatbot {

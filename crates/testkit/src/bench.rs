@@ -427,8 +427,8 @@ async fn kill_leaders(
             .next()
             .and_then(|p| p.parse().ok())
             .context("the leader's address has no port")?;
-        let pid = crate::failover::listener_pid(port)?;
-        crate::failover::kill(pid)?;
+        let pid = crate::leader_kill::listener_pid(port)?;
+        crate::leader_kill::kill(pid)?;
         times.push(shared.started.elapsed());
         killed.push(leader.node_id);
         // Wait for a new leader, then bring the node back.
@@ -443,7 +443,7 @@ async fn kill_leaders(
             anyhow::ensure!(Instant::now() < deadline, "no new leader within 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        crate::failover::restart(data_dir, leader.node_id)?;
+        crate::leader_kill::restart(data_dir, leader.node_id)?;
     }
     Ok((times, killed))
 }
