@@ -9,10 +9,11 @@
 //! - [`Layout`]: a cluster's directory (certificates, signing keys, each
 //!   process's data) and the configs of nodes, auth, payment, assistant and
 //!   gateway with those paths filled in, for callers to adjust;
-//! - [`Processes`]: the process table: start `boxoffice <service> --config
-//!   <dir>/<name>.toml` (optionally behind a command prefix such as `ip
-//!   netns exec NS`, in its own process group, logging to a file or to our
-//!   stderr), signal, `kill -9`, SIGTERM and wait, restart, stop all;
+//! - [`Processes`]: the process table: start
+//!   `boxoffice <service> --config <dir>/<name>.toml` (optionally behind a
+//!   command prefix such as `ip netns exec NS`, in its own process group,
+//!   logging to a file or to our stderr), signal, `kill -9`, SIGTERM and
+//!   wait, restart, stop all;
 //! - [`InProcess`]: a service run as a task of the caller instead (the
 //!   stateless auth service, the assistant, the gateway in tests);
 //! - [`local`]: the fixed-port development cluster of `boxoffice up`;

@@ -1,7 +1,7 @@
 //! `boxoffice-testkit`: the tools for testers, behind `boxoffice bench`
 //! and `boxoffice torture`.
 //!
-//! - [`bench`] measures booking throughput and latency against a running
+//! - [`mod@bench`] measures booking throughput and latency against a running
 //!   cluster; its `failover` workload kills the leader with SIGKILL and
 //!   restarts it from the config `boxoffice up` wrote (`leader_kill`);
 //! - [`torture`] starts its own cluster (through the shared launcher,

@@ -3,7 +3,7 @@
 //!
 //! The run starts 3 or 5 nodes and the payment service as processes, each
 //! node-to-node and node-to-payment link through its own proxy
-//! ([`proxy`]), and drives concurrent clients that buy seats through the
+//! (`proxy`), and drives concurrent clients that buy seats through the
 //! whole checkout and read seats linearizably, recording every operation
 //! ([`history`]). On a seeded schedule it injects each kind of fault
 //! ([`faults`]) for a few seconds, heals it and measures how long until a
