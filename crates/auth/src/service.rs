@@ -525,15 +525,10 @@ pub struct Listeners {
 impl Listeners {
     /// Binds the addresses `config` names.
     pub async fn bind(config: &AuthConfig) -> std::io::Result<Self> {
-        let bind = |addr: String| async move {
-            tokio::net::TcpListener::bind(&addr)
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
-        };
         Ok(Self {
-            public: bind(config.listen.clone()).await?,
+            public: boxoffice_server::bind(&config.listen).await?,
             gateway: match &config.gateway_listen {
-                Some(addr) => Some(bind(addr.clone()).await?),
+                Some(addr) => Some(boxoffice_server::bind(addr).await?),
                 None => None,
             },
         })
@@ -547,6 +542,19 @@ impl From<tokio::net::TcpListener> for Listeners {
             gateway: None,
         }
     }
+}
+
+/// `boxoffice auth`: runs the service from the config file at `path`
+/// (defaults and `BOXOFFICE_AUTH__*` overrides only if absent) until the
+/// process is asked to stop.
+pub async fn serve(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    boxoffice_server::process(|shutdown| async move {
+        let config = AuthConfig::load(path)?;
+        let listeners = Listeners::bind(&config).await?;
+        run(config, listeners, shutdown).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Runs the auth service on `listeners` until `shutdown` completes. Creates
@@ -586,29 +594,26 @@ pub async fn run(
         policy = ?config.password_policy,
         "auth service serving"
     );
-    let mut public = tonic::transport::Server::builder();
-    if let Some(client_tls) = &config.client_tls {
-        public = public.tls_config(client_tls.server()?)?;
-    }
+    let client_tls = match &config.client_tls {
+        Some(client_tls) => Some(client_tls.server()?),
+        None => None,
+    };
+    let mut public = boxoffice_server::grpc(client_tls)?;
     let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
     let gateway = match listeners.gateway {
         Some(listener) => {
             let tls =
                 boxoffice_tls::TlsFiles::in_dir(&config.certs_dir, boxoffice_tls::Identity::Auth)
                     .load()?;
-            let server = tonic::transport::Server::builder()
-                .tls_config(tls.mutual_server())?
+            let server = boxoffice_server::grpc(Some(tls.mutual_server()))?
                 .add_service(health_service.clone())
                 .add_service(
                     AuthServiceServer::from_arc(api.clone())
                         .max_decoding_message_size(MAX_REQUEST_BYTES),
                 )
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    async move {
-                        let _ = gateway_stopped.await;
-                    },
-                );
+                .serve_with_incoming_shutdown(boxoffice_server::incoming(listener), async move {
+                    let _ = gateway_stopped.await;
+                });
             Some(tokio::spawn(server))
         }
         None => None,
@@ -622,10 +627,7 @@ pub async fn run(
             LegacyAuthServiceServer::new(crate::legacy::LegacyAuth::new(api))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listeners.public).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.public), shutdown)
         .await;
     let _ = stop_gateway.send(());
     if let Some(gateway) = gateway

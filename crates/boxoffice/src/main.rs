@@ -7,30 +7,22 @@
 //!   `shows`, `book`, `bookings`, `admin shows`, `cluster`, `chatbot ask`,
 //!   …) are [`boxoffice_cli`]'s: its clap types are composed here and
 //!   [`boxoffice_cli::run`] runs them;
-//! - `node` runs one booking node ([`boxoffice_node::run`]); `auth`,
+//! - `node` runs one booking node ([`boxoffice_node::process::serve`]); `auth`,
 //!   `payment`, `chatbot`, `gateway` run the services; `certs`, `keys` and
 //!   `admin bootstrap` ([`boxoffice_auth::bootstrap`]) prepare a cluster;
 //! - `up` ([`up`]) runs the local cluster as child processes;
-//! - `bench` ([`mod@bench`]) measures booking throughput and latency;
-//!   `torture` ([`torture`]) injects faults and checks every booking.
+//! - `bench` ([`boxoffice_testkit::bench`]) measures booking throughput and latency;
+//!   `torture` ([`boxoffice_testkit::torture`]) injects faults and checks every booking.
 //!
 //! Errors reach the user as one `error: …` line with its causes and a
 //! non-zero exit code, never a panic or a backtrace.
 
-mod bench;
-mod failover;
-mod torture;
-mod trim;
 mod up;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// Boxoffice: ticket booking replicated with Raft.
 ///
@@ -111,11 +103,11 @@ enum Command {
         command: CertsCommand,
     },
     /// Measures booking throughput and latency against a running cluster.
-    Bench(bench::BenchArgs),
+    Bench(boxoffice_testkit::bench::BenchArgs),
     /// Fault-injection run: starts its own cluster behind per-link proxies,
     /// drives clients while killing, pausing and partitioning nodes and
     /// the payment service, then checks every booking (docs/testing.md).
-    Torture(torture::TortureArgs),
+    Torture(boxoffice_testkit::torture::TortureArgs),
 }
 
 #[derive(Subcommand)]
@@ -187,19 +179,6 @@ enum AdminCommand {
     },
 }
 
-fn init_tracing() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
-    // Colours only for a person at a terminal; logs piped to files stay plain.
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -234,43 +213,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::User(command),
         } => boxoffice_cli::run(command, &global).await,
-        Command::Node { config } => {
-            init_tracing();
-            // Handle SIGTERM from here on: a signal during start-up (log
-            // replay can take a while) then stops the node cleanly once it
-            // is up, instead of killing it midway.
-            let shutdown = up::terminated();
-            let config = boxoffice_node::NodeConfig::load(config.as_deref())?;
-            for name in boxoffice_node::config::ignored_env_vars() {
-                tracing::warn!(variable = %name, "ignoring an environment variable that is not a node setting");
-            }
-            let listeners = boxoffice_node::Listeners::bind(&config).await?;
-            trim::spawn(trim::PERIOD);
-            boxoffice_node::run(config, listeners, shutdown).await?;
-            Ok(())
-        }
+        Command::Node { config } => boxoffice_node::process::serve(config.as_deref()).await,
         Command::Up(args) => {
-            init_tracing();
+            boxoffice_server::init_tracing();
             up::run(args).await
         }
-        Command::Bench(args) => bench::run(args, &global).await,
-        Command::Torture(args) => torture::run(args).await,
-        Command::Auth { config } => {
-            init_tracing();
-            let shutdown = up::terminated();
-            let config = boxoffice_auth::config::AuthConfig::load(config.as_deref())?;
-            let listeners = boxoffice_auth::service::Listeners::bind(&config).await?;
-            boxoffice_auth::service::run(config, listeners, shutdown).await?;
-            Ok(())
-        }
-        Command::Payment { config } => {
-            init_tracing();
-            let shutdown = up::terminated();
-            let config = boxoffice_payment::config::PaymentConfig::load(config.as_deref())?;
-            let listeners = boxoffice_payment::service::Listeners::bind(&config).await?;
-            boxoffice_payment::service::run(config, listeners, shutdown).await?;
-            Ok(())
-        }
+        Command::Bench(args) => boxoffice_testkit::bench::run(args, &global).await,
+        Command::Torture(args) => boxoffice_testkit::torture::run(args).await,
+        Command::Auth { config } => boxoffice_auth::service::serve(config.as_deref()).await,
+        Command::Payment { config } => boxoffice_payment::service::serve(config.as_deref()).await,
         Command::Chatbot {
             command: Some(ChatbotCommand::Eval),
             ..
@@ -289,26 +240,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chatbot {
             config,
             command: None,
-        } => {
-            init_tracing();
-            let shutdown = up::terminated();
-            let config = boxoffice_chatbot::config::ChatbotConfig::load(config.as_deref())?;
-            let listener = TcpListener::bind(&config.listen)
-                .await
-                .with_context(|| format!("binding {}", config.listen))?;
-            boxoffice_chatbot::service::run(config, listener, shutdown).await?;
-            Ok(())
-        }
-        Command::Gateway { config } => {
-            init_tracing();
-            let shutdown = up::terminated();
-            let config = boxoffice_gateway::config::GatewayConfig::load(config.as_deref())?;
-            let listener = TcpListener::bind(&config.listen)
-                .await
-                .with_context(|| format!("binding {}", config.listen))?;
-            boxoffice_gateway::run(config, listener, shutdown).await?;
-            Ok(())
-        }
+        } => boxoffice_chatbot::service::serve(config.as_deref()).await,
+        Command::Gateway { config } => boxoffice_gateway::serve(config.as_deref()).await,
         Command::Certs {
             command: CertsCommand::Init { dir },
         } => {

@@ -18,19 +18,18 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::OpenOptions;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use boxoffice_auth::config::{AdminCredentials, AuthConfig};
+use boxoffice_auth::policy::PasswordPolicy;
 use boxoffice_client::Client;
 use boxoffice_client::proto::{Booking, BookingStatus, GetStatusResponse, SeatState};
-use boxoffice_node::NodeConfig;
+use boxoffice_launch::{Extra, InProcess, Layout, Processes};
 use boxoffice_node::config::{ClientTls, Member};
 use boxoffice_tls::Identity;
 use common::{ADMIN_EMAIL, ADMIN_PASSWORD, FAR_FUTURE_MS, log_in, node, steady_booker, wait_count};
@@ -270,19 +269,20 @@ fn assert_torn_down(tag: &str) {
     assert!(left.is_empty(), "left behind after teardown: {left:?}");
 }
 
-/// Three node processes, one per namespace, with the auth service in this
-/// process.
+/// Three node processes, one per namespace (started by the shared
+/// launcher behind `ip netns exec`), with the auth service in this process.
 struct MultiHost {
     dir: TempDir,
+    layout: Layout,
     /// Each node's client address (`<its address>:50051`).
     addrs: BTreeMap<u64, String>,
-    /// Running node processes (killed ones are removed).
-    procs: Mutex<BTreeMap<u64, Child>>,
+    /// Running node processes, `node<id>` (killed ones are removed).
+    processes: Processes,
     /// How clients check the nodes: the cluster CA, the node's address as
     /// the name its certificate must carry.
     tls: ClientTlsConfig,
     auth_addr: String,
-    auth_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    auth: Option<InProcess>,
     /// Access tokens by user name.
     tokens: Mutex<BTreeMap<String, String>>,
     /// Dropped after the processes are gone (see `Drop`).
@@ -319,34 +319,28 @@ impl MultiHost {
             .await
             .expect("bind auth");
         let auth_addr = auth_listener.local_addr().expect("auth addr").to_string();
-        let auth_config = AuthConfig {
-            listen: auth_addr.clone(),
-            nodes: peers,
-            certs_dir: certs,
-            keys_dir: dir.path().join("keys"),
-            bootstrap_admin: Some(AdminCredentials {
-                email: ADMIN_EMAIL.into(),
-                password: ADMIN_PASSWORD.into(),
-            }),
-            ..AuthConfig::default()
-        };
+        let layout = Layout::new(dir.path());
+        let auth_config = layout.auth(
+            auth_addr.clone(),
+            peers,
+            PasswordPolicy::Strict,
+            (ADMIN_EMAIL, ADMIN_PASSWORD),
+        );
         auth_config.validate().expect("valid auth config");
-        let (auth_stop, auth_stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = auth_stopped.await;
-            };
+        let auth = InProcess::spawn("auth service", |stopped| {
             boxoffice_auth::service::run(auth_config, auth_listener, stopped)
-                .await
-                .expect("auth service");
         });
+        let processes = Processes::new(env!("CARGO_BIN_EXE_boxoffice"), dir.path())
+            .env("RUST_LOG", "info,openraft=warn")
+            .env("NO_COLOR", "1");
         let cluster = Self {
             dir,
+            layout,
             addrs,
-            procs: Mutex::default(),
+            processes,
             tls,
             auth_addr,
-            auth_stop: Some(auth_stop),
+            auth: Some(auth),
             tokens: Mutex::default(),
             net,
         };
@@ -359,88 +353,64 @@ impl MultiHost {
     /// Starts node `id` in its namespace, on its own address.
     fn spawn(&self, id: u64) {
         let host = self.net.host(id);
-        let certs = self.dir.path().join("certs");
-        let files = boxoffice_tls::TlsFiles::in_dir(&certs, Identity::Node(id));
-        let mut config = NodeConfig {
+        let files = boxoffice_tls::TlsFiles::in_dir(&self.layout.certs_dir(), Identity::Node(id));
+        let members = (1..=NODES)
+            .map(|m| Member {
+                id: m,
+                addr: format!("{}:{PEER_PORT}", self.net.host(m)),
+            })
+            .collect();
+        let mut config = self.layout.node(
             id,
-            listen: self.addrs[&id].clone(),
-            peer_listen: format!("{host}:{PEER_PORT}"),
-            http_listen: Some(format!("{host}:{HTTP_PORT}")),
-            certs_dir: certs,
-            client_tls: Some(ClientTls {
-                cert: files.cert,
-                key: files.key,
-            }),
-            data_dir: self.dir.path().join(format!("node{id}")),
-            initial_members: (1..=NODES)
-                .map(|m| Member {
-                    id: m,
-                    addr: format!("{}:{PEER_PORT}", self.net.host(m)),
-                })
-                .collect(),
-            ..NodeConfig::default()
-        };
-        config.auth.keys_dir = self.dir.path().join("keys");
+            self.addrs[&id].clone(),
+            format!("{host}:{PEER_PORT}"),
+            members,
+        );
+        config.http_listen = Some(format!("{host}:{HTTP_PORT}"));
+        config.client_tls = Some(ClientTls {
+            cert: files.cert,
+            key: files.key,
+        });
         // The steady bookers book many seats each, fast.
         config.booking = config.booking.without_customer_caps();
         config.validate().expect("valid node config");
-        let path = self.dir.path().join(format!("node{id}.toml"));
-        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join(format!("node{id}.log")))
-            .expect("log file");
         // `ip netns exec` enters the namespace and then execs the node, so
         // the child's pid is the node's and `kill` is a real kill -9.
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.net.namespace(id)])
-            .arg(env!("CARGO_BIN_EXE_boxoffice"))
-            .args(["node", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info,openraft=warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("dup log")))
-            .stderr(Stdio::from(log));
-        // The config file is the whole truth for test nodes.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("BOXOFFICE_") {
-                command.env_remove(key);
-            }
-        }
-        let child = command.spawn().expect("spawn ip netns exec boxoffice node");
-        self.procs.lock().unwrap().insert(id, child);
+        let extra = Extra {
+            prefix: ["ip", "netns", "exec", &self.net.namespace(id)]
+                .map(Into::into)
+                .into(),
+            ..Extra::default()
+        };
+        self.processes
+            .start_with(&format!("node{id}"), "node", &config, &extra)
+            .expect("spawn ip netns exec boxoffice node");
     }
 
     /// `kill -9` of node `id`.
     fn kill(&self, id: u64) {
-        let child = self.procs.lock().unwrap().remove(&id);
-        if let Some(mut child) = child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.processes.kill(&format!("node{id}"));
     }
 
-    /// Ids of the running nodes.
+    /// Ids of the running nodes, ascending.
     fn live(&self) -> Vec<u64> {
-        self.procs.lock().unwrap().keys().copied().collect()
+        let mut ids: Vec<u64> = self
+            .processes
+            .names()
+            .iter()
+            .filter_map(|n| n.strip_prefix("node")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Panics if a node we did not kill has exited.
     fn assert_alive(&self) {
-        let exited = self
-            .procs
-            .lock()
-            .unwrap()
-            .iter_mut()
-            .find_map(|(id, child)| match child.try_wait() {
-                Ok(Some(status)) => Some((*id, status)),
-                _ => None,
-            });
-        if let Some((id, status)) = exited {
-            panic!("node {id} exited unexpectedly with {status}");
+        if let Some((name, status)) = self.processes.exited() {
+            panic!(
+                "{} exited unexpectedly with {status}",
+                name.replace("node", "node ")
+            );
         }
     }
 
@@ -543,12 +513,8 @@ impl MultiHost {
 
 impl Drop for MultiHost {
     fn drop(&mut self) {
-        if let Some(stop) = self.auth_stop.take() {
-            let _ = stop.send(());
-        }
-        for id in self.live() {
-            self.kill(id);
-        }
+        self.auth.take();
+        self.processes.kill_all();
         if std::thread::panicking() {
             self.print_logs();
         }

@@ -166,6 +166,19 @@ where
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
+/// `boxoffice chatbot`: runs the assistant from the config file at `path`
+/// (defaults and `BOXOFFICE_CHATBOT__*` overrides only if absent) until
+/// the process is asked to stop.
+pub async fn serve(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    boxoffice_server::process(|shutdown| async move {
+        let config = ChatbotConfig::load(path)?;
+        let listener = boxoffice_server::bind(&config.listen).await?;
+        run(config, listener, shutdown).await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Runs the chatbot on `listener` until `shutdown` completes.
 pub async fn run(
     config: ChatbotConfig,
@@ -184,11 +197,11 @@ pub async fn run(
         client_tls = config.client_tls.is_some(),
         "chatbot serving"
     );
-    let mut server = tonic::transport::Server::builder();
-    if let Some(client_tls) = &config.client_tls {
-        server = server.tls_config(client_tls.server()?)?;
-    }
-    server
+    let client_tls = match &config.client_tls {
+        Some(client_tls) => Some(client_tls.server()?),
+        None => None,
+    };
+    boxoffice_server::grpc(client_tls)?
         .add_service(health_service)
         .add_service(
             ChatbotServiceServer::new(ChatbotApi::new(assistant.clone()))
@@ -200,10 +213,7 @@ pub async fn run(
             )
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(boxoffice_server::incoming(listener), shutdown)
         .await?;
     Ok(())
 }

@@ -211,6 +211,19 @@ pub fn app(gateway: Arc<Gateway>, config: &GatewayConfig) -> Router {
     router
 }
 
+/// `boxoffice gateway`: runs the gateway from the config file at `path`
+/// (defaults and `BOXOFFICE_GATEWAY__*` overrides only if absent) until
+/// the process is asked to stop.
+pub async fn serve(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    boxoffice_server::process(|shutdown| async move {
+        let config = config::GatewayConfig::load(path)?;
+        let listener = boxoffice_server::bind(&config.listen).await?;
+        run(config, listener, shutdown).await?;
+        Ok(())
+    })
+    .await
+}
+
 /// Serves the gateway on `listener` until `shutdown` completes (HTTPS when
 /// `config.tls` is set); open event streams end then too.
 pub async fn run(

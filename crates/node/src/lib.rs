@@ -49,7 +49,9 @@ pub mod crash;
 pub mod legacy;
 pub mod metrics;
 pub mod pace;
+pub mod process;
 pub mod service;
+pub mod trim;
 pub mod watch;
 
 use std::future::Future;
@@ -64,7 +66,6 @@ use boxoffice_raft::RaftNode;
 use boxoffice_raft::server::RaftGrpc;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tracing::info;
 
@@ -255,10 +256,7 @@ pub async fn run(
         data_dir = %config.data_dir.display(),
         "booking node serving"
     );
-    let mut client_server = tonic::transport::Server::builder();
-    if let Some(client_tls) = client_tls {
-        client_server = client_server.tls_config(client_tls)?;
-    }
+    let client_server = boxoffice_server::grpc(client_tls)?;
     let (peer_stop, peer_stopped) = tokio::sync::oneshot::channel::<()>();
     let served = client_server
         .layer(metrics.grpc.clone())
@@ -281,12 +279,8 @@ pub async fn run(
         )
         // Small request/response messages: without TCP_NODELAY, Nagle's
         // algorithm and delayed ACKs add ~40 ms to some replies.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listeners.grpc).with_nodelay(Some(true)),
-            shutdown,
-        );
-    let peer_served = tonic::transport::Server::builder()
-        .tls_config(tls.mutual_server())?
+        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.grpc), shutdown);
+    let peer_served = boxoffice_server::grpc(Some(tls.mutual_server()))?
         .layer(metrics.grpc.clone())
         .add_service(health_service)
         .add_service(
@@ -297,12 +291,9 @@ pub async fn run(
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(RaftGrpc::server(node.clone()))
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listeners.peer).with_nodelay(Some(true)),
-            async move {
-                let _ = peer_stopped.await;
-            },
-        );
+        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.peer), async move {
+            let _ = peer_stopped.await;
+        });
     // The peer port stays up until the client port has drained: a request
     // still being served may need the leader to answer.
     let peer_served = tokio::spawn(peer_served);

@@ -518,19 +518,24 @@ pub struct Listeners {
 impl Listeners {
     /// Binds the addresses `config` names.
     pub async fn bind(config: &PaymentConfig) -> std::io::Result<Self> {
-        let bind = |addr: &str| {
-            let addr = addr.to_owned();
-            async move {
-                tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
-            }
-        };
         Ok(Self {
-            legacy: bind(&config.listen).await?,
-            peer: bind(&config.peer_listen).await?,
+            legacy: boxoffice_server::bind(&config.listen).await?,
+            peer: boxoffice_server::bind(&config.peer_listen).await?,
         })
     }
+}
+
+/// `boxoffice payment`: runs the service from the config file at `path`
+/// (defaults and `BOXOFFICE_PAYMENT__*` overrides only if absent) until the
+/// process is asked to stop.
+pub async fn serve(path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    boxoffice_server::process(|shutdown| async move {
+        let config = PaymentConfig::load(path)?;
+        let listeners = Listeners::bind(&config).await?;
+        run(config, listeners, shutdown).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// Runs the payment service on `listeners` until `shutdown` completes.
@@ -553,24 +558,21 @@ pub async fn run(
         "payment service serving"
     );
     let (stop_peer, peer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let peer = tonic::transport::Server::builder()
-        .tls_config(tls.mutual_server())?
+    let peer = boxoffice_server::grpc(Some(tls.mutual_server()))?
         .add_service(health_service.clone())
         .add_service(
             PaymentServiceServer::from_arc(api.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listeners.peer).with_nodelay(Some(true)),
-            async move {
-                let _ = peer_stopped.await;
-            },
-        );
+        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.peer), async move {
+            let _ = peer_stopped.await;
+        });
     let peer = tokio::spawn(peer);
-    let mut legacy = tonic::transport::Server::builder();
-    if let Some(client_tls) = &config.client_tls {
-        legacy = legacy.tls_config(client_tls.server()?)?;
-    }
+    let client_tls = match &config.client_tls {
+        Some(client_tls) => Some(client_tls.server()?),
+        None => None,
+    };
+    let mut legacy = boxoffice_server::grpc(client_tls)?;
     let legacy = legacy
         .add_service(health_service)
         .add_service(
@@ -579,10 +581,7 @@ pub async fn run(
             )
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listeners.legacy).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.legacy), shutdown)
         .await;
     let _ = stop_peer.send(());
     let peer = peer

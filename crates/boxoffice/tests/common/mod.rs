@@ -1,29 +1,26 @@
-//! A real multi-process cluster for tests: every node is a `boxoffice node`
-//! OS process with its own free port and temp directory, so `kill -9` is a
-//! real crash. Logs go to `node<id>.log` in the cluster's directory and are
-//! printed when a test fails. The auth service runs inside the test process
-//! (it is stateless) with a signing key made for the cluster; users are
+//! A real multi-process cluster for tests, on the shared launcher
+//! (`boxoffice_launch`): every node is a `boxoffice node` OS process with
+//! its own free port and temp directory, so `kill -9` is a real crash.
+//! Logs go to `node<id>.log` in the cluster's directory and are printed
+//! when a test fails. The auth service runs inside the test process (it is
+//! stateless) with a signing key made for the cluster; users are
 //! registered and logged in through it, so every call carries a real token.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
-use boxoffice_auth::config::{AdminCredentials, AuthConfig};
 use boxoffice_auth::policy::PasswordPolicy;
+use boxoffice_launch::{Extra, InProcess, Layout, Processes};
 use std::time::{Duration, Instant};
 
 use boxoffice_client::Client;
 use boxoffice_client::proto::payment_service_client::PaymentServiceClient;
 use boxoffice_client::proto::{GetStatusResponse, NodeStatus};
 use boxoffice_client::proto::{ListTransactionsRequest, Transaction};
-use boxoffice_node::NodeConfig;
 use boxoffice_node::config::{Member, PaymentSettings, RaftTuning};
-use boxoffice_payment::config::PaymentConfig;
 use boxoffice_tls::Identity;
 use tempfile::TempDir;
 
@@ -32,7 +29,10 @@ pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "an operator passphrase";
 /// The administrator of a development cluster ([`Cluster::start_development`]),
 /// as `boxoffice up` creates it and the old clients log in.
-pub const DEV_ADMIN: (&str, &str) = ("admin@gmail.com", "admin123");
+pub const DEV_ADMIN: (&str, &str) = (
+    boxoffice_launch::DEV_ADMIN_EMAIL,
+    boxoffice_launch::DEV_ADMIN_PASSWORD,
+);
 /// Every other test user's password.
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -48,12 +48,15 @@ pub struct Cluster {
     /// Each node's HTTP endpoint (`/metrics`), chosen at its first start.
     http_addrs: Mutex<BTreeMap<u64, String>>,
     initial: Vec<Member>,
-    /// Running node processes (killed or stopped ones are removed).
-    procs: Mutex<BTreeMap<u64, Child>>,
+    /// Where the files live.
+    layout: Layout,
+    /// Running processes, `node<id>` and `payment` (killed or stopped ones
+    /// are removed).
+    processes: Processes,
     tuning: RaftTuning,
     /// The auth service's address (in this process).
     pub auth_addr: String,
-    auth_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    auth: Option<InProcess>,
     /// Access tokens by user name, once logged in.
     tokens: Mutex<HashMap<String, String>>,
     /// The checkout settings of the nodes; with an endpoint when the
@@ -63,8 +66,6 @@ pub struct Cluster {
     pub payment_addr: Option<String>,
     /// The payment service's v1 API for nodes (mutual TLS), if any.
     pub payment_peer_addr: Option<String>,
-    /// The payment service process, while it runs.
-    payment_proc: Mutex<Option<Child>>,
     /// Whether this is a development cluster (relaxed passwords, the
     /// development administrator).
     development: bool,
@@ -157,18 +158,22 @@ pub async fn wait_count(counter: &std::sync::atomic::AtomicUsize, target: usize,
 /// Makes the cluster CA under `<dir>/certs` unless it exists, and the
 /// certificates of `identities` that are missing.
 pub fn ensure_certificates(dir: &std::path::Path, identities: &[Identity]) {
-    boxoffice_tls::ensure(&dir.join("certs"), identities, &["127.0.0.1".into()])
+    Layout::new(dir)
+        .ensure_certificates(identities, &["127.0.0.1".into()])
         .expect("certificates");
 }
 
-/// A port for a node process to listen on, found free now.
-///
-/// A loopback address for a process to bind (see
-/// [`boxoffice_config::spare_loopback_addr`]).
+/// A loopback address for a process to listen on, found free now (see
+/// [`boxoffice_launch::free_addr`]).
 fn free_addr() -> String {
-    boxoffice_config::spare_loopback_addr()
+    boxoffice_launch::free_addr()
         .expect("a spare loopback port")
         .to_string()
+}
+
+/// A node's process name.
+fn name(id: u64) -> String {
+    format!("node{id}")
 }
 
 impl Cluster {
@@ -220,7 +225,8 @@ impl Cluster {
             })
             .collect();
         let dir = TempDir::new().expect("temp dir");
-        boxoffice_auth::keys::generate(&dir.path().join("keys")).expect("signing key");
+        let layout = Layout::new(dir.path());
+        layout.ensure_keys().expect("signing key");
         ensure_certificates(
             dir.path(),
             &[Identity::Auth, Identity::Payment, Identity::Operator],
@@ -229,33 +235,22 @@ impl Cluster {
             .await
             .expect("bind auth");
         let auth_addr = auth_listener.local_addr().expect("auth addr").to_string();
-        let auth_config = AuthConfig {
-            listen: auth_addr.clone(),
-            nodes: peer_addrs.values().cloned().collect(),
-            certs_dir: dir.path().join("certs"),
-            keys_dir: dir.path().join("keys"),
-            password_policy,
-            bootstrap_admin: Some(match password_policy {
-                PasswordPolicy::Development => AdminCredentials {
-                    email: DEV_ADMIN.0.into(),
-                    password: DEV_ADMIN.1.into(),
-                },
-                PasswordPolicy::Strict => AdminCredentials {
-                    email: ADMIN_EMAIL.into(),
-                    password: ADMIN_PASSWORD.into(),
-                },
-            }),
-            ..AuthConfig::default()
+        let admin = match password_policy {
+            PasswordPolicy::Development => DEV_ADMIN,
+            PasswordPolicy::Strict => (ADMIN_EMAIL, ADMIN_PASSWORD),
         };
-        let (auth_stop, auth_stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = auth_stopped.await;
-            };
+        let auth_config = layout.auth(
+            auth_addr.clone(),
+            peer_addrs.values().cloned().collect(),
+            password_policy,
+            admin,
+        );
+        let auth = InProcess::spawn("auth service", |stopped| {
             boxoffice_auth::service::run(auth_config, auth_listener, stopped)
-                .await
-                .expect("auth service");
         });
+        let processes = Processes::new(env!("CARGO_BIN_EXE_boxoffice"), dir.path())
+            .env("RUST_LOG", "info,openraft=warn")
+            .env("NO_COLOR", "1");
         let payment_addr = payment.as_ref().map(|_| free_addr());
         let payment_peer_addr = payment.as_ref().map(|_| free_addr());
         let mut payment = payment.unwrap_or_default();
@@ -268,15 +263,15 @@ impl Cluster {
             peer_addrs,
             http_addrs: Mutex::default(),
             initial,
-            procs: Mutex::default(),
+            layout,
+            processes,
             tuning,
             auth_addr,
-            auth_stop: Some(auth_stop),
+            auth: Some(auth),
             tokens: Mutex::default(),
             payment,
             payment_addr,
             payment_peer_addr,
-            payment_proc: Mutex::default(),
             crash_at: Mutex::new(crash_at.map(str::to_owned)),
             development: matches!(password_policy, PasswordPolicy::Development),
         };
@@ -335,87 +330,40 @@ impl Cluster {
             .or_insert_with(free_addr)
             .clone();
         ensure_certificates(self.dir.path(), &[Identity::Node(id)]);
-        let config = NodeConfig {
-            id,
-            listen: addr,
-            peer_listen: self.peer_addrs[&id].clone(),
-            certs_dir: self.dir.path().join("certs"),
-            http_listen: Some(http_listen),
-            advertise: None,
-            data_dir: self.dir.path().join(format!("node{id}")),
-            initial_members,
-            raft: self.tuning.clone(),
-            ..NodeConfig::default()
-        };
-        let mut config = config;
-        config.auth.keys_dir = self.dir.path().join("keys");
+        let mut config = self
+            .layout
+            .node(id, addr, self.peer_addrs[&id].clone(), initial_members);
+        config.http_listen = Some(http_listen);
+        config.raft = self.tuning.clone();
         // Steady bookers book thousands of seats each.
         config.booking = config.booking.without_customer_caps();
         config.payment = self.payment.clone();
         config.validate().expect("valid test config");
-        let path = self.dir.path().join(format!("node{id}.toml"));
-        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join(format!("node{id}.log")))
-            .expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
-        command
-            .args(["node", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info,openraft=warn")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::from(log.try_clone().expect("dup log")))
-            .stderr(Stdio::from(log));
-        // The config file is the whole truth for test nodes.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("BOXOFFICE_") {
-                command.env_remove(key);
-            }
-        }
+        // The config file is the whole truth for test nodes, but for the
+        // crash points.
+        let mut extra = Extra::default();
         if let Some(points) = self.crash_at.lock().unwrap().as_deref() {
-            command.env("BOXOFFICE_CRASH_AT", points);
+            extra.env.push(("BOXOFFICE_CRASH_AT".into(), points.into()));
         }
-        let child = command.spawn().expect("spawn boxoffice node");
-        self.procs.lock().unwrap().insert(id, child);
+        self.processes
+            .start_with(&name(id), "node", &config, &extra)
+            .expect("spawn boxoffice node");
     }
 
     /// Starts (or restarts) the payment service process on its address and ledger.
     pub fn spawn_payment(&self) {
-        let addr = self.payment_addr.clone().expect("a paid cluster");
-        let config = PaymentConfig {
-            listen: addr,
-            peer_listen: self.payment_peer_addr.clone().expect("a paid cluster"),
-            certs_dir: self.dir.path().join("certs"),
-            data_dir: self.dir.path().join("payment"),
-            ..PaymentConfig::default()
-        };
-        let path = self.dir.path().join("payment.toml");
-        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("write config");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("payment.log"))
-            .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-            .args(["payment", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::from(log.try_clone().expect("dup log")))
-            .stderr(Stdio::from(log))
-            .spawn()
+        let config = self.layout.payment(
+            self.payment_addr.clone().expect("a paid cluster"),
+            self.payment_peer_addr.clone().expect("a paid cluster"),
+        );
+        self.processes
+            .start("payment", "payment", &config)
             .expect("spawn boxoffice payment");
-        *self.payment_proc.lock().unwrap() = Some(child);
     }
 
     /// `kill -9` of the payment service.
     pub fn kill_payment(&self) {
-        if let Some(mut child) = self.payment_proc.lock().unwrap().take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.processes.kill("payment");
     }
 
     /// The payment service's v1 API, as the operator.
@@ -467,73 +415,58 @@ impl Cluster {
     /// Waits until node `id` has exited on its own (a crash point), and
     /// forgets it.
     pub async fn wait_exit(&self, id: u64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let exited = {
-                let mut procs = self.procs.lock().unwrap();
-                let child = procs.get_mut(&id).expect("a running node");
-                child.try_wait().expect("wait for node").is_some()
-            };
-            if exited {
-                self.procs.lock().unwrap().remove(&id);
-                return;
-            }
-            assert!(Instant::now() < deadline, "node {id} did not crash");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert!(
+            self.processes.pid(&name(id)).is_some(),
+            "node {id} is not running"
+        );
+        let exited = self
+            .processes
+            .wait_exit(&name(id), Duration::from_secs(30))
+            .await;
+        assert!(exited.is_some(), "node {id} did not crash");
     }
 
     /// `kill -9`.
     pub fn kill(&self, id: u64) {
-        let child = self.procs.lock().unwrap().remove(&id);
-        if let Some(mut child) = child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.processes.kill(&name(id));
     }
 
     /// SIGTERM, and wait (bounded) for a clean exit.
     pub async fn stop(&self, id: u64) {
-        let child = self.procs.lock().unwrap().remove(&id);
-        let Some(mut child) = child else { return };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for node") {
-                assert!(
-                    status.success(),
-                    "node {id} exited with {status} after SIGTERM"
-                );
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("node {id} did not stop within 30 s of SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        match self
+            .processes
+            .terminate(&name(id), Duration::from_secs(30))
+            .await
+        {
+            Ok(Some(status)) => assert!(
+                status.success(),
+                "node {id} exited with {status} after SIGTERM"
+            ),
+            Ok(None) => {}
+            Err(e) => panic!("node {id}: {e}"),
         }
     }
 
-    /// Ids of the running nodes.
+    /// Ids of the running nodes, ascending.
     pub fn live(&self) -> Vec<u64> {
-        self.procs.lock().unwrap().keys().copied().collect()
+        let mut ids: Vec<u64> = self
+            .processes
+            .names()
+            .iter()
+            .filter_map(|n| n.strip_prefix("node")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Panics if a node we did not kill or stop has exited (after letting
     /// go of the process table, so that the logs can still be printed).
     fn assert_alive(&self) {
-        let exited = self
-            .procs
-            .lock()
-            .unwrap()
-            .iter_mut()
-            .find_map(|(id, child)| match child.try_wait() {
-                Ok(Some(status)) => Some((*id, status)),
-                _ => None,
-            });
-        if let Some((id, status)) = exited {
-            panic!("node {id} exited unexpectedly with {status}");
+        if let Some((name, status)) = self.processes.exited_of(|n| n.starts_with("node")) {
+            panic!(
+                "{} exited unexpectedly with {status}",
+                name.replace("node", "node ")
+            );
         }
     }
 
@@ -664,13 +597,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(stop) = self.auth_stop.take() {
-            let _ = stop.send(());
-        }
-        for id in self.live() {
-            self.kill(id);
-        }
-        self.kill_payment();
+        self.auth.take();
+        self.processes.kill_all();
         if std::thread::panicking() {
             self.print_logs();
         }
@@ -685,7 +613,7 @@ pub fn node(s: &GetStatusResponse, id: u64) -> Option<&NodeStatus> {
 /// The booking assistant, in this process, reading from `cluster`.
 pub struct Chatbot {
     pub addr: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _service: InProcess,
 }
 
 impl Chatbot {
@@ -694,23 +622,15 @@ impl Chatbot {
             .await
             .expect("bind chatbot");
         let addr = listener.local_addr().expect("chatbot addr").to_string();
-        let config = boxoffice_chatbot::config::ChatbotConfig {
-            listen: addr.clone(),
-            nodes: cluster.addrs.values().cloned().collect(),
-            ..boxoffice_chatbot::config::ChatbotConfig::default()
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
+        let config = cluster
+            .layout
+            .chatbot(addr.clone(), cluster.addrs.values().cloned().collect());
+        let service = InProcess::spawn("chatbot", |stopped| {
             boxoffice_chatbot::service::run(config, listener, stopped)
-                .await
-                .expect("chatbot");
         });
         Self {
             addr,
-            stop: Some(stop),
+            _service: service,
         }
     }
 
@@ -722,20 +642,12 @@ impl Chatbot {
     }
 }
 
-impl Drop for Chatbot {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 /// The HTTP gateway, in this process, in front of `cluster` and `chatbot`;
 /// stops when dropped.
 pub struct Gateway {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _service: InProcess,
 }
 
 impl Gateway {
@@ -753,27 +665,19 @@ impl Gateway {
             .await
             .expect("bind gateway");
         let addr = listener.local_addr().expect("gateway addr").to_string();
-        let config = boxoffice_gateway::config::GatewayConfig {
-            listen: addr.clone(),
-            nodes: cluster.addrs.values().cloned().collect(),
-            auth: cluster.auth_addr.clone(),
-            chatbot: chatbot.addr.clone(),
-            ..boxoffice_gateway::config::GatewayConfig::default()
-        };
-        let mut config = config;
+        let mut config = cluster.layout.gateway(
+            addr.clone(),
+            cluster.addrs.values().cloned().collect(),
+            cluster.auth_addr.clone(),
+            chatbot.addr.clone(),
+        );
         tune(&mut config);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
+        let service = InProcess::spawn("gateway", |stopped| {
             boxoffice_gateway::run(config, listener, stopped)
-                .await
-                .expect("gateway");
         });
         Self {
             base: format!("http://{addr}"),
-            _stop: stop,
+            _service: service,
         }
     }
 }

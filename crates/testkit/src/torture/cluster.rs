@@ -1,40 +1,29 @@
 //! The cluster under test: booking nodes and the payment service as real
-//! processes of this binary, every node-to-node and node-to-payment link
+//! processes of this binary (started by the shared launcher,
+//! `boxoffice_launch`), every node-to-node and node-to-payment link
 //! through its own proxy, and the auth service in this process (it keeps
 //! no state worth attacking: accounts live in the replicated state).
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use boxoffice_auth::config::{AdminCredentials, AuthConfig};
+use anyhow::bail;
 use boxoffice_auth::policy::PasswordPolicy;
-use boxoffice_node::config::{Member, NodeConfig};
-use boxoffice_payment::config::PaymentConfig;
+use boxoffice_launch::{
+    DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, Extra, InProcess, Layout, Processes, free_addr,
+};
+use boxoffice_node::config::Member;
 use boxoffice_proto::internal::v1::NodeMetricsRequest;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use super::proxy::{Link, LinkMode};
-use crate::up::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD};
-
-/// A loopback address for a child process to bind, on every restart (never
-/// one from the ephemeral range, where the nodes' own outgoing connections
-/// could take it in between).
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(boxoffice_config::spare_loopback_addr()?)
-}
 
 /// The processes and links of one run.
 pub struct Cluster {
-    exe: PathBuf,
-    dir: PathBuf,
+    layout: Layout,
     /// Node id → the address it listens on (clients dial it directly).
     pub nodes: BTreeMap<u64, SocketAddr>,
     /// Node id → its peer address (other nodes reach it through links).
@@ -49,10 +38,10 @@ pub struct Cluster {
     /// The payment service's v1 API (mutual TLS).
     payment_peer_addr: SocketAddr,
     pub auth_addr: String,
-    procs: Mutex<BTreeMap<String, Child>>,
+    processes: Processes,
     /// Extra environment for every node (the unsafe switch).
     node_env: Vec<(String, String)>,
-    _auth_stop: tokio::sync::oneshot::Sender<()>,
+    _auth: InProcess,
 }
 
 impl Cluster {
@@ -89,7 +78,7 @@ impl Cluster {
         }
         // TLS runs through the proxies untouched: a node checks the name in
         // the certificate, not the address it dialled.
-        let certs = dir.join("certs");
+        let layout = Layout::new(dir);
         let mut identities: Vec<boxoffice_tls::Identity> =
             (1..=n).map(boxoffice_tls::Identity::Node).collect();
         identities.extend([
@@ -97,39 +86,27 @@ impl Cluster {
             boxoffice_tls::Identity::Payment,
             boxoffice_tls::Identity::Operator,
         ]);
-        boxoffice_tls::ensure(&certs, &identities, &["127.0.0.1".into()])?;
-        let operator =
-            boxoffice_tls::TlsFiles::in_dir(&certs, boxoffice_tls::Identity::Operator).load()?;
+        layout.ensure_certificates(&identities, &["127.0.0.1".into()])?;
+        let operator = layout.operator()?;
 
-        let keys = dir.join("keys");
-        boxoffice_auth::keys::SigningKeys::load_or_create(&keys)?;
+        layout.ensure_keys()?;
         let auth_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let auth_addr = auth_listener.local_addr()?.to_string();
-        let auth = AuthConfig {
-            listen: auth_addr.clone(),
-            nodes: peers.values().map(ToString::to_string).collect(),
-            certs_dir: certs,
-            keys_dir: keys,
-            password_policy: PasswordPolicy::Development,
-            bootstrap_admin: Some(AdminCredentials {
-                email: DEV_ADMIN_EMAIL.into(),
-                password: DEV_ADMIN_PASSWORD.into(),
-            }),
-            ..AuthConfig::default()
-        };
-        let (auth_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let stopped = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = boxoffice_auth::service::run(auth, auth_listener, stopped).await {
-                eprintln!("auth service failed: {e:#}");
-            }
+        let auth = layout.auth(
+            auth_addr.clone(),
+            peers.values().map(ToString::to_string).collect(),
+            PasswordPolicy::Development,
+            (DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD),
+        );
+        let auth = InProcess::spawn("auth service", |stopped| {
+            boxoffice_auth::service::run(auth, auth_listener, stopped)
         });
 
+        let processes = Processes::new(exe, dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
         let cluster = Self {
-            exe,
-            dir: dir.to_owned(),
+            layout,
             nodes,
             peers,
             operator,
@@ -138,9 +115,9 @@ impl Cluster {
             payment_addr,
             payment_peer_addr,
             auth_addr,
-            procs: Mutex::default(),
+            processes,
             node_env,
-            _auth_stop: auth_stop,
+            _auth: auth,
         };
         cluster.spawn_payment()?;
         for id in 1..=n {
@@ -170,50 +147,6 @@ impl Cluster {
         self.nodes.values().map(ToString::to_string).collect()
     }
 
-    fn log_file(&self, name: &str) -> anyhow::Result<std::fs::File> {
-        Ok(OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("{name}.log")))?)
-    }
-
-    fn spawn(
-        &self,
-        name: &str,
-        subcommand: &str,
-        config: String,
-        env: &[(String, String)],
-    ) -> anyhow::Result<()> {
-        let path = self.dir.join(format!("{name}.toml"));
-        // Owner-only: the payment service's holds its admin token.
-        boxoffice_config::write_file(&path, config.as_bytes(), true)?;
-        let log = self.log_file(name)?;
-        let mut command = Command::new(&self.exe);
-        command
-            .arg(subcommand)
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("BOXOFFICE_") {
-                command.env_remove(key);
-            }
-        }
-        command.envs(env.iter().map(|(k, v)| (k, v)));
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        self.procs
-            .lock()
-            .expect("procs lock")
-            .insert(name.to_owned(), child);
-        Ok(())
-    }
-
     /// Starts (or restarts) node `id` from its data directory.
     pub fn spawn_node(&self, id: u64) -> anyhow::Result<()> {
         self.spawn_node_with(id, &[])
@@ -221,24 +154,17 @@ impl Cluster {
 
     /// Starts node `id` with extra environment (a crash point, say).
     pub fn spawn_node_with(&self, id: u64, extra: &[(String, String)]) -> anyhow::Result<()> {
-        let members: Vec<Member> = self
+        let peers = self
             .peers
             .iter()
-            .map(|(id, addr)| Member {
-                id: *id,
-                addr: addr.to_string(),
-            })
+            .map(|(id, addr)| (*id, addr.to_string()))
             .collect();
-        let mut config = NodeConfig {
+        let mut config = self.layout.node(
             id,
-            listen: self.nodes[&id].to_string(),
-            peer_listen: self.peers[&id].to_string(),
-            certs_dir: self.dir.join("certs"),
-            advertise: None,
-            data_dir: self.dir.join(format!("node{id}")),
-            initial_members: members,
-            ..NodeConfig::default()
-        };
+            self.nodes[&id].to_string(),
+            self.peers[&id].to_string(),
+            boxoffice_launch::members(&peers),
+        );
         config.raft.dial = self
             .links
             .iter()
@@ -248,7 +174,6 @@ impl Cluster {
                 addr: link.addr().to_string(),
             })
             .collect();
-        config.auth.keys_dir = self.dir.join("keys");
         config.booking = config.booking.without_customer_caps();
         config.payment.endpoint = Some(format!("https://{}", self.payment_links[&id].addr()));
         // Short holds, so that checkouts cut off by faults settle within
@@ -258,63 +183,37 @@ impl Cluster {
         config.validate()?;
         let mut env = self.node_env.clone();
         env.extend(extra.iter().cloned());
-        self.spawn(
-            &format!("node{id}"),
-            "node",
-            toml::to_string(&config)?,
-            &env,
-        )
+        let extra = Extra {
+            env,
+            ..Extra::default()
+        };
+        self.processes
+            .start_with(&format!("node{id}"), "node", &config, &extra)
     }
 
     /// Starts (or restarts) the payment service.
     pub fn spawn_payment(&self) -> anyhow::Result<()> {
-        let config = PaymentConfig {
-            listen: self.payment_addr.to_string(),
-            peer_listen: self.payment_peer_addr.to_string(),
-            certs_dir: self.dir.join("certs"),
-            data_dir: self.dir.join("payment"),
-            ..PaymentConfig::default()
-        };
+        let config = self.layout.payment(
+            self.payment_addr.to_string(),
+            self.payment_peer_addr.to_string(),
+        );
         config.validate()?;
-        self.spawn("payment", "payment", toml::to_string(&config)?, &[])
-    }
-
-    fn pid(&self, name: &str) -> Option<Pid> {
-        let procs = self.procs.lock().expect("procs lock");
-        procs
-            .get(name)
-            .and_then(|c| i32::try_from(c.id()).ok())
-            .map(Pid::from_raw)
+        self.processes.start("payment", "payment", &config)
     }
 
     /// Sends `signal` to process `name` (node3, payment).
     pub fn signal(&self, name: &str, signal: Signal) -> anyhow::Result<()> {
-        let pid = self
-            .pid(name)
-            .with_context(|| format!("{name} is not running"))?;
-        kill(pid, signal).with_context(|| format!("signalling {name}"))?;
-        Ok(())
+        self.processes.signal(name, signal)
     }
 
     /// `kill -9` of process `name`, reaped.
     pub fn kill(&self, name: &str) {
-        if let Some(mut child) = self.procs.lock().expect("procs lock").remove(name) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.processes.kill(name);
     }
 
     /// Whether process `name` is running (reaps it if it exited).
     pub fn running(&self, name: &str) -> bool {
-        let mut procs = self.procs.lock().expect("procs lock");
-        match procs.get_mut(name).map(|c| c.try_wait()) {
-            Some(Ok(None)) => true,
-            Some(_) => {
-                procs.remove(name);
-                false
-            }
-            None => false,
-        }
+        self.processes.running(name)
     }
 
     /// Restarts every node and the payment service that is not running;
@@ -393,25 +292,8 @@ impl Cluster {
         ))
     }
 
-    /// Stops everything.
+    /// Stops everything (paused processes are resumed to die cleanly).
     pub fn stop(&self) {
-        let names: Vec<String> = self
-            .procs
-            .lock()
-            .expect("procs lock")
-            .keys()
-            .cloned()
-            .collect();
-        for name in names {
-            // A paused process must be resumed to die cleanly.
-            let _ = self.signal(&name, Signal::SIGCONT);
-            self.kill(&name);
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.stop();
+        self.processes.kill_all();
     }
 }

@@ -48,6 +48,8 @@ use serde::Serialize;
 use boxoffice_cli::Global;
 use boxoffice_cli::output::code_name;
 
+use crate::leader_kill::{FailoverReport, gaps_after, kill_leaders};
+
 /// The payment service's test card that always pays.
 const PAYING_TEST_CARD: &str = "4242424242424242";
 /// Clients sharing one `spread` show.
@@ -199,9 +201,9 @@ fn test_card() -> v1::Card {
 }
 
 /// Shared state of a run.
-struct Shared {
-    started: Instant,
-    deadline: Instant,
+pub(crate) struct Shared {
+    pub(crate) started: Instant,
+    pub(crate) deadline: Instant,
     /// Writes and reads done, for the progress bar.
     done: AtomicU64,
     /// Set when the `onsale` show is sold out.
@@ -388,94 +390,6 @@ struct Report {
     booked_in_show: Option<u64>,
     /// `failover`: what each kill cost.
     failover: Option<FailoverReport>,
-}
-
-/// The cost of the leader kills.
-#[derive(Serialize)]
-struct FailoverReport {
-    /// The node killed each time.
-    killed: Vec<u64>,
-    /// After each kill, the longest time with no successful booking, ms.
-    gaps_ms: Vec<f64>,
-    /// Their median, ms.
-    median_gap_ms: f64,
-    /// Their maximum, ms.
-    max_gap_ms: f64,
-    /// Acknowledged bookings missing (or not confirmed) at the end: must be 0.
-    lost: u64,
-}
-
-/// Kills the leader `kills` times at even intervals over the run,
-/// restarting each killed node once a new leader is up. Returns the kill
-/// times (since the start) and the nodes killed.
-async fn kill_leaders(
-    admin: &Client,
-    data_dir: &std::path::Path,
-    kills: u32,
-    shared: &Shared,
-) -> anyhow::Result<(Vec<Duration>, Vec<u64>)> {
-    let run = shared.deadline - shared.started;
-    let period = run / (kills + 1);
-    let (mut times, mut killed) = (Vec::new(), Vec::new());
-    for k in 1..=kills {
-        tokio::time::sleep_until((shared.started + period * k).into()).await;
-        let status = admin.status().await.map_err(boxoffice_cli::output::api)?;
-        let leader = status
-            .nodes
-            .iter()
-            .find(|n| n.node_id == status.leader_id)
-            .context("no leader to kill")?;
-        let port: u16 = leader
-            .addr
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .context("the leader's address has no port")?;
-        let pid = crate::failover::listener_pid(port)?;
-        crate::failover::kill(pid)?;
-        times.push(shared.started.elapsed());
-        killed.push(leader.node_id);
-        // Wait for a new leader, then bring the node back.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(s) = admin.status().await
-                && s.leader_id != 0
-                && s.leader_id != leader.node_id
-            {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "no new leader within 30 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        crate::failover::restart(data_dir, leader.node_id)?;
-    }
-    Ok((times, killed))
-}
-
-/// The longest gap between successful bookings in each window that starts
-/// at a kill (and ends at the next kill, or the end of the run), ms.
-fn gaps_after(kills: &[Duration], completed: &[Duration], end: Duration) -> Vec<f64> {
-    kills
-        .iter()
-        .enumerate()
-        .map(|(i, &from)| {
-            let to = kills.get(i + 1).copied().unwrap_or(end);
-            let before = completed
-                .iter()
-                .rev()
-                .find(|t| **t <= from)
-                .copied()
-                .unwrap_or(from);
-            let mut last = before;
-            let mut longest = Duration::ZERO;
-            for &t in completed.iter().filter(|t| **t > from && **t <= to) {
-                longest = longest.max(t - last);
-                last = t;
-            }
-            longest = longest.max(to.saturating_sub(last).min(to - from));
-            longest.as_secs_f64() * 1000.0
-        })
-        .collect()
 }
 
 pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {

@@ -1,10 +1,17 @@
 //! The `failover` workload's process control: find the process that
 //! listens on a node's port (Linux `/proc`), kill it with SIGKILL, and
-//! start the node again from the config `boxoffice up` wrote for it.
+//! start the node again from the config `boxoffice up` wrote for it;
+//! [`kill_leaders`] does that to the leader at even intervals over a run,
+//! and [`gaps_after`] measures what each kill cost.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use boxoffice_client::Client;
+use serde::Serialize;
+
+use crate::bench::Shared;
 
 /// The pid of the process listening on TCP `port` (IPv4 or IPv6).
 pub fn listener_pid(port: u16) -> anyhow::Result<i32> {
@@ -95,6 +102,94 @@ pub fn restart(data_dir: &Path, id: u64) -> anyhow::Result<()> {
     }
     command.spawn().context("restarting the node")?;
     Ok(())
+}
+
+/// The cost of the leader kills.
+#[derive(Serialize)]
+pub(crate) struct FailoverReport {
+    /// The node killed each time.
+    pub(crate) killed: Vec<u64>,
+    /// After each kill, the longest time with no successful booking, ms.
+    pub(crate) gaps_ms: Vec<f64>,
+    /// Their median, ms.
+    pub(crate) median_gap_ms: f64,
+    /// Their maximum, ms.
+    pub(crate) max_gap_ms: f64,
+    /// Acknowledged bookings missing (or not confirmed) at the end: must be 0.
+    pub(crate) lost: u64,
+}
+
+/// Kills the leader `kills` times at even intervals over the run,
+/// restarting each killed node once a new leader is up. Returns the kill
+/// times (since the start) and the nodes killed.
+pub(crate) async fn kill_leaders(
+    admin: &Client,
+    data_dir: &std::path::Path,
+    kills: u32,
+    shared: &Shared,
+) -> anyhow::Result<(Vec<Duration>, Vec<u64>)> {
+    let run = shared.deadline - shared.started;
+    let period = run / (kills + 1);
+    let (mut times, mut killed) = (Vec::new(), Vec::new());
+    for k in 1..=kills {
+        tokio::time::sleep_until((shared.started + period * k).into()).await;
+        let status = admin.status().await.map_err(boxoffice_cli::output::api)?;
+        let leader = status
+            .nodes
+            .iter()
+            .find(|n| n.node_id == status.leader_id)
+            .context("no leader to kill")?;
+        let port: u16 = leader
+            .addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("the leader's address has no port")?;
+        let pid = crate::leader_kill::listener_pid(port)?;
+        crate::leader_kill::kill(pid)?;
+        times.push(shared.started.elapsed());
+        killed.push(leader.node_id);
+        // Wait for a new leader, then bring the node back.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(s) = admin.status().await
+                && s.leader_id != 0
+                && s.leader_id != leader.node_id
+            {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no new leader within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        crate::leader_kill::restart(data_dir, leader.node_id)?;
+    }
+    Ok((times, killed))
+}
+
+/// The longest gap between successful bookings in each window that starts
+/// at a kill (and ends at the next kill, or the end of the run), ms.
+pub(crate) fn gaps_after(kills: &[Duration], completed: &[Duration], end: Duration) -> Vec<f64> {
+    kills
+        .iter()
+        .enumerate()
+        .map(|(i, &from)| {
+            let to = kills.get(i + 1).copied().unwrap_or(end);
+            let before = completed
+                .iter()
+                .rev()
+                .find(|t| **t <= from)
+                .copied()
+                .unwrap_or(from);
+            let mut last = before;
+            let mut longest = Duration::ZERO;
+            for &t in completed.iter().filter(|t| **t > from && **t <= to) {
+                longest = longest.max(t - last);
+                last = t;
+            }
+            longest = longest.max(to.saturating_sub(last).min(to - from));
+            longest.as_secs_f64() * 1000.0
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,107 @@
+//! `boxoffice-server`: how every service process starts and stops.
+//!
+//! The booking node, the auth and payment services, the booking assistant
+//! and the gateway all run as `boxoffice <service> --config FILE`, and all
+//! start the same way, through [`process`]:
+//!
+//! 1. tracing to stderr ([`init_tracing`]: `RUST_LOG`, default
+//!    `info,openraft=warn`; colours only at a terminal without `NO_COLOR`);
+//! 2. the shutdown signal ([`terminated`]): SIGTERM or SIGINT becomes a
+//!    future, its handlers installed before anything else, so that a signal
+//!    during start-up (a node's log replay can take a while) stops the
+//!    service cleanly once it is up instead of killing it midway;
+//! 3. the service's own config → bind ([`bind`]) → serve, until that
+//!    future resolves.
+//!
+//! Their gRPC ports are built with [`grpc`] (TLS when configured) and
+//! served from [`incoming`] (TCP_NODELAY: small request/response messages
+//! would otherwise wait ~40 ms on Nagle's algorithm and delayed ACKs).
+//!
+//! Invariants: this crate depends on no other Boxoffice crate, so every
+//! service crate can use it without a cycle; it knows nothing of what a
+//! service serves. The request-size limit stays with each service (its
+//! `MAX_REQUEST_BYTES`, set on each of its gRPC services): tonic sets it
+//! per service, not per server.
+
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::pin::Pin;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Server, ServerTlsConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Resolves when the process is asked to stop (see [`terminated`]).
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Sets up logging to stderr for a process: `RUST_LOG` or
+/// `info,openraft=warn`, without targets, coloured only for a person at a
+/// terminal (logs piped to files stay plain).
+pub fn init_tracing() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
+/// installed when this is called, not when the future is first polled, so
+/// a signal arriving in between is not lost.
+pub fn terminated() -> impl Future<Output = ()> + Send + 'static {
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            // No signal handling available: never resolve.
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+/// Runs one service process: tracing, then the shutdown signal, then
+/// `serve` (config → bind → serve) with that signal.
+pub async fn process<F, Fut>(serve: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    init_tracing();
+    let shutdown: Shutdown = Box::pin(terminated());
+    serve(shutdown).await
+}
+
+/// Binds `addr`; the error names it.
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
+}
+
+/// A gRPC server, serving TLS with `tls` when given.
+pub fn grpc(tls: Option<ServerTlsConfig>) -> Result<Server, tonic::transport::Error> {
+    let server = Server::builder();
+    match tls {
+        Some(tls) => server.tls_config(tls),
+        None => Ok(server),
+    }
+}
+
+/// The connections `listener` accepts, with TCP_NODELAY set.
+pub fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
