@@ -10,12 +10,14 @@ use std::io::IsTerminal;
 use anyhow::{Context as _, bail};
 use boxoffice_client::Client;
 use boxoffice_client::proto as v1;
+// Start times: `YYYY-MM-DD HH:MM` (UTC) or RFC 3339.
+use boxoffice_view::parse_time as parse_start;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::output::{
-    BookingJson, NodeJson, Output, SeatJson, ShowJson, UserJson, api, money, payment_name,
-    role_name, seat_state_name, status_name, when,
+    AnswerJson, BookingJson, ClusterJson, Output, SeatJson, ShowJson, UserJson, api, money,
+    payment_name, role_name, seat_state_name, status_name, when,
 };
 use crate::seats;
 use crate::session::{Connection, now_ms};
@@ -109,18 +111,6 @@ pub fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
     Ok((month, year))
 }
 
-/// Parses a start time: `YYYY-MM-DD HH:MM` (UTC) or RFC 3339.
-fn parse_start(raw: &str) -> Result<i64, String> {
-    let raw = raw.trim();
-    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
-        return Ok(t.as_millisecond());
-    }
-    raw.parse::<jiff::civil::DateTime>()
-        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC))
-        .map(|z| z.timestamp().as_millisecond())
-        .map_err(|_| format!("{raw:?} is not a time such as \"2026-12-24 19:30\" (UTC)"))
-}
-
 /// `boxoffice shows …`.
 #[derive(Subcommand, Debug)]
 pub enum ShowsCommand {
@@ -153,10 +143,11 @@ pub enum ShowsCommand {
 pub enum BookingsCommand {
     /// Your bookings, newest first.
     ///
-    /// JSON: an array of {booking_id, show_id, seats, total_cents, status,
-    /// payment, hold_expires_at_ms, created_at_ms, order_id, transaction_id};
-    /// status is held, confirmed, released or cancelled; payment is none,
-    /// pending, not_charged, charged, refund_pending or refunded.
+    /// JSON: an array of {booking_id, show_id, seat_nos, total_cents, status,
+    /// created_at_ms, hold_expires_at_ms, updated_at_ms, payment_status,
+    /// order_id, transaction_id}; status is held, confirmed, released,
+    /// cancelled or unknown; payment_status is none, pending, not_charged,
+    /// charged, refund_pending, refunded or unknown.
     List {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]
@@ -220,7 +211,7 @@ pub enum AdminShowsCommand {
 pub enum AdminUsersCommand {
     /// Every account (administrators).
     ///
-    /// JSON: an array of {user_id, email, admin}.
+    /// JSON: an array of {user_id, email, admin, created_at_ms}.
     List,
 }
 
@@ -229,10 +220,10 @@ pub enum AdminUsersCommand {
 pub enum ClusterCommand {
     /// Every node's role, term and log progress.
     ///
-    /// JSON: {leader_id, term, answered_by, nodes: [{node_id, addr, role,
-    /// term, leader_id, last_log_index, commit_index, applied_index,
-    /// snapshot_index}]}; role is leader, follower, candidate, learner,
-    /// shutdown or unreachable.
+    /// JSON: {leader_id, term, answered_by, nodes: [{node_id, addr,
+    /// reachable, error, role, term, leader_id, last_log_index, commit_index,
+    /// applied_index, snapshot_index, voter}]}; role is leader, follower,
+    /// candidate, learner, shutdown or unknown (also when not reachable).
     Status,
     /// Adds a running, empty node (started without initial_members) as a
     /// voter (administrators).
@@ -359,19 +350,7 @@ pub fn print_bookings(out: &Output, bookings: &[v1::Booking], one: bool) -> anyh
 /// Prints a cluster status.
 pub fn print_status(out: &Output, s: &v1::GetStatusResponse) -> anyhow::Result<()> {
     if out.json {
-        #[derive(Serialize)]
-        struct StatusJson {
-            leader_id: u64,
-            term: u64,
-            answered_by: u64,
-            nodes: Vec<NodeJson>,
-        }
-        return out.json(&StatusJson {
-            leader_id: s.leader_id,
-            term: s.term,
-            answered_by: s.answered_by,
-            nodes: s.nodes.iter().map(NodeJson::from).collect(),
-        });
+        return out.json(&ClusterJson::from(s));
     }
     let rows = s
         .nodes
@@ -742,20 +721,6 @@ pub async fn cluster(global: &Global, command: ClusterCommand) -> anyhow::Result
     print_status(&Output::new(global.json), &status)
 }
 
-/// A suggestion's action, snake-cased.
-pub fn action_name(action: i32) -> &'static str {
-    use v1::SuggestionAction as A;
-    match A::try_from(action).unwrap_or(A::Unspecified) {
-        A::HoldSeats => "hold_seats",
-        A::ViewSeatMap => "view_seat_map",
-        A::ListBookings => "list_bookings",
-        A::CancelBooking => "cancel_booking",
-        A::LogIn => "log_in",
-        A::ListShows => "list_shows",
-        A::Unspecified => "unknown",
-    }
-}
-
 /// `boxoffice chatbot ask`.
 pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<()> {
     let mut connection = global.connect()?;
@@ -768,41 +733,7 @@ pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<(
         .context("asking the assistant")?;
     let out = Output::new(global.json);
     if out.json {
-        #[derive(Serialize)]
-        struct SuggestionJson {
-            label: String,
-            action: &'static str,
-            show_id: String,
-            seat_nos: Vec<u32>,
-            booking_id: String,
-        }
-        #[derive(Serialize)]
-        struct AskJson {
-            session_id: String,
-            reply: String,
-            intent: String,
-            confidence: f64,
-            suggestions: Vec<SuggestionJson>,
-            facts: Vec<String>,
-        }
-        return out.json(&AskJson {
-            session_id: reply.session_id,
-            reply: reply.reply,
-            intent: reply.intent,
-            confidence: reply.confidence,
-            suggestions: reply
-                .suggestions
-                .into_iter()
-                .map(|s| SuggestionJson {
-                    label: s.label,
-                    action: action_name(s.action),
-                    show_id: s.show_id,
-                    seat_nos: s.seat_nos,
-                    booking_id: s.booking_id,
-                })
-                .collect(),
-            facts: reply.facts,
-        });
+        return out.json(&AnswerJson::from(reply));
     }
     println!("{}", reply.reply);
     for s in &reply.suggestions {

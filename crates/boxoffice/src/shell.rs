@@ -872,13 +872,7 @@ fn ask_price(message: &str, current: Option<i64>) -> Answer<i64> {
 }
 
 fn parse_start(input: &str) -> Option<i64> {
-    input
-        .trim()
-        .parse::<jiff::civil::DateTime>()
-        .ok()?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()
-        .map(|z| z.timestamp().as_millisecond())
+    boxoffice_view::parse_time(input).ok()
 }
 
 fn ask_start(default: &str) -> Answer<i64> {

@@ -401,7 +401,6 @@ mod tests {
             available: 18,
             held: 1,
             booked: 1,
-            ..Default::default()
         };
         let value = serde_json::to_value(Show::from(&show)).unwrap();
         assert_eq!(
@@ -423,7 +422,6 @@ mod tests {
             email: "a@b.c".into(),
             admin: true,
             created_at_ms: 5,
-            ..Default::default()
         };
         assert_eq!(
             serde_json::to_value(User::from(&user)).unwrap(),
