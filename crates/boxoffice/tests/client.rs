@@ -349,18 +349,19 @@ async fn scriptable_commands_print_json_and_exit_with_meaningful_codes() {
         &[
             "booking_id",
             "show_id",
-            "seats",
+            "seat_nos",
             "total_cents",
             "status",
-            "payment",
-            "hold_expires_at_ms",
             "created_at_ms",
+            "hold_expires_at_ms",
+            "updated_at_ms",
+            "payment_status",
             "order_id",
             "transaction_id",
         ],
     );
     assert_eq!(booking["status"], "confirmed");
-    assert_eq!(booking["payment"], "charged");
+    assert_eq!(booking["payment_status"], "charged");
     assert_eq!(booking["total_cents"], 1_800);
     // The same seat again: refused by the state, exit code 4, on stderr.
     let mut again = vec!["book", "late", "3"];
@@ -385,7 +386,7 @@ async fn scriptable_commands_print_json_and_exit_with_meaningful_codes() {
     let id = booking["booking_id"].as_str().expect("id");
     let cancelled = json(&user(&["bookings", "cancel", id, "--json"]));
     assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(cancelled["payment"], "refunded");
+    assert_eq!(cancelled["payment_status"], "refunded");
 
     // Piped output is plain tab-separated text.
     let plain = user(&["shows", "list"]);

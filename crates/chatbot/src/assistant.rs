@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use boxoffice_client::Client;
 use boxoffice_client::proto::{self as v1, SeatState, SuggestionAction};
+use boxoffice_view::seats::format as seat_list;
+use boxoffice_view::status::BookingStatus;
+use boxoffice_view::{money, when};
 use tonic::Code;
 
 use crate::entities::{self, Entities};
@@ -113,35 +116,6 @@ fn suggestion(
         seat_nos: seats.to_vec(),
         booking_id: booking.unwrap_or_default().to_owned(),
     }
-}
-
-/// Seats as people write them: `12-15`, `3, 7`.
-pub fn seat_list(seats: &[u32]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < seats.len() {
-        let mut j = i;
-        while j + 1 < seats.len() && seats[j + 1] == seats[j] + 1 {
-            j += 1;
-        }
-        parts.push(if j > i {
-            format!("{}-{}", seats[i], seats[j])
-        } else {
-            seats[i].to_string()
-        });
-        i = j + 1;
-    }
-    parts.join(", ")
-}
-
-fn money(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, (cents % 100).abs())
-}
-
-fn when(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|_| ms.to_string())
 }
 
 /// The first run of `n` consecutive free seats, and the longest run.
@@ -740,10 +714,7 @@ impl Assistant {
         };
         let active: Vec<&v1::Booking> = bookings
             .iter()
-            .filter(|b| {
-                b.status == v1::BookingStatus::Confirmed as i32
-                    || b.status == v1::BookingStatus::Held as i32
-            })
+            .filter(|b| BookingStatus::from_proto(b.status).is_live())
             .filter(|b| {
                 turn.entities
                     .booking
@@ -772,14 +743,10 @@ impl Assistant {
 
 /// One booking in words.
 fn describe_booking(b: &v1::Booking) -> String {
-    let status =
-        match v1::BookingStatus::try_from(b.status).unwrap_or(v1::BookingStatus::Unspecified) {
-            v1::BookingStatus::Held => format!("held until {}", when(b.hold_expires_at_ms)),
-            v1::BookingStatus::Confirmed => "confirmed".to_owned(),
-            v1::BookingStatus::Released => "released".to_owned(),
-            v1::BookingStatus::Cancelled => "cancelled".to_owned(),
-            v1::BookingStatus::Unspecified => "unknown".to_owned(),
-        };
+    let status = match BookingStatus::from_proto(b.status) {
+        BookingStatus::Held => format!("held until {}", when(b.hold_expires_at_ms)),
+        other => other.name().to_owned(),
+    };
     format!(
         "booking {}: {} seats {}, {}, {}",
         b.booking_id,

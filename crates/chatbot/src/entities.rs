@@ -6,8 +6,8 @@ use boxoffice_client::proto as v1;
 use jiff::civil::{Date, Weekday};
 use jiff::{Timestamp, tz::TimeZone};
 
-/// Most seats a question can name (a booking holds at most 10).
-const MAX_SEATS: usize = 10;
+// Most seats a question can name: as many as one booking may hold.
+use boxoffice_view::MAX_SEATS_PER_BOOKING as MAX_SEATS;
 
 /// The entities found in one question.
 #[derive(Clone, Debug, Default, PartialEq)]

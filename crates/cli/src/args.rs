@@ -16,7 +16,7 @@ pub enum Command {
     Shell,
     /// Creates an account.
     ///
-    /// JSON: {user_id, email, admin}.
+    /// JSON: {user_id, email, admin, created_at_ms}.
     Register {
         /// Email address.
         email: String,
@@ -26,7 +26,7 @@ pub enum Command {
     },
     /// Logs in and keeps the session (mode 0600) for later commands.
     ///
-    /// JSON: {user_id, email, admin}.
+    /// JSON: {user_id, email, admin, created_at_ms}.
     Login {
         /// Email address.
         email: String,
@@ -38,7 +38,7 @@ pub enum Command {
     Logout,
     /// Shows who you are logged in as.
     ///
-    /// JSON: {user_id, email, admin}.
+    /// JSON: {user_id, email, admin, created_at_ms}.
     Whoami,
     /// Changes your password (every other session ends).
     Passwd {
@@ -59,8 +59,9 @@ pub enum Command {
     /// charged the show's price, the booking is confirmed (or released if
     /// the card is declined).
     ///
-    /// JSON: {booking_id, show_id, seats, total_cents, status, payment,
-    /// hold_expires_at_ms, created_at_ms, order_id, transaction_id}.
+    /// JSON: {booking_id, show_id, seat_nos, total_cents, status,
+    /// created_at_ms, hold_expires_at_ms, updated_at_ms, payment_status,
+    /// order_id, transaction_id}.
     Book {
         /// The show id.
         show: String,
@@ -231,17 +232,9 @@ pub fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
     Ok((month, year))
 }
 
-/// Parses a start time: `YYYY-MM-DD HH:MM` (UTC) or RFC 3339.
-pub fn parse_start(raw: &str) -> Result<i64, String> {
-    let raw = raw.trim();
-    if let Ok(t) = raw.parse::<jiff::Timestamp>() {
-        return Ok(t.as_millisecond());
-    }
-    raw.parse::<jiff::civil::DateTime>()
-        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC))
-        .map(|z| z.timestamp().as_millisecond())
-        .map_err(|_| format!("{raw:?} is not a time such as \"2026-12-24 19:30\" (UTC)"))
-}
+/// Parses a start time: `YYYY-MM-DD HH:MM` (UTC) or RFC 3339 (the one
+/// parser of the view layer).
+pub use boxoffice_view::parse_time as parse_start;
 
 /// `boxoffice shows …`.
 #[derive(Subcommand, Debug)]
@@ -275,10 +268,11 @@ pub enum ShowsCommand {
 pub enum BookingsCommand {
     /// Your bookings, newest first.
     ///
-    /// JSON: an array of {booking_id, show_id, seats, total_cents, status,
-    /// payment, hold_expires_at_ms, created_at_ms, order_id, transaction_id};
-    /// status is held, confirmed, released or cancelled; payment is none,
-    /// pending, not_charged, charged, refund_pending or refunded.
+    /// JSON: an array of {booking_id, show_id, seat_nos, total_cents, status,
+    /// created_at_ms, hold_expires_at_ms, updated_at_ms, payment_status,
+    /// order_id, transaction_id}; status is held, confirmed, released,
+    /// cancelled or unknown; payment_status is none, pending, not_charged,
+    /// charged, refund_pending, refunded or unknown.
     List {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]
@@ -342,7 +336,7 @@ pub enum AdminShowsCommand {
 pub enum AdminUsersCommand {
     /// Every account (administrators).
     ///
-    /// JSON: an array of {user_id, email, admin}.
+    /// JSON: an array of {user_id, email, admin, created_at_ms}.
     List,
 }
 
@@ -351,10 +345,10 @@ pub enum AdminUsersCommand {
 pub enum ClusterCommand {
     /// Every node's role, term and log progress.
     ///
-    /// JSON: {leader_id, term, answered_by, nodes: [{node_id, addr, role,
-    /// term, leader_id, last_log_index, commit_index, applied_index,
-    /// snapshot_index}]}; role is leader, follower, candidate, learner,
-    /// shutdown or unreachable.
+    /// JSON: {leader_id, term, answered_by, nodes: [{node_id, addr,
+    /// reachable, error, role, term, leader_id, last_log_index, commit_index,
+    /// applied_index, snapshot_index, voter}]}; role is leader, follower,
+    /// candidate, learner, shutdown or unknown (also when not reachable).
     Status,
     /// Adds a running, empty node (started without initial_members) as a
     /// voter (administrators).

@@ -17,8 +17,8 @@ use crate::args::{
     ShowsCommand,
 };
 use crate::output::{
-    BookingJson, NodeJson, Output, SeatJson, ShowJson, UserJson, api, money, payment_name,
-    role_name, seat_state_name, status_name, when,
+    AnswerJson, BookingJson, ClusterJson, Output, SeatJson, ShowJson, UserJson, api, money,
+    payment_name, role_name, seat_state_name, status_name, when,
 };
 use crate::seats;
 use crate::session::{Target, now_ms};
@@ -130,19 +130,7 @@ pub fn print_bookings(out: &Output, bookings: &[v1::Booking], one: bool) -> anyh
 /// Prints a cluster status.
 pub fn print_status(out: &Output, s: &v1::GetStatusResponse) -> anyhow::Result<()> {
     if out.json {
-        #[derive(Serialize)]
-        struct StatusJson {
-            leader_id: u64,
-            term: u64,
-            answered_by: u64,
-            nodes: Vec<NodeJson>,
-        }
-        return out.json(&StatusJson {
-            leader_id: s.leader_id,
-            term: s.term,
-            answered_by: s.answered_by,
-            nodes: s.nodes.iter().map(NodeJson::from).collect(),
-        });
+        return out.json(&ClusterJson::from(s));
     }
     let rows = s
         .nodes
@@ -515,20 +503,6 @@ pub async fn cluster(global: &Global, command: ClusterCommand) -> anyhow::Result
     print_status(&Output::new(global.json), &status)
 }
 
-/// A suggestion's action, snake-cased.
-pub fn action_name(action: i32) -> &'static str {
-    use v1::SuggestionAction as A;
-    match A::try_from(action).unwrap_or(A::Unspecified) {
-        A::HoldSeats => "hold_seats",
-        A::ViewSeatMap => "view_seat_map",
-        A::ListBookings => "list_bookings",
-        A::CancelBooking => "cancel_booking",
-        A::LogIn => "log_in",
-        A::ListShows => "list_shows",
-        A::Unspecified => "unknown",
-    }
-}
-
 /// `boxoffice chatbot ask`.
 pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<()> {
     let mut target = global.target()?;
@@ -541,41 +515,7 @@ pub async fn ask(global: &Global, text: &str, session: &str) -> anyhow::Result<(
         .context("asking the assistant")?;
     let out = Output::new(global.json);
     if out.json {
-        #[derive(Serialize)]
-        struct SuggestionJson {
-            label: String,
-            action: &'static str,
-            show_id: String,
-            seat_nos: Vec<u32>,
-            booking_id: String,
-        }
-        #[derive(Serialize)]
-        struct AskJson {
-            session_id: String,
-            reply: String,
-            intent: String,
-            confidence: f64,
-            suggestions: Vec<SuggestionJson>,
-            facts: Vec<String>,
-        }
-        return out.json(&AskJson {
-            session_id: reply.session_id,
-            reply: reply.reply,
-            intent: reply.intent,
-            confidence: reply.confidence,
-            suggestions: reply
-                .suggestions
-                .into_iter()
-                .map(|s| SuggestionJson {
-                    label: s.label,
-                    action: action_name(s.action),
-                    show_id: s.show_id,
-                    seat_nos: s.seat_nos,
-                    booking_id: s.booking_id,
-                })
-                .collect(),
-            facts: reply.facts,
-        });
+        return out.json(&AnswerJson::from(reply));
     }
     println!("{}", reply.reply);
     for s in &reply.suggestions {

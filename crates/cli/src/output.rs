@@ -5,7 +5,7 @@
 
 use std::io::IsTerminal;
 
-use boxoffice_client::proto::{self as v1, BookingStatus, NodeRole, PaymentStatus, SeatState};
+use boxoffice_client::proto as v1;
 use comfy_table::Table;
 use serde::Serialize;
 use tonic::{Code, Status};
@@ -143,172 +143,39 @@ impl Output {
     }
 }
 
-/// Cents as a price, e.g. `45.00`.
-pub fn money(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", cents / 100, cents % 100)
-}
+/// Money and times as every client prints them.
+pub use boxoffice_view::{money, when};
 
-/// Ms since the Unix epoch as a UTC date and time, e.g. `2026-12-24 19:30 UTC`.
-pub fn when(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|_| ms.to_string())
-}
+/// Shows, seats, bookings, accounts, answers and the cluster as `--json`
+/// prints them: the view layer's shapes, as the gateway's JSON API returns them.
+pub use boxoffice_view::json::{
+    Answer as AnswerJson, Booking as BookingJson, Cluster as ClusterJson, Seat as SeatJson,
+    Show as ShowJson, User as UserJson,
+};
 
-/// A show and a seat as `--json` prints them: as the gateway's JSON API does.
-pub use boxoffice_gateway::dto::{Seat as SeatJson, Show as ShowJson};
+use boxoffice_view::status::{BookingStatus, NodeRole, PaymentStatus, SeatState};
 
 /// Lower-case name of a seat state.
 pub fn seat_state_name(state: i32) -> &'static str {
-    match SeatState::try_from(state).unwrap_or(SeatState::Unspecified) {
-        SeatState::Available => "available",
-        SeatState::Held => "held",
-        SeatState::Booked => "booked",
-        SeatState::Unspecified => "unknown",
-    }
-}
-
-/// A booking as `--json` prints it.
-#[derive(Serialize)]
-pub struct BookingJson {
-    /// Its id.
-    pub booking_id: String,
-    /// The show.
-    pub show_id: String,
-    /// Seats, ascending.
-    pub seats: Vec<u32>,
-    /// Total in cents.
-    pub total_cents: i64,
-    /// `held`, `confirmed`, `released` or `cancelled`.
-    pub status: &'static str,
-    /// `none`, `pending`, `not_charged`, `charged`, `refund_pending` or `refunded`.
-    pub payment: &'static str,
-    /// When a hold expires (ms since the Unix epoch), else 0.
-    pub hold_expires_at_ms: i64,
-    /// Created, ms since the Unix epoch.
-    pub created_at_ms: i64,
-    /// The checkout order, if paid through one.
-    pub order_id: String,
-    /// The payment transaction, if charged.
-    pub transaction_id: String,
+    SeatState::from_proto(state).name()
 }
 
 /// Lower-case name of a booking status.
 pub fn status_name(status: i32) -> &'static str {
-    match BookingStatus::try_from(status).unwrap_or(BookingStatus::Unspecified) {
-        BookingStatus::Held => "held",
-        BookingStatus::Confirmed => "confirmed",
-        BookingStatus::Released => "released",
-        BookingStatus::Cancelled => "cancelled",
-        BookingStatus::Unspecified => "unknown",
-    }
+    BookingStatus::from_proto(status).name()
 }
 
 /// Snake-case name of a payment status.
 pub fn payment_name(payment: i32) -> &'static str {
-    match PaymentStatus::try_from(payment).unwrap_or(PaymentStatus::Unspecified) {
-        PaymentStatus::None => "none",
-        PaymentStatus::Pending => "pending",
-        PaymentStatus::NotCharged => "not_charged",
-        PaymentStatus::Charged => "charged",
-        PaymentStatus::RefundPending => "refund_pending",
-        PaymentStatus::Refunded => "refunded",
-        PaymentStatus::Unspecified => "unknown",
-    }
+    PaymentStatus::from_proto(payment).name()
 }
 
-impl From<&v1::Booking> for BookingJson {
-    fn from(b: &v1::Booking) -> Self {
-        Self {
-            booking_id: b.booking_id.clone(),
-            show_id: b.show_id.clone(),
-            seats: b.seat_nos.clone(),
-            total_cents: b.total_cents,
-            status: status_name(b.status),
-            payment: payment_name(b.payment_status),
-            hold_expires_at_ms: b.hold_expires_at_ms,
-            created_at_ms: b.created_at_ms,
-            order_id: b.order_id.clone(),
-            transaction_id: b.transaction_id.clone(),
-        }
-    }
-}
-
-/// An account as `--json` prints it.
-#[derive(Serialize)]
-pub struct UserJson {
-    /// Its id.
-    pub user_id: String,
-    /// Email.
-    pub email: String,
-    /// Whether it is an administrator.
-    pub admin: bool,
-}
-
-impl From<&v1::User> for UserJson {
-    fn from(u: &v1::User) -> Self {
-        Self {
-            user_id: u.user_id.clone(),
-            email: u.email.clone(),
-            admin: u.admin,
-        }
-    }
-}
-
-/// A node as `boxoffice cluster status --json` prints it.
-#[derive(Serialize)]
-pub struct NodeJson {
-    /// Its id.
-    pub node_id: u64,
-    /// Its address.
-    pub addr: String,
-    /// `leader`, `follower`, `candidate`, `learner` or `unreachable`.
-    pub role: &'static str,
-    /// Its term.
-    pub term: u64,
-    /// The leader it knows (0: none).
-    pub leader_id: u64,
-    /// Last log index.
-    pub last_log_index: u64,
-    /// Commit index.
-    pub commit_index: u64,
-    /// Applied index.
-    pub applied_index: u64,
-    /// Last snapshot index.
-    pub snapshot_index: u64,
-}
-
-/// Lower-case name of a node's role.
+/// Lower-case name of a node's role, `unreachable` when it did not answer.
 pub fn role_name(n: &v1::NodeStatus) -> &'static str {
     if !n.reachable {
         return "unreachable";
     }
-    match NodeRole::try_from(n.role).unwrap_or(NodeRole::Unspecified) {
-        NodeRole::Leader => "leader",
-        NodeRole::Follower => "follower",
-        NodeRole::Candidate => "candidate",
-        NodeRole::Learner => "learner",
-        NodeRole::Shutdown => "shutdown",
-        NodeRole::Unspecified => "unknown",
-    }
-}
-
-impl From<&v1::NodeStatus> for NodeJson {
-    fn from(n: &v1::NodeStatus) -> Self {
-        Self {
-            node_id: n.node_id,
-            addr: n.addr.clone(),
-            role: role_name(n),
-            term: n.term,
-            leader_id: n.leader_id,
-            last_log_index: n.last_log_index,
-            commit_index: n.commit_index,
-            applied_index: n.applied_index,
-            snapshot_index: n.snapshot_index,
-        }
-    }
+    NodeRole::from_proto(n.role).name()
 }
 
 #[cfg(test)]

@@ -78,8 +78,14 @@ pub(super) fn ask_price(message: &str, current: Option<i64>) -> Answer<i64> {
     ask(|| {
         let mut prompt = Text::new(message).with_validator(|input: &str| {
             Ok(match parse_price(input) {
-                Some(cents) if cents <= 100_000_000 => Validation::Valid,
-                _ => Validation::Invalid("a price such as 45.00 (up to 1000000.00)".into()),
+                Some(cents) if cents <= boxoffice_view::MAX_PRICE_CENTS => Validation::Valid,
+                _ => Validation::Invalid(
+                    format!(
+                        "a price such as 45.00 (up to {})",
+                        money(boxoffice_view::MAX_PRICE_CENTS)
+                    )
+                    .into(),
+                ),
             })
         });
         if let Some(default) = &default {
@@ -91,13 +97,7 @@ pub(super) fn ask_price(message: &str, current: Option<i64>) -> Answer<i64> {
 }
 
 fn parse_start(input: &str) -> Option<i64> {
-    input
-        .trim()
-        .parse::<jiff::civil::DateTime>()
-        .ok()?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()
-        .map(|z| z.timestamp().as_millisecond())
+    boxoffice_view::parse_time(input).ok()
 }
 
 pub(super) fn ask_start(default: &str) -> Answer<i64> {
