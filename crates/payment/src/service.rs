@@ -2,7 +2,9 @@
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use boxoffice_config::clock::now_ms;
 
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_server::{PaymentService, PaymentServiceServer};
@@ -35,12 +37,6 @@ pub enum PaymentError {
     /// The service's certificate, key or the CA could not be read.
     #[error("TLS: {0}")]
     Tls(#[from] boxoffice_tls::TlsError),
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn ledger_status(e: LedgerError) -> Status {

@@ -27,11 +27,11 @@ use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
 use tokio::time::{Instant, timeout};
 use tracing::{info, warn};
 
-use crate::coalesce::Coalescer;
 use crate::failfast::LeaderWatch;
 use crate::log_store::LogStore;
 use crate::network::{Channels, Network};
-use crate::proposer::{self, Batcher, ProposeError};
+use crate::proposer::{self, ProposeError, WriteBatcher};
+use crate::read_index::ReadIndexCoalescer;
 use crate::splitvote::{self, VoteAnswers};
 use crate::state_machine::{Application, StateHandle, StateMachineStore};
 use crate::types::{LogId, Node, NodeId, Raft};
@@ -108,13 +108,13 @@ pub struct RaftNode<A: Application> {
     state: StateHandle<A>,
     channels: Channels,
     /// Batches commands into log entries (used while leader).
-    proposer: Batcher,
+    proposer: WriteBatcher,
     /// Batches commands into `Propose` RPCs to the leader (used while follower).
-    forwarder: Batcher,
+    forwarder: WriteBatcher,
     /// Read index from this node as leader.
-    leader_read: Coalescer<Result<u64, String>>,
+    leader_read: ReadIndexCoalescer<Result<u64, String>>,
     /// Read index fetched from the current leader.
-    remote_read: Coalescer<Result<u64, String>>,
+    remote_read: ReadIndexCoalescer<Result<u64, String>>,
     committed: Arc<Mutex<Option<LogId>>>,
     /// What became of this node's vote requests (see [`splitvote`]).
     answers: VoteAnswers,
@@ -176,7 +176,7 @@ impl<A: Application> RaftNode<A> {
 
         let leader_read = {
             let raft = raft.clone();
-            Coalescer::spawn(move || {
+            ReadIndexCoalescer::spawn(move || {
                 let raft = raft.clone();
                 async move {
                     match raft.get_read_log_id().await {
@@ -189,7 +189,7 @@ impl<A: Application> RaftNode<A> {
         let watch = LeaderWatch::new(raft.clone());
         let remote_read = {
             let (raft, channels, watch) = (raft.clone(), channels.clone(), watch.clone());
-            Coalescer::spawn(move || {
+            ReadIndexCoalescer::spawn(move || {
                 let (raft, channels, watch) = (raft.clone(), channels.clone(), watch.clone());
                 async move {
                     let (leader, addr) =
