@@ -20,7 +20,8 @@ use boxoffice_proto::v1;
 use boxoffice_proto::v1::booking_service_server::BookingService;
 use tonic::{Code, Request, Response, Status};
 
-use crate::service::{BookingApi, MAX_SEAT_PAGE, Replica};
+use crate::port::ReplicaPort;
+use crate::service::{BookingApi, MAX_SEAT_PAGE};
 
 /// The declined legacy test card.
 pub const DECLINED_LEGACY_CARD: &str = "9999";
@@ -32,12 +33,12 @@ const LEGACY_SHOW_LEAD_MS: i64 = 365 * 24 * 3600 * 1000;
 /// The legacy booking service of one node.
 pub struct LegacyBooking {
     api: Arc<BookingApi>,
-    replica: Replica,
+    replica: ReplicaPort,
 }
 
 impl LegacyBooking {
     /// The adapter over `api` and its `replica`.
-    pub fn new(api: Arc<BookingApi>, replica: Replica) -> Self {
+    pub fn new(api: Arc<BookingApi>, replica: ReplicaPort) -> Self {
         Self { api, replica }
     }
 }
@@ -144,7 +145,7 @@ impl LegacyBookingService for LegacyBooking {
             title: r.show_id.clone(),
             seat_count: seats,
             price_cents: r.price_cents,
-            starts_at_ms: boxoffice_raft::proposer::now_ms() + LEGACY_SHOW_LEAD_MS,
+            starts_at_ms: boxoffice_config::clock::now_ms() + LEGACY_SHOW_LEAD_MS,
         };
         let status = match self.api.create_show(authorized(&r.user_id, create)).await {
             Ok(_) => return reply(true, format!("show {} added", r.show_id)),

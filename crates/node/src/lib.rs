@@ -49,6 +49,7 @@ pub mod crash;
 pub mod legacy;
 pub mod metrics;
 pub mod pace;
+pub mod port;
 pub mod service;
 pub mod watch;
 
@@ -200,8 +201,13 @@ pub async fn run(
         std::time::Duration::from_millis(config.payment.sweep_interval_ms),
         config.payment.resume_after_ms,
     );
-    let checkout = payments
-        .map(|payments| checkout::Checkout::new(service::Replica::new(node.clone()), payments));
+    let checkout = payments.map(|payments| {
+        checkout::Checkout::new(
+            port::ReplicaPort::new(node.clone()),
+            payments,
+            &config.booking,
+        )
+    });
     let (health, health_service) = tonic_health::server::health_reporter();
     report_booking_health(&node, health.clone());
     health
@@ -226,7 +232,7 @@ pub async fn run(
         })
     });
     let booking = Arc::new(service::BookingApi::new(
-        service::Replica::new(node.clone()),
+        port::ReplicaPort::new(node.clone()),
         auth.clone(),
         &config.booking,
         checkout,
@@ -271,7 +277,7 @@ pub async fn run(
         .add_service(
             LegacyBookingServiceServer::new(legacy::LegacyBooking::new(
                 booking,
-                service::Replica::new(node.clone()),
+                port::ReplicaPort::new(node.clone()),
             ))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
@@ -291,7 +297,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(
             AccountServiceServer::new(accounts::AccountApi::new(
-                service::Replica::new(node.clone()),
+                port::ReplicaPort::new(node.clone()),
                 auth,
             ))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
