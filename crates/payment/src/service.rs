@@ -303,7 +303,7 @@ impl PaymentApi {
             &card.cvc,
             year_month(now_ms()),
         )
-        .map_err(Status::invalid_argument)?;
+        .map_err(|problem| Status::invalid_argument(problem.to_string()))?;
         let faults = self.before_call().await?;
 
         let params = ChargeParams {

@@ -48,9 +48,6 @@ use crate::types::{
 
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const KEY_META: &str = "meta";
-/// The whole snapshot as one value, as stores written before chunking
-/// hold it; read if there are no chunks, removed by the next write.
-const KEY_DATA: &str = "data";
 /// The snapshot's bytes in [`CHUNK_BYTES`] pieces, by position.
 ///
 /// One large value would cost redb several transient copies of it (a
@@ -259,14 +256,6 @@ fn read_snapshot(db: &Database) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Stora
         }
         data.extend_from_slice(chunk.value());
     }
-    if data.is_empty()
-        && let Some(whole) = table
-            .get(KEY_DATA)
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?
-    {
-        // A store written before chunking.
-        data = whole.value().to_vec();
-    }
     Ok(Some((stored.meta, data)))
 }
 
@@ -393,7 +382,6 @@ fn persist_snapshot<A: Application>(
         table
             .insert(KEY_META, encoded.as_slice())
             .map_err(|e| w(&e))?;
-        table.remove(KEY_DATA).map_err(|e| w(&e))?;
         (meta, bytes)
     };
     txn.commit().map_err(|e| w(&e))?;

@@ -198,33 +198,6 @@ async fn snapshots_are_stored_in_chunks_and_a_smaller_one_replaces_a_larger() ->
 }
 
 #[tokio::test]
-async fn a_store_with_the_snapshot_in_one_value_still_loads() -> anyhow::Result<()> {
-    let dir = TempDir::new()?;
-    let sm_path = dir.path().join("sm.redb");
-    let source = Journal {
-        commands: vec![(1, b"a".to_vec())],
-    };
-    let meta = snapshot_meta(40);
-    {
-        // The layout before chunking: meta and data in one table.
-        let table: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("snapshot");
-        let db = redb::Database::create(&sm_path)?;
-        let txn = db.begin_write()?;
-        {
-            let mut snapshot = txn.open_table(table)?;
-            snapshot.insert("meta", postcard::to_allocvec(&meta)?.as_slice())?;
-            let data = snapshot_bytes(&source);
-            snapshot.insert("data", data.as_slice())?;
-        }
-        txn.commit()?;
-    }
-    let mut sm = StateMachineStore::<Journal>::open(&sm_path)?;
-    assert_eq!(sm.handle().read().app, source);
-    assert_eq!(sm.applied_state().await?.0, Some(log_id(2, 1, 40)));
-    Ok(())
-}
-
-#[tokio::test]
 async fn purge_waits_until_a_durable_snapshot_covers_it() -> anyhow::Result<()> {
     let dir = TempDir::new()?;
     let mut sm = StateMachineStore::<Journal>::open(&dir.path().join("sm.redb"))?;
