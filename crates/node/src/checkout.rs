@@ -74,6 +74,22 @@ pub fn outcome_unknown(status: &Status) -> bool {
     )
 }
 
+/// Why the payment service's client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `payment.endpoint` is not a usable address.
+    #[error("payment.endpoint {endpoint:?}: {source}")]
+    Endpoint {
+        /// The configured endpoint.
+        endpoint: String,
+        /// Why it is unusable.
+        source: tonic::transport::Error,
+    },
+    /// The TLS settings were refused.
+    #[error("payment TLS: {0}")]
+    Tls(tonic::transport::Error),
+}
+
 /// A client of the payment service, with the checkout's settings.
 pub struct Payments {
     client: PaymentServiceClient<Channel>,
@@ -88,18 +104,21 @@ impl Payments {
         settings: &PaymentSettings,
         tls: &boxoffice_tls::Tls,
         metrics: PaymentMetrics,
-    ) -> Result<Option<Arc<Self>>, String> {
+    ) -> Result<Option<Arc<Self>>, ConnectError> {
         let Some(endpoint) = &settings.endpoint else {
             return Ok(None);
         };
         let timeout = Duration::from_millis(settings.call_timeout_ms);
         let channel = Endpoint::from_shared(endpoint.clone())
-            .map_err(|e| format!("payment.endpoint {endpoint:?}: {e}"))?
+            .map_err(|source| ConnectError::Endpoint {
+                endpoint: endpoint.clone(),
+                source,
+            })?
             // The payment service's v1 API answers booking nodes only: this
             // node proves itself with its certificate and accepts only the
             // payment service's.
             .tls_config(tls.client_for(&boxoffice_tls::Identity::Payment.dns_name()))
-            .map_err(|e| format!("payment TLS: {e}"))?
+            .map_err(ConnectError::Tls)?
             .connect_timeout(timeout)
             .timeout(timeout)
             .tcp_nodelay(true)

@@ -249,19 +249,20 @@ impl Default for PaymentSettings {
 
 impl PaymentSettings {
     /// Checks every value, naming the first that is wrong.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |problem: String| Err(ConfigError::invalid("node", problem));
         if let Some(endpoint) = &self.endpoint {
             let ok = endpoint
                 .parse::<tonic::transport::Uri>()
                 .is_ok_and(|uri| uri.scheme_str() == Some("https") && uri.host().is_some());
             if !ok {
-                return Err(format!(
+                return invalid(format!(
                     "payment.endpoint = {endpoint:?} is not an https://host:port URL (the payment service's peer port, mutual TLS)"
                 ));
             }
         }
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(format!(
+            return invalid(format!(
                 "payment.currency = {:?} is not a three-letter ISO 4217 code such as EUR",
                 self.currency
             ));
@@ -272,7 +273,7 @@ impl PaymentSettings {
             ("checkout_hold_ms", self.checkout_hold_ms),
         ] {
             if !(1..=max).contains(&ms) {
-                return Err(format!(
+                return invalid(format!(
                     "payment.{name} must be between 1 and {max}, not {ms}"
                 ));
             }
@@ -283,11 +284,11 @@ impl PaymentSettings {
             ("sweep_interval_ms", self.sweep_interval_ms),
         ] {
             if ms == 0 {
-                return Err(format!("payment.{name} must be at least 1"));
+                return invalid(format!("payment.{name} must be at least 1"));
             }
         }
         if self.resume_after_ms < 1 {
-            return Err("payment.resume_after_ms must be at least 1".into());
+            return invalid("payment.resume_after_ms must be at least 1".into());
         }
         Ok(())
     }
@@ -461,9 +462,7 @@ impl NodeConfig {
         if self.auth.issuer.is_empty() {
             return bad("auth.issuer must not be empty".into());
         }
-        self.payment
-            .validate()
-            .map_err(|m| ConfigError::invalid("node", m))?;
+        self.payment.validate()?;
         let r = &self.raft;
         if r.heartbeat_ms == 0 {
             return bad("raft.heartbeat_ms must be at least 1".into());

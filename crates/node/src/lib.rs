@@ -81,7 +81,7 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub enum NodeError {
     /// Raft or storage could not start.
     #[error("starting raft: {0}")]
-    Raft(String),
+    Raft(#[from] boxoffice_raft::StartError),
     /// The gRPC server failed.
     #[error("serving gRPC: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -90,7 +90,7 @@ pub enum NodeError {
     Keys(#[from] boxoffice_auth::keys::KeyError),
     /// The payment service's address is unusable.
     #[error("payment service: {0}")]
-    Payment(String),
+    Payment(#[from] checkout::ConnectError),
     /// Reflection setup failed.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -189,11 +189,8 @@ pub async fn run(
         Some(files) => Some(files.server().map_err(NodeError::ClientTls)?),
         None => None,
     };
-    let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())
-        .map_err(NodeError::Payment)?;
-    let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone()))
-        .await
-        .map_err(NodeError::Raft)?;
+    let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())?;
+    let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone())).await?;
     let metrics = metrics::NodeMetrics::new(&node, payment_metrics);
     coordinator::spawn(
         node.clone(),

@@ -494,7 +494,9 @@ impl PaymentService for PaymentApi {
             timeout_after_charge_rate: f.timeout_after_charge_rate,
             down: f.down,
         };
-        faults.validate().map_err(Status::invalid_argument)?;
+        faults
+            .validate()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         info!(?faults, "faults changed");
         *self.faults.write().expect("faults lock poisoned") = faults.clone();
         Ok(Response::new(v1::SetFaultsResponse {

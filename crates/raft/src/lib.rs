@@ -61,6 +61,6 @@ pub mod splitvote;
 pub mod state_machine;
 pub mod types;
 
-pub use node::{MembershipError, RaftNode, RaftSettings, Unavailable};
+pub use node::{MembershipError, RaftNode, RaftSettings, ReadIndexError, StartError, Unavailable};
 pub use state_machine::{Application, StateHandle};
 pub use types::NodeId;

@@ -89,6 +89,54 @@ pub enum Unavailable {
     Raft(String),
 }
 
+/// Why a Raft node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Raft settings are inconsistent.
+    #[error("{0}")]
+    Config(#[from] openraft::ConfigError),
+    /// The log or the state machine store could not be opened.
+    #[error("{0}")]
+    Storage(#[from] crate::types::StorageError),
+    /// openraft failed to start.
+    #[error("{0}")]
+    Raft(#[from] openraft::error::Fatal<NodeId>),
+    /// A new cluster could not be initialised.
+    #[error("initialize: {0}")]
+    Initialize(#[from] RaftError<NodeId, InitializeError<NodeId, Node>>),
+}
+
+/// Why no read index was obtained; every case may be retried.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadIndexError {
+    /// No leader is known to ask.
+    #[error("no leader known")]
+    NoLeader,
+    /// No leader was elected yet.
+    #[error("no leader elected yet")]
+    NoLeaderYet,
+    /// The node is stopping.
+    #[error("node stopping")]
+    Stopping,
+    /// The round did not end before the caller's deadline.
+    #[error("read index timed out")]
+    TimedOut,
+    /// This node as leader could not confirm its leadership.
+    #[error("{0}")]
+    Leader(String),
+    /// The leader could not be reached or refused; its message.
+    #[error("{0}")]
+    Remote(String),
+}
+
 /// A membership change failure.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MembershipError {
@@ -112,15 +160,15 @@ pub struct RaftNode<A: Application> {
     /// Batches commands into `Propose` RPCs to the leader (used while follower).
     forwarder: WriteBatcher,
     /// Read index from this node as leader.
-    leader_read: ReadIndexCoalescer<Result<u64, String>>,
+    leader_read: ReadIndexCoalescer<Result<u64, ReadIndexError>>,
     /// Read index fetched from the current leader.
-    remote_read: ReadIndexCoalescer<Result<u64, String>>,
+    remote_read: ReadIndexCoalescer<Result<u64, ReadIndexError>>,
     committed: Arc<Mutex<Option<LogId>>>,
     /// What became of this node's vote requests (see [`splitvote`]).
     answers: VoteAnswers,
 }
 
-fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
+fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, openraft::ConfigError> {
     let config = openraft::Config {
         cluster_name: "boxoffice".into(),
         heartbeat_interval: s.heartbeat_ms,
@@ -136,28 +184,26 @@ fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
         purge_batch_size: 1,
         ..Default::default()
     };
-    config.validate().map_err(|e| e.to_string())
+    config.validate()
 }
 
 impl<A: Application> RaftNode<A> {
     /// Opens the stores, starts Raft and, for a new cluster, initialises it.
-    pub async fn start(settings: RaftSettings) -> Result<Arc<Self>, String> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+    pub async fn start(settings: RaftSettings) -> Result<Arc<Self>, StartError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
         let config = Arc::new(openraft_config(&settings)?);
-        let sm = StateMachineStore::<A>::open(&settings.data_dir.join("sm.redb"))
-            .map_err(|e| e.to_string())?;
-        let log = LogStore::open(&settings.data_dir.join("log.redb"))
-            .map_err(|e| e.to_string())?
+        let sm = StateMachineStore::<A>::open(&settings.data_dir.join("sm.redb"))?;
+        let log = LogStore::open(&settings.data_dir.join("log.redb"))?
             .guard_purges_with(sm.snapshot_watermark());
         let committed = log.committed();
         let state = sm.handle();
         let channels = Channels::new(settings.tls.clone(), settings.dial.clone());
         let answers = VoteAnswers::default();
         let network = Network::new(channels.clone(), answers.clone());
-        let raft = Raft::new(settings.id, config, network, log, sm)
-            .await
-            .map_err(|e| e.to_string())?;
+        let raft = Raft::new(settings.id, config, network, log, sm).await?;
 
         if !settings.initial_members.is_empty() {
             let members: BTreeMap<NodeId, Node> = settings
@@ -170,7 +216,7 @@ impl<A: Application> RaftNode<A> {
             match raft.initialize(members).await {
                 Ok(()) => info!(node = settings.id, "initialised a new cluster"),
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(format!("initialize: {e}")),
+                Err(e) => return Err(e.into()),
             }
         }
 
@@ -181,7 +227,7 @@ impl<A: Application> RaftNode<A> {
                 async move {
                     match raft.get_read_log_id().await {
                         Ok((read_id, _)) => Ok(read_id.map_or(0, |id| id.index)),
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(ReadIndexError::Leader(e.to_string())),
                     }
                 }
             })
@@ -192,16 +238,15 @@ impl<A: Application> RaftNode<A> {
             ReadIndexCoalescer::spawn(move || {
                 let (raft, channels, watch) = (raft.clone(), channels.clone(), watch.clone());
                 async move {
-                    let (leader, addr) =
-                        leader_of(&raft).ok_or_else(|| "no leader known".to_string())?;
+                    let (leader, addr) = leader_of(&raft).ok_or(ReadIndexError::NoLeader)?;
                     let mut client = channels
                         .raft_client(leader, &addr)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| ReadIndexError::Remote(e.to_string()))?;
                     let mut req = tonic::Request::new(ReadIndexRequest {});
                     req.set_timeout(READ_TIMEOUT);
                     let resp = client.read_index(req).await.map_err(|s| {
                         watch.call_failed(leader, &s);
-                        s.message().to_string()
+                        ReadIndexError::Remote(s.message().to_string())
                     })?;
                     Ok(resp.into_inner().index)
                 }
@@ -319,17 +364,17 @@ impl<A: Application> RaftNode<A> {
 
     /// The read index from this node as leader (coalesced). Used by the
     /// internal `ReadIndex` RPC.
-    pub async fn leader_read_index(&self) -> Result<u64, String> {
+    pub async fn leader_read_index(&self) -> Result<u64, ReadIndexError> {
         self.leader_read
             .call()
             .await
-            .unwrap_or_else(|| Err("node stopping".into()))
+            .unwrap_or(Err(ReadIndexError::Stopping))
     }
 
     /// Waits until a read of the local state is linearizable.
     pub async fn read_barrier(&self) -> Result<(), Unavailable> {
         let deadline = Instant::now() + READ_TIMEOUT;
-        let mut last_error = String::from("no leader elected yet");
+        let mut last_error = ReadIndexError::NoLeaderYet;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let round = async {
@@ -339,7 +384,7 @@ impl<A: Application> RaftNode<A> {
                         self.remote_read
                             .call()
                             .await
-                            .unwrap_or_else(|| Err("node stopping".into())),
+                            .unwrap_or(Err(ReadIndexError::Stopping)),
                     ),
                     None => None,
                 }
@@ -348,7 +393,7 @@ impl<A: Application> RaftNode<A> {
             // caller's deadline bounds the whole wait, not each round.
             let index = timeout(left, round)
                 .await
-                .unwrap_or_else(|_| Some(Err("read index timed out".into())));
+                .unwrap_or(Some(Err(ReadIndexError::TimedOut)));
             match index {
                 Some(Ok(index)) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -366,7 +411,7 @@ impl<A: Application> RaftNode<A> {
                 None => {}
             }
             if Instant::now() >= deadline {
-                return Err(Unavailable::NoLeader(last_error));
+                return Err(Unavailable::NoLeader(last_error.to_string()));
             }
             self.wait_for_change(RETRY_BACKOFF).await;
         }
@@ -516,7 +561,7 @@ impl<A: Application> RaftNode<A> {
 
     /// The last applied index and a SHA-256 (hex) of the applied state at
     /// it, taken under one read lock: replicas at the same index must agree.
-    pub fn state_digest(&self) -> Result<(u64, String), String> {
+    pub fn state_digest(&self) -> Result<(u64, String), A::Error> {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
         let applied = self.state.read();

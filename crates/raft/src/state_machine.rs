@@ -62,6 +62,9 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 /// Commands and outcomes are opaque bytes encoded by the application, so
 /// this crate stays domain-agnostic.
 pub trait Application: Default + Send + Sync + 'static {
+    /// Why a state could not be written to or rebuilt from a snapshot.
+    type Error: std::error::Error + Send + Sync + 'static;
+
     /// Applies one committed command at leader time `at_ms` and returns its
     /// encoded outcome. Must be deterministic: the same state, time and
     /// command give the same outcome and new state on every replica. A
@@ -70,10 +73,10 @@ pub trait Application: Default + Send + Sync + 'static {
 
     /// Writes the whole state for a snapshot into `out` (which buffers a
     /// piece at a time; the state need not fit twice in memory).
-    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), String>;
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), Self::Error>;
 
     /// Rebuilds a state from [`Application::snapshot`]'s bytes.
-    fn restore(bytes: &[u8]) -> Result<Self, String>;
+    fn restore(bytes: &[u8]) -> Result<Self, Self::Error>;
 }
 
 /// The application state with the Raft bookkeeping that must move with it.

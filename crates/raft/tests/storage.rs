@@ -21,20 +21,20 @@ struct Journal {
 }
 
 impl Application for Journal {
+    type Error = postcard::Error;
+
     fn apply(&mut self, at_ms: i64, command: &[u8]) -> Vec<u8> {
         self.commands.push((at_ms, command.to_vec()));
         (self.commands.len() as u64).to_le_bytes().to_vec()
     }
 
-    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), String> {
-        postcard::to_io(&self.commands, out)
-            .map(drop)
-            .map_err(|e| e.to_string())
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), postcard::Error> {
+        postcard::to_io(&self.commands, out).map(drop)
     }
 
-    fn restore(bytes: &[u8]) -> Result<Self, String> {
+    fn restore(bytes: &[u8]) -> Result<Self, postcard::Error> {
         Ok(Self {
-            commands: postcard::from_bytes(bytes).map_err(|e| e.to_string())?,
+            commands: postcard::from_bytes(bytes)?,
         })
     }
 }
