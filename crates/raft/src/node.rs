@@ -11,6 +11,8 @@
 //!   from the leader (a heartbeat round to a quorum, coalesced) and waits
 //!   until the local state machine has applied it. Then any local read
 //!   reflects every write acknowledged before the barrier began.
+//! - Status (this node's, every member's, a digest of the applied state)
+//!   and the role-change log live in `node/status.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -18,12 +20,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use boxoffice_proto::internal::v1::{
-    ChangeMembershipRequest, NodeMetricsRequest, ReadIndexRequest,
-};
-use boxoffice_proto::v1::{GetStatusResponse, NodeRole, NodeStatus};
+use boxoffice_proto::internal::v1::{ChangeMembershipRequest, ReadIndexRequest};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
-use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, SnapshotPolicy};
 use tokio::time::{Instant, timeout};
 use tracing::{info, warn};
 
@@ -31,6 +30,8 @@ use crate::failfast::LeaderWatch;
 use crate::log_store::LogStore;
 use crate::network::{Channels, Network};
 use crate::proposer::{self, ProposeError, WriteBatcher};
+mod status;
+
 use crate::read_index::ReadIndexCoalescer;
 use crate::splitvote::{self, VoteAnswers};
 use crate::state_machine::{Application, StateHandle, StateMachineStore};
@@ -43,8 +44,6 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout of a forwarded membership change (a new node may have a large
 /// snapshot to receive before it becomes a voter).
 const MEMBERSHIP_RPC_TIMEOUT: Duration = Duration::from_secs(120);
-/// Timeout of one status query to a peer.
-const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
 /// Pause between attempts while no leader is known.
 const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -253,7 +252,7 @@ impl<A: Application> RaftNode<A> {
             })
         };
 
-        spawn_role_logger(raft.clone());
+        status::spawn_role_logger(raft.clone());
         // The pause covers a vote round and the skew between two followers
         // noticing a dead leader (their probes run every heartbeat), and is
         // short against an election timeout.
@@ -558,99 +557,6 @@ impl<A: Application> RaftNode<A> {
         }
         Ok(())
     }
-
-    /// The last applied index and a SHA-256 (hex) of the applied state at
-    /// it, taken under one read lock: replicas at the same index must agree.
-    pub fn state_digest(&self) -> Result<(u64, String), A::Error> {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        let applied = self.state.read();
-        applied.app.snapshot(&mut hasher)?;
-        let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
-        drop(applied);
-        let digest = hasher.finalize();
-        Ok((index, digest.iter().map(|b| format!("{b:02x}")).collect()))
-    }
-
-    /// This node's own view of itself.
-    pub fn local_status(&self) -> NodeStatus {
-        let m = self.raft.metrics().borrow().clone();
-        let voter = m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == self.id);
-        NodeStatus {
-            node_id: self.id,
-            addr: self.addr.clone(),
-            reachable: true,
-            error: String::new(),
-            role: role_of(m.state) as i32,
-            term: m.current_term,
-            leader_id: m.current_leader.unwrap_or(0),
-            last_log_index: m.last_log_index.unwrap_or(0),
-            commit_index: self
-                .committed
-                .lock()
-                .expect("committed lock poisoned")
-                .map_or(0, |id| id.index),
-            applied_index: m.last_applied.map_or(0, |id| id.index),
-            snapshot_index: m.snapshot.map_or(0, |id| id.index),
-            purged_index: m.purged.map_or(0, |id| id.index),
-            voter,
-        }
-    }
-
-    /// Every member's status, asked in parallel.
-    pub async fn cluster_status(&self) -> GetStatusResponse {
-        let m = self.raft.metrics().borrow().clone();
-        let membership = m.membership_config.membership().clone();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let queries = membership.nodes().map(|(id, node)| {
-            let (id, addr) = (*id, node.addr.clone());
-            let voter = voters.contains(&id);
-            async move {
-                if id == self.id {
-                    return self.local_status();
-                }
-                let unreachable = |error: String| NodeStatus {
-                    node_id: id,
-                    addr: addr.clone(),
-                    reachable: false,
-                    error,
-                    voter,
-                    ..Default::default()
-                };
-                let mut client = match self.channels.raft_client(id, &addr) {
-                    Ok(c) => c,
-                    Err(e) => return unreachable(e.to_string()),
-                };
-                let mut req = tonic::Request::new(NodeMetricsRequest::default());
-                req.set_timeout(STATUS_RPC_TIMEOUT);
-                match client.node_metrics(req).await {
-                    Ok(r) => {
-                        let mut status = r
-                            .into_inner()
-                            .status
-                            .unwrap_or_else(|| unreachable("empty reply".into()));
-                        // Whether it votes is the membership's say, as this
-                        // node knows it: a node just added may not have
-                        // caught up with its own promotion yet.
-                        status.voter = voter;
-                        status
-                    }
-                    Err(s) => unreachable(s.message().to_string()),
-                }
-            }
-        });
-        let nodes = futures::future::join_all(queries).await;
-        GetStatusResponse {
-            leader_id: m.current_leader.unwrap_or(0),
-            term: m.current_term,
-            nodes,
-            answered_by: self.id,
-        }
-    }
 }
 
 fn membership_error(
@@ -686,55 +592,4 @@ pub fn is_host_port(s: &str) -> bool {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
         None => false,
     }
-}
-
-fn role_of(state: ServerState) -> NodeRole {
-    match state {
-        ServerState::Leader => NodeRole::Leader,
-        ServerState::Follower => NodeRole::Follower,
-        ServerState::Candidate => NodeRole::Candidate,
-        ServerState::Learner => NodeRole::Learner,
-        ServerState::Shutdown => NodeRole::Shutdown,
-    }
-}
-
-/// Logs one line whenever this node's role changes, with the likely reason.
-fn spawn_role_logger(raft: Raft) {
-    tokio::spawn(async move {
-        let mut rx = raft.metrics();
-        let (mut state, mut leader) = {
-            let m = rx.borrow();
-            (m.state, m.current_leader)
-        };
-        while rx.changed().await.is_ok() {
-            let (new_state, new_leader, term, id) = {
-                let m = rx.borrow();
-                (m.state, m.current_leader, m.current_term, m.id)
-            };
-            if new_state != state || (new_state == ServerState::Follower && new_leader != leader) {
-                let why = match (state, new_state) {
-                    (_, ServerState::Leader) => {
-                        "won the election with a quorum of votes".to_string()
-                    }
-                    (ServerState::Leader, ServerState::Follower) => {
-                        format!("stepped down: saw term {term} from another node")
-                    }
-                    (_, ServerState::Candidate) => {
-                        "no heartbeat from a leader within the election timeout".into()
-                    }
-                    (_, ServerState::Follower) => match new_leader {
-                        Some(l) => format!("node {l} is leader of term {term}"),
-                        None => format!("term {term} has no leader yet"),
-                    },
-                    (_, ServerState::Learner) => "not a voter in the current membership".into(),
-                    (_, ServerState::Shutdown) => "shutting down".into(),
-                };
-                info!(node = id, term, from = ?state, to = ?new_state, leader = ?new_leader, reason = %why, "role changed");
-                if new_state == ServerState::Shutdown {
-                    return;
-                }
-            }
-            (state, leader) = (new_state, new_leader);
-        }
-    });
 }
