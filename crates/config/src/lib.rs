@@ -1,8 +1,8 @@
 //! Layered configuration, the same way for every Boxoffice process:
 //! built-in defaults, then a TOML file, then environment variables, then
 //! the process's own `validate()`. With it, the small pieces every
-//! process shares: one atomic file writer, spare ports for tests, and who
-//! a client is for limits ([`clients`]).
+//! process shares: one atomic file writer, spare ports for tests, who
+//! a client is for limits ([`clients`]) and the wall clock ([`clock`]).
 //!
 //! Invariant: a file named on the command line must exist (a typo in its
 //! path is an error, not silently the defaults), and unknown keys in it
@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod clients;
+pub mod clock;
 
 use std::path::{Path, PathBuf};
 

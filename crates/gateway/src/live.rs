@@ -103,11 +103,6 @@ impl Hub {
         }
     }
 
-    /// Number of shows watched now.
-    pub fn watched(&self) -> usize {
-        self.feeds.lock().expect("hub lock").len()
-    }
-
     /// Shows followed now, and the pages subscribed to them.
     pub fn load(&self) -> (usize, usize) {
         let feeds = self.feeds.lock().expect("hub lock");

@@ -17,18 +17,18 @@ use boxoffice_proto::internal::v1::{
 };
 use tonic::{Response, Status};
 
-use crate::service::Replica;
+use crate::port::ReplicaPort;
 use boxoffice_auth::authenticator::Authenticator;
 
 /// The account API of one node.
 pub struct AccountApi {
-    replica: Replica,
+    replica: ReplicaPort,
     auth: Arc<Authenticator>,
 }
 
 impl AccountApi {
     /// The API served by `replica`, for holders of a service token.
-    pub fn new(replica: Replica, auth: Arc<Authenticator>) -> Self {
+    pub fn new(replica: ReplicaPort, auth: Arc<Authenticator>) -> Self {
         Self { replica, auth }
     }
 }

@@ -1,15 +1,25 @@
-//! The checkout saga's steps that touch money: charge a held booking and
-//! confirm it (or release it on a decline), and refund a charge that must
+//! The checkout saga, every step in one place: hold the seats for a fresh
+//! order, charge the card, confirm the booking (or release it when the
+//! card is declined, refused or missing), and refund a charge that must
 //! not stand.
+//!
+//! [`Checkout::book`] runs the whole saga for the one-call checkout
+//! (`BookSeats` with a card); [`Checkout::hold`] and [`Checkout::pay`] are
+//! its two halves for the two-call checkout (`HoldSeats`, then
+//! `PayBooking`). The booking service in front only authenticates,
+//! validates the request and paces the caller ([`crate::service`]).
 //!
 //! Every step that changes the booking is a committed command, and every
 //! call to the payment service is idempotent: the charge's idempotency key
 //! is the booking's order id, a refund of a refunded charge is harmless,
-//! and the commands run as trusted requests under ids derived from the
-//! order (`sys:confirm:…`, `sys:release:…`, `sys:settle:…`,
-//! `sys:refund:…`, a namespace end users cannot use), so whichever
-//! node repeats a step (this one after a retry, or the leader's
-//! coordinator after a crash) repeats it exactly.
+//! and the commands after the hold run as trusted requests
+//! ([`submit_trusted`]) under ids derived from the order
+//! (`sys:confirm:…`, `sys:release:…`, `sys:settle:…`, `sys:refund:…`, a
+//! namespace end users cannot use), so whichever node repeats a step (this
+//! one after a retry, or the leader's coordinator after a crash) repeats
+//! it exactly. The hold itself runs under the customer's request id, so a
+//! retried request finds the booking it first held and carries on from
+//! where that booking is.
 //!
 //! The charge is made by the node that received the card, which is never
 //! written to the log nor forwarded: only that node ever holds it. That is
@@ -21,24 +31,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use boxoffice_config::clock::now_ms;
 use boxoffice_core::{
-    Booking, BookingStatus, Command, Effect, MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING, OrderId,
-    Outcome, Payment, Rejection, Request, RequestId, SYSTEM_REQUEST_PREFIX, TransactionId,
+    Booking, BookingStatus, Caller, Command, Effect, HoldLimits, MAX_PRICE_CENTS,
+    MAX_SEATS_PER_BOOKING, OrderId, Outcome, Payment, Rejection, Request, RequestId,
+    SYSTEM_REQUEST_PREFIX, SeatNo, ShowId, TransactionId,
 };
 use boxoffice_payment::service::MAX_AMOUNT_CENTS;
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
-use boxoffice_raft::proposer::now_ms;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::{info, warn};
 
-use crate::config::PaymentSettings;
+use crate::config::{BookingSettings, PaymentSettings};
 use crate::crash;
 use crate::metrics::PaymentMetrics;
-use crate::service::Replica;
+use crate::port::ReplicaPort;
 
 // Every total the state machine allows can be charged.
 const _: () = assert!(MAX_PRICE_CENTS * MAX_SEATS_PER_BOOKING as i64 <= MAX_AMOUNT_CENTS);
@@ -63,6 +74,22 @@ pub fn outcome_unknown(status: &Status) -> bool {
     )
 }
 
+/// Why the payment service's client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `payment.endpoint` is not a usable address.
+    #[error("payment.endpoint {endpoint:?}: {source}")]
+    Endpoint {
+        /// The configured endpoint.
+        endpoint: String,
+        /// Why it is unusable.
+        source: tonic::transport::Error,
+    },
+    /// The TLS settings were refused.
+    #[error("payment TLS: {0}")]
+    Tls(tonic::transport::Error),
+}
+
 /// A client of the payment service, with the checkout's settings.
 pub struct Payments {
     client: PaymentServiceClient<Channel>,
@@ -77,18 +104,21 @@ impl Payments {
         settings: &PaymentSettings,
         tls: &boxoffice_tls::Tls,
         metrics: PaymentMetrics,
-    ) -> Result<Option<Arc<Self>>, String> {
+    ) -> Result<Option<Arc<Self>>, ConnectError> {
         let Some(endpoint) = &settings.endpoint else {
             return Ok(None);
         };
         let timeout = Duration::from_millis(settings.call_timeout_ms);
         let channel = Endpoint::from_shared(endpoint.clone())
-            .map_err(|e| format!("payment.endpoint {endpoint:?}: {e}"))?
+            .map_err(|source| ConnectError::Endpoint {
+                endpoint: endpoint.clone(),
+                source,
+            })?
             // The payment service's v1 API answers booking nodes only: this
             // node proves itself with its certificate and accepts only the
             // payment service's.
             .tls_config(tls.client_for(&boxoffice_tls::Identity::Payment.dns_name()))
-            .map_err(|e| format!("payment TLS: {e}"))?
+            .map_err(ConnectError::Tls)?
             .connect_timeout(timeout)
             .timeout(timeout)
             .tcp_nodelay(true)
@@ -179,6 +209,48 @@ fn transaction(tx: Option<v1::Transaction>) -> Result<v1::Transaction, Status> {
     tx.ok_or_else(|| Status::internal("the payment service answered without a transaction"))
 }
 
+/// A fresh, unguessable order id.
+fn new_order_id() -> OrderId {
+    OrderId(format!("ord_{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// Why a booking whose hold has ended cannot be paid.
+pub fn hold_ended(booking: &Booking) -> Status {
+    Status::failed_precondition(format!(
+        "booking {} is {} (payment {}): its hold ended without a sale (declined, abandoned or \
+         expired) and any charge made for it is refunded in full; hold the seats again",
+        booking.id,
+        booking.status,
+        booking.payment.name()
+    ))
+}
+
+/// Checks a card's format (number, expiry, CVC) before anything is held
+/// or charged, as a checkout page would; the payment service checks again.
+pub fn check_card(card: &v1::Card) -> Result<(), Status> {
+    let today = boxoffice_payment::cards::year_month(now_ms());
+    boxoffice_payment::cards::check(
+        &card.number,
+        card.exp_month,
+        card.exp_year,
+        &card.cvc,
+        today,
+    )
+    .map(drop)
+    .map_err(|problem| Status::invalid_argument(format!("card refused: {problem}")))
+}
+
+/// The card of a paying request, which must be there.
+fn require_card<'c>(card: Option<&'c v1::Card>, booking: &Booking) -> Result<&'c v1::Card, Status> {
+    card.filter(|card| !card.number.trim().is_empty())
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "card is required: booking {} costs {} cents",
+                booking.id, booking.total_cents
+            ))
+        })
+}
+
 /// A transaction's status as the enum.
 pub fn tx_status(tx: &v1::Transaction) -> v1::TransactionStatus {
     v1::TransactionStatus::try_from(tx.status).unwrap_or(v1::TransactionStatus::Unspecified)
@@ -190,9 +262,12 @@ pub fn step_id(step: &str, order: &OrderId) -> RequestId {
     RequestId(format!("{SYSTEM_REQUEST_PREFIX}{step}:{order}"))
 }
 
-/// Replicates a trusted (system) command under `request_id`.
-pub async fn system(
-    replica: &Replica,
+/// Replicates `command` as the system itself: a trusted request with no
+/// caller, so the state machine checks no session or permission. Only the
+/// saga's own steps use it, under an id from [`step_id`]; no client-facing
+/// request can reach it.
+pub async fn submit_trusted(
+    replica: &ReplicaPort,
     request_id: RequestId,
     command: Command,
 ) -> Result<Outcome, Status> {
@@ -205,16 +280,37 @@ pub async fn system(
         .await
 }
 
-/// Runs the money steps of checkouts on one node.
+/// What becomes of a hold when the payment service refuses the card as
+/// malformed (a declined card always releases it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnRefusal {
+    /// Give the seats back: the one-call checkout, whose customer offered
+    /// one card and will not come back with another.
+    Release,
+    /// Keep the seats held for another card (`PayBooking`).
+    KeepHold,
+}
+
+/// Runs the checkout saga on one node.
 pub struct Checkout {
-    replica: Replica,
+    replica: ReplicaPort,
     payments: Arc<Payments>,
+    /// The most seats one customer may hold or own for one show.
+    max_seats_per_user: u32,
+    /// The anti-hoarding limits of every customer hold.
+    hold_limits: HoldLimits,
 }
 
 impl Checkout {
-    /// Checkouts on `replica`, paying through `payments`.
-    pub fn new(replica: Replica, payments: Arc<Payments>) -> Self {
-        Self { replica, payments }
+    /// Checkouts on `replica` under the booking rules of `settings`,
+    /// paying through `payments`.
+    pub fn new(replica: ReplicaPort, payments: Arc<Payments>, settings: &BookingSettings) -> Self {
+        Self {
+            replica,
+            payments,
+            max_seats_per_user: settings.max_seats_per_user_per_show,
+            hold_limits: settings.hold_limits(),
+        }
     }
 
     /// The checkout settings.
@@ -222,19 +318,131 @@ impl Checkout {
         self.payments.settings()
     }
 
-    /// Pays for a held `booking` with `card` and confirms it.
+    /// The saga's first step: commits a hold of `seats` for `caller`
+    /// lasting `ttl_ms`, for a fresh order, under the customer's
+    /// `request_id`. Also says whether the hold is new: a retried request
+    /// id gets the booking as it was first held (with its first order id),
+    /// which may since have been paid or released.
+    pub async fn hold(
+        &self,
+        caller: Caller,
+        request_id: RequestId,
+        show: ShowId,
+        seats: Vec<SeatNo>,
+        ttl_ms: i64,
+    ) -> Result<(Booking, bool), Status> {
+        let order = new_order_id();
+        let command = Command::Hold {
+            order: order.clone(),
+            show,
+            seats,
+            user: caller.user.clone(),
+            ttl_ms,
+            max_seats_per_user: self.max_seats_per_user,
+            limits: self.hold_limits,
+        };
+        let request = Request {
+            request_id,
+            caller: Some(caller),
+            command,
+        };
+        let effect = self
+            .replica
+            .submit(request)
+            .await?
+            .map_err(|r| convert::rejection_status(&r))?;
+        match effect {
+            Effect::Booking(booking) => {
+                let new = booking.order.as_ref() == Some(&order);
+                Ok((booking, new))
+            }
+            other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+        }
+    }
+
+    /// The one-call checkout: hold, charge `card`, confirm. A paid booking
+    /// without a card is released at once; a declined or refused card
+    /// releases it too. A retry under the same request id finds the same
+    /// booking and carries on from where it is.
+    pub async fn book(
+        &self,
+        caller: Caller,
+        request_id: RequestId,
+        show: ShowId,
+        seats: Vec<SeatNo>,
+        card: Option<v1::Card>,
+    ) -> Result<Booking, Status> {
+        let ttl_ms = self.settings().checkout_hold_ms;
+        let (held, new) = self.hold(caller, request_id, show, seats, ttl_ms).await?;
+        // A retry's hold outcome is the one first recorded: carry on from
+        // where the booking is now (a fresh hold needs no second look).
+        let booking = if new {
+            held
+        } else {
+            self.replica
+                .read(false, |s| s.booking(held.id))
+                .await?
+                .unwrap_or(held)
+        };
+        match booking.status {
+            BookingStatus::Held { .. } => {
+                if booking.total_cents > 0
+                    && let Err(status) = require_card(card.as_ref(), &booking)
+                {
+                    // Nothing to pay with: give the seats back at once.
+                    if let Some(order) = &booking.order {
+                        self.release(&booking, order).await;
+                    }
+                    return Err(status);
+                }
+                let card = card.unwrap_or_default();
+                self.charge_and_confirm(booking, &card, OnRefusal::Release)
+                    .await
+            }
+            BookingStatus::Confirmed { .. } => Ok(booking),
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
+                Err(hold_ended(&booking))
+            }
+        }
+    }
+
+    /// The second half of the two-call checkout: pays for `booking` (the
+    /// caller's, as `PayBooking` found it) with `card` and confirms it. A
+    /// confirmed booking comes back as it is; an ended hold cannot be paid;
+    /// a refused card leaves the hold for another card.
+    pub async fn pay(&self, booking: Booking, card: Option<v1::Card>) -> Result<Booking, Status> {
+        match booking.status {
+            BookingStatus::Confirmed { .. } => Ok(booking),
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
+                Err(hold_ended(&booking))
+            }
+            BookingStatus::Held { .. } => {
+                let card = match booking.total_cents {
+                    0 => v1::Card::default(),
+                    _ => require_card(card.as_ref(), &booking)?.clone(),
+                };
+                if booking.total_cents > 0 {
+                    check_card(&card)?;
+                }
+                self.charge_and_confirm(booking, &card, OnRefusal::KeepHold)
+                    .await
+            }
+        }
+    }
+
+    /// Charges `card` for a held `booking` and confirms it.
     ///
     /// A declined card releases the hold (FAILED_PRECONDITION). A card the
-    /// payment service refuses as malformed releases it too if
-    /// `release_if_refused` (one-call checkout), else leaves it for another
-    /// card (INVALID_ARGUMENT). A charge whose outcome stays unknown leaves
-    /// the hold in place (UNAVAILABLE): a retry charges under the same key,
-    /// and the leader's coordinator settles it if nobody retries.
-    pub async fn pay(
+    /// payment service refuses as malformed (INVALID_ARGUMENT) releases it
+    /// or keeps it, as `on_refusal` says. A charge whose outcome stays
+    /// unknown leaves the hold in place (UNAVAILABLE): a retry charges under
+    /// the same key, and the leader's coordinator settles it if nobody
+    /// retries.
+    async fn charge_and_confirm(
         &self,
         booking: Booking,
         card: &v1::Card,
-        release_if_refused: bool,
+        on_refusal: OnRefusal,
     ) -> Result<Booking, Status> {
         let BookingStatus::Held { expires_at } = booking.status else {
             return Err(Status::internal(format!(
@@ -284,7 +492,7 @@ impl Checkout {
                 )));
             }
             Err(status) if status.code() == Code::InvalidArgument => {
-                if release_if_refused {
+                if on_refusal == OnRefusal::Release {
                     self.release(&booking, &order).await;
                 }
                 return Err(Status::invalid_argument(format!(
@@ -340,7 +548,7 @@ impl Checkout {
             booking: booking.id,
             transaction: tx.clone(),
         };
-        let outcome = system(&self.replica, step_id("confirm", order), command).await;
+        let outcome = submit_trusted(&self.replica, step_id("confirm", order), command).await;
         match outcome {
             Ok(Ok(Effect::Booking(confirmed))) => Ok(confirmed),
             Ok(Ok(other)) => Err(Status::internal(format!("unexpected effect {other:?}"))),
@@ -373,13 +581,14 @@ impl Checkout {
         }
     }
 
-    /// Releases a held booking whose payment failed; the coordinator then
+    /// Releases a held booking whose payment failed (or that has nothing to
+    /// pay with); the coordinator then
     /// settles it (voids the key). Best effort: a hold that stays expires.
     async fn release(&self, booking: &Booking, order: &OrderId) {
         let command = Command::Release {
             booking: booking.id,
         };
-        match system(&self.replica, step_id("release", order), command).await {
+        match submit_trusted(&self.replica, step_id("release", order), command).await {
             Ok(Ok(_) | Err(Rejection::WrongStatus { .. })) => {}
             Ok(Err(rejection)) => warn!(booking = %booking.id, %rejection, "release refused"),
             Err(status) => {
@@ -399,7 +608,7 @@ impl Checkout {
 /// comes back unchanged. Shared by the edge (right after a cancel) and the
 /// coordinator (for refunds still due).
 pub async fn refund(
-    replica: &Replica,
+    replica: &ReplicaPort,
     payments: &Payments,
     booking: Booking,
 ) -> Result<Booking, Status> {
@@ -411,7 +620,7 @@ pub async fn refund(
     let command = Command::RecordRefund {
         booking: booking.id,
     };
-    match system(replica, step_id("refund", order), command).await? {
+    match submit_trusted(replica, step_id("refund", order), command).await? {
         Ok(Effect::Booking(recorded)) => Ok(recorded),
         Ok(other) => Err(Status::internal(format!("unexpected effect {other:?}"))),
         Err(rejection) => Err(convert::rejection_status(&rejection)),

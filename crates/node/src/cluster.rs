@@ -10,7 +10,7 @@ use boxoffice_raft::{MembershipError, RaftNode};
 use tonic::{Request, Response, Status};
 
 use crate::app::BookingApp;
-use crate::service::{Replica, unavailable_status};
+use crate::port::{ReplicaPort, unavailable_status};
 use boxoffice_auth::authenticator::Authenticator;
 
 /// Cluster administration served by one node.
@@ -29,7 +29,7 @@ impl ClusterApi {
     /// replicated user record after the read barrier).
     async fn require_admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
         let caller = self.auth.caller(req)?;
-        Replica::new(self.node.clone())
+        ReplicaPort::new(self.node.clone())
             .read(false, |state| match state.authenticate(&caller) {
                 Ok(user) if user.admin => Ok(()),
                 Ok(_) => Err(Status::permission_denied(

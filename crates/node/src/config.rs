@@ -249,19 +249,20 @@ impl Default for PaymentSettings {
 
 impl PaymentSettings {
     /// Checks every value, naming the first that is wrong.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |problem: String| Err(ConfigError::invalid("node", problem));
         if let Some(endpoint) = &self.endpoint {
             let ok = endpoint
                 .parse::<tonic::transport::Uri>()
                 .is_ok_and(|uri| uri.scheme_str() == Some("https") && uri.host().is_some());
             if !ok {
-                return Err(format!(
+                return invalid(format!(
                     "payment.endpoint = {endpoint:?} is not an https://host:port URL (the payment service's peer port, mutual TLS)"
                 ));
             }
         }
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(format!(
+            return invalid(format!(
                 "payment.currency = {:?} is not a three-letter ISO 4217 code such as EUR",
                 self.currency
             ));
@@ -272,7 +273,7 @@ impl PaymentSettings {
             ("checkout_hold_ms", self.checkout_hold_ms),
         ] {
             if !(1..=max).contains(&ms) {
-                return Err(format!(
+                return invalid(format!(
                     "payment.{name} must be between 1 and {max}, not {ms}"
                 ));
             }
@@ -283,11 +284,11 @@ impl PaymentSettings {
             ("sweep_interval_ms", self.sweep_interval_ms),
         ] {
             if ms == 0 {
-                return Err(format!("payment.{name} must be at least 1"));
+                return invalid(format!("payment.{name} must be at least 1"));
             }
         }
         if self.resume_after_ms < 1 {
-            return Err("payment.resume_after_ms must be at least 1".into());
+            return invalid("payment.resume_after_ms must be at least 1".into());
         }
         Ok(())
     }
@@ -461,9 +462,7 @@ impl NodeConfig {
         if self.auth.issuer.is_empty() {
             return bad("auth.issuer must not be empty".into());
         }
-        self.payment
-            .validate()
-            .map_err(|m| ConfigError::invalid("node", m))?;
+        self.payment.validate()?;
         let r = &self.raft;
         if r.heartbeat_ms == 0 {
             return bad("raft.heartbeat_ms must be at least 1".into());
@@ -597,291 +596,4 @@ fn is_known_key(key: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn three() -> NodeConfig {
-        NodeConfig {
-            initial_members: (1..=3)
-                .map(|i| Member {
-                    id: i,
-                    addr: format!("127.0.0.1:5007{i}"),
-                })
-                .collect(),
-            ..NodeConfig::default()
-        }
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        NodeConfig::default().validate().unwrap();
-        three().validate().unwrap();
-    }
-
-    #[test]
-    fn bad_payment_settings_are_named() {
-        let with = |payment: PaymentSettings| NodeConfig { payment, ..three() };
-        let cases = [
-            (
-                with(PaymentSettings {
-                    endpoint: Some("127.0.0.1:6000".into()),
-                    ..PaymentSettings::default()
-                }),
-                "payment.endpoint",
-            ),
-            (
-                with(PaymentSettings {
-                    currency: "euro".into(),
-                    ..PaymentSettings::default()
-                }),
-                "payment.currency",
-            ),
-            (
-                with(PaymentSettings {
-                    hold_ms: 0,
-                    ..PaymentSettings::default()
-                }),
-                "payment.hold_ms",
-            ),
-            (
-                with(PaymentSettings {
-                    checkout_hold_ms: boxoffice_core::MAX_HOLD_TTL_MS + 1,
-                    ..PaymentSettings::default()
-                }),
-                "payment.checkout_hold_ms",
-            ),
-            (
-                with(PaymentSettings {
-                    sweep_interval_ms: 0,
-                    ..PaymentSettings::default()
-                }),
-                "payment.sweep_interval_ms",
-            ),
-        ];
-        for (config, needle) in cases {
-            let message = config.validate().unwrap_err().to_string();
-            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
-        }
-        with(PaymentSettings {
-            endpoint: Some("https://127.0.0.1:6001".into()),
-            ..PaymentSettings::default()
-        })
-        .validate()
-        .unwrap();
-        let plaintext = with(PaymentSettings {
-            endpoint: Some("http://127.0.0.1:6001".into()),
-            ..PaymentSettings::default()
-        });
-        assert!(plaintext.validate().is_err());
-    }
-
-    #[test]
-    fn bad_values_are_named() {
-        let cases: Vec<(NodeConfig, &str)> = vec![
-            (NodeConfig { id: 0, ..three() }, "id must be at least 1"),
-            (
-                NodeConfig {
-                    listen: "nowhere".into(),
-                    ..three()
-                },
-                "listen",
-            ),
-            (
-                NodeConfig {
-                    advertise: Some("host".into()),
-                    ..three()
-                },
-                "advertise",
-            ),
-            (
-                NodeConfig {
-                    http_listen: Some("localhost".into()),
-                    ..three()
-                },
-                "http_listen = \"localhost\" is not an ip:port",
-            ),
-            (
-                NodeConfig {
-                    http_listen: Some("127.0.0.1:50051".into()),
-                    ..three()
-                },
-                "also a gRPC listen address",
-            ),
-            (
-                NodeConfig {
-                    peer_listen: "127.0.0.1:50051".into(),
-                    ..three()
-                },
-                "peer_listen = \"127.0.0.1:50051\" is also the client listen address",
-            ),
-            (
-                NodeConfig {
-                    peer_advertise: Some("host".into()),
-                    ..three()
-                },
-                "peer_advertise",
-            ),
-            (
-                NodeConfig {
-                    booking: BookingSettings {
-                        max_watch_streams: 0,
-                        ..BookingSettings::default()
-                    },
-                    ..three()
-                },
-                "booking.max_watch_streams",
-            ),
-            (
-                NodeConfig {
-                    booking: BookingSettings {
-                        max_watch_streams_per_client: 0,
-                        ..BookingSettings::default()
-                    },
-                    ..three()
-                },
-                "booking.max_watch_streams_per_client",
-            ),
-            (
-                NodeConfig {
-                    booking: BookingSettings {
-                        writes_per_user_per_second: 50,
-                        write_burst_per_user: 10,
-                        ..BookingSettings::default()
-                    },
-                    ..three()
-                },
-                "booking.write_burst_per_user",
-            ),
-            (
-                NodeConfig {
-                    booking: BookingSettings {
-                        watch_send_timeout_ms: 5,
-                        ..BookingSettings::default()
-                    },
-                    ..three()
-                },
-                "booking.watch_send_timeout_ms",
-            ),
-            (
-                NodeConfig {
-                    data_dir: PathBuf::new(),
-                    ..three()
-                },
-                "data_dir",
-            ),
-            (NodeConfig { id: 9, ..three() }, "must include this node"),
-            (
-                NodeConfig {
-                    peer_listen: "127.0.0.1:6000".into(),
-                    ..three()
-                },
-                "advertises",
-            ),
-            (
-                NodeConfig {
-                    raft: RaftTuning {
-                        heartbeat_ms: 500,
-                        ..RaftTuning::default()
-                    },
-                    ..three()
-                },
-                "election_timeout_min_ms",
-            ),
-            (
-                NodeConfig {
-                    raft: RaftTuning {
-                        election_timeout_max_ms: 100,
-                        ..RaftTuning::default()
-                    },
-                    ..three()
-                },
-                "election_timeout_max_ms",
-            ),
-            (
-                NodeConfig {
-                    raft: RaftTuning {
-                        snapshot_every_entries: 0,
-                        ..RaftTuning::default()
-                    },
-                    ..three()
-                },
-                "snapshot_every_entries",
-            ),
-            (
-                NodeConfig {
-                    raft: RaftTuning {
-                        dial: vec![Member {
-                            id: 1,
-                            addr: "127.0.0.1:1".into(),
-                        }],
-                        ..RaftTuning::default()
-                    },
-                    ..three()
-                },
-                "raft.dial: node 1 must be another node",
-            ),
-            (
-                NodeConfig {
-                    raft: RaftTuning {
-                        dial: vec![Member {
-                            id: 2,
-                            addr: "proxy".into(),
-                        }],
-                        ..RaftTuning::default()
-                    },
-                    ..three()
-                },
-                "raft.dial: address \"proxy\"",
-            ),
-        ];
-        for (config, expected) in cases {
-            let err = config.validate().expect_err(expected).to_string();
-            assert!(
-                err.contains(expected),
-                "{err:?} should mention {expected:?}"
-            );
-        }
-        let mut dup = three();
-        dup.initial_members.push(Member {
-            id: 2,
-            addr: "127.0.0.1:1".into(),
-        });
-        assert!(
-            dup.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("appears twice")
-        );
-    }
-
-    #[test]
-    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error.
-    fn file_then_environment() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "node.toml",
-                r#"
-                    id = 2
-                    listen = "127.0.0.1:50052"
-                    data_dir = "/tmp/n2"
-                    [raft]
-                    heartbeat_ms = 40
-                "#,
-            )?;
-            jail.set_env("BOXOFFICE_RAFT__HEARTBEAT_MS", "30");
-            jail.set_env("BOXOFFICE_UNRELATED", "ignored");
-            let config =
-                NodeConfig::load(Some(Path::new("node.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(config.id, 2);
-            assert_eq!(config.raft.heartbeat_ms, 30);
-            assert_eq!(config.raft.election_timeout_min_ms, ELECTION_TIMEOUT_MIN_MS);
-
-            jail.create_file("typo.toml", "idd = 2")?;
-            let err = NodeConfig::load(Some(Path::new("typo.toml")))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("idd"), "{err}");
-            Ok(())
-        });
-    }
-}
+mod tests;

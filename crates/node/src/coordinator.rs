@@ -30,13 +30,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boxoffice_config::clock::now_ms;
 use boxoffice_core::{
     Booking, BookingId, BookingStatus, Command, Effect, Payment, RequestId, SYSTEM_REQUEST_PREFIX,
     TransactionId,
 };
 use boxoffice_proto::v1;
 use boxoffice_raft::RaftNode;
-use boxoffice_raft::proposer::now_ms;
 use futures::StreamExt;
 use openraft::ServerState;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -44,8 +44,8 @@ use tonic::Status;
 use tracing::{debug, info, warn};
 
 use crate::app::BookingApp;
-use crate::checkout::{self, Payments, step_id, system, tx_status};
-use crate::service::Replica;
+use crate::checkout::{self, Payments, step_id, submit_trusted, tx_status};
+use crate::port::ReplicaPort;
 
 /// Most bookings of each kind one sweep works on.
 const SWEEP_BATCH: usize = 256;
@@ -61,7 +61,7 @@ pub fn spawn(
     interval: Duration,
     resume_after_ms: i64,
 ) {
-    let replica = Replica::new(node.clone());
+    let replica = ReplicaPort::new(node.clone());
     let expiring = replica.clone();
     while_leader(node.clone(), interval, move |_| {
         let replica = expiring.clone();
@@ -114,7 +114,7 @@ where
 }
 
 /// Commits `ExpireHolds` if a hold is due, as the local replica shows.
-async fn expire(replica: &Replica) {
+async fn expire(replica: &ReplicaPort) {
     let now = now_ms();
     let due = replica
         .read(true, |state| state.next_hold_expiry())
@@ -126,7 +126,7 @@ async fn expire(replica: &Replica) {
     // Named after the earliest due hold: a repeat before it is applied
     // is deduplicated.
     let id = RequestId(format!("{SYSTEM_REQUEST_PREFIX}expire:{}", due.0));
-    match system(replica, id, Command::ExpireHolds).await {
+    match submit_trusted(replica, id, Command::ExpireHolds).await {
         Ok(Ok(Effect::Expired { released })) if released > 0 => {
             info!(released, "expired unpaid holds");
         }
@@ -136,7 +136,7 @@ async fn expire(replica: &Replica) {
 }
 
 struct Coordinator {
-    replica: Replica,
+    replica: ReplicaPort,
     payments: Option<Arc<Payments>>,
     resume_after: Duration,
     resume_after_ms: i64,
@@ -256,7 +256,11 @@ impl Coordinator {
 
 /// Settles one unsettled booking: voids an ended hold's key and records
 /// the answer, or makes a due refund.
-async fn settle(replica: &Replica, payments: &Payments, booking: Booking) -> Result<(), Status> {
+async fn settle(
+    replica: &ReplicaPort,
+    payments: &Payments,
+    booking: Booking,
+) -> Result<(), Status> {
     let Some(order) = booking.order.clone() else {
         return Ok(());
     };
@@ -271,7 +275,7 @@ async fn settle(replica: &Replica, payments: &Payments, booking: Booking) -> Res
                 booking: booking.id,
                 charge,
             };
-            let outcome = system(replica, step_id("settle", &order), command).await?;
+            let outcome = submit_trusted(replica, step_id("settle", &order), command).await?;
             if let Err(rejection) = outcome {
                 debug!(booking = %booking.id, %rejection, "settle refused");
             }
@@ -283,7 +287,11 @@ async fn settle(replica: &Replica, payments: &Payments, booking: Booking) -> Res
 }
 
 /// Looks a pending hold's order up and finishes it if its charge is known.
-async fn resume(replica: &Replica, payments: &Payments, booking: Booking) -> Result<(), Status> {
+async fn resume(
+    replica: &ReplicaPort,
+    payments: &Payments,
+    booking: Booking,
+) -> Result<(), Status> {
     let (Some(order), BookingStatus::Held { .. }) = (booking.order.clone(), booking.status) else {
         return Ok(());
     };
@@ -306,7 +314,7 @@ async fn resume(replica: &Replica, payments: &Payments, booking: Booking) -> Res
         ),
     };
     info!(booking = %booking.id, order = %order, ?command, "resumed a checkout");
-    let outcome = system(replica, id, command).await?;
+    let outcome = submit_trusted(replica, id, command).await?;
     if let Err(rejection) = outcome {
         debug!(booking = %booking.id, %rejection, "resumed step refused");
     }

@@ -4,8 +4,9 @@
 //!
 //! Mapping: the session token travels in `user_id` and becomes the bearer
 //! token of the v1 call; `correlation_id` is the request id; the legacy
-//! test cards become the payment service's test cards (`9999` the declined
-//! one, anything else the one that pays), so the legacy rule holds while
+//! test cards become the payment service's test cards
+//! (`boxoffice_payment::cards::legacy_card`: `9999` the declined one,
+//! anything else the one that pays), so the legacy rule holds while
 //! the checkout is the real one. Domain refusals are `success: false` with
 //! a plain message ("already reserved" for a taken seat, "payment" for a
 //! declined card); only UNAVAILABLE (no leader yet) stays a gRPC error, so
@@ -14,16 +15,17 @@
 use std::sync::Arc;
 
 use boxoffice_core::{BookingId, Seat, SeatNo, ShowId, State};
+use boxoffice_payment::cards::{DECLINED_LEGACY_CARD, legacy_card};
+use boxoffice_proto::convert;
 use boxoffice_proto::legacy::booking as legacy;
 use boxoffice_proto::legacy::booking::booking_service_server::BookingService as LegacyBookingService;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::booking_service_server::BookingService;
 use tonic::{Code, Request, Response, Status};
 
-use crate::service::{BookingApi, MAX_SEAT_PAGE, Replica};
+use crate::port::ReplicaPort;
+use crate::service::{BookingApi, MAX_SEAT_PAGE};
 
-/// The declined legacy test card.
-pub const DECLINED_LEGACY_CARD: &str = "9999";
 /// Seats per `ListSeats` page when the client does not say.
 const DEFAULT_PAGE: i32 = 100;
 /// Start time of a show made by `AddShow` (the old contract has none): a year on.
@@ -32,12 +34,12 @@ const LEGACY_SHOW_LEAD_MS: i64 = 365 * 24 * 3600 * 1000;
 /// The legacy booking service of one node.
 pub struct LegacyBooking {
     api: Arc<BookingApi>,
-    replica: Replica,
+    replica: ReplicaPort,
 }
 
 impl LegacyBooking {
     /// The adapter over `api` and its `replica`.
-    pub fn new(api: Arc<BookingApi>, replica: Replica) -> Self {
+    pub fn new(api: Arc<BookingApi>, replica: ReplicaPort) -> Self {
         Self { api, replica }
     }
 }
@@ -52,7 +54,8 @@ fn authorized<T>(token: &str, msg: T) -> Request<T> {
 }
 
 /// A v1 failure as a legacy message; UNAVAILABLE stays an error so that
-/// old clients move on to the next node.
+/// old clients move on to the next node. A seat someone else has is told
+/// by the refusal's reason ([`convert::is_seat_taken`]), never by its text.
 fn refusal(status: Status) -> Result<String, Status> {
     let message = status.message().to_owned();
     match status.code() {
@@ -63,27 +66,10 @@ fn refusal(status: Status) -> Result<String, Status> {
             Err(Status::unavailable(status.message().to_owned()))
         }
         Code::Unauthenticated => Ok(format!("invalid session: {message}")),
-        Code::FailedPrecondition
-            if message.contains("already booked") || message.contains("already taken") =>
-        {
+        Code::FailedPrecondition if convert::is_seat_taken(&status) => {
             Ok(format!("{message} (already reserved)"))
         }
         _ => Ok(message),
-    }
-}
-
-/// The card the checkout is given for a legacy card number.
-fn card(legacy: &str) -> v1::Card {
-    let number = if legacy.trim() == DECLINED_LEGACY_CARD {
-        "4000000000009995"
-    } else {
-        "4242424242424242"
-    };
-    v1::Card {
-        number: number.into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
     }
 }
 
@@ -144,7 +130,7 @@ impl LegacyBookingService for LegacyBooking {
             title: r.show_id.clone(),
             seat_count: seats,
             price_cents: r.price_cents,
-            starts_at_ms: boxoffice_raft::proposer::now_ms() + LEGACY_SHOW_LEAD_MS,
+            starts_at_ms: boxoffice_config::clock::now_ms() + LEGACY_SHOW_LEAD_MS,
         };
         let status = match self.api.create_show(authorized(&r.user_id, create)).await {
             Ok(_) => return reply(true, format!("show {} added", r.show_id)),
@@ -215,7 +201,7 @@ impl LegacyBookingService for LegacyBooking {
             request_id: r.correlation_id.clone(),
             show_id: r.show_id.clone(),
             seat_nos: vec![seat_no],
-            card: takes_payments.then(|| card(&r.payment_token)),
+            card: takes_payments.then(|| legacy_card(&r.payment_token)),
         };
         let booking = match self.api.book_seats(authorized(&r.user_id, book)).await {
             Ok(reply) => reply.into_inner().booking.unwrap_or_default(),

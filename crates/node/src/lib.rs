@@ -49,6 +49,7 @@ pub mod crash;
 pub mod legacy;
 pub mod metrics;
 pub mod pace;
+pub mod port;
 pub mod process;
 pub mod service;
 pub mod trim;
@@ -81,7 +82,7 @@ pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub enum NodeError {
     /// Raft or storage could not start.
     #[error("starting raft: {0}")]
-    Raft(String),
+    Raft(#[from] boxoffice_raft::StartError),
     /// The gRPC server failed.
     #[error("serving gRPC: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -90,7 +91,7 @@ pub enum NodeError {
     Keys(#[from] boxoffice_auth::keys::KeyError),
     /// The payment service's address is unusable.
     #[error("payment service: {0}")]
-    Payment(String),
+    Payment(#[from] checkout::ConnectError),
     /// Reflection setup failed.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -189,11 +190,8 @@ pub async fn run(
         Some(files) => Some(files.server().map_err(NodeError::ClientTls)?),
         None => None,
     };
-    let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())
-        .map_err(NodeError::Payment)?;
-    let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone()))
-        .await
-        .map_err(NodeError::Raft)?;
+    let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())?;
+    let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone())).await?;
     let metrics = metrics::NodeMetrics::new(&node, payment_metrics);
     coordinator::spawn(
         node.clone(),
@@ -201,8 +199,13 @@ pub async fn run(
         std::time::Duration::from_millis(config.payment.sweep_interval_ms),
         config.payment.resume_after_ms,
     );
-    let checkout = payments
-        .map(|payments| checkout::Checkout::new(service::Replica::new(node.clone()), payments));
+    let checkout = payments.map(|payments| {
+        checkout::Checkout::new(
+            port::ReplicaPort::new(node.clone()),
+            payments,
+            &config.booking,
+        )
+    });
     let (health, health_service) = tonic_health::server::health_reporter();
     report_booking_health(&node, health.clone());
     health
@@ -227,7 +230,7 @@ pub async fn run(
         })
     });
     let booking = Arc::new(service::BookingApi::new(
-        service::Replica::new(node.clone()),
+        port::ReplicaPort::new(node.clone()),
         auth.clone(),
         &config.booking,
         checkout,
@@ -269,7 +272,7 @@ pub async fn run(
         .add_service(
             LegacyBookingServiceServer::new(legacy::LegacyBooking::new(
                 booking,
-                service::Replica::new(node.clone()),
+                port::ReplicaPort::new(node.clone()),
             ))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
@@ -285,7 +288,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(
             AccountServiceServer::new(accounts::AccountApi::new(
-                service::Replica::new(node.clone()),
+                port::ReplicaPort::new(node.clone()),
                 auth,
             ))
             .max_decoding_message_size(MAX_REQUEST_BYTES),

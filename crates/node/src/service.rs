@@ -9,26 +9,27 @@
 //! replica. Listing shows and seats needs no account.
 //!
 //! When the cluster takes payments (`payment.endpoint` is set), booking is
-//! a checkout: hold the seats for a fresh order, then pay through
-//! [`crate::checkout`], in one call (`BookSeats` with a card) or two
+//! a checkout, run by [`crate::checkout`]: hold the seats for a fresh
+//! order, then pay, in one call (`BookSeats` with a card) or two
 //! (`HoldSeats`, then `PayBooking`); cancelling a paid booking refunds it.
+//! This service authenticates, validates and paces; the saga's steps are
+//! all in the checkout.
 //! Without payments, `BookSeats` confirms at once.
 
 use std::sync::Arc;
 
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Caller, Command, Effect, OrderId, Outcome, Rejection,
-    Request, RequestId, SeatNo, Show, ShowId, State, Timestamp, check_id,
+    Booking, BookingId, Caller, Command, Effect, Rejection, Request, RequestId, SeatNo, Show,
+    ShowId, State, Timestamp, check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::booking_service_server::BookingService;
-use boxoffice_raft::{RaftNode, Unavailable};
 use tonic::{Response, Status};
 
-use crate::app::BookingApp;
-use crate::checkout::Checkout;
+use crate::checkout::{self, Checkout};
 use crate::config::BookingSettings;
+use crate::port::ReplicaPort;
 use boxoffice_auth::authenticator::Authenticator;
 use boxoffice_auth::throttle::address_key;
 
@@ -37,63 +38,11 @@ pub const DEFAULT_SEAT_PAGE: u32 = 500;
 /// Largest seat page a client may ask for.
 pub const MAX_SEAT_PAGE: u32 = 5_000;
 
-/// No leader in time: UNAVAILABLE. Retrying is safe: writes are
-/// deduplicated by request id, membership changes are idempotent.
-pub fn unavailable_status(e: &Unavailable) -> Status {
-    Status::unavailable(format!("{e}; retrying is safe"))
-}
-
-/// This node's replica, as the gRPC services use it: replicated writes
-/// and reads at the freshness asked for.
-#[derive(Clone)]
-pub struct Replica {
-    node: Arc<RaftNode<BookingApp>>,
-}
-
-impl Replica {
-    /// The replica of `node`.
-    pub fn new(node: Arc<RaftNode<BookingApp>>) -> Self {
-        Self { node }
-    }
-
-    /// Validates `request`, replicates it from whichever node this is and
-    /// returns its outcome once applied. Only an unreachable leader or an
-    /// internal fault is a status; rejections are outcomes.
-    pub async fn submit(&self, request: Request) -> Result<Outcome, Status> {
-        if let Err(rejection) = request.validate() {
-            return Ok(Err(rejection));
-        }
-        let encoded =
-            postcard::to_allocvec(&request).map_err(|e| Status::internal(e.to_string()))?;
-        let reply = self
-            .node
-            .propose(encoded)
-            .await
-            .map_err(|e| unavailable_status(&e))?;
-        postcard::from_bytes(&reply)
-            .map_err(|e| Status::internal(format!("undecodable outcome: {e}")))
-    }
-
-    /// Runs `f` on the local replica, after the read barrier unless `stale`.
-    pub async fn read<T>(&self, stale: bool, f: impl FnOnce(&State) -> T) -> Result<T, Status> {
-        if !stale && !crate::crash::unsafe_stale_reads() {
-            self.node
-                .read_barrier()
-                .await
-                .map_err(|e| unavailable_status(&e))?;
-        }
-        let guard = self.node.state().read();
-        Ok(f(&guard.app.0))
-    }
-}
-
 /// The booking API of one node.
 pub struct BookingApi {
-    replica: Replica,
+    replica: ReplicaPort,
     auth: Arc<Authenticator>,
     max_seats_per_user: u32,
-    /// The anti-hoarding limits of every customer hold.
-    hold_limits: boxoffice_core::HoldLimits,
     /// The checkout, when the cluster takes payments.
     checkout: Option<Checkout>,
     /// Turns true when the node shuts down: open `WatchShow` streams end.
@@ -104,11 +53,6 @@ pub struct BookingApi {
     pace: crate::pace::Pace,
 }
 
-/// A fresh, unguessable order id.
-fn new_order_id() -> OrderId {
-    OrderId(format!("ord_{}", uuid::Uuid::new_v4().simple()))
-}
-
 /// A booking id from a request, checked.
 fn booking_id(raw: &str) -> Result<BookingId, Status> {
     check_id("booking_id", raw).map_err(|r| convert::rejection_status(&r))?;
@@ -116,53 +60,25 @@ fn booking_id(raw: &str) -> Result<BookingId, Status> {
         .map_err(|_| Status::invalid_argument(format!("booking_id {raw:?} is not a booking id")))
 }
 
+/// A request's id, or a fresh one when the request names none.
+fn request_id_or_fresh(raw: String) -> RequestId {
+    if raw.is_empty() {
+        RequestId(uuid::Uuid::new_v4().to_string())
+    } else {
+        RequestId(raw)
+    }
+}
+
 /// Bookings in a ListBookings page when the request names no size.
 pub const DEFAULT_BOOKINGS_PAGE: usize = 500;
 /// The largest ListBookings page (about 200 bytes a booking on the wire).
 pub const MAX_BOOKINGS_PAGE: usize = 1000;
 
-/// Why a booking whose hold has ended cannot be paid.
-fn hold_ended(booking: &Booking) -> Status {
-    Status::failed_precondition(format!(
-        "booking {} is {} (payment {}): its hold ended without a sale (declined, abandoned or \
-         expired) and any charge made for it is refunded in full; hold the seats again",
-        booking.id,
-        booking.status,
-        booking.payment.name()
-    ))
-}
-
-/// Checks a card's format (number, expiry, CVC) before anything is held
-/// or charged, as a checkout page would; the payment service checks again.
-fn check_card(card: &v1::Card) -> Result<(), Status> {
-    let today = boxoffice_payment::cards::year_month(boxoffice_raft::proposer::now_ms());
-    boxoffice_payment::cards::check(
-        &card.number,
-        card.exp_month,
-        card.exp_year,
-        &card.cvc,
-        today,
-    )
-    .map(drop)
-    .map_err(|problem| Status::invalid_argument(format!("card refused: {problem}")))
-}
-
-/// The card of a paying request, which must be there.
-fn require_card<'c>(card: Option<&'c v1::Card>, booking: &Booking) -> Result<&'c v1::Card, Status> {
-    card.filter(|card| !card.number.trim().is_empty())
-        .ok_or_else(|| {
-            Status::invalid_argument(format!(
-                "card is required: booking {} costs {} cents",
-                booking.id, booking.total_cents
-            ))
-        })
-}
-
 impl BookingApi {
     /// The API served by `replica` under the rules of `settings`;
     /// `checkout` is `None` when the cluster takes no payments.
     pub fn new(
-        replica: Replica,
+        replica: ReplicaPort,
         auth: Arc<Authenticator>,
         settings: &BookingSettings,
         checkout: Option<Checkout>,
@@ -172,7 +88,6 @@ impl BookingApi {
             replica,
             auth,
             max_seats_per_user: settings.max_seats_per_user_per_show,
-            hold_limits: settings.hold_limits(),
             checkout,
             closing,
             watchers: Arc::new(crate::watch::Watchers::new(settings)),
@@ -195,39 +110,9 @@ impl BookingApi {
         })
     }
 
-    /// Commits a hold of `seats` for `caller` lasting `ttl_ms`, for a fresh
-    /// order. Also says whether the hold is new: a retried request id gets
-    /// the booking as it was first held (with its first order id), which
-    /// may since have been paid or released.
-    async fn hold(
-        &self,
-        caller: Caller,
-        request_id: String,
-        show: String,
-        seats: Vec<u32>,
-        ttl_ms: i64,
-    ) -> Result<(Booking, bool), Status> {
-        let order = new_order_id();
-        let command = Command::Hold {
-            order: order.clone(),
-            show: ShowId(show),
-            seats: seats.into_iter().map(SeatNo).collect(),
-            user: caller.user.clone(),
-            ttl_ms,
-            max_seats_per_user: self.max_seats_per_user,
-            limits: self.hold_limits,
-        };
-        match self.write(caller, request_id, command).await? {
-            Effect::Booking(booking) => {
-                let new = booking.order.as_ref() == Some(&order);
-                Ok((booking, new))
-            }
-            other => Err(Status::internal(format!("unexpected effect {other:?}"))),
-        }
-    }
-
-    /// The one-call checkout: hold, pay, confirm. A retry under the same
-    /// request id finds the same booking and carries on from where it is.
+    /// The one-call checkout (`BookSeats` with payments on): checks the
+    /// card (or that the show is free) before anything is held, paces the
+    /// caller, then hands the saga to [`Checkout::book`].
     async fn book_and_pay(
         &self,
         checkout: &Checkout,
@@ -235,7 +120,7 @@ impl BookingApi {
         r: v1::BookSeatsRequest,
     ) -> Result<Booking, Status> {
         match &r.card {
-            Some(card) => check_card(card)?,
+            Some(card) => checkout::check_card(card)?,
             None => {
                 // Refuse before holding when the show (as this replica
                 // knows it) costs something; the check after the hold
@@ -251,42 +136,17 @@ impl BookingApi {
                 }
             }
         }
-        let ttl_ms = checkout.settings().checkout_hold_ms;
-        let (held, new) = self
-            .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
-            .await?;
-        // A retry's hold outcome is the one first recorded: carry on from
-        // where the booking is now (a fresh hold needs no second look).
-        let booking = if new {
-            held
-        } else {
-            self.read(None, |s| s.booking(held.id))
-                .await?
-                .unwrap_or(held)
-        };
-        match booking.status {
-            BookingStatus::Held { .. } => {
-                if booking.total_cents > 0
-                    && let Err(status) = require_card(r.card.as_ref(), &booking)
-                {
-                    // Nothing to pay with: give the seats back at once.
-                    let unpaid = Command::Release {
-                        booking: booking.id,
-                    };
-                    if let Some(order) = &booking.order {
-                        let id = crate::checkout::step_id("release", order);
-                        let _ = crate::checkout::system(&self.replica, id, unpaid).await;
-                    }
-                    return Err(status);
-                }
-                let card = r.card.unwrap_or_default();
-                checkout.pay(booking, &card, true).await
-            }
-            BookingStatus::Confirmed { .. } => Ok(booking),
-            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
-                Err(hold_ended(&booking))
-            }
-        }
+        self.pace(&caller).await?;
+        let seats = r.seat_nos.into_iter().map(SeatNo).collect();
+        checkout
+            .book(
+                caller,
+                request_id_or_fresh(r.request_id),
+                ShowId(r.show_id),
+                seats,
+                r.card,
+            )
+            .await
     }
 
     /// Replicates `command` on behalf of `caller`; returns its effect or
@@ -299,13 +159,8 @@ impl BookingApi {
         command: Command,
     ) -> Result<Effect, Status> {
         self.pace(&caller).await?;
-        let request_id = if request_id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
-        } else {
-            request_id
-        };
         let request = Request {
-            request_id: RequestId(request_id),
+            request_id: request_id_or_fresh(request_id),
             caller: Some(caller),
             command,
         };
@@ -521,10 +376,19 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::HoldSeatsRequest>,
     ) -> Result<Response<v1::HoldSeatsResponse>, Status> {
         let caller = self.auth.caller(&req)?;
-        let ttl_ms = self.checkout()?.settings().hold_ms;
+        let checkout = self.checkout()?;
+        let ttl_ms = checkout.settings().hold_ms;
         let r = req.into_inner();
-        let (booking, _) = self
-            .hold(caller, r.request_id, r.show_id, r.seat_nos, ttl_ms)
+        self.pace(&caller).await?;
+        let seats = r.seat_nos.into_iter().map(SeatNo).collect();
+        let (booking, _) = checkout
+            .hold(
+                caller,
+                request_id_or_fresh(r.request_id),
+                ShowId(r.show_id),
+                seats,
+                ttl_ms,
+            )
             .await?;
         Ok(Response::new(v1::HoldSeatsResponse {
             booking: Some(convert::booking(&booking)),
@@ -550,22 +414,7 @@ impl BookingService for BookingApi {
             })
             .await?
             .map_err(|r| convert::rejection_status(&r))?;
-        let booking = match booking.status {
-            BookingStatus::Confirmed { .. } => booking,
-            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
-                return Err(hold_ended(&booking));
-            }
-            BookingStatus::Held { .. } => {
-                let card = match booking.total_cents {
-                    0 => v1::Card::default(),
-                    _ => require_card(r.card.as_ref(), &booking)?.clone(),
-                };
-                if booking.total_cents > 0 {
-                    check_card(&card)?;
-                }
-                checkout.pay(booking, &card, false).await?
-            }
-        };
+        let booking = checkout.pay(booking, r.card).await?;
         Ok(Response::new(v1::PayBookingResponse {
             booking: Some(convert::booking(&booking)),
         }))

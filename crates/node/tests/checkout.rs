@@ -24,7 +24,7 @@ const PRICE: i64 = 2_500;
 const SETTLE: Duration = Duration::from_secs(20);
 
 async fn create_show(node: &Node, show: &str, seats: u32, price: i64) {
-    let starts_at = boxoffice_raft::proposer::now_ms() + 86_400_000;
+    let starts_at = boxoffice_config::clock::now_ms() + 86_400_000;
     node.admin()
         .await
         .create_show(show, "Checkout test", seats, price, starts_at)
@@ -264,7 +264,7 @@ async fn two_steps_show_the_expiry_and_a_free_show_needs_no_card() {
     create_show(&node, "recital", 10, PRICE).await;
     create_show(&node, "open-day", 10, 0).await;
     let eve = node.buyer("eve").await;
-    let before = boxoffice_raft::proposer::now_ms();
+    let before = boxoffice_config::clock::now_ms();
     let held = eve.hold("recital", &[7, 8]).await.unwrap();
     assert_eq!(status(&held), BookingStatus::Held);
     assert_eq!(payment(&held), PaymentStatus::Pending);
@@ -313,7 +313,7 @@ async fn a_lost_reply_after_the_charge_ends_in_exactly_one_booking() {
     // ended: it gets its confirmed booking, not a request to pay again.
     let ended = paid[2].created_at_ms + 1_500;
     eventually(SETTLE, || async {
-        let now = boxoffice_raft::proposer::now_ms();
+        let now = boxoffice_config::clock::now_ms();
         (now > ended)
             .then_some(())
             .ok_or(format!("{now} <= {ended}"))

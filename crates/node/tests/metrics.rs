@@ -116,7 +116,7 @@ async fn metrics_show_calls_raft_and_the_replicated_state() {
 #[tokio::test]
 async fn metrics_count_payment_outcomes() {
     let node = Node::with_payments(|_| {}).await;
-    let starts_at = boxoffice_raft::proposer::now_ms() + 86_400_000;
+    let starts_at = boxoffice_config::clock::now_ms() + 86_400_000;
     node.admin()
         .await
         .create_show("paid", "Paid", 10, 2500, starts_at)

@@ -12,6 +12,59 @@
 //! | 4000 0000 0000 9979 | declined: card reported stolen |
 //! | 4000 0000 0000 0119 | the provider never answers (times out) |
 //! Every other valid number is approved.
+//!
+//! The old system's clients pay with test tokens instead of cards: `9999`
+//! is declined, anything else pays. [`legacy_card`] turns a token into the
+//! test card that does the same, for both legacy adapters (the booking
+//! node's and the payment service's).
+
+use boxoffice_proto::v1;
+
+/// The legacy test token that is declined.
+pub const DECLINED_LEGACY_CARD: &str = "9999";
+/// The test card that pays.
+pub const APPROVED_CARD: &str = "4242424242424242";
+/// The test card that is declined (insufficient funds).
+pub const DECLINED_CARD: &str = "4000000000009995";
+
+/// The test card standing for the legacy token `token`: the declined card
+/// for [`DECLINED_LEGACY_CARD`], the card that pays for anything else.
+pub fn legacy_card(token: &str) -> v1::Card {
+    let number = if token.trim() == DECLINED_LEGACY_CARD {
+        DECLINED_CARD
+    } else {
+        APPROVED_CARD
+    };
+    v1::Card {
+        number: number.into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
+/// What is wrong with a card; the message is the one the customer sees.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CardProblem {
+    /// The number holds something other than digits, spaces and dashes.
+    #[error("card number must be digits (spaces and dashes allowed)")]
+    NotDigits,
+    /// The number is too short or too long.
+    #[error("card number must have 12 to 19 digits, not {0}")]
+    Length(usize),
+    /// The number fails the Luhn check.
+    #[error("card number is not valid (checksum)")]
+    Checksum,
+    /// The expiry month is not a month.
+    #[error("expiry month must be 1 to 12, not {0}")]
+    Month(u32),
+    /// The card expired at the end of this (month, year).
+    #[error("card expired at the end of {0:02}/{1}")]
+    Expired(u32, u32),
+    /// The CVC is not 3 or 4 digits.
+    #[error("CVC must be 3 or 4 digits")]
+    Cvc,
+}
 
 /// What the provider does with a valid card.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,19 +89,16 @@ pub struct CheckedCard {
 /// Checks a card number alone (digits, length, Luhn) and returns its
 /// digits; the error says what is wrong. For prompts that check each field
 /// as it is typed.
-pub fn check_number(number: &str) -> Result<String, String> {
+pub fn check_number(number: &str) -> Result<String, CardProblem> {
     let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err("card number must be digits (spaces and dashes allowed)".into());
+        return Err(CardProblem::NotDigits);
     }
     if !(12..=19).contains(&digits.len()) {
-        return Err(format!(
-            "card number must have 12 to 19 digits, not {}",
-            digits.len()
-        ));
+        return Err(CardProblem::Length(digits.len()));
     }
     if !luhn(&digits) {
-        return Err("card number is not valid (checksum)".into());
+        return Err(CardProblem::Checksum);
     }
     Ok(digits)
 }
@@ -60,21 +110,19 @@ pub fn check(
     exp_year: u32,
     cvc: &str,
     today: (u32, u32),
-) -> Result<CheckedCard, String> {
+) -> Result<CheckedCard, CardProblem> {
     let digits = check_number(number)?;
     if !(1..=12).contains(&exp_month) {
-        return Err(format!("expiry month must be 1 to 12, not {exp_month}"));
+        return Err(CardProblem::Month(exp_month));
     }
     if (exp_year, exp_month) < today {
-        return Err(format!(
-            "card expired at the end of {exp_month:02}/{exp_year}"
-        ));
+        return Err(CardProblem::Expired(exp_month, exp_year));
     }
     if !(3..=4).contains(&cvc.len()) || !cvc.chars().all(|c| c.is_ascii_digit()) {
-        return Err("CVC must be 3 or 4 digits".into());
+        return Err(CardProblem::Cvc);
     }
     let behaviour = match digits.as_str() {
-        "4000000000009995" => Behaviour::Decline("insufficient funds"),
+        DECLINED_CARD => Behaviour::Decline("insufficient funds"),
         "4000000000009979" => Behaviour::Decline("card reported stolen"),
         "4000000000000119" => Behaviour::Hang,
         _ => Behaviour::Approve,
@@ -144,6 +192,25 @@ mod tests {
     }
 
     #[test]
+    fn legacy_tokens_become_the_test_cards_that_do_the_same() {
+        let outcome = |token: &str| {
+            let card = legacy_card(token);
+            check(
+                &card.number,
+                card.exp_month,
+                card.exp_year,
+                &card.cvc,
+                TODAY,
+            )
+            .unwrap()
+            .behaviour
+        };
+        assert_eq!(outcome(" 9999 "), Behaviour::Decline("insufficient funds"));
+        assert_eq!(outcome("1234"), Behaviour::Approve);
+        assert_eq!(outcome(""), Behaviour::Approve);
+    }
+
+    #[test]
     fn bad_cards_say_what_is_wrong() {
         let cases = [
             ("4242424242424241", 12, 2030, "123", "checksum"),
@@ -156,7 +223,9 @@ mod tests {
             ("4242424242424242", 12, 2030, "12a", "CVC"),
         ];
         for (number, month, year, cvc, why) in cases {
-            let err = check(number, month, year, cvc, TODAY).unwrap_err();
+            let err = check(number, month, year, cvc, TODAY)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(why), "{number}: {err}");
         }
         check("4242424242424242", 11, 2026, "1234", TODAY).expect("this month still valid");

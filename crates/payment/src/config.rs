@@ -22,15 +22,28 @@ pub struct Faults {
     pub down: bool,
 }
 
+/// A fault setting that is not possible.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FaultsError {
+    /// A rate is not a probability.
+    #[error("{name} must be between 0 and 1, not {rate}")]
+    Rate {
+        /// The setting.
+        name: &'static str,
+        /// Its value.
+        rate: f64,
+    },
+}
+
 impl Faults {
     /// Checks the rates are probabilities.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FaultsError> {
         for (name, rate) in [
             ("failure_rate", self.failure_rate),
             ("timeout_after_charge_rate", self.timeout_after_charge_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("{name} must be between 0 and 1, not {rate}"));
+                return Err(FaultsError::Rate { name, rate });
             }
         }
         Ok(())
@@ -90,9 +103,9 @@ impl PaymentConfig {
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         boxoffice_config::check_listen_addr("listen", &self.listen)
-            .map_err(|m| ConfigError::invalid("payment", m))?;
+            .map_err(|e| ConfigError::invalid("payment", e.to_string()))?;
         boxoffice_config::check_listen_addr("peer_listen", &self.peer_listen)
-            .map_err(|m| ConfigError::invalid("payment", m))?;
+            .map_err(|e| ConfigError::invalid("payment", e.to_string()))?;
         if self.peer_listen == self.listen {
             return Err(ConfigError::invalid(
                 "payment",
@@ -119,6 +132,6 @@ impl PaymentConfig {
         }
         self.faults
             .validate()
-            .map_err(|m| ConfigError::invalid("payment", m))
+            .map_err(|e| ConfigError::invalid("payment", e.to_string()))
     }
 }

@@ -185,28 +185,11 @@ impl Ledger {
         Ok(Some(postcard::from_bytes(raw.value()).map_err(storage)?))
     }
 
-    /// Records a charge under `key` unless the key already has one (then
-    /// that one is returned, or KeyReused if the parameters differ) or was
-    /// voided (Voided). Durable when it returns.
-    pub fn record_charge(
-        &self,
-        key: &str,
-        params: &ChargeParams,
-        tx: Transaction,
-    ) -> Result<Charged, LedgerError> {
-        let charge = NewCharge {
-            key: key.to_owned(),
-            params: params.clone(),
-            tx,
-        };
-        self.record_charges(vec![charge])?
-            .pop()
-            .unwrap_or_else(|| Err(LedgerError::Storage("no outcome".into())))
-    }
-
-    /// Records several charges in one write transaction (one fsync), each
-    /// as [`Ledger::record_charge`] would, in order: a later charge in the
-    /// batch sees the earlier ones. The outer error is a storage failure
+    /// Records several charges in one write transaction (one fsync), in
+    /// order: a later charge in the batch sees the earlier ones. Each is
+    /// recorded under its key unless the key already has one (then that one
+    /// is its outcome, or KeyReused if the parameters differ) or was voided
+    /// (Voided). Durable when it returns. The outer error is a storage failure
     /// (nothing was recorded); the inner ones are each charge's outcome.
     pub fn record_charges(
         &self,

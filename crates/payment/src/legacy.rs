@@ -1,8 +1,8 @@
 //! The old system's `payment.PaymentService`, kept on the wire for its
 //! clients: a thin adapter over [`PaymentApi`] and the same ledger. Legacy
 //! card numbers are test tokens: `9999` is declined, any other pays (they
-//! become the documented test cards that do so, so only those cards' last
-//! four digits reach the ledger). The port takes no credentials, as the
+//! become the documented test cards that do so, [`cards::legacy_card`], so
+//! only those cards' last four digits reach the ledger). The port takes no credentials, as the
 //! old one did not: its charges live under `legacy:` keys, and it answers
 //! queries for those alone.
 
@@ -13,10 +13,8 @@ use boxoffice_proto::legacy::payment::payment_service_server::PaymentService as 
 use boxoffice_proto::v1;
 use tonic::{Code, Request, Response, Status};
 
+use crate::cards;
 use crate::service::PaymentApi;
-
-/// The declined legacy test card.
-pub const DECLINED_LEGACY_CARD: &str = "9999";
 
 /// The legacy payment service.
 pub struct LegacyPayment {
@@ -46,11 +44,6 @@ impl LegacyPaymentService for LegacyPayment {
         req: Request<legacy::PaymentRequest>,
     ) -> Result<Response<legacy::PaymentResponse>, Status> {
         let r = req.into_inner();
-        let number = if r.card_number.trim() == DECLINED_LEGACY_CARD {
-            "4000000000009995"
-        } else {
-            "4242424242424242"
-        };
         // Old clients' keys live in their own namespace: a correlation id
         // equal to a checkout's order id (which customers see) must never
         // land a charge under that order's key, or the checkout would take
@@ -73,12 +66,7 @@ impl LegacyPaymentService for LegacyPayment {
             } else {
                 r.currency.to_uppercase()
             },
-            card: Some(v1::Card {
-                number: number.into(),
-                exp_month: 12,
-                exp_year: 2099,
-                cvc: "123".into(),
-            }),
+            card: Some(cards::legacy_card(&r.card_number)),
             description: r.metadata.chars().take(200).collect(),
         };
         let response = match self.api.charge_checked(charge).await {

@@ -2,7 +2,9 @@
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use boxoffice_config::clock::now_ms;
 
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_server::{PaymentService, PaymentServiceServer};
@@ -35,12 +37,6 @@ pub enum PaymentError {
     /// The service's certificate, key or the CA could not be read.
     #[error("TLS: {0}")]
     Tls(#[from] boxoffice_tls::TlsError),
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn ledger_status(e: LedgerError) -> Status {
@@ -307,7 +303,7 @@ impl PaymentApi {
             &card.cvc,
             year_month(now_ms()),
         )
-        .map_err(Status::invalid_argument)?;
+        .map_err(|problem| Status::invalid_argument(problem.to_string()))?;
         let faults = self.before_call().await?;
 
         let params = ChargeParams {
@@ -498,7 +494,9 @@ impl PaymentService for PaymentApi {
             timeout_after_charge_rate: f.timeout_after_charge_rate,
             down: f.down,
         };
-        faults.validate().map_err(Status::invalid_argument)?;
+        faults
+            .validate()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         info!(?faults, "faults changed");
         *self.faults.write().expect("faults lock poisoned") = faults.clone();
         Ok(Response::new(v1::SetFaultsResponse {

@@ -18,6 +18,13 @@ pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 /// caller whose certificate says it is the gateway.
 pub const CLIENT_ADDR: &str = "x-boxoffice-client-addr";
 
+/// Metadata key of a refusal's reason, for adapters that must tell some
+/// refusals apart within one status code (the legacy booking service);
+/// set only for the reasons below.
+pub const REASON: &str = "x-boxoffice-reason";
+/// [`REASON`] of a seat someone else has: booked, or held by another buyer.
+pub const SEAT_TAKEN: &str = "seat-taken";
+
 /// A rejection as the gRPC status clients see. A limit that lets up with
 /// time (the hourly hold limit, the cool-down) is RESOURCE_EXHAUSTED with
 /// the wait in [`RETRY_AFTER_MS`] (and in the message).
@@ -30,14 +37,29 @@ pub fn rejection_status(r: &Rejection) -> Status {
         }
         return status;
     }
-    match r.kind() {
+    let mut status = match r.kind() {
         RejectionKind::InvalidArgument => Status::invalid_argument(message),
         RejectionKind::NotFound => Status::not_found(message),
         RejectionKind::AlreadyExists => Status::already_exists(message),
         RejectionKind::FailedPrecondition => Status::failed_precondition(message),
         RejectionKind::Unauthenticated => Status::unauthenticated(message),
         RejectionKind::PermissionDenied => Status::permission_denied(message),
+    };
+    if matches!(r, Rejection::SeatBooked { .. } | Rejection::SeatHeld { .. }) {
+        status.metadata_mut().insert(
+            REASON,
+            tonic::metadata::MetadataValue::from_static(SEAT_TAKEN),
+        );
     }
+    status
+}
+
+/// Whether `status` refuses a seat that someone else has ([`SEAT_TAKEN`]).
+pub fn is_seat_taken(status: &Status) -> bool {
+    status
+        .metadata()
+        .get(REASON)
+        .is_some_and(|reason| reason == SEAT_TAKEN)
 }
 
 /// A show summary as the API shows it.

@@ -23,7 +23,7 @@
 //! - [`state_machine`]: the application in memory, snapshots on redb.
 //! - [`network`] and [`server`]: Raft RPCs over tonic, channels cached per peer.
 //! - [`proposer`]: coalesces concurrent writes into one entry.
-//! - [`coalesce`]: coalesces concurrent read-index requests.
+//! - [`read_index`]: coalesces concurrent read-index requests into one heartbeat round.
 //! - [`crash`]: crash points for fault tests (debug builds only).
 //! - [`failfast`]: a follower that finds its leader's port refusing
 //!   connections stands for election at once.
@@ -49,18 +49,18 @@
 #![allow(clippy::result_large_err)]
 #![deny(missing_docs)]
 
-pub mod coalesce;
 pub mod crash;
 pub mod failfast;
 pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod proposer;
+pub mod read_index;
 pub mod server;
 pub mod splitvote;
 pub mod state_machine;
 pub mod types;
 
-pub use node::{MembershipError, RaftNode, RaftSettings, Unavailable};
+pub use node::{MembershipError, RaftNode, RaftSettings, ReadIndexError, StartError, Unavailable};
 pub use state_machine::{Application, StateHandle};
 pub use types::NodeId;

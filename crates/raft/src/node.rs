@@ -11,6 +11,8 @@
 //!   from the leader (a heartbeat round to a quorum, coalesced) and waits
 //!   until the local state machine has applied it. Then any local read
 //!   reflects every write acknowledged before the barrier began.
+//! - Status (this node's, every member's, a digest of the applied state)
+//!   and the role-change log live in `node/status.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -18,20 +20,19 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use boxoffice_proto::internal::v1::{
-    ChangeMembershipRequest, NodeMetricsRequest, ReadIndexRequest,
-};
-use boxoffice_proto::v1::{GetStatusResponse, NodeRole, NodeStatus};
+use boxoffice_proto::internal::v1::{ChangeMembershipRequest, ReadIndexRequest};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
-use openraft::{ChangeMembers, ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, SnapshotPolicy};
 use tokio::time::{Instant, timeout};
 use tracing::{info, warn};
 
-use crate::coalesce::Coalescer;
 use crate::failfast::LeaderWatch;
 use crate::log_store::LogStore;
 use crate::network::{Channels, Network};
-use crate::proposer::{self, Batcher, ProposeError};
+use crate::proposer::{self, ProposeError, WriteBatcher};
+mod status;
+
+use crate::read_index::ReadIndexCoalescer;
 use crate::splitvote::{self, VoteAnswers};
 use crate::state_machine::{Application, StateHandle, StateMachineStore};
 use crate::types::{LogId, Node, NodeId, Raft};
@@ -43,8 +44,6 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout of a forwarded membership change (a new node may have a large
 /// snapshot to receive before it becomes a voter).
 const MEMBERSHIP_RPC_TIMEOUT: Duration = Duration::from_secs(120);
-/// Timeout of one status query to a peer.
-const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
 /// Pause between attempts while no leader is known.
 const RETRY_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -89,6 +88,54 @@ pub enum Unavailable {
     Raft(String),
 }
 
+/// Why a Raft node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Raft settings are inconsistent.
+    #[error("{0}")]
+    Config(#[from] openraft::ConfigError),
+    /// The log or the state machine store could not be opened.
+    #[error("{0}")]
+    Storage(#[from] crate::types::StorageError),
+    /// openraft failed to start.
+    #[error("{0}")]
+    Raft(#[from] openraft::error::Fatal<NodeId>),
+    /// A new cluster could not be initialised.
+    #[error("initialize: {0}")]
+    Initialize(#[from] RaftError<NodeId, InitializeError<NodeId, Node>>),
+}
+
+/// Why no read index was obtained; every case may be retried.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadIndexError {
+    /// No leader is known to ask.
+    #[error("no leader known")]
+    NoLeader,
+    /// No leader was elected yet.
+    #[error("no leader elected yet")]
+    NoLeaderYet,
+    /// The node is stopping.
+    #[error("node stopping")]
+    Stopping,
+    /// The round did not end before the caller's deadline.
+    #[error("read index timed out")]
+    TimedOut,
+    /// This node as leader could not confirm its leadership.
+    #[error("{0}")]
+    Leader(String),
+    /// The leader could not be reached or refused; its message.
+    #[error("{0}")]
+    Remote(String),
+}
+
 /// A membership change failure.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MembershipError {
@@ -108,19 +155,19 @@ pub struct RaftNode<A: Application> {
     state: StateHandle<A>,
     channels: Channels,
     /// Batches commands into log entries (used while leader).
-    proposer: Batcher,
+    proposer: WriteBatcher,
     /// Batches commands into `Propose` RPCs to the leader (used while follower).
-    forwarder: Batcher,
+    forwarder: WriteBatcher,
     /// Read index from this node as leader.
-    leader_read: Coalescer<Result<u64, String>>,
+    leader_read: ReadIndexCoalescer<Result<u64, ReadIndexError>>,
     /// Read index fetched from the current leader.
-    remote_read: Coalescer<Result<u64, String>>,
+    remote_read: ReadIndexCoalescer<Result<u64, ReadIndexError>>,
     committed: Arc<Mutex<Option<LogId>>>,
     /// What became of this node's vote requests (see [`splitvote`]).
     answers: VoteAnswers,
 }
 
-fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
+fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, openraft::ConfigError> {
     let config = openraft::Config {
         cluster_name: "boxoffice".into(),
         heartbeat_interval: s.heartbeat_ms,
@@ -136,28 +183,26 @@ fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, String> {
         purge_batch_size: 1,
         ..Default::default()
     };
-    config.validate().map_err(|e| e.to_string())
+    config.validate()
 }
 
 impl<A: Application> RaftNode<A> {
     /// Opens the stores, starts Raft and, for a new cluster, initialises it.
-    pub async fn start(settings: RaftSettings) -> Result<Arc<Self>, String> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+    pub async fn start(settings: RaftSettings) -> Result<Arc<Self>, StartError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
         let config = Arc::new(openraft_config(&settings)?);
-        let sm = StateMachineStore::<A>::open(&settings.data_dir.join("sm.redb"))
-            .map_err(|e| e.to_string())?;
-        let log = LogStore::open(&settings.data_dir.join("log.redb"))
-            .map_err(|e| e.to_string())?
+        let sm = StateMachineStore::<A>::open(&settings.data_dir.join("sm.redb"))?;
+        let log = LogStore::open(&settings.data_dir.join("log.redb"))?
             .guard_purges_with(sm.snapshot_watermark());
         let committed = log.committed();
         let state = sm.handle();
         let channels = Channels::new(settings.tls.clone(), settings.dial.clone());
         let answers = VoteAnswers::default();
         let network = Network::new(channels.clone(), answers.clone());
-        let raft = Raft::new(settings.id, config, network, log, sm)
-            .await
-            .map_err(|e| e.to_string())?;
+        let raft = Raft::new(settings.id, config, network, log, sm).await?;
 
         if !settings.initial_members.is_empty() {
             let members: BTreeMap<NodeId, Node> = settings
@@ -170,18 +215,18 @@ impl<A: Application> RaftNode<A> {
             match raft.initialize(members).await {
                 Ok(()) => info!(node = settings.id, "initialised a new cluster"),
                 Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(format!("initialize: {e}")),
+                Err(e) => return Err(e.into()),
             }
         }
 
         let leader_read = {
             let raft = raft.clone();
-            Coalescer::spawn(move || {
+            ReadIndexCoalescer::spawn(move || {
                 let raft = raft.clone();
                 async move {
                     match raft.get_read_log_id().await {
                         Ok((read_id, _)) => Ok(read_id.map_or(0, |id| id.index)),
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(ReadIndexError::Leader(e.to_string())),
                     }
                 }
             })
@@ -189,26 +234,25 @@ impl<A: Application> RaftNode<A> {
         let watch = LeaderWatch::new(raft.clone());
         let remote_read = {
             let (raft, channels, watch) = (raft.clone(), channels.clone(), watch.clone());
-            Coalescer::spawn(move || {
+            ReadIndexCoalescer::spawn(move || {
                 let (raft, channels, watch) = (raft.clone(), channels.clone(), watch.clone());
                 async move {
-                    let (leader, addr) =
-                        leader_of(&raft).ok_or_else(|| "no leader known".to_string())?;
+                    let (leader, addr) = leader_of(&raft).ok_or(ReadIndexError::NoLeader)?;
                     let mut client = channels
                         .raft_client(leader, &addr)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| ReadIndexError::Remote(e.to_string()))?;
                     let mut req = tonic::Request::new(ReadIndexRequest {});
                     req.set_timeout(READ_TIMEOUT);
                     let resp = client.read_index(req).await.map_err(|s| {
                         watch.call_failed(leader, &s);
-                        s.message().to_string()
+                        ReadIndexError::Remote(s.message().to_string())
                     })?;
                     Ok(resp.into_inner().index)
                 }
             })
         };
 
-        spawn_role_logger(raft.clone());
+        status::spawn_role_logger(raft.clone());
         // The pause covers a vote round and the skew between two followers
         // noticing a dead leader (their probes run every heartbeat), and is
         // short against an election timeout.
@@ -319,17 +363,17 @@ impl<A: Application> RaftNode<A> {
 
     /// The read index from this node as leader (coalesced). Used by the
     /// internal `ReadIndex` RPC.
-    pub async fn leader_read_index(&self) -> Result<u64, String> {
+    pub async fn leader_read_index(&self) -> Result<u64, ReadIndexError> {
         self.leader_read
             .call()
             .await
-            .unwrap_or_else(|| Err("node stopping".into()))
+            .unwrap_or(Err(ReadIndexError::Stopping))
     }
 
     /// Waits until a read of the local state is linearizable.
     pub async fn read_barrier(&self) -> Result<(), Unavailable> {
         let deadline = Instant::now() + READ_TIMEOUT;
-        let mut last_error = String::from("no leader elected yet");
+        let mut last_error = ReadIndexError::NoLeaderYet;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let round = async {
@@ -339,7 +383,7 @@ impl<A: Application> RaftNode<A> {
                         self.remote_read
                             .call()
                             .await
-                            .unwrap_or_else(|| Err("node stopping".into())),
+                            .unwrap_or(Err(ReadIndexError::Stopping)),
                     ),
                     None => None,
                 }
@@ -348,7 +392,7 @@ impl<A: Application> RaftNode<A> {
             // caller's deadline bounds the whole wait, not each round.
             let index = timeout(left, round)
                 .await
-                .unwrap_or_else(|_| Some(Err("read index timed out".into())));
+                .unwrap_or(Some(Err(ReadIndexError::TimedOut)));
             match index {
                 Some(Ok(index)) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -366,7 +410,7 @@ impl<A: Application> RaftNode<A> {
                 None => {}
             }
             if Instant::now() >= deadline {
-                return Err(Unavailable::NoLeader(last_error));
+                return Err(Unavailable::NoLeader(last_error.to_string()));
             }
             self.wait_for_change(RETRY_BACKOFF).await;
         }
@@ -513,99 +557,6 @@ impl<A: Application> RaftNode<A> {
         }
         Ok(())
     }
-
-    /// The last applied index and a SHA-256 (hex) of the applied state at
-    /// it, taken under one read lock: replicas at the same index must agree.
-    pub fn state_digest(&self) -> Result<(u64, String), String> {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        let applied = self.state.read();
-        applied.app.snapshot(&mut hasher)?;
-        let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
-        drop(applied);
-        let digest = hasher.finalize();
-        Ok((index, digest.iter().map(|b| format!("{b:02x}")).collect()))
-    }
-
-    /// This node's own view of itself.
-    pub fn local_status(&self) -> NodeStatus {
-        let m = self.raft.metrics().borrow().clone();
-        let voter = m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|id| id == self.id);
-        NodeStatus {
-            node_id: self.id,
-            addr: self.addr.clone(),
-            reachable: true,
-            error: String::new(),
-            role: role_of(m.state) as i32,
-            term: m.current_term,
-            leader_id: m.current_leader.unwrap_or(0),
-            last_log_index: m.last_log_index.unwrap_or(0),
-            commit_index: self
-                .committed
-                .lock()
-                .expect("committed lock poisoned")
-                .map_or(0, |id| id.index),
-            applied_index: m.last_applied.map_or(0, |id| id.index),
-            snapshot_index: m.snapshot.map_or(0, |id| id.index),
-            purged_index: m.purged.map_or(0, |id| id.index),
-            voter,
-        }
-    }
-
-    /// Every member's status, asked in parallel.
-    pub async fn cluster_status(&self) -> GetStatusResponse {
-        let m = self.raft.metrics().borrow().clone();
-        let membership = m.membership_config.membership().clone();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let queries = membership.nodes().map(|(id, node)| {
-            let (id, addr) = (*id, node.addr.clone());
-            let voter = voters.contains(&id);
-            async move {
-                if id == self.id {
-                    return self.local_status();
-                }
-                let unreachable = |error: String| NodeStatus {
-                    node_id: id,
-                    addr: addr.clone(),
-                    reachable: false,
-                    error,
-                    voter,
-                    ..Default::default()
-                };
-                let mut client = match self.channels.raft_client(id, &addr) {
-                    Ok(c) => c,
-                    Err(e) => return unreachable(e.to_string()),
-                };
-                let mut req = tonic::Request::new(NodeMetricsRequest::default());
-                req.set_timeout(STATUS_RPC_TIMEOUT);
-                match client.node_metrics(req).await {
-                    Ok(r) => {
-                        let mut status = r
-                            .into_inner()
-                            .status
-                            .unwrap_or_else(|| unreachable("empty reply".into()));
-                        // Whether it votes is the membership's say, as this
-                        // node knows it: a node just added may not have
-                        // caught up with its own promotion yet.
-                        status.voter = voter;
-                        status
-                    }
-                    Err(s) => unreachable(s.message().to_string()),
-                }
-            }
-        });
-        let nodes = futures::future::join_all(queries).await;
-        GetStatusResponse {
-            leader_id: m.current_leader.unwrap_or(0),
-            term: m.current_term,
-            nodes,
-            answered_by: self.id,
-        }
-    }
 }
 
 fn membership_error(
@@ -641,55 +592,4 @@ pub fn is_host_port(s: &str) -> bool {
         Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
         None => false,
     }
-}
-
-fn role_of(state: ServerState) -> NodeRole {
-    match state {
-        ServerState::Leader => NodeRole::Leader,
-        ServerState::Follower => NodeRole::Follower,
-        ServerState::Candidate => NodeRole::Candidate,
-        ServerState::Learner => NodeRole::Learner,
-        ServerState::Shutdown => NodeRole::Shutdown,
-    }
-}
-
-/// Logs one line whenever this node's role changes, with the likely reason.
-fn spawn_role_logger(raft: Raft) {
-    tokio::spawn(async move {
-        let mut rx = raft.metrics();
-        let (mut state, mut leader) = {
-            let m = rx.borrow();
-            (m.state, m.current_leader)
-        };
-        while rx.changed().await.is_ok() {
-            let (new_state, new_leader, term, id) = {
-                let m = rx.borrow();
-                (m.state, m.current_leader, m.current_term, m.id)
-            };
-            if new_state != state || (new_state == ServerState::Follower && new_leader != leader) {
-                let why = match (state, new_state) {
-                    (_, ServerState::Leader) => {
-                        "won the election with a quorum of votes".to_string()
-                    }
-                    (ServerState::Leader, ServerState::Follower) => {
-                        format!("stepped down: saw term {term} from another node")
-                    }
-                    (_, ServerState::Candidate) => {
-                        "no heartbeat from a leader within the election timeout".into()
-                    }
-                    (_, ServerState::Follower) => match new_leader {
-                        Some(l) => format!("node {l} is leader of term {term}"),
-                        None => format!("term {term} has no leader yet"),
-                    },
-                    (_, ServerState::Learner) => "not a voter in the current membership".into(),
-                    (_, ServerState::Shutdown) => "shutting down".into(),
-                };
-                info!(node = id, term, from = ?state, to = ?new_state, leader = ?new_leader, reason = %why, "role changed");
-                if new_state == ServerState::Shutdown {
-                    return;
-                }
-            }
-            (state, leader) = (new_state, new_leader);
-        }
-    });
 }

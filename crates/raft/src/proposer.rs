@@ -2,7 +2,7 @@
 //!
 //! openraft 0.9 appends each `client_write` as one entry and flushes it
 //! before taking the next, so one command per entry caps the cluster at the
-//! disk's flush rate. A [`Batcher`] gathers every command that arrives while
+//! disk's flush rate. A [`WriteBatcher`] gathers every command that arrives while
 //! earlier batches are in flight and sends them on together, then fans the
 //! per-command outcomes back out. Under light load a batch holds one command
 //! and adds no latency; under heavy load batches grow by themselves.
@@ -19,7 +19,9 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use boxoffice_config::clock::now_ms;
 
 use boxoffice_proto::internal::v1::ProposeRequest;
 use openraft::error::{ClientWriteError, RaftError};
@@ -53,11 +55,11 @@ type Reply = oneshot::Sender<Result<Vec<u8>, ProposeError>>;
 
 /// Handle to a batching task.
 #[derive(Clone)]
-pub struct Batcher {
+pub struct WriteBatcher {
     tx: mpsc::UnboundedSender<(Vec<u8>, Reply)>,
 }
 
-impl Batcher {
+impl WriteBatcher {
     /// Starts a task that sends queued commands through `send`, a batch at a
     /// time; `send` returns one outcome per command, in order.
     pub fn spawn<F, Fut>(send: F) -> Self
@@ -128,8 +130,8 @@ fn fail_all(replies: Vec<Reply>, err: &ProposeError) {
 }
 
 /// The leader's proposer: one batch, one log entry.
-pub fn proposer(raft: Raft) -> Batcher {
-    Batcher::spawn(move |commands| {
+pub fn proposer(raft: Raft) -> WriteBatcher {
+    WriteBatcher::spawn(move |commands| {
         let raft = raft.clone();
         async move {
             match raft
@@ -151,8 +153,8 @@ pub fn proposer(raft: Raft) -> Batcher {
 
 /// A follower's forwarder: one batch, one `Propose` RPC to the leader it
 /// knows of when the batch leaves.
-pub fn forwarder(raft: Raft, channels: Channels, watch: LeaderWatch) -> Batcher {
-    Batcher::spawn(move |commands| {
+pub fn forwarder(raft: Raft, channels: Channels, watch: LeaderWatch) -> WriteBatcher {
+    WriteBatcher::spawn(move |commands| {
         let leader = crate::node::leader_of(&raft);
         let (channels, watch) = (channels.clone(), watch.clone());
         async move {
@@ -172,12 +174,4 @@ pub fn forwarder(raft: Raft, channels: Channels, watch: LeaderWatch) -> Batcher 
             Ok(resp.into_inner().outcomes)
         }
     })
-}
-
-/// Wall-clock milliseconds since the Unix epoch. Read only here, when the
-/// leader forms an entry: replicas never read the clock.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

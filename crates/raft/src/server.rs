@@ -152,7 +152,7 @@ impl<A: Application> RaftService for RaftGrpc<A> {
             .node
             .leader_read_index()
             .await
-            .map_err(Status::unavailable)?;
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(ReadIndexResponse { index }))
     }
 
@@ -162,7 +162,9 @@ impl<A: Application> RaftService for RaftGrpc<A> {
     ) -> Result<Response<NodeMetricsResponse>, Status> {
         self.authorize(&req, Allowed::MembersAndOperator)?;
         let (digest_applied_index, state_digest) = if req.into_inner().with_digest {
-            self.node.state_digest().map_err(Status::internal)?
+            self.node
+                .state_digest()
+                .map_err(|e| Status::internal(e.to_string()))?
         } else {
             (0, String::new())
         };

@@ -48,9 +48,6 @@ use crate::types::{
 
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const KEY_META: &str = "meta";
-/// The whole snapshot as one value, as stores written before chunking
-/// hold it; read if there are no chunks, removed by the next write.
-const KEY_DATA: &str = "data";
 /// The snapshot's bytes in [`CHUNK_BYTES`] pieces, by position.
 ///
 /// One large value would cost redb several transient copies of it (a
@@ -65,6 +62,9 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 /// Commands and outcomes are opaque bytes encoded by the application, so
 /// this crate stays domain-agnostic.
 pub trait Application: Default + Send + Sync + 'static {
+    /// Why a state could not be written to or rebuilt from a snapshot.
+    type Error: std::error::Error + Send + Sync + 'static;
+
     /// Applies one committed command at leader time `at_ms` and returns its
     /// encoded outcome. Must be deterministic: the same state, time and
     /// command give the same outcome and new state on every replica. A
@@ -73,10 +73,10 @@ pub trait Application: Default + Send + Sync + 'static {
 
     /// Writes the whole state for a snapshot into `out` (which buffers a
     /// piece at a time; the state need not fit twice in memory).
-    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), String>;
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), Self::Error>;
 
     /// Rebuilds a state from [`Application::snapshot`]'s bytes.
-    fn restore(bytes: &[u8]) -> Result<Self, String>;
+    fn restore(bytes: &[u8]) -> Result<Self, Self::Error>;
 }
 
 /// The application state with the Raft bookkeeping that must move with it.
@@ -259,14 +259,6 @@ fn read_snapshot(db: &Database) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Stora
         }
         data.extend_from_slice(chunk.value());
     }
-    if data.is_empty()
-        && let Some(whole) = table
-            .get(KEY_DATA)
-            .map_err(|e| snap_err(ErrorVerb::Read, e))?
-    {
-        // A store written before chunking.
-        data = whole.value().to_vec();
-    }
     Ok(Some((stored.meta, data)))
 }
 
@@ -393,7 +385,6 @@ fn persist_snapshot<A: Application>(
         table
             .insert(KEY_META, encoded.as_slice())
             .map_err(|e| w(&e))?;
-        table.remove(KEY_DATA).map_err(|e| w(&e))?;
         (meta, bytes)
     };
     txn.commit().map_err(|e| w(&e))?;

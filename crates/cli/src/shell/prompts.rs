@@ -135,7 +135,7 @@ pub(super) fn ask_card(hold_until: Option<i64>) -> Answer<v1::Card> {
                     true => Validation::Invalid("enter the card number".into()),
                     false => match boxoffice_payment::cards::check_number(input) {
                         Ok(_) => Validation::Valid,
-                        Err(problem) => Validation::Invalid(problem.into()),
+                        Err(problem) => Validation::Invalid(problem.to_string().into()),
                     },
                 })
             })
@@ -149,7 +149,7 @@ pub(super) fn ask_card(hold_until: Option<i64>) -> Answer<v1::Card> {
             .with_validator(|input: &str| {
                 let today = boxoffice_payment::cards::year_month(now_ms());
                 Ok(match parse_expiry(input) {
-                    Err(problem) => Validation::Invalid(problem.into()),
+                    Err(problem) => Validation::Invalid(problem.to_string().into()),
                     Ok((month, year)) if (year, month) < today => {
                         Validation::Invalid("this card has expired".into())
                     }

@@ -1,7 +1,7 @@
 //! Coalescing of identical concurrent requests.
 //!
 //! A read index costs a heartbeat round to a quorum; openraft does not merge
-//! concurrent calls. A [`Coalescer`] runs one call at a time and hands its
+//! concurrent calls. A [`ReadIndexCoalescer`] runs one call at a time and hands its
 //! result to every caller that arrived before the call started. A caller
 //! arriving during a call waits for the next one, never reuses an answer
 //! obtained before it arrived: that is what keeps reads linearizable.
@@ -11,11 +11,11 @@ use std::future::Future;
 use tokio::sync::{mpsc, oneshot};
 
 /// Runs `f` once per round for all callers waiting at the round's start.
-pub struct Coalescer<T> {
+pub struct ReadIndexCoalescer<T> {
     tx: mpsc::UnboundedSender<oneshot::Sender<T>>,
 }
 
-impl<T> Clone for Coalescer<T> {
+impl<T> Clone for ReadIndexCoalescer<T> {
     fn clone(&self) -> Self {
         Self {
             tx: self.tx.clone(),
@@ -23,7 +23,7 @@ impl<T> Clone for Coalescer<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> Coalescer<T> {
+impl<T: Clone + Send + 'static> ReadIndexCoalescer<T> {
     /// Starts the task that runs `f`.
     pub fn spawn<F, Fut>(f: F) -> Self
     where

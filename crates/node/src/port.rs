@@ -1,0 +1,66 @@
+//! The node's port to its replica of the booking state ([`ReplicaPort`]):
+//! replicated writes and reads at the freshness asked for, with the one
+//! translation of "no leader" into a gRPC status.
+
+use std::sync::Arc;
+
+use boxoffice_core::{Outcome, Request, State};
+use boxoffice_raft::{RaftNode, Unavailable};
+use tonic::Status;
+
+use crate::app::BookingApp;
+
+/// No leader in time: UNAVAILABLE. Retrying is safe: writes are
+/// deduplicated by request id, membership changes are idempotent.
+pub fn unavailable_status(e: &Unavailable) -> Status {
+    Status::unavailable(format!("{e}; retrying is safe"))
+}
+
+/// The port through which everything on this node reaches the replicated
+/// booking state: the gRPC services (booking, legacy, accounts, cluster),
+/// the checkout and the coordinator. Writes go in as [`Request`]s,
+/// validated and proposed through Raft from whichever node this is
+/// (followers forward them); reads run on the local replica, after the read
+/// barrier unless the caller accepts a stale answer.
+#[derive(Clone)]
+pub struct ReplicaPort {
+    /// The Raft node (the watch streams follow its applied state).
+    pub(crate) node: Arc<RaftNode<BookingApp>>,
+}
+
+impl ReplicaPort {
+    /// The port to `node`'s replica.
+    pub fn new(node: Arc<RaftNode<BookingApp>>) -> Self {
+        Self { node }
+    }
+
+    /// Validates `request`, replicates it from whichever node this is and
+    /// returns its outcome once applied. Only an unreachable leader or an
+    /// internal fault is a status; rejections are outcomes.
+    pub async fn submit(&self, request: Request) -> Result<Outcome, Status> {
+        if let Err(rejection) = request.validate() {
+            return Ok(Err(rejection));
+        }
+        let encoded =
+            postcard::to_allocvec(&request).map_err(|e| Status::internal(e.to_string()))?;
+        let reply = self
+            .node
+            .propose(encoded)
+            .await
+            .map_err(|e| unavailable_status(&e))?;
+        postcard::from_bytes(&reply)
+            .map_err(|e| Status::internal(format!("undecodable outcome: {e}")))
+    }
+
+    /// Runs `f` on the local replica, after the read barrier unless `stale`.
+    pub async fn read<T>(&self, stale: bool, f: impl FnOnce(&State) -> T) -> Result<T, Status> {
+        if !stale && !crate::crash::unsafe_stale_reads() {
+            self.node
+                .read_barrier()
+                .await
+                .map_err(|e| unavailable_status(&e))?;
+        }
+        let guard = self.node.state().read();
+        Ok(f(&guard.app.0))
+    }
+}

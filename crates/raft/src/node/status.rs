@@ -1,0 +1,164 @@
+//! What a node tells about itself and the cluster: its own status, every
+//! member's (asked in parallel), a digest of its applied state for
+//! divergence checks, and a log line at each change of role.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use boxoffice_proto::internal::v1::NodeMetricsRequest;
+use boxoffice_proto::v1::{GetStatusResponse, NodeRole, NodeStatus};
+use openraft::ServerState;
+use tracing::info;
+
+use super::RaftNode;
+use crate::state_machine::Application;
+use crate::types::{NodeId, Raft};
+
+/// Timeout of one status query to a peer.
+const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
+
+impl<A: Application> RaftNode<A> {
+    /// The last applied index and a SHA-256 (hex) of the applied state at
+    /// it, taken under one read lock: replicas at the same index must agree.
+    pub fn state_digest(&self) -> Result<(u64, String), A::Error> {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        let applied = self.state.read();
+        applied.app.snapshot(&mut hasher)?;
+        let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
+        drop(applied);
+        let digest = hasher.finalize();
+        Ok((index, digest.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// This node's own view of itself.
+    pub fn local_status(&self) -> NodeStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == self.id);
+        NodeStatus {
+            node_id: self.id,
+            addr: self.addr.clone(),
+            reachable: true,
+            error: String::new(),
+            role: role_of(m.state) as i32,
+            term: m.current_term,
+            leader_id: m.current_leader.unwrap_or(0),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            commit_index: self
+                .committed
+                .lock()
+                .expect("committed lock poisoned")
+                .map_or(0, |id| id.index),
+            applied_index: m.last_applied.map_or(0, |id| id.index),
+            snapshot_index: m.snapshot.map_or(0, |id| id.index),
+            purged_index: m.purged.map_or(0, |id| id.index),
+            voter,
+        }
+    }
+
+    /// Every member's status, asked in parallel.
+    pub async fn cluster_status(&self) -> GetStatusResponse {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let queries = membership.nodes().map(|(id, node)| {
+            let (id, addr) = (*id, node.addr.clone());
+            let voter = voters.contains(&id);
+            async move {
+                if id == self.id {
+                    return self.local_status();
+                }
+                let unreachable = |error: String| NodeStatus {
+                    node_id: id,
+                    addr: addr.clone(),
+                    reachable: false,
+                    error,
+                    voter,
+                    ..Default::default()
+                };
+                let mut client = match self.channels.raft_client(id, &addr) {
+                    Ok(c) => c,
+                    Err(e) => return unreachable(e.to_string()),
+                };
+                let mut req = tonic::Request::new(NodeMetricsRequest::default());
+                req.set_timeout(STATUS_RPC_TIMEOUT);
+                match client.node_metrics(req).await {
+                    Ok(r) => {
+                        let mut status = r
+                            .into_inner()
+                            .status
+                            .unwrap_or_else(|| unreachable("empty reply".into()));
+                        // Whether it votes is the membership's say, as this
+                        // node knows it: a node just added may not have
+                        // caught up with its own promotion yet.
+                        status.voter = voter;
+                        status
+                    }
+                    Err(s) => unreachable(s.message().to_string()),
+                }
+            }
+        });
+        let nodes = futures::future::join_all(queries).await;
+        GetStatusResponse {
+            leader_id: m.current_leader.unwrap_or(0),
+            term: m.current_term,
+            nodes,
+            answered_by: self.id,
+        }
+    }
+}
+
+fn role_of(state: ServerState) -> NodeRole {
+    match state {
+        ServerState::Leader => NodeRole::Leader,
+        ServerState::Follower => NodeRole::Follower,
+        ServerState::Candidate => NodeRole::Candidate,
+        ServerState::Learner => NodeRole::Learner,
+        ServerState::Shutdown => NodeRole::Shutdown,
+    }
+}
+
+/// Logs one line whenever this node's role changes, with the likely reason.
+pub(super) fn spawn_role_logger(raft: Raft) {
+    tokio::spawn(async move {
+        let mut rx = raft.metrics();
+        let (mut state, mut leader) = {
+            let m = rx.borrow();
+            (m.state, m.current_leader)
+        };
+        while rx.changed().await.is_ok() {
+            let (new_state, new_leader, term, id) = {
+                let m = rx.borrow();
+                (m.state, m.current_leader, m.current_term, m.id)
+            };
+            if new_state != state || (new_state == ServerState::Follower && new_leader != leader) {
+                let why = match (state, new_state) {
+                    (_, ServerState::Leader) => {
+                        "won the election with a quorum of votes".to_string()
+                    }
+                    (ServerState::Leader, ServerState::Follower) => {
+                        format!("stepped down: saw term {term} from another node")
+                    }
+                    (_, ServerState::Candidate) => {
+                        "no heartbeat from a leader within the election timeout".into()
+                    }
+                    (_, ServerState::Follower) => match new_leader {
+                        Some(l) => format!("node {l} is leader of term {term}"),
+                        None => format!("term {term} has no leader yet"),
+                    },
+                    (_, ServerState::Learner) => "not a voter in the current membership".into(),
+                    (_, ServerState::Shutdown) => "shutting down".into(),
+                };
+                info!(node = id, term, from = ?state, to = ?new_state, leader = ?new_leader, reason = %why, "role changed");
+                if new_state == ServerState::Shutdown {
+                    return;
+                }
+            }
+            (state, leader) = (new_state, new_leader);
+        }
+    });
+}
