@@ -339,10 +339,9 @@ impl Target {
     }
 }
 
-/// Now, in ms since the Unix epoch.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
+/// Now, in ms since the Unix epoch (the one wall clock, in
+/// `boxoffice-config`).
+pub use boxoffice_config::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

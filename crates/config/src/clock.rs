@@ -11,7 +11,9 @@
 //! - the leader's checkout coordinator (which holds have ended and must be
 //!   expired, which checkouts were left half done);
 //! - the payment service (a card's expiry, when a refund or a void
-//!   happened).
+//!   happened);
+//! - the command-line client (is the saved session about to expire, a
+//!   default start time for a new show).
 //!
 //! Clocks of different processes may disagree; none of these readers
 //! relies on their agreeing.
