@@ -3,6 +3,9 @@
 //! of emails and titles, and who may issue what
 //! ([`Command::check_permission`]).
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+
 use crate::command::{Command, Request, SYSTEM_REQUEST_PREFIX};
 use crate::ids::{
     MAX_EMAIL_LEN, MAX_HOLD_COOLDOWN_MS, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PASSWORD_HASH_LEN,
@@ -383,15 +386,25 @@ pub(crate) fn check_password_hash(hash: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Checks that a seat count is in `1..=MAX_SEATS_PER_SHOW`.
-fn check_seat_count(seat_count: u32) -> Result<(), Rejection> {
-    if (1..=MAX_SEATS_PER_SHOW).contains(&seat_count) {
+/// Checks that the field `name` holds a value in `range`.
+fn check_range<T>(name: &str, value: T, range: RangeInclusive<T>) -> Result<(), Rejection>
+where
+    T: PartialOrd + Display,
+{
+    if range.contains(&value) {
         Ok(())
     } else {
         Err(invalid(format!(
-            "seat_count must be between 1 and {MAX_SEATS_PER_SHOW}, got {seat_count}"
+            "{name} must be between {} and {}, got {value}",
+            range.start(),
+            range.end()
         )))
     }
+}
+
+/// Checks that a seat count is in `1..=MAX_SEATS_PER_SHOW`.
+fn check_seat_count(seat_count: u32) -> Result<(), Rejection> {
+    check_range("seat_count", seat_count, 1..=MAX_SEATS_PER_SHOW)
 }
 
 /// Checks that a start time is set: 0 is what an unset protobuf field reads as.
@@ -408,35 +421,17 @@ fn check_starts_at(starts_at: Timestamp) -> Result<(), Rejection> {
 
 /// Checks that a price is in `0..=MAX_PRICE_CENTS`.
 fn check_price(price_cents: i64) -> Result<(), Rejection> {
-    if (0..=MAX_PRICE_CENTS).contains(&price_cents) {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "price_cents must be between 0 and {MAX_PRICE_CENTS}, got {price_cents}"
-        )))
-    }
+    check_range("price_cents", price_cents, 0..=MAX_PRICE_CENTS)
 }
 
 /// Checks that a hold ttl is in `1..=MAX_HOLD_TTL_MS`.
 fn check_ttl(ttl_ms: i64) -> Result<(), Rejection> {
-    if (1..=MAX_HOLD_TTL_MS).contains(&ttl_ms) {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "ttl_ms must be between 1 and {MAX_HOLD_TTL_MS}, got {ttl_ms}"
-        )))
-    }
+    check_range("ttl_ms", ttl_ms, 1..=MAX_HOLD_TTL_MS)
 }
 
 /// Checks that a hold cool-down is in `0..=MAX_HOLD_COOLDOWN_MS`.
 fn check_cooldown(cooldown_ms: i64) -> Result<(), Rejection> {
-    if (0..=MAX_HOLD_COOLDOWN_MS).contains(&cooldown_ms) {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "cooldown_ms must be between 0 and {MAX_HOLD_COOLDOWN_MS}, got {cooldown_ms}"
-        )))
-    }
+    check_range("cooldown_ms", cooldown_ms, 0..=MAX_HOLD_COOLDOWN_MS)
 }
 
 /// Checks that a seat list is non-empty, short enough, and free of seat 0 and duplicates.
