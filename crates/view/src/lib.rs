@@ -5,7 +5,7 @@
 //! Everything a person or a program reads about shows, seats and bookings
 //! is shaped here, once: the JSON objects built from the cluster's protobuf
 //! messages ([`json`]), the names of every status ([`status`]), money
-//! ([`money`]), times printed and parsed ([`time`]), and seat lists as
+//! ([`money()`]), times printed and parsed ([`time`]), and seat lists as
 //! people type and read them ([`seats`]). The limits a client checks
 //! before asking (seats per booking, price, title length) are core's,
 //! re-exported here so no client keeps its own copy.
