@@ -123,14 +123,24 @@ async fn until(browser: &Browser, what: &str, condition: &str) {
     }
 }
 
+/// Clicks the element `css` selects. The seat map is redrawn whenever a
+/// live update arrives, so an element found a moment ago may be gone by the
+/// click: then the new one is found and clicked, as a person would.
 async fn click(browser: &Browser, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let element = browser
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match element.click().await {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
 }
 
 async fn type_into(browser: &Browser, css: &str, text: &str) {
