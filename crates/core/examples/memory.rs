@@ -70,6 +70,7 @@ fn main() {
             let book = Command::Book {
                 show,
                 seats,
+                tickets: Default::default(),
                 user,
                 max_seats_per_user: 0,
             };
@@ -85,6 +86,7 @@ fn main() {
             )),
             show,
             seats,
+            tickets: Default::default(),
             user,
             ttl_ms: 600_000,
             max_seats_per_user: 0,

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{
     BookingId, DEFAULT_HOLD_COOLDOWN_MS, DEFAULT_MAX_HELD_SEATS, DEFAULT_MAX_HOLDS_PER_HOUR,
-    OrderId, RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId,
+    OrderId, ProductionId, RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId, VenueId,
 };
+use crate::pricing::PricingSpec;
+use crate::venue::Venue;
 
 /// Who issued a request, as the gRPC edge authenticated them (from a verified session token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +104,71 @@ impl Default for HoldLimits {
     }
 }
 
+/// What a `Hold` or `Book` asks for beyond the seats it names: a ticket
+/// type per named seat, standing places, and "the best N seats together".
+/// The default asks for nothing more (every named seat at the default
+/// type), which is all a simple show offers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tickets {
+    /// The ticket type of each named seat, in the order of `seats`; empty
+    /// for the performance's default type (its first) for all.
+    pub types: Vec<String>,
+    /// Standing places to take, the first free ones of each area.
+    pub standing: Vec<StandingRequest>,
+    /// Seats the state machine picks: the best block it can find.
+    pub best: Option<BestRequest>,
+}
+
+impl Tickets {
+    /// Whether this asks for nothing beyond the named seats at the default type.
+    pub fn is_plain(&self) -> bool {
+        self.types.is_empty() && self.standing.is_empty() && self.best.is_none()
+    }
+}
+
+/// Standing places wanted in one area.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandingRequest {
+    /// The standing area's name.
+    pub area: String,
+    /// How many places.
+    pub count: u32,
+    /// Their ticket type; empty for the default.
+    pub ticket_type: String,
+}
+
+/// "N seats together": the state machine picks the block (see
+/// [`crate::best`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BestRequest {
+    /// How many seats.
+    pub count: u32,
+    /// Only seats of this price category; empty for any.
+    pub category: String,
+    /// Their ticket type; empty for the default.
+    pub ticket_type: String,
+    /// Whether wheelchair spaces may be chosen (they never are otherwise).
+    pub wheelchair: bool,
+}
+
+/// When a performance is on sale; `None` bounds leave that side open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesWindow {
+    /// Sales open at this instant.
+    pub opens_at: Option<Timestamp>,
+    /// Sales close at this instant (at the latest when the performance starts).
+    pub closes_at: Option<Timestamp>,
+}
+
+/// One performance of a run to add.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPerformance {
+    /// Its id (a show id: performances are what customers book).
+    pub show: ShowId,
+    /// When it starts.
+    pub starts_at: Timestamp,
+}
+
 /// A change to the booking state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -145,6 +212,8 @@ pub enum Command {
         show: ShowId,
         /// Seats to hold, in any order, without duplicates.
         seats: Vec<SeatNo>,
+        /// Ticket types, standing places and best-available picks.
+        tickets: Tickets,
         /// Customer the hold is for.
         user: UserId,
         /// How long the hold lasts, in milliseconds.
@@ -194,6 +263,8 @@ pub enum Command {
         show: ShowId,
         /// Seats to book, in any order, without duplicates.
         seats: Vec<SeatNo>,
+        /// Ticket types, standing places and best-available picks.
+        tickets: Tickets,
         /// Customer the booking is for.
         user: UserId,
         /// Most seats of this show the customer may have in active (held or
@@ -214,6 +285,75 @@ pub enum Command {
     },
     /// Release every hold whose expires_at <= now.
     ExpireHolds,
+    /// Store a venue's layout; rejected if the id exists or the layout
+    /// breaks a rule ([`Venue::check`]). Venues are never changed in place:
+    /// performances refer to them by id.
+    CreateVenue {
+        /// Id of the new venue.
+        venue: VenueId,
+        /// Its layout.
+        layout: Venue,
+    },
+    /// Create a production: a work with a run of performances.
+    CreateProduction {
+        /// Id of the new production.
+        production: ProductionId,
+        /// Its title; stored trimmed.
+        title: String,
+        /// A description for buyers (up to 2,000 characters).
+        description: String,
+        /// Running time in minutes (0 if not known).
+        running_minutes: u32,
+    },
+    /// Add performances of a production at a venue, all with the same sales
+    /// window and prices. All or none.
+    AddPerformances {
+        /// The production.
+        production: ProductionId,
+        /// The venue.
+        venue: VenueId,
+        /// The performances (ids and start times).
+        performances: Vec<NewPerformance>,
+        /// When they are on sale.
+        sales: SalesWindow,
+        /// Their price categories, ticket types and prices.
+        pricing: PricingSpec,
+    },
+    /// Cancel a performance: no more sales; every confirmed booking is
+    /// cancelled (its charge becomes a refund due) and every hold released.
+    /// Cancelling again returns the performance as it is.
+    CancelPerformance {
+        /// The performance.
+        show: ShowId,
+    },
+    /// Take available seats off sale (house seats, press, sight-line kills).
+    HoldBack {
+        /// The performance.
+        show: ShowId,
+        /// The seats; each must be available.
+        seats: Vec<SeatNo>,
+        /// Why (shown to staff).
+        reason: String,
+    },
+    /// Put held-back seats on sale again.
+    ReleaseHeldBack {
+        /// The performance.
+        show: ShowId,
+        /// The seats; each must be held back.
+        seats: Vec<SeatNo>,
+    },
+    /// Return some tickets of a confirmed booking owned by `user`: those
+    /// seats become available, the booking keeps the rest, and a new
+    /// cancelled booking records the returned tickets with their price as
+    /// the refund due. Returning every ticket is a `Cancel`.
+    ReturnTickets {
+        /// The booking.
+        booking: BookingId,
+        /// The seats (places) to return.
+        seats: Vec<SeatNo>,
+        /// The customer asking; must own the booking.
+        user: UserId,
+    },
     /// Create a user account; its id (`u1`, `u2`, …) comes from a counter.
     RegisterUser {
         /// Email address; stored normalised (see [`normalize_email`](crate::normalize_email)) and unique among accounts.

@@ -148,7 +148,7 @@
 //! the outcome, a booking outcome as the booking's id, status and kind of
 //! payment (every other field of a booking is fixed at creation, so the
 //! booking as it was is rebuilt from the stored one). Bookings themselves
-//! are stored as 48-byte records with interned show and user ids, and the
+//! are stored as 56-byte records with interned show and user ids, and the
 //! order and transaction ids the system issues as 16 bytes each (see
 //! `state/stored.rs`); the API hands out owned [`Booking`]s.
 //!
@@ -189,14 +189,23 @@
 
 #![deny(missing_docs)]
 
+pub mod best;
 pub mod command;
 pub mod ids;
 pub mod outcome;
+pub mod pricing;
 pub mod state;
 pub mod validate;
+pub mod venue;
 
 pub use command::*;
 pub use ids::*;
 pub use outcome::*;
+pub use pricing::{
+    CategorySpec, PlaceRule, PriceSpec, Pricing, PricingSpec, STANDARD_TICKET_TYPES, TicketType,
+};
 pub use state::*;
 pub use validate::*;
+pub use venue::{
+    Place, Row, SeatAttrs, Section, Stage, StandingArea, Venue, VenueError, VenueIndex, VenueSeat,
+};

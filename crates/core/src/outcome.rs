@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BookingId, RequestId, SeatNo, ShowId, UserId};
-use crate::state::{Booking, ShowSummary, UserSummary};
+use crate::state::{Booking, Production, ShowSummary, UserSummary, VenueSummary};
 
 /// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
 pub type Outcome = Result<Effect, Rejection>;
@@ -26,6 +26,21 @@ pub enum Effect {
     /// The account as it stands after `RegisterUser`, `BootstrapAdmin`,
     /// `SetAdmin`, `RevokeSessions` or `ChangePassword`.
     User(UserSummary),
+    /// The venue stored by `CreateVenue`.
+    Venue(VenueSummary),
+    /// The production created by `CreateProduction`.
+    Production(Production),
+    /// The performances added by `AddPerformances`.
+    Performances(Vec<ShowSummary>),
+    /// The result of `ReturnTickets`: the booking with the tickets it
+    /// keeps, and the new cancelled booking of the returned ones (whose
+    /// total is the refund).
+    Returned {
+        /// The booking as it now stands.
+        kept: Booking,
+        /// The returned tickets.
+        returned: Booking,
+    },
 }
 
 /// Why a request was refused. Every replica refuses the same request in the same way.
@@ -162,6 +177,50 @@ pub enum Rejection {
     /// The caller is authenticated but may not issue this command; the message says what is needed.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// A requested seat is held back from sale by the box office.
+    #[error("seat {seat} is not for sale")]
+    SeatHeldBack {
+        /// The first such seat, in ascending order.
+        seat: SeatNo,
+    },
+    /// The performance is not on sale now.
+    #[error("{show} is not on sale: {why}")]
+    NotOnSale {
+        /// The performance.
+        show: ShowId,
+        /// Why: cancelled, not open yet (and when it opens), or closed.
+        why: String,
+    },
+    /// A standing area has fewer free places than asked for.
+    #[error("standing area {area} has only {free} places left")]
+    AreaFull {
+        /// The area.
+        area: String,
+        /// Its free places.
+        free: u32,
+    },
+    /// No block of `count` seats together is free; `split` is the best
+    /// split into smaller blocks (empty if not even that many seats are free).
+    #[error("{}", not_together(*count, split))]
+    NotTogether {
+        /// How many seats were asked for.
+        count: u32,
+        /// The best seats in smaller blocks, if there are enough.
+        split: Vec<SeatNo>,
+    },
+}
+
+/// The message of [`Rejection::NotTogether`].
+fn not_together(count: u32, split: &[SeatNo]) -> String {
+    if split.is_empty() {
+        format!("there are not {count} seats left that match")
+    } else {
+        let seats: Vec<String> = split.iter().map(SeatNo::to_string).collect();
+        format!(
+            "no {count} seats together are free; the best split is seats {}",
+            seats.join(", ")
+        )
+    }
 }
 
 impl Rejection {
@@ -186,7 +245,11 @@ impl Rejection {
             | Rejection::SeatLimit { .. }
             | Rejection::HeldSeatLimit { .. }
             | Rejection::HoldRateLimit { .. }
-            | Rejection::HoldCooldown { .. } => RejectionKind::FailedPrecondition,
+            | Rejection::HoldCooldown { .. }
+            | Rejection::SeatHeldBack { .. }
+            | Rejection::NotOnSale { .. }
+            | Rejection::AreaFull { .. }
+            | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,
             Rejection::Unauthenticated(_) => RejectionKind::Unauthenticated,
             Rejection::PermissionDenied(_) => RejectionKind::PermissionDenied,
         }

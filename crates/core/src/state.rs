@@ -6,11 +6,13 @@
 //! and the compact booking store.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::command::{Caller, Command, Request};
-use crate::ids::{BookingId, DEDUP_TTL_MS, ShowId, Timestamp, UserId};
+use crate::ids::{BookingId, DEDUP_TTL_MS, ProductionId, ShowId, Timestamp, UserId, VenueId};
 use crate::outcome::{Effect, Outcome, Rejection};
 use crate::validate::normalize_email;
+use crate::venue::VenueIndex;
 use accounts::EmailIndex;
 use active::ActiveSeats;
 use booking::{ExpiryIndex, UserIndex};
@@ -21,8 +23,9 @@ use stored::Bookings;
 pub use accounts::{User, UserSummary};
 pub use booking::{Booking, BookingStatus, Payment};
 pub use invariants::Inconsistency;
+pub use performances::{Production, VenueSummary};
 pub use seats::SeatMap;
-pub use shows::{Seat, Show, ShowSummary};
+pub use shows::{Performance, PerformanceState, Seat, Show, ShowSummary};
 pub use snapshot::SnapshotError;
 
 /// Most stale dedup records dropped by one `apply`.
@@ -96,6 +99,10 @@ pub struct State {
     by_email: EmailIndex,
     /// Index: ids of the accounts with the administrator role.
     admins: BTreeSet<UserId>,
+    /// All venues, by id; a venue is never changed or removed.
+    venues: BTreeMap<VenueId, Arc<VenueIndex>>,
+    /// All productions, by id.
+    productions: BTreeMap<ProductionId, Production>,
 }
 
 impl State {
@@ -404,6 +411,7 @@ impl State {
                 order,
                 show,
                 seats,
+                tickets,
                 user,
                 ttl_ms,
                 max_seats_per_user,
@@ -414,6 +422,7 @@ impl State {
                 let request = Reservation {
                     show,
                     seats,
+                    tickets,
                     user,
                     max_seats_per_user: *max_seats_per_user,
                     limits: Some(limits),
@@ -423,6 +432,7 @@ impl State {
             Command::Book {
                 show,
                 seats,
+                tickets,
                 user,
                 max_seats_per_user,
             } => {
@@ -430,6 +440,7 @@ impl State {
                 let request = Reservation {
                     show,
                     seats,
+                    tickets,
                     user,
                     max_seats_per_user: *max_seats_per_user,
                     limits: None,
@@ -447,6 +458,32 @@ impl State {
             Command::ExpireHolds => Ok(Effect::Expired {
                 released: self.expire_holds(),
             }),
+            Command::CreateVenue { venue, layout } => self.create_venue(venue, layout),
+            Command::CreateProduction {
+                production,
+                title,
+                description,
+                running_minutes,
+            } => self.create_production(production, title, description, *running_minutes),
+            Command::AddPerformances {
+                production,
+                venue,
+                performances,
+                sales,
+                pricing,
+            } => self.add_performances(production, venue, performances, *sales, pricing),
+            Command::CancelPerformance { show } => self.cancel_performance(show),
+            Command::HoldBack {
+                show,
+                seats,
+                reason,
+            } => self.hold_back(show, seats, reason),
+            Command::ReleaseHeldBack { show, seats } => self.release_held_back(show, seats),
+            Command::ReturnTickets {
+                booking,
+                seats,
+                user,
+            } => self.return_tickets(*booking, seats, user),
             Command::RegisterUser {
                 email,
                 password_hash,
@@ -503,6 +540,7 @@ mod booking;
 mod checkout;
 mod dedup;
 mod invariants;
+mod performances;
 mod seats;
 mod shows;
 mod snapshot;

@@ -6,7 +6,7 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-use crate::command::{Command, Request, SYSTEM_REQUEST_PREFIX};
+use crate::command::{Command, Request, SYSTEM_REQUEST_PREFIX, Tickets};
 use crate::ids::{
     MAX_EMAIL_LEN, MAX_HOLD_COOLDOWN_MS, MAX_HOLD_TTL_MS, MAX_ID_LEN, MAX_PASSWORD_HASH_LEN,
     MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING, MAX_SEATS_PER_SHOW, MAX_TITLE_LEN, SeatNo, Timestamp,
@@ -97,6 +97,7 @@ impl Command {
                 order,
                 show,
                 seats,
+                tickets,
                 user,
                 ttl_ms,
                 max_seats_per_user: _,
@@ -104,7 +105,7 @@ impl Command {
             } => {
                 check_id("order", order.as_str())?;
                 check_id("show", show.as_str())?;
-                check_seats(seats)?;
+                check_tickets(seats, tickets)?;
                 check_id("user", user.as_str())?;
                 check_ttl(*ttl_ms)?;
                 check_cooldown(limits.cooldown_ms)
@@ -112,14 +113,57 @@ impl Command {
             Command::Book {
                 show,
                 seats,
+                tickets,
                 user,
                 max_seats_per_user: _,
             } => {
                 check_id("show", show.as_str())?;
-                check_seats(seats)?;
+                check_tickets(seats, tickets)?;
                 check_id("user", user.as_str())
             }
             Command::Cancel { booking: _, user } => check_id("user", user.as_str()),
+            Command::CreateVenue { venue, layout } => {
+                check_id("venue", venue.as_str())?;
+                layout.check().map_err(|e| invalid(e.to_string()))
+            }
+            Command::CreateProduction {
+                production,
+                title,
+                description: _,
+                running_minutes,
+            } => {
+                check_id("production", production.as_str())?;
+                normalize_title(title)?;
+                check_range("running_minutes", *running_minutes, 0..=24 * 60)
+            }
+            Command::AddPerformances {
+                production,
+                venue,
+                performances,
+                sales: _,
+                pricing: _,
+            } => {
+                check_id("production", production.as_str())?;
+                check_id("venue", venue.as_str())?;
+                for performance in performances {
+                    check_id("performance", performance.show.as_str())?;
+                    check_starts_at(performance.starts_at)?;
+                }
+                Ok(())
+            }
+            Command::CancelPerformance { show } => check_id("show", show.as_str()),
+            Command::HoldBack { show, seats, .. } | Command::ReleaseHeldBack { show, seats } => {
+                check_id("show", show.as_str())?;
+                check_seat_list(seats, MAX_SEATS_PER_SHOW as usize)
+            }
+            Command::ReturnTickets {
+                booking: _,
+                seats,
+                user,
+            } => {
+                check_id("user", user.as_str())?;
+                check_seats(seats)
+            }
             Command::Confirm {
                 transaction: Some(transaction),
                 ..
@@ -181,6 +225,17 @@ impl Command {
             }
             Command::Cancel { user, .. } => {
                 Needs::Owner(user, "only your own bookings can be cancelled")
+            }
+            Command::ReturnTickets { user, .. } => {
+                Needs::Owner(user, "only your own tickets can be returned")
+            }
+            Command::CreateVenue { .. }
+            | Command::CreateProduction { .. }
+            | Command::AddPerformances { .. }
+            | Command::CancelPerformance { .. }
+            | Command::HoldBack { .. }
+            | Command::ReleaseHeldBack { .. } => {
+                Needs::Admin("venues, productions and performances are managed by administrators")
             }
             Command::RevokeSessions { user } => Needs::OwnerOrAdmin(
                 user,
@@ -439,9 +494,51 @@ fn check_seats(seats: &[SeatNo]) -> Result<(), Rejection> {
     if seats.is_empty() {
         return Err(invalid("seats must not be empty"));
     }
-    if seats.len() > MAX_SEATS_PER_BOOKING {
+    check_seat_list(seats, MAX_SEATS_PER_BOOKING)
+}
+
+/// Checks what a `Hold` or `Book` asks for: named seats (none only if it
+/// asks for standing places or a best pick), a ticket type for each named
+/// seat or none, and the standing and best-available requests.
+fn check_tickets(seats: &[SeatNo], tickets: &Tickets) -> Result<(), Rejection> {
+    if tickets.standing.is_empty() && tickets.best.is_none() {
+        check_seats(seats)?;
+    } else {
+        check_seat_list(seats, MAX_SEATS_PER_BOOKING)?;
+    }
+    if !tickets.types.is_empty() && tickets.types.len() != seats.len() {
         return Err(invalid(format!(
-            "seats lists {} seats; at most {MAX_SEATS_PER_BOOKING} may be booked at once",
+            "types lists {} ticket types for {} seats: give one per seat, or none",
+            tickets.types.len(),
+            seats.len()
+        )));
+    }
+    let max = MAX_SEATS_PER_BOOKING as u32;
+    let mut names: Vec<&str> = tickets.types.iter().map(String::as_str).collect();
+    for standing in &tickets.standing {
+        check_range("standing count", standing.count, 1..=max)?;
+        names.push(&standing.area);
+        names.push(&standing.ticket_type);
+    }
+    if let Some(best) = &tickets.best {
+        check_range("best count", best.count, 1..=max)?;
+        names.push(&best.category);
+        names.push(&best.ticket_type);
+    }
+    if tickets.standing.len() > MAX_SEATS_PER_BOOKING {
+        return Err(invalid("too many standing requests"));
+    }
+    if let Some(name) = names.iter().find(|name| name.chars().count() > 32) {
+        return Err(invalid(format!("{name:?} is longer than 32 characters")));
+    }
+    Ok(())
+}
+
+/// Checks a list of at most `max` seats, without seat 0 or duplicates.
+fn check_seat_list(seats: &[SeatNo], max: usize) -> Result<(), Rejection> {
+    if seats.len() > max {
+        return Err(invalid(format!(
+            "seats lists {} seats; at most {max} may be booked at once",
             seats.len()
         )));
     }

@@ -277,6 +277,7 @@ impl Model {
                 order,
                 show,
                 seats,
+                tickets: _,
                 user,
                 ttl_ms,
                 max_seats_per_user,
@@ -291,6 +292,7 @@ impl Model {
             Command::Book {
                 show,
                 seats,
+                tickets: _,
                 user,
                 max_seats_per_user,
             } => self.reserve(show, seats, user, *max_seats_per_user, None),
@@ -440,8 +442,15 @@ impl Model {
             }
             Command::UpdateShow { .. }
             | Command::SetAdmin { .. }
-            | Command::ChangePassword { .. } => {
-                unreachable!("not generated")
+            | Command::ChangePassword { .. }
+            | Command::CreateVenue { .. }
+            | Command::CreateProduction { .. }
+            | Command::AddPerformances { .. }
+            | Command::CancelPerformance { .. }
+            | Command::HoldBack { .. }
+            | Command::ReleaseHeldBack { .. }
+            | Command::ReturnTickets { .. } => {
+                unreachable!("not generated (the performance model is tests/performances.rs)")
             }
         }
     }
@@ -451,12 +460,19 @@ impl Model {
         let me = &caller.user;
         let admin = self.users[me].admin;
         let allowed = match command {
-            Command::CreateShow { .. } | Command::UpdateShow { .. } | Command::SetAdmin { .. } => {
-                admin
-            }
+            Command::CreateShow { .. }
+            | Command::UpdateShow { .. }
+            | Command::SetAdmin { .. }
+            | Command::CreateVenue { .. }
+            | Command::CreateProduction { .. }
+            | Command::AddPerformances { .. }
+            | Command::CancelPerformance { .. }
+            | Command::HoldBack { .. }
+            | Command::ReleaseHeldBack { .. } => admin,
             Command::Hold { user, .. }
             | Command::Book { user, .. }
-            | Command::Cancel { user, .. } => user == me,
+            | Command::Cancel { user, .. }
+            | Command::ReturnTickets { user, .. } => user == me,
             Command::RevokeSessions { user } => user == me || admin,
             Command::ChangePassword { user, .. } => user == me,
             Command::RegisterUser { admin: wanted, .. } => !wanted || admin,
@@ -572,6 +588,8 @@ impl Model {
             id,
             show: show.clone(),
             seats: distinct.into_iter().collect(),
+            types: Vec::new(),
+            prices: Vec::new(),
             user: user.clone(),
             total_cents: price * i64::try_from(seats.len()).expect("few seats"),
             created_at: self.now,
@@ -694,7 +712,7 @@ impl Model {
             match seat {
                 Seat::Held(_) => held += 1,
                 Seat::Booked(_) => booked += 1,
-                Seat::Available => {}
+                Seat::Available | Seat::HeldBack => {}
             }
         }
         (held, booked)
@@ -712,6 +730,10 @@ impl Model {
             available: seat_count - held - booked,
             held,
             booked,
+            held_back: 0,
+            production: None,
+            venue: None,
+            cancelled: false,
         }
     }
 
@@ -789,6 +811,7 @@ impl Model {
                 order: order.into(),
                 show: show_id(*show),
                 seats: seat_nos(seats),
+                tickets: Default::default(),
                 user: USERS[*user].into(),
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *cap,
@@ -802,6 +825,7 @@ impl Model {
             } => Command::Book {
                 show: show_id(*show),
                 seats: seat_nos(seats),
+                tickets: Default::default(),
                 user: USERS[*user].into(),
                 max_seats_per_user: *cap,
             },

@@ -283,6 +283,7 @@ impl Scenario {
                     order: OrderId(order),
                     show,
                     seats,
+                    tickets: Default::default(),
                     user,
                     ttl_ms: args
                         .take_key("ttl")
@@ -295,6 +296,7 @@ impl Scenario {
                 user: self.user_ref(required(args, "a user")?)?,
                 show: required(args, "a show")?.into(),
                 seats: seat_list(args)?,
+                tickets: Default::default(),
                 max_seats_per_user: args.take_key("cap").map_or(Ok(0), str::parse)?,
             },
             "confirm" => {
@@ -528,6 +530,20 @@ fn outcome_line(outcome: &Outcome) -> String {
         Ok(Effect::Booking(booking)) => booking_line(booking),
         Ok(Effect::Expired { released }) => format!("expired holds released: {released}"),
         Ok(Effect::User(user)) => user_line(user),
+        Ok(Effect::Venue(venue)) => format!(
+            "venue {} {:?}: {} seats in {} sections, {} standing in {} areas",
+            venue.id, venue.name, venue.seats, venue.sections, venue.standing, venue.areas
+        ),
+        Ok(Effect::Production(production)) => format!(
+            "production {} {:?}: {} minutes",
+            production.id, production.title, production.running_minutes
+        ),
+        Ok(Effect::Performances(shows)) => lines(shows.iter().map(show_line)),
+        Ok(Effect::Returned { kept, returned }) => format!(
+            "kept {}\nreturned {}",
+            booking_line(kept),
+            booking_line(returned)
+        ),
         Err(rejection) => rejection_line(rejection),
     }
 }
@@ -578,6 +594,7 @@ fn show_with_seats(show: &Show) -> String {
                 Seat::Available => format!("{range} free"),
                 Seat::Held(id) => format!("{range} held #{id}"),
                 Seat::Booked(id) => format!("{range} booked #{id}"),
+                Seat::HeldBack => format!("{range} held back"),
             }
         })
         .collect();

@@ -35,7 +35,7 @@ use boxoffice_config::clock::now_ms;
 use boxoffice_core::{
     Booking, BookingStatus, Caller, Command, Effect, HoldLimits, MAX_PRICE_CENTS,
     MAX_SEATS_PER_BOOKING, OrderId, Outcome, Payment, Rejection, Request, RequestId,
-    SYSTEM_REQUEST_PREFIX, SeatNo, ShowId, TransactionId,
+    SYSTEM_REQUEST_PREFIX, SeatNo, ShowId, Tickets, TransactionId,
 };
 use boxoffice_payment::service::MAX_AMOUNT_CENTS;
 use boxoffice_proto::convert;
@@ -329,6 +329,7 @@ impl Checkout {
         request_id: RequestId,
         show: ShowId,
         seats: Vec<SeatNo>,
+        tickets: Tickets,
         ttl_ms: i64,
     ) -> Result<(Booking, bool), Status> {
         let order = new_order_id();
@@ -336,6 +337,7 @@ impl Checkout {
             order: order.clone(),
             show,
             seats,
+            tickets,
             user: caller.user.clone(),
             ttl_ms,
             max_seats_per_user: self.max_seats_per_user,
@@ -373,7 +375,9 @@ impl Checkout {
         card: Option<v1::Card>,
     ) -> Result<Booking, Status> {
         let ttl_ms = self.settings().checkout_hold_ms;
-        let (held, new) = self.hold(caller, request_id, show, seats, ttl_ms).await?;
+        let (held, new) = self
+            .hold(caller, request_id, show, seats, Tickets::default(), ttl_ms)
+            .await?;
         // A retry's hold outcome is the one first recorded: carry on from
         // where the booking is now (a fresh hold needs no second look).
         let booking = if new {

@@ -76,15 +76,17 @@ fn refusal(status: Status) -> Result<String, Status> {
 /// Seat `no` of `show` in the legacy form, as its booker may see it.
 fn seat(state: &State, show: &ShowId, no: u32) -> Option<legacy::Seat> {
     let found = state.show(show)?;
-    let taken = match found.seat(SeatNo(no))? {
-        Seat::Available => None,
+    let state_of_seat = found.seat(SeatNo(no))?;
+    let taken = match state_of_seat {
+        Seat::Available | Seat::HeldBack => None,
         Seat::Held(id) | Seat::Booked(id) => Some(id),
     };
     let booking = taken.and_then(|id: BookingId| state.booking(id));
     Some(legacy::Seat {
         seat_id: i32::try_from(no).unwrap_or(i32::MAX),
         show_id: show.to_string(),
-        reserved: taken.is_some(),
+        // A seat held back from sale is not free to old clients either.
+        reserved: state_of_seat != Seat::Available,
         reserved_by: booking
             .as_ref()
             .map(|b| b.user.to_string())

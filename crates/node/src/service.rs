@@ -362,6 +362,7 @@ impl BookingService for BookingApi {
         let command = Command::Book {
             show: ShowId(r.show_id),
             seats: r.seat_nos.into_iter().map(SeatNo).collect(),
+            tickets: Default::default(),
             user: caller.user.clone(),
             max_seats_per_user: self.max_seats_per_user,
         };
@@ -387,6 +388,7 @@ impl BookingService for BookingApi {
                 request_id_or_fresh(r.request_id),
                 ShowId(r.show_id),
                 seats,
+                Default::default(),
                 ttl_ms,
             )
             .await?;

@@ -82,6 +82,7 @@ pub fn seat(no: SeatNo, seat: Seat) -> v1::Seat {
         Seat::Available => v1::SeatState::Available,
         Seat::Held(_) => v1::SeatState::Held,
         Seat::Booked(_) => v1::SeatState::Booked,
+        Seat::HeldBack => v1::SeatState::HeldBack,
     };
     v1::Seat {
         seat_no: no.0,

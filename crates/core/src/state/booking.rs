@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Seat;
 use crate::ids::{BookingId, OrderId, SeatNo, ShowId, Timestamp, TransactionId, UserId};
+use crate::pricing::TicketType;
 
 /// Index from each user to the ids of their bookings, ascending (ids are
 /// issued in order and bookings never removed, so each list only grows at
@@ -129,11 +130,18 @@ pub struct Booking {
     pub id: BookingId,
     /// The show the seats belong to.
     pub show: ShowId,
-    /// The seats, sorted ascending.
+    /// The seats (places), sorted ascending: one ticket each.
     pub seats: Vec<SeatNo>,
+    /// The ticket type of each seat, in the order of `seats`, for a
+    /// performance; empty for a simple show (every ticket its one type).
+    pub types: Vec<TicketType>,
+    /// The price of each ticket in cents, in the order of `seats`, for a
+    /// performance; empty for a simple show (each `total_cents / seats`).
+    pub prices: Vec<i64>,
     /// The customer.
     pub user: UserId,
-    /// Price at booking time × number of seats, in cents.
+    /// What the tickets cost together at booking time, in cents (the sum
+    /// of `prices` for a performance).
     pub total_cents: i64,
     /// When the booking was created.
     pub created_at: Timestamp,
@@ -156,7 +164,57 @@ impl Booking {
         }
     }
 
-    /// Checks that the payment fits the status and the order.
+    /// The price of the ticket for `seats[i]`.
+    pub fn ticket_price(&self, i: usize) -> i64 {
+        match self.prices.get(i) {
+            Some(&price) => price,
+            None => {
+                let n = i64::try_from(self.seats.len()).unwrap_or(1).max(1);
+                self.total_cents / n
+            }
+        }
+    }
+
+    /// The ticket type of `seats[i]` (0, the first type, for a simple show).
+    pub fn ticket_type(&self, i: usize) -> TicketType {
+        self.types.get(i).copied().unwrap_or(0)
+    }
+
+    /// This booking split in two: the tickets it keeps and those of
+    /// `returned` (sorted, each one of its seats), each with its types,
+    /// prices and total; ids, times, status and payment stay as they are.
+    pub(super) fn split(&self, returned: &[SeatNo]) -> (Booking, Booking) {
+        let mut kept = Booking {
+            seats: Vec::new(),
+            types: Vec::new(),
+            prices: Vec::new(),
+            total_cents: 0,
+            ..self.clone()
+        };
+        let mut gone = kept.clone();
+        for (i, &no) in self.seats.iter().enumerate() {
+            let part = if returned.binary_search(&no).is_ok() {
+                &mut gone
+            } else {
+                &mut kept
+            };
+            part.seats.push(no);
+            let price = self.ticket_price(i);
+            if !self.types.is_empty() {
+                part.types.push(self.ticket_type(i));
+                part.prices.push(price);
+            }
+            part.total_cents = part.total_cents.saturating_add(price);
+        }
+        if self.types.is_empty() {
+            // A simple show's tickets share one price; any remainder of
+            // the division stays with the booking.
+            gone.total_cents = self.ticket_price(0).saturating_mul(gone.seats.len() as i64);
+            kept.total_cents = self.total_cents.saturating_sub(gone.total_cents);
+        }
+        (kept, gone)
+    }
+
     /// The state its seats have while this booking is active, if it is.
     pub(super) fn seat_state(&self) -> Option<Seat> {
         match self.status {

@@ -3,14 +3,17 @@
 //! cancelling and expiring it, settling an ended hold's payment, and
 //! recording refunds.
 
+use super::shows::PerformanceState;
 use super::stored::StoreError;
-use super::{Booking, BookingStatus, Payment, Seat, State};
-use crate::command::HoldLimits;
+use super::{Booking, BookingStatus, Payment, Seat, Show, State};
+use crate::best::{BestQuery, Pick, best_available};
+use crate::command::{HoldLimits, Tickets};
 use crate::ids::{
-    BookingId, HOLD_RATE_WINDOW_MS, MAX_HOLD_TTL_MS, OrderId, SeatNo, ShowId, Timestamp,
-    TransactionId, UserId,
+    BookingId, HOLD_RATE_WINDOW_MS, MAX_HOLD_TTL_MS, MAX_SEATS_PER_BOOKING, OrderId, SeatNo,
+    ShowId, Timestamp, TransactionId, UserId,
 };
 use crate::outcome::{Effect, Outcome, Rejection};
+use crate::pricing::TicketType;
 
 impl State {
     /// `Hold` and `Book`: creates a booking with `status` over `seats`, all or none.
@@ -28,6 +31,7 @@ impl State {
         let Reservation {
             show: show_id,
             seats,
+            tickets,
             user,
             max_seats_per_user,
             limits,
@@ -37,20 +41,43 @@ impl State {
         let capped = max_seats_per_user > 0 && !exempt;
         let show = self
             .shows
-            .get_mut(show_id)
+            .get(show_id)
             .ok_or_else(|| Rejection::ShowNotFound(show_id.clone()))?;
-        if show.starts_at <= now {
-            return Err(Rejection::ShowStarted(show_id.clone()));
+        match show.state_at(now) {
+            PerformanceState::Past => return Err(Rejection::ShowStarted(show_id.clone())),
+            PerformanceState::Cancelled => {
+                return Err(Rejection::NotOnSale {
+                    show: show_id.clone(),
+                    why: "it was cancelled".to_owned(),
+                });
+            }
+            // Box office staff sell before the opening and after the close.
+            state @ (PerformanceState::Scheduled | PerformanceState::OffSale) if !exempt => {
+                return Err(Rejection::NotOnSale {
+                    show: show_id.clone(),
+                    why: sales_message(show, state),
+                });
+            }
+            _ => {}
         }
-        let mut seats = seats.to_vec();
-        seats.sort_unstable();
-        seats.dedup();
-        if let Some(&seat) = seats.iter().find(|&&no| show.seat(no).is_none()) {
+        if let Some(no) = seats
+            .iter()
+            .copied()
+            .filter(|&no| show.seat(no).is_none())
+            .min()
+        {
             return Err(Rejection::NoSuchSeat {
                 show: show_id.clone(),
-                seat,
+                seat: no,
                 seat_count: show.seat_count(),
             });
+        }
+        let places = self.pick_places(show, seats, tickets)?;
+        let (seats, types): (Vec<SeatNo>, Vec<TicketType>) = places.into_iter().unzip();
+        if seats.len() > MAX_SEATS_PER_BOOKING {
+            return Err(Rejection::Invalid(format!(
+                "a booking has at most {MAX_SEATS_PER_BOOKING} tickets"
+            )));
         }
         if capped {
             let already = self.active.in_show(user, show_id);
@@ -68,19 +95,32 @@ impl State {
         }
         let show = self
             .shows
-            .get_mut(show_id)
+            .get(show_id)
             .ok_or_else(|| Rejection::ShowNotFound(show_id.clone()))?;
         for &no in &seats {
             match show.seat(no) {
                 Some(Seat::Held(_)) => return Err(Rejection::SeatHeld { seat: no }),
                 Some(Seat::Booked(_)) => return Err(Rejection::SeatBooked { seat: no }),
+                Some(Seat::HeldBack) => return Err(Rejection::SeatHeldBack { seat: no }),
                 Some(Seat::Available) | None => {}
             }
         }
-        let seat_total = i64::try_from(seats.len()).ok();
-        let total_cents = seat_total
-            .and_then(|n| show.price_cents.checked_mul(n))
+        let mut prices = Vec::with_capacity(seats.len());
+        for (&no, &ticket_type) in seats.iter().zip(&types) {
+            prices.push(
+                show.price(no, ticket_type)
+                    .ok_or_else(|| not_sold(show, no, ticket_type))?,
+            );
+        }
+        let total_cents = prices
+            .iter()
+            .try_fold(0i64, |sum, &price| sum.checked_add(price))
             .ok_or_else(|| Rejection::Invalid("total price overflows".to_owned()))?;
+        let (types, prices) = if show.performance.is_some() {
+            (types, prices)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let id = self
             .last_booking_id
             .checked_add(1)
@@ -90,6 +130,8 @@ impl State {
             id,
             show: show_id.clone(),
             seats,
+            types,
+            prices,
             user: user.clone(),
             total_cents,
             created_at: now,
@@ -427,10 +469,240 @@ pub(super) struct Reservation<'a> {
     pub(super) show: &'a ShowId,
     /// The seats, in any order.
     pub(super) seats: &'a [SeatNo],
+    /// Their ticket types, standing places and best-available picks.
+    pub(super) tickets: &'a Tickets,
     /// The customer.
     pub(super) user: &'a UserId,
     /// The per-customer cap (0: none).
     pub(super) max_seats_per_user: u32,
     /// For a hold, the limits against hoarding.
     pub(super) limits: Option<&'a HoldLimits>,
+}
+
+impl State {
+    /// The places a reservation asks for, each with its ticket type, in
+    /// ascending order: the named seats, the first free standing places of
+    /// each area asked for, and the best block (see [`crate::best`]).
+    fn pick_places(
+        &self,
+        show: &Show,
+        seats: &[SeatNo],
+        tickets: &Tickets,
+    ) -> Result<Vec<(SeatNo, TicketType)>, Rejection> {
+        let type_of = |name: &str| type_named(show, name);
+        let mut places: Vec<(SeatNo, TicketType)> = if tickets.types.is_empty() {
+            seats.iter().map(|&no| (no, 0)).collect()
+        } else {
+            let mut places = Vec::with_capacity(seats.len());
+            for (&no, name) in seats.iter().zip(&tickets.types) {
+                places.push((no, type_of(name)?));
+            }
+            places
+        };
+        let needs_venue = !tickets.standing.is_empty() || tickets.best.is_some();
+        let layout = match &show.performance {
+            Some(performance) => self.venues.get(&performance.venue),
+            None if needs_venue => {
+                return Err(Rejection::Invalid(format!(
+                    "{} is a simple show: name its seats (standing places and best \
+                     available need a performance at a venue)",
+                    show.id
+                )));
+            }
+            None => None,
+        };
+        let taken =
+            |places: &[(SeatNo, TicketType)], no: SeatNo| places.iter().any(|&(p, _)| p == no);
+        if let Some(layout) = layout {
+            for wanted in &tickets.standing {
+                let area = layout.area_named(&wanted.area).ok_or_else(|| {
+                    Rejection::Invalid(format!(
+                        "{} has no standing area {:?}",
+                        layout.venue().name,
+                        wanted.area
+                    ))
+                })?;
+                let ticket_type = type_of(&wanted.ticket_type)?;
+                let free: Vec<SeatNo> = layout
+                    .area_places(area)
+                    .map(SeatNo)
+                    .filter(|&no| show.seat(no) == Some(Seat::Available) && !taken(&places, no))
+                    .take(usize::try_from(wanted.count).unwrap_or(usize::MAX))
+                    .collect();
+                if free.len() < usize::try_from(wanted.count).unwrap_or(usize::MAX) {
+                    return Err(Rejection::AreaFull {
+                        area: wanted.area.clone(),
+                        free: u32::try_from(free.len()).unwrap_or(u32::MAX),
+                    });
+                }
+                places.extend(free.into_iter().map(|no| (no, ticket_type)));
+            }
+            if let Some(best) = &tickets.best {
+                let ticket_type = type_of(&best.ticket_type)?;
+                let pricing = show.performance.as_ref().map(|p| &p.pricing);
+                let category = match best.category.as_str() {
+                    "" => None,
+                    name => Some(pricing.and_then(|p| p.category_named(name)).ok_or_else(
+                        || Rejection::Invalid(format!("no price category is called {name:?}")),
+                    )?),
+                };
+                let query = BestQuery {
+                    count: best.count,
+                    category,
+                    wheelchair: best.wheelchair,
+                };
+                let pick = best_available(
+                    layout,
+                    |no| pricing.and_then(|p| p.category_of(no)),
+                    |no| show.seat(no) == Some(Seat::Available) && !taken(&places, no),
+                    &query,
+                );
+                match pick {
+                    Pick::Together(seats) => {
+                        places.extend(seats.into_iter().map(|no| (no, ticket_type)));
+                    }
+                    Pick::Split(split) => {
+                        return Err(Rejection::NotTogether {
+                            count: best.count,
+                            split,
+                        });
+                    }
+                    Pick::NotEnough { .. } => {
+                        return Err(Rejection::NotTogether {
+                            count: best.count,
+                            split: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+        places.sort_unstable();
+        if places.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return Err(Rejection::Invalid("a place is asked for twice".to_owned()));
+        }
+        if places.is_empty() {
+            return Err(Rejection::Invalid("ask for at least one ticket".to_owned()));
+        }
+        Ok(places)
+    }
+
+    /// Ends an active booking of a cancelled performance: a confirmed one
+    /// is cancelled (its charge becomes a refund due), a hold released.
+    pub(super) fn end_for_cancellation(&mut self, booking: Booking) {
+        let status = match booking.status {
+            BookingStatus::Confirmed { .. } => BookingStatus::Cancelled { at: self.now },
+            BookingStatus::Held { .. } => BookingStatus::Released {
+                at: self.now,
+                lapsed: false,
+            },
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => return,
+        };
+        self.end_booking(booking, status);
+    }
+
+    /// `ReturnTickets`: the booking keeps the other tickets; a new
+    /// cancelled booking records the returned ones and the refund due.
+    pub(super) fn return_tickets(
+        &mut self,
+        id: BookingId,
+        seats: &[SeatNo],
+        user: &UserId,
+    ) -> Outcome {
+        let booking = self
+            .bookings
+            .get(id)
+            .filter(|booking| booking.user == *user)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        if !matches!(booking.status, BookingStatus::Confirmed { .. }) {
+            return Err(wrong_status(&booking, "confirmed"));
+        }
+        if let Some(&no) = seats.iter().find(|no| !booking.seats.contains(no)) {
+            return Err(Rejection::Invalid(format!(
+                "booking {id} has no ticket for seat {no}"
+            )));
+        }
+        let mut wanted = seats.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.len() == booking.seats.len() {
+            return self.cancel(id, user);
+        }
+        let now = self.now;
+        let new_id = self
+            .last_booking_id
+            .checked_add(1)
+            .map(BookingId)
+            .ok_or_else(|| Rejection::Invalid("booking ids exhausted".to_owned()))?;
+        let (kept, returned) = booking.split(&wanted);
+        let mut returned = Booking {
+            id: new_id,
+            created_at: now,
+            status: BookingStatus::Cancelled { at: now },
+            ..returned
+        };
+        returned.payment = match &booking.payment {
+            Payment::Charged(tx) if returned.total_cents > 0 => Payment::RefundDue(tx.clone()),
+            _ => Payment::None,
+        };
+        // Storing both is the last check; then mutate.
+        self.bookings
+            .check_room(&returned, kept.seats.len())
+            .map_err(cannot_store)?;
+        self.bookings.replace_tickets(&kept).map_err(cannot_store)?;
+        self.bookings.push(&returned).map_err(cannot_store)?;
+        self.last_booking_id = new_id.0;
+        self.active.remove(&booking);
+        self.active.add(&kept);
+        if let Some(show) = self.shows.get_mut(&booking.show) {
+            for &no in &returned.seats {
+                show.transition(no, Seat::Booked(id), Seat::Available);
+            }
+        }
+        self.by_user
+            .entry(returned.user.clone())
+            .or_default()
+            .push(returned.id);
+        self.index_settlement(&returned);
+        Ok(Effect::Returned { kept, returned })
+    }
+}
+
+/// The number of the ticket type called `name` at `show` (its first for "").
+fn type_named(show: &Show, name: &str) -> Result<TicketType, Rejection> {
+    if name.is_empty() {
+        return Ok(0);
+    }
+    let found = match &show.performance {
+        Some(performance) => performance.pricing.type_named(name),
+        None => (name == crate::STANDARD_TICKET_TYPES[0]).then_some(0),
+    };
+    found.ok_or_else(|| Rejection::Invalid(format!("{} sells no {name:?} tickets", show.id)))
+}
+
+/// Why `ticket_type` is not sold for place `no` of `show`.
+fn not_sold(show: &Show, no: SeatNo, ticket_type: TicketType) -> Rejection {
+    let Some(performance) = &show.performance else {
+        return Rejection::Invalid(format!("{} sells only adult tickets", show.id));
+    };
+    let pricing = &performance.pricing;
+    let category = pricing
+        .category_of(no)
+        .and_then(|c| pricing.categories.get(usize::from(c)))
+        .cloned()
+        .unwrap_or_default();
+    Rejection::Invalid(format!(
+        "{} tickets are not sold in category {category} (seat {no})",
+        pricing.type_name(ticket_type)
+    ))
+}
+
+/// Why `show` is not on sale in `state`: when its sales open, or that they closed.
+fn sales_message(show: &Show, state: PerformanceState) -> String {
+    let opens = show.performance.as_ref().and_then(|p| p.sales.opens_at);
+    match (state, opens) {
+        (PerformanceState::Scheduled, Some(opens)) => {
+            format!("its sales open at {} (ms since the epoch)", opens.0)
+        }
+        _ => "its sales have closed".to_owned(),
+    }
 }

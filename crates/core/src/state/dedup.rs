@@ -80,6 +80,7 @@ pub(super) fn fingerprint(command: &Command) -> u64 {
         Command::Hold {
             show,
             seats,
+            tickets,
             user,
             ttl_ms,
             max_seats_per_user,
@@ -91,6 +92,7 @@ pub(super) fn fingerprint(command: &Command) -> u64 {
                 order: blank,
                 show: show.clone(),
                 seats: seats.clone(),
+                tickets: tickets.clone(),
                 user: user.clone(),
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *max_seats_per_user,

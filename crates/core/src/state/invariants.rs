@@ -132,10 +132,42 @@ impl State {
         if !(1..=MAX_SEATS_PER_SHOW).contains(&seat_count) {
             return Err(inconsistent!("show {key} has {} seats", show.seats.len()));
         }
-        let (mut held, mut booked) = (0u32, 0u32);
+        if let Some(performance) = &show.performance {
+            let venue = self.venues.get(&performance.venue).ok_or_else(|| {
+                inconsistent!(
+                    "performance {key} is at unknown venue {}",
+                    performance.venue
+                )
+            })?;
+            if venue.place_count() != seat_count
+                || performance.pricing.place_category.len() != show.seats.len()
+            {
+                return Err(inconsistent!(
+                    "performance {key} has {seat_count} places but its venue {} has {}",
+                    performance.venue,
+                    venue.place_count()
+                ));
+            }
+            if !self.productions.contains_key(&performance.production) {
+                return Err(inconsistent!(
+                    "performance {key} is of unknown production {}",
+                    performance.production
+                ));
+            }
+        }
+        let (mut held, mut booked, mut held_back) = (0u32, 0u32, 0usize);
         for (no, seat) in (1..=seat_count).map(SeatNo).zip(show.seats.iter()) {
             let id = match seat {
                 Seat::Available => continue,
+                Seat::HeldBack => {
+                    if !show.held_back.contains_key(&no) {
+                        return Err(inconsistent!(
+                            "show {key} seat {no} is held back for no reason"
+                        ));
+                    }
+                    held_back += 1;
+                    continue;
+                }
                 Seat::Held(id) => {
                     held = held.saturating_add(1);
                     id
@@ -167,6 +199,12 @@ impl State {
                 ));
             }
         }
+        if held_back != show.held_back.len() {
+            return Err(inconsistent!(
+                "show {key} lists {} held-back seats but {held_back} are held back",
+                show.held_back.len()
+            ));
+        }
         if (held, booked) != (show.held, show.booked) {
             return Err(inconsistent!(
                 "show {key} counts {} held and {} booked but its seats show {held} and {booked}",
@@ -176,6 +214,45 @@ impl State {
         }
         if u64::from(held) + u64::from(booked) > u64::from(seat_count) {
             return Err(inconsistent!("show {key} has more seats taken than it has"));
+        }
+        Ok(())
+    }
+
+    /// Checks that a booking of a performance has a type and a price for
+    /// each ticket, each price its category's price for its type, adding
+    /// up to the total; and that one of a simple show has neither.
+    fn check_tickets(&self, booking: &Booking) -> Result<(), Inconsistency> {
+        let id = booking.id;
+        let show = self
+            .shows
+            .get(&booking.show)
+            .ok_or_else(|| inconsistent!("booking {id} is of unknown show {}", booking.show))?;
+        if show.performance.is_none() {
+            if booking.types.is_empty() && booking.prices.is_empty() {
+                return Ok(());
+            }
+            return Err(inconsistent!(
+                "booking {id} of a simple show has ticket types"
+            ));
+        }
+        if booking.types.len() != booking.seats.len() || booking.prices.len() != booking.seats.len()
+        {
+            return Err(inconsistent!(
+                "booking {id} lacks a type or price per ticket"
+            ));
+        }
+        for (i, &no) in booking.seats.iter().enumerate() {
+            if show.price(no, booking.types[i]) != Some(booking.prices[i]) {
+                return Err(inconsistent!(
+                    "booking {id} prices seat {no} at {} cents, not its category's price",
+                    booking.prices[i]
+                ));
+            }
+        }
+        if booking.prices.iter().sum::<i64>() != booking.total_cents {
+            return Err(inconsistent!(
+                "booking {id}'s prices do not add up to its total"
+            ));
         }
         Ok(())
     }
@@ -197,6 +274,7 @@ impl State {
         if booking.total_cents < 0 {
             return Err(inconsistent!("booking {id} has a negative total"));
         }
+        self.check_tickets(booking)?;
         booking.check_payment()?;
         let show = self.shows.get(&booking.show).ok_or_else(|| {
             inconsistent!("booking {id} belongs to missing show {}", booking.show)

@@ -21,6 +21,8 @@ use crate::ids::BookingId;
 const HELD: u64 = 1 << 62;
 /// The state bits of a booked seat.
 const BOOKED: u64 = 2 << 62;
+/// The state bits of a seat held back from sale (its id bits are zero).
+const HELD_BACK: u64 = 3 << 62;
 /// The booking id bits.
 const ID: u64 = HELD - 1;
 
@@ -30,6 +32,7 @@ fn pack(seat: Seat) -> Option<u64> {
         Seat::Available => Some(0),
         Seat::Held(BookingId(id)) => (id <= ID).then_some(HELD | id),
         Seat::Booked(BookingId(id)) => (id <= ID).then_some(BOOKED | id),
+        Seat::HeldBack => Some(HELD_BACK),
     }
 }
 
@@ -39,8 +42,9 @@ fn unpack(packed: u64) -> Seat {
     match packed & !ID {
         HELD => Seat::Held(id),
         BOOKED => Seat::Booked(id),
-        // `pack` never makes the fourth state; read it as available
-        // rather than invent a booking.
+        HELD_BACK if id.0 == 0 => Seat::HeldBack,
+        // `pack` never makes a held-back seat with an id; read it as
+        // available rather than invent a booking.
         _ => Seat::Available,
     }
 }

@@ -1,11 +1,15 @@
 //! Shows and their seats: the [`Show`] entity with its [`SeatMap`] and
 //! counters, and the commands that create and change shows.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{SeatMap, State};
-use crate::ids::{BookingId, SeatNo, ShowId, Timestamp};
+use crate::command::SalesWindow;
+use crate::ids::{BookingId, ProductionId, SeatNo, ShowId, Timestamp, VenueId};
 use crate::outcome::{Effect, Outcome, Rejection};
+use crate::pricing::Pricing;
 use crate::validate::normalize_title;
 
 /// The state of one seat.
@@ -17,6 +21,9 @@ pub enum Seat {
     Held(BookingId),
     /// Sold to this booking.
     Booked(BookingId),
+    /// Held back from sale by the box office (house seats, press, a
+    /// sight-line kill); the reason is in [`Show::held_back`].
+    HeldBack,
 }
 
 /// A show and the state of each of its seats.
@@ -36,6 +43,56 @@ pub struct Show {
     pub held: u32,
     /// Number of seats in [`Seat::Booked`].
     pub booked: u32,
+    /// What makes it a performance: its production, venue, sales window,
+    /// prices and state. `None` for a simple show (its own production, one
+    /// row of seats `1..=seat_count`, one price).
+    pub performance: Option<Box<Performance>>,
+    /// Seats held back from sale ([`Seat::HeldBack`]), with the reason.
+    pub held_back: BTreeMap<SeatNo, String>,
+}
+
+/// A performance's facts beyond a simple show's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Performance {
+    /// The production it is a performance of.
+    pub production: ProductionId,
+    /// The venue it is at; its places are the venue's, numbered as
+    /// [`crate::VenueIndex`] numbers them.
+    pub venue: VenueId,
+    /// When it is on sale.
+    pub sales: SalesWindow,
+    /// When it was cancelled, if it was.
+    pub cancelled_at: Option<Timestamp>,
+    /// Its categories, ticket types and prices.
+    pub pricing: Pricing,
+}
+
+/// Where a performance is in its life, at some instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PerformanceState {
+    /// Not on sale yet (its sales open later).
+    Scheduled,
+    /// On sale.
+    OnSale,
+    /// Sales have closed, but it has not started.
+    OffSale,
+    /// Cancelled.
+    Cancelled,
+    /// It has started (or is over).
+    Past,
+}
+
+impl PerformanceState {
+    /// Lower-case name, as the APIs write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::OnSale => "on sale",
+            Self::OffSale => "off sale",
+            Self::Cancelled => "cancelled",
+            Self::Past => "past",
+        }
+    }
 }
 
 impl Show {
@@ -49,11 +106,39 @@ impl Show {
         self.seat_count()
             .saturating_sub(self.held)
             .saturating_sub(self.booked)
+            .saturating_sub(u32::try_from(self.held_back.len()).unwrap_or(u32::MAX))
     }
 
     /// State of seat `no`, or `None` if the show has no such seat.
     pub fn seat(&self, no: SeatNo) -> Option<Seat> {
         self.index_of(no).and_then(|index| self.seats.get(index))
+    }
+
+    /// Where the show is in its life at `now`.
+    pub fn state_at(&self, now: Timestamp) -> PerformanceState {
+        let performance = self.performance.as_deref();
+        if performance.is_some_and(|p| p.cancelled_at.is_some()) {
+            return PerformanceState::Cancelled;
+        }
+        if self.starts_at <= now {
+            return PerformanceState::Past;
+        }
+        let sales = performance.map(|p| p.sales).unwrap_or_default();
+        if sales.opens_at.is_some_and(|opens| now < opens) {
+            PerformanceState::Scheduled
+        } else if sales.closes_at.is_some_and(|closes| closes <= now) {
+            PerformanceState::OffSale
+        } else {
+            PerformanceState::OnSale
+        }
+    }
+
+    /// The price of a ticket of type `ticket_type` for place `no`, if sold.
+    pub fn price(&self, no: SeatNo, ticket_type: crate::TicketType) -> Option<i64> {
+        match &self.performance {
+            Some(performance) => performance.pricing.price(no, ticket_type),
+            None => (ticket_type == 0).then_some(self.price_cents),
+        }
     }
 
     /// The show without its seat map.
@@ -67,6 +152,13 @@ impl Show {
             available: self.available(),
             held: self.held,
             booked: self.booked,
+            held_back: u32::try_from(self.held_back.len()).unwrap_or(u32::MAX),
+            production: self.performance.as_ref().map(|p| p.production.clone()),
+            venue: self.performance.as_ref().map(|p| p.venue.clone()),
+            cancelled: self
+                .performance
+                .as_ref()
+                .is_some_and(|p| p.cancelled_at.is_some()),
         }
     }
 
@@ -91,12 +183,12 @@ impl Show {
             return false;
         }
         match old {
-            Seat::Available => {}
+            Seat::Available | Seat::HeldBack => {}
             Seat::Held(_) => self.held = self.held.saturating_sub(1),
             Seat::Booked(_) => self.booked = self.booked.saturating_sub(1),
         }
         match new {
-            Seat::Available => {}
+            Seat::Available | Seat::HeldBack => {}
             Seat::Held(_) => self.held = self.held.saturating_add(1),
             Seat::Booked(_) => self.booked = self.booked.saturating_add(1),
         }
@@ -123,6 +215,14 @@ pub struct ShowSummary {
     pub held: u32,
     /// Seats sold.
     pub booked: u32,
+    /// Seats held back from sale.
+    pub held_back: u32,
+    /// The production, for a performance (`None` for a simple show).
+    pub production: Option<ProductionId>,
+    /// The venue, for a performance (`None` for a simple show).
+    pub venue: Option<VenueId>,
+    /// Whether it was cancelled.
+    pub cancelled: bool,
 }
 
 impl State {
@@ -146,6 +246,8 @@ impl State {
             seats: SeatMap::available(seat_len(seat_count)?),
             held: 0,
             booked: 0,
+            performance: None,
+            held_back: BTreeMap::new(),
         };
         let summary = show.summary();
         self.shows.insert(id.clone(), show);
@@ -166,6 +268,12 @@ impl State {
             .get_mut(id)
             .ok_or_else(|| Rejection::ShowNotFound(id.clone()))?;
         let title = title.map(normalize_title).transpose()?;
+        if show.performance.is_some() && (seat_count.is_some() || price_cents.is_some()) {
+            return Err(Rejection::Invalid(format!(
+                "{id} is a performance at a venue: its places come from the venue and its \
+                 prices from its price categories"
+            )));
+        }
         let new_len = seat_count.map(seat_len).transpose()?;
         if let (Some(seat_count), Some(new_len)) = (seat_count, new_len)
             && let Some(offset) = show

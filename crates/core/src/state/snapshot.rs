@@ -13,8 +13,9 @@ use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
 use super::dedup::{DedupRecord, DedupWindow};
 use super::stored::Bookings;
-use super::{Inconsistency, Show, State, User};
-use crate::ids::{ShowId, Timestamp, UserId};
+use super::{Inconsistency, Production, Show, State, User};
+use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
+use crate::venue::{Venue, VenueIndex};
 
 impl State {
     /// Rebuilds a state from snapshot data, refusing it if inconsistent.
@@ -38,6 +39,24 @@ impl State {
         let unsettled = build_unsettled_index(bookings.iter());
         let active = ActiveSeats::of(bookings.iter());
         let by_email = build_email_index(&users)?;
+        let mut venues = BTreeMap::new();
+        for (id, layout) in snapshot.venues {
+            let index = VenueIndex::new(layout)
+                .map_err(|e| Inconsistency::new(format!("venue {id}: {e}")))?;
+            if venues
+                .insert(id.clone(), std::sync::Arc::new(index))
+                .is_some()
+            {
+                return Err(Inconsistency::new(format!("venue {id} is listed twice")).into());
+            }
+        }
+        let mut productions = BTreeMap::new();
+        for production in snapshot.productions {
+            let id = production.id.clone();
+            if productions.insert(id.clone(), production).is_some() {
+                return Err(Inconsistency::new(format!("production {id} is listed twice")).into());
+            }
+        }
         let state = State {
             now: snapshot.now,
             last_booking_id: snapshot.last_booking_id,
@@ -52,6 +71,8 @@ impl State {
             admins: build_admin_index(&users),
             by_email,
             users,
+            venues,
+            productions,
         };
         state.check_invariants()?;
         Ok(state)
@@ -75,6 +96,10 @@ struct SnapshotRef<'a> {
     last_user_id: u64,
     /// User accounts, ordered by id.
     users: Values<'a, UserId, User>,
+    /// Venue layouts with their ids, ordered by id.
+    venues: Vec<(&'a VenueId, &'a Venue)>,
+    /// Productions, ordered by id.
+    productions: Values<'a, ProductionId, Production>,
 }
 
 /// Serialized form of [`State`], owned for reading; field for field like [`SnapshotRef`].
@@ -94,6 +119,10 @@ pub(super) struct Snapshot {
     pub(super) last_user_id: u64,
     /// User accounts, ordered by id.
     pub(super) users: Vec<User>,
+    /// Venue layouts with their ids, ordered by id.
+    pub(super) venues: Vec<(VenueId, Venue)>,
+    /// Productions, ordered by id.
+    pub(super) productions: Vec<Production>,
 }
 
 /// Serializes the values of a map as a sequence (their keys are inside them).
@@ -128,6 +157,12 @@ impl Serialize for State {
             dedup: Records(&self.dedup),
             last_user_id: self.last_user_id,
             users: Values(&self.users),
+            venues: self
+                .venues
+                .iter()
+                .map(|(id, index)| (id, index.venue()))
+                .collect(),
+            productions: Values(&self.productions),
         }
         .serialize(serializer)
     }

@@ -2,7 +2,7 @@
 //! vector indexed by id, with show and user ids interned.
 //!
 //! A [`Booking`] as the API sees it is about 170 bytes plus four heap
-//! strings; a stored one is 48 bytes, with no allocation of its own: the
+//! strings; a stored one is 56 bytes, with no allocation of its own: the
 //! seats of a booking of several seats and the order and transaction ids
 //! go into append-only arenas, the ids the system issues (`ord_` or `tx_`
 //! and a UUID in hex) as 16 bytes each. Booking ids are issued from a counter and
@@ -52,6 +52,12 @@ pub(super) enum StoreError {
     /// No booking with this id is stored.
     #[error("booking {0} is not stored")]
     NotStored(BookingId),
+    /// The booking's ticket types or prices do not match its seats.
+    #[error("booking {0} needs a ticket type and a price for each seat, or neither")]
+    TicketsMismatch(BookingId),
+    /// The arena of ticket types and prices is full.
+    #[error("the ticket arena is full")]
+    TicketArenaFull,
 }
 
 /// Ids stored once, referred to by number.
@@ -265,7 +271,7 @@ impl Text {
     }
 }
 
-/// One booking as stored: 48 bytes.
+/// One booking as stored: 56 bytes.
 #[derive(Clone, Debug)]
 struct StoredBooking {
     /// Number of the show's id.
@@ -288,7 +294,13 @@ struct StoredBooking {
     order: Text,
     /// The transaction of [`Booking::payment`], if it names one.
     transaction: Text,
+    /// Where its ticket types and prices start in the ticket arenas;
+    /// [`NO_TICKETS`] for a booking of a simple show, which has none.
+    tickets: u32,
 }
+
+/// [`StoredBooking::tickets`] of a booking without ticket types and prices.
+const NO_TICKETS: u32 = u32::MAX;
 
 /// All bookings ever made.
 ///
@@ -309,6 +321,10 @@ pub(super) struct Bookings {
     seats: Vec<SeatNo>,
     /// Order and transaction ids, one after another (see [`Text`]).
     ids: Vec<u8>,
+    /// Ticket types of the bookings of performances, one run per booking.
+    ticket_types: Vec<u8>,
+    /// Ticket prices, in step with `ticket_types`.
+    ticket_prices: Vec<i64>,
 }
 
 impl Bookings {
@@ -323,10 +339,13 @@ impl Bookings {
         let transaction = self
             .text(stored.transaction)
             .map(|tx| TransactionId::from(tx.into_owned()));
+        let (types, prices) = self.tickets_of(stored)?;
         Some(Booking {
             id,
             show: self.shows.name(stored.show)?.clone(),
             seats: self.seats_of(stored)?,
+            types,
+            prices,
             user: self.users.name(stored.user)?.clone(),
             total_cents: stored.total_cents,
             created_at: stored.created_at,
@@ -349,28 +368,11 @@ impl Bookings {
     /// Stores `booking`, which must have the next id; `Err` names the
     /// problem (a wrong id, too many seats, or an arena or numbering full).
     pub(super) fn push(&mut self, booking: &Booking) -> Result<(), StoreError> {
-        if booking.id.0 != self.len().wrapping_add(1) {
-            return Err(StoreError::OutOfOrder {
-                booking: booking.id,
-                next: self.len().wrapping_add(1),
-            });
-        }
+        self.check_room(booking, 0)?;
         let seat_count =
             u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
-        // Every check before any change: a refused booking leaves nothing
-        // behind (replicas restored from a snapshot must not differ).
-        let seats_at = u32::try_from(self.seats.len())
-            .ok()
-            .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
-            .ok_or(StoreError::SeatArenaFull)?;
-        if !self.shows.has_room_for(&booking.show) || !self.users.has_room_for(&booking.user) {
-            return Err(StoreError::NumbersExhausted);
-        }
-        let texts = [
-            booking.order.as_ref().map(OrderId::as_str),
-            booking.payment.transaction().map(TransactionId::as_str),
-        ];
-        self.check_text_room(texts.iter().flatten().copied())?;
+        let seats_at = u32::try_from(self.seats.len()).map_err(|_| StoreError::SeatArenaFull)?;
+        let tickets = self.add_tickets(booking)?;
         let seat = match booking.seats.as_slice() {
             [seat] => seat.0,
             seats => {
@@ -404,8 +406,104 @@ impl Bookings {
             status_at,
             order,
             transaction,
+            tickets,
         });
         Ok(())
+    }
+
+    /// Checks, changing nothing, that `booking` can be pushed next, with
+    /// room left for `extra` more seats and tickets in the arenas.
+    pub(super) fn check_room(&self, booking: &Booking, extra: usize) -> Result<(), StoreError> {
+        if booking.id.0 != self.len().wrapping_add(1) {
+            return Err(StoreError::OutOfOrder {
+                booking: booking.id,
+                next: self.len().wrapping_add(1),
+            });
+        }
+        let seat_count =
+            u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
+        let needed = usize::from(seat_count).saturating_add(extra);
+        if u32::try_from(self.seats.len().saturating_add(needed)).is_err() {
+            return Err(StoreError::SeatArenaFull);
+        }
+        check_tickets(booking)?;
+        if u32::try_from(self.ticket_types.len().saturating_add(needed))
+            .map_or(true, |end| end >= NO_TICKETS)
+        {
+            return Err(StoreError::TicketArenaFull);
+        }
+        if !self.shows.has_room_for(&booking.show) || !self.users.has_room_for(&booking.user) {
+            return Err(StoreError::NumbersExhausted);
+        }
+        let texts = [
+            booking.order.as_ref().map(OrderId::as_str),
+            booking.payment.transaction().map(TransactionId::as_str),
+        ];
+        self.check_text_room(texts.iter().flatten().copied())
+    }
+
+    /// Writes the seats, ticket types, prices and total of `booking` (after
+    /// a return) over the stored booking with its id. All or nothing.
+    pub(super) fn replace_tickets(&mut self, booking: &Booking) -> Result<(), StoreError> {
+        let index = usize::try_from(booking.id.0)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .filter(|&index| index < self.stored.len())
+            .ok_or(StoreError::NotStored(booking.id))?;
+        let seat_count =
+            u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
+        check_tickets(booking)?;
+        let seats_at = u32::try_from(self.seats.len())
+            .ok()
+            .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
+            .ok_or(StoreError::SeatArenaFull)?;
+        if u32::try_from(self.ticket_types.len() + booking.seats.len())
+            .map_or(true, |end| end >= NO_TICKETS)
+        {
+            return Err(StoreError::TicketArenaFull);
+        }
+        let tickets = self.add_tickets(booking)?;
+        let seat = match booking.seats.as_slice() {
+            [seat] => seat.0,
+            seats => {
+                self.seats.extend_from_slice(seats);
+                seats_at
+            }
+        };
+        let stored = &mut self.stored[index];
+        stored.seat = seat;
+        stored.seat_count = seat_count;
+        stored.tickets = tickets;
+        stored.total_cents = booking.total_cents;
+        Ok(())
+    }
+
+    /// Appends `booking`'s ticket types and prices, if it has any; returns
+    /// where they start ([`NO_TICKETS`] if none).
+    fn add_tickets(&mut self, booking: &Booking) -> Result<u32, StoreError> {
+        if booking.types.is_empty() {
+            return Ok(NO_TICKETS);
+        }
+        let at = u32::try_from(self.ticket_types.len())
+            .ok()
+            .filter(|&at| at < NO_TICKETS)
+            .ok_or(StoreError::TicketArenaFull)?;
+        self.ticket_types.extend_from_slice(&booking.types);
+        self.ticket_prices.extend_from_slice(&booking.prices);
+        Ok(at)
+    }
+
+    /// The ticket types and prices of `stored` (both empty if it has none).
+    fn tickets_of(&self, stored: &StoredBooking) -> Option<(Vec<u8>, Vec<i64>)> {
+        if stored.tickets == NO_TICKETS {
+            return Some((Vec::new(), Vec::new()));
+        }
+        let start = usize::try_from(stored.tickets).ok()?;
+        let end = start.checked_add(usize::from(stored.seat_count))?;
+        Some((
+            self.ticket_types.get(start..end)?.to_vec(),
+            self.ticket_prices.get(start..end)?.to_vec(),
+        ))
     }
 
     /// Writes the status and payment of `booking` (the only fields that
@@ -505,6 +603,18 @@ impl Bookings {
             at: at.to_le_bytes(),
             len,
         })
+    }
+}
+
+/// Checks that `booking` has a type and a price for each seat, or neither.
+fn check_tickets(booking: &Booking) -> Result<(), StoreError> {
+    let none = booking.types.is_empty() && booking.prices.is_empty();
+    let each =
+        booking.types.len() == booking.seats.len() && booking.prices.len() == booking.seats.len();
+    if none || each {
+        Ok(())
+    } else {
+        Err(StoreError::TicketsMismatch(booking.id))
     }
 }
 

@@ -131,6 +131,7 @@ fn hold(show: &str, numbers: &[u32], user: &str, ttl_ms: i64) -> Command {
         order: order_of(show, numbers, user),
         show: show.into(),
         seats: seats(numbers),
+        tickets: Default::default(),
         user: user.into(),
         ttl_ms,
         max_seats_per_user: 0,
@@ -142,6 +143,7 @@ fn book(show: &str, numbers: &[u32], user: &str) -> Command {
     Command::Book {
         show: show.into(),
         seats: seats(numbers),
+        tickets: Default::default(),
         user: user.into(),
         max_seats_per_user: 0,
     }
@@ -380,6 +382,8 @@ fn inconsistent_snapshots_are_refused() {
         dedup: state.dedup.iter().cloned().collect(),
         last_user_id: state.last_user_id,
         users: state.users.values().cloned().collect(),
+        venues: Vec::new(),
+        productions: Vec::new(),
     };
     assert!(State::from_snapshot(snapshot(&f.state)).is_ok());
 

@@ -10,6 +10,7 @@ fn hold(show: &str, seats: &[u32], user: &str, ttl_ms: i64) -> Command {
         order: "ord-1".into(),
         show: show.into(),
         seats: seats.iter().copied().map(SeatNo).collect(),
+        tickets: Default::default(),
         user: user.into(),
         ttl_ms,
         max_seats_per_user: 0,
@@ -168,6 +169,7 @@ fn seats_are_checked() {
     let book = Command::Book {
         show: "s1".into(),
         seats: vec![SeatNo(4), SeatNo(4)],
+        tickets: Default::default(),
         user: "u".into(),
         max_seats_per_user: 0,
     };
@@ -563,6 +565,7 @@ fn permissions_follow_the_rules() {
     let book = |user: &str| Command::Book {
         show: "s1".into(),
         seats: vec![SeatNo(1)],
+        tickets: Default::default(),
         user: user.into(),
         max_seats_per_user: 0,
     };

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn a_stored_booking_is_small() {
     assert!(
-        std::mem::size_of::<StoredBooking>() <= 48,
+        std::mem::size_of::<StoredBooking>() <= 56,
         "{} bytes",
         std::mem::size_of::<StoredBooking>()
     );
@@ -28,6 +28,8 @@ fn bookings_come_back_as_they_were_stored() {
         id: BookingId(1),
         show: "s1".into(),
         seats: vec![SeatNo(7)],
+        types: Vec::new(),
+        prices: Vec::new(),
         user: "u1".into(),
         total_cents: 2_500,
         created_at: Timestamp(5),
@@ -38,6 +40,8 @@ fn bookings_come_back_as_they_were_stored() {
     let mut many = Booking {
         id: BookingId(2),
         seats: vec![SeatNo(1), SeatNo(2), SeatNo(9)],
+        types: Vec::new(),
+        prices: Vec::new(),
         status: BookingStatus::Held {
             expires_at: Timestamp(60),
         },
@@ -68,6 +72,8 @@ fn the_systems_ids_are_packed_and_others_kept_as_text() {
         id: BookingId(1),
         show: "s1".into(),
         seats: vec![SeatNo(1)],
+        types: Vec::new(),
+        prices: Vec::new(),
         user: "u1".into(),
         total_cents: 100,
         created_at: Timestamp(1),
@@ -150,6 +156,8 @@ fn booking_one() -> Booking {
         id: BookingId(1),
         show: "s1".into(),
         seats: vec![SeatNo(2)],
+        types: Vec::new(),
+        prices: Vec::new(),
         user: "u1".into(),
         total_cents: 0,
         created_at: Timestamp(1),
