@@ -100,6 +100,17 @@ string_id! {
 }
 
 string_id! {
+    /// Identifier of a venue, chosen by the administrator who imports it.
+    VenueId
+}
+
+string_id! {
+    /// Identifier of a production (a run of performances of one work),
+    /// chosen by the administrator who creates it.
+    ProductionId
+}
+
+string_id! {
     /// Identifier of a user account.
     ///
     /// Accounts created by the state machine get `u1`, `u2`, … from a

@@ -192,8 +192,10 @@
 pub mod command;
 pub mod ids;
 pub mod outcome;
+pub mod pricing;
 pub mod state;
 pub mod validate;
+pub mod venue;
 
 pub use command::*;
 pub use ids::*;
