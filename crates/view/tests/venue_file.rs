@@ -455,3 +455,21 @@ fn an_export_reads_back_the_same() {
         assert_eq!(again, venue);
     }
 }
+
+/// The example in docs/venues.md is a venue file that reads.
+#[test]
+fn the_documented_example_reads() {
+    let doc = include_str!("../../../docs/venues.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("its end");
+    let venue = parse_venue(&doc[start..end]).unwrap();
+    assert_eq!(venue.name, "The Small Hall");
+    let seats: usize = venue
+        .sections
+        .iter()
+        .flat_map(|s| &s.rows)
+        .map(|r| r.seats.len())
+        .sum();
+    assert_eq!(seats, 34);
+    assert_eq!(venue.areas[0].capacity, 80);
+}
