@@ -473,3 +473,100 @@ fn the_documented_example_reads() {
     assert_eq!(seats, 34);
     assert_eq!(venue.areas[0].capacity, 80);
 }
+
+mod round_trip {
+    use boxoffice_core::venue::{Row, SeatAttrs, Section, Stage, StandingArea, Venue, VenueSeat};
+    use boxoffice_view::venue_file::{parse_venue, venue_to_toml};
+    use proptest::prelude::*;
+
+    /// A label that needs quoting care: quotes, backslashes, `#`, `=`,
+    /// brackets, accents; never a space at either end, never a comma.
+    fn label() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9\"'#=\\\\\\[\\]é][A-Za-z0-9 \"'#=\\\\\\[\\]é]{0,6}[A-Za-z0-9é]"
+    }
+
+    fn venue() -> impl Strategy<Value = Venue> {
+        let seat = (label(), any::<u8>());
+        let row = (label(), prop::collection::vec(seat, 1..6));
+        let section = (label(), prop::collection::vec(row, 1..4));
+        let area = (
+            label(),
+            1..5_000u32,
+            -100..100i32,
+            -100..100i32,
+            1..500i32,
+            1..500i32,
+        );
+        (
+            label(),
+            prop::collection::vec(section, 0..3),
+            prop::collection::vec(area, 0..2),
+        )
+            .prop_filter("a venue has something", |(_, s, a)| {
+                !s.is_empty() || !a.is_empty()
+            })
+            .prop_map(|(name, sections, areas)| {
+                // Labels made unique by their index; positions by the
+                // seat's place in the venue.
+                let sections = sections
+                    .into_iter()
+                    .enumerate()
+                    .map(|(s, (name, rows))| Section {
+                        name: format!("S{s} {name}"),
+                        rows: rows
+                            .into_iter()
+                            .enumerate()
+                            .map(|(r, (label, seats))| Row {
+                                label: format!("{label}{r}"),
+                                seats: seats
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(i, (label, attrs))| VenueSeat {
+                                        label: format!("{label}{i}"),
+                                        x: i32::try_from(i).unwrap() * 20 - 50,
+                                        y: i32::try_from(s * 100 + r * 10).unwrap(),
+                                        attrs: SeatAttrs(attrs & 15),
+                                    })
+                                    .collect(),
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                let areas = areas
+                    .into_iter()
+                    .enumerate()
+                    .map(|(a, (name, capacity, x, y, width, height))| StandingArea {
+                        name: format!("A{a} {name}"),
+                        capacity,
+                        bounds: Stage {
+                            x,
+                            y,
+                            width,
+                            height,
+                        },
+                    })
+                    .collect();
+                Venue {
+                    name,
+                    stage: Stage {
+                        x: 0,
+                        y: -40,
+                        width: 300,
+                        height: 30,
+                    },
+                    sections,
+                    areas,
+                }
+            })
+            .prop_filter("a valid venue", |v| v.check().is_ok())
+    }
+
+    proptest! {
+        #[test]
+        fn an_exported_venue_reads_back_the_same(venue in venue()) {
+            let text = venue_to_toml(&venue);
+            let again = parse_venue(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(again, venue);
+        }
+    }
+}

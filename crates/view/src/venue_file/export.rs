@@ -3,7 +3,7 @@
 use boxoffice_core::venue::{Stage, Venue};
 use serde::Serialize;
 
-/// Writes `venue` as a venue file that [`parse_venue`] reads back to the
+/// Writes `venue` as a venue file that [`parse_venue`](super::parse_venue) reads back to the
 /// same venue: every row in the explicit form, one table per seat (the
 /// compact form is for people; this is for export and round trips).
 pub fn venue_to_toml(venue: &Venue) -> String {
