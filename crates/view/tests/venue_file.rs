@@ -436,15 +436,28 @@ fn the_error_reads_as_the_brief_says() {
 }
 
 #[test]
-fn what_only_the_core_check_sees_names_the_place() {
-    let text = format!(
-        "{}{}",
-        HEAD.replace("width = 400", "width = 0"),
-        "[[area]]\nname = \"Floor\"\ncapacity = 1\nx = 0\ny = 0\nwidth = 1\nheight = 1\n"
+fn a_rectangle_out_of_range_names_its_line() {
+    let text = HEAD.replace("width = 400", "width = 0");
+    let error = parse_venue(&format!("{text}{GOOD}")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 2: the stage is 0 by 40; width and height must be 1 to 1000000"
     );
-    let error = parse_venue(&text).unwrap_err();
+    let error = broken(25, "x = -2000000");
+    assert_eq!(
+        error.to_string(),
+        r#"line 23: standing area "Floor" is at (-2000000, 400), beyond ±1000000"#
+    );
+}
+
+#[test]
+fn what_only_the_core_check_sees_names_the_venue() {
+    let error = parse_venue(HEAD).unwrap_err();
     assert_eq!(error.line, None);
-    assert!(error.to_string().contains("the stage's size"), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "the venue has no seats and no standing areas"
+    );
 }
 
 #[test]

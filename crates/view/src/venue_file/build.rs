@@ -51,14 +51,6 @@ pub(super) struct Builder<'a> {
     positions: HashMap<(i64, i64), (String, usize)>,
 }
 
-/// An error at a span.
-fn at(lines: &Lines, span: Range<usize>, message: String) -> VenueFileError {
-    VenueFileError {
-        line: Some(lines.line(span.start)),
-        message,
-    }
-}
-
 impl<'a> Builder<'a> {
     pub(super) fn new(lines: &'a Lines) -> Self {
         Self {
@@ -68,8 +60,48 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// An error on the line where `span` starts.
     fn error(&self, span: Range<usize>, message: String) -> VenueFileError {
-        at(self.lines, span, message)
+        VenueFileError {
+            line: Some(self.lines.line(span.start)),
+            message,
+        }
+    }
+
+    /// Checks a rectangle (the stage's, an area's): a corner within
+    /// ±[`MAX_COORDINATE`], sizes from 1 to [`MAX_COORDINATE`].
+    fn rect(
+        &self,
+        what: &str,
+        span: Range<usize>,
+        rect: &RectFile,
+    ) -> Result<Stage, VenueFileError> {
+        let corner = -MAX_COORDINATE..=MAX_COORDINATE;
+        let size = 1..=MAX_COORDINATE;
+        if !corner.contains(&rect.x) || !corner.contains(&rect.y) {
+            return Err(self.error(
+                span,
+                format!(
+                    "{what} is at ({}, {}), beyond ±{MAX_COORDINATE}",
+                    rect.x, rect.y
+                ),
+            ));
+        }
+        if !size.contains(&rect.width) || !size.contains(&rect.height) {
+            return Err(self.error(
+                span,
+                format!(
+                    "{what} is {} by {}; width and height must be 1 to {MAX_COORDINATE}",
+                    rect.width, rect.height
+                ),
+            ));
+        }
+        Ok(Stage {
+            x: rect.x,
+            y: rect.y,
+            width: rect.width,
+            height: rect.height,
+        })
     }
 
     pub(super) fn venue(mut self, file: VenueFile) -> Result<Venue, VenueFileError> {
@@ -83,20 +115,10 @@ impl<'a> Builder<'a> {
             .into_iter()
             .map(|area| self.area(area))
             .collect::<Result<Vec<_>, _>>()?;
-        let RectFile {
-            x,
-            y,
-            width,
-            height,
-        } = file.stage;
+        let stage = self.rect("the stage", file.stage.span(), file.stage.get_ref())?;
         Ok(Venue {
             name: file.name.into_inner(),
-            stage: Stage {
-                x,
-                y,
-                width,
-                height,
-            },
+            stage,
             sections,
             areas,
         })
@@ -437,15 +459,18 @@ impl<'a> Builder<'a> {
                 ),
             ));
         }
+        let bounds = RectFile {
+            x: file.x,
+            y: file.y,
+            width: file.width,
+            height: file.height,
+        };
+        let what = format!("standing area {:?}", file.name.get_ref());
+        let bounds = self.rect(&what, file.name.span(), &bounds)?;
         Ok(StandingArea {
             name: file.name.into_inner(),
             capacity: file.capacity.into_inner(),
-            bounds: Stage {
-                x: file.x,
-                y: file.y,
-                width: file.width,
-                height: file.height,
-            },
+            bounds,
         })
     }
 }

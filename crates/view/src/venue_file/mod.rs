@@ -16,8 +16,7 @@
 //! labels (`toml::Spanned`), so [`parse_venue`] checks each rule where it
 //! still knows the line, and runs [`Venue::check`] (the state machine's
 //! own validation) only as the last guard, for what it cannot reach
-//! (the stage's and the areas' rectangles, the limits on the venue's
-//! size, a file with no seats and no areas).
+//! (the limits on the venue's size, a file with no seats and no areas).
 //!
 //! # Invariants
 //! - [`parse_venue`] returns a whole venue that passes [`Venue::check`], or

@@ -14,7 +14,7 @@ pub(super) struct VenueFile {
     /// The venue's name.
     pub(super) name: Spanned<String>,
     /// Where the stage is.
-    pub(super) stage: RectFile,
+    pub(super) stage: Spanned<RectFile>,
     /// The seated sections, `[[section]]`.
     #[serde(default)]
     pub(super) section: Vec<SectionFile>,
