@@ -235,8 +235,10 @@ pub enum VenueError {
     ZeroCapacity(String),
 }
 
-/// Whether `label` may name a section, row, seat or area.
-fn label_ok(label: &str) -> bool {
+/// Whether `label` may name a section, row, seat or area: 1 to
+/// [`MAX_LABEL_LEN`] characters, no spaces at either end, no commas or
+/// control characters.
+pub fn label_ok(label: &str) -> bool {
     let len = label.chars().count();
     (1..=MAX_LABEL_LEN).contains(&len)
         && label.trim() == label

@@ -5,8 +5,9 @@
 //! Everything a person or a program reads about shows, seats and bookings
 //! is shaped here, once: the JSON objects built from the cluster's protobuf
 //! messages ([`json`]), the names of every status ([`status`]), money
-//! ([`money()`]), times printed and parsed ([`time`]), and seat lists as
-//! people type and read them ([`seats`]). The limits a client checks
+//! ([`money()`]), times printed and parsed ([`time`]), seat lists as
+//! people type and read them ([`seats`]), and venue files as
+//! administrators write them ([`venue_file`]). The limits a client checks
 //! before asking (seats per booking, price, title length) are core's,
 //! re-exported here so no client keeps its own copy.
 //!
@@ -31,6 +32,7 @@ pub mod money;
 pub mod seats;
 pub mod status;
 pub mod time;
+pub mod venue_file;
 
 pub use boxoffice_core::{
     MAX_ID_LEN, MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING, MAX_SEATS_PER_SHOW, MAX_TITLE_LEN,
