@@ -182,8 +182,13 @@
 //! - [`validate`]: stateless checks of a request and who may issue it.
 //! - [`outcome`]: what applying produces, an [`Effect`] or a [`Rejection`].
 //! - [`ids`]: the domain's id newtypes, time, and limits.
+//! - [`venue`]: venue layouts (sections, rows, seats, standing areas), their
+//!   one validation, and the index from place numbers to labels.
+//! - [`pricing`]: price categories and ticket types, resolved against a venue.
+//! - [`best`]: "N seats together", picked deterministically.
 //! - [`state`]: the [`State`], `apply` and the queries; beneath it one
-//!   module per concern: accounts, shows (and their seat map), bookings,
+//!   module per concern: accounts, shows (and their seat map), venues,
+//!   productions and performances, bookings,
 //!   the checkout's commands, invariants, the snapshot format, the dedup
 //!   window and the compact booking store.
 
