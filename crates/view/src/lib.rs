@@ -6,8 +6,9 @@
 //! is shaped here, once: the JSON objects built from the cluster's protobuf
 //! messages ([`json`]), the names of every status ([`status`]), money
 //! ([`money()`]), times printed and parsed ([`time`]), seat lists as
-//! people type and read them ([`seats`]), and venue files as
-//! administrators write them ([`venue_file`]). The limits a client checks
+//! people type and read them ([`seats`]), and venue files and runs of
+//! performances as administrators write them ([`venue_file`],
+//! [`schedule`]). The limits a client checks
 //! before asking (seats per booking, price, title length) are core's,
 //! re-exported here so no client keeps its own copy.
 //!
@@ -29,6 +30,7 @@
 
 pub mod json;
 pub mod money;
+pub mod schedule;
 pub mod seats;
 pub mod status;
 pub mod time;
