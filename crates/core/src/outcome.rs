@@ -37,9 +37,9 @@ pub enum Effect {
     /// total is the refund).
     Returned {
         /// The booking as it now stands.
-        kept: Booking,
+        kept: Box<Booking>,
         /// The returned tickets.
-        returned: Booking,
+        returned: Box<Booking>,
     },
 }
 

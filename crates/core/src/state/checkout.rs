@@ -663,7 +663,10 @@ impl State {
             .or_default()
             .push(returned.id);
         self.index_settlement(&returned);
-        Ok(Effect::Returned { kept, returned })
+        Ok(Effect::Returned {
+            kept: Box::new(kept),
+            returned: Box::new(returned),
+        })
     }
 }
 

@@ -427,8 +427,8 @@ impl Bookings {
             return Err(StoreError::SeatArenaFull);
         }
         check_tickets(booking)?;
-        if u32::try_from(self.ticket_types.len().saturating_add(needed))
-            .map_or(true, |end| end >= NO_TICKETS)
+        if !u32::try_from(self.ticket_types.len().saturating_add(needed))
+            .is_ok_and(|end| end != NO_TICKETS)
         {
             return Err(StoreError::TicketArenaFull);
         }
@@ -457,8 +457,8 @@ impl Bookings {
             .ok()
             .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
             .ok_or(StoreError::SeatArenaFull)?;
-        if u32::try_from(self.ticket_types.len() + booking.seats.len())
-            .map_or(true, |end| end >= NO_TICKETS)
+        if !u32::try_from(self.ticket_types.len() + booking.seats.len())
+            .is_ok_and(|end| end != NO_TICKETS)
         {
             return Err(StoreError::TicketArenaFull);
         }
