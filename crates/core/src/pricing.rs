@@ -277,7 +277,12 @@ impl Pricing {
     pub fn lowest_price(&self, c: u8) -> Option<i64> {
         let n = self.types.len();
         let start = usize::from(c) * n;
-        self.prices.get(start..start + n)?.iter().flatten().min().copied()
+        self.prices
+            .get(start..start + n)?
+            .iter()
+            .flatten()
+            .min()
+            .copied()
     }
 }
 
@@ -323,7 +328,9 @@ fn places_of(rule: &PlaceRule, venue: &VenueIndex) -> Result<Vec<SeatNo>, String
                     "rows {from} to {to} of {section}: {from} comes after {to}"
                 ));
             }
-            Ok(seats_where(&|sec, row| sec == s && (first..=last).contains(&row)))
+            Ok(seats_where(&|sec, row| {
+                sec == s && (first..=last).contains(&row)
+            }))
         }
         PlaceRule::Seat(label) => Ok(vec![venue.find(label)?]),
         PlaceRule::Area(name) => {

@@ -172,7 +172,9 @@ pub enum VenueError {
     #[error("the venue's name must be 1 to 200 characters")]
     BadName,
     /// A label is empty, too long, or has a comma or control character.
-    #[error("{what} label {label:?} must be 1 to 32 characters without commas or control characters")]
+    #[error(
+        "{what} label {label:?} must be 1 to 32 characters without commas or control characters"
+    )]
     BadLabel {
         /// Where the label is ("section", "row Stalls K", …).
         what: String,
@@ -309,7 +311,10 @@ impl Venue {
             }
             let mut rows = BTreeMap::new();
             for row in &section.rows {
-                check_label(|| format!("a row of section {:?}", section.name), &row.label)?;
+                check_label(
+                    || format!("a row of section {:?}", section.name),
+                    &row.label,
+                )?;
                 if rows.insert(row.label.as_str(), ()).is_some() {
                     return Err(VenueError::DuplicateRow {
                         section: section.name.clone(),
@@ -331,7 +336,10 @@ impl Venue {
                 let mut seats = BTreeMap::new();
                 for seat in &row.seats {
                     let full = || seat_label(&section.name, &row.label, &seat.label);
-                    check_label(|| format!("a seat of row {} {}", section.name, row.label), &seat.label)?;
+                    check_label(
+                        || format!("a seat of row {} {}", section.name, row.label),
+                        &seat.label,
+                    )?;
                     if seats.insert(seat.label.as_str(), ()).is_some() {
                         return Err(VenueError::DuplicateSeat { seat: full() });
                     }
@@ -384,7 +392,11 @@ impl Venue {
             stage: Stage {
                 x: 0,
                 y: 0,
-                width: i32::try_from(count).unwrap_or(i32::MAX).saturating_mul(10).saturating_add(10).max(1),
+                width: i32::try_from(count)
+                    .unwrap_or(i32::MAX)
+                    .saturating_mul(10)
+                    .saturating_add(10)
+                    .max(1),
                 height: 20,
             },
             sections: vec![Section {
@@ -526,7 +538,11 @@ impl VenueIndex {
 
     /// The place numbers of standing area `area`.
     pub fn area_places(&self, area: u16) -> std::ops::RangeInclusive<u32> {
-        let start = self.area_starts.get(usize::from(area)).copied().unwrap_or(1);
+        let start = self
+            .area_starts
+            .get(usize::from(area))
+            .copied()
+            .unwrap_or(1);
         let capacity = self
             .venue
             .areas

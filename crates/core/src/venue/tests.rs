@@ -66,7 +66,10 @@ fn labels_resolve_in_full_or_when_unambiguous() {
     assert_eq!(index.find("Circle A-1"), Ok(SeatNo(3)));
     assert_eq!(index.find("A-2"), Ok(SeatNo(2)));
     let ambiguous = index.find("A-1").unwrap_err();
-    assert!(ambiguous.contains("Stalls A-1") && ambiguous.contains("Circle A-1"), "{ambiguous}");
+    assert!(
+        ambiguous.contains("Stalls A-1") && ambiguous.contains("Circle A-1"),
+        "{ambiguous}"
+    );
     assert!(index.find("Z-9").unwrap_err().contains("no seat"));
 }
 
