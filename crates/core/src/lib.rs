@@ -181,6 +181,7 @@
 //! - [`command`]: the vocabulary, a [`Request`] carrying a [`Command`].
 //! - [`validate`]: stateless checks of a request and who may issue it.
 //! - [`outcome`]: what applying produces, an [`Effect`] or a [`Rejection`].
+//! - [`best`]: "N seats together in category X", picked deterministically.
 //! - [`ids`]: the domain's id newtypes, time, and limits.
 //! - [`state`]: the [`State`], `apply` and the queries; beneath it one
 //!   module per concern: accounts, shows (and their seat map), bookings,
@@ -189,6 +190,7 @@
 
 #![deny(missing_docs)]
 
+pub mod best;
 pub mod command;
 pub mod ids;
 pub mod outcome;
@@ -197,6 +199,7 @@ pub mod state;
 pub mod validate;
 pub mod venue;
 
+pub use best::{BestQuery, Pick, best_available};
 pub use command::*;
 pub use ids::*;
 pub use outcome::*;
