@@ -181,6 +181,7 @@
 //! - [`command`]: the vocabulary, a [`Request`] carrying a [`Command`].
 //! - [`validate`]: stateless checks of a request and who may issue it.
 //! - [`outcome`]: what applying produces, an [`Effect`] or a [`Rejection`].
+//! - [`best`]: "N seats together in category X", picked deterministically.
 //! - [`ids`]: the domain's id newtypes, time, and limits.
 //! - [`venue`]: venue layouts (sections, rows, seats, standing areas), their
 //!   one validation, and the index from place numbers to labels.
@@ -203,6 +204,7 @@ pub mod state;
 pub mod validate;
 pub mod venue;
 
+pub use best::{BestQuery, Pick, best_available};
 pub use command::*;
 pub use ids::*;
 pub use outcome::*;

@@ -114,7 +114,7 @@ pub struct Stage {
 
 impl Stage {
     /// Centre of the stage, doubled (to stay in integers).
-    fn centre2(&self) -> (i64, i64) {
+    pub(crate) fn centre2(&self) -> (i64, i64) {
         (
             2 * i64::from(self.x) + i64::from(self.width),
             2 * i64::from(self.y) + i64::from(self.height),
