@@ -186,7 +186,6 @@
 //! - [`venue`]: venue layouts (sections, rows, seats, standing areas), their
 //!   one validation, and the index from place numbers to labels.
 //! - [`pricing`]: price categories and ticket types, resolved against a venue.
-//! - [`best`]: "N seats together", picked deterministically.
 //! - [`state`]: the [`State`], `apply` and the queries; beneath it one
 //!   module per concern: accounts, shows (and their seat map), venues,
 //!   productions and performances, bookings,
