@@ -173,7 +173,9 @@ pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(
     for tx in transactions {
         let charged = matches!(
             status_of(tx),
-            TransactionStatus::Succeeded | TransactionStatus::Refunded
+            TransactionStatus::Succeeded
+                | TransactionStatus::PartiallyRefunded
+                | TransactionStatus::Refunded
         );
         if charged && !orders.contains_key(tx.idempotency_key.as_str()) {
             problems.push(Mismatch::Orphan {

@@ -11,11 +11,14 @@
 //!
 //! Every step that changes the booking is a committed command, and every
 //! call to the payment service is idempotent: the charge's idempotency key
-//! is the booking's order id, a refund of a refunded charge is harmless,
-//! and the commands after the hold run as trusted requests
+//! is the booking's order id, a booking's refund is keyed by the booking
+//! (`booking:{id}`, for the booking's own price, so that the bookings of
+//! one order, once tickets can be returned, each refund their part of the
+//! charge once), and the commands after the hold run as trusted requests
 //! ([`submit_trusted`]) under ids derived from the order
-//! (`sys:confirm:…`, `sys:release:…`, `sys:settle:…`, `sys:refund:…`, a
-//! namespace end users cannot use), so whichever node repeats a step (this
+//! (`sys:confirm:…`, `sys:release:…`, `sys:settle:…`, and
+//! `sys:refund:{order}:{booking}` from [`refund_step_id`], a namespace end
+//! users cannot use), so whichever node repeats a step (this
 //! one after a retry, or the leader's coordinator after a crash) repeats
 //! it exactly. The hold itself runs under the customer's request id, so a
 //! retried request finds the booking it first held and carries on from
@@ -33,7 +36,7 @@ use std::time::Duration;
 
 use boxoffice_config::clock::now_ms;
 use boxoffice_core::{
-    Booking, BookingStatus, Caller, Command, Effect, HoldLimits, MAX_PRICE_CENTS,
+    Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, MAX_PRICE_CENTS,
     MAX_SEATS_PER_BOOKING, OrderId, Outcome, Payment, Rejection, Request, RequestId,
     SYSTEM_REQUEST_PREFIX, SeatNo, ShowId, Tickets, TransactionId,
 };
@@ -193,10 +196,21 @@ impl Payments {
         result
     }
 
-    /// Refunds `tx` in full (harmless if it already is).
-    pub async fn refund(&self, tx: &TransactionId) -> Result<v1::Transaction, Status> {
+    /// Refunds `amount_cents` of `tx` under the idempotency key `key`: the
+    /// same key again refunds nothing more and answers the transaction as
+    /// it stands. `amount_cents` must be positive (0 would mean all that
+    /// remains of the charge, which is not a booking's part of it).
+    pub async fn refund(
+        &self,
+        tx: &TransactionId,
+        amount_cents: i64,
+        key: &str,
+    ) -> Result<v1::Transaction, Status> {
+        debug_assert!(amount_cents > 0, "a refund of {amount_cents} cents");
         let request = v1::RefundRequest {
             transaction_id: tx.to_string(),
+            amount_cents,
+            refund_key: key.to_owned(),
         };
         let result = self.client.clone().refund(request).await;
         let result = result.and_then(|reply| transaction(reply.into_inner().transaction));
@@ -260,6 +274,22 @@ pub fn tx_status(tx: &v1::Transaction) -> v1::TransactionStatus {
 /// `sys:confirm:ord_…`), in the namespace end users may not use.
 pub fn step_id(step: &str, order: &OrderId) -> RequestId {
     RequestId(format!("{SYSTEM_REQUEST_PREFIX}{step}:{order}"))
+}
+
+/// The request id of the refund of `booking`, one of `order`'s bookings:
+/// `sys:refund:{order}:{booking}`. Per booking rather than per order: once
+/// tickets can be returned, several bookings share one order, and each
+/// refund must be recorded. It fits the 64 characters of a request id for
+/// an order id of the checkout's (36 characters) and any booking id below
+/// 10^16.
+pub fn refund_step_id(order: &OrderId, booking: BookingId) -> RequestId {
+    RequestId(format!("{SYSTEM_REQUEST_PREFIX}refund:{order}:{booking}"))
+}
+
+/// The payment service's idempotency key for the refund of `booking`:
+/// stable across retries and leader changes, one per booking record.
+pub fn refund_key(booking: BookingId) -> String {
+    format!("booking:{booking}")
 }
 
 /// Replicates `command` as the system itself: a trusted request with no
@@ -611,6 +641,14 @@ impl Checkout {
 /// Refunds `booking`'s due charge and records the refund; any other booking
 /// comes back unchanged. Shared by the edge (right after a cancel) and the
 /// coordinator (for refunds still due).
+///
+/// What is refunded is the booking's own price (`total_cents`), not the
+/// whole charge: after a partial return, a booking is one part of its
+/// order's charge. The refund is keyed by the booking ([`refund_key`]), so
+/// a retry here or by another leader refunds it once. A booking of no
+/// price has no part of a charge to refund (it cannot be `RefundDue`
+/// today): its refund is recorded without calling the payment service,
+/// whose amount 0 would mean the whole charge.
 pub async fn refund(
     replica: &ReplicaPort,
     payments: &Payments,
@@ -619,14 +657,46 @@ pub async fn refund(
     let (Payment::RefundDue(tx), Some(order)) = (&booking.payment, &booking.order) else {
         return Ok(booking);
     };
-    let refunded = payments.refund(tx).await?;
-    info!(booking = %booking.id, tx = %refunded.transaction_id, amount_cents = refunded.amount_cents, "refunded");
+    if booking.total_cents > 0 {
+        let refunded = payments
+            .refund(tx, booking.total_cents, &refund_key(booking.id))
+            .await?;
+        info!(
+            booking = %booking.id,
+            tx = %refunded.transaction_id,
+            amount_cents = booking.total_cents,
+            refunded_cents = refunded.refunded_cents,
+            charged_cents = refunded.amount_cents,
+            "refunded"
+        );
+    } else {
+        warn!(booking = %booking.id, tx = %tx, total_cents = booking.total_cents, "a refund due for a booking of no price: recorded, nothing refunded");
+    }
     let command = Command::RecordRefund {
         booking: booking.id,
     };
-    match submit_trusted(replica, step_id("refund", order), command).await? {
+    match submit_trusted(replica, refund_step_id(order, booking.id), command).await? {
         Ok(Effect::Booking(recorded)) => Ok(recorded),
         Ok(other) => Err(Status::internal(format!("unexpected effect {other:?}"))),
         Err(rejection) => Err(convert::rejection_status(&rejection)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refund_step_is_per_booking_and_fits_a_request_id() {
+        let order = new_order_id();
+        let first = refund_step_id(&order, BookingId(1));
+        assert_eq!(first.as_str(), format!("sys:refund:{order}:1"));
+        assert_ne!(first, refund_step_id(&order, BookingId(2)));
+        let largest = refund_step_id(&order, BookingId(10u64.pow(16) - 1));
+        assert!(
+            largest.as_str().len() <= boxoffice_core::MAX_ID_LEN,
+            "{largest}"
+        );
+        assert_eq!(refund_key(BookingId(42)), "booking:42");
     }
 }

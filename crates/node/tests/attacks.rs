@@ -291,6 +291,7 @@ async fn payment_refund_void_and_list_answer_booking_nodes_only() {
     let payment = node.payment();
     let refund = || RefundRequest {
         transaction_id: booking.transaction_id.clone(),
+        ..RefundRequest::default()
     };
     let void = || VoidRequest {
         idempotency_key: booking.order_id.clone(),
@@ -329,6 +330,7 @@ async fn a_user_cannot_refund_their_own_charge_directly() {
     let (node, buyer, booking) = paid_booking().await;
     let refund = RefundRequest {
         transaction_id: booking.transaction_id.clone(),
+        ..RefundRequest::default()
     };
     // The port an end user can reach: the v1 API is not there.
     let public = Endpoint::from_shared(format!("http://{}", node.payment().addr))

@@ -5,8 +5,20 @@
 //!
 //! Tables: `transactions` (id → record), `keys` (idempotency key → the
 //! charge's parameters and its transaction id), `by_user` ((user, created,
-//! id) → ()), `voided` (idempotency key → when it was voided). Keys are
-//! kept for good, which satisfies "at least 24 hours".
+//! id) → ()), `voided` (idempotency key → when it was voided), `refunds`
+//! (refund key → the refund's transaction, amount and time), `refunded`
+//! (transaction id → cents refunded so far). Keys are kept for good, which
+//! satisfies "at least 24 hours".
+//!
+//! Refunds may be partial. A refund under a refund key is recorded in the
+//! same write transaction as its charge's new refunded total, so it
+//! happens at most once: the same key again returns the transaction as it
+//! stands. A refund without a key (the old full refund) refunds what
+//! remains, which is idempotent by itself. No refund ever takes the total
+//! past the charge. The refunded total lives in its own table rather than
+//! in the transaction's record so that the records written before partial
+//! refunds existed still read: a `Refunded` record without a total was
+//! refunded in full.
 //!
 //! A key is used at most once: either one charge is recorded under it, or
 //! it is voided and every later charge under it is refused. Both happen in
@@ -24,6 +36,8 @@ const TRANSACTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("transac
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 const BY_USER: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("by_user");
 const VOIDED: TableDefinition<&str, i64> = TableDefinition::new("voided");
+const REFUNDS: TableDefinition<&str, &[u8]> = TableDefinition::new("refunds");
+const REFUNDED: TableDefinition<&str, i64> = TableDefinition::new("refunded");
 
 /// Where a transaction stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +48,9 @@ pub enum Status {
     Declined,
     /// Charged, then refunded in full.
     Refunded,
+    /// Charged, then refunded in part: the rest of the charge stands.
+    /// (Last, so that the records written before it still read.)
+    PartiallyRefunded,
 }
 
 /// One transaction as stored.
@@ -59,8 +76,13 @@ pub struct Transaction {
     pub description: String,
     /// Created, ms since the Unix epoch.
     pub created_at_ms: i64,
-    /// Refunded, ms since the Unix epoch (0 if not).
+    /// Latest refund, ms since the Unix epoch (0 if none).
     pub refunded_at_ms: i64,
+    /// Cents refunded so far, 0 to `amount_cents`. Not part of the stored
+    /// record (which keeps the format from before partial refunds): it is
+    /// kept in the `refunded` table and filled in by every read.
+    #[serde(skip)]
+    pub refunded_cents: i64,
 }
 
 /// The parameters an idempotency key is bound to.
@@ -84,6 +106,32 @@ struct KeyRecord {
     transaction_id: String,
 }
 
+/// A refund to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    /// The charge to refund.
+    pub transaction_id: String,
+    /// Cents to refund; 0 refunds all that remains of the charge.
+    pub amount_cents: i64,
+    /// The refund's idempotency key; `None` for the old full refund, keyed
+    /// by the transaction itself (then `amount_cents` must be 0).
+    pub key: Option<String>,
+}
+
+/// A refund as recorded under its key.
+#[derive(Debug, Serialize, Deserialize)]
+struct RefundRecord {
+    /// The charge refunded.
+    transaction_id: String,
+    /// The amount asked for (0: all that remained), which a repeat of the
+    /// key must ask for again.
+    requested_cents: i64,
+    /// The cents this refund moved.
+    refunded_cents: i64,
+    /// When, ms since the Unix epoch.
+    refunded_at_ms: i64,
+}
+
 /// A ledger failure.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -96,6 +144,37 @@ pub enum LedgerError {
     /// Only a successful charge can be refunded.
     #[error("transaction {0} was declined: there is nothing to refund")]
     NotRefundable(String),
+    /// The refund key was used for a refund of another transaction or amount.
+    #[error("refund key {0:?} was already used for a refund of another transaction or amount")]
+    RefundKeyReused(String),
+    /// The refund asks for more than the whole charge.
+    #[error(
+        "a refund of {amount_cents} cents exceeds transaction {id}'s charge of {charged_cents} cents"
+    )]
+    RefundExceedsCharge {
+        /// The transaction.
+        id: String,
+        /// Cents asked for.
+        amount_cents: i64,
+        /// Cents charged.
+        charged_cents: i64,
+    },
+    /// The refund asks for more than what remains of the charge.
+    #[error(
+        "a refund of {amount_cents} cents exceeds the {remaining_cents} cents that remain of \
+         transaction {id}: nothing was refunded"
+    )]
+    RefundExceedsRemainder {
+        /// The transaction.
+        id: String,
+        /// Cents asked for.
+        amount_cents: i64,
+        /// Cents charged and not yet refunded.
+        remaining_cents: i64,
+    },
+    /// The refund is malformed (a negative amount, or a partial refund without a key).
+    #[error("bad refund: {0}")]
+    BadRefund(String),
     /// The idempotency key was voided: no charge can be made under it.
     #[error("idempotency key {0:?} was voided: the order was abandoned, nothing was charged")]
     Voided(String),
@@ -117,6 +196,25 @@ fn refuse_voided(
         Some(_) => Err(LedgerError::Voided(key.to_owned())),
         None => Ok(()),
     }
+}
+
+/// The transaction `id` with its refunded total, if there is one.
+fn load(
+    transactions: &impl ReadableTable<&'static str, &'static [u8]>,
+    refunded: &impl ReadableTable<&'static str, i64>,
+    id: &str,
+) -> Result<Option<Transaction>, LedgerError> {
+    let Some(raw) = transactions.get(id).map_err(storage)? else {
+        return Ok(None);
+    };
+    let mut tx: Transaction = postcard::from_bytes(raw.value()).map_err(storage)?;
+    tx.refunded_cents = match refunded.get(id).map_err(storage)? {
+        Some(total) => total.value(),
+        // Refunded before totals were kept: refunds were full then.
+        None if tx.status == Status::Refunded => tx.amount_cents,
+        None => 0,
+    };
+    Ok(Some(tx))
 }
 
 /// The ledger. Cheap to clone.
@@ -157,6 +255,8 @@ impl Ledger {
         txn.open_table(KEYS).map_err(storage)?;
         txn.open_table(BY_USER).map_err(storage)?;
         txn.open_table(VOIDED).map_err(storage)?;
+        txn.open_table(REFUNDS).map_err(storage)?;
+        txn.open_table(REFUNDED).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -178,11 +278,10 @@ impl Ledger {
             return Err(LedgerError::KeyReused(key.to_owned()));
         }
         let transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
-        let raw = transactions
-            .get(record.transaction_id.as_str())
-            .map_err(storage)?;
-        let raw = raw.ok_or_else(|| LedgerError::NotFound(record.transaction_id.clone()))?;
-        Ok(Some(postcard::from_bytes(raw.value()).map_err(storage)?))
+        let refunded = txn.open_table(REFUNDED).map_err(storage)?;
+        load(&transactions, &refunded, &record.transaction_id)?
+            .map(Some)
+            .ok_or(LedgerError::NotFound(record.transaction_id))
     }
 
     /// Records several charges in one write transaction (one fsync), in
@@ -202,6 +301,7 @@ impl Ledger {
             let mut keys = txn.open_table(KEYS).map_err(storage)?;
             let mut transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
             let mut by_user = txn.open_table(BY_USER).map_err(storage)?;
+            let refunded = txn.open_table(REFUNDED).map_err(storage)?;
             for NewCharge { key, params, tx } in batch {
                 if let Err(refused) = refuse_voided(&voided, &key) {
                     outcomes.push(Err(refused));
@@ -217,11 +317,7 @@ impl Ledger {
                         outcomes.push(Err(LedgerError::KeyReused(key)));
                         continue;
                     }
-                    let found = transactions
-                        .get(record.transaction_id.as_str())
-                        .map_err(storage)?
-                        .map(|raw| postcard::from_bytes(raw.value()).map_err(storage))
-                        .transpose()?;
+                    let found = load(&transactions, &refunded, &record.transaction_id)?;
                     outcomes.push(
                         found
                             .map(Charged::Replayed)
@@ -254,28 +350,110 @@ impl Ledger {
         Ok(outcomes)
     }
 
-    /// Refunds a successful charge in full; a refunded one is returned as it is.
-    pub fn refund(&self, id: &str, now_ms: i64) -> Result<Transaction, LedgerError> {
+    /// Refunds `refund.amount_cents` of a successful charge (all that
+    /// remains if 0) and returns the transaction as it then stands.
+    ///
+    /// Under a key, the refund is recorded with the charge's new total in
+    /// one write transaction: the same key again with the same transaction
+    /// and amount returns the transaction as it stands now without
+    /// refunding again; with another transaction or amount it is
+    /// `RefundKeyReused`. Without a key (the old full refund) it refunds
+    /// what remains, and a charge refunded in full is returned as it is.
+    /// A refund past the charge (`RefundExceedsCharge`) or past what
+    /// remains of it (`RefundExceedsRemainder`), or of a declined charge
+    /// (`NotRefundable`), changes nothing. Durable when it returns.
+    pub fn refund(&self, refund: &Refund, now_ms: i64) -> Result<Transaction, LedgerError> {
+        let Refund {
+            transaction_id: id,
+            amount_cents: asked,
+            key,
+        } = refund;
+        let (id, asked) = (id.as_str(), *asked);
+        if asked < 0 {
+            return Err(LedgerError::BadRefund(format!(
+                "amount_cents must not be negative, not {asked}"
+            )));
+        }
+        if key.is_none() && asked != 0 {
+            return Err(LedgerError::BadRefund(
+                "a partial refund needs a refund key".into(),
+            ));
+        }
         let txn = self.db.begin_write().map_err(storage)?;
         let tx = {
             let mut transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
-            let raw = transactions
-                .get(id)
-                .map_err(storage)?
-                .map(|raw| raw.value().to_vec());
-            let mut tx: Transaction =
-                postcard::from_bytes(&raw.ok_or_else(|| LedgerError::NotFound(id.to_owned()))?)
+            let mut refunded = txn.open_table(REFUNDED).map_err(storage)?;
+            let mut refunds = txn.open_table(REFUNDS).map_err(storage)?;
+            if let Some(key) = key {
+                let recorded = refunds
+                    .get(key.as_str())
+                    .map_err(storage)?
+                    .map(|raw| postcard::from_bytes::<RefundRecord>(raw.value()))
+                    .transpose()
                     .map_err(storage)?;
-            match tx.status {
-                Status::Declined => return Err(LedgerError::NotRefundable(id.to_owned())),
-                Status::Refunded => return Ok(tx),
-                Status::Succeeded => {}
+                if let Some(record) = recorded {
+                    if record.transaction_id != id || record.requested_cents != asked {
+                        return Err(LedgerError::RefundKeyReused(key.clone()));
+                    }
+                    return load(&transactions, &refunded, id)?
+                        .ok_or_else(|| LedgerError::NotFound(id.to_owned()));
+                }
             }
-            tx.status = Status::Refunded;
-            tx.refunded_at_ms = now_ms;
-            transactions
-                .insert(id, postcard::to_allocvec(&tx).map_err(storage)?.as_slice())
-                .map_err(storage)?;
+            let mut tx = load(&transactions, &refunded, id)?
+                .ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
+            if tx.status == Status::Declined {
+                return Err(LedgerError::NotRefundable(id.to_owned()));
+            }
+            if asked > tx.amount_cents {
+                return Err(LedgerError::RefundExceedsCharge {
+                    id: id.to_owned(),
+                    amount_cents: asked,
+                    charged_cents: tx.amount_cents,
+                });
+            }
+            let remaining = tx.amount_cents - tx.refunded_cents;
+            let moved = if asked == 0 { remaining } else { asked };
+            if moved > remaining {
+                return Err(LedgerError::RefundExceedsRemainder {
+                    id: id.to_owned(),
+                    amount_cents: asked,
+                    remaining_cents: remaining,
+                });
+            }
+            if moved > 0 {
+                tx.refunded_cents += moved;
+                tx.refunded_at_ms = now_ms;
+                tx.status = if tx.refunded_cents == tx.amount_cents {
+                    Status::Refunded
+                } else {
+                    Status::PartiallyRefunded
+                };
+                transactions
+                    .insert(id, postcard::to_allocvec(&tx).map_err(storage)?.as_slice())
+                    .map_err(storage)?;
+                refunded.insert(id, tx.refunded_cents).map_err(storage)?;
+            }
+            match key {
+                // A full refund of a charge refunded in full moved nothing
+                // and is still recorded, so that its key stays bound.
+                Some(key) => {
+                    let record = RefundRecord {
+                        transaction_id: id.to_owned(),
+                        requested_cents: asked,
+                        refunded_cents: moved,
+                        refunded_at_ms: now_ms,
+                    };
+                    refunds
+                        .insert(
+                            key.as_str(),
+                            postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
+                        )
+                        .map_err(storage)?;
+                }
+                // Nothing remained: nothing to write.
+                None if moved == 0 => return Ok(tx),
+                None => {}
+            }
             tx
         };
         txn.commit().map_err(storage)?;
@@ -315,10 +493,8 @@ impl Ledger {
     pub fn get(&self, id: &str) -> Result<Option<Transaction>, LedgerError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
-        let found = transactions.get(id).map_err(storage)?;
-        found
-            .map(|raw| postcard::from_bytes(raw.value()).map_err(storage))
-            .transpose()
+        let refunded = txn.open_table(REFUNDED).map_err(storage)?;
+        load(&transactions, &refunded, id)
     }
 
     /// The transaction of a charge's idempotency key.
@@ -339,6 +515,7 @@ impl Ledger {
         let txn = self.db.begin_read().map_err(storage)?;
         let by_user = txn.open_table(BY_USER).map_err(storage)?;
         let transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
+        let refunded = txn.open_table(REFUNDED).map_err(storage)?;
         let mut out = Vec::new();
         for item in by_user
             .range((user, i64::MIN, "")..=(user, i64::MAX, "\u{10FFFF}"))
@@ -346,8 +523,8 @@ impl Ledger {
         {
             let (k, _) = item.map_err(storage)?;
             let (_, _, id) = k.value();
-            if let Some(raw) = transactions.get(id).map_err(storage)? {
-                out.push(postcard::from_bytes(raw.value()).map_err(storage)?);
+            if let Some(tx) = load(&transactions, &refunded, id)? {
+                out.push(tx);
             }
         }
         out.reverse();
@@ -356,63 +533,4 @@ impl Ledger {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn charge(key: &str, amount: i64, id: &str) -> NewCharge {
-        NewCharge {
-            key: key.into(),
-            params: ChargeParams {
-                user_id: "u1".into(),
-                amount_cents: amount,
-                currency: "EUR".into(),
-                card_last4: "4242".into(),
-                description: String::new(),
-            },
-            tx: Transaction {
-                id: id.into(),
-                idempotency_key: key.into(),
-                user_id: "u1".into(),
-                amount_cents: amount,
-                currency: "EUR".into(),
-                status: Status::Succeeded,
-                card_last4: "4242".into(),
-                decline_reason: String::new(),
-                description: String::new(),
-                created_at_ms: 1,
-                refunded_at_ms: 0,
-            },
-        }
-    }
-
-    #[test]
-    fn a_batch_commits_each_charge_as_if_alone() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let ledger = Ledger::open(&dir.path().join("ledger.redb")).unwrap();
-        assert_eq!(ledger.void("k-void", 1).unwrap(), None);
-        let outcomes = ledger
-            .record_charges(vec![
-                charge("k1", 100, "tx1"),
-                charge("k1", 100, "tx1-again"),
-                charge("k1", 999, "tx1-other"),
-                charge("k-void", 100, "tx2"),
-                charge("k3", 300, "tx3"),
-            ])
-            .unwrap();
-        assert!(matches!(&outcomes[0], Ok(Charged::New(tx)) if tx.id == "tx1"));
-        assert!(
-            matches!(&outcomes[1], Ok(Charged::Replayed(tx)) if tx.id == "tx1"),
-            "a repeat in the same batch sees the first"
-        );
-        assert!(matches!(&outcomes[2], Err(LedgerError::KeyReused(_))));
-        assert!(matches!(&outcomes[3], Err(LedgerError::Voided(_))));
-        assert!(matches!(&outcomes[4], Ok(Charged::New(_))));
-        let stored: Vec<String> = ledger
-            .list_user("u1")
-            .unwrap()
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
-        assert_eq!(stored.len(), 2, "{stored:?}");
-    }
-}
+mod tests;

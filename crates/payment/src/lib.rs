@@ -3,8 +3,9 @@
 //!
 //! - [`cards`]: card checks (Luhn, expiry, CVC) and the test cards; only
 //!   the last four digits are ever stored or logged.
-//! - [`ledger`]: the durable ledger on redb: transactions and idempotency
-//!   keys, every reply after the commit.
+//! - [`ledger`]: the durable ledger on redb: transactions, idempotency
+//!   keys and refunds (full or partial, under refund keys), every reply
+//!   after the commit.
 //! - [`config`]: listen addresses, certificates, data directory,
 //!   injectable faults.
 //! - [`service`]: `boxoffice.v1.PaymentService` over gRPC, on its own
@@ -16,8 +17,10 @@
 //!
 //! Invariants: money moves only at the request of a certificate naming a
 //! booking node (or an old client's own charge); a charge acknowledged is on disk; an idempotency key is
-//! bound to one set of parameters and one transaction forever; a refund is
-//! full and happens at most once; a declined charge charged nothing; a
+//! bound to one set of parameters and one transaction forever; a refund
+//! key is bound to one transaction and amount, and its refund happens at
+//! most once; the refunds of a charge never exceed it (a refund without a
+//! key refunds what remains); a declined charge charged nothing; a
 //! voided key never gets a charge, and a void reports the charge made
 //! before it, if any.
 

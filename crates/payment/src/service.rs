@@ -14,7 +14,7 @@ use tracing::{debug, info};
 use crate::cards::{self, Behaviour, year_month};
 use crate::config::{Faults, PaymentConfig};
 use crate::ledger::{
-    ChargeParams, Charged, Ledger, LedgerError, NewCharge, Status as TxStatus, Transaction,
+    ChargeParams, Charged, Ledger, LedgerError, NewCharge, Refund, Status as TxStatus, Transaction,
 };
 
 /// Largest charge, in cents (ten million in major units: ten seats at
@@ -41,8 +41,13 @@ pub enum PaymentError {
 
 fn ledger_status(e: LedgerError) -> Status {
     match e {
-        LedgerError::KeyReused(_) | LedgerError::NotRefundable(_) | LedgerError::Voided(_) => {
-            Status::failed_precondition(e.to_string())
+        LedgerError::KeyReused(_)
+        | LedgerError::NotRefundable(_)
+        | LedgerError::Voided(_)
+        | LedgerError::RefundKeyReused(_)
+        | LedgerError::RefundExceedsRemainder { .. } => Status::failed_precondition(e.to_string()),
+        LedgerError::RefundExceedsCharge { .. } | LedgerError::BadRefund(_) => {
+            Status::invalid_argument(e.to_string())
         }
         LedgerError::NotFound(_) => Status::not_found(e.to_string()),
         LedgerError::Storage(_) => Status::internal(e.to_string()),
@@ -54,6 +59,7 @@ fn message(tx: &Transaction) -> v1::Transaction {
         TxStatus::Succeeded => v1::TransactionStatus::Succeeded,
         TxStatus::Declined => v1::TransactionStatus::Declined,
         TxStatus::Refunded => v1::TransactionStatus::Refunded,
+        TxStatus::PartiallyRefunded => v1::TransactionStatus::PartiallyRefunded,
     };
     v1::Transaction {
         transaction_id: tx.id.clone(),
@@ -67,6 +73,7 @@ fn message(tx: &Transaction) -> v1::Transaction {
         description: tx.description.clone(),
         created_at_ms: tx.created_at_ms,
         refunded_at_ms: tx.refunded_at_ms,
+        refunded_cents: tx.refunded_cents,
     }
 }
 
@@ -216,13 +223,51 @@ impl PaymentApi {
     }
 }
 
+/// Whether `key` is 1 to [`MAX_KEY_LEN`] printable characters without spaces.
+fn well_formed_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.chars().all(|c| c.is_ascii_graphic())
+}
+
 fn check_key(key: &str) -> Result<(), Status> {
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+    if !well_formed_key(key) {
         return Err(Status::invalid_argument(format!(
             "idempotency_key must be 1 to {MAX_KEY_LEN} printable characters without spaces"
         )));
     }
     Ok(())
+}
+
+/// The ledger's refund for a request, or why it is malformed. Whether the
+/// amount fits the charge is for the ledger to say, which knows the charge.
+fn refund_of(r: v1::RefundRequest) -> Result<Refund, Status> {
+    if !well_formed_key(&r.transaction_id) {
+        return Err(Status::invalid_argument("transaction_id is malformed"));
+    }
+    if !(0..=MAX_AMOUNT_CENTS).contains(&r.amount_cents) {
+        return Err(Status::invalid_argument(format!(
+            "amount_cents must be between 0 (all that remains) and {MAX_AMOUNT_CENTS}, not {}",
+            r.amount_cents
+        )));
+    }
+    let key = if r.refund_key.is_empty() {
+        if r.amount_cents != 0 {
+            return Err(Status::invalid_argument(
+                "a partial refund (amount_cents > 0) needs a refund_key",
+            ));
+        }
+        None
+    } else if well_formed_key(&r.refund_key) {
+        Some(r.refund_key)
+    } else {
+        return Err(Status::invalid_argument(format!(
+            "refund_key must be 1 to {MAX_KEY_LEN} printable characters without spaces"
+        )));
+    };
+    Ok(Refund {
+        transaction_id: r.transaction_id,
+        amount_cents: r.amount_cents,
+        key,
+    })
 }
 
 /// Which verified certificates may make a v1 call.
@@ -341,6 +386,7 @@ impl PaymentApi {
             description: r.description,
             created_at_ms: now_ms(),
             refunded_at_ms: 0,
+            refunded_cents: 0,
         };
         let charged = self
             .charges
@@ -415,11 +461,18 @@ impl PaymentService for PaymentApi {
         req: Request<v1::RefundRequest>,
     ) -> Result<Response<v1::RefundResponse>, Status> {
         require(&req, Caller::Node)?;
-        let id = req.into_inner().transaction_id;
-        check_key(&id).map_err(|_| Status::invalid_argument("transaction_id is malformed"))?;
+        let refund = refund_of(req.into_inner())?;
         self.before_call().await?;
-        let tx = self.ledger(move |l| l.refund(&id, now_ms())).await?;
-        info!(tx = %tx.id, amount_cents = tx.amount_cents, "refund");
+        let (asked, key) = (refund.amount_cents, refund.key.clone());
+        let tx = self.ledger(move |l| l.refund(&refund, now_ms())).await?;
+        info!(
+            tx = %tx.id,
+            amount_cents = tx.amount_cents,
+            asked_cents = asked,
+            refunded_cents = tx.refunded_cents,
+            key = key.as_deref().unwrap_or(""),
+            "refund"
+        );
         Ok(Response::new(v1::RefundResponse {
             transaction: Some(message(&tx)),
         }))

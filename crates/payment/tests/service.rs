@@ -239,6 +239,7 @@ async fn bad_input_is_refused_and_records_nothing() {
     );
     let refund = |id: &str| RefundRequest {
         transaction_id: id.into(),
+        ..RefundRequest::default()
     };
     assert_eq!(
         code(svc.client.clone().refund(refund("tx_unknown")).await),
@@ -255,6 +256,7 @@ async fn refunds_are_full_and_happen_once() {
     let tx = svc.charge("order-1", 2500, GOOD).await.unwrap();
     let req = RefundRequest {
         transaction_id: tx.transaction_id.clone(),
+        ..RefundRequest::default()
     };
     let refunded = svc
         .client
@@ -282,11 +284,80 @@ async fn refunds_are_full_and_happen_once() {
         .unwrap();
     let req = RefundRequest {
         transaction_id: declined.transaction_id,
+        ..RefundRequest::default()
     };
     assert_eq!(
         code(svc.client.clone().refund(req).await),
         Code::FailedPrecondition
     );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn partial_refunds_happen_once_per_key_and_never_exceed_the_charge() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    let tx = svc.charge("order-1", 2500, GOOD).await.unwrap();
+    let refund = |amount: i64, key: &str| {
+        let mut client = svc.client.clone();
+        let req = RefundRequest {
+            transaction_id: tx.transaction_id.clone(),
+            amount_cents: amount,
+            refund_key: key.into(),
+        };
+        async move { Ok(client.refund(req).await?.into_inner().transaction.unwrap()) }
+    };
+    let part = refund(1000, "booking:1").await.unwrap();
+    assert_eq!(part.status, TransactionStatus::PartiallyRefunded as i32);
+    assert_eq!(part.refunded_cents, 1000);
+    assert_eq!(
+        refund(1000, "booking:1").await.unwrap(),
+        part,
+        "once per key"
+    );
+    assert_eq!(
+        code(refund(999, "booking:1").await),
+        Code::FailedPrecondition
+    );
+    assert_eq!(
+        code(refund(1501, "booking:2").await),
+        Code::FailedPrecondition
+    );
+    let rest = refund(0, "").await.unwrap();
+    assert_eq!(rest.status, TransactionStatus::Refunded as i32);
+    assert_eq!(rest.refunded_cents, 2500);
+    assert_eq!(svc.list().await, vec![rest]);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn bad_refunds_are_refused_and_change_nothing() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    let tx = svc.charge("order-1", 2500, GOOD).await.unwrap();
+    let refund = |amount: i64, key: &str| {
+        let mut client = svc.client.clone();
+        let req = RefundRequest {
+            transaction_id: tx.transaction_id.clone(),
+            amount_cents: amount,
+            refund_key: key.into(),
+        };
+        async move { client.refund(req).await.map(drop) }
+    };
+    let too_long = "k".repeat(129);
+    for (amount, key, what) in [
+        (-1, "booking:1", "negative amount"),
+        (2501, "booking:1", "more than the charge"),
+        (100, "", "partial without a key"),
+        (100, "booking 1", "a space in the key"),
+        (100, "booking:1\n", "a control character in the key"),
+        (100, "bïoking", "a non-ASCII key"),
+        (100, too_long.as_str(), "a key of 129 characters"),
+    ] {
+        let err = refund(amount, key).await.expect_err(what);
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+    }
+    assert_eq!(svc.list().await, vec![tx], "nothing was refunded");
     svc.stop().await;
 }
 

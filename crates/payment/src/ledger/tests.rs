@@ -1,0 +1,277 @@
+//! The ledger alone: charges in batches, refunds full and partial, keys,
+//! a reopen.
+
+use super::*;
+
+fn charge(key: &str, amount: i64, id: &str) -> NewCharge {
+    NewCharge {
+        key: key.into(),
+        params: ChargeParams {
+            user_id: "u1".into(),
+            amount_cents: amount,
+            currency: "EUR".into(),
+            card_last4: "4242".into(),
+            description: String::new(),
+        },
+        tx: Transaction {
+            id: id.into(),
+            idempotency_key: key.into(),
+            user_id: "u1".into(),
+            amount_cents: amount,
+            currency: "EUR".into(),
+            status: Status::Succeeded,
+            card_last4: "4242".into(),
+            decline_reason: String::new(),
+            description: String::new(),
+            created_at_ms: 1,
+            refunded_at_ms: 0,
+            refunded_cents: 0,
+        },
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> Ledger {
+    Ledger::open(&dir.path().join("ledger.redb")).unwrap()
+}
+
+/// A ledger holding a successful charge `tx1` of 1000 cents.
+fn charged() -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    ledger
+        .record_charges(vec![charge("k1", 1000, "tx1")])
+        .unwrap();
+    (dir, ledger)
+}
+
+fn keyed(key: &str, amount: i64) -> Refund {
+    Refund {
+        transaction_id: "tx1".into(),
+        amount_cents: amount,
+        key: Some(key.into()),
+    }
+}
+
+fn full() -> Refund {
+    Refund {
+        transaction_id: "tx1".into(),
+        amount_cents: 0,
+        key: None,
+    }
+}
+
+fn tx1(ledger: &Ledger) -> Transaction {
+    ledger.get("tx1").unwrap().unwrap()
+}
+
+#[test]
+fn two_partial_refunds_under_different_keys_sum_to_the_charge() {
+    let (_dir, ledger) = charged();
+    let first = ledger.refund(&keyed("booking:1", 300), 10).unwrap();
+    assert_eq!(first.status, Status::PartiallyRefunded);
+    assert_eq!((first.refunded_cents, first.refunded_at_ms), (300, 10));
+    assert_eq!(tx1(&ledger), first);
+    let second = ledger.refund(&keyed("booking:2", 700), 20).unwrap();
+    assert_eq!(second.status, Status::Refunded);
+    assert_eq!((second.refunded_cents, second.refunded_at_ms), (1000, 20));
+    assert_eq!(tx1(&ledger), second);
+    assert_eq!(ledger.list_user("u1").unwrap(), vec![second]);
+}
+
+#[test]
+fn a_repeated_refund_key_refunds_once() {
+    let (_dir, ledger) = charged();
+    let first = ledger.refund(&keyed("booking:1", 300), 10).unwrap();
+    let again = ledger.refund(&keyed("booking:1", 300), 11).unwrap();
+    assert_eq!(again, first, "same result, nothing refunded twice");
+    assert_eq!(tx1(&ledger).refunded_cents, 300);
+    // A key for "all that remains" is bound to 0, not to what it moved.
+    let rest = ledger.refund(&keyed("booking:2", 0), 12).unwrap();
+    assert_eq!((rest.status, rest.refunded_cents), (Status::Refunded, 1000));
+    assert_eq!(ledger.refund(&keyed("booking:2", 0), 13).unwrap(), rest);
+    // After later refunds, a repeat returns the transaction as it stands.
+    assert_eq!(ledger.refund(&keyed("booking:1", 300), 14).unwrap(), rest);
+}
+
+#[test]
+fn a_refund_key_with_another_amount_or_transaction_is_refused() {
+    let (_dir, ledger) = charged();
+    ledger
+        .record_charges(vec![charge("k2", 500, "tx2")])
+        .unwrap();
+    let first = ledger.refund(&keyed("booking:1", 300), 10).unwrap();
+    assert!(matches!(
+        ledger.refund(&keyed("booking:1", 400), 11),
+        Err(LedgerError::RefundKeyReused(key)) if key == "booking:1"
+    ));
+    let other_tx = Refund {
+        transaction_id: "tx2".into(),
+        ..keyed("booking:1", 300)
+    };
+    assert!(matches!(
+        ledger.refund(&other_tx, 11),
+        Err(LedgerError::RefundKeyReused(_))
+    ));
+    assert_eq!(tx1(&ledger), first, "nothing changed");
+    assert_eq!(ledger.get("tx2").unwrap().unwrap().refunded_cents, 0);
+}
+
+#[test]
+fn an_over_refund_is_refused_and_changes_nothing() {
+    let (_dir, ledger) = charged();
+    assert!(matches!(
+        ledger.refund(&keyed("booking:1", 1001), 10),
+        Err(LedgerError::RefundExceedsCharge {
+            amount_cents: 1001,
+            charged_cents: 1000,
+            ..
+        })
+    ));
+    let first = ledger.refund(&keyed("booking:1", 600), 10).unwrap();
+    assert!(matches!(
+        ledger.refund(&keyed("booking:2", 500), 11),
+        Err(LedgerError::RefundExceedsRemainder {
+            amount_cents: 500,
+            remaining_cents: 400,
+            ..
+        })
+    ));
+    assert_eq!(tx1(&ledger), first, "nothing changed");
+    // The refused key was not recorded: it may still be used.
+    let rest = ledger.refund(&keyed("booking:2", 400), 12).unwrap();
+    assert_eq!(rest.status, Status::Refunded);
+    // Nothing remains: a partial refund is refused, a full one is harmless.
+    assert!(matches!(
+        ledger.refund(&keyed("booking:3", 1), 13),
+        Err(LedgerError::RefundExceedsRemainder {
+            remaining_cents: 0,
+            ..
+        })
+    ));
+    assert_eq!(ledger.refund(&keyed("booking:4", 0), 14).unwrap(), rest);
+    assert_eq!(ledger.refund(&full(), 15).unwrap(), rest);
+    assert!(matches!(
+        ledger.refund(&keyed("booking:5", -1), 16),
+        Err(LedgerError::BadRefund(_))
+    ));
+    assert!(matches!(
+        ledger.refund(
+            &Refund {
+                amount_cents: 1,
+                ..full()
+            },
+            16
+        ),
+        Err(LedgerError::BadRefund(_))
+    ));
+}
+
+#[test]
+fn a_full_refund_after_a_partial_one_refunds_the_rest() {
+    let (_dir, ledger) = charged();
+    ledger.refund(&keyed("booking:1", 250), 10).unwrap();
+    let rest = ledger.refund(&full(), 20).unwrap();
+    assert_eq!(rest.status, Status::Refunded);
+    assert_eq!((rest.refunded_cents, rest.refunded_at_ms), (1000, 20));
+    assert_eq!(ledger.refund(&full(), 30).unwrap(), rest, "harmless twice");
+}
+
+#[test]
+fn a_declined_charge_is_not_refundable() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    let mut declined = charge("k1", 1000, "tx1");
+    declined.tx.status = Status::Declined;
+    ledger.record_charges(vec![declined]).unwrap();
+    for refund in [full(), keyed("booking:1", 0), keyed("booking:1", 100)] {
+        assert!(matches!(
+            ledger.refund(&refund, 10),
+            Err(LedgerError::NotRefundable(_))
+        ));
+    }
+    assert_eq!(tx1(&ledger).status, Status::Declined);
+    assert_eq!(tx1(&ledger).refunded_cents, 0);
+    assert!(matches!(
+        ledger.refund(
+            &Refund {
+                transaction_id: "tx9".into(),
+                ..full()
+            },
+            10
+        ),
+        Err(LedgerError::NotFound(_))
+    ));
+}
+
+#[test]
+fn refunds_and_their_keys_survive_a_reopen() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let first = {
+        let ledger = open(&dir);
+        ledger
+            .record_charges(vec![charge("k1", 1000, "tx1")])
+            .unwrap();
+        ledger.refund(&keyed("booking:1", 300), 10).unwrap()
+    };
+    let ledger = open(&dir);
+    assert_eq!(tx1(&ledger), first);
+    assert_eq!(ledger.by_key("k1").unwrap(), Some(first.clone()));
+    assert_eq!(ledger.refund(&keyed("booking:1", 300), 11).unwrap(), first);
+    assert!(matches!(
+        ledger.refund(&keyed("booking:1", 301), 11),
+        Err(LedgerError::RefundKeyReused(_))
+    ));
+    assert_eq!(ledger.refund(&full(), 12).unwrap().refunded_cents, 1000);
+}
+
+#[test]
+fn a_record_refunded_before_totals_were_kept_reads_as_refunded_in_full() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    // As the full refund wrote it: the status, and no total.
+    let mut old = charge("k1", 1000, "tx1");
+    old.tx.status = Status::Refunded;
+    old.tx.refunded_at_ms = 5;
+    ledger.record_charges(vec![old]).unwrap();
+    let tx = tx1(&ledger);
+    assert_eq!((tx.status, tx.refunded_cents), (Status::Refunded, 1000));
+    assert_eq!(ledger.refund(&full(), 10).unwrap(), tx);
+    assert!(matches!(
+        ledger.refund(&keyed("booking:1", 1), 10),
+        Err(LedgerError::RefundExceedsRemainder {
+            remaining_cents: 0,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_batch_commits_each_charge_as_if_alone() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.redb")).unwrap();
+    assert_eq!(ledger.void("k-void", 1).unwrap(), None);
+    let outcomes = ledger
+        .record_charges(vec![
+            charge("k1", 100, "tx1"),
+            charge("k1", 100, "tx1-again"),
+            charge("k1", 999, "tx1-other"),
+            charge("k-void", 100, "tx2"),
+            charge("k3", 300, "tx3"),
+        ])
+        .unwrap();
+    assert!(matches!(&outcomes[0], Ok(Charged::New(tx)) if tx.id == "tx1"));
+    assert!(
+        matches!(&outcomes[1], Ok(Charged::Replayed(tx)) if tx.id == "tx1"),
+        "a repeat in the same batch sees the first"
+    );
+    assert!(matches!(&outcomes[2], Err(LedgerError::KeyReused(_))));
+    assert!(matches!(&outcomes[3], Err(LedgerError::Voided(_))));
+    assert!(matches!(&outcomes[4], Ok(Charged::New(_))));
+    let stored: Vec<String> = ledger
+        .list_user("u1")
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+}
