@@ -5,14 +5,17 @@
 //! same users and says whether they match exactly, once every checkout
 //! has settled:
 //!
-//! - a confirmed booking has exactly one successful charge under its
-//!   order's key, for its total, with the transaction id it records;
-//! - a cancelled or released booking's charge, if one was made, is
-//!   refunded, and the booking says so; a released booking that was never
-//!   charged has no successful or refunded charge;
+//! - an order (the bookings sharing an order id: the booking itself, and
+//!   one cancelled booking per return of some of its tickets) has at most
+//!   one charge under its key; if any of its bookings says it was paid,
+//!   that charge succeeded, is the transaction each records, and is for
+//!   the sum of their totals;
+//! - the ledger has refunded exactly the totals of the order's bookings
+//!   that say refunded, and its status says so (succeeded with nothing
+//!   refunded, partially refunded, or refunded in full);
+//! - a released booking that was never charged has no successful charge;
 //! - no booking is still held or waiting for a settlement or a refund;
-//! - every charge of the ledger belongs to exactly one booking (its key is
-//!   that booking's order), and no order was charged twice.
+//! - every charge of the ledger belongs to an order of these bookings.
 
 use std::collections::BTreeMap;
 
@@ -47,15 +50,19 @@ pub enum Mismatch {
         /// How many transactions it has.
         count: usize,
     },
-    /// Two bookings with the same order.
-    #[error("bookings {first} and {second} share order {order_id}")]
-    SharedOrder {
-        /// The booking seen first.
-        first: String,
-        /// The other booking.
-        second: String,
-        /// Their order.
+    /// The ledger's refunds of an order differ from what its bookings say.
+    #[error(
+        "order {order_id}: the ledger refunded {ledger_cents} cents ({status:?}), its bookings say {booked_cents}"
+    )]
+    Refunds {
+        /// The order.
         order_id: String,
+        /// What the ledger refunded.
+        ledger_cents: i64,
+        /// The ledger's status of the charge.
+        status: TransactionStatus,
+        /// The totals of the order's bookings that say refunded.
+        booked_cents: i64,
     },
     /// A booking that disagrees with the transaction under its order.
     #[error("booking {booking_id}: {problem}")]
@@ -148,26 +155,28 @@ pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(
             });
         }
     }
-    let mut orders: BTreeMap<&str, &Booking> = BTreeMap::new();
+    let mut orders: BTreeMap<&str, Vec<&Booking>> = BTreeMap::new();
     for booking in bookings {
         if booking.order_id.is_empty() {
             continue;
         }
-        if let Some(other) = orders.insert(booking.order_id.as_str(), booking) {
-            problems.push(Mismatch::SharedOrder {
-                first: other.booking_id.clone(),
-                second: booking.booking_id.clone(),
-                order_id: booking.order_id.clone(),
-            });
+        orders
+            .entry(booking.order_id.as_str())
+            .or_default()
+            .push(booking);
+    }
+    for (order_id, members) in &orders {
+        let tx = by_key.get(order_id).and_then(|txs| txs.first().copied());
+        if let Err(problem) = check_order(order_id, members, tx) {
+            problems.push(problem);
         }
-        let tx = by_key
-            .get(booking.order_id.as_str())
-            .and_then(|txs| txs.first().copied());
-        if let Err(problem) = check_booking(booking, tx) {
-            problems.push(Mismatch::Booking {
-                booking_id: booking.booking_id.clone(),
-                problem,
-            });
+        for booking in members {
+            if let Err(problem) = check_booking(booking, tx) {
+                problems.push(Mismatch::Booking {
+                    booking_id: booking.booking_id.clone(),
+                    problem,
+                });
+            }
         }
     }
     for tx in transactions {
@@ -192,6 +201,67 @@ pub fn reconcile(bookings: &[Booking], transactions: &[Transaction]) -> Result<(
     }
 }
 
+/// The order's charge against its bookings together: the amount is the sum
+/// of the totals of the bookings that were paid (charged or refunded), and
+/// the ledger refunded exactly those that say refunded.
+fn check_order(
+    order_id: &str,
+    members: &[&Booking],
+    tx: Option<&Transaction>,
+) -> Result<(), Mismatch> {
+    let payment = |b: &Booking| {
+        PaymentStatus::try_from(b.payment_status).unwrap_or(PaymentStatus::Unspecified)
+    };
+    let paid: Vec<&&Booking> = members
+        .iter()
+        .filter(|b| matches!(payment(b), PaymentStatus::Charged | PaymentStatus::Refunded))
+        .collect();
+    let (Some(tx), false) = (tx, paid.is_empty()) else {
+        return Ok(());
+    };
+    let status = status_of(tx);
+    if !matches!(
+        status,
+        TransactionStatus::Succeeded
+            | TransactionStatus::PartiallyRefunded
+            | TransactionStatus::Refunded
+    ) {
+        return Ok(());
+    }
+    let charged: i64 = paid.iter().map(|b| b.total_cents).sum();
+    if tx.amount_cents != charged {
+        return Err(Mismatch::Booking {
+            booking_id: paid[0].booking_id.clone(),
+            problem: BookingMismatch::WrongAmount {
+                charged_cents: tx.amount_cents,
+                total_cents: charged,
+            },
+        });
+    }
+    let refunded: i64 = paid
+        .iter()
+        .filter(|b| payment(b) == PaymentStatus::Refunded)
+        .map(|b| b.total_cents)
+        .sum();
+    let expected = if refunded == 0 {
+        TransactionStatus::Succeeded
+    } else if refunded == tx.amount_cents {
+        TransactionStatus::Refunded
+    } else {
+        TransactionStatus::PartiallyRefunded
+    };
+    if tx.refunded_cents == refunded && status == expected {
+        Ok(())
+    } else {
+        Err(Mismatch::Refunds {
+            order_id: order_id.to_owned(),
+            ledger_cents: tx.refunded_cents,
+            status,
+            booked_cents: refunded,
+        })
+    }
+}
+
 fn status_of(tx: &Transaction) -> TransactionStatus {
     TransactionStatus::try_from(tx.status).unwrap_or(TransactionStatus::Unspecified)
 }
@@ -205,15 +275,14 @@ fn check_booking(booking: &Booking, tx: Option<&Transaction>) -> Result<(), Book
     let recorded = |tx: &Transaction| tx.transaction_id == booking.transaction_id;
     match (status, payment) {
         (BookingStatus::Confirmed, PaymentStatus::Charged) => match tx {
-            Some(tx) if tx_status == Some(TransactionStatus::Succeeded) && recorded(tx) => {
-                if tx.amount_cents == booking.total_cents {
-                    Ok(())
-                } else {
-                    Err(BookingMismatch::WrongAmount {
-                        charged_cents: tx.amount_cents,
-                        total_cents: booking.total_cents,
-                    })
-                }
+            // The amount is checked for the order as a whole.
+            Some(tx)
+                if matches!(
+                    tx_status,
+                    Some(TransactionStatus::Succeeded | TransactionStatus::PartiallyRefunded)
+                ) && recorded(tx) =>
+            {
+                Ok(())
             }
             _ => Err(BookingMismatch::ChargeMissing {
                 transaction_id: booking.transaction_id.clone(),
@@ -231,7 +300,14 @@ fn check_booking(booking: &Booking, tx: Option<&Transaction>) -> Result<(), Book
             }
         }
         (BookingStatus::Cancelled | BookingStatus::Released, PaymentStatus::Refunded) => match tx {
-            Some(tx) if tx_status == Some(TransactionStatus::Refunded) && recorded(tx) => Ok(()),
+            Some(tx)
+                if matches!(
+                    tx_status,
+                    Some(TransactionStatus::Refunded | TransactionStatus::PartiallyRefunded)
+                ) && recorded(tx) =>
+            {
+                Ok(())
+            }
             _ => Err(BookingMismatch::RefundMissing { ledger: tx_status }),
         },
         (BookingStatus::Released, PaymentStatus::NotCharged) => match tx_status {
@@ -263,9 +339,52 @@ mod tests {
             transaction_id: id.into(),
             idempotency_key: key.into(),
             amount_cents: 500,
+            refunded_cents: if status == TransactionStatus::Refunded {
+                500
+            } else {
+                0
+            },
             status: status as i32,
             ..Transaction::default()
         }
+    }
+
+    #[test]
+    fn a_returned_ticket_reconciles_with_a_partial_refund() {
+        let kept = Booking {
+            total_cents: 300,
+            ..booking(1, BookingStatus::Confirmed, PaymentStatus::Charged, "tx1")
+        };
+        let returned = Booking {
+            booking_id: "2".into(),
+            order_id: "ord-1".into(),
+            total_cents: 200,
+            ..booking(2, BookingStatus::Cancelled, PaymentStatus::Refunded, "tx1")
+        };
+        let partly = Transaction {
+            refunded_cents: 200,
+            ..tx("tx1", "ord-1", TransactionStatus::PartiallyRefunded)
+        };
+        reconcile(
+            &[kept.clone(), returned.clone()],
+            std::slice::from_ref(&partly),
+        )
+        .unwrap();
+        // The ledger refunded more than the returned ticket's price.
+        let too_much = Transaction {
+            refunded_cents: 300,
+            ..partly.clone()
+        };
+        let problem = reconcile(&[kept.clone(), returned.clone()], &[too_much])
+            .unwrap_err()
+            .to_string();
+        assert!(problem.contains("refunded 300 cents"), "{problem}");
+        // The refund was never made.
+        let none = tx("tx1", "ord-1", TransactionStatus::Succeeded);
+        let problem = reconcile(&[kept, returned], &[none])
+            .unwrap_err()
+            .to_string();
+        assert!(problem.contains("says refunded"), "{problem}");
     }
 
     #[test]
