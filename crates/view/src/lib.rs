@@ -8,7 +8,7 @@
 //! ([`money()`]), times printed and parsed ([`time`]), seat lists as
 //! people type and read them ([`seats`]), and venue files and runs of
 //! performances as administrators write them ([`venue_file`],
-//! [`schedule`]). The limits a client checks
+//! [`schedule`]), and their prices ([`pricing_file`]). The limits a client checks
 //! before asking (seats per booking, price, title length) are core's,
 //! re-exported here so no client keeps its own copy.
 //!
@@ -30,6 +30,7 @@
 
 pub mod json;
 pub mod money;
+pub mod pricing_file;
 pub mod schedule;
 pub mod seats;
 pub mod status;
