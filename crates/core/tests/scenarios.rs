@@ -32,11 +32,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, OrderId, Outcome,
-    Payment, Rejection, Request, RequestId, Seat, SeatNo, Show, ShowId, ShowSummary, State,
-    Timestamp, Totals, TransactionId, User, UserId, UserSummary,
+    Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, NewPerformance,
+    OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId, SalesWindow, Seat,
+    SeatNo, Show, ShowId, ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId,
+    UserSummary, VenueId,
 };
 use goldenscript::{ArgumentConsumer, Context};
+
+#[path = "support/performances.rs"]
+mod performances;
 
 /// Errors of the runner itself (a malformed script, a broken invariant).
 type Error = Box<dyn std::error::Error>;
@@ -168,9 +172,35 @@ impl Scenario {
             "show" => {
                 let id = ShowId::from(required(args, "a show")?);
                 Ok(match self.state.show(&id) {
-                    Some(show) => show_with_seats(show),
+                    Some(show) => {
+                        show_with_seats(show) + &performances::performance_lines(&self.state, show)
+                    }
                     None => format!("show {id}: none"),
                 })
+            }
+            "venue" => {
+                let id = VenueId::from(required(args, "a venue")?);
+                Ok(match self.state.venue(&id) {
+                    Some(index) => performances::venue_lines(id.as_str(), index),
+                    None => format!("venue {id}: none"),
+                })
+            }
+            "productions" => Ok(lines(self.state.productions().map(|p| {
+                format!(
+                    "production {} {:?}: {} minutes, {:?}",
+                    p.id, p.title, p.running_minutes, p.description
+                )
+            }))),
+            "performances" => {
+                let production = ProductionId::from(required(args, "a production")?);
+                let now = self.state.now();
+                Ok(lines(self.state.performances_of(&production).map(|show| {
+                    format!(
+                        "{}; {}",
+                        show_line(&show.summary()),
+                        show.state_at(now).name()
+                    )
+                })))
             }
             "shows" => Ok(lines(
                 self.state.shows().map(|show| show_line(&show.summary())),
@@ -178,7 +208,7 @@ impl Scenario {
             "booking" => {
                 let id = parse_booking(required(args, "a booking")?)?;
                 Ok(match self.state.booking(id) {
-                    Some(booking) => booking_line(&booking),
+                    Some(booking) => booking_line(&self.state, &booking),
                     None => format!("booking {id}: none"),
                 })
             }
@@ -188,13 +218,13 @@ impl Scenario {
                 let limit = args.take_key("limit").map(str::parse).transpose()?;
                 Ok(if before.is_some() || limit.is_some() {
                     let page = self.state.bookings_page(&user, before, limit.unwrap_or(10));
-                    lines(page.map(|booking| booking_line(&booking)))
+                    lines(page.map(|booking| booking_line(&self.state, &booking)))
                 } else {
-                    lines(self.state.bookings_of(&user).map(|b| booking_line(&b)))
+                    lines(self.state.bookings_of(&user).map(|b| booking_line(&self.state, &b)))
                 })
             }
-            "holds" => Ok(lines(self.state.holds().map(|b| booking_line(&b)))),
-            "unsettled" => Ok(lines(self.state.unsettled().map(|b| booking_line(&b)))),
+            "holds" => Ok(lines(self.state.holds().map(|b| booking_line(&self.state, &b)))),
+            "unsettled" => Ok(lines(self.state.unsettled().map(|b| booking_line(&self.state, &b)))),
             "next-expiry" => Ok(match self.state.next_hold_expiry() {
                 Some(at) => format!("next hold expiry {}", time(at)),
                 None => "next hold expiry: none".to_owned(),
@@ -273,8 +303,8 @@ impl Scenario {
             },
             "hold" => {
                 let user = self.user_ref(required(args, "a user")?)?;
-                let show = required(args, "a show")?.into();
-                let seats = seat_list(args)?;
+                let show: ShowId = required(args, "a show")?.into();
+                let seats = self.seat_list(&show, args)?;
                 self.holds += 1;
                 let order = args
                     .take_key("order")
@@ -283,7 +313,7 @@ impl Scenario {
                     order: OrderId(order),
                     show,
                     seats,
-                    tickets: Default::default(),
+                    tickets: performances::tickets(args)?,
                     user,
                     ttl_ms: args
                         .take_key("ttl")
@@ -292,13 +322,106 @@ impl Scenario {
                     limits: hold_limits(args)?,
                 }
             }
-            "book" => Command::Book {
-                user: self.user_ref(required(args, "a user")?)?,
-                show: required(args, "a show")?.into(),
-                seats: seat_list(args)?,
-                tickets: Default::default(),
-                max_seats_per_user: args.take_key("cap").map_or(Ok(0), str::parse)?,
+            "book" => {
+                let user = self.user_ref(required(args, "a user")?)?;
+                let show: ShowId = required(args, "a show")?.into();
+                Command::Book {
+                    seats: self.seat_list(&show, args)?,
+                    show,
+                    tickets: performances::tickets(args)?,
+                    user,
+                    max_seats_per_user: args.take_key("cap").map_or(Ok(0), str::parse)?,
+                }
+            }
+            "create-venue" => {
+                let venue = VenueId::from(required(args, "a venue")?);
+                let layout = performances::layout(
+                    args.take_key("name").unwrap_or(venue.as_str()),
+                    args.take_key("sections").unwrap_or_default(),
+                    args.take_key("areas").unwrap_or_default(),
+                    args.take_key("wheelchair").unwrap_or_default(),
+                )?;
+                Command::CreateVenue { venue, layout }
+            }
+            "create-production" => Command::CreateProduction {
+                production: required(args, "a production")?.into(),
+                title: args.take_key("title").unwrap_or(DEFAULT_TITLE).to_owned(),
+                description: args.take_key("description").unwrap_or_default().to_owned(),
+                running_minutes: args.take_key("minutes").map_or(Ok(0), str::parse)?,
             },
+            "add-performances" => {
+                let production = ProductionId::from(required(args, "a production")?);
+                let venue = VenueId::from(required(args, "a venue")?);
+                let mut new = Vec::new();
+                while let Some(arg) = args.next_pos() {
+                    let (show, at) = arg
+                        .split_once('@')
+                        .ok_or_else(|| format!("{arg:?}: expected SHOW@TIME"))?;
+                    new.push(NewPerformance {
+                        show: show.into(),
+                        starts_at: Timestamp(parse_time(at)?),
+                    });
+                }
+                let mut bound = |key| {
+                    args.take_key(key)
+                        .map(|t| parse_time(t).map(Timestamp))
+                        .transpose()
+                };
+                let sales = SalesWindow {
+                    opens_at: bound("opens")?,
+                    closes_at: bound("closes")?,
+                };
+                let pricing = performances::pricing(
+                    self.state.venue(&venue).map(|v| &**v),
+                    args.take_key("categories").unwrap_or("Standard:all"),
+                    args.take_key("types").unwrap_or("adult"),
+                    args.take_key("prices").unwrap_or("Standard/adult=25"),
+                )?;
+                Command::AddPerformances {
+                    production,
+                    venue,
+                    performances: new,
+                    sales,
+                    pricing,
+                }
+            }
+            "cancel-performance" => Command::CancelPerformance {
+                show: required(args, "a performance")?.into(),
+            },
+            "hold-back" => {
+                let show: ShowId = required(args, "a performance")?.into();
+                Command::HoldBack {
+                    seats: self.seat_list(&show, args)?,
+                    show,
+                    reason: args.take_key("reason").unwrap_or("house seats").to_owned(),
+                }
+            }
+            "release-held-back" => {
+                let show: ShowId = required(args, "a performance")?.into();
+                Command::ReleaseHeldBack {
+                    seats: self.seat_list(&show, args)?,
+                    show,
+                }
+            }
+            "return" => {
+                let booking = parse_booking(required(args, "a booking")?)?;
+                let show = self
+                    .state
+                    .booking(booking)
+                    .map_or_else(|| ShowId::from(""), |b| b.show);
+                let seats = self.seat_list(&show, args)?;
+                let user = args
+                    .take_key("by")
+                    .ok_or("expected by=USER, the customer asking")?;
+                if seats.is_empty() {
+                    return Err("expected the seats to return".into());
+                }
+                Command::ReturnTickets {
+                    booking,
+                    seats,
+                    user: self.user_ref(user)?,
+                }
+            }
             "confirm" => {
                 let booking = parse_booking(required(args, "a booking")?)?;
                 // By default the booking is paid by transaction `tx-<id>`
@@ -422,7 +545,7 @@ impl Scenario {
                 format!("the rejection {outcome:?} changed accounts, shows or bookings").into(),
             );
         }
-        let mut out = outcome_line(&outcome);
+        let mut out = outcome_line(&self.state, &outcome);
         if context.tags.contains("changes") {
             out.push('\n');
             out.push_str(&changes(&before, &self.state));
@@ -440,6 +563,36 @@ impl Scenario {
         }
         self.state = restored;
         Ok("snapshot restored: the same state, indexes rebuilt".to_owned())
+    }
+
+    /// The remaining positional arguments as seats of `show`: numbers and
+    /// ranges (`3 5-7`), or a performance's seat labels (`"Stalls A-1"`,
+    /// or `A-1` if only one section has a row A).
+    fn seat_list(
+        &self,
+        show: &ShowId,
+        args: &mut ArgumentConsumer<'_>,
+    ) -> Result<Vec<SeatNo>, Error> {
+        let layout = self
+            .state
+            .show(show)
+            .filter(|show| show.performance.is_some())
+            .and_then(|show| self.state.layout_of(show));
+        let mut seats = Vec::new();
+        while let Some(arg) = args.next_pos() {
+            let numbers = match arg.split_once('-') {
+                Some((first, last)) => first
+                    .parse::<u32>()
+                    .and_then(|first| Ok((first, last.parse::<u32>()?))),
+                None => arg.parse().map(|no| (no, no)),
+            };
+            match (numbers, &layout) {
+                (Ok((first, last)), _) => seats.extend((first..=last).map(SeatNo)),
+                (Err(_), Some(layout)) => seats.push(layout.find(arg)?),
+                (Err(error), None) => return Err(error.into()),
+            }
+        }
+        Ok(seats)
     }
 
     /// The user an argument names: an account by its email if it has an
@@ -524,10 +677,10 @@ fn lines(items: impl Iterator<Item = String>) -> String {
 }
 
 /// An outcome: the effect, or the rejection with its kind.
-fn outcome_line(outcome: &Outcome) -> String {
+fn outcome_line(state: &State, outcome: &Outcome) -> String {
     match outcome {
         Ok(Effect::Show(show)) => show_line(show),
-        Ok(Effect::Booking(booking)) => booking_line(booking),
+        Ok(Effect::Booking(booking)) => booking_line(state, booking),
         Ok(Effect::Expired { released }) => format!("expired holds released: {released}"),
         Ok(Effect::User(user)) => user_line(user),
         Ok(Effect::Venue(venue)) => format!(
@@ -541,8 +694,8 @@ fn outcome_line(outcome: &Outcome) -> String {
         Ok(Effect::Performances(shows)) => lines(shows.iter().map(show_line)),
         Ok(Effect::Returned { kept, returned }) => format!(
             "kept {}\nreturned {}",
-            booking_line(kept),
-            booking_line(returned)
+            booking_line(state, kept),
+            booking_line(state, returned)
         ),
         Err(rejection) => rejection_line(rejection),
     }
@@ -569,7 +722,11 @@ fn show_line(show: &ShowSummary) -> String {
         show.available,
         show.held,
         show.booked
-    )
+    ) + &match (&show.production, show.cancelled) {
+        (None, _) => String::new(),
+        (Some(_), false) => format!(", {} held back", show.held_back),
+        (Some(_), true) => format!(", {} held back; cancelled", show.held_back),
+    }
 }
 
 /// A show and its seat map, runs of equal seats grouped: `1-4 free, 5 held #1`.
@@ -606,7 +763,7 @@ fn show_with_seats(show: &Show) -> String {
 }
 
 /// A booking, every field of it.
-fn booking_line(booking: &Booking) -> String {
+fn booking_line(state: &State, booking: &Booking) -> String {
     let seats: Vec<String> = booking.seats.iter().map(SeatNo::to_string).collect();
     let status = match booking.status {
         BookingStatus::Held { expires_at } => format!("held until {}", time(expires_at)),
@@ -628,13 +785,14 @@ fn booking_line(booking: &Booking) -> String {
         other => other.name().to_owned(),
     };
     format!(
-        "booking {} for {}: {} seats {}, {}, made {}, {status}{order}, payment {payment}",
+        "booking {} for {}: {} seats {}, {}, made {}, {status}{order}, payment {payment}{}",
         booking.id,
         booking.user,
         booking.show,
         seats.join(" "),
         money(booking.total_cents),
         time(booking.created_at),
+        performances::tickets_line(state, booking),
     )
 }
 
@@ -801,20 +959,6 @@ fn parse_booking(text: &str) -> Result<BookingId, Error> {
     Ok(text.trim_start_matches('#').parse()?)
 }
 
-/// The remaining positional arguments as seats: numbers and ranges (`3 5-7`).
-fn seat_list(args: &mut ArgumentConsumer<'_>) -> Result<Vec<SeatNo>, Error> {
-    let mut seats = Vec::new();
-    while let Some(arg) = args.next_pos() {
-        match arg.split_once('-') {
-            Some((first, last)) => {
-                let (first, last): (u32, u32) = (first.parse()?, last.parse()?);
-                seats.extend((first..=last).map(SeatNo));
-            }
-            None => seats.push(SeatNo(arg.parse()?)),
-        }
-    }
-    Ok(seats)
-}
 
 /// A hold's limits against hoarding: none unless `limits=default`, then
 /// `held-max=`, `hourly-max=` and `cooldown=` override each.
