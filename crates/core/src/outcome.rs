@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BookingId, RequestId, SeatNo, ShowId, UserId};
+use crate::ids::{BookingId, ProductionId, RequestId, SeatNo, ShowId, UserId, VenueId};
 use crate::state::{Booking, Production, ShowSummary, UserSummary, VenueSummary};
 
 /// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
@@ -55,6 +55,18 @@ pub enum Rejection {
     /// A show with this id already exists.
     #[error("show {0} already exists")]
     ShowExists(ShowId),
+    /// No venue has this id.
+    #[error("venue {0} not found")]
+    VenueNotFound(VenueId),
+    /// A venue with this id already exists.
+    #[error("venue {0} already exists")]
+    VenueExists(VenueId),
+    /// No production has this id.
+    #[error("production {0} not found")]
+    ProductionNotFound(ProductionId),
+    /// A production with this id already exists.
+    #[error("production {0} already exists")]
+    ProductionExists(ProductionId),
     /// A seat number beyond the end of the show.
     #[error("seat {seat} does not exist: show {show} has seats 1 to {seat_count}")]
     NoSuchSeat {
@@ -231,8 +243,13 @@ impl Rejection {
             Rejection::ShowNotFound(_)
             | Rejection::BookingNotFound(_)
             | Rejection::NoSuchSeat { .. }
-            | Rejection::UserNotFound(_) => RejectionKind::NotFound,
-            Rejection::ShowExists(_) | Rejection::EmailTaken(_) => RejectionKind::AlreadyExists,
+            | Rejection::UserNotFound(_)
+            | Rejection::VenueNotFound(_)
+            | Rejection::ProductionNotFound(_) => RejectionKind::NotFound,
+            Rejection::ShowExists(_)
+            | Rejection::VenueExists(_)
+            | Rejection::ProductionExists(_)
+            | Rejection::EmailTaken(_) => RejectionKind::AlreadyExists,
             Rejection::SeatBooked { .. }
             | Rejection::SeatHeld { .. }
             | Rejection::ShowStarted(_)

@@ -75,7 +75,7 @@ impl State {
     /// `CreateVenue`.
     pub(super) fn create_venue(&mut self, id: &VenueId, layout: &Venue) -> Outcome {
         if self.venues.contains_key(id) {
-            return Err(Rejection::Invalid(format!("venue {id} already exists")));
+            return Err(Rejection::VenueExists(id.clone()));
         }
         let index =
             VenueIndex::new(layout.clone()).map_err(|e| Rejection::Invalid(e.to_string()))?;
@@ -93,9 +93,7 @@ impl State {
         running_minutes: u32,
     ) -> Outcome {
         if self.productions.contains_key(id) {
-            return Err(Rejection::Invalid(format!(
-                "production {id} already exists"
-            )));
+            return Err(Rejection::ProductionExists(id.clone()));
         }
         if description.chars().count() > MAX_DESCRIPTION_LEN {
             return Err(Rejection::Invalid(format!(
@@ -124,13 +122,13 @@ impl State {
         let title = self
             .productions
             .get(production)
-            .ok_or_else(|| Rejection::Invalid(format!("no production is called {production}")))?
+            .ok_or_else(|| Rejection::ProductionNotFound(production.clone()))?
             .title
             .clone();
         let venue = self
             .venues
             .get(venue_id)
-            .ok_or_else(|| Rejection::Invalid(format!("no venue is called {venue_id}")))?;
+            .ok_or_else(|| Rejection::VenueNotFound(venue_id.clone()))?;
         if performances.is_empty() || performances.len() > MAX_PERFORMANCES_PER_RUN {
             return Err(Rejection::Invalid(format!(
                 "add 1 to {MAX_PERFORMANCES_PER_RUN} performances at once"
