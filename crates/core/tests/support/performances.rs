@@ -130,7 +130,7 @@ pub fn layout(
 ///
 /// - `categories="A:Stalls A-B;B:Stalls C-J,Circle;S:Floor"`: categories
 ///   separated by `;`, each `NAME:` then rules separated by `,`. A rule is
-///   `all`; `seat:LABEL` (one seat, "seat:Stalls A-1"); `SECTION ROW-ROW`
+///   `all`; `seat:LABEL` (one seat, "seat:Stalls A-1"); `area:NAME`; `SECTION ROW-ROW`
 ///   or `SECTION ROW` (rows); or a bare name: a standing area if the venue
 ///   has one of that name, else a section.
 /// - `types=adult,concession`: the ticket types, the default first.
@@ -159,6 +159,8 @@ pub fn pricing(
                     PlaceRule::All
                 } else if let Some(seat) = rule.strip_prefix("seat:") {
                     PlaceRule::Seat(seat.to_owned())
+                } else if let Some(area) = rule.strip_prefix("area:") {
+                    PlaceRule::Area(area.to_owned())
                 } else if let Some((section, rows)) = rule.split_once(' ') {
                     let (from, to) = rows.split_once('-').unwrap_or((rows, rows));
                     PlaceRule::Rows {
