@@ -25,6 +25,37 @@
 //! uses only the crate's public API, so a scenario reads like what a client
 //! of the state machine sees.
 //!
+//! Venues, productions and performances have a compact syntax (parsed in
+//! `tests/support/performances.rs`):
+//!
+//! ```text
+//! create-venue v1 name="The Old Theatre" sections="Stalls:A=1-10,B=1-10;Circle:A=1-8" areas="Floor:50" [wheelchair="Stalls A-1,Stalls A-2"]
+//! create-production hamlet [title="Hamlet"] [description="…"] [minutes=180]
+//! add-performances hamlet v1 p1@2d p2@3d [opens=1h] [closes=2d]
+//!     [categories="A:Stalls A-B;B:Stalls C-J,Circle;S:Floor"] [types="adult,concession"]
+//!     [prices="A/adult=40,A/concession=30,B/adult=25,S/adult=15"]
+//! cancel-performance p1
+//! hold-back p1 SEATS… [reason="press night"]
+//! release-held-back p1 SEATS…
+//! return BOOKING SEATS… by=USER
+//! hold|book USER SHOW SEATS… [types="adult,concession"] [standing="Floor:2:adult;Bar:1"] [best="2:A:adult[:wheelchair]"]
+//! ```
+//!
+//! - Sections are `NAME:ROW=FIRST-LAST,…` separated by `;`; seat `i` of a
+//!   row is drawn at x = i × 10, y = its row's index × 10 plus the
+//!   section's offset (each section below the one before, 20 apart).
+//! - A performance starts at `ID@TIME` (a runner time, `2d`). Category
+//!   rules are `all`, `SECTION`, `SECTION ROW-ROW`, `SECTION ROW`,
+//!   `seat:LABEL`, `area:NAME`, or a bare area name. Without
+//!   `categories`, one category `Standard` over all places at 25.00 adult.
+//! - Seats are numbers, ranges (`3 5-7`) or, at a performance, labels
+//!   (`"Stalls A-1"`, or `A-1` if one section has it).
+//!
+//! Queries: `venue ID` (rows and areas), `productions`, `performances
+//! PROD` (with each one's state). `show` of a performance adds its state,
+//! sales window, prices and held-back seats; a performance's booking lines
+//! end with each ticket's place, type and price.
+//!
 //! [goldenscript]: https://docs.rs/goldenscript
 
 use std::fmt::Write as _;
