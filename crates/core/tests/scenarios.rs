@@ -251,11 +251,21 @@ impl Scenario {
                     let page = self.state.bookings_page(&user, before, limit.unwrap_or(10));
                     lines(page.map(|booking| booking_line(&self.state, &booking)))
                 } else {
-                    lines(self.state.bookings_of(&user).map(|b| booking_line(&self.state, &b)))
+                    lines(
+                        self.state
+                            .bookings_of(&user)
+                            .map(|b| booking_line(&self.state, &b)),
+                    )
                 })
             }
-            "holds" => Ok(lines(self.state.holds().map(|b| booking_line(&self.state, &b)))),
-            "unsettled" => Ok(lines(self.state.unsettled().map(|b| booking_line(&self.state, &b)))),
+            "holds" => Ok(lines(
+                self.state.holds().map(|b| booking_line(&self.state, &b)),
+            )),
+            "unsettled" => Ok(lines(
+                self.state
+                    .unsettled()
+                    .map(|b| booking_line(&self.state, &b)),
+            )),
             "next-expiry" => Ok(match self.state.next_hold_expiry() {
                 Some(at) => format!("next hold expiry {}", time(at)),
                 None => "next hold expiry: none".to_owned(),
@@ -989,7 +999,6 @@ fn parse_money(text: &str) -> Result<i64, Error> {
 fn parse_booking(text: &str) -> Result<BookingId, Error> {
     Ok(text.trim_start_matches('#').parse()?)
 }
-
 
 /// A hold's limits against hoarding: none unless `limits=default`, then
 /// `held-max=`, `hourly-max=` and `cooldown=` override each.

@@ -9,9 +9,8 @@
 use std::fmt::Write as _;
 
 use boxoffice_core::{
-    BestRequest, Booking, CategorySpec, PlaceRule, PriceSpec, PricingSpec, Row, SeatAttrs,
-    Section, Show, Stage, StandingArea, StandingRequest, State, Tickets, Venue, VenueIndex,
-    VenueSeat,
+    BestRequest, Booking, CategorySpec, PlaceRule, PriceSpec, PricingSpec, Row, SeatAttrs, Section,
+    Show, Stage, StandingArea, StandingRequest, State, Tickets, Venue, VenueIndex, VenueSeat,
 };
 use goldenscript::ArgumentConsumer;
 
@@ -37,12 +36,7 @@ const SECTION_GAP: i32 = 20;
 /// Seat `i` of row `r` is drawn at x = i × 10, y = r × 10 plus the
 /// section's offset (40 for the first section, then below the rows of the
 /// one before with a gap of 20); areas are drawn below every section.
-pub fn layout(
-    name: &str,
-    sections: &str,
-    areas: &str,
-    wheelchair: &str,
-) -> Result<Venue, Error> {
+pub fn layout(name: &str, sections: &str, areas: &str, wheelchair: &str) -> Result<Venue, Error> {
     let mut venue = Venue {
         name: name.to_owned(),
         stage: Stage {
