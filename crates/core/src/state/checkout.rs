@@ -648,6 +648,9 @@ impl State {
         self.bookings
             .check_room(&returned, kept.seats.len())
             .map_err(cannot_store)?;
+        // The dedup records of the booking rebuild it from its stored
+        // tickets, which change now: keep them as the booking was.
+        self.dedup.pin_booking(&booking);
         self.bookings.replace_tickets(&kept).map_err(cannot_store)?;
         self.bookings.push(&returned).map_err(cannot_store)?;
         self.last_booking_id = new_id.0;

@@ -11,7 +11,9 @@
 //! booking's id, status and kind of payment, from which the booking as it
 //! was is rebuilt (every other field of a booking is fixed at creation, and
 //! a payment's transaction, once set, never changes). About 48 bytes a
-//! record instead of about 800.
+//! record instead of about 800. The one exception, a return of some of a
+//! booking's tickets, makes that booking's records whole first
+//! ([`DedupWindow::pin_booking`]).
 //!
 //! Records sit in a queue in the order they were applied, which is also
 //! time order (the state's clock never goes back), so pruning pops the
@@ -272,6 +274,29 @@ impl DedupWindow {
                     self.pop_front();
                 }
                 _ => break,
+            }
+        }
+    }
+
+    /// Makes whole every compact record of `booking` (as it is stored
+    /// now, before its tickets change): a compact record rebuilds its
+    /// booking from the stored one, which is exact only while the
+    /// booking's tickets stay as they were made. `ReturnTickets` calls this
+    /// before it takes tickets off a booking, so a retry still gets the
+    /// booking as it was.
+    ///
+    /// Records of a booking are made at or after its creation and the
+    /// queue is in time order, so the walk goes back from the newest only
+    /// as far as the booking's creation (at most the whole window).
+    pub(super) fn pin_booking(&mut self, booking: &Booking) {
+        for record in self.records.iter_mut().rev() {
+            if record.at < booking.created_at {
+                break;
+            }
+            if matches!(record.outcome, Recorded::Booking { id, .. } if id == booking.id)
+                && let Some(whole) = record.outcome.rebuild(record.at, booking)
+            {
+                record.outcome = Recorded::Effect(Box::new(Effect::Booking(whole)));
             }
         }
     }
