@@ -20,7 +20,9 @@
 //!   the charge;
 //! - a cancelled performance has no active booking; each of its charged
 //!   bookings became RefundDue once (cancelling again changes no booking,
-//!   and recording a refund twice changes nothing after the first).
+//!   and recording a refund twice changes nothing after the first);
+//! - a retried hold or booking (its request id again) gets its first
+//!   outcome, even after returns, and changes nothing.
 //!
 //! `PROPTEST_CASES` scales the number of cases (default 64).
 
@@ -155,6 +157,8 @@ enum Op {
     ReleaseHeldBack(usize, Vec<u32>),
     Settle(usize, bool),
     RecordRefund(usize),
+    /// Send an earlier successful hold or booking again, under its request id.
+    Retry(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -180,6 +184,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..PERFS, places).prop_map(|(p, s)| Op::ReleaseHeldBack(p, s)),
         1 => (any::<usize>(), any::<bool>()).prop_map(|(b, c)| Op::Settle(b, c)),
         2 => any::<usize>().prop_map(Op::RecordRefund),
+        2 => any::<usize>().prop_map(Op::Retry),
     ]
 }
 
@@ -242,6 +247,8 @@ struct Harness {
     /// Each order's original total and whether it was charged.
     orders: BTreeMap<String, (i64, bool)>,
     holds: u64,
+    /// Every successful hold or booking with its outcome, to retry.
+    taken: Vec<(Request, Outcome)>,
 }
 
 fn perf_id(perf: usize) -> ShowId {
@@ -260,6 +267,7 @@ impl Harness {
             last_id: 0,
             orders: BTreeMap::new(),
             holds: 0,
+            taken: Vec::new(),
         };
         h.apply(Command::CreateVenue {
             venue: "hall".into(),
@@ -296,7 +304,22 @@ impl Harness {
             caller: None,
             command,
         };
-        self.state.apply(Timestamp(self.now), &request)
+        let outcome = self.state.apply(Timestamp(self.now), &request);
+        if outcome.is_ok() && matches!(request.command, Command::Hold { .. } | Command::Book { .. })
+        {
+            self.taken.push((request, outcome.clone()));
+        }
+        outcome
+    }
+
+    /// Every booking and seat, to compare before and after a retry.
+    fn business(&self) -> (Vec<Option<Booking>>, Vec<Show>) {
+        (
+            (1..=self.last_id)
+                .map(|id| self.state.booking(BookingId(id)))
+                .collect(),
+            self.state.shows().cloned().collect(),
+        )
     }
 
     fn pick(&self, n: usize) -> Option<u64> {
@@ -447,6 +470,19 @@ impl Harness {
                         self.orders.get_mut(order).expect("order").1 = true;
                     }
                 }
+            }
+            Op::Retry(n) => {
+                if self.taken.is_empty() {
+                    return;
+                }
+                let (request, first) = self.taken[n % self.taken.len()].clone();
+                let before = self.business();
+                let again = self.state.apply(Timestamp(self.now), &request);
+                assert_eq!(again, first, "retry of {:?}", request.request_id);
+                assert!(
+                    self.business() == before,
+                    "a retry changed bookings or seats"
+                );
             }
             Op::RecordRefund(n) => {
                 let Some(id) = self.pick(*n) else { return };
