@@ -445,11 +445,7 @@ impl Bookings {
     /// Writes the seats, ticket types, prices and total of `booking` (after
     /// a return) over the stored booking with its id. All or nothing.
     pub(super) fn replace_tickets(&mut self, booking: &Booking) -> Result<(), StoreError> {
-        let index = usize::try_from(booking.id.0)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .filter(|&index| index < self.stored.len())
-            .ok_or(StoreError::NotStored(booking.id))?;
+        let index = self.index_of(booking.id)?;
         let seat_count =
             u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
         check_tickets(booking)?;
@@ -512,11 +508,7 @@ impl Bookings {
     /// Fails, changing nothing, only if a new transaction id does not fit
     /// in the arena; keeping a booking's transaction never fails.
     pub(super) fn update(&mut self, booking: &Booking) -> Result<(), StoreError> {
-        let index = usize::try_from(booking.id.0)
-            .ok()
-            .and_then(|n| n.checked_sub(1))
-            .filter(|&index| index < self.stored.len())
-            .ok_or(StoreError::NotStored(booking.id))?;
+        let index = self.index_of(booking.id)?;
         let tx = booking.payment.transaction().map(TransactionId::as_str);
         let transaction = match (tx, self.text(self.stored[index].transaction)) {
             (Some(new), Some(old)) if new == &*old => self.stored[index].transaction,
@@ -529,6 +521,15 @@ impl Bookings {
         stored.status_at = status_at;
         stored.transaction = transaction;
         Ok(())
+    }
+
+    /// The index of the stored booking with this id.
+    fn index_of(&self, id: BookingId) -> Result<usize, StoreError> {
+        usize::try_from(id.0)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .filter(|&index| index < self.stored.len())
+            .ok_or(StoreError::NotStored(id))
     }
 
     /// The stored booking with this id.
