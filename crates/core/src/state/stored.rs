@@ -373,13 +373,7 @@ impl Bookings {
             u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
         let seats_at = u32::try_from(self.seats.len()).map_err(|_| StoreError::SeatArenaFull)?;
         let tickets = self.add_tickets(booking)?;
-        let seat = match booking.seats.as_slice() {
-            [seat] => seat.0,
-            seats => {
-                self.seats.extend_from_slice(seats);
-                seats_at
-            }
-        };
+        let seat = self.add_seats(&booking.seats, seats_at);
         let (Some(show), Some(user)) = (
             self.shows.intern(&booking.show),
             self.users.intern(&booking.user),
@@ -459,19 +453,25 @@ impl Bookings {
             return Err(StoreError::TicketArenaFull);
         }
         let tickets = self.add_tickets(booking)?;
-        let seat = match booking.seats.as_slice() {
-            [seat] => seat.0,
-            seats => {
-                self.seats.extend_from_slice(seats);
-                seats_at
-            }
-        };
+        let seat = self.add_seats(&booking.seats, seats_at);
         let stored = &mut self.stored[index];
         stored.seat = seat;
         stored.seat_count = seat_count;
         stored.tickets = tickets;
         stored.total_cents = booking.total_cents;
         Ok(())
+    }
+
+    /// Where a booking of `seats` keeps them: the seat itself for one seat,
+    /// else `seats_at`, the end of the seat arena, where they are appended.
+    fn add_seats(&mut self, seats: &[SeatNo], seats_at: u32) -> u32 {
+        match seats {
+            [seat] => seat.0,
+            seats => {
+                self.seats.extend_from_slice(seats);
+                seats_at
+            }
+        }
     }
 
     /// Appends `booking`'s ticket types and prices, if it has any; returns
