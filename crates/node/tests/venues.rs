@@ -110,7 +110,10 @@ fn performances(venue: &str, shows: &[&str]) -> v1::AddPerformancesRequest {
 async fn box_office() -> Node {
     let node = Node::with_payments(|_| {}).await;
     let admin = node.admin().await;
-    let venue = admin.create_venue("hall", convert::venue(&hall())).await.unwrap();
+    let venue = admin
+        .create_venue("hall", convert::venue(&hall()))
+        .await
+        .unwrap();
     assert_eq!((venue.seats, venue.sections), (8, 1));
     admin
         .create_production("play", "The Play", "Two acts.", 120)
@@ -231,7 +234,11 @@ async fn a_run_is_sold_by_label_and_type_returned_and_cancelled_with_refunds() {
     .await;
 
     // A hold on the cancelled performance is refused, saying why.
-    expect_code(ann.hold("p1", &[5]).await, Code::FailedPrecondition, "cancelled");
+    expect_code(
+        ann.hold("p1", &[5]).await,
+        Code::FailedPrecondition,
+        "cancelled",
+    );
     node.stop().await;
 }
 
@@ -245,18 +252,28 @@ async fn bad_labels_types_venues_and_unsold_types_are_refused_naming_them() {
         "Z-9",
     );
     expect_code(
-        ann.book("p2", &[]).labels(["B-1"]).types(["pensioner"]).hold().await,
+        ann.book("p2", &[])
+            .labels(["B-1"])
+            .types(["pensioner"])
+            .hold()
+            .await,
         Code::InvalidArgument,
         "pensioner",
     );
     expect_code(
-        ann.book("p2", &[]).labels(["A-3"]).types(["concession"]).hold().await,
+        ann.book("p2", &[])
+            .labels(["A-3"])
+            .types(["concession"])
+            .hold()
+            .await,
         Code::InvalidArgument,
         "not sold in category Premium",
     );
     let admin = node.admin().await;
     expect_code(
-        admin.add_performances(performances("nowhere", &["p3"])).await,
+        admin
+            .add_performances(performances("nowhere", &["p3"]))
+            .await,
         Code::InvalidArgument,
         "nowhere",
     );

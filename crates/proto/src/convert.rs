@@ -4,9 +4,9 @@
 
 use boxoffice_core::{
     Booking, BookingStatus, CategorySpec, Payment, Place, PlaceRule, PriceSpec, PricingSpec,
-    Production, Rejection, RejectionKind, Row, SIMPLE_CATEGORY, STANDARD_TICKET_TYPES,
-    SalesReport, Seat, SeatAttrs, SeatNo, Section, Show, ShowSummary, Stage, StandingArea, State,
-    Venue, VenueIndex, VenueSeat, VenueSummary,
+    Production, Rejection, RejectionKind, Row, SIMPLE_CATEGORY, STANDARD_TICKET_TYPES, SalesReport,
+    Seat, SeatAttrs, SeatNo, Section, Show, ShowSummary, Stage, StandingArea, State, Venue,
+    VenueIndex, VenueSeat, VenueSummary,
 };
 use tonic::Status;
 
@@ -89,7 +89,11 @@ pub fn show(s: &ShowSummary) -> v1::Show {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
-        venue_id: s.venue.as_ref().map(ToString::to_string).unwrap_or_default(),
+        venue_id: s
+            .venue
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         // The state needs the replica's clock: see `show_in`.
         state: if s.cancelled {
             "cancelled".to_owned()
@@ -186,7 +190,9 @@ pub fn booking_in(state: &State, b: &Booking) -> v1::Booking {
     let layout = show
         .filter(|s| s.performance.is_some())
         .and_then(|s| state.layout_of(s));
-    let pricing = show.and_then(|s| s.performance.as_ref()).map(|p| &p.pricing);
+    let pricing = show
+        .and_then(|s| s.performance.as_ref())
+        .map(|p| &p.pricing);
     let tickets = b
         .seats
         .iter()
@@ -397,14 +403,17 @@ pub fn price_table(s: &Show) -> v1::PriceTable {
                 .iter()
                 .enumerate()
                 .flat_map(|(c, category)| {
-                    p.types.iter().enumerate().filter_map(move |(t, ticket_type)| {
-                        let cents = p.prices.get(c * p.types.len() + t).copied().flatten()?;
-                        Some(v1::Price {
-                            category: category.clone(),
-                            ticket_type: ticket_type.clone(),
-                            cents,
+                    p.types
+                        .iter()
+                        .enumerate()
+                        .filter_map(move |(t, ticket_type)| {
+                            let cents = p.prices.get(c * p.types.len() + t).copied().flatten()?;
+                            Some(v1::Price {
+                                category: category.clone(),
+                                ticket_type: ticket_type.clone(),
+                                cents,
+                            })
                         })
-                    })
                 })
                 .collect(),
         },

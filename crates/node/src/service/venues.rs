@@ -17,8 +17,8 @@
 //! of the service ([`BookingApi::write`]).
 
 use boxoffice_core::{
-    Booking, Caller, Command, Effect, NewPerformance, ProductionId, Rejection, SalesWindow,
-    SeatNo, ShowId, ShowSummary, Timestamp, VenueId, VenueSummary, check_id,
+    Booking, Caller, Command, Effect, NewPerformance, ProductionId, Rejection, SalesWindow, SeatNo,
+    ShowId, ShowSummary, Timestamp, VenueId, VenueSummary, check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -27,7 +27,8 @@ use tonic::{Response, Status};
 use super::{BookingApi, Wanted, booking_id};
 
 /// What the state machine says to a customer who tries a management call.
-const MANAGED_BY_ADMINS: &str = "venues, productions and performances are managed by administrators";
+const MANAGED_BY_ADMINS: &str =
+    "venues, productions and performances are managed by administrators";
 
 fn unexpected(effect: Effect) -> Status {
     Status::internal(format!("unexpected effect {effect:?}"))
@@ -61,7 +62,9 @@ impl BookingApi {
     async fn present_show(&self, summary: &ShowSummary) -> Result<v1::Show, Status> {
         let shown = self
             .replica
-            .read(true, |s| s.show(&summary.id).map(|show| convert::show_in(s, show)))
+            .read(true, |s| {
+                s.show(&summary.id).map(|show| convert::show_in(s, show))
+            })
             .await?;
         Ok(shown.unwrap_or_else(|| convert::show(summary)))
     }
