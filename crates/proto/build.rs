@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let files = [
         "boxoffice/v1/booking.proto",
+        "boxoffice/v1/venues.proto",
         "boxoffice/v1/cluster.proto",
         "boxoffice/v1/auth.proto",
         "boxoffice/v1/payment.proto",

@@ -1,5 +1,8 @@
 //! The one booking call ([`Client::book`]): seats of a show, under a
-//! request id of the caller's or a fresh one, paid with a card or not.
+//! request id of the caller's or a fresh one, paid with a card or not;
+//! with ticket types, seats by label, standing places and a
+//! best-available pick for a performance. [`BookSeats::hold`] sends the
+//! same request as a hold (the first step of a two-step checkout).
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -24,6 +27,14 @@ pub struct BookSeats<'a> {
     request_id: Option<&'a str>,
     /// The card to pay with, if any.
     card: Option<&'a v1::Card>,
+    /// Seats by label, after `seat_nos`.
+    labels: Vec<String>,
+    /// A ticket type per seat (numbers, then labels), or none.
+    types: Vec<String>,
+    /// Standing places.
+    standing: Vec<v1::StandingRequest>,
+    /// A best-available pick.
+    best: Option<v1::BestRequest>,
 }
 
 impl Client {
@@ -38,8 +49,17 @@ impl Client {
             seat_nos,
             request_id: None,
             card: None,
+            labels: Vec::new(),
+            types: Vec::new(),
+            standing: Vec::new(),
+            best: None,
         }
     }
+}
+
+/// Owned strings from any list of string-likes.
+fn strings<S: Into<String>>(items: impl IntoIterator<Item = S>) -> Vec<String> {
+    items.into_iter().map(Into::into).collect()
 }
 
 impl<'a> BookSeats<'a> {
@@ -58,15 +78,80 @@ impl<'a> BookSeats<'a> {
         self
     }
 
+    /// The ticket type of each seat, seat numbers first, then labels
+    /// ("adult", "concession"); without it, every seat gets the
+    /// performance's default type.
+    pub fn types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.types = strings(types);
+        self
+    }
+
+    /// Seats by label ("K-12" or "Stalls K-12"), besides the seat numbers.
+    pub fn labels<S: Into<String>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
+        self.labels = strings(labels);
+        self
+    }
+
+    /// `count` standing places in `area`, of `ticket_type` ("" for the
+    /// default); may be given for several areas.
+    pub fn standing(mut self, area: &str, count: u32, ticket_type: &str) -> Self {
+        self.standing.push(v1::StandingRequest {
+            area: area.into(),
+            count,
+            ticket_type: ticket_type.into(),
+        });
+        self
+    }
+
+    /// The best `count` seats together, of `category` ("" for any), of
+    /// `ticket_type` ("" for the default); wheelchair spaces only if
+    /// `wheelchair`.
+    pub fn best(mut self, count: u32, category: &str, ticket_type: &str, wheelchair: bool) -> Self {
+        self.best = Some(v1::BestRequest {
+            count,
+            category: category.into(),
+            ticket_type: ticket_type.into(),
+            wheelchair,
+        });
+        self
+    }
+
+    /// The request id, chosen once before the first attempt so that every
+    /// retry of the failover engine carries the same one.
+    fn chosen_request_id(&self) -> String {
+        self.request_id.map_or_else(new_request_id, str::to_owned)
+    }
+
+    /// Sends the same request as `HoldSeats` instead: holds without paying
+    /// (any card is ignored), then `PayBooking` before the hold expires.
+    pub async fn hold(self) -> Result<v1::Booking, Status> {
+        let msg = v1::HoldSeatsRequest {
+            request_id: self.chosen_request_id(),
+            show_id: self.show_id.into(),
+            seat_nos: self.seat_nos.to_vec(),
+            ticket_types: self.types,
+            standing: self.standing,
+            best: self.best,
+            seat_labels: self.labels,
+        };
+        let reply = self
+            .client
+            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::hold_seats))
+            .await?;
+        Ok(reply.booking.unwrap_or_default())
+    }
+
     /// Sends the call.
     async fn send(self) -> Result<v1::Booking, Status> {
-        // The id is chosen once, before the first attempt, so that every
-        // retry of the failover engine carries the same one.
         let msg = v1::BookSeatsRequest {
-            request_id: self.request_id.map_or_else(new_request_id, str::to_owned),
+            request_id: self.chosen_request_id(),
             show_id: self.show_id.into(),
             seat_nos: self.seat_nos.to_vec(),
             card: self.card.cloned(),
+            ticket_types: self.types,
+            standing: self.standing,
+            best: self.best,
+            seat_labels: self.labels,
         };
         let reply = self
             .client

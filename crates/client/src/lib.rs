@@ -18,7 +18,10 @@
 //! - [`failover`]: the engine under every call: the order in which nodes
 //!   are tried, which failures are retried and why that is safe, timeouts;
 //! - [`booking`]: [`Client::book`], the one booking call, with an optional
-//!   request id and card;
+//!   request id and card, ticket types, seats by label, standing places
+//!   and a best-available pick (sent as a hold with [`BookSeats::hold`]);
+//! - [`venues`]: venues, productions, performances, ticket returns and
+//!   sales reports;
 //! - [`audit`]: reconciliation of bookings against the payment ledger.
 
 #![deny(missing_docs)]
@@ -26,6 +29,7 @@
 pub mod audit;
 pub mod booking;
 pub mod failover;
+pub mod venues;
 
 use std::future::Future;
 use std::time::Duration;
@@ -381,6 +385,7 @@ impl Client {
             request_id: new_request_id(),
             show_id: show_id.into(),
             seat_nos: seat_nos.to_vec(),
+            ..Default::default()
         };
         let reply = self
             .unary(Route::Sticky, msg, rpc!(BookingServiceClient::hold_seats))

@@ -402,11 +402,12 @@ impl Checkout {
         request_id: RequestId,
         show: ShowId,
         seats: Vec<SeatNo>,
+        tickets: Tickets,
         card: Option<v1::Card>,
     ) -> Result<Booking, Status> {
         let ttl_ms = self.settings().checkout_hold_ms;
         let (held, new) = self
-            .hold(caller, request_id, show, seats, Tickets::default(), ttl_ms)
+            .hold(caller, request_id, show, seats, tickets, ttl_ms)
             .await?;
         // A retry's hold outcome is the one first recorded: carry on from
         // where the booking is now (a fresh hold needs no second look).

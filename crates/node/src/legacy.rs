@@ -204,6 +204,7 @@ impl LegacyBookingService for LegacyBooking {
             show_id: r.show_id.clone(),
             seat_nos: vec![seat_no],
             card: takes_payments.then(|| legacy_card(&r.payment_token)),
+            ..Default::default()
         };
         let booking = match self.api.book_seats(authorized(&r.user_id, book)).await {
             Ok(reply) => reply.into_inner().booking.unwrap_or_default(),

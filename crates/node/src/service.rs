@@ -15,12 +15,15 @@
 //! This service authenticates, validates and paces; the saga's steps are
 //! all in the checkout.
 //! Without payments, `BookSeats` confirms at once.
+//!
+//! Venues, productions and performances (their management, ticket
+//! returns and sales reports) are in [`venues`].
 
 use std::sync::Arc;
 
 use boxoffice_core::{
-    Booking, BookingId, Caller, Command, Effect, Rejection, Request, RequestId, SeatNo, Show,
-    ShowId, State, Timestamp, check_id,
+    BestRequest, Booking, BookingId, Caller, Command, Effect, Rejection, Request, RequestId,
+    SeatNo, Show, ShowId, StandingRequest, State, Tickets, Timestamp, check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -32,6 +35,8 @@ use crate::config::BookingSettings;
 use crate::port::ReplicaPort;
 use boxoffice_auth::authenticator::Authenticator;
 use boxoffice_auth::throttle::address_key;
+
+mod venues;
 
 /// Seats per page of a seat map when the client does not say.
 pub const DEFAULT_SEAT_PAGE: u32 = 500;
@@ -137,15 +142,86 @@ impl BookingApi {
             }
         }
         self.pace(&caller).await?;
-        let seats = r.seat_nos.into_iter().map(SeatNo).collect();
+        let card = r.card.clone();
+        let request_id = request_id_or_fresh(r.request_id.clone());
+        let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;
         checkout
-            .book(
-                caller,
-                request_id_or_fresh(r.request_id),
-                ShowId(r.show_id),
-                seats,
-                r.card,
-            )
+            .book(caller, request_id, show, seats, tickets, card)
+            .await
+    }
+
+    /// The seats and tickets a hold or a booking asks for: its seat
+    /// numbers, then its seats by label (resolved against the venue of the
+    /// show on this replica, after a read barrier: a label that does not
+    /// exist is INVALID_ARGUMENT naming it), with their ticket types, its
+    /// standing places and its best-available pick. Everything else (the
+    /// types, areas and categories exist, the prices) is checked by the
+    /// state machine.
+    async fn wanted(&self, w: Wanted) -> Result<(ShowId, Vec<SeatNo>, Tickets), Status> {
+        let show = ShowId(w.show_id);
+        let mut seats: Vec<SeatNo> = w.seat_nos.into_iter().map(SeatNo).collect();
+        if !w.seat_labels.is_empty() {
+            check_id("show", &show.0).map_err(|r| convert::rejection_status(&r))?;
+            let labels = w.seat_labels;
+            let found = self
+                .replica
+                .read(false, |state| {
+                    let s = find_show(state, &show)?;
+                    let layout = state
+                        .layout_of(s)
+                        .ok_or_else(|| Status::internal(format!("{show} has no layout")))?;
+                    labels
+                        .iter()
+                        .map(|label| {
+                            if s.performance.is_none() {
+                                // A simple show's seats are labelled by number.
+                                return label
+                                    .trim()
+                                    .parse()
+                                    .ok()
+                                    .filter(|&no| no >= 1 && no <= s.seat_count())
+                                    .map(SeatNo)
+                                    .ok_or_else(|| {
+                                        Status::invalid_argument(format!(
+                                            "seat_labels: {show} has no seat {label:?}"
+                                        ))
+                                    });
+                            }
+                            layout.find(label).map_err(|why| {
+                                Status::invalid_argument(format!("seat_labels: {why}"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, Status>>()
+                })
+                .await??;
+            seats.extend(found);
+        }
+        let tickets = Tickets {
+            types: w.ticket_types,
+            standing: w
+                .standing
+                .into_iter()
+                .map(|s| StandingRequest {
+                    area: s.area,
+                    count: s.count,
+                    ticket_type: s.ticket_type,
+                })
+                .collect(),
+            best: w.best.map(|b| BestRequest {
+                count: b.count,
+                category: b.category,
+                ticket_type: b.ticket_type,
+                wheelchair: b.wheelchair,
+            }),
+        };
+        Ok((show, seats, tickets))
+    }
+
+    /// `b` as the API shows it, with its tickets' labels and types from
+    /// this replica (stale is enough: venues and prices never change).
+    async fn present(&self, b: &Booking) -> Result<v1::Booking, Status> {
+        self.replica
+            .read(true, |state| convert::booking_in(state, b))
             .await
     }
 
@@ -201,16 +277,45 @@ impl BookingApi {
     }
 }
 
-fn show_effect(effect: Effect) -> Result<v1::Show, Status> {
-    match effect {
-        Effect::Show(s) => Ok(convert::show(&s)),
-        other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+/// What a `HoldSeats` or `BookSeats` asks for, as sent.
+struct Wanted {
+    show_id: String,
+    seat_nos: Vec<u32>,
+    seat_labels: Vec<String>,
+    ticket_types: Vec<String>,
+    standing: Vec<v1::StandingRequest>,
+    best: Option<v1::BestRequest>,
+}
+
+impl From<v1::BookSeatsRequest> for Wanted {
+    fn from(r: v1::BookSeatsRequest) -> Self {
+        Self {
+            show_id: r.show_id,
+            seat_nos: r.seat_nos,
+            seat_labels: r.seat_labels,
+            ticket_types: r.ticket_types,
+            standing: r.standing,
+            best: r.best,
+        }
     }
 }
 
-fn booking_effect(effect: Effect) -> Result<v1::Booking, Status> {
+impl From<v1::HoldSeatsRequest> for Wanted {
+    fn from(r: v1::HoldSeatsRequest) -> Self {
+        Self {
+            show_id: r.show_id,
+            seat_nos: r.seat_nos,
+            seat_labels: r.seat_labels,
+            ticket_types: r.ticket_types,
+            standing: r.standing,
+            best: r.best,
+        }
+    }
+}
+
+fn show_effect(effect: Effect) -> Result<v1::Show, Status> {
     match effect {
-        Effect::Booking(b) => Ok(convert::booking(&b)),
+        Effect::Show(s) => Ok(convert::show(&s)),
         other => Err(Status::internal(format!("unexpected effect {other:?}"))),
     }
 }
@@ -271,7 +376,7 @@ impl BookingService for BookingApi {
     ) -> Result<Response<v1::ListShowsResponse>, Status> {
         let shows = self
             .read(req.into_inner().read, |s| {
-                s.shows().map(|s| convert::show(&s.summary())).collect()
+                s.shows().map(|show| convert::show_in(s, show)).collect()
             })
             .await?;
         Ok(Response::new(v1::ListShowsResponse { shows }))
@@ -305,11 +410,19 @@ impl BookingService for BookingApi {
             let seats = (first..=last)
                 .filter_map(|n| show.seat(SeatNo(n)).map(|s| convert::seat(SeatNo(n), s)))
                 .collect();
+            let layout = match state.layout_of(show) {
+                Some(plan) => (first..=last)
+                    .map(|n| convert::seat_layout(show, &plan, SeatNo(n)))
+                    .collect(),
+                None => Vec::new(),
+            };
             let next_page_token = if last < count { last + 1 } else { 0 };
             Ok(Response::new(v1::GetShowResponse {
-                show: Some(convert::show(&show.summary())),
+                show: Some(convert::show_in(state, show)),
                 seats,
                 next_page_token,
+                prices: Some(convert::price_table(show)),
+                layout,
             }))
         })
         .await?
@@ -350,7 +463,7 @@ impl BookingService for BookingApi {
         if let Some(checkout) = &self.checkout {
             let booking = self.book_and_pay(checkout, caller, r).await?;
             return Ok(Response::new(v1::BookSeatsResponse {
-                booking: Some(convert::booking(&booking)),
+                booking: Some(self.present(&booking).await?),
             }));
         }
         if r.card.is_some() {
@@ -359,14 +472,19 @@ impl BookingService for BookingApi {
                 .err()
                 .unwrap_or_else(|| Status::internal("unreachable")));
         }
+        let request_id = r.request_id.clone();
+        let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;
         let command = Command::Book {
-            show: ShowId(r.show_id),
-            seats: r.seat_nos.into_iter().map(SeatNo).collect(),
-            tickets: Default::default(),
+            show,
+            seats,
+            tickets,
             user: caller.user.clone(),
             max_seats_per_user: self.max_seats_per_user,
         };
-        let booking = booking_effect(self.write(caller, r.request_id, command).await?)?;
+        let booking = match self.write(caller, request_id, command).await? {
+            Effect::Booking(b) => self.present(&b).await?,
+            other => return Err(Status::internal(format!("unexpected effect {other:?}"))),
+        };
         Ok(Response::new(v1::BookSeatsResponse {
             booking: Some(booking),
         }))
@@ -381,19 +499,13 @@ impl BookingService for BookingApi {
         let ttl_ms = checkout.settings().hold_ms;
         let r = req.into_inner();
         self.pace(&caller).await?;
-        let seats = r.seat_nos.into_iter().map(SeatNo).collect();
+        let request_id = request_id_or_fresh(r.request_id.clone());
+        let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;
         let (booking, _) = checkout
-            .hold(
-                caller,
-                request_id_or_fresh(r.request_id),
-                ShowId(r.show_id),
-                seats,
-                Default::default(),
-                ttl_ms,
-            )
+            .hold(caller, request_id, show, seats, tickets, ttl_ms)
             .await?;
         Ok(Response::new(v1::HoldSeatsResponse {
-            booking: Some(convert::booking(&booking)),
+            booking: Some(self.present(&booking).await?),
         }))
     }
 
@@ -418,7 +530,7 @@ impl BookingService for BookingApi {
             .map_err(|r| convert::rejection_status(&r))?;
         let booking = checkout.pay(booking, r.card).await?;
         Ok(Response::new(v1::PayBookingResponse {
-            booking: Some(convert::booking(&booking)),
+            booking: Some(self.present(&booking).await?),
         }))
     }
 
@@ -450,7 +562,7 @@ impl BookingService for BookingApi {
                 // A revoked session sees nothing, on every node.
                 s.authenticate(&caller)?;
                 Ok(s.bookings_page(&caller.user, before, limit)
-                    .map(|b| convert::booking(&b))
+                    .map(|b| convert::booking_in(s, &b))
                     .collect())
             })
             .await?
@@ -492,8 +604,85 @@ impl BookingService for BookingApi {
             None => booking,
         };
         Ok(Response::new(v1::CancelBookingResponse {
-            booking: Some(convert::booking(&booking)),
+            booking: Some(self.present(&booking).await?),
         }))
+    }
+
+    async fn create_venue(
+        &self,
+        req: tonic::Request<v1::CreateVenueRequest>,
+    ) -> Result<Response<v1::CreateVenueResponse>, Status> {
+        self.create_venue_call(req).await
+    }
+
+    async fn list_venues(
+        &self,
+        req: tonic::Request<v1::ListVenuesRequest>,
+    ) -> Result<Response<v1::ListVenuesResponse>, Status> {
+        self.list_venues_call(req).await
+    }
+
+    async fn get_venue(
+        &self,
+        req: tonic::Request<v1::GetVenueRequest>,
+    ) -> Result<Response<v1::GetVenueResponse>, Status> {
+        self.get_venue_call(req).await
+    }
+
+    async fn create_production(
+        &self,
+        req: tonic::Request<v1::CreateProductionRequest>,
+    ) -> Result<Response<v1::CreateProductionResponse>, Status> {
+        self.create_production_call(req).await
+    }
+
+    async fn list_productions(
+        &self,
+        req: tonic::Request<v1::ListProductionsRequest>,
+    ) -> Result<Response<v1::ListProductionsResponse>, Status> {
+        self.list_productions_call(req).await
+    }
+
+    async fn add_performances(
+        &self,
+        req: tonic::Request<v1::AddPerformancesRequest>,
+    ) -> Result<Response<v1::AddPerformancesResponse>, Status> {
+        self.add_performances_call(req).await
+    }
+
+    async fn cancel_performance(
+        &self,
+        req: tonic::Request<v1::CancelPerformanceRequest>,
+    ) -> Result<Response<v1::CancelPerformanceResponse>, Status> {
+        self.cancel_performance_call(req).await
+    }
+
+    async fn hold_back(
+        &self,
+        req: tonic::Request<v1::HoldBackRequest>,
+    ) -> Result<Response<v1::HoldBackResponse>, Status> {
+        self.hold_back_call(req).await
+    }
+
+    async fn release_held_back(
+        &self,
+        req: tonic::Request<v1::ReleaseHeldBackRequest>,
+    ) -> Result<Response<v1::ReleaseHeldBackResponse>, Status> {
+        self.release_held_back_call(req).await
+    }
+
+    async fn return_tickets(
+        &self,
+        req: tonic::Request<v1::ReturnTicketsRequest>,
+    ) -> Result<Response<v1::ReturnTicketsResponse>, Status> {
+        self.return_tickets_call(req).await
+    }
+
+    async fn get_sales_report(
+        &self,
+        req: tonic::Request<v1::GetSalesReportRequest>,
+    ) -> Result<Response<v1::GetSalesReportResponse>, Status> {
+        self.get_sales_report_call(req).await
     }
 
     type WatchShowStream = crate::watch::ShowUpdates;

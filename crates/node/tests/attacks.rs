@@ -876,3 +876,100 @@ async fn a_stolen_token_its_owner_revoked_cannot_use_up_their_writes() {
         .await
         .expect("the victim's own budget is whole");
 }
+
+/// A one-row venue of four seats ("Seats 1-1" to "Seats 1-4"), a
+/// production and one performance of it, "perf", at 1,000 cents a seat.
+async fn node_with_a_performance() -> Node {
+    let node = Node::start().await;
+    let admin = node.admin().await;
+    let venue = boxoffice_core::Venue::single_row("Hall", 4);
+    admin
+        .create_venue("hall", boxoffice_proto::convert::venue(&venue))
+        .await
+        .unwrap();
+    admin
+        .create_production("play", "The Play", "", 90)
+        .await
+        .unwrap();
+    admin
+        .add_performances(boxoffice_proto::v1::AddPerformancesRequest {
+            production_id: "play".into(),
+            venue_id: "hall".into(),
+            performances: vec![boxoffice_proto::v1::NewPerformance {
+                show_id: "perf".into(),
+                starts_at_ms: common::FAR_FUTURE_MS,
+            }],
+            pricing: Some(boxoffice_proto::v1::PricingSpec {
+                categories: vec![boxoffice_proto::v1::PriceCategory {
+                    name: "Standard".into(),
+                    rules: vec![boxoffice_proto::v1::PlaceRule {
+                        rule: Some(boxoffice_proto::v1::place_rule::Rule::All(true)),
+                    }],
+                }],
+                ticket_types: vec!["adult".into()],
+                prices: vec![boxoffice_proto::v1::Price {
+                    category: "Standard".into(),
+                    ticket_type: "adult".into(),
+                    cents: 1_000,
+                }],
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    node
+}
+
+#[tokio::test]
+async fn a_customer_cannot_manage_performances_read_sales_or_return_anothers_tickets() {
+    let node = node_with_a_performance().await;
+    let admin = node.admin().await;
+    let eve = node.user("eve").await;
+    // The doors are open to the administrator...
+    assert_eq!(admin.sales_report("perf").await.unwrap().sold, 0);
+    // ...and shut to a customer, before anything is proposed.
+    let venue = boxoffice_proto::convert::venue(&boxoffice_core::Venue::single_row("Mine", 2));
+    let denied = |result: Result<(), tonic::Status>| {
+        assert_eq!(code(result), Code::PermissionDenied);
+    };
+    denied(eve.create_venue("mine", venue).await.map(drop));
+    denied(eve.create_production("mine", "Mine", "", 0).await.map(drop));
+    denied(
+        eve.add_performances(boxoffice_proto::v1::AddPerformancesRequest {
+            production_id: "play".into(),
+            venue_id: "hall".into(),
+            performances: vec![boxoffice_proto::v1::NewPerformance {
+                show_id: "eves".into(),
+                starts_at_ms: common::FAR_FUTURE_MS,
+            }],
+            ..Default::default()
+        })
+        .await
+        .map(drop),
+    );
+    denied(eve.cancel_performance("perf").await.map(drop));
+    denied(eve.hold_back("perf", &[1], &[], "mine").await.map(drop));
+    denied(eve.release_held_back("perf", &[1], &[]).await.map(drop));
+    denied(eve.sales_report("perf").await.map(drop));
+    denied(eve.production_sales("play").await.map(drop));
+    // Nothing changed.
+    let show = eve
+        .get_show("perf", 0, 1, false)
+        .await
+        .unwrap()
+        .show
+        .unwrap();
+    assert_eq!((show.state.as_str(), show.held_back), ("on sale", 0));
+    assert_eq!(eve.list_productions(false).await.unwrap().len(), 1);
+
+    // Another user's tickets: NOT_FOUND, as for CancelBooking; the owner may.
+    let ann = node.user("ann").await;
+    let booking = ann.book("perf", &[1, 2]).await.unwrap();
+    assert_eq!(
+        code(eve.return_tickets(&booking.booking_id, &[1]).await),
+        Code::NotFound
+    );
+    let mine = ann.return_tickets(&booking.booking_id, &[1]).await.unwrap();
+    assert_eq!(mine.kept.unwrap().seat_nos, [2]);
+    node.stop().await;
+}

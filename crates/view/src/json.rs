@@ -401,6 +401,7 @@ mod tests {
             available: 18,
             held: 1,
             booked: 1,
+            ..Default::default()
         };
         let value = serde_json::to_value(Show::from(&show)).unwrap();
         assert_eq!(
