@@ -188,7 +188,7 @@ impl State {
             // The `limit`-th newest hold of the window, if there are that many.
             let oldest_counted = self
                 .recent_bookings(user, since)
-                .filter(|booking| booking.order.is_some())
+                .filter(|booking| booking.order.is_some() && !booking.is_return_record())
                 .nth(usize::try_from(limit - 1).unwrap_or(usize::MAX));
             if let Some(booking) = oldest_counted {
                 let free_at = booking.created_at.saturating_add_ms(HOLD_RATE_WINDOW_MS);
@@ -620,6 +620,13 @@ impl State {
             return Err(Rejection::Invalid(format!(
                 "booking {id} has no ticket for seat {no}"
             )));
+        }
+        // Tickets are returned for a performance still to come.
+        if let Some(show) = self.shows.get(&booking.show)
+            && show.performance.is_some()
+            && show.starts_at <= self.now
+        {
+            return Err(Rejection::ShowStarted(booking.show.clone()));
         }
         let mut wanted = seats.to_vec();
         wanted.sort_unstable();

@@ -68,6 +68,11 @@ pub const MAX_DESCRIPTION_LEN: usize = 2_000;
 /// Most performances one `AddPerformances` adds.
 pub const MAX_PERFORMANCES_PER_RUN: usize = 400;
 
+/// The most places (performances × the venue's places) one run may add:
+/// each place costs 9 bytes of every replica's memory, and one command
+/// must apply quickly.
+pub const MAX_PLACES_PER_RUN: usize = 2_000_000;
+
 /// Longest reason for holding seats back, in characters.
 pub const MAX_REASON_LEN: usize = 200;
 
@@ -156,6 +161,13 @@ impl State {
         }
         let places = usize::try_from(venue.place_count())
             .map_err(|_| Rejection::Invalid("the venue does not fit in memory".to_owned()))?;
+        if places.saturating_mul(performances.len()) > MAX_PLACES_PER_RUN {
+            return Err(Rejection::Invalid(format!(
+                "{} performances of {places} places each are more than \
+                 {MAX_PLACES_PER_RUN} places in one run: add them in smaller runs",
+                performances.len()
+            )));
+        }
         // Every check has passed; mutate.
         let mut summaries = Vec::with_capacity(performances.len());
         for new in performances {

@@ -313,12 +313,19 @@ impl BookingApi {
             user: caller.user.clone(),
         };
         let (kept, returned) = match self.write(caller, r.request_id, command).await? {
-            Effect::Returned { kept, returned } => (kept, returned),
+            Effect::Returned { kept, returned } => (Some(kept), returned),
+            // Every ticket returned: the booking itself is cancelled, and
+            // nothing is kept.
+            Effect::Booking(cancelled) => (None, Box::new(cancelled)),
             other => return Err(unexpected(other)),
         };
         let returned = self.refund_now(*returned).await;
+        let kept = match kept {
+            Some(kept) => Some(self.present(&kept).await?),
+            None => None,
+        };
         Ok(Response::new(v1::ReturnTicketsResponse {
-            kept: Some(self.present(&kept).await?),
+            kept,
             returned: Some(self.present(&returned).await?),
         }))
     }
