@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
 use common::{Chatbot, Cluster, FAR_FUTURE_MS};
+use reqwest::StatusCode;
+use fantoccini::key::Key;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -169,6 +171,24 @@ fn seats_are(seats: &[u32], state: &str) -> String {
     each.join(" && ")
 }
 
+/// Registers `email` on the login page (which logs it in).
+async fn register(browser: &Browser, base: &str, email: &str) {
+    browser.goto(&format!("{base}/#/login")).await.unwrap();
+    type_into(browser, "#register-email", email).await;
+    type_into(browser, "#register-password", "correct horse battery staple").await;
+    click(
+        browser,
+        "form[aria-label='New here? Register'] button[type=submit]",
+    )
+    .await;
+    until(
+        browser,
+        "logged in",
+        &format!("document.body.innerText.includes('{email}')"),
+    )
+    .await;
+}
+
 /// Opens `show`'s seat map once it is drawn and clicks `seats`.
 async fn select_seats(browser: &Browser, base: &str, show: &str, seats: &[u32]) {
     browser
@@ -224,20 +244,7 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     )
     .await;
     screenshot(&buyer, "shows").await;
-    buyer.goto(&format!("{base}/#/login")).await.unwrap();
-    type_into(&buyer, "#register-email", "dana@example.com").await;
-    type_into(&buyer, "#register-password", "correct horse battery staple").await;
-    click(
-        &buyer,
-        "form[aria-label='New here? Register'] button[type=submit]",
-    )
-    .await;
-    until(
-        &buyer,
-        "logged in",
-        "document.body.innerText.includes('dana@example.com')",
-    )
-    .await;
+    register(&buyer, base, "dana@example.com").await;
 
     // Two seats, their total, the hold.
     select_seats(&buyer, base, "gala", &[3, 4]).await;
@@ -318,4 +325,192 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
 
     buyer.close().await.unwrap();
     watcher.close().await.unwrap();
+}
+
+/// Sends `body` to the gateway as the administrator; asserts `expected`.
+async fn admin_post(base: &str, token: &str, path: &str, body: serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, StatusCode::CREATED, "{path}: {}", response.text().await.unwrap());
+}
+
+/// A JavaScript condition: the seat labelled `label` is in `state`.
+fn label_is(label: &str, state: &str) -> String {
+    format!("document.querySelector('[data-label=\"{label}\"]')?.classList.contains('{state}')")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+
+    // The box office imports the theatre and puts one performance on sale.
+    let venues = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/venues/");
+    let read = |name: &str| std::fs::read_to_string(format!("{venues}{name}")).unwrap();
+    let admin = cluster.token("admin").await;
+    admin_post(base, &admin, "/api/venues", json!({"venue_id": "royal-court", "toml": read("theatre.toml")})).await;
+    admin_post(base, &admin, "/api/productions", json!({"production_id": "lear", "title": "King Lear"})).await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions/lear/performances",
+        json!({
+            "venue_id": "royal-court",
+            "performances": [{"show_id": "lear-1", "starts_at_ms": FAR_FUTURE_MS}],
+            "pricing_toml": read("theatre-pricing.toml"),
+        }),
+    )
+    .await;
+
+    let buyer = driver.browser().await;
+    register(&buyer, base, "erin@example.com").await;
+    buyer.goto(&format!("{base}/#/shows/lear-1")).await.unwrap();
+    until(&buyer, "the drawn seat map", &label_is("Stalls F-4", "available")).await;
+    // The plan is drawn: the stage, section names, row labels, a
+    // wheelchair space as a square, and every seat says what it is.
+    until(
+        &buyer,
+        "stage, sections and rows",
+        "document.querySelector('.plan .stage') && [...document.querySelectorAll('.plan .section-name')].some(t => t.textContent === 'Circle') && [...document.querySelectorAll('.plan .row-label')].some(t => t.textContent === 'F') && document.querySelectorAll('.plan .seat').length === 600 && document.querySelector('.plan rect.seat.wheelchair') !== null",
+    )
+    .await;
+    until(
+        &buyer,
+        "a seat's label, category and prices",
+        "document.querySelector('[data-label=\"Stalls F-3\"]').getAttribute('aria-label').includes('Stalls F-3, category A: adult')",
+    )
+    .await;
+
+    // Zoom in with the button: the viewBox narrows.
+    let width = "document.querySelector('.plan').viewBox.baseVal.width";
+    let before = buyer.execute(&format!("return {width}"), vec![]).await.unwrap();
+    click(&buyer, ".zoom button[aria-label='Zoom in']").await;
+    until(&buyer, "zoomed in", &format!("{width} < {before}")).await;
+    click(&buyer, ".zoom button[aria-label='Show the whole hall']").await;
+
+    // F-3 by the mouse, F-4 by the keyboard; then a ticket type each.
+    click(&buyer, "[data-label='Stalls F-3']").await;
+    let f4 = buyer
+        .find(Locator::Css("[data-label='Stalls F-4']"))
+        .await
+        .unwrap();
+    f4.send_keys(&Key::Enter.to_string()).await.unwrap();
+    until(
+        &buyer,
+        "both seats selected",
+        &format!("{} && {}", label_is("Stalls F-3", "selected"), label_is("Stalls F-4", "selected")),
+    )
+    .await;
+    let f4_no: u32 = f4.attr("data-seat").await.unwrap().unwrap().parse().unwrap();
+    buyer
+        .find(Locator::Css(&format!("select[data-seat='{f4_no}']")))
+        .await
+        .unwrap()
+        .select_by_value("concession")
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "the selection priced",
+        "document.querySelector('.summary').innerText.startsWith('2 places selected') && document.querySelector('.summary').innerText.includes('99')",
+    )
+    .await;
+    screenshot(&buyer, "venue-map-selected").await;
+
+    // Hold, pay, and find both tickets with their types and prices.
+    hold_selected(&buyer).await;
+    until(
+        &buyer,
+        "the tickets at checkout",
+        "document.querySelector('table.tickets')?.innerText.includes('concession')",
+    )
+    .await;
+    screenshot(&buyer, "venue-checkout").await;
+    click(&buyer, "form.card button[type=submit]").await;
+    until(&buyer, "my bookings", "location.hash === '#/bookings'").await;
+    let row = "[...document.querySelectorAll('table.bookings > tbody > tr')]";
+    until(
+        &buyer,
+        "the order with both tickets",
+        &format!("{row}.some(r => r.innerText.includes('Stalls F-3') && r.innerText.includes('Stalls F-4') && r.innerText.includes('adult') && r.innerText.includes('concession') && r.innerText.includes('55') && r.innerText.includes('44') && r.innerText.includes('confirmed'))"),
+    )
+    .await;
+    screenshot(&buyer, "venue-bookings").await;
+
+    // Return the concession ticket: the refund is shown.
+    buyer
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click(&buyer, "button[aria-label='Return the ticket for Stalls F-4']").await;
+    until(
+        &buyer,
+        "the refund shown",
+        &format!("{row}.some(r => r.innerText.includes('Stalls F-4') && r.innerText.includes('cancelled') && r.querySelector('.refund')?.innerText.includes('44'))"),
+    )
+    .await;
+    until(
+        &buyer,
+        "the kept ticket",
+        &format!("{row}.some(r => r.innerText.includes('Stalls F-3') && !r.innerText.includes('Stalls F-4') && r.innerText.includes('confirmed'))"),
+    )
+    .await;
+    screenshot(&buyer, "venue-returned").await;
+
+    // The ledger and the bookings agree: 99.00 charged, exactly the
+    // concession's 44.00 refunded, 55.00 kept.
+    let session = buyer
+        .execute("return JSON.parse(sessionStorage.getItem('boxoffice.session'))", vec![])
+        .await
+        .unwrap();
+    let user_id = session["user"]["user_id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ledger = cluster.ledger(std::slice::from_ref(&user_id)).await.unwrap();
+        let charges: Vec<_> = ledger.iter().filter(|t| t.amount_cents > 0).collect();
+        assert_eq!(charges.len(), 1, "{ledger:?}");
+        assert_eq!(charges[0].amount_cents, 5500 + 4400);
+        if charges[0].refunded_cents == 4400 {
+            break;
+        }
+        assert!(
+            charges[0].refunded_cents == 0 && tokio::time::Instant::now() < deadline,
+            "refunded {} of the charge, not the concession's 4400",
+            charges[0].refunded_cents
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bookings: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/bookings"))
+        .bearer_auth(session["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = |status: &str| -> Vec<i64> {
+        bookings
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["status"] == status)
+            .map(|b| b["total_cents"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!((total("confirmed"), total("cancelled")), (vec![5500], vec![4400]));
+
+    buyer.close().await.unwrap();
 }
