@@ -897,7 +897,10 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
 
     let (status, venue) = gw.post("/api/venues", Some(&admin), import).await;
     assert_eq!(status, StatusCode::CREATED, "{venue}");
-    assert_eq!((venue["seats"].as_u64(), venue["standing"].as_u64()), (Some(600), Some(0)));
+    assert_eq!(
+        (venue["seats"].as_u64(), venue["standing"].as_u64()),
+        (Some(600), Some(0))
+    );
 
     // The layout as JSON, and imported again as JSON (larger than the
     // usual body cap); an unknown attribute is refused, nothing stored.
@@ -923,7 +926,10 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
             json!({"venue_id": "copy", "venue": detail["layout"]}),
         )
         .await;
-    assert_eq!((status, copy["seats"].as_u64()), (StatusCode::CREATED, Some(600)));
+    assert_eq!(
+        (status, copy["seats"].as_u64()),
+        (StatusCode::CREATED, Some(600))
+    );
     let (_, venues) = gw.get("/api/venues", None).await;
     assert_eq!(venues.as_array().unwrap().len(), 2);
     let (status, body) = gw.get("/api/venues/nowhere", None).await;
@@ -931,10 +937,18 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
 
     // A production and a run of one performance.
     let production = json!({"production_id": "lear", "title": "King Lear", "running_minutes": 190});
-    let (status, body) = gw.post("/api/productions", Some(&alice), production.clone()).await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "permission_denied"));
+    let (status, body) = gw
+        .post("/api/productions", Some(&alice), production.clone())
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
     let (status, created) = gw.post("/api/productions", Some(&admin), production).await;
-    assert_eq!((status, created["title"].as_str()), (StatusCode::CREATED, Some("King Lear")));
+    assert_eq!(
+        (status, created["title"].as_str()),
+        (StatusCode::CREATED, Some("King Lear"))
+    );
     let run = |pricing: &str| {
         json!({
             "venue_id": "royal-court",
@@ -944,10 +958,17 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
     };
     let add = "/api/productions/lear/performances";
     let (status, body) = gw.post(add, Some(&alice), run(&pricing)).await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "permission_denied"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
     let bad_pricing = pricing.replacen("types = [", "types = [[", 1);
     let (status, body) = gw.post(add, Some(&admin), run(&bad_pricing)).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_file"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_file"),
+        "{body}"
+    );
     assert!(body["error"]["line"].as_u64().is_some(), "{body}");
     let (status, added) = gw.post(add, Some(&admin), run(&pricing)).await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
@@ -969,15 +990,25 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
 
     // Bad holds change nothing.
     for (bad, what) in [
-        (json!({"show_id": "lear-1", "seat_labels": ["Stalls Z-99"]}), "Z-99"),
+        (
+            json!({"show_id": "lear-1", "seat_labels": ["Stalls Z-99"]}),
+            "Z-99",
+        ),
         (
             json!({"show_id": "lear-1", "seat_labels": ["Stalls F-3"], "ticket_types": ["pensioner"]}),
             "pensioner",
         ),
     ] {
         let (status, body) = gw.post("/api/holds", Some(&alice), bad).await;
-        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_argument"), "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains(what), "{body}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_argument"),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(what),
+            "{body}"
+        );
         assert_eq!(counts(&gw, "lear-1").await, (600, 0, 0, 0));
     }
 
@@ -1003,7 +1034,11 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
     let (status, paid) = gw
         .post(&format!("/api/bookings/{id}/pay"), Some(&alice), card(PAYS))
         .await;
-    assert_eq!((status, paid["status"].as_str()), (StatusCode::OK, Some("confirmed")), "{paid}");
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (StatusCode::OK, Some("confirmed")),
+        "{paid}"
+    );
 
     // Nobody else returns it, nor manages the performance.
     let back = format!("/api/bookings/{id}/return");
@@ -1018,12 +1053,23 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
                 json!({"seat_labels": ["Stalls A-1"], "reason": "mine"}),
             )
             .await;
-        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "permission_denied"), "{path}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "permission_denied"),
+            "{path}"
+        );
     }
     let (status, body) = gw.get("/api/shows/lear-1/sales", Some(&bob)).await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "permission_denied"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
     let (status, body) = gw.post(&back, Some(&alice), json!({"seat_nos": [1]})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a seat not in the booking: {body}");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a seat not in the booking: {body}"
+    );
     assert_eq!(counts(&gw, "lear-1").await, (598, 0, 2, 0));
 
     // The concession ticket goes back: its price is refunded.
@@ -1033,14 +1079,22 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
     assert_eq!(returned["kept"]["total_cents"], 5500);
     assert_eq!(returned["kept"]["tickets"][0]["label"], "Stalls F-3");
     assert_eq!(returned["returned"]["status"], "cancelled");
-    assert_eq!(returned["returned"]["tickets"][0]["ticket_type"], "concession");
+    assert_eq!(
+        returned["returned"]["tickets"][0]["ticket_type"],
+        "concession"
+    );
     assert_eq!(counts(&gw, "lear-1").await, (599, 0, 1, 0));
 
     // The sales report, as JSON and as CSV.
     let (status, report) = gw.get("/api/shows/lear-1/sales", Some(&admin)).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(
-        (&report["sold"], &report["revenue_cents"], &report["refunded"], &report["refunded_cents"]),
+        (
+            &report["sold"],
+            &report["revenue_cents"],
+            &report["refunded"],
+            &report["refunded_cents"]
+        ),
         (&json!(1), &json!(5500), &json!(1), &json!(4400))
     );
     let csv = gw
@@ -1050,11 +1104,18 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
         .send()
         .await
         .unwrap();
-    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let csv = csv.text().await.unwrap();
     assert!(csv.lines().any(|l| l == "A,adult,1,5500,0,0"), "{csv}");
     assert!(csv.ends_with("total,,1,5500,1,4400\n"), "{csv}");
-    let (status, _) = gw.get("/api/shows/lear-1/sales?format=pdf", Some(&admin)).await;
+    let (status, _) = gw
+        .get("/api/shows/lear-1/sales?format=pdf", Some(&admin))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Held back and released by the box office.
@@ -1065,7 +1126,11 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
             json!({"seat_labels": ["Stalls A-1", "Stalls A-2"], "reason": "press"}),
         )
         .await;
-    assert_eq!((status, show["held_back"].as_u64()), (StatusCode::OK, Some(2)), "{show}");
+    assert_eq!(
+        (status, show["held_back"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{show}"
+    );
     let a1 = seat_nos(&gw, "lear-1", &["Stalls A-1"]).await[0];
     let (_, plan) = gw.get("/api/shows/lear-1/plan", None).await;
     assert_eq!(plan["seats"][a1 as usize - 1]["state"], "held_back");
@@ -1076,7 +1141,11 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
             json!({"seat_labels": ["Stalls A-1"]}),
         )
         .await;
-    assert_eq!((status, show["held_back"].as_u64()), (StatusCode::OK, Some(1)), "{show}");
+    assert_eq!(
+        (status, show["held_back"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{show}"
+    );
 
     // The best two seats of category B, picked by the cluster; then the
     // last ticket back, which cancels the booking.
@@ -1092,7 +1161,10 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
     assert_eq!(best["total_cents"], 2 * 3500);
     let (status, all) = gw.post(&back, Some(&alice), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{all}");
-    assert_eq!((&all["kept"], &all["refund_cents"]), (&Value::Null, &json!(5500)));
+    assert_eq!(
+        (&all["kept"], &all["refund_cents"]),
+        (&Value::Null, &json!(5500))
+    );
 
     // Cancelling the performance releases Bob's hold.
     let (status, cancelled) = gw
@@ -1100,5 +1172,8 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
         .await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["show"]["state"], "cancelled");
-    assert_eq!(cancelled["bookings"][0]["status"], "released", "{cancelled}");
+    assert_eq!(
+        cancelled["bookings"][0]["status"], "released",
+        "{cancelled}"
+    );
 }

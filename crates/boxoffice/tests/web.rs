@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
 use common::{Chatbot, Cluster, FAR_FUTURE_MS};
-use reqwest::StatusCode;
 use fantoccini::key::Key;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use reqwest::StatusCode;
 use serde_json::json;
 
 const DECLINED: &str = "4000 0000 0000 9995";
@@ -175,7 +175,12 @@ fn seats_are(seats: &[u32], state: &str) -> String {
 async fn register(browser: &Browser, base: &str, email: &str) {
     browser.goto(&format!("{base}/#/login")).await.unwrap();
     type_into(browser, "#register-email", email).await;
-    type_into(browser, "#register-password", "correct horse battery staple").await;
+    type_into(
+        browser,
+        "#register-password",
+        "correct horse battery staple",
+    )
+    .await;
     click(
         browser,
         "form[aria-label='New here? Register'] button[type=submit]",
@@ -337,7 +342,12 @@ async fn admin_post(base: &str, token: &str, path: &str, body: serde_json::Value
         .await
         .unwrap();
     let status = response.status();
-    assert_eq!(status, StatusCode::CREATED, "{path}: {}", response.text().await.unwrap());
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{path}: {}",
+        response.text().await.unwrap()
+    );
 }
 
 /// A JavaScript condition: the seat labelled `label` is in `state`.
@@ -360,8 +370,20 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     let venues = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/venues/");
     let read = |name: &str| std::fs::read_to_string(format!("{venues}{name}")).unwrap();
     let admin = cluster.token("admin").await;
-    admin_post(base, &admin, "/api/venues", json!({"venue_id": "royal-court", "toml": read("theatre.toml")})).await;
-    admin_post(base, &admin, "/api/productions", json!({"production_id": "lear", "title": "King Lear"})).await;
+    admin_post(
+        base,
+        &admin,
+        "/api/venues",
+        json!({"venue_id": "royal-court", "toml": read("theatre.toml")}),
+    )
+    .await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions",
+        json!({"production_id": "lear", "title": "King Lear"}),
+    )
+    .await;
     admin_post(
         base,
         &admin,
@@ -377,7 +399,12 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     let buyer = driver.browser().await;
     register(&buyer, base, "erin@example.com").await;
     buyer.goto(&format!("{base}/#/shows/lear-1")).await.unwrap();
-    until(&buyer, "the drawn seat map", &label_is("Stalls F-4", "available")).await;
+    until(
+        &buyer,
+        "the drawn seat map",
+        &label_is("Stalls F-4", "available"),
+    )
+    .await;
     // The plan is drawn: the stage, section names, row labels, a
     // wheelchair space as a square, and every seat says what it is.
     until(
@@ -395,7 +422,10 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
 
     // Zoom in with the button: the viewBox narrows.
     let width = "document.querySelector('.plan').viewBox.baseVal.width";
-    let before = buyer.execute(&format!("return {width}"), vec![]).await.unwrap();
+    let before = buyer
+        .execute(&format!("return {width}"), vec![])
+        .await
+        .unwrap();
     click(&buyer, ".zoom button[aria-label='Zoom in']").await;
     until(&buyer, "zoomed in", &format!("{width} < {before}")).await;
     click(&buyer, ".zoom button[aria-label='Show the whole hall']").await;
@@ -410,10 +440,20 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     until(
         &buyer,
         "both seats selected",
-        &format!("{} && {}", label_is("Stalls F-3", "selected"), label_is("Stalls F-4", "selected")),
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "selected"),
+            label_is("Stalls F-4", "selected")
+        ),
     )
     .await;
-    let f4_no: u32 = f4.attr("data-seat").await.unwrap().unwrap().parse().unwrap();
+    let f4_no: u32 = f4
+        .attr("data-seat")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
     buyer
         .find(Locator::Css(&format!("select[data-seat='{f4_no}']")))
         .await
@@ -454,7 +494,11 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
         .execute("window.confirm = () => true;", vec![])
         .await
         .unwrap();
-    click(&buyer, "button[aria-label='Return the ticket for Stalls F-4']").await;
+    click(
+        &buyer,
+        "button[aria-label='Return the ticket for Stalls F-4']",
+    )
+    .await;
     until(
         &buyer,
         "the refund shown",
@@ -472,13 +516,19 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     // The ledger and the bookings agree: 99.00 charged, exactly the
     // concession's 44.00 refunded, 55.00 kept.
     let session = buyer
-        .execute("return JSON.parse(sessionStorage.getItem('boxoffice.session'))", vec![])
+        .execute(
+            "return JSON.parse(sessionStorage.getItem('boxoffice.session'))",
+            vec![],
+        )
         .await
         .unwrap();
     let user_id = session["user"]["user_id"].as_str().unwrap().to_owned();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let ledger = cluster.ledger(std::slice::from_ref(&user_id)).await.unwrap();
+        let ledger = cluster
+            .ledger(std::slice::from_ref(&user_id))
+            .await
+            .unwrap();
         let charges: Vec<_> = ledger.iter().filter(|t| t.amount_cents > 0).collect();
         assert_eq!(charges.len(), 1, "{ledger:?}");
         assert_eq!(charges[0].amount_cents, 5500 + 4400);
@@ -510,7 +560,10 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
             .map(|b| b["total_cents"].as_i64().unwrap())
             .collect()
     };
-    assert_eq!((total("confirmed"), total("cancelled")), (vec![5500], vec![4400]));
+    assert_eq!(
+        (total("confirmed"), total("cancelled")),
+        (vec![5500], vec![4400])
+    );
 
     buyer.close().await.unwrap();
 }

@@ -7,8 +7,8 @@
 //! milliseconds since the Unix epoch; money is in cents.
 
 pub use boxoffice_view::json::venues::{
-    PriceTable, Production, ProductionListing, SalesReport, SeatLayout, Ticket, Venue,
-    VenueDetail, VenueSummary,
+    PriceTable, Production, ProductionListing, SalesReport, SeatLayout, Ticket, Venue, VenueDetail,
+    VenueSummary,
 };
 pub use boxoffice_view::json::{
     Answer, Booking, Cluster, Node, Seat, SeatMap, Session, Show, Suggestion, User,
