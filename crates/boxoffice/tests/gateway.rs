@@ -1177,3 +1177,78 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
         "{cancelled}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standing_places_are_held_by_count_and_type() {
+    let (cluster, _chatbot, gw) = paid_cluster().await;
+    let admin = cluster.token("admin").await;
+    let carol = gw.session("carol@example.com").await;
+    let (status, venue) = gw
+        .post(
+            "/api/venues",
+            Some(&admin),
+            json!({"venue_id": "lighthouse", "toml": example("club.toml")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{venue}");
+    assert_eq!(
+        (venue["standing"].as_u64(), venue["areas"].as_u64()),
+        (Some(2000), Some(1))
+    );
+    let (status, _) = gw
+        .post(
+            "/api/productions",
+            Some(&admin),
+            json!({"production_id": "gig", "title": "The Gig"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, added) = gw
+        .post(
+            "/api/productions/gig/performances",
+            Some(&admin),
+            json!({
+                "venue_id": "lighthouse",
+                "performances": [{"show_id": "gig-1", "starts_at_ms": FAR_FUTURE_MS}],
+                "pricing_toml": example("club-pricing.toml"),
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+
+    // The plan lists the standing places after the seats, in their area.
+    let (_, plan) = gw.get("/api/shows/gig-1/plan", None).await;
+    let places = plan["places"].as_array().unwrap();
+    assert_eq!(places.len(), 2400);
+    let floor = places.iter().filter(|p| p["area"] == "Floor").count();
+    assert_eq!(floor, 2000);
+    assert_eq!(plan["venue"]["areas"][0]["capacity"], 2000);
+
+    // An unknown area changes nothing; three concession places are held.
+    let (status, body) = gw
+        .post(
+            "/api/holds",
+            Some(&carol),
+            json!({"show_id": "gig-1", "standing": [{"area": "Roof", "count": 3}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(counts(&gw, "gig-1").await, (2400, 0, 0, 0));
+    let (status, held) = gw
+        .post(
+            "/api/holds",
+            Some(&carol),
+            json!({"show_id": "gig-1",
+                "standing": [{"area": "Floor", "count": 3, "ticket_type": "concession"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["total_cents"], 3 * 2500);
+    let tickets = held["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 3);
+    assert!(
+        tickets.iter().all(|t| t["ticket_type"] == "concession"
+            && t["label"].as_str().unwrap().starts_with("Floor"))
+    );
+    assert_eq!(counts(&gw, "gig-1").await, (2397, 3, 0, 0));
+}

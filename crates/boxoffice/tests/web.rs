@@ -396,6 +396,19 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     )
     .await;
 
+    // Someone else watches the same performance's map throughout.
+    let watcher = driver.browser().await;
+    watcher
+        .goto(&format!("{base}/#/shows/lear-1"))
+        .await
+        .unwrap();
+    until(
+        &watcher,
+        "the watcher's map",
+        &label_is("Stalls F-4", "available"),
+    )
+    .await;
+
     let buyer = driver.browser().await;
     register(&buyer, base, "erin@example.com").await;
     buyer.goto(&format!("{base}/#/shows/lear-1")).await.unwrap();
@@ -478,6 +491,16 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     )
     .await;
     screenshot(&buyer, "venue-checkout").await;
+    until(
+        &watcher,
+        "the seats held on the other page",
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "held"),
+            label_is("Stalls F-4", "held")
+        ),
+    )
+    .await;
     click(&buyer, "form.card button[type=submit]").await;
     until(&buyer, "my bookings", "location.hash === '#/bookings'").await;
     let row = "[...document.querySelectorAll('table.bookings > tbody > tr')]";
@@ -488,6 +511,16 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     )
     .await;
     screenshot(&buyer, "venue-bookings").await;
+    until(
+        &watcher,
+        "the seats taken on the other page",
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "booked"),
+            label_is("Stalls F-4", "booked")
+        ),
+    )
+    .await;
 
     // Return the concession ticket: the refund is shown.
     buyer
@@ -512,6 +545,17 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     )
     .await;
     screenshot(&buyer, "venue-returned").await;
+    until(
+        &watcher,
+        "the returned seat free again on the other page",
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "booked"),
+            label_is("Stalls F-4", "available")
+        ),
+    )
+    .await;
+    screenshot(&watcher, "venue-map-live").await;
 
     // The ledger and the bookings agree: 99.00 charged, exactly the
     // concession's 44.00 refunded, 55.00 kept.

@@ -117,7 +117,7 @@ async function showsPage() {
       h("li", { class: "show-card" },
         h("h2", {}, h("a", { href: `#/shows/${encodeURIComponent(s.show_id)}` }, s.title)),
         h("p", {}, when(s.starts_at_ms)),
-        h("p", {}, `${money(s.price_cents)} a seat`),
+        h("p", {}, s.venue_id ? `${s.state}` : `${money(s.price_cents)} a seat`),
         h("p", { class: s.available ? "ok" : "sold-out" },
           s.available ? `${s.available} of ${s.seat_count} seats free` : "Sold out"),
       )));

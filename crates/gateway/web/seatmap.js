@@ -125,7 +125,12 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
     if (all.length) {
       const top = Math.min(...all.map((seat) => seat.y));
       const mid = (Math.min(...all.map((seat) => seat.x)) + Math.max(...all.map((seat) => seat.x))) / 2;
-      labels.append(s("text", { class: "section-name", x: mid, y: top - 2.2 * RADIUS, "text-anchor": "middle" }, section.name));
+      // Above the front row, but clear of the stage (a curved front row
+      // leaves room in its middle).
+      const above = top - 2.2 * RADIUS;
+      const underStage = mid >= stage.x && mid <= stage.x + stage.width && above >= stage.y;
+      const y = underStage ? Math.max(above, stage.y + stage.height + 16) : above;
+      labels.append(s("text", { class: "section-name", x: mid, y, "text-anchor": "middle" }, section.name));
     }
     for (const row of section.rows) {
       if (row.seats.length) {
