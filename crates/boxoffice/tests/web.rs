@@ -450,6 +450,14 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
         .await
         .unwrap();
     f4.send_keys(&Key::Enter.to_string()).await.unwrap();
+    // The arrow keys walk the row: left of F-4 is F-3.
+    f4.send_keys(&Key::Left.to_string()).await.unwrap();
+    until(
+        &buyer,
+        "the focus moved to F-3",
+        "document.activeElement?.getAttribute('data-label') === 'Stalls F-3'",
+    )
+    .await;
     until(
         &buyer,
         "both seats selected",

@@ -1,7 +1,8 @@
 // The seat map of a performance at a venue, drawn as SVG from its plan
 // (GET /api/shows/{id}/plan): the stage, section names, row labels, one
 // shape per seat coloured by price category and by state, standing areas
-// with the places left. Seats are focusable; Enter or Space selects one.
+// with the places left. Seats are focusable; Enter or Space selects one,
+// the arrow keys move between seats, + and - zoom.
 // Zoom and pan change the SVG's viewBox (wheel, drag, or the buttons), so
 // a hall of thousands of seats stays one cheap element tree.
 //
@@ -14,6 +15,8 @@ const RADIUS = 8;
 const MARGIN = 40;
 // One fill per price category, in the plan's order (colour-blind safe).
 const PALETTE = ["#1b9e77", "#7570b3", "#d95f02", "#e7298a", "#66a61e", "#a6761d", "#1f78b4", "#b15928"];
+// Arrow keys as steps: [along the row order, across the rows].
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 const STATE_WORDS = { available: "free", held: "held", booked: "taken", held_back: "held back", unknown: "unknown" };
 
 function s(tag, attrs = {}, ...children) {
@@ -155,6 +158,10 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
           if (event.key === "Enter" || event.key === " ") {
             event.preventDefault();
             toggle(here);
+          } else if (ARROWS[event.key]) {
+            event.preventDefault();
+            const next = neighbour(here, ARROWS[event.key]);
+            if (next) shapes.get(next).focus();
           }
         });
         shapes.set(here, shape);
@@ -163,6 +170,23 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
         no += 1;
       }
     }
+  }
+
+  // The seat an arrow key moves to: along the row order for left and
+  // right, the nearest seat in the row in front or behind for up and down.
+  function neighbour(no, [dx, dy]) {
+    if (dx) return shapes.has(no + dx) ? no + dx : null;
+    const from = byNo.get(no);
+    let best = null;
+    let score = Infinity;
+    for (const n of shapes.keys()) {
+      const p = byNo.get(n);
+      const along = (p.y - from.y) * dy;
+      if (along <= RADIUS) continue;
+      const d = (p.x - from.x) ** 2 + 4 * along ** 2;
+      if (d < score) { score = d; best = n; }
+    }
+    return best;
   }
 
   // Standing areas: a box with the places left, and a quantity picker
@@ -270,6 +294,12 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
       view = { ...view, x: place.x - view.w / 2, y: place.y - view.h / 2 };
       setView();
     }
+  });
+
+  // + and - zoom while the map (or a seat in it) has the focus.
+  svg.addEventListener("keydown", (event) => {
+    if (event.key === "+" || event.key === "=") zoom(1 / 1.5);
+    else if (event.key === "-") zoom(1.5);
   });
 
   const button = (text, label, action) => {
