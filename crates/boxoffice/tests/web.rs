@@ -619,3 +619,84 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
 
     buyer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standing_places_are_picked_by_quantity_and_type() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+    let venues = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/venues/");
+    let read = |name: &str| std::fs::read_to_string(format!("{venues}{name}")).unwrap();
+    let admin = cluster.token("admin").await;
+    admin_post(
+        base,
+        &admin,
+        "/api/venues",
+        json!({"venue_id": "lighthouse", "toml": read("club.toml")}),
+    )
+    .await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions",
+        json!({"production_id": "gig", "title": "The Gig"}),
+    )
+    .await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions/gig/performances",
+        json!({
+            "venue_id": "lighthouse",
+            "performances": [{"show_id": "gig-1", "starts_at_ms": FAR_FUTURE_MS}],
+            "pricing_toml": read("club-pricing.toml"),
+        }),
+    )
+    .await;
+
+    let buyer = driver.browser().await;
+    register(&buyer, base, "finn@example.com").await;
+    buyer.goto(&format!("{base}/#/shows/gig-1")).await.unwrap();
+    until(
+        &buyer,
+        "the floor with its places left",
+        "document.querySelector('.plan .area[data-area=\"Floor\"]')?.textContent.includes('2000 left')",
+    )
+    .await;
+    screenshot(&buyer, "standing-map").await;
+    type_into(&buyer, "input[data-area='Floor']", "2").await;
+    buyer
+        .find(Locator::Css("select[aria-label='Ticket type for Floor']"))
+        .await
+        .unwrap()
+        .select_by_value("concession")
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "two standing places priced",
+        "document.querySelector('.summary').innerText.startsWith('2 places selected') && document.querySelector('.summary').innerText.includes('50')",
+    )
+    .await;
+    hold_selected(&buyer).await;
+    until(
+        &buyer,
+        "the standing tickets at checkout",
+        "[...document.querySelectorAll('table.tickets tbody tr')].filter(r => r.innerText.includes('Floor') && r.innerText.includes('concession')).length === 2",
+    )
+    .await;
+    // The map counts them as held.
+    buyer.goto(&format!("{base}/#/shows/gig-1")).await.unwrap();
+    until(
+        &buyer,
+        "two places fewer",
+        "document.querySelector('.plan .area[data-area=\"Floor\"]')?.textContent.includes('1998 left')",
+    )
+    .await;
+    buyer.close().await.unwrap();
+}

@@ -572,7 +572,7 @@ async fn readyz(State(gw): Shared) -> impl IntoResponse {
 
 /// A show's plan for its seat map: the venue's layout (none for a simple
 /// show), every place's label, category, position and attributes, the
-/// prices, and every place's state now.
+/// prices, and every place's state now. Anyone.
 #[utoipa::path(get, path = "/api/shows/{show_id}/plan", tag = "shows",
     params(("show_id" = String, Path, description = "The show")),
     responses((status = 200, body = ShowPlan), (status = 404, body = ErrorBody)))]

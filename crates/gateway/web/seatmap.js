@@ -200,10 +200,15 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
   for (const area of venue.areas) {
     const category = byNo.get((areaPlaces.get(area.name) || [])[0])?.category || "";
     const b = area.bounds;
-    const count = s("text", { x: b.x + b.width / 2, y: b.y + b.height / 2 + 18, "text-anchor": "middle" });
+    // Lettering in proportion to the area.
+    const size = Math.max(12, Math.min(b.height / 8, b.width / 12));
+    const count = s("text", { x: b.x + b.width / 2, y: b.y + b.height / 2 + 1.2 * size, "text-anchor": "middle", "font-size": size });
+    // Colours go through the CSSOM: the page's CSP refuses style attributes.
+    const box = s("rect", { x: b.x, y: b.y, width: b.width, height: b.height, rx: 8 });
+    box.style.setProperty("--category", categoryColour(prices, category));
     areaLayer.append(s("g", { class: "area", "data-area": area.name },
-      s("rect", { x: b.x, y: b.y, width: b.width, height: b.height, rx: 8, style: `--category: ${categoryColour(prices, category)}` }),
-      s("text", { class: "area-name", x: b.x + b.width / 2, y: b.y + b.height / 2 - 6, "text-anchor": "middle" }, area.name),
+      box,
+      s("text", { class: "area-name", x: b.x + b.width / 2, y: b.y + b.height / 2 - size / 3, "text-anchor": "middle", "font-size": size }, area.name),
       count));
     const id = `standing-${pickers.children.length}`;
     const types = typesIn(prices, category);
@@ -215,7 +220,7 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
     const label = Object.assign(document.createElement("label"), { htmlFor: id });
     const entry = { count: 0, type: types[0]?.type || "", cents: types[0]?.cents || 0, category, input, label, countText: count };
     standing.set(area.name, entry);
-    input.addEventListener("change", () => {
+    input.addEventListener("input", () => {
       const others = standingCount() - entry.count + selected.size;
       const wanted = Math.max(0, Math.min(Number(input.value) || 0, left(area.name), limit - others));
       input.value = wanted;
