@@ -455,7 +455,7 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
     until(
         &buyer,
         "the focus moved to F-3",
-        "document.activeElement?.getAttribute('data-label') === 'Stalls F-3'",
+        "document.activeElement?.getAttribute('data-label') === 'Stalls F-3' && document.querySelector('.seat-info').innerText.startsWith('Stalls F-3, category A')",
     )
     .await;
     until(

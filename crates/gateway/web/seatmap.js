@@ -289,12 +289,22 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
   const endDrag = () => { drag = null; };
   svg.addEventListener("pointerup", endDrag);
   svg.addEventListener("pointerleave", endDrag);
-  // A seat reached by the keyboard is brought into view.
+  // The seat under the pointer or with the focus, in words below the map
+  // (the title shows only on hover, and only after a delay).
+  const info = document.createElement("p");
+  info.className = "seat-info";
+  info.setAttribute("aria-hidden", "true");
+  info.textContent = "Point at a seat, or tab to one, to see its place, category and prices.";
+  const placeOf = (event) => byNo.get(Number(event.target.getAttribute && event.target.getAttribute("data-seat")));
+  svg.addEventListener("pointerover", (event) => {
+    const place = placeOf(event);
+    if (place) info.textContent = describe(place);
+  });
+  // A seat reached by the keyboard is described and brought into view.
   svg.addEventListener("focusin", (event) => {
-    const shape = event.target;
-    const no = Number(shape.getAttribute && shape.getAttribute("data-seat"));
-    const place = byNo.get(no);
+    const place = placeOf(event);
     if (!place) return;
+    info.textContent = describe(place);
     if (place.x < view.x || place.x > view.x + view.w || place.y < view.y || place.y > view.y + view.h) {
       view = { ...view, x: place.x - view.w / 2, y: place.y - view.h / 2 };
       setView();
@@ -344,7 +354,7 @@ export function seatMap(plan, { onChange, limit = 10, say }) {
 
   const element = document.createElement("div");
   element.className = "venue-map";
-  element.append(legend, controls, svg, pickers);
+  element.append(legend, controls, svg, info, pickers);
 
   return {
     element,
