@@ -132,15 +132,17 @@ async function showsPage() {
 async function showPage(showId) {
   const mine = generation;
   page("Seat map", h("p", {}, "Loading…"));
-  let plan;
   try {
-    plan = await api.plan(showId);
+    const map = await api.show(showId);
     if (stale(mine)) return null;
+    if (!map.show.venue_id) return flatShowPage(showId, map);
+    const plan = await api.plan(showId);
+    if (stale(mine)) return null;
+    return venuePage(showId, plan);
   } catch (e) {
     if (!stale(mine)) page("Seat map", problem(e));
     return null;
   }
-  return plan.venue ? venuePage(showId, plan) : flatShowPage(showId, mine);
 }
 
 // A performance at a venue: the seat map, a ticket type per chosen seat,
@@ -222,7 +224,8 @@ function venuePage(showId, plan) {
   });
 }
 
-async function flatShowPage(showId, mine) {
+// A simple show, from its seat map `map`: numbered seats in a grid.
+function flatShowPage(showId, map) {
   const selected = new Set();
   let show = null;
   let seats = [];
@@ -305,14 +308,7 @@ async function flatShowPage(showId, mine) {
     }
   }
 
-  try {
-    const map = await api.show(showId);
-    if (stale(mine)) return null;
-    apply({ show: map.show, full: true, seats: map.seats });
-  } catch (e) {
-    if (!stale(mine)) page("Seat map", problem(e));
-    return null;
-  }
+  apply({ show: map.show, full: true, seats: map.seats });
   page(show.title,
     h("p", {}, `${when(show.starts_at_ms)} · ${money(show.price_cents)} a seat`),
     counts,
