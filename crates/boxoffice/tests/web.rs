@@ -441,6 +441,42 @@ async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
         .unwrap();
     click(&buyer, ".zoom button[aria-label='Zoom in']").await;
     until(&buyer, "zoomed in", &format!("{width} < {before}")).await;
+    // The wheel zooms in about the pointer; a drag pans.
+    let viewbox = "(() => { const b = document.querySelector('.plan').viewBox.baseVal; return [b.x, b.y, b.width]; })()";
+    let zoomed = buyer
+        .execute(&format!("return {viewbox}"), vec![])
+        .await
+        .unwrap();
+    buyer
+        .execute(
+            "const svg = document.querySelector('.plan'); const r = svg.getBoundingClientRect();              svg.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true, cancelable: true}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "zoomed in by the wheel",
+        &format!("{viewbox}[2] < {}", zoomed[2]),
+    )
+    .await;
+    let before = buyer
+        .execute(&format!("return {viewbox}"), vec![])
+        .await
+        .unwrap();
+    buyer
+        .execute(
+            "const svg = document.querySelector('.plan'); const r = svg.getBoundingClientRect();              const at = (type, dx) => svg.dispatchEvent(new PointerEvent(type, {clientX: r.left + 100 + dx, clientY: r.top + 100, bubbles: true}));              at('pointerdown', 0); at('pointermove', 60); at('pointerup', 60);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "panned by a drag",
+        &format!("{viewbox}[0] < {}", before[0]),
+    )
+    .await;
     click(&buyer, ".zoom button[aria-label='Show the whole hall']").await;
 
     // F-3 by the mouse, F-4 by the keyboard; then a ticket type each.
