@@ -1,5 +1,7 @@
-//! The JSON shapes of the API: request bodies here; the shapes of shows,
-//! seats, bookings, accounts, answers and the cluster are the view layer's
+//! The JSON shapes of the API: request bodies and the answers only the
+//! gateway gives (a show's plan, a return, a live update) here; the shapes
+//! of shows, seats, bookings and tickets, venues, productions, prices,
+//! sales reports, accounts, answers and the cluster are the view layer's
 //! ([`boxoffice_view::json`]), the same ones `boxoffice … --json` prints.
 //!
 //! Enumerations are snake_case strings (`"held"`, `"refund_pending"`,
