@@ -122,6 +122,106 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AdminUsersCommand,
     },
+    /// Venues: import a layout from a TOML file, check one.
+    Venues {
+        /// `admin venues import`, `check`.
+        #[command(subcommand)]
+        command: AdminVenuesCommand,
+    },
+    /// Productions: create.
+    Productions {
+        /// `admin productions create`.
+        #[command(subcommand)]
+        command: AdminProductionsCommand,
+    },
+    /// Performances: add a run, cancel one.
+    Performances {
+        /// `admin performances add`, `cancel`.
+        #[command(subcommand)]
+        command: AdminPerformancesCommand,
+    },
+}
+
+/// `boxoffice admin venues …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminVenuesCommand {
+    /// Imports a venue from a TOML file (docs/venues.md); every mistake is
+    /// reported with its line and nothing is imported (administrators).
+    ///
+    /// JSON: {venue_id, name, seats, standing, sections, areas}.
+    Import {
+        /// The venue id (1-64 characters, no spaces).
+        id: String,
+        /// The TOML file.
+        file: std::path::PathBuf,
+    },
+    /// Reads a venue file and says what it holds, without importing it.
+    ///
+    /// JSON: {name, seats, standing, sections, areas}.
+    Check {
+        /// The TOML file.
+        file: std::path::PathBuf,
+    },
+}
+
+/// `boxoffice admin productions …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminProductionsCommand {
+    /// Creates a production (administrators).
+    Create {
+        /// The production id (1-64 characters, no spaces).
+        id: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// A description for buyers.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Running time in minutes.
+        #[arg(long, default_value_t = 0)]
+        running_minutes: u32,
+    },
+}
+
+/// `boxoffice admin performances …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminPerformancesCommand {
+    /// Adds a run of performances of a production at a venue, with the
+    /// prices of a pricing file (administrators). Ids are
+    /// `PRODUCTION-YYYY-MM-DD-HHMM`.
+    Add {
+        /// The production id.
+        production: String,
+        /// The venue id.
+        #[arg(long)]
+        venue: String,
+        /// The weekly slots, e.g. "tue-sat 19:30, sat 14:30".
+        #[arg(long)]
+        slots: String,
+        /// The first day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// The last day, YYYY-MM-DD.
+        #[arg(long)]
+        until: String,
+        /// The venue's time zone, e.g. Europe/London.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// The pricing file (TOML; see examples/venues/theatre-pricing.toml).
+        #[arg(long)]
+        pricing: std::path::PathBuf,
+        /// When sales open, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default: now].
+        #[arg(long, value_parser = parse_start)]
+        opens_at: Option<i64>,
+        /// Print the run without adding it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Cancels a performance: every order of it is refunded (administrators).
+    Cancel {
+        /// The performance (show) id.
+        show: String,
+    },
 }
 
 /// The end-user part of `boxoffice chatbot …` (the binary adds the

@@ -31,6 +31,7 @@ pub mod output;
 pub mod seats;
 pub mod session;
 pub mod shell;
+pub mod venues;
 
 pub use args::{AdminCommand, ChatbotCommand, Command, Global};
 pub use session::Target;
