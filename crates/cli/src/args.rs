@@ -56,32 +56,42 @@ pub enum Command {
         command: ShowsCommand,
     },
     /// Books seats and pays in one step: the seats are held, the card is
-    /// charged the show's price, the booking is confirmed (or released if
-    /// the card is declined).
+    /// charged their price, the booking is confirmed (or released if the
+    /// card is declined). Seats by number (`12-15,20`) or by label
+    /// (`"K-12,K-13"`, `"Stalls K-12"`), standing places, or the best seats
+    /// together; each ticket of one type (`--type`) or each its own
+    /// (`--types`). Prints the order: each ticket's place, type and price.
     ///
     /// JSON: {booking_id, show_id, seat_nos, total_cents, status,
     /// created_at_ms, hold_expires_at_ms, updated_at_ms, payment_status,
-    /// order_id, transaction_id}.
+    /// order_id, transaction_id, tickets: [{seat_no, label, ticket_type,
+    /// price_cents}]}.
     Book {
-        /// The show id.
+        /// The show (performance) id.
         show: String,
-        /// Seats, e.g. `12-15,20` or `3 4 5`.
-        #[arg(required = true)]
+        /// Seats, e.g. `12-15,20`, `3 4 5` or `"K-12,K-13"`.
+        #[arg(required_unless_present_any = ["best", "standing"])]
         seats: Vec<String>,
+        /// What to book besides the seats: types, standing, best.
+        #[command(flatten)]
+        pick: PickArgs,
         /// The card to pay with.
         #[command(flatten)]
         card: CardArgs,
     },
     /// Holds seats without paying; pay with `boxoffice pay` before the hold
-    /// expires.
+    /// expires. Takes the seats and options of `book`.
     ///
     /// JSON: the booking, as for `book`.
     Hold {
-        /// The show id.
+        /// The show (performance) id.
         show: String,
-        /// Seats, e.g. `12-15,20` or `3 4 5`.
-        #[arg(required = true)]
+        /// Seats, e.g. `12-15,20`, `3 4 5` or `"K-12,K-13"`.
+        #[arg(required_unless_present_any = ["best", "standing"])]
         seats: Vec<String>,
+        /// What to hold besides the seats: types, standing, best.
+        #[command(flatten)]
+        pick: PickArgs,
     },
     /// Pays for a held booking.
     ///
@@ -92,6 +102,19 @@ pub enum Command {
         /// The card to pay with.
         #[command(flatten)]
         card: CardArgs,
+    },
+    /// Returns tickets of one of your bookings: those named (by label or
+    /// seat number), or every one; prints what is refunded.
+    ///
+    /// JSON: {kept: the booking as it stands, or null when every ticket
+    /// went back; returned: the returned tickets as a cancelled booking;
+    /// refund_cents}.
+    Return {
+        /// The booking id.
+        booking: String,
+        /// The tickets to return, e.g. `K-12` or `"Stalls K-12"` or `12`
+        /// [default: all of them]
+        places: Vec<String>,
     },
     /// Your bookings: list, cancel.
     Bookings {
@@ -122,38 +145,46 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AdminUsersCommand,
     },
-    /// Venues: import a layout from a TOML file, check one.
+    /// Venues: import a layout from a TOML file, check one, list, show.
     Venues {
-        /// `admin venues import`, `check`.
+        /// `admin venues import`, `check`, `list`, `show`.
         #[command(subcommand)]
         command: AdminVenuesCommand,
     },
-    /// Productions: create.
+    /// Productions: create, list.
     Productions {
-        /// `admin productions create`.
+        /// `admin productions create`, `list`.
         #[command(subcommand)]
         command: AdminProductionsCommand,
     },
-    /// Performances: add a run, cancel one.
+    /// Performances: add a run, cancel one, hold seats back, release them.
     Performances {
-        /// `admin performances add`, `cancel`.
+        /// `admin performances add`, `cancel`, `hold-back`, `release`.
         #[command(subcommand)]
         command: AdminPerformancesCommand,
+    },
+    /// Reports: sales.
+    Report {
+        /// `admin report sales`.
+        #[command(subcommand)]
+        command: AdminReportCommand,
     },
 }
 
 /// `boxoffice admin venues …`.
 #[derive(Subcommand, Debug)]
 pub enum AdminVenuesCommand {
-    /// Imports a venue from a TOML file (docs/venues.md); every mistake is
+    /// Imports a venue from a TOML file (docs/venues.md); a mistake is
     /// reported with its line and nothing is imported (administrators).
     ///
     /// JSON: {venue_id, name, seats, standing, sections, areas}.
     Import {
-        /// The venue id (1-64 characters, no spaces).
-        id: String,
         /// The TOML file.
         file: std::path::PathBuf,
+        /// The venue id (1-64 characters, no spaces) [default: the file's
+        /// name without `.toml`]
+        #[arg(long)]
+        id: Option<String>,
     },
     /// Reads a venue file and says what it holds, without importing it.
     ///
@@ -162,12 +193,33 @@ pub enum AdminVenuesCommand {
         /// The TOML file.
         file: std::path::PathBuf,
     },
+    /// Every venue, with its counts.
+    ///
+    /// JSON: an array of {venue_id, name, seats, standing, sections, areas}.
+    List {
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// One venue: its sections, rows and standing areas, with counts.
+    ///
+    /// JSON: {venue_id, name, seats, standing, sections: [{name, rows:
+    /// [{label, seats, first, last}]}], areas: [{name, capacity}]}.
+    Show {
+        /// The venue id.
+        id: String,
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
 }
 
 /// `boxoffice admin productions …`.
 #[derive(Subcommand, Debug)]
 pub enum AdminProductionsCommand {
     /// Creates a production (administrators).
+    ///
+    /// JSON: {production_id, title, description, running_minutes}.
     Create {
         /// The production id (1-64 characters, no spaces).
         id: String,
@@ -181,6 +233,15 @@ pub enum AdminProductionsCommand {
         #[arg(long, default_value_t = 0)]
         running_minutes: u32,
     },
+    /// Every production with its number of performances.
+    ///
+    /// JSON: an array of {production_id, title, description,
+    /// running_minutes, performances}.
+    List {
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
 }
 
 /// `boxoffice admin performances …`.
@@ -188,39 +249,92 @@ pub enum AdminProductionsCommand {
 pub enum AdminPerformancesCommand {
     /// Adds a run of performances of a production at a venue, with the
     /// prices of a pricing file (administrators). Ids are
-    /// `PRODUCTION-YYYY-MM-DD-HHMM`.
+    /// `PRODUCTION-YYYY-MM-DD-HHMM`. The pricing is checked against the
+    /// venue first; nothing is added on any mistake.
+    ///
+    /// JSON: an array of shows, as in `shows list`.
     Add {
         /// The production id.
         production: String,
         /// The venue id.
         #[arg(long)]
         venue: String,
-        /// The weekly slots, e.g. "tue-sat 19:30, sat 14:30".
+        /// The pricing file (TOML; see examples/venues/theatre-pricing.toml).
         #[arg(long)]
-        slots: String,
+        pricing: std::path::PathBuf,
         /// The first day, YYYY-MM-DD.
         #[arg(long)]
         from: String,
         /// The last day, YYYY-MM-DD.
         #[arg(long)]
         until: String,
+        /// The weekly slots, e.g. "Tue-Sat 19:30, Sat 14:30".
+        #[arg(long)]
+        slots: String,
         /// The venue's time zone, e.g. Europe/London.
         #[arg(long, default_value = "UTC")]
         tz: String,
-        /// The pricing file (TOML; see examples/venues/theatre-pricing.toml).
-        #[arg(long)]
-        pricing: std::path::PathBuf,
-        /// When sales open, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default: now].
+        /// When sales open, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default: now]
         #[arg(long, value_parser = parse_start)]
-        opens_at: Option<i64>,
+        on_sale: Option<i64>,
+        /// When sales close, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default:
+        /// as each performance starts]
+        #[arg(long, value_parser = parse_start)]
+        off_sale: Option<i64>,
         /// Print the run without adding it.
         #[arg(long)]
         dry_run: bool,
     },
     /// Cancels a performance: every order of it is refunded (administrators).
+    ///
+    /// JSON: {show, bookings}: the show as in `shows list`, the bookings
+    /// it cancelled as in `bookings list`.
     Cancel {
         /// The performance (show) id.
         show: String,
+    },
+    /// Takes seats off sale: house seats, press, sight-line kills
+    /// (administrators).
+    ///
+    /// JSON: the show, as in `shows list`.
+    HoldBack {
+        /// The performance (show) id.
+        show: String,
+        /// The seats, e.g. "K-1,K-2" or `12-15`.
+        #[arg(required = true)]
+        seats: Vec<String>,
+        /// Why, for the staff (1-200 characters).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Puts held-back seats on sale again (administrators).
+    ///
+    /// JSON: the show, as in `shows list`.
+    Release {
+        /// The performance (show) id.
+        show: String,
+        /// The seats, e.g. "K-1,K-2" or `12-15`.
+        #[arg(required = true)]
+        seats: Vec<String>,
+    },
+}
+
+/// `boxoffice admin report …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminReportCommand {
+    /// The sales of one performance, per price category and ticket type:
+    /// tickets sold, revenue, tickets refunded, refunds (administrators).
+    ///
+    /// JSON: {show_id, lines: [{category, ticket_type, sold, revenue_cents,
+    /// refunded, refunded_cents}], sold, revenue_cents, refunded,
+    /// refunded_cents}.
+    Sales {
+        /// The performance (show) id.
+        show: String,
+        /// Print CSV (a header, a line per category and type, a total)
+        /// instead of a table or JSON.
+        #[arg(long)]
+        csv: bool,
     },
 }
 
@@ -312,6 +426,35 @@ impl CardArgs {
             _ => None,
         }
     }
+}
+
+/// What a booking takes besides seats by number or label.
+#[derive(Args, Clone, Debug, Default)]
+pub struct PickArgs {
+    /// One ticket type for every ticket (adult, concession, child,
+    /// companion, as the performance offers) [default: the performance's
+    /// first type]
+    #[arg(long = "type", conflicts_with = "types")]
+    pub ticket_type: Option<String>,
+    /// One ticket type per seat, in the order the seats are given, e.g.
+    /// `adult,concession`.
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// This many standing places.
+    #[arg(long)]
+    pub standing: Option<u32>,
+    /// The standing area [default: the venue's only one]
+    #[arg(long, requires = "standing")]
+    pub area: Option<String>,
+    /// The best this many seats together, chosen by the box office.
+    #[arg(long)]
+    pub best: Option<u32>,
+    /// Only seats of this price category (with `--best`).
+    #[arg(long, requires = "best")]
+    pub category: Option<String>,
+    /// Wheelchair spaces may be chosen (with `--best`).
+    #[arg(long, requires = "best")]
+    pub wheelchair: bool,
 }
 
 /// Parses a card expiry `MM/YY` or `MM/YYYY` into (month, four-digit year).
