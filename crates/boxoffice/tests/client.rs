@@ -516,3 +516,153 @@ async fn bench_fill_books_every_seat_once() {
         "{bookings:?}"
     );
 }
+
+/// Issue 22 from the command line, as a box office and a buyer use it:
+/// a venue imported from its file (a bad file imports nothing), a
+/// production and a short run priced from a pricing file, two seats
+/// booked by label with two ticket types, seats held back and released,
+/// one ticket returned, and the sales report as CSV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/venues");
+    let theatre = examples.join("theatre.toml");
+    let theatre = theatre.to_str().expect("a UTF-8 path");
+    let pricing = examples.join("theatre-pricing.toml");
+    let pricing = pricing.to_str().expect("a UTF-8 path");
+    json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]));
+
+    // A file with a mistake is refused with its line, and imports nothing.
+    let checked = json(&admin(&["admin", "venues", "check", theatre, "--json"]));
+    assert_eq!((checked["seats"].as_u64(), checked["standing"].as_u64()), (Some(600), Some(0)));
+    let bad = admin_dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(theatre).expect("theatre.toml");
+    std::fs::write(&bad, text.replacen("seats = \"1-20\"", "seats = \"20-1\"", 1)).expect("write");
+    let refused = admin(&["admin", "venues", "import", bad.to_str().unwrap(), "--id", "bad"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("bad.toml") && why.contains("line "), "{why}");
+    assert_eq!(json(&admin(&["admin", "venues", "list", "--json"])), serde_json::json!([]));
+
+    let venue = json(&admin(&[
+        "admin", "venues", "import", theatre, "--id", "royal-court", "--json",
+    ]));
+    assert_eq!(venue["venue_id"], "royal-court");
+    assert_eq!(venue["seats"], 600);
+    let shown = json(&admin(&["admin", "venues", "show", "royal-court", "--json"]));
+    assert_eq!(shown["sections"][0]["name"], "Stalls");
+    json(&admin(&[
+        "admin", "productions", "create", "hamlet", "--title", "Hamlet",
+        "--running-minutes", "180", "--json",
+    ]));
+    let run_of = json(&admin(&[
+        "admin", "performances", "add", "hamlet", "--venue", "royal-court", "--pricing", pricing,
+        "--from", "2099-01-02", "--until", "2099-01-03", "--slots", "mon-sun 19:30", "--json",
+    ]));
+    let ids: Vec<&str> = run_of
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|s| s["show_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["hamlet-2099-01-02-1930", "hamlet-2099-01-03-1930"]);
+    let show = ids[0];
+    let productions = json(&admin(&["admin", "productions", "list", "--json"]));
+    assert_eq!(productions[0]["performances"], 2);
+
+    // A buyer books two seats by label, an adult and a concession.
+    json(&user(&["register", "dee@example.com", "--password", PASSWORD, "--json"]));
+    json(&user(&["login", "dee@example.com", "--password", PASSWORD, "--json"]));
+    let listed = json(&user(&["shows", "list", "--json"]));
+    assert_eq!(listed[0]["show_id"], show, "performances first, by production");
+    assert_eq!(listed[0]["venue_id"], "royal-court");
+    assert_eq!(listed[0]["price_cents"], 1_500, "the lowest price");
+    let card = ["--card", "4242424242424242", "--exp", "12/99", "--cvc", "123"];
+    let book = |places: &str, extra: &[&str]| {
+        let mut args = vec!["book", show, places];
+        args.extend(extra);
+        args.extend(card);
+        user(&args)
+    };
+    // Bad input changes nothing: an unknown seat, an unknown type, too
+    // few types; a held-back seat is refused.
+    for (bad, extra) in [
+        ("K-99", &[][..]),
+        ("K-12", &["--type", "vip"][..]),
+        ("K-12,K-13", &["--types", "adult"][..]),
+    ] {
+        let out = book(bad, extra);
+        assert_eq!(out.status.code(), Some(2), "{bad} {extra:?}: {out:?}");
+    }
+    let held = json(&admin(&[
+        "admin", "performances", "hold-back", show, "A-1,A-2", "--reason", "press", "--json",
+    ]));
+    assert_eq!(held[0]["held_back"], 2);
+    assert_eq!(book("A-1", &[]).status.code(), Some(4), "held back");
+    let released = json(&admin(&["admin", "performances", "release", show, "A-2", "--json"]));
+    assert_eq!(released[0]["held_back"], 1);
+
+    let order = json(&book("K-12,K-13", &["--types", "adult,concession", "--json"]));
+    assert_eq!(order["status"], "confirmed");
+    let tickets: Vec<(&str, &str, i64)> = order["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap_or(""),
+                t["ticket_type"].as_str().unwrap_or(""),
+                t["price_cents"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tickets,
+        [("Stalls K-12", "adult", 5_500), ("Stalls K-13", "concession", 4_400)]
+    );
+    assert_eq!(order["total_cents"], 9_900);
+
+    // The seat map, piped: rows by label, the buyer's seats marked.
+    let map = user(&["shows", "show", show]);
+    assert!(map.status.success(), "{map:?}");
+    let map = String::from_utf8_lossy(&map.stdout);
+    let row_k = map
+        .lines()
+        .find(|l| l.trim_start().starts_with("K "))
+        .unwrap_or_else(|| panic!("no row K in\n{map}"));
+    assert!(row_k.contains("[A]") && row_k.contains("12*") && row_k.contains("13*"), "{row_k}");
+    let row_a = map.lines().find(|l| l.trim_start().starts_with("A ")).expect("row A");
+    assert!(row_a.contains(" 1#") && !row_a.contains(" 2#"), "{row_a}");
+
+    // One ticket goes back: a refund of its price; then the report.
+    let booking = order["booking_id"].as_str().expect("booking id");
+    assert_eq!(user(&["return", booking, "K-14"]).status.code(), Some(2));
+    let returned = json(&user(&["return", booking, "K-13", "--json"]));
+    assert_eq!(returned["refund_cents"], 4_400);
+    assert_eq!(returned["kept"]["tickets"][0]["label"], "Stalls K-12");
+    let csv = admin(&["admin", "report", "sales", show, "--csv"]);
+    assert!(csv.status.success(), "{csv:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout),
+        "category,ticket_type,sold,revenue,refunded,refunds\r\n\
+         A,adult,1,55.00,0,0.00\r\n\
+         A,concession,0,0.00,1,44.00\r\n\
+         total,,1,55.00,1,44.00\r\n"
+    );
+    assert_eq!(
+        user(&["admin", "report", "sales", show]).status.code(),
+        Some(5),
+        "customers may not"
+    );
+}
