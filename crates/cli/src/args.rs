@@ -482,21 +482,24 @@ pub use boxoffice_view::parse_time as parse_start;
 /// `boxoffice shows …`.
 #[derive(Subcommand, Debug)]
 pub enum ShowsCommand {
-    /// Lists every show with its price and seat counts.
+    /// Lists every show: each production's performances in time order
+    /// (date, venue, state, lowest price), then the simple shows.
     ///
     /// JSON: an array of {show_id, title, seat_count, price_cents,
-    /// starts_at_ms, available, held, booked}.
+    /// starts_at_ms, available, held, booked, production_id, venue_id,
+    /// state, held_back}; price_cents is a performance's lowest price.
     List {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]
         stale: bool,
     },
     /// One show and its seat map (coloured on a terminal; with your seats
-    /// marked when logged in).
+    /// marked when logged in). A performance's map has its rows by label,
+    /// its seats by label coloured by price category, and its prices.
     ///
-    /// JSON: {show: {show_id, title, seat_count, price_cents, starts_at_ms,
-    /// available, held, booked}, seats: [{seat_no, state}], mine: your seat numbers}
-    /// where state is available, held or booked.
+    /// JSON: {show: as in `shows list`, seats: [{seat_no, state, label,
+    /// category}], mine: your seat numbers} where state is available,
+    /// held, booked or held_back; label and category for a performance.
     Show {
         /// The show id.
         id: String,
