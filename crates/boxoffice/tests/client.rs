@@ -545,30 +545,79 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
 
     // A file with a mistake is refused with its line, and imports nothing.
     let checked = json(&admin(&["admin", "venues", "check", theatre, "--json"]));
-    assert_eq!((checked["seats"].as_u64(), checked["standing"].as_u64()), (Some(600), Some(0)));
+    assert_eq!(
+        (checked["seats"].as_u64(), checked["standing"].as_u64()),
+        (Some(600), Some(0))
+    );
     let bad = admin_dir.path().join("bad.toml");
     let text = std::fs::read_to_string(theatre).expect("theatre.toml");
-    std::fs::write(&bad, text.replacen("seats = \"1-20\"", "seats = \"20-1\"", 1)).expect("write");
-    let refused = admin(&["admin", "venues", "import", bad.to_str().unwrap(), "--id", "bad"]);
+    std::fs::write(
+        &bad,
+        text.replacen("seats = \"1-20\"", "seats = \"20-1\"", 1),
+    )
+    .expect("write");
+    let refused = admin(&[
+        "admin",
+        "venues",
+        "import",
+        bad.to_str().unwrap(),
+        "--id",
+        "bad",
+    ]);
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(why.contains("bad.toml") && why.contains("line "), "{why}");
-    assert_eq!(json(&admin(&["admin", "venues", "list", "--json"])), serde_json::json!([]));
+    assert_eq!(
+        json(&admin(&["admin", "venues", "list", "--json"])),
+        serde_json::json!([])
+    );
 
     let venue = json(&admin(&[
-        "admin", "venues", "import", theatre, "--id", "royal-court", "--json",
+        "admin",
+        "venues",
+        "import",
+        theatre,
+        "--id",
+        "royal-court",
+        "--json",
     ]));
     assert_eq!(venue["venue_id"], "royal-court");
     assert_eq!(venue["seats"], 600);
-    let shown = json(&admin(&["admin", "venues", "show", "royal-court", "--json"]));
+    let shown = json(&admin(&[
+        "admin",
+        "venues",
+        "show",
+        "royal-court",
+        "--json",
+    ]));
     assert_eq!(shown["sections"][0]["name"], "Stalls");
     json(&admin(&[
-        "admin", "productions", "create", "hamlet", "--title", "Hamlet",
-        "--running-minutes", "180", "--json",
+        "admin",
+        "productions",
+        "create",
+        "hamlet",
+        "--title",
+        "Hamlet",
+        "--running-minutes",
+        "180",
+        "--json",
     ]));
     let run_of = json(&admin(&[
-        "admin", "performances", "add", "hamlet", "--venue", "royal-court", "--pricing", pricing,
-        "--from", "2099-01-02", "--until", "2099-01-03", "--slots", "mon-sun 19:30", "--json",
+        "admin",
+        "performances",
+        "add",
+        "hamlet",
+        "--venue",
+        "royal-court",
+        "--pricing",
+        pricing,
+        "--from",
+        "2099-01-02",
+        "--until",
+        "2099-01-03",
+        "--slots",
+        "mon-sun 19:30",
+        "--json",
     ]));
     let ids: Vec<&str> = run_of
         .as_array()
@@ -582,13 +631,35 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
     assert_eq!(productions[0]["performances"], 2);
 
     // A buyer books two seats by label, an adult and a concession.
-    json(&user(&["register", "dee@example.com", "--password", PASSWORD, "--json"]));
-    json(&user(&["login", "dee@example.com", "--password", PASSWORD, "--json"]));
+    json(&user(&[
+        "register",
+        "dee@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    json(&user(&[
+        "login",
+        "dee@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
     let listed = json(&user(&["shows", "list", "--json"]));
-    assert_eq!(listed[0]["show_id"], show, "performances first, by production");
+    assert_eq!(
+        listed[0]["show_id"], show,
+        "performances first, by production"
+    );
     assert_eq!(listed[0]["venue_id"], "royal-court");
     assert_eq!(listed[0]["price_cents"], 1_500, "the lowest price");
-    let card = ["--card", "4242424242424242", "--exp", "12/99", "--cvc", "123"];
+    let card = [
+        "--card",
+        "4242424242424242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+    ];
     let book = |places: &str, extra: &[&str]| {
         let mut args = vec!["book", show, places];
         args.extend(extra);
@@ -606,14 +677,31 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
         assert_eq!(out.status.code(), Some(2), "{bad} {extra:?}: {out:?}");
     }
     let held = json(&admin(&[
-        "admin", "performances", "hold-back", show, "A-1,A-2", "--reason", "press", "--json",
+        "admin",
+        "performances",
+        "hold-back",
+        show,
+        "A-1,A-2",
+        "--reason",
+        "press",
+        "--json",
     ]));
     assert_eq!(held[0]["held_back"], 2);
     assert_eq!(book("A-1", &[]).status.code(), Some(4), "held back");
-    let released = json(&admin(&["admin", "performances", "release", show, "A-2", "--json"]));
+    let released = json(&admin(&[
+        "admin",
+        "performances",
+        "release",
+        show,
+        "A-2",
+        "--json",
+    ]));
     assert_eq!(released[0]["held_back"], 1);
 
-    let order = json(&book("K-12,K-13", &["--types", "adult,concession", "--json"]));
+    let order = json(&book(
+        "K-12,K-13",
+        &["--types", "adult,concession", "--json"],
+    ));
     assert_eq!(order["status"], "confirmed");
     let tickets: Vec<(&str, &str, i64)> = order["tickets"]
         .as_array()
@@ -629,7 +717,10 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
         .collect();
     assert_eq!(
         tickets,
-        [("Stalls K-12", "adult", 5_500), ("Stalls K-13", "concession", 4_400)]
+        [
+            ("Stalls K-12", "adult", 5_500),
+            ("Stalls K-13", "concession", 4_400)
+        ]
     );
     assert_eq!(order["total_cents"], 9_900);
 
@@ -641,8 +732,14 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
         .lines()
         .find(|l| l.trim_start().starts_with("K "))
         .unwrap_or_else(|| panic!("no row K in\n{map}"));
-    assert!(row_k.contains("[A]") && row_k.contains("12*") && row_k.contains("13*"), "{row_k}");
-    let row_a = map.lines().find(|l| l.trim_start().starts_with("A ")).expect("row A");
+    assert!(
+        row_k.contains("[A]") && row_k.contains("12*") && row_k.contains("13*"),
+        "{row_k}"
+    );
+    let row_a = map
+        .lines()
+        .find(|l| l.trim_start().starts_with("A "))
+        .expect("row A");
     assert!(row_a.contains(" 1#") && !row_a.contains(" 2#"), "{row_a}");
 
     // One ticket goes back: a refund of its price; then the report.

@@ -617,6 +617,170 @@ pub enum ClusterCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// The user commands as the binary composes them.
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+        #[command(flatten)]
+        global: Global,
+    }
+
+    #[derive(Subcommand, Debug)]
+    enum Top {
+        #[command(flatten)]
+        User(Command),
+        Admin {
+            #[command(subcommand)]
+            command: AdminCommand,
+        },
+    }
+
+    fn parse(args: &[&str]) -> Result<Top, clap::Error> {
+        Cli::try_parse_from(std::iter::once("boxoffice").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn book_takes_labels_types_standing_and_best() {
+        let Ok(Top::User(Command::Book {
+            show, seats, pick, ..
+        })) = parse(&[
+            "book",
+            "hamlet-fri",
+            "K-12,K-13",
+            "--types",
+            "adult,concession",
+        ])
+        else {
+            panic!("book with --types");
+        };
+        assert_eq!(
+            (show.as_str(), seats.as_slice()),
+            ("hamlet-fri", &["K-12,K-13".to_owned()][..])
+        );
+        assert_eq!(pick.types, ["adult", "concession"]);
+        let Ok(Top::User(Command::Book { seats, pick, .. })) = parse(&[
+            "book",
+            "club-sat",
+            "--standing",
+            "4",
+            "--type",
+            "concession",
+        ]) else {
+            panic!("book --standing");
+        };
+        assert!(seats.is_empty());
+        assert_eq!(
+            (pick.standing, pick.ticket_type.as_deref()),
+            (Some(4), Some("concession"))
+        );
+        let Ok(Top::User(Command::Hold { pick, .. })) =
+            parse(&["hold", "hamlet-fri", "--best", "2", "--category", "A"])
+        else {
+            panic!("hold --best");
+        };
+        assert_eq!((pick.best, pick.category.as_deref()), (Some(2), Some("A")));
+
+        // Refused before anything is sent.
+        assert!(parse(&["book", "hamlet-fri"]).is_err(), "no seats");
+        assert!(parse(&["book", "s", "K-1", "--type", "adult", "--types", "adult"]).is_err());
+        assert!(
+            parse(&["book", "s", "K-1", "--category", "A"]).is_err(),
+            "--category needs --best"
+        );
+        assert!(
+            parse(&["book", "s", "K-1", "--area", "Floor"]).is_err(),
+            "--area needs --standing"
+        );
+    }
+
+    #[test]
+    fn admin_commands_of_issue_22_parse() {
+        let Ok(Top::Admin {
+            command:
+                AdminCommand::Performances {
+                    command:
+                        AdminPerformancesCommand::Add {
+                            slots,
+                            on_sale,
+                            from,
+                            ..
+                        },
+                },
+        }) = parse(&[
+            "admin",
+            "performances",
+            "add",
+            "hamlet",
+            "--venue",
+            "royal-court",
+            "--pricing",
+            "p.toml",
+            "--from",
+            "2027-01-12",
+            "--until",
+            "2027-02-20",
+            "--slots",
+            "Tue-Sat 19:30, Sat 14:30",
+            "--on-sale",
+            "1970-01-01 00:01",
+        ])
+        else {
+            panic!("performances add");
+        };
+        assert_eq!(
+            (slots.as_str(), from.as_str(), on_sale),
+            ("Tue-Sat 19:30, Sat 14:30", "2027-01-12", Some(60_000))
+        );
+        assert!(matches!(
+            parse(&[
+                "admin",
+                "performances",
+                "hold-back",
+                "s",
+                "K-1,K-2",
+                "--reason",
+                "press"
+            ]),
+            Ok(Top::Admin {
+                command: AdminCommand::Performances {
+                    command: AdminPerformancesCommand::HoldBack { .. }
+                }
+            })
+        ));
+        assert!(
+            parse(&["admin", "performances", "hold-back", "s", "K-1"]).is_err(),
+            "a reason"
+        );
+        assert!(matches!(
+            parse(&["admin", "report", "sales", "s", "--csv"]),
+            Ok(Top::Admin {
+                command: AdminCommand::Report {
+                    command: AdminReportCommand::Sales { csv: true, .. }
+                }
+            })
+        ));
+        assert!(matches!(
+            parse(&["admin", "venues", "import", "theatre.toml"]),
+            Ok(Top::Admin {
+                command: AdminCommand::Venues {
+                    command: AdminVenuesCommand::Import { id: None, .. }
+                }
+            })
+        ));
+        assert!(matches!(
+            parse(&["return", "12"]),
+            Ok(Top::User(Command::Return { places, .. })) if places.is_empty()
+        ));
+    }
 
     #[test]
     fn expiries_and_start_times_parse() {

@@ -126,12 +126,18 @@ pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
 /// time order, then the simple shows in time order.
 pub fn buyers_order(mut shows: Vec<v1::Show>) -> Vec<v1::Show> {
     shows.sort_by(|a, b| {
-        (a.production_id.is_empty(), &a.production_id, a.starts_at_ms, &a.show_id).cmp(&(
-            b.production_id.is_empty(),
-            &b.production_id,
-            b.starts_at_ms,
-            &b.show_id,
-        ))
+        (
+            a.production_id.is_empty(),
+            &a.production_id,
+            a.starts_at_ms,
+            &a.show_id,
+        )
+            .cmp(&(
+                b.production_id.is_empty(),
+                &b.production_id,
+                b.starts_at_ms,
+                &b.show_id,
+            ))
     });
     shows
 }

@@ -156,13 +156,7 @@ pub fn ticket_rows(booking: &v1::Booking) -> Vec<Vec<String>> {
     booking
         .tickets
         .iter()
-        .map(|t| {
-            vec![
-                t.label.clone(),
-                t.ticket_type.clone(),
-                money(t.price_cents),
-            ]
-        })
+        .map(|t| vec![t.label.clone(), t.ticket_type.clone(), money(t.price_cents)])
         .collect()
 }
 
@@ -253,7 +247,11 @@ pub async fn book(
             .await
             .map_err(api)
             .context("booking failed")?,
-        None => request.hold().await.map_err(api).context("holding failed")?,
+        None => request
+            .hold()
+            .await
+            .map_err(api)
+            .context("holding failed")?,
     };
     print_order(&Output::new(global.json), &booking)
 }
@@ -329,7 +327,11 @@ struct ReturnJson {
 }
 
 /// `boxoffice return`: some tickets of a booking, or all of them.
-pub async fn return_tickets(global: &Global, booking_id: &str, args: &[String]) -> anyhow::Result<()> {
+pub async fn return_tickets(
+    global: &Global,
+    booking_id: &str,
+    args: &[String],
+) -> anyhow::Result<()> {
     let places = parse_places(args).map_err(|why| api(Status::invalid_argument(why)))?;
     let (_, client) = nodes(global).await?;
     let booking = client
@@ -406,7 +408,11 @@ mod tests {
                 PlaceArg::Label("Stalls A-1".into()),
             ]
         );
-        assert!(parse_places(&args(&["K-12,K-12"])).unwrap_err().contains("twice"));
+        assert!(
+            parse_places(&args(&["K-12,K-12"]))
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!(parse_places(&args(&["0"])).is_err());
     }
 
@@ -434,7 +440,11 @@ mod tests {
             types: args(&["adult"]),
             ..PickArgs::default()
         };
-        assert!(Pick::new(&places, &short).unwrap_err().contains("1 type(s) for 2 seat(s)"));
+        assert!(
+            Pick::new(&places, &short)
+                .unwrap_err()
+                .contains("1 type(s) for 2 seat(s)")
+        );
     }
 
     #[test]

@@ -140,16 +140,15 @@ mod tests {
 
     #[test]
     fn sales_csv_has_a_line_per_category_and_type_and_a_total() {
-        let line = |category: &str, ticket_type: &str, sold, revenue, refunded, refunds| {
-            v1::SalesLine {
+        let line =
+            |category: &str, ticket_type: &str, sold, revenue, refunded, refunds| v1::SalesLine {
                 category: category.into(),
                 ticket_type: ticket_type.into(),
                 sold,
                 revenue_cents: revenue,
                 refunded,
                 refunded_cents: refunds,
-            }
-        };
+            };
         let report = v1::SalesReport {
             show_id: "hamlet-fri".into(),
             lines: vec![

@@ -291,8 +291,8 @@ height = 20
     #[test]
     fn a_plan_is_drawn_by_row_and_label_with_categories_and_marks() {
         use boxoffice_client::proto::Price;
-        let venue = VenueIndex::new(boxoffice_view::venue_file::parse_venue(HALL).unwrap())
-            .unwrap();
+        let venue =
+            VenueIndex::new(boxoffice_view::venue_file::parse_venue(HALL).unwrap()).unwrap();
         let states = [
             SeatState::Available,
             SeatState::Booked,
@@ -353,6 +353,9 @@ height = 20
         let coloured = render_plan(&plan, true);
         assert!(coloured.contains('\x1b'), "colours on a terminal");
         let green_1 = console::style("1 ").green().force_styling(true).to_string();
-        assert!(coloured.contains(&green_1), "free A seats in A's colour: {coloured:?}");
+        assert!(
+            coloured.contains(&green_1),
+            "free A seats in A's colour: {coloured:?}"
+        );
     }
 }

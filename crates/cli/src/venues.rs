@@ -19,9 +19,7 @@ use boxoffice_view::venue_file::parse_venue;
 use serde::Serialize;
 use tonic::Status;
 
-use crate::args::{
-    AdminPerformancesCommand, AdminProductionsCommand, AdminVenuesCommand, Global,
-};
+use crate::args::{AdminPerformancesCommand, AdminProductionsCommand, AdminVenuesCommand, Global};
 use crate::commands::{nodes, print_bookings, print_shows};
 use crate::orders::{PlaceArg, parse_places};
 use crate::output::{Output, ShowJson, api, when};
@@ -99,9 +97,14 @@ impl From<v1::VenueSummary> for VenueCounts {
 
 /// Reads and checks a venue file; the error names the file and the line.
 pub fn read_venue(file: &Path) -> anyhow::Result<(Venue, VenueIndex)> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading {}", file.display()))?;
-    let invalid = |why: String| api(Status::invalid_argument(format!("{}: {why}", file.display())));
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let invalid = |why: String| {
+        api(Status::invalid_argument(format!(
+            "{}: {why}",
+            file.display()
+        )))
+    };
     let venue = parse_venue(&text).map_err(|e| invalid(e.to_string()))?;
     let index = VenueIndex::new(venue.clone()).map_err(|e| invalid(e.to_string()))?;
     Ok((venue, index))
@@ -129,9 +132,14 @@ pub fn plan_run(
 /// must cover every place, name only sections, rows, seats and areas the
 /// venue has. The error names the file (and the line of a syntax mistake).
 pub fn read_pricing(file: &Path, venue: &VenueIndex) -> anyhow::Result<PricingSpec> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading {}", file.display()))?;
-    let invalid = |why: String| api(Status::invalid_argument(format!("{}: {why}", file.display())));
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let invalid = |why: String| {
+        api(Status::invalid_argument(format!(
+            "{}: {why}",
+            file.display()
+        )))
+    };
     let spec = parse_pricing(&text).map_err(|e| invalid(e.to_string()))?;
     Pricing::resolve(&spec, venue).map_err(invalid)?;
     Ok(spec)
@@ -593,17 +601,29 @@ mod tests {
         assert_eq!(back, spec, "the message carries the whole spec");
         let (_, club) = read_venue(&dir.join("club.toml")).unwrap();
         let wrong = read_pricing(&dir.join("theatre-pricing.toml"), &club).unwrap_err();
-        assert!(format!("{wrong:#}").contains("theatre-pricing.toml"), "{wrong:#}");
-        assert_eq!(crate::output::exit_code(&wrong), crate::output::exit::INVALID);
+        assert!(
+            format!("{wrong:#}").contains("theatre-pricing.toml"),
+            "{wrong:#}"
+        );
+        assert_eq!(
+            crate::output::exit_code(&wrong),
+            crate::output::exit::INVALID
+        );
     }
 
     #[test]
     fn a_run_is_planned_or_refused_with_its_reason() {
-        let run = plan_run("hamlet", "tue-sat 19:30, sat 14:30", "2027-01-12", "2027-02-20", "UTC")
-            .unwrap();
+        let run = plan_run(
+            "hamlet",
+            "tue-sat 19:30, sat 14:30",
+            "2027-01-12",
+            "2027-02-20",
+            "UTC",
+        )
+        .unwrap();
         assert_eq!(run.len(), 36);
-        let bad = plan_run("hamlet", "tue-sat 19:30", "12/01/2027", "2027-02-20", "UTC")
-            .unwrap_err();
+        let bad =
+            plan_run("hamlet", "tue-sat 19:30", "12/01/2027", "2027-02-20", "UTC").unwrap_err();
         assert!(format!("{bad:#}").contains("not a day"), "{bad:#}");
     }
 }
