@@ -483,11 +483,12 @@ pub use boxoffice_view::parse_time as parse_start;
 #[derive(Subcommand, Debug)]
 pub enum ShowsCommand {
     /// Lists every show: each production's performances in time order
-    /// (date, venue, state, lowest price), then the simple shows.
+    /// (date, venue, state, "from" price), then the simple shows.
     ///
     /// JSON: an array of {show_id, title, seat_count, price_cents,
     /// starts_at_ms, available, held, booked, production_id, venue_id,
-    /// state, held_back}; price_cents is a performance's lowest price.
+    /// state, held_back}; price_cents is a performance's "from" price,
+    /// the lowest of its default ticket type.
     List {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]

@@ -98,7 +98,8 @@ impl From<&v1::Show> for ListedShowJson {
     }
 }
 
-/// Prints shows: for a performance, `price` is its lowest price.
+/// Prints shows (for a performance `price_cents` is what the caller put
+/// there: its lowest price, or the "from" price of `shows list`).
 pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
     if out.json {
         let all: Vec<ListedShowJson> = shows.iter().map(ListedShowJson::from).collect();
@@ -120,6 +121,19 @@ pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
         show_rows(shows),
     );
     Ok(())
+}
+
+/// The "from" price of a price table: the lowest price of its default
+/// (first) ticket type, else its lowest price.
+pub fn from_price(prices: &v1::PriceTable) -> Option<i64> {
+    let default = prices.ticket_types.first();
+    prices
+        .prices
+        .iter()
+        .filter(|p| Some(&p.ticket_type) == default)
+        .map(|p| p.cents)
+        .min()
+        .or_else(|| prices.prices.iter().map(|p| p.cents).min())
 }
 
 /// Shows as buyers look for them: each production's performances in
@@ -391,10 +405,22 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
     let (target, client) = nodes(global).await?;
     let out = Output::new(global.json);
     match command {
-        ShowsCommand::List { stale } => print_shows(
-            &out,
-            &buyers_order(client.list_shows(stale).await.map_err(api)?),
-        ),
+        ShowsCommand::List { stale } => {
+            let mut shows = buyers_order(client.list_shows(stale).await.map_err(api)?);
+            // A performance's own price is its lowest over every type,
+            // free companion tickets included; buyers want the cheapest
+            // ticket of the default type.
+            for show in shows.iter_mut().filter(|s| !s.production_id.is_empty()) {
+                let page = client
+                    .get_show(&show.show_id, 1, 0, stale)
+                    .await
+                    .map_err(api)?;
+                if let Some(from) = from_price(&page.prices.unwrap_or_default()) {
+                    show.price_cents = from;
+                }
+            }
+            print_shows(&out, &shows)
+        }
         ShowsCommand::Show { id, stale } => {
             let plan = fetch_plan(&client, &id, stale).await?;
             let mine = my_seats(&target, &client, &id).await;
