@@ -775,3 +775,128 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
         "customers may not"
     );
 }
+
+/// Standing places and the best seats together, from the command line,
+/// at the club of examples/venues: the only standing area is found by
+/// itself, a category narrows the best pick, and a wrong area or
+/// category is refused as bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standing_and_best_available_from_the_command_line() {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/venues");
+    let path = |name: &str| examples.join(name).to_string_lossy().into_owned();
+    let (club, pricing) = (path("club.toml"), path("club-pricing.toml"));
+    json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]));
+    json(&admin(&["admin", "venues", "import", &club, "--json"]));
+    json(&admin(&[
+        "admin",
+        "productions",
+        "create",
+        "gig",
+        "--title",
+        "Gig",
+        "--json",
+    ]));
+    json(&admin(&[
+        "admin",
+        "performances",
+        "add",
+        "gig",
+        "--venue",
+        "club",
+        "--pricing",
+        &pricing,
+        "--from",
+        "2099-01-02",
+        "--until",
+        "2099-01-02",
+        "--slots",
+        "fri 22:00",
+        "--json",
+    ]));
+    let show = "gig-2099-01-02-2200";
+    json(&user(&[
+        "register",
+        "eli@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    json(&user(&[
+        "login",
+        "eli@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    let card = [
+        "--card",
+        "4242424242424242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+    ];
+    let book = |extra: &[&str]| {
+        let mut args = vec!["book", show];
+        args.extend(extra);
+        args.extend(card);
+        user(&args)
+    };
+    let tickets = |order: &Value| -> Vec<(String, String, i64)> {
+        order["tickets"]
+            .as_array()
+            .expect("tickets")
+            .iter()
+            .map(|t| {
+                (
+                    t["label"].as_str().unwrap_or("").to_owned(),
+                    t["ticket_type"].as_str().unwrap_or("").to_owned(),
+                    t["price_cents"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
+    };
+
+    for bad in [
+        &["--standing", "2", "--area", "Roof"][..],
+        &["--best", "2", "--category", "Stalls"][..],
+    ] {
+        let out = book(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {out:?}");
+    }
+    let standing = json(&book(&[
+        "--standing",
+        "2",
+        "--type",
+        "concession",
+        "--json",
+    ]));
+    let got = tickets(&standing);
+    assert_eq!(got.len(), 2, "{standing}");
+    for (label, ticket_type, cents) in &got {
+        assert!(label.starts_with("Floor"), "{label}");
+        assert_eq!((ticket_type.as_str(), *cents), ("concession", 2_500));
+    }
+    let best = json(&book(&["--best", "2", "--category", "Balcony", "--json"]));
+    let got = tickets(&best);
+    assert_eq!(got.len(), 2, "{best}");
+    for (label, ticket_type, cents) in &got {
+        assert!(label.starts_with("Balcony "), "{label}");
+        assert_eq!((ticket_type.as_str(), *cents), ("adult", 4_000));
+    }
+    let report = json(&admin(&["admin", "report", "sales", show, "--json"]));
+    assert_eq!(report["sold"], 4);
+    assert_eq!(report["revenue_cents"], 13_000);
+}
