@@ -388,6 +388,29 @@ pub async fn fetch_plan(client: &Client, show_id: &str, stale: bool) -> anyhow::
     }
 }
 
+/// A performance's seat map by section, row and label, coloured by price
+/// category when colours are on; `None` for a simple show (no venue).
+pub async fn plan_text(
+    client: &Client,
+    plan: &ShowPlan,
+    mine: &BTreeSet<u32>,
+) -> anyhow::Result<Option<String>> {
+    if plan.show.venue_id.is_empty() {
+        return Ok(None);
+    }
+    let venue = crate::venues::fetch_venue(client, &plan.show.venue_id).await?;
+    Ok(Some(seats::render_plan(
+        &seats::Plan {
+            venue: &venue,
+            seats: &plan.seats,
+            layout: &plan.layout,
+            prices: &plan.prices,
+            mine,
+        },
+        console::colors_enabled(),
+    )))
+}
+
 /// One seat in `shows show --json`: its number and state, and for a
 /// performance its label and category.
 #[derive(Serialize)]
@@ -424,10 +447,7 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
         ShowsCommand::Show { id, stale } => {
             let plan = fetch_plan(&client, &id, stale).await?;
             let mine = my_seats(&target, &client, &id).await;
-            let venue = match plan.show.venue_id.as_str() {
-                "" => None,
-                venue_id => Some(crate::venues::fetch_venue(&client, venue_id).await?),
-            };
+            let drawn = plan_text(&client, &plan, &mine).await?;
             let label_of: std::collections::BTreeMap<u32, &v1::SeatLayout> =
                 plan.layout.iter().map(|l| (l.seat_no, l)).collect();
             if out.json {
@@ -458,20 +478,8 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
             if out.tty {
                 print_shows(&out, std::slice::from_ref(&plan.show))?;
             }
-            match &venue {
-                Some(venue) => println!(
-                    "{}",
-                    seats::render_plan(
-                        &seats::Plan {
-                            venue,
-                            seats: &plan.seats,
-                            layout: &plan.layout,
-                            prices: &plan.prices,
-                            mine: &mine,
-                        },
-                        console::colors_enabled(),
-                    )
-                ),
+            match drawn {
+                Some(text) => println!("{text}"),
                 None if out.tty => println!(
                     "{}",
                     seats::render(&plan.seats, &mine, 20, console::colors_enabled())
