@@ -896,7 +896,19 @@ async fn standing_and_best_available_from_the_command_line() {
         assert!(label.starts_with("Balcony "), "{label}");
         assert_eq!((ticket_type.as_str(), *cents), ("adult", 4_000));
     }
+    // Returning without naming tickets returns them all.
+    let id = standing["booking_id"].as_str().expect("booking id");
+    let returned = json(&user(&["return", id, "--json"]));
+    assert_eq!(returned["refund_cents"], 5_000);
+    assert_eq!(returned["kept"], Value::Null);
+    assert_eq!(returned["returned"]["status"], "cancelled");
     let report = json(&admin(&["admin", "report", "sales", show, "--json"]));
-    assert_eq!(report["sold"], 4);
-    assert_eq!(report["revenue_cents"], 13_000);
+    assert_eq!(
+        (&report["sold"], &report["revenue_cents"]),
+        (&serde_json::json!(2), &serde_json::json!(8_000))
+    );
+    assert_eq!(
+        (&report["refunded"], &report["refunded_cents"]),
+        (&serde_json::json!(2), &serde_json::json!(5_000))
+    );
 }
