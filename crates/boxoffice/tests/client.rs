@@ -526,6 +526,9 @@ async fn bench_fill_books_every_seat_once() {
 async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
     let cluster =
         Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    // Wait until the first administrator is in the replicated state (the
+    // helper retries its login while the cluster settles).
+    cluster.token("admin").await;
     let admin_dir = tempfile::TempDir::new().expect("config dir");
     let dir = tempfile::TempDir::new().expect("config dir");
     let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
@@ -784,6 +787,9 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
 async fn standing_and_best_available_from_the_command_line() {
     let cluster =
         Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    // Wait until the first administrator is in the replicated state (the
+    // helper retries its login while the cluster settles).
+    cluster.token("admin").await;
     let admin_dir = tempfile::TempDir::new().expect("config dir");
     let dir = tempfile::TempDir::new().expect("config dir");
     let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
