@@ -20,7 +20,7 @@
 //!   files, productions, runs of performances, seats held back;
 //! - [`orders`]: booking by seat number, label, standing place or best
 //!   pick with ticket types, and returning tickets;
-//! - [`report`]: the sales report, as a table, JSON or CSV.
+//! - [`mod@report`]: the sales report, as a table, JSON or CSV.
 //!
 //! Invariants: errors reach the user as one `error: …` line (or one JSON
 //! object with `--json`) with its causes and an exit code that names the

@@ -1,10 +1,12 @@
 //! `boxoffice admin venues`, `admin productions` and `admin performances`:
 //! the box office's catalogue, from files an administrator writes (a venue
 //! layout, a pricing file) and a run of performances said the way people
-//! say it ("tue-sat 19:30, sat 14:30").
+//! say it ("tue-sat 19:30, sat 14:30"); seats held back from sale and
+//! released.
 //!
-//! Every file is read and checked here first, so a mistake is reported
-//! with its line before anything is sent; the cluster checks everything
+//! Every file is read and checked here first (a pricing file against the
+//! venue as stored), so a mistake is reported with its file and line and
+//! exit code 2 before anything is sent; the cluster checks everything
 //! again (it trusts no client).
 
 use std::path::Path;
