@@ -777,6 +777,24 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
         Some(5),
         "customers may not"
     );
+
+    // The shell draws the same map, and points to `boxoffice book` for a
+    // performance rather than booking it by number at one price.
+    let chatbot = Chatbot::start(&cluster).await;
+    let mut shell = Shell::start(&cluster, dir.path(), &chatbot);
+    let hint = format!("book with: boxoffice book {show}");
+    shell.choose("Show details and seat map");
+    shell.expect("Which show?");
+    shell.enter(show);
+    shell.expect("Stalls");
+    shell.expect("[A]");
+    shell.expect(&hint);
+    shell.choose("Book seats");
+    shell.expect("Which show?");
+    shell.enter(show);
+    shell.expect(&hint);
+    shell.choose("Quit");
+    tokio::task::block_in_place(|| shell.session.expect(Eof)).expect("the shell exits");
 }
 
 /// Standing places and the best seats together, from the command line,
