@@ -4,12 +4,13 @@
 //! one line of JSON with `--json` (the fields are listed in each command's
 //! help); errors go to stderr with the exit codes of [`crate::output::exit`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 
 use anyhow::{Context as _, bail};
 use boxoffice_client::Client;
 use boxoffice_client::proto as v1;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::args::{
@@ -122,6 +123,9 @@ pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// How many price tables `shows list` reads at once.
+const PRICE_READS_IN_FLIGHT: usize = 8;
 
 /// The "from" price of a price table: the lowest price of its default
 /// (first) ticket type, else its lowest price.
@@ -432,14 +436,25 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
             let mut shows = buyers_order(client.list_shows(stale).await.map_err(api)?);
             // A performance's own price is its lowest over every type,
             // free companion tickets included; buyers want the cheapest
-            // ticket of the default type.
-            for show in shows.iter_mut().filter(|s| !s.production_id.is_empty()) {
-                let page = client
-                    .get_show(&show.show_id, 1, 0, stale)
-                    .await
-                    .map_err(api)?;
-                if let Some(from) = from_price(&page.prices.unwrap_or_default()) {
-                    show.price_cents = from;
+            // ticket of the default type, which its price table says (a
+            // few tables at a time, so that a long run lists quickly).
+            let client = &client;
+            let performances = shows
+                .iter()
+                .filter(|s| !s.production_id.is_empty())
+                .map(|s| s.show_id.clone());
+            let froms: BTreeMap<String, Option<i64>> = futures::stream::iter(performances)
+                .map(|id| async move {
+                    let page = client.get_show(&id, 1, 0, stale).await?;
+                    Ok::<_, tonic::Status>((id, from_price(&page.prices.unwrap_or_default())))
+                })
+                .buffered(PRICE_READS_IN_FLIGHT)
+                .try_collect()
+                .await
+                .map_err(api)?;
+            for show in &mut shows {
+                if let Some(Some(from)) = froms.get(&show.show_id) {
+                    show.price_cents = *from;
                 }
             }
             print_shows(&out, &shows)
@@ -448,7 +463,7 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
             let plan = fetch_plan(&client, &id, stale).await?;
             let mine = my_seats(&target, &client, &id).await;
             let drawn = plan_text(&client, &plan, &mine).await?;
-            let label_of: std::collections::BTreeMap<u32, &v1::SeatLayout> =
+            let label_of: BTreeMap<u32, &v1::SeatLayout> =
                 plan.layout.iter().map(|l| (l.seat_no, l)).collect();
             if out.json {
                 #[derive(Serialize)]
