@@ -605,7 +605,35 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
         "180",
         "--json",
     ]));
-    let run_of = json(&admin(&[
+    let add = |pricing: &str, extra: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "performances",
+            "add",
+            "hamlet",
+            "--venue",
+            "royal-court",
+            "--pricing",
+            pricing,
+            "--from",
+            "2099-01-02",
+            "--until",
+            "2099-01-03",
+            "--slots",
+            "mon-sun 19:30",
+            "--json",
+        ];
+        args.extend(extra);
+        admin(&args)
+    };
+    // A dry run, prices for another venue, and bad slots add nothing.
+    let planned = json(&add(pricing, &["--dry-run"]));
+    assert_eq!(planned.as_array().map(Vec::len), Some(2));
+    let club_pricing = examples.join("club-pricing.toml");
+    let wrong = add(club_pricing.to_str().expect("a UTF-8 path"), &[]);
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("club-pricing.toml"));
+    let bad_slots = admin(&[
         "admin",
         "performances",
         "add",
@@ -619,9 +647,13 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
         "--until",
         "2099-01-03",
         "--slots",
-        "mon-sun 19:30",
-        "--json",
-    ]));
+        "someday 19:30",
+    ]);
+    assert_eq!(bad_slots.status.code(), Some(2), "{bad_slots:?}");
+    assert!(String::from_utf8_lossy(&bad_slots.stderr).contains("--slots"));
+    let productions = json(&admin(&["admin", "productions", "list", "--json"]));
+    assert_eq!(productions[0]["performances"], 0);
+    let run_of = json(&add(pricing, &[]));
     let ids: Vec<&str> = run_of
         .as_array()
         .expect("an array")
