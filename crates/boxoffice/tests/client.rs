@@ -804,6 +804,26 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
          A,concession,0,0.00,1,44.00\r\n\
          total,,1,55.00,1,44.00\r\n"
     );
+    let run_report = json(&admin(&[
+        "admin",
+        "report",
+        "sales",
+        "--production",
+        "hamlet",
+        "--json",
+    ]));
+    let sold: Vec<(&str, u64)> = run_report
+        .as_array()
+        .expect("one report per performance")
+        .iter()
+        .map(|r| {
+            (
+                r["show_id"].as_str().unwrap_or(""),
+                r["sold"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    assert_eq!(sold, [(ids[0], 1), (ids[1], 0)]);
     assert_eq!(
         user(&["admin", "report", "sales", show]).status.code(),
         Some(5),

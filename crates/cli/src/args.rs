@@ -330,7 +330,12 @@ pub enum AdminReportCommand {
     /// refunded_cents}.
     Sales {
         /// The performance (show) id.
-        show: String,
+        #[arg(required_unless_present = "production", conflicts_with = "production")]
+        show: Option<String>,
+        /// Every performance of this production instead: one report each,
+        /// with a `show` column first (JSON: an array of reports).
+        #[arg(long)]
+        production: Option<String>,
         /// Print CSV (a header, a line per category and type, a total)
         /// instead of a table or JSON.
         #[arg(long)]

@@ -1,5 +1,5 @@
-//! `boxoffice admin report sales`: what a performance sold, per price
-//! category and ticket type, as a table, JSON or CSV (RFC 4180, for a
+//! `boxoffice admin report sales`: what a performance (or each of a
+//! production's) sold, per price category and ticket type, as a table, JSON or CSV (RFC 4180, for a
 //! spreadsheet; money in units such as `44.00`, as everywhere else).
 
 use boxoffice_client::proto as v1;
@@ -55,17 +55,47 @@ fn csv_field(field: &str) -> String {
     }
 }
 
-/// The report as CSV: a header line, one line per category and ticket
-/// type, and a `total` line; lines end with CRLF as RFC 4180 says.
-pub fn sales_csv(report: &v1::SalesReport) -> String {
+/// Lines of CSV, each ending with CRLF as RFC 4180 says.
+fn csv(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut out = String::new();
-    let header: Vec<String> = HEADERS.iter().map(|h| csv_field(h)).collect();
-    for row in std::iter::once(header).chain(rows(report)) {
+    let header: Vec<String> = headers.iter().map(|h| csv_field(h)).collect();
+    for row in std::iter::once(header).chain(rows) {
         let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
     out
+}
+
+/// The report as CSV: a header line, one line per category and ticket
+/// type, and a `total` line.
+pub fn sales_csv(report: &v1::SalesReport) -> String {
+    csv(&HEADERS, rows(report))
+}
+
+/// The headers of a production's reports: `show`, then [`HEADERS`].
+fn production_headers() -> Vec<&'static str> {
+    std::iter::once("show").chain(HEADERS).collect()
+}
+
+/// The rows of a production's reports: each performance's, after its id.
+fn production_rows(reports: &[v1::SalesReport]) -> Vec<Vec<String>> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            rows(r).into_iter().map(|row| {
+                std::iter::once(r.show_id.clone())
+                    .chain(row)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect()
+}
+
+/// A production's reports as CSV: as [`sales_csv`], with a `show` column
+/// first.
+pub fn production_csv(reports: &[v1::SalesReport]) -> String {
+    csv(&production_headers(), production_rows(reports))
 }
 
 /// The report in JSON.
@@ -119,7 +149,26 @@ pub async fn admin_report(global: &Global, command: AdminReportCommand) -> anyho
     let (_, client) = nodes(global).await?;
     let out = Output::new(global.json);
     match command {
-        AdminReportCommand::Sales { show, csv } => {
+        AdminReportCommand::Sales {
+            show: None,
+            production: Some(production),
+            csv,
+        } => {
+            let reports = client.production_sales(&production).await.map_err(api)?;
+            if csv {
+                print!("{}", production_csv(&reports));
+                return Ok(());
+            }
+            if out.json {
+                let all: Vec<ReportJson> = reports.into_iter().map(ReportJson::from).collect();
+                return out.json(&all);
+            }
+            out.table(&production_headers(), production_rows(&reports));
+            Ok(())
+        }
+        AdminReportCommand::Sales { show, csv, .. } => {
+            // clap asks for one of the show and the production.
+            let show = show.unwrap_or_default();
             let report = client.sales_report(&show).await.map_err(api)?;
             if csv {
                 print!("{}", sales_csv(&report));
@@ -170,5 +219,18 @@ mod tests {
              total,,3,105.00,1,44.00\r\n"
         );
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        let other = v1::SalesReport {
+            show_id: "hamlet-sat".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            production_csv(&[report, other]),
+            "show,category,ticket_type,sold,revenue,refunded,refunds\r\n\
+             hamlet-fri,A,adult,1,55.00,0,0.00\r\n\
+             hamlet-fri,A,concession,0,0.00,1,44.00\r\n\
+             hamlet-fri,\"Box, left\",adult,2,50.00,0,0.00\r\n\
+             hamlet-fri,total,,3,105.00,1,44.00\r\n\
+             hamlet-sat,total,,0,0.00,0,0.00\r\n"
+        );
     }
 }
