@@ -562,7 +562,7 @@ impl NodeConfig {
 }
 
 /// `BOXOFFICE_*` variables that are not settings of a node.
-const CLIENT_ENV_VARS: [&str; 8] = [
+const CLIENT_ENV_VARS: [&str; 9] = [
     "BOXOFFICE_ENDPOINTS",
     "BOXOFFICE_AUTH_ENDPOINT",
     "BOXOFFICE_CHATBOT_ENDPOINT",

@@ -57,12 +57,13 @@ impl BookingApi {
         Ok(caller)
     }
 
-    /// A show from a write's effect as the API shows it: with its state and
-    /// sales window when this replica has applied the write already.
+    /// A show from a write's effect as the API shows it, with its state
+    /// and sales window: read linearizably, so that a follower answering
+    /// has applied the write (a stale read showed the show before it).
     async fn present_show(&self, summary: &ShowSummary) -> Result<v1::Show, Status> {
         let shown = self
             .replica
-            .read(true, |s| {
+            .read(false, |s| {
                 s.show(&summary.id).map(|show| convert::show_in(s, show))
             })
             .await?;
