@@ -298,14 +298,22 @@ async fn a_performance_cancelled_while_the_leader_dies_refunds_every_order_once(
 
     let mut survivors = Vec::new();
     for i in 0..3 {
-        survivors.push(cluster.client_without(&[leader], &format!("buyer{i}")).await);
+        survivors.push(
+            cluster
+                .client_without(&[leader], &format!("buyer{i}"))
+                .await,
+        );
     }
     let clients: Vec<&Client> = survivors.iter().collect();
     let (bookings, ledger) = reconciled(&cluster, &clients).await;
     // Every booking of the performance is cancelled and refunded...
     assert_eq!(bookings.len(), 4, "three orders and one returned part");
     for booking in &bookings {
-        assert_eq!(booking.status, BookingStatus::Cancelled as i32, "{booking:?}");
+        assert_eq!(
+            booking.status,
+            BookingStatus::Cancelled as i32,
+            "{booking:?}"
+        );
         assert_eq!(
             booking.payment_status,
             PaymentStatus::Refunded as i32,

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::args::{AdminReportCommand, Global};
 use crate::commands::nodes;
 use crate::output::{Output, api, money};
+use boxoffice_view::json::venues::csv_field;
 
 /// The columns of the report, in table and CSV.
 const HEADERS: [&str; 6] = [
@@ -44,15 +45,6 @@ fn rows(report: &v1::SalesReport) -> Vec<Vec<String>> {
         money(report.refunded_cents),
     ]);
     rows
-}
-
-/// One CSV field: quoted when it holds a comma, a quote or a line break.
-fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
 }
 
 /// Lines of CSV, each ending with CRLF as RFC 4180 says.

@@ -419,7 +419,12 @@ mod tests {
             booking_id: "3".into(),
             order_id: "ord-1".into(),
             total_cents: 200,
-            ..booking(3, BookingStatus::Cancelled, PaymentStatus::RefundPending, "tx1")
+            ..booking(
+                3,
+                BookingStatus::Cancelled,
+                PaymentStatus::RefundPending,
+                "tx1",
+            )
         };
         let whole = Transaction {
             amount_cents: 500,

@@ -168,8 +168,8 @@ pub struct StandingArea {
 /// Why a venue cannot be stored. Each names what is wrong and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VenueError {
-    /// The venue's name is empty or too long.
-    #[error("the venue's name must be 1 to 200 characters")]
+    /// The venue's name is empty, too long, or has a control character.
+    #[error("the venue's name must be 1 to 200 characters, without control characters")]
     BadName,
     /// A label is empty, too long, or has a comma or control character.
     #[error(
@@ -296,7 +296,11 @@ impl Venue {
     /// Checks every rule a stored venue keeps; the first broken one is the error.
     pub fn check(&self) -> Result<(), VenueError> {
         let name_len = self.name.trim().chars().count();
-        if name_len == 0 || name_len > 200 || self.name.trim() != self.name {
+        if name_len == 0
+            || name_len > 200
+            || self.name.trim() != self.name
+            || self.name.chars().any(char::is_control)
+        {
             return Err(VenueError::BadName);
         }
         check_rect("the stage", &self.stage)?;
@@ -572,7 +576,12 @@ impl VenueIndex {
 
     /// The place numbers of rows `first..=last` of section `section`
     /// (empty if there are no such rows).
-    pub fn rows_places(&self, section: u16, first: u16, last: u16) -> std::ops::RangeInclusive<u32> {
+    pub fn rows_places(
+        &self,
+        section: u16,
+        first: u16,
+        last: u16,
+    ) -> std::ops::RangeInclusive<u32> {
         let Some(rows) = self.venue.sections.get(usize::from(section)) else {
             return 1..=0;
         };

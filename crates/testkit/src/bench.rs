@@ -232,7 +232,12 @@ async fn run_steady(
 ) -> ClientRun {
     let mut run = ClientRun::new();
     // The types of one booking's tickets, taking the offered ones in turn.
-    let types: Vec<String> = ticket_types.iter().cycle().take(k as usize).cloned().collect();
+    let types: Vec<String> = ticket_types
+        .iter()
+        .cycle()
+        .take(k as usize)
+        .cloned()
+        .collect();
     let card = test_card();
     let mut next = *seats.start();
     let mut state = u64::from(*seats.start()) | 1;
@@ -256,7 +261,8 @@ async fn run_steady(
             }
             let wanted: Vec<u32> = (next..next + k).collect();
             next += k;
-            run.book(&client, &card, &show, &wanted, &types, &shared).await;
+            run.book(&client, &card, &show, &wanted, &types, &shared)
+                .await;
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
@@ -399,7 +405,8 @@ async fn create_performances(
         }],
         areas: Vec::new(),
     };
-    let fail = |what: &'static str| move |s: tonic::Status| anyhow::anyhow!("{what}: {}", s.message());
+    let fail =
+        |what: &'static str| move |s: tonic::Status| anyhow::anyhow!("{what}: {}", s.message());
     let venue_id = format!("bench-{run_id}");
     admin
         .create_venue(&venue_id, venue)

@@ -318,7 +318,18 @@ impl State {
             .get(id)
             .filter(|booking| booking.user == *user)
             .ok_or(Rejection::BookingNotFound(id))?;
+        // A performance's tickets are not given back once it has begun
+        // (a simple show keeps the old system's rule: cancel any time).
+        let started = |state: &Self| {
+            state
+                .shows
+                .get(&booking.show)
+                .is_some_and(|show| show.performance.is_some() && show.starts_at <= state.now)
+        };
         let status = match booking.status {
+            BookingStatus::Confirmed { .. } if started(self) => {
+                return Err(Rejection::ShowStarted(booking.show.clone()));
+            }
             BookingStatus::Confirmed { .. } => BookingStatus::Cancelled { at: self.now },
             // A customer who gives up a hold has let it lapse: the
             // cool-down applies as if it had run out, or a hoarder would

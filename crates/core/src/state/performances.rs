@@ -105,6 +105,16 @@ impl State {
                 "description must be at most {MAX_DESCRIPTION_LEN} characters"
             )));
         }
+        // Line breaks and tabs format a description; other control
+        // characters (terminal escapes) have no place in it.
+        if description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err(Rejection::Invalid(
+                "a description must not contain control characters".to_owned(),
+            ));
+        }
         let production = Production {
             id: id.clone(),
             title: normalize_title(title)?.to_owned(),

@@ -241,18 +241,31 @@ pub struct SalesReport {
     pub refunded_cents: i64,
 }
 
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a
+/// line break. A text that a spreadsheet would run as a formula (it starts
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return, and is not a
+/// number) gets a leading `'`, so that an administrator's category name
+/// cannot become a formula in whoever opens the export.
+pub fn csv_field(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err();
+    let s = if formula {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 impl SalesReport {
     /// The report as CSV: a header, one row per line, then a `total` row.
     pub fn to_csv(&self) -> String {
         let mut out =
             String::from("category,ticket_type,sold,revenue_cents,refunded,refunded_cents\n");
-        let field = |s: &str| {
-            if s.contains([',', '"', '\n']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_owned()
-            }
-        };
+        let field = csv_field;
         for l in &self.lines {
             out.push_str(&format!(
                 "{},{},{},{},{},{}\n",
@@ -541,5 +554,23 @@ mod tests {
              \"A, front\",adult,2,9000,1,4500\n\
              total,,2,9000,1,4500\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::csv_field;
+
+    #[test]
+    fn fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("Stalls"), "Stalls");
+        assert_eq!(csv_field("A, front"), "\"A, front\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"\"");
+        assert_eq!(csv_field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("+1+1"), "'+1+1");
+        // Numbers stay numbers.
+        assert_eq!(csv_field("-25.00"), "-25.00");
+        assert_eq!(csv_field("12"), "12");
     }
 }
