@@ -583,7 +583,7 @@ impl VenueIndex {
         last: u16,
     ) -> std::ops::RangeInclusive<u32> {
         let Some(rows) = self.venue.sections.get(usize::from(section)) else {
-            return 1..=0;
+            return std::ops::RangeInclusive::new(1, 0);
         };
         let starts = &self.row_starts[usize::from(section)];
         let (first, last) = (usize::from(first), usize::from(last));
@@ -592,7 +592,7 @@ impl VenueIndex {
                 let seats = u32::try_from(row.seats.len()).unwrap_or(u32::MAX);
                 start..=last_start.saturating_add(seats).saturating_sub(1)
             }
-            _ => 1..=0,
+            _ => std::ops::RangeInclusive::new(1, 0),
         }
     }
 
