@@ -274,7 +274,7 @@ async fn bad_labels_types_venues_and_unsold_types_are_refused_naming_them() {
         admin
             .add_performances(performances("nowhere", &["p3"]))
             .await,
-        Code::InvalidArgument,
+        Code::NotFound,
         "nowhere",
     );
     expect_code(

@@ -565,7 +565,7 @@ mod csv_tests {
     fn fields_are_quoted_and_formulas_defused() {
         assert_eq!(csv_field("Stalls"), "Stalls");
         assert_eq!(csv_field("A, front"), "\"A, front\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
         assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_field("+1+1"), "'+1+1");
