@@ -30,8 +30,13 @@ pub enum Intent {
     SeatsTogether,
     /// Facts about one show.
     ShowInfo,
-    /// Which shows there are (cheapest, this weekend, …).
+    /// Which shows there are (cheapest, this weekend, …), and the
+    /// performances of a production.
     ListShows,
+    /// Prices: the cheapest seats, a section's or a ticket type's price.
+    Prices,
+    /// Wheelchair spaces, companion seats, access.
+    Accessibility,
     /// The user's own bookings.
     MyBookings,
     /// Cancelling, and refunds.
@@ -46,12 +51,14 @@ pub enum Intent {
 
 impl Intent {
     /// Every intent, in label order.
-    pub const ALL: [Intent; 10] = [
+    pub const ALL: [Intent; 12] = [
         Intent::Booking,
         Intent::QuerySeat,
         Intent::SeatsTogether,
         Intent::ShowInfo,
         Intent::ListShows,
+        Intent::Prices,
+        Intent::Accessibility,
         Intent::MyBookings,
         Intent::Cancellation,
         Intent::Payment,
@@ -67,6 +74,8 @@ impl Intent {
             Intent::SeatsTogether => "seats_together",
             Intent::ShowInfo => "show_info",
             Intent::ListShows => "list_shows",
+            Intent::Prices => "prices",
+            Intent::Accessibility => "accessibility",
             Intent::MyBookings => "my_bookings",
             Intent::Cancellation => "cancellation",
             Intent::Payment => "payment",
@@ -350,6 +359,9 @@ impl Classifier {
     }
 }
 
+/// Number of intents.
+const INTENTS: usize = Intent::ALL.len();
+
 /// Held-out results: accuracy and the confusion table.
 pub struct Evaluation {
     /// Examples trained on.
@@ -359,7 +371,7 @@ pub struct Evaluation {
     /// Held-out examples classified right.
     pub correct: usize,
     /// `confusion[expected][predicted]` counts, indexed as [`Intent::ALL`].
-    pub confusion: [[usize; 10]; 10],
+    pub confusion: [[usize; INTENTS]; INTENTS],
     /// The held-out examples classified wrong: (expected, predicted, text).
     pub mistakes: Vec<(Intent, Intent, String)>,
 }
@@ -439,7 +451,7 @@ pub fn evaluate(examples: &[Example]) -> Result<Evaluation, IntentError> {
         trained: train.len(),
         tested: test.len(),
         correct: 0,
-        confusion: [[0; 10]; 10],
+        confusion: [[0; INTENTS]; INTENTS],
         mistakes: Vec::new(),
     };
     for example in &test {

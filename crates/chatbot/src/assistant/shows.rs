@@ -36,7 +36,7 @@ pub fn seats_together(map: &[v1::Seat], n: u32) -> (Option<Vec<u32>>, u32) {
 
 impl Assistant {
     /// Asks which show, listing some.
-    fn which_show(&self, intent: Intent, turn: &Turn<'_>) -> Answer {
+    pub(super) fn which_show(&self, intent: Intent, turn: &Turn<'_>) -> Answer {
         let names: Vec<String> = turn
             .shows
             .as_ref()
@@ -90,7 +90,7 @@ impl Assistant {
     }
 
     /// The suggestion to open the seat map of `show`.
-    fn seat_map_suggestion(show: &v1::Show) -> v1::Suggestion {
+    pub(super) fn seat_map_suggestion(show: &v1::Show) -> v1::Suggestion {
         suggestion(
             format!("See the seat map of {}", show.title),
             SuggestionAction::ViewSeatMap,
@@ -176,6 +176,11 @@ impl Assistant {
             return self.which_show(intent, turn);
         };
         let n = n.clamp(1, 10);
+        if !show.venue_id.is_empty() {
+            // A performance at a venue: best available, by section and
+            // category, from its plan.
+            return self.together_in_venue(turn, show, n).await;
+        }
         let map = match turn.client.seat_map(&show.show_id, false).await {
             Ok((_, map)) => map,
             Err(status) => return unreachable(intent, &status),
