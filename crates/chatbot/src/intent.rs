@@ -483,6 +483,23 @@ mod tests {
         assert!(parse("nonsense\thello").is_err());
     }
 
+    /// An example said twice could be scored on what the model was trained
+    /// on: no two examples have the same words (texts of no words at all,
+    /// such as "?", are the gibberish the model must not read anything into).
+    #[test]
+    fn no_example_is_repeated() {
+        let mut seen = std::collections::HashMap::new();
+        for example in dataset().unwrap() {
+            let key = words(&example.text).join(" ");
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(first) = seen.insert(key, example.text.clone()) {
+                panic!("{:?} repeats {first:?}", example.text);
+            }
+        }
+    }
+
     #[test]
     fn typos_are_corrected_towards_known_words() {
         let mut dictionary = Dictionary::default();
@@ -506,15 +523,17 @@ mod tests {
 #[cfg(test)]
 mod evaluation {
     /// The evaluation `boxoffice chatbot eval` prints, run in CI: it fails
-    /// if the model falls clearly below its measured quality.
+    /// if the model falls below its measured quality (2026-12, with the
+    /// prices and accessibility intents: 91.9 % held out, 181 of 197;
+    /// 89.3 % in 5-fold cross-validation).
     #[test]
     fn held_out_accuracy_stays_high() {
         let examples = super::dataset().unwrap();
         let evaluation = super::evaluate(&examples).unwrap();
         println!("{evaluation}");
-        assert!(evaluation.accuracy() >= 0.85, "{evaluation}");
+        assert!(evaluation.accuracy() >= 0.91, "{evaluation}");
         let cv = super::cross_validate(&examples, 5).unwrap();
         println!("5-fold cross-validation: {:.1}%", cv * 100.0);
-        assert!(cv >= 0.85, "cross-validation {cv}");
+        assert!(cv >= 0.88, "cross-validation {cv}");
     }
 }
