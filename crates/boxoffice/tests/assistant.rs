@@ -388,6 +388,39 @@ async fn questions_about_a_production_at_the_example_theatre() {
         assert!(fact.contains("6 in Box A"), "{fact}");
     }
 
+    // The run, and the price of one ticket type in one section, from the
+    // performance's price table.
+    let run = ask(&ann, "", "what performances of hamlet are on sale?").await;
+    assert_eq!(run.facts.len(), 2, "{:?}", run.facts);
+    assert!(
+        run.facts[0].contains("(hamlet-m): on sale"),
+        "{:?}",
+        run.facts
+    );
+    assert!(
+        run.facts[1].contains("(hamlet-e): on sale"),
+        "{:?}",
+        run.facts
+    );
+    let concession = ask(
+        &ann,
+        "",
+        "how much is a concession in the stalls at the 19:30 hamlet?",
+    )
+    .await;
+    assert_eq!(concession.intent, "prices");
+    assert_eq!(concession.facts.len(), 2, "{:?}", concession.facts);
+    assert!(
+        concession.facts[0].contains("Stalls rows M-R): concession 28.00"),
+        "{:?}",
+        concession.facts
+    );
+    assert!(
+        concession.facts[1].contains("Stalls rows A-L): concession 44.00"),
+        "{:?}",
+        concession.facts
+    );
+
     // Two seats together in the circle at the evening performance: free,
     // adjacent, in the circle, and offered to hold.
     let together = ask(

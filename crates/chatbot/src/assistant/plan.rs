@@ -589,33 +589,18 @@ pub(crate) mod tests {
     fn prices_of_a_section_and_a_ticket_type() {
         let plan = theatre(&["Stalls A-1", "Stalls R-28"]);
         let quotes = plan.quotes(&filter(&["Stalls"], None, Some("concession")));
-        let summary: Vec<(&str, Vec<String>, Vec<(String, i64)>, u32)> = quotes
-            .iter()
-            .map(|q| {
-                (
-                    q.category.as_str(),
-                    q.areas.clone(),
-                    q.prices.clone(),
-                    q.free,
-                )
-            })
-            .collect();
         let stalls_a_to_l: u32 = [20, 20, 22, 22, 22, 24, 24, 24, 24, 26, 26].iter().sum();
+        let quote = |category: &str, rows: &str, cents: i64, free: u32| Quote {
+            category: category.to_owned(),
+            prices: vec![("concession".to_owned(), cents)],
+            areas: vec![format!("Stalls rows {rows}")],
+            free,
+        };
         assert_eq!(
-            summary,
+            quotes,
             [
-                (
-                    "B",
-                    vec!["Stalls rows M-R".to_owned()],
-                    vec![("concession".to_owned(), 2_800)],
-                    26 + 5 * 28 - 1
-                ),
-                (
-                    "A",
-                    vec!["Stalls rows A-L".to_owned()],
-                    vec![("concession".to_owned(), 4_400)],
-                    stalls_a_to_l - 1
-                ),
+                quote("B", "M-R", 2_800, 26 + 5 * 28 - 1),
+                quote("A", "A-L", 4_400, stalls_a_to_l - 1),
             ]
         );
         // Every type of one category, and where the category is.
