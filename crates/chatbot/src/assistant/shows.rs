@@ -12,6 +12,18 @@ use crate::intent::Intent;
 /// Shows listed at most in one answer.
 const LIST_LIMIT: usize = 5;
 
+/// What a seat of `show` costs, in words: a simple show has one price; a
+/// performance's depends on the seat's category and the ticket type (its
+/// summary's price is the lowest of any ticket, often a free companion
+/// ticket, so it is never quoted as the price of a seat).
+fn seat_price(show: &v1::Show) -> String {
+    if show.venue_id.is_empty() {
+        format!("{} per seat", money(show.price_cents))
+    } else {
+        "priced by seat and ticket type".to_owned()
+    }
+}
+
 /// The first run of `n` consecutive free seats, and the longest run.
 pub fn seats_together(map: &[v1::Seat], n: u32) -> (Option<Vec<u32>>, u32) {
     let mut run: Vec<u32> = Vec::new();
@@ -149,7 +161,7 @@ impl Assistant {
             }
         }
         let mut reply = format!("For {}: {}.", show.title, parts.join("; "));
-        if !free.is_empty() {
+        if !free.is_empty() && show.venue_id.is_empty() {
             reply.push_str(&format!(" A seat costs {}.", money(show.price_cents)));
         }
         let mut suggestions = Vec::new();
@@ -239,10 +251,10 @@ impl Assistant {
             };
             return Answer {
                 reply: format!(
-                    "{} has {} free seats at {} each. Which seats would you like? Open the seat map to pick.",
+                    "{} has {} free seats, {}. Which seats would you like? Open the seat map to pick.",
                     show.title,
                     show.available,
-                    money(show.price_cents)
+                    seat_price(show)
                 ),
                 intent: Intent::Booking,
                 confidence: 0.0,
@@ -270,11 +282,11 @@ impl Assistant {
             return self.which_show(intent, turn);
         };
         let fact = format!(
-            "{} ({}): starts {}, {} per seat, {} of {} seats free, {} held, {} booked",
+            "{} ({}): starts {}, {}, {} of {} seats free, {} held, {} booked",
             show.title,
             show.show_id,
             when(show.starts_at_ms),
-            money(show.price_cents),
+            seat_price(show),
             show.available,
             show.seat_count,
             show.held,
@@ -282,10 +294,10 @@ impl Assistant {
         );
         Answer {
             reply: format!(
-                "{} starts {}. Seats cost {}; {} of {} are free.",
+                "{} starts {}, {}; {} of {} seats are free.",
                 show.title,
                 when(show.starts_at_ms),
-                money(show.price_cents),
+                seat_price(show),
                 show.available,
                 show.seat_count
             ),
@@ -327,11 +339,11 @@ impl Assistant {
             .take(LIST_LIMIT)
             .map(|s| {
                 format!(
-                    "{} ({}): {}, {} per seat, {} free",
+                    "{} ({}): {}, {}, {} free",
                     s.title,
                     s.show_id,
                     when(s.starts_at_ms),
-                    money(s.price_cents),
+                    seat_price(s),
                     s.available
                 )
             })
