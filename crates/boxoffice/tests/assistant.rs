@@ -375,6 +375,13 @@ async fn questions_about_a_production_at_the_example_theatre() {
         none.reply
     );
     assert!(
+        none.reply
+            .contains("Other performances with a free wheelchair space: ")
+            && none.reply.contains("19:30 UTC (4 free)"),
+        "the evening performance still has them: {}",
+        none.reply
+    );
+    assert!(
         none.suggestions
             .iter()
             .all(|s| s.action != SuggestionAction::HoldSeats as i32)

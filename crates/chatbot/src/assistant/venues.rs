@@ -357,11 +357,43 @@ impl Assistant {
                 ),
             });
         }
+        let mut reply = format!("Wheelchair spaces: {}.", facts.join("; "));
+        if suggestions.is_empty()
+            && let Some(first) = plans.first()
+        {
+            // None free then: the production's other performances that have one.
+            let others: Vec<&v1::Show> = shows
+                .iter()
+                .filter(|s| {
+                    s.production_id == first.show.production_id
+                        && !first.show.production_id.is_empty()
+                        && upcoming(s, now)
+                        && !plans.iter().any(|p| p.show.show_id == s.show_id)
+                })
+                .collect();
+            let mut found = Vec::new();
+            for other in others.iter().take(PERFORMANCE_LIMIT) {
+                let Ok(plan) = Plan::fetch(&turn.client, other).await else {
+                    continue;
+                };
+                let free = plan.access(&Filter::default()).free.len();
+                if free > 0 {
+                    found.push(format!("{} ({free} free)", starts(other.starts_at_ms)));
+                }
+            }
+            if !found.is_empty() {
+                reply.push_str(&format!(
+                    " Other performances with a free wheelchair space: {}.",
+                    found.join(", ")
+                ));
+                facts.extend(found.iter().map(|f| format!("wheelchair space free: {f}")));
+            }
+        }
         if let Some(plan) = plans.first() {
             suggestions.push(Self::seat_map_suggestion(&plan.show));
         }
         Answer {
-            reply: format!("Wheelchair spaces: {}.", facts.join("; ")),
+            reply,
             intent,
             confidence: 0.0,
             suggestions,
