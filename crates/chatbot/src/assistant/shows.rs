@@ -330,7 +330,16 @@ impl Assistant {
             .iter()
             .any(|w| lower.contains(w));
         if cheapest {
-            chosen.sort_by_key(|s| (s.price_cents, s.starts_at_ms));
+            // A performance has no one price (see `seat_price`): after the
+            // simple shows, whose prices can be compared.
+            chosen.sort_by_key(|s| {
+                let price = if s.venue_id.is_empty() {
+                    s.price_cents
+                } else {
+                    i64::MAX
+                };
+                (price, s.starts_at_ms)
+            });
         } else {
             chosen.sort_by_key(|s| s.starts_at_ms);
         }
