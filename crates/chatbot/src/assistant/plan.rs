@@ -85,6 +85,16 @@ impl Plan {
     /// Reads `show`: its seats and plan page by page, then its venue (a
     /// simple show has a generated one-row venue).
     pub async fn fetch(client: &Client, show: &v1::Show) -> Result<Self, Status> {
+        Self::fetch_sharing(client, show, &mut Vec::new()).await
+    }
+
+    /// [`Plan::fetch`], reading each venue once for a run of performances:
+    /// `venues` keeps the venues read so far, by id.
+    pub async fn fetch_sharing(
+        client: &Client,
+        show: &v1::Show,
+        venues: &mut Vec<(String, Venue)>,
+    ) -> Result<Self, Status> {
         let (mut seats, mut layout, mut prices) = (Vec::new(), Vec::new(), None);
         let mut token = 0;
         loop {
@@ -101,9 +111,14 @@ impl Plan {
         }
         let venue = if show.venue_id.is_empty() {
             Venue::single_row(&show.title, show.seat_count)
+        } else if let Some((_, venue)) = venues.iter().find(|(id, _)| *id == show.venue_id) {
+            // Venues are never changed in place: one read serves the run.
+            venue.clone()
         } else {
             let reply = client.get_venue(&show.venue_id, false).await?;
-            boxoffice_proto::convert::venue_from(reply.venue.unwrap_or_default())?
+            let venue = boxoffice_proto::convert::venue_from(reply.venue.unwrap_or_default())?;
+            venues.push((show.venue_id.clone(), venue.clone()));
+            venue
         };
         Self::new(
             show.clone(),

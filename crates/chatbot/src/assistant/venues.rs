@@ -109,9 +109,9 @@ fn title(show: &v1::Show) -> String {
 impl Assistant {
     /// Reads the plans of (at most [`PERFORMANCE_LIMIT`]) performances.
     async fn plans(&self, turn: &Turn<'_>, shows: &[&v1::Show]) -> Result<Vec<Plan>, Status> {
-        let mut plans = Vec::new();
+        let (mut plans, mut venues) = (Vec::new(), Vec::new());
         for show in shows.iter().take(PERFORMANCE_LIMIT) {
-            plans.push(Plan::fetch(&turn.client, show).await?);
+            plans.push(Plan::fetch_sharing(&turn.client, show, &mut venues).await?);
         }
         Ok(plans)
     }
