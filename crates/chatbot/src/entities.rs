@@ -265,8 +265,9 @@ fn find_times(lower: &str) -> Vec<(u32, u32)> {
     let mut times = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let starts_number =
-            chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_alphanumeric());
+        // A price ("£12.50") is not a time.
+        let starts_number = chars[i].is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || "£$€".contains(chars[i - 1])));
         if !starts_number {
             i += 1;
             continue;
@@ -700,6 +701,7 @@ mod tests {
             "2026-12-24",
             "under 25.5",
             "at 25:00",
+            "under £12.50",
         ] {
             assert_eq!(times(text), [], "{text}");
         }
