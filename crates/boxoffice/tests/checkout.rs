@@ -192,3 +192,144 @@ async fn killing_the_payment_service_mid_run_loses_and_doubles_nothing() {
     assert_eq!(charged, confirmed, "one charge per confirmed booking");
     assert!(confirmed >= acknowledged.iter().flatten().count());
 }
+
+/// A performance of the example theatre is cancelled by an administrator
+/// while the leader dies in its refunds: after the first refund is made at
+/// the payment service and before it is recorded (`kill -9` there). The
+/// next leader's coordinator makes the rest and repeats the first under
+/// its key, so every order is refunded once, in full, even the one that
+/// had returned a ticket (refunded in part) before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_performance_cancelled_while_the_leader_dies_refunds_every_order_once() {
+    use boxoffice_client::proto as v1;
+    const ADULT: i64 = 3_000;
+    const CONCESSION: i64 = 2_000;
+    let payment = PaymentSettings {
+        checkout_hold_ms: 60_000,
+        sweep_interval_ms: 100,
+        ..PaymentSettings::default()
+    };
+    let point = crash::AFTER_REFUND;
+    let cluster = Cluster::start_paid(
+        3,
+        RaftTuning::default(),
+        payment,
+        Some(&format!("once:{point}")),
+    )
+    .await;
+    // Not while the customer returns a ticket; armed for the cancellation.
+    cluster.disarm_once(point, true);
+
+    let admin = cluster.client("admin").await;
+    let theatre = boxoffice_view::venue_file::parse_venue(include_str!(
+        "../../../examples/venues/theatre.toml"
+    ))
+    .expect("the example theatre parses");
+    admin
+        .create_venue("theatre", boxoffice_proto::convert::venue(&theatre))
+        .await
+        .expect("import the theatre");
+    admin
+        .create_production("hamlet", "Hamlet", "", 180)
+        .await
+        .expect("create the production");
+    let price = |ticket_type: &str, cents| v1::Price {
+        category: "Standard".into(),
+        ticket_type: ticket_type.into(),
+        cents,
+    };
+    admin
+        .add_performances(v1::AddPerformancesRequest {
+            production_id: "hamlet".into(),
+            venue_id: "theatre".into(),
+            performances: vec![v1::NewPerformance {
+                show_id: "hamlet-fri".into(),
+                starts_at_ms: FAR_FUTURE_MS,
+            }],
+            pricing: Some(v1::PricingSpec {
+                categories: vec![v1::PriceCategory {
+                    name: "Standard".into(),
+                    rules: vec![v1::PlaceRule {
+                        rule: Some(v1::place_rule::Rule::All(true)),
+                    }],
+                }],
+                ticket_types: vec!["adult".into(), "concession".into()],
+                prices: vec![price("adult", ADULT), price("concession", CONCESSION)],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("add the performance");
+
+    // Three orders of an adult and a concession ticket each.
+    let mut buyers = Vec::new();
+    let mut orders = Vec::new();
+    for i in 0..3u32 {
+        let buyer = cluster.client(&format!("buyer{i}")).await;
+        let booking = buyer
+            .book("hamlet-fri", &[2 * i + 1, 2 * i + 2])
+            .types(["adult", "concession"])
+            .card(&good_card())
+            .await
+            .expect("buy two tickets");
+        assert_eq!(booking.total_cents, ADULT + CONCESSION);
+        orders.push(booking);
+        buyers.push(buyer);
+    }
+    // The first buyer returns the concession ticket: refunded in part.
+    let concession = orders[0].tickets[1].seat_no;
+    let returned = buyers[0]
+        .return_tickets(&orders[0].booking_id, &[concession])
+        .await
+        .expect("return a ticket");
+    let part = returned.returned.expect("the returned part");
+    assert_eq!(part.payment_status, PaymentStatus::Refunded as i32);
+
+    // The cancellation, sent to the leader, which dies in its refunds.
+    cluster.disarm_once(point, false);
+    let leader = cluster.leader().await;
+    // (The client may retry on the next leader and be answered there.)
+    let _ = cluster
+        .client_of(leader, "admin")
+        .await
+        .cancel_performance("hamlet-fri")
+        .await;
+    cluster.wait_exit(leader).await;
+
+    let mut survivors = Vec::new();
+    for i in 0..3 {
+        survivors.push(
+            cluster
+                .client_without(&[leader], &format!("buyer{i}"))
+                .await,
+        );
+    }
+    let clients: Vec<&Client> = survivors.iter().collect();
+    let (bookings, ledger) = reconciled(&cluster, &clients).await;
+    // Every booking of the performance is cancelled and refunded...
+    assert_eq!(bookings.len(), 4, "three orders and one returned part");
+    for booking in &bookings {
+        assert_eq!(
+            booking.status,
+            BookingStatus::Cancelled as i32,
+            "{booking:?}"
+        );
+        assert_eq!(
+            booking.payment_status,
+            PaymentStatus::Refunded as i32,
+            "{booking:?}"
+        );
+    }
+    // ...and each order's charge refunded exactly once, in full.
+    assert_eq!(ledger.len(), 3, "{ledger:?}");
+    for tx in &ledger {
+        assert_eq!(tx.amount_cents, ADULT + CONCESSION, "{tx:?}");
+        assert_eq!(tx.refunded_cents, tx.amount_cents, "{tx:?}");
+        assert_eq!(tx.status, TransactionStatus::Refunded as i32, "{tx:?}");
+    }
+    let show = survivors[0]
+        .get_show("hamlet-fri", 0, 1, false)
+        .await
+        .expect("the performance");
+    assert_eq!(show.show.expect("show").state, "cancelled");
+}

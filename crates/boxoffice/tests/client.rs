@@ -516,3 +516,475 @@ async fn bench_fill_books_every_seat_once() {
         "{bookings:?}"
     );
 }
+
+/// Issue 22 from the command line, as a box office and a buyer use it:
+/// a venue imported from its file (a bad file imports nothing), a
+/// production and a short run priced from a pricing file, two seats
+/// booked by label with two ticket types, seats held back and released,
+/// one ticket returned, and the sales report as CSV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    // Wait until the first administrator is in the replicated state (the
+    // helper retries its login while the cluster settles).
+    cluster.token("admin").await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/venues");
+    let theatre = examples.join("theatre.toml");
+    let theatre = theatre.to_str().expect("a UTF-8 path");
+    let pricing = examples.join("theatre-pricing.toml");
+    let pricing = pricing.to_str().expect("a UTF-8 path");
+    json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]));
+
+    // A file with a mistake is refused with its line, and imports nothing.
+    let checked = json(&admin(&["admin", "venues", "check", theatre, "--json"]));
+    assert_eq!(
+        (checked["seats"].as_u64(), checked["standing"].as_u64()),
+        (Some(600), Some(0))
+    );
+    let bad = admin_dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(theatre).expect("theatre.toml");
+    std::fs::write(
+        &bad,
+        text.replacen("seats = \"1-20\"", "seats = \"20-1\"", 1),
+    )
+    .expect("write");
+    let refused = admin(&[
+        "admin",
+        "venues",
+        "import",
+        bad.to_str().unwrap(),
+        "--id",
+        "bad",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("bad.toml") && why.contains("line "), "{why}");
+    assert_eq!(
+        json(&admin(&["admin", "venues", "list", "--json"])),
+        serde_json::json!([])
+    );
+
+    let venue = json(&admin(&[
+        "admin",
+        "venues",
+        "import",
+        theatre,
+        "--id",
+        "royal-court",
+        "--json",
+    ]));
+    assert_eq!(venue["venue_id"], "royal-court");
+    assert_eq!(venue["seats"], 600);
+    let shown = json(&admin(&[
+        "admin",
+        "venues",
+        "show",
+        "royal-court",
+        "--json",
+    ]));
+    assert_eq!(shown["sections"][0]["name"], "Stalls");
+    json(&admin(&[
+        "admin",
+        "productions",
+        "create",
+        "hamlet",
+        "--title",
+        "Hamlet",
+        "--running-minutes",
+        "180",
+        "--json",
+    ]));
+    let add = |pricing: &str, extra: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "performances",
+            "add",
+            "hamlet",
+            "--venue",
+            "royal-court",
+            "--pricing",
+            pricing,
+            "--from",
+            "2099-01-02",
+            "--until",
+            "2099-01-03",
+            "--slots",
+            "mon-sun 19:30",
+            "--json",
+        ];
+        args.extend(extra);
+        admin(&args)
+    };
+    // A dry run, prices for another venue, and bad slots add nothing.
+    let planned = json(&add(pricing, &["--dry-run"]));
+    assert_eq!(planned.as_array().map(Vec::len), Some(2));
+    let club_pricing = examples.join("club-pricing.toml");
+    let wrong = add(club_pricing.to_str().expect("a UTF-8 path"), &[]);
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("club-pricing.toml"));
+    let bad_slots = admin(&[
+        "admin",
+        "performances",
+        "add",
+        "hamlet",
+        "--venue",
+        "royal-court",
+        "--pricing",
+        pricing,
+        "--from",
+        "2099-01-02",
+        "--until",
+        "2099-01-03",
+        "--slots",
+        "someday 19:30",
+    ]);
+    assert_eq!(bad_slots.status.code(), Some(2), "{bad_slots:?}");
+    assert!(String::from_utf8_lossy(&bad_slots.stderr).contains("--slots"));
+    let productions = json(&admin(&["admin", "productions", "list", "--json"]));
+    assert_eq!(productions[0]["performances"], 0);
+    let run_of = json(&add(pricing, &[]));
+    let ids: Vec<&str> = run_of
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|s| s["show_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["hamlet-2099-01-02-1930", "hamlet-2099-01-03-1930"]);
+    let show = ids[0];
+    let productions = json(&admin(&["admin", "productions", "list", "--json"]));
+    assert_eq!(productions[0]["performances"], 2);
+
+    // A buyer books two seats by label, an adult and a concession.
+    json(&user(&[
+        "register",
+        "dee@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    json(&user(&[
+        "login",
+        "dee@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    let listed = json(&user(&["shows", "list", "--json"]));
+    assert_eq!(
+        listed[0]["show_id"], show,
+        "performances first, by production"
+    );
+    assert_eq!(listed[0]["venue_id"], "royal-court");
+    assert_eq!(listed[0]["price_cents"], 2_500, "the cheapest adult ticket");
+    let card = [
+        "--card",
+        "4242424242424242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+    ];
+    let book = |places: &str, extra: &[&str]| {
+        let mut args = vec!["book", show, places];
+        args.extend(extra);
+        args.extend(card);
+        user(&args)
+    };
+    // Bad input changes nothing: an unknown seat, an unknown type, too
+    // few types; a held-back seat is refused.
+    for (bad, extra) in [
+        ("K-99", &[][..]),
+        ("K-12", &["--type", "vip"][..]),
+        ("K-12,K-13", &["--types", "adult"][..]),
+    ] {
+        let out = book(bad, extra);
+        assert_eq!(out.status.code(), Some(2), "{bad} {extra:?}: {out:?}");
+    }
+    let held = json(&admin(&[
+        "admin",
+        "performances",
+        "hold-back",
+        show,
+        "Stalls A-1,Stalls A-2",
+        "--reason",
+        "press",
+        "--json",
+    ]));
+    assert_eq!(held[0]["show_id"], show);
+    assert_eq!(book("Stalls A-1", &[]).status.code(), Some(4), "held back");
+    json(&admin(&[
+        "admin",
+        "performances",
+        "release",
+        show,
+        "Stalls A-2",
+        "--json",
+    ]));
+    // (The replies' counts come from the answering node's replica, so the
+    // seats are read back instead.)
+    let map = json(&user(&["shows", "show", show, "--json"]));
+    let seat = |i: usize| {
+        let s = &map["seats"][i];
+        (
+            s["label"].as_str().unwrap_or(""),
+            s["category"].as_str().unwrap_or(""),
+            s["state"].as_str().unwrap_or(""),
+        )
+    };
+    assert_eq!(seat(0), ("Stalls A-1", "A", "held_back"));
+    assert_eq!(seat(1), ("Stalls A-2", "A", "available"));
+
+    let order = json(&book(
+        "K-12,K-13",
+        &["--types", "adult,concession", "--json"],
+    ));
+    assert_eq!(order["status"], "confirmed");
+    let tickets: Vec<(&str, &str, i64)> = order["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap_or(""),
+                t["ticket_type"].as_str().unwrap_or(""),
+                t["price_cents"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tickets,
+        [
+            ("Stalls K-12", "adult", 5_500),
+            ("Stalls K-13", "concession", 4_400)
+        ]
+    );
+    assert_eq!(order["total_cents"], 9_900);
+
+    // The seat map, piped: rows by label, the buyer's seats marked.
+    let map = user(&["shows", "show", show]);
+    assert!(map.status.success(), "{map:?}");
+    let map = String::from_utf8_lossy(&map.stdout);
+    let row_k = map
+        .lines()
+        .find(|l| l.trim_start().starts_with("K "))
+        .unwrap_or_else(|| panic!("no row K in\n{map}"));
+    assert!(
+        row_k.contains("[A]") && row_k.contains("12*") && row_k.contains("13*"),
+        "{row_k}"
+    );
+    let row_a = map
+        .lines()
+        .find(|l| l.trim_start().starts_with("A "))
+        .expect("row A");
+    assert!(row_a.contains(" 1#") && !row_a.contains(" 2#"), "{row_a}");
+
+    // One ticket goes back: a refund of its price; then the report.
+    let booking = order["booking_id"].as_str().expect("booking id");
+    assert_eq!(user(&["return", booking, "K-14"]).status.code(), Some(2));
+    let returned = json(&user(&["return", booking, "K-13", "--json"]));
+    assert_eq!(returned["refund_cents"], 4_400);
+    assert_eq!(returned["kept"]["tickets"][0]["label"], "Stalls K-12");
+    let csv = admin(&["admin", "report", "sales", show, "--csv"]);
+    assert!(csv.status.success(), "{csv:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&csv.stdout),
+        "category,ticket_type,sold,revenue,refunded,refunds\r\n\
+         A,adult,1,55.00,0,0.00\r\n\
+         A,concession,0,0.00,1,44.00\r\n\
+         total,,1,55.00,1,44.00\r\n"
+    );
+    let run_report = json(&admin(&[
+        "admin",
+        "report",
+        "sales",
+        "--production",
+        "hamlet",
+        "--json",
+    ]));
+    let sold: Vec<(&str, u64)> = run_report
+        .as_array()
+        .expect("one report per performance")
+        .iter()
+        .map(|r| {
+            (
+                r["show_id"].as_str().unwrap_or(""),
+                r["sold"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    assert_eq!(sold, [(ids[0], 1), (ids[1], 0)]);
+    assert_eq!(
+        user(&["admin", "report", "sales", show]).status.code(),
+        Some(5),
+        "customers may not"
+    );
+
+    // The shell draws the same map, and points to `boxoffice book` for a
+    // performance rather than booking it by number at one price.
+    let chatbot = Chatbot::start(&cluster).await;
+    let mut shell = Shell::start(&cluster, dir.path(), &chatbot);
+    let hint = format!("book with: boxoffice book {show}");
+    shell.choose("Show details and seat map");
+    shell.expect("Which show?");
+    shell.enter(show);
+    shell.expect("Stalls");
+    shell.expect("[A]");
+    shell.expect(&hint);
+    shell.choose("Book seats");
+    shell.expect("Which show?");
+    shell.enter(show);
+    shell.expect(&hint);
+    shell.choose("Quit");
+    tokio::task::block_in_place(|| shell.session.expect(Eof)).expect("the shell exits");
+}
+
+/// Standing places and the best seats together, from the command line,
+/// at the club of examples/venues: the only standing area is found by
+/// itself, a category narrows the best pick, and a wrong area or
+/// category is refused as bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standing_and_best_available_from_the_command_line() {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    // Wait until the first administrator is in the replicated state (the
+    // helper retries its login while the cluster settles).
+    cluster.token("admin").await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/venues");
+    let path = |name: &str| examples.join(name).to_string_lossy().into_owned();
+    let (club, pricing) = (path("club.toml"), path("club-pricing.toml"));
+    json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]));
+    json(&admin(&["admin", "venues", "import", &club, "--json"]));
+    json(&admin(&[
+        "admin",
+        "productions",
+        "create",
+        "gig",
+        "--title",
+        "Gig",
+        "--json",
+    ]));
+    json(&admin(&[
+        "admin",
+        "performances",
+        "add",
+        "gig",
+        "--venue",
+        "club",
+        "--pricing",
+        &pricing,
+        "--from",
+        "2099-01-02",
+        "--until",
+        "2099-01-02",
+        "--slots",
+        "fri 22:00",
+        "--json",
+    ]));
+    let show = "gig-2099-01-02-2200";
+    json(&user(&[
+        "register",
+        "eli@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    json(&user(&[
+        "login",
+        "eli@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    let card = [
+        "--card",
+        "4242424242424242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+    ];
+    let book = |extra: &[&str]| {
+        let mut args = vec!["book", show];
+        args.extend(extra);
+        args.extend(card);
+        user(&args)
+    };
+    let tickets = |order: &Value| -> Vec<(String, String, i64)> {
+        order["tickets"]
+            .as_array()
+            .expect("tickets")
+            .iter()
+            .map(|t| {
+                (
+                    t["label"].as_str().unwrap_or("").to_owned(),
+                    t["ticket_type"].as_str().unwrap_or("").to_owned(),
+                    t["price_cents"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect()
+    };
+
+    for bad in [
+        &["--standing", "2", "--area", "Roof"][..],
+        &["--best", "2", "--category", "Stalls"][..],
+    ] {
+        let out = book(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {out:?}");
+    }
+    let standing = json(&book(&[
+        "--standing",
+        "2",
+        "--type",
+        "concession",
+        "--json",
+    ]));
+    let got = tickets(&standing);
+    assert_eq!(got.len(), 2, "{standing}");
+    for (label, ticket_type, cents) in &got {
+        assert!(label.starts_with("Floor"), "{label}");
+        assert_eq!((ticket_type.as_str(), *cents), ("concession", 2_500));
+    }
+    let best = json(&book(&["--best", "2", "--category", "Balcony", "--json"]));
+    let got = tickets(&best);
+    assert_eq!(got.len(), 2, "{best}");
+    for (label, ticket_type, cents) in &got {
+        assert!(label.starts_with("Balcony "), "{label}");
+        assert_eq!((ticket_type.as_str(), *cents), ("adult", 4_000));
+    }
+    // Returning without naming tickets returns them all.
+    let id = standing["booking_id"].as_str().expect("booking id");
+    let returned = json(&user(&["return", id, "--json"]));
+    assert_eq!(returned["refund_cents"], 5_000);
+    assert_eq!(returned["kept"], Value::Null);
+    assert_eq!(returned["returned"]["status"], "cancelled");
+    let report = json(&admin(&["admin", "report", "sales", show, "--json"]));
+    assert_eq!(
+        (&report["sold"], &report["revenue_cents"]),
+        (&serde_json::json!(2), &serde_json::json!(8_000))
+    );
+    assert_eq!(
+        (&report["refunded"], &report["refunded_cents"]),
+        (&serde_json::json!(2), &serde_json::json!(5_000))
+    );
+}

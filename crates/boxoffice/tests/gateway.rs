@@ -498,6 +498,18 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         "GET /api/shows/{show_id}",
         "PATCH /api/shows/{show_id}",
         "GET /api/shows/{show_id}/events",
+        "GET /api/shows/{show_id}/plan",
+        "POST /api/shows/{show_id}/cancel",
+        "POST /api/shows/{show_id}/hold-back",
+        "POST /api/shows/{show_id}/release",
+        "GET /api/shows/{show_id}/sales",
+        "GET /api/venues",
+        "POST /api/venues",
+        "GET /api/venues/{venue_id}",
+        "GET /api/productions",
+        "POST /api/productions",
+        "POST /api/productions/{production_id}/performances",
+        "POST /api/bookings/{booking_id}/return",
         "POST /api/register",
         "POST /api/login",
         "POST /api/refresh",
@@ -525,7 +537,9 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         let (method, path) = route.split_once(' ').unwrap();
         let path = path
             .replace("{show_id}", "nowhere")
-            .replace("{booking_id}", "1");
+            .replace("{booking_id}", "1")
+            .replace("{venue_id}", "nowhere")
+            .replace("{production_id}", "nowhere");
         let request = gw
             .http
             .request(method.parse().unwrap(), format!("{}{path}", gw.base))
@@ -787,4 +801,454 @@ async fn event_streams_are_capped_per_client_and_share_one_cluster_poller() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The example venue and its prices, as an administrator uploads them.
+fn example(name: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/venues/");
+    std::fs::read_to_string(format!("{path}{name}")).expect("the example file")
+}
+
+/// The seat numbers of `labels` on `show`'s plan.
+async fn seat_nos(gw: &Gateway, show: &str, labels: &[&str]) -> Vec<u32> {
+    let (status, plan) = gw.get(&format!("/api/shows/{show}/plan"), None).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    labels
+        .iter()
+        .map(|label| {
+            let place = plan["places"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["label"] == *label)
+                .unwrap_or_else(|| panic!("no place {label}"));
+            place["seat_no"].as_u64().unwrap() as u32
+        })
+        .collect()
+}
+
+/// Counts of `show` from its plan: (available, held, booked, held back).
+async fn counts(gw: &Gateway, show: &str) -> (u64, u64, u64, u64) {
+    let (_, plan) = gw.get(&format!("/api/shows/{show}/plan"), None).await;
+    let n = |k: &str| plan["show"][k].as_u64().unwrap();
+    (n("available"), n("held"), n("booked"), n("held_back"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn venues_performances_tickets_returns_and_sales_over_json() {
+    let (cluster, _chatbot, gw) = paid_cluster().await;
+    let admin = cluster.token("admin").await;
+    let alice = gw.session("alice@example.com").await;
+    let bob = gw.session("bob@example.com").await;
+    let theatre = example("theatre.toml");
+    let pricing = example("theatre-pricing.toml");
+
+    // A venue file with a mistake on line 23: 400 naming the line, and
+    // nothing imported.
+    let mut lines: Vec<&str> = theatre.lines().collect();
+    assert_eq!(lines[22], "seats = \"1-20\"");
+    lines[22] = "seats = \"1-20";
+    let broken = lines.join("\n");
+    let (status, body) = gw
+        .post(
+            "/api/venues",
+            Some(&admin),
+            json!({"venue_id": "broken", "toml": broken}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body), body["error"]["line"].as_u64()),
+        (StatusCode::BAD_REQUEST, "invalid_file", Some(23)),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 23: "),
+        "{body}"
+    );
+    let import = json!({"venue_id": "royal-court", "toml": theatre});
+    let (status, body) = gw.post("/api/venues", Some(&alice), import.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, body) = gw.post("/api/venues", None, import.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let tiny = json!({"name": "Tiny", "stage": {"x": 0, "y": 0, "width": 1, "height": 1}});
+    let (status, both) = gw
+        .post(
+            "/api/venues",
+            Some(&admin),
+            json!({"venue_id": "x", "toml": "name = \"Tiny\"", "venue": tiny}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&both)),
+        (StatusCode::BAD_REQUEST, "invalid_argument"),
+        "{both}"
+    );
+    let (_, venues) = gw.get("/api/venues", None).await;
+    assert_eq!(venues, json!([]), "nothing imported by a refused call");
+
+    let (status, venue) = gw.post("/api/venues", Some(&admin), import).await;
+    assert_eq!(status, StatusCode::CREATED, "{venue}");
+    assert_eq!(
+        (venue["seats"].as_u64(), venue["standing"].as_u64()),
+        (Some(600), Some(0))
+    );
+
+    // The layout as JSON, and imported again as JSON (larger than the
+    // usual body cap); an unknown attribute is refused, nothing stored.
+    let (status, detail) = gw.get("/api/venues/royal-court", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["layout"]["sections"][0]["name"], "Stalls");
+    let mut layout = detail["layout"].clone();
+    assert!(serde_json::to_vec(&layout).unwrap().len() > 16 * 1024);
+    layout["sections"][0]["rows"][0]["seats"][0]["attributes"] = json!(["sofa"]);
+    let (status, body) = gw
+        .post(
+            "/api/venues",
+            Some(&admin),
+            json!({"venue_id": "copy", "venue": layout}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("sofa"));
+    let (status, copy) = gw
+        .post(
+            "/api/venues",
+            Some(&admin),
+            json!({"venue_id": "copy", "venue": detail["layout"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, copy["seats"].as_u64()),
+        (StatusCode::CREATED, Some(600))
+    );
+    let (_, venues) = gw.get("/api/venues", None).await;
+    assert_eq!(venues.as_array().unwrap().len(), 2);
+    let (status, body) = gw.get("/api/venues/nowhere", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // A production and a run of one performance.
+    let production = json!({"production_id": "lear", "title": "King Lear", "running_minutes": 190});
+    let (status, body) = gw
+        .post("/api/productions", Some(&alice), production.clone())
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, created) = gw.post("/api/productions", Some(&admin), production).await;
+    assert_eq!(
+        (status, created["title"].as_str()),
+        (StatusCode::CREATED, Some("King Lear"))
+    );
+    let run = |pricing: &str| {
+        json!({
+            "venue_id": "royal-court",
+            "performances": [{"show_id": "lear-1", "starts_at_ms": FAR_FUTURE_MS}],
+            "pricing_toml": pricing,
+        })
+    };
+    let add = "/api/productions/lear/performances";
+    let (status, body) = gw.post(add, Some(&alice), run(&pricing)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let bad_pricing = pricing.replacen("types = [", "types = [[", 1);
+    let (status, body) = gw.post(add, Some(&admin), run(&bad_pricing)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_file"),
+        "{body}"
+    );
+    assert!(body["error"]["line"].as_u64().is_some(), "{body}");
+    let (status, added) = gw.post(add, Some(&admin), run(&pricing)).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added[0]["venue_id"], "royal-court");
+    let (_, productions) = gw.get("/api/productions", None).await;
+    assert_eq!(productions[0]["production"]["production_id"], "lear");
+    assert_eq!(productions[0]["performances"][0]["show_id"], "lear-1");
+
+    // The plan: layout, categories, prices, states.
+    let (status, plan) = gw.get("/api/shows/lear-1/plan", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(plan["venue"]["stage"]["width"], 600);
+    assert_eq!(plan["places"].as_array().unwrap().len(), 600);
+    assert_eq!(plan["seats"].as_array().unwrap().len(), 600);
+    assert_eq!(plan["prices"]["ticket_types"][1], "concession");
+    let pair = seat_nos(&gw, "lear-1", &["Stalls F-3", "Stalls F-4"]).await;
+    let f3 = &plan["places"][pair[0] as usize - 1];
+    assert_eq!(f3["category"], "A");
+
+    // Bad holds change nothing.
+    for (bad, what) in [
+        (
+            json!({"show_id": "lear-1", "seat_labels": ["Stalls Z-99"]}),
+            "Z-99",
+        ),
+        (
+            json!({"show_id": "lear-1", "seat_labels": ["Stalls F-3"], "ticket_types": ["pensioner"]}),
+            "pensioner",
+        ),
+    ] {
+        let (status, body) = gw.post("/api/holds", Some(&alice), bad).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_argument"),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(what),
+            "{body}"
+        );
+        assert_eq!(counts(&gw, "lear-1").await, (600, 0, 0, 0));
+    }
+
+    // Two tickets by label, adult and concession; paid.
+    let (status, held) = gw
+        .post(
+            "/api/holds",
+            Some(&alice),
+            json!({"show_id": "lear-1", "seat_labels": ["Stalls F-3", "Stalls F-4"],
+                "ticket_types": ["adult", "concession"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["total_cents"], 5500 + 4400);
+    assert_eq!(
+        held["tickets"],
+        json!([
+            {"seat_no": pair[0], "label": "Stalls F-3", "ticket_type": "adult", "price_cents": 5500},
+            {"seat_no": pair[1], "label": "Stalls F-4", "ticket_type": "concession", "price_cents": 4400},
+        ])
+    );
+    let id = held["booking_id"].as_str().unwrap().to_owned();
+    let (status, paid) = gw
+        .post(&format!("/api/bookings/{id}/pay"), Some(&alice), card(PAYS))
+        .await;
+    assert_eq!(
+        (status, paid["status"].as_str()),
+        (StatusCode::OK, Some("confirmed")),
+        "{paid}"
+    );
+
+    // Nobody else returns it, nor manages the performance.
+    let back = format!("/api/bookings/{id}/return");
+    let one = json!({"seat_nos": [pair[1]]});
+    let (status, body) = gw.post(&back, Some(&bob), one.clone()).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    for path in ["hold-back", "release", "cancel"] {
+        let (status, body) = gw
+            .post(
+                &format!("/api/shows/lear-1/{path}"),
+                Some(&bob),
+                json!({"seat_labels": ["Stalls A-1"], "reason": "mine"}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "permission_denied"),
+            "{path}"
+        );
+    }
+    let (status, body) = gw.get("/api/shows/lear-1/sales", Some(&bob)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, body) = gw.post(&back, Some(&alice), json!({"seat_nos": [1]})).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a seat not in the booking: {body}"
+    );
+    assert_eq!(counts(&gw, "lear-1").await, (598, 0, 2, 0));
+
+    // The concession ticket goes back: its price is refunded.
+    let (status, returned) = gw.post(&back, Some(&alice), one).await;
+    assert_eq!(status, StatusCode::OK, "{returned}");
+    assert_eq!(returned["refund_cents"], 4400);
+    assert_eq!(returned["kept"]["total_cents"], 5500);
+    assert_eq!(returned["kept"]["tickets"][0]["label"], "Stalls F-3");
+    assert_eq!(returned["returned"]["status"], "cancelled");
+    assert_eq!(
+        returned["returned"]["tickets"][0]["ticket_type"],
+        "concession"
+    );
+    assert_eq!(counts(&gw, "lear-1").await, (599, 0, 1, 0));
+
+    // The sales report, as JSON and as CSV.
+    let (status, report) = gw.get("/api/shows/lear-1/sales", Some(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (
+            &report["sold"],
+            &report["revenue_cents"],
+            &report["refunded"],
+            &report["refunded_cents"]
+        ),
+        (&json!(1), &json!(5500), &json!(1), &json!(4400))
+    );
+    let csv = gw
+        .http
+        .get(format!("{}/api/shows/lear-1/sales?format=csv", gw.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert!(csv.lines().any(|l| l == "A,adult,1,5500,0,0"), "{csv}");
+    assert!(csv.ends_with("total,,1,5500,1,4400\n"), "{csv}");
+    let (status, _) = gw
+        .get("/api/shows/lear-1/sales?format=pdf", Some(&admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Held back and released by the box office.
+    let (status, show) = gw
+        .post(
+            "/api/shows/lear-1/hold-back",
+            Some(&admin),
+            json!({"seat_labels": ["Stalls A-1", "Stalls A-2"], "reason": "press"}),
+        )
+        .await;
+    assert_eq!(
+        (status, show["held_back"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{show}"
+    );
+    let a1 = seat_nos(&gw, "lear-1", &["Stalls A-1"]).await[0];
+    let (_, plan) = gw.get("/api/shows/lear-1/plan", None).await;
+    assert_eq!(plan["seats"][a1 as usize - 1]["state"], "held_back");
+    let (status, show) = gw
+        .post(
+            "/api/shows/lear-1/release",
+            Some(&admin),
+            json!({"seat_labels": ["Stalls A-1"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, show["held_back"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{show}"
+    );
+
+    // The best two seats of category B, picked by the cluster; then the
+    // last ticket back, which cancels the booking.
+    let (status, best) = gw
+        .post(
+            "/api/holds",
+            Some(&bob),
+            json!({"show_id": "lear-1", "best": {"count": 2, "category": "B"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{best}");
+    assert_eq!(best["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(best["total_cents"], 2 * 3500);
+    let (status, all) = gw.post(&back, Some(&alice), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(
+        (&all["kept"], &all["refund_cents"]),
+        (&Value::Null, &json!(5500))
+    );
+
+    // Cancelling the performance releases Bob's hold.
+    let (status, cancelled) = gw
+        .post("/api/shows/lear-1/cancel", Some(&admin), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["show"]["state"], "cancelled");
+    assert_eq!(
+        cancelled["bookings"][0]["status"], "released",
+        "{cancelled}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standing_places_are_held_by_count_and_type() {
+    let (cluster, _chatbot, gw) = paid_cluster().await;
+    let admin = cluster.token("admin").await;
+    let carol = gw.session("carol@example.com").await;
+    let (status, venue) = gw
+        .post(
+            "/api/venues",
+            Some(&admin),
+            json!({"venue_id": "lighthouse", "toml": example("club.toml")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{venue}");
+    assert_eq!(
+        (venue["standing"].as_u64(), venue["areas"].as_u64()),
+        (Some(2000), Some(1))
+    );
+    let (status, _) = gw
+        .post(
+            "/api/productions",
+            Some(&admin),
+            json!({"production_id": "gig", "title": "The Gig"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, added) = gw
+        .post(
+            "/api/productions/gig/performances",
+            Some(&admin),
+            json!({
+                "venue_id": "lighthouse",
+                "performances": [{"show_id": "gig-1", "starts_at_ms": FAR_FUTURE_MS}],
+                "pricing_toml": example("club-pricing.toml"),
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+
+    // The plan lists the standing places after the seats, in their area.
+    let (_, plan) = gw.get("/api/shows/gig-1/plan", None).await;
+    let places = plan["places"].as_array().unwrap();
+    assert_eq!(places.len(), 2400);
+    let floor = places.iter().filter(|p| p["area"] == "Floor").count();
+    assert_eq!(floor, 2000);
+    assert_eq!(plan["venue"]["areas"][0]["capacity"], 2000);
+
+    // An unknown area changes nothing; three concession places are held.
+    let (status, body) = gw
+        .post(
+            "/api/holds",
+            Some(&carol),
+            json!({"show_id": "gig-1", "standing": [{"area": "Roof", "count": 3}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(counts(&gw, "gig-1").await, (2400, 0, 0, 0));
+    let (status, held) = gw
+        .post(
+            "/api/holds",
+            Some(&carol),
+            json!({"show_id": "gig-1",
+                "standing": [{"area": "Floor", "count": 3, "ticket_type": "concession"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    assert_eq!(held["total_cents"], 3 * 2500);
+    let tickets = held["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 3);
+    assert!(
+        tickets.iter().all(|t| t["ticket_type"] == "concession"
+            && t["label"].as_str().unwrap().starts_with("Floor"))
+    );
+    assert_eq!(counts(&gw, "gig-1").await, (2397, 3, 0, 0));
 }

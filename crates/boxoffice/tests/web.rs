@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
 use common::{Chatbot, Cluster, FAR_FUTURE_MS};
+use fantoccini::key::Key;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
+use reqwest::StatusCode;
 use serde_json::json;
 
 const DECLINED: &str = "4000 0000 0000 9995";
@@ -169,6 +171,29 @@ fn seats_are(seats: &[u32], state: &str) -> String {
     each.join(" && ")
 }
 
+/// Registers `email` on the login page (which logs it in).
+async fn register(browser: &Browser, base: &str, email: &str) {
+    browser.goto(&format!("{base}/#/login")).await.unwrap();
+    type_into(browser, "#register-email", email).await;
+    type_into(
+        browser,
+        "#register-password",
+        "correct horse battery staple",
+    )
+    .await;
+    click(
+        browser,
+        "form[aria-label='New here? Register'] button[type=submit]",
+    )
+    .await;
+    until(
+        browser,
+        "logged in",
+        &format!("document.body.innerText.includes('{email}')"),
+    )
+    .await;
+}
+
 /// Opens `show`'s seat map once it is drawn and clicks `seats`.
 async fn select_seats(browser: &Browser, base: &str, show: &str, seats: &[u32]) {
     browser
@@ -224,20 +249,7 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     )
     .await;
     screenshot(&buyer, "shows").await;
-    buyer.goto(&format!("{base}/#/login")).await.unwrap();
-    type_into(&buyer, "#register-email", "dana@example.com").await;
-    type_into(&buyer, "#register-password", "correct horse battery staple").await;
-    click(
-        &buyer,
-        "form[aria-label='New here? Register'] button[type=submit]",
-    )
-    .await;
-    until(
-        &buyer,
-        "logged in",
-        "document.body.innerText.includes('dana@example.com')",
-    )
-    .await;
+    register(&buyer, base, "dana@example.com").await;
 
     // Two seats, their total, the hold.
     select_seats(&buyer, base, "gala", &[3, 4]).await;
@@ -318,4 +330,409 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
 
     buyer.close().await.unwrap();
     watcher.close().await.unwrap();
+}
+
+/// Sends `body` to the gateway as the administrator; asserts `expected`.
+async fn admin_post(base: &str, token: &str, path: &str, body: serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{path}: {}",
+        response.text().await.unwrap()
+    );
+}
+
+/// A JavaScript condition: the seat labelled `label` is in `state`.
+fn label_is(label: &str, state: &str) -> String {
+    format!("document.querySelector('[data-label=\"{label}\"]')?.classList.contains('{state}')")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_picks_seats_on_the_drawn_map_pays_two_types_and_returns_one() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+
+    // The box office imports the theatre and puts one performance on sale.
+    let venues = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/venues/");
+    let read = |name: &str| std::fs::read_to_string(format!("{venues}{name}")).unwrap();
+    let admin = cluster.token("admin").await;
+    admin_post(
+        base,
+        &admin,
+        "/api/venues",
+        json!({"venue_id": "royal-court", "toml": read("theatre.toml")}),
+    )
+    .await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions",
+        json!({"production_id": "lear", "title": "King Lear"}),
+    )
+    .await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions/lear/performances",
+        json!({
+            "venue_id": "royal-court",
+            "performances": [{"show_id": "lear-1", "starts_at_ms": FAR_FUTURE_MS}],
+            "pricing_toml": read("theatre-pricing.toml"),
+        }),
+    )
+    .await;
+
+    // Someone else watches the same performance's map throughout.
+    let watcher = driver.browser().await;
+    watcher
+        .goto(&format!("{base}/#/shows/lear-1"))
+        .await
+        .unwrap();
+    until(
+        &watcher,
+        "the watcher's map",
+        &label_is("Stalls F-4", "available"),
+    )
+    .await;
+
+    let buyer = driver.browser().await;
+    register(&buyer, base, "erin@example.com").await;
+    buyer.goto(&format!("{base}/#/shows/lear-1")).await.unwrap();
+    until(
+        &buyer,
+        "the drawn seat map",
+        &label_is("Stalls F-4", "available"),
+    )
+    .await;
+    // The plan is drawn: the stage, section names, row labels, a
+    // wheelchair space as a square, and every seat says what it is.
+    until(
+        &buyer,
+        "stage, sections and rows",
+        "document.querySelector('.plan .stage') && [...document.querySelectorAll('.plan .section-name')].some(t => t.textContent === 'Circle') && [...document.querySelectorAll('.plan .row-label')].some(t => t.textContent === 'F') && document.querySelectorAll('.plan .seat').length === 600 && document.querySelector('.plan rect.seat.wheelchair') !== null",
+    )
+    .await;
+    until(
+        &buyer,
+        "a seat's label, category and prices",
+        "document.querySelector('[data-label=\"Stalls F-3\"]').getAttribute('aria-label').includes('Stalls F-3, category A: adult')",
+    )
+    .await;
+
+    // Zoom in with the button: the viewBox narrows.
+    let width = "document.querySelector('.plan').viewBox.baseVal.width";
+    let before = buyer
+        .execute(&format!("return {width}"), vec![])
+        .await
+        .unwrap();
+    click(&buyer, ".zoom button[aria-label='Zoom in']").await;
+    until(&buyer, "zoomed in", &format!("{width} < {before}")).await;
+    // The wheel zooms in about the pointer; a drag pans.
+    let viewbox = "(() => { const b = document.querySelector('.plan').viewBox.baseVal; return [b.x, b.y, b.width]; })()";
+    let zoomed = buyer
+        .execute(&format!("return {viewbox}"), vec![])
+        .await
+        .unwrap();
+    buyer
+        .execute(
+            "const svg = document.querySelector('.plan'); const r = svg.getBoundingClientRect();              svg.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true, cancelable: true}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "zoomed in by the wheel",
+        &format!("{viewbox}[2] < {}", zoomed[2]),
+    )
+    .await;
+    let before = buyer
+        .execute(&format!("return {viewbox}"), vec![])
+        .await
+        .unwrap();
+    buyer
+        .execute(
+            "const svg = document.querySelector('.plan'); const r = svg.getBoundingClientRect();              const at = (type, dx) => svg.dispatchEvent(new PointerEvent(type, {clientX: r.left + 100 + dx, clientY: r.top + 100, bubbles: true}));              at('pointerdown', 0); at('pointermove', 60); at('pointerup', 60);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "panned by a drag",
+        &format!("{viewbox}[0] < {}", before[0]),
+    )
+    .await;
+    click(&buyer, ".zoom button[aria-label='Show the whole hall']").await;
+
+    // F-3 by the mouse, F-4 by the keyboard; then a ticket type each.
+    click(&buyer, "[data-label='Stalls F-3']").await;
+    let f4 = buyer
+        .find(Locator::Css("[data-label='Stalls F-4']"))
+        .await
+        .unwrap();
+    f4.send_keys(&Key::Enter.to_string()).await.unwrap();
+    // The arrow keys walk the row: left of F-4 is F-3.
+    f4.send_keys(&Key::Left.to_string()).await.unwrap();
+    until(
+        &buyer,
+        "the focus moved to F-3",
+        "document.activeElement?.getAttribute('data-label') === 'Stalls F-3' && document.querySelector('.seat-info').innerText.startsWith('Stalls F-3, category A')",
+    )
+    .await;
+    until(
+        &buyer,
+        "both seats selected",
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "selected"),
+            label_is("Stalls F-4", "selected")
+        ),
+    )
+    .await;
+    let f4_no: u32 = f4
+        .attr("data-seat")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    buyer
+        .find(Locator::Css(&format!("select[data-seat='{f4_no}']")))
+        .await
+        .unwrap()
+        .select_by_value("concession")
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "the selection priced",
+        "document.querySelector('.summary').innerText.startsWith('2 places selected') && document.querySelector('.summary').innerText.includes('99')",
+    )
+    .await;
+    screenshot(&buyer, "venue-map-selected").await;
+
+    // Hold, pay, and find both tickets with their types and prices.
+    hold_selected(&buyer).await;
+    until(
+        &buyer,
+        "the tickets at checkout",
+        "document.querySelector('table.tickets')?.innerText.includes('concession')",
+    )
+    .await;
+    screenshot(&buyer, "venue-checkout").await;
+    until(
+        &watcher,
+        "the seats held on the other page",
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "held"),
+            label_is("Stalls F-4", "held")
+        ),
+    )
+    .await;
+    click(&buyer, "form.card button[type=submit]").await;
+    until(&buyer, "my bookings", "location.hash === '#/bookings'").await;
+    let row = "[...document.querySelectorAll('table.bookings > tbody > tr')]";
+    until(
+        &buyer,
+        "the order with both tickets",
+        &format!("{row}.some(r => r.innerText.includes('Stalls F-3') && r.innerText.includes('Stalls F-4') && r.innerText.includes('adult') && r.innerText.includes('concession') && r.innerText.includes('55') && r.innerText.includes('44') && r.innerText.includes('confirmed'))"),
+    )
+    .await;
+    screenshot(&buyer, "venue-bookings").await;
+    until(
+        &watcher,
+        "the seats taken on the other page",
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "booked"),
+            label_is("Stalls F-4", "booked")
+        ),
+    )
+    .await;
+
+    // Return the concession ticket: the refund is shown.
+    buyer
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click(
+        &buyer,
+        "button[aria-label='Return the ticket for Stalls F-4']",
+    )
+    .await;
+    until(
+        &buyer,
+        "the refund shown",
+        &format!("{row}.some(r => r.innerText.includes('Stalls F-4') && r.innerText.includes('cancelled') && r.querySelector('.refund')?.innerText.includes('44'))"),
+    )
+    .await;
+    until(
+        &buyer,
+        "the kept ticket",
+        &format!("{row}.some(r => r.innerText.includes('Stalls F-3') && !r.innerText.includes('Stalls F-4') && r.innerText.includes('confirmed'))"),
+    )
+    .await;
+    screenshot(&buyer, "venue-returned").await;
+    until(
+        &watcher,
+        "the returned seat free again on the other page",
+        &format!(
+            "{} && {}",
+            label_is("Stalls F-3", "booked"),
+            label_is("Stalls F-4", "available")
+        ),
+    )
+    .await;
+    screenshot(&watcher, "venue-map-live").await;
+
+    // The ledger and the bookings agree: 99.00 charged, exactly the
+    // concession's 44.00 refunded, 55.00 kept.
+    let session = buyer
+        .execute(
+            "return JSON.parse(sessionStorage.getItem('boxoffice.session'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let user_id = session["user"]["user_id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ledger = cluster
+            .ledger(std::slice::from_ref(&user_id))
+            .await
+            .unwrap();
+        let charges: Vec<_> = ledger.iter().filter(|t| t.amount_cents > 0).collect();
+        assert_eq!(charges.len(), 1, "{ledger:?}");
+        assert_eq!(charges[0].amount_cents, 5500 + 4400);
+        if charges[0].refunded_cents == 4400 {
+            break;
+        }
+        assert!(
+            charges[0].refunded_cents == 0 && tokio::time::Instant::now() < deadline,
+            "refunded {} of the charge, not the concession's 4400",
+            charges[0].refunded_cents
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bookings: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/bookings"))
+        .bearer_auth(session["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = |status: &str| -> Vec<i64> {
+        bookings
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["status"] == status)
+            .map(|b| b["total_cents"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        (total("confirmed"), total("cancelled")),
+        (vec![5500], vec![4400])
+    );
+
+    buyer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standing_places_are_picked_by_quantity_and_type() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+    let venues = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/venues/");
+    let read = |name: &str| std::fs::read_to_string(format!("{venues}{name}")).unwrap();
+    let admin = cluster.token("admin").await;
+    admin_post(
+        base,
+        &admin,
+        "/api/venues",
+        json!({"venue_id": "lighthouse", "toml": read("club.toml")}),
+    )
+    .await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions",
+        json!({"production_id": "gig", "title": "The Gig"}),
+    )
+    .await;
+    admin_post(
+        base,
+        &admin,
+        "/api/productions/gig/performances",
+        json!({
+            "venue_id": "lighthouse",
+            "performances": [{"show_id": "gig-1", "starts_at_ms": FAR_FUTURE_MS}],
+            "pricing_toml": read("club-pricing.toml"),
+        }),
+    )
+    .await;
+
+    let buyer = driver.browser().await;
+    register(&buyer, base, "finn@example.com").await;
+    buyer.goto(&format!("{base}/#/shows/gig-1")).await.unwrap();
+    until(
+        &buyer,
+        "the floor with its places left",
+        "document.querySelector('.plan .area[data-area=\"Floor\"]')?.textContent.includes('2000 left')",
+    )
+    .await;
+    screenshot(&buyer, "standing-map").await;
+    type_into(&buyer, "input[data-area='Floor']", "2").await;
+    buyer
+        .find(Locator::Css("select[aria-label='Ticket type for Floor']"))
+        .await
+        .unwrap()
+        .select_by_value("concession")
+        .await
+        .unwrap();
+    until(
+        &buyer,
+        "two standing places priced",
+        "document.querySelector('.summary').innerText.startsWith('2 places selected') && document.querySelector('.summary').innerText.includes('50')",
+    )
+    .await;
+    hold_selected(&buyer).await;
+    until(
+        &buyer,
+        "the standing tickets at checkout",
+        "[...document.querySelectorAll('table.tickets tbody tr')].filter(r => r.innerText.includes('Floor') && r.innerText.includes('concession')).length === 2",
+    )
+    .await;
+    // The map counts them as held.
+    buyer.goto(&format!("{base}/#/shows/gig-1")).await.unwrap();
+    until(
+        &buyer,
+        "two places fewer",
+        "document.querySelector('.plan .area[data-area=\"Floor\"]')?.textContent.includes('1998 left')",
+    )
+    .await;
+    buyer.close().await.unwrap();
 }

@@ -56,32 +56,42 @@ pub enum Command {
         command: ShowsCommand,
     },
     /// Books seats and pays in one step: the seats are held, the card is
-    /// charged the show's price, the booking is confirmed (or released if
-    /// the card is declined).
+    /// charged their price, the booking is confirmed (or released if the
+    /// card is declined). Seats by number (`12-15,20`) or by label
+    /// (`"K-12,K-13"`, `"Stalls K-12"`), standing places, or the best seats
+    /// together; each ticket of one type (`--type`) or each its own
+    /// (`--types`). Prints the order: each ticket's place, type and price.
     ///
     /// JSON: {booking_id, show_id, seat_nos, total_cents, status,
     /// created_at_ms, hold_expires_at_ms, updated_at_ms, payment_status,
-    /// order_id, transaction_id}.
+    /// order_id, transaction_id, tickets: [{seat_no, label, ticket_type,
+    /// price_cents}]}.
     Book {
-        /// The show id.
+        /// The show (performance) id.
         show: String,
-        /// Seats, e.g. `12-15,20` or `3 4 5`.
-        #[arg(required = true)]
+        /// Seats, e.g. `12-15,20`, `3 4 5` or `"K-12,K-13"`.
+        #[arg(required_unless_present_any = ["best", "standing"])]
         seats: Vec<String>,
+        /// What to book besides the seats: types, standing, best.
+        #[command(flatten)]
+        pick: PickArgs,
         /// The card to pay with.
         #[command(flatten)]
         card: CardArgs,
     },
     /// Holds seats without paying; pay with `boxoffice pay` before the hold
-    /// expires.
+    /// expires. Takes the seats and options of `book`.
     ///
     /// JSON: the booking, as for `book`.
     Hold {
-        /// The show id.
+        /// The show (performance) id.
         show: String,
-        /// Seats, e.g. `12-15,20` or `3 4 5`.
-        #[arg(required = true)]
+        /// Seats, e.g. `12-15,20`, `3 4 5` or `"K-12,K-13"`.
+        #[arg(required_unless_present_any = ["best", "standing"])]
         seats: Vec<String>,
+        /// What to hold besides the seats: types, standing, best.
+        #[command(flatten)]
+        pick: PickArgs,
     },
     /// Pays for a held booking.
     ///
@@ -92,6 +102,19 @@ pub enum Command {
         /// The card to pay with.
         #[command(flatten)]
         card: CardArgs,
+    },
+    /// Returns tickets of one of your bookings: those named (by label or
+    /// seat number), or every one; prints what is refunded.
+    ///
+    /// JSON: {kept: the booking as it stands, or null when every ticket
+    /// went back; returned: the returned tickets as a cancelled booking;
+    /// refund_cents}.
+    Return {
+        /// The booking id.
+        booking: String,
+        /// The tickets to return, e.g. `K-12` or `"Stalls K-12"` or `12`
+        /// [default: all of them]
+        places: Vec<String>,
     },
     /// Your bookings: list, cancel.
     Bookings {
@@ -121,6 +144,202 @@ pub enum AdminCommand {
         /// `admin users list`.
         #[command(subcommand)]
         command: AdminUsersCommand,
+    },
+    /// Venues: import a layout from a TOML file, check one, list, show.
+    Venues {
+        /// `admin venues import`, `check`, `list`, `show`.
+        #[command(subcommand)]
+        command: AdminVenuesCommand,
+    },
+    /// Productions: create, list.
+    Productions {
+        /// `admin productions create`, `list`.
+        #[command(subcommand)]
+        command: AdminProductionsCommand,
+    },
+    /// Performances: add a run, cancel one, hold seats back, release them.
+    Performances {
+        /// `admin performances add`, `cancel`, `hold-back`, `release`.
+        #[command(subcommand)]
+        command: AdminPerformancesCommand,
+    },
+    /// Reports: sales.
+    Report {
+        /// `admin report sales`.
+        #[command(subcommand)]
+        command: AdminReportCommand,
+    },
+}
+
+/// `boxoffice admin venues …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminVenuesCommand {
+    /// Imports a venue from a TOML file (docs/venues.md); a mistake is
+    /// reported with its line and nothing is imported (administrators).
+    ///
+    /// JSON: {venue_id, name, seats, standing, sections, areas}.
+    Import {
+        /// The TOML file.
+        file: std::path::PathBuf,
+        /// The venue id (1-64 characters, no spaces) [default: the file's
+        /// name without `.toml`]
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Reads a venue file and says what it holds, without importing it.
+    ///
+    /// JSON: {name, seats, standing, sections, areas}.
+    Check {
+        /// The TOML file.
+        file: std::path::PathBuf,
+    },
+    /// Every venue, with its counts.
+    ///
+    /// JSON: an array of {venue_id, name, seats, standing, sections, areas}.
+    List {
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// One venue: its sections, rows and standing areas, with counts.
+    ///
+    /// JSON: {venue_id, name, seats, standing, sections: [{name, rows:
+    /// [{label, seats, first, last}]}], areas: [{name, capacity}]}.
+    Show {
+        /// The venue id.
+        id: String,
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+}
+
+/// `boxoffice admin productions …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminProductionsCommand {
+    /// Creates a production (administrators).
+    ///
+    /// JSON: {production_id, title, description, running_minutes}.
+    Create {
+        /// The production id (1-64 characters, no spaces).
+        id: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// A description for buyers.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Running time in minutes.
+        #[arg(long, default_value_t = 0)]
+        running_minutes: u32,
+    },
+    /// Every production with its number of performances.
+    ///
+    /// JSON: an array of {production_id, title, description,
+    /// running_minutes, performances}.
+    List {
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+}
+
+/// `boxoffice admin performances …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminPerformancesCommand {
+    /// Adds a run of performances of a production at a venue, with the
+    /// prices of a pricing file (administrators). Ids are
+    /// `PRODUCTION-YYYY-MM-DD-HHMM`. The pricing is checked against the
+    /// venue first; nothing is added on any mistake.
+    ///
+    /// JSON: an array of shows, as in `shows list`.
+    Add {
+        /// The production id.
+        production: String,
+        /// The venue id.
+        #[arg(long)]
+        venue: String,
+        /// The pricing file (TOML; see examples/venues/theatre-pricing.toml).
+        #[arg(long)]
+        pricing: std::path::PathBuf,
+        /// The first day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// The last day, YYYY-MM-DD.
+        #[arg(long)]
+        until: String,
+        /// The weekly slots, e.g. "Tue-Sat 19:30, Sat 14:30".
+        #[arg(long)]
+        slots: String,
+        /// The venue's time zone, e.g. Europe/London.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// When sales open, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default: now]
+        #[arg(long, value_parser = parse_start)]
+        on_sale: Option<i64>,
+        /// When sales close, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default:
+        /// as each performance starts]
+        #[arg(long, value_parser = parse_start)]
+        off_sale: Option<i64>,
+        /// Print the run without adding it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Cancels a performance: every order of it is refunded (administrators).
+    ///
+    /// JSON: {show, bookings}: the show as in `shows list`, the bookings
+    /// it cancelled as in `bookings list`.
+    Cancel {
+        /// The performance (show) id.
+        show: String,
+    },
+    /// Takes seats off sale: house seats, press, sight-line kills
+    /// (administrators).
+    ///
+    /// JSON: the show, as in `shows list`.
+    HoldBack {
+        /// The performance (show) id.
+        show: String,
+        /// The seats, e.g. "K-1,K-2" or `12-15`.
+        #[arg(required = true)]
+        seats: Vec<String>,
+        /// Why, for the staff (1-200 characters).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Puts held-back seats on sale again (administrators).
+    ///
+    /// JSON: the show, as in `shows list`.
+    Release {
+        /// The performance (show) id.
+        show: String,
+        /// The seats, e.g. "K-1,K-2" or `12-15`.
+        #[arg(required = true)]
+        seats: Vec<String>,
+    },
+}
+
+/// `boxoffice admin report …`.
+#[derive(Subcommand, Debug)]
+pub enum AdminReportCommand {
+    /// The sales of one performance, per price category and ticket type:
+    /// tickets sold, revenue, tickets refunded, refunds (administrators).
+    ///
+    /// JSON: {show_id, lines: [{category, ticket_type, sold, revenue_cents,
+    /// refunded, refunded_cents}], sold, revenue_cents, refunded,
+    /// refunded_cents}.
+    Sales {
+        /// The performance (show) id.
+        #[arg(required_unless_present = "production", conflicts_with = "production")]
+        show: Option<String>,
+        /// Every performance of this production instead: one report each,
+        /// with a `show` column first (JSON: an array of reports).
+        #[arg(long)]
+        production: Option<String>,
+        /// Print CSV (a header, a line per category and type, a total)
+        /// instead of a table or JSON.
+        #[arg(long)]
+        csv: bool,
     },
 }
 
@@ -214,6 +433,35 @@ impl CardArgs {
     }
 }
 
+/// What a booking takes besides seats by number or label.
+#[derive(Args, Clone, Debug, Default)]
+pub struct PickArgs {
+    /// One ticket type for every ticket (adult, concession, child,
+    /// companion, as the performance offers) [default: the performance's
+    /// first type]
+    #[arg(long = "type", conflicts_with = "types")]
+    pub ticket_type: Option<String>,
+    /// One ticket type per seat, in the order the seats are given, e.g.
+    /// `adult,concession`.
+    #[arg(long, value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// This many standing places.
+    #[arg(long)]
+    pub standing: Option<u32>,
+    /// The standing area [default: the venue's only one]
+    #[arg(long, requires = "standing")]
+    pub area: Option<String>,
+    /// The best this many seats together, chosen by the box office.
+    #[arg(long)]
+    pub best: Option<u32>,
+    /// Only seats of this price category (with `--best`).
+    #[arg(long, requires = "best")]
+    pub category: Option<String>,
+    /// Wheelchair spaces may be chosen (with `--best`).
+    #[arg(long, requires = "best")]
+    pub wheelchair: bool,
+}
+
 /// Parses a card expiry `MM/YY` or `MM/YYYY` into (month, four-digit year).
 pub fn parse_expiry(raw: &str) -> Result<(u32, u32), String> {
     let bad = || format!("{raw:?} is not an expiry such as 12/29 or 12/2029");
@@ -239,21 +487,25 @@ pub use boxoffice_view::parse_time as parse_start;
 /// `boxoffice shows …`.
 #[derive(Subcommand, Debug)]
 pub enum ShowsCommand {
-    /// Lists every show with its price and seat counts.
+    /// Lists every show: each production's performances in time order
+    /// (date, venue, state, "from" price), then the simple shows.
     ///
     /// JSON: an array of {show_id, title, seat_count, price_cents,
-    /// starts_at_ms, available, held, booked}.
+    /// starts_at_ms, available, held, booked, production_id, venue_id,
+    /// state, held_back}; price_cents is a performance's "from" price,
+    /// the lowest of its default ticket type.
     List {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]
         stale: bool,
     },
     /// One show and its seat map (coloured on a terminal; with your seats
-    /// marked when logged in).
+    /// marked when logged in). A performance's map has its rows by label,
+    /// its seats by label coloured by price category, and its prices.
     ///
-    /// JSON: {show: {show_id, title, seat_count, price_cents, starts_at_ms,
-    /// available, held, booked}, seats: [{seat_no, state}], mine: your seat numbers}
-    /// where state is available, held or booked.
+    /// JSON: {show: as in `shows list`, seats: [{seat_no, state, label,
+    /// category}], mine: your seat numbers} where state is available,
+    /// held, booked or held_back; label and category for a performance.
     Show {
         /// The show id.
         id: String,
@@ -371,6 +623,170 @@ pub enum ClusterCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// The user commands as the binary composes them.
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+        #[command(flatten)]
+        global: Global,
+    }
+
+    #[derive(Subcommand, Debug)]
+    enum Top {
+        #[command(flatten)]
+        User(Command),
+        Admin {
+            #[command(subcommand)]
+            command: AdminCommand,
+        },
+    }
+
+    fn parse(args: &[&str]) -> Result<Top, clap::Error> {
+        Cli::try_parse_from(std::iter::once("boxoffice").chain(args.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn book_takes_labels_types_standing_and_best() {
+        let Ok(Top::User(Command::Book {
+            show, seats, pick, ..
+        })) = parse(&[
+            "book",
+            "hamlet-fri",
+            "K-12,K-13",
+            "--types",
+            "adult,concession",
+        ])
+        else {
+            panic!("book with --types");
+        };
+        assert_eq!(
+            (show.as_str(), seats.as_slice()),
+            ("hamlet-fri", &["K-12,K-13".to_owned()][..])
+        );
+        assert_eq!(pick.types, ["adult", "concession"]);
+        let Ok(Top::User(Command::Book { seats, pick, .. })) = parse(&[
+            "book",
+            "club-sat",
+            "--standing",
+            "4",
+            "--type",
+            "concession",
+        ]) else {
+            panic!("book --standing");
+        };
+        assert!(seats.is_empty());
+        assert_eq!(
+            (pick.standing, pick.ticket_type.as_deref()),
+            (Some(4), Some("concession"))
+        );
+        let Ok(Top::User(Command::Hold { pick, .. })) =
+            parse(&["hold", "hamlet-fri", "--best", "2", "--category", "A"])
+        else {
+            panic!("hold --best");
+        };
+        assert_eq!((pick.best, pick.category.as_deref()), (Some(2), Some("A")));
+
+        // Refused before anything is sent.
+        assert!(parse(&["book", "hamlet-fri"]).is_err(), "no seats");
+        assert!(parse(&["book", "s", "K-1", "--type", "adult", "--types", "adult"]).is_err());
+        assert!(
+            parse(&["book", "s", "K-1", "--category", "A"]).is_err(),
+            "--category needs --best"
+        );
+        assert!(
+            parse(&["book", "s", "K-1", "--area", "Floor"]).is_err(),
+            "--area needs --standing"
+        );
+    }
+
+    #[test]
+    fn admin_commands_of_issue_22_parse() {
+        let Ok(Top::Admin {
+            command:
+                AdminCommand::Performances {
+                    command:
+                        AdminPerformancesCommand::Add {
+                            slots,
+                            on_sale,
+                            from,
+                            ..
+                        },
+                },
+        }) = parse(&[
+            "admin",
+            "performances",
+            "add",
+            "hamlet",
+            "--venue",
+            "royal-court",
+            "--pricing",
+            "p.toml",
+            "--from",
+            "2027-01-12",
+            "--until",
+            "2027-02-20",
+            "--slots",
+            "Tue-Sat 19:30, Sat 14:30",
+            "--on-sale",
+            "1970-01-01 00:01",
+        ])
+        else {
+            panic!("performances add");
+        };
+        assert_eq!(
+            (slots.as_str(), from.as_str(), on_sale),
+            ("Tue-Sat 19:30, Sat 14:30", "2027-01-12", Some(60_000))
+        );
+        assert!(matches!(
+            parse(&[
+                "admin",
+                "performances",
+                "hold-back",
+                "s",
+                "K-1,K-2",
+                "--reason",
+                "press"
+            ]),
+            Ok(Top::Admin {
+                command: AdminCommand::Performances {
+                    command: AdminPerformancesCommand::HoldBack { .. }
+                }
+            })
+        ));
+        assert!(
+            parse(&["admin", "performances", "hold-back", "s", "K-1"]).is_err(),
+            "a reason"
+        );
+        assert!(matches!(
+            parse(&["admin", "report", "sales", "s", "--csv"]),
+            Ok(Top::Admin {
+                command: AdminCommand::Report {
+                    command: AdminReportCommand::Sales { csv: true, .. }
+                }
+            })
+        ));
+        assert!(matches!(
+            parse(&["admin", "venues", "import", "theatre.toml"]),
+            Ok(Top::Admin {
+                command: AdminCommand::Venues {
+                    command: AdminVenuesCommand::Import { id: None, .. }
+                }
+            })
+        ));
+        assert!(matches!(
+            parse(&["return", "12"]),
+            Ok(Top::User(Command::Return { places, .. })) if places.is_empty()
+        ));
+    }
 
     #[test]
     fn expiries_and_start_times_parse() {

@@ -4,12 +4,13 @@
 //! one line of JSON with `--json` (the fields are listed in each command's
 //! help); errors go to stderr with the exit codes of [`crate::output::exit`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 
 use anyhow::{Context as _, bail};
 use boxoffice_client::Client;
 use boxoffice_client::proto as v1;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::args::{
@@ -42,7 +43,7 @@ fn password(given: Option<String>, prompt: &str) -> anyhow::Result<String> {
 }
 
 /// The target with its saved session refreshed, and its node client.
-async fn nodes(global: &Global) -> anyhow::Result<(Target, Client)> {
+pub(crate) async fn nodes(global: &Global) -> anyhow::Result<(Target, Client)> {
     let mut target = global.target()?;
     target.refresh_if_needed().await?;
     let client = target.nodes()?;
@@ -57,6 +58,8 @@ fn show_rows(shows: &[v1::Show]) -> Vec<Vec<String>> {
                 s.show_id.clone(),
                 s.title.clone(),
                 when(s.starts_at_ms),
+                s.venue_id.clone(),
+                s.state.clone(),
                 money(s.price_cents),
                 s.seat_count.to_string(),
                 s.available.to_string(),
@@ -67,10 +70,40 @@ fn show_rows(shows: &[v1::Show]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Prints shows.
+/// A show as `shows list` prints it in JSON: the common fields, and for
+/// a performance its production, venue, state and seats held back.
+#[derive(Serialize)]
+pub struct ListedShowJson {
+    /// The fields every show has.
+    #[serde(flatten)]
+    pub show: ShowJson,
+    /// Its production; empty for a simple show.
+    pub production_id: String,
+    /// Its venue; empty for a simple show.
+    pub venue_id: String,
+    /// scheduled, on sale, off sale, cancelled or past.
+    pub state: String,
+    /// Seats held back from sale.
+    pub held_back: u32,
+}
+
+impl From<&v1::Show> for ListedShowJson {
+    fn from(s: &v1::Show) -> Self {
+        Self {
+            show: ShowJson::from(s.clone()),
+            production_id: s.production_id.clone(),
+            venue_id: s.venue_id.clone(),
+            state: s.state.clone(),
+            held_back: s.held_back,
+        }
+    }
+}
+
+/// Prints shows (for a performance `price_cents` is what the caller put
+/// there: its lowest price, or the "from" price of `shows list`).
 pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
     if out.json {
-        let all: Vec<ShowJson> = shows.iter().cloned().map(ShowJson::from).collect();
+        let all: Vec<ListedShowJson> = shows.iter().map(ListedShowJson::from).collect();
         return out.json(&all);
     }
     out.table(
@@ -78,6 +111,8 @@ pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
             "show",
             "title",
             "starts",
+            "venue",
+            "state",
             "price",
             "seats",
             "available",
@@ -89,12 +124,51 @@ pub fn print_shows(out: &Output, shows: &[v1::Show]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many price tables `shows list` reads at once.
+const PRICE_READS_IN_FLIGHT: usize = 8;
+
+/// The "from" price of a price table: the lowest price of its default
+/// (first) ticket type, else its lowest price.
+pub fn from_price(prices: &v1::PriceTable) -> Option<i64> {
+    let default = prices.ticket_types.first();
+    prices
+        .prices
+        .iter()
+        .filter(|p| Some(&p.ticket_type) == default)
+        .map(|p| p.cents)
+        .min()
+        .or_else(|| prices.prices.iter().map(|p| p.cents).min())
+}
+
+/// Shows as buyers look for them: each production's performances in
+/// time order, then the simple shows in time order.
+pub fn buyers_order(mut shows: Vec<v1::Show>) -> Vec<v1::Show> {
+    shows.sort_by(|a, b| {
+        (
+            a.production_id.is_empty(),
+            &a.production_id,
+            a.starts_at_ms,
+            &a.show_id,
+        )
+            .cmp(&(
+                b.production_id.is_empty(),
+                &b.production_id,
+                b.starts_at_ms,
+                &b.show_id,
+            ))
+    });
+    shows
+}
+
 /// The table rows of bookings.
 pub fn booking_rows(bookings: &[v1::Booking]) -> Vec<Vec<String>> {
     bookings
         .iter()
         .map(|b| {
-            let seats: Vec<String> = b.seat_nos.iter().map(u32::to_string).collect();
+            let seats: Vec<String> = match b.tickets.is_empty() {
+                true => b.seat_nos.iter().map(u32::to_string).collect(),
+                false => b.tickets.iter().map(|t| t.label.clone()).collect(),
+            };
             let status = match b.hold_expires_at_ms {
                 0 => status_name(b.status).to_owned(),
                 until => format!("{} until {}", status_name(b.status), when(until)),
@@ -278,48 +352,167 @@ pub async fn passwd(
     Ok(())
 }
 
+/// A show's seats with their plan and prices, page by page.
+pub struct ShowPlan {
+    /// The show and its counts.
+    pub show: v1::Show,
+    /// Every seat's state.
+    pub seats: Vec<v1::Seat>,
+    /// Every seat's label and category.
+    pub layout: Vec<v1::SeatLayout>,
+    /// Its categories, types and prices.
+    pub prices: v1::PriceTable,
+}
+
+/// Fetches `show_id` with every seat, its plan and prices (each page is
+/// a separate read, as in [`Client::seat_map`]).
+pub async fn fetch_plan(client: &Client, show_id: &str, stale: bool) -> anyhow::Result<ShowPlan> {
+    let mut plan = ShowPlan {
+        show: v1::Show::default(),
+        seats: Vec::new(),
+        layout: Vec::new(),
+        prices: v1::PriceTable::default(),
+    };
+    let mut token = 0;
+    loop {
+        let page = client
+            .get_show(show_id, boxoffice_client::MAX_SEAT_PAGE, token, stale)
+            .await
+            .map_err(api)?;
+        plan.seats.extend(page.seats);
+        plan.layout.extend(page.layout);
+        if token == 0 {
+            plan.show = page.show.unwrap_or_default();
+            plan.prices = page.prices.unwrap_or_default();
+        }
+        if page.next_page_token == 0 {
+            return Ok(plan);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// A performance's seat map by section, row and label, coloured by price
+/// category when colours are on; `None` for a simple show (no venue).
+pub async fn plan_text(
+    client: &Client,
+    plan: &ShowPlan,
+    mine: &BTreeSet<u32>,
+) -> anyhow::Result<Option<String>> {
+    if plan.show.venue_id.is_empty() {
+        return Ok(None);
+    }
+    let venue = crate::venues::fetch_venue(client, &plan.show.venue_id).await?;
+    Ok(Some(seats::render_plan(
+        &seats::Plan {
+            venue: &venue,
+            seats: &plan.seats,
+            layout: &plan.layout,
+            prices: &plan.prices,
+            mine,
+        },
+        console::colors_enabled(),
+    )))
+}
+
+/// One seat in `shows show --json`: its number and state, and for a
+/// performance its label and category.
+#[derive(Serialize)]
+struct PlanSeatJson {
+    #[serde(flatten)]
+    seat: SeatJson,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    label: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    category: String,
+}
+
 /// `boxoffice shows …`.
 pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()> {
     let (target, client) = nodes(global).await?;
     let out = Output::new(global.json);
     match command {
         ShowsCommand::List { stale } => {
-            print_shows(&out, &client.list_shows(stale).await.map_err(api)?)
+            let mut shows = buyers_order(client.list_shows(stale).await.map_err(api)?);
+            // A performance's own price is its lowest over every type,
+            // free companion tickets included; buyers want the cheapest
+            // ticket of the default type, which its price table says (a
+            // few tables at a time, so that a long run lists quickly).
+            let client = &client;
+            let performances = shows
+                .iter()
+                .filter(|s| !s.production_id.is_empty())
+                .map(|s| s.show_id.clone());
+            let froms: BTreeMap<String, Option<i64>> = futures::stream::iter(performances)
+                .map(|id| async move {
+                    let page = client.get_show(&id, 1, 0, stale).await?;
+                    Ok::<_, tonic::Status>((id, from_price(&page.prices.unwrap_or_default())))
+                })
+                .buffered(PRICE_READS_IN_FLIGHT)
+                .try_collect()
+                .await
+                .map_err(api)?;
+            for show in &mut shows {
+                if let Some(Some(from)) = froms.get(&show.show_id) {
+                    show.price_cents = *from;
+                }
+            }
+            print_shows(&out, &shows)
         }
         ShowsCommand::Show { id, stale } => {
-            let (show, map) = client.seat_map(&id, stale).await.map_err(api)?;
+            let plan = fetch_plan(&client, &id, stale).await?;
             let mine = my_seats(&target, &client, &id).await;
+            let drawn = plan_text(&client, &plan, &mine).await?;
+            let label_of: BTreeMap<u32, &v1::SeatLayout> =
+                plan.layout.iter().map(|l| (l.seat_no, l)).collect();
             if out.json {
                 #[derive(Serialize)]
                 struct MapJson {
-                    show: ShowJson,
-                    seats: Vec<SeatJson>,
+                    show: ListedShowJson,
+                    seats: Vec<PlanSeatJson>,
                     mine: Vec<u32>,
                 }
+                let seats = plan
+                    .seats
+                    .iter()
+                    .map(|s| {
+                        let layout = label_of.get(&s.seat_no);
+                        PlanSeatJson {
+                            seat: SeatJson::from(*s),
+                            label: layout.map(|l| l.label.clone()).unwrap_or_default(),
+                            category: layout.map(|l| l.category.clone()).unwrap_or_default(),
+                        }
+                    })
+                    .collect();
                 return out.json(&MapJson {
-                    show: ShowJson::from(show),
-                    seats: map.into_iter().map(SeatJson::from).collect(),
+                    show: ListedShowJson::from(&plan.show),
+                    seats,
                     mine: mine.into_iter().collect(),
                 });
             }
             if out.tty {
-                print_shows(&out, std::slice::from_ref(&show))?;
-                println!(
+                print_shows(&out, std::slice::from_ref(&plan.show))?;
+            }
+            match drawn {
+                Some(text) => println!("{text}"),
+                None if out.tty => println!(
                     "{}",
-                    seats::render(&map, &mine, 20, console::colors_enabled())
-                );
-            } else {
-                let rows = map
-                    .iter()
-                    .map(|s| {
-                        let state = match mine.contains(&s.seat_no) {
-                            true => "yours",
-                            false => seat_state_name(s.state),
-                        };
-                        vec![s.seat_no.to_string(), state.to_owned()]
-                    })
-                    .collect();
-                out.table(&["seat", "state"], rows);
+                    seats::render(&plan.seats, &mine, 20, console::colors_enabled())
+                ),
+                None => {
+                    let rows = plan
+                        .seats
+                        .iter()
+                        .map(|s| {
+                            let state = match mine.contains(&s.seat_no) {
+                                true => "yours",
+                                false => seat_state_name(s.state),
+                            };
+                            vec![s.seat_no.to_string(), state.to_owned()]
+                        })
+                        .collect();
+                    out.table(&["seat", "state"], rows);
+                }
             }
             Ok(())
         }
@@ -341,43 +534,6 @@ pub async fn my_seats(target: &Target, client: &Client, show: &str) -> BTreeSet<
         .filter(|b| status_name(b.status) == "held" || status_name(b.status) == "confirmed")
         .flat_map(|b| b.seat_nos.clone())
         .collect()
-}
-
-/// Seats from the command line, or an INVALID_ARGUMENT error (exit code 2).
-fn parse_seats(args: &[String]) -> anyhow::Result<Vec<u32>> {
-    seats::parse(&args.join(","), None).map_err(|hint| api(tonic::Status::invalid_argument(hint)))
-}
-
-/// `boxoffice book`.
-pub async fn book(
-    global: &Global,
-    show: &str,
-    seat_args: &[String],
-    card: &CardArgs,
-) -> anyhow::Result<()> {
-    let seats = parse_seats(seat_args)?;
-    let (_, client) = nodes(global).await?;
-    let request_id = boxoffice_client::new_request_id();
-    let booking = client
-        .book(show, &seats)
-        .request_id(&request_id)
-        .card(card.card().as_ref())
-        .await
-        .map_err(api)
-        .context("booking failed")?;
-    print_bookings(&Output::new(global.json), &[booking], true)
-}
-
-/// `boxoffice hold`.
-pub async fn hold(global: &Global, show: &str, seat_args: &[String]) -> anyhow::Result<()> {
-    let seats = parse_seats(seat_args)?;
-    let (_, client) = nodes(global).await?;
-    let booking = client
-        .hold(show, &seats)
-        .await
-        .map_err(api)
-        .context("holding failed")?;
-    print_bookings(&Output::new(global.json), &[booking], true)
 }
 
 /// `boxoffice pay`.

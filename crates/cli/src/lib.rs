@@ -14,7 +14,13 @@
 //! - [`output`]: tables, tab-separated lines or `--json`, and exit codes;
 //! - [`session`]: the saved session and settings in the user's config
 //!   directory, and where the commands reach the cluster ([`Target`]);
-//! - [`seats`]: seat lists as people type them, and seat maps.
+//! - [`seats`]: seat lists as people type them, and seat maps (flat, or
+//!   by section and row, coloured by price category);
+//! - [`venues`]: the catalogue an administrator keeps: venues from TOML
+//!   files, productions, runs of performances, seats held back;
+//! - [`orders`]: booking by seat number, label, standing place or best
+//!   pick with ticket types, and returning tickets;
+//! - [`mod@report`]: the sales report, as a table, JSON or CSV.
 //!
 //! Invariants: errors reach the user as one `error: …` line (or one JSON
 //! object with `--json`) with its causes and an exit code that names the
@@ -27,10 +33,13 @@
 
 pub mod args;
 pub mod commands;
+pub mod orders;
 pub mod output;
+pub mod report;
 pub mod seats;
 pub mod session;
 pub mod shell;
+pub mod venues;
 
 pub use args::{AdminCommand, ChatbotCommand, Command, Global};
 pub use session::Target;
@@ -40,7 +49,7 @@ pub use session::Target;
 pub enum UserCommand {
     /// A top-level command (`login`, `book`, `shell`, …).
     Top(Command),
-    /// `admin shows …` or `admin users …`.
+    /// `admin shows …`, `admin users …`, `admin venues …`, ….
     Admin(AdminCommand),
     /// `chatbot ask …`.
     Chatbot(ChatbotCommand),
@@ -77,10 +86,18 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
             Command::Whoami => commands::whoami(global).await,
             Command::Passwd { old, new } => commands::passwd(global, old, new).await,
             Command::Shows { command } => commands::shows(global, command).await,
-            Command::Book { show, seats, card } => {
-                commands::book(global, &show, &seats, &card).await
+            Command::Book {
+                show,
+                seats,
+                pick,
+                card,
+            } => orders::book(global, &show, &seats, &pick, Some(&card)).await,
+            Command::Hold { show, seats, pick } => {
+                orders::book(global, &show, &seats, &pick, None).await
             }
-            Command::Hold { show, seats } => commands::hold(global, &show, &seats).await,
+            Command::Return { booking, places } => {
+                orders::return_tickets(global, &booking, &places).await
+            }
             Command::Pay { booking, card } => commands::pay(global, &booking, &card).await,
             Command::Bookings { command } => commands::bookings(global, command).await,
             Command::Cluster { command } => commands::cluster(global, command).await,
@@ -90,6 +107,18 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
         }
         UserCommand::Admin(AdminCommand::Users { command }) => {
             commands::admin_users(global, command).await
+        }
+        UserCommand::Admin(AdminCommand::Venues { command }) => {
+            venues::admin_venues(global, command).await
+        }
+        UserCommand::Admin(AdminCommand::Productions { command }) => {
+            venues::admin_productions(global, command).await
+        }
+        UserCommand::Admin(AdminCommand::Performances { command }) => {
+            venues::admin_performances(global, command).await
+        }
+        UserCommand::Admin(AdminCommand::Report { command }) => {
+            report::admin_report(global, command).await
         }
         UserCommand::Chatbot(ChatbotCommand::Ask { text, session }) => {
             commands::ask(global, &text, &session).await

@@ -214,7 +214,12 @@ fn check_order(
     };
     let paid: Vec<&&Booking> = members
         .iter()
-        .filter(|b| matches!(payment(b), PaymentStatus::Charged | PaymentStatus::Refunded))
+        .filter(|b| {
+            matches!(
+                payment(b),
+                PaymentStatus::Charged | PaymentStatus::RefundPending | PaymentStatus::Refunded
+            )
+        })
         .collect();
     let (Some(tx), false) = (tx, paid.is_empty()) else {
         return Ok(());
@@ -290,7 +295,10 @@ fn check_booking(booking: &Booking, tx: Option<&Transaction>) -> Result<(), Book
             }),
         },
         (BookingStatus::Confirmed | BookingStatus::Cancelled, PaymentStatus::None) => {
-            if booking.total_cents == 0 && tx.is_none() {
+            // A free ticket returned from a paid order shares its order's
+            // charge but owes nothing; the order's check covers the amount.
+            let free_part_of_paid = booking.total_cents == 0 && status == BookingStatus::Cancelled;
+            if booking.total_cents == 0 && (tx.is_none() || free_part_of_paid) {
                 Ok(())
             } else {
                 Err(BookingMismatch::Unpaid {
@@ -385,6 +393,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(problem.contains("says refunded"), "{problem}");
+    }
+
+    #[test]
+    fn a_returned_free_ticket_and_a_refund_in_flight_are_not_mismatches() {
+        let kept = Booking {
+            total_cents: 300,
+            ..booking(1, BookingStatus::Confirmed, PaymentStatus::Charged, "tx1")
+        };
+        // A companion ticket at 0.00 returned from the paid order.
+        let free = Booking {
+            booking_id: "2".into(),
+            order_id: "ord-1".into(),
+            total_cents: 0,
+            ..booking(2, BookingStatus::Cancelled, PaymentStatus::None, "")
+        };
+        let charge = Transaction {
+            amount_cents: 300,
+            ..tx("tx1", "ord-1", TransactionStatus::Succeeded)
+        };
+        reconcile(&[kept.clone(), free], std::slice::from_ref(&charge)).unwrap();
+        // A returned ticket whose refund is still due: reported as
+        // unsettled, once, not also as a charge of the wrong amount.
+        let due = Booking {
+            booking_id: "3".into(),
+            order_id: "ord-1".into(),
+            total_cents: 200,
+            ..booking(
+                3,
+                BookingStatus::Cancelled,
+                PaymentStatus::RefundPending,
+                "tx1",
+            )
+        };
+        let whole = Transaction {
+            amount_cents: 500,
+            ..charge
+        };
+        let problems = reconcile(&[kept, due], &[whole]).unwrap_err();
+        assert_eq!(problems.0.len(), 1, "{problems}");
+        assert!(problems.to_string().contains("unsettled"), "{problems}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{MAX_PRICE_CENTS, SeatNo};
-use crate::venue::{Place, VenueIndex};
+use crate::venue::VenueIndex;
 
 /// Most price categories a performance may have.
 pub const MAX_CATEGORIES: usize = 16;
@@ -21,6 +21,10 @@ pub const MAX_TICKET_TYPES: usize = 8;
 
 /// Most rules one category may have.
 pub const MAX_RULES: usize = 256;
+
+/// How many times over, on average, a performance's category rules may
+/// cover each of its places (rules may overlap: later ones win).
+pub const MAX_COVER_PER_PLACE: u64 = 16;
 
 /// The ticket types a box office usually sells, in the order a simple
 /// performance offers them.
@@ -173,17 +177,33 @@ impl Pricing {
             types.push(name.clone());
         }
         let mut place_category = vec![u8::MAX; venue.place_count() as usize];
+        let mut ranges = Vec::new();
         for (number, category) in spec.categories.iter().enumerate() {
             let number = u8::try_from(number).unwrap_or(u8::MAX);
             for rule in &category.rules {
-                for no in places_of(rule, venue)? {
-                    if let Some(slot) = (no.0 as usize)
-                        .checked_sub(1)
-                        .and_then(|i| place_category.get_mut(i))
-                    {
-                        *slot = number;
-                    }
-                }
+                ranges.push((number, places_of(rule, venue)?));
+            }
+        }
+        // Later rules overwrite earlier ones; bound the overwriting, so a
+        // spec of many overlapping rules cannot make one command slow.
+        let covered: u64 = ranges
+            .iter()
+            .map(|(_, places)| u64::from(places.end().saturating_sub(*places.start())) + 1)
+            .sum();
+        let budget = u64::from(venue.place_count()) * MAX_COVER_PER_PLACE + MAX_RULES as u64;
+        if covered > budget {
+            return Err(format!(
+                "the category rules cover {covered} places in all, more than \
+                 {MAX_COVER_PER_PLACE} times the venue's {} places: make them overlap less",
+                venue.place_count()
+            ));
+        }
+        for (number, places) in ranges {
+            let (start, end) = (*places.start() as usize, *places.end() as usize);
+            if (1..=end).contains(&start)
+                && let Some(slots) = place_category.get_mut(start - 1..end)
+            {
+                slots.fill(number);
             }
         }
         if let Some(index) = place_category.iter().position(|&c| c == u8::MAX) {
@@ -287,18 +307,11 @@ impl Pricing {
 }
 
 /// The places `rule` picks; `Err` names what does not exist.
-fn places_of(rule: &PlaceRule, venue: &VenueIndex) -> Result<Vec<SeatNo>, String> {
+fn places_of(
+    rule: &PlaceRule,
+    venue: &VenueIndex,
+) -> Result<std::ops::RangeInclusive<u32>, String> {
     let layout = venue.venue();
-    let all = 1..=venue.place_count();
-    let seats_where = |keep: &dyn Fn(u16, u16) -> bool| -> Vec<SeatNo> {
-        all.clone()
-            .map(SeatNo)
-            .filter(|&no| match venue.place(no) {
-                Some(Place::Seat { section, row, .. }) => keep(section, row),
-                _ => false,
-            })
-            .collect()
-    };
     let section_no = |name: &str| -> Result<u16, String> {
         let s = layout
             .sections
@@ -308,10 +321,11 @@ fn places_of(rule: &PlaceRule, venue: &VenueIndex) -> Result<Vec<SeatNo>, String
         u16::try_from(s).map_err(|_| "too many sections".to_owned())
     };
     match rule {
-        PlaceRule::All => Ok(all.map(SeatNo).collect()),
+        PlaceRule::All => Ok(1..=venue.place_count()),
         PlaceRule::Section(name) => {
             let s = section_no(name)?;
-            Ok(seats_where(&|section, _| section == s))
+            let last = layout.sections[usize::from(s)].rows.len().saturating_sub(1);
+            Ok(venue.rows_places(s, 0, u16::try_from(last).unwrap_or(u16::MAX)))
         }
         PlaceRule::Rows { section, from, to } => {
             let s = section_no(section)?;
@@ -328,16 +342,17 @@ fn places_of(rule: &PlaceRule, venue: &VenueIndex) -> Result<Vec<SeatNo>, String
                     "rows {from} to {to} of {section}: {from} comes after {to}"
                 ));
             }
-            Ok(seats_where(&|sec, row| {
-                sec == s && (first..=last).contains(&row)
-            }))
+            Ok(venue.rows_places(s, first, last))
         }
-        PlaceRule::Seat(label) => Ok(vec![venue.find(label)?]),
+        PlaceRule::Seat(label) => {
+            let no = venue.find(label)?;
+            Ok(no.0..=no.0)
+        }
         PlaceRule::Area(name) => {
             let area = venue
                 .area_named(name)
                 .ok_or_else(|| format!("{} has no standing area {name:?}", layout.name))?;
-            Ok(venue.area_places(area).map(SeatNo).collect())
+            Ok(venue.area_places(area))
         }
     }
 }

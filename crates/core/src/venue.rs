@@ -168,8 +168,8 @@ pub struct StandingArea {
 /// Why a venue cannot be stored. Each names what is wrong and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VenueError {
-    /// The venue's name is empty or too long.
-    #[error("the venue's name must be 1 to 200 characters")]
+    /// The venue's name is empty, too long, or has a control character.
+    #[error("the venue's name must be 1 to 200 characters, without control characters")]
     BadName,
     /// A label is empty, too long, or has a comma or control character.
     #[error(
@@ -214,6 +214,20 @@ pub enum VenueError {
     DuplicateSeat {
         /// The seat, as [`VenueIndex::label`] writes it.
         seat: String,
+    },
+    /// Two seats in different rows or sections have the same full label
+    /// (`Section Row-Seat`), so a ticket could not say which one it is.
+    #[error(
+        "two seats would both be labelled {label:?} (in {first} and in {second}); \
+         a seat's section, row and seat labels must name it alone"
+    )]
+    SameLabel {
+        /// The full label.
+        label: String,
+        /// Where the first seat is: section and row.
+        first: String,
+        /// Where the second is.
+        second: String,
     },
     /// Two seats are drawn at the same position.
     #[error("seats {first} and {second} are both at ({x}, {y})")]
@@ -282,7 +296,11 @@ impl Venue {
     /// Checks every rule a stored venue keeps; the first broken one is the error.
     pub fn check(&self) -> Result<(), VenueError> {
         let name_len = self.name.trim().chars().count();
-        if name_len == 0 || name_len > 200 || self.name.trim() != self.name {
+        if name_len == 0
+            || name_len > 200
+            || self.name.trim() != self.name
+            || self.name.chars().any(char::is_control)
+        {
             return Err(VenueError::BadName);
         }
         check_rect("the stage", &self.stage)?;
@@ -296,6 +314,8 @@ impl Venue {
         }
         let mut names = BTreeMap::new();
         let mut positions: HashMap<(i32, i32), String> = HashMap::new();
+        // Full label → "section …, row …" of the seat that has it.
+        let mut full_labels: HashMap<String, String> = HashMap::new();
         let mut places: u64 = 0;
         for section in &self.sections {
             check_label(|| "section".to_owned(), &section.name)?;
@@ -344,6 +364,14 @@ impl Venue {
                     )?;
                     if seats.insert(seat.label.as_str(), ()).is_some() {
                         return Err(VenueError::DuplicateSeat { seat: full() });
+                    }
+                    let place = || format!("section {:?} row {:?}", section.name, row.label);
+                    if let Some(first) = full_labels.insert(full(), place()) {
+                        return Err(VenueError::SameLabel {
+                            label: full(),
+                            first,
+                            second: place(),
+                        });
                     }
                     check_coordinate(|| format!("seat {}'s x", full()), seat.x)?;
                     check_coordinate(|| format!("seat {}'s y", full()), seat.y)?;
@@ -439,6 +467,9 @@ pub struct VenueIndex {
     venue: Venue,
     /// Place `n` at index `n - 1`.
     places: Vec<Place>,
+    /// The first place number of each row, by section (a row's seats are
+    /// numbered consecutively, and a section's rows too).
+    row_starts: Vec<Vec<u32>>,
     /// The first place number of each standing area.
     area_starts: Vec<u32>,
     /// Number of seats (the standing places follow them).
@@ -465,8 +496,11 @@ impl VenueIndex {
         let mut places = Vec::new();
         let mut by_label = HashMap::new();
         let mut by_short_label: HashMap<String, Vec<SeatNo>> = HashMap::new();
+        let mut row_starts = Vec::with_capacity(venue.sections.len());
         for (s, section) in venue.sections.iter().enumerate() {
+            let mut starts = Vec::with_capacity(section.rows.len());
             for (r, row) in section.rows.iter().enumerate() {
+                starts.push(u32::try_from(places.len() + 1).unwrap_or(u32::MAX));
                 for (i, seat) in row.seats.iter().enumerate() {
                     // `check` bounds every count well below u16::MAX.
                     let (Ok(section_no), Ok(row_no), Ok(seat_no)) =
@@ -487,6 +521,7 @@ impl VenueIndex {
                         .push(no);
                 }
             }
+            row_starts.push(starts);
         }
         let seat_count = u32::try_from(places.len()).unwrap_or(u32::MAX);
         let mut area_starts = Vec::new();
@@ -498,6 +533,7 @@ impl VenueIndex {
         Ok(Self {
             venue,
             places,
+            row_starts,
             area_starts,
             seat_count,
             by_label,
@@ -535,6 +571,28 @@ impl VenueIndex {
                 Some((section, row, row.seats.get(usize::from(seat))?))
             }
             Place::Standing { .. } => None,
+        }
+    }
+
+    /// The place numbers of rows `first..=last` of section `section`
+    /// (empty if there are no such rows).
+    pub fn rows_places(
+        &self,
+        section: u16,
+        first: u16,
+        last: u16,
+    ) -> std::ops::RangeInclusive<u32> {
+        let Some(rows) = self.venue.sections.get(usize::from(section)) else {
+            return std::ops::RangeInclusive::new(1, 0);
+        };
+        let starts = &self.row_starts[usize::from(section)];
+        let (first, last) = (usize::from(first), usize::from(last));
+        match (starts.get(first), starts.get(last), rows.rows.get(last)) {
+            (Some(&start), Some(&last_start), Some(row)) if first <= last => {
+                let seats = u32::try_from(row.seats.len()).unwrap_or(u32::MAX);
+                start..=last_start.saturating_add(seats).saturating_sub(1)
+            }
+            _ => std::ops::RangeInclusive::new(1, 0),
         }
     }
 

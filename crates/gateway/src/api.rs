@@ -7,8 +7,10 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{
-    ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Path, State,
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequestParts, Path,
+    Query, State,
 };
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -23,12 +25,20 @@ use utoipa_axum::routes;
 
 use crate::Gateway;
 use crate::dto::{
-    Answer, Booking, Cluster, Credentials, HoldRequest, NewShow, PayRequest, Question, Readiness,
-    RefreshToken, SeatMap, SeatMapUpdate, Session, Show, ShowChanges, User,
+    Answer, Booking, CancelledPerformance, Cluster, Credentials, HoldRequest, NewProduction,
+    NewRun, NewShow, NewVenue, PayRequest, Production, ProductionListing, Question, Readiness,
+    RefreshToken, ReportFormat, ReturnRequest, Returned, SalesReport, SeatMap, SeatMapUpdate,
+    SeatPick, Session, Show, ShowChanges, ShowPlan, User, VenueDetail, VenueSummary,
 };
 use crate::error::{ApiError, ErrorBody};
 
 type Shared = State<Arc<Gateway>>;
+
+/// Largest venue import body: the node's largest request (1 MiB).
+pub const MAX_VENUE_BODY_BYTES: usize = 1024 * 1024;
+
+/// Places asked for per page when a show's whole plan is read.
+const PLAN_PAGE: u32 = 5_000;
 
 /// A JSON body whose every problem is an [`ApiError`].
 #[derive(FromRequest)]
@@ -102,6 +112,8 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth),
     tags(
         (name = "shows", description = "Shows and seat maps"),
+        (name = "venues", description = "Venues, productions, performances and their sales: \
+            anyone browses, administrators manage"),
         (name = "bookings", description = "Checkout and my bookings"),
         (name = "accounts", description = "Register, log in, sessions"),
         (name = "assistant", description = "The booking assistant"),
@@ -116,6 +128,20 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(list_shows, create_show))
         .routes(routes!(get_show, update_show))
         .routes(routes!(show_events))
+        .routes(routes!(show_plan))
+        .routes(routes!(cancel_performance))
+        .routes(routes!(hold_back))
+        .routes(routes!(release_held_back))
+        .routes(routes!(sales_report))
+        .merge(
+            // A venue file or layout is larger than any other body.
+            OpenApiRouter::new()
+                .routes(routes!(list_venues, import_venue))
+                .layer(DefaultBodyLimit::max(MAX_VENUE_BODY_BYTES)),
+        )
+        .routes(routes!(get_venue))
+        .routes(routes!(list_productions, create_production))
+        .routes(routes!(add_performances))
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(refresh))
@@ -126,6 +152,7 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(list_bookings))
         .routes(routes!(pay))
         .routes(routes!(cancel))
+        .routes(routes!(return_tickets))
         .routes(routes!(ask))
         .routes(routes!(cluster))
         .routes(routes!(cluster_events))
@@ -334,13 +361,16 @@ async fn list_users(State(gw): Shared, Bearer(token): Bearer) -> Result<Json<Vec
     Ok(Json(users.into_iter().map(User::from).collect()))
 }
 
-/// Holds seats for a checkout: the booking is `held` until
-/// `hold_expires_at_ms`; pay it with `POST /api/bookings/{booking_id}/pay`.
+/// Holds places for a checkout (any logged-in user, for themself): seats
+/// by number or label with a ticket type each, standing places, or the
+/// best seats together. The booking is `held` until `hold_expires_at_ms`,
+/// its tickets priced; pay it with `POST /api/bookings/{booking_id}/pay`.
 #[utoipa::path(post, path = "/api/holds", tag = "bookings", security(("bearer" = [])),
     request_body = HoldRequest,
     responses(
         (status = 201, body = Booking),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 400, description = "An unknown seat, label, area or ticket type", body = ErrorBody),
+        (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "A seat is taken, or the show has started", body = ErrorBody),
     ))]
@@ -349,12 +379,18 @@ async fn hold(
     Bearer(token): Bearer,
     Body(h): Body<HoldRequest>,
 ) -> Result<(StatusCode, Json<Booking>), ApiError> {
-    let booking = gw
-        .nodes
-        .for_token(Some(&token))
-        .hold(&h.show_id, &h.seat_nos)
-        .await?;
-    Ok((StatusCode::CREATED, Json(booking.into())))
+    let nodes = gw.nodes.for_token(Some(&token));
+    let mut call = nodes
+        .book(&h.show_id, &h.seat_nos)
+        .labels(h.seat_labels)
+        .types(h.ticket_types);
+    for s in &h.standing {
+        call = call.standing(&s.area, s.count, &s.ticket_type);
+    }
+    if let Some(b) = &h.best {
+        call = call.best(b.count, &b.category, &b.ticket_type, b.wheelchair);
+    }
+    Ok((StatusCode::CREATED, Json(call.hold().await?.into())))
 }
 
 /// My bookings, newest first.
@@ -532,4 +568,365 @@ async fn readyz(State(gw): Shared) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(readiness))
+}
+
+/// A show's plan for its seat map: the venue's layout (none for a simple
+/// show), every place's label, category, position and attributes, the
+/// prices, and every place's state now. Anyone.
+#[utoipa::path(get, path = "/api/shows/{show_id}/plan", tag = "shows",
+    params(("show_id" = String, Path, description = "The show")),
+    responses((status = 200, body = ShowPlan), (status = 404, body = ErrorBody)))]
+async fn show_plan(
+    State(gw): Shared,
+    Path(show_id): Path<String>,
+) -> Result<Json<ShowPlan>, ApiError> {
+    let mut seats = Vec::new();
+    let mut places = Vec::new();
+    let mut prices = None;
+    let mut token = 0;
+    // Page by page, as `Client::seat_map`; the prices come with each page.
+    let show = loop {
+        let page = gw.nodes.get_show(&show_id, PLAN_PAGE, token, false).await?;
+        seats.extend(page.seats.into_iter().map(Into::into));
+        places.extend(page.layout.into_iter().map(Into::into));
+        prices = prices.or(page.prices);
+        if page.next_page_token == 0 {
+            break page.show.unwrap_or_default();
+        }
+        token = page.next_page_token;
+    };
+    let venue = if show.venue_id.is_empty() {
+        None
+    } else {
+        let detail = gw.nodes.get_venue(&show.venue_id, false).await?;
+        Some(detail.venue.unwrap_or_default().into())
+    };
+    Ok(Json(ShowPlan {
+        show: show.into(),
+        venue,
+        prices: prices.unwrap_or_default().into(),
+        places,
+        seats,
+    }))
+}
+
+/// Imports a venue from its TOML file or its JSON layout (administrators).
+/// A file with a mistake is `invalid_file` with the mistake's `line`;
+/// nothing is stored then.
+#[utoipa::path(post, path = "/api/venues", tag = "venues", security(("bearer" = [])),
+    request_body = NewVenue,
+    responses(
+        (status = 201, body = VenueSummary),
+        (status = 400, description = "A mistake in the file (with its line) or the layout", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+    ))]
+async fn import_venue(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Body(new): Body<NewVenue>,
+) -> Result<(StatusCode, Json<VenueSummary>), ApiError> {
+    let venue = match (new.toml, new.venue) {
+        (Some(text), None) => {
+            let venue = boxoffice_view::venue_file::parse_venue(&text)
+                .map_err(|e| ApiError::invalid_file(e.line, e.to_string()))?;
+            boxoffice_proto::convert::venue(&venue)
+        }
+        (None, Some(layout)) => layout.into(),
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of `toml` (a venue file) and `venue` (the layout as JSON)",
+            ));
+        }
+    };
+    let summary = gw
+        .nodes
+        .for_token(Some(&token))
+        .create_venue(&new.venue_id, venue)
+        .await?;
+    Ok((StatusCode::CREATED, Json(summary.into())))
+}
+
+/// Every venue, without layouts. Anyone.
+#[utoipa::path(get, path = "/api/venues", tag = "venues",
+    responses((status = 200, body = [VenueSummary]), (status = 503, body = ErrorBody)))]
+async fn list_venues(State(gw): Shared) -> Result<Json<Vec<VenueSummary>>, ApiError> {
+    let venues = gw.nodes.list_venues(false).await?;
+    Ok(Json(venues.into_iter().map(Into::into).collect()))
+}
+
+/// One venue with its layout. Anyone.
+#[utoipa::path(get, path = "/api/venues/{venue_id}", tag = "venues",
+    params(("venue_id" = String, Path, description = "The venue")),
+    responses((status = 200, body = VenueDetail), (status = 404, body = ErrorBody)))]
+async fn get_venue(
+    State(gw): Shared,
+    Path(venue_id): Path<String>,
+) -> Result<Json<VenueDetail>, ApiError> {
+    Ok(Json(gw.nodes.get_venue(&venue_id, false).await?.into()))
+}
+
+/// Creates a production (administrators).
+#[utoipa::path(post, path = "/api/productions", tag = "venues", security(("bearer" = [])),
+    request_body = NewProduction,
+    responses(
+        (status = 201, body = Production),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 409, description = "The id is taken", body = ErrorBody),
+    ))]
+async fn create_production(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Body(new): Body<NewProduction>,
+) -> Result<(StatusCode, Json<Production>), ApiError> {
+    let production = gw
+        .nodes
+        .for_token(Some(&token))
+        .create_production(
+            &new.production_id,
+            &new.title,
+            &new.description,
+            new.running_minutes,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(production.into())))
+}
+
+/// Every production with its performances. Anyone.
+#[utoipa::path(get, path = "/api/productions", tag = "venues",
+    responses((status = 200, body = [ProductionListing]), (status = 503, body = ErrorBody)))]
+async fn list_productions(State(gw): Shared) -> Result<Json<Vec<ProductionListing>>, ApiError> {
+    let productions = gw.nodes.list_productions(false).await?;
+    Ok(Json(productions.into_iter().map(Into::into).collect()))
+}
+
+/// Adds a run of performances of a production at a venue, with a sales
+/// window and a pricing file (administrators). All or none: a mistake in
+/// the pricing file is `invalid_file` with its `line`.
+#[utoipa::path(post, path = "/api/productions/{production_id}/performances", tag = "venues",
+    security(("bearer" = [])),
+    params(("production_id" = String, Path, description = "The production")),
+    request_body = NewRun,
+    responses(
+        (status = 201, body = [Show]),
+        (status = 400, description = "A bad field, or a mistake in the pricing", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "No such production or venue", body = ErrorBody),
+    ))]
+async fn add_performances(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(production_id): Path<String>,
+    Body(run): Body<NewRun>,
+) -> Result<(StatusCode, Json<Vec<Show>>), ApiError> {
+    let pricing = boxoffice_view::pricing_file::parse_pricing(&run.pricing_toml)
+        .map_err(|e| ApiError::invalid_file(e.line, e.to_string()))?;
+    let msg = v1::AddPerformancesRequest {
+        request_id: String::new(),
+        production_id,
+        venue_id: run.venue_id,
+        performances: run
+            .performances
+            .into_iter()
+            .map(|p| v1::NewPerformance {
+                show_id: p.show_id,
+                starts_at_ms: p.starts_at_ms,
+            })
+            .collect(),
+        sales_opens_at_ms: run.sales_opens_at_ms,
+        sales_closes_at_ms: run.sales_closes_at_ms,
+        pricing: Some(boxoffice_proto::convert::pricing(&pricing)),
+    };
+    let shows = gw
+        .nodes
+        .for_token(Some(&token))
+        .add_performances(msg)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(shows.into_iter().map(Show::from).collect()),
+    ))
+}
+
+/// Cancels a performance (administrators): sales stop, every booking is
+/// cancelled and refunded, every hold released.
+#[utoipa::path(post, path = "/api/shows/{show_id}/cancel", tag = "venues",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    responses(
+        (status = 200, body = CancelledPerformance),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+async fn cancel_performance(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+) -> Result<Json<CancelledPerformance>, ApiError> {
+    let cancelled = gw
+        .nodes
+        .for_token(Some(&token))
+        .cancel_performance(&show_id)
+        .await?;
+    Ok(Json(CancelledPerformance {
+        show: cancelled.show.unwrap_or_default().into(),
+        bookings: cancelled.bookings.into_iter().map(Booking::from).collect(),
+    }))
+}
+
+/// Takes free seats off sale: house seats, press, sight-line kills
+/// (administrators). All or none.
+#[utoipa::path(post, path = "/api/shows/{show_id}/hold-back", tag = "venues",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    request_body = SeatPick,
+    responses(
+        (status = 200, body = Show),
+        (status = 400, description = "An unknown seat or label, or no reason", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "A seat is not free", body = ErrorBody),
+    ))]
+async fn hold_back(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+    Body(pick): Body<SeatPick>,
+) -> Result<Json<Show>, ApiError> {
+    let labels: Vec<&str> = pick.seat_labels.iter().map(String::as_str).collect();
+    let show = gw
+        .nodes
+        .for_token(Some(&token))
+        .hold_back(&show_id, &pick.seat_nos, &labels, &pick.reason)
+        .await?;
+    Ok(Json(show.into()))
+}
+
+/// Puts held-back seats on sale again (administrators).
+#[utoipa::path(post, path = "/api/shows/{show_id}/release", tag = "venues",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    request_body = SeatPick,
+    responses(
+        (status = 200, body = Show),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+async fn release_held_back(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+    Body(pick): Body<SeatPick>,
+) -> Result<Json<Show>, ApiError> {
+    let labels: Vec<&str> = pick.seat_labels.iter().map(String::as_str).collect();
+    let show = gw
+        .nodes
+        .for_token(Some(&token))
+        .release_held_back(&show_id, &pick.seat_nos, &labels)
+        .await?;
+    Ok(Json(show.into()))
+}
+
+/// A performance's sales per category and ticket type, with refunds
+/// (administrators). `?format=csv` gives the same as CSV.
+#[utoipa::path(get, path = "/api/shows/{show_id}/sales", tag = "venues",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance"), ReportFormat),
+    responses(
+        (status = 200, description = "The report; CSV with `format=csv`", content(
+            (SalesReport = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn sales_report(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+    format: Result<Query<ReportFormat>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let Query(format) = format?;
+    let csv = match format.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "format {other:?}: use json or csv"
+            )));
+        }
+    };
+    let report = SalesReport::from(
+        gw.nodes
+            .for_token(Some(&token))
+            .sales_report(&show_id)
+            .await?,
+    );
+    Ok(if csv {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            report.to_csv(),
+        )
+            .into_response()
+    } else {
+        Json(report).into_response()
+    })
+}
+
+/// Returns some or all tickets of a confirmed booking of mine (its owner
+/// only: another user's booking is not found). The returned tickets'
+/// prices are refunded; returning every ticket cancels the booking.
+#[utoipa::path(post, path = "/api/bookings/{booking_id}/return", tag = "bookings",
+    security(("bearer" = [])),
+    params(("booking_id" = String, Path, description = "A booking of mine")),
+    request_body = ReturnRequest,
+    responses(
+        (status = 200, body = Returned),
+        (status = 400, description = "A seat the booking has no ticket for", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such booking of mine", body = ErrorBody),
+        (status = 409, description = "The booking is not confirmed", body = ErrorBody),
+    ))]
+async fn return_tickets(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(booking_id): Path<String>,
+    Body(r): Body<ReturnRequest>,
+) -> Result<Json<Returned>, ApiError> {
+    let nodes = gw.nodes.for_token(Some(&token));
+    // Returning every ticket is a cancellation, which the node makes with
+    // another call; the booking (the caller's own) says which it is.
+    let booking = nodes
+        .list_bookings(false)
+        .await?
+        .into_iter()
+        .find(|b| b.booking_id == booking_id)
+        .ok_or_else(|| ApiError::not_found(format!("you have no booking {booking_id}")))?;
+    let every = r.seat_nos.is_empty()
+        || (r.seat_nos.iter().all(|n| booking.seat_nos.contains(n))
+            && booking.seat_nos.iter().all(|n| r.seat_nos.contains(n)));
+    let (kept, returned) = if every {
+        (None, Booking::from(nodes.cancel(&booking_id).await?))
+    } else {
+        let reply = nodes.return_tickets(&booking_id, &r.seat_nos).await?;
+        (
+            reply.kept.map(Booking::from),
+            Booking::from(reply.returned.unwrap_or_default()),
+        )
+    };
+    let refunded = matches!(
+        returned.payment_status,
+        crate::dto::PaymentStatus::RefundPending | crate::dto::PaymentStatus::Refunded
+    );
+    Ok(Json(Returned {
+        refund_cents: if refunded { returned.total_cents } else { 0 },
+        kept,
+        returned,
+    }))
 }

@@ -1,11 +1,17 @@
-//! The JSON shapes of the API: request bodies here; the shapes of shows,
-//! seats, bookings, accounts, answers and the cluster are the view layer's
+//! The JSON shapes of the API: request bodies and the answers only the
+//! gateway gives (a show's plan, a return, a live update) here; the shapes
+//! of shows, seats, bookings and tickets, venues, productions, prices,
+//! sales reports, accounts, answers and the cluster are the view layer's
 //! ([`boxoffice_view::json`]), the same ones `boxoffice … --json` prints.
 //!
 //! Enumerations are snake_case strings (`"held"`, `"refund_pending"`,
 //! `"unknown"` for a value this build does not know); times are
 //! milliseconds since the Unix epoch; money is in cents.
 
+pub use boxoffice_view::json::venues::{
+    PriceTable, Production, ProductionListing, SalesReport, SeatLayout, Ticket, Venue, VenueDetail,
+    VenueSummary,
+};
 pub use boxoffice_view::json::{
     Answer, Booking, Cluster, Node, Seat, SeatMap, Session, Show, Suggestion, User,
 };
@@ -76,14 +82,193 @@ pub struct RefreshToken {
     pub refresh_token: String,
 }
 
-/// Seats to hold for a checkout.
+/// Places to hold for a checkout: seats by number and by label, standing
+/// places, a best-available pick, or several of these; 1 to 10 in all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldRequest {
-    /// The show.
+    /// The show (a performance, or a simple show).
     pub show_id: String,
-    /// 1 to 10 distinct seat numbers.
+    /// Distinct seat numbers.
+    #[serde(default)]
     pub seat_nos: Vec<u32>,
+    /// Seats by label ("K-12" or "Stalls K-12"), after `seat_nos`.
+    #[serde(default)]
+    pub seat_labels: Vec<String>,
+    /// The ticket type of each seat of `seat_nos` then `seat_labels`
+    /// ("adult", "concession"), or none for the default type of every one.
+    #[serde(default)]
+    pub ticket_types: Vec<String>,
+    /// Standing places.
+    #[serde(default)]
+    pub standing: Vec<StandingPick>,
+    /// Seats the cluster picks: the best block together.
+    pub best: Option<BestPick>,
+}
+
+/// Standing places wanted in one area.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandingPick {
+    /// The standing area's name.
+    pub area: String,
+    /// How many places.
+    pub count: u32,
+    /// Their ticket type; empty or absent for the default.
+    #[serde(default)]
+    pub ticket_type: String,
+}
+
+/// "The best N seats together", picked by the cluster.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BestPick {
+    /// How many seats.
+    pub count: u32,
+    /// Only seats of this price category; empty or absent for any.
+    #[serde(default)]
+    pub category: String,
+    /// Their ticket type; empty or absent for the default.
+    #[serde(default)]
+    pub ticket_type: String,
+    /// Whether wheelchair spaces may be chosen (never otherwise).
+    #[serde(default)]
+    pub wheelchair: bool,
+}
+
+/// A venue to import: exactly one of `toml` (a venue file, as
+/// `examples/venues/theatre.toml`, format in docs/venues.md) and `venue`
+/// (the layout as JSON, the shape `GET /api/venues/{venue_id}` returns).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVenue {
+    /// The new venue's id (1-64 printable characters, no spaces).
+    pub venue_id: String,
+    /// The venue file's text.
+    pub toml: Option<String>,
+    /// The layout as JSON.
+    pub venue: Option<Venue>,
+}
+
+/// A new production.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduction {
+    /// Its id (1-64 printable characters, no spaces).
+    pub production_id: String,
+    /// Its title, 1-200 characters.
+    pub title: String,
+    /// A description for buyers, up to 2,000 characters.
+    #[serde(default)]
+    pub description: String,
+    /// Running time in minutes (0 if not known).
+    #[serde(default)]
+    pub running_minutes: u32,
+}
+
+/// One performance of a run.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPerformance {
+    /// Its id: a show id, which customers book.
+    pub show_id: String,
+    /// Its start, ms since the Unix epoch.
+    pub starts_at_ms: i64,
+}
+
+/// A run of performances of a production at one venue, with one sales
+/// window and one pricing; added all or none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// The venue.
+    pub venue_id: String,
+    /// The performances, 1 to 400.
+    pub performances: Vec<NewPerformance>,
+    /// When sales open, ms since the Unix epoch; 0 or absent for now.
+    #[serde(default)]
+    pub sales_opens_at_ms: i64,
+    /// When sales close; 0 or absent for when each performance starts.
+    #[serde(default)]
+    pub sales_closes_at_ms: i64,
+    /// The pricing file's text (as `examples/venues/theatre-pricing.toml`):
+    /// ticket types and price categories with their places and prices.
+    pub pricing_toml: String,
+}
+
+/// Seats of a performance, by number and by label, to hold back from
+/// sale or to release.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeatPick {
+    /// Seats by number.
+    #[serde(default)]
+    pub seat_nos: Vec<u32>,
+    /// Seats by label, besides `seat_nos`.
+    #[serde(default)]
+    pub seat_labels: Vec<String>,
+    /// Why (holding back only; shown to staff), 1-200 characters.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Tickets of a booking to return.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    /// The seats whose tickets go back; empty or absent for all of them
+    /// (the booking is then cancelled).
+    #[serde(default)]
+    pub seat_nos: Vec<u32>,
+}
+
+/// What a return did.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Returned {
+    /// The booking with the tickets it keeps; absent when every ticket
+    /// went back.
+    pub kept: Option<Booking>,
+    /// The returned tickets, as a cancelled booking.
+    pub returned: Booking,
+    /// What is refunded to the card, cents (the returned tickets' prices;
+    /// 0 when nothing had been charged).
+    pub refund_cents: i64,
+}
+
+/// A show's plan for drawing its seat map: the venue's layout, every
+/// place with its label, category and position, the prices, and every
+/// place's state now (live changes: `GET /api/shows/{show_id}/events`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShowPlan {
+    /// The show and its counts.
+    pub show: Show,
+    /// The venue's layout; absent for a simple show (seats `1..N`).
+    pub venue: Option<Venue>,
+    /// Categories, ticket types and prices.
+    pub prices: PriceTable,
+    /// Every place, in place order.
+    pub places: Vec<SeatLayout>,
+    /// Every place's state, in place order.
+    pub seats: Vec<Seat>,
+}
+
+/// A cancelled performance.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CancelledPerformance {
+    /// The performance, now cancelled.
+    pub show: Show,
+    /// The bookings it cancelled or released, with their refunds.
+    pub bookings: Vec<Booking>,
+}
+
+/// How to render a sales report.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportFormat {
+    /// `json` (the default) or `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// A payment card. Test cards: 4242 4242 4242 4242 (and any other valid

@@ -21,7 +21,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, snake_case: `invalid_argument`, `malformed_json`,
-    /// `invalid_body`, `unsupported_media_type`, `payload_too_large`,
+    /// `invalid_body`, `invalid_file`, `unsupported_media_type`, `payload_too_large`,
     /// `unauthenticated`, `permission_denied`, `not_found`,
     /// `method_not_allowed`,
     /// `already_exists`, `conflict`, `payment_declined`,
@@ -29,6 +29,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// A sentence saying what to fix.
     pub message: String,
+    /// For a file that could not be read (a venue or pricing file): the
+    /// line of the mistake, counted from 1, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 /// An error response.
@@ -40,6 +44,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// See [`ErrorDetail::message`].
     pub message: String,
+    /// See [`ErrorDetail::line`].
+    pub line: Option<usize>,
 }
 
 impl ApiError {
@@ -49,6 +55,16 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            line: None,
+        }
+    }
+
+    /// 400 `invalid_file`: a venue or pricing file with a mistake, on
+    /// `line` if known.
+    pub fn invalid_file(line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            line,
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_file", message)
         }
     }
 
@@ -129,6 +145,7 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message.clone(),
+                line: self.line,
             },
         }
     }

@@ -11,7 +11,8 @@
 //! - every call to the cluster is made as the bearer of the request's own
 //!   token, never with any authority of the gateway's;
 //! - every error is JSON with a status code from one mapping ([`error`]);
-//! - request bodies are capped (`max_body_bytes`), unknown JSON fields are
+//! - request bodies are capped (`max_body_bytes`; a venue import at
+//!   [`api::MAX_VENUE_BODY_BYTES`]), unknown JSON fields are
 //!   refused, and every response carries the security headers below;
 //! - CORS is off unless origins are configured;
 //! - event streams are capped in all (`max_event_streams`) and per client

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 /// Each asset: its path, content type and bytes.
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -22,6 +22,11 @@ const ASSETS: [(&str, &str, &str); 4] = [
         "/api.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/api.js"),
+    ),
+    (
+        "/seatmap.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/seatmap.js"),
     ),
     (
         "/style.css",

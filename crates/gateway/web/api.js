@@ -64,7 +64,11 @@ export const api = {
   login: (email, password) => call("POST", "/api/login", { email, password }),
   logout: () => call("POST", "/api/logout"),
   users: () => call("GET", "/api/users"),
+  plan: (id) => call("GET", `/api/shows/${encodeURIComponent(id)}/plan`),
   hold: (show_id, seat_nos) => call("POST", "/api/holds", { show_id, seat_nos }),
+  // A hold of seats with a ticket type each, and standing places.
+  holdPlaces: (request) => call("POST", "/api/holds", request),
+  returnTickets: (id, seat_nos) => call("POST", `/api/bookings/${encodeURIComponent(id)}/return`, { seat_nos }),
   pay: (id, card) => call("POST", `/api/bookings/${encodeURIComponent(id)}/pay`, { card }),
   bookings: () => call("GET", "/api/bookings"),
   cancel: (id) => call("POST", `/api/bookings/${encodeURIComponent(id)}/cancel`),

@@ -5,6 +5,7 @@
 // that runs when the page changes.
 
 import { api, session, setSession, subscribe } from "./api.js";
+import { seatMap, typesIn, priceOf } from "./seatmap.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -116,7 +117,7 @@ async function showsPage() {
       h("li", { class: "show-card" },
         h("h2", {}, h("a", { href: `#/shows/${encodeURIComponent(s.show_id)}` }, s.title)),
         h("p", {}, when(s.starts_at_ms)),
-        h("p", {}, `${money(s.price_cents)} a seat`),
+        h("p", {}, s.venue_id ? `${s.state}` : `${money(s.price_cents)} a seat`),
         h("p", { class: s.available ? "ok" : "sold-out" },
           s.available ? `${s.available} of ${s.seat_count} seats free` : "Sold out"),
       )));
@@ -126,9 +127,105 @@ async function showsPage() {
   }
 }
 
+// A show: a performance at a venue gets the drawn plan; a simple show
+// (no venue) the grid of numbered seats.
 async function showPage(showId) {
   const mine = generation;
   page("Seat map", h("p", {}, "Loading…"));
+  try {
+    const map = await api.show(showId);
+    if (stale(mine)) return null;
+    if (!map.show.venue_id) return flatShowPage(showId, map);
+    const plan = await api.plan(showId);
+    if (stale(mine)) return null;
+    return venuePage(showId, plan);
+  } catch (e) {
+    if (!stale(mine)) page("Seat map", problem(e));
+    return null;
+  }
+}
+
+// A performance at a venue: the seat map, a ticket type per chosen seat,
+// standing places, live seat states.
+function venuePage(showId, plan) {
+  let show = plan.show;
+  const counts = h("p", { class: "counts" });
+  const chosen = h("ul", { class: "chosen", "aria-label": "Your selection" });
+  const summary = h("p", { class: "summary", "aria-live": "polite" });
+  const buy = h("button", { class: "primary", disabled: true, onclick: hold }, "Hold seats and pay");
+  // The ticket type chosen for each selected seat.
+  const types = new Map();
+  const map = seatMap(plan, { onChange: drawSelection, say });
+
+  function drawCounts() {
+    counts.textContent = `${show.available} free · ${show.held} held · ${show.booked} taken` +
+      (show.held_back ? ` · ${show.held_back} held back` : "");
+  }
+
+  function drawSelection() {
+    const rows = [];
+    let total = 0;
+    let n = 0;
+    for (const no of [...map.selected].sort((a, b) => a - b)) {
+      const place = map.place(no);
+      const offered = typesIn(plan.prices, place.category);
+      if (!offered.some((t) => t.type === types.get(no))) types.set(no, offered[0]?.type);
+      const cents = priceOf(plan.prices, place.category, types.get(no)) || 0;
+      total += cents;
+      n += 1;
+      const select = h("select", {
+        "aria-label": `Ticket type for ${place.label}`, "data-seat": no,
+        onchange: (event) => { types.set(no, event.target.value); drawSelection(); },
+      }, offered.map((t) => {
+        const option = new Option(`${t.type} ${money(t.cents)}`, t.type);
+        option.selected = t.type === types.get(no);
+        return option;
+      }));
+      rows.push(h("li", { "data-seat": no }, `${place.label} (category ${place.category}) `, select, ` ${money(cents)}`));
+    }
+    for (const [area, entry] of map.standing) {
+      if (!entry.count) continue;
+      total += entry.count * entry.cents;
+      n += entry.count;
+      rows.push(h("li", {}, `${entry.count} × ${area}, ${entry.type}: ${money(entry.count * entry.cents)}`));
+    }
+    chosen.replaceChildren(...rows);
+    summary.textContent = n ? `${n} place${n > 1 ? "s" : ""} selected: ${money(total)}` : "Select seats on the map.";
+    buy.disabled = n === 0;
+    drawCounts();
+  }
+
+  async function hold() {
+    if (!requireLogin()) return;
+    buy.disabled = true;
+    const seatNos = [...map.selected].sort((a, b) => a - b);
+    const standing = [...map.standing].filter(([, e]) => e.count > 0)
+      .map(([area, e]) => ({ area, count: e.count, ticket_type: e.type }));
+    try {
+      const booking = await api.holdPlaces({
+        show_id: showId, seat_nos: seatNos, ticket_types: seatNos.map((no) => types.get(no)), standing,
+      });
+      map.clear();
+      go(`#/checkout/${encodeURIComponent(booking.booking_id)}`);
+    } catch (e) {
+      say(e.message, "error");
+      buy.disabled = false;
+    }
+  }
+
+  page(show.title,
+    h("p", {}, `${when(show.starts_at_ms)} · ${plan.venue.name} · ${show.state}`),
+    counts, map.element, h("h2", {}, "Your selection"), chosen, summary, buy);
+  drawSelection();
+  return subscribe(`/api/shows/${encodeURIComponent(showId)}/events`, "seats", (update) => {
+    show = update.show;
+    map.setSeats(update.seats);
+    drawCounts();
+  });
+}
+
+// A simple show, from its seat map `map`: numbered seats in a grid.
+function flatShowPage(showId, map) {
   const selected = new Set();
   let show = null;
   let seats = [];
@@ -211,14 +308,7 @@ async function showPage(showId) {
     }
   }
 
-  try {
-    const map = await api.show(showId);
-    if (stale(mine)) return null;
-    apply({ show: map.show, full: true, seats: map.seats });
-  } catch (e) {
-    if (!stale(mine)) page("Seat map", problem(e));
-    return null;
-  }
+  apply({ show: map.show, full: true, seats: map.seats });
   page(show.title,
     h("p", {}, `${when(show.starts_at_ms)} · ${money(show.price_cents)} a seat`),
     counts,
@@ -229,6 +319,37 @@ async function showPage(showId) {
       h("li", {}, h("span", { class: "seat booked" }), "booked")),
     grid, summary, buy);
   return subscribe(`/api/shows/${encodeURIComponent(showId)}/events`, "seats", apply);
+}
+
+// What was refunded, or is being, for a booking (0 if nothing).
+const refundOf = (b) => (b.payment_status === "refunded" || b.payment_status === "refund_pending" ? b.total_cents : 0);
+
+// A booking's tickets: label, type, price; with a return button each
+// when `onReturn` is given.
+// A simple show's tickets are its seat numbers, listed as before.
+function ticketTable(b, onReturn) {
+  const tickets = b.tickets || [];
+  if (tickets.every((t) => t.label === String(t.seat_no))) return `seats ${b.seat_nos.join(", ")}`;
+  return h("table", { class: "tickets" },
+    h("thead", {}, h("tr", {}, ["Place", "Type", "Price", ""].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, tickets.map((t) => h("tr", { "data-ticket": t.seat_no },
+      h("td", {}, t.label), h("td", {}, t.ticket_type),
+      h("td", {}, money(t.price_cents)),
+      h("td", {}, onReturn ? h("button", {
+        type: "button", class: "link return", "aria-label": `Return the ticket for ${t.label}`,
+        onclick: () => onReturn(t),
+      }, "Return") : null)))));
+}
+
+async function returnTicket(booking, ticket) {
+  if (!confirm(`Return the ticket for ${ticket.label} (${money(ticket.price_cents)})?`)) return;
+  try {
+    const r = await api.returnTickets(booking.booking_id, [ticket.seat_no]);
+    say(`Returned ${ticket.label}: ${money(r.refund_cents)} refunded.`, "ok");
+    route();
+  } catch (e) {
+    say(e.message, "error");
+  }
 }
 
 // Test cards, as the payment service knows them.
@@ -291,7 +412,7 @@ async function checkoutPage(bookingId) {
         exp_year: Number(data.get("exp_year")),
         cvc: data.get("cvc"),
       });
-      say(`Booked: seats ${paid.seat_nos.join(", ")}.`, "ok");
+      say(`Booked: ${paid.tickets.map((t) => t.label).join(", ") || paid.seat_nos.join(", ")}.`, "ok");
       go("#/bookings");
     } catch (e) {
       if (e.code === "payment_declined") {
@@ -309,7 +430,8 @@ async function checkoutPage(bookingId) {
   }
 
   page("Checkout",
-    h("p", {}, `Booking ${booking.booking_id}: show ${booking.show_id}, seats ${booking.seat_nos.join(", ")}, ${money(booking.total_cents)}.`),
+    h("p", {}, `Booking ${booking.booking_id}: show ${booking.show_id}, ${money(booking.total_cents)}.`),
+    ticketTable(booking),
     countdown, form,
     h("details", { class: "test-cards" }, h("summary", {}, "Test cards"),
       h("ul", {}, TEST_CARDS.map(([number, what]) => h("li", {}, h("code", {}, number), ` ${what}`))),
@@ -369,9 +491,10 @@ async function bookingsPage() {
     const rows = bookings.map((b) => h("tr", { "data-booking": b.booking_id },
       h("td", {}, b.booking_id),
       h("td", {}, h("a", { href: `#/shows/${encodeURIComponent(b.show_id)}` }, b.show_id)),
-      h("td", {}, b.seat_nos.join(", ")),
+      h("td", {}, ticketTable(b, b.status === "confirmed" ? (t) => returnTicket(b, t) : null)),
       h("td", {}, money(b.total_cents)),
-      h("td", { class: `status ${b.status}` }, b.status, b.payment_status !== "none" ? ` (${b.payment_status.replace("_", " ")})` : ""),
+      h("td", { class: `status ${b.status}` }, b.status, b.payment_status !== "none" ? ` (${b.payment_status.replace("_", " ")})` : "",
+        refundOf(b) ? h("span", { class: "refund" }, ` · refund ${money(refundOf(b))}`) : null),
       h("td", {},
         b.status === "held" ? h("a", { href: `#/checkout/${encodeURIComponent(b.booking_id)}` }, "Pay") : null,
         b.status === "held" || b.status === "confirmed"
@@ -389,8 +512,8 @@ async function bookingsPage() {
             },
           }, "Cancel")
           : null)));
-    page("My bookings", h("table", {},
-      h("thead", {}, h("tr", {}, ["Booking", "Show", "Seats", "Total", "Status", ""].map((t) => h("th", { scope: "col" }, t)))),
+    page("My bookings", h("table", { class: "bookings" },
+      h("thead", {}, h("tr", {}, ["Booking", "Show", "Tickets", "Total", "Status", ""].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows)));
   } catch (e) {
     if (!stale(mine)) page("My bookings", problem(e));

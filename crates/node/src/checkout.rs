@@ -670,6 +670,7 @@ pub async fn refund(
             charged_cents = refunded.amount_cents,
             "refunded"
         );
+        crash::point(crash::AFTER_REFUND);
     } else {
         warn!(booking = %booking.id, tx = %tx, total_cents = booking.total_cents, "a refund due for a booking of no price: recorded, nothing refunded");
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use boxoffice_config::ConfigError;
 
-use crate::crash::{CRASH_AT_VAR, UNSAFE_STALE_READS_VAR};
+use crate::crash::{CRASH_AT_VAR, CRASH_ONCE_DIR_VAR, UNSAFE_STALE_READS_VAR};
 
 /// Default leader heartbeat period. openraft 0.9 also uses it as the
 /// AppendEntries timeout, so it must exceed a follower's worst append
@@ -562,7 +562,7 @@ impl NodeConfig {
 }
 
 /// `BOXOFFICE_*` variables that are not settings of a node.
-const CLIENT_ENV_VARS: [&str; 8] = [
+const CLIENT_ENV_VARS: [&str; 9] = [
     "BOXOFFICE_ENDPOINTS",
     "BOXOFFICE_AUTH_ENDPOINT",
     "BOXOFFICE_CHATBOT_ENDPOINT",
@@ -570,6 +570,7 @@ const CLIENT_ENV_VARS: [&str; 8] = [
     "BOXOFFICE_PASSWORD",
     "BOXOFFICE_CONFIG_DIR",
     CRASH_AT_VAR,
+    CRASH_ONCE_DIR_VAR,
     UNSAFE_STALE_READS_VAR,
 ];
 

@@ -14,12 +14,16 @@
 
 /// The environment variable naming the crash points to trigger (the
 /// consensus layer's points, in `boxoffice_raft::crash`, share it).
-pub use boxoffice_raft::crash::CRASH_AT_VAR;
+pub use boxoffice_raft::crash::{CRASH_AT_VAR, CRASH_ONCE_DIR_VAR};
 
 /// The checkout has committed its hold and is about to charge.
 pub const AFTER_HOLD: &str = "checkout-after-hold";
 /// The charge succeeded and the checkout is about to confirm.
 pub const AFTER_CHARGE: &str = "checkout-after-charge";
+
+/// The refund of a booking's charge succeeded and the node is about to
+/// record it.
+pub const AFTER_REFUND: &str = "refund-after-refund";
 
 /// Aborts the process if `name` is one of the crash points set in
 /// [`CRASH_AT_VAR`] (debug builds only).

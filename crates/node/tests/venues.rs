@@ -286,3 +286,29 @@ async fn bad_labels_types_venues_and_unsold_types_are_refused_naming_them() {
     assert!(ann.list_bookings(false).await.unwrap().is_empty());
     node.stop().await;
 }
+
+#[tokio::test]
+async fn returning_every_ticket_cancels_the_booking_and_refunds_it_whole() {
+    let node = box_office().await;
+    let ann = node.buyer("ann").await;
+    let held = ann
+        .book("p2", &[])
+        .labels(["B-1", "B-2"])
+        .types(["adult", "concession"])
+        .hold()
+        .await
+        .unwrap();
+    let paid = ann.pay(&held.booking_id, &card(GOOD_CARD)).await.unwrap();
+    let seats: Vec<u32> = paid.tickets.iter().map(|t| t.seat_no).collect();
+    let returned = ann.return_tickets(&paid.booking_id, &seats).await.unwrap();
+    assert!(returned.kept.is_none(), "nothing kept: {returned:?}");
+    let whole = returned.returned.unwrap();
+    assert_eq!(whole.booking_id, paid.booking_id, "the booking itself");
+    assert_eq!(status(&whole), BookingStatus::Cancelled);
+    assert_eq!(payment(&whole), PaymentStatus::Refunded);
+    assert_eq!(whole.total_cents, STANDARD_ADULT + STANDARD_CONCESSION);
+    let ledger = node.payment().ledger(std::slice::from_ref(&ann.id)).await;
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].refunded_cents, ledger[0].amount_cents);
+    node.stop().await;
+}

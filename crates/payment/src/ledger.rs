@@ -144,8 +144,8 @@ pub enum LedgerError {
     /// Only a successful charge can be refunded.
     #[error("transaction {0} was declined: there is nothing to refund")]
     NotRefundable(String),
-    /// The refund key was used for a refund of another transaction or amount.
-    #[error("refund key {0:?} was already used for a refund of another transaction or amount")]
+    /// The refund key was used for a refund of this transaction of another amount.
+    #[error("refund key {0:?} was already used for a refund of another amount")]
     RefundKeyReused(String),
     /// The refund asks for more than the whole charge.
     #[error(
@@ -356,8 +356,10 @@ impl Ledger {
     /// Under a key, the refund is recorded with the charge's new total in
     /// one write transaction: the same key again with the same transaction
     /// and amount returns the transaction as it stands now without
-    /// refunding again; with another transaction or amount it is
-    /// `RefundKeyReused`. Without a key (the old full refund) it refunds
+    /// refunding again; with another amount it is `RefundKeyReused`. Keys
+    /// are scoped to the transaction: the same key on another charge is
+    /// another refund. A keyed refund of the whole charge when it is
+    /// refunded in full already moves nothing and succeeds. Without a key (the old full refund) it refunds
     /// what remains, and a charge refunded in full is returned as it is.
     /// A refund past the charge (`RefundExceedsCharge`) or past what
     /// remains of it (`RefundExceedsRemainder`), or of a declined charge
@@ -384,15 +386,18 @@ impl Ledger {
             let mut transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
             let mut refunded = txn.open_table(REFUNDED).map_err(storage)?;
             let mut refunds = txn.open_table(REFUNDS).map_err(storage)?;
-            if let Some(key) = key {
+            // Keys are scoped to their transaction: whoever refunds one
+            // charge cannot take a key that another charge's refund needs.
+            let scoped = key.as_ref().map(|key| format!("{id}\n{key}"));
+            if let (Some(key), Some(scoped)) = (key, &scoped) {
                 let recorded = refunds
-                    .get(key.as_str())
+                    .get(scoped.as_str())
                     .map_err(storage)?
                     .map(|raw| postcard::from_bytes::<RefundRecord>(raw.value()))
                     .transpose()
                     .map_err(storage)?;
                 if let Some(record) = recorded {
-                    if record.transaction_id != id || record.requested_cents != asked {
+                    if record.requested_cents != asked {
                         return Err(LedgerError::RefundKeyReused(key.clone()));
                     }
                     return load(&transactions, &refunded, id)?
@@ -412,7 +417,14 @@ impl Ledger {
                 });
             }
             let remaining = tx.amount_cents - tx.refunded_cents;
-            let moved = if asked == 0 { remaining } else { asked };
+            let moved = if asked == 0 || (remaining == 0 && asked == tx.amount_cents) {
+                // A refund of the whole charge, refunded in full already
+                // (by an older version, without a key): the money is back;
+                // it moves nothing and succeeds.
+                remaining
+            } else {
+                asked
+            };
             if moved > remaining {
                 return Err(LedgerError::RefundExceedsRemainder {
                     id: id.to_owned(),
@@ -436,7 +448,8 @@ impl Ledger {
             match key {
                 // A full refund of a charge refunded in full moved nothing
                 // and is still recorded, so that its key stays bound.
-                Some(key) => {
+                Some(_) => {
+                    let scoped = scoped.unwrap_or_default();
                     let record = RefundRecord {
                         transaction_id: id.to_owned(),
                         requested_cents: asked,
@@ -445,7 +458,7 @@ impl Ledger {
                     };
                     refunds
                         .insert(
-                            key.as_str(),
+                            scoped.as_str(),
                             postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
                         )
                         .map_err(storage)?;

@@ -345,6 +345,44 @@ pub fn production(p: &Production) -> v1::Production {
     }
 }
 
+/// A pricing spec as the API carries it (a pricing file read by a client).
+pub fn pricing(p: &PricingSpec) -> v1::PricingSpec {
+    use v1::place_rule::Rule;
+    let rule = |r: &PlaceRule| v1::PlaceRule {
+        rule: Some(match r {
+            PlaceRule::Section(s) => Rule::Section(s.clone()),
+            PlaceRule::Rows { section, from, to } => Rule::Rows(v1::RowRange {
+                section: section.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            }),
+            PlaceRule::Seat(s) => Rule::Seat(s.clone()),
+            PlaceRule::Area(a) => Rule::Area(a.clone()),
+            PlaceRule::All => Rule::All(true),
+        }),
+    };
+    v1::PricingSpec {
+        categories: p
+            .categories
+            .iter()
+            .map(|c| v1::PriceCategory {
+                name: c.name.clone(),
+                rules: c.rules.iter().map(rule).collect(),
+            })
+            .collect(),
+        ticket_types: p.ticket_types.clone(),
+        prices: p
+            .prices
+            .iter()
+            .map(|p| v1::Price {
+                category: p.category.clone(),
+                ticket_type: p.ticket_type.clone(),
+                cents: p.cents,
+            })
+            .collect(),
+    }
+}
+
 /// A pricing spec from the API; INVALID_ARGUMENT for a rule that picks
 /// nothing. Names are checked by the state machine against the venue.
 pub fn pricing_from(p: v1::PricingSpec) -> Result<PricingSpec, Status> {

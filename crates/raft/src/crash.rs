@@ -14,12 +14,27 @@ pub const AFTER_LOG_FLUSH: &str = "log-after-flush";
 /// A proposal is applied and its outcome is about to go back to the caller.
 pub const AFTER_APPLY: &str = "apply-before-reply";
 
-/// Aborts the process if `name` is armed in [`CRASH_AT_VAR`].
+/// When set to a directory, each armed point fires in one process only:
+/// the first to reach it, which leaves a file of the point's name there.
+/// (A cluster's nodes share their crash points; without this the next
+/// leader would die at the same point.)
+pub const CRASH_ONCE_DIR_VAR: &str = "BOXOFFICE_CRASH_ONCE_DIR";
+
+/// Aborts the process if `name` is armed in [`CRASH_AT_VAR`] (and, under
+/// [`CRASH_ONCE_DIR_VAR`], no process has crashed there yet).
 #[cfg(debug_assertions)]
 pub fn point(name: &str) {
     let armed = std::env::var(CRASH_AT_VAR)
         .is_ok_and(|points| points.split(',').any(|point| point.trim() == name));
-    if armed {
+    let first = || match std::env::var_os(CRASH_ONCE_DIR_VAR) {
+        Some(dir) => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(std::path::Path::new(&dir).join(name))
+            .is_ok(),
+        None => true,
+    };
+    if armed && first() {
         eprintln!("crash point {name} reached: aborting");
         std::process::abort();
     }

@@ -90,6 +90,12 @@ pub struct BenchArgs {
     /// Seats per booking (`spread`, `mixed`).
     #[arg(long, default_value_t = 1)]
     seats_per_booking: u32,
+    /// Sell performances of a generated venue with these ticket types
+    /// (`spread`, `mixed`, `failover`), e.g. `adult,concession`: each
+    /// booking's tickets take the types in turn, each priced by the state
+    /// machine. Without it, the shows are simple shows of one price.
+    #[arg(long, value_delimiter = ',')]
+    ticket_types: Vec<String>,
     /// Seats of the `onsale` show (default 20,000) or of each `fill` show
     /// (default 1,000).
     #[arg(long)]
@@ -153,19 +159,22 @@ impl ClientRun {
         }
     }
 
-    /// Books `seats` of `show` in one paid checkout and records how it went.
+    /// Books `seats` of `show` in one paid checkout, with `types` (one per
+    /// seat, or none), and records how it went.
     async fn book(
         &mut self,
         client: &Client,
         card: &v1::Card,
         show: &str,
         seats: &[u32],
+        types: &[String],
         shared: &Shared,
     ) {
         let started = Instant::now();
         let request_id = boxoffice_client::new_request_id();
         match client
             .book(show, seats)
+            .types(types.iter().cloned())
             .request_id(&request_id)
             .card(card)
             .await
@@ -217,10 +226,18 @@ async fn run_steady(
     show: String,
     seats: std::ops::RangeInclusive<u32>,
     k: u32,
+    ticket_types: Arc<Vec<String>>,
     read_share: f64,
     shared: Arc<Shared>,
 ) -> ClientRun {
     let mut run = ClientRun::new();
+    // The types of one booking's tickets, taking the offered ones in turn.
+    let types: Vec<String> = ticket_types
+        .iter()
+        .cycle()
+        .take(k as usize)
+        .cloned()
+        .collect();
     let card = test_card();
     let mut next = *seats.start();
     let mut state = u64::from(*seats.start()) | 1;
@@ -244,7 +261,8 @@ async fn run_steady(
             }
             let wanted: Vec<u32> = (next..next + k).collect();
             next += k;
-            run.book(&client, &card, &show, &wanted, &shared).await;
+            run.book(&client, &card, &show, &wanted, &types, &shared)
+                .await;
         }
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
@@ -273,7 +291,7 @@ async fn run_fill(
         ) else {
             break;
         };
-        run.book(&client, &card, show, &[seat], &shared).await;
+        run.book(&client, &card, show, &[seat], &[], &shared).await;
         shared.done.fetch_add(1, Ordering::Relaxed);
         next += step;
         if next >= total {
@@ -347,6 +365,94 @@ async fn run_onsale(
     run
 }
 
+/// Rows and seats per row of the generated venue: one section of
+/// [`SEATS_PER_SHOW`] seats, as large as a performance may be.
+const VENUE_ROWS: u32 = 100;
+
+/// Creates a venue of [`SEATS_PER_SHOW`] seats, a production and one
+/// performance per show id, on sale, every seat in one category with a
+/// price per ticket type (10.00, 9.00, …).
+async fn create_performances(
+    admin: &Client,
+    run_id: &str,
+    show_ids: &[String],
+    ticket_types: &[String],
+) -> anyhow::Result<()> {
+    let per_row = SEATS_PER_SHOW / VENUE_ROWS;
+    let venue = v1::Venue {
+        name: format!("Benchmark hall {run_id}"),
+        stage: Some(v1::Rect {
+            x: 0,
+            y: 0,
+            width: i32::try_from(per_row)?,
+            height: 5,
+        }),
+        sections: vec![v1::VenueSection {
+            name: "Hall".into(),
+            rows: (1..=VENUE_ROWS)
+                .map(|r| v1::VenueRow {
+                    label: format!("R{r}"),
+                    seats: (1..=per_row)
+                        .map(|n| v1::VenueSeat {
+                            label: n.to_string(),
+                            x: i32::try_from(n).unwrap_or(i32::MAX),
+                            y: 10 + i32::try_from(r).unwrap_or(i32::MAX),
+                            attributes: Vec::new(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }],
+        areas: Vec::new(),
+    };
+    let fail =
+        |what: &'static str| move |s: tonic::Status| anyhow::anyhow!("{what}: {}", s.message());
+    let venue_id = format!("bench-{run_id}");
+    admin
+        .create_venue(&venue_id, venue)
+        .await
+        .map_err(fail("creating the benchmark venue"))?;
+    admin
+        .create_production(&venue_id, "benchmark", "", 60)
+        .await
+        .map_err(fail("creating the benchmark production"))?;
+    let prices = ticket_types
+        .iter()
+        .zip((0..).map(|i: i64| 1_000 - 100 * i))
+        .map(|(ticket_type, cents)| v1::Price {
+            category: "Standard".into(),
+            ticket_type: ticket_type.clone(),
+            cents,
+        })
+        .collect();
+    admin
+        .add_performances(v1::AddPerformancesRequest {
+            production_id: venue_id.clone(),
+            venue_id,
+            performances: show_ids
+                .iter()
+                .map(|show| v1::NewPerformance {
+                    show_id: show.clone(),
+                    starts_at_ms: i64::MAX / 2,
+                })
+                .collect(),
+            pricing: Some(v1::PricingSpec {
+                categories: vec![v1::PriceCategory {
+                    name: "Standard".into(),
+                    rules: vec![v1::PlaceRule {
+                        rule: Some(v1::place_rule::Rule::All(true)),
+                    }],
+                }],
+                ticket_types: ticket_types.to_vec(),
+                prices,
+            }),
+            ..Default::default()
+        })
+        .await
+        .map_err(fail("adding the benchmark performances"))?;
+    Ok(())
+}
+
 /// Percentiles of a histogram, in ms.
 #[derive(Serialize)]
 struct Latency {
@@ -373,6 +479,8 @@ impl Latency {
 struct Report {
     workload: Workload,
     clients: u32,
+    /// Ticket types of each booking's tickets, in turn (empty: simple shows).
+    ticket_types: Vec<String>,
     seconds: f64,
     bookings: u64,
     bookings_per_s: f64,
@@ -397,6 +505,20 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     anyhow::ensure!(
         (1..=10).contains(&args.seats_per_booking),
         "--seats-per-booking must be 1 to 10"
+    );
+    anyhow::ensure!(
+        args.ticket_types.is_empty()
+            || matches!(
+                args.workload,
+                Workload::Spread | Workload::Mixed | Workload::Failover
+            ),
+        "--ticket-types applies to spread, mixed and failover"
+    );
+    anyhow::ensure!(
+        args.ticket_types.len() <= 8
+            && args.ticket_types.iter().all(|t| !t.trim().is_empty())
+            && args.ticket_types.iter().collect::<BTreeSet<_>>().len() == args.ticket_types.len(),
+        "--ticket-types takes 1 to 8 distinct names"
     );
     anyhow::ensure!(
         (0.0..=1.0).contains(&args.read_share),
@@ -440,13 +562,18 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         _ => SEATS_PER_SHOW,
     };
     let show_ids: Vec<String> = (0..shows).map(|k| format!("bench-{run_id}-{k}")).collect();
-    for show in &show_ids {
-        admin
-            .create_show(show, "benchmark", seat_count, 1000, i64::MAX / 2)
-            .await
-            .map_err(|s| anyhow::anyhow!("{}", s.message()))
-            .context("creating a benchmark show")?;
+    if args.ticket_types.is_empty() {
+        for show in &show_ids {
+            admin
+                .create_show(show, "benchmark", seat_count, 1000, i64::MAX / 2)
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))
+                .context("creating a benchmark show")?;
+        }
+    } else {
+        create_performances(&admin, &run_id, &show_ids, &args.ticket_types).await?;
     }
+    let ticket_types = Arc::new(args.ticket_types.clone());
     let show_ids = Arc::new(show_ids);
     let per_client = SEATS_PER_SHOW / CLIENTS_PER_SHOW;
     let started = Instant::now();
@@ -496,6 +623,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
                     show,
                     seats,
                     args.seats_per_booking,
+                    ticket_types.clone(),
                     read_share,
                     shared,
                 ))
@@ -608,6 +736,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let report = Report {
         workload: args.workload,
         clients: args.clients,
+        ticket_types: args.ticket_types.clone(),
         seconds: elapsed,
         bookings: writes.len(),
         bookings_per_s: writes.len() as f64 / elapsed,
@@ -650,8 +779,13 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
 }
 
 fn print_report(r: &Report, shows: u32, k: u32, ran_out: u32) {
+    let typed = if r.ticket_types.is_empty() {
+        String::new()
+    } else {
+        format!(" (performances; tickets {})", r.ticket_types.join(", "))
+    };
     println!(
-        "{:?}: {} clients on {shows} show(s), {k} seat(s) per booking, {:.1} s",
+        "{:?}: {} clients on {shows} show(s), {k} seat(s) per booking{typed}, {:.1} s",
         r.workload, r.clients, r.seconds
     );
     let l = &r.booking_latency;

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::{BookingStatus, NodeRole, PaymentStatus, SeatState, SuggestionAction};
 
+pub mod venues;
+
+pub use venues::Ticket;
+
 /// `From<&message>` by cloning, for callers that keep the message.
 macro_rules! from_ref {
     ($($shape:ident <- $message:ident),* $(,)?) => {$(
@@ -54,6 +58,19 @@ pub struct Show {
     pub held: u32,
     /// Seats booked.
     pub booked: u32,
+    /// Seats held back from sale by the box office.
+    pub held_back: u32,
+    /// The production of a performance; empty for a simple show.
+    pub production_id: String,
+    /// The venue of a performance; empty for a simple show (its seats
+    /// are numbered 1 to `seat_count`, in one row).
+    pub venue_id: String,
+    /// `scheduled`, `on sale`, `off sale`, `cancelled` or `past`.
+    pub state: String,
+    /// When sales open, ms since the Unix epoch; 0 when open.
+    pub sales_opens_at_ms: i64,
+    /// When sales close; 0 when they close as it starts.
+    pub sales_closes_at_ms: i64,
 }
 
 impl From<v1::Show> for Show {
@@ -67,6 +84,12 @@ impl From<v1::Show> for Show {
             available: s.available,
             held: s.held,
             booked: s.booked,
+            held_back: s.held_back,
+            production_id: s.production_id,
+            venue_id: s.venue_id,
+            state: s.state,
+            sales_opens_at_ms: s.sales_opens_at_ms,
+            sales_closes_at_ms: s.sales_closes_at_ms,
         }
     }
 }
@@ -177,6 +200,8 @@ pub struct Booking {
     pub order_id: String,
     /// The payment provider's transaction, once charged; else empty.
     pub transaction_id: String,
+    /// One ticket per seat, in the order of `seat_nos`: label, type, price.
+    pub tickets: Vec<Ticket>,
 }
 
 impl From<v1::Booking> for Booking {
@@ -193,6 +218,7 @@ impl From<v1::Booking> for Booking {
             payment_status: PaymentStatus::from_proto(b.payment_status),
             order_id: b.order_id,
             transaction_id: b.transaction_id,
+            tickets: b.tickets.into_iter().map(Ticket::from).collect(),
         }
     }
 }
@@ -371,6 +397,7 @@ mod tests {
                 "seat_nos",
                 "show_id",
                 "status",
+                "tickets",
                 "total_cents",
                 "transaction_id",
                 "updated_at_ms",
@@ -408,7 +435,9 @@ mod tests {
             value,
             json!({"show_id": "gala", "title": "Gala", "seat_count": 20,
                 "price_cents": 4500, "starts_at_ms": 7, "available": 18,
-                "held": 1, "booked": 1})
+                "held": 1, "booked": 1, "held_back": 0, "production_id": "",
+                "venue_id": "", "state": "", "sales_opens_at_ms": 0,
+                "sales_closes_at_ms": 0})
         );
         let seat = |state: i32| {
             let seat = Seat::from(v1::Seat { seat_no: 1, state });

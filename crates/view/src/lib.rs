@@ -4,7 +4,8 @@
 //! # Role
 //! Everything a person or a program reads about shows, seats and bookings
 //! is shaped here, once: the JSON objects built from the cluster's protobuf
-//! messages ([`json`]), the names of every status ([`status`]), money
+//! messages ([`json`]; venues, prices, tickets and reports in
+//! [`json::venues`]), the names of every status ([`status`]), money
 //! ([`money()`]), times printed and parsed ([`time`]), seat lists as
 //! people type and read them ([`seats`]), and venue files and runs of
 //! performances as administrators write them ([`venue_file`],

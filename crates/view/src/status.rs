@@ -107,6 +107,8 @@ view_enum! {
         Held = "held",
         /// Booked.
         Booked = "booked",
+        /// Held back from sale by the box office.
+        HeldBack = "held_back",
     }
 }
 

@@ -583,3 +583,25 @@ mod round_trip {
         }
     }
 }
+
+/// A file past the largest venue stops being read where it goes past, before
+/// it costs memory: a megabyte of compact rows would otherwise expand to
+/// millions of seats.
+#[test]
+fn a_venue_past_the_largest_is_refused_at_the_row_that_passes_it() {
+    let mut text = String::from(HEAD);
+    text.push_str("[[section]]\nname = \"Huge\"\n");
+    for r in 0..101 {
+        text.push_str(&format!(
+            "[[section.row]]\nlabel = \"R{r}\"\nseats = \"1-1000\"\nx = 0\ny = {}\n",
+            100 + r
+        ));
+    }
+    let error = parse_venue(&text).unwrap_err();
+    assert!(
+        error.to_string().contains("past 100000 seats") && error.to_string().contains("\"R100\""),
+        "{error}"
+    );
+    let line = error.line.expect("a line");
+    assert_eq!(text.lines().nth(line - 1), Some("label = \"R100\""));
+}

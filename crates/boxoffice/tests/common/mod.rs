@@ -343,6 +343,19 @@ impl Cluster {
         // crash points.
         let mut extra = Extra::default();
         if let Some(points) = self.crash_at.lock().unwrap().as_deref() {
+            // "once:POINT" fires in the first process to reach it only.
+            let points = match points.strip_prefix("once:") {
+                Some(points) => {
+                    let once = self.dir.path().join("crash-once");
+                    std::fs::create_dir_all(&once).expect("crash-once dir");
+                    extra.env.push((
+                        "BOXOFFICE_CRASH_ONCE_DIR".into(),
+                        once.display().to_string(),
+                    ));
+                    points
+                }
+                None => points,
+            };
             extra.env.push(("BOXOFFICE_CRASH_AT".into(), points.into()));
         }
         self.processes
@@ -424,6 +437,18 @@ impl Cluster {
             .wait_exit(&name(id), Duration::from_secs(30))
             .await;
         assert!(exited.is_some(), "node {id} did not crash");
+    }
+
+    /// Keeps a "once:" crash point from firing (it fires in no process
+    /// until [`Cluster::arm_once`]), or arms it again.
+    #[allow(dead_code)] // not every test binary crashes nodes
+    pub fn disarm_once(&self, point: &str, disarmed: bool) {
+        let marker = self.dir.path().join("crash-once").join(point);
+        if disarmed {
+            std::fs::write(&marker, b"").expect("disarm the crash point");
+        } else if let Err(e) = std::fs::remove_file(&marker) {
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "arm: {e}");
+        }
     }
 
     /// `kill -9`.

@@ -362,13 +362,20 @@ impl Shell {
             show_id: show_id.to_owned(),
             ..v1::Show::default()
         };
-        let (show, map) = self
-            .client
-            .seat_map(&show.show_id, false)
-            .await
-            .map_err(api)?;
+        let plan = commands::fetch_plan(&self.client, &show.show_id, false).await?;
         let mine = commands::my_seats(&self.target, &self.client, &show.show_id).await;
-        commands::print_shows(&self.out, std::slice::from_ref(&show))?;
+        commands::print_shows(&self.out, std::slice::from_ref(&plan.show))?;
+        if let Some(text) = commands::plan_text(&self.client, &plan, &mine).await? {
+            // A performance's seats are named by label and priced by
+            // category and type, which the menus below do not ask for yet.
+            println!("{text}");
+            println!(
+                "book with: boxoffice book {} \"K-12,K-13\" --types adult,concession --card …",
+                plan.show.show_id
+            );
+            return Ok(());
+        }
+        let (show, map) = (plan.show, plan.seats);
         println!(
             "{}",
             seats::render(&map, &mine, 20, console::colors_enabled())
@@ -387,6 +394,9 @@ impl Shell {
         let Some(show) = self.pick_show().await? else {
             return Ok(());
         };
+        if !show.venue_id.is_empty() {
+            return self.seat_map_of(&show.show_id).await;
+        }
         let (show, map) = self
             .client
             .seat_map(&show.show_id, false)

@@ -164,6 +164,14 @@ impl Booking {
         }
     }
 
+    /// Whether this is the record of tickets returned from a booking
+    /// (`ReturnTickets`): cancelled the moment it was made. It shares its
+    /// order with the booking it came from and is not a hold of its own.
+    /// (A checkout's hold is confirmed and cancelled later than it is made.)
+    pub fn is_return_record(&self) -> bool {
+        matches!(self.status, BookingStatus::Cancelled { at } if at == self.created_at)
+    }
+
     /// The price of the ticket for `seats[i]`.
     pub fn ticket_price(&self, i: usize) -> i64 {
         match self.prices.get(i) {

@@ -188,7 +188,7 @@ impl State {
             // The `limit`-th newest hold of the window, if there are that many.
             let oldest_counted = self
                 .recent_bookings(user, since)
-                .filter(|booking| booking.order.is_some())
+                .filter(|booking| booking.order.is_some() && !booking.is_return_record())
                 .nth(usize::try_from(limit - 1).unwrap_or(usize::MAX));
             if let Some(booking) = oldest_counted {
                 let free_at = booking.created_at.saturating_add_ms(HOLD_RATE_WINDOW_MS);
@@ -318,7 +318,18 @@ impl State {
             .get(id)
             .filter(|booking| booking.user == *user)
             .ok_or(Rejection::BookingNotFound(id))?;
+        // A performance's tickets are not given back once it has begun
+        // (a simple show keeps the old system's rule: cancel any time).
+        let started = |state: &Self| {
+            state
+                .shows
+                .get(&booking.show)
+                .is_some_and(|show| show.performance.is_some() && show.starts_at <= state.now)
+        };
         let status = match booking.status {
+            BookingStatus::Confirmed { .. } if started(self) => {
+                return Err(Rejection::ShowStarted(booking.show.clone()));
+            }
             BookingStatus::Confirmed { .. } => BookingStatus::Cancelled { at: self.now },
             // A customer who gives up a hold has let it lapse: the
             // cool-down applies as if it had run out, or a hoarder would
@@ -620,6 +631,13 @@ impl State {
             return Err(Rejection::Invalid(format!(
                 "booking {id} has no ticket for seat {no}"
             )));
+        }
+        // Tickets are returned for a performance still to come.
+        if let Some(show) = self.shows.get(&booking.show)
+            && show.performance.is_some()
+            && show.starts_at <= self.now
+        {
+            return Err(Rejection::ShowStarted(booking.show.clone()));
         }
         let mut wanted = seats.to_vec();
         wanted.sort_unstable();

@@ -68,6 +68,11 @@ pub const MAX_DESCRIPTION_LEN: usize = 2_000;
 /// Most performances one `AddPerformances` adds.
 pub const MAX_PERFORMANCES_PER_RUN: usize = 400;
 
+/// The most places (performances × the venue's places) one run may add:
+/// each place costs 9 bytes of every replica's memory, and one command
+/// must apply quickly.
+pub const MAX_PLACES_PER_RUN: usize = 2_000_000;
+
 /// Longest reason for holding seats back, in characters.
 pub const MAX_REASON_LEN: usize = 200;
 
@@ -99,6 +104,16 @@ impl State {
             return Err(Rejection::Invalid(format!(
                 "description must be at most {MAX_DESCRIPTION_LEN} characters"
             )));
+        }
+        // Line breaks and tabs format a description; other control
+        // characters (terminal escapes) have no place in it.
+        if description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
+            return Err(Rejection::Invalid(
+                "a description must not contain control characters".to_owned(),
+            ));
         }
         let production = Production {
             id: id.clone(),
@@ -156,6 +171,13 @@ impl State {
         }
         let places = usize::try_from(venue.place_count())
             .map_err(|_| Rejection::Invalid("the venue does not fit in memory".to_owned()))?;
+        if places.saturating_mul(performances.len()) > MAX_PLACES_PER_RUN {
+            return Err(Rejection::Invalid(format!(
+                "{} performances of {places} places each are more than \
+                 {MAX_PLACES_PER_RUN} places in one run: add them in smaller runs",
+                performances.len()
+            )));
+        }
         // Every check has passed; mutate.
         let mut summaries = Vec::with_capacity(performances.len());
         for new in performances {

@@ -181,7 +181,12 @@ impl<'de> Deserialize<'de> for State {
 /// it cannot read rather than misreading them. (An untagged snapshot would
 /// begin with the clock's time as a zigzag varint, which could only spell
 /// these bytes for a clock at 33 ms after the epoch.)
-const SNAPSHOT_TAG: &[u8; 4] = b"BXS2";
+///
+/// `BXS3` added venues, productions, performances and ticketed bookings.
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS3";
+
+/// Tags of earlier formats, which this version names but cannot read.
+const OLDER_TAGS: [&[u8; 4]; 1] = [b"BXS2"];
 
 /// Why a snapshot could not be written or restored.
 ///
@@ -198,6 +203,13 @@ pub enum SnapshotError {
     /// The bytes do not begin with the format's tag.
     #[error("not a snapshot of this format: it does not begin with the tag {SNAPSHOT_TAG:?}")]
     Untagged,
+    /// The bytes are a snapshot of an earlier format that this version
+    /// does not read (it names the tag found).
+    #[error(
+        "the snapshot is of an older format ({0}) that this version cannot read; \
+         restore it with the version that wrote it, or let this replica fetch a current one"
+    )]
+    OlderFormat(&'static str),
     /// The bytes do not decode as a snapshot.
     #[error("cannot decode the snapshot: {0}")]
     Decode(postcard::Error),
@@ -227,6 +239,10 @@ impl State {
     /// without the format's tag, undecodable ones and inconsistent
     /// snapshots.
     pub fn from_snapshot_bytes(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        if let Some(tag) = OLDER_TAGS.into_iter().find(|tag| bytes.starts_with(*tag)) {
+            let name = std::str::from_utf8(tag).unwrap_or("?");
+            return Err(SnapshotError::OlderFormat(name));
+        }
         let current = bytes
             .strip_prefix(SNAPSHOT_TAG)
             .ok_or(SnapshotError::Untagged)?;

@@ -364,7 +364,14 @@ fn only_whole_tagged_snapshots_are_restored() {
         State::from_snapshot_bytes(&current[4..]),
         Err(SnapshotError::Untagged)
     ));
-    assert!(State::from_snapshot_bytes(b"BXS2garbage").is_err());
+    assert!(State::from_snapshot_bytes(b"BXS3garbage").is_err());
+    // A snapshot of the format before venues is named, not misread.
+    let mut older = current.clone();
+    older[..4].copy_from_slice(b"BXS2");
+    assert!(matches!(
+        State::from_snapshot_bytes(&older),
+        Err(SnapshotError::OlderFormat("BXS2"))
+    ));
     assert!(State::from_snapshot_bytes(&[]).is_err());
 }
 

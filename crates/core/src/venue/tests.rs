@@ -84,6 +84,32 @@ fn each_mistake_is_named() {
         })
     );
 
+    // Row "K" seat "1-2" and row "K-1" seat "2" would both print as
+    // "Stalls K-1-2": refused, naming both rows.
+    let mut v = small();
+    v.sections[0].rows[0].label = "K".to_owned();
+    v.sections[0].rows[0].seats[0].label = "1-2".to_owned();
+    let mut other = v.sections[0].rows[0].clone();
+    other.label = "K-1".to_owned();
+    other.seats.truncate(1);
+    other.seats[0].label = "2".to_owned();
+    other.seats[0].y += 100;
+    v.sections[0].rows.push(other);
+    assert_eq!(
+        v.check(),
+        Err(VenueError::SameLabel {
+            label: "Stalls K-1-2".to_owned(),
+            first: "section \"Stalls\" row \"K\"".to_owned(),
+            second: "section \"Stalls\" row \"K-1\"".to_owned(),
+        })
+    );
+    // Across sections: "Dress" row "Circle A" and "Dress Circle" row "A".
+    let mut v = small();
+    v.sections[0].name = "Dress".to_owned();
+    v.sections[0].rows[0].label = "Circle A".to_owned();
+    v.sections[1].name = "Dress Circle".to_owned();
+    assert!(matches!(v.check(), Err(VenueError::SameLabel { .. })));
+
     let mut v = small();
     v.sections[0].rows[0].seats.clear();
     assert!(matches!(v.check(), Err(VenueError::EmptyRow { .. })));

@@ -57,12 +57,13 @@ impl BookingApi {
         Ok(caller)
     }
 
-    /// A show from a write's effect as the API shows it: with its state and
-    /// sales window when this replica has applied the write already.
+    /// A show from a write's effect as the API shows it, with its state
+    /// and sales window: read linearizably, so that a follower answering
+    /// has applied the write (a stale read showed the show before it).
     async fn present_show(&self, summary: &ShowSummary) -> Result<v1::Show, Status> {
         let shown = self
             .replica
-            .read(true, |s| {
+            .read(false, |s| {
                 s.show(&summary.id).map(|show| convert::show_in(s, show))
             })
             .await?;
@@ -313,12 +314,19 @@ impl BookingApi {
             user: caller.user.clone(),
         };
         let (kept, returned) = match self.write(caller, r.request_id, command).await? {
-            Effect::Returned { kept, returned } => (kept, returned),
+            Effect::Returned { kept, returned } => (Some(kept), returned),
+            // Every ticket returned: the booking itself is cancelled, and
+            // nothing is kept.
+            Effect::Booking(cancelled) => (None, Box::new(cancelled)),
             other => return Err(unexpected(other)),
         };
         let returned = self.refund_now(*returned).await;
+        let kept = match kept {
+            Some(kept) => Some(self.present(&kept).await?),
+            None => None,
+        };
         Ok(Response::new(v1::ReturnTicketsResponse {
-            kept: Some(self.present(&kept).await?),
+            kept,
             returned: Some(self.present(&returned).await?),
         }))
     }

@@ -104,16 +104,33 @@ fn a_refund_key_with_another_amount_or_transaction_is_refused() {
         ledger.refund(&keyed("booking:1", 400), 11),
         Err(LedgerError::RefundKeyReused(key)) if key == "booking:1"
     ));
+    assert_eq!(tx1(&ledger), first, "nothing changed");
+    // The same key on another charge is another refund: keys are scoped
+    // to their transaction, so nobody can take a key another one needs.
     let other_tx = Refund {
         transaction_id: "tx2".into(),
         ..keyed("booking:1", 300)
     };
+    let other = ledger.refund(&other_tx, 11).unwrap();
+    assert_eq!((other.id.as_str(), other.refunded_cents), ("tx2", 300));
+    assert_eq!(tx1(&ledger), first);
+}
+
+#[test]
+fn a_keyed_refund_of_a_charge_refunded_in_full_moves_nothing_and_succeeds() {
+    let (_dir, ledger) = charged();
+    // An older version refunded the whole charge without a key.
+    let old = ledger.refund(&full(), 10).unwrap();
+    assert_eq!((old.status, old.refunded_cents), (Status::Refunded, 1000));
+    // The booking's refund under its key, after the upgrade: done already.
+    let again = ledger.refund(&keyed("booking:1", 1000), 20).unwrap();
+    assert_eq!(again, old, "nothing moved, nothing rewritten");
+    assert_eq!(ledger.refund(&keyed("booking:1", 1000), 21).unwrap(), old);
+    // Past the charge is still refused.
     assert!(matches!(
-        ledger.refund(&other_tx, 11),
-        Err(LedgerError::RefundKeyReused(_))
+        ledger.refund(&keyed("booking:2", 1001), 22),
+        Err(LedgerError::RefundExceedsCharge { .. })
     ));
-    assert_eq!(tx1(&ledger), first, "nothing changed");
-    assert_eq!(ledger.get("tx2").unwrap().unwrap().refunded_cents, 0);
 }
 
 #[test]

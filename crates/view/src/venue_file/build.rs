@@ -4,9 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use boxoffice_core::MAX_SEATS_PER_SHOW;
 use boxoffice_core::venue::{
-    MAX_COORDINATE, MAX_LABEL_LEN, MAX_SEATS_PER_ROW, Row, SeatAttrs, Section, Stage, StandingArea,
-    Venue, VenueSeat, label_ok, seat_label,
+    MAX_COORDINATE, MAX_LABEL_LEN, MAX_ROWS, MAX_SEATS_PER_ROW, MAX_SECTIONS, Row, SeatAttrs,
+    Section, Stage, StandingArea, Venue, VenueSeat, label_ok, seat_label,
 };
 use toml::Spanned;
 
@@ -49,6 +50,9 @@ pub(super) struct Builder<'a> {
     names: HashMap<String, usize>,
     /// Seat positions, with the seat's full label and line.
     positions: HashMap<(i64, i64), (String, usize)>,
+    /// Seats built so far: the file stops being read past the most a
+    /// venue may have, before a large file costs much memory.
+    seats: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -57,6 +61,7 @@ impl<'a> Builder<'a> {
             lines,
             names: HashMap::new(),
             positions: HashMap::new(),
+            seats: 0,
         }
     }
 
@@ -105,6 +110,14 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn venue(mut self, file: VenueFile) -> Result<Venue, VenueFileError> {
+        if file.section.len() > MAX_SECTIONS || file.area.len() > MAX_SECTIONS {
+            return Err(VenueFileError {
+                line: None,
+                message: format!(
+                    "a venue has at most {MAX_SECTIONS} sections and {MAX_SECTIONS} standing areas"
+                ),
+            });
+        }
         let sections = file
             .section
             .into_iter()
@@ -149,6 +162,12 @@ impl<'a> Builder<'a> {
             return Err(self.error(
                 file.name.span(),
                 format!("section {section:?} has no rows: add a [[section.row]]"),
+            ));
+        }
+        if file.row.len() > MAX_ROWS {
+            return Err(self.error(
+                file.name.span(),
+                format!("section {section:?} has more than {MAX_ROWS} rows"),
             ));
         }
         let mut labels: HashMap<String, usize> = HashMap::new();
@@ -197,6 +216,13 @@ impl<'a> Builder<'a> {
         };
         if seats.is_empty() {
             return Err(self.error(row_span, format!("{of_row} has no seats")));
+        }
+        self.seats = self.seats.saturating_add(seats.len());
+        if self.seats > MAX_SEATS_PER_SHOW as usize {
+            return Err(self.error(
+                row_span,
+                format!("{of_row} brings the venue past {MAX_SEATS_PER_SHOW} seats, the most a venue has"),
+            ));
         }
 
         // Labels unique in the row.
