@@ -14,7 +14,6 @@ use boxoffice_client::proto::chatbot_service_client::ChatbotServiceClient;
 use boxoffice_client::proto::{
     self as v1, AskRequest, AskResponse, BookingStatus, SeatState, SuggestionAction,
 };
-use boxoffice_core::{PlaceRule, PricingSpec};
 use boxoffice_node::config::RaftTuning;
 use boxoffice_proto::convert;
 use boxoffice_view::pricing_file::parse_pricing;
@@ -234,40 +233,6 @@ async fn a_streaming_chat_keeps_the_conversation() {
     );
 }
 
-/// The example theatre's pricing file as `AddPerformances` carries it.
-fn pricing_request(spec: PricingSpec) -> v1::PricingSpec {
-    use v1::place_rule::Rule;
-    let rule = |rule: PlaceRule| v1::PlaceRule {
-        rule: Some(match rule {
-            PlaceRule::Section(section) => Rule::Section(section),
-            PlaceRule::Rows { section, from, to } => Rule::Rows(v1::RowRange { section, from, to }),
-            PlaceRule::Seat(seat) => Rule::Seat(seat),
-            PlaceRule::Area(area) => Rule::Area(area),
-            PlaceRule::All => Rule::All(true),
-        }),
-    };
-    v1::PricingSpec {
-        categories: spec
-            .categories
-            .into_iter()
-            .map(|c| v1::PriceCategory {
-                name: c.name,
-                rules: c.rules.into_iter().map(rule).collect(),
-            })
-            .collect(),
-        ticket_types: spec.ticket_types,
-        prices: spec
-            .prices
-            .into_iter()
-            .map(|p| v1::Price {
-                category: p.category,
-                ticket_type: p.ticket_type,
-                cents: p.cents,
-            })
-            .collect(),
-    }
-}
-
 /// The hold a reply suggests.
 fn suggested_hold(reply: &AskResponse) -> &v1::Suggestion {
     reply
@@ -325,7 +290,7 @@ async fn questions_about_a_production_at_the_example_theatre() {
             production_id: "hamlet".into(),
             venue_id: "royal-court".into(),
             performances: vec![performance("hamlet-m", 14.5), performance("hamlet-e", 19.5)],
-            pricing: Some(pricing_request(pricing)),
+            pricing: Some(boxoffice_proto::convert::pricing(&pricing)),
             ..Default::default()
         })
         .await
