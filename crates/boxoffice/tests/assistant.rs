@@ -2,16 +2,22 @@
 //! grounded in the replicated state before and after a booking, exactly
 //! the asker's bookings, seats together that really are free and
 //! adjacent, context carried across turns (unary and streaming), and safe
-//! answers to empty, gibberish, very long and hostile messages.
+//! answers to empty, gibberish, very long and hostile messages; and
+//! questions about a production at the example theatre: wheelchair spaces
+//! before and after the box office holds them back, the cheapest seats,
+//! and the best seats together in a section.
 
 mod common;
 
 use boxoffice_client::Client;
 use boxoffice_client::proto::chatbot_service_client::ChatbotServiceClient;
 use boxoffice_client::proto::{
-    AskRequest, AskResponse, BookingStatus, SeatState, SuggestionAction,
+    self as v1, AskRequest, AskResponse, BookingStatus, SeatState, SuggestionAction,
 };
 use boxoffice_node::config::RaftTuning;
+use boxoffice_proto::convert;
+use boxoffice_view::pricing_file::parse_pricing;
+use boxoffice_view::venue_file::parse_venue;
 use common::{Chatbot, Cluster, FAR_FUTURE_MS};
 use futures::StreamExt;
 use tonic::Code;
@@ -224,5 +230,196 @@ async fn a_streaming_chat_keeps_the_conversation() {
         replies[1].reply.contains("seat 4 is free"),
         "{}",
         replies[1].reply
+    );
+}
+
+/// The hold a reply suggests.
+fn suggested_hold(reply: &AskResponse) -> &v1::Suggestion {
+    reply
+        .suggestions
+        .iter()
+        .find(|s| s.action == SuggestionAction::HoldSeats as i32)
+        .unwrap_or_else(|| panic!("no hold suggested: {reply:?}"))
+}
+
+/// The layout and state of some places of a performance, read from the cluster.
+async fn places(cluster: &Cluster, show: &str, seat_nos: &[u32]) -> Vec<(v1::SeatLayout, bool)> {
+    let page = cluster
+        .reader_of(1)
+        .get_show(show, 5_000, 0, false)
+        .await
+        .expect("get show");
+    seat_nos
+        .iter()
+        .map(|no| {
+            let i = usize::try_from(*no - 1).unwrap();
+            (
+                page.layout[i].clone(),
+                page.seats[i].state == SeatState::Available as i32,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn questions_about_a_production_at_the_example_theatre() {
+    let cluster = Cluster::start(3, RaftTuning::default()).await;
+    let admin = cluster.client("admin").await;
+    let theatre = parse_venue(include_str!("../../../examples/venues/theatre.toml")).unwrap();
+    let pricing = parse_pricing(include_str!(
+        "../../../examples/venues/theatre-pricing.toml"
+    ))
+    .unwrap();
+    admin
+        .create_venue("royal-court", convert::venue(&theatre))
+        .await
+        .expect("import the theatre");
+    admin
+        .create_production("hamlet", "Hamlet", "The Dane.", 180)
+        .await
+        .expect("create production");
+    // A matinee and an evening performance a month from now (UTC).
+    let day_ms = 86_400_000;
+    let day = (boxoffice_config::clock::now_ms() / day_ms + 30) * day_ms;
+    let performance = |id: &str, hours: f64| v1::NewPerformance {
+        show_id: id.into(),
+        starts_at_ms: day + (hours * 3_600_000.0) as i64,
+    };
+    admin
+        .add_performances(v1::AddPerformancesRequest {
+            production_id: "hamlet".into(),
+            venue_id: "royal-court".into(),
+            performances: vec![performance("hamlet-m", 14.5), performance("hamlet-e", 19.5)],
+            pricing: Some(boxoffice_proto::convert::pricing(&pricing)),
+            ..Default::default()
+        })
+        .await
+        .expect("add performances");
+    let chatbot = Chatbot::start(&cluster).await;
+    let ann = chatbot.client(Some(&cluster.token("ann").await));
+
+    // A wheelchair space at the matinee: a free one, offered to hold.
+    let access = ask(
+        &ann,
+        "ann-1",
+        "is there a wheelchair space at the 14:30 of hamlet?",
+    )
+    .await;
+    assert_eq!(access.intent, "accessibility");
+    assert!(access.reply.contains("yes, 4 of 4"), "{}", access.reply);
+    let hold = suggested_hold(&access);
+    assert_eq!(hold.show_id, "hamlet-m");
+    let offered = places(&cluster, "hamlet-m", &hold.seat_nos).await;
+    assert!(
+        offered[0].0.attributes.contains(&"wheelchair".to_owned()),
+        "{offered:?}"
+    );
+    assert!(offered.iter().all(|(_, free)| *free), "{offered:?}");
+    assert!(
+        !access.reply.contains("19:30"),
+        "only the matinee: {}",
+        access.reply
+    );
+
+    // The box office holds every space back: the same question, with
+    // Hamlet taken from the conversation, is now answered no.
+    admin
+        .hold_back(
+            "hamlet-m",
+            &[],
+            &["Stalls R-1", "Stalls R-2", "Stalls R-27", "Stalls R-28"],
+            "house seats",
+        )
+        .await
+        .expect("hold back");
+    let none = ask(&ann, "ann-1", "and now, any wheelchair space at the 14:30?").await;
+    assert_eq!(none.intent, "accessibility");
+    assert!(
+        none.reply.contains("no, all 4 wheelchair spaces are taken"),
+        "{}",
+        none.reply
+    );
+    assert!(
+        none.reply
+            .contains("Other performances with a free wheelchair space: ")
+            && none.reply.contains("19:30 UTC (4 free)"),
+        "the evening performance still has them: {}",
+        none.reply
+    );
+    assert!(
+        none.suggestions
+            .iter()
+            .all(|s| s.action != SuggestionAction::HoldSeats as i32)
+    );
+
+    // The cheapest seats of both performances: the boxes, category C.
+    let cheapest = ask(&ann, "", "cheapest seats for hamlet").await;
+    assert_eq!(cheapest.facts.len(), 2, "{:?}", cheapest.facts);
+    for fact in &cheapest.facts {
+        assert!(fact.contains("from 25.00 (adult, category C)"), "{fact}");
+        assert!(fact.contains("6 in Box A"), "{fact}");
+    }
+
+    // The run, and the price of one ticket type in one section, from the
+    // performance's price table.
+    let run = ask(&ann, "", "what performances of hamlet are on sale?").await;
+    assert_eq!(run.facts.len(), 2, "{:?}", run.facts);
+    assert!(
+        run.facts[0].contains("(hamlet-m): on sale"),
+        "{:?}",
+        run.facts
+    );
+    assert!(
+        run.facts[1].contains("(hamlet-e): on sale"),
+        "{:?}",
+        run.facts
+    );
+    let concession = ask(
+        &ann,
+        "",
+        "how much is a concession in the stalls at the 19:30 hamlet?",
+    )
+    .await;
+    assert_eq!(concession.intent, "prices");
+    assert_eq!(concession.facts.len(), 2, "{:?}", concession.facts);
+    assert!(
+        concession.facts[0].contains("Stalls rows M-R): concession 28.00"),
+        "{:?}",
+        concession.facts
+    );
+    assert!(
+        concession.facts[1].contains("Stalls rows A-L): concession 44.00"),
+        "{:?}",
+        concession.facts
+    );
+
+    // Two seats together in the circle at the evening performance: free,
+    // adjacent, in the circle, and offered to hold.
+    let together = ask(
+        &ann,
+        "",
+        "two seats together in the circle for hamlet at 19:30",
+    )
+    .await;
+    assert_eq!(together.intent, "seats_together");
+    let hold = suggested_hold(&together);
+    assert_eq!(hold.show_id, "hamlet-e");
+    let offered = places(&cluster, "hamlet-e", &hold.seat_nos).await;
+    assert_eq!(offered.len(), 2);
+    assert!(offered.iter().all(|(_, free)| *free), "{offered:?}");
+    let labels: Vec<&str> = offered.iter().map(|(l, _)| l.label.as_str()).collect();
+    assert!(
+        labels.iter().all(|l| l.starts_with("Circle ")),
+        "{labels:?}"
+    );
+    assert_eq!(
+        hold.seat_nos[1],
+        hold.seat_nos[0] + 1,
+        "adjacent: {labels:?}"
+    );
+    assert!(
+        together.reply.contains("70.00"),
+        "2 x 35.00: {}",
+        together.reply
     );
 }

@@ -30,8 +30,13 @@ pub enum Intent {
     SeatsTogether,
     /// Facts about one show.
     ShowInfo,
-    /// Which shows there are (cheapest, this weekend, …).
+    /// Which shows there are (cheapest, this weekend, …), and the
+    /// performances of a production.
     ListShows,
+    /// Prices: the cheapest seats, a section's or a ticket type's price.
+    Prices,
+    /// Wheelchair spaces, companion seats, access.
+    Accessibility,
     /// The user's own bookings.
     MyBookings,
     /// Cancelling, and refunds.
@@ -46,12 +51,14 @@ pub enum Intent {
 
 impl Intent {
     /// Every intent, in label order.
-    pub const ALL: [Intent; 10] = [
+    pub const ALL: [Intent; 12] = [
         Intent::Booking,
         Intent::QuerySeat,
         Intent::SeatsTogether,
         Intent::ShowInfo,
         Intent::ListShows,
+        Intent::Prices,
+        Intent::Accessibility,
         Intent::MyBookings,
         Intent::Cancellation,
         Intent::Payment,
@@ -67,6 +74,8 @@ impl Intent {
             Intent::SeatsTogether => "seats_together",
             Intent::ShowInfo => "show_info",
             Intent::ListShows => "list_shows",
+            Intent::Prices => "prices",
+            Intent::Accessibility => "accessibility",
             Intent::MyBookings => "my_bookings",
             Intent::Cancellation => "cancellation",
             Intent::Payment => "payment",
@@ -350,6 +359,9 @@ impl Classifier {
     }
 }
 
+/// Number of intents.
+const INTENTS: usize = Intent::ALL.len();
+
 /// Held-out results: accuracy and the confusion table.
 pub struct Evaluation {
     /// Examples trained on.
@@ -359,7 +371,7 @@ pub struct Evaluation {
     /// Held-out examples classified right.
     pub correct: usize,
     /// `confusion[expected][predicted]` counts, indexed as [`Intent::ALL`].
-    pub confusion: [[usize; 10]; 10],
+    pub confusion: [[usize; INTENTS]; INTENTS],
     /// The held-out examples classified wrong: (expected, predicted, text).
     pub mistakes: Vec<(Intent, Intent, String)>,
 }
@@ -439,7 +451,7 @@ pub fn evaluate(examples: &[Example]) -> Result<Evaluation, IntentError> {
         trained: train.len(),
         tested: test.len(),
         correct: 0,
-        confusion: [[0; 10]; 10],
+        confusion: [[0; INTENTS]; INTENTS],
         mistakes: Vec::new(),
     };
     for example in &test {
@@ -471,6 +483,23 @@ mod tests {
         assert!(parse("nonsense\thello").is_err());
     }
 
+    /// An example said twice could be scored on what the model was trained
+    /// on: no two examples have the same words (texts of no words at all,
+    /// such as "?", are the gibberish the model must not read anything into).
+    #[test]
+    fn no_example_is_repeated() {
+        let mut seen = std::collections::HashMap::new();
+        for example in dataset().unwrap() {
+            let key = words(&example.text).join(" ");
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(first) = seen.insert(key, example.text.clone()) {
+                panic!("{:?} repeats {first:?}", example.text);
+            }
+        }
+    }
+
     #[test]
     fn typos_are_corrected_towards_known_words() {
         let mut dictionary = Dictionary::default();
@@ -494,15 +523,17 @@ mod tests {
 #[cfg(test)]
 mod evaluation {
     /// The evaluation `boxoffice chatbot eval` prints, run in CI: it fails
-    /// if the model falls clearly below its measured quality.
+    /// if the model falls below its measured quality (2026-12, with the
+    /// prices and accessibility intents: 91.9 % held out, 181 of 197;
+    /// 89.3 % in 5-fold cross-validation).
     #[test]
     fn held_out_accuracy_stays_high() {
         let examples = super::dataset().unwrap();
         let evaluation = super::evaluate(&examples).unwrap();
         println!("{evaluation}");
-        assert!(evaluation.accuracy() >= 0.85, "{evaluation}");
+        assert!(evaluation.accuracy() >= 0.91, "{evaluation}");
         let cv = super::cross_validate(&examples, 5).unwrap();
         println!("5-fold cross-validation: {:.1}%", cv * 100.0);
-        assert!(cv >= 0.85, "cross-validation {cv}");
+        assert!(cv >= 0.88, "cross-validation {cv}");
     }
 }

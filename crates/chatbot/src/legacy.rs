@@ -1,8 +1,8 @@
 //! The old system's `chatbot.Chatbot`, kept on the wire for its clients:
 //! a thin adapter over the same [`Assistant`]. Intents are reported with
-//! the old labels (`seats_together` as `query_seat`, `list_shows` as
-//! `show_info`, `my_bookings` as `booking`); suggestions carry their
-//! payload as JSON.
+//! the old labels (`seats_together` and `accessibility` as `query_seat`,
+//! `list_shows` and `prices` as `show_info`, `my_bookings` as `booking`);
+//! suggestions carry their payload as JSON.
 
 use std::sync::Arc;
 
@@ -29,8 +29,8 @@ impl LegacyChatbot {
 /// The old label for an intent.
 pub fn old_label(intent: Intent) -> &'static str {
     match intent {
-        Intent::SeatsTogether => "query_seat",
-        Intent::ListShows => "show_info",
+        Intent::SeatsTogether | Intent::Accessibility => "query_seat",
+        Intent::ListShows | Intent::Prices => "show_info",
         Intent::MyBookings => "booking",
         other => other.label(),
     }
@@ -82,5 +82,26 @@ impl Chatbot for LegacyChatbot {
             intent: old_label(answer.intent).to_owned(),
             suggestions,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_intent_has_a_label_the_old_clients_know() {
+        const OLD: [&str; 7] = [
+            "booking",
+            "query_seat",
+            "payment",
+            "account",
+            "cancellation",
+            "show_info",
+            "help_general",
+        ];
+        for intent in Intent::ALL {
+            assert!(OLD.contains(&old_label(intent)), "{intent}");
+        }
     }
 }

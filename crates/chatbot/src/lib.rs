@@ -3,11 +3,16 @@
 //! - [`intent`]: what a question wants, learned from the labelled examples
 //!   in `data/intents.tsv` (logistic regression over TF-IDF features, with
 //!   spelling correction); evaluated on a held-out split.
-//! - [`entities`]: what it names: a show (id or fuzzy title), seats and
-//!   ranges, a count, a booking, a time span.
+//! - [`entities`]: what it names: a show (id or fuzzy title), a
+//!   production, seats and ranges, a count, a booking, a time span, a time
+//!   of day, a wheelchair space; and, against one performance's own
+//!   names, sections, price categories and ticket types.
 //! - [`assistant`]: the answer, looked up in the cluster through the
 //!   client library with the asker's token, plus suggested next actions
-//!   with machine-readable payloads; per-conversation memory.
+//!   with machine-readable payloads; per-conversation memory. Prices,
+//!   wheelchair spaces and best seats together are computed from a read
+//!   of one performance ([`assistant::plan`]) with the state machine's own
+//!   best-available rules; nothing is held to answer.
 //! - [`policies`]: the policy answers, from one file the operator edits.
 //! - [`llm`]: an optional OpenAI-compatible endpoint that only rephrases.
 //! - [`config`], [`service`]: `boxoffice.v1.ChatbotService` over gRPC.

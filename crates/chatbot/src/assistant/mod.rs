@@ -3,18 +3,22 @@
 //! asker's token, if any), and suggests the next step. It only reads: it
 //! never books, cancels or changes anything, whatever it is asked.
 //!
-//! Each conversation (session id) remembers the show and seats last
-//! discussed, so "is seat 8 free too?" follows "is seat 7 free for
-//! hamlet?". Memory is bounded (oldest conversations are forgotten first)
-//! and expires.
+//! Each conversation (session id) remembers the show, the production and
+//! the seats last discussed, so "is seat 8 free too?" follows "is seat 7
+//! free for the gala?", and "is there a wheelchair space at the 14:30?"
+//! follows "cheapest seats for Hamlet on Friday". Memory is bounded
+//! (oldest conversations are forgotten first) and expires.
 //!
 //! This module keeps the [`Assistant`] itself and its dispatch; the
-//! answers live in `shows` (shows and seats) and `bookings` (the asker's
-//! bookings), the memory in `sessions`.
+//! answers live in `shows` (shows and seats), `venues` (productions,
+//! prices, wheelchair spaces, best seats together, read through `plan`)
+//! and `bookings` (the asker's bookings), the memory in `sessions`.
 
 mod bookings;
+pub mod plan;
 mod sessions;
 mod shows;
+mod venues;
 
 use std::time::Duration;
 
@@ -116,9 +120,33 @@ struct Turn<'a> {
 }
 
 impl Turn<'_> {
+    /// The show the question is about: the one it names; else, when it
+    /// names a production (or one was discussed) and a day or a time, the
+    /// production's first performance then; else the one discussed.
     fn show(&self) -> Option<&v1::Show> {
-        let id = self.entities.show.as_ref().or(self.memory.show.as_ref())?;
-        self.shows.as_ref().ok()?.iter().find(|s| s.show_id == *id)
+        let shows = self.shows.as_ref().ok()?;
+        let by_id = |id: &String| shows.iter().find(|s| s.show_id == *id);
+        if let Some(id) = &self.entities.show {
+            return by_id(id);
+        }
+        let e = &self.entities;
+        let narrowed = e.production.is_some() || !e.times.is_empty() || e.span.is_some();
+        if narrowed && (e.production.is_some() || self.memory.production.is_some()) {
+            let now = jiff::Timestamp::now().as_millisecond();
+            return venues::performances(shows, e, &self.memory, now)
+                .first()
+                .copied();
+        }
+        by_id(self.memory.show.as_ref()?)
+    }
+
+    /// Whether the text asks about money.
+    fn asks_price(&self) -> bool {
+        let lower = self.text.to_lowercase();
+        self.entities.cheapest
+            || ["how much", "price", "cost", "expensive", "pay"]
+                .iter()
+                .any(|w| lower.contains(w))
     }
 
     fn seats(&self) -> Vec<u32> {
@@ -179,9 +207,19 @@ impl Assistant {
         let session = &memory_key(session, token);
         let memory = self.sessions.get(session);
         let client = self.nodes.for_token(token);
-        let shows = client.list_shows(false).await;
+        let (shows, productions) =
+            tokio::join!(client.list_shows(false), client.list_productions(false));
+        // Without the productions, titles of simple shows are still found.
+        let productions: Vec<v1::Production> = productions
+            .map(|listed| listed.into_iter().filter_map(|p| p.production).collect())
+            .unwrap_or_default();
         let entities = match &shows {
-            Ok(shows) => entities::extract(text, shows, jiff::Timestamp::now().as_millisecond()),
+            Ok(shows) => entities::extract(
+                text,
+                shows,
+                &productions,
+                jiff::Timestamp::now().as_millisecond(),
+            ),
             Err(_) => Entities::default(),
         };
         let turn = Turn {
@@ -210,8 +248,16 @@ impl Assistant {
             intent
         };
         let mut memory = turn.memory.clone();
-        if let Some(show) = turn.entities.show.clone() {
-            memory.show = Some(show);
+        if let Some(production) = turn.entities.production.clone() {
+            memory.production = Some(production);
+        }
+        if let Some(show) = turn.show() {
+            memory.show = Some(show.show_id.clone());
+            if !show.production_id.is_empty() {
+                memory.production = Some(show.production_id.clone());
+            } else if turn.entities.production.is_none() {
+                memory.production = None;
+            }
         }
         if !turn.entities.seats.is_empty() {
             memory.seats = turn.entities.seats.clone();
@@ -247,8 +293,21 @@ impl Assistant {
             Intent::QuerySeat => self.query_seat(turn).await,
             Intent::SeatsTogether => self.together(turn, turn.entities.count.unwrap_or(2)).await,
             Intent::Booking => self.booking(turn).await,
+            // A performance's price depends on the seat and the ticket:
+            // the price table answers.
+            Intent::ShowInfo
+                if turn.asks_price() && turn.show().is_some_and(|s| !s.venue_id.is_empty()) =>
+            {
+                self.prices(turn).await
+            }
             Intent::ShowInfo => self.show_info(turn),
+            Intent::ListShows if turn.entities.production.is_some() && turn.entities.cheapest => {
+                self.prices(turn).await
+            }
+            Intent::ListShows if turn.entities.production.is_some() => self.production_run(turn),
             Intent::ListShows => self.list_shows(turn),
+            Intent::Prices => self.prices(turn).await,
+            Intent::Accessibility => self.accessibility(turn).await,
             Intent::MyBookings => self.my_bookings(turn).await,
             Intent::Cancellation => self.cancellation(turn).await,
             Intent::Payment => self.help(intent, 0.0, &self.policies.payment),

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 /// What a conversation remembers.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Memory {
-    /// The show last discussed.
+    /// The show (or performance) last discussed.
     pub(super) show: Option<String>,
+    /// The production last discussed.
+    pub(super) production: Option<String>,
     /// The seats last discussed.
     pub(super) seats: Vec<u32>,
 }
@@ -77,7 +79,7 @@ mod tests {
         let sessions = Sessions::new(Duration::from_secs(60), 2);
         let remember = |show: &str| Memory {
             show: Some(show.into()),
-            seats: vec![],
+            ..Memory::default()
         };
         sessions.put("a", remember("x"));
         sessions.put("b", remember("y"));

@@ -12,6 +12,18 @@ use crate::intent::Intent;
 /// Shows listed at most in one answer.
 const LIST_LIMIT: usize = 5;
 
+/// What a seat of `show` costs, in words: a simple show has one price; a
+/// performance's depends on the seat's category and the ticket type (its
+/// summary's price is the lowest of any ticket, often a free companion
+/// ticket, so it is never quoted as the price of a seat).
+fn seat_price(show: &v1::Show) -> String {
+    if show.venue_id.is_empty() {
+        format!("{} per seat", money(show.price_cents))
+    } else {
+        "priced by seat and ticket type".to_owned()
+    }
+}
+
 /// The first run of `n` consecutive free seats, and the longest run.
 pub fn seats_together(map: &[v1::Seat], n: u32) -> (Option<Vec<u32>>, u32) {
     let mut run: Vec<u32> = Vec::new();
@@ -36,7 +48,7 @@ pub fn seats_together(map: &[v1::Seat], n: u32) -> (Option<Vec<u32>>, u32) {
 
 impl Assistant {
     /// Asks which show, listing some.
-    fn which_show(&self, intent: Intent, turn: &Turn<'_>) -> Answer {
+    pub(super) fn which_show(&self, intent: Intent, turn: &Turn<'_>) -> Answer {
         let names: Vec<String> = turn
             .shows
             .as_ref()
@@ -90,7 +102,7 @@ impl Assistant {
     }
 
     /// The suggestion to open the seat map of `show`.
-    fn seat_map_suggestion(show: &v1::Show) -> v1::Suggestion {
+    pub(super) fn seat_map_suggestion(show: &v1::Show) -> v1::Suggestion {
         suggestion(
             format!("See the seat map of {}", show.title),
             SuggestionAction::ViewSeatMap,
@@ -149,7 +161,7 @@ impl Assistant {
             }
         }
         let mut reply = format!("For {}: {}.", show.title, parts.join("; "));
-        if !free.is_empty() {
+        if !free.is_empty() && show.venue_id.is_empty() {
             reply.push_str(&format!(" A seat costs {}.", money(show.price_cents)));
         }
         let mut suggestions = Vec::new();
@@ -176,6 +188,11 @@ impl Assistant {
             return self.which_show(intent, turn);
         };
         let n = n.clamp(1, 10);
+        if !show.venue_id.is_empty() {
+            // A performance at a venue: best available, by section and
+            // category, from its plan.
+            return self.together_in_venue(turn, show, n).await;
+        }
         let map = match turn.client.seat_map(&show.show_id, false).await {
             Ok((_, map)) => map,
             Err(status) => return unreachable(intent, &status),
@@ -234,10 +251,10 @@ impl Assistant {
             };
             return Answer {
                 reply: format!(
-                    "{} has {} free seats at {} each. Which seats would you like? Open the seat map to pick.",
+                    "{} has {} free seats, {}. Which seats would you like? Open the seat map to pick.",
                     show.title,
                     show.available,
-                    money(show.price_cents)
+                    seat_price(show)
                 ),
                 intent: Intent::Booking,
                 confidence: 0.0,
@@ -265,11 +282,11 @@ impl Assistant {
             return self.which_show(intent, turn);
         };
         let fact = format!(
-            "{} ({}): starts {}, {} per seat, {} of {} seats free, {} held, {} booked",
+            "{} ({}): starts {}, {}, {} of {} seats free, {} held, {} booked",
             show.title,
             show.show_id,
             when(show.starts_at_ms),
-            money(show.price_cents),
+            seat_price(show),
             show.available,
             show.seat_count,
             show.held,
@@ -277,10 +294,10 @@ impl Assistant {
         );
         Answer {
             reply: format!(
-                "{} starts {}. Seats cost {}; {} of {} are free.",
+                "{} starts {}, {}; {} of {} seats are free.",
                 show.title,
                 when(show.starts_at_ms),
-                money(show.price_cents),
+                seat_price(show),
                 show.available,
                 show.seat_count
             ),
@@ -313,7 +330,16 @@ impl Assistant {
             .iter()
             .any(|w| lower.contains(w));
         if cheapest {
-            chosen.sort_by_key(|s| (s.price_cents, s.starts_at_ms));
+            // A performance has no one price (see `seat_price`): after the
+            // simple shows, whose prices can be compared.
+            chosen.sort_by_key(|s| {
+                let price = if s.venue_id.is_empty() {
+                    s.price_cents
+                } else {
+                    i64::MAX
+                };
+                (price, s.starts_at_ms)
+            });
         } else {
             chosen.sort_by_key(|s| s.starts_at_ms);
         }
@@ -322,11 +348,11 @@ impl Assistant {
             .take(LIST_LIMIT)
             .map(|s| {
                 format!(
-                    "{} ({}): {}, {} per seat, {} free",
+                    "{} ({}): {}, {}, {} free",
                     s.title,
                     s.show_id,
                     when(s.starts_at_ms),
-                    money(s.price_cents),
+                    seat_price(s),
                     s.available
                 )
             })
