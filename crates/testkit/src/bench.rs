@@ -365,11 +365,13 @@ async fn run_onsale(
     run
 }
 
-/// Rows and seats per row of the generated venue: one section of
-/// [`SEATS_PER_SHOW`] seats, as large as a performance may be.
-const VENUE_ROWS: u32 = 100;
+/// Rows of the generated venue, of [`VENUE_ROW_SEATS`] seats each: 50,000
+/// seats, whose layout fits in one 1 MiB request (100,000 do not).
+const VENUE_ROWS: u32 = 50;
+/// Seats of each row of the generated venue.
+const VENUE_ROW_SEATS: u32 = 1_000;
 
-/// Creates a venue of [`SEATS_PER_SHOW`] seats, a production and one
+/// Creates a venue of `VENUE_ROWS × VENUE_ROW_SEATS` seats, a production and one
 /// performance per show id, on sale, every seat in one category with a
 /// price per ticket type (10.00, 9.00, …).
 async fn create_performances(
@@ -378,7 +380,7 @@ async fn create_performances(
     show_ids: &[String],
     ticket_types: &[String],
 ) -> anyhow::Result<()> {
-    let per_row = SEATS_PER_SHOW / VENUE_ROWS;
+    let per_row = VENUE_ROW_SEATS;
     let venue = v1::Venue {
         name: format!("Benchmark hall {run_id}"),
         stage: Some(v1::Rect {
@@ -575,7 +577,12 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     }
     let ticket_types = Arc::new(args.ticket_types.clone());
     let show_ids = Arc::new(show_ids);
-    let per_client = SEATS_PER_SHOW / CLIENTS_PER_SHOW;
+    let show_seats = if args.ticket_types.is_empty() {
+        SEATS_PER_SHOW
+    } else {
+        VENUE_ROWS * VENUE_ROW_SEATS
+    };
+    let per_client = show_seats / CLIENTS_PER_SHOW;
     let started = Instant::now();
     let shared = Arc::new(Shared {
         started,
