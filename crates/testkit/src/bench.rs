@@ -25,6 +25,10 @@
 //!   after each kill, the failed requests, and checks that every
 //!   acknowledged booking is still there at the end.
 //!
+//! With `--ticket-types adult,concession`, `spread`, `mixed` and `failover`
+//! sell performances of a generated venue instead of simple shows: each
+//! booking's tickets take the types in turn, priced by the state machine.
+//!
 //! Every booking is a full authenticated write: token verification, Raft,
 //! session check in the state machine; on a cluster that takes payments
 //! (as `boxoffice up`'s does) it is the whole checkout: hold, charge with
