@@ -3,12 +3,11 @@
 //! spreadsheet; money in units such as `44.00`, as everywhere else).
 
 use boxoffice_client::proto as v1;
-use serde::Serialize;
 
 use crate::args::{AdminReportCommand, Global};
 use crate::commands::nodes;
 use crate::output::{Output, api, money};
-use boxoffice_view::json::venues::csv_field;
+use boxoffice_view::json::venues::{SalesReport, csv_field};
 
 /// The columns of the report, in table and CSV.
 const HEADERS: [&str; 6] = [
@@ -90,52 +89,6 @@ pub fn production_csv(reports: &[v1::SalesReport]) -> String {
     csv(&production_headers(), production_rows(reports))
 }
 
-/// The report in JSON.
-#[derive(Serialize)]
-struct ReportJson {
-    show_id: String,
-    lines: Vec<LineJson>,
-    sold: u32,
-    revenue_cents: i64,
-    refunded: u32,
-    refunded_cents: i64,
-}
-
-/// One line in JSON.
-#[derive(Serialize)]
-struct LineJson {
-    category: String,
-    ticket_type: String,
-    sold: u32,
-    revenue_cents: i64,
-    refunded: u32,
-    refunded_cents: i64,
-}
-
-impl From<v1::SalesReport> for ReportJson {
-    fn from(r: v1::SalesReport) -> Self {
-        Self {
-            show_id: r.show_id,
-            lines: r
-                .lines
-                .into_iter()
-                .map(|l| LineJson {
-                    category: l.category,
-                    ticket_type: l.ticket_type,
-                    sold: l.sold,
-                    revenue_cents: l.revenue_cents,
-                    refunded: l.refunded,
-                    refunded_cents: l.refunded_cents,
-                })
-                .collect(),
-            sold: r.sold,
-            revenue_cents: r.revenue_cents,
-            refunded: r.refunded,
-            refunded_cents: r.refunded_cents,
-        }
-    }
-}
-
 /// `boxoffice admin report …`.
 pub async fn admin_report(global: &Global, command: AdminReportCommand) -> anyhow::Result<()> {
     let (_, client) = nodes(global).await?;
@@ -152,7 +105,7 @@ pub async fn admin_report(global: &Global, command: AdminReportCommand) -> anyho
                 return Ok(());
             }
             if out.json {
-                let all: Vec<ReportJson> = reports.into_iter().map(ReportJson::from).collect();
+                let all: Vec<SalesReport> = reports.into_iter().map(SalesReport::from).collect();
                 return out.json(&all);
             }
             out.table(&production_headers(), production_rows(&reports));
@@ -167,7 +120,7 @@ pub async fn admin_report(global: &Global, command: AdminReportCommand) -> anyho
                 return Ok(());
             }
             if out.json {
-                return out.json(&ReportJson::from(report));
+                return out.json(&SalesReport::from(report));
             }
             out.table(&HEADERS, rows(&report));
             Ok(())

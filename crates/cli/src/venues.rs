@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use boxoffice_client::proto as v1;
-use boxoffice_core::{PlaceRule, Pricing, PricingSpec, Venue, VenueIndex};
+use boxoffice_core::{Pricing, PricingSpec, Venue, VenueIndex};
 use boxoffice_proto::convert;
 use boxoffice_view::pricing_file::parse_pricing;
 use boxoffice_view::schedule::{Planned, Slots, expand};
@@ -145,47 +145,6 @@ pub fn read_pricing(file: &Path, venue: &VenueIndex) -> anyhow::Result<PricingSp
     let spec = parse_pricing(&text).map_err(|e| invalid(e.to_string()))?;
     Pricing::resolve(&spec, venue).map_err(invalid)?;
     Ok(spec)
-}
-
-/// A pricing spec as `AddPerformances` carries it.
-pub fn pricing_message(spec: &PricingSpec) -> v1::PricingSpec {
-    use v1::place_rule::Rule;
-    v1::PricingSpec {
-        categories: spec
-            .categories
-            .iter()
-            .map(|c| v1::PriceCategory {
-                name: c.name.clone(),
-                rules: c
-                    .rules
-                    .iter()
-                    .map(|r| v1::PlaceRule {
-                        rule: Some(match r {
-                            PlaceRule::Section(s) => Rule::Section(s.clone()),
-                            PlaceRule::Rows { section, from, to } => Rule::Rows(v1::RowRange {
-                                section: section.clone(),
-                                from: from.clone(),
-                                to: to.clone(),
-                            }),
-                            PlaceRule::Seat(s) => Rule::Seat(s.clone()),
-                            PlaceRule::Area(a) => Rule::Area(a.clone()),
-                            PlaceRule::All => Rule::All(true),
-                        }),
-                    })
-                    .collect(),
-            })
-            .collect(),
-        ticket_types: spec.ticket_types.clone(),
-        prices: spec
-            .prices
-            .iter()
-            .map(|p| v1::Price {
-                category: p.category.clone(),
-                ticket_type: p.ticket_type.clone(),
-                cents: p.cents,
-            })
-            .collect(),
-    }
 }
 
 /// A venue from the cluster, indexed as the state machine indexes it.
@@ -518,7 +477,7 @@ pub async fn admin_performances(
                     .collect(),
                 sales_opens_at_ms: on_sale.unwrap_or(0),
                 sales_closes_at_ms: off_sale.unwrap_or(0),
-                pricing: Some(pricing_message(&spec)),
+                pricing: Some(convert::pricing(&spec)),
             };
             let added = client
                 .add_performances(msg)
@@ -597,7 +556,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/venues");
         let (_, theatre) = read_venue(&dir.join("theatre.toml")).unwrap();
         let spec = read_pricing(&dir.join("theatre-pricing.toml"), &theatre).unwrap();
-        let message = pricing_message(&spec);
+        let message = convert::pricing(&spec);
         assert_eq!(message.ticket_types[0], "adult");
         let back = convert::pricing_from(message).unwrap();
         assert_eq!(back, spec, "the message carries the whole spec");

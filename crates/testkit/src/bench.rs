@@ -25,9 +25,10 @@
 //!   after each kill, the failed requests, and checks that every
 //!   acknowledged booking is still there at the end.
 //!
-//! With `--ticket-types adult,concession`, `spread`, `mixed` and `failover`
-//! sell performances of a generated venue instead of simple shows: each
-//! booking's tickets take the types in turn, priced by the state machine.
+//! With `--ticket-types adult,concession`, `spread`, `mixed`, `failover`
+//! and `fill` sell performances of a generated venue instead of simple
+//! shows: each booking's tickets take the types in turn, priced by the
+//! state machine (`fill` books one ticket of each type an order).
 //!
 //! Every booking is a full authenticated write: token verification, Raft,
 //! session check in the state machine; on a cluster that takes payments
@@ -273,34 +274,37 @@ async fn run_steady(
     run
 }
 
-/// Books seat `first`, `first + step`, … of `shows` shows of `seats`
-/// seats each (seat `n` overall is seat `n % seats + 1` of show
-/// `n / seats`), one per checkout, until they run out (`fill`).
+/// Books block `first`, `first + step`, … of `shows` shows of `seats`
+/// seats each, a block being `types.len().max(1)` consecutive seats of one
+/// show (block `b` is in show `b / blocks` where `blocks = seats / k`),
+/// one block per checkout with `types`, until they run out (`fill`).
 async fn run_fill(
     client: Client,
     show_ids: Arc<Vec<String>>,
     seats: u32,
+    types: Arc<Vec<String>>,
     first: u64,
     step: u64,
     shared: Arc<Shared>,
 ) -> ClientRun {
     let mut run = ClientRun::new();
     let card = test_card();
-    let total = show_ids.len() as u64 * u64::from(seats);
+    let k = u32::try_from(types.len().max(1)).unwrap_or(1);
+    let blocks = u64::from((seats / k).max(1));
+    let total = show_ids.len() as u64 * blocks;
     let mut next = first;
-    while Instant::now() < shared.deadline {
-        let (Some(show), Ok(seat)) = (
-            show_ids.get(usize::try_from(next / u64::from(seats)).unwrap_or(usize::MAX)),
-            u32::try_from(next % u64::from(seats) + 1),
+    while Instant::now() < shared.deadline && next < total {
+        let (Some(show), Ok(block)) = (
+            show_ids.get(usize::try_from(next / blocks).unwrap_or(usize::MAX)),
+            u32::try_from(next % blocks),
         ) else {
             break;
         };
-        run.book(&client, &card, show, &[seat], &[], &shared).await;
+        let wanted: Vec<u32> = (block * k + 1..=block * k + k).collect();
+        run.book(&client, &card, show, &wanted, &types, &shared)
+            .await;
         shared.done.fetch_add(1, Ordering::Relaxed);
         next += step;
-        if next >= total {
-            break;
-        }
     }
     run
 }
@@ -383,8 +387,10 @@ async fn create_performances(
     run_id: &str,
     show_ids: &[String],
     ticket_types: &[String],
+    seats: u32,
 ) -> anyhow::Result<()> {
-    let per_row = VENUE_ROW_SEATS;
+    let per_row = seats.min(VENUE_ROW_SEATS);
+    let rows = seats.div_ceil(per_row);
     let venue = v1::Venue {
         name: format!("Benchmark hall {run_id}"),
         stage: Some(v1::Rect {
@@ -395,10 +401,10 @@ async fn create_performances(
         }),
         sections: vec![v1::VenueSection {
             name: "Hall".into(),
-            rows: (1..=VENUE_ROWS)
+            rows: (1..=rows)
                 .map(|r| v1::VenueRow {
                     label: format!("R{r}"),
-                    seats: (1..=per_row)
+                    seats: (1..=per_row.min(seats - (r - 1) * per_row))
                         .map(|n| v1::VenueSeat {
                             label: n.to_string(),
                             x: i32::try_from(n).unwrap_or(i32::MAX),
@@ -431,31 +437,35 @@ async fn create_performances(
             cents,
         })
         .collect();
-    admin
-        .add_performances(v1::AddPerformancesRequest {
-            production_id: venue_id.clone(),
-            venue_id,
-            performances: show_ids
-                .iter()
-                .map(|show| v1::NewPerformance {
-                    show_id: show.clone(),
-                    starts_at_ms: i64::MAX / 2,
-                })
-                .collect(),
-            pricing: Some(v1::PricingSpec {
-                categories: vec![v1::PriceCategory {
-                    name: "Standard".into(),
-                    rules: vec![v1::PlaceRule {
-                        rule: Some(v1::place_rule::Rule::All(true)),
-                    }],
-                }],
-                ticket_types: ticket_types.to_vec(),
-                prices,
-            }),
-            ..Default::default()
-        })
-        .await
-        .map_err(fail("adding the benchmark performances"))?;
+    let pricing = v1::PricingSpec {
+        categories: vec![v1::PriceCategory {
+            name: "Standard".into(),
+            rules: vec![v1::PlaceRule {
+                rule: Some(v1::place_rule::Rule::All(true)),
+            }],
+        }],
+        ticket_types: ticket_types.to_vec(),
+        prices,
+    };
+    // A run adds at most 400 performances.
+    for run in show_ids.chunks(400) {
+        admin
+            .add_performances(v1::AddPerformancesRequest {
+                production_id: venue_id.clone(),
+                venue_id: venue_id.clone(),
+                performances: run
+                    .iter()
+                    .map(|show| v1::NewPerformance {
+                        show_id: show.clone(),
+                        starts_at_ms: i64::MAX / 2,
+                    })
+                    .collect(),
+                pricing: Some(pricing.clone()),
+                ..Default::default()
+            })
+            .await
+            .map_err(fail("adding the benchmark performances"))?;
+    }
     Ok(())
 }
 
@@ -516,9 +526,9 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         args.ticket_types.is_empty()
             || matches!(
                 args.workload,
-                Workload::Spread | Workload::Mixed | Workload::Failover
+                Workload::Spread | Workload::Mixed | Workload::Failover | Workload::Fill
             ),
-        "--ticket-types applies to spread, mixed and failover"
+        "--ticket-types applies to spread, mixed, failover and fill"
     );
     anyhow::ensure!(
         args.ticket_types.len() <= 8
@@ -565,6 +575,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     };
     let seat_count = match args.workload {
         Workload::Onsale | Workload::Fill => seats,
+        _ if !args.ticket_types.is_empty() => VENUE_ROWS * VENUE_ROW_SEATS,
         _ => SEATS_PER_SHOW,
     };
     let show_ids: Vec<String> = (0..shows).map(|k| format!("bench-{run_id}-{k}")).collect();
@@ -577,16 +588,11 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
                 .context("creating a benchmark show")?;
         }
     } else {
-        create_performances(&admin, &run_id, &show_ids, &args.ticket_types).await?;
+        create_performances(&admin, &run_id, &show_ids, &args.ticket_types, seat_count).await?;
     }
     let ticket_types = Arc::new(args.ticket_types.clone());
     let show_ids = Arc::new(show_ids);
-    let show_seats = if args.ticket_types.is_empty() {
-        SEATS_PER_SHOW
-    } else {
-        VENUE_ROWS * VENUE_ROW_SEATS
-    };
-    let per_client = show_seats / CLIENTS_PER_SHOW;
+    let per_client = seat_count / CLIENTS_PER_SHOW;
     let started = Instant::now();
     let shared = Arc::new(Shared {
         started,
@@ -616,6 +622,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
                 client,
                 show_ids.clone(),
                 seats,
+                ticket_types.clone(),
                 u64::from(c),
                 u64::from(args.clients),
                 shared,
@@ -773,10 +780,15 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     // have gone through (a reply lost to a timeout), so the shows may
     // count up to that many more, never more than that.
     let failed: u64 = report.errors.values().sum();
+    // `fill` of performances books one ticket of each type an order.
+    let k = match args.workload {
+        Workload::Fill => args.ticket_types.len().max(1) as u64,
+        _ => 1,
+    };
     if report.sold_twice.is_some_and(|n| n > 0)
         || report
             .booked_in_show
-            .is_some_and(|b| b < report.bookings || b > report.bookings + failed)
+            .is_some_and(|b| b < k * report.bookings || b > k * (report.bookings + failed))
     {
         anyhow::bail!(
             "a seat was sold twice or a sale is missing: {} seat(s) acknowledged twice; the \
