@@ -17,7 +17,7 @@
 //! Without payments, `BookSeats` confirms at once.
 //!
 //! Venues, productions and performances (their management, ticket
-//! returns and sales reports) are in [`venues`].
+//! returns and sales reports) are in the `venues` module.
 
 use std::sync::Arc;
 
