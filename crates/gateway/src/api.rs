@@ -900,26 +900,22 @@ async fn return_tickets(
     Body(r): Body<ReturnRequest>,
 ) -> Result<Json<Returned>, ApiError> {
     let nodes = gw.nodes.for_token(Some(&token));
-    // Returning every ticket is a cancellation, which the node makes with
-    // another call; the booking (the caller's own) says which it is.
-    let booking = nodes
-        .list_bookings(false)
-        .await?
-        .into_iter()
-        .find(|b| b.booking_id == booking_id)
-        .ok_or_else(|| ApiError::not_found(format!("you have no booking {booking_id}")))?;
-    let every = r.seat_nos.is_empty()
-        || (r.seat_nos.iter().all(|n| booking.seat_nos.contains(n))
-            && booking.seat_nos.iter().all(|n| r.seat_nos.contains(n)));
-    let (kept, returned) = if every {
-        (None, Booking::from(nodes.cancel(&booking_id).await?))
+    // No seats named: every ticket of the booking (the caller's own). The
+    // node makes a return of every ticket the booking's cancellation.
+    let seat_nos = if r.seat_nos.is_empty() {
+        nodes
+            .list_bookings(false)
+            .await?
+            .into_iter()
+            .find(|b| b.booking_id == booking_id)
+            .ok_or_else(|| ApiError::not_found(format!("you have no booking {booking_id}")))?
+            .seat_nos
     } else {
-        let reply = nodes.return_tickets(&booking_id, &r.seat_nos).await?;
-        (
-            reply.kept.map(Booking::from),
-            Booking::from(reply.returned.unwrap_or_default()),
-        )
+        r.seat_nos
     };
+    let reply = nodes.return_tickets(&booking_id, &seat_nos).await?;
+    let kept = reply.kept.map(Booking::from);
+    let returned = Booking::from(reply.returned.unwrap_or_default());
     let refunded = matches!(
         returned.payment_status,
         crate::dto::PaymentStatus::RefundPending | crate::dto::PaymentStatus::Refunded
