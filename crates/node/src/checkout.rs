@@ -98,7 +98,14 @@ pub struct Payments {
     client: PaymentServiceClient<Channel>,
     settings: PaymentSettings,
     metrics: PaymentMetrics,
+    /// One refund of a booking at a time on this node ([`refund`]): the
+    /// edge that cancelled it and the coordinator's sweep would otherwise
+    /// both make it. Striped by booking id: bounded, never cleaned up.
+    refunding: Box<[tokio::sync::Mutex<()>]>,
 }
+
+/// Stripes of [`Payments::refunding`].
+const REFUND_STRIPES: usize = 64;
 
 impl Payments {
     /// A client for `settings.endpoint`, or `None` when payments are off.
@@ -130,7 +137,19 @@ impl Payments {
             client: PaymentServiceClient::new(channel),
             settings: settings.clone(),
             metrics,
+            refunding: (0..REFUND_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })))
+    }
+
+    /// Waits until no other refund of `booking` runs on this node, and
+    /// keeps it so while the guard lives.
+    async fn refunding(&self, booking: BookingId) -> tokio::sync::MutexGuard<'_, ()> {
+        // The modulo keeps the index below the stripe count.
+        #[allow(clippy::cast_possible_truncation)]
+        let stripe = (booking.0 % self.refunding.len() as u64) as usize;
+        self.refunding[stripe].lock().await
     }
 
     /// The checkout settings.
@@ -650,11 +669,25 @@ impl Checkout {
 /// price has no part of a charge to refund (it cannot be `RefundDue`
 /// today): its refund is recorded without calling the payment service,
 /// whose amount 0 would mean the whole charge.
+///
+/// One refund of a booking runs at a time on a node, and it starts from
+/// the booking as the local replica shows it then: whoever comes second
+/// (the coordinator after the edge, or the other way round) finds it
+/// recorded and calls nothing. Across nodes the key keeps it once.
 pub async fn refund(
     replica: &ReplicaPort,
     payments: &Payments,
     booking: Booking,
 ) -> Result<Booking, Status> {
+    if !matches!(booking.payment, Payment::RefundDue(_)) {
+        return Ok(booking);
+    }
+    let _refunding = payments.refunding(booking.id).await;
+    // Linearizable: a follower's replica may not show the refund due yet.
+    let booking = replica
+        .read(false, |state| state.booking(booking.id))
+        .await?
+        .unwrap_or(booking);
     let (Payment::RefundDue(tx), Some(order)) = (&booking.payment, &booking.order) else {
         return Ok(booking);
     };
