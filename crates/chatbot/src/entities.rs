@@ -195,7 +195,7 @@ fn find_show(text: &str, tokens: &[String], shows: &[v1::Show]) -> Option<String
         text,
         shows
             .iter()
-            .filter(|s| s.production_id.is_empty())
+            .filter(|s| s.venue_id.is_empty())
             .map(|s| (s.show_id.as_str(), s.title.as_str())),
     )
 }
@@ -651,6 +651,7 @@ mod tests {
             show_id: "macbeth-fri".into(),
             title: "Macbeth".into(),
             production_id: "macbeth".into(),
+            venue_id: "royal-court".into(),
             ..v1::Show::default()
         });
         let productions = [

@@ -141,21 +141,18 @@ pub fn from_price(prices: &v1::PriceTable) -> Option<i64> {
 }
 
 /// Shows as buyers look for them: each production's performances in
-/// time order, then the simple shows in time order.
+/// time order, then the simple shows (each its own production, at no
+/// stored venue) in time order.
 pub fn buyers_order(mut shows: Vec<v1::Show>) -> Vec<v1::Show> {
-    shows.sort_by(|a, b| {
+    shows.sort_by_cached_key(|s| {
+        let simple = s.venue_id.is_empty();
+        let production = if simple { "" } else { s.production_id.as_str() };
         (
-            a.production_id.is_empty(),
-            &a.production_id,
-            a.starts_at_ms,
-            &a.show_id,
+            simple,
+            production.to_owned(),
+            s.starts_at_ms,
+            s.show_id.clone(),
         )
-            .cmp(&(
-                b.production_id.is_empty(),
-                &b.production_id,
-                b.starts_at_ms,
-                &b.show_id,
-            ))
     });
     shows
 }
@@ -441,7 +438,7 @@ pub async fn shows(global: &Global, command: ShowsCommand) -> anyhow::Result<()>
             let client = &client;
             let performances = shows
                 .iter()
-                .filter(|s| !s.production_id.is_empty())
+                .filter(|s| !s.venue_id.is_empty())
                 .map(|s| s.show_id.clone());
             let froms: BTreeMap<String, Option<i64>> = futures::stream::iter(performances)
                 .map(|id| async move {

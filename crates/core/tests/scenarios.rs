@@ -216,12 +216,19 @@ impl Scenario {
                     None => format!("venue {id}: none"),
                 })
             }
-            "productions" => Ok(lines(self.state.productions().map(|p| {
-                format!(
-                    "production {} {:?}: {} minutes, {:?}",
-                    p.id, p.title, p.running_minutes, p.description
-                )
-            }))),
+            "productions" => Ok(lines(self.state.catalogue().into_iter().map(
+                |(p, shows)| {
+                    let ids: Vec<&str> = shows.iter().map(|s| s.id.as_str()).collect();
+                    format!(
+                        "production {} {:?}: {} minutes, {:?}; performances [{}]",
+                        p.id,
+                        p.title,
+                        p.running_minutes,
+                        p.description,
+                        ids.join(" ")
+                    )
+                },
+            ))),
             "performances" => {
                 let production = ProductionId::from(required(args, "a production")?);
                 let now = self.state.now();

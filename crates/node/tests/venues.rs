@@ -312,3 +312,68 @@ async fn returning_every_ticket_cancels_the_booking_and_refunds_it_whole() {
     assert_eq!(ledger[0].refunded_cents, ledger[0].amount_cents);
     node.stop().await;
 }
+
+/// The old contract's show (CreateShow, which the legacy AddShow makes) is
+/// a production of its own with one performance, at a venue generated on
+/// read: one section, one row, seats labelled 1..N, one category at the
+/// show's price. Its id is taken for productions too.
+#[tokio::test]
+async fn a_simple_show_is_a_production_of_one_performance_at_a_generated_venue() {
+    let node = box_office().await;
+    let admin = node.admin().await;
+    admin
+        .create_show("classic", "The Classic", 3, 1_500, i64::MAX / 2)
+        .await
+        .unwrap();
+
+    let listed = node.anonymous().list_productions(false).await.unwrap();
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|l| l.production.as_ref().unwrap().production_id.as_str())
+        .collect();
+    assert_eq!(ids, ["classic", "play"]);
+    let classic = &listed[0];
+    assert_eq!(classic.production.as_ref().unwrap().title, "The Classic");
+    assert_eq!(classic.performances.len(), 1);
+    let show = &classic.performances[0];
+    assert_eq!(
+        (show.show_id.as_str(), show.production_id.as_str()),
+        ("classic", "classic")
+    );
+    assert_eq!(show.venue_id, "", "no venue is stored for it");
+
+    let page = node
+        .anonymous()
+        .get_show("classic", 0, 1, false)
+        .await
+        .unwrap();
+    let labels: Vec<&str> = page.layout.iter().map(|s| s.label.as_str()).collect();
+    // Section "Seats", row "1", seats 1 to 3.
+    assert_eq!(labels, ["Seats 1-1", "Seats 1-2", "Seats 1-3"]);
+    let prices = page.prices.unwrap();
+    assert_eq!(prices.categories, ["Standard"]);
+    assert_eq!(prices.prices.len(), 1);
+    assert_eq!(prices.prices[0].cents, 1_500);
+
+    admin
+        .book("classic", &[1, 2])
+        .card(&card(GOOD_CARD))
+        .await
+        .unwrap();
+    let reports = admin.production_sales("classic").await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].show_id, "classic");
+
+    expect_code(
+        admin.create_production("classic", "Another", "", 0).await,
+        Code::AlreadyExists,
+        "production classic",
+    );
+    expect_code(
+        admin
+            .create_show("play", "The Play again", 3, 1_500, i64::MAX / 2)
+            .await,
+        Code::AlreadyExists,
+        "production play",
+    );
+}

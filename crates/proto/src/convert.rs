@@ -84,11 +84,8 @@ pub fn show(s: &ShowSummary) -> v1::Show {
         available: s.available,
         held: s.held,
         booked: s.booked,
-        production_id: s
-            .production
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
+        // A simple show is its own production (the old contract's show).
+        production_id: s.production_id().to_string(),
         venue_id: s
             .venue
             .as_ref()

@@ -210,8 +210,16 @@ impl Assistant {
         let (shows, productions) =
             tokio::join!(client.list_shows(false), client.list_productions(false));
         // Without the productions, titles of simple shows are still found.
+        // A simple show is listed as a production of its own too; it is
+        // found as the show it is.
         let productions: Vec<v1::Production> = productions
-            .map(|listed| listed.into_iter().filter_map(|p| p.production).collect())
+            .map(|listed| {
+                listed
+                    .into_iter()
+                    .filter(|p| p.performances.iter().all(|s| !s.venue_id.is_empty()))
+                    .filter_map(|p| p.production)
+                    .collect()
+            })
             .unwrap_or_default();
         let entities = match &shows {
             Ok(shows) => entities::extract(
@@ -253,7 +261,7 @@ impl Assistant {
         }
         if let Some(show) = turn.show() {
             memory.show = Some(show.show_id.clone());
-            if !show.production_id.is_empty() {
+            if !show.venue_id.is_empty() {
                 memory.production = Some(show.production_id.clone());
             } else if turn.entities.production.is_none() {
                 memory.production = None;

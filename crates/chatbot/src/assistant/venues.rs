@@ -366,7 +366,7 @@ impl Assistant {
                 .iter()
                 .filter(|s| {
                     s.production_id == first.show.production_id
-                        && !first.show.production_id.is_empty()
+                        && !first.show.venue_id.is_empty()
                         && upcoming(s, now)
                         && !plans.iter().any(|p| p.show.show_id == s.show_id)
                 })

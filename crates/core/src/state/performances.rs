@@ -3,6 +3,7 @@
 //! cancelling one (every order refunded through the checkout saga), and
 //! holding seats back from sale.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -97,7 +98,7 @@ impl State {
         description: &str,
         running_minutes: u32,
     ) -> Outcome {
-        if self.productions.contains_key(id) {
+        if self.has_production(id) {
             return Err(Rejection::ProductionExists(id.clone()));
         }
         if description.chars().count() > MAX_DESCRIPTION_LEN {
@@ -309,16 +310,78 @@ impl State {
         self.productions.get(id)
     }
 
-    /// The performances of a production, by id.
+    /// Whether `id` is the production of a simple show (the show's id).
+    fn is_simple_show(&self, id: &ProductionId) -> bool {
+        self.shows
+            .get(&ShowId(id.0.clone()))
+            .is_some_and(|show| show.performance.is_none())
+    }
+
+    /// Every production as buyers see it, by id, each with its
+    /// performances by start: the stored ones, and each simple show as a
+    /// production of its own. That is the old contract's show in the new
+    /// domain: a production under the show's id and title with one
+    /// performance, at a venue generated on read
+    /// ([`Venue::single_row`]: one section, one row, seats `1..=N`) with
+    /// one category at the show's price. Nothing of it is stored, and the
+    /// ids cannot clash: `CreateShow` and `CreateProduction` each refuse
+    /// the other's.
+    pub fn catalogue(&self) -> Vec<(Cow<'_, Production>, Vec<&Show>)> {
+        let mut listed: BTreeMap<ProductionId, (Cow<'_, Production>, Vec<&Show>)> = self
+            .productions
+            .iter()
+            .map(|(id, p)| (id.clone(), (Cow::Borrowed(p), Vec::new())))
+            .collect();
+        for show in self.shows.values() {
+            match &show.performance {
+                Some(performance) => {
+                    if let Some((_, shows)) = listed.get_mut(&performance.production) {
+                        shows.push(show);
+                    }
+                }
+                None => {
+                    let id = ProductionId(show.id.0.clone());
+                    let production = Production {
+                        id: id.clone(),
+                        title: show.title.clone(),
+                        description: String::new(),
+                        running_minutes: 0,
+                    };
+                    // (A log from before the two refused each other's
+                    // ids may hold both: the stored production wins.)
+                    listed
+                        .entry(id)
+                        .or_insert_with(|| (Cow::Owned(production), vec![show]));
+                }
+            }
+        }
+        listed
+            .into_values()
+            .map(|(production, mut shows)| {
+                shows.sort_by(|a, b| (a.starts_at, &a.id).cmp(&(b.starts_at, &b.id)));
+                (production, shows)
+            })
+            .collect()
+    }
+
+    /// The performances of a production, by show id: a simple show is the
+    /// one performance of its own production ([`State::catalogue`]).
     pub fn performances_of<'a>(
         &'a self,
         production: &'a ProductionId,
     ) -> impl Iterator<Item = &'a Show> + 'a {
-        self.shows.values().filter(move |show| {
-            show.performance
-                .as_ref()
-                .is_some_and(|p| p.production == *production)
-        })
+        self.shows
+            .values()
+            .filter(move |show| match &show.performance {
+                Some(p) => p.production == *production,
+                None => show.id.0 == production.0,
+            })
+    }
+
+    /// Whether a production of this id exists: a stored one, or a simple
+    /// show's own.
+    pub fn has_production(&self, id: &ProductionId) -> bool {
+        self.productions.contains_key(id) || self.is_simple_show(id)
     }
 
     /// All venues, by id.

@@ -225,6 +225,17 @@ pub struct ShowSummary {
     pub cancelled: bool,
 }
 
+impl ShowSummary {
+    /// The production it belongs to: a performance's, or a simple show's
+    /// own, under the show's id (the old contract's show is a production
+    /// of one performance; see [`State::catalogue`]).
+    pub fn production_id(&self) -> ProductionId {
+        self.production
+            .clone()
+            .unwrap_or_else(|| ProductionId(self.id.0.clone()))
+    }
+}
+
 impl State {
     /// `CreateShow`.
     pub(super) fn create_show(
@@ -237,6 +248,11 @@ impl State {
     ) -> Outcome {
         if self.shows.contains_key(id) {
             return Err(Rejection::ShowExists(id.clone()));
+        }
+        // A simple show is a production under its own id.
+        let production = ProductionId(id.0.clone());
+        if self.productions.contains_key(&production) {
+            return Err(Rejection::ProductionExists(production));
         }
         let show = Show {
             id: id.clone(),

@@ -186,11 +186,12 @@ impl BookingApi {
     ) -> Result<Response<v1::ListProductionsResponse>, Status> {
         let productions = self
             .read(req.into_inner().read, |s| {
-                s.productions()
-                    .map(|p| v1::ProductionListing {
-                        production: Some(convert::production(p)),
-                        performances: s
-                            .performances_of(&p.id)
+                s.catalogue()
+                    .into_iter()
+                    .map(|(p, shows)| v1::ProductionListing {
+                        production: Some(convert::production(&p)),
+                        performances: shows
+                            .into_iter()
                             .map(|show| convert::show_in(s, show))
                             .collect(),
                     })
@@ -362,7 +363,7 @@ impl BookingApi {
                     return Ok(vec![convert::sales_report(&report)]);
                 }
                 let production = ProductionId(r.production_id.clone());
-                if s.production(&production).is_none() {
+                if !s.has_production(&production) {
                     return Err(Status::not_found(format!(
                         "production {production} not found"
                     )));
