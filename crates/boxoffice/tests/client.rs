@@ -265,6 +265,117 @@ async fn the_shell_books_cancels_and_survives_its_node_dying() {
     tokio::task::block_in_place(|| shell.session.expect(Eof)).expect("the shell exits");
 }
 
+/// The shell sells a performance of the example theatre as a box office
+/// does: seats by label (checked against the plan at the prompt), a ticket
+/// type for each at its price, and the order as the cluster priced it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_shell_books_a_performance_by_label_with_ticket_types() {
+    use boxoffice_client::proto as v1;
+    let cluster = cluster_with_show().await;
+    let admin = cluster.client("admin").await;
+    let theatre = boxoffice_view::venue_file::parse_venue(include_str!(
+        "../../../examples/venues/theatre.toml"
+    ))
+    .expect("the example theatre parses");
+    admin
+        .create_venue("theatre", boxoffice_proto::convert::venue(&theatre))
+        .await
+        .expect("import the theatre");
+    admin
+        .create_production("hamlet", "Hamlet", "", 180)
+        .await
+        .expect("create the production");
+    let price = |ticket_type: &str, cents| v1::Price {
+        category: "Standard".into(),
+        ticket_type: ticket_type.into(),
+        cents,
+    };
+    admin
+        .add_performances(v1::AddPerformancesRequest {
+            production_id: "hamlet".into(),
+            venue_id: "theatre".into(),
+            performances: vec![v1::NewPerformance {
+                show_id: "hamlet-fri".into(),
+                starts_at_ms: FAR_FUTURE_MS,
+            }],
+            pricing: Some(v1::PricingSpec {
+                categories: vec![v1::PriceCategory {
+                    name: "Standard".into(),
+                    rules: vec![v1::PlaceRule {
+                        rule: Some(v1::place_rule::Rule::All(true)),
+                    }],
+                }],
+                ticket_types: vec!["adult".into(), "concession".into()],
+                prices: vec![price("adult", 3_000), price("concession", 2_000)],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("add the performance");
+    let config = tempfile::TempDir::new().expect("config dir");
+    json(&run(
+        &cluster,
+        config.path(),
+        &[
+            "register",
+            "bea@example.com",
+            "--password",
+            PASSWORD,
+            "--json",
+        ],
+    ));
+    json(&run(
+        &cluster,
+        config.path(),
+        &["login", "bea@example.com", "--password", PASSWORD, "--json"],
+    ));
+    let chatbot = Chatbot::start(&cluster).await;
+    let mut shell = Shell::start(&cluster, config.path(), &chatbot);
+
+    shell.choose("Book seats");
+    shell.expect("Which show?");
+    shell.enter("hamlet-fri");
+    shell.expect("Seats to book:");
+    shell.refused("Stalls ZZ-1", "no seat Stalls ZZ-1");
+    shell.refused("Stalls A-1,Stalls A-1", "twice");
+    shell.enter("Stalls A-1, Stalls A-2");
+    shell.expect("Ticket for Stalls A-1 (Standard):");
+    shell.enter("adult");
+    shell.expect("Ticket for Stalls A-2 (Standard):");
+    shell.enter("concession");
+    shell.expect("2 ticket(s) of Hamlet: 50.00");
+    shell.expect("How do you want to pay?");
+    shell.enter("Pay now");
+    shell.expect("Card number");
+    shell.enter("4242424242424242");
+    shell.expect("Expiry");
+    shell.enter("12/99");
+    shell.expect("CVC");
+    shell.enter("123");
+    shell.expect("booked and paid: booking");
+
+    // As the cluster priced and recorded it.
+    let bookings = json(&run(
+        &cluster,
+        config.path(),
+        &["bookings", "list", "--json"],
+    ));
+    let bookings = bookings.as_array().expect("a list");
+    assert_eq!(bookings.len(), 1, "{bookings:?}");
+    assert_eq!(bookings[0]["total_cents"], 5_000);
+    assert_eq!(bookings[0]["status"], "confirmed");
+
+    // A seat sold is refused at the prompt.
+    shell.choose("Book seats");
+    shell.expect("Which show?");
+    shell.enter("hamlet-fri");
+    shell.expect("Seats to book:");
+    shell.refused("Stalls A-2", "not free");
+    shell.send("\x1b"); // Esc: back to the menu
+    shell.choose("Quit");
+    tokio::task::block_in_place(|| shell.session.expect(Eof)).expect("the shell exits");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scriptable_commands_print_json_and_exit_with_meaningful_codes() {
     let cluster = cluster_with_show().await;

@@ -350,6 +350,7 @@ pub async fn passwd(
 }
 
 /// A show's seats with their plan and prices, page by page.
+#[derive(Clone, Debug)]
 pub struct ShowPlan {
     /// The show and its counts.
     pub show: v1::Show,

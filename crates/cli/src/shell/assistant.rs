@@ -7,7 +7,7 @@ use console::style;
 use inquire::{Confirm, Select, Text};
 
 use super::prompts::not_empty;
-use super::{Shell, ask, done, spin};
+use super::{Shell, ask, done, order, spin};
 use crate::output::api;
 
 impl Shell {
@@ -59,7 +59,17 @@ impl Shell {
                     .await
                     .map_err(api)?;
                 let show = page.show.unwrap_or_default();
-                self.checkout(&show, &suggestion.seat_nos).await
+                if show.venue_id.is_empty() {
+                    return self
+                        .checkout_simple(&show, suggestion.seat_nos.clone())
+                        .await;
+                }
+                // A performance's seats are priced by category and type.
+                let plan = crate::commands::fetch_plan(&self.client, &show.show_id, false).await?;
+                let seats: Vec<String> = suggestion.seat_nos.iter().map(u32::to_string).collect();
+                let chosen = order::pick_seats(&seats.join(","), &plan)
+                    .map_err(|why| anyhow::anyhow!(why))?;
+                self.buy_tickets(&plan, &chosen).await
             }
             A::HoldSeats | A::LogIn if !self.logged_in() => self.login().await,
             A::ViewSeatMap => self.seat_map_of(&suggestion.show_id).await,

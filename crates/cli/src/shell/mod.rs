@@ -32,6 +32,7 @@ use crate::session::{Target, now_ms};
 
 mod account;
 mod assistant;
+mod order;
 mod prompts;
 
 use prompts::ask_card;
@@ -128,6 +129,14 @@ fn remaining(until_ms: i64) -> String {
 /// Prints a success line.
 fn done(message: impl std::fmt::Display) {
     println!("{} {message}", style("✓").green().bold());
+}
+
+/// What a checkout buys: seat numbers, a ticket type for each (none for
+/// the default) and the quoted total.
+struct Order {
+    seats: Vec<u32>,
+    types: Vec<String>,
+    total: i64,
 }
 
 struct Shell {
@@ -366,14 +375,12 @@ impl Shell {
         let mine = commands::my_seats(&self.target, &self.client, &show.show_id).await;
         commands::print_shows(&self.out, std::slice::from_ref(&plan.show))?;
         if let Some(text) = commands::plan_text(&self.client, &plan, &mine).await? {
-            // A performance's seats are named by label and priced by
-            // category and type, which the menus below do not ask for yet.
             println!("{text}");
-            println!(
-                "book with: boxoffice book {} \"K-12,K-13\" --types adult,concession --card …",
-                plan.show.show_id
-            );
-            return Ok(());
+            if !self.logged_in() {
+                println!("log in to book");
+                return Ok(());
+            }
+            return self.checkout_performance(&plan).await;
         }
         let (show, map) = (plan.show, plan.seats);
         println!(
@@ -387,7 +394,86 @@ impl Shell {
         let Some(wanted) = self.ask_seats(&show, &map)? else {
             return Ok(());
         };
-        self.checkout(&show, &wanted).await
+        self.checkout_simple(&show, wanted).await
+    }
+
+    /// Asks for seats of a performance by label (checked against its plan
+    /// at the prompt) and a ticket type for each, shows the quote, and
+    /// pays.
+    async fn checkout_performance(&mut self, plan: &commands::ShowPlan) -> anyhow::Result<()> {
+        let validator = {
+            let plan = plan.clone();
+            move |input: &str| {
+                Ok(match order::pick_seats(input, &plan) {
+                    Ok(_) => Validation::Valid,
+                    Err(why) => Validation::Invalid(why.into()),
+                })
+            }
+        };
+        let Some(input) = ask(|| {
+            Text::new("Seats to book:")
+                .with_help_message("by label, e.g. K-12,K-13 or \"Circle A-1\" · Esc to go back")
+                .with_validator(validator)
+                .prompt()
+        })?
+        else {
+            return Ok(());
+        };
+        let chosen = order::pick_seats(&input, plan).map_err(|why| anyhow::anyhow!(why))?;
+        self.buy_tickets(plan, &chosen).await
+    }
+
+    /// Asks a ticket type for each of the `chosen` seats of a performance,
+    /// shows the quote, and pays.
+    async fn buy_tickets(
+        &mut self,
+        plan: &commands::ShowPlan,
+        chosen: &[order::Chosen],
+    ) -> anyhow::Result<()> {
+        let mut tickets = Vec::with_capacity(chosen.len());
+        for seat in chosen {
+            let offered = order::types_for(&plan.prices, &seat.category);
+            let (ticket_type, cents) = match offered.as_slice() {
+                [] => bail!(
+                    "{} has no price: the box office has not priced it",
+                    seat.label
+                ),
+                [only] => only.clone(),
+                several => {
+                    let names: Vec<String> = several
+                        .iter()
+                        .map(|(name, cents)| format!("{name} · {}", money(*cents)))
+                        .collect();
+                    let prompt = format!("Ticket for {} ({}):", seat.label, seat.category);
+                    let Some(choice) = ask(|| Select::new(&prompt, names.clone()).raw_prompt())?
+                    else {
+                        return Ok(());
+                    };
+                    several[choice.index].clone()
+                }
+            };
+            tickets.push((seat, ticket_type, cents));
+        }
+        let total: i64 = tickets.iter().map(|(_, _, cents)| cents).sum();
+        let rows = tickets
+            .iter()
+            .map(|(seat, ticket_type, cents)| {
+                vec![seat.label.clone(), ticket_type.clone(), money(*cents)]
+            })
+            .collect();
+        self.out.table(&["seat", "type", "price"], rows);
+        println!(
+            "{} ticket(s) of {}: {}",
+            tickets.len(),
+            plan.show.title,
+            style(money(total)).bold()
+        );
+        let order = Order {
+            seats: tickets.iter().map(|(seat, _, _)| seat.seat_no).collect(),
+            types: tickets.iter().map(|(_, t, _)| t.clone()).collect(),
+            total,
+        };
+        self.checkout(&plan.show, &order).await
     }
 
     async fn book(&mut self) -> anyhow::Result<()> {
@@ -405,11 +491,11 @@ impl Shell {
         let Some(wanted) = self.ask_seats(&show, &map)? else {
             return Ok(());
         };
-        self.checkout(&show, &wanted).await
+        self.checkout_simple(&show, wanted).await
     }
 
-    /// Pays for `wanted` seats of `show`: at once, or hold first.
-    async fn checkout(&mut self, show: &v1::Show, wanted: &[u32]) -> anyhow::Result<()> {
+    /// Shows the quote for `wanted` seats of a simple show, and pays.
+    async fn checkout_simple(&mut self, show: &v1::Show, wanted: Vec<u32>) -> anyhow::Result<()> {
         let n = i64::try_from(wanted.len()).unwrap_or(i64::MAX);
         let total = show.price_cents.saturating_mul(n);
         println!(
@@ -420,6 +506,18 @@ impl Shell {
             money(show.price_cents),
             style(money(total)).bold()
         );
+        let order = Order {
+            seats: wanted,
+            types: Vec::new(),
+            total,
+        };
+        self.checkout(show, &order).await
+    }
+
+    /// Pays for `order` of `show`: at once, or hold first. The cluster
+    /// prices it again; the booking shows what it charged.
+    async fn checkout(&mut self, show: &v1::Show, order: &Order) -> anyhow::Result<()> {
+        let (wanted, total) = (order.seats.as_slice(), order.total);
         let request_id = boxoffice_client::new_request_id();
         if total == 0 {
             let sure = ask(|| {
@@ -434,6 +532,7 @@ impl Shell {
                 "Booking…",
                 self.client
                     .book(&show.show_id, wanted)
+                    .types(order.types.clone())
                     .request_id(&request_id)
                     .into_future(),
             )
@@ -456,6 +555,7 @@ impl Shell {
                 "Paying…",
                 self.client
                     .book(&show.show_id, wanted)
+                    .types(order.types.clone())
                     .request_id(&request_id)
                     .card(&card)
                     .into_future(),
@@ -470,9 +570,13 @@ impl Shell {
             ));
             return Ok(());
         }
-        let held = spin("Holding…", self.client.hold(&show.show_id, wanted))
-            .await
-            .map_err(api)?;
+        let holding = self
+            .client
+            .book(&show.show_id, wanted)
+            .types(order.types.clone())
+            .request_id(&request_id)
+            .hold();
+        let held = spin("Holding…", holding).await.map_err(api)?;
         done(format!(
             "seats held until {} ({} left)",
             when(held.hold_expires_at_ms),
