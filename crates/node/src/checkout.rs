@@ -397,11 +397,7 @@ impl Checkout {
             caller: Some(caller),
             command,
         };
-        let effect = self
-            .replica
-            .submit(request)
-            .await?
-            .map_err(|r| convert::rejection_status(&r))?;
+        let effect = self.replica.submit_or_status(request).await?;
         match effect {
             Effect::Booking(booking) => {
                 let new = booking.order.as_ref() == Some(&order);

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use boxoffice_core::{Outcome, Request, State};
+use boxoffice_core::{Command, Effect, Outcome, Rejection, Request, State};
+use boxoffice_proto::convert;
 use boxoffice_raft::{RaftNode, Unavailable};
 use tonic::Status;
 
@@ -38,11 +39,15 @@ impl ReplicaPort {
     /// returns its outcome once applied. Only an unreachable leader or an
     /// internal fault is a status; rejections are outcomes.
     pub async fn submit(&self, request: Request) -> Result<Outcome, Status> {
+        self.submit_ref(&request).await
+    }
+
+    async fn submit_ref(&self, request: &Request) -> Result<Outcome, Status> {
         if let Err(rejection) = request.validate() {
             return Ok(Err(rejection));
         }
         let encoded =
-            postcard::to_allocvec(&request).map_err(|e| Status::internal(e.to_string()))?;
+            postcard::to_allocvec(request).map_err(|e| Status::internal(e.to_string()))?;
         let reply = self
             .node
             .propose(encoded)
@@ -50,6 +55,38 @@ impl ReplicaPort {
             .map_err(|e| unavailable_status(&e))?;
         postcard::from_bytes(&reply)
             .map_err(|e| Status::internal(format!("undecodable outcome: {e}")))
+    }
+
+    /// `rejection` of `command` as a status; when the command picked seats
+    /// of a performance, the seats it names are given by label too. The
+    /// labels come from the local replica: a venue's never change.
+    pub fn rejection_status(&self, command: &Command, rejection: &Rejection) -> Status {
+        let show = match command {
+            Command::Hold { show, .. } | Command::Book { show, .. } => show,
+            Command::HoldBack { show, .. } => show,
+            _ => return convert::rejection_status(rejection),
+        };
+        let layout = {
+            let guard = self.node.state().read();
+            let state = &guard.app.0;
+            state
+                .show(show)
+                .filter(|s| s.performance.is_some())
+                .and_then(|s| state.layout_of(s))
+        };
+        match layout {
+            Some(layout) => {
+                convert::rejection_status_labelled(rejection, |seat| layout.label(seat))
+            }
+            None => convert::rejection_status(rejection),
+        }
+    }
+
+    /// `submit`, with a rejection as a status ([`Self::rejection_status`]).
+    pub async fn submit_or_status(&self, request: Request) -> Result<Effect, Status> {
+        self.submit_ref(&request)
+            .await?
+            .map_err(|r| self.rejection_status(&request.command, &r))
     }
 
     /// Runs `f` on the local replica, after the read barrier unless `stale`.

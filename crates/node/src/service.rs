@@ -240,10 +240,7 @@ impl BookingApi {
             caller: Some(caller),
             command,
         };
-        self.replica
-            .submit(request)
-            .await?
-            .map_err(|r| convert::rejection_status(&r))
+        self.replica.submit_or_status(request).await
     }
 
     /// Counts a write (or a payment attempt) of `caller` against its

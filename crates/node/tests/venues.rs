@@ -284,6 +284,15 @@ async fn bad_labels_types_venues_and_unsold_types_are_refused_naming_them() {
     );
     // Nothing was held by any of them.
     assert!(ann.list_bookings(false).await.unwrap().is_empty());
+
+    // A seat taken is named as the buyer named it: by its label.
+    let bob = node.buyer("bob").await;
+    bob.book("p2", &[]).labels(["B-1"]).hold().await.unwrap();
+    expect_code(
+        ann.book("p2", &[]).labels(["A-1", "B-1"]).hold().await,
+        Code::FailedPrecondition,
+        "(Stalls B-1)",
+    );
     node.stop().await;
 }
 

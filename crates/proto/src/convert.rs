@@ -28,6 +28,34 @@ pub const REASON: &str = "x-boxoffice-reason";
 /// [`REASON`] of a seat someone else has: booked, or held by another buyer.
 pub const SEAT_TAKEN: &str = "seat-taken";
 
+/// [`rejection_status`], the seats it names given by their labels as well
+/// (`seat 37 is already booked (Stalls B-17)`), as `label` tells them: a
+/// performance's buyers pick seats by label, not by place number. The
+/// message stays as it is when `label` knows none of them.
+pub fn rejection_status_labelled(
+    r: &Rejection,
+    label: impl Fn(SeatNo) -> Option<String>,
+) -> Status {
+    let status = rejection_status(r);
+    let seats: &[SeatNo] = match r {
+        Rejection::SeatBooked { seat }
+        | Rejection::SeatHeld { seat }
+        | Rejection::SeatHeldBack { seat }
+        | Rejection::HoldCooldown { seat, .. } => std::slice::from_ref(seat),
+        Rejection::NotTogether { split, .. } => split,
+        _ => &[],
+    };
+    let labels: Option<Vec<String>> = seats.iter().map(|&seat| label(seat)).collect();
+    match labels {
+        Some(labels) if !labels.is_empty() => Status::with_metadata(
+            status.code(),
+            format!("{} ({})", status.message(), labels.join(", ")),
+            status.metadata().clone(),
+        ),
+        _ => status,
+    }
+}
+
 /// A rejection as the gRPC status clients see. A limit that lets up with
 /// time (the hourly hold limit, the cool-down) is RESOURCE_EXHAUSTED with
 /// the wait in [`RETRY_AFTER_MS`] (and in the message).
