@@ -208,7 +208,8 @@ pub use command::*;
 pub use ids::*;
 pub use outcome::*;
 pub use pricing::{
-    CategorySpec, PlaceRule, PriceSpec, Pricing, PricingSpec, STANDARD_TICKET_TYPES, TicketType,
+    COMPANION_TICKET_TYPE, CategorySpec, PlaceRule, PriceSpec, Pricing, PricingSpec,
+    STANDARD_TICKET_TYPES, TicketType,
 };
 pub use state::*;
 pub use validate::*;

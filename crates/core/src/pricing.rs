@@ -30,6 +30,11 @@ pub const MAX_COVER_PER_PLACE: u64 = 16;
 /// performance offers them.
 pub const STANDARD_TICKET_TYPES: [&str; 4] = ["adult", "concession", "child", "companion"];
 
+/// The ticket type for the companion of a wheelchair user: an order has
+/// at most one for each wheelchair space it buys (box office staff
+/// excepted), however it is priced (often free).
+pub const COMPANION_TICKET_TYPE: &str = "companion";
+
 /// A ticket type by its index in [`Pricing::types`] (0 is the first type,
 /// the default).
 pub type TicketType = u8;

@@ -13,7 +13,8 @@ use crate::ids::{
     ShowId, Timestamp, TransactionId, UserId,
 };
 use crate::outcome::{Effect, Outcome, Rejection};
-use crate::pricing::TicketType;
+use crate::pricing::{COMPANION_TICKET_TYPE, TicketType};
+use crate::venue::SeatAttrs;
 
 impl State {
     /// `Hold` and `Book`: creates a booking with `status` over `seats`, all or none.
@@ -111,6 +112,9 @@ impl State {
                 show.price(no, ticket_type)
                     .ok_or_else(|| not_sold(show, no, ticket_type))?,
             );
+        }
+        if !exempt {
+            self.check_companions(show, &seats, &types)?;
         }
         let total_cents = prices
             .iter()
@@ -701,6 +705,47 @@ fn type_named(show: &Show, name: &str) -> Result<TicketType, Rejection> {
         None => (name == crate::STANDARD_TICKET_TYPES[0]).then_some(0),
     };
     found.ok_or_else(|| Rejection::Invalid(format!("{} sells no {name:?} tickets", show.id)))
+}
+
+impl State {
+    /// A companion ticket is for the companion of a wheelchair user: an
+    /// order of a performance has at most as many as wheelchair spaces.
+    /// (Companion tickets are often free: without this anyone could take
+    /// seats for nothing.)
+    fn check_companions(
+        &self,
+        show: &Show,
+        seats: &[SeatNo],
+        types: &[TicketType],
+    ) -> Result<(), Rejection> {
+        let Some(performance) = &show.performance else {
+            return Ok(());
+        };
+        let Some(companion) = performance.pricing.type_named(COMPANION_TICKET_TYPE) else {
+            return Ok(());
+        };
+        let companions = types.iter().filter(|&&t| t == companion).count();
+        if companions == 0 {
+            return Ok(());
+        }
+        let layout = self.layout_of(show);
+        let wheelchair = seats
+            .iter()
+            .filter(|&&no| {
+                layout
+                    .as_ref()
+                    .and_then(|l| l.seat(no))
+                    .is_some_and(|(_, _, seat)| seat.attrs.contains(SeatAttrs::WHEELCHAIR))
+            })
+            .count();
+        if companions > wheelchair {
+            return Err(Rejection::Invalid(format!(
+                "a companion ticket is for the companion of a wheelchair user: this order has \
+                 {companions} companion ticket(s) and {wheelchair} wheelchair space(s)"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Why `ticket_type` is not sold for place `no` of `show`.
