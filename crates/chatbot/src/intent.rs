@@ -1,6 +1,6 @@
 //! Intent understanding, learned from examples: a multinomial logistic
 //! regression (`linfa-logistic`) over TF-IDF features of words, word
-//! pairs and character trigrams (so that typos still share most features
+//! pairs and triples, and character trigrams (so that typos still share most features
 //! with the word they misspell).
 //!
 //! The labelled examples ship in `data/intents.tsv` (`label<TAB>text`).
@@ -225,7 +225,7 @@ impl Dictionary {
 }
 
 /// The features of a text, its words corrected by `dictionary`: words,
-/// adjacent word pairs, and character trigrams of each word with its
+/// adjacent word pairs and triples, and character trigrams of each word with its
 /// boundaries marked.
 fn features(text: &str, dictionary: &Dictionary) -> Vec<String> {
     let words: Vec<String> = words(text)
@@ -234,6 +234,11 @@ fn features(text: &str, dictionary: &Dictionary) -> Vec<String> {
         .collect();
     let mut out: Vec<String> = words.iter().map(|w| format!("w:{w}")).collect();
     out.extend(words.windows(2).map(|p| format!("b:{} {}", p[0], p[1])));
+    out.extend(
+        words
+            .windows(3)
+            .map(|p| format!("t:{} {} {}", p[0], p[1], p[2])),
+    );
     for word in &words {
         if word == "<num>" {
             continue;
@@ -314,7 +319,9 @@ impl Classifier {
         }
         let targets: Array1<usize> = examples.iter().map(|e| e.intent.index()).collect();
         let model = MultiLogisticRegression::default()
-            .alpha(0.01)
+            // Chosen by 5-fold cross-validation (0.01: 89.3 %, 0.03: 90.0 %
+            // with word triples).
+            .alpha(0.03)
             .max_iterations(200)
             .fit(&Dataset::new(records, targets))
             .map_err(|e| IntentError::Training(e.to_string()))?;
@@ -524,8 +531,9 @@ mod tests {
 mod evaluation {
     /// The evaluation `boxoffice chatbot eval` prints, run in CI: it fails
     /// if the model falls below its measured quality (2026-12, with the
-    /// prices and accessibility intents: 91.9 % held out, 181 of 197;
-    /// 89.3 % in 5-fold cross-validation).
+    /// prices and accessibility intents, word triples and alpha 0.03
+    /// chosen by cross-validation: 91.9 % held out, 181 of 197; 90.0 % in
+    /// 5-fold cross-validation).
     #[test]
     fn held_out_accuracy_stays_high() {
         let examples = super::dataset().unwrap();
@@ -534,6 +542,6 @@ mod evaluation {
         assert!(evaluation.accuracy() >= 0.91, "{evaluation}");
         let cv = super::cross_validate(&examples, 5).unwrap();
         println!("5-fold cross-validation: {:.1}%", cv * 100.0);
-        assert!(cv >= 0.88, "cross-validation {cv}");
+        assert!(cv >= 0.89, "cross-validation {cv}");
     }
 }
