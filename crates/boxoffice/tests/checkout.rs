@@ -201,7 +201,6 @@ async fn killing_the_payment_service_mid_run_loses_and_doubles_nothing() {
 /// had returned a ticket (refunded in part) before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_performance_cancelled_while_the_leader_dies_refunds_every_order_once() {
-    use boxoffice_client::proto as v1;
     const ADULT: i64 = 3_000;
     const CONCESSION: i64 = 2_000;
     let payment = PaymentSettings {
@@ -221,45 +220,7 @@ async fn a_performance_cancelled_while_the_leader_dies_refunds_every_order_once(
     cluster.disarm_once(point, true);
 
     let admin = cluster.client("admin").await;
-    let theatre = boxoffice_view::venue_file::parse_venue(include_str!(
-        "../../../examples/venues/theatre.toml"
-    ))
-    .expect("the example theatre parses");
-    admin
-        .create_venue("theatre", boxoffice_proto::convert::venue(&theatre))
-        .await
-        .expect("import the theatre");
-    admin
-        .create_production("hamlet", "Hamlet", "", 180)
-        .await
-        .expect("create the production");
-    let price = |ticket_type: &str, cents| v1::Price {
-        category: "Standard".into(),
-        ticket_type: ticket_type.into(),
-        cents,
-    };
-    admin
-        .add_performances(v1::AddPerformancesRequest {
-            production_id: "hamlet".into(),
-            venue_id: "theatre".into(),
-            performances: vec![v1::NewPerformance {
-                show_id: "hamlet-fri".into(),
-                starts_at_ms: FAR_FUTURE_MS,
-            }],
-            pricing: Some(v1::PricingSpec {
-                categories: vec![v1::PriceCategory {
-                    name: "Standard".into(),
-                    rules: vec![v1::PlaceRule {
-                        rule: Some(v1::place_rule::Rule::All(true)),
-                    }],
-                }],
-                ticket_types: vec!["adult".into(), "concession".into()],
-                prices: vec![price("adult", ADULT), price("concession", CONCESSION)],
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("add the performance");
+    common::hamlet_at_the_theatre(&admin, "hamlet-fri", ADULT, CONCESSION).await;
 
     // Three orders of an adult and a concession ticket each.
     let mut orders = Vec::new();

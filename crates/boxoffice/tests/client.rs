@@ -270,48 +270,9 @@ async fn the_shell_books_cancels_and_survives_its_node_dying() {
 /// type for each at its price, and the order as the cluster priced it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_shell_books_a_performance_by_label_with_ticket_types() {
-    use boxoffice_client::proto as v1;
     let cluster = cluster_with_show().await;
     let admin = cluster.client("admin").await;
-    let theatre = boxoffice_view::venue_file::parse_venue(include_str!(
-        "../../../examples/venues/theatre.toml"
-    ))
-    .expect("the example theatre parses");
-    admin
-        .create_venue("theatre", boxoffice_proto::convert::venue(&theatre))
-        .await
-        .expect("import the theatre");
-    admin
-        .create_production("hamlet", "Hamlet", "", 180)
-        .await
-        .expect("create the production");
-    let price = |ticket_type: &str, cents| v1::Price {
-        category: "Standard".into(),
-        ticket_type: ticket_type.into(),
-        cents,
-    };
-    admin
-        .add_performances(v1::AddPerformancesRequest {
-            production_id: "hamlet".into(),
-            venue_id: "theatre".into(),
-            performances: vec![v1::NewPerformance {
-                show_id: "hamlet-fri".into(),
-                starts_at_ms: FAR_FUTURE_MS,
-            }],
-            pricing: Some(v1::PricingSpec {
-                categories: vec![v1::PriceCategory {
-                    name: "Standard".into(),
-                    rules: vec![v1::PlaceRule {
-                        rule: Some(v1::place_rule::Rule::All(true)),
-                    }],
-                }],
-                ticket_types: vec!["adult".into(), "concession".into()],
-                prices: vec![price("adult", 3_000), price("concession", 2_000)],
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("add the performance");
+    common::hamlet_at_the_theatre(&admin, "hamlet-fri", 3_000, 2_000).await;
     let config = tempfile::TempDir::new().expect("config dir");
     json(&run(
         &cluster,

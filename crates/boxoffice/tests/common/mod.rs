@@ -706,3 +706,58 @@ impl Gateway {
         }
     }
 }
+
+/// Imports the example theatre (examples/venues) as `theatre`, creates
+/// the production `hamlet` and adds its performance `show_id`, far in the
+/// future, with one category over every place and two ticket types,
+/// adult and concession, at these prices.
+pub async fn hamlet_at_the_theatre(
+    admin: &Client,
+    show_id: &str,
+    adult_cents: i64,
+    concession_cents: i64,
+) {
+    use boxoffice_client::proto as v1;
+    let theatre = boxoffice_view::venue_file::parse_venue(include_str!(
+        "../../../../examples/venues/theatre.toml"
+    ))
+    .expect("the example theatre parses");
+    admin
+        .create_venue("theatre", boxoffice_proto::convert::venue(&theatre))
+        .await
+        .expect("import the theatre");
+    admin
+        .create_production("hamlet", "Hamlet", "", 180)
+        .await
+        .expect("create the production");
+    let price = |ticket_type: &str, cents| v1::Price {
+        category: "Standard".into(),
+        ticket_type: ticket_type.into(),
+        cents,
+    };
+    admin
+        .add_performances(v1::AddPerformancesRequest {
+            production_id: "hamlet".into(),
+            venue_id: "theatre".into(),
+            performances: vec![v1::NewPerformance {
+                show_id: show_id.into(),
+                starts_at_ms: FAR_FUTURE_MS,
+            }],
+            pricing: Some(v1::PricingSpec {
+                categories: vec![v1::PriceCategory {
+                    name: "Standard".into(),
+                    rules: vec![v1::PlaceRule {
+                        rule: Some(v1::place_rule::Rule::All(true)),
+                    }],
+                }],
+                ticket_types: vec!["adult".into(), "concession".into()],
+                prices: vec![
+                    price("adult", adult_cents),
+                    price("concession", concession_cents),
+                ],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("add the performance");
+}
