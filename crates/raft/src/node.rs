@@ -186,6 +186,47 @@ fn openraft_config(s: &RaftSettings) -> Result<openraft::Config, openraft::Confi
     config.validate()
 }
 
+/// The lowest read index a leader that came back from a restart may give.
+///
+/// openraft 0.9 lets a node that restarts with a committed vote for itself
+/// lead again at once, in the same term, without a new blank entry. Its
+/// read index (`get_read_log_id`: the greater of its committed index and
+/// its blank entry's) is then what it last saved as committed, which may
+/// lag what was committed and acknowledged before the crash: a read would
+/// miss acknowledged writes (the full-restart test caught it). Until its
+/// vote changes, such a leader's read index is at least the last index of
+/// the log it started with, which holds every entry it committed in that
+/// term. Any later leadership starts with a blank entry past it.
+#[derive(Clone, Copy)]
+struct StartupFloor {
+    vote: Option<openraft::Vote<NodeId>>,
+    last_index: u64,
+}
+
+impl StartupFloor {
+    async fn read(log: &mut LogStore) -> Result<Self, crate::types::StorageError> {
+        use openraft::storage::RaftLogStorage;
+        let vote = log.read_vote().await?;
+        let last_index = log
+            .get_log_state()
+            .await?
+            .last_log_id
+            .map_or(0, |id| id.index);
+        Ok(Self { vote, last_index })
+    }
+
+    /// The floor for a read index now: the startup log's last index while
+    /// the vote is the one this process started with, else 0.
+    fn floor(&self, raft: &Raft) -> u64 {
+        let vote = raft.metrics().borrow().vote;
+        if self.vote == Some(vote) {
+            self.last_index
+        } else {
+            0
+        }
+    }
+}
+
 impl<A: Application> RaftNode<A> {
     /// Opens the stores, starts Raft and, for a new cluster, initialises it.
     pub async fn start(settings: RaftSettings) -> Result<Arc<Self>, StartError> {
@@ -195,9 +236,10 @@ impl<A: Application> RaftNode<A> {
         })?;
         let config = Arc::new(openraft_config(&settings)?);
         let sm = StateMachineStore::<A>::open(&settings.data_dir.join("sm.redb"))?;
-        let log = LogStore::open(&settings.data_dir.join("log.redb"))?
+        let mut log = LogStore::open(&settings.data_dir.join("log.redb"))?
             .guard_purges_with(sm.snapshot_watermark());
         let committed = log.committed();
+        let startup = StartupFloor::read(&mut log).await?;
         let state = sm.handle();
         let channels = Channels::new(settings.tls.clone(), settings.dial.clone());
         let answers = VoteAnswers::default();
@@ -225,7 +267,10 @@ impl<A: Application> RaftNode<A> {
                 let raft = raft.clone();
                 async move {
                     match raft.get_read_log_id().await {
-                        Ok((read_id, _)) => Ok(read_id.map_or(0, |id| id.index)),
+                        Ok((read_id, _)) => {
+                            let index = read_id.map_or(0, |id| id.index);
+                            Ok(index.max(startup.floor(&raft)))
+                        }
                         Err(e) => Err(ReadIndexError::Leader(e.to_string())),
                     }
                 }
