@@ -879,6 +879,15 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
+    // A customer's file is never parsed: refused before the gateway reads
+    // it, so a mistake in it is not reported.
+    let theirs = json!({"venue_id": "broken", "toml": broken});
+    let (status, body) = gw.post("/api/venues", Some(&alice), theirs).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied"),
+        "{body}"
+    );
     let tiny = json!({"name": "Tiny", "stage": {"x": 0, "y": 0, "width": 1, "height": 1}});
     let (status, both) = gw
         .post(
@@ -963,6 +972,12 @@ async fn venues_performances_tickets_returns_and_sales_over_json() {
         (StatusCode::FORBIDDEN, "permission_denied")
     );
     let bad_pricing = pricing.replacen("types = [", "types = [[", 1);
+    let (status, body) = gw.post(add, Some(&alice), run(&bad_pricing)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied"),
+        "a customer's pricing file is not parsed: {body}"
+    );
     let (status, body) = gw.post(add, Some(&admin), run(&bad_pricing)).await;
     assert_eq!(
         (status, code(&body)),

@@ -350,6 +350,18 @@ async fn me(State(gw): Shared, Bearer(token): Bearer) -> Result<Json<User>, ApiE
     ))
 }
 
+/// Refuses a caller who is not an administrator before the gateway spends
+/// work on their request (parsing a venue or pricing file of up to
+/// `MAX_VENUE_BODY_BYTES`); the node checks again when the command comes.
+async fn require_admin(gw: &Gateway, token: &str) -> Result<(), ApiError> {
+    let user = gw.auth.for_token(Some(token)).who_am_i().await?;
+    if user.admin {
+        Ok(())
+    } else {
+        Err(tonic::Status::permission_denied("administrators only").into())
+    }
+}
+
 /// Every account (administrators).
 #[utoipa::path(get, path = "/api/users", tag = "accounts", security(("bearer" = [])),
     responses(
@@ -626,6 +638,7 @@ async fn import_venue(
     Bearer(token): Bearer,
     Body(new): Body<NewVenue>,
 ) -> Result<(StatusCode, Json<VenueSummary>), ApiError> {
+    require_admin(&gw, &token).await?;
     let venue = match (new.toml, new.venue) {
         (Some(text), None) => {
             let venue = boxoffice_view::venue_file::parse_venue(&text)
@@ -721,6 +734,7 @@ async fn add_performances(
     Path(production_id): Path<String>,
     Body(run): Body<NewRun>,
 ) -> Result<(StatusCode, Json<Vec<Show>>), ApiError> {
+    require_admin(&gw, &token).await?;
     let pricing = boxoffice_view::pricing_file::parse_pricing(&run.pricing_toml)
         .map_err(|e| ApiError::invalid_file(e.line, e.to_string()))?;
     let msg = v1::AddPerformancesRequest {
