@@ -354,6 +354,23 @@ pub enum Command {
         /// The customer asking; must own the booking.
         user: UserId,
     },
+    /// Scan a ticket at a door: the first scan of a current, paid ticket of
+    /// `show` admits it; any scan's finding is the outcome (`Scanned`).
+    CheckIn {
+        /// The performance the door is for.
+        show: ShowId,
+        /// The booking the ticket belongs to.
+        booking: BookingId,
+        /// The ticket's place.
+        place: SeatNo,
+        /// The version the ticket's code carries.
+        version: u32,
+        /// The gate scanning ("north", "stage door").
+        gate: String,
+        /// When the gate scanned it, for a scan made while cut off from
+        /// the cluster and uploaded later; `None` for a live scan.
+        offline_at: Option<Timestamp>,
+    },
     /// Create a user account; its id (`u1`, `u2`, …) comes from a counter.
     RegisterUser {
         /// Email address; stored normalised (see [`normalize_email`](crate::normalize_email)) and unique among accounts.

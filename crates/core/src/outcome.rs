@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BookingId, ProductionId, RequestId, SeatNo, ShowId, UserId, VenueId};
-use crate::state::{Booking, Production, ShowSummary, UserSummary, VenueSummary};
+use crate::state::{Booking, Production, Scan, ShowSummary, UserSummary, VenueSummary};
 
 /// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
 pub type Outcome = Result<Effect, Rejection>;
@@ -32,6 +32,8 @@ pub enum Effect {
     Production(Production),
     /// The performances added by `AddPerformances`.
     Performances(Vec<ShowSummary>),
+    /// What a `CheckIn` scan found.
+    Scanned(Scan),
     /// The result of `ReturnTickets`: the booking with the tickets it
     /// keeps, and the new cancelled booking of the returned ones (whose
     /// total is the refund).
@@ -189,6 +191,14 @@ pub enum Rejection {
     /// The caller is authenticated but may not issue this command; the message says what is needed.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// A ticket to be returned or cancelled has been used at the door.
+    #[error("the ticket for seat {seat} of booking {booking} was used at the door; it cannot be returned")]
+    TicketUsed {
+        /// The booking.
+        booking: BookingId,
+        /// The first such seat.
+        seat: SeatNo,
+    },
     /// A requested seat is held back from sale by the box office.
     #[error("seat {seat} is not for sale")]
     SeatHeldBack {
@@ -264,6 +274,7 @@ impl Rejection {
             | Rejection::HoldRateLimit { .. }
             | Rejection::HoldCooldown { .. }
             | Rejection::SeatHeldBack { .. }
+            | Rejection::TicketUsed { .. }
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

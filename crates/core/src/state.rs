@@ -22,6 +22,7 @@ use stored::Bookings;
 
 pub use accounts::{User, UserSummary};
 pub use booking::{Booking, BookingStatus, Payment};
+pub use doors::{Conflict, Doors, Entry, Scan, TicketRef};
 pub use invariants::Inconsistency;
 pub use performances::{Production, VenueSummary};
 pub use report::{SIMPLE_CATEGORY, SalesLine, SalesReport};
@@ -104,6 +105,8 @@ pub struct State {
     venues: BTreeMap<VenueId, Arc<VenueIndex>>,
     /// All productions, by id.
     productions: BTreeMap<ProductionId, Production>,
+    /// Check-ins and ticket versions.
+    doors: Doors,
 }
 
 impl State {
@@ -485,6 +488,20 @@ impl State {
                 seats,
                 user,
             } => self.return_tickets(*booking, seats, user),
+            Command::CheckIn {
+                show,
+                booking,
+                place,
+                version,
+                gate,
+                offline_at,
+            } => {
+                let ticket = TicketRef {
+                    booking: *booking,
+                    place: *place,
+                };
+                self.check_in(show, ticket, *version, gate, *offline_at)
+            }
             Command::RegisterUser {
                 email,
                 password_hash,
@@ -540,6 +557,7 @@ mod active;
 mod booking;
 mod checkout;
 mod dedup;
+mod doors;
 mod invariants;
 mod performances;
 mod report;

@@ -152,6 +152,19 @@ impl Command {
                 Ok(())
             }
             Command::CancelPerformance { show } => check_id("show", show.as_str()),
+            Command::CheckIn {
+                show,
+                gate,
+                offline_at,
+                ..
+            } => {
+                check_id("show", show.as_str())?;
+                check_id("gate", gate)?;
+                match offline_at {
+                    Some(at) if at.0 < 0 => Err(invalid("offline_at must not be before 1970")),
+                    _ => Ok(()),
+                }
+            }
             Command::HoldBack { show, seats, .. } | Command::ReleaseHeldBack { show, seats } => {
                 check_id("show", show.as_str())?;
                 check_seat_list(seats, MAX_SEATS_PER_SHOW as usize)
@@ -237,6 +250,7 @@ impl Command {
             | Command::ReleaseHeldBack { .. } => {
                 Needs::Admin("venues, productions and performances are managed by administrators")
             }
+            Command::CheckIn { .. } => Needs::Admin("checking tickets in needs the administrator role"),
             Command::RevokeSessions { user } => Needs::OwnerOrAdmin(
                 user,
                 "ending another user's sessions needs the administrator role",

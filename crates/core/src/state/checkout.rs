@@ -334,7 +334,12 @@ impl State {
             BookingStatus::Confirmed { .. } if started(self) => {
                 return Err(Rejection::ShowStarted(booking.show.clone()));
             }
-            BookingStatus::Confirmed { .. } => BookingStatus::Cancelled { at: self.now },
+            BookingStatus::Confirmed { .. } => {
+                if let Some(seat) = self.doors.first_used(id, &booking.seats) {
+                    return Err(Rejection::TicketUsed { booking: id, seat });
+                }
+                BookingStatus::Cancelled { at: self.now }
+            }
             // A customer who gives up a hold has let it lapse: the
             // cool-down applies as if it had run out, or a hoarder would
             // cancel just before expiry and hold the same seats again.
@@ -642,6 +647,9 @@ impl State {
             && show.starts_at <= self.now
         {
             return Err(Rejection::ShowStarted(booking.show.clone()));
+        }
+        if let Some(seat) = self.doors.first_used(id, seats) {
+            return Err(Rejection::TicketUsed { booking: id, seat });
         }
         let mut wanted = seats.to_vec();
         wanted.sort_unstable();

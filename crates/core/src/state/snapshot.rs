@@ -13,13 +13,13 @@ use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
 use super::dedup::{DedupRecord, DedupWindow};
 use super::stored::Bookings;
-use super::{Inconsistency, Production, Show, State, User};
+use super::{Doors, Inconsistency, Production, Show, State, User};
 use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
 use crate::venue::{Venue, VenueIndex};
 
 impl State {
     /// Rebuilds a state from snapshot data, refusing it if inconsistent.
-    pub(super) fn from_snapshot(snapshot: Snapshot) -> Result<Self, SnapshotError> {
+    pub(super) fn from_snapshot(snapshot: Snapshot, doors: Doors) -> Result<Self, SnapshotError> {
         let mut shows = BTreeMap::new();
         for show in snapshot.shows {
             let id = show.id.clone();
@@ -73,6 +73,7 @@ impl State {
             users,
             venues,
             productions,
+            doors,
         };
         state.check_invariants()?;
         Ok(state)
@@ -148,8 +149,10 @@ impl Serialize for Records<'_> {
 }
 
 impl Serialize for State {
+    /// The primary data, then the door's records (a section of its own, so
+    /// that a `BXS3` snapshot, which has none, reads as the first part).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        SnapshotRef {
+        let primary = SnapshotRef {
             now: self.now,
             last_booking_id: self.last_booking_id,
             shows: Values(&self.shows),
@@ -163,15 +166,15 @@ impl Serialize for State {
                 .map(|(id, index)| (id, index.venue()))
                 .collect(),
             productions: Values(&self.productions),
-        }
-        .serialize(serializer)
+        };
+        (primary, &self.doors).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for State {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let snapshot = Snapshot::deserialize(deserializer)?;
-        State::from_snapshot(snapshot).map_err(D::Error::custom)
+        let (snapshot, doors) = <(Snapshot, Doors)>::deserialize(deserializer)?;
+        State::from_snapshot(snapshot, doors).map_err(D::Error::custom)
     }
 }
 
@@ -182,8 +185,14 @@ impl<'de> Deserialize<'de> for State {
 /// begin with the clock's time as a zigzag varint, which could only spell
 /// these bytes for a clock at 33 ms after the epoch.)
 ///
-/// `BXS3` added venues, productions, performances and ticketed bookings.
-const SNAPSHOT_TAG: &[u8; 4] = b"BXS3";
+/// `BXS3` added venues, productions, performances and ticketed bookings;
+/// `BXS4` the door's records (check-ins, ticket versions, conflicts).
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS4";
+
+/// The previous format, still read: a `BXS4` snapshot without the door's
+/// records (there were none), so an upgraded replica restores the
+/// snapshots its predecessor wrote.
+const PREVIOUS_TAG: &[u8; 4] = b"BXS3";
 
 /// Tags of earlier formats, which this version names but cannot read.
 const OLDER_TAGS: [&[u8; 4]; 1] = [b"BXS2"];
@@ -243,10 +252,16 @@ impl State {
             let name = std::str::from_utf8(tag).unwrap_or("?");
             return Err(SnapshotError::OlderFormat(name));
         }
+        if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
+            let snapshot: Snapshot =
+                postcard::from_bytes(previous).map_err(SnapshotError::Decode)?;
+            return State::from_snapshot(snapshot, Doors::default());
+        }
         let current = bytes
             .strip_prefix(SNAPSHOT_TAG)
             .ok_or(SnapshotError::Untagged)?;
-        let snapshot: Snapshot = postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
-        State::from_snapshot(snapshot)
+        let (snapshot, doors): (Snapshot, Doors) =
+            postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
+        State::from_snapshot(snapshot, doors)
     }
 }

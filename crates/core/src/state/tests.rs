@@ -392,55 +392,55 @@ fn inconsistent_snapshots_are_refused() {
         venues: Vec::new(),
         productions: Vec::new(),
     };
-    assert!(State::from_snapshot(snapshot(&f.state)).is_ok());
+    assert!(State::from_snapshot(snapshot(&f.state), Doors::default()).is_ok());
 
     let mut dangling = snapshot(&f.state);
     assert!(dangling.shows[0].seats.set(4, Seat::Booked(BookingId(7))));
-    assert!(State::from_snapshot(dangling).is_err());
+    assert!(State::from_snapshot(dangling, Doors::default()).is_err());
 
     let mut duplicated = snapshot(&f.state);
     duplicated.shows.push(duplicated.shows[0].clone());
-    assert!(State::from_snapshot(duplicated).is_err());
+    assert!(State::from_snapshot(duplicated, Doors::default()).is_err());
 
     let mut miscounted = snapshot(&f.state);
     miscounted.shows[0].held = 0;
-    assert!(State::from_snapshot(miscounted).is_err());
+    assert!(State::from_snapshot(miscounted, Doors::default()).is_err());
 
     let mut unissued = snapshot(&f.state);
     unissued.last_booking_id = 0;
-    assert!(State::from_snapshot(unissued).is_err());
+    assert!(State::from_snapshot(unissued, Doors::default()).is_err());
 
     f.register("ann@example.com", true);
     f.register("bob@example.com", false);
-    assert!(State::from_snapshot(snapshot(&f.state)).is_ok());
+    assert!(State::from_snapshot(snapshot(&f.state), Doors::default()).is_ok());
 
     let mut twice = snapshot(&f.state);
     twice.users.push(twice.users[0].clone());
-    assert!(State::from_snapshot(twice).is_err());
+    assert!(State::from_snapshot(twice, Doors::default()).is_err());
 
     let mut shared_email = snapshot(&f.state);
     shared_email.users[1].email = "ann@example.com".into();
-    assert!(State::from_snapshot(shared_email).is_err());
+    assert!(State::from_snapshot(shared_email, Doors::default()).is_err());
 
     let mut unnormalised = snapshot(&f.state);
     unnormalised.users[1].email = "Bob@example.com".into();
-    assert!(State::from_snapshot(unnormalised).is_err());
+    assert!(State::from_snapshot(unnormalised, Doors::default()).is_err());
 
     let mut bad_hash = snapshot(&f.state);
     bad_hash.users[1].password_hash = String::new();
-    assert!(State::from_snapshot(bad_hash).is_err());
+    assert!(State::from_snapshot(bad_hash, Doors::default()).is_err());
 
     let mut unissued_user = snapshot(&f.state);
     unissued_user.last_user_id = 1;
-    assert!(State::from_snapshot(unissued_user).is_err());
+    assert!(State::from_snapshot(unissued_user, Doors::default()).is_err());
 
     let mut odd_id = snapshot(&f.state);
     odd_id.users[1].id = "u02".into();
-    assert!(State::from_snapshot(odd_id).is_err());
+    assert!(State::from_snapshot(odd_id, Doors::default()).is_err());
 
     let mut future = snapshot(&f.state);
     future.users[1].created_at = Timestamp(T0.0 + 1);
-    assert!(State::from_snapshot(future).is_err());
+    assert!(State::from_snapshot(future, Doors::default()).is_err());
 }
 
 #[test]

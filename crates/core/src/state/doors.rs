@@ -1,0 +1,246 @@
+//! The door: which tickets have come in, at which gate and when.
+//!
+//! A ticket is one place of a booking. Its code (signed outside this
+//! crate, verified by the scanner) names the booking, the place and the
+//! ticket's version; here the replicated log decides what that code is
+//! worth *now*: the first scan of a current, paid ticket admits it, every
+//! later scan is told when and at which gate it came in. A returned
+//! ticket (its place no longer in the booking, or the booking cancelled)
+//! or an old version of a reissued one admits nobody.
+//!
+//! Invariants: a ticket has at most one entry; an entry is only made for a
+//! ticket of a confirmed booking that holds the place, at the ticket's
+//! current version. A scan made while a gate was cut off from the cluster
+//! (`offline_at`) that finds the ticket already in is kept as a
+//! [`Conflict`], once per ticket and gate, never dropped.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{BookingStatus, State};
+use crate::ids::{BookingId, SeatNo, ShowId, Timestamp};
+use crate::outcome::{Effect, Outcome};
+
+/// A ticket: one place of one booking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TicketRef {
+    /// The booking.
+    pub booking: BookingId,
+    /// The place.
+    pub place: SeatNo,
+}
+
+/// A ticket's admission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// When it was scanned (the gate's clock for an offline scan).
+    pub at: Timestamp,
+    /// The gate that admitted it.
+    pub gate: String,
+}
+
+/// A ticket admitted at one gate and scanned again at another while that
+/// one was cut off from the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The ticket.
+    pub ticket: TicketRef,
+    /// Its performance.
+    pub show: ShowId,
+    /// The admission that counts (the first recorded).
+    pub first: Entry,
+    /// The offline scan that admitted it a second time.
+    pub second: Entry,
+}
+
+/// What a scan found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scan {
+    /// Come in: the ticket's type (empty for a simple show).
+    Admitted {
+        /// The ticket.
+        ticket: TicketRef,
+        /// Its ticket type.
+        ticket_type: String,
+    },
+    /// It came in before.
+    AlreadyIn(Entry),
+    /// The ticket is for another performance.
+    WrongPerformance(ShowId),
+    /// The ticket was returned, or its booking cancelled.
+    Returned,
+    /// The ticket was reissued or transferred: this code is an old version.
+    Superseded {
+        /// The ticket's current version.
+        current: u32,
+    },
+    /// The booking is not paid (a hold).
+    NotPaid,
+    /// No such booking.
+    Unknown,
+}
+
+impl Scan {
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scan::Admitted { .. } => "admitted",
+            Scan::AlreadyIn(_) => "already_in",
+            Scan::WrongPerformance(_) => "wrong_performance",
+            Scan::Returned => "returned",
+            Scan::Superseded { .. } => "superseded",
+            Scan::NotPaid => "not_paid",
+            Scan::Unknown => "unknown",
+        }
+    }
+}
+
+/// Check-ins and ticket versions: part of the replicated state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Doors {
+    /// Current version of each ticket reissued or transferred (others: 0).
+    versions: BTreeMap<TicketRef, u32>,
+    /// Tickets that have come in.
+    entries: BTreeMap<TicketRef, Entry>,
+    /// Second admissions found when offline scans came in, by ticket and
+    /// the offline gate.
+    conflicts: BTreeMap<(TicketRef, String), Conflict>,
+}
+
+impl Doors {
+    /// The ticket's current version.
+    pub fn version(&self, ticket: TicketRef) -> u32 {
+        self.versions.get(&ticket).copied().unwrap_or(0)
+    }
+
+    /// The ticket's admission, if it came in.
+    pub fn entry(&self, ticket: TicketRef) -> Option<&Entry> {
+        self.entries.get(&ticket)
+    }
+
+    /// Every conflict recorded, by ticket.
+    pub fn conflicts(&self) -> impl Iterator<Item = &Conflict> {
+        self.conflicts.values()
+    }
+
+    /// Admissions of the tickets of `bookings` (those of one performance).
+    pub fn entries_of<'a>(
+        &'a self,
+        bookings: impl IntoIterator<Item = BookingId> + 'a,
+    ) -> impl Iterator<Item = (TicketRef, &'a Entry)> + 'a {
+        bookings.into_iter().flat_map(move |booking| {
+            let first = TicketRef {
+                booking,
+                place: SeatNo(0),
+            };
+            let last = TicketRef {
+                booking,
+                place: SeatNo(u32::MAX),
+            };
+            self.entries.range(first..=last).map(|(t, e)| (*t, e))
+        })
+    }
+
+    /// The first of `places` of `booking` whose ticket has come in.
+    pub fn first_used(&self, booking: BookingId, places: &[SeatNo]) -> Option<SeatNo> {
+        places
+            .iter()
+            .copied()
+            .find(|&place| self.entries.contains_key(&TicketRef { booking, place }))
+    }
+
+    /// Number of tickets in.
+    pub fn admitted(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl State {
+    /// The door's records.
+    pub fn doors(&self) -> &Doors {
+        &self.doors
+    }
+
+    /// What scanning `ticket` (at `version`) for `show` would find now,
+    /// without recording anything.
+    pub fn scan(&self, show: &ShowId, ticket: TicketRef, version: u32) -> Scan {
+        let Some(booking) = self.bookings.get(ticket.booking) else {
+            return Scan::Unknown;
+        };
+        if booking.show != *show {
+            return Scan::WrongPerformance(booking.show);
+        }
+        match booking.status {
+            BookingStatus::Held { .. } => return Scan::NotPaid,
+            BookingStatus::Released { .. } | BookingStatus::Cancelled { .. } => {
+                return Scan::Returned;
+            }
+            BookingStatus::Confirmed { .. } => {}
+        }
+        let Ok(i) = booking.seats.binary_search(&ticket.place) else {
+            return Scan::Returned;
+        };
+        let current = self.doors.version(ticket);
+        if version != current {
+            return Scan::Superseded { current };
+        }
+        if let Some(entry) = self.doors.entry(ticket) {
+            return Scan::AlreadyIn(entry.clone());
+        }
+        let ticket_type = match (booking.types.get(i), self.shows.get(show)) {
+            (Some(t), Some(show)) => show
+                .performance
+                .as_ref()
+                .map(|p| p.pricing.type_name(*t))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        Scan::Admitted {
+            ticket,
+            ticket_type,
+        }
+    }
+
+    /// `CheckIn`: the first scan of a current ticket admits it; the scan's
+    /// finding is the outcome either way. An offline scan (`offline_at`)
+    /// is recorded at the gate's time, and one that finds the ticket in
+    /// from another gate is kept as a conflict.
+    pub(super) fn check_in(
+        &mut self,
+        show: &ShowId,
+        ticket: TicketRef,
+        version: u32,
+        gate: &str,
+        offline_at: Option<Timestamp>,
+    ) -> Outcome {
+        let scan = self.scan(show, ticket, version);
+        // A gate's clock may run ahead; no scan is later than the log's time.
+        let at = offline_at.map_or(self.now, |at| at.min(self.now));
+        match &scan {
+            Scan::Admitted { .. } => {
+                let entry = Entry {
+                    at,
+                    gate: gate.to_owned(),
+                };
+                self.doors.entries.insert(ticket, entry);
+            }
+            Scan::AlreadyIn(first) if offline_at.is_some() && first.gate != gate => {
+                self.doors
+                    .conflicts
+                    .entry((ticket, gate.to_owned()))
+                    .or_insert_with(|| Conflict {
+                        ticket,
+                        show: show.clone(),
+                        first: first.clone(),
+                        second: Entry {
+                            at,
+                            gate: gate.to_owned(),
+                        },
+                    });
+            }
+            _ => {}
+        }
+        Ok(Effect::Scanned(scan))
+    }
+}
