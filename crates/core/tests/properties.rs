@@ -449,7 +449,8 @@ impl Model {
             | Command::CancelPerformance { .. }
             | Command::HoldBack { .. }
             | Command::ReleaseHeldBack { .. }
-            | Command::ReturnTickets { .. } => {
+            | Command::ReturnTickets { .. }
+            | Command::CheckIn { .. } => {
                 unreachable!("not generated (the performance model is tests/performances.rs)")
             }
         }
@@ -468,7 +469,8 @@ impl Model {
             | Command::AddPerformances { .. }
             | Command::CancelPerformance { .. }
             | Command::HoldBack { .. }
-            | Command::ReleaseHeldBack { .. } => admin,
+            | Command::ReleaseHeldBack { .. }
+            | Command::CheckIn { .. } => admin,
             Command::Hold { user, .. }
             | Command::Book { user, .. }
             | Command::Cancel { user, .. }

@@ -38,6 +38,7 @@
 //! hold-back p1 SEATS… [reason="press night"]
 //! release-held-back p1 SEATS…
 //! return BOOKING SEATS… by=USER
+//! check-in SHOW BOOKING PLACE [version=N] [gate=NAME] [offline=TIME]
 //! hold|book USER SHOW SEATS… [types="adult,concession"] [standing="Floor:2:adult;Bar:1"] [best="2:A:adult[:wheelchair]"]
 //! ```
 //!
@@ -64,7 +65,7 @@ use std::path::{Path, PathBuf};
 
 use boxoffice_core::{
     Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, NewPerformance,
-    OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId, SalesWindow, Seat,
+    OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId, SalesWindow, Scan, Seat,
     SeatNo, Show, ShowId, ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId,
     UserSummary, VenueId,
 };
@@ -273,6 +274,18 @@ impl Scenario {
                     .unsettled()
                     .map(|b| booking_line(&self.state, &b)),
             )),
+            "conflicts" => Ok(lines(self.state.doors().conflicts().map(|c| {
+                format!(
+                    "conflict: ticket {}-{} of {} in at {} since {}, again at {} {}",
+                    c.ticket.booking,
+                    c.ticket.place,
+                    c.show,
+                    c.first.gate,
+                    time(c.first.at),
+                    c.second.gate,
+                    time(c.second.at)
+                )
+            }))),
             "next-expiry" => Ok(match self.state.next_hold_expiry() {
                 Some(at) => format!("next hold expiry {}", time(at)),
                 None => "next hold expiry: none".to_owned(),
@@ -468,6 +481,25 @@ impl Scenario {
                     booking,
                     seats,
                     user: self.user_ref(user)?,
+                }
+            }
+            "check-in" => {
+                let show: ShowId = required(args, "a performance")?.into();
+                let booking = parse_booking(required(args, "a booking")?)?;
+                let place = match self.seat_list(&show, args)?.as_slice() {
+                    [place] => *place,
+                    _ => return Err("expected one place".into()),
+                };
+                Command::CheckIn {
+                    show,
+                    booking,
+                    place,
+                    version: args.take_key("version").map_or(Ok(0), str::parse)?,
+                    gate: args.take_key("gate").unwrap_or("main").to_owned(),
+                    offline_at: args
+                        .take_key("offline")
+                        .map(|t| parse_time(t).map(Timestamp))
+                        .transpose()?,
                 }
             }
             "confirm" => {
@@ -740,12 +772,30 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
             production.id, production.title, production.running_minutes
         ),
         Ok(Effect::Performances(shows)) => lines(shows.iter().map(show_line)),
+        Ok(Effect::Scanned(scan)) => scan_line(scan),
         Ok(Effect::Returned { kept, returned }) => format!(
             "kept {}\nreturned {}",
             booking_line(state, kept),
             booking_line(state, returned)
         ),
         Err(rejection) => rejection_line(rejection),
+    }
+}
+
+/// What a door scan found.
+fn scan_line(scan: &Scan) -> String {
+    match scan {
+        Scan::Admitted {
+            ticket,
+            ticket_type,
+        } => format!(
+            "admitted ticket {}-{} ({ticket_type})",
+            ticket.booking, ticket.place
+        ),
+        Scan::AlreadyIn(entry) => format!("already in since {} at {}", time(entry.at), entry.gate),
+        Scan::WrongPerformance(show) => format!("wrong performance: the ticket is for {show}"),
+        Scan::Superseded { current } => format!("superseded: the ticket is at version {current}"),
+        other => other.name().replace('_', " "),
     }
 }
 
