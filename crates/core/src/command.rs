@@ -371,6 +371,26 @@ pub enum Command {
         /// the cluster and uploaded later; `None` for a live scan.
         offline_at: Option<Timestamp>,
     },
+    /// Give a ticket a new code: its version goes up and every code
+    /// printed before stops admitting (a lost or shared ticket). The
+    /// ticket must be current and not yet used.
+    ReissueTicket {
+        /// The booking the ticket belongs to.
+        booking: BookingId,
+        /// The ticket's place.
+        place: SeatNo,
+        /// The customer asking; must own the booking (or be an administrator).
+        user: UserId,
+    },
+    /// Record a public key that verifies ticket codes (a node's own
+    /// signing key, registered by that node). Keys are never removed by a
+    /// request, so codes signed before a rotation keep verifying.
+    AddTicketKey {
+        /// Key id, as codes name it.
+        kid: String,
+        /// The Ed25519 public key.
+        public: [u8; 32],
+    },
     /// Create a user account; its id (`u1`, `u2`, …) comes from a counter.
     RegisterUser {
         /// Email address; stored normalised (see [`normalize_email`](crate::normalize_email)) and unique among accounts.

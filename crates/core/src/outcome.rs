@@ -34,6 +34,10 @@ pub enum Effect {
     Performances(Vec<ShowSummary>),
     /// What a `CheckIn` scan found.
     Scanned(Scan),
+    /// The ticket's new version after `ReissueTicket`.
+    Reissued(u32),
+    /// `AddTicketKey` recorded the key (or knew it already).
+    TicketKeyAdded,
     /// The result of `ReturnTickets`: the booking with the tickets it
     /// keeps, and the new cancelled booking of the returned ones (whose
     /// total is the refund).
@@ -192,7 +196,7 @@ pub enum Rejection {
     #[error("permission denied: {0}")]
     PermissionDenied(String),
     /// A ticket to be returned or cancelled has been used at the door.
-    #[error("the ticket for seat {seat} of booking {booking} was used at the door; it cannot be returned")]
+    #[error("the ticket for seat {seat} of booking {booking} has been used at the door")]
     TicketUsed {
         /// The booking.
         booking: BookingId,

@@ -502,6 +502,18 @@ impl State {
                 };
                 self.check_in(show, ticket, *version, gate, *offline_at)
             }
+            Command::ReissueTicket {
+                booking,
+                place,
+                user,
+            } => self.reissue_ticket(
+                TicketRef {
+                    booking: *booking,
+                    place: *place,
+                },
+                user,
+            ),
+            Command::AddTicketKey { kid, public } => self.add_ticket_key(kid, *public),
             Command::RegisterUser {
                 email,
                 password_hash,

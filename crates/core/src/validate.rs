@@ -165,6 +165,8 @@ impl Command {
                     _ => Ok(()),
                 }
             }
+            Command::ReissueTicket { .. } => Ok(()),
+            Command::AddTicketKey { kid, .. } => check_id("kid", kid),
             Command::HoldBack { show, seats, .. } | Command::ReleaseHeldBack { show, seats } => {
                 check_id("show", show.as_str())?;
                 check_seat_list(seats, MAX_SEATS_PER_SHOW as usize)
@@ -251,6 +253,13 @@ impl Command {
                 Needs::Admin("venues, productions and performances are managed by administrators")
             }
             Command::CheckIn { .. } => Needs::Admin("checking tickets in needs the administrator role"),
+            Command::ReissueTicket { user, .. } => Needs::OwnerOrAdmin(
+                user,
+                "reissuing another customer's ticket needs the administrator role",
+            ),
+            Command::AddTicketKey { .. } => {
+                Needs::System("ticket keys are registered only by the nodes themselves")
+            }
             Command::RevokeSessions { user } => Needs::OwnerOrAdmin(
                 user,
                 "ending another user's sessions needs the administrator role",

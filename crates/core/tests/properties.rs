@@ -450,7 +450,9 @@ impl Model {
             | Command::HoldBack { .. }
             | Command::ReleaseHeldBack { .. }
             | Command::ReturnTickets { .. }
-            | Command::CheckIn { .. } => {
+            | Command::CheckIn { .. }
+            | Command::ReissueTicket { .. }
+            | Command::AddTicketKey { .. } => {
                 unreachable!("not generated (the performance model is tests/performances.rs)")
             }
         }
@@ -475,7 +477,9 @@ impl Model {
             | Command::Book { user, .. }
             | Command::Cancel { user, .. }
             | Command::ReturnTickets { user, .. } => user == me,
-            Command::RevokeSessions { user } => user == me || admin,
+            Command::RevokeSessions { user } | Command::ReissueTicket { user, .. } => {
+                user == me || admin
+            }
             Command::ChangePassword { user, .. } => user == me,
             Command::RegisterUser { admin: wanted, .. } => !wanted || admin,
             Command::BootstrapAdmin { .. }
@@ -483,6 +487,7 @@ impl Model {
             | Command::Release { .. }
             | Command::Settle { .. }
             | Command::RecordRefund { .. }
+            | Command::AddTicketKey { .. }
             | Command::ExpireHolds => false,
         };
         if allowed {

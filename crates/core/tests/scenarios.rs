@@ -483,6 +483,33 @@ impl Scenario {
                     user: self.user_ref(user)?,
                 }
             }
+            "reissue" => {
+                let booking = parse_booking(required(args, "a booking")?)?;
+                let show = self
+                    .state
+                    .booking(booking)
+                    .map_or_else(|| ShowId::from(""), |b| b.show);
+                let place = match self.seat_list(&show, args)?.as_slice() {
+                    [place] => *place,
+                    _ => return Err("expected one place".into()),
+                };
+                let user = args
+                    .take_key("by")
+                    .ok_or("expected by=USER, the customer asking")?;
+                Command::ReissueTicket {
+                    booking,
+                    place,
+                    user: self.user_ref(user)?,
+                }
+            }
+            "add-ticket-key" => {
+                let kid = required(args, "a key id")?.to_owned();
+                let byte: u8 = required(args, "a key byte")?.parse()?;
+                Command::AddTicketKey {
+                    kid,
+                    public: [byte; 32],
+                }
+            }
             "check-in" => {
                 let show: ShowId = required(args, "a performance")?.into();
                 let booking = parse_booking(required(args, "a booking")?)?;
@@ -773,6 +800,11 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
         ),
         Ok(Effect::Performances(shows)) => lines(shows.iter().map(show_line)),
         Ok(Effect::Scanned(scan)) => scan_line(scan),
+        Ok(Effect::Reissued(version)) => format!("reissued: the ticket is now at version {version}"),
+        Ok(Effect::TicketKeyAdded) => format!(
+            "ticket keys: {}",
+            state.doors().keys().keys().cloned().collect::<Vec<_>>().join(" ")
+        ),
         Ok(Effect::Returned { kept, returned }) => format!(
             "kept {}\nreturned {}",
             booking_line(state, kept),

@@ -19,8 +19,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{BookingStatus, State};
-use crate::ids::{BookingId, SeatNo, ShowId, Timestamp};
-use crate::outcome::{Effect, Outcome};
+use crate::ids::{BookingId, SeatNo, ShowId, Timestamp, UserId};
+use crate::outcome::{Effect, Outcome, Rejection};
+
+/// Most ticket keys the cluster keeps: one a rotation, so this is years of
+/// rotations, and a bound on what a misbehaving node could add.
+pub const MAX_TICKET_KEYS: usize = 64;
 
 /// A ticket: one place of one booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -106,6 +110,8 @@ pub struct Doors {
     /// Second admissions found when offline scans came in, by ticket and
     /// the offline gate.
     conflicts: BTreeMap<(TicketRef, String), Conflict>,
+    /// Public keys that verify ticket codes, by key id.
+    keys: BTreeMap<String, [u8; 32]>,
 }
 
 impl Doors {
@@ -117,6 +123,16 @@ impl Doors {
     /// The ticket's admission, if it came in.
     pub fn entry(&self, ticket: TicketRef) -> Option<&Entry> {
         self.entries.get(&ticket)
+    }
+
+    /// Every admission, by ticket.
+    pub fn entries(&self) -> impl Iterator<Item = (&TicketRef, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// Tickets that have been reissued.
+    pub fn reissued(&self) -> impl Iterator<Item = &TicketRef> {
+        self.versions.keys()
     }
 
     /// Every conflict recorded, by ticket.
@@ -148,6 +164,18 @@ impl Doors {
             .iter()
             .copied()
             .find(|&place| self.entries.contains_key(&TicketRef { booking, place }))
+    }
+
+    /// The public keys that verify ticket codes, by key id.
+    pub fn keys(&self) -> &BTreeMap<String, [u8; 32]> {
+        &self.keys
+    }
+
+    /// Drops the versions of `places` of `booking` (tickets returned).
+    pub(super) fn forget_versions(&mut self, booking: BookingId, places: &[SeatNo]) {
+        for &place in places {
+            self.versions.remove(&TicketRef { booking, place });
+        }
     }
 
     /// Number of tickets in.
@@ -242,5 +270,56 @@ impl State {
             _ => {}
         }
         Ok(Effect::Scanned(scan))
+    }
+
+    /// `ReissueTicket`: a new version of a current ticket not yet used.
+    pub(super) fn reissue_ticket(&mut self, ticket: TicketRef, user: &UserId) -> Outcome {
+        let booking = self
+            .bookings
+            .get(ticket.booking)
+            .filter(|booking| booking.user == *user)
+            .ok_or(Rejection::BookingNotFound(ticket.booking))?;
+        if !matches!(booking.status, BookingStatus::Confirmed { .. }) {
+            return Err(Rejection::Invalid(format!(
+                "booking {} is not paid or no longer valid; only its current tickets can be reissued",
+                ticket.booking
+            )));
+        }
+        if booking.seats.binary_search(&ticket.place).is_err() {
+            return Err(Rejection::Invalid(format!(
+                "booking {} has no ticket for seat {}",
+                ticket.booking, ticket.place
+            )));
+        }
+        if self.doors.entries.contains_key(&ticket) {
+            return Err(Rejection::TicketUsed {
+                booking: ticket.booking,
+                seat: ticket.place,
+            });
+        }
+        let version = self.doors.version(ticket).saturating_add(1);
+        self.doors.versions.insert(ticket, version);
+        Ok(Effect::Reissued(version))
+    }
+
+    /// `AddTicketKey`: records a verifying key; the same key again is a
+    /// no-op, another key under a known id is refused.
+    pub(super) fn add_ticket_key(&mut self, kid: &str, public: [u8; 32]) -> Outcome {
+        match self.doors.keys.get(kid) {
+            Some(known) if *known == public => return Ok(Effect::TicketKeyAdded),
+            Some(_) => {
+                return Err(Rejection::Invalid(format!(
+                    "ticket key {kid} is already registered with another public key"
+                )));
+            }
+            None => {}
+        }
+        if self.doors.keys.len() >= MAX_TICKET_KEYS {
+            return Err(Rejection::Invalid(format!(
+                "the cluster already has {MAX_TICKET_KEYS} ticket keys"
+            )));
+        }
+        self.doors.keys.insert(kid.to_owned(), public);
+        Ok(Effect::TicketKeyAdded)
     }
 }

@@ -4,7 +4,7 @@
 use super::accounts::{build_admin_index, build_email_index, user_number};
 use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
-use super::{Booking, BookingStatus, Payment, Seat, Show, State, User};
+use super::{Booking, BookingStatus, Payment, Seat, Show, State, TicketRef, User};
 use crate::ids::{BookingId, MAX_SEATS_PER_SHOW, SeatNo, ShowId, UserId};
 use crate::validate::{check_password_hash, normalize_email};
 
@@ -92,7 +92,47 @@ impl State {
                 "active-seat index does not match the bookings",
             ));
         }
+        self.check_doors()?;
         self.dedup.check()
+    }
+
+    /// Every admission and reissued version is of a place its booking
+    /// holds (a booking of a cancelled performance keeps its places), and
+    /// every conflict's first admission is the one recorded.
+    fn check_doors(&self) -> Result<(), Inconsistency> {
+        let holds = |ticket: &TicketRef| {
+            self.bookings
+                .get(ticket.booking)
+                .is_some_and(|b| b.seats.binary_search(&ticket.place).is_ok())
+        };
+        for (ticket, _) in self.doors.entries() {
+            if !holds(ticket) {
+                return Err(inconsistent!(
+                    "ticket {}-{} came in but its booking does not hold that place",
+                    ticket.booking,
+                    ticket.place
+                ));
+            }
+        }
+        for ticket in self.doors.reissued() {
+            if !holds(ticket) {
+                return Err(inconsistent!(
+                    "ticket {}-{} was reissued but its booking does not hold that place",
+                    ticket.booking,
+                    ticket.place
+                ));
+            }
+        }
+        for conflict in self.doors.conflicts() {
+            if self.doors.entry(conflict.ticket) != Some(&conflict.first) {
+                return Err(inconsistent!(
+                    "conflict of ticket {}-{} names an admission that is not the recorded one",
+                    conflict.ticket.booking,
+                    conflict.ticket.place
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks one account's fields.
