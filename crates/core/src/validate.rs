@@ -252,7 +252,9 @@ impl Command {
             | Command::ReleaseHeldBack { .. } => {
                 Needs::Admin("venues, productions and performances are managed by administrators")
             }
-            Command::CheckIn { .. } => Needs::Admin("checking tickets in needs the administrator role"),
+            Command::CheckIn { .. } => {
+                Needs::Admin("checking tickets in needs the administrator role")
+            }
             Command::ReissueTicket { user, .. } => Needs::OwnerOrAdmin(
                 user,
                 "reissuing another customer's ticket needs the administrator role",

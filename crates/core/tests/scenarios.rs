@@ -65,8 +65,8 @@ use std::path::{Path, PathBuf};
 
 use boxoffice_core::{
     Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, NewPerformance,
-    OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId, SalesWindow, Scan, Seat,
-    SeatNo, Show, ShowId, ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId,
+    OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId, SalesWindow, Scan,
+    Seat, SeatNo, Show, ShowId, ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId,
     UserSummary, VenueId,
 };
 use goldenscript::{ArgumentConsumer, Context};
@@ -800,10 +800,18 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
         ),
         Ok(Effect::Performances(shows)) => lines(shows.iter().map(show_line)),
         Ok(Effect::Scanned(scan)) => scan_line(scan),
-        Ok(Effect::Reissued(version)) => format!("reissued: the ticket is now at version {version}"),
+        Ok(Effect::Reissued(version)) => {
+            format!("reissued: the ticket is now at version {version}")
+        }
         Ok(Effect::TicketKeyAdded) => format!(
             "ticket keys: {}",
-            state.doors().keys().keys().cloned().collect::<Vec<_>>().join(" ")
+            state
+                .doors()
+                .keys()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         Ok(Effect::Returned { kept, returned }) => format!(
             "kept {}\nreturned {}",
