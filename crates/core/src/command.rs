@@ -354,6 +354,41 @@ pub enum Command {
         /// The customer asking; must own the booking.
         user: UserId,
     },
+    /// Create a user account; its id (`u1`, `u2`, …) comes from a counter.
+    RegisterUser {
+        /// Email address; stored normalised (see [`normalize_email`](crate::normalize_email)) and unique among accounts.
+        email: String,
+        /// Password hash (a PHC string) computed by the auth service; core never sees passwords.
+        password_hash: String,
+        /// Whether the account gets the administrator role; needs an administrator or trusted caller.
+        admin: bool,
+    },
+    /// Create the first administrator; refused once any administrator exists. Trusted callers only.
+    BootstrapAdmin {
+        /// Email address; stored normalised and unique among accounts.
+        email: String,
+        /// Password hash (a PHC string) computed by the auth service.
+        password_hash: String,
+    },
+    /// Grant or revoke the administrator role; the last administrator cannot be revoked.
+    SetAdmin {
+        /// The account to change.
+        user: UserId,
+        /// Whether it should have the administrator role.
+        admin: bool,
+    },
+    /// Log `user` out everywhere: bumps their token version, so every earlier token is refused.
+    RevokeSessions {
+        /// The account whose sessions end.
+        user: UserId,
+    },
+    /// Replace `user`'s password hash; also bumps their token version, ending every session.
+    ChangePassword {
+        /// The account to change.
+        user: UserId,
+        /// The new password hash (a PHC string) computed by the auth service.
+        password_hash: String,
+    },
     /// Scan a ticket at a door: the first scan of a current, paid ticket of
     /// `show` admits it; any scan's finding is the outcome (`Scanned`).
     CheckIn {
@@ -391,39 +426,49 @@ pub enum Command {
         /// The Ed25519 public key.
         public: [u8; 32],
     },
-    /// Create a user account; its id (`u1`, `u2`, …) comes from a counter.
-    RegisterUser {
-        /// Email address; stored normalised (see [`normalize_email`](crate::normalize_email)) and unique among accounts.
-        email: String,
-        /// Password hash (a PHC string) computed by the auth service; core never sees passwords.
-        password_hash: String,
-        /// Whether the account gets the administrator role; needs an administrator or trusted caller.
-        admin: bool,
-    },
-    /// Create the first administrator; refused once any administrator exists. Trusted callers only.
-    BootstrapAdmin {
-        /// Email address; stored normalised and unique among accounts.
-        email: String,
-        /// Password hash (a PHC string) computed by the auth service.
-        password_hash: String,
-    },
-    /// Grant or revoke the administrator role; the last administrator cannot be revoked.
-    SetAdmin {
-        /// The account to change.
-        user: UserId,
-        /// Whether it should have the administrator role.
-        admin: bool,
-    },
-    /// Log `user` out everywhere: bumps their token version, so every earlier token is refused.
-    RevokeSessions {
-        /// The account whose sessions end.
-        user: UserId,
-    },
-    /// Replace `user`'s password hash; also bumps their token version, ending every session.
-    ChangePassword {
-        /// The account to change.
-        user: UserId,
-        /// The new password hash (a PHC string) computed by the auth service.
-        password_hash: String,
-    },
+}
+
+/// Raft log entries are postcard-encoded, which numbers an enum's variants
+/// by position: a variant inserted in the middle would make every entry
+/// written by an earlier release decode as another command. New variants
+/// go at the end; these pin the positions entries already use.
+#[cfg(test)]
+mod wire_order {
+    use super::*;
+    use crate::outcome::{Effect, Rejection};
+
+    fn tag<T: Serialize>(value: &T) -> u8 {
+        postcard::to_allocvec(value).expect("encodes")[0]
+    }
+
+    #[test]
+    fn variants_keep_their_positions() {
+        let user = UserId::from("u1");
+        assert_eq!(tag(&Command::ExpireHolds), 9);
+        assert_eq!(
+            tag(&Command::CancelPerformance {
+                show: ShowId::from("s")
+            }),
+            13
+        );
+        assert_eq!(tag(&Command::RevokeSessions { user: user.clone() }), 20);
+        assert_eq!(
+            tag(&Command::ReissueTicket {
+                booking: BookingId(1),
+                place: SeatNo(1),
+                user,
+            }),
+            23
+        );
+        assert_eq!(tag(&Effect::Expired { released: 0 }), 2);
+        assert_eq!(tag(&Effect::TicketKeyAdded), 10);
+        assert_eq!(tag(&Rejection::PermissionDenied(String::new())), 25);
+        assert_eq!(
+            tag(&Rejection::TicketUsed {
+                booking: BookingId(1),
+                seat: SeatNo(1)
+            }),
+            30
+        );
+    }
 }

@@ -32,12 +32,6 @@ pub enum Effect {
     Production(Production),
     /// The performances added by `AddPerformances`.
     Performances(Vec<ShowSummary>),
-    /// What a `CheckIn` scan found.
-    Scanned(Scan),
-    /// The ticket's new version after `ReissueTicket`.
-    Reissued(u32),
-    /// `AddTicketKey` recorded the key (or knew it already).
-    TicketKeyAdded,
     /// The result of `ReturnTickets`: the booking with the tickets it
     /// keeps, and the new cancelled booking of the returned ones (whose
     /// total is the refund).
@@ -47,6 +41,12 @@ pub enum Effect {
         /// The returned tickets.
         returned: Box<Booking>,
     },
+    /// What a `CheckIn` scan found.
+    Scanned(Scan),
+    /// The ticket's new version after `ReissueTicket`.
+    Reissued(u32),
+    /// `AddTicketKey` recorded the key (or knew it already).
+    TicketKeyAdded,
 }
 
 /// Why a request was refused. Every replica refuses the same request in the same way.
@@ -195,14 +195,6 @@ pub enum Rejection {
     /// The caller is authenticated but may not issue this command; the message says what is needed.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
-    /// A ticket to be returned or cancelled has been used at the door.
-    #[error("the ticket for seat {seat} of booking {booking} has been used at the door")]
-    TicketUsed {
-        /// The booking.
-        booking: BookingId,
-        /// The first such seat.
-        seat: SeatNo,
-    },
     /// A requested seat is held back from sale by the box office.
     #[error("seat {seat} is not for sale")]
     SeatHeldBack {
@@ -233,6 +225,14 @@ pub enum Rejection {
         count: u32,
         /// The best seats in smaller blocks, if there are enough.
         split: Vec<SeatNo>,
+    },
+    /// A ticket to be returned or cancelled has been used at the door.
+    #[error("the ticket for seat {seat} of booking {booking} has been used at the door")]
+    TicketUsed {
+        /// The booking.
+        booking: BookingId,
+        /// The first such seat.
+        seat: SeatNo,
     },
 }
 
