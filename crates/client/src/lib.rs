@@ -29,6 +29,7 @@
 pub mod audit;
 pub mod booking;
 pub mod failover;
+pub mod tickets;
 pub mod venues;
 
 use std::future::Future;

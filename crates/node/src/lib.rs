@@ -109,6 +109,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The node's ticket signing key could not be read or made.
+    #[error(transparent)]
+    TicketKey(#[from] service::TicketKeyError),
     /// The HTTP endpoint failed.
     #[error("serving HTTP: {0}")]
     Http(std::io::Error),
@@ -184,6 +187,10 @@ pub async fn run(
     let auth = Arc::new(boxoffice_auth::authenticator::Authenticator::new(
         boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
     ));
+    let tickets = Arc::new(service::TicketDesk::open(
+        &config.data_dir.join("ticket.key"),
+        config.id,
+    )?);
     let payment_metrics = metrics::PaymentMetrics::default();
     let tls = config.tls_files().load()?;
     let client_tls = match &config.client_tls {
@@ -235,6 +242,7 @@ pub async fn run(
         &config.booking,
         checkout,
         closing_rx,
+        tickets,
     ));
     // Reflection describes the client port's services only: the internal
     // ones are not there to be found.

@@ -36,7 +36,10 @@ use crate::port::ReplicaPort;
 use boxoffice_auth::authenticator::Authenticator;
 use boxoffice_auth::throttle::address_key;
 
+mod tickets;
 mod venues;
+
+pub use tickets::{TicketDesk, TicketKeyError};
 
 /// Seats per page of a seat map when the client does not say.
 pub const DEFAULT_SEAT_PAGE: u32 = 500;
@@ -56,6 +59,8 @@ pub struct BookingApi {
     watchers: Arc<crate::watch::Watchers>,
     /// Each account's write rate to this node.
     pace: crate::pace::Pace,
+    /// This node's ticket signing key.
+    tickets: Arc<TicketDesk>,
 }
 
 /// A booking id from a request, checked.
@@ -88,6 +93,7 @@ impl BookingApi {
         settings: &BookingSettings,
         checkout: Option<Checkout>,
         closing: tokio::sync::watch::Receiver<bool>,
+        tickets: Arc<TicketDesk>,
     ) -> Self {
         Self {
             replica,
@@ -97,6 +103,7 @@ impl BookingApi {
             closing,
             watchers: Arc::new(crate::watch::Watchers::new(settings)),
             pace: crate::pace::Pace::new(settings),
+            tickets,
         }
     }
 
@@ -673,6 +680,34 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::ReturnTicketsRequest>,
     ) -> Result<Response<v1::ReturnTicketsResponse>, Status> {
         self.return_tickets_call(req).await
+    }
+
+    async fn list_tickets(
+        &self,
+        req: tonic::Request<v1::ListTicketsRequest>,
+    ) -> Result<Response<v1::ListTicketsResponse>, Status> {
+        self.list_tickets_call(req).await
+    }
+
+    async fn reissue_ticket(
+        &self,
+        req: tonic::Request<v1::ReissueTicketRequest>,
+    ) -> Result<Response<v1::ReissueTicketResponse>, Status> {
+        self.reissue_ticket_call(req).await
+    }
+
+    async fn check_in(
+        &self,
+        req: tonic::Request<v1::CheckInRequest>,
+    ) -> Result<Response<v1::CheckInResponse>, Status> {
+        self.check_in_call(req).await
+    }
+
+    async fn list_ticket_keys(
+        &self,
+        req: tonic::Request<v1::ListTicketKeysRequest>,
+    ) -> Result<Response<v1::ListTicketKeysResponse>, Status> {
+        self.list_ticket_keys_call(req).await
     }
 
     async fn get_sales_report(

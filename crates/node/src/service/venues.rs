@@ -42,7 +42,7 @@ fn optional_ms(ms: i64) -> Option<Timestamp> {
 impl BookingApi {
     /// The caller, if they are an administrator (on this replica's view of
     /// their account); else PERMISSION_DENIED, before anything is proposed.
-    async fn admin<T>(&self, req: &tonic::Request<T>) -> Result<Caller, Status> {
+    pub(super) async fn admin<T>(&self, req: &tonic::Request<T>) -> Result<Caller, Status> {
         let caller = self.auth.caller(req)?;
         let admin = self
             .replica

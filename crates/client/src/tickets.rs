@@ -1,0 +1,83 @@
+//! Tickets and the door: the caller's signed tickets, reissuing one, and
+//! scanning codes at a gate. A scan carries a request id chosen once and
+//! kept on every retry, so a scan retried across a leader failover is
+//! recorded once.
+
+use boxoffice_proto::v1;
+use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
+use tonic::Status;
+
+use crate::{Client, Route, new_request_id, read_options, rpc};
+
+impl Client {
+    /// The caller's tickets with their codes; only `booking_id`'s if not empty.
+    pub async fn list_tickets(
+        &self,
+        booking_id: &str,
+        stale: bool,
+    ) -> Result<Vec<v1::ETicket>, Status> {
+        let msg = v1::ListTicketsRequest {
+            read: read_options(stale),
+            booking_id: booking_id.into(),
+        };
+        let reply = self
+            .unary(Route::Spread, msg, rpc!(BookingServiceClient::list_tickets))
+            .await?;
+        Ok(reply.tickets)
+    }
+
+    /// A new code for one of the caller's tickets; earlier codes die.
+    pub async fn reissue_ticket(&self, ticket_id: &str) -> Result<v1::ETicket, Status> {
+        let msg = v1::ReissueTicketRequest {
+            request_id: new_request_id(),
+            ticket_id: ticket_id.into(),
+        };
+        let reply = self
+            .unary(
+                Route::Sticky,
+                msg,
+                rpc!(BookingServiceClient::reissue_ticket),
+            )
+            .await?;
+        reply
+            .ticket
+            .ok_or_else(|| Status::internal("the reply carried no ticket"))
+    }
+
+    /// Scans `code` at `gate` for `show_id` (administrator). `request_id`
+    /// names the scan: give the same one when retrying it. `offline_at_ms`
+    /// is when an offline gate made the scan (0 for a live one).
+    pub async fn check_in(
+        &self,
+        request_id: &str,
+        show_id: &str,
+        gate: &str,
+        code: &str,
+        offline_at_ms: i64,
+    ) -> Result<v1::CheckInResponse, Status> {
+        let msg = v1::CheckInRequest {
+            request_id: request_id.into(),
+            show_id: show_id.into(),
+            gate: gate.into(),
+            code: code.into(),
+            offline_at_ms,
+        };
+        self.unary(Route::Sticky, msg, rpc!(BookingServiceClient::check_in))
+            .await
+    }
+
+    /// The public keys that verify ticket codes.
+    pub async fn ticket_keys(&self, stale: bool) -> Result<Vec<v1::TicketKey>, Status> {
+        let msg = v1::ListTicketKeysRequest {
+            read: read_options(stale),
+        };
+        let reply = self
+            .unary(
+                Route::Spread,
+                msg,
+                rpc!(BookingServiceClient::list_ticket_keys),
+            )
+            .await?;
+        Ok(reply.keys)
+    }
+}

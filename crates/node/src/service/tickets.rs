@@ -1,0 +1,502 @@
+//! Tickets and the door on `boxoffice.v1.BookingService`: each paid place's
+//! signed code, reissuing one, scanning codes at a door, and the keys that
+//! verify codes.
+//!
+//! Who may call what, and how they prove it (a bearer token, as for every
+//! call of the service):
+//! - ListTickets: the caller's own tickets only (another user's booking is
+//!   NOT_FOUND); a revoked session sees nothing.
+//! - ReissueTicket: the ticket's owner (the state machine also lets an
+//!   administrator, but the API reissues the caller's own tickets).
+//! - CheckIn: an administrator (door staff, a role of their own, come
+//!   later), refused here before anything is proposed and checked again
+//!   by the state machine.
+//! - ListTicketKeys: anyone signed in; public keys are not secret.
+//!
+//! Codes are signed with this node's own ticket key ([`TicketDesk`]), whose
+//! public half the node registers in the replicated state before it signs
+//! its first code, so every node and every offline scanner can verify
+//! codes of every node. The private key never leaves the node's data
+//! directory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use boxoffice_core::{
+    Booking, BookingId, BookingStatus, Command, Effect, Rejection, RequestId,
+    SYSTEM_REQUEST_PREFIX, Scan, SeatNo, ShowId, State, TicketRef, Timestamp, check_id,
+};
+use boxoffice_proto::convert;
+use boxoffice_proto::v1;
+use boxoffice_ticket::{
+    CodeError, PublicTicketKey, Ticket, TicketId, TicketSigner, TicketVerifier,
+};
+use tonic::{Response, Status};
+
+use super::{BookingApi, booking_id};
+use crate::checkout::submit_trusted;
+use crate::port::ReplicaPort;
+
+/// Most tickets one ListTickets answers with (newest bookings first).
+pub const MAX_TICKETS_PAGE: usize = 2_000;
+
+/// A node's ticket signing key, and whether the cluster knows its public half.
+pub struct TicketDesk {
+    signer: TicketSigner,
+    registered: AtomicBool,
+}
+
+/// Why the ticket key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TicketKeyError {
+    /// Reading or writing the file failed.
+    #[error("ticket key {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a ticket key.
+    #[error("ticket key {0}: not a ticket key file (move it away to make a new key)")]
+    Corrupt(PathBuf),
+}
+
+impl TicketDesk {
+    /// The key stored at `path`, or a new one (named after `node` and the
+    /// time) written there first, readable by the owner only.
+    pub fn open(path: &Path, node: u64) -> Result<Self, TicketKeyError> {
+        let io = |source| TicketKeyError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let signer = match std::fs::read(path) {
+            Ok(bytes) => {
+                let (kid, seed): (String, [u8; 32]) = postcard::from_bytes(&bytes)
+                    .map_err(|_| TicketKeyError::Corrupt(path.to_owned()))?;
+                if check_id("kid", &kid).is_err() {
+                    return Err(TicketKeyError::Corrupt(path.to_owned()));
+                }
+                TicketSigner::from_seed(kid, &seed)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let signer = TicketSigner::generate(format!("n{node}-{secs}"));
+                let bytes = postcard::to_stdvec(&(signer.kid(), signer.seed()))
+                    .map_err(|e| io(std::io::Error::other(e)))?;
+                write_private(path, &bytes).map_err(io)?;
+                signer
+            }
+            Err(e) => return Err(io(e)),
+        };
+        Ok(Self {
+            signer,
+            registered: AtomicBool::new(false),
+        })
+    }
+
+    /// The key's id.
+    pub fn kid(&self) -> &str {
+        self.signer.kid()
+    }
+
+    /// Registers this node's public key in the replicated state unless it
+    /// is there already (idempotent: the same key again changes nothing).
+    async fn ensure_registered(&self, replica: &ReplicaPort) -> Result<(), Status> {
+        if self.registered.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let public = self.signer.public_key();
+        let known = replica
+            .read(true, |s| s.doors().keys().get(&public.kid).copied())
+            .await?;
+        if known != Some(public.key) {
+            let id = RequestId(format!("{SYSTEM_REQUEST_PREFIX}ticket-key:{}", public.kid));
+            let command = Command::AddTicketKey {
+                kid: public.kid.clone(),
+                public: public.key,
+            };
+            if let Err(rejection) = submit_trusted(replica, id, command).await? {
+                return Err(Status::failed_precondition(format!(
+                    "this node's ticket key cannot be registered: {rejection}"
+                )));
+            }
+        }
+        self.registered.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` (mode 0600) through a temporary file, synced,
+/// so a crash leaves the old file or the new one, never half of one.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The verifier of every ticket key the state knows.
+fn verifier(keys: &BTreeMap<String, [u8; 32]>) -> Result<TicketVerifier, Status> {
+    let keys: Vec<PublicTicketKey> = keys
+        .iter()
+        .map(|(kid, key)| PublicTicketKey {
+            kid: kid.clone(),
+            key: *key,
+        })
+        .collect();
+    TicketVerifier::new(&keys).map_err(|e| Status::internal(format!("a stored ticket key: {e}")))
+}
+
+/// A ticket's claims and its door record, as the state shows them.
+struct Issued {
+    claims: Ticket,
+    admitted: Option<(Timestamp, String)>,
+}
+
+/// The tickets of `booking` (a confirmed one), as the state shows them.
+fn tickets_of(state: &State, booking: &Booking) -> Vec<Issued> {
+    if !matches!(booking.status, BookingStatus::Confirmed { .. }) {
+        return Vec::new();
+    }
+    let labels = convert::booking_in(state, booking).tickets;
+    booking
+        .seats
+        .iter()
+        .zip(labels)
+        .map(|(&place, shown)| {
+            let ticket = TicketRef {
+                booking: booking.id,
+                place,
+            };
+            Issued {
+                claims: Ticket {
+                    id: TicketId {
+                        booking: booking.id.0,
+                        place: place.0,
+                    },
+                    show: booking.show.to_string(),
+                    place_label: shown.label,
+                    ticket_type: shown.ticket_type,
+                    version: state.doors().version(ticket),
+                },
+                admitted: state.doors().entry(ticket).map(|e| (e.at, e.gate.clone())),
+            }
+        })
+        .collect()
+}
+
+/// A ticket id from a request: `<booking>-<seat_no>`.
+fn ticket_id(raw: &str) -> Result<(BookingId, SeatNo), Status> {
+    let id: TicketId = raw
+        .parse()
+        .map_err(|_| Status::invalid_argument(format!("ticket_id {raw:?} is not a ticket id")))?;
+    Ok((BookingId(id.booking), SeatNo(id.place)))
+}
+
+impl BookingApi {
+    fn e_ticket(&self, issued: Issued) -> v1::ETicket {
+        let code = self.tickets.signer.sign(&issued.claims);
+        let Ticket {
+            id,
+            show,
+            place_label,
+            ticket_type,
+            version,
+        } = issued.claims;
+        let (admitted_at_ms, gate) = issued
+            .admitted
+            .map_or((0, String::new()), |(at, g)| (at.0, g));
+        v1::ETicket {
+            ticket_id: id.to_string(),
+            booking_id: id.booking.to_string(),
+            show_id: show,
+            seat_no: id.place,
+            label: place_label,
+            ticket_type,
+            version,
+            code,
+            admitted_at_ms,
+            gate,
+        }
+    }
+
+    pub(super) async fn list_tickets_call(
+        &self,
+        req: tonic::Request<v1::ListTicketsRequest>,
+    ) -> Result<Response<v1::ListTicketsResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let r = req.into_inner();
+        let only = match r.booking_id.as_str() {
+            "" => None,
+            raw => Some(booking_id(raw)?),
+        };
+        self.tickets.ensure_registered(&self.replica).await?;
+        let issued = self
+            .read(r.read, |s| -> Result<Vec<Issued>, Rejection> {
+                s.authenticate(&caller)?;
+                let mut out = Vec::new();
+                match only {
+                    Some(id) => {
+                        let booking = s
+                            .booking(id)
+                            .filter(|b| b.user == caller.user)
+                            .ok_or(Rejection::BookingNotFound(id))?;
+                        out = tickets_of(s, &booking);
+                    }
+                    None => {
+                        for booking in s.bookings_of(&caller.user).rev() {
+                            out.extend(tickets_of(s, &booking));
+                            if out.len() >= MAX_TICKETS_PAGE {
+                                break;
+                            }
+                        }
+                    }
+                }
+                out.truncate(MAX_TICKETS_PAGE);
+                Ok(out)
+            })
+            .await?
+            .map_err(|r| convert::rejection_status(&r))?;
+        Ok(Response::new(v1::ListTicketsResponse {
+            tickets: issued.into_iter().map(|i| self.e_ticket(i)).collect(),
+        }))
+    }
+
+    pub(super) async fn reissue_ticket_call(
+        &self,
+        req: tonic::Request<v1::ReissueTicketRequest>,
+    ) -> Result<Response<v1::ReissueTicketResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let r = req.into_inner();
+        let (booking, place) = ticket_id(&r.ticket_id)?;
+        self.tickets.ensure_registered(&self.replica).await?;
+        let command = Command::ReissueTicket {
+            booking,
+            place,
+            user: caller.user.clone(),
+        };
+        match self.write(caller, r.request_id, command).await? {
+            Effect::Reissued(_) => {}
+            other => return Err(Status::internal(format!("unexpected effect {other:?}"))),
+        }
+        // The ticket as it stands now, from this replica (which applied
+        // the reissue before answering).
+        let issued = self
+            .replica
+            .read(true, |s| {
+                s.booking(booking).and_then(|b| {
+                    tickets_of(s, &b)
+                        .into_iter()
+                        .find(|i| i.claims.id.place == place.0)
+                })
+            })
+            .await?
+            .ok_or_else(|| Status::not_found(format!("ticket {} is gone", r.ticket_id)))?;
+        Ok(Response::new(v1::ReissueTicketResponse {
+            ticket: Some(self.e_ticket(issued)),
+        }))
+    }
+
+    pub(super) async fn check_in_call(
+        &self,
+        req: tonic::Request<v1::CheckInRequest>,
+    ) -> Result<Response<v1::CheckInResponse>, Status> {
+        let caller = self.admin(&req).await?;
+        let r = req.into_inner();
+        check_id("show_id", &r.show_id).map_err(|e| convert::rejection_status(&e))?;
+        check_id("gate", &r.gate).map_err(|e| convert::rejection_status(&e))?;
+        if r.offline_at_ms < 0 {
+            return Err(Status::invalid_argument(
+                "offline_at_ms must not be negative",
+            ));
+        }
+        let claims = match self.verify(&r.code).await? {
+            Ok(claims) => claims,
+            Err(why) => {
+                return Ok(Response::new(v1::CheckInResponse {
+                    result: v1::ScanResult::Forged.into(),
+                    message: format!("refused: {why}"),
+                    ..Default::default()
+                }));
+            }
+        };
+        let ticket_id = claims.id.to_string();
+        if claims.show != r.show_id {
+            return Ok(Response::new(v1::CheckInResponse {
+                result: v1::ScanResult::WrongPerformance.into(),
+                message: format!("wrong performance: this ticket is for {}", claims.show),
+                ticket_id,
+                label: claims.place_label,
+                ticket_type: claims.ticket_type,
+                show_id: claims.show,
+                ..Default::default()
+            }));
+        }
+        let command = Command::CheckIn {
+            show: ShowId::from(r.show_id.as_str()),
+            booking: BookingId(claims.id.booking),
+            place: SeatNo(claims.id.place),
+            version: claims.version,
+            gate: r.gate,
+            offline_at: (r.offline_at_ms != 0).then_some(Timestamp(r.offline_at_ms)),
+        };
+        let scan = match self.write(caller, r.request_id, command).await? {
+            Effect::Scanned(scan) => scan,
+            other => return Err(Status::internal(format!("unexpected effect {other:?}"))),
+        };
+        Ok(Response::new(scan_response(
+            scan,
+            ticket_id,
+            claims.place_label,
+            claims.ticket_type,
+        )))
+    }
+
+    /// Verifies a code against the keys this replica knows; a code naming a
+    /// key it does not know yet is tried again after a linearizable read
+    /// (the key may have been registered a moment ago elsewhere).
+    async fn verify(&self, code: &str) -> Result<Result<Ticket, CodeError>, Status> {
+        let keys = self
+            .replica
+            .read(true, |s| s.doors().keys().clone())
+            .await?;
+        match verifier(&keys)?.verify(code) {
+            Err(CodeError::UnknownKey(_)) => {
+                let keys = self
+                    .replica
+                    .read(false, |s| s.doors().keys().clone())
+                    .await?;
+                Ok(verifier(&keys)?.verify(code))
+            }
+            other => Ok(other),
+        }
+    }
+
+    pub(super) async fn list_ticket_keys_call(
+        &self,
+        req: tonic::Request<v1::ListTicketKeysRequest>,
+    ) -> Result<Response<v1::ListTicketKeysResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let r = req.into_inner();
+        let keys = self
+            .read(r.read, |s| {
+                s.authenticate(&caller)?;
+                Ok(s.doors().keys().clone())
+            })
+            .await?
+            .map_err(|r: Rejection| convert::rejection_status(&r))?;
+        Ok(Response::new(v1::ListTicketKeysResponse {
+            keys: keys
+                .into_iter()
+                .map(|(kid, key)| v1::TicketKey {
+                    kid,
+                    public_key: key.to_vec(),
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// A scan's finding as the door reads it.
+fn scan_response(
+    scan: Scan,
+    ticket_id: String,
+    label: String,
+    ticket_type: String,
+) -> v1::CheckInResponse {
+    use v1::ScanResult as R;
+    let (result, message, admitted_at_ms, gate, show_id) = match scan {
+        Scan::Admitted { .. } => {
+            let what = if ticket_type.is_empty() {
+                label.clone()
+            } else {
+                format!("{label}, {ticket_type}")
+            };
+            let check = if needs_id(&ticket_type) {
+                " (check ID)"
+            } else {
+                ""
+            };
+            (
+                R::Admitted,
+                format!("admitted: {what}{check}"),
+                0,
+                String::new(),
+                String::new(),
+            )
+        }
+        Scan::AlreadyIn(entry) => (
+            R::AlreadyIn,
+            format!("already in: came in at gate {}", entry.gate),
+            entry.at.0,
+            entry.gate,
+            String::new(),
+        ),
+        Scan::WrongPerformance(show) => (
+            R::WrongPerformance,
+            format!("wrong performance: this ticket is for {show}"),
+            0,
+            String::new(),
+            show.to_string(),
+        ),
+        Scan::Returned => (
+            R::Returned,
+            "refused: the ticket was returned".to_owned(),
+            0,
+            String::new(),
+            String::new(),
+        ),
+        Scan::Superseded { current } => (
+            R::Superseded,
+            format!("refused: an old code; the ticket was reissued (now version {current})"),
+            0,
+            String::new(),
+            String::new(),
+        ),
+        Scan::NotPaid => (
+            R::NotPaid,
+            "refused: the booking is not paid".to_owned(),
+            0,
+            String::new(),
+            String::new(),
+        ),
+        Scan::Unknown => (
+            R::Unknown,
+            "refused: no such booking".to_owned(),
+            0,
+            String::new(),
+            String::new(),
+        ),
+    };
+    v1::CheckInResponse {
+        result: result.into(),
+        message,
+        ticket_id,
+        label,
+        ticket_type,
+        admitted_at_ms,
+        gate,
+        show_id,
+    }
+}
+
+/// Ticket types whose holder shows proof at the door.
+fn needs_id(ticket_type: &str) -> bool {
+    matches!(
+        ticket_type,
+        "concession" | "child" | "companion" | "student"
+    )
+}

@@ -1,0 +1,241 @@
+//! Tickets and the door over gRPC, on one node with a real payment
+//! service: a paid order's tickets carry signed codes that verify offline
+//! with the cluster's published keys; a code is admitted once and the
+//! second scan says where it came in; forged, altered, other-performance,
+//! returned and reissued codes are each refused with their reason; a used
+//! ticket cannot be returned; only administrators scan, and a customer
+//! sees only their own tickets.
+
+mod common;
+
+use boxoffice_client::proto as v1;
+use boxoffice_ticket::{PublicTicketKey, TicketSigner, TicketVerifier};
+use common::{GOOD_CARD, Node, card, expect_code};
+use tonic::Code;
+use v1::ScanResult;
+
+fn result(r: &v1::CheckInResponse) -> ScanResult {
+    ScanResult::try_from(r.result).unwrap()
+}
+
+/// A node with two simple shows, "early" and "late", of four seats.
+async fn door() -> Node {
+    let node = Node::with_payments(|_| {}).await;
+    let admin = node.admin().await;
+    for show in ["early", "late"] {
+        admin
+            .create_show(show, "A Show", 4, 1_000, i64::MAX / 2)
+            .await
+            .unwrap();
+    }
+    node
+}
+
+#[tokio::test]
+async fn a_ticket_is_admitted_once_and_every_bad_code_is_refused_with_its_reason() {
+    let node = door().await;
+    let admin = node.admin().await;
+    let ann = node.buyer("ann").await;
+    let bob = node.buyer("bob").await;
+    let paid = ann
+        .book("early", &[1, 2, 3])
+        .card(&card(GOOD_CARD))
+        .await
+        .unwrap();
+
+    let tickets = ann.list_tickets("", false).await.unwrap();
+    assert_eq!(tickets.len(), 3, "{tickets:?}");
+    let ids: Vec<&str> = tickets.iter().map(|t| t.ticket_id.as_str()).collect();
+    let b = &paid.booking_id;
+    assert_eq!(ids, [format!("{b}-1"), format!("{b}-2"), format!("{b}-3")]);
+    assert!(
+        tickets
+            .iter()
+            .all(|t| t.code.starts_with("BT1.") && t.version == 0)
+    );
+    assert!(
+        tickets
+            .iter()
+            .all(|t| t.show_id == "early" && t.admitted_at_ms == 0)
+    );
+
+    // The codes verify offline with the keys the cluster publishes.
+    let keys: Vec<PublicTicketKey> = ann
+        .ticket_keys(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| PublicTicketKey {
+            kid: k.kid,
+            key: k.public_key.try_into().unwrap(),
+        })
+        .collect();
+    assert_eq!(keys.len(), 1, "one node, one key");
+    let verifier = TicketVerifier::new(&keys).unwrap();
+    let claims = verifier.verify(&tickets[0].code).unwrap();
+    assert_eq!(claims.id.to_string(), tickets[0].ticket_id);
+
+    // Others see none of them.
+    assert!(bob.list_tickets("", false).await.unwrap().is_empty());
+    expect_code(
+        bob.list_tickets(b, false).await,
+        Code::NotFound,
+        "not found",
+    );
+
+    // Admitted once; the second scan, at another gate, says where.
+    let code = &tickets[0].code;
+    let first = admin
+        .check_in("s1", "early", "north", code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&first), ScanResult::Admitted, "{first:?}");
+    assert_eq!(first.ticket_id, tickets[0].ticket_id);
+    let again = admin
+        .check_in("s2", "early", "south", code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&again), ScanResult::AlreadyIn, "{again:?}");
+    assert_eq!(again.gate, "north");
+    assert!(again.admitted_at_ms > 0);
+    // The same scan retried (same request id) is the same answer, not a
+    // second scan.
+    let retried = admin
+        .check_in("s1", "early", "north", code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&retried), ScanResult::Admitted);
+    let listed = ann.list_tickets(b, false).await.unwrap();
+    assert_eq!(listed[0].gate, "north");
+
+    // A used ticket cannot be returned or reissued.
+    expect_code(
+        ann.return_tickets(b, &[1]).await,
+        Code::FailedPrecondition,
+        "used at the door",
+    );
+    expect_code(
+        ann.reissue_ticket(&tickets[0].ticket_id).await,
+        Code::FailedPrecondition,
+        "used at the door",
+    );
+
+    // Another performance's door.
+    let wrong = admin
+        .check_in("s3", "late", "north", &tickets[1].code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&wrong), ScanResult::WrongPerformance);
+    assert_eq!(wrong.show_id, "early");
+
+    // Altered: one character changed.
+    let mut altered = tickets[1].code.clone().into_bytes();
+    let last = altered.len() - 10;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let scan = admin
+        .check_in("s4", "early", "north", &altered, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Forged, "{scan:?}");
+
+    // Forged: well formed, signed by a key the cluster does not have,
+    // claiming the very same ticket.
+    let forger = TicketSigner::generate(keys[0].kid.clone());
+    let forged = forger.sign(&verifier.verify(&tickets[1].code).unwrap());
+    let scan = admin
+        .check_in("s5", "early", "north", &forged, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Forged, "{scan:?}");
+    let other_kid = TicketSigner::generate("n9-1").sign(&claims);
+    let scan = admin
+        .check_in("s6", "early", "north", &other_kid, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Forged, "{scan:?}");
+    let scan = admin
+        .check_in("s7", "early", "north", "hello", 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Forged);
+
+    // Reissued: the old code is dead, the new one admits.
+    let reissued = ann.reissue_ticket(&tickets[1].ticket_id).await.unwrap();
+    assert_eq!(reissued.version, 1);
+    assert_ne!(reissued.code, tickets[1].code);
+    let old = admin
+        .check_in("s8", "early", "north", &tickets[1].code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&old), ScanResult::Superseded, "{old:?}");
+    let new = admin
+        .check_in("s9", "early", "north", &reissued.code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&new), ScanResult::Admitted, "{new:?}");
+
+    // Returned: the code admits nobody.
+    ann.return_tickets(b, &[3]).await.unwrap();
+    let returned = admin
+        .check_in("s10", "early", "north", &tickets[2].code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&returned), ScanResult::Returned, "{returned:?}");
+    assert_eq!(ann.list_tickets(b, false).await.unwrap().len(), 2);
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn only_administrators_scan_and_owners_reissue() {
+    let node = door().await;
+    let ann = node.buyer("ann").await;
+    let bob = node.buyer("bob").await;
+    let paid = ann
+        .book("early", &[1])
+        .card(&card(GOOD_CARD))
+        .await
+        .unwrap();
+    let ticket = ann.list_tickets("", false).await.unwrap().remove(0);
+    expect_code(
+        ann.check_in("x1", "early", "north", &ticket.code, 0).await,
+        Code::PermissionDenied,
+        "administrators",
+    );
+    expect_code(
+        bob.reissue_ticket(&ticket.ticket_id).await,
+        Code::NotFound,
+        "not found",
+    );
+    expect_code(
+        node.anonymous().list_tickets("", false).await,
+        Code::Unauthenticated,
+        "",
+    );
+    // Bad inputs: a gate with a space, an empty show, a bad ticket id.
+    let admin = node.admin().await;
+    expect_code(
+        admin
+            .check_in("x2", "early", "north door", &ticket.code, 0)
+            .await,
+        Code::InvalidArgument,
+        "gate",
+    );
+    expect_code(
+        admin.check_in("x3", "", "north", &ticket.code, 0).await,
+        Code::InvalidArgument,
+        "show_id",
+    );
+    expect_code(
+        ann.reissue_ticket("seven").await,
+        Code::InvalidArgument,
+        "ticket id",
+    );
+    // Nothing of that was recorded: the ticket still admits, once.
+    let scan = admin
+        .check_in("x4", "early", "north", &ticket.code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Admitted, "{paid:?}");
+    node.stop().await;
+}
