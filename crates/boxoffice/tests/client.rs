@@ -1056,3 +1056,150 @@ async fn standing_and_best_available_from_the_command_line() {
         (&serde_json::json!(2), &serde_json::json!(5_000))
     );
 }
+
+/// Tickets and the door from the command line: a buyer lists their
+/// tickets, shows one as a QR code in the terminal and writes it as PNG
+/// and SVG; the door reads codes from standard input as a scanner types
+/// them: admitted once, already in the second time, a forged code refused;
+/// a customer may not scan, and a bad ticket id is refused before any call.
+#[tokio::test(flavor = "multi_thread")]
+async fn tickets_and_the_door_from_the_command_line() {
+    let cluster = cluster_with_show().await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+    json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]));
+    json(&user(&[
+        "register",
+        "dee@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    json(&user(&[
+        "login",
+        "dee@example.com",
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    let booking = json(&user(&[
+        "book",
+        "gala",
+        "5-6",
+        "--card",
+        "4242424242424242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+        "--json",
+    ]));
+    let booking_id = booking["booking_id"]
+        .as_str()
+        .expect("booking id")
+        .to_owned();
+
+    let tickets = json(&user(&["tickets", "list", "--json"]));
+    let tickets = tickets.as_array().expect("an array");
+    assert_eq!(tickets.len(), 2, "{tickets:?}");
+    has_fields(
+        &tickets[0],
+        &[
+            "ticket_id",
+            "booking_id",
+            "show_id",
+            "label",
+            "ticket_type",
+            "version",
+            "code",
+            "admitted_at_ms",
+            "gate",
+        ],
+    );
+    let id = tickets[0]["ticket_id"].as_str().unwrap().to_owned();
+    let code = tickets[0]["code"].as_str().unwrap().to_owned();
+    assert_eq!(id, format!("{booking_id}-5"));
+
+    // In the terminal: the code drawn with block characters, and its text.
+    let shown = user(&["tickets", "show", &id]);
+    assert!(shown.status.success(), "{shown:?}");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains(&code), "{text}");
+    assert!(
+        text.contains('█') || text.contains('▀'),
+        "no QR code drawn:\n{text}"
+    );
+    let png = dir.path().join("ticket.png");
+    let svg = dir.path().join("ticket.svg");
+    let written = user(&[
+        "tickets",
+        "show",
+        &id,
+        "--png",
+        png.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(written.status.success(), "{written:?}");
+    assert!(
+        std::fs::read(&png)
+            .unwrap()
+            .starts_with(b"\x89PNG\r\n\x1a\n")
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    assert_eq!(user(&["tickets", "show", "five"]).status.code(), Some(2));
+    assert_eq!(user(&["tickets", "show", "999-1"]).status.code(), Some(3));
+
+    // The door: codes on standard input, one a line, blank lines skipped.
+    let mut door = command(&cluster, admin_dir.path());
+    door.args([
+        "checkin",
+        "--performance",
+        "gala",
+        "--gate",
+        "north",
+        "--json",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let output = tokio::task::block_in_place(|| {
+        let mut child = door.spawn().expect("run boxoffice");
+        let mut stdin = child.stdin.take().expect("stdin");
+        use std::io::Write as _;
+        writeln!(stdin, "{code}\n\n{code}\nBT1.forged").unwrap();
+        drop(stdin);
+        child.wait_with_output().expect("checkin ends")
+    });
+    assert!(output.status.success(), "{output:?}");
+    let scans: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let results: Vec<&str> = scans
+        .iter()
+        .map(|s| s["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["admitted", "already_in", "forged"], "{scans:?}");
+    assert_eq!(scans[1]["gate"], "north");
+
+    // Customers do not scan.
+    let refused = user(&["checkin", "--performance", "gala", &code]);
+    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
+    let listed = json(&user(&[
+        "tickets",
+        "list",
+        "--booking",
+        &booking_id,
+        "--json",
+    ]));
+    assert_eq!(listed[0]["gate"], "north");
+}

@@ -116,6 +116,29 @@ pub enum Command {
         /// [default: all of them]
         places: Vec<String>,
     },
+    /// Your tickets: list, show (with a QR code), reissue.
+    Tickets {
+        /// `tickets list`, `tickets show`, `tickets reissue`.
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
+    /// Door check-in (administrators): scans ticket codes given as
+    /// arguments, or read from standard input one a line (a USB scanner
+    /// types them), and prints each answer: admitted, already in (where),
+    /// wrong performance, returned, reissued, forged.
+    ///
+    /// JSON: one line a scan: {result, message, ticket_id, label,
+    /// ticket_type, admitted_at_ms, gate}.
+    Checkin {
+        /// The performance this door admits to.
+        #[arg(long)]
+        performance: String,
+        /// The gate's name (no spaces).
+        #[arg(long, default_value = "main")]
+        gate: String,
+        /// Codes to scan [default: read standard input].
+        codes: Vec<String>,
+    },
     /// Your bookings: list, cancel.
     Bookings {
         /// `bookings list`, `bookings cancel`.
@@ -512,6 +535,44 @@ pub enum ShowsCommand {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]
         stale: bool,
+    },
+}
+
+/// `boxoffice tickets …`.
+#[derive(Subcommand, Debug)]
+pub enum TicketsCommand {
+    /// Your tickets (one per seat or standing place of your paid bookings).
+    ///
+    /// JSON: an array of {ticket_id, booking_id, show_id, label,
+    /// ticket_type, version, code, admitted_at_ms, gate}.
+    List {
+        /// Only this booking's tickets.
+        #[arg(long)]
+        booking: Option<String>,
+        /// Read from the answering node's replica without asking the leader.
+        #[arg(long)]
+        stale: bool,
+    },
+    /// One ticket with its QR code drawn in the terminal, or written to a file.
+    ///
+    /// JSON: the ticket, as in `tickets list`.
+    Show {
+        /// The ticket id (BOOKING-SEAT, as `tickets list` shows).
+        ticket: String,
+        /// Write the QR code to this PNG file instead of drawing it.
+        #[arg(long)]
+        png: Option<std::path::PathBuf>,
+        /// Write the QR code to this SVG file instead of drawing it.
+        #[arg(long)]
+        svg: Option<std::path::PathBuf>,
+    },
+    /// A new code for a ticket (lost, or shared by mistake); every earlier
+    /// code stops working. A ticket used at the door cannot be reissued.
+    ///
+    /// JSON: the ticket, as in `tickets list`.
+    Reissue {
+        /// The ticket id.
+        ticket: String,
     },
 }
 

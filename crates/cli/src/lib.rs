@@ -39,6 +39,7 @@ pub mod report;
 pub mod seats;
 pub mod session;
 pub mod shell;
+pub mod tickets;
 pub mod venues;
 
 pub use args::{AdminCommand, ChatbotCommand, Command, Global};
@@ -100,6 +101,12 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
             }
             Command::Pay { booking, card } => commands::pay(global, &booking, &card).await,
             Command::Bookings { command } => commands::bookings(global, command).await,
+            Command::Tickets { command } => tickets::tickets(global, command).await,
+            Command::Checkin {
+                performance,
+                gate,
+                codes,
+            } => tickets::checkin(global, &performance, &gate, codes).await,
             Command::Cluster { command } => commands::cluster(global, command).await,
         },
         UserCommand::Admin(AdminCommand::Shows { command }) => {
