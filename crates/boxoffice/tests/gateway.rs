@@ -510,6 +510,10 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         "POST /api/productions",
         "POST /api/productions/{production_id}/performances",
         "POST /api/bookings/{booking_id}/return",
+        "GET /api/tickets",
+        "POST /api/tickets/{ticket_id}/reissue",
+        "POST /api/checkin",
+        "GET /api/ticket-keys",
         "POST /api/register",
         "POST /api/login",
         "POST /api/refresh",
@@ -1266,4 +1270,80 @@ async fn standing_places_are_held_by_count_and_type() {
             && t["label"].as_str().unwrap().starts_with("Floor"))
     );
     assert_eq!(counts(&gw, "gig-1").await, (2397, 3, 0, 0));
+}
+
+/// E-tickets and the door over JSON: a buyer's ticket with its signed
+/// code; scanned at the door by an administrator: admitted once, then
+/// "already in"; a customer may not scan, and a garbled code is an
+/// answer, not an error; the keys that verify codes are published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
+    let (cluster, _chatbot, gw) = paid_cluster().await;
+    let admin = cluster.token("admin").await;
+    let alice = gw.session("alice@example.com").await;
+    let bob = gw.session("bob@example.com").await;
+    let (status, show) = gw
+        .post(
+            "/api/shows",
+            Some(&admin),
+            json!({"show_id": "door", "title": "Door", "seat_count": 5, "price_cents": 1000,
+                "starts_at_ms": 4_070_980_800_000_i64}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{show}");
+    let (status, held) = gw
+        .post(
+            "/api/holds",
+            Some(&alice),
+            json!({"show_id": "door", "seat_nos": [3]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let id = held["booking_id"].as_str().unwrap();
+    let (status, paid) = gw
+        .post(&format!("/api/bookings/{id}/pay"), Some(&alice), card(PAYS))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+
+    let (status, tickets) = gw.get("/api/tickets", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK, "{tickets}");
+    assert_eq!(tickets.as_array().unwrap().len(), 1, "{tickets}");
+    assert_eq!(tickets[0]["label"], "3");
+    let ticket_code = tickets[0]["code"].as_str().unwrap().to_owned();
+    let (status, none) = gw.get("/api/tickets", Some(&bob)).await;
+    assert_eq!((status, none), (StatusCode::OK, json!([])));
+    let (status, body) = gw.get("/api/tickets?booking=1", Some(&alice)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown parameter: {body}");
+    let scan = json!({"show_id": "door", "gate": "north", "code": ticket_code});
+    let (status, body) = gw.post("/api/checkin", Some(&alice), scan.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, first) = gw.post("/api/checkin", Some(&admin), scan.clone()).await;
+    assert_eq!(
+        (status, &first["result"]),
+        (StatusCode::OK, &json!("admitted")),
+        "{first}"
+    );
+    assert_eq!(first["message"], "admitted: seat 3, adult");
+    let (_, again) = gw.post("/api/checkin", Some(&admin), scan).await;
+    assert_eq!(
+        (&again["result"], &again["gate"]),
+        (&json!("already_in"), &json!("north"))
+    );
+    let garbled = json!({"show_id": "door", "gate": "north", "code": "BT1.xyz"});
+    let (status, forged) = gw.post("/api/checkin", Some(&admin), garbled).await;
+    assert_eq!(
+        (status, &forged["result"]),
+        (StatusCode::OK, &json!("forged")),
+        "{forged}"
+    );
+    let (status, keys) = gw.get("/api/ticket-keys", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        keys[0]["public_key_hex"].as_str().unwrap().len(),
+        64,
+        "{keys}"
+    );
 }

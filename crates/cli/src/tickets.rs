@@ -8,43 +8,13 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use boxoffice_client::proto as v1;
+use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult};
 use qrcode::QrCode;
 use qrcode::render::{svg, unicode};
-use serde::Serialize;
 
 use crate::args::{Global, TicketsCommand};
 use crate::commands::nodes;
 use crate::output::{Output, api};
-
-/// A ticket as `--json` prints it.
-#[derive(Serialize)]
-struct TicketJson<'a> {
-    ticket_id: &'a str,
-    booking_id: &'a str,
-    show_id: &'a str,
-    label: &'a str,
-    ticket_type: &'a str,
-    version: u32,
-    code: &'a str,
-    admitted_at_ms: i64,
-    gate: &'a str,
-}
-
-impl<'a> From<&'a v1::ETicket> for TicketJson<'a> {
-    fn from(t: &'a v1::ETicket) -> Self {
-        Self {
-            ticket_id: &t.ticket_id,
-            booking_id: &t.booking_id,
-            show_id: &t.show_id,
-            label: &t.label,
-            ticket_type: &t.ticket_type,
-            version: t.version,
-            code: &t.code,
-            admitted_at_ms: t.admitted_at_ms,
-            gate: &t.gate,
-        }
-    }
-}
 
 /// `boxoffice tickets …`.
 pub async fn tickets(global: &Global, command: TicketsCommand) -> anyhow::Result<()> {
@@ -57,7 +27,7 @@ pub async fn tickets(global: &Global, command: TicketsCommand) -> anyhow::Result
                 .await
                 .map_err(api)?;
             if out.json {
-                let all: Vec<TicketJson<'_>> = tickets.iter().map(TicketJson::from).collect();
+                let all: Vec<ETicket> = tickets.into_iter().map(ETicket::from).collect();
                 return out.json(&all);
             }
             let rows = tickets
@@ -101,7 +71,7 @@ pub async fn tickets(global: &Global, command: TicketsCommand) -> anyhow::Result
                 .map_err(api)
                 .context("reissuing the ticket")?;
             if out.json {
-                return out.json(&TicketJson::from(&new));
+                return out.json(&ETicket::from(new));
             }
             println!(
                 "ticket {} reissued (version {}); every earlier code is void",
@@ -151,7 +121,7 @@ fn show_ticket(
         std::fs::write(path, image).with_context(|| format!("writing {}", path.display()))?;
     }
     if out.json {
-        return out.json(&TicketJson::from(t));
+        return out.json(&ETicket::from(t.clone()));
     }
     println!("ticket {}  {}  {}", t.ticket_id, t.show_id, t.label);
     if !t.ticket_type.is_empty() {
@@ -205,33 +175,6 @@ fn qr_png(qr: &QrCode) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// One scan's line, as `--json` prints it.
-#[derive(Serialize)]
-struct ScanJson<'a> {
-    result: &'static str,
-    message: &'a str,
-    ticket_id: &'a str,
-    label: &'a str,
-    ticket_type: &'a str,
-    admitted_at_ms: i64,
-    gate: &'a str,
-}
-
-/// The short name of a scan result.
-fn result_name(r: v1::ScanResult) -> &'static str {
-    match r {
-        v1::ScanResult::Admitted => "admitted",
-        v1::ScanResult::AlreadyIn => "already_in",
-        v1::ScanResult::WrongPerformance => "wrong_performance",
-        v1::ScanResult::Returned => "returned",
-        v1::ScanResult::Superseded => "superseded",
-        v1::ScanResult::NotPaid => "not_paid",
-        v1::ScanResult::Unknown => "unknown",
-        v1::ScanResult::Forged => "forged",
-        v1::ScanResult::Unspecified => "unspecified",
-    }
-}
-
 /// `boxoffice checkin --performance P [--gate G] [CODE…]`: scans the codes
 /// given, or every line of standard input (prompting on a terminal). Each
 /// scan keeps its request id through the client's retries, so a scan that
@@ -253,20 +196,12 @@ pub async fn checkin(
             .check_in(&id, performance, gate, code.trim(), 0)
             .await
     };
-    let report = |answer: &v1::CheckInResponse| -> anyhow::Result<()> {
-        let result = v1::ScanResult::try_from(answer.result).unwrap_or(v1::ScanResult::Unspecified);
+    let report = |answer: v1::CheckInResponse| -> anyhow::Result<()> {
+        let answer = ScanAnswer::from(answer);
         if out.json {
-            return out.json(&ScanJson {
-                result: result_name(result),
-                message: &answer.message,
-                ticket_id: &answer.ticket_id,
-                label: &answer.label,
-                ticket_type: &answer.ticket_type,
-                admitted_at_ms: answer.admitted_at_ms,
-                gate: &answer.gate,
-            });
+            return out.json(&answer);
         }
-        let line = if result == v1::ScanResult::Admitted {
+        let line = if answer.result == ScanResult::Admitted {
             console::style(&answer.message).green().bold()
         } else {
             console::style(&answer.message).red().bold()
@@ -276,7 +211,7 @@ pub async fn checkin(
     };
     if !codes.is_empty() {
         for code in codes {
-            report(&scan(code).await.map_err(api)?)?;
+            report(scan(code).await.map_err(api)?)?;
         }
         return Ok(());
     }
@@ -293,7 +228,7 @@ pub async fn checkin(
         if line.trim().is_empty() {
             continue;
         }
-        report(&scan(line).await.map_err(api)?)?;
+        report(scan(line).await.map_err(api)?)?;
     }
     Ok(())
 }

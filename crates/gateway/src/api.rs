@@ -25,10 +25,11 @@ use utoipa_axum::routes;
 
 use crate::Gateway;
 use crate::dto::{
-    Answer, Booking, CancelledPerformance, Cluster, Credentials, HoldRequest, NewProduction,
-    NewRun, NewShow, NewVenue, PayRequest, Production, ProductionListing, Question, Readiness,
-    RefreshToken, ReportFormat, ReturnRequest, Returned, SalesReport, SeatMap, SeatMapUpdate,
-    SeatPick, Session, Show, ShowChanges, ShowPlan, User, VenueDetail, VenueSummary,
+    Answer, Booking, CancelledPerformance, Cluster, Credentials, ETicket, HoldRequest,
+    NewProduction, NewRun, NewShow, NewVenue, PayRequest, Production, ProductionListing, Question,
+    Readiness, RefreshToken, ReportFormat, ReturnRequest, Returned, SalesReport, ScanAnswer,
+    ScanRequest, SeatMap, SeatMapUpdate, SeatPick, Session, Show, ShowChanges, ShowPlan, TicketKey,
+    TicketsQuery, User, VenueDetail, VenueSummary,
 };
 use crate::error::{ApiError, ErrorBody};
 
@@ -115,6 +116,7 @@ impl Modify for BearerAuth {
         (name = "venues", description = "Venues, productions, performances and their sales: \
             anyone browses, administrators manage"),
         (name = "bookings", description = "Checkout and my bookings"),
+        (name = "tickets", description = "My e-tickets with their signed codes, and the door"),
         (name = "accounts", description = "Register, log in, sessions"),
         (name = "assistant", description = "The booking assistant"),
         (name = "cluster", description = "The cluster and this gateway"),
@@ -153,6 +155,10 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(pay))
         .routes(routes!(cancel))
         .routes(routes!(return_tickets))
+        .routes(routes!(list_tickets))
+        .routes(routes!(reissue_ticket))
+        .routes(routes!(check_in))
+        .routes(routes!(ticket_keys))
         .routes(routes!(ask))
         .routes(routes!(cluster))
         .routes(routes!(cluster_events))
@@ -939,4 +945,98 @@ async fn return_tickets(
         kept,
         returned,
     }))
+}
+
+/// My tickets, one per place of each paid booking of mine, each with its
+/// signed code (what the QR code carries).
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets", security(("bearer" = [])),
+    params(TicketsQuery),
+    responses(
+        (status = 200, body = [ETicket]),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such booking of mine", body = ErrorBody),
+    ))]
+async fn list_tickets(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    query: Result<Query<TicketsQuery>, QueryRejection>,
+) -> Result<Json<Vec<ETicket>>, ApiError> {
+    let Query(query) = query?;
+    let tickets = gw
+        .nodes
+        .for_token(Some(&token))
+        .list_tickets(query.booking_id.as_deref().unwrap_or(""), false)
+        .await?;
+    Ok(Json(tickets.into_iter().map(ETicket::from).collect()))
+}
+
+/// A new code for a ticket of mine: every earlier code stops admitting. A
+/// ticket used at the door cannot be reissued.
+#[utoipa::path(post, path = "/api/tickets/{ticket_id}/reissue", tag = "tickets",
+    security(("bearer" = [])),
+    params(("ticket_id" = String, Path, description = "A ticket of mine: BOOKING-SEAT")),
+    responses(
+        (status = 200, body = ETicket),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such ticket of mine", body = ErrorBody),
+        (status = 409, description = "Used at the door", body = ErrorBody),
+    ))]
+async fn reissue_ticket(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(ticket_id): Path<String>,
+) -> Result<Json<ETicket>, ApiError> {
+    let ticket = gw
+        .nodes
+        .for_token(Some(&token))
+        .reissue_ticket(&ticket_id)
+        .await?;
+    Ok(Json(ticket.into()))
+}
+
+/// Scans a ticket code at a door (administrators). Every finding, forged
+/// included, is a 200 answer; only a bad request is an error.
+#[utoipa::path(post, path = "/api/checkin", tag = "tickets", security(("bearer" = [])),
+    request_body = ScanRequest,
+    responses(
+        (status = 200, body = ScanAnswer),
+        (status = 400, description = "A bad show id or gate", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+    ))]
+async fn check_in(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Body(scan): Body<ScanRequest>,
+) -> Result<Json<ScanAnswer>, ApiError> {
+    let request_id = scan
+        .request_id
+        .unwrap_or_else(boxoffice_client::new_request_id);
+    let answer = gw
+        .nodes
+        .for_token(Some(&token))
+        .check_in(&request_id, &scan.show_id, &scan.gate, &scan.code, 0)
+        .await?;
+    Ok(Json(answer.into()))
+}
+
+/// The public keys that verify ticket codes, for scanners that check
+/// codes offline.
+#[utoipa::path(get, path = "/api/ticket-keys", tag = "tickets", security(("bearer" = [])),
+    responses((status = 200, body = [TicketKey]), (status = 401, body = ErrorBody)))]
+async fn ticket_keys(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+) -> Result<Json<Vec<TicketKey>>, ApiError> {
+    let keys = gw.nodes.for_token(Some(&token)).ticket_keys(false).await?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| TicketKey {
+                kid: k.kid,
+                public_key_hex: k.public_key.iter().map(|b| format!("{b:02x}")).collect(),
+            })
+            .collect(),
+    ))
 }

@@ -8,6 +8,7 @@
 //! `"unknown"` for a value this build does not know); times are
 //! milliseconds since the Unix epoch; money is in cents.
 
+pub use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult};
 pub use boxoffice_view::json::venues::{
     PriceTable, Production, ProductionListing, SalesReport, SeatLayout, Ticket, Venue, VenueDetail,
     VenueSummary,
@@ -316,4 +317,39 @@ pub struct Readiness {
     pub leader_id: u64,
     /// Why not, when not ready.
     pub problem: String,
+}
+
+/// Which tickets to list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TicketsQuery {
+    /// Only this booking's tickets (a booking of mine).
+    #[serde(default)]
+    pub booking_id: Option<String>,
+}
+
+/// A code scanned at a door.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// The performance this door admits to.
+    pub show_id: String,
+    /// The gate scanning (no spaces).
+    pub gate: String,
+    /// The scanned code.
+    pub code: String,
+    /// Names the scan: a retry with the same id is recorded once.
+    /// A fresh one when absent.
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// A public key that verifies ticket codes.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TicketKey {
+    /// The key's id, named in the codes it signs.
+    pub kid: String,
+    /// The Ed25519 public key, 32 bytes in hex.
+    pub public_key_hex: String,
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::status::{BookingStatus, NodeRole, PaymentStatus, SeatState, SuggestionAction};
 
+pub mod tickets;
 pub mod venues;
 
 pub use venues::Ticket;

@@ -420,10 +420,16 @@ fn scan_response(
     use v1::ScanResult as R;
     let (result, message, admitted_at_ms, gate, show_id) = match scan {
         Scan::Admitted { .. } => {
-            let what = if ticket_type.is_empty() {
-                label.clone()
+            // A simple show's places are bare numbers.
+            let place = if label.bytes().all(|b| b.is_ascii_digit()) {
+                format!("seat {label}")
             } else {
-                format!("{label}, {ticket_type}")
+                label.clone()
+            };
+            let what = if ticket_type.is_empty() {
+                place
+            } else {
+                format!("{place}, {ticket_type}")
             };
             let check = if needs_id(&ticket_type) {
                 " (check ID)"
