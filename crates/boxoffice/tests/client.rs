@@ -1202,4 +1202,29 @@ async fn tickets_and_the_door_from_the_command_line() {
         "--json",
     ]));
     assert_eq!(listed[0]["gate"], "north");
+
+    // Appointed door staff of the show (its own production), they do.
+    let granted = json(&admin(&[
+        "admin",
+        "door-staff",
+        "grant",
+        "dee@example.com",
+        "--production",
+        "gala",
+        "--json",
+    ]));
+    assert_eq!(granted["granted"], true);
+    let second = tickets[1]["code"].as_str().unwrap();
+    let scan = json(&user(&[
+        "checkin",
+        "--performance",
+        "gala",
+        "--gate",
+        "east",
+        "--json",
+        second,
+    ]));
+    assert_eq!(scan["result"], "admitted", "{scan}");
+    let neither = admin(&["admin", "door-staff", "grant", "dee@example.com"]);
+    assert_eq!(neither.status.code(), Some(2), "{neither:?}");
 }

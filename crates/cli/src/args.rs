@@ -192,6 +192,13 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AdminReportCommand,
     },
+    /// Door staff: accounts that may check tickets in (and nothing else)
+    /// at a production's or a venue's doors.
+    DoorStaff {
+        /// `admin door-staff grant`, `revoke`.
+        #[command(subcommand)]
+        command: DoorStaffCommand,
+    },
 }
 
 /// `boxoffice admin venues …`.
@@ -535,6 +542,33 @@ pub enum ShowsCommand {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]
         stale: bool,
+    },
+}
+
+/// `boxoffice admin door-staff …`.
+#[derive(Subcommand, Debug)]
+pub enum DoorStaffCommand {
+    /// Lets an account scan tickets at a production's or a venue's doors.
+    Grant {
+        /// The account: its email or id.
+        user: String,
+        /// A production (a simple show is its own production).
+        #[arg(long, conflicts_with = "venue", required_unless_present = "venue")]
+        production: Option<String>,
+        /// A venue: every performance there.
+        #[arg(long)]
+        venue: Option<String>,
+    },
+    /// Withdraws a grant.
+    Revoke {
+        /// The account: its email or id.
+        user: String,
+        /// The production of the grant.
+        #[arg(long, conflicts_with = "venue", required_unless_present = "venue")]
+        production: Option<String>,
+        /// The venue of the grant.
+        #[arg(long)]
+        venue: Option<String>,
     },
 }
 

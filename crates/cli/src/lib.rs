@@ -124,6 +124,9 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
         UserCommand::Admin(AdminCommand::Performances { command }) => {
             venues::admin_performances(global, command).await
         }
+        UserCommand::Admin(AdminCommand::DoorStaff { command }) => {
+            tickets::door_staff(global, command).await
+        }
         UserCommand::Admin(AdminCommand::Report { command }) => {
             report::admin_report(global, command).await
         }

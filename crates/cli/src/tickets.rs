@@ -12,7 +12,7 @@ use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult};
 use qrcode::QrCode;
 use qrcode::render::{svg, unicode};
 
-use crate::args::{Global, TicketsCommand};
+use crate::args::{DoorStaffCommand, Global, TicketsCommand};
 use crate::commands::nodes;
 use crate::output::{Output, api};
 
@@ -229,6 +229,47 @@ pub async fn checkin(
             continue;
         }
         report(scan(line).await.map_err(api)?)?;
+    }
+    Ok(())
+}
+
+/// `boxoffice admin door-staff grant|revoke USER --production P | --venue V`.
+pub async fn door_staff(global: &Global, command: DoorStaffCommand) -> anyhow::Result<()> {
+    let (user, production, venue, grant) = match command {
+        DoorStaffCommand::Grant {
+            user,
+            production,
+            venue,
+        } => (user, production, venue, true),
+        DoorStaffCommand::Revoke {
+            user,
+            production,
+            venue,
+        } => (user, production, venue, false),
+    };
+    let (_, client) = nodes(global).await?;
+    let id = client
+        .set_door_staff(
+            &user,
+            production.as_deref().unwrap_or(""),
+            venue.as_deref().unwrap_or(""),
+            grant,
+        )
+        .await
+        .map_err(api)?;
+    let place = match (&production, &venue) {
+        (Some(p), _) => format!("production {p}"),
+        (_, Some(v)) => format!("venue {v}"),
+        _ => String::new(),
+    };
+    let out = Output::new(global.json);
+    if out.json {
+        return out.json(&serde_json::json!({"user_id": id, "granted": grant}));
+    }
+    if grant {
+        println!("{user} ({id}) may now check tickets in at {place}");
+    } else {
+        println!("{user} ({id}) no longer checks tickets in at {place}");
     }
     Ok(())
 }

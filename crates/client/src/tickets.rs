@@ -80,4 +80,31 @@ impl Client {
             .await?;
         Ok(reply.keys)
     }
+
+    /// Lets `user` (an id or an email) check tickets in at a production's
+    /// doors (`production_id`) or a venue's (`venue_id`), or withdraws it
+    /// (administrator). Returns the account's id.
+    pub async fn set_door_staff(
+        &self,
+        user: &str,
+        production_id: &str,
+        venue_id: &str,
+        grant: bool,
+    ) -> Result<String, Status> {
+        let msg = v1::SetDoorStaffRequest {
+            request_id: new_request_id(),
+            user: user.into(),
+            production_id: production_id.into(),
+            venue_id: venue_id.into(),
+            grant,
+        };
+        let reply = self
+            .unary(
+                Route::Sticky,
+                msg,
+                rpc!(BookingServiceClient::set_door_staff),
+            )
+            .await?;
+        Ok(reply.user_id)
+    }
 }

@@ -10,6 +10,7 @@ use crate::ids::{
     OrderId, ProductionId, RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId, VenueId,
 };
 use crate::pricing::PricingSpec;
+use crate::state::DoorScope;
 use crate::venue::Venue;
 
 /// Who issued a request, as the gRPC edge authenticated them (from a verified session token).
@@ -425,6 +426,23 @@ pub enum Command {
         kid: String,
         /// The Ed25519 public key.
         public: [u8; 32],
+    },
+    /// Let `user` check tickets in at the doors of a production's
+    /// performances, or of every performance at a venue (door staff: they
+    /// may scan, nothing else). Granting twice changes nothing.
+    GrantDoorStaff {
+        /// The account.
+        user: UserId,
+        /// Where.
+        scope: DoorScope,
+    },
+    /// Withdraw a [`Command::GrantDoorStaff`]; withdrawing what was never
+    /// granted changes nothing.
+    RevokeDoorStaff {
+        /// The account.
+        user: UserId,
+        /// Where.
+        scope: DoorScope,
     },
 }
 

@@ -13,7 +13,7 @@ use crate::ids::{
     UserId,
 };
 use crate::outcome::Rejection;
-use crate::state::User;
+use crate::state::{DoorScope, User};
 
 impl Request {
     /// Stateless validation: the request id is well-formed and the command is valid.
@@ -166,6 +166,13 @@ impl Command {
                 }
             }
             Command::ReissueTicket { .. } => Ok(()),
+            Command::GrantDoorStaff { user, scope } | Command::RevokeDoorStaff { user, scope } => {
+                check_id("user", user.as_str())?;
+                match scope {
+                    DoorScope::Production(p) => check_id("production", p.as_str()),
+                    DoorScope::Venue(v) => check_id("venue", v.as_str()),
+                }
+            }
             Command::AddTicketKey { kid, .. } => check_id("kid", kid),
             Command::HoldBack { show, seats, .. } | Command::ReleaseHeldBack { show, seats } => {
                 check_id("show", show.as_str())?;
@@ -252,8 +259,11 @@ impl Command {
             | Command::ReleaseHeldBack { .. } => {
                 Needs::Admin("venues, productions and performances are managed by administrators")
             }
-            Command::CheckIn { .. } => {
-                Needs::Admin("checking tickets in needs the administrator role")
+            Command::CheckIn { .. } => Needs::Admin(
+                "checking tickets in needs the administrator role, or door staff of the performance's production or venue",
+            ),
+            Command::GrantDoorStaff { .. } | Command::RevokeDoorStaff { .. } => {
+                Needs::Admin("door staff are appointed by administrators")
             }
             Command::ReissueTicket { user, .. } => Needs::OwnerOrAdmin(
                 user,

@@ -452,7 +452,9 @@ impl Model {
             | Command::ReturnTickets { .. }
             | Command::CheckIn { .. }
             | Command::ReissueTicket { .. }
-            | Command::AddTicketKey { .. } => {
+            | Command::AddTicketKey { .. }
+            | Command::GrantDoorStaff { .. }
+            | Command::RevokeDoorStaff { .. } => {
                 unreachable!("not generated (the performance model is tests/performances.rs)")
             }
         }
@@ -472,7 +474,9 @@ impl Model {
             | Command::CancelPerformance { .. }
             | Command::HoldBack { .. }
             | Command::ReleaseHeldBack { .. }
-            | Command::CheckIn { .. } => admin,
+            | Command::CheckIn { .. }
+            | Command::GrantDoorStaff { .. }
+            | Command::RevokeDoorStaff { .. } => admin,
             Command::Hold { user, .. }
             | Command::Book { user, .. }
             | Command::Cancel { user, .. }

@@ -64,10 +64,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, NewPerformance,
-    OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId, SalesWindow, Scan,
-    Seat, SeatNo, Show, ShowId, ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId,
-    UserSummary, VenueId,
+    Booking, BookingId, BookingStatus, Caller, Command, DoorScope, Effect, HoldLimits,
+    NewPerformance, OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId,
+    SalesWindow, Scan, Seat, SeatNo, Show, ShowId, ShowSummary, State, Timestamp, Totals,
+    TransactionId, User, UserId, UserSummary, VenueId,
 };
 use goldenscript::{ArgumentConsumer, Context};
 
@@ -577,6 +577,19 @@ impl Scenario {
                 user: self.user_ref(required(args, "a user")?)?,
                 admin: required(args, "true or false")?.parse()?,
             },
+            "grant-door-staff" | "revoke-door-staff" => {
+                let user = self.user_ref(required(args, "a user")?)?;
+                let scope = match (args.take_key("production"), args.take_key("venue")) {
+                    (Some(p), None) => DoorScope::Production(p.into()),
+                    (None, Some(v)) => DoorScope::Venue(v.into()),
+                    _ => return Err("expected production=ID or venue=ID".into()),
+                };
+                if name == "grant-door-staff" {
+                    Command::GrantDoorStaff { user, scope }
+                } else {
+                    Command::RevokeDoorStaff { user, scope }
+                }
+            }
             "revoke-sessions" => Command::RevokeSessions {
                 user: self.user_ref(required(args, "a user")?)?,
             },

@@ -703,6 +703,13 @@ impl BookingService for BookingApi {
         self.check_in_call(req).await
     }
 
+    async fn set_door_staff(
+        &self,
+        req: tonic::Request<v1::SetDoorStaffRequest>,
+    ) -> Result<Response<v1::SetDoorStaffResponse>, Status> {
+        self.set_door_staff_call(req).await
+    }
+
     async fn list_ticket_keys(
         &self,
         req: tonic::Request<v1::ListTicketKeysRequest>,

@@ -3,8 +3,8 @@
 //! with the cluster's published keys; a code is admitted once and the
 //! second scan says where it came in; forged, altered, other-performance,
 //! returned and reissued codes are each refused with their reason; a used
-//! ticket cannot be returned; only administrators scan, and a customer
-//! sees only their own tickets.
+//! ticket cannot be returned; only administrators and door staff scan,
+//! and a customer sees only their own tickets.
 
 mod common;
 
@@ -200,7 +200,7 @@ async fn only_administrators_scan_and_owners_reissue() {
     expect_code(
         ann.check_in("x1", "early", "north", &ticket.code, 0).await,
         Code::PermissionDenied,
-        "administrators",
+        "door staff",
     );
     expect_code(
         bob.reissue_ticket(&ticket.ticket_id).await,
@@ -237,5 +237,88 @@ async fn only_administrators_scan_and_owners_reissue() {
         .await
         .unwrap();
     assert_eq!(result(&scan), ScanResult::Admitted, "{paid:?}");
+    node.stop().await;
+}
+
+/// Door staff of a production scan its performances' tickets and nothing
+/// else; appointing them is for administrators; withdrawn, they scan no more.
+#[tokio::test]
+async fn door_staff_scan_where_they_are_appointed_and_nowhere_else() {
+    let node = door().await;
+    let admin = node.admin().await;
+    let ann = node.buyer("ann").await;
+    let dora = node.buyer("dora").await;
+    ann.book("early", &[1])
+        .card(&card(GOOD_CARD))
+        .await
+        .unwrap();
+    ann.book("late", &[1]).card(&card(GOOD_CARD)).await.unwrap();
+    let tickets = ann.list_tickets("", false).await.unwrap();
+    let code_of = |show: &str| {
+        tickets
+            .iter()
+            .find(|t| t.show_id == show)
+            .map(|t| t.code.clone())
+            .unwrap()
+    };
+    expect_code(
+        dora.check_in("d1", "early", "north", &code_of("early"), 0)
+            .await,
+        Code::PermissionDenied,
+        "door staff",
+    );
+    expect_code(
+        dora.set_door_staff("dora@example.com", "early", "", true)
+            .await,
+        Code::PermissionDenied,
+        "administrators",
+    );
+    expect_code(
+        admin
+            .set_door_staff("dora@example.com", "early", "hall", true)
+            .await,
+        Code::InvalidArgument,
+        "either",
+    );
+    expect_code(
+        admin
+            .set_door_staff("nobody@example.com", "early", "", true)
+            .await,
+        Code::NotFound,
+        "nobody@example.com",
+    );
+    // A simple show is a production of its own.
+    let id = admin
+        .set_door_staff("dora@example.com", "early", "", true)
+        .await
+        .unwrap();
+    assert_eq!(id, dora.id);
+    let scan = dora
+        .check_in("d2", "early", "north", &code_of("early"), 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Admitted, "{scan:?}");
+    expect_code(
+        dora.check_in("d3", "late", "north", &code_of("late"), 0)
+            .await,
+        Code::PermissionDenied,
+        "door staff",
+    );
+    // Door staff are not administrators.
+    expect_code(
+        dora.create_show("mine", "Mine", 3, 100, i64::MAX / 2).await,
+        Code::PermissionDenied,
+        "",
+    );
+    admin
+        .set_door_staff(&dora.id, "early", "", false)
+        .await
+        .unwrap();
+    expect_code(
+        dora.check_in("d4", "early", "north", &code_of("early"), 0)
+            .await,
+        Code::PermissionDenied,
+        "door staff",
+    );
     node.stop().await;
 }

@@ -14,12 +14,13 @@
 //! (`offline_at`) that finds the ticket already in is kept as a
 //! [`Conflict`], once per ticket and gate, never dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::User;
 use super::{BookingStatus, State};
-use crate::ids::{BookingId, SeatNo, ShowId, Timestamp, UserId};
+use crate::ids::{BookingId, ProductionId, SeatNo, ShowId, Timestamp, UserId, VenueId};
 use crate::outcome::{Effect, Outcome, Rejection};
 
 /// Most ticket keys the cluster keeps: one a rotation, so this is years of
@@ -100,6 +101,27 @@ impl Scan {
     }
 }
 
+/// Where door staff may check tickets in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DoorScope {
+    /// Every performance of a production.
+    Production(ProductionId),
+    /// Every performance at a venue.
+    Venue(VenueId),
+}
+
+impl std::fmt::Display for DoorScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DoorScope::Production(p) => write!(f, "production {p}"),
+            DoorScope::Venue(v) => write!(f, "venue {v}"),
+        }
+    }
+}
+
+/// Most door-staff grants the cluster keeps (each is a few dozen bytes).
+pub const MAX_DOOR_STAFF_GRANTS: usize = 100_000;
+
 /// Check-ins and ticket versions: part of the replicated state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Doors {
@@ -112,6 +134,8 @@ pub struct Doors {
     conflicts: BTreeMap<(TicketRef, String), Conflict>,
     /// Public keys that verify ticket codes, by key id.
     keys: BTreeMap<String, [u8; 32]>,
+    /// Door staff: who may check tickets in where.
+    staff: BTreeSet<(UserId, DoorScope)>,
 }
 
 impl Doors {
@@ -176,6 +200,11 @@ impl Doors {
         for &place in places {
             self.versions.remove(&TicketRef { booking, place });
         }
+    }
+
+    /// Every door-staff grant, by user.
+    pub fn staff(&self) -> impl Iterator<Item = &(UserId, DoorScope)> {
+        self.staff.iter()
     }
 
     /// Number of tickets in.
@@ -321,5 +350,71 @@ impl State {
         }
         self.doors.keys.insert(kid.to_owned(), public);
         Ok(Effect::TicketKeyAdded)
+    }
+
+    /// Whether `user` may check tickets in at `show`'s doors: an
+    /// administrator, or door staff of its production or its venue.
+    pub fn may_check_in(&self, user: &User, show: &ShowId) -> bool {
+        if user.admin {
+            return true;
+        }
+        let Some(show) = self.shows.get(show) else {
+            return false;
+        };
+        let production = show
+            .performance
+            .as_ref()
+            .map_or_else(|| ProductionId(show.id.0.clone()), |p| p.production.clone());
+        let staff = |scope: DoorScope| self.doors.staff.contains(&(user.id.clone(), scope));
+        staff(DoorScope::Production(production))
+            || show
+                .performance
+                .as_ref()
+                .is_some_and(|p| staff(DoorScope::Venue(p.venue.clone())))
+    }
+
+    /// `GrantDoorStaff`: the account and the production or venue must exist.
+    pub(super) fn grant_door_staff(&mut self, user: &UserId, scope: &DoorScope) -> Outcome {
+        let account = self
+            .users
+            .get(user)
+            .ok_or_else(|| Rejection::UserNotFound(user.clone()))?;
+        match scope {
+            DoorScope::Production(p) => {
+                // A simple show is a production of its own.
+                if !self.productions.contains_key(p)
+                    && !self.shows.contains_key(&ShowId(p.0.clone()))
+                {
+                    return Err(Rejection::ProductionNotFound(p.clone()));
+                }
+            }
+            DoorScope::Venue(v) => {
+                if !self.venues.contains_key(v) {
+                    return Err(Rejection::VenueNotFound(v.clone()));
+                }
+            }
+        }
+        let summary = account.summary();
+        let grant = (user.clone(), scope.clone());
+        if !self.doors.staff.contains(&grant) {
+            if self.doors.staff.len() >= MAX_DOOR_STAFF_GRANTS {
+                return Err(Rejection::Invalid(format!(
+                    "the cluster already has {MAX_DOOR_STAFF_GRANTS} door-staff grants"
+                )));
+            }
+            self.doors.staff.insert(grant);
+        }
+        Ok(Effect::User(summary))
+    }
+
+    /// `RevokeDoorStaff`.
+    pub(super) fn revoke_door_staff(&mut self, user: &UserId, scope: &DoorScope) -> Outcome {
+        let summary = self
+            .users
+            .get(user)
+            .ok_or_else(|| Rejection::UserNotFound(user.clone()))?
+            .summary();
+        self.doors.staff.remove(&(user.clone(), scope.clone()));
+        Ok(Effect::User(summary))
     }
 }

@@ -123,6 +123,11 @@ impl State {
                 ));
             }
         }
+        for (user, scope) in self.doors.staff() {
+            if !self.users.contains_key(user) {
+                return Err(inconsistent!("door staff {user} at {scope} has no account"));
+            }
+        }
         for conflict in self.doors.conflicts() {
             if self.doors.entry(conflict.ticket) != Some(&conflict.first) {
                 return Err(inconsistent!(

@@ -8,9 +8,10 @@
 //!   NOT_FOUND); a revoked session sees nothing.
 //! - ReissueTicket: the ticket's owner (the state machine also lets an
 //!   administrator, but the API reissues the caller's own tickets).
-//! - CheckIn: an administrator (door staff, a role of their own, come
-//!   later), refused here before anything is proposed and checked again
-//!   by the state machine.
+//! - CheckIn: an administrator, or door staff of the performance's
+//!   production or venue; refused here (on this replica's view) before
+//!   anything is proposed, and checked again by the state machine.
+//! - SetDoorStaff: an administrator.
 //! - ListTicketKeys: anyone signed in; public keys are not secret.
 //!
 //! Codes are signed with this node's own ticket key ([`TicketDesk`]), whose
@@ -25,8 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Command, Effect, Rejection, RequestId,
-    SYSTEM_REQUEST_PREFIX, Scan, SeatNo, ShowId, State, TicketRef, Timestamp, check_id,
+    Booking, BookingId, BookingStatus, Command, DoorScope, Effect, ProductionId, Rejection,
+    RequestId, SYSTEM_REQUEST_PREFIX, Scan, SeatNo, ShowId, State, TicketRef, Timestamp, UserId,
+    VenueId, check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -314,9 +316,23 @@ impl BookingApi {
         &self,
         req: tonic::Request<v1::CheckInRequest>,
     ) -> Result<Response<v1::CheckInResponse>, Status> {
-        let caller = self.admin(&req).await?;
+        let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         check_id("show_id", &r.show_id).map_err(|e| convert::rejection_status(&e))?;
+        let show = ShowId::from(r.show_id.as_str());
+        let allowed = self
+            .replica
+            .read(true, |s| {
+                s.authenticate(&caller)
+                    .map(|user| s.may_check_in(user, &show))
+            })
+            .await?
+            .map_err(|r| convert::rejection_status(&r))?;
+        if !allowed {
+            return Err(convert::rejection_status(&Rejection::PermissionDenied(
+                "checking tickets in needs the administrator role, or door staff of the performance's production or venue".to_owned(),
+            )));
+        }
         check_id("gate", &r.gate).map_err(|e| convert::rejection_status(&e))?;
         if r.offline_at_ms < 0 {
             return Err(Status::invalid_argument(
@@ -346,7 +362,7 @@ impl BookingApi {
             }));
         }
         let command = Command::CheckIn {
-            show: ShowId::from(r.show_id.as_str()),
+            show,
             booking: BookingId(claims.id.booking),
             place: SeatNo(claims.id.place),
             version: claims.version,
@@ -407,6 +423,43 @@ impl BookingApi {
                 })
                 .collect(),
         }))
+    }
+
+    pub(super) async fn set_door_staff_call(
+        &self,
+        req: tonic::Request<v1::SetDoorStaffRequest>,
+    ) -> Result<Response<v1::SetDoorStaffResponse>, Status> {
+        let caller = self.admin(&req).await?;
+        let r = req.into_inner();
+        let scope = match (r.production_id.is_empty(), r.venue_id.is_empty()) {
+            (false, true) => DoorScope::Production(ProductionId::from(r.production_id.as_str())),
+            (true, false) => DoorScope::Venue(VenueId::from(r.venue_id.as_str())),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "name either production_id or venue_id",
+                ));
+            }
+        };
+        let user = if r.user.contains('@') {
+            let email = r.user.clone();
+            self.replica
+                .read(true, |s| s.user_by_email(&email).map(|u| u.id.clone()))
+                .await?
+                .ok_or_else(|| Status::not_found(format!("no account has the email {}", r.user)))?
+        } else {
+            UserId::from(r.user.as_str())
+        };
+        let command = if r.grant {
+            Command::GrantDoorStaff { user, scope }
+        } else {
+            Command::RevokeDoorStaff { user, scope }
+        };
+        match self.write(caller, r.request_id, command).await? {
+            Effect::User(user) => Ok(Response::new(v1::SetDoorStaffResponse {
+                user_id: user.id.to_string(),
+            })),
+            other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+        }
     }
 }
 
