@@ -33,20 +33,7 @@ async fn cluster_with_show() -> Cluster {
 
 /// `boxoffice` with this cluster's addresses and its own config directory.
 fn command(cluster: &Cluster, config_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
-    let endpoints: Vec<&str> = cluster.addrs.values().map(String::as_str).collect();
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("BOXOFFICE_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("BOXOFFICE_ENDPOINTS", endpoints.join(","))
-        .env("BOXOFFICE_AUTH_ENDPOINT", &cluster.auth_addr)
-        .env("BOXOFFICE_CONFIG_DIR", config_dir)
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    command
+    cluster.cli(&[], config_dir)
 }
 
 /// Runs a scriptable command to completion (off the async workers).

@@ -128,3 +128,153 @@ async fn two_gates_scan_the_same_tickets_through_a_leader_kill() {
         assert_eq!(t.gate, expected, "{}", t.ticket_id);
     }
 }
+
+/// Runs `boxoffice` to completion (off the async workers): status, stdout
+/// lines as JSON, stderr.
+fn run(mut command: std::process::Command) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let output = tokio::task::block_in_place(|| command.output()).expect("run boxoffice");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (
+        output.status.code(),
+        lines,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A gate cut off from the cluster (the only node it knows is killed)
+/// keeps admitting from its saved list, refuses what it already let in,
+/// and uploads its scans when the node is back: a ticket another gate
+/// admitted meanwhile shows up as one conflict, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offline_gate_admits_from_its_list_then_uploads_and_conflicts_are_reported() {
+    let cluster = Cluster::start(3, RaftTuning::default()).await;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("gig", "The Gig", 10, 2_000, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    admin.book("gig", &[1, 2, 3, 4]).await.expect("book");
+    let tickets = admin.list_tickets("", false).await.expect("tickets");
+    let code = |i: usize| tickets[i].code.clone();
+    let id = |i: usize| tickets[i].ticket_id.clone();
+
+    // Gate east talks to one follower only.
+    let leader = cluster.leader().await;
+    let east_node = cluster
+        .live()
+        .into_iter()
+        .find(|n| *n != leader)
+        .expect("a follower");
+    let config = tempfile::TempDir::new().expect("config dir");
+    let offline = tempfile::TempDir::new().expect("offline dir");
+    let east = |codes: &[String]| {
+        let mut cli = cluster.cli(&[east_node], config.path());
+        cli.args([
+            "checkin",
+            "--performance",
+            "gig",
+            "--gate",
+            "east",
+            "--json",
+        ])
+        .arg("--offline-dir")
+        .arg(offline.path())
+        .args(codes)
+        .stdin(std::process::Stdio::null());
+        run(cli)
+    };
+    let mut login = cluster.cli(&[east_node], config.path());
+    login.args([
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]);
+    assert_eq!(run(login).0, Some(0));
+
+    // Online: the list is saved, ticket 0 admitted by the cluster.
+    let (status, scans, stderr) = east(&[code(0)]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(scans[0]["result"], "admitted", "{scans:?}");
+
+    // East's node dies; west, online, admits ticket 1.
+    cluster.kill(east_node);
+    let west = cluster.client_without(&[east_node], "admin").await;
+    let scan = west
+        .check_in("w-1", "gig", "west", &code(1), 0)
+        .await
+        .expect("west scans");
+    assert_eq!(ScanResult::try_from(scan.result), Ok(ScanResult::Admitted));
+
+    // East, offline: admits 1 (it cannot know) and 2, refuses 0 (it let
+    // it in itself) and 2 again, and a forged code.
+    let (status, scans, stderr) = east(&[code(1), code(2), code(0), code(2), "BT1.x".into()]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let results: Vec<&str> = scans
+        .iter()
+        .map(|s| s["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        ["admitted", "admitted", "already_in", "already_in", "forged"],
+        "{scans:?}"
+    );
+    assert!(
+        scans[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("(offline)")
+    );
+    assert!(
+        stderr.contains("2 offline scan(s) still to upload"),
+        "{stderr}"
+    );
+
+    // East's node is back: the next start uploads both scans.
+    cluster.spawn(east_node);
+    let reader = cluster.reader_of(east_node);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reader.list_shows(false).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "node {east_node} did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _, stderr) = east(&[]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("uploaded 2 offline scan(s); 1 had come in at another gate"),
+        "{stderr}"
+    );
+
+    // The record: ticket 1 came in at west (first), with east's offline
+    // scan as one conflict; ticket 2 at east, at the time it was scanned.
+    let mut report = cluster.cli(&[], config.path());
+    report.args(["checkin", "--performance", "gig", "--report", "--json"]);
+    let (status, report, stderr) = run(report);
+    assert_eq!(status, Some(0), "{stderr}");
+    let report = &report[0];
+    assert_eq!(report["admitted"], 3, "{report}");
+    assert_eq!(report["gates"]["east"], 2, "{report}");
+    assert_eq!(report["gates"]["west"], 1, "{report}");
+    let conflicts = report["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{report}");
+    assert_eq!(conflicts[0]["ticket_id"], id(1));
+    assert_eq!(
+        (&conflicts[0]["first_gate"], &conflicts[0]["second_gate"]),
+        (&serde_json::json!("west"), &serde_json::json!("east"))
+    );
+    let listed = west.list_tickets("", false).await.expect("tickets");
+    let two = listed.iter().find(|t| t.ticket_id == id(2)).unwrap();
+    assert_eq!(two.gate, "east");
+    assert!(two.admitted_at_ms > 0);
+    // Nothing is left to upload: another start sends nothing.
+    let (status, _, stderr) = east(&[]);
+    assert_eq!((status, stderr.as_str()), (Some(0), ""));
+}

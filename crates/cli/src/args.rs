@@ -136,6 +136,13 @@ pub enum Command {
         /// The gate's name (no spaces).
         #[arg(long, default_value = "main")]
         gate: String,
+        /// Keep admitting when the cluster does not answer: the door list
+        /// (downloaded at start) and the scans still to upload live here.
+        #[arg(long, value_name = "DIR")]
+        offline_dir: Option<std::path::PathBuf>,
+        /// Print admissions per gate and the conflicts found, and scan nothing.
+        #[arg(long, conflicts_with_all = ["offline_dir", "codes"])]
+        report: bool,
         /// Codes to scan [default: read standard input].
         codes: Vec<String>,
     },

@@ -33,6 +33,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod door;
 pub mod orders;
 pub mod output;
 pub mod report;
@@ -104,9 +105,16 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
             Command::Tickets { command } => tickets::tickets(global, command).await,
             Command::Checkin {
                 performance,
+                report: true,
+                ..
+            } => tickets::door_report(global, &performance).await,
+            Command::Checkin {
+                performance,
                 gate,
                 codes,
-            } => tickets::checkin(global, &performance, &gate, codes).await,
+                offline_dir,
+                report: false,
+            } => tickets::checkin(global, &performance, &gate, codes, offline_dir.as_deref()).await,
             Command::Cluster { command } => commands::cluster(global, command).await,
         },
         UserCommand::Admin(AdminCommand::Shows { command }) => {

@@ -12,8 +12,11 @@ use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult};
 use qrcode::QrCode;
 use qrcode::render::{svg, unicode};
 
+use std::collections::BTreeMap;
+
 use crate::args::{DoorStaffCommand, Global, TicketsCommand};
 use crate::commands::nodes;
+use crate::door::OfflineDoor;
 use crate::output::{Output, api};
 
 /// `boxoffice tickets …`.
@@ -175,60 +178,201 @@ fn qr_png(qr: &QrCode) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// `boxoffice checkin --performance P [--gate G] [CODE…]`: scans the codes
-/// given, or every line of standard input (prompting on a terminal). Each
-/// scan keeps its request id through the client's retries, so a scan that
-/// outlives a leader failover is recorded once. Exits non-zero if a code
-/// could not be scanned at all (the cluster unreachable); refusals are
-/// answers, printed, and do not stop the door.
+/// How long a door that found the cluster unreachable decides alone
+/// before it asks the cluster again.
+const OFFLINE_SPELL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `boxoffice checkin --performance P [--gate G] [--offline-dir DIR] [CODE…]`:
+/// scans the codes given, or every line of standard input (prompting on a
+/// terminal), and prints each answer. Each scan keeps its request id
+/// through the client's retries, so a scan that outlives a leader failover
+/// is recorded once. Refusals are answers and do not stop the door.
+///
+/// Without `--offline-dir`, a scan the cluster cannot answer is an error.
+/// With it, the door keeps admitting on its own ([`crate::door`]) and
+/// uploads what it admitted when the cluster answers again (and at start).
 pub async fn checkin(
     global: &Global,
     performance: &str,
     gate: &str,
     codes: Vec<String>,
+    offline_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
     let (_, client) = nodes(global).await?;
     let out = Output::new(global.json);
-    let client = &client;
-    let scan = |code: String| async move {
-        let id = boxoffice_client::new_request_id();
-        client
-            .check_in(&id, performance, gate, code.trim(), 0)
-            .await
+    let mut door = match offline_dir {
+        Some(dir) => Some(OfflineDoor::open(&client, dir, performance, gate).await?),
+        None => None,
     };
-    let report = |answer: v1::CheckInResponse| -> anyhow::Result<()> {
-        let answer = ScanAnswer::from(answer);
-        if out.json {
-            return out.json(&answer);
-        }
-        let line = if answer.result == ScanResult::Admitted {
-            console::style(&answer.message).green().bold()
-        } else {
-            console::style(&answer.message).red().bold()
-        };
-        println!("{line}");
-        Ok(())
-    };
-    if !codes.is_empty() {
-        for code in codes {
-            report(scan(code).await.map_err(api)?)?;
-        }
-        return Ok(());
-    }
+    let from_stdin = codes.is_empty();
     let stdin = std::io::stdin();
-    let prompt = stdin.is_terminal() && !out.json;
-    let mut lines = stdin.lock().lines();
+    let prompt = from_stdin && stdin.is_terminal() && !out.json;
+    let mut inputs: Box<dyn Iterator<Item = std::io::Result<String>>> = if from_stdin {
+        Box::new(stdin.lock().lines())
+    } else {
+        Box::new(codes.into_iter().map(Ok))
+    };
+    let mut offline_until: Option<std::time::Instant> = None;
+    if let Some(door) = door.as_mut() {
+        upload(door, &client).await?;
+    }
     loop {
         if prompt {
             print!("scan> ");
             std::io::stdout().flush()?;
         }
-        let Some(line) = lines.next() else { break };
+        let Some(line) = inputs.next() else { break };
         let line = line.context("reading codes from standard input")?;
-        if line.trim().is_empty() {
+        let code = line.trim();
+        if code.is_empty() {
             continue;
         }
-        report(scan(line).await.map_err(api)?)?;
+        let id = boxoffice_client::new_request_id();
+        let answer = match door.as_mut() {
+            None => ScanAnswer::from(
+                client
+                    .check_in(&id, performance, gate, code, 0)
+                    .await
+                    .map_err(api)?,
+            ),
+            Some(door) => {
+                let online = offline_until.is_none_or(|until| std::time::Instant::now() >= until);
+                if online && door.pending() > 0 {
+                    upload(door, &client).await?;
+                }
+                // No answer within the wait (or still in an offline
+                // spell): the door decides alone.
+                let answer = if online {
+                    tokio::time::timeout(
+                        crate::door::ONLINE_WAIT,
+                        client.check_in(&id, performance, gate, code, 0),
+                    )
+                    .await
+                    .ok()
+                } else {
+                    None
+                };
+                match answer {
+                    Some(Ok(answer)) => {
+                        offline_until = None;
+                        let answer = ScanAnswer::from(answer);
+                        door.learn(&answer)?;
+                        answer
+                    }
+                    Some(Err(status)) if !crate::door::unreachable(&status) => {
+                        return Err(api(status));
+                    }
+                    _ => {
+                        if online {
+                            offline_until = Some(std::time::Instant::now() + OFFLINE_SPELL);
+                        }
+                        door.decide(&id, code, crate::session::now_ms())?
+                    }
+                }
+            }
+        };
+        print_scan(&out, &answer)?;
+    }
+    if let Some(door) = door.as_mut() {
+        upload(door, &client).await?;
+        if door.pending() > 0 {
+            eprintln!(
+                "{} offline scan(s) still to upload: run this again when the cluster answers",
+                door.pending()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Uploads a door's pending scans, saying so on standard error.
+async fn upload(door: &mut OfflineDoor, client: &boxoffice_client::Client) -> anyhow::Result<()> {
+    if door.pending() == 0 {
+        return Ok(());
+    }
+    let (uploaded, conflicts) = door.upload(client).await?;
+    if uploaded > 0 {
+        eprintln!(
+            "uploaded {uploaded} offline scan(s); {conflicts} had come in at another gate (recorded as conflicts)"
+        );
+    }
+    Ok(())
+}
+
+fn print_scan(out: &Output, answer: &ScanAnswer) -> anyhow::Result<()> {
+    if out.json {
+        return out.json(answer);
+    }
+    let line = if answer.result == ScanResult::Admitted {
+        console::style(&answer.message).green().bold()
+    } else {
+        console::style(&answer.message).red().bold()
+    };
+    println!("{line}");
+    Ok(())
+}
+
+/// `boxoffice checkin --performance P --report`: admissions per gate and
+/// the conflicts found (tickets admitted at two gates while one was
+/// offline).
+pub async fn door_report(global: &Global, performance: &str) -> anyhow::Result<()> {
+    let (_, client) = nodes(global).await?;
+    let out = Output::new(global.json);
+    let list = client.door_list(performance, false).await.map_err(api)?;
+    let admitted: u32 = list.gates.iter().map(|g| g.admitted).sum();
+    if out.json {
+        let gates: BTreeMap<&str, u32> = list
+            .gates
+            .iter()
+            .map(|g| (g.gate.as_str(), g.admitted))
+            .collect();
+        let conflicts: Vec<serde_json::Value> = list
+            .conflicts
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "ticket_id": c.ticket_id,
+                    "first_gate": c.first_gate, "first_at_ms": c.first_at_ms,
+                    "second_gate": c.second_gate, "second_at_ms": c.second_at_ms,
+                })
+            })
+            .collect();
+        return out.json(&serde_json::json!({
+            "show_id": list.show_id,
+            "tickets": list.tickets.len(),
+            "admitted": admitted,
+            "gates": gates,
+            "conflicts": conflicts,
+        }));
+    }
+    println!(
+        "{}: {admitted} of {} tickets in",
+        list.show_id,
+        list.tickets.len()
+    );
+    out.table(
+        &["gate", "admitted"],
+        list.gates
+            .iter()
+            .map(|g| vec![g.gate.clone(), g.admitted.to_string()])
+            .collect(),
+    );
+    if list.conflicts.is_empty() {
+        println!("no conflicts");
+    } else {
+        out.table(
+            &["ticket", "admitted at", "again at (offline)"],
+            list.conflicts
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.ticket_id.clone(),
+                        c.first_gate.clone(),
+                        c.second_gate.clone(),
+                    ]
+                })
+                .collect(),
+        );
     }
     Ok(())
 }

@@ -107,4 +107,19 @@ impl Client {
             .await?;
         Ok(reply.user_id)
     }
+
+    /// A performance's door list: keys, current tickets, conflicts and
+    /// counts per gate (administrators and its door staff).
+    pub async fn door_list(&self, show_id: &str, stale: bool) -> Result<v1::DoorList, Status> {
+        let msg = v1::GetDoorListRequest {
+            read: read_options(stale),
+            show_id: show_id.into(),
+        };
+        self.unary(
+            Route::Spread,
+            msg,
+            rpc!(BookingServiceClient::get_door_list),
+        )
+        .await
+    }
 }

@@ -23,7 +23,8 @@ use stored::Bookings;
 pub use accounts::{User, UserSummary};
 pub use booking::{Booking, BookingStatus, Payment};
 pub use doors::{
-    Conflict, DoorScope, Doors, Entry, MAX_DOOR_STAFF_GRANTS, MAX_TICKET_KEYS, Scan, TicketRef,
+    Conflict, DoorScope, DoorTicket, Doors, Entry, MAX_DOOR_STAFF_GRANTS, MAX_TICKET_KEYS, Scan,
+    TicketRef,
 };
 pub use invariants::Inconsistency;
 pub use performances::{Production, VenueSummary};

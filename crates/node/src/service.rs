@@ -710,6 +710,13 @@ impl BookingService for BookingApi {
         self.set_door_staff_call(req).await
     }
 
+    async fn get_door_list(
+        &self,
+        req: tonic::Request<v1::GetDoorListRequest>,
+    ) -> Result<Response<v1::DoorList>, Status> {
+        self.get_door_list_call(req).await
+    }
+
     async fn list_ticket_keys(
         &self,
         req: tonic::Request<v1::ListTicketKeysRequest>,

@@ -761,3 +761,30 @@ pub async fn hamlet_at_the_theatre(
         .await
         .expect("add the performance");
 }
+
+impl Cluster {
+    /// The `boxoffice` command line, talking to nodes `ids` (all of them
+    /// if empty) with its own config directory, and none of the caller's
+    /// `BOXOFFICE_*` settings.
+    pub fn cli(&self, ids: &[u64], config_dir: &std::path::Path) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+        let endpoints: Vec<&str> = self
+            .addrs
+            .iter()
+            .filter(|(id, _)| ids.is_empty() || ids.contains(id))
+            .map(|(_, addr)| addr.as_str())
+            .collect();
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("BOXOFFICE_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("BOXOFFICE_ENDPOINTS", endpoints.join(","))
+            .env("BOXOFFICE_AUTH_ENDPOINT", &self.auth_addr)
+            .env("BOXOFFICE_CONFIG_DIR", config_dir)
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm");
+        command
+    }
+}

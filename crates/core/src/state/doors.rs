@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::User;
-use super::{BookingStatus, State};
+use super::{BookingStatus, Seat, State};
 use crate::ids::{BookingId, ProductionId, SeatNo, ShowId, Timestamp, UserId, VenueId};
 use crate::outcome::{Effect, Outcome, Rejection};
 
@@ -99,6 +99,17 @@ impl Scan {
             Scan::Unknown => "unknown",
         }
     }
+}
+
+/// A current ticket of a performance, as a door's list carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoorTicket {
+    /// The ticket.
+    pub ticket: TicketRef,
+    /// Its current version.
+    pub version: u32,
+    /// Its admission, if it came in.
+    pub entry: Option<Entry>,
 }
 
 /// Where door staff may check tickets in.
@@ -416,5 +427,37 @@ impl State {
             .summary();
         self.doors.staff.remove(&(user.clone(), scope.clone()));
         Ok(Effect::User(summary))
+    }
+
+    /// Every current ticket of `show`: each place a confirmed booking
+    /// holds, in place order, with its version and admission. `None` if
+    /// there is no such show.
+    pub fn door_list(&self, show: &ShowId) -> Option<Vec<DoorTicket>> {
+        let show = self.shows.get(show)?;
+        let list = show
+            .seats
+            .iter()
+            .enumerate()
+            .filter_map(|(index, seat)| match seat {
+                Seat::Booked(booking) => {
+                    let ticket = TicketRef {
+                        booking,
+                        place: SeatNo(u32::try_from(index + 1).ok()?),
+                    };
+                    Some(DoorTicket {
+                        ticket,
+                        version: self.doors.version(ticket),
+                        entry: self.doors.entry(ticket).cloned(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        Some(list)
+    }
+
+    /// The conflicts recorded at `show`'s doors.
+    pub fn conflicts_of<'a>(&'a self, show: &'a ShowId) -> impl Iterator<Item = &'a Conflict> + 'a {
+        self.doors.conflicts().filter(move |c| c.show == *show)
     }
 }

@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Command, DoorScope, Effect, ProductionId, Rejection,
-    RequestId, SYSTEM_REQUEST_PREFIX, Scan, SeatNo, ShowId, State, TicketRef, Timestamp, UserId,
-    VenueId, check_id,
+    Booking, BookingId, BookingStatus, Command, DoorScope, DoorTicket, Effect, ProductionId,
+    Rejection, RequestId, SYSTEM_REQUEST_PREFIX, Scan, SeatNo, ShowId, State, TicketRef, Timestamp,
+    UserId, VenueId, check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -40,6 +40,9 @@ use tonic::{Response, Status};
 use super::{BookingApi, booking_id};
 use crate::checkout::submit_trusted;
 use crate::port::ReplicaPort;
+
+/// What a refusal to scan says is needed.
+const DOOR_STAFF: &str = "checking tickets in needs the administrator role, or door staff of the performance's production or venue";
 
 /// Most tickets one ListTickets answers with (newest bookings first).
 pub const MAX_TICKETS_PAGE: usize = 2_000;
@@ -330,7 +333,7 @@ impl BookingApi {
             .map_err(|r| convert::rejection_status(&r))?;
         if !allowed {
             return Err(convert::rejection_status(&Rejection::PermissionDenied(
-                "checking tickets in needs the administrator role, or door staff of the performance's production or venue".to_owned(),
+                DOOR_STAFF.to_owned(),
             )));
         }
         check_id("gate", &r.gate).map_err(|e| convert::rejection_status(&e))?;
@@ -461,6 +464,30 @@ impl BookingApi {
             other => Err(Status::internal(format!("unexpected effect {other:?}"))),
         }
     }
+
+    pub(super) async fn get_door_list_call(
+        &self,
+        req: tonic::Request<v1::GetDoorListRequest>,
+    ) -> Result<Response<v1::DoorList>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let r = req.into_inner();
+        check_id("show_id", &r.show_id).map_err(|e| convert::rejection_status(&e))?;
+        let show = ShowId::from(r.show_id.as_str());
+        let list = self
+            .read(r.read, |s| -> Result<v1::DoorList, Rejection> {
+                let user = s.authenticate(&caller)?;
+                if !s.may_check_in(user, &show) {
+                    return Err(Rejection::PermissionDenied(DOOR_STAFF.to_owned()));
+                }
+                let tickets = s
+                    .door_list(&show)
+                    .ok_or_else(|| Rejection::ShowNotFound(show.clone()))?;
+                Ok(door_list(s, &show, tickets))
+            })
+            .await?
+            .map_err(|r| convert::rejection_status(&r))?;
+        Ok(Response::new(list))
+    }
 }
 
 /// A scan's finding as the door reads it.
@@ -558,4 +585,67 @@ fn needs_id(ticket_type: &str) -> bool {
         ticket_type,
         "concession" | "child" | "companion" | "student"
     )
+}
+
+/// A performance's door list from the state.
+fn door_list(state: &State, show: &ShowId, tickets: Vec<DoorTicket>) -> v1::DoorList {
+    // Labels and types come from each booking, read once.
+    let mut bookings: BTreeMap<BookingId, Vec<v1::Ticket>> = BTreeMap::new();
+    let mut gates: BTreeMap<String, u32> = BTreeMap::new();
+    let tickets = tickets
+        .into_iter()
+        .map(|t| {
+            let shown = bookings.entry(t.ticket.booking).or_insert_with(|| {
+                state
+                    .booking(t.ticket.booking)
+                    .map(|b| convert::booking_in(state, &b).tickets)
+                    .unwrap_or_default()
+            });
+            let place = shown.iter().find(|s| s.seat_no == t.ticket.place.0);
+            let (admitted_at_ms, gate) = match t.entry {
+                Some(entry) => {
+                    *gates.entry(entry.gate.clone()).or_default() += 1;
+                    (entry.at.0, entry.gate)
+                }
+                None => (0, String::new()),
+            };
+            v1::DoorTicket {
+                ticket_id: format!("{}-{}", t.ticket.booking, t.ticket.place),
+                version: t.version,
+                label: place.map(|p| p.label.clone()).unwrap_or_default(),
+                ticket_type: place.map(|p| p.ticket_type.clone()).unwrap_or_default(),
+                admitted_at_ms,
+                gate,
+            }
+        })
+        .collect();
+    let conflicts = state
+        .conflicts_of(show)
+        .map(|c| v1::DoorConflict {
+            ticket_id: format!("{}-{}", c.ticket.booking, c.ticket.place),
+            first_gate: c.first.gate.clone(),
+            first_at_ms: c.first.at.0,
+            second_gate: c.second.gate.clone(),
+            second_at_ms: c.second.at.0,
+        })
+        .collect();
+    v1::DoorList {
+        show_id: show.to_string(),
+        at_ms: state.now().0,
+        keys: state
+            .doors()
+            .keys()
+            .iter()
+            .map(|(kid, key)| v1::TicketKey {
+                kid: kid.clone(),
+                public_key: key.to_vec(),
+            })
+            .collect(),
+        tickets,
+        conflicts,
+        gates: gates
+            .into_iter()
+            .map(|(gate, admitted)| v1::GateCount { gate, admitted })
+            .collect(),
+    }
 }
