@@ -58,6 +58,19 @@ fn json(output: &Output) -> Value {
     })
 }
 
+/// Registers `email` with the test password and logs in, through `user`
+/// (a command runner with its own config directory).
+fn sign_up(user: &impl Fn(&[&str]) -> Output, email: &str) {
+    json(&user(&[
+        "register",
+        email,
+        "--password",
+        PASSWORD,
+        "--json",
+    ]));
+    json(&user(&["login", email, "--password", PASSWORD, "--json"]));
+}
+
 /// Asserts `value` has every field in `fields`.
 fn has_fields(value: &Value, fields: &[&str]) {
     for field in fields {
@@ -725,20 +738,7 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
     assert_eq!(productions[0]["performances"], 2);
 
     // A buyer books two seats by label, an adult and a concession.
-    json(&user(&[
-        "register",
-        "dee@example.com",
-        "--password",
-        PASSWORD,
-        "--json",
-    ]));
-    json(&user(&[
-        "login",
-        "dee@example.com",
-        "--password",
-        PASSWORD,
-        "--json",
-    ]));
+    sign_up(&user, "dee@example.com");
     let listed = json(&user(&["shows", "list", "--json"]));
     assert_eq!(
         listed[0]["show_id"], show,
@@ -957,20 +957,7 @@ async fn standing_and_best_available_from_the_command_line() {
         "--json",
     ]));
     let show = "gig-2099-01-02-2200";
-    json(&user(&[
-        "register",
-        "eli@example.com",
-        "--password",
-        PASSWORD,
-        "--json",
-    ]));
-    json(&user(&[
-        "login",
-        "eli@example.com",
-        "--password",
-        PASSWORD,
-        "--json",
-    ]));
+    sign_up(&user, "eli@example.com");
     let card = [
         "--card",
         "4242424242424242",
@@ -1063,20 +1050,7 @@ async fn tickets_and_the_door_from_the_command_line() {
         common::ADMIN_PASSWORD,
         "--json",
     ]));
-    json(&user(&[
-        "register",
-        "dee@example.com",
-        "--password",
-        PASSWORD,
-        "--json",
-    ]));
-    json(&user(&[
-        "login",
-        "dee@example.com",
-        "--password",
-        PASSWORD,
-        "--json",
-    ]));
+    sign_up(&user, "dee@example.com");
     let booking = json(&user(&[
         "book",
         "gala",
