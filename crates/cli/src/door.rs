@@ -2,7 +2,8 @@
 //!
 //! `boxoffice checkin --offline-dir DIR` downloads the performance's door
 //! list when it starts (the ticket keys, every current ticket with its
-//! version and admission) and keeps it in `DIR/<show>.list`. When a scan
+//! version and admission) and keeps it in `DIR/<show>.list` (show and gate
+//! escaped in file names: see [`file_part`]). When a scan
 //! gets no answer from the cluster within a second, the door decides on
 //! its own: the code's signature is checked with the list's keys, the
 //! ticket must be on the list at the code's version or newer, and not
@@ -35,12 +36,75 @@ use tonic::Code;
 /// How long a scan waits for the cluster before the door decides alone.
 pub const ONLINE_WAIT: Duration = Duration::from_secs(1);
 
+/// The longest a scan waits in all while the cluster paces this account.
+pub const MAX_PACED_WAIT: Duration = Duration::from_secs(10);
+
+/// How long the cluster asked a paced call to wait, if `status` says so.
+fn retry_after(status: &tonic::Status) -> Option<Duration> {
+    if status.code() != Code::ResourceExhausted {
+        return None;
+    }
+    let ms = status
+        .metadata()
+        .get(boxoffice_proto::convert::RETRY_AFTER_MS)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_millis(ms.clamp(1, 5_000)))
+}
+
+/// Sends one scan; while the cluster paces this account (a door's burst,
+/// or an upload after an offline spell) it waits as asked and sends it
+/// again under the same request id, up to [`MAX_PACED_WAIT`] in all.
+pub async fn send_scan(
+    client: &Client,
+    request_id: &str,
+    show: &str,
+    gate: &str,
+    code: &str,
+    at_ms: i64,
+) -> Result<v1::CheckInResponse, tonic::Status> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match client.check_in(request_id, show, gate, code, at_ms).await {
+            Err(status) => match retry_after(&status) {
+                Some(wait) if waited + wait <= MAX_PACED_WAIT => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                _ => return Err(status),
+            },
+            answer => return answer,
+        }
+    }
+}
+
 /// A scan admitted offline, waiting to be uploaded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Pending {
     request_id: String,
     code: String,
     at_ms: i64,
+}
+
+/// An offline admission the cluster refused when it was uploaded.
+#[derive(Debug, Serialize, Deserialize)]
+struct Refused {
+    scan: Pending,
+    answer: ScanAnswer,
+}
+
+/// What an upload did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Scans the cluster answered (they left the pending file).
+    pub uploaded: usize,
+    /// Of them, tickets found in at another gate: recorded as conflicts.
+    pub conflicts: usize,
+    /// Of them, tickets returned, reissued or unpaid meanwhile: kept in
+    /// the `.refused` file.
+    pub refused: usize,
 }
 
 /// A ticket as the list knows it.
@@ -60,6 +124,9 @@ pub struct OfflineDoor {
     /// Tickets this door admitted while online, one id a line: what the
     /// saved list does not know when the door restarts offline.
     seen_path: PathBuf,
+    /// Uploaded offline admissions the cluster refused (the ticket was
+    /// returned, reissued or not paid meanwhile), kept for the report.
+    refused_path: PathBuf,
     verifier: TicketVerifier,
     tickets: BTreeMap<String, Listed>,
     /// Tickets admitted by this door since the list was read.
@@ -75,12 +142,62 @@ pub fn unreachable(status: &tonic::Status) -> bool {
     )
 }
 
+/// `id` as part of a file name: ids may hold any printable ASCII (`/`,
+/// `..`, the `-` that joins show and gate), so everything but letters,
+/// digits and `_` is written `%XX`. Distinct ids give distinct names.
+fn file_part(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // One writer per file at a time is the door's own rule; the process id
+    // keeps two doors started by mistake from sharing a temporary file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// The complete lines of a file this module appends to, `None` if there is
+/// no such file. A last line without its newline was torn by a crash
+/// while being appended (a line is announced only once synced whole), so
+/// it is dropped, and cut off the file so the next append starts clean.
+fn read_lines(path: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let whole = text.rfind('\n').map_or(0, |i| i + 1);
+    if whole < text.len() {
+        eprintln!(
+            "{}: dropping a torn last line (cut off while being written)",
+            path.display()
+        );
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.set_len(whole as u64)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("truncating {}", path.display()))?;
+    }
+    Ok(Some(
+        text[..whole]
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
+    ))
 }
 
 /// Appends `text` to `path` and syncs it before returning.
@@ -100,7 +217,7 @@ impl OfflineDoor {
     /// answers (and saved in `dir`), else the list saved before.
     pub async fn open(client: &Client, dir: &Path, show: &str, gate: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let list_path = dir.join(format!("{show}.list"));
+        let list_path = dir.join(format!("{}.list", file_part(show)));
         let fresh =
             tokio::time::timeout(Duration::from_secs(5), client.door_list(show, false)).await;
         let list = match fresh {
@@ -124,29 +241,17 @@ impl OfflineDoor {
                     .with_context(|| format!("{} is not a door list", list_path.display()))?
             }
         };
-        let pending_path = dir.join(format!("{show}-{gate}.pending"));
-        let pending = match std::fs::read_to_string(&pending_path) {
-            Ok(text) => text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(serde_json::from_str)
-                .collect::<Result<Vec<Pending>, _>>()
-                .with_context(|| format!("reading {}", pending_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", pending_path.display())),
-        };
-        let seen_path = dir.join(format!("{show}-{gate}.seen"));
+        let stem = format!("{}-{}", file_part(show), file_part(gate));
+        let pending_path = dir.join(format!("{stem}.pending"));
+        let pending = read_lines(&pending_path)?
+            .unwrap_or_default()
+            .iter()
+            .map(|l| serde_json::from_str(l))
+            .collect::<Result<Vec<Pending>, _>>()
+            .with_context(|| format!("reading {}", pending_path.display()))?;
         let mut door = Self::from_list(list, gate, pending_path, pending)?;
-        door.seen_path = seen_path;
-        match std::fs::read_to_string(&door.seen_path) {
-            Ok(text) => door
-                .admitted_here
-                .extend(text.lines().filter(|l| !l.is_empty()).map(str::to_owned)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("reading {}", door.seen_path.display()));
-            }
-        }
+        let seen = read_lines(&door.seen_path)?.unwrap_or_default();
+        door.admitted_here.extend(seen);
         Ok(door)
     }
 
@@ -185,7 +290,8 @@ impl OfflineDoor {
         let mut door = Self {
             show: list.show_id,
             gate: gate.to_owned(),
-            seen_path: PathBuf::new(),
+            seen_path: pending_path.with_extension("seen"),
+            refused_path: pending_path.with_extension("refused"),
             pending_path,
             verifier,
             tickets,
@@ -211,7 +317,6 @@ impl OfflineDoor {
     pub fn learn(&mut self, answer: &ScanAnswer) -> anyhow::Result<()> {
         if answer.result == ScanResult::Admitted
             && self.admitted_here.insert(answer.ticket_id.clone())
-            && !self.seen_path.as_os_str().is_empty()
         {
             append_synced(&self.seen_path, &format!("{}\n", answer.ticket_id))?;
         }
@@ -303,14 +408,25 @@ impl OfflineDoor {
         )))
     }
 
-    /// Uploads pending scans in order until the cluster stops answering;
-    /// returns (uploaded, of them found in at another gate: conflicts).
-    pub async fn upload(&mut self, client: &Client) -> anyhow::Result<(usize, usize)> {
-        let (mut uploaded, mut conflicts) = (0, 0);
+    /// Uploads pending scans in order until the cluster stops answering.
+    /// A scan the cluster refuses (the ticket was returned or reissued
+    /// while the door was cut off) is kept in the door's `.refused` file
+    /// with the cluster's answer before it leaves the pending file.
+    pub async fn upload(&mut self, client: &Client) -> anyhow::Result<Uploaded> {
+        let mut done = Uploaded::default();
         while let Some(p) = self.pending.first().cloned() {
+            // Paced waits are the cluster answering: not bounded by the
+            // online wait.
             let sent = tokio::time::timeout(
-                ONLINE_WAIT,
-                client.check_in(&p.request_id, &self.show, &self.gate, &p.code, p.at_ms),
+                ONLINE_WAIT + MAX_PACED_WAIT,
+                send_scan(
+                    client,
+                    &p.request_id,
+                    &self.show,
+                    &self.gate,
+                    &p.code,
+                    p.at_ms,
+                ),
             )
             .await;
             let answer = match sent {
@@ -320,11 +436,23 @@ impl OfflineDoor {
                 }
                 _ => break,
             };
-            if answer.result == ScanResult::AlreadyIn && answer.gate != self.gate {
-                conflicts += 1;
+            match answer.result {
+                ScanResult::AlreadyIn if answer.gate != self.gate => done.conflicts += 1,
+                ScanResult::Admitted | ScanResult::AlreadyIn => {}
+                _ => {
+                    let record = Refused {
+                        scan: p.clone(),
+                        answer,
+                    };
+                    append_synced(
+                        &self.refused_path,
+                        &(serde_json::to_string(&record)? + "\n"),
+                    )?;
+                    done.refused += 1;
+                }
             }
             self.pending.remove(0);
-            uploaded += 1;
+            done.uploaded += 1;
             // The file keeps exactly what is still pending.
             let rest: String = self
                 .pending
@@ -334,7 +462,12 @@ impl OfflineDoor {
             write_atomically(&self.pending_path, rest.as_bytes())
                 .with_context(|| format!("rewriting {}", self.pending_path.display()))?;
         }
-        Ok((uploaded, conflicts))
+        Ok(done)
+    }
+
+    /// Where refused uploads are kept.
+    pub fn refused_path(&self) -> &Path {
+        &self.refused_path
     }
 }
 
@@ -379,6 +512,48 @@ mod tests {
             gates: Vec::new(),
         };
         OfflineDoor::from_list(list, "north", dir.join("gig-north.pending"), pending).unwrap()
+    }
+
+    #[test]
+    fn ids_make_safe_distinct_file_names() {
+        assert_eq!(file_part("gig_1"), "gig_1");
+        assert_eq!(file_part("../x"), "%2E%2E%2Fx");
+        assert_ne!(
+            format!("{}-{}", file_part("a-b"), file_part("c")),
+            format!("{}-{}", file_part("a"), file_part("b-c"))
+        );
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pending");
+        assert_eq!(read_lines(&path).unwrap(), None);
+        std::fs::write(&path, "one\n\ntwo\n{\"request_id\":\"r").unwrap();
+        assert_eq!(
+            read_lines(&path).unwrap().unwrap(),
+            ["one".to_owned(), "two".to_owned()]
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\n\ntwo\n");
+        append_synced(&path, "three\n").unwrap();
+        assert_eq!(read_lines(&path).unwrap().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_paced_answer_says_how_long_to_wait() {
+        let mut status = tonic::Status::resource_exhausted("too many door scans");
+        assert_eq!(retry_after(&status), None);
+        status.metadata_mut().insert(
+            boxoffice_proto::convert::RETRY_AFTER_MS,
+            "250".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&status), Some(Duration::from_millis(250)));
+        let mut other = tonic::Status::unavailable("down");
+        other.metadata_mut().insert(
+            boxoffice_proto::convert::RETRY_AFTER_MS,
+            "250".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&other), None);
     }
 
     #[test]

@@ -230,8 +230,7 @@ pub async fn checkin(
         let id = boxoffice_client::new_request_id();
         let answer = match door.as_mut() {
             None => ScanAnswer::from(
-                client
-                    .check_in(&id, performance, gate, code, 0)
+                crate::door::send_scan(&client, &id, performance, gate, code, 0)
                     .await
                     .map_err(api)?,
             ),
@@ -245,7 +244,7 @@ pub async fn checkin(
                 let answer = if online {
                     tokio::time::timeout(
                         crate::door::ONLINE_WAIT,
-                        client.check_in(&id, performance, gate, code, 0),
+                        crate::door::send_scan(&client, &id, performance, gate, code, 0),
                     )
                     .await
                     .ok()
@@ -290,10 +289,18 @@ async fn upload(door: &mut OfflineDoor, client: &boxoffice_client::Client) -> an
     if door.pending() == 0 {
         return Ok(());
     }
-    let (uploaded, conflicts) = door.upload(client).await?;
-    if uploaded > 0 {
+    let done = door.upload(client).await?;
+    if done.uploaded > 0 {
         eprintln!(
-            "uploaded {uploaded} offline scan(s); {conflicts} had come in at another gate (recorded as conflicts)"
+            "uploaded {} offline scan(s); {} had come in at another gate (recorded as conflicts)",
+            done.uploaded, done.conflicts
+        );
+    }
+    if done.refused > 0 {
+        eprintln!(
+            "{} offline admission(s) were of tickets returned or reissued meanwhile: kept in {}",
+            done.refused,
+            door.refused_path().display()
         );
     }
     Ok(())

@@ -44,7 +44,8 @@ impl Client {
             .ok_or_else(|| Status::internal("the reply carried no ticket"))
     }
 
-    /// Scans `code` at `gate` for `show_id` (administrator). `request_id`
+    /// Scans `code` at `gate` for `show_id` (an administrator, or door
+    /// staff of the show's production or venue). `request_id`
     /// names the scan: give the same one when retrying it. `offline_at_ms`
     /// is when an offline gate made the scan (0 for a live one).
     pub async fn check_in(

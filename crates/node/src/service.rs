@@ -32,6 +32,7 @@ use tonic::{Response, Status};
 
 use crate::checkout::{self, Checkout};
 use crate::config::BookingSettings;
+use crate::pace::Budget;
 use crate::port::ReplicaPort;
 use boxoffice_auth::authenticator::Authenticator;
 use boxoffice_auth::throttle::address_key;
@@ -148,7 +149,7 @@ impl BookingApi {
                 }
             }
         }
-        self.pace(&caller).await?;
+        self.pace(&caller, Budget::Write).await?;
         let card = r.card.clone();
         let request_id = request_id_or_fresh(r.request_id.clone());
         let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;
@@ -234,14 +235,19 @@ impl BookingApi {
 
     /// Replicates `command` on behalf of `caller`; returns its effect or
     /// the rejection as a status. An empty request id gets a fresh one.
-    /// Paced per account first ([`crate::pace`]).
+    /// Paced per account first ([`crate::pace`]; a door scan from its own
+    /// budget).
     async fn write(
         &self,
         caller: Caller,
         request_id: String,
         command: Command,
     ) -> Result<Effect, Status> {
-        self.pace(&caller).await?;
+        let budget = match command {
+            Command::CheckIn { .. } => Budget::Scan,
+            _ => Budget::Write,
+        };
+        self.pace(&caller, budget).await?;
         let request = Request {
             request_id: request_id_or_fresh(request_id),
             caller: Some(caller),
@@ -255,7 +261,7 @@ impl BookingApi {
     /// this replica (stale is enough: the state machine checks it again),
     /// so a revoked token cannot spend its account's budget and lock its
     /// owner out. Administrators are never paced.
-    async fn pace(&self, caller: &Caller) -> Result<(), Status> {
+    async fn pace(&self, caller: &Caller, budget: Budget) -> Result<(), Status> {
         if !self.pace.enabled() {
             return Ok(());
         }
@@ -267,7 +273,9 @@ impl BookingApi {
         if admin {
             return Ok(());
         }
-        self.pace.check(&caller.user).map_err(crate::pace::too_fast)
+        self.pace
+            .check(budget, &caller.user)
+            .map_err(|wait| crate::pace::too_fast(budget, wait))
     }
 
     /// Runs `f` on the local replica once the read is as fresh as `read` asks.
@@ -502,7 +510,7 @@ impl BookingService for BookingApi {
         let checkout = self.checkout()?;
         let ttl_ms = checkout.settings().hold_ms;
         let r = req.into_inner();
-        self.pace(&caller).await?;
+        self.pace(&caller, Budget::Write).await?;
         let request_id = request_id_or_fresh(r.request_id.clone());
         let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;
         let (booking, _) = checkout
@@ -520,7 +528,7 @@ impl BookingService for BookingApi {
         let caller = self.auth.caller(&req)?;
         let checkout = self.checkout()?;
         // Every attempt calls the payment provider: paced like a write.
-        self.pace(&caller).await?;
+        self.pace(&caller, Budget::Write).await?;
         let r = req.into_inner();
         let id = booking_id(&r.booking_id)?;
         let booking = self

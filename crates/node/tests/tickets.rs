@@ -322,3 +322,61 @@ async fn door_staff_scan_where_they_are_appointed_and_nowhere_else() {
     );
     node.stop().await;
 }
+
+/// Door scans are paced from a budget of their own: door staff whose
+/// account is out of writes still scan (the write pace alone would turn a
+/// busy door away after its burst).
+#[tokio::test]
+async fn a_door_is_not_turned_away_by_the_write_pace() {
+    let node = Node::with_payments_tuned(
+        |_| {},
+        |c| {
+            c.booking.writes_per_user_per_second = 1;
+            c.booking.write_burst_per_user = 3;
+        },
+    )
+    .await;
+    let admin = node.admin().await;
+    admin
+        .create_show("early", "A Show", 6, 1_000, i64::MAX / 2)
+        .await
+        .unwrap();
+    let ann = node.buyer("ann").await;
+    let dora = node.buyer("dora").await;
+    ann.book("early", &[1, 2, 3, 4, 5])
+        .card(&card(GOOD_CARD))
+        .await
+        .unwrap();
+    admin
+        .set_door_staff(&dora.id, "early", "", true)
+        .await
+        .unwrap();
+    let tickets = ann.list_tickets("", false).await.unwrap();
+    assert_eq!(tickets.len(), 5);
+    for (i, ticket) in tickets.iter().enumerate() {
+        for again in [false, true] {
+            let scan = dora
+                .check_in(&format!("s{i}-{again}"), "early", "north", &ticket.code, 0)
+                .await
+                .unwrap();
+            let expected = if again {
+                ScanResult::AlreadyIn
+            } else {
+                ScanResult::Admitted
+            };
+            assert_eq!(result(&scan), expected, "{scan:?}");
+        }
+    }
+    // Her writes are still paced.
+    let mut refused = false;
+    for _ in 0..5 {
+        if let Err(status) = dora.hold("early", &[6]).await
+            && status.code() == Code::ResourceExhausted
+        {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "dora's writes were not paced");
+    node.stop().await;
+}

@@ -293,15 +293,16 @@ impl BookingApi {
             place,
             user: caller.user.clone(),
         };
-        match self.write(caller, r.request_id, command).await? {
-            Effect::Reissued(_) => {}
+        let version = match self.write(caller, r.request_id, command).await? {
+            Effect::Reissued(version) => version,
             other => return Err(Status::internal(format!("unexpected effect {other:?}"))),
-        }
-        // The ticket as it stands now, from this replica (which applied
-        // the reissue before answering).
+        };
+        // The ticket as it stands now: a linearizable read, since the
+        // write may have been applied by the leader only (a follower's
+        // replica could still sign the old version).
         let issued = self
             .replica
-            .read(true, |s| {
+            .read(false, |s| {
                 s.booking(booking).and_then(|b| {
                     tickets_of(s, &b)
                         .into_iter()
@@ -310,6 +311,12 @@ impl BookingApi {
             })
             .await?
             .ok_or_else(|| Status::not_found(format!("ticket {} is gone", r.ticket_id)))?;
+        if issued.claims.version < version {
+            return Err(Status::internal(format!(
+                "ticket {} read at version {} after its reissue as version {version}",
+                r.ticket_id, issued.claims.version
+            )));
+        }
         Ok(Response::new(v1::ReissueTicketResponse {
             ticket: Some(self.e_ticket(issued)),
         }))
