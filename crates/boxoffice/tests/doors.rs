@@ -157,7 +157,7 @@ async fn an_offline_gate_admits_from_its_list_then_uploads_and_conflicts_are_rep
         .create_show("gig", "The Gig", 10, 2_000, FAR_FUTURE_MS)
         .await
         .expect("create show");
-    admin.book("gig", &[1, 2, 3, 4]).await.expect("book");
+    admin.book("gig", &[1, 2, 3, 4, 5]).await.expect("book");
     let tickets = admin.list_tickets("", false).await.expect("tickets");
     let code = |i: usize| tickets[i].code.clone();
     let id = |i: usize| tickets[i].ticket_id.clone();
@@ -210,10 +210,16 @@ async fn an_offline_gate_admits_from_its_list_then_uploads_and_conflicts_are_rep
         .await
         .expect("west scans");
     assert_eq!(ScanResult::try_from(scan.result), Ok(ScanResult::Admitted));
+    // Meanwhile ticket 3 is returned.
+    west.return_tickets(&tickets[3].booking_id, &[tickets[3].seat_no])
+        .await
+        .expect("return ticket 3");
 
     // East, offline: admits 1 (it cannot know) and 2, refuses 0 (it let
-    // it in itself) and 2 again, and a forged code.
-    let (status, scans, stderr) = east(&[code(1), code(2), code(0), code(2), "BT1.x".into()]);
+    // it in itself) and 2 again, and a forged code; admits 3 (it cannot
+    // know it was returned).
+    let (status, scans, stderr) =
+        east(&[code(1), code(2), code(0), code(2), "BT1.x".into(), code(3)]);
     assert_eq!(status, Some(0), "{stderr}");
     let results: Vec<&str> = scans
         .iter()
@@ -221,7 +227,14 @@ async fn an_offline_gate_admits_from_its_list_then_uploads_and_conflicts_are_rep
         .collect();
     assert_eq!(
         results,
-        ["admitted", "admitted", "already_in", "already_in", "forged"],
+        [
+            "admitted",
+            "admitted",
+            "already_in",
+            "already_in",
+            "forged",
+            "admitted"
+        ],
         "{scans:?}"
     );
     assert!(
@@ -231,11 +244,12 @@ async fn an_offline_gate_admits_from_its_list_then_uploads_and_conflicts_are_rep
             .starts_with("(offline)")
     );
     assert!(
-        stderr.contains("2 offline scan(s) still to upload"),
+        stderr.contains("3 offline scan(s) still to upload"),
         "{stderr}"
     );
 
-    // East's node is back: the next start uploads both scans.
+    // East's node is back: the next start uploads the three scans; the
+    // returned ticket's is kept with the cluster's answer, not dropped.
     cluster.spawn(east_node);
     let reader = cluster.reader_of(east_node);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -249,9 +263,27 @@ async fn an_offline_gate_admits_from_its_list_then_uploads_and_conflicts_are_rep
     let (status, _, stderr) = east(&[]);
     assert_eq!(status, Some(0), "{stderr}");
     assert!(
-        stderr.contains("uploaded 2 offline scan(s); 1 had come in at another gate"),
+        stderr.contains("uploaded 3 offline scan(s); 1 had come in at another gate"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("1 offline admission(s) were of tickets returned or reissued"),
+        "{stderr}"
+    );
+    let refused: Vec<serde_json::Value> = std::fs::read_dir(offline.path())
+        .expect("offline dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "refused"))
+        .flat_map(|p| {
+            let text = std::fs::read_to_string(p).expect("refused file");
+            text.lines()
+                .map(|l| serde_json::from_str(l).expect("a refused record"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["answer"]["result"], "returned", "{refused:?}");
+    assert_eq!(refused[0]["answer"]["ticket_id"], id(3), "{refused:?}");
 
     // The record: ticket 1 came in at west (first), with east's offline
     // scan as one conflict; ticket 2 at east, at the time it was scanned.
@@ -277,4 +309,12 @@ async fn an_offline_gate_admits_from_its_list_then_uploads_and_conflicts_are_rep
     // Nothing is left to upload: another start sends nothing.
     let (status, _, stderr) = east(&[]);
     assert_eq!((status, stderr.as_str()), (Some(0), ""));
+
+    // A reissue through a follower answers with the new code at once (the
+    // follower's own replica may not have applied it yet).
+    let follower = cluster.client_of(east_node, "admin").await;
+    for version in 1..=10 {
+        let ticket = follower.reissue_ticket(&id(4)).await.expect("reissue");
+        assert_eq!(ticket.version, version, "{ticket:?}");
+    }
 }
