@@ -72,6 +72,21 @@ impl Gateway {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    /// GETs `path` as text: the status, the content type and the body.
+    async fn fetch(&self, path: &str, token: Option<&str>) -> (StatusCode, String, String) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (status, content_type, response.text().await.unwrap())
+    }
+
     /// Sends a raw body with a content type.
     async fn raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
         let response = self
@@ -512,6 +527,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         "POST /api/bookings/{booking_id}/return",
         "GET /api/tickets",
         "POST /api/tickets/{ticket_id}/reissue",
+        "GET /api/tickets/{ticket_id}/qr.svg",
         "POST /api/checkin",
         "GET /api/ticket-keys",
         "POST /api/register",
@@ -1273,9 +1289,10 @@ async fn standing_places_are_held_by_count_and_type() {
 }
 
 /// E-tickets and the door over JSON: a buyer's ticket with its signed
-/// code; scanned at the door by an administrator: admitted once, then
-/// "already in"; a customer may not scan, and a garbled code is an
-/// answer, not an error; the keys that verify codes are published.
+/// code and its QR code (for its holder only); scanned at the door by an
+/// administrator: admitted once, then "already in"; a customer may not
+/// scan, and a garbled code is an answer, not an error; the keys that
+/// verify codes are published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
     let (cluster, _chatbot, gw) = paid_cluster().await;
@@ -1310,6 +1327,34 @@ async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
     assert_eq!(tickets.as_array().unwrap().len(), 1, "{tickets}");
     assert_eq!(tickets[0]["label"], "3");
     let ticket_code = tickets[0]["code"].as_str().unwrap().to_owned();
+    // The QR code: an SVG image for the holder; another user's ticket is
+    // not found, and without a session there is none.
+    let ticket_id = tickets[0]["ticket_id"].as_str().unwrap();
+    let qr = format!("/api/tickets/{ticket_id}/qr.svg");
+    let (status, content_type, svg) = gw.fetch(&qr, Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK, "{svg}");
+    assert_eq!(content_type, "image/svg+xml");
+    assert_eq!(svg, boxoffice_view::qr::qr_svg(&ticket_code).unwrap());
+    let (status, body) = gw.get(&qr, Some(&bob)).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        body["error"]["message"],
+        format!("you have no ticket {ticket_id}")
+    );
+    let (status, body) = gw.get(&qr, None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    let (status, body) = gw.get("/api/tickets/3/qr.svg", Some(&alice)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_argument"),
+        "{body}"
+    );
+    let seat_4 = format!("/api/tickets/{id}-4/qr.svg");
+    let (status, _) = gw.get(&seat_4, Some(&alice)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a seat the booking has not");
     let (status, none) = gw.get("/api/tickets", Some(&bob)).await;
     assert_eq!((status, none), (StatusCode::OK, json!([])));
     let (status, body) = gw.get("/api/tickets?booking=1", Some(&alice)).await;

@@ -2,7 +2,9 @@
 //! `chromium-driver`, driven over WebDriver): a buyer registers, picks two
 //! seats, pays and finds them in their bookings while a second browser
 //! watching the same seat map sees them turn held, then booked, without
-//! reloading; a declined card shows the decline and frees the seat.
+//! reloading; a declined card shows the decline and frees the seat. The
+//! buyer's ticket shows its QR code, is reissued and printed, and the door
+//! page admits it once.
 //! Screenshots of the pages go to `target/tmp/screenshots/`.
 //!
 //! Without `chromedriver` on the PATH the test says so and passes, unless
@@ -15,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
-use common::{Chatbot, Cluster, FAR_FUTURE_MS};
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Chatbot, Cluster, FAR_FUTURE_MS};
 use fantoccini::key::Key;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use reqwest::StatusCode;
@@ -186,6 +188,20 @@ async fn register(browser: &Browser, base: &str, email: &str) {
         "form[aria-label='New here? Register'] button[type=submit]",
     )
     .await;
+    until(
+        browser,
+        "logged in",
+        &format!("document.body.innerText.includes('{email}')"),
+    )
+    .await;
+}
+
+/// Logs `email` in on the login page.
+async fn log_in(browser: &Browser, base: &str, email: &str, password: &str) {
+    browser.goto(&format!("{base}/#/login")).await.unwrap();
+    type_into(browser, "#login-email", email).await;
+    type_into(browser, "#login-password", password).await;
+    click(browser, "form[aria-label='Log in'] button[type=submit]").await;
     until(
         browser,
         "logged in",
@@ -735,4 +751,167 @@ async fn standing_places_are_picked_by_quantity_and_type() {
     )
     .await;
     buyer.close().await.unwrap();
+}
+
+/// The text of the first element `css` selects.
+async fn text_of(browser: &Browser, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Scans `code` on the open door page as a USB scanner does: the code
+/// typed into the field, then Enter; waits for the answer `result`.
+async fn scan(browser: &Browser, code: &str, result: &str) {
+    let field = browser.find(Locator::Css("#door-code")).await.unwrap();
+    field
+        .send_keys(&format!("{code}{}", Key::Enter))
+        .await
+        .unwrap();
+    until(
+        browser,
+        &format!("the answer {result}"),
+        &format!("document.querySelector('.scan-answer')?.dataset.result === '{result}'"),
+    )
+    .await;
+}
+
+/// The first ticket's QR code is drawn (its image loaded).
+const QR_SHOWN: &str = "[...document.querySelectorAll('article.ticket img.qr')].some(i => i.complete && i.naturalWidth > 0)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_shows_its_qr_code_and_the_door_admits_it_once() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+    cluster
+        .client("admin")
+        .await
+        .create_show("gala", "Gala night", 24, 2500, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+
+    // A buyer books and pays seat 5.
+    let buyer = driver.browser().await;
+    register(&buyer, base, "gus@example.com").await;
+    select_seats(&buyer, base, "gala", &[5]).await;
+    hold_selected(&buyer).await;
+    click(&buyer, "form.card button[type=submit]").await;
+    until(&buyer, "my bookings", "location.hash === '#/bookings'").await;
+
+    // My tickets: the performance, the seat, the type, the QR code and
+    // the code itself.
+    click(&buyer, "nav a[href='#/tickets']").await;
+    until(&buyer, "the ticket's QR code", QR_SHOWN).await;
+    let ticket = text_of(&buyer, "article.ticket").await;
+    for expected in ["Gala night", "Seat 5", "adult", "Version", "not used yet"] {
+        assert!(ticket.contains(expected), "{expected:?} in {ticket}");
+    }
+    let first_code = text_of(&buyer, "article.ticket .ticket-code").await;
+    assert!(first_code.starts_with("BT1."), "{first_code}");
+    screenshot(&buyer, "tickets").await;
+
+    // Reissued: a new code and version 1; the old code dies.
+    buyer
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click(&buyer, "article.ticket button[aria-label^='Reissue']").await;
+    until(
+        &buyer,
+        "the reissued ticket",
+        &format!("{QR_SHOWN} && document.querySelector('article.ticket .ticket-code').textContent !== '{first_code}' && [...document.querySelectorAll('article.ticket dd')].some(d => d.textContent === '1')"),
+    )
+    .await;
+    let code = text_of(&buyer, "article.ticket .ticket-code").await;
+    assert!(code.starts_with("BT1.") && code != first_code);
+
+    // The printable view: the same ticket, no buttons.
+    click(&buyer, "a[href='#/tickets/print']").await;
+    until(
+        &buyer,
+        "the print view",
+        &format!("document.querySelector('.print-sheet') && {QR_SHOWN} && !document.querySelector('.print-sheet button')"),
+    )
+    .await;
+    screenshot(&buyer, "tickets-print").await;
+
+    // A customer may open the door page but not scan.
+    buyer.goto(&format!("{base}/#/door")).await.unwrap();
+    until(
+        &buyer,
+        "the door page",
+        "document.querySelector('#door-code')",
+    )
+    .await;
+    buyer
+        .find(Locator::Css("#door-show"))
+        .await
+        .unwrap()
+        .select_by_value("gala")
+        .await
+        .unwrap();
+    scan(&buyer, &code, "not_allowed").await;
+
+    // The administrator's door: admitted once, then already in; the old
+    // code is refused as superseded.
+    let door = driver.browser().await;
+    log_in(&door, base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    click(&door, "nav a[href='#/door']").await;
+    until(
+        &door,
+        "the door page",
+        "document.querySelector('#door-code')",
+    )
+    .await;
+    door.find(Locator::Css("#door-show"))
+        .await
+        .unwrap()
+        .select_by_value("gala")
+        .await
+        .unwrap();
+    type_into(&door, "#door-gate", "north").await;
+    scan(&door, &code, "admitted").await;
+    let answer = text_of(&door, ".scan-answer").await;
+    assert!(
+        answer.contains("Admitted") && answer.contains("seat 5, adult"),
+        "{answer}"
+    );
+    screenshot(&door, "door-admitted").await;
+    scan(&door, &code, "already_in").await;
+    let answer = text_of(&door, ".scan-answer").await;
+    assert!(answer.contains("Came in at gate north"), "{answer}");
+    screenshot(&door, "door-already-in").await;
+    scan(&door, &first_code, "superseded").await;
+    // A mistake in the form is said, not sent.
+    type_into(&door, "#door-gate", "north gate").await;
+    scan(&door, &code, "mistake").await;
+    assert!(text_of(&door, ".scan-answer").await.contains("no spaces"));
+    until(
+        &door,
+        "the recent scans",
+        "document.querySelectorAll('.scans li').length === 3",
+    )
+    .await;
+
+    // The buyer's ticket now says where it came in.
+    buyer.goto(&format!("{base}/#/tickets")).await.unwrap();
+    until(
+        &buyer,
+        "the ticket used",
+        "document.querySelector('article.ticket')?.innerText.includes('came in at gate north') && !document.querySelector('article.ticket button')",
+    )
+    .await;
+
+    buyer.close().await.unwrap();
+    door.close().await.unwrap();
 }

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use boxoffice_client::proto as v1;
 use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult};
 use qrcode::QrCode;
-use qrcode::render::{svg, unicode};
+use qrcode::render::unicode;
 
 use std::collections::BTreeMap;
 
@@ -116,11 +116,7 @@ fn show_ticket(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = svg_path {
-        let image = qr
-            .render::<svg::Color<'_>>()
-            .min_dimensions(256, 256)
-            .quiet_zone(true)
-            .build();
+        let image = boxoffice_view::qr::qr_svg(&t.code).context("drawing the QR code")?;
         std::fs::write(path, image).with_context(|| format!("writing {}", path.display()))?;
     }
     if out.json {

@@ -156,6 +156,7 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(cancel))
         .routes(routes!(return_tickets))
         .routes(routes!(list_tickets))
+        .routes(routes!(ticket_qr))
         .routes(routes!(reissue_ticket))
         .routes(routes!(check_in))
         .routes(routes!(ticket_keys))
@@ -971,6 +972,67 @@ async fn list_tickets(
     Ok(Json(tickets.into_iter().map(ETicket::from).collect()))
 }
 
+/// The QR code of a ticket of mine, drawn as SVG from its current code
+/// (what the web app shows and prints). A separate route rather than a
+/// field of `GET /api/tickets`: the list stays small (a drawing is some
+/// 10 KiB a ticket, and the CLI's `--json` prints the same shape), and a
+/// page loads only the drawings it shows. Only the ticket's holder gets
+/// it: another user's ticket is not found.
+#[utoipa::path(get, path = "/api/tickets/{ticket_id}/qr.svg", tag = "tickets",
+    security(("bearer" = [])),
+    params(("ticket_id" = String, Path, description = "A ticket of mine: BOOKING-SEAT")),
+    responses(
+        (status = 200, description = "The QR code of the ticket's current code",
+            content_type = "image/svg+xml", body = String),
+        (status = 400, description = "Not a ticket id", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such ticket of mine", body = ErrorBody),
+    ))]
+async fn ticket_qr(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(ticket_id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let id: boxoffice_ticket::TicketId = ticket_id
+        .parse()
+        .map_err(|e: boxoffice_ticket::BadTicketId| ApiError::invalid(e.to_string()))?;
+    let mine = || ApiError::not_found(format!("you have no ticket {id}"));
+    // The same call as `GET /api/tickets?booking_id=`: the node lists the
+    // caller's own tickets only, and another user's booking is not found.
+    let tickets = gw
+        .nodes
+        .for_token(Some(&token))
+        .list_tickets(&id.booking.to_string(), false)
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::NotFound => mine(),
+            _ => ApiError::from(status),
+        })?;
+    let ticket = tickets
+        .into_iter()
+        .find(|t| t.ticket_id == id.to_string())
+        .ok_or_else(mine)?;
+    let svg = boxoffice_view::qr::qr_svg(&ticket.code).map_err(|e| {
+        tracing::error!(cause = %e, ticket = %id, "drawing a ticket's QR code");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the ticket's QR code could not be drawn",
+        )
+    })?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml".to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"ticket-{id}.svg\""),
+            ),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
 /// A new code for a ticket of mine: every earlier code stops admitting. A
 /// ticket used at the door cannot be reissued.
 #[utoipa::path(post, path = "/api/tickets/{ticket_id}/reissue", tag = "tickets",
@@ -996,15 +1058,16 @@ async fn reissue_ticket(
     Ok(Json(ticket.into()))
 }
 
-/// Scans a ticket code at a door (administrators). Every finding, forged
-/// included, is a 200 answer; only a bad request is an error.
+/// Scans a ticket code at a door (administrators, and door staff at the
+/// performances they are appointed to). Every finding, forged included,
+/// is a 200 answer; only a bad request is an error.
 #[utoipa::path(post, path = "/api/checkin", tag = "tickets", security(("bearer" = [])),
     request_body = ScanRequest,
     responses(
         (status = 200, body = ScanAnswer),
         (status = 400, description = "A bad show id or gate", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 403, description = "Neither an administrator nor door staff here", body = ErrorBody),
     ))]
 async fn check_in(
     State(gw): Shared,

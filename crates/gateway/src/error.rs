@@ -25,7 +25,8 @@ pub struct ErrorDetail {
     /// `unauthenticated`, `permission_denied`, `not_found`,
     /// `method_not_allowed`,
     /// `already_exists`, `conflict`, `payment_declined`,
-    /// `too_many_requests`, `unavailable`, `timeout`, `upstream_error`.
+    /// `too_many_requests`, `unavailable`, `timeout`, `upstream_error`,
+    /// `internal`.
     pub code: String,
     /// A sentence saying what to fix.
     pub message: String,

@@ -153,9 +153,11 @@ const SECURITY_HEADERS: [(&str, &str); 6] = [
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
     ("cross-origin-opener-policy", "same-origin"),
+    // The door page may read QR codes with this site's own camera
+    // access (the browser still asks the user); nothing else may.
     (
         "permissions-policy",
-        "camera=(), microphone=(), geolocation=()",
+        "camera=(self), microphone=(), geolocation=()",
     ),
 ];
 

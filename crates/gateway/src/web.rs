@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 /// Each asset: its path, content type and bytes.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -22,6 +22,16 @@ const ASSETS: [(&str, &str, &str); 5] = [
         "/api.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/api.js"),
+    ),
+    (
+        "/ui.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/ui.js"),
+    ),
+    (
+        "/tickets.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/tickets.js"),
     ),
     (
         "/seatmap.js",

@@ -30,8 +30,10 @@ export function setSession(value) {
   }
 }
 
-async function call(method, path, body) {
-  const headers = { Accept: "application/json" };
+// Sends a request as this tab's session; returns the answer's text, or
+// throws the API's error (errors are JSON whatever was asked for).
+async function send(method, path, body, accept) {
+  const headers = { Accept: accept };
   const current = session();
   if (current) headers.Authorization = `Bearer ${current.access_token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -46,13 +48,23 @@ async function call(method, path, body) {
     throw new ApiError(0, "network", "The box office cannot be reached. Check your connection and try again.");
   }
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
   if (!response.ok) {
+    let data = null;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      // Not an API error body (a proxy's page, say): the status says it.
+    }
     const error = data && data.error ? data.error : { code: "http_" + response.status, message: response.statusText };
     if (response.status === 401 && current) setSession(null);
     throw new ApiError(response.status, error.code, error.message);
   }
-  return data;
+  return text;
+}
+
+async function call(method, path, body) {
+  const text = await send(method, path, body, "application/json");
+  return text ? JSON.parse(text) : null;
 }
 
 export const api = {
@@ -74,6 +86,12 @@ export const api = {
   cancel: (id) => call("POST", `/api/bookings/${encodeURIComponent(id)}/cancel`),
   ask: (session_id, text) => call("POST", "/api/assistant", { session_id, text }),
   cluster: () => call("GET", "/api/cluster"),
+  tickets: () => call("GET", "/api/tickets"),
+  reissue: (id) => call("POST", `/api/tickets/${encodeURIComponent(id)}/reissue`),
+  // A ticket's QR code: SVG text, fetched with the token (an <img src>
+  // could not send it).
+  ticketQr: (id) => send("GET", `/api/tickets/${encodeURIComponent(id)}/qr.svg`, undefined, "image/svg+xml"),
+  checkIn: (show_id, gate, code) => call("POST", "/api/checkin", { show_id, gate, code }),
 };
 
 // Server-sent events: calls `onEvent(data)` for each event named `name`.

@@ -6,73 +6,22 @@
 
 import { api, session, setSession, subscribe } from "./api.js";
 import { seatMap, typesIn, priceOf } from "./seatmap.js";
+import { doorPage, printTicketsPage, ticketsPage } from "./tickets.js";
+import { go, h, money, page, problem, requireLogin, say, when } from "./ui.js";
 
-const main = document.getElementById("main");
 const nav = document.getElementById("nav");
-const toast = document.getElementById("toast");
 let cleanup = null;
 // Counts page changes: a page that finishes loading after the next one
 // started must not draw over it.
 let generation = 0;
 const stale = (mine) => mine !== generation;
 
-// --- small helpers -------------------------------------------------------
-
-// Creates an element: h("button", { class: "x", onclick: f }, "text", child).
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "class") el.className = value;
-    else el.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-const money = (cents) =>
-  (cents / 100).toLocaleString(undefined, { style: "currency", currency: "EUR" });
-const when = (ms) => new Date(ms).toLocaleString();
-
-function say(message, kind = "info") {
-  toast.textContent = message;
-  toast.className = `toast ${kind} shown`;
-  clearTimeout(say.timer);
-  say.timer = setTimeout(() => (toast.className = "toast"), 6000);
-}
-
-function page(title, ...children) {
-  document.title = `${title} · Boxoffice`;
-  main.replaceChildren(h("h1", {}, title), ...children);
-  main.focus({ preventScroll: true });
-}
-
-function problem(error) {
-  return h("p", { class: "error", role: "alert" }, error.message || String(error));
-}
-
-function go(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
-
-function requireLogin() {
-  if (session()) return true;
-  sessionStorage.setItem("boxoffice.after-login", location.hash);
-  go("#/login");
-  return false;
-}
-
 // --- navigation ----------------------------------------------------------
 
 function renderNav() {
   const s = session();
   const links = [["#/", "Shows"]];
-  if (s) links.push(["#/bookings", "My bookings"]);
+  if (s) links.push(["#/bookings", "My bookings"], ["#/tickets", "My tickets"], ["#/door", "Door"]);
   if (s && s.user && s.user.admin) links.push(["#/admin", "Admin"]);
   links.push(["#/cluster", "Cluster"]);
   const items = links.map(([href, label]) => {
@@ -694,6 +643,9 @@ async function route() {
   else if (first === "checkout" && second) result = checkoutPage(second);
   else if (first === "login") result = loginPage();
   else if (first === "bookings") result = bookingsPage();
+  else if (first === "tickets" && second === "print") result = printTicketsPage(() => stale(mine));
+  else if (first === "tickets" && !second) result = ticketsPage(() => stale(mine));
+  else if (first === "door") result = doorPage(() => stale(mine));
   else if (first === "admin") result = adminPage();
   else if (first === "cluster") result = clusterPage();
   else page("Not found", h("p", {}, "No such page. ", h("a", { href: "#/" }, "Shows")));

@@ -9,7 +9,8 @@
 //! ([`money()`]), times printed and parsed ([`time`]), seat lists as
 //! people type and read them ([`seats`]), and venue files and runs of
 //! performances as administrators write them ([`venue_file`],
-//! [`schedule`]), and their prices ([`pricing_file`]). The limits a client checks
+//! [`schedule`]), and their prices ([`pricing_file`]); a ticket's QR code as
+//! SVG ([`qr`]). The limits a client checks
 //! before asking (seats per booking, price, title length) are core's,
 //! re-exported here so no client keeps its own copy.
 //!
@@ -32,6 +33,7 @@
 pub mod json;
 pub mod money;
 pub mod pricing_file;
+pub mod qr;
 pub mod schedule;
 pub mod seats;
 pub mod status;
