@@ -122,10 +122,10 @@ pub enum Command {
         #[command(subcommand)]
         command: TicketsCommand,
     },
-    /// Door check-in (administrators): scans ticket codes given as
-    /// arguments, or read from standard input one a line (a USB scanner
-    /// types them), and prints each answer: admitted, already in (where),
-    /// wrong performance, returned, reissued, forged.
+    /// Door check-in (administrators and door staff): scans ticket codes
+    /// given as arguments, or read from standard input one a line (a USB
+    /// scanner types them), and prints each answer: admitted, already in
+    /// (where), wrong performance, returned, reissued, transferred, forged.
     ///
     /// JSON: one line a scan: {result, message, ticket_id, label,
     /// ticket_type, admitted_at_ms, gate}.
@@ -143,6 +143,10 @@ pub enum Command {
         /// Print admissions per gate and the conflicts found, and scan nothing.
         #[arg(long, conflicts_with_all = ["offline_dir", "codes"])]
         report: bool,
+        /// Exit scans: each ticket goes out and may come in again (where
+        /// the performance allows re-entry: `admin reentry`). Live only.
+        #[arg(long, conflicts_with_all = ["offline_dir", "report"])]
+        exit: bool,
         /// Codes to scan [default: read standard input].
         codes: Vec<String>,
     },
@@ -198,6 +202,14 @@ pub enum AdminCommand {
         /// `admin report sales`.
         #[command(subcommand)]
         command: AdminReportCommand,
+    },
+    /// Allows exits and re-entry at a performance (`--off` stops them).
+    Reentry {
+        /// The performance.
+        performance: String,
+        /// Stop allowing exits and re-entry.
+        #[arg(long)]
+        off: bool,
     },
     /// Door staff: accounts that may check tickets in (and nothing else)
     /// at a production's or a venue's doors.
@@ -614,6 +626,19 @@ pub enum TicketsCommand {
     Reissue {
         /// The ticket id.
         ticket: String,
+    },
+    /// Gives a ticket to another account: your code stops working, and
+    /// the new holder finds a new one in their `tickets list`. A ticket
+    /// used at the door cannot be transferred, and you can no longer
+    /// return it.
+    ///
+    /// JSON: {ticket_id, version, to_user_id}.
+    Transfer {
+        /// The ticket id.
+        ticket: String,
+        /// The receiving account: its email or id.
+        #[arg(long)]
+        to: String,
     },
 }
 

@@ -510,6 +510,7 @@ mod tests {
             ],
             conflicts: Vec::new(),
             gates: Vec::new(),
+            ..v1::DoorList::default()
         };
         OfflineDoor::from_list(list, "north", dir.join("gig-north.pending"), pending).unwrap()
     }

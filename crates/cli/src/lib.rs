@@ -114,7 +114,16 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
                 codes,
                 offline_dir,
                 report: false,
-            } => tickets::checkin(global, &performance, &gate, codes, offline_dir.as_deref()).await,
+                exit,
+            } => {
+                let door = tickets::Door {
+                    performance: &performance,
+                    gate: &gate,
+                    offline_dir: offline_dir.as_deref(),
+                    exit,
+                };
+                tickets::checkin(global, door, codes).await
+            }
             Command::Cluster { command } => commands::cluster(global, command).await,
         },
         UserCommand::Admin(AdminCommand::Shows { command }) => {
@@ -131,6 +140,9 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
         }
         UserCommand::Admin(AdminCommand::Performances { command }) => {
             venues::admin_performances(global, command).await
+        }
+        UserCommand::Admin(AdminCommand::Reentry { performance, off }) => {
+            tickets::reentry(global, &performance, !off).await
         }
         UserCommand::Admin(AdminCommand::DoorStaff { command }) => {
             tickets::door_staff(global, command).await

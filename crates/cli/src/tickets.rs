@@ -66,6 +66,26 @@ pub async fn tickets(global: &Global, command: TicketsCommand) -> anyhow::Result
                 })?;
             show_ticket(&out, &found, png.as_deref(), svg.as_deref())
         }
+        TicketsCommand::Transfer { ticket, to } => {
+            booking_of(&ticket)?;
+            let done = client
+                .transfer_ticket(&ticket, &to)
+                .await
+                .map_err(api)
+                .context("transferring the ticket")?;
+            if out.json {
+                return out.json(&serde_json::json!({
+                    "ticket_id": done.ticket_id,
+                    "version": done.version,
+                    "to_user_id": done.to_user_id,
+                }));
+            }
+            println!(
+                "ticket {} is now {to}'s ({}); your code is void, theirs is in their tickets list",
+                done.ticket_id, done.to_user_id
+            );
+            Ok(())
+        }
         TicketsCommand::Reissue { ticket } => {
             booking_of(&ticket)?;
             let new = client
@@ -178,7 +198,19 @@ fn qr_png(qr: &QrCode) -> anyhow::Result<Vec<u8>> {
 /// before it asks the cluster again.
 const OFFLINE_SPELL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `boxoffice checkin --performance P [--gate G] [--offline-dir DIR] [CODE…]`:
+/// Where a `checkin` scans.
+pub struct Door<'a> {
+    /// The performance.
+    pub performance: &'a str,
+    /// The gate.
+    pub gate: &'a str,
+    /// Where an offline door keeps its list and scans.
+    pub offline_dir: Option<&'a Path>,
+    /// Exit scans instead of entries.
+    pub exit: bool,
+}
+
+/// `boxoffice checkin --performance P [--gate G] [--offline-dir DIR | --exit] [CODE…]`:
 /// scans the codes given, or every line of standard input (prompting on a
 /// terminal), and prints each answer. Each scan keeps its request id
 /// through the client's retries, so a scan that outlives a leader failover
@@ -187,13 +219,13 @@ const OFFLINE_SPELL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Without `--offline-dir`, a scan the cluster cannot answer is an error.
 /// With it, the door keeps admitting on its own ([`crate::door`]) and
 /// uploads what it admitted when the cluster answers again (and at start).
-pub async fn checkin(
-    global: &Global,
-    performance: &str,
-    gate: &str,
-    codes: Vec<String>,
-    offline_dir: Option<&Path>,
-) -> anyhow::Result<()> {
+pub async fn checkin(global: &Global, at: Door<'_>, codes: Vec<String>) -> anyhow::Result<()> {
+    let Door {
+        performance,
+        gate,
+        offline_dir,
+        exit,
+    } = at;
     let (_, client) = nodes(global).await?;
     let out = Output::new(global.json);
     let mut door = match offline_dir {
@@ -225,6 +257,12 @@ pub async fn checkin(
         }
         let id = boxoffice_client::new_request_id();
         let answer = match door.as_mut() {
+            None if exit => ScanAnswer::from(
+                client
+                    .check_out(&id, performance, gate, code)
+                    .await
+                    .map_err(api)?,
+            ),
             None => ScanAnswer::from(
                 crate::door::send_scan(&client, &id, performance, gate, code, 0)
                     .await
@@ -376,6 +414,25 @@ pub async fn door_report(global: &Global, performance: &str) -> anyhow::Result<(
                 })
                 .collect(),
         );
+    }
+    Ok(())
+}
+
+/// `boxoffice admin reentry PERFORMANCE [--off]`.
+pub async fn reentry(global: &Global, performance: &str, allowed: bool) -> anyhow::Result<()> {
+    let (_, client) = nodes(global).await?;
+    client
+        .set_reentry(performance, allowed)
+        .await
+        .map_err(api)?;
+    let out = Output::new(global.json);
+    if out.json {
+        return out.json(&serde_json::json!({"show_id": performance, "reentry": allowed}));
+    }
+    if allowed {
+        println!("{performance}: exits and re-entry allowed (checkin --exit lets a ticket out)");
+    } else {
+        println!("{performance}: no exits and re-entry");
     }
     Ok(())
 }

@@ -62,9 +62,63 @@ impl Client {
             gate: gate.into(),
             code: code.into(),
             offline_at_ms,
+            exit: false,
         };
         self.unary(Route::Sticky, msg, rpc!(BookingServiceClient::check_in))
             .await
+    }
+
+    /// An exit scan of `code` at `gate`, at a performance that allows
+    /// re-entry (the same callers as [`Client::check_in`]).
+    pub async fn check_out(
+        &self,
+        request_id: &str,
+        show_id: &str,
+        gate: &str,
+        code: &str,
+    ) -> Result<v1::CheckInResponse, Status> {
+        let msg = v1::CheckInRequest {
+            request_id: request_id.into(),
+            show_id: show_id.into(),
+            gate: gate.into(),
+            code: code.into(),
+            offline_at_ms: 0,
+            exit: true,
+        };
+        self.unary(Route::Sticky, msg, rpc!(BookingServiceClient::check_in))
+            .await
+    }
+
+    /// Gives one of my tickets to another account (`to`: an id or an
+    /// email); my code stops admitting and the new holder gets a new one.
+    pub async fn transfer_ticket(
+        &self,
+        ticket_id: &str,
+        to: &str,
+    ) -> Result<v1::TransferTicketResponse, Status> {
+        let msg = v1::TransferTicketRequest {
+            request_id: new_request_id(),
+            ticket_id: ticket_id.into(),
+            to: to.into(),
+        };
+        self.unary(
+            Route::Sticky,
+            msg,
+            rpc!(BookingServiceClient::transfer_ticket),
+        )
+        .await
+    }
+
+    /// Allows or stops exits and re-entry at a performance (administrator).
+    pub async fn set_reentry(&self, show_id: &str, allowed: bool) -> Result<(), Status> {
+        let msg = v1::SetReentryRequest {
+            request_id: new_request_id(),
+            show_id: show_id.into(),
+            allowed,
+        };
+        self.unary(Route::Sticky, msg, rpc!(BookingServiceClient::set_reentry))
+            .await
+            .map(|_| ())
     }
 
     /// The public keys that verify ticket codes.
@@ -112,9 +166,25 @@ impl Client {
     /// A performance's door list: keys, current tickets, conflicts and
     /// counts per gate (administrators and its door staff).
     pub async fn door_list(&self, show_id: &str, stale: bool) -> Result<v1::DoorList, Status> {
+        self.door_list_of(show_id, stale, false).await
+    }
+
+    /// A performance's door counts only: per gate, inside, sold,
+    /// conflicts (no tickets or keys).
+    pub async fn door_counts(&self, show_id: &str, stale: bool) -> Result<v1::DoorList, Status> {
+        self.door_list_of(show_id, stale, true).await
+    }
+
+    async fn door_list_of(
+        &self,
+        show_id: &str,
+        stale: bool,
+        counts_only: bool,
+    ) -> Result<v1::DoorList, Status> {
         let msg = v1::GetDoorListRequest {
             read: read_options(stale),
             show_id: show_id.into(),
+            counts_only,
         };
         self.unary(
             Route::Spread,

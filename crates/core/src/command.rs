@@ -401,7 +401,7 @@ pub enum Command {
         place: SeatNo,
         /// The version the ticket's code carries.
         version: u32,
-        /// The gate scanning ("north", "stage door").
+        /// The gate scanning ("north", "stalls-left").
         gate: String,
         /// When the gate scanned it, for a scan made while cut off from
         /// the cluster and uploaded later; `None` for a live scan.
@@ -444,6 +444,42 @@ pub enum Command {
         /// Where.
         scope: DoorScope,
     },
+    /// Give a ticket to another account: its version goes up, so the code
+    /// the giver holds stops admitting, and only the new holder sees (and
+    /// may reissue or pass on) the new one. The ticket must be current and
+    /// not yet used; the buyer can no longer return it.
+    TransferTicket {
+        /// The booking the ticket belongs to.
+        booking: BookingId,
+        /// The ticket's place.
+        place: SeatNo,
+        /// The ticket's holder, giving it.
+        user: UserId,
+        /// The account receiving it.
+        to: UserId,
+    },
+    /// Scan a ticket on its way out, at a performance that allows exits
+    /// and re-entry: a ticket that is in is marked out, and its next
+    /// `CheckIn` admits it again.
+    CheckOut {
+        /// The performance the door is for.
+        show: ShowId,
+        /// The booking the ticket belongs to.
+        booking: BookingId,
+        /// The ticket's place.
+        place: SeatNo,
+        /// The version the ticket's code carries.
+        version: u32,
+        /// The gate scanning.
+        gate: String,
+    },
+    /// Allow (or stop allowing) exits and re-entry at a performance.
+    SetReentry {
+        /// The performance.
+        show: ShowId,
+        /// Whether tickets may go out and come in again.
+        allowed: bool,
+    },
 }
 
 /// Raft log entries are postcard-encoded, which numbers an enum's variants
@@ -478,7 +514,15 @@ mod wire_order {
             }),
             23
         );
+        assert_eq!(
+            tag(&Command::SetReentry {
+                show: ShowId::from("s"),
+                allowed: true
+            }),
+            29
+        );
         assert_eq!(tag(&Effect::Expired { released: 0 }), 2);
+        assert_eq!(tag(&Effect::Transferred(1)), 11);
         assert_eq!(tag(&Effect::TicketKeyAdded), 10);
         assert_eq!(tag(&Rejection::PermissionDenied(String::new())), 25);
         assert_eq!(
@@ -488,5 +532,6 @@ mod wire_order {
             }),
             30
         );
+        assert_eq!(tag(&Rejection::NoReentry(ShowId::from("s"))), 32);
     }
 }

@@ -47,6 +47,10 @@ pub enum Effect {
     Reissued(u32),
     /// `AddTicketKey` recorded the key (or knew it already).
     TicketKeyAdded,
+    /// The ticket's new version after `TransferTicket`.
+    Transferred(u32),
+    /// Exits and re-entry at the performance are now as asked.
+    ReentrySet,
 }
 
 /// Why a request was refused. Every replica refuses the same request in the same way.
@@ -234,6 +238,19 @@ pub enum Rejection {
         /// The first such seat.
         seat: SeatNo,
     },
+    /// A ticket to be returned or cancelled was given to another account.
+    #[error(
+        "the ticket for seat {seat} of booking {booking} was transferred to another account; its holder can transfer it back"
+    )]
+    TicketTransferred {
+        /// The booking.
+        booking: BookingId,
+        /// The first such seat.
+        seat: SeatNo,
+    },
+    /// An exit scan at a performance that does not allow re-entry.
+    #[error("performance {0} does not allow exits and re-entry")]
+    NoReentry(ShowId),
 }
 
 /// The message of [`Rejection::NotTogether`].
@@ -279,6 +296,8 @@ impl Rejection {
             | Rejection::HoldCooldown { .. }
             | Rejection::SeatHeldBack { .. }
             | Rejection::TicketUsed { .. }
+            | Rejection::TicketTransferred { .. }
+            | Rejection::NoReentry(_)
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

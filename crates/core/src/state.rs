@@ -23,8 +23,8 @@ use stored::Bookings;
 pub use accounts::{User, UserSummary};
 pub use booking::{Booking, BookingStatus, Payment};
 pub use doors::{
-    Conflict, DoorScope, DoorTicket, Doors, Entry, MAX_DOOR_STAFF_GRANTS, MAX_TICKET_KEYS, Scan,
-    TicketRef,
+    Conflict, DoorScope, DoorTicket, Doors, Entry, Holder, MAX_CONFLICTS, MAX_CONFLICTS_PER_TICKET,
+    MAX_DOOR_STAFF_GRANTS, MAX_TICKET_KEYS, Scan, TicketRef,
 };
 pub use invariants::Inconsistency;
 pub use performances::{Production, VenueSummary};
@@ -189,7 +189,11 @@ impl State {
         let permission = match account {
             // Door staff are not administrators, but may scan where granted.
             Some(account) => match &request.command {
-                Command::CheckIn { show, .. } if self.may_check_in(account, show) => Ok(()),
+                Command::CheckIn { show, .. } | Command::CheckOut { show, .. }
+                    if self.may_check_in(account, show) =>
+                {
+                    Ok(())
+                }
                 command => command.check_permission(account),
             },
             None => Ok(()),
@@ -520,6 +524,33 @@ impl State {
                 },
                 user,
             ),
+            Command::TransferTicket {
+                booking,
+                place,
+                user,
+                to,
+            } => self.transfer_ticket(
+                TicketRef {
+                    booking: *booking,
+                    place: *place,
+                },
+                user,
+                to,
+            ),
+            Command::CheckOut {
+                show,
+                booking,
+                place,
+                version,
+                gate,
+            } => {
+                let ticket = TicketRef {
+                    booking: *booking,
+                    place: *place,
+                };
+                self.check_out(show, ticket, *version, gate)
+            }
+            Command::SetReentry { show, allowed } => self.set_reentry(show, *allowed),
             Command::AddTicketKey { kid, public } => self.add_ticket_key(kid, *public),
             Command::GrantDoorStaff { user, scope } => self.grant_door_staff(user, scope),
             Command::RevokeDoorStaff { user, scope } => self.revoke_door_staff(user, scope),

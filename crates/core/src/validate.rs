@@ -166,6 +166,12 @@ impl Command {
                 }
             }
             Command::ReissueTicket { .. } => Ok(()),
+            Command::TransferTicket { to, .. } => check_id("to", to.as_str()),
+            Command::CheckOut { show, gate, .. } => {
+                check_id("show", show.as_str())?;
+                check_id("gate", gate)
+            }
+            Command::SetReentry { show, .. } => check_id("show", show.as_str()),
             Command::GrantDoorStaff { user, scope } | Command::RevokeDoorStaff { user, scope } => {
                 check_id("user", user.as_str())?;
                 match scope {
@@ -259,9 +265,15 @@ impl Command {
             | Command::ReleaseHeldBack { .. } => {
                 Needs::Admin("venues, productions and performances are managed by administrators")
             }
-            Command::CheckIn { .. } => Needs::Admin(
+            Command::CheckIn { .. } | Command::CheckOut { .. } => Needs::Admin(
                 "checking tickets in needs the administrator role, or door staff of the performance's production or venue",
             ),
+            Command::SetReentry { .. } => {
+                Needs::Admin("exits and re-entry are set by administrators")
+            }
+            Command::TransferTicket { user, .. } => {
+                Needs::Owner(user, "only a ticket's holder can give it away")
+            }
             Command::GrantDoorStaff { .. } | Command::RevokeDoorStaff { .. } => {
                 Needs::Admin("door staff are appointed by administrators")
             }

@@ -454,7 +454,10 @@ impl Model {
             | Command::ReissueTicket { .. }
             | Command::AddTicketKey { .. }
             | Command::GrantDoorStaff { .. }
-            | Command::RevokeDoorStaff { .. } => {
+            | Command::RevokeDoorStaff { .. }
+            | Command::TransferTicket { .. }
+            | Command::CheckOut { .. }
+            | Command::SetReentry { .. } => {
                 unreachable!("not generated (the performance model is tests/performances.rs)")
             }
         }
@@ -475,12 +478,15 @@ impl Model {
             | Command::HoldBack { .. }
             | Command::ReleaseHeldBack { .. }
             | Command::CheckIn { .. }
+            | Command::CheckOut { .. }
+            | Command::SetReentry { .. }
             | Command::GrantDoorStaff { .. }
             | Command::RevokeDoorStaff { .. } => admin,
             Command::Hold { user, .. }
             | Command::Book { user, .. }
             | Command::Cancel { user, .. }
-            | Command::ReturnTickets { user, .. } => user == me,
+            | Command::ReturnTickets { user, .. }
+            | Command::TransferTicket { user, .. } => user == me,
             Command::RevokeSessions { user } | Command::ReissueTicket { user, .. } => {
                 user == me || admin
             }

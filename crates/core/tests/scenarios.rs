@@ -502,6 +502,50 @@ impl Scenario {
                     user: self.user_ref(user)?,
                 }
             }
+            "transfer" => {
+                let booking = parse_booking(required(args, "a booking")?)?;
+                let show = self
+                    .state
+                    .booking(booking)
+                    .map_or_else(|| ShowId::from(""), |b| b.show);
+                let place = match self.seat_list(&show, args)?.as_slice() {
+                    [place] => *place,
+                    _ => return Err("expected one place".into()),
+                };
+                let user = args.take_key("by").ok_or("expected by=USER, the holder")?;
+                let to = args
+                    .take_key("to")
+                    .ok_or("expected to=USER, the receiver")?;
+                Command::TransferTicket {
+                    booking,
+                    place,
+                    user: self.user_ref(user)?,
+                    to: self.user_ref(to)?,
+                }
+            }
+            "check-out" => {
+                let show: ShowId = required(args, "a performance")?.into();
+                let booking = parse_booking(required(args, "a booking")?)?;
+                let place = match self.seat_list(&show, args)?.as_slice() {
+                    [place] => *place,
+                    _ => return Err("expected one place".into()),
+                };
+                Command::CheckOut {
+                    show,
+                    booking,
+                    place,
+                    version: args.take_key("version").map_or(Ok(0), str::parse)?,
+                    gate: args.take_key("gate").unwrap_or("main").to_owned(),
+                }
+            }
+            "reentry" => Command::SetReentry {
+                show: required(args, "a performance")?.into(),
+                allowed: match required(args, "on or off")? {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("expected on or off, not {other}").into()),
+                },
+            },
             "add-ticket-key" => {
                 let kid = required(args, "a key id")?.to_owned();
                 let byte: u8 = required(args, "a key byte")?.parse()?;
@@ -816,6 +860,10 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
         Ok(Effect::Reissued(version)) => {
             format!("reissued: the ticket is now at version {version}")
         }
+        Ok(Effect::Transferred(version)) => {
+            format!("transferred: the ticket is now at version {version}")
+        }
+        Ok(Effect::ReentrySet) => "re-entry set".to_owned(),
         Ok(Effect::TicketKeyAdded) => format!(
             "ticket keys: {}",
             state
@@ -848,6 +896,10 @@ fn scan_line(scan: &Scan) -> String {
         Scan::AlreadyIn(entry) => format!("already in since {} at {}", time(entry.at), entry.gate),
         Scan::WrongPerformance(show) => format!("wrong performance: the ticket is for {show}"),
         Scan::Superseded { current } => format!("superseded: the ticket is at version {current}"),
+        Scan::Transferred { current } => {
+            format!("transferred: the ticket is at version {current}")
+        }
+        Scan::Left(exit) => format!("left at {} through {}", time(exit.at), exit.gate),
         other => other.name().replace('_', " "),
     }
 }

@@ -244,7 +244,7 @@ impl BookingApi {
         command: Command,
     ) -> Result<Effect, Status> {
         let budget = match command {
-            Command::CheckIn { .. } => Budget::Scan,
+            Command::CheckIn { .. } | Command::CheckOut { .. } => Budget::Scan,
             _ => Budget::Write,
         };
         self.pace(&caller, budget).await?;
@@ -709,6 +709,20 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::CheckInRequest>,
     ) -> Result<Response<v1::CheckInResponse>, Status> {
         self.check_in_call(req).await
+    }
+
+    async fn transfer_ticket(
+        &self,
+        req: tonic::Request<v1::TransferTicketRequest>,
+    ) -> Result<Response<v1::TransferTicketResponse>, Status> {
+        self.transfer_ticket_call(req).await
+    }
+
+    async fn set_reentry(
+        &self,
+        req: tonic::Request<v1::SetReentryRequest>,
+    ) -> Result<Response<v1::SetReentryResponse>, Status> {
+        self.set_reentry_call(req).await
     }
 
     async fn set_door_staff(

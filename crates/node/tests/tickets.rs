@@ -380,3 +380,111 @@ async fn a_door_is_not_turned_away_by_the_write_pace() {
     assert!(refused, "dora's writes were not paced");
     node.stop().await;
 }
+
+/// A ticket given to another account: the giver's code says
+/// "transferred" and leaves the giver's list; the new holder's code admits;
+/// the buyer can no longer return it. Exits and re-entry where allowed,
+/// and the door's counts.
+#[tokio::test]
+async fn a_transferred_ticket_changes_hands_and_a_ticket_may_go_out_and_in() {
+    let node = door().await;
+    let admin = node.admin().await;
+    let ann = node.buyer("ann").await;
+    let bob = node.buyer("bob").await;
+    let paid = ann
+        .book("early", &[1, 2])
+        .card(&card(GOOD_CARD))
+        .await
+        .unwrap();
+    let tickets = ann.list_tickets("", false).await.unwrap();
+    let given = tickets[1].clone();
+    expect_code(
+        bob.transfer_ticket(&given.ticket_id, "ann@example.com")
+            .await,
+        Code::NotFound,
+        "",
+    );
+    expect_code(
+        ann.transfer_ticket(&given.ticket_id, "nobody@example.com")
+            .await,
+        Code::NotFound,
+        "nobody@example.com",
+    );
+    expect_code(
+        ann.transfer_ticket(&given.ticket_id, "").await,
+        Code::InvalidArgument,
+        "to",
+    );
+    let done = ann
+        .transfer_ticket(&given.ticket_id, "bob@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.version, done.to_user_id.as_str()),
+        (1, bob.id.as_str())
+    );
+    // Ann's list keeps only her own ticket; Bob's has the new code.
+    let anns = ann.list_tickets("", false).await.unwrap();
+    assert_eq!(anns.len(), 1);
+    assert_eq!(anns[0].ticket_id, tickets[0].ticket_id);
+    let bobs = bob.list_tickets("", false).await.unwrap();
+    assert_eq!(bobs.len(), 1, "{bobs:?}");
+    assert_eq!(
+        (bobs[0].ticket_id.as_str(), bobs[0].version),
+        (given.ticket_id.as_str(), 1)
+    );
+    expect_code(
+        ann.return_tickets(&paid.booking_id, &[2]).await,
+        Code::FailedPrecondition,
+        "transferred",
+    );
+    let old = admin
+        .check_in("t1", "early", "north", &given.code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&old), ScanResult::Transferred, "{old:?}");
+    let new = admin
+        .check_in("t2", "early", "north", &bobs[0].code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&new), ScanResult::Admitted, "{new:?}");
+
+    // Exits: refused until the performance allows them.
+    let mine = &tickets[0].code;
+    admin
+        .check_in("t3", "early", "north", mine, 0)
+        .await
+        .unwrap();
+    expect_code(
+        admin.check_out("t4", "early", "north", mine).await,
+        Code::FailedPrecondition,
+        "re-entry",
+    );
+    expect_code(
+        ann.set_reentry("early", true).await,
+        Code::PermissionDenied,
+        "",
+    );
+    admin.set_reentry("early", true).await.unwrap();
+    let out = admin.check_out("t5", "early", "south", mine).await.unwrap();
+    assert_eq!(result(&out), ScanResult::Left, "{out:?}");
+    let counts = admin.door_counts("early", false).await.unwrap();
+    assert_eq!((counts.sold, counts.inside, counts.reentry), (2, 1, true));
+    assert!(counts.tickets.is_empty() && counts.keys.is_empty());
+    let again = admin.check_out("t6", "early", "south", mine).await.unwrap();
+    assert_eq!(result(&again), ScanResult::NotIn, "{again:?}");
+    let back = admin
+        .check_in("t7", "early", "east", mine, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&back), ScanResult::Admitted, "{back:?}");
+    let counts = admin.door_counts("early", false).await.unwrap();
+    assert_eq!(counts.inside, 2);
+    let gates: Vec<(&str, u32)> = counts
+        .gates
+        .iter()
+        .map(|g| (g.gate.as_str(), g.admitted))
+        .collect();
+    assert_eq!(gates, [("east", 1), ("north", 1)]);
+    node.stop().await;
+}

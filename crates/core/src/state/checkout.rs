@@ -338,6 +338,12 @@ impl State {
                 if let Some(seat) = self.doors.first_used(id, &booking.seats) {
                     return Err(Rejection::TicketUsed { booking: id, seat });
                 }
+                if let Some(seat) = self
+                    .doors
+                    .first_given_away(id, &booking.user, &booking.seats)
+                {
+                    return Err(Rejection::TicketTransferred { booking: id, seat });
+                }
                 BookingStatus::Cancelled { at: self.now }
             }
             // A customer who gives up a hold has let it lapse: the
@@ -650,6 +656,9 @@ impl State {
         }
         if let Some(seat) = self.doors.first_used(id, seats) {
             return Err(Rejection::TicketUsed { booking: id, seat });
+        }
+        if let Some(seat) = self.doors.first_given_away(id, &booking.user, seats) {
+            return Err(Rejection::TicketTransferred { booking: id, seat });
         }
         let mut wanted = seats.to_vec();
         wanted.sort_unstable();

@@ -8,11 +8,20 @@
 //! ticket (its place no longer in the booking, or the booking cancelled)
 //! or an old version of a reissued one admits nobody.
 //!
-//! Invariants: a ticket has at most one entry; an entry is only made for a
-//! ticket of a confirmed booking that holds the place, at the ticket's
-//! current version. A scan made while a gate was cut off from the cluster
-//! (`offline_at`) that finds the ticket already in is kept as a
-//! [`Conflict`], once per ticket and gate, never dropped.
+//! A ticket may be given to another account (`TransferTicket`): its
+//! version goes up, the giver's code says "transferred", and the buyer can
+//! no longer return it. A performance may allow exits and re-entry: an
+//! exit scan (`CheckOut`) marks a ticket out, and its next scan admits it
+//! again.
+//!
+//! Invariants: a ticket is in at most once at a time (an admission, then
+//! an exit before the next one); an entry is only made for a ticket of a
+//! confirmed booking that holds the place, at the ticket's current
+//! version; an exit only for a ticket that came in. A scan made while a
+//! gate was cut off from the cluster (`offline_at`) that finds the ticket
+//! already in is kept as a [`Conflict`], once per ticket and gate, up to
+//! [`MAX_CONFLICTS_PER_TICKET`] and [`MAX_CONFLICTS`]; beyond them it is
+//! counted ([`Doors::conflicts_dropped`]), never silently lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,6 +93,15 @@ pub enum Scan {
     NotPaid,
     /// No such booking.
     Unknown,
+    /// The ticket was given to another account: this code is the giver's.
+    Transferred {
+        /// The ticket's current version.
+        current: u32,
+    },
+    /// `CheckOut`: the ticket went out (it may come in again).
+    Left(Entry),
+    /// `CheckOut`: the ticket is not in.
+    NotIn,
 }
 
 impl Scan {
@@ -97,6 +115,9 @@ impl Scan {
             Scan::Superseded { .. } => "superseded",
             Scan::NotPaid => "not_paid",
             Scan::Unknown => "unknown",
+            Scan::Transferred { .. } => "transferred",
+            Scan::Left(_) => "left",
+            Scan::NotIn => "not_in",
         }
     }
 }
@@ -133,6 +154,45 @@ impl std::fmt::Display for DoorScope {
 /// Most door-staff grants the cluster keeps (each is a few dozen bytes).
 pub const MAX_DOOR_STAFF_GRANTS: usize = 100_000;
 
+/// Most conflicts kept for one ticket (one per offline gate that admitted
+/// it a second time); further ones are counted, not itemised.
+pub const MAX_CONFLICTS_PER_TICKET: usize = 8;
+/// Most conflicts the cluster itemises; further ones are counted.
+pub const MAX_CONFLICTS: usize = 100_000;
+
+/// Who holds a ticket given away by its buyer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The holder's account.
+    pub user: UserId,
+    /// The version the last transfer gave the ticket: codes older than
+    /// it were the givers'.
+    pub since: u32,
+}
+
+/// The door's records as the `BXS4` snapshot format kept them.
+#[derive(Deserialize)]
+pub(super) struct DoorsV4 {
+    versions: BTreeMap<TicketRef, u32>,
+    entries: BTreeMap<TicketRef, Entry>,
+    conflicts: BTreeMap<(TicketRef, String), Conflict>,
+    keys: BTreeMap<String, [u8; 32]>,
+    staff: BTreeSet<(UserId, DoorScope)>,
+}
+
+impl From<DoorsV4> for Doors {
+    fn from(v4: DoorsV4) -> Self {
+        Self {
+            versions: v4.versions,
+            entries: v4.entries,
+            conflicts: v4.conflicts,
+            keys: v4.keys,
+            staff: v4.staff,
+            ..Self::default()
+        }
+    }
+}
+
 /// Check-ins and ticket versions: part of the replicated state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Doors {
@@ -147,6 +207,18 @@ pub struct Doors {
     keys: BTreeMap<String, [u8; 32]>,
     /// Door staff: who may check tickets in where.
     staff: BTreeSet<(UserId, DoorScope)>,
+    /// Tickets given away, with their holder (a ticket not here is its
+    /// buyer's).
+    holders: BTreeMap<TicketRef, Holder>,
+    /// Tickets that came in and went out again (their exit).
+    exits: BTreeMap<TicketRef, Entry>,
+    /// Performances that allow exits and re-entry.
+    reentry: BTreeSet<ShowId>,
+    /// Conflicts found beyond the caps, counted only.
+    conflicts_dropped: u64,
+    /// `holders` by holder (derived, not stored).
+    #[serde(skip)]
+    held_by: BTreeSet<(UserId, TicketRef)>,
 }
 
 impl Doors {
@@ -222,6 +294,85 @@ impl Doors {
     pub fn admitted(&self) -> usize {
         self.entries.len()
     }
+
+    /// Whether `ticket` is in now (came in and has not gone out since).
+    pub fn inside(&self, ticket: TicketRef) -> bool {
+        self.entries.contains_key(&ticket) && !self.exits.contains_key(&ticket)
+    }
+
+    /// The ticket's exit, if it is out now.
+    pub fn exit(&self, ticket: TicketRef) -> Option<&Entry> {
+        self.exits.get(&ticket)
+    }
+
+    /// Every exit, by ticket.
+    pub fn exits(&self) -> impl Iterator<Item = (&TicketRef, &Entry)> {
+        self.exits.iter()
+    }
+
+    /// Whether `show` allows exits and re-entry.
+    pub fn allows_reentry(&self, show: &ShowId) -> bool {
+        self.reentry.contains(show)
+    }
+
+    /// The ticket's holder, if its buyer gave it away.
+    pub fn holder(&self, ticket: TicketRef) -> Option<&Holder> {
+        self.holders.get(&ticket)
+    }
+
+    /// Every ticket given away, with its holder.
+    pub fn holders(&self) -> impl Iterator<Item = (&TicketRef, &Holder)> {
+        self.holders.iter()
+    }
+
+    /// Tickets given to `user` (some may be theirs again, or returned).
+    pub fn held_by<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = TicketRef> + 'a {
+        let first = TicketRef {
+            booking: BookingId(0),
+            place: SeatNo(0),
+        };
+        self.held_by
+            .range((user.clone(), first)..)
+            .take_while(move |(u, _)| u == user)
+            .map(|(_, t)| *t)
+    }
+
+    /// Conflicts found beyond the caps, counted but not itemised.
+    pub fn conflicts_dropped(&self) -> u64 {
+        self.conflicts_dropped
+    }
+
+    /// Rebuilds the derived index after a snapshot is read.
+    pub(super) fn reindex(&mut self) {
+        self.held_by = self
+            .holders
+            .iter()
+            .map(|(t, h)| (h.user.clone(), *t))
+            .collect();
+    }
+
+    /// Whether `held_by` is what `holders` says (for the invariants).
+    pub(super) fn index_matches(&self) -> bool {
+        self.held_by.len() == self.holders.len()
+            && self
+                .holders
+                .iter()
+                .all(|(t, h)| self.held_by.contains(&(h.user.clone(), *t)))
+    }
+
+    /// The first of `places` of `booking` that its buyer gave away.
+    pub fn first_given_away(
+        &self,
+        booking: BookingId,
+        buyer: &UserId,
+        places: &[SeatNo],
+    ) -> Option<SeatNo> {
+        places.iter().copied().find(|&place| {
+            self.holders
+                .get(&TicketRef { booking, place })
+                .is_some_and(|h| h.user != *buyer)
+        })
+    }
 }
 
 impl State {
@@ -251,9 +402,14 @@ impl State {
         };
         let current = self.doors.version(ticket);
         if version != current {
-            return Scan::Superseded { current };
+            return match self.doors.holder(ticket) {
+                Some(holder) if version < holder.since => Scan::Transferred { current },
+                _ => Scan::Superseded { current },
+            };
         }
-        if let Some(entry) = self.doors.entry(ticket) {
+        if let Some(entry) = self.doors.entry(ticket)
+            && !self.doors.exits.contains_key(&ticket)
+        {
             return Scan::AlreadyIn(entry.clone());
         }
         let ticket_type = match (booking.types.get(i), self.shows.get(show)) {
@@ -270,10 +426,12 @@ impl State {
         }
     }
 
-    /// `CheckIn`: the first scan of a current ticket admits it; the scan's
+    /// `CheckIn`: the first scan of a current ticket admits it (and the
+    /// first after each exit, where re-entry is allowed); the scan's
     /// finding is the outcome either way. An offline scan (`offline_at`)
     /// is recorded at the gate's time, and one that finds the ticket in
-    /// from another gate is kept as a conflict.
+    /// from another gate is kept as a conflict (up to the caps; beyond
+    /// them it is counted).
     pub(super) fn check_in(
         &mut self,
         show: &ShowId,
@@ -292,12 +450,24 @@ impl State {
                     gate: gate.to_owned(),
                 };
                 self.doors.entries.insert(ticket, entry);
+                self.doors.exits.remove(&ticket);
             }
             Scan::AlreadyIn(first) if offline_at.is_some() && first.gate != gate => {
-                self.doors
+                let key = (ticket, gate.to_owned());
+                let of_ticket = self
+                    .doors
                     .conflicts
-                    .entry((ticket, gate.to_owned()))
-                    .or_insert_with(|| Conflict {
+                    .range((ticket, String::new())..)
+                    .take_while(|((t, _), _)| *t == ticket)
+                    .count();
+                if self.doors.conflicts.contains_key(&key) {
+                    // Kept once per ticket and gate.
+                } else if of_ticket >= MAX_CONFLICTS_PER_TICKET
+                    || self.doors.conflicts.len() >= MAX_CONFLICTS
+                {
+                    self.doors.conflicts_dropped = self.doors.conflicts_dropped.saturating_add(1);
+                } else {
+                    let conflict = Conflict {
                         ticket,
                         show: show.clone(),
                         first: first.clone(),
@@ -305,19 +475,29 @@ impl State {
                             at,
                             gate: gate.to_owned(),
                         },
-                    });
+                    };
+                    self.doors.conflicts.insert(key, conflict);
+                }
             }
             _ => {}
         }
         Ok(Effect::Scanned(scan))
     }
 
-    /// `ReissueTicket`: a new version of a current ticket not yet used.
-    pub(super) fn reissue_ticket(&mut self, ticket: TicketRef, user: &UserId) -> Outcome {
+    /// The ticket's holder: whom its buyer gave it to, else the buyer.
+    pub fn holder_of(&self, ticket: TicketRef, buyer: &UserId) -> UserId {
+        self.doors
+            .holder(ticket)
+            .map_or_else(|| buyer.clone(), |h| h.user.clone())
+    }
+
+    /// The current ticket `ticket` held by `user`, not yet used: what a
+    /// reissue or a transfer starts from.
+    fn ticket_held(&self, ticket: TicketRef, user: &UserId) -> Result<(), Rejection> {
         let booking = self
             .bookings
             .get(ticket.booking)
-            .filter(|booking| booking.user == *user)
+            .filter(|booking| self.holder_of(ticket, &booking.user) == *user)
             .ok_or(Rejection::BookingNotFound(ticket.booking))?;
         if !matches!(booking.status, BookingStatus::Confirmed { .. }) {
             return Err(Rejection::Invalid(format!(
@@ -337,9 +517,87 @@ impl State {
                 seat: ticket.place,
             });
         }
+        Ok(())
+    }
+
+    /// `ReissueTicket`: a new version of a current ticket not yet used,
+    /// by its holder.
+    pub(super) fn reissue_ticket(&mut self, ticket: TicketRef, user: &UserId) -> Outcome {
+        self.ticket_held(ticket, user)?;
         let version = self.doors.version(ticket).saturating_add(1);
         self.doors.versions.insert(ticket, version);
         Ok(Effect::Reissued(version))
+    }
+
+    /// `TransferTicket`: the holder gives a current, unused ticket to
+    /// another account, under a new version.
+    pub(super) fn transfer_ticket(
+        &mut self,
+        ticket: TicketRef,
+        user: &UserId,
+        to: &UserId,
+    ) -> Outcome {
+        self.ticket_held(ticket, user)?;
+        if !self.users.contains_key(to) {
+            return Err(Rejection::UserNotFound(to.clone()));
+        }
+        if to == user {
+            return Err(Rejection::Invalid(format!(
+                "ticket {}-{} is already yours",
+                ticket.booking, ticket.place
+            )));
+        }
+        let version = self.doors.version(ticket).saturating_add(1);
+        self.doors.versions.insert(ticket, version);
+        let holder = Holder {
+            user: to.clone(),
+            since: version,
+        };
+        if let Some(old) = self.doors.holders.insert(ticket, holder) {
+            self.doors.held_by.remove(&(old.user, ticket));
+        }
+        self.doors.held_by.insert((to.clone(), ticket));
+        Ok(Effect::Transferred(version))
+    }
+
+    /// `CheckOut`: a ticket that is in goes out, where the performance
+    /// allows re-entry; the scan's finding is the outcome.
+    pub(super) fn check_out(
+        &mut self,
+        show: &ShowId,
+        ticket: TicketRef,
+        version: u32,
+        gate: &str,
+    ) -> Outcome {
+        if !self.doors.reentry.contains(show) {
+            return Err(Rejection::NoReentry(show.clone()));
+        }
+        let scan = match self.scan(show, ticket, version) {
+            Scan::AlreadyIn(_) => {
+                let exit = Entry {
+                    at: self.now,
+                    gate: gate.to_owned(),
+                };
+                self.doors.exits.insert(ticket, exit.clone());
+                Scan::Left(exit)
+            }
+            Scan::Admitted { .. } => Scan::NotIn,
+            refused => refused,
+        };
+        Ok(Effect::Scanned(scan))
+    }
+
+    /// `SetReentry`.
+    pub(super) fn set_reentry(&mut self, show: &ShowId, allowed: bool) -> Outcome {
+        if !self.shows.contains_key(show) {
+            return Err(Rejection::ShowNotFound(show.clone()));
+        }
+        if allowed {
+            self.doors.reentry.insert(show.clone());
+        } else {
+            self.doors.reentry.remove(show);
+        }
+        Ok(Effect::ReentrySet)
     }
 
     /// `AddTicketKey`: records a verifying key; the same key again is a
@@ -447,7 +705,11 @@ impl State {
                     Some(DoorTicket {
                         ticket,
                         version: self.doors.version(ticket),
-                        entry: self.doors.entry(ticket).cloned(),
+                        entry: self
+                            .doors
+                            .entry(ticket)
+                            .filter(|_| !self.doors.exits.contains_key(&ticket))
+                            .cloned(),
                     })
                 }
                 _ => None,

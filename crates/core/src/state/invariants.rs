@@ -129,13 +129,43 @@ impl State {
             }
         }
         for conflict in self.doors.conflicts() {
-            if self.doors.entry(conflict.ticket) != Some(&conflict.first) {
+            if self.doors.entry(conflict.ticket).is_none() {
                 return Err(inconsistent!(
-                    "conflict of ticket {}-{} names an admission that is not the recorded one",
+                    "conflict of ticket {}-{} but the ticket never came in",
                     conflict.ticket.booking,
                     conflict.ticket.place
                 ));
             }
+        }
+        for (ticket, _) in self.doors.exits() {
+            if self.doors.entry(*ticket).is_none() {
+                return Err(inconsistent!(
+                    "ticket {}-{} went out but never came in",
+                    ticket.booking,
+                    ticket.place
+                ));
+            }
+        }
+        for (ticket, holder) in self.doors.holders() {
+            if !self.users.contains_key(&holder.user) {
+                return Err(inconsistent!(
+                    "ticket {}-{} is held by {}, who has no account",
+                    ticket.booking,
+                    ticket.place,
+                    holder.user
+                ));
+            }
+            if holder.since == 0 || holder.since > self.doors.version(*ticket) {
+                return Err(inconsistent!(
+                    "ticket {}-{} was transferred at version {}, not below its current one",
+                    ticket.booking,
+                    ticket.place,
+                    holder.since
+                ));
+            }
+        }
+        if !self.doors.index_matches() {
+            return Err(inconsistent!("the index of ticket holders is stale"));
         }
         Ok(())
     }

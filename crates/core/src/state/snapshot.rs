@@ -12,6 +12,7 @@ use super::accounts::{build_admin_index, build_email_index};
 use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
 use super::dedup::{DedupRecord, DedupWindow};
+use super::doors::DoorsV4;
 use super::stored::Bookings;
 use super::{Doors, Inconsistency, Production, Show, State, User};
 use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
@@ -19,7 +20,11 @@ use crate::venue::{Venue, VenueIndex};
 
 impl State {
     /// Rebuilds a state from snapshot data, refusing it if inconsistent.
-    pub(super) fn from_snapshot(snapshot: Snapshot, doors: Doors) -> Result<Self, SnapshotError> {
+    pub(super) fn from_snapshot(
+        snapshot: Snapshot,
+        mut doors: Doors,
+    ) -> Result<Self, SnapshotError> {
+        doors.reindex();
         let mut shows = BTreeMap::new();
         for show in snapshot.shows {
             let id = show.id.clone();
@@ -150,7 +155,8 @@ impl Serialize for Records<'_> {
 
 impl Serialize for State {
     /// The primary data, then the door's records (a section of its own, so
-    /// that a `BXS3` snapshot, which has none, reads as the first part).
+    /// that a `BXS3` snapshot, which has none, reads as the first part, and
+    /// a `BXS4` one's records as the first fields of the section).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let primary = SnapshotRef {
             now: self.now,
@@ -186,13 +192,19 @@ impl<'de> Deserialize<'de> for State {
 /// these bytes for a clock at 33 ms after the epoch.)
 ///
 /// `BXS3` added venues, productions, performances and ticketed bookings;
-/// `BXS4` the door's records (check-ins, ticket versions, conflicts).
-const SNAPSHOT_TAG: &[u8; 4] = b"BXS4";
+/// `BXS4` the door's records (check-ins, ticket versions, conflicts);
+/// `BXS5` transfers, exits, re-entry and the count of conflicts beyond
+/// the caps.
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS5";
 
-/// The previous format, still read: a `BXS4` snapshot without the door's
-/// records (there were none), so an upgraded replica restores the
-/// snapshots its predecessor wrote.
-const PREVIOUS_TAG: &[u8; 4] = b"BXS3";
+/// The previous format, still read: a `BXS5` snapshot whose door records
+/// lack what `BXS5` added (there was none).
+const PREVIOUS_TAG: &[u8; 4] = b"BXS4";
+
+/// The format before that, still read: a `BXS4` snapshot without the
+/// door's records (there were none), so an upgraded replica restores the
+/// snapshots its predecessors wrote.
+const BXS3_TAG: &[u8; 4] = b"BXS3";
 
 /// Tags of earlier formats, which this version names but cannot read.
 const OLDER_TAGS: [&[u8; 4]; 1] = [b"BXS2"];
@@ -252,10 +264,14 @@ impl State {
             let name = std::str::from_utf8(tag).unwrap_or("?");
             return Err(SnapshotError::OlderFormat(name));
         }
-        if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
-            let snapshot: Snapshot =
-                postcard::from_bytes(previous).map_err(SnapshotError::Decode)?;
+        if let Some(bxs3) = bytes.strip_prefix(BXS3_TAG) {
+            let snapshot: Snapshot = postcard::from_bytes(bxs3).map_err(SnapshotError::Decode)?;
             return State::from_snapshot(snapshot, Doors::default());
+        }
+        if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
+            let (snapshot, doors): (Snapshot, DoorsV4) =
+                postcard::from_bytes(previous).map_err(SnapshotError::Decode)?;
+            return State::from_snapshot(snapshot, doors.into());
         }
         let current = bytes
             .strip_prefix(SNAPSHOT_TAG)

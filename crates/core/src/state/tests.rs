@@ -348,6 +348,87 @@ fn a_booking_outcome_too_far_from_its_record_is_recorded_whole() {
     assert_eq!(f.state.apply(later, &again), first);
 }
 
+/// The door's records survive a snapshot whole (entries, versions,
+/// holders and their index, exits, re-entry, conflicts, keys, staff), and
+/// a `BXS4` snapshot (the same without what `BXS5` added) still reads.
+#[test]
+fn the_doors_records_round_trip_and_a_bxs4_snapshot_reads() {
+    let mut f = Fixture::new();
+    let ann = f.register("ann@example.com", false);
+    let ben = f.register("ben@example.com", false);
+    let id = f.book(&[1, 2, 3], ann.as_str());
+    let t = |place| TicketRef {
+        booking: id,
+        place: SeatNo(place),
+    };
+    let show = ShowId::from("s1");
+    f.ok(Command::AddTicketKey {
+        kid: "k1".into(),
+        public: [9; 32],
+    });
+    f.ok(Command::GrantDoorStaff {
+        user: ben.clone(),
+        scope: DoorScope::Production(ProductionId::from("s1")),
+    });
+    let scan = |place, gate: &str, offline: Option<i64>| Command::CheckIn {
+        show: show.clone(),
+        booking: id,
+        place: SeatNo(place),
+        version: 0,
+        gate: gate.into(),
+        offline_at: offline.map(Timestamp),
+    };
+    f.ok(scan(1, "north", None));
+    f.ok(scan(1, "east", Some(1)));
+    f.ok(Command::ReissueTicket {
+        booking: id,
+        place: SeatNo(2),
+        user: ann.clone(),
+    });
+    // Before BXS5's records exist: what a BXS4 snapshot held.
+    let current = f.state.to_snapshot().expect("serializes");
+    assert_eq!(&current[..4], b"BXS5");
+    // The four records BXS5 added, all empty, are one zero byte each.
+    assert_eq!(&current[current.len() - 4..], [0, 0, 0, 0]);
+    let mut bxs4 = b"BXS4".to_vec();
+    bxs4.extend_from_slice(&current[4..current.len() - 4]);
+    assert_eq!(
+        State::from_snapshot_bytes(&bxs4).expect("restores"),
+        f.state
+    );
+
+    f.ok(Command::TransferTicket {
+        booking: id,
+        place: SeatNo(3),
+        user: ann.clone(),
+        to: ben.clone(),
+    });
+    f.ok(Command::SetReentry {
+        show: show.clone(),
+        allowed: true,
+    });
+    f.ok(Command::CheckOut {
+        show: show.clone(),
+        booking: id,
+        place: SeatNo(1),
+        version: 0,
+        gate: "north".into(),
+    });
+    let bytes = f.state.to_snapshot().expect("serializes");
+    let restored = State::from_snapshot_bytes(&bytes).expect("restores");
+    assert_eq!(restored, f.state);
+    let doors = restored.doors();
+    assert_eq!(doors.held_by(&ben).collect::<Vec<_>>(), [t(3)]);
+    assert_eq!(doors.version(t(3)), 1);
+    assert_eq!(doors.version(t(2)), 1);
+    assert!(doors.exit(t(1)).is_some() && !doors.inside(t(1)));
+    assert!(doors.allows_reentry(&show));
+    assert_eq!(doors.conflicts().count(), 1);
+    assert_eq!(doors.keys().len(), 1);
+    assert_eq!(doors.staff().count(), 1);
+    restored.check_invariants().expect("consistent");
+}
+
 #[test]
 fn only_whole_tagged_snapshots_are_restored() {
     let mut f = Fixture::new();

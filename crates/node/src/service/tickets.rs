@@ -252,20 +252,45 @@ impl BookingApi {
         let issued = self
             .read(r.read, |s| -> Result<Vec<Issued>, Rejection> {
                 s.authenticate(&caller)?;
+                // Only the tickets the caller holds: their own bookings'
+                // not given away, and those given to them.
+                let held = |booking: &Booking| {
+                    tickets_of(s, booking)
+                        .into_iter()
+                        .filter(|i| {
+                            let ticket = TicketRef {
+                                booking: booking.id,
+                                place: SeatNo(i.claims.id.place),
+                            };
+                            s.holder_of(ticket, &booking.user) == caller.user
+                        })
+                        .collect::<Vec<_>>()
+                };
                 let mut out = Vec::new();
                 match only {
                     Some(id) => {
-                        let booking = s
-                            .booking(id)
-                            .filter(|b| b.user == caller.user)
-                            .ok_or(Rejection::BookingNotFound(id))?;
-                        out = tickets_of(s, &booking);
+                        out = s.booking(id).map(|b| held(&b)).unwrap_or_default();
+                        if out.is_empty() && s.booking(id).is_none_or(|b| b.user != caller.user) {
+                            return Err(Rejection::BookingNotFound(id));
+                        }
                     }
                     None => {
+                        let given: std::collections::BTreeSet<BookingId> =
+                            s.doors().held_by(&caller.user).map(|t| t.booking).collect();
                         for booking in s.bookings_of(&caller.user).rev() {
-                            out.extend(tickets_of(s, &booking));
+                            out.extend(held(&booking));
                             if out.len() >= MAX_TICKETS_PAGE {
                                 break;
+                            }
+                        }
+                        for id in given {
+                            if out.len() >= MAX_TICKETS_PAGE {
+                                break;
+                            }
+                            if let Some(booking) = s.booking(id)
+                                && booking.user != caller.user
+                            {
+                                out.extend(held(&booking));
                             }
                         }
                     }
@@ -349,6 +374,11 @@ impl BookingApi {
                 "offline_at_ms must not be negative",
             ));
         }
+        if r.exit && r.offline_at_ms != 0 {
+            return Err(Status::invalid_argument(
+                "exit scans are live only: offline_at_ms must be 0",
+            ));
+        }
         let claims = match self.verify(&r.code).await? {
             Ok(claims) => claims,
             Err(why) => {
@@ -371,13 +401,23 @@ impl BookingApi {
                 ..Default::default()
             }));
         }
-        let command = Command::CheckIn {
-            show,
-            booking: BookingId(claims.id.booking),
-            place: SeatNo(claims.id.place),
-            version: claims.version,
-            gate: r.gate,
-            offline_at: (r.offline_at_ms != 0).then_some(Timestamp(r.offline_at_ms)),
+        let command = if r.exit {
+            Command::CheckOut {
+                show,
+                booking: BookingId(claims.id.booking),
+                place: SeatNo(claims.id.place),
+                version: claims.version,
+                gate: r.gate,
+            }
+        } else {
+            Command::CheckIn {
+                show,
+                booking: BookingId(claims.id.booking),
+                place: SeatNo(claims.id.place),
+                version: claims.version,
+                gate: r.gate,
+                offline_at: (r.offline_at_ms != 0).then_some(Timestamp(r.offline_at_ms)),
+            }
         };
         let scan = match self.write(caller, r.request_id, command).await? {
             Effect::Scanned(scan) => scan,
@@ -435,6 +475,66 @@ impl BookingApi {
         }))
     }
 
+    /// An account named by id ("u7") or by email.
+    async fn account_named(&self, raw: &str) -> Result<UserId, Status> {
+        if !raw.contains('@') {
+            return Ok(UserId::from(raw));
+        }
+        let email = raw.to_owned();
+        self.replica
+            .read(false, move |s| {
+                s.user_by_email(&email).map(|u| u.id.clone())
+            })
+            .await?
+            .ok_or_else(|| Status::not_found(format!("no account has the email {raw}")))
+    }
+
+    pub(super) async fn transfer_ticket_call(
+        &self,
+        req: tonic::Request<v1::TransferTicketRequest>,
+    ) -> Result<Response<v1::TransferTicketResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let r = req.into_inner();
+        let (booking, place) = ticket_id(&r.ticket_id)?;
+        if r.to.is_empty() {
+            return Err(Status::invalid_argument(
+                "to must name the receiving account (id or email)",
+            ));
+        }
+        let to = self.account_named(&r.to).await?;
+        let command = Command::TransferTicket {
+            booking,
+            place,
+            user: caller.user.clone(),
+            to: to.clone(),
+        };
+        match self.write(caller, r.request_id, command).await? {
+            Effect::Transferred(version) => Ok(Response::new(v1::TransferTicketResponse {
+                ticket_id: r.ticket_id,
+                version,
+                to_user_id: to.to_string(),
+            })),
+            other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+        }
+    }
+
+    pub(super) async fn set_reentry_call(
+        &self,
+        req: tonic::Request<v1::SetReentryRequest>,
+    ) -> Result<Response<v1::SetReentryResponse>, Status> {
+        let caller = self.admin(&req).await?;
+        let r = req.into_inner();
+        check_id("show_id", &r.show_id).map_err(|e| convert::rejection_status(&e))?;
+        let command = Command::SetReentry {
+            show: ShowId::from(r.show_id.as_str()),
+            allowed: r.allowed,
+        };
+        match self.write(caller, r.request_id, command).await? {
+            Effect::ReentrySet => Ok(Response::new(v1::SetReentryResponse {})),
+            other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+        }
+    }
+
     pub(super) async fn set_door_staff_call(
         &self,
         req: tonic::Request<v1::SetDoorStaffRequest>,
@@ -450,15 +550,7 @@ impl BookingApi {
                 ));
             }
         };
-        let user = if r.user.contains('@') {
-            let email = r.user.clone();
-            self.replica
-                .read(true, |s| s.user_by_email(&email).map(|u| u.id.clone()))
-                .await?
-                .ok_or_else(|| Status::not_found(format!("no account has the email {}", r.user)))?
-        } else {
-            UserId::from(r.user.as_str())
-        };
+        let user = self.account_named(&r.user).await?;
         let command = if r.grant {
             Command::GrantDoorStaff { user, scope }
         } else {
@@ -489,7 +581,11 @@ impl BookingApi {
                 let tickets = s
                     .door_list(&show)
                     .ok_or_else(|| Rejection::ShowNotFound(show.clone()))?;
-                Ok(door_list(s, &show, tickets))
+                let mut list = door_list(s, &show, tickets, r.counts_only);
+                if r.counts_only {
+                    list.keys.clear();
+                }
+                Ok(list)
             })
             .await?
             .map_err(|r| convert::rejection_status(&r))?;
@@ -552,6 +648,27 @@ fn scan_response(
             String::new(),
             String::new(),
         ),
+        Scan::Transferred { current } => (
+            R::Transferred,
+            format!("refused: the ticket was transferred to someone else (now version {current})"),
+            0,
+            String::new(),
+            String::new(),
+        ),
+        Scan::Left(exit) => (
+            R::Left,
+            format!("out: left at gate {} (may come in again)", exit.gate),
+            exit.at.0,
+            exit.gate,
+            String::new(),
+        ),
+        Scan::NotIn => (
+            R::NotIn,
+            "not in: this ticket has not come in (or already went out)".to_owned(),
+            0,
+            String::new(),
+            String::new(),
+        ),
         Scan::Superseded { current } => (
             R::Superseded,
             format!("refused: an old code; the ticket was reissued (now version {current})"),
@@ -595,11 +712,27 @@ fn needs_id(ticket_type: &str) -> bool {
 }
 
 /// A performance's door list from the state.
-fn door_list(state: &State, show: &ShowId, tickets: Vec<DoorTicket>) -> v1::DoorList {
+fn door_list(
+    state: &State,
+    show: &ShowId,
+    tickets: Vec<DoorTicket>,
+    counts_only: bool,
+) -> v1::DoorList {
     // Labels and types come from each booking, read once.
     let mut bookings: BTreeMap<BookingId, Vec<v1::Ticket>> = BTreeMap::new();
     let mut gates: BTreeMap<String, u32> = BTreeMap::new();
-    let tickets = tickets
+    let sold = u32::try_from(tickets.len()).unwrap_or(u32::MAX);
+    let mut inside = 0u32;
+    // Admissions per gate count every ticket that came in, out now or not.
+    for t in &tickets {
+        if let Some(entry) = state.doors().entry(t.ticket) {
+            *gates.entry(entry.gate.clone()).or_default() += 1;
+        }
+        if state.doors().inside(t.ticket) {
+            inside += 1;
+        }
+    }
+    let tickets: Vec<v1::DoorTicket> = if counts_only { Vec::new() } else { tickets }
         .into_iter()
         .map(|t| {
             let shown = bookings.entry(t.ticket.booking).or_insert_with(|| {
@@ -610,10 +743,7 @@ fn door_list(state: &State, show: &ShowId, tickets: Vec<DoorTicket>) -> v1::Door
             });
             let place = shown.iter().find(|s| s.seat_no == t.ticket.place.0);
             let (admitted_at_ms, gate) = match t.entry {
-                Some(entry) => {
-                    *gates.entry(entry.gate.clone()).or_default() += 1;
-                    (entry.at.0, entry.gate)
-                }
+                Some(entry) => (entry.at.0, entry.gate),
                 None => (0, String::new()),
             };
             v1::DoorTicket {
@@ -628,6 +758,7 @@ fn door_list(state: &State, show: &ShowId, tickets: Vec<DoorTicket>) -> v1::Door
         .collect();
     let conflicts = state
         .conflicts_of(show)
+        .filter(|_| !counts_only)
         .map(|c| v1::DoorConflict {
             ticket_id: format!("{}-{}", c.ticket.booking, c.ticket.place),
             first_gate: c.first.gate.clone(),
@@ -654,5 +785,9 @@ fn door_list(state: &State, show: &ShowId, tickets: Vec<DoorTicket>) -> v1::Door
             .into_iter()
             .map(|(gate, admitted)| v1::GateCount { gate, admitted })
             .collect(),
+        inside,
+        conflicts_dropped: state.doors().conflicts_dropped(),
+        reentry: state.doors().allows_reentry(show),
+        sold,
     }
 }

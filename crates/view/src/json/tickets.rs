@@ -69,6 +69,12 @@ pub enum ScanResult {
     Unknown,
     /// Not a ticket code, or its signature does not verify.
     Forged,
+    /// The ticket was given to another account: an old code.
+    Transferred,
+    /// Exit scan: the ticket went out (see `admitted_at_ms` and `gate`).
+    Left,
+    /// Exit scan: the ticket is not in.
+    NotIn,
     /// A result this build does not know.
     #[serde(other)]
     Unspecified,
@@ -85,6 +91,9 @@ impl From<v1::ScanResult> for ScanResult {
             v1::ScanResult::NotPaid => Self::NotPaid,
             v1::ScanResult::Unknown => Self::Unknown,
             v1::ScanResult::Forged => Self::Forged,
+            v1::ScanResult::Transferred => Self::Transferred,
+            v1::ScanResult::Left => Self::Left,
+            v1::ScanResult::NotIn => Self::NotIn,
             v1::ScanResult::Unspecified => Self::Unspecified,
         }
     }
