@@ -528,7 +528,9 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         "GET /api/tickets",
         "POST /api/tickets/{ticket_id}/reissue",
         "GET /api/tickets/{ticket_id}/qr.svg",
+        "POST /api/tickets/{ticket_id}/transfer",
         "POST /api/checkin",
+        "GET /api/performances/{show_id}/door/live",
         "GET /api/ticket-keys",
         "POST /api/register",
         "POST /api/login",
@@ -1359,6 +1361,21 @@ async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
     assert_eq!((status, none), (StatusCode::OK, json!([])));
     let (status, body) = gw.get("/api/tickets?booking=1", Some(&alice)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "unknown parameter: {body}");
+    // The front-of-house manager watches the door live; a customer may not.
+    let live = |token: &str| {
+        gw.http
+            .get(format!("{}/api/performances/door/door/live", gw.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let refused = live(&alice).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let mut counts = live(&admin).await.unwrap();
+    assert_eq!(counts.status(), StatusCode::OK);
+    assert_eq!(counts.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+    let before = next_event(&mut counts, &mut buffer, "counts").await;
+    assert_eq!((&before["sold"], &before["inside"]), (&json!(1), &json!(0)));
     let scan = json!({"show_id": "door", "gate": "north", "code": ticket_code});
     let (status, body) = gw.post("/api/checkin", Some(&alice), scan.clone()).await;
     assert_eq!(
@@ -1372,6 +1389,9 @@ async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
         "{first}"
     );
     assert_eq!(first["message"], "admitted: seat 3, adult");
+    let after = next_event(&mut counts, &mut buffer, "counts").await;
+    assert_eq!(after["inside"], 1, "{after}");
+    assert_eq!(after["gates"], json!([{"gate": "north", "admitted": 1}]));
     let (_, again) = gw.post("/api/checkin", Some(&admin), scan).await;
     assert_eq!(
         (&again["result"], &again["gate"]),
@@ -1384,6 +1404,57 @@ async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
         (StatusCode::OK, &json!("forged")),
         "{forged}"
     );
+    // A used ticket cannot be given away; an unused one can: Alice's code
+    // then says transferred, and Bob holds the new one.
+    let (status, body) = gw
+        .post(
+            &format!("/api/tickets/{ticket_id}/transfer"),
+            Some(&alice),
+            json!({"to": "bob@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, held) = gw
+        .post(
+            "/api/holds",
+            Some(&alice),
+            json!({"show_id": "door", "seat_nos": [4]}),
+        )
+        .await;
+    let four = held["booking_id"].as_str().unwrap();
+    let (status, _) = gw
+        .post(
+            &format!("/api/bookings/{four}/pay"),
+            Some(&alice),
+            card(PAYS),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, mine) = gw
+        .get(&format!("/api/tickets?booking_id={four}"), Some(&alice))
+        .await;
+    let old_code = mine[0]["code"].clone();
+    let given = format!("/api/tickets/{four}-4/transfer");
+    let (status, body) = gw
+        .post(&given, Some(&alice), json!({"to": "nobody@example.com"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = gw.post(&given, Some(&alice), json!({"too": "x"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, done) = gw
+        .post(&given, Some(&alice), json!({"to": "bob@example.com"}))
+        .await;
+    assert_eq!(
+        (status, &done["version"]),
+        (StatusCode::OK, &json!(1)),
+        "{done}"
+    );
+    let (_, bobs) = gw.get("/api/tickets", Some(&bob)).await;
+    assert_eq!(bobs.as_array().unwrap().len(), 1, "{bobs}");
+    assert_eq!(bobs[0]["version"], 1);
+    let stale = json!({"show_id": "door", "gate": "north", "code": old_code});
+    let (_, answer) = gw.post("/api/checkin", Some(&admin), stale).await;
+    assert_eq!(answer["result"], "transferred", "{answer}");
     let (status, keys) = gw.get("/api/ticket-keys", Some(&alice)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

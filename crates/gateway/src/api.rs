@@ -25,11 +25,11 @@ use utoipa_axum::routes;
 
 use crate::Gateway;
 use crate::dto::{
-    Answer, Booking, CancelledPerformance, Cluster, Credentials, ETicket, HoldRequest,
+    Answer, Booking, CancelledPerformance, Cluster, Credentials, DoorCounts, ETicket, HoldRequest,
     NewProduction, NewRun, NewShow, NewVenue, PayRequest, Production, ProductionListing, Question,
     Readiness, RefreshToken, ReportFormat, ReturnRequest, Returned, SalesReport, ScanAnswer,
     ScanRequest, SeatMap, SeatMapUpdate, SeatPick, Session, Show, ShowChanges, ShowPlan, TicketKey,
-    TicketsQuery, User, VenueDetail, VenueSummary,
+    TicketsQuery, TransferRequest, Transferred, User, VenueDetail, VenueSummary,
 };
 use crate::error::{ApiError, ErrorBody};
 
@@ -159,6 +159,8 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(ticket_qr))
         .routes(routes!(reissue_ticket))
         .routes(routes!(check_in))
+        .routes(routes!(transfer_ticket))
+        .routes(routes!(door_live))
         .routes(routes!(ticket_keys))
         .routes(routes!(ask))
         .routes(routes!(cluster))
@@ -1077,12 +1079,130 @@ async fn check_in(
     let request_id = scan
         .request_id
         .unwrap_or_else(boxoffice_client::new_request_id);
-    let answer = gw
+    let nodes = gw.nodes.for_token(Some(&token));
+    let answer = if scan.exit {
+        nodes
+            .check_out(&request_id, &scan.show_id, &scan.gate, &scan.code)
+            .await?
+    } else {
+        nodes
+            .check_in(&request_id, &scan.show_id, &scan.gate, &scan.code, 0)
+            .await?
+    };
+    Ok(Json(answer.into()))
+}
+
+/// Gives a ticket of mine to another account (by email or id): my code
+/// stops admitting, and the new holder finds a new one in their tickets.
+/// A ticket used at the door cannot be given; once given, I can no longer
+/// return it.
+#[utoipa::path(post, path = "/api/tickets/{ticket_id}/transfer", tag = "tickets",
+    security(("bearer" = [])),
+    params(("ticket_id" = String, Path, description = "A ticket of mine: BOOKING-SEAT")),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, body = Transferred),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such ticket of mine, or no such account", body = ErrorBody),
+        (status = 409, description = "Used at the door", body = ErrorBody),
+    ))]
+async fn transfer_ticket(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(ticket_id): Path<String>,
+    Body(request): Body<TransferRequest>,
+) -> Result<Json<Transferred>, ApiError> {
+    let done = gw
         .nodes
         .for_token(Some(&token))
-        .check_in(&request_id, &scan.show_id, &scan.gate, &scan.code, 0)
+        .transfer_ticket(&ticket_id, &request.to)
         .await?;
-    Ok(Json(answer.into()))
+    Ok(Json(Transferred {
+        ticket_id: done.ticket_id,
+        version: done.version,
+        to_user_id: done.to_user_id,
+    }))
+}
+
+/// How often a live door count is read.
+const DOOR_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A performance's door, live, for the front-of-house manager
+/// (administrators and its door staff): server-sent events named `counts`
+/// (a JSON `DoorCounts`: sold, inside, per gate, conflicts), the first at
+/// once and then whenever the counts change (read each second from a
+/// replica); `error` events (an `ErrorBody`) while no node answers. The
+/// caller's right is checked before the stream opens and on every read.
+#[utoipa::path(get, path = "/api/performances/{show_id}/door/live", tag = "tickets",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    responses(
+        (status = 200, description = "An event stream of `counts` events", content_type = "text/event-stream", body = DoorCounts),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Neither an administrator nor door staff here", body = ErrorBody),
+        (status = 404, description = "No such performance", body = ErrorBody),
+        (status = 429, description = "Too many event streams open", body = ErrorBody),
+    ))]
+async fn door_live(
+    State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let place = gw.admit_stream(client)?;
+    let nodes = gw.nodes.for_token(Some(&token));
+    let first = DoorCounts::from(nodes.door_counts(&show_id, true).await?);
+    let events = futures::stream::unfold(
+        (nodes, show_id, None::<DoorCounts>, Some(first), place),
+        |(nodes, show_id, mut last, mut next, place)| async move {
+            loop {
+                let counts = match next.take() {
+                    Some(counts) => Ok(counts),
+                    None => {
+                        tokio::time::sleep(DOOR_POLL).await;
+                        nodes
+                            .door_counts(&show_id, true)
+                            .await
+                            .map(DoorCounts::from)
+                    }
+                };
+                let event = match counts {
+                    // The clock moves with every write: compare the rest.
+                    Ok(counts) => {
+                        let same = last.as_ref().is_some_and(|l| {
+                            DoorCounts {
+                                at_ms: counts.at_ms,
+                                ..l.clone()
+                            } == counts
+                        });
+                        if same {
+                            continue;
+                        }
+                        let event = Event::default().event("counts").json_data(&counts);
+                        last = Some(counts);
+                        event
+                    }
+                    Err(status) => {
+                        let error = ApiError::from(status);
+                        // A right withdrawn or a performance gone ends it.
+                        if matches!(
+                            error.status,
+                            StatusCode::FORBIDDEN
+                                | StatusCode::NOT_FOUND
+                                | StatusCode::UNAUTHORIZED
+                        ) {
+                            return None;
+                        }
+                        Event::default().event("error").json_data(error.body())
+                    }
+                }
+                .unwrap_or_else(|_| Event::default().comment("unserializable counts"));
+                return Some((Ok(event), (nodes, show_id, last, next, place)));
+            }
+        },
+    );
+    Ok(Sse::new(events.take_until(gw.closed())).keep_alive(KeepAlive::default()))
 }
 
 /// The public keys that verify ticket codes, for scanners that check

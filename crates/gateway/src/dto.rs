@@ -343,6 +343,79 @@ pub struct ScanRequest {
     /// A fresh one when absent.
     #[serde(default)]
     pub request_id: Option<String>,
+    /// An exit scan (where the performance allows re-entry): the ticket
+    /// goes out and may come in again.
+    #[serde(default)]
+    pub exit: bool,
+}
+
+/// Whom a ticket goes to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The receiving account: its email or id.
+    pub to: String,
+}
+
+/// A ticket given away.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Transferred {
+    /// The ticket.
+    pub ticket_id: String,
+    /// Its new version (the code you held no longer admits).
+    pub version: u32,
+    /// The new holder's account id.
+    pub to_user_id: String,
+}
+
+/// A performance's door, counted: what the front-of-house manager watches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DoorCounts {
+    /// The performance.
+    pub show_id: String,
+    /// When counted (Unix ms, the cluster's clock).
+    pub at_ms: i64,
+    /// Current tickets.
+    pub sold: u32,
+    /// Tickets in now.
+    pub inside: u32,
+    /// Admissions by gate (a ticket's latest).
+    pub gates: Vec<GateCount>,
+    /// Tickets admitted at two gates while one was offline (listed and
+    /// counted beyond the list).
+    pub conflicts: u64,
+    /// Whether exits and re-entry are allowed.
+    pub reentry: bool,
+}
+
+/// Admissions at one gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GateCount {
+    /// The gate.
+    pub gate: String,
+    /// Tickets admitted there.
+    pub admitted: u32,
+}
+
+impl From<boxoffice_client::proto::DoorList> for DoorCounts {
+    fn from(l: boxoffice_client::proto::DoorList) -> Self {
+        Self {
+            show_id: l.show_id,
+            at_ms: l.at_ms,
+            sold: l.sold,
+            inside: l.inside,
+            gates: l
+                .gates
+                .into_iter()
+                .map(|g| GateCount {
+                    gate: g.gate,
+                    admitted: g.admitted,
+                })
+                .collect(),
+            conflicts: (l.conflicts.len() as u64).saturating_add(l.conflicts_dropped),
+            reentry: l.reentry,
+        }
+    }
 }
 
 /// A public key that verifies ticket codes.
