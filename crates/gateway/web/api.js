@@ -88,6 +88,7 @@ export const api = {
   cluster: () => call("GET", "/api/cluster"),
   tickets: () => call("GET", "/api/tickets"),
   reissue: (id) => call("POST", `/api/tickets/${encodeURIComponent(id)}/reissue`),
+  transfer: (id, to) => call("POST", `/api/tickets/${encodeURIComponent(id)}/transfer`, { to }),
   // A ticket's QR code: SVG text, fetched with the token (an <img src>
   // could not send it).
   ticketQr: (id) => send("GET", `/api/tickets/${encodeURIComponent(id)}/qr.svg`, undefined, "image/svg+xml"),

@@ -28,8 +28,9 @@ async function qrImage(ticket) {
 }
 
 // One ticket: its performance, place, type, version, door status, QR code
-// and code text. `onReissue` (absent when printing) adds the button.
-function ticketBlock(ticket, show, onReissue) {
+// and code text. `onReissue` and `onTransfer` (absent when printing) add
+// the buttons.
+function ticketBlock(ticket, show, onReissue, onTransfer) {
   const qr = h("div", { class: "qr-box" }, "Loading the QR code…");
   qrImage(ticket).then(
     (img) => qr.replaceChildren(img),
@@ -54,6 +55,12 @@ function ticketBlock(ticket, show, onReissue) {
         type: "button", class: "no-print", "aria-label": `Reissue ticket ${ticket.ticket_id}`,
         onclick: () => onReissue(ticket),
       }, "Reissue")
+      : null,
+    onTransfer && !used
+      ? h("button", {
+        type: "button", class: "no-print", "aria-label": `Give ticket ${ticket.ticket_id} to someone`,
+        onclick: () => onTransfer(ticket),
+      }, "Give to…")
       : null);
 }
 
@@ -88,15 +95,33 @@ export async function ticketsPage(isStale) {
     try {
       const fresh = await api.reissue(ticket.ticket_id);
       const old = list.querySelector(`[data-ticket="${CSS.escape(ticket.ticket_id)}"]`);
-      old?.replaceWith(ticketBlock(fresh, shows.get(fresh.show_id), reissue));
+      old?.replaceWith(ticketBlock(fresh, shows.get(fresh.show_id), reissue, transfer));
       say(`Ticket ${fresh.ticket_id} reissued (version ${fresh.version}): earlier codes no longer admit.`, "ok");
     } catch (e) {
       say(e.message, "error");
     }
   }
 
+  // Giving a ticket away: the new holder finds a new code in their
+  // tickets, and this one stops admitting.
+  async function transfer(ticket) {
+    const to = prompt(`Give ticket ${ticket.ticket_id} to whom? Their account's email:`);
+    if (to === null) return;
+    if (!to.trim()) {
+      say("Name the account to give the ticket to.", "error");
+      return;
+    }
+    try {
+      await api.transfer(ticket.ticket_id, to.trim());
+      list.querySelector(`[data-ticket="${CSS.escape(ticket.ticket_id)}"]`)?.remove();
+      say(`Ticket ${ticket.ticket_id} is now ${to.trim()}'s; your code no longer admits.`, "ok");
+    } catch (e) {
+      say(e.message, "error");
+    }
+  }
+
   const list = h("div", { class: "tickets-list" },
-    tickets.map((t) => ticketBlock(t, shows.get(t.show_id), reissue)));
+    tickets.map((t) => ticketBlock(t, shows.get(t.show_id), reissue, transfer)));
   page("My tickets",
     h("p", { class: "no-print" },
       "Show the QR code at the door, on screen or printed. ",
@@ -131,6 +156,9 @@ const FINDINGS = {
   wrong_performance: ["Wrong performance", "refused"],
   returned: ["Returned ticket", "refused"],
   superseded: ["Old code: the ticket was reissued", "refused"],
+  transferred: ["Old code: the ticket was given to someone else", "refused"],
+  left: ["Out (may come in again)", "warn"],
+  not_in: ["Not in", "warn"],
   not_paid: ["Not paid", "refused"],
   unknown: ["Unknown ticket", "refused"],
   forged: ["Not a genuine ticket", "refused"],

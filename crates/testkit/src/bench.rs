@@ -25,6 +25,10 @@
 //!   after each kill, the failed requests, and checks that every
 //!   acknowledged booking is still there at the end.
 //!
+//! - `doors`: the doors of one performance: `--gates` gates scanning a
+//!   `--seats` performance (2,000 by default) and the load of an offline
+//!   door list ([`doors`]).
+//!
 //! With `--ticket-types adult,concession`, `spread`, `mixed`, `failover`
 //! and `fill` sell performances of a generated venue instead of simple
 //! shows: each booking's tickets take the types in turn, priced by the
@@ -55,6 +59,8 @@ use boxoffice_cli::output::code_name;
 
 use crate::leader_kill::{FailoverReport, gaps_after, kill_leaders};
 
+mod doors;
+
 /// The payment service's test card that always pays.
 const PAYING_TEST_CARD: &str = "4242424242424242";
 /// Clients sharing one `spread` show.
@@ -78,6 +84,8 @@ pub enum Workload {
     Failover,
     /// Every seat of many shows booked once.
     Fill,
+    /// Gates scanning a performance's tickets; offline list loads.
+    Doors,
 }
 
 /// Options of `boxoffice bench`.
@@ -114,6 +122,13 @@ pub struct BenchArgs {
     /// Leader kills (`failover`).
     #[arg(long, default_value_t = 1)]
     kills: u32,
+    /// Gates scanning at once (`doors`).
+    #[arg(long, default_value_t = 20)]
+    gates: u32,
+    /// Tickets of the second performance whose offline list load is
+    /// measured (`doors`; 0: none).
+    #[arg(long, default_value_t = 20_000)]
+    big_list: u32,
     /// The data directory of the `boxoffice up` being measured (`failover`
     /// restarts killed nodes from the configs there).
     #[arg(long, default_value = "./data")]
@@ -542,6 +557,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     );
     let seats = args.seats.unwrap_or(match args.workload {
         Workload::Fill => 1_000,
+        Workload::Doors => 2_000,
         _ => 20_000,
     });
     anyhow::ensure!(
@@ -568,6 +584,32 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let admin = connection.client_of(&addrs)?.with_token(&token);
     let run_id = boxoffice_client::new_request_id();
     let run_id = run_id.split('-').next().unwrap_or("x").to_owned();
+    if args.workload == Workload::Doors {
+        anyhow::ensure!(
+            args.big_list <= SEATS_PER_SHOW,
+            "--big-list must be at most {SEATS_PER_SHOW}"
+        );
+        let gate_client = |g: u32| {
+            let mut rotated = addrs.clone();
+            rotated.rotate_left(g as usize % addrs.len());
+            Ok(connection.client_of(&rotated)?.with_token(&token))
+        };
+        let report = doors::run(
+            &admin,
+            gate_client,
+            &run_id,
+            args.gates,
+            seats,
+            args.big_list,
+        )
+        .await?;
+        if global.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            doors::print(&report);
+        }
+        return doors::check(&report);
+    }
     let shows = match args.workload {
         Workload::Onsale => 1,
         Workload::Fill => args.shows,
