@@ -51,6 +51,8 @@ pub struct DoorsReport {
     inside: u32,
     /// Offline list loads.
     list_loads: Vec<ListLoad>,
+    /// The first unexpected answer or error, if any.
+    first_error: Option<String>,
 }
 
 /// How long a gate took to load its offline list.
@@ -120,29 +122,37 @@ async fn gate(
     show: String,
     name: String,
     codes: Vec<String>,
-) -> (Histogram<u64>, [u64; 3]) {
+) -> (Histogram<u64>, [u64; 3], Option<String>) {
     let mut latency = latency_histogram();
     let mut found = [0u64; 3];
-    for (i, code) in codes.iter().enumerate() {
-        let id = format!("{name}-{i}");
+    let mut first_error = None;
+    for code in &codes {
+        let id = boxoffice_client::new_request_id();
         let sent = Instant::now();
         let answer = client.check_in(&id, &show, &name, code, 0).await;
         let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         // Out of range only past a minute: counted as the longest.
         let _ = latency.record(micros.min(latency.high()));
-        match answer
-            .ok()
-            .and_then(|a| ScanResult::try_from(a.result).ok())
-        {
-            Some(ScanResult::Admitted) => found[0] += 1,
-            Some(ScanResult::AlreadyIn) => found[1] += 1,
-            _ => found[2] += 1,
+        match answer {
+            Ok(a) => match ScanResult::try_from(a.result) {
+                Ok(ScanResult::Admitted) => found[0] += 1,
+                Ok(ScanResult::AlreadyIn) => found[1] += 1,
+                _ => {
+                    found[2] += 1;
+                    first_error.get_or_insert(a.message);
+                }
+            },
+            Err(status) => {
+                found[2] += 1;
+                first_error.get_or_insert(status.to_string());
+            }
         }
     }
-    (latency, found)
+    (latency, found, first_error)
 }
 
-/// The median time to load `show`'s door list as an offline gate does.
+/// The median time to load `show`'s door list as an offline gate does
+/// (into `dir`, which holds nothing else).
 async fn list_load(client: &Client, dir: &Path, show: &str) -> anyhow::Result<ListLoad> {
     let mut times = Vec::new();
     for _ in 0..LOADS {
@@ -155,10 +165,13 @@ async fn list_load(client: &Client, dir: &Path, show: &str) -> anyhow::Result<Li
         .door_list(show, false)
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
-    let saved = dir.join(format!("{show}.list"));
-    let bytes = std::fs::metadata(&saved)
-        .with_context(|| format!("reading {}", saved.display()))?
-        .len();
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "list") {
+            bytes += std::fs::metadata(&path)?.len();
+        }
+    }
     Ok(ListLoad {
         tickets: list.tickets.len(),
         bytes,
@@ -207,8 +220,10 @@ pub async fn run(
     }
     let mut latency = latency_histogram();
     let mut found = [0u64; 3];
+    let mut first_error = None;
     for t in tasks {
-        let (l, f) = t.await?;
+        let (l, f, e) = t.await?;
+        first_error = first_error.or(e);
         latency.add(l)?;
         for (total, n) in found.iter_mut().zip(f) {
             *total += n;
@@ -219,12 +234,12 @@ pub async fn run(
         .door_counts(&show, false)
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
-    let dir = tempfile::tempdir().context("a directory for the door lists")?;
-    let mut list_loads = vec![list_load(admin, dir.path(), &show).await?];
+    let dir = || tempfile::tempdir().context("a directory for a door list");
+    let mut list_loads = vec![list_load(admin, dir()?.path(), &show).await?];
     if big_list > 0 {
         let big = format!("bench-{run_id}-list");
         sell_out(admin, &gate_client, &big, big_list, gates).await?;
-        list_loads.push(list_load(admin, dir.path(), &big).await?);
+        list_loads.push(list_load(admin, dir()?.path(), &big).await?);
     }
     let scans = latency.len();
     Ok(DoorsReport {
@@ -239,6 +254,7 @@ pub async fn run(
         wrong: found[2],
         inside: counts.inside,
         list_loads,
+        first_error,
     })
 }
 
@@ -262,6 +278,9 @@ pub fn print(r: &DoorsReport) {
         l.max_ms
     );
     println!("the door counts {} in", r.inside);
+    if let Some(e) = &r.first_error {
+        println!("first unexpected answer: {e}");
+    }
     for load in &r.list_loads {
         println!(
             "offline list of {} tickets ({} bytes): loaded in {:.1} ms (median of {LOADS})",
