@@ -27,7 +27,7 @@
 //!
 //! - `doors`: the doors of one performance: `--gates` gates scanning a
 //!   `--seats` performance (2,000 by default) and the load of an offline
-//!   door list ([`doors`]).
+//!   door list (see `bench/doors.rs`).
 //!
 //! With `--ticket-types adult,concession`, `spread`, `mixed`, `failover`
 //! and `fill` sell performances of a generated venue instead of simple
