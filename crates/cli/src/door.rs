@@ -3,7 +3,7 @@
 //! `boxoffice checkin --offline-dir DIR` downloads the performance's door
 //! list when it starts (the ticket keys, every current ticket with its
 //! version and admission) and keeps it in `DIR/<show>.list` (show and gate
-//! escaped in file names: see [`file_part`]). When a scan
+//! escaped in file names: see `file_part`). When a scan
 //! gets no answer from the cluster within a second, the door decides on
 //! its own: the code's signature is checked with the list's keys, the
 //! ticket must be on the list at the code's version or newer, and not
