@@ -157,6 +157,30 @@ fn file_part(id: &str) -> String {
         .collect()
 }
 
+/// Renames the files a door of an earlier release kept under the bare
+/// show and gate (`<show>.list`, `<show>-<gate>.pending`, `.seen`) to
+/// their escaped names, so scans still to upload are not left behind.
+/// Only ids that cannot leave `dir` are looked up bare.
+fn adopt_unescaped_files(dir: &Path, show: &str, gate: &str, stem: &str) -> anyhow::Result<()> {
+    let plain = |id: &str| !id.contains('/') && !id.starts_with('.');
+    if !plain(show) || !plain(gate) {
+        return Ok(());
+    }
+    let moves = [
+        (format!("{show}.list"), format!("{}.list", file_part(show))),
+        (format!("{show}-{gate}.pending"), format!("{stem}.pending")),
+        (format!("{show}-{gate}.seen"), format!("{stem}.seen")),
+    ];
+    for (old, new) in moves {
+        let (old, new) = (dir.join(old), dir.join(new));
+        if old != new && old.is_file() && !new.exists() {
+            std::fs::rename(&old, &new)
+                .with_context(|| format!("renaming {} to {}", old.display(), new.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // One writer per file at a time is the door's own rule; the process id
     // keeps two doors started by mistake from sharing a temporary file.
@@ -218,6 +242,8 @@ impl OfflineDoor {
     pub async fn open(client: &Client, dir: &Path, show: &str, gate: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let list_path = dir.join(format!("{}.list", file_part(show)));
+        let stem = format!("{}-{}", file_part(show), file_part(gate));
+        adopt_unescaped_files(dir, show, gate, &stem)?;
         let fresh =
             tokio::time::timeout(Duration::from_secs(5), client.door_list(show, false)).await;
         let list = match fresh {
@@ -241,7 +267,6 @@ impl OfflineDoor {
                     .with_context(|| format!("{} is not a door list", list_path.display()))?
             }
         };
-        let stem = format!("{}-{}", file_part(show), file_part(gate));
         let pending_path = dir.join(format!("{stem}.pending"));
         let pending = read_lines(&pending_path)?
             .unwrap_or_default()
@@ -523,6 +548,21 @@ mod tests {
             format!("{}-{}", file_part("a-b"), file_part("c")),
             format!("{}-{}", file_part("a"), file_part("b-c"))
         );
+    }
+
+    #[test]
+    fn files_of_an_earlier_release_are_adopted_under_escaped_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gig-stalls-left.pending"), "scan\n").unwrap();
+        std::fs::write(dir.path().join("gig-stalls-left.seen"), "1-1\n").unwrap();
+        let stem = format!("{}-{}", file_part("gig"), file_part("stalls-left"));
+        adopt_unescaped_files(dir.path(), "gig", "stalls-left", &stem).unwrap();
+        let pending = dir.path().join(format!("{stem}.pending"));
+        assert_eq!(std::fs::read_to_string(pending).unwrap(), "scan\n");
+        assert!(dir.path().join(format!("{stem}.seen")).is_file());
+        assert!(!dir.path().join("gig-stalls-left.pending").exists());
+        // Nothing bare is looked up for an id that could leave the directory.
+        adopt_unescaped_files(dir.path(), "../x", "g", "s").unwrap();
     }
 
     #[test]

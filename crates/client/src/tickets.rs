@@ -28,8 +28,18 @@ impl Client {
 
     /// A new code for one of the caller's tickets; earlier codes die.
     pub async fn reissue_ticket(&self, ticket_id: &str) -> Result<v1::ETicket, Status> {
+        self.reissue_ticket_as(&new_request_id(), ticket_id).await
+    }
+
+    /// [`Client::reissue_ticket`] under `request_id`: a retry with the same
+    /// id is recorded once.
+    pub async fn reissue_ticket_as(
+        &self,
+        request_id: &str,
+        ticket_id: &str,
+    ) -> Result<v1::ETicket, Status> {
         let msg = v1::ReissueTicketRequest {
-            request_id: new_request_id(),
+            request_id: request_id.into(),
             ticket_id: ticket_id.into(),
         };
         let reply = self

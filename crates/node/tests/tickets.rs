@@ -415,13 +415,25 @@ async fn a_transferred_ticket_changes_hands_and_a_ticket_may_go_out_and_in() {
         Code::InvalidArgument,
         "to",
     );
+    // A reissue under a known request id, then the transfer: replaying
+    // that reissue must not hand Ann the code Bob now holds.
+    let mine_again = ann
+        .reissue_ticket_as("re-1", &given.ticket_id)
+        .await
+        .unwrap();
+    assert_eq!(mine_again.version, 1);
     let done = ann
         .transfer_ticket(&given.ticket_id, "bob@example.com")
         .await
         .unwrap();
     assert_eq!(
         (done.version, done.to_user_id.as_str()),
-        (1, bob.id.as_str())
+        (2, bob.id.as_str())
+    );
+    expect_code(
+        ann.reissue_ticket_as("re-1", &given.ticket_id).await,
+        Code::NotFound,
+        "no longer hold",
     );
     // Ann's list keeps only her own ticket; Bob's has the new code.
     let anns = ann.list_tickets("", false).await.unwrap();
@@ -431,7 +443,7 @@ async fn a_transferred_ticket_changes_hands_and_a_ticket_may_go_out_and_in() {
     assert_eq!(bobs.len(), 1, "{bobs:?}");
     assert_eq!(
         (bobs[0].ticket_id.as_str(), bobs[0].version),
-        (given.ticket_id.as_str(), 1)
+        (given.ticket_id.as_str(), 2)
     );
     expect_code(
         ann.return_tickets(&paid.booking_id, &[2]).await,

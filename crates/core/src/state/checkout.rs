@@ -705,9 +705,9 @@ impl State {
             .or_default()
             .push(returned.id);
         self.index_settlement(&returned);
-        // A returned ticket is gone; its version goes with it (the place,
-        // sold again, is a new ticket of another booking).
-        self.doors.forget_versions(id, &returned.seats);
+        // A returned ticket is gone; its version and holder go with it (the
+        // place, sold again, is a new ticket of another booking).
+        self.doors.forget_tickets(id, &returned.seats);
         Ok(Effect::Returned {
             kept: Box::new(kept),
             returned: Box::new(returned),

@@ -278,10 +278,15 @@ impl Doors {
         &self.keys
     }
 
-    /// Drops the versions of `places` of `booking` (tickets returned).
-    pub(super) fn forget_versions(&mut self, booking: BookingId, places: &[SeatNo]) {
+    /// Drops the versions and holders of `places` of `booking` (tickets
+    /// returned: a holder's transfer version must not outlive the version).
+    pub(super) fn forget_tickets(&mut self, booking: BookingId, places: &[SeatNo]) {
         for &place in places {
-            self.versions.remove(&TicketRef { booking, place });
+            let ticket = TicketRef { booking, place };
+            self.versions.remove(&ticket);
+            if let Some(holder) = self.holders.remove(&ticket) {
+                self.held_by.remove(&(holder.user, ticket));
+            }
         }
     }
 
@@ -440,9 +445,18 @@ impl State {
         gate: &str,
         offline_at: Option<Timestamp>,
     ) -> Outcome {
-        let scan = self.scan(show, ticket, version);
+        let mut scan = self.scan(show, ticket, version);
         // A gate's clock may run ahead; no scan is later than the log's time.
         let at = offline_at.map_or(self.now, |at| at.min(self.now));
+        // An offline scan made before the ticket's latest exit found it in:
+        // it re-admits nobody (the exit came after it).
+        if matches!(scan, Scan::Admitted { .. })
+            && offline_at.is_some()
+            && let (Some(entry), Some(exit)) = (self.doors.entry(ticket), self.doors.exit(ticket))
+            && at < exit.at
+        {
+            scan = Scan::AlreadyIn(entry.clone());
+        }
         match &scan {
             Scan::Admitted { .. } => {
                 let entry = Entry {

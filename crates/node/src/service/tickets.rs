@@ -318,27 +318,39 @@ impl BookingApi {
             place,
             user: caller.user.clone(),
         };
+        let user = caller.user.clone();
         let version = match self.write(caller, r.request_id, command).await? {
             Effect::Reissued(version) => version,
             other => return Err(Status::internal(format!("unexpected effect {other:?}"))),
         };
         // The ticket as it stands now: a linearizable read, since the
         // write may have been applied by the leader only (a follower's
-        // replica could still sign the old version).
+        // replica could still sign the old version). A retried request is
+        // answered from the dedup record without the holder being checked
+        // again, so the code is signed only if the caller still holds the
+        // ticket at exactly the version this reissue made: never a later
+        // one (a transfer since, say) they have no right to.
         let issued = self
             .replica
-            .read(false, |s| {
+            .read(false, move |s| {
                 s.booking(booking).and_then(|b| {
-                    tickets_of(s, &b)
-                        .into_iter()
-                        .find(|i| i.claims.id.place == place.0)
+                    let ticket = TicketRef {
+                        booking: b.id,
+                        place,
+                    };
+                    (s.holder_of(ticket, &b.user) == user)
+                        .then(|| tickets_of(s, &b))
+                        .and_then(|all| all.into_iter().find(|i| i.claims.id.place == place.0))
                 })
             })
             .await?
-            .ok_or_else(|| Status::not_found(format!("ticket {} is gone", r.ticket_id)))?;
-        if issued.claims.version < version {
-            return Err(Status::internal(format!(
-                "ticket {} read at version {} after its reissue as version {version}",
+            .ok_or_else(|| {
+                Status::not_found(format!("you no longer hold ticket {}", r.ticket_id))
+            })?;
+        if issued.claims.version != version {
+            return Err(Status::failed_precondition(format!(
+                "ticket {} has changed since this reissue (it is at version {}, not {version}); \
+                 list your tickets for its current code",
                 r.ticket_id, issued.claims.version
             )));
         }
