@@ -1131,8 +1131,8 @@ const DOOR_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 /// A performance's door, live, for the front-of-house manager
 /// (administrators and its door staff): server-sent events named `counts`
 /// (a JSON `DoorCounts`: sold, inside, per gate, conflicts), the first at
-/// once and then whenever the counts change (read each second from a
-/// replica); `error` events (an `ErrorBody`) while no node answers. The
+/// once and then whenever the counts change (a linearizable read each
+/// second, so a right withdrawn ends the stream at once); `error` events (an `ErrorBody`) while no node answers. The
 /// caller's right is checked before the stream opens and on every read.
 #[utoipa::path(get, path = "/api/performances/{show_id}/door/live", tag = "tickets",
     security(("bearer" = [])),
@@ -1152,7 +1152,7 @@ async fn door_live(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let place = gw.admit_stream(client)?;
     let nodes = gw.nodes.for_token(Some(&token));
-    let first = DoorCounts::from(nodes.door_counts(&show_id, true).await?);
+    let first = DoorCounts::from(nodes.door_counts(&show_id, false).await?);
     let events = futures::stream::unfold(
         (nodes, show_id, None::<DoorCounts>, Some(first), place),
         |(nodes, show_id, mut last, mut next, place)| async move {
@@ -1162,7 +1162,7 @@ async fn door_live(
                     None => {
                         tokio::time::sleep(DOOR_POLL).await;
                         nodes
-                            .door_counts(&show_id, true)
+                            .door_counts(&show_id, false)
                             .await
                             .map(DoorCounts::from)
                     }

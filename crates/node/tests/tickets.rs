@@ -404,6 +404,13 @@ async fn a_transferred_ticket_changes_hands_and_a_ticket_may_go_out_and_in() {
         Code::NotFound,
         "",
     );
+    // Someone who does not hold the ticket learns nothing of the email.
+    expect_code(
+        bob.transfer_ticket(&given.ticket_id, "nobody@example.com")
+            .await,
+        Code::NotFound,
+        "booking",
+    );
     expect_code(
         ann.transfer_ticket(&given.ticket_id, "nobody@example.com")
             .await,
