@@ -133,6 +133,20 @@ enum KeysCommand {
         #[arg(long, default_value = "./data/keys")]
         dir: PathBuf,
     },
+    /// Gives a booking node a new ticket signing key (`ticket.key` in its
+    /// data directory). Restart the node: it registers the new key and
+    /// signs new codes with it; codes signed with the old key keep
+    /// admitting until `boxoffice admin ticket-keys retire` retires it
+    /// (retire it at once if it leaked; the node then makes a new key
+    /// itself, without this command or a restart).
+    RotateTicket {
+        /// The node's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The node's id (it names the key).
+        #[arg(long)]
+        node: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +282,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let kid = boxoffice_auth::keys::generate(&dir)?;
             println!("new signing key {kid} in {}", dir.display());
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::RotateTicket { data_dir, node },
+        } => {
+            let path = data_dir.join(boxoffice_node::TICKET_KEY_FILE);
+            let signer = boxoffice_node::TicketDesk::replace(&path, node)?;
+            println!(
+                "new ticket key {} in {}; restart node {node} to sign with it",
+                signer.kid(),
+                path.display()
+            );
             Ok(())
         }
         Command::Admin {

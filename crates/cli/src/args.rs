@@ -211,6 +211,12 @@ pub enum AdminCommand {
         #[arg(long)]
         off: bool,
     },
+    /// The keys that sign ticket codes: `list`, `retire KID`.
+    TicketKeys {
+        /// `admin ticket-keys list`, `retire`.
+        #[command(subcommand)]
+        command: TicketKeysCommand,
+    },
     /// Door staff: accounts that may check tickets in (and nothing else)
     /// at a production's or a venue's doors.
     DoorStaff {
@@ -561,6 +567,26 @@ pub enum ShowsCommand {
         /// Read from the answering node's replica without asking the leader.
         #[arg(long)]
         stale: bool,
+    },
+}
+
+/// `boxoffice admin ticket-keys …`.
+#[derive(Subcommand, Debug)]
+pub enum TicketKeysCommand {
+    /// The keys that verify ticket codes (each node signs with its own),
+    /// and those retired.
+    ///
+    /// JSON: {keys: [{kid, public_key}], retired: [kid]}.
+    List,
+    /// Stops trusting a key (one that leaked, or an old one after a
+    /// rotation): its codes are refused as forged at once, and the node
+    /// that held it signs with a new key from its next code on; holders
+    /// see new codes in `tickets list`. Printed or downloaded codes of
+    /// that key stop working, so retire an old key after the performances
+    /// its codes were for (administrators).
+    Retire {
+        /// The key id (from `admin ticket-keys list`).
+        kid: String,
     },
 }
 

@@ -144,6 +144,9 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
         UserCommand::Admin(AdminCommand::Reentry { performance, off }) => {
             tickets::reentry(global, &performance, !off).await
         }
+        UserCommand::Admin(AdminCommand::TicketKeys { command }) => {
+            tickets::ticket_keys(global, command).await
+        }
         UserCommand::Admin(AdminCommand::DoorStaff { command }) => {
             tickets::door_staff(global, command).await
         }

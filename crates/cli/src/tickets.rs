@@ -14,7 +14,7 @@ use qrcode::render::unicode;
 
 use std::collections::BTreeMap;
 
-use crate::args::{DoorStaffCommand, Global, TicketsCommand};
+use crate::args::{DoorStaffCommand, Global, TicketKeysCommand, TicketsCommand};
 use crate::commands::nodes;
 use crate::door::OfflineDoor;
 use crate::output::{Output, api};
@@ -435,6 +435,52 @@ pub async fn reentry(global: &Global, performance: &str, allowed: bool) -> anyho
         println!("{performance}: no exits and re-entry");
     }
     Ok(())
+}
+
+/// `boxoffice admin ticket-keys list|retire KID`.
+pub async fn ticket_keys(global: &Global, command: TicketKeysCommand) -> anyhow::Result<()> {
+    let (_, client) = nodes(global).await?;
+    let out = Output::new(global.json);
+    match command {
+        TicketKeysCommand::List => {
+            let reply = client.ticket_keys(false).await.map_err(api)?;
+            if out.json {
+                let keys: Vec<_> = reply
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "kid": k.kid,
+                            "public_key": hex(&k.public_key),
+                        })
+                    })
+                    .collect();
+                return out.json(&serde_json::json!({"keys": keys, "retired": reply.retired}));
+            }
+            for key in &reply.keys {
+                println!("{}  {}", key.kid, hex(&key.public_key));
+            }
+            for kid in &reply.retired {
+                println!("{kid}  retired");
+            }
+            Ok(())
+        }
+        TicketKeysCommand::Retire { kid } => {
+            client.retire_ticket_key(&kid).await.map_err(api)?;
+            if out.json {
+                return out.json(&serde_json::json!({"kid": kid, "retired": true}));
+            }
+            println!(
+                "{kid} retired: codes it signed are refused; its node signs with a new key from now on"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Lower-case hexadecimal.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `boxoffice admin door-staff grant|revoke USER --production P | --venue V`.

@@ -131,8 +131,9 @@ impl Client {
             .map(|_| ())
     }
 
-    /// The public keys that verify ticket codes.
-    pub async fn ticket_keys(&self, stale: bool) -> Result<Vec<v1::TicketKey>, Status> {
+    /// The public keys that verify ticket codes, and the ids of the keys
+    /// retired.
+    pub async fn ticket_keys(&self, stale: bool) -> Result<v1::ListTicketKeysResponse, Status> {
         let msg = v1::ListTicketKeysRequest {
             read: read_options(stale),
         };
@@ -143,7 +144,22 @@ impl Client {
                 rpc!(BookingServiceClient::list_ticket_keys),
             )
             .await?;
-        Ok(reply.keys)
+        Ok(reply)
+    }
+
+    /// Retires a ticket key: its codes stop admitting (administrator).
+    pub async fn retire_ticket_key(&self, kid: &str) -> Result<(), Status> {
+        let msg = v1::RetireTicketKeyRequest {
+            request_id: new_request_id(),
+            kid: kid.into(),
+        };
+        self.unary(
+            Route::Sticky,
+            msg,
+            rpc!(BookingServiceClient::retire_ticket_key),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Lets `user` (an id or an email) check tickets in at a production's

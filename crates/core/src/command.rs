@@ -419,8 +419,9 @@ pub enum Command {
         user: UserId,
     },
     /// Record a public key that verifies ticket codes (a node's own
-    /// signing key, registered by that node). Keys are never removed by a
-    /// request, so codes signed before a rotation keep verifying.
+    /// signing key, registered by that node). A key stays until an
+    /// administrator retires it, so codes signed before a rotation keep
+    /// verifying; a retired key id is never accepted again.
     AddTicketKey {
         /// Key id, as codes name it.
         kid: String,
@@ -480,6 +481,15 @@ pub enum Command {
         /// Whether tickets may go out and come in again.
         allowed: bool,
     },
+    /// Stop trusting a ticket key (a node's key that leaked, or an old
+    /// one after a rotation): every code it signed stops admitting at
+    /// once, its id can never be registered again, and the node that
+    /// held it signs with a new key from then on. Retiring a retired key
+    /// changes nothing.
+    RetireTicketKey {
+        /// Key id.
+        kid: String,
+    },
 }
 
 /// Raft log entries are postcard-encoded, which numbers an enum's variants
@@ -521,6 +531,8 @@ mod wire_order {
             }),
             29
         );
+        assert_eq!(tag(&Command::RetireTicketKey { kid: String::new() }), 30);
+        assert_eq!(tag(&Effect::TicketKeyRetired), 13);
         assert_eq!(tag(&Effect::Expired { released: 0 }), 2);
         assert_eq!(tag(&Effect::Transferred(1)), 11);
         assert_eq!(tag(&Effect::TicketKeyAdded), 10);

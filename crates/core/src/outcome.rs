@@ -51,6 +51,8 @@ pub enum Effect {
     Transferred(u32),
     /// Exits and re-entry at the performance are now as asked.
     ReentrySet,
+    /// `RetireTicketKey`: the key no longer verifies (or never will again).
+    TicketKeyRetired,
 }
 
 /// Why a request was refused. Every replica refuses the same request in the same way.

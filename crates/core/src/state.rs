@@ -551,6 +551,7 @@ impl State {
                 self.check_out(show, ticket, *version, gate)
             }
             Command::SetReentry { show, allowed } => self.set_reentry(show, *allowed),
+            Command::RetireTicketKey { kid } => self.retire_ticket_key(kid),
             Command::AddTicketKey { kid, public } => self.add_ticket_key(kid, *public),
             Command::GrantDoorStaff { user, scope } => self.grant_door_staff(user, scope),
             Command::RevokeDoorStaff { user, scope } => self.revoke_door_staff(user, scope),

@@ -179,7 +179,9 @@ impl Command {
                     DoorScope::Venue(v) => check_id("venue", v.as_str()),
                 }
             }
-            Command::AddTicketKey { kid, .. } => check_id("kid", kid),
+            Command::AddTicketKey { kid, .. } | Command::RetireTicketKey { kid } => {
+                check_id("kid", kid)
+            }
             Command::HoldBack { show, seats, .. } | Command::ReleaseHeldBack { show, seats } => {
                 check_id("show", show.as_str())?;
                 check_seat_list(seats, MAX_SEATS_PER_SHOW as usize)
@@ -283,6 +285,9 @@ impl Command {
             ),
             Command::AddTicketKey { .. } => {
                 Needs::System("ticket keys are registered only by the nodes themselves")
+            }
+            Command::RetireTicketKey { .. } => {
+                Needs::Admin("ticket keys are retired by administrators")
             }
             Command::RevokeSessions { user } => Needs::OwnerOrAdmin(
                 user,

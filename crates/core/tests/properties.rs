@@ -457,7 +457,8 @@ impl Model {
             | Command::RevokeDoorStaff { .. }
             | Command::TransferTicket { .. }
             | Command::CheckOut { .. }
-            | Command::SetReentry { .. } => {
+            | Command::SetReentry { .. }
+            | Command::RetireTicketKey { .. } => {
                 unreachable!("not generated (the performance model is tests/performances.rs)")
             }
         }
@@ -480,6 +481,7 @@ impl Model {
             | Command::CheckIn { .. }
             | Command::CheckOut { .. }
             | Command::SetReentry { .. }
+            | Command::RetireTicketKey { .. }
             | Command::GrantDoorStaff { .. }
             | Command::RevokeDoorStaff { .. } => admin,
             Command::Hold { user, .. }

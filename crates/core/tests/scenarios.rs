@@ -554,6 +554,9 @@ impl Scenario {
                     public: [byte; 32],
                 }
             }
+            "retire-ticket-key" => Command::RetireTicketKey {
+                kid: required(args, "a key id")?.to_owned(),
+            },
             "check-in" => {
                 let show: ShowId = required(args, "a performance")?.into();
                 let booking = parse_booking(required(args, "a booking")?)?;
@@ -864,6 +867,20 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
             format!("transferred: the ticket is now at version {version}")
         }
         Ok(Effect::ReentrySet) => "re-entry set".to_owned(),
+        Ok(Effect::TicketKeyRetired) => {
+            let doors = state.doors();
+            let list = |kids: Vec<&String>| {
+                kids.into_iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            format!(
+                "ticket keys: {}; retired: {}",
+                list(doors.keys().keys().collect()),
+                list(doors.retired_keys().iter().collect())
+            )
+        }
         Ok(Effect::TicketKeyAdded) => format!(
             "ticket keys: {}",
             state

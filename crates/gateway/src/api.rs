@@ -1213,7 +1213,12 @@ async fn ticket_keys(
     State(gw): Shared,
     Bearer(token): Bearer,
 ) -> Result<Json<Vec<TicketKey>>, ApiError> {
-    let keys = gw.nodes.for_token(Some(&token)).ticket_keys(false).await?;
+    let keys = gw
+        .nodes
+        .for_token(Some(&token))
+        .ticket_keys(false)
+        .await?
+        .keys;
     Ok(Json(
         keys.into_iter()
             .map(|k| TicketKey {

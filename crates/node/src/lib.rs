@@ -72,6 +72,10 @@ use tracing::info;
 
 pub use app::BookingApp;
 pub use config::NodeConfig;
+pub use service::TicketDesk;
+
+/// The node's ticket signing key, in its data directory.
+pub const TICKET_KEY_FILE: &str = "ticket.key";
 
 /// Largest request a client may send (a batch of seats is tiny; this guards
 /// against garbage).
@@ -188,7 +192,7 @@ pub async fn run(
         boxoffice_auth::token::TokenVerifier::new(keys, config.auth.issuer.clone()),
     ));
     let tickets = Arc::new(service::TicketDesk::open(
-        &config.data_dir.join("ticket.key"),
+        &config.data_dir.join(TICKET_KEY_FILE),
         config.id,
     )?);
     let payment_metrics = metrics::PaymentMetrics::default();

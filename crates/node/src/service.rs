@@ -739,6 +739,13 @@ impl BookingService for BookingApi {
         self.get_door_list_call(req).await
     }
 
+    async fn retire_ticket_key(
+        &self,
+        req: tonic::Request<v1::RetireTicketKeyRequest>,
+    ) -> Result<Response<v1::RetireTicketKeyResponse>, Status> {
+        self.retire_ticket_key_call(req).await
+    }
+
     async fn list_ticket_keys(
         &self,
         req: tonic::Request<v1::ListTicketKeysRequest>,

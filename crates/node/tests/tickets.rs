@@ -64,6 +64,7 @@ async fn a_ticket_is_admitted_once_and_every_bad_code_is_refused_with_its_reason
         .ticket_keys(false)
         .await
         .unwrap()
+        .keys
         .into_iter()
         .map(|k| PublicTicketKey {
             kid: k.kid,
@@ -506,4 +507,76 @@ async fn a_transferred_ticket_changes_hands_and_a_ticket_may_go_out_and_in() {
         .collect();
     assert_eq!(gates, [("east", 1), ("north", 1)]);
     node.stop().await;
+}
+
+/// A retired key (one that leaked) stops admitting its codes at once, and
+/// the node that held it signs with a new key from then on; only an
+/// administrator retires keys, and an unknown key cannot be retired.
+#[tokio::test]
+async fn a_retired_key_admits_nothing_and_its_node_signs_with_a_new_one() {
+    let node = door().await;
+    let admin = node.admin().await;
+    let ann = node.buyer("ann").await;
+    let paid = ann
+        .book("early", &[1, 2])
+        .card(&card(GOOD_CARD))
+        .await
+        .unwrap();
+    let old = ann.list_tickets(&paid.booking_id, false).await.unwrap();
+    let keys = ann.ticket_keys(false).await.unwrap();
+    assert_eq!(keys.keys.len(), 1);
+    assert!(keys.retired.is_empty());
+    let old_kid = keys.keys[0].kid.clone();
+
+    expect_code(
+        ann.retire_ticket_key(&old_kid).await,
+        Code::PermissionDenied,
+        "administrators",
+    );
+    expect_code(
+        admin.retire_ticket_key("no-such-key").await,
+        Code::InvalidArgument,
+        "no ticket key",
+    );
+    expect_code(
+        admin.retire_ticket_key("").await,
+        Code::InvalidArgument,
+        "kid",
+    );
+    admin.retire_ticket_key(&old_kid).await.unwrap();
+    admin.retire_ticket_key(&old_kid).await.unwrap();
+
+    // The old key's codes are refused as forged.
+    let scan = admin
+        .check_in("r1", "early", "north", &old[0].code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Forged, "{scan:?}");
+
+    // The holder's list now carries codes of a new key, which admit.
+    let new = ann.list_tickets(&paid.booking_id, false).await.unwrap();
+    assert_ne!(new[0].code, old[0].code);
+    let keys = ann.ticket_keys(false).await.unwrap();
+    assert_eq!(keys.retired, std::slice::from_ref(&old_kid));
+    assert_eq!(keys.keys.len(), 1);
+    assert_ne!(keys.keys[0].kid, old_kid);
+    let verifier = TicketVerifier::new(&[PublicTicketKey {
+        kid: keys.keys[0].kid.clone(),
+        key: keys.keys[0].public_key.clone().try_into().unwrap(),
+    }])
+    .unwrap();
+    assert!(verifier.verify(&new[0].code).is_ok());
+    assert!(verifier.verify(&old[0].code).is_err());
+    let scan = admin
+        .check_in("r2", "early", "north", &new[0].code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Admitted, "{scan:?}");
+    // The old code of the other ticket is still refused after the new
+    // key exists.
+    let scan = admin
+        .check_in("r3", "early", "north", &old[1].code, 0)
+        .await
+        .unwrap();
+    assert_eq!(result(&scan), ScanResult::Forged, "{scan:?}");
 }

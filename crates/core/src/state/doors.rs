@@ -36,6 +36,10 @@ use crate::outcome::{Effect, Outcome, Rejection};
 /// rotations, and a bound on what a misbehaving node could add.
 pub const MAX_TICKET_KEYS: usize = 64;
 
+/// Most retired ticket key ids the cluster remembers (each is a few dozen
+/// bytes; a rotation a week fills it in eighty years).
+pub const MAX_RETIRED_TICKET_KEYS: usize = 4_096;
+
 /// A ticket: one place of one booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TicketRef {
@@ -170,6 +174,38 @@ pub struct Holder {
     pub since: u32,
 }
 
+/// The door's records as the `BXS5` snapshot format kept them (before
+/// keys could be retired).
+#[derive(Deserialize)]
+pub(super) struct DoorsV5 {
+    versions: BTreeMap<TicketRef, u32>,
+    entries: BTreeMap<TicketRef, Entry>,
+    conflicts: BTreeMap<(TicketRef, String), Conflict>,
+    keys: BTreeMap<String, [u8; 32]>,
+    staff: BTreeSet<(UserId, DoorScope)>,
+    holders: BTreeMap<TicketRef, Holder>,
+    exits: BTreeMap<TicketRef, Entry>,
+    reentry: BTreeSet<ShowId>,
+    conflicts_dropped: u64,
+}
+
+impl From<DoorsV5> for Doors {
+    fn from(v5: DoorsV5) -> Self {
+        Self {
+            versions: v5.versions,
+            entries: v5.entries,
+            conflicts: v5.conflicts,
+            keys: v5.keys,
+            staff: v5.staff,
+            holders: v5.holders,
+            exits: v5.exits,
+            reentry: v5.reentry,
+            conflicts_dropped: v5.conflicts_dropped,
+            ..Self::default()
+        }
+    }
+}
+
 /// The door's records as the `BXS4` snapshot format kept them.
 #[derive(Deserialize)]
 pub(super) struct DoorsV4 {
@@ -216,6 +252,8 @@ pub struct Doors {
     reentry: BTreeSet<ShowId>,
     /// Conflicts found beyond the caps, counted only.
     conflicts_dropped: u64,
+    /// Ids of ticket keys an administrator retired: never trusted again.
+    retired: BTreeSet<String>,
     /// `holders` by holder (derived, not stored).
     #[serde(skip)]
     held_by: BTreeSet<(UserId, TicketRef)>,
@@ -276,6 +314,12 @@ impl Doors {
     /// The public keys that verify ticket codes, by key id.
     pub fn keys(&self) -> &BTreeMap<String, [u8; 32]> {
         &self.keys
+    }
+
+    /// Ids of the ticket keys retired: codes they signed do not verify,
+    /// and they can never be registered again.
+    pub fn retired_keys(&self) -> &BTreeSet<String> {
+        &self.retired
     }
 
     /// Drops the versions and holders of `places` of `booking` (tickets
@@ -617,6 +661,11 @@ impl State {
     /// `AddTicketKey`: records a verifying key; the same key again is a
     /// no-op, another key under a known id is refused.
     pub(super) fn add_ticket_key(&mut self, kid: &str, public: [u8; 32]) -> Outcome {
+        if self.doors.retired.contains(kid) {
+            return Err(Rejection::Invalid(format!(
+                "ticket key {kid} was retired and cannot be registered again"
+            )));
+        }
         match self.doors.keys.get(kid) {
             Some(known) if *known == public => return Ok(Effect::TicketKeyAdded),
             Some(_) => {
@@ -633,6 +682,24 @@ impl State {
         }
         self.doors.keys.insert(kid.to_owned(), public);
         Ok(Effect::TicketKeyAdded)
+    }
+
+    /// `RetireTicketKey`: the key stops verifying and its id is barred.
+    pub(super) fn retire_ticket_key(&mut self, kid: &str) -> Outcome {
+        if self.doors.retired.contains(kid) {
+            return Ok(Effect::TicketKeyRetired);
+        }
+        if !self.doors.keys.contains_key(kid) {
+            return Err(Rejection::Invalid(format!("no ticket key {kid}")));
+        }
+        if self.doors.retired.len() >= MAX_RETIRED_TICKET_KEYS {
+            return Err(Rejection::Invalid(format!(
+                "the cluster already remembers {MAX_RETIRED_TICKET_KEYS} retired ticket keys"
+            )));
+        }
+        self.doors.keys.remove(kid);
+        self.doors.retired.insert(kid.to_owned());
+        Ok(Effect::TicketKeyRetired)
     }
 
     /// Whether `user` may check tickets in at `show`'s doors: an

@@ -167,6 +167,16 @@ impl State {
         if !self.doors.index_matches() {
             return Err(inconsistent!("the index of ticket holders is stale"));
         }
+        if let Some(kid) = self
+            .doors
+            .retired_keys()
+            .iter()
+            .find(|kid| self.doors.keys().contains_key(*kid))
+        {
+            return Err(inconsistent!(
+                "ticket key {kid} is both trusted and retired"
+            ));
+        }
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use super::accounts::{build_admin_index, build_email_index};
 use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
 use super::dedup::{DedupRecord, DedupWindow};
-use super::doors::DoorsV4;
+use super::doors::{DoorsV4, DoorsV5};
 use super::stored::Bookings;
 use super::{Doors, Inconsistency, Production, Show, State, User};
 use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
@@ -194,10 +194,14 @@ impl<'de> Deserialize<'de> for State {
 /// `BXS3` added venues, productions, performances and ticketed bookings;
 /// `BXS4` the door's records (check-ins, ticket versions, conflicts);
 /// `BXS5` transfers, exits, re-entry and the count of conflicts beyond
-/// the caps.
-const SNAPSHOT_TAG: &[u8; 4] = b"BXS5";
+/// the caps; `BXS6` retired ticket keys.
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS6";
 
-/// The previous format, still read: a `BXS5` snapshot whose door records
+/// The previous format, still read: a `BXS6` snapshot without retired
+/// ticket keys (there were none).
+const BXS5_TAG: &[u8; 4] = b"BXS5";
+
+/// The format before, still read: a `BXS5` snapshot whose door records
 /// lack what `BXS5` added (there was none).
 const PREVIOUS_TAG: &[u8; 4] = b"BXS4";
 
@@ -267,6 +271,11 @@ impl State {
         if let Some(bxs3) = bytes.strip_prefix(BXS3_TAG) {
             let snapshot: Snapshot = postcard::from_bytes(bxs3).map_err(SnapshotError::Decode)?;
             return State::from_snapshot(snapshot, Doors::default());
+        }
+        if let Some(bxs5) = bytes.strip_prefix(BXS5_TAG) {
+            let (snapshot, doors): (Snapshot, DoorsV5) =
+                postcard::from_bytes(bxs5).map_err(SnapshotError::Decode)?;
+            return State::from_snapshot(snapshot, doors.into());
         }
         if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV4) =

@@ -349,10 +349,11 @@ fn a_booking_outcome_too_far_from_its_record_is_recorded_whole() {
 }
 
 /// The door's records survive a snapshot whole (entries, versions,
-/// holders and their index, exits, re-entry, conflicts, keys, staff), and
-/// a `BXS4` snapshot (the same without what `BXS5` added) still reads.
+/// holders and their index, exits, re-entry, conflicts, keys, retired
+/// keys, staff), and `BXS4` and `BXS5` snapshots (the same without what
+/// later formats added) still read.
 #[test]
-fn the_doors_records_round_trip_and_a_bxs4_snapshot_reads() {
+fn the_doors_records_round_trip_and_older_snapshots_read() {
     let mut f = Fixture::new();
     let ann = f.register("ann@example.com", false);
     let ben = f.register("ben@example.com", false);
@@ -387,11 +388,12 @@ fn the_doors_records_round_trip_and_a_bxs4_snapshot_reads() {
     });
     // Before BXS5's records exist: what a BXS4 snapshot held.
     let current = f.state.to_snapshot().expect("serializes");
-    assert_eq!(&current[..4], b"BXS5");
-    // The four records BXS5 added, all empty, are one zero byte each.
-    assert_eq!(&current[current.len() - 4..], [0, 0, 0, 0]);
+    assert_eq!(&current[..4], b"BXS6");
+    // The four records BXS5 added and the one BXS6 added, all empty, are
+    // one zero byte each.
+    assert_eq!(&current[current.len() - 5..], [0, 0, 0, 0, 0]);
     let mut bxs4 = b"BXS4".to_vec();
-    bxs4.extend_from_slice(&current[4..current.len() - 4]);
+    bxs4.extend_from_slice(&current[4..current.len() - 5]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs4).expect("restores"),
         f.state
@@ -414,6 +416,20 @@ fn the_doors_records_round_trip_and_a_bxs4_snapshot_reads() {
         version: 0,
         gate: "north".into(),
     });
+    // What a BXS5 snapshot held: all but the retired keys.
+    let current = f.state.to_snapshot().expect("serializes");
+    let mut bxs5 = b"BXS5".to_vec();
+    bxs5.extend_from_slice(&current[4..current.len() - 1]);
+    assert_eq!(
+        State::from_snapshot_bytes(&bxs5).expect("restores"),
+        f.state
+    );
+
+    f.ok(Command::AddTicketKey {
+        kid: "k2".into(),
+        public: [7; 32],
+    });
+    f.ok(Command::RetireTicketKey { kid: "k2".into() });
     let bytes = f.state.to_snapshot().expect("serializes");
     let restored = State::from_snapshot_bytes(&bytes).expect("restores");
     assert_eq!(restored, f.state);
@@ -425,6 +441,7 @@ fn the_doors_records_round_trip_and_a_bxs4_snapshot_reads() {
     assert!(doors.allows_reentry(&show));
     assert_eq!(doors.conflicts().count(), 1);
     assert_eq!(doors.keys().len(), 1);
+    assert!(doors.retired_keys().contains("k2"));
     assert_eq!(doors.staff().count(), 1);
     restored.check_invariants().expect("consistent");
 }

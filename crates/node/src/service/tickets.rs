@@ -13,17 +13,18 @@
 //!   anything is proposed, and checked again by the state machine.
 //! - SetDoorStaff: an administrator.
 //! - ListTicketKeys: anyone signed in; public keys are not secret.
+//! - RetireTicketKey: an administrator.
 //!
 //! Codes are signed with this node's own ticket key ([`TicketDesk`]), whose
 //! public half the node registers in the replicated state before it signs
 //! its first code, so every node and every offline scanner can verify
 //! codes of every node. The private key never leaves the node's data
-//! directory.
+//! directory. A retired key signs nothing more: the node replaces it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use boxoffice_core::{
     Booking, BookingId, BookingStatus, Command, DoorScope, DoorTicket, Effect, ProductionId,
@@ -47,10 +48,20 @@ const DOOR_STAFF: &str = "checking tickets in needs the administrator role, or d
 /// Most tickets one ListTickets answers with (newest bookings first).
 pub const MAX_TICKETS_PAGE: usize = 2_000;
 
-/// A node's ticket signing key, and whether the cluster knows its public half.
+/// A node's ticket signing key, kept in its data directory.
+///
+/// The key signs only while the cluster trusts its public half: before its
+/// first code the node registers the key (`AddTicketKey`), and once an
+/// administrator has retired it (`RetireTicketKey`) the node makes a new
+/// key, stores it in place of the old one and registers that, so a retired
+/// key never signs again.
 pub struct TicketDesk {
-    signer: TicketSigner,
-    registered: AtomicBool,
+    path: PathBuf,
+    node: u64,
+    signer: RwLock<Arc<TicketSigner>>,
+    /// Held while the key is being replaced, so two requests that find it
+    /// retired make one new key between them.
+    replacing: tokio::sync::Mutex<()>,
 }
 
 /// Why the ticket key file could not be used.
@@ -69,14 +80,18 @@ pub enum TicketKeyError {
     Corrupt(PathBuf),
 }
 
+/// What the cluster makes of a node's key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Trusted,
+    Unknown,
+    Retired,
+}
+
 impl TicketDesk {
     /// The key stored at `path`, or a new one (named after `node` and the
     /// time) written there first, readable by the owner only.
     pub fn open(path: &Path, node: u64) -> Result<Self, TicketKeyError> {
-        let io = |source| TicketKeyError::Io {
-            path: path.to_owned(),
-            source,
-        };
         let signer = match std::fs::read(path) {
             Ok(bytes) => {
                 let (kid, seed): (String, [u8; 32]) = postcard::from_bytes(&bytes)
@@ -86,40 +101,110 @@ impl TicketDesk {
                 }
                 TicketSigner::from_seed(kid, &seed)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let signer = TicketSigner::generate(format!("n{node}-{secs}"));
-                let bytes = postcard::to_stdvec(&(signer.kid(), signer.seed()))
-                    .map_err(|e| io(std::io::Error::other(e)))?;
-                write_private(path, &bytes).map_err(io)?;
-                signer
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::replace(path, node)?,
+            Err(source) => {
+                return Err(TicketKeyError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
             }
-            Err(e) => return Err(io(e)),
         };
         Ok(Self {
-            signer,
-            registered: AtomicBool::new(false),
+            path: path.to_owned(),
+            node,
+            signer: RwLock::new(Arc::new(signer)),
+            replacing: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// The key's id.
-    pub fn kid(&self) -> &str {
-        self.signer.kid()
+    /// Makes a new key for `node` and stores it at `path` in place of any
+    /// key there (atomically: a crash leaves the old key or the new one).
+    /// A running node reads it when it starts; codes signed with the old
+    /// key keep verifying until an administrator retires it.
+    pub fn replace(path: &Path, node: u64) -> Result<TicketSigner, TicketKeyError> {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut signer = TicketSigner::generate("");
+        // The public key's first bytes tell apart keys made in one second.
+        let tag: String = signer.public_key().key[..3]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        signer = TicketSigner::from_seed(format!("n{node}-{secs}-{tag}"), &signer.seed());
+        let bytes = postcard::to_stdvec(&(signer.kid(), signer.seed()))
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        bytes
+            .and_then(|bytes| write_private(path, &bytes))
+            .map_err(|source| TicketKeyError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(signer)
     }
 
-    /// Registers this node's public key in the replicated state unless it
-    /// is there already (idempotent: the same key again changes nothing).
-    async fn ensure_registered(&self, replica: &ReplicaPort) -> Result<(), Status> {
-        if self.registered.load(Ordering::Acquire) {
-            return Ok(());
+    /// The key's id.
+    pub fn kid(&self) -> String {
+        self.current().kid().to_owned()
+    }
+
+    fn current(&self) -> Arc<TicketSigner> {
+        self.signer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// What the cluster (this replica's view, or the leader's when
+    /// `linearizable`) makes of `signer`'s key.
+    async fn standing(
+        replica: &ReplicaPort,
+        signer: &TicketSigner,
+        linearizable: bool,
+    ) -> Result<Standing, Status> {
+        let public = signer.public_key();
+        replica
+            .read(linearizable, move |s| {
+                let doors = s.doors();
+                if doors.retired_keys().contains(&public.kid) {
+                    Standing::Retired
+                } else if doors.keys().get(&public.kid) == Some(&public.key) {
+                    Standing::Trusted
+                } else {
+                    Standing::Unknown
+                }
+            })
+            .await
+    }
+
+    /// The key to sign with: this node's, registered in the replicated
+    /// state if it is not yet, or a new one if the old was retired.
+    async fn signer(&self, replica: &ReplicaPort) -> Result<Arc<TicketSigner>, Status> {
+        let signer = self.current();
+        if Self::standing(replica, &signer, false).await? == Standing::Trusted {
+            return Ok(signer);
         }
-        let public = self.signer.public_key();
-        let known = replica
-            .read(true, |s| s.doors().keys().get(&public.kid).copied())
-            .await?;
-        if known != Some(public.key) {
+        let _replacing = self.replacing.lock().await;
+        let mut signer = self.current();
+        let mut standing = Self::standing(replica, &signer, true).await?;
+        if standing == Standing::Retired {
+            let old = signer.kid().to_owned();
+            let new = Self::replace(&self.path, self.node)
+                .map_err(|e| Status::internal(format!("cannot replace a retired key: {e}")))?;
+            tracing::warn!(
+                retired = %old,
+                new = %new.kid(),
+                "this node's ticket key was retired; it signs with a new key from now on"
+            );
+            signer = Arc::new(new);
+            *self
+                .signer
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = signer.clone();
+            standing = Standing::Unknown;
+        }
+        if standing == Standing::Unknown {
+            let public = signer.public_key();
             let id = RequestId(format!("{SYSTEM_REQUEST_PREFIX}ticket-key:{}", public.kid));
             let command = Command::AddTicketKey {
                 kid: public.kid.clone(),
@@ -131,26 +216,34 @@ impl TicketDesk {
                 )));
             }
         }
-        self.registered.store(true, Ordering::Release);
-        Ok(())
+        Ok(signer)
     }
 }
 
 /// Writes `bytes` to `path` (mode 0600) through a temporary file, synced,
-/// so a crash leaves the old file or the new one, never half of one.
+/// so a crash leaves the old file or the new one, never half of one. The
+/// temporary file is created afresh (never through a link left in its
+/// place), and the directory is synced so the rename survives a crash.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The verifier of every ticket key the state knows.
@@ -212,8 +305,8 @@ fn ticket_id(raw: &str) -> Result<(BookingId, SeatNo), Status> {
 }
 
 impl BookingApi {
-    fn e_ticket(&self, issued: Issued) -> v1::ETicket {
-        let code = self.tickets.signer.sign(&issued.claims);
+    fn e_ticket(signer: &TicketSigner, issued: Issued) -> v1::ETicket {
+        let code = signer.sign(&issued.claims);
         let Ticket {
             id,
             show,
@@ -248,7 +341,7 @@ impl BookingApi {
             "" => None,
             raw => Some(booking_id(raw)?),
         };
-        self.tickets.ensure_registered(&self.replica).await?;
+        let signer = self.tickets.signer(&self.replica).await?;
         let issued = self
             .read(r.read, |s| -> Result<Vec<Issued>, Rejection> {
                 s.authenticate(&caller)?;
@@ -301,7 +394,10 @@ impl BookingApi {
             .await?
             .map_err(|r| convert::rejection_status(&r))?;
         Ok(Response::new(v1::ListTicketsResponse {
-            tickets: issued.into_iter().map(|i| self.e_ticket(i)).collect(),
+            tickets: issued
+                .into_iter()
+                .map(|i| Self::e_ticket(&signer, i))
+                .collect(),
         }))
     }
 
@@ -312,7 +408,7 @@ impl BookingApi {
         let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         let (booking, place) = ticket_id(&r.ticket_id)?;
-        self.tickets.ensure_registered(&self.replica).await?;
+        let signer = self.tickets.signer(&self.replica).await?;
         let command = Command::ReissueTicket {
             booking,
             place,
@@ -355,7 +451,7 @@ impl BookingApi {
             )));
         }
         Ok(Response::new(v1::ReissueTicketResponse {
-            ticket: Some(self.e_ticket(issued)),
+            ticket: Some(Self::e_ticket(&signer, issued)),
         }))
     }
 
@@ -469,10 +565,11 @@ impl BookingApi {
     ) -> Result<Response<v1::ListTicketKeysResponse>, Status> {
         let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
-        let keys = self
+        let (keys, retired) = self
             .read(r.read, |s| {
                 s.authenticate(&caller)?;
-                Ok(s.doors().keys().clone())
+                let doors = s.doors();
+                Ok((doors.keys().clone(), doors.retired_keys().clone()))
             })
             .await?
             .map_err(|r: Rejection| convert::rejection_status(&r))?;
@@ -484,7 +581,22 @@ impl BookingApi {
                     public_key: key.to_vec(),
                 })
                 .collect(),
+            retired: retired.into_iter().collect(),
         }))
+    }
+
+    pub(super) async fn retire_ticket_key_call(
+        &self,
+        req: tonic::Request<v1::RetireTicketKeyRequest>,
+    ) -> Result<Response<v1::RetireTicketKeyResponse>, Status> {
+        let caller = self.admin(&req).await?;
+        let r = req.into_inner();
+        check_id("kid", &r.kid).map_err(|e| convert::rejection_status(&e))?;
+        let command = Command::RetireTicketKey { kid: r.kid };
+        match self.write(caller, r.request_id, command).await? {
+            Effect::TicketKeyRetired => Ok(Response::new(v1::RetireTicketKeyResponse {})),
+            other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+        }
     }
 
     /// An account named by id ("u7") or by email.
@@ -829,5 +941,44 @@ fn door_list(
         conflicts_dropped: state.doors().conflicts_dropped(),
         reentry: state.doors().allows_reentry(show),
         sold,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key file: made once, read back, replaced in place (owner-only,
+    /// never through a link left at the temporary name), and a file that
+    /// is not a key is refused rather than overwritten.
+    #[test]
+    fn a_ticket_key_file_is_made_once_replaced_whole_and_never_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::TICKET_KEY_FILE);
+        let first = TicketDesk::open(&path, 2).unwrap().kid();
+        assert!(first.starts_with("n2-"), "{first}");
+        assert_eq!(TicketDesk::open(&path, 2).unwrap().kid(), first);
+
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&victim, path.with_extension("tmp")).unwrap();
+        let replaced = TicketDesk::replace(&path, 2).unwrap();
+        assert_ne!(replaced.kid(), first);
+        assert_eq!(TicketDesk::open(&path, 2).unwrap().kid(), replaced.kid());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        std::fs::write(&path, b"not a key").unwrap();
+        assert!(matches!(
+            TicketDesk::open(&path, 2),
+            Err(TicketKeyError::Corrupt(_))
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"not a key");
     }
 }
