@@ -861,6 +861,13 @@ async fn a_ticket_shows_its_qr_code_and_the_door_admits_it_once() {
         .await
         .unwrap();
     scan(&buyer, &code, "not_allowed").await;
+    // Nor see the door's live counts.
+    until(
+        &buyer,
+        "the live counts refused",
+        "document.querySelector('#door-counts')?.innerText.includes('for administrators and this performance')",
+    )
+    .await;
 
     // The administrator's door: admitted once, then already in; the old
     // code is refused as superseded.
@@ -886,6 +893,13 @@ async fn a_ticket_shows_its_qr_code_and_the_door_admits_it_once() {
         answer.contains("Admitted") && answer.contains("seat 5, adult"),
         "{answer}"
     );
+    // The live counts (an authorized event stream) follow the admission.
+    until(
+        &door,
+        "the live count of the admission",
+        "document.querySelector('[data-count=inside]')?.textContent === '1' && document.querySelector('#door-counts').innerText.includes('Gate north: 1 admitted') && !document.querySelector('#door-counts').innerText.includes('null')",
+    )
+    .await;
     screenshot(&door, "door-admitted").await;
     scan(&door, &code, "already_in").await;
     let answer = text_of(&door, ".scan-answer").await;

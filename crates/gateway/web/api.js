@@ -118,3 +118,69 @@ export function subscribe(path, name, onEvent, onError) {
     source.close();
   };
 }
+
+// Server-sent events of a route that needs this tab's session: EventSource
+// cannot send the Authorization header, so this reads the stream with
+// fetch. Calls `onEvent(data)` for each event named `name`, and
+// `onError(error)` for an `error` event or a failed connection. A refusal
+// (401, 403, 404) ends it; anything else opens it again after a pause.
+// Returns a function that closes it.
+export function authorizedStream(path, name, onEvent, onError) {
+  let closed = false;
+  let retry = null;
+  let controller = null;
+  const dispatch = (block) => {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+    }
+    if (!data.length) return;
+    const value = JSON.parse(data.join("\n"));
+    if (event === name) onEvent(value);
+    else if (event === "error" && onError) onError(new ApiError(503, value.error?.code, value.error?.message));
+  };
+  const open = async () => {
+    controller = new AbortController();
+    const headers = { Accept: "text/event-stream" };
+    const current = session();
+    if (current) headers.Authorization = `Bearer ${current.access_token}`;
+    try {
+      const response = await fetch(path, { headers, signal: controller.signal });
+      if (!response.ok) {
+        let error = { code: "http_" + response.status, message: response.statusText };
+        try {
+          error = (await response.json()).error || error;
+        } catch {
+          // Not an API error body.
+        }
+        if (onError) onError(new ApiError(response.status, error.code, error.message));
+        if ([401, 403, 404].includes(response.status)) return;
+      } else {
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            dispatch(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+          }
+        }
+      }
+    } catch (e) {
+      if (closed) return;
+      if (onError) onError(new ApiError(0, "network", "The box office cannot be reached."));
+    }
+    if (!closed) retry = setTimeout(open, 2000);
+  };
+  open();
+  return () => {
+    closed = true;
+    clearTimeout(retry);
+    if (controller) controller.abort();
+  };
+}

@@ -4,7 +4,7 @@
 // Each page takes `isStale`, true once the reader has moved to another
 // page, so one that finishes loading late does not draw over the next.
 
-import { api } from "./api.js";
+import { api, authorizedStream } from "./api.js";
 import { h, page, problem, requireLogin, say, when } from "./ui.js";
 
 // A simple show's places are bare numbers: "3" reads "Seat 3".
@@ -335,9 +335,52 @@ export async function doorPage(isStale) {
     if (cameraButton) cameraButton.textContent = "Scan with the camera";
   }
 
+  // The performance's door, live (for the front-of-house manager): sold,
+  // inside, admissions per gate, conflicts; followed while the page is open.
+  const counts = h("div", { class: "card door-counts", id: "door-counts", "aria-live": "polite" },
+    h("p", {}, "Choose a performance to see its door live."));
+  let closeCounts = null;
+  function followCounts() {
+    if (closeCounts) closeCounts();
+    closeCounts = null;
+    const showId = performance.value;
+    if (!showId) {
+      counts.replaceChildren(h("p", {}, "Choose a performance to see its door live."));
+      return;
+    }
+    counts.replaceChildren(h("p", {}, "Counting…"));
+    const path = `/api/performances/${encodeURIComponent(showId)}/door/live`;
+    closeCounts = authorizedStream(path, "counts", (c) => {
+      if (isStale() || performance.value !== c.show_id) return;
+      const gates = c.gates.length
+        ? h("ul", { class: "gates" }, c.gates.map((g) => h("li", {}, `Gate ${g.gate}: ${g.admitted} admitted`)))
+        : h("p", {}, "Nobody admitted yet.");
+      counts.replaceChildren(
+        h("p", { class: "door-total" },
+          h("strong", { "data-count": "inside" }, String(c.inside)), ` inside of `,
+          h("strong", { "data-count": "sold" }, String(c.sold)), " tickets",
+          c.reentry ? " · exits and re-entry allowed" : ""),
+        gates,
+        ...(c.conflicts ? [h("p", { class: "warn" }, `${c.conflicts} tickets admitted at two gates while one was offline`)] : []),
+        h("p", { class: "muted" }, `Counted ${new Date(c.at_ms).toLocaleTimeString()}`));
+    }, (e) => {
+      if (isStale() || performance.value !== showId) return;
+      const text = e.status === 403
+        ? "Live counts are for administrators and this performance's door staff."
+        : `Live counts unavailable: ${e.message}`;
+      counts.replaceChildren(h("p", { class: "muted" }, text));
+    });
+  }
+  performance.addEventListener("change", followCounts);
+  followCounts();
+
   page("Door",
     h("p", {}, "Scan tickets for one performance at one gate. Administrators and the performance's door staff may scan; anyone else is told so."),
-    form, cameraButton, video, answer, h("h2", {}, "Recent scans"), recent);
+    form, cameraButton, video, answer, h("h2", {}, "This performance's door"), counts,
+    h("h2", {}, "Recent scans"), recent);
   (performance.value ? code : performance).focus();
-  return stopCamera;
+  return () => {
+    stopCamera();
+    if (closeCounts) closeCounts();
+  };
 }
