@@ -100,7 +100,7 @@ pub struct ChargeParams {
     pub description: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct KeyRecord {
     params: ChargeParams,
     transaction_id: String,
@@ -217,6 +217,239 @@ fn load(
     Ok(Some(tx))
 }
 
+/// One write to the ledger, for [`Ledger::apply`].
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// Record a charge ([`Ledger::record_charges`]).
+    Charge(Box<NewCharge>),
+    /// Refund ([`Ledger::refund`]).
+    Refund {
+        /// What to refund.
+        refund: Refund,
+        /// Now, ms since the Unix epoch.
+        now_ms: i64,
+    },
+    /// Void a key ([`Ledger::void`]).
+    Void {
+        /// The charge's idempotency key.
+        key: String,
+        /// Now, ms since the Unix epoch.
+        now_ms: i64,
+    },
+}
+
+/// What one write of [`Ledger::apply`] did, by kind.
+#[derive(Debug)]
+pub enum Written {
+    /// A charge's outcome.
+    Charge(Result<Charged, LedgerError>),
+    /// A refund's: the transaction as it then stands.
+    Refund(Result<Transaction, LedgerError>),
+    /// A void's: the charge made under the key, if one was.
+    Void(Result<Option<Transaction>, LedgerError>),
+}
+
+/// The ledger's tables, open in one write transaction. Each operation
+/// returns `Err` for a storage failure (the batch is lost) and `Ok(Err)`
+/// for a write refused, which it refuses before changing anything.
+struct Tables<'t> {
+    transactions: redb::Table<'t, &'static str, &'static [u8]>,
+    keys: redb::Table<'t, &'static str, &'static [u8]>,
+    by_user: redb::Table<'t, (&'static str, i64, &'static str), ()>,
+    voided: redb::Table<'t, &'static str, i64>,
+    refunds: redb::Table<'t, &'static str, &'static [u8]>,
+    refunded: redb::Table<'t, &'static str, i64>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, LedgerError> {
+        Ok(Self {
+            transactions: txn.open_table(TRANSACTIONS).map_err(storage)?,
+            keys: txn.open_table(KEYS).map_err(storage)?,
+            by_user: txn.open_table(BY_USER).map_err(storage)?,
+            voided: txn.open_table(VOIDED).map_err(storage)?,
+            refunds: txn.open_table(REFUNDS).map_err(storage)?,
+            refunded: txn.open_table(REFUNDED).map_err(storage)?,
+        })
+    }
+
+    /// The charge bound to `key`, if one was made.
+    fn charge_of(&self, key: &str) -> Result<Option<KeyRecord>, LedgerError> {
+        self.keys
+            .get(key)
+            .map_err(storage)?
+            .map(|raw| postcard::from_bytes::<KeyRecord>(raw.value()).map_err(storage))
+            .transpose()
+    }
+
+    fn charge(
+        &mut self,
+        NewCharge { key, params, tx }: NewCharge,
+        changed: &mut bool,
+    ) -> Result<Result<Charged, LedgerError>, LedgerError> {
+        if let Err(refused) = refuse_voided(&self.voided, &key) {
+            return Ok(Err(refused));
+        }
+        if let Some(record) = self.charge_of(&key)? {
+            if record.params != params {
+                return Ok(Err(LedgerError::KeyReused(key)));
+            }
+            let found = load(&self.transactions, &self.refunded, &record.transaction_id)?;
+            return Ok(found
+                .map(Charged::Replayed)
+                .ok_or(LedgerError::NotFound(record.transaction_id)));
+        }
+        let record = KeyRecord {
+            params,
+            transaction_id: tx.id.clone(),
+        };
+        self.keys
+            .insert(
+                key.as_str(),
+                postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
+            )
+            .map_err(storage)?;
+        self.transactions
+            .insert(
+                tx.id.as_str(),
+                postcard::to_allocvec(&tx).map_err(storage)?.as_slice(),
+            )
+            .map_err(storage)?;
+        self.by_user
+            .insert((tx.user_id.as_str(), tx.created_at_ms, tx.id.as_str()), ())
+            .map_err(storage)?;
+        *changed = true;
+        Ok(Ok(Charged::New(tx)))
+    }
+
+    fn refund(
+        &mut self,
+        refund: &Refund,
+        now_ms: i64,
+        changed: &mut bool,
+    ) -> Result<Result<Transaction, LedgerError>, LedgerError> {
+        let Refund {
+            transaction_id: id,
+            amount_cents: asked,
+            key,
+        } = refund;
+        let (id, asked) = (id.as_str(), *asked);
+        if asked < 0 {
+            return Ok(Err(LedgerError::BadRefund(format!(
+                "amount_cents must not be negative, not {asked}"
+            ))));
+        }
+        if key.is_none() && asked != 0 {
+            return Ok(Err(LedgerError::BadRefund(
+                "a partial refund needs a refund key".into(),
+            )));
+        }
+        let not_found = || LedgerError::NotFound(id.to_owned());
+        // Keys are scoped to their transaction: whoever refunds one
+        // charge cannot take a key that another charge's refund needs.
+        let scoped = key.as_ref().map(|key| format!("{id}\n{key}"));
+        if let (Some(key), Some(scoped)) = (key, &scoped) {
+            let recorded = self
+                .refunds
+                .get(scoped.as_str())
+                .map_err(storage)?
+                .map(|raw| postcard::from_bytes::<RefundRecord>(raw.value()))
+                .transpose()
+                .map_err(storage)?;
+            if let Some(record) = recorded {
+                if record.requested_cents != asked {
+                    return Ok(Err(LedgerError::RefundKeyReused(key.clone())));
+                }
+                return Ok(load(&self.transactions, &self.refunded, id)?.ok_or_else(not_found));
+            }
+        }
+        let Some(mut tx) = load(&self.transactions, &self.refunded, id)? else {
+            return Ok(Err(not_found()));
+        };
+        if tx.status == Status::Declined {
+            return Ok(Err(LedgerError::NotRefundable(id.to_owned())));
+        }
+        if asked > tx.amount_cents {
+            return Ok(Err(LedgerError::RefundExceedsCharge {
+                id: id.to_owned(),
+                amount_cents: asked,
+                charged_cents: tx.amount_cents,
+            }));
+        }
+        let remaining = tx.amount_cents - tx.refunded_cents;
+        let moved = if asked == 0 || (remaining == 0 && asked == tx.amount_cents) {
+            // A refund of the whole charge, refunded in full already
+            // (by an older version, without a key): the money is back;
+            // it moves nothing and succeeds.
+            remaining
+        } else {
+            asked
+        };
+        if moved > remaining {
+            return Ok(Err(LedgerError::RefundExceedsRemainder {
+                id: id.to_owned(),
+                amount_cents: asked,
+                remaining_cents: remaining,
+            }));
+        }
+        if moved > 0 {
+            tx.refunded_cents += moved;
+            tx.refunded_at_ms = now_ms;
+            tx.status = if tx.refunded_cents == tx.amount_cents {
+                Status::Refunded
+            } else {
+                Status::PartiallyRefunded
+            };
+            self.transactions
+                .insert(id, postcard::to_allocvec(&tx).map_err(storage)?.as_slice())
+                .map_err(storage)?;
+            self.refunded
+                .insert(id, tx.refunded_cents)
+                .map_err(storage)?;
+            *changed = true;
+        }
+        // A full refund of a charge refunded in full moved nothing and is
+        // still recorded under its key, so that the key stays bound;
+        // without a key, nothing moved means nothing to write.
+        if let Some(scoped) = scoped {
+            let record = RefundRecord {
+                transaction_id: id.to_owned(),
+                requested_cents: asked,
+                refunded_cents: moved,
+                refunded_at_ms: now_ms,
+            };
+            self.refunds
+                .insert(
+                    scoped.as_str(),
+                    postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
+                )
+                .map_err(storage)?;
+            *changed = true;
+        }
+        Ok(Ok(tx))
+    }
+
+    fn void(
+        &mut self,
+        key: &str,
+        now_ms: i64,
+        changed: &mut bool,
+    ) -> Result<Result<Option<Transaction>, LedgerError>, LedgerError> {
+        if let Some(record) = self.charge_of(key)? {
+            return Ok(
+                load(&self.transactions, &self.refunded, &record.transaction_id)?
+                    .map(Some)
+                    .ok_or(LedgerError::NotFound(record.transaction_id)),
+            );
+        }
+        if self.voided.get(key).map_err(storage)?.is_none() {
+            self.voided.insert(key, now_ms).map_err(storage)?;
+            *changed = true;
+        }
+        Ok(Ok(None))
+    }
+}
+
 /// The ledger. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
@@ -284,70 +517,60 @@ impl Ledger {
             .ok_or(LedgerError::NotFound(record.transaction_id))
     }
 
-    /// Records several charges in one write transaction (one fsync), in
-    /// order: a later charge in the batch sees the earlier ones. Each is
-    /// recorded under its key unless the key already has one (then that one
-    /// is its outcome, or KeyReused if the parameters differ) or was voided
-    /// (Voided). Durable when it returns. The outer error is a storage failure
-    /// (nothing was recorded); the inner ones are each charge's outcome.
+    /// Applies several writes in one write transaction (one fsync), in
+    /// order: a later write in the batch sees the earlier ones, exactly as
+    /// if each had committed alone. Durable when it returns. The outer
+    /// error is a storage failure (nothing was recorded); the inner ones
+    /// are each write's outcome, and a write refused changes nothing. A
+    /// batch that changes nothing (replays, refusals, voids of charged
+    /// keys) commits nothing, so it costs no fsync.
+    pub fn apply(&self, writes: Vec<Write>) -> Result<Vec<Written>, LedgerError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let mut changed = false;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        {
+            let mut tables = Tables::open(&txn)?;
+            for write in writes {
+                outcomes.push(match write {
+                    Write::Charge(charge) => Written::Charge(tables.charge(*charge, &mut changed)?),
+                    Write::Refund { refund, now_ms } => {
+                        Written::Refund(tables.refund(&refund, now_ms, &mut changed)?)
+                    }
+                    Write::Void { key, now_ms } => {
+                        Written::Void(tables.void(&key, now_ms, &mut changed)?)
+                    }
+                });
+            }
+        }
+        if changed {
+            txn.commit().map_err(storage)?;
+        } else {
+            txn.abort().map_err(storage)?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Records several charges in one write transaction ([`Ledger::apply`]).
+    /// Each is recorded under its key unless the key already has one (then
+    /// that one is its outcome, or KeyReused if the parameters differ) or
+    /// was voided (Voided).
     pub fn record_charges(
         &self,
         batch: Vec<NewCharge>,
     ) -> Result<Vec<Result<Charged, LedgerError>>, LedgerError> {
-        let txn = self.db.begin_write().map_err(storage)?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        {
-            let voided = txn.open_table(VOIDED).map_err(storage)?;
-            let mut keys = txn.open_table(KEYS).map_err(storage)?;
-            let mut transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
-            let mut by_user = txn.open_table(BY_USER).map_err(storage)?;
-            let refunded = txn.open_table(REFUNDED).map_err(storage)?;
-            for NewCharge { key, params, tx } in batch {
-                if let Err(refused) = refuse_voided(&voided, &key) {
-                    outcomes.push(Err(refused));
-                    continue;
-                }
-                let existing = keys
-                    .get(key.as_str())
-                    .map_err(storage)?
-                    .map(|raw| raw.value().to_vec());
-                if let Some(existing) = existing {
-                    let record: KeyRecord = postcard::from_bytes(&existing).map_err(storage)?;
-                    if record.params != params {
-                        outcomes.push(Err(LedgerError::KeyReused(key)));
-                        continue;
-                    }
-                    let found = load(&transactions, &refunded, &record.transaction_id)?;
-                    outcomes.push(
-                        found
-                            .map(Charged::Replayed)
-                            .ok_or(LedgerError::NotFound(record.transaction_id)),
-                    );
-                    continue;
-                }
-                let record = KeyRecord {
-                    params,
-                    transaction_id: tx.id.clone(),
-                };
-                keys.insert(
-                    key.as_str(),
-                    postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
-                )
-                .map_err(storage)?;
-                transactions
-                    .insert(
-                        tx.id.as_str(),
-                        postcard::to_allocvec(&tx).map_err(storage)?.as_slice(),
-                    )
-                    .map_err(storage)?;
-                by_user
-                    .insert((tx.user_id.as_str(), tx.created_at_ms, tx.id.as_str()), ())
-                    .map_err(storage)?;
-                outcomes.push(Ok(Charged::New(tx)));
-            }
-        }
-        txn.commit().map_err(storage)?;
-        Ok(outcomes)
+        let outcomes = self.apply(
+            batch
+                .into_iter()
+                .map(|charge| Write::Charge(Box::new(charge)))
+                .collect(),
+        )?;
+        Ok(outcomes
+            .into_iter()
+            .map(|written| match written {
+                Written::Charge(outcome) => outcome,
+                other => Err(storage(format!("a charge answered as {other:?}"))),
+            })
+            .collect())
     }
 
     /// Refunds `refund.amount_cents` of a successful charge (all that
@@ -365,141 +588,28 @@ impl Ledger {
     /// remains of it (`RefundExceedsRemainder`), or of a declined charge
     /// (`NotRefundable`), changes nothing. Durable when it returns.
     pub fn refund(&self, refund: &Refund, now_ms: i64) -> Result<Transaction, LedgerError> {
-        let Refund {
-            transaction_id: id,
-            amount_cents: asked,
-            key,
-        } = refund;
-        let (id, asked) = (id.as_str(), *asked);
-        if asked < 0 {
-            return Err(LedgerError::BadRefund(format!(
-                "amount_cents must not be negative, not {asked}"
-            )));
-        }
-        if key.is_none() && asked != 0 {
-            return Err(LedgerError::BadRefund(
-                "a partial refund needs a refund key".into(),
-            ));
-        }
-        let txn = self.db.begin_write().map_err(storage)?;
-        let tx = {
-            let mut transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
-            let mut refunded = txn.open_table(REFUNDED).map_err(storage)?;
-            let mut refunds = txn.open_table(REFUNDS).map_err(storage)?;
-            // Keys are scoped to their transaction: whoever refunds one
-            // charge cannot take a key that another charge's refund needs.
-            let scoped = key.as_ref().map(|key| format!("{id}\n{key}"));
-            if let (Some(key), Some(scoped)) = (key, &scoped) {
-                let recorded = refunds
-                    .get(scoped.as_str())
-                    .map_err(storage)?
-                    .map(|raw| postcard::from_bytes::<RefundRecord>(raw.value()))
-                    .transpose()
-                    .map_err(storage)?;
-                if let Some(record) = recorded {
-                    if record.requested_cents != asked {
-                        return Err(LedgerError::RefundKeyReused(key.clone()));
-                    }
-                    return load(&transactions, &refunded, id)?
-                        .ok_or_else(|| LedgerError::NotFound(id.to_owned()));
-                }
-            }
-            let mut tx = load(&transactions, &refunded, id)?
-                .ok_or_else(|| LedgerError::NotFound(id.to_owned()))?;
-            if tx.status == Status::Declined {
-                return Err(LedgerError::NotRefundable(id.to_owned()));
-            }
-            if asked > tx.amount_cents {
-                return Err(LedgerError::RefundExceedsCharge {
-                    id: id.to_owned(),
-                    amount_cents: asked,
-                    charged_cents: tx.amount_cents,
-                });
-            }
-            let remaining = tx.amount_cents - tx.refunded_cents;
-            let moved = if asked == 0 || (remaining == 0 && asked == tx.amount_cents) {
-                // A refund of the whole charge, refunded in full already
-                // (by an older version, without a key): the money is back;
-                // it moves nothing and succeeds.
-                remaining
-            } else {
-                asked
-            };
-            if moved > remaining {
-                return Err(LedgerError::RefundExceedsRemainder {
-                    id: id.to_owned(),
-                    amount_cents: asked,
-                    remaining_cents: remaining,
-                });
-            }
-            if moved > 0 {
-                tx.refunded_cents += moved;
-                tx.refunded_at_ms = now_ms;
-                tx.status = if tx.refunded_cents == tx.amount_cents {
-                    Status::Refunded
-                } else {
-                    Status::PartiallyRefunded
-                };
-                transactions
-                    .insert(id, postcard::to_allocvec(&tx).map_err(storage)?.as_slice())
-                    .map_err(storage)?;
-                refunded.insert(id, tx.refunded_cents).map_err(storage)?;
-            }
-            match key {
-                // A full refund of a charge refunded in full moved nothing
-                // and is still recorded, so that its key stays bound.
-                Some(_) => {
-                    let scoped = scoped.unwrap_or_default();
-                    let record = RefundRecord {
-                        transaction_id: id.to_owned(),
-                        requested_cents: asked,
-                        refunded_cents: moved,
-                        refunded_at_ms: now_ms,
-                    };
-                    refunds
-                        .insert(
-                            scoped.as_str(),
-                            postcard::to_allocvec(&record).map_err(storage)?.as_slice(),
-                        )
-                        .map_err(storage)?;
-                }
-                // Nothing remained: nothing to write.
-                None if moved == 0 => return Ok(tx),
-                None => {}
-            }
-            tx
+        let write = Write::Refund {
+            refund: refund.clone(),
+            now_ms,
         };
-        txn.commit().map_err(storage)?;
-        Ok(tx)
+        match self.apply(vec![write])?.pop() {
+            Some(Written::Refund(outcome)) => outcome,
+            other => Err(storage(format!("a refund answered as {other:?}"))),
+        }
     }
 
     /// Voids `key`: returns the charge already made under it, if any;
     /// otherwise marks the key so that no charge can ever be made under it
     /// and returns `None`. Voiding twice is harmless. Durable when it returns.
     pub fn void(&self, key: &str, now_ms: i64) -> Result<Option<Transaction>, LedgerError> {
-        let txn = self.db.begin_write().map_err(storage)?;
-        let charged = {
-            let keys = txn.open_table(KEYS).map_err(storage)?;
-            let found = keys.get(key).map_err(storage)?;
-            found
-                .map(|raw| postcard::from_bytes::<KeyRecord>(raw.value()).map_err(storage))
-                .transpose()?
+        let write = Write::Void {
+            key: key.to_owned(),
+            now_ms,
         };
-        if let Some(record) = charged {
-            txn.abort().map_err(storage)?;
-            return self
-                .get(&record.transaction_id)?
-                .map(Some)
-                .ok_or(LedgerError::NotFound(record.transaction_id));
+        match self.apply(vec![write])?.pop() {
+            Some(Written::Void(outcome)) => outcome,
+            other => Err(storage(format!("a void answered as {other:?}"))),
         }
-        {
-            let mut voided = txn.open_table(VOIDED).map_err(storage)?;
-            if voided.get(key).map_err(storage)?.is_none() {
-                voided.insert(key, now_ms).map_err(storage)?;
-            }
-        }
-        txn.commit().map_err(storage)?;
-        Ok(None)
     }
 
     /// One transaction by id.

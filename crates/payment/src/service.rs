@@ -15,6 +15,7 @@ use crate::cards::{self, Behaviour, year_month};
 use crate::config::{Faults, PaymentConfig};
 use crate::ledger::{
     ChargeParams, Charged, Ledger, LedgerError, NewCharge, Refund, Status as TxStatus, Transaction,
+    Write, Written,
 };
 
 /// Largest charge, in cents (ten million in major units: ten seats at
@@ -86,42 +87,43 @@ fn faults_message(f: &Faults) -> v1::Faults {
     }
 }
 
-/// Most charges committed together.
-const MAX_CHARGE_BATCH: usize = 512;
+/// Most writes committed together.
+const MAX_WRITE_BATCH: usize = 512;
 
-/// A charge waiting for its commit, and where its outcome goes.
-type ChargeJob = (
-    NewCharge,
-    tokio::sync::oneshot::Sender<Result<Charged, LedgerError>>,
+/// A write waiting for its commit, and where its outcome goes.
+type WriteJob = (
+    Write,
+    tokio::sync::oneshot::Sender<Result<Written, LedgerError>>,
 );
 
-/// Commits charges in groups on a dedicated thread: every charge that
-/// arrives while a commit is under way goes into the next one, so many
-/// charges share one write transaction and one fsync. Each charge is
-/// answered only after its commit.
-struct ChargeWriter {
-    jobs: Option<std::sync::mpsc::Sender<ChargeJob>>,
+/// Commits the ledger's writes (charges, refunds, voids) in groups on a
+/// dedicated thread: every write that arrives while a commit is under way
+/// goes into the next one, so many share one write transaction and one
+/// fsync, applied in the order they arrived. Each is answered only after
+/// its commit.
+struct LedgerWriter {
+    jobs: Option<std::sync::mpsc::Sender<WriteJob>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl ChargeWriter {
+impl LedgerWriter {
     fn start(ledger: Ledger) -> Self {
-        let (jobs, queue) = std::sync::mpsc::channel::<ChargeJob>();
+        let (jobs, queue) = std::sync::mpsc::channel::<WriteJob>();
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
-                    while batch.len() < MAX_CHARGE_BATCH
+                    while batch.len() < MAX_WRITE_BATCH
                         && let Ok(next) = queue.try_recv()
                     {
                         batch.push(next);
                     }
-                    let (charges, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    match ledger.record_charges(charges) {
+                    let (writes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    match ledger.apply(writes) {
                         Ok(outcomes) => {
                             for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                                let _ = reply.send(outcome);
+                                let _ = reply.send(Ok(outcome));
                             }
                         }
                         Err(e) => {
@@ -140,21 +142,49 @@ impl ChargeWriter {
         }
     }
 
-    async fn record(&self, charge: NewCharge) -> Result<Charged, Status> {
+    /// Applies `write` in the next group commit; its outcome once durable.
+    async fn write(&self, write: Write) -> Result<Written, Status> {
+        let stopped = || Status::internal("the ledger writer has stopped");
         let (reply, outcome) = tokio::sync::oneshot::channel();
         self.jobs
             .as_ref()
-            .ok_or_else(|| Status::internal("the ledger writer has stopped"))?
-            .send((charge, reply))
-            .map_err(|_| Status::internal("the ledger writer has stopped"))?;
-        outcome
-            .await
-            .map_err(|_| Status::internal("the ledger writer has stopped"))?
-            .map_err(ledger_status)
+            .ok_or_else(stopped)?
+            .send((write, reply))
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?.map_err(ledger_status)
+    }
+
+    async fn record(&self, charge: NewCharge) -> Result<Charged, Status> {
+        match self.write(Write::Charge(Box::new(charge))).await? {
+            Written::Charge(outcome) => outcome.map_err(ledger_status),
+            other => Err(Status::internal(format!("a charge answered as {other:?}"))),
+        }
+    }
+
+    async fn refund(&self, refund: Refund) -> Result<Transaction, Status> {
+        let write = Write::Refund {
+            refund,
+            now_ms: now_ms(),
+        };
+        match self.write(write).await? {
+            Written::Refund(outcome) => outcome.map_err(ledger_status),
+            other => Err(Status::internal(format!("a refund answered as {other:?}"))),
+        }
+    }
+
+    async fn void(&self, key: String) -> Result<Option<Transaction>, Status> {
+        let write = Write::Void {
+            key,
+            now_ms: now_ms(),
+        };
+        match self.write(write).await? {
+            Written::Void(outcome) => outcome.map_err(ledger_status),
+            other => Err(Status::internal(format!("a void answered as {other:?}"))),
+        }
     }
 }
 
-impl Drop for ChargeWriter {
+impl Drop for LedgerWriter {
     /// Stops the writer once it has committed what it was given, so that
     /// the ledger file is closed when the service is gone.
     fn drop(&mut self) {
@@ -168,7 +198,7 @@ impl Drop for ChargeWriter {
 /// The gRPC service.
 pub struct PaymentApi {
     ledger: Ledger,
-    charges: ChargeWriter,
+    writer: LedgerWriter,
     faults: RwLock<Faults>,
     admin_token: Option<String>,
     hang: Duration,
@@ -179,7 +209,7 @@ impl PaymentApi {
     pub fn new(config: &PaymentConfig) -> Result<Self, PaymentError> {
         let ledger = Ledger::open(&config.data_dir.join("ledger.redb"))?;
         Ok(Self {
-            charges: ChargeWriter::start(ledger.clone()),
+            writer: LedgerWriter::start(ledger.clone()),
             ledger,
             faults: RwLock::new(config.faults.clone()),
             admin_token: config.admin_token.clone(),
@@ -389,7 +419,7 @@ impl PaymentApi {
             refunded_cents: 0,
         };
         let charged = self
-            .charges
+            .writer
             .record(NewCharge {
                 key: r.idempotency_key,
                 params,
@@ -464,7 +494,7 @@ impl PaymentService for PaymentApi {
         let refund = refund_of(req.into_inner())?;
         self.before_call().await?;
         let (asked, key) = (refund.amount_cents, refund.key.clone());
-        let tx = self.ledger(move |l| l.refund(&refund, now_ms())).await?;
+        let tx = self.writer.refund(refund).await?;
         info!(
             tx = %tx.id,
             amount_cents = tx.amount_cents,
@@ -487,7 +517,7 @@ impl PaymentService for PaymentApi {
         check_key(&key)?;
         self.before_call().await?;
         let logged = key.clone();
-        let charged = self.ledger(move |l| l.void(&key, now_ms())).await?;
+        let charged = self.writer.void(key).await?;
         match &charged {
             Some(tx) => {
                 info!(key = %logged, tx = %tx.id, status = ?tx.status, "void found a charge")

@@ -38,8 +38,11 @@
 //! session check in the state machine; on a cluster that takes payments
 //! (as `boxoffice up`'s does) it is the whole checkout: hold, charge with
 //! the test card that pays, confirm. Reports operations per second,
-//! p50/p90/p99/max latency from HDR histograms, and errors by kind, with a
-//! progress bar on a terminal; `--json` prints one JSON object instead.
+//! p50/p90/p99/max latency from HDR histograms, errors by kind, and the
+//! CPU seconds the run cost (the cluster's `boxoffice` processes on this
+//! machine by role, the bench's own, the whole machine; and per booking),
+//! with a progress bar on a terminal; `--json` prints one JSON object
+//! instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -59,6 +62,7 @@ use boxoffice_cli::output::code_name;
 
 use crate::leader_kill::{FailoverReport, gaps_after, kill_leaders};
 
+mod cpu;
 mod doors;
 
 /// The payment service's test card that always pays.
@@ -529,6 +533,9 @@ struct Report {
     booked_in_show: Option<u64>,
     /// `failover`: what each kill cost.
     failover: Option<FailoverReport>,
+    /// CPU seconds the run cost, from `/proc` (Linux; the cluster must run
+    /// on this machine to be counted).
+    cpu: Option<cpu::CpuReport>,
 }
 
 pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
@@ -635,6 +642,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let ticket_types = Arc::new(args.ticket_types.clone());
     let show_ids = Arc::new(show_ids);
     let per_client = seat_count / CLIENTS_PER_SHOW;
+    let cpu_before = cpu::Sample::take();
     let started = Instant::now();
     let shared = Arc::new(Shared {
         started,
@@ -735,6 +743,9 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         ran_out += u32::from(run.ran_out_of_seats);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before
+        .zip(cpu::Sample::take())
+        .map(|(before, after)| before.until(&after, writes.len()));
     let (sold_twice, booked_in_show) = match args.workload {
         Workload::Onsale => {
             let distinct: BTreeSet<u32> = sold.iter().copied().collect();
@@ -809,6 +820,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         sold_twice,
         booked_in_show,
         failover,
+        cpu,
     };
     if global.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -886,6 +898,23 @@ fn print_report(r: &Report, shows: u32, k: u32, ran_out: u32) {
         println!(
             "leader kills: nodes {:?}; longest gap after each (sorted) {:?} ms; median {:.0} ms, max {:.0} ms; acknowledged bookings lost: {}",
             f.killed, f.gaps_ms, f.median_gap_ms, f.max_gap_ms, f.lost
+        );
+    }
+    if let Some(c) = &r.cpu {
+        let roles: Vec<String> = c
+            .by_role
+            .iter()
+            .map(|(role, s)| format!("{role} {s:.2}"))
+            .collect();
+        let per_booking = c
+            .per_booking_us
+            .map_or_else(String::new, |us| format!("; {us:.0} µs per booking"));
+        println!(
+            "cpu s: cluster {:.2} ({}), bench {:.2}, machine {:.2}{per_booking}",
+            c.cluster_s,
+            roles.join(", "),
+            c.bench_s,
+            c.machine_s
         );
     }
     if ran_out > 0 {

@@ -292,3 +292,71 @@ fn a_batch_commits_each_charge_as_if_alone() {
         .collect();
     assert_eq!(stored.len(), 2, "{stored:?}");
 }
+
+/// Charges, refunds and voids folded into one commit act exactly as if
+/// each had committed alone, in order: a refund sees the charge made
+/// before it in the batch, a void after a charge finds it, a charge after
+/// a void is refused, a refused write changes nothing, and all of it
+/// survives a reopen.
+#[test]
+fn a_batch_of_mixed_writes_acts_as_the_writes_one_after_another() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    let outcomes = ledger
+        .apply(vec![
+            Write::Charge(Box::new(charge("k1", 1000, "tx1"))),
+            Write::Refund {
+                refund: keyed("r1", 400),
+                now_ms: 5,
+            },
+            Write::Refund {
+                refund: keyed("r2", 700),
+                now_ms: 6,
+            },
+            Write::Void {
+                key: "k2".into(),
+                now_ms: 7,
+            },
+            Write::Charge(Box::new(charge("k2", 500, "tx2"))),
+            Write::Void {
+                key: "k1".into(),
+                now_ms: 8,
+            },
+            Write::Charge(Box::new(charge("k1", 1000, "tx1-again"))),
+        ])
+        .unwrap();
+    let [
+        Written::Charge(Ok(Charged::New(first))),
+        Written::Refund(Ok(refunded)),
+        Written::Refund(Err(LedgerError::RefundExceedsRemainder { .. })),
+        Written::Void(Ok(None)),
+        Written::Charge(Err(LedgerError::Voided(_))),
+        Written::Void(Ok(Some(found))),
+        Written::Charge(Ok(Charged::Replayed(replayed))),
+    ] = &outcomes[..]
+    else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(first.id, "tx1");
+    assert_eq!(refunded.refunded_cents, 400);
+    assert_eq!(refunded.status, Status::PartiallyRefunded);
+    assert_eq!(found.id, "tx1");
+    assert_eq!(found.refunded_cents, 400);
+    assert_eq!(replayed.id, "tx1");
+    drop(ledger);
+
+    let ledger = open(&dir);
+    assert_eq!(tx1(&ledger).refunded_cents, 400);
+    assert!(ledger.get("tx2").unwrap().is_none());
+    assert!(matches!(
+        ledger
+            .record_charges(vec![charge("k2", 500, "tx2")])
+            .unwrap()[..],
+        [Err(LedgerError::Voided(_))]
+    ));
+    // The refused refund's key stays free.
+    assert_eq!(
+        ledger.refund(&keyed("r2", 600), 9).unwrap().refunded_cents,
+        1000
+    );
+}
