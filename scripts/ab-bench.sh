@@ -4,7 +4,7 @@
 # Each round starts a fresh local cluster with each binary in turn (in a
 # throwaway data directory), runs $RUNS benches (default 1) against it
 # (default: `spread`, 64 clients, 30 s) and stops it. Prints per run:
-#   A|B bookings/s booking_p99_ms reads/s read_p99_ms
+#   A|B bookings/s booking_p99_ms reads/s read_p99_ms cpu_us_per_booking
 # A_UP / B_UP add arguments to A's or B's `up` (e.g. B_UP=--tls), and
 # A_BENCH / B_BENCH to its bench, where @DATA@ stands for the cluster's
 # data directory (e.g. B_BENCH="--ca @DATA@/certs/ca.pem").
@@ -27,7 +27,7 @@ run() {
   for _ in $(seq "${RUNS:-1}"); do
     # shellcheck disable=SC2086
     "$bin" bench "${options[@]}" $bench_extra --json 2>/dev/null |
-      python3 -c "import json,sys; d=json.load(sys.stdin); print('$tag', round(d['bookings_per_s']), d['booking_latency']['p99_ms'], round(d['reads_per_s']), d['read_latency']['p99_ms'])"
+      python3 -c "import json,sys; d=json.load(sys.stdin); c=d.get('cpu') or {}; print('$tag', round(d['bookings_per_s']), d['booking_latency']['p99_ms'], round(d['reads_per_s']), d['read_latency']['p99_ms'], round(c.get('per_booking_us') or 0))"
   done
   pkill -INT -f "up --data-dir $work/data" || true
   wait || true

@@ -15,8 +15,9 @@
 # Starts throwaway servers in a temporary directory on free ports, as the
 # `postgres` user, and removes them afterwards. Installs the Debian package
 # if the server is missing (needs root). Prints one line per mode and
-# client count, and the CPU seconds all PostgreSQL and pgbench processes
-# used (from /proc, as `boxoffice bench` counts its own):
+# client count, with the machine's busy CPU time per transaction (from
+# /proc/stat, like `boxoffice bench`'s machine figure; keep the machine
+# otherwise idle):
 #   postgres mode=M clients=N tps=T latency_ms=L cpu_us_per_tx=C
 set -euo pipefail
 
@@ -62,19 +63,12 @@ start() {
   SERVERS+=("$data")
 }
 
-# CPU ticks (USER_HZ, 100 a second) of every postgres and pgbench process.
-pg_ticks() {
-  local total=0 pid comm rest
-  for stat in /proc/[0-9]*/stat; do
-    read -r pid comm rest <"$stat" 2>/dev/null || continue
-    case "$comm" in
-    "(postgres)" | "(pgbench)")
-      read -r -a f <<<"$rest"
-      total=$((total + f[11] + f[12]))
-      ;;
-    esac
-  done
-  echo "$total"
+# Busy CPU ticks (USER_HZ, 100 a second) of the whole machine: the
+# servers' backends and pgbench exit when the run ends, taking their own
+# counts with them, so the run is charged the machine's busy time (keep
+# the machine otherwise idle).
+busy_ticks() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 }
 
 schema() {
@@ -100,10 +94,10 @@ SQL
 run() {
   local mode=$1 port=$2 clients out tps lat before after cpu
   for clients in "${CLIENTS[@]}"; do
-    before=$(pg_ticks)
+    before=$(busy_ticks)
     out=$(pgbench -h 127.0.0.1 -p "$port" -U postgres -n -c "$clients" -j 2 \
       -T "$SECONDS_PER_RUN" -f "$DIR/book.sql" postgres 2>&1)
-    after=$(pg_ticks)
+    after=$(busy_ticks)
     tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
     lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out" | head -1)
     cpu=$(python3 -c "print(round(($after - $before) * 10000 / ($tps * $SECONDS_PER_RUN)))")

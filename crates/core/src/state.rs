@@ -24,7 +24,7 @@ pub use accounts::{User, UserSummary};
 pub use booking::{Booking, BookingStatus, Payment};
 pub use doors::{
     Conflict, DoorScope, DoorTicket, Doors, Entry, Holder, MAX_CONFLICTS, MAX_CONFLICTS_PER_TICKET,
-    MAX_DOOR_STAFF_GRANTS, MAX_TICKET_KEYS, Scan, TicketRef,
+    MAX_DOOR_STAFF_GRANTS, MAX_TICKET_KEY_IDS, MAX_TICKET_KEYS, Scan, TicketRef,
 };
 pub use invariants::Inconsistency;
 pub use performances::{Production, VenueSummary};

@@ -123,12 +123,14 @@ export function subscribe(path, name, onEvent, onError) {
 // cannot send the Authorization header, so this reads the stream with
 // fetch. Calls `onEvent(data)` for each event named `name`, and
 // `onError(error)` for an `error` event or a failed connection. A refusal
-// (401, 403, 404) ends it; anything else opens it again after a pause.
-// Returns a function that closes it.
+// (401, 403, 404) ends it; anything else opens it again after a pause
+// that doubles (with jitter, up to 30 s) while it keeps failing, so many
+// tabs do not hammer a struggling gateway. Returns a function that closes it.
 export function authorizedStream(path, name, onEvent, onError) {
   let closed = false;
   let retry = null;
   let controller = null;
+  let pause = 2000;
   const dispatch = (block) => {
     let event = "message";
     const data = [];
@@ -158,6 +160,7 @@ export function authorizedStream(path, name, onEvent, onError) {
         if (onError) onError(new ApiError(response.status, error.code, error.message));
         if ([401, 403, 404].includes(response.status)) return;
       } else {
+        pause = 2000;
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
@@ -175,7 +178,10 @@ export function authorizedStream(path, name, onEvent, onError) {
       if (closed) return;
       if (onError) onError(new ApiError(0, "network", "The box office cannot be reached."));
     }
-    if (!closed) retry = setTimeout(open, 2000);
+    if (!closed) {
+      retry = setTimeout(open, pause * (0.5 + Math.random()));
+      pause = Math.min(pause * 2, 30000);
+    }
   };
   open();
   return () => {

@@ -906,9 +906,12 @@ fn print_report(r: &Report, shows: u32, k: u32, ran_out: u32) {
             .iter()
             .map(|(role, s)| format!("{role} {s:.2}"))
             .collect();
-        let per_booking = c
-            .per_booking_us
-            .map_or_else(String::new, |us| format!("; {us:.0} µs per booking"));
+        let per_booking = match (c.per_booking_us, c.machine_per_booking_us) {
+            (Some(us), Some(machine)) => {
+                format!("; per booking {us:.0} µs (machine {machine:.0} µs)")
+            }
+            _ => String::new(),
+        };
         println!(
             "cpu s: cluster {:.2} ({}), bench {:.2}, machine {:.2}{per_booking}",
             c.cluster_s,

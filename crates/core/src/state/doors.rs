@@ -36,9 +36,11 @@ use crate::outcome::{Effect, Outcome, Rejection};
 /// rotations, and a bound on what a misbehaving node could add.
 pub const MAX_TICKET_KEYS: usize = 64;
 
-/// Most retired ticket key ids the cluster remembers (each is a few dozen
-/// bytes; a rotation a week fills it in eighty years).
-pub const MAX_RETIRED_TICKET_KEYS: usize = 4_096;
+/// Most ticket key ids the cluster ever registers, trusted and retired
+/// together (each is a few dozen bytes; a rotation a week on three nodes
+/// reaches it in twenty-six years). Past it no key is added, but a key can
+/// always be retired: revoking a leaked key must never be refused.
+pub const MAX_TICKET_KEY_IDS: usize = 4_096;
 
 /// A ticket: one place of one booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -680,6 +682,11 @@ impl State {
                 "the cluster already has {MAX_TICKET_KEYS} ticket keys"
             )));
         }
+        if self.doors.keys.len() + self.doors.retired.len() >= MAX_TICKET_KEY_IDS {
+            return Err(Rejection::Invalid(format!(
+                "the cluster has registered {MAX_TICKET_KEY_IDS} ticket keys, the most it keeps"
+            )));
+        }
         self.doors.keys.insert(kid.to_owned(), public);
         Ok(Effect::TicketKeyAdded)
     }
@@ -691,11 +698,6 @@ impl State {
         }
         if !self.doors.keys.contains_key(kid) {
             return Err(Rejection::Invalid(format!("no ticket key {kid}")));
-        }
-        if self.doors.retired.len() >= MAX_RETIRED_TICKET_KEYS {
-            return Err(Rejection::Invalid(format!(
-                "the cluster already remembers {MAX_RETIRED_TICKET_KEYS} retired ticket keys"
-            )));
         }
         self.doors.keys.remove(kid);
         self.doors.retired.insert(kid.to_owned());

@@ -4,7 +4,10 @@
 use super::accounts::{build_admin_index, build_email_index, user_number};
 use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
-use super::{Booking, BookingStatus, Payment, Seat, Show, State, TicketRef, User};
+use super::{
+    Booking, BookingStatus, MAX_TICKET_KEY_IDS, MAX_TICKET_KEYS, Payment, Seat, Show, State,
+    TicketRef, User,
+};
 use crate::ids::{BookingId, MAX_SEATS_PER_SHOW, SeatNo, ShowId, UserId};
 use crate::validate::{check_password_hash, normalize_email};
 

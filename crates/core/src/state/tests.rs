@@ -446,6 +446,29 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     restored.check_invariants().expect("consistent");
 }
 
+/// Key ids are bounded: once the cluster has registered the most it keeps
+/// (trusted and retired together), no key is added, but a trusted key can
+/// still be retired, since revoking a leaked key must never be refused.
+#[test]
+fn ticket_key_ids_are_bounded_but_retiring_is_never_refused() {
+    let mut f = Fixture::new();
+    let add = |kid: String| Command::AddTicketKey { kid, public: [1; 32] };
+    f.ok(add("keep".into()));
+    for k in 1..MAX_TICKET_KEY_IDS {
+        f.ok(add(format!("k{k}")));
+        f.ok(Command::RetireTicketKey {
+            kid: format!("k{k}"),
+        });
+    }
+    assert!(matches!(
+        f.run(add("one-more".into())),
+        Err(Rejection::Invalid(why)) if why.contains("the most it keeps")
+    ));
+    f.ok(Command::RetireTicketKey { kid: "keep".into() });
+    assert!(f.state.doors().keys().is_empty());
+    f.state.check_invariants().expect("consistent");
+}
+
 #[test]
 fn only_whole_tagged_snapshots_are_restored() {
     let mut f = Fixture::new();

@@ -155,16 +155,16 @@ impl TicketDesk {
             .clone()
     }
 
-    /// What the cluster (this replica's view, or the leader's when
-    /// `linearizable`) makes of `signer`'s key.
+    /// What the cluster makes of `signer`'s key: this replica's view when
+    /// `stale`, else read after the read barrier.
     async fn standing(
         replica: &ReplicaPort,
         signer: &TicketSigner,
-        linearizable: bool,
+        stale: bool,
     ) -> Result<Standing, Status> {
         let public = signer.public_key();
         replica
-            .read(linearizable, move |s| {
+            .read(stale, move |s| {
                 let doors = s.doors();
                 if doors.retired_keys().contains(&public.kid) {
                     Standing::Retired
@@ -178,15 +178,18 @@ impl TicketDesk {
     }
 
     /// The key to sign with: this node's, registered in the replicated
-    /// state if it is not yet, or a new one if the old was retired.
+    /// state if it is not yet, or a new one if the old was retired. The
+    /// common case reads this replica's view only: a replica that has not
+    /// applied a retirement yet may sign a few more codes with the retired
+    /// key, which the door refuses (the holder lists the tickets again).
     async fn signer(&self, replica: &ReplicaPort) -> Result<Arc<TicketSigner>, Status> {
         let signer = self.current();
-        if Self::standing(replica, &signer, false).await? == Standing::Trusted {
+        if Self::standing(replica, &signer, true).await? == Standing::Trusted {
             return Ok(signer);
         }
         let _replacing = self.replacing.lock().await;
         let mut signer = self.current();
-        let mut standing = Self::standing(replica, &signer, true).await?;
+        let mut standing = Self::standing(replica, &signer, false).await?;
         if standing == Standing::Retired {
             let old = signer.kid().to_owned();
             let new = Self::replace(&self.path, self.node)
@@ -222,27 +225,32 @@ impl TicketDesk {
 
 /// Writes `bytes` to `path` (mode 0600) through a temporary file, synced,
 /// so a crash leaves the old file or the new one, never half of one. The
-/// temporary file is created afresh (never through a link left in its
-/// place), and the directory is synced so the rename survives a crash.
+/// temporary file is created afresh under a fresh name (never through a
+/// link left in its place), and the directory is synced so the rename
+/// survives a crash.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
+    // A name of its own, so that two writers (the node replacing a retired
+    // key, `keys rotate-ticket`) never write into one temporary file.
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("key");
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -539,24 +547,17 @@ impl BookingApi {
         )))
     }
 
-    /// Verifies a code against the keys this replica knows; a code naming a
-    /// key it does not know yet is tried again after a linearizable read
-    /// (the key may have been registered a moment ago elsewhere).
+    /// Verifies a code against the cluster's keys, read after the read
+    /// barrier: a replica that has not applied a key's retirement yet must
+    /// not let that key's codes in (nor miss a key registered a moment
+    /// ago elsewhere). A retirement committed between this read and the
+    /// scan's own commit can still let one scan through.
     async fn verify(&self, code: &str) -> Result<Result<Ticket, CodeError>, Status> {
         let keys = self
             .replica
-            .read(true, |s| s.doors().keys().clone())
+            .read(false, |s| s.doors().keys().clone())
             .await?;
-        match verifier(&keys)?.verify(code) {
-            Err(CodeError::UnknownKey(_)) => {
-                let keys = self
-                    .replica
-                    .read(false, |s| s.doors().keys().clone())
-                    .await?;
-                Ok(verifier(&keys)?.verify(code))
-            }
-            other => Ok(other),
-        }
+        Ok(verifier(&keys)?.verify(code))
     }
 
     pub(super) async fn list_ticket_keys_call(
@@ -949,8 +950,8 @@ mod tests {
     use super::*;
 
     /// The key file: made once, read back, replaced in place (owner-only,
-    /// never through a link left at the temporary name), and a file that
-    /// is not a key is refused rather than overwritten.
+    /// through a temporary file of its own that is gone afterwards), and a
+    /// file that is not a key is refused rather than overwritten.
     #[test]
     fn a_ticket_key_file_is_made_once_replaced_whole_and_never_misread() {
         let dir = tempfile::tempdir().unwrap();
@@ -959,14 +960,14 @@ mod tests {
         assert!(first.starts_with("n2-"), "{first}");
         assert_eq!(TicketDesk::open(&path, 2).unwrap().kid(), first);
 
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, b"keep").unwrap();
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(&victim, path.with_extension("tmp")).unwrap();
         let replaced = TicketDesk::replace(&path, 2).unwrap();
         assert_ne!(replaced.kid(), first);
         assert_eq!(TicketDesk::open(&path, 2).unwrap().kid(), replaced.kid());
-        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, [crate::TICKET_KEY_FILE], "no temporary file left");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! What a run cost in CPU time, read from `/proc` before and after it: the
-//! bench's own process, every other `boxoffice` process on this machine
-//! (the cluster `boxoffice up` started: nodes, auth, payment, assistant,
-//! gateway, and `up` itself), and the whole machine. Dividing by the
+//! bench's own process, the cluster's processes on this machine (those
+//! `boxoffice up` started: nodes, auth, payment, assistant, gateway, and
+//! `up` itself), and the whole machine. Dividing by the
 //! bookings made gives the CPU cost of one booking, measured rather than
 //! guessed.
 //!
@@ -20,7 +20,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU times at one moment.
 pub struct Sample {
-    /// `boxoffice` processes other than this one: pid → (role, ticks).
+    /// The cluster's processes: pid → (role, ticks).
     others: BTreeMap<u32, (String, u64)>,
     /// This process's ticks.
     own: u64,
@@ -41,6 +41,9 @@ pub struct CpuReport {
     pub machine_s: f64,
     /// Microseconds of CPU (cluster and bench) per booking made.
     pub per_booking_us: Option<f64>,
+    /// Microseconds of the machine's busy time per booking made (adds the
+    /// kernel's work outside the processes, and anything else running).
+    pub machine_per_booking_us: Option<f64>,
 }
 
 impl Sample {
@@ -89,30 +92,37 @@ impl Sample {
         }
         let cluster_s = by_role.values().sum();
         let bench_s = seconds(later.own.saturating_sub(self.own));
+        let machine_s = seconds(later.machine.saturating_sub(self.machine));
+        let per_booking = |s: f64| (bookings > 0).then(|| s * 1e6 / bookings as f64);
         CpuReport {
             cluster_s,
             by_role,
             bench_s,
-            machine_s: seconds(later.machine.saturating_sub(self.machine)),
-            per_booking_us: (bookings > 0).then(|| (cluster_s + bench_s) * 1e6 / bookings as f64),
+            machine_s,
+            per_booking_us: per_booking(cluster_s + bench_s),
+            machine_per_booking_us: per_booking(machine_s),
         }
     }
 }
 
-/// The role of a `boxoffice` process (its first argument: `node`,
-/// `payment`, `up`…), or `None` for any other process.
+/// What `boxoffice up` starts, by subcommand (and `up` itself).
+const ROLES: [&str; 6] = ["up", "node", "auth", "payment", "chatbot", "gateway"];
+
+/// The role of a process of the cluster: its first argument is one of
+/// [`ROLES`], whatever the binary is called (`up` starts its processes as
+/// `<its own binary> <role> --config <file>`); `None` for any other.
 fn boxoffice_role(pid: u32) -> Option<String> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let mut args = cmdline.split(|&b| b == 0).map(String::from_utf8_lossy);
-    let program = args.next()?;
-    let name = program.rsplit('/').next()?;
-    if name != "boxoffice" {
-        return None;
-    }
-    Some(
-        args.find(|a| !a.starts_with('-') && !a.is_empty())
-            .map_or_else(|| "boxoffice".to_owned(), |a| a.into_owned()),
-    )
+    role_of(&cmdline)
+}
+
+/// [`boxoffice_role`] of a NUL-separated command line.
+fn role_of(cmdline: &[u8]) -> Option<String> {
+    let mut args = cmdline.split(|&b| b == 0);
+    args.next()?;
+    let first = std::str::from_utf8(args.next()?).ok()?;
+    let flagged = args.any(|a| a.starts_with(b"--"));
+    (ROLES.contains(&first) && flagged).then(|| first.to_owned())
 }
 
 /// User and system ticks of a process (all its threads).
@@ -164,6 +174,23 @@ mod tests {
     }
 
     #[test]
+    fn the_clusters_processes_are_known_by_their_subcommand() {
+        let line = |args: &[&str]| args.join("\0").into_bytes();
+        assert_eq!(
+            role_of(&line(&["/tmp/bo-A", "node", "--config", "n1.toml"])),
+            Some("node".into())
+        );
+        assert_eq!(
+            role_of(&line(&["boxoffice", "up", "--data-dir", "d"])),
+            Some("up".into())
+        );
+        assert_eq!(role_of(&line(&["node", "server.js"])), None);
+        assert_eq!(role_of(&line(&["boxoffice", "bench", "--json"])), None);
+        assert_eq!(role_of(&line(&["boxoffice", "node"])), None);
+        assert_eq!(role_of(b""), None);
+    }
+
+    #[test]
     fn machine_time_is_the_busy_time_of_the_cpu_line() {
         let stat = "cpu  100 5 50 9000 40 1 2 3 0 0\ncpu0 50 2 25 4500 20 0 1 1 0 0\n";
         assert_eq!(parse_machine_ticks(stat), Some(161));
@@ -203,6 +230,7 @@ mod tests {
         close(report.bench_s, 0.6);
         close(report.machine_s, 10.0);
         close(report.per_booking_us.unwrap(), 3_500.0);
+        close(report.machine_per_booking_us.unwrap(), 10_000.0);
         assert_eq!(before.until(&after, 0).per_booking_us, None);
     }
 }
