@@ -96,6 +96,8 @@ pub enum ConnectError {
 /// A client of the payment service, with the checkout's settings.
 pub struct Payments {
     client: PaymentServiceClient<Channel>,
+    /// Charges on their way to the payment service, sent in batches.
+    charges: tokio::sync::mpsc::UnboundedSender<ChargeJob>,
     settings: PaymentSettings,
     metrics: PaymentMetrics,
     /// One refund of a booking at a time on this node ([`refund`]): the
@@ -106,6 +108,85 @@ pub struct Payments {
 
 /// Stripes of [`Payments::refunding`].
 const REFUND_STRIPES: usize = 64;
+
+/// Charge batches on their way to the payment service at once: while they
+/// are, the charges that arrive wait and go together in the next batch.
+const CHARGE_BATCHES_IN_FLIGHT: usize = 2;
+
+/// A charge to send, and where its outcome goes.
+type ChargeJob = (
+    v1::ChargeRequest,
+    tokio::sync::oneshot::Sender<Result<v1::Transaction, Status>>,
+);
+
+/// Sends the node's charges: every charge that arrives while
+/// [`CHARGE_BATCHES_IN_FLIGHT`] batches are under way goes into the next
+/// one, a single ChargeBatch call (a lone charge goes as a plain Charge).
+/// Each charge keeps its own key and its own outcome; a call that fails
+/// as a whole (the service unreachable, a deadline) fails each of its
+/// charges with that status, which the checkout treats as it treats one
+/// failed Charge (the outcome is unknown; the key makes a retry safe).
+async fn send_charges(
+    client: PaymentServiceClient<Channel>,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<ChargeJob>,
+) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(CHARGE_BATCHES_IN_FLIGHT));
+    while let Some(first) = queue.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < boxoffice_payment::service::MAX_CHARGE_BATCH
+            && let Ok(next) = queue.try_recv()
+        {
+            batch.push(next);
+        }
+        let client = client.clone();
+        tokio::spawn(async move {
+            send_batch(client, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// One batch of charges, each answered.
+async fn send_batch(mut client: PaymentServiceClient<Channel>, batch: Vec<ChargeJob>) {
+    let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let outcomes: Vec<Result<v1::Transaction, Status>> = if let [request] = &requests[..] {
+        vec![
+            client
+                .charge(request.clone())
+                .await
+                .and_then(|reply| transaction(reply.into_inner().transaction)),
+        ]
+    } else {
+        let count = requests.len();
+        let request = v1::ChargeBatchRequest { charges: requests };
+        match client.charge_batch(request).await {
+            Ok(reply) if reply.get_ref().outcomes.len() == count => reply
+                .into_inner()
+                .outcomes
+                .into_iter()
+                .map(|outcome| match outcome.transaction {
+                    Some(tx) => Ok(tx),
+                    None if outcome.code == Code::Ok as i32 => transaction(None),
+                    None => Err(Status::new(Code::from(outcome.code), outcome.message)),
+                })
+                .collect(),
+            Ok(reply) => {
+                let problem = Status::internal(format!(
+                    "the payment service answered {} outcomes for {count} charges",
+                    reply.get_ref().outcomes.len()
+                ));
+                vec![Err(problem); count]
+            }
+            Err(status) => vec![Err(status); count],
+        }
+    };
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        let _ = reply.send(outcome);
+    }
+}
 
 impl Payments {
     /// A client for `settings.endpoint`, or `None` when payments are off.
@@ -133,8 +214,12 @@ impl Payments {
             .timeout(timeout)
             .tcp_nodelay(true)
             .connect_lazy();
+        let client = PaymentServiceClient::new(channel);
+        let (charges, queue) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(send_charges(client.clone(), queue));
         Ok(Some(Arc::new(Self {
-            client: PaymentServiceClient::new(channel),
+            client,
+            charges,
             settings: settings.clone(),
             metrics,
             refunding: (0..REFUND_STRIPES)
@@ -181,8 +266,12 @@ impl Payments {
             .take(200)
             .collect(),
         };
-        let result = self.client.clone().charge(request).await;
-        let result = result.and_then(|reply| transaction(reply.into_inner().transaction));
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        let stopped = || Status::unavailable("this node's charge sender has stopped");
+        let result = match self.charges.send((request, reply)) {
+            Ok(()) => outcome.await.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
+        };
         self.metrics.record("charge", result.as_ref().map(Some));
         result
     }

@@ -112,6 +112,49 @@ async fn book_and_pay_charges_the_show_price_and_a_cancel_refunds_once() {
     node.stop().await;
 }
 
+/// Checkouts paying at the same moment share charge calls (a node sends
+/// the charges waiting together as one batch): each still gets its own
+/// outcome, a decline among them fails only its own booking, and the
+/// ledger reconciles with the bookings.
+#[tokio::test]
+async fn checkouts_paying_at_once_each_get_their_own_outcome() {
+    let node = Node::with_payments(|_| {}).await;
+    create_show(&node, "rush", 40, PRICE).await;
+    let mut buyers = Vec::new();
+    for name in ["ann", "ben", "cat", "dan", "eve", "fay"] {
+        buyers.push(node.buyer(name).await);
+    }
+    let attempts = buyers.iter().enumerate().flat_map(|(b, buyer)| {
+        (0..4u32).map(move |k| {
+            let seat = b as u32 * 4 + k + 1;
+            let number = if seat % 3 == 0 { DECLINED_CARD } else { GOOD_CARD };
+            async move {
+                let outcome = buyer.book("rush", &[seat]).card(&card(number)).await;
+                (seat, outcome)
+            }
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    for (seat, outcome) in &outcomes {
+        if seat % 3 == 0 {
+            expect_code(outcome.clone(), Code::FailedPrecondition, "insufficient funds");
+        } else {
+            let paid = outcome.as_ref().unwrap();
+            assert_eq!(status(paid), BookingStatus::Confirmed, "seat {seat}");
+            assert_eq!(payment(paid), PaymentStatus::Charged);
+        }
+    }
+    let everyone: Vec<&Buyer> = buyers.iter().collect();
+    let (_, ledger) = reconciled(&node, &everyone).await;
+    assert_eq!(ledger.len(), 24, "one transaction per checkout");
+    let declined = ledger
+        .iter()
+        .filter(|t| tx_status(t) == TransactionStatus::Declined)
+        .count();
+    assert_eq!(declined, 8);
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn a_decline_leaves_no_hold_no_booking_and_no_charge() {
     let node = Node::with_payments(|_| {}).await;

@@ -25,6 +25,9 @@ pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000;
 pub const MAX_KEY_LEN: usize = 128;
 /// Largest request accepted.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Most charges in one ChargeBatch (each at most about 600 bytes, so a
+/// full batch fits in [`MAX_REQUEST_BYTES`]).
+pub const MAX_CHARGE_BATCH: usize = 64;
 
 /// The payment service failed to start or to serve.
 #[derive(Debug, thiserror::Error)]
@@ -484,6 +487,44 @@ impl PaymentService for PaymentApi {
     ) -> Result<Response<v1::ChargeResponse>, Status> {
         require(&req, Caller::Node)?;
         self.charge_checked(req.into_inner()).await
+    }
+
+    async fn charge_batch(
+        &self,
+        req: Request<v1::ChargeBatchRequest>,
+    ) -> Result<Response<v1::ChargeBatchResponse>, Status> {
+        require(&req, Caller::Node)?;
+        let charges = req.into_inner().charges;
+        if !(1..=MAX_CHARGE_BATCH).contains(&charges.len()) {
+            return Err(Status::invalid_argument(format!(
+                "a batch holds 1 to {MAX_CHARGE_BATCH} charges, not {}",
+                charges.len()
+            )));
+        }
+        // Every charge at once: they meet again in the ledger's next
+        // group commit.
+        let outcomes = futures::future::join_all(
+            charges
+                .into_iter()
+                .map(|charge| self.charge_checked(charge)),
+        )
+        .await;
+        Ok(Response::new(v1::ChargeBatchResponse {
+            outcomes: outcomes
+                .into_iter()
+                .map(|outcome| match outcome {
+                    Ok(reply) => v1::ChargeOutcome {
+                        transaction: reply.into_inner().transaction,
+                        ..Default::default()
+                    },
+                    Err(status) => v1::ChargeOutcome {
+                        transaction: None,
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                    },
+                })
+                .collect(),
+        }))
     }
 
     async fn refund(

@@ -8,7 +8,7 @@ use boxoffice_payment::config::PaymentConfig;
 use boxoffice_payment::service::Listeners;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
 use boxoffice_proto::v1::{
-    Card, ChargeRequest, Faults, GetTransactionRequest, ListTransactionsRequest, RefundRequest,
+    Card, ChargeBatchRequest, ChargeRequest, Faults, GetTransactionRequest, ListTransactionsRequest, RefundRequest,
     SetFaultsRequest, Transaction, TransactionStatus, VoidRequest,
 };
 use boxoffice_tls::{Identity, TlsFiles};
@@ -94,19 +94,7 @@ impl Service {
         amount: i64,
         number: &str,
     ) -> Result<Transaction, tonic::Status> {
-        let req = ChargeRequest {
-            idempotency_key: key.into(),
-            user_id: "u1".into(),
-            amount_cents: amount,
-            currency: "EUR".into(),
-            card: Some(Card {
-                number: number.into(),
-                exp_month: 12,
-                exp_year: 2099,
-                cvc: "123".into(),
-            }),
-            description: "2 seats".into(),
-        };
+        let req = charge_request(key, amount, number);
         Ok(self
             .client
             .clone()
@@ -136,6 +124,22 @@ impl Service {
             faults: Some(faults),
         };
         self.operator.clone().set_faults(req).await.unwrap();
+    }
+}
+
+fn charge_request(key: &str, amount: i64, number: &str) -> ChargeRequest {
+    ChargeRequest {
+        idempotency_key: key.into(),
+        user_id: "u1".into(),
+        amount_cents: amount,
+        currency: "EUR".into(),
+        card: Some(Card {
+            number: number.into(),
+            exp_month: 12,
+            exp_year: 2099,
+            cvc: "123".into(),
+        }),
+        description: "2 seats".into(),
     }
 }
 
@@ -542,4 +546,68 @@ async fn the_legacy_port_answers_only_for_legacy_charges() {
         ("SUCCEEDED", 500)
     );
     service.stop().await;
+}
+
+/// A batch of charges is each charge on its own: its own key, outcome and
+/// error, in order; a bad charge fails alone. Only booking nodes may send
+/// one, and a batch must hold 1 to 64 charges.
+#[tokio::test]
+async fn a_batch_of_charges_answers_each_charge_as_if_alone() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start(dir.path()).await;
+    let earlier = svc.charge("order-0", 700, GOOD).await.unwrap();
+    let batch = |charges: Vec<ChargeRequest>| ChargeBatchRequest { charges };
+    let outcomes = svc
+        .client
+        .clone()
+        .charge_batch(batch(vec![
+            charge_request("order-1", 5000, GOOD),
+            charge_request("order-2", 5000, "4000000000009995"),
+            charge_request("order-3", 5000, "1234"),
+            charge_request("order-0", 700, GOOD),
+            charge_request("order-0", 800, GOOD),
+        ]))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcomes;
+    assert_eq!(outcomes.len(), 5);
+    let paid = outcomes[0].transaction.as_ref().unwrap();
+    assert_eq!(paid.status, TransactionStatus::Succeeded as i32);
+    assert_eq!(paid.idempotency_key, "order-1");
+    let declined = outcomes[1].transaction.as_ref().unwrap();
+    assert_eq!(declined.decline_reason, "insufficient funds");
+    assert!(outcomes[2].transaction.is_none());
+    assert_eq!(outcomes[2].code, Code::InvalidArgument as i32);
+    assert!(!outcomes[2].message.is_empty());
+    assert_eq!(outcomes[3].transaction.as_ref(), Some(&earlier));
+    assert_eq!(outcomes[4].code, Code::FailedPrecondition as i32);
+    // Each is what a lone charge under its key now answers.
+    assert_eq!(&svc.charge("order-1", 5000, GOOD).await.unwrap(), paid);
+    assert_eq!(svc.list().await.len(), 3);
+
+    assert_eq!(
+        code(svc.client.clone().charge_batch(batch(Vec::new())).await),
+        Code::InvalidArgument
+    );
+    let too_many = (0..65)
+        .map(|k| charge_request(&format!("many-{k}"), 100, GOOD))
+        .collect();
+    assert_eq!(
+        code(svc.client.clone().charge_batch(batch(too_many)).await),
+        Code::InvalidArgument
+    );
+    assert_eq!(svc.list().await.len(), 3);
+    // The operator's certificate moves no money, in a batch or alone.
+    assert_eq!(
+        code(
+            svc.operator
+                .clone()
+                .charge_batch(batch(vec![charge_request("order-9", 100, GOOD)]))
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    assert_eq!(svc.list().await.len(), 3);
+    svc.stop().await;
 }
