@@ -24,6 +24,9 @@ run() {
   # shellcheck disable=SC2086 # the extra arguments are words
   "$bin" up --data-dir "$work/data" $up_extra > "$work/up.log" 2>&1 &
   for _ in $(seq 60); do grep -q "Boxoffice is up" "$work/up.log" && break; sleep 1; done
+  # The assistant trains its model before it serves, after `up` says the
+  # cluster is up: a run started then shares the CPU with the training.
+  for _ in $(seq 60); do grep -q "chatbot serving" "$work/up.log" && break; sleep 1; done
   for _ in $(seq "${RUNS:-1}"); do
     # shellcheck disable=SC2086
     "$bin" bench "${options[@]}" $bench_extra --json 2>/dev/null |

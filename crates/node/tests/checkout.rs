@@ -127,7 +127,11 @@ async fn checkouts_paying_at_once_each_get_their_own_outcome() {
     let attempts = buyers.iter().enumerate().flat_map(|(b, buyer)| {
         (0..4u32).map(move |k| {
             let seat = b as u32 * 4 + k + 1;
-            let number = if seat % 3 == 0 { DECLINED_CARD } else { GOOD_CARD };
+            let number = if seat.is_multiple_of(3) {
+                DECLINED_CARD
+            } else {
+                GOOD_CARD
+            };
             async move {
                 let outcome = buyer.book("rush", &[seat]).card(&card(number)).await;
                 (seat, outcome)
@@ -136,8 +140,12 @@ async fn checkouts_paying_at_once_each_get_their_own_outcome() {
     });
     let outcomes = futures::future::join_all(attempts).await;
     for (seat, outcome) in &outcomes {
-        if seat % 3 == 0 {
-            expect_code(outcome.clone(), Code::FailedPrecondition, "insufficient funds");
+        if seat.is_multiple_of(3) {
+            expect_code(
+                outcome.clone(),
+                Code::FailedPrecondition,
+                "insufficient funds",
+            );
         } else {
             let paid = outcome.as_ref().unwrap();
             assert_eq!(status(paid), BookingStatus::Confirmed, "seat {seat}");

@@ -8,8 +8,9 @@ use boxoffice_payment::config::PaymentConfig;
 use boxoffice_payment::service::Listeners;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
 use boxoffice_proto::v1::{
-    Card, ChargeBatchRequest, ChargeRequest, Faults, GetTransactionRequest, ListTransactionsRequest, RefundRequest,
-    SetFaultsRequest, Transaction, TransactionStatus, VoidRequest,
+    Card, ChargeBatchRequest, ChargeRequest, Faults, GetTransactionRequest,
+    ListTransactionsRequest, RefundRequest, SetFaultsRequest, Transaction, TransactionStatus,
+    VoidRequest,
 };
 use boxoffice_tls::{Identity, TlsFiles};
 use tempfile::TempDir;

@@ -180,6 +180,13 @@ impl State {
                 "ticket key {kid} is both trusted and retired"
             ));
         }
+        let ids = self.doors.keys().len() + self.doors.retired_keys().len();
+        if self.doors.keys().len() > MAX_TICKET_KEYS || ids > MAX_TICKET_KEY_IDS {
+            return Err(inconsistent!(
+                "{ids} ticket key ids ({} trusted), past the bounds",
+                self.doors.keys().len()
+            ));
+        }
         Ok(())
     }
 

@@ -452,7 +452,10 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
 #[test]
 fn ticket_key_ids_are_bounded_but_retiring_is_never_refused() {
     let mut f = Fixture::new();
-    let add = |kid: String| Command::AddTicketKey { kid, public: [1; 32] };
+    let add = |kid: String| Command::AddTicketKey {
+        kid,
+        public: [1; 32],
+    };
     f.ok(add("keep".into()));
     for k in 1..MAX_TICKET_KEY_IDS {
         f.ok(add(format!("k{k}")));
