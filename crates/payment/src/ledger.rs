@@ -494,29 +494,6 @@ impl Ledger {
         Ok(Self { db: Arc::new(db) })
     }
 
-    /// The transaction a key is bound to, checking the parameters match.
-    pub fn replay(
-        &self,
-        key: &str,
-        params: &ChargeParams,
-    ) -> Result<Option<Transaction>, LedgerError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        refuse_voided(&txn.open_table(VOIDED).map_err(storage)?, key)?;
-        let keys = txn.open_table(KEYS).map_err(storage)?;
-        let Some(raw) = keys.get(key).map_err(storage)? else {
-            return Ok(None);
-        };
-        let record: KeyRecord = postcard::from_bytes(raw.value()).map_err(storage)?;
-        if &record.params != params {
-            return Err(LedgerError::KeyReused(key.to_owned()));
-        }
-        let transactions = txn.open_table(TRANSACTIONS).map_err(storage)?;
-        let refunded = txn.open_table(REFUNDED).map_err(storage)?;
-        load(&transactions, &refunded, &record.transaction_id)?
-            .map(Some)
-            .ok_or(LedgerError::NotFound(record.transaction_id))
-    }
-
     /// Applies several writes in one write transaction (one fsync), in
     /// order: a later write in the batch sees the earlier ones, exactly as
     /// if each had committed alone. Durable when it returns. The outer
