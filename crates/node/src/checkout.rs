@@ -113,9 +113,10 @@ const REFUND_STRIPES: usize = 64;
 /// are, the charges that arrive wait and go together in the next batch.
 const CHARGE_BATCHES_IN_FLIGHT: usize = 2;
 
-/// A charge to send, and where its outcome goes.
+/// A charge to send, when it was queued, and where its outcome goes.
 type ChargeJob = (
     v1::ChargeRequest,
+    Instant,
     tokio::sync::oneshot::Sender<Result<v1::Transaction, Status>>,
 );
 
@@ -125,21 +126,36 @@ type ChargeJob = (
 /// Each charge keeps its own key and its own outcome; a call that fails
 /// as a whole (the service unreachable, a deadline) fails each of its
 /// charges with that status, which the checkout treats as it treats one
-/// failed Charge (the outcome is unknown; the key makes a retry safe).
+/// failed Charge (the outcome is unknown; the key makes a retry safe). A
+/// charge that waited in the queue longer than `wait` is not sent at all:
+/// it is answered UNAVAILABLE, so that no charge reaches the payment
+/// service long after its checkout gave up on it.
 async fn send_charges(
     client: PaymentServiceClient<Channel>,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<ChargeJob>,
+    wait: Duration,
 ) {
     let in_flight = Arc::new(tokio::sync::Semaphore::new(CHARGE_BATCHES_IN_FLIGHT));
     while let Some(first) = queue.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
-        let mut batch = vec![first];
-        while batch.len() < boxoffice_payment::service::MAX_CHARGE_BATCH
-            && let Ok(next) = queue.try_recv()
-        {
-            batch.push(next);
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some((request, queued, reply)) = next.take() {
+            if queued.elapsed() > wait {
+                let _ = reply.send(Err(Status::unavailable(
+                    "the payment service is slow: the charge was not sent; retry",
+                )));
+            } else {
+                batch.push((request, reply));
+            }
+            if batch.len() < boxoffice_payment::service::MAX_CHARGE_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let client = client.clone();
         tokio::spawn(async move {
@@ -149,19 +165,33 @@ async fn send_charges(
     }
 }
 
+/// One charge, as a plain Charge call.
+async fn send_one(
+    mut client: PaymentServiceClient<Channel>,
+    request: v1::ChargeRequest,
+) -> Result<v1::Transaction, Status> {
+    client
+        .charge(request)
+        .await
+        .and_then(|reply| transaction(reply.into_inner().transaction))
+}
+
 /// One batch of charges, each answered.
-async fn send_batch(mut client: PaymentServiceClient<Channel>, batch: Vec<ChargeJob>) {
+async fn send_batch(
+    mut client: PaymentServiceClient<Channel>,
+    batch: Vec<(
+        v1::ChargeRequest,
+        tokio::sync::oneshot::Sender<Result<v1::Transaction, Status>>,
+    )>,
+) {
     let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let outcomes: Vec<Result<v1::Transaction, Status>> = if let [request] = &requests[..] {
-        vec![
-            client
-                .charge(request.clone())
-                .await
-                .and_then(|reply| transaction(reply.into_inner().transaction)),
-        ]
+        vec![send_one(client, request.clone()).await]
     } else {
         let count = requests.len();
-        let request = v1::ChargeBatchRequest { charges: requests };
+        let request = v1::ChargeBatchRequest {
+            charges: requests.clone(),
+        };
         match client.charge_batch(request).await {
             Ok(reply) if reply.get_ref().outcomes.len() == count => reply
                 .into_inner()
@@ -179,6 +209,25 @@ async fn send_batch(mut client: PaymentServiceClient<Channel>, batch: Vec<Charge
                     reply.get_ref().outcomes.len()
                 ));
                 vec![Err(problem); count]
+            }
+            // The batch was refused before any charge ran (a payment
+            // service without ChargeBatch, a batch too large): each goes
+            // alone, so one charge's problem is its own.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::Unimplemented
+                        | Code::OutOfRange
+                        | Code::InvalidArgument
+                        | Code::ResourceExhausted
+                ) =>
+            {
+                futures::future::join_all(
+                    requests
+                        .into_iter()
+                        .map(|request| send_one(client.clone(), request)),
+                )
+                .await
             }
             Err(status) => vec![Err(status); count],
         }
@@ -216,7 +265,7 @@ impl Payments {
             .connect_lazy();
         let client = PaymentServiceClient::new(channel);
         let (charges, queue) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(send_charges(client.clone(), queue));
+        tokio::spawn(send_charges(client.clone(), queue, timeout));
         Ok(Some(Arc::new(Self {
             client,
             charges,
@@ -255,7 +304,13 @@ impl Payments {
             user_id: booking.user.to_string(),
             amount_cents: booking.total_cents,
             currency: self.settings.currency.clone(),
-            card: Some(card.clone()),
+            // The number as digits (the buyer may have typed spaces or
+            // dashes, any number of them): a charge's size stays bounded
+            // and never crowds its batch.
+            card: Some(v1::Card {
+                number: card.number.chars().filter(char::is_ascii_digit).collect(),
+                ..card.clone()
+            }),
             description: format!(
                 "booking {} of show {}, seats {}",
                 booking.id,
@@ -268,7 +323,7 @@ impl Payments {
         };
         let (reply, outcome) = tokio::sync::oneshot::channel();
         let stopped = || Status::unavailable("this node's charge sender has stopped");
-        let result = match self.charges.send((request, reply)) {
+        let result = match self.charges.send((request, Instant::now(), reply)) {
             Ok(()) => outcome.await.unwrap_or_else(|_| Err(stopped())),
             Err(_) => Err(stopped()),
         };

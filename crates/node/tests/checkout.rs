@@ -163,6 +163,23 @@ async fn checkouts_paying_at_once_each_get_their_own_outcome() {
     node.stop().await;
 }
 
+/// A card number typed with any amount of spacing is charged as its
+/// digits: the charge stays small, so it cannot push a batch of charges
+/// past the payment service's request limit (64 KiB) and fail the others.
+#[tokio::test]
+async fn a_card_number_padded_with_spaces_is_charged_as_its_digits() {
+    let node = Node::with_payments(|_| {}).await;
+    create_show(&node, "padded", 10, PRICE).await;
+    let ann = node.buyer("ann").await;
+    let padded = GOOD_CARD.replace(" ", &" ".repeat(30_000));
+    assert!(padded.len() > 64 * 1024);
+    let paid = ann.book("padded", &[1]).card(&card(&padded)).await.unwrap();
+    assert_eq!(status(&paid), BookingStatus::Confirmed);
+    let (_, ledger) = reconciled(&node, &[&ann]).await;
+    assert_eq!(ledger[0].card_last4, "4242");
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn a_decline_leaves_no_hold_no_booking_and_no_charge() {
     let node = Node::with_payments(|_| {}).await;

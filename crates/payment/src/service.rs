@@ -28,6 +28,9 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Most charges in one ChargeBatch (each at most about 600 bytes, so a
 /// full batch fits in [`MAX_REQUEST_BYTES`]).
 pub const MAX_CHARGE_BATCH: usize = 64;
+/// Longest a charge of a batch may take before it is answered alone as
+/// DEADLINE_EXCEEDED (well under a booking node's 3 s call timeout).
+const BATCH_CHARGE_WAIT: Duration = Duration::from_secs(1);
 
 /// The payment service failed to start or to serve.
 #[derive(Debug, thiserror::Error)]
@@ -501,12 +504,20 @@ impl PaymentService for PaymentApi {
             )));
         }
         // Every charge at once: they meet again in the ledger's next
-        // group commit.
-        let outcomes = futures::future::join_all(
-            charges
-                .into_iter()
-                .map(|charge| self.charge_checked(charge)),
-        )
+        // group commit. A charge that takes too long (the test card that
+        // hangs) is answered DEADLINE_EXCEEDED alone, well inside the
+        // caller's deadline, rather than holding up the whole batch; its
+        // outcome is then unknown, as a lone charge's would be, and a retry
+        // under its key is safe.
+        let outcomes = futures::future::join_all(charges.into_iter().map(|charge| async {
+            tokio::time::timeout(BATCH_CHARGE_WAIT, self.charge_checked(charge))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Status::deadline_exceeded(
+                        "the charge took too long to answer in its batch; retry with the same key",
+                    ))
+                })
+        }))
         .await;
         Ok(Response::new(v1::ChargeBatchResponse {
             outcomes: outcomes

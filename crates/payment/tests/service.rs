@@ -35,6 +35,11 @@ struct Service {
 
 impl Service {
     async fn start(dir: &Path) -> Self {
+        Self::start_hanging(dir, 300).await
+    }
+
+    /// The service, its hanging test card answering after `hang_ms`.
+    async fn start_hanging(dir: &Path, hang_ms: u64) -> Self {
         let certs = dir.join("certs");
         boxoffice_tls::ensure(
             &certs,
@@ -54,7 +59,7 @@ impl Service {
             certs_dir: certs.clone(),
             data_dir: dir.to_path_buf(),
             admin_token: Some(ADMIN_TOKEN.into()),
-            hang_ms: 300,
+            hang_ms,
             ..PaymentConfig::default()
         };
         config.validate().unwrap();
@@ -610,5 +615,42 @@ async fn a_batch_of_charges_answers_each_charge_as_if_alone() {
         Code::PermissionDenied
     );
     assert_eq!(svc.list().await.len(), 3);
+    svc.stop().await;
+}
+
+/// A charge that does not answer (the test card that hangs) is answered
+/// DEADLINE_EXCEEDED alone, long before it would answer by itself, and
+/// does not hold up the other charges of its batch.
+#[tokio::test]
+async fn a_hanging_charge_does_not_hold_up_its_batch() {
+    let dir = TempDir::new().unwrap();
+    let svc = Service::start_hanging(dir.path(), 600_000).await;
+    let request = ChargeBatchRequest {
+        charges: vec![
+            charge_request("order-1", 5000, GOOD),
+            charge_request("order-2", 5000, "4000000000000119"),
+        ],
+    };
+    // Ten minutes' hang: the batch must answer long before.
+    let outcomes = tokio::time::timeout(
+        Duration::from_secs(60),
+        svc.client.clone().charge_batch(request),
+    )
+    .await
+    .expect("the batch answered without waiting for the hanging charge")
+    .unwrap()
+    .into_inner()
+    .outcomes;
+    assert_eq!(
+        outcomes[0].transaction.as_ref().unwrap().status,
+        TransactionStatus::Succeeded as i32
+    );
+    assert!(outcomes[1].transaction.is_none());
+    assert_eq!(outcomes[1].code, Code::DeadlineExceeded as i32);
+    assert_eq!(
+        svc.list().await.len(),
+        1,
+        "the hanging charge recorded nothing"
+    );
     svc.stop().await;
 }
