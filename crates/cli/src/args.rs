@@ -576,7 +576,7 @@ pub enum TicketKeysCommand {
     /// The keys that verify ticket codes (each node signs with its own),
     /// and those retired.
     ///
-    /// JSON: {keys: `[{kid, public_key}]`, retired: `[kid]`}.
+    /// JSON: {keys: `[{kid, public_key_hex}]`, retired: `[kid]`}.
     List,
     /// Stops trusting a key (one that leaked, or an old one after a
     /// rotation): its codes are refused as forged at once, and the node

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use boxoffice_client::proto as v1;
-use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult};
+use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult, TicketKey};
 use qrcode::QrCode;
 use qrcode::render::unicode;
 
@@ -444,21 +444,12 @@ pub async fn ticket_keys(global: &Global, command: TicketKeysCommand) -> anyhow:
     match command {
         TicketKeysCommand::List => {
             let reply = client.ticket_keys(false).await.map_err(api)?;
+            let keys: Vec<TicketKey> = reply.keys.into_iter().map(TicketKey::from).collect();
             if out.json {
-                let keys: Vec<_> = reply
-                    .keys
-                    .iter()
-                    .map(|k| {
-                        serde_json::json!({
-                            "kid": k.kid,
-                            "public_key": hex(&k.public_key),
-                        })
-                    })
-                    .collect();
                 return out.json(&serde_json::json!({"keys": keys, "retired": reply.retired}));
             }
-            for key in &reply.keys {
-                println!("{}  {}", key.kid, hex(&key.public_key));
+            for key in &keys {
+                println!("{}  {}", key.kid, key.public_key_hex);
             }
             for kid in &reply.retired {
                 println!("{kid}  retired");
@@ -476,11 +467,6 @@ pub async fn ticket_keys(global: &Global, command: TicketKeysCommand) -> anyhow:
             Ok(())
         }
     }
-}
-
-/// Lower-case hexadecimal.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `boxoffice admin door-staff grant|revoke USER --production P | --venue V`.

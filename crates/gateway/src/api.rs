@@ -1219,12 +1219,5 @@ async fn ticket_keys(
         .ticket_keys(false)
         .await?
         .keys;
-    Ok(Json(
-        keys.into_iter()
-            .map(|k| TicketKey {
-                kid: k.kid,
-                public_key_hex: k.public_key.iter().map(|b| format!("{b:02x}")).collect(),
-            })
-            .collect(),
-    ))
+    Ok(Json(keys.into_iter().map(TicketKey::from).collect()))
 }

@@ -8,7 +8,7 @@
 //! `"unknown"` for a value this build does not know); times are
 //! milliseconds since the Unix epoch; money is in cents.
 
-pub use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult};
+pub use boxoffice_view::json::tickets::{ETicket, ScanAnswer, ScanResult, TicketKey};
 pub use boxoffice_view::json::venues::{
     PriceTable, Production, ProductionListing, SalesReport, SeatLayout, Ticket, Venue, VenueDetail,
     VenueSummary,
@@ -416,13 +416,4 @@ impl From<boxoffice_client::proto::DoorList> for DoorCounts {
             reentry: l.reentry,
         }
     }
-}
-
-/// A public key that verifies ticket codes.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct TicketKey {
-    /// The key's id, named in the codes it signs.
-    pub kid: String,
-    /// The Ed25519 public key, 32 bytes in hex.
-    pub public_key_hex: String,
 }

@@ -176,34 +176,29 @@ pub struct Holder {
     pub since: u32,
 }
 
-/// The door's records as the `BXS5` snapshot format kept them (before
-/// keys could be retired).
+/// What the `BXS5` snapshot format added to the door's records, after
+/// those of `BXS4` (postcard writes a struct's fields one after another,
+/// so `(DoorsV4, AddedInV5)` reads exactly what `BXS5` wrote).
 #[derive(Deserialize)]
-pub(super) struct DoorsV5 {
-    versions: BTreeMap<TicketRef, u32>,
-    entries: BTreeMap<TicketRef, Entry>,
-    conflicts: BTreeMap<(TicketRef, String), Conflict>,
-    keys: BTreeMap<String, [u8; 32]>,
-    staff: BTreeSet<(UserId, DoorScope)>,
+pub(super) struct AddedInV5 {
     holders: BTreeMap<TicketRef, Holder>,
     exits: BTreeMap<TicketRef, Entry>,
     reentry: BTreeSet<ShowId>,
     conflicts_dropped: u64,
 }
 
+/// The door's records as the `BXS5` snapshot format kept them (before
+/// keys could be retired).
+pub(super) type DoorsV5 = (DoorsV4, AddedInV5);
+
 impl From<DoorsV5> for Doors {
-    fn from(v5: DoorsV5) -> Self {
+    fn from((v4, added): DoorsV5) -> Self {
         Self {
-            versions: v5.versions,
-            entries: v5.entries,
-            conflicts: v5.conflicts,
-            keys: v5.keys,
-            staff: v5.staff,
-            holders: v5.holders,
-            exits: v5.exits,
-            reentry: v5.reentry,
-            conflicts_dropped: v5.conflicts_dropped,
-            ..Self::default()
+            holders: added.holders,
+            exits: added.exits,
+            reentry: added.reentry,
+            conflicts_dropped: added.conflicts_dropped,
+            ..v4.into()
         }
     }
 }

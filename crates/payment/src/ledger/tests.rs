@@ -3,6 +3,71 @@
 
 use super::*;
 
+/// One write at a time, as the service's writer would apply them alone.
+impl Ledger {
+    /// Records several charges in one write transaction ([`Ledger::apply`]).
+    /// Each is recorded under its key unless the key already has one (then
+    /// that one is its outcome, or KeyReused if the parameters differ) or
+    /// was voided (Voided).
+    fn record_charges(
+        &self,
+        batch: Vec<NewCharge>,
+    ) -> Result<Vec<Result<Charged, LedgerError>>, LedgerError> {
+        let outcomes = self.apply(
+            batch
+                .into_iter()
+                .map(|charge| Write::Charge(Box::new(charge)))
+                .collect(),
+        )?;
+        Ok(outcomes
+            .into_iter()
+            .map(|written| match written {
+                Written::Charge(outcome) => outcome,
+                other => Err(storage(format!("a charge answered as {other:?}"))),
+            })
+            .collect())
+    }
+
+    /// Refunds `refund.amount_cents` of a successful charge (all that
+    /// remains if 0) and returns the transaction as it then stands.
+    ///
+    /// Under a key, the refund is recorded with the charge's new total in
+    /// one write transaction: the same key again with the same transaction
+    /// and amount returns the transaction as it stands now without
+    /// refunding again; with another amount it is `RefundKeyReused`. Keys
+    /// are scoped to the transaction: the same key on another charge is
+    /// another refund. A keyed refund of the whole charge when it is
+    /// refunded in full already moves nothing and succeeds. Without a key (the old full refund) it refunds
+    /// what remains, and a charge refunded in full is returned as it is.
+    /// A refund past the charge (`RefundExceedsCharge`) or past what
+    /// remains of it (`RefundExceedsRemainder`), or of a declined charge
+    /// (`NotRefundable`), changes nothing. Durable when it returns.
+    fn refund(&self, refund: &Refund, now_ms: i64) -> Result<Transaction, LedgerError> {
+        let write = Write::Refund {
+            refund: refund.clone(),
+            now_ms,
+        };
+        match self.apply(vec![write])?.pop() {
+            Some(Written::Refund(outcome)) => outcome,
+            other => Err(storage(format!("a refund answered as {other:?}"))),
+        }
+    }
+
+    /// Voids `key`: returns the charge already made under it, if any;
+    /// otherwise marks the key so that no charge can ever be made under it
+    /// and returns `None`. Voiding twice is harmless. Durable when it returns.
+    fn void(&self, key: &str, now_ms: i64) -> Result<Option<Transaction>, LedgerError> {
+        let write = Write::Void {
+            key: key.to_owned(),
+            now_ms,
+        };
+        match self.apply(vec![write])?.pop() {
+            Some(Written::Void(outcome)) => outcome,
+            other => Err(storage(format!("a void answered as {other:?}"))),
+        }
+    }
+}
+
 fn charge(key: &str, amount: i64, id: &str) -> NewCharge {
     NewCharge {
         key: key.into(),

@@ -1,6 +1,7 @@
-//! The JSON shapes of e-tickets and door scans: what `boxoffice tickets …
-//! --json` and `boxoffice checkin --json` print and the gateway's
-//! `/api/tickets` and `/api/checkin` return.
+//! The JSON shapes of e-tickets, door scans and ticket keys: what
+//! `boxoffice tickets … --json`, `boxoffice checkin --json` and `boxoffice
+//! admin ticket-keys list --json` print and the gateway's `/api/tickets`,
+//! `/api/checkin` and `/api/ticket-keys` return.
 
 use boxoffice_proto::v1;
 use serde::{Deserialize, Serialize};
@@ -134,5 +135,39 @@ impl From<v1::CheckInResponse> for ScanAnswer {
             gate: r.gate,
             show_id: r.show_id,
         }
+    }
+}
+
+/// A public key that verifies ticket codes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TicketKey {
+    /// The key's id, named in the codes it signs.
+    pub kid: String,
+    /// The Ed25519 public key, 32 bytes in hex.
+    pub public_key_hex: String,
+}
+
+impl From<v1::TicketKey> for TicketKey {
+    fn from(k: v1::TicketKey) -> Self {
+        Self {
+            kid: k.kid,
+            public_key_hex: k.public_key.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_key_shows_its_public_key_in_lower_case_hex() {
+        let key = TicketKey::from(v1::TicketKey {
+            kid: "n1-5-abcdef".into(),
+            public_key: vec![0x00, 0x0f, 0xab, 0xff],
+        });
+        assert_eq!(key.kid, "n1-5-abcdef");
+        assert_eq!(key.public_key_hex, "000fabff");
     }
 }
