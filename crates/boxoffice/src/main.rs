@@ -138,7 +138,8 @@ enum KeysCommand {
     /// signs new codes with it; codes signed with the old key keep
     /// admitting until `boxoffice admin ticket-keys retire` retires it
     /// (retire it at once if it leaked; the node then makes a new key
-    /// itself, without this command or a restart).
+    /// itself, without this command or a restart). Run it as the user the
+    /// node runs as: the key file is readable by its owner only.
     RotateTicket {
         /// The node's data directory.
         #[arg(long)]

@@ -197,7 +197,18 @@ async fn send_batch(
                 .into_inner()
                 .outcomes
                 .into_iter()
-                .map(|outcome| match outcome.transaction {
+                .zip(&requests)
+                .map(|(outcome, request)| match outcome.transaction {
+                    // Outcomes are matched by position; one that names
+                    // another key is not this charge's (its outcome is
+                    // then unknown, and a retry under its key finds it).
+                    Some(tx) if tx.idempotency_key != request.idempotency_key => {
+                        Err(Status::internal(format!(
+                            "the payment service answered the charge under key {} with the \
+                             transaction of key {}",
+                            request.idempotency_key, tx.idempotency_key
+                        )))
+                    }
                     Some(tx) => Ok(tx),
                     None if outcome.code == Code::Ok as i32 => transaction(None),
                     None => Err(Status::new(Code::from(outcome.code), outcome.message)),

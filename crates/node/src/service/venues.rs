@@ -43,6 +43,16 @@ impl BookingApi {
     /// The caller, if they are an administrator (on this replica's view of
     /// their account); else PERMISSION_DENIED, before anything is proposed.
     pub(super) async fn admin<T>(&self, req: &tonic::Request<T>) -> Result<Caller, Status> {
+        self.admin_for(req, MANAGED_BY_ADMINS).await
+    }
+
+    /// [`Self::admin`], refusing with `why` (what the state machine says
+    /// of the same command).
+    pub(super) async fn admin_for<T>(
+        &self,
+        req: &tonic::Request<T>,
+        why: &str,
+    ) -> Result<Caller, Status> {
         let caller = self.auth.caller(req)?;
         let admin = self
             .replica
@@ -51,7 +61,7 @@ impl BookingApi {
             .map_err(|r| convert::rejection_status(&r))?;
         if !admin {
             return Err(convert::rejection_status(&Rejection::PermissionDenied(
-                MANAGED_BY_ADMINS.to_owned(),
+                why.to_owned(),
             )));
         }
         Ok(caller)
