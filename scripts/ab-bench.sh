@@ -7,7 +7,9 @@
 #   A|B bookings/s booking_p99_ms reads/s read_p99_ms cpu_us_per_booking
 # A_UP / B_UP add arguments to A's or B's `up` (e.g. B_UP=--tls), and
 # A_BENCH / B_BENCH to its bench, where @DATA@ stands for the cluster's
-# data directory (e.g. B_BENCH="--ca @DATA@/certs/ca.pem").
+# data directory (e.g. B_BENCH="--ca @DATA@/certs/ca.pem") and @LEADER@
+# for the leader's client address (e.g. B_BENCH="--endpoints @LEADER@":
+# every client at the leader, nothing forwarded).
 set -euo pipefail
 old=$1
 new=$2
@@ -19,7 +21,7 @@ work=$(mktemp -d)
 trap 'pkill -INT -f "up --data-dir $work/data" || true; rm -rf "$work"' EXIT
 
 run() {
-  local bin=$1 tag=$2 up_extra=$3 bench_extra=${4//@DATA@/$work/data}
+  local bin=$1 tag=$2 up_extra=$3 bench_extra=${4//@DATA@/$work/data} leader
   rm -rf "$work/data"
   # shellcheck disable=SC2086 # the extra arguments are words
   "$bin" up --data-dir "$work/data" $up_extra > "$work/up.log" 2>&1 &
@@ -27,6 +29,10 @@ run() {
   # The assistant trains its model before it serves, after `up` says the
   # cluster is up: a run started then shares the CPU with the training.
   for _ in $(seq 60); do grep -q "chatbot serving" "$work/up.log" && break; sleep 1; done
+  if [[ $bench_extra == *@LEADER@* ]]; then
+    leader=$("$bin" cluster status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(next(n['addr'] for n in d['nodes'] if n['node_id'] == d['leader_id']))")
+    bench_extra=${bench_extra//@LEADER@/$leader}
+  fi
   for _ in $(seq "${RUNS:-1}"); do
     # shellcheck disable=SC2086
     "$bin" bench "${options[@]}" $bench_extra --json 2>/dev/null |
