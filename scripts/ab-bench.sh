@@ -30,7 +30,9 @@ run() {
   # cluster is up: a run started then shares the CPU with the training.
   for _ in $(seq 60); do grep -q "chatbot serving" "$work/up.log" && break; sleep 1; done
   if [[ $bench_extra == *@LEADER@* ]]; then
-    leader=$("$bin" cluster status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(next(n['addr'] for n in d['nodes'] if n['node_id'] == d['leader_id']))")
+    # `up` gives node N the client port 50050 + N (the status names
+    # peer addresses).
+    leader=127.0.0.1:$((50050 + $("$bin" cluster status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['leader_id'])")))
     bench_extra=${bench_extra//@LEADER@/$leader}
   fi
   for _ in $(seq "${RUNS:-1}"); do

@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "boxoffice/v1/chatbot.proto",
         "boxoffice/internal/v1/raft.proto",
         "boxoffice/internal/v1/accounts.proto",
+        "boxoffice/internal/v1/checkout.proto",
         "legacy/auth.proto",
         "legacy/booking.proto",
         "legacy/payment.proto",

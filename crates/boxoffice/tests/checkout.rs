@@ -126,6 +126,91 @@ async fn the_leader_dies_between_charge_and_confirm() {
     assert_eq!(ledger[0].amount_cents, PRICE);
 }
 
+/// The value of the sample `name{labels}` in Prometheus text, 0 if absent.
+fn sample(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A checkout sent to a follower is run by the leader, whole: the
+/// follower relays it, the leader charges, and the follower makes no
+/// payment call of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_relays_its_checkout_to_the_leader() {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("relay", "Relay", 10, PRICE, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let leader = cluster.leader().await;
+    let follower = cluster.live().into_iter().find(|id| *id != leader).unwrap();
+    let ann = cluster.client_of(follower, "ann").await;
+    let booking = ann
+        .book("relay", &[1, 2])
+        .card(&good_card())
+        .await
+        .expect("book at a follower");
+    assert_eq!(booking.status, BookingStatus::Confirmed as i32);
+
+    let relays = "boxoffice_checkout_relays_total{outcome=";
+    let at_follower = cluster.metrics(follower).await;
+    let at_leader = cluster.metrics(leader).await;
+    assert_eq!(sample(&at_follower, &format!("{relays}\"relayed\"}}")), 1);
+    assert_eq!(sample(&at_follower, &format!("{relays}\"ran_here\"}}")), 0);
+    assert_eq!(sample(&at_leader, &format!("{relays}\"served\"}}")), 1);
+    let charges = "boxoffice_payment_calls_total{call=\"charge\",outcome=\"SUCCEEDED\"}";
+    assert_eq!(sample(&at_follower, charges), 0, "the follower charged");
+    assert_eq!(sample(&at_leader, charges), 1, "the leader did not charge");
+    let (bookings, ledger) = reconciled(&cluster, &[&ann]).await;
+    assert_eq!(bookings.len(), 1, "{bookings:?}");
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+}
+
+/// The leader dies in the middle of a checkout a follower relayed to it,
+/// after charging: the follower finishes the checkout itself under the
+/// same request id, finds the charge made under the order's key, and
+/// answers the customer with the booking confirmed, charged once. (Without
+/// the relay the follower would run the checkout and die itself.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relayed_checkout_survives_the_leader_dying_in_it() {
+    let payment = PaymentSettings {
+        checkout_hold_ms: 60_000,
+        sweep_interval_ms: 100,
+        ..PaymentSettings::default()
+    };
+    let point = format!("once:{}", crash::AFTER_CHARGE);
+    let cluster = Cluster::start_paid(3, RaftTuning::default(), payment, Some(&point)).await;
+    cluster
+        .client("admin")
+        .await
+        .create_show("crash", "Crash test", 10, PRICE, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let leader = cluster.leader().await;
+    let follower = cluster.live().into_iter().find(|id| *id != leader).unwrap();
+    let ann = cluster.client_of(follower, "ann").await;
+    let booking = ann
+        .book("crash", &[1])
+        .request_id("r-relayed")
+        .card(&good_card())
+        .await
+        .expect("the follower finished the checkout");
+    assert_eq!(booking.status, BookingStatus::Confirmed as i32);
+    cluster.wait_exit(leader).await;
+    let ran_here = "boxoffice_checkout_relays_total{outcome=\"ran_here\"}";
+    assert_eq!(sample(&cluster.metrics(follower).await, ran_here), 1);
+    let ann = cluster.client_without(&[leader], "ann").await;
+    let (bookings, ledger) = reconciled(&cluster, &[&ann]).await;
+    assert_eq!(bookings.len(), 1, "{bookings:?}");
+    assert_eq!(ledger.len(), 1, "charged once: {ledger:?}");
+    assert_eq!(ledger[0].status, TransactionStatus::Succeeded as i32);
+    assert_eq!(ledger[0].amount_cents, PRICE);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_payment_service_mid_run_loses_and_doubles_nothing() {
     let payment = PaymentSettings {

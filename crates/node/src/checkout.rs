@@ -53,6 +53,7 @@ use crate::config::{BookingSettings, PaymentSettings};
 use crate::crash;
 use crate::metrics::PaymentMetrics;
 use crate::port::ReplicaPort;
+use crate::relay::{Relay, Relayed};
 
 // Every total the state machine allows can be charged.
 const _: () = assert!(MAX_PRICE_CENTS * MAX_SEATS_PER_BOOKING as i64 <= MAX_AMOUNT_CENTS);
@@ -503,17 +504,26 @@ pub struct Checkout {
     max_seats_per_user: u32,
     /// The anti-hoarding limits of every customer hold.
     hold_limits: HoldLimits,
+    /// Hands one-call checkouts to the leader while this node follows.
+    relay: Option<Relay>,
 }
 
 impl Checkout {
     /// Checkouts on `replica` under the booking rules of `settings`,
-    /// paying through `payments`.
-    pub fn new(replica: ReplicaPort, payments: Arc<Payments>, settings: &BookingSettings) -> Self {
+    /// paying through `payments`; a follower relays its one-call
+    /// checkouts through `relay`, if given.
+    pub fn new(
+        replica: ReplicaPort,
+        payments: Arc<Payments>,
+        settings: &BookingSettings,
+        relay: Option<Relay>,
+    ) -> Self {
         Self {
             replica,
             payments,
             max_seats_per_user: settings.max_seats_per_user_per_show,
             hold_limits: settings.hold_limits(),
+            relay,
         }
     }
 
@@ -566,7 +576,44 @@ impl Checkout {
     /// without a card is released at once; a declined or refused card
     /// releases it too. A retry under the same request id finds the same
     /// booking and carries on from where it is.
+    ///
+    /// While another node leads, the checkout is relayed to it whole
+    /// ([`crate::relay`]); if the relay fails, it runs here.
     pub async fn book(
+        &self,
+        caller: Caller,
+        request_id: RequestId,
+        show: ShowId,
+        seats: Vec<SeatNo>,
+        tickets: Tickets,
+        card: Option<v1::Card>,
+    ) -> Result<Booking, Status> {
+        if let Some(relay) = &self.relay
+            && self.replica.node.leader_elsewhere().is_some()
+        {
+            let relayed = Relayed::new(caller, request_id, show, seats, tickets, card.as_ref());
+            if let Some(answer) = relay.run(&relayed).await {
+                return answer;
+            }
+            let Relayed {
+                caller,
+                request_id,
+                show,
+                seats,
+                tickets,
+                ..
+            } = relayed;
+            return self
+                .book_here(caller, request_id, show, seats, tickets, card)
+                .await;
+        }
+        self.book_here(caller, request_id, show, seats, tickets, card)
+            .await
+    }
+
+    /// [`Checkout::book`] on this node, whichever node leads (its commands
+    /// are forwarded to the leader as usual): what a relayed checkout runs.
+    pub async fn book_here(
         &self,
         caller: Caller,
         request_id: RequestId,

@@ -230,6 +230,11 @@ pub struct PaymentSettings {
     /// about at the payment service by the leader (its checkout may have
     /// died), ms.
     pub resume_after_ms: i64,
+    /// Whether a follower hands each one-call checkout (`BookSeats` with
+    /// payments on) to the leader whole, in one relayed call, instead of
+    /// forwarding its hold and its confirmation separately. Off: every
+    /// node runs its own clients' checkouts.
+    pub relay_checkouts: bool,
 }
 
 impl Default for PaymentSettings {
@@ -243,6 +248,7 @@ impl Default for PaymentSettings {
             call_timeout_ms: 3_000,
             sweep_interval_ms: 200,
             resume_after_ms: 15_000,
+            relay_checkouts: true,
         }
     }
 }

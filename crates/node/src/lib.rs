@@ -15,6 +15,8 @@
 //!   nodes, for members of the cluster (`boxoffice_raft::server`);
 //! - `boxoffice.internal.v1.AccountService` ([`accounts`]): accounts, for
 //!   the auth service's certificate only;
+//! - `boxoffice.internal.v1.CheckoutRelay` ([`relay`]): one-call checkouts
+//!   a follower hands to the leader whole, for members of the cluster;
 //! - gRPC health checking;
 //!
 //! and, on `http_listen` when set, `/metrics` for Prometheus, `/healthz`
@@ -51,6 +53,7 @@ pub mod metrics;
 pub mod pace;
 pub mod port;
 pub mod process;
+pub mod relay;
 pub mod service;
 pub mod trim;
 pub mod watch;
@@ -196,6 +199,7 @@ pub async fn run(
         config.id,
     )?);
     let payment_metrics = metrics::PaymentMetrics::default();
+    let relay_metrics = metrics::RelayMetrics::default();
     let tls = config.tls_files().load()?;
     let client_tls = match &config.client_tls {
         Some(files) => Some(files.server().map_err(NodeError::ClientTls)?),
@@ -203,7 +207,7 @@ pub async fn run(
     };
     let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())?;
     let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone())).await?;
-    let metrics = metrics::NodeMetrics::new(&node, payment_metrics);
+    let metrics = metrics::NodeMetrics::new(&node, payment_metrics, relay_metrics.clone());
     coordinator::spawn(
         node.clone(),
         payments.clone(),
@@ -211,12 +215,23 @@ pub async fn run(
         config.payment.resume_after_ms,
     );
     let checkout = payments.map(|payments| {
-        checkout::Checkout::new(
+        let relay = config.payment.relay_checkouts.then(|| {
+            relay::Relay::spawn(
+                node.clone(),
+                std::time::Duration::from_millis(config.payment.charge_timeout_ms),
+                relay_metrics.clone(),
+            )
+        });
+        Arc::new(checkout::Checkout::new(
             port::ReplicaPort::new(node.clone()),
             payments,
             &config.booking,
-        )
+            relay,
+        ))
     });
+    let relay_server = checkout
+        .clone()
+        .map(|checkout| relay::RelayApi::server(node.clone(), checkout, relay_metrics));
     let (health, health_service) = tonic_health::server::health_reporter();
     report_booking_health(&node, health.clone());
     health
@@ -306,6 +321,7 @@ pub async fn run(
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(RaftGrpc::server(node.clone()))
+        .add_optional_service(relay_server)
         .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.peer), async move {
             let _ = peer_stopped.await;
         });

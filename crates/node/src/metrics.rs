@@ -13,6 +13,7 @@
 //!   created, live holds, bookings awaiting settlement; these are the same
 //!   on every node at the same applied index;
 //! - every call this node makes to the payment service, by outcome;
+//! - the one-call checkouts relayed to the leader or served for a peer;
 //! - the process: resident memory, threads, open files.
 //!
 //! Raft and state figures are read when scraped, under the state's read
@@ -50,7 +51,11 @@ pub struct NodeMetrics {
 impl NodeMetrics {
     /// The metrics of `node`, whose payment calls are counted in
     /// `payments`; also starts counting its leader changes.
-    pub fn new(node: &Arc<RaftNode<BookingApp>>, payments: PaymentMetrics) -> Arc<Self> {
+    pub fn new(
+        node: &Arc<RaftNode<BookingApp>>,
+        payments: PaymentMetrics,
+        relays: RelayMetrics,
+    ) -> Arc<Self> {
         // Process figures under their usual names, ours under `boxoffice_`.
         let mut root = Registry::default();
         root.register_collector(Box::new(boxoffice_metrics::process::ProcessCollector));
@@ -61,6 +66,13 @@ impl NodeMetrics {
             "Calls this node made to the payment service, by call and outcome \
              (a transaction status, or the gRPC code of a failed call)",
             payments.calls.clone(),
+        );
+        registry.register(
+            "checkout_relays",
+            "One-call checkouts relayed between nodes, by outcome: relayed (this \
+             follower's checkout, answered by the leader), ran_here (the relay failed \
+             and this node ran it), served (a peer's checkout this node ran)",
+            relays.checkouts.clone(),
         );
         let leader_changes = Counter::<u64>::default();
         registry.register(
@@ -124,6 +136,24 @@ impl PaymentMetrics {
         self.calls
             .get_or_create(&PaymentLabels { call, outcome })
             .inc();
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RelayLabels {
+    outcome: &'static str,
+}
+
+/// Checkouts relayed between nodes, by outcome ([`crate::relay`]).
+#[derive(Clone, Debug, Default)]
+pub struct RelayMetrics {
+    checkouts: Family<RelayLabels, Counter>,
+}
+
+impl RelayMetrics {
+    /// Counts one checkout with `outcome`.
+    pub fn record(&self, outcome: &'static str) {
+        self.checkouts.get_or_create(&RelayLabels { outcome }).inc();
     }
 }
 

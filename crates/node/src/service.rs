@@ -53,7 +53,7 @@ pub struct BookingApi {
     auth: Arc<Authenticator>,
     max_seats_per_user: u32,
     /// The checkout, when the cluster takes payments.
-    checkout: Option<Checkout>,
+    checkout: Option<Arc<Checkout>>,
     /// Turns true when the node shuts down: open `WatchShow` streams end.
     closing: tokio::sync::watch::Receiver<bool>,
     /// The open `WatchShow` streams, counted per node and per client.
@@ -92,7 +92,7 @@ impl BookingApi {
         replica: ReplicaPort,
         auth: Arc<Authenticator>,
         settings: &BookingSettings,
-        checkout: Option<Checkout>,
+        checkout: Option<Arc<Checkout>>,
         closing: tokio::sync::watch::Receiver<bool>,
         tickets: Arc<TicketDesk>,
     ) -> Self {
@@ -115,7 +115,7 @@ impl BookingApi {
 
     /// The checkout, or FAILED_PRECONDITION if this cluster takes no payments.
     fn checkout(&self) -> Result<&Checkout, Status> {
-        self.checkout.as_ref().ok_or_else(|| {
+        self.checkout.as_deref().ok_or_else(|| {
             Status::failed_precondition(
                 "this cluster takes no payments (payment.endpoint is not set): book with \
                  BookSeats and no card",

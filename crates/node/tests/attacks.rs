@@ -11,15 +11,17 @@ mod common;
 
 use boxoffice_core::{Command, Request, RequestId, UserId};
 use boxoffice_proto::internal::v1::account_service_client::AccountServiceClient;
+use boxoffice_proto::internal::v1::checkout_relay_client::CheckoutRelayClient;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use boxoffice_proto::internal::v1::{
     ApplyRequest, ChangeMembershipRequest, ListAccountsRequest, NodeMetricsRequest, ProposeRequest,
+    RelayRequest,
 };
 use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
 use boxoffice_proto::v1::{ListTransactionsRequest, RefundRequest, VoidRequest, WatchShowRequest};
 use boxoffice_tls::Identity;
-use common::{GOOD_CARD, Node, card, tls_of};
+use common::{GOOD_CARD, Node, card, expect_code, tls_of};
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
@@ -129,6 +131,98 @@ async fn peer_port_refuses_a_certificate_of_another_ca() {
     assert!(
         refused_at_transport(code(result.clone())),
         "Propose with another CA's certificate: {result:?}"
+    );
+}
+
+/// A relayed checkout for `buyer` of seat `seat` of show `s`, paid with
+/// the good card.
+fn relayed_checkout(buyer: &str, seat: u32) -> Vec<u8> {
+    let checkout = boxoffice_node::relay::Relayed::new(
+        boxoffice_core::Caller {
+            user: UserId(buyer.to_owned()),
+            token_version: 0,
+        },
+        RequestId::from(format!("relay-{seat}").as_str()),
+        boxoffice_core::ShowId("s".into()),
+        vec![boxoffice_core::SeatNo(seat)],
+        boxoffice_core::Tickets::default(),
+        Some(&card(GOOD_CARD)),
+    );
+    postcard::to_allocvec(&checkout).unwrap()
+}
+
+/// Relays `checkouts` as the holder of `channel`'s certificate; the
+/// answers in order.
+async fn relay(
+    channel: Channel,
+    checkouts: Vec<Vec<u8>>,
+) -> Result<Vec<boxoffice_node::relay::Answer>, tonic::Status> {
+    let mut stream = CheckoutRelayClient::new(channel)
+        .run(RelayRequest { checkouts })
+        .await?
+        .into_inner();
+    let mut answers = Vec::new();
+    while let Some(result) = stream.message().await? {
+        answers.push((result.index, postcard::from_bytes(&result.answer).unwrap()));
+    }
+    answers.sort_by_key(|(index, _)| *index);
+    Ok(answers.into_iter().map(|(_, answer)| answer).collect())
+}
+
+/// A relayed checkout carries a caller the sender vouches for and a card:
+/// only a member of the cluster may send one. Anyone else could book and
+/// charge as any account.
+#[tokio::test]
+async fn only_members_may_relay_a_checkout() {
+    let node = Node::with_payments(|_| {}).await;
+    let buyer = node.buyer("ann").await;
+    node.admin()
+        .await
+        .create_show("s", "S", 10, 100, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let member = mutual(
+        &node.certs,
+        Identity::Node(1),
+        &node.peer_addr,
+        &node_name(),
+    );
+    let answers = relay(member.clone(), vec![relayed_checkout(&buyer.id, 1)])
+        .await
+        .expect("a member may relay");
+    assert!(
+        matches!(&answers[..], [boxoffice_node::relay::Answer::Booked(b)] if b.user.0 == buyer.id),
+        "{answers:?}"
+    );
+    for identity in [
+        Identity::Node(2),
+        Identity::Auth,
+        Identity::Gateway,
+        Identity::Payment,
+        Identity::Operator,
+    ] {
+        let channel = mutual(&node.certs, identity, &node.peer_addr, &node_name());
+        let result = relay(channel, vec![relayed_checkout(&buyer.id, 2)]).await;
+        assert_eq!(code(result), Code::PermissionDenied, "relay as {identity}");
+    }
+    // Not on the client port at all.
+    let client_port = Endpoint::from_shared(format!("http://{}", node.addr))
+        .unwrap()
+        .connect_lazy();
+    let result = relay(client_port, vec![relayed_checkout(&buyer.id, 2)]).await;
+    assert_eq!(
+        code(result),
+        Code::Unimplemented,
+        "relay on the client port"
+    );
+    let seat = buyer.get_seat("s", 2, false).await.unwrap();
+    assert_eq!(seat.seat.unwrap().state, 1, "seat 2 is still free");
+    // Too many in one call: refused whole.
+    let too_many = vec![relayed_checkout(&buyer.id, 3); boxoffice_node::relay::MAX_RELAY_BATCH + 1];
+    expect_code(
+        relay(member, too_many).await,
+        Code::InvalidArgument,
+        "at most",
     );
 }
 

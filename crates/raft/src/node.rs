@@ -332,6 +332,33 @@ impl<A: Application> RaftNode<A> {
         self.id
     }
 
+    /// The leader this node knows of, with its peer address, when that is
+    /// another node.
+    pub fn leader_elsewhere(&self) -> Option<(NodeId, String)> {
+        leader_of(&self.raft).filter(|(leader, _)| *leader != self.id)
+    }
+
+    /// The cached mutual-TLS channel to peer `id` at `addr` (the one Raft
+    /// replication and forwarding use), for the application's own
+    /// node-to-node services.
+    pub fn peer_channel(
+        &self,
+        id: NodeId,
+        addr: &str,
+    ) -> Result<tonic::transport::Channel, tonic::transport::Error> {
+        self.channels.get(id, addr)
+    }
+
+    /// Whether `id` is a member of the cluster as this node knows it (or
+    /// the node has no membership yet, before its first start): who may
+    /// call the peer services.
+    pub fn is_member(&self, id: NodeId) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        membership.get_node(&id).is_some() || membership.nodes().next().is_none()
+    }
+
     /// Where the Raft service reports the votes this node grants.
     pub(crate) fn vote_answers(&self) -> &VoteAnswers {
         &self.answers

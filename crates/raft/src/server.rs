@@ -66,12 +66,7 @@ impl<A: Application> RaftGrpc<A> {
     fn authorize<T>(&self, req: &Request<T>, allowed: Allowed) -> Result<(), Status> {
         let identity = Identity::of_request(req);
         let ok = match identity {
-            Some(Identity::Node(id)) => {
-                let metrics = self.node.raft().metrics();
-                let membership = metrics.borrow();
-                let membership = membership.membership_config.membership();
-                membership.get_node(&id).is_some() || membership.nodes().next().is_none()
-            }
+            Some(Identity::Node(id)) => self.node.is_member(id),
             Some(Identity::Operator) => matches!(allowed, Allowed::MembersAndOperator),
             _ => false,
         };

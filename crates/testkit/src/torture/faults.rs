@@ -261,12 +261,20 @@ pub fn inject(
             let point = fault.crash_point().unwrap_or_default();
             let victim = rng.pick(&ids);
             cluster.kill(&node(victim));
+            // Relaying off: a follower would hand its checkouts to the
+            // leader (which has no crash point) and never reach its own.
             cluster.spawn_node_with(
                 victim,
-                &[(
-                    boxoffice_node::crash::CRASH_AT_VAR.to_owned(),
-                    point.to_owned(),
-                )],
+                &[
+                    (
+                        boxoffice_node::crash::CRASH_AT_VAR.to_owned(),
+                        point.to_owned(),
+                    ),
+                    (
+                        "BOXOFFICE_PAYMENT__RELAY_CHECKOUTS".to_owned(),
+                        "false".to_owned(),
+                    ),
+                ],
             )?;
             injected.crash_point_node = Some(victim);
             injected.description = format!("node {victim} restarted with crash point {point}");
