@@ -31,6 +31,9 @@ up=$!
 trap 'kill -INT -- -$up 2>/dev/null || true; wait $up 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 120); do grep -q "is up" "$out/up.log" && break; sleep 0.5; done
 grep -q "is up" "$out/up.log" || { cat "$out/up.log" >&2; exit 1; }
+# The assistant trains its model after `up` says it is up; a profile taken
+# then would be mostly that.
+for _ in $(seq 1 120); do grep -q "chatbot serving" "$out/up.log" && break; sleep 0.5; done
 
 # The process listening on a TCP port (from /proc/net/tcp and the fds).
 pid_on_port() {
@@ -57,7 +60,8 @@ import json, sys
 for n in json.load(sys.stdin)["nodes"]:
     if n["role"] == "leader":
         print(n["addr"].rsplit(":", 1)[1])')
-follower_port=$((leader_port == 50051 ? 50052 : 50051))
+# (The status names peer ports, 50071-50073; any port finds the process.)
+follower_port=$((leader_port == 50071 ? 50072 : 50071))
 declare -A pids=(
     [leader]=$(pid_on_port "$leader_port")
     [follower]=$(pid_on_port "$follower_port")

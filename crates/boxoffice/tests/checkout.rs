@@ -165,6 +165,15 @@ async fn a_follower_relays_its_checkout_to_the_leader() {
     let charges = "boxoffice_payment_calls_total{call=\"charge\",outcome=\"SUCCEEDED\"}";
     assert_eq!(sample(&at_follower, charges), 0, "the follower charged");
     assert_eq!(sample(&at_leader, charges), 1, "the leader did not charge");
+    // A refusal comes back as the leader gave it, metadata and all (what
+    // the legacy API and clients read to tell a taken seat).
+    let bob = cluster.client_of(follower, "bob").await;
+    let taken = bob
+        .book("relay", &[2, 3])
+        .card(&good_card())
+        .await
+        .expect_err("seat 2 is taken");
+    assert!(boxoffice_proto::convert::is_seat_taken(&taken), "{taken:?}");
     let (bookings, ledger) = reconciled(&cluster, &[&ann]).await;
     assert_eq!(bookings.len(), 1, "{bookings:?}");
     assert_eq!(ledger.len(), 1, "{ledger:?}");

@@ -24,9 +24,11 @@
 //! retried request finds the booking it first held and carries on from
 //! where that booking is.
 //!
-//! The charge is made by the node that received the card, which is never
-//! written to the log nor forwarded: only that node ever holds it. That is
-//! safe whatever node it is, because a charge can only succeed under the
+//! The charge is made by the node that runs the checkout: the leader for
+//! a checkout it received or one a follower relayed to it
+//! ([`crate::relay`]), a follower for one it runs itself. The card is never
+//! written to the log, a log line or a file. That is safe whatever node
+//! charges, because a charge can only succeed under the
 //! order's key while the key is open, and the leader's coordinator
 //! ([`crate::coordinator`]) closes it (Void) before it records an ended
 //! hold as not charged.
@@ -44,6 +46,7 @@ use boxoffice_payment::service::MAX_AMOUNT_CENTS;
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -496,6 +499,19 @@ pub enum OnRefusal {
     KeepHold,
 }
 
+/// The rules a checkout's hold is made under. They are part of the hold's
+/// command, so a retry of the request must repeat them: a relayed checkout
+/// carries its edge's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRules {
+    /// How long the hold lasts, ms.
+    pub ttl_ms: i64,
+    /// The most seats one customer may hold or own for one show.
+    pub max_seats_per_user: u32,
+    /// The anti-hoarding limits.
+    pub limits: HoldLimits,
+}
+
 /// Runs the checkout saga on one node.
 pub struct Checkout {
     replica: ReplicaPort,
@@ -546,6 +562,33 @@ impl Checkout {
         tickets: Tickets,
         ttl_ms: i64,
     ) -> Result<(Booking, bool), Status> {
+        let rules = HoldRules {
+            ttl_ms,
+            ..self.one_call_rules()
+        };
+        self.hold_under(caller, request_id, show, seats, tickets, rules)
+            .await
+    }
+
+    /// The rules of this node's one-call checkouts' holds.
+    pub fn one_call_rules(&self) -> HoldRules {
+        HoldRules {
+            ttl_ms: self.settings().checkout_hold_ms,
+            max_seats_per_user: self.max_seats_per_user,
+            limits: self.hold_limits,
+        }
+    }
+
+    /// [`Checkout::hold`] under `rules`.
+    async fn hold_under(
+        &self,
+        caller: Caller,
+        request_id: RequestId,
+        show: ShowId,
+        seats: Vec<SeatNo>,
+        tickets: Tickets,
+        rules: HoldRules,
+    ) -> Result<(Booking, bool), Status> {
         let order = new_order_id();
         let command = Command::Hold {
             order: order.clone(),
@@ -553,9 +596,9 @@ impl Checkout {
             seats,
             tickets,
             user: caller.user.clone(),
-            ttl_ms,
-            max_seats_per_user: self.max_seats_per_user,
-            limits: self.hold_limits,
+            ttl_ms: rules.ttl_ms,
+            max_seats_per_user: rules.max_seats_per_user,
+            limits: rules.limits,
         };
         let request = Request {
             request_id,
@@ -588,10 +631,21 @@ impl Checkout {
         tickets: Tickets,
         card: Option<v1::Card>,
     ) -> Result<Booking, Status> {
+        // The hold's rules are this node's, wherever it runs: a retry
+        // here must repeat the request exactly.
+        let rules = self.one_call_rules();
         if let Some(relay) = &self.relay
             && self.replica.node.leader_elsewhere().is_some()
         {
-            let relayed = Relayed::new(caller, request_id, show, seats, tickets, card.as_ref());
+            let relayed = Relayed::new(
+                caller,
+                request_id,
+                show,
+                seats,
+                tickets,
+                rules,
+                card.as_ref(),
+            );
             if let Some(answer) = relay.run(&relayed).await {
                 return answer;
             }
@@ -604,15 +658,17 @@ impl Checkout {
                 ..
             } = relayed;
             return self
-                .book_here(caller, request_id, show, seats, tickets, card)
+                .book_here(caller, request_id, show, seats, tickets, rules, card)
                 .await;
         }
-        self.book_here(caller, request_id, show, seats, tickets, card)
+        self.book_here(caller, request_id, show, seats, tickets, rules, card)
             .await
     }
 
     /// [`Checkout::book`] on this node, whichever node leads (its commands
-    /// are forwarded to the leader as usual): what a relayed checkout runs.
+    /// are forwarded to the leader as usual), its hold under `rules`: what
+    /// a relayed checkout runs, under the rules of the node that relayed it.
+    #[allow(clippy::too_many_arguments)] // one checkout's parts, as the edge has them
     pub async fn book_here(
         &self,
         caller: Caller,
@@ -620,11 +676,11 @@ impl Checkout {
         show: ShowId,
         seats: Vec<SeatNo>,
         tickets: Tickets,
+        rules: HoldRules,
         card: Option<v1::Card>,
     ) -> Result<Booking, Status> {
-        let ttl_ms = self.settings().checkout_hold_ms;
         let (held, new) = self
-            .hold(caller, request_id, show, seats, tickets, ttl_ms)
+            .hold_under(caller, request_id, show, seats, tickets, rules)
             .await?;
         // A retry's hold outcome is the one first recorded: carry on from
         // where the booking is now (a fresh hold needs no second look).

@@ -263,8 +263,9 @@ pub async fn run(
         closing_rx,
         tickets,
     ));
-    // Reflection describes the client port's services only: the internal
-    // ones are not there to be found.
+    // Reflection lists the client port's services only. (The internal
+    // services' descriptors can still be fetched by symbol name, as they
+    // are in the same descriptor set; describing them gives no access.)
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(boxoffice_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

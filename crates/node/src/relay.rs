@@ -47,20 +47,30 @@ use boxoffice_proto::v1;
 use boxoffice_raft::RaftNode;
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::{KeyAndValueRef, MetadataKey, MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status};
 use tracing::debug;
 
 use crate::app::BookingApp;
-use crate::checkout::Checkout;
+use crate::checkout::{Checkout, HoldRules};
 use crate::metrics::RelayMetrics;
 
 /// Most checkouts in one relayed call.
 pub const MAX_RELAY_BATCH: usize = 256;
+/// Most bytes of checkouts in one relayed call (a checkout is at most a
+/// client request, 1 MiB).
+pub const MAX_RELAY_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Most relayed checkouts a node runs for its peers at once; a call that
+/// finds none free is refused whole (its checkouts then run where they
+/// arrived).
+pub const MAX_SERVED_AT_ONCE: usize = 4096;
 /// Relayed calls being accepted at once, per node: checkouts that arrive
 /// meanwhile queue and leave together.
 const MAX_CALLS_OPENING: usize = 2;
+/// How long the leader may take to accept a relayed call.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Room for the saga's own bounds on top of the charge's: a hold and a
 /// confirmation that each wait for a leader (10 s at most).
 const SAGA_SLACK: Duration = Duration::from_secs(25);
@@ -78,6 +88,8 @@ pub struct Relayed {
     pub seats: Vec<SeatNo>,
     /// Ticket types and standing places.
     pub tickets: Tickets,
+    /// The rules of the hold, the relaying node's.
+    pub rules: HoldRules,
     /// The card as protobuf bytes (`v1::Card`), if one was given.
     pub card: Option<Vec<u8>>,
 }
@@ -90,6 +102,7 @@ impl Relayed {
         show: ShowId,
         seats: Vec<SeatNo>,
         tickets: Tickets,
+        rules: HoldRules,
         card: Option<&v1::Card>,
     ) -> Self {
         Self {
@@ -98,6 +111,7 @@ impl Relayed {
             show,
             seats,
             tickets,
+            rules,
             card: card.map(Message::encode_to_vec),
         }
     }
@@ -114,6 +128,9 @@ pub enum Answer {
         code: i32,
         /// Its message.
         message: String,
+        /// Its ASCII metadata (why a seat was refused, when to retry, the
+        /// best split), which clients read.
+        metadata: Vec<(String, String)>,
     },
 }
 
@@ -124,6 +141,16 @@ impl Answer {
             Err(status) => Self::Refused {
                 code: status.code() as i32,
                 message: status.message().to_owned(),
+                metadata: status
+                    .metadata()
+                    .iter()
+                    .filter_map(|entry| match entry {
+                        KeyAndValueRef::Ascii(key, value) => {
+                            Some((key.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                        }
+                        KeyAndValueRef::Binary(..) => None,
+                    })
+                    .collect(),
             },
         }
     }
@@ -131,7 +158,22 @@ impl Answer {
     fn into_result(self) -> Result<Booking, Status> {
         match self {
             Self::Booked(booking) => Ok(booking),
-            Self::Refused { code, message } => Err(Status::new(Code::from_i32(code), message)),
+            Self::Refused {
+                code,
+                message,
+                metadata,
+            } => {
+                let mut map = MetadataMap::new();
+                for (key, value) in metadata {
+                    if let (Ok(key), Ok(value)) = (
+                        MetadataKey::from_bytes(key.as_bytes()),
+                        MetadataValue::try_from(value.as_str()),
+                    ) {
+                        map.insert(key, value);
+                    }
+                }
+                Err(Status::with_metadata(Code::from_i32(code), message, map))
+            }
         }
     }
 }
@@ -197,50 +239,90 @@ async fn send_loop(
             return;
         };
         let Some(first) = rx.recv().await else { return };
+        let mut bytes = first.0.len();
         let mut batch = vec![first];
         while batch.len() < MAX_RELAY_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                // A checkout whose customer is gone is dropped, not run:
+                // before the relay, a cancelled call stopped the saga too.
+                Ok((_, reply)) if reply.is_closed() => {}
+                Ok(job) if bytes + job.0.len() > MAX_RELAY_BATCH_BYTES => {
+                    // Too big for this call: it runs here.
+                    drop(job);
+                    break;
+                }
+                Ok(job) => {
+                    bytes += job.0.len();
+                    batch.push(job);
+                }
                 Err(_) => break,
             }
         }
-        let node = node.clone();
-        tokio::spawn(async move {
-            let (checkouts, mut replies): (Vec<_>, Vec<_>) =
-                batch.into_iter().map(|(c, r)| (c, Some(r))).unzip();
-            let Some((leader, addr)) = node.leader_elsewhere() else {
-                return;
-            };
-            let channel = match node.peer_channel(leader, &addr) {
-                Ok(channel) => channel,
-                Err(e) => {
-                    debug!(leader, error = %e, "checkouts not relayed");
-                    return;
-                }
-            };
-            let mut request = Request::new(RelayRequest { checkouts });
-            request.set_timeout(timeout);
-            let opened = CheckoutRelayClient::new(channel).run(request).await;
-            drop(slot);
-            let mut stream = match opened {
-                Ok(response) => response.into_inner(),
-                Err(status) => {
-                    debug!(leader, %status, "checkouts not relayed");
-                    return;
-                }
-            };
-            // Answers come as the checkouts finish; whatever has none when
-            // the stream ends (its replies dropped) runs on this node.
-            while let Ok(Some(result)) = stream.message().await {
-                let reply = usize::try_from(result.index)
-                    .ok()
-                    .and_then(|i| replies.get_mut(i))
-                    .and_then(Option::take);
-                if let Some(reply) = reply {
-                    let _ = reply.send(postcard::from_bytes(&result.answer).ok());
-                }
-            }
-        });
+        batch.retain(|(_, reply)| !reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        tokio::spawn(relay_batch(node.clone(), batch, slot, timeout));
+    }
+}
+
+/// Relays one batch and hands each answer to its waiter; a waiter whose
+/// reply is dropped (no answer for it, whatever the reason) runs its
+/// checkout itself.
+async fn relay_batch(
+    node: Arc<RaftNode<BookingApp>>,
+    batch: Vec<(Vec<u8>, Reply)>,
+    slot: OwnedSemaphorePermit,
+    timeout: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let (checkouts, mut replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|(c, r)| (c, Some(r))).unzip();
+    let Some((leader, addr)) = node.leader_elsewhere() else {
+        return;
+    };
+    let channel = match node.peer_channel(leader, &addr) {
+        Ok(channel) => channel,
+        Err(e) => {
+            debug!(leader, error = %e, "checkouts not relayed");
+            return;
+        }
+    };
+    let mut request = Request::new(RelayRequest { checkouts });
+    request.set_timeout(timeout);
+    let opened = tokio::time::timeout(
+        OPEN_TIMEOUT,
+        CheckoutRelayClient::new(channel)
+            .max_encoding_message_size(MAX_RELAY_BATCH_BYTES * 2)
+            .run(request),
+    )
+    .await;
+    drop(slot);
+    let mut stream = match opened {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => {
+            debug!(leader, %status, "checkouts not relayed");
+            return;
+        }
+        Err(_) => {
+            debug!(
+                leader,
+                "checkouts not relayed: the leader did not accept the call in time"
+            );
+            return;
+        }
+    };
+    // Answers come as the checkouts finish, within the saga's bounds (the
+    // call's own timeout covers only its opening); whatever has none when
+    // the stream ends or the time is up runs on this node.
+    while let Ok(Ok(Some(result))) = tokio::time::timeout_at(deadline, stream.message()).await {
+        let reply = usize::try_from(result.index)
+            .ok()
+            .and_then(|i| replies.get_mut(i))
+            .and_then(Option::take);
+        if let Some(reply) = reply {
+            let _ = reply.send(postcard::from_bytes(&result.answer).ok());
+        }
     }
 }
 
@@ -249,6 +331,8 @@ pub struct RelayApi {
     node: Arc<RaftNode<BookingApp>>,
     checkout: Arc<Checkout>,
     metrics: RelayMetrics,
+    /// One permit per checkout being run for a peer.
+    running: Arc<Semaphore>,
 }
 
 impl RelayApi {
@@ -262,8 +346,10 @@ impl RelayApi {
             node,
             checkout,
             metrics,
+            running: Arc::new(Semaphore::new(MAX_SERVED_AT_ONCE)),
         })
-        .max_decoding_message_size(crate::MAX_REQUEST_BYTES * MAX_RELAY_BATCH)
+        // Room for the framing around MAX_RELAY_BATCH_BYTES of checkouts.
+        .max_decoding_message_size(MAX_RELAY_BATCH_BYTES * 2)
     }
 }
 
@@ -276,7 +362,9 @@ impl CheckoutRelay for RelayApi {
         request: Request<RelayRequest>,
     ) -> Result<Response<Self::RunStream>, Status> {
         let member = match boxoffice_tls::Identity::of_request(&request) {
-            Some(boxoffice_tls::Identity::Node(id)) => self.node.is_member(id),
+            // A current member, strictly: unlike Raft's, this door has no
+            // use before the node has joined a cluster.
+            Some(boxoffice_tls::Identity::Node(id)) => self.node.is_current_member(id),
             _ => false,
         };
         if !member {
@@ -292,23 +380,46 @@ impl CheckoutRelay for RelayApi {
                 checkouts.len()
             )));
         }
+        let n = u32::try_from(checkouts.len()).unwrap_or(u32::MAX);
+        let Ok(permits) = self.running.clone().try_acquire_many_owned(n) else {
+            return Err(Status::resource_exhausted(
+                "this node runs as many relayed checkouts as it may: run them where they arrived",
+            ));
+        };
+        let permits = Arc::new(std::sync::Mutex::new(permits));
         let (tx, rx) = mpsc::channel(checkouts.len().max(1));
         for (index, bytes) in (0u32..).zip(checkouts) {
             let (checkout, tx) = (self.checkout.clone(), tx.clone());
+            // One permit for this checkout, given back when it ends.
+            let permit = permits.lock().ok().and_then(|mut p| p.split(1));
+            // A checkout this node cannot read gets no answer: the peer
+            // runs it itself.
+            let Ok(r) = decode(&bytes) else {
+                debug!(index, "unreadable relayed checkout");
+                continue;
+            };
             self.metrics.record("served");
             // Each checkout runs to its end even if the peer goes away: a
             // saga cut short would leave its hold to the coordinator.
             tokio::spawn(async move {
-                let result = match decode(&bytes) {
-                    Ok(r) => {
-                        checkout
-                            .book_here(r.caller, r.request_id, r.show, r.seats, r.tickets, r.card)
-                            .await
+                let _permit = permit;
+                let result = checkout
+                    .book_here(
+                        r.caller,
+                        r.request_id,
+                        r.show,
+                        r.seats,
+                        r.tickets,
+                        r.rules,
+                        r.card,
+                    )
+                    .await;
+                match postcard::to_allocvec(&Answer::of(result)) {
+                    Ok(answer) => {
+                        let _ = tx.send(Ok(RelayResult { index, answer })).await;
                     }
-                    Err(status) => Err(status),
-                };
-                let answer = postcard::to_allocvec(&Answer::of(result)).unwrap_or_default();
-                let _ = tx.send(Ok(RelayResult { index, answer })).await;
+                    Err(e) => debug!(index, error = %e, "relayed checkout's answer not encoded"),
+                }
             });
         }
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -322,14 +433,15 @@ struct Decoded {
     show: ShowId,
     seats: Vec<SeatNo>,
     tickets: Tickets,
+    rules: HoldRules,
     card: Option<v1::Card>,
 }
 
-fn decode(bytes: &[u8]) -> Result<Decoded, Status> {
-    let bad = |what: &str| Status::invalid_argument(format!("unreadable relayed checkout: {what}"));
-    let r: Relayed = postcard::from_bytes(bytes).map_err(|_| bad("checkout"))?;
+/// The checkout in `bytes`, or why it cannot be read.
+fn decode(bytes: &[u8]) -> Result<Decoded, &'static str> {
+    let r: Relayed = postcard::from_bytes(bytes).map_err(|_| "checkout")?;
     let card = match r.card {
-        Some(card) => Some(v1::Card::decode(card.as_slice()).map_err(|_| bad("card"))?),
+        Some(card) => Some(v1::Card::decode(card.as_slice()).map_err(|_| "card")?),
         None => None,
     };
     Ok(Decoded {
@@ -338,6 +450,7 @@ fn decode(bytes: &[u8]) -> Result<Decoded, Status> {
         show: r.show,
         seats: r.seats,
         tickets: r.tickets,
+        rules: r.rules,
         card,
     })
 }

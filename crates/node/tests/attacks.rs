@@ -146,6 +146,11 @@ fn relayed_checkout(buyer: &str, seat: u32) -> Vec<u8> {
         boxoffice_core::ShowId("s".into()),
         vec![boxoffice_core::SeatNo(seat)],
         boxoffice_core::Tickets::default(),
+        boxoffice_node::checkout::HoldRules {
+            ttl_ms: 60_000,
+            max_seats_per_user: 10,
+            limits: boxoffice_core::HoldLimits::default(),
+        },
         Some(&card(GOOD_CARD)),
     );
     postcard::to_allocvec(&checkout).unwrap()

@@ -50,6 +50,16 @@ impl std::fmt::Debug for v1::Card {
     }
 }
 
+/// Relayed checkouts carry cards: their sizes only.
+impl std::fmt::Debug for internal::v1::RelayRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayRequest")
+            .field("checkouts", &self.checkouts.len())
+            .field("bytes", &self.checkouts.iter().map(Vec::len).sum::<usize>())
+            .finish()
+    }
+}
+
 /// Node-to-node traffic, package `boxoffice.internal.v1`.
 #[allow(missing_docs, clippy::all)]
 pub mod internal {

@@ -359,6 +359,18 @@ impl<A: Application> RaftNode<A> {
         membership.get_node(&id).is_some() || membership.nodes().next().is_none()
     }
 
+    /// Whether `id` is a member of the cluster as this node knows it,
+    /// strictly (false before the node has a membership).
+    pub fn is_current_member(&self, id: NodeId) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .is_some()
+    }
+
     /// Where the Raft service reports the votes this node grants.
     pub(crate) fn vote_answers(&self) -> &VoteAnswers {
         &self.answers
