@@ -134,6 +134,20 @@ fn sample(metrics: &str, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Creates `show` and returns the leader, a follower, and ann's client of
+/// that follower.
+async fn ann_at_a_follower(cluster: &Cluster, show: &str) -> (u64, u64, Client) {
+    cluster
+        .client("admin")
+        .await
+        .create_show(show, "Relayed", 10, PRICE, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let leader = cluster.leader().await;
+    let follower = cluster.live().into_iter().find(|id| *id != leader).unwrap();
+    (leader, follower, cluster.client_of(follower, "ann").await)
+}
+
 /// A checkout sent to a follower is run by the leader, whole: the
 /// follower relays it, the leader charges, and the follower makes no
 /// payment call of its own.
@@ -141,14 +155,7 @@ fn sample(metrics: &str, series: &str) -> u64 {
 async fn a_follower_relays_its_checkout_to_the_leader() {
     let cluster =
         Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
-    let admin = cluster.client("admin").await;
-    admin
-        .create_show("relay", "Relay", 10, PRICE, FAR_FUTURE_MS)
-        .await
-        .expect("create show");
-    let leader = cluster.leader().await;
-    let follower = cluster.live().into_iter().find(|id| *id != leader).unwrap();
-    let ann = cluster.client_of(follower, "ann").await;
+    let (leader, follower, ann) = ann_at_a_follower(&cluster, "relay").await;
     let booking = ann
         .book("relay", &[1, 2])
         .card(&good_card())
@@ -193,15 +200,7 @@ async fn a_relayed_checkout_survives_the_leader_dying_in_it() {
     };
     let point = format!("once:{}", crash::AFTER_CHARGE);
     let cluster = Cluster::start_paid(3, RaftTuning::default(), payment, Some(&point)).await;
-    cluster
-        .client("admin")
-        .await
-        .create_show("crash", "Crash test", 10, PRICE, FAR_FUTURE_MS)
-        .await
-        .expect("create show");
-    let leader = cluster.leader().await;
-    let follower = cluster.live().into_iter().find(|id| *id != leader).unwrap();
-    let ann = cluster.client_of(follower, "ann").await;
+    let (leader, follower, ann) = ann_at_a_follower(&cluster, "crash").await;
     let booking = ann
         .book("crash", &[1])
         .request_id("r-relayed")

@@ -394,9 +394,12 @@ impl CheckoutRelay for RelayApi {
             let permit = permits.lock().ok().and_then(|mut p| p.split(1));
             // A checkout this node cannot read gets no answer: the peer
             // runs it itself.
-            let Ok(r) = decode(&bytes) else {
-                debug!(index, "unreadable relayed checkout");
-                continue;
+            let (r, card) = match decode(&bytes) {
+                Ok(decoded) => decoded,
+                Err(what) => {
+                    debug!(index, what, "unreadable relayed checkout");
+                    continue;
+                }
             };
             self.metrics.record("served");
             // Each checkout runs to its end even if the peer goes away: a
@@ -411,7 +414,7 @@ impl CheckoutRelay for RelayApi {
                         r.seats,
                         r.tickets,
                         r.rules,
-                        r.card,
+                        card,
                     )
                     .await;
                 match postcard::to_allocvec(&Answer::of(result)) {
@@ -426,31 +429,56 @@ impl CheckoutRelay for RelayApi {
     }
 }
 
-/// A relayed checkout with its card decoded.
-struct Decoded {
-    caller: Caller,
-    request_id: RequestId,
-    show: ShowId,
-    seats: Vec<SeatNo>,
-    tickets: Tickets,
-    rules: HoldRules,
-    card: Option<v1::Card>,
-}
-
-/// The checkout in `bytes`, or why it cannot be read.
-fn decode(bytes: &[u8]) -> Result<Decoded, &'static str> {
-    let r: Relayed = postcard::from_bytes(bytes).map_err(|_| "checkout")?;
-    let card = match r.card {
+/// The checkout in `bytes` and its card, or what could not be read.
+fn decode(bytes: &[u8]) -> Result<(Relayed, Option<v1::Card>), &'static str> {
+    let mut relayed: Relayed = postcard::from_bytes(bytes).map_err(|_| "checkout")?;
+    let card = match relayed.card.take() {
         Some(card) => Some(v1::Card::decode(card.as_slice()).map_err(|_| "card")?),
         None => None,
     };
-    Ok(Decoded {
-        caller: r.caller,
-        request_id: r.request_id,
-        show: r.show,
-        seats: r.seats,
-        tickets: r.tickets,
-        rules: r.rules,
-        card,
-    })
+    Ok((relayed, card))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_crosses_the_relay_with_its_code_message_and_metadata() {
+        let mut status = Status::failed_precondition("seat 2 is taken");
+        status.metadata_mut().insert(
+            boxoffice_proto::convert::REASON,
+            MetadataValue::from_static(boxoffice_proto::convert::SEAT_TAKEN),
+        );
+        let bytes = postcard::to_allocvec(&Answer::of(Err(status))).unwrap();
+        let answer: Answer = postcard::from_bytes(&bytes).unwrap();
+        let back = answer.into_result().unwrap_err();
+        assert_eq!(back.code(), Code::FailedPrecondition);
+        assert_eq!(back.message(), "seat 2 is taken");
+        assert!(boxoffice_proto::convert::is_seat_taken(&back), "{back:?}");
+    }
+
+    #[test]
+    fn an_unreadable_checkout_or_card_is_refused_not_guessed() {
+        assert_eq!(decode(b"\xff\xff\xff").err(), Some("checkout"));
+        let mut relayed = Relayed::new(
+            Caller {
+                user: boxoffice_core::UserId("u1".into()),
+                token_version: 0,
+            },
+            RequestId::from("r1"),
+            ShowId("s".into()),
+            vec![SeatNo(1)],
+            Tickets::default(),
+            HoldRules {
+                ttl_ms: 1_000,
+                max_seats_per_user: 10,
+                limits: boxoffice_core::HoldLimits::default(),
+            },
+            None,
+        );
+        relayed.card = Some(vec![0xff; 3]);
+        let bytes = postcard::to_allocvec(&relayed).unwrap();
+        assert_eq!(decode(&bytes).err(), Some("card"));
+    }
 }
