@@ -512,6 +512,24 @@ pub struct HoldRules {
     pub limits: HoldLimits,
 }
 
+/// One checkout as its edge prepared it: who, under which request id,
+/// what, and the rules of its hold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckoutRequest {
+    /// Who asked (the edge verified the token).
+    pub caller: Caller,
+    /// The customer's request id (or the one the edge drew).
+    pub request_id: RequestId,
+    /// The show.
+    pub show: ShowId,
+    /// The seats, resolved.
+    pub seats: Vec<SeatNo>,
+    /// Ticket types and standing places.
+    pub tickets: Tickets,
+    /// The rules of the hold.
+    pub rules: HoldRules,
+}
+
 /// Runs the checkout saga on one node.
 pub struct Checkout {
     replica: ReplicaPort,
@@ -562,12 +580,18 @@ impl Checkout {
         tickets: Tickets,
         ttl_ms: i64,
     ) -> Result<(Booking, bool), Status> {
-        let rules = HoldRules {
-            ttl_ms,
-            ..self.one_call_rules()
+        let request = CheckoutRequest {
+            caller,
+            request_id,
+            show,
+            seats,
+            tickets,
+            rules: HoldRules {
+                ttl_ms,
+                ..self.one_call_rules()
+            },
         };
-        self.hold_under(caller, request_id, show, seats, tickets, rules)
-            .await
+        self.hold_under(request).await
     }
 
     /// The rules of this node's one-call checkouts' holds.
@@ -579,16 +603,16 @@ impl Checkout {
         }
     }
 
-    /// [`Checkout::hold`] under `rules`.
-    async fn hold_under(
-        &self,
-        caller: Caller,
-        request_id: RequestId,
-        show: ShowId,
-        seats: Vec<SeatNo>,
-        tickets: Tickets,
-        rules: HoldRules,
-    ) -> Result<(Booking, bool), Status> {
+    /// [`Checkout::hold`] of `request`, under its rules.
+    async fn hold_under(&self, request: CheckoutRequest) -> Result<(Booking, bool), Status> {
+        let CheckoutRequest {
+            caller,
+            request_id,
+            show,
+            seats,
+            tickets,
+            rules,
+        } = request;
         let order = new_order_id();
         let command = Command::Hold {
             order: order.clone(),
@@ -633,55 +657,35 @@ impl Checkout {
     ) -> Result<Booking, Status> {
         // The hold's rules are this node's, wherever it runs: a retry
         // here must repeat the request exactly.
-        let rules = self.one_call_rules();
+        let request = CheckoutRequest {
+            caller,
+            request_id,
+            show,
+            seats,
+            tickets,
+            rules: self.one_call_rules(),
+        };
         if let Some(relay) = &self.relay
             && self.replica.node.leader_elsewhere().is_some()
         {
-            let relayed = Relayed::new(
-                caller,
-                request_id,
-                show,
-                seats,
-                tickets,
-                rules,
-                card.as_ref(),
-            );
+            let relayed = Relayed::new(request, card.as_ref());
             if let Some(answer) = relay.run(&relayed).await {
                 return answer;
             }
-            let Relayed {
-                caller,
-                request_id,
-                show,
-                seats,
-                tickets,
-                ..
-            } = relayed;
-            return self
-                .book_here(caller, request_id, show, seats, tickets, rules, card)
-                .await;
+            return self.book_here(relayed.request, card).await;
         }
-        self.book_here(caller, request_id, show, seats, tickets, rules, card)
-            .await
+        self.book_here(request, card).await
     }
 
-    /// [`Checkout::book`] on this node, whichever node leads (its commands
-    /// are forwarded to the leader as usual), its hold under `rules`: what
-    /// a relayed checkout runs, under the rules of the node that relayed it.
-    #[allow(clippy::too_many_arguments)] // one checkout's parts, as the edge has them
+    /// [`Checkout::book`] of `request` on this node, whichever node leads
+    /// (its commands are forwarded to the leader as usual): what a relayed
+    /// checkout runs, under the rules of the node that relayed it.
     pub async fn book_here(
         &self,
-        caller: Caller,
-        request_id: RequestId,
-        show: ShowId,
-        seats: Vec<SeatNo>,
-        tickets: Tickets,
-        rules: HoldRules,
+        request: CheckoutRequest,
         card: Option<v1::Card>,
     ) -> Result<Booking, Status> {
-        let (held, new) = self
-            .hold_under(caller, request_id, show, seats, tickets, rules)
-            .await?;
+        let (held, new) = self.hold_under(request).await?;
         // A retry's hold outcome is the one first recorded: carry on from
         // where the booking is now (a fresh hold needs no second look).
         let booking = if new {

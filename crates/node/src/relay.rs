@@ -39,7 +39,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use boxoffice_core::{Booking, Caller, RequestId, SeatNo, ShowId, Tickets};
+use boxoffice_core::Booking;
 use boxoffice_proto::internal::v1::checkout_relay_client::CheckoutRelayClient;
 use boxoffice_proto::internal::v1::checkout_relay_server::{CheckoutRelay, CheckoutRelayServer};
 use boxoffice_proto::internal::v1::{RelayRequest, RelayResult};
@@ -54,7 +54,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::debug;
 
 use crate::app::BookingApp;
-use crate::checkout::{Checkout, HoldRules};
+use crate::checkout::{Checkout, CheckoutRequest};
 use crate::metrics::RelayMetrics;
 
 /// Most checkouts in one relayed call.
@@ -75,43 +75,20 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// confirmation that each wait for a leader (10 s at most).
 const SAGA_SLACK: Duration = Duration::from_secs(25);
 
-/// One checkout as the follower's edge prepared it.
+/// One checkout as the follower's edge prepared it, and its card.
 #[derive(Serialize, Deserialize)]
 pub struct Relayed {
-    /// Who asked (the follower verified the token).
-    pub caller: Caller,
-    /// The customer's request id (or the one the edge drew).
-    pub request_id: RequestId,
-    /// The show.
-    pub show: ShowId,
-    /// The seats, resolved.
-    pub seats: Vec<SeatNo>,
-    /// Ticket types and standing places.
-    pub tickets: Tickets,
-    /// The rules of the hold, the relaying node's.
-    pub rules: HoldRules,
+    /// The checkout, under the relaying node's hold rules.
+    pub request: CheckoutRequest,
     /// The card as protobuf bytes (`v1::Card`), if one was given.
     pub card: Option<Vec<u8>>,
 }
 
 impl Relayed {
-    /// The checkout with `card`.
-    pub fn new(
-        caller: Caller,
-        request_id: RequestId,
-        show: ShowId,
-        seats: Vec<SeatNo>,
-        tickets: Tickets,
-        rules: HoldRules,
-        card: Option<&v1::Card>,
-    ) -> Self {
+    /// `request`, paid with `card`.
+    pub fn new(request: CheckoutRequest, card: Option<&v1::Card>) -> Self {
         Self {
-            caller,
-            request_id,
-            show,
-            seats,
-            tickets,
-            rules,
+            request,
             card: card.map(Message::encode_to_vec),
         }
     }
@@ -394,7 +371,7 @@ impl CheckoutRelay for RelayApi {
             let permit = permits.lock().ok().and_then(|mut p| p.split(1));
             // A checkout this node cannot read gets no answer: the peer
             // runs it itself.
-            let (r, card) = match decode(&bytes) {
+            let (request, card) = match decode(&bytes) {
                 Ok(decoded) => decoded,
                 Err(what) => {
                     debug!(index, what, "unreadable relayed checkout");
@@ -406,17 +383,7 @@ impl CheckoutRelay for RelayApi {
             // saga cut short would leave its hold to the coordinator.
             tokio::spawn(async move {
                 let _permit = permit;
-                let result = checkout
-                    .book_here(
-                        r.caller,
-                        r.request_id,
-                        r.show,
-                        r.seats,
-                        r.tickets,
-                        r.rules,
-                        card,
-                    )
-                    .await;
+                let result = checkout.book_here(request, card).await;
                 match postcard::to_allocvec(&Answer::of(result)) {
                     Ok(answer) => {
                         let _ = tx.send(Ok(RelayResult { index, answer })).await;
@@ -430,13 +397,13 @@ impl CheckoutRelay for RelayApi {
 }
 
 /// The checkout in `bytes` and its card, or what could not be read.
-fn decode(bytes: &[u8]) -> Result<(Relayed, Option<v1::Card>), &'static str> {
-    let mut relayed: Relayed = postcard::from_bytes(bytes).map_err(|_| "checkout")?;
-    let card = match relayed.card.take() {
+fn decode(bytes: &[u8]) -> Result<(CheckoutRequest, Option<v1::Card>), &'static str> {
+    let relayed: Relayed = postcard::from_bytes(bytes).map_err(|_| "checkout")?;
+    let card = match relayed.card {
         Some(card) => Some(v1::Card::decode(card.as_slice()).map_err(|_| "card")?),
         None => None,
     };
-    Ok((relayed, card))
+    Ok((relayed.request, card))
 }
 
 #[cfg(test)]
@@ -462,18 +429,20 @@ mod tests {
     fn an_unreadable_checkout_or_card_is_refused_not_guessed() {
         assert_eq!(decode(b"\xff\xff\xff").err(), Some("checkout"));
         let mut relayed = Relayed::new(
-            Caller {
-                user: boxoffice_core::UserId("u1".into()),
-                token_version: 0,
-            },
-            RequestId::from("r1"),
-            ShowId("s".into()),
-            vec![SeatNo(1)],
-            Tickets::default(),
-            HoldRules {
-                ttl_ms: 1_000,
-                max_seats_per_user: 10,
-                limits: boxoffice_core::HoldLimits::default(),
+            CheckoutRequest {
+                caller: boxoffice_core::Caller {
+                    user: boxoffice_core::UserId("u1".into()),
+                    token_version: 0,
+                },
+                request_id: boxoffice_core::RequestId::from("r1"),
+                show: boxoffice_core::ShowId("s".into()),
+                seats: vec![boxoffice_core::SeatNo(1)],
+                tickets: boxoffice_core::Tickets::default(),
+                rules: crate::checkout::HoldRules {
+                    ttl_ms: 1_000,
+                    max_seats_per_user: 10,
+                    limits: boxoffice_core::HoldLimits::default(),
+                },
             },
             None,
         );

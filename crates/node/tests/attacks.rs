@@ -138,18 +138,20 @@ async fn peer_port_refuses_a_certificate_of_another_ca() {
 /// the good card.
 fn relayed_checkout(buyer: &str, seat: u32) -> Vec<u8> {
     let checkout = boxoffice_node::relay::Relayed::new(
-        boxoffice_core::Caller {
-            user: UserId(buyer.to_owned()),
-            token_version: 0,
-        },
-        RequestId::from(format!("relay-{seat}").as_str()),
-        boxoffice_core::ShowId("s".into()),
-        vec![boxoffice_core::SeatNo(seat)],
-        boxoffice_core::Tickets::default(),
-        boxoffice_node::checkout::HoldRules {
-            ttl_ms: 60_000,
-            max_seats_per_user: 10,
-            limits: boxoffice_core::HoldLimits::default(),
+        boxoffice_node::checkout::CheckoutRequest {
+            caller: boxoffice_core::Caller {
+                user: UserId(buyer.to_owned()),
+                token_version: 0,
+            },
+            request_id: RequestId::from(format!("relay-{seat}").as_str()),
+            show: boxoffice_core::ShowId("s".into()),
+            seats: vec![boxoffice_core::SeatNo(seat)],
+            tickets: boxoffice_core::Tickets::default(),
+            rules: boxoffice_node::checkout::HoldRules {
+                ttl_ms: 60_000,
+                max_seats_per_user: 10,
+                limits: boxoffice_core::HoldLimits::default(),
+            },
         },
         Some(&card(GOOD_CARD)),
     );
