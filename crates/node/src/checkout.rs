@@ -52,6 +52,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::{info, warn};
 
+use crate::charges::{ChargeSender, transaction};
 use crate::config::{BookingSettings, PaymentSettings};
 use crate::crash;
 use crate::metrics::PaymentMetrics;
@@ -101,7 +102,7 @@ pub enum ConnectError {
 pub struct Payments {
     client: PaymentServiceClient<Channel>,
     /// Charges on their way to the payment service, sent in batches.
-    charges: tokio::sync::mpsc::UnboundedSender<ChargeJob>,
+    charges: ChargeSender,
     settings: PaymentSettings,
     metrics: PaymentMetrics,
     /// One refund of a booking at a time on this node ([`refund`]): the
@@ -112,145 +113,6 @@ pub struct Payments {
 
 /// Stripes of [`Payments::refunding`].
 const REFUND_STRIPES: usize = 64;
-
-/// Charge batches on their way to the payment service at once: while they
-/// are, the charges that arrive wait and go together in the next batch.
-const CHARGE_BATCHES_IN_FLIGHT: usize = 2;
-
-/// A charge to send, when it was queued, and where its outcome goes.
-type ChargeJob = (
-    v1::ChargeRequest,
-    Instant,
-    tokio::sync::oneshot::Sender<Result<v1::Transaction, Status>>,
-);
-
-/// Sends the node's charges: every charge that arrives while
-/// [`CHARGE_BATCHES_IN_FLIGHT`] batches are under way goes into the next
-/// one, a single ChargeBatch call (a lone charge goes as a plain Charge).
-/// Each charge keeps its own key and its own outcome; a call that fails
-/// as a whole (the service unreachable, a deadline) fails each of its
-/// charges with that status, which the checkout treats as it treats one
-/// failed Charge (the outcome is unknown; the key makes a retry safe). A
-/// charge that waited in the queue longer than `wait` is not sent at all:
-/// it is answered UNAVAILABLE, so that no charge reaches the payment
-/// service long after its checkout gave up on it.
-async fn send_charges(
-    client: PaymentServiceClient<Channel>,
-    mut queue: tokio::sync::mpsc::UnboundedReceiver<ChargeJob>,
-    wait: Duration,
-) {
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(CHARGE_BATCHES_IN_FLIGHT));
-    while let Some(first) = queue.recv().await {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = Vec::new();
-        let mut next = Some(first);
-        while let Some((request, queued, reply)) = next.take() {
-            if queued.elapsed() > wait {
-                let _ = reply.send(Err(Status::unavailable(
-                    "the payment service is slow: the charge was not sent; retry",
-                )));
-            } else {
-                batch.push((request, reply));
-            }
-            if batch.len() < boxoffice_payment::service::MAX_CHARGE_BATCH {
-                next = queue.try_recv().ok();
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let client = client.clone();
-        tokio::spawn(async move {
-            send_batch(client, batch).await;
-            drop(permit);
-        });
-    }
-}
-
-/// One charge, as a plain Charge call.
-async fn send_one(
-    mut client: PaymentServiceClient<Channel>,
-    request: v1::ChargeRequest,
-) -> Result<v1::Transaction, Status> {
-    client
-        .charge(request)
-        .await
-        .and_then(|reply| transaction(reply.into_inner().transaction))
-}
-
-/// One batch of charges, each answered.
-async fn send_batch(
-    mut client: PaymentServiceClient<Channel>,
-    batch: Vec<(
-        v1::ChargeRequest,
-        tokio::sync::oneshot::Sender<Result<v1::Transaction, Status>>,
-    )>,
-) {
-    let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    let outcomes: Vec<Result<v1::Transaction, Status>> = if let [request] = &requests[..] {
-        vec![send_one(client, request.clone()).await]
-    } else {
-        let count = requests.len();
-        let request = v1::ChargeBatchRequest {
-            charges: requests.clone(),
-        };
-        match client.charge_batch(request).await {
-            Ok(reply) if reply.get_ref().outcomes.len() == count => reply
-                .into_inner()
-                .outcomes
-                .into_iter()
-                .zip(&requests)
-                .map(|(outcome, request)| match outcome.transaction {
-                    // Outcomes are matched by position; one that names
-                    // another key is not this charge's (its outcome is
-                    // then unknown, and a retry under its key finds it).
-                    Some(tx) if tx.idempotency_key != request.idempotency_key => {
-                        Err(Status::internal(format!(
-                            "the payment service answered the charge under key {} with the \
-                             transaction of key {}",
-                            request.idempotency_key, tx.idempotency_key
-                        )))
-                    }
-                    Some(tx) => Ok(tx),
-                    None if outcome.code == Code::Ok as i32 => transaction(None),
-                    None => Err(Status::new(Code::from(outcome.code), outcome.message)),
-                })
-                .collect(),
-            Ok(reply) => {
-                let problem = Status::internal(format!(
-                    "the payment service answered {} outcomes for {count} charges",
-                    reply.get_ref().outcomes.len()
-                ));
-                vec![Err(problem); count]
-            }
-            // The batch was refused before any charge ran (a payment
-            // service without ChargeBatch, a batch too large): each goes
-            // alone, so one charge's problem is its own.
-            Err(status)
-                if matches!(
-                    status.code(),
-                    Code::Unimplemented
-                        | Code::OutOfRange
-                        | Code::InvalidArgument
-                        | Code::ResourceExhausted
-                ) =>
-            {
-                futures::future::join_all(
-                    requests
-                        .into_iter()
-                        .map(|request| send_one(client.clone(), request)),
-                )
-                .await
-            }
-            Err(status) => vec![Err(status); count],
-        }
-    };
-    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-        let _ = reply.send(outcome);
-    }
-}
 
 impl Payments {
     /// A client for `settings.endpoint`, or `None` when payments are off.
@@ -279,8 +141,7 @@ impl Payments {
             .tcp_nodelay(true)
             .connect_lazy();
         let client = PaymentServiceClient::new(channel);
-        let (charges, queue) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(send_charges(client.clone(), queue, timeout));
+        let charges = ChargeSender::start(client.clone(), timeout);
         Ok(Some(Arc::new(Self {
             client,
             charges,
@@ -336,12 +197,7 @@ impl Payments {
             .take(200)
             .collect(),
         };
-        let (reply, outcome) = tokio::sync::oneshot::channel();
-        let stopped = || Status::unavailable("this node's charge sender has stopped");
-        let result = match self.charges.send((request, Instant::now(), reply)) {
-            Ok(()) => outcome.await.unwrap_or_else(|_| Err(stopped())),
-            Err(_) => Err(stopped()),
-        };
+        let result = self.charges.charge(request).await;
         self.metrics.record("charge", result.as_ref().map(Some));
         result
     }
@@ -395,10 +251,6 @@ impl Payments {
         self.metrics.record("refund", result.as_ref().map(Some));
         result
     }
-}
-
-fn transaction(tx: Option<v1::Transaction>) -> Result<v1::Transaction, Status> {
-    tx.ok_or_else(|| Status::internal("the payment service answered without a transaction"))
 }
 
 /// A fresh, unguessable order id.

@@ -43,6 +43,7 @@
 
 pub mod accounts;
 pub mod app;
+mod charges;
 pub mod checkout;
 pub mod cluster;
 pub mod config;

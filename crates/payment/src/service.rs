@@ -8,6 +8,7 @@ use boxoffice_config::clock::now_ms;
 
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_server::{PaymentService, PaymentServiceServer};
+use futures::{FutureExt, StreamExt};
 use tonic::{Request, Response, Status};
 use tracing::{debug, info};
 
@@ -44,6 +45,30 @@ pub enum PaymentError {
     /// The service's certificate, key or the CA could not be read.
     #[error("TLS: {0}")]
     Tls(#[from] boxoffice_tls::TlsError),
+}
+
+/// The message for charge `index` of a batch, from what Charge would have
+/// answered.
+fn charge_outcome(
+    index: usize,
+    outcome: Result<Response<v1::ChargeResponse>, Status>,
+) -> v1::ChargeOutcome {
+    // A batch holds at most MAX_CHARGE_BATCH charges.
+    #[allow(clippy::cast_possible_truncation)]
+    let index = index as u32;
+    match outcome {
+        Ok(reply) => v1::ChargeOutcome {
+            transaction: reply.into_inner().transaction,
+            index,
+            ..Default::default()
+        },
+        Err(status) => v1::ChargeOutcome {
+            transaction: None,
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            index,
+        },
+    }
 }
 
 fn ledger_status(e: LedgerError) -> Status {
@@ -201,11 +226,13 @@ impl Drop for LedgerWriter {
     }
 }
 
-/// The gRPC service.
+/// The gRPC service. Cheap to clone: a clone shares the ledger, its writer
+/// and the faults.
+#[derive(Clone)]
 pub struct PaymentApi {
     ledger: Ledger,
-    writer: LedgerWriter,
-    faults: RwLock<Faults>,
+    writer: Arc<LedgerWriter>,
+    faults: Arc<RwLock<Faults>>,
     admin_token: Option<String>,
     hang: Duration,
 }
@@ -215,9 +242,9 @@ impl PaymentApi {
     pub fn new(config: &PaymentConfig) -> Result<Self, PaymentError> {
         let ledger = Ledger::open(&config.data_dir.join("ledger.redb"))?;
         Ok(Self {
-            writer: LedgerWriter::start(ledger.clone()),
+            writer: Arc::new(LedgerWriter::start(ledger.clone())),
             ledger,
-            faults: RwLock::new(config.faults.clone()),
+            faults: Arc::new(RwLock::new(config.faults.clone())),
             admin_token: config.admin_token.clone(),
             hang: Duration::from_millis(config.hang_ms),
         })
@@ -491,10 +518,13 @@ impl PaymentService for PaymentApi {
         self.charge_checked(req.into_inner()).await
     }
 
+    type ChargeBatchStream =
+        futures::stream::BoxStream<'static, Result<v1::ChargeBatchResponse, Status>>;
+
     async fn charge_batch(
         &self,
         req: Request<v1::ChargeBatchRequest>,
-    ) -> Result<Response<v1::ChargeBatchResponse>, Status> {
+    ) -> Result<Response<Self::ChargeBatchStream>, Status> {
         require(&req, Caller::Node)?;
         let charges = req.into_inner().charges;
         if !(1..=MAX_CHARGE_BATCH).contains(&charges.len()) {
@@ -503,38 +533,39 @@ impl PaymentService for PaymentApi {
                 charges.len()
             )));
         }
-        // Every charge at once: they meet again in the ledger's next
-        // group commit. A charge that takes too long (the test card that
-        // hangs) is answered DEADLINE_EXCEEDED alone, well inside the
-        // caller's deadline, rather than holding up the whole batch; its
-        // outcome is then unknown, as a lone charge's would be, and a retry
-        // under its key is safe.
-        let outcomes = futures::future::join_all(charges.into_iter().map(|charge| async {
-            tokio::time::timeout(BATCH_CHARGE_WAIT, self.charge_checked(charge))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Status::deadline_exceeded(
-                        "the charge took too long to answer in its batch; retry with the same key",
-                    ))
-                })
-        }))
-        .await;
-        Ok(Response::new(v1::ChargeBatchResponse {
-            outcomes: outcomes
-                .into_iter()
-                .map(|outcome| match outcome {
-                    Ok(reply) => v1::ChargeOutcome {
-                        transaction: reply.into_inner().transaction,
-                        ..Default::default()
-                    },
-                    Err(status) => v1::ChargeOutcome {
-                        transaction: None,
-                        code: status.code() as i32,
-                        message: status.message().to_owned(),
-                    },
-                })
-                .collect(),
-        }))
+        // Every charge at once: they meet again in the ledger's next group
+        // commit, and each is answered as soon as it has its outcome (the
+        // outcomes ready together go in one message), so a slow charge
+        // holds up no other. A charge that takes too long (the test card
+        // that hangs) is answered DEADLINE_EXCEEDED, well inside the
+        // caller's deadline; its outcome is then unknown, as a lone
+        // charge's would be, and a retry under its key is safe.
+        let pending: futures::stream::FuturesUnordered<_> = charges
+            .into_iter()
+            .enumerate()
+            .map(|(index, charge)| {
+                let api = self.clone();
+                async move {
+                    let outcome = tokio::time::timeout(BATCH_CHARGE_WAIT, api.charge_checked(charge))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Status::deadline_exceeded(
+                                "the charge took too long to answer in its batch; retry with the same key",
+                            ))
+                        });
+                    charge_outcome(index, outcome)
+                }
+            })
+            .collect();
+        let answers = futures::stream::unfold(pending, |mut pending| async move {
+            let first = pending.next().await?;
+            let mut outcomes = vec![first];
+            while let Some(Some(ready)) = pending.next().now_or_never() {
+                outcomes.push(ready);
+            }
+            Some((Ok(v1::ChargeBatchResponse { outcomes }), pending))
+        });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn refund(

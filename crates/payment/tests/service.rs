@@ -8,7 +8,7 @@ use boxoffice_payment::config::PaymentConfig;
 use boxoffice_payment::service::Listeners;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
 use boxoffice_proto::v1::{
-    Card, ChargeBatchRequest, ChargeRequest, Faults, GetTransactionRequest,
+    Card, ChargeBatchRequest, ChargeOutcome, ChargeRequest, Faults, GetTransactionRequest,
     ListTransactionsRequest, RefundRequest, SetFaultsRequest, Transaction, TransactionStatus,
     VoidRequest,
 };
@@ -554,6 +554,37 @@ async fn the_legacy_port_answers_only_for_legacy_charges() {
     service.stop().await;
 }
 
+/// The messages of a batch's answer, as they arrived.
+async fn charge_batch(
+    client: &PaymentServiceClient<Channel>,
+    charges: Vec<ChargeRequest>,
+) -> Result<Vec<Vec<ChargeOutcome>>, tonic::Status> {
+    let mut answers = client
+        .clone()
+        .charge_batch(ChargeBatchRequest { charges })
+        .await?
+        .into_inner();
+    let mut messages = Vec::new();
+    while let Some(answer) = answers.message().await? {
+        messages.push(answer.outcomes);
+    }
+    Ok(messages)
+}
+
+/// A batch's outcomes in the request's order, checking that each charge
+/// was answered exactly once.
+fn in_order(messages: Vec<Vec<ChargeOutcome>>, count: usize) -> Vec<ChargeOutcome> {
+    let mut outcomes: Vec<ChargeOutcome> = messages.into_iter().flatten().collect();
+    outcomes.sort_by_key(|outcome| outcome.index);
+    let indexes: Vec<u32> = outcomes.iter().map(|outcome| outcome.index).collect();
+    assert_eq!(
+        indexes,
+        (0..count as u32).collect::<Vec<_>>(),
+        "each charge answered once"
+    );
+    outcomes
+}
+
 /// A batch of charges is each charge on its own: its own key, outcome and
 /// error, in order; a bad charge fails alone. Only booking nodes may send
 /// one, and a batch must hold 1 to 64 charges.
@@ -562,22 +593,19 @@ async fn a_batch_of_charges_answers_each_charge_as_if_alone() {
     let dir = TempDir::new().unwrap();
     let svc = Service::start(dir.path()).await;
     let earlier = svc.charge("order-0", 700, GOOD).await.unwrap();
-    let batch = |charges: Vec<ChargeRequest>| ChargeBatchRequest { charges };
-    let outcomes = svc
-        .client
-        .clone()
-        .charge_batch(batch(vec![
+    let answer = charge_batch(
+        &svc.client,
+        vec![
             charge_request("order-1", 5000, GOOD),
             charge_request("order-2", 5000, "4000000000009995"),
             charge_request("order-3", 5000, "1234"),
             charge_request("order-0", 700, GOOD),
             charge_request("order-0", 800, GOOD),
-        ]))
-        .await
-        .unwrap()
-        .into_inner()
-        .outcomes;
-    assert_eq!(outcomes.len(), 5);
+        ],
+    )
+    .await
+    .unwrap();
+    let outcomes = in_order(answer, 5);
     let paid = outcomes[0].transaction.as_ref().unwrap();
     assert_eq!(paid.status, TransactionStatus::Succeeded as i32);
     assert_eq!(paid.idempotency_key, "order-1");
@@ -592,64 +620,65 @@ async fn a_batch_of_charges_answers_each_charge_as_if_alone() {
     assert_eq!(&svc.charge("order-1", 5000, GOOD).await.unwrap(), paid);
     assert_eq!(svc.list().await.len(), 3);
 
+    let refused = |answer: Result<_, tonic::Status>| answer.unwrap_err().code();
     assert_eq!(
-        code(svc.client.clone().charge_batch(batch(Vec::new())).await),
+        refused(charge_batch(&svc.client, Vec::new()).await),
         Code::InvalidArgument
     );
     let too_many = (0..65)
         .map(|k| charge_request(&format!("many-{k}"), 100, GOOD))
         .collect();
     assert_eq!(
-        code(svc.client.clone().charge_batch(batch(too_many)).await),
+        refused(charge_batch(&svc.client, too_many).await),
         Code::InvalidArgument
     );
     assert_eq!(svc.list().await.len(), 3);
     // The operator's certificate moves no money, in a batch or alone.
     assert_eq!(
-        code(
-            svc.operator
-                .clone()
-                .charge_batch(batch(vec![charge_request("order-9", 100, GOOD)]))
-                .await
-        ),
+        refused(charge_batch(&svc.operator, vec![charge_request("order-9", 100, GOOD)]).await),
         Code::PermissionDenied
     );
     assert_eq!(svc.list().await.len(), 3);
     svc.stop().await;
 }
 
-/// A charge that does not answer (the test card that hangs) is answered
-/// DEADLINE_EXCEEDED alone, long before it would answer by itself, and
-/// does not hold up the other charges of its batch.
+/// A charge that does not answer (the test card that hangs) holds up no
+/// other charge of its batch: they are answered first, as soon as they
+/// have their outcomes, and the hanging one is answered DEADLINE_EXCEEDED
+/// alone, long before it would answer by itself.
 #[tokio::test]
 async fn a_hanging_charge_does_not_hold_up_its_batch() {
     let dir = TempDir::new().unwrap();
     let svc = Service::start_hanging(dir.path(), 600_000).await;
-    let request = ChargeBatchRequest {
-        charges: vec![
-            charge_request("order-1", 5000, GOOD),
-            charge_request("order-2", 5000, "4000000000000119"),
-        ],
-    };
+    let charges = vec![
+        charge_request("order-1", 5000, GOOD),
+        charge_request("order-2", 5000, "4000000000000119"),
+        charge_request("order-3", 5000, GOOD),
+    ];
     // Ten minutes' hang: the batch must answer long before.
-    let outcomes = tokio::time::timeout(
-        Duration::from_secs(60),
-        svc.client.clone().charge_batch(request),
-    )
-    .await
-    .expect("the batch answered without waiting for the hanging charge")
-    .unwrap()
-    .into_inner()
-    .outcomes;
+    let messages =
+        tokio::time::timeout(Duration::from_secs(60), charge_batch(&svc.client, charges))
+            .await
+            .expect("the batch answered without waiting for the hanging charge")
+            .unwrap();
+    let last = messages.last().unwrap();
     assert_eq!(
-        outcomes[0].transaction.as_ref().unwrap().status,
-        TransactionStatus::Succeeded as i32
+        last.iter().map(|outcome| outcome.index).collect::<Vec<_>>(),
+        [1],
+        "the hanging charge is answered last and alone: {messages:?}"
     );
+    let outcomes = in_order(messages, 3);
+    for paid in [&outcomes[0], &outcomes[2]] {
+        assert_eq!(
+            paid.transaction.as_ref().unwrap().status,
+            TransactionStatus::Succeeded as i32
+        );
+    }
     assert!(outcomes[1].transaction.is_none());
     assert_eq!(outcomes[1].code, Code::DeadlineExceeded as i32);
     assert_eq!(
         svc.list().await.len(),
-        1,
+        2,
         "the hanging charge recorded nothing"
     );
     svc.stop().await;
