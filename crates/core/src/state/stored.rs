@@ -58,6 +58,9 @@ pub(super) enum StoreError {
     /// The arena of ticket types and prices is full.
     #[error("the ticket arena is full")]
     TicketArenaFull,
+    /// A total below 0 or above `u32::MAX` cents (no valid booking has one).
+    #[error("booking {0} has a total outside 0 to 4,294,967,295 cents")]
+    TotalOutOfRange(BookingId),
 }
 
 /// Ids stored once, referred to by number.
@@ -271,7 +274,7 @@ impl Text {
     }
 }
 
-/// One booking as stored: 56 bytes.
+/// One booking as stored: 48 bytes.
 #[derive(Clone, Debug)]
 struct StoredBooking {
     /// Number of the show's id.
@@ -282,8 +285,9 @@ struct StoredBooking {
     seat: u32,
     /// Number of seats.
     seat_count: u8,
-    /// See [`Booking::total_cents`].
-    total_cents: i64,
+    /// See [`Booking::total_cents`]: at most ten seats at
+    /// `MAX_PRICE_CENTS`, so it fits ([`stored_total`]).
+    total_cents: u32,
     /// See [`Booking::created_at`].
     created_at: Timestamp,
     /// The kinds of [`Booking::status`] and [`Booking::payment`].
@@ -347,7 +351,7 @@ impl Bookings {
             types,
             prices,
             user: self.users.name(stored.user)?.clone(),
-            total_cents: stored.total_cents,
+            total_cents: i64::from(stored.total_cents),
             created_at: stored.created_at,
             status: stored.kinds.status().at(stored.status_at),
             order: self
@@ -369,6 +373,7 @@ impl Bookings {
     /// problem (a wrong id, too many seats, or an arena or numbering full).
     pub(super) fn push(&mut self, booking: &Booking) -> Result<(), StoreError> {
         self.check_room(booking, 0)?;
+        let total_cents = stored_total(booking)?;
         let seat_count =
             u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
         let seats_at = u32::try_from(self.seats.len()).map_err(|_| StoreError::SeatArenaFull)?;
@@ -394,7 +399,7 @@ impl Bookings {
             user,
             seat,
             seat_count,
-            total_cents: booking.total_cents,
+            total_cents,
             created_at: booking.created_at,
             kinds: Kinds::new(status, PaymentKind::of(&booking.payment)),
             status_at,
@@ -421,6 +426,7 @@ impl Bookings {
             return Err(StoreError::SeatArenaFull);
         }
         check_tickets(booking)?;
+        stored_total(booking)?;
         if !u32::try_from(self.ticket_types.len().saturating_add(needed))
             .is_ok_and(|end| end != NO_TICKETS)
         {
@@ -443,6 +449,7 @@ impl Bookings {
         let seat_count =
             u8::try_from(booking.seats.len()).map_err(|_| StoreError::TooManySeats(booking.id))?;
         check_tickets(booking)?;
+        let total_cents = stored_total(booking)?;
         let seats_at = u32::try_from(self.seats.len())
             .ok()
             .filter(|at| at.checked_add(u32::from(seat_count)).is_some())
@@ -458,7 +465,7 @@ impl Bookings {
         stored.seat = seat;
         stored.seat_count = seat_count;
         stored.tickets = tickets;
-        stored.total_cents = booking.total_cents;
+        stored.total_cents = total_cents;
         Ok(())
     }
 
@@ -608,6 +615,12 @@ impl Bookings {
 }
 
 /// Checks that `booking` has a type and a price for each seat, or neither.
+/// `booking`'s total as stored: 0 to `u32::MAX` cents (a booking holds at
+/// most ten seats of at most `MAX_PRICE_CENTS`, a million in major units).
+fn stored_total(booking: &Booking) -> Result<u32, StoreError> {
+    u32::try_from(booking.total_cents).map_err(|_| StoreError::TotalOutOfRange(booking.id))
+}
+
 fn check_tickets(booking: &Booking) -> Result<(), StoreError> {
     let none = booking.types.is_empty() && booking.prices.is_empty();
     let each =

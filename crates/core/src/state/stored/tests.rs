@@ -1,11 +1,12 @@
 //! Tests of the compact booking store.
 
 use super::*;
+use crate::ids::{MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING};
 
 #[test]
 fn a_stored_booking_is_small() {
     assert!(
-        std::mem::size_of::<StoredBooking>() <= 56,
+        std::mem::size_of::<StoredBooking>() <= 48,
         "{} bytes",
         std::mem::size_of::<StoredBooking>()
     );
@@ -148,6 +149,39 @@ fn an_id_too_long_to_store_is_refused_and_changes_nothing() {
     };
     bookings.push(&longest).expect("stored");
     assert_eq!(bookings.get(BookingId(1)), Some(longest));
+}
+
+/// A total is stored in 32 bits: the largest a booking can have fits, and
+/// one that would not (or a negative one) is refused and changes nothing,
+/// when pushed and when its tickets are replaced.
+#[test]
+fn a_total_that_does_not_fit_is_refused_and_changes_nothing() {
+    const {
+        assert!(MAX_SEATS_PER_BOOKING as i64 * MAX_PRICE_CENTS <= u32::MAX as i64);
+    }
+    let mut bookings = Bookings::default();
+    for total_cents in [i64::from(u32::MAX) + 1, -1] {
+        let wrong = Booking {
+            total_cents,
+            ..booking_one()
+        };
+        assert!(matches!(
+            bookings.push(&wrong),
+            Err(StoreError::TotalOutOfRange(BookingId(1)))
+        ));
+        assert_eq!(bookings.len(), 0);
+    }
+    let largest = Booking {
+        total_cents: MAX_SEATS_PER_BOOKING as i64 * MAX_PRICE_CENTS,
+        ..booking_one()
+    };
+    bookings.push(&largest).expect("stored");
+    let wrong = Booking {
+        total_cents: -1,
+        ..largest.clone()
+    };
+    assert!(bookings.replace_tickets(&wrong).is_err());
+    assert_eq!(bookings.get(BookingId(1)), Some(largest));
 }
 
 /// A confirmed one-seat booking with id 1.
