@@ -120,7 +120,7 @@ async fn send_charges(
         }
         let client = client.clone();
         tokio::spawn(async move {
-            let mut sent = std::pin::pin!(send_batch(client, batch));
+            let mut sent = std::pin::pin!(send_batch(client, batch, wait));
             if tokio::time::timeout(SLOW_BATCH, sent.as_mut())
                 .await
                 .is_err()
@@ -167,7 +167,12 @@ fn batch_outcome(
 async fn send_batch(
     mut client: PaymentServiceClient<Channel>,
     mut batch: Vec<(v1::ChargeRequest, ChargeReply)>,
+    wait: Duration,
 ) {
+    // The call's timeout covers only its opening: the answers that stream
+    // after it must come within the same bound, or what is left unanswered
+    // is DEADLINE_EXCEEDED (outcome unknown; a retry under its key is safe).
+    let deadline = Instant::now() + wait;
     if let [_] = &batch[..]
         && let Some((request, reply)) = batch.pop()
     {
@@ -214,7 +219,15 @@ async fn send_batch(
     };
     let count = requests.len();
     let unanswered = 'stream: loop {
-        match answers.message().await {
+        if replies.iter().all(Option::is_none) {
+            break Status::internal("every charge was answered");
+        }
+        let Ok(next) = tokio::time::timeout_at(deadline, answers.message()).await else {
+            break Status::deadline_exceeded(
+                "the payment service did not answer every charge of the batch in time; retry",
+            );
+        };
+        match next {
             Ok(Some(answer)) => {
                 for outcome in answer.outcomes {
                     let index = usize::try_from(outcome.index).unwrap_or(usize::MAX);
@@ -439,7 +452,7 @@ mod tests {
                 ((request.clone(), reply), outcome)
             })
             .unzip();
-        tokio::spawn(send_batch(client, batch));
+        tokio::spawn(send_batch(client, batch, Duration::from_secs(60)));
         outcomes
     }
 

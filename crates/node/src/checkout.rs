@@ -258,7 +258,10 @@ impl Payments {
 /// ids, arrive in nearly increasing order and its inserts stay at the end
 /// of the table.
 fn new_order_id() -> OrderId {
-    OrderId(format!("ord_{}", uuid::Uuid::now_v7().simple()))
+    OrderId(format!(
+        "ord_{}",
+        uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext)).simple()
+    ))
 }
 
 /// Why a booking whose hold has ended cannot be paid.

@@ -440,7 +440,10 @@ impl PaymentApi {
             // Time-ordered (UUIDv7: 48 bits of milliseconds, 74 random), so
             // that the ledger's new transactions go at the end of its
             // table instead of dirtying a page at a random place each.
-            id: format!("tx_{}", uuid::Uuid::now_v7().simple()),
+            id: format!(
+                "tx_{}",
+                uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext)).simple()
+            ),
             idempotency_key: r.idempotency_key.clone(),
             user_id: r.user_id,
             amount_cents: r.amount_cents,

@@ -614,13 +614,13 @@ impl Bookings {
     }
 }
 
-/// Checks that `booking` has a type and a price for each seat, or neither.
 /// `booking`'s total as stored: 0 to `u32::MAX` cents (a booking holds at
 /// most ten seats of at most `MAX_PRICE_CENTS`, a million in major units).
 fn stored_total(booking: &Booking) -> Result<u32, StoreError> {
     u32::try_from(booking.total_cents).map_err(|_| StoreError::TotalOutOfRange(booking.id))
 }
 
+/// Checks that `booking` has a type and a price for each seat, or neither.
 fn check_tickets(booking: &Booking) -> Result<(), StoreError> {
     let none = booking.types.is_empty() && booking.prices.is_empty();
     let each =
