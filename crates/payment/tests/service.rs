@@ -638,6 +638,15 @@ async fn a_batch_of_charges_answers_each_charge_as_if_alone() {
         refused(charge_batch(&svc.operator, vec![charge_request("order-9", 100, GOOD)]).await),
         Code::PermissionDenied
     );
+    assert_eq!(
+        code(
+            svc.operator
+                .clone()
+                .charge(charge_request("order-9", 100, GOOD))
+                .await
+        ),
+        Code::PermissionDenied
+    );
     assert_eq!(svc.list().await.len(), 3);
     svc.stop().await;
 }
