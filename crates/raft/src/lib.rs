@@ -60,6 +60,7 @@ pub mod server;
 pub mod splitvote;
 pub mod state_machine;
 pub mod types;
+mod wal;
 
 pub use node::{MembershipError, RaftNode, RaftSettings, ReadIndexError, StartError, Unavailable};
 pub use state_machine::{Application, StateHandle};

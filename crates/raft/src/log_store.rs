@@ -1,24 +1,28 @@
-//! The Raft log on redb.
+//! The Raft log: entries in append-only segment files, the rest in redb.
 //!
-//! Layout (`log.redb`): table `log` maps an index (u64) to a postcard-encoded
-//! entry; table `meta` holds the vote, the committed log id and the purge
-//! point, each postcard-encoded.
+//! Entries live in `log.wal/` (see [`crate::wal`]): a durable append is one
+//! write and one `fdatasync`. The vote, the committed log id and the purge
+//! point live in `log.redb` (table `meta`, postcard-encoded); they change
+//! rarely. A log written by an older build, with its entries in redb's
+//! `log` table, moves them to the segments on first open.
 //!
 //! # Durability and the core task
-//! Every write goes to one dedicated OS thread (the *writer*) that owns redb's
-//! single write transaction, so the Raft core never waits on an fsync inside
-//! its own task:
+//! Every write goes to one dedicated OS thread (the *writer*), so the Raft
+//! core never waits on an fsync inside its own task:
 //! - `append` puts the entries into an in-memory `pending` map (so they are
 //!   readable at once, as openraft requires), queues them for the writer and
-//!   returns. The writer commits with [`Durability::Immediate`] and only then
-//!   calls `log_io_completed`: openraft never counts an entry as persisted
-//!   before it is on disk.
-//! - The writer drains whatever is queued into one transaction (group commit),
-//!   so a burst of appends costs one fsync.
+//!   returns. The writer writes and syncs them and only then calls
+//!   `log_io_completed`: openraft never counts an entry as persisted before
+//!   it is on disk.
+//! - The writer drains whatever is queued into one write and one sync (group
+//!   commit), so a burst of appends costs one fsync.
 //! - `save_vote`, `truncate` and `purge` wait for their commit: they are rare
 //!   and the protocol's safety depends on them being durable on return.
-//! - `purge` writes the new purge point in the same transaction that deletes
-//!   the entries, so `get_log_state` never sees a gap.
+//! - `purge` commits the new purge point before it deletes any segment, so
+//!   `get_log_state` never sees a gap.
+//! - After a failed write or sync the writer refuses everything else: what
+//!   is on disk is then unknown, and only a restart (which re-reads the
+//!   segments) can tell.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -27,19 +31,23 @@ use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
     AnyError, ErrorSubject, ErrorVerb, OptionalSend, RaftLogId, RaftLogReader, StorageIOError,
 };
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::state_machine::SnapshotWatermark;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::wal::Wal;
 
+/// Where builds before the segment files kept the entries; read once, to
+/// move them.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const KEY_VOTE: &str = "vote";
@@ -48,6 +56,10 @@ const KEY_LAST_PURGED: &str = "last_purged";
 
 /// Most queued operations the writer folds into one transaction.
 const MAX_GROUP_COMMIT_OPS: usize = 256;
+
+/// redb's page cache for `log.redb`, which now holds only a few small
+/// values (its default is 1 GiB).
+const META_CACHE_BYTES: usize = 1024 * 1024;
 
 /// A redb-backed [`RaftLogStorage`].
 pub struct LogStore {
@@ -67,6 +79,7 @@ pub struct LogReader {
 
 struct Shared {
     db: Arc<Database>,
+    wal: Arc<Wal>,
     /// Joined on drop, so that the file lock is released when the store is.
     thread: Option<thread::JoinHandle<()>>,
     /// Appended but not yet known durable; overlays what redb holds. The
@@ -111,12 +124,13 @@ enum WriteOp {
 }
 
 impl LogStore {
-    /// Opens (or creates) the log at `path` and starts its writer thread.
+    /// Opens (or creates) the log at `path` (`log.redb`, with the entries
+    /// in the directory beside it, `log.wal`) and starts its writer thread.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        // redb's default cache: the log file stays small (purged behind
-        // snapshots), so its pages bound what the cache can hold.
-        let db =
-            Database::create(path).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
+        let db = Database::builder()
+            .set_cache_size(META_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
         let txn = db
             .begin_write()
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
@@ -128,17 +142,23 @@ impl LogStore {
         }
         txn.commit()
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
-        let db = Arc::new(db);
+        let purged: Option<LogId> = read_meta(&db, KEY_LAST_PURGED)?.flatten();
+        let wal = Wal::open(&path.with_extension("wal"), purged.map(|p| p.index))
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
+        move_entries_out_of_redb(&db, &wal, purged)
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
+        let (db, wal) = (Arc::new(db), Arc::new(wal));
         let (tx, rx) = mpsc::channel();
         let pending = Pending::default();
-        let (writer_db, writer_pending) = (db.clone(), pending.clone());
+        let (writer_db, writer_wal, writer_pending) = (db.clone(), wal.clone(), pending.clone());
         let thread = thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || writer_loop(&writer_db, &writer_pending, &rx))
+            .spawn(move || writer_loop(&writer_db, &writer_wal, &writer_pending, &rx))
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
         let store = Self {
             shared: Arc::new(Shared {
                 db,
+                wal,
                 pending,
                 thread: Some(thread),
                 writer: Some(tx),
@@ -171,25 +191,67 @@ impl LogStore {
     }
 
     fn read_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StorageError> {
-        let subject = || ErrorSubject::Store;
-        let txn = self
-            .shared
-            .db
-            .begin_read()
-            .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))?;
-        let table = txn
-            .open_table(META)
-            .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))?;
-        let Some(raw) = table
-            .get(key)
-            .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))?
-        else {
-            return Ok(None);
-        };
-        decode(raw.value())
-            .map(Some)
-            .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))
+        read_meta(&self.shared.db, key)
     }
+}
+
+fn read_meta<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Option<T>, StorageError> {
+    let subject = || ErrorSubject::Store;
+    let txn = db
+        .begin_read()
+        .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))?;
+    let table = txn
+        .open_table(META)
+        .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))?;
+    let Some(raw) = table
+        .get(key)
+        .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))?
+    else {
+        return Ok(None);
+    };
+    decode(raw.value())
+        .map(Some)
+        .map_err(|e| io_err(subject(), ErrorVerb::Read, &e))
+}
+
+/// Moves the entries an older build kept in redb's `log` table into the
+/// segments, once: written and synced first, then deleted from redb. A crash
+/// in between leaves both; the next open finds the segments holding them
+/// and only deletes.
+fn move_entries_out_of_redb(
+    db: &Database,
+    wal: &Wal,
+    purged: Option<LogId>,
+) -> Result<(), redb::Error> {
+    let old: Vec<(u64, Vec<u8>)> = {
+        let txn = db.begin_read()?;
+        let table = txn.open_table(LOG)?;
+        let floor = purged.map_or(0, |p| p.index.saturating_add(1));
+        let mut old = Vec::new();
+        for item in table.range(floor..)? {
+            let (k, v) = item?;
+            old.push((k.value(), v.value().to_vec()));
+        }
+        old
+    };
+    if old.is_empty() {
+        return Ok(());
+    }
+    if wal.last_index().is_none() {
+        let entries: Vec<(u64, &[u8])> = old.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+        let files = wal.write(&entries).map_err(redb::StorageError::Io)?;
+        wal.sync(&files).map_err(redb::StorageError::Io)?;
+        tracing::info!(
+            entries = old.len(),
+            "moved the log's entries from redb into segment files"
+        );
+    }
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(LOG)?.retain(|_, _| false)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 fn writer_gone() -> io::Error {
@@ -212,9 +274,15 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
 }
 
-/// The writer thread: applies queued operations in order, many per
-/// transaction, and reports each one only after its commit.
-fn writer_loop(db: &Database, pending: &Pending, rx: &mpsc::Receiver<WriteOp>) {
+/// How often, at most, the committed log id is written to `log.redb` on its
+/// own (it also goes along with every vote and purge point). It is a hint
+/// for faster restarts, never needed for safety.
+const COMMITTED_EVERY: Duration = Duration::from_secs(1);
+
+/// The writer thread: applies queued operations in order, many per write
+/// and sync, and reports each one only after it is durable.
+fn writer_loop(db: &Database, wal: &Wal, pending: &Pending, rx: &mpsc::Receiver<WriteOp>) {
+    let mut committed = Committed::default();
     while let Ok(first) = rx.recv() {
         let mut ops = vec![first];
         while ops.len() < MAX_GROUP_COMMIT_OPS {
@@ -224,7 +292,7 @@ fn writer_loop(db: &Database, pending: &Pending, rx: &mpsc::Receiver<WriteOp>) {
             }
         }
         crate::crash::point(crate::crash::BEFORE_LOG_FLUSH);
-        let result = commit_ops(db, &ops).map_err(|e| io::Error::other(e.to_string()));
+        let result = commit_ops(db, wal, &ops, &mut committed);
         crate::crash::point(crate::crash::AFTER_LOG_FLUSH);
         if result.is_ok() {
             // Durable now: drop them from the overlay unless a truncate and a
@@ -261,45 +329,97 @@ fn writer_loop(db: &Database, pending: &Pending, rx: &mpsc::Receiver<WriteOp>) {
             }
         }
     }
+    // Closing: leave the latest committed id behind for the next start.
+    if committed.unsaved.is_some() {
+        if let Err(e) = write_meta(db, &[], &mut committed) {
+            tracing::warn!(error = %e, "could not save the committed log id on close");
+        }
+    }
 }
 
-fn commit_ops(db: &Database, ops: &[WriteOp]) -> Result<(), redb::Error> {
-    let mut txn = db.begin_write()?;
-    // Only a batch made solely of `committed` updates may skip the fsync: that
-    // value is a hint for faster restarts, never needed for safety.
-    let durable = ops
-        .iter()
-        .any(|op| !matches!(op, WriteOp::Meta { done: None, .. }));
-    txn.set_durability(if durable {
-        Durability::Immediate
-    } else {
-        Durability::None
-    })
-    .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
-    {
-        let mut log = txn.open_table(LOG)?;
-        let mut meta = txn.open_table(META)?;
-        for op in ops {
-            match op {
-                WriteOp::Append { entries, .. } => {
-                    for (log_id, bytes) in entries {
-                        log.insert(log_id.index, bytes.as_slice())?;
+/// The latest committed log id the writer was given and has not written.
+#[derive(Default)]
+struct Committed {
+    unsaved: Option<Vec<u8>>,
+    saved_at: Option<Instant>,
+}
+
+/// Applies one group of operations, in order: entries to the segments
+/// (one sync for all), then the values for `log.redb` in one transaction,
+/// then the deletions a purge allows.
+fn commit_ops(
+    db: &Database,
+    wal: &Wal,
+    ops: &[WriteOp],
+    committed: &mut Committed,
+) -> io::Result<()> {
+    let mut files: Vec<Arc<std::fs::File>> = Vec::new();
+    let mut meta: Vec<(&'static str, &[u8])> = Vec::new();
+    let mut purge_upto = None;
+    for op in ops {
+        match op {
+            WriteOp::Append { entries, .. } => {
+                let entries: Vec<(u64, &[u8])> = entries
+                    .iter()
+                    .map(|(id, bytes)| (id.index, bytes.as_slice()))
+                    .collect();
+                for file in wal.write(&entries)? {
+                    if !files.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                        files.push(file);
                     }
                 }
-                WriteOp::Meta { key, value, .. } => {
-                    meta.insert(*key, value.as_slice())?;
-                }
-                WriteOp::Truncate { from, .. } => {
-                    log.retain_in(*from.., |_, _| false)?;
-                }
-                WriteOp::Purge { upto, encoded, .. } => {
-                    meta.insert(KEY_LAST_PURGED, encoded.as_slice())?;
-                    log.retain_in(..=upto.index, |_, _| false)?;
-                }
+            }
+            WriteOp::Meta {
+                key: KEY_COMMITTED,
+                value,
+                done: None,
+            } => committed.unsaved = Some(value.clone()),
+            WriteOp::Meta { key, value, .. } => meta.push((key, value.as_slice())),
+            WriteOp::Truncate { from, .. } => {
+                // Whatever was written before it in this group is synced by
+                // the truncate's own sync of the same file.
+                wal.truncate(*from)?;
+            }
+            WriteOp::Purge { upto, encoded, .. } => {
+                meta.push((KEY_LAST_PURGED, encoded.as_slice()));
+                purge_upto = Some(upto.index);
             }
         }
     }
+    wal.sync(&files)?;
+    let due = committed.unsaved.is_some()
+        && committed
+            .saved_at
+            .is_none_or(|at| at.elapsed() >= COMMITTED_EVERY);
+    if !meta.is_empty() || due {
+        write_meta(db, &meta, committed).map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    if let Some(upto) = purge_upto {
+        wal.purge(upto)?;
+    }
+    Ok(())
+}
+
+/// Writes `values` and any unsaved committed id to `log.redb` in one
+/// durable transaction.
+fn write_meta(
+    db: &Database,
+    values: &[(&'static str, &[u8])],
+    committed: &mut Committed,
+) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut table = txn.open_table(META)?;
+        if let Some(value) = &committed.unsaved {
+            table.insert(KEY_COMMITTED, value.as_slice())?;
+        }
+        for (key, value) in values {
+            table.insert(*key, *value)?;
+        }
+    }
     txn.commit()?;
+    committed.unsaved = None;
+    committed.saved_at = Some(Instant::now());
     Ok(())
 }
 
@@ -332,22 +452,25 @@ impl Shared {
         let read = |e: &dyn std::error::Error| {
             StorageError::from(StorageIOError::read_logs(AnyError::error(e.to_string())))
         };
-        // Start the read transaction while holding the overlay lock: the
-        // writer removes an entry from the overlay only after its commit, so
-        // every entry is either in this snapshot of the overlay or visible to
-        // this transaction.
-        let (txn, overlay) = {
+        // Take the overlay first: the writer puts entries in the segments'
+        // index before it drops them from the overlay, so every entry is in
+        // this snapshot of the overlay or in the segments read after it.
+        let overlay: Vec<Entry> = {
             let pending = self.pending.lock().expect("pending log lock poisoned");
-            let txn = self.db.begin_read().map_err(|e| read(&e))?;
-            let overlay: Vec<Entry> = pending.range(start..=end).map(|(_, e)| e.clone()).collect();
-            (txn, overlay)
+            pending.range(start..=end).map(|(_, e)| e.clone()).collect()
+        };
+        // Read from the segments only what the overlay does not hold (the
+        // entries being replicated and applied are usually all in it).
+        let wal_end = match overlay.first() {
+            Some(e) => e.get_log_id().index.saturating_sub(1).min(end),
+            None => end,
         };
         let mut out: BTreeMap<u64, Entry> = BTreeMap::new();
-        let table = txn.open_table(LOG).map_err(|e| read(&e))?;
-        for item in table.range(start..=end).map_err(|e| read(&e))? {
-            let (k, v) = item.map_err(|e| read(&e))?;
-            let entry: Entry = decode(v.value()).map_err(|e| read(&e))?;
-            out.insert(k.value(), entry);
+        if start <= wal_end && overlay.first().is_none_or(|e| e.get_log_id().index > start) {
+            for (index, bytes) in self.wal.read(start, wal_end).map_err(|e| read(&e))? {
+                let entry: Entry = decode(&bytes).map_err(|e| read(&e))?;
+                out.insert(index, entry);
+            }
         }
         // Entries not yet durable shadow whatever an older write left on disk.
         for e in overlay {
@@ -406,14 +529,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 let err = |e: &dyn std::error::Error| {
                     StorageError::from(StorageIOError::read_logs(AnyError::error(e.to_string())))
                 };
-                let txn = self.shared.db.begin_read().map_err(|e| err(&e))?;
-                let table = txn.open_table(LOG).map_err(|e| err(&e))?;
-                match table.last().map_err(|e| err(&e))? {
-                    Some((_, v)) => Some(
-                        *decode::<Entry>(v.value())
-                            .map_err(|e| err(&e))?
-                            .get_log_id(),
-                    ),
+                match self.shared.wal.last_index() {
+                    Some(index) => {
+                        let read = self.shared.wal.read(index, index).map_err(|e| err(&e))?;
+                        match read.first() {
+                            Some((_, bytes)) => {
+                                Some(*decode::<Entry>(bytes).map_err(|e| err(&e))?.get_log_id())
+                            }
+                            None => None,
+                        }
+                    }
                     None => None,
                 }
             }

@@ -273,3 +273,44 @@ async fn a_build_keeps_a_snapshot_on_disk_that_covers_as_much() -> anyhow::Resul
     assert_eq!(current.snapshot.into_inner(), snapshot_bytes(&installed));
     Ok(())
 }
+
+/// A log written by a build that kept its entries in redb's `log` table:
+/// opening it moves them into the segment files, once, and keeps the vote.
+#[tokio::test]
+async fn entries_an_older_build_kept_in_redb_are_moved_and_kept() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("log.redb");
+    let vote = Vote::new_committed(2, 1);
+    {
+        let db = redb::Database::create(&path)?;
+        let txn = db.begin_write()?;
+        {
+            let mut log = txn.open_table(redb::TableDefinition::<u64, &[u8]>::new("log"))?;
+            for i in 1..=5 {
+                let bytes = postcard::to_allocvec(&batch_entry(2, i, &[b"old"]))?;
+                log.insert(i, bytes.as_slice())?;
+            }
+            let mut meta = txn.open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))?;
+            meta.insert("vote", postcard::to_allocvec(&vote)?.as_slice())?;
+        }
+        txn.commit()?;
+    }
+    for _ in 0..2 {
+        let mut log = LogStore::open(&path)?;
+        assert_eq!(log.read_vote().await?, Some(vote));
+        let state = log.get_log_state().await?;
+        assert_eq!(state.last_log_id, Some(log_id(2, 1, 5)));
+        let entries = log.try_get_log_entries(0..100).await?;
+        assert_eq!(
+            entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+    }
+    // The entries are in the segments now, and gone from redb.
+    assert!(dir.path().join("log.wal").read_dir()?.next().is_some());
+    let db = redb::Database::open(&path)?;
+    let txn = redb::ReadableDatabase::begin_read(&db)?;
+    let log = txn.open_table(redb::TableDefinition::<u64, &[u8]>::new("log"))?;
+    assert_eq!(redb::ReadableTableMetadata::len(&log)?, 0);
+    Ok(())
+}
