@@ -330,10 +330,10 @@ fn writer_loop(db: &Database, wal: &Wal, pending: &Pending, rx: &mpsc::Receiver<
         }
     }
     // Closing: leave the latest committed id behind for the next start.
-    if committed.unsaved.is_some() {
-        if let Err(e) = write_meta(db, &[], &mut committed) {
-            tracing::warn!(error = %e, "could not save the committed log id on close");
-        }
+    if committed.unsaved.is_some()
+        && let Err(e) = write_meta(db, &[], &mut committed)
+    {
+        tracing::warn!(error = %e, "could not save the committed log id on close");
     }
 }
 

@@ -232,15 +232,15 @@ impl Wal {
                 );
                 zero_from(&file, at, capacity)?;
             }
-            if let Some(prev) = segments.last() {
-                if prev.next_index() != first {
-                    return Err(corrupt(format!(
-                        "log segment {} starts at entry {first}, but the one before ends at \
-                         entry {}: refusing to open the log",
-                        path.display(),
-                        prev.next_index().saturating_sub(1)
-                    )));
-                }
+            if let Some(prev) = segments.last()
+                && prev.next_index() != first
+            {
+                return Err(corrupt(format!(
+                    "log segment {} starts at entry {first}, but the one before ends at \
+                     entry {}: refusing to open the log",
+                    path.display(),
+                    prev.next_index().saturating_sub(1)
+                )));
             }
             let segment = Segment {
                 first,
@@ -297,7 +297,7 @@ impl Wal {
 
     /// Writes `entries` (index, payload; consecutive, following the last
     /// entry) without syncing. Returns the files written, for [`Wal::sync`].
-    /// A group that fills a segment syncs it before starting the next.
+    /// A segment is synced before the next one is started.
     /// Entries that do not follow the log are refused before anything is
     /// written.
     pub fn write(&self, entries: &[(u64, &[u8])]) -> io::Result<Vec<Arc<File>>> {
@@ -356,11 +356,9 @@ impl Wal {
                     .expect("room_for made a segment")
                     .ends
                     .extend(ends);
-                if i < entries.len() {
-                    // The rest goes to a new segment: this one must be durable
-                    // first, so that only the last segment can be torn.
-                    file.sync_data()?;
-                } else if !touched.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                // If the rest goes to a new segment, `room_for` syncs this
+                // one first, so that only the last segment can be torn.
+                if !touched.iter().any(|f| Arc::ptr_eq(f, &file)) {
                     touched.push(file);
                 }
             }
@@ -380,7 +378,13 @@ impl Wal {
                 Some(s) if s.written() + need <= s.capacity => {
                     return Ok((s.file.clone(), s.written(), s.capacity));
                 }
-                _ => false,
+                Some(full) => {
+                    // Records an earlier write of this group left in it must
+                    // be durable before the next segment exists.
+                    full.file.sync_data()?;
+                    false
+                }
+                None => false,
             }
         };
         if replace {
@@ -432,13 +436,13 @@ impl Wal {
             if removed {
                 sync_dir(&self.dir)?;
             }
-            if let Some(last) = state.segments.last_mut() {
-                if from < last.next_index() {
-                    let keep = (from - last.first) as usize;
-                    let at = if keep == 0 { 0 } else { last.ends[keep - 1] };
-                    last.ends.truncate(keep);
-                    zero_from(&last.file, at, last.capacity)?;
-                }
+            if let Some(last) = state.segments.last_mut()
+                && from < last.next_index()
+            {
+                let keep = (from - last.first) as usize;
+                let at = if keep == 0 { 0 } else { last.ends[keep - 1] };
+                last.ends.truncate(keep);
+                zero_from(&last.file, at, last.capacity)?;
             }
             Ok(())
         })
