@@ -64,8 +64,8 @@ const META_CACHE_BYTES: usize = 1024 * 1024;
 /// A redb-backed [`RaftLogStorage`].
 pub struct LogStore {
     shared: Arc<Shared>,
-    /// Last committed log id saved, also kept in memory (the disk copy is
-    /// written without fsync).
+    /// Last committed log id given to the store, kept in memory (the disk
+    /// copy may lag it by up to a second's worth of entries).
     committed: Arc<Mutex<Option<LogId>>>,
     /// Purges wait until a durable snapshot covers what they delete.
     purge_guard: Option<SnapshotWatermark>,
@@ -215,9 +215,10 @@ fn read_meta<T: DeserializeOwned>(db: &Database, key: &str) -> Result<Option<T>,
 }
 
 /// Moves the entries an older build kept in redb's `log` table into the
-/// segments, once: written and synced first, then deleted from redb. A crash
-/// in between leaves both; the next open finds the segments holding them
-/// and only deletes.
+/// segments. While that table holds entries it is the log: the segments are
+/// rebuilt from it (cleared, written, synced) and only then is it emptied,
+/// so a crash or an error part-way leaves it whole for the next open to
+/// start again from.
 fn move_entries_out_of_redb(
     db: &Database,
     wal: &Wal,
@@ -237,20 +238,19 @@ fn move_entries_out_of_redb(
     if old.is_empty() {
         return Ok(());
     }
-    if wal.last_index().is_none() {
-        let entries: Vec<(u64, &[u8])> = old.iter().map(|(i, b)| (*i, b.as_slice())).collect();
-        let files = wal.write(&entries).map_err(redb::StorageError::Io)?;
-        wal.sync(&files).map_err(redb::StorageError::Io)?;
-        tracing::info!(
-            entries = old.len(),
-            "moved the log's entries from redb into segment files"
-        );
-    }
+    wal.truncate(0).map_err(redb::StorageError::Io)?;
+    let entries: Vec<(u64, &[u8])> = old.iter().map(|(i, b)| (*i, b.as_slice())).collect();
+    let files = wal.write(&entries).map_err(redb::StorageError::Io)?;
+    wal.sync(&files).map_err(redb::StorageError::Io)?;
     let txn = db.begin_write()?;
     {
         txn.open_table(LOG)?.retain(|_, _| false)?;
     }
     txn.commit()?;
+    tracing::info!(
+        entries = old.len(),
+        "moved the log's entries from redb into segment files"
+    );
     Ok(())
 }
 
@@ -331,6 +331,7 @@ fn writer_loop(db: &Database, wal: &Wal, pending: &Pending, rx: &mpsc::Receiver<
     }
     // Closing: leave the latest committed id behind for the next start.
     if committed.unsaved.is_some()
+        && !wal.has_failed()
         && let Err(e) = write_meta(db, &[], &mut committed)
     {
         tracing::warn!(error = %e, "could not save the committed log id on close");
@@ -356,6 +357,7 @@ fn commit_ops(
     let mut files: Vec<Arc<std::fs::File>> = Vec::new();
     let mut meta: Vec<(&'static str, &[u8])> = Vec::new();
     let mut purge_upto = None;
+    let mut latest_committed = None;
     for op in ops {
         match op {
             WriteOp::Append { entries, .. } => {
@@ -373,7 +375,7 @@ fn commit_ops(
                 key: KEY_COMMITTED,
                 value,
                 done: None,
-            } => committed.unsaved = Some(value.clone()),
+            } => latest_committed = Some(value),
             WriteOp::Meta { key, value, .. } => meta.push((key, value.as_slice())),
             WriteOp::Truncate { from, .. } => {
                 // Whatever was written before it in this group is synced by
@@ -387,6 +389,10 @@ fn commit_ops(
         }
     }
     wal.sync(&files)?;
+    // Only now: a committed id must never be saved ahead of the entries.
+    if let Some(value) = latest_committed {
+        committed.unsaved = Some(value.clone());
+    }
     let due = committed.unsaved.is_some()
         && committed
             .saved_at

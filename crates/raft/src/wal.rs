@@ -57,6 +57,13 @@ pub struct Wal {
     failed: AtomicBool,
 }
 
+impl Wal {
+    /// Whether a write or sync has failed (every later write is refused).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}
+
 #[derive(Default)]
 struct State {
     segments: Vec<Segment>,
@@ -193,6 +200,9 @@ impl Wal {
     /// [`Wal::open`] with segments of `segment_bytes` (tests use small ones).
     pub fn open_with(dir: &Path, purged: Option<u64>, segment_bytes: u64) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
+        // The directory itself must survive a crash, like the files in it.
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        sync_dir(parent.unwrap_or(Path::new(".")))?;
         let mut names: Vec<(u64, PathBuf)> = Vec::new();
         for item in fs::read_dir(dir)? {
             let path = item?.path();
@@ -214,22 +224,39 @@ impl Wal {
             let capacity = file.metadata()?.len();
             let found = scan(&file, first, capacity)?;
             let last = i + 1 == count;
-            if found.torn {
-                if !last {
-                    return Err(corrupt(format!(
-                        "log segment {} is damaged after {} records, and it is not the last \
-                         segment: refusing to open the log",
-                        path.display(),
-                        found.ends.len()
-                    )));
-                }
+            if found.torn && !last {
+                return Err(corrupt(format!(
+                    "log segment {} is damaged after {} records, and it is not the last \
+                     segment: refusing to open the log",
+                    path.display(),
+                    found.ends.len()
+                )));
+            }
+            let next = first + found.ends.len() as u64;
+            let purged_all = purged.is_some_and(|p| next <= p.saturating_add(1));
+            if found.ends.is_empty() || (purged_all && !last) {
+                // Empty: made for a group none of whose records reached the
+                // disk. Wholly purged: a crash came between the purge point's
+                // commit and the deletion (of this one or of a later one).
+                drop(file);
+                fs::remove_file(&path)?;
+                removed = true;
+                continue;
+            }
+            if last {
+                // What follows the last whole record was never reported
+                // durable: a torn record, or records written after a page that
+                // never reached the disk. Zero it all, so that none of it can
+                // be read back after the records written next.
                 let at = found.ends.last().copied().unwrap_or(0);
-                tracing::warn!(
-                    segment = %path.display(),
-                    records = found.ends.len(),
-                    at,
-                    "cutting a torn record off the log's tail (never reported durable)"
-                );
+                if found.torn {
+                    tracing::warn!(
+                        segment = %path.display(),
+                        records = found.ends.len(),
+                        at,
+                        "cutting a torn record off the log's tail (never reported durable)"
+                    );
+                }
                 zero_from(&file, at, capacity)?;
             }
             if let Some(prev) = segments.last()
@@ -242,25 +269,26 @@ impl Wal {
                     prev.next_index().saturating_sub(1)
                 )));
             }
-            let segment = Segment {
+            segments.push(Segment {
                 first,
                 path,
                 file: Arc::new(file),
                 capacity,
                 ends: found.ends,
-            };
-            // A segment wholly purged (a crash came between the purge point's
-            // commit and the deletion) goes now.
-            let purged_all = purged.is_some_and(|p| segment.next_index() <= p.saturating_add(1));
-            if purged_all && !segment.ends.is_empty() && !last {
-                fs::remove_file(&segment.path)?;
-                removed = true;
-                continue;
-            }
-            segments.push(segment);
+            });
         }
         if removed {
             sync_dir(dir)?;
+        }
+        if let (Some(p), Some(first)) = (purged, segments.first())
+            && first.first > p.saturating_add(1)
+        {
+            return Err(corrupt(format!(
+                "the log's entries are purged up to {p}, but its first segment {} starts at \
+                 entry {}: entries in between are missing; refusing to open the log",
+                first.path.display(),
+                first.first
+            )));
         }
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -288,8 +316,8 @@ impl Wal {
     /// The last stored entry's index, if any is stored (and not purged).
     pub fn last_index(&self) -> Option<u64> {
         let state = self.state.read().expect("wal lock poisoned");
-        let last = state.segments.last()?;
-        if last.ends.is_empty() || state.wholly_purged(last) {
+        let last = state.segments.iter().rev().find(|s| !s.ends.is_empty())?;
+        if state.wholly_purged(last) {
             return None;
         }
         Some(last.next_index() - 1)
@@ -315,6 +343,9 @@ impl Wal {
                 ))
             }
         };
+        // An empty (or wholly purged) log takes any first index: after a
+        // snapshot is installed the log goes on after the snapshot, and
+        // openraft's storage suite even appends below the purge point.
         if let Some(last) = self.last_index() {
             follows(first, last)?;
         }
@@ -397,8 +428,7 @@ impl Wal {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .open(&path)?;
         file.set_len(capacity)?;
         file.sync_all()?;
@@ -427,13 +457,11 @@ impl Wal {
     pub fn truncate(&self, from: u64) -> io::Result<()> {
         self.guarded(|| {
             let mut state = self.state.write().expect("wal lock poisoned");
-            let mut removed = false;
+            // Highest first, each deletion durable before the next: a crash
+            // leaves a shorter log, never one with a gap.
             while state.segments.last().is_some_and(|s| s.first >= from) {
                 let last = state.segments.pop().expect("checked");
                 fs::remove_file(&last.path)?;
-                removed = true;
-            }
-            if removed {
                 sync_dir(&self.dir)?;
             }
             if let Some(last) = state.segments.last_mut()
@@ -457,7 +485,9 @@ impl Wal {
             let mut removed = false;
             // Keep the last segment: appends continue there (or, if it is
             // wholly purged, a new one starts after it).
-            while state.segments.len() > 1 && state.segments[0].next_index() <= upto + 1 {
+            while state.segments.len() > 1
+                && state.segments[0].next_index() <= upto.saturating_add(1)
+            {
                 let first = state.segments.remove(0);
                 fs::remove_file(&first.path)?;
                 removed = true;
@@ -591,6 +621,22 @@ mod tests {
         assert_eq!(indices(&wal), [1, 2, 3]);
     }
 
+    /// Where record `index` of the only segment starts and ends.
+    fn span_of(dir: &Path, index: u64) -> (u64, u64) {
+        let wal = Wal::open_with(dir, None, 4096).unwrap();
+        let state = wal.state.read().unwrap();
+        state.segments[0].span(index)
+    }
+
+    fn only_segment(dir: &Path) -> File {
+        let path = dir.join(segments(dir).pop().unwrap());
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap()
+    }
+
     #[test]
     fn a_torn_tail_is_cut_and_older_records_never_come_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -598,33 +644,85 @@ mod tests {
             let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
             write(&wal, 1..=6);
         }
-        // Tear the last record: flip a byte of its payload.
-        let path = dir.path().join(segments(dir.path()).pop().unwrap());
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
+        // Tear the last record: flip the last byte of its payload.
+        let (_, end) = span_of(dir.path(), 6);
+        only_segment(dir.path())
+            .write_all_at(b"X", end - 1)
             .unwrap();
         let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
-        let (_, end) = {
-            let state = wal.state.read().unwrap();
-            state.segments[0].span(6)
-        };
-        drop(wal);
-        file.write_all_at(b"X", end - 1).unwrap();
-        let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
         assert_eq!(indices(&wal), [1, 2, 3, 4, 5]);
-        // A shorter entry 6 now, after a truncate of 4 and 5 as well: the old
-        // records that followed must not be read back after it.
+        // A new entry 4 exactly as long as the old one: the old record 5
+        // right after it is whole, and must not be read back after it.
         wal.truncate(4).unwrap();
-        let short = b"x".to_vec();
-        let files = wal.write(&[(4, short.as_slice())]).unwrap();
+        let mut new4 = payload(4);
+        new4[0] = b'E';
+        let files = wal.write(&[(4, new4.as_slice())]).unwrap();
         wal.sync(&files).unwrap();
         drop(wal);
         let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
         let read = wal.read(0, u64::MAX).unwrap();
         assert_eq!(read.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2, 3, 4]);
-        assert_eq!(read[3].1, short);
+        assert_eq!(read[3].1, new4);
+    }
+
+    #[test]
+    fn records_after_a_page_that_never_reached_the_disk_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
+            write(&wal, 1..=6);
+        }
+        // Record 4's header lost (reads as zeros), 5 and 6 on disk after it.
+        let (start, _) = span_of(dir.path(), 4);
+        only_segment(dir.path())
+            .write_all_at(&[0u8; HEADER], start)
+            .unwrap();
+        let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
+        assert_eq!(indices(&wal), [1, 2, 3]);
+        // A new entry 4 as long as the old: the old 5 and 6 stay gone.
+        let files = wal.write(&[(4, payload(4).as_slice())]).unwrap();
+        wal.sync(&files).unwrap();
+        drop(wal);
+        let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
+        assert_eq!(indices(&wal), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn an_empty_last_segment_hides_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let wal = Wal::open_with(dir.path(), None, 256).unwrap();
+            write(&wal, 1..=30);
+        }
+        // A crash after the next segment was made, before its records landed.
+        let empty = segment_path(dir.path(), 31);
+        File::create(&empty).unwrap().set_len(256).unwrap();
+        let wal = Wal::open_with(dir.path(), None, 256).unwrap();
+        assert_eq!(wal.last_index(), Some(30));
+        assert!(!empty.exists());
+        write(&wal, 31..=32);
+        drop(wal);
+        let wal = Wal::open_with(dir.path(), None, 256).unwrap();
+        assert_eq!(indices(&wal), (1..=32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn segments_a_crash_left_behind_the_purge_point_go_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let wal = Wal::open_with(dir.path(), None, 256).unwrap();
+            write(&wal, 1..=30);
+        }
+        let before = segments(dir.path()).len();
+        // The purge point was committed; the deletions never happened.
+        let wal = Wal::open_with(dir.path(), Some(15), 256).unwrap();
+        assert_eq!(indices(&wal), (16..=30).collect::<Vec<_>>());
+        assert!(segments(dir.path()).len() < before);
+        assert!(segments(dir.path())[0].as_str() > "00000000000000000001");
+        // A purge point past a missing stretch of entries is refused.
+        drop(wal);
+        let err = Wal::open_with(dir.path(), Some(2), 256).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

@@ -274,6 +274,33 @@ async fn a_build_keeps_a_snapshot_on_disk_that_covers_as_much() -> anyhow::Resul
     Ok(())
 }
 
+/// Puts entries `range` into redb's `log` table, where builds before the
+/// segment files kept them, and `vote` into its `meta` table.
+fn write_old_layout(
+    path: &std::path::Path,
+    range: std::ops::RangeInclusive<u64>,
+    vote: &Vote<u64>,
+) -> anyhow::Result<()> {
+    let db = redb::Database::create(path)?;
+    let txn = db.begin_write()?;
+    {
+        let mut log = txn.open_table(redb::TableDefinition::<u64, &[u8]>::new("log"))?;
+        for i in range {
+            let bytes = postcard::to_allocvec(&batch_entry(2, i, &[b"old"]))?;
+            log.insert(i, bytes.as_slice())?;
+        }
+        let mut meta = txn.open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))?;
+        meta.insert("vote", postcard::to_allocvec(vote)?.as_slice())?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+async fn indices(log: &mut LogStore) -> anyhow::Result<Vec<u64>> {
+    let entries = log.try_get_log_entries(0..100).await?;
+    Ok(entries.iter().map(|e| e.log_id.index).collect())
+}
+
 /// A log written by a build that kept its entries in redb's `log` table:
 /// opening it moves them into the segment files, once, and keeps the vote.
 #[tokio::test]
@@ -281,30 +308,13 @@ async fn entries_an_older_build_kept_in_redb_are_moved_and_kept() -> anyhow::Res
     let dir = TempDir::new()?;
     let path = dir.path().join("log.redb");
     let vote = Vote::new_committed(2, 1);
-    {
-        let db = redb::Database::create(&path)?;
-        let txn = db.begin_write()?;
-        {
-            let mut log = txn.open_table(redb::TableDefinition::<u64, &[u8]>::new("log"))?;
-            for i in 1..=5 {
-                let bytes = postcard::to_allocvec(&batch_entry(2, i, &[b"old"]))?;
-                log.insert(i, bytes.as_slice())?;
-            }
-            let mut meta = txn.open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))?;
-            meta.insert("vote", postcard::to_allocvec(&vote)?.as_slice())?;
-        }
-        txn.commit()?;
-    }
+    write_old_layout(&path, 1..=5, &vote)?;
     for _ in 0..2 {
         let mut log = LogStore::open(&path)?;
         assert_eq!(log.read_vote().await?, Some(vote));
         let state = log.get_log_state().await?;
         assert_eq!(state.last_log_id, Some(log_id(2, 1, 5)));
-        let entries = log.try_get_log_entries(0..100).await?;
-        assert_eq!(
-            entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5]
-        );
+        assert_eq!(indices(&mut log).await?, [1, 2, 3, 4, 5]);
     }
     // The entries are in the segments now, and gone from redb.
     assert!(dir.path().join("log.wal").read_dir()?.next().is_some());
@@ -312,5 +322,25 @@ async fn entries_an_older_build_kept_in_redb_are_moved_and_kept() -> anyhow::Res
     let txn = redb::ReadableDatabase::begin_read(&db)?;
     let log = txn.open_table(redb::TableDefinition::<u64, &[u8]>::new("log"))?;
     assert_eq!(redb::ReadableTableMetadata::len(&log)?, 0);
+    Ok(())
+}
+
+/// While redb's `log` table holds entries it is the log: segments that
+/// hold fewer (a move cut short by a crash) are rebuilt from it.
+#[tokio::test]
+async fn a_move_cut_short_is_done_again_in_full() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("log.redb");
+    let vote = Vote::new_committed(2, 1);
+    write_old_layout(&path, 1..=2, &vote)?;
+    drop(LogStore::open(&path)?);
+    // The segments hold 1..2; redb holds 1..5, as if the move had stopped
+    // after writing two entries.
+    write_old_layout(&path, 1..=5, &vote)?;
+    let mut log = LogStore::open(&path)?;
+    assert_eq!(indices(&mut log).await?, [1, 2, 3, 4, 5]);
+    drop(log);
+    let mut log = LogStore::open(&path)?;
+    assert_eq!(indices(&mut log).await?, [1, 2, 3, 4, 5]);
     Ok(())
 }
