@@ -11,6 +11,8 @@
 # for the leader's client address (e.g. B_BENCH="--endpoints @LEADER@":
 # every client at the leader, nothing forwarded).
 set -euo pipefail
+# shellcheck source=scripts/lib/cluster.sh
+source "$(dirname "$0")/lib/cluster.sh"
 old=$1
 new=$2
 rounds=${3:-2}
@@ -24,15 +26,9 @@ run() {
   local bin=$1 tag=$2 up_extra=$3 bench_extra=${4//@DATA@/$work/data} leader
   rm -rf "$work/data"
   # shellcheck disable=SC2086 # the extra arguments are words
-  "$bin" up --data-dir "$work/data" $up_extra > "$work/up.log" 2>&1 &
-  for _ in $(seq 60); do grep -q "Boxoffice is up" "$work/up.log" && break; sleep 1; done
-  # The assistant trains its model before it serves, after `up` says the
-  # cluster is up: a run started then shares the CPU with the training.
-  for _ in $(seq 60); do grep -q "chatbot serving" "$work/up.log" && break; sleep 1; done
+  start_cluster "$bin" "$work" $up_extra
   if [[ $bench_extra == *@LEADER@* ]]; then
-    # `up` gives node N the client port 50050 + N (the status names
-    # peer addresses).
-    leader=127.0.0.1:$((50050 + $("$bin" cluster status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['leader_id'])")))
+    leader=$(leader_address "$bin")
     bench_extra=${bench_extra//@LEADER@/$leader}
   fi
   for _ in $(seq "${RUNS:-1}"); do

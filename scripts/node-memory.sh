@@ -11,6 +11,8 @@
 #   scripts/node-memory.sh target/release/boxoffice 1 1500 --workload fill
 # (the options are added to `--clients 64 --seconds S`, so give neither).
 set -euo pipefail
+# shellcheck source=scripts/lib/cluster.sh
+source "$(dirname "$0")/lib/cluster.sh"
 bin=${1:-target/release/boxoffice}
 rounds=${2:-4}
 seconds=${3:-130}
@@ -20,12 +22,7 @@ workload=("$@")
 work=$(mktemp -d)
 trap 'pkill -INT -f "up --data-dir $work/data" || true; sleep 2; rm -rf "$work"' EXIT
 
-"$bin" up --data-dir "$work/data" > "$work/up.log" 2>&1 &
-for _ in $(seq 60); do grep -q "Boxoffice is up" "$work/up.log" && break; sleep 1; done
-if ! grep -q "Boxoffice is up" "$work/up.log"; then
-  cat "$work/up.log" >&2
-  exit 1
-fi
+start_cluster "$bin" "$work"
 
 memory() {
   for pid in $(pgrep -f "node --config $work/data" || true); do

@@ -570,6 +570,16 @@ mod tests {
         wal.sync(&files).unwrap();
     }
 
+    /// A directory holding a log of `range`, in segments of `segment_bytes`.
+    fn written(segment_bytes: u64, range: std::ops::RangeInclusive<u64>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            &Wal::open_with(dir.path(), None, segment_bytes).unwrap(),
+            range,
+        );
+        dir
+    }
+
     fn indices(wal: &Wal) -> Vec<u64> {
         let read = wal.read(0, u64::MAX).unwrap();
         for (i, p) in &read {
@@ -639,11 +649,7 @@ mod tests {
 
     #[test]
     fn a_torn_tail_is_cut_and_older_records_never_come_back() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
-            write(&wal, 1..=6);
-        }
+        let dir = written(4096, 1..=6);
         // Tear the last record: flip the last byte of its payload.
         let (_, end) = span_of(dir.path(), 6);
         only_segment(dir.path())
@@ -667,11 +673,7 @@ mod tests {
 
     #[test]
     fn records_after_a_page_that_never_reached_the_disk_are_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let wal = Wal::open_with(dir.path(), None, 4096).unwrap();
-            write(&wal, 1..=6);
-        }
+        let dir = written(4096, 1..=6);
         // Record 4's header lost (reads as zeros), 5 and 6 on disk after it.
         let (start, _) = span_of(dir.path(), 4);
         only_segment(dir.path())
@@ -689,11 +691,7 @@ mod tests {
 
     #[test]
     fn an_empty_last_segment_hides_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let wal = Wal::open_with(dir.path(), None, 256).unwrap();
-            write(&wal, 1..=30);
-        }
+        let dir = written(256, 1..=30);
         // A crash after the next segment was made, before its records landed.
         let empty = segment_path(dir.path(), 31);
         File::create(&empty).unwrap().set_len(256).unwrap();
@@ -708,11 +706,7 @@ mod tests {
 
     #[test]
     fn segments_a_crash_left_behind_the_purge_point_go_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let wal = Wal::open_with(dir.path(), None, 256).unwrap();
-            write(&wal, 1..=30);
-        }
+        let dir = written(256, 1..=30);
         let before = segments(dir.path()).len();
         // The purge point was committed; the deletions never happened.
         let wal = Wal::open_with(dir.path(), Some(15), 256).unwrap();
@@ -727,11 +721,7 @@ mod tests {
 
     #[test]
     fn damage_before_the_last_segment_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let wal = Wal::open_with(dir.path(), None, 256).unwrap();
-            write(&wal, 1..=30);
-        }
+        let dir = written(256, 1..=30);
         let first = dir.path().join(&segments(dir.path())[0]);
         let file = OpenOptions::new().write(true).open(&first).unwrap();
         file.write_all_at(b"XXXX", HEADER as u64 + 2).unwrap();
