@@ -238,6 +238,22 @@ fn move_entries_out_of_redb(
     if old.is_empty() {
         return Ok(());
     }
+    // Refuse, leaving redb as it is, a log the segments would not take back.
+    let refuse = |msg: String| redb::Error::Corrupted(msg);
+    if let (Some(p), Some((first, _))) = (purged, old.first())
+        && *first != p.index.saturating_add(1)
+    {
+        return Err(refuse(format!(
+            "the log's entries in redb start at {first}, not after its purge point {}",
+            p.index
+        )));
+    }
+    if let Some(pair) = old.windows(2).find(|w| w[1].0 != w[0].0.saturating_add(1)) {
+        return Err(refuse(format!(
+            "the log's entries in redb jump from {} to {}",
+            pair[0].0, pair[1].0
+        )));
+    }
     wal.truncate(0).map_err(redb::StorageError::Io)?;
     let entries: Vec<(u64, &[u8])> = old.iter().map(|(i, b)| (*i, b.as_slice())).collect();
     let files = wal.write(&entries).map_err(redb::StorageError::Io)?;
@@ -283,6 +299,9 @@ const COMMITTED_EVERY: Duration = Duration::from_secs(1);
 /// and sync, and reports each one only after it is durable.
 fn writer_loop(db: &Database, wal: &Wal, pending: &Pending, rx: &mpsc::Receiver<WriteOp>) {
     let mut committed = Committed::default();
+    // After any failed group, every later operation fails unrun: what the
+    // log holds is then unknown until a restart re-reads it.
+    let mut broken: Option<String> = None;
     while let Ok(first) = rx.recv() {
         let mut ops = vec![first];
         while ops.len() < MAX_GROUP_COMMIT_OPS {
@@ -291,9 +310,21 @@ fn writer_loop(db: &Database, wal: &Wal, pending: &Pending, rx: &mpsc::Receiver<
                 Err(_) => break,
             }
         }
-        crate::crash::point(crate::crash::BEFORE_LOG_FLUSH);
-        let result = commit_ops(db, wal, &ops, &mut committed);
-        crate::crash::point(crate::crash::AFTER_LOG_FLUSH);
+        let result = match &broken {
+            Some(cause) => Err(io::Error::other(format!(
+                "an earlier log write failed ({cause}); restart the node"
+            ))),
+            None => {
+                crate::crash::point(crate::crash::BEFORE_LOG_FLUSH);
+                let result = commit_ops(db, wal, &ops, &mut committed);
+                crate::crash::point(crate::crash::AFTER_LOG_FLUSH);
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "the raft log could not be written");
+                    broken = Some(e.to_string());
+                }
+                result
+            }
+        };
         if result.is_ok() {
             // Durable now: drop them from the overlay unless a truncate and a
             // new append have replaced them meanwhile.
@@ -331,7 +362,7 @@ fn writer_loop(db: &Database, wal: &Wal, pending: &Pending, rx: &mpsc::Receiver<
     }
     // Closing: leave the latest committed id behind for the next start.
     if committed.unsaved.is_some()
-        && !wal.has_failed()
+        && broken.is_none()
         && let Err(e) = write_meta(db, &[], &mut committed)
     {
         tracing::warn!(error = %e, "could not save the committed log id on close");

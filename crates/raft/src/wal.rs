@@ -57,13 +57,6 @@ pub struct Wal {
     failed: AtomicBool,
 }
 
-impl Wal {
-    /// Whether a write or sync has failed (every later write is refused).
-    pub fn has_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
-}
-
 #[derive(Default)]
 struct State {
     segments: Vec<Segment>,
@@ -216,32 +209,43 @@ impl Wal {
             }
         }
         names.sort();
-        let count = names.len();
-        let mut segments: Vec<Segment> = Vec::with_capacity(count);
+        // Scan every segment first: which one is last is known only once the
+        // empty ones at the end (made for a group none of whose records
+        // reached the disk) are gone.
         let mut removed = false;
-        for (i, (first, path)) in names.into_iter().enumerate() {
+        let mut scanned = Vec::with_capacity(names.len());
+        for (first, path) in names {
             let file = OpenOptions::new().read(true).write(true).open(&path)?;
             let capacity = file.metadata()?.len();
             let found = scan(&file, first, capacity)?;
+            scanned.push((first, path, file, capacity, found));
+        }
+        while scanned.last().is_some_and(|s| s.4.ends.is_empty()) {
+            let (_, path, file, _, _) = scanned.pop().expect("checked");
+            drop(file);
+            fs::remove_file(&path)?;
+            removed = true;
+        }
+        let count = scanned.len();
+        let mut segments: Vec<Segment> = Vec::with_capacity(count);
+        for (i, (first, path, file, capacity, found)) in scanned.into_iter().enumerate() {
             let last = i + 1 == count;
-            if found.torn && !last {
+            let next = first + found.ends.len() as u64;
+            if purged.is_some_and(|p| next <= p.saturating_add(1)) && !last {
+                // Wholly purged: a crash came between the purge point's commit
+                // and the deletion (of this one or of a later one).
+                drop(file);
+                fs::remove_file(&path)?;
+                removed = true;
+                continue;
+            }
+            if (found.torn || found.ends.is_empty()) && !last {
                 return Err(corrupt(format!(
                     "log segment {} is damaged after {} records, and it is not the last \
                      segment: refusing to open the log",
                     path.display(),
                     found.ends.len()
                 )));
-            }
-            let next = first + found.ends.len() as u64;
-            let purged_all = purged.is_some_and(|p| next <= p.saturating_add(1));
-            if found.ends.is_empty() || (purged_all && !last) {
-                // Empty: made for a group none of whose records reached the
-                // disk. Wholly purged: a crash came between the purge point's
-                // commit and the deletion (of this one or of a later one).
-                drop(file);
-                fs::remove_file(&path)?;
-                removed = true;
-                continue;
             }
             if last {
                 // What follows the last whole record was never reported
@@ -722,12 +726,23 @@ mod tests {
     #[test]
     fn damage_before_the_last_segment_is_refused() {
         let dir = written(256, 1..=30);
-        let first = dir.path().join(&segments(dir.path())[0]);
+        let before = segments(dir.path());
+        let first = dir.path().join(&before[0]);
         let file = OpenOptions::new().write(true).open(&first).unwrap();
-        file.write_all_at(b"XXXX", HEADER as u64 + 2).unwrap();
-        let err = Wal::open_with(dir.path(), None, 256).err().unwrap();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("not the last segment"), "{err}");
+        // The second record, then the first: each is refused, and nothing is
+        // deleted.
+        let (_, end) = {
+            let wal = Wal::open_with(dir.path(), None, 256).unwrap();
+            let state = wal.state.read().unwrap();
+            state.segments[0].span(1)
+        };
+        for at in [end + HEADER as u64 + 2, HEADER as u64 + 2] {
+            file.write_all_at(b"XXXX", at).unwrap();
+            let err = Wal::open_with(dir.path(), None, 256).err().unwrap();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("not the last segment"), "{err}");
+            assert_eq!(segments(dir.path()), before);
+        }
     }
 
     #[test]

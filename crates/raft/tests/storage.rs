@@ -278,7 +278,7 @@ async fn a_build_keeps_a_snapshot_on_disk_that_covers_as_much() -> anyhow::Resul
 /// segment files kept them, and `vote` into its `meta` table.
 fn write_old_layout(
     path: &std::path::Path,
-    range: std::ops::RangeInclusive<u64>,
+    range: impl IntoIterator<Item = u64>,
     vote: &Vote<u64>,
 ) -> anyhow::Result<()> {
     let db = redb::Database::create(path)?;
@@ -342,5 +342,20 @@ async fn a_move_cut_short_is_done_again_in_full() -> anyhow::Result<()> {
     drop(log);
     let mut log = LogStore::open(&path)?;
     assert_eq!(indices(&mut log).await?, [1, 2, 3, 4, 5]);
+    Ok(())
+}
+
+/// Entries in redb with a gap are refused by name, and left where they are.
+#[tokio::test]
+async fn a_gap_in_the_old_entries_is_refused_and_they_stay() -> anyhow::Result<()> {
+    let dir = TempDir::new()?;
+    let path = dir.path().join("log.redb");
+    write_old_layout(&path, [1, 2, 4], &Vote::new_committed(2, 1))?;
+    let err = LogStore::open(&path).err().expect("a gap is refused");
+    assert!(err.to_string().contains("jump from 2 to 4"), "{err}");
+    let db = redb::Database::open(&path)?;
+    let txn = redb::ReadableDatabase::begin_read(&db)?;
+    let log = txn.open_table(redb::TableDefinition::<u64, &[u8]>::new("log"))?;
+    assert_eq!(redb::ReadableTableMetadata::len(&log)?, 3);
     Ok(())
 }
