@@ -1,4 +1,5 @@
-//! Consensus for Boxoffice: openraft 0.9 on redb, over gRPC.
+//! Consensus for Boxoffice: openraft 0.9 over gRPC, its log in append-only
+//! segment files and its snapshots in redb.
 //!
 //! This crate knows nothing about shows or seats. The domain plugs in
 //! through the small [`Application`] trait (apply a command, snapshot,
@@ -18,8 +19,9 @@
 //!
 //! # Components
 //! - [`types`]: the openraft type configuration; an entry is a [`types::Batch`].
-//! - [`log_store`]: the log on redb, written by a dedicated thread with group
-//!   commit; acknowledged to openraft only after the fsync.
+//! - [`log_store`]: the log (entries in segment files, vote and purge point
+//!   in redb), written by a dedicated thread with group commit;
+//!   acknowledged to openraft only after the fsync.
 //! - [`state_machine`]: the application in memory, snapshots on redb.
 //! - [`network`] and [`server`]: Raft RPCs over tonic, channels cached per peer.
 //! - [`proposer`]: coalesces concurrent writes into one entry.
@@ -33,7 +35,8 @@
 //!   the full client paths (forwarded writes, linearizable reads).
 //!
 //! # Invariants
-//! - An entry is reported persisted only after redb's durable commit.
+//! - An entry is reported persisted only after the `fdatasync` of its
+//!   segment file.
 //! - The Raft core task never waits on an fsync for appends.
 //! - The state machine, last applied id and membership change together.
 //! - Log entries are purged only behind a durable snapshot.
