@@ -1,6 +1,6 @@
 //! The Raft log: entries in append-only segment files, the rest in redb.
 //!
-//! Entries live in `log.wal/` (see [`crate::wal`]): a durable append is one
+//! Entries live in `log.wal/` (see `wal.rs`): a durable append is one
 //! write and one `fdatasync`. The vote, the committed log id and the purge
 //! point live in `log.redb` (table `meta`, postcard-encoded); they change
 //! rarely. A log written by an older build, with its entries in redb's
