@@ -54,7 +54,7 @@ pub struct RaftSettings {
     pub id: NodeId,
     /// The address peers and clients reach this node at.
     pub addr: String,
-    /// Where `log.redb` and `sm.redb` live.
+    /// Where `log.redb`, `log.wal/` and `sm.redb` live.
     pub data_dir: PathBuf,
     /// Leader heartbeat period, ms.
     pub heartbeat_ms: u64,
