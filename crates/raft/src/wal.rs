@@ -97,23 +97,15 @@ impl Segment {
     }
 }
 
-/// A record's bytes: header and payload.
-fn record(index: u64, payload: &[u8]) -> io::Result<Vec<u8>> {
-    if payload.len() > MAX_PAYLOAD {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "log entry {index} is {} bytes, over the {MAX_PAYLOAD}-byte limit",
-                payload.len()
-            ),
-        ));
-    }
+/// A record's bytes: header and payload (at most [`MAX_PAYLOAD`] bytes,
+/// which [`Wal::write`] checks before it writes anything).
+fn record(index: u64, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&checksum(index, payload).to_le_bytes());
     out.extend_from_slice(&index.to_le_bytes());
     out.extend_from_slice(payload);
-    Ok(out)
+    out
 }
 
 fn checksum(index: u64, payload: &[u8]) -> u32 {
@@ -374,7 +366,7 @@ impl Wal {
                 let mut buf = Vec::new();
                 let mut ends = Vec::new();
                 while let Some(&(index, payload)) = entries.get(i) {
-                    let rec = record(index, payload)?;
+                    let rec = record(index, payload);
                     if !ends.is_empty() && at + (buf.len() + rec.len()) as u64 > capacity {
                         break;
                     }
