@@ -186,6 +186,60 @@ async fn a_follower_relays_its_checkout_to_the_leader() {
     assert_eq!(ledger.len(), 1, "{ledger:?}");
 }
 
+/// A client of every node that starts at a follower settles on the
+/// leader: each follower that passes a checkout on says the leader is
+/// elsewhere, and the client's next writes start at its next node. Of
+/// four checkouts, one is relayed by each follower and the last two run
+/// at the leader (without the hint, all four would go through the first
+/// follower).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_of_every_node_settles_on_the_leader() {
+    let cluster =
+        Cluster::start_paid(3, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let (leader, first, _) = ann_at_a_follower(&cluster, "settle").await;
+    let second = cluster
+        .live()
+        .into_iter()
+        .find(|id| ![leader, first].contains(id))
+        .unwrap();
+    let in_order = [
+        &cluster.addrs[&first],
+        &cluster.addrs[&second],
+        &cluster.addrs[&leader],
+    ];
+    let ann = Client::new(&in_order)
+        .unwrap()
+        .with_token(cluster.token("ann").await);
+    for (seat, at) in [(1, first), (2, second), (3, leader), (4, leader)] {
+        assert_eq!(
+            ann.current_endpoint(),
+            cluster.addrs[&at],
+            "before seat {seat}"
+        );
+        let booking = ann
+            .book("settle", &[seat])
+            .card(&good_card())
+            .await
+            .expect("book");
+        assert_eq!(booking.status, BookingStatus::Confirmed as i32);
+    }
+    let relayed = "boxoffice_checkout_relays_total{outcome=\"relayed\"}";
+    for follower in [first, second] {
+        assert_eq!(
+            sample(&cluster.metrics(follower).await, relayed),
+            1,
+            "node {follower}"
+        );
+    }
+    let served = "boxoffice_checkout_relays_total{outcome=\"served\"}";
+    assert_eq!(sample(&cluster.metrics(leader).await, served), 2);
+    // Reads still spread, and leave the writes where they are.
+    for _ in 0..3 {
+        ann.list_shows(false).await.expect("list shows");
+    }
+    assert_eq!(ann.current_endpoint(), cluster.addrs[&leader]);
+}
+
 /// The leader dies in the middle of a checkout a follower relayed to it,
 /// after charging: the follower finishes the checkout itself under the
 /// same request id, finds the charge made under the order's key, and

@@ -554,6 +554,16 @@ async fn bench_fill_books_every_seat_once() {
             String::from_utf8_lossy(&refused.stderr)
         );
     }
+    let refused = bench(&["--workload", "fill", "--stale-reads"]);
+    assert!(
+        !refused.status.success(),
+        "--stale-reads with fill was accepted"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--stale-reads applies to mixed"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let admin = cluster.client("admin").await;
     assert!(admin.list_shows(false).await.expect("shows").is_empty());
 

@@ -13,6 +13,13 @@
 //! node in turn, so that reads spread over the cluster, and leaves the
 //! sticky node as it is unless that node is the one that failed.
 //!
+//! A node's answer to a checkout call says when the leader is another
+//! node (`x-boxoffice-leader-elsewhere`): the write went there through the
+//! node. Sticky calls then start at the next endpoint, so a client settles
+//! on the leader after at most one such answer per other node and its
+//! writes skip the hop (measured in docs/benchmarks.md). The hint only
+//! moves where the next call starts, among the configured endpoints.
+//!
 //! # What is retried, and why that is safe
 //! An attempt that fails because the node could not be reached or did not
 //! answer (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, or tonic's UNKNOWN for a
@@ -189,6 +196,22 @@ impl Nodes {
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
+        Ok(self.call_at(route, deadline, log, f).await?.0)
+    }
+
+    /// [`Nodes::call`], with the index of the endpoint that answered (for
+    /// [`Nodes::leave`]).
+    pub(crate) async fn call_at<T, F, Fut>(
+        &self,
+        route: Route,
+        deadline: Duration,
+        log: &FailoverLog,
+        f: F,
+    ) -> Result<(T, usize), Status>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
         let start = match route {
             Route::Sticky => self.current.load(Ordering::Relaxed),
             Route::Spread => self.reads.fetch_add(1, Ordering::Relaxed),
@@ -241,7 +264,7 @@ impl Nodes {
                     if let Some(failed) = failed {
                         log.record(failed, addr);
                     }
-                    return answered;
+                    return answered.map(|answer| (answer, i));
                 }
             }
         }
@@ -253,6 +276,17 @@ impl Nodes {
                 last.message()
             ),
         ))
+    }
+
+    /// Moves sticky calls on from endpoint `i` to the next one, unless
+    /// they have moved already: endpoint `i` answered a write by passing
+    /// it on to a leader elsewhere. Among `n` endpoints, at most `n - 1`
+    /// such writes find the leader.
+    pub(crate) fn leave(&self, i: usize) {
+        let n = self.endpoints.len();
+        let _ = self
+            .current
+            .compare_exchange(i, (i + 1) % n, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// The endpoints, comma-separated, for messages.
@@ -290,6 +324,22 @@ mod tests {
         ] {
             assert!(!retriable(&Status::new(code, "x")), "{code:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_leader_elsewhere_moves_sticky_calls_on_once() {
+        let nodes =
+            Nodes::connect_lazy(&["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], None).unwrap();
+        // Two answers from endpoint 0 arrive together: one move, not two.
+        nodes.leave(0);
+        nodes.leave(0);
+        assert_eq!(nodes.current(), "127.0.0.1:2");
+        nodes.leave(1);
+        nodes.leave(2);
+        assert_eq!(nodes.current(), "127.0.0.1:1", "wraps around");
+        let one = Nodes::connect_lazy(&["127.0.0.1:1"], None).unwrap();
+        one.leave(0);
+        assert_eq!(one.current(), "127.0.0.1:1");
     }
 
     #[tokio::test]

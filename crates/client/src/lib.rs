@@ -245,14 +245,25 @@ impl Client {
         F: Fn(Channel, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<R>, Status>>,
     {
-        self.nodes
-            .call(route, self.deadline, &self.failover, |channel| {
+        let ((reply, leader_elsewhere), at) = self
+            .nodes
+            .call_at(route, self.deadline, &self.failover, |channel| {
                 let mut req = self.request(msg.clone());
                 req.set_timeout(timeout);
                 let reply = rpc(channel, req);
-                async move { Ok(reply.await?.into_inner()) }
+                async move {
+                    let reply = reply.await?;
+                    let elsewhere = reply
+                        .metadata()
+                        .contains_key(boxoffice_proto::convert::LEADER_ELSEWHERE);
+                    Ok((reply.into_inner(), elsewhere))
+                }
             })
-            .await
+            .await?;
+        if route == Route::Sticky && leader_elsewhere {
+            self.nodes.leave(at);
+        }
+        Ok(reply)
     }
 
     // The booking service. `book` is in the `booking` module.

@@ -108,6 +108,18 @@ impl BookingApi {
         }
     }
 
+    /// The answer to a checkout call, marked [`convert::LEADER_ELSEWHERE`]
+    /// when the leader is another node (so the call went on to it).
+    fn answer<T>(&self, message: T) -> Response<T> {
+        let mut response = Response::new(message);
+        if let Some((leader, _)) = self.replica.node.leader_elsewhere() {
+            response
+                .metadata_mut()
+                .insert(convert::LEADER_ELSEWHERE, leader.into());
+        }
+        response
+    }
+
     /// Whether this cluster takes payments (bookings are checkouts).
     pub fn takes_payments(&self) -> bool {
         self.checkout.is_some()
@@ -474,7 +486,7 @@ impl BookingService for BookingApi {
         let r = req.into_inner();
         if let Some(checkout) = &self.checkout {
             let booking = self.book_and_pay(checkout, caller, r).await?;
-            return Ok(Response::new(v1::BookSeatsResponse {
+            return Ok(self.answer(v1::BookSeatsResponse {
                 booking: Some(self.present(&booking).await?),
             }));
         }
@@ -497,7 +509,7 @@ impl BookingService for BookingApi {
             Effect::Booking(b) => self.present(&b).await?,
             other => return Err(Status::internal(format!("unexpected effect {other:?}"))),
         };
-        Ok(Response::new(v1::BookSeatsResponse {
+        Ok(self.answer(v1::BookSeatsResponse {
             booking: Some(booking),
         }))
     }
@@ -516,7 +528,7 @@ impl BookingService for BookingApi {
         let (booking, _) = checkout
             .hold(caller, request_id, show, seats, tickets, ttl_ms)
             .await?;
-        Ok(Response::new(v1::HoldSeatsResponse {
+        Ok(self.answer(v1::HoldSeatsResponse {
             booking: Some(self.present(&booking).await?),
         }))
     }
@@ -541,7 +553,7 @@ impl BookingService for BookingApi {
             .await?
             .map_err(|r| convert::rejection_status(&r))?;
         let booking = checkout.pay(booking, r.card).await?;
-        Ok(Response::new(v1::PayBookingResponse {
+        Ok(self.answer(v1::PayBookingResponse {
             booking: Some(self.present(&booking).await?),
         }))
     }

@@ -21,6 +21,14 @@ pub const RETRY_AFTER_MS: &str = "retry-after-ms";
 /// caller whose certificate says it is the gateway.
 pub const CLIENT_ADDR: &str = "x-boxoffice-client-addr";
 
+/// Metadata key a node sets on its answer to a checkout call (`BookSeats`,
+/// `HoldSeats`, `PayBooking`) when the leader is another node, so that the
+/// call went on to the leader: a client that can reach other nodes sends
+/// its next writes to one of them instead (the leader runs every write;
+/// going to it directly saves the hop). The value is the leader's node id.
+/// Only a hint: any node still answers every call.
+pub const LEADER_ELSEWHERE: &str = "x-boxoffice-leader-elsewhere";
+
 /// Metadata key of a refusal's reason, for adapters that must tell some
 /// refusals apart within one status code (the legacy booking service);
 /// set only for the reasons below.

@@ -123,6 +123,11 @@ pub struct BenchArgs {
     /// Share of operations that are reads (`mixed`), 0 to 1.
     #[arg(long, default_value_t = 0.9)]
     read_share: f64,
+    /// Reads (`mixed`) allow a stale answer: the node that is asked
+    /// answers from its own state, with no read index and no forward, so
+    /// `--read-share 1` measures what a bare client call costs.
+    #[arg(long)]
+    stale_reads: bool,
     /// Leader kills (`failover`).
     #[arg(long, default_value_t = 1)]
     kills: u32,
@@ -243,6 +248,15 @@ pub(crate) struct Shared {
     sold_out: AtomicBool,
 }
 
+/// The reads a `mixed` client makes between its bookings.
+#[derive(Clone, Copy)]
+struct Reads {
+    /// Share of operations that are reads, 0 to 1.
+    share: f64,
+    /// Whether a read may be answered from the asked node's own state.
+    stale: bool,
+}
+
 /// Books `k` seats at a time from `seats`, in order (`spread`), or mixed
 /// with reads.
 async fn run_steady(
@@ -251,7 +265,7 @@ async fn run_steady(
     seats: std::ops::RangeInclusive<u32>,
     k: u32,
     ticket_types: Arc<Vec<String>>,
-    read_share: f64,
+    reads: Reads,
     shared: Arc<Shared>,
 ) -> ClientRun {
     let mut run = ClientRun::new();
@@ -270,11 +284,11 @@ async fn run_steady(
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let read = (state % 1000) < (read_share * 1000.0) as u64;
+        let read = (state % 1000) < (reads.share * 1000.0) as u64;
         if read {
             let started = Instant::now();
             let seat = *seats.start() + u32::try_from(state % 1000).unwrap_or(0);
-            match client.get_seat(&show, seat, false).await {
+            match client.get_seat(&show, seat, reads.stale).await {
                 Ok(_) => run.reads.saturating_record(micros(started)),
                 Err(status) => run.error(&status),
             }
@@ -562,6 +576,10 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&args.read_share),
         "--read-share must be between 0 and 1"
     );
+    anyhow::ensure!(
+        !args.stale_reads || args.workload == Workload::Mixed,
+        "--stale-reads applies to mixed"
+    );
     let seats = args.seats.unwrap_or(match args.workload {
         Workload::Fill => 1_000,
         Workload::Doors => 2_000,
@@ -681,10 +699,13 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
                 let show = format!("bench-{run_id}-{}", c / CLIENTS_PER_SHOW);
                 let slot = c % CLIENTS_PER_SHOW;
                 let seats = slot * per_client + 1..=(slot + 1) * per_client;
-                let read_share = if workload == Workload::Mixed {
-                    args.read_share
-                } else {
-                    0.0
+                let reads = Reads {
+                    share: if workload == Workload::Mixed {
+                        args.read_share
+                    } else {
+                        0.0
+                    },
+                    stale: args.stale_reads,
                 };
                 tokio::spawn(run_steady(
                     client,
@@ -692,7 +713,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
                     seats,
                     args.seats_per_booking,
                     ticket_types.clone(),
-                    read_share,
+                    reads,
                     shared,
                 ))
             }
