@@ -10,7 +10,7 @@ use crate::ids::{
     OrderId, ProductionId, RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId, VenueId,
 };
 use crate::pricing::PricingSpec;
-use crate::state::DoorScope;
+use crate::state::{DoorScope, RoomRules};
 use crate::venue::Venue;
 
 /// Who issued a request, as the gRPC edge authenticated them (from a verified session token).
@@ -44,7 +44,8 @@ pub const SYSTEM_REQUEST_PREFIX: &str = "sys:";
 impl Request {
     /// Whether [`State::apply`](crate::State::apply) records this request's
     /// outcome for dedup, if it succeeds (rejections never are): every
-    /// request but the system's `Confirm`.
+    /// request but the system's `Confirm`, joining a waiting room and the
+    /// rooms' tick.
     ///
     /// The checkout confirms each paid booking once, as a trusted request,
     /// and a confirmation is idempotent by the state alone: confirming a
@@ -55,7 +56,13 @@ impl Request {
     /// and cost memory: one record per paid booking, kept for the whole
     /// dedup window.
     pub fn remembered(&self) -> bool {
-        self.caller.is_some() || !matches!(self.command, Command::Confirm { .. })
+        match self.command {
+            // Idempotent by the state: one place per buyer, and a tick
+            // repeated at the same time lets nobody more in.
+            Command::JoinWaitingRoom { .. } | Command::TickWaitingRooms { .. } => false,
+            Command::Confirm { .. } => self.caller.is_some(),
+            _ => true,
+        }
     }
 }
 
@@ -490,6 +497,30 @@ pub enum Command {
         /// Key id.
         kid: String,
     },
+    /// Set up, change or (with `None`) remove the waiting room of a
+    /// performance (see [`WaitingRoom`](crate::WaitingRoom)). Removing it
+    /// drops everyone in it; holds then need no admission.
+    SetWaitingRoom {
+        /// The performance.
+        show: ShowId,
+        /// The room's rules, or `None` for no room.
+        rules: Option<RoomRules>,
+    },
+    /// `user` takes a place in the performance's waiting room (one per
+    /// buyer: joining again keeps the place).
+    JoinWaitingRoom {
+        /// The performance.
+        show: ShowId,
+        /// The buyer.
+        user: UserId,
+    },
+    /// The system's periodic step of every waiting room: open those whose
+    /// time has come (shuffling their pre-queues with `seed`), sweep lapsed
+    /// admissions, close the sold-out ones, let buyers in.
+    TickWaitingRooms {
+        /// Drawn by the leader for the rooms that open in this step.
+        seed: u64,
+    },
 }
 
 /// Raft log entries are postcard-encoded, which numbers an enum's variants
@@ -532,6 +563,7 @@ mod wire_order {
             29
         );
         assert_eq!(tag(&Command::RetireTicketKey { kid: String::new() }), 30);
+        assert_eq!(tag(&Command::TickWaitingRooms { seed: 0 }), 33);
         assert_eq!(tag(&Effect::TicketKeyRetired), 13);
         assert_eq!(tag(&Effect::Expired { released: 0 }), 2);
         assert_eq!(tag(&Effect::Transferred(1)), 11);

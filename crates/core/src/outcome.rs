@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BookingId, ProductionId, RequestId, SeatNo, ShowId, UserId, VenueId};
-use crate::state::{Booking, Production, Scan, ShowSummary, UserSummary, VenueSummary};
+use crate::state::{
+    Booking, Production, RoomSummary, Scan, ShowSummary, Tick, UserSummary, VenueSummary,
+};
 
 /// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
 pub type Outcome = Result<Effect, Rejection>;
@@ -53,6 +55,11 @@ pub enum Effect {
     ReentrySet,
     /// `RetireTicketKey`: the key no longer verifies (or never will again).
     TicketKeyRetired,
+    /// The waiting room after `SetWaitingRoom` (`None`: removed) or
+    /// `JoinWaitingRoom` (with the joiner's standing).
+    WaitingRoom(Option<Box<RoomSummary>>),
+    /// What `TickWaitingRooms` did.
+    RoomsTicked(Tick),
 }
 
 /// Why a request was refused. Every replica refuses the same request in the same way.
@@ -253,6 +260,21 @@ pub enum Rejection {
     /// An exit scan at a performance that does not allow re-entry.
     #[error("performance {0} does not allow exits and re-entry")]
     NoReentry(ShowId),
+    /// The performance has no waiting room.
+    #[error("performance {0} has no waiting room")]
+    NoWaitingRoom(ShowId),
+    /// The performance's waiting room closed: nothing is left to sell.
+    #[error("the waiting room of {0} has closed: the performance is sold out")]
+    RoomClosed(ShowId),
+    /// The waiting room holds as many buyers as it may.
+    #[error("the waiting room of {0} is full")]
+    RoomFull(ShowId),
+    /// A hold or booking of a performance behind a waiting room, by a
+    /// customer the room has not let in (or whose admission lapsed).
+    #[error(
+        "performance {0} sells through its waiting room: join it and wait to be let in (or your admission lapsed: join again)"
+    )]
+    NotAdmitted(ShowId),
 }
 
 /// The message of [`Rejection::NotTogether`].
@@ -274,6 +296,7 @@ impl Rejection {
         match self {
             Rejection::Invalid(_) => RejectionKind::InvalidArgument,
             Rejection::ShowNotFound(_)
+            | Rejection::NoWaitingRoom(_)
             | Rejection::BookingNotFound(_)
             | Rejection::NoSuchSeat { .. }
             | Rejection::UserNotFound(_)
@@ -300,6 +323,9 @@ impl Rejection {
             | Rejection::TicketUsed { .. }
             | Rejection::TicketTransferred { .. }
             | Rejection::NoReentry(_)
+            | Rejection::RoomClosed(_)
+            | Rejection::RoomFull(_)
+            | Rejection::NotAdmitted(_)
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

@@ -29,6 +29,10 @@ pub use doors::{
 pub use invariants::Inconsistency;
 pub use performances::{Production, VenueSummary};
 pub use report::{SIMPLE_CATEGORY, SalesLine, SalesReport};
+pub use rooms::{
+    Admission, MAX_ADMISSION_MS, MAX_ADMIT_PER_S, MAX_IN_ROOM, MIN_ADMISSION_MS, RoomPhase,
+    RoomRules, RoomStatus, RoomSummary, Tick, WaitingRoom, shuffle,
+};
 pub use seats::SeatMap;
 pub use shows::{Performance, PerformanceState, Seat, Show, ShowSummary};
 pub use snapshot::SnapshotError;
@@ -110,6 +114,8 @@ pub struct State {
     productions: BTreeMap<ProductionId, Production>,
     /// Check-ins and ticket versions.
     doors: Doors,
+    /// The performances' waiting rooms, by performance.
+    rooms: BTreeMap<ShowId, WaitingRoom>,
 }
 
 impl State {
@@ -569,6 +575,9 @@ impl State {
                 }
                 self.register_user(email, password_hash, true)
             }
+            Command::SetWaitingRoom { show, rules } => self.set_waiting_room(show, *rules),
+            Command::JoinWaitingRoom { show, user } => self.join_waiting_room(show, user),
+            Command::TickWaitingRooms { seed } => Ok(Effect::RoomsTicked(self.tick_rooms(*seed))),
             Command::SetAdmin { user, admin } => self.set_admin(user, *admin),
             Command::RevokeSessions { user } => self.revoke_sessions(user, None),
             Command::ChangePassword {
@@ -614,6 +623,7 @@ mod doors;
 mod invariants;
 mod performances;
 mod report;
+mod rooms;
 mod seats;
 mod shows;
 mod snapshot;

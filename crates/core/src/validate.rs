@@ -13,7 +13,7 @@ use crate::ids::{
     UserId,
 };
 use crate::outcome::Rejection;
-use crate::state::{DoorScope, User};
+use crate::state::{DoorScope, RoomRules, User};
 
 impl Request {
     /// Stateless validation: the request id is well-formed and the command is valid.
@@ -206,7 +206,16 @@ impl Command {
             | Command::Settle { .. }
             | Command::Release { .. }
             | Command::RecordRefund { .. }
-            | Command::ExpireHolds => Ok(()),
+            | Command::ExpireHolds
+            | Command::TickWaitingRooms { .. } => Ok(()),
+            Command::SetWaitingRoom { show, rules } => {
+                check_id("show", show.as_str())?;
+                rules.as_ref().map_or(Ok(()), RoomRules::validate)
+            }
+            Command::JoinWaitingRoom { show, user } => {
+                check_id("show", show.as_str())?;
+                check_id("user", user.as_str())
+            }
             Command::RegisterUser {
                 email,
                 password_hash,
@@ -311,6 +320,16 @@ impl Command {
             ),
             Command::ExpireHolds => {
                 Needs::System("expiring holds is done only by the system itself")
+            }
+            Command::SetWaitingRoom { .. } => {
+                Needs::Admin("an administrator sets up waiting rooms")
+            }
+            Command::JoinWaitingRoom { user, .. } => Needs::Owner(
+                user,
+                "a buyer takes a place in a waiting room only for themself",
+            ),
+            Command::TickWaitingRooms { .. } => {
+                Needs::System("waiting rooms let buyers in only by the system's own step")
             }
         }
     }

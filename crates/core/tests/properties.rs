@@ -461,6 +461,11 @@ impl Model {
             | Command::RetireTicketKey { .. } => {
                 unreachable!("not generated (the performance model is tests/performances.rs)")
             }
+            Command::SetWaitingRoom { .. }
+            | Command::JoinWaitingRoom { .. }
+            | Command::TickWaitingRooms { .. } => {
+                unreachable!("not generated (the waiting room model is tests/rooms.rs)")
+            }
         }
     }
 
@@ -482,8 +487,10 @@ impl Model {
             | Command::CheckOut { .. }
             | Command::SetReentry { .. }
             | Command::RetireTicketKey { .. }
+            | Command::SetWaitingRoom { .. }
             | Command::GrantDoorStaff { .. }
             | Command::RevokeDoorStaff { .. } => admin,
+            Command::JoinWaitingRoom { user, .. } => user == me,
             Command::Hold { user, .. }
             | Command::Book { user, .. }
             | Command::Cancel { user, .. }
@@ -500,6 +507,7 @@ impl Model {
             | Command::Settle { .. }
             | Command::RecordRefund { .. }
             | Command::AddTicketKey { .. }
+            | Command::TickWaitingRooms { .. }
             | Command::ExpireHolds => false,
         };
         if allowed {

@@ -66,8 +66,9 @@ use std::path::{Path, PathBuf};
 use boxoffice_core::{
     Booking, BookingId, BookingStatus, Caller, Command, DoorScope, Effect, HoldLimits,
     NewPerformance, OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId,
-    SalesWindow, Scan, Seat, SeatNo, Show, ShowId, ShowSummary, State, Timestamp, Totals,
-    TransactionId, User, UserId, UserSummary, VenueId,
+    RoomPhase, RoomRules, RoomStatus, RoomSummary, SalesWindow, Scan, Seat, SeatNo, Show, ShowId,
+    ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId, UserSummary, VenueId,
+    WaitingRoom,
 };
 use goldenscript::{ArgumentConsumer, Context};
 
@@ -327,6 +328,13 @@ impl Scenario {
                 time(self.clock)
             )),
             "snapshot" => self.snapshot(),
+            "room" => {
+                let show = ShowId::from(required(args, "a show")?);
+                Ok(match self.state.waiting_room(&show) {
+                    Some(room) => room_detail(room),
+                    None => format!("{show}: no waiting room"),
+                })
+            }
             // Commands: requests given to `State::apply`.
             _ => {
                 let command = self.command(name, args)?;
@@ -611,6 +619,26 @@ impl Scenario {
                 booking: parse_booking(required(args, "a booking")?)?,
             },
             "expire-holds" => Command::ExpireHolds,
+            "set-room" => Command::SetWaitingRoom {
+                show: required(args, "a show")?.into(),
+                rules: Some(RoomRules {
+                    opens_at: Timestamp(parse_time(required_key(args, "opens")?)?),
+                    admit_per_s: args.take_key("rate").map_or(Ok(0), str::parse)?,
+                    max_active: args.take_key("active").map_or(Ok(0), str::parse)?,
+                    admission_ms: args.take_key("admission").map_or(Ok(60_000), parse_time)?,
+                }),
+            },
+            "remove-room" => Command::SetWaitingRoom {
+                show: required(args, "a show")?.into(),
+                rules: None,
+            },
+            "join-room" => Command::JoinWaitingRoom {
+                user: self.user_ref(required(args, "a user")?)?,
+                show: required(args, "a show")?.into(),
+            },
+            "tick-rooms" => Command::TickWaitingRooms {
+                seed: args.take_key("seed").map_or(Ok(0), str::parse)?,
+            },
             "register" => Command::RegisterUser {
                 email: required(args, "an email")?.to_owned(),
                 password_hash: args.take_key("hash").unwrap_or(DEFAULT_HASH).to_owned(),
@@ -891,12 +919,82 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
+        Ok(Effect::WaitingRoom(None)) => "waiting room removed".to_owned(),
+        Ok(Effect::WaitingRoom(Some(room))) => room_line(room),
+        Ok(Effect::RoomsTicked(tick)) => format!(
+            "rooms: {} opened, {} let in, {} lapsed, {} closed",
+            tick.opened, tick.admitted, tick.lapsed, tick.closed
+        ),
         Ok(Effect::Returned { kept, returned }) => format!(
             "kept {}\nreturned {}",
             booking_line(state, kept),
             booking_line(state, returned)
         ),
         Err(rejection) => rejection_line(rejection),
+    }
+}
+
+/// A waiting room as a command's outcome shows it.
+fn room_line(room: &RoomSummary) -> String {
+    let phase = match room.phase {
+        RoomPhase::PreQueue => "before its opening".to_owned(),
+        RoomPhase::Open { at, seed } => format!("open since {} (seed {seed})", time(at)),
+        RoomPhase::SoldOut { at } => format!("closed at {}, sold out", time(at)),
+    };
+    let you = match room.status {
+        RoomStatus::Outside => "outside".to_owned(),
+        RoomStatus::PreQueue => "in the pre-queue".to_owned(),
+        RoomStatus::Waiting { place, position } => {
+            format!("waiting at place {place}, position {position}")
+        }
+        RoomStatus::Admitted { expires_at } => format!("let in until {}", time(expires_at)),
+        RoomStatus::Closed => "closed".to_owned(),
+    };
+    let rules = room.rules;
+    format!(
+        "room {}: {phase}; opens {}, {}/s, at most {} in, admission {}; {} waiting, {} in, {} let in, {} lapsed; you: {you}",
+        room.show,
+        time(rules.opens_at),
+        rules.admit_per_s,
+        rules.max_active,
+        duration(rules.admission_ms),
+        room.waiting,
+        room.admitted,
+        room.admitted_total,
+        room.lapsed_total
+    )
+}
+
+/// A waiting room's queues: who waits where, who is in.
+fn room_detail(room: &WaitingRoom) -> String {
+    let prequeue: Vec<&str> = room.prequeue().iter().map(UserId::as_str).collect();
+    let queue: Vec<String> = room
+        .queue()
+        .map(|(place, user)| format!("{place}:{user}"))
+        .collect();
+    let admitted: Vec<String> = room
+        .admissions()
+        .iter()
+        .map(|(user, a)| format!("{user} (place {}, until {})", a.place, time(a.expires_at)))
+        .collect();
+    format!(
+        "pre-queue: {}\nqueue: {}\nin: {}",
+        lines_inline(&prequeue),
+        lines_inline(&queue),
+        lines_inline(&admitted)
+    )
+}
+
+/// Items separated by spaces, or `(none)`.
+fn lines_inline<T: AsRef<str>>(items: &[T]) -> String {
+    if items.is_empty() {
+        "(none)".to_owned()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

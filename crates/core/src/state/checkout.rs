@@ -61,6 +61,9 @@ impl State {
             }
             _ => {}
         }
+        if !exempt {
+            self.check_admission(show_id, user)?;
+        }
         if let Some(no) = seats
             .iter()
             .copied()
@@ -158,6 +161,9 @@ impl State {
             }
         }
         self.index_booking(&booking);
+        if matches!(booking.status, BookingStatus::Confirmed { .. }) {
+            self.admission_used(show_id, user);
+        }
         Ok(Effect::Booking(booking))
     }
 
@@ -296,6 +302,7 @@ impl State {
         }
         self.hold_expiry.remove(&(expires_at, id));
         self.active.confirm(&booking);
+        self.admission_used(&booking.show, &booking.user);
         Ok(Effect::Booking(booking))
     }
 

@@ -62,6 +62,14 @@ impl State {
         for (key, show) in &self.shows {
             self.check_show(key, show)?;
         }
+        for (key, room) in &self.rooms {
+            if room.show() != key || !self.shows.contains_key(key) {
+                return Err(inconsistent!(
+                    "the waiting room of {key} has no performance"
+                ));
+            }
+            room.check().map_err(Inconsistency::new)?;
+        }
         if self.bookings.len() != self.last_booking_id {
             return Err(inconsistent!(
                 "{} bookings are stored but {} ids were issued",

@@ -14,7 +14,7 @@ use super::booking::{build_booking_indexes, build_unsettled_index};
 use super::dedup::{DedupRecord, DedupWindow};
 use super::doors::{DoorsV4, DoorsV5};
 use super::stored::Bookings;
-use super::{Doors, Inconsistency, Production, Show, State, User};
+use super::{Doors, Inconsistency, Production, Show, State, User, WaitingRoom};
 use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
 use crate::venue::{Venue, VenueIndex};
 
@@ -23,8 +23,20 @@ impl State {
     pub(super) fn from_snapshot(
         snapshot: Snapshot,
         mut doors: Doors,
+        rooms: Vec<WaitingRoom>,
     ) -> Result<Self, SnapshotError> {
         doors.reindex();
+        let mut by_show = BTreeMap::new();
+        for mut room in rooms {
+            room.reindex();
+            let id = room.show().clone();
+            if by_show.insert(id.clone(), room).is_some() {
+                return Err(Inconsistency::new(format!(
+                    "the waiting room of {id} is listed twice"
+                ))
+                .into());
+            }
+        }
         let mut shows = BTreeMap::new();
         for show in snapshot.shows {
             let id = show.id.clone();
@@ -79,6 +91,7 @@ impl State {
             venues,
             productions,
             doors,
+            rooms: by_show,
         };
         state.check_invariants()?;
         Ok(state)
@@ -156,7 +169,8 @@ impl Serialize for Records<'_> {
 impl Serialize for State {
     /// The primary data, then the door's records (a section of its own, so
     /// that a `BXS3` snapshot, which has none, reads as the first part, and
-    /// a `BXS4` one's records as the first fields of the section).
+    /// a `BXS4` one's records as the first fields of the section), then
+    /// the waiting rooms (a `BXS6` snapshot ends before them).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let primary = SnapshotRef {
             now: self.now,
@@ -173,14 +187,15 @@ impl Serialize for State {
                 .collect(),
             productions: Values(&self.productions),
         };
-        (primary, &self.doors).serialize(serializer)
+        (primary, &self.doors, Values(&self.rooms)).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for State {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (snapshot, doors) = <(Snapshot, Doors)>::deserialize(deserializer)?;
-        State::from_snapshot(snapshot, doors).map_err(D::Error::custom)
+        let (snapshot, doors, rooms) =
+            <(Snapshot, Doors, Vec<WaitingRoom>)>::deserialize(deserializer)?;
+        State::from_snapshot(snapshot, doors, rooms).map_err(D::Error::custom)
     }
 }
 
@@ -194,18 +209,22 @@ impl<'de> Deserialize<'de> for State {
 /// `BXS3` added venues, productions, performances and ticketed bookings;
 /// `BXS4` the door's records (check-ins, ticket versions, conflicts);
 /// `BXS5` transfers, exits, re-entry and the count of conflicts beyond
-/// the caps; `BXS6` retired ticket keys.
-const SNAPSHOT_TAG: &[u8; 4] = b"BXS6";
+/// the caps; `BXS6` retired ticket keys; `BXS7` the waiting rooms.
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS7";
 
-/// The previous format, still read: a `BXS6` snapshot without retired
+/// The previous format, still read: a `BXS7` snapshot without waiting
+/// rooms (there were none).
+const BXS6_TAG: &[u8; 4] = b"BXS6";
+
+/// The format before, still read: a `BXS6` snapshot without retired
 /// ticket keys (there were none).
 const BXS5_TAG: &[u8; 4] = b"BXS5";
 
-/// The format before, still read: a `BXS5` snapshot whose door records
+/// The format before that, still read: a `BXS5` snapshot whose door records
 /// lack what `BXS5` added (there was none).
 const PREVIOUS_TAG: &[u8; 4] = b"BXS4";
 
-/// The format before that, still read: a `BXS4` snapshot without the
+/// And the one before, still read: a `BXS4` snapshot without the
 /// door's records (there were none), so an upgraded replica restores the
 /// snapshots its predecessors wrote.
 const BXS3_TAG: &[u8; 4] = b"BXS3";
@@ -270,23 +289,28 @@ impl State {
         }
         if let Some(bxs3) = bytes.strip_prefix(BXS3_TAG) {
             let snapshot: Snapshot = postcard::from_bytes(bxs3).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, Doors::default());
+            return State::from_snapshot(snapshot, Doors::default(), Vec::new());
         }
         if let Some(bxs5) = bytes.strip_prefix(BXS5_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV5) =
                 postcard::from_bytes(bxs5).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into());
+            return State::from_snapshot(snapshot, doors.into(), Vec::new());
+        }
+        if let Some(bxs6) = bytes.strip_prefix(BXS6_TAG) {
+            let (snapshot, doors): (Snapshot, Doors) =
+                postcard::from_bytes(bxs6).map_err(SnapshotError::Decode)?;
+            return State::from_snapshot(snapshot, doors, Vec::new());
         }
         if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV4) =
                 postcard::from_bytes(previous).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into());
+            return State::from_snapshot(snapshot, doors.into(), Vec::new());
         }
         let current = bytes
             .strip_prefix(SNAPSHOT_TAG)
             .ok_or(SnapshotError::Untagged)?;
-        let (snapshot, doors): (Snapshot, Doors) =
+        let (snapshot, doors, rooms): (Snapshot, Doors, Vec<WaitingRoom>) =
             postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
-        State::from_snapshot(snapshot, doors)
+        State::from_snapshot(snapshot, doors, rooms)
     }
 }

@@ -388,12 +388,12 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     });
     // Before BXS5's records exist: what a BXS4 snapshot held.
     let current = f.state.to_snapshot().expect("serializes");
-    assert_eq!(&current[..4], b"BXS6");
-    // The four records BXS5 added and the one BXS6 added, all empty, are
-    // one zero byte each.
-    assert_eq!(&current[current.len() - 5..], [0, 0, 0, 0, 0]);
+    assert_eq!(&current[..4], b"BXS7");
+    // The four records BXS5 added, the one BXS6 added and BXS7's waiting
+    // rooms, all empty, are one zero byte each.
+    assert_eq!(&current[current.len() - 6..], [0, 0, 0, 0, 0, 0]);
     let mut bxs4 = b"BXS4".to_vec();
-    bxs4.extend_from_slice(&current[4..current.len() - 5]);
+    bxs4.extend_from_slice(&current[4..current.len() - 6]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs4).expect("restores"),
         f.state
@@ -416,10 +416,10 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
         version: 0,
         gate: "north".into(),
     });
-    // What a BXS5 snapshot held: all but the retired keys.
+    // What a BXS5 snapshot held: all but the retired keys (and rooms).
     let current = f.state.to_snapshot().expect("serializes");
     let mut bxs5 = b"BXS5".to_vec();
-    bxs5.extend_from_slice(&current[4..current.len() - 1]);
+    bxs5.extend_from_slice(&current[4..current.len() - 2]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs5).expect("restores"),
         f.state
@@ -430,6 +430,14 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
         public: [7; 32],
     });
     f.ok(Command::RetireTicketKey { kid: "k2".into() });
+    // What a BXS6 snapshot held: all but the waiting rooms.
+    let current = f.state.to_snapshot().expect("serializes");
+    let mut bxs6 = b"BXS6".to_vec();
+    bxs6.extend_from_slice(&current[4..current.len() - 1]);
+    assert_eq!(
+        State::from_snapshot_bytes(&bxs6).expect("restores"),
+        f.state
+    );
     let bytes = f.state.to_snapshot().expect("serializes");
     let restored = State::from_snapshot_bytes(&bytes).expect("restores");
     assert_eq!(restored, f.state);
@@ -516,55 +524,55 @@ fn inconsistent_snapshots_are_refused() {
         venues: Vec::new(),
         productions: Vec::new(),
     };
-    assert!(State::from_snapshot(snapshot(&f.state), Doors::default()).is_ok());
+    assert!(State::from_snapshot(snapshot(&f.state), Doors::default(), Vec::new()).is_ok());
 
     let mut dangling = snapshot(&f.state);
     assert!(dangling.shows[0].seats.set(4, Seat::Booked(BookingId(7))));
-    assert!(State::from_snapshot(dangling, Doors::default()).is_err());
+    assert!(State::from_snapshot(dangling, Doors::default(), Vec::new()).is_err());
 
     let mut duplicated = snapshot(&f.state);
     duplicated.shows.push(duplicated.shows[0].clone());
-    assert!(State::from_snapshot(duplicated, Doors::default()).is_err());
+    assert!(State::from_snapshot(duplicated, Doors::default(), Vec::new()).is_err());
 
     let mut miscounted = snapshot(&f.state);
     miscounted.shows[0].held = 0;
-    assert!(State::from_snapshot(miscounted, Doors::default()).is_err());
+    assert!(State::from_snapshot(miscounted, Doors::default(), Vec::new()).is_err());
 
     let mut unissued = snapshot(&f.state);
     unissued.last_booking_id = 0;
-    assert!(State::from_snapshot(unissued, Doors::default()).is_err());
+    assert!(State::from_snapshot(unissued, Doors::default(), Vec::new()).is_err());
 
     f.register("ann@example.com", true);
     f.register("bob@example.com", false);
-    assert!(State::from_snapshot(snapshot(&f.state), Doors::default()).is_ok());
+    assert!(State::from_snapshot(snapshot(&f.state), Doors::default(), Vec::new()).is_ok());
 
     let mut twice = snapshot(&f.state);
     twice.users.push(twice.users[0].clone());
-    assert!(State::from_snapshot(twice, Doors::default()).is_err());
+    assert!(State::from_snapshot(twice, Doors::default(), Vec::new()).is_err());
 
     let mut shared_email = snapshot(&f.state);
     shared_email.users[1].email = "ann@example.com".into();
-    assert!(State::from_snapshot(shared_email, Doors::default()).is_err());
+    assert!(State::from_snapshot(shared_email, Doors::default(), Vec::new()).is_err());
 
     let mut unnormalised = snapshot(&f.state);
     unnormalised.users[1].email = "Bob@example.com".into();
-    assert!(State::from_snapshot(unnormalised, Doors::default()).is_err());
+    assert!(State::from_snapshot(unnormalised, Doors::default(), Vec::new()).is_err());
 
     let mut bad_hash = snapshot(&f.state);
     bad_hash.users[1].password_hash = String::new();
-    assert!(State::from_snapshot(bad_hash, Doors::default()).is_err());
+    assert!(State::from_snapshot(bad_hash, Doors::default(), Vec::new()).is_err());
 
     let mut unissued_user = snapshot(&f.state);
     unissued_user.last_user_id = 1;
-    assert!(State::from_snapshot(unissued_user, Doors::default()).is_err());
+    assert!(State::from_snapshot(unissued_user, Doors::default(), Vec::new()).is_err());
 
     let mut odd_id = snapshot(&f.state);
     odd_id.users[1].id = "u02".into();
-    assert!(State::from_snapshot(odd_id, Doors::default()).is_err());
+    assert!(State::from_snapshot(odd_id, Doors::default(), Vec::new()).is_err());
 
     let mut future = snapshot(&f.state);
     future.users[1].created_at = Timestamp(T0.0 + 1);
-    assert!(State::from_snapshot(future, Doors::default()).is_err());
+    assert!(State::from_snapshot(future, Doors::default(), Vec::new()).is_err());
 }
 
 #[test]
