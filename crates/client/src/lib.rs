@@ -29,6 +29,7 @@
 pub mod audit;
 pub mod booking;
 pub mod failover;
+pub mod rooms;
 pub mod tickets;
 pub mod venues;
 

@@ -5,6 +5,10 @@
 //! `payment.sweep_interval_ms`, in two loops (expiry never waits on the
 //! payment service):
 //!
+//! 0. **Waiting rooms.** Every 100 ms, when a room has something to do,
+//!    it commits `TickWaitingRooms` with a fresh random seed: rooms open
+//!    (their pre-queues shuffled with it), lapsed admissions end, buyers
+//!    are let in, sold-out rooms close.
 //! 1. **Expiry.** When the earliest hold is due, it commits `ExpireHolds`:
 //!    unpaid seats return to sale at their expiry even if the payment
 //!    service is down.
@@ -33,7 +37,7 @@ use std::time::Duration;
 use boxoffice_config::clock::now_ms;
 use boxoffice_core::{
     Booking, BookingId, BookingStatus, Command, Effect, Payment, RequestId, SYSTEM_REQUEST_PREFIX,
-    TransactionId,
+    Timestamp, TransactionId,
 };
 use boxoffice_proto::v1;
 use boxoffice_raft::RaftNode;
@@ -51,6 +55,10 @@ use crate::port::ReplicaPort;
 const SWEEP_BATCH: usize = 256;
 /// Payment calls one sweep has in flight at once.
 const CONCURRENCY: usize = 16;
+/// How often the leader steps the waiting rooms (when one has something
+/// to do): admissions come at most this late, and a rate's budget accrues
+/// in between.
+const ROOM_TICK: Duration = Duration::from_millis(100);
 
 /// Runs the coordinator of `node` until its Raft stops: the expiry loop
 /// and the payment loop, each acting while `node` leads. They are
@@ -62,6 +70,11 @@ pub fn spawn(
     resume_after_ms: i64,
 ) {
     let replica = ReplicaPort::new(node.clone());
+    let ticking = replica.clone();
+    while_leader(node.clone(), ROOM_TICK, move |_| {
+        let replica = ticking.clone();
+        async move { tick_rooms(&replica).await }
+    });
     let expiring = replica.clone();
     while_leader(node.clone(), interval, move |_| {
         let replica = expiring.clone();
@@ -111,6 +124,43 @@ where
             }
         }
     });
+}
+
+/// Commits `TickWaitingRooms` when a room has something to do (one
+/// opens, an admission lapses, buyers wait), as the local replica shows,
+/// with a fresh random seed for the rooms that open: the seed is in the
+/// log, so the shuffle it drives can be checked by anyone, and no one can
+/// know it before the opening.
+async fn tick_rooms(replica: &ReplicaPort) {
+    let now = now_ms();
+    let due = replica
+        .read(true, |state| state.rooms_due(Timestamp(now)))
+        .await
+        .unwrap_or(false);
+    if !due {
+        return;
+    }
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    let id = RequestId(format!("{SYSTEM_REQUEST_PREFIX}rooms:{now}"));
+    match submit_trusted(replica, id, Command::TickWaitingRooms { seed }).await {
+        Ok(Ok(Effect::RoomsTicked(tick))) => {
+            if tick.opened > 0 || tick.closed > 0 {
+                info!(
+                    opened = tick.opened,
+                    closed = tick.closed,
+                    seed,
+                    "waiting rooms opened or closed"
+                );
+            }
+            debug!(
+                admitted = tick.admitted,
+                lapsed = tick.lapsed,
+                "waiting rooms ticked"
+            );
+        }
+        Ok(_) => {}
+        Err(status) => debug!(%status, "ticking waiting rooms failed; retrying next tick"),
+    }
 }
 
 /// Commits `ExpireHolds` if a hold is due, as the local replica shows.

@@ -37,6 +37,7 @@ use crate::port::ReplicaPort;
 use boxoffice_auth::authenticator::Authenticator;
 use boxoffice_auth::throttle::address_key;
 
+mod rooms;
 mod tickets;
 mod venues;
 
@@ -756,6 +757,27 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::RetireTicketKeyRequest>,
     ) -> Result<Response<v1::RetireTicketKeyResponse>, Status> {
         self.retire_ticket_key_call(req).await
+    }
+
+    async fn set_waiting_room(
+        &self,
+        req: tonic::Request<v1::SetWaitingRoomRequest>,
+    ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
+        self.set_waiting_room_call(req).await
+    }
+
+    async fn join_waiting_room(
+        &self,
+        req: tonic::Request<v1::JoinWaitingRoomRequest>,
+    ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
+        self.join_waiting_room_call(req).await
+    }
+
+    async fn get_waiting_room(
+        &self,
+        req: tonic::Request<v1::GetWaitingRoomRequest>,
+    ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
+        self.get_waiting_room_call(req).await
     }
 
     async fn list_ticket_keys(

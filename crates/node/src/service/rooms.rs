@@ -1,0 +1,153 @@
+//! Waiting rooms on `boxoffice.v1.BookingService` (issue 25): setting one
+//! up, taking a place, and where a buyer stands.
+//!
+//! Who may call what, and how they prove it (a bearer token, as for every
+//! call of the service):
+//! - SetWaitingRoom: an administrator (checked here on this replica's view,
+//!   and again by the state machine).
+//! - JoinWaitingRoom: any signed-in buyer, for themself only (the command
+//!   names the caller; the state machine refuses anyone else).
+//! - GetWaitingRoom: anyone signed in; it says where the caller stands.
+//!
+//! The room's order, admissions and lapses are the replicated state's
+//! (see `boxoffice_core::WaitingRoom`); the leader's coordinator commits
+//! the ticks that open rooms and let buyers in ([`crate::coordinator`]).
+
+use boxoffice_core::{
+    Command, Effect, RoomPhase, RoomRules, RoomStatus, RoomSummary, ShowId, Timestamp, check_id,
+};
+use boxoffice_proto::convert;
+use boxoffice_proto::v1;
+use tonic::{Response, Status};
+
+use super::BookingApi;
+
+impl BookingApi {
+    pub(super) async fn set_waiting_room_call(
+        &self,
+        req: tonic::Request<v1::SetWaitingRoomRequest>,
+    ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
+        let caller = self
+            .admin_for(&req, "waiting rooms are set up by administrators")
+            .await?;
+        let r = req.into_inner();
+        let show = room_show(&r.show_id)?;
+        let rules = r.rules.map(|rules| RoomRules {
+            opens_at: Timestamp(rules.opens_at_ms),
+            admit_per_s: rules.admit_per_s,
+            max_active: rules.max_active,
+            admission_ms: rules.admission_ms,
+        });
+        let command = Command::SetWaitingRoom { show, rules };
+        answer(self.write(caller, r.request_id, command).await?)
+    }
+
+    pub(super) async fn join_waiting_room_call(
+        &self,
+        req: tonic::Request<v1::JoinWaitingRoomRequest>,
+    ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let r = req.into_inner();
+        let show = room_show(&r.show_id)?;
+        let command = Command::JoinWaitingRoom {
+            show,
+            user: caller.user.clone(),
+        };
+        answer(self.write(caller, r.request_id, command).await?)
+    }
+
+    pub(super) async fn get_waiting_room_call(
+        &self,
+        req: tonic::Request<v1::GetWaitingRoomRequest>,
+    ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
+        let caller = self.auth.caller(&req)?;
+        let r = req.into_inner();
+        let show = room_show(&r.show_id)?;
+        let summary = self
+            .read(r.read, |state| {
+                state.authenticate(&caller)?;
+                let room = state
+                    .waiting_room(&show)
+                    .ok_or_else(|| boxoffice_core::Rejection::NoWaitingRoom(show.clone()))?;
+                Ok(room.summary(Some(&caller.user), state.now()))
+            })
+            .await?
+            .map_err(|r| convert::rejection_status(&r))?;
+        Ok(Response::new(response(Some(&summary))))
+    }
+}
+
+/// The performance a room call names.
+fn room_show(raw: &str) -> Result<ShowId, Status> {
+    check_id("show_id", raw).map_err(|e| convert::rejection_status(&e))?;
+    Ok(ShowId::from(raw))
+}
+
+/// The API's answer to a room command's effect.
+fn answer(effect: Effect) -> Result<Response<v1::WaitingRoomResponse>, Status> {
+    match effect {
+        Effect::WaitingRoom(summary) => Ok(Response::new(response(summary.as_deref()))),
+        other => Err(Status::internal(format!("unexpected effect {other:?}"))),
+    }
+}
+
+/// A room and the caller's standing as the API shows them.
+pub fn response(summary: Option<&RoomSummary>) -> v1::WaitingRoomResponse {
+    let Some(summary) = summary else {
+        return v1::WaitingRoomResponse {
+            room: None,
+            you: Some(standing(RoomStatus::Outside, 0)),
+        };
+    };
+    let (phase, opened_at_ms, seed, closed_at_ms) = match summary.phase {
+        RoomPhase::PreQueue => ("pre_queue", 0, 0, 0),
+        RoomPhase::Open { at, seed } => ("open", at.0, seed, 0),
+        RoomPhase::SoldOut { at } => ("sold_out", 0, 0, at.0),
+    };
+    let rules = summary.rules;
+    v1::WaitingRoomResponse {
+        room: Some(v1::WaitingRoom {
+            show_id: summary.show.to_string(),
+            rules: Some(v1::RoomRules {
+                opens_at_ms: rules.opens_at.0,
+                admit_per_s: rules.admit_per_s,
+                max_active: rules.max_active,
+                admission_ms: rules.admission_ms,
+            }),
+            phase: phase.to_owned(),
+            opened_at_ms,
+            seed,
+            closed_at_ms,
+            waiting: summary.waiting,
+            admitted: summary.admitted,
+            admitted_total: summary.admitted_total,
+            lapsed_total: summary.lapsed_total,
+        }),
+        you: Some(standing(summary.status, rules.admit_per_s)),
+    }
+}
+
+/// Where a buyer stands, with the wait the room's rate gives their
+/// position.
+fn standing(status: RoomStatus, admit_per_s: u32) -> v1::RoomStanding {
+    let mut out = v1::RoomStanding::default();
+    match status {
+        RoomStatus::Outside => out.status = "outside".into(),
+        RoomStatus::PreQueue => out.status = "pre_queue".into(),
+        RoomStatus::Waiting { place, position } => {
+            out.status = "waiting".into();
+            out.place = place;
+            out.position = position;
+            if admit_per_s > 0 {
+                let ms = position.saturating_mul(1000) / u64::from(admit_per_s);
+                out.estimated_wait_ms = i64::try_from(ms).unwrap_or(i64::MAX);
+            }
+        }
+        RoomStatus::Admitted { expires_at } => {
+            out.status = "admitted".into();
+            out.admitted_until_ms = expires_at.0;
+        }
+        RoomStatus::Closed => out.status = "closed".into(),
+    }
+    out
+}

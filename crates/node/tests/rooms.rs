@@ -1,0 +1,184 @@
+//! Waiting rooms through the public API of a single-node cluster, in
+//! process: a buyer who has not been let in is refused, whatever they ask;
+//! the leader's coordinator opens the room and lets buyers in; a booking
+//! uses the admission up; only administrators set rooms up, and bad rules
+//! are refused and change nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use boxoffice_client::proto as v1;
+use boxoffice_config::clock::now_ms;
+use common::{Node, eventually, expect_code};
+use tonic::Code;
+
+fn rules(opens_at_ms: i64, admit_per_s: u32, max_active: u32) -> v1::RoomRules {
+    v1::RoomRules {
+        opens_at_ms,
+        admit_per_s,
+        max_active,
+        admission_ms: 60_000,
+    }
+}
+
+fn status(response: &v1::WaitingRoomResponse) -> &str {
+    response.you.as_ref().map_or("", |you| you.status.as_str())
+}
+
+#[tokio::test]
+async fn buyers_are_let_in_by_the_room_and_nobody_skips_it() {
+    let node = Node::start().await;
+    let admin = node.admin().await;
+    admin
+        .create_show("s1", "Hamlet", 10, 0, now_ms() + 86_400_000)
+        .await
+        .expect("create show");
+    let ann = node.user("ann").await;
+    let bob = node.user("bob").await;
+    let carol = node.user("carol").await;
+
+    // Only administrators set rooms up; bad rules and unknown shows are
+    // refused, and nothing changes.
+    expect_code(
+        bob.set_waiting_room("s1", Some(rules(0, 5, 0))).await,
+        Code::PermissionDenied,
+        "administrators",
+    );
+    expect_code(
+        admin.set_waiting_room("s1", Some(rules(0, 0, 0))).await,
+        Code::InvalidArgument,
+        "admit_per_s or max_active",
+    );
+    let mut short = rules(0, 5, 0);
+    short.admission_ms = 5;
+    expect_code(
+        admin.set_waiting_room("s1", Some(short)).await,
+        Code::InvalidArgument,
+        "admission_ms",
+    );
+    expect_code(
+        admin.set_waiting_room("nope", Some(rules(0, 5, 0))).await,
+        Code::NotFound,
+        "nope",
+    );
+    expect_code(
+        admin.set_waiting_room("bad id", Some(rules(0, 5, 0))).await,
+        Code::InvalidArgument,
+        "show_id",
+    );
+    expect_code(
+        ann.waiting_room("s1", false).await,
+        Code::NotFound,
+        "no waiting room",
+    );
+    expect_code(
+        ann.join_waiting_room("s1").await,
+        Code::NotFound,
+        "no waiting room",
+    );
+
+    // A room that opens in an hour: joiners wait in the pre-queue, and
+    // nobody may book.
+    let later = now_ms() + 3_600_000;
+    let set = admin
+        .set_waiting_room("s1", Some(rules(later, 20, 0)))
+        .await
+        .expect("set room");
+    assert_eq!(set.room.as_ref().unwrap().phase, "pre_queue");
+    let joined = ann.join_waiting_room("s1").await.expect("join");
+    assert_eq!(status(&joined), "pre_queue");
+    assert_eq!(joined.room.as_ref().unwrap().waiting, 1);
+    let again = ann.join_waiting_room("s1").await.expect("join again");
+    assert_eq!(
+        again.room.as_ref().unwrap().waiting,
+        1,
+        "one place per buyer"
+    );
+    expect_code(
+        ann.book("s1", &[1]).await,
+        Code::FailedPrecondition,
+        "waiting room",
+    );
+    expect_code(
+        carol.book("s1", &[2]).await,
+        Code::FailedPrecondition,
+        "waiting room",
+    );
+
+    // Moved to now: the coordinator opens the room and lets ann in.
+    admin
+        .set_waiting_room("s1", Some(rules(now_ms(), 20, 0)))
+        .await
+        .expect("move the opening");
+    let admitted = eventually(Duration::from_secs(10), || async {
+        let room = ann
+            .waiting_room("s1", false)
+            .await
+            .map_err(|e| e.to_string())?;
+        if status(&room) == "admitted" {
+            Ok(room)
+        } else {
+            Err(format!("{room:?}"))
+        }
+    })
+    .await;
+    let room = admitted.room.as_ref().unwrap();
+    assert_eq!(room.phase, "open");
+    assert!(
+        room.opened_at_ms > 0 && room.admitted_total == 1,
+        "{room:?}"
+    );
+    assert!(admitted.you.as_ref().unwrap().admitted_until_ms > now_ms());
+    // The opening cannot move now.
+    expect_code(
+        admin
+            .set_waiting_room("s1", Some(rules(later, 20, 0)))
+            .await,
+        Code::InvalidArgument,
+        "cannot move",
+    );
+
+    // Bob joins after the opening: at the back, let in at the next ticks.
+    let bob_joined = bob.join_waiting_room("s1").await.expect("bob joins");
+    assert!(
+        ["waiting", "admitted"].contains(&status(&bob_joined)),
+        "{bob_joined:?}"
+    );
+    // Carol skipped the room: still refused, while ann books and uses her
+    // admission up.
+    expect_code(
+        carol.book("s1", &[2]).await,
+        Code::FailedPrecondition,
+        "waiting room",
+    );
+    ann.book("s1", &[1]).await.expect("ann was let in");
+    let after = ann.waiting_room("s1", false).await.expect("room");
+    assert_eq!(status(&after), "outside", "{after:?}");
+    expect_code(
+        ann.book("s1", &[3]).await,
+        Code::FailedPrecondition,
+        "waiting room",
+    );
+    eventually(Duration::from_secs(10), || async {
+        let room = bob
+            .waiting_room("s1", false)
+            .await
+            .map_err(|e| e.to_string())?;
+        (status(&room) == "admitted")
+            .then_some(())
+            .ok_or(format!("{room:?}"))
+    })
+    .await;
+    bob.book("s1", &[2]).await.expect("bob was let in");
+
+    // Staff are exempt; removing the room lets anyone book.
+    admin
+        .book("s1", &[9])
+        .await
+        .expect("staff book past the room");
+    let removed = admin.set_waiting_room("s1", None).await.expect("remove");
+    assert!(removed.room.is_none());
+    carol.book("s1", &[4]).await.expect("no room, no wait");
+    node.stop().await;
+}
