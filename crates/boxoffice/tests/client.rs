@@ -1199,3 +1199,94 @@ async fn tickets_and_the_door_from_the_command_line() {
     let neither = admin(&["admin", "door-staff", "grant", "dee@example.com"]);
     assert_eq!(neither.status.code(), Some(2), "{neither:?}");
 }
+
+/// The waiting room from the command line: an administrator sets one up
+/// (bad rules are refused with the reason), a buyer joins before the
+/// opening, is refused a booking, follows `queue status --wait` until the
+/// room lets them in once its opening is moved to now, and books.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_waiting_room_from_the_command_line() {
+    let cluster = cluster_with_show().await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+    json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]));
+    sign_up(&user, "quinn@example.com");
+
+    let refused = admin(&["admin", "waiting-room", "set", "gala", "--rate", "0"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("admit_per_s or max_active"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let refused = user(&["admin", "waiting-room", "set", "gala"]);
+    assert!(!refused.status.success(), "a buyer set a room up");
+
+    let set = json(&admin(&[
+        "admin",
+        "waiting-room",
+        "set",
+        "gala",
+        "--opens",
+        "2099-01-01 00:00",
+        "--rate",
+        "20",
+        "--json",
+    ]));
+    assert_eq!(set["phase"], "pre_queue", "{set}");
+    let joined = json(&user(&["queue", "join", "gala", "--json"]));
+    assert_eq!(joined["status"], "pre_queue", "{joined}");
+    let card = [
+        "--card",
+        "4242424242424242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+    ];
+    let book = |seat: &str| {
+        let mut args = vec!["book", "gala", seat];
+        args.extend_from_slice(&card);
+        args.push("--json");
+        user(&args)
+    };
+    let refused = book("7");
+    assert!(!refused.status.success(), "booked past the room");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("waiting room"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    json(&admin(&[
+        "admin",
+        "waiting-room",
+        "set",
+        "gala",
+        "--rate",
+        "20",
+        "--json",
+    ]));
+    let waited = user(&["queue", "status", "gala", "--wait"]);
+    let text = String::from_utf8_lossy(&waited.stdout);
+    assert!(waited.status.success(), "{text}");
+    assert!(text.contains("you are let in"), "{text}");
+    let booked = json(&book("7"));
+    assert_eq!(booked["status"], "confirmed", "{booked}");
+    let removed = json(&admin(&[
+        "admin",
+        "waiting-room",
+        "remove",
+        "gala",
+        "--json",
+    ]));
+    assert_eq!(removed["removed"], true);
+}

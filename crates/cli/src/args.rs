@@ -150,6 +150,16 @@ pub enum Command {
         /// Codes to scan [default: read standard input].
         codes: Vec<String>,
     },
+    /// A performance's waiting room: take a place (`join`), see where you
+    /// stand (`status`, `--wait` to follow it until you are let in).
+    ///
+    /// JSON: {show_id, phase, waiting, admitted, status, place, position,
+    /// estimated_wait_ms, admitted_until_ms, seed}.
+    Queue {
+        /// `queue join`, `queue status`.
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Your bookings: list, cancel.
     Bookings {
         /// `bookings list`, `bookings cancel`.
@@ -216,6 +226,14 @@ pub enum AdminCommand {
         /// `admin ticket-keys list`, `retire`.
         #[command(subcommand)]
         command: TicketKeysCommand,
+    },
+    /// A performance's waiting room: `set` it up or change it, `remove`
+    /// it. While it is before its opening or open, only buyers it let in
+    /// may hold seats of the performance.
+    WaitingRoom {
+        /// `admin waiting-room set`, `remove`.
+        #[command(subcommand)]
+        command: WaitingRoomCommand,
     },
     /// Door staff: accounts that may check tickets in (and nothing else)
     /// at a production's or a venue's doors.
@@ -587,6 +605,55 @@ pub enum TicketKeysCommand {
     Retire {
         /// The key id (from `admin ticket-keys list`).
         kid: String,
+    },
+}
+
+/// `boxoffice queue …`.
+#[derive(Subcommand, Debug)]
+pub enum QueueCommand {
+    /// Takes a place in the performance's waiting room (joining again
+    /// keeps your place).
+    Join {
+        /// The performance.
+        performance: String,
+    },
+    /// Where you stand in the performance's waiting room.
+    Status {
+        /// The performance.
+        performance: String,
+        /// Follow it (a line when it changes) until you are let in or the
+        /// room closes.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// `boxoffice admin waiting-room …`.
+#[derive(Subcommand, Debug)]
+pub enum WaitingRoomCommand {
+    /// Sets up or changes a performance's waiting room. Buyers who join
+    /// before the opening are shuffled at it; then first come, first served.
+    Set {
+        /// The performance.
+        performance: String,
+        /// When the room opens, "YYYY-MM-DD HH:MM" in UTC or RFC 3339
+        /// [default: now]
+        #[arg(long, value_parser = parse_start)]
+        opens: Option<i64>,
+        /// Buyers let in a second (0: no such limit).
+        #[arg(long, default_value_t = 10)]
+        rate: u32,
+        /// Most buyers let in at once (0: no such limit).
+        #[arg(long, default_value_t = 0)]
+        max_active: u32,
+        /// How long an admission lasts unused, in seconds (10 to 3600).
+        #[arg(long, default_value_t = 600)]
+        admission_secs: i64,
+    },
+    /// Removes a performance's waiting room (everyone in it is dropped).
+    Remove {
+        /// The performance.
+        performance: String,
     },
 }
 

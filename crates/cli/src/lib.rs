@@ -36,6 +36,7 @@ pub mod commands;
 pub mod door;
 pub mod orders;
 pub mod output;
+pub mod queue;
 pub mod report;
 pub mod seats;
 pub mod session;
@@ -102,6 +103,7 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
             }
             Command::Pay { booking, card } => commands::pay(global, &booking, &card).await,
             Command::Bookings { command } => commands::bookings(global, command).await,
+            Command::Queue { command } => queue::queue(global, command).await,
             Command::Tickets { command } => tickets::tickets(global, command).await,
             Command::Checkin {
                 performance,
@@ -146,6 +148,9 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
         }
         UserCommand::Admin(AdminCommand::TicketKeys { command }) => {
             tickets::ticket_keys(global, command).await
+        }
+        UserCommand::Admin(AdminCommand::WaitingRoom { command }) => {
+            queue::admin_waiting_room(global, command).await
         }
         UserCommand::Admin(AdminCommand::DoorStaff { command }) => {
             tickets::door_staff(global, command).await
