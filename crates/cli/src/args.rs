@@ -625,6 +625,9 @@ pub enum QueueCommand {
         /// room closes.
         #[arg(long)]
         wait: bool,
+        /// With `--wait`, give up (exit 1) after this many seconds.
+        #[arg(long, requires = "wait", value_name = "SECS")]
+        max_wait: Option<u64>,
     },
 }
 
@@ -637,7 +640,7 @@ pub enum WaitingRoomCommand {
         /// The performance.
         performance: String,
         /// When the room opens, "YYYY-MM-DD HH:MM" in UTC or RFC 3339
-        /// [default: now]
+        /// [default: now for a new room; a room keeps its opening]
         #[arg(long, value_parser = parse_start)]
         opens: Option<i64>,
         /// Buyers let in a second (0: no such limit).

@@ -27,7 +27,12 @@ pub async fn queue(global: &Global, command: QueueCommand) -> anyhow::Result<()>
                 .context("joining the waiting room")?;
             print(&out, &room)
         }
-        QueueCommand::Status { performance, wait } => {
+        QueueCommand::Status {
+            performance,
+            wait,
+            max_wait,
+        } => {
+            let give_up = max_wait.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
             let mut last = String::new();
             loop {
                 let room = client
@@ -42,6 +47,12 @@ pub async fn queue(global: &Global, command: QueueCommand) -> anyhow::Result<()>
                 let status = room.you.as_ref().map_or("", |you| you.status.as_str());
                 if !wait || ["admitted", "closed", "outside"].contains(&status) {
                     return Ok(());
+                }
+                if give_up.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                    anyhow::bail!(
+                        "still waiting after {} s: you keep your place",
+                        max_wait.unwrap_or(0)
+                    );
                 }
                 tokio::time::sleep(POLL).await;
             }
@@ -64,8 +75,21 @@ pub async fn admin_waiting_room(
             max_active,
             admission_secs,
         } => {
+            // Without --opens, a room that exists keeps its opening (which
+            // cannot move once it has come); a new one opens now.
+            let opens_at_ms = match opens {
+                Some(at) => at,
+                None => match client.waiting_room(&performance, false).await {
+                    Ok(v1::WaitingRoomResponse {
+                        room: Some(room), ..
+                    }) => room
+                        .rules
+                        .map_or_else(boxoffice_config::clock::now_ms, |r| r.opens_at_ms),
+                    _ => boxoffice_config::clock::now_ms(),
+                },
+            };
             let rules = v1::RoomRules {
-                opens_at_ms: opens.unwrap_or_else(boxoffice_config::clock::now_ms),
+                opens_at_ms,
                 admit_per_s: rate,
                 max_active,
                 admission_ms: admission_secs.saturating_mul(1000),

@@ -5,8 +5,8 @@
 //! A cluster is a list of endpoints (`Nodes`). Every node can answer
 //! every call (a follower forwards writes to its leader and serves
 //! linearizable reads through a read index), so the engine never looks for
-//! the leader and follows no leader hints: it only has to find a node that
-//! answers. A `Route::Sticky` call (writes, and the auth service's calls)
+//! the leader: it only has to find a node that answers (and takes one
+//! hint, below, that saves writes a hop). A `Route::Sticky` call (writes, and the auth service's calls)
 //! starts with the node that answered last and makes whichever node answers
 //! the one the next sticky call starts with, so a healthy cluster sees one
 //! connection per client. A `Route::Spread` call (reads) starts at the next
@@ -18,7 +18,10 @@
 //! node. Sticky calls then start at the next endpoint, so a client settles
 //! on the leader after at most one such answer per other node and its
 //! writes skip the hop (measured in docs/benchmarks.md). The hint only
-//! moves where the next call starts, among the configured endpoints.
+//! moves where the next call starts, among the configured endpoints, and
+//! is ignored from an answer that came after another node failed in the
+//! same call: a client that cannot reach the leader stays on the follower
+//! that answers instead of trying the leader again on every write.
 //!
 //! # What is retried, and why that is safe
 //! An attempt that fails because the node could not be reached or did not
@@ -53,7 +56,7 @@
 //! long).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,7 +117,16 @@ pub(crate) struct Nodes {
     current: Arc<AtomicUsize>,
     /// Turns of the read rotation.
     reads: Arc<AtomicUsize>,
+    /// When each node last failed a call, in ms after `since` plus one (0:
+    /// never): a leader hint never moves writes onto a node that failed
+    /// within [`HINT_SKIPS_FAILED`].
+    failed_at: Arc<Vec<AtomicU64>>,
+    /// The origin of `failed_at`.
+    since: Instant,
 }
+
+/// How long a node that failed a call is passed over by the leader hint.
+pub const HINT_SKIPS_FAILED: Duration = Duration::from_secs(10);
 
 /// The last node a client's call had to leave, and the one that answered
 /// instead, until the client asks ([`crate::Client::take_failover`]).
@@ -169,10 +181,13 @@ impl Nodes {
                 Ok((a.to_owned(), channel))
             })
             .collect::<Result<Vec<_>, EndpointError>>()?;
+        let failed_at = endpoints.iter().map(|_| AtomicU64::new(0)).collect();
         Ok(Self {
             endpoints,
             current: Arc::new(AtomicUsize::new(0)),
             reads: Arc::new(AtomicUsize::new(0)),
+            failed_at: Arc::new(failed_at),
+            since: Instant::now(),
         })
     }
 
@@ -200,14 +215,16 @@ impl Nodes {
     }
 
     /// [`Nodes::call`], with the index of the endpoint that answered (for
-    /// [`Nodes::leave`]).
+    /// [`Nodes::leave`]), or `None` when another endpoint failed first in
+    /// this call: a hint from that answer must not send the next calls
+    /// back towards a node that does not answer.
     pub(crate) async fn call_at<T, F, Fut>(
         &self,
         route: Route,
         deadline: Duration,
         log: &FailoverLog,
         f: F,
-    ) -> Result<(T, usize), Status>
+    ) -> Result<(T, Option<usize>), Status>
     where
         F: Fn(Channel) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
@@ -252,6 +269,7 @@ impl Nodes {
             match outcome {
                 Err(status) if retriable(&status) => {
                     tracing::debug!(%addr, error = %status.message(), "node failed, trying the next one");
+                    self.note_failure(i);
                     failed = Some(addr);
                     last = status;
                 }
@@ -264,7 +282,8 @@ impl Nodes {
                     if let Some(failed) = failed {
                         log.record(failed, addr);
                     }
-                    return answered.map(|answer| (answer, i));
+                    let at = failed.is_none().then_some(i);
+                    return answered.map(|answer| (answer, at));
                 }
             }
         }
@@ -284,9 +303,27 @@ impl Nodes {
     /// such writes find the leader.
     pub(crate) fn leave(&self, i: usize) {
         let n = self.endpoints.len();
+        let now = self.ms_since();
+        let recently_failed = |j: usize| {
+            let at = self.failed_at[j].load(Ordering::Relaxed);
+            at > 0 && now.saturating_sub(at - 1) < HINT_SKIPS_FAILED.as_millis() as u64
+        };
+        let Some(next) = (1..n).map(|k| (i + k) % n).find(|&j| !recently_failed(j)) else {
+            return;
+        };
         let _ = self
             .current
-            .compare_exchange(i, (i + 1) % n, Ordering::Relaxed, Ordering::Relaxed);
+            .compare_exchange(i, next, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Records that endpoint `i` failed a call now.
+    fn note_failure(&self, i: usize) {
+        self.failed_at[i].store(self.ms_since() + 1, Ordering::Relaxed);
+    }
+
+    /// Milliseconds since this set of nodes was made.
+    fn ms_since(&self) -> u64 {
+        u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The endpoints, comma-separated, for messages.
@@ -340,6 +377,22 @@ mod tests {
         let one = Nodes::connect_lazy(&["127.0.0.1:1"], None).unwrap();
         one.leave(0);
         assert_eq!(one.current(), "127.0.0.1:1");
+    }
+
+    #[tokio::test]
+    async fn a_leader_hint_never_moves_writes_onto_a_node_that_just_failed() {
+        let nodes =
+            Nodes::connect_lazy(&["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], None).unwrap();
+        nodes.note_failure(1);
+        nodes.leave(0);
+        assert_eq!(nodes.current(), "127.0.0.1:3", "skips the failed one");
+        nodes.note_failure(0);
+        nodes.leave(2);
+        assert_eq!(
+            nodes.current(),
+            "127.0.0.1:3",
+            "every other one failed: stay"
+        );
     }
 
     #[tokio::test]

@@ -261,7 +261,7 @@ impl Client {
                 }
             })
             .await?;
-        if route == Route::Sticky && leader_elsewhere {
+        if let (Route::Sticky, true, Some(at)) = (route, leader_elsewhere, at) {
             self.nodes.leave(at);
         }
         Ok(reply)

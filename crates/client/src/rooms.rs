@@ -18,6 +18,7 @@ impl Client {
         let msg = v1::SetWaitingRoomRequest {
             request_id: new_request_id(),
             show_id: show.into(),
+            remove: rules.is_none(),
             rules,
         };
         self.unary(

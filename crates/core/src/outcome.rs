@@ -275,6 +275,9 @@ pub enum Rejection {
         "performance {0} sells through its waiting room: join it and wait to be let in (or your admission lapsed: join again)"
     )]
     NotAdmitted(ShowId),
+    /// The account already waits in (or was let in by) this many rooms.
+    #[error("you are already in {0} waiting rooms, the most one account may be in at once")]
+    RoomLimit(u32),
 }
 
 /// The message of [`Rejection::NotTogether`].
@@ -326,6 +329,7 @@ impl Rejection {
             | Rejection::RoomClosed(_)
             | Rejection::RoomFull(_)
             | Rejection::NotAdmitted(_)
+            | Rejection::RoomLimit(_)
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

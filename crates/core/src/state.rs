@@ -30,8 +30,9 @@ pub use invariants::Inconsistency;
 pub use performances::{Production, VenueSummary};
 pub use report::{SIMPLE_CATEGORY, SalesLine, SalesReport};
 pub use rooms::{
-    Admission, MAX_ADMISSION_MS, MAX_ADMIT_PER_S, MAX_IN_ROOM, MIN_ADMISSION_MS, RoomPhase,
-    RoomRules, RoomStatus, RoomSummary, Tick, WaitingRoom, shuffle,
+    Admission, MAX_ADMISSION_MS, MAX_ADMIT_PER_S, MAX_IN_ROOM, MAX_ROOMS_PER_BUYER,
+    MIN_ADMISSION_MS, RoomPhase, RoomRules, RoomStatus, RoomSummary, Tick, WaitingRoom, room_seed,
+    shuffle,
 };
 pub use seats::SeatMap;
 pub use shows::{Performance, PerformanceState, Seat, Show, ShowSummary};

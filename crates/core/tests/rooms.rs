@@ -121,9 +121,15 @@ fn run(first: (u32, u32), steps: &[Step]) -> Result<(), TestCaseError> {
     // What the model knows: the order buyers joined the pre-queue in, the
     // highest place let in so far, when each buyer was let in.
     let mut joined_early: Vec<UserId> = Vec::new();
+    let mut joined_late: Vec<UserId> = Vec::new();
     let mut highest_place = 0u64;
     let mut next_seat = 1u32;
     let mut rate = first.0;
+    // The fastest rate so far (None once a rule had none): no run of
+    // ticks lets in more than it allows since the opening, plus a
+    // second's worth.
+    let mut fastest = (first.0 > 0).then_some(first.0);
+    let mut opened_at: Option<i64> = None;
     for step in steps {
         match step {
             Step::Join(n) => {
@@ -135,8 +141,13 @@ fn run(first: (u32, u32), steps: &[Step]) -> Result<(), TestCaseError> {
                 prop_assert!(outcome.is_ok(), "{outcome:?}");
                 let after = run.room().status(&user(*n), Timestamp(run.now));
                 match before {
-                    RoomStatus::Outside if after == RoomStatus::PreQueue => {
+                    RoomStatus::Outside if after == RoomStatus::PreQueue && run.now < OPENS_AT => {
                         joined_early.push(user(*n));
+                    }
+                    // At the opening time, before the tick that opens the
+                    // room: after the shuffled ones, in join order.
+                    RoomStatus::Outside if after == RoomStatus::PreQueue => {
+                        joined_late.push(user(*n));
                     }
                     RoomStatus::Outside => {
                         prop_assert!(matches!(after, RoomStatus::Waiting { .. }), "{after:?}");
@@ -168,11 +179,12 @@ fn run(first: (u32, u32), steps: &[Step]) -> Result<(), TestCaseError> {
                     // The opening: the pre-queue, shuffled with this seed,
                     // is the whole queue (some of it let in at once).
                     prop_assert_eq!(tick.opened, 1);
+                    let seed = room_seed(*seed, &ShowId::from(SHOW));
                     prop_assert_eq!(
                         room.phase(),
                         RoomPhase::Open {
                             at: Timestamp(run.now),
-                            seed: *seed
+                            seed
                         }
                     );
                     let mut let_in: Vec<(u64, UserId)> = room
@@ -186,9 +198,18 @@ fn run(first: (u32, u32), steps: &[Step]) -> Result<(), TestCaseError> {
                         .chain(room.queue().map(|(p, u)| (p, u.clone())))
                         .collect();
                     let mut expected = joined_early.clone();
-                    shuffle(&mut expected, *seed);
+                    shuffle(&mut expected, seed);
+                    expected.extend(joined_late.iter().cloned());
                     let order: Vec<UserId> = queue.iter().map(|(_, u)| u.clone()).collect();
                     prop_assert_eq!(order, expected);
+                    opened_at = Some(run.now);
+                }
+                if let (Some(fastest), Some(opened)) = (fastest, opened_at) {
+                    let allowed = u64::from(fastest) * u64::try_from(run.now - opened).unwrap_or(0)
+                        / 1000
+                        + u64::from(fastest);
+                    let total = room.summary(None, Timestamp(run.now)).admitted_total;
+                    prop_assert!(total <= allowed, "{total} let in, {allowed} allowed");
                 }
                 // Let in: a prefix of the queue, in order.
                 let let_in: Vec<(u64, UserId)> = queue
@@ -254,6 +275,7 @@ fn run(first: (u32, u32), steps: &[Step]) -> Result<(), TestCaseError> {
                 let outcome = run.apply(set_rules(*admit_per_s, *max_active));
                 prop_assert!(outcome.is_ok(), "{outcome:?}");
                 rate = *admit_per_s;
+                fastest = fastest.filter(|_| rate > 0).map(|f| f.max(rate));
             }
         }
         // Nobody is in two places: the invariants say so, and the model

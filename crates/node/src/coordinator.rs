@@ -140,7 +140,10 @@ async fn tick_rooms(replica: &ReplicaPort) {
     if !due {
         return;
     }
-    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    // A v4 UUID's fixed bits sit in different halves: the halves' XOR is
+    // 64 random bits.
+    let (high, low) = uuid::Uuid::new_v4().as_u64_pair();
+    let seed = high ^ low;
     let id = RequestId(format!("{SYSTEM_REQUEST_PREFIX}rooms:{now}"));
     match submit_trusted(replica, id, Command::TickWaitingRooms { seed }).await {
         Ok(Ok(Effect::RoomsTicked(tick))) => {

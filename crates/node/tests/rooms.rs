@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use boxoffice_client::proto as v1;
 use boxoffice_config::clock::now_ms;
+use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
 use common::{Node, eventually, expect_code};
 use tonic::Code;
 
@@ -67,6 +68,25 @@ async fn buyers_are_let_in_by_the_room_and_nobody_skips_it() {
         Code::InvalidArgument,
         "show_id",
     );
+    // Neither rules nor removal (or both): refused, not read as "remove".
+    for (rules, remove) in [(None, false), (Some(rules(0, 5, 0)), true)] {
+        let refused = admin
+            .call(|channel| {
+                let request = admin.request(v1::SetWaitingRoomRequest {
+                    request_id: String::new(),
+                    show_id: "s1".into(),
+                    rules,
+                    remove,
+                });
+                async move {
+                    BookingServiceClient::new(channel)
+                        .set_waiting_room(request)
+                        .await
+                }
+            })
+            .await;
+        expect_code(refused, Code::InvalidArgument, "remove");
+    }
     expect_code(
         ann.waiting_room("s1", false).await,
         Code::NotFound,

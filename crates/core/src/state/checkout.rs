@@ -162,7 +162,7 @@ impl State {
         }
         self.index_booking(&booking);
         if matches!(booking.status, BookingStatus::Confirmed { .. }) {
-            self.admission_used(show_id, user);
+            self.admission_used(show_id, user, now);
         }
         Ok(Effect::Booking(booking))
     }
@@ -302,7 +302,7 @@ impl State {
         }
         self.hold_expiry.remove(&(expires_at, id));
         self.active.confirm(&booking);
-        self.admission_used(&booking.show, &booking.user);
+        self.admission_used(&booking.show, &booking.user, booking.created_at);
         Ok(Effect::Booking(booking))
     }
 

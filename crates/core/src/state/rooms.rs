@@ -29,7 +29,7 @@
 //! is empty once the room has opened, and the queue and the admitted are
 //! empty before it opens and after it closes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,6 +47,8 @@ pub const MAX_ADMIT_PER_S: u32 = 100_000;
 /// Most buyers one room holds (waiting and admitted): the room is state
 /// every replica keeps, so it is bounded like everything else.
 pub const MAX_IN_ROOM: usize = 1_000_000;
+/// Most rooms one account waits in (or is let in by) at once.
+pub const MAX_ROOMS_PER_BUYER: usize = 16;
 
 /// How a performance's waiting room lets buyers in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,6 +187,9 @@ pub struct WaitingRoom {
     phase: RoomPhase,
     /// Joined before the opening, in the order they joined.
     prequeue: Vec<UserId>,
+    /// Joined at or after the opening time but before the tick that
+    /// opened the room: after the shuffled pre-queue, in this order.
+    late: Vec<UserId>,
     /// Waiting since the opening, front first, each with its place.
     queue: VecDeque<(u64, UserId)>,
     /// The next place to hand out (the first is 1).
@@ -203,6 +208,9 @@ pub struct WaitingRoom {
     /// Rebuilt on restore, never serialized.
     #[serde(skip)]
     places: BTreeMap<UserId, u64>,
+    /// Index: the admissions by when they lapse. Rebuilt on restore.
+    #[serde(skip)]
+    expiries: BTreeSet<(Timestamp, UserId)>,
 }
 
 impl WaitingRoom {
@@ -213,6 +221,7 @@ impl WaitingRoom {
             rules,
             phase: RoomPhase::PreQueue,
             prequeue: Vec::new(),
+            late: Vec::new(),
             queue: VecDeque::new(),
             next_place: 1,
             admitted: BTreeMap::new(),
@@ -221,6 +230,7 @@ impl WaitingRoom {
             admitted_total: 0,
             lapsed_total: 0,
             places: BTreeMap::new(),
+            expiries: BTreeSet::new(),
         }
     }
 
@@ -296,7 +306,7 @@ impl WaitingRoom {
             show: self.show.clone(),
             rules: self.rules,
             phase: self.phase,
-            waiting: (self.prequeue.len() + self.queue.len()) as u64,
+            waiting: self.places.len() as u64,
             admitted: self.admitted.len() as u64,
             admitted_total: self.admitted_total,
             lapsed_total: self.lapsed_total,
@@ -330,16 +340,23 @@ impl WaitingRoom {
             RoomStatus::Outside => {}
             standing => return Ok(standing),
         }
-        // A lapsed admission not yet swept: it ends now.
-        if self.admitted.remove(user).is_some() {
-            self.lapsed_total += 1;
-        }
-        if self.places.len() + self.admitted.len() >= MAX_IN_ROOM {
+        // A lapsed admission not yet swept ends now; the room's size is
+        // checked first, so that a refusal changes nothing.
+        let lapsed = usize::from(self.admitted.contains_key(user));
+        if self.places.len() + self.admitted.len() - lapsed >= MAX_IN_ROOM {
             return Err(Rejection::RoomFull(self.show.clone()));
         }
+        if let Some(admission) = self.admitted.remove(user) {
+            self.expiries.remove(&(admission.expires_at, user.clone()));
+            self.lapsed_total = self.lapsed_total.saturating_add(1);
+        }
         match self.phase {
-            RoomPhase::PreQueue => {
+            RoomPhase::PreQueue if now < self.rules.opens_at => {
                 self.prequeue.push(user.clone());
+                self.places.insert(user.clone(), 0);
+            }
+            RoomPhase::PreQueue => {
+                self.late.push(user.clone());
                 self.places.insert(user.clone(), 0);
             }
             _ => {
@@ -352,16 +369,66 @@ impl WaitingRoom {
         Ok(self.status(user, now))
     }
 
-    /// A confirmed booking of the performance by `user` uses up their
-    /// admission.
-    pub(super) fn used(&mut self, user: &UserId) {
-        self.admitted.remove(user);
+    /// A confirmed booking of the performance by `user`, made at
+    /// `booked_at`, uses up their admission if it was made under it (a
+    /// hold from before it does not).
+    pub(super) fn used(&mut self, user: &UserId, booked_at: Timestamp) {
+        if let Some(admission) = self.admitted.get(user)
+            && booked_at >= admission.at
+        {
+            self.expiries.remove(&(admission.expires_at, user.clone()));
+            self.admitted.remove(user);
+        }
+    }
+
+    /// Whether a tick at `now` has something to do in this room, given
+    /// whether the performance is `selling` (on sale) or `over` (sold out,
+    /// past, cancelled or off sale).
+    pub(super) fn due(&self, now: Timestamp, selling: bool, over: bool) -> bool {
+        if !self.guards() {
+            return false;
+        }
+        if over {
+            return true;
+        }
+        if self.phase == RoomPhase::PreQueue {
+            return now >= self.rules.opens_at;
+        }
+        if self.expiries.first().is_some_and(|(at, _)| *at <= now) {
+            return true;
+        }
+        let room =
+            self.rules.max_active == 0 || self.admitted.len() < self.rules.max_active as usize;
+        selling && !self.queue.is_empty() && room && self.credit_at(now) >= 1000
+    }
+
+    /// The rate's budget at `now`, in thousandths of an admission
+    /// (unbounded without a rate).
+    fn credit_at(&self, now: Timestamp) -> u64 {
+        let rate = u64::from(self.rules.admit_per_s);
+        if rate == 0 {
+            return u64::MAX;
+        }
+        let elapsed = u64::try_from(now.saturating_ms_since(self.credited_at)).unwrap_or(0);
+        self.credit_milli
+            .saturating_add(elapsed.saturating_mul(rate))
+            .min(rate * 1000)
     }
 
     /// One tick at `now`: opens the room if its time has come (shuffling
     /// the pre-queue with `seed`), sweeps lapsed admissions, closes the
-    /// room if `sold_out`, else lets buyers in as the rules allow.
-    pub(super) fn tick(&mut self, now: Timestamp, seed: u64, sold_out: bool, tick: &mut Tick) {
+    /// room if the performance is `over` (sold out, past, cancelled or off
+    /// sale), else, while it is `selling` (on sale), lets buyers in as the
+    /// rules allow. Before the sale opens nobody is let in and no budget
+    /// accrues.
+    pub(super) fn tick(
+        &mut self,
+        now: Timestamp,
+        seed: u64,
+        selling: bool,
+        over: bool,
+        tick: &mut Tick,
+    ) {
         if !self.guards() {
             return;
         }
@@ -371,6 +438,7 @@ impl WaitingRoom {
             }
             let mut order = std::mem::take(&mut self.prequeue);
             shuffle(&mut order, seed);
+            order.append(&mut self.late);
             for user in order {
                 let place = self.next_place;
                 self.next_place += 1;
@@ -379,31 +447,39 @@ impl WaitingRoom {
             }
             self.phase = RoomPhase::Open { at: now, seed };
             self.credited_at = now;
-            tick.opened += 1;
+            tick.opened = tick.opened.saturating_add(1);
         }
-        let before = self.admitted.len();
-        self.admitted
-            .retain(|_, admission| admission.expires_at > now);
-        let lapsed = (before - self.admitted.len()) as u64;
-        self.lapsed_total += lapsed;
-        tick.lapsed += u32::try_from(lapsed).unwrap_or(u32::MAX);
-        if sold_out {
+        let mut lapsed: u32 = 0;
+        while let Some((at, _)) = self.expiries.first()
+            && *at <= now
+        {
+            if let Some((_, user)) = self.expiries.pop_first() {
+                self.admitted.remove(&user);
+                lapsed = lapsed.saturating_add(1);
+            }
+        }
+        self.lapsed_total = self.lapsed_total.saturating_add(u64::from(lapsed));
+        tick.lapsed = tick.lapsed.saturating_add(lapsed);
+        if over {
             self.phase = RoomPhase::SoldOut { at: now };
+            self.prequeue.clear();
+            self.late.clear();
             self.queue.clear();
             self.places.clear();
             self.admitted.clear();
-            tick.closed += 1;
+            self.expiries.clear();
+            tick.closed = tick.closed.saturating_add(1);
+            return;
+        }
+        if !selling {
+            self.credited_at = now;
             return;
         }
         let rate = u64::from(self.rules.admit_per_s);
         let by_rate = if rate == 0 {
             u64::MAX
         } else {
-            let elapsed = u64::try_from(now.saturating_ms_since(self.credited_at)).unwrap_or(0);
-            self.credit_milli = self
-                .credit_milli
-                .saturating_add(elapsed.saturating_mul(rate))
-                .min(rate * 1000);
+            self.credit_milli = self.credit_at(now);
             self.credited_at = now;
             self.credit_milli / 1000
         };
@@ -418,6 +494,7 @@ impl WaitingRoom {
                 break;
             };
             self.places.remove(&user);
+            self.expiries.insert((expires_at, user.clone()));
             self.admitted.insert(
                 user,
                 Admission {
@@ -430,15 +507,23 @@ impl WaitingRoom {
         if rate > 0 {
             self.credit_milli -= n * 1000;
         }
-        self.admitted_total += n;
-        tick.admitted += u32::try_from(n).unwrap_or(u32::MAX);
+        self.admitted_total = self.admitted_total.saturating_add(n);
+        tick.admitted = tick
+            .admitted
+            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
     }
 
     /// Rebuilds the place index from the queues (after a restore).
     pub(super) fn reindex(&mut self) {
+        self.expiries = self
+            .admitted
+            .iter()
+            .map(|(user, a)| (a.expires_at, user.clone()))
+            .collect();
         self.places = self
             .prequeue
             .iter()
+            .chain(&self.late)
             .map(|user| (user.clone(), 0))
             .chain(
                 self.queue
@@ -452,7 +537,17 @@ impl WaitingRoom {
     /// says what is wrong.
     pub(super) fn check(&self) -> Result<(), String> {
         let show = &self.show;
-        let waiting = self.prequeue.len() + self.queue.len();
+        let waiting = self.prequeue.len() + self.late.len() + self.queue.len();
+        if self.expiries.len() != self.admitted.len()
+            || self
+                .admitted
+                .iter()
+                .any(|(u, a)| !self.expiries.contains(&(a.expires_at, u.clone())))
+        {
+            return Err(format!(
+                "the admissions of the room of {show} and their expiries disagree"
+            ));
+        }
         if self.places.len() != waiting {
             return Err(format!(
                 "the waiting room of {show} lists a buyer twice among those waiting"
@@ -474,7 +569,7 @@ impl WaitingRoom {
         }
         let consistent = match self.phase {
             RoomPhase::PreQueue => self.queue.is_empty() && self.admitted.is_empty(),
-            RoomPhase::Open { .. } => self.prequeue.is_empty(),
+            RoomPhase::Open { .. } => self.prequeue.is_empty() && self.late.is_empty(),
             RoomPhase::SoldOut { .. } => waiting == 0 && self.admitted.is_empty(),
         };
         if !consistent {
@@ -502,13 +597,27 @@ impl State {
     /// admission lapses, or an open room has buyers waiting (the leader's
     /// coordinator ticks only then).
     pub fn rooms_due(&self, now: Timestamp) -> bool {
-        self.rooms.values().any(|room| match room.phase {
-            RoomPhase::PreQueue => now >= room.rules.opens_at,
-            RoomPhase::Open { .. } => {
-                !room.queue.is_empty() || room.admitted.values().any(|a| a.expires_at <= now)
-            }
-            RoomPhase::SoldOut { .. } => false,
+        self.rooms.iter().any(|(id, room)| {
+            let (selling, over) = self.sale_of(id, now);
+            room.due(now, selling, over)
         })
+    }
+
+    /// Whether `show` is on sale at `now`, and whether its sale is over
+    /// (nothing left to sell, or past, cancelled or off sale; a show that
+    /// no longer exists is over).
+    fn sale_of(&self, id: &ShowId, now: Timestamp) -> (bool, bool) {
+        let Some(show) = self.shows.get(id) else {
+            return (false, true);
+        };
+        let state = show.state_at(now);
+        let sold_out = show.available() == 0 && show.held == 0;
+        let over = sold_out
+            || matches!(
+                state,
+                PerformanceState::Past | PerformanceState::Cancelled | PerformanceState::OffSale
+            );
+        (state == PerformanceState::OnSale && !over, over)
     }
 
     /// `SetWaitingRoom`.
@@ -530,6 +639,11 @@ impl State {
                 });
             }
             _ => {}
+        }
+        if rules.opens_at >= show.starts_at {
+            return Err(Rejection::Invalid(format!(
+                "the waiting room of {id} must open before the performance starts"
+            )));
         }
         match self.rooms.get_mut(id) {
             Some(room) => room.set_rules(rules)?,
@@ -563,6 +677,20 @@ impl State {
         }
         let room = self
             .rooms
+            .get(id)
+            .ok_or_else(|| Rejection::NoWaitingRoom(id.clone()))?;
+        if room.status(user, now) == RoomStatus::Outside {
+            let elsewhere = self
+                .rooms
+                .values()
+                .filter(|r| r.places.contains_key(user) || r.admits(user, now))
+                .count();
+            if elsewhere >= MAX_ROOMS_PER_BUYER {
+                return Err(Rejection::RoomLimit(MAX_ROOMS_PER_BUYER as u32));
+            }
+        }
+        let room = self
+            .rooms
             .get_mut(id)
             .ok_or_else(|| Rejection::NoWaitingRoom(id.clone()))?;
         room.join(user, now)?;
@@ -575,15 +703,9 @@ impl State {
     pub(super) fn tick_rooms(&mut self, seed: u64) -> Tick {
         let now = self.now;
         let mut tick = Tick::default();
-        for (id, room) in &mut self.rooms {
-            let sold_out = self.shows.get(id).is_none_or(|show| {
-                show.available() == 0 && show.held == 0
-                    || !matches!(
-                        show.state_at(now),
-                        PerformanceState::OnSale | PerformanceState::Scheduled
-                    )
-            });
-            room.tick(now, seed, sold_out, &mut tick);
+        let sales: Vec<(bool, bool)> = self.rooms.keys().map(|id| self.sale_of(id, now)).collect();
+        for ((id, room), (selling, over)) in self.rooms.iter_mut().zip(sales) {
+            room.tick(now, room_seed(seed, id), selling, over, &mut tick);
         }
         tick
     }
@@ -599,12 +721,27 @@ impl State {
         }
     }
 
-    /// A confirmed booking of `show` by `user` uses up their admission.
-    pub(super) fn admission_used(&mut self, show: &ShowId, user: &UserId) {
+    /// A confirmed booking of `show` by `user`, made at `booked_at`, uses
+    /// up the admission it was made under.
+    pub(super) fn admission_used(&mut self, show: &ShowId, user: &UserId, booked_at: Timestamp) {
         if let Some(room) = self.rooms.get_mut(show) {
-            room.used(user);
+            room.used(user, booked_at);
         }
     }
+}
+
+/// The seed room `show` is shuffled with when a tick carrying `seed`
+/// opens it: the first eight bytes, big-endian, of SHA-256 of `seed`'s
+/// eight big-endian bytes and then the show id's bytes. Rooms opening in
+/// one tick so get orders of their own.
+pub fn room_seed(seed: u64, show: &ShowId) -> u64 {
+    let mut hasher = Sha256::new();
+    hasher.update(seed.to_be_bytes());
+    hasher.update(show.as_str().as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// Shuffles `items` with `seed`, reproducibly: a Fisher–Yates shuffle
@@ -693,9 +830,9 @@ mod tests {
         // One place per buyer.
         assert_eq!(room.join(&user(0), at(1)), Ok(RoomStatus::PreQueue));
         let mut tick = Tick::default();
-        room.tick(at(999), 9, false, &mut tick);
+        room.tick(at(999), 9, true, false, &mut tick);
         assert_eq!(room.phase(), RoomPhase::PreQueue, "not yet");
-        room.tick(at(1_000), 9, false, &mut tick);
+        room.tick(at(1_000), 9, true, false, &mut tick);
         assert_eq!(
             room.phase(),
             RoomPhase::Open {
@@ -717,7 +854,7 @@ mod tests {
             })
         );
         // One second: two admissions, in queue order.
-        room.tick(at(2_000), 0, false, &mut tick);
+        room.tick(at(2_000), 0, true, false, &mut tick);
         assert_eq!(tick.admitted, 2);
         assert!(room.admits(&expected[0], at(2_000)));
         assert!(room.admits(&expected[1], at(2_000)));
@@ -736,17 +873,17 @@ mod tests {
     fn the_rate_budget_holds_at_most_a_second() {
         let mut room = WaitingRoom::new(ShowId::from("s"), rules(3, 0));
         let mut tick = Tick::default();
-        room.tick(at(1_000), 1, false, &mut tick);
+        room.tick(at(1_000), 1, true, false, &mut tick);
         for n in 0..20 {
             room.join(&user(n), at(1_000)).unwrap();
         }
         // Ten quiet seconds earn one second's worth, not thirty.
-        room.tick(at(11_000), 1, false, &mut tick);
+        room.tick(at(11_000), 1, true, false, &mut tick);
         assert_eq!(tick.admitted, 3);
         // Half a second: one and a half; one now, the half carried.
-        room.tick(at(11_500), 1, false, &mut tick);
+        room.tick(at(11_500), 1, true, false, &mut tick);
         assert_eq!(tick.admitted, 4);
-        room.tick(at(12_000), 1, false, &mut tick);
+        room.tick(at(12_000), 1, true, false, &mut tick);
         assert_eq!(tick.admitted, 6);
     }
 
@@ -754,18 +891,18 @@ mod tests {
     fn max_active_caps_those_inside_and_lapsed_admissions_free_places() {
         let mut room = WaitingRoom::new(ShowId::from("s"), rules(0, 2));
         let mut tick = Tick::default();
-        room.tick(at(1_000), 1, false, &mut tick);
+        room.tick(at(1_000), 1, true, false, &mut tick);
         for n in 0..4 {
             room.join(&user(n), at(1_000)).unwrap();
         }
-        room.tick(at(1_000), 1, false, &mut tick);
+        room.tick(at(1_000), 1, true, false, &mut tick);
         assert_eq!(tick.admitted, 2);
-        room.used(&user(0));
-        room.tick(at(2_000), 1, false, &mut tick);
+        room.used(&user(0), at(1_500));
+        room.tick(at(2_000), 1, true, false, &mut tick);
         assert_eq!(tick.admitted, 3, "a used admission frees its place");
         // u1's admission (from 1 s) lapses unused at 61 s; u2's (from 2 s)
         // still runs.
-        room.tick(at(61_500), 1, false, &mut tick);
+        room.tick(at(61_500), 1, true, false, &mut tick);
         assert_eq!(tick.lapsed, 1);
         assert_eq!(tick.admitted, 4, "u3 takes the place u1 left");
         assert!(!room.admits(&user(1), at(61_500)));
@@ -786,7 +923,7 @@ mod tests {
         let mut room = WaitingRoom::new(ShowId::from("s"), rules(10, 0));
         let mut tick = Tick::default();
         room.join(&user(1), at(0)).unwrap();
-        room.tick(at(1_000), 1, true, &mut tick);
+        room.tick(at(1_000), 1, true, true, &mut tick);
         assert_eq!(room.phase(), RoomPhase::SoldOut { at: at(1_000) });
         assert_eq!(tick.closed, 1);
         assert!(!room.guards());
@@ -805,7 +942,7 @@ mod tests {
         let mut later = rules(5, 0);
         later.opens_at = at(5_000);
         room.set_rules(later).unwrap();
-        room.tick(at(5_000), 1, false, &mut Tick::default());
+        room.tick(at(5_000), 1, true, false, &mut Tick::default());
         assert!(room.set_rules(rules(5, 0)).is_err());
         let mut faster = later;
         faster.admit_per_s = 50;

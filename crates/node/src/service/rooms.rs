@@ -32,6 +32,11 @@ impl BookingApi {
             .await?;
         let r = req.into_inner();
         let show = room_show(&r.show_id)?;
+        if r.rules.is_some() == r.remove {
+            return Err(Status::invalid_argument(
+                "give the room's rules, or remove = true to remove it (not both)",
+            ));
+        }
         let rules = r.rules.map(|rules| RoomRules {
             opens_at: Timestamp(rules.opens_at_ms),
             admit_per_s: rules.admit_per_s,
