@@ -71,6 +71,18 @@ fn sign_up(user: &impl Fn(&[&str]) -> Output, email: &str) {
     json(&user(&["login", email, "--password", PASSWORD, "--json"]));
 }
 
+/// Logs the cluster's administrator in through `admin` (a command runner
+/// with its own config directory).
+fn log_in_admin(admin: &impl Fn(&[&str]) -> Output) {
+    json(&admin(&[
+        "login",
+        common::ADMIN_EMAIL,
+        "--password",
+        common::ADMIN_PASSWORD,
+        "--json",
+    ]));
+}
+
 /// Asserts `value` has every field in `fields`.
 fn has_fields(value: &Value, fields: &[&str]) {
     for field in fields {
@@ -1053,13 +1065,7 @@ async fn tickets_and_the_door_from_the_command_line() {
     let dir = tempfile::TempDir::new().expect("config dir");
     let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
     let user = |args: &[&str]| run(&cluster, dir.path(), args);
-    json(&admin(&[
-        "login",
-        common::ADMIN_EMAIL,
-        "--password",
-        common::ADMIN_PASSWORD,
-        "--json",
-    ]));
+    log_in_admin(&admin);
     sign_up(&user, "dee@example.com");
     let booking = json(&user(&[
         "book",
@@ -1211,13 +1217,7 @@ async fn the_waiting_room_from_the_command_line() {
     let dir = tempfile::TempDir::new().expect("config dir");
     let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
     let user = |args: &[&str]| run(&cluster, dir.path(), args);
-    json(&admin(&[
-        "login",
-        common::ADMIN_EMAIL,
-        "--password",
-        common::ADMIN_PASSWORD,
-        "--json",
-    ]));
+    log_in_admin(&admin);
     sign_up(&user, "quinn@example.com");
 
     let refused = admin(&["admin", "waiting-room", "set", "gala", "--rate", "0"]);

@@ -622,24 +622,14 @@ impl State {
 
     /// `SetWaitingRoom`.
     pub(super) fn set_waiting_room(&mut self, id: &ShowId, rules: Option<RoomRules>) -> Outcome {
-        let show = self
-            .shows
-            .get(id)
-            .ok_or_else(|| Rejection::ShowNotFound(id.clone()))?;
         let Some(rules) = rules else {
+            if !self.shows.contains_key(id) {
+                return Err(Rejection::ShowNotFound(id.clone()));
+            }
             self.rooms.remove(id);
             return Ok(Effect::WaitingRoom(None));
         };
-        match show.state_at(self.now) {
-            PerformanceState::Past => return Err(Rejection::ShowStarted(id.clone())),
-            PerformanceState::Cancelled => {
-                return Err(Rejection::NotOnSale {
-                    show: id.clone(),
-                    why: "it was cancelled".to_owned(),
-                });
-            }
-            _ => {}
-        }
+        let show = self.show_before_its_start(id)?;
         if rules.opens_at >= show.starts_at {
             return Err(Rejection::Invalid(format!(
                 "the waiting room of {id} must open before the performance starts"
@@ -658,23 +648,26 @@ impl State {
         ))))
     }
 
-    /// `JoinWaitingRoom`.
-    pub(super) fn join_waiting_room(&mut self, id: &ShowId, user: &UserId) -> Outcome {
-        let now = self.now;
+    /// Performance `id`, unless it is unknown, has started or was cancelled.
+    fn show_before_its_start(&self, id: &ShowId) -> Result<&super::Show, Rejection> {
         let show = self
             .shows
             .get(id)
             .ok_or_else(|| Rejection::ShowNotFound(id.clone()))?;
-        match show.state_at(now) {
-            PerformanceState::Past => return Err(Rejection::ShowStarted(id.clone())),
-            PerformanceState::Cancelled => {
-                return Err(Rejection::NotOnSale {
-                    show: id.clone(),
-                    why: "it was cancelled".to_owned(),
-                });
-            }
-            _ => {}
+        match show.state_at(self.now) {
+            PerformanceState::Past => Err(Rejection::ShowStarted(id.clone())),
+            PerformanceState::Cancelled => Err(Rejection::NotOnSale {
+                show: id.clone(),
+                why: "it was cancelled".to_owned(),
+            }),
+            _ => Ok(show),
         }
+    }
+
+    /// `JoinWaitingRoom`.
+    pub(super) fn join_waiting_room(&mut self, id: &ShowId, user: &UserId) -> Outcome {
+        let now = self.now;
+        self.show_before_its_start(id)?;
         let room = self
             .rooms
             .get(id)
