@@ -640,18 +640,21 @@ pub enum WaitingRoomCommand {
         /// The performance.
         performance: String,
         /// When the room opens, "YYYY-MM-DD HH:MM" in UTC or RFC 3339
-        /// [default: now for a new room; a room keeps its opening]
+        /// [default: the room's, or now for a new room]
         #[arg(long, value_parser = parse_start)]
         opens: Option<i64>,
-        /// Buyers let in a second (0: no such limit).
-        #[arg(long, default_value_t = 10)]
-        rate: u32,
-        /// Most buyers let in at once (0: no such limit).
-        #[arg(long, default_value_t = 0)]
-        max_active: u32,
-        /// How long an admission lasts unused, in seconds (10 to 3600).
-        #[arg(long, default_value_t = 600)]
-        admission_secs: i64,
+        /// Buyers let in a second (0: no such limit) [default: the room's,
+        /// or 10 for a new room]
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Most buyers let in at once (0: no such limit) [default: the
+        /// room's, or 0 for a new room]
+        #[arg(long)]
+        max_active: Option<u32>,
+        /// How long an admission lasts unused, in seconds (10 to 3600)
+        /// [default: the room's, or 600 for a new room]
+        #[arg(long)]
+        admission_secs: Option<i64>,
     },
     /// Removes a performance's waiting room (everyone in it is dropped).
     Remove {

@@ -75,24 +75,30 @@ pub async fn admin_waiting_room(
             max_active,
             admission_secs,
         } => {
-            // Without --opens, a room that exists keeps its opening (which
-            // cannot move once it has come); a new one opens now.
-            let opens_at_ms = match opens {
-                Some(at) => at,
-                None => match client.waiting_room(&performance, false).await {
-                    Ok(v1::WaitingRoomResponse {
-                        room: Some(room), ..
-                    }) => room
-                        .rules
-                        .map_or_else(boxoffice_config::clock::now_ms, |r| r.opens_at_ms),
-                    _ => boxoffice_config::clock::now_ms(),
-                },
+            // What is not given, a room that exists keeps (its opening
+            // cannot move once it has come); a new one opens now, at 10
+            // a second, with no cap, for 10 minutes an admission.
+            let current = match client.waiting_room(&performance, false).await {
+                Ok(room) => room.room.and_then(|r| r.rules),
+                Err(status) if status.code() == tonic::Code::NotFound => None,
+                Err(status) => {
+                    return Err(api(status)).context("reading the waiting room's rules");
+                }
             };
             let rules = v1::RoomRules {
-                opens_at_ms,
-                admit_per_s: rate,
-                max_active,
-                admission_ms: admission_secs.saturating_mul(1000),
+                opens_at_ms: opens
+                    .or(current.as_ref().map(|r| r.opens_at_ms))
+                    .unwrap_or_else(boxoffice_config::clock::now_ms),
+                admit_per_s: rate
+                    .or(current.as_ref().map(|r| r.admit_per_s))
+                    .unwrap_or(10),
+                max_active: max_active
+                    .or(current.as_ref().map(|r| r.max_active))
+                    .unwrap_or(0),
+                admission_ms: admission_secs
+                    .map(|s| s.saturating_mul(1000))
+                    .or(current.as_ref().map(|r| r.admission_ms))
+                    .unwrap_or(600_000),
             };
             (performance, Some(rules))
         }

@@ -274,6 +274,8 @@ impl Nodes {
                     last = status;
                 }
                 answered => {
+                    // It answers again: the hint may send writes to it.
+                    self.failed_at[i].store(0, Ordering::Relaxed);
                     // A read moves the sticky node only off a node that
                     // failed, so that writes skip it too.
                     if route == Route::Sticky || failed.is_some_and(|f| f == self.current()) {

@@ -324,6 +324,11 @@ impl WaitingRoom {
         }
         if self.phase == RoomPhase::PreQueue {
             self.credited_at = rules.opens_at;
+            // Those who joined at the old opening time wait for the new
+            // one like everyone else in the pre-queue.
+            if rules.opens_at > self.rules.opens_at {
+                self.prequeue.append(&mut self.late);
+            }
         }
         self.rules = rules;
         Ok(())
@@ -432,10 +437,12 @@ impl WaitingRoom {
         if !self.guards() {
             return;
         }
-        if self.phase == RoomPhase::PreQueue {
-            if now < self.rules.opens_at {
-                return;
-            }
+        // A room whose performance is over closes whatever its phase (one
+        // not yet open included: its pre-queue would wait for nothing).
+        if self.phase == RoomPhase::PreQueue && now < self.rules.opens_at && !over {
+            return;
+        }
+        if self.phase == RoomPhase::PreQueue && now >= self.rules.opens_at {
             let mut order = std::mem::take(&mut self.prequeue);
             shuffle(&mut order, seed);
             order.append(&mut self.late);
@@ -925,6 +932,32 @@ mod tests {
             room.join(&user(2), at(1_000)),
             Err(Rejection::RoomClosed(ShowId::from("s")))
         );
+        room.check().unwrap();
+    }
+
+    #[test]
+    fn a_room_not_yet_open_closes_when_its_performance_is_over() {
+        let mut room = WaitingRoom::new(ShowId::from("s"), rules(10, 0));
+        room.join(&user(1), at(0)).unwrap();
+        assert!(room.due(at(500), false, true));
+        let mut tick = Tick::default();
+        room.tick(at(500), 1, false, true, &mut tick);
+        assert_eq!(tick.closed, 1);
+        assert_eq!(room.phase(), RoomPhase::SoldOut { at: at(500) });
+        assert!(!room.due(at(600), false, true), "nothing left to tick");
+        room.check().unwrap();
+    }
+
+    #[test]
+    fn late_joiners_wait_for_a_later_opening_with_the_others() {
+        let mut room = WaitingRoom::new(ShowId::from("s"), rules(10, 0));
+        room.join(&user(1), at(1_000)).unwrap();
+        assert_eq!(room.late, [user(1)]);
+        let mut later = rules(10, 0);
+        later.opens_at = at(9_000);
+        room.set_rules(later).unwrap();
+        assert!(room.late.is_empty());
+        assert_eq!(room.prequeue(), [user(1)]);
         room.check().unwrap();
     }
 
