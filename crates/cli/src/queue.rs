@@ -11,8 +11,10 @@ use crate::args::{Global, QueueCommand, WaitingRoomCommand};
 use crate::commands::nodes;
 use crate::output::{Output, api};
 
-/// How often `queue status --wait` asks.
-const POLL: Duration = Duration::from_millis(500);
+/// How long one look of `queue status --wait` may wait at the node: it
+/// answers at once when the buyer is let in, so this is only how often
+/// the position shown is brought up to date.
+const LOOK: Duration = Duration::from_secs(5);
 
 /// `boxoffice queue …`.
 pub async fn queue(global: &Global, command: QueueCommand) -> anyhow::Result<()> {
@@ -34,11 +36,19 @@ pub async fn queue(global: &Global, command: QueueCommand) -> anyhow::Result<()>
         } => {
             let give_up = max_wait.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
             let mut last = String::new();
+            let mut first = true;
             loop {
-                let room = client
-                    .waiting_room(&performance, false)
-                    .await
-                    .map_err(api)?;
+                let room = if first {
+                    client.waiting_room(&performance, false).await
+                } else {
+                    let look = give_up.map_or(LOOK, |at| {
+                        at.saturating_duration_since(tokio::time::Instant::now())
+                            .min(LOOK)
+                    });
+                    client.wait_in_waiting_room(&performance, look).await
+                }
+                .map_err(api)?;
+                first = false;
                 let line = describe(&room);
                 if line != last {
                     print(&out, &room)?;
@@ -54,7 +64,6 @@ pub async fn queue(global: &Global, command: QueueCommand) -> anyhow::Result<()>
                         max_wait.unwrap_or(0)
                     );
                 }
-                tokio::time::sleep(POLL).await;
             }
         }
     }
@@ -135,6 +144,7 @@ fn print(out: &Output, room: &v1::WaitingRoomResponse) -> anyhow::Result<()> {
             "position": you.position,
             "estimated_wait_ms": you.estimated_wait_ms,
             "admitted_until_ms": you.admitted_until_ms,
+            "admitted_at_ms": you.admitted_at_ms,
         }));
     }
     println!("{}", describe(room));

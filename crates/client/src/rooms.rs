@@ -6,7 +6,12 @@ use boxoffice_proto::v1;
 use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
 use tonic::Status;
 
+use std::time::Duration;
+
 use crate::{Client, Route, new_request_id, read_options, rpc};
+
+/// How much longer than the wait it asks for a waiting call may take.
+const WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 impl Client {
     /// Sets up or changes `show`'s waiting room, or removes it (`None`).
@@ -53,9 +58,35 @@ impl Client {
         let msg = v1::GetWaitingRoomRequest {
             read: read_options(stale),
             show_id: show.into(),
+            wait_ms: 0,
         };
         self.unary(
             Route::Spread,
+            msg,
+            rpc!(BookingServiceClient::get_waiting_room),
+        )
+        .await
+    }
+
+    /// Like [`Client::waiting_room`], but while the caller waits (in the
+    /// pre-queue or the queue) the node answers only once they are let
+    /// in, the room closes, or `wait` (at most 30 s) has passed.
+    pub async fn wait_in_waiting_room(
+        &self,
+        show: &str,
+        wait: Duration,
+    ) -> Result<v1::WaitingRoomResponse, Status> {
+        let wait_ms = u32::try_from(wait.as_millis())
+            .unwrap_or(u32::MAX)
+            .min(30_000);
+        let msg = v1::GetWaitingRoomRequest {
+            read: read_options(false),
+            show_id: show.into(),
+            wait_ms,
+        };
+        self.unary_within(
+            Route::Spread,
+            Duration::from_millis(u64::from(wait_ms)) + WAIT_MARGIN,
             msg,
             rpc!(BookingServiceClient::get_waiting_room),
         )

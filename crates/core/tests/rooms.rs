@@ -157,6 +157,16 @@ fn run(first: (u32, u32), steps: &[Step]) -> Result<(), TestCaseError> {
                 }
             }
             Step::Tick { after_ms, seed } => {
+                // What the room promises before time moves on: nobody
+                // waiting is let in before their earliest admission.
+                let earliest: BTreeMap<UserId, Timestamp> = run
+                    .room()
+                    .queue()
+                    .filter_map(|(_, u)| {
+                        let at = run.room().earliest_admission(u, Timestamp(run.now))?;
+                        Some((u.clone(), at))
+                    })
+                    .collect();
                 run.now += after_ms;
                 let phase = run.room().phase();
                 let mut queue: Vec<(u64, UserId)> = run
@@ -220,6 +230,16 @@ fn run(first: (u32, u32), steps: &[Step]) -> Result<(), TestCaseError> {
                     .cloned()
                     .collect();
                 prop_assert_eq!(let_in.len() as u32, tick.admitted);
+                for (_, u) in &let_in {
+                    if let Some(at) = earliest.get(u) {
+                        prop_assert!(
+                            at.0 <= run.now,
+                            "{u} let in at {} before its earliest admission {}",
+                            run.now,
+                            at.0
+                        );
+                    }
+                }
                 prop_assert_eq!(
                     &queue[..let_in.len()],
                     &let_in[..],

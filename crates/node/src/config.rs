@@ -145,6 +145,10 @@ pub struct BookingSettings {
     /// How many writes one account may send at once before the rate
     /// applies (at least the rate; 0 means equal to it).
     pub write_burst_per_user: u32,
+    /// Most `GetWaitingRoom` calls that wait (`wait_ms`) this node holds
+    /// at once (1 to 1,000,000); one account holds at most
+    /// [`ROOM_WAITS_PER_USER`]. More are RESOURCE_EXHAUSTED.
+    pub max_room_waits: u32,
 }
 
 impl BookingSettings {
@@ -183,6 +187,7 @@ impl Default for BookingSettings {
             watch_send_timeout_ms: WATCH_SEND_TIMEOUT_MS,
             writes_per_user_per_second: WRITES_PER_USER_PER_SECOND,
             write_burst_per_user: WRITE_BURST_PER_USER,
+            max_room_waits: MAX_ROOM_WAITS,
         }
     }
 }
@@ -192,6 +197,12 @@ impl Default for BookingSettings {
 pub const WRITES_PER_USER_PER_SECOND: u32 = 10;
 /// Default burst of one account's writes to one node.
 pub const WRITE_BURST_PER_USER: u32 = 20;
+
+/// Default cap on the waiting `GetWaitingRoom` calls one node holds: a
+/// sleeping call costs a few kilobytes.
+pub const MAX_ROOM_WAITS: u32 = 100_000;
+/// Waiting `GetWaitingRoom` calls one account may have on one node.
+pub const ROOM_WAITS_PER_USER: u32 = 2;
 
 /// Default cap on the `WatchShow` streams one node serves.
 pub const MAX_WATCH_STREAMS: u32 = 256;
@@ -435,6 +446,12 @@ impl NodeConfig {
             return bad(format!(
                 "booking.max_watch_streams_per_client must be between 1 and {MAX_WATCH_STREAMS_LIMIT}, not {}",
                 self.booking.max_watch_streams_per_client
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.booking.max_room_waits) {
+            return bad(format!(
+                "booking.max_room_waits must be between 1 and 1000000, not {}",
+                self.booking.max_room_waits
             ));
         }
         let (rate, burst) = (

@@ -63,6 +63,8 @@ pub struct BookingApi {
     pace: crate::pace::Pace,
     /// This node's ticket signing key.
     tickets: Arc<TicketDesk>,
+    /// The waiting `GetWaitingRoom` calls, counted per node and per account.
+    room_waits: boxoffice_config::clients::OpenCaps,
 }
 
 /// A booking id from a request, checked.
@@ -106,6 +108,10 @@ impl BookingApi {
             watchers: Arc::new(crate::watch::Watchers::new(settings)),
             pace: crate::pace::Pace::new(settings),
             tickets,
+            room_waits: boxoffice_config::clients::OpenCaps::new(
+                usize::try_from(settings.max_room_waits).unwrap_or(usize::MAX),
+                crate::config::ROOM_WAITS_PER_USER as usize,
+            ),
         }
     }
 

@@ -300,6 +300,27 @@ impl WaitingRoom {
         }
     }
 
+    /// The earliest time `user`, waiting, could be let in: the opening for
+    /// the pre-queue; for a place in the queue, when the rate's budget
+    /// (what has accrued by `now`, then `admit_per_s` a second) reaches
+    /// their position. A lower bound only (a limit on active buyers or a
+    /// sale not yet open lets them in later); `None` when they are not
+    /// waiting or the room has no rate to tell by.
+    pub fn earliest_admission(&self, user: &UserId, now: Timestamp) -> Option<Timestamp> {
+        match self.status(user, now) {
+            RoomStatus::PreQueue => Some(self.rules.opens_at.max(now)),
+            RoomStatus::Waiting { position, .. } if self.rules.admit_per_s > 0 => {
+                // The budget grows by `admit_per_s` thousandths a ms.
+                let short = position
+                    .saturating_mul(1000)
+                    .saturating_sub(self.credit_at(now));
+                let ms = short / u64::from(self.rules.admit_per_s);
+                Some(now.saturating_add_ms(i64::try_from(ms).unwrap_or(i64::MAX)))
+            }
+            _ => None,
+        }
+    }
+
     /// The room as `user` sees it at `now`.
     pub fn summary(&self, user: Option<&UserId>, now: Timestamp) -> RoomSummary {
         RoomSummary {

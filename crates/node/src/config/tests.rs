@@ -146,6 +146,16 @@ fn bad_values_are_named() {
         (
             NodeConfig {
                 booking: BookingSettings {
+                    max_room_waits: 0,
+                    ..BookingSettings::default()
+                },
+                ..three()
+            },
+            "booking.max_room_waits",
+        ),
+        (
+            NodeConfig {
+                booking: BookingSettings {
                     writes_per_user_per_second: 50,
                     write_burst_per_user: 10,
                     ..BookingSettings::default()

@@ -8,13 +8,20 @@
 //! - JoinWaitingRoom: any signed-in buyer, for themself only (the command
 //!   names the caller; the state machine refuses anyone else).
 //! - GetWaitingRoom: anyone signed in; it says where the caller stands.
+//!   With `wait_ms` it answers when that changes (let in, closed, gone)
+//!   or the wait ends, sleeping meanwhile until the caller's turn could
+//!   come at the room's rate; the node holds at most
+//!   `booking.max_room_waits` such calls, two per account.
 //!
 //! The room's order, admissions and lapses are the replicated state's
 //! (see `boxoffice_core::WaitingRoom`); the leader's coordinator commits
 //! the ticks that open rooms and let buyers in ([`crate::coordinator`]).
 
+use std::time::{Duration, Instant};
+
 use boxoffice_core::{
-    Command, Effect, RoomPhase, RoomRules, RoomStatus, RoomSummary, ShowId, Timestamp, check_id,
+    Admission, Command, Effect, RoomPhase, RoomRules, RoomStatus, RoomSummary, ShowId, Timestamp,
+    check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -68,18 +75,79 @@ impl BookingApi {
         let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         let show = room_show(&r.show_id)?;
-        let summary = self
-            .read(r.read, |state| {
-                state.authenticate(&caller)?;
-                let room = state
-                    .waiting_room(&show)
-                    .ok_or_else(|| boxoffice_core::Rejection::NoWaitingRoom(show.clone()))?;
-                Ok(room.summary(Some(&caller.user), state.now()))
-            })
-            .await?
-            .map_err(|r| convert::rejection_status(&r))?;
-        Ok(Response::new(response(Some(&summary))))
+        let wait = Duration::from_millis(u64::from(r.wait_ms.min(MAX_WAIT_MS)));
+        // A waiting call holds a place, counted per node and per account.
+        let _place = if wait.is_zero() {
+            None
+        } else {
+            Some(
+                self.room_waits
+                    .admit(&caller.user.0)
+                    .map_err(|refusal| Status::resource_exhausted(refusal.to_string()))?,
+            )
+        };
+        let until = Instant::now() + wait;
+        let mut read = r.read;
+        let mut closing = self.closing.clone();
+        loop {
+            let seen = self
+                .read(read, |state| {
+                    state.authenticate(&caller)?;
+                    let room = state
+                        .waiting_room(&show)
+                        .ok_or_else(|| boxoffice_core::Rejection::NoWaitingRoom(show.clone()))?;
+                    let now = state.now();
+                    Ok(Seen {
+                        summary: room.summary(Some(&caller.user), now),
+                        admission: room.admissions().get(&caller.user).copied(),
+                        earliest: room.earliest_admission(&caller.user, now),
+                        now,
+                    })
+                })
+                .await?
+                .map_err(|r| convert::rejection_status(&r))?;
+            let waiting = matches!(
+                seen.summary.status,
+                RoomStatus::PreQueue | RoomStatus::Waiting { .. }
+            );
+            let left = until.saturating_duration_since(Instant::now());
+            if !waiting || left.is_zero() || *closing.borrow() {
+                return Ok(Response::new(response_with(
+                    Some(&seen.summary),
+                    seen.admission.as_ref(),
+                )));
+            }
+            // Sleep until the caller's turn could come at the room's rate
+            // (in the replica's time), then look again on this replica.
+            let nap = seen.earliest.map_or(MIN_NAP, |at| {
+                Duration::from_millis(u64::try_from(at.saturating_ms_since(seen.now)).unwrap_or(0))
+            });
+            tokio::select! {
+                () = tokio::time::sleep(nap.clamp(MIN_NAP, MAX_NAP).min(left)) => {}
+                _ = closing.changed() => {}
+            }
+            read = Some(v1::ReadOptions {
+                consistency: v1::Consistency::Stale.into(),
+            });
+        }
     }
+}
+
+/// Longest wait of one `GetWaitingRoom` call, ms.
+pub const MAX_WAIT_MS: u32 = 30_000;
+/// Shortest and longest time a waiting call sleeps between two looks at
+/// the room: the shortest bounds how late a buyer hears they are in (a
+/// tick is at least 100 ms apart); the longest, how stale a late change
+/// of rules leaves them.
+const MIN_NAP: Duration = Duration::from_millis(20);
+const MAX_NAP: Duration = Duration::from_secs(2);
+
+/// One look at a room for a waiting call.
+struct Seen {
+    summary: RoomSummary,
+    admission: Option<Admission>,
+    earliest: Option<Timestamp>,
+    now: Timestamp,
 }
 
 /// The performance a room call names.
@@ -98,6 +166,15 @@ fn answer(effect: Effect) -> Result<Response<v1::WaitingRoomResponse>, Status> {
 
 /// A room and the caller's standing as the API shows them.
 pub fn response(summary: Option<&RoomSummary>) -> v1::WaitingRoomResponse {
+    response_with(summary, None)
+}
+
+/// [`response`], with the caller's admission (its place and when it was
+/// made) when they are let in.
+fn response_with(
+    summary: Option<&RoomSummary>,
+    admission: Option<&Admission>,
+) -> v1::WaitingRoomResponse {
     let Some(summary) = summary else {
         return v1::WaitingRoomResponse {
             room: None,
@@ -128,7 +205,14 @@ pub fn response(summary: Option<&RoomSummary>) -> v1::WaitingRoomResponse {
             admitted_total: summary.admitted_total,
             lapsed_total: summary.lapsed_total,
         }),
-        you: Some(standing(summary.status, rules.admit_per_s)),
+        you: Some({
+            let mut you = standing(summary.status, rules.admit_per_s);
+            if let (RoomStatus::Admitted { .. }, Some(admission)) = (summary.status, admission) {
+                you.place = admission.place;
+                you.admitted_at_ms = admission.at.0;
+            }
+            you
+        }),
     }
 }
 
