@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{
     BookingId, DEFAULT_HOLD_COOLDOWN_MS, DEFAULT_MAX_HELD_SEATS, DEFAULT_MAX_HOLDS_PER_HOUR,
-    OrderId, ProductionId, RequestId, SeatNo, ShowId, Timestamp, TransactionId, UserId, VenueId,
+    DEFAULT_MAX_SEATS_PER_NETWORK, OrderId, ProductionId, RequestId, SeatNo, ShowId, Timestamp,
+    TransactionId, UserId, VenueId,
 };
+use crate::network::Network;
 use crate::pricing::PricingSpec;
 use crate::state::{DoorScope, RoomRules};
 use crate::venue::Venue;
@@ -90,6 +92,16 @@ pub struct HoldLimits {
     /// latest time the hold could have lasted to
     /// ([`MAX_HOLD_TTL_MS`](crate::MAX_HOLD_TTL_MS) after it was made) if the sweep ran later.
     pub cooldown_ms: i64,
+    /// Most seats the customers of one network (an IPv4 /24, an IPv6 /64)
+    /// may have in active bookings of one show, these included
+    /// ([`Rejection::NetworkLimit`](crate::Rejection::NetworkLimit)):
+    /// fifty accounts behind one address get what one household may.
+    pub max_seats_per_network: u32,
+    /// The network the customer's request came from, as the edge that
+    /// received it saw it (`None`: not known, and not capped). Unlike the
+    /// others, this is kept with the booking while it is active, so that
+    /// the hold's seats count against its network until they are freed.
+    pub network: Option<Network>,
 }
 
 impl HoldLimits {
@@ -98,6 +110,8 @@ impl HoldLimits {
         max_held_seats: 0,
         max_holds_per_hour: 0,
         cooldown_ms: 0,
+        max_seats_per_network: 0,
+        network: None,
     };
 }
 
@@ -108,6 +122,8 @@ impl Default for HoldLimits {
             max_held_seats: DEFAULT_MAX_HELD_SEATS,
             max_holds_per_hour: DEFAULT_MAX_HOLDS_PER_HOUR,
             cooldown_ms: DEFAULT_HOLD_COOLDOWN_MS,
+            max_seats_per_network: DEFAULT_MAX_SEATS_PER_NETWORK,
+            network: None,
         }
     }
 }

@@ -39,6 +39,14 @@ pub const MAX_HOLD_TTL_MS: i64 = 30 * 60 * 1000;
 /// ([`HoldLimits::max_held_seats`](crate::HoldLimits::max_held_seats)).
 pub const DEFAULT_MAX_HELD_SEATS: u32 = 20;
 
+/// Default most seats the customers of one network (an IPv4 /24, an IPv6
+/// /64) may have in active bookings of one show
+/// ([`HoldLimits::max_seats_per_network`](crate::HoldLimits::max_seats_per_network)):
+/// ten households' worth at four seats each, so that a campus or a
+/// carrier's shared address is not shut out, while fifty accounts of one
+/// bot farm get no more than that.
+pub const DEFAULT_MAX_SEATS_PER_NETWORK: u32 = 40;
+
 /// Default most holds one customer may start in [`HOLD_RATE_WINDOW_MS`]
 /// ([`HoldLimits::max_holds_per_hour`](crate::HoldLimits::max_holds_per_hour)).
 pub const DEFAULT_MAX_HOLDS_PER_HOUR: u32 = 30;

@@ -197,6 +197,7 @@
 pub mod best;
 pub mod command;
 pub mod ids;
+pub mod network;
 pub mod outcome;
 pub mod pricing;
 pub mod state;
@@ -206,6 +207,7 @@ pub mod venue;
 pub use best::{BestQuery, Pick, best_available};
 pub use command::*;
 pub use ids::*;
+pub use network::Network;
 pub use outcome::*;
 pub use pricing::{
     COMPANION_TICKET_TYPE, CategorySpec, PlaceRule, PriceSpec, Pricing, PricingSpec,

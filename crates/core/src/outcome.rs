@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Network;
 use crate::ids::{BookingId, ProductionId, RequestId, SeatNo, ShowId, UserId, VenueId};
 use crate::state::{
     Booking, Production, RoomSummary, Scan, ShowSummary, Tick, UserSummary, VenueSummary,
@@ -278,6 +279,22 @@ pub enum Rejection {
     /// The account already waits in (or was let in by) this many rooms.
     #[error("you are already in {0} waiting rooms, the most one account may be in at once")]
     RoomLimit(u32),
+    /// Buyers from the customer's network (an IPv4 /24, an IPv6 /64)
+    /// already have this many seats of the show; the request would pass
+    /// [`HoldLimits::max_seats_per_network`](crate::HoldLimits::max_seats_per_network).
+    #[error(
+        "buyers from your network ({network}) already have {already} seats of {show}, and one network may have at most {limit}"
+    )]
+    NetworkLimit {
+        /// The show concerned.
+        show: ShowId,
+        /// The network.
+        network: Network,
+        /// The limit the request carried.
+        limit: u32,
+        /// Seats the network's customers already have in active bookings.
+        already: u32,
+    },
 }
 
 /// The message of [`Rejection::NotTogether`].
@@ -330,6 +347,7 @@ impl Rejection {
             | Rejection::RoomFull(_)
             | Rejection::NotAdmitted(_)
             | Rejection::RoomLimit(_)
+            | Rejection::NetworkLimit { .. }
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

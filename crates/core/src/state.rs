@@ -18,6 +18,7 @@ use active::ActiveSeats;
 use booking::{ExpiryIndex, UserIndex};
 use checkout::Reservation;
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
+use networks::Networks;
 use stored::Bookings;
 
 pub use accounts::{User, UserSummary};
@@ -117,6 +118,9 @@ pub struct State {
     doors: Doors,
     /// The performances' waiting rooms, by performance.
     rooms: BTreeMap<ShowId, WaitingRoom>,
+    /// The network of each active hold or booking made with one, and
+    /// their seats by show and network.
+    networks: Networks,
 }
 
 impl State {
@@ -622,6 +626,7 @@ mod checkout;
 mod dedup;
 mod doors;
 mod invariants;
+mod networks;
 mod performances;
 mod report;
 mod rooms;

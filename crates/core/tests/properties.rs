@@ -172,6 +172,16 @@ fn limits() -> impl Strategy<Value = HoldLimits> {
                 max_held_seats,
                 max_holds_per_hour,
                 cooldown_ms,
+                ..HoldLimits::NONE
+            }
+        ),
+        // Holds from two networks (or one not known), under a small cap:
+        // several customers share a network.
+        2 => (0u32..=6, prop::option::weighted(0.8, 0u8..2)).prop_map(
+            |(max_seats_per_network, network)| HoldLimits {
+                max_seats_per_network,
+                network: network.map(|n| Network::of(std::net::IpAddr::from([203, 0, 113 + n, 9]))),
+                ..HoldLimits::NONE
             }
         ),
     ]
@@ -232,6 +242,8 @@ struct Model {
     bookings: BTreeMap<BookingId, Booking>,
     /// Accounts, as commands report them.
     users: BTreeMap<UserId, UserSummary>,
+    /// The network each customer hold came from.
+    networks: BTreeMap<BookingId, Network>,
 }
 
 impl Model {
@@ -243,6 +255,7 @@ impl Model {
             taken: BTreeMap::new(),
             bookings: BTreeMap::new(),
             users: BTreeMap::new(),
+            networks: BTreeMap::new(),
         }
     }
 
@@ -589,6 +602,7 @@ impl Model {
         }
         if let Some((_, _, limits)) = hold.filter(|_| !exempt) {
             self.check_hold_limits(limits, show, &distinct, user)?;
+            self.check_network(limits, show, distinct.len())?;
         }
         for &seat in &distinct {
             match self.taken.get(&(show.clone(), seat)) {
@@ -629,7 +643,39 @@ impl Model {
             },
         };
         self.bookings.insert(id, booking.clone());
+        if let Some(network) = hold.filter(|_| !exempt).and_then(|(_, _, l)| l.network) {
+            self.networks.insert(id, network);
+        }
         Ok(Effect::Booking(booking))
+    }
+
+    /// The cap per network, by scanning every booking made from it.
+    fn check_network(
+        &self,
+        limits: &HoldLimits,
+        show: &ShowId,
+        wanted: usize,
+    ) -> Result<(), Rejection> {
+        let (limit, Some(network)) = (limits.max_seats_per_network, limits.network) else {
+            return Ok(());
+        };
+        let already: usize = self
+            .bookings
+            .values()
+            .filter(|b| b.show == *show && b.status.is_active())
+            .filter(|b| self.networks.get(&b.id) == Some(&network))
+            .map(|b| b.seats.len())
+            .sum();
+        let already = u32::try_from(already).expect("few seats");
+        if limit > 0 && already + u32::try_from(wanted).expect("few seats") > limit {
+            return Err(Rejection::NetworkLimit {
+                show: show.clone(),
+                network,
+                limit,
+                already,
+            });
+        }
+        Ok(())
     }
 
     /// The limits against hoarding, by scanning every booking.

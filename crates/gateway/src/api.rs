@@ -397,10 +397,15 @@ async fn list_users(State(gw): Shared, Bearer(token): Bearer) -> Result<Json<Vec
     ))]
 async fn hold(
     State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Bearer(token): Bearer,
     Body(h): Body<HoldRequest>,
 ) -> Result<(StatusCode, Json<Booking>), ApiError> {
-    let nodes = gw.nodes.for_token(Some(&token));
+    // Counted against the browser's network, not the gateway's.
+    let nodes = gw
+        .buyers
+        .for_token(Some(&token))
+        .for_client_addr(client.ip());
     let mut call = nodes
         .book(&h.show_id, &h.seat_nos)
         .labels(h.seat_labels)

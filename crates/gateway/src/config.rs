@@ -39,6 +39,13 @@ pub struct GatewayConfig {
     /// without it they go to `auth` and all count against the gateway's
     /// own address.
     pub auth_gateway: Option<String>,
+    /// The booking nodes' peer ports (host:port; mutual TLS with the
+    /// gateway's certificate from `certs_dir`). When set, the calls whose
+    /// caps count per network (holds and bookings) go there and carry each
+    /// browser's address, so fifty browsers behind the gateway are not one
+    /// network; without them those calls go to `nodes` and all count as
+    /// the gateway's own network.
+    pub node_peers: Vec<String>,
     /// Directory with the cluster CA and the gateway's certificate
     /// (`gateway.pem`, `gateway.key`), for `auth_gateway`.
     pub certs_dir: PathBuf,
@@ -65,6 +72,7 @@ impl Default for GatewayConfig {
             max_event_streams: 4096,
             max_event_streams_per_client: 32,
             auth_gateway: None,
+            node_peers: Vec::new(),
             certs_dir: PathBuf::from("./data/certs"),
             tls: None,
             ca: None,
@@ -92,6 +100,9 @@ impl GatewayConfig {
         }
         if self.auth.trim().is_empty() || self.chatbot.trim().is_empty() {
             return bad("auth and chatbot must be host:port addresses".into());
+        }
+        if self.node_peers.iter().any(|a| a.trim().is_empty()) {
+            return bad("node_peers must be host:port addresses".into());
         }
         if self
             .auth_gateway

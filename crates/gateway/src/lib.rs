@@ -64,6 +64,10 @@ pub enum GatewayError {
 /// What the handlers share: clients of the cluster and the live feeds.
 pub struct Gateway {
     nodes: Client,
+    /// The nodes for calls capped per network: their peer ports, where
+    /// the gateway's certificate lets it say for which browser it asks
+    /// (`node_peers`); else the same as `nodes`.
+    buyers: Client,
     auth: Client,
     chatbot: Client,
     live: Arc<live::Hub>,
@@ -98,6 +102,19 @@ impl Gateway {
             }
             None => Client::with_tls(&[config.auth.as_str()], trust.clone())?,
         };
+        let buyers = if config.node_peers.is_empty() {
+            nodes.for_token(None)
+        } else {
+            let tls = boxoffice_tls::TlsFiles::in_dir(
+                &config.certs_dir,
+                boxoffice_tls::Identity::Gateway,
+            )
+            .load()?;
+            Client::with_tls(
+                &config.node_peers,
+                Some(tls.client_for(boxoffice_tls::ANY_NODE)),
+            )?
+        };
         let live = live::Hub::new(nodes.for_token(None));
         let status = status::StatusFeed::new(nodes.for_token(None));
         let streams = Arc::new(boxoffice_config::clients::OpenCaps::new(
@@ -110,6 +127,7 @@ impl Gateway {
             status,
             streams,
             nodes,
+            buyers,
             auth,
             chatbot: Client::with_tls(&[config.chatbot.as_str()], trust)?,
             closing: tokio::sync::watch::Sender::new(false),

@@ -153,6 +153,7 @@ impl UpArgs {
             chatbot.listen.clone(),
         );
         gateway.auth_gateway = auth.gateway_listen.clone();
+        gateway.node_peers = nodes.iter().map(|n| n.peer_listen.clone()).collect();
         gateway.tls = self.client_tls_of(Identity::Gateway);
         gateway.ca = self.client_ca();
         gateway.validate()?;

@@ -39,7 +39,7 @@ use std::time::Duration;
 use boxoffice_config::clock::now_ms;
 use boxoffice_core::{
     Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, MAX_PRICE_CENTS,
-    MAX_SEATS_PER_BOOKING, OrderId, Outcome, Payment, Rejection, Request, RequestId,
+    MAX_SEATS_PER_BOOKING, Network, OrderId, Outcome, Payment, Rejection, Request, RequestId,
     SYSTEM_REQUEST_PREFIX, SeatNo, ShowId, Tickets, TransactionId,
 };
 use boxoffice_payment::service::MAX_AMOUNT_CENTS;
@@ -429,9 +429,11 @@ impl Checkout {
     /// `request_id`. Also says whether the hold is new: a retried request
     /// id gets the booking as it was first held (with its first order id),
     /// which may since have been paid or released.
+    #[allow(clippy::too_many_arguments)]
     pub async fn hold(
         &self,
         caller: Caller,
+        network: Option<Network>,
         request_id: RequestId,
         show: ShowId,
         seats: Vec<SeatNo>,
@@ -446,18 +448,22 @@ impl Checkout {
             tickets,
             rules: HoldRules {
                 ttl_ms,
-                ..self.one_call_rules()
+                ..self.one_call_rules(network)
             },
         };
         self.hold_under(request).await
     }
 
-    /// The rules of this node's one-call checkouts' holds.
-    pub fn one_call_rules(&self) -> HoldRules {
+    /// The rules of this node's one-call checkouts' holds, for a caller
+    /// from `network`.
+    pub fn one_call_rules(&self, network: Option<Network>) -> HoldRules {
         HoldRules {
             ttl_ms: self.settings().checkout_hold_ms,
             max_seats_per_user: self.max_seats_per_user,
-            limits: self.hold_limits,
+            limits: HoldLimits {
+                network,
+                ..self.hold_limits
+            },
         }
     }
 
@@ -504,9 +510,11 @@ impl Checkout {
     ///
     /// While another node leads, the checkout is relayed to it whole
     /// ([`crate::relay`]); if the relay fails, it runs here.
+    #[allow(clippy::too_many_arguments)]
     pub async fn book(
         &self,
         caller: Caller,
+        network: Option<Network>,
         request_id: RequestId,
         show: ShowId,
         seats: Vec<SeatNo>,
@@ -521,7 +529,7 @@ impl Checkout {
             show,
             seats,
             tickets,
-            rules: self.one_call_rules(),
+            rules: self.one_call_rules(network),
         };
         if let Some(relay) = &self.relay
             && self.replica.node.leader_elsewhere().is_some()

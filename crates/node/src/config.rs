@@ -121,6 +121,11 @@ pub struct BookingSettings {
     pub max_seats_per_user_per_show: u32,
     /// Most seats one customer may hold at once over all shows (0: no cap).
     pub max_held_seats_per_user: u32,
+    /// Most seats the customers of one network (an IPv4 /24, an IPv6 /64)
+    /// may have in one show (0: no cap). The network is the connection's,
+    /// or, for calls the gateway makes on its peer-port connection (its
+    /// certificate proves it), the browser's address it forwards.
+    pub max_seats_per_network_per_show: u32,
     /// Most holds one customer may start in an hour (0: no limit).
     pub max_holds_per_user_per_hour: u32,
     /// After a customer's hold lapsed unpaid, how long before they may hold
@@ -158,6 +163,9 @@ impl BookingSettings {
             max_held_seats: self.max_held_seats_per_user,
             max_holds_per_hour: self.max_holds_per_user_per_hour,
             cooldown_ms: self.hold_cooldown_ms,
+            max_seats_per_network: self.max_seats_per_network_per_show,
+            // Each call's own, set where it is received.
+            network: None,
         }
     }
 
@@ -167,6 +175,7 @@ impl BookingSettings {
         Self {
             max_seats_per_user_per_show: 0,
             max_held_seats_per_user: 0,
+            max_seats_per_network_per_show: 0,
             max_holds_per_user_per_hour: 0,
             hold_cooldown_ms: 0,
             writes_per_user_per_second: 0,
@@ -180,6 +189,7 @@ impl Default for BookingSettings {
         Self {
             max_seats_per_user_per_show: MAX_SEATS_PER_USER_PER_SHOW,
             max_held_seats_per_user: boxoffice_core::DEFAULT_MAX_HELD_SEATS,
+            max_seats_per_network_per_show: boxoffice_core::DEFAULT_MAX_SEATS_PER_NETWORK,
             max_holds_per_user_per_hour: boxoffice_core::DEFAULT_MAX_HOLDS_PER_HOUR,
             hold_cooldown_ms: boxoffice_core::DEFAULT_HOLD_COOLDOWN_MS,
             max_watch_streams: MAX_WATCH_STREAMS,

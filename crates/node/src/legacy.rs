@@ -181,6 +181,7 @@ impl LegacyBookingService for LegacyBooking {
         &self,
         req: Request<legacy::BookRequest>,
     ) -> Result<Response<legacy::BookResponse>, Status> {
+        let network = crate::service::client_network(&req);
         let r = req.into_inner();
         let failed = |message: String| {
             Ok(Response::new(legacy::BookResponse {
@@ -206,7 +207,12 @@ impl LegacyBookingService for LegacyBooking {
             card: takes_payments.then(|| legacy_card(&r.payment_token)),
             ..Default::default()
         };
-        let booking = match self.api.book_seats(authorized(&r.user_id, book)).await {
+        let mut call = authorized(&r.user_id, book);
+        if let Some(network) = network {
+            call.extensions_mut()
+                .insert(crate::service::CallerNetwork(network));
+        }
+        let booking = match self.api.book_seats(call).await {
             Ok(reply) => reply.into_inner().booking.unwrap_or_default(),
             Err(status) => return failed(refusal(status)?),
         };

@@ -17,6 +17,10 @@
 //!   the auth service's certificate only;
 //! - `boxoffice.internal.v1.CheckoutRelay` ([`relay`]): one-call checkouts
 //!   a follower hands to the leader whole, for members of the cluster;
+//! - `boxoffice.v1.BookingService` again, for the gateway: the same API
+//!   with the same end-user tokens, where the gateway's certificate makes
+//!   the browser address it forwards count for the caps per network
+//!   ([`service::client_network`]);
 //! - gRPC health checking;
 //!
 //! and, on `http_listen` when set, `/metrics` for Prometheus, `/healthz`
@@ -300,7 +304,7 @@ pub async fn run(
         )
         .add_service(
             LegacyBookingServiceServer::new(legacy::LegacyBooking::new(
-                booking,
+                booking.clone(),
                 port::ReplicaPort::new(node.clone()),
             ))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -324,6 +328,13 @@ pub async fn run(
         )
         .add_service(RaftGrpc::server(node.clone()))
         .add_optional_service(relay_server)
+        // The public booking API again, for the gateway: over mutual TLS
+        // its certificate proves it, so the browser address it forwards
+        // is believed (for the caps per network); every call still needs
+        // its end user's token, as on the client port.
+        .add_service(
+            BookingServiceServer::from_arc(booking).max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.peer), async move {
             let _ = peer_stopped.await;
         });

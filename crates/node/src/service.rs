@@ -22,8 +22,8 @@
 use std::sync::Arc;
 
 use boxoffice_core::{
-    BestRequest, Booking, BookingId, Caller, Command, Effect, Rejection, Request, RequestId,
-    SeatNo, Show, ShowId, StandingRequest, State, Tickets, Timestamp, check_id,
+    BestRequest, Booking, BookingId, Caller, Command, Effect, Network, Rejection, Request,
+    RequestId, SeatNo, Show, ShowId, StandingRequest, State, Tickets, Timestamp, check_id,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -72,6 +72,33 @@ fn booking_id(raw: &str) -> Result<BookingId, Status> {
     check_id("booking_id", raw).map_err(|r| convert::rejection_status(&r))?;
     raw.parse()
         .map_err(|_| Status::invalid_argument(format!("booking_id {raw:?} is not a booking id")))
+}
+
+/// The network a call came from, set by this node's own adapters (the
+/// legacy service) on the requests they build for the API: request
+/// extensions never cross the wire, so no client can set it.
+#[derive(Clone, Copy, Debug)]
+pub struct CallerNetwork(pub Network);
+
+/// The network (IPv4 /24, IPv6 /64) the end user of `req` calls from: the
+/// one an adapter of this node recorded; else, when the caller proved
+/// with its certificate that it is the gateway (on the peer port), the
+/// browser's address it forwards ([`convert::CLIENT_ADDR`]); else the
+/// connection's own. Anyone else's forwarded address is ignored.
+pub fn client_network<T>(req: &tonic::Request<T>) -> Option<Network> {
+    if let Some(CallerNetwork(network)) = req.extensions().get() {
+        return Some(*network);
+    }
+    if boxoffice_tls::Identity::of_request(req) == Some(boxoffice_tls::Identity::Gateway)
+        && let Some(ip) = req
+            .metadata()
+            .get(convert::CLIENT_ADDR)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+    {
+        return Some(Network::of(ip));
+    }
+    req.remote_addr().map(|a| Network::of(a.ip()))
 }
 
 /// A request's id, or a fresh one when the request names none.
@@ -149,6 +176,7 @@ impl BookingApi {
         &self,
         checkout: &Checkout,
         caller: Caller,
+        network: Option<Network>,
         r: v1::BookSeatsRequest,
     ) -> Result<Booking, Status> {
         match &r.card {
@@ -173,7 +201,7 @@ impl BookingApi {
         let request_id = request_id_or_fresh(r.request_id.clone());
         let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;
         checkout
-            .book(caller, request_id, show, seats, tickets, card)
+            .book(caller, network, request_id, show, seats, tickets, card)
             .await
     }
 
@@ -490,9 +518,10 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::BookSeatsRequest>,
     ) -> Result<Response<v1::BookSeatsResponse>, Status> {
         let caller = self.auth.caller(&req)?;
+        let network = client_network(&req);
         let r = req.into_inner();
         if let Some(checkout) = &self.checkout {
-            let booking = self.book_and_pay(checkout, caller, r).await?;
+            let booking = self.book_and_pay(checkout, caller, network, r).await?;
             return Ok(self.answer(v1::BookSeatsResponse {
                 booking: Some(self.present(&booking).await?),
             }));
@@ -526,6 +555,7 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::HoldSeatsRequest>,
     ) -> Result<Response<v1::HoldSeatsResponse>, Status> {
         let caller = self.auth.caller(&req)?;
+        let network = client_network(&req);
         let checkout = self.checkout()?;
         let ttl_ms = checkout.settings().hold_ms;
         let r = req.into_inner();
@@ -533,7 +563,7 @@ impl BookingService for BookingApi {
         let request_id = request_id_or_fresh(r.request_id.clone());
         let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;
         let (booking, _) = checkout
-            .hold(caller, request_id, show, seats, tickets, ttl_ms)
+            .hold(caller, network, request_id, show, seats, tickets, ttl_ms)
             .await?;
         Ok(self.answer(v1::HoldSeatsResponse {
             booking: Some(self.present(&booking).await?),

@@ -96,6 +96,7 @@ impl State {
         }
         if let Some(limits) = limits.filter(|_| !exempt) {
             self.check_hold_limits(limits, show_id, &seats, user)?;
+            self.check_network(limits, show_id, &seats)?;
         }
         let show = self
             .shows
@@ -161,10 +162,40 @@ impl State {
             }
         }
         self.index_booking(&booking);
+        if let Some(network) = limits.filter(|_| !exempt).and_then(|l| l.network) {
+            self.networks.start(&booking, network);
+        }
         if matches!(booking.status, BookingStatus::Confirmed { .. }) {
             self.admission_used(show_id, user, now);
         }
         Ok(Effect::Booking(booking))
+    }
+
+    /// Checks a hold of `seats` of `show` against the cap on the seats of
+    /// the network it came from, if it carries one.
+    fn check_network(
+        &self,
+        limits: &HoldLimits,
+        show: &ShowId,
+        seats: &[SeatNo],
+    ) -> Result<(), Rejection> {
+        let (limit, Some(network)) = (limits.max_seats_per_network, limits.network) else {
+            return Ok(());
+        };
+        if limit == 0 {
+            return Ok(());
+        }
+        let already = self.networks.seats(show, network);
+        let wanted = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+        if already.saturating_add(wanted) > limit {
+            return Err(Rejection::NetworkLimit {
+                show: show.clone(),
+                network,
+                limit,
+                already,
+            });
+        }
+        Ok(())
     }
 
     /// Checks a hold of `seats` (sorted) of `show` for `user` against `limits`:
@@ -439,6 +470,7 @@ impl State {
     /// unindexing its hold; returns it as it now is.
     fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
         self.active.remove(&booking);
+        self.networks.stop(&booking);
         if let Some(key) = booking.expiry_key() {
             self.hold_expiry.remove(&key);
         }
@@ -702,6 +734,7 @@ impl State {
         self.last_booking_id = new_id.0;
         self.active.remove(&booking);
         self.active.add(&kept);
+        self.networks.shrink(&booking, &kept);
         if let Some(show) = self.shows.get_mut(&booking.show) {
             for &no in &returned.seats {
                 show.transition(no, Seat::Booked(id), Seat::Available);

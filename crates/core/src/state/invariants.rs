@@ -103,6 +103,9 @@ impl State {
                 "active-seat index does not match the bookings",
             ));
         }
+        self.networks
+            .check(&self.bookings)
+            .map_err(Inconsistency::new)?;
         self.check_doors()?;
         self.dedup.check()
     }

@@ -13,6 +13,7 @@ use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
 use super::dedup::{DedupRecord, DedupWindow};
 use super::doors::{DoorsV4, DoorsV5};
+use super::networks::{Networks, NetworksRecord};
 use super::stored::Bookings;
 use super::{Doors, Inconsistency, Production, Show, State, User, WaitingRoom};
 use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
@@ -24,6 +25,7 @@ impl State {
         snapshot: Snapshot,
         mut doors: Doors,
         rooms: Vec<WaitingRoom>,
+        networks: NetworksRecord,
     ) -> Result<Self, SnapshotError> {
         doors.reindex();
         let mut by_show = BTreeMap::new();
@@ -92,7 +94,10 @@ impl State {
             productions,
             doors,
             rooms: by_show,
+            networks: Networks::default(),
         };
+        let networks = Networks::restore(networks, &state.bookings).map_err(Inconsistency::new)?;
+        let state = State { networks, ..state };
         state.check_invariants()?;
         Ok(state)
     }
@@ -170,7 +175,8 @@ impl Serialize for State {
     /// The primary data, then the door's records (a section of its own, so
     /// that a `BXS3` snapshot, which has none, reads as the first part, and
     /// a `BXS4` one's records as the first fields of the section), then
-    /// the waiting rooms (a `BXS6` snapshot ends before them).
+    /// the waiting rooms (a `BXS6` snapshot ends before them), then the
+    /// networks of the active bookings (a `BXS7` one ends before them).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let primary = SnapshotRef {
             now: self.now,
@@ -187,15 +193,21 @@ impl Serialize for State {
                 .collect(),
             productions: Values(&self.productions),
         };
-        (primary, &self.doors, Values(&self.rooms)).serialize(serializer)
+        (
+            primary,
+            &self.doors,
+            Values(&self.rooms),
+            self.networks.record(),
+        )
+            .serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for State {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (snapshot, doors, rooms) =
-            <(Snapshot, Doors, Vec<WaitingRoom>)>::deserialize(deserializer)?;
-        State::from_snapshot(snapshot, doors, rooms).map_err(D::Error::custom)
+        let (snapshot, doors, rooms, networks) =
+            <(Snapshot, Doors, Vec<WaitingRoom>, NetworksRecord)>::deserialize(deserializer)?;
+        State::from_snapshot(snapshot, doors, rooms, networks).map_err(D::Error::custom)
     }
 }
 
@@ -209,8 +221,13 @@ impl<'de> Deserialize<'de> for State {
 /// `BXS3` added venues, productions, performances and ticketed bookings;
 /// `BXS4` the door's records (check-ins, ticket versions, conflicts);
 /// `BXS5` transfers, exits, re-entry and the count of conflicts beyond
-/// the caps; `BXS6` retired ticket keys; `BXS7` the waiting rooms.
-const SNAPSHOT_TAG: &[u8; 4] = b"BXS7";
+/// the caps; `BXS6` retired ticket keys; `BXS7` the waiting rooms; `BXS8`
+/// the networks active bookings came from.
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS8";
+
+/// The format before, still read: a `BXS8` snapshot without networks (no
+/// hold carried one).
+const BXS7_TAG: &[u8; 4] = b"BXS7";
 
 /// The previous format, still read: a `BXS7` snapshot without waiting
 /// rooms (there were none).
@@ -289,28 +306,42 @@ impl State {
         }
         if let Some(bxs3) = bytes.strip_prefix(BXS3_TAG) {
             let snapshot: Snapshot = postcard::from_bytes(bxs3).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, Doors::default(), Vec::new());
+            return State::from_snapshot(snapshot, Doors::default(), Vec::new(), none());
         }
         if let Some(bxs5) = bytes.strip_prefix(BXS5_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV5) =
                 postcard::from_bytes(bxs5).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into(), Vec::new());
+            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none());
         }
         if let Some(bxs6) = bytes.strip_prefix(BXS6_TAG) {
             let (snapshot, doors): (Snapshot, Doors) =
                 postcard::from_bytes(bxs6).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors, Vec::new());
+            return State::from_snapshot(snapshot, doors, Vec::new(), none());
         }
         if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV4) =
                 postcard::from_bytes(previous).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into(), Vec::new());
+            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none());
+        }
+        if let Some(bxs7) = bytes.strip_prefix(BXS7_TAG) {
+            let (snapshot, doors, rooms): (Snapshot, Doors, Vec<WaitingRoom>) =
+                postcard::from_bytes(bxs7).map_err(SnapshotError::Decode)?;
+            return State::from_snapshot(snapshot, doors, rooms, none());
         }
         let current = bytes
             .strip_prefix(SNAPSHOT_TAG)
             .ok_or(SnapshotError::Untagged)?;
-        let (snapshot, doors, rooms): (Snapshot, Doors, Vec<WaitingRoom>) =
-            postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
-        State::from_snapshot(snapshot, doors, rooms)
+        let (snapshot, doors, rooms, networks): (
+            Snapshot,
+            Doors,
+            Vec<WaitingRoom>,
+            NetworksRecord,
+        ) = postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
+        State::from_snapshot(snapshot, doors, rooms, networks)
     }
+}
+
+/// The networks of a snapshot written before they were kept.
+fn none() -> NetworksRecord {
+    NetworksRecord::default()
 }

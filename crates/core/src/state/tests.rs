@@ -7,6 +7,7 @@ use super::snapshot::Snapshot;
 use super::*;
 use crate::command::HoldLimits;
 use crate::ids::{OrderId, RequestId, SeatNo, TransactionId};
+use crate::network::Network;
 
 /// Time at which the fixture starts applying requests.
 const T0: Timestamp = Timestamp(1_000_000);
@@ -388,12 +389,12 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     });
     // Before BXS5's records exist: what a BXS4 snapshot held.
     let current = f.state.to_snapshot().expect("serializes");
-    assert_eq!(&current[..4], b"BXS7");
-    // The four records BXS5 added, the one BXS6 added and BXS7's waiting
-    // rooms, all empty, are one zero byte each.
-    assert_eq!(&current[current.len() - 6..], [0, 0, 0, 0, 0, 0]);
+    assert_eq!(&current[..4], b"BXS8");
+    // The four records BXS5 added, the one BXS6 added, BXS7's waiting
+    // rooms and BXS8's networks, all empty, are one zero byte each.
+    assert_eq!(&current[current.len() - 7..], [0, 0, 0, 0, 0, 0, 0]);
     let mut bxs4 = b"BXS4".to_vec();
-    bxs4.extend_from_slice(&current[4..current.len() - 6]);
+    bxs4.extend_from_slice(&current[4..current.len() - 7]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs4).expect("restores"),
         f.state
@@ -419,7 +420,7 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     // What a BXS5 snapshot held: all but the retired keys (and rooms).
     let current = f.state.to_snapshot().expect("serializes");
     let mut bxs5 = b"BXS5".to_vec();
-    bxs5.extend_from_slice(&current[4..current.len() - 2]);
+    bxs5.extend_from_slice(&current[4..current.len() - 3]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs5).expect("restores"),
         f.state
@@ -433,9 +434,16 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     // What a BXS6 snapshot held: all but the waiting rooms.
     let current = f.state.to_snapshot().expect("serializes");
     let mut bxs6 = b"BXS6".to_vec();
-    bxs6.extend_from_slice(&current[4..current.len() - 1]);
+    bxs6.extend_from_slice(&current[4..current.len() - 2]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs6).expect("restores"),
+        f.state
+    );
+    // What a BXS7 snapshot held: all but the networks.
+    let mut bxs7 = b"BXS7".to_vec();
+    bxs7.extend_from_slice(&current[4..current.len() - 1]);
+    assert_eq!(
+        State::from_snapshot_bytes(&bxs7).expect("restores"),
         f.state
     );
     let bytes = f.state.to_snapshot().expect("serializes");
@@ -524,55 +532,109 @@ fn inconsistent_snapshots_are_refused() {
         venues: Vec::new(),
         productions: Vec::new(),
     };
-    assert!(State::from_snapshot(snapshot(&f.state), Doors::default(), Vec::new()).is_ok());
+    assert!(
+        State::from_snapshot(
+            snapshot(&f.state),
+            Doors::default(),
+            Vec::new(),
+            Default::default()
+        )
+        .is_ok()
+    );
 
     let mut dangling = snapshot(&f.state);
     assert!(dangling.shows[0].seats.set(4, Seat::Booked(BookingId(7))));
-    assert!(State::from_snapshot(dangling, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(dangling, Doors::default(), Vec::new(), Default::default()).is_err()
+    );
 
     let mut duplicated = snapshot(&f.state);
     duplicated.shows.push(duplicated.shows[0].clone());
-    assert!(State::from_snapshot(duplicated, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(duplicated, Doors::default(), Vec::new(), Default::default()).is_err()
+    );
 
     let mut miscounted = snapshot(&f.state);
     miscounted.shows[0].held = 0;
-    assert!(State::from_snapshot(miscounted, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(miscounted, Doors::default(), Vec::new(), Default::default()).is_err()
+    );
 
     let mut unissued = snapshot(&f.state);
     unissued.last_booking_id = 0;
-    assert!(State::from_snapshot(unissued, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(unissued, Doors::default(), Vec::new(), Default::default()).is_err()
+    );
 
     f.register("ann@example.com", true);
     f.register("bob@example.com", false);
-    assert!(State::from_snapshot(snapshot(&f.state), Doors::default(), Vec::new()).is_ok());
+    assert!(
+        State::from_snapshot(
+            snapshot(&f.state),
+            Doors::default(),
+            Vec::new(),
+            Default::default()
+        )
+        .is_ok()
+    );
 
     let mut twice = snapshot(&f.state);
     twice.users.push(twice.users[0].clone());
-    assert!(State::from_snapshot(twice, Doors::default(), Vec::new()).is_err());
+    assert!(State::from_snapshot(twice, Doors::default(), Vec::new(), Default::default()).is_err());
 
     let mut shared_email = snapshot(&f.state);
     shared_email.users[1].email = "ann@example.com".into();
-    assert!(State::from_snapshot(shared_email, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(
+            shared_email,
+            Doors::default(),
+            Vec::new(),
+            Default::default()
+        )
+        .is_err()
+    );
 
     let mut unnormalised = snapshot(&f.state);
     unnormalised.users[1].email = "Bob@example.com".into();
-    assert!(State::from_snapshot(unnormalised, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(
+            unnormalised,
+            Doors::default(),
+            Vec::new(),
+            Default::default()
+        )
+        .is_err()
+    );
 
     let mut bad_hash = snapshot(&f.state);
     bad_hash.users[1].password_hash = String::new();
-    assert!(State::from_snapshot(bad_hash, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(bad_hash, Doors::default(), Vec::new(), Default::default()).is_err()
+    );
 
     let mut unissued_user = snapshot(&f.state);
     unissued_user.last_user_id = 1;
-    assert!(State::from_snapshot(unissued_user, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(
+            unissued_user,
+            Doors::default(),
+            Vec::new(),
+            Default::default()
+        )
+        .is_err()
+    );
 
     let mut odd_id = snapshot(&f.state);
     odd_id.users[1].id = "u02".into();
-    assert!(State::from_snapshot(odd_id, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(odd_id, Doors::default(), Vec::new(), Default::default()).is_err()
+    );
 
     let mut future = snapshot(&f.state);
     future.users[1].created_at = Timestamp(T0.0 + 1);
-    assert!(State::from_snapshot(future, Doors::default(), Vec::new()).is_err());
+    assert!(
+        State::from_snapshot(future, Doors::default(), Vec::new(), Default::default()).is_err()
+    );
 }
 
 #[test]
@@ -632,4 +694,94 @@ fn check_invariants_detects_corruption() {
         user.id = "u7".into();
     }
     assert!(bad.check_invariants().is_err());
+}
+
+/// A hold from a network counts against it until its seats are freed,
+/// whoever of that network holds; other networks and staff are not
+/// counted; the counts survive a snapshot, and a snapshot that keeps the
+/// network of a booking no longer active is refused.
+#[test]
+fn a_networks_seats_count_until_freed_and_survive_a_snapshot() {
+    let mut f = Fixture::new();
+    f.register("ann@example.com", false);
+    f.register("ben@example.com", false);
+    let staff = f.register("staff@example.com", true);
+    let farm = Network::of(std::net::IpAddr::from([203, 0, 113, 7]));
+    let home = Network::of(std::net::IpAddr::from([198, 51, 100, 7]));
+    let from = |numbers: &[u32], user: &str, network: Network| {
+        let Command::Hold {
+            order,
+            show,
+            seats,
+            tickets,
+            user,
+            ttl_ms,
+            max_seats_per_user,
+            ..
+        } = hold("s1", numbers, user, TTL)
+        else {
+            unreachable!("hold makes holds");
+        };
+        Command::Hold {
+            order,
+            show,
+            seats,
+            tickets,
+            user,
+            ttl_ms,
+            max_seats_per_user,
+            limits: HoldLimits {
+                max_seats_per_network: 4,
+                network: Some(network),
+                ..HoldLimits::NONE
+            },
+        }
+    };
+    let ann = f.booking(from(&[1, 2, 3], "u1", farm)).id;
+    // Ben is another account, but of the same network.
+    assert_eq!(
+        f.run(from(&[4, 5], "u2", farm)),
+        Err(Rejection::NetworkLimit {
+            show: "s1".into(),
+            network: farm,
+            limit: 4,
+            already: 3,
+        })
+    );
+    f.booking(from(&[4], "u2", farm));
+    f.booking(from(&[5, 6], "u2", home));
+    // Staff are not counted, nor capped.
+    f.booking(from(&[7, 8], staff.as_str(), farm));
+
+    let bytes = f.state.to_snapshot().expect("serializes");
+    let restored = State::from_snapshot_bytes(&bytes).expect("restores");
+    assert_eq!(restored, f.state);
+    assert_eq!(restored.networks.seats(&"s1".into(), farm), 4);
+    assert_eq!(restored.networks.seats(&"s1".into(), home), 2);
+
+    // Freed seats no longer count.
+    f.booking(Command::Release { booking: ann });
+    assert_eq!(f.state.networks.seats(&"s1".into(), farm), 1);
+    f.booking(from(&[1, 2, 3], "u1", farm));
+
+    // A snapshot that keeps the network of the released booking.
+    let state = &f.state;
+    let primary = Snapshot {
+        now: state.now,
+        last_booking_id: state.last_booking_id,
+        shows: state.shows.values().cloned().collect(),
+        bookings: state.bookings.clone(),
+        dedup: state.dedup.iter().cloned().collect(),
+        last_user_id: state.last_user_id,
+        users: state.users.values().cloned().collect(),
+        venues: Vec::new(),
+        productions: Vec::new(),
+    };
+    let mut tampered = state.networks.record();
+    tampered.0.push((ann, farm));
+    let restored = State::from_snapshot(primary, Doors::default(), Vec::new(), tampered);
+    assert!(
+        matches!(&restored, Err(SnapshotError::Inconsistent(e)) if e.to_string().contains("no longer active")),
+        "{restored:?}"
+    );
 }

@@ -1,0 +1,129 @@
+//! The cap per network against bot farms, through the public API of a
+//! single-node cluster that takes payments: fifty accounts from one /24
+//! get no more seats of a performance than the cap; buyers the gateway
+//! vouches for (its certificate, on the peer port) count per browser
+//! network; a forwarded address from anyone else is not believed.
+
+mod common;
+
+use boxoffice_client::Client;
+use boxoffice_tls::{ANY_NODE, Identity};
+use common::{FAR_FUTURE_MS, Node, tls_of};
+use tonic::Code;
+
+/// Seats one network may have in one performance, in this test.
+const CAP: u32 = 8;
+
+/// A client of the node's peer port presenting `identity`'s certificate,
+/// signed in with `token`, saying it acts for a browser at `addr`.
+fn vouched(node: &Node, identity: Identity, token: &str, addr: [u8; 4]) -> Client {
+    let tls = tls_of(&node.certs, identity).client_for(ANY_NODE);
+    Client::with_tls(&[node.peer_addr.as_str()], Some(tls))
+        .unwrap()
+        .with_token(token)
+        .for_client_addr(std::net::IpAddr::from(addr))
+}
+
+#[tokio::test]
+async fn a_bot_farm_on_one_network_gets_no_more_than_the_cap() {
+    let node = Node::with_payments_tuned(
+        |_| {},
+        |config| {
+            config.booking.max_seats_per_user_per_show = 4;
+            config.booking.max_seats_per_network_per_show = CAP;
+        },
+    )
+    .await;
+    let admin = node.admin().await;
+    admin
+        .create_show("s1", "Hamlet", 400, 0, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+
+    // Fifty accounts on one machine (one /24) each try four seats.
+    let mut tokens = Vec::new();
+    for b in 0..50 {
+        tokens.push(bot_token(&node, &format!("bot{b}")).await);
+    }
+    let bots: Vec<Client> = tokens
+        .iter()
+        .map(|t| node.anonymous().with_token(t.as_str()))
+        .collect();
+    let mut got = 0;
+    let mut refused = 0;
+    for (b, bot) in bots.iter().enumerate() {
+        let first = u32::try_from(b).unwrap() * 4 + 1;
+        let seats: Vec<u32> = (first..first + 4).collect();
+        match bot.book("s1", &seats).await {
+            Ok(_) => got += 4,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert!(
+                    status.message().contains("127.0.0.0/24"),
+                    "the refusal says why: {status:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(got, CAP, "the farm got {got} seats");
+    assert_eq!(refused, 50 - CAP / 4);
+
+    // Saying it is someone else does not help: a forwarded address is
+    // ignored on the client port, and on the peer port from any
+    // certificate but the gateway's.
+    let token = &tokens[49];
+    let forged = bots[49]
+        .for_client_addr(std::net::IpAddr::from([198, 51, 100, 1]))
+        .book("s1", &[150])
+        .await;
+    assert_network_limit(forged);
+    let operator = vouched(&node, Identity::Operator, token, [198, 51, 100, 1])
+        .book("s1", &[151])
+        .await;
+    assert_network_limit(operator);
+
+    // Behind the gateway, buyers count per browser network: ten accounts
+    // the farm could not use, each from a network of its own, get their
+    // four each.
+    for b in 10..20u8 {
+        let first = 201 + u32::from(b) * 4;
+        let seats: Vec<u32> = (first..first + 4).collect();
+        vouched(
+            &node,
+            Identity::Gateway,
+            &tokens[usize::from(b)],
+            [10, 0, b, 7],
+        )
+        .book("s1", &seats)
+        .await
+        .unwrap_or_else(|e| panic!("buyer {b} from their own network: {e:?}"));
+    }
+    // And a gateway-vouched browser in the farm's network is the farm.
+    let farm = vouched(&node, Identity::Gateway, &tokens[20], [127, 0, 0, 9])
+        .book("s1", &[152])
+        .await;
+    assert_network_limit(farm);
+    node.stop().await;
+}
+
+/// An access token of `name` (registered on first use).
+async fn bot_token(node: &Node, name: &str) -> String {
+    let email = format!("{name}@example.com");
+    if let Err(e) = node.auth().register(&email, common::PASSWORD).await {
+        assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+    }
+    node.auth()
+        .login(&email, common::PASSWORD)
+        .await
+        .unwrap()
+        .access_token
+}
+
+#[track_caller]
+fn assert_network_limit<T: std::fmt::Debug>(result: Result<T, tonic::Status>) {
+    match result {
+        Err(status) if status.message().contains("127.0.0.0/24") => {}
+        other => panic!("expected the farm network's cap, got {other:?}"),
+    }
+}
