@@ -28,6 +28,12 @@
 //! - `doors`: the doors of one performance: `--gates` gates scanning a
 //!   `--seats` performance (2,000 by default) and the load of an offline
 //!   door list (see `bench/doors.rs`).
+//! - `queue`: an on-sale through the waiting room: `--buyers` buyers and
+//!   `--bots` bots for a `--seats` performance (5,000 by default), let in
+//!   at `--admit-rate` a second; fairness, joins a second, the time from
+//!   being let in to paid, what the bots got (see `bench/queue.rs`; it
+//!   stands in for the auth service and the gateway with their files in
+//!   `--data-dir`, so it runs on the cluster's machine).
 //!
 //! With `--ticket-types adult,concession`, `spread`, `mixed`, `failover`
 //! and `fill` sell performances of a generated venue instead of simple
@@ -64,6 +70,7 @@ use crate::leader_kill::{FailoverReport, gaps_after, kill_leaders};
 
 mod cpu;
 mod doors;
+mod queue;
 
 /// The payment service's test card that always pays.
 const PAYING_TEST_CARD: &str = "4242424242424242";
@@ -90,6 +97,8 @@ pub enum Workload {
     Fill,
     /// Gates scanning a performance's tickets; offline list loads.
     Doors,
+    /// An on-sale through the waiting room, with bots.
+    Queue,
 }
 
 /// Options of `boxoffice bench`.
@@ -131,6 +140,16 @@ pub struct BenchArgs {
     /// Leader kills (`failover`).
     #[arg(long, default_value_t = 1)]
     kills: u32,
+    /// Buyers in the waiting room (`queue`).
+    #[arg(long, default_value_t = 20_000)]
+    buyers: u32,
+    /// Bot accounts, all from one network, trying to buy everything
+    /// (`queue`).
+    #[arg(long, default_value_t = 0)]
+    bots: u32,
+    /// Buyers the waiting room lets in a second (`queue`).
+    #[arg(long, default_value_t = 1_000)]
+    admit_rate: u32,
     /// Gates scanning at once (`doors`).
     #[arg(long, default_value_t = 20)]
     gates: u32,
@@ -583,6 +602,7 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let seats = args.seats.unwrap_or(match args.workload {
         Workload::Fill => 1_000,
         Workload::Doors => 2_000,
+        Workload::Queue => 5_000,
         _ => 20_000,
     });
     anyhow::ensure!(
@@ -634,6 +654,34 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
             doors::print(&report);
         }
         return doors::check(&report);
+    }
+    if args.workload == Workload::Queue {
+        let show = format!("bench-{run_id}-queue");
+        let performance = async {
+            create_performances(
+                &admin,
+                &run_id,
+                std::slice::from_ref(&show),
+                &["adult".to_owned()],
+                seats,
+            )
+            .await?;
+            anyhow::Ok(show.clone())
+        };
+        let queue_args = queue::QueueArgs {
+            buyers: args.buyers,
+            bots: args.bots,
+            seats,
+            admit_per_s: args.admit_rate,
+            concurrency: args.clients.max(256),
+        };
+        let report = queue::run(&admin, &args.data_dir, &run_id, &queue_args, performance).await?;
+        if global.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            queue::print(&report);
+        }
+        return queue::check(&report);
     }
     let shows = match args.workload {
         Workload::Onsale => 1,
