@@ -22,10 +22,14 @@ pub enum Network {
 }
 
 impl Network {
-    /// The network `ip` is in.
+    /// The network `ip` is in. An IPv6 address that carries an IPv4 one
+    /// (mapped `::ffff:a.b.c.d`, 6to4 `2002:AABB:CCDD::/48`, Teredo
+    /// `2001::/32`, NAT64 `64:ff9b::/96`) is that IPv4 address's network:
+    /// one IPv4 address must not become 65,536 /64s through a 6to4
+    /// relay, nor every IPv4 client one /64 through a NAT64 gateway.
     pub fn of(ip: IpAddr) -> Self {
         let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
             v4 => v4,
         };
         match ip {
@@ -39,6 +43,27 @@ impl Network {
                 Network::V6(prefix)
             }
         }
+    }
+}
+
+/// The IPv4 address an IPv6 one carries, if it is of a kind that does.
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let o = v6.octets();
+    let v4 = |a: &[u8]| std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+    match (o[0], o[1], o[2], o[3]) {
+        // 6to4: the IPv4 address follows the prefix.
+        (0x20, 0x02, _, _) => Some(v4(&o[2..6])),
+        // Teredo: the client's address, inverted, ends it.
+        (0x20, 0x01, 0x00, 0x00) => {
+            let inverted: Vec<u8> = o[12..].iter().map(|b| !b).collect();
+            Some(v4(&inverted))
+        }
+        // NAT64's well-known prefix: the IPv4 address ends it.
+        (0x00, 0x64, 0xff, 0x9b) if o[4..12].iter().all(|b| *b == 0) => Some(v4(&o[12..])),
+        _ => None,
     }
 }
 
@@ -72,7 +97,16 @@ mod tests {
         assert_eq!(net("2001:db8:1:2::1"), net("2001:db8:1:2:ffff::9"));
         assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:1:3::1"));
         assert_eq!(net("2001:db8:1:2::1").to_string(), "2001:db8:1:2::/64");
-        // An IPv4 client seen through an IPv6 socket is the same client.
+        // An IPv4 client seen through an IPv6 socket is the same client,
+        // and so is one behind a 6to4 relay, Teredo or NAT64.
         assert_eq!(net("::ffff:203.0.113.9"), net("203.0.113.1"));
+        assert_eq!(net("2002:cb00:7109:1::1"), net("203.0.113.9"));
+        assert_eq!(net("2002:cb00:7109:ffff::1"), net("203.0.113.9"));
+        assert_eq!(
+            net("2001:0:4136:e378:8000:63bf:34ff:8ef6"),
+            net("203.0.113.9")
+        );
+        assert_eq!(net("64:ff9b::cb00:7109"), net("203.0.113.9"));
+        assert_ne!(net("64:ff9b::c633:6401"), net("203.0.113.9"));
     }
 }

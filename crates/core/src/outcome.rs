@@ -283,7 +283,7 @@ pub enum Rejection {
     /// already have this many seats of the show; the request would pass
     /// [`HoldLimits::max_seats_per_network`](crate::HoldLimits::max_seats_per_network).
     #[error(
-        "buyers from your network ({network}) already have {already} seats of {show}, and one network may have at most {limit}"
+        "buyers from your network ({network}) may have at most {limit} seats of {show} between them, and these would pass that"
     )]
     NetworkLimit {
         /// The show concerned.

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use super::Booking;
 use super::Inconsistency;
 use super::stored::{PaymentKind, StatusKind};
-use crate::command::Command;
+use crate::command::{Command, HoldLimits};
 use crate::ids::{BookingId, OrderId, RequestId, Timestamp, UserId};
 use crate::outcome::{Effect, Outcome, Rejection};
 
@@ -98,7 +98,12 @@ pub(super) fn fingerprint(command: &Command) -> u64 {
                 user: user.clone(),
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *max_seats_per_user,
-                limits: *limits,
+                // A retry from another network (a phone that moved from
+                // wifi to its carrier) is the same request.
+                limits: HoldLimits {
+                    network: None,
+                    ..*limits
+                },
             };
             postcard::to_io(&hold, &mut hasher).is_ok()
         }

@@ -101,7 +101,6 @@ impl BookingApi {
                         summary: room.summary(Some(&caller.user), now),
                         admission: room.admissions().get(&caller.user).copied(),
                         earliest: room.earliest_admission(&caller.user, now),
-                        now,
                     })
                 })
                 .await?
@@ -117,14 +116,29 @@ impl BookingApi {
                     seen.admission.as_ref(),
                 )));
             }
-            // Sleep until the caller's turn could come at the room's rate
-            // (in the replica's time), then look again on this replica.
+            // Sleep until the caller's turn could come at the room's rate,
+            // then look again on this replica. By this machine's clock: the
+            // replica's time is that of the last entry it applied, which
+            // may be seconds old before an opening (nothing written since
+            // the room was set), and a nap from it would oversleep by as
+            // much. (The turn itself does not depend on the time it was
+            // computed at: the budget grows by the rate meanwhile.)
+            let now = Timestamp(boxoffice_config::clock::now_ms());
             let nap = seen.earliest.map_or(MIN_NAP, |at| {
-                Duration::from_millis(u64::try_from(at.saturating_ms_since(seen.now)).unwrap_or(0))
+                Duration::from_millis(u64::try_from(at.saturating_ms_since(now)).unwrap_or(0))
             });
             tokio::select! {
                 () = tokio::time::sleep(nap.clamp(MIN_NAP, MAX_NAP).min(left)) => {}
-                _ = closing.changed() => {}
+                changed = closing.changed() => {
+                    // The node is stopping (or its signal is gone): answer
+                    // with what was last seen.
+                    if changed.is_err() || *closing.borrow() {
+                        return Ok(Response::new(response_with(
+                            Some(&seen.summary),
+                            seen.admission.as_ref(),
+                        )));
+                    }
+                }
             }
             read = Some(v1::ReadOptions {
                 consistency: v1::Consistency::Stale.into(),
@@ -147,7 +161,6 @@ struct Seen {
     summary: RoomSummary,
     admission: Option<Admission>,
     earliest: Option<Timestamp>,
-    now: Timestamp,
 }
 
 /// The performance a room call names.

@@ -56,8 +56,13 @@ use super::{Latency, latency_histogram};
 /// A well-formed argon2id PHC string no password is known to match: the
 /// bench's accounts never log in with a password.
 const NO_PASSWORD: &str = "$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hzYWx0$YmVuY2hiZW5jaGJlbmNoYmVuY2g";
-/// How long one waiting call may wait at the node.
-const WAIT: Duration = Duration::from_secs(25);
+/// How long one waiting call may wait at the node (the client gives an
+/// attempt 15 s at most).
+const WAIT: Duration = Duration::from_secs(10);
+/// How far ahead of the opening, once everyone has joined, its time is set.
+const OPENING_NOTICE_MS: i64 = 3_000;
+/// Buyers whose calls share one client's connections.
+const BUYERS_PER_CONNECTION: u32 = 500;
 /// How long an admission lasts unused.
 const ADMISSION_MS: i64 = 60_000;
 /// Seats a bot asks for each time.
@@ -101,6 +106,8 @@ pub struct QueueReport {
     /// Let in to booked and paid, p99.
     admission_p99_ms: f64,
     admission_latency: Latency,
+    /// Let in to told so (the first part of the above).
+    notice_latency: Latency,
     /// Tickets all the bots got.
     bot_tickets: u64,
     /// Times a bot tried to buy without the room, and was refused (all of
@@ -108,6 +115,9 @@ pub struct QueueReport {
     skips_refused: u64,
     skips_allowed: u64,
     tickets_sold: u64,
+    /// Seats the performance counts booked beyond those acknowledged (a
+    /// checkout whose answer was lost).
+    unacknowledged: u64,
     /// Buyers who bought, and those the room closed on.
     buyers_served: u64,
     buyers_closed_out: u64,
@@ -123,13 +133,16 @@ pub struct QueueReport {
 struct Stand {
     /// The nodes' account API, with the auth service's certificate.
     accounts: Client,
-    /// The nodes' peer ports, with the gateway's certificate.
-    gateway: Client,
+    /// The nodes' peer ports, with the gateway's certificate: several
+    /// clients, each with connections of its own, as a row of gateway
+    /// processes would have (one HTTP/2 connection a node would carry
+    /// every buyer's calls).
+    gateways: Vec<Client>,
     issuer: TokenIssuer,
 }
 
 impl Stand {
-    fn open(data_dir: &Path) -> anyhow::Result<Self> {
+    fn open(data_dir: &Path, connections: usize) -> anyhow::Result<Self> {
         let path = data_dir.join("auth.toml");
         let auth = AuthConfig::load(Some(&path))
             .with_context(|| format!("reading {} (written by boxoffice up)", path.display()))?;
@@ -155,13 +168,13 @@ impl Stand {
         let accounts =
             Client::with_tls(&auth.nodes, Some(tls(Identity::Auth)?.client_for(ANY_NODE)))?
                 .with_token(service);
-        let gateway = Client::with_tls(
-            &auth.nodes,
-            Some(tls(Identity::Gateway)?.client_for(ANY_NODE)),
-        )?;
+        let gateway = tls(Identity::Gateway)?.client_for(ANY_NODE);
+        let gateways = (0..connections.max(1))
+            .map(|_| Client::with_tls(&auth.nodes, Some(gateway.clone())))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             accounts,
-            gateway,
+            gateways,
             issuer,
         })
     }
@@ -203,9 +216,9 @@ impl Stand {
         }
     }
 
-    /// A client acting for the buyer of `token` calling from `addr`.
-    fn buyer(&self, token: &str, addr: [u8; 4]) -> Client {
-        self.gateway
+    /// A client acting for buyer `i`, of `token`, calling from `addr`.
+    fn buyer(&self, i: u32, token: &str, addr: [u8; 4]) -> Client {
+        self.gateways[i as usize % self.gateways.len()]
             .for_token(Some(token))
             .for_client_addr(std::net::IpAddr::from(addr))
     }
@@ -218,6 +231,8 @@ struct Part {
     admissions: Vec<(u64, i64)>,
     /// Let in to paid, µs.
     latencies: Vec<u64>,
+    /// Let in to told so (the waiting call's answer), µs.
+    noticed: Vec<u64>,
     seats: Vec<u32>,
     served: bool,
     closed_out: bool,
@@ -226,8 +241,9 @@ struct Part {
 
 impl Part {
     fn error(&mut self, what: &str, status: &tonic::Status) {
+        let message: String = status.message().chars().take(120).collect();
         let key = format!(
-            "{what}: {}",
+            "{what}: {}: {message}",
             boxoffice_cli::output::code_name(status.code())
         );
         *self.errors.entry(key).or_default() += 1;
@@ -301,6 +317,8 @@ async fn buyer(client: Client, show: Arc<str>, want: u32, card: Arc<v1::Card>) -
         return part;
     };
     part.admissions.push((place, at));
+    part.noticed
+        .push(u64::try_from(now_ms().saturating_sub(at)).unwrap_or(0) * 1000);
     let seats = buy(&client, &show, want, &card, &mut part).await;
     if !seats.is_empty() {
         part.latencies
@@ -353,7 +371,11 @@ pub async fn run(
         (1..=100_000).contains(&args.admit_per_s),
         "--admit-rate must be 1 to 100000"
     );
-    let stand = Arc::new(Stand::open(data_dir)?);
+    let total = args.buyers + args.bots;
+    let stand = Arc::new(Stand::open(
+        data_dir,
+        total.div_ceil(BUYERS_PER_CONNECTION) as usize,
+    )?);
     let show: Arc<str> = create_performance.await?.into();
     admin
         .set_waiting_room(
@@ -370,7 +392,6 @@ pub async fn run(
 
     // Accounts and sessions: buyer i calls from 10.x.y.0/24 of its own.
     let setup = Instant::now();
-    let total = args.buyers + args.bots;
     let gate = Arc::new(Semaphore::new(args.concurrency.clamp(1, 1024) as usize));
     let mut accounts = tokio::task::JoinSet::new();
     for i in 0..total {
@@ -397,7 +418,7 @@ pub async fn run(
         }
     };
     let tokens = Arc::new(tokens);
-    let client = |i: u32| stand.buyer(&tokens[i as usize], address(i));
+    let client = |i: u32| stand.buyer(i, &tokens[i as usize], address(i));
     let setup_s = setup.elapsed().as_secs_f64();
 
     // Bots try the door first: buying without the room must be refused.
@@ -449,7 +470,10 @@ pub async fn run(
         .set_waiting_room(
             &show,
             Some(v1::RoomRules {
-                opens_at_ms: now_ms(),
+                // A set time a little ahead, as a real opening is: the
+                // waiting calls (which looked at most 2 s apart while
+                // the opening was an hour away) wake for it on time.
+                opens_at_ms: now_ms() + OPENING_NOTICE_MS,
                 admit_per_s: args.admit_per_s,
                 max_active: 0,
                 admission_ms: ADMISSION_MS,
@@ -457,9 +481,11 @@ pub async fn run(
         )
         .await
         .map_err(|s| anyhow::anyhow!("opening the waiting room: {}", s.message()))?;
+    let opened_at_ms = opening(admin, &show).await?;
 
     let mut admissions = Vec::new();
     let mut latency = latency_histogram();
+    let mut noticed = latency_histogram();
     let mut sold: Vec<u32> = Vec::new();
     let mut bot_tickets = 0u64;
     let mut served = 0u64;
@@ -470,6 +496,9 @@ pub async fn run(
         admissions.extend(part.admissions.iter().copied());
         for l in &part.latencies {
             latency.saturating_record(*l);
+        }
+        for l in &part.noticed {
+            noticed.saturating_record(*l);
         }
         sold.extend(part.seats.iter().copied());
         served += u64::from(part.served);
@@ -492,12 +521,22 @@ pub async fn run(
     }
 
     let distinct: BTreeSet<u32> = sold.iter().copied().collect();
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        let mut seen = BTreeSet::new();
+        let twice: Vec<u32> = sold
+            .iter()
+            .copied()
+            .filter(|s| !seen.insert(*s))
+            .take(10)
+            .collect();
+        eprintln!("show {show}: seats acknowledged twice: {twice:?}");
+    }
     let (plan, _) = admin
         .seat_map(&show, false)
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
-    let sold_twice =
-        (sold.len() - distinct.len()) as u64 + u64::from(plan.booked).abs_diff(sold.len() as u64);
+    let sold_twice = (sold.len() - distinct.len()) as u64
+        + (sold.len() as u64).saturating_sub(u64::from(plan.booked));
     let room = eventually_closed(admin, &show).await?;
     let r = room.room.unwrap_or_default();
     Ok(QueueReport {
@@ -508,18 +547,20 @@ pub async fn run(
         setup_s,
         sold_twice,
         fairness: fairness(&admissions),
-        sold_out_after_s: if r.closed_at_ms > 0 && r.opened_at_ms > 0 {
-            (r.closed_at_ms - r.opened_at_ms) as f64 / 1000.0
+        sold_out_after_s: if r.closed_at_ms > 0 && opened_at_ms > 0 {
+            (r.closed_at_ms - opened_at_ms) as f64 / 1000.0
         } else {
             f64::NAN
         },
         joins_per_s,
         admission_p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
         admission_latency: Latency::of(&latency),
+        notice_latency: Latency::of(&noticed),
         bot_tickets,
         skips_refused,
         skips_allowed,
         tickets_sold: sold.len() as u64,
+        unacknowledged: u64::from(plan.booked).saturating_sub(sold.len() as u64),
         buyers_served: served,
         buyers_closed_out: closed_out,
         admissions: admissions.len() as u64,
@@ -527,6 +568,24 @@ pub async fn run(
         drained: r.phase == "sold_out" && r.waiting == 0 && r.admitted == 0,
         errors,
     })
+}
+
+/// When the room opened (the tick that shuffled its pre-queue, by the
+/// cluster's clock); 0 if it closed before anyone saw it open.
+async fn opening(admin: &Client, show: &str) -> anyhow::Result<i64> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let room = admin
+            .waiting_room(show, false)
+            .await
+            .map_err(|s| anyhow::anyhow!("reading the room: {}", s.message()))?
+            .room
+            .unwrap_or_default();
+        if room.phase != "pre_queue" || Instant::now() >= until {
+            return Ok(room.opened_at_ms);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The room once it has closed (it closes at the first tick after the
@@ -576,15 +635,20 @@ pub fn print(r: &QueueReport) {
         "joins: {:.0}/s; admissions: {} ({:.4} in queue order); sold out after {:.2} s",
         r.joins_per_s, r.admissions, r.fairness, r.sold_out_after_s
     );
-    let l = &r.admission_latency;
+    for (what, l) in [
+        ("let in to paid", &r.admission_latency),
+        ("let in to told so", &r.notice_latency),
+    ] {
+        println!(
+            "{what}, ms: p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+    }
     println!(
-        "let in to paid, ms: p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
-        l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
-    );
-    println!(
-        "tickets sold: {} ({} sold twice); buyers served {}, closed out {}; the room {}",
+        "tickets sold: {} ({} sold twice, {} more booked unacknowledged); buyers served {}, closed out {}; the room {}",
         r.tickets_sold,
         r.sold_twice,
+        r.unacknowledged,
         r.buyers_served,
         r.buyers_closed_out,
         if r.drained { "drained" } else { "NOT drained" }
