@@ -103,6 +103,11 @@ impl Gateway {
             None => Client::with_tls(&[config.auth.as_str()], trust.clone())?,
         };
         let buyers = if config.node_peers.is_empty() {
+            tracing::warn!(
+                "no node_peers: holds go to the nodes' client port, where every browser counts \
+                 as this gateway's network against the caps per network (set node_peers to \
+                 the nodes' peer ports)"
+            );
             nodes.for_token(None)
         } else {
             let tls = boxoffice_tls::TlsFiles::in_dir(
