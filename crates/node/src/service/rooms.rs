@@ -127,18 +127,11 @@ impl BookingApi {
             let nap = seen.earliest.map_or(MIN_NAP, |at| {
                 Duration::from_millis(u64::try_from(at.saturating_ms_since(now)).unwrap_or(0))
             });
+            // The node stopping ends the wait (answered with what was last
+            // seen); a signal that is gone only leaves the nap to run.
             tokio::select! {
                 () = tokio::time::sleep(nap.clamp(MIN_NAP, MAX_NAP).min(left)) => {}
-                changed = closing.changed() => {
-                    // The node is stopping (or its signal is gone): answer
-                    // with what was last seen.
-                    if changed.is_err() || *closing.borrow() {
-                        return Ok(Response::new(response_with(
-                            Some(&seen.summary),
-                            seen.admission.as_ref(),
-                        )));
-                    }
-                }
+                Ok(()) = closing.changed() => {}
             }
             read = Some(v1::ReadOptions {
                 consistency: v1::Consistency::Stale.into(),
