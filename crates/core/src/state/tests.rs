@@ -517,11 +517,10 @@ fn only_whole_tagged_snapshots_are_restored() {
 
 // ----- Snapshots and invariants -----
 
-#[test]
-fn inconsistent_snapshots_are_refused() {
-    let mut f = Fixture::new();
-    f.hold(&[1], "alice");
-    let snapshot = |state: &State| Snapshot {
+/// The primary part of a snapshot of `state` (without venues and
+/// productions), to tamper with.
+fn snapshot(state: &State) -> Snapshot {
+    Snapshot {
         now: state.now,
         last_booking_id: state.last_booking_id,
         shows: state.shows.values().cloned().collect(),
@@ -531,7 +530,13 @@ fn inconsistent_snapshots_are_refused() {
         users: state.users.values().cloned().collect(),
         venues: Vec::new(),
         productions: Vec::new(),
-    };
+    }
+}
+
+#[test]
+fn inconsistent_snapshots_are_refused() {
+    let mut f = Fixture::new();
+    f.hold(&[1], "alice");
     assert!(
         State::from_snapshot(
             snapshot(&f.state),
@@ -709,33 +714,15 @@ fn a_networks_seats_count_until_freed_and_survive_a_snapshot() {
     let farm = Network::of(std::net::IpAddr::from([203, 0, 113, 7]));
     let home = Network::of(std::net::IpAddr::from([198, 51, 100, 7]));
     let from = |numbers: &[u32], user: &str, network: Network| {
-        let Command::Hold {
-            order,
-            show,
-            seats,
-            tickets,
-            user,
-            ttl_ms,
-            max_seats_per_user,
-            ..
-        } = hold("s1", numbers, user, TTL)
-        else {
-            unreachable!("hold makes holds");
-        };
-        Command::Hold {
-            order,
-            show,
-            seats,
-            tickets,
-            user,
-            ttl_ms,
-            max_seats_per_user,
-            limits: HoldLimits {
+        let mut command = hold("s1", numbers, user, TTL);
+        if let Command::Hold { limits, .. } = &mut command {
+            *limits = HoldLimits {
                 max_seats_per_network: 4,
                 network: Some(network),
                 ..HoldLimits::NONE
-            },
+            };
         }
+        command
     };
     let ann = f.booking(from(&[1, 2, 3], "u1", farm)).id;
     // Ben is another account, but of the same network.
@@ -765,21 +752,9 @@ fn a_networks_seats_count_until_freed_and_survive_a_snapshot() {
     f.booking(from(&[1, 2, 3], "u1", farm));
 
     // A snapshot that keeps the network of the released booking.
-    let state = &f.state;
-    let primary = Snapshot {
-        now: state.now,
-        last_booking_id: state.last_booking_id,
-        shows: state.shows.values().cloned().collect(),
-        bookings: state.bookings.clone(),
-        dedup: state.dedup.iter().cloned().collect(),
-        last_user_id: state.last_user_id,
-        users: state.users.values().cloned().collect(),
-        venues: Vec::new(),
-        productions: Vec::new(),
-    };
-    let mut tampered = state.networks.record();
+    let mut tampered = f.state.networks.record();
     tampered.0.push((ann, farm));
-    let restored = State::from_snapshot(primary, Doors::default(), Vec::new(), tampered);
+    let restored = State::from_snapshot(snapshot(&f.state), Doors::default(), Vec::new(), tampered);
     assert!(
         matches!(&restored, Err(SnapshotError::Inconsistent(e)) if e.to_string().contains("no longer active")),
         "{restored:?}"
