@@ -40,11 +40,11 @@ pub struct GatewayConfig {
     /// own address.
     pub auth_gateway: Option<String>,
     /// The booking nodes' peer ports (host:port; mutual TLS with the
-    /// gateway's certificate from `certs_dir`). When set, the calls whose
-    /// caps count per network (holds and bookings) go there and carry each
-    /// browser's address, so fifty browsers behind the gateway are not one
-    /// network; without them those calls go to `nodes` and all count as
-    /// the gateway's own network.
+    /// gateway's certificate from `certs_dir`); at least one. Holds, whose
+    /// caps count per network, go there and carry each browser's address,
+    /// so that fifty browsers behind the gateway are not one network (on
+    /// `nodes` they would all count as the gateway's own, and 40 seats of
+    /// a show would shut every browser out).
     pub node_peers: Vec<String>,
     /// Directory with the cluster CA and the gateway's certificate
     /// (`gateway.pem`, `gateway.key`), for `auth_gateway`.
@@ -72,7 +72,11 @@ impl Default for GatewayConfig {
             max_event_streams: 4096,
             max_event_streams_per_client: 32,
             auth_gateway: None,
-            node_peers: Vec::new(),
+            node_peers: vec![
+                "127.0.0.1:50071".into(),
+                "127.0.0.1:50072".into(),
+                "127.0.0.1:50073".into(),
+            ],
             certs_dir: PathBuf::from("./data/certs"),
             tls: None,
             ca: None,
@@ -101,8 +105,12 @@ impl GatewayConfig {
         if self.auth.trim().is_empty() || self.chatbot.trim().is_empty() {
             return bad("auth and chatbot must be host:port addresses".into());
         }
-        if self.node_peers.iter().any(|a| a.trim().is_empty()) {
-            return bad("node_peers must be host:port addresses".into());
+        if self.node_peers.is_empty() || self.node_peers.iter().any(|a| a.trim().is_empty()) {
+            return bad(
+                "node_peers must name the booking nodes' peer ports (host:port): without them \
+                 every browser's hold would count as the gateway's own network"
+                    .into(),
+            );
         }
         if self
             .auth_gateway
@@ -177,6 +185,10 @@ mod tests {
             },
             GatewayConfig {
                 auth_gateway: Some(" ".into()),
+                ..Default::default()
+            },
+            GatewayConfig {
+                node_peers: Vec::new(),
                 ..Default::default()
             },
         ];

@@ -64,9 +64,9 @@ pub enum GatewayError {
 /// What the handlers share: clients of the cluster and the live feeds.
 pub struct Gateway {
     nodes: Client,
-    /// The nodes for calls capped per network: their peer ports, where
-    /// the gateway's certificate lets it say for which browser it asks
-    /// (`node_peers`); else the same as `nodes`.
+    /// The nodes for calls capped per network (holds): their peer ports,
+    /// where the gateway's certificate lets it say for which browser it
+    /// asks (`node_peers`).
     buyers: Client,
     auth: Client,
     chatbot: Client,
@@ -102,14 +102,9 @@ impl Gateway {
             }
             None => Client::with_tls(&[config.auth.as_str()], trust.clone())?,
         };
-        let buyers = if config.node_peers.is_empty() {
-            tracing::warn!(
-                "no node_peers: holds go to the nodes' client port, where every browser counts \
-                 as this gateway's network against the caps per network (set node_peers to \
-                 the nodes' peer ports)"
-            );
-            nodes.for_token(None)
-        } else {
+        // `validate` requires node_peers: holds carry each browser's
+        // address, believed only from this certificate on the peer ports.
+        let buyers = {
             let tls = boxoffice_tls::TlsFiles::in_dir(
                 &config.certs_dir,
                 boxoffice_tls::Identity::Gateway,

@@ -17,10 +17,11 @@
 //!   the auth service's certificate only;
 //! - `boxoffice.internal.v1.CheckoutRelay` ([`relay`]): one-call checkouts
 //!   a follower hands to the leader whole, for members of the cluster;
-//! - `boxoffice.v1.BookingService` again, for the gateway: the same API
-//!   with the same end-user tokens, where the gateway's certificate makes
-//!   the browser address it forwards count for the caps per network
-//!   ([`service::client_network`]);
+//! - `boxoffice.v1.BookingService` again, for the gateway (any
+//!   certificate of the CA may call it, each call acting only as the user
+//!   its bearer token names, as on the client port): only the gateway's
+//!   certificate makes the browser address it forwards count for the caps
+//!   per network ([`service::client_network`]);
 //! - gRPC health checking;
 //!
 //! and, on `http_listen` when set, `/metrics` for Prometheus, `/healthz`

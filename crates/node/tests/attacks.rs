@@ -855,6 +855,7 @@ async fn gateway_with_throttled_auth(node: &Node) -> (String, String) {
         nodes: vec![node.addr.clone()],
         auth: public_addr.clone(),
         auth_gateway: Some(gateway_port),
+        node_peers: vec![node.peer_addr.clone()],
         certs_dir: node.certs.clone(),
         ..boxoffice_gateway::config::GatewayConfig::default()
     };

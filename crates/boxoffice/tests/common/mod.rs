@@ -229,7 +229,12 @@ impl Cluster {
         layout.ensure_keys().expect("signing key");
         ensure_certificates(
             dir.path(),
-            &[Identity::Auth, Identity::Payment, Identity::Operator],
+            &[
+                Identity::Auth,
+                Identity::Payment,
+                Identity::Operator,
+                Identity::Gateway,
+            ],
         );
         let auth_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -696,6 +701,8 @@ impl Gateway {
             cluster.auth_addr.clone(),
             chatbot.addr.clone(),
         );
+        // Holds go to the nodes' peer ports with the gateway's certificate.
+        config.node_peers = cluster.peer_addrs.values().cloned().collect();
         tune(&mut config);
         let service = InProcess::spawn("gateway", |stopped| {
             boxoffice_gateway::run(config, listener, stopped)
