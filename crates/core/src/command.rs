@@ -61,7 +61,10 @@ impl Request {
         match self.command {
             // Idempotent by the state: one place per buyer, and a tick
             // repeated at the same time lets nobody more in.
-            Command::JoinWaitingRoom { .. } | Command::TickWaitingRooms { .. } => false,
+            Command::JoinWaitingRoom { .. }
+            | Command::TickWaitingRooms { .. }
+            | Command::JoinWaitingList { .. }
+            | Command::LeaveWaitingList { .. } => false,
             Command::Confirm { .. } => self.caller.is_some(),
             _ => true,
         }
@@ -536,6 +539,31 @@ pub enum Command {
     TickWaitingRooms {
         /// Drawn by the leader for the rooms that open in this step.
         seed: u64,
+    },
+    /// `user` joins the waiting list of a performance (see
+    /// [`WaitingList`](crate::WaitingList)) for `quantity` seats of
+    /// `category` (empty: any), which must not be free now. One entry per
+    /// buyer: joining again keeps it as it is.
+    JoinWaitingList {
+        /// The performance.
+        show: ShowId,
+        /// The buyer.
+        user: UserId,
+        /// How many seats.
+        quantity: u32,
+        /// The price category's name; empty for any.
+        category: String,
+        /// How long an offer to this entry lasts, ms (from the node's
+        /// configuration, as a hold's `ttl_ms`).
+        offer_ms: i64,
+    },
+    /// `user` leaves the waiting list of a performance, giving up any
+    /// offer outstanding.
+    LeaveWaitingList {
+        /// The performance.
+        show: ShowId,
+        /// The buyer.
+        user: UserId,
     },
 }
 

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::Network;
 use crate::ids::{BookingId, ProductionId, RequestId, SeatNo, ShowId, UserId, VenueId};
 use crate::state::{
-    Booking, Production, RoomSummary, Scan, ShowSummary, Tick, UserSummary, VenueSummary,
+    Booking, ListSummary, Production, RoomSummary, Scan, ShowSummary, Tick, UserSummary,
+    VenueSummary,
 };
 
 /// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
@@ -61,6 +62,8 @@ pub enum Effect {
     WaitingRoom(Option<Box<RoomSummary>>),
     /// What `TickWaitingRooms` did.
     RoomsTicked(Tick),
+    /// A waiting list as the buyer who joined or left it sees it.
+    WaitingList(Box<ListSummary>),
 }
 
 /// Why a request was refused. Every replica refuses the same request in the same way.
@@ -295,6 +298,20 @@ pub enum Rejection {
         /// Seats the network's customers already have in active bookings.
         already: u32,
     },
+    /// Joining a waiting list for seats that are free now.
+    #[error("{free} seats of {show} that fit are free now: book them instead of waiting")]
+    SeatsAvailable {
+        /// The performance.
+        show: ShowId,
+        /// How many fitting seats are free.
+        free: u32,
+    },
+    /// The waiting list holds as many buyers as it may.
+    #[error("the waiting list of {0} is full")]
+    ListFull(ShowId),
+    /// The account is already on this many waiting lists.
+    #[error("you are already on {0} waiting lists, the most one account may be on at once")]
+    ListLimit(u32),
 }
 
 /// The message of [`Rejection::NotTogether`].
@@ -348,6 +365,9 @@ impl Rejection {
             | Rejection::NotAdmitted(_)
             | Rejection::RoomLimit(_)
             | Rejection::NetworkLimit { .. }
+            | Rejection::SeatsAvailable { .. }
+            | Rejection::ListFull(_)
+            | Rejection::ListLimit(_)
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

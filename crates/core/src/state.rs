@@ -38,6 +38,10 @@ pub use rooms::{
 pub use seats::SeatMap;
 pub use shows::{Performance, PerformanceState, Seat, Show, ShowSummary};
 pub use snapshot::SnapshotError;
+pub use waitlist::{
+    ListEntry, ListStatus, ListSummary, MAX_LIST_QUANTITY, MAX_LISTS_PER_BUYER, MAX_OFFER_MS,
+    MAX_ON_LIST, MIN_OFFER_MS, WaitingList,
+};
 
 /// Most stale dedup records dropped by one `apply`.
 ///
@@ -121,6 +125,8 @@ pub struct State {
     /// The network of each active hold or booking made with one, and
     /// their seats by show and network.
     networks: Networks,
+    /// The performances' waiting lists, by performance.
+    lists: BTreeMap<ShowId, WaitingList>,
 }
 
 impl State {
@@ -452,6 +458,7 @@ impl State {
                     user,
                     max_seats_per_user: *max_seats_per_user,
                     limits: Some(limits),
+                    offered: false,
                 };
                 self.reserve(request, status, Some(order))
             }
@@ -470,6 +477,7 @@ impl State {
                     user,
                     max_seats_per_user: *max_seats_per_user,
                     limits: None,
+                    offered: false,
                 };
                 self.reserve(request, status, None)
             }
@@ -583,6 +591,14 @@ impl State {
             Command::SetWaitingRoom { show, rules } => self.set_waiting_room(show, *rules),
             Command::JoinWaitingRoom { show, user } => self.join_waiting_room(show, user),
             Command::TickWaitingRooms { seed } => Ok(Effect::RoomsTicked(self.tick_rooms(*seed))),
+            Command::JoinWaitingList {
+                show,
+                user,
+                quantity,
+                category,
+                offer_ms,
+            } => self.join_waiting_list(show, user, *quantity, category, *offer_ms),
+            Command::LeaveWaitingList { show, user } => self.leave_waiting_list(show, user),
             Command::SetAdmin { user, admin } => self.set_admin(user, *admin),
             Command::RevokeSessions { user } => self.revoke_sessions(user, None),
             Command::ChangePassword {
@@ -636,3 +652,4 @@ mod snapshot;
 mod stored;
 #[cfg(test)]
 mod tests;
+mod waitlist;

@@ -212,9 +212,25 @@ impl Command {
                 check_id("show", show.as_str())?;
                 rules.as_ref().map_or(Ok(()), RoomRules::validate)
             }
-            Command::JoinWaitingRoom { show, user } => {
+            Command::JoinWaitingRoom { show, user } | Command::LeaveWaitingList { show, user } => {
                 check_id("show", show.as_str())?;
                 check_id("user", user.as_str())
+            }
+            Command::JoinWaitingList {
+                show,
+                user,
+                category,
+                ..
+            } => {
+                check_id("show", show.as_str())?;
+                check_id("user", user.as_str())?;
+                if category.len() > crate::ids::MAX_ID_LEN {
+                    return Err(Rejection::Invalid(format!(
+                        "a category name has at most {} bytes",
+                        crate::ids::MAX_ID_LEN
+                    )));
+                }
+                Ok(())
             }
             Command::RegisterUser {
                 email,
@@ -330,6 +346,12 @@ impl Command {
             ),
             Command::TickWaitingRooms { .. } => {
                 Needs::System("waiting rooms let buyers in only by the system's own step")
+            }
+            Command::JoinWaitingList { user, .. } | Command::LeaveWaitingList { user, .. } => {
+                Needs::Owner(
+                    user,
+                    "a buyer joins or leaves a waiting list only for themself",
+                )
             }
         }
     }

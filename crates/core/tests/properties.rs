@@ -479,6 +479,9 @@ impl Model {
             | Command::TickWaitingRooms { .. } => {
                 unreachable!("not generated (the waiting room model is tests/rooms.rs)")
             }
+            Command::JoinWaitingList { .. } | Command::LeaveWaitingList { .. } => {
+                unreachable!("not generated (the waiting list model is tests/waitlist.rs)")
+            }
         }
     }
 
@@ -503,7 +506,9 @@ impl Model {
             | Command::SetWaitingRoom { .. }
             | Command::GrantDoorStaff { .. }
             | Command::RevokeDoorStaff { .. } => admin,
-            Command::JoinWaitingRoom { user, .. } => user == me,
+            Command::JoinWaitingRoom { user, .. }
+            | Command::JoinWaitingList { user, .. }
+            | Command::LeaveWaitingList { user, .. } => user == me,
             Command::Hold { user, .. }
             | Command::Book { user, .. }
             | Command::Cancel { user, .. }

@@ -64,11 +64,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Caller, Command, DoorScope, Effect, HoldLimits,
-    NewPerformance, OrderId, Outcome, Payment, ProductionId, Rejection, Request, RequestId,
-    RoomPhase, RoomRules, RoomStatus, RoomSummary, SalesWindow, Scan, Seat, SeatNo, Show, ShowId,
-    ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId, UserSummary, VenueId,
-    WaitingRoom,
+    Booking, BookingId, BookingStatus, Caller, Command, DoorScope, Effect, HoldLimits, ListStatus,
+    ListSummary, NewPerformance, OrderId, Outcome, Payment, ProductionId, Rejection, Request,
+    RequestId, RoomPhase, RoomRules, RoomStatus, RoomSummary, SalesWindow, Scan, Seat, SeatNo,
+    Show, ShowId, ShowSummary, State, Timestamp, Totals, TransactionId, User, UserId, UserSummary,
+    VenueId, WaitingList, WaitingRoom,
 };
 use goldenscript::{ArgumentConsumer, Context};
 
@@ -333,6 +333,13 @@ impl Scenario {
                 Ok(match self.state.waiting_room(&show) {
                     Some(room) => room_detail(room),
                     None => format!("{show}: no waiting room"),
+                })
+            }
+            "list" => {
+                let show = ShowId::from(required(args, "a show")?);
+                Ok(match self.state.waiting_list(&show) {
+                    Some(list) => list_detail(list),
+                    None => format!("{show}: no waiting list"),
                 })
             }
             // Commands: requests given to `State::apply`.
@@ -636,6 +643,17 @@ impl Scenario {
                 user: self.user_ref(required(args, "a user")?)?,
                 show: required(args, "a show")?.into(),
             },
+            "join-list" => Command::JoinWaitingList {
+                user: self.user_ref(required(args, "a user")?)?,
+                show: required(args, "a show")?.into(),
+                quantity: args.take_key("quantity").map_or(Ok(1), str::parse)?,
+                category: args.take_key("category").unwrap_or("").to_owned(),
+                offer_ms: args.take_key("offer").map_or(Ok(600_000), parse_time)?,
+            },
+            "leave-list" => Command::LeaveWaitingList {
+                user: self.user_ref(required(args, "a user")?)?,
+                show: required(args, "a show")?.into(),
+            },
             "tick-rooms" => Command::TickWaitingRooms {
                 seed: args.take_key("seed").map_or(Ok(0), str::parse)?,
             },
@@ -921,6 +939,7 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
         ),
         Ok(Effect::WaitingRoom(None)) => "waiting room removed".to_owned(),
         Ok(Effect::WaitingRoom(Some(room))) => room_line(room),
+        Ok(Effect::WaitingList(list)) => list_line(list),
         Ok(Effect::RoomsTicked(tick)) => format!(
             "rooms: {} opened, {} let in, {} lapsed, {} closed",
             tick.opened, tick.admitted, tick.lapsed, tick.closed
@@ -932,6 +951,45 @@ fn outcome_line(state: &State, outcome: &Outcome) -> String {
         ),
         Err(rejection) => rejection_line(rejection),
     }
+}
+
+/// A waiting list as a command's outcome shows it.
+fn list_line(list: &ListSummary) -> String {
+    let you = match &list.status {
+        ListStatus::Outside => "not on it".to_owned(),
+        ListStatus::Waiting { place, position } => {
+            format!("waiting at place {place}, position {position}")
+        }
+        ListStatus::Offered {
+            booking,
+            seats,
+            expires_at,
+        } => {
+            let seats: Vec<String> = seats.iter().map(ToString::to_string).collect();
+            format!(
+                "offered booking {booking} (seats {}) until {}",
+                seats.join(" "),
+                time(*expires_at)
+            )
+        }
+    };
+    let entry = list.entry.as_ref().map_or(String::new(), |e| {
+        let category = if e.category.is_empty() {
+            "any"
+        } else {
+            &e.category
+        };
+        format!(" for {} of {category}", e.quantity)
+    });
+    format!(
+        "list {}: {} waiting, {} offered; {} offered, {} bought, {} lapsed ever; you{entry}: {you}",
+        list.show,
+        list.waiting,
+        list.offered,
+        list.offered_total,
+        list.bought_total,
+        list.lapsed_total
+    )
 }
 
 /// A waiting room as a command's outcome shows it.
@@ -965,7 +1023,40 @@ fn room_line(room: &RoomSummary) -> String {
     )
 }
 
-/// A waiting room's queues: who waits where, who is in.
+/// A waiting list: who waits where, who has an offer.
+fn list_detail(list: &WaitingList) -> String {
+    let category = |c: &str| {
+        if c.is_empty() {
+            "any".to_owned()
+        } else {
+            c.to_owned()
+        }
+    };
+    let waiting: Vec<String> = list
+        .waiting()
+        .map(|e| {
+            format!(
+                "{}:{} ({} of {})",
+                e.place,
+                e.user,
+                e.quantity,
+                category(&e.category)
+            )
+        })
+        .collect();
+    let offers: Vec<String> = list
+        .offers()
+        .iter()
+        .map(|(b, e)| format!("{}:{} (booking {b})", e.place, e.user))
+        .collect();
+    format!(
+        "waiting: {}\noffered: {}",
+        lines_inline(&waiting),
+        lines_inline(&offers)
+    )
+}
+
+/// A waiting room's queues and admissions.
 fn room_detail(room: &WaitingRoom) -> String {
     let prequeue: Vec<&str> = room.prequeue().iter().map(UserId::as_str).collect();
     let queue: Vec<String> = room

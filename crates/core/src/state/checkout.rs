@@ -36,6 +36,7 @@ impl State {
             user,
             max_seats_per_user,
             limits,
+            offered,
         } = request;
         let now = self.now;
         let exempt = self.user(user).is_some_and(|u| u.admin);
@@ -61,7 +62,8 @@ impl State {
             }
             _ => {}
         }
-        if !exempt {
+        // A waiting list's offer comes in its own order, not the room's.
+        if !exempt && !offered {
             self.check_admission(show_id, user)?;
         }
         if let Some(no) = seats
@@ -334,6 +336,7 @@ impl State {
         self.hold_expiry.remove(&(expires_at, id));
         self.active.confirm(&booking);
         self.admission_used(&booking.show, &booking.user, booking.created_at);
+        self.list_booking_paid(&booking.show, booking.id);
         Ok(Effect::Booking(booking))
     }
 
@@ -468,7 +471,7 @@ impl State {
 
     /// Moves an active `booking` to a final `status`, freeing its seats and
     /// unindexing its hold; returns it as it now is.
-    fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
+    pub(super) fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
         self.active.remove(&booking);
         self.networks.stop(&booking);
         if let Some(key) = booking.expiry_key() {
@@ -489,6 +492,7 @@ impl State {
         // Same transaction (or none): storing cannot fail.
         let stored = self.bookings.update(&booking);
         debug_assert_eq!(stored, Ok(()));
+        self.list_booking_ended(&booking.show, booking.id);
         booking
     }
 
@@ -542,6 +546,9 @@ pub(super) struct Reservation<'a> {
     pub(super) max_seats_per_user: u32,
     /// For a hold, the limits against hoarding.
     pub(super) limits: Option<&'a HoldLimits>,
+    /// Whether this is a waiting list's offer (made by the state machine
+    /// itself, outside the waiting room's order).
+    pub(super) offered: bool,
 }
 
 impl State {
@@ -748,6 +755,7 @@ impl State {
         // A returned ticket is gone; its version and holder go with it (the
         // place, sold again, is a new ticket of another booking).
         self.doors.forget_tickets(id, &returned.seats);
+        self.offer_freed(&booking.show);
         Ok(Effect::Returned {
             kept: Box::new(kept),
             returned: Box::new(returned),

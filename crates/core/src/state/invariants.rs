@@ -70,6 +70,7 @@ impl State {
             }
             room.check().map_err(Inconsistency::new)?;
         }
+        self.check_lists().map_err(Inconsistency::new)?;
         if self.bookings.len() != self.last_booking_id {
             return Err(inconsistent!(
                 "{} bookings are stored but {} ids were issued",

@@ -235,6 +235,8 @@ impl State {
             .collect();
         bookings.sort_unstable();
         bookings.dedup();
+        // Nothing more is offered: the list goes, and its offers end below.
+        self.lists.remove(id);
         for id in bookings {
             if let Some(booking) = self.bookings.get(id) {
                 self.end_for_cancellation(booking);
@@ -297,6 +299,11 @@ impl State {
             show.transition(no, Seat::HeldBack, Seat::Available);
             show.held_back.remove(&no);
         }
+        self.offer_freed(id);
+        let show = self
+            .shows
+            .get(id)
+            .ok_or_else(|| Rejection::ShowNotFound(id.clone()))?;
         Ok(Effect::Show(show.summary()))
     }
 

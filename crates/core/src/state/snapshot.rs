@@ -15,7 +15,7 @@ use super::dedup::{DedupRecord, DedupWindow};
 use super::doors::{DoorsV4, DoorsV5};
 use super::networks::{Networks, NetworksRecord};
 use super::stored::Bookings;
-use super::{Doors, Inconsistency, Production, Show, State, User, WaitingRoom};
+use super::{Doors, Inconsistency, Production, Show, State, User, WaitingList, WaitingRoom};
 use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
 use crate::venue::{Venue, VenueIndex};
 
@@ -26,8 +26,20 @@ impl State {
         mut doors: Doors,
         rooms: Vec<WaitingRoom>,
         networks: NetworksRecord,
+        lists: Vec<WaitingList>,
     ) -> Result<Self, SnapshotError> {
         doors.reindex();
+        let mut by_list = BTreeMap::new();
+        for mut list in lists {
+            list.reindex();
+            let id = list.show().clone();
+            if by_list.insert(id.clone(), list).is_some() {
+                return Err(Inconsistency::new(format!(
+                    "the waiting list of {id} is listed twice"
+                ))
+                .into());
+            }
+        }
         let mut by_show = BTreeMap::new();
         for mut room in rooms {
             room.reindex();
@@ -95,6 +107,7 @@ impl State {
             doors,
             rooms: by_show,
             networks: Networks::default(),
+            lists: by_list,
         };
         let networks = Networks::restore(networks, &state.bookings).map_err(Inconsistency::new)?;
         let state = State { networks, ..state };
@@ -176,7 +189,8 @@ impl Serialize for State {
     /// that a `BXS3` snapshot, which has none, reads as the first part, and
     /// a `BXS4` one's records as the first fields of the section), then
     /// the waiting rooms (a `BXS6` snapshot ends before them), then the
-    /// networks of the active bookings (a `BXS7` one ends before them).
+    /// networks of the active bookings (a `BXS7` one ends before them),
+    /// then the waiting lists (a `BXS8` one ends before them).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let primary = SnapshotRef {
             now: self.now,
@@ -198,6 +212,7 @@ impl Serialize for State {
             &self.doors,
             Values(&self.rooms),
             self.networks.record(),
+            Values(&self.lists),
         )
             .serialize(serializer)
     }
@@ -205,9 +220,14 @@ impl Serialize for State {
 
 impl<'de> Deserialize<'de> for State {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (snapshot, doors, rooms, networks) =
-            <(Snapshot, Doors, Vec<WaitingRoom>, NetworksRecord)>::deserialize(deserializer)?;
-        State::from_snapshot(snapshot, doors, rooms, networks).map_err(D::Error::custom)
+        let (snapshot, doors, rooms, networks, lists) = <(
+            Snapshot,
+            Doors,
+            Vec<WaitingRoom>,
+            NetworksRecord,
+            Vec<WaitingList>,
+        )>::deserialize(deserializer)?;
+        State::from_snapshot(snapshot, doors, rooms, networks, lists).map_err(D::Error::custom)
     }
 }
 
@@ -222,8 +242,12 @@ impl<'de> Deserialize<'de> for State {
 /// `BXS4` the door's records (check-ins, ticket versions, conflicts);
 /// `BXS5` transfers, exits, re-entry and the count of conflicts beyond
 /// the caps; `BXS6` retired ticket keys; `BXS7` the waiting rooms; `BXS8`
-/// the networks active bookings came from.
-const SNAPSHOT_TAG: &[u8; 4] = b"BXS8";
+/// the networks active bookings came from; `BXS9` the waiting lists.
+const SNAPSHOT_TAG: &[u8; 4] = b"BXS9";
+
+/// The format before, still read: a `BXS9` snapshot without waiting lists
+/// (there were none).
+const BXS8_TAG: &[u8; 4] = b"BXS8";
 
 /// The format before, still read: a `BXS8` snapshot without networks (no
 /// hold carried one).
@@ -306,38 +330,54 @@ impl State {
         }
         if let Some(bxs3) = bytes.strip_prefix(BXS3_TAG) {
             let snapshot: Snapshot = postcard::from_bytes(bxs3).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, Doors::default(), Vec::new(), none());
+            return State::from_snapshot(
+                snapshot,
+                Doors::default(),
+                Vec::new(),
+                none(),
+                Vec::new(),
+            );
         }
         if let Some(bxs5) = bytes.strip_prefix(BXS5_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV5) =
                 postcard::from_bytes(bxs5).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none());
+            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none(), Vec::new());
         }
         if let Some(bxs6) = bytes.strip_prefix(BXS6_TAG) {
             let (snapshot, doors): (Snapshot, Doors) =
                 postcard::from_bytes(bxs6).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors, Vec::new(), none());
+            return State::from_snapshot(snapshot, doors, Vec::new(), none(), Vec::new());
         }
         if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV4) =
                 postcard::from_bytes(previous).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none());
+            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none(), Vec::new());
         }
         if let Some(bxs7) = bytes.strip_prefix(BXS7_TAG) {
             let (snapshot, doors, rooms): (Snapshot, Doors, Vec<WaitingRoom>) =
                 postcard::from_bytes(bxs7).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors, rooms, none());
+            return State::from_snapshot(snapshot, doors, rooms, none(), Vec::new());
+        }
+        if let Some(bxs8) = bytes.strip_prefix(BXS8_TAG) {
+            let (snapshot, doors, rooms, networks): (
+                Snapshot,
+                Doors,
+                Vec<WaitingRoom>,
+                NetworksRecord,
+            ) = postcard::from_bytes(bxs8).map_err(SnapshotError::Decode)?;
+            return State::from_snapshot(snapshot, doors, rooms, networks, Vec::new());
         }
         let current = bytes
             .strip_prefix(SNAPSHOT_TAG)
             .ok_or(SnapshotError::Untagged)?;
-        let (snapshot, doors, rooms, networks): (
+        let (snapshot, doors, rooms, networks, lists): (
             Snapshot,
             Doors,
             Vec<WaitingRoom>,
             NetworksRecord,
+            Vec<WaitingList>,
         ) = postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
-        State::from_snapshot(snapshot, doors, rooms, networks)
+        State::from_snapshot(snapshot, doors, rooms, networks, lists)
     }
 }
 

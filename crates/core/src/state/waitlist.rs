@@ -1,0 +1,569 @@
+//! The waiting list of a sold-out performance (issue 25): buyers who
+//! found nothing left join it with a quantity and a price category, and a
+//! seat freed later is offered to them in the order they joined.
+//!
+//! - **Joining.** Only when what the buyer asks for is not free now
+//!   (otherwise they are told to book it), one entry per account and
+//!   performance, at the back: first come, first served.
+//! - **Offers.** Whenever seats of the performance are freed while it is
+//!   on sale (a hold that lapsed or was given up, a cancellation, a
+//!   partial return, seats released from a hold-back), the state machine,
+//!   in the same `apply`, walks the list from the front and makes a hold
+//!   for the *first entry that fits*: as many seats of its category as it
+//!   asks for are free, best together, else the best split. The hold
+//!   lasts the entry's `offer_ms` and is paid like any other. Then on to
+//!   the next entry, while seats are left. A freed seat so never reaches
+//!   the public while an entry it fits waits.
+//! - **After an offer.** Paid: the entry is done. Lapsed or given up: the
+//!   entry is dropped (the buyer had their turn) and the seats it freed
+//!   are offered on, to the next entry that fits.
+//! - **Bounds.** At most [`MAX_ON_LIST`] entries a list, [`MAX_LISTS_PER_BUYER`]
+//!   lists an account, [`MAX_LIST_QUANTITY`] seats an entry.
+//!
+//! Everything is a committed command's effect: a new leader finds every
+//! place and offer as it was.
+//!
+//! Invariants ([`WaitingList::check`], with [`State::check_lists`]): each
+//! buyer is at most once on a list, waiting or offered; the places of
+//! those waiting rise from front to back and are below the next place to
+//! hand out; each offer is a held booking of the list's performance, of
+//! the entry's buyer and quantity.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::shows::PerformanceState;
+use super::{BookingStatus, Seat, State};
+use crate::best::{BestQuery, Pick, best_available};
+use crate::command::Tickets;
+use crate::ids::{
+    BookingId, MAX_HOLD_TTL_MS, MAX_SEATS_PER_BOOKING, OrderId, SeatNo, ShowId, Timestamp, UserId,
+};
+use crate::outcome::{Effect, Outcome, Rejection};
+
+/// Most entries one list holds (waiting and offered).
+pub const MAX_ON_LIST: usize = 100_000;
+/// Most lists one account is on at once.
+pub const MAX_LISTS_PER_BUYER: usize = 16;
+/// Most seats one entry asks for.
+pub const MAX_LIST_QUANTITY: u32 = MAX_SEATS_PER_BOOKING as u32;
+/// Shortest offer.
+pub const MIN_OFFER_MS: i64 = 60_000;
+/// Longest offer: an offer is a hold, and holds last at most this.
+pub const MAX_OFFER_MS: i64 = MAX_HOLD_TTL_MS;
+
+/// One buyer on a waiting list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    /// The entry's place (places are handed out in order, the first is 1).
+    pub place: u64,
+    /// The buyer.
+    pub user: UserId,
+    /// How many seats they want.
+    pub quantity: u32,
+    /// The price category they want; empty for any.
+    pub category: String,
+    /// How long an offer to them lasts, in milliseconds.
+    pub offer_ms: i64,
+    /// When they joined.
+    pub joined_at: Timestamp,
+}
+
+/// Where one buyer stands on a list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListStatus {
+    /// Not on the list.
+    Outside,
+    /// Waiting at `place`; `position` 1 is the front.
+    Waiting {
+        /// The entry's place.
+        place: u64,
+        /// How many are ahead, plus one.
+        position: u64,
+    },
+    /// Offered seats: `booking` is a hold made for them until `expires_at`.
+    Offered {
+        /// The hold to pay.
+        booking: BookingId,
+        /// Its seats.
+        seats: Vec<SeatNo>,
+        /// When it lapses unpaid.
+        expires_at: Timestamp,
+    },
+}
+
+/// A list as a buyer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListSummary {
+    /// The performance.
+    pub show: ShowId,
+    /// Entries waiting.
+    pub waiting: u64,
+    /// Offers outstanding.
+    pub offered: u64,
+    /// Offers made, ever.
+    pub offered_total: u64,
+    /// Offers paid, ever.
+    pub bought_total: u64,
+    /// Offers that lapsed or were given up, ever.
+    pub lapsed_total: u64,
+    /// The entry of the buyer the summary was made for, if any.
+    pub entry: Option<ListEntry>,
+    /// Where that buyer stands.
+    pub status: ListStatus,
+}
+
+/// One performance's waiting list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingList {
+    show: ShowId,
+    /// The next place to hand out.
+    next_place: u64,
+    /// Waiting, front first.
+    waiting: VecDeque<ListEntry>,
+    /// The offers outstanding: each entry with the hold made for it.
+    offers: BTreeMap<BookingId, ListEntry>,
+    offered_total: u64,
+    bought_total: u64,
+    lapsed_total: u64,
+    /// Index: each buyer on the list, with their offer if they have one.
+    /// Rebuilt on restore, never serialized.
+    #[serde(skip)]
+    members: BTreeMap<UserId, Option<BookingId>>,
+}
+
+impl WaitingList {
+    fn new(show: ShowId) -> Self {
+        Self {
+            show,
+            next_place: 1,
+            waiting: VecDeque::new(),
+            offers: BTreeMap::new(),
+            offered_total: 0,
+            bought_total: 0,
+            lapsed_total: 0,
+            members: BTreeMap::new(),
+        }
+    }
+
+    /// The performance.
+    pub fn show(&self) -> &ShowId {
+        &self.show
+    }
+
+    /// The entries waiting, front first.
+    pub fn waiting(&self) -> impl Iterator<Item = &ListEntry> {
+        self.waiting.iter()
+    }
+
+    /// The offers outstanding, by the hold made for each.
+    pub fn offers(&self) -> &BTreeMap<BookingId, ListEntry> {
+        &self.offers
+    }
+
+    /// Whether the list has nobody on it.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The list as `user` sees it (`state` gives an offer's seats).
+    pub fn summary(&self, user: Option<&UserId>, state: &State) -> ListSummary {
+        let (entry, status) = match user.and_then(|u| self.members.get(u).map(|o| (u, o))) {
+            None => (None, ListStatus::Outside),
+            Some((_, Some(booking))) => {
+                let entry = self.offers.get(booking).cloned();
+                let held = state.booking(*booking);
+                let (seats, expires_at) = match held {
+                    Some(b) => match b.status {
+                        BookingStatus::Held { expires_at } => (b.seats, expires_at),
+                        _ => (b.seats, Timestamp(0)),
+                    },
+                    None => (Vec::new(), Timestamp(0)),
+                };
+                (
+                    entry,
+                    ListStatus::Offered {
+                        booking: *booking,
+                        seats,
+                        expires_at,
+                    },
+                )
+            }
+            Some((user, None)) => {
+                let at = self.waiting.iter().position(|e| e.user == *user);
+                match at {
+                    Some(i) => (
+                        Some(self.waiting[i].clone()),
+                        ListStatus::Waiting {
+                            place: self.waiting[i].place,
+                            position: i as u64 + 1,
+                        },
+                    ),
+                    None => (None, ListStatus::Outside),
+                }
+            }
+        };
+        ListSummary {
+            show: self.show.clone(),
+            waiting: self.waiting.len() as u64,
+            offered: self.offers.len() as u64,
+            offered_total: self.offered_total,
+            bought_total: self.bought_total,
+            lapsed_total: self.lapsed_total,
+            entry,
+            status,
+        }
+    }
+
+    /// Rebuilds the member index (after a restore).
+    pub(super) fn reindex(&mut self) {
+        self.members = self
+            .waiting
+            .iter()
+            .map(|e| (e.user.clone(), None))
+            .chain(self.offers.iter().map(|(b, e)| (e.user.clone(), Some(*b))))
+            .collect();
+    }
+
+    /// Checks the list's own invariants (see the module's doc).
+    pub(super) fn check(&self) -> Result<(), String> {
+        let show = &self.show;
+        if self.members.len() != self.waiting.len() + self.offers.len() {
+            return Err(format!("the waiting list of {show} lists a buyer twice"));
+        }
+        let mut last = 0;
+        for entry in &self.waiting {
+            if entry.place <= last || entry.place >= self.next_place {
+                return Err(format!(
+                    "the waiting list of {show} is out of order at place {}",
+                    entry.place
+                ));
+            }
+            last = entry.place;
+            if self.members.get(&entry.user) != Some(&None) {
+                return Err(format!(
+                    "the waiting list of {show} and its index disagree on {}",
+                    entry.user
+                ));
+            }
+        }
+        for (booking, entry) in &self.offers {
+            if self.members.get(&entry.user) != Some(&Some(*booking)) {
+                return Err(format!(
+                    "the waiting list of {show} and its index disagree on {}",
+                    entry.user
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The order id of the hold offered as booking `id`: made by the state
+/// machine, so every replica names it alike, and unlike the ids the
+/// checkout draws (`ord_…`), so no order of a buyer's can take it.
+fn offer_order(id: BookingId) -> OrderId {
+    OrderId(format!("wl_{}", id.0))
+}
+
+impl State {
+    /// The waiting list of `show`, if anyone is or was on it.
+    pub fn waiting_list(&self, show: &ShowId) -> Option<&WaitingList> {
+        self.lists.get(show)
+    }
+
+    /// `JoinWaitingList`.
+    pub(super) fn join_waiting_list(
+        &mut self,
+        id: &ShowId,
+        user: &UserId,
+        quantity: u32,
+        category: &str,
+        offer_ms: i64,
+    ) -> Outcome {
+        let show = self
+            .shows
+            .get(id)
+            .ok_or_else(|| Rejection::ShowNotFound(id.clone()))?;
+        match show.state_at(self.now) {
+            PerformanceState::OnSale => {}
+            state => {
+                return Err(Rejection::NotOnSale {
+                    show: id.clone(),
+                    why: format!(
+                        "it is {}, and a waiting list is for a sale on",
+                        state.name()
+                    ),
+                });
+            }
+        }
+        if let Some(list) = self.lists.get(id)
+            && list.members.contains_key(user)
+        {
+            // One entry per buyer: joining again keeps it as it is.
+            return Ok(self.list_effect(id, user));
+        }
+        if !(1..=MAX_LIST_QUANTITY).contains(&quantity) {
+            return Err(Rejection::Invalid(format!(
+                "ask for 1 to {MAX_LIST_QUANTITY} seats on a waiting list, not {quantity}"
+            )));
+        }
+        if !(MIN_OFFER_MS..=MAX_OFFER_MS).contains(&offer_ms) {
+            return Err(Rejection::Invalid(format!(
+                "an offer lasts {MIN_OFFER_MS} to {MAX_OFFER_MS} ms, not {offer_ms}"
+            )));
+        }
+        if !category.is_empty()
+            && show
+                .performance
+                .as_ref()
+                .and_then(|p| p.pricing.category_named(category))
+                .is_none()
+        {
+            return Err(Rejection::Invalid(format!(
+                "{id} has no price category called {category:?}"
+            )));
+        }
+        if let Some(seats) = self.fit(id, quantity, category) {
+            return Err(Rejection::SeatsAvailable {
+                show: id.clone(),
+                free: u32::try_from(seats.len()).unwrap_or(u32::MAX),
+            });
+        }
+        if self
+            .lists
+            .get(id)
+            .is_some_and(|l| l.members.len() >= MAX_ON_LIST)
+        {
+            return Err(Rejection::ListFull(id.clone()));
+        }
+        let lists = self
+            .lists
+            .values()
+            .filter(|l| l.members.contains_key(user))
+            .count();
+        if lists >= MAX_LISTS_PER_BUYER {
+            return Err(Rejection::ListLimit(MAX_LISTS_PER_BUYER as u32));
+        }
+        let now = self.now;
+        let list = self
+            .lists
+            .entry(id.clone())
+            .or_insert_with(|| WaitingList::new(id.clone()));
+        let entry = ListEntry {
+            place: list.next_place,
+            user: user.clone(),
+            quantity,
+            category: category.to_owned(),
+            offer_ms,
+            joined_at: now,
+        };
+        list.next_place += 1;
+        list.members.insert(user.clone(), None);
+        list.waiting.push_back(entry);
+        Ok(self.list_effect(id, user))
+    }
+
+    /// `LeaveWaitingList`: an offer outstanding is given up (its seats
+    /// go to the next entry that fits). Leaving a list one is not on
+    /// changes nothing.
+    pub(super) fn leave_waiting_list(&mut self, id: &ShowId, user: &UserId) -> Outcome {
+        if !self.shows.contains_key(id) {
+            return Err(Rejection::ShowNotFound(id.clone()));
+        }
+        let member = self
+            .lists
+            .get(id)
+            .and_then(|l| l.members.get(user).copied());
+        match member {
+            None => {}
+            Some(Some(booking)) => {
+                if let Some(held) = self.bookings.get(booking) {
+                    let status = BookingStatus::Released {
+                        at: self.now,
+                        lapsed: false,
+                    };
+                    self.end_booking(held, status);
+                }
+            }
+            Some(None) => {
+                if let Some(list) = self.lists.get_mut(id) {
+                    list.waiting.retain(|e| e.user != *user);
+                    list.members.remove(user);
+                }
+            }
+        }
+        Ok(self.list_effect(id, user))
+    }
+
+    /// The effect of a list command: the list as `user` sees it.
+    fn list_effect(&self, id: &ShowId, user: &UserId) -> Effect {
+        let summary = match self.lists.get(id) {
+            Some(list) => list.summary(Some(user), self),
+            None => WaitingList::new(id.clone()).summary(Some(user), self),
+        };
+        Effect::WaitingList(Box::new(summary))
+    }
+
+    /// The seats an entry of `quantity` in `category` would be offered
+    /// now at `id`: the best block together, else the best split; `None`
+    /// if not that many are free.
+    fn fit(&self, id: &ShowId, quantity: u32, category: &str) -> Option<Vec<SeatNo>> {
+        let show = self.shows.get(id)?;
+        let layout = self.layout_of(show)?;
+        let pricing = show.performance.as_ref().map(|p| &p.pricing);
+        let category = match category {
+            "" => None,
+            name => Some(pricing?.category_named(name)?),
+        };
+        let query = BestQuery {
+            count: quantity,
+            category,
+            wheelchair: false,
+        };
+        match best_available(
+            &layout,
+            |no| pricing.and_then(|p| p.category_of(no)),
+            |no| show.seat(no) == Some(Seat::Available),
+            &query,
+        ) {
+            Pick::Together(seats) | Pick::Split(seats) => Some(seats),
+            Pick::NotEnough { .. } => None,
+        }
+    }
+
+    /// Offers the free seats of `id` to its waiting list: to the first
+    /// entry that fits, then the next, while any fits (see the module's
+    /// doc). Called wherever seats are freed.
+    pub(super) fn offer_freed(&mut self, id: &ShowId) {
+        if self.lists.get(id).is_none_or(|l| l.waiting.is_empty()) {
+            return;
+        }
+        if self
+            .shows
+            .get(id)
+            .is_none_or(|s| s.state_at(self.now) != PerformanceState::OnSale)
+        {
+            return;
+        }
+        let mut from = 0;
+        loop {
+            let Some(list) = self.lists.get(id) else {
+                return;
+            };
+            // What each category (by name) has free, learnt as the walk
+            // goes: an entry asking for more than its category was found
+            // to have is skipped without a search.
+            let mut short: BTreeMap<&str, u32> = BTreeMap::new();
+            let mut found = None;
+            for (i, entry) in list.waiting.iter().enumerate().skip(from) {
+                if short
+                    .get(entry.category.as_str())
+                    .is_some_and(|&free| entry.quantity > free)
+                {
+                    continue;
+                }
+                match self.fit(id, entry.quantity, &entry.category) {
+                    Some(seats) => {
+                        found = Some((i, seats));
+                        break;
+                    }
+                    None => {
+                        short.insert(&entry.category, entry.quantity - 1);
+                    }
+                }
+            }
+            let Some((i, seats)) = found else {
+                return;
+            };
+            from = i;
+            let Some(entry) = self.lists.get_mut(id).and_then(|l| l.waiting.remove(i)) else {
+                return;
+            };
+            self.make_offer(id, entry, &seats);
+        }
+    }
+
+    /// Holds `seats` of `id` for `entry`'s buyer as an offer. A hold the
+    /// state refuses (it cannot, the seats being free and the sale on;
+    /// but if it did) drops the entry rather than loop.
+    fn make_offer(&mut self, id: &ShowId, entry: ListEntry, seats: &[SeatNo]) {
+        let booking_id = BookingId(self.last_booking_id.saturating_add(1));
+        let status = BookingStatus::Held {
+            expires_at: self.now.saturating_add_ms(entry.offer_ms),
+        };
+        let tickets = Tickets::default();
+        let request = super::checkout::Reservation {
+            show: id,
+            seats,
+            tickets: &tickets,
+            user: &entry.user,
+            max_seats_per_user: 0,
+            limits: None,
+            offered: true,
+        };
+        let made = self.reserve(request, status, Some(&offer_order(booking_id)));
+        let Some(list) = self.lists.get_mut(id) else {
+            return;
+        };
+        match made {
+            Ok(Effect::Booking(booking)) => {
+                list.offered_total += 1;
+                list.members.insert(entry.user.clone(), Some(booking.id));
+                list.offers.insert(booking.id, entry);
+            }
+            _ => {
+                list.members.remove(&entry.user);
+            }
+        }
+    }
+
+    /// A booking ended (lapsed, given up, cancelled): if it was an offer,
+    /// its entry is done with. Then the seats freed are offered on.
+    pub(super) fn list_booking_ended(&mut self, show: &ShowId, booking: BookingId) {
+        if let Some(list) = self.lists.get_mut(show)
+            && let Some(entry) = list.offers.remove(&booking)
+        {
+            list.members.remove(&entry.user);
+            list.lapsed_total += 1;
+        }
+        self.offer_freed(show);
+    }
+
+    /// A hold was paid: if it was an offer, its entry is done with.
+    pub(super) fn list_booking_paid(&mut self, show: &ShowId, booking: BookingId) {
+        if let Some(list) = self.lists.get_mut(show)
+            && let Some(entry) = list.offers.remove(&booking)
+        {
+            list.members.remove(&entry.user);
+            list.bought_total += 1;
+        }
+    }
+
+    /// The lists' invariants: each list's own, and each offer a held
+    /// booking of its performance for its buyer and quantity.
+    pub(super) fn check_lists(&self) -> Result<(), String> {
+        for (id, list) in &self.lists {
+            if list.show != *id || !self.shows.contains_key(id) {
+                return Err(format!("the waiting list of {id} has no performance"));
+            }
+            list.check()?;
+            for (booking, entry) in &list.offers {
+                let ok = self.bookings.get(*booking).is_some_and(|b| {
+                    b.show == *id
+                        && b.user == entry.user
+                        && b.seats.len() == entry.quantity as usize
+                        && matches!(b.status, BookingStatus::Held { .. })
+                });
+                if !ok {
+                    return Err(format!(
+                        "offer {booking} of the waiting list of {id} is not a hold of {} seats for {}",
+                        entry.quantity, entry.user
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
