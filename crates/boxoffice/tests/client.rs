@@ -1295,3 +1295,93 @@ async fn the_waiting_room_from_the_command_line() {
     ]));
     assert_eq!(removed["removed"], true);
 }
+
+/// The waiting list from the command line: a buyer cannot join while
+/// seats are free, joins once the house is sold (bad quantities refused
+/// with the reason), follows `waitlist status --wait` until a cancelled
+/// booking's seat is offered to them, and pays the offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_waiting_list_from_the_command_line() {
+    let cluster = cluster_with_show().await;
+    let admin_dir = tempfile::TempDir::new().expect("config dir");
+    let dir = tempfile::TempDir::new().expect("config dir");
+    let admin = |args: &[&str]| run(&cluster, admin_dir.path(), args);
+    let user = |args: &[&str]| run(&cluster, dir.path(), args);
+    log_in_admin(&admin);
+    sign_up(&user, "wanda@example.com");
+    let card = [
+        "--card",
+        "4242 4242 4242 4242",
+        "--exp",
+        "12/99",
+        "--cvc",
+        "123",
+    ];
+    let with_card = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(card.iter().map(|a| (*a).to_owned()));
+        all.push("--json".to_owned());
+        all
+    };
+
+    let refused = user(&["waitlist", "join", "gala"]);
+    assert!(!refused.status.success(), "joined with seats free");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("book them instead"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // The box office sells the whole house, in three bookings.
+    let mut first = String::new();
+    for seats in ["1-10", "11-20", "21-30"] {
+        let booked = json(&admin(&strs(&with_card(&["book", "gala", seats]))));
+        if first.is_empty() {
+            first = booked["booking_id"].as_str().expect("id").to_owned();
+        }
+    }
+    let refused = user(&["waitlist", "join", "gala", "--quantity", "0"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("1 to 10 seats"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let joined = json(&user(&[
+        "waitlist",
+        "join",
+        "gala",
+        "--quantity",
+        "2",
+        "--json",
+    ]));
+    assert_eq!(joined["status"], "waiting", "{joined}");
+    assert_eq!(joined["position"], 1, "{joined}");
+
+    // Following the list while the box office cancels a booking: two of
+    // its ten seats are offered to the buyer.
+    let (waited, cancelled) = std::thread::scope(|scope| {
+        let waited =
+            scope.spawn(|| user(&["waitlist", "status", "gala", "--wait", "--max-wait", "60"]));
+        let cancelled = admin(&["bookings", "cancel", &first, "--json"]);
+        (waited.join().expect("waits"), cancelled)
+    });
+    json(&cancelled);
+    let text = String::from_utf8_lossy(&waited.stdout);
+    assert!(waited.status.success(), "{text}");
+    assert!(text.contains("seats are held for you"), "{text}");
+    let status = json(&user(&["waitlist", "status", "gala", "--json"]));
+    assert_eq!(status["status"], "offered", "{status}");
+    let offer = status["offer"]["booking_id"]
+        .as_str()
+        .expect("offer id")
+        .to_owned();
+    let paid = json(&user(&strs(&with_card(&["pay", &offer]))));
+    assert_eq!(paid["status"], "confirmed", "{paid}");
+    let after = json(&user(&["waitlist", "status", "gala", "--json"]));
+    assert_eq!(after["status"], "outside", "{after}");
+}
+
+/// Borrows each argument.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}

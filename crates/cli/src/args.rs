@@ -160,6 +160,19 @@ pub enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// A sold-out performance's waiting list: join it for a number of
+    /// seats (`join`), see where you stand or follow it until seats are
+    /// offered to you (`status --wait`), leave it (`leave`). An offer is a
+    /// hold: pay it with `boxoffice pay BOOKING` before it ends.
+    ///
+    /// JSON: {show_id, waiting, offered, status, place, position,
+    /// quantity, category, offer: {booking_id, seats, total_cents,
+    /// hold_expires_at_ms}}.
+    Waitlist {
+        /// `waitlist join`, `waitlist status`, `waitlist leave`.
+        #[command(subcommand)]
+        command: WaitlistCommand,
+    },
     /// Your bookings: list, cancel.
     Bookings {
         /// `bookings list`, `bookings cancel`.
@@ -628,6 +641,40 @@ pub enum QueueCommand {
         /// With `--wait`, give up (exit 1) after this many seconds.
         #[arg(long, requires = "wait", value_name = "SECS")]
         max_wait: Option<u64>,
+    },
+}
+
+/// `boxoffice waitlist …`.
+#[derive(Subcommand, Debug)]
+pub enum WaitlistCommand {
+    /// Joins the performance's waiting list (refused while such seats are
+    /// free: book them). Joining again keeps your entry.
+    Join {
+        /// The performance.
+        performance: String,
+        /// Seats wanted (1 to 10).
+        #[arg(long, default_value_t = 1)]
+        quantity: u32,
+        /// Price category wanted [default: any].
+        #[arg(long, default_value = "")]
+        category: String,
+    },
+    /// Where you stand on the performance's waiting list.
+    Status {
+        /// The performance.
+        performance: String,
+        /// Follow it (a line when it changes) until seats are offered to
+        /// you or you are no longer on it.
+        #[arg(long)]
+        wait: bool,
+        /// With `--wait`, give up (exit 1) after this many seconds.
+        #[arg(long, requires = "wait", value_name = "SECS")]
+        max_wait: Option<u64>,
+    },
+    /// Leaves the performance's waiting list, giving up any offer.
+    Leave {
+        /// The performance.
+        performance: String,
     },
 }
 

@@ -43,6 +43,7 @@ pub mod session;
 pub mod shell;
 pub mod tickets;
 pub mod venues;
+pub mod waitlist;
 
 pub use args::{AdminCommand, ChatbotCommand, Command, Global};
 pub use session::Target;
@@ -104,6 +105,7 @@ pub async fn run(command: impl Into<UserCommand>, global: &Global) -> anyhow::Re
             Command::Pay { booking, card } => commands::pay(global, &booking, &card).await,
             Command::Bookings { command } => commands::bookings(global, command).await,
             Command::Queue { command } => queue::queue(global, command).await,
+            Command::Waitlist { command } => waitlist::waitlist(global, command).await,
             Command::Tickets { command } => tickets::tickets(global, command).await,
             Command::Checkin {
                 performance,

@@ -32,6 +32,7 @@ pub mod failover;
 pub mod rooms;
 pub mod tickets;
 pub mod venues;
+pub mod waitlist;
 
 use std::future::Future;
 use std::time::Duration;

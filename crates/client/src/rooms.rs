@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::{Client, Route, new_request_id, read_options, rpc};
 
 /// How much longer than the wait it asks for a waiting call may take.
-const WAIT_MARGIN: Duration = Duration::from_secs(5);
+pub(crate) const WAIT_MARGIN: Duration = Duration::from_secs(5);
 /// The longest wait one call asks for: with its margin, within one
 /// attempt ([`crate::ATTEMPT_TIMEOUT`]), so that the failover never takes
 /// a long wait for a node that does not answer.

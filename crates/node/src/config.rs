@@ -154,6 +154,10 @@ pub struct BookingSettings {
     /// at once (1 to 1,000,000); one account holds at most
     /// [`ROOM_WAITS_PER_USER`]. More are RESOURCE_EXHAUSTED.
     pub max_room_waits: u32,
+    /// How long a waiting list's offer (a hold made for the first buyer a
+    /// freed seat fits) lasts before it goes to the next, ms (1 minute to
+    /// 30 minutes).
+    pub waitlist_offer_ms: i64,
 }
 
 impl BookingSettings {
@@ -198,6 +202,7 @@ impl Default for BookingSettings {
             writes_per_user_per_second: WRITES_PER_USER_PER_SECOND,
             write_burst_per_user: WRITE_BURST_PER_USER,
             max_room_waits: MAX_ROOM_WAITS,
+            waitlist_offer_ms: WAITLIST_OFFER_MS,
         }
     }
 }
@@ -211,6 +216,8 @@ pub const WRITE_BURST_PER_USER: u32 = 20;
 /// Default cap on the waiting `GetWaitingRoom` calls one node holds: a
 /// sleeping call costs a few kilobytes.
 pub const MAX_ROOM_WAITS: u32 = 100_000;
+/// Default length of a waiting list's offer: ten minutes to pay.
+pub const WAITLIST_OFFER_MS: i64 = 10 * 60 * 1000;
 /// Waiting `GetWaitingRoom` calls one account may have on one node.
 pub const ROOM_WAITS_PER_USER: u32 = 2;
 
@@ -462,6 +469,14 @@ impl NodeConfig {
             return bad(format!(
                 "booking.max_room_waits must be between 1 and 1000000, not {}",
                 self.booking.max_room_waits
+            ));
+        }
+        let offer = self.booking.waitlist_offer_ms;
+        if !(boxoffice_core::MIN_OFFER_MS..=boxoffice_core::MAX_OFFER_MS).contains(&offer) {
+            return bad(format!(
+                "booking.waitlist_offer_ms must be between {} and {}, not {offer}",
+                boxoffice_core::MIN_OFFER_MS,
+                boxoffice_core::MAX_OFFER_MS
             ));
         }
         let (rate, burst) = (

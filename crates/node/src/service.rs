@@ -40,6 +40,7 @@ use boxoffice_auth::throttle::address_key;
 mod rooms;
 mod tickets;
 mod venues;
+mod waitlist;
 
 pub use tickets::{TicketDesk, TicketKeyError};
 
@@ -65,6 +66,8 @@ pub struct BookingApi {
     tickets: Arc<TicketDesk>,
     /// The waiting `GetWaitingRoom` calls, counted per node and per account.
     room_waits: boxoffice_config::clients::OpenCaps,
+    /// How long a waiting list's offer lasts, ms.
+    waitlist_offer_ms: i64,
 }
 
 /// A booking id from a request, checked.
@@ -139,6 +142,7 @@ impl BookingApi {
                 usize::try_from(settings.max_room_waits).unwrap_or(usize::MAX),
                 crate::config::ROOM_WAITS_PER_USER as usize,
             ),
+            waitlist_offer_ms: settings.waitlist_offer_ms,
         }
     }
 
@@ -814,6 +818,27 @@ impl BookingService for BookingApi {
         req: tonic::Request<v1::GetWaitingRoomRequest>,
     ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
         self.get_waiting_room_call(req).await
+    }
+
+    async fn join_waiting_list(
+        &self,
+        req: tonic::Request<v1::JoinWaitingListRequest>,
+    ) -> Result<Response<v1::WaitingListResponse>, Status> {
+        self.join_waiting_list_call(req).await
+    }
+
+    async fn leave_waiting_list(
+        &self,
+        req: tonic::Request<v1::LeaveWaitingListRequest>,
+    ) -> Result<Response<v1::WaitingListResponse>, Status> {
+        self.leave_waiting_list_call(req).await
+    }
+
+    async fn get_waiting_list(
+        &self,
+        req: tonic::Request<v1::GetWaitingListRequest>,
+    ) -> Result<Response<v1::WaitingListResponse>, Status> {
+        self.get_waiting_list_call(req).await
     }
 
     async fn list_ticket_keys(

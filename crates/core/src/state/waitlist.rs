@@ -134,7 +134,8 @@ pub struct WaitingList {
 }
 
 impl WaitingList {
-    fn new(show: ShowId) -> Self {
+    /// A list nobody is on yet.
+    pub fn empty(show: ShowId) -> Self {
         Self {
             show,
             next_place: 1,
@@ -350,7 +351,7 @@ impl State {
         let list = self
             .lists
             .entry(id.clone())
-            .or_insert_with(|| WaitingList::new(id.clone()));
+            .or_insert_with(|| WaitingList::empty(id.clone()));
         let entry = ListEntry {
             place: list.next_place,
             user: user.clone(),
@@ -401,7 +402,7 @@ impl State {
     fn list_effect(&self, id: &ShowId, user: &UserId) -> Effect {
         let summary = match self.lists.get(id) {
             Some(list) => list.summary(Some(user), self),
-            None => WaitingList::new(id.clone()).summary(Some(user), self),
+            None => WaitingList::empty(id.clone()).summary(Some(user), self),
         };
         Effect::WaitingList(Box::new(summary))
     }

@@ -156,6 +156,16 @@ fn bad_values_are_named() {
         (
             NodeConfig {
                 booking: BookingSettings {
+                    waitlist_offer_ms: 1_000,
+                    ..BookingSettings::default()
+                },
+                ..three()
+            },
+            "booking.waitlist_offer_ms",
+        ),
+        (
+            NodeConfig {
+                booking: BookingSettings {
                     writes_per_user_per_second: 50,
                     write_burst_per_user: 10,
                     ..BookingSettings::default()
