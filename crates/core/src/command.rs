@@ -5,10 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::card::CardFingerprint;
 use crate::ids::{
     BookingId, DEFAULT_HOLD_COOLDOWN_MS, DEFAULT_MAX_HELD_SEATS, DEFAULT_MAX_HOLDS_PER_HOUR,
-    DEFAULT_MAX_SEATS_PER_NETWORK, OrderId, ProductionId, RequestId, SeatNo, ShowId, Timestamp,
-    TransactionId, UserId, VenueId,
+    DEFAULT_MAX_SEATS_PER_CARD, DEFAULT_MAX_SEATS_PER_NETWORK, OrderId, ProductionId, RequestId,
+    SeatNo, ShowId, Timestamp, TransactionId, UserId, VenueId,
 };
 use crate::network::Network;
 use crate::pricing::PricingSpec;
@@ -105,6 +106,14 @@ pub struct HoldLimits {
     /// others, this is kept with the booking while it is active, so that
     /// the hold's seats count against its network until they are freed.
     pub network: Option<Network>,
+    /// Most seats one payment card may pay for in active bookings of one
+    /// show, these included ([`Rejection::CardLimit`](crate::Rejection::CardLimit)).
+    pub max_seats_per_card: u32,
+    /// The fingerprint of the card that pays for a one-call checkout
+    /// (`None`: not known yet, and not capped: a two-step hold gets its
+    /// card by `AttachCard` when it is paid). Kept with the booking while
+    /// it is active, as the network is.
+    pub card: Option<CardFingerprint>,
 }
 
 impl HoldLimits {
@@ -115,6 +124,8 @@ impl HoldLimits {
         cooldown_ms: 0,
         max_seats_per_network: 0,
         network: None,
+        max_seats_per_card: 0,
+        card: None,
     };
 }
 
@@ -127,6 +138,8 @@ impl Default for HoldLimits {
             cooldown_ms: DEFAULT_HOLD_COOLDOWN_MS,
             max_seats_per_network: DEFAULT_MAX_SEATS_PER_NETWORK,
             network: None,
+            max_seats_per_card: DEFAULT_MAX_SEATS_PER_CARD,
+            card: None,
         }
     }
 }
@@ -564,6 +577,19 @@ pub enum Command {
         show: ShowId,
         /// The buyer.
         user: UserId,
+    },
+    /// The checkout's step before it charges a held booking: the card
+    /// that will pay for it, counted against the cap per card from now
+    /// while the booking is active (refused past `max_seats_per_card`;
+    /// 0: no cap). Attaching another card replaces the first. A booking
+    /// of box office staff is left as it is.
+    AttachCard {
+        /// The held booking.
+        booking: BookingId,
+        /// The card's fingerprint.
+        card: CardFingerprint,
+        /// The cap, from the node's configuration.
+        max_seats_per_card: u32,
     },
 }
 

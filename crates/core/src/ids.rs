@@ -47,6 +47,11 @@ pub const DEFAULT_MAX_HELD_SEATS: u32 = 20;
 /// bot farm get no more than that.
 pub const DEFAULT_MAX_SEATS_PER_NETWORK: u32 = 40;
 
+/// Default most seats one payment card may pay for in one show: as many
+/// as one account may have ([`MAX_SEATS_PER_BOOKING`]), so fifty accounts
+/// paying with one stolen or shared card get what one buyer may.
+pub const DEFAULT_MAX_SEATS_PER_CARD: u32 = 10;
+
 /// Default most holds one customer may start in [`HOLD_RATE_WINDOW_MS`]
 /// ([`HoldLimits::max_holds_per_hour`](crate::HoldLimits::max_holds_per_hour)).
 pub const DEFAULT_MAX_HOLDS_PER_HOUR: u32 = 30;

@@ -195,6 +195,7 @@
 #![deny(missing_docs)]
 
 pub mod best;
+pub mod card;
 pub mod command;
 pub mod ids;
 pub mod network;
@@ -205,6 +206,7 @@ pub mod validate;
 pub mod venue;
 
 pub use best::{BestQuery, Pick, best_available};
+pub use card::CardFingerprint;
 pub use command::*;
 pub use ids::*;
 pub use network::Network;

@@ -4,12 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Network;
 use crate::ids::{BookingId, ProductionId, RequestId, SeatNo, ShowId, UserId, VenueId};
 use crate::state::{
     Booking, ListSummary, Production, RoomSummary, Scan, ShowSummary, Tick, UserSummary,
     VenueSummary,
 };
+use crate::{CardFingerprint, Network};
 
 /// What applying a request produced. Rejections are ordinary outcomes (deterministic), not errors.
 pub type Outcome = Result<Effect, Rejection>;
@@ -312,6 +312,21 @@ pub enum Rejection {
     /// The account is already on this many waiting lists.
     #[error("you are already on {0} waiting lists, the most one account may be on at once")]
     ListLimit(u32),
+    /// The card already pays for this many seats of the show; the
+    /// request would pass [`HoldLimits::max_seats_per_card`](crate::HoldLimits::max_seats_per_card).
+    #[error(
+        "one card may pay for at most {limit} seats of {show}, and this {card} would pass that: pay with another card"
+    )]
+    CardLimit {
+        /// The show concerned.
+        show: ShowId,
+        /// The card (its fingerprint).
+        card: CardFingerprint,
+        /// The limit the request carried.
+        limit: u32,
+        /// Seats the card already pays for in active bookings.
+        already: u32,
+    },
 }
 
 /// The message of [`Rejection::NotTogether`].
@@ -368,6 +383,7 @@ impl Rejection {
             | Rejection::SeatsAvailable { .. }
             | Rejection::ListFull(_)
             | Rejection::ListLimit(_)
+            | Rejection::CardLimit { .. }
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

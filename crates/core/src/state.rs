@@ -18,8 +18,8 @@ use active::ActiveSeats;
 use booking::{ExpiryIndex, UserIndex};
 use checkout::Reservation;
 use dedup::{DedupRecord, DedupWindow, Recorded, RequestKey, fingerprint};
-use networks::Networks;
 use stored::Bookings;
+use tally::{Cards, Networks};
 
 pub use accounts::{User, UserSummary};
 pub use booking::{Booking, BookingStatus, Payment};
@@ -127,6 +127,9 @@ pub struct State {
     networks: Networks,
     /// The performances' waiting lists, by performance.
     lists: BTreeMap<ShowId, WaitingList>,
+    /// The card of each active booking paid (or being paid) with one, and
+    /// their seats by show and card.
+    cards: Cards,
 }
 
 impl State {
@@ -599,6 +602,11 @@ impl State {
                 offer_ms,
             } => self.join_waiting_list(show, user, *quantity, category, *offer_ms),
             Command::LeaveWaitingList { show, user } => self.leave_waiting_list(show, user),
+            Command::AttachCard {
+                booking,
+                card,
+                max_seats_per_card,
+            } => self.attach_card(*booking, *card, *max_seats_per_card),
             Command::SetAdmin { user, admin } => self.set_admin(user, *admin),
             Command::RevokeSessions { user } => self.revoke_sessions(user, None),
             Command::ChangePassword {
@@ -642,7 +650,6 @@ mod checkout;
 mod dedup;
 mod doors;
 mod invariants;
-mod networks;
 mod performances;
 mod report;
 mod rooms;
@@ -650,6 +657,7 @@ mod seats;
 mod shows;
 mod snapshot;
 mod stored;
+mod tally;
 #[cfg(test)]
 mod tests;
 mod waitlist;

@@ -207,6 +207,7 @@ impl Command {
             | Command::Release { .. }
             | Command::RecordRefund { .. }
             | Command::ExpireHolds
+            | Command::AttachCard { .. }
             | Command::TickWaitingRooms { .. } => Ok(()),
             Command::SetWaitingRoom { show, rules } => {
                 check_id("show", show.as_str())?;
@@ -347,6 +348,9 @@ impl Command {
             Command::TickWaitingRooms { .. } => {
                 Needs::System("waiting rooms let buyers in only by the system's own step")
             }
+            Command::AttachCard { .. } => Needs::System(
+                "attaching a card is a step of the payment flow, which only the system performs",
+            ),
             Command::JoinWaitingList { user, .. } | Command::LeaveWaitingList { user, .. } => {
                 Needs::Owner(
                     user,

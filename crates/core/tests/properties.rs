@@ -122,6 +122,8 @@ enum Op {
     },
     /// Log account `n` out everywhere.
     Revoke(usize),
+    /// The system attaches card `n` to a booking, under a cap.
+    AttachCard(Pick, u8, u32),
     /// Re-send an earlier request unchanged.
     Retry(Choice),
     /// Send a different command under an earlier request id.
@@ -184,7 +186,21 @@ fn limits() -> impl Strategy<Value = HoldLimits> {
                 ..HoldLimits::NONE
             }
         ),
+        // One-call checkouts paid with two cards (or one not known yet),
+        // under a small cap: several customers share a card.
+        2 => (0u32..=6, prop::option::weighted(0.8, 0u8..2)).prop_map(
+            |(max_seats_per_card, card)| HoldLimits {
+                max_seats_per_card,
+                card: card.map(card_of),
+                ..HoldLimits::NONE
+            }
+        ),
     ]
+}
+
+/// Test card `n`'s fingerprint.
+fn card_of(n: u8) -> CardFingerprint {
+    CardFingerprint([n; 16])
 }
 
 fn who() -> impl Strategy<Value = Who> {
@@ -212,6 +228,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..2usize, 0u32..=SEATS + 4)
             .prop_map(|(show, seat_count)| Op::Resize { show, seat_count }),
         1 => (0..=USERS.len()).prop_map(Op::Revoke),
+        2 => (pick(), 0u8..2, 0u32..=6).prop_map(|(pick, card, cap)| Op::AttachCard(pick, card, cap)),
         2 => choice().prop_map(Op::Retry),
         1 => choice().prop_map(Op::Reuse),
     ]
@@ -244,6 +261,8 @@ struct Model {
     users: BTreeMap<UserId, UserSummary>,
     /// The network each customer hold came from.
     networks: BTreeMap<BookingId, Network>,
+    /// The card that pays (or is to pay) for each customer booking.
+    cards: BTreeMap<BookingId, CardFingerprint>,
 }
 
 impl Model {
@@ -256,6 +275,7 @@ impl Model {
             bookings: BTreeMap::new(),
             users: BTreeMap::new(),
             networks: BTreeMap::new(),
+            cards: BTreeMap::new(),
         }
     }
 
@@ -370,6 +390,26 @@ impl Model {
                     }
                 };
                 Ok(Effect::Booking(found.clone()))
+            }
+            Command::AttachCard {
+                booking,
+                card,
+                max_seats_per_card,
+            } => {
+                self.held(*booking)?;
+                let found = self.bookings[booking].clone();
+                let staff = self.users.get(&found.user).is_some_and(|u| u.admin);
+                if staff || self.cards.get(booking) == Some(card) {
+                    return Ok(Effect::Booking(found));
+                }
+                self.check_card(
+                    *max_seats_per_card,
+                    Some(*card),
+                    &found.show,
+                    found.seats.len(),
+                )?;
+                self.cards.insert(*booking, *card);
+                Ok(Effect::Booking(found))
             }
             Command::Release { booking } => {
                 self.held(*booking)?;
@@ -526,6 +566,7 @@ impl Model {
             | Command::RecordRefund { .. }
             | Command::AddTicketKey { .. }
             | Command::TickWaitingRooms { .. }
+            | Command::AttachCard { .. }
             | Command::ExpireHolds => false,
         };
         if allowed {
@@ -608,6 +649,7 @@ impl Model {
         if let Some((_, _, limits)) = hold.filter(|_| !exempt) {
             self.check_hold_limits(limits, show, &distinct, user)?;
             self.check_network(limits, show, distinct.len())?;
+            self.check_card(limits.max_seats_per_card, limits.card, show, distinct.len())?;
         }
         for &seat in &distinct {
             match self.taken.get(&(show.clone(), seat)) {
@@ -651,6 +693,9 @@ impl Model {
         if let Some(network) = hold.filter(|_| !exempt).and_then(|(_, _, l)| l.network) {
             self.networks.insert(id, network);
         }
+        if let Some(card) = hold.filter(|_| !exempt).and_then(|(_, _, l)| l.card) {
+            self.cards.insert(id, card);
+        }
         Ok(Effect::Booking(booking))
     }
 
@@ -676,6 +721,36 @@ impl Model {
             return Err(Rejection::NetworkLimit {
                 show: show.clone(),
                 network,
+                limit,
+                already,
+            });
+        }
+        Ok(())
+    }
+
+    /// The cap per card, by scanning every active booking it pays for.
+    fn check_card(
+        &self,
+        limit: u32,
+        card: Option<CardFingerprint>,
+        show: &ShowId,
+        wanted: usize,
+    ) -> Result<(), Rejection> {
+        let Some(card) = card.filter(|_| limit > 0) else {
+            return Ok(());
+        };
+        let already: usize = self
+            .bookings
+            .values()
+            .filter(|b| b.show == *show && b.status.is_active())
+            .filter(|b| self.cards.get(&b.id) == Some(&card))
+            .map(|b| b.seats.len())
+            .sum();
+        let already = u32::try_from(already).expect("few seats");
+        if already + u32::try_from(wanted).expect("few seats") > limit {
+            return Err(Rejection::CardLimit {
+                show: show.clone(),
+                card,
                 limit,
                 already,
             });
@@ -913,6 +988,11 @@ impl Model {
             },
             Op::Release(pick) => Command::Release {
                 booking: self.resolve(pick),
+            },
+            Op::AttachCard(pick, card, cap) => Command::AttachCard {
+                booking: self.resolve(pick),
+                card: card_of(*card),
+                max_seats_per_card: *cap,
             },
             Op::Settle(pick, tx) => Command::Settle {
                 booking: self.resolve(pick),

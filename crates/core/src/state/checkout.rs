@@ -7,6 +7,7 @@ use super::shows::PerformanceState;
 use super::stored::StoreError;
 use super::{Booking, BookingStatus, Payment, Seat, Show, State};
 use crate::best::{BestQuery, Pick, best_available};
+use crate::card::CardFingerprint;
 use crate::command::{HoldLimits, Tickets};
 use crate::ids::{
     BookingId, HOLD_RATE_WINDOW_MS, MAX_HOLD_TTL_MS, MAX_SEATS_PER_BOOKING, OrderId, SeatNo,
@@ -99,6 +100,9 @@ impl State {
         if let Some(limits) = limits.filter(|_| !exempt) {
             self.check_hold_limits(limits, show_id, &seats, user)?;
             self.check_network(limits, show_id, &seats)?;
+            if let Some(card) = limits.card {
+                self.check_card(card, limits.max_seats_per_card, show_id, seats.len())?;
+            }
         }
         let show = self
             .shows
@@ -164,12 +168,65 @@ impl State {
             }
         }
         self.index_booking(&booking);
-        if let Some(network) = limits.filter(|_| !exempt).and_then(|l| l.network) {
-            self.networks.start(&booking, network);
+        if let Some(limits) = limits.filter(|_| !exempt) {
+            if let Some(network) = limits.network {
+                self.networks.start(&booking, network);
+            }
+            if let Some(card) = limits.card {
+                self.cards.start(&booking, card);
+            }
         }
         if matches!(booking.status, BookingStatus::Confirmed { .. }) {
             self.admission_used(show_id, user, now);
         }
+        Ok(Effect::Booking(booking))
+    }
+
+    /// Checks `wanted` more seats of `show` paid with `card` against the
+    /// cap per card (`limit`; 0: none).
+    fn check_card(
+        &self,
+        card: CardFingerprint,
+        limit: u32,
+        show: &ShowId,
+        wanted: usize,
+    ) -> Result<(), Rejection> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let already = self.cards.seats(show, card);
+        let wanted = u32::try_from(wanted).unwrap_or(u32::MAX);
+        if already.saturating_add(wanted) > limit {
+            return Err(Rejection::CardLimit {
+                show: show.clone(),
+                card,
+                limit,
+                already,
+            });
+        }
+        Ok(())
+    }
+
+    /// `AttachCard`.
+    pub(super) fn attach_card(
+        &mut self,
+        id: BookingId,
+        card: CardFingerprint,
+        limit: u32,
+    ) -> Outcome {
+        let booking = self
+            .bookings
+            .get(id)
+            .ok_or(Rejection::BookingNotFound(id))?;
+        if !matches!(booking.status, BookingStatus::Held { .. }) {
+            return Err(wrong_status(&booking, "held"));
+        }
+        if self.user(&booking.user).is_some_and(|u| u.admin) || self.cards.of(id) == Some(card) {
+            return Ok(Effect::Booking(booking));
+        }
+        self.check_card(card, limit, &booking.show, booking.seats.len())?;
+        self.cards.stop(&booking);
+        self.cards.start(&booking, card);
         Ok(Effect::Booking(booking))
     }
 
@@ -474,6 +531,7 @@ impl State {
     pub(super) fn end_booking(&mut self, mut booking: Booking, status: BookingStatus) -> Booking {
         self.active.remove(&booking);
         self.networks.stop(&booking);
+        self.cards.stop(&booking);
         if let Some(key) = booking.expiry_key() {
             self.hold_expiry.remove(&key);
         }
@@ -742,6 +800,7 @@ impl State {
         self.active.remove(&booking);
         self.active.add(&kept);
         self.networks.shrink(&booking, &kept);
+        self.cards.shrink(&booking, &kept);
         if let Some(show) = self.shows.get_mut(&booking.show) {
             for &no in &returned.seats {
                 show.transition(no, Seat::Booked(id), Seat::Available);

@@ -99,9 +99,11 @@ pub(super) fn fingerprint(command: &Command) -> u64 {
                 ttl_ms: *ttl_ms,
                 max_seats_per_user: *max_seats_per_user,
                 // A retry from another network (a phone that moved from
-                // wifi to its carrier) is the same request.
+                // wifi to its carrier), or with another card, is the same
+                // request.
                 limits: HoldLimits {
                     network: None,
+                    card: None,
                     ..*limits
                 },
             };

@@ -107,6 +107,9 @@ impl State {
         self.networks
             .check(&self.bookings)
             .map_err(Inconsistency::new)?;
+        self.cards
+            .check(&self.bookings)
+            .map_err(Inconsistency::new)?;
         self.check_doors()?;
         self.dedup.check()
     }

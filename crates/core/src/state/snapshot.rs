@@ -13,8 +13,8 @@ use super::active::ActiveSeats;
 use super::booking::{build_booking_indexes, build_unsettled_index};
 use super::dedup::{DedupRecord, DedupWindow};
 use super::doors::{DoorsV4, DoorsV5};
-use super::networks::{Networks, NetworksRecord};
 use super::stored::Bookings;
+use super::tally::{Cards, CardsRecord, Networks, NetworksRecord};
 use super::{Doors, Inconsistency, Production, Show, State, User, WaitingList, WaitingRoom};
 use crate::ids::{ProductionId, ShowId, Timestamp, UserId, VenueId};
 use crate::venue::{Venue, VenueIndex};
@@ -23,11 +23,15 @@ impl State {
     /// Rebuilds a state from snapshot data, refusing it if inconsistent.
     pub(super) fn from_snapshot(
         snapshot: Snapshot,
-        mut doors: Doors,
-        rooms: Vec<WaitingRoom>,
-        networks: NetworksRecord,
-        lists: Vec<WaitingList>,
+        sections: Sections,
     ) -> Result<Self, SnapshotError> {
+        let Sections {
+            mut doors,
+            rooms,
+            networks,
+            lists,
+            cards,
+        } = sections;
         doors.reindex();
         let mut by_list = BTreeMap::new();
         for mut list in lists {
@@ -108,9 +112,15 @@ impl State {
             rooms: by_show,
             networks: Networks::default(),
             lists: by_list,
+            cards: Cards::default(),
         };
         let networks = Networks::restore(networks, &state.bookings).map_err(Inconsistency::new)?;
-        let state = State { networks, ..state };
+        let cards = Cards::restore(cards, &state.bookings).map_err(Inconsistency::new)?;
+        let state = State {
+            networks,
+            cards,
+            ..state
+        };
         state.check_invariants()?;
         Ok(state)
     }
@@ -190,7 +200,8 @@ impl Serialize for State {
     /// a `BXS4` one's records as the first fields of the section), then
     /// the waiting rooms (a `BXS6` snapshot ends before them), then the
     /// networks of the active bookings (a `BXS7` one ends before them),
-    /// then the waiting lists (a `BXS8` one ends before them).
+    /// then the waiting lists and the cards of the active bookings (a
+    /// `BXS8` one ends before them).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let primary = SnapshotRef {
             now: self.now,
@@ -213,6 +224,7 @@ impl Serialize for State {
             Values(&self.rooms),
             self.networks.record(),
             Values(&self.lists),
+            self.cards.record(),
         )
             .serialize(serializer)
     }
@@ -220,14 +232,23 @@ impl Serialize for State {
 
 impl<'de> Deserialize<'de> for State {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (snapshot, doors, rooms, networks, lists) = <(
-            Snapshot,
-            Doors,
-            Vec<WaitingRoom>,
-            NetworksRecord,
-            Vec<WaitingList>,
-        )>::deserialize(deserializer)?;
-        State::from_snapshot(snapshot, doors, rooms, networks, lists).map_err(D::Error::custom)
+        let (snapshot, doors, rooms, networks, lists, cards) =
+            <(
+                Snapshot,
+                Doors,
+                Vec<WaitingRoom>,
+                NetworksRecord,
+                Vec<WaitingList>,
+                CardsRecord,
+            )>::deserialize(deserializer)?;
+        let sections = Sections {
+            doors,
+            rooms,
+            networks,
+            lists,
+            cards,
+        };
+        State::from_snapshot(snapshot, sections).map_err(D::Error::custom)
     }
 }
 
@@ -242,11 +263,12 @@ impl<'de> Deserialize<'de> for State {
 /// `BXS4` the door's records (check-ins, ticket versions, conflicts);
 /// `BXS5` transfers, exits, re-entry and the count of conflicts beyond
 /// the caps; `BXS6` retired ticket keys; `BXS7` the waiting rooms; `BXS8`
-/// the networks active bookings came from; `BXS9` the waiting lists.
+/// the networks active bookings came from; `BXS9` the waiting lists and
+/// the cards that pay for active bookings.
 const SNAPSHOT_TAG: &[u8; 4] = b"BXS9";
 
 /// The format before, still read: a `BXS9` snapshot without waiting lists
-/// (there were none).
+/// and cards (there were none).
 const BXS8_TAG: &[u8; 4] = b"BXS8";
 
 /// The format before, still read: a `BXS8` snapshot without networks (no
@@ -328,60 +350,91 @@ impl State {
             let name = std::str::from_utf8(tag).unwrap_or("?");
             return Err(SnapshotError::OlderFormat(name));
         }
-        if let Some(bxs3) = bytes.strip_prefix(BXS3_TAG) {
-            let snapshot: Snapshot = postcard::from_bytes(bxs3).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(
-                snapshot,
-                Doors::default(),
-                Vec::new(),
-                none(),
-                Vec::new(),
-            );
-        }
-        if let Some(bxs5) = bytes.strip_prefix(BXS5_TAG) {
-            let (snapshot, doors): (Snapshot, DoorsV5) =
-                postcard::from_bytes(bxs5).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none(), Vec::new());
-        }
-        if let Some(bxs6) = bytes.strip_prefix(BXS6_TAG) {
-            let (snapshot, doors): (Snapshot, Doors) =
-                postcard::from_bytes(bxs6).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors, Vec::new(), none(), Vec::new());
-        }
-        if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
+        let decode = SnapshotError::Decode;
+        // Each earlier format is a prefix of the current one's sections;
+        // what it lacks, it had none of.
+        let (snapshot, sections) = if let Some(bxs3) = bytes.strip_prefix(BXS3_TAG) {
+            let snapshot: Snapshot = postcard::from_bytes(bxs3).map_err(decode)?;
+            (snapshot, Sections::default())
+        } else if let Some(previous) = bytes.strip_prefix(PREVIOUS_TAG) {
             let (snapshot, doors): (Snapshot, DoorsV4) =
-                postcard::from_bytes(previous).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors.into(), Vec::new(), none(), Vec::new());
-        }
-        if let Some(bxs7) = bytes.strip_prefix(BXS7_TAG) {
+                postcard::from_bytes(previous).map_err(decode)?;
+            (snapshot, Sections::of_doors(doors.into()))
+        } else if let Some(bxs5) = bytes.strip_prefix(BXS5_TAG) {
+            let (snapshot, doors): (Snapshot, DoorsV5) =
+                postcard::from_bytes(bxs5).map_err(decode)?;
+            (snapshot, Sections::of_doors(doors.into()))
+        } else if let Some(bxs6) = bytes.strip_prefix(BXS6_TAG) {
+            let (snapshot, doors): (Snapshot, Doors) =
+                postcard::from_bytes(bxs6).map_err(decode)?;
+            (snapshot, Sections::of_doors(doors))
+        } else if let Some(bxs7) = bytes.strip_prefix(BXS7_TAG) {
             let (snapshot, doors, rooms): (Snapshot, Doors, Vec<WaitingRoom>) =
-                postcard::from_bytes(bxs7).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors, rooms, none(), Vec::new());
-        }
-        if let Some(bxs8) = bytes.strip_prefix(BXS8_TAG) {
+                postcard::from_bytes(bxs7).map_err(decode)?;
+            let sections = Sections {
+                rooms,
+                ..Sections::of_doors(doors)
+            };
+            (snapshot, sections)
+        } else if let Some(bxs8) = bytes.strip_prefix(BXS8_TAG) {
             let (snapshot, doors, rooms, networks): (
                 Snapshot,
                 Doors,
                 Vec<WaitingRoom>,
                 NetworksRecord,
-            ) = postcard::from_bytes(bxs8).map_err(SnapshotError::Decode)?;
-            return State::from_snapshot(snapshot, doors, rooms, networks, Vec::new());
-        }
-        let current = bytes
-            .strip_prefix(SNAPSHOT_TAG)
-            .ok_or(SnapshotError::Untagged)?;
-        let (snapshot, doors, rooms, networks, lists): (
-            Snapshot,
-            Doors,
-            Vec<WaitingRoom>,
-            NetworksRecord,
-            Vec<WaitingList>,
-        ) = postcard::from_bytes(current).map_err(SnapshotError::Decode)?;
-        State::from_snapshot(snapshot, doors, rooms, networks, lists)
+            ) = postcard::from_bytes(bxs8).map_err(decode)?;
+            let sections = Sections {
+                rooms,
+                networks,
+                ..Sections::of_doors(doors)
+            };
+            (snapshot, sections)
+        } else {
+            let current = bytes
+                .strip_prefix(SNAPSHOT_TAG)
+                .ok_or(SnapshotError::Untagged)?;
+            let (snapshot, doors, rooms, networks, lists, cards): (
+                Snapshot,
+                Doors,
+                Vec<WaitingRoom>,
+                NetworksRecord,
+                Vec<WaitingList>,
+                CardsRecord,
+            ) = postcard::from_bytes(current).map_err(decode)?;
+            let sections = Sections {
+                doors,
+                rooms,
+                networks,
+                lists,
+                cards,
+            };
+            (snapshot, sections)
+        };
+        State::from_snapshot(snapshot, sections)
     }
 }
 
-/// The networks of a snapshot written before they were kept.
-fn none() -> NetworksRecord {
-    NetworksRecord::default()
+/// The sections of a snapshot after its primary data.
+#[derive(Default)]
+pub(super) struct Sections {
+    /// The door's records.
+    pub(super) doors: Doors,
+    /// The waiting rooms.
+    pub(super) rooms: Vec<WaitingRoom>,
+    /// The network of each active booking made with one.
+    pub(super) networks: NetworksRecord,
+    /// The waiting lists.
+    pub(super) lists: Vec<WaitingList>,
+    /// The card of each active booking paid with one.
+    pub(super) cards: CardsRecord,
+}
+
+impl Sections {
+    /// A snapshot's sections that end with the door's records.
+    fn of_doors(doors: Doors) -> Self {
+        Self {
+            doors,
+            ..Self::default()
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! checks of corrupted states. Every command's behaviour is told as text in
 //! the scenarios under `crates/core/tests/scenarios/`.
 
-use super::snapshot::Snapshot;
+use super::snapshot::{Sections, Snapshot};
 use super::*;
 use crate::command::HoldLimits;
 use crate::ids::{OrderId, RequestId, SeatNo, TransactionId};
@@ -391,11 +391,11 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     let current = f.state.to_snapshot().expect("serializes");
     assert_eq!(&current[..4], b"BXS9");
     // The four records BXS5 added, the one BXS6 added, BXS7's waiting
-    // rooms, BXS8's networks and BXS9's waiting lists, all empty, are one
-    // zero byte each.
-    assert_eq!(&current[current.len() - 8..], [0, 0, 0, 0, 0, 0, 0, 0]);
+    // rooms, BXS8's networks and BXS9's waiting lists and cards, all
+    // empty, are one zero byte each.
+    assert_eq!(&current[current.len() - 9..], [0, 0, 0, 0, 0, 0, 0, 0, 0]);
     let mut bxs4 = b"BXS4".to_vec();
-    bxs4.extend_from_slice(&current[4..current.len() - 8]);
+    bxs4.extend_from_slice(&current[4..current.len() - 9]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs4).expect("restores"),
         f.state
@@ -421,7 +421,7 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     // What a BXS5 snapshot held: all but the retired keys (and rooms).
     let current = f.state.to_snapshot().expect("serializes");
     let mut bxs5 = b"BXS5".to_vec();
-    bxs5.extend_from_slice(&current[4..current.len() - 4]);
+    bxs5.extend_from_slice(&current[4..current.len() - 5]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs5).expect("restores"),
         f.state
@@ -435,21 +435,21 @@ fn the_doors_records_round_trip_and_older_snapshots_read() {
     // What a BXS6 snapshot held: all but the waiting rooms.
     let current = f.state.to_snapshot().expect("serializes");
     let mut bxs6 = b"BXS6".to_vec();
-    bxs6.extend_from_slice(&current[4..current.len() - 3]);
+    bxs6.extend_from_slice(&current[4..current.len() - 4]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs6).expect("restores"),
         f.state
     );
     // What a BXS7 snapshot held: all but the networks.
     let mut bxs7 = b"BXS7".to_vec();
-    bxs7.extend_from_slice(&current[4..current.len() - 2]);
+    bxs7.extend_from_slice(&current[4..current.len() - 3]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs7).expect("restores"),
         f.state
     );
-    // What a BXS8 snapshot held: all but the waiting lists.
+    // What a BXS8 snapshot held: all but the waiting lists and cards.
     let mut bxs8 = b"BXS8".to_vec();
-    bxs8.extend_from_slice(&current[4..current.len() - 1]);
+    bxs8.extend_from_slice(&current[4..current.len() - 2]);
     assert_eq!(
         State::from_snapshot_bytes(&bxs8).expect("restores"),
         f.state
@@ -543,16 +543,7 @@ fn snapshot(state: &State) -> Snapshot {
 
 #[test]
 fn inconsistent_snapshots_are_refused() {
-    let restores = |primary: Snapshot| {
-        State::from_snapshot(
-            primary,
-            Doors::default(),
-            Vec::new(),
-            Default::default(),
-            Vec::new(),
-        )
-        .is_ok()
-    };
+    let restores = |primary: Snapshot| State::from_snapshot(primary, Sections::default()).is_ok();
     let mut f = Fixture::new();
     f.hold(&[1], "alice");
     assert!(restores(snapshot(&f.state)));
@@ -720,10 +711,10 @@ fn a_networks_seats_count_until_freed_and_survive_a_snapshot() {
     tampered.0.push((ann, farm));
     let restored = State::from_snapshot(
         snapshot(&f.state),
-        Doors::default(),
-        Vec::new(),
-        tampered,
-        Vec::new(),
+        Sections {
+            networks: tampered,
+            ..Sections::default()
+        },
     );
     assert!(
         matches!(&restored, Err(SnapshotError::Inconsistent(e)) if e.to_string().contains("no longer active")),
