@@ -60,12 +60,15 @@ impl Request {
     /// dedup window.
     pub fn remembered(&self) -> bool {
         match self.command {
-            // Idempotent by the state: one place per buyer, and a tick
-            // repeated at the same time lets nobody more in.
+            // Idempotent by the state: one place per buyer, a tick
+            // repeated at the same time lets nobody more in, and a card
+            // attached again changes nothing (so a payment retried with
+            // another card under the same step id is not a reused id).
             Command::JoinWaitingRoom { .. }
             | Command::TickWaitingRooms { .. }
             | Command::JoinWaitingList { .. }
-            | Command::LeaveWaitingList { .. } => false,
+            | Command::LeaveWaitingList { .. }
+            | Command::AttachCard { .. } => false,
             Command::Confirm { .. } => self.caller.is_some(),
             _ => true,
         }

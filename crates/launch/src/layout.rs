@@ -64,6 +64,14 @@ impl Layout {
         Ok(())
     }
 
+    /// The key of the cards' fingerprints that every node shares (see
+    /// `payment.card_fingerprint_key`), made unless there is one.
+    pub fn card_key(&self) -> anyhow::Result<boxoffice_node::config::CardKey> {
+        let path = self.keys_dir().join("card-fingerprint.key");
+        boxoffice_node::config::CardKey::load_or_create(&path)
+            .with_context(|| format!("reading or making {}", path.display()))
+    }
+
     /// Makes the CA unless there is one, and the certificates of
     /// `identities` that are missing, valid for `hosts`.
     pub fn ensure_certificates(

@@ -270,6 +270,7 @@ impl Plan {
         let dir = self.layout.dir();
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         self.layout.ensure_keys()?;
+        let card_key = self.layout.card_key()?;
         let mut identities: Vec<Identity> =
             self.nodes.iter().map(|n| Identity::Node(n.id)).collect();
         identities.extend([
@@ -281,7 +282,9 @@ impl Plan {
         ]);
         self.layout.ensure_certificates(&identities, &self.hosts)?;
         for node in &self.nodes {
-            processes.start(&format!("node{}", node.id), "node", node)?;
+            let mut node = node.clone();
+            node.payment.card_fingerprint_key = Some(card_key.clone());
+            processes.start(&format!("node{}", node.id), "node", &node)?;
         }
         processes.start("auth", "auth", &self.auth)?;
         processes.start("payment", "payment", &self.payment)?;

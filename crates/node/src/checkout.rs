@@ -38,9 +38,9 @@ use std::time::Duration;
 
 use boxoffice_config::clock::now_ms;
 use boxoffice_core::{
-    Booking, BookingId, BookingStatus, Caller, Command, Effect, HoldLimits, MAX_PRICE_CENTS,
-    MAX_SEATS_PER_BOOKING, Network, OrderId, Outcome, Payment, Rejection, Request, RequestId,
-    SYSTEM_REQUEST_PREFIX, SeatNo, ShowId, Tickets, TransactionId,
+    Booking, BookingId, BookingStatus, Caller, CardFingerprint, Command, Effect, HoldLimits,
+    MAX_PRICE_CENTS, MAX_SEATS_PER_BOOKING, Network, OrderId, Outcome, Payment, Rejection, Request,
+    RequestId, SYSTEM_REQUEST_PREFIX, SeatNo, ShowId, Tickets, TransactionId,
 };
 use boxoffice_payment::service::MAX_AMOUNT_CENTS;
 use boxoffice_proto::convert;
@@ -398,6 +398,8 @@ pub struct Checkout {
     hold_limits: HoldLimits,
     /// Hands one-call checkouts to the leader while this node follows.
     relay: Option<Relay>,
+    /// The key of the cards' fingerprints (`None`: no cap per card).
+    card_key: Option<[u8; 32]>,
 }
 
 impl Checkout {
@@ -412,10 +414,56 @@ impl Checkout {
     ) -> Self {
         Self {
             replica,
-            payments,
             max_seats_per_user: settings.max_seats_per_user_per_show,
             hold_limits: settings.hold_limits(),
+            card_key: payments
+                .settings()
+                .card_fingerprint_key
+                .as_ref()
+                .and_then(crate::config::CardKey::bytes),
+            payments,
             relay,
+        }
+    }
+
+    /// The fingerprint the cap per card counts `card` by: HMAC-SHA-256 of
+    /// its digits under the cluster's key, cut to 16 bytes (`None` when
+    /// the node has no key: the cap is off).
+    pub fn card_fingerprint(&self, card: &v1::Card) -> Option<CardFingerprint> {
+        use hmac::Mac as _;
+        let key = self.card_key.as_ref()?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
+        let digits: String = card.number.chars().filter(char::is_ascii_digit).collect();
+        mac.update(digits.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut fingerprint = [0u8; 16];
+        fingerprint.copy_from_slice(&digest[..16]);
+        Some(CardFingerprint(fingerprint))
+    }
+
+    /// Counts `card` against the cap per card for held `booking` before
+    /// it is charged: refused (with the reason) past the cap, when nothing
+    /// is charged yet. A no-op without a key, and for a free booking.
+    async fn attach_card(&self, booking: &Booking, card: &v1::Card) -> Result<(), Status> {
+        let Some(fingerprint) = self.card_fingerprint(card) else {
+            return Ok(());
+        };
+        if booking.total_cents == 0 {
+            return Ok(());
+        }
+        let order = booking
+            .order
+            .clone()
+            .unwrap_or_else(|| OrderId(booking.id.to_string()));
+        let command = Command::AttachCard {
+            booking: booking.id,
+            card: fingerprint,
+            max_seats_per_card: self.hold_limits.max_seats_per_card,
+        };
+        match submit_trusted(&self.replica, step_id("card", &order), command).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(rejection)) => Err(convert::rejection_status(&rejection)),
+            Err(status) => Err(status),
         }
     }
 
@@ -520,16 +568,22 @@ impl Checkout {
         seats: Vec<SeatNo>,
         tickets: Tickets,
         card: Option<v1::Card>,
+        card_counted: bool,
     ) -> Result<Booking, Status> {
         // The hold's rules are this node's, wherever it runs: a retry
         // here must repeat the request exactly.
+        let mut rules = self.one_call_rules(network);
+        rules.limits.card = card
+            .as_ref()
+            .filter(|_| card_counted)
+            .and_then(|c| self.card_fingerprint(c));
         let request = CheckoutRequest {
             caller,
             request_id,
             show,
             seats,
             tickets,
-            rules: self.one_call_rules(network),
+            rules,
         };
         if let Some(relay) = &self.relay
             && self.replica.node.leader_elsewhere().is_some()
@@ -601,6 +655,7 @@ impl Checkout {
                 };
                 if booking.total_cents > 0 {
                     check_card(&card)?;
+                    self.attach_card(&booking, &card).await?;
                 }
                 self.charge_and_confirm(booking, &card, OnRefusal::KeepHold)
                     .await

@@ -126,6 +126,11 @@ pub struct BookingSettings {
     /// or, for calls the gateway makes on its peer-port connection (its
     /// certificate proves it), the browser's address it forwards.
     pub max_seats_per_network_per_show: u32,
+    /// Most seats one payment card may pay for in one show (0: no cap).
+    /// Counted by the card's fingerprint (see
+    /// `payment.card_fingerprint_key`), from the moment the checkout is
+    /// about to charge it.
+    pub max_seats_per_card_per_show: u32,
     /// Most holds one customer may start in an hour (0: no limit).
     pub max_holds_per_user_per_hour: u32,
     /// After a customer's hold lapsed unpaid, how long before they may hold
@@ -170,6 +175,8 @@ impl BookingSettings {
             max_seats_per_network: self.max_seats_per_network_per_show,
             // Each call's own, set where it is received.
             network: None,
+            max_seats_per_card: self.max_seats_per_card_per_show,
+            card: None,
         }
     }
 
@@ -180,6 +187,7 @@ impl BookingSettings {
             max_seats_per_user_per_show: 0,
             max_held_seats_per_user: 0,
             max_seats_per_network_per_show: 0,
+            max_seats_per_card_per_show: 0,
             max_holds_per_user_per_hour: 0,
             hold_cooldown_ms: 0,
             writes_per_user_per_second: 0,
@@ -194,6 +202,7 @@ impl Default for BookingSettings {
             max_seats_per_user_per_show: MAX_SEATS_PER_USER_PER_SHOW,
             max_held_seats_per_user: boxoffice_core::DEFAULT_MAX_HELD_SEATS,
             max_seats_per_network_per_show: boxoffice_core::DEFAULT_MAX_SEATS_PER_NETWORK,
+            max_seats_per_card_per_show: boxoffice_core::DEFAULT_MAX_SEATS_PER_CARD,
             max_holds_per_user_per_hour: boxoffice_core::DEFAULT_MAX_HOLDS_PER_HOUR,
             hold_cooldown_ms: boxoffice_core::DEFAULT_HOLD_COOLDOWN_MS,
             max_watch_streams: MAX_WATCH_STREAMS,
@@ -263,6 +272,77 @@ pub struct PaymentSettings {
     /// forwarding its hold and its confirmation separately. Off: every
     /// node runs its own clients' checkouts.
     pub relay_checkouts: bool,
+    /// The key of the cards' fingerprints (64 hex digits; every node of a
+    /// cluster must have the same): the cap per card counts a card by
+    /// HMAC-SHA-256 of its number under this key, so nobody who reads the
+    /// log or a snapshot can test card numbers against it. Unset: the
+    /// cap per card is off (the node warns at start). `boxoffice up`
+    /// draws one for its cluster.
+    pub card_fingerprint_key: Option<CardKey>,
+}
+
+/// The key of the cards' fingerprints, as 64 hex digits; its `Debug`
+/// never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CardKey(pub String);
+
+impl std::fmt::Debug for CardKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardKey(…)")
+    }
+}
+
+impl CardKey {
+    /// The key in `path`, made (32 random bytes, readable by its owner
+    /// only) unless the file exists: one key for every node of a local
+    /// cluster, the same across restarts.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let key = Self(text.trim().to_owned());
+                return match key.bytes() {
+                    Some(_) => Ok(key),
+                    None => Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} does not hold 64 hex digits", path.display()),
+                    )),
+                };
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        let mut bytes = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(hex.as_bytes())?;
+        file.sync_all()?;
+        Ok(Self(hex))
+    }
+
+    /// The key's 32 bytes, if it is 64 hex digits.
+    pub fn bytes(&self) -> Option<[u8; 32]> {
+        let hex = self.0.as_bytes();
+        if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, pair) in hex.chunks(2).enumerate() {
+            let digits = std::str::from_utf8(pair).ok()?;
+            key[i] = u8::from_str_radix(digits, 16).ok()?;
+        }
+        Some(key)
+    }
 }
 
 impl Default for PaymentSettings {
@@ -277,6 +357,7 @@ impl Default for PaymentSettings {
             sweep_interval_ms: 200,
             resume_after_ms: 15_000,
             relay_checkouts: true,
+            card_fingerprint_key: None,
         }
     }
 }
@@ -294,6 +375,15 @@ impl PaymentSettings {
                     "payment.endpoint = {endpoint:?} is not an https://host:port URL (the payment service's peer port, mutual TLS)"
                 ));
             }
+        }
+        if self
+            .card_fingerprint_key
+            .as_ref()
+            .is_some_and(|key| key.bytes().is_none())
+        {
+            return invalid(
+                "payment.card_fingerprint_key must be 64 hex digits (32 bytes)".to_owned(),
+            );
         }
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return invalid(format!(

@@ -212,6 +212,8 @@ impl LegacyBookingService for LegacyBooking {
             call.extensions_mut()
                 .insert(crate::service::CallerNetwork(network));
         }
+        // Every token pays with one test card: not the buyer's card.
+        call.extensions_mut().insert(crate::service::StandInCard);
         let booking = match self.api.book_seats(call).await {
             Ok(reply) => reply.into_inner().booking.unwrap_or_default(),
             Err(status) => return failed(refusal(status)?),

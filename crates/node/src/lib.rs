@@ -221,6 +221,15 @@ pub async fn run(
         config.payment.resume_after_ms,
     );
     let checkout = payments.map(|payments| {
+        if config.payment.card_fingerprint_key.is_none()
+            && config.booking.max_seats_per_card_per_show > 0
+        {
+            tracing::warn!(
+                node = config.id,
+                "payment.card_fingerprint_key is not set: the cap per card \
+                 (booking.max_seats_per_card_per_show) is off"
+            );
+        }
         let relay = config.payment.relay_checkouts.then(|| {
             relay::Relay::spawn(
                 node.clone(),

@@ -1,14 +1,17 @@
-//! The cap per network against bot farms, through the public API of a
-//! single-node cluster that takes payments: fifty accounts from one /24
-//! get no more seats of a performance than the cap; buyers the gateway
+//! The caps against bot farms, through the public API of a single-node
+//! cluster that takes payments: fifty accounts from one /24 get no more
+//! seats of a performance than the cap per network; buyers the gateway
 //! vouches for (its certificate, on the peer port) count per browser
-//! network; a forwarded address from anyone else is not believed.
+//! network; a forwarded address from anyone else is not believed. Many
+//! accounts paying with one card get no more than the cap per card, in a
+//! one-call checkout or paying a hold, and nothing is charged for what
+//! is refused.
 
 mod common;
 
 use boxoffice_client::Client;
 use boxoffice_tls::{ANY_NODE, Identity};
-use common::{FAR_FUTURE_MS, Node, tls_of};
+use common::{FAR_FUTURE_MS, GOOD_CARD, Node, card, tls_of};
 use tonic::Code;
 
 /// Seats one network may have in one performance, in this test.
@@ -105,6 +108,83 @@ async fn a_bot_farm_on_one_network_gets_no_more_than_the_cap() {
         .await;
     assert_network_limit(farm);
     node.stop().await;
+}
+
+#[tokio::test]
+async fn many_accounts_paying_with_one_card_get_no_more_than_the_cap() {
+    let node = Node::with_payments_tuned(
+        |_| {},
+        |config| {
+            config.booking.max_seats_per_card_per_show = 4;
+        },
+    )
+    .await;
+    let admin = node.admin().await;
+    admin
+        .create_show("s1", "Hamlet", 40, 2_500, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let shared = card(GOOD_CARD);
+    let mut users = Vec::new();
+    let mut got = 0;
+    for b in 0..5u32 {
+        let (buyer, id) = account(&node, &format!("card{b}")).await;
+        users.push(id);
+        match buyer
+            .book("s1", &[b * 2 + 1, b * 2 + 2])
+            .card(&shared)
+            .await
+        {
+            Ok(_) => got += 2,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert!(
+                    status
+                        .message()
+                        .contains("one card may pay for at most 4 seats"),
+                    "the refusal says why: {status:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(got, 4, "one card paid for {got} seats");
+
+    // Paying a hold with that card is refused before anything is charged,
+    // and the hold stays to pay with another card.
+    let (late, id) = account(&node, "card-late").await;
+    users.push(id);
+    let held = late.hold("s1", &[30]).await.expect("hold");
+    let refused = late.pay(&held.booking_id, &shared).await;
+    match refused {
+        Err(status)
+            if status
+                .message()
+                .contains("one card may pay for at most 4 seats") => {}
+        other => panic!("expected the card's cap, got {other:?}"),
+    }
+    let charged = node.payment().ledger(&users).await;
+    assert_eq!(
+        charged.len(),
+        2,
+        "only the two paid checkouts were charged: {charged:?}"
+    );
+    let other = card("5555 5555 5555 4444");
+    late.pay(&held.booking_id, &other)
+        .await
+        .expect("another card pays");
+    node.stop().await;
+}
+
+/// A client of the node signed in as `name`, and the account's id.
+async fn account(node: &Node, name: &str) -> (Client, String) {
+    let token = bot_token(node, name).await;
+    let me = node
+        .auth()
+        .with_token(token.as_str())
+        .who_am_i()
+        .await
+        .expect("who am I");
+    (node.anonymous().with_token(token.as_str()), me.user_id)
 }
 
 /// An access token of `name` (registered on first use).

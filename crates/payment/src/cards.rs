@@ -149,6 +149,18 @@ pub fn year_month(unix_ms: i64) -> (u32, u32) {
     )
 }
 
+/// The `n`-th of many distinct test card numbers that this provider
+/// approves (`4111` then `n` in eleven digits, then the Luhn digit): for
+/// load generators whose simulated buyers each pay with a card of their
+/// own, as the cap per card expects of real ones.
+pub fn approved_card_number(n: u64) -> String {
+    let body = format!("4111{:011}", n % 100_000_000_000);
+    (0..10u8)
+        .map(|d| format!("{body}{d}"))
+        .find(|number| luhn(number))
+        .unwrap_or_else(|| format!("{body}0"))
+}
+
 /// The Luhn checksum of a string of ASCII digits.
 fn luhn(digits: &str) -> bool {
     let sum: u32 = digits
@@ -189,6 +201,20 @@ mod tests {
         );
         assert_eq!(ok("4000000000000119").behaviour, Behaviour::Hang);
         assert_eq!(ok("5555555555554444").behaviour, Behaviour::Approve);
+    }
+
+    #[test]
+    fn the_numbered_test_cards_are_distinct_valid_and_approved() {
+        let numbers: Vec<String> = [0, 1, 2, 99_999, 12_345_678_901]
+            .map(approved_card_number)
+            .to_vec();
+        for number in &numbers {
+            assert_eq!(number.len(), 16, "{number}");
+            let card = check(number, 12, 2030, "123", TODAY).expect(number);
+            assert_eq!(card.behaviour, Behaviour::Approve, "{number}");
+        }
+        let distinct: std::collections::BTreeSet<&String> = numbers.iter().collect();
+        assert_eq!(distinct.len(), numbers.len());
     }
 
     #[test]

@@ -262,6 +262,7 @@ impl Cluster {
         payment.endpoint = payment_peer_addr
             .as_ref()
             .map(|addr| format!("https://{addr}"));
+        payment.card_fingerprint_key = Some(boxoffice_node::config::CardKey("5a".repeat(32)));
         let cluster = Self {
             dir,
             addrs,

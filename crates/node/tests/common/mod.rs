@@ -81,6 +81,10 @@ pub const DECLINED_CARD: &str = "4000 0000 0000 9995";
 /// The test card reported stolen.
 pub const STOLEN_CARD: &str = "4000 0000 0000 9979";
 
+/// The key of the cards' fingerprints in these tests.
+pub static TEST_CARD_KEY: std::sync::LazyLock<boxoffice_node::config::CardKey> =
+    std::sync::LazyLock::new(|| boxoffice_node::config::CardKey("5a".repeat(32)));
+
 /// A card with this number and a valid expiry and CVC.
 pub fn card(number: &str) -> v1::Card {
     v1::Card {
@@ -267,6 +271,7 @@ impl Node {
             let started =
                 PaymentProcess::start(dir.path().join("payment"), certs.clone(), listeners).await;
             settings.endpoint = Some(format!("https://{}", started.peer_addr));
+            settings.card_fingerprint_key = Some(TEST_CARD_KEY.clone());
             payment_settings = settings;
             payment = Some(started);
         }
