@@ -65,8 +65,11 @@ fn print_ready(args: &UpArgs, plan: &Plan, status: &boxoffice_client::proto::Get
         plan.auth.listen
     );
     println!(
-        "payment service (mock card provider) on {}; test card 4242 4242 4242 4242 pays, 4000 0000 0000 9995 is declined",
-        plan.payment.listen
+        "payment service (mock card provider) on {}; test card 4242 4242 4242 4242 pays (as does any other valid number), 4000 0000 0000 9995 is declined; one card pays for at most {} seats of a show",
+        plan.payment.listen,
+        plan.nodes
+            .first()
+            .map_or(0, |n| n.booking.max_seats_per_card_per_show)
     );
     println!("booking assistant on {}", plan.chatbot.listen);
     let web = if args.client_tls() { "https" } else { "http" };
