@@ -39,11 +39,42 @@ impl Client {
     }
 
     /// Takes a place in `show`'s waiting room (or keeps the one the caller
-    /// has).
+    /// has): reads the room, does the proof of work its node asks for (on
+    /// a blocking thread), then joins.
     pub async fn join_waiting_room(&self, show: &str) -> Result<v1::WaitingRoomResponse, Status> {
+        let room = self.waiting_room(show, false).await?;
+        let you = room.you.clone().unwrap_or_default();
+        if you.status != "outside" {
+            // In the room already (or it has closed): joining changes nothing.
+            return Ok(room);
+        }
+        let nonce = match you.join_pow_bits {
+            0 => 0,
+            bits => {
+                let challenge: [u8; 32] =
+                    you.join_challenge.as_slice().try_into().map_err(|_| {
+                        Status::internal("the node asked for a proof of work but sent no challenge")
+                    })?;
+                let bits = bits.min(boxoffice_core::pow::MAX_JOIN_BITS);
+                tokio::task::spawn_blocking(move || boxoffice_core::pow::solve(&challenge, bits))
+                    .await
+                    .map_err(|e| Status::internal(format!("solving the proof of work: {e}")))?
+            }
+        };
+        self.join_waiting_room_with(show, nonce).await
+    }
+
+    /// Takes a place in `show`'s waiting room with `pow_nonce` as the proof
+    /// of work (found by the caller, say ahead of time).
+    pub async fn join_waiting_room_with(
+        &self,
+        show: &str,
+        pow_nonce: u64,
+    ) -> Result<v1::WaitingRoomResponse, Status> {
         let msg = v1::JoinWaitingRoomRequest {
             request_id: new_request_id(),
             show_id: show.into(),
+            pow_nonce,
         };
         self.unary(
             Route::Sticky,

@@ -200,6 +200,7 @@ pub mod command;
 pub mod ids;
 pub mod network;
 pub mod outcome;
+pub mod pow;
 pub mod pricing;
 pub mod state;
 pub mod validate;

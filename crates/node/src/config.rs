@@ -159,6 +159,11 @@ pub struct BookingSettings {
     /// at once (1 to 1,000,000); one account holds at most
     /// [`ROOM_WAITS_PER_USER`]. More are RESOURCE_EXHAUSTED.
     pub max_room_waits: u32,
+    /// The proof of work a join of a waiting room needs: leading zero bits
+    /// of SHA-256 over the buyer's challenge and a nonce (0: none; at most
+    /// 30). Each bit doubles the work: 16 is some 65,000 hashes, a moment
+    /// for one browser, minutes of a core for ten thousand accounts.
+    pub join_pow_bits: u32,
     /// How long a waiting list's offer (a hold made for the first buyer a
     /// freed seat fits) lasts before it goes to the next, ms (1 minute to
     /// 30 minutes).
@@ -212,6 +217,7 @@ impl Default for BookingSettings {
             write_burst_per_user: WRITE_BURST_PER_USER,
             max_room_waits: MAX_ROOM_WAITS,
             waitlist_offer_ms: WAITLIST_OFFER_MS,
+            join_pow_bits: JOIN_POW_BITS,
         }
     }
 }
@@ -225,6 +231,8 @@ pub const WRITE_BURST_PER_USER: u32 = 20;
 /// Default cap on the waiting `GetWaitingRoom` calls one node holds: a
 /// sleeping call costs a few kilobytes.
 pub const MAX_ROOM_WAITS: u32 = 100_000;
+/// Default proof of work of a join: 16 bits, some 65,000 hashes.
+pub const JOIN_POW_BITS: u32 = 16;
 /// Default length of a waiting list's offer: ten minutes to pay.
 pub const WAITLIST_OFFER_MS: i64 = 10 * 60 * 1000;
 /// Waiting `GetWaitingRoom` calls one account may have on one node.
@@ -559,6 +567,13 @@ impl NodeConfig {
             return bad(format!(
                 "booking.max_room_waits must be between 1 and 1000000, not {}",
                 self.booking.max_room_waits
+            ));
+        }
+        if self.booking.join_pow_bits > boxoffice_core::pow::MAX_JOIN_BITS {
+            return bad(format!(
+                "booking.join_pow_bits must be at most {}, not {}",
+                boxoffice_core::pow::MAX_JOIN_BITS,
+                self.booking.join_pow_bits
             ));
         }
         let offer = self.booking.waitlist_offer_ms;

@@ -68,6 +68,8 @@ pub struct BookingApi {
     room_waits: boxoffice_config::clients::OpenCaps,
     /// How long a waiting list's offer lasts, ms.
     waitlist_offer_ms: i64,
+    /// The proof of work a join of a waiting room needs, in bits.
+    join_pow_bits: u32,
 }
 
 /// A booking id from a request, checked.
@@ -150,6 +152,7 @@ impl BookingApi {
                 crate::config::ROOM_WAITS_PER_USER as usize,
             ),
             waitlist_offer_ms: settings.waitlist_offer_ms,
+            join_pow_bits: settings.join_pow_bits,
         }
     }
 

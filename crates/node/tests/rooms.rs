@@ -238,3 +238,52 @@ async fn buyers_are_let_in_by_the_room_and_nobody_skips_it() {
     carol.book("s1", &[4]).await.expect("no room, no wait");
     node.stop().await;
 }
+
+/// A join needs the proof of work the node asks for, done for the buyer's
+/// own challenge: none, a wrong nonce or another buyer's are refused with
+/// the reason and take no place; the right one joins.
+#[tokio::test]
+async fn a_join_needs_the_buyers_own_proof_of_work() {
+    let node = Node::start_tuned(|config| config.booking.join_pow_bits = 12).await;
+    let admin = node.admin().await;
+    admin
+        .create_show("s1", "Hamlet", 10, 0, now_ms() + 86_400_000)
+        .await
+        .expect("create show");
+    admin
+        .set_waiting_room("s1", Some(rules(now_ms() + 3_600_000, 5, 0)))
+        .await
+        .expect("set room");
+    let ann = node.user("ann").await;
+    let bob = node.user("bob").await;
+    let looked = ann.waiting_room("s1", false).await.expect("ann looks");
+    let you = looked.you.expect("standing");
+    assert_eq!(you.join_pow_bits, 12);
+    let challenge: [u8; 32] = you.join_challenge.as_slice().try_into().expect("32 bytes");
+    let nonce = boxoffice_core::pow::solve(&challenge, 12);
+    // Bob's challenge is another: Ann's work is worth nothing to him.
+    let bobs = bob.waiting_room("s1", false).await.expect("bob looks");
+    assert_ne!(bobs.you.expect("standing").join_challenge, challenge);
+    let wrong = (0..).find(|&n| !boxoffice_core::pow::proves(&challenge, n, 12));
+    for (who, nonce) in [(&ann, wrong.expect("a wrong nonce")), (&bob, nonce)] {
+        expect_code(
+            who.join_waiting_room_with("s1", nonce).await,
+            Code::FailedPrecondition,
+            "proof of work",
+        );
+    }
+    let room = ann.waiting_room("s1", false).await.expect("ann looks");
+    assert_eq!(
+        room.room.expect("room").waiting,
+        0,
+        "a refused join takes no place"
+    );
+    let joined = ann
+        .join_waiting_room_with("s1", nonce)
+        .await
+        .expect("ann joins with her proof");
+    assert_eq!(status(&joined), "pre_queue");
+    // The client does the work itself.
+    let joined = bob.join_waiting_room("s1").await.expect("bob joins");
+    assert_eq!(status(&joined), "pre_queue");
+}

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use boxoffice_core::{
     Admission, Command, Effect, RoomPhase, RoomRules, RoomStatus, RoomSummary, ShowId, Timestamp,
-    check_id,
+    UserId, check_id, pow,
 };
 use boxoffice_proto::convert;
 use boxoffice_proto::v1;
@@ -61,6 +61,15 @@ impl BookingApi {
         let caller = self.auth.caller(&req)?;
         let r = req.into_inner();
         let show = room_show(&r.show_id)?;
+        let bits = self.join_pow_bits;
+        let challenge = pow::join_challenge(&show, &caller.user);
+        if !pow::proves(&challenge, r.pow_nonce, bits) {
+            return Err(Status::failed_precondition(format!(
+                "joining a waiting room takes a proof of work: a pow_nonce such that SHA-256 of \
+                 your join_challenge (GetWaitingRoom gives it) and the nonce's 8 big-endian bytes \
+                 begins with {bits} zero bits"
+            )));
+        }
         let command = Command::JoinWaitingRoom {
             show,
             user: caller.user.clone(),
@@ -111,10 +120,9 @@ impl BookingApi {
             );
             let left = until.saturating_duration_since(Instant::now());
             if !waiting || left.is_zero() || *closing.borrow() {
-                return Ok(Response::new(response_with(
-                    Some(&seen.summary),
-                    seen.admission.as_ref(),
-                )));
+                let mut answer = response_with(Some(&seen.summary), seen.admission.as_ref());
+                self.challenge(&mut answer, &show, &caller.user);
+                return Ok(Response::new(answer));
             }
             // Sleep until the caller's turn could come at the room's rate,
             // then look again on this replica. By this machine's clock: the
@@ -136,6 +144,17 @@ impl BookingApi {
             read = Some(v1::ReadOptions {
                 consistency: v1::Consistency::Stale.into(),
             });
+        }
+    }
+}
+
+impl BookingApi {
+    /// Adds the proof of work a join needs, and `user`'s challenge for the
+    /// room of `show`, to `answer`.
+    fn challenge(&self, answer: &mut v1::WaitingRoomResponse, show: &ShowId, user: &UserId) {
+        if let Some(you) = answer.you.as_mut() {
+            you.join_pow_bits = self.join_pow_bits;
+            you.join_challenge = pow::join_challenge(show, user).to_vec();
         }
     }
 }

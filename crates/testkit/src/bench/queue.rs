@@ -3,7 +3,9 @@
 //! Sets up a performance of `--seats` seats (one price, a paid checkout)
 //! behind a waiting room letting in `--admit-rate` buyers a second, then:
 //!
-//! 1. `--buyers` buyers and `--bots` bots join before the opening, as many
+//! 1. every account does the proof of work the nodes ask of a join (all
+//!    of them at once on every core, before the joins: `pow_solve_s`), then
+//!    `--buyers` buyers and `--bots` bots join before the opening, as many
 //!    at once as `--clients` (the time they take gives `joins_per_s`);
 //!    each bot first tries to buy without joining, which must be refused;
 //! 2. the room opens (its pre-queue shuffled by the cluster) and everyone
@@ -44,7 +46,7 @@ use boxoffice_auth::keys::SigningKeys;
 use boxoffice_auth::token::TokenIssuer;
 use boxoffice_client::Client;
 use boxoffice_client::proto as v1;
-use boxoffice_core::{Command, Effect, Outcome, Request, RequestId};
+use boxoffice_core::{Command, Effect, Outcome, Request, RequestId, ShowId, UserId, pow};
 use boxoffice_proto::internal::v1::ApplyRequest;
 use boxoffice_proto::internal::v1::account_service_client::AccountServiceClient;
 use boxoffice_tls::{ANY_NODE, Identity, TlsFiles};
@@ -95,6 +97,10 @@ pub struct QueueReport {
     admit_per_s: u32,
     /// Seconds spent creating the accounts and their sessions.
     setup_s: f64,
+    /// The proof of work a join takes (bits), and the seconds this machine
+    /// took to do it for every account, on every core.
+    join_pow_bits: u32,
+    pow_solve_s: f64,
     /// Seats acknowledged to two buyers, plus any difference between the
     /// seats acknowledged and the performance's own count (must be 0).
     sold_twice: u64,
@@ -180,7 +186,7 @@ impl Stand {
     }
 
     /// Registers `email` as a customer; returns a session token of theirs.
-    async fn account(&self, email: String) -> anyhow::Result<String> {
+    async fn account(&self, email: String) -> anyhow::Result<(String, UserId)> {
         let request = Request {
             request_id: RequestId(boxoffice_client::new_request_id()),
             caller: None,
@@ -208,10 +214,12 @@ impl Stand {
             .map_err(|s| anyhow::anyhow!("registering a buyer: {}", s.message()))?;
         let outcome: Outcome = postcard::from_bytes(&reply)?;
         match outcome {
-            Ok(Effect::User(user)) => Ok(self
-                .issuer
-                .issue(&user.id.0, user.token_version, false)?
-                .access),
+            Ok(Effect::User(user)) => Ok((
+                self.issuer
+                    .issue(&user.id.0, user.token_version, false)?
+                    .access,
+                user.id,
+            )),
             other => anyhow::bail!("registering a buyer: {other:?}"),
         }
     }
@@ -331,11 +339,11 @@ async fn buyer(client: Client, show: Arc<str>, want: u32, card: Arc<v1::Card>) -
 
 /// A bot: tries to skip the room, then waits, buys all it may, and
 /// queues again, until refused or the room closes.
-async fn bot(client: Client, show: Arc<str>, card: Arc<v1::Card>) -> Part {
+async fn bot(client: Client, show: Arc<str>, card: Arc<v1::Card>, nonce: u64) -> Part {
     let mut part = Part::default();
     for round in 0..BOT_ROUNDS {
         if round > 0
-            && let Err(status) = client.join_waiting_room(&show).await
+            && let Err(status) = client.join_waiting_room_with(&show, nonce).await
         {
             part.error("join", &status);
             break;
@@ -398,16 +406,18 @@ pub async fn run(
         let (stand, gate, run_id) = (stand.clone(), gate.clone(), run_id.to_owned());
         accounts.spawn(async move {
             let _turn = gate.acquire_owned().await?;
-            let token = stand
+            let (token, user) = stand
                 .account(format!("queue-{run_id}-{i}@bench.example.com"))
                 .await?;
-            anyhow::Ok((i, token))
+            anyhow::Ok((i, token, user))
         });
     }
     let mut tokens = vec![String::new(); total as usize];
+    let mut users = vec![UserId::from(""); total as usize];
     while let Some(done) = accounts.join_next().await {
-        let (i, token) = done??;
+        let (i, token, user) = done??;
         tokens[i as usize] = token;
+        users[i as usize] = user;
     }
     let address = |i: u32| -> [u8; 4] {
         if i < args.buyers {
@@ -445,15 +455,28 @@ pub async fn run(
         }
     }
 
+    // Every account's proof of work, on every core.
+    let join_pow_bits = admin
+        .waiting_room(&show, false)
+        .await
+        .map_err(|s| anyhow::anyhow!("reading the room: {}", s.message()))?
+        .you
+        .unwrap_or_default()
+        .join_pow_bits;
+    let solving = Instant::now();
+    let nonces = Arc::new(solve_all(&show, &users, join_pow_bits).await?);
+    let pow_solve_s = solving.elapsed().as_secs_f64();
+
     // Everyone joins before the opening.
     let joining = Instant::now();
     let mut joins = tokio::task::JoinSet::new();
     for i in 0..total {
         let (client, gate, show) = (client(i), gate.clone(), show.clone());
+        let nonce = nonces[i as usize];
         joins.spawn(async move {
             let _turn = gate.acquire_owned().await?;
             client
-                .join_waiting_room(&show)
+                .join_waiting_room_with(&show, nonce)
                 .await
                 .map_err(|s| anyhow::anyhow!("joining: {}", s.message()))?;
             anyhow::Ok(())
@@ -471,7 +494,7 @@ pub async fn run(
         if i < args.buyers {
             parts.spawn(buyer(client, show, 1 + i % 4, card));
         } else {
-            parts.spawn(bot(client, show, card));
+            parts.spawn(bot(client, show, card, nonces[i as usize]));
         }
     }
     admin
@@ -553,6 +576,8 @@ pub async fn run(
         seats: args.seats,
         admit_per_s: args.admit_per_s,
         setup_s,
+        join_pow_bits,
+        pow_solve_s,
         sold_twice,
         fairness: fairness(&admissions),
         sold_out_after_s: if r.closed_at_ms > 0 && opened_at_ms > 0 {
@@ -633,11 +658,40 @@ fn fairness(admissions: &[(u64, i64)]) -> f64 {
     in_order as f64 / admissions.len() as f64
 }
 
+/// The proof of work of each of `users` for the room of `show`, found on
+/// every core at once.
+async fn solve_all(show: &str, users: &[UserId], bits: u32) -> anyhow::Result<Vec<u64>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = users.len().div_ceil(cores).max(1);
+    let show = ShowId::from(show);
+    let mut work = tokio::task::JoinSet::new();
+    for (k, part) in users.chunks(chunk).enumerate() {
+        let (part, show) = (part.to_vec(), show.clone());
+        work.spawn_blocking(move || {
+            let nonces: Vec<u64> = part
+                .iter()
+                .map(|user| pow::solve(&pow::join_challenge(&show, user), bits))
+                .collect();
+            (k, nonces)
+        });
+    }
+    let mut parts = BTreeMap::new();
+    while let Some(done) = work.join_next().await {
+        let (k, nonces) = done?;
+        parts.insert(k, nonces);
+    }
+    Ok(parts.into_values().flatten().collect())
+}
+
 /// Prints a queue report for people.
 pub fn print(r: &QueueReport) {
     println!(
         "queue: {} buyers and {} bots for {} seats, let in at {}/s (accounts and sessions: {:.1} s)",
         r.buyers, r.bots, r.seats, r.admit_per_s, r.setup_s
+    );
+    println!(
+        "proof of work: {} bits a join, {:.1} s for all accounts on every core",
+        r.join_pow_bits, r.pow_solve_s
     );
     println!(
         "joins: {:.0}/s; admissions: {} ({:.4} in queue order); sold out after {:.2} s",
