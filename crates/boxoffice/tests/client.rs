@@ -924,6 +924,46 @@ async fn venues_runs_typed_tickets_returns_and_sales_from_the_command_line() {
     shell.send("\x1b"); // Esc: back to the menu
     shell.choose("Quit");
     tokio::task::block_in_place(|| shell.session.expect(Eof)).expect("the shell exits");
+
+    // A sale that opens at a set time sells through a waiting room, on by
+    // default; a rate of 0 is refused before anything is added.
+    let rush = |extra: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "performances",
+            "add",
+            "hamlet",
+            "--venue",
+            "royal-court",
+            "--pricing",
+            pricing,
+            "--from",
+            "2099-02-02",
+            "--until",
+            "2099-02-02",
+            "--slots",
+            "mon-sun 19:30",
+            "--on-sale",
+            "2099-01-01 10:00",
+        ];
+        args.extend(extra);
+        admin(&args)
+    };
+    let refused = rush(&["--waiting-room-rate", "0"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let added = rush(&[]);
+    assert!(added.status.success(), "{added:?}");
+    assert!(
+        String::from_utf8_lossy(&added.stdout).contains("sells through a waiting room"),
+        "{added:?}"
+    );
+    let room = json(&admin(&[
+        "queue",
+        "status",
+        "hamlet-2099-02-02-1930",
+        "--json",
+    ]));
+    assert_eq!(room["phase"], "pre_queue", "{room}");
 }
 
 /// Standing places and the best seats together, from the command line,

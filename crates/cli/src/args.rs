@@ -360,9 +360,19 @@ pub enum AdminPerformancesCommand {
         /// The venue's time zone, e.g. Europe/London.
         #[arg(long, default_value = "UTC")]
         tz: String,
-        /// When sales open, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default: now]
+        /// When sales open, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default:
+        /// now]. A sale that opens at a set time sells through a waiting
+        /// room (see `--waiting-room-rate`, `--no-waiting-room`).
         #[arg(long, value_parser = parse_start)]
         on_sale: Option<i64>,
+        /// With `--on-sale`: buyers the waiting room of each performance
+        /// lets in a second.
+        #[arg(long, default_value_t = 100, value_name = "PER_SECOND")]
+        waiting_room_rate: u32,
+        /// With `--on-sale`: no waiting room (first come, first served
+        /// from the opening, by whoever is fastest).
+        #[arg(long)]
+        no_waiting_room: bool,
         /// When sales close, "YYYY-MM-DD HH:MM" in UTC or RFC 3339 [default:
         /// as each performance starts]
         #[arg(long, value_parser = parse_start)]

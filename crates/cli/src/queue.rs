@@ -16,6 +16,10 @@ use crate::output::{Output, api};
 /// the position shown is brought up to date.
 const LOOK: Duration = Duration::from_secs(5);
 
+/// How long an admission lasts unless the administrator says otherwise:
+/// ten minutes to choose and pay.
+pub const DEFAULT_ADMISSION_MS: i64 = 600_000;
+
 /// `boxoffice queue …`.
 pub async fn queue(global: &Global, command: QueueCommand) -> anyhow::Result<()> {
     let (_, client) = nodes(global).await?;
@@ -107,7 +111,7 @@ pub async fn admin_waiting_room(
                 admission_ms: admission_secs
                     .map(|s| s.saturating_mul(1000))
                     .or(current.as_ref().map(|r| r.admission_ms))
-                    .unwrap_or(600_000),
+                    .unwrap_or(DEFAULT_ADMISSION_MS),
             };
             (performance, Some(rules))
         }

@@ -25,6 +25,7 @@ use crate::args::{AdminPerformancesCommand, AdminProductionsCommand, AdminVenues
 use crate::commands::{nodes, print_bookings, print_shows};
 use crate::orders::{PlaceArg, parse_places};
 use crate::output::{Output, ShowJson, api, when};
+use crate::queue::DEFAULT_ADMISSION_MS;
 
 /// What a venue holds, as `admin venues check` and `import` print it.
 #[derive(Serialize)]
@@ -441,8 +442,15 @@ pub async fn admin_performances(
             tz,
             on_sale,
             off_sale,
+            waiting_room_rate,
+            no_waiting_room,
             dry_run,
         } => {
+            if waiting_room_rate == 0 && !no_waiting_room && on_sale.is_some() {
+                return Err(api(Status::invalid_argument(
+                    "--waiting-room-rate must be at least 1 (or pass --no-waiting-room)",
+                )));
+            }
             // The run and the files are checked before anything is sent;
             // the pricing against the venue as stored.
             let run = plan_run(&production, &slots, &from, &until, &tz)?;
@@ -484,7 +492,38 @@ pub async fn admin_performances(
                 .await
                 .map_err(api)
                 .context("adding the performances")?;
-            print_shows(&out, &added)
+            print_shows(&out, &added)?;
+            // A sale that opens at a set time is a rush: each performance
+            // sells through a waiting room that opens with it.
+            if let Some(opens_at_ms) = on_sale.filter(|_| !no_waiting_room) {
+                let rules = v1::RoomRules {
+                    opens_at_ms,
+                    admit_per_s: waiting_room_rate,
+                    max_active: 0,
+                    admission_ms: DEFAULT_ADMISSION_MS,
+                };
+                for show in &added {
+                    client
+                        .set_waiting_room(&show.show_id, Some(rules))
+                        .await
+                        .map_err(api)
+                        .with_context(|| {
+                            format!(
+                                "the performances are added, but the waiting room of {} could \
+                                 not be set up: `boxoffice admin waiting-room set {}` sets it up",
+                                show.show_id, show.show_id
+                            )
+                        })?;
+                    if !out.json {
+                        println!(
+                            "{}: sells through a waiting room opening at {}, {waiting_room_rate} buyers let in a second",
+                            show.show_id,
+                            when(opens_at_ms)
+                        );
+                    }
+                }
+            }
+            Ok(())
         }
         AdminPerformancesCommand::Cancel { show } => {
             let (_, client) = nodes(global).await?;
