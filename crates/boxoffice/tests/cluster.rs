@@ -500,3 +500,116 @@ async fn a_node_restarted_with_a_new_certificate_rejoins() {
     cluster.wait_converged(&[1, 2, 3], applied).await;
     assert_eq!(booked_seats(&cluster, rotated, "rot", true).await, [1, 2]);
 }
+
+/// Issue 25: 2,000 buyers and 50 bots in a waiting room (the queue bench,
+/// as a process) while the leader is killed twice: once with everyone in
+/// the pre-queue, once while the room lets buyers in. Every place is kept
+/// and nobody is let in out of order (each buyer is let in at the place
+/// they last saw), nothing is sold twice, the performance sells out and
+/// the room drains: the bench checks all of that and fails otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_waiting_room_keeps_every_place_through_two_leader_kills() {
+    const BUYERS: u64 = 2_000;
+    const BOTS: u64 = 50;
+    let cluster = Cluster::start_paid(
+        3,
+        RaftTuning::default(),
+        boxoffice_node::config::PaymentSettings::default(),
+        None,
+    )
+    .await;
+    cluster.write_auth_config();
+    // The administrator exists (the auth service makes it as the cluster
+    // settles) before the bench logs in as them.
+    let admin = cluster.client("admin").await;
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let out_path = config_dir.path().join("bench.out");
+    let err_path = config_dir.path().join("bench.err");
+    let mut command = cluster.cli(&[], config_dir.path());
+    command
+        .args(["bench", "--workload", "queue", "--json"])
+        .args(["--buyers", &BUYERS.to_string(), "--bots", &BOTS.to_string()])
+        .args(["--seats", "500", "--admit-rate", "100"])
+        .args(["--admin-email", common::ADMIN_EMAIL])
+        .args(["--admin-password", common::ADMIN_PASSWORD])
+        .arg("--data-dir")
+        .arg(cluster.dir.path())
+        .stdout(std::fs::File::create(&out_path).expect("bench.out"))
+        .stderr(std::fs::File::create(&err_path).expect("bench.err"));
+    let mut bench = command.spawn().expect("start the bench");
+    let said = || {
+        format!(
+            "{}\n{}",
+            std::fs::read_to_string(&out_path).unwrap_or_default(),
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        )
+    };
+    let mut running = || match bench.try_wait().expect("the bench's status") {
+        None => true,
+        Some(status) => panic!("the bench ended early ({status}): {}", said()),
+    };
+
+    let mut show = None;
+    for _ in 0..3_000 {
+        assert!(running());
+        let shows = admin.list_shows(true).await.unwrap_or_default();
+        show = shows.into_iter().find(|s| s.show_id.ends_with("-queue"));
+        if show.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let show = show.expect("the bench's performance").show_id;
+    let mut wait_for_room =
+        async |what: &str, done: &dyn Fn(&boxoffice_client::proto::WaitingRoom) -> bool| {
+            for _ in 0..6_000 {
+                assert!(running());
+                let room = admin
+                    .waiting_room(&show, true)
+                    .await
+                    .ok()
+                    .and_then(|r| r.room);
+                if room.as_ref().is_some_and(done) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("not within two minutes: {what}");
+        };
+    // Everyone is in the pre-queue: kill the leader.
+    wait_for_room("everyone in the pre-queue", &|r| r.waiting == BUYERS + BOTS).await;
+    let first = cluster.leader().await;
+    cluster.kill(first);
+    cluster.spawn(first);
+    // The room lets buyers in: kill the leader again.
+    wait_for_room("buyers let in", &|r| {
+        r.phase == "open" && r.admitted_total >= 40
+    })
+    .await;
+    let second = cluster.leader().await;
+    cluster.kill(second);
+    cluster.spawn(second);
+
+    let status = tokio::task::spawn_blocking(move || bench.wait())
+        .await
+        .expect("joins")
+        .expect("the bench ran");
+    let output = said();
+    assert!(
+        status.success(),
+        "the bench's checks failed (leaders killed: {first}, {second}): {output}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&out_path)
+            .expect("bench.out")
+            .trim(),
+    )
+    .expect("JSON report");
+    eprintln!("leaders killed: {first}, {second}; {report}");
+    assert_eq!(report["sold_twice"], 0, "{report}");
+    assert_eq!(report["places_lost"], 0, "{report}");
+    assert_eq!(report["places_reordered"], 0, "{report}");
+    assert_eq!(report["fairness"], 1.0, "{report}");
+    assert_eq!(report["drained"], true, "{report}");
+    assert_eq!(report["sold_out"], true, "{report}");
+}

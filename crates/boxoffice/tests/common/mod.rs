@@ -343,6 +343,9 @@ impl Cluster {
         config.raft = self.tuning.clone();
         // Steady bookers book thousands of seats each.
         config.booking = config.booking.without_customer_caps();
+        // Thousands of test buyers join waiting rooms with a debug build:
+        // a proof of work of 256 hashes, not 65,536.
+        config.booking.join_pow_bits = 8;
         config.payment = self.payment.clone();
         config.validate().expect("valid test config");
         // The config file is the whole truth for test nodes, but for the
@@ -771,6 +774,30 @@ pub async fn hamlet_at_the_theatre(
 }
 
 impl Cluster {
+    /// Writes the auth service's config to `auth.toml` in the cluster's
+    /// directory, as `boxoffice up` does (the queue bench reads it to
+    /// stand in for the auth service).
+    pub fn write_auth_config(&self) {
+        let policy = if self.development {
+            PasswordPolicy::Development
+        } else {
+            PasswordPolicy::Strict
+        };
+        let admin = if self.development {
+            DEV_ADMIN
+        } else {
+            (ADMIN_EMAIL, ADMIN_PASSWORD)
+        };
+        let config = self.layout.auth(
+            self.auth_addr.clone(),
+            self.peer_addrs.values().cloned().collect(),
+            policy,
+            admin,
+        );
+        let text = toml::to_string(&config).expect("auth config as TOML");
+        std::fs::write(self.dir.path().join("auth.toml"), text).expect("write auth.toml");
+    }
+
     /// The `boxoffice` command line, talking to nodes `ids` (all of them
     /// if empty) with its own config directory, and none of the caller's
     /// `BOXOFFICE_*` settings.

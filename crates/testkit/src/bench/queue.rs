@@ -127,6 +127,11 @@ pub struct QueueReport {
     /// Buyers who bought, and those the room closed on.
     buyers_served: u64,
     buyers_closed_out: u64,
+    /// Accounts told they were no longer in the room while it was open,
+    /// before being let in (must be 0), and accounts let in at another
+    /// place than the one they last saw while waiting (must be 0).
+    places_lost: u64,
+    places_reordered: u64,
     admissions: u64,
     /// The performance sold out, and the room ended empty.
     sold_out: bool,
@@ -244,6 +249,14 @@ struct Part {
     seats: Vec<u32>,
     served: bool,
     closed_out: bool,
+    /// Told "outside" while waiting, before being let in and with the room
+    /// still open: a place lost.
+    lost: bool,
+    /// Let in at another place than the one last seen while waiting: a
+    /// place reordered.
+    reordered: bool,
+    /// Checkouts sent again after UNAVAILABLE.
+    retries: u32,
     errors: BTreeMap<String, u64>,
 }
 
@@ -262,13 +275,22 @@ impl Part {
 /// room closed or the buyer is no longer in it.
 async fn let_in(client: &Client, show: &str, part: &mut Part) -> Option<(u64, i64)> {
     let mut failures = 0;
+    let mut seen = None;
     loop {
         match client.wait_in_waiting_room(show, WAIT).await {
             Ok(room) => {
                 let you = room.you.unwrap_or_default();
                 match you.status.as_str() {
-                    "admitted" => return Some((you.place, you.admitted_at_ms)),
-                    "pre_queue" | "waiting" => {}
+                    "admitted" => {
+                        part.reordered = seen.is_some_and(|place| place != you.place);
+                        return Some((you.place, you.admitted_at_ms));
+                    }
+                    "waiting" => seen = Some(you.place),
+                    "pre_queue" => {}
+                    "outside" => {
+                        part.lost = room.room.is_some_and(|r| r.phase != "sold_out");
+                        return None;
+                    }
                     _ => return None,
                 }
             }
@@ -289,8 +311,8 @@ async fn let_in(client: &Client, show: &str, part: &mut Part) -> Option<(u64, i6
 /// refused).
 async fn buy(client: &Client, show: &str, want: u32, card: &v1::Card, part: &mut Part) -> Vec<u32> {
     let mut n = want;
+    let mut request_id = boxoffice_client::new_request_id();
     while n > 0 {
-        let request_id = boxoffice_client::new_request_id();
         match client
             .book(show, &[])
             .best(n, "Standard", "adult", false)
@@ -303,6 +325,15 @@ async fn buy(client: &Client, show: &str, want: u32, card: &v1::Card, part: &mut
                 if status.message().contains("together") || status.message().contains("left") =>
             {
                 n -= 1;
+                request_id = boxoffice_client::new_request_id();
+            }
+            // A leader lost mid-checkout: the same request again (it
+            // never books twice), while the admission lasts.
+            Err(status) if status.code() == tonic::Code::Unavailable && part.retries < 20 => {
+                part.error("buy (retried)", &status);
+                part.retries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             }
             Err(status) => {
                 part.error("buy", &status);
@@ -521,6 +552,7 @@ pub async fn run(
     let mut bot_tickets = 0u64;
     let mut served = 0u64;
     let mut closed_out = 0u64;
+    let (mut places_lost, mut places_reordered) = (0u64, 0u64);
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     while let Some(done) = parts.join_next().await {
         let part = done?;
@@ -534,6 +566,8 @@ pub async fn run(
         sold.extend(part.seats.iter().copied());
         served += u64::from(part.served);
         closed_out += u64::from(part.closed_out);
+        places_lost += u64::from(part.lost);
+        places_reordered += u64::from(part.reordered);
         for (k, v) in part.errors {
             *errors.entry(k).or_default() += v;
         }
@@ -596,6 +630,8 @@ pub async fn run(
         unacknowledged: u64::from(plan.booked).saturating_sub(sold.len() as u64),
         buyers_served: served,
         buyers_closed_out: closed_out,
+        places_lost,
+        places_reordered,
         admissions: admissions.len() as u64,
         sold_out: plan.available == 0 && plan.held == 0,
         drained: r.phase == "sold_out" && r.waiting == 0 && r.admitted == 0,
@@ -716,6 +752,10 @@ pub fn print(r: &QueueReport) {
         if r.drained { "drained" } else { "NOT drained" }
     );
     println!(
+        "places lost: {}, reordered: {}",
+        r.places_lost, r.places_reordered
+    );
+    println!(
         "bots: {} tickets; {} tries to skip the room refused, {} allowed",
         r.bot_tickets, r.skips_refused, r.skips_allowed
     );
@@ -733,6 +773,12 @@ pub fn check(r: &QueueReport) -> anyhow::Result<()> {
         r.skips_allowed
     );
     anyhow::ensure!(r.sold_out, "the performance did not sell out");
+    anyhow::ensure!(r.places_lost == 0, "{} places lost", r.places_lost);
+    anyhow::ensure!(
+        r.places_reordered == 0,
+        "{} places reordered",
+        r.places_reordered
+    );
     anyhow::ensure!(r.drained, "the room did not drain");
     Ok(())
 }
