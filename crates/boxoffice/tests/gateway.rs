@@ -531,6 +531,9 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         "POST /api/tickets/{ticket_id}/transfer",
         "POST /api/checkin",
         "GET /api/performances/{show_id}/door/live",
+        "GET /api/performances/{show_id}/queue",
+        "POST /api/performances/{show_id}/queue",
+        "GET /api/performances/{show_id}/queue/live",
         "GET /api/ticket-keys",
         "POST /api/register",
         "POST /api/login",
@@ -1462,4 +1465,114 @@ async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
         64,
         "{keys}"
     );
+}
+
+/// Issue 25 over JSON: the waiting room of a performance, joined with the
+/// proof of work its `GET` asks for (a wrong nonce is refused with the
+/// reason), and joins limited per network at the gateway: past the
+/// limit a browser's join is refused with 429, whoever it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_room_joins_need_their_work_and_are_limited_per_network() {
+    const JOINS: u32 = 3;
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gw = Gateway::from(
+        common::Gateway::start_tuned(&cluster, &chatbot, |c| {
+            c.joins_per_network_per_minute = JOINS;
+        })
+        .await,
+    );
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("gala", "Gala night", 10, 2500, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let (status, body) = gw
+        .get(
+            "/api/performances/gala/queue",
+            Some(&cluster.token("ann").await),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    admin
+        .set_waiting_room(
+            "gala",
+            Some(boxoffice_client::proto::RoomRules {
+                opens_at_ms: FAR_FUTURE_MS - 1,
+                admit_per_s: 10,
+                max_active: 0,
+                admission_ms: 600_000,
+            }),
+        )
+        .await
+        .unwrap();
+    let path = "/api/performances/gala/queue";
+    let ann = cluster.token("ann").await;
+    let (status, standing) = gw.get(path, Some(&ann)).await;
+    assert_eq!(status, StatusCode::OK, "{standing}");
+    assert_eq!(standing["status"], "outside", "{standing}");
+    let (challenge, bits) = challenge_of(&standing);
+    assert!(bits > 0, "{standing}");
+    let nonce = boxoffice_core::pow::solve(&challenge, bits);
+    let wrong = (0..)
+        .find(|&n| !boxoffice_core::pow::proves(&challenge, n, bits))
+        .unwrap();
+
+    // No token; a wrong nonce: refused, with the reason.
+    let (status, _) = gw.post(path, None, json!({ "pow_nonce": nonce })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = gw
+        .post(path, Some(&ann), json!({ "pow_nonce": wrong }))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("proof of work"),
+        "{body}"
+    );
+    // The right one: in the pre-queue.
+    let (status, body) = gw
+        .post(path, Some(&ann), json!({ "pow_nonce": nonce }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "pre_queue", "{body}");
+    // Joining again keeps the place, and is the network's third join (the
+    // refused one counted): a fourth, even another account's with its
+    // own proof, is refused.
+    let (status, body) = gw
+        .post(path, Some(&ann), json!({ "pow_nonce": nonce }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "pre_queue", "{body}");
+    let bob = cluster.token("bob").await;
+    let (_, standing) = gw.get(path, Some(&bob)).await;
+    let (challenge, bits) = challenge_of(&standing);
+    let bobs = boxoffice_core::pow::solve(&challenge, bits);
+    let (status, body) = gw
+        .post(path, Some(&bob), json!({ "pow_nonce": bobs }))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many joins of waiting rooms from your network (127.0.0.0/24)"),
+        "{body}"
+    );
+}
+
+/// The join challenge (from hex) and the bits of work a standing asks for.
+fn challenge_of(standing: &Value) -> ([u8; 32], u32) {
+    let hex = standing["join_challenge"].as_str().expect("a challenge");
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).expect("hex"))
+        .collect();
+    let bits = standing["join_pow_bits"].as_u64().expect("bits");
+    (
+        bytes.try_into().expect("32 bytes"),
+        u32::try_from(bits).expect("few bits"),
+    )
 }

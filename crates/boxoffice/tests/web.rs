@@ -929,3 +929,119 @@ async fn a_ticket_shows_its_qr_code_and_the_door_admits_it_once() {
     buyer.close().await.unwrap();
     door.close().await.unwrap();
 }
+
+/// Issue 25 in the browser: a buyer joins a performance's waiting room
+/// (the page does the proof of work the cluster asks for), watches their
+/// place fall on the progress bar, live, as the three buyers ahead of
+/// them are let in and buy, is let in, and buys. The room lets one buyer
+/// in at a time, so the test sets the pace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_waits_in_the_room_watches_the_place_fall_gets_in_and_buys() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("gala", "Gala night", 24, 2500, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    admin
+        .set_waiting_room(
+            "gala",
+            Some(boxoffice_client::proto::RoomRules {
+                opens_at_ms: boxoffice_config::clock::now_ms(),
+                admit_per_s: 100,
+                max_active: 1,
+                admission_ms: 600_000,
+            }),
+        )
+        .await
+        .unwrap();
+    // Three buyers are in the room first: one let in, two waiting.
+    let mut ahead = Vec::new();
+    for name in ["ann", "bob", "cy"] {
+        let buyer = cluster.client(name).await;
+        buyer.join_waiting_room("gala").await.unwrap();
+        ahead.push(buyer);
+    }
+
+    let browser = driver.browser().await;
+    register(&browser, base, "wren@example.com").await;
+    browser.goto(&format!("{base}/#/shows/gala")).await.unwrap();
+    until(
+        &browser,
+        "the waiting room's panel",
+        "document.querySelector('section.queue')?.dataset.status === 'outside'",
+    )
+    .await;
+    click(&browser, "section.queue button.queue-join").await;
+    let at =
+        |n: u32| format!("document.querySelector('section.queue')?.dataset.position === '{n}'");
+    until(&browser, "number 3 in line", &at(3)).await;
+    until(
+        &browser,
+        "the place said",
+        "document.querySelector('.queue-status').innerText.includes('number 3 in line')",
+    )
+    .await;
+    screenshot(&browser, "waiting-room").await;
+    // Each buyer ahead who is let in buys, which lets the next one in.
+    let card = boxoffice_client::proto::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    };
+    for (i, buyer) in ahead.iter().enumerate() {
+        let seat = u32::try_from(i).unwrap() + 10;
+        let mut tries = 0;
+        // Let in by the room's next tick (every 100 ms).
+        while let Err(status) = buyer.book("gala", &[seat]).card(&card).await {
+            assert!(
+                status.message().contains("waiting room") && tries < 100,
+                "{status:?}"
+            );
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if i < 2 {
+            until(
+                &browser,
+                "the place falls",
+                &at(2 - u32::try_from(i).unwrap()),
+            )
+            .await;
+        }
+    }
+    until(
+        &browser,
+        "let in",
+        "document.querySelector('section.queue')?.dataset.status === 'admitted'",
+    )
+    .await;
+    until(
+        &browser,
+        "told so",
+        "document.querySelector('.queue-status').innerText.includes(\"You're in\")",
+    )
+    .await;
+    screenshot(&browser, "waiting-room-in").await;
+
+    // And buys.
+    select_seats(&browser, base, "gala", &[5]).await;
+    hold_selected(&browser).await;
+    click(&browser, "form.card button[type=submit]").await;
+    until(&browser, "my bookings", "location.hash === '#/bookings'").await;
+    until(
+        &browser,
+        "the booking listed",
+        "[...document.querySelectorAll('tbody tr')].some(r => r.innerText.includes('confirmed'))",
+    )
+    .await;
+    browser.close().await.unwrap();
+}

@@ -26,10 +26,11 @@ use utoipa_axum::routes;
 use crate::Gateway;
 use crate::dto::{
     Answer, Booking, CancelledPerformance, Cluster, Credentials, DoorCounts, ETicket, HoldRequest,
-    NewProduction, NewRun, NewShow, NewVenue, PayRequest, Production, ProductionListing, Question,
-    Readiness, RefreshToken, ReportFormat, ReturnRequest, Returned, SalesReport, ScanAnswer,
-    ScanRequest, SeatMap, SeatMapUpdate, SeatPick, Session, Show, ShowChanges, ShowPlan, TicketKey,
-    TicketsQuery, TransferRequest, Transferred, User, VenueDetail, VenueSummary,
+    JoinQueue, NewProduction, NewRun, NewShow, NewVenue, PayRequest, Production, ProductionListing,
+    Question, QueueStanding, Readiness, RefreshToken, ReportFormat, ReturnRequest, Returned,
+    SalesReport, ScanAnswer, ScanRequest, SeatMap, SeatMapUpdate, SeatPick, Session, Show,
+    ShowChanges, ShowPlan, TicketKey, TicketsQuery, TransferRequest, Transferred, User,
+    VenueDetail, VenueSummary,
 };
 use crate::error::{ApiError, ErrorBody};
 
@@ -161,6 +162,8 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(check_in))
         .routes(routes!(transfer_ticket))
         .routes(routes!(door_live))
+        .routes(routes!(get_queue, join_queue))
+        .routes(routes!(queue_live))
         .routes(routes!(ticket_keys))
         .routes(routes!(ask))
         .routes(routes!(cluster))
@@ -1225,4 +1228,133 @@ async fn ticket_keys(
         .await?
         .keys;
     Ok(Json(keys.into_iter().map(TicketKey::from).collect()))
+}
+
+/// A performance's waiting room and where the caller stands in it, with
+/// the proof of work a join needs and the caller's challenge (any
+/// logged-in user; 404 when the performance has no room).
+#[utoipa::path(get, path = "/api/performances/{show_id}/queue", tag = "bookings",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    responses(
+        (status = 200, body = QueueStanding),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such performance, or no waiting room", body = ErrorBody),
+    ))]
+async fn get_queue(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+) -> Result<Json<QueueStanding>, ApiError> {
+    let room = gw
+        .nodes
+        .for_token(Some(&token))
+        .waiting_room(&show_id, false)
+        .await?;
+    Ok(Json(room.into()))
+}
+
+/// Takes a place in a performance's waiting room (any logged-in user, for
+/// themself), with the proof of work its `GET` asks for. Joining again
+/// keeps the place. Joins are limited per network (an IPv4 /24, an IPv6
+/// /64): 429 beyond, with the wait.
+#[utoipa::path(post, path = "/api/performances/{show_id}/queue", tag = "bookings",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    request_body = JoinQueue,
+    responses(
+        (status = 200, body = QueueStanding),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such performance, or no waiting room", body = ErrorBody),
+        (status = 409, description = "No proof of work or a wrong one, or the room closed", body = ErrorBody),
+        (status = 429, description = "Too many joins from this network", body = ErrorBody),
+    ))]
+async fn join_queue(
+    State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+    Body(join): Body<JoinQueue>,
+) -> Result<Json<QueueStanding>, ApiError> {
+    gw.admit_join(client.ip())?;
+    let nodes = gw.nodes.for_token(Some(&token));
+    nodes
+        .join_waiting_room_with(&show_id, join.pow_nonce)
+        .await?;
+    // The answer with the caller's standing and challenge.
+    Ok(Json(nodes.waiting_room(&show_id, false).await?.into()))
+}
+
+/// How long one look of the queue's event stream waits at the node.
+const QUEUE_LOOK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where the caller stands in a performance's waiting room, live: a
+/// `standing` event (a `QueueStanding`) at once and whenever it changes
+/// (the position falls, the caller is let in, the room closes); the
+/// stream ends after the caller is let in, the room closes or they are
+/// not in it. `error` events while no node answers.
+#[utoipa::path(get, path = "/api/performances/{show_id}/queue/live", tag = "bookings",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    responses(
+        (status = 200, description = "An event stream of `standing` events", content_type = "text/event-stream", body = QueueStanding),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such performance, or no waiting room", body = ErrorBody),
+        (status = 429, description = "Too many event streams open", body = ErrorBody),
+    ))]
+async fn queue_live(
+    State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let place = gw.admit_stream(client)?;
+    let nodes = gw.nodes.for_token(Some(&token));
+    let first = QueueStanding::from(nodes.waiting_room(&show_id, false).await?);
+    let events = futures::stream::unfold(
+        (
+            nodes,
+            show_id,
+            Some(first),
+            None::<QueueStanding>,
+            false,
+            place,
+        ),
+        |(nodes, show_id, mut next, mut last, done, place)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let standing = match next.take() {
+                    Some(standing) => Ok(standing),
+                    None => nodes
+                        .wait_in_waiting_room(&show_id, QUEUE_LOOK)
+                        .await
+                        .map(QueueStanding::from),
+                };
+                match standing {
+                    Ok(standing) if last.as_ref() == Some(&standing) => {}
+                    Ok(standing) => {
+                        let over = !matches!(standing.status.as_str(), "pre_queue" | "waiting");
+                        let event = Event::default()
+                            .event("standing")
+                            .json_data(&standing)
+                            .unwrap_or_else(|_| Event::default().comment("unserializable"));
+                        last = Some(standing);
+                        return Some((Ok(event), (nodes, show_id, None, last, over, place)));
+                    }
+                    Err(status) => {
+                        let error = ApiError::from(status);
+                        let event = Event::default()
+                            .event("error")
+                            .json_data(error.body())
+                            .unwrap_or_else(|_| Event::default().comment("error"));
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        return Some((Ok(event), (nodes, show_id, None, last, false, place)));
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(events.take_until(gw.closed())).keep_alive(KeepAlive::default()))
 }

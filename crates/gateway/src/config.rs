@@ -32,6 +32,10 @@ pub struct GatewayConfig {
     /// Most of them one client address (an IPv6 /64) may hold open; a
     /// browser needs one per open page.
     pub max_event_streams_per_client: usize,
+    /// Joins of waiting rooms one network (an IPv4 /24, an IPv6 /64) may
+    /// make a minute through this gateway (a burst of as many); more get
+    /// 429 with the wait. 0: no limit.
+    pub joins_per_network_per_minute: u32,
     /// The auth service's gateway port (`gateway_listen` there; mutual
     /// TLS with the gateway's certificate from `certs_dir`). When set,
     /// registrations, logins and refreshes go there and carry each
@@ -71,6 +75,7 @@ impl Default for GatewayConfig {
             cors_origins: Vec::new(),
             max_event_streams: 4096,
             max_event_streams_per_client: 32,
+            joins_per_network_per_minute: 120,
             auth_gateway: None,
             node_peers: vec![
                 "127.0.0.1:50071".into(),

@@ -417,3 +417,68 @@ impl From<boxoffice_client::proto::DoorList> for DoorCounts {
         }
     }
 }
+
+/// A performance's waiting room and where the caller stands in it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QueueStanding {
+    /// The performance.
+    pub show_id: String,
+    /// "pre_queue" (before the opening), "open" or "sold_out".
+    pub phase: String,
+    /// When the room opens (Unix ms).
+    pub opens_at_ms: i64,
+    /// Buyers waiting.
+    pub waiting: u64,
+    /// Buyers let in now.
+    pub admitted: u64,
+    /// "outside", "pre_queue", "waiting", "admitted" or "closed".
+    pub status: String,
+    /// Waiting or admitted: the caller's place.
+    pub place: u64,
+    /// Waiting: their position (1 is next).
+    pub position: u64,
+    /// Waiting: about how long until they are let in, ms.
+    pub estimated_wait_ms: i64,
+    /// Admitted: until when the admission holds unused (Unix ms).
+    pub admitted_until_ms: i64,
+    /// The proof of work a join needs: leading zero bits of SHA-256 over
+    /// `join_challenge` and the nonce's 8 big-endian bytes.
+    pub join_pow_bits: u32,
+    /// The caller's challenge, in hex.
+    pub join_challenge: String,
+}
+
+impl From<boxoffice_client::proto::WaitingRoomResponse> for QueueStanding {
+    fn from(r: boxoffice_client::proto::WaitingRoomResponse) -> Self {
+        let room = r.room.unwrap_or_default();
+        let you = r.you.unwrap_or_default();
+        Self {
+            show_id: room.show_id,
+            phase: room.phase,
+            opens_at_ms: room.rules.map_or(0, |rules| rules.opens_at_ms),
+            waiting: room.waiting,
+            admitted: room.admitted,
+            status: you.status,
+            place: you.place,
+            position: you.position,
+            estimated_wait_ms: you.estimated_wait_ms,
+            admitted_until_ms: you.admitted_until_ms,
+            join_pow_bits: you.join_pow_bits,
+            join_challenge: you
+                .join_challenge
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    }
+}
+
+/// A join of a waiting room.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinQueue {
+    /// The proof of work: see `QueueStanding::join_pow_bits` (0 when none
+    /// is asked).
+    #[serde(default)]
+    pub pow_nonce: u64,
+}

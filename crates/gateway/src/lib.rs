@@ -73,6 +73,8 @@ pub struct Gateway {
     live: Arc<live::Hub>,
     status: Arc<status::StatusFeed>,
     streams: Arc<boxoffice_config::clients::OpenCaps>,
+    /// Joins of waiting rooms, per browser network.
+    joins: Option<governor::DefaultKeyedRateLimiter<boxoffice_core::Network>>,
     metrics: metrics::GatewayMetrics,
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -126,6 +128,9 @@ impl Gateway {
             live,
             status,
             streams,
+            joins: std::num::NonZeroU32::new(config.joins_per_network_per_minute).map(|n| {
+                governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n))
+            }),
             nodes,
             buyers,
             auth,
@@ -148,6 +153,27 @@ impl Gateway {
         })
     }
 
+    /// Whether a browser at `client` may join a waiting room now: 429
+    /// with the wait when its network has joined too often.
+    pub(crate) fn admit_join(&self, client: std::net::IpAddr) -> Result<(), ApiError> {
+        use governor::clock::{Clock, DefaultClock};
+        let Some(joins) = &self.joins else {
+            return Ok(());
+        };
+        if joins.len() > MAX_JOIN_NETWORKS {
+            joins.retain_recent();
+        }
+        let network = boxoffice_core::Network::of(client);
+        joins.check_key(&network).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::too_many(format!(
+                "too many joins of waiting rooms from your network ({network}): wait {} s and \
+                 try again",
+                wait.as_secs().max(1)
+            ))
+        })
+    }
+
     /// Completes when the gateway is shutting down.
     pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + use<> {
         let mut closing = self.closing.subscribe();
@@ -158,6 +184,10 @@ impl Gateway {
         }
     }
 }
+
+/// Networks whose joins the gateway remembers before it forgets those
+/// whose budget has refilled.
+const MAX_JOIN_NETWORKS: usize = 100_000;
 
 /// Headers on every response.
 const SECURITY_HEADERS: [(&str, &str); 6] = [

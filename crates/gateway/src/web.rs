@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 /// Each asset: its path, content type and bytes.
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -32,6 +32,11 @@ const ASSETS: [(&str, &str, &str); 7] = [
         "/tickets.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/tickets.js"),
+    ),
+    (
+        "/queue.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/queue.js"),
     ),
     (
         "/seatmap.js",

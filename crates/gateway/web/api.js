@@ -93,6 +93,8 @@ export const api = {
   // could not send it).
   ticketQr: (id) => send("GET", `/api/tickets/${encodeURIComponent(id)}/qr.svg`, undefined, "image/svg+xml"),
   checkIn: (show_id, gate, code) => call("POST", "/api/checkin", { show_id, gate, code }),
+  queue: (id) => call("GET", `/api/performances/${encodeURIComponent(id)}/queue`),
+  joinQueue: (id, pow_nonce) => call("POST", `/api/performances/${encodeURIComponent(id)}/queue`, { pow_nonce }),
 };
 
 // Server-sent events: calls `onEvent(data)` for each event named `name`.

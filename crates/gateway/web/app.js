@@ -7,6 +7,7 @@
 import { api, session, setSession, subscribe } from "./api.js";
 import { seatMap, typesIn, priceOf } from "./seatmap.js";
 import { doorPage, printTicketsPage, ticketsPage } from "./tickets.js";
+import { queuePanel } from "./queue.js";
 import { go, h, money, page, problem, requireLogin, say, when } from "./ui.js";
 
 const nav = document.getElementById("nav");
@@ -84,10 +85,30 @@ async function showPage(showId) {
   try {
     const map = await api.show(showId);
     if (stale(mine)) return null;
-    if (!map.show.venue_id) return flatShowPage(showId, map);
-    const plan = await api.plan(showId);
-    if (stale(mine)) return null;
-    return venuePage(showId, plan);
+    // A performance that sells through a waiting room: its panel above
+    // the seats (join, the place falling live, let in).
+    const queue = await queuePanel(showId);
+    if (stale(mine)) {
+      if (queue) queue.close();
+      return null;
+    }
+    let close;
+    if (!map.show.venue_id) {
+      close = flatShowPage(showId, map);
+    } else {
+      const plan = await api.plan(showId);
+      if (stale(mine)) {
+        if (queue) queue.close();
+        return null;
+      }
+      close = venuePage(showId, plan);
+    }
+    if (!queue) return close;
+    document.getElementById("main").querySelector("h1").after(queue.element);
+    return () => {
+      queue.close();
+      if (close) close();
+    };
   } catch (e) {
     if (!stale(mine)) page("Seat map", problem(e));
     return null;
