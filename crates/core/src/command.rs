@@ -572,6 +572,12 @@ pub enum Command {
         /// How long an offer to this entry lasts, ms (from the node's
         /// configuration, as a hold's `ttl_ms`).
         offer_ms: i64,
+        /// The per-account cap (0: none): checked at the join with the
+        /// quantity, and again when an offer is made.
+        max_seats_per_user: u32,
+        /// The limits against hoarding and the network, as a hold
+        /// carries them: the offer is made under them.
+        limits: HoldLimits,
     },
     /// `user` leaves the waiting list of a performance, giving up any
     /// offer outstanding.

@@ -130,6 +130,10 @@ pub struct State {
     /// The card of each active booking paid (or being paid) with one, and
     /// their seats by show and card.
     cards: Cards,
+    /// The performances whose seats the `apply` under way freed, offered
+    /// to their waiting lists at its end. Empty between applies, never
+    /// serialized.
+    freed: BTreeSet<ShowId>,
 }
 
 impl State {
@@ -223,6 +227,9 @@ impl State {
         let outcome = permission
             .and_then(|()| request.command.validate())
             .and_then(|()| self.execute(&request.command));
+        // Freed seats go to the waiting lists once per performance, after
+        // the whole command (an expiry sweep may end thousands of holds).
+        self.offer_all_freed();
         if let Ok(effect) = &outcome
             && request.remembered()
         {
@@ -600,7 +607,18 @@ impl State {
                 quantity,
                 category,
                 offer_ms,
-            } => self.join_waiting_list(show, user, *quantity, category, *offer_ms),
+                max_seats_per_user,
+                limits,
+            } => {
+                let join = waitlist::Join {
+                    quantity: *quantity,
+                    category,
+                    offer_ms: *offer_ms,
+                    max_seats_per_user: *max_seats_per_user,
+                    limits,
+                };
+                self.join_waiting_list(show, user, join)
+            }
             Command::LeaveWaitingList { show, user } => self.leave_waiting_list(show, user),
             Command::AttachCard {
                 booking,

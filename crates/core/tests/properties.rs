@@ -402,6 +402,11 @@ impl Model {
                 if staff || self.cards.get(booking) == Some(card) {
                     return Ok(Effect::Booking(found));
                 }
+                if self.cards.contains_key(booking) {
+                    return Err(Rejection::Invalid(format!(
+                        "booking {booking} is being paid with another card: hold the seats again to pay with this one"
+                    )));
+                }
                 self.check_card(
                     *max_seats_per_card,
                     Some(*card),

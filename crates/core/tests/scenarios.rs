@@ -649,6 +649,8 @@ impl Scenario {
                 quantity: args.take_key("quantity").map_or(Ok(1), str::parse)?,
                 category: args.take_key("category").unwrap_or("").to_owned(),
                 offer_ms: args.take_key("offer").map_or(Ok(600_000), parse_time)?,
+                max_seats_per_user: args.take_key("cap").map_or(Ok(0), str::parse)?,
+                limits: HoldLimits::NONE,
             },
             "leave-list" => Command::LeaveWaitingList {
                 user: self.user_ref(required(args, "a user")?)?,

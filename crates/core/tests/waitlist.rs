@@ -6,7 +6,7 @@
 //! The model keeps each seat's booking, the list's order and the offers
 //! outstanding. Whenever seats are freed, it walks its list from the front
 //! and expects an offer for each entry that fits what its own seat map has
-//! free (a lapsed offer's seats before the next lapses), reading the seats
+//! free (after an expiry sweep, once all lapsed offers ended), reading the seats
 //! the state chose to update itself. After every step:
 //!
 //! - `check_invariants` passes;
@@ -325,6 +325,8 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     quantity: *quantity,
                     category: category.to_owned(),
                     offer_ms: OFFER_MS,
+                    max_seats_per_user: 0,
+                    limits: HoldLimits::NONE,
                 });
                 if run.model.member(&user) {
                     prop_assert!(outcome.is_ok(), "{outcome:?}");
@@ -373,20 +375,19 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 run.now += seconds * 1000;
                 let outcome = run.apply(Command::ExpireHolds);
                 prop_assert!(outcome.is_ok(), "{outcome:?}");
-                // The sweep ends lapsed holds by expiry, then id; each
-                // one's seats are offered on before the next ends.
-                let mut lapsed: Vec<(i64, BookingId)> = run
+                // The sweep ends every lapsed hold; then their seats are
+                // offered on, in one walk of the list.
+                let lapsed: Vec<BookingId> = run
                     .model
                     .offers
                     .iter()
                     .filter(|(_, (_, at))| *at <= run.now)
-                    .map(|(b, (_, at))| (*at, *b))
+                    .map(|(b, _)| *b)
                     .collect();
-                lapsed.sort_unstable();
-                for (_, booking) in lapsed {
+                for booking in lapsed {
                     run.model.end(booking);
-                    run.expect_offers()?;
                 }
+                run.expect_offers()?;
             }
             Op::Leave(n) => {
                 let user = buyer(*n);

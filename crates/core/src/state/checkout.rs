@@ -224,6 +224,13 @@ impl State {
         if self.user(&booking.user).is_some_and(|u| u.admin) || self.cards.of(id) == Some(card) {
             return Ok(Effect::Booking(booking));
         }
+        if self.cards.of(id).is_some() {
+            // A second card for one hold would let a payment by one card
+            // be counted against another.
+            return Err(Rejection::Invalid(format!(
+                "booking {id} is being paid with another card: hold the seats again to pay with this one"
+            )));
+        }
         self.check_card(card, limit, &booking.show, booking.seats.len())?;
         self.cards.stop(&booking);
         self.cards.start(&booking, card);
@@ -814,7 +821,7 @@ impl State {
         // A returned ticket is gone; its version and holder go with it (the
         // place, sold again, is a new ticket of another booking).
         self.doors.forget_tickets(id, &returned.seats);
-        self.offer_freed(&booking.show);
+        self.freed.insert(booking.show.clone());
         Ok(Effect::Returned {
             kept: Box::new(kept),
             returned: Box::new(returned),

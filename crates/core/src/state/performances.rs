@@ -299,7 +299,7 @@ impl State {
             show.transition(no, Seat::HeldBack, Seat::Available);
             show.held_back.remove(&no);
         }
-        self.offer_freed(id);
+        self.freed.insert(id.clone());
         let show = self
             .shows
             .get(id)

@@ -113,6 +113,7 @@ impl State {
             networks: Networks::default(),
             lists: by_list,
             cards: Cards::default(),
+            freed: std::collections::BTreeSet::new(),
         };
         let networks = Networks::restore(networks, &state.bookings).map_err(Inconsistency::new)?;
         let cards = Cards::restore(cards, &state.bookings).map_err(Inconsistency::new)?;

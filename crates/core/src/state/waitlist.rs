@@ -3,17 +3,28 @@
 //! seat freed later is offered to them in the order they joined.
 //!
 //! - **Joining.** Only when what the buyer asks for is not free now
-//!   (otherwise they are told to book it), one entry per account and
-//!   performance, at the back: first come, first served.
+//!   (otherwise they are told to book it), and not while a waiting room
+//!   guards the performance (the room is the queue of the rush; the list
+//!   opens when it closes). One entry per account and performance, at the
+//!   back: first come, first served. The entry keeps the caps the join
+//!   carried (seats per account, the limits against hoarding and the
+//!   network's), and asks for no more than the per-account cap allows.
 //! - **Offers.** Whenever seats of the performance are freed while it is
-//!   on sale (a hold that lapsed or was given up, a cancellation, a
-//!   partial return, seats released from a hold-back), the state machine,
-//!   in the same `apply`, walks the list from the front and makes a hold
-//!   for the *first entry that fits*: as many seats of its category as it
-//!   asks for are free, best together, else the best split. The hold
-//!   lasts the entry's `offer_ms` and is paid like any other. Then on to
-//!   the next entry, while seats are left. A freed seat so never reaches
-//!   the public while an entry it fits waits.
+//!   on sale and no room guards it (a hold that lapsed or was given up, a
+//!   cancellation, a partial return, seats released from a hold-back),
+//!   the state machine, at the end of the same `apply`, walks the list
+//!   once from the front and makes a hold for the *first entry that
+//!   fits*: as many sellable seats of its category as it asks for are
+//!   free, best together, else the best split, each at the first ticket
+//!   type sold there. The hold is made under the entry's caps and lasts
+//!   its `offer_ms`; it is paid like any other. Then on to the next entry,
+//!   while seats are left. A freed seat so never reaches the public while
+//!   an entry it fits waits. An entry its caps no longer allow the offer
+//!   (it bought elsewhere meanwhile) is dropped, counted as skipped.
+//! - **Cost.** One walk per performance and `apply`, however many holds
+//!   it ended; the walk remembers, per category, a quantity found not to
+//!   fit (seats only get fewer during it), so it searches the venue at
+//!   most once per category and quantity, plus once per offer.
 //! - **After an offer.** Paid: the entry is done. Lapsed or given up: the
 //!   entry is dropped (the buyer had their turn) and the seats it freed
 //!   are offered on, to the next entry that fits.
@@ -26,17 +37,18 @@
 //! Invariants ([`WaitingList::check`], with [`State::check_lists`]): each
 //! buyer is at most once on a list, waiting or offered; the places of
 //! those waiting rise from front to back and are below the next place to
-//! hand out; each offer is a held booking of the list's performance, of
-//! the entry's buyer and quantity.
+//! hand out; each entry asks for 1 to [`MAX_LIST_QUANTITY`] seats and an
+//! offer of [`MIN_OFFER_MS`] to [`MAX_OFFER_MS`]; each offer is a held
+//! booking of the list's performance, of the entry's buyer and quantity.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use super::shows::PerformanceState;
-use super::{BookingStatus, Seat, State};
+use super::{BookingStatus, Seat, State, WaitingRoom};
 use crate::best::{BestQuery, Pick, best_available};
-use crate::command::Tickets;
+use crate::command::{HoldLimits, Tickets};
 use crate::ids::{
     BookingId, MAX_HOLD_TTL_MS, MAX_SEATS_PER_BOOKING, OrderId, SeatNo, ShowId, Timestamp, UserId,
 };
@@ -68,6 +80,20 @@ pub struct ListEntry {
     pub offer_ms: i64,
     /// When they joined.
     pub joined_at: Timestamp,
+    /// The per-account cap their offer is made under (0: none).
+    pub max_seats_per_user: u32,
+    /// The limits against hoarding (with their network) their offer is
+    /// made under.
+    pub limits: HoldLimits,
+}
+
+/// Where a buyer is on a list (the index of members).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Member {
+    /// Waiting at this place.
+    Waiting(u64),
+    /// Offered this hold.
+    Offered(BookingId),
 }
 
 /// Where one buyer stands on a list.
@@ -127,10 +153,12 @@ pub struct WaitingList {
     offered_total: u64,
     bought_total: u64,
     lapsed_total: u64,
-    /// Index: each buyer on the list, with their offer if they have one.
-    /// Rebuilt on restore, never serialized.
+    /// Entries dropped because their caps no longer allowed their offer.
+    skipped_total: u64,
+    /// Index: where each buyer on the list is. Rebuilt on restore, never
+    /// serialized.
     #[serde(skip)]
-    members: BTreeMap<UserId, Option<BookingId>>,
+    members: BTreeMap<UserId, Member>,
 }
 
 impl WaitingList {
@@ -144,6 +172,7 @@ impl WaitingList {
             offered_total: 0,
             bought_total: 0,
             lapsed_total: 0,
+            skipped_total: 0,
             members: BTreeMap::new(),
         }
     }
@@ -170,9 +199,9 @@ impl WaitingList {
 
     /// The list as `user` sees it (`state` gives an offer's seats).
     pub fn summary(&self, user: Option<&UserId>, state: &State) -> ListSummary {
-        let (entry, status) = match user.and_then(|u| self.members.get(u).map(|o| (u, o))) {
+        let (entry, status) = match user.and_then(|u| self.members.get(u)) {
             None => (None, ListStatus::Outside),
-            Some((_, Some(booking))) => {
+            Some(Member::Offered(booking)) => {
                 let entry = self.offers.get(booking).cloned();
                 let held = state.booking(*booking);
                 let (seats, expires_at) = match held {
@@ -191,10 +220,11 @@ impl WaitingList {
                     },
                 )
             }
-            Some((user, None)) => {
-                let at = self.waiting.iter().position(|e| e.user == *user);
-                match at {
-                    Some(i) => (
+            Some(&Member::Waiting(place)) => {
+                // Places rise from the front: the position is a search.
+                let i = self.waiting.partition_point(|e| e.place < place);
+                match self.waiting.get(i).filter(|e| e.place == place) {
+                    Some(_) => (
                         Some(self.waiting[i].clone()),
                         ListStatus::Waiting {
                             place: self.waiting[i].place,
@@ -222,8 +252,12 @@ impl WaitingList {
         self.members = self
             .waiting
             .iter()
-            .map(|e| (e.user.clone(), None))
-            .chain(self.offers.iter().map(|(b, e)| (e.user.clone(), Some(*b))))
+            .map(|e| (e.user.clone(), Member::Waiting(e.place)))
+            .chain(
+                self.offers
+                    .iter()
+                    .map(|(b, e)| (e.user.clone(), Member::Offered(*b))),
+            )
             .collect();
     }
 
@@ -242,15 +276,25 @@ impl WaitingList {
                 ));
             }
             last = entry.place;
-            if self.members.get(&entry.user) != Some(&None) {
+            if self.members.get(&entry.user) != Some(&Member::Waiting(entry.place)) {
                 return Err(format!(
                     "the waiting list of {show} and its index disagree on {}",
                     entry.user
                 ));
             }
         }
+        for entry in self.waiting.iter().chain(self.offers.values()) {
+            if !(1..=MAX_LIST_QUANTITY).contains(&entry.quantity)
+                || !(MIN_OFFER_MS..=MAX_OFFER_MS).contains(&entry.offer_ms)
+            {
+                return Err(format!(
+                    "the waiting list of {show} has an entry of {} out of range",
+                    entry.user
+                ));
+            }
+        }
         for (booking, entry) in &self.offers {
-            if self.members.get(&entry.user) != Some(&Some(*booking)) {
+            if self.members.get(&entry.user) != Some(&Member::Offered(*booking)) {
                 return Err(format!(
                     "the waiting list of {show} and its index disagree on {}",
                     entry.user
@@ -279,15 +323,21 @@ impl State {
         &mut self,
         id: &ShowId,
         user: &UserId,
-        quantity: u32,
-        category: &str,
-        offer_ms: i64,
+        join: Join<'_>,
     ) -> Outcome {
+        let Join {
+            quantity,
+            category,
+            offer_ms,
+            max_seats_per_user,
+            limits,
+        } = join;
+        let now = self.now;
         let show = self
             .shows
             .get(id)
             .ok_or_else(|| Rejection::ShowNotFound(id.clone()))?;
-        match show.state_at(self.now) {
+        match show.state_at(now) {
             PerformanceState::OnSale => {}
             state => {
                 return Err(Rejection::NotOnSale {
@@ -298,6 +348,14 @@ impl State {
                     ),
                 });
             }
+        }
+        if self.rooms.get(id).is_some_and(WaitingRoom::guards) {
+            return Err(Rejection::NotOnSale {
+                show: id.clone(),
+                why: "it sells through its waiting room: join that; the waiting list opens \
+                      once the room has closed"
+                    .to_owned(),
+            });
         }
         if let Some(list) = self.lists.get(id)
             && list.members.contains_key(user)
@@ -326,6 +384,18 @@ impl State {
                 "{id} has no price category called {category:?}"
             )));
         }
+        let exempt = self.user(user).is_some_and(|u| u.admin);
+        let already = self.active.in_show(user, id);
+        if max_seats_per_user > 0
+            && !exempt
+            && already.saturating_add(quantity) > max_seats_per_user
+        {
+            return Err(Rejection::SeatLimit {
+                show: id.clone(),
+                limit: max_seats_per_user,
+                already,
+            });
+        }
         if let Some(seats) = self.fit(id, quantity, category) {
             return Err(Rejection::SeatsAvailable {
                 show: id.clone(),
@@ -339,6 +409,14 @@ impl State {
         {
             return Err(Rejection::ListFull(id.clone()));
         }
+        // Lists of performances that have begun are done with; only the
+        // others count against the buyer's lists.
+        let shows = &self.shows;
+        self.lists.retain(|show, _| {
+            shows
+                .get(show)
+                .is_some_and(|s| s.state_at(now) != PerformanceState::Past)
+        });
         let lists = self
             .lists
             .values()
@@ -347,7 +425,6 @@ impl State {
         if lists >= MAX_LISTS_PER_BUYER {
             return Err(Rejection::ListLimit(MAX_LISTS_PER_BUYER as u32));
         }
-        let now = self.now;
         let list = self
             .lists
             .entry(id.clone())
@@ -359,9 +436,12 @@ impl State {
             category: category.to_owned(),
             offer_ms,
             joined_at: now,
+            max_seats_per_user,
+            limits: *limits,
         };
         list.next_place += 1;
-        list.members.insert(user.clone(), None);
+        list.members
+            .insert(user.clone(), Member::Waiting(entry.place));
         list.waiting.push_back(entry);
         Ok(self.list_effect(id, user))
     }
@@ -379,7 +459,7 @@ impl State {
             .and_then(|l| l.members.get(user).copied());
         match member {
             None => {}
-            Some(Some(booking)) => {
+            Some(Member::Offered(booking)) => {
                 if let Some(held) = self.bookings.get(booking) {
                     let status = BookingStatus::Released {
                         at: self.now,
@@ -388,9 +468,10 @@ impl State {
                     self.end_booking(held, status);
                 }
             }
-            Some(None) => {
+            Some(Member::Waiting(place)) => {
                 if let Some(list) = self.lists.get_mut(id) {
-                    list.waiting.retain(|e| e.user != *user);
+                    let i = list.waiting.partition_point(|e| e.place < place);
+                    list.waiting.remove(i);
                     list.members.remove(user);
                 }
             }
@@ -408,8 +489,8 @@ impl State {
     }
 
     /// The seats an entry of `quantity` in `category` would be offered
-    /// now at `id`: the best block together, else the best split; `None`
-    /// if not that many are free.
+    /// now at `id`: free seats sold at some ticket type, the best block
+    /// together, else the best split; `None` if not that many are free.
     fn fit(&self, id: &ShowId, quantity: u32, category: &str) -> Option<Vec<SeatNo>> {
         let show = self.shows.get(id)?;
         let layout = self.layout_of(show)?;
@@ -426,7 +507,7 @@ impl State {
         match best_available(
             &layout,
             |no| pricing.and_then(|p| p.category_of(no)),
-            |no| show.seat(no) == Some(Seat::Available),
+            |no| show.seat(no) == Some(Seat::Available) && sold_type(show, no).is_some(),
             &query,
         ) {
             Pick::Together(seats) | Pick::Split(seats) => Some(seats),
@@ -434,74 +515,81 @@ impl State {
         }
     }
 
+    /// Offers the free seats of every performance whose seats this
+    /// `apply` freed to its waiting list ([`State::offer_freed`]).
+    pub(super) fn offer_all_freed(&mut self) {
+        while let Some(show) = self.freed.pop_first() {
+            self.offer_freed(&show);
+        }
+    }
+
     /// Offers the free seats of `id` to its waiting list: to the first
     /// entry that fits, then the next, while any fits (see the module's
-    /// doc). Called wherever seats are freed.
-    pub(super) fn offer_freed(&mut self, id: &ShowId) {
-        if self.lists.get(id).is_none_or(|l| l.waiting.is_empty()) {
-            return;
-        }
-        if self
-            .shows
-            .get(id)
-            .is_none_or(|s| s.state_at(self.now) != PerformanceState::OnSale)
+    /// doc). One walk of the list.
+    fn offer_freed(&mut self, id: &ShowId) {
+        if self.lists.get(id).is_none_or(|l| l.waiting.is_empty())
+            || self.rooms.get(id).is_some_and(WaitingRoom::guards)
+            || self
+                .shows
+                .get(id)
+                .is_none_or(|s| s.state_at(self.now) != PerformanceState::OnSale)
         {
             return;
         }
-        let mut from = 0;
+        // By category: a quantity found not to fit. Seats only get fewer
+        // during the walk, so anything as large stays unfit.
+        let mut unfit: BTreeMap<String, u32> = BTreeMap::new();
+        let mut i = 0;
         loop {
-            let Some(list) = self.lists.get(id) else {
+            let Some(entry) = self.lists.get(id).and_then(|l| l.waiting.get(i)).cloned() else {
                 return;
             };
-            // What each category (by name) has free, learnt as the walk
-            // goes: an entry asking for more than its category was found
-            // to have is skipped without a search.
-            let mut short: BTreeMap<&str, u32> = BTreeMap::new();
-            let mut found = None;
-            for (i, entry) in list.waiting.iter().enumerate().skip(from) {
-                if short
-                    .get(entry.category.as_str())
-                    .is_some_and(|&free| entry.quantity > free)
-                {
-                    continue;
-                }
-                match self.fit(id, entry.quantity, &entry.category) {
-                    Some(seats) => {
-                        found = Some((i, seats));
-                        break;
-                    }
-                    None => {
-                        short.insert(&entry.category, entry.quantity - 1);
-                    }
-                }
+            if unfit
+                .get(&entry.category)
+                .is_some_and(|&q| entry.quantity >= q)
+            {
+                i += 1;
+                continue;
             }
-            let Some((i, seats)) = found else {
-                return;
+            let Some(seats) = self.fit(id, entry.quantity, &entry.category) else {
+                unfit.insert(entry.category.clone(), entry.quantity);
+                i += 1;
+                continue;
             };
-            from = i;
-            let Some(entry) = self.lists.get_mut(id).and_then(|l| l.waiting.remove(i)) else {
-                return;
-            };
+            // Whether offered or dropped, the entry leaves the queue; the
+            // next one is at `i` now.
+            if let Some(list) = self.lists.get_mut(id) {
+                list.waiting.remove(i);
+            }
             self.make_offer(id, entry, &seats);
         }
     }
 
-    /// Holds `seats` of `id` for `entry`'s buyer as an offer. A hold the
-    /// state refuses (it cannot, the seats being free and the sale on;
-    /// but if it did) drops the entry rather than loop.
+    /// Holds `seats` of `id` for `entry`'s buyer as an offer, under the
+    /// entry's caps. If they refuse it (the buyer bought elsewhere
+    /// meanwhile, say), the entry is dropped and counted as skipped.
     fn make_offer(&mut self, id: &ShowId, entry: ListEntry, seats: &[SeatNo]) {
         let booking_id = BookingId(self.last_booking_id.saturating_add(1));
         let status = BookingStatus::Held {
             expires_at: self.now.saturating_add_ms(entry.offer_ms),
         };
-        let tickets = Tickets::default();
+        let types = self.shows.get(id).map_or_else(Vec::new, |show| {
+            seats
+                .iter()
+                .map(|&no| type_name(show, sold_type(show, no).unwrap_or(0)))
+                .collect()
+        });
+        let tickets = Tickets {
+            types,
+            ..Tickets::default()
+        };
         let request = super::checkout::Reservation {
             show: id,
             seats,
             tickets: &tickets,
             user: &entry.user,
-            max_seats_per_user: 0,
-            limits: None,
+            max_seats_per_user: entry.max_seats_per_user,
+            limits: Some(&entry.limits),
             offered: true,
         };
         let made = self.reserve(request, status, Some(&offer_order(booking_id)));
@@ -511,17 +599,20 @@ impl State {
         match made {
             Ok(Effect::Booking(booking)) => {
                 list.offered_total += 1;
-                list.members.insert(entry.user.clone(), Some(booking.id));
+                list.members
+                    .insert(entry.user.clone(), Member::Offered(booking.id));
                 list.offers.insert(booking.id, entry);
             }
             _ => {
+                list.skipped_total += 1;
                 list.members.remove(&entry.user);
             }
         }
     }
 
     /// A booking ended (lapsed, given up, cancelled): if it was an offer,
-    /// its entry is done with. Then the seats freed are offered on.
+    /// its entry is done with. Its seats are offered on at the end of the
+    /// `apply`.
     pub(super) fn list_booking_ended(&mut self, show: &ShowId, booking: BookingId) {
         if let Some(list) = self.lists.get_mut(show)
             && let Some(entry) = list.offers.remove(&booking)
@@ -529,7 +620,7 @@ impl State {
             list.members.remove(&entry.user);
             list.lapsed_total += 1;
         }
-        self.offer_freed(show);
+        self.freed.insert(show.clone());
     }
 
     /// A hold was paid: if it was an offer, its entry is done with.
@@ -566,5 +657,32 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+/// What a `JoinWaitingList` asks for, beyond the performance and buyer.
+pub(super) struct Join<'a> {
+    pub(super) quantity: u32,
+    pub(super) category: &'a str,
+    pub(super) offer_ms: i64,
+    pub(super) max_seats_per_user: u32,
+    pub(super) limits: &'a HoldLimits,
+}
+
+/// The first ticket type sold at place `no` of `show` (its number).
+fn sold_type(show: &super::Show, no: SeatNo) -> Option<crate::pricing::TicketType> {
+    match &show.performance {
+        None => Some(0),
+        Some(performance) => (0..performance.pricing.types.len())
+            .filter_map(|t| crate::pricing::TicketType::try_from(t).ok())
+            .find(|&t| show.price(no, t).is_some()),
+    }
+}
+
+/// The name of ticket type `t` of `show` ("" for a simple show's one).
+fn type_name(show: &super::Show, t: crate::pricing::TicketType) -> String {
+    match &show.performance {
+        None => String::new(),
+        Some(performance) => performance.pricing.type_name(t),
     }
 }

@@ -40,12 +40,16 @@ impl BookingApi {
         req: tonic::Request<v1::JoinWaitingListRequest>,
     ) -> Result<Response<v1::WaitingListResponse>, Status> {
         let caller = self.auth.caller(&req)?;
-        if !self.takes_payments() {
+        let network = super::client_network(&req);
+        let Some(checkout) = self.checkout.as_ref() else {
             return Err(Status::failed_precondition(
                 "waiting lists offer seats as holds to pay, and this cluster takes no payments \
                  (payment.endpoint is not set)",
             ));
-        }
+        };
+        // The offer is a hold, made under the caps a hold of this caller
+        // would carry (its card is attached when it is paid).
+        let rules = checkout.one_call_rules(network);
         let r = req.into_inner();
         let show = list_show(&r.show_id)?;
         let command = Command::JoinWaitingList {
@@ -54,6 +58,8 @@ impl BookingApi {
             quantity: r.quantity,
             category: r.category,
             offer_ms: self.waitlist_offer_ms,
+            max_seats_per_user: rules.max_seats_per_user,
+            limits: rules.limits,
         };
         let effect = self.write(caller, r.request_id, command).await?;
         self.list_answer(effect).await
