@@ -33,28 +33,14 @@ impl State {
             cards,
         } = sections;
         doors.reindex();
-        let mut by_list = BTreeMap::new();
-        for mut list in lists {
+        let by_list = by_performance(lists, "waiting list", |mut list| {
             list.reindex();
-            let id = list.show().clone();
-            if by_list.insert(id.clone(), list).is_some() {
-                return Err(Inconsistency::new(format!(
-                    "the waiting list of {id} is listed twice"
-                ))
-                .into());
-            }
-        }
-        let mut by_show = BTreeMap::new();
-        for mut room in rooms {
+            (list.show().clone(), list)
+        })?;
+        let by_show = by_performance(rooms, "waiting room", |mut room| {
             room.reindex();
-            let id = room.show().clone();
-            if by_show.insert(id.clone(), room).is_some() {
-                return Err(Inconsistency::new(format!(
-                    "the waiting room of {id} is listed twice"
-                ))
-                .into());
-            }
-        }
+            (room.show().clone(), room)
+        })?;
         let mut shows = BTreeMap::new();
         for show in snapshot.shows {
             let id = show.id.clone();
@@ -125,6 +111,23 @@ impl State {
         state.check_invariants()?;
         Ok(state)
     }
+}
+
+/// `items` (waiting rooms or lists, `what`) by performance, each made
+/// ready by `index`; one listed twice is an inconsistency.
+fn by_performance<T>(
+    items: Vec<T>,
+    what: &str,
+    index: impl Fn(T) -> (ShowId, T),
+) -> Result<BTreeMap<ShowId, T>, SnapshotError> {
+    let mut by_show = BTreeMap::new();
+    for item in items {
+        let (id, item) = index(item);
+        if by_show.insert(id.clone(), item).is_some() {
+            return Err(Inconsistency::new(format!("the {what} of {id} is listed twice")).into());
+        }
+    }
+    Ok(by_show)
 }
 
 /// Serialized form of [`State`], borrowed for writing.

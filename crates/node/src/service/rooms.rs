@@ -85,16 +85,7 @@ impl BookingApi {
         let r = req.into_inner();
         let show = room_show(&r.show_id)?;
         let wait = Duration::from_millis(u64::from(r.wait_ms.min(MAX_WAIT_MS)));
-        // A waiting call holds a place, counted per node and per account.
-        let _place = if wait.is_zero() {
-            None
-        } else {
-            Some(
-                self.room_waits
-                    .admit(&caller.user.0)
-                    .map_err(|refusal| Status::resource_exhausted(refusal.to_string()))?,
-            )
-        };
+        let _place = self.waiting_place(&caller, wait)?;
         let until = Instant::now() + wait;
         let mut read = r.read;
         let mut closing = self.closing.clone();
@@ -149,6 +140,23 @@ impl BookingApi {
 }
 
 impl BookingApi {
+    /// The place a call that waits `wait` holds among the node's waiting
+    /// calls (counted per node and per account; none for no wait), or
+    /// RESOURCE_EXHAUSTED.
+    pub(super) fn waiting_place(
+        &self,
+        caller: &boxoffice_core::Caller,
+        wait: Duration,
+    ) -> Result<Option<boxoffice_config::clients::Admission>, Status> {
+        if wait.is_zero() {
+            return Ok(None);
+        }
+        self.room_waits
+            .admit(&caller.user.0)
+            .map(Some)
+            .map_err(|refusal| Status::resource_exhausted(refusal.to_string()))
+    }
+
     /// Adds the proof of work a join needs, and `user`'s challenge for the
     /// room of `show`, to `answer`.
     fn challenge(&self, answer: &mut v1::WaitingRoomResponse, show: &ShowId, user: &UserId) {

@@ -88,15 +88,7 @@ impl BookingApi {
         let r = req.into_inner();
         let show = list_show(&r.show_id)?;
         let wait = Duration::from_millis(u64::from(r.wait_ms.min(MAX_WAIT_MS)));
-        let _place = if wait.is_zero() {
-            None
-        } else {
-            Some(
-                self.room_waits
-                    .admit(&caller.user.0)
-                    .map_err(|refusal| Status::resource_exhausted(refusal.to_string()))?,
-            )
-        };
+        let _place = self.waiting_place(&caller, wait)?;
         let until = Instant::now() + wait;
         let mut read = r.read;
         let mut closing = self.closing.clone();
