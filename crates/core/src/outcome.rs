@@ -327,6 +327,11 @@ pub enum Rejection {
         /// Seats the card already pays for in active bookings.
         already: u32,
     },
+    /// A hold already being paid with another card gets no second one.
+    #[error(
+        "booking {0} is being paid with another card: hold the seats again to pay with this one"
+    )]
+    OtherCard(BookingId),
 }
 
 /// The message of [`Rejection::NotTogether`].
@@ -384,6 +389,7 @@ impl Rejection {
             | Rejection::ListFull(_)
             | Rejection::ListLimit(_)
             | Rejection::CardLimit { .. }
+            | Rejection::OtherCard(_)
             | Rejection::NotOnSale { .. }
             | Rejection::AreaFull { .. }
             | Rejection::NotTogether { .. } => RejectionKind::FailedPrecondition,

@@ -403,9 +403,7 @@ impl Model {
                     return Ok(Effect::Booking(found));
                 }
                 if self.cards.contains_key(booking) {
-                    return Err(Rejection::Invalid(format!(
-                        "booking {booking} is being paid with another card: hold the seats again to pay with this one"
-                    )));
+                    return Err(Rejection::OtherCard(*booking));
                 }
                 self.check_card(
                     *max_seats_per_card,

@@ -444,12 +444,15 @@ impl Checkout {
     /// Counts `card` against the cap per card for held `booking` before
     /// it is charged: refused (with the reason) past the cap, when nothing
     /// is charged yet. A no-op without a key, and for a free booking.
-    async fn attach_card(&self, booking: &Booking, card: &v1::Card) -> Result<(), Status> {
+    ///
+    /// `Ok(false)` when another card is attached already: a hold gets no
+    /// second card (see [`Checkout::first_charge`]).
+    async fn attach_card(&self, booking: &Booking, card: &v1::Card) -> Result<bool, Status> {
         let Some(fingerprint) = self.card_fingerprint(card) else {
-            return Ok(());
+            return Ok(true);
         };
         if booking.total_cents == 0 {
-            return Ok(());
+            return Ok(true);
         }
         let order = booking
             .order
@@ -461,9 +464,29 @@ impl Checkout {
             max_seats_per_card: self.hold_limits.max_seats_per_card,
         };
         match submit_trusted(&self.replica, step_id("card", &order), command).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(Rejection::OtherCard(_))) => Ok(false),
             Ok(Err(rejection)) => Err(convert::rejection_status(&rejection)),
             Err(status) => Err(status),
+        }
+    }
+
+    /// A hold being paid with another card than `booking`'s attached one:
+    /// if the first card's charge went through (its reply lost, say), it
+    /// stands and confirms the booking; otherwise the new card is refused,
+    /// uncharged, so that no payment is ever counted against a card that
+    /// did not make it.
+    async fn first_charge(&self, booking: &Booking) -> Result<Booking, Status> {
+        let refused = || convert::rejection_status(&Rejection::OtherCard(booking.id));
+        let Some(order) = booking.order.clone() else {
+            return Err(refused());
+        };
+        match self.payments.find(&order).await {
+            Ok(Some(tx)) if tx_status(&tx) == v1::TransactionStatus::Succeeded => {
+                let id = TransactionId(tx.transaction_id);
+                self.confirm(booking, &order, Some(id)).await
+            }
+            _ => Err(refused()),
         }
     }
 
@@ -655,7 +678,9 @@ impl Checkout {
                 };
                 if booking.total_cents > 0 {
                     check_card(&card)?;
-                    self.attach_card(&booking, &card).await?;
+                    if !self.attach_card(&booking, &card).await? {
+                        return self.first_charge(&booking).await;
+                    }
                 }
                 self.charge_and_confirm(booking, &card, OnRefusal::KeepHold)
                     .await

@@ -227,9 +227,7 @@ impl State {
         if self.cards.of(id).is_some() {
             // A second card for one hold would let a payment by one card
             // be counted against another.
-            return Err(Rejection::Invalid(format!(
-                "booking {id} is being paid with another card: hold the seats again to pay with this one"
-            )));
+            return Err(Rejection::OtherCard(id));
         }
         self.check_card(card, limit, &booking.show, booking.seats.len())?;
         self.cards.stop(&booking);
