@@ -11,18 +11,27 @@ async function proofOfWork(challengeHex, bits) {
   if (!bits) return 0;
   const input = new Uint8Array(40);
   for (let i = 0; i < 32; i++) input[i] = parseInt(challengeHex.slice(i * 2, i * 2 + 2), 16);
-  const view = new DataView(input.buffer);
-  for (let nonce = 0; ; nonce++) {
-    view.setUint32(32, Math.floor(nonce / 2 ** 32));
-    view.setUint32(36, nonce >>> 0);
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", input));
+  const zerosOf = (digest) => {
     let zeros = 0;
     for (const byte of digest) {
-      if (byte === 0) { zeros += 8; continue; }
-      zeros += Math.clz32(byte) - 24;
-      break;
+      if (byte !== 0) return zeros + Math.clz32(byte) - 24;
+      zeros += 8;
     }
-    if (zeros >= bits) return nonce;
+    return zeros;
+  };
+  // A batch of attempts at once: one await per batch, not per hash.
+  const BATCH = 256;
+  for (let first = 0; ; first += BATCH) {
+    const digests = await Promise.all(Array.from({ length: BATCH }, (_, k) => {
+      const attempt = new Uint8Array(input);
+      const view = new DataView(attempt.buffer);
+      const nonce = first + k;
+      view.setUint32(32, Math.floor(nonce / 2 ** 32));
+      view.setUint32(36, nonce >>> 0);
+      return crypto.subtle.digest("SHA-256", attempt);
+    }));
+    const found = digests.findIndex((d) => zerosOf(new Uint8Array(d)) >= bits);
+    if (found >= 0) return first + found;
   }
 }
 

@@ -552,6 +552,10 @@ impl State {
                 continue;
             }
             let Some(seats) = self.fit(id, entry.quantity, &entry.category) else {
+                if entry.category.is_empty() && entry.quantity == 1 {
+                    // Not one sellable seat is free: nobody else fits.
+                    return;
+                }
                 unfit.insert(entry.category.clone(), entry.quantity);
                 i += 1;
                 continue;
