@@ -534,6 +534,10 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
         "GET /api/performances/{show_id}/queue",
         "POST /api/performances/{show_id}/queue",
         "GET /api/performances/{show_id}/queue/live",
+        "GET /api/performances/{show_id}/waitlist",
+        "POST /api/performances/{show_id}/waitlist",
+        "DELETE /api/performances/{show_id}/waitlist",
+        "GET /api/performances/{show_id}/waitlist/live",
         "GET /api/ticket-keys",
         "POST /api/register",
         "POST /api/login",
@@ -1470,7 +1474,8 @@ async fn tickets_are_listed_and_scanned_at_the_door_over_json() {
 /// Issue 25 over JSON: the waiting room of a performance, joined with the
 /// proof of work its `GET` asks for (a wrong nonce is refused with the
 /// reason), and joins limited per network at the gateway: past the
-/// limit a browser's join is refused with 429, whoever it is.
+/// limit a browser's join is refused with 429, whoever it is; only joins
+/// that take a place count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn waiting_room_joins_need_their_work_and_are_limited_per_network() {
     const JOINS: u32 = 3;
@@ -1519,41 +1524,55 @@ async fn waiting_room_joins_need_their_work_and_are_limited_per_network() {
         .find(|&n| !boxoffice_core::pow::proves(&challenge, n, bits))
         .unwrap();
 
-    // No token; a wrong nonce: refused, with the reason.
+    // No token, a token that is not one, a wrong nonce: refused with the
+    // reason, and none of them counts against the network's joins (else
+    // a script could lock a whole network out without an account).
     let (status, _) = gw.post(path, None, json!({ "pow_nonce": nonce })).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, body) = gw
-        .post(path, Some(&ann), json!({ "pow_nonce": wrong }))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("proof of work"),
-        "{body}"
-    );
-    // The right one: in the pre-queue.
-    let (status, body) = gw
-        .post(path, Some(&ann), json!({ "pow_nonce": nonce }))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "pre_queue", "{body}");
-    // Joining again keeps the place, and is the network's third join (the
-    // refused one counted): a fourth, even another account's with its
-    // own proof, is refused.
-    let (status, body) = gw
-        .post(path, Some(&ann), json!({ "pow_nonce": nonce }))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["status"], "pre_queue", "{body}");
-    let bob = cluster.token("bob").await;
-    let (_, standing) = gw.get(path, Some(&bob)).await;
-    let (challenge, bits) = challenge_of(&standing);
-    let bobs = boxoffice_core::pow::solve(&challenge, bits);
-    let (status, body) = gw
-        .post(path, Some(&bob), json!({ "pow_nonce": bobs }))
-        .await;
+    for _ in 0..JOINS + 2 {
+        let (status, body) = gw
+            .post(path, Some("not-a-token"), json!({ "pow_nonce": nonce }))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let (status, body) = gw
+            .post(path, Some(&ann), json!({ "pow_nonce": wrong }))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("proof of work"),
+            "{body}"
+        );
+    }
+    // The right one: in the pre-queue. Joining again keeps the place and
+    // is not another join.
+    for _ in 0..2 {
+        let (status, body) = gw
+            .post(path, Some(&ann), json!({ "pow_nonce": nonce }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "pre_queue", "{body}");
+    }
+    // Two more accounts join from the same /24: the third join; a fourth
+    // account's, with its own proof, is refused.
+    let mut refused = None;
+    for name in ["bob", "carol", "dave"] {
+        let token = cluster.token(name).await;
+        let (_, standing) = gw.get(path, Some(&token)).await;
+        let (challenge, bits) = challenge_of(&standing);
+        let proof = boxoffice_core::pow::solve(&challenge, bits);
+        let (status, body) = gw
+            .post(path, Some(&token), json!({ "pow_nonce": proof }))
+            .await;
+        if name == "dave" {
+            refused = Some((status, body));
+        } else {
+            assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        }
+    }
+    let (status, body) = refused.expect("dave tried");
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert!(
         body["error"]["message"]
@@ -1562,6 +1581,82 @@ async fn waiting_room_joins_need_their_work_and_are_limited_per_network() {
             .contains("too many joins of waiting rooms from your network (127.0.0.0/24)"),
         "{body}"
     );
+}
+
+/// Issue 25 over JSON: a performance's waiting list. Bad input is refused
+/// with the reason and changes nothing; while seats are free the list is
+/// refused ("book them instead"); once sold out a buyer joins, sees their
+/// entry, and leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_waiting_list_over_json() {
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gw = Gateway::from(common::Gateway::start(&cluster, &chatbot).await);
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("gala", "Gala night", 2, 0, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let path = "/api/performances/gala/waitlist";
+    let ann = cluster.token("ann").await;
+    let (status, _) = gw.post(path, None, json!({ "quantity": 1 })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for (body, code, why) in [
+        (
+            json!({ "quantity": 0 }),
+            StatusCode::BAD_REQUEST,
+            "1 to 10 seats",
+        ),
+        (
+            json!({ "quantity": 11 }),
+            StatusCode::BAD_REQUEST,
+            "1 to 10 seats",
+        ),
+        (
+            json!({ "quantity": 1, "extra": 1 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "extra",
+        ),
+        (
+            json!({ "quantity": 1 }),
+            StatusCode::CONFLICT,
+            "book them instead",
+        ),
+    ] {
+        let (status, answer) = gw.post(path, Some(&ann), body.clone()).await;
+        assert_eq!(status, code, "{body}: {answer}");
+        assert!(answer.to_string().contains(why), "{body}: {answer}");
+    }
+    let (status, body) = gw
+        .post(
+            "/api/performances/nope/waitlist",
+            Some(&ann),
+            json!({ "quantity": 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, standing) = gw.get(path, Some(&ann)).await;
+    assert_eq!(status, StatusCode::OK, "{standing}");
+    assert_eq!(standing["status"], "outside", "refused joins left nothing");
+
+    cluster
+        .client("bob")
+        .await
+        .book("gala", &[1, 2])
+        .await
+        .unwrap();
+    let (status, joined) = gw.post(path, Some(&ann), json!({ "quantity": 2 })).await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    assert_eq!(joined["status"], "waiting", "{joined}");
+    assert_eq!(joined["position"], 1, "{joined}");
+    assert_eq!(joined["quantity"], 2, "{joined}");
+    let (_, standing) = gw.get(path, Some(&ann)).await;
+    assert_eq!(standing["status"], "waiting", "{standing}");
+    assert_eq!(standing["waiting"], 1, "{standing}");
+    let (status, left) = gw.call(Method::DELETE, path, Some(&ann), None).await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert_eq!(left["status"], "outside", "{left}");
 }
 
 /// The join challenge (from hex) and the bits of work a standing asks for.

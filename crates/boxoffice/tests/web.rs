@@ -1031,10 +1031,90 @@ async fn a_buyer_waits_in_the_room_watches_the_place_fall_gets_in_and_buys() {
     )
     .await;
     screenshot(&browser, "waiting-room-in").await;
+    // The queue's admission token is kept for the hold to carry.
+    until(
+        &browser,
+        "the admission token kept",
+        "(JSON.parse(sessionStorage.getItem('boxoffice.admissions') || '{}').gala || '').startsWith('adm1.')",
+    )
+    .await;
 
     // And buys.
     select_seats(&browser, base, "gala", &[5]).await;
     hold_selected(&browser).await;
+    click(&browser, "form.card button[type=submit]").await;
+    until(&browser, "my bookings", "location.hash === '#/bookings'").await;
+    until(
+        &browser,
+        "the booking listed",
+        "[...document.querySelectorAll('tbody tr')].some(r => r.innerText.includes('confirmed'))",
+    )
+    .await;
+    browser.close().await.unwrap();
+}
+
+/// Issue 25 in the browser: on a sold-out performance a buyer joins the
+/// waiting list, sees their place, hears live (without reloading) that a
+/// returned seat is held for them, and pays for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_on_the_waiting_list_is_offered_a_returned_seat_live_and_pays() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gateway = common::Gateway::start(&cluster, &chatbot).await;
+    let base = &gateway.base;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("gala", "Gala night", 2, 2500, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let card = boxoffice_client::proto::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    };
+    let ann = cluster.client("ann").await;
+    let sold = ann.book("gala", &[1, 2]).card(&card).await.unwrap();
+
+    let browser = driver.browser().await;
+    register(&browser, base, "wren@example.com").await;
+    browser.goto(&format!("{base}/#/shows/gala")).await.unwrap();
+    until(
+        &browser,
+        "the waiting list's panel",
+        "document.querySelector('section.waitlist')?.dataset.status === 'outside'",
+    )
+    .await;
+    type_into(&browser, "section.waitlist input[name=quantity]", "1").await;
+    click(&browser, "section.waitlist form button[type=submit]").await;
+    until(
+        &browser,
+        "on the list",
+        "document.querySelector('section.waitlist')?.dataset.status === 'waiting' && document.querySelector('.waitlist-status').innerText.includes('number 1 on the waiting list for 1 seat')",
+    )
+    .await;
+    screenshot(&browser, "waiting-list").await;
+
+    // Ann cancels: her seats are freed, and one is held for Wren at once.
+    ann.cancel(&sold.booking_id).await.unwrap();
+    until(
+        &browser,
+        "the offer, live",
+        "document.querySelector('section.waitlist')?.dataset.status === 'offered' && document.querySelector('.waitlist-status').innerText.includes('held for you until')",
+    )
+    .await;
+    screenshot(&browser, "waiting-list-offer").await;
+    click(&browser, "section.waitlist a.waitlist-pay").await;
+    until(
+        &browser,
+        "the checkout",
+        "location.hash.startsWith('#/checkout/')",
+    )
+    .await;
     click(&browser, "form.card button[type=submit]").await;
     until(&browser, "my bookings", "location.hash === '#/bookings'").await;
     until(

@@ -35,6 +35,8 @@ pub struct BookSeats<'a> {
     standing: Vec<v1::StandingRequest>,
     /// A best-available pick.
     best: Option<v1::BestRequest>,
+    /// The admission token to send first, instead of the client's own.
+    admission: Option<String>,
 }
 
 impl Client {
@@ -53,6 +55,7 @@ impl Client {
             types: Vec::new(),
             standing: Vec::new(),
             best: None,
+            admission: None,
         }
     }
 }
@@ -116,6 +119,15 @@ impl<'a> BookSeats<'a> {
         self
     }
 
+    /// Sends `token` as the caller's admission token (given by the
+    /// performance's waiting room, say to a browser that passes it on)
+    /// instead of the one this client holds; empty for that one. A token
+    /// the node refuses is replaced as with the client's own.
+    pub fn admission_token(mut self, token: &str) -> Self {
+        self.admission = Some(token.to_owned()).filter(|t| !t.is_empty());
+        self
+    }
+
     /// The request id, chosen once before the first attempt so that every
     /// retry of the failover engine carries the same one.
     fn chosen_request_id(&self) -> String {
@@ -133,10 +145,17 @@ impl<'a> BookSeats<'a> {
             standing: self.standing,
             best: self.best,
             seat_labels: self.labels,
+            admission_token: String::new(),
         };
-        let reply = self
-            .client
-            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::hold_seats))
+        let client = self.client;
+        let reply = client
+            .admitted(&msg.show_id, self.admission, |admission_token| {
+                let msg = v1::HoldSeatsRequest {
+                    admission_token,
+                    ..msg.clone()
+                };
+                client.unary(Route::Sticky, msg, rpc!(BookingServiceClient::hold_seats))
+            })
             .await?;
         Ok(reply.booking.unwrap_or_default())
     }
@@ -152,10 +171,17 @@ impl<'a> BookSeats<'a> {
             standing: self.standing,
             best: self.best,
             seat_labels: self.labels,
+            admission_token: String::new(),
         };
-        let reply = self
-            .client
-            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::book_seats))
+        let client = self.client;
+        let reply = client
+            .admitted(&msg.show_id, self.admission, |admission_token| {
+                let msg = v1::BookSeatsRequest {
+                    admission_token,
+                    ..msg.clone()
+                };
+                client.unary(Route::Sticky, msg, rpc!(BookingServiceClient::book_seats))
+            })
             .await?;
         Ok(reply.booking.unwrap_or_default())
     }

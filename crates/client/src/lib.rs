@@ -72,6 +72,9 @@ pub struct Client {
     deadline: Duration,
     /// The last node that failed before another answered, and that other.
     failover: FailoverLog,
+    /// The admission tokens the waiting rooms gave this client's user, by
+    /// performance ([`rooms`]); holds and bookings carry them.
+    admissions: rooms::Admissions,
 }
 
 /// A fresh request id for a write.
@@ -118,6 +121,7 @@ impl Client {
             client_addr: None,
             deadline: DEFAULT_DEADLINE,
             failover: FailoverLog::default(),
+            admissions: rooms::Admissions::default(),
         })
     }
 
@@ -130,6 +134,7 @@ impl Client {
             client_addr: None,
             deadline: self.deadline,
             failover: FailoverLog::default(),
+            admissions: rooms::Admissions::default(),
         }
     }
 
@@ -157,12 +162,14 @@ impl Client {
     /// The same client sending `authorization: Bearer <token>` on every call.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self.admissions = rooms::Admissions::default();
         self
     }
 
     /// The same client with `token` as its bearer token, or none.
     pub fn with_optional_token(mut self, token: Option<&str>) -> Self {
         self.token = token.map(|t| t.trim().to_owned());
+        self.admissions = rooms::Admissions::default();
         self
     }
 
@@ -402,7 +409,13 @@ impl Client {
             ..Default::default()
         };
         let reply = self
-            .unary(Route::Sticky, msg, rpc!(BookingServiceClient::hold_seats))
+            .admitted(show_id, None, |admission_token| {
+                let msg = v1::HoldSeatsRequest {
+                    admission_token,
+                    ..msg.clone()
+                };
+                self.unary(Route::Sticky, msg, rpc!(BookingServiceClient::hold_seats))
+            })
             .await?;
         Ok(reply.booking.unwrap_or_default())
     }

@@ -26,11 +26,11 @@ use utoipa_axum::routes;
 use crate::Gateway;
 use crate::dto::{
     Answer, Booking, CancelledPerformance, Cluster, Credentials, DoorCounts, ETicket, HoldRequest,
-    JoinQueue, NewProduction, NewRun, NewShow, NewVenue, PayRequest, Production, ProductionListing,
-    Question, QueueStanding, Readiness, RefreshToken, ReportFormat, ReturnRequest, Returned,
-    SalesReport, ScanAnswer, ScanRequest, SeatMap, SeatMapUpdate, SeatPick, Session, Show,
-    ShowChanges, ShowPlan, TicketKey, TicketsQuery, TransferRequest, Transferred, User,
-    VenueDetail, VenueSummary,
+    JoinList, JoinQueue, ListStanding, NewProduction, NewRun, NewShow, NewVenue, PayRequest,
+    Production, ProductionListing, Question, QueueStanding, Readiness, RefreshToken, ReportFormat,
+    ReturnRequest, Returned, SalesReport, ScanAnswer, ScanRequest, SeatMap, SeatMapUpdate,
+    SeatPick, Session, Show, ShowChanges, ShowPlan, TicketKey, TicketsQuery, TransferRequest,
+    Transferred, User, VenueDetail, VenueSummary,
 };
 use crate::error::{ApiError, ErrorBody};
 
@@ -164,6 +164,8 @@ pub fn router() -> OpenApiRouter<Arc<Gateway>> {
         .routes(routes!(door_live))
         .routes(routes!(get_queue, join_queue))
         .routes(routes!(queue_live))
+        .routes(routes!(get_waitlist, join_waitlist, leave_waitlist))
+        .routes(routes!(waitlist_live))
         .routes(routes!(ticket_keys))
         .routes(routes!(ask))
         .routes(routes!(cluster))
@@ -412,7 +414,8 @@ async fn hold(
     let mut call = nodes
         .book(&h.show_id, &h.seat_nos)
         .labels(h.seat_labels)
-        .types(h.ticket_types);
+        .types(h.ticket_types)
+        .admission_token(&h.admission_token);
     for s in &h.standing {
         call = call.standing(&s.area, s.count, &s.ticket_type);
     }
@@ -1257,7 +1260,10 @@ async fn get_queue(
 /// Takes a place in a performance's waiting room (any logged-in user, for
 /// themself), with the proof of work its `GET` asks for. Joining again
 /// keeps the place. Joins are limited per network (an IPv4 /24, an IPv6
-/// /64): 429 beyond, with the wait.
+/// /64): 429 beyond, with the wait. Only a join that would take a place
+/// counts: by a signed-in buyer not yet in the room, with the right
+/// proof of work (so nobody can spend a network's joins without
+/// accounts and the work for each).
 #[utoipa::path(post, path = "/api/performances/{show_id}/queue", tag = "bookings",
     security(("bearer" = [])),
     params(("show_id" = String, Path, description = "The performance")),
@@ -1276,8 +1282,25 @@ async fn join_queue(
     Path(show_id): Path<String>,
     Body(join): Body<JoinQueue>,
 ) -> Result<Json<QueueStanding>, ApiError> {
-    gw.admit_join(client.ip())?;
     let nodes = gw.nodes.for_token(Some(&token));
+    // Who the caller is (the node checks the token), whether they are in
+    // the room already, and the work their join needs.
+    let standing = nodes.waiting_room(&show_id, false).await?;
+    let you = standing.you.clone().unwrap_or_default();
+    if you.status != "outside" {
+        return Ok(Json(standing.into()));
+    }
+    let proved = <[u8; 32]>::try_from(you.join_challenge.as_slice()).is_ok_and(|challenge| {
+        boxoffice_core::pow::proves(&challenge, join.pow_nonce, you.join_pow_bits)
+    });
+    if !proved {
+        return Err(ApiError::from(tonic::Status::failed_precondition(format!(
+            "joining a waiting room takes a proof of work: a pow_nonce such that SHA-256 of \
+             your join_challenge and the nonce's 8 big-endian bytes begins with {} zero bits",
+            you.join_pow_bits
+        ))));
+    }
+    gw.admit_join(client.ip())?;
     nodes
         .join_waiting_room_with(&show_id, join.pow_nonce)
         .await?;
@@ -1309,52 +1332,207 @@ async fn queue_live(
     Path(show_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let place = gw.admit_stream(client)?;
-    let nodes = gw.nodes.for_token(Some(&token));
+    let nodes = Arc::new(gw.nodes.for_token(Some(&token)));
     let first = QueueStanding::from(nodes.waiting_room(&show_id, false).await?);
-    let events = futures::stream::unfold(
-        (
-            nodes,
-            show_id,
-            Some(first),
-            None::<QueueStanding>,
-            false,
-            place,
-        ),
-        |(nodes, show_id, mut next, mut last, done, place)| async move {
+    let events = standing_events(
+        first,
+        move || {
+            let (nodes, show_id) = (nodes.clone(), show_id.clone());
+            async move {
+                nodes
+                    .wait_in_waiting_room(&show_id, QUEUE_LOOK)
+                    .await
+                    .map(QueueStanding::from)
+            }
+        },
+        |standing: &QueueStanding| !matches!(standing.status.as_str(), "pre_queue" | "waiting"),
+        place,
+    );
+    Ok(Sse::new(events.take_until(gw.closed())).keep_alive(KeepAlive::default()))
+}
+
+/// A stream of `standing` events: `first`, then each new answer of
+/// `look` (a call that waits at the node until the standing changes)
+/// that differs from the last sent, ending after one that is `over`;
+/// an `error` event (and a second's pause) for each failed look, the
+/// last if it is final (the session ended, the room or performance is
+/// gone). Holds `place` among the gateway's streams while it lasts.
+fn standing_events<T, L, F>(
+    first: T,
+    look: L,
+    over: fn(&T) -> bool,
+    place: boxoffice_config::clients::Admission,
+) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    T: PartialEq + serde::Serialize,
+    L: Fn() -> F,
+    F: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    futures::stream::unfold(
+        (look, Some(first), None::<T>, false, place),
+        move |(look, mut next, mut last, done, place)| async move {
             if done {
                 return None;
             }
             loop {
                 let standing = match next.take() {
                     Some(standing) => Ok(standing),
-                    None => nodes
-                        .wait_in_waiting_room(&show_id, QUEUE_LOOK)
-                        .await
-                        .map(QueueStanding::from),
+                    None => look().await,
                 };
                 match standing {
                     Ok(standing) if last.as_ref() == Some(&standing) => {}
                     Ok(standing) => {
-                        let over = !matches!(standing.status.as_str(), "pre_queue" | "waiting");
+                        let ended = over(&standing);
                         let event = Event::default()
                             .event("standing")
                             .json_data(&standing)
                             .unwrap_or_else(|_| Event::default().comment("unserializable"));
                         last = Some(standing);
-                        return Some((Ok(event), (nodes, show_id, None, last, over, place)));
+                        return Some((Ok(event), (look, None, last, ended, place)));
                     }
                     Err(status) => {
+                        let last_word = matches!(
+                            status.code(),
+                            tonic::Code::Unauthenticated
+                                | tonic::Code::PermissionDenied
+                                | tonic::Code::NotFound
+                        );
                         let error = ApiError::from(status);
                         let event = Event::default()
                             .event("error")
                             .json_data(error.body())
                             .unwrap_or_else(|_| Event::default().comment("error"));
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        return Some((Ok(event), (nodes, show_id, None, last, false, place)));
+                        if !last_word {
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                        return Some((Ok(event), (look, None, last, last_word, place)));
                     }
                 }
             }
         },
+    )
+}
+
+/// A performance's waiting list and where the caller stands on it (any
+/// logged-in user; 404 for no such performance).
+#[utoipa::path(get, path = "/api/performances/{show_id}/waitlist", tag = "bookings",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    responses(
+        (status = 200, body = ListStanding),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such performance", body = ErrorBody),
+    ))]
+async fn get_waitlist(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+) -> Result<Json<ListStanding>, ApiError> {
+    let list = gw
+        .nodes
+        .for_token(Some(&token))
+        .waiting_list(&show_id, std::time::Duration::ZERO)
+        .await?;
+    Ok(Json(list.into()))
+}
+
+/// Puts the caller on a sold-out performance's waiting list (any
+/// logged-in user, for themself): seats freed later are held for the
+/// first entry they fit. Refused with the reason while such seats are
+/// free, while a waiting room guards the performance, or past the caps.
+/// Joining again keeps the entry.
+#[utoipa::path(post, path = "/api/performances/{show_id}/waitlist", tag = "bookings",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    request_body = JoinList,
+    responses(
+        (status = 200, body = ListStanding),
+        (status = 400, description = "A quantity out of range, or an unknown category", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such performance", body = ErrorBody),
+        (status = 409, description = "Seats are free, a room guards it, or a cap is reached", body = ErrorBody),
+    ))]
+async fn join_waitlist(
+    State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+    Body(join): Body<JoinList>,
+) -> Result<Json<ListStanding>, ApiError> {
+    // The entry keeps the caps of the browser's network, not the
+    // gateway's: through the peer port, which believes the address.
+    let list = gw
+        .buyers
+        .for_token(Some(&token))
+        .for_client_addr(client.ip())
+        .join_waiting_list(&show_id, join.quantity, &join.category)
+        .await?;
+    Ok(Json(list.into()))
+}
+
+/// Takes the caller off a performance's waiting list (an offer they hold
+/// is given up, and goes to the next entry).
+#[utoipa::path(delete, path = "/api/performances/{show_id}/waitlist", tag = "bookings",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    responses(
+        (status = 200, body = ListStanding),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such performance", body = ErrorBody),
+    ))]
+async fn leave_waitlist(
+    State(gw): Shared,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+) -> Result<Json<ListStanding>, ApiError> {
+    let list = gw
+        .nodes
+        .for_token(Some(&token))
+        .leave_waiting_list(&show_id)
+        .await?;
+    Ok(Json(list.into()))
+}
+
+/// Where the caller stands on a performance's waiting list, live: a
+/// `standing` event (a `ListStanding`) at once and whenever it changes;
+/// the stream ends once seats are offered (the event carries the hold to
+/// pay) or the caller is not on the list. `error` events while no node
+/// answers.
+#[utoipa::path(get, path = "/api/performances/{show_id}/waitlist/live", tag = "bookings",
+    security(("bearer" = [])),
+    params(("show_id" = String, Path, description = "The performance")),
+    responses(
+        (status = 200, description = "An event stream of `standing` events", content_type = "text/event-stream", body = ListStanding),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such performance", body = ErrorBody),
+        (status = 429, description = "Too many event streams open", body = ErrorBody),
+    ))]
+async fn waitlist_live(
+    State(gw): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Bearer(token): Bearer,
+    Path(show_id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let place = gw.admit_stream(client)?;
+    let nodes = Arc::new(gw.nodes.for_token(Some(&token)));
+    let first = ListStanding::from(
+        nodes
+            .waiting_list(&show_id, std::time::Duration::ZERO)
+            .await?,
+    );
+    let events = standing_events(
+        first,
+        move || {
+            let (nodes, show_id) = (nodes.clone(), show_id.clone());
+            async move {
+                nodes
+                    .waiting_list(&show_id, QUEUE_LOOK)
+                    .await
+                    .map(ListStanding::from)
+            }
+        },
+        |standing: &ListStanding| standing.status != "waiting",
+        place,
     );
     Ok(Sse::new(events.take_until(gw.closed())).keep_alive(KeepAlive::default()))
 }

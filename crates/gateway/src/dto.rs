@@ -105,6 +105,11 @@ pub struct HoldRequest {
     pub standing: Vec<StandingPick>,
     /// Seats the cluster picks: the best block together.
     pub best: Option<BestPick>,
+    /// While the performance's waiting room guards it: the admission
+    /// token its queue gave the caller (`QueueStanding::admission_token`).
+    /// Absent or stale, the gateway asks the room for it.
+    #[serde(default)]
+    pub admission_token: String,
 }
 
 /// Standing places wanted in one area.
@@ -446,6 +451,10 @@ pub struct QueueStanding {
     pub join_pow_bits: u32,
     /// The caller's challenge, in hex.
     pub join_challenge: String,
+    /// Admitted: the token each hold of the performance carries while the
+    /// room guards it (signed by the cluster, bound to the caller and the
+    /// performance).
+    pub admission_token: String,
 }
 
 impl From<boxoffice_client::proto::WaitingRoomResponse> for QueueStanding {
@@ -469,8 +478,61 @@ impl From<boxoffice_client::proto::WaitingRoomResponse> for QueueStanding {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
+            admission_token: you.admission_token,
         }
     }
+}
+
+/// A performance's waiting list and where the caller stands on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ListStanding {
+    /// The performance.
+    pub show_id: String,
+    /// Entries waiting.
+    pub waiting: u64,
+    /// Offers outstanding.
+    pub offered: u64,
+    /// "outside", "waiting" or "offered".
+    pub status: String,
+    /// Waiting: the entry's place and its position (1 is the front).
+    pub place: u64,
+    /// Waiting: the position (1 is the front).
+    pub position: u64,
+    /// On the list: the seats wanted.
+    pub quantity: u32,
+    /// On the list: the price category wanted ("" for any).
+    pub category: String,
+    /// Offered: the seats held for the caller (pay before the hold ends).
+    pub offer: Option<Booking>,
+}
+
+impl From<boxoffice_client::proto::WaitingListResponse> for ListStanding {
+    fn from(r: boxoffice_client::proto::WaitingListResponse) -> Self {
+        let list = r.list.unwrap_or_default();
+        let you = r.you.unwrap_or_default();
+        Self {
+            show_id: list.show_id,
+            waiting: list.waiting,
+            offered: list.offered,
+            status: you.status,
+            place: you.place,
+            position: you.position,
+            quantity: you.quantity,
+            category: you.category,
+            offer: you.offer.map(Booking::from),
+        }
+    }
+}
+
+/// A join of a waiting list.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinList {
+    /// Seats wanted together or close (1 to 10).
+    pub quantity: u32,
+    /// The price category wanted; absent or empty for any.
+    #[serde(default)]
+    pub category: String,
 }
 
 /// A join of a waiting room.

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 /// Each asset: its path, content type and bytes.
-const ASSETS: [(&str, &str, &str); 8] = [
+const ASSETS: [(&str, &str, &str); 9] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -37,6 +37,11 @@ const ASSETS: [(&str, &str, &str); 8] = [
         "/queue.js",
         "text/javascript; charset=utf-8",
         include_str!("../web/queue.js"),
+    ),
+    (
+        "/waitlist.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/waitlist.js"),
     ),
     (
         "/seatmap.js",

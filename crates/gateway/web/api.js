@@ -5,6 +5,29 @@
 // no other site can make requests with it.
 
 const KEY = "boxoffice.session";
+// The admission tokens the waiting rooms gave this session, by
+// performance: each hold of a performance carries its own.
+const ADMISSIONS = "boxoffice.admissions";
+
+function admissions() {
+  try {
+    return JSON.parse(sessionStorage.getItem(ADMISSIONS)) || {};
+  } catch {
+    return {};
+  }
+}
+
+// Keeps the admission token of a standing in a performance's queue.
+export function rememberAdmission(showId, token) {
+  if (!token) return;
+  sessionStorage.setItem(ADMISSIONS, JSON.stringify({ ...admissions(), [showId]: token }));
+}
+
+// A hold request with the admission token for its performance, if any.
+function admitted(request) {
+  const token = admissions()[request.show_id];
+  return token ? { ...request, admission_token: token } : request;
+}
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -23,6 +46,7 @@ export function session() {
 }
 
 export function setSession(value) {
+  sessionStorage.removeItem(ADMISSIONS);
   if (value) {
     sessionStorage.setItem(KEY, JSON.stringify(value));
   } else {
@@ -77,9 +101,9 @@ export const api = {
   logout: () => call("POST", "/api/logout"),
   users: () => call("GET", "/api/users"),
   plan: (id) => call("GET", `/api/shows/${encodeURIComponent(id)}/plan`),
-  hold: (show_id, seat_nos) => call("POST", "/api/holds", { show_id, seat_nos }),
+  hold: (show_id, seat_nos) => call("POST", "/api/holds", admitted({ show_id, seat_nos })),
   // A hold of seats with a ticket type each, and standing places.
-  holdPlaces: (request) => call("POST", "/api/holds", request),
+  holdPlaces: (request) => call("POST", "/api/holds", admitted(request)),
   returnTickets: (id, seat_nos) => call("POST", `/api/bookings/${encodeURIComponent(id)}/return`, { seat_nos }),
   pay: (id, card) => call("POST", `/api/bookings/${encodeURIComponent(id)}/pay`, { card }),
   bookings: () => call("GET", "/api/bookings"),
@@ -95,6 +119,10 @@ export const api = {
   checkIn: (show_id, gate, code) => call("POST", "/api/checkin", { show_id, gate, code }),
   queue: (id) => call("GET", `/api/performances/${encodeURIComponent(id)}/queue`),
   joinQueue: (id, pow_nonce) => call("POST", `/api/performances/${encodeURIComponent(id)}/queue`, { pow_nonce }),
+  waitlist: (id) => call("GET", `/api/performances/${encodeURIComponent(id)}/waitlist`),
+  joinWaitlist: (id, quantity, category) =>
+    call("POST", `/api/performances/${encodeURIComponent(id)}/waitlist`, { quantity, category }),
+  leaveWaitlist: (id) => call("DELETE", `/api/performances/${encodeURIComponent(id)}/waitlist`),
 };
 
 // Server-sent events: calls `onEvent(data)` for each event named `name`.

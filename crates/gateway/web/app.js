@@ -8,6 +8,7 @@ import { api, session, setSession, subscribe } from "./api.js";
 import { seatMap, typesIn, priceOf } from "./seatmap.js";
 import { doorPage, printTicketsPage, ticketsPage } from "./tickets.js";
 import { queuePanel } from "./queue.js";
+import { waitlistPanel } from "./waitlist.js";
 import { go, h, money, page, problem, requireLogin, say, when } from "./ui.js";
 
 const nav = document.getElementById("nav");
@@ -93,20 +94,29 @@ async function showPage(showId) {
       return null;
     }
     let close;
+    let plan = null;
     if (!map.show.venue_id) {
       close = flatShowPage(showId, map);
     } else {
-      const plan = await api.plan(showId);
+      plan = await api.plan(showId);
       if (stale(mine)) {
         if (queue) queue.close();
         return null;
       }
       close = venuePage(showId, plan);
     }
-    if (!queue) return close;
-    document.getElementById("main").querySelector("h1").after(queue.element);
+    // Sold out (or the visitor is on its list): the waiting list's panel.
+    const list = await waitlistPanel(showId, map.show.available === 0, plan?.prices?.categories || []);
+    const panels = [queue, list].filter(Boolean);
+    if (stale(mine)) {
+      for (const panel of panels) panel.close();
+      if (close) close();
+      return null;
+    }
+    const heading = document.getElementById("main").querySelector("h1");
+    for (const panel of panels.reverse()) heading.after(panel.element);
     return () => {
-      queue.close();
+      for (const panel of panels) panel.close();
       if (close) close();
     };
   } catch (e) {

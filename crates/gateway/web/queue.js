@@ -2,7 +2,7 @@
 // work the cluster asks for, done here in the browser), then watch the
 // place fall on a progress bar, live, until let in.
 
-import { api, authorizedStream, session } from "./api.js";
+import { api, authorizedStream, rememberAdmission, session } from "./api.js";
 import { h, say, when } from "./ui.js";
 
 // The first nonce from 0 up such that SHA-256 of the challenge (hex) and
@@ -57,6 +57,7 @@ export async function queuePanel(showId) {
 
   function draw(s) {
     standing = s;
+    rememberAdmission(showId, s.admission_token);
     element.dataset.status = s.status;
     element.dataset.position = s.position || 0;
     join.hidden = s.status !== "outside";

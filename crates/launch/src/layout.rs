@@ -66,9 +66,21 @@ impl Layout {
 
     /// The key of the cards' fingerprints that every node shares (see
     /// `payment.card_fingerprint_key`), made unless there is one.
-    pub fn card_key(&self) -> anyhow::Result<boxoffice_node::config::CardKey> {
-        let path = self.keys_dir().join("card-fingerprint.key");
-        boxoffice_node::config::CardKey::load_or_create(&path)
+    pub fn card_key(&self) -> anyhow::Result<boxoffice_node::config::SecretKey> {
+        self.shared_key("card-fingerprint.key")
+    }
+
+    /// The key of the admission tokens that every node shares (see
+    /// `booking.admission_key`), made unless there is one.
+    pub fn admission_key(&self) -> anyhow::Result<boxoffice_node::config::SecretKey> {
+        self.shared_key("admission.key")
+    }
+
+    /// The key every node shares in `name` in the keys directory, made
+    /// (owner-only) unless it exists.
+    fn shared_key(&self, name: &str) -> anyhow::Result<boxoffice_node::config::SecretKey> {
+        let path = self.keys_dir().join(name);
+        boxoffice_node::config::SecretKey::load_or_create(&path)
             .with_context(|| format!("reading or making {}", path.display()))
     }
 

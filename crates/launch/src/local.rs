@@ -271,6 +271,7 @@ impl Plan {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         self.layout.ensure_keys()?;
         let card_key = self.layout.card_key()?;
+        let admission_key = self.layout.admission_key()?;
         let mut identities: Vec<Identity> =
             self.nodes.iter().map(|n| Identity::Node(n.id)).collect();
         identities.extend([
@@ -284,6 +285,7 @@ impl Plan {
         for node in &self.nodes {
             let mut node = node.clone();
             node.payment.card_fingerprint_key = Some(card_key.clone());
+            node.booking.admission_key = Some(admission_key.clone());
             processes.start(&format!("node{}", node.id), "node", &node)?;
         }
         processes.start("auth", "auth", &self.auth)?;

@@ -420,7 +420,7 @@ impl Checkout {
                 .settings()
                 .card_fingerprint_key
                 .as_ref()
-                .and_then(crate::config::CardKey::bytes),
+                .and_then(crate::config::SecretKey::bytes),
             payments,
             relay,
         }

@@ -168,6 +168,15 @@ pub struct BookingSettings {
     /// freed seat fits) lasts before it goes to the next, ms (1 minute to
     /// 30 minutes).
     pub waitlist_offer_ms: i64,
+    /// The key of the waiting rooms' admission tokens (64 hex digits;
+    /// every node of a cluster must have the same): a buyer a room lets
+    /// in gets a token under HMAC-SHA-256 of this key, and while a room
+    /// guards its performance a customer's hold or booking without a live
+    /// token of theirs for it is refused before anything is proposed.
+    /// Unset: no tokens (the state machine's check of the admission still
+    /// refuses anyone not let in; the node warns at start). `boxoffice up`
+    /// draws one for its cluster.
+    pub admission_key: Option<SecretKey>,
 }
 
 impl BookingSettings {
@@ -218,6 +227,7 @@ impl Default for BookingSettings {
             max_room_waits: MAX_ROOM_WAITS,
             waitlist_offer_ms: WAITLIST_OFFER_MS,
             join_pow_bits: JOIN_POW_BITS,
+            admission_key: None,
         }
     }
 }
@@ -286,30 +296,42 @@ pub struct PaymentSettings {
     /// log or a snapshot can test card numbers against it. Unset: the
     /// cap per card is off (the node warns at start). `boxoffice up`
     /// draws one for its cluster.
-    pub card_fingerprint_key: Option<CardKey>,
+    pub card_fingerprint_key: Option<SecretKey>,
 }
 
-/// The key of the cards' fingerprints, as 64 hex digits; its `Debug`
-/// never shows it.
+/// A key the nodes of a cluster share (the cards' fingerprints', the
+/// admission tokens'), as 64 hex digits; its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct CardKey(pub String);
+pub struct SecretKey(pub String);
 
-impl std::fmt::Debug for CardKey {
+impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CardKey(…)")
+        f.write_str("SecretKey(…)")
     }
 }
 
-impl CardKey {
+impl SecretKey {
     /// The key in `path`, made (32 random bytes, readable by its owner
-    /// only) unless the file exists: one key for every node of a local
-    /// cluster, the same across restarts.
+    /// only, written whole) unless the file exists: one key for every node
+    /// of a local cluster, the same across restarts. An existing file
+    /// others may read is refused: the key would no longer be secret.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
+        use std::os::unix::fs::PermissionsExt as _;
         match std::fs::read_to_string(path) {
             Ok(text) => {
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!(
+                            "{} may be read by others (mode {:o}): chmod 600 it, or remove it \
+                             for a new key",
+                            path.display(),
+                            mode & 0o777
+                        ),
+                    ));
+                }
                 let key = Self(text.trim().to_owned());
                 return match key.bytes() {
                     Some(_) => Ok(key),
@@ -325,16 +347,7 @@ impl CardKey {
         let mut bytes = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)?;
-        file.write_all(hex.as_bytes())?;
-        file.sync_all()?;
+        boxoffice_config::write_file(path, hex.as_bytes(), true)?;
         Ok(Self(hex))
     }
 
@@ -568,6 +581,14 @@ impl NodeConfig {
                 "booking.max_room_waits must be between 1 and 1000000, not {}",
                 self.booking.max_room_waits
             ));
+        }
+        if self
+            .booking
+            .admission_key
+            .as_ref()
+            .is_some_and(|key| key.bytes().is_none())
+        {
+            return bad("booking.admission_key must be 64 hex digits (32 bytes)".into());
         }
         if self.booking.join_pow_bits > boxoffice_core::pow::MAX_JOIN_BITS {
             return bad(format!(

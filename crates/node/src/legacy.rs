@@ -214,6 +214,10 @@ impl LegacyBookingService for LegacyBooking {
         }
         // Every token pays with one test card: not the buyer's card.
         call.extensions_mut().insert(crate::service::StandInCard);
+        // Old clients carry no admission token: the state machine checks
+        // that a waiting room let them in.
+        call.extensions_mut()
+            .insert(crate::service::TokenlessAdapter);
         let booking = match self.api.book_seats(call).await {
             Ok(reply) => reply.into_inner().booking.unwrap_or_default(),
             Err(status) => return failed(refusal(status)?),

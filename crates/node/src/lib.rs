@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 pub mod accounts;
+pub mod admission;
 pub mod app;
 mod charges;
 pub mod checkout;
@@ -220,6 +221,13 @@ pub async fn run(
         std::time::Duration::from_millis(config.payment.sweep_interval_ms),
         config.payment.resume_after_ms,
     );
+    if config.booking.admission_key.is_none() {
+        tracing::warn!(
+            node = config.id,
+            "booking.admission_key is not set: waiting rooms give no admission tokens, and \
+             holds that skip a room are refused only by the state machine"
+        );
+    }
     let checkout = payments.map(|payments| {
         if config.payment.card_fingerprint_key.is_none()
             && config.booking.max_seats_per_card_per_show > 0

@@ -70,6 +70,8 @@ pub struct BookingApi {
     waitlist_offer_ms: i64,
     /// The proof of work a join of a waiting room needs, in bits.
     join_pow_bits: u32,
+    /// The key of the admission tokens, if the cluster has one.
+    admission: Option<crate::admission::AdmissionKey>,
 }
 
 /// A booking id from a request, checked.
@@ -91,6 +93,13 @@ pub struct CallerNetwork(pub Network);
 /// extensions never cross the wire.
 #[derive(Clone, Copy, Debug)]
 pub struct StandInCard;
+
+/// Marks a call made by an adapter of this node for clients that cannot
+/// carry an admission token (the legacy service): a waiting room's
+/// admission is checked for it by the state machine alone. Set only by
+/// this node's adapters; extensions never cross the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenlessAdapter;
 
 /// The network (IPv4 /24, IPv6 /64) the end user of `req` calls from: the
 /// one an adapter of this node recorded; else, when the caller proved
@@ -153,6 +162,11 @@ impl BookingApi {
             ),
             waitlist_offer_ms: settings.waitlist_offer_ms,
             join_pow_bits: settings.join_pow_bits,
+            admission: settings
+                .admission_key
+                .as_ref()
+                .and_then(crate::config::SecretKey::bytes)
+                .map(crate::admission::AdmissionKey::new),
         }
     }
 
@@ -544,7 +558,12 @@ impl BookingService for BookingApi {
         let caller = self.auth.caller(&req)?;
         let network = client_network(&req);
         let counted = req.extensions().get::<StandInCard>().is_none();
+        let tokenless = req.extensions().get::<TokenlessAdapter>().is_some();
         let r = req.into_inner();
+        if !tokenless {
+            self.check_admission_token(&caller, &r.show_id, &r.admission_token)
+                .await?;
+        }
         if let Some(checkout) = &self.checkout {
             let booking = self
                 .book_and_pay(checkout, caller, network, r, counted)
@@ -586,6 +605,8 @@ impl BookingService for BookingApi {
         let checkout = self.checkout()?;
         let ttl_ms = checkout.settings().hold_ms;
         let r = req.into_inner();
+        self.check_admission_token(&caller, &r.show_id, &r.admission_token)
+            .await?;
         self.pace(&caller, Budget::Write).await?;
         let request_id = request_id_or_fresh(r.request_id.clone());
         let (show, seats, tickets) = self.wanted(Wanted::from(r)).await?;

@@ -287,3 +287,100 @@ async fn a_join_needs_the_buyers_own_proof_of_work() {
     let joined = bob.join_waiting_room("s1").await.expect("bob joins");
     assert_eq!(status(&joined), "pre_queue");
 }
+
+/// While a room guards its performance, a hold or booking carries the
+/// buyer's own admission token: the node refuses, before proposing
+/// anything, one with none, a forged one, another buyer's, or one for
+/// another performance (each with its reason); the client finds the
+/// token of a buyer let in by itself (even a client that never saw it).
+#[tokio::test]
+async fn a_hold_carries_the_buyers_own_admission_token() {
+    let node = Node::start().await;
+    let admin = node.admin().await;
+    for show in ["s1", "s2"] {
+        admin
+            .create_show(show, "Hamlet", 10, 0, now_ms() + 86_400_000)
+            .await
+            .expect("create show");
+        admin
+            .set_waiting_room(show, Some(rules(now_ms(), 50, 0)))
+            .await
+            .expect("set room");
+    }
+    let ann = node.user("ann").await;
+    let bob = node.user("bob").await;
+    let carol = node.user("carol").await;
+    let mut tokens = Vec::new();
+    for (who, show) in [(&ann, "s1"), (&bob, "s1"), (&ann, "s2")] {
+        who.join_waiting_room(show).await.expect("join");
+        let admitted = eventually(Duration::from_secs(10), || async {
+            let room = who
+                .wait_in_waiting_room(show, Duration::from_secs(5))
+                .await
+                .map_err(|e| e.to_string())?;
+            (status(&room) == "admitted")
+                .then_some(room)
+                .ok_or_else(|| "not yet let in".to_owned())
+        })
+        .await;
+        let token = admitted.you.expect("standing").admission_token;
+        assert!(token.starts_with("adm1."), "{token:?}");
+        tokens.push(token);
+    }
+    let (ann_s1, bob_s1, ann_s2) = (&tokens[0], &tokens[1], &tokens[2]);
+    assert_ne!(ann_s1, bob_s1);
+    // A raw BookSeats of seat 1 of `show` as `who`, with `token`.
+    async fn book(
+        who: &boxoffice_client::Client,
+        show: &str,
+        token: &str,
+    ) -> Result<v1::BookSeatsResponse, tonic::Status> {
+        let msg = v1::BookSeatsRequest {
+            show_id: show.into(),
+            seat_nos: vec![1],
+            admission_token: token.into(),
+            ..Default::default()
+        };
+        who.call(|channel| {
+            let request = who.request(msg.clone());
+            async move {
+                BookingServiceClient::new(channel)
+                    .book_seats(request)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })
+        .await
+    }
+    let mut forged = ann_s1.clone();
+    let last = forged.pop().expect("a token");
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    for (who, show, token, why) in [
+        (&carol, "s1", "", "carries no admission token"),
+        (&carol, "s1", ann_s1.as_str(), "another account"),
+        (&bob, "s1", ann_s1.as_str(), "another account"),
+        (&ann, "s1", forged.as_str(), "not one this cluster issued"),
+        (&ann, "s1", "adm1.garbage", "not one this cluster issued"),
+        (&ann, "s1", ann_s2.as_str(), "is for performance s2"),
+    ] {
+        let refused = book(who, show, token).await;
+        expect_code(refused, Code::FailedPrecondition, why);
+    }
+    let seat = admin.get_seat("s1", 1, false).await.expect("seat 1");
+    assert_eq!(
+        seat.seat.expect("seat").state,
+        v1::SeatState::Available as i32,
+        "nothing refused took the seat"
+    );
+    book(&ann, "s1", ann_s1).await.expect("ann's own token");
+    // A client that never saw Bob's token (another process, say) gets it
+    // from the room when the node asks for it.
+    let fresh = node.user("bob").await;
+    fresh
+        .book("s1", &[2])
+        .await
+        .expect("bob, through the client");
+    // Staff need none.
+    admin.book("s1", &[3]).await.expect("staff");
+    node.stop().await;
+}

@@ -29,6 +29,12 @@ pub const CLIENT_ADDR: &str = "x-boxoffice-client-addr";
 /// Only a hint: any node still answers every call.
 pub const LEADER_ELSEWHERE: &str = "x-boxoffice-leader-elsewhere";
 
+/// Metadata key a node sets on its refusal of a hold or booking that
+/// carried no live admission token while the performance's waiting room
+/// guards it: a client that may have been let in asks the room for its
+/// token (`GetWaitingRoom`) and tries once more with it.
+pub const ADMISSION_NEEDED: &str = "x-boxoffice-admission-needed";
+
 /// Metadata key of a refusal's reason, for adapters that must tell some
 /// refusals apart within one status code (the legacy booking service);
 /// set only for the reasons below.

@@ -262,7 +262,7 @@ impl Cluster {
         payment.endpoint = payment_peer_addr
             .as_ref()
             .map(|addr| format!("https://{addr}"));
-        payment.card_fingerprint_key = Some(boxoffice_node::config::CardKey("5a".repeat(32)));
+        payment.card_fingerprint_key = Some(boxoffice_node::config::SecretKey("5a".repeat(32)));
         let cluster = Self {
             dir,
             addrs,
@@ -346,6 +346,7 @@ impl Cluster {
         // Thousands of test buyers join waiting rooms with a debug build:
         // a proof of work of 256 hashes, not 65,536.
         config.booking.join_pow_bits = 8;
+        config.booking.admission_key = Some(boxoffice_node::config::SecretKey("a7".repeat(32)));
         config.payment = self.payment.clone();
         config.validate().expect("valid test config");
         // The config file is the whole truth for test nodes, but for the

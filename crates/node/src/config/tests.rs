@@ -305,3 +305,36 @@ fn file_then_environment() {
         Ok(())
     });
 }
+
+#[test]
+fn a_shared_key_is_made_private_kept_and_refused_when_others_may_read_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys").join("admission.key");
+    let made = SecretKey::load_or_create(&path).unwrap();
+    assert!(made.bytes().is_some());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(SecretKey::load_or_create(&path).unwrap(), made, "kept");
+    assert_eq!(format!("{made:?}"), "SecretKey(…)");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = SecretKey::load_or_create(&path).unwrap_err().to_string();
+    assert!(err.contains("may be read by others (mode 644)"), "{err}");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&path, "not hex").unwrap();
+    let err = SecretKey::load_or_create(&path).unwrap_err().to_string();
+    assert!(err.contains("does not hold 64 hex digits"), "{err}");
+}
+
+#[test]
+fn an_admission_key_that_is_not_64_hex_digits_is_refused() {
+    let mut config = NodeConfig::default();
+    config.booking.admission_key = Some(SecretKey("abc".into()));
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("booking.admission_key must be 64 hex digits"),
+        "{err}"
+    );
+}

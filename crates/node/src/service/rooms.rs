@@ -7,7 +7,11 @@
 //!   and again by the state machine).
 //! - JoinWaitingRoom: any signed-in buyer, for themself only (the command
 //!   names the caller; the state machine refuses anyone else).
-//! - GetWaitingRoom: anyone signed in; it says where the caller stands.
+//! - GetWaitingRoom: anyone signed in; it says where the caller stands,
+//!   with their admission token once they are let in
+//!   ([`crate::admission`]): the pass a hold or booking of the
+//!   performance shows while the room guards it, checked here
+//!   ([`BookingApi::check_admission_token`]) before anything is proposed.
 //!   With `wait_ms` it answers when that changes (let in, closed, gone)
 //!   or the wait ends, sleeping meanwhile until the caller's turn could
 //!   come at the room's rate; the node holds at most
@@ -113,6 +117,7 @@ impl BookingApi {
             if !waiting || left.is_zero() || *closing.borrow() {
                 let mut answer = response_with(Some(&seen.summary), seen.admission.as_ref());
                 self.challenge(&mut answer, &show, &caller.user);
+                self.admission_token(&mut answer, &show, &caller.user, seen.admission);
                 return Ok(Response::new(answer));
             }
             // Sleep until the caller's turn could come at the room's rate,
@@ -157,6 +162,68 @@ impl BookingApi {
             .map_err(|refusal| Status::resource_exhausted(refusal.to_string()))
     }
 
+    /// Adds to `answer` the admission token of `user`'s `admission` to
+    /// `show`, when the answer says they are let in and the cluster has an
+    /// admission key.
+    fn admission_token(
+        &self,
+        answer: &mut v1::WaitingRoomResponse,
+        show: &ShowId,
+        user: &UserId,
+        admission: Option<Admission>,
+    ) {
+        if let (Some(key), Some(admission), Some(you)) =
+            (&self.admission, admission, answer.you.as_mut())
+            && you.status == "admitted"
+        {
+            you.admission_token = key.issue(user, show, &admission);
+        }
+    }
+
+    /// Refuses (FAILED_PRECONDITION, marked
+    /// [`convert::ADMISSION_NEEDED`]) a customer's hold or booking of
+    /// `show` that its waiting room guards (as this replica knows it)
+    /// unless `token` is a live admission token of the caller for it:
+    /// checked here, before anything is proposed, so that buyers who skip
+    /// the room cost no log entry. The state machine checks the admission
+    /// itself again. Without an admission key, only that check is made.
+    pub(super) async fn check_admission_token(
+        &self,
+        caller: &boxoffice_core::Caller,
+        show: &str,
+        token: &str,
+    ) -> Result<(), Status> {
+        let Some(key) = &self.admission else {
+            return Ok(());
+        };
+        let show = ShowId::from(show);
+        let guarded = self
+            .replica
+            .read(true, |state| {
+                state.waiting_room(&show).is_some_and(|room| room.guards())
+                    && !state.user(&caller.user).is_some_and(|user| user.admin)
+            })
+            .await?;
+        if !guarded {
+            return Ok(());
+        }
+        // A node whose clock runs a little ahead still takes a token in its
+        // last seconds: the state machine's check of the admission is the
+        // exact one.
+        let now = boxoffice_config::clock::now_ms().saturating_sub(TOKEN_LEEWAY_MS);
+        key.verify(token, &caller.user, &show, now).map_err(|why| {
+            let mut status = Status::failed_precondition(format!(
+                "performance {show} sells through its waiting room: a hold or booking needs \
+                 the admission token GetWaitingRoom gives once you are let in ({why})"
+            ));
+            status.metadata_mut().insert(
+                convert::ADMISSION_NEEDED,
+                tonic::metadata::MetadataValue::from_static("1"),
+            );
+            status
+        })
+    }
+
     /// Adds the proof of work a join needs, and `user`'s challenge for the
     /// room of `show`, to `answer`.
     fn challenge(&self, answer: &mut v1::WaitingRoomResponse, show: &ShowId, user: &UserId) {
@@ -166,6 +233,10 @@ impl BookingApi {
         }
     }
 }
+
+/// How far a node's clock may run ahead of the one that timed an
+/// admission before the node refuses its token as expired too early, ms.
+const TOKEN_LEEWAY_MS: i64 = 5_000;
 
 /// Longest wait of one `GetWaitingRoom` call, ms.
 pub const MAX_WAIT_MS: u32 = 30_000;

@@ -81,9 +81,13 @@ pub const DECLINED_CARD: &str = "4000 0000 0000 9995";
 /// The test card reported stolen.
 pub const STOLEN_CARD: &str = "4000 0000 0000 9979";
 
+/// The admission key of every test node.
+pub static TEST_ADMISSION_KEY: std::sync::LazyLock<boxoffice_node::config::SecretKey> =
+    std::sync::LazyLock::new(|| boxoffice_node::config::SecretKey("a7".repeat(32)));
+
 /// The key of the cards' fingerprints in these tests.
-pub static TEST_CARD_KEY: std::sync::LazyLock<boxoffice_node::config::CardKey> =
-    std::sync::LazyLock::new(|| boxoffice_node::config::CardKey("5a".repeat(32)));
+pub static TEST_CARD_KEY: std::sync::LazyLock<boxoffice_node::config::SecretKey> =
+    std::sync::LazyLock::new(|| boxoffice_node::config::SecretKey("5a".repeat(32)));
 
 /// A card with this number and a valid expiry and CVC.
 pub fn card(number: &str) -> v1::Card {
@@ -296,6 +300,7 @@ impl Node {
         // have their own tests.
         config.booking = config.booking.without_customer_caps();
         config.booking.max_seats_per_user_per_show = 6;
+        config.booking.admission_key = Some(TEST_ADMISSION_KEY.clone());
         config.payment = payment_settings;
         let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_addr = http_listener.local_addr().unwrap().to_string();

@@ -177,7 +177,7 @@ impl Cluster {
         config.booking = config.booking.without_customer_caps();
         config.payment.endpoint = Some(format!("https://{}", self.payment_links[&id].addr()));
         config.payment.card_fingerprint_key =
-            Some(boxoffice_node::config::CardKey("5a".repeat(32)));
+            Some(boxoffice_node::config::SecretKey("5a".repeat(32)));
         // Short holds, so that checkouts cut off by faults settle within
         // the run.
         config.payment.checkout_hold_ms = 10_000;
