@@ -111,7 +111,8 @@ impl Driver {
 /// Waits up to 10 s for the JavaScript expression `condition` to be true.
 async fn until(browser: &Browser, what: &str, condition: &str) {
     let script = format!("return Boolean({condition});");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // Generous: the machine may be running other browsers and builds.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if browser.execute(&script, vec![]).await.expect("script runs") == json!(true) {
             return;
@@ -121,23 +122,35 @@ async fn until(browser: &Browser, what: &str, condition: &str) {
                 .execute("return document.body.innerText", vec![])
                 .await
                 .unwrap_or_default();
-            panic!("not within 10 s: {what}\npage text: {page}");
+            panic!("not within 30 s: {what}\npage text: {page}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// Clicks the element `css` selects. The seat map is redrawn whenever a
-/// live update arrives, so an element found a moment ago may be gone by the
-/// click: then the new one is found and clicked, as a person would.
-async fn click(browser: &Browser, css: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+/// The element `css` selects, once the page shows it (a page may still
+/// be loading on a busy machine).
+async fn shown(browser: &Browser, css: &str) -> fantoccini::elements::Element {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let element = browser
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
-        match element.click().await {
+        match browser.find(Locator::Css(css)).await {
+            Ok(element) => return element,
+            Err(e) if e.is_no_such_element() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
+}
+
+/// Clicks the element `css` selects, once the page shows it. The seat
+/// map is redrawn whenever a live update arrives, so an element found a
+/// moment ago may be gone by the click: then the new one is found and
+/// clicked, as a person would.
+async fn click(browser: &Browser, css: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match shown(browser, css).await.click().await {
             Ok(()) => return,
             Err(e) if e.is_stale_element_reference() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -148,9 +161,32 @@ async fn click(browser: &Browser, css: &str) {
 }
 
 async fn type_into(browser: &Browser, css: &str, text: &str) {
-    let field = browser.find(Locator::Css(css)).await.expect(css);
+    let field = shown(browser, css).await;
     field.clear().await.expect("clear");
     field.send_keys(text).await.expect("type");
+}
+
+/// Pays on the checkout page with the card it offers, and waits for
+/// the confirmed booking in My bookings.
+async fn pay_and_see_it_confirmed(browser: &Browser) {
+    click(browser, "form.card button[type=submit]").await;
+    until(browser, "my bookings", "location.hash === '#/bookings'").await;
+    until(
+        browser,
+        "the booking listed",
+        "[...document.querySelectorAll('tbody tr')].some(r => r.innerText.includes('confirmed'))",
+    )
+    .await;
+}
+
+/// A card the mock provider approves.
+fn good_card() -> boxoffice_client::proto::Card {
+    boxoffice_client::proto::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
 }
 
 /// Saves a screenshot as `target/tmp/screenshots/<name>.png`.
@@ -991,24 +1027,27 @@ async fn a_buyer_waits_in_the_room_watches_the_place_fall_gets_in_and_buys() {
     .await;
     screenshot(&browser, "waiting-room").await;
     // Each buyer ahead who is let in buys, which lets the next one in.
-    let card = boxoffice_client::proto::Card {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
-    };
+    let card = good_card();
     for (i, buyer) in ahead.iter().enumerate() {
         let seat = u32::try_from(i).unwrap() + 10;
-        let mut tries = 0;
-        // Let in by the room's next tick (every 100 ms).
-        while let Err(status) = buyer.book("gala", &[seat]).card(&card).await {
+        // Let in by one of the room's next ticks once the one ahead has
+        // bought: the waiting call answers then.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let room = buyer
+                .wait_in_waiting_room("gala", Duration::from_secs(10))
+                .await
+                .unwrap();
+            let status = room.you.map(|you| you.status).unwrap_or_default();
+            if status == "admitted" {
+                break;
+            }
             assert!(
-                status.message().contains("waiting room") && tries < 100,
-                "{status:?}"
+                tokio::time::Instant::now() < deadline,
+                "buyer {i} still {status}"
             );
-            tries += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        buyer.book("gala", &[seat]).card(&card).await.unwrap();
         if i < 2 {
             until(
                 &browser,
@@ -1042,14 +1081,7 @@ async fn a_buyer_waits_in_the_room_watches_the_place_fall_gets_in_and_buys() {
     // And buys.
     select_seats(&browser, base, "gala", &[5]).await;
     hold_selected(&browser).await;
-    click(&browser, "form.card button[type=submit]").await;
-    until(&browser, "my bookings", "location.hash === '#/bookings'").await;
-    until(
-        &browser,
-        "the booking listed",
-        "[...document.querySelectorAll('tbody tr')].some(r => r.innerText.includes('confirmed'))",
-    )
-    .await;
+    pay_and_see_it_confirmed(&browser).await;
     browser.close().await.unwrap();
 }
 
@@ -1071,12 +1103,7 @@ async fn a_buyer_on_the_waiting_list_is_offered_a_returned_seat_live_and_pays() 
         .create_show("gala", "Gala night", 2, 2500, FAR_FUTURE_MS)
         .await
         .unwrap();
-    let card = boxoffice_client::proto::Card {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
-    };
+    let card = good_card();
     let ann = cluster.client("ann").await;
     let sold = ann.book("gala", &[1, 2]).card(&card).await.unwrap();
 
@@ -1115,13 +1142,6 @@ async fn a_buyer_on_the_waiting_list_is_offered_a_returned_seat_live_and_pays() 
         "location.hash.startsWith('#/checkout/')",
     )
     .await;
-    click(&browser, "form.card button[type=submit]").await;
-    until(&browser, "my bookings", "location.hash === '#/bookings'").await;
-    until(
-        &browser,
-        "the booking listed",
-        "[...document.querySelectorAll('tbody tr')].some(r => r.innerText.includes('confirmed'))",
-    )
-    .await;
+    pay_and_see_it_confirmed(&browser).await;
     browser.close().await.unwrap();
 }
