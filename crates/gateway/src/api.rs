@@ -1260,10 +1260,10 @@ async fn get_queue(
 /// Takes a place in a performance's waiting room (any logged-in user, for
 /// themself), with the proof of work its `GET` asks for. Joining again
 /// keeps the place. Joins are limited per network (an IPv4 /24, an IPv6
-/// /64): 429 beyond, with the wait. Only a join that would take a place
-/// counts: by a signed-in buyer not yet in the room, with the right
-/// proof of work (so nobody can spend a network's joins without
-/// accounts and the work for each).
+/// /64): 429 beyond, with the wait. Only joins that took a place count
+/// (by a signed-in buyer not yet in the room, with the right proof of
+/// work, accepted by the cluster), so nobody can spend a network's joins
+/// with requests that join nothing.
 #[utoipa::path(post, path = "/api/performances/{show_id}/queue", tag = "bookings",
     security(("bearer" = [])),
     params(("show_id" = String, Path, description = "The performance")),
@@ -1300,10 +1300,16 @@ async fn join_queue(
             you.join_pow_bits
         ))));
     }
-    gw.admit_join(client.ip())?;
-    nodes
+    gw.may_join(client.ip())?;
+    let joined = nodes
         .join_waiting_room_with(&show_id, join.pow_nonce)
         .await?;
+    if joined
+        .you
+        .is_some_and(|you| matches!(you.status.as_str(), "pre_queue" | "waiting" | "admitted"))
+    {
+        gw.joined(client.ip());
+    }
     // The answer with the caller's standing and challenge.
     Ok(Json(nodes.waiting_room(&show_id, false).await?.into()))
 }
@@ -1380,7 +1386,11 @@ where
                     None => look().await,
                 };
                 match standing {
-                    Ok(standing) if last.as_ref() == Some(&standing) => {}
+                    // Unchanged (a node shutting down answers waiting
+                    // calls at once): look again a moment later.
+                    Ok(standing) if last.as_ref() == Some(&standing) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
                     Ok(standing) => {
                         let ended = over(&standing);
                         let event = Event::default()

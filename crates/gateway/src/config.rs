@@ -33,8 +33,9 @@ pub struct GatewayConfig {
     /// browser needs one per open page.
     pub max_event_streams_per_client: usize,
     /// Joins of waiting rooms one network (an IPv4 /24, an IPv6 /64) may
-    /// make a minute through this gateway (a burst of as many); more get
-    /// 429 with the wait. 0: no limit.
+    /// make a minute through this gateway (counted when a join took a
+    /// place, in windows of a minute); more get 429 with the wait. 0: no
+    /// limit.
     pub joins_per_network_per_minute: u32,
     /// The auth service's gateway port (`gateway_listen` there; mutual
     /// TLS with the gateway's certificate from `certs_dir`). When set,

@@ -28,6 +28,7 @@ pub mod api;
 pub mod config;
 pub mod dto;
 pub mod error;
+mod joins;
 pub mod live;
 pub mod metrics;
 pub mod status;
@@ -74,7 +75,7 @@ pub struct Gateway {
     status: Arc<status::StatusFeed>,
     streams: Arc<boxoffice_config::clients::OpenCaps>,
     /// Joins of waiting rooms, per browser network.
-    joins: Option<governor::DefaultKeyedRateLimiter<boxoffice_core::Network>>,
+    joins: Option<joins::JoinCounts>,
     metrics: metrics::GatewayMetrics,
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -128,9 +129,8 @@ impl Gateway {
             live,
             status,
             streams,
-            joins: std::num::NonZeroU32::new(config.joins_per_network_per_minute).map(|n| {
-                governor::RateLimiter::keyed(governor::Quota::per_minute(n).allow_burst(n))
-            }),
+            joins: (config.joins_per_network_per_minute > 0)
+                .then(|| joins::JoinCounts::new(config.joins_per_network_per_minute)),
             nodes,
             buyers,
             auth,
@@ -154,24 +154,30 @@ impl Gateway {
     }
 
     /// Whether a browser at `client` may join a waiting room now: 429
-    /// with the wait when its network has joined too often.
-    pub(crate) fn admit_join(&self, client: std::net::IpAddr) -> Result<(), ApiError> {
-        use governor::clock::{Clock, DefaultClock};
+    /// with the wait when its network's joins for the minute are spent.
+    pub(crate) fn may_join(&self, client: std::net::IpAddr) -> Result<(), ApiError> {
         let Some(joins) = &self.joins else {
             return Ok(());
         };
-        if joins.len() > MAX_JOIN_NETWORKS {
-            joins.retain_recent();
-        }
         let network = boxoffice_core::Network::of(client);
-        joins.check_key(&network).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::too_many(format!(
+        match joins.refusal(&network, std::time::Instant::now()) {
+            None => Ok(()),
+            Some(wait) => Err(ApiError::too_many(format!(
                 "too many joins of waiting rooms from your network ({network}): wait {} s and \
                  try again",
                 wait.as_secs().max(1)
-            ))
-        })
+            ))),
+        }
+    }
+
+    /// Counts a join of a browser at `client` that took a place.
+    pub(crate) fn joined(&self, client: std::net::IpAddr) {
+        if let Some(joins) = &self.joins {
+            joins.count(
+                boxoffice_core::Network::of(client),
+                std::time::Instant::now(),
+            );
+        }
     }
 
     /// Completes when the gateway is shutting down.
@@ -184,10 +190,6 @@ impl Gateway {
         }
     }
 }
-
-/// Networks whose joins the gateway remembers before it forgets those
-/// whose budget has refilled.
-const MAX_JOIN_NETWORKS: usize = 100_000;
 
 /// Headers on every response.
 const SECURITY_HEADERS: [(&str, &str); 6] = [

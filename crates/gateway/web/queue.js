@@ -58,6 +58,11 @@ export async function queuePanel(showId) {
   function draw(s) {
     standing = s;
     rememberAdmission(showId, s.admission_token);
+    // Let in, closed or outside: nothing more to follow.
+    if (stop && !["pre_queue", "waiting"].includes(s.status)) {
+      stop();
+      stop = null;
+    }
     element.dataset.status = s.status;
     element.dataset.position = s.position || 0;
     join.hidden = s.status !== "outside";

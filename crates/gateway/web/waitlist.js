@@ -34,6 +34,11 @@ export async function waitlistPanel(showId, soldOut, categories) {
 
   function draw(s) {
     standing = s;
+    // Offered or off the list: nothing more to follow.
+    if (stop && s.status !== "waiting") {
+      stop();
+      stop = null;
+    }
     element.dataset.status = s.status;
     join.hidden = s.status !== "outside";
     pay.hidden = s.status !== "offered";
