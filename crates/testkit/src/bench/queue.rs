@@ -21,7 +21,8 @@
 //! share of admissions made in queue order: by the places and admission
 //! times the cluster records), `sold_out_after_s` (from the opening to the
 //! room's closing, by the cluster's clock), `admission_p99_ms` (from being
-//! let in to the seats booked and paid, which is after they were held), and
+//! let in to the seats held: the hold's commit, by the cluster's clock),
+//! `paid_p99_ms` (from being let in to the checkout's answer, paid), and
 //! `bot_tickets`.
 //!
 //! Buyers are accounts of their own. Registering tens of thousands through
@@ -109,10 +110,15 @@ pub struct QueueReport {
     /// From the opening to the room closing itself, sold out (cluster clock).
     sold_out_after_s: f64,
     joins_per_s: f64,
-    /// Let in to booked and paid, p99.
+    /// Let in to seats held (the hold's commit, by the cluster's clock),
+    /// p99.
     admission_p99_ms: f64,
     admission_latency: Latency,
-    /// Let in to told so (the first part of the above).
+    /// Let in to booked and paid (the answer to the checkout, which
+    /// charges the card after the hold), p99.
+    paid_p99_ms: f64,
+    paid_latency: Latency,
+    /// Let in to told so (the first part of both).
     notice_latency: Latency,
     /// Tickets all the bots got.
     bot_tickets: u64,
@@ -242,8 +248,9 @@ impl Stand {
 struct Part {
     /// (place, admitted at ms) of each admission.
     admissions: Vec<(u64, i64)>,
-    /// Let in to paid, µs.
-    latencies: Vec<u64>,
+    /// Let in to held, and to paid, µs.
+    held: Vec<u64>,
+    paid: Vec<u64>,
     /// Let in to told so (the waiting call's answer), µs.
     noticed: Vec<u64>,
     seats: Vec<u32>,
@@ -307,9 +314,15 @@ async fn let_in(client: &Client, show: &str, part: &mut Part) -> Option<(u64, i6
 }
 
 /// Buys up to `want` of the best seats together, fewer when that many are
-/// not left together; returns the seats bought (none when sold out or
+/// not left together; returns the booking made (none when sold out or
 /// refused).
-async fn buy(client: &Client, show: &str, want: u32, card: &v1::Card, part: &mut Part) -> Vec<u32> {
+async fn buy(
+    client: &Client,
+    show: &str,
+    want: u32,
+    card: &v1::Card,
+    part: &mut Part,
+) -> Option<v1::Booking> {
     let mut n = want;
     let mut request_id = boxoffice_client::new_request_id();
     while n > 0 {
@@ -320,7 +333,7 @@ async fn buy(client: &Client, show: &str, want: u32, card: &v1::Card, part: &mut
             .card(card)
             .await
         {
-            Ok(booking) => return booking.seat_nos,
+            Ok(booking) => return Some(booking),
             Err(status)
                 if status.message().contains("together") || status.message().contains("left") =>
             {
@@ -337,11 +350,11 @@ async fn buy(client: &Client, show: &str, want: u32, card: &v1::Card, part: &mut
             }
             Err(status) => {
                 part.error("buy", &status);
-                return Vec::new();
+                return None;
             }
         }
     }
-    Vec::new()
+    None
 }
 
 fn now_ms() -> i64 {
@@ -358,13 +371,16 @@ async fn buyer(client: Client, show: Arc<str>, want: u32, card: Arc<v1::Card>) -
     part.admissions.push((place, at));
     part.noticed
         .push(u64::try_from(now_ms().saturating_sub(at)).unwrap_or(0) * 1000);
-    let seats = buy(&client, &show, want, &card, &mut part).await;
-    if !seats.is_empty() {
-        part.latencies
+    if let Some(booking) = buy(&client, &show, want, &card, &mut part).await {
+        // Held: when the cluster committed the hold (the booking's
+        // creation, by the same clock as the admission).
+        part.held
+            .push(u64::try_from(booking.created_at_ms.saturating_sub(at)).unwrap_or(0) * 1000);
+        part.paid
             .push(u64::try_from(now_ms().saturating_sub(at)).unwrap_or(0) * 1000);
         part.served = true;
+        part.seats = booking.seat_nos;
     }
-    part.seats = seats;
     part
 }
 
@@ -384,11 +400,10 @@ async fn bot(client: Client, show: Arc<str>, card: Arc<v1::Card>, nonce: u64) ->
             break;
         };
         part.admissions.push((place, at));
-        let seats = buy(&client, &show, BOT_WANTS, &card, &mut part).await;
-        if seats.is_empty() {
+        let Some(booking) = buy(&client, &show, BOT_WANTS, &card, &mut part).await else {
             break;
-        }
-        part.seats.extend(seats);
+        };
+        part.seats.extend(booking.seat_nos);
     }
     part
 }
@@ -547,6 +562,7 @@ pub async fn run(
 
     let mut admissions = Vec::new();
     let mut latency = latency_histogram();
+    let mut paid = latency_histogram();
     let mut noticed = latency_histogram();
     let mut sold: Vec<u32> = Vec::new();
     let mut bot_tickets = 0u64;
@@ -557,8 +573,11 @@ pub async fn run(
     while let Some(done) = parts.join_next().await {
         let part = done?;
         admissions.extend(part.admissions.iter().copied());
-        for l in &part.latencies {
+        for l in &part.held {
             latency.saturating_record(*l);
+        }
+        for l in &part.paid {
+            paid.saturating_record(*l);
         }
         for l in &part.noticed {
             noticed.saturating_record(*l);
@@ -622,6 +641,8 @@ pub async fn run(
         joins_per_s,
         admission_p99_ms: latency.value_at_quantile(0.99) as f64 / 1000.0,
         admission_latency: Latency::of(&latency),
+        paid_p99_ms: paid.value_at_quantile(0.99) as f64 / 1000.0,
+        paid_latency: Latency::of(&paid),
         notice_latency: Latency::of(&noticed),
         bot_tickets,
         skips_refused,
@@ -734,7 +755,8 @@ pub fn print(r: &QueueReport) {
         r.joins_per_s, r.admissions, r.fairness, r.sold_out_after_s
     );
     for (what, l) in [
-        ("let in to paid", &r.admission_latency),
+        ("let in to held", &r.admission_latency),
+        ("let in to paid", &r.paid_latency),
         ("let in to told so", &r.notice_latency),
     ] {
         println!(
