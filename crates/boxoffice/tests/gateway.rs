@@ -724,6 +724,90 @@ async fn an_open_seat_map_sees_a_booking_made_elsewhere() {
     }
 }
 
+/// Streams are capped per network (an IPv4 /24) as well as per address,
+/// and anonymous streams cannot take the signed-in buyers' pool: with the
+/// public pool full, a buyer still follows their own standing, and a
+/// stream with a bad token is refused without a place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_capped_per_network_and_buyers_keep_a_pool_of_their_own() {
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gw = Gateway::from(
+        common::Gateway::start_tuned(&cluster, &chatbot, |c| {
+            c.max_event_streams = 4;
+            c.max_event_streams_per_client = 2;
+            c.max_event_streams_per_network = 3;
+        })
+        .await,
+    );
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("gala", "Gala night", 2, 0, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let ann = cluster.token("ann").await;
+    // A client of the gateway calling from `from` (any 127/8 address is
+    // this machine).
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let open = |client: reqwest::Client, path: &'static str, token: Option<String>| {
+        let url = format!("{}{path}", gw.base);
+        async move {
+            let mut request = client.get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await.unwrap()
+        }
+    };
+    let refusal = |page: reqwest::Response| async move {
+        assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body: Value = page.json().await.unwrap();
+        body["error"]["message"].as_str().unwrap().to_owned()
+    };
+    let cluster_page = "/api/cluster/events";
+    let mut pages = Vec::new();
+    // One address takes its two; another of 127.0.0.0/24 the network's
+    // third.
+    for ip in ["127.0.0.1", "127.0.0.1"] {
+        let page = open(from(ip), cluster_page, None).await;
+        assert_eq!(page.status(), StatusCode::OK, "{ip}");
+        pages.push(page);
+    }
+    let message = refusal(open(from("127.0.0.1"), cluster_page, None).await).await;
+    assert!(
+        message.contains("one client may keep at most 2"),
+        "{message}"
+    );
+    pages.push(open(from("127.0.0.2"), cluster_page, None).await);
+    assert_eq!(pages[2].status(), StatusCode::OK);
+    let message = refusal(open(from("127.0.0.3"), cluster_page, None).await).await;
+    assert!(
+        message.contains("one network (127.0.0.0/24) may keep at most 3"),
+        "{message}"
+    );
+    // Another network takes the public pool's last place; then it is full.
+    pages.push(open(from("127.0.1.1"), cluster_page, None).await);
+    assert_eq!(pages[3].status(), StatusCode::OK);
+    let message = refusal(open(from("127.0.2.1"), cluster_page, None).await).await;
+    assert!(message.contains("at most 4 may be open"), "{message}");
+    // A signed-in buyer still follows their own standing; a bad token
+    // is turned away for the token, taking no place.
+    let waitlist = "/api/performances/gala/waitlist/live";
+    let bad = open(from("127.0.2.1"), waitlist, Some("not-a-token".into())).await;
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    let mine = open(from("127.0.2.1"), waitlist, Some(ann.clone())).await;
+    assert_eq!(mine.status(), StatusCode::OK);
+    let mut buffer = String::new();
+    let mut mine = mine;
+    next_event(&mut mine, &mut buffer, "standing").await;
+}
+
 /// The cluster page's stream costs the nodes the same however many pages
 /// are open (one poller), and one client cannot open more than its share
 /// of streams.

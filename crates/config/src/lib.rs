@@ -2,7 +2,8 @@
 //! built-in defaults, then a TOML file, then environment variables, then
 //! the process's own `validate()`. With it, the small pieces every
 //! process shares: one atomic file writer, spare ports for tests, who
-//! a client is for limits ([`clients`]) and the wall clock ([`clock`]).
+//! a client is for limits ([`clients`]), counts per client in windows of a
+//! minute ([`windows`]) and the wall clock ([`clock`]).
 //!
 //! Invariant: a file named on the command line must exist (a typo in its
 //! path is an error, not silently the defaults), and unknown keys in it
@@ -12,6 +13,7 @@
 
 pub mod clients;
 pub mod clock;
+pub mod windows;
 
 use std::path::{Path, PathBuf};
 
@@ -163,9 +165,75 @@ pub fn write_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<()
     std::fs::rename(&tmp, path)
 }
 
+/// Creates `path` holding `data` whole, unless it exists: `Ok(false)`
+/// then, and the file is left as it is. Like [`write_file`] the data goes
+/// to a temporary file first (of this call's own: a name no other
+/// process or thread uses), synced, but it is then linked into place,
+/// which fails if the path exists. So of callers racing to create one
+/// file (nodes starting together, each drawing a key) exactly one
+/// succeeds, and every other reads that one's file whole.
+pub fn create_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<bool> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(format!(
+        ".{}.{}.new",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = dir.join(tmp_name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(data)?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let removed = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => removed.map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn of_callers_racing_to_create_a_file_one_wins_and_it_is_never_replaced() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("key");
+            let start = std::sync::Barrier::new(8);
+            let won: Vec<bool> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..8u8)
+                    .map(|i| {
+                        let (path, start) = (&path, &start);
+                        s.spawn(move || {
+                            start.wait();
+                            create_file(path, &[i; 64], true).unwrap()
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert_eq!(won.iter().filter(|w| **w).count(), 1, "round {round}");
+            let winner = won.iter().position(|w| *w).unwrap() as u8;
+            assert_eq!(std::fs::read(&path).unwrap(), vec![winner; 64]);
+            // Nothing is left beside it.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
 
     #[test]
     fn listen_addresses_are_checked() {

@@ -33,6 +33,7 @@ use crate::dto::{
     Transferred, User, VenueDetail, VenueSummary,
 };
 use crate::error::{ApiError, ErrorBody};
+use crate::streams::Kind;
 
 type Shared = State<Arc<Gateway>>;
 
@@ -275,7 +276,7 @@ async fn show_events(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(show_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let place = gw.admit_stream(client)?;
+    let place = gw.admit_stream(client, Kind::Public)?;
     // Unknown shows are a 404 now, not a stream that never speaks.
     gw.nodes.get_show(&show_id, 1, 0, true).await?;
     let subscription = gw.live.subscribe(&show_id);
@@ -531,7 +532,7 @@ async fn cluster_events(
     State(gw): Shared,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let place = gw.admit_stream(client)?;
+    let place = gw.admit_stream(client, Kind::Public)?;
     let latest = gw.status.subscribe();
     let events = futures::stream::unfold(
         (latest, place, true),
@@ -1161,9 +1162,10 @@ async fn door_live(
     Bearer(token): Bearer,
     Path(show_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let place = gw.admit_stream(client)?;
+    // A buyer's own stream: from its pool, once the node took the token.
     let nodes = gw.nodes.for_token(Some(&token));
     let first = DoorCounts::from(nodes.door_counts(&show_id, false).await?);
+    let place = gw.admit_stream(client, Kind::SignedIn)?;
     let events = futures::stream::unfold(
         (nodes, show_id, None::<DoorCounts>, Some(first), place),
         |(nodes, show_id, mut last, mut next, place)| async move {
@@ -1337,9 +1339,10 @@ async fn queue_live(
     Bearer(token): Bearer,
     Path(show_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let place = gw.admit_stream(client)?;
+    // A buyer's own stream: from its pool, once the node took the token.
     let nodes = Arc::new(gw.nodes.for_token(Some(&token)));
     let first = QueueStanding::from(nodes.waiting_room(&show_id, false).await?);
+    let place = gw.admit_stream(client, Kind::SignedIn)?;
     let events = standing_events(
         first,
         move || {
@@ -1367,7 +1370,7 @@ fn standing_events<T, L, F>(
     first: T,
     look: L,
     over: fn(&T) -> bool,
-    place: boxoffice_config::clients::Admission,
+    place: crate::streams::Place,
 ) -> impl Stream<Item = Result<Event, Infallible>>
 where
     T: PartialEq + serde::Serialize,
@@ -1523,13 +1526,14 @@ async fn waitlist_live(
     Bearer(token): Bearer,
     Path(show_id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let place = gw.admit_stream(client)?;
+    // A buyer's own stream: from its pool, once the node took the token.
     let nodes = Arc::new(gw.nodes.for_token(Some(&token)));
     let first = ListStanding::from(
         nodes
             .waiting_list(&show_id, std::time::Duration::ZERO)
             .await?,
     );
+    let place = gw.admit_stream(client, Kind::SignedIn)?;
     let events = standing_events(
         first,
         move || {

@@ -26,12 +26,16 @@ pub struct GatewayConfig {
     /// Empty, the default: none; the web app is served from the gateway
     /// itself and needs no CORS.
     pub cors_origins: Vec<String>,
-    /// Most server-sent event streams (live seat maps, the cluster page)
-    /// open at once; more get 429.
+    /// Most server-sent event streams open at once in each of two pools:
+    /// anyone's (live seat maps, the cluster page) and signed-in buyers'
+    /// own (the queue, the waiting list, the door); more get 429.
     pub max_event_streams: usize,
-    /// Most of them one client address (an IPv6 /64) may hold open; a
-    /// browser needs one per open page.
+    /// Most of them one client address (an IPv6 /64) may hold open in
+    /// each pool; a browser needs one per open page.
     pub max_event_streams_per_client: usize,
+    /// Most of them one network (an IPv4 /24, an IPv6 /48) may hold open
+    /// across both pools.
+    pub max_event_streams_per_network: usize,
     /// Joins of waiting rooms one network (an IPv4 /24, an IPv6 /64) may
     /// make a minute through this gateway (counted when a join took a
     /// place, in windows of a minute); more get 429 with the wait. 0: no
@@ -76,6 +80,7 @@ impl Default for GatewayConfig {
             cors_origins: Vec::new(),
             max_event_streams: 4096,
             max_event_streams_per_client: 32,
+            max_event_streams_per_network: 256,
             joins_per_network_per_minute: 120,
             auth_gateway: None,
             node_peers: vec![
@@ -143,6 +148,12 @@ impl GatewayConfig {
                 self.max_event_streams_per_client
             ));
         }
+        if !(1..=1_000_000).contains(&self.max_event_streams_per_network) {
+            return bad(format!(
+                "max_event_streams_per_network = {} is outside 1..=1000000",
+                self.max_event_streams_per_network
+            ));
+        }
         for origin in &self.cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && origin.parse::<axum::http::HeaderValue>().is_ok()
@@ -187,6 +198,10 @@ mod tests {
             },
             GatewayConfig {
                 max_event_streams_per_client: 0,
+                ..Default::default()
+            },
+            GatewayConfig {
+                max_event_streams_per_network: 0,
                 ..Default::default()
             },
             GatewayConfig {

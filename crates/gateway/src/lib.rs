@@ -15,8 +15,11 @@
 //!   [`api::MAX_VENUE_BODY_BYTES`]), unknown JSON fields are
 //!   refused, and every response carries the security headers below;
 //! - CORS is off unless origins are configured;
-//! - event streams are capped in all (`max_event_streams`) and per client
-//!   address (`max_event_streams_per_client`, an IPv6 /64 counting as one);
+//! - event streams are capped in all (`max_event_streams`, in two pools:
+//!   anyone's, and signed-in buyers' own), per client address
+//!   (`max_event_streams_per_client`, an IPv6 /64 counting as one) and per
+//!   network (`max_event_streams_per_network`, an IPv4 /24 or IPv6 /48;
+//!   [`streams`]);
 //!   however many pages watch the cluster, one poller asks it ([`status`]);
 //! - the OpenAPI document is generated from the handlers, so it lists
 //!   exactly the routes served;
@@ -28,10 +31,10 @@ pub mod api;
 pub mod config;
 pub mod dto;
 pub mod error;
-mod joins;
 pub mod live;
 pub mod metrics;
 pub mod status;
+pub mod streams;
 pub mod web;
 
 use std::future::Future;
@@ -73,9 +76,9 @@ pub struct Gateway {
     chatbot: Client,
     live: Arc<live::Hub>,
     status: Arc<status::StatusFeed>,
-    streams: Arc<boxoffice_config::clients::OpenCaps>,
+    streams: Arc<streams::Streams>,
     /// Joins of waiting rooms, per browser network.
-    joins: Option<joins::JoinCounts>,
+    joins: Option<boxoffice_config::windows::WindowCounts<boxoffice_core::Network>>,
     metrics: metrics::GatewayMetrics,
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -118,19 +121,24 @@ impl Gateway {
                 Some(tls.client_for(boxoffice_tls::ANY_NODE)),
             )?
         };
-        let live = live::Hub::new(nodes.for_token(None));
+        // Seat maps through the peer ports too: there this gateway's
+        // certificate gives it the nodes' own pool of `WatchShow` streams,
+        // which no direct client can fill.
+        let live = live::Hub::new(buyers.for_token(None));
         let status = status::StatusFeed::new(nodes.for_token(None));
-        let streams = Arc::new(boxoffice_config::clients::OpenCaps::new(
+        let streams = Arc::new(streams::Streams::new(
             config.max_event_streams,
             config.max_event_streams_per_client,
+            config.max_event_streams_per_network,
         ));
         Ok(Arc::new(Self {
             metrics: metrics::GatewayMetrics::new(live.clone(), status.clone(), streams.clone()),
             live,
             status,
             streams,
-            joins: (config.joins_per_network_per_minute > 0)
-                .then(|| joins::JoinCounts::new(config.joins_per_network_per_minute)),
+            joins: (config.joins_per_network_per_minute > 0).then(|| {
+                boxoffice_config::windows::WindowCounts::new(config.joins_per_network_per_minute)
+            }),
             nodes,
             buyers,
             auth,
@@ -139,14 +147,14 @@ impl Gateway {
         }))
     }
 
-    /// A place for one more event stream from `client`, or 429 when it or
-    /// the gateway is at its cap.
+    /// A place for one more event stream of `kind` from `client`, or 429
+    /// when it, its network or the pool is at its cap.
     pub(crate) fn admit_stream(
         &self,
         client: std::net::SocketAddr,
-    ) -> Result<boxoffice_config::clients::Admission, ApiError> {
-        let key = boxoffice_config::clients::address_key(client.ip());
-        self.streams.admit(&key).map_err(|refusal| {
+        kind: streams::Kind,
+    ) -> Result<streams::Place, ApiError> {
+        self.streams.admit(client.ip(), kind).map_err(|refusal| {
             ApiError::too_many(format!(
                 "too many event streams: {refusal}; close a page and try again"
             ))

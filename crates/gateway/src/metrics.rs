@@ -12,7 +12,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
-use boxoffice_config::clients::OpenCaps;
+use crate::streams::Streams;
 
 use crate::live::Hub;
 use crate::status::StatusFeed;
@@ -27,7 +27,7 @@ pub struct GatewayMetrics {
 impl GatewayMetrics {
     /// The metrics of a gateway whose live feeds are `hub`'s and
     /// `status`'s, its event streams counted by `streams`.
-    pub fn new(hub: Arc<Hub>, status: Arc<StatusFeed>, streams: Arc<OpenCaps>) -> Self {
+    pub fn new(hub: Arc<Hub>, status: Arc<StatusFeed>, streams: Arc<Streams>) -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(boxoffice_metrics::process::ProcessCollector));
         let registry = root.sub_registry_with_prefix("boxoffice_gateway");
@@ -53,7 +53,7 @@ impl GatewayMetrics {
 struct LiveCollector {
     hub: Arc<Hub>,
     status: Arc<StatusFeed>,
-    streams: Arc<OpenCaps>,
+    streams: Arc<Streams>,
 }
 
 impl fmt::Debug for LiveCollector {
@@ -80,7 +80,7 @@ impl Collector for LiveCollector {
         boxoffice_metrics::gauge(
             &mut encoder,
             "event_streams",
-            "Open server-sent event streams of every kind (capped by max_event_streams)",
+            "Open server-sent event streams of every kind (two pools, each capped by max_event_streams)",
             self.streams.open() as u64,
         )?;
         boxoffice_metrics::gauge(

@@ -142,8 +142,9 @@ pub struct BookingSettings {
     pub max_watch_streams: u32,
     /// Most `WatchShow` streams one client address (an IPv6 /64) may keep
     /// open at once on this node (at least 1; above `max_watch_streams` it
-    /// changes nothing). A gateway opens one per show its pages watch, so
-    /// give it room for the shows on sale.
+    /// changes nothing). Gateways (proved by their certificate on the peer
+    /// port) draw on a pool of `max_watch_streams` of their own instead,
+    /// one stream per show their pages watch.
     pub max_watch_streams_per_client: u32,
     /// How long a `WatchShow` update may wait for a client that stopped
     /// reading before its stream is dropped, ms (100 to 600000).
@@ -164,6 +165,14 @@ pub struct BookingSettings {
     /// 30). Each bit doubles the work: 16 is some 65,000 hashes, a moment
     /// for one browser, minutes of a core for ten thousand accounts.
     pub join_pow_bits: u32,
+    /// Joins of waiting rooms one network (an IPv4 /24, an IPv6 /64) may
+    /// make a minute through this node: the network a gateway proves it
+    /// forwards for, else the caller's own. Counted when a join took a
+    /// place, in windows of a minute; more are RESOURCE_EXHAUSTED with
+    /// the wait. 0: no limit. Each node counts its own, so a script that
+    /// spreads its joins over the nodes gets at most this many times the
+    /// number of nodes.
+    pub joins_per_network_per_minute: u32,
     /// How long a waiting list's offer (a hold made for the first buyer a
     /// freed seat fits) lasts before it goes to the next, ms (1 minute to
     /// 30 minutes).
@@ -227,6 +236,7 @@ impl Default for BookingSettings {
             max_room_waits: MAX_ROOM_WAITS,
             waitlist_offer_ms: WAITLIST_OFFER_MS,
             join_pow_bits: JOIN_POW_BITS,
+            joins_per_network_per_minute: JOINS_PER_NETWORK_PER_MINUTE,
             admission_key: None,
         }
     }
@@ -241,6 +251,10 @@ pub const WRITE_BURST_PER_USER: u32 = 20;
 /// Default cap on the waiting `GetWaitingRoom` calls one node holds: a
 /// sleeping call costs a few kilobytes.
 pub const MAX_ROOM_WAITS: u32 = 100_000;
+/// Default joins of waiting rooms a network may make a minute through one
+/// node: a campus or an office behind one /24 joining for hundreds of
+/// people, not a script's thousands of accounts.
+pub const JOINS_PER_NETWORK_PER_MINUTE: u32 = 120;
 /// Default proof of work of a join: 16 bits, some 65,000 hashes.
 pub const JOIN_POW_BITS: u32 = 16;
 /// Default length of a waiting list's offer: ten minutes to pay.
@@ -314,9 +328,26 @@ impl std::fmt::Debug for SecretKey {
 impl SecretKey {
     /// The key in `path`, made (32 random bytes, readable by its owner
     /// only, written whole) unless the file exists: one key for every node
-    /// of a local cluster, the same across restarts. An existing file
+    /// of a local cluster, the same across restarts. Of processes creating
+    /// it at once, one key wins and all of them use it. An existing file
     /// others may read is refused: the key would no longer be secret.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        loop {
+            if let Some(key) = Self::load(path)? {
+                return Ok(key);
+            }
+            let mut bytes = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            if boxoffice_config::create_file(path, hex.as_bytes(), true)? {
+                return Ok(Self(hex));
+            }
+            // Another process made it first: use theirs.
+        }
+    }
+
+    /// The key in `path`, `None` when there is no such file.
+    fn load(path: &Path) -> std::io::Result<Option<Self>> {
         use std::os::unix::fs::PermissionsExt as _;
         match std::fs::read_to_string(path) {
             Ok(text) => {
@@ -333,22 +364,17 @@ impl SecretKey {
                     ));
                 }
                 let key = Self(text.trim().to_owned());
-                return match key.bytes() {
-                    Some(_) => Ok(key),
+                match key.bytes() {
+                    Some(_) => Ok(Some(key)),
                     None => Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!("{} does not hold 64 hex digits", path.display()),
                     )),
-                };
+                }
             }
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            Err(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
-        let mut bytes = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        boxoffice_config::write_file(path, hex.as_bytes(), true)?;
-        Ok(Self(hex))
     }
 
     /// The key's 32 bytes, if it is 64 hex digits.

@@ -70,6 +70,8 @@ pub struct BookingApi {
     waitlist_offer_ms: i64,
     /// The proof of work a join of a waiting room needs, in bits.
     join_pow_bits: u32,
+    /// Joins of waiting rooms that took a place, per network a minute.
+    joins: Option<boxoffice_config::windows::WindowCounts<Network>>,
     /// The key of the admission tokens, if the cluster has one.
     admission: Option<crate::admission::AdmissionKey>,
 }
@@ -162,6 +164,9 @@ impl BookingApi {
             ),
             waitlist_offer_ms: settings.waitlist_offer_ms,
             join_pow_bits: settings.join_pow_bits,
+            joins: (settings.joins_per_network_per_minute > 0).then(|| {
+                boxoffice_config::windows::WindowCounts::new(settings.joins_per_network_per_minute)
+            }),
             admission: settings
                 .admission_key
                 .as_ref()
@@ -908,8 +913,10 @@ impl BookingService for BookingApi {
         let client = req
             .remote_addr()
             .map_or_else(|| "unknown".to_owned(), |a| address_key(a.ip()));
+        let gateway =
+            boxoffice_tls::Identity::of_request(&req) == Some(boxoffice_tls::Identity::Gateway);
         let id = show_id(req.into_inner().show_id)?;
-        let permit = self.watchers.admit(&client)?;
+        let permit = self.watchers.admit(&client, gateway)?;
         crate::watch::watch(self.replica.node.clone(), id, self.closing.clone(), permit)
             .map(Response::new)
     }

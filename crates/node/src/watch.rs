@@ -11,7 +11,11 @@
 //!
 //! A node serves at most `booking.max_watch_streams` streams, and one
 //! client address (an IPv6 /64) at most `max_watch_streams_per_client`
-//! of them ([`Watchers`]). A client that stops reading while an update
+//! of them ([`Watchers`]). Gateways, which prove who they are with their
+//! certificate on the peer port and fan one stream out to every page
+//! watching a show, draw on a pool of the same size of their own: no
+//! number of direct clients can take the live maps from the web app's
+//! buyers. A client that stops reading while an update
 //! waits longer than `watch_send_timeout_ms` loses its stream, so a slot
 //! is never held by someone who does not read.
 
@@ -39,6 +43,8 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// The open streams of a node, counted in all and per client.
 pub struct Watchers {
     caps: OpenCaps,
+    /// The gateways' own pool (one slot a watched show each).
+    gateways: OpenCaps,
     send_timeout: Duration,
 }
 
@@ -52,21 +58,22 @@ impl Watchers {
     /// The limits of `settings`.
     pub fn new(settings: &BookingSettings) -> Self {
         let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        let total = count(settings.max_watch_streams);
         Self {
-            caps: OpenCaps::new(
-                count(settings.max_watch_streams),
-                count(settings.max_watch_streams_per_client),
-            ),
+            caps: OpenCaps::new(total, count(settings.max_watch_streams_per_client)),
+            gateways: OpenCaps::new(total, total),
             send_timeout: Duration::from_millis(settings.watch_send_timeout_ms),
         }
     }
 
-    /// A new stream for `client` (its [`address_key`]), or
+    /// A new stream for `client` (its [`address_key`]; from the gateways'
+    /// pool when `gateway`, a caller that proved it is one), or
     /// RESOURCE_EXHAUSTED when the node or that client is at its cap.
     ///
     /// [`address_key`]: boxoffice_config::clients::address_key
-    pub fn admit(&self, client: &str) -> Result<Admission, Status> {
-        match self.caps.admit(client) {
+    pub fn admit(&self, client: &str, gateway: bool) -> Result<Admission, Status> {
+        let pool = if gateway { &self.gateways } else { &self.caps };
+        match pool.admit(client) {
             Ok(place) => Ok(Admission {
                 _place: place,
                 send_timeout: self.send_timeout,

@@ -666,6 +666,49 @@ async fn a_watch_show_client_that_stops_reading_is_dropped() {
     drop(stalled);
 }
 
+/// Direct clients cannot take a node's `WatchShow` streams from the
+/// gateways: a gateway (its certificate on the peer port) draws on a pool
+/// of its own, so the web app's live maps go on when the public pool is
+/// full.
+#[tokio::test]
+async fn direct_watchers_cannot_starve_the_gateways_live_maps() {
+    let node = Node::start_tuned(|c| c.booking.max_watch_streams = 2).await;
+    node.admin()
+        .await
+        .create_show("big", "Big", 10, 100, common::FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    for ip in ["127.0.0.1", "127.0.0.2"] {
+        held.push(
+            watch_from(&node, ip.parse().unwrap(), 1 << 20)
+                .await
+                .expect("a direct watcher"),
+        );
+    }
+    assert_eq!(
+        code(watch_from(&node, "127.0.0.3".parse().unwrap(), 1 << 20).await),
+        Code::ResourceExhausted,
+        "the public pool is full"
+    );
+    let channel = mutual(
+        &node.certs,
+        Identity::Gateway,
+        &node.peer_addr,
+        &node_name(),
+    );
+    let mut live = BookingServiceClient::new(channel)
+        .watch_show(WatchShowRequest {
+            show_id: "big".into(),
+        })
+        .await
+        .expect("the gateway still watches")
+        .into_inner();
+    let map = live.message().await.expect("its map").expect("an update");
+    assert_eq!(map.seats.len(), 10);
+    drop(held);
+}
+
 /// A node with a show "big" of 10 seats, and an old client of it.
 async fn node_with_a_show_for_old_clients() -> (
     Node,

@@ -288,6 +288,95 @@ async fn a_join_needs_the_buyers_own_proof_of_work() {
     assert_eq!(status(&joined), "pre_queue");
 }
 
+/// Joins of waiting rooms are limited per network at the node too (for
+/// scripts that skip the gateway): only joins that took a place count, a
+/// network past its limit is refused with the reason and the wait, and
+/// other networks are not affected.
+#[tokio::test]
+async fn joins_are_limited_per_network_at_the_node() {
+    let node = Node::start_tuned(|config| {
+        config.booking.join_pow_bits = 8;
+        config.booking.joins_per_network_per_minute = 2;
+    })
+    .await;
+    let admin = node.admin().await;
+    for show in ["s1", "s2"] {
+        admin
+            .create_show(show, "Hamlet", 10, 0, now_ms() + 86_400_000)
+            .await
+            .expect("create show");
+        admin
+            .set_waiting_room(show, Some(rules(now_ms() + 3_600_000, 5, 0)))
+            .await
+            .expect("set room");
+    }
+    let ann = node.user("ann").await;
+    let bob = node.user("bob").await;
+    let cat = node.user("cat").await;
+    // Joins that take no place do not count: a wrong proof, a performance
+    // without a room.
+    for _ in 0..3 {
+        let challenge = ann.waiting_room("s1", false).await.expect("looks");
+        let challenge: [u8; 32] = challenge.you.expect("standing").join_challenge[..]
+            .try_into()
+            .expect("32 bytes");
+        let wrong = (0..)
+            .find(|&n| !boxoffice_core::pow::proves(&challenge, n, 8))
+            .expect("a wrong nonce");
+        expect_code(
+            ann.join_waiting_room_with("s1", wrong).await,
+            Code::FailedPrecondition,
+            "proof of work",
+        );
+        assert!(ann.join_waiting_room("nosuch").await.is_err());
+    }
+    ann.join_waiting_room("s1").await.expect("ann joins");
+    bob.join_waiting_room("s1").await.expect("bob joins");
+    let refused = cat.join_waiting_room("s1").await;
+    let status = refused.expect_err("a third join from the network");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("from your network (127.0.0.0/24)")
+            && status.message().contains("wait"),
+        "{status:?}"
+    );
+    let room = admin.waiting_room("s1", false).await.expect("room");
+    assert_eq!(
+        room.room.expect("room").waiting,
+        2,
+        "the refused join took no place"
+    );
+    // Another /24 joins as usual.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", node.addr))
+        .unwrap()
+        .local_address(Some("127.0.1.1".parse().unwrap()))
+        .connect_lazy();
+    let mut elsewhere = BookingServiceClient::new(channel);
+    let challenge = cat.waiting_room("s2", false).await.expect("looks");
+    let challenge: [u8; 32] = challenge.you.expect("standing").join_challenge[..]
+        .try_into()
+        .expect("32 bytes");
+    let mut join = tonic::Request::new(boxoffice_proto::v1::JoinWaitingRoomRequest {
+        request_id: String::new(),
+        show_id: "s2".into(),
+        pow_nonce: boxoffice_core::pow::solve(&challenge, 8),
+    });
+    join.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", cat.token().expect("a token"))
+            .parse()
+            .unwrap(),
+    );
+    let joined = elsewhere
+        .join_waiting_room(join)
+        .await
+        .expect("cat joins from another network")
+        .into_inner();
+    assert_eq!(joined.you.expect("standing").status, "pre_queue");
+}
+
 /// While a room guards its performance, a hold or booking carries the
 /// buyer's own admission token: the node refuses, before proposing
 /// anything, one with none, a forged one, another buyer's, or one for

@@ -63,6 +63,7 @@ impl BookingApi {
         req: tonic::Request<v1::JoinWaitingRoomRequest>,
     ) -> Result<Response<v1::WaitingRoomResponse>, Status> {
         let caller = self.auth.caller(&req)?;
+        let network = super::client_network(&req);
         let r = req.into_inner();
         let show = room_show(&r.show_id)?;
         let bits = self.join_pow_bits;
@@ -74,11 +75,32 @@ impl BookingApi {
                  begins with {bits} zero bits"
             )));
         }
+        if let (Some(joins), Some(network)) = (&self.joins, &network)
+            && let Some(wait) = joins.refusal(network, Instant::now())
+        {
+            return Err(Status::resource_exhausted(format!(
+                "too many joins of waiting rooms from your network ({network}) on this node: \
+                 wait {} s and try again",
+                wait.as_secs().max(1)
+            )));
+        }
         let command = Command::JoinWaitingRoom {
             show,
             user: caller.user.clone(),
         };
-        answer(self.write(caller, r.request_id, command).await?)
+        let effect = self.write(caller, r.request_id, command).await?;
+        // Counted only when the join took a place (see
+        // `boxoffice_config::windows`).
+        if let (Some(joins), Some(network), Effect::WaitingRoom(Some(summary))) =
+            (&self.joins, network, &effect)
+            && matches!(
+                summary.status,
+                RoomStatus::PreQueue | RoomStatus::Waiting { .. } | RoomStatus::Admitted { .. }
+            )
+        {
+            joins.count(network, Instant::now());
+        }
+        answer(effect)
     }
 
     pub(super) async fn get_waiting_room_call(
