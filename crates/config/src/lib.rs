@@ -167,11 +167,13 @@ pub fn write_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<()
 
 /// Creates `path` holding `data` whole, unless it exists: `Ok(false)`
 /// then, and the file is left as it is. Like [`write_file`] the data goes
-/// to a temporary file first (of this call's own: a name no other
-/// process or thread uses), synced, but it is then linked into place,
-/// which fails if the path exists. So of callers racing to create one
-/// file (nodes starting together, each drawing a key) exactly one
-/// succeeds, and every other reads that one's file whole.
+/// to a temporary file first (of this call's own: a name with the process
+/// id, a count and a random part, opened only if new), synced, but it is
+/// then linked into place, which fails if the path exists. So of callers
+/// racing to create one file (nodes starting together, each drawing a
+/// key) exactly one succeeds, and every other reads that one's file
+/// whole. The temporary file is removed whatever happens after it was
+/// made (and only one this call made).
 pub fn create_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<bool> {
     use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,8 +181,13 @@ pub fn create_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<b
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    // Distinct across threads (the count) and processes (the id; the
+    // clock's nanoseconds for processes of other PID namespaces).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     tmp_name.push(format!(
-        ".{}.{}.new",
+        ".{}.{}.{nanos}.new",
         std::process::id(),
         CALLS.fetch_add(1, Ordering::Relaxed)
     ));
@@ -192,17 +199,25 @@ pub fn create_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<b
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(if private { 0o600 } else { 0o644 });
     }
-    let written = options.open(&tmp).and_then(|mut file| {
-        file.write_all(data)?;
-        file.sync_all()
-    });
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    // An error here (the name taken too) is an error, never "exists".
+    let mut file = options.open(&tmp)?;
+    let linked = file
+        .write_all(data)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::hard_link(&tmp, path).map(|()| true))
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(false),
+            _ => Err(e),
+        });
+    drop(file);
     let removed = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => removed.map(|()| true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
+    let created = linked?;
+    if created && let Ok(dir) = std::fs::File::open(dir) {
+        // The new name lasts a crash (best effort: not every platform
+        // syncs a directory).
+        let _ = dir.sync_all();
     }
+    removed.map(|()| created)
 }
 
 #[cfg(test)]

@@ -46,8 +46,10 @@ impl Network {
     }
 }
 
-/// The IPv4 address an IPv6 one carries, if it is of a kind that does.
-fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+/// The IPv4 address an IPv6 one carries, if it is of a kind that does
+/// (IPv4-mapped, 6to4, Teredo, NAT64's well-known prefix): such a client
+/// counts as that IPv4 address wherever clients are counted.
+pub fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4);
     }

@@ -1165,7 +1165,8 @@ async fn door_live(
     // A buyer's own stream: from its pool, once the node took the token.
     let nodes = gw.nodes.for_token(Some(&token));
     let first = DoorCounts::from(nodes.door_counts(&show_id, false).await?);
-    let place = gw.admit_stream(client, Kind::SignedIn)?;
+    let account = crate::streams::token_account(&token).unwrap_or_else(|| token.clone());
+    let place = gw.admit_stream(client, Kind::SignedIn(&account))?;
     let events = futures::stream::unfold(
         (nodes, show_id, None::<DoorCounts>, Some(first), place),
         |(nodes, show_id, mut last, mut next, place)| async move {
@@ -1284,7 +1285,12 @@ async fn join_queue(
     Path(show_id): Path<String>,
     Body(join): Body<JoinQueue>,
 ) -> Result<Json<QueueStanding>, ApiError> {
-    let nodes = gw.nodes.for_token(Some(&token));
+    // Through the peer ports, with the browser's address: the nodes limit
+    // joins per network too, and must count the browser's, not ours.
+    let nodes = gw
+        .buyers
+        .for_token(Some(&token))
+        .for_client_addr(client.ip());
     // Who the caller is (the node checks the token), whether they are in
     // the room already, and the work their join needs.
     let standing = nodes.waiting_room(&show_id, false).await?;
@@ -1342,7 +1348,8 @@ async fn queue_live(
     // A buyer's own stream: from its pool, once the node took the token.
     let nodes = Arc::new(gw.nodes.for_token(Some(&token)));
     let first = QueueStanding::from(nodes.waiting_room(&show_id, false).await?);
-    let place = gw.admit_stream(client, Kind::SignedIn)?;
+    let account = crate::streams::token_account(&token).unwrap_or_else(|| token.clone());
+    let place = gw.admit_stream(client, Kind::SignedIn(&account))?;
     let events = standing_events(
         first,
         move || {
@@ -1404,11 +1411,15 @@ where
                         return Some((Ok(event), (look, None, last, ended, place)));
                     }
                     Err(status) => {
+                        // Refused for good, or refused a wait (the account
+                        // already waits at its cap elsewhere): the stream
+                        // ends and gives its place back.
                         let last_word = matches!(
                             status.code(),
                             tonic::Code::Unauthenticated
                                 | tonic::Code::PermissionDenied
                                 | tonic::Code::NotFound
+                                | tonic::Code::ResourceExhausted
                         );
                         let error = ApiError::from(status);
                         let event = Event::default()
@@ -1533,7 +1544,8 @@ async fn waitlist_live(
             .waiting_list(&show_id, std::time::Duration::ZERO)
             .await?,
     );
-    let place = gw.admit_stream(client, Kind::SignedIn)?;
+    let account = crate::streams::token_account(&token).unwrap_or_else(|| token.clone());
+    let place = gw.admit_stream(client, Kind::SignedIn(&account))?;
     let events = standing_events(
         first,
         move || {

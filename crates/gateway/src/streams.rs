@@ -2,47 +2,65 @@
 //!
 //! Two pools of `max_event_streams` each: public streams (live seat maps,
 //! the cluster page) and a buyer's own (their place in a waiting room or
-//! on a waiting list), opened only once the node accepted the caller's
-//! token. Floods of anonymous streams therefore never take a signed-in
-//! buyer's view of the queue. In each pool one client address (an IPv6
-//! /64) holds at most `max_event_streams_per_client`; across both, one
-//! network (an IPv4 /24, an IPv6 /48: what one subscriber or hosting
-//! customer is routinely given) holds at most
-//! `max_event_streams_per_network`, so filling a pool takes addresses in
-//! that many networks, not a single rented block.
+//! on a waiting list, the door's counts), opened only once the node
+//! accepted the caller's token. Floods of anonymous streams therefore
+//! never take a signed-in buyer's view of the queue. In each pool one
+//! client address (an IPv6 /64) holds at most
+//! `max_event_streams_per_client`, and one network (an IPv4 /24, an IPv6
+//! /48: what one subscriber or hosting customer is routinely given) at
+//! most `max_event_streams_per_network`, so filling a pool takes
+//! addresses in that many networks, not a single rented block; in the
+//! signed-in pool one account holds at most [`PER_ACCOUNT`], so filling
+//! it takes accounts too.
 //!
-//! Invariant: a [`Place`] is counted in its pool and its network from the
-//! moment it is granted until it is dropped.
+//! Invariant: a [`Place`] is counted in its pool, its network and its
+//! account from the moment it is granted until it is dropped.
 
 use std::net::IpAddr;
 
+use base64::Engine as _;
 use boxoffice_config::clients::{Admission, OpenCaps, Refusal, address_key};
+
+/// Most streams of the signed-in pool one account holds (a page of the
+/// queue or the list in a few tabs).
+pub const PER_ACCOUNT: usize = 4;
 
 /// Which pool a stream draws on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum Kind<'a> {
     /// Anyone's: seat maps, the cluster page.
     Public,
-    /// A signed-in buyer's own standing, once their token was accepted.
-    SignedIn,
+    /// A signed-in caller's own, once the node accepted their token: the
+    /// account it names.
+    SignedIn(&'a str),
 }
 
-/// The open streams, per pool, address and network.
-pub struct Streams {
-    public: OpenCaps,
-    signed_in: OpenCaps,
+/// One pool: its places per address, per network and per account.
+struct Pool {
+    addresses: OpenCaps,
     networks: OpenCaps,
+    accounts: OpenCaps,
+}
+
+/// The open streams, per pool, address, network and account.
+pub struct Streams {
+    public: Pool,
+    signed_in: Pool,
 }
 
 /// One open stream's place; dropping it gives the place back.
 pub struct Place {
     _address: Admission,
     _network: Admission,
+    _account: Option<Admission>,
 }
 
 /// Why a stream was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Full {
+    /// The account holds its share.
+    #[error("one account may keep at most {0} open at once")]
+    Account(usize),
     /// The client address or the pool is at its cap.
     #[error("{0}")]
     Address(Refusal),
@@ -64,9 +82,14 @@ pub struct NetworkKey {
 }
 
 impl NetworkKey {
-    /// The network of `ip` (an IPv4-mapped IPv6 address counts as IPv4).
+    /// The network of `ip` (an IPv6 address that carries an IPv4 one,
+    /// such as a mapped or 6to4 address, counts as that IPv4 address).
     pub fn of(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
+        let ip = match ip {
+            IpAddr::V6(v6) => boxoffice_core::network::embedded_v4(v6).map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match ip {
             IpAddr::V4(v4) => Self {
                 ip: IpAddr::V4((u32::from(v4) & 0xffff_ff00).into()),
                 bits: 24,
@@ -87,40 +110,73 @@ impl std::fmt::Display for NetworkKey {
 
 impl Streams {
     /// At most `total` streams in each pool, `per_client` of them to one
-    /// address, `per_network` to one network across both.
+    /// address and `per_network` to one network in each pool.
     pub fn new(total: usize, per_client: usize, per_network: usize) -> Self {
+        let pool = || Pool {
+            addresses: OpenCaps::new(total, per_client),
+            networks: OpenCaps::new(total, per_network),
+            accounts: OpenCaps::new(total, PER_ACCOUNT),
+        };
         Self {
-            public: OpenCaps::new(total, per_client),
-            signed_in: OpenCaps::new(total, per_client),
-            networks: OpenCaps::new(total.saturating_mul(2), per_network),
+            public: pool(),
+            signed_in: pool(),
         }
     }
 
     /// A place for one more stream of `kind` from `client`.
-    pub fn admit(&self, client: IpAddr, kind: Kind) -> Result<Place, Full> {
-        let pool = match kind {
-            Kind::Public => &self.public,
-            Kind::SignedIn => &self.signed_in,
+    pub fn admit(&self, client: IpAddr, kind: Kind<'_>) -> Result<Place, Full> {
+        let (pool, account) = match kind {
+            Kind::Public => (&self.public, None),
+            Kind::SignedIn(account) => (&self.signed_in, Some(account)),
         };
+        let account = account
+            .map(|account| {
+                pool.accounts
+                    .admit(account)
+                    .map_err(|refusal| match refusal {
+                        Refusal::Client(cap) => Full::Account(cap),
+                        total => Full::Address(total),
+                    })
+            })
+            .transpose()?;
         let network = NetworkKey::of(client);
         let in_network =
-            self.networks
+            pool.networks
                 .admit(&network.to_string())
                 .map_err(|refusal| match refusal {
                     Refusal::Client(cap) => Full::Network { network, cap },
                     total => Full::Address(total),
                 })?;
-        let address = pool.admit(&address_key(client)).map_err(Full::Address)?;
+        let address = pool
+            .addresses
+            .admit(&address_key(client))
+            .map_err(Full::Address)?;
         Ok(Place {
             _address: address,
             _network: in_network,
+            _account: account,
         })
     }
 
     /// Streams open now, of both kinds.
     pub fn open(&self) -> usize {
-        self.public.open() + self.signed_in.open()
+        self.public.addresses.open() + self.signed_in.addresses.open()
     }
+}
+
+/// The account (`sub`) a session token names, read without checking the
+/// signature: only for a token the node has just accepted, to count the
+/// account's streams. `None` for anything that is not a JWT with one.
+pub fn token_account(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        sub: String,
+    }
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<Claims>(&json).ok().map(|c| c.sub)
 }
 
 #[cfg(test)]
@@ -136,9 +192,41 @@ mod tests {
         let key = |s: &str| NetworkKey::of(ip(s)).to_string();
         assert_eq!(key("192.0.2.7"), "192.0.2.0/24");
         assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.0/24");
+        assert_eq!(key("2002:c000:0207::1"), "192.0.2.0/24", "6to4");
         assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1::/48");
         assert_eq!(key("2001:db8:1:ffff::9"), key("2001:db8:1:2::1"));
         assert_ne!(key("2001:db8:2::1"), key("2001:db8:1::1"));
+    }
+
+    #[test]
+    fn an_account_keeps_its_share_of_the_signed_in_pool() {
+        let streams = Streams::new(100, 100, 100);
+        let held: Vec<_> = (0..PER_ACCOUNT)
+            .map(|i| {
+                streams
+                    .admit(ip(&format!("192.0.{i}.1")), Kind::SignedIn("ann"))
+                    .unwrap()
+            })
+            .collect();
+        let other = ip("198.51.100.1");
+        assert_eq!(
+            streams.admit(other, Kind::SignedIn("ann")).err(),
+            Some(Full::Account(PER_ACCOUNT))
+        );
+        assert!(streams.admit(other, Kind::SignedIn("bob")).is_ok());
+        drop(held);
+        assert!(streams.admit(other, Kind::SignedIn("ann")).is_ok());
+    }
+
+    #[test]
+    fn the_account_of_a_token_is_its_subject() {
+        let claims =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"u-42","exp":1}"#);
+        let token = format!("e30.{claims}.sig");
+        assert_eq!(token_account(&token).as_deref(), Some("u-42"));
+        for bad in ["", "no dots", "a.!!!.c", "e30.e30.sig"] {
+            assert_eq!(token_account(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -159,14 +247,6 @@ mod tests {
             matches!(refused, Some(Full::Network { cap: 4, .. })),
             "{refused:?}"
         );
-        // An address at its own share is refused for itself.
-        assert_eq!(
-            streams.admit(ip("198.51.100.1"), Kind::SignedIn).err(),
-            Some(Full::Network {
-                network: NetworkKey::of(ip("198.51.100.1")),
-                cap: 4
-            })
-        );
         // Other networks fill the public pool...
         for last in 1..=4 {
             held.push(
@@ -179,8 +259,10 @@ mod tests {
             streams.admit(ip("192.0.2.1"), Kind::Public).err(),
             Some(Full::Address(Refusal::Total(8)))
         );
-        // ... but not the signed-in buyers'.
-        let mine = streams.admit(ip("192.0.2.1"), Kind::SignedIn).unwrap();
+        // ... but not the signed-in buyers', not even in the full network.
+        let mine = streams
+            .admit(ip("198.51.100.1"), Kind::SignedIn("ann"))
+            .unwrap();
         assert_eq!(streams.open(), 9);
         // Places come back when dropped.
         drop(held.pop());

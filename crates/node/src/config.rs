@@ -332,7 +332,7 @@ impl SecretKey {
     /// it at once, one key wins and all of them use it. An existing file
     /// others may read is refused: the key would no longer be secret.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
-        loop {
+        for _ in 0..3 {
             if let Some(key) = Self::load(path)? {
                 return Ok(key);
             }
@@ -344,6 +344,14 @@ impl SecretKey {
             }
             // Another process made it first: use theirs.
         }
+        // It exists yet cannot be read (a link to nothing, say).
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} exists but cannot be read as a key: remove it for a new one",
+                path.display()
+            ),
+        ))
     }
 
     /// The key in `path`, `None` when there is no such file.

@@ -75,7 +75,27 @@ impl BookingApi {
                  begins with {bits} zero bits"
             )));
         }
-        if let (Some(joins), Some(network)) = (&self.joins, &network)
+        // A buyer already in the room keeps their place (the state
+        // machine answers their standing): neither refused nor counted.
+        // This replica's view is enough to tell; a buyer it does not see
+        // yet is treated as new.
+        let in_room = self
+            .read(
+                Some(v1::ReadOptions {
+                    consistency: v1::Consistency::Stale.into(),
+                }),
+                |state| {
+                    state.waiting_room(&show).is_some_and(|room| {
+                        !matches!(
+                            room.summary(Some(&caller.user), state.now()).status,
+                            RoomStatus::Outside | RoomStatus::Closed
+                        )
+                    })
+                },
+            )
+            .await?;
+        let counted = if in_room { None } else { network };
+        if let (Some(joins), Some(network)) = (&self.joins, &counted)
             && let Some(wait) = joins.refusal(network, Instant::now())
         {
             return Err(Status::resource_exhausted(format!(
@@ -92,7 +112,7 @@ impl BookingApi {
         // Counted only when the join took a place (see
         // `boxoffice_config::windows`).
         if let (Some(joins), Some(network), Effect::WaitingRoom(Some(summary))) =
-            (&self.joins, network, &effect)
+            (&self.joins, counted, &effect)
             && matches!(
                 summary.status,
                 RoomStatus::PreQueue | RoomStatus::Waiting { .. } | RoomStatus::Admitted { .. }
