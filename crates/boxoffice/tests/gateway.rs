@@ -1744,6 +1744,82 @@ async fn the_waiting_list_over_json() {
 }
 
 /// The join challenge (from hex) and the bits of work a standing asks for.
+/// The gateway joins for a browser through the peer ports with the
+/// browser's address, so the nodes' own limit on joins per network counts
+/// the browser's network, not the gateway's: with the gateway's limit
+/// off and the node's at two a minute, a third join from one /24 is
+/// refused by the node, naming that network, while another /24 joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_count_joins_by_the_browsers_network() {
+    let cluster =
+        Cluster::start_paid(1, RaftTuning::default(), PaymentSettings::default(), None).await;
+    *cluster.tune_nodes.lock().unwrap() = Some(|c| c.booking.joins_per_network_per_minute = 2);
+    cluster.stop(1).await;
+    cluster.spawn(1);
+    cluster.leader().await;
+    let chatbot = Chatbot::start(&cluster).await;
+    let gw = Gateway::from(
+        common::Gateway::start_tuned(&cluster, &chatbot, |c| {
+            c.joins_per_network_per_minute = 0;
+        })
+        .await,
+    );
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("gala", "Gala night", 10, 2500, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    admin
+        .set_waiting_room(
+            "gala",
+            Some(boxoffice_client::proto::RoomRules {
+                opens_at_ms: FAR_FUTURE_MS - 1,
+                admit_per_s: 10,
+                max_active: 0,
+                admission_ms: 600_000,
+            }),
+        )
+        .await
+        .unwrap();
+    let path = "/api/performances/gala/queue";
+    let join = |name: &'static str, from: &'static str| {
+        let (cluster, gw) = (&cluster, &gw);
+        async move {
+            let token = cluster.token(name).await;
+            let (_, standing) = gw.get(path, Some(&token)).await;
+            let (challenge, bits) = challenge_of(&standing);
+            let response = reqwest::Client::builder()
+                .local_address(from.parse::<std::net::IpAddr>().unwrap())
+                .build()
+                .unwrap()
+                .post(format!("{}{path}", gw.base))
+                .bearer_auth(&token)
+                .json(&json!({ "pow_nonce": boxoffice_core::pow::solve(&challenge, bits) }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    for name in ["ann", "bob"] {
+        let (status, body) = join(name, "127.0.0.1").await;
+        assert_eq!(status, StatusCode::OK, "{name}: {body}");
+    }
+    let (status, body) = join("carol", "127.0.0.2").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(127.0.0.0/24) on this node"),
+        "{body}"
+    );
+    let (status, body) = join("dave", "127.0.1.1").await;
+    assert_eq!(status, StatusCode::OK, "another network: {body}");
+    assert_eq!(body["status"], "pre_queue", "{body}");
+}
+
 fn challenge_of(standing: &Value) -> ([u8; 32], u32) {
     let hex = standing["join_challenge"].as_str().expect("a challenge");
     let bytes: Vec<u8> = (0..32)

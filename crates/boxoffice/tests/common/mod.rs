@@ -71,6 +71,8 @@ pub struct Cluster {
     development: bool,
     /// Crash points (`BOXOFFICE_CRASH_AT`) given to nodes spawned from now on.
     pub crash_at: Mutex<Option<String>>,
+    /// A change to every node's configuration from the next (re)start on.
+    pub tune_nodes: Mutex<Option<fn(&mut boxoffice_node::config::NodeConfig)>>,
 }
 
 /// Logs `email` in at the auth service `auth`, registering the account
@@ -279,6 +281,7 @@ impl Cluster {
             payment_addr,
             payment_peer_addr,
             crash_at: Mutex::new(crash_at.map(str::to_owned)),
+            tune_nodes: Mutex::new(None),
             development: matches!(password_policy, PasswordPolicy::Development),
         };
         if cluster.payment_addr.is_some() {
@@ -348,6 +351,9 @@ impl Cluster {
         config.booking.join_pow_bits = 8;
         config.booking.admission_key = Some(boxoffice_node::config::SecretKey("a7".repeat(32)));
         config.payment = self.payment.clone();
+        if let Some(tune) = *self.tune_nodes.lock().unwrap() {
+            tune(&mut config);
+        }
         config.validate().expect("valid test config");
         // The config file is the whole truth for test nodes, but for the
         // crash points.
