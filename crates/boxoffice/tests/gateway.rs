@@ -1743,7 +1743,6 @@ async fn the_waiting_list_over_json() {
     assert_eq!(left["status"], "outside", "{left}");
 }
 
-/// The join challenge (from hex) and the bits of work a standing asks for.
 /// The gateway joins for a browser through the peer ports with the
 /// browser's address, so the nodes' own limit on joins per network counts
 /// the browser's network, not the gateway's: with the gateway's limit
@@ -1820,6 +1819,7 @@ async fn the_nodes_count_joins_by_the_browsers_network() {
     assert_eq!(body["status"], "pre_queue", "{body}");
 }
 
+/// The join challenge (from hex) and the bits of work a standing asks for.
 fn challenge_of(standing: &Value) -> ([u8; 32], u32) {
     let hex = standing["join_challenge"].as_str().expect("a challenge");
     let bytes: Vec<u8> = (0..32)

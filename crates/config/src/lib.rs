@@ -168,7 +168,7 @@ pub fn write_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<()
 /// Creates `path` holding `data` whole, unless it exists: `Ok(false)`
 /// then, and the file is left as it is. Like [`write_file`] the data goes
 /// to a temporary file first (of this call's own: a name with the process
-/// id, a count and a random part, opened only if new), synced, but it is
+/// id, a count and the clock's nanoseconds, opened only if new), synced, but it is
 /// then linked into place, which fails if the path exists. So of callers
 /// racing to create one file (nodes starting together, each drawing a
 /// key) exactly one succeeds, and every other reads that one's file
@@ -217,7 +217,11 @@ pub fn create_file(path: &Path, data: &[u8], private: bool) -> std::io::Result<b
         // syncs a directory).
         let _ = dir.sync_all();
     }
-    removed.map(|()| created)
+    match removed {
+        // The key is in place; a leftover temporary file is only untidy.
+        Err(_) if created => Ok(true),
+        removed => removed.map(|()| created),
+    }
 }
 
 #[cfg(test)]

@@ -1165,8 +1165,7 @@ async fn door_live(
     // A buyer's own stream: from its pool, once the node took the token.
     let nodes = gw.nodes.for_token(Some(&token));
     let first = DoorCounts::from(nodes.door_counts(&show_id, false).await?);
-    let account = crate::streams::token_account(&token).unwrap_or_else(|| token.clone());
-    let place = gw.admit_stream(client, Kind::SignedIn(&account))?;
+    let place = gw.admit_signed_in_stream(client, &token)?;
     let events = futures::stream::unfold(
         (nodes, show_id, None::<DoorCounts>, Some(first), place),
         |(nodes, show_id, mut last, mut next, place)| async move {
@@ -1348,8 +1347,7 @@ async fn queue_live(
     // A buyer's own stream: from its pool, once the node took the token.
     let nodes = Arc::new(gw.nodes.for_token(Some(&token)));
     let first = QueueStanding::from(nodes.waiting_room(&show_id, false).await?);
-    let account = crate::streams::token_account(&token).unwrap_or_else(|| token.clone());
-    let place = gw.admit_stream(client, Kind::SignedIn(&account))?;
+    let place = gw.admit_signed_in_stream(client, &token)?;
     let events = standing_events(
         first,
         move || {
@@ -1385,8 +1383,8 @@ where
     F: std::future::Future<Output = Result<T, tonic::Status>>,
 {
     futures::stream::unfold(
-        (look, Some(first), None::<T>, false, place),
-        move |(look, mut next, mut last, done, place)| async move {
+        (look, Some(first), None::<T>, false, place, 0u32),
+        move |(look, mut next, mut last, done, place, failures)| async move {
             if done {
                 return None;
             }
@@ -1408,28 +1406,30 @@ where
                             .json_data(&standing)
                             .unwrap_or_else(|_| Event::default().comment("unserializable"));
                         last = Some(standing);
-                        return Some((Ok(event), (look, None, last, ended, place)));
+                        return Some((Ok(event), (look, None, last, ended, place, 0)));
                     }
                     Err(status) => {
-                        // Refused for good, or refused a wait (the account
-                        // already waits at its cap elsewhere): the stream
-                        // ends and gives its place back.
                         let last_word = matches!(
                             status.code(),
                             tonic::Code::Unauthenticated
                                 | tonic::Code::PermissionDenied
                                 | tonic::Code::NotFound
-                                | tonic::Code::ResourceExhausted
                         );
                         let error = ApiError::from(status);
                         let event = Event::default()
                             .event("error")
                             .json_data(error.body())
                             .unwrap_or_else(|_| Event::default().comment("error"));
+                        // Else look again after a pause that doubles while
+                        // the looks keep failing (1 s to 16 s): a node
+                        // refusing waits (its cap, or the account's, is
+                        // reached) is not asked again every second.
                         if !last_word {
-                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            let pause = std::time::Duration::from_secs(1 << failures.min(4));
+                            tokio::time::sleep(pause).await;
                         }
-                        return Some((Ok(event), (look, None, last, last_word, place)));
+                        let failures = failures.saturating_add(1);
+                        return Some((Ok(event), (look, None, last, last_word, place, failures)));
                     }
                 }
             }
@@ -1544,8 +1544,7 @@ async fn waitlist_live(
             .waiting_list(&show_id, std::time::Duration::ZERO)
             .await?,
     );
-    let account = crate::streams::token_account(&token).unwrap_or_else(|| token.clone());
-    let place = gw.admit_stream(client, Kind::SignedIn(&account))?;
+    let place = gw.admit_signed_in_stream(client, &token)?;
     let events = standing_events(
         first,
         move || {

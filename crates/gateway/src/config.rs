@@ -34,7 +34,7 @@ pub struct GatewayConfig {
     /// each pool; a browser needs one per open page.
     pub max_event_streams_per_client: usize,
     /// Most of them one network (an IPv4 /24, an IPv6 /48) may hold open
-    /// across both pools.
+    /// in each pool.
     pub max_event_streams_per_network: usize,
     /// Joins of waiting rooms one network (an IPv4 /24, an IPv6 /64) may
     /// make a minute through this gateway (counted when a join took a

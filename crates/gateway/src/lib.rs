@@ -161,6 +161,23 @@ impl Gateway {
         })
     }
 
+    /// A place for one more of a signed-in caller's own streams, from
+    /// `client` with `token` (which the node has just accepted: its
+    /// account is read from it), or 429; 401 for a token that names no
+    /// account.
+    pub(crate) fn admit_signed_in_stream(
+        &self,
+        client: std::net::SocketAddr,
+        token: &str,
+    ) -> Result<streams::Place, ApiError> {
+        let account = streams::token_account(token).ok_or_else(|| {
+            ApiError::from(tonic::Status::unauthenticated(
+                "the session token names no account",
+            ))
+        })?;
+        self.admit_stream(client, streams::Kind::SignedIn(&account))
+    }
+
     /// Whether a browser at `client` may join a waiting room now: 429
     /// with the wait when its network's joins for the minute are spent.
     pub(crate) fn may_join(&self, client: std::net::IpAddr) -> Result<(), ApiError> {

@@ -75,10 +75,12 @@ impl BookingApi {
                  begins with {bits} zero bits"
             )));
         }
-        // A buyer already in the room keeps their place (the state
-        // machine answers their standing): neither refused nor counted.
-        // This replica's view is enough to tell; a buyer it does not see
-        // yet is treated as new.
+        // A buyer waiting in the room keeps their place (the state machine
+        // answers their standing): neither refused nor counted. This
+        // replica's view is enough to tell; a buyer it does not see yet is
+        // treated as new. One let in is counted again: on a lagging view
+        // their admission may have lapsed or been used, and the join
+        // would take a new place.
         let in_room = self
             .read(
                 Some(v1::ReadOptions {
@@ -86,9 +88,9 @@ impl BookingApi {
                 }),
                 |state| {
                     state.waiting_room(&show).is_some_and(|room| {
-                        !matches!(
+                        matches!(
                             room.summary(Some(&caller.user), state.now()).status,
-                            RoomStatus::Outside | RoomStatus::Closed
+                            RoomStatus::PreQueue | RoomStatus::Waiting { .. }
                         )
                     })
                 },
