@@ -1584,18 +1584,7 @@ async fn waiting_room_joins_need_their_work_and_are_limited_per_network() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    admin
-        .set_waiting_room(
-            "gala",
-            Some(boxoffice_client::proto::RoomRules {
-                opens_at_ms: FAR_FUTURE_MS - 1,
-                admit_per_s: 10,
-                max_active: 0,
-                admission_ms: 600_000,
-            }),
-        )
-        .await
-        .unwrap();
+    common::set_room(&admin, "gala", FAR_FUTURE_MS - 1, 10, 0).await;
     let path = "/api/performances/gala/queue";
     let ann = cluster.token("ann").await;
     let (status, standing) = gw.get(path, Some(&ann)).await;
@@ -1768,18 +1757,7 @@ async fn the_nodes_count_joins_by_the_browsers_network() {
         .create_show("gala", "Gala night", 10, 2500, FAR_FUTURE_MS)
         .await
         .unwrap();
-    admin
-        .set_waiting_room(
-            "gala",
-            Some(boxoffice_client::proto::RoomRules {
-                opens_at_ms: FAR_FUTURE_MS - 1,
-                admit_per_s: 10,
-                max_active: 0,
-                admission_ms: 600_000,
-            }),
-        )
-        .await
-        .unwrap();
+    common::set_room(&admin, "gala", FAR_FUTURE_MS - 1, 10, 0).await;
     let path = "/api/performances/gala/queue";
     let join = |name: &'static str, from: &'static str| {
         let (cluster, gw) = (&cluster, &gw);

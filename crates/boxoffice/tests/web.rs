@@ -986,18 +986,7 @@ async fn a_buyer_waits_in_the_room_watches_the_place_fall_gets_in_and_buys() {
         .create_show("gala", "Gala night", 24, 2500, FAR_FUTURE_MS)
         .await
         .unwrap();
-    admin
-        .set_waiting_room(
-            "gala",
-            Some(boxoffice_client::proto::RoomRules {
-                opens_at_ms: boxoffice_config::clock::now_ms(),
-                admit_per_s: 100,
-                max_active: 1,
-                admission_ms: 600_000,
-            }),
-        )
-        .await
-        .unwrap();
+    common::set_room(&admin, "gala", boxoffice_config::clock::now_ms(), 100, 1).await;
     // Three buyers are in the room first: one let in, two waiting.
     let mut ahead = Vec::new();
     for name in ["ann", "bob", "cy"] {

@@ -23,6 +23,20 @@ fn rules(opens_at_ms: i64, admit_per_s: u32, max_active: u32) -> v1::RoomRules {
     }
 }
 
+/// Performances "s1" and "s2" of ten seats, each behind a room of `rules`.
+async fn shows_with_rooms(admin: &boxoffice_client::Client, rules: v1::RoomRules) {
+    for show in ["s1", "s2"] {
+        admin
+            .create_show(show, "Hamlet", 10, 0, now_ms() + 86_400_000)
+            .await
+            .expect("create show");
+        admin
+            .set_waiting_room(show, Some(rules))
+            .await
+            .expect("set room");
+    }
+}
+
 fn status(response: &v1::WaitingRoomResponse) -> &str {
     response.you.as_ref().map_or("", |you| you.status.as_str())
 }
@@ -300,16 +314,7 @@ async fn joins_are_limited_per_network_at_the_node() {
     })
     .await;
     let admin = node.admin().await;
-    for show in ["s1", "s2"] {
-        admin
-            .create_show(show, "Hamlet", 10, 0, now_ms() + 86_400_000)
-            .await
-            .expect("create show");
-        admin
-            .set_waiting_room(show, Some(rules(now_ms() + 3_600_000, 5, 0)))
-            .await
-            .expect("set room");
-    }
+    shows_with_rooms(&admin, rules(now_ms() + 3_600_000, 5, 0)).await;
     let ann = node.user("ann").await;
     let bob = node.user("bob").await;
     let cat = node.user("cat").await;
@@ -389,16 +394,7 @@ async fn joins_are_limited_per_network_at_the_node() {
 async fn a_hold_carries_the_buyers_own_admission_token() {
     let node = Node::start().await;
     let admin = node.admin().await;
-    for show in ["s1", "s2"] {
-        admin
-            .create_show(show, "Hamlet", 10, 0, now_ms() + 86_400_000)
-            .await
-            .expect("create show");
-        admin
-            .set_waiting_room(show, Some(rules(now_ms(), 50, 0)))
-            .await
-            .expect("set room");
-    }
+    shows_with_rooms(&admin, rules(now_ms(), 50, 0)).await;
     let ann = node.user("ann").await;
     let bob = node.user("bob").await;
     let carol = node.user("carol").await;

@@ -830,3 +830,28 @@ impl Cluster {
         command
     }
 }
+
+/// Puts `show` behind a waiting room opening at `opens_at_ms`, letting in
+/// `admit_per_s` a second and at most `max_active` at once (0: no cap);
+/// an admission lasts ten minutes.
+#[allow(dead_code)] // Not every test binary has a room.
+pub async fn set_room(
+    admin: &Client,
+    show: &str,
+    opens_at_ms: i64,
+    admit_per_s: u32,
+    max_active: u32,
+) {
+    admin
+        .set_waiting_room(
+            show,
+            Some(boxoffice_client::proto::RoomRules {
+                opens_at_ms,
+                admit_per_s,
+                max_active,
+                admission_ms: 600_000,
+            }),
+        )
+        .await
+        .expect("set the waiting room");
+}
