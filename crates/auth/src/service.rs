@@ -21,6 +21,7 @@ use boxoffice_proto::internal::v1::{
 use boxoffice_proto::legacy::auth::auth_service_server::AuthServiceServer as LegacyAuthServiceServer;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::auth_service_server::{AuthService, AuthServiceServer};
+use tonic::server::NamedService;
 use tonic::{Request as GrpcRequest, Response, Status};
 use tracing::{info, warn};
 
@@ -40,6 +41,9 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// The auth service failed to start or to serve.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] boxoffice_proto::ReflectionError),
     /// Keys could not be loaded or created.
     #[error(transparent)]
     Keys(#[from] crate::keys::KeyError),
@@ -607,6 +611,9 @@ pub async fn run(
                     .load()?;
             let server = boxoffice_server::grpc(Some(tls.mutual_server()))?
                 .add_service(health_service.clone())
+                .add_service(boxoffice_proto::reflection(&[
+                    <AuthServiceServer<AuthApi> as NamedService>::NAME,
+                ])?)
                 .add_service(
                     AuthServiceServer::from_arc(api.clone())
                         .max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -620,6 +627,10 @@ pub async fn run(
     };
     let served = public
         .add_service(health_service)
+        .add_service(boxoffice_proto::reflection(&[
+            <AuthServiceServer<AuthApi> as NamedService>::NAME,
+            <LegacyAuthServiceServer<crate::legacy::LegacyAuth> as NamedService>::NAME,
+        ])?)
         .add_service(
             AuthServiceServer::from_arc(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES),
         )

@@ -9,6 +9,7 @@ use boxoffice_client::Client;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::chatbot_service_server::{ChatbotService, ChatbotServiceServer};
 use futures::{Stream, StreamExt};
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::info;
 
@@ -26,6 +27,9 @@ pub const MAX_SESSION_ID: usize = 64;
 /// The chatbot failed to start or to serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatbotError {
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] boxoffice_proto::ReflectionError),
     /// The intent model could not be trained.
     #[error(transparent)]
     Intent(#[from] IntentError),
@@ -203,6 +207,12 @@ pub async fn run(
     };
     boxoffice_server::grpc(client_tls)?
         .add_service(health_service)
+        .add_service(boxoffice_proto::reflection(&[
+            <ChatbotServiceServer<ChatbotApi> as NamedService>::NAME,
+            <boxoffice_proto::legacy::chatbot::chatbot_server::ChatbotServer<
+                crate::legacy::LegacyChatbot,
+            > as NamedService>::NAME,
+        ])?)
         .add_service(
             ChatbotServiceServer::new(ChatbotApi::new(assistant.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),

@@ -289,18 +289,11 @@ pub async fn run(
     // Reflection lists the client port's services only. (The internal
     // services' descriptors can still be fetched by symbol name, as they
     // are in the same descriptor set; describing them gives no access.)
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(boxoffice_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(<BookingServiceServer<service::BookingApi> as NamedService>::NAME)
-        .with_service_name(<ClusterServiceServer<cluster::ClusterApi> as NamedService>::NAME)
-        .with_service_name(
-            <LegacyBookingServiceServer<legacy::LegacyBooking> as NamedService>::NAME,
-        )
-        .with_service_name(
-            <tonic_health::pb::health_server::HealthServer<()> as NamedService>::NAME,
-        )
-        .build_v1()?;
+    let reflection = boxoffice_proto::reflection(&[
+        <BookingServiceServer<service::BookingApi> as NamedService>::NAME,
+        <ClusterServiceServer<cluster::ClusterApi> as NamedService>::NAME,
+        <LegacyBookingServiceServer<legacy::LegacyBooking> as NamedService>::NAME,
+    ])?;
     info!(
         node = config.id,
         listen = %config.listen,

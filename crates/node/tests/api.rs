@@ -301,6 +301,62 @@ async fn concurrent_writes_share_log_entries() {
     node.stop().await;
 }
 
+/// Every gRPC port of the services beside the node (auth, payment's
+/// two) answers health checks for its services and lists them, and
+/// health, by reflection, so `grpcurl` works on each.
+#[tokio::test]
+async fn every_service_answers_health_and_reflection() {
+    use boxoffice_tls::Identity;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let node = Node::with_payments(|_| {}).await;
+    let payment = node.payment.as_ref().expect("a payment service");
+    let plain = |addr: &str| {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy()
+    };
+    let payment_peer = common::tls_of(&node.certs, Identity::Node(1))
+        .endpoint(&payment.peer_addr, &Identity::Payment.dns_name())
+        .unwrap()
+        .connect_lazy();
+    let ports = [
+        (
+            "auth",
+            plain(&node.auth_addr),
+            vec!["boxoffice.v1.AuthService", "auth.AuthService"],
+        ),
+        (
+            "payment (old clients)",
+            plain(&payment.addr),
+            vec!["payment.PaymentService"],
+        ),
+        (
+            "payment (peer)",
+            payment_peer,
+            vec!["boxoffice.v1.PaymentService"],
+        ),
+    ];
+    for (port, channel, services) in ports {
+        let mut health = HealthClient::new(channel.clone());
+        let overall = health
+            .check(HealthCheckRequest::default())
+            .await
+            .unwrap_or_else(|e| panic!("{port}: health: {e}"))
+            .into_inner();
+        assert_eq!(overall.status, ServingStatus::Serving as i32, "{port}");
+        let names = common::reflected_services(channel).await;
+        for expected in services.iter().copied().chain(["grpc.health.v1.Health"]) {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{port}: {expected} missing from {names:?}"
+            );
+        }
+    }
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn serves_health_and_reflection() {
     use tonic_health::pb::health_check_response::ServingStatus;

@@ -9,6 +9,7 @@ use boxoffice_config::clock::now_ms;
 use boxoffice_proto::v1;
 use boxoffice_proto::v1::payment_service_server::{PaymentService, PaymentServiceServer};
 use futures::{FutureExt, StreamExt};
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 use tracing::{debug, info};
 
@@ -36,6 +37,9 @@ const BATCH_CHARGE_WAIT: Duration = Duration::from_secs(1);
 /// The payment service failed to start or to serve.
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] boxoffice_proto::ReflectionError),
     /// The ledger could not be opened.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -729,6 +733,9 @@ pub async fn run(
     let (stop_peer, peer_stopped) = tokio::sync::oneshot::channel::<()>();
     let peer = boxoffice_server::grpc(Some(tls.mutual_server()))?
         .add_service(health_service.clone())
+        .add_service(boxoffice_proto::reflection(&[<PaymentServiceServer<
+            PaymentApi,
+        > as NamedService>::NAME])?)
         .add_service(
             PaymentServiceServer::from_arc(api.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -744,6 +751,11 @@ pub async fn run(
     let mut legacy = boxoffice_server::grpc(client_tls)?;
     let legacy = legacy
         .add_service(health_service)
+        .add_service(boxoffice_proto::reflection(&[
+            <boxoffice_proto::legacy::payment::payment_service_server::PaymentServiceServer<
+                crate::legacy::LegacyPayment,
+            > as NamedService>::NAME,
+        ])?)
         .add_service(
             boxoffice_proto::legacy::payment::payment_service_server::PaymentServiceServer::new(
                 crate::legacy::LegacyPayment::new(api),

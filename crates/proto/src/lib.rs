@@ -94,3 +94,34 @@ pub mod legacy {
 
 /// Encoded `FileDescriptorSet` of every proto file, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("boxoffice_descriptor");
+
+/// Why [`reflection`] could not be built.
+pub use tonic_reflection::server::Error as ReflectionError;
+
+/// The gRPC reflection service of a port that serves `services` (their
+/// full names) and the health service: it lists exactly those, and
+/// describes them from [`FILE_DESCRIPTOR_SET`], so `grpcurl` and other
+/// tools can call any Boxoffice port without the proto files. (Other
+/// services' descriptors in the set can still be fetched by symbol name;
+/// describing a service gives no access to it.)
+pub fn reflection(
+    services: &[&str],
+) -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::Error,
+> {
+    use tonic::server::NamedService as _;
+    let health = <tonic_health::pb::health_server::HealthServer<()>>::NAME;
+    services
+        .iter()
+        .chain([&health])
+        .fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(*name),
+        )
+        .build_v1()
+}
