@@ -16,17 +16,21 @@
 //! which then stops them in order), waits for a leader, prints where
 //! everything listens, and on Ctrl-C or SIGTERM stops every process with
 //! SIGTERM, waiting for each to exit. A process that dies on its own (say,
-//! `kill -9` of a node to watch a failover) is reported and the others
-//! keep serving; `up` fails once none is left.
+//! `kill -9` of a node to watch a failover) is reported and started again
+//! after a backoff (1 s, then 2 s, then 4 s), the others serving
+//! meanwhile; one that dies [`MAX_QUICK_RESTARTS`] times, each within
+//! [`STABLE_AFTER`] of its start, is left down and said to be; `up` fails
+//! once none is left.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use boxoffice_client::Client;
 use boxoffice_launch::local::Plan;
 use boxoffice_launch::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, Output, Processes};
 use tokio::sync::watch;
-use tracing::warn;
+use tracing::{info, warn};
 
 pub use boxoffice_launch::local::UpArgs;
 
@@ -34,6 +38,57 @@ pub use boxoffice_launch::local::UpArgs;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a process gets to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times in a row a process that keeps dying soon after its start
+/// is started again before `up` leaves it down.
+pub const MAX_QUICK_RESTARTS: u32 = 3;
+/// A process that ran this long before dying was healthy: its count of
+/// quick restarts starts over.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// The wait before the first restart; it doubles with each quick one.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// When to start again a process that died on its own.
+#[derive(Debug, Default)]
+struct Restarts {
+    /// By process: when it was last started, and how many quick restarts
+    /// in a row it has had.
+    seen: BTreeMap<String, (Instant, u32)>,
+}
+
+/// What to do about a process that died.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    /// Start it again after this wait; this is restart number `attempt`.
+    RestartIn { wait: Duration, attempt: u32 },
+    /// It died too often right after starting: leave it down.
+    GiveUp { restarts: u32 },
+}
+
+impl Restarts {
+    /// Notes that `name` was started at `at`.
+    fn started(&mut self, name: &str, at: Instant) {
+        let quick = self.seen.get(name).map_or(0, |(_, quick)| *quick);
+        self.seen.insert(name.to_owned(), (at, quick));
+    }
+
+    /// Decides about `name`, which died at `at`.
+    fn died(&mut self, name: &str, at: Instant) -> Decision {
+        let (started, quick) = self.seen.get(name).copied().unwrap_or((at, 0));
+        let quick = if at.saturating_duration_since(started) >= STABLE_AFTER {
+            0
+        } else {
+            quick
+        };
+        if quick >= MAX_QUICK_RESTARTS {
+            return Decision::GiveUp { restarts: quick };
+        }
+        self.seen.insert(name.to_owned(), (started, quick + 1));
+        Decision::RestartIn {
+            wait: FIRST_BACKOFF * 2u32.pow(quick),
+            attempt: quick + 1,
+        }
+    }
+}
 
 /// One shutdown request, observable any number of times.
 fn shutdown_requested() -> watch::Receiver<bool> {
@@ -130,32 +185,137 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         _ = wait_shutdown(&mut shutdown) => None,
         exited = processes.any_exit() => Some(exited),
     };
-    // Run until Ctrl-C. A process that dies on its own is reported; the
-    // others keep serving (the nodes as long as they have a majority). A
-    // shutdown request seen above is still visible to `wait_shutdown`.
+    // Run until Ctrl-C. A process that dies on its own is reported and
+    // started again after a backoff; the others keep serving (the nodes as
+    // long as they have a majority). A shutdown request seen above is
+    // still visible to `wait_shutdown`.
+    let mut restarts = Restarts::default();
+    let started = Instant::now();
+    for name in processes.names() {
+        restarts.started(&name, started);
+    }
+    // Processes waiting to be started again, with when.
+    let mut due: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
         if let Some((name, status)) = exited.take() {
-            let subcommand = if name.starts_with("node") {
-                "node"
-            } else {
-                name.as_str()
-            };
-            warn!(
-                process = %name,
-                status = ?Ok::<_, std::io::Error>(status),
-                left = processes.names().len(),
-                restart_with = %format!("boxoffice {subcommand} --config {}", processes.config_path(&name).display()),
-                "process exited on its own; the others keep serving"
-            );
-            if processes.is_empty() {
-                bail!("every node has exited");
+            match restarts.died(&name, Instant::now()) {
+                Decision::RestartIn { wait, attempt } => {
+                    warn!(
+                        process = %name,
+                        status = %status,
+                        "{name} exited on its own ({status}); starting it again in {}s (restart {attempt} of at most {MAX_QUICK_RESTARTS} in a row)",
+                        wait.as_secs()
+                    );
+                    due.insert(name, Instant::now() + wait);
+                }
+                Decision::GiveUp { restarts } => {
+                    let subcommand = if name.starts_with("node") {
+                        "node"
+                    } else {
+                        name.as_str()
+                    };
+                    warn!(
+                        process = %name,
+                        status = %status,
+                        "{name} exited on its own ({status}) again after {restarts} restarts, each within {}s of its start; leaving it down (see its log above; start it by hand with `boxoffice {subcommand} --config {}`)",
+                        STABLE_AFTER.as_secs(),
+                        processes.config_path(&name).display()
+                    );
+                    if processes.is_empty() && due.is_empty() {
+                        bail!("every process has exited");
+                    }
+                }
             }
         }
+        let next = due
+            .iter()
+            .min_by_key(|(_, at)| **at)
+            .map(|(n, at)| (n.clone(), *at));
+        let restart_due = async {
+            match &next {
+                Some((_, at)) => tokio::time::sleep_until((*at).into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = wait_shutdown(&mut shutdown) => break,
             e = processes.any_exit() => exited = Some(e),
+            () = restart_due => {
+                let Some((name, _)) = next else { continue };
+                due.remove(&name);
+                match processes.relaunch(&name) {
+                    Ok(()) => {
+                        restarts.started(&name, Instant::now());
+                        info!(process = %name, "{name} started again");
+                    }
+                    Err(e) => {
+                        warn!(process = %name, "{name} could not be started again: {e:#}");
+                        if processes.is_empty() && due.is_empty() {
+                            bail!("every process has exited");
+                        }
+                    }
+                }
+            }
         }
     }
     processes.stop_all(STOP_TIMEOUT).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_that_keeps_dying_is_restarted_with_backoff_then_left_down() {
+        let mut restarts = Restarts::default();
+        let t0 = Instant::now();
+        restarts.started("node2", t0);
+        let mut at = t0;
+        for (attempt, wait) in [(1, 1), (2, 2), (3, 4)] {
+            at += Duration::from_secs(5);
+            assert_eq!(
+                restarts.died("node2", at),
+                Decision::RestartIn {
+                    wait: Duration::from_secs(wait),
+                    attempt
+                }
+            );
+            restarts.started("node2", at);
+        }
+        at += Duration::from_secs(5);
+        assert_eq!(restarts.died("node2", at), Decision::GiveUp { restarts: 3 });
+        // Another process has its own count.
+        restarts.started("auth", t0);
+        assert!(matches!(
+            restarts.died("auth", at),
+            Decision::RestartIn { attempt: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn a_process_that_ran_a_while_before_dying_starts_its_count_over() {
+        let mut restarts = Restarts::default();
+        let t0 = Instant::now();
+        restarts.started("node1", t0);
+        let quick = t0 + Duration::from_secs(1);
+        assert!(matches!(
+            restarts.died("node1", quick),
+            Decision::RestartIn { attempt: 1, .. }
+        ));
+        restarts.started("node1", quick);
+        assert!(matches!(
+            restarts.died("node1", quick + Duration::from_secs(2)),
+            Decision::RestartIn { attempt: 2, .. }
+        ));
+        let late = quick + Duration::from_secs(2);
+        restarts.started("node1", late);
+        assert_eq!(
+            restarts.died("node1", late + STABLE_AFTER),
+            Decision::RestartIn {
+                wait: FIRST_BACKOFF,
+                attempt: 1
+            }
+        );
+    }
 }

@@ -285,6 +285,13 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
         .create_show("gala", "Gala night", 24, 2500, FAR_FUTURE_MS)
         .await
         .unwrap();
+    // A show made without a start time, as the bench makes them.
+    cluster
+        .client("admin")
+        .await
+        .create_show("someday", "Someday", 4, 1000, i64::MAX / 2)
+        .await
+        .unwrap();
 
     // Someone else is looking at the seat map all along.
     let watcher = driver.browser().await;
@@ -301,6 +308,15 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     )
     .await;
     screenshot(&buyer, "shows").await;
+    // The show without a start time says so, not "Invalid Date".
+    until(
+        &buyer,
+        "the unscheduled show",
+        "document.body.innerText.includes('Someday') \
+         && document.body.innerText.includes('not scheduled') \
+         && !document.body.innerText.includes('Invalid Date')",
+    )
+    .await;
     register(&buyer, base, "dana@example.com").await;
 
     // Two seats, their total, the hold.

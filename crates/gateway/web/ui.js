@@ -24,7 +24,12 @@ export function h(tag, attrs = {}, ...children) {
 
 export const money = (cents) =>
   (cents / 100).toLocaleString(undefined, { style: "currency", currency: "EUR" });
-export const when = (ms) => new Date(ms).toLocaleString();
+// A time past what a Date can hold (8.64e15 ms: a show created without a
+// start time carries one far beyond it) is no time at all.
+export const when = (ms) => {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? "not scheduled" : date.toLocaleString();
+};
 
 export function say(message, kind = "info") {
   toast.textContent = message;

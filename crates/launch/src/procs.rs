@@ -2,6 +2,7 @@
 //! <subcommand> --config <dir>/<name>.toml`, started, signalled, killed,
 //! restarted and stopped here by its name (`node3`, `payment`).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read};
@@ -54,6 +55,9 @@ pub struct Processes {
     env: Vec<(String, String)>,
     /// In start order (a restarted process keeps its place).
     children: Mutex<Vec<(String, Child)>>,
+    /// How each process was last started (its subcommand and extras), kept
+    /// after it exits so that [`Processes::relaunch`] can start it again.
+    launched: Mutex<BTreeMap<String, (String, Extra)>>,
 }
 
 impl Processes {
@@ -68,6 +72,7 @@ impl Processes {
             own_groups: false,
             env: Vec::new(),
             children: Mutex::default(),
+            launched: Mutex::default(),
         }
     }
 
@@ -124,6 +129,31 @@ impl Processes {
         let text = toml::to_string(config).with_context(|| format!("{name}'s config"))?;
         boxoffice_config::write_file(&path, text.as_bytes(), true)
             .with_context(|| format!("writing {}", path.display()))?;
+        self.spawn(name, subcommand, extra)?;
+        self.launched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), (subcommand.to_owned(), extra.clone()));
+        Ok(())
+    }
+
+    /// Starts process `name` again as it was last started, on the config
+    /// file written then (a process that died on its own, say).
+    pub fn relaunch(&self, name: &str) -> anyhow::Result<()> {
+        let (subcommand, extra) = self
+            .launched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .with_context(|| format!("{name} was never started"))?;
+        self.spawn(name, &subcommand, &extra)
+    }
+
+    /// Spawns `boxoffice <subcommand> --config <name>.toml` as process
+    /// `name`, replacing any earlier child of that name.
+    fn spawn(&self, name: &str, subcommand: &str, extra: &Extra) -> anyhow::Result<()> {
+        let path = self.config_path(name);
         let mut command = match extra.prefix.split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);

@@ -19,9 +19,9 @@
 //!   sold or `--seconds` pass, and checks that the shows count exactly the
 //!   acknowledged sales;
 //! - `failover`: `spread` while the leader is killed (SIGKILL) `--kills`
-//!   times at even intervals and restarted from the config `boxoffice up`
-//!   wrote in `--data-dir` (so the cluster and the bench must share this
-//!   Linux machine); reports the longest gap with no successful booking
+//!   times at even intervals, `boxoffice up` starting it again each time
+//!   (the cluster and the bench must share this Linux machine; the bench
+//!   starts no process, so it leaves none behind); reports the longest gap with no successful booking
 //!   after each kill, the failed requests, and checks that every
 //!   acknowledged booking is still there at the end.
 //!
@@ -157,8 +157,8 @@ pub struct BenchArgs {
     /// measured (`doors`; 0: none).
     #[arg(long, default_value_t = 20_000)]
     big_list: u32,
-    /// The data directory of the `boxoffice up` being measured (`failover`
-    /// restarts killed nodes from the configs there).
+    /// The data directory of the `boxoffice up` being measured (`queue`
+    /// reads the waiting room's key there).
     #[arg(long, default_value = "./data")]
     data_dir: std::path::PathBuf,
     /// Administrator to book as (the local development cluster's default).
@@ -770,9 +770,8 @@ pub async fn run(args: BenchArgs, global: &Global) -> anyhow::Result<()> {
     let killer = (args.workload == Workload::Failover).then(|| {
         let admin = admin.for_token(Some(&token));
         let shared = shared.clone();
-        let data_dir = args.data_dir.clone();
         let kills = args.kills;
-        tokio::spawn(async move { kill_leaders(&admin, &data_dir, kills, &shared).await })
+        tokio::spawn(async move { kill_leaders(&admin, kills, &shared).await })
     });
     let mut sold_out_at = None;
     while tasks.iter().any(|t| !t.is_finished()) {

@@ -1,10 +1,9 @@
 //! The `failover` workload's process control: find the process that
 //! listens on a node's port (Linux `/proc`), kill it with SIGKILL, and
-//! start the node again from the config `boxoffice up` wrote for it;
-//! [`kill_leaders`] does that to the leader at even intervals over a run,
+//! wait for `boxoffice up` to start it again (the bench starts no process,
+//! so it leaves none running); [`kill_leaders`] does that to the leader at even intervals over a run,
 //! and [`gaps_after`] measures what each kill cost.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -12,6 +11,10 @@ use boxoffice_client::Client;
 use serde::Serialize;
 
 use crate::bench::Shared;
+
+/// How long a killed node may take to come back (`boxoffice up` waits up
+/// to 4 s before its third restart in a row, then the node starts).
+const NODE_BACK_WITHIN: Duration = Duration::from_secs(30);
 
 /// The pid of the process listening on TCP `port` (IPv4 or IPv6).
 pub fn listener_pid(port: u16) -> anyhow::Result<i32> {
@@ -75,35 +78,6 @@ pub fn kill(pid: i32) -> anyhow::Result<()> {
     .with_context(|| format!("killing process {pid}"))
 }
 
-/// Starts node `id` again from `<data_dir>/node<id>.toml`, detached, its
-/// output appended to `<data_dir>/node<id>.restarted.log`.
-pub fn restart(data_dir: &Path, id: u64) -> anyhow::Result<()> {
-    let config = data_dir.join(format!("node{id}.toml"));
-    anyhow::ensure!(
-        config.exists(),
-        "{} not found: pass the --data-dir of `boxoffice up`",
-        config.display()
-    );
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(data_dir.join(format!("node{id}.restarted.log")))?;
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    command
-        .args(["node", "--config"])
-        .arg(&config)
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("BOXOFFICE_") {
-            command.env_remove(key);
-        }
-    }
-    command.spawn().context("restarting the node")?;
-    Ok(())
-}
-
 /// The cost of the leader kills.
 #[derive(Serialize)]
 pub(crate) struct FailoverReport {
@@ -120,11 +94,11 @@ pub(crate) struct FailoverReport {
 }
 
 /// Kills the leader `kills` times at even intervals over the run,
-/// restarting each killed node once a new leader is up. Returns the kill
+/// waiting after each for a new leader and for `boxoffice up` to bring
+/// the killed node back. Returns the kill
 /// times (since the start) and the nodes killed.
 pub(crate) async fn kill_leaders(
     admin: &Client,
-    data_dir: &std::path::Path,
     kills: u32,
     shared: &Shared,
 ) -> anyhow::Result<(Vec<Duration>, Vec<u64>)> {
@@ -161,7 +135,26 @@ pub(crate) async fn kill_leaders(
             anyhow::ensure!(Instant::now() < deadline, "no new leader within 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        crate::leader_kill::restart(data_dir, leader.node_id)?;
+        // `boxoffice up` starts the killed node again; wait for it, so that
+        // the next kill finds a full cluster. The bench starts no process
+        // of its own, so it leaves none behind.
+        let deadline = Instant::now() + NODE_BACK_WITHIN;
+        loop {
+            if let Ok(s) = admin.status().await
+                && s.nodes
+                    .iter()
+                    .any(|n| n.node_id == leader.node_id && n.reachable)
+            {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "node {} did not come back within {NODE_BACK_WITHIN:?} of its kill: the failover \
+                 workload runs against `boxoffice up`, which starts a killed node again",
+                leader.node_id
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     Ok((times, killed))
 }

@@ -3,7 +3,7 @@
 //!
 //! - [`mod@bench`] measures booking throughput and latency against a running
 //!   cluster; its `failover` workload kills the leader with SIGKILL and
-//!   restarts it from the config `boxoffice up` wrote (`leader_kill`);
+//!   waits for `boxoffice up` to start it again ([`leader_kill`]);
 //! - [`torture`] starts its own cluster (through the shared launcher,
 //!   `boxoffice_launch`) behind per-link proxies, drives clients while
 //!   killing, pausing and partitioning nodes and the payment service, and
@@ -14,5 +14,5 @@
 //! processes, as a client or an operator would.
 
 pub mod bench;
-mod leader_kill;
+pub mod leader_kill;
 pub mod torture;
