@@ -3,37 +3,54 @@
 //! the root namespace, a /24 of the documentation ranges), binds its client,
 //! peer and HTTP ports on its own address, and serves clients over TLS with
 //! a certificate naming that address. Nodes reach each other only across
-//! the bridge, with mutual TLS; the auth service and the clients run in this
-//! process, in the root namespace, and reach the nodes at their addresses.
+//! the bridge, with mutual TLS; the auth service runs beside node 1, in its
+//! namespace, and the clients run in this process, in the root namespace,
+//! and reach the nodes and the auth service at their addresses.
 //! Users book, the leader is killed with -9, they book again through the
 //! survivors, and every acknowledged booking is still there, once.
 //!
-//! Making namespaces needs root and iproute2's `ip`. Without them the test
-//! is skipped with a message, unless `BOXOFFICE_REQUIRE_NETNS` is set (as CI
-//! sets it), in which case it fails. Everything it creates is named
-//! `bxt<pid>…` and removed when the test ends, passes or panics; a run that
-//! was killed outright leaves names whose pid is dead, and the next run
-//! removes those first.
+//! It is also the check of the deployment guide (docs/deployment.md): each
+//! node is started from the guide's `deploy/config/node.toml`, with only
+//! the lines the guide says to change per host changed (and the paths and
+//! addresses made this test's), the auth service from
+//! `deploy/config/auth.toml` on host 1 as the guide places it, and the
+//! guide's firewall (`deploy/nftables/boxoffice.nft`, this test's
+//! addresses in its `define`s) is loaded into every node's namespace. The
+//! root namespace plays a client machine, and, from a second address on
+//! the bridge, the monitoring host: a client reaches each node's client
+//! port but neither its peer port nor its HTTP port, the monitoring host
+//! reads `/readyz`, and the nodes replicate through the peer ports all the
+//! same.
+//!
+//! Making namespaces needs root, iproute2's `ip` and nftables' `nft`.
+//! Without them the test is skipped with a message, unless
+//! `BOXOFFICE_REQUIRE_NETNS` is set (as CI sets it), in which case it
+//! fails. Everything it creates is named `bxt<pid>…` and removed when the
+//! test ends, passes or panics (the firewall goes with the namespaces); a
+//! run that was killed outright leaves names whose pid is dead, and the
+//! next run removes those first.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
-use std::path::Path;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use boxoffice_auth::policy::PasswordPolicy;
+use boxoffice_auth::config::{AdminCredentials, AuthConfig};
 use boxoffice_client::Client;
 use boxoffice_client::proto::{Booking, BookingStatus, GetStatusResponse, SeatState};
-use boxoffice_launch::{Extra, InProcess, Layout, Processes};
-use boxoffice_node::config::{ClientTls, Member};
+use boxoffice_launch::{Extra, Layout, Processes};
+use boxoffice_node::config::{ClientTls, Member, NodeConfig};
 use boxoffice_tls::Identity;
 use common::{ADMIN_EMAIL, ADMIN_PASSWORD, FAR_FUTURE_MS, log_in, node, steady_booker, wait_count};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tonic::transport::ClientTlsConfig;
 
@@ -48,13 +65,23 @@ const PREFIX: &str = "bxt";
 /// can be a real network this machine needs; the first one this machine
 /// does not use already is taken.
 const SUBNETS: [[u8; 3]; 3] = [[192, 0, 2], [198, 51, 100], [203, 0, 113]];
-/// The bridge's host number in the /24 (the root namespace's address).
+/// The bridge's host number in the /24 (the root namespace's address):
+/// a client machine, as the firewall sees it.
 const BRIDGE_HOST: u8 = 254;
-/// Each node's ports on its own address. Every node has a fresh network
-/// namespace of its own, so these ports are free there by construction.
+/// A second address of the root namespace on the bridge: the monitoring
+/// host, as the firewall sees it (connections bound to it come from it).
+const MONITOR_HOST: u8 = 253;
+/// Each node's ports on its own address, as the guide's example config and
+/// firewall have them (checked when they are read). Every node has a fresh
+/// network namespace of its own, so these ports are free there by
+/// construction.
 const CLIENT_PORT: u16 = 50051;
 const HTTP_PORT: u16 = 50061;
 const PEER_PORT: u16 = 50071;
+/// How long a connection to a port the firewall closes is given before it
+/// counts as refused: the firewall drops it without an answer. The same
+/// machine's connections to an open port take milliseconds.
+const BLOCKED_AFTER: Duration = Duration::from_secs(3);
 const NODES: u64 = 3;
 const PASSWORD: &str = "correct horse battery staple";
 const SHOW: &str = "hosts";
@@ -173,6 +200,13 @@ impl Network {
             None => return Err("cannot tell this process's uid".into()),
         }
         ip(&["-V"]).map_err(|e| format!("iproute2's `ip` is not usable: {e}"))?;
+        let nft = Command::new("nft")
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output();
+        if !nft.is_ok_and(|out| out.status.success()) {
+            return Err("nftables' `nft` is not usable (apt-get install nftables)".into());
+        }
         sweep_leftovers();
         let pid = std::process::id();
         let start = pid as usize % SUBNETS.len();
@@ -203,6 +237,10 @@ impl Network {
         self.links.push(bridge.clone());
         let bridge_addr = format!("{}/24", self.addr(BRIDGE_HOST));
         ip(&["addr", "add", &bridge_addr, "dev", &bridge])?;
+        // Added second, so it is a secondary address: the root namespace's
+        // connections come from the client's address unless bound to it.
+        let monitor_addr = format!("{}/24", self.addr(MONITOR_HOST));
+        ip(&["addr", "add", &monitor_addr, "dev", &bridge])?;
         ip(&["link", "set", &bridge, "up"])?;
         for id in 1..=NODES {
             let ns = self.namespace(id);
@@ -239,6 +277,27 @@ impl Network {
     fn namespace(&self, id: u64) -> String {
         format!("{}n{id}", self.tag)
     }
+
+    /// How the launcher runs a process on host `id`: `ip netns exec` enters
+    /// the namespace and then execs it, so the child's pid is the
+    /// process's own and `kill` is a real kill -9.
+    fn on_host(&self, id: u64) -> Extra {
+        Extra {
+            prefix: ["ip", "netns", "exec", &self.namespace(id)]
+                .map(Into::into)
+                .into(),
+            ..Extra::default()
+        }
+    }
+
+    /// Loads the firewall `rules` (a file) on every node's host.
+    fn load_firewall(&self, rules: &Path) -> Result<(), String> {
+        let rules = rules.to_str().ok_or("a firewall path that is UTF-8")?;
+        for id in 1..=NODES {
+            ip(&["netns", "exec", &self.namespace(id), "nft", "-f", rules])?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Network {
@@ -269,20 +328,169 @@ fn assert_torn_down(tag: &str) {
     assert!(left.is_empty(), "left behind after teardown: {left:?}");
 }
 
-/// Three node processes, one per namespace (started by the shared
-/// launcher behind `ip netns exec`), with the auth service in this process.
+/// A file of the deployment guide's (docs/deployment.md), under `deploy/`.
+fn deploy(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(path)
+}
+
+/// `addr` (ip:port, from an example config) with its address replaced by
+/// `ip`, its port kept.
+fn at(addr: &str, ip: Ipv4Addr) -> String {
+    let port = addr
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|e| panic!("{addr:?} in an example config is not ip:port: {e}"))
+        .port();
+    SocketAddr::from((ip, port)).to_string()
+}
+
+/// The port of `addr` (ip:port).
+fn port_of(addr: &str) -> u16 {
+    addr.parse::<SocketAddr>()
+        .unwrap_or_else(|e| panic!("{addr:?} is not ip:port: {e}"))
+        .port()
+}
+
+/// The guide's node config (host 1's), read and validated as `boxoffice
+/// node` reads it, after checking it is what the guide says it is: node 1
+/// of the members 1, 2, 3, listening on host 1's address at the guide's
+/// ports, serving clients with node 1's certificate.
+fn example_node() -> NodeConfig {
+    let path = deploy("config/node.toml");
+    let example =
+        NodeConfig::load(Some(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = path.display();
+    assert_eq!(example.id, 1, "{file} is node 1's");
+    let ids: Vec<u64> = example.initial_members.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [1, 2, 3], "{file}: initial_members");
+    for m in &example.initial_members {
+        assert_eq!(
+            port_of(&m.addr),
+            PEER_PORT,
+            "{file}: node {}'s peer port",
+            m.id
+        );
+    }
+    let host1 = example.initial_members[0]
+        .addr
+        .parse::<SocketAddr>()
+        .expect("ip:port")
+        .ip();
+    for (key, addr, port) in [
+        ("listen", Some(&example.listen), CLIENT_PORT),
+        ("peer_listen", Some(&example.peer_listen), PEER_PORT),
+        ("http_listen", example.http_listen.as_ref(), HTTP_PORT),
+    ] {
+        let addr = addr.unwrap_or_else(|| panic!("{file} sets no {key}"));
+        assert_eq!(
+            addr.parse::<SocketAddr>().ok(),
+            Some(SocketAddr::new(host1, port)),
+            "{file}: {key} is host 1's address and the guide's port"
+        );
+    }
+    assert_eq!(
+        example.client_tls,
+        Some(ClientTls::in_dir(&example.certs_dir, Identity::Node(1))),
+        "{file}: client_tls is node 1's certificate and key in certs_dir"
+    );
+    example
+}
+
+/// The guide's firewall with this test's addresses: the `define`s of the
+/// cluster's hosts and of the monitoring hosts replaced, the ports checked
+/// against the example config's and kept.
+fn firewall_rules(net: &Network) -> String {
+    let path = deploy("nftables/boxoffice.nft");
+    let file = path.display();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let set = |ips: Vec<Ipv4Addr>| {
+        let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+        format!("{{ {} }}", ips.join(", "))
+    };
+    let replaced = BTreeMap::from([
+        (
+            "CLUSTER_HOSTS",
+            set((1..=NODES).map(|id| net.host(id)).collect()),
+        ),
+        ("MONITORING_HOSTS", set(vec![net.addr(MONITOR_HOST)])),
+    ]);
+    let ports = BTreeMap::from([
+        ("CLIENT_PORT", CLIENT_PORT),
+        ("PEER_PORT", PEER_PORT),
+        ("HTTP_PORT", HTTP_PORT),
+    ]);
+    let mut seen = BTreeSet::new();
+    let mut out = String::new();
+    for line in text.lines() {
+        let define = line
+            .strip_prefix("define ")
+            .and_then(|d| d.split_once('='))
+            .map(|(name, value)| (name.trim(), value.trim()));
+        match define {
+            Some((name, value)) => {
+                seen.insert(name.to_owned());
+                if let Some(port) = ports.get(name) {
+                    assert_eq!(value, port.to_string(), "{file}: {name}");
+                }
+                match replaced.get(name) {
+                    Some(ours) => out.push_str(&format!("define {name} = {ours}")),
+                    None => out.push_str(line),
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    for name in replaced.keys().chain(ports.keys()) {
+        assert!(seen.contains(*name), "{file} defines no {name}");
+    }
+    out
+}
+
+/// A TCP connection to `to`, from `from` (an address of this namespace)
+/// or the default source; an error if it is refused or not answered
+/// within [`BLOCKED_AFTER`].
+async fn connect(from: Option<Ipv4Addr>, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(ip) = from {
+        socket.bind(SocketAddr::from((ip, 0)))?;
+    }
+    tokio::time::timeout(BLOCKED_AFTER, socket.connect(to))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))?
+}
+
+/// `GET path` over plain HTTP from `from`; the status line.
+async fn http_get(from: Ipv4Addr, to: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut stream = connect(Some(from), to).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response"))??;
+    let response = String::from_utf8_lossy(&response);
+    Ok(response.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Three node processes, one per namespace, and the auth service in the
+/// first (started by the shared launcher behind `ip netns exec`), each
+/// from the guide's example config.
 struct MultiHost {
     dir: TempDir,
     layout: Layout,
     /// Each node's client address (`<its address>:50051`).
     addrs: BTreeMap<u64, String>,
-    /// Running node processes, `node<id>` (killed ones are removed).
+    /// Running processes, `node<id>` and `auth` (killed ones are removed).
     processes: Processes,
+    /// The guide's node config, host 1's (see [`example_node`]).
+    example: NodeConfig,
     /// How clients check the nodes: the cluster CA, the node's address as
     /// the name its certificate must carry.
     tls: ClientTlsConfig,
+    /// The auth service's client address, on host 1.
     auth_addr: String,
-    auth: Option<InProcess>,
     /// Access tokens by user name.
     tokens: Mutex<BTreeMap<String, String>>,
     /// Dropped after the processes are gone (see `Drop`).
@@ -291,45 +499,39 @@ struct MultiHost {
 
 impl MultiHost {
     async fn start(net: Network) -> Self {
+        let example = example_node();
         let dir = TempDir::new().expect("temp dir");
-        let certs = dir.path().join("certs");
+        let layout = Layout::new(dir.path());
+        let certs = layout.certs_dir();
+        // What the guide's "Certificates" does with `boxoffice certs`.
         boxoffice_tls::init_ca(&certs).expect("cluster CA");
         for id in 1..=NODES {
             // The client port is dialled by address: the certificate names it.
             boxoffice_tls::issue(&certs, Identity::Node(id), &[net.host(id).to_string()])
                 .expect("node certificate");
         }
-        boxoffice_tls::issue(&certs, Identity::Auth, &[]).expect("auth certificate");
-        boxoffice_auth::keys::generate(&dir.path().join("keys")).expect("signing key");
+        // The auth service serves its clients on host 1, over TLS.
+        boxoffice_tls::issue(&certs, Identity::Auth, &[net.host(1).to_string()])
+            .expect("auth certificate");
+        boxoffice_auth::keys::generate(&layout.keys_dir()).expect("signing key");
         let ca = std::fs::read(certs.join(boxoffice_tls::CA_CERT_FILE)).expect("CA");
         let tls = boxoffice_tls::client_trusting(&ca, None);
+
+        // The guide's firewall goes up on every host before anything runs.
+        let rules = dir.path().join("boxoffice.nft");
+        std::fs::write(&rules, firewall_rules(&net)).expect("write the firewall rules");
+        if let Err(e) = net.load_firewall(&rules) {
+            panic!(
+                "loading {}: {e}",
+                deploy("nftables/boxoffice.nft").display()
+            );
+        }
 
         let addrs = (1..=NODES)
             .map(|id| (id, format!("{}:{CLIENT_PORT}", net.host(id))))
             .collect();
-        let peers: Vec<String> = (1..=NODES)
-            .map(|id| format!("{}:{PEER_PORT}", net.host(id)))
-            .collect();
-
-        // The auth service serves this process's clients on loopback; it
-        // reaches the nodes' peer ports across the bridge, with its
-        // certificate. The nodes never call it: they verify tokens with
-        // the public keys in `keys`.
-        let auth_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind auth");
-        let auth_addr = auth_listener.local_addr().expect("auth addr").to_string();
-        let layout = Layout::new(dir.path());
-        let auth_config = layout.auth(
-            auth_addr.clone(),
-            peers,
-            PasswordPolicy::Strict,
-            (ADMIN_EMAIL, ADMIN_PASSWORD),
-        );
-        auth_config.validate().expect("valid auth config");
-        let auth = InProcess::spawn("auth service", |stopped| {
-            boxoffice_auth::service::run(auth_config, auth_listener, stopped)
-        });
+        let auth = Self::auth_config(&example, &layout, &net);
+        let auth_addr = auth.listen.clone();
         let processes = Processes::new(env!("CARGO_BIN_EXE_boxoffice"), dir.path())
             .env("RUST_LOG", "info,openraft=warn")
             .env("NO_COLOR", "1");
@@ -338,53 +540,152 @@ impl MultiHost {
             layout,
             addrs,
             processes,
+            example,
             tls,
             auth_addr,
-            auth: Some(auth),
             tokens: Mutex::default(),
             net,
         };
         for id in 1..=NODES {
             cluster.spawn(id);
         }
+        // The auth service reaches the nodes' peer ports from host 1, which
+        // the firewall lets in. The nodes never call it: they verify tokens
+        // with the public keys in `keys`.
         cluster
+            .processes
+            .start_with("auth", "auth", &auth, &cluster.net.on_host(1))
+            .expect("spawn ip netns exec boxoffice auth");
+        cluster
+    }
+
+    /// The guide's `deploy/config/auth.toml` (host 1's) with this test's
+    /// addresses and paths, and the administrator this test logs in as
+    /// (the guide makes it with `boxoffice admin bootstrap`).
+    fn auth_config(example: &NodeConfig, layout: &Layout, net: &Network) -> AuthConfig {
+        let path = deploy("config/auth.toml");
+        let mut auth =
+            AuthConfig::load(Some(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // The guide's address of each node's host → this test's.
+        let host_of = |addr: &str| -> Ipv4Addr {
+            let ip = addr.parse::<SocketAddr>().expect("ip:port").ip();
+            let id = example
+                .initial_members
+                .iter()
+                .find(|m| m.addr.parse::<SocketAddr>().is_ok_and(|a| a.ip() == ip))
+                .unwrap_or_else(|| {
+                    panic!("{}: {addr} is on none of the guide's hosts", path.display())
+                })
+                .id;
+            net.host(id)
+        };
+        auth.listen = at(&auth.listen, host_of(&auth.listen));
+        auth.gateway_listen = auth.gateway_listen.map(|a| at(&a, host_of(&a)));
+        auth.nodes = auth.nodes.iter().map(|a| at(a, host_of(a))).collect();
+        auth.certs_dir = layout.certs_dir();
+        auth.keys_dir = layout.keys_dir();
+        auth.client_tls = auth
+            .client_tls
+            .map(|_| ClientTls::in_dir(&layout.certs_dir(), Identity::Auth));
+        auth.bootstrap_admin = Some(AdminCredentials {
+            email: ADMIN_EMAIL.into(),
+            password: ADMIN_PASSWORD.into(),
+        });
+        auth.validate().expect("valid auth config");
+        assert_eq!(
+            auth.listen,
+            format!("{}:{}", net.host(1), port_of(&auth.listen)),
+            "the guide runs the auth service on host 1"
+        );
+        assert!(
+            auth.client_tls.is_some(),
+            "the guide's auth service serves TLS"
+        );
+        auth
+    }
+
+    /// The guide's node config on host `id`: the lines it marks "per host"
+    /// changed as it says (the id, this host's address in the listen
+    /// addresses, the certificate's file names), the members at this test's
+    /// addresses, the files under this test's directory.
+    fn node_config(&self, id: u64) -> NodeConfig {
+        let host = self.net.host(id);
+        let example = &self.example;
+        let mut config = example.clone();
+        config.id = id;
+        config.listen = at(&example.listen, host);
+        config.peer_listen = at(&example.peer_listen, host);
+        config.http_listen = example.http_listen.as_deref().map(|a| at(a, host));
+        config.client_tls = Some(ClientTls::in_dir(
+            &self.layout.certs_dir(),
+            Identity::Node(id),
+        ));
+        config.initial_members = example
+            .initial_members
+            .iter()
+            .map(|m| Member {
+                id: m.id,
+                addr: at(&m.addr, self.net.host(m.id)),
+            })
+            .collect();
+        config.certs_dir = self.layout.certs_dir();
+        config.data_dir = self.layout.dir().join(format!("node{id}"));
+        config.auth.keys_dir = self.layout.keys_dir();
+        // No payment service here: bookings are confirmed at once.
+        config.payment.endpoint = None;
+        // The steady bookers book many seats each, fast.
+        config.booking = config.booking.without_customer_caps();
+        config.validate().expect("valid node config");
+        config
     }
 
     /// Starts node `id` in its namespace, on its own address.
     fn spawn(&self, id: u64) {
-        let host = self.net.host(id);
-        let files = boxoffice_tls::TlsFiles::in_dir(&self.layout.certs_dir(), Identity::Node(id));
-        let members = (1..=NODES)
-            .map(|m| Member {
-                id: m,
-                addr: format!("{}:{PEER_PORT}", self.net.host(m)),
-            })
-            .collect();
-        let mut config = self.layout.node(
-            id,
-            self.addrs[&id].clone(),
-            format!("{host}:{PEER_PORT}"),
-            members,
-        );
-        config.http_listen = Some(format!("{host}:{HTTP_PORT}"));
-        config.client_tls = Some(ClientTls {
-            cert: files.cert,
-            key: files.key,
-        });
-        // The steady bookers book many seats each, fast.
-        config.booking = config.booking.without_customer_caps();
-        config.validate().expect("valid node config");
-        // `ip netns exec` enters the namespace and then execs the node, so
-        // the child's pid is the node's and `kill` is a real kill -9.
-        let extra = Extra {
-            prefix: ["ip", "netns", "exec", &self.net.namespace(id)]
-                .map(Into::into)
-                .into(),
-            ..Extra::default()
-        };
+        let config = self.node_config(id);
         self.processes
-            .start_with(&format!("node{id}"), "node", &config, &extra)
+            .start_with(&format!("node{id}"), "node", &config, &self.net.on_host(id))
             .expect("spawn ip netns exec boxoffice node");
+    }
+
+    /// What a client machine and the monitoring host reach through the
+    /// guide's firewall, on every node: a client, the client port and
+    /// nothing else; the monitoring host, `/readyz` (200: the node knows
+    /// a leader) and not the peer port.
+    async fn check_firewall(&self) {
+        let client = self.net.addr(BRIDGE_HOST);
+        let monitor = self.net.addr(MONITOR_HOST);
+        let checks = (1..=NODES).map(|id| async move {
+            let host = self.net.host(id);
+            let port = |p: u16| SocketAddr::from((host, p));
+            let (client_port, peer, http, monitor_peer, readyz) = tokio::join!(
+                connect(None, port(CLIENT_PORT)),
+                connect(None, port(PEER_PORT)),
+                connect(None, port(HTTP_PORT)),
+                connect(Some(monitor), port(PEER_PORT)),
+                http_get(monitor, port(HTTP_PORT), "/readyz"),
+            );
+            if let Err(e) = client_port {
+                panic!("a client ({client}) cannot connect to node {id}'s client port: {e}");
+            }
+            for (who, what, result) in [
+                (client, "peer", peer),
+                (client, "HTTP", http),
+                (monitor, "peer", monitor_peer),
+            ] {
+                assert!(
+                    result.is_err(),
+                    "{who} connected to node {id}'s {what} port through the firewall"
+                );
+            }
+            let readyz = readyz.unwrap_or_else(|e| {
+                panic!("the monitoring host ({monitor}) cannot read node {id}'s /readyz: {e}")
+            });
+            assert!(
+                readyz.starts_with("HTTP/1.1 200"),
+                "node {id}'s /readyz answered {readyz:?}"
+            );
+        });
+        futures::future::join_all(checks).await;
     }
 
     /// `kill -9` of node `id`.
@@ -433,7 +734,8 @@ impl MultiHost {
         } else {
             (format!("{user}@example.com"), PASSWORD)
         };
-        let auth = Client::new(&[self.auth_addr.as_str()]).expect("auth client");
+        let auth = Client::with_tls(&[self.auth_addr.as_str()], Some(self.tls.clone()))
+            .expect("auth client");
         let token = log_in(&auth, &email, password, user != "admin").await;
         self.tokens
             .lock()
@@ -507,13 +809,12 @@ impl MultiHost {
 
     fn print_logs(&self) {
         let names = self.addrs.keys().map(|id| format!("node{id}"));
-        common::print_log_tails(self.dir.path(), names);
+        common::print_log_tails(self.dir.path(), names.chain(["auth".to_owned()]));
     }
 }
 
 impl Drop for MultiHost {
     fn drop(&mut self) {
-        self.auth.take();
         self.processes.kill_all();
         if std::thread::panicking() {
             self.print_logs();
@@ -557,6 +858,12 @@ async fn three_hosts_over_tls_lose_no_booking_when_the_leader_dies() {
             n.addr
         );
     }
+
+    // Through the guide's firewall: clients reach the client ports only,
+    // the monitoring host the HTTP ports; yet the nodes just elected a
+    // leader over their peer ports.
+    cluster.check_firewall().await;
+    println!("the firewall lets clients reach the client ports and no other");
 
     // The client ports speak TLS only: a plaintext client gets nowhere.
     let plaintext = Client::new(&[cluster.addrs[&1].as_str()])
@@ -746,4 +1053,21 @@ fn only_names_this_test_makes_are_swept() {
     for other in ["bxt", "bxt12", "bxt12x1", "bxt12n1x", "br-bxt12n1", "eth0"] {
         assert_eq!(owner_pid(other), None, "{other}");
     }
+}
+
+/// Every example config of the guide (deploy/config) reads and validates
+/// as its process reads it; the node's is also what the guide says it is.
+#[test]
+fn the_guides_example_configs_are_valid() {
+    example_node();
+    let file = |name: &str| deploy(&format!("config/{name}.toml"));
+    let fail =
+        |name: &str, e: &dyn std::fmt::Display| -> ! { panic!("{}: {e}", file(name).display()) };
+    AuthConfig::load(Some(&file("auth"))).unwrap_or_else(|e| fail("auth", &e));
+    boxoffice_payment::config::PaymentConfig::load(Some(&file("payment")))
+        .unwrap_or_else(|e| fail("payment", &e));
+    boxoffice_chatbot::config::ChatbotConfig::load(Some(&file("chatbot")))
+        .unwrap_or_else(|e| fail("chatbot", &e));
+    boxoffice_gateway::config::GatewayConfig::load(Some(&file("gateway")))
+        .unwrap_or_else(|e| fail("gateway", &e));
 }
