@@ -197,6 +197,7 @@
 pub mod best;
 pub mod card;
 pub mod command;
+pub mod format;
 pub mod ids;
 pub mod network;
 pub mod outcome;

@@ -1,8 +1,50 @@
-//! The booking state machine as a Raft [`Application`]: commands and
-//! outcomes are postcard-encoded [`Request`]s and [`Outcome`]s.
+//! The booking state machine as a Raft [`Application`]: commands are
+//! [`Request`]s and outcomes [`Outcome`]s in a version of
+//! [`boxoffice_core::format`]; an outcome is written in its command's
+//! version, which the node that proposed it reads. A command of a version
+//! newer than this build reads stops the node's applying (see
+//! [`Application::readable`]) instead of being misread.
 
-use boxoffice_core::{Outcome, Rejection, Request, State, Timestamp};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use boxoffice_core::format::{self, FormatError};
+use boxoffice_core::{Outcome, Rejection, State, Timestamp};
 use boxoffice_raft::Application;
+
+/// The format version this process's nodes write (`raft.write_format`).
+static WRITE_FORMAT: AtomicU8 = AtomicU8::new(format::UNTAGGED);
+
+/// Sets the format version commands are written in (from the config).
+pub fn set_write_format(version: u8) {
+    WRITE_FORMAT.store(
+        version.clamp(format::UNTAGGED, format::NEWEST),
+        Ordering::Relaxed,
+    );
+}
+
+/// The format version commands are written in.
+pub fn write_format() -> u8 {
+    WRITE_FORMAT.load(Ordering::Relaxed)
+}
+
+/// Debug builds only: a node started with this variable set to a version
+/// reads no newer one, as a build of that version would (the rolling
+/// upgrade and refusal tests run "old" nodes this way).
+pub const PRETEND_NEWEST_VAR: &str = "BOXOFFICE_TEST_NEWEST_FORMAT";
+
+/// The newest format version this node reads.
+pub fn newest_readable() -> u8 {
+    static NEWEST: OnceLock<u8> = OnceLock::new();
+    *NEWEST.get_or_init(|| {
+        let pretend = cfg!(debug_assertions)
+            .then(|| std::env::var(PRETEND_NEWEST_VAR).ok()?.parse::<u8>().ok())
+            .flatten();
+        pretend.map_or(format::NEWEST, |v| {
+            v.clamp(format::UNTAGGED, format::NEWEST)
+        })
+    })
+}
 
 /// Why the booking state could not be written to or read from a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +55,9 @@ pub enum SnapshotError {
     /// The state could not encode or decode itself.
     #[error("{0}")]
     State(#[from] boxoffice_core::SnapshotError),
+    /// A command of the log is in a format this build cannot read.
+    #[error("a command of the log cannot be read: {0}")]
+    Format(#[from] FormatError),
 }
 
 /// [`State`] plugged into Raft.
@@ -22,14 +67,21 @@ pub struct BookingApp(pub State);
 impl Application for BookingApp {
     type Error = SnapshotError;
 
+    fn readable(&self, command: &[u8]) -> Result<(), SnapshotError> {
+        format::version_of(command, newest_readable())?;
+        Ok(())
+    }
+
     fn apply(&mut self, at_ms: i64, command: &[u8]) -> Vec<u8> {
-        let outcome: Outcome = match postcard::from_bytes::<Request>(command) {
+        // `readable` passed: the version is one this build reads.
+        let version = format::version_of(command, format::NEWEST).map_or(format::UNTAGGED, |v| v.0);
+        let outcome: Outcome = match format::decode_request(command) {
             Ok(request) => self.0.apply(Timestamp(at_ms), &request),
             // Every replica decodes the same bytes the same way, so this
             // rejection is as deterministic as any other.
             Err(e) => Err(Rejection::Invalid(format!("undecodable command: {e}"))),
         };
-        encode_outcome(&outcome)
+        format::encode_outcome(&outcome, version)
     }
 
     fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<(), SnapshotError> {
@@ -47,10 +99,4 @@ impl Application for BookingApp {
             .map(BookingApp)
             .map_err(SnapshotError::State)
     }
-}
-
-/// Encodes an outcome for the wire between nodes.
-pub fn encode_outcome(outcome: &Outcome) -> Vec<u8> {
-    // Encoding plain data into a Vec cannot fail.
-    postcard::to_allocvec(outcome).unwrap_or_default()
 }

@@ -78,6 +78,12 @@ pub struct RaftTuning {
     /// Peers to dial at another address than the one they advertise: each
     /// link through its own proxy in fault-injection runs. Empty normally.
     pub dial: Vec<Member>,
+    /// The format version of the commands this node writes to the log (1
+    /// to [`boxoffice_core::format::NEWEST`]; see
+    /// [`boxoffice_core::format`]). Raise it only once every node runs a
+    /// build that reads it: a node that cannot read an entry stops
+    /// applying.
+    pub write_format: u8,
 }
 
 impl Default for RaftTuning {
@@ -89,6 +95,7 @@ impl Default for RaftTuning {
             snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
             keep_entries_after_snapshot: KEEP_ENTRIES_AFTER_SNAPSHOT,
             dial: Vec::new(),
+            write_format: boxoffice_core::format::UNTAGGED,
         }
     }
 }
@@ -689,6 +696,15 @@ impl NodeConfig {
         }
         if r.snapshot_every_entries == 0 {
             return bad("raft.snapshot_every_entries must be at least 1".into());
+        }
+        let formats = boxoffice_core::format::UNTAGGED..=boxoffice_core::format::NEWEST;
+        if !formats.contains(&r.write_format) {
+            return bad(format!(
+                "raft.write_format ({}) must be one this build writes, {} to {}",
+                r.write_format,
+                formats.start(),
+                formats.end()
+            ));
         }
         let mut dialled = BTreeSet::new();
         for m in &r.dial {

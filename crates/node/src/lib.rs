@@ -213,6 +213,7 @@ pub async fn run(
         None => None,
     };
     let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())?;
+    app::set_write_format(config.raft.write_format);
     let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone())).await?;
     let metrics = metrics::NodeMetrics::new(&node, payment_metrics, relay_metrics.clone());
     coordinator::spawn(

@@ -46,15 +46,14 @@ impl ReplicaPort {
         if let Err(rejection) = request.validate() {
             return Ok(Err(rejection));
         }
-        let encoded =
-            postcard::to_allocvec(request).map_err(|e| Status::internal(e.to_string()))?;
+        let encoded = boxoffice_core::format::encode_request(request, crate::app::write_format());
         let reply = self
             .node
             .propose(encoded)
             .await
             .map_err(|e| unavailable_status(&e))?;
-        postcard::from_bytes(&reply)
-            .map_err(|e| Status::internal(format!("undecodable outcome: {e}")))
+        boxoffice_core::format::decode_outcome(&reply)
+            .map_err(|e| Status::internal(format!("the outcome {e}")))
     }
 
     /// `rejection` of `command` as a status; when the command picked seats

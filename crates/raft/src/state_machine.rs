@@ -65,6 +65,16 @@ pub trait Application: Default + Send + Sync + 'static {
     /// Why a state could not be written to or rebuilt from a snapshot.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Whether this build can apply `command`: an error (a command written
+    /// by a newer build, say) stops the state machine before any command
+    /// of its entry is applied, rather than have this replica decide
+    /// differently from the others. Every command but a malformed one is
+    /// readable by default.
+    fn readable(&self, command: &[u8]) -> Result<(), Self::Error> {
+        let _ = command;
+        Ok(())
+    }
+
     /// Applies one committed command at leader time `at_ms` and returns its
     /// encoded outcome. Must be deterministic: the same state, time and
     /// command give the same outcome and new state on every replica. A
@@ -467,6 +477,22 @@ impl<A: Application> RaftStateMachine<TypeConfig> for StateMachineStore<A> {
         let mut replies = Vec::new();
         for entry in entries {
             let log_id = *entry.get_log_id();
+            if let EntryPayload::Normal(batch) = &entry.payload
+                && let Some(e) = batch
+                    .commands
+                    .iter()
+                    .find_map(|c| state.app.readable(c).err())
+            {
+                tracing::error!(
+                    index = log_id.index,
+                    "cannot apply log entry {}: {e}; this node stops applying (the others go on)",
+                    log_id.index
+                );
+                return Err(sm_err(
+                    ErrorVerb::Read,
+                    format!("log entry {}: {e}", log_id.index),
+                ));
+            }
             let reply = match entry.payload {
                 EntryPayload::Blank => BatchReply::default(),
                 EntryPayload::Normal(batch) => BatchReply {

@@ -73,6 +73,8 @@ pub struct Cluster {
     pub crash_at: Mutex<Option<String>>,
     /// A change to every node's configuration from the next (re)start on.
     pub tune_nodes: Mutex<Option<fn(&mut boxoffice_node::config::NodeConfig)>>,
+    /// Environment variables of node `id` from its next (re)start on.
+    pub node_env: Mutex<BTreeMap<u64, Vec<(String, String)>>>,
 }
 
 /// Logs `email` in at the auth service `auth`, registering the account
@@ -282,6 +284,7 @@ impl Cluster {
             payment_peer_addr,
             crash_at: Mutex::new(crash_at.map(str::to_owned)),
             tune_nodes: Mutex::new(None),
+            node_env: Mutex::default(),
             development: matches!(password_policy, PasswordPolicy::Development),
         };
         if cluster.payment_addr.is_some() {
@@ -358,6 +361,9 @@ impl Cluster {
         // The config file is the whole truth for test nodes, but for the
         // crash points.
         let mut extra = Extra::default();
+        if let Some(env) = self.node_env.lock().unwrap().get(&id) {
+            extra.env.extend(env.iter().cloned());
+        }
         if let Some(points) = self.crash_at.lock().unwrap().as_deref() {
             // "once:POINT" fires in the first process to reach it only.
             let points = match points.strip_prefix("once:") {

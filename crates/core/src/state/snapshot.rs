@@ -314,6 +314,13 @@ pub enum SnapshotError {
     /// The bytes do not begin with the format's tag.
     #[error("not a snapshot of this format: it does not begin with the tag {SNAPSHOT_TAG:?}")]
     Untagged,
+    /// The bytes are a snapshot of a later format than this version
+    /// reads (it names the tag found): a newer build wrote it.
+    #[error(
+        "the snapshot is of a newer format ({0}) than this version reads (up to {SNAPSHOT_TAG:?}): \
+         upgrade this node to the build that wrote it"
+    )]
+    NewerFormat(String),
     /// The bytes are a snapshot of an earlier format that this version
     /// does not read (it names the tag found).
     #[error(
@@ -394,9 +401,16 @@ impl State {
             };
             (snapshot, sections)
         } else {
-            let current = bytes
-                .strip_prefix(SNAPSHOT_TAG)
-                .ok_or(SnapshotError::Untagged)?;
+            let current = bytes.strip_prefix(SNAPSHOT_TAG).ok_or_else(|| {
+                // Every format's tag begins `BX`: one this build does not
+                // know is a later one.
+                match bytes.get(..4) {
+                    Some(tag) if tag.starts_with(b"BX") => {
+                        SnapshotError::NewerFormat(String::from_utf8_lossy(tag).into_owned())
+                    }
+                    _ => SnapshotError::Untagged,
+                }
+            })?;
             let (snapshot, doors, rooms, networks, lists, cards): (
                 Snapshot,
                 Doors,

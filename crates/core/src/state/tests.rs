@@ -520,6 +520,15 @@ fn only_whole_tagged_snapshots_are_restored() {
         State::from_snapshot_bytes(&older),
         Err(SnapshotError::OlderFormat("BXS2"))
     ));
+    // One of a later format (a newer build's) is refused as such.
+    let mut newer = current.clone();
+    newer[..4].copy_from_slice(b"BXSA");
+    let refused = State::from_snapshot_bytes(&newer).unwrap_err();
+    assert_eq!(refused, SnapshotError::NewerFormat("BXSA".into()));
+    assert!(
+        refused.to_string().contains("upgrade this node"),
+        "{refused}"
+    );
     assert!(State::from_snapshot_bytes(&[]).is_err());
 }
 
