@@ -585,5 +585,135 @@ impl Ledger {
     }
 }
 
+/// The whole ledger as one read transaction saw it: every table's rows,
+/// raw, for a backup ([`Ledger::dump`]) that seeds a new ledger
+/// ([`Ledger::restore`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerDump {
+    /// `transactions`: id → record.
+    pub transactions: Vec<(String, Vec<u8>)>,
+    /// `keys`: idempotency key → the charge's parameters and transaction.
+    pub keys: Vec<(String, Vec<u8>)>,
+    /// `by_user`: (user, created, id).
+    pub by_user: Vec<(String, i64, String)>,
+    /// `voided`: idempotency key → when.
+    pub voided: Vec<(String, i64)>,
+    /// `refunds`: refund key → the refund.
+    pub refunds: Vec<(String, Vec<u8>)>,
+    /// `refunded`: transaction id → cents refunded so far.
+    pub refunded: Vec<(String, i64)>,
+}
+
+impl LedgerDump {
+    /// Every transaction of the dump, decoded (with its refunded total).
+    pub fn transactions(&self) -> Result<Vec<Transaction>, LedgerError> {
+        self.transactions
+            .iter()
+            .map(|(_, raw)| postcard::from_bytes::<Transaction>(raw).map_err(storage))
+            .collect()
+    }
+}
+
+/// Every row of a `&str`-keyed table.
+fn rows<V: redb::Value + 'static>(
+    table: &impl ReadableTable<&'static str, V>,
+    value: impl Fn(V::SelfType<'_>) -> <V as OwnedOf>::Owned,
+) -> Result<Vec<(String, <V as OwnedOf>::Owned)>, LedgerError>
+where
+    V: OwnedOf,
+{
+    let mut out = Vec::new();
+    for item in table.iter().map_err(storage)? {
+        let (k, v) = item.map_err(storage)?;
+        out.push((k.value().to_owned(), value(v.value())));
+    }
+    Ok(out)
+}
+
+/// The owned form of a table's value type.
+trait OwnedOf {
+    type Owned;
+}
+
+impl OwnedOf for &[u8] {
+    type Owned = Vec<u8>;
+}
+
+impl OwnedOf for i64 {
+    type Owned = i64;
+}
+
+impl Ledger {
+    /// Every table's rows in one read transaction: a consistent picture
+    /// of the ledger while it keeps taking charges.
+    pub fn dump(&self) -> Result<LedgerDump, LedgerError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let mut by_user = Vec::new();
+        for item in txn.open_table(BY_USER).map_err(storage)?.iter().map_err(storage)? {
+            let (k, _) = item.map_err(storage)?;
+            let (user, created, id) = k.value();
+            by_user.push((user.to_owned(), created, id.to_owned()));
+        }
+        Ok(LedgerDump {
+            transactions: rows(&txn.open_table(TRANSACTIONS).map_err(storage)?, <[u8]>::to_vec)?,
+            keys: rows(&txn.open_table(KEYS).map_err(storage)?, <[u8]>::to_vec)?,
+            by_user,
+            voided: rows(&txn.open_table(VOIDED).map_err(storage)?, |v| v)?,
+            refunds: rows(&txn.open_table(REFUNDS).map_err(storage)?, <[u8]>::to_vec)?,
+            refunded: rows(&txn.open_table(REFUNDED).map_err(storage)?, |v| v)?,
+        })
+    }
+
+    /// Writes `dump` as a new ledger at `path`, in one transaction; refuses
+    /// a path where a ledger exists, and a dump whose records do not
+    /// decode (nothing is written then).
+    pub fn restore(path: &Path, dump: &LedgerDump) -> Result<(), LedgerError> {
+        if path.exists() {
+            return Err(LedgerError::Storage(format!(
+                "{} exists: restore into a fresh data directory",
+                path.display()
+            )));
+        }
+        dump.transactions()?;
+        for (_, raw) in &dump.keys {
+            postcard::from_bytes::<KeyRecord>(raw).map_err(storage)?;
+        }
+        for (_, raw) in &dump.refunds {
+            postcard::from_bytes::<RefundRecord>(raw).map_err(storage)?;
+        }
+        let ledger = Self::open(path)?;
+        let txn = ledger.db.begin_write().map_err(storage)?;
+        {
+            let mut t = txn.open_table(TRANSACTIONS).map_err(storage)?;
+            for (k, v) in &dump.transactions {
+                t.insert(k.as_str(), v.as_slice()).map_err(storage)?;
+            }
+            let mut t = txn.open_table(KEYS).map_err(storage)?;
+            for (k, v) in &dump.keys {
+                t.insert(k.as_str(), v.as_slice()).map_err(storage)?;
+            }
+            let mut t = txn.open_table(BY_USER).map_err(storage)?;
+            for (user, created, id) in &dump.by_user {
+                t.insert((user.as_str(), *created, id.as_str()), ())
+                    .map_err(storage)?;
+            }
+            let mut t = txn.open_table(VOIDED).map_err(storage)?;
+            for (k, v) in &dump.voided {
+                t.insert(k.as_str(), *v).map_err(storage)?;
+            }
+            let mut t = txn.open_table(REFUNDS).map_err(storage)?;
+            for (k, v) in &dump.refunds {
+                t.insert(k.as_str(), v.as_slice()).map_err(storage)?;
+            }
+            let mut t = txn.open_table(REFUNDED).map_err(storage)?;
+            for (k, v) in &dump.refunded {
+                t.insert(k.as_str(), *v).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -425,3 +425,36 @@ fn a_batch_of_mixed_writes_acts_as_the_writes_one_after_another() {
         1000
     );
 }
+
+#[test]
+fn a_dump_restores_into_an_equal_ledger_and_never_over_one() {
+    let (_dir, ledger) = charged();
+    ledger.refund(&keyed("r1", 300), 5).unwrap();
+    ledger
+        .record_charges(vec![charge("k2", 700, "tx2")])
+        .unwrap();
+    ledger.void("k3", 6).unwrap();
+    let dump = ledger.dump().unwrap();
+    assert_eq!(dump.transactions.len(), 2);
+    assert_eq!(dump.voided.len(), 1);
+    let target = tempfile::tempdir().unwrap();
+    let path = target.path().join("ledger.redb");
+    Ledger::restore(&path, &dump).unwrap();
+    let restored = Ledger::open(&path).unwrap();
+    assert_eq!(restored.dump().unwrap(), dump);
+    assert_eq!(restored.list_user("u1").unwrap(), ledger.list_user("u1").unwrap());
+    // A voided key stays voided, a used one replays.
+    assert!(restored.void("k3", 7).unwrap().is_none());
+    assert!(matches!(
+        restored.record_charges(vec![charge("k3", 1, "tx9")]).unwrap()[0],
+        Err(LedgerError::Voided(_))
+    ));
+    drop(restored);
+    // Never over a ledger, nor from records that do not decode.
+    assert!(Ledger::restore(&path, &dump).is_err());
+    let mut broken = dump.clone();
+    broken.transactions[0].1 = vec![0xFF; 3];
+    let other = target.path().join("other.redb");
+    assert!(Ledger::restore(&other, &broken).is_err());
+    assert!(!other.exists(), "a refused restore wrote a ledger");
+}
