@@ -11,12 +11,15 @@
 //!   `payment`, `chatbot`, `gateway` run the services; `certs`, `keys` and
 //!   `admin bootstrap` ([`boxoffice_auth::bootstrap`]) prepare a cluster;
 //! - `up` ([`up`]) runs the local cluster as child processes;
+//! - `backup` and `restore` ([`backup`]) copy a running cluster and seed a
+//!   new one;
 //! - `bench` ([`boxoffice_testkit::bench`]) measures booking throughput and latency;
 //!   `torture` ([`boxoffice_testkit::torture`]) injects faults and checks every booking.
 //!
 //! Errors reach the user as one `error: …` line with its causes and a
 //! non-zero exit code, never a panic or a backtrace.
 
+mod backup;
 mod up;
 
 use std::path::PathBuf;
@@ -37,6 +40,13 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     global: boxoffice_cli::Global,
+    /// How the services (`node`, `auth`, `payment`, `chatbot`, `gateway`,
+    /// `up`) log to stderr: `text` for people, `json` (one object a line)
+    /// for log collectors. `RUST_LOG` chooses what is logged
+    /// (docs/operations.md, "Logs").
+    // No BOXOFFICE_* variable: the services read those as config overrides.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: boxoffice_server::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -102,6 +112,13 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Takes a consistent backup of a running cluster: the replicated
+    /// state at one index (with its digest) and the payment ledger, over
+    /// the peer ports with the operator's certificate, while it sells.
+    Backup(backup::BackupArgs),
+    /// Seeds a new cluster's data directories from a backup (the same
+    /// flags as `up`, which then starts it).
+    Restore(backup::RestoreArgs),
     /// Measures booking throughput and latency against a running cluster.
     Bench(boxoffice_testkit::bench::BenchArgs),
     /// Fault-injection run: starts its own cluster behind per-link proxies,
@@ -202,6 +219,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    boxoffice_server::set_log_format(cli.log_format);
     let global = cli.global;
     let serving = matches!(
         cli.command,
@@ -233,6 +251,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             boxoffice_server::init_tracing();
             up::run(args).await
         }
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args).await,
         Command::Bench(args) => boxoffice_testkit::bench::run(args, &global).await,
         Command::Torture(args) => boxoffice_testkit::torture::run(args).await,
         Command::Auth { config } => boxoffice_auth::service::serve(config.as_deref()).await,

@@ -391,6 +391,16 @@ mod tests {
         ) -> Result<Response<v1::SetFaultsResponse>, Status> {
             Err(Status::unimplemented("not in this fake"))
         }
+
+        type BackupLedgerStream =
+            futures::stream::BoxStream<'static, Result<v1::LedgerChunk, Status>>;
+
+        async fn backup_ledger(
+            &self,
+            _: Request<v1::BackupLedgerRequest>,
+        ) -> Result<Response<Self::BackupLedgerStream>, Status> {
+            Err(Status::unimplemented("not in this fake"))
+        }
     }
 
     /// The fake, serving on a free port.

@@ -14,12 +14,14 @@ use boxoffice_proto::internal::v1::account_service_client::AccountServiceClient;
 use boxoffice_proto::internal::v1::checkout_relay_client::CheckoutRelayClient;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use boxoffice_proto::internal::v1::{
-    ApplyRequest, ChangeMembershipRequest, ListAccountsRequest, NodeMetricsRequest, ProposeRequest,
-    RelayRequest,
+    ApplyRequest, BackupRequest, ChangeMembershipRequest, ListAccountsRequest, NodeMetricsRequest,
+    ProposeRequest, RelayRequest,
 };
 use boxoffice_proto::v1::booking_service_client::BookingServiceClient;
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
-use boxoffice_proto::v1::{ListTransactionsRequest, RefundRequest, VoidRequest, WatchShowRequest};
+use boxoffice_proto::v1::{
+    BackupLedgerRequest, ListTransactionsRequest, RefundRequest, VoidRequest, WatchShowRequest,
+};
 use boxoffice_tls::Identity;
 use common::{GOOD_CARD, Node, card, expect_code, tls_of};
 use tonic::Code;
@@ -1117,4 +1119,76 @@ async fn a_customer_cannot_manage_performances_read_sales_or_return_anothers_tic
     let mine = ann.return_tickets(&booking.booking_id, &[1]).await.unwrap();
     assert_eq!(mine.kept.unwrap().seat_nos, [2]);
     node.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_operator_may_take_a_backup() {
+    let (node, buyer, _) = paid_booking().await;
+    // Every account's hash and every charge: the operator's certificate
+    // alone, not a member node's, the auth service's or the gateway's.
+    for identity in [
+        Identity::Node(1),
+        Identity::Node(2),
+        Identity::Auth,
+        Identity::Gateway,
+        Identity::Payment,
+    ] {
+        let channel = mutual(&node.certs, identity, &node.peer_addr, &node_name());
+        let result = RaftServiceClient::new(channel)
+            .backup(BackupRequest {})
+            .await;
+        assert_eq!(code(result), Code::PermissionDenied, "Backup as {identity}");
+    }
+    for identity in [Identity::Node(1), Identity::Auth, Identity::Gateway] {
+        let result = node
+            .payment()
+            .client_as(identity)
+            .backup_ledger(BackupLedgerRequest {})
+            .await;
+        assert_eq!(
+            code(result),
+            Code::PermissionDenied,
+            "BackupLedger as {identity}"
+        );
+    }
+    // The door is open to the operator.
+    let operator = mutual(
+        &node.certs,
+        Identity::Operator,
+        &node.peer_addr,
+        &node_name(),
+    );
+    let mut stream = RaftServiceClient::new(operator)
+        .backup(BackupRequest {})
+        .await
+        .expect("the operator takes a backup")
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        bytes.extend(chunk.data);
+    }
+    let image: boxoffice_raft::backup::Image = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        boxoffice_raft::backup::digest_of(&image.state),
+        image.digest
+    );
+    let mut ledger = node
+        .payment()
+        .client_as(Identity::Operator)
+        .backup_ledger(BackupLedgerRequest {})
+        .await
+        .expect("the operator backs up the ledger")
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = ledger.message().await.unwrap() {
+        bytes.extend(chunk.data);
+    }
+    let dump: boxoffice_payment::ledger::LedgerDump = postcard::from_bytes(&bytes).unwrap();
+    assert!(
+        dump.transactions()
+            .unwrap()
+            .iter()
+            .any(|t| t.user_id == buyer.id),
+        "the buyer's charge is in the ledger's backup"
+    );
 }

@@ -615,13 +615,10 @@ impl LedgerDump {
 }
 
 /// Every row of a `&str`-keyed table.
-fn rows<V: redb::Value + 'static>(
+fn rows<V: redb::Value + OwnedOf + 'static>(
     table: &impl ReadableTable<&'static str, V>,
     value: impl Fn(V::SelfType<'_>) -> <V as OwnedOf>::Owned,
-) -> Result<Vec<(String, <V as OwnedOf>::Owned)>, LedgerError>
-where
-    V: OwnedOf,
-{
+) -> Result<Vec<(String, <V as OwnedOf>::Owned)>, LedgerError> {
     let mut out = Vec::new();
     for item in table.iter().map_err(storage)? {
         let (k, v) = item.map_err(storage)?;
@@ -649,13 +646,21 @@ impl Ledger {
     pub fn dump(&self) -> Result<LedgerDump, LedgerError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let mut by_user = Vec::new();
-        for item in txn.open_table(BY_USER).map_err(storage)?.iter().map_err(storage)? {
+        for item in txn
+            .open_table(BY_USER)
+            .map_err(storage)?
+            .iter()
+            .map_err(storage)?
+        {
             let (k, _) = item.map_err(storage)?;
             let (user, created, id) = k.value();
             by_user.push((user.to_owned(), created, id.to_owned()));
         }
         Ok(LedgerDump {
-            transactions: rows(&txn.open_table(TRANSACTIONS).map_err(storage)?, <[u8]>::to_vec)?,
+            transactions: rows(
+                &txn.open_table(TRANSACTIONS).map_err(storage)?,
+                <[u8]>::to_vec,
+            )?,
             keys: rows(&txn.open_table(KEYS).map_err(storage)?, <[u8]>::to_vec)?,
             by_user,
             voided: rows(&txn.open_table(VOIDED).map_err(storage)?, |v| v)?,

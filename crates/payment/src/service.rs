@@ -337,6 +337,9 @@ fn refund_of(r: v1::RefundRequest) -> Result<Refund, Status> {
     })
 }
 
+/// The size of a backup's pieces (well under gRPC's 4 MiB message cap).
+const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
+
 /// Which verified certificates may make a v1 call.
 #[derive(Clone, Copy)]
 enum Caller {
@@ -645,6 +648,33 @@ impl PaymentService for PaymentApi {
         Ok(Response::new(v1::ListTransactionsResponse {
             transactions: txs.iter().map(message).collect(),
         }))
+    }
+
+    type BackupLedgerStream = futures::stream::BoxStream<'static, Result<v1::LedgerChunk, Status>>;
+
+    async fn backup_ledger(
+        &self,
+        req: Request<v1::BackupLedgerRequest>,
+    ) -> Result<Response<Self::BackupLedgerStream>, Status> {
+        // The whole ledger (every user's charges): the operator alone.
+        require(&req, Caller::Operator)?;
+        let dump = self.ledger(|l| l.dump()).await?;
+        let bytes = postcard::to_allocvec(&dump)
+            .map_err(|e| Status::internal(format!("encoding the ledger: {e}")))?;
+        info!(
+            transactions = dump.transactions.len(),
+            bytes = bytes.len(),
+            "ledger backed up"
+        );
+        let chunks: Vec<Result<v1::LedgerChunk, Status>> = bytes
+            .chunks(BACKUP_CHUNK_BYTES)
+            .map(|data| {
+                Ok(v1::LedgerChunk {
+                    data: data.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 
     async fn set_faults(

@@ -93,18 +93,20 @@ impl LeaderWatch {
     /// Stands for election unless leadership already moved on from
     /// `leader` or this node already stood in the current term.
     fn leader_gone(&self, leader: NodeId) {
-        let (term, current) = {
+        let (node, term, current) = {
             let metrics = self.raft.metrics();
             let m = metrics.borrow();
-            (m.current_term, m.current_leader)
+            (m.id, m.current_term, m.current_leader)
         };
         // Leadership already moved on, or this term was already handled.
         if current != Some(leader) || self.triggered_in.fetch_max(term, Ordering::SeqCst) >= term {
             return;
         }
         info!(
-            leader,
-            term, "the leader's port refuses connections: standing for election now"
+            node,
+            peer = leader,
+            term,
+            "leader {leader}'s port refuses connections: standing for election after term {term}"
         );
         let raft = self.raft.clone();
         tokio::spawn(async move {
@@ -117,16 +119,11 @@ impl LeaderWatch {
 /// Whether `status` comes from a refused TCP connect: no process listens
 /// at the address.
 pub fn connection_refused(status: &tonic::Status) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
-    while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return true;
-        }
-        source = error.source();
-    }
-    false
+    crate::network::causes(status).any(|error| {
+        error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 //! network and the paths clients take through it.
 //!
 //! # Components
+//! - [`backup`]: a consistent image of the replicated state, and seeding a
+//!   new cluster's data directories from one.
 //! - [`types`]: the openraft type configuration; an entry is a [`types::Batch`].
 //! - [`log_store`]: the log (entries in segment files, vote and purge point
 //!   in redb), written by a dedicated thread with group commit;
@@ -52,6 +54,7 @@
 #![allow(clippy::result_large_err)]
 #![deny(missing_docs)]
 
+pub mod backup;
 pub mod crash;
 pub mod failfast;
 pub mod log_store;

@@ -14,14 +14,24 @@
 //! accepts only a server whose certificate of the cluster CA names the
 //! node it meant to reach (`node-<id>.boxoffice`), whatever address it
 //! dialled (a proxy, a moved node).
+//!
+//! Every RPC's outcome goes to [`PeerReports`], which tells the operator
+//! about each peer in one line per event: `peer 2 unreachable since
+//! 18:34:20 UTC, retrying` at the first failure, `peer 2 still unreachable
+//! (since 18:34:20 UTC, 19 failed attempts in the last 10 s)` at most every
+//! [`REPORT_EVERY`] while it lasts, `peer 2 reachable again after 12.3 s`
+//! at the first answer. openraft's own lines about the same failures (an
+//! error chain per failed RPC) are quiet by default
+//! (`boxoffice_server::OPENRAFT_CHATTER`), so these are the record.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use boxoffice_proto::internal::v1::RaftPayload;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use boxoffice_tls::{Identity, Tls};
+use openraft::ServerState;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -32,10 +42,12 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
 use tonic::transport::Channel;
+use tracing::{info, warn};
 
 use crate::splitvote::VoteAnswers;
-use crate::types::{Node, NodeId, TypeConfig};
+use crate::types::{Node, NodeId, Raft, TypeConfig};
 
 /// How long to wait for a TCP connection to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -104,13 +116,23 @@ impl Channels {
 pub struct Network {
     channels: Channels,
     answers: VoteAnswers,
+    reports: PeerReports,
 }
 
 impl Network {
-    /// A factory sharing `channels` with the rest of the node, reporting
-    /// the answers to this node's vote requests to `answers`.
-    pub fn new(channels: Channels, answers: VoteAnswers) -> Self {
-        Self { channels, answers }
+    /// Node `node`'s factory, sharing `channels` with the rest of the
+    /// node, reporting the answers to its vote requests to `answers`.
+    pub fn new(node: NodeId, channels: Channels, answers: VoteAnswers) -> Self {
+        Self {
+            channels,
+            answers,
+            reports: PeerReports::new(node),
+        }
+    }
+
+    /// What this node says about its peers.
+    pub fn reports(&self) -> &PeerReports {
+        &self.reports
     }
 }
 
@@ -120,6 +142,7 @@ pub struct PeerClient {
     addr: String,
     channels: Channels,
     answers: VoteAnswers,
+    reports: PeerReports,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -131,6 +154,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             addr: node.addr.clone(),
             channels: self.channels.clone(),
             answers: self.answers.clone(),
+            reports: self.reports.clone(),
         }
     }
 }
@@ -155,12 +179,22 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let data =
-            postcard::to_allocvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        // openraft drops the call at its timeout: the attempt then reports
+        // a failure on its own.
+        let attempt = self
+            .reports
+            .attempt(self.target, option.soft_ttl(), option.hard_ttl());
+        let data = postcard::to_allocvec(req).map_err(|e| {
+            attempt.failed(Failure::failing(format!("encoding the request: {e}")));
+            RPCError::Network(NetworkError::new(&e))
+        })?;
         let mut client = self
             .channels
             .raft_client(self.target, &self.addr)
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+            .map_err(|e| {
+                attempt.failed(Failure::failing(format!("its address: {e}")));
+                RPCError::Unreachable(Unreachable::new(&e))
+            })?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(option.hard_ttl());
         let reply = match rpc {
@@ -168,12 +202,27 @@ impl PeerClient {
             Rpc::Vote => client.vote(request).await,
             Rpc::InstallSnapshot => client.install_snapshot(request).await,
         }
-        .map_err(status_to_rpc_error)?;
+        .map_err(|status| {
+            attempt.failed(Failure::of_status(&status, option.hard_ttl()));
+            status_to_rpc_error(status)
+        })?;
         let result: Result<Resp, RaftError<NodeId, E>> =
-            postcard::from_bytes(&reply.into_inner().data)
-                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            postcard::from_bytes(&reply.into_inner().data).map_err(|e| {
+                attempt.failed(Failure::failing(format!("decoding the reply: {e}")));
+                RPCError::Network(NetworkError::new(&e))
+            })?;
+        // An error of the peer's own (a higher vote, a fatal error there)
+        // is an answer: the peer is reachable.
+        attempt.answered();
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
+}
+
+/// The errors behind `error`, outermost first (not `error` itself).
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |e| e.source())
 }
 
 fn status_to_rpc_error<E: std::error::Error>(status: tonic::Status) -> RPCError<NodeId, Node, E> {
@@ -220,5 +269,445 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             resp.last_log_id.as_ref(),
         );
         Ok(resp)
+    }
+}
+
+/// How often, at most, a peer that stays unreachable is reported again.
+pub const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Why an RPC to a peer failed, in a few words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// No connection or no answer (as opposed to a call that got through
+    /// and failed: a refused certificate, a reply that does not decode).
+    unreachable: bool,
+    /// The innermost error, or the status.
+    cause: String,
+}
+
+impl Failure {
+    fn failing(cause: String) -> Self {
+        Self {
+            unreachable: false,
+            cause,
+        }
+    }
+
+    fn timed_out(ttl: Duration) -> Self {
+        Self {
+            unreachable: true,
+            cause: format!("no answer within {} ms", ttl.as_millis()),
+        }
+    }
+
+    /// The failure `status` reports for a call with a deadline of `ttl`.
+    fn of_status(status: &tonic::Status, ttl: Duration) -> Self {
+        use tonic::Code;
+        // The deadline passed here (a `TimeoutExpired` source) or at the
+        // peer.
+        if status.code() == Code::DeadlineExceeded
+            || causes(status).any(|e| e.is::<tonic::TimeoutExpired>())
+        {
+            return Self::timed_out(ttl);
+        }
+        // The innermost error says what happened ("Connection refused (os
+        // error 111)"); the layers around it repeat it.
+        let cause = match causes(status).last() {
+            Some(root) => root.to_string(),
+            None => format!("{:?}: {}", status.code(), status.message()),
+        };
+        Self {
+            unreachable: matches!(
+                status.code(),
+                Code::Unavailable | Code::Unknown | Code::Cancelled
+            ),
+            cause,
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        if self.unreachable {
+            "unreachable"
+        } else {
+            "failing"
+        }
+    }
+}
+
+/// What this node says about its peers: see the module's header.
+/// Shared by every client openraft makes, so that one peer's vote,
+/// replication and read-index calls make one account.
+#[derive(Clone)]
+pub struct PeerReports {
+    /// This node.
+    node: NodeId,
+    peers: Arc<Mutex<HashMap<NodeId, PeerLog>>>,
+}
+
+impl PeerReports {
+    /// Reports of node `node`.
+    pub fn new(node: NodeId) -> Self {
+        Self {
+            node,
+            peers: Arc::default(),
+        }
+    }
+
+    /// Counts a message from a leader as an answer from it until `raft`
+    /// shuts down: a leader that steps down stops calling its peers, and
+    /// learns that one is back from its first message as the new leader.
+    pub fn spawn_leader_watch(&self, raft: Raft) -> JoinHandle<()> {
+        let reports = self.clone();
+        tokio::spawn(async move {
+            let mut metrics = raft.metrics();
+            while metrics.changed().await.is_ok() {
+                let (state, leader) = {
+                    let m = metrics.borrow();
+                    (m.state, m.current_leader)
+                };
+                if let Some(leader) = leader
+                    && leader != reports.node
+                    && matches!(state, ServerState::Follower | ServerState::Learner)
+                {
+                    reports.record(leader, Ok(()));
+                }
+            }
+        })
+    }
+
+    /// One RPC to `peer` with a deadline of `timeout`; one dropped
+    /// unfinished after `abandoned` was given up on.
+    fn attempt(&self, peer: NodeId, abandoned: Duration, timeout: Duration) -> Attempt<'_> {
+        Attempt {
+            reports: self,
+            peer,
+            started: Instant::now(),
+            abandoned,
+            timeout,
+            done: std::cell::Cell::new(false),
+        }
+    }
+
+    fn record(&self, peer: NodeId, outcome: Result<(), Failure>) {
+        let line = {
+            let mut peers = self.peers.lock().expect("peer reports lock poisoned");
+            let log = peers.entry(peer).or_default();
+            match outcome {
+                Ok(()) => log.answered(Instant::now()),
+                Err(failure) => log.failed(Instant::now(), SystemTime::now(), failure),
+            }
+        };
+        // Written outside the lock.
+        if let Some(line) = line {
+            self.write(peer, line);
+        }
+    }
+
+    fn write(&self, peer: NodeId, line: Line) {
+        let node = self.node;
+        match line {
+            Line::Down {
+                since,
+                failure,
+                brief,
+            } => {
+                let brief = match brief {
+                    0 => String::new(),
+                    n => format!(" ({n} brief outages before it)"),
+                };
+                warn!(
+                    node,
+                    peer,
+                    cause = %failure.cause,
+                    "peer {peer} {} since {} UTC, retrying{brief}",
+                    failure.what(),
+                    time_of_day(since)
+                );
+            }
+            Line::Still {
+                since,
+                failure,
+                failed,
+                over,
+            } => warn!(
+                node,
+                peer,
+                failed,
+                cause = %failure.cause,
+                "peer {peer} still {} (since {} UTC, {failed} failed attempts in the last {} s)",
+                failure.what(),
+                time_of_day(since),
+                over.as_secs()
+            ),
+            Line::Back { after, failure } => {
+                let again = if failure.unreachable {
+                    "reachable"
+                } else {
+                    "answering"
+                };
+                info!(
+                    node,
+                    peer,
+                    down_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                    "peer {peer} {again} again after {:.1} s",
+                    after.as_secs_f64()
+                );
+            }
+        }
+    }
+}
+
+/// One RPC to a peer. Reports its outcome; dropped without one after its
+/// timeout (openraft gave up waiting), it reports a failure; dropped
+/// sooner (shutdown, a finished vote round), nothing.
+struct Attempt<'a> {
+    reports: &'a PeerReports,
+    peer: NodeId,
+    started: Instant,
+    /// When a drop means openraft gave up (its timeout is no shorter).
+    abandoned: Duration,
+    /// The call's deadline.
+    timeout: Duration,
+    done: std::cell::Cell<bool>,
+}
+
+impl Attempt<'_> {
+    fn answered(&self) {
+        self.report(Ok(()));
+    }
+
+    fn failed(&self, failure: Failure) {
+        self.report(Err(failure));
+    }
+
+    fn report(&self, outcome: Result<(), Failure>) {
+        if !self.done.replace(true) {
+            self.reports.record(self.peer, outcome);
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.started.elapsed() >= self.abandoned {
+            self.failed(Failure::timed_out(self.timeout));
+        }
+    }
+}
+
+/// One peer's account.
+#[derive(Default)]
+struct PeerLog {
+    /// The outage under way, if any.
+    outage: Option<Outage>,
+    /// When a line about this peer was last written.
+    last_line: Option<Instant>,
+    /// Outages that ended unreported since that line (each began within
+    /// [`REPORT_EVERY`] of a line: a flapping peer).
+    brief: u32,
+}
+
+/// A peer's run of failed RPCs.
+struct Outage {
+    /// Its first failure.
+    since: Instant,
+    since_wall: SystemTime,
+    /// The first failure's cause, then the latest's.
+    failure: Failure,
+    /// Whether a line said it began.
+    reported: bool,
+    /// Failed attempts since the last line about it (or its start).
+    failed: u32,
+}
+
+/// A line to write about a peer.
+#[derive(Debug, PartialEq)]
+enum Line {
+    /// It stopped answering at `since`.
+    Down {
+        since: SystemTime,
+        failure: Failure,
+        /// Brief outages not reported before this one.
+        brief: u32,
+    },
+    /// It still does not answer: `failed` attempts over `over`.
+    Still {
+        since: SystemTime,
+        failure: Failure,
+        failed: u32,
+        over: Duration,
+    },
+    /// It answered again after `after`.
+    Back { after: Duration, failure: Failure },
+}
+
+impl PeerLog {
+    /// A failed attempt at `now` (`wall`: the same moment by the clock).
+    fn failed(&mut self, now: Instant, wall: SystemTime, failure: Failure) -> Option<Line> {
+        let outage = match &mut self.outage {
+            Some(outage) => {
+                outage.failed += 1;
+                // The summary gives the latest cause; the wording stays the
+                // first failure's.
+                outage.failure.cause = failure.cause;
+                outage
+            }
+            None => self.outage.insert(Outage {
+                since: now,
+                since_wall: wall,
+                failure,
+                reported: false,
+                failed: 1,
+            }),
+        };
+        let last_line = self.last_line;
+        if last_line.is_some_and(|at| now.duration_since(at) < REPORT_EVERY) {
+            return None;
+        }
+        let line = if outage.reported {
+            Line::Still {
+                since: outage.since_wall,
+                failure: outage.failure.clone(),
+                failed: outage.failed,
+                over: last_line.map_or(Duration::ZERO, |at| now.duration_since(at)),
+            }
+        } else {
+            outage.reported = true;
+            Line::Down {
+                since: outage.since_wall,
+                failure: outage.failure.clone(),
+                brief: std::mem::take(&mut self.brief),
+            }
+        };
+        outage.failed = 0;
+        self.last_line = Some(now);
+        Some(line)
+    }
+
+    /// An answer at `now`.
+    fn answered(&mut self, now: Instant) -> Option<Line> {
+        let outage = self.outage.take()?;
+        if !outage.reported {
+            self.brief += 1;
+            return None;
+        }
+        self.last_line = Some(now);
+        Some(Line::Back {
+            after: now.duration_since(outage.since),
+            failure: outage.failure,
+        })
+    }
+}
+
+/// `at`'s time of day, UTC, as `18:34:20` (log timestamps are UTC too).
+fn time_of_day(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> Failure {
+        Failure {
+            unreachable: true,
+            cause: "Connection refused (os error 111)".into(),
+        }
+    }
+
+    #[test]
+    fn an_outage_is_a_line_a_summary_every_10_s_and_a_line_when_it_ends() {
+        let start = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(18 * 3600 + 34 * 60 + 20);
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut log = PeerLog::default();
+        assert_eq!(log.answered(at(0)), None, "answers are not news");
+        assert_eq!(
+            log.failed(at(100), wall, refused()),
+            Some(Line::Down {
+                since: wall,
+                failure: refused(),
+                brief: 0
+            })
+        );
+        assert_eq!(time_of_day(wall), "18:34:20");
+        // A failure every 500 ms: quiet until 10 s after the first line.
+        let mut lines = Vec::new();
+        for i in 1..=30 {
+            lines.extend(log.failed(at(100 + i * 500), wall, refused()));
+        }
+        assert_eq!(
+            lines,
+            [Line::Still {
+                since: wall,
+                failure: refused(),
+                failed: 20,
+                over: Duration::from_secs(10)
+            }]
+        );
+        assert_eq!(
+            log.answered(at(21_000)),
+            Some(Line::Back {
+                after: Duration::from_millis(20_900),
+                failure: refused()
+            })
+        );
+        assert_eq!(log.answered(at(21_100)), None);
+    }
+
+    #[test]
+    fn a_flapping_peer_makes_at_most_a_line_and_its_end_every_10_s() {
+        let start = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut log = PeerLog::default();
+        let mut lines = Vec::new();
+        // Down for 100 ms out of every 300, for 25 s.
+        for cycle in 0..(25_000 / 300) {
+            let t = cycle * 300;
+            lines.extend(log.failed(at(t), wall, refused()));
+            lines.extend(log.answered(at(t + 100)));
+        }
+        let downs: Vec<u32> = lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Down { brief, .. } => Some(*brief),
+                _ => None,
+            })
+            .collect();
+        let backs = lines
+            .iter()
+            .filter(|l| matches!(l, Line::Back { .. }))
+            .count();
+        // At 0, 10.2 and 20.4 s, each ended at once, each naming the
+        // brief outages since the previous line.
+        assert_eq!(downs, [0, 33, 33], "{lines:#?}");
+        assert_eq!(backs, 3);
+    }
+
+    #[test]
+    fn failures_are_named_by_their_innermost_cause() {
+        let ttl = Duration::from_millis(50);
+        let timed_out =
+            Failure::of_status(&tonic::Status::deadline_exceeded("Timeout expired"), ttl);
+        assert_eq!(timed_out, Failure::timed_out(ttl));
+        assert_eq!(timed_out.cause, "no answer within 50 ms");
+        let mut status = tonic::Status::cancelled("Timeout expired");
+        status.set_source(Arc::new(tonic::TimeoutExpired(())));
+        assert_eq!(Failure::of_status(&status, ttl), timed_out);
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let mut status = tonic::Status::unavailable("tcp connect error");
+        status.set_source(Arc::new(io));
+        let refused = Failure::of_status(&status, ttl);
+        assert!(refused.unreachable);
+        assert_eq!(refused.cause, "connection refused");
+        let denied = Failure::of_status(&tonic::Status::permission_denied("not a member"), ttl);
+        assert!(!denied.unreachable);
+        assert_eq!(denied.cause, "PermissionDenied: not a member");
+        assert_eq!(denied.what(), "failing");
     }
 }

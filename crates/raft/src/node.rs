@@ -243,7 +243,8 @@ impl<A: Application> RaftNode<A> {
         let state = sm.handle();
         let channels = Channels::new(settings.tls.clone(), settings.dial.clone());
         let answers = VoteAnswers::default();
-        let network = Network::new(channels.clone(), answers.clone());
+        let network = Network::new(settings.id, channels.clone(), answers.clone());
+        let peer_reports = network.reports().clone();
         let raft = Raft::new(settings.id, config, network, log, sm).await?;
 
         if !settings.initial_members.is_empty() {
@@ -298,6 +299,7 @@ impl<A: Application> RaftNode<A> {
         };
 
         status::spawn_role_logger(raft.clone());
+        peer_reports.spawn_leader_watch(raft.clone());
         // The pause covers a vote round and the skew between two followers
         // noticing a dead leader (their probes run every heartbeat), and is
         // short against an election timeout.

@@ -8,7 +8,8 @@
 //! (voter or learner, so a node an administrator is adding counts from the
 //! moment the leader adds it as a learner), or any node while this node
 //! belongs to no cluster yet (it is waiting to be added and holds nothing);
-//! the operator's tools may read `NodeMetrics` and nothing else. Whatever
+//! the operator's tools may read `NodeMetrics` and take a `Backup`, and
+//! nothing else; a backup (every account's hash) is the operator's alone. Whatever
 //! else the CA signed (the auth service, the gateway) is refused: a
 //! forwarded `Propose` carries commands the state machine trusts.
 
@@ -16,8 +17,9 @@ use std::sync::Arc;
 
 use boxoffice_proto::internal::v1::raft_service_server::{RaftService, RaftServiceServer};
 use boxoffice_proto::internal::v1::{
-    ChangeMembershipRequest, ChangeMembershipResponse, NodeMetricsRequest, NodeMetricsResponse,
-    ProposeRequest, ProposeResponse, RaftPayload, ReadIndexRequest, ReadIndexResponse,
+    BackupChunk, BackupRequest, ChangeMembershipRequest, ChangeMembershipResponse,
+    NodeMetricsRequest, NodeMetricsResponse, ProposeRequest, ProposeResponse, RaftPayload,
+    ReadIndexRequest, ReadIndexResponse,
 };
 use openraft::raft::VoteRequest;
 use serde::Serialize;
@@ -30,6 +32,9 @@ use crate::node::{MembershipError, RaftNode};
 use crate::proposer::ProposeError;
 use crate::state_machine::Application;
 use crate::types::NodeId;
+
+/// The size of a backup's pieces.
+const BACKUP_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Largest message between peers.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -57,6 +62,8 @@ enum Allowed {
     Members,
     /// Members and the operator's tools.
     MembersAndOperator,
+    /// The operator's tools alone.
+    Operator,
 }
 
 impl<A: Application> RaftGrpc<A> {
@@ -66,8 +73,12 @@ impl<A: Application> RaftGrpc<A> {
     fn authorize<T>(&self, req: &Request<T>, allowed: Allowed) -> Result<(), Status> {
         let identity = Identity::of_request(req);
         let ok = match identity {
-            Some(Identity::Node(id)) => self.node.is_member(id),
-            Some(Identity::Operator) => matches!(allowed, Allowed::MembersAndOperator),
+            Some(Identity::Node(id)) => {
+                !matches!(allowed, Allowed::Operator) && self.node.is_member(id)
+            }
+            Some(Identity::Operator) => {
+                matches!(allowed, Allowed::MembersAndOperator | Allowed::Operator)
+            }
             _ => false,
         };
         if ok {
@@ -168,6 +179,36 @@ impl<A: Application> RaftService for RaftGrpc<A> {
             state_digest,
             digest_applied_index,
         }))
+    }
+
+    type BackupStream = futures::stream::BoxStream<'static, Result<BackupChunk, Status>>;
+
+    async fn backup(
+        &self,
+        req: Request<BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        self.authorize(&req, Allowed::Operator)?;
+        let image = self.node.backup().await.map_err(|e| match e {
+            crate::backup::BackupError::Unavailable(e) => Status::unavailable(e.to_string()),
+            e => Status::internal(e.to_string()),
+        })?;
+        let bytes = postcard::to_allocvec(&image)
+            .map_err(|e| Status::internal(format!("encoding the backup: {e}")))?;
+        tracing::info!(
+            index = image.applied.index,
+            digest = %image.digest,
+            bytes = bytes.len(),
+            "backup taken"
+        );
+        let chunks: Vec<Result<BackupChunk, Status>> = bytes
+            .chunks(BACKUP_CHUNK_BYTES)
+            .map(|data| {
+                Ok(BackupChunk {
+                    data: data.to_vec(),
+                })
+            })
+            .collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
     }
 
     async fn change_membership(

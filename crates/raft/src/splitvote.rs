@@ -172,9 +172,9 @@ pub fn spawn(raft: Raft, answers: VoteAnswers, pause: Duration) -> JoinHandle<()
             handled = term;
             let share = f64::from(rand_core::OsRng.next_u32()) / 2f64.powi(32);
             tokio::time::sleep(pause + pause.mul_f64(share)).await;
-            let (state, now, leader) = {
+            let (node, state, now, leader) = {
                 let m = metrics.borrow();
-                (m.state, m.current_term, m.current_leader)
+                (m.id, m.state, m.current_term, m.current_leader)
             };
             if !should_stand_again(state, leader, now == term, answers.split_in(term))
                 || !budget.take(Instant::now())
@@ -182,8 +182,9 @@ pub fn spawn(raft: Raft, answers: VoteAnswers, pause: Duration) -> JoinHandle<()
                 continue;
             }
             info!(
+                node,
                 term,
-                "the vote was split and no peer has a longer log: standing again"
+                "the vote of term {term} was split and no peer has a longer log: standing again"
             );
             if raft.trigger().elect().await.is_err() {
                 return;

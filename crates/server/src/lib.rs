@@ -5,7 +5,9 @@
 //! start the same way, through [`process`]:
 //!
 //! 1. tracing to stderr ([`init_tracing`]: `RUST_LOG`, default
-//!    `info,openraft=warn`; colours only at a terminal without `NO_COLOR`);
+//!    [`DEFAULT_FILTER`]; text for people or JSON for collectors, see
+//!    [`LogFormat`]; openraft's per-RPC chatter quiet, see the `logs`
+//!    module);
 //! 2. the shutdown signal ([`terminated`]): SIGTERM or SIGINT becomes a
 //!    future, its handlers installed before anything else, so that a signal
 //!    during start-up (a node's log replay can take a while) stops the
@@ -25,33 +27,22 @@
 
 #![deny(missing_docs)]
 
+mod logs;
+
 use std::future::Future;
-use std::io::IsTerminal;
 use std::pin::Pin;
 
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
-use tracing_subscriber::EnvFilter;
+
+pub use logs::{
+    Chatter, DEFAULT_FILTER, LogFormat, OPENRAFT_CHATTER, init_tracing, set_log_format,
+};
 
 /// Resolves when the process is asked to stop (see [`terminated`]).
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-/// Sets up logging to stderr for a process: `RUST_LOG` or
-/// `info,openraft=warn`, without targets, coloured only for a person at a
-/// terminal (logs piped to files stay plain).
-pub fn init_tracing() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
-}
 
 /// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
 /// installed when this is called, not when the future is first polled, so

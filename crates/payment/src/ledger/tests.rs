@@ -442,11 +442,16 @@ fn a_dump_restores_into_an_equal_ledger_and_never_over_one() {
     Ledger::restore(&path, &dump).unwrap();
     let restored = Ledger::open(&path).unwrap();
     assert_eq!(restored.dump().unwrap(), dump);
-    assert_eq!(restored.list_user("u1").unwrap(), ledger.list_user("u1").unwrap());
+    assert_eq!(
+        restored.list_user("u1").unwrap(),
+        ledger.list_user("u1").unwrap()
+    );
     // A voided key stays voided, a used one replays.
     assert!(restored.void("k3", 7).unwrap().is_none());
     assert!(matches!(
-        restored.record_charges(vec![charge("k3", 1, "tx9")]).unwrap()[0],
+        restored
+            .record_charges(vec![charge("k3", 1, "tx9")])
+            .unwrap()[0],
         Err(LedgerError::Voided(_))
     ));
     drop(restored);
