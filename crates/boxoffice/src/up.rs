@@ -162,7 +162,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the boxoffice binary")?;
     let processes = Processes::new(exe, &args.data_dir)
         .output(Output::Prefixed)
-        .own_process_groups();
+        .own_process_groups()
+        // `up --log-format json`: every process logs so.
+        .global_arg(boxoffice_server::log_format().flag());
     if let Err(e) = plan.start(&processes) {
         processes.stop_all(STOP_TIMEOUT).await;
         return Err(e);

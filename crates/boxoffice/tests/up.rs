@@ -1,6 +1,7 @@
 //! `boxoffice up` as an operator runs it: a process that dies on its own is
 //! said to have died and is started again, and Ctrl-C (SIGTERM here) stops
-//! every process `up` started, the restarted one too, freeing its ports.
+//! every process `up` started, the restarted one too, freeing its ports;
+//! `--log-format json` reaches every process.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -60,7 +61,7 @@ fn up_restarts_a_process_that_died_and_stops_every_process_it_started() {
     ];
     let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
     command
-        .args(["up", "--nodes", "1", "--data-dir"])
+        .args(["--log-format", "json", "up", "--nodes", "1", "--data-dir"])
         .arg(data.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -103,6 +104,16 @@ fn up_restarts_a_process_that_died_and_stops_every_process_it_started() {
         || ready(metrics) && listener_pid(node).is_ok_and(|pid| pid != first),
     );
     let second = listener_pid(node).unwrap();
+    // `up --log-format json`: its processes log JSON too, one object a line.
+    let node_line = said
+        .lock()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("node1 | ").map(str::to_owned))
+        .expect("a line of node1");
+    let parsed: serde_json::Value = serde_json::from_str(&node_line)
+        .unwrap_or_else(|e| panic!("node1 logged {node_line:?}, not JSON: {e}"));
+    assert!(parsed["level"].is_string(), "{parsed}");
     assert!(says("restart 1 of at most 3"), "{}", said.lock().unwrap());
 
     // Ctrl-C: `up` stops everything, the restarted node too.

@@ -53,6 +53,8 @@ pub struct Processes {
     output: Output,
     own_groups: bool,
     env: Vec<(String, String)>,
+    /// Arguments given to the binary before the subcommand.
+    global_args: Vec<String>,
     /// In start order (a restarted process keeps its place).
     children: Mutex<Vec<(String, Child)>>,
     /// How each process was last started (its subcommand and extras), kept
@@ -71,6 +73,7 @@ impl Processes {
             output: Output::LogFile,
             own_groups: false,
             env: Vec::new(),
+            global_args: Vec::new(),
             children: Mutex::default(),
             launched: Mutex::default(),
         }
@@ -86,6 +89,13 @@ impl Processes {
     /// at the terminal reaches us alone (and we stop them in order).
     pub fn own_process_groups(mut self) -> Self {
         self.own_groups = true;
+        self
+    }
+
+    /// Gives every child `arg` before its subcommand (a global flag of the
+    /// binary, such as `--log-format=json`).
+    pub fn global_arg(mut self, arg: &str) -> Self {
+        self.global_args.push(arg.to_owned());
         self
     }
 
@@ -163,6 +173,7 @@ impl Processes {
             None => Command::new(&self.exe),
         };
         command
+            .args(&self.global_args)
             .arg(subcommand)
             .arg("--config")
             .arg(&path)

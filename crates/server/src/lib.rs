@@ -38,7 +38,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 
 pub use logs::{
-    Chatter, DEFAULT_FILTER, LogFormat, OPENRAFT_CHATTER, init_tracing, set_log_format,
+    Chatter, DEFAULT_FILTER, LogFormat, OPENRAFT_CHATTER, init_tracing, log_format, set_log_format,
 };
 
 /// Resolves when the process is asked to stop (see [`terminated`]).

@@ -59,6 +59,21 @@ pub fn set_log_format(format: LogFormat) {
     let _ = FORMAT.set(format);
 }
 
+/// The format chosen for this process's logs (text unless set).
+pub fn log_format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or_default()
+}
+
+impl LogFormat {
+    /// The flag that chooses this format for a child process of the binary.
+    pub fn flag(self) -> &'static str {
+        match self {
+            LogFormat::Text => "--log-format=text",
+            LogFormat::Json => "--log-format=json",
+        }
+    }
+}
+
 /// Sets up logging to stderr for a process: `RUST_LOG` or
 /// [`DEFAULT_FILTER`], in the format of [`set_log_format`] (text by
 /// default), with openraft's chatter quiet.
