@@ -1,5 +1,5 @@
 //! The booking state machine as a Raft [`Application`]: commands are
-//! [`Request`]s and outcomes [`Outcome`]s in a version of
+//! [`Request`](boxoffice_core::Request)s and outcomes [`Outcome`]s in a version of
 //! [`boxoffice_core::format`]; an outcome is written in its command's
 //! version, which the node that proposed it reads. A command of a version
 //! newer than this build reads stops the node's applying (see

@@ -1,8 +1,8 @@
 //! The `failover` workload's process control: find the process that
 //! listens on a node's port (Linux `/proc`), kill it with SIGKILL, and
 //! wait for `boxoffice up` to start it again (the bench starts no process,
-//! so it leaves none running); [`kill_leaders`] does that to the leader at even intervals over a run,
-//! and [`gaps_after`] measures what each kill cost.
+//! so it leaves none running); `kill_leaders` does that to the leader at even intervals over a run,
+//! and `gaps_after` measures what each kill cost.
 
 use std::time::{Duration, Instant};
 
