@@ -214,15 +214,18 @@ pub fn read(path: &std::path::Path) -> anyhow::Result<BackupFile> {
     let body = bytes
         .strip_prefix(MAGIC.as_slice())
         .with_context(|| format!("{} is not a Boxoffice backup", path.display()))?;
-    let file: BackupFile = postcard::from_bytes(body)
+    // The layout version first (postcard writes the struct's first field
+    // first), so a newer layout is named as such, not "damaged".
+    let (version, _): (u16, _) = postcard::take_from_bytes(body)
         .with_context(|| format!("{} is damaged: it does not decode", path.display()))?;
-    if file.version != VERSION {
+    if version != VERSION {
         bail!(
-            "{} is a backup of layout version {}; this build reads {VERSION}",
-            path.display(),
-            file.version
+            "{} is a backup of layout version {version}; this build reads {VERSION}",
+            path.display()
         );
     }
+    let file: BackupFile = postcard::from_bytes(body)
+        .with_context(|| format!("{} is damaged: it does not decode", path.display()))?;
     let found = digest_of(&file.state.state);
     if found != file.state.digest {
         bail!(

@@ -213,9 +213,14 @@ async fn a_backup_taken_while_selling_restores_into_a_cluster_that_reconciles() 
     damaged[middle] ^= 0xFF;
     let damaged_file = work.path().join("damaged.backup");
     std::fs::write(&damaged_file, &damaged).unwrap();
+    let mut newer = std::fs::read(&file).unwrap();
+    newer[8] = 2; // the layout version, right after the 8-byte magic
+    let newer_file = work.path().join("newer.backup");
+    std::fs::write(&newer_file, &newer).unwrap();
     for (bad, why) in [
         (&junk, "not a Boxoffice backup"),
         (&damaged_file, "damaged"),
+        (&newer_file, "layout version 2"),
     ] {
         let mut restore = vec!["restore".to_owned(), bad.display().to_string()];
         restore.extend(flags.iter().cloned());

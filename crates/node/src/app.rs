@@ -68,8 +68,13 @@ impl Application for BookingApp {
     type Error = SnapshotError;
 
     fn readable(&self, command: &[u8]) -> Result<(), SnapshotError> {
-        format::version_of(command, newest_readable())?;
-        Ok(())
+        // Only a newer version stops the node: malformed bytes are
+        // rejected by `apply` on every replica alike, as before versions
+        // (one bad command from a member must not halt the cluster).
+        match format::version_of(command, newest_readable()) {
+            Err(newer @ FormatError::Newer { .. }) => Err(newer.into()),
+            _ => Ok(()),
+        }
     }
 
     fn apply(&mut self, at_ms: i64, command: &[u8]) -> Vec<u8> {

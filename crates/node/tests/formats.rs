@@ -251,6 +251,27 @@ fn the_golden_log_and_snapshot_of_each_format_are_read_and_agree() {
 }
 
 #[test]
+fn a_malformed_command_is_rejected_as_an_outcome_not_a_halt() {
+    let mut app = BookingApp::default();
+    for bytes in [
+        vec![format::MARKER],
+        vec![format::MARKER, 0, 1],
+        vec![format::MARKER, 1, 1],
+        vec![format::MARKER, 2, 0xFF, 0xFF],
+    ] {
+        assert!(
+            app.readable(&bytes).is_ok(),
+            "{bytes:?} would halt the node"
+        );
+        let outcome = format::decode_outcome(&app.apply(1, &bytes)).unwrap();
+        assert!(
+            matches!(outcome, Err(boxoffice_core::Rejection::Invalid(ref m)) if m.contains("undecodable")),
+            "{bytes:?}: {outcome:?}"
+        );
+    }
+}
+
+#[test]
 fn an_entry_of_a_newer_format_is_refused_and_none_of_it_applied() {
     let log: Vec<Entry> = postcard::from_bytes(&read("log-v2.postcard")).unwrap();
     let mut newer = log.clone();

@@ -44,18 +44,22 @@ pub use logs::{
 /// Resolves when the process is asked to stop (see [`terminated`]).
 pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are
+/// A future that resolves on SIGINT (Ctrl-C), SIGTERM or SIGHUP. The handlers are
 /// installed when this is called, not when the future is first polled, so
 /// a signal arriving in between is not lost.
 pub fn terminated() -> impl Future<Output = ()> + Send + 'static {
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
+    let hup = signal(SignalKind::hangup());
     async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
+        match (term, int, hup) {
+            (Ok(mut term), Ok(mut int), Ok(mut hup)) => {
                 tokio::select! {
                     _ = term.recv() => {}
                     _ = int.recv() => {}
+                    // The terminal closed (`up` in a closed window): stop
+                    // cleanly, children included, rather than die.
+                    _ = hup.recv() => {}
                 }
             }
             // No signal handling available: never resolve.
