@@ -17,26 +17,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use boxoffice_client::Client;
-use boxoffice_client::proto::{BookingStatus, Card, ListTransactionsRequest};
+use boxoffice_client::proto::{BookingStatus, ListTransactionsRequest};
 use boxoffice_proto::v1::payment_service_client::PaymentServiceClient;
 use boxoffice_raft::Application;
 use boxoffice_tls::Identity;
-use common::{Cluster, FAR_FUTURE_MS, log_in, wait_count};
+use common::{Cluster, FAR_FUTURE_MS, good_card, log_in, wait_count};
 use tokio::sync::watch;
 
 /// The harness's password for every buyer.
 const PASSWORD: &str = "correct horse battery staple";
 const PRICE: i64 = 1_500;
 const BUYERS: u32 = 2;
-
-fn good_card() -> Card {
-    Card {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
-    }
-}
 
 /// A block of `n` consecutive free loopback ports.
 fn free_block(n: u16) -> u16 {

@@ -13,23 +13,14 @@ use std::time::{Duration, Instant};
 use boxoffice_client::Client;
 use boxoffice_client::audit::reconcile;
 use boxoffice_client::proto::{
-    Booking, BookingStatus, Card, PaymentStatus, Transaction, TransactionStatus,
+    Booking, BookingStatus, PaymentStatus, Transaction, TransactionStatus,
 };
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
 use boxoffice_node::crash;
-use common::{Cluster, FAR_FUTURE_MS};
+use common::{Cluster, FAR_FUTURE_MS, good_card};
 
 /// Price of a seat.
 const PRICE: i64 = 1_500;
-
-fn good_card() -> Card {
-    Card {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
-    }
-}
 
 /// Every booking of `clients` and the ledger of their users, once they
 /// reconcile (within 30 s).

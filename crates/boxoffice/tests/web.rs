@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use boxoffice_node::config::{PaymentSettings, RaftTuning};
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Chatbot, Cluster, FAR_FUTURE_MS};
+use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Chatbot, Cluster, FAR_FUTURE_MS, good_card};
 use fantoccini::key::Key;
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use reqwest::StatusCode;
@@ -180,15 +180,6 @@ async fn pay_and_see_it_confirmed(browser: &Browser) {
 }
 
 /// A card the mock provider approves.
-fn good_card() -> boxoffice_client::proto::Card {
-    boxoffice_client::proto::Card {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2099,
-        cvc: "123".into(),
-    }
-}
-
 /// Saves a screenshot as `target/tmp/screenshots/<name>.png`.
 async fn screenshot(browser: &Browser, name: &str) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");

@@ -77,6 +77,17 @@ pub struct Cluster {
     pub node_env: Mutex<BTreeMap<u64, Vec<(String, String)>>>,
 }
 
+/// The test card that pays (the mock provider approves it).
+#[allow(dead_code)] // not every test binary pays
+pub fn good_card() -> boxoffice_client::proto::Card {
+    boxoffice_client::proto::Card {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
 /// Logs `email` in at the auth service `auth`, registering the account
 /// first when `register` (the administrator exists already); retries while
 /// the cluster settles. The session's access token.
