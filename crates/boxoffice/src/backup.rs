@@ -9,7 +9,12 @@
 //! of the state refers to is in the ledger (a booking is confirmed only
 //! after its charge is recorded); a charge made in between belongs to a
 //! booking the state shows held, which the restored cluster's checkout
-//! settles as it settles any interrupted one.
+//! settles as it settles any interrupted one. A refund goes the other way
+//! (the state records it due, then the ledger makes it): one made between
+//! the two reads would come back as a confirmed booking whose charge was
+//! refunded, so the backup checks every refund of the ledger against the
+//! refunds the state knows are due and takes both again if one is not
+//! ([`unknown_refunds`]), up to [`ATTEMPTS`] times.
 //!
 //! The file: [`MAGIC`], then the [`BackupFile`] in postcard; written
 //! owner-only, never over an existing file. `restore` checks the magic, the
@@ -39,6 +44,10 @@ pub const MAGIC: &[u8; 8] = b"BXBACKUP";
 
 /// The version of the file's layout this build writes and reads.
 const VERSION: u16 = 1;
+
+/// How many times a backup is taken again when a refund fell between its
+/// two reads.
+const ATTEMPTS: u32 = 5;
 
 /// Largest backup message accepted (a chunk is 1 MiB).
 const MAX_CHUNK_BYTES: usize = 8 * 1024 * 1024;
@@ -165,21 +174,39 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let tls = boxoffice_tls::TlsFiles::in_dir(&args.certs, Identity::Operator)
         .load()
         .with_context(|| format!("the operator's certificate in {}", args.certs.display()))?;
-    let mut state = None;
-    for (id, addr) in &args.nodes {
-        match state_from(&tls, *id, addr).await {
-            Ok(image) => {
-                state = Some(image);
-                break;
+    let mut attempt = 1;
+    let (state, ledger) = loop {
+        let mut state = None;
+        for (id, addr) in &args.nodes {
+            match state_from(&tls, *id, addr).await {
+                Ok(image) => {
+                    state = Some(image);
+                    break;
+                }
+                Err(e) => eprintln!("node {id} at {addr}: {e:#}; trying the next"),
             }
-            Err(e) => eprintln!("node {id} at {addr}: {e:#}; trying the next"),
         }
-    }
-    let Some(state) = state else {
-        bail!("no node gave a backup (see above)");
+        let Some(state) = state else {
+            bail!("no node gave a backup (see above)");
+        };
+        // After the state: see the module doc.
+        let ledger = ledger_from(&tls, &args.payment).await?;
+        let unknown = unknown_refunds(&state, &ledger)?;
+        if unknown.is_empty() {
+            break (state, ledger);
+        }
+        if attempt == ATTEMPTS {
+            bail!(
+                "refunds kept being made between the state's and the ledger's reads ({}): try again",
+                unknown.join(", ")
+            );
+        }
+        eprintln!(
+            "a refund was made between the two reads ({}); taking the backup again",
+            unknown.join(", ")
+        );
+        attempt += 1;
     };
-    // After the state: see the module doc.
-    let ledger = ledger_from(&tls, &args.payment).await?;
     let file = BackupFile {
         version: VERSION,
         taken_at_ms: boxoffice_config::clock::now_ms(),
@@ -206,6 +233,44 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
         bytes.len()
     );
     Ok(())
+}
+
+/// The transactions of `ledger` refunded beyond what `state` knows is
+/// due or made: a refund the backup's state does not know of.
+pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<String>> {
+    use boxoffice_core::Payment;
+    use boxoffice_raft::Application;
+    let app = boxoffice_node::BookingApp::restore(&state.state)
+        .context("the state's backup does not restore")?;
+    let state = &app.0;
+    // Refunds the state has recorded (due or made), by transaction.
+    let mut known: BTreeMap<String, i64> = BTreeMap::new();
+    for user in state.users() {
+        for booking in state.bookings_of(&user.id) {
+            if let Payment::RefundDue(tx) | Payment::Refunded(tx) = &booking.payment {
+                *known.entry(tx.0.clone()).or_default() += booking.total_cents;
+            }
+        }
+    }
+    let refunded: BTreeMap<&str, i64> = ledger
+        .refunded
+        .iter()
+        .map(|(id, cents)| (id.as_str(), *cents))
+        .collect();
+    let mut unknown = Vec::new();
+    for tx in ledger.transactions()? {
+        let cents = refunded
+            .get(tx.id.as_str())
+            .copied()
+            .unwrap_or(match tx.status {
+                boxoffice_payment::ledger::Status::Refunded => tx.amount_cents,
+                _ => 0,
+            });
+        if cents > known.get(&tx.id).copied().unwrap_or(0) {
+            unknown.push(tx.id);
+        }
+    }
+    Ok(unknown)
 }
 
 /// Reads and checks a backup file.
@@ -288,4 +353,132 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         args.up.data_dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_core::{
+        BookingId, Command, HoldLimits, OrderId, Request, RequestId, SeatNo, ShowId, State,
+        Tickets, Timestamp, TransactionId, UserId,
+    };
+    use boxoffice_payment::ledger::{Status, Transaction};
+
+    fn apply(state: &mut State, id: &str, command: Command) {
+        let request = Request {
+            request_id: RequestId(id.into()),
+            caller: None,
+            command,
+        };
+        state
+            .apply(Timestamp(1_000), &request)
+            .unwrap_or_else(|r| panic!("{id}: {r:?}"));
+    }
+
+    fn image_of(state: &State) -> Image {
+        let bytes = state.to_snapshot().unwrap();
+        Image {
+            applied: Default::default(),
+            membership: Default::default(),
+            digest: digest_of(&bytes),
+            state: bytes,
+        }
+    }
+
+    /// A ledger whose one charge, `tx_1` of 1,000 cents, is refunded in full.
+    fn refunded_ledger() -> LedgerDump {
+        let tx = Transaction {
+            id: "tx_1".into(),
+            idempotency_key: "order-1".into(),
+            user_id: "u1".into(),
+            amount_cents: 1_000,
+            currency: "EUR".into(),
+            status: Status::Refunded,
+            card_last4: "4242".into(),
+            decline_reason: String::new(),
+            description: String::new(),
+            created_at_ms: 1,
+            refunded_at_ms: 2,
+            refunded_cents: 1_000,
+        };
+        LedgerDump {
+            transactions: vec![("tx_1".into(), postcard::to_allocvec(&tx).unwrap())],
+            refunded: vec![("tx_1".into(), 1_000)],
+            ..LedgerDump::default()
+        }
+    }
+
+    #[test]
+    fn a_refund_the_state_does_not_know_is_caught_and_a_due_one_is_not() {
+        let mut state = State::default();
+        apply(
+            &mut state,
+            "r1",
+            Command::RegisterUser {
+                email: "ann@example.com".into(),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+                admin: false,
+            },
+        );
+        apply(
+            &mut state,
+            "r2",
+            Command::CreateShow {
+                show: ShowId("s".into()),
+                title: "S".into(),
+                seat_count: 5,
+                price_cents: 1_000,
+                starts_at: Timestamp(9_000_000_000_000),
+            },
+        );
+        apply(
+            &mut state,
+            "r3",
+            Command::Hold {
+                order: OrderId("order-1".into()),
+                show: ShowId("s".into()),
+                seats: vec![SeatNo(1)],
+                tickets: Tickets::default(),
+                user: UserId("u1".into()),
+                ttl_ms: 60_000,
+                max_seats_per_user: 0,
+                limits: HoldLimits::NONE,
+            },
+        );
+        apply(
+            &mut state,
+            "r4",
+            Command::Confirm {
+                booking: BookingId(1),
+                transaction: Some(TransactionId("tx_1".into())),
+            },
+        );
+        // Confirmed in the state, refunded in the ledger: the cancel and
+        // its refund fell between the two reads.
+        let ledger = refunded_ledger();
+        assert_eq!(
+            unknown_refunds(&image_of(&state), &ledger).unwrap(),
+            vec!["tx_1".to_owned()]
+        );
+        // Once the state knows the refund is due, it is consistent.
+        apply(
+            &mut state,
+            "r5",
+            Command::Cancel {
+                booking: BookingId(1),
+                user: UserId("u1".into()),
+            },
+        );
+        assert!(
+            unknown_refunds(&image_of(&state), &ledger)
+                .unwrap()
+                .is_empty()
+        );
+        // And a ledger without refunds is consistent with either.
+        assert!(
+            unknown_refunds(&image_of(&state), &LedgerDump::default())
+                .unwrap()
+                .is_empty()
+        );
+    }
 }
