@@ -96,6 +96,10 @@ pub(crate) fn retriable(status: &Status) -> bool {
     matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled)
         // tonic reports a broken connection as UNKNOWN with a transport error.
         || (status.code() == Code::Unknown && status.message().contains("transport"))
+        // and a call cut by the node's going away (a node stopping
+        // gracefully sends GOAWAY: a rolling upgrade) as INTERNAL with h2's
+        // error.
+        || (status.code() == Code::Internal && status.message().starts_with("h2 protocol error"))
 }
 
 /// Which node a call tries first.
@@ -353,6 +357,11 @@ mod tests {
             assert!(retriable(&Status::new(code, "x")), "{code:?}");
         }
         assert!(retriable(&Status::unknown("transport error")));
+        // A call cut by a node going away (GOAWAY when it stops).
+        assert!(retriable(&Status::internal(
+            "h2 protocol error: http2 error"
+        )));
+        assert!(!retriable(&Status::internal("the outcome is undecodable")));
         for code in [
             Code::InvalidArgument,
             Code::NotFound,
