@@ -1121,6 +1121,15 @@ async fn a_customer_cannot_manage_performances_read_sales_or_return_anothers_tic
     node.stop().await;
 }
 
+/// A backup stream's pieces, joined.
+async fn collect<T>(mut stream: tonic::Streaming<T>, data: impl Fn(T) -> Vec<u8>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        bytes.extend(data(chunk));
+    }
+    bytes
+}
+
 #[tokio::test]
 async fn only_the_operator_may_take_a_backup() {
     let (node, buyer, _) = paid_booking().await;
@@ -1158,31 +1167,25 @@ async fn only_the_operator_may_take_a_backup() {
         &node.peer_addr,
         &node_name(),
     );
-    let mut stream = RaftServiceClient::new(operator)
+    let stream = RaftServiceClient::new(operator)
         .backup(BackupRequest {})
         .await
         .expect("the operator takes a backup")
         .into_inner();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.message().await.unwrap() {
-        bytes.extend(chunk.data);
-    }
+    let bytes = collect(stream, |c| c.data).await;
     let image: boxoffice_raft::backup::Image = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(
         boxoffice_raft::backup::digest_of(&image.state),
         image.digest
     );
-    let mut ledger = node
+    let ledger = node
         .payment()
         .client_as(Identity::Operator)
         .backup_ledger(BackupLedgerRequest {})
         .await
         .expect("the operator backs up the ledger")
         .into_inner();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = ledger.message().await.unwrap() {
-        bytes.extend(chunk.data);
-    }
+    let bytes = collect(ledger, |c| c.data).await;
     let dump: boxoffice_payment::ledger::LedgerDump = postcard::from_bytes(&bytes).unwrap();
     assert!(
         dump.transactions()
