@@ -108,9 +108,10 @@ impl Sample {
 /// What `boxoffice up` starts, by subcommand (and `up` itself).
 const ROLES: [&str; 6] = ["up", "node", "auth", "payment", "chatbot", "gateway"];
 
-/// The role of a process of the cluster: its first argument is one of
-/// [`ROLES`], whatever the binary is called (`up` starts its processes as
-/// `<its own binary> <role> --config <file>`); `None` for any other.
+/// The role of a process of the cluster: its first argument after the
+/// global options is one of [`ROLES`], whatever the binary is called (`up`
+/// starts its processes as `<its own binary> --log-format=F <role> --config
+/// <file>`); `None` for any other.
 fn boxoffice_role(pid: u32) -> Option<String> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     role_of(&cmdline)
@@ -120,7 +121,10 @@ fn boxoffice_role(pid: u32) -> Option<String> {
 fn role_of(cmdline: &[u8]) -> Option<String> {
     let mut args = cmdline.split(|&b| b == 0);
     args.next()?;
-    let first = std::str::from_utf8(args.next()?).ok()?;
+    // `up` puts the global options before the role, each as one
+    // `--name=value` argument (`--log-format=text`).
+    let first = args.find(|a| !a.starts_with(b"-"))?;
+    let first = std::str::from_utf8(first).ok()?;
     let flagged = args.any(|a| a.starts_with(b"--"));
     (ROLES.contains(&first) && flagged).then(|| first.to_owned())
 }
@@ -183,6 +187,20 @@ mod tests {
         assert_eq!(
             role_of(&line(&["boxoffice", "up", "--data-dir", "d"])),
             Some("up".into())
+        );
+        assert_eq!(
+            role_of(&line(&[
+                "/tmp/bo-A",
+                "--log-format=json",
+                "payment",
+                "--config",
+                "p.toml"
+            ])),
+            Some("payment".into())
+        );
+        assert_eq!(
+            role_of(&line(&["boxoffice", "--log-format", "text", "node"])),
+            None
         );
         assert_eq!(role_of(&line(&["node", "server.js"])), None);
         assert_eq!(role_of(&line(&["boxoffice", "bench", "--json"])), None);
