@@ -628,6 +628,7 @@ impl Checkout {
         request: CheckoutRequest,
         card: Option<v1::Card>,
     ) -> Result<Booking, Status> {
+        let counted = request.rules.limits.card.is_some();
         let (held, new) = self.hold_under(request).await?;
         // A retry's hold outcome is the one first recorded: carry on from
         // where the booking is now (a fresh hold needs no second look).
@@ -651,6 +652,17 @@ impl Checkout {
                     return Err(status);
                 }
                 let card = card.unwrap_or_default();
+                // A retry may carry another card than the one its hold
+                // counted (deduplication ignores the card): as when a
+                // hold is paid, the counted card's charge stands if it was
+                // made, and no other card is charged.
+                if !new
+                    && counted
+                    && booking.total_cents > 0
+                    && !self.attach_card(&booking, &card).await?
+                {
+                    return self.first_charge(&booking).await;
+                }
                 self.charge_and_confirm(booking, &card, OnRefusal::Release)
                     .await
             }

@@ -5,11 +5,14 @@
 //! network; a forwarded address from anyone else is not believed. Many
 //! accounts paying with one card get no more than the cap per card, in a
 //! one-call checkout or paying a hold, and nothing is charged for what
-//! is refused.
+//! is refused; a checkout retried with another card charges only the card
+//! its hold counted.
 
 mod common;
 
 use boxoffice_client::Client;
+use boxoffice_client::proto::booking_service_client::BookingServiceClient;
+use boxoffice_client::proto::{self as v1, Faults};
 use boxoffice_tls::{ANY_NODE, Identity};
 use common::{FAR_FUTURE_MS, GOOD_CARD, Node, card, tls_of};
 use tonic::Code;
@@ -172,6 +175,91 @@ async fn many_accounts_paying_with_one_card_get_no_more_than_the_cap() {
     late.pay(&held.booking_id, &other)
         .await
         .expect("another card pays");
+    node.stop().await;
+}
+
+/// A one-call checkout whose hold counted one card, retried under its
+/// request id with another (deduplication ignores the card, so the retry
+/// finds the same hold): the other card is never charged. The counted
+/// card's charge confirms the booking if it was made; if not, the retry is
+/// refused and nothing is charged, and the hold can be paid with another
+/// card only by the card it counted.
+#[tokio::test]
+async fn a_checkout_retried_with_another_card_charges_only_the_counted_card() {
+    let node = Node::with_payments_tuned(
+        // One attempt per charge: an unknown outcome is reported at once.
+        |settings| settings.charge_timeout_ms = 1,
+        |config| config.booking.max_seats_per_card_per_show = 4,
+    )
+    .await;
+    let admin = node.admin().await;
+    admin
+        .create_show("s1", "Hamlet", 40, 2_500, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let (buyer, id) = account(&node, "retrier").await;
+    let first = card(GOOD_CARD);
+    let other = card("5555 5555 5555 4444");
+    let addr = format!("http://{}", node.addr);
+    let book = |request_id: &'static str, seat: u32, card: v1::Card| {
+        let (buyer, addr) = (&buyer, addr.clone());
+        async move {
+            let msg = v1::BookSeatsRequest {
+                request_id: request_id.into(),
+                show_id: "s1".into(),
+                seat_nos: vec![seat],
+                card: Some(card),
+                ..Default::default()
+            };
+            let mut raw = BookingServiceClient::connect(addr).await.expect("connect");
+            raw.book_seats(buyer.request(msg))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+
+    // The provider is down: the hold (counting the first card) stays, and
+    // nothing is charged.
+    node.payment()
+        .set_faults(Faults {
+            down: true,
+            ..Faults::default()
+        })
+        .await;
+    let unknown = book("r-down", 1, first.clone()).await;
+    assert_eq!(unknown.map(|_| ()).unwrap_err().code(), Code::Unavailable);
+    node.payment().set_faults(Faults::default()).await;
+    let refused = book("r-down", 1, other.clone())
+        .await
+        .expect_err("another card for the counted hold");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(node.payment().ledger(&[id.clone()]).await.is_empty());
+    // The counted card still pays for it.
+    book("r-down", 1, first.clone())
+        .await
+        .expect("the counted card pays");
+
+    // The first card's charge was made but its reply lost: the retry with
+    // another card confirms the booking with that charge.
+    node.payment()
+        .set_faults(Faults {
+            timeout_after_charge_rate: 1.0,
+            ..Faults::default()
+        })
+        .await;
+    let lost = book("r-lost", 2, first.clone()).await;
+    assert_eq!(lost.map(|_| ()).unwrap_err().code(), Code::Unavailable);
+    node.payment().set_faults(Faults::default()).await;
+    book("r-lost", 2, other.clone())
+        .await
+        .expect("confirmed with the first charge");
+
+    let charged = node.payment().ledger(&[id]).await;
+    assert_eq!(charged.len(), 2, "{charged:?}");
+    assert!(
+        charged.iter().all(|tx| tx.card_last4 == "4242"),
+        "only the counted card was charged: {charged:?}"
+    );
     node.stop().await;
 }
 
