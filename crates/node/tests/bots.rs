@@ -233,7 +233,12 @@ async fn a_checkout_retried_with_another_card_charges_only_the_counted_card() {
         .await
         .expect_err("another card for the counted hold");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
-    assert!(node.payment().ledger(&[id.clone()]).await.is_empty());
+    assert!(
+        node.payment()
+            .ledger(std::slice::from_ref(&id))
+            .await
+            .is_empty()
+    );
     // The counted card still pays for it.
     book("r-down", 1, first.clone())
         .await
