@@ -1134,13 +1134,15 @@ async fn collect<T>(mut stream: tonic::Streaming<T>, data: impl Fn(T) -> Vec<u8>
 async fn only_the_operator_may_take_a_backup() {
     let (node, buyer, _) = paid_booking().await;
     // Every account's hash and every charge: the operator's certificate
-    // alone, not a member node's, the auth service's or the gateway's.
+    // alone, no other role's (a member node's, the auth service's, the
+    // gateway's, the payment service's or the assistant's).
     for identity in [
         Identity::Node(1),
         Identity::Node(2),
         Identity::Auth,
         Identity::Gateway,
         Identity::Payment,
+        Identity::Chatbot,
     ] {
         let channel = mutual(&node.certs, identity, &node.peer_addr, &node_name());
         let result = RaftServiceClient::new(channel)
@@ -1148,7 +1150,13 @@ async fn only_the_operator_may_take_a_backup() {
             .await;
         assert_eq!(code(result), Code::PermissionDenied, "Backup as {identity}");
     }
-    for identity in [Identity::Node(1), Identity::Auth, Identity::Gateway] {
+    for identity in [
+        Identity::Node(1),
+        Identity::Auth,
+        Identity::Gateway,
+        Identity::Payment,
+        Identity::Chatbot,
+    ] {
         let result = node
             .payment()
             .client_as(identity)

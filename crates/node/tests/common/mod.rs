@@ -22,13 +22,14 @@ use tonic::Code;
 
 /// Every identity of the cluster's CA, each with a certificate in the
 /// harness's `certs` directory.
-pub const ALL_IDENTITIES: [Identity; 6] = [
+pub const ALL_IDENTITIES: [Identity; 7] = [
     Identity::Node(1),
     Identity::Node(2),
     Identity::Auth,
     Identity::Payment,
     Identity::Gateway,
     Identity::Operator,
+    Identity::Chatbot,
 ];
 
 /// The certificate of `identity` in `certs`.
