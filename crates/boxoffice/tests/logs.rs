@@ -1,7 +1,8 @@
 //! Logs for people (issue 26): a peer that goes away is one line on the
 //! nodes that miss it, a summary at most every 10 s while it stays away,
 //! and one line when it is back, instead of openraft's error chains for
-//! every failed RPC.
+//! every failed RPC; a caller whose certificate is refused again and again
+//! is one line, not one a call.
 
 mod common;
 
@@ -102,4 +103,41 @@ async fn a_follower_killed_for_10_s_costs_at_most_20_log_lines_on_the_others() {
             "one short line per event, not an error chain: {line}"
         );
     }
+}
+
+/// A service holding a certificate of the cluster's CA but not a member's
+/// (here the gateway's) calls a node's peer service 200 times: every call
+/// is refused, and the node says so once, not 200 times (the next line
+/// would come after 10 s, with the count left out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_caller_repeating_itself_is_one_line() {
+    use boxoffice_proto::internal::v1::NodeMetricsRequest;
+    use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
+    use boxoffice_tls::Identity;
+
+    let cluster = Cluster::start(1, RaftTuning::default()).await;
+    common::ensure_certificates(cluster.dir.path(), &[Identity::Gateway]);
+    let mark = std::fs::metadata(log_path(&cluster, 1)).map_or(0, |m| m.len());
+    let channel =
+        boxoffice_tls::TlsFiles::in_dir(&cluster.dir.path().join("certs"), Identity::Gateway)
+            .load()
+            .expect("the gateway's certificate")
+            .endpoint(&cluster.peer_addrs[&1], &Identity::Node(1).dns_name())
+            .expect("an endpoint")
+            .connect_lazy();
+    let mut peer = RaftServiceClient::new(channel);
+    for _ in 0..200 {
+        let refused = peer
+            .node_metrics(NodeMetricsRequest::default())
+            .await
+            .expect_err("the gateway may not read a node's Raft metrics");
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    }
+    let logged = logged_since(&cluster, 1, mark);
+    let lines = logged.matches("refused a peer call").count();
+    assert_eq!(lines, 1, "{logged}");
+    assert!(
+        logged.contains("gateway"),
+        "the line names the caller: {logged}"
+    );
 }

@@ -53,7 +53,11 @@ fn require_auth_service<T>(req: &tonic::Request<T>) -> Result<(), Status> {
     match boxoffice_tls::Identity::of_request(req) {
         Some(boxoffice_tls::Identity::Auth) => Ok(()),
         other => {
-            tracing::warn!(peer = ?other, "refused an account API call");
+            boxoffice_tls::refusals::warn(
+                "refused an account API call",
+                other.as_ref(),
+                req.remote_addr(),
+            );
             Err(Status::permission_denied(
                 "the account API is for the auth service's certificate only",
             ))

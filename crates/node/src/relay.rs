@@ -338,14 +338,19 @@ impl CheckoutRelay for RelayApi {
         &self,
         request: Request<RelayRequest>,
     ) -> Result<Response<Self::RunStream>, Status> {
-        let member = match boxoffice_tls::Identity::of_request(&request) {
+        let identity = boxoffice_tls::Identity::of_request(&request);
+        let member = match identity {
             // A current member, strictly: unlike Raft's, this door has no
             // use before the node has joined a cluster.
             Some(boxoffice_tls::Identity::Node(id)) => self.node.is_current_member(id),
             _ => false,
         };
         if !member {
-            tracing::warn!(remote = ?request.remote_addr(), "refused a relayed checkout");
+            boxoffice_tls::refusals::warn(
+                "refused a relayed checkout",
+                identity.as_ref(),
+                request.remote_addr(),
+            );
             return Err(Status::permission_denied(
                 "only members of the cluster may relay checkouts",
             ));

@@ -372,7 +372,11 @@ fn require<T>(req: &Request<T>, allowed: Caller) -> Result<(), Status> {
     if ok {
         Ok(())
     } else {
-        tracing::warn!(peer = ?identity, "refused a payment call");
+        boxoffice_tls::refusals::warn(
+            "refused a payment call",
+            identity.as_ref(),
+            req.remote_addr(),
+        );
         Err(Status::permission_denied(
             "the payment API answers the cluster's booking nodes only",
         ))

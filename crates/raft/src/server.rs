@@ -84,7 +84,11 @@ impl<A: Application> RaftGrpc<A> {
         if ok {
             Ok(())
         } else {
-            tracing::warn!(peer = ?identity, remote = ?req.remote_addr(), "refused a peer call");
+            boxoffice_tls::refusals::warn(
+                "refused a peer call",
+                identity.as_ref(),
+                req.remote_addr(),
+            );
             Err(Status::permission_denied(
                 "this certificate may not call the peer service",
             ))

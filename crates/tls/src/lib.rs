@@ -26,6 +26,8 @@
 
 #![deny(missing_docs)]
 
+pub mod refusals;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,118 @@
+//! Refused callers, logged without letting them flood the log.
+//!
+//! Every service that checks a caller's certificate warns when it refuses
+//! one. A caller that repeats a refused call (a misconfigured service, or
+//! a stolen certificate probing what it may do) would otherwise write a
+//! line per call. [`warn`] writes the first refusal of a kind by a caller
+//! at once, then at most one line per [`EVERY`] for it, saying how many
+//! refusals it left out meanwhile.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::Identity;
+
+/// The least time between two lines for one kind of refusal by one caller.
+pub const EVERY: Duration = Duration::from_secs(10);
+
+/// Callers tracked at once; past it the oldest are forgotten. Identities
+/// come from certificates the cluster's CA signed, so there are few.
+const MAX_KEYS: usize = 256;
+
+/// Logs `what` (a refused call) by `identity` from `remote` at WARN, unless
+/// this caller's same refusal was logged less than [`EVERY`] ago.
+pub fn warn(what: &'static str, identity: Option<&Identity>, remote: Option<SocketAddr>) {
+    static THROTTLE: OnceLock<Throttle> = OnceLock::new();
+    let peer = identity.map_or_else(|| "no certificate".to_owned(), Identity::to_string);
+    let throttle = THROTTLE.get_or_init(|| Throttle::new(EVERY));
+    if let Some(left_out) = throttle.admit((what, peer.clone()), Instant::now()) {
+        tracing::warn!(%peer, ?remote, left_out, "{what}");
+    }
+}
+
+/// A kind of refusal and the caller refused.
+type Key = (&'static str, String);
+
+/// Which lines to write: at most one a key per window.
+struct Throttle {
+    every: Duration,
+    /// Key → when its last line was written, and refusals since.
+    seen: Mutex<HashMap<Key, (Instant, u64)>>,
+}
+
+impl Throttle {
+    fn new(every: Duration) -> Self {
+        Self {
+            every,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(left out since the last line)` if a line is due for `key` at
+    /// `now`, `None` if this one is left out.
+    fn admit(&self, key: Key, now: Instant) -> Option<u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((last, left_out)) = seen.get_mut(&key) {
+            if now.saturating_duration_since(*last) < self.every {
+                *left_out += 1;
+                return None;
+            }
+            let said = *left_out;
+            *last = now;
+            *left_out = 0;
+            return Some(said);
+        }
+        if seen.len() >= MAX_KEYS {
+            let oldest = seen
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                seen.remove(&oldest);
+            }
+        }
+        seen.insert(key, (now, 0));
+        Some(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_a_caller_a_window_with_the_count_left_out() {
+        let throttle = Throttle::new(Duration::from_secs(10));
+        let start = Instant::now();
+        let key = |who: &str| ("refused a peer call", who.to_owned());
+        assert_eq!(throttle.admit(key("gateway"), start), Some(0));
+        for s in 1..=9 {
+            let at = start + Duration::from_secs(s);
+            assert_eq!(throttle.admit(key("gateway"), at), None);
+        }
+        // Another caller, or another kind of refusal, has its own window.
+        assert_eq!(throttle.admit(key("auth"), start), Some(0));
+        assert_eq!(
+            throttle.admit(("refused a payment call", "gateway".into()), start),
+            Some(0)
+        );
+        let later = start + Duration::from_secs(10);
+        assert_eq!(throttle.admit(key("gateway"), later), Some(9));
+        assert_eq!(throttle.admit(key("gateway"), later), None);
+    }
+
+    #[test]
+    fn the_callers_tracked_are_bounded() {
+        let throttle = Throttle::new(Duration::from_secs(10));
+        let start = Instant::now();
+        for n in 0..(MAX_KEYS as u64 + 10) {
+            let at = start + Duration::from_millis(n);
+            assert_eq!(throttle.admit(("x", n.to_string()), at), Some(0));
+        }
+        assert_eq!(throttle.seen.lock().unwrap().len(), MAX_KEYS);
+        // The oldest were forgotten: a caller comes back as new.
+        assert_eq!(throttle.admit(("x", "0".into()), start), Some(0));
+    }
+}
