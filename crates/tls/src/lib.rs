@@ -21,6 +21,10 @@
 //! are written 0600 and never logged; files are written whole or not at
 //! all (a temporary file renamed into place).
 //!
+//! [`refusals`] logs the callers a service refuses, at most a line per
+//! kind of call and role every 10 s, so a refused caller cannot flood the
+//! log.
+//!
 //! Deliberately missing: revocation lists. A certificate is withdrawn by
 //! issuing a new CA (docs/architecture.md, "Certificates").
 
