@@ -370,6 +370,12 @@ impl State {
         self.bookings.get(id)
     }
 
+    /// The card counted against the cap per card for booking `id` (by its
+    /// fingerprint), while it is held or after; `None` if none was.
+    pub fn card_of(&self, id: BookingId) -> Option<crate::CardFingerprint> {
+        self.cards.of(id)
+    }
+
     /// All bookings of `user`, in any status, ordered by id.
     pub fn bookings_of(&self, user: &UserId) -> impl DoubleEndedIterator<Item = Booking> + '_ {
         self.by_user

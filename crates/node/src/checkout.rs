@@ -471,6 +471,25 @@ impl Checkout {
         }
     }
 
+    /// Whether a retried one-call checkout of held `booking`, with `card`
+    /// (counted as `counted`, or not counted: a stand-in card, or no key),
+    /// pays with the card its hold counted. The state decides, not the
+    /// retry: a hold that counted a card takes that card alone; a hold that
+    /// counted none counts this one now, under the cap.
+    async fn same_card(
+        &self,
+        booking: &Booking,
+        counted: Option<CardFingerprint>,
+        card: &v1::Card,
+    ) -> Result<bool, Status> {
+        let attached = self.replica.read(false, |s| s.card_of(booking.id)).await?;
+        match (attached, counted) {
+            (Some(attached), counted) => Ok(counted == Some(attached)),
+            (None, Some(_)) => self.attach_card(booking, card).await,
+            (None, None) => Ok(true),
+        }
+    }
+
     /// A hold being paid with another card than `booking`'s attached one:
     /// if the first card's charge went through (its reply lost, say), it
     /// stands and confirms the booking; otherwise the new card is refused,
@@ -486,7 +505,14 @@ impl Checkout {
                 let id = TransactionId(tx.transaction_id);
                 self.confirm(booking, &order, Some(id)).await
             }
-            _ => Err(refused()),
+            Ok(_) => Err(refused()),
+            // Not known whether the first card's charge went through: a
+            // refusal now would be final to the caller, and wrong if it did.
+            Err(status) => Err(Status::unavailable(format!(
+                "could not look up the first card's charge for booking {} ({}); retry",
+                booking.id,
+                status.message()
+            ))),
         }
     }
 
@@ -628,7 +654,7 @@ impl Checkout {
         request: CheckoutRequest,
         card: Option<v1::Card>,
     ) -> Result<Booking, Status> {
-        let counted = request.rules.limits.card.is_some();
+        let counted = request.rules.limits.card;
         let (held, new) = self.hold_under(request).await?;
         // A retry's hold outcome is the one first recorded: carry on from
         // where the booking is now (a fresh hold needs no second look).
@@ -657,9 +683,8 @@ impl Checkout {
                 // hold is paid, the counted card's charge stands if it was
                 // made, and no other card is charged.
                 if !new
-                    && counted
                     && booking.total_cents > 0
-                    && !self.attach_card(&booking, &card).await?
+                    && !self.same_card(&booking, counted, &card).await?
                 {
                     return self.first_charge(&booking).await;
                 }

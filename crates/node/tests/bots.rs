@@ -13,6 +13,10 @@ mod common;
 use boxoffice_client::Client;
 use boxoffice_client::proto::booking_service_client::BookingServiceClient;
 use boxoffice_client::proto::{self as v1, Faults};
+use boxoffice_node::NodeConfig;
+use boxoffice_node::config::PaymentSettings;
+use boxoffice_proto::legacy::booking::BookRequest;
+use boxoffice_proto::legacy::booking::booking_service_client::BookingServiceClient as LegacyBooking;
 use boxoffice_tls::{ANY_NODE, Identity};
 use common::{FAR_FUTURE_MS, GOOD_CARD, Node, card, tls_of};
 use tonic::Code;
@@ -32,19 +36,16 @@ fn vouched(node: &Node, identity: Identity, token: &str, addr: [u8; 4]) -> Clien
 
 #[tokio::test]
 async fn a_bot_farm_on_one_network_gets_no_more_than_the_cap() {
-    let node = Node::with_payments_tuned(
+    let node = node_with_hamlet(
         |_| {},
         |config| {
             config.booking.max_seats_per_user_per_show = 4;
             config.booking.max_seats_per_network_per_show = CAP;
         },
+        400,
+        0,
     )
     .await;
-    let admin = node.admin().await;
-    admin
-        .create_show("s1", "Hamlet", 400, 0, FAR_FUTURE_MS)
-        .await
-        .expect("create show");
 
     // Fifty accounts on one machine (one /24) each try four seats.
     let mut tokens = Vec::new();
@@ -115,18 +116,13 @@ async fn a_bot_farm_on_one_network_gets_no_more_than_the_cap() {
 
 #[tokio::test]
 async fn many_accounts_paying_with_one_card_get_no_more_than_the_cap() {
-    let node = Node::with_payments_tuned(
+    let node = node_with_hamlet(
         |_| {},
-        |config| {
-            config.booking.max_seats_per_card_per_show = 4;
-        },
+        |config| config.booking.max_seats_per_card_per_show = 4,
+        40,
+        2_500,
     )
     .await;
-    let admin = node.admin().await;
-    admin
-        .create_show("s1", "Hamlet", 40, 2_500, FAR_FUTURE_MS)
-        .await
-        .expect("create show");
     let shared = card(GOOD_CARD);
     let mut users = Vec::new();
     let mut got = 0;
@@ -186,17 +182,14 @@ async fn many_accounts_paying_with_one_card_get_no_more_than_the_cap() {
 /// card only by the card it counted.
 #[tokio::test]
 async fn a_checkout_retried_with_another_card_charges_only_the_counted_card() {
-    let node = Node::with_payments_tuned(
+    let node = node_with_hamlet(
         // One attempt per charge: an unknown outcome is reported at once.
         |settings| settings.charge_timeout_ms = 1,
         |config| config.booking.max_seats_per_card_per_show = 4,
+        40,
+        2_500,
     )
     .await;
-    let admin = node.admin().await;
-    admin
-        .create_show("s1", "Hamlet", 40, 2_500, FAR_FUTURE_MS)
-        .await
-        .expect("create show");
     let (buyer, id) = account(&node, "retrier").await;
     let first = card(GOOD_CARD);
     let other = card("5555 5555 5555 4444");
@@ -233,12 +226,33 @@ async fn a_checkout_retried_with_another_card_charges_only_the_counted_card() {
         .await
         .expect_err("another card for the counted hold");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
-    assert!(
+    let uncharged = || async {
         node.payment()
             .ledger(std::slice::from_ref(&id))
             .await
             .is_empty()
+    };
+    assert!(uncharged().await);
+    // So is the old clients' API under the same id, whose stand-in card is
+    // not counted: the state, not the retry, says which card the hold took.
+    let mut legacy = LegacyBooking::new(
+        tonic::transport::Endpoint::from_shared(addr.clone())
+            .expect("the node's address")
+            .connect_lazy(),
     );
+    let old_client = legacy
+        .book_seat(BookRequest {
+            user_id: bot_token(&node, "retrier").await,
+            seat_id: 1,
+            show_id: "s1".into(),
+            correlation_id: "r-down".into(),
+            payment_token: String::new(),
+        })
+        .await
+        .expect("the legacy API answers")
+        .into_inner();
+    assert!(!old_client.success, "{old_client:?}");
+    assert!(uncharged().await);
     // The counted card still pays for it.
     book("r-down", 1, first.clone())
         .await
@@ -266,6 +280,23 @@ async fn a_checkout_retried_with_another_card_charges_only_the_counted_card() {
         "only the counted card was charged: {charged:?}"
     );
     node.stop().await;
+}
+
+/// A node that takes payments, tuned by `payments` and `config`, with show
+/// `s1` ("Hamlet") of `seats` seats at `price_cents`.
+async fn node_with_hamlet(
+    payments: impl FnOnce(&mut PaymentSettings),
+    config: impl FnOnce(&mut NodeConfig),
+    seats: u32,
+    price_cents: i64,
+) -> Node {
+    let node = Node::with_payments_tuned(payments, config).await;
+    node.admin()
+        .await
+        .create_show("s1", "Hamlet", seats, price_cents, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    node
 }
 
 /// A client of the node signed in as `name`, and the account's id.

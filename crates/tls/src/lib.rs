@@ -22,7 +22,7 @@
 //! all (a temporary file renamed into place).
 //!
 //! [`refusals`] logs the callers a service refuses, at most a line per
-//! kind of call and role every 10 s, so a refused caller cannot flood the
+//! kind of call, role and address every 10 s, so a refused caller cannot flood the
 //! log.
 //!
 //! Deliberately missing: revocation lists. A certificate is withdrawn by

@@ -4,11 +4,12 @@
 //! one. A caller that repeats a refused call (a misconfigured service, or
 //! a stolen certificate probing what it may do) would otherwise write a
 //! line per call. [`warn`] writes the first refusal of a kind by a caller
-//! at once, then at most one line per [`EVERY`] for it, saying how many
-//! refusals it left out meanwhile.
+//! (its certificate's role and its address) at once, then at most one line
+//! per [`EVERY`] for it, saying how many refusals it left out meanwhile.
+//! A caller that stops has its last count reported only if it comes back.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,13 +28,15 @@ pub fn warn(what: &'static str, identity: Option<&Identity>, remote: Option<Sock
     static THROTTLE: OnceLock<Throttle> = OnceLock::new();
     let peer = identity.map_or_else(|| "no certificate".to_owned(), Identity::to_string);
     let throttle = THROTTLE.get_or_init(|| Throttle::new(EVERY));
-    if let Some(left_out) = throttle.admit((what, peer.clone()), Instant::now()) {
+    let key = (what, peer.clone(), remote.map(|a| a.ip()));
+    if let Some(left_out) = throttle.admit(key, Instant::now()) {
         tracing::warn!(%peer, ?remote, left_out, "{what}");
     }
 }
 
-/// A kind of refusal and the caller refused.
-type Key = (&'static str, String);
+/// A kind of refusal, the role of the caller refused and its address (so
+/// that one misbehaving service does not hide another caller of its role).
+type Key = (&'static str, String, Option<IpAddr>);
 
 /// Which lines to write: at most one a key per window.
 struct Throttle {
@@ -86,7 +89,7 @@ mod tests {
     fn one_line_a_caller_a_window_with_the_count_left_out() {
         let throttle = Throttle::new(Duration::from_secs(10));
         let start = Instant::now();
-        let key = |who: &str| ("refused a peer call", who.to_owned());
+        let key = |who: &str| ("refused a peer call", who.to_owned(), None);
         assert_eq!(throttle.admit(key("gateway"), start), Some(0));
         for s in 1..=9 {
             let at = start + Duration::from_secs(s);
@@ -95,7 +98,7 @@ mod tests {
         // Another caller, or another kind of refusal, has its own window.
         assert_eq!(throttle.admit(key("auth"), start), Some(0));
         assert_eq!(
-            throttle.admit(("refused a payment call", "gateway".into()), start),
+            throttle.admit(("refused a payment call", "gateway".into(), None), start),
             Some(0)
         );
         let later = start + Duration::from_secs(10);
@@ -109,10 +112,10 @@ mod tests {
         let start = Instant::now();
         for n in 0..(MAX_KEYS as u64 + 10) {
             let at = start + Duration::from_millis(n);
-            assert_eq!(throttle.admit(("x", n.to_string()), at), Some(0));
+            assert_eq!(throttle.admit(("x", n.to_string(), None), at), Some(0));
         }
         assert_eq!(throttle.seen.lock().unwrap().len(), MAX_KEYS);
         // The oldest were forgotten: a caller comes back as new.
-        assert_eq!(throttle.admit(("x", "0".into()), start), Some(0));
+        assert_eq!(throttle.admit(("x", "0".into(), None), start), Some(0));
     }
 }
