@@ -471,21 +471,41 @@ impl Checkout {
         }
     }
 
-    /// Whether a retried one-call checkout of held `booking`, with `card`
-    /// (counted as `counted`, or not counted: a stand-in card, or no key),
-    /// pays with the card its hold counted. The state decides, not the
-    /// retry: a hold that counted a card takes that card alone; a hold that
-    /// counted none counts this one now, under the cap.
+    /// Whether a retried one-call checkout of held `booking`, whose hold
+    /// counted the card `attached` (as the state says), may charge `card`
+    /// (counted as `counted`; `None`: a stand-in card, or no key here).
+    /// `false` sends the retry to [`Checkout::first_charge`]. A hold that
+    /// counted a card takes that card alone. A hold that counted none
+    /// counts this one now, under the cap, unless a charge under its order
+    /// already went through (made by an uncounted first attempt), which
+    /// then stands and counts no card for seats it did not pay.
     async fn same_card(
         &self,
         booking: &Booking,
+        attached: Option<CardFingerprint>,
         counted: Option<CardFingerprint>,
         card: &v1::Card,
     ) -> Result<bool, Status> {
-        let attached = self.replica.read(false, |s| s.card_of(booking.id)).await?;
         match (attached, counted) {
-            (Some(attached), counted) => Ok(counted == Some(attached)),
-            (None, Some(_)) => self.attach_card(booking, card).await,
+            (Some(attached), Some(counted)) => Ok(counted == attached),
+            // A node without the cards' key cannot tell whether this is the
+            // counted card: not a final answer, another node may.
+            (Some(_), None) if self.card_key.is_none() => Err(Status::unavailable(format!(
+                "this node cannot check the card counted for booking {} \
+                 (payment.card_fingerprint_key is not set here); retry",
+                booking.id
+            ))),
+            (Some(_), None) => Ok(false),
+            (None, Some(_)) => {
+                let made = match &booking.order {
+                    Some(order) => self.payments.find(order).await?,
+                    None => None,
+                };
+                if made.is_some_and(|tx| tx_status(&tx) == v1::TransactionStatus::Succeeded) {
+                    return Ok(false);
+                }
+                self.attach_card(booking, card).await
+            }
             (None, None) => Ok(true),
         }
     }
@@ -657,14 +677,16 @@ impl Checkout {
         let counted = request.rules.limits.card;
         let (held, new) = self.hold_under(request).await?;
         // A retry's hold outcome is the one first recorded: carry on from
-        // where the booking is now (a fresh hold needs no second look).
-        let booking = if new {
-            held
+        // where the booking is now, and with the card its hold counted (a
+        // fresh hold needs no second look).
+        let (booking, attached) = if new {
+            (held, None)
         } else {
-            self.replica
-                .read(false, |s| s.booking(held.id))
-                .await?
-                .unwrap_or(held)
+            let (now, attached) = self
+                .replica
+                .read(false, |s| (s.booking(held.id), s.card_of(held.id)))
+                .await?;
+            (now.unwrap_or(held), attached)
         };
         match booking.status {
             BookingStatus::Held { .. } => {
@@ -684,7 +706,7 @@ impl Checkout {
                 // made, and no other card is charged.
                 if !new
                     && booking.total_cents > 0
-                    && !self.same_card(&booking, counted, &card).await?
+                    && !self.same_card(&booking, attached, counted, &card).await?
                 {
                     return self.first_charge(&booking).await;
                 }

@@ -252,6 +252,10 @@ async fn a_checkout_retried_with_another_card_charges_only_the_counted_card() {
         .expect("the legacy API answers")
         .into_inner();
     assert!(!old_client.success, "{old_client:?}");
+    assert!(
+        old_client.message.contains("another card"),
+        "refused for the card: {old_client:?}"
+    );
     assert!(uncharged().await);
     // The counted card still pays for it.
     book("r-down", 1, first.clone())
