@@ -264,6 +264,16 @@ fn new_order_id() -> OrderId {
     ))
 }
 
+/// A lookup of `booking`'s first charge that failed: UNAVAILABLE, never a
+/// final answer, since the charge may have gone through.
+fn lookup_failed(booking: &Booking, status: &Status) -> Status {
+    Status::unavailable(format!(
+        "could not look up the first card's charge for booking {} ({}); retry",
+        booking.id,
+        status.message()
+    ))
+}
+
 /// Why a booking whose hold has ended cannot be paid.
 pub fn hold_ended(booking: &Booking) -> Status {
     Status::failed_precondition(format!(
@@ -498,7 +508,11 @@ impl Checkout {
             (Some(_), None) => Ok(false),
             (None, Some(_)) => {
                 let made = match &booking.order {
-                    Some(order) => self.payments.find(order).await?,
+                    Some(order) => self
+                        .payments
+                        .find(order)
+                        .await
+                        .map_err(|status| lookup_failed(booking, &status))?,
                     None => None,
                 };
                 if made.is_some_and(|tx| tx_status(&tx) == v1::TransactionStatus::Succeeded) {
@@ -528,11 +542,7 @@ impl Checkout {
             Ok(_) => Err(refused()),
             // Not known whether the first card's charge went through: a
             // refusal now would be final to the caller, and wrong if it did.
-            Err(status) => Err(Status::unavailable(format!(
-                "could not look up the first card's charge for booking {} ({}); retry",
-                booking.id,
-                status.message()
-            ))),
+            Err(status) => Err(lookup_failed(booking, &status)),
         }
     }
 
