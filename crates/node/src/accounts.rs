@@ -52,12 +52,8 @@ fn account(user: &User, with_hash: bool) -> Account {
 fn require_auth_service<T>(req: &tonic::Request<T>) -> Result<(), Status> {
     match boxoffice_tls::Identity::of_request(req) {
         Some(boxoffice_tls::Identity::Auth) => Ok(()),
-        other => {
-            boxoffice_tls::refusals::warn(
-                "refused an account API call",
-                other.as_ref(),
-                req.remote_addr(),
-            );
+        _ => {
+            boxoffice_tls::refusals::warn("refused an account API call", req);
             Err(Status::permission_denied(
                 "the account API is for the auth service's certificate only",
             ))

@@ -346,11 +346,7 @@ impl CheckoutRelay for RelayApi {
             _ => false,
         };
         if !member {
-            boxoffice_tls::refusals::warn(
-                "refused a relayed checkout",
-                identity.as_ref(),
-                request.remote_addr(),
-            );
+            boxoffice_tls::refusals::warn("refused a relayed checkout", &request);
             return Err(Status::permission_denied(
                 "only members of the cluster may relay checkouts",
             ));

@@ -372,11 +372,7 @@ fn require<T>(req: &Request<T>, allowed: Caller) -> Result<(), Status> {
     if ok {
         Ok(())
     } else {
-        boxoffice_tls::refusals::warn(
-            "refused a payment call",
-            identity.as_ref(),
-            req.remote_addr(),
-        );
+        boxoffice_tls::refusals::warn("refused a payment call", req);
         Err(Status::permission_denied(
             "the payment API answers the cluster's booking nodes only",
         ))

@@ -84,11 +84,7 @@ impl<A: Application> RaftGrpc<A> {
         if ok {
             Ok(())
         } else {
-            boxoffice_tls::refusals::warn(
-                "refused a peer call",
-                identity.as_ref(),
-                req.remote_addr(),
-            );
+            boxoffice_tls::refusals::warn("refused a peer call", req);
             Err(Status::permission_denied(
                 "this certificate may not call the peer service",
             ))

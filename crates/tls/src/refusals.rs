@@ -9,9 +9,11 @@
 //! A caller that stops has its last count reported only if it comes back.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use tonic::transport::CertificateDer;
 
 use crate::Identity;
 
@@ -22,15 +24,32 @@ pub const EVERY: Duration = Duration::from_secs(10);
 /// come from certificates the cluster's CA signed, so there are few.
 const MAX_KEYS: usize = 256;
 
-/// Logs `what` (a refused call) by `identity` from `remote` at WARN, unless
-/// this caller's same refusal was logged less than [`EVERY`] ago.
-pub fn warn(what: &'static str, identity: Option<&Identity>, remote: Option<SocketAddr>) {
+/// Logs `what` (a refused call) at WARN, naming the caller of `request`
+/// (its certificate's role, see [`caller`]) and its address, unless this
+/// caller's same refusal was logged less than [`EVERY`] ago.
+pub fn warn<T>(what: &'static str, request: &tonic::Request<T>) {
     static THROTTLE: OnceLock<Throttle> = OnceLock::new();
-    let peer = identity.map_or_else(|| "no certificate".to_owned(), Identity::to_string);
+    let certificates = request.peer_certs();
+    let peer = caller(certificates.as_ref().map(|c| c.as_slice()));
+    let remote = request.remote_addr();
     let throttle = THROTTLE.get_or_init(|| Throttle::new(EVERY));
     let key = (what, peer.clone(), remote.map(|a| a.ip()));
     if let Some(left_out) = throttle.admit(key, Instant::now()) {
         tracing::warn!(%peer, ?remote, left_out, "{what}");
+    }
+}
+
+/// Who a refused caller is, from the certificates it showed (the first is
+/// its own): the role its certificate names, or that it showed none, or
+/// that it showed one (signed by the cluster's CA, or rustls would not
+/// have let it in) that names no role, or several.
+pub fn caller(certificates: Option<&[CertificateDer<'_>]>) -> String {
+    match certificates.and_then(<[_]>::first) {
+        None => "no certificate".to_owned(),
+        Some(own) => Identity::of_certificate(own.as_ref()).map_or_else(
+            || "a certificate that names no role".to_owned(),
+            |identity| identity.to_string(),
+        ),
     }
 }
 
@@ -104,6 +123,25 @@ mod tests {
         let later = start + Duration::from_secs(10);
         assert_eq!(throttle.admit(key("gateway"), later), Some(9));
         assert_eq!(throttle.admit(key("gateway"), later), None);
+    }
+
+    #[test]
+    fn a_caller_is_named_by_its_certificate_or_what_it_lacks() {
+        assert_eq!(caller(None), "no certificate");
+        assert_eq!(caller(Some(&[])), "no certificate");
+        let dir = tempfile::tempdir().unwrap();
+        crate::init_ca(dir.path()).unwrap();
+        let files = crate::issue(dir.path(), Identity::Node(2), &[]).unwrap();
+        let pem = std::fs::read(&files.cert).unwrap();
+        let node = x509_parser::pem::parse_x509_pem(&pem).unwrap().1.contents;
+        let stranger = rcgen::generate_simple_self_signed(vec!["example.com".to_owned()])
+            .unwrap()
+            .cert;
+        assert_eq!(caller(Some(&[CertificateDer::from(node)])), "node-2");
+        assert_eq!(
+            caller(Some(&[stranger.der().clone()])),
+            "a certificate that names no role"
+        );
     }
 
     #[test]
