@@ -137,7 +137,7 @@ async fn a_refused_caller_repeating_itself_is_one_line() {
     let lines = logged.matches("refused a peer call").count();
     assert_eq!(lines, 1, "{logged}");
     assert!(
-        logged.contains("gateway"),
-        "the line names the caller: {logged}"
+        logged.contains("peer=gateway"),
+        "the line names the caller by its certificate: {logged}"
     );
 }

@@ -40,16 +40,15 @@ pub fn warn<T>(what: &'static str, request: &tonic::Request<T>) {
 }
 
 /// Who a refused caller is, from the certificates it showed (the first is
-/// its own): the role its certificate names, or that it showed none, or
-/// that it showed one (signed by the cluster's CA, or rustls would not
-/// have let it in) that names no role, or several.
+/// its own): the role its certificate names, or `no-certificate`, or
+/// `no-role` for one (signed by the cluster's CA, or rustls would not
+/// have let it in) that names no role Boxoffice knows, or several. One
+/// word each, so that `peer=…` in a text log line needs no quotes.
 pub fn caller(certificates: Option<&[CertificateDer<'_>]>) -> String {
     match certificates.and_then(<[_]>::first) {
-        None => "no certificate".to_owned(),
-        Some(own) => Identity::of_certificate(own.as_ref()).map_or_else(
-            || "a certificate that names no role".to_owned(),
-            |identity| identity.to_string(),
-        ),
+        None => "no-certificate".to_owned(),
+        Some(own) => Identity::of_certificate(own.as_ref())
+            .map_or_else(|| "no-role".to_owned(), |identity| identity.to_string()),
     }
 }
 
@@ -127,8 +126,8 @@ mod tests {
 
     #[test]
     fn a_caller_is_named_by_its_certificate_or_what_it_lacks() {
-        assert_eq!(caller(None), "no certificate");
-        assert_eq!(caller(Some(&[])), "no certificate");
+        assert_eq!(caller(None), "no-certificate");
+        assert_eq!(caller(Some(&[])), "no-certificate");
         let dir = tempfile::tempdir().unwrap();
         crate::init_ca(dir.path()).unwrap();
         let files = crate::issue(dir.path(), Identity::Node(2), &[]).unwrap();
@@ -137,11 +136,23 @@ mod tests {
         let stranger = rcgen::generate_simple_self_signed(vec!["example.com".to_owned()])
             .unwrap()
             .cert;
-        assert_eq!(caller(Some(&[CertificateDer::from(node)])), "node-2");
+        let node = CertificateDer::from(node);
+        assert_eq!(caller(Some(&[node.clone()])), "node-2");
+        assert_eq!(caller(Some(&[stranger.der().clone()])), "no-role");
+        // The first certificate of a chain is the caller's own.
         assert_eq!(
-            caller(Some(&[stranger.der().clone()])),
-            "a certificate that names no role"
+            caller(Some(&[node.clone(), stranger.der().clone()])),
+            "node-2"
         );
+        assert_eq!(caller(Some(&[stranger.der().clone(), node])), "no-role");
+        // A certificate naming two roles is no one's.
+        let two = rcgen::generate_simple_self_signed(vec![
+            "node-1.boxoffice".to_owned(),
+            "gateway.boxoffice".to_owned(),
+        ])
+        .unwrap()
+        .cert;
+        assert_eq!(caller(Some(&[two.der().clone()])), "no-role");
     }
 
     #[test]
