@@ -137,7 +137,7 @@ mod tests {
             .unwrap()
             .cert;
         let node = CertificateDer::from(node);
-        assert_eq!(caller(Some(&[node.clone()])), "node-2");
+        assert_eq!(caller(Some(std::slice::from_ref(&node))), "node-2");
         assert_eq!(caller(Some(&[stranger.der().clone()])), "no-role");
         // The first certificate of a chain is the caller's own.
         assert_eq!(
