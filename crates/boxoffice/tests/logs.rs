@@ -2,7 +2,8 @@
 //! nodes that miss it, a summary at most every 10 s while it stays away,
 //! and one line when it is back, instead of openraft's error chains for
 //! every failed RPC; a caller whose certificate is refused again and again
-//! is one line, not one a call.
+//! is one line, not one a call, and the count left out follows once it
+//! stops.
 
 mod common;
 
@@ -107,8 +108,9 @@ async fn a_follower_killed_for_10_s_costs_at_most_20_log_lines_on_the_others() {
 
 /// A service holding a certificate of the cluster's CA but not a member's
 /// (here the gateway's) calls a node's peer service 200 times: every call
-/// is refused, and the node says so once, not 200 times (the next line
-/// would come after 10 s, with the count left out).
+/// is refused, and the node says so once, not 200 times; once the caller
+/// has stopped, the node's sweep writes one more line with the 199 left
+/// out (10 to 20 s later).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_caller_repeating_itself_is_one_line() {
     use boxoffice_proto::internal::v1::NodeMetricsRequest;
@@ -140,4 +142,15 @@ async fn a_refused_caller_repeating_itself_is_one_line() {
         logged.contains("peer=gateway"),
         "the line names the caller by its certificate: {logged}"
     );
+    let deadline = Instant::now() + 3 * boxoffice_tls::refusals::EVERY;
+    while !logged_since(&cluster, 1, mark).contains("left_out=199") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logged = logged_since(&cluster, 1, mark);
+    assert_eq!(
+        logged.matches("refused a peer call").count(),
+        2,
+        "one line at once, one with the count once the caller stopped: {logged}"
+    );
+    assert!(logged.contains("left_out=199"), "{logged}");
 }

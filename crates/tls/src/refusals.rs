@@ -6,11 +6,13 @@
 //! line per call. [`warn`] writes the first refusal of a kind by a caller
 //! (its certificate's role and its address) at once, then at most one line
 //! per [`EVERY`] for it, saying how many refusals it left out meanwhile.
-//! A caller that stops has its last count reported only if it comes back.
+//! A caller that stops has its last count written by a sweep (a thread
+//! started at the first refusal) within [`EVERY`] more, so no burst goes
+//! unreported.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use tonic::transport::CertificateDer;
@@ -28,15 +30,39 @@ const MAX_KEYS: usize = 256;
 /// (its certificate's role, see [`caller`]) and its address, unless this
 /// caller's same refusal was logged less than [`EVERY`] ago.
 pub fn warn<T>(what: &'static str, request: &tonic::Request<T>) {
-    static THROTTLE: OnceLock<Throttle> = OnceLock::new();
     let certificates = request.peer_certs();
     let peer = caller(certificates.as_ref().map(|c| c.as_slice()));
     let remote = request.remote_addr();
-    let throttle = THROTTLE.get_or_init(|| Throttle::new(EVERY));
     let key = (what, peer.clone(), remote.map(|a| a.ip()));
-    if let Some(left_out) = throttle.admit(key, Instant::now()) {
+    if let Some(left_out) = throttle().admit(key, Instant::now()) {
         tracing::warn!(%peer, ?remote, left_out, "{what}");
     }
+}
+
+/// The process's throttle, and its sweep started with it.
+fn throttle() -> &'static Throttle {
+    static THROTTLE: OnceLock<Throttle> = OnceLock::new();
+    static SWEEP: Once = Once::new();
+    let throttle = THROTTLE.get_or_init(|| Throttle::new(EVERY));
+    SWEEP.call_once(|| {
+        let sweep = std::thread::Builder::new()
+            .name("refusal-sweep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(EVERY);
+                    for ((what, peer, remote), left_out) in throttle.overdue(Instant::now()) {
+                        tracing::warn!(%peer, ?remote, left_out, "{what}");
+                    }
+                }
+            });
+        if let Err(e) = sweep {
+            tracing::warn!(
+                "no thread for the refusal sweep ({e}): a refused caller that stops \
+                 has its last count reported only if it comes back"
+            );
+        }
+    });
+    throttle
 }
 
 /// Who a refused caller is, from the certificates it showed (the first is
@@ -97,6 +123,24 @@ impl Throttle {
         seen.insert(key, (now, 0));
         Some(0)
     }
+
+    /// The keys with refusals left out whose last line is at least
+    /// `every` old at `now`, with their counts, which start again from
+    /// `now`: the lines a caller that went quiet is still owed.
+    fn overdue(&self, now: Instant) -> Vec<(Key, u64)> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter_mut()
+            .filter(|(_, (last, left_out))| {
+                *left_out > 0 && now.saturating_duration_since(*last) >= self.every
+            })
+            .map(|(key, (last, left_out))| {
+                let said = *left_out;
+                *last = now;
+                *left_out = 0;
+                (key.clone(), said)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +197,33 @@ mod tests {
         .unwrap()
         .cert;
         assert_eq!(caller(Some(&[two.der().clone()])), "no-role");
+    }
+
+    #[test]
+    fn a_caller_that_went_quiet_has_its_count_swept() {
+        let throttle = Throttle::new(Duration::from_secs(10));
+        let start = Instant::now();
+        let key = || ("refused a payment call", "gateway".to_owned(), None);
+        let quiet = || ("refused a peer call", "auth".to_owned(), None);
+        assert_eq!(throttle.admit(key(), start), Some(0));
+        assert_eq!(throttle.admit(quiet(), start), Some(0));
+        for s in 1..=5 {
+            let at = start + Duration::from_secs(s);
+            assert_eq!(throttle.admit(key(), at), None);
+        }
+        let at = |s| start + Duration::from_secs(s);
+        // Not yet due; and a key with nothing left out is owed nothing.
+        assert!(throttle.overdue(at(9)).is_empty());
+        assert_eq!(throttle.overdue(at(10)), vec![(key(), 5)]);
+        assert!(throttle.overdue(at(30)).is_empty(), "said once");
+        // The sweep's line opened a window: a refusal just after it is
+        // counted, not written.
+        let throttle = Throttle::new(Duration::from_secs(10));
+        assert_eq!(throttle.admit(key(), start), Some(0));
+        assert_eq!(throttle.admit(key(), at(1)), None);
+        assert_eq!(throttle.overdue(at(12)), vec![(key(), 1)]);
+        assert_eq!(throttle.admit(key(), at(13)), None);
+        assert_eq!(throttle.admit(key(), at(22)), Some(1));
     }
 
     #[test]
