@@ -7,8 +7,8 @@
 //! (its certificate's role and its address) at once, then at most one line
 //! per [`EVERY`] for it, saying how many refusals it left out meanwhile.
 //! A caller that stops has its last count written by a sweep (a thread
-//! started at the first refusal) within [`EVERY`] more, so no burst goes
-//! unreported.
+//! started at the first refusal) within 2 × [`EVERY`] of the last line
+//! written for it, unless the process stops first.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -112,12 +112,17 @@ impl Throttle {
             return Some(said);
         }
         if seen.len() >= MAX_KEYS {
+            // The oldest caller owed nothing goes first; one owed a count
+            // has it written as it goes.
             let oldest = seen
                 .iter()
-                .min_by_key(|(_, (at, _))| *at)
+                .min_by_key(|(_, (at, left_out))| (*left_out > 0, *at))
                 .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                seen.remove(&oldest);
+            if let Some((what, peer, remote)) = oldest
+                && let Some((_, left_out)) = seen.remove(&(what, peer.clone(), remote))
+                && left_out > 0
+            {
+                tracing::warn!(%peer, ?remote, left_out, "{what}");
             }
         }
         seen.insert(key, (now, 0));
@@ -237,5 +242,17 @@ mod tests {
         assert_eq!(throttle.seen.lock().unwrap().len(), MAX_KEYS);
         // The oldest were forgotten: a caller comes back as new.
         assert_eq!(throttle.admit(("x", "0".into(), None), start), Some(0));
+        // A caller owed a count is forgotten after those owed nothing.
+        let owed = ("x", "0".to_owned(), None);
+        assert_eq!(throttle.admit(owed.clone(), start), None);
+        assert!(throttle.seen.lock().unwrap().contains_key(&owed));
+        let later = start + Duration::from_secs(1);
+        for n in 0..MAX_KEYS as u64 {
+            throttle.admit(("y", n.to_string(), None), later);
+        }
+        assert!(
+            throttle.seen.lock().unwrap().contains_key(&owed),
+            "kept while callers owed nothing could go"
+        );
     }
 }
