@@ -32,6 +32,14 @@ pub const ALL_IDENTITIES: [Identity; 7] = [
     Identity::Chatbot,
 ];
 
+/// Every identity of [`ALL_IDENTITIES`] but `allowed`: the certificates a
+/// door must refuse.
+pub fn all_but(allowed: &[Identity]) -> impl Iterator<Item = Identity> {
+    ALL_IDENTITIES
+        .into_iter()
+        .filter(move |identity| !allowed.contains(identity))
+}
+
 /// The certificate of `identity` in `certs`.
 pub fn tls_of(certs: &std::path::Path, identity: Identity) -> boxoffice_tls::Tls {
     boxoffice_tls::TlsFiles::in_dir(certs, identity)
