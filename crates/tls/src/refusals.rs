@@ -35,8 +35,13 @@ pub fn warn<T>(what: &'static str, request: &tonic::Request<T>) {
     let remote = request.remote_addr();
     let key = (what, peer.clone(), remote.map(|a| a.ip()));
     if let Some(left_out) = throttle().admit(key, Instant::now()) {
-        tracing::warn!(%peer, ?remote, left_out, "{what}");
+        say(what, &peer, &remote, left_out);
     }
+}
+
+/// The one shape of a refusal line, whoever writes it.
+fn say(what: &str, peer: &str, remote: &dyn std::fmt::Debug, left_out: u64) {
+    tracing::warn!(%peer, ?remote, left_out, "{what}");
 }
 
 /// The process's throttle, and its sweep started with it.
@@ -51,7 +56,7 @@ fn throttle() -> &'static Throttle {
                 loop {
                     std::thread::sleep(EVERY);
                     for ((what, peer, remote), left_out) in throttle.overdue(Instant::now()) {
-                        tracing::warn!(%peer, ?remote, left_out, "{what}");
+                        say(what, &peer, &remote, left_out);
                     }
                 }
             });
@@ -111,6 +116,7 @@ impl Throttle {
             *left_out = 0;
             return Some(said);
         }
+        let mut owed = None;
         if seen.len() >= MAX_KEYS {
             // The oldest caller owed nothing goes first; one owed a count
             // has it written as it goes.
@@ -118,14 +124,19 @@ impl Throttle {
                 .iter()
                 .min_by_key(|(_, (at, left_out))| (*left_out > 0, *at))
                 .map(|(k, _)| k.clone());
-            if let Some((what, peer, remote)) = oldest
-                && let Some((_, left_out)) = seen.remove(&(what, peer.clone(), remote))
+            if let Some(oldest) = oldest
+                && let Some((_, left_out)) = seen.remove(&oldest)
                 && left_out > 0
             {
-                tracing::warn!(%peer, ?remote, left_out, "{what}");
+                owed = Some((oldest, left_out));
             }
         }
         seen.insert(key, (now, 0));
+        // Written with the lock released, as every other line.
+        drop(seen);
+        if let Some(((what, peer, remote), left_out)) = owed {
+            say(what, &peer, &remote, left_out);
+        }
         Some(0)
     }
 
