@@ -3,8 +3,12 @@
 //! formats up to version 1 only, as the build before versions did, while
 //! the current build reads 2 (see `boxoffice_core::format`).
 //!
-//! - A node that meets an entry of a newer format than it reads stops
-//!   applying, says why, and applies nothing of it; the others go on.
+//! - Raising `raft.write_format` while a member still runs the older
+//!   build changes nothing it cannot read: every node goes on writing
+//!   version 1 until that member is upgraded, then writes version 2.
+//! - A node that meets an entry of a newer format than it reads anyway
+//!   (its word was stale: it said it reads version 2) stops applying, says
+//!   why, and applies nothing of it; the others go on.
 //! - A rolling upgrade (each node stopped and started on the new build,
 //!   followers first and the leader last, then each again to raise the
 //!   format written) keeps the cluster selling, and loses no booking.
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 use boxoffice_client::proto::SeatState;
 use boxoffice_node::app::PRETEND_NEWEST_VAR;
 use boxoffice_node::config::RaftTuning;
+use boxoffice_node::formats::ADVERTISE_VAR;
 use common::{Cluster, FAR_FUTURE_MS, steady_booker, wait_count};
 use tokio::sync::watch;
 
@@ -29,6 +34,24 @@ fn old_build(cluster: &Cluster, id: u64) {
         .lock()
         .unwrap()
         .insert(id, vec![(PRETEND_NEWEST_VAR.into(), "1".into())]);
+}
+
+/// Node `id` runs the "old build" from its next start on, but says it
+/// reads version 2: what the others know of it is stale.
+fn old_build_saying_it_reads_2(cluster: &Cluster, id: u64) {
+    cluster.node_env.lock().unwrap().insert(
+        id,
+        vec![
+            (PRETEND_NEWEST_VAR.into(), "1".into()),
+            (ADVERTISE_VAR.into(), "2".into()),
+        ],
+    );
+}
+
+/// Whether every node in `ids` answered and writes version `version`.
+fn all_write(s: &boxoffice_client::proto::GetStatusResponse, ids: &[u64], version: u32) -> bool {
+    ids.iter()
+        .all(|id| common::node(s, *id).is_some_and(|n| n.reachable && n.writes_format == version))
 }
 
 /// Node `id` runs the current build from its next start on.
@@ -65,6 +88,81 @@ async fn booked_on(cluster: &Cluster, id: u64, show: &str, seat: u32) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn raising_the_format_waits_for_a_member_of_the_older_build() {
+    let cluster = Cluster::start(3, RaftTuning::default()).await;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("s", "Formats", 10, 100, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    cluster.wait_converged(&[1, 2, 3], 1).await;
+    // Node 3 goes back to the old build; then every node is told to write
+    // format 2.
+    cluster.stop(3).await;
+    old_build(&cluster, 3);
+    *cluster.tune_nodes.lock().unwrap() = Some(write_format_2);
+    for id in [1, 2] {
+        cluster.stop(id).await;
+        cluster.spawn(id);
+    }
+    cluster.spawn(3);
+    let status = cluster
+        .wait_for("every node back", Duration::from_secs(30), |s| {
+            s.leader_id != 0 && (1..=3).all(|id| common::node(s, id).is_some_and(|n| n.reachable))
+        })
+        .await;
+    assert_eq!(common::node(&status, 3).unwrap().reads_format, 1);
+    assert_eq!(common::node(&status, 1).unwrap().reads_format, 2);
+    // Node 3 reads only version 1, so everyone writes version 1: it books
+    // and node 3 applies the booking.
+    let alice = cluster.client("alice").await;
+    alice.book("s", &[1]).await.expect("booking");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !booked_on(&cluster, 3, "s", 1).await {
+        assert!(
+            Instant::now() < deadline,
+            "node 3 did not apply the booking"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster
+        .wait_for(
+            "every node writing format 1",
+            Duration::from_secs(30),
+            |s| all_write(s, &[1, 2, 3], 1),
+        )
+        .await;
+    wait_log(&cluster, 1, "but node 3 reads only up to version 1").await;
+    // Upgraded, node 3 reads version 2, and every node starts writing it.
+    cluster.stop(3).await;
+    new_build(&cluster, 3);
+    cluster.spawn(3);
+    cluster
+        .wait_for(
+            "every node writing format 2",
+            Duration::from_secs(30),
+            |s| all_write(s, &[1, 2, 3], 2),
+        )
+        .await;
+    alice.book("s", &[2]).await.expect("booking in format 2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(booked_on(&cluster, 3, "s", 2).await && booked_on(&cluster, 1, "s", 2).await) {
+        assert!(
+            Instant::now() < deadline,
+            "the format-2 booking is not everywhere"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for id in 1..=3 {
+        assert!(
+            !log_of(&cluster, id).contains("stops applying"),
+            "node {id} met an entry it could not read"
+        );
+    }
+    wait_log(&cluster, 1, "which every member reads").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_of_an_older_build_refuses_a_newer_entry_and_applies_none_of_it() {
     let cluster = Cluster::start(3, RaftTuning::default()).await;
     let admin = cluster.client("admin").await;
@@ -73,10 +171,11 @@ async fn a_node_of_an_older_build_refuses_a_newer_entry_and_applies_none_of_it()
         .await
         .unwrap();
     cluster.wait_converged(&[1, 2, 3], 1).await;
-    // Node 3 goes back to the old build; nodes 1 and 2 start writing
-    // format 2 (node 3 must not lead, so that 1 or 2 does).
+    // Node 3 goes back to the old build but says it reads version 2; nodes
+    // 1 and 2 start writing format 2 (node 3 must not lead, so that 1 or 2
+    // does).
     cluster.stop(3).await;
-    old_build(&cluster, 3);
+    old_build_saying_it_reads_2(&cluster, 3);
     *cluster.tune_nodes.lock().unwrap() = Some(write_format_2);
     for id in [1, 2] {
         cluster.stop(id).await;
@@ -88,7 +187,15 @@ async fn a_node_of_an_older_build_refuses_a_newer_entry_and_applies_none_of_it()
         })
         .await;
     cluster.spawn(3);
-    // Node 3 catches up on what was written in format 1 before...
+    // Once the writers have heard node 3 say it reads version 2...
+    cluster
+        .wait_for(
+            "nodes 1 and 2 writing format 2",
+            Duration::from_secs(30),
+            |s| all_write(s, &[1, 2], 2),
+        )
+        .await;
+    // ...node 3 catches up on what was written in format 1 before...
     let alice = cluster.client_without(&[3], "alice").await;
     alice.book("s", &[1]).await.expect("booking in format 2");
     // ...and meets the format-2 entry: it says why and applies none of it.
@@ -221,4 +328,45 @@ async fn a_rolling_upgrade_keeps_selling_and_loses_no_booking() {
         "rolling upgrade: {} bookings acknowledged across 6 replacements, all on every node",
         acknowledged.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_cannot_read_the_written_format_is_not_added() {
+    let mut cluster = Cluster::start(3, RaftTuning::default()).await;
+    *cluster.tune_nodes.lock().unwrap() = Some(write_format_2);
+    for id in 1..=3 {
+        cluster.stop(id).await;
+        cluster.spawn(id);
+    }
+    cluster
+        .wait_for(
+            "every node writing format 2",
+            Duration::from_secs(30),
+            |s| all_write(s, &[1, 2, 3], 2),
+        )
+        .await;
+    // A fourth node of the older build asks to join: refused, with why.
+    let addr = cluster.reserve(4);
+    old_build(&cluster, 4);
+    cluster.spawn(4);
+    let admin = cluster.client("admin").await;
+    let refused = admin
+        .add_node(4, &addr)
+        .await
+        .expect_err("an older build was added to a cluster writing format 2");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("node 4 reads log formats up to version 1, but the cluster writes version 2"),
+        "{refused:?}"
+    );
+    let status = admin.status().await.expect("status");
+    assert!(common::node(&status, 4).is_none(), "{status:#?}");
+    // On the current build it joins and catches up.
+    cluster.stop(4).await;
+    new_build(&cluster, 4);
+    cluster.spawn(4);
+    admin.add_node(4, &addr).await.expect("add node 4");
+    cluster.wait_converged(&[1, 2, 3, 4], 1).await;
 }

@@ -882,8 +882,11 @@ pub enum ClusterCommand {
     ///
     /// JSON: {leader_id, term, answered_by, nodes: [{node_id, addr,
     /// reachable, error, role, term, leader_id, last_log_index, commit_index,
-    /// applied_index, snapshot_index, voter}]}; role is leader, follower,
-    /// candidate, learner, shutdown or unknown (also when not reachable).
+    /// applied_index, snapshot_index, voter, reads_format, writes_format}]};
+    /// role is leader, follower, candidate, learner, shutdown or unknown
+    /// (also when not reachable). The table's `format` column is the
+    /// format version of log commands a node writes, then the newest it
+    /// reads (`?`: a build too old to say).
     Status,
     /// Adds a running, empty node (started without initial_members) as a
     /// voter (administrators).

@@ -224,6 +224,7 @@ pub fn print_status(out: &Output, s: &v1::GetStatusResponse) -> anyhow::Result<(
                     ]
                     .map(|v| v.to_string()),
                 );
+                row.push(format_versions(n));
             } else {
                 row.push(n.error.clone());
             }
@@ -233,7 +234,7 @@ pub fn print_status(out: &Output, s: &v1::GetStatusResponse) -> anyhow::Result<(
     out.table(
         &[
             "node", "address", "role", "term", "leader", "last log", "commit", "applied",
-            "snapshot",
+            "snapshot", "format",
         ],
         rows,
     );
@@ -244,6 +245,15 @@ pub fn print_status(out: &Output, s: &v1::GetStatusResponse) -> anyhow::Result<(
         );
     }
     Ok(())
+}
+
+/// The format versions a node writes and reads, as `writes/reads`
+/// (`?` from a build too old to say).
+fn format_versions(n: &v1::NodeStatus) -> String {
+    match n.reads_format {
+        0 => "?".to_owned(),
+        reads => format!("{}/{reads}", n.writes_format),
+    }
 }
 
 fn print_user(out: &Output, user: &v1::User) -> anyhow::Result<()> {

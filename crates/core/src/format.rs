@@ -18,7 +18,8 @@
 //! applying rather than misread an entry its replicas understood. A build
 //! writes the version its configuration says (1 by default), so that during
 //! a rolling upgrade no node writes what a node not yet upgraded cannot
-//! read; once every node runs the new build, the operator raises it.
+//! read; the operator raises it, and the nodes write it once every member
+//! says it reads it (the booking node's `formats` gate).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -3,30 +3,14 @@
 //! [`boxoffice_core::format`]; an outcome is written in its command's
 //! version, which the node that proposed it reads. A command of a version
 //! newer than this build reads stops the node's applying (see
-//! [`Application::readable`]) instead of being misread.
+//! [`Application::readable`]) instead of being misread. Which version a
+//! node writes is [`crate::formats`]' decision.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use boxoffice_core::format::{self, FormatError};
 use boxoffice_core::{Outcome, Rejection, State, Timestamp};
-use boxoffice_raft::Application;
-
-/// The format version this process's nodes write (`raft.write_format`).
-static WRITE_FORMAT: AtomicU8 = AtomicU8::new(format::UNTAGGED);
-
-/// Sets the format version commands are written in (from the config).
-pub fn set_write_format(version: u8) {
-    WRITE_FORMAT.store(
-        version.clamp(format::UNTAGGED, format::NEWEST),
-        Ordering::Relaxed,
-    );
-}
-
-/// The format version commands are written in.
-pub fn write_format() -> u8 {
-    WRITE_FORMAT.load(Ordering::Relaxed)
-}
+use boxoffice_raft::{Application, FormatVersions};
 
 /// Debug builds only: a node started with this variable set to a version
 /// reads no newer one, as a build of that version would (the rolling
@@ -66,6 +50,18 @@ pub struct BookingApp(pub State);
 
 impl Application for BookingApp {
     type Error = SnapshotError;
+
+    fn formats() -> FormatVersions {
+        FormatVersions {
+            reads: crate::formats::advertised_readable(),
+            writes: crate::formats::write_format(),
+            configured: crate::formats::configured_write_format(),
+        }
+    }
+
+    fn as_written(command: Vec<u8>) -> Vec<u8> {
+        crate::formats::as_written(command)
+    }
 
     fn readable(&self, command: &[u8]) -> Result<(), SnapshotError> {
         // Only a newer version stops the node: malformed bytes are

@@ -80,9 +80,9 @@ pub struct RaftTuning {
     pub dial: Vec<Member>,
     /// The format version of the commands this node writes to the log (1
     /// to [`boxoffice_core::format::NEWEST`]; see
-    /// [`boxoffice_core::format`]). Raise it only once every node runs a
-    /// build that reads it: a node that cannot read an entry stops
-    /// applying.
+    /// [`boxoffice_core::format`]). The node writes it once every member
+    /// says it reads it, and the newest version they all read until then
+    /// ([`crate::formats`]).
     pub write_format: u8,
 }
 

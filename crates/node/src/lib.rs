@@ -34,7 +34,8 @@
 //! Every node also runs the checkout coordinator ([`coordinator`]), which
 //! acts while its node leads: it expires holds, settles ended holds with
 //! the payment service, makes due refunds and resumes checkouts a crashed
-//! node left half done.
+//! node left half done. And it runs the format gate ([`formats`]): commands
+//! are written in `raft.write_format` only once every member reads it.
 //!
 //! Invariants kept here: no client-facing service can submit a command
 //! without a caller (the state machine's trusted path): only the checkout,
@@ -55,6 +56,7 @@ pub mod cluster;
 pub mod config;
 pub mod coordinator;
 pub mod crash;
+pub mod formats;
 pub mod legacy;
 pub mod metrics;
 pub mod pace;
@@ -213,8 +215,9 @@ pub async fn run(
         None => None,
     };
     let payments = checkout::Payments::connect(&config.payment, &tls, payment_metrics.clone())?;
-    app::set_write_format(config.raft.write_format);
+    formats::set_write_format(config.raft.write_format);
     let node = RaftNode::<BookingApp>::start(config.raft_settings(tls.clone())).await?;
+    formats::spawn_gate(node.clone());
     let metrics = metrics::NodeMetrics::new(&node, payment_metrics, relay_metrics.clone());
     coordinator::spawn(
         node.clone(),

@@ -46,7 +46,8 @@ impl ReplicaPort {
         if let Err(rejection) = request.validate() {
             return Ok(Err(rejection));
         }
-        let encoded = boxoffice_core::format::encode_request(request, crate::app::write_format());
+        let encoded =
+            boxoffice_core::format::encode_request(request, crate::formats::write_format());
         let reply = self
             .node
             .propose(encoded)

@@ -69,5 +69,5 @@ pub mod types;
 mod wal;
 
 pub use node::{MembershipError, RaftNode, RaftSettings, ReadIndexError, StartError, Unavailable};
-pub use state_machine::{Application, StateHandle};
+pub use state_machine::{Application, FormatVersions, StateHandle};
 pub use types::NodeId;

@@ -402,7 +402,7 @@ impl<A: Application> RaftNode<A> {
         loop {
             let result = match leader_of(&self.raft) {
                 Some((leader, _)) if leader == self.id => {
-                    self.proposer.submit(command.clone()).await
+                    self.proposer.submit(A::as_written(command.clone())).await
                 }
                 Some(_) => self.forwarder.submit(command.clone()).await,
                 None => Err(ProposeError::NotLeader(None)),
@@ -428,7 +428,9 @@ impl<A: Application> RaftNode<A> {
         &self,
         commands: Vec<Vec<u8>>,
     ) -> Result<Vec<Vec<u8>>, ProposeError> {
-        let futures = commands.into_iter().map(|c| self.proposer.submit(c));
+        let futures = commands
+            .into_iter()
+            .map(|c| self.proposer.submit(A::as_written(c)));
         futures::future::join_all(futures)
             .await
             .into_iter()
@@ -611,6 +613,9 @@ impl<A: Application> RaftNode<A> {
                 // Already done: this is a retry of a request that succeeded.
                 Some(_) if voters.contains(&node_id) => return Ok(()),
                 _ => {}
+            }
+            if membership.get_node(&node_id).is_none() {
+                self.check_reads_format(node_id, &addr).await?;
             }
             info!(node = node_id, %addr, "adding learner; it catches up before becoming a voter");
             self.raft

@@ -57,6 +57,19 @@ const CHUNKS: TableDefinition<u32, &[u8]> = TableDefinition::new("snapshot_chunk
 /// Size of a snapshot chunk.
 const CHUNK_BYTES: usize = 1024 * 1024;
 
+/// Format versions of an application's commands (see
+/// [`Application::formats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FormatVersions {
+    /// The newest version this build reads.
+    pub reads: u8,
+    /// The version this node writes commands in now.
+    pub writes: u8,
+    /// The version its configuration asks for (it may write a lower one
+    /// until every member reads it).
+    pub configured: u8,
+}
+
 /// The domain plugged into Raft. Consensus knows nothing else about it.
 ///
 /// Commands and outcomes are opaque bytes encoded by the application, so
@@ -73,6 +86,28 @@ pub trait Application: Default + Send + Sync + 'static {
     fn readable(&self, command: &[u8]) -> Result<(), Self::Error> {
         let _ = command;
         Ok(())
+    }
+
+    /// The format versions of commands this node reads, writes and is
+    /// configured to write, as it reports them in its status (so that the
+    /// members can agree on a version all of them read). All 0: the
+    /// application does not version its commands.
+    fn formats() -> FormatVersions
+    where
+        Self: Sized,
+    {
+        FormatVersions::default()
+    }
+
+    /// `command` as the leader puts it in the log: an application that
+    /// versions its commands re-encodes one that another node wrote in a
+    /// newer version than this node writes now, so that only the leader's
+    /// choice of version decides what reaches the log. Unchanged by default.
+    fn as_written(command: Vec<u8>) -> Vec<u8>
+    where
+        Self: Sized,
+    {
+        command
     }
 
     /// Applies one committed command at leader time `at_ms` and returns its

@@ -311,6 +311,11 @@ pub struct Node {
     pub snapshot_index: u64,
     /// Whether it votes.
     pub voter: bool,
+    /// The newest format version of log commands its build reads (0: a
+    /// build too old to say).
+    pub reads_format: u32,
+    /// The format version it writes commands in now.
+    pub writes_format: u32,
 }
 
 impl From<v1::NodeStatus> for Node {
@@ -328,6 +333,8 @@ impl From<v1::NodeStatus> for Node {
             applied_index: n.applied_index,
             snapshot_index: n.snapshot_index,
             voter: n.voter,
+            reads_format: n.reads_format,
+            writes_format: n.writes_format,
         }
     }
 }

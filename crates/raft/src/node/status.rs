@@ -13,6 +13,7 @@ use tracing::info;
 use super::RaftNode;
 use crate::state_machine::Application;
 use crate::types::{NodeId, Raft};
+use crate::{MembershipError, Unavailable};
 
 /// Timeout of one status query to a peer.
 const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
@@ -57,7 +58,52 @@ impl<A: Application> RaftNode<A> {
             snapshot_index: m.snapshot.map_or(0, |id| id.index),
             purged_index: m.purged.map_or(0, |id| id.index),
             voter,
+            reads_format: u32::from(A::formats().reads),
+            writes_format: u32::from(A::formats().writes),
         }
+    }
+
+    /// Refuses to add node `id` (at `addr`) if it does not read the format
+    /// version this node writes commands in now, or is configured to
+    /// ([`Application::formats`]; the log may hold entries of it): it would
+    /// stop applying at the first such entry it is sent. Nothing is asked
+    /// while both are version 1 or less, which every build reads.
+    pub(crate) async fn check_reads_format(
+        &self,
+        id: NodeId,
+        addr: &str,
+    ) -> Result<(), MembershipError> {
+        let formats = A::formats();
+        let writing = formats.writes.max(formats.configured);
+        if writing <= 1 {
+            return Ok(());
+        }
+        let asked = async {
+            let mut client = self
+                .channels
+                .raft_client(id, addr)
+                .map_err(|e| e.to_string())?;
+            let mut req = tonic::Request::new(NodeMetricsRequest::default());
+            req.set_timeout(STATUS_RPC_TIMEOUT);
+            let reply = client
+                .node_metrics(req)
+                .await
+                .map_err(|s| s.message().to_string())?;
+            Ok::<_, String>(reply.into_inner().status.map_or(0, |s| s.reads_format))
+        };
+        let reads = asked.await.map_err(|e| {
+            Unavailable::Raft(format!(
+                "could not ask node {id} at {addr} which log formats it reads: {e}"
+            ))
+        })?;
+        if reads < u32::from(writing) {
+            return Err(MembershipError::Invalid(format!(
+                "node {id} reads log formats up to version {}, but the cluster writes version \
+                 {writing}: start it on a build that reads {writing}",
+                if reads == 0 { 1 } else { reads }
+            )));
+        }
+        Ok(())
     }
 
     /// Every member's status, asked in parallel.
