@@ -54,6 +54,17 @@ fn all_write(s: &boxoffice_client::proto::GetStatusResponse, ids: &[u64], versio
         .all(|id| common::node(s, *id).is_some_and(|n| n.reachable && n.writes_format == version))
 }
 
+/// Waits until every node in `ids` answers and writes version `version`.
+async fn wait_all_write(cluster: &Cluster, ids: &[u64], version: u32) {
+    cluster
+        .wait_for(
+            &format!("nodes {ids:?} writing format {version}"),
+            Duration::from_secs(30),
+            |s| all_write(s, ids, version),
+        )
+        .await;
+}
+
 /// Node `id` runs the current build from its next start on.
 fn new_build(cluster: &Cluster, id: u64) {
     cluster.node_env.lock().unwrap().remove(&id);
@@ -76,6 +87,42 @@ async fn wait_log(cluster: &Cluster, id: u64, text: &str) {
     }
 }
 
+/// Waits until seat `seat` of show `s` is booked in each of `ids`' own
+/// replicas.
+async fn wait_booked(cluster: &Cluster, ids: &[u64], seat: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in ids {
+        while !booked_on(cluster, *id, "s", seat).await {
+            assert!(
+                Instant::now() < deadline,
+                "seat {seat} is not booked on node {id}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Three nodes with show `s`; then node 3 stopped and set to `build`, and
+/// nodes 1 and 2 restarted writing format 2 (node 3 is started again by
+/// the caller).
+async fn raised_while_node_3_is_down(build: fn(&Cluster, u64)) -> Cluster {
+    let cluster = Cluster::start(3, RaftTuning::default()).await;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("s", "Formats", 10, 100, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    cluster.wait_converged(&[1, 2, 3], 1).await;
+    cluster.stop(3).await;
+    build(&cluster, 3);
+    *cluster.tune_nodes.lock().unwrap() = Some(write_format_2);
+    for id in [1, 2] {
+        cluster.stop(id).await;
+        cluster.spawn(id);
+    }
+    cluster
+}
+
 /// Whether seat `seat` of `show` is booked in node `id`'s own replica.
 async fn booked_on(cluster: &Cluster, id: u64, show: &str, seat: u32) -> bool {
     let (_, map) = cluster
@@ -89,22 +136,9 @@ async fn booked_on(cluster: &Cluster, id: u64, show: &str, seat: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn raising_the_format_waits_for_a_member_of_the_older_build() {
-    let cluster = Cluster::start(3, RaftTuning::default()).await;
-    let admin = cluster.client("admin").await;
-    admin
-        .create_show("s", "Formats", 10, 100, FAR_FUTURE_MS)
-        .await
-        .unwrap();
-    cluster.wait_converged(&[1, 2, 3], 1).await;
     // Node 3 goes back to the old build; then every node is told to write
     // format 2.
-    cluster.stop(3).await;
-    old_build(&cluster, 3);
-    *cluster.tune_nodes.lock().unwrap() = Some(write_format_2);
-    for id in [1, 2] {
-        cluster.stop(id).await;
-        cluster.spawn(id);
-    }
+    let cluster = raised_while_node_3_is_down(old_build).await;
     cluster.spawn(3);
     let status = cluster
         .wait_for("every node back", Duration::from_secs(30), |s| {
@@ -117,42 +151,16 @@ async fn raising_the_format_waits_for_a_member_of_the_older_build() {
     // and node 3 applies the booking.
     let alice = cluster.client("alice").await;
     alice.book("s", &[1]).await.expect("booking");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !booked_on(&cluster, 3, "s", 1).await {
-        assert!(
-            Instant::now() < deadline,
-            "node 3 did not apply the booking"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cluster
-        .wait_for(
-            "every node writing format 1",
-            Duration::from_secs(30),
-            |s| all_write(s, &[1, 2, 3], 1),
-        )
-        .await;
+    wait_booked(&cluster, &[3], 1).await;
+    wait_all_write(&cluster, &[1, 2, 3], 1).await;
     wait_log(&cluster, 1, "but node 3 reads only up to version 1").await;
     // Upgraded, node 3 reads version 2, and every node starts writing it.
     cluster.stop(3).await;
     new_build(&cluster, 3);
     cluster.spawn(3);
-    cluster
-        .wait_for(
-            "every node writing format 2",
-            Duration::from_secs(30),
-            |s| all_write(s, &[1, 2, 3], 2),
-        )
-        .await;
+    wait_all_write(&cluster, &[1, 2, 3], 2).await;
     alice.book("s", &[2]).await.expect("booking in format 2");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(booked_on(&cluster, 3, "s", 2).await && booked_on(&cluster, 1, "s", 2).await) {
-        assert!(
-            Instant::now() < deadline,
-            "the format-2 booking is not everywhere"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_booked(&cluster, &[1, 2, 3], 2).await;
     for id in 1..=3 {
         assert!(
             !log_of(&cluster, id).contains("stops applying"),
@@ -164,23 +172,10 @@ async fn raising_the_format_waits_for_a_member_of_the_older_build() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_of_an_older_build_refuses_a_newer_entry_and_applies_none_of_it() {
-    let cluster = Cluster::start(3, RaftTuning::default()).await;
-    let admin = cluster.client("admin").await;
-    admin
-        .create_show("s", "Formats", 10, 100, FAR_FUTURE_MS)
-        .await
-        .unwrap();
-    cluster.wait_converged(&[1, 2, 3], 1).await;
     // Node 3 goes back to the old build but says it reads version 2; nodes
     // 1 and 2 start writing format 2 (node 3 must not lead, so that 1 or 2
     // does).
-    cluster.stop(3).await;
-    old_build_saying_it_reads_2(&cluster, 3);
-    *cluster.tune_nodes.lock().unwrap() = Some(write_format_2);
-    for id in [1, 2] {
-        cluster.stop(id).await;
-        cluster.spawn(id);
-    }
+    let cluster = raised_while_node_3_is_down(old_build_saying_it_reads_2).await;
     cluster
         .wait_for("a leader of nodes 1 and 2", Duration::from_secs(30), |s| {
             s.leader_id == 1 || s.leader_id == 2
@@ -188,13 +183,7 @@ async fn a_node_of_an_older_build_refuses_a_newer_entry_and_applies_none_of_it()
         .await;
     cluster.spawn(3);
     // Once the writers have heard node 3 say it reads version 2...
-    cluster
-        .wait_for(
-            "nodes 1 and 2 writing format 2",
-            Duration::from_secs(30),
-            |s| all_write(s, &[1, 2], 2),
-        )
-        .await;
+    wait_all_write(&cluster, &[1, 2], 2).await;
     // ...node 3 catches up on what was written in format 1 before...
     let alice = cluster.client_without(&[3], "alice").await;
     alice.book("s", &[1]).await.expect("booking in format 2");
@@ -210,8 +199,7 @@ async fn a_node_of_an_older_build_refuses_a_newer_entry_and_applies_none_of_it()
         "{}",
         log_of(&cluster, 3)
     );
-    assert!(booked_on(&cluster, 1, "s", 1).await);
-    assert!(booked_on(&cluster, 2, "s", 1).await);
+    wait_booked(&cluster, &[1, 2], 1).await;
     assert!(
         !booked_on(&cluster, 3, "s", 1).await,
         "node 3 applied an entry it cannot read"
@@ -222,11 +210,7 @@ async fn a_node_of_an_older_build_refuses_a_newer_entry_and_applies_none_of_it()
     cluster.stop(3).await;
     new_build(&cluster, 3);
     cluster.spawn(3);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !booked_on(&cluster, 3, "s", 2).await {
-        assert!(Instant::now() < deadline, "node 3 did not catch up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_booked(&cluster, &[3], 2).await;
     assert!(booked_on(&cluster, 3, "s", 1).await);
 }
 
@@ -338,13 +322,7 @@ async fn a_node_that_cannot_read_the_written_format_is_not_added() {
         cluster.stop(id).await;
         cluster.spawn(id);
     }
-    cluster
-        .wait_for(
-            "every node writing format 2",
-            Duration::from_secs(30),
-            |s| all_write(s, &[1, 2, 3], 2),
-        )
-        .await;
+    wait_all_write(&cluster, &[1, 2, 3], 2).await;
     // A fourth node of the older build asks to join: refused, with why.
     let addr = cluster.reserve(4);
     old_build(&cluster, 4);
