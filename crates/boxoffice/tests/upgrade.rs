@@ -341,6 +341,33 @@ async fn a_node_that_cannot_read_the_written_format_is_not_added() {
     );
     let status = admin.status().await.expect("status");
     assert!(common::node(&status, 4).is_none(), "{status:#?}");
+    // A version-2 entry in the log; then every node back to writing
+    // version 1. The log still holds that entry, which the nodes applied
+    // again as they restarted: the older node is still refused.
+    admin
+        .create_show("v2", "Written in version 2", 10, 100, FAR_FUTURE_MS)
+        .await
+        .unwrap();
+    let status = cluster.wait_converged(&[1, 2, 3], 1).await;
+    let applied = common::node(&status, 1).map_or(1, |n| n.applied_index);
+    *cluster.tune_nodes.lock().unwrap() = None;
+    for id in 1..=3 {
+        cluster.stop(id).await;
+        cluster.spawn(id);
+    }
+    cluster.wait_converged(&[1, 2, 3], applied).await;
+    wait_all_write(&cluster, &[1, 2, 3], 1).await;
+    let admin = cluster.client("admin").await;
+    let refused = admin
+        .add_node(4, &addr)
+        .await
+        .expect_err("an older build was added to a log holding format 2");
+    assert!(
+        refused
+            .message()
+            .contains("node 4 reads log formats up to version 1"),
+        "{refused:?}"
+    );
     // On the current build it joins and catches up.
     cluster.stop(4).await;
     new_build(&cluster, 4);

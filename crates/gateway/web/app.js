@@ -578,7 +578,7 @@ function clusterPage() {
   const headline = h("p", { "aria-live": "polite" }, "Connecting…");
   page("Cluster", headline,
     h("table", { class: "cluster" },
-      h("thead", {}, h("tr", {}, ["Node", "Address", "Role", "Term", "Last log", "Commit", "Applied", "Snapshot"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["Node", "Address", "Role", "Term", "Last log", "Commit", "Applied", "Snapshot", "Format (writes/reads)"].map((t) => h("th", { scope: "col" }, t)))),
       body));
   return subscribe("/api/cluster/events", "cluster", (c) => {
     headline.textContent = c.leader_id ? `Leader: node ${c.leader_id}, term ${c.term}` : "No leader right now: an election is under way.";
@@ -587,7 +587,8 @@ function clusterPage() {
       h("td", {}, n.reachable ? n.role : `unreachable`),
       h("td", {}, String(n.term)), h("td", {}, String(n.last_log_index)),
       h("td", {}, String(n.commit_index)), h("td", {}, String(n.applied_index)),
-      h("td", {}, String(n.snapshot_index)))));
+      h("td", {}, String(n.snapshot_index)),
+      h("td", {}, n.reads_format ? `${n.writes_format}/${n.reads_format}` : "?"))));
   }, (event) => {
     if (event.data) headline.textContent = JSON.parse(event.data).error.message;
   });

@@ -56,10 +56,11 @@ impl Application for BookingApp {
             reads: crate::formats::advertised_readable(),
             writes: crate::formats::write_format(),
             configured: crate::formats::configured_write_format(),
+            applied: crate::formats::newest_applied(),
         }
     }
 
-    fn as_written(command: Vec<u8>) -> Vec<u8> {
+    fn as_written(command: Vec<u8>) -> Result<Vec<u8>, String> {
         crate::formats::as_written(command)
     }
 
@@ -76,6 +77,7 @@ impl Application for BookingApp {
     fn apply(&mut self, at_ms: i64, command: &[u8]) -> Vec<u8> {
         // `readable` passed: the version is one this build reads.
         let version = format::version_of(command, format::NEWEST).map_or(format::UNTAGGED, |v| v.0);
+        crate::formats::note_applied(version);
         let outcome: Outcome = match format::decode_request(command) {
             Ok(request) => self.0.apply(Timestamp(at_ms), &request),
             // Every replica decodes the same bytes the same way, so this

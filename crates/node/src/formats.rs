@@ -18,9 +18,8 @@
 //! What the gate cannot see: a member put back on an older build after it
 //! said it reads the newer version. While it is down the others keep its
 //! word; when it is back it meets the entries of that version written
-//! since, and stops applying at the first (see [`crate::app`]). Downgrade
-//! only after lowering `raft.write_format` and letting every snapshot pass
-//! the last entry of the newer version (docs/architecture.md).
+//! since, and stops applying at the first (see [`crate::app`]). Upgrades
+//! go forward only (docs/architecture.md).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +36,10 @@ use crate::app::{BookingApp, newest_readable};
 
 /// How often the gate asks the members what they read.
 pub const GATE_INTERVAL: Duration = Duration::from_secs(1);
+
+// The versions are the process's: one node runs in a process, as every
+// deployment runs it (tests that run several nodes in one process leave
+// them at version 1).
 
 /// The version `raft.write_format` asks for.
 static CONFIGURED: AtomicU8 = AtomicU8::new(format::UNTAGGED);
@@ -64,21 +67,38 @@ pub fn write_format() -> u8 {
 /// `command` as this node, leading, puts it in the log: one another node
 /// encoded in a newer version than this node writes now is re-encoded in
 /// this node's version (version 2's payload is version 1's, so the request
-/// and its dedup digest are the same). Anything else is left as it is;
-/// malformed bytes are rejected by `apply` on every replica alike.
-pub fn as_written(command: Vec<u8>) -> Vec<u8> {
+/// and its dedup digest are the same); one of a newer version that cannot
+/// be re-encoded (it does not decode, or this build does not know its
+/// version) is refused, since a member that reads only this node's version
+/// would stop at it. Other malformed bytes go in as they are: `apply`
+/// rejects them on every replica alike.
+pub fn as_written(command: Vec<u8>) -> Result<Vec<u8>, String> {
     in_version(command, write_format())
 }
 
 /// `command` in version `writing` if it is in a newer one.
-fn in_version(command: Vec<u8>, writing: u8) -> Vec<u8> {
-    match format::version_of(&command, format::NEWEST) {
-        Ok((version, _)) if version > writing => match format::decode_request(&command) {
-            Ok(request) => format::encode_request(&request, writing),
-            Err(_) => command,
-        },
-        _ => command,
+fn in_version(command: Vec<u8>, writing: u8) -> Result<Vec<u8>, String> {
+    match format::version_of(&command, writing) {
+        Err(format::FormatError::Newer { found, .. }) => format::decode_request(&command)
+            .map(|request| format::encode_request(&request, writing))
+            .map_err(|e| format!("a command of format version {found}: {e}")),
+        _ => Ok(command),
     }
+}
+
+/// The newest version of the commands applied by this process.
+static APPLIED: AtomicU8 = AtomicU8::new(format::UNTAGGED);
+
+/// Notes that a command of `version` was applied.
+pub(crate) fn note_applied(version: u8) {
+    APPLIED.fetch_max(version, Ordering::Relaxed);
+}
+
+/// The newest version of the commands applied since this process started:
+/// after a restart, every entry of the log after the snapshot is applied
+/// again, so the log holds no newer one.
+pub fn newest_applied() -> u8 {
+    APPLIED.load(Ordering::Relaxed)
 }
 
 /// Debug builds only: a node started with this variable set to a version
@@ -269,19 +289,25 @@ mod tests {
         let v1 = format::encode_request(&request, 1);
         assert_ne!(v1, v2);
         // A follower's version-2 command, the leader writing version 1.
-        assert_eq!(in_version(v2.clone(), 1), v1);
+        assert_eq!(in_version(v2.clone(), 1), Ok(v1.clone()));
         assert_eq!(
-            format::decode_request(&in_version(v2.clone(), 1)).unwrap(),
+            format::decode_request(&in_version(v2.clone(), 1).unwrap()).unwrap(),
             request
         );
-        // Nothing else changes: the same or an older version, or bytes that
-        // are not a command (apply rejects those everywhere alike).
-        assert_eq!(in_version(v2.clone(), 2), v2);
-        assert_eq!(in_version(v1.clone(), 2), v1);
+        // The same or an older version goes in as it is.
+        assert_eq!(in_version(v2.clone(), 2), Ok(v2.clone()));
+        assert_eq!(in_version(v1.clone(), 2), Ok(v1));
+        // A newer version that does not decode, or that this build does not
+        // know, is refused: a member reading only version 1 would stop at it.
         let junk = vec![format::MARKER, 2, 0xff, 0xff];
-        assert_eq!(in_version(junk.clone(), 1), junk);
-        let newer = vec![format::MARKER, 9, 1, 2];
-        assert_eq!(in_version(newer.clone(), 1), newer);
+        let refused = in_version(junk.clone(), 1).unwrap_err();
+        assert!(refused.contains("format version 2"), "{refused}");
+        assert_eq!(in_version(junk.clone(), 2), Ok(junk));
+        let unknown = vec![format::MARKER, 9, 1, 2];
+        assert!(in_version(unknown, 2).is_err());
+        // Bytes of no version at all go in: apply rejects them everywhere.
+        let malformed = vec![format::MARKER];
+        assert_eq!(in_version(malformed.clone(), 1), Ok(malformed));
     }
 
     #[test]

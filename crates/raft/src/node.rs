@@ -401,9 +401,10 @@ impl<A: Application> RaftNode<A> {
         let deadline = Instant::now() + PROPOSE_TIMEOUT;
         loop {
             let result = match leader_of(&self.raft) {
-                Some((leader, _)) if leader == self.id => {
-                    self.proposer.submit(A::as_written(command.clone())).await
-                }
+                Some((leader, _)) if leader == self.id => match A::as_written(command.clone()) {
+                    Ok(command) => self.proposer.submit(command).await,
+                    Err(why) => return Err(Unavailable::Raft(format!("command refused: {why}"))),
+                },
                 Some(_) => self.forwarder.submit(command.clone()).await,
                 None => Err(ProposeError::NotLeader(None)),
             };
@@ -428,9 +429,12 @@ impl<A: Application> RaftNode<A> {
         &self,
         commands: Vec<Vec<u8>>,
     ) -> Result<Vec<Vec<u8>>, ProposeError> {
-        let futures = commands
-            .into_iter()
-            .map(|c| self.proposer.submit(A::as_written(c)));
+        let futures = commands.into_iter().map(|c| async move {
+            match A::as_written(c) {
+                Ok(c) => self.proposer.submit(c).await,
+                Err(why) => Err(ProposeError::Failed(format!("command refused: {why}"))),
+            }
+        });
         futures::future::join_all(futures)
             .await
             .into_iter()
@@ -614,9 +618,9 @@ impl<A: Application> RaftNode<A> {
                 Some(_) if voters.contains(&node_id) => return Ok(()),
                 _ => {}
             }
-            if membership.get_node(&node_id).is_none() {
-                self.check_reads_format(node_id, &addr).await?;
-            }
+            // Also on a retry that finds it a learner: it may have been
+            // replaced since.
+            self.check_reads_format(node_id, &addr).await?;
             info!(node = node_id, %addr, "adding learner; it catches up before becoming a voter");
             self.raft
                 .add_learner(node_id, Node { addr }, true)

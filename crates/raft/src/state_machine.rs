@@ -68,6 +68,9 @@ pub struct FormatVersions {
     /// The version its configuration asks for (it may write a lower one
     /// until every member reads it).
     pub configured: u8,
+    /// The newest version of the commands it has applied since it started
+    /// (which covers every entry of its log after its snapshot).
+    pub applied: u8,
 }
 
 /// The domain plugged into Raft. Consensus knows nothing else about it.
@@ -102,12 +105,13 @@ pub trait Application: Default + Send + Sync + 'static {
     /// `command` as the leader puts it in the log: an application that
     /// versions its commands re-encodes one that another node wrote in a
     /// newer version than this node writes now, so that only the leader's
-    /// choice of version decides what reaches the log. Unchanged by default.
-    fn as_written(command: Vec<u8>) -> Vec<u8>
+    /// choice of version decides what reaches the log, and refuses (with
+    /// why) one it cannot re-encode. Unchanged by default.
+    fn as_written(command: Vec<u8>) -> Result<Vec<u8>, String>
     where
         Self: Sized,
     {
-        command
+        Ok(command)
     }
 
     /// Applies one committed command at leader time `at_ms` and returns its

@@ -18,6 +18,11 @@ use crate::{MembershipError, Unavailable};
 /// Timeout of one status query to a peer.
 const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
 
+/// How long the leader keeps asking a node it is to add which formats it
+/// reads (it may still be starting), and how long it waits between tries.
+const ADD_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+const ADD_CHECK_BACKOFF: Duration = Duration::from_millis(200);
+
 impl<A: Application> RaftNode<A> {
     /// The last applied index and a SHA-256 (hex) of the applied state at
     /// it, taken under one read lock: replicas at the same index must agree.
@@ -64,21 +69,23 @@ impl<A: Application> RaftNode<A> {
     }
 
     /// Refuses to add node `id` (at `addr`) if it does not read the format
-    /// version this node writes commands in now, or is configured to
-    /// ([`Application::formats`]; the log may hold entries of it): it would
-    /// stop applying at the first such entry it is sent. Nothing is asked
-    /// while both are version 1 or less, which every build reads.
+    /// version this node writes commands in now, is configured to, or has
+    /// applied since it started ([`Application::formats`]; the log may hold
+    /// entries of it): it would stop applying at the first such entry it is
+    /// sent. Nothing is asked while all are version 1 or less, which every
+    /// build reads; a node that does not answer yet (still starting) is
+    /// asked again until [`ADD_CHECK_TIMEOUT`].
     pub(crate) async fn check_reads_format(
         &self,
         id: NodeId,
         addr: &str,
     ) -> Result<(), MembershipError> {
         let formats = A::formats();
-        let writing = formats.writes.max(formats.configured);
+        let writing = formats.writes.max(formats.configured).max(formats.applied);
         if writing <= 1 {
             return Ok(());
         }
-        let asked = async {
+        let ask = || async {
             let mut client = self
                 .channels
                 .raft_client(id, addr)
@@ -91,11 +98,19 @@ impl<A: Application> RaftNode<A> {
                 .map_err(|s| s.message().to_string())?;
             Ok::<_, String>(reply.into_inner().status.map_or(0, |s| s.reads_format))
         };
-        let reads = asked.await.map_err(|e| {
-            Unavailable::Raft(format!(
-                "could not ask node {id} at {addr} which log formats it reads: {e}"
-            ))
-        })?;
+        let deadline = tokio::time::Instant::now() + ADD_CHECK_TIMEOUT;
+        let reads = loop {
+            match ask().await {
+                Ok(reads) => break reads,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(Unavailable::Raft(format!(
+                        "could not ask node {id} at {addr} which log formats it reads: {e}"
+                    ))
+                    .into());
+                }
+                Err(_) => tokio::time::sleep(ADD_CHECK_BACKOFF).await,
+            }
+        };
         if reads < u32::from(writing) {
             return Err(MembershipError::Invalid(format!(
                 "node {id} reads log formats up to version {}, but the cluster writes version \
