@@ -377,12 +377,13 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     )
     .await;
 
-    // The cluster page shows the node and its role.
+    // The cluster page shows the node, its role and the log formats it
+    // writes and reads (version 1 by default; this build reads up to 2).
     watcher.goto(&format!("{base}/#/cluster")).await.unwrap();
     until(
         &watcher,
         "the cluster table",
-        "document.querySelector('tr.leader') !== null",
+        "document.querySelector('tr.leader td:last-child')?.textContent === '1/2'",
     )
     .await;
     screenshot(&watcher, "cluster").await;
