@@ -91,10 +91,11 @@ pub trait Application: Default + Send + Sync + 'static {
         Ok(())
     }
 
-    /// The format versions of commands this node reads, writes and is
-    /// configured to write, as it reports them in its status (so that the
-    /// members can agree on a version all of them read). All 0: the
-    /// application does not version its commands.
+    /// The format versions of commands this node reads, writes, is
+    /// configured to write and has applied: it reports the first two in its
+    /// status (so that the members can agree on a version all of them
+    /// read), and as leader adds no node that reads less than the others.
+    /// All 0: the application does not version its commands.
     fn formats() -> FormatVersions
     where
         Self: Sized,

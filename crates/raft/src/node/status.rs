@@ -45,6 +45,7 @@ impl<A: Application> RaftNode<A> {
             .membership()
             .voter_ids()
             .any(|id| id == self.id);
+        let formats = A::formats();
         NodeStatus {
             node_id: self.id,
             addr: self.addr.clone(),
@@ -63,8 +64,8 @@ impl<A: Application> RaftNode<A> {
             snapshot_index: m.snapshot.map_or(0, |id| id.index),
             purged_index: m.purged.map_or(0, |id| id.index),
             voter,
-            reads_format: u32::from(A::formats().reads),
-            writes_format: u32::from(A::formats().writes),
+            reads_format: u32::from(formats.reads),
+            writes_format: u32::from(formats.writes),
         }
     }
 
@@ -85,23 +86,10 @@ impl<A: Application> RaftNode<A> {
         if writing <= 1 {
             return Ok(());
         }
-        let ask = || async {
-            let mut client = self
-                .channels
-                .raft_client(id, addr)
-                .map_err(|e| e.to_string())?;
-            let mut req = tonic::Request::new(NodeMetricsRequest::default());
-            req.set_timeout(STATUS_RPC_TIMEOUT);
-            let reply = client
-                .node_metrics(req)
-                .await
-                .map_err(|s| s.message().to_string())?;
-            Ok::<_, String>(reply.into_inner().status.map_or(0, |s| s.reads_format))
-        };
         let deadline = tokio::time::Instant::now() + ADD_CHECK_TIMEOUT;
         let reads = loop {
-            match ask().await {
-                Ok(reads) => break reads,
+            match self.peer_status(id, addr).await {
+                Ok(status) => break status.reads_format,
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     return Err(Unavailable::Raft(format!(
                         "could not ask node {id} at {addr} which log formats it reads: {e}"
@@ -119,6 +107,26 @@ impl<A: Application> RaftNode<A> {
             )));
         }
         Ok(())
+    }
+
+    /// Node `id`'s own view of itself, asked over the peer port (whose TLS
+    /// check makes sure the answer comes from node `id`); why not, if it
+    /// did not answer.
+    async fn peer_status(&self, id: NodeId, addr: &str) -> Result<NodeStatus, String> {
+        let mut client = self
+            .channels
+            .raft_client(id, addr)
+            .map_err(|e| e.to_string())?;
+        let mut req = tonic::Request::new(NodeMetricsRequest::default());
+        req.set_timeout(STATUS_RPC_TIMEOUT);
+        let reply = client
+            .node_metrics(req)
+            .await
+            .map_err(|s| s.message().to_string())?;
+        reply
+            .into_inner()
+            .status
+            .ok_or_else(|| "empty reply".into())
     }
 
     /// Every member's status, asked in parallel.
@@ -141,25 +149,15 @@ impl<A: Application> RaftNode<A> {
                     voter,
                     ..Default::default()
                 };
-                let mut client = match self.channels.raft_client(id, &addr) {
-                    Ok(c) => c,
-                    Err(e) => return unreachable(e.to_string()),
-                };
-                let mut req = tonic::Request::new(NodeMetricsRequest::default());
-                req.set_timeout(STATUS_RPC_TIMEOUT);
-                match client.node_metrics(req).await {
-                    Ok(r) => {
-                        let mut status = r
-                            .into_inner()
-                            .status
-                            .unwrap_or_else(|| unreachable("empty reply".into()));
+                match self.peer_status(id, &addr).await {
+                    Ok(mut status) => {
                         // Whether it votes is the membership's say, as this
                         // node knows it: a node just added may not have
                         // caught up with its own promotion yet.
                         status.voter = voter;
                         status
                     }
-                    Err(s) => unreachable(s.message().to_string()),
+                    Err(e) => unreachable(e),
                 }
             }
         });
