@@ -93,6 +93,34 @@ async fn peer_port_refuses_a_plaintext_client() {
     propose(member, vec![]).await.expect("a member may propose");
 }
 
+/// A member proposing a command of a format version no build reads would,
+/// once in the log, stop every replica's applying: the leader refuses it
+/// and goes on applying what comes next.
+#[tokio::test]
+async fn a_member_cannot_log_a_command_of_an_unknown_format() {
+    let node = Node::start().await;
+    let member = mutual(
+        &node.certs,
+        Identity::Node(1),
+        &node.peer_addr,
+        &node_name(),
+    );
+    let unknown = vec![boxoffice_core::format::MARKER, 200, 1, 2, 3];
+    let refused = propose(member.clone(), vec![unknown])
+        .await
+        .expect_err("a command of format version 200 was proposed");
+    assert!(refused.message().contains("command refused"), "{refused:?}");
+    // The node still applies: a command that is judged (and rejected for
+    // its missing caller) comes back with its outcome.
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        propose(member, vec![set_admin("u2")]),
+    )
+    .await
+    .expect("the node stopped applying");
+    result.expect("a well-formed command after the refused one");
+}
+
 #[tokio::test]
 async fn peer_port_refuses_a_client_without_a_certificate() {
     let node = Node::start().await;

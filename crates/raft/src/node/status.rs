@@ -15,8 +15,10 @@ use crate::state_machine::Application;
 use crate::types::{NodeId, Raft};
 use crate::{MembershipError, Unavailable};
 
-/// Timeout of one status query to a peer.
+/// Timeout of one status query to a peer, once connected.
 const STATUS_RPC_TIMEOUT: Duration = Duration::from_millis(800);
+/// Timeout of one status query to a peer, connecting included.
+const PEER_STATUS_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// How long the leader keeps asking a node it is to add which formats it
 /// reads (it may still be starting), and how long it waits between tries.
@@ -112,21 +114,34 @@ impl<A: Application> RaftNode<A> {
     /// Node `id`'s own view of itself, asked over the peer port (whose TLS
     /// check makes sure the answer comes from node `id`); why not, if it
     /// did not answer.
+    ///
+    /// The whole call, connection and handshake included, is bounded by
+    /// [`PEER_STATUS_TIMEOUT`], so a peer that accepts and then says nothing
+    /// holds up neither the cluster status nor the format gate. The answer
+    /// is filed under `id`, the node the TLS check proved, whatever id it
+    /// gives itself.
     async fn peer_status(&self, id: NodeId, addr: &str) -> Result<NodeStatus, String> {
-        let mut client = self
-            .channels
-            .raft_client(id, addr)
-            .map_err(|e| e.to_string())?;
-        let mut req = tonic::Request::new(NodeMetricsRequest::default());
-        req.set_timeout(STATUS_RPC_TIMEOUT);
-        let reply = client
-            .node_metrics(req)
+        let ask = async {
+            let mut client = self
+                .channels
+                .raft_client(id, addr)
+                .map_err(|e| e.to_string())?;
+            let mut req = tonic::Request::new(NodeMetricsRequest::default());
+            req.set_timeout(STATUS_RPC_TIMEOUT);
+            let reply = client
+                .node_metrics(req)
+                .await
+                .map_err(|s| s.message().to_string())?;
+            reply
+                .into_inner()
+                .status
+                .ok_or_else(|| "empty reply".to_owned())
+        };
+        let mut status = tokio::time::timeout(PEER_STATUS_TIMEOUT, ask)
             .await
-            .map_err(|s| s.message().to_string())?;
-        reply
-            .into_inner()
-            .status
-            .ok_or_else(|| "empty reply".into())
+            .map_err(|_| format!("no answer within {PEER_STATUS_TIMEOUT:?}"))??;
+        status.node_id = id;
+        Ok(status)
     }
 
     /// Every member's status, asked in parallel.
