@@ -2,8 +2,9 @@
 //! from a cluster that is selling (buyers holding and paying all along),
 //! `boxoffice restore` into a fresh directory, and `boxoffice up` on it.
 //! The seeded state has the backup's digest, every booking paid before the
-//! backup began is there, and the restored bookings reconcile with the
-//! restored ledger. Bad inputs (a file that is not a backup, a damaged one,
+//! backup began is there, a hold unpaid at the backup comes back its
+//! buyer's to pay, and the restored bookings reconcile with the restored
+//! ledger. Bad inputs (a file that is not a backup, a damaged one,
 //! a directory with data, an existing output file) are refused and change
 //! nothing.
 
@@ -130,6 +131,9 @@ async fn a_backup_taken_while_selling_restores_into_a_cluster_that_reconciles() 
         ));
     }
     wait_count(&progress, 10, "paid bookings before the backup").await;
+    // A buyer who held a seat and had not paid when the backup was taken.
+    let unpaid = cluster.client("fan0").await.hold("b", &[19_999]).await;
+    let unpaid = unpaid.expect("hold").booking_id;
 
     // The backup, taken while they buy.
     let work = tempfile::tempdir().unwrap();
@@ -258,6 +262,7 @@ async fn a_backup_taken_while_selling_restores_into_a_cluster_that_reconciles() 
     let ledger_addr = format!("127.0.0.1:{}", ports[6].1);
     let operator = boxoffice_tls::TlsFiles::in_dir(&restored.join("certs"), Identity::Operator);
     let mut confirmed = BTreeSet::new();
+    let mut paid_again = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     for b in 0..BUYERS {
         let email = format!("fan{b}@example.com");
@@ -284,6 +289,23 @@ async fn a_backup_taken_while_selling_restores_into_a_cluster_that_reconciles() 
                     {
                         Ok(ledger) => {
                             let ledger = ledger.into_inner().transactions;
+                            // A hold whose payment the backup cut off (held
+                            // in the state, no charge in the ledger) is still
+                            // its buyer's until it expires: the buyer pays
+                            // again, and the restored cluster charges it.
+                            let cut_off: Vec<&String> = bookings
+                                .iter()
+                                .filter(|b| b.status == BookingStatus::Held as i32)
+                                .filter(|b| !ledger.iter().any(|t| t.idempotency_key == b.order_id))
+                                .map(|b| &b.booking_id)
+                                .collect();
+                            if let Some(id) = cut_off.first() {
+                                let booking = client.pay(id, &good_card()).await;
+                                let booking = booking.expect("paying a cut-off hold again");
+                                assert_eq!(booking.status, BookingStatus::Confirmed as i32);
+                                paid_again.insert(booking.booking_id);
+                                continue;
+                            }
                             match boxoffice_client::audit::reconcile(&bookings, &ledger) {
                                 Ok(()) => {
                                     confirmed.extend(
@@ -312,16 +334,22 @@ async fn a_backup_taken_while_selling_restores_into_a_cluster_that_reconciles() 
     for id in &before {
         assert!(confirmed.contains(*id), "booking {id} was lost");
     }
-    // Nothing appears that was never paid.
+    // The unpaid hold came back held, and its buyer could pay it.
+    assert!(paid_again.contains(&unpaid), "the unpaid hold was not paid");
+    // Nothing appears that was never paid (in one cluster or the other).
     let all: BTreeSet<&String> = paid.iter().map(|(id, _)| id).collect();
     for id in &confirmed {
-        assert!(all.contains(id), "booking {id} was never acknowledged");
+        assert!(
+            all.contains(id) || paid_again.contains(id),
+            "booking {id} was never acknowledged"
+        );
     }
     println!(
-        "restored: {} of {} paid bookings ({} paid before the backup began)",
+        "restored: {} of {} paid bookings ({} paid before the backup began, {} paid again)",
         confirmed.len(),
         paid.len(),
-        before.len()
+        before.len(),
+        paid_again.len()
     );
     drop(up);
 }
