@@ -617,3 +617,66 @@ async fn the_waiting_room_keeps_every_place_through_two_leader_kills() {
     assert_eq!(report["drained"], true, "{report}");
     assert_eq!(report["sold_out"], true, "{report}");
 }
+
+/// The `AppendEntries` node `id` has answered so far.
+async fn appends_answered(cluster: &Cluster, id: u64) -> f64 {
+    let text = cluster.metrics(id).await;
+    sample(
+        &text,
+        "boxoffice_grpc_requests_total",
+        &[
+            ("method", "boxoffice.internal.v1.RaftService/AppendEntries"),
+            ("code", "OK"),
+        ],
+    )
+    .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_reaches_the_followers_without_a_message_of_its_own() {
+    // openraft follows every commit with a message that only moves the
+    // followers' commit index; the leader holds it back (here long enough
+    // that the test does not depend on how fast one booking follows
+    // another) and the next entry carries the commit instead.
+    const BOOKINGS: u32 = 40;
+    let tuning = RaftTuning {
+        commit_only_delay_ms: 150,
+        ..RaftTuning::default()
+    };
+    let cluster = Cluster::start(3, tuning).await;
+    let admin = cluster.client("admin").await;
+    admin
+        .create_show("c", "Commits", 100, 100, FAR_FUTURE_MS)
+        .await
+        .expect("create show");
+    let leader = cluster.leader().await;
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    let term = cluster.wait_converged(&[1, 2, 3], 1).await.term;
+    let before = appends_answered(&cluster, follower).await;
+    let began = Instant::now();
+    let fan = cluster.client("fan").await;
+    for seat in 1..=BOOKINGS {
+        fan.book("c", &[seat]).await.expect("book");
+    }
+    let elapsed = began.elapsed();
+    let appends = appends_answered(&cluster, follower).await - before;
+    // One message per booking, and a heartbeat now and then (each held
+    // back too, so at most one per heartbeat period). Sent at once, the
+    // commit-only messages alone would make it twice the bookings.
+    let heartbeats = elapsed.as_millis() as f64 / 100.0 + 2.0;
+    assert!(
+        appends <= f64::from(BOOKINGS) * 1.25 + heartbeats,
+        "{appends} AppendEntries for {BOOKINGS} bookings in {elapsed:?}"
+    );
+    // The last commit still reaches every follower: the held-back message
+    // goes out when no entry follows.
+    let status = cluster
+        .wait_for("the leader's status", Duration::from_secs(10), |_| true)
+        .await;
+    let last = node(&status, leader).expect("the leader").applied_index;
+    let after = cluster.wait_converged(&[1, 2, 3], last).await;
+    // And the followers heard from the leader often enough: no election.
+    assert_eq!((after.leader_id, after.term), (leader, term));
+    let booked = booked_seats(&cluster, follower, "c", true).await;
+    assert_eq!(booked.len(), BOOKINGS as usize);
+}

@@ -18,6 +18,10 @@ use crate::crash::{CRASH_AT_VAR, CRASH_ONCE_DIR_VAR, UNSAFE_STALE_READS_VAR};
 /// AppendEntries timeout, so it must exceed a follower's worst append
 /// (fsync included) under load; 50 ms timed out on a busy 2-core machine.
 pub const HEARTBEAT_MS: u64 = 100;
+/// Default time a leader holds back a message that only moves a
+/// follower's commit index, in case an entry follows to carry it
+/// ([`boxoffice_raft::network::PeerClient`]).
+pub const COMMIT_ONLY_DELAY_MS: u64 = 5;
 /// Default lower bound of the election timeout.
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 300;
 /// Default upper bound of the election timeout.
@@ -67,6 +71,11 @@ pub use boxoffice_tls::ClientTls;
 pub struct RaftTuning {
     /// Leader heartbeat period, ms.
     pub heartbeat_ms: u64,
+    /// How long the leader holds back a message to a follower that only
+    /// moves its commit index, in case an entry follows to carry it, ms;
+    /// 0 sends each at once. `heartbeat_ms` plus this must stay below
+    /// `election_timeout_min_ms`.
+    pub commit_only_delay_ms: u64,
     /// Election timeout lower bound, ms.
     pub election_timeout_min_ms: u64,
     /// Election timeout upper bound, ms.
@@ -90,6 +99,7 @@ impl Default for RaftTuning {
     fn default() -> Self {
         Self {
             heartbeat_ms: HEARTBEAT_MS,
+            commit_only_delay_ms: COMMIT_ONLY_DELAY_MS,
             election_timeout_min_ms: ELECTION_TIMEOUT_MIN_MS,
             election_timeout_max_ms: ELECTION_TIMEOUT_MAX_MS,
             snapshot_every_entries: SNAPSHOT_EVERY_ENTRIES,
@@ -688,6 +698,14 @@ impl NodeConfig {
                 r.election_timeout_min_ms, r.heartbeat_ms
             ));
         }
+        if r.heartbeat_ms.saturating_add(r.commit_only_delay_ms) >= r.election_timeout_min_ms {
+            return bad(format!(
+                "raft.heartbeat_ms ({}) plus raft.commit_only_delay_ms ({}) must stay below \
+                 raft.election_timeout_min_ms ({}): a follower would call an election while \
+                 the leader holds a message back",
+                r.heartbeat_ms, r.commit_only_delay_ms, r.election_timeout_min_ms
+            ));
+        }
         if r.election_timeout_max_ms <= r.election_timeout_min_ms {
             return bad(format!(
                 "raft.election_timeout_max_ms ({}) must exceed raft.election_timeout_min_ms ({})",
@@ -766,6 +784,7 @@ impl NodeConfig {
             tls,
             data_dir: self.data_dir.clone(),
             heartbeat_ms: self.raft.heartbeat_ms,
+            commit_only_delay_ms: self.raft.commit_only_delay_ms,
             election_timeout_min_ms: self.raft.election_timeout_min_ms,
             election_timeout_max_ms: self.raft.election_timeout_max_ms,
             snapshot_every_entries: self.raft.snapshot_every_entries,

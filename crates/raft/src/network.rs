@@ -47,7 +47,7 @@ use tonic::transport::Channel;
 use tracing::{info, warn};
 
 use crate::splitvote::VoteAnswers;
-use crate::types::{Node, NodeId, Raft, TypeConfig};
+use crate::types::{LogId, Node, NodeId, Raft, TypeConfig, Vote};
 
 /// How long to wait for a TCP connection to a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -117,6 +117,8 @@ pub struct Network {
     channels: Channels,
     answers: VoteAnswers,
     reports: PeerReports,
+    /// How long a commit-only message is held back (zero: never).
+    commit_only_delay: Duration,
 }
 
 impl Network {
@@ -127,7 +129,16 @@ impl Network {
             channels,
             answers,
             reports: PeerReports::new(node),
+            commit_only_delay: Duration::ZERO,
         }
+    }
+
+    /// Holds a message that only moves a follower's commit index back for
+    /// `delay` (see [`PeerClient::append_entries`]); zero sends each at
+    /// once.
+    pub fn holding_commit_only(mut self, delay: Duration) -> Self {
+        self.commit_only_delay = delay;
+        self
     }
 
     /// What this node says about its peers.
@@ -137,12 +148,33 @@ impl Network {
 }
 
 /// A client for one peer.
+#[derive(Clone)]
 pub struct PeerClient {
     target: NodeId,
     addr: String,
     channels: Channels,
     answers: VoteAnswers,
     reports: PeerReports,
+    /// What the peer last acknowledged through this client, for
+    /// [`PeerClient::append_entries`] to tell a commit-only message from
+    /// one that carries news.
+    recent: Arc<Mutex<Recent>>,
+    /// How long a commit-only message is held back (zero: never).
+    commit_only_delay: Duration,
+}
+
+/// What one client (a replication stream's) knows of its peer.
+#[derive(Default)]
+struct Recent {
+    /// The vote of the last `AppendEntries` the peer answered `Success` to,
+    /// and the last log id that answer matched.
+    acked: Option<(Vote, Option<LogId>)>,
+    /// The newest commit-only message held back and not yet sent, with
+    /// its number: any message sent after it carries a commit index at
+    /// least as new.
+    held: Option<(u64, AppendEntriesRequest<TypeConfig>)>,
+    /// Commit-only messages held back so far.
+    held_count: u64,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -155,6 +187,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             channels: self.channels.clone(),
             answers: self.answers.clone(),
             reports: self.reports.clone(),
+            recent: Arc::default(),
+            commit_only_delay: self.commit_only_delay,
         }
     }
 }
@@ -235,13 +269,89 @@ fn status_to_rpc_error<E: std::error::Error>(status: tonic::Status) -> RPCError<
     }
 }
 
+impl PeerClient {
+    /// Sends `rpc` and notes what the peer acknowledged (`record`), or that
+    /// it did not.
+    async fn send_append(
+        &self,
+        rpc: &AppendEntriesRequest<TypeConfig>,
+        option: &RPCOption,
+        record: bool,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        self.lock_recent().held = None;
+        let result = self.call(Rpc::AppendEntries, rpc, option).await;
+        let matched = match &result {
+            Ok(AppendEntriesResponse::Success) => {
+                Some(rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id))
+            }
+            Ok(AppendEntriesResponse::PartialSuccess(m)) => Some(*m),
+            _ => None,
+        };
+        let mut recent = self.lock_recent();
+        match matched {
+            Some(m) if record => recent.acked = Some((rpc.vote, m)),
+            Some(_) => {}
+            None => recent.acked = None,
+        }
+        result
+    }
+
+    fn lock_recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl RaftNetwork<TypeConfig> for PeerClient {
+    /// Sends `rpc`, except a message with no entries whose
+    /// `prev_log_id` the peer already acknowledged under the same vote
+    /// through this client: openraft 0.9 sends one after every commit just
+    /// to move the follower's commit index (and a heartbeat has the same
+    /// shape). Such a message is answered `Success` at once (it is the
+    /// answer the peer gave already: its log matches up to there) and
+    /// sent `raft.commit_only_delay_ms` later unless another message went
+    /// out meanwhile, or a newer one was held (either carries a commit
+    /// index at least as new). So a
+    /// follower hears of a commit at most that much later, and hears from
+    /// the leader as often as before.
+    ///
+    /// Only a replication stream's client, which has sent before, holds a
+    /// message back: the leader's check before a linearizable read makes a
+    /// new client for every round, so its messages always go out, and the
+    /// read waits for their answers. An answer other than `Success` to a
+    /// held-back message (a higher vote) clears what this client
+    /// remembers, so the stream's next message goes out and brings it.
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        self.call(Rpc::AppendEntries, &rpc, &option).await
+        if rpc.entries.is_empty() && !self.commit_only_delay.is_zero() {
+            let mut recent = self.lock_recent();
+            if recent.acked == Some((rpc.vote, rpc.prev_log_id)) {
+                recent.held_count += 1;
+                let number = recent.held_count;
+                recent.held = Some((number, rpc));
+                drop(recent);
+                // Sends it unless something went out since, or a newer one
+                // was held (its own task sends that one in its turn).
+                let later = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(later.commit_only_delay).await;
+                    let held = {
+                        let mut recent = later.lock_recent();
+                        match &recent.held {
+                            Some((n, _)) if *n == number => recent.held.take(),
+                            _ => None,
+                        }
+                    };
+                    if let Some((_, rpc)) = held {
+                        let _ = later.send_append(&rpc, &option, false).await;
+                    }
+                });
+                return Ok(AppendEntriesResponse::Success);
+            }
+        }
+        self.send_append(&rpc, &option, true).await
     }
 
     async fn install_snapshot(

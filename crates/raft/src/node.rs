@@ -58,6 +58,9 @@ pub struct RaftSettings {
     pub data_dir: PathBuf,
     /// Leader heartbeat period, ms.
     pub heartbeat_ms: u64,
+    /// How long a message to a follower that only moves its commit index
+    /// is held back ([`crate::network::PeerClient`]), ms; 0: never.
+    pub commit_only_delay_ms: u64,
     /// Lower bound of the randomised election timeout, ms.
     pub election_timeout_min_ms: u64,
     /// Upper bound of the randomised election timeout, ms.
@@ -243,7 +246,8 @@ impl<A: Application> RaftNode<A> {
         let state = sm.handle();
         let channels = Channels::new(settings.tls.clone(), settings.dial.clone());
         let answers = VoteAnswers::default();
-        let network = Network::new(settings.id, channels.clone(), answers.clone());
+        let network = Network::new(settings.id, channels.clone(), answers.clone())
+            .holding_commit_only(Duration::from_millis(settings.commit_only_delay_ms));
         let peer_reports = network.reports().clone();
         let raft = Raft::new(settings.id, config, network, log, sm).await?;
 

@@ -212,6 +212,16 @@ fn bad_values_are_named() {
         (
             NodeConfig {
                 raft: RaftTuning {
+                    commit_only_delay_ms: 200,
+                    ..RaftTuning::default()
+                },
+                ..three()
+            },
+            "raft.commit_only_delay_ms (200) must stay below",
+        ),
+        (
+            NodeConfig {
+                raft: RaftTuning {
                     election_timeout_max_ms: 100,
                     ..RaftTuning::default()
                 },
