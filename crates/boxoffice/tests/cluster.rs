@@ -640,7 +640,7 @@ async fn a_commit_reaches_the_followers_without_a_message_of_its_own() {
     // another) and the next entry carries the commit instead.
     const BOOKINGS: u32 = 40;
     let tuning = RaftTuning {
-        commit_only_delay_ms: 150,
+        commit_only_delay_ms: 80,
         ..RaftTuning::default()
     };
     let cluster = Cluster::start(3, tuning).await;

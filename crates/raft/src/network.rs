@@ -278,7 +278,10 @@ impl PeerClient {
         option: &RPCOption,
         record: bool,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
-        self.lock_recent().held = None;
+        if record {
+            // A message of the stream carries the newest commit index.
+            self.lock_recent().held = None;
+        }
         let result = self.call(Rpc::AppendEntries, rpc, option).await;
         let matched = match &result {
             Ok(AppendEntriesResponse::Success) => {
@@ -308,9 +311,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     /// to move the follower's commit index (and a heartbeat has the same
     /// shape). Such a message is answered `Success` at once (it is the
     /// answer the peer gave already: its log matches up to there) and
-    /// sent `raft.commit_only_delay_ms` later unless another message went
-    /// out meanwhile, or a newer one was held (either carries a commit
-    /// index at least as new). So a
+    /// sent `raft.commit_only_delay_ms` after the first such message still
+    /// held (a newer one takes its place), unless the stream sent another
+    /// message meanwhile, which carries a commit index at least as new. So a
     /// follower hears of a commit at most that much later, and hears from
     /// the leader as often as before.
     ///
@@ -319,7 +322,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     /// new client for every round, so its messages always go out, and the
     /// read waits for their answers. An answer other than `Success` to a
     /// held-back message (a higher vote) clears what this client
-    /// remembers, so the stream's next message goes out and brings it.
+    /// remembers, so the stream's next message (at the latest the next
+    /// heartbeat) goes out and brings it.
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
@@ -328,12 +332,18 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         if rpc.entries.is_empty() && !self.commit_only_delay.is_zero() {
             let mut recent = self.lock_recent();
             if recent.acked == Some((rpc.vote, rpc.prev_log_id)) {
+                // A newer message takes the place of one still held, and
+                // its time: held messages go out at least every delay.
+                if let Some((_, held)) = recent.held.as_mut() {
+                    *held = rpc;
+                    return Ok(AppendEntriesResponse::Success);
+                }
                 recent.held_count += 1;
                 let number = recent.held_count;
                 recent.held = Some((number, rpc));
                 drop(recent);
-                // Sends it unless something went out since, or a newer one
-                // was held (its own task sends that one in its turn).
+                // Sends it unless the stream sent something since (then a
+                // later hold has its own task).
                 let later = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(later.commit_only_delay).await;

@@ -217,7 +217,7 @@ fn bad_values_are_named() {
                 },
                 ..three()
             },
-            "raft.commit_only_delay_ms (200) must stay below",
+            "raft.commit_only_delay_ms (200) must stay below raft.heartbeat_ms (100)",
         ),
         (
             NodeConfig {
