@@ -20,7 +20,10 @@
 //! after a backoff (1 s, then 2 s, then 4 s), the others serving
 //! meanwhile; one that dies [`MAX_QUICK_RESTARTS`] times, each within
 //! [`STABLE_AFTER`] of its start, is left down and said to be; `up` fails
-//! once none is left.
+//! once none is left. A process killed with SIGKILL did not fail: someone
+//! (an operator watching a failover, the `failover` bench, the kernel out
+//! of memory) killed it. It is started again after 1 s every time, and
+//! that does not count towards leaving it down.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -62,6 +65,9 @@ enum Decision {
     RestartIn { wait: Duration, attempt: u32 },
     /// It died too often right after starting: leave it down.
     GiveUp { restarts: u32 },
+    /// It was killed (SIGKILL): start it again after this wait, whatever
+    /// its count of quick restarts (which this leaves as it was).
+    RestartKilled { wait: Duration },
 }
 
 impl Restarts {
@@ -71,8 +77,13 @@ impl Restarts {
         self.seen.insert(name.to_owned(), (at, quick));
     }
 
-    /// Decides about `name`, which died at `at`.
-    fn died(&mut self, name: &str, at: Instant) -> Decision {
+    /// Decides about `name`, which died at `at` (`killed`: by SIGKILL).
+    fn died(&mut self, name: &str, at: Instant, killed: bool) -> Decision {
+        if killed {
+            return Decision::RestartKilled {
+                wait: FIRST_BACKOFF,
+            };
+        }
         let (started, quick) = self.seen.get(name).copied().unwrap_or((at, 0));
         let quick = if at.saturating_duration_since(started) >= STABLE_AFTER {
             0
@@ -88,6 +99,12 @@ impl Restarts {
             attempt: quick + 1,
         }
     }
+}
+
+/// Whether `status` is that of a process killed with SIGKILL.
+fn killed_by_sigkill(status: &std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32)
 }
 
 /// One shutdown request, observable any number of times.
@@ -200,7 +217,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut due: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
         if let Some((name, status)) = exited.take() {
-            match restarts.died(&name, Instant::now()) {
+            match restarts.died(&name, Instant::now(), killed_by_sigkill(&status)) {
+                Decision::RestartKilled { wait } => {
+                    warn!(
+                        process = %name,
+                        status = %status,
+                        "{name} was killed ({status}); starting it again in {}s",
+                        wait.as_secs()
+                    );
+                    due.insert(name, Instant::now() + wait);
+                }
                 Decision::RestartIn { wait, attempt } => {
                     warn!(
                         process = %name,
@@ -277,7 +303,7 @@ mod tests {
         for (attempt, wait) in [(1, 1), (2, 2), (3, 4)] {
             at += Duration::from_secs(5);
             assert_eq!(
-                restarts.died("node2", at),
+                restarts.died("node2", at, false),
                 Decision::RestartIn {
                     wait: Duration::from_secs(wait),
                     attempt
@@ -286,13 +312,54 @@ mod tests {
             restarts.started("node2", at);
         }
         at += Duration::from_secs(5);
-        assert_eq!(restarts.died("node2", at), Decision::GiveUp { restarts: 3 });
+        assert_eq!(
+            restarts.died("node2", at, false),
+            Decision::GiveUp { restarts: 3 }
+        );
         // Another process has its own count.
         restarts.started("auth", t0);
         assert!(matches!(
-            restarts.died("auth", at),
+            restarts.died("auth", at, false),
             Decision::RestartIn { attempt: 1, .. }
         ));
+    }
+
+    #[test]
+    fn a_killed_process_is_always_started_again_and_keeps_its_count() {
+        let mut restarts = Restarts::default();
+        let t0 = Instant::now();
+        restarts.started("node3", t0);
+        let mut at = t0;
+        // Killed ten times in a minute (the failover bench): back every time.
+        for _ in 0..10 {
+            at += Duration::from_secs(5);
+            assert_eq!(
+                restarts.died("node3", at, true),
+                Decision::RestartKilled {
+                    wait: FIRST_BACKOFF
+                }
+            );
+            restarts.started("node3", at);
+        }
+        // Its own failures are still counted from where they were.
+        at += Duration::from_secs(1);
+        assert_eq!(
+            restarts.died("node3", at, false),
+            Decision::RestartIn {
+                wait: FIRST_BACKOFF,
+                attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn sigkill_is_told_from_other_deaths() {
+        use std::os::unix::process::ExitStatusExt;
+        assert!(killed_by_sigkill(&std::process::ExitStatus::from_raw(9)));
+        // SIGABRT (a panic that aborts), SIGSEGV, an error exit: failures.
+        for raw in [6, 11, 1 << 8] {
+            assert!(!killed_by_sigkill(&std::process::ExitStatus::from_raw(raw)));
+        }
     }
 
     #[test]
@@ -302,18 +369,18 @@ mod tests {
         restarts.started("node1", t0);
         let quick = t0 + Duration::from_secs(1);
         assert!(matches!(
-            restarts.died("node1", quick),
+            restarts.died("node1", quick, false),
             Decision::RestartIn { attempt: 1, .. }
         ));
         restarts.started("node1", quick);
         assert!(matches!(
-            restarts.died("node1", quick + Duration::from_secs(2)),
+            restarts.died("node1", quick + Duration::from_secs(2), false),
             Decision::RestartIn { attempt: 2, .. }
         ));
         let late = quick + Duration::from_secs(2);
         restarts.started("node1", late);
         assert_eq!(
-            restarts.died("node1", late + STABLE_AFTER),
+            restarts.died("node1", late + STABLE_AFTER, false),
             Decision::RestartIn {
                 wait: FIRST_BACKOFF,
                 attempt: 1
