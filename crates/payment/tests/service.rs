@@ -429,6 +429,13 @@ async fn the_ledger_survives_a_restart_and_stores_only_the_last_four_digits() {
     let dir = TempDir::new().unwrap();
     let svc = Service::start(dir.path()).await;
     let tx = svc.charge("order-1", 4200, GOOD).await.unwrap();
+    // The charge is in the journal now (and emptied from it at the reopen).
+    let journal = std::fs::read(dir.path().join("ledger.journal")).unwrap();
+    assert!(
+        journal.windows(7).any(|w| w == b"order-1"),
+        "the charge is not in the journal"
+    );
+    no_card_number_on_disk(dir.path());
     svc.stop().await;
     let svc = Service::start(dir.path()).await;
     assert_eq!(svc.list().await, vec![tx.clone()]);
@@ -438,12 +445,7 @@ async fn the_ledger_survives_a_restart_and_stores_only_the_last_four_digits() {
         "no second charge after a restart"
     );
     svc.stop().await;
-    let bytes = std::fs::read(dir.path().join("ledger.redb")).unwrap();
-    let full = b"4242424242424242";
-    assert!(
-        !bytes.windows(full.len()).any(|w| w == full),
-        "the full card number reached the disk"
-    );
+    no_card_number_on_disk(dir.path());
 }
 
 #[tokio::test]
@@ -691,4 +693,16 @@ async fn a_hanging_charge_does_not_hold_up_its_batch() {
         "the hanging charge recorded nothing"
     );
     svc.stop().await;
+}
+
+/// Neither of the ledger's files holds the test card's full number.
+fn no_card_number_on_disk(dir: &Path) {
+    let full = b"4242424242424242";
+    for file in ["ledger.redb", "ledger.journal"] {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        assert!(
+            !bytes.windows(full.len()).any(|w| w == full),
+            "the full card number reached the disk in {file}"
+        );
+    }
 }

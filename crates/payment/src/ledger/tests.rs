@@ -463,3 +463,151 @@ fn a_dump_restores_into_an_equal_ledger_and_never_over_one() {
     assert!(Ledger::restore(&other, &broken).is_err());
     assert!(!other.exists(), "a refused restore wrote a ledger");
 }
+
+/// A copy of `dir`'s ledger files as a crash would leave them: what the
+/// process wrote to the files, without anything a clean close adds.
+fn crash_copy(dir: &tempfile::TempDir) -> tempfile::TempDir {
+    let copy = tempfile::TempDir::new().unwrap();
+    for name in ["ledger.redb", "ledger.journal"] {
+        std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
+    }
+    copy
+}
+
+/// A charge, a partial refund under a key and a void, each its own group.
+fn three_groups(ledger: &Ledger) {
+    ledger
+        .record_charges(vec![charge("k1", 1000, "tx1")])
+        .unwrap();
+    ledger.refund(&keyed("r1", 300), 5).unwrap();
+    assert!(ledger.void("k2", 6).unwrap().is_none());
+}
+
+fn assert_three_groups(ledger: &Ledger) {
+    let tx = tx1(ledger);
+    assert_eq!(tx.refunded_cents, 300);
+    assert_eq!(tx.status, Status::PartiallyRefunded);
+    assert_eq!(ledger.refund(&keyed("r1", 300), 7).unwrap(), tx);
+    assert!(matches!(
+        ledger.record_charges(vec![charge("k2", 5, "tx2")]).unwrap()[0],
+        Err(LedgerError::Voided(_))
+    ));
+}
+
+#[test]
+fn acknowledged_writes_survive_a_crash_through_the_journal() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    three_groups(&ledger);
+    let crashed = crash_copy(&dir);
+
+    // redb alone has not got them: its commits since the last checkpoint
+    // were not synced, and a crash takes them away.
+    let without_journal = crash_copy(&dir);
+    std::fs::remove_file(without_journal.path().join("ledger.journal")).unwrap();
+    assert!(open(&without_journal).get("tx1").unwrap().is_none());
+
+    let recovered = open(&crashed);
+    assert_three_groups(&recovered);
+    // Replayed into redb for good: the journal is empty again, and a
+    // second crash right after the reopen loses nothing.
+    assert_eq!(
+        std::fs::metadata(crashed.path().join("ledger.journal"))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_three_groups(&open(&crash_copy(&crashed)));
+}
+
+#[test]
+fn a_checkpoint_makes_redb_durable_and_empties_the_journal() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    ledger.checkpoint_every(2);
+    // Groups 1 and 2 go to the journal, 3 is the checkpoint.
+    ledger
+        .record_charges(vec![charge("k1", 1000, "tx1")])
+        .unwrap();
+    ledger.refund(&keyed("r1", 300), 5).unwrap();
+    let journal = dir.path().join("ledger.journal");
+    let before = std::fs::read(&journal).unwrap();
+    assert!(!before.is_empty());
+    assert!(ledger.void("k2", 6).unwrap().is_none());
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+    let crashed = crash_copy(&dir);
+    std::fs::remove_file(crashed.path().join("ledger.journal")).unwrap();
+    assert_three_groups(&open(&crashed));
+
+    // A checkpoint whose emptying of the journal was lost: the groups it
+    // covers are skipped by number, and later ones still replay.
+    ledger
+        .record_charges(vec![charge("k3", 200, "tx3")])
+        .unwrap();
+    let stale = crash_copy(&dir);
+    let mut bytes = before;
+    bytes.extend(std::fs::read(stale.path().join("ledger.journal")).unwrap());
+    std::fs::write(stale.path().join("ledger.journal"), bytes).unwrap();
+    let recovered = open(&stale);
+    assert_three_groups(&recovered);
+    assert_eq!(recovered.get("tx3").unwrap().unwrap().amount_cents, 200);
+}
+
+#[test]
+fn a_torn_last_record_is_cut_off_and_the_rest_replays() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    three_groups(&ledger);
+    let crashed = crash_copy(&dir);
+    let path = crashed.path().join("ledger.journal");
+    let whole = std::fs::read(&path).unwrap();
+    // The next group's record, half written when the machine stopped.
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
+    std::fs::write(&path, &torn).unwrap();
+    let recovered = open(&crashed);
+    assert_three_groups(&recovered);
+    // It goes on writing, and that survives the next crash too.
+    recovered
+        .record_charges(vec![charge("k3", 200, "tx3")])
+        .unwrap();
+    let again = open(&crash_copy(&crashed));
+    assert_three_groups(&again);
+    assert!(again.get("tx3").unwrap().is_some());
+}
+
+#[test]
+fn a_journal_with_a_missing_group_or_an_unreadable_record_is_refused() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    three_groups(&ledger);
+    let whole = std::fs::read(dir.path().join("ledger.journal")).unwrap();
+    let first_len = 8 + u32::from_le_bytes(whole[..4].try_into().unwrap()) as usize;
+
+    // Group 1 gone: group 2 cannot be applied without it.
+    let gap = crash_copy(&dir);
+    std::fs::write(gap.path().join("ledger.journal"), &whole[first_len..]).unwrap();
+    let refused = Ledger::open(&gap.path().join("ledger.redb")).err().unwrap();
+    assert!(
+        refused.to_string().contains("a group is missing"),
+        "{refused}"
+    );
+
+    // A record whose checksum holds but whose writes do not decode was
+    // written whole by something else: refused, not cut off as torn.
+    let alien = crash_copy(&dir);
+    let payload = [1u8, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF];
+    let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    std::fs::write(alien.path().join("ledger.journal"), &record).unwrap();
+    let refused = Ledger::open(&alien.path().join("ledger.redb"))
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("does not decode"), "{refused}");
+    assert_eq!(
+        std::fs::read(alien.path().join("ledger.journal")).unwrap(),
+        record,
+        "a refused journal was changed"
+    );
+}
