@@ -331,11 +331,8 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if ledger.exists() {
-        bail!(
-            "{} exists: restore into a fresh --data-dir",
-            ledger.display()
-        );
+    if let Some(file) = Ledger::existing_file(&ledger) {
+        bail!("{} exists: restore into a fresh --data-dir", file.display());
     }
     for node in &plan.nodes {
         seed::<boxoffice_node::BookingApp>(&node.data_dir, node.id, &members, &file.state)

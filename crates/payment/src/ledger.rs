@@ -53,6 +53,13 @@ const REFUNDED: TableDefinition<&str, i64> = TableDefinition::new("refunded");
 /// `journal_seq` → the last journal group redb holds durably.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const JOURNAL_SEQ: &str = "journal_seq";
+/// `ledger_id` → a random id, made when the ledger is, which its journal
+/// carries too.
+const LEDGER_ID: &str = "ledger_id";
+/// A group whose journal record would be larger commits durably in redb
+/// instead (a group of [`crate::service`]'s at most 512 writes of at most
+/// a few KiB each stays well under it).
+const MAX_JOURNAL_GROUP: usize = 16 << 20;
 
 /// A group commit that redb makes durable itself (a checkpoint) after this
 /// many groups went through the journal...
@@ -515,6 +522,8 @@ pub struct Ledger {
     /// The journal, and where group commits stand; [`Ledger::apply`] holds
     /// it for the whole group, so groups are applied one at a time.
     writer: Arc<Mutex<Writer>>,
+    /// Groups replayed from the journal when it opened.
+    replayed: u64,
 }
 
 /// Where the ledger's group commits stand against its journal.
@@ -529,6 +538,9 @@ struct Writer {
     /// Set when a group reached the journal but not redb: the two disagree
     /// until a restart replays the journal, so nothing more is written.
     broken: Option<String>,
+    /// Tests: the next journal write fails as a full disk would.
+    #[cfg(test)]
+    fail_journal: bool,
 }
 
 /// The journal file beside the ledger at `path`.
@@ -564,18 +576,34 @@ impl Ledger {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
+        let fresh = !path.exists();
+        let opened = Self::open_existing(path);
+        if fresh && opened.is_err() {
+            // Leave no empty ledger behind a refused open.
+            let _ = std::fs::remove_file(path);
+        }
+        opened
+    }
+
+    fn open_existing(path: &Path) -> Result<Self, LedgerError> {
         let db = Database::create(path).map_err(storage)?;
-        let (mut journal, records) = Journal::open(&journal_path(path))?;
         let txn = db.begin_write().map_err(storage)?;
-        let mut seq;
+        let (mut journal, mut seq, durable);
         {
             let mut tables = Tables::open(&txn)?;
             let mut meta = txn.open_table(META).map_err(storage)?;
+            let id = match meta.get(LEDGER_ID).map_err(storage)? {
+                Some(id) => id.value(),
+                None => rand::random(),
+            };
+            meta.insert(LEDGER_ID, id).map_err(storage)?;
             seq = meta
                 .get(JOURNAL_SEQ)
                 .map_err(storage)?
                 .map_or(0, |v| v.value());
-            let durable = seq;
+            durable = seq;
+            let records;
+            (journal, records) = Journal::open(&journal_path(path), id, durable)?;
             for record in records.into_iter().filter(|r| r.seq > durable) {
                 if record.seq != seq + 1 {
                     return Err(LedgerError::Storage(format!(
@@ -596,17 +624,34 @@ impl Ledger {
         }
         txn.commit().map_err(storage)?;
         journal.clear().map_err(storage)?;
+        let replayed = seq - durable;
         let writer = Writer {
             journal,
             seq,
             groups: 0,
             checkpoint_groups: CHECKPOINT_GROUPS,
             broken: None,
+            #[cfg(test)]
+            fail_journal: false,
         };
         Ok(Self {
             db: Arc::new(db),
             writer: Arc::new(Mutex::new(writer)),
+            replayed,
         })
+    }
+
+    /// The first of the files of a ledger at `path` (the redb file and its
+    /// journal) that exists, if any.
+    pub fn existing_file(path: &Path) -> Option<PathBuf> {
+        [path.to_path_buf(), journal_path(path)]
+            .into_iter()
+            .find(|file| file.exists())
+    }
+
+    /// How many groups opening the ledger replayed from its journal.
+    pub fn replayed(&self) -> u64 {
+        self.replayed
     }
 
     /// Applies several writes as one group commit, in order: a later
@@ -636,13 +681,10 @@ impl Ledger {
                  restart the payment service"
             )));
         }
-        let checkpoint =
-            writer.groups >= writer.checkpoint_groups || writer.journal.len() >= CHECKPOINT_BYTES;
-        let record = if checkpoint {
-            Vec::new()
-        } else {
-            postcard::to_allocvec(&writes).map_err(storage)?
-        };
+        let record = postcard::to_allocvec(&writes).map_err(storage)?;
+        let checkpoint = writer.groups >= writer.checkpoint_groups
+            || writer.journal.len() >= CHECKPOINT_BYTES
+            || record.len() > MAX_JOURNAL_GROUP;
         let mut txn = self.db.begin_write().map_err(storage)?;
         let (outcomes, changed) = {
             let mut tables = Tables::open(&txn)?;
@@ -652,13 +694,19 @@ impl Ledger {
             txn.abort().map_err(storage)?;
             return Ok(outcomes);
         }
+        // Every group records its number: redb's state then always says
+        // which groups it holds, whether a crash took its last commits away
+        // or a clean close made them durable.
         let seq = writer.seq + 1;
+        txn.open_table(META)
+            .map_err(storage)?
+            .insert(JOURNAL_SEQ, seq)
+            .map_err(storage)?;
         if checkpoint {
-            txn.open_table(META)
-                .map_err(storage)?
-                .insert(JOURNAL_SEQ, seq)
-                .map_err(storage)?;
-            txn.commit().map_err(storage)?;
+            if let Err(e) = txn.commit() {
+                writer.broken = Some(format!("checkpoint commit: {e}"));
+                return Err(storage(e));
+            }
             writer.seq = seq;
             writer.groups = 0;
             // Not emptied: its groups are skipped by number when read.
@@ -668,6 +716,11 @@ impl Ledger {
             return Ok(outcomes);
         }
         txn.set_durability(Durability::None).map_err(storage)?;
+        #[cfg(test)]
+        if std::mem::take(&mut writer.fail_journal) {
+            writer.broken = Some("journal append: no space left on device".into());
+            return Err(storage("no space left on device"));
+        }
         if let Err(e) = writer.journal.append(seq, &record) {
             // The file may now end in a torn record: append nothing more.
             writer.broken = Some(format!("journal append: {e}"));
@@ -687,6 +740,12 @@ impl Ledger {
     #[cfg(test)]
     fn checkpoint_every(&self, groups: u32) {
         self.writer.lock().unwrap().checkpoint_groups = groups;
+    }
+
+    /// Makes the next journal write fail.
+    #[cfg(test)]
+    fn fail_next_journal_write(&self) {
+        self.writer.lock().unwrap().fail_journal = true;
     }
 
     /// One transaction by id.
@@ -820,13 +879,11 @@ impl Ledger {
     /// a path where a ledger exists, and a dump whose records do not
     /// decode (nothing is written then).
     pub fn restore(path: &Path, dump: &LedgerDump) -> Result<(), LedgerError> {
-        for file in [path.to_path_buf(), journal_path(path)] {
-            if file.exists() {
-                return Err(LedgerError::Storage(format!(
-                    "{} exists: restore into a fresh data directory",
-                    file.display()
-                )));
-            }
+        if let Some(file) = Self::existing_file(path) {
+            return Err(LedgerError::Storage(format!(
+                "{} exists: restore into a fresh data directory",
+                file.display()
+            )));
         }
         dump.transactions()?;
         for (_, raw) in &dump.keys {

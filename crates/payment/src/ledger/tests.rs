@@ -474,6 +474,27 @@ fn crash_copy(dir: &tempfile::TempDir) -> tempfile::TempDir {
     copy
 }
 
+/// The journal's header: its format and the ledger's id.
+const HEADER: usize = 16;
+
+/// The bytes of the journal's records, after its header (the file goes on
+/// in zeros).
+fn records(journal: &[u8]) -> &[u8] {
+    let mut at = HEADER;
+    while let Some(frame) = journal.get(at..at + 4) {
+        let len = u32::from_le_bytes(frame.try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        at += 8 + len;
+    }
+    &journal[HEADER..at]
+}
+
+fn journal_records(dir: &std::path::Path) -> Vec<u8> {
+    records(&std::fs::read(dir.join("ledger.journal")).unwrap()).to_vec()
+}
+
 /// A charge, a partial refund under a key and a void, each its own group.
 fn three_groups(ledger: &Ledger) {
     ledger
@@ -511,12 +532,7 @@ fn acknowledged_writes_survive_a_crash_through_the_journal() {
     assert_three_groups(&recovered);
     // Replayed into redb for good: the journal is empty again, and a
     // second crash right after the reopen loses nothing.
-    assert_eq!(
-        std::fs::metadata(crashed.path().join("ledger.journal"))
-            .unwrap()
-            .len(),
-        0
-    );
+    assert!(journal_records(crashed.path()).is_empty());
     assert_three_groups(&open(&crash_copy(&crashed)));
 }
 
@@ -530,27 +546,30 @@ fn a_checkpoint_makes_redb_durable_and_empties_the_journal() {
         .record_charges(vec![charge("k1", 1000, "tx1")])
         .unwrap();
     ledger.refund(&keyed("r1", 300), 5).unwrap();
-    let journal = dir.path().join("ledger.journal");
-    let before = std::fs::read(&journal).unwrap();
+    let before = journal_records(dir.path());
     assert!(!before.is_empty());
     assert!(ledger.void("k2", 6).unwrap().is_none());
-    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+    assert!(journal_records(dir.path()).is_empty());
     let crashed = crash_copy(&dir);
     std::fs::remove_file(crashed.path().join("ledger.journal")).unwrap();
     assert_three_groups(&open(&crashed));
 
-    // A checkpoint whose emptying of the journal was lost: the groups it
-    // covers are skipped by number, and later ones still replay.
+    // A checkpoint whose emptying of the journal was lost: the next group
+    // was written at the start, and the groups the checkpoint covers follow
+    // it. They end the journal by their numbers; the new one replays.
     ledger
         .record_charges(vec![charge("k3", 200, "tx3")])
         .unwrap();
     let stale = crash_copy(&dir);
-    let mut bytes = before;
-    bytes.extend(std::fs::read(stale.path().join("ledger.journal")).unwrap());
-    std::fs::write(stale.path().join("ledger.journal"), bytes).unwrap();
+    let path = stale.path().join("ledger.journal");
+    let mut bytes = std::fs::read(&path).unwrap()[..HEADER].to_vec();
+    bytes.extend(journal_records(stale.path()));
+    bytes.extend(before);
+    std::fs::write(&path, bytes).unwrap();
     let recovered = open(&stale);
     assert_three_groups(&recovered);
     assert_eq!(recovered.get("tx3").unwrap().unwrap().amount_cents, 200);
+    assert!(journal_records(stale.path()).is_empty());
 }
 
 #[test]
@@ -560,13 +579,18 @@ fn a_torn_last_record_is_cut_off_and_the_rest_replays() {
     three_groups(&ledger);
     let crashed = crash_copy(&dir);
     let path = crashed.path().join("ledger.journal");
-    let whole = std::fs::read(&path).unwrap();
     // The next group's record, half written when the machine stopped.
-    let mut torn = whole.clone();
-    torn.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
+    let mut torn = std::fs::read(&path).unwrap();
+    let end = HEADER + records(&torn).len();
+    torn[end..end + 10].copy_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 9, 9]);
     std::fs::write(&path, &torn).unwrap();
     let recovered = open(&crashed);
     assert_three_groups(&recovered);
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after[HEADER..].iter().all(|b| *b == 0),
+        "the torn record was not zeroed"
+    );
     // It goes on writing, and that survives the next crash too.
     recovered
         .record_charges(vec![charge("k3", 200, "tx3")])
@@ -582,11 +606,14 @@ fn a_journal_with_a_missing_group_or_an_unreadable_record_is_refused() {
     let ledger = open(&dir);
     three_groups(&ledger);
     let whole = std::fs::read(dir.path().join("ledger.journal")).unwrap();
-    let first_len = 8 + u32::from_le_bytes(whole[..4].try_into().unwrap()) as usize;
+    let header = &whole[..HEADER];
+    let first_len = 8 + u32::from_le_bytes(whole[HEADER..HEADER + 4].try_into().unwrap()) as usize;
 
     // Group 1 gone: group 2 cannot be applied without it.
     let gap = crash_copy(&dir);
-    std::fs::write(gap.path().join("ledger.journal"), &whole[first_len..]).unwrap();
+    let mut bytes = header.to_vec();
+    bytes.extend_from_slice(&whole[HEADER + first_len..]);
+    std::fs::write(gap.path().join("ledger.journal"), &bytes).unwrap();
     let refused = Ledger::open(&gap.path().join("ledger.redb")).err().unwrap();
     assert!(
         refused.to_string().contains("a group is missing"),
@@ -597,7 +624,8 @@ fn a_journal_with_a_missing_group_or_an_unreadable_record_is_refused() {
     // written whole by something else: refused, not cut off as torn.
     let alien = crash_copy(&dir);
     let payload = [1u8, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF];
-    let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+    let mut record = header.to_vec();
+    record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     record.extend_from_slice(&payload);
     std::fs::write(alien.path().join("ledger.journal"), &record).unwrap();
@@ -610,4 +638,97 @@ fn a_journal_with_a_missing_group_or_an_unreadable_record_is_refused() {
         record,
         "a refused journal was changed"
     );
+}
+
+#[test]
+fn a_clean_close_replays_nothing_and_a_crash_replays_what_redb_lost() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    three_groups(&ledger);
+    let crashed = crash_copy(&dir);
+    drop(ledger);
+    let reopened = open(&dir);
+    assert_eq!(
+        reopened.replayed(),
+        0,
+        "a clean close made the groups durable"
+    );
+    assert_three_groups(&reopened);
+    let recovered = open(&crashed);
+    assert_eq!(recovered.replayed(), 3);
+    assert_eq!(recovered.dump().unwrap(), reopened.dump().unwrap());
+}
+
+#[test]
+fn a_damaged_record_with_later_groups_after_it_is_refused() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    three_groups(&ledger);
+    let damaged = crash_copy(&dir);
+    let path = damaged.path().join("ledger.journal");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // A flipped bit in group 1's payload; groups 2 and 3 follow it.
+    bytes[HEADER + 20] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let refused = Ledger::open(&damaged.path().join("ledger.redb"))
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("is damaged"), "{refused}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a refused journal was changed"
+    );
+}
+
+#[test]
+fn a_journal_is_never_replayed_into_another_ledger() {
+    let dir = tempfile::TempDir::new().unwrap();
+    three_groups(&open(&dir));
+    let crashed = crash_copy(&dir);
+    // Its ledger deleted, the journal stays behind: a new ledger there
+    // must not take its groups as its own.
+    std::fs::remove_file(crashed.path().join("ledger.redb")).unwrap();
+    let refused = Ledger::open(&crashed.path().join("ledger.redb"))
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("another ledger"), "{refused}");
+    // Nor is a file of another kind taken for a journal.
+    let other = tempfile::TempDir::new().unwrap();
+    std::fs::write(other.path().join("ledger.journal"), [7u8; 64]).unwrap();
+    let refused = Ledger::open(&other.path().join("ledger.redb"))
+        .err()
+        .unwrap();
+    assert!(
+        refused.to_string().contains("not a ledger journal"),
+        "{refused}"
+    );
+    // And a restore does not go where a journal is.
+    let dump = open(&dir).dump().unwrap();
+    let refused = Ledger::restore(&crashed.path().join("ledger.redb"), &dump).unwrap_err();
+    assert!(
+        refused.to_string().contains("ledger.journal exists"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_group_the_journal_could_not_take_is_never_seen_and_stops_the_writer() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let ledger = open(&dir);
+    ledger
+        .record_charges(vec![charge("k1", 1000, "tx1")])
+        .unwrap();
+    ledger.fail_next_journal_write();
+    assert!(matches!(
+        ledger.record_charges(vec![charge("k2", 500, "tx2")]),
+        Err(LedgerError::Storage(_))
+    ));
+    // Not durable, so never shown: a reader that saw it could confirm a
+    // seat whose charge a crash then takes away.
+    assert!(ledger.get("tx2").unwrap().is_none());
+    assert!(ledger.by_key("k2").unwrap().is_none());
+    let refused = ledger.void("k3", 5).unwrap_err();
+    assert!(refused.to_string().contains("restart"), "{refused}");
+    assert!(tx1(&ledger).amount_cents == 1000);
 }
