@@ -7,9 +7,12 @@
 //! index, with the digest replicas agree on), then the payment ledger in
 //! one read transaction. In that order, every charge a confirmed booking
 //! of the state refers to is in the ledger (a booking is confirmed only
-//! after its charge is recorded); a charge made in between belongs to a
-//! booking the state shows held, which the restored cluster's checkout
-//! settles as it settles any interrupted one. A refund goes the other way
+//! after its charge is recorded); a charge made in between belongs either
+//! to a booking the state shows held, which the restored cluster's
+//! checkout settles as it settles any interrupted one, or to an order held
+//! after the state was read, which the restored cluster never has: the
+//! restore refunds those charges in full ([`after_the_state`]), since in
+//! the restored cluster their sales never happened. A refund goes the other way
 //! (the state records it due, then the ledger makes it): one made between
 //! the two reads would come back as a confirmed booking whose charge was
 //! refunded, so the backup checks every refund of the ledger against the
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use boxoffice_launch::local::UpArgs;
-use boxoffice_payment::ledger::{Ledger, LedgerDump};
+use boxoffice_payment::ledger::{Ledger, LedgerDump, Refund, Transaction, Write, Written};
 use boxoffice_proto::internal::v1::BackupRequest;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use boxoffice_proto::v1::BackupLedgerRequest;
@@ -235,6 +238,57 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The charges of `ledger` that stand (in full or in part) under a key
+/// that is no order of `state`: orders held after the state was read and
+/// charged before the ledger was.
+pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<Transaction>> {
+    use boxoffice_payment::ledger::Status;
+    use boxoffice_raft::Application;
+    let app = boxoffice_node::BookingApp::restore(&state.state)
+        .context("the state's backup does not restore")?;
+    let state = &app.0;
+    let mut orders = std::collections::BTreeSet::new();
+    for user in state.users() {
+        for booking in state.bookings_of(&user.id) {
+            if let Some(order) = &booking.order {
+                orders.insert(order.0.to_string());
+            }
+        }
+    }
+    Ok(ledger
+        .transactions()?
+        .into_iter()
+        .filter(|tx| matches!(tx.status, Status::Succeeded | Status::PartiallyRefunded))
+        .filter(|tx| !orders.contains(&tx.idempotency_key))
+        .collect())
+}
+
+/// Refunds what remains of each of `charges` in the ledger at `path`, each
+/// under the refund key `restore:<transaction id>`; their ids.
+fn refund_all(path: &std::path::Path, charges: &[Transaction]) -> anyhow::Result<Vec<String>> {
+    let ledger = Ledger::open(path).context("opening the restored ledger")?;
+    let now_ms = boxoffice_config::clock::now_ms();
+    let writes = charges
+        .iter()
+        .map(|tx| Write::Refund {
+            refund: Refund {
+                transaction_id: tx.id.clone(),
+                amount_cents: 0,
+                key: Some(format!("restore:{}", tx.id)),
+            },
+            now_ms,
+        })
+        .collect();
+    let mut refunded = Vec::new();
+    for (tx, outcome) in charges.iter().zip(ledger.apply(writes)?) {
+        match outcome {
+            Written::Refund(Ok(_)) => refunded.push(tx.id.clone()),
+            other => bail!("refunding {} in the restored ledger: {other:?}", tx.id),
+        }
+    }
+    Ok(refunded)
+}
+
 /// The transactions of `ledger` refunded beyond what `state` knows is
 /// due or made: a refund the backup's state does not know of.
 pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<String>> {
@@ -339,7 +393,16 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("seeding node {}", node.id))?;
     }
+    let after = after_the_state(&file.state, &file.ledger)?;
     Ledger::restore(&ledger, &file.ledger).context("restoring the ledger")?;
+    if !after.is_empty() {
+        let refunded = refund_all(&ledger, &after)?;
+        println!(
+            "refunded {} charge(s) for orders held after the state was read (their sales are not in the restored cluster): {}",
+            refunded.len(),
+            refunded.join(", ")
+        );
+    }
     println!(
         "restored the state at index {} (digest {}) into {} nodes and {} payment transactions, under {}; start it with `boxoffice up --data-dir {}` (and the same flags)",
         file.state.applied.index,
@@ -359,7 +422,7 @@ mod tests {
         BookingId, Command, HoldLimits, OrderId, Request, RequestId, SeatNo, ShowId, State,
         Tickets, Timestamp, TransactionId, UserId,
     };
-    use boxoffice_payment::ledger::{Status, Transaction};
+    use boxoffice_payment::ledger::Status;
 
     fn apply(state: &mut State, id: &str, command: Command) {
         let request = Request {
@@ -382,9 +445,9 @@ mod tests {
         }
     }
 
-    /// A ledger whose one charge, `tx_1` of 1,000 cents, is refunded in full.
-    fn refunded_ledger() -> LedgerDump {
-        let tx = Transaction {
+    /// `tx_1`: 1,000 cents for `order-1`, refunded in full.
+    fn tx_1() -> Transaction {
+        Transaction {
             id: "tx_1".into(),
             idempotency_key: "order-1".into(),
             user_id: "u1".into(),
@@ -397,16 +460,21 @@ mod tests {
             created_at_ms: 1,
             refunded_at_ms: 2,
             refunded_cents: 1_000,
-        };
+        }
+    }
+
+    /// A ledger whose one charge, `tx_1` of 1,000 cents, is refunded in full.
+    fn refunded_ledger() -> LedgerDump {
         LedgerDump {
-            transactions: vec![("tx_1".into(), postcard::to_allocvec(&tx).unwrap())],
+            transactions: vec![("tx_1".into(), postcard::to_allocvec(&tx_1()).unwrap())],
             refunded: vec![("tx_1".into(), 1_000)],
             ..LedgerDump::default()
         }
     }
 
-    #[test]
-    fn a_refund_the_state_does_not_know_is_caught_and_a_due_one_is_not() {
+    /// A state where user u1 holds seat 1 of show `s` under `order-1`
+    /// (booking 1, 1,000 cents).
+    fn a_state_holding_order_1() -> State {
         let mut state = State::default();
         apply(
             &mut state,
@@ -442,6 +510,71 @@ mod tests {
                 limits: HoldLimits::NONE,
             },
         );
+        state
+    }
+
+    /// A ledger of one charge for each of `(id, order, status)`.
+    fn ledger_of(charges: &[(&str, &str, Status)]) -> LedgerDump {
+        let transactions = charges
+            .iter()
+            .map(|(id, order, status)| {
+                let mut tx = tx_1();
+                tx.id = (*id).into();
+                tx.idempotency_key = (*order).into();
+                tx.status = *status;
+                ((*id).into(), postcard::to_allocvec(&tx).unwrap())
+            })
+            .collect();
+        LedgerDump {
+            transactions,
+            ..LedgerDump::default()
+        }
+    }
+
+    #[test]
+    fn charges_for_orders_held_after_the_state_was_read_are_found() {
+        let state = image_of(&a_state_holding_order_1());
+        let ledger = ledger_of(&[
+            ("tx_1", "order-1", Status::Succeeded),
+            ("tx_7", "order-7", Status::Refunded),
+            ("tx_8", "order-8", Status::Declined),
+            ("tx_9", "order-9", Status::Succeeded),
+            ("tx_10", "order-10", Status::PartiallyRefunded),
+        ]);
+        let after: Vec<String> = after_the_state(&state, &ledger)
+            .unwrap()
+            .into_iter()
+            .map(|tx| tx.id)
+            .collect();
+        // Neither order-1's (the state has it) nor those with nothing to
+        // return (declined, refunded in full).
+        assert_eq!(after, ["tx_9", "tx_10"]);
+
+        // The restore refunds them in full, once.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.redb");
+        Ledger::restore(&path, &ledger).unwrap();
+        let found = after_the_state(&state, &ledger).unwrap();
+        assert_eq!(refund_all(&path, &found).unwrap(), ["tx_9", "tx_10"]);
+        let restored = Ledger::open(&path).unwrap();
+        for id in ["tx_9", "tx_10"] {
+            let tx = restored.get(id).unwrap().unwrap();
+            assert_eq!((tx.status, tx.refunded_cents), (Status::Refunded, 1_000));
+        }
+        assert_eq!(
+            restored.get("tx_1").unwrap().unwrap().status,
+            Status::Succeeded
+        );
+        assert!(
+            after_the_state(&state, &restored.dump().unwrap())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_refund_the_state_does_not_know_is_caught_and_a_due_one_is_not() {
+        let mut state = a_state_holding_order_1();
         apply(
             &mut state,
             "r4",
