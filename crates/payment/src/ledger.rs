@@ -666,10 +666,9 @@ impl Ledger {
     /// syncing that (one `fdatasync`), and only then committed to redb
     /// without a sync of its own: redb's durable commit costs about twice
     /// the CPU and time. Readers see a group only after that commit, so
-    /// they never see a write that is not durable. Every
-    /// [`CHECKPOINT_GROUPS`] groups (or [`CHECKPOINT_BYTES`] of journal)
-    /// one group commits durably in redb instead, with the number of the
-    /// last journal group it covers, and the journal is emptied.
+    /// they never see a write that is not durable. Every 256 groups (or
+    /// 4 MiB of journal) one group commits durably in redb instead, and
+    /// the journal is emptied. Every group records its number in redb.
     pub fn apply(&self, writes: Vec<Write>) -> Result<Vec<Written>, LedgerError> {
         let mut writer = self
             .writer
