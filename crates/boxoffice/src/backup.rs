@@ -10,9 +10,10 @@
 //! after its charge is recorded); a charge made in between belongs either
 //! to a booking the state shows held, which the restored cluster's
 //! checkout settles as it settles any interrupted one, or to an order held
-//! after the state was read, which the restored cluster never has: the
-//! restore refunds those charges in full ([`after_the_state`]), since in
-//! the restored cluster their sales never happened. A refund goes the other way
+//! after the state was read. A checkout's order (random) the restored
+//! cluster never has: the restore refunds those charges in full, with the
+//! ledger ([`after_the_state`]), since in the restored cluster their sales
+//! never happened. A refund goes the other way
 //! (the state records it due, then the ledger makes it): one made between
 //! the two reads would come back as a confirmed booking whose charge was
 //! refunded, so the backup checks every refund of the ledger against the
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use boxoffice_launch::local::UpArgs;
-use boxoffice_payment::ledger::{Ledger, LedgerDump, Refund, Transaction, Write, Written};
+use boxoffice_payment::ledger::{Ledger, LedgerDump, Refund, Transaction, Write};
 use boxoffice_proto::internal::v1::BackupRequest;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use boxoffice_proto::v1::BackupLedgerRequest;
@@ -238,9 +239,13 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The charges of `ledger` that stand (in full or in part) under a key
+/// The charges of `ledger` that stand (in full or in part) under a
+/// checkout's order key (`ord_`, a fresh random id for every checkout)
 /// that is no order of `state`: orders held after the state was read and
-/// charged before the ledger was.
+/// charged before the ledger was. Other keys are left alone: the old
+/// clients' charges (`legacy:`) belong to no booking, and a waiting-list
+/// offer's order (`wl_` and its booking id) is made again, under the same
+/// key, by the restored cluster, whose checkout then finds the charge.
 pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<Transaction>> {
     use boxoffice_payment::ledger::Status;
     use boxoffice_raft::Application;
@@ -259,16 +264,16 @@ pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
         .transactions()?
         .into_iter()
         .filter(|tx| matches!(tx.status, Status::Succeeded | Status::PartiallyRefunded))
+        .filter(|tx| tx.idempotency_key.starts_with("ord_"))
         .filter(|tx| !orders.contains(&tx.idempotency_key))
         .collect())
 }
 
-/// Refunds what remains of each of `charges` in the ledger at `path`, each
-/// under the refund key `restore:<transaction id>`; their ids.
-fn refund_all(path: &std::path::Path, charges: &[Transaction]) -> anyhow::Result<Vec<String>> {
-    let ledger = Ledger::open(path).context("opening the restored ledger")?;
+/// Refunds of what remains of each of `charges`, each under the refund
+/// key `restore:<transaction id>`.
+fn refunds_of(charges: &[Transaction]) -> Vec<Write> {
     let now_ms = boxoffice_config::clock::now_ms();
-    let writes = charges
+    charges
         .iter()
         .map(|tx| Write::Refund {
             refund: Refund {
@@ -278,15 +283,7 @@ fn refund_all(path: &std::path::Path, charges: &[Transaction]) -> anyhow::Result
             },
             now_ms,
         })
-        .collect();
-    let mut refunded = Vec::new();
-    for (tx, outcome) in charges.iter().zip(ledger.apply(writes)?) {
-        match outcome {
-            Written::Refund(Ok(_)) => refunded.push(tx.id.clone()),
-            other => bail!("refunding {} in the restored ledger: {other:?}", tx.id),
-        }
-    }
-    Ok(refunded)
+        .collect()
 }
 
 /// The transactions of `ledger` refunded beyond what `state` knows is
@@ -388,19 +385,20 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     if let Some(file) = Ledger::existing_file(&ledger) {
         bail!("{} exists: restore into a fresh --data-dir", file.display());
     }
+    let after = after_the_state(&file.state, &file.ledger)?;
     for node in &plan.nodes {
         seed::<boxoffice_node::BookingApp>(&node.data_dir, node.id, &members, &file.state)
             .await
             .with_context(|| format!("seeding node {}", node.id))?;
     }
-    let after = after_the_state(&file.state, &file.ledger)?;
-    Ledger::restore(&ledger, &file.ledger).context("restoring the ledger")?;
+    Ledger::restore_with(&ledger, &file.ledger, refunds_of(&after))
+        .context("restoring the ledger")?;
     if !after.is_empty() {
-        let refunded = refund_all(&ledger, &after)?;
+        let ids: Vec<&str> = after.iter().map(|tx| tx.id.as_str()).collect();
         println!(
             "refunded {} charge(s) for orders held after the state was read (their sales are not in the restored cluster): {}",
-            refunded.len(),
-            refunded.join(", ")
+            ids.len(),
+            ids.join(", ")
         );
     }
     println!(
@@ -445,11 +443,11 @@ mod tests {
         }
     }
 
-    /// `tx_1`: 1,000 cents for `order-1`, refunded in full.
+    /// `tx_1`: 1,000 cents for `ord_1`, refunded in full.
     fn tx_1() -> Transaction {
         Transaction {
             id: "tx_1".into(),
-            idempotency_key: "order-1".into(),
+            idempotency_key: "ord_1".into(),
             user_id: "u1".into(),
             amount_cents: 1_000,
             currency: "EUR".into(),
@@ -472,7 +470,7 @@ mod tests {
         }
     }
 
-    /// A state where user u1 holds seat 1 of show `s` under `order-1`
+    /// A state where user u1 holds seat 1 of show `s` under `ord_1`
     /// (booking 1, 1,000 cents).
     fn a_state_holding_order_1() -> State {
         let mut state = State::default();
@@ -500,7 +498,7 @@ mod tests {
             &mut state,
             "r3",
             Command::Hold {
-                order: OrderId("order-1".into()),
+                order: OrderId("ord_1".into()),
                 show: ShowId("s".into()),
                 seats: vec![SeatNo(1)],
                 tickets: Tickets::default(),
@@ -535,41 +533,55 @@ mod tests {
     fn charges_for_orders_held_after_the_state_was_read_are_found() {
         let state = image_of(&a_state_holding_order_1());
         let ledger = ledger_of(&[
-            ("tx_1", "order-1", Status::Succeeded),
-            ("tx_7", "order-7", Status::Refunded),
-            ("tx_8", "order-8", Status::Declined),
-            ("tx_9", "order-9", Status::Succeeded),
-            ("tx_10", "order-10", Status::PartiallyRefunded),
+            ("tx_1", "ord_1", Status::Succeeded),
+            ("tx_7", "ord_7", Status::Refunded),
+            ("tx_8", "ord_8", Status::Declined),
+            ("tx_9", "ord_9", Status::Succeeded),
+            ("tx_10", "ord_10", Status::PartiallyRefunded),
+            ("tx_11", "legacy:c-11", Status::Succeeded),
+            ("tx_12", "wl_5", Status::Succeeded),
         ]);
         let after: Vec<String> = after_the_state(&state, &ledger)
             .unwrap()
             .into_iter()
             .map(|tx| tx.id)
             .collect();
-        // Neither order-1's (the state has it) nor those with nothing to
-        // return (declined, refunded in full).
+        // Not ord_1's (the state has it), nor those with nothing to return
+        // (declined, refunded in full), nor an old client's charge (no
+        // booking ever has one) or a waiting-list offer's (the restored
+        // cluster makes the same offer under the same key).
         assert_eq!(after, ["tx_9", "tx_10"]);
 
-        // The restore refunds them in full, once.
+        // The restore refunds them in full, with the ledger.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.redb");
-        Ledger::restore(&path, &ledger).unwrap();
         let found = after_the_state(&state, &ledger).unwrap();
-        assert_eq!(refund_all(&path, &found).unwrap(), ["tx_9", "tx_10"]);
+        Ledger::restore_with(&path, &ledger, refunds_of(&found)).unwrap();
         let restored = Ledger::open(&path).unwrap();
         for id in ["tx_9", "tx_10"] {
             let tx = restored.get(id).unwrap().unwrap();
             assert_eq!((tx.status, tx.refunded_cents), (Status::Refunded, 1_000));
         }
-        assert_eq!(
-            restored.get("tx_1").unwrap().unwrap().status,
-            Status::Succeeded
-        );
+        for id in ["tx_1", "tx_11", "tx_12"] {
+            assert_eq!(restored.get(id).unwrap().unwrap().status, Status::Succeeded);
+        }
         assert!(
             after_the_state(&state, &restored.dump().unwrap())
                 .unwrap()
                 .is_empty()
         );
+
+        // A refund the ledger refuses refuses the whole restore: nothing is
+        // left to be taken for a restored ledger.
+        let other = dir.path().join("other.redb");
+        let mut missing = found[0].clone();
+        missing.id = "tx_nowhere".into();
+        let refused = Ledger::restore_with(&other, &ledger, refunds_of(&[missing])).unwrap_err();
+        assert!(
+            refused.to_string().contains("nothing was restored"),
+            "{refused}"
+        );
+        assert!(Ledger::existing_file(&other).is_none());
     }
 
     #[test]

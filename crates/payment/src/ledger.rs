@@ -576,27 +576,42 @@ impl Ledger {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
-        let fresh = !path.exists();
+        // Leave no file this open created behind a refused open.
+        let created: Vec<PathBuf> = [path.to_path_buf(), journal_path(path)]
+            .into_iter()
+            .filter(|file| !file.exists())
+            .collect();
         let opened = Self::open_existing(path);
-        if fresh && opened.is_err() {
-            // Leave no empty ledger behind a refused open.
-            let _ = std::fs::remove_file(path);
+        if opened.is_err() {
+            for file in created {
+                let _ = std::fs::remove_file(file);
+            }
         }
         opened
     }
 
     fn open_existing(path: &Path) -> Result<Self, LedgerError> {
         let db = Database::create(path).map_err(storage)?;
+        // The ledger's id is durable before its journal can carry it.
+        let txn = db.begin_write().map_err(storage)?;
+        let id = {
+            let mut meta = txn.open_table(META).map_err(storage)?;
+            let id = meta.get(LEDGER_ID).map_err(storage)?.map(|id| id.value());
+            match id {
+                Some(id) => id,
+                None => {
+                    let id = rand::random();
+                    meta.insert(LEDGER_ID, id).map_err(storage)?;
+                    id
+                }
+            }
+        };
+        txn.commit().map_err(storage)?;
         let txn = db.begin_write().map_err(storage)?;
         let (mut journal, mut seq, durable);
         {
             let mut tables = Tables::open(&txn)?;
             let mut meta = txn.open_table(META).map_err(storage)?;
-            let id = match meta.get(LEDGER_ID).map_err(storage)? {
-                Some(id) => id.value(),
-                None => rand::random(),
-            };
-            meta.insert(LEDGER_ID, id).map_err(storage)?;
             seq = meta
                 .get(JOURNAL_SEQ)
                 .map_err(storage)?
@@ -708,9 +723,10 @@ impl Ledger {
             }
             writer.seq = seq;
             writer.groups = 0;
-            // Not emptied: its groups are skipped by number when read.
+            // Where the next record goes is unknown if the emptying failed
+            // part way: write nothing more (a restart reads the file again).
             if let Err(e) = writer.journal.clear() {
-                tracing::warn!(error = %e, "could not empty the ledger journal after a checkpoint");
+                writer.broken = Some(format!("emptying the journal after a checkpoint: {e}"));
             }
             return Ok(outcomes);
         }
@@ -878,6 +894,17 @@ impl Ledger {
     /// a path where a ledger exists, and a dump whose records do not
     /// decode (nothing is written then).
     pub fn restore(path: &Path, dump: &LedgerDump) -> Result<(), LedgerError> {
+        Self::restore_with(path, dump, Vec::new()).map(|_| ())
+    }
+
+    /// [`Ledger::restore`], then `writes` applied in the same transaction:
+    /// all of it is written, or none (a write refused refuses the whole
+    /// restore). Their outcomes.
+    pub fn restore_with(
+        path: &Path,
+        dump: &LedgerDump,
+        writes: Vec<Write>,
+    ) -> Result<Vec<Written>, LedgerError> {
         if let Some(file) = Self::existing_file(path) {
             return Err(LedgerError::Storage(format!(
                 "{} exists: restore into a fresh data directory",
@@ -891,6 +918,22 @@ impl Ledger {
         for (_, raw) in &dump.refunds {
             postcard::from_bytes::<RefundRecord>(raw).map_err(storage)?;
         }
+        let written = Self::write_restored(path, dump, writes);
+        if written.is_err() {
+            // All or none: no half-restored ledger is left to be mistaken
+            // for a whole one.
+            for file in [path.to_path_buf(), journal_path(path)] {
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        written
+    }
+
+    fn write_restored(
+        path: &Path,
+        dump: &LedgerDump,
+        writes: Vec<Write>,
+    ) -> Result<Vec<Written>, LedgerError> {
         let ledger = Self::open(path)?;
         let txn = ledger.db.begin_write().map_err(storage)?;
         {
@@ -920,8 +963,18 @@ impl Ledger {
                 t.insert(k.as_str(), *v).map_err(storage)?;
             }
         }
+        let (outcomes, _) = Tables::open(&txn)?.apply(writes)?;
+        for (i, outcome) in outcomes.iter().enumerate() {
+            let refused = match outcome {
+                Written::Charge(Err(e)) | Written::Refund(Err(e)) | Written::Void(Err(e)) => e,
+                _ => continue,
+            };
+            return Err(LedgerError::Storage(format!(
+                "write {i} of the restore was refused ({refused}); nothing was restored"
+            )));
+        }
         txn.commit().map_err(storage)?;
-        Ok(())
+        Ok(outcomes)
     }
 }
 

@@ -95,10 +95,30 @@ impl Journal {
         let mut header = [0; HEADER as usize];
         header[..8].copy_from_slice(MAGIC);
         header[8..].copy_from_slice(&ledger_id.to_le_bytes());
+        let holds_records = bytes
+            .get(HEADER as usize..)
+            .is_some_and(|rest| rest.iter().any(|b| *b != 0));
         let (records, good) = match bytes.get(..HEADER as usize) {
             // New, or created but never written.
             None => (Vec::new(), HEADER as usize),
-            Some(found) if found.iter().all(|b| *b == 0) => (Vec::new(), HEADER as usize),
+            // Nothing acknowledged is in it, whatever its header says (a
+            // crash while it was made, a ledger made again beside it):
+            // it becomes this ledger's.
+            Some(found) if !holds_records => {
+                if found != header && found.iter().any(|b| *b != 0) {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the ledger journal is empty but was not this ledger's; taking it over"
+                    );
+                }
+                (Vec::new(), HEADER as usize)
+            }
+            Some(found) if found.iter().all(|b| *b == 0) => {
+                return Err(LedgerError::Storage(format!(
+                    "{} holds records without a header; refusing to open rather than lose them",
+                    path.display()
+                )));
+            }
             Some(found) if found[..8] != MAGIC[..] => {
                 return Err(LedgerError::Storage(format!(
                     "{} is not a ledger journal of this version",

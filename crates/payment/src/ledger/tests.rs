@@ -693,6 +693,10 @@ fn a_journal_is_never_replayed_into_another_ledger() {
         .err()
         .unwrap();
     assert!(refused.to_string().contains("another ledger"), "{refused}");
+    assert!(
+        !crashed.path().join("ledger.redb").exists(),
+        "a refused open left a ledger behind"
+    );
     // Nor is a file of another kind taken for a journal.
     let other = tempfile::TempDir::new().unwrap();
     std::fs::write(other.path().join("ledger.journal"), [7u8; 64]).unwrap();
@@ -731,4 +735,42 @@ fn a_group_the_journal_could_not_take_is_never_seen_and_stops_the_writer() {
     let refused = ledger.void("k3", 5).unwrap_err();
     assert!(refused.to_string().contains("restart"), "{refused}");
     assert!(tx1(&ledger).amount_cents == 1000);
+}
+
+#[test]
+fn an_empty_journal_is_taken_over_and_records_without_a_header_are_refused() {
+    // A crash after a new ledger's journal got its header but before its
+    // id was kept (or a ledger made again beside an emptied journal):
+    // nothing acknowledged is in it, so it opens.
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut header = b"BOLJNL01".to_vec();
+    header.extend_from_slice(&7u64.to_le_bytes());
+    header.resize(4096, 0);
+    std::fs::write(dir.path().join("ledger.journal"), &header).unwrap();
+    let ledger = open(&dir);
+    ledger
+        .record_charges(vec![charge("k1", 1000, "tx1")])
+        .unwrap();
+    assert_eq!(
+        open(&crash_copy(&dir))
+            .get("tx1")
+            .unwrap()
+            .unwrap()
+            .amount_cents,
+        1000
+    );
+
+    // Records behind a zeroed header are not nothing: refused.
+    let other = crash_copy(&dir);
+    let path = other.path().join("ledger.journal");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..HEADER].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let refused = Ledger::open(&other.path().join("ledger.redb"))
+        .err()
+        .unwrap();
+    assert!(
+        refused.to_string().contains("without a header"),
+        "{refused}"
+    );
 }
