@@ -3,9 +3,9 @@
 //!
 //! - [`cards`]: card checks (Luhn, expiry, CVC) and the test cards; only
 //!   the last four digits are ever stored or logged.
-//! - [`ledger`]: the durable ledger on redb: transactions, idempotency
-//!   keys and refunds (full or partial, under refund keys), every reply
-//!   after the commit.
+//! - [`ledger`]: the durable ledger on redb with a journal: transactions,
+//!   idempotency keys and refunds (full or partial, under refund keys),
+//!   every reply after the group's journal record is synced.
 //! - [`config`]: listen addresses, certificates, data directory,
 //!   injectable faults.
 //! - [`service`]: `boxoffice.v1.PaymentService` over gRPC, on its own
