@@ -65,9 +65,11 @@ pub(super) struct Record {
 
 impl Journal {
     /// Opens (or creates) the journal at `path` of the ledger `ledger_id`,
-    /// which holds every group up to `durable`, and reads its records. A
-    /// torn tail is zeroed, and only that: it was never synced, so no reply
-    /// depended on it. A journal of another ledger or format is refused.
+    /// which holds every group up to `durable`, and reads its records up to
+    /// a torn tail (never synced, so no reply depended on it). The caller
+    /// applies them and then empties the file ([`Journal::clear`]), tail
+    /// and all, before appending. A journal of another ledger or format is
+    /// refused, and left as it is.
     pub fn open(
         path: &Path,
         ledger_id: u64,
@@ -134,12 +136,6 @@ impl Journal {
             }
             Some(_) => parse(&bytes, HEADER as usize, durable)?,
         };
-        let mut journal = Self {
-            file,
-            len: good as u64,
-            size: bytes.len() as u64,
-        };
-        journal.file.write_all_at(&header, 0).map_err(storage)?;
         if bytes
             .get(good..)
             .is_some_and(|rest| rest.iter().any(|b| *b != 0))
@@ -147,12 +143,15 @@ impl Journal {
             tracing::warn!(
                 path = %path.display(),
                 kept = good,
-                "the ledger journal ends in a torn or stale record; zeroing it"
+                "the ledger journal ends in a torn or stale record; it goes with the emptying"
             );
-            journal.cut(good as u64).map_err(storage)?;
-        } else if journal.size < CAPACITY {
-            journal.cut(good as u64).map_err(storage)?;
         }
+        let journal = Self {
+            file,
+            len: good as u64,
+            size: bytes.len() as u64,
+        };
+        journal.file.write_all_at(&header, 0).map_err(storage)?;
         Ok((journal, records))
     }
 
