@@ -73,7 +73,8 @@ pub struct RaftTuning {
     pub heartbeat_ms: u64,
     /// How long the leader holds back a message to a follower that only
     /// moves its commit index, in case an entry follows to carry it, ms;
-    /// 0 sends each at once. Below `heartbeat_ms`.
+    /// 0 sends each at once. Below `heartbeat_ms`, and `heartbeat_ms` plus
+    /// this below `election_timeout_min_ms`.
     pub commit_only_delay_ms: u64,
     /// Election timeout lower bound, ms.
     pub election_timeout_min_ms: u64,
@@ -702,6 +703,14 @@ impl NodeConfig {
                 "raft.commit_only_delay_ms ({}) must stay below raft.heartbeat_ms ({}): \
                  followers would hear from the leader less often than every heartbeat",
                 r.commit_only_delay_ms, r.heartbeat_ms
+            ));
+        }
+        if r.heartbeat_ms + r.commit_only_delay_ms >= r.election_timeout_min_ms {
+            return bad(format!(
+                "raft.heartbeat_ms ({}) plus raft.commit_only_delay_ms ({}) must stay below \
+                 raft.election_timeout_min_ms ({}): a follower could wait that long to hear \
+                 from the leader and call an election",
+                r.heartbeat_ms, r.commit_only_delay_ms, r.election_timeout_min_ms
             ));
         }
         if r.election_timeout_max_ms <= r.election_timeout_min_ms {

@@ -222,6 +222,19 @@ fn bad_values_are_named() {
         (
             NodeConfig {
                 raft: RaftTuning {
+                    heartbeat_ms: 100,
+                    commit_only_delay_ms: 90,
+                    election_timeout_min_ms: 150,
+                    election_timeout_max_ms: 300,
+                    ..RaftTuning::default()
+                },
+                ..three()
+            },
+            "raft.heartbeat_ms (100) plus raft.commit_only_delay_ms (90) must stay below",
+        ),
+        (
+            NodeConfig {
+                raft: RaftTuning {
                     election_timeout_max_ms: 100,
                     ..RaftTuning::default()
                 },

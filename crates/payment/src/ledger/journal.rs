@@ -23,7 +23,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::{LedgerError, Write, storage};
@@ -81,6 +81,8 @@ impl Journal {
             .truncate(false)
             .read(true)
             .write(true)
+            // Its records name users, amounts and cards' last digits.
+            .mode(0o600)
             .open(path)
             .map_err(storage)?;
         if created {
