@@ -669,6 +669,16 @@ impl Ledger {
         self.replayed
     }
 
+    /// Why the ledger stopped writing, if it has: a group reached the
+    /// journal but not redb (or the journal's state is unknown), and only
+    /// a restart, which replays the journal, makes the two agree again.
+    pub fn broken(&self) -> Option<String> {
+        match self.writer.lock() {
+            Ok(writer) => writer.broken.clone(),
+            Err(_) => Some("the ledger writer panicked".into()),
+        }
+    }
+
     /// Applies several writes as one group commit, in order: a later
     /// write in the group sees the earlier ones, exactly as if each had
     /// committed alone. Durable when it returns. The outer error is a
@@ -759,7 +769,7 @@ impl Ledger {
 
     /// Makes the next journal write fail.
     #[cfg(test)]
-    fn fail_next_journal_write(&self) {
+    pub(crate) fn fail_next_journal_write(&self) {
         self.writer.lock().unwrap().fail_journal = true;
     }
 

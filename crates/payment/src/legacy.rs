@@ -90,7 +90,15 @@ impl LegacyPaymentService for LegacyPayment {
             }
             // Old clients retry elsewhere only on UNAVAILABLE; a charge
             // whose reply was lost is replayed under the same correlation id.
-            Err(status) if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) => {
+            // A storage failure (INTERNAL) leaves the outcome unknown too:
+            // the charge may be in the ledger's journal and come back when
+            // the service restarts, so FAILED ("not charged") would be a lie.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::Unavailable | Code::DeadlineExceeded | Code::Internal
+                ) =>
+            {
                 return Err(Status::unavailable(status.message().to_owned()));
             }
             Err(status) => legacy::PaymentResponse {

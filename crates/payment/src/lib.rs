@@ -22,7 +22,8 @@
 //! most once; the refunds of a charge never exceed it (a refund without a
 //! key refunds what remains); a declined charge charged nothing; a
 //! voided key never gets a charge, and a void reports the charge made
-//! before it, if any.
+//! before it, if any; a ledger that failed a write part way writes
+//! nothing more, and the service stops so that a restart replays it.
 
 #![deny(missing_docs)]
 

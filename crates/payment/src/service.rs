@@ -49,6 +49,13 @@ pub enum PaymentError {
     /// The service's certificate, key or the CA could not be read.
     #[error("TLS: {0}")]
     Tls(#[from] boxoffice_tls::TlsError),
+    /// The ledger stopped writing after a storage failure; the service
+    /// stopped with it.
+    #[error(
+        "the ledger stopped writing after a storage failure ({0}); \
+         the payment service stopped so that a restart replays its journal"
+    )]
+    LedgerStopped(String),
 }
 
 /// The message for charge `index` of a batch, from what Charge would have
@@ -136,14 +143,20 @@ type WriteJob = (
 /// goes into the next one, so many share one write transaction and one
 /// fsync, applied in the order they arrived. Each is answered only after
 /// its commit.
+///
+/// Once the ledger stops writing after a storage failure (see
+/// [`Ledger::broken`]), the writer says why on its `failed` watch, and
+/// [`run`] stops the service so that a restart replays the journal.
 struct LedgerWriter {
     jobs: Option<std::sync::mpsc::Sender<WriteJob>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    failed: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl LedgerWriter {
     fn start(ledger: Ledger) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<WriteJob>();
+        let (fail, failed) = tokio::sync::watch::channel(None);
         let thread = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
@@ -166,6 +179,9 @@ impl LedgerWriter {
                             for reply in replies {
                                 let _ = reply.send(Err(LedgerError::Storage(problem.clone())));
                             }
+                            if let Some(why) = ledger.broken() {
+                                fail.send_replace(Some(why));
+                            }
                         }
                     }
                 }
@@ -174,6 +190,7 @@ impl LedgerWriter {
         Self {
             jobs: Some(jobs),
             thread: Some(thread),
+            failed,
         }
     }
 
@@ -256,6 +273,21 @@ impl PaymentApi {
 
     fn faults(&self) -> Faults {
         self.faults.read().expect("faults lock poisoned").clone()
+    }
+
+    /// Completes, with the reason, once the ledger has stopped writing
+    /// after a storage failure.
+    async fn ledger_failed(&self) -> String {
+        let mut failed = self.writer.failed.clone();
+        let why = match failed.wait_for(Option::is_some).await {
+            Ok(why) => why.clone(),
+            // The writer is gone: only a dropped service does that.
+            Err(_) => None,
+        };
+        match why {
+            Some(why) => why,
+            None => std::future::pending().await,
+        }
     }
 
     /// Applies the faults that act before a call does anything.
@@ -747,13 +779,47 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PaymentError> {
+    let api = PaymentApi::new(&config)?;
+    serve_api(api, &config, listeners, shutdown).await
+}
+
+/// Serves `api` on `listeners` until `shutdown` completes, or until its
+/// ledger stops writing after a storage failure: the service then says
+/// NOT_SERVING, stops, and returns [`PaymentError::LedgerStopped`], so that
+/// its supervisor restarts it and the restart replays the journal (a
+/// service that kept answering could only refuse every write).
+async fn serve_api(
+    api: PaymentApi,
+    config: &PaymentConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), PaymentError> {
     let tls = boxoffice_tls::TlsFiles::in_dir(&config.certs_dir, boxoffice_tls::Identity::Payment)
         .load()?;
-    let api = Arc::new(PaymentApi::new(&config)?);
+    let api = Arc::new(api);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PaymentServiceServer<PaymentApi>>()
         .await;
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let stop = {
+        let (api, failure) = (api.clone(), failure.clone());
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                why = api.ledger_failed() => {
+                    tracing::error!(
+                        %why,
+                        "the payment ledger stopped writing; stopping the service so that a restart replays its journal"
+                    );
+                    health
+                        .set_not_serving::<PaymentServiceServer<PaymentApi>>()
+                        .await;
+                    *failure.lock().expect("failure lock poisoned") = Some(why);
+                }
+            }
+        }
+    };
     info!(
         listen = %config.listen,
         peer_listen = %config.peer_listen,
@@ -792,7 +858,7 @@ pub async fn run(
             )
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.legacy), shutdown)
+        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.legacy), stop)
         .await;
     let _ = stop_peer.send(());
     let peer = peer
@@ -800,12 +866,101 @@ pub async fn run(
         .unwrap_or_else(|e| panic!("payment peer server task failed: {e}"));
     legacy?;
     peer?;
-    Ok(())
+    match failure.lock().expect("failure lock poisoned").take() {
+        Some(why) => Err(PaymentError::LedgerStopped(why)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::cards::year_month;
+    use boxoffice_tls::Identity;
+
+    /// A ledger that stops writing (here a journal append that fails as
+    /// on a full disk) stops the service, which returns why, instead of
+    /// serving on while refusing every write.
+    #[tokio::test]
+    async fn a_ledger_that_stops_writing_stops_the_service() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let certs = dir.path().join("certs");
+        boxoffice_tls::ensure(&certs, &[Identity::Payment, Identity::Node(1)], &[]).unwrap();
+        let listeners = Listeners {
+            legacy: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            peer: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
+        let config = PaymentConfig {
+            listen: listeners.legacy.local_addr().unwrap().to_string(),
+            peer_listen: listeners.peer.local_addr().unwrap().to_string(),
+            certs_dir: certs,
+            data_dir: dir.path().to_path_buf(),
+            ..PaymentConfig::default()
+        };
+        let api = PaymentApi::new(&config).unwrap();
+        let service = {
+            let (api, config) = (api.clone(), config.clone());
+            tokio::spawn(
+                async move { serve_api(api, &config, listeners, std::future::pending()).await },
+            )
+        };
+        let charge = |key: &str| v1::ChargeRequest {
+            idempotency_key: key.into(),
+            user_id: "u1".into(),
+            amount_cents: 500,
+            currency: "EUR".into(),
+            card: Some(v1::Card {
+                number: "4242 4242 4242 4242".into(),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+            }),
+            description: "a seat".into(),
+        };
+        api.charge_checked(charge("before")).await.unwrap();
+        api.ledger.fail_next_journal_write();
+        let refused = api.charge_checked(charge("failing")).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
+        // The old clients' port says so as UNAVAILABLE (retry under the same
+        // correlation id), never FAILED: the outcome of a write that failed
+        // part way is unknown until the restart replays the journal.
+        use boxoffice_proto::legacy::payment::payment_service_server::PaymentService as _;
+        let legacy = crate::legacy::LegacyPayment::new(Arc::new(api.clone()));
+        let old_client = legacy
+            .process_payment(Request::new(
+                boxoffice_proto::legacy::payment::PaymentRequest {
+                    correlation_id: "c1".into(),
+                    amount_cents: 500,
+                    card_number: "4111".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            old_client.code(),
+            tonic::Code::Unavailable,
+            "{old_client:?}"
+        );
+        let stopped = tokio::time::timeout(Duration::from_secs(30), service)
+            .await
+            .expect("the service kept serving after its ledger stopped writing")
+            .unwrap();
+        match stopped {
+            Err(PaymentError::LedgerStopped(why)) => {
+                assert!(why.contains("journal append"), "{why}")
+            }
+            other => panic!("expected LedgerStopped, got {other:?}"),
+        }
+        // A restart replays the journal and writes again.
+        drop((api, legacy));
+        let api = PaymentApi::new(&config).unwrap();
+        assert_eq!(
+            api.ledger.by_key("before").unwrap().unwrap().amount_cents,
+            500
+        );
+        api.charge_checked(charge("after")).await.unwrap();
+    }
 
     #[test]
     fn calendar_months() {

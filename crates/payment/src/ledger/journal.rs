@@ -83,8 +83,19 @@ impl Journal {
             .write(true)
             // Its records name users, amounts and cards' last digits.
             .mode(0o600)
+            // Never written through a link planted in its place.
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
-            .map_err(storage)?;
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    LedgerError::Storage(format!(
+                        "ledger journal {} is a symbolic link; refusing to follow it",
+                        path.display()
+                    ))
+                } else {
+                    storage(e)
+                }
+            })?;
         if created {
             // The new name must survive a crash as much as what is written
             // to the file under it.

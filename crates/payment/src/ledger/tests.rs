@@ -738,6 +738,19 @@ fn a_group_the_journal_could_not_take_is_never_seen_and_stops_the_writer() {
 }
 
 #[test]
+fn a_journal_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, b"not the ledger's").unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("ledger.journal")).unwrap();
+    let refused = Ledger::open(&dir.path().join("ledger.redb")).err().unwrap();
+    assert!(refused.to_string().contains("symbolic link"), "{refused}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not the ledger's");
+    // The refused open left no ledger of its own behind.
+    assert!(!dir.path().join("ledger.redb").exists());
+}
+
+#[test]
 fn an_empty_journal_is_taken_over_and_records_without_a_header_are_refused() {
     // A crash after a new ledger's journal got its header but before its
     // id was kept (or a ledger made again beside an emptied journal):
