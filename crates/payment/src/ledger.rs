@@ -541,6 +541,9 @@ struct Writer {
     /// Tests: the next journal write fails as a full disk would.
     #[cfg(test)]
     fail_journal: bool,
+    /// Tests: the next commit after a journal write fails.
+    #[cfg(test)]
+    fail_commit: bool,
 }
 
 /// The journal file beside the ledger at `path`.
@@ -577,9 +580,10 @@ impl Ledger {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
         // Leave no file this open created behind a refused open.
+        // (A link is there even when what it names is not: never removed.)
         let created: Vec<PathBuf> = [path.to_path_buf(), journal_path(path)]
             .into_iter()
-            .filter(|file| !file.exists())
+            .filter(|file| std::fs::symlink_metadata(file).is_err())
             .collect();
         let opened = Self::open_existing(path);
         if opened.is_err() {
@@ -648,6 +652,8 @@ impl Ledger {
             broken: None,
             #[cfg(test)]
             fail_journal: false,
+            #[cfg(test)]
+            fail_commit: false,
         };
         Ok(Self {
             db: Arc::new(db),
@@ -669,9 +675,10 @@ impl Ledger {
         self.replayed
     }
 
-    /// Why the ledger stopped writing, if it has: a group reached the
-    /// journal but not redb (or the journal's state is unknown), and only
-    /// a restart, which replays the journal, makes the two agree again.
+    /// Why the ledger stopped writing, if it has: a write to the journal
+    /// or to redb failed part way (a group may be in the journal and not
+    /// in redb, or where the journal ends is unknown), and only a restart,
+    /// which reads the journal again, makes the two agree.
     pub fn broken(&self) -> Option<String> {
         match self.writer.lock() {
             Ok(writer) => writer.broken.clone(),
@@ -751,6 +758,11 @@ impl Ledger {
             writer.broken = Some(format!("journal append: {e}"));
             return Err(storage(e));
         }
+        #[cfg(test)]
+        if std::mem::take(&mut writer.fail_commit) {
+            writer.broken = Some("commit after the journal: injected".into());
+            return Err(storage("injected commit failure"));
+        }
         if let Err(e) = txn.commit() {
             writer.broken = Some(format!("commit after the journal: {e}"));
             return Err(storage(e));
@@ -771,6 +783,13 @@ impl Ledger {
     #[cfg(test)]
     pub(crate) fn fail_next_journal_write(&self) {
         self.writer.lock().unwrap().fail_journal = true;
+    }
+
+    /// Makes the next commit after a journal write fail: the group is in
+    /// the journal, not in redb.
+    #[cfg(test)]
+    pub(crate) fn fail_next_commit(&self) {
+        self.writer.lock().unwrap().fail_commit = true;
     }
 
     /// One transaction by id.

@@ -25,6 +25,8 @@ use crate::ledger::{
 pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000;
 /// Longest idempotency key.
 pub const MAX_KEY_LEN: usize = 128;
+/// How long a stopping service waits for the calls under way to end.
+const DRAIN: Duration = Duration::from_secs(5);
 /// Largest request accepted.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Most charges in one ChargeBatch (each at most about 600 bytes, so a
@@ -179,10 +181,12 @@ impl LedgerWriter {
                             for reply in replies {
                                 let _ = reply.send(Err(LedgerError::Storage(problem.clone())));
                             }
-                            if let Some(why) = ledger.broken() {
-                                fail.send_replace(Some(why));
-                            }
                         }
+                    }
+                    // A group can succeed and still leave the ledger unable
+                    // to write (emptying the journal after a checkpoint).
+                    if let Some(why) = ledger.broken() {
+                        fail.send_replace(Some(why));
                     }
                 }
             })
@@ -281,8 +285,9 @@ impl PaymentApi {
         let mut failed = self.writer.failed.clone();
         let why = match failed.wait_for(Option::is_some).await {
             Ok(why) => why.clone(),
-            // The writer is gone: only a dropped service does that.
-            Err(_) => None,
+            // The writer's thread is gone while the service holds it: it
+            // died (a panic in a commit), and nothing can be written.
+            Err(_) => Some("the ledger writer's thread stopped unexpectedly".to_owned()),
         };
         match why {
             Some(why) => why,
@@ -801,32 +806,17 @@ async fn serve_api(
     health
         .set_serving::<PaymentServiceServer<PaymentApi>>()
         .await;
-    let failure = Arc::new(std::sync::Mutex::new(None));
-    let stop = {
-        let (api, failure) = (api.clone(), failure.clone());
-        async move {
-            tokio::select! {
-                () = shutdown => {}
-                why = api.ledger_failed() => {
-                    tracing::error!(
-                        %why,
-                        "the payment ledger stopped writing; stopping the service so that a restart replays its journal"
-                    );
-                    health
-                        .set_not_serving::<PaymentServiceServer<PaymentApi>>()
-                        .await;
-                    *failure.lock().expect("failure lock poisoned") = Some(why);
-                }
-            }
-        }
-    };
     info!(
         listen = %config.listen,
         peer_listen = %config.peer_listen,
         ledger = %config.data_dir.display(),
         "payment service serving"
     );
-    let (stop_peer, peer_stopped) = tokio::sync::oneshot::channel::<()>();
+    // Both servers stop at the same moment.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
     let peer = boxoffice_server::grpc(Some(tls.mutual_server()))?
         .add_service(health_service.clone())
         .add_service(boxoffice_proto::reflection(&[<PaymentServiceServer<
@@ -836,10 +826,10 @@ async fn serve_api(
             PaymentServiceServer::from_arc(api.clone())
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.peer), async move {
-            let _ = peer_stopped.await;
-        });
-    let peer = tokio::spawn(peer);
+        .serve_with_incoming_shutdown(
+            boxoffice_server::incoming(listeners.peer),
+            stopped(stopping.clone()),
+        );
     let client_tls = match &config.client_tls {
         Some(client_tls) => Some(client_tls.server()?),
         None => None,
@@ -854,22 +844,58 @@ async fn serve_api(
         ])?)
         .add_service(
             boxoffice_proto::legacy::payment::payment_service_server::PaymentServiceServer::new(
-                crate::legacy::LegacyPayment::new(api),
+                crate::legacy::LegacyPayment::new(api.clone()),
             )
             .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .serve_with_incoming_shutdown(boxoffice_server::incoming(listeners.legacy), stop)
-        .await;
-    let _ = stop_peer.send(());
-    let peer = peer
-        .await
-        .unwrap_or_else(|e| panic!("payment peer server task failed: {e}"));
-    legacy?;
-    peer?;
-    match failure.lock().expect("failure lock poisoned").take() {
-        Some(why) => Err(PaymentError::LedgerStopped(why)),
-        None => Ok(()),
+        .serve_with_incoming_shutdown(
+            boxoffice_server::incoming(listeners.legacy),
+            stopped(stopping),
+        );
+    let mut servers = std::pin::pin!(futures::future::join(peer, legacy));
+    let mut ended = None;
+    let failure = tokio::select! {
+        () = shutdown => None,
+        why = api.ledger_failed() => {
+            tracing::error!(
+                %why,
+                "the payment ledger stopped writing; stopping the service so that a restart replays its journal"
+            );
+            health
+                .set_not_serving::<PaymentServiceServer<PaymentApi>>()
+                .await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            Some(why)
+        }
+        results = &mut servers => {
+            ended = Some(results);
+            None
+        }
+    };
+    let _ = stop.send(true);
+    // A call that never ends (a health Watch, a client that stops reading)
+    // must not keep a stopping service up: the rest are cut off.
+    let (peer, legacy) = match ended {
+        Some(results) => results,
+        None => match tokio::time::timeout(DRAIN, servers).await {
+            Ok(results) => results,
+            Err(_) => {
+                tracing::warn!(
+                    "calls still open {}s after the service began to stop were cut off",
+                    DRAIN.as_secs()
+                );
+                (Ok(()), Ok(()))
+            }
+        },
+    };
+    if let Some(why) = failure {
+        return Err(PaymentError::LedgerStopped(why));
     }
+    peer?;
+    legacy?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -878,11 +904,19 @@ mod tests {
     use crate::cards::year_month;
     use boxoffice_tls::Identity;
 
-    /// A ledger that stops writing (here a journal append that fails as
-    /// on a full disk) stops the service, which returns why, instead of
-    /// serving on while refusing every write.
+    /// A ledger that stops writing (here its commit fails after the group
+    /// reached the journal) stops the service, which returns why, instead
+    /// of serving on while refusing every write, even with a call open
+    /// that never ends (a health Watch). The old clients' port answers the
+    /// failed charge UNAVAILABLE, not FAILED: the restart replays it from
+    /// the journal, and the old client's retry under the same correlation
+    /// id finds it charged, once.
     #[tokio::test]
     async fn a_ledger_that_stops_writing_stops_the_service() {
+        use boxoffice_proto::legacy::payment::PaymentRequest;
+        use boxoffice_proto::legacy::payment::payment_service_server::PaymentService as _;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
         let dir = tempfile::TempDir::new().unwrap();
         let certs = dir.path().join("certs");
         boxoffice_tls::ensure(&certs, &[Identity::Payment, Identity::Node(1)], &[]).unwrap();
@@ -904,6 +938,17 @@ mod tests {
                 async move { serve_api(api, &config, listeners, std::future::pending()).await },
             )
         };
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", config.listen))
+            .unwrap()
+            .connect_lazy();
+        let mut watch = HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(watch.message().await.unwrap().is_some());
         let charge = |key: &str| v1::ChargeRequest {
             idempotency_key: key.into(),
             user_id: "u1".into(),
@@ -917,48 +962,64 @@ mod tests {
             }),
             description: "a seat".into(),
         };
+        let old_charge = || {
+            Request::new(PaymentRequest {
+                correlation_id: "c1".into(),
+                amount_cents: 700,
+                card_number: "4111".into(),
+                ..Default::default()
+            })
+        };
         api.charge_checked(charge("before")).await.unwrap();
-        api.ledger.fail_next_journal_write();
-        let refused = api.charge_checked(charge("failing")).await.unwrap_err();
-        assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
-        // The old clients' port says so as UNAVAILABLE (retry under the same
-        // correlation id), never FAILED: the outcome of a write that failed
-        // part way is unknown until the restart replays the journal.
-        use boxoffice_proto::legacy::payment::payment_service_server::PaymentService as _;
+
+        api.ledger.fail_next_commit();
         let legacy = crate::legacy::LegacyPayment::new(Arc::new(api.clone()));
-        let old_client = legacy
-            .process_payment(Request::new(
-                boxoffice_proto::legacy::payment::PaymentRequest {
-                    correlation_id: "c1".into(),
-                    amount_cents: 500,
-                    card_number: "4111".into(),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .unwrap_err();
+        let old_client = legacy.process_payment(old_charge()).await.unwrap_err();
         assert_eq!(
             old_client.code(),
             tonic::Code::Unavailable,
             "{old_client:?}"
         );
+        let refused = api.charge_checked(charge("refused")).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
+        assert!(refused.message().contains("restart"), "{refused:?}");
+
         let stopped = tokio::time::timeout(Duration::from_secs(30), service)
             .await
             .expect("the service kept serving after its ledger stopped writing")
             .unwrap();
         match stopped {
             Err(PaymentError::LedgerStopped(why)) => {
-                assert!(why.contains("journal append"), "{why}")
+                assert!(why.contains("commit after the journal"), "{why}")
             }
             other => panic!("expected LedgerStopped, got {other:?}"),
         }
-        // A restart replays the journal and writes again.
+        drop(watch);
+
+        // The restart replays the group the journal held, and writes again
+        // (once the cut-off connection's task has let go of the ledger; a
+        // process that stops has none left).
         drop((api, legacy));
-        let api = PaymentApi::new(&config).unwrap();
-        assert_eq!(
-            api.ledger.by_key("before").unwrap().unwrap().amount_cents,
-            500
-        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let api = loop {
+            match PaymentApi::new(&config) {
+                Ok(api) => break api,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(e.to_string().contains("already open"), "{e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("the ledger stayed open: {e}"),
+            }
+        };
+        assert_eq!(api.ledger.replayed(), 1);
+        let legacy = crate::legacy::LegacyPayment::new(Arc::new(api.clone()));
+        let retried = legacy.process_payment(old_charge()).await.unwrap();
+        let retried = retried.into_inner();
+        assert!(retried.success, "{retried:?}");
+        let kept = api.ledger.by_key("legacy:c1").unwrap().unwrap();
+        assert_eq!(retried.transaction_id, kept.id);
+        assert_eq!(kept.amount_cents, 700);
+        assert!(api.ledger.by_key("refused").unwrap().is_none());
         api.charge_checked(charge("after")).await.unwrap();
     }
 

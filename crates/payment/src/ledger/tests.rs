@@ -748,6 +748,19 @@ fn a_journal_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
     assert_eq!(std::fs::read(&target).unwrap(), b"not the ledger's");
     // The refused open left no ledger of its own behind.
     assert!(!dir.path().join("ledger.redb").exists());
+
+    // A link to what is not there (a disk not mounted) is refused too, and
+    // kept: removing it would let the next start begin an empty journal
+    // while the acknowledged groups wait behind the link.
+    let dangling = tempfile::TempDir::new().unwrap();
+    let link = dangling.path().join("ledger.journal");
+    std::os::unix::fs::symlink(dangling.path().join("unmounted/ledger.journal"), &link).unwrap();
+    let refused = Ledger::open(&dangling.path().join("ledger.redb"))
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("symbolic link"), "{refused}");
+    assert!(std::fs::symlink_metadata(&link).is_ok());
+    assert!(Ledger::open(&dangling.path().join("ledger.redb")).is_err());
 }
 
 #[test]
