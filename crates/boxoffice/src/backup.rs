@@ -240,12 +240,12 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 /// The charges of `ledger` that stand (in full or in part) under a
-/// checkout's order key (`ord_`, a fresh random id for every checkout)
-/// that is no order of `state`: orders held after the state was read and
-/// charged before the ledger was. Other keys are left alone: the old
-/// clients' charges (`legacy:`) belong to no booking, and a waiting-list
-/// offer's order (`wl_` and its booking id) is made again, under the same
-/// key, by the restored cluster, whose checkout then finds the charge.
+/// booking's order key that is no order of `state`: orders held after the
+/// state was read and charged before the ledger was. A checkout's order
+/// (`ord_`, a fresh random id for every checkout) and a waiting-list
+/// offer's (`wl_`, its booking id and the time it was offered) are never
+/// made again by the restored cluster. The old clients' charges
+/// (`legacy:`) belong to no booking and are left alone.
 pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<Transaction>> {
     use boxoffice_payment::ledger::Status;
     use boxoffice_raft::Application;
@@ -264,7 +264,10 @@ pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
         .transactions()?
         .into_iter()
         .filter(|tx| matches!(tx.status, Status::Succeeded | Status::PartiallyRefunded))
-        .filter(|tx| tx.idempotency_key.starts_with("ord_"))
+        .filter(|tx| {
+            let key = &tx.idempotency_key;
+            key.starts_with("ord_") || key.starts_with("wl_")
+        })
         .filter(|tx| !orders.contains(&tx.idempotency_key))
         .collect())
 }
@@ -548,9 +551,10 @@ mod tests {
             .collect();
         // Not ord_1's (the state has it), nor those with nothing to return
         // (declined, refunded in full), nor an old client's charge (no
-        // booking ever has one) or a waiting-list offer's (the restored
-        // cluster makes the same offer under the same key).
-        assert_eq!(after, ["tx_9", "tx_10"]);
+        // booking ever has one). A waiting-list offer's order the state
+        // does not have is refunded like a checkout's: the restored cluster
+        // never makes it again (its id carries the time it was offered).
+        assert_eq!(after, ["tx_9", "tx_10", "tx_12"]);
 
         // The restore refunds them in full, with the ledger.
         let dir = tempfile::tempdir().unwrap();
@@ -558,11 +562,11 @@ mod tests {
         let found = after_the_state(&state, &ledger).unwrap();
         Ledger::restore_with(&path, &ledger, refunds_of(&found)).unwrap();
         let restored = Ledger::open(&path).unwrap();
-        for id in ["tx_9", "tx_10"] {
+        for id in ["tx_9", "tx_10", "tx_12"] {
             let tx = restored.get(id).unwrap().unwrap();
             assert_eq!((tx.status, tx.refunded_cents), (Status::Refunded, 1_000));
         }
-        for id in ["tx_1", "tx_11", "tx_12"] {
+        for id in ["tx_1", "tx_11"] {
             assert_eq!(restored.get(id).unwrap().unwrap().status, Status::Succeeded);
         }
         assert!(

@@ -305,11 +305,15 @@ impl WaitingList {
     }
 }
 
-/// The order id of the hold offered as booking `id`: made by the state
-/// machine, so every replica names it alike, and unlike the ids the
-/// checkout draws (`ord_…`), so no order of a buyer's can take it.
-fn offer_order(id: BookingId) -> OrderId {
-    OrderId(format!("wl_{}", id.0))
+/// The order id of the hold offered as booking `id` at `now` (the time of
+/// the leader's batch): made by the state machine, so every replica names
+/// it alike, and unlike the ids the checkout draws (`ord_…`), so no order
+/// of a buyer's can take it. The time makes it unique across restores: a
+/// cluster restored from a backup gives out again the booking ids made
+/// after the backup, and an order id (the payment's idempotency key) used
+/// again would find the charge of another offer.
+fn offer_order(id: BookingId, now: Timestamp) -> OrderId {
+    OrderId(format!("wl_{}_{}", id.0, now.0))
 }
 
 impl State {
@@ -596,7 +600,7 @@ impl State {
             limits: Some(&entry.limits),
             offered: true,
         };
-        let made = self.reserve(request, status, Some(&offer_order(booking_id)));
+        let made = self.reserve(request, status, Some(&offer_order(booking_id, self.now)));
         let Some(list) = self.lists.get_mut(id) else {
             return;
         };
