@@ -22,8 +22,11 @@
 //! [`STABLE_AFTER`] of its start, is left down and said to be; `up` fails
 //! once none is left. A process killed with SIGKILL did not fail: someone
 //! (an operator watching a failover, the `failover` bench, the kernel out
-//! of memory) killed it. It is started again after 1 s every time, and
-//! that does not count towards leaving it down.
+//! of memory) killed it. It is started again after 1 s, and that does not
+//! count towards leaving it down; killed again and again within 3 s of
+//! its start (out of memory as it starts), it waits longer each time
+//! (2 s, 4 s, … at most 30 s) so that it does not take the machine's CPU
+//! starting over.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -49,13 +52,29 @@ pub const MAX_QUICK_RESTARTS: u32 = 3;
 pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// The wait before the first restart; it doubles with each quick one.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// A process killed (SIGKILL) this soon after its start was killed
+/// "quickly": the kernel out of memory at every start, say.
+const KILLED_SOON: Duration = Duration::from_secs(3);
+/// The longest wait before starting again a process killed quickly again
+/// and again.
+const MAX_KILLED_BACKOFF: Duration = Duration::from_secs(30);
 
 /// When to start again a process that died on its own.
 #[derive(Debug, Default)]
 struct Restarts {
-    /// By process: when it was last started, and how many quick restarts
-    /// in a row it has had.
-    seen: BTreeMap<String, (Instant, u32)>,
+    seen: BTreeMap<String, Seen>,
+}
+
+/// What [`Restarts`] knows of one process.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// When it was last started.
+    started: Instant,
+    /// Its quick restarts in a row (it failed soon after its start).
+    quick: u32,
+    /// The times in a row it was killed within [`KILLED_SOON`] of its
+    /// start.
+    quick_kills: u32,
 }
 
 /// What to do about a process that died.
@@ -65,35 +84,54 @@ enum Decision {
     RestartIn { wait: Duration, attempt: u32 },
     /// It died too often right after starting: leave it down.
     GiveUp { restarts: u32 },
-    /// It was killed (SIGKILL): start it again after this wait, whatever
-    /// its count of quick restarts (which this leaves as it was).
+    /// It was killed (SIGKILL): start it again after this wait (1 s, or
+    /// longer when it is killed soon after each start), whatever its count
+    /// of quick restarts (which this leaves as it was).
     RestartKilled { wait: Duration },
 }
 
 impl Restarts {
     /// Notes that `name` was started at `at`.
     fn started(&mut self, name: &str, at: Instant) {
-        let quick = self.seen.get(name).map_or(0, |(_, quick)| *quick);
-        self.seen.insert(name.to_owned(), (at, quick));
+        let seen = self.seen.entry(name.to_owned()).or_insert(Seen {
+            started: at,
+            quick: 0,
+            quick_kills: 0,
+        });
+        seen.started = at;
     }
 
     /// Decides about `name`, which died at `at` (`killed`: by SIGKILL).
     fn died(&mut self, name: &str, at: Instant, killed: bool) -> Decision {
+        let seen = self.seen.entry(name.to_owned()).or_insert(Seen {
+            started: at,
+            quick: 0,
+            quick_kills: 0,
+        });
+        let ran = at.saturating_duration_since(seen.started);
         if killed {
+            // Killed while it had been running a while (an operator, the
+            // failover bench): back in 1 s. Killed soon after each start
+            // (out of memory as it starts): a wait that doubles, so that
+            // it does not take the machine's CPU starting over and over.
+            seen.quick_kills = if ran < KILLED_SOON {
+                seen.quick_kills.saturating_add(1)
+            } else {
+                0
+            };
+            let doublings = seen.quick_kills.saturating_sub(1).min(5);
             return Decision::RestartKilled {
-                wait: FIRST_BACKOFF,
+                wait: (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_KILLED_BACKOFF),
             };
         }
-        let (started, quick) = self.seen.get(name).copied().unwrap_or((at, 0));
-        let quick = if at.saturating_duration_since(started) >= STABLE_AFTER {
-            0
-        } else {
-            quick
-        };
+        if ran >= STABLE_AFTER {
+            seen.quick = 0;
+        }
+        let quick = seen.quick;
         if quick >= MAX_QUICK_RESTARTS {
             return Decision::GiveUp { restarts: quick };
         }
-        self.seen.insert(name.to_owned(), (started, quick + 1));
+        seen.quick = quick + 1;
         Decision::RestartIn {
             wait: FIRST_BACKOFF * 2u32.pow(quick),
             attempt: quick + 1,
@@ -348,6 +386,41 @@ mod tests {
             Decision::RestartIn {
                 wait: FIRST_BACKOFF,
                 attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_process_killed_soon_after_each_start_waits_longer_each_time() {
+        let mut restarts = Restarts::default();
+        let mut at = Instant::now();
+        restarts.started("node1", at);
+        // Out of memory a second after each start.
+        for wait in [1, 2, 4, 8, 16, 30, 30, 30] {
+            at += Duration::from_secs(1);
+            assert_eq!(
+                restarts.died("node1", at, true),
+                Decision::RestartKilled {
+                    wait: Duration::from_secs(wait)
+                }
+            );
+            at += Duration::from_secs(wait);
+            restarts.started("node1", at);
+        }
+        // Killed after running a while: back in 1 s, the count started over.
+        at += KILLED_SOON;
+        assert_eq!(
+            restarts.died("node1", at, true),
+            Decision::RestartKilled {
+                wait: FIRST_BACKOFF
+            }
+        );
+        restarts.started("node1", at);
+        at += Duration::from_secs(1);
+        assert_eq!(
+            restarts.died("node1", at, true),
+            Decision::RestartKilled {
+                wait: FIRST_BACKOFF
             }
         );
     }
