@@ -11,6 +11,10 @@
 //! - **2 and later**, tagged: the byte [`MARKER`], the version byte, then
 //!   the payload. [`MARKER`] can begin no version-1 bytes, so the two never
 //!   mix. Version 2's payload is version 1's: it only names itself.
+//! - **3**: version 2's payload; what changes is what the state machine
+//!   makes of it ([`TIMED_OFFER_IDS`]). A command's version goes with it
+//!   into [`State::apply_as`](crate::State::apply_as), so that replicas of
+//!   two builds make the same of every entry during a rolling upgrade.
 //!
 //! # Upgrades
 //! A build reads every version up to [`NEWEST`] and refuses a newer one
@@ -33,7 +37,12 @@ pub const MARKER: u8 = 0xB7;
 pub const UNTAGGED: u8 = 1;
 
 /// The newest version this build reads.
-pub const NEWEST: u8 = 2;
+pub const NEWEST: u8 = 3;
+
+/// From this version on, a waiting-list offer's order id carries the time
+/// it was offered (`wl_<booking>_<ms>`, not `wl_<booking>`): unique across
+/// restores, which give out booking ids again.
+pub const TIMED_OFFER_IDS: u8 = 3;
 
 /// Why bytes of the log or an outcome cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +86,7 @@ pub fn version_of(bytes: &[u8], newest: u8) -> Result<(u8, &[u8]), FormatError> 
     }
 }
 
-/// `value` in format `version` (1 untagged; 2 tagged).
+/// `value` in format `version` (1 untagged; 2 and later tagged).
 fn encode<T: Serialize>(value: &T, version: u8) -> Vec<u8> {
     let bytes = if version > UNTAGGED {
         vec![MARKER, version]

@@ -134,6 +134,9 @@ pub struct State {
     /// to their waiting lists at its end. Empty between applies, never
     /// serialized.
     freed: BTreeSet<ShowId>,
+    /// The format version of the command the `apply` under way applies
+    /// ([`State::apply_as`]); 0 between applies, never serialized.
+    version: u8,
 }
 
 impl State {
@@ -191,6 +194,22 @@ impl State {
     /// whose expiry has passed returns `HoldExpired` and leaves the hold in
     /// place for `ExpireHolds` to release.
     pub fn apply(&mut self, at: Timestamp, request: &Request) -> Outcome {
+        self.apply_as(at, request, crate::format::NEWEST)
+    }
+
+    /// [`State::apply`] of a request read from the log in format
+    /// `version`: what the state machine makes of a command may depend on
+    /// it (see [`crate::format`]), so that during a rolling upgrade, when
+    /// the log is written in a version every member reads, replicas of
+    /// the old build and of the new one reach equal states.
+    pub fn apply_as(&mut self, at: Timestamp, request: &Request, version: u8) -> Outcome {
+        self.version = version;
+        let outcome = self.apply_request(at, request);
+        self.version = 0;
+        outcome
+    }
+
+    fn apply_request(&mut self, at: Timestamp, request: &Request) -> Outcome {
         let now = self.now.max(at);
         request.check_request_id()?;
         let scope = request.caller.as_ref().map(|caller| &caller.user);

@@ -79,7 +79,7 @@ impl Application for BookingApp {
         let version = format::version_of(command, format::NEWEST).map_or(format::UNTAGGED, |v| v.0);
         crate::formats::note_applied(version);
         let outcome: Outcome = match format::decode_request(command) {
-            Ok(request) => self.0.apply(Timestamp(at_ms), &request),
+            Ok(request) => self.0.apply_as(Timestamp(at_ms), &request, version),
             // Every replica decodes the same bytes the same way, so this
             // rejection is as deterministic as any other.
             Err(e) => Err(Rejection::Invalid(format!("undecodable command: {e}"))),

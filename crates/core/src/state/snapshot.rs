@@ -100,6 +100,7 @@ impl State {
             lists: by_list,
             cards: Cards::default(),
             freed: std::collections::BTreeSet::new(),
+            version: 0,
         };
         let networks = Networks::restore(networks, &state.bookings).map_err(Inconsistency::new)?;
         let cards = Cards::restore(cards, &state.bookings).map_err(Inconsistency::new)?;

@@ -49,6 +49,7 @@ use super::shows::PerformanceState;
 use super::{BookingStatus, Seat, State, WaitingRoom};
 use crate::best::{BestQuery, Pick, best_available};
 use crate::command::{HoldLimits, Tickets};
+use crate::format;
 use crate::ids::{
     BookingId, MAX_HOLD_TTL_MS, MAX_SEATS_PER_BOOKING, OrderId, SeatNo, ShowId, Timestamp, UserId,
 };
@@ -305,15 +306,22 @@ impl WaitingList {
     }
 }
 
-/// The order id of the hold offered as booking `id` at `now` (the time of
-/// the leader's batch): made by the state machine, so every replica names
+/// The order id of the hold offered as booking `id` at `now` (the
+/// state's time: the leader's batch time, never going back) by a command
+/// of format `version`: made by the state machine, so every replica names
 /// it alike, and unlike the ids the checkout draws (`ord_…`), so no order
-/// of a buyer's can take it. The time makes it unique across restores: a
-/// cluster restored from a backup gives out again the booking ids made
-/// after the backup, and an order id (the payment's idempotency key) used
-/// again would find the charge of another offer.
-fn offer_order(id: BookingId, now: Timestamp) -> OrderId {
-    OrderId(format!("wl_{}_{}", id.0, now.0))
+/// of a buyer's can take it. From [`format::TIMED_OFFER_IDS`] on it
+/// carries the time: a cluster restored from a backup gives out again the
+/// booking ids made after the backup, and an order id (the payment's
+/// idempotency key) used again could find the charge of another offer.
+/// Before, it is `wl_<booking>`, as the builds that read no newer format
+/// make it.
+fn offer_order(id: BookingId, now: Timestamp, version: u8) -> OrderId {
+    if version >= format::TIMED_OFFER_IDS {
+        OrderId(format!("wl_{}_{}", id.0, now.0))
+    } else {
+        OrderId(format!("wl_{}", id.0))
+    }
 }
 
 impl State {
@@ -600,7 +608,11 @@ impl State {
             limits: Some(&entry.limits),
             offered: true,
         };
-        let made = self.reserve(request, status, Some(&offer_order(booking_id, self.now)));
+        let made = self.reserve(
+            request,
+            status,
+            Some(&offer_order(booking_id, self.now, self.version)),
+        );
         let Some(list) = self.lists.get_mut(id) else {
             return;
         };
