@@ -10,10 +10,11 @@
 //! after its charge is recorded); a charge made in between belongs either
 //! to a booking the state shows held, which the restored cluster's
 //! checkout settles as it settles any interrupted one, or to an order held
-//! after the state was read. A checkout's order (random) the restored
-//! cluster never has: the restore refunds those charges in full, with the
-//! ledger ([`after_the_state`]), since in the restored cluster their sales
-//! never happened. A refund goes the other way
+//! after the state was read. A checkout's order (random) or a waiting-list
+//! offer's (its booking id and time) the restored cluster never has: the
+//! restore refunds those charges in full, with the ledger
+//! ([`after_the_state`]), since in the restored cluster their sales never
+//! happened. A refund goes the other way
 //! (the state records it due, then the ledger makes it): one made between
 //! the two reads would come back as a confirmed booking whose charge was
 //! refunded, so the backup checks every refund of the ledger against the
@@ -252,14 +253,12 @@ pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
     let app = boxoffice_node::BookingApp::restore(&state.state)
         .context("the state's backup does not restore")?;
     let state = &app.0;
-    let mut orders = std::collections::BTreeSet::new();
-    for user in state.users() {
-        for booking in state.bookings_of(&user.id) {
-            if let Some(order) = &booking.order {
-                orders.insert(order.0.to_string());
-            }
-        }
-    }
+    // Every booking the state ever made, by id (a trusted request may
+    // book for a user without an account: not found through the users).
+    let orders: std::collections::BTreeSet<String> = (1..=state.totals().bookings_created)
+        .filter_map(|id| state.booking(boxoffice_core::BookingId(id))?.order)
+        .map(|order| order.0.to_string())
+        .collect();
     Ok(ledger
         .transactions()?
         .into_iter()
