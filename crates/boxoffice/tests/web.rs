@@ -383,7 +383,10 @@ async fn a_buyer_books_in_the_browser_while_another_page_watches_the_seats() {
     until(
         &watcher,
         "the cluster table",
-        "document.querySelector('tr.leader td:last-child')?.textContent === '1/2'",
+        &format!(
+            "document.querySelector('tr.leader td:last-child')?.textContent === '1/{}'",
+            boxoffice_core::format::NEWEST
+        ),
     )
     .await;
     screenshot(&watcher, "cluster").await;
