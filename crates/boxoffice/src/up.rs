@@ -362,6 +362,14 @@ mod tests {
         ));
     }
 
+    /// The wait `restarts` decides on for `name`, killed at `at`.
+    fn killed(restarts: &mut Restarts, name: &str, at: Instant) -> Duration {
+        match restarts.died(name, at, true) {
+            Decision::RestartKilled { wait } => wait,
+            other => panic!("a killed process was not started again: {other:?}"),
+        }
+    }
+
     #[test]
     fn a_killed_process_is_always_started_again_and_keeps_its_count() {
         let mut restarts = Restarts::default();
@@ -371,12 +379,7 @@ mod tests {
         // Killed ten times in a minute (the failover bench): back every time.
         for _ in 0..10 {
             at += Duration::from_secs(5);
-            assert_eq!(
-                restarts.died("node3", at, true),
-                Decision::RestartKilled {
-                    wait: FIRST_BACKOFF
-                }
-            );
+            assert_eq!(killed(&mut restarts, "node3", at), FIRST_BACKOFF);
             restarts.started("node3", at);
         }
         // Its own failures are still counted from where they were.
@@ -399,30 +402,18 @@ mod tests {
         for wait in [1, 2, 4, 8, 16, 30, 30, 30] {
             at += Duration::from_secs(1);
             assert_eq!(
-                restarts.died("node1", at, true),
-                Decision::RestartKilled {
-                    wait: Duration::from_secs(wait)
-                }
+                killed(&mut restarts, "node1", at),
+                Duration::from_secs(wait)
             );
             at += Duration::from_secs(wait);
             restarts.started("node1", at);
         }
         // Killed after running a while: back in 1 s, the count started over.
         at += KILLED_SOON;
-        assert_eq!(
-            restarts.died("node1", at, true),
-            Decision::RestartKilled {
-                wait: FIRST_BACKOFF
-            }
-        );
+        assert_eq!(killed(&mut restarts, "node1", at), FIRST_BACKOFF);
         restarts.started("node1", at);
         at += Duration::from_secs(1);
-        assert_eq!(
-            restarts.died("node1", at, true),
-            Decision::RestartKilled {
-                wait: FIRST_BACKOFF
-            }
-        );
+        assert_eq!(killed(&mut restarts, "node1", at), FIRST_BACKOFF);
     }
 
     #[test]

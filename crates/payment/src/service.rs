@@ -283,15 +283,11 @@ impl PaymentApi {
     /// after a storage failure.
     async fn ledger_failed(&self) -> String {
         let mut failed = self.writer.failed.clone();
-        let why = match failed.wait_for(Option::is_some).await {
-            Ok(why) => why.clone(),
+        match failed.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
             // The writer's thread is gone while the service holds it: it
             // died (a panic in a commit), and nothing can be written.
-            Err(_) => Some("the ledger writer's thread stopped unexpectedly".to_owned()),
-        };
-        match why {
-            Some(why) => why,
-            None => std::future::pending().await,
+            Err(_) => "the ledger writer's thread stopped unexpectedly".to_owned(),
         }
     }
 
