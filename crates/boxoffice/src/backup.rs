@@ -14,7 +14,10 @@
 //! offer's (its booking id and time) the restored cluster never has: the
 //! restore refunds those charges in full, with the ledger
 //! ([`after_the_state`]), since in the restored cluster their sales never
-//! happened. A refund goes the other way
+//! happened, and frees their idempotency keys: a waiting-list offer's key
+//! is made from a booking id the restored cluster gives out again (with
+//! no time in it before log format 3), and its new charge must not find
+//! the old one. A refund goes the other way
 //! (the state records it due, then the ledger makes it): one made between
 //! the two reads would come back as a confirmed booking whose charge was
 //! refunded, so the backup checks every refund of the ledger against the
@@ -240,14 +243,25 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The charges of `ledger` that stand (in full or in part) under a
-/// booking's order key that is no order of `state`: orders held after the
-/// state was read and charged before the ledger was. A checkout's order
-/// (`ord_`, a fresh random id for every checkout) and a waiting-list
-/// offer's (`wl_`, its booking id and the time it was offered) are never
-/// made again by the restored cluster. The old clients' charges
-/// (`legacy:`) belong to no booking and are left alone.
-pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<Transaction>> {
+/// What a restore undoes in the ledger: what it holds for orders of a
+/// booking that the backup's state does not have (held after the state
+/// was read and charged or voided before the ledger was).
+#[derive(Debug, Default)]
+pub struct AfterTheState {
+    /// The charges that stand (in full or in part): refunded.
+    pub charges: Vec<Transaction>,
+    /// The orders' idempotency keys (charged, declined or voided): freed.
+    /// A checkout's order (`ord_`) is a fresh random id, never made
+    /// again; a waiting-list offer's (`wl_`) is its booking id (with the
+    /// time it was offered from log format 3 on), and the restored
+    /// cluster gives those booking ids out again: an old charge or void
+    /// left under the key would answer the new offer's charge.
+    pub keys: Vec<String>,
+}
+
+/// What `ledger` holds for orders that `state` does not have. The old
+/// clients' charges (`legacy:`) belong to no booking and are left alone.
+pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<AfterTheState> {
     use boxoffice_payment::ledger::Status;
     use boxoffice_raft::Application;
     let app = boxoffice_node::BookingApp::restore(&state.state)
@@ -259,16 +273,26 @@ pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
         .filter_map(|id| state.booking(boxoffice_core::BookingId(id))?.order)
         .map(|order| order.0.to_string())
         .collect();
-    Ok(ledger
+    let after =
+        |key: &str| (key.starts_with("ord_") || key.starts_with("wl_")) && !orders.contains(key);
+    let charges = ledger
         .transactions()?
         .into_iter()
         .filter(|tx| matches!(tx.status, Status::Succeeded | Status::PartiallyRefunded))
-        .filter(|tx| {
-            let key = &tx.idempotency_key;
-            key.starts_with("ord_") || key.starts_with("wl_")
-        })
-        .filter(|tx| !orders.contains(&tx.idempotency_key))
-        .collect())
+        .filter(|tx| after(&tx.idempotency_key))
+        .collect();
+    let keys: std::collections::BTreeSet<String> = ledger
+        .keys
+        .iter()
+        .map(|(key, _)| key)
+        .chain(ledger.voided.iter().map(|(key, _)| key))
+        .filter(|key| after(key))
+        .cloned()
+        .collect();
+    Ok(AfterTheState {
+        charges,
+        keys: keys.into_iter().collect(),
+    })
 }
 
 /// Refunds of what remains of each of `charges`, each under the refund
@@ -393,10 +417,15 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("seeding node {}", node.id))?;
     }
-    Ledger::restore_with(&ledger, &file.ledger, refunds_of(&after))
-        .context("restoring the ledger")?;
-    if !after.is_empty() {
-        let ids: Vec<&str> = after.iter().map(|tx| tx.id.as_str()).collect();
+    Ledger::restore_with(
+        &ledger,
+        &file.ledger,
+        &after.keys,
+        refunds_of(&after.charges),
+    )
+    .context("restoring the ledger")?;
+    if !after.charges.is_empty() {
+        let ids: Vec<&str> = after.charges.iter().map(|tx| tx.id.as_str()).collect();
         println!(
             "refunded {} charge(s) for orders held after the state was read (their sales are not in the restored cluster): {}",
             ids.len(),
@@ -545,6 +574,7 @@ mod tests {
         ]);
         let after: Vec<String> = after_the_state(&state, &ledger)
             .unwrap()
+            .charges
             .into_iter()
             .map(|tx| tx.id)
             .collect();
@@ -558,8 +588,8 @@ mod tests {
         // The restore refunds them in full, with the ledger.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.redb");
-        let found = after_the_state(&state, &ledger).unwrap();
-        Ledger::restore_with(&path, &ledger, refunds_of(&found)).unwrap();
+        let found = after_the_state(&state, &ledger).unwrap().charges;
+        Ledger::restore_with(&path, &ledger, &[], refunds_of(&found)).unwrap();
         let restored = Ledger::open(&path).unwrap();
         for id in ["tx_9", "tx_10", "tx_12"] {
             let tx = restored.get(id).unwrap().unwrap();
@@ -571,6 +601,7 @@ mod tests {
         assert!(
             after_the_state(&state, &restored.dump().unwrap())
                 .unwrap()
+                .charges
                 .is_empty()
         );
 
@@ -579,12 +610,81 @@ mod tests {
         let other = dir.path().join("other.redb");
         let mut missing = found[0].clone();
         missing.id = "tx_nowhere".into();
-        let refused = Ledger::restore_with(&other, &ledger, refunds_of(&[missing])).unwrap_err();
+        let refused =
+            Ledger::restore_with(&other, &ledger, &[], refunds_of(&[missing])).unwrap_err();
         assert!(
             refused.to_string().contains("nothing was restored"),
             "{refused}"
         );
         assert!(Ledger::existing_file(&other).is_none());
+    }
+
+    /// A charge of `cents` under `key`, as transaction `id`.
+    fn charge(key: &str, id: &str, cents: i64) -> Write {
+        let mut tx = tx_1();
+        (tx.id, tx.idempotency_key) = (id.into(), key.into());
+        (tx.status, tx.amount_cents, tx.refunded_cents) = (Status::Succeeded, cents, 0);
+        Write::Charge(Box::new(boxoffice_payment::ledger::NewCharge {
+            key: key.into(),
+            params: boxoffice_payment::ledger::ChargeParams {
+                user_id: tx.user_id.clone(),
+                amount_cents: cents,
+                currency: tx.currency.clone(),
+                card_last4: tx.card_last4.clone(),
+                description: String::new(),
+            },
+            tx,
+        }))
+    }
+
+    /// Whether `write` made a new charge (not one found under its key).
+    fn charged_anew(ledger: &Ledger, write: Write) -> bool {
+        use boxoffice_payment::ledger::{Charged, Written};
+        match ledger.apply(vec![write]).unwrap().pop() {
+            Some(Written::Charge(Ok(Charged::New(_)))) => true,
+            Some(Written::Charge(_)) => false,
+            other => panic!("a charge answered as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_keys_of_orders_held_after_the_state_was_read_are_free_again() {
+        // The state has booking 1 (ord_1). The ledger has its charge, and
+        // a waiting-list offer's charge (wl_2) and void (wl_3) for
+        // bookings made after the state was read: ids the restored
+        // cluster gives out again, under format 1 as `wl_<booking>`.
+        let state = image_of(&a_state_holding_order_1());
+        let dir = tempfile::tempdir().unwrap();
+        let before = Ledger::open(&dir.path().join("before.redb")).unwrap();
+        before
+            .apply(vec![
+                charge("ord_1", "tx_1", 1_000),
+                charge("wl_2", "tx_2", 1_000),
+                Write::Void {
+                    key: "wl_3".into(),
+                    now_ms: 5,
+                },
+                charge("legacy:c-4", "tx_4", 700),
+            ])
+            .unwrap();
+        let dump = before.dump().unwrap();
+        let after = after_the_state(&state, &dump).unwrap();
+        assert_eq!(after.keys, ["wl_2", "wl_3"]);
+        let path = dir.path().join("ledger.redb");
+        Ledger::restore_with(&path, &dump, &after.keys, refunds_of(&after.charges)).unwrap();
+        let restored = Ledger::open(&path).unwrap();
+
+        // The restored cluster's offers of bookings 2 and 3 are charged
+        // anew: neither answered by the refunded charge nor refused as
+        // voided. The old charge stays, refunded, as history.
+        assert!(charged_anew(&restored, charge("wl_2", "tx_5", 1_000)));
+        assert!(charged_anew(&restored, charge("wl_3", "tx_6", 1_000)));
+        let old = restored.get("tx_2").unwrap().unwrap();
+        assert_eq!((old.status, old.refunded_cents), (Status::Refunded, 1_000));
+        // The state's order and an old client's charge keep their keys: a
+        // retry finds its charge.
+        assert!(!charged_anew(&restored, charge("ord_1", "tx_7", 1_000)));
+        assert!(!charged_anew(&restored, charge("legacy:c-4", "tx_8", 700)));
     }
 
     #[test]

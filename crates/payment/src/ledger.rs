@@ -923,15 +923,19 @@ impl Ledger {
     /// a path where a ledger exists, and a dump whose records do not
     /// decode (nothing is written then).
     pub fn restore(path: &Path, dump: &LedgerDump) -> Result<(), LedgerError> {
-        Self::restore_with(path, dump, Vec::new()).map(|_| ())
+        Self::restore_with(path, dump, &[], Vec::new()).map(|_| ())
     }
 
-    /// [`Ledger::restore`], then `writes` applied in the same transaction:
-    /// all of it is written, or none (a write refused refuses the whole
-    /// restore). Their outcomes.
+    /// [`Ledger::restore`] without the idempotency keys `freed` (their
+    /// charges and voids are kept as history, but a charge under one of
+    /// them is made anew: the restored cluster may give out those keys
+    /// again, for orders of its own), then `writes` applied in the same
+    /// transaction: all of it is written, or none (a write refused
+    /// refuses the whole restore). Their outcomes.
     pub fn restore_with(
         path: &Path,
         dump: &LedgerDump,
+        freed: &[String],
         writes: Vec<Write>,
     ) -> Result<Vec<Written>, LedgerError> {
         if let Some(file) = Self::existing_file(path) {
@@ -947,7 +951,7 @@ impl Ledger {
         for (_, raw) in &dump.refunds {
             postcard::from_bytes::<RefundRecord>(raw).map_err(storage)?;
         }
-        let written = Self::write_restored(path, dump, writes);
+        let written = Self::write_restored(path, dump, freed, writes);
         if written.is_err() {
             // All or none: no half-restored ledger is left to be mistaken
             // for a whole one.
@@ -961,8 +965,11 @@ impl Ledger {
     fn write_restored(
         path: &Path,
         dump: &LedgerDump,
+        freed: &[String],
         writes: Vec<Write>,
     ) -> Result<Vec<Written>, LedgerError> {
+        let freed: std::collections::HashSet<&str> = freed.iter().map(String::as_str).collect();
+        let kept = |key: &String| !freed.contains(key.as_str());
         let ledger = Self::open(path)?;
         let txn = ledger.db.begin_write().map_err(storage)?;
         {
@@ -971,7 +978,7 @@ impl Ledger {
                 t.insert(k.as_str(), v.as_slice()).map_err(storage)?;
             }
             let mut t = txn.open_table(KEYS).map_err(storage)?;
-            for (k, v) in &dump.keys {
+            for (k, v) in dump.keys.iter().filter(|(k, _)| kept(k)) {
                 t.insert(k.as_str(), v.as_slice()).map_err(storage)?;
             }
             let mut t = txn.open_table(BY_USER).map_err(storage)?;
@@ -980,7 +987,7 @@ impl Ledger {
                     .map_err(storage)?;
             }
             let mut t = txn.open_table(VOIDED).map_err(storage)?;
-            for (k, v) in &dump.voided {
+            for (k, v) in dump.voided.iter().filter(|(k, _)| kept(k)) {
                 t.insert(k.as_str(), *v).map_err(storage)?;
             }
             let mut t = txn.open_table(REFUNDS).map_err(storage)?;
