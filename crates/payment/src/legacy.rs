@@ -52,6 +52,7 @@ impl LegacyPaymentService for LegacyPayment {
         // equal to a checkout's order id (which customers see) must never
         // land a charge under that order's key, or the checkout would take
         // the old client's charge (any amount) as the order's payment.
+        let replayed = !r.correlation_id.is_empty();
         let key = if r.correlation_id.is_empty() {
             format!("legacy:{}", uuid::Uuid::new_v4().simple())
         } else {
@@ -93,13 +94,23 @@ impl LegacyPaymentService for LegacyPayment {
             // A storage failure (INTERNAL) leaves the outcome unknown too:
             // the charge may be in the ledger's journal and come back when
             // the service restarts, so FAILED ("not charged") would be a lie.
+            // Without a correlation id a retry is a new charge: only a call
+            // that did nothing (UNAVAILABLE) may invite one; one whose
+            // outcome is unknown is UNKNOWN, which old clients do not retry.
             Err(status)
                 if matches!(
                     status.code(),
                     Code::Unavailable | Code::DeadlineExceeded | Code::Internal
                 ) =>
             {
-                return Err(Status::unavailable(status.message().to_owned()));
+                return Err(if replayed || status.code() == Code::Unavailable {
+                    Status::unavailable(status.message().to_owned())
+                } else {
+                    Status::unknown(format!(
+                        "the charge may or may not have been made ({}); send a correlation_id to retry safely",
+                        status.message()
+                    ))
+                });
             }
             Err(status) => legacy::PaymentResponse {
                 success: false,
