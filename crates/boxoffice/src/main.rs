@@ -215,7 +215,24 @@ enum AdminCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.global.json;
-    boxoffice_cli::report(run(cli).await, json)
+    let result = run(cli).await;
+    if let Err(e) = &result
+        && stopped_for_now(e)
+    {
+        boxoffice_cli::output::print_error(e, json);
+        return ExitCode::from(boxoffice_cli::output::exit::STOPPED_FOR_NOW);
+    }
+    boxoffice_cli::report(result, json)
+}
+
+/// Whether a service stopped for a cause that may pass, to be started
+/// again later however often: its payment ledger stopped writing, or
+/// could not open on a full disk.
+fn stopped_for_now(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<boxoffice_payment::service::PaymentError>())
+        .any(boxoffice_payment::service::PaymentError::stopped_for_now)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use boxoffice_cli::output::exit;
 use boxoffice_client::Client;
 use boxoffice_launch::local::Plan;
 use boxoffice_launch::{DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, Output, Processes};
@@ -56,8 +57,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// "quickly": the kernel out of memory at every start, say.
 const KILLED_SOON: Duration = Duration::from_secs(3);
 /// The longest wait before starting again a process killed quickly again
-/// and again.
-const MAX_KILLED_BACKOFF: Duration = Duration::from_secs(30);
+/// and again, or stopped for a cause that lasts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// When to start again a process that died on its own.
 #[derive(Debug, Default)]
@@ -75,6 +76,21 @@ struct Seen {
     /// The times in a row it was killed within [`KILLED_SOON`] of its
     /// start.
     quick_kills: u32,
+    /// The times in a row it stopped for now, each before it had run
+    /// [`STABLE_AFTER`].
+    stops: u32,
+}
+
+/// How a process died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Death {
+    /// It failed: an error exit, a panic, a signal other than SIGKILL.
+    Failed,
+    /// SIGKILL: an operator, the failover bench, the kernel out of memory.
+    Killed,
+    /// It stopped for a cause outside it that may pass (exit status
+    /// [`exit::STOPPED_FOR_NOW`]: the payment ledger's disk full).
+    StoppedForNow,
 }
 
 /// What to do about a process that died.
@@ -88,28 +104,45 @@ enum Decision {
     /// longer when it is killed soon after each start), whatever its count
     /// of quick restarts (which this leaves as it was).
     RestartKilled { wait: Duration },
+    /// It stopped for now: start it again after this wait, which doubles
+    /// (up to [`MAX_BACKOFF`]) while it keeps stopping soon after its start,
+    /// however often: it serves again once its cause has passed.
+    RestartLater { wait: Duration },
 }
 
 impl Restarts {
     /// Notes that `name` was started at `at`.
     fn started(&mut self, name: &str, at: Instant) {
-        let seen = self.seen.entry(name.to_owned()).or_insert(Seen {
-            started: at,
-            quick: 0,
-            quick_kills: 0,
-        });
-        seen.started = at;
+        self.seen_at(name, at).started = at;
     }
 
-    /// Decides about `name`, which died at `at` (`killed`: by SIGKILL).
-    fn died(&mut self, name: &str, at: Instant, killed: bool) -> Decision {
-        let seen = self.seen.entry(name.to_owned()).or_insert(Seen {
+    /// What is known of `name`, first seen at `at`.
+    fn seen_at(&mut self, name: &str, at: Instant) -> &mut Seen {
+        self.seen.entry(name.to_owned()).or_insert(Seen {
             started: at,
             quick: 0,
             quick_kills: 0,
-        });
+            stops: 0,
+        })
+    }
+
+    /// Decides about `name`, which died at `at`, as `how`.
+    fn died(&mut self, name: &str, at: Instant, how: Death) -> Decision {
+        let seen = self.seen_at(name, at);
         let ran = at.saturating_duration_since(seen.started);
-        if killed {
+        if how == Death::StoppedForNow {
+            // A full disk stays full until someone frees it: start it
+            // again and again, less often, without ever giving up.
+            seen.stops = if ran < STABLE_AFTER {
+                seen.stops.saturating_add(1)
+            } else {
+                1
+            };
+            return Decision::RestartLater {
+                wait: doubled(seen.stops),
+            };
+        }
+        if how == Death::Killed {
             // Killed while it had been running a while (an operator, the
             // failover bench): back in 1 s. Killed soon after each start
             // (out of memory as it starts): a wait that doubles, so that
@@ -119,9 +152,8 @@ impl Restarts {
             } else {
                 0
             };
-            let doublings = seen.quick_kills.saturating_sub(1).min(5);
             return Decision::RestartKilled {
-                wait: (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_KILLED_BACKOFF),
+                wait: doubled(seen.quick_kills),
             };
         }
         if ran >= STABLE_AFTER {
@@ -139,10 +171,23 @@ impl Restarts {
     }
 }
 
-/// Whether `status` is that of a process killed with SIGKILL.
-fn killed_by_sigkill(status: &std::process::ExitStatus) -> bool {
+/// The wait before the restart after `times` deaths in a row of one
+/// kind: [`FIRST_BACKOFF`] for the first, doubling up to [`MAX_BACKOFF`].
+fn doubled(times: u32) -> Duration {
+    let doublings = times.saturating_sub(1).min(5);
+    (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
+}
+
+/// How a process that exited with `status` died.
+fn death(status: &std::process::ExitStatus) -> Death {
     use std::os::unix::process::ExitStatusExt;
-    status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32)
+    if status.signal() == Some(nix::sys::signal::Signal::SIGKILL as i32) {
+        Death::Killed
+    } else if status.code() == Some(i32::from(exit::STOPPED_FOR_NOW)) {
+        Death::StoppedForNow
+    } else {
+        Death::Failed
+    }
 }
 
 /// One shutdown request, observable any number of times.
@@ -255,12 +300,21 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut due: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
         if let Some((name, status)) = exited.take() {
-            match restarts.died(&name, Instant::now(), killed_by_sigkill(&status)) {
+            match restarts.died(&name, Instant::now(), death(&status)) {
                 Decision::RestartKilled { wait } => {
                     warn!(
                         process = %name,
                         status = %status,
                         "{name} was killed ({status}); starting it again in {}s",
+                        wait.as_secs()
+                    );
+                    due.insert(name, Instant::now() + wait);
+                }
+                Decision::RestartLater { wait } => {
+                    warn!(
+                        process = %name,
+                        status = %status,
+                        "{name} stopped for a cause that may pass ({status}; see its last lines above); starting it again in {}s, and again until it stays up",
                         wait.as_secs()
                     );
                     due.insert(name, Instant::now() + wait);
@@ -341,7 +395,7 @@ mod tests {
         for (attempt, wait) in [(1, 1), (2, 2), (3, 4)] {
             at += Duration::from_secs(5);
             assert_eq!(
-                restarts.died("node2", at, false),
+                restarts.died("node2", at, Death::Failed),
                 Decision::RestartIn {
                     wait: Duration::from_secs(wait),
                     attempt
@@ -351,20 +405,20 @@ mod tests {
         }
         at += Duration::from_secs(5);
         assert_eq!(
-            restarts.died("node2", at, false),
+            restarts.died("node2", at, Death::Failed),
             Decision::GiveUp { restarts: 3 }
         );
         // Another process has its own count.
         restarts.started("auth", t0);
         assert!(matches!(
-            restarts.died("auth", at, false),
+            restarts.died("auth", at, Death::Failed),
             Decision::RestartIn { attempt: 1, .. }
         ));
     }
 
     /// The wait `restarts` decides on for `name`, killed at `at`.
     fn killed(restarts: &mut Restarts, name: &str, at: Instant) -> Duration {
-        match restarts.died(name, at, true) {
+        match restarts.died(name, at, Death::Killed) {
             Decision::RestartKilled { wait } => wait,
             other => panic!("a killed process was not started again: {other:?}"),
         }
@@ -385,7 +439,7 @@ mod tests {
         // Its own failures are still counted from where they were.
         at += Duration::from_secs(1);
         assert_eq!(
-            restarts.died("node3", at, false),
+            restarts.died("node3", at, Death::Failed),
             Decision::RestartIn {
                 wait: FIRST_BACKOFF,
                 attempt: 1
@@ -417,13 +471,53 @@ mod tests {
     }
 
     #[test]
-    fn sigkill_is_told_from_other_deaths() {
+    fn sigkill_and_a_stop_for_now_are_told_from_other_deaths() {
         use std::os::unix::process::ExitStatusExt;
-        assert!(killed_by_sigkill(&std::process::ExitStatus::from_raw(9)));
+        let death = |raw| death(&std::process::ExitStatus::from_raw(raw));
+        assert_eq!(death(9), Death::Killed);
+        assert_eq!(death(75 << 8), Death::StoppedForNow);
         // SIGABRT (a panic that aborts), SIGSEGV, an error exit: failures.
-        for raw in [6, 11, 1 << 8] {
-            assert!(!killed_by_sigkill(&std::process::ExitStatus::from_raw(raw)));
+        for raw in [6, 11, 1 << 8, 6 << 8] {
+            assert_eq!(death(raw), Death::Failed, "{raw}");
         }
+    }
+
+    #[test]
+    fn a_process_stopped_for_now_is_started_again_later_and_later_never_left_down() {
+        let mut restarts = Restarts::default();
+        let mut at = Instant::now();
+        restarts.started("payment", at);
+        // The disk stays full for minutes: the payment service stops
+        // again a moment after each start, many more times than a
+        // failing process is restarted.
+        for wait in [1, 2, 4, 8, 16, 30, 30, 30, 30, 30] {
+            at += Duration::from_secs(1);
+            assert_eq!(
+                restarts.died("payment", at, Death::StoppedForNow),
+                Decision::RestartLater {
+                    wait: Duration::from_secs(wait)
+                }
+            );
+            at += Duration::from_secs(wait);
+            restarts.started("payment", at);
+        }
+        // Once it has served a while, the next stop waits 1 s again.
+        at += STABLE_AFTER;
+        assert_eq!(
+            restarts.died("payment", at, Death::StoppedForNow),
+            Decision::RestartLater {
+                wait: FIRST_BACKOFF
+            }
+        );
+        // Its stops count none of its failures.
+        restarts.started("payment", at);
+        assert_eq!(
+            restarts.died("payment", at, Death::Failed),
+            Decision::RestartIn {
+                wait: FIRST_BACKOFF,
+                attempt: 1
+            }
+        );
     }
 
     #[test]
@@ -433,18 +527,18 @@ mod tests {
         restarts.started("node1", t0);
         let quick = t0 + Duration::from_secs(1);
         assert!(matches!(
-            restarts.died("node1", quick, false),
+            restarts.died("node1", quick, Death::Failed),
             Decision::RestartIn { attempt: 1, .. }
         ));
         restarts.started("node1", quick);
         assert!(matches!(
-            restarts.died("node1", quick + Duration::from_secs(2), false),
+            restarts.died("node1", quick + Duration::from_secs(2), Death::Failed),
             Decision::RestartIn { attempt: 2, .. }
         ));
         let late = quick + Duration::from_secs(2);
         restarts.started("node1", late);
         assert_eq!(
-            restarts.died("node1", late + STABLE_AFTER, false),
+            restarts.died("node1", late + STABLE_AFTER, Death::Failed),
             Decision::RestartIn {
                 wait: FIRST_BACKOFF,
                 attempt: 1

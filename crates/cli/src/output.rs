@@ -26,6 +26,10 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 6;
     /// Too many attempts (login throttling); wait and retry.
     pub const THROTTLED: u8 = 7;
+    /// A service stopped for a cause outside it that may pass (the payment
+    /// ledger's disk full): its supervisor starts it again, later and
+    /// later, however often (sysexits' EX_TEMPFAIL).
+    pub const STOPPED_FOR_NOW: u8 = 75;
 }
 
 /// The text appended to `boxoffice --help`.
@@ -33,7 +37,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes: 0 success; 1 other failure; 2 bad usage or invalid input; \
 3 not found; 4 refused by the current state (seat taken, card declined, \
 hold ended); 5 not logged in or not allowed; 6 no node answered (retrying \
-is safe); 7 too many attempts.
+is safe); 7 too many attempts; 75 a service stopped for a cause that may pass \
+(its disk full): start it again later.
 
 Settings: --endpoints / BOXOFFICE_ENDPOINTS, --auth / BOXOFFICE_AUTH_ENDPOINT, then \
 `config.toml` in $BOXOFFICE_CONFIG_DIR (default ~/.config/boxoffice), then \

@@ -58,6 +58,17 @@ pub enum PaymentError {
          the payment service stopped so that a restart replays its journal"
     )]
     LedgerStopped(String),
+    /// The ledger could not be opened and the disk that holds it is full.
+    #[error(
+        "the payment ledger could not be opened ({why}) and the disk that holds {dir} is full: \
+         free space there; the service is started again until it serves"
+    )]
+    DiskFull {
+        /// The data directory.
+        dir: String,
+        /// Why the ledger did not open.
+        why: LedgerError,
+    },
 }
 
 /// The message for charge `index` of a batch, from what Charge would have
@@ -265,7 +276,14 @@ pub struct PaymentApi {
 impl PaymentApi {
     /// The service for `config`, opening its ledger.
     pub fn new(config: &PaymentConfig) -> Result<Self, PaymentError> {
-        let ledger = Ledger::open(&config.data_dir.join("ledger.redb"))?;
+        let dir = &config.data_dir;
+        let ledger = Ledger::open(&dir.join("ledger.redb")).map_err(|why| match why {
+            LedgerError::Storage(_) if disk_full(dir) => PaymentError::DiskFull {
+                dir: dir.display().to_string(),
+                why,
+            },
+            why => why.into(),
+        })?;
         Ok(Self {
             writer: Arc::new(LedgerWriter::start(ledger.clone())),
             ledger,
@@ -743,6 +761,25 @@ impl PaymentService for PaymentApi {
     }
 }
 
+impl PaymentError {
+    /// Whether the service stopped for a cause outside it that may pass
+    /// (its disk full or failing): its supervisor should start it again,
+    /// later and later, however often, rather than leave it down.
+    pub fn stopped_for_now(&self) -> bool {
+        matches!(self, Self::LedgerStopped(_) | Self::DiskFull { .. })
+    }
+}
+
+/// Space below which a file system counts as full: redb grows its file by
+/// more than a page at a time, so a write can fail with some space left.
+const FULL_BELOW_BYTES: u64 = 64 << 20;
+
+/// Whether the file system holding `dir` is full (for this user).
+fn disk_full(dir: &std::path::Path) -> bool {
+    nix::sys::statvfs::statvfs(dir)
+        .is_ok_and(|fs| fs.blocks_available().saturating_mul(fs.fragment_size()) < FULL_BELOW_BYTES)
+}
+
 /// Where the payment service listens.
 pub struct Listeners {
     /// The old clients' services and health, plaintext (`listen`).
@@ -900,13 +937,63 @@ mod tests {
     use crate::cards::year_month;
     use boxoffice_tls::Identity;
 
+    /// A ledger that cannot open on a full disk stops the service "for
+    /// now" (exit 75: started again until it serves), not as a failure
+    /// that its supervisor gives up on. Needs a tmpfs mount (root).
+    #[test]
+    fn a_ledger_on_a_full_disk_stops_the_service_for_now() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let full = dir.path().join("full");
+        std::fs::create_dir(&full).unwrap();
+        assert!(!disk_full(dir.path()), "the test's own disk is full");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&full)
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !mounted.is_ok_and(|status| status.success()) {
+            eprintln!("skipped: this user cannot mount a tmpfs");
+            return;
+        }
+        struct Unmount<'a>(&'a std::path::Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(self.0)
+                    .status();
+            }
+        }
+        let _unmount = Unmount(&full);
+        // Fill it: the write stops where the space ends.
+        let _ = std::fs::write(full.join("filler"), vec![1u8; 2 << 20]);
+        assert!(disk_full(&full));
+        let config = PaymentConfig {
+            data_dir: full.clone(),
+            ..PaymentConfig::default()
+        };
+        match PaymentApi::new(&config) {
+            Err(e @ PaymentError::DiskFull { .. }) => {
+                assert!(e.stopped_for_now());
+                assert!(e.to_string().contains("is full"), "{e}");
+            }
+            Err(e) => panic!("expected DiskFull, got {e:?}"),
+            Ok(_) => panic!("a ledger opened on a full disk"),
+        }
+        // A failure of another kind is one its supervisor may give up on.
+        let refused = PaymentError::Ledger(LedgerError::Storage("bad".into()));
+        assert!(!refused.stopped_for_now());
+        assert!(PaymentError::LedgerStopped("why".into()).stopped_for_now());
+    }
+
     /// A ledger that stops writing (here its commit fails after the group
     /// reached the journal) stops the service, which returns why, instead
     /// of serving on while refusing every write, even with a call open
     /// that never ends (a health Watch). The old clients' port answers the
     /// failed charge UNAVAILABLE, not FAILED: the restart replays it from
     /// the journal, and the old client's retry under the same correlation
-    /// id finds it charged, once.
+    /// id finds it charged, once (UNKNOWN without a correlation id, which
+    /// no retry could find).
     #[tokio::test]
     async fn a_ledger_that_stops_writing_stops_the_service() {
         use boxoffice_proto::legacy::payment::PaymentRequest;
@@ -976,6 +1063,12 @@ mod tests {
             tonic::Code::Unavailable,
             "{old_client:?}"
         );
+        // Without a correlation id a retry would be a new charge: the
+        // failure is UNKNOWN, which old clients do not retry.
+        let mut uncorrelated = old_charge();
+        uncorrelated.get_mut().correlation_id.clear();
+        let old_client = legacy.process_payment(uncorrelated).await.unwrap_err();
+        assert_eq!(old_client.code(), tonic::Code::Unknown, "{old_client:?}");
         let refused = api.charge_checked(charge("refused")).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
         assert!(refused.message().contains("restart"), "{refused:?}");
