@@ -10,9 +10,10 @@
 //! after its charge is recorded); a charge made in between belongs either
 //! to a booking the state shows held, which the restored cluster's
 //! checkout settles as it settles any interrupted one, or to an order held
-//! after the state was read. A checkout's order (random) or a waiting-list
-//! offer's (its booking id and time) the restored cluster never has: the
-//! restore refunds those charges in full, with the ledger
+//! after the state was read. Such an order (a checkout's, random; a
+//! waiting-list offer's, its booking id, with the time it was offered from
+//! log format 3 on) the restored cluster does not have: the restore
+//! refunds those charges in full, with the ledger
 //! ([`after_the_state`]), since in the restored cluster their sales never
 //! happened, and frees their idempotency keys: a waiting-list offer's key
 //! is made from a booking id the restored cluster gives out again (with
@@ -22,7 +23,10 @@
 //! the two reads would come back as a confirmed booking whose charge was
 //! refunded, so the backup checks every refund of the ledger against the
 //! refunds the state knows are due and takes both again if one is not
-//! ([`unknown_refunds`]), up to [`ATTEMPTS`] times.
+//! ([`unknown_refunds`]), up to [`ATTEMPTS`] times. Only the charges the
+//! state names or may find under its orders count: a refund of an order it
+//! does not have (a restore's own, say) brings back no sale, so a restored
+//! cluster can be backed up again.
 //!
 //! The file: [`MAGIC`], then the [`BackupFile`] in postcard; written
 //! owner-only, never over an existing file. `restore` checks the magic, the
@@ -266,11 +270,8 @@ pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Aft
     use boxoffice_raft::Application;
     let app = boxoffice_node::BookingApp::restore(&state.state)
         .context("the state's backup does not restore")?;
-    let state = &app.0;
-    // Every booking the state ever made, by id (a trusted request may
-    // book for a user without an account: not found through the users).
-    let orders: std::collections::BTreeSet<String> = (1..=state.totals().bookings_created)
-        .filter_map(|id| state.booking(boxoffice_core::BookingId(id))?.order)
+    let orders: std::collections::BTreeSet<String> = every_booking(&app.0)
+        .filter_map(|booking| booking.order)
         .map(|order| order.0.to_string())
         .collect();
     let after =
@@ -295,6 +296,9 @@ pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Aft
     })
 }
 
+/// The refund key of a restore's refund, before the transaction's id.
+const RESTORE_REFUND: &str = "restore:";
+
 /// Refunds of what remains of each of `charges`, each under the refund
 /// key `restore:<transaction id>`.
 fn refunds_of(charges: &[Transaction]) -> Vec<Write> {
@@ -305,7 +309,7 @@ fn refunds_of(charges: &[Transaction]) -> Vec<Write> {
             refund: Refund {
                 transaction_id: tx.id.clone(),
                 amount_cents: 0,
-                key: Some(format!("restore:{}", tx.id)),
+                key: Some(format!("{RESTORE_REFUND}{}", tx.id)),
             },
             now_ms,
         })
@@ -313,21 +317,31 @@ fn refunds_of(charges: &[Transaction]) -> Vec<Write> {
 }
 
 /// The transactions of `ledger` refunded beyond what `state` knows is
-/// due or made: a refund the backup's state does not know of.
+/// due or made: a refund the backup's state does not know of, of a charge
+/// the state names (a booking paid by it) or may find (under one of its
+/// orders). A charge of an order the state does not have is none of
+/// these ([`after_the_state`] deals with it): a refund of it between the
+/// two reads, or a restore's own refund, brings back no sale.
 pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<String>> {
     use boxoffice_core::Payment;
     use boxoffice_raft::Application;
     let app = boxoffice_node::BookingApp::restore(&state.state)
         .context("the state's backup does not restore")?;
-    let state = &app.0;
-    // Refunds the state has recorded (due or made), by transaction.
+    // The refunds the state has recorded (due or made), by transaction;
+    // the transactions it names; its orders.
     let mut known: BTreeMap<String, i64> = BTreeMap::new();
-    for user in state.users() {
-        for booking in state.bookings_of(&user.id) {
-            if let Payment::RefundDue(tx) | Payment::Refunded(tx) = &booking.payment {
+    let mut orders = std::collections::BTreeSet::new();
+    for booking in every_booking(&app.0) {
+        match &booking.payment {
+            Payment::RefundDue(tx) | Payment::Refunded(tx) => {
                 *known.entry(tx.0.clone()).or_default() += booking.total_cents;
             }
+            Payment::Charged(tx) => {
+                known.entry(tx.0.clone()).or_default();
+            }
+            Payment::None | Payment::Pending | Payment::NotCharged => {}
         }
+        orders.extend(booking.order.map(|order| order.0.to_string()));
     }
     let refunded: BTreeMap<&str, i64> = ledger
         .refunded
@@ -336,6 +350,9 @@ pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
         .collect();
     let mut unknown = Vec::new();
     for tx in ledger.transactions()? {
+        if !known.contains_key(&tx.id) && !orders.contains(&tx.idempotency_key) {
+            continue;
+        }
         let cents = refunded
             .get(tx.id.as_str())
             .copied()
@@ -348,6 +365,15 @@ pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
         }
     }
     Ok(unknown)
+}
+
+/// Every booking `state` ever made, by id: a trusted request may book for
+/// a user without an account, whom no walk through the users finds.
+fn every_booking(
+    state: &boxoffice_core::State,
+) -> impl Iterator<Item = boxoffice_core::Booking> + '_ {
+    (1..=state.totals().bookings_created)
+        .filter_map(|id| state.booking(boxoffice_core::BookingId(id)))
 }
 
 /// Reads and checks a backup file.
@@ -598,11 +624,13 @@ mod tests {
         for id in ["tx_1", "tx_11"] {
             assert_eq!(restored.get(id).unwrap().unwrap().status, Status::Succeeded);
         }
-        assert!(
-            after_the_state(&state, &restored.dump().unwrap())
-                .unwrap()
-                .charges
-                .is_empty()
+        let dump = restored.dump().unwrap();
+        assert!(after_the_state(&state, &dump).unwrap().charges.is_empty());
+        // The restored cluster can be backed up: its restore's refunds are
+        // none made between two reads.
+        assert_eq!(
+            unknown_refunds(&state, &dump).unwrap(),
+            Vec::<String>::new()
         );
 
         // A refund the ledger refuses refuses the whole restore: nothing is
@@ -698,9 +726,21 @@ mod tests {
                 transaction: Some(TransactionId("tx_1".into())),
             },
         );
+        // Held in the state, its charge refunded in the ledger: the
+        // restored cluster's checkout would find the charge.
+        let ledger = refunded_ledger();
+        assert_eq!(
+            unknown_refunds(&image_of(&a_state_holding_order_1()), &ledger).unwrap(),
+            vec!["tx_1".to_owned()]
+        );
+        // A refund of an order the state does not have brings back no sale.
+        assert!(
+            unknown_refunds(&image_of(&State::default()), &ledger)
+                .unwrap()
+                .is_empty()
+        );
         // Confirmed in the state, refunded in the ledger: the cancel and
         // its refund fell between the two reads.
-        let ledger = refunded_ledger();
         assert_eq!(
             unknown_refunds(&image_of(&state), &ledger).unwrap(),
             vec!["tx_1".to_owned()]

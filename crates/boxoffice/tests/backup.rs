@@ -371,6 +371,24 @@ async fn a_backup_taken_while_selling_restores_into_a_cluster_that_reconciles() 
         paid_again.len(),
         refunded_at_restore.len()
     );
+    // The restored cluster is backed up in turn: the restore's refunds
+    // (of orders its state does not have) are no refund its state missed.
+    let again = work.path().join("restored.backup");
+    let mut args = vec![
+        "backup".to_owned(),
+        "--out".into(),
+        again.display().to_string(),
+        "--certs".into(),
+        restored.join("certs").display().to_string(),
+        "--payment".into(),
+        ledger_addr.clone(),
+    ];
+    for i in 0..3 {
+        args.extend(["--node".into(), format!("{}=127.0.0.1:{}", i + 1, peer + i)]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, said) = boxoffice(&args);
+    assert!(ok, "the restored cluster's backup failed: {said}");
     drop(up);
 }
 

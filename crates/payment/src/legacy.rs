@@ -106,10 +106,12 @@ impl LegacyPaymentService for LegacyPayment {
                 return Err(if replayed || status.code() == Code::Unavailable {
                     Status::unavailable(status.message().to_owned())
                 } else {
-                    Status::unknown(format!(
-                        "the charge may or may not have been made ({}); send a correlation_id to retry safely",
-                        status.message()
-                    ))
+                    // The cause stays in the service's log: this port
+                    // takes no credentials.
+                    tracing::warn!(cause = %status.message(), "an old client's charge without a correlation id ended unknown");
+                    Status::unknown(
+                        "the charge may or may not have been made; send a correlation_id to retry safely",
+                    )
                 });
             }
             Err(status) => legacy::PaymentResponse {

@@ -774,10 +774,17 @@ impl PaymentError {
 /// more than a page at a time, so a write can fail with some space left.
 const FULL_BELOW_BYTES: u64 = 64 << 20;
 
-/// Whether the file system holding `dir` is full (for this user).
+/// Whether the writable file system that holds `dir` (or would: its
+/// nearest existing ancestor) is full for this user: too little space, or
+/// no inode left. A read-only one is not full: nothing frees it.
 fn disk_full(dir: &std::path::Path) -> bool {
-    nix::sys::statvfs::statvfs(dir)
-        .is_ok_and(|fs| fs.blocks_available().saturating_mul(fs.fragment_size()) < FULL_BELOW_BYTES)
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let Some(fs) = dir.ancestors().find_map(|dir| statvfs(dir).ok()) else {
+        return false;
+    };
+    !fs.flags().contains(FsFlags::ST_RDONLY)
+        && (fs.blocks_available().saturating_mul(fs.fragment_size()) < FULL_BELOW_BYTES
+            || (fs.files() > 0 && fs.files_available() == 0))
 }
 
 /// Where the payment service listens.
@@ -945,7 +952,6 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let full = dir.path().join("full");
         std::fs::create_dir(&full).unwrap();
-        assert!(!disk_full(dir.path()), "the test's own disk is full");
         let mounted = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
             .arg(&full)
@@ -968,8 +974,11 @@ mod tests {
         // Fill it: the write stops where the space ends.
         let _ = std::fs::write(full.join("filler"), vec![1u8; 2 << 20]);
         assert!(disk_full(&full));
+        // A data directory still to be made is judged by the disk that
+        // would hold it.
+        assert!(disk_full(&full.join("payment").join("data")));
         let config = PaymentConfig {
-            data_dir: full.clone(),
+            data_dir: full.join("payment"),
             ..PaymentConfig::default()
         };
         match PaymentApi::new(&config) {
