@@ -369,9 +369,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                         info!(process = %name, "{name} started again");
                     }
                     Err(e) => {
-                        warn!(process = %name, "{name} could not be started again: {e:#}");
-                        if processes.is_empty() && due.is_empty() {
-                            bail!("every process has exited");
+                        // A start that fails (no process to fork, the
+                        // binary gone) counts as a quick failure.
+                        let now = Instant::now();
+                        restarts.started(&name, now);
+                        match restarts.died(&name, now, Death::Failed) {
+                            Decision::RestartIn { wait, .. }
+                            | Decision::RestartKilled { wait }
+                            | Decision::RestartLater { wait } => {
+                                warn!(process = %name, "{name} could not be started again: {e:#}; trying again in {}s", wait.as_secs());
+                                due.insert(name, now + wait);
+                            }
+                            Decision::GiveUp { .. } => {
+                                warn!(process = %name, "{name} could not be started again: {e:#}; leaving it down");
+                                if processes.is_empty() && due.is_empty() {
+                                    bail!("every process has exited");
+                                }
+                            }
                         }
                     }
                 }

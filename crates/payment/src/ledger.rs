@@ -35,6 +35,7 @@
 //! key are ordered, and the void's answer ("this charge was made" or "no
 //! charge was, and none ever will be") is final.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 mod journal;
 use journal::Journal;
+use nix::fcntl::{Flock, FlockArg};
 
 const TRANSACTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("transactions");
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
@@ -524,6 +526,8 @@ pub struct Ledger {
     writer: Arc<Mutex<Writer>>,
     /// Groups replayed from the journal when it opened.
     replayed: u64,
+    /// The lock on the ledger's lock file, held while any clone lives.
+    _lock: Arc<Flock<File>>,
 }
 
 /// Where the ledger's group commits stand against its journal.
@@ -549,6 +553,38 @@ struct Writer {
 /// The journal file beside the ledger at `path`.
 fn journal_path(path: &Path) -> PathBuf {
     path.with_extension("journal")
+}
+
+/// The lock file beside the ledger at `path`.
+fn lock_path(path: &Path) -> PathBuf {
+    path.with_extension("lock")
+}
+
+/// Takes the exclusive lock of the ledger at `path` (an advisory `flock`
+/// of its lock file, released when the process ends however it ends), or
+/// says who holds it.
+fn lock(path: &Path) -> Result<Flock<File>, LedgerError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let lock_file = lock_path(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&lock_file)
+        .map_err(|e| storage(format!("{}: {e}", lock_file.display())))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == nix::errno::Errno::EWOULDBLOCK {
+            LedgerError::Storage(format!(
+                "the ledger {} is open in another process (its lock {} is held): one payment service per data directory",
+                path.display(),
+                lock_file.display()
+            ))
+        } else {
+            storage(format!("locking {}: {errno}", lock_file.display()))
+        }
+    })
 }
 
 /// A charge to record.
@@ -579,13 +615,24 @@ impl Ledger {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(storage)?;
         }
+        // One process at a time, before any file is looked at: two
+        // services started on one empty directory would otherwise both
+        // find no ledger, and the one refused would remove the files the
+        // other had just made and is writing to.
+        let lock = lock(path)?;
+        if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(LedgerError::Storage(format!(
+                "ledger {} is a symbolic link; refusing to follow it",
+                path.display()
+            )));
+        }
         // Leave no file this open created behind a refused open.
         // (A link is there even when what it names is not: never removed.)
         let created: Vec<PathBuf> = [path.to_path_buf(), journal_path(path)]
             .into_iter()
             .filter(|file| std::fs::symlink_metadata(file).is_err())
             .collect();
-        let opened = Self::open_existing(path);
+        let opened = Self::open_existing(path, lock);
         if opened.is_err() {
             for file in created {
                 let _ = std::fs::remove_file(file);
@@ -594,7 +641,7 @@ impl Ledger {
         opened
     }
 
-    fn open_existing(path: &Path) -> Result<Self, LedgerError> {
+    fn open_existing(path: &Path, lock: Flock<File>) -> Result<Self, LedgerError> {
         let db = Database::create(path).map_err(storage)?;
         // The ledger's id is durable before its journal can carry it.
         let txn = db.begin_write().map_err(storage)?;
@@ -659,6 +706,7 @@ impl Ledger {
             db: Arc::new(db),
             writer: Arc::new(Mutex::new(writer)),
             replayed,
+            _lock: Arc::new(lock),
         })
     }
 

@@ -1103,7 +1103,7 @@ mod tests {
             match PaymentApi::new(&config) {
                 Ok(api) => break api,
                 Err(e) if std::time::Instant::now() < deadline => {
-                    assert!(e.to_string().contains("already open"), "{e}");
+                    assert!(e.to_string().contains("open in another process"), "{e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(e) => panic!("the ledger stayed open: {e}"),

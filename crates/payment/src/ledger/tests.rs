@@ -764,6 +764,53 @@ fn a_journal_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
 }
 
 #[test]
+fn a_ledger_file_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, b"not the ledger's").unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join("ledger.redb")).unwrap();
+    let refused = Ledger::open(&dir.path().join("ledger.redb")).err().unwrap();
+    assert!(refused.to_string().contains("symbolic link"), "{refused}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not the ledger's");
+    assert!(!dir.path().join("ledger.journal").exists());
+}
+
+/// Two payment services started on one empty data directory: the one
+/// that comes second is refused before it looks at a file, so it cannot
+/// take the other's new ledger for one it made and remove it.
+#[test]
+fn a_second_process_on_one_ledger_is_refused_before_it_touches_a_file() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("ledger.redb");
+    // The first holds the lock and has not made its files yet.
+    let first = lock(&path).unwrap();
+    let refused = Ledger::open(&path).err().unwrap();
+    assert!(
+        refused.to_string().contains("open in another process"),
+        "{refused}"
+    );
+    assert!(Ledger::existing_file(&path).is_none());
+    drop(first);
+
+    // Once it has made them and writes, a second open changes nothing.
+    let ledger = Ledger::open(&path).unwrap();
+    ledger
+        .record_charges(vec![charge("k1", 1000, "tx1")])
+        .unwrap();
+    let refused = Ledger::open(&path).err().unwrap();
+    assert!(
+        refused.to_string().contains("open in another process"),
+        "{refused}"
+    );
+    ledger
+        .record_charges(vec![charge("k2", 500, "tx2")])
+        .unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(&path).unwrap();
+    assert!(ledger.get("tx1").unwrap().is_some() && ledger.get("tx2").unwrap().is_some());
+}
+
+#[test]
 fn an_empty_journal_is_taken_over_and_records_without_a_header_are_refused() {
     // A crash after a new ledger's journal got its header but before its
     // id was kept (or a ledger made again beside an emptied journal):
