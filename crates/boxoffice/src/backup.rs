@@ -319,9 +319,10 @@ fn refunds_of(charges: &[Transaction]) -> Vec<Write> {
 /// The transactions of `ledger` refunded beyond what `state` knows is
 /// due or made: a refund the backup's state does not know of, of a charge
 /// the state names (a booking paid by it) or may find (under one of its
-/// orders). A charge of an order the state does not have is none of
-/// these ([`after_the_state`] deals with it): a refund of it between the
-/// two reads, or a restore's own refund, brings back no sale.
+/// orders, unless a restore refunded it and freed its key). A charge of
+/// an order the state does not have is none of these ([`after_the_state`]
+/// deals with it): a refund of it between the two reads, or a restore's
+/// own refund, brings back no sale.
 pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec<String>> {
     use boxoffice_core::Payment;
     use boxoffice_raft::Application;
@@ -348,9 +349,21 @@ pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
         .iter()
         .map(|(id, cents)| (id.as_str(), *cents))
         .collect();
+    // The charges a restore refunded: their keys were freed, and an order
+    // of the state under the same key (a `wl_` offer id given out again)
+    // is another charge's.
+    let restored: std::collections::BTreeSet<&str> = ledger
+        .refunds
+        .iter()
+        .filter_map(|(scoped, _)| scoped.split_once('\n'))
+        .filter(|(tx, key)| key.strip_prefix(RESTORE_REFUND) == Some(*tx))
+        .map(|(tx, _)| tx)
+        .collect();
     let mut unknown = Vec::new();
     for tx in ledger.transactions()? {
-        if !known.contains_key(&tx.id) && !orders.contains(&tx.idempotency_key) {
+        let named = known.contains_key(&tx.id);
+        let found = orders.contains(&tx.idempotency_key) && !restored.contains(tx.id.as_str());
+        if !named && !found {
             continue;
         }
         let cents = refunded
@@ -738,6 +751,34 @@ mod tests {
             unknown_refunds(&image_of(&State::default()), &ledger)
                 .unwrap()
                 .is_empty()
+        );
+        // Nor does a restore's refund of a charge whose key it freed and
+        // the restored cluster gave out again (a format-1 `wl_<booking>`
+        // offer id; here ord_1): the state's order is another charge's.
+        let dir = tempfile::tempdir().unwrap();
+        let restored = Ledger::open(&dir.path().join("ledger.redb")).unwrap();
+        let refund = |key: &str| Write::Refund {
+            refund: Refund {
+                transaction_id: "tx_1".into(),
+                amount_cents: 0,
+                key: Some(key.into()),
+            },
+            now_ms: 2,
+        };
+        restored
+            .apply(vec![charge("ord_1", "tx_1", 1_000), refund("restore:tx_1")])
+            .unwrap();
+        let holding = image_of(&a_state_holding_order_1());
+        let dump = restored.dump().unwrap();
+        assert!(unknown_refunds(&holding, &dump).unwrap().is_empty());
+        // Under any other key, that refund is one the state missed.
+        let other = Ledger::open(&dir.path().join("other.redb")).unwrap();
+        other
+            .apply(vec![charge("ord_1", "tx_1", 1_000), refund("cancel:tx_1")])
+            .unwrap();
+        assert_eq!(
+            unknown_refunds(&holding, &other.dump().unwrap()).unwrap(),
+            vec!["tx_1".to_owned()]
         );
         // Confirmed in the state, refunded in the ledger: the cancel and
         // its refund fell between the two reads.

@@ -133,11 +133,7 @@ impl Restarts {
         if how == Death::StoppedForNow {
             // A full disk stays full until someone frees it: start it
             // again and again, less often, without ever giving up.
-            seen.stops = if ran < STABLE_AFTER {
-                seen.stops.saturating_add(1)
-            } else {
-                1
-            };
+            seen.stops = in_a_row(seen.stops, ran < STABLE_AFTER);
             return Decision::RestartLater {
                 wait: doubled(seen.stops),
             };
@@ -147,11 +143,7 @@ impl Restarts {
             // failover bench): back in 1 s. Killed soon after each start
             // (out of memory as it starts): a wait that doubles, so that
             // it does not take the machine's CPU starting over and over.
-            seen.quick_kills = if ran < KILLED_SOON {
-                seen.quick_kills.saturating_add(1)
-            } else {
-                0
-            };
+            seen.quick_kills = in_a_row(seen.quick_kills, ran < KILLED_SOON);
             return Decision::RestartKilled {
                 wait: doubled(seen.quick_kills),
             };
@@ -169,6 +161,12 @@ impl Restarts {
             attempt: quick + 1,
         }
     }
+}
+
+/// The count of quick deaths of one kind in a row, from `count` before
+/// one that came `soon` after its start (or not: the count starts over).
+fn in_a_row(count: u32, soon: bool) -> u32 {
+    if soon { count.saturating_add(1) } else { 0 }
 }
 
 /// The wait before the restart after `times` deaths in a row of one
@@ -370,10 +368,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     }
                     Err(e) => {
                         // A start that fails (no process to fork, the
-                        // binary gone) counts as a quick failure.
+                        // binary gone while it is replaced) is tried again,
+                        // later and later, as a stop for now: its cause is
+                        // outside the process, and may pass.
                         let now = Instant::now();
                         restarts.started(&name, now);
-                        match restarts.died(&name, now, Death::Failed) {
+                        match restarts.died(&name, now, Death::StoppedForNow) {
                             Decision::RestartIn { wait, .. }
                             | Decision::RestartKilled { wait }
                             | Decision::RestartLater { wait } => {

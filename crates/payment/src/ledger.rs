@@ -211,6 +211,9 @@ pub enum LedgerError {
     /// Storage failed.
     #[error("ledger storage: {0}")]
     Storage(String),
+    /// Another process has the ledger open.
+    #[error("{0}")]
+    Locked(String),
 }
 
 fn storage(e: impl std::fmt::Display) -> LedgerError {
@@ -571,12 +574,19 @@ fn lock(path: &Path) -> Result<Flock<File>, LedgerError> {
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        // Not through a link, and not blocked by a FIFO in its place.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&lock_file)
         .map_err(|e| storage(format!("{}: {e}", lock_file.display())))?;
+    if !file.metadata().map_err(storage)?.is_file() {
+        return Err(LedgerError::Storage(format!(
+            "{} is not a plain file",
+            lock_file.display()
+        )));
+    }
     Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
         if errno == nix::errno::Errno::EWOULDBLOCK {
-            LedgerError::Storage(format!(
+            LedgerError::Locked(format!(
                 "the ledger {} is open in another process (its lock {} is held): one payment service per data directory",
                 path.display(),
                 lock_file.display()
@@ -619,7 +629,13 @@ impl Ledger {
         // services started on one empty directory would otherwise both
         // find no ledger, and the one refused would remove the files the
         // other had just made and is writing to.
-        let lock = lock(path)?;
+        let lock = Arc::new(lock(path)?);
+        Self::open_locked(path, &lock)
+    }
+
+    /// [`Ledger::open`] under `lock`, held until any file a refused open
+    /// made is removed.
+    fn open_locked(path: &Path, lock: &Arc<Flock<File>>) -> Result<Self, LedgerError> {
         if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
             return Err(LedgerError::Storage(format!(
                 "ledger {} is a symbolic link; refusing to follow it",
@@ -632,7 +648,7 @@ impl Ledger {
             .into_iter()
             .filter(|file| std::fs::symlink_metadata(file).is_err())
             .collect();
-        let opened = Self::open_existing(path, lock);
+        let opened = Self::open_existing(path, lock.clone());
         if opened.is_err() {
             for file in created {
                 let _ = std::fs::remove_file(file);
@@ -641,7 +657,7 @@ impl Ledger {
         opened
     }
 
-    fn open_existing(path: &Path, lock: Flock<File>) -> Result<Self, LedgerError> {
+    fn open_existing(path: &Path, lock: Arc<Flock<File>>) -> Result<Self, LedgerError> {
         let db = Database::create(path).map_err(storage)?;
         // The ledger's id is durable before its journal can carry it.
         let txn = db.begin_write().map_err(storage)?;
@@ -706,7 +722,7 @@ impl Ledger {
             db: Arc::new(db),
             writer: Arc::new(Mutex::new(writer)),
             replayed,
-            _lock: Arc::new(lock),
+            _lock: lock,
         })
     }
 
@@ -986,6 +1002,14 @@ impl Ledger {
         freed: &[String],
         writes: Vec<Write>,
     ) -> Result<Vec<Written>, LedgerError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(storage)?;
+        }
+        // Held from the check that the directory is fresh to the removal
+        // of a failed restore's files: a service started on the same
+        // directory meanwhile is refused, and its files are never taken
+        // for the restore's.
+        let lock = Arc::new(lock(path)?);
         if let Some(file) = Self::existing_file(path) {
             return Err(LedgerError::Storage(format!(
                 "{} exists: restore into a fresh data directory",
@@ -999,7 +1023,7 @@ impl Ledger {
         for (_, raw) in &dump.refunds {
             postcard::from_bytes::<RefundRecord>(raw).map_err(storage)?;
         }
-        let written = Self::write_restored(path, dump, freed, writes);
+        let written = Self::write_restored(path, dump, freed, writes, &lock);
         if written.is_err() {
             // All or none: no half-restored ledger is left to be mistaken
             // for a whole one.
@@ -1015,10 +1039,11 @@ impl Ledger {
         dump: &LedgerDump,
         freed: &[String],
         writes: Vec<Write>,
+        lock: &Arc<Flock<File>>,
     ) -> Result<Vec<Written>, LedgerError> {
         let freed: std::collections::HashSet<&str> = freed.iter().map(String::as_str).collect();
         let kept = |key: &String| !freed.contains(key.as_str());
-        let ledger = Self::open(path)?;
+        let ledger = Self::open_locked(path, lock)?;
         let txn = ledger.db.begin_write().map_err(storage)?;
         {
             let mut t = txn.open_table(TRANSACTIONS).map_err(storage)?;

@@ -106,7 +106,7 @@ fn ledger_status(e: LedgerError) -> Status {
             Status::invalid_argument(e.to_string())
         }
         LedgerError::NotFound(_) => Status::not_found(e.to_string()),
-        LedgerError::Storage(_) => Status::internal(e.to_string()),
+        LedgerError::Storage(_) | LedgerError::Locked(_) => Status::internal(e.to_string()),
     }
 }
 

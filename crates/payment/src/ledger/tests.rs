@@ -808,6 +808,19 @@ fn a_second_process_on_one_ledger_is_refused_before_it_touches_a_file() {
     drop(ledger);
     let ledger = Ledger::open(&path).unwrap();
     assert!(ledger.get("tx1").unwrap().is_some() && ledger.get("tx2").unwrap().is_some());
+
+    // A restore into a directory whose ledger another process holds, even
+    // before that one has made a file, is refused and removes nothing.
+    let fresh = tempfile::TempDir::new().unwrap();
+    let path = fresh.path().join("ledger.redb");
+    let service = lock(&path).unwrap();
+    let dump = ledger.dump().unwrap();
+    let refused = Ledger::restore(&path, &dump).err().unwrap();
+    assert!(matches!(refused, LedgerError::Locked(_)), "{refused}");
+    assert!(Ledger::existing_file(&path).is_none());
+    drop(service);
+    Ledger::restore(&path, &dump).unwrap();
+    assert!(Ledger::open(&path).unwrap().get("tx2").unwrap().is_some());
 }
 
 #[test]
