@@ -126,6 +126,16 @@ impl Restarts {
         })
     }
 
+    /// The wait before trying again to start `name`, whose start at `at`
+    /// failed (no process to fork, the binary gone while it is replaced):
+    /// a stop for now, since its cause is outside the process and may pass.
+    fn start_failed(&mut self, name: &str, at: Instant) -> Duration {
+        self.started(name, at);
+        let seen = self.seen_at(name, at);
+        seen.stops = in_a_row(seen.stops, true);
+        doubled(seen.stops)
+    }
+
     /// Decides about `name`, which died at `at`, as `how`.
     fn died(&mut self, name: &str, at: Instant, how: Death) -> Decision {
         let seen = self.seen_at(name, at);
@@ -367,26 +377,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                         info!(process = %name, "{name} started again");
                     }
                     Err(e) => {
-                        // A start that fails (no process to fork, the
-                        // binary gone while it is replaced) is tried again,
-                        // later and later, as a stop for now: its cause is
-                        // outside the process, and may pass.
                         let now = Instant::now();
-                        restarts.started(&name, now);
-                        match restarts.died(&name, now, Death::StoppedForNow) {
-                            Decision::RestartIn { wait, .. }
-                            | Decision::RestartKilled { wait }
-                            | Decision::RestartLater { wait } => {
-                                warn!(process = %name, "{name} could not be started again: {e:#}; trying again in {}s", wait.as_secs());
-                                due.insert(name, now + wait);
-                            }
-                            Decision::GiveUp { .. } => {
-                                warn!(process = %name, "{name} could not be started again: {e:#}; leaving it down");
-                                if processes.is_empty() && due.is_empty() {
-                                    bail!("every process has exited");
-                                }
-                            }
-                        }
+                        let wait = restarts.start_failed(&name, now);
+                        warn!(process = %name, "{name} could not be started again: {e:#}; trying again in {}s", wait.as_secs());
+                        due.insert(name, now + wait);
                     }
                 }
             }
@@ -482,6 +476,17 @@ mod tests {
         restarts.started("node1", at);
         at += Duration::from_secs(1);
         assert_eq!(killed(&mut restarts, "node1", at), FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn a_start_that_fails_is_tried_again_later_and_later() {
+        let mut restarts = Restarts::default();
+        let at = Instant::now();
+        restarts.started("payment", at);
+        let waits: Vec<u64> = (0..7)
+            .map(|_| restarts.start_failed("payment", at).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
     }
 
     #[test]

@@ -729,9 +729,10 @@ impl Ledger {
     /// The first of the files of a ledger at `path` (the redb file and its
     /// journal) that exists, if any.
     pub fn existing_file(path: &Path) -> Option<PathBuf> {
+        // A link counts, even one to what is not there.
         [path.to_path_buf(), journal_path(path)]
             .into_iter()
-            .find(|file| file.exists())
+            .find(|file| std::fs::symlink_metadata(file).is_ok())
     }
 
     /// How many groups opening the ledger replayed from its journal.

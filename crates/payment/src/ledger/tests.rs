@@ -775,6 +775,22 @@ fn a_ledger_file_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
     assert!(!dir.path().join("ledger.journal").exists());
 }
 
+/// A lock file that is a FIFO (or anything but a plain file) is refused
+/// at once: opening a FIFO to write would wait for a reader for ever.
+#[test]
+fn a_lock_file_that_is_not_a_plain_file_is_refused_without_waiting() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let fifo = dir.path().join("ledger.lock");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let refused = Ledger::open(&dir.path().join("ledger.redb")).err().unwrap();
+    assert!(refused.to_string().contains("ledger.lock"), "{refused}");
+    assert!(Ledger::existing_file(&dir.path().join("ledger.redb")).is_none());
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::create_dir(&fifo).unwrap();
+    let refused = Ledger::open(&dir.path().join("ledger.redb")).err().unwrap();
+    assert!(refused.to_string().contains("ledger.lock"), "{refused}");
+}
+
 /// Two payment services started on one empty data directory: the one
 /// that comes second is refused before it looks at a file, so it cannot
 /// take the other's new ledger for one it made and remove it.
