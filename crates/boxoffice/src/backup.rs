@@ -353,9 +353,7 @@ pub fn unknown_refunds(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Vec
     // of the state under the same key (a `wl_` offer id given out again)
     // is another charge's.
     let restored: std::collections::BTreeSet<&str> = ledger
-        .refunds
-        .iter()
-        .filter_map(|(scoped, _)| scoped.split_once('\n'))
+        .refund_keys()
         .filter(|(tx, key)| key.strip_prefix(RESTORE_REFUND) == Some(*tx))
         .map(|(tx, _)| tx)
         .collect();

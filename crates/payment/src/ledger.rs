@@ -417,7 +417,9 @@ impl<'t> Tables<'t> {
         let not_found = || LedgerError::NotFound(id.to_owned());
         // Keys are scoped to their transaction: whoever refunds one
         // charge cannot take a key that another charge's refund needs.
-        let scoped = key.as_ref().map(|key| format!("{id}\n{key}"));
+        let scoped = key
+            .as_ref()
+            .map(|key| format!("{id}{REFUND_KEY_SEPARATOR}{key}"));
         if let (Some(key), Some(scoped)) = (key, &scoped) {
             let recorded = self
                 .refunds
@@ -552,6 +554,10 @@ struct Writer {
     #[cfg(test)]
     fail_commit: bool,
 }
+
+/// Between a transaction's id and a refund key in the refunds table's
+/// keys (refund keys are scoped to their transaction).
+const REFUND_KEY_SEPARATOR: char = '\n';
 
 /// The journal file beside the ledger at `path`.
 fn journal_path(path: &Path) -> PathBuf {
@@ -926,6 +932,13 @@ impl LedgerDump {
             .iter()
             .map(|(_, raw)| postcard::from_bytes::<Transaction>(raw).map_err(storage))
             .collect()
+    }
+
+    /// Every keyed refund of the dump, as (transaction id, refund key).
+    pub fn refund_keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.refunds
+            .iter()
+            .filter_map(|(scoped, _)| scoped.split_once(REFUND_KEY_SEPARATOR))
     }
 }
 

@@ -826,7 +826,9 @@ fn a_second_process_on_one_ledger_is_refused_before_it_touches_a_file() {
     assert!(ledger.get("tx1").unwrap().is_some() && ledger.get("tx2").unwrap().is_some());
 
     // A restore into a directory whose ledger another process holds, even
-    // before that one has made a file, is refused and removes nothing.
+    // before that one has made a file, is refused with the lock's error and
+    // makes no file. (The window this closes, a service starting between
+    // the restore's check and its open, has no deterministic test.)
     let fresh = tempfile::TempDir::new().unwrap();
     let path = fresh.path().join("ledger.redb");
     let service = lock(&path).unwrap();
