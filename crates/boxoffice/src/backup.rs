@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use boxoffice_launch::local::UpArgs;
-use boxoffice_payment::ledger::{Ledger, LedgerDump, Refund, Transaction, Write};
+use boxoffice_payment::ledger::{Ledger, LedgerDump, RESTORE_REFUND, Refund, Transaction, Write};
 use boxoffice_proto::internal::v1::BackupRequest;
 use boxoffice_proto::internal::v1::raft_service_client::RaftServiceClient;
 use boxoffice_proto::v1::BackupLedgerRequest;
@@ -295,9 +295,6 @@ pub fn after_the_state(state: &Image, ledger: &LedgerDump) -> anyhow::Result<Aft
         keys: keys.into_iter().collect(),
     })
 }
-
-/// The refund key of a restore's refund, before the transaction's id.
-const RESTORE_REFUND: &str = "restore:";
 
 /// Refunds of what remains of each of `charges`, each under the refund
 /// key `restore:<transaction id>`.

@@ -555,6 +555,11 @@ struct Writer {
     fail_commit: bool,
 }
 
+/// The refund key of a restore's refund of a charge, before the
+/// transaction's id: only `boxoffice restore` writes it (the service's
+/// API refuses it), so a backup can tell those refunds from others.
+pub const RESTORE_REFUND: &str = "restore:";
+
 /// Between a transaction's id and a refund key in the refunds table's
 /// keys (refund keys are scoped to their transaction).
 const REFUND_KEY_SEPARATOR: char = '\n';

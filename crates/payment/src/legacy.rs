@@ -103,12 +103,18 @@ impl LegacyPaymentService for LegacyPayment {
                     Code::Unavailable | Code::DeadlineExceeded | Code::Internal
                 ) =>
             {
-                return Err(if replayed || status.code() == Code::Unavailable {
-                    Status::unavailable(status.message().to_owned())
+                // A call that did nothing says why (the service is down);
+                // any other cause stays in the service's log: this port
+                // takes no credentials.
+                if status.code() == Code::Unavailable {
+                    return Err(Status::unavailable(status.message().to_owned()));
+                }
+                tracing::warn!(cause = %status.message(), "an old client's charge ended unknown");
+                return Err(if replayed {
+                    Status::unavailable(
+                        "the charge's outcome is not known yet; retry with the same correlation_id",
+                    )
                 } else {
-                    // The cause stays in the service's log: this port
-                    // takes no credentials.
-                    tracing::warn!(cause = %status.message(), "an old client's charge without a correlation id ended unknown");
                     Status::unknown(
                         "the charge may or may not have been made; send a correlation_id to retry safely",
                     )

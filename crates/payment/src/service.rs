@@ -374,6 +374,11 @@ fn refund_of(r: v1::RefundRequest) -> Result<Refund, Status> {
             ));
         }
         None
+    } else if r.refund_key.starts_with(crate::ledger::RESTORE_REFUND) {
+        return Err(Status::invalid_argument(format!(
+            "refund_key must not begin with {:?}: only a restore makes those",
+            crate::ledger::RESTORE_REFUND
+        )));
     } else if well_formed_key(&r.refund_key) {
         Some(r.refund_key)
     } else {
@@ -943,6 +948,21 @@ mod tests {
     use super::*;
     use crate::cards::year_month;
     use boxoffice_tls::Identity;
+
+    /// Only `boxoffice restore` makes a `restore:` refund, so a backup can
+    /// set those apart: a node (the only caller Refund takes) cannot plant
+    /// one to hide a refund from the backup's check.
+    #[test]
+    fn a_refund_key_of_a_restore_is_refused() {
+        let request = |key: &str| v1::RefundRequest {
+            transaction_id: "tx_1".into(),
+            amount_cents: 0,
+            refund_key: key.into(),
+        };
+        let refused = refund_of(request("restore:tx_1")).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+        assert!(refund_of(request("booking:7")).is_ok());
+    }
 
     /// A ledger that cannot open on a full disk stops the service "for
     /// now" (exit 75: started again until it serves), not as a failure
